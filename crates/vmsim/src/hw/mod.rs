@@ -1,0 +1,66 @@
+//! What the silicon does: physical memory, page-table formats, the walker with its
+//! page-structure caches, the TLB hierarchy and the MMU. The hardware never decides
+//! policy; it reports.
+
+pub mod assoc;
+pub mod machine;
+pub mod mmu;
+pub mod page_table;
+pub mod paging;
+pub mod pte;
+pub mod ram;
+pub mod story;
+pub mod tlb;
+pub mod walk_cache;
+
+pub use machine::{MachineError, MachineSpec};
+pub use mmu::{AccessKind, AsidScope, Fault, FaultCause, Mmu, Privilege};
+pub use page_table::{FrameAlloc, MapError, PageTable, SimpleFrames, TlbFlush};
+pub use paging::Paging;
+pub use pte::{Flags, Pte};
+pub use ram::PhysMem;
+pub use story::Translation;
+
+use crate::addr::{PhysAddr, VirtAddr};
+
+/// A whole machine: its description, its RAM and its MMU.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// The description it was built from.
+    pub spec: MachineSpec,
+    /// Physical memory.
+    pub ram: PhysMem,
+    /// The MMU.
+    pub mmu: Mmu,
+}
+
+impl Machine {
+    /// A machine with zeroed RAM and empty TLBs.
+    pub fn new(spec: MachineSpec) -> Machine {
+        let ram = PhysMem::new(spec.paging.page_shift, spec.nr_frames());
+        let mmu = Mmu::new(&spec);
+        Machine { spec, ram, mmu }
+    }
+
+    /// The paging geometry.
+    pub fn paging(&self) -> &Paging {
+        &self.spec.paging
+    }
+
+    /// Translates in the current context (see [`Mmu::translate`]).
+    #[inline]
+    pub fn translate(
+        &mut self,
+        va: VirtAddr,
+        access: AccessKind,
+        mode: Privilege,
+    ) -> Result<PhysAddr, Fault> {
+        self.mmu.translate(&mut self.ram, va, access, mode)
+    }
+
+    /// Translates and returns every step (see [`Mmu::translate_explained`]).
+    pub fn explain(&mut self, va: VirtAddr, access: AccessKind, mode: Privilege) -> Translation {
+        self.mmu
+            .translate_explained(&mut self.ram, va, access, mode)
+    }
+}

@@ -1,0 +1,251 @@
+//! Page-table entries: each hardware format in its own file, converted to and from one
+//! architecture-neutral [`Pte`].
+//!
+//! The walker and the page-table editor speak only [`Pte`]; the bit layouts live in
+//! [`x86_64`], [`riscv`] and [`textbook`].
+
+pub mod riscv;
+pub mod textbook;
+pub mod x86_64;
+
+use super::paging::{Format, Paging};
+use crate::addr::Pfn;
+use std::fmt;
+
+/// Permission and status bits of an entry, independent of the format's layout.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Flags(pub u16);
+
+impl Flags {
+    /// Readable.
+    pub const READ: Flags = Flags(1 << 0);
+    /// Writable.
+    pub const WRITE: Flags = Flags(1 << 1);
+    /// Executable.
+    pub const EXEC: Flags = Flags(1 << 2);
+    /// Accessible from user mode.
+    pub const USER: Flags = Flags(1 << 3);
+    /// Global: matches every address-space id in the TLB.
+    pub const GLOBAL: Flags = Flags(1 << 4);
+    /// Accessed (set by the walker on use).
+    pub const ACCESSED: Flags = Flags(1 << 5);
+    /// Dirty (set by the walker on a write).
+    pub const DIRTY: Flags = Flags(1 << 6);
+    /// Caching disabled (x86 PCD), for device memory.
+    pub const NO_CACHE: Flags = Flags(1 << 7);
+    /// Write-through caching (x86 PWT).
+    pub const WRITE_THROUGH: Flags = Flags(1 << 8);
+    /// No flags.
+    pub const NONE: Flags = Flags(0);
+    /// Read, write and execute.
+    pub const RWX: Flags = Flags(0b111);
+    /// Read and write.
+    pub const RW: Flags = Flags(0b011);
+    /// Read and execute.
+    pub const RX: Flags = Flags(0b101);
+
+    /// Whether every flag of `other` is set.
+    #[inline(always)]
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Whether any flag of `other` is set.
+    #[inline(always)]
+    pub const fn intersects(self, other: Flags) -> bool {
+        self.0 & other.0 != 0
+    }
+    /// Both sets of flags.
+    #[inline(always)]
+    pub const fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+    /// The flags set in both.
+    #[inline(always)]
+    pub const fn intersection(self, other: Flags) -> Flags {
+        Flags(self.0 & other.0)
+    }
+    /// `self` without the flags of `other`.
+    #[inline(always)]
+    pub const fn difference(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+    /// `self` with `other` set or cleared.
+    #[inline(always)]
+    pub const fn with(self, other: Flags, on: bool) -> Flags {
+        if on {
+            self.union(other)
+        } else {
+            self.difference(other)
+        }
+    }
+}
+
+impl std::ops::BitOr for Flags {
+    type Output = Flags;
+    fn bitor(self, rhs: Flags) -> Flags {
+        self.union(rhs)
+    }
+}
+
+impl std::ops::Not for Flags {
+    type Output = Flags;
+    fn not(self) -> Flags {
+        Flags(!self.0)
+    }
+}
+
+impl std::ops::BitAnd for Flags {
+    type Output = Flags;
+    fn bitand(self, rhs: Flags) -> Flags {
+        self.intersection(rhs)
+    }
+}
+
+const FLAG_NAMES: [(Flags, char); 9] = [
+    (Flags::READ, 'R'),
+    (Flags::WRITE, 'W'),
+    (Flags::EXEC, 'X'),
+    (Flags::USER, 'U'),
+    (Flags::GLOBAL, 'G'),
+    (Flags::ACCESSED, 'A'),
+    (Flags::DIRTY, 'D'),
+    (Flags::NO_CACHE, 'C'),
+    (Flags::WRITE_THROUGH, 'T'),
+];
+
+impl fmt::Display for Flags {
+    /// Letters for the flags set, `-` for those clear: `RW-U-AD--`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        for (flag, c) in FLAG_NAMES {
+            f.write_char(if self.contains(flag) { c } else { '-' })?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Flags({self})")
+    }
+}
+
+/// One page-table entry, decoded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Pte {
+    /// Not present (x86 P=0, RISC-V V=0). The other bits are free for the OS.
+    Absent,
+    /// Points to the next-level table. `flags` are the restrictions this entry places on
+    /// everything below it (x86: W, U and X; RISC-V and textbook: none, so all set), plus
+    /// GLOBAL where the format lets a table entry make its subtree global (RISC-V).
+    Table {
+        /// First frame of the next-level table.
+        pfn: Pfn,
+        /// Restrictions on the subtree.
+        flags: Flags,
+    },
+    /// Maps a page of the size of its level.
+    Leaf {
+        /// First frame of the page.
+        pfn: Pfn,
+        /// Permissions and status.
+        flags: Flags,
+    },
+    /// A present entry whose bits the hardware refuses (a reserved bit set, a misaligned
+    /// huge page, a leaf where none may be): the walk faults.
+    Reserved,
+}
+
+/// The effect of the hardware setting Accessed (and Dirty) on an entry it used.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AdUpdate {
+    /// Set Accessed (and Dirty on a write leaf) in the entry.
+    Leaf {
+        /// Whether the access is a write.
+        write: bool,
+    },
+    /// Set Accessed on a table entry, where the format has one there (x86).
+    Table,
+}
+
+impl Paging {
+    /// Decodes a raw entry read from a table at `level`.
+    #[inline]
+    pub fn decode(&self, raw: u64, level: u32) -> Pte {
+        match self.format {
+            Format::X86_64 => x86_64::decode(self, raw, level),
+            Format::Riscv => riscv::decode(self, raw, level),
+            Format::Textbook => textbook::decode(self, raw, level),
+        }
+    }
+
+    /// Encodes an entry for a table at `level`.
+    ///
+    /// The caller guarantees the entry is representable: a leaf only at a level that may
+    /// hold one, its frame aligned to the page size, the frame number within `pa_bits`.
+    #[inline]
+    pub fn encode(&self, pte: Pte, level: u32) -> u64 {
+        match self.format {
+            Format::X86_64 => x86_64::encode(self, pte, level),
+            Format::Riscv => riscv::encode(self, pte, level),
+            Format::Textbook => textbook::encode(self, pte, level),
+        }
+    }
+
+    /// The raw entry with Accessed (and Dirty) set as the hardware sets them when it
+    /// uses the entry; unchanged where the format has no such bit for that entry.
+    #[inline]
+    pub fn set_accessed(&self, raw: u64, update: AdUpdate) -> u64 {
+        match self.format {
+            Format::X86_64 => x86_64::set_accessed(raw, update),
+            Format::Riscv => riscv::set_accessed(raw, update),
+            Format::Textbook => textbook::set_accessed(raw, update),
+        }
+    }
+
+    /// The largest frame number this format can store in an entry.
+    pub fn max_pfn(&self) -> u64 {
+        (1u64 << (self.pa_bits - self.page_shift)) - 1
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::*;
+
+    /// Round-trips every representable leaf and table entry at every level.
+    pub fn check_round_trips(p: &Paging, pfns: &[u64], flag_sets: &[Flags]) {
+        for level in 1..=p.levels {
+            let align = (p.leaf_size(level) >> p.page_shift).max(1);
+            for &pfn in pfns {
+                let pfn = (pfn & p.max_pfn()) & !(align - 1);
+                for &flags in flag_sets {
+                    if p.leaf_allowed(level) {
+                        let leaf = Pte::Leaf {
+                            pfn: Pfn(pfn),
+                            flags,
+                        };
+                        let raw = p.encode(leaf, level);
+                        assert_eq!(
+                            p.decode(raw, level),
+                            leaf,
+                            "leaf level {level} raw {raw:#x}"
+                        );
+                    }
+                    if level > 1 {
+                        let t = Pte::Table {
+                            pfn: Pfn(pfn & p.max_pfn()),
+                            flags,
+                        };
+                        let raw = p.encode(t, level);
+                        let Pte::Table { pfn: got, .. } = p.decode(raw, level) else {
+                            panic!("table entry at level {level} did not decode as a table");
+                        };
+                        assert_eq!(got.0, pfn & p.max_pfn());
+                    }
+                }
+            }
+            assert_eq!(p.decode(p.encode(Pte::Absent, level), level), Pte::Absent);
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The x86-64 long-mode PTE (Intel SDM vol. 3, 4.5): the same 64-bit layout at every
+//! level, with PS selecting a 2 MiB or 1 GiB leaf at levels 2 and 3.
+//!
+//! | bit | name | meaning |
+//! |---|---|---|
+//! | 0 | P | present |
+//! | 1 | R/W | writable |
+//! | 2 | U/S | user accessible |
+//! | 3 | PWT | write-through |
+//! | 4 | PCD | cache disabled |
+//! | 5 | A | accessed |
+//! | 6 | D | dirty (leaves) |
+//! | 7 | PS | page size: a leaf at level 2 or 3 (PAT at level 1) |
+//! | 8 | G | global (leaves) |
+//! | 12..M | address | frame of the page or next table (M = `pa_bits`) |
+//! | 63 | XD/NX | execute disable |
+//!
+//! Bits from `pa_bits` to 51 are reserved: a present entry with one set faults, as does
+//! PS at a level that cannot hold leaves or a huge leaf whose frame is misaligned.
+
+use super::{AdUpdate, Flags, Pte};
+use crate::addr::Pfn;
+use crate::hw::paging::Paging;
+
+/// Present.
+pub const P: u64 = 1 << 0;
+/// Writable.
+pub const RW: u64 = 1 << 1;
+/// User accessible.
+pub const US: u64 = 1 << 2;
+/// Page-level write-through.
+pub const PWT: u64 = 1 << 3;
+/// Page-level cache disable.
+pub const PCD: u64 = 1 << 4;
+/// Accessed.
+pub const A: u64 = 1 << 5;
+/// Dirty.
+pub const D: u64 = 1 << 6;
+/// Page size (leaf at level 2 or 3).
+pub const PS: u64 = 1 << 7;
+/// Global.
+pub const G: u64 = 1 << 8;
+/// Execute disable.
+pub const NX: u64 = 1 << 63;
+
+const PAGE_SHIFT: u32 = 12;
+
+fn addr_mask(p: &Paging) -> u64 {
+    ((1u64 << p.pa_bits) - 1) & !((1u64 << PAGE_SHIFT) - 1)
+}
+
+fn reserved_mask(p: &Paging) -> u64 {
+    // Address bits beyond MAXPHYADDR, up to bit 51.
+    ((1u64 << 52) - 1) & !((1u64 << p.pa_bits) - 1)
+}
+
+fn common_flags(raw: u64) -> Flags {
+    Flags::READ
+        .with(Flags::WRITE, raw & RW != 0)
+        .with(Flags::USER, raw & US != 0)
+        .with(Flags::EXEC, raw & NX == 0)
+        .with(Flags::ACCESSED, raw & A != 0)
+        .with(Flags::WRITE_THROUGH, raw & PWT != 0)
+        .with(Flags::NO_CACHE, raw & PCD != 0)
+}
+
+/// Decodes an x86-64 entry read at `level`.
+pub fn decode(p: &Paging, raw: u64, level: u32) -> Pte {
+    if raw & P == 0 {
+        return Pte::Absent;
+    }
+    if raw & reserved_mask(p) != 0 {
+        return Pte::Reserved;
+    }
+    let addr = raw & addr_mask(p);
+    let is_leaf = level == 1 || raw & PS != 0;
+    if !is_leaf {
+        return Pte::Table {
+            pfn: Pfn(addr >> PAGE_SHIFT),
+            flags: common_flags(raw),
+        };
+    }
+    if !p.leaf_allowed(level) {
+        return Pte::Reserved;
+    }
+    let mut frame_addr = addr;
+    if level > 1 {
+        // Bit 12 of a huge leaf is PAT; bits 13 up to the page size are reserved.
+        let size = p.leaf_size(level);
+        if addr & (size - 1) & !(1 << PAGE_SHIFT) != 0 {
+            return Pte::Reserved;
+        }
+        frame_addr &= !(size - 1);
+    }
+    let flags = common_flags(raw)
+        .with(Flags::DIRTY, raw & D != 0)
+        .with(Flags::GLOBAL, raw & G != 0);
+    Pte::Leaf {
+        pfn: Pfn(frame_addr >> PAGE_SHIFT),
+        flags,
+    }
+}
+
+fn encode_common(flags: Flags) -> u64 {
+    let mut raw = P;
+    if flags.contains(Flags::WRITE) {
+        raw |= RW;
+    }
+    if flags.contains(Flags::USER) {
+        raw |= US;
+    }
+    if !flags.contains(Flags::EXEC) {
+        raw |= NX;
+    }
+    if flags.contains(Flags::ACCESSED) {
+        raw |= A;
+    }
+    if flags.contains(Flags::WRITE_THROUGH) {
+        raw |= PWT;
+    }
+    if flags.contains(Flags::NO_CACHE) {
+        raw |= PCD;
+    }
+    raw
+}
+
+/// Encodes an entry for a table at `level`.
+pub fn encode(p: &Paging, pte: Pte, level: u32) -> u64 {
+    match pte {
+        Pte::Absent | Pte::Reserved => 0,
+        Pte::Table { pfn, flags } => encode_common(flags) | ((pfn.0 << PAGE_SHIFT) & addr_mask(p)),
+        Pte::Leaf { pfn, flags } => {
+            let mut raw = encode_common(flags) | ((pfn.0 << PAGE_SHIFT) & addr_mask(p));
+            if flags.contains(Flags::DIRTY) {
+                raw |= D;
+            }
+            if flags.contains(Flags::GLOBAL) {
+                raw |= G;
+            }
+            if level > 1 {
+                raw |= PS;
+            }
+            raw
+        }
+    }
+}
+
+/// Sets A on every entry the walker uses, and D on a leaf that is written.
+pub fn set_accessed(raw: u64, update: AdUpdate) -> u64 {
+    match update {
+        AdUpdate::Leaf { write: true } => raw | A | D,
+        AdUpdate::Leaf { write: false } | AdUpdate::Table => raw | A,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::paging::Format;
+    use crate::hw::pte::test_util::check_round_trips;
+
+    fn paging(levels: usize, pa_bits: u32) -> Paging {
+        let bits = vec![9; levels];
+        let va = 12 + 9 * levels as u32;
+        Paging::new(
+            Format::X86_64,
+            "x86-64",
+            va,
+            pa_bits,
+            12,
+            &bits,
+            8,
+            &[1, 2, 3],
+            true,
+        )
+    }
+
+    #[test]
+    fn every_bit_decodes() {
+        let p = paging(4, 52);
+        let raw = P | RW | US | PWT | PCD | A | D | G | (0x1234 << 12);
+        let Pte::Leaf { pfn, flags } = decode(&p, raw, 1) else {
+            panic!("not a leaf");
+        };
+        assert_eq!(pfn, Pfn(0x1234));
+        for f in [
+            Flags::READ,
+            Flags::WRITE,
+            Flags::USER,
+            Flags::WRITE_THROUGH,
+            Flags::NO_CACHE,
+            Flags::ACCESSED,
+            Flags::DIRTY,
+            Flags::GLOBAL,
+            Flags::EXEC,
+        ] {
+            assert!(flags.contains(f), "{f:?} missing from {flags}");
+        }
+        let Pte::Leaf { flags, .. } = decode(&p, P | NX | (1 << 12), 1) else {
+            panic!("not a leaf");
+        };
+        assert_eq!(flags, Flags::READ);
+        assert_eq!(decode(&p, RW | US | (5 << 12), 1), Pte::Absent);
+    }
+
+    #[test]
+    fn each_flag_encodes_to_its_bit() {
+        let p = paging(4, 52);
+        let cases = [
+            (Flags::WRITE, RW),
+            (Flags::USER, US),
+            (Flags::WRITE_THROUGH, PWT),
+            (Flags::NO_CACHE, PCD),
+            (Flags::ACCESSED, A),
+            (Flags::DIRTY, D),
+            (Flags::GLOBAL, G),
+        ];
+        let base = encode(
+            &p,
+            Pte::Leaf {
+                pfn: Pfn(7),
+                flags: Flags::READ,
+            },
+            1,
+        );
+        assert_eq!(base, P | NX | (7 << 12));
+        for (flag, bit) in cases {
+            let raw = encode(
+                &p,
+                Pte::Leaf {
+                    pfn: Pfn(7),
+                    flags: Flags::READ | flag,
+                },
+                1,
+            );
+            assert_eq!(raw, base | bit, "{flag:?}");
+        }
+        let exec = encode(
+            &p,
+            Pte::Leaf {
+                pfn: Pfn(7),
+                flags: Flags::RX,
+            },
+            1,
+        );
+        assert_eq!(exec, P | (7 << 12));
+        assert_eq!(
+            encode(
+                &p,
+                Pte::Leaf {
+                    pfn: Pfn(512),
+                    flags: Flags::RX
+                },
+                2
+            ),
+            P | PS | (512 << 12)
+        );
+    }
+
+    #[test]
+    fn ps_makes_huge_leaves_only_where_allowed() {
+        let p = paging(5, 52);
+        let two_m = P | PS | (0x200 << 12);
+        assert!(matches!(
+            decode(&p, two_m, 2),
+            Pte::Leaf {
+                pfn: Pfn(0x200),
+                ..
+            }
+        ));
+        let one_g = P | PS | (0x40000 << 12);
+        assert!(matches!(
+            decode(&p, one_g, 3),
+            Pte::Leaf {
+                pfn: Pfn(0x40000),
+                ..
+            }
+        ));
+        assert_eq!(decode(&p, P | PS | (0x40000 << 12), 4), Pte::Reserved);
+        assert_eq!(decode(&p, P | PS | (0x40000 << 12), 5), Pte::Reserved);
+        // Misaligned 2 MiB frame: bit 13 set.
+        assert_eq!(decode(&p, P | PS | (0x202 << 12), 2), Pte::Reserved);
+        // Bit 12 of a huge leaf is PAT, not address.
+        assert!(matches!(
+            decode(&p, P | PS | (0x201 << 12), 2),
+            Pte::Leaf {
+                pfn: Pfn(0x200),
+                ..
+            }
+        ));
+        // PS at level 1 is PAT: still a 4 KiB leaf.
+        assert!(matches!(
+            decode(&p, P | PS | (3 << 12), 1),
+            Pte::Leaf { pfn: Pfn(3), .. }
+        ));
+        // Without PS, level 2 points to a table.
+        assert!(matches!(
+            decode(&p, P | RW | (9 << 12), 2),
+            Pte::Table { pfn: Pfn(9), .. }
+        ));
+    }
+
+    #[test]
+    fn address_bits_beyond_maxphyaddr_are_reserved() {
+        let p = paging(4, 46);
+        assert_eq!(decode(&p, P | (1 << 47), 1), Pte::Reserved);
+        assert!(matches!(decode(&p, P | (1 << 45), 1), Pte::Leaf { .. }));
+        // Bits 52..62 are ignored by the hardware.
+        assert!(matches!(
+            decode(&p, P | (1 << 55), 1),
+            Pte::Leaf { pfn: Pfn(0), .. }
+        ));
+    }
+
+    #[test]
+    fn accessed_and_dirty() {
+        assert_eq!(set_accessed(P, AdUpdate::Table), P | A);
+        assert_eq!(set_accessed(P, AdUpdate::Leaf { write: false }), P | A);
+        assert_eq!(set_accessed(P, AdUpdate::Leaf { write: true }), P | A | D);
+    }
+
+    #[test]
+    fn round_trips() {
+        let flag_sets = [
+            Flags::READ,
+            Flags::RW | Flags::USER,
+            Flags::RWX | Flags::USER | Flags::ACCESSED | Flags::DIRTY,
+            Flags::RX | Flags::GLOBAL,
+            Flags::RW | Flags::NO_CACHE | Flags::WRITE_THROUGH,
+        ];
+        for levels in [4, 5] {
+            let p = paging(levels, 52);
+            check_round_trips(&p, &[0, 1, 0x200, 0x40000, 0xf_ffff_ffff], &flag_sets);
+        }
+    }
+}

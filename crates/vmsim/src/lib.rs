@@ -1,0 +1,27 @@
+//! vmsim: an executable model of a computer's virtual memory system.
+//!
+//! The crate is laid out the way the system is:
+//! - [`hw`]: what the silicon does: RAM, page-table formats, the walker and its caches,
+//!   TLBs and the MMU.
+//! - [`addr`] and [`size`]: addresses of the simulated machine and sizes as people write them.
+//!
+//! ```
+//! use vmsim::addr::{Pfn, VirtAddr};
+//! use vmsim::hw::{AccessKind, Flags, Machine, MachineSpec, PageTable, Privilege, SimpleFrames};
+//!
+//! let mut m = Machine::new(MachineSpec::preset("x86-64").unwrap());
+//! let mut frames = SimpleFrames::new(16, m.ram.nr_frames());
+//! let paging = m.spec.paging.clone();
+//! let pt = PageTable::new(&paging, &mut m.ram, &mut frames, 1).unwrap();
+//! pt.map(&paging, &mut m.ram, &mut frames, VirtAddr(0x40_0000), Pfn(5), 1,
+//!        Flags::RW | Flags::USER, Flags::RWX | Flags::USER).unwrap();
+//! m.mmu.set_context(pt.root(), 1).unwrap();
+//! let pa = m.translate(VirtAddr(0x40_0123), AccessKind::Read, Privilege::User).unwrap();
+//! assert_eq!(pa.0, 0x5123);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod addr;
+pub mod hw;
+pub mod size;
