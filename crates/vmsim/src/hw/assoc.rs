@@ -22,16 +22,60 @@ enum Repl {
     Random { state: u64 },
 }
 
+/// The tag of one entry: its key and address-space id, side by side so a set scan reads
+/// one contiguous run and compares both halves at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(16))]
+struct Tag {
+    key: u64,
+    asid: u64,
+}
+
+const NOT_FOUND: usize = usize::MAX;
+
+/// Scans a set of exactly `W` ways without branching on which way matches (that is
+/// data-dependent and would mispredict); `W` is known, so the loop unrolls.
+#[inline(always)]
+fn scan_fixed<const W: usize>(set: &[Tag], want: Tag) -> usize {
+    let Ok(set) = <&[Tag; W]>::try_from(set) else {
+        return scan_any(set, want);
+    };
+    let mut found = NOT_FOUND;
+    for (w, &t) in set.iter().enumerate() {
+        found = if t == want { w } else { found };
+    }
+    found
+}
+
+#[inline(always)]
+fn scan_any(set: &[Tag], want: Tag) -> usize {
+    set.iter().position(|&t| t == want).unwrap_or(NOT_FOUND)
+}
+
+#[inline(always)]
+fn scan(set: &[Tag], ways: usize, want: Tag) -> usize {
+    match ways {
+        1 => scan_fixed::<1>(set, want),
+        2 => scan_fixed::<2>(set, want),
+        4 => scan_fixed::<4>(set, want),
+        8 => scan_fixed::<8>(set, want),
+        12 => scan_fixed::<12>(set, want),
+        16 => scan_fixed::<16>(set, want),
+        _ => scan_any(set, want),
+    }
+}
+
 /// A set-associative array of `(key, asid) -> V` entries.
 #[derive(Clone, Debug)]
 pub struct SetAssoc<V> {
     ways: usize,
     set_mask: u64,
     set_bits: u32,
-    keys: Vec<u64>,
-    asids: Vec<u32>,
+    tags: Vec<Tag>,
     vals: Vec<V>,
     repl: Repl,
+    /// Valid global entries: while there are none, a lookup makes one scan, not two.
+    nr_global: usize,
 }
 
 /// An entry pushed out by an insertion.
@@ -65,8 +109,14 @@ impl<V: Copy + Default> SetAssoc<V> {
             ways: ways as usize,
             set_mask: sets - 1,
             set_bits: sets.trailing_zeros(),
-            keys: vec![INVALID; n],
-            asids: vec![0; n],
+            tags: vec![
+                Tag {
+                    key: INVALID,
+                    asid: 0
+                };
+                n
+            ],
+            nr_global: 0,
             vals: vec![V::default(); n],
             repl,
         }
@@ -93,15 +143,33 @@ impl<V: Copy + Default> SetAssoc<V> {
     #[inline(always)]
     pub fn lookup(&mut self, index_src: u64, key: u64, asid: u32) -> Option<usize> {
         let base = self.set_of(index_src) * self.ways;
-        let keys = &self.keys[base..base + self.ways];
-        let asids = &self.asids[base..base + self.ways];
-        for w in 0..keys.len() {
-            if keys[w] == key && (asids[w] == asid || asids[w] == GLOBAL) {
-                self.touch(base, w);
-                return Some(base + w);
+        let set = &self.tags[base..base + self.ways];
+        let mut found = scan(
+            set,
+            self.ways,
+            Tag {
+                key,
+                asid: asid as u64,
+            },
+        );
+        if found == NOT_FOUND {
+            if self.nr_global == 0 {
+                return None;
+            }
+            found = scan(
+                set,
+                self.ways,
+                Tag {
+                    key,
+                    asid: GLOBAL as u64,
+                },
+            );
+            if found == NOT_FOUND {
+                return None;
             }
         }
-        None
+        self.touch(base, found);
+        Some(base + found)
     }
 
     /// The value in `slot`.
@@ -118,7 +186,18 @@ impl<V: Copy + Default> SetAssoc<V> {
 
     /// The key and address-space id in `slot`.
     pub fn tag(&self, slot: usize) -> (u64, u32) {
-        (self.keys[slot], self.asids[slot])
+        (self.tags[slot].key, self.tags[slot].asid as u32)
+    }
+
+    fn set_tag(&mut self, slot: usize, t: Tag) {
+        let old = self.tags[slot];
+        if old.key != INVALID && old.asid == GLOBAL as u64 {
+            self.nr_global -= 1;
+        }
+        if t.key != INVALID && t.asid == GLOBAL as u64 {
+            self.nr_global += 1;
+        }
+        self.tags[slot] = t;
     }
 
     #[inline(always)]
@@ -150,9 +229,9 @@ impl<V: Copy + Default> SetAssoc<V> {
     }
 
     fn victim(&mut self, base: usize) -> usize {
-        if let Some(w) = self.keys[base..base + self.ways]
+        if let Some(w) = self.tags[base..base + self.ways]
             .iter()
-            .position(|&k| k == INVALID)
+            .position(|t| t.key == INVALID)
         {
             return w;
         }
@@ -194,17 +273,26 @@ impl<V: Copy + Default> SetAssoc<V> {
     ) -> (usize, Option<Evicted<V>>) {
         let base = self.set_of(index_src) * self.ways;
         let way = (0..self.ways)
-            .find(|&w| self.keys[base + w] == key && self.asids[base + w] == asid)
+            .find(|&w| {
+                self.tags[base + w]
+                    == Tag {
+                        key,
+                        asid: asid as u64,
+                    }
+            })
             .unwrap_or_else(|| self.victim(base));
         let slot = base + way;
-        let old = self.keys[slot];
-        let evicted = (old != INVALID && old != key).then(|| Evicted {
-            key: old,
-            asid: self.asids[slot],
+        let old = self.tags[slot];
+        let new = Tag {
+            key,
+            asid: asid as u64,
+        };
+        let evicted = (old.key != INVALID && old != new).then(|| Evicted {
+            key: old.key,
+            asid: old.asid as u32,
             val: self.vals[slot],
         });
-        self.keys[slot] = key;
-        self.asids[slot] = asid;
+        self.set_tag(slot, new);
         self.vals[slot] = val;
         self.touch(base, way);
         (slot, evicted)
@@ -221,8 +309,15 @@ impl<V: Copy + Default> SetAssoc<V> {
         let base = self.set_of(index_src) * self.ways;
         let mut n = 0;
         for slot in base..base + self.ways {
-            if self.keys[slot] == key && asid_matches(self.asids[slot]) {
-                self.keys[slot] = INVALID;
+            let t = self.tags[slot];
+            if t.key == key && asid_matches(t.asid as u32) {
+                self.set_tag(
+                    slot,
+                    Tag {
+                        key: INVALID,
+                        asid: 0,
+                    },
+                );
                 n += 1;
             }
         }
@@ -232,9 +327,16 @@ impl<V: Copy + Default> SetAssoc<V> {
     /// Invalidates every valid entry for which `pred(key, asid)` holds. Returns how many.
     pub fn invalidate_where(&mut self, pred: impl Fn(u64, u32) -> bool) -> u32 {
         let mut n = 0;
-        for slot in 0..self.keys.len() {
-            if self.keys[slot] != INVALID && pred(self.keys[slot], self.asids[slot]) {
-                self.keys[slot] = INVALID;
+        for slot in 0..self.tags.len() {
+            let t = self.tags[slot];
+            if t.key != INVALID && pred(t.key, t.asid as u32) {
+                self.set_tag(
+                    slot,
+                    Tag {
+                        key: INVALID,
+                        asid: 0,
+                    },
+                );
                 n += 1;
             }
         }
@@ -243,7 +345,7 @@ impl<V: Copy + Default> SetAssoc<V> {
 
     /// Number of valid entries.
     pub fn occupancy(&self) -> usize {
-        self.keys.iter().filter(|&&k| k != INVALID).count()
+        self.tags.iter().filter(|t| t.key != INVALID).count()
     }
 
     /// The valid entries of set `set`, as (way, key, asid, value).
@@ -251,7 +353,8 @@ impl<V: Copy + Default> SetAssoc<V> {
         let base = set * self.ways;
         (0..self.ways).filter_map(move |w| {
             let s = base + w;
-            (self.keys[s] != INVALID).then(|| (w, self.keys[s], self.asids[s], self.vals[s]))
+            let t = self.tags[s];
+            (t.key != INVALID).then(|| (w, t.key, t.asid as u32, self.vals[s]))
         })
     }
 }

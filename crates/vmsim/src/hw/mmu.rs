@@ -466,6 +466,9 @@ impl Mmu {
                 if e.perms & mask == want {
                     self.tlbs[t].counters.hits[e.level as usize] += 1;
                     if probed > 1 {
+                        for i in 0..probed - 1 {
+                            self.tlbs[path.tlb[i] as usize].counters.misses[e.level as usize] += 1;
+                        }
                         self.refill_above(path, probed - 1, va, asid, e, rec);
                     }
                     let offset = va.0 & ((1u64 << self.paging.level_shift(e.level as u32)) - 1);
@@ -752,3 +755,7 @@ impl Mmu {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "mmu_tests.rs"]
+mod tests;

@@ -166,15 +166,15 @@ impl Paging {
     /// x86-64 and RISC-V, below `2^va_bits` for textbook machines.
     #[inline(always)]
     pub fn is_canonical(&self, va: VirtAddr) -> bool {
+        // Shifting left by 64 - va_bits and back (arithmetically when sign-extending)
+        // reproduces the address exactly when the bits above va_bits are right.
         let s = 64 - self.va_bits;
-        if s == 0 {
-            return true;
-        }
-        if self.sign_extend {
-            (((va.0 << s) as i64) >> s) as u64 == va.0
+        let back = if self.sign_extend {
+            (((va.0 << s) as i64) >> s) as u64
         } else {
-            va.0 >> self.va_bits == 0
-        }
+            (va.0 << s) >> s
+        };
+        back == va.0
     }
 
     /// The lowest and highest address of the upper (kernel) half for sign-extended formats.

@@ -1,0 +1,507 @@
+//! Walks over hand-built tables on every format: leaves at each level, each fault, the
+//! TLB and walk caches, Accessed and Dirty, invalidation.
+
+use super::*;
+use crate::addr::Pfn;
+use crate::hw::page_table::{PageTable, SimpleFrames};
+use crate::hw::pte::{x86_64 as x86, Pte};
+use crate::hw::story::Step;
+use crate::hw::{Machine, MachineSpec};
+
+const URW: Flags = Flags(Flags::RW.0 | Flags::USER.0);
+const TABLE: Flags = Flags(Flags::RWX.0 | Flags::USER.0);
+
+struct Rig {
+    m: Machine,
+    frames: SimpleFrames,
+    pt: PageTable,
+}
+
+impl Rig {
+    fn new(preset: &str) -> Rig {
+        Self::with_spec(MachineSpec::preset(preset).unwrap())
+    }
+
+    fn with_spec(spec: MachineSpec) -> Rig {
+        let mut m = Machine::new(spec);
+        let n = m.ram.nr_frames();
+        let mut frames = SimpleFrames::new(n / 2, n);
+        let paging = m.spec.paging.clone();
+        let pt = PageTable::new(&paging, &mut m.ram, &mut frames, 1).unwrap();
+        m.mmu.set_context(pt.root(), 1).unwrap();
+        Rig { m, frames, pt }
+    }
+
+    fn map(&mut self, va: u64, pfn: u64, level: u32, flags: Flags) {
+        let p = self.m.spec.paging.clone();
+        self.pt
+            .map(
+                &p,
+                &mut self.m.ram,
+                &mut self.frames,
+                VirtAddr(va),
+                Pfn(pfn),
+                level,
+                flags,
+                TABLE,
+            )
+            .unwrap();
+    }
+
+    fn tr(&mut self, va: u64, a: AccessKind, mode: Privilege) -> Result<u64, FaultCause> {
+        self.m
+            .translate(VirtAddr(va), a, mode)
+            .map(|p| p.0)
+            .map_err(|f| f.cause)
+    }
+
+    fn read(&mut self, va: u64) -> Result<u64, FaultCause> {
+        self.tr(va, AccessKind::Read, Privilege::User)
+    }
+
+    fn leaf_flags(&self, va: u64) -> Flags {
+        self.pt
+            .lookup(&self.m.spec.paging, &self.m.ram, VirtAddr(va))
+            .unwrap()
+            .flags
+    }
+}
+
+#[test]
+fn x86_four_level_walk_reads_every_level_and_sets_accessed() {
+    let mut r = Rig::new("x86-64");
+    r.map(0x7f12_3456_7000, 0x42, 1, URW);
+    let t = r.m.explain(
+        VirtAddr(0x7f12_3456_7abc),
+        AccessKind::Read,
+        Privilege::User,
+    );
+    assert_eq!(t.result, Ok(PhysAddr(0x42abc)));
+    let reads: Vec<(u32, u64)> = t
+        .pte_reads()
+        .map(|s| match s {
+            Step::PteRead { level, index, .. } => (*level, *index),
+            _ => unreachable!(),
+        })
+        .collect();
+    let va = VirtAddr(0x7f12_3456_7abc);
+    let p = r.m.spec.paging.clone();
+    assert_eq!(
+        reads,
+        (1..=4)
+            .rev()
+            .map(|l| (l, p.index(va, l)))
+            .collect::<Vec<_>>()
+    );
+    // Accessed set at every level, Dirty not yet.
+    for s in t.pte_reads() {
+        let Step::PteRead { updated, raw, .. } = s else {
+            unreachable!()
+        };
+        assert_eq!(*updated, Some(raw | x86::A));
+    }
+    assert!(r.leaf_flags(0x7f12_3456_7000).contains(Flags::ACCESSED));
+    assert!(!r.leaf_flags(0x7f12_3456_7000).contains(Flags::DIRTY));
+    // The second access hits the L1 DTLB and reads nothing.
+    let t2 = r.m.explain(
+        VirtAddr(0x7f12_3456_7000),
+        AccessKind::Read,
+        Privilege::User,
+    );
+    assert_eq!(t2.tlb_hit(), Some("L1d"));
+    assert_eq!(t2.pte_reads().count(), 0);
+    assert_eq!(r.m.mmu.counters.walks, 1);
+    assert_eq!(r.m.mmu.counters.pte_reads, 4);
+}
+
+#[test]
+fn writes_set_dirty_even_after_a_read_cached_the_page() {
+    let mut r = Rig::new("x86-64");
+    r.map(0x1000, 7, 1, URW);
+    r.read(0x1000).unwrap();
+    assert_eq!(r.tr(0x1008, AccessKind::Write, Privilege::User), Ok(0x7008));
+    assert_eq!(r.m.mmu.counters.dirty_rewalks, 1);
+    assert!(r.leaf_flags(0x1000).contains(Flags::DIRTY));
+    // Now the entry is dirty: further writes hit.
+    let walks = r.m.mmu.counters.walks;
+    r.tr(0x1010, AccessKind::Write, Privilege::User).unwrap();
+    assert_eq!(r.m.mmu.counters.walks, walks);
+}
+
+#[test]
+fn huge_leaves_at_each_level() {
+    let cases: &[(&str, u32, u64)] = &[
+        ("x86-64", 2, 2 << 20),
+        ("x86-64", 3, 1 << 30),
+        ("x86-64-la57", 3, 1 << 30),
+        ("sv39", 2, 2 << 20),
+        ("sv39", 3, 1 << 30),
+        ("sv48", 4, 512 << 30),
+        ("textbook-2level", 2, 4 << 20),
+    ];
+    for &(preset, level, size) in cases {
+        let mut spec = MachineSpec::preset(preset).unwrap();
+        // Enough RAM for the frame the leaf names to be aligned.
+        spec.ram_bytes = spec.ram_bytes.max(4 * size).min(1 << spec.paging.pa_bits);
+        let mut r = Rig::with_spec(spec);
+        let frames = size >> r.m.spec.paging.page_shift;
+        let va = 3 * size;
+        r.map(va, frames, level, URW);
+        let off = size - 8;
+        let t =
+            r.m.explain(VirtAddr(va + off), AccessKind::Write, Privilege::User);
+        assert_eq!(t.result, Ok(PhysAddr(size + off)), "{preset} level {level}");
+        let reads = r.m.spec.paging.levels - level + 1;
+        assert_eq!(
+            t.pte_reads().count() as u32,
+            reads,
+            "{preset} level {level}"
+        );
+        let flags = r.leaf_flags(va);
+        assert!(
+            flags.contains(Flags::ACCESSED | Flags::DIRTY),
+            "{preset}: {flags}"
+        );
+        // The page is cached as one entry where a TLB holds that size.
+        let t =
+            r.m.explain(VirtAddr(va + 8), AccessKind::Read, Privilege::User);
+        assert_eq!(t.result, Ok(PhysAddr(size + 8)));
+        if preset != "sv48" {
+            assert!(
+                t.tlb_hit().is_some(),
+                "{preset} level {level}: huge page not cached"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_fault_cause() {
+    let mut r = Rig::new("x86-64");
+    assert_eq!(r.read(0x5000), Err(FaultCause::NotPresent { level: 4 }));
+    r.map(0x1000, 1, 1, URW);
+    assert_eq!(r.read(0x3000), Err(FaultCause::NotPresent { level: 1 }));
+    assert_eq!(r.read(0x40_0000), Err(FaultCause::NotPresent { level: 2 }));
+    r.map(0x2000, 2, 1, Flags::READ | Flags::USER);
+    assert_eq!(
+        r.tr(0x2000, AccessKind::Write, Privilege::User),
+        Err(FaultCause::WriteProtect)
+    );
+    assert_eq!(
+        r.tr(0x2000, AccessKind::Execute, Privilege::User),
+        Err(FaultCause::NoExecute)
+    );
+    r.map(0x4000, 4, 1, Flags::RWX);
+    assert_eq!(r.read(0x4000), Err(FaultCause::UserToSupervisor));
+    assert_eq!(
+        r.tr(0x4000, AccessKind::Execute, Privilege::Supervisor),
+        Ok(0x4000)
+    );
+    r.map(0x6000, 6, 1, Flags::RWX | Flags::USER);
+    assert_eq!(
+        r.tr(0x6000, AccessKind::Execute, Privilege::User),
+        Ok(0x6000)
+    );
+    assert_eq!(
+        r.tr(0x6000, AccessKind::Execute, Privilege::Supervisor),
+        Err(FaultCause::SupervisorExecUser)
+    );
+    assert_eq!(
+        r.tr(0x6000, AccessKind::Write, Privilege::Supervisor),
+        Ok(0x6000)
+    );
+    assert_eq!(r.read(0x0000_8000_0000_0000), Err(FaultCause::NonCanonical));
+    // Reserved: an address bit beyond MAXPHYADDR (46) in the leaf.
+    let m =
+        r.pt.lookup(&r.m.spec.paging, &r.m.ram, VirtAddr(0x1000))
+            .unwrap();
+    r.m.ram
+        .write_uint(m.pte_addr, 8, x86::P | x86::US | (1 << 50))
+        .unwrap();
+    r.m.mmu.flush_all();
+    assert_eq!(r.read(0x1000), Err(FaultCause::Reserved { level: 1 }));
+    // A root outside RAM.
+    r.m.mmu.set_context(PhysAddr(r.m.ram.size()), 3).unwrap();
+    assert!(matches!(r.read(0x1000), Err(FaultCause::BusError { .. })));
+    let c = &r.m.mmu.counters;
+    assert_eq!(c.faults_of(FaultCause::NotPresent { level: 0 }), 3);
+    assert_eq!(c.faults_of(FaultCause::WriteProtect), 1);
+    assert_eq!(c.total_faults(), 10);
+}
+
+#[test]
+fn permissions_are_the_and_of_every_level_on_x86() {
+    let mut r = Rig::new("x86-64");
+    let p = r.m.spec.paging.clone();
+    // The leaf says user-writable, but the table entries above say supervisor, read-only.
+    r.pt.map(
+        &p,
+        &mut r.m.ram,
+        &mut r.frames,
+        VirtAddr(0x1000),
+        Pfn(1),
+        1,
+        URW | Flags::EXEC,
+        Flags::READ,
+    )
+    .unwrap();
+    assert_eq!(r.read(0x1000), Err(FaultCause::UserToSupervisor));
+    assert_eq!(
+        r.tr(0x1000, AccessKind::Write, Privilege::Supervisor),
+        Err(FaultCause::WriteProtect)
+    );
+    assert_eq!(
+        r.tr(0x1000, AccessKind::Execute, Privilege::Supervisor),
+        Err(FaultCause::NoExecute)
+    );
+}
+
+#[test]
+fn riscv_execute_only_and_reserved_encodings() {
+    let mut r = Rig::new("sv39");
+    r.map(0x1000, 1, 1, Flags::EXEC | Flags::USER);
+    assert_eq!(
+        r.tr(0x1000, AccessKind::Execute, Privilege::User),
+        Ok(0x1000)
+    );
+    assert_eq!(r.read(0x1000), Err(FaultCause::NoRead));
+    // Sv39 addresses are sign-extended from bit 38.
+    assert_eq!(r.read(1 << 38), Err(FaultCause::NonCanonical));
+    assert_eq!(
+        r.read(0xffff_ffc0_0000_0000),
+        Err(FaultCause::NotPresent { level: 3 })
+    );
+    // A pointer at level 1 is reserved.
+    let m =
+        r.pt.lookup(&r.m.spec.paging, &r.m.ram, VirtAddr(0x1000))
+            .unwrap();
+    r.m.ram.write_uint(m.pte_addr, 8, 1 | (9 << 10)).unwrap();
+    r.m.mmu.flush_all();
+    assert_eq!(r.read(0x1000), Err(FaultCause::Reserved { level: 1 }));
+}
+
+#[test]
+fn textbook_single_level_table_spans_frames() {
+    let mut r = Rig::new("textbook");
+    let p = r.m.spec.paging.clone();
+    assert_eq!(p.table_frames(1), 8);
+    // VPN 0xff is in the last frame of the 512-byte table.
+    r.map(0x3fc0, 0x2d, 1, URW);
+    let t =
+        r.m.explain(VirtAddr(0x3fd5), AccessKind::Read, Privilege::User);
+    assert_eq!(t.result, Ok(PhysAddr(0x2d << 6 | 0x15)));
+    let Some(Step::PteRead {
+        index,
+        pte_addr,
+        pte,
+        ..
+    }) = t.pte_reads().next()
+    else {
+        panic!()
+    };
+    assert_eq!(*index, 0xff);
+    assert_eq!(pte_addr.0, r.pt.root().0 + 0xff * 2);
+    assert!(matches!(pte, Pte::Leaf { pfn: Pfn(0x2d), .. }));
+    assert_eq!(r.read(0x4000), Err(FaultCause::NonCanonical));
+    // TLB: 4 sets; VPN 0xff -> set 3, tag 0x3f.
+    let Some(Step::Tlb { probes, .. }) =
+        r.m.explain(VirtAddr(0x3fd5), AccessKind::Read, Privilege::User)
+            .steps
+            .first()
+            .cloned()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (probes[0].set, probes[0].tag, probes[0].vpn),
+        (3, 0x3f, 0xff)
+    );
+    assert!(probes[0].way.is_some());
+}
+
+#[test]
+fn walk_caches_skip_upper_levels() {
+    let mut r = Rig::new("x86-64");
+    r.map(0x1000, 1, 1, URW);
+    r.map(0x2000, 2, 1, URW);
+    r.read(0x1000).unwrap();
+    assert_eq!(r.m.mmu.counters.pte_reads, 4);
+    r.read(0x2000).unwrap();
+    // The PDE cache gives the PT: one read.
+    assert_eq!(r.m.mmu.counters.pte_reads, 5);
+    let pde = r.m.mmu.walk_caches().iter().find(|w| w.level == 2).unwrap();
+    assert_eq!(pde.counters.hits, 1);
+    // A page in another 2 MiB region of the same 1 GiB region hits the PDPTE cache.
+    r.map(0x40_0000, 3, 1, URW);
+    r.read(0x40_0000).unwrap();
+    assert_eq!(r.m.mmu.counters.pte_reads, 7);
+}
+
+#[test]
+fn unmap_needs_its_flush_and_the_flush_works() {
+    let mut r = Rig::new("x86-64");
+    let p = r.m.spec.paging.clone();
+    r.map(0x1000, 1, 1, URW);
+    r.read(0x1000).unwrap();
+    let (old, flush) = r.pt.unmap(&p, &mut r.m.ram, VirtAddr(0x1000)).unwrap();
+    assert_eq!(old.pfn, Pfn(1));
+    assert!(old.flags.contains(Flags::ACCESSED));
+    // Before the flush the TLB still grants the old translation: the model is real.
+    assert_eq!(r.read(0x1000), Ok(0x1000));
+    flush.apply(&mut r.m.mmu);
+    assert_eq!(r.read(0x1000), Err(FaultCause::NotPresent { level: 1 }));
+    // Narrowing with set_flags, likewise.
+    r.map(0x2000, 2, 1, URW);
+    r.tr(0x2000, AccessKind::Write, Privilege::User).unwrap();
+    r.pt.set_flags(
+        &p,
+        &mut r.m.ram,
+        VirtAddr(0x2000),
+        Flags::READ | Flags::USER,
+    )
+    .unwrap()
+    .apply(&mut r.m.mmu);
+    assert_eq!(
+        r.tr(0x2000, AccessKind::Write, Privilege::User),
+        Err(FaultCause::WriteProtect)
+    );
+    // Widening needs no flush: the stale entry is dropped and walked again.
+    r.map(0x3000, 3, 1, Flags::READ | Flags::USER);
+    r.read(0x3000).unwrap();
+    let widen =
+        r.pt.set_flags(&p, &mut r.m.ram, VirtAddr(0x3000), URW | Flags::DIRTY)
+            .unwrap();
+    assert_eq!(r.tr(0x3000, AccessKind::Write, Privilege::User), Ok(0x3000));
+    assert_eq!(r.m.mmu.counters.stale_rewalks, 1);
+    let (_, unmap) = r.pt.unmap(&p, &mut r.m.ram, VirtAddr(0x3000)).unwrap();
+    widen.merge(unmap).apply(&mut r.m.mmu);
+    assert_eq!(r.read(0x3000), Err(FaultCause::NotPresent { level: 1 }));
+}
+
+#[test]
+fn context_switches_with_and_without_asids() {
+    // x86-64 preset: PCID-tagged. Two address spaces map the same VA differently.
+    let mut r = Rig::new("x86-64");
+    let p = r.m.spec.paging.clone();
+    let pt2 = PageTable::new(&p, &mut r.m.ram, &mut r.frames, 2).unwrap();
+    r.map(0x1000, 1, 1, URW);
+    pt2.map(
+        &p,
+        &mut r.m.ram,
+        &mut r.frames,
+        VirtAddr(0x1000),
+        Pfn(9),
+        1,
+        URW,
+        TABLE,
+    )
+    .unwrap();
+    assert_eq!(r.read(0x1000), Ok(0x1000));
+    r.m.mmu.set_context(pt2.root(), 2).unwrap();
+    assert_eq!(r.read(0x1000), Ok(0x9000));
+    r.m.mmu.set_context(r.pt.root(), 1).unwrap();
+    let walks = r.m.mmu.counters.walks;
+    assert_eq!(r.read(0x1000), Ok(0x1000));
+    assert_eq!(
+        r.m.mmu.counters.walks, walks,
+        "tagged entry survived the switch"
+    );
+    assert_eq!(
+        r.m.mmu.set_context(r.pt.root(), 1 << 12),
+        Err(MmuError::AsidTooWide {
+            asid: 4096,
+            bits: 12
+        })
+    );
+
+    // textbook preset: untagged, so a switch flushes non-global entries.
+    let mut t = Rig::new("textbook");
+    t.map(0x40, 1, 1, URW);
+    t.map(0x80, 2, 1, URW | Flags::GLOBAL);
+    t.read(0x40).unwrap();
+    t.read(0x80).unwrap();
+    let root = t.pt.root();
+    t.m.mmu.set_context(root, 0).unwrap();
+    let walks = t.m.mmu.counters.walks;
+    t.read(0x80).unwrap();
+    assert_eq!(t.m.mmu.counters.walks, walks, "global entry survived");
+    t.read(0x40).unwrap();
+    assert_eq!(
+        t.m.mmu.counters.walks,
+        walks + 1,
+        "non-global entry was flushed"
+    );
+}
+
+#[test]
+fn inclusive_hierarchy_back_invalidates() {
+    let toml = r#"
+        preset = "x86-64"
+        [tlb]
+        inclusion = "inclusive"
+        [[tlb.array]]
+        level = 1
+        holds = "unified"
+        entries = 4
+        ways = "full"
+        page_sizes = ["4KiB"]
+        [[tlb.array]]
+        level = 2
+        holds = "unified"
+        entries = 4
+        ways = "full"
+        page_sizes = ["4KiB"]
+    "#;
+    let spec = MachineSpec::from_toml(toml, "test").unwrap();
+    let mut r = Rig::with_spec(spec);
+    for i in 0..8u64 {
+        r.map(0x1000 * (i + 1), i + 1, 1, URW);
+    }
+    // Touch 1..4, then re-touch 1 in L1 only (L1 hit: L2 LRU order unchanged), then 5:
+    // L2 evicts its LRU (page 1), and inclusion removes page 1 from L1 too.
+    for i in 1..=4u64 {
+        r.read(0x1000 * i).unwrap();
+    }
+    r.read(0x1000).unwrap();
+    r.read(0x5000).unwrap();
+    let walks = r.m.mmu.counters.walks;
+    r.read(0x1000).unwrap();
+    assert_eq!(r.m.mmu.counters.walks, walks + 1, "page 1 left L1 with L2");
+    assert!(r.m.mmu.tlbs()[0].counters.evictions + r.m.mmu.tlbs()[0].counters.invalidated > 0);
+}
+
+#[test]
+fn counters_and_cycles_add_up() {
+    let mut r = Rig::new("x86-64");
+    for i in 0..100u64 {
+        r.map(0x10_0000 + i * 0x1000, 100 + i, 1, URW);
+    }
+    for _ in 0..3 {
+        for i in 0..100u64 {
+            r.read(0x10_0000 + i * 0x1000).unwrap();
+        }
+    }
+    let l1 =
+        &r.m.mmu
+            .tlbs()
+            .iter()
+            .find(|t| t.name == "L1d")
+            .unwrap()
+            .counters;
+    assert_eq!(l1.total_hits() + l1.total_misses(), 300);
+    assert_eq!(l1.misses[1], l1.total_misses());
+    // 100 pages > 64 L1 entries but < 1536 L2 entries: the walks are the cold ones.
+    assert_eq!(r.m.mmu.counters.walks, 100);
+    let l2 =
+        &r.m.mmu
+            .tlbs()
+            .iter()
+            .find(|t| t.name == "L2")
+            .unwrap()
+            .counters;
+    assert_eq!(l2.total_misses(), 100);
+    assert_eq!(l2.total_hits(), l1.total_misses() - 100);
+    assert!(r.m.mmu.estimated_cycles() > 300);
+    r.m.mmu.reset_counters();
+    assert_eq!(r.m.mmu.estimated_cycles(), 0);
+}
