@@ -1,1 +1,271 @@
-fn main() {}
+//! The `vmsim` command: a thin layer over the library. Arguments are parsed and
+//! validated here; every command is a library call.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+use vmsim::addr::{parse_u64, VirtAddr};
+use vmsim::demo::Demo;
+use vmsim::hw::machine::PRESETS;
+use vmsim::hw::{AccessKind, MachineSpec, Privilege};
+use vmsim::report::HwStats;
+use vmsim::size::parse_size;
+
+/// vmsim: an executable model of a computer's virtual memory system.
+#[derive(Parser, Debug)]
+#[command(name = "vmsim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the built-in demo workload and report what the hardware did.
+    ///
+    /// Until the kernel lands, this maps a demo address space (code, heap, stack, and a
+    /// huge page where the machine has them) and replays a seeded mix of fetches, loads
+    /// and stores through the MMU.
+    Run {
+        /// Machine: a preset name (see `vmsim machines`) or a TOML file.
+        #[arg(long, short, default_value = "x86-64")]
+        machine: String,
+        /// RAM size, overriding the machine's (4KiB, 2MiB, 1GiB; KB/MB/GB are powers of 1000).
+        #[arg(long)]
+        ram: Option<String>,
+        /// Number of accesses.
+        #[arg(long, short = 'n', default_value_t = 1_000_000)]
+        accesses: u64,
+        /// Seed of the access stream.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the machine presets with their geometry, or show one.
+    Machines {
+        /// A preset name or TOML file to show in full.
+        name: Option<String>,
+        /// With a name: print the preset's TOML text.
+        #[arg(long)]
+        toml: bool,
+    },
+    /// Translate addresses in the demo address space and tell every step.
+    Translate {
+        /// Machine: a preset name or a TOML file.
+        #[arg(long, short, default_value = "x86-64")]
+        machine: String,
+        /// RAM size, overriding the machine's.
+        #[arg(long)]
+        ram: Option<String>,
+        /// What each access does.
+        #[arg(long, value_enum, default_value_t = Access::Read)]
+        access: Access,
+        /// Privilege of the accesses.
+        #[arg(long, value_enum, default_value_t = Mode::User)]
+        mode: Mode,
+        /// Virtual addresses (decimal, 0x hex, 0b binary), translated in order, so a
+        /// repeated address shows a TLB hit.
+        #[arg(required = true)]
+        addrs: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Access {
+    Read,
+    Write,
+    Exec,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    User,
+    Supervisor,
+}
+
+fn load_machine(name: &str, ram: Option<&str>) -> Result<MachineSpec> {
+    let spec = MachineSpec::load(name)?;
+    match ram {
+        None => Ok(spec),
+        Some(r) => {
+            let bytes = parse_size(r).map_err(|e| anyhow::anyhow!("--ram: {e}"))?;
+            Ok(spec.with_ram(bytes, "--ram")?)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run {
+            machine,
+            ram,
+            accesses,
+            seed,
+            json,
+        } => {
+            let spec = load_machine(&machine, ram.as_deref())?;
+            let name = spec.name.clone();
+            let mut demo = Demo::new(spec).context("building the demo address space")?;
+            demo.run(accesses, seed);
+            let stats = HwStats::from_mmu(&demo.machine.mmu);
+            if json {
+                let v = serde_json::json!({
+                    "machine": name,
+                    "workload": "demo",
+                    "seed": seed,
+                    "hardware": stats,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("machine {name}: {}", demo.machine.spec.summary());
+                println!("workload: built-in demo, {accesses} accesses, seed {seed}");
+                for r in &demo.regions {
+                    println!(
+                        "  region {:<6} {:#x}..{:#x} ({} pages of {}) [{}]",
+                        r.name,
+                        r.start.0,
+                        r.start.0 + r.len,
+                        r.len / r.page_size,
+                        vmsim::size::format_size(r.page_size),
+                        r.flags
+                    );
+                }
+                println!();
+                print!("{}", stats.to_text());
+            }
+        }
+        Command::Machines { name: None, .. } => {
+            for (name, _) in PRESETS {
+                let m = MachineSpec::preset(name)?;
+                println!("{name:<16} {}", m.description);
+                println!("{:<16} {}", "", m.summary());
+            }
+        }
+        Command::Machines {
+            name: Some(name),
+            toml,
+        } => {
+            if toml {
+                match PRESETS.iter().find(|(n, _)| *n == name) {
+                    Some((_, text)) => print!("{text}"),
+                    None => print!(
+                        "{}",
+                        std::fs::read_to_string(&name)
+                            .with_context(|| format!("reading {name}"))?
+                    ),
+                }
+                return Ok(());
+            }
+            let m = MachineSpec::load(&name)?;
+            println!("{}: {}", m.name, m.description);
+            println!("  {}", m.summary());
+            for t in &m.tlbs {
+                println!(
+                    "  TLB {} (level {}, {:?}, {} cycles):",
+                    t.name, t.level, t.holds, t.latency
+                );
+                for a in &t.arrays {
+                    let sizes: Vec<String> = a
+                        .page_levels
+                        .iter()
+                        .map(|&l| vmsim::size::format_size(m.paging.leaf_size(l)))
+                        .collect();
+                    println!(
+                        "    {:<10} {} entries, {} ({} sets), {:?}, pages {}",
+                        a.name,
+                        a.entries,
+                        if a.ways == a.entries {
+                            "fully associative".to_string()
+                        } else {
+                            format!("{}-way", a.ways)
+                        },
+                        a.sets(),
+                        a.replacement,
+                        sizes.join("/")
+                    );
+                }
+            }
+            for w in &m.walk_caches {
+                println!(
+                    "  walk cache for level {} ({}): {} entries, {}-way",
+                    w.level,
+                    m.paging.table_name(w.level),
+                    w.entries,
+                    w.ways
+                );
+            }
+            println!(
+                "  ASIDs: {}; inclusion {:?}; PTE read {} cycles, walk-cache lookup {} cycles",
+                if m.asid_tagged {
+                    format!("{} bits", m.asid_bits)
+                } else {
+                    "none (flush on switch)".into()
+                },
+                m.inclusion,
+                m.pte_read_latency,
+                m.walk_cache_latency
+            );
+        }
+        Command::Translate {
+            machine,
+            ram,
+            access,
+            mode,
+            addrs,
+        } => {
+            let spec = load_machine(&machine, ram.as_deref())?;
+            let mut vas = Vec::new();
+            for a in &addrs {
+                match parse_u64(a) {
+                    Some(v) => vas.push(VirtAddr(v)),
+                    None => {
+                        bail!("address `{a}` is not a number (use decimal, 0x hex or 0b binary)")
+                    }
+                }
+            }
+            let mut demo = Demo::new(spec).context("building the demo address space")?;
+            let kind = match access {
+                Access::Read => AccessKind::Read,
+                Access::Write => AccessKind::Write,
+                Access::Exec => AccessKind::Execute,
+            };
+            let mode = match mode {
+                Mode::User => Privilege::User,
+                Mode::Supervisor => Privilege::Supervisor,
+            };
+            println!(
+                "machine {}: {}",
+                demo.machine.spec.name,
+                demo.machine.spec.summary()
+            );
+            for r in &demo.regions {
+                println!(
+                    "  mapped {:<6} {:#x}..{:#x} [{}]",
+                    r.name,
+                    r.start.0,
+                    r.start.0 + r.len,
+                    r.flags
+                );
+            }
+            let paging = demo.machine.spec.paging.clone();
+            for va in vas {
+                println!();
+                print!("{}", demo.machine.explain(va, kind, mode).to_text(&paging));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmsim: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! The crate is laid out the way the system is:
 //! - [`hw`]: what the silicon does: RAM, page-table formats, the walker and its caches,
 //!   TLBs and the MMU.
+//! - [`demo`]: the built-in hardware-only demonstration; [`report`]: counters as text and JSON.
 //! - [`addr`] and [`size`]: addresses of the simulated machine and sizes as people write them.
 //!
 //! ```
@@ -23,5 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod demo;
 pub mod hw;
+pub mod report;
 pub mod size;

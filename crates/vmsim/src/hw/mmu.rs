@@ -677,11 +677,25 @@ impl Mmu {
         }
     }
 
+    /// The id entries of address space `asid` carry: itself with ASID tagging, else 0
+    /// (an untagged TLB holds only the current address space's entries).
+    fn tag_of(&self, asid: u32) -> u32 {
+        if self.asid_tagged {
+            asid
+        } else {
+            0
+        }
+    }
+
     /// Invalidates every TLB entry that maps `va` (any page size) in `scope`, and the
     /// walk-cache entries on the way to it (x86 `invlpg`, RISC-V `sfence.vma va, asid`).
     /// With [`AsidScope::One`], global entries for `va` go too.
     pub fn invalidate_page(&mut self, va: VirtAddr, scope: AsidScope) {
         self.counters.invalidations += 1;
+        let scope = match scope {
+            AsidScope::One(id) => AsidScope::One(self.tag_of(id)),
+            all => all,
+        };
         let matches = move |a: u32| match scope {
             AsidScope::All => true,
             AsidScope::One(id) => a == id || a == super::assoc::GLOBAL,
@@ -697,6 +711,7 @@ impl Mmu {
     /// Invalidates every non-global entry of one address space, and its walk-cache entries.
     pub fn flush_asid(&mut self, asid: u32) {
         self.counters.flushes += 1;
+        let asid = self.tag_of(asid);
         for t in &mut self.tlbs {
             t.invalidate_all(|a| a == asid);
         }

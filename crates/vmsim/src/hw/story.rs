@@ -121,3 +121,114 @@ impl Translation {
         })
     }
 }
+
+impl Translation {
+    /// The story as text, one step a line, in the order the hardware lived it.
+    pub fn to_text(&self, paging: &super::paging::Paging) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let va = self.va.0;
+        let p = paging;
+        let _ = writeln!(s, "VA {:#x}", va);
+        let fields: Vec<String> = (1..=p.levels)
+            .rev()
+            .map(|l| {
+                format!(
+                    "{}[{}] = {}",
+                    p.table_name(l),
+                    p.level_bits(l),
+                    p.index(self.va, l)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  VPN {:#x}  offset {:#x}  ({})",
+            va >> p.page_shift,
+            self.va.page_offset(p.page_size()),
+            fields.join(", ")
+        );
+        for step in &self.steps {
+            match step {
+                Step::Tlb { tlb, probes, hit } => {
+                    for pr in probes {
+                        let _ = writeln!(
+                            s,
+                            "  {tlb:<5} {:<10} {:>7} page: VPN {:#x} -> set {} tag {:#x}: {}",
+                            pr.array,
+                            crate::size::format_size(pr.page_size),
+                            pr.vpn,
+                            pr.set,
+                            pr.tag,
+                            match pr.way {
+                                Some(w) => format!("hit in way {w}"),
+                                None => "miss".into(),
+                            }
+                        );
+                    }
+                    if probes.is_empty() {
+                        let _ = writeln!(s, "  {tlb:<5} {}", if *hit { "hit" } else { "miss" });
+                    }
+                }
+                Step::TlbEntryDropped { tlb, reason } => {
+                    let _ = writeln!(s, "  {tlb:<5} {reason}");
+                }
+                Step::WalkCache {
+                    level,
+                    prefix,
+                    table,
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "  walk cache for level {level}: prefix {prefix:#x}: {}",
+                        match table {
+                            Some(t) => format!("hit, next table at {t}"),
+                            None => "miss".into(),
+                        }
+                    );
+                }
+                Step::PteRead {
+                    level,
+                    table_name,
+                    index,
+                    pte_addr,
+                    raw,
+                    pte,
+                    updated,
+                } => {
+                    let what = match pte {
+                        Pte::Absent => "not present".to_string(),
+                        Pte::Reserved => "reserved bits set".to_string(),
+                        Pte::Table { pfn, flags } => format!("table at frame {pfn} [{flags}]"),
+                        Pte::Leaf { pfn, flags } => format!("leaf: frame {pfn} [{flags}]"),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "  walk {table_name:<5} (level {level}) index {index:>3}: PTE at {pte_addr} = {raw:#018x}: {what}{}",
+                        match updated {
+                            Some(u) => format!("; set A/D -> {u:#x}"),
+                            None => String::new(),
+                        }
+                    );
+                }
+                Step::TlbFill { tlb, page_size } => {
+                    let _ = writeln!(
+                        s,
+                        "  fill {tlb} with the {} page",
+                        crate::size::format_size(*page_size)
+                    );
+                }
+            }
+        }
+        let _ = match &self.result {
+            Ok(pa) => writeln!(
+                s,
+                "  => PA {pa} (frame {:#x}, offset {:#x})",
+                pa.0 >> p.page_shift,
+                pa.page_offset(p.page_size())
+            ),
+            Err(f) => writeln!(s, "  => page fault: {f}"),
+        };
+        s
+    }
+}
