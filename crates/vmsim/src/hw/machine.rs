@@ -266,15 +266,31 @@ struct RawLatency {
     pte_read: Option<u32>,
 }
 
-/// Fixed geometry of a real format: (format, va_bits, max pa_bits, level bits, leaf levels).
-fn real_format(name: &str) -> Option<(Format, u32, u32, Vec<u32>, Vec<u32>)> {
-    Some(match name {
-        "x86-64" => (Format::X86_64, 48, 52, vec![9; 4], vec![1, 2, 3]),
-        "x86-64-la57" => (Format::X86_64, 57, 52, vec![9; 5], vec![1, 2, 3]),
-        "sv39" => (Format::Riscv, 39, 56, vec![9; 3], vec![1, 2, 3]),
-        "sv48" => (Format::Riscv, 48, 56, vec![9; 4], vec![1, 2, 3, 4]),
-        "sv57" => (Format::Riscv, 57, 56, vec![9; 5], vec![1, 2, 3, 4, 5]),
-        _ => return None,
+/// The fixed geometry of a real format.
+struct RealFormat {
+    format: Format,
+    va_bits: u32,
+    max_pa_bits: u32,
+    levels: usize,
+    leaf_levels: &'static [u32],
+}
+
+fn real_format(name: &str) -> Option<RealFormat> {
+    let (format, va_bits, max_pa_bits, levels, leaf_levels): (_, _, _, _, &'static [u32]) =
+        match name {
+            "x86-64" => (Format::X86_64, 48, 52, 4, &[1, 2, 3]),
+            "x86-64-la57" => (Format::X86_64, 57, 52, 5, &[1, 2, 3]),
+            "sv39" => (Format::Riscv, 39, 56, 3, &[1, 2, 3]),
+            "sv48" => (Format::Riscv, 48, 56, 4, &[1, 2, 3, 4]),
+            "sv57" => (Format::Riscv, 57, 56, 5, &[1, 2, 3, 4, 5]),
+            _ => return None,
+        };
+    Some(RealFormat {
+        format,
+        va_bits,
+        max_pa_bits,
+        levels,
+        leaf_levels,
     })
 }
 
@@ -515,7 +531,14 @@ fn validate_paging(c: &Check, raw: &RawPaging) -> Result<Paging, MachineError> {
     if raw.format == "textbook" {
         return validate_textbook(c, raw);
     }
-    let Some((format, va_bits, max_pa, bits, leaves)) = real_format(&raw.format) else {
+    let Some(RealFormat {
+        format,
+        va_bits,
+        max_pa_bits: max_pa,
+        levels,
+        leaf_levels: leaves,
+    }) = real_format(&raw.format)
+    else {
         return c.fail(
             "paging.format",
             format!("{:?}", raw.format),
@@ -532,6 +555,7 @@ fn validate_paging(c: &Check, raw: &RawPaging) -> Result<Paging, MachineError> {
             _ => Ok(()),
         }
     };
+    let bits = vec![9; levels];
     fixed("va_bits", raw.va_bits, va_bits)?;
     fixed("pte_bytes", raw.pte_bytes, 8)?;
     fixed("page_size", raw.page_size.map(|s| s.0 as u32), 4096)?;
@@ -570,7 +594,7 @@ fn validate_paging(c: &Check, raw: &RawPaging) -> Result<Paging, MachineError> {
         12,
         &bits,
         8,
-        &leaves,
+        leaves,
         true,
     ))
 }

@@ -55,6 +55,7 @@ impl Paging {
     ///
     /// The caller (machine-description validation) has already checked that the numbers
     /// are consistent; this only lays them out.
+    #[allow(clippy::too_many_arguments)] // one value per field of the geometry
     pub(crate) fn new(
         format: Format,
         format_name: &str,

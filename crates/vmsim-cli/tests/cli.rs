@@ -1,0 +1,132 @@
+//! End-to-end tests of the `vmsim` binary.
+
+use std::process::Command;
+
+fn vmsim(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmsim"))
+        .args(args)
+        .output()
+        .expect("run vmsim");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let (ok, out, _) = vmsim(&["--help"]);
+    assert!(ok);
+    for cmd in ["run", "machines", "translate"] {
+        assert!(out.contains(cmd), "{cmd} missing from --help:\n{out}");
+    }
+}
+
+#[test]
+fn machines_lists_every_preset_with_geometry() {
+    let (ok, out, _) = vmsim(&["machines"]);
+    assert!(ok);
+    for p in [
+        "x86-64",
+        "x86-64-la57",
+        "sv39",
+        "sv48",
+        "textbook",
+        "textbook-2level",
+    ] {
+        assert!(out.lines().any(|l| l.starts_with(p)), "{p} missing:\n{out}");
+    }
+    assert!(
+        out.contains("48-bit VA, 46-bit PA, 4 levels [9,9,9,9]"),
+        "{out}"
+    );
+    let (ok, out, _) = vmsim(&["machines", "sv39"]);
+    assert!(ok);
+    assert!(out.contains("walk cache for level 3"), "{out}");
+    let (ok, out, _) = vmsim(&["machines", "textbook", "--toml"]);
+    assert!(ok && out.contains("va_bits = 14"), "{out}");
+}
+
+#[test]
+fn default_run_reports_tlb_hits_and_walks_as_json() {
+    let (ok, out, err) = vmsim(&["run", "-n", "50000", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    let hw = &v["hardware"];
+    assert_eq!(hw["accesses"], 50000);
+    let tlbs = hw["tlbs"].as_array().unwrap();
+    assert_eq!(
+        tlbs.iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["L1i", "L1d", "L2"]
+    );
+    let l1 = tlbs
+        .iter()
+        .map(|t| t["lookups"].as_u64().unwrap())
+        .take(2)
+        .sum::<u64>();
+    assert_eq!(l1, 50000, "every access looks up one L1 TLB");
+    assert!(hw["walks"].as_u64().unwrap() > 0);
+    assert_eq!(hw["faults"]["not-present"], 0);
+    // Deterministic: the same seed gives the same numbers.
+    let (_, again, _) = vmsim(&["run", "-n", "50000", "--json"]);
+    assert_eq!(out, again);
+}
+
+#[test]
+fn text_run_on_a_textbook_machine() {
+    let (ok, out, err) = vmsim(&["run", "--machine", "textbook", "-n", "1000"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("machine textbook"), "{out}");
+    assert!(out.contains("est. cycles"), "{out}");
+}
+
+#[test]
+fn translate_tells_the_story() {
+    let (ok, out, err) = vmsim(&["translate", "-m", "textbook", "0x3d4", "0x3d4", "0x3fff0"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("VPN 0xf  offset 0x14"), "{out}");
+    assert!(out.contains("set 3 tag 0x3: miss"), "{out}");
+    assert!(out.contains("set 3 tag 0x3: hit in way 0"), "{out}");
+    assert!(out.contains("=> PA 0x594"), "{out}");
+    assert!(out.contains("address is not canonical"), "{out}");
+    let (ok, out, _) = vmsim(&["translate", "-m", "x86-64", "--access", "exec", "0x6000"]);
+    assert!(ok);
+    assert!(out.contains("walk PML4"), "{out}");
+    assert!(out.contains("page is not executable"), "{out}");
+}
+
+#[test]
+fn bad_machine_files_name_the_field() {
+    let dir = std::env::temp_dir().join(format!("vmsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.toml");
+    std::fs::write(&f, "preset = \"x86-64\"\n[[tlb.array]]\nlevel = 1\nholds = \"data\"\nentries = 64\nways = 3\npage_sizes = [\"4KiB\"]\n").unwrap();
+    let (ok, _, err) = vmsim(&["run", "--machine", f.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("bad.toml") && err.contains("tlb.array[0].ways") && err.contains("= 3"),
+        "{err}"
+    );
+    std::fs::write(&f, "[paging]\nformat = \"x86-64\"\nfrobnicate = 1\n").unwrap();
+    let (ok, _, err) = vmsim(&["machines", f.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("frobnicate") && err.contains("line 3"),
+        "{err}"
+    );
+    let (ok, _, err) = vmsim(&["run", "--ram", "3 parsecs"]);
+    assert!(
+        !ok && err.contains("--ram") && err.contains("parsecs"),
+        "{err}"
+    );
+    let (ok, _, err) = vmsim(&["run", "--machine", "textbook", "--ram", "1MiB"]);
+    assert!(!ok && err.contains("12-bit"), "{err}");
+    let (ok, _, err) = vmsim(&["translate", "0xzz"]);
+    assert!(!ok && err.contains("0xzz"), "{err}");
+    let (ok, _, err) = vmsim(&["run", "--machine", "vax"]);
+    assert!(!ok && err.contains("unknown machine preset `vax`"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
