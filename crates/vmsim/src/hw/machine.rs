@@ -746,8 +746,8 @@ fn validate(raw: RawMachine, origin: &str) -> Result<MachineSpec, MachineError> 
         Format::Riscv => 16,
         Format::Textbook => 8,
     });
-    if asid_bits > 16 {
-        return c.fail("tlb.asid_bits", asid_bits, "at most 16");
+    if !(1..=16).contains(&asid_bits) {
+        return c.fail("tlb.asid_bits", asid_bits, "must be 1 to 16");
     }
 
     let mut tlbs: Vec<TlbSpec> = Vec::new();
