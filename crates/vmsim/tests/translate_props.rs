@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use vmsim::addr::{Pfn, VirtAddr};
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{
-    AccessKind, AsidScope, Flags, Machine, MachineSpec, PageTable, Privilege, SimpleFrames,
+    AccessKind, AsidScope, Fault, Flags, Machine, MachineSpec, MmuCounters, PageTable, Privilege,
+    SimpleFrames, TlbCounters,
 };
 
 #[derive(Clone, Debug)]
@@ -111,10 +112,14 @@ struct World {
     model: BTreeMap<(usize, u64), (u64, u32, Flags)>,
     huge_level: Option<u32>,
     riscv: bool,
+    /// Translate through the explain path instead of the fast path.
+    explained: bool,
+    /// Every translation's outcome, to compare the two paths.
+    outcomes: Vec<Result<u64, Fault>>,
 }
 
 impl World {
-    fn new(mut spec: MachineSpec, caches: bool) -> World {
+    fn new(mut spec: MachineSpec, caches: bool, explained: bool) -> World {
         if !caches {
             spec.tlbs.clear();
             spec.walk_caches.clear();
@@ -139,6 +144,8 @@ impl World {
             model: BTreeMap::new(),
             huge_level,
             riscv,
+            explained,
+            outcomes: Vec::new(),
         }
     }
 
@@ -250,7 +257,12 @@ impl World {
                 } else {
                     Privilege::User
                 };
-                let got = self.m.translate(VirtAddr(addr), access, mode);
+                let got = if self.explained {
+                    self.m.explain(VirtAddr(addr), access, mode).result
+                } else {
+                    self.m.translate(VirtAddr(addr), access, mode)
+                };
+                self.outcomes.push(got.map(|pa| pa.0));
                 match self.model.get(&(self.current, va)) {
                     Some(&(pfn, _, flags)) if expect(flags, access, mode) => {
                         prop_assert_eq!(
@@ -290,12 +302,19 @@ impl World {
     }
 }
 
-fn run(preset: &str, caches: bool, ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut w = World::new(MachineSpec::preset(preset).unwrap(), caches);
+/// Runs `ops` on a fresh machine; returns what every translation gave and the counters.
+fn run(
+    preset: &str,
+    caches: bool,
+    explained: bool,
+    ops: &[Op],
+) -> Result<(Vec<Result<u64, Fault>>, MmuCounters, Vec<TlbCounters>), TestCaseError> {
+    let mut w = World::new(MachineSpec::preset(preset).unwrap(), caches, explained);
     for op in ops {
         w.apply(op)?;
     }
-    Ok(())
+    let tlbs = w.m.mmu.tlbs().iter().map(|t| t.counters.clone()).collect();
+    Ok((w.outcomes, w.m.mmu.counters.clone(), tlbs))
 }
 
 proptest! {
@@ -305,7 +324,11 @@ proptest! {
     fn translations_agree_with_a_reference_map(ops in proptest::collection::vec(op(), 1..200)) {
         for (preset, _) in PRESETS {
             for caches in [true, false] {
-                run(preset, caches, &ops)?;
+                let fast = run(preset, caches, false, &ops)?;
+                // The explain path must take exactly the same steps as the fast path:
+                // same answers, same counters.
+                let explained = run(preset, caches, true, &ops)?;
+                prop_assert_eq!(&fast, &explained, "{} caches={}", preset, caches);
             }
         }
     }

@@ -11,17 +11,6 @@ pub const INVALID: u64 = u64::MAX;
 /// The address-space id of a global entry: it matches every id.
 pub const GLOBAL: u32 = u32::MAX;
 
-#[derive(Clone, Debug)]
-enum Repl {
-    /// Per-entry time of last use.
-    Lru { stamp: Vec<u64>, clock: u64 },
-    /// Per-set tree bits (ways - 1 of them; bit `n` is heap node `n`): each node points
-    /// toward the half to evict from next.
-    Plru { tree: Vec<u64> },
-    /// xorshift64* state.
-    Random { state: u64 },
-}
-
 /// The tag of one entry: its key and address-space id, side by side so a set scan reads
 /// one contiguous run and compares both halves at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +31,9 @@ fn scan_fixed<const W: usize>(set: &[Tag], want: Tag) -> usize {
     };
     let mut found = NOT_FOUND;
     for (w, &t) in set.iter().enumerate() {
-        found = if t == want { w } else { found };
+        // One test of both halves, so there is no early-out branch to mispredict.
+        let same = ((t.key ^ want.key) | (t.asid ^ want.asid)) == 0;
+        found = if same { w } else { found };
     }
     found
 }
@@ -73,7 +64,13 @@ pub struct SetAssoc<V> {
     set_bits: u32,
     tags: Vec<Tag>,
     vals: Vec<V>,
-    repl: Repl,
+    /// The replacement policy.
+    policy: Replacement,
+    /// LRU: time of last use per slot. PLRU: tree bits per set (ways - 1 of them; bit `n`
+    /// is heap node `n`; each points toward the half to evict from next). Random: empty.
+    repl_state: Vec<u64>,
+    /// LRU: the clock. Random: xorshift64* state.
+    clock: u64,
     /// Valid global entries: while there are none, a lookup makes one scan, not two.
     nr_global: usize,
 }
@@ -95,15 +92,10 @@ impl<V: Copy + Default> SetAssoc<V> {
     pub fn new(entries: u32, ways: u32, replacement: Replacement, seed: u64) -> Self {
         let sets = (entries / ways) as u64;
         let n = entries as usize;
-        let repl = match replacement {
-            Replacement::Lru => Repl::Lru {
-                stamp: vec![0; n],
-                clock: 0,
-            },
-            Replacement::Plru => Repl::Plru {
-                tree: vec![0; sets as usize],
-            },
-            Replacement::Random => Repl::Random { state: seed | 1 },
+        let (repl_state, clock) = match replacement {
+            Replacement::Lru => (vec![0; n], 0),
+            Replacement::Plru => (vec![0; sets as usize], 0),
+            Replacement::Random => (Vec::new(), seed | 1),
         };
         SetAssoc {
             ways: ways as usize,
@@ -118,7 +110,9 @@ impl<V: Copy + Default> SetAssoc<V> {
             ],
             nr_global: 0,
             vals: vec![V::default(); n],
-            repl,
+            policy: replacement,
+            repl_state,
+            clock,
         }
     }
 
@@ -138,12 +132,21 @@ impl<V: Copy + Default> SetAssoc<V> {
         (index_src & self.set_mask) as usize
     }
 
-    /// Finds the entry with `key` that matches `asid` (or is global) in the set that
-    /// `index_src` selects, marks it used, and returns its slot.
+    /// The ways of the set starting at slot `base`.
     #[inline(always)]
-    pub fn lookup(&mut self, index_src: u64, key: u64, asid: u32) -> Option<usize> {
-        let base = self.set_of(index_src) * self.ways;
-        let set = &self.tags[base..base + self.ways];
+    fn set_at(&self, base: usize) -> &[Tag] {
+        debug_assert!(base + self.ways <= self.tags.len());
+        // SAFETY: every caller computes `base` as `set_of(_) * ways`; `set_of` masks with
+        // `set_mask = sets - 1`, and `tags` holds `sets * ways` entries, so
+        // `base + ways <= tags.len()`.
+        unsafe { self.tags.get_unchecked(base..base + self.ways) }
+    }
+
+    /// Finds the way of the entry with `key` that matches `asid` (or is global) in the
+    /// set at `base`, and marks it used.
+    #[inline(always)]
+    fn find(&mut self, base: usize, key: u64, asid: u32) -> Option<usize> {
+        let set = self.set_at(base);
         let mut found = scan(
             set,
             self.ways,
@@ -170,6 +173,23 @@ impl<V: Copy + Default> SetAssoc<V> {
         }
         self.touch(base, found);
         Some(base + found)
+    }
+
+    /// Finds the entry with `key` that matches `asid` (or is global) in the set that
+    /// `index_src` selects, marks it used, and returns its slot.
+    #[inline(always)]
+    pub fn lookup(&mut self, index_src: u64, key: u64, asid: u32) -> Option<usize> {
+        self.find(self.set_of(index_src) * self.ways, key, asid)
+    }
+
+    /// Like [`SetAssoc::lookup`], returning the entry's value rather than its slot.
+    #[inline(always)]
+    pub fn lookup_value(&mut self, index_src: u64, key: u64, asid: u32) -> Option<V> {
+        let slot = self.lookup(index_src, key, asid)?;
+        debug_assert!(slot < self.vals.len());
+        // SAFETY: `find` returns `base + way` with `way < ways` and
+        // `base + ways <= tags.len() == vals.len()`.
+        Some(unsafe { *self.vals.get_unchecked(slot) })
     }
 
     /// The value in `slot`.
@@ -202,12 +222,16 @@ impl<V: Copy + Default> SetAssoc<V> {
 
     #[inline(always)]
     fn touch(&mut self, base: usize, way: usize) {
-        match &mut self.repl {
-            Repl::Lru { stamp, clock } => {
-                *clock += 1;
-                stamp[base + way] = *clock;
+        match self.policy {
+            Replacement::Lru => {
+                self.clock += 1;
+                debug_assert!(base + way < self.repl_state.len());
+                // SAFETY: `base + way` is a slot of this store (see `set_at`), and LRU
+                // keeps one stamp per slot.
+                unsafe { *self.repl_state.get_unchecked_mut(base + way) = self.clock };
             }
-            Repl::Plru { tree } => {
+            Replacement::Plru => {
+                let tree = &mut self.repl_state;
                 let set = base / self.ways;
                 let depth = self.ways.trailing_zeros();
                 let mut node = 1usize;
@@ -224,7 +248,7 @@ impl<V: Copy + Default> SetAssoc<V> {
                 }
                 tree[set] = bits;
             }
-            Repl::Random { .. } => {}
+            Replacement::Random => {}
         }
     }
 
@@ -235,13 +259,13 @@ impl<V: Copy + Default> SetAssoc<V> {
         {
             return w;
         }
-        match &mut self.repl {
-            Repl::Lru { stamp, .. } => {
-                let s = &stamp[base..base + self.ways];
+        match self.policy {
+            Replacement::Lru => {
+                let s = &self.repl_state[base..base + self.ways];
                 (0..s.len()).min_by_key(|&w| s[w]).unwrap_or(0)
             }
-            Repl::Plru { tree } => {
-                let bits = tree[base / self.ways];
+            Replacement::Plru => {
+                let bits = self.repl_state[base / self.ways];
                 let mut node = 1usize;
                 let mut way = 0usize;
                 for _ in 0..self.ways.trailing_zeros() {
@@ -251,7 +275,8 @@ impl<V: Copy + Default> SetAssoc<V> {
                 }
                 way
             }
-            Repl::Random { state } => {
+            Replacement::Random => {
+                let state = &mut self.clock;
                 *state ^= *state >> 12;
                 *state ^= *state << 25;
                 *state ^= *state >> 27;

@@ -283,6 +283,7 @@ fn perm_bits(f: Flags) -> u8 {
 }
 
 const NO_PWC: u8 = u8::MAX;
+const NO_TLB: usize = usize::MAX;
 
 /// The memory-management unit of one hardware thread.
 #[derive(Clone, Debug)]
@@ -291,6 +292,12 @@ pub struct Mmu {
     tlbs: Vec<Tlb>,
     /// Index 0: loads and stores; index 1: instruction fetches.
     paths: [Path; 2],
+    /// The first TLB of each path ([`NO_TLB`] if the path is empty), for the fast path.
+    front: [usize; 2],
+    /// `va` is canonical when `va + canon_add < canon_limit` (wrapping): one add and one
+    /// compare, whether the format sign-extends or zero-extends.
+    canon_add: u64,
+    canon_limit: u64,
     pwcs: Vec<WalkCache>,
     pwc_of_level: [u8; MAX_LEVELS + 1],
     inclusion: Inclusion,
@@ -344,8 +351,21 @@ impl Mmu {
         for (i, w) in pwcs.iter().enumerate() {
             pwc_of_level[w.level as usize] = i as u8;
         }
+        let front = paths.map(|p| if p.len > 0 { p.tlb[0] as usize } else { NO_TLB });
+        let va_bits = spec.paging.va_bits;
+        // Sign-extended: the canonical addresses are [-2^(b-1), 2^(b-1)), which adding
+        // 2^(b-1) maps onto [0, 2^b). Zero-extended: [0, 2^b) as it is.
+        let canon_add = if spec.paging.sign_extend {
+            1u64 << (va_bits - 1)
+        } else {
+            0
+        };
+        let canon_limit = 1u64.checked_shl(va_bits).map_or(u64::MAX, |l| l - 1);
         Mmu {
             paging: spec.paging.clone(),
+            front,
+            canon_add,
+            canon_limit,
             tlbs,
             paths,
             pwcs,
@@ -404,8 +424,38 @@ impl Mmu {
 
     /// Translates `va` for an access of `access` kind at privilege `mode`, in the current
     /// context. Allocates nothing, hashes nothing.
-    #[inline]
+    #[inline(always)]
     pub fn translate(
+        &mut self,
+        ram: &mut PhysMem,
+        va: VirtAddr,
+        access: AccessKind,
+        mode: Privilege,
+    ) -> Result<PhysAddr, Fault> {
+        // Fast path: a hit in the first probe of the first TLB (the L1's base-page array)
+        // that allows the access. Anything else takes the full path, which starts over;
+        // the probe here only marked the entry used, which the full path's own probe
+        // repeats, so replacement state ends the same either way.
+        let t = self.front[(access == AccessKind::Execute) as usize];
+        if va.0.wrapping_add(self.canon_add) <= self.canon_limit && t != NO_TLB {
+            let (mask, want) = PERM_CHECK[access as usize][mode as usize];
+            let asid = self.asid;
+            if let Some(tlb) = self.tlbs.get_mut(t) {
+                if let Some(e) = tlb.lookup_first(va, asid) {
+                    if e.perms & mask == want {
+                        tlb.counters.hits[(e.level as usize).min(MAX_LEVELS)] += 1;
+                        self.counters.translations[access as usize] += 1;
+                        let offset = va.0 & ((1u64 << (e.shift & 63)) - 1);
+                        return Ok(PhysAddr(e.pa_base | offset));
+                    }
+                }
+            }
+        }
+        self.translate_slow(ram, va, access, mode)
+    }
+
+    #[inline(never)]
+    fn translate_slow(
         &mut self,
         ram: &mut PhysMem,
         va: VirtAddr,
@@ -671,6 +721,7 @@ impl Mmu {
                         pa_base: pfn.addr(self.paging.page_shift).0,
                         perms,
                         level: level as u8,
+                        shift: self.paging.level_shift(level) as u8,
                     });
                 }
             }

@@ -14,12 +14,13 @@ pub mod tlb;
 pub mod walk_cache;
 
 pub use machine::{MachineError, MachineSpec};
-pub use mmu::{AccessKind, AsidScope, Fault, FaultCause, Mmu, Privilege};
+pub use mmu::{AccessKind, AsidScope, Fault, FaultCause, Mmu, MmuCounters, Privilege};
 pub use page_table::{FrameAlloc, MapError, PageTable, SimpleFrames, TlbFlush};
 pub use paging::Paging;
 pub use pte::{Flags, Pte};
 pub use ram::PhysMem;
 pub use story::Translation;
+pub use tlb::{Tlb, TlbCounters};
 
 use crate::addr::{PhysAddr, VirtAddr};
 

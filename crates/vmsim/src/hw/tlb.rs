@@ -37,6 +37,8 @@ pub struct TlbEntry {
     pub perms: u8,
     /// Page-table level of the leaf (1 = base page).
     pub level: u8,
+    /// log2 of the page size.
+    pub shift: u8,
 }
 
 /// Per-TLB counters. Indexed by the page-table level of the page (1 = base page); a miss
@@ -116,6 +118,9 @@ pub struct Tlb {
     /// Cycles per lookup.
     pub latency: u32,
     arrays: Vec<TlbArray>,
+    /// (page level, shift) of the first probe a lookup makes: the first array's smallest
+    /// page size.
+    first: (u8, u32),
     /// Its counters.
     pub counters: TlbCounters,
 }
@@ -128,7 +133,7 @@ fn key(vpn: u64, level: u8) -> u64 {
 impl Tlb {
     /// An empty TLB shaped by `spec`.
     pub fn new(spec: &TlbSpec, paging: &Paging, seed: u64) -> Tlb {
-        let arrays = spec
+        let arrays: Vec<TlbArray> = spec
             .arrays
             .iter()
             .enumerate()
@@ -151,7 +156,12 @@ impl Tlb {
                 }
             })
             .collect();
+        let first = arrays
+            .first()
+            .and_then(|a| a.sizes.first().copied())
+            .unwrap_or((0, 0));
         Tlb {
+            first,
             name: spec.name.clone(),
             level: spec.level,
             holds: spec.holds,
@@ -179,6 +189,18 @@ impl Tlb {
             }
         }
         None
+    }
+
+    /// Makes only the first probe of a lookup (the first array, its smallest page size):
+    /// the fast path of a hit in an L1 that holds base pages first. Marks the entry used.
+    #[inline(always)]
+    pub fn lookup_first(&mut self, va: VirtAddr, asid: u32) -> Option<TlbEntry> {
+        let (level, shift) = self.first;
+        let vpn = va.0 >> shift;
+        self.arrays
+            .first_mut()?
+            .store
+            .lookup_value(vpn, key(vpn, level), asid)
     }
 
     /// The probes a lookup of `va` makes, with the way that hits in each (for the
