@@ -302,13 +302,16 @@ impl World {
     }
 }
 
+/// What every translation gave, the MMU's counters and each TLB's.
+type RunOutcome = (Vec<Result<u64, Fault>>, MmuCounters, Vec<TlbCounters>);
+
 /// Runs `ops` on a fresh machine; returns what every translation gave and the counters.
 fn run(
     preset: &str,
     caches: bool,
     explained: bool,
     ops: &[Op],
-) -> Result<(Vec<Result<u64, Fault>>, MmuCounters, Vec<TlbCounters>), TestCaseError> {
+) -> Result<RunOutcome, TestCaseError> {
     let mut w = World::new(MachineSpec::preset(preset).unwrap(), caches, explained);
     for op in ops {
         w.apply(op)?;
