@@ -3,6 +3,8 @@
 //! The crate is laid out the way the system is:
 //! - [`hw`]: what the silicon does: RAM, page-table formats, the walker and its caches,
 //!   TLBs and the MMU.
+//! - [`os`]: what the kernel does: address spaces, VMAs, page faults, fork, shared memory,
+//!   the direct map, limits.
 //! - [`demo`]: the built-in hardware-only demonstration; [`report`]: counters as text and JSON.
 //! - [`addr`] and [`size`]: addresses of the simulated machine and sizes as people write them.
 //!
@@ -26,5 +28,6 @@
 pub mod addr;
 pub mod demo;
 pub mod hw;
+pub mod os;
 pub mod report;
 pub mod size;

@@ -15,7 +15,7 @@ pub mod walk_cache;
 
 pub use machine::{MachineError, MachineSpec};
 pub use mmu::{AccessKind, AsidScope, Fault, FaultCause, Mmu, MmuCounters, Privilege};
-pub use page_table::{FrameAlloc, MapError, PageTable, SimpleFrames, TlbFlush};
+pub use page_table::{FrameAlloc, MapError, Mapping, PageTable, SimpleFrames, Slot, TlbFlush};
 pub use paging::Paging;
 pub use pte::{Flags, Pte};
 pub use ram::PhysMem;

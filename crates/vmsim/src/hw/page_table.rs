@@ -169,6 +169,13 @@ impl TlbFlush {
         self
     }
 
+    /// Drops the flush without touching the MMU: for an address space none of whose
+    /// translations can be cached (not loaded in an untagged TLB, or carrying an id whose
+    /// entries were all flushed since).
+    pub fn discard_unloaded(mut self) {
+        self.done = true;
+    }
+
     /// Invalidates the range in `mmu`: page by page up to [`FLUSH_CEILING_PAGES`]
     /// base pages; past that the whole address space (and everything, if a global entry
     /// was in the range).
@@ -212,6 +219,23 @@ pub struct Mapping {
     pub flags: Flags,
     /// Where its PTE lives.
     pub pte_addr: PhysAddr,
+}
+
+/// A leaf slot found by [`PageTable::entries`]: a present leaf, or a not-present entry
+/// whose other bits the kernel uses for its own bookkeeping (a swap slot, a page made
+/// inaccessible by `mprotect(PROT_NONE)`). Hardware ignores such an entry: bit 0 (x86 P,
+/// RISC-V V, textbook V) is clear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// A present leaf.
+    Leaf(Mapping),
+    /// A not-present base-page entry holding a software value.
+    Soft {
+        /// Where the entry lives.
+        pte_addr: PhysAddr,
+        /// The value (see [`PageTable::write_soft`]).
+        value: u64,
+    },
 }
 
 /// One address space's page tables: the root and the id its TLB entries carry.
@@ -402,6 +426,158 @@ impl PageTable {
         ))
     }
 
+    /// The largest value a not-present entry can hold.
+    pub fn max_soft(paging: &Paging) -> u64 {
+        (u64::MAX >> (64 - paging.pte_bytes * 8)) >> 1
+    }
+
+    /// Writes a not-present base-page entry holding `value` (1 to [`Self::max_soft`]) at
+    /// `va`, allocating tables on the way. The slot must not hold a present leaf.
+    pub fn write_soft(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        alloc: &mut impl FrameAlloc,
+        va: VirtAddr,
+        value: u64,
+        table_flags: Flags,
+    ) -> Result<(), MapError> {
+        debug_assert!(value >= 1 && value <= Self::max_soft(paging));
+        let addr = self.leaf_slot(paging, ram, alloc, va, table_flags)?;
+        let raw = ram.read_uint(addr, paging.pte_bytes)?;
+        if !matches!(paging.decode(raw, 1), Pte::Absent) {
+            return Err(MapError::AlreadyMapped { va, level: 1 });
+        }
+        ram.write_uint(addr, paging.pte_bytes, value << 1)?;
+        Ok(())
+    }
+
+    /// Clears a not-present entry at `va` (nothing happens where there is none).
+    pub fn clear_soft(&self, paging: &Paging, ram: &mut PhysMem, va: VirtAddr) {
+        if let Some(Slot::Soft { pte_addr, .. }) = self.slot(paging, ram, va) {
+            let _ = ram.write_uint(pte_addr, paging.pte_bytes, 0);
+        }
+    }
+
+    /// The leaf or software entry for `va`, if there is one.
+    pub fn slot(&self, paging: &Paging, ram: &PhysMem, va: VirtAddr) -> Option<Slot> {
+        if !paging.is_canonical(va) {
+            return None;
+        }
+        let mut table = self.root;
+        for level in (1..=paging.levels).rev() {
+            let addr = Self::entry_addr(paging, table, va, level);
+            let raw = ram.read_uint(addr, paging.pte_bytes).ok()?;
+            match paging.decode(raw, level) {
+                Pte::Leaf { pfn, flags } => {
+                    return Some(Slot::Leaf(Mapping {
+                        pfn,
+                        level,
+                        flags,
+                        pte_addr: addr,
+                    }))
+                }
+                Pte::Table { pfn, .. } => table = pfn.addr(paging.page_shift),
+                Pte::Absent if level == 1 && raw != 0 => {
+                    return Some(Slot::Soft {
+                        pte_addr: addr,
+                        value: raw >> 1,
+                    })
+                }
+                Pte::Absent | Pte::Reserved => return None,
+            }
+        }
+        None
+    }
+
+    /// The address of the base-page entry for `va`, allocating missing tables.
+    fn leaf_slot(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        alloc: &mut impl FrameAlloc,
+        va: VirtAddr,
+        table_flags: Flags,
+    ) -> Result<PhysAddr, MapError> {
+        if !paging.is_canonical(va) {
+            return Err(MapError::NonCanonical { va });
+        }
+        let mut table = self.root;
+        for l in (2..=paging.levels).rev() {
+            let addr = Self::entry_addr(paging, table, va, l);
+            let raw = ram.read_uint(addr, paging.pte_bytes)?;
+            table = match paging.decode(raw, l) {
+                Pte::Absent => {
+                    let t = alloc_table(paging, ram, alloc, l - 1)?;
+                    let e = Pte::Table {
+                        pfn: t.pfn(paging.page_shift),
+                        flags: table_flags,
+                    };
+                    ram.write_uint(addr, paging.pte_bytes, paging.encode(e, l))?;
+                    t
+                }
+                Pte::Table { pfn, .. } => pfn.addr(paging.page_shift),
+                Pte::Leaf { .. } => return Err(MapError::AlreadyMapped { va, level: l }),
+                Pte::Reserved => return Err(MapError::Corrupt { va, level: l }),
+            };
+        }
+        Ok(Self::entry_addr(paging, table, va, 1))
+    }
+
+    /// Every present leaf and software entry whose page starts in `[start, end)`, in
+    /// address order. Subtrees that are absent are skipped whole, so a sparse range of
+    /// any size costs only what is mapped in it.
+    pub fn entries(
+        &self,
+        paging: &Paging,
+        ram: &PhysMem,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> Vec<(VirtAddr, Slot)> {
+        let mut out = Vec::new();
+        let top = paging.levels;
+        // The sign extension of the top bits, for formats with an upper half.
+        let span = paging.level_shift(top) + paging.level_bits(top);
+        collect(
+            paging,
+            ram,
+            self.root,
+            top,
+            0,
+            span,
+            (start.0, end.0),
+            &mut out,
+        );
+        out
+    }
+
+    /// Frees every table below the root that maps nothing inside `[start, end)` and lies
+    /// wholly inside it; unlinks them from their parents. Returns how many were freed. No
+    /// flush is needed for the leaves (there are none), but walk caches may still hold
+    /// the unlinked tables: the caller flushes the range's address space.
+    pub fn prune(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        alloc: &mut impl FrameAlloc,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> u64 {
+        let top = paging.levels;
+        let span = paging.level_shift(top) + paging.level_bits(top);
+        prune_tree(
+            paging,
+            ram,
+            alloc,
+            self.root,
+            top,
+            0,
+            span,
+            (start.0, end.0),
+        )
+        .0
+    }
+
     /// Frees every table frame of the tree, root included (not the pages the leaves map).
     /// Returns how many tables were freed. The caller flushes the address space's id.
     pub fn destroy(self, paging: &Paging, ram: &mut PhysMem, alloc: &mut impl FrameAlloc) -> u64 {
@@ -424,6 +600,123 @@ fn alloc_table(
     let pfn = alloc.alloc_frames(n).ok_or(MapError::OutOfFrames)?;
     ram.zero_frames(pfn, n)?;
     Ok(pfn.addr(paging.page_shift))
+}
+
+/// Sign-extends a virtual address built from table indices, for formats with an upper
+/// half.
+fn extend(paging: &Paging, va: u64, span: u32) -> u64 {
+    if paging.sign_extend && span < 64 && va >> (span - 1) & 1 == 1 {
+        va | !((1u64 << span) - 1)
+    } else {
+        va
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn collect(
+    paging: &Paging,
+    ram: &PhysMem,
+    table: PhysAddr,
+    level: u32,
+    base: u64,
+    span: u32,
+    range: (u64, u64),
+    out: &mut Vec<(VirtAddr, Slot)>,
+) {
+    let shift = paging.level_shift(level);
+    for i in 0..paging.entries(level) {
+        let va = extend(paging, base | (i << shift), span);
+        let size = 1u64 << shift;
+        if va.wrapping_add(size - 1) < range.0 || va >= range.1 {
+            continue;
+        }
+        let addr = PhysAddr(table.0 + i * paging.pte_bytes as u64);
+        let Ok(raw) = ram.read_uint(addr, paging.pte_bytes) else {
+            return;
+        };
+        match paging.decode(raw, level) {
+            Pte::Leaf { pfn, flags } => {
+                if va >= range.0 {
+                    out.push((
+                        VirtAddr(va),
+                        Slot::Leaf(Mapping {
+                            pfn,
+                            level,
+                            flags,
+                            pte_addr: addr,
+                        }),
+                    ));
+                }
+            }
+            Pte::Table { pfn, .. } => collect(
+                paging,
+                ram,
+                pfn.addr(paging.page_shift),
+                level - 1,
+                va,
+                span,
+                range,
+                out,
+            ),
+            Pte::Absent if level == 1 && raw != 0 && va >= range.0 => out.push((
+                VirtAddr(va),
+                Slot::Soft {
+                    pte_addr: addr,
+                    value: raw >> 1,
+                },
+            )),
+            Pte::Absent | Pte::Reserved => {}
+        }
+    }
+}
+
+/// Returns (tables freed, whether `table` is now empty).
+#[allow(clippy::too_many_arguments)]
+fn prune_tree(
+    paging: &Paging,
+    ram: &mut PhysMem,
+    alloc: &mut impl FrameAlloc,
+    table: PhysAddr,
+    level: u32,
+    base: u64,
+    span: u32,
+    range: (u64, u64),
+) -> (u64, bool) {
+    let shift = paging.level_shift(level);
+    let mut freed = 0;
+    let mut empty = true;
+    for i in 0..paging.entries(level) {
+        let va = extend(paging, base | (i << shift), span);
+        let size = 1u64 << shift;
+        let addr = PhysAddr(table.0 + i * paging.pte_bytes as u64);
+        let Ok(raw) = ram.read_uint(addr, paging.pte_bytes) else {
+            return (freed, false);
+        };
+        if raw == 0 {
+            continue;
+        }
+        let inside = va >= range.0 && va.wrapping_add(size - 1) < range.1;
+        let overlaps = !(va.wrapping_add(size - 1) < range.0 || va >= range.1);
+        match paging.decode(raw, level) {
+            Pte::Table { pfn, .. } if overlaps && level > 1 => {
+                let child = pfn.addr(paging.page_shift);
+                let (n, child_empty) =
+                    prune_tree(paging, ram, alloc, child, level - 1, va, span, range);
+                freed += n;
+                if child_empty && inside {
+                    let _ = ram.write_uint(addr, paging.pte_bytes, 0);
+                    let frames = paging.table_frames(level - 1);
+                    let _ = ram.zero_frames(pfn, frames);
+                    alloc.free_frames(pfn, frames);
+                    freed += 1;
+                } else {
+                    empty = false;
+                }
+            }
+            _ => empty = false,
+        }
+    }
+    (freed, empty)
 }
 
 fn children(paging: &Paging, ram: &PhysMem, table: PhysAddr, level: u32) -> Vec<PhysAddr> {

@@ -1,0 +1,211 @@
+//! Boot: the kernel starts with paging off, reserves the device holes, builds its own
+//! page tables with a 1:1 direct map of physical memory in the upper half of the address
+//! space (supervisor-only, global), sets up the shared zero page, and turns paging on.
+
+use super::device::{self, Display};
+use super::frames::{FrameKind, FrameTable};
+use super::{Kernel, KernelConfig, KernelCounters};
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::hw::paging::Format;
+use crate::hw::{Flags, Machine, MachineSpec, PageTable};
+use crate::size::format_size;
+
+/// Where physical address 0 sits in the kernel's half, as Linux puts it
+/// (`page_offset_base`, RISC-V `PAGE_OFFSET`); other machines use the half's start.
+fn direct_map_base(spec: &MachineSpec, kernel_start: u64) -> u64 {
+    let p = &spec.paging;
+    let linux = match (p.format, p.va_bits) {
+        (Format::X86_64, 48) => Some(0xffff_8880_0000_0000),
+        (Format::X86_64, 57) => Some(0xff11_0000_0000_0000),
+        (Format::Riscv, 39) => Some(0xffff_ffd8_0000_0000),
+        (Format::Riscv, 48) => Some(0xffff_af80_0000_0000),
+        _ => None,
+    };
+    linux.unwrap_or(kernel_start)
+}
+
+pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
+    let mut machine = Machine::new(spec);
+    let paging = machine.spec.paging.clone();
+    let ps = paging.page_size();
+    let ram_bytes = machine.ram.size();
+    let nr = machine.ram.nr_frames();
+    let mut log = vec![format!(
+        "paging off: the kernel runs on physical addresses; RAM is {} ({} frames of {})",
+        format_size(ram_bytes),
+        nr,
+        format_size(ps)
+    )];
+
+    // Devices exist where the physical address is wide enough to hold them.
+    let devices = paging.pa_bits >= 32;
+    let mut reserved = Vec::new();
+    if devices {
+        for (start, end, what) in device::HOLES {
+            let a = start / ps;
+            let b = end.div_ceil(ps);
+            if a < nr {
+                reserved.push((a, b.min(nr)));
+                log.push(format!(
+                    "reserved physical {:#x}..{:#x} ({what}): frames {a}..{}",
+                    start,
+                    end,
+                    b.min(nr)
+                ));
+            }
+        }
+    }
+    let mut frames = FrameTable::new(nr, &reserved);
+
+    let half = 1u64 << (paging.va_bits - 1);
+    let kernel_start = if paging.sign_extend {
+        !(half - 1)
+    } else {
+        half
+    };
+    let task_size = if paging.sign_extend { half - ps } else { half };
+    let kernel_pt = PageTable::new(&paging, &mut machine.ram, &mut frames, 0)
+        .expect("a machine description leaves room for the root table");
+    log.push(format!("kernel root table at {}", kernel_pt.root()));
+
+    // The direct map, in the largest pages that fit.
+    let base = direct_map_base(&machine.spec, kernel_start);
+    let space = if paging.sign_extend {
+        base.wrapping_neg()
+    } else {
+        (half << 1).wrapping_sub(base)
+    };
+    let len = ram_bytes.min(space);
+    let flags = Flags::READ | Flags::WRITE | Flags::GLOBAL | Flags::ACCESSED | Flags::DIRTY;
+    let table_flags = Flags::READ | Flags::WRITE | Flags::EXEC;
+    let mut pa = 0u64;
+    let mut pages_by_size: Vec<(u64, u64)> = Vec::new();
+    while pa < len {
+        let level = paging
+            .leaf_levels()
+            .filter(|&l| {
+                let size = paging.leaf_size(l);
+                size <= len - pa && pa % size == 0 && (base + pa) % size == 0
+            })
+            .max()
+            .unwrap_or(1);
+        let size = paging.leaf_size(level);
+        let ok = kernel_pt.map(
+            &paging,
+            &mut machine.ram,
+            &mut frames,
+            VirtAddr(base + pa),
+            PhysAddr(pa).pfn(paging.page_shift),
+            level,
+            flags,
+            table_flags,
+        );
+        if ok.is_err() {
+            log.push(format!(
+                "direct map stopped at physical {pa:#x}: no frames left for its tables"
+            ));
+            break;
+        }
+        match pages_by_size.iter_mut().find(|e| e.0 == size) {
+            Some(e) => e.1 += 1,
+            None => pages_by_size.push((size, 1)),
+        }
+        pa += size;
+    }
+    let direct_map_len = pa;
+    let pages: Vec<String> = pages_by_size
+        .iter()
+        .map(|(size, n)| format!("{n} x {}", format_size(*size)))
+        .collect();
+    log.push(format!(
+        "direct map: physical 0..{pa:#x} at {base:#x}..{:#x} in {} pages (supervisor-only, global, no-execute)",
+        base.wrapping_add(pa),
+        pages.join(" + ")
+    ));
+
+    let zero_pfn = frames
+        .alloc(1, FrameKind::Kernel, 0)
+        .expect("a machine description leaves room for the zero page");
+    let _ = machine.ram.zero_frames(zero_pfn, 1);
+    log.push(format!("zero page: frame {zero_pfn}"));
+
+    let kernel_tables = kernel_pt
+        .table_frames(&paging, &machine.ram)
+        .saturating_sub(1);
+    // ASID 0 is the kernel's; processes get 1 and up.
+    let _ = machine.mmu.set_context(kernel_pt.root(), 0);
+    log.push(format!(
+        "paging on: root {} loaded with ASID 0; {kernel_tables} kernel table(s) below the root, shared by every process",
+        kernel_pt.root()
+    ));
+    let mmap_min = if task_size >= 16 << 20 { 0x10000 } else { ps };
+    log.push(format!(
+        "user space {mmap_min:#x}..{task_size:#x}; kernel half from {kernel_start:#x}"
+    ));
+
+    Kernel {
+        kernel_root_index: paging.index(VirtAddr(kernel_start), paging.levels),
+        machine,
+        config,
+        frames,
+        procs: Vec::new(),
+        current: None,
+        kernel_pt,
+        kernel_tables,
+        kernel_start: VirtAddr(kernel_start),
+        direct_map: VirtAddr(base),
+        direct_map_len,
+        task_size: VirtAddr(task_size),
+        mmap_min: VirtAddr(mmap_min),
+        zero_pfn,
+        files: Vec::new(),
+        page_cache: Default::default(),
+        shm: Vec::new(),
+        shm_names: Default::default(),
+        asid_next: 1,
+        asid_gen: 0,
+        groups: vec![super::MemGroup::root()],
+        committed: 0,
+        display: devices.then(Display::default),
+        boot_log: log,
+        counters: KernelCounters::default(),
+        events: Vec::new(),
+    }
+}
+
+impl Kernel {
+    /// A fresh page table for a process: an empty root whose kernel-half entries are the
+    /// kernel's own (so every process shares the kernel's tables below the root).
+    pub(super) fn new_user_table(&mut self) -> Result<PageTable, super::Errno> {
+        let paging = self.machine.spec.paging.clone();
+        let pt = PageTable::new(&paging, &mut self.machine.ram, &mut self.frames, 0)
+            .map_err(|_| super::Errno::ENOMEM)?;
+        let b = paging.pte_bytes as u64;
+        for i in self.kernel_root_index..paging.entries(paging.levels) {
+            let src = PhysAddr(self.kernel_pt.root().0 + i * b);
+            let dst = PhysAddr(pt.root().0 + i * b);
+            let raw = self
+                .machine
+                .ram
+                .read_uint(src, paging.pte_bytes)
+                .unwrap_or(0);
+            if raw != 0 {
+                let _ = self.machine.ram.write_uint(dst, paging.pte_bytes, raw);
+            }
+        }
+        Ok(pt)
+    }
+
+    /// Frees a process's page tables, leaving the kernel's shared ones alone.
+    pub(super) fn free_user_table(&mut self, pt: PageTable) -> u64 {
+        let paging = self.machine.spec.paging.clone();
+        let b = paging.pte_bytes as u64;
+        for i in self.kernel_root_index..paging.entries(paging.levels) {
+            let _ = self
+                .machine
+                .ram
+                .write_uint(PhysAddr(pt.root().0 + i * b), paging.pte_bytes, 0);
+        }
+        pt.destroy(&paging, &mut self.machine.ram, &mut self.frames)
+    }
+}

@@ -1,0 +1,321 @@
+//! The data path: loads, stores and fetches of a process through the MMU, with faults
+//! handled on the way, and bytes moved to and from RAM or a device. The kernel's own
+//! copies to and from user memory (what `read()` and `write()` do) take the same path at
+//! supervisor privilege, and fail with EFAULT rather than a signal.
+
+use super::fault::Violation;
+use super::syscall::Errno;
+use super::vma::Device;
+use super::{Kernel, Pid, Signal};
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::hw::{AccessKind, Privilege};
+use thiserror::Error;
+
+/// Why an access of a process did not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum AccessError {
+    /// No process has that id.
+    #[error("no process {0}")]
+    NoSuchProcess(Pid),
+    /// The process has exited or was killed.
+    #[error("process {0} is not running")]
+    NotRunning(Pid),
+    /// The access was refused and the process got a signal.
+    #[error("process {pid} got {signal} for a {access:?} of {va}: {}", reason.reason())]
+    Signal {
+        /// The process.
+        pid: Pid,
+        /// The signal.
+        signal: Signal,
+        /// The address.
+        va: VirtAddr,
+        /// The access.
+        access: AccessKind,
+        /// Why.
+        reason: Violation,
+    },
+}
+
+/// Faults one access may take before it is given up as unresolvable (a write to a page
+/// never touched takes two on machines where the first read mapped the zero page; a
+/// stale TLB entry adds one).
+const MAX_FAULTS_PER_ACCESS: u32 = 4;
+
+impl Kernel {
+    /// Makes one access of `pid` at `va` (switching to it first if needed); faults are
+    /// handled as they come. Returns the physical address reached.
+    #[inline]
+    pub fn access(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        kind: AccessKind,
+    ) -> Result<PhysAddr, AccessError> {
+        if self.current != Some(pid) {
+            self.enter(pid)?;
+        }
+        if let Some(p) = self.procs.get_mut(pid.0 as usize - 1) {
+            p.stats.accesses += 1;
+        }
+        match self
+            .machine
+            .mmu
+            .translate(&mut self.machine.ram, va, kind, Privilege::User)
+        {
+            Ok(pa) => Ok(pa),
+            Err(_) => self.access_slow(pid, va, kind, Privilege::User),
+        }
+    }
+
+    #[cold]
+    fn enter(&mut self, pid: Pid) -> Result<(), AccessError> {
+        match self.process(pid) {
+            None => Err(AccessError::NoSuchProcess(pid)),
+            Some(p) if !p.is_running() => Err(AccessError::NotRunning(pid)),
+            Some(_) => self
+                .switch_to(pid)
+                .map_err(|_| AccessError::NotRunning(pid)),
+        }
+    }
+
+    /// The access path after a fault: handle, retry, and deliver what cannot be handled.
+    #[inline(never)]
+    fn access_slow(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        kind: AccessKind,
+        mode: Privilege,
+    ) -> Result<PhysAddr, AccessError> {
+        let mut last = Violation::NoVma;
+        for _ in 0..MAX_FAULTS_PER_ACCESS {
+            let fault = match self
+                .machine
+                .mmu
+                .translate(&mut self.machine.ram, va, kind, mode)
+            {
+                Ok(pa) => return Ok(pa),
+                Err(f) => f,
+            };
+            match self.handle_fault(pid, fault) {
+                Ok(_) => {
+                    // The handler may have switched away (OOM kill of another process).
+                    if self.current != Some(pid) {
+                        self.enter(pid)?;
+                    }
+                }
+                Err(v) => {
+                    last = v;
+                    break;
+                }
+            }
+        }
+        if mode == Privilege::User {
+            self.deliver(pid, va, last);
+        }
+        Err(AccessError::Signal {
+            pid,
+            signal: last.signal(),
+            va,
+            access: kind,
+            reason: last,
+        })
+    }
+
+    /// Reads bytes of `pid`'s memory at `va` into `buf`, as the process's loads would.
+    pub fn read(&mut self, pid: Pid, va: VirtAddr, buf: &mut [u8]) -> Result<(), AccessError> {
+        self.copy(
+            pid,
+            va,
+            buf.len(),
+            AccessKind::Read,
+            Privilege::User,
+            |k, pa, off, n| {
+                k.phys_read(pa, &mut buf[off..off + n]);
+            },
+        )
+    }
+
+    /// Writes `data` into `pid`'s memory at `va`, as the process's stores would.
+    pub fn write(&mut self, pid: Pid, va: VirtAddr, data: &[u8]) -> Result<(), AccessError> {
+        self.copy(
+            pid,
+            va,
+            data.len(),
+            AccessKind::Write,
+            Privilege::User,
+            |k, pa, off, n| {
+                k.phys_write(pa, &data[off..off + n]);
+            },
+        )
+    }
+
+    /// Reads a little-endian `u64` from `pid`'s memory.
+    pub fn read_u64(&mut self, pid: Pid, va: VirtAddr) -> Result<u64, AccessError> {
+        let mut b = [0u8; 8];
+        self.read(pid, va, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Writes a little-endian `u64` into `pid`'s memory.
+    pub fn write_u64(&mut self, pid: Pid, va: VirtAddr, v: u64) -> Result<(), AccessError> {
+        self.write(pid, va, &v.to_le_bytes())
+    }
+
+    /// The kernel copies `buf.len()` bytes from `pid`'s memory at `va` (the path of a
+    /// `write()` syscall's buffer), faulting pages in as needed. A bad address is EFAULT,
+    /// not a signal.
+    pub fn copy_from_user(&mut self, pid: Pid, va: VirtAddr, buf: &mut [u8]) -> Result<(), Errno> {
+        self.copy(
+            pid,
+            va,
+            buf.len(),
+            AccessKind::Read,
+            Privilege::Supervisor,
+            |k, pa, off, n| {
+                k.phys_read(pa, &mut buf[off..off + n]);
+            },
+        )
+        .map_err(to_errno)
+    }
+
+    /// The kernel copies `data` into `pid`'s memory at `va` (the path of a `read()`
+    /// syscall's buffer). A bad address is EFAULT.
+    pub fn copy_to_user(&mut self, pid: Pid, va: VirtAddr, data: &[u8]) -> Result<(), Errno> {
+        self.copy(
+            pid,
+            va,
+            data.len(),
+            AccessKind::Write,
+            Privilege::Supervisor,
+            |k, pa, off, n| {
+                k.phys_write(pa, &data[off..off + n]);
+            },
+        )
+        .map_err(to_errno)
+    }
+
+    /// A supervisor access in the current address space (for kernel addresses such as
+    /// the direct map). Faults are not handled: the kernel's own range is fixed.
+    pub fn kernel_access(&mut self, va: VirtAddr, kind: AccessKind) -> Result<PhysAddr, Errno> {
+        self.machine
+            .mmu
+            .translate(&mut self.machine.ram, va, kind, Privilege::Supervisor)
+            .map_err(|_| Errno::EFAULT)
+    }
+
+    /// Reads kernel memory (the direct map) at `va` into `buf`.
+    pub fn kernel_read(&mut self, va: VirtAddr, buf: &mut [u8]) -> Result<(), Errno> {
+        let ps = self.page_size();
+        let mut off = 0;
+        while off < buf.len() {
+            let at = va.checked_add(off as u64).ok_or(Errno::EFAULT)?;
+            let n = ((ps - at.page_offset(ps)) as usize).min(buf.len() - off);
+            let pa = self.kernel_access(at, AccessKind::Read)?;
+            self.phys_read(pa, &mut buf[off..off + n]);
+            off += n;
+        }
+        Ok(())
+    }
+
+    /// Page by page: translate (handling faults) and move bytes.
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        len: usize,
+        kind: AccessKind,
+        mode: Privilege,
+        mut mv: impl FnMut(&mut Kernel, PhysAddr, usize, usize),
+    ) -> Result<(), AccessError> {
+        let ps = self.page_size();
+        let mut off = 0;
+        while off < len {
+            let at = va.checked_add(off as u64).ok_or(AccessError::Signal {
+                pid,
+                signal: Signal::Segv,
+                va,
+                access: kind,
+                reason: Violation::NonCanonical,
+            })?;
+            let n = ((ps - at.page_offset(ps)) as usize).min(len - off);
+            let pa = self.translate_for(pid, at, kind, mode)?;
+            mv(self, pa, off, n);
+            off += n;
+        }
+        Ok(())
+    }
+
+    fn translate_for(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        kind: AccessKind,
+        mode: Privilege,
+    ) -> Result<PhysAddr, AccessError> {
+        if mode == Privilege::User {
+            return self.access(pid, va, kind);
+        }
+        if self.current != Some(pid) {
+            self.enter(pid)?;
+        }
+        match self
+            .machine
+            .mmu
+            .translate(&mut self.machine.ram, va, kind, mode)
+        {
+            Ok(pa) => Ok(pa),
+            Err(_) => self.access_slow(pid, va, kind, mode),
+        }
+    }
+
+    /// Reads physical memory or a device.
+    pub fn phys_read(&mut self, pa: PhysAddr, buf: &mut [u8]) {
+        let ps = self.page_size();
+        match Device::at(pa, ps).filter(|_| self.display.is_some()) {
+            Some(Device::Display) => {
+                let off = pa.0.wrapping_sub(super::device::DISPLAY_PA);
+                if let Some(d) = self.display.as_ref() {
+                    d.read(off, buf);
+                }
+            }
+            Some(Device::Rtc) => {
+                let now = self.now_ns().to_le_bytes();
+                let off = pa.0.wrapping_sub(super::device::RTC_PA) as usize;
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = now.get(off + i).copied().unwrap_or(0);
+                }
+            }
+            None => {
+                if self.machine.ram.read(pa, buf).is_err() {
+                    buf.fill(0xff);
+                }
+            }
+        }
+    }
+
+    /// Writes physical memory or a device.
+    pub fn phys_write(&mut self, pa: PhysAddr, data: &[u8]) {
+        let ps = self.page_size();
+        match Device::at(pa, ps).filter(|_| self.display.is_some()) {
+            Some(Device::Display) => {
+                let off = pa.0.wrapping_sub(super::device::DISPLAY_PA);
+                if let Some(d) = self.display.as_mut() {
+                    d.write(off, data);
+                }
+            }
+            Some(Device::Rtc) => {}
+            None => {
+                let _ = self.machine.ram.write(pa, data);
+            }
+        }
+    }
+}
+
+fn to_errno(e: AccessError) -> Errno {
+    match e {
+        AccessError::NoSuchProcess(_) | AccessError::NotRunning(_) => Errno::ESRCH,
+        AccessError::Signal { .. } => Errno::EFAULT,
+    }
+}

@@ -1,0 +1,506 @@
+//! The page-fault handler, step by step as Linux's `do_page_fault` / `handle_mm_fault`
+//! take it:
+//!
+//! 1. A non-canonical address, or a user access to the kernel's half: a violation.
+//! 2. Find the VMA that holds the address. None, but a stack just above: grow the stack
+//!    down to the page (within `RLIMIT_STACK` and a guard gap above the VMA below).
+//!    Otherwise a violation.
+//! 3. Check the access against the VMA's protection. Refused: a violation.
+//! 4. No page-table entry: demand paging, by what backs the VMA. Anonymous memory maps
+//!    the shared zero page on a read and a fresh zeroed frame on a write (minor); a file
+//!    page comes from the page cache (minor) or is read into it (major); a
+//!    shared-memory page is the object's frame; a device page is the device.
+//! 5. A present entry that refuses a write in a private writable VMA: copy-on-write.
+//!    The last owner of an anonymous frame writes in place; otherwise the frame is
+//!    copied (the zero page is replaced by a zeroed frame).
+//! 6. Anything else was spurious (a stale TLB entry): retry.
+//!
+//! Swapped-out pages will enter at step 4 (a not-present entry with a swap slot); the
+//! entry encoding already keeps room for them ([`SOFT_SWAP`]).
+
+use super::frames::FrameKind;
+use super::process::Signal;
+use super::vma::{Backing, Prot, Vma, VmaRole};
+use super::{Kernel, Pid};
+use crate::addr::{Pfn, VirtAddr};
+use crate::hw::paging::Format;
+use crate::hw::{AccessKind, Fault, FaultCause, Flags, Slot};
+use serde::Serialize;
+
+/// How a fault was resolved, or which violation it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum FaultKind {
+    /// A fresh zeroed frame for anonymous memory (or a new shared-memory page).
+    DemandZero = 0,
+    /// The shared zero page mapped read-only for a first read of anonymous memory.
+    ZeroPage = 1,
+    /// A file page already in the page cache.
+    PageCache = 2,
+    /// A shared-memory page some process had already touched.
+    Shared = 3,
+    /// A device page.
+    Device = 4,
+    /// A file page read from storage into the page cache (major).
+    FileRead = 5,
+    /// Copy-on-write: the frame was copied.
+    CowCopy = 6,
+    /// Copy-on-write: the last owner made its page writable in place.
+    CowReuse = 7,
+    /// A write to the zero page: replaced by a fresh zeroed frame.
+    ZeroPageCopy = 8,
+    /// Nothing to do: the TLB held a stale entry.
+    Spurious = 9,
+    /// No VMA holds the address.
+    SegvNoVma = 10,
+    /// The VMA does not allow the access.
+    SegvAccess = 11,
+    /// A user access to the kernel's half, or a non-canonical address.
+    SegvKernel = 12,
+    /// A file mapping beyond the end of the file.
+    Bus = 13,
+}
+
+/// Number of [`FaultKind`]s.
+pub const NR_FAULT_KINDS: usize = 14;
+
+/// The classes faults are reported in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum FaultClass {
+    /// Resolved without storage: demand-zero, zero page, page cache, shared, device.
+    Minor,
+    /// Needed storage (a file read; swap-in once swap exists).
+    Major,
+    /// Copy-on-write breaks.
+    Cow,
+    /// Nothing to do.
+    Spurious,
+    /// Refused: a signal was delivered.
+    Violation,
+}
+
+impl FaultKind {
+    /// Every kind, in counter order.
+    pub const ALL: [FaultKind; NR_FAULT_KINDS] = [
+        FaultKind::DemandZero,
+        FaultKind::ZeroPage,
+        FaultKind::PageCache,
+        FaultKind::Shared,
+        FaultKind::Device,
+        FaultKind::FileRead,
+        FaultKind::CowCopy,
+        FaultKind::CowReuse,
+        FaultKind::ZeroPageCopy,
+        FaultKind::Spurious,
+        FaultKind::SegvNoVma,
+        FaultKind::SegvAccess,
+        FaultKind::SegvKernel,
+        FaultKind::Bus,
+    ];
+
+    /// Its class.
+    pub fn class(self) -> FaultClass {
+        use FaultKind::*;
+        match self {
+            DemandZero | ZeroPage | PageCache | Shared | Device => FaultClass::Minor,
+            FileRead => FaultClass::Major,
+            CowCopy | CowReuse | ZeroPageCopy => FaultClass::Cow,
+            Spurious => FaultClass::Spurious,
+            SegvNoVma | SegvAccess | SegvKernel | Bus => FaultClass::Violation,
+        }
+    }
+
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        use FaultKind::*;
+        match self {
+            DemandZero => "demand-zero",
+            ZeroPage => "zero-page",
+            PageCache => "page-cache",
+            Shared => "shared",
+            Device => "device",
+            FileRead => "file-read",
+            CowCopy => "cow-copy",
+            CowReuse => "cow-reuse",
+            ZeroPageCopy => "zero-page-copy",
+            Spurious => "spurious",
+            SegvNoVma => "segv-no-vma",
+            SegvAccess => "segv-access",
+            SegvKernel => "segv-kernel",
+            Bus => "sigbus",
+        }
+    }
+}
+
+/// Why an access was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Violation {
+    /// No VMA holds the address (and no stack can grow to it).
+    NoVma,
+    /// The VMA does not allow this access.
+    Access,
+    /// A user access to the kernel's half.
+    KernelAddress,
+    /// The address is not canonical.
+    NonCanonical,
+    /// A file or shared-memory mapping beyond the end of its object.
+    BeyondEnd,
+    /// No memory could be found (the OOM killer took this process, or had nobody to
+    /// take).
+    OutOfMemory,
+}
+
+impl Violation {
+    /// The signal it delivers.
+    pub fn signal(self) -> Signal {
+        match self {
+            Violation::BeyondEnd => Signal::Bus,
+            Violation::OutOfMemory => Signal::OomKill,
+            _ => Signal::Segv,
+        }
+    }
+
+    /// In words.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Violation::NoVma => "no mapping at this address",
+            Violation::Access => "the mapping does not allow this access",
+            Violation::KernelAddress => "user access to kernel memory",
+            Violation::NonCanonical => "address is not canonical",
+            Violation::BeyondEnd => "beyond the end of the mapped object",
+            Violation::OutOfMemory => "out of memory",
+        }
+    }
+
+    pub(super) fn kind(self) -> Option<FaultKind> {
+        match self {
+            Violation::NoVma => Some(FaultKind::SegvNoVma),
+            Violation::Access => Some(FaultKind::SegvAccess),
+            Violation::KernelAddress | Violation::NonCanonical => Some(FaultKind::SegvKernel),
+            Violation::BeyondEnd => Some(FaultKind::Bus),
+            Violation::OutOfMemory => None,
+        }
+    }
+}
+
+/// Tag of a not-present entry that keeps a frame of a `PROT_NONE` page.
+pub const SOFT_PROT_NONE: u64 = 1;
+/// Tag of a not-present entry that names a swap slot (for the swap device).
+pub const SOFT_SWAP: u64 = 2;
+
+/// The software value of a not-present entry keeping `pfn` for a `PROT_NONE` page.
+pub fn soft_for_prot_none(pfn: Pfn) -> u64 {
+    (pfn.0 << 2) | SOFT_PROT_NONE
+}
+
+/// The frame a not-present entry keeps for a `PROT_NONE` page.
+pub fn soft_prot_none(value: u64) -> Option<Pfn> {
+    (value & 3 == SOFT_PROT_NONE).then_some(Pfn(value >> 2))
+}
+
+impl Kernel {
+    /// Whether an access of `kind` is allowed by `prot` as the hardware can enforce it
+    /// (x86 and textbook pages are readable whenever they are present).
+    pub(super) fn prot_allows(&self, prot: Prot, kind: AccessKind) -> bool {
+        match kind {
+            AccessKind::Read => {
+                prot.contains(Prot::READ)
+                    || prot.contains(Prot::WRITE)
+                    || (prot.contains(Prot::EXEC)
+                        && self.machine.spec.paging.format != Format::Riscv)
+            }
+            AccessKind::Write => prot.contains(Prot::WRITE),
+            AccessKind::Execute => prot.contains(Prot::EXEC),
+        }
+    }
+
+    /// Handles a page fault of `pid`. On success the access can be retried; a violation
+    /// is returned for the caller to deliver.
+    pub(super) fn handle_fault(&mut self, pid: Pid, f: Fault) -> Result<FaultKind, Violation> {
+        match f.cause {
+            FaultCause::NonCanonical => return Err(Violation::NonCanonical),
+            FaultCause::SupervisorExecUser => return Err(Violation::Access),
+            _ => {}
+        }
+        if f.va >= self.task_size {
+            return Err(Violation::KernelAddress);
+        }
+        let ps = self.page_size();
+        let page = f.va.align_down(ps);
+        let mm = self.mm(pid).map_err(|_| Violation::NoVma)?;
+        let vma = match mm.vmas.find(f.va) {
+            Some(v) => *v,
+            None => self.grow_stack(pid, page)?,
+        };
+        if !self.prot_allows(vma.prot, f.access) {
+            return Err(Violation::Access);
+        }
+        let paging = self.machine.spec.paging.clone();
+        let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
+        let kind = match pt.slot(&paging, &self.machine.ram, page) {
+            None => self.demand(pid, &vma, page, f.access)?,
+            Some(Slot::Soft { value, .. }) => match soft_prot_none(value) {
+                Some(pfn) => {
+                    // mprotect restores these when it widens access; be safe anyway.
+                    pt.clear_soft(&paging, &mut self.machine.ram, page);
+                    self.uncount(pid, pfn);
+                    let flags = self.user_flags(vma.prot, false, false);
+                    self.install(pid, page, pfn, flags)
+                        .map_err(|_| Violation::OutOfMemory)?;
+                    FaultKind::Spurious
+                }
+                None => return Err(Violation::NoVma),
+            },
+            Some(Slot::Leaf(m)) => {
+                if f.access == AccessKind::Write && !m.flags.contains(Flags::WRITE) {
+                    if vma.shared {
+                        let flush = pt
+                            .set_flags(&paging, &mut self.machine.ram, page, m.flags | Flags::WRITE)
+                            .map_err(|_| Violation::NoVma)?;
+                        self.flush_for(pid, flush);
+                        FaultKind::Spurious
+                    } else {
+                        self.cow(pid, &vma, page, m.pfn, m.flags)?
+                    }
+                } else {
+                    FaultKind::Spurious
+                }
+            }
+        };
+        self.counters.faults[kind as usize] += 1;
+        self.counters.fault_cycles += match kind.class() {
+            FaultClass::Major => self.config.major_fault_cycles,
+            FaultClass::Cow if kind != FaultKind::CowReuse => {
+                self.config.minor_fault_cycles + self.config.copy_cycles
+            }
+            _ => self.config.minor_fault_cycles,
+        };
+        if let Some(p) = self.proc_mut(pid) {
+            p.stats.faults[kind as usize] += 1;
+        }
+        Ok(kind)
+    }
+
+    /// Grows the stack VMA just above `page` down to it, if the limits allow.
+    fn grow_stack(&mut self, pid: Pid, page: VirtAddr) -> Result<Vma, Violation> {
+        let ps = self.page_size();
+        let guard = if self.task_size.0 >= 1 << 32 {
+            256 * ps
+        } else {
+            ps
+        };
+        let limit = self.config.stack_limit;
+        let mm = self.mm(pid).map_err(|_| Violation::NoVma)?;
+        let stack = *mm
+            .vmas
+            .find_from(page)
+            .filter(|v| v.role == VmaRole::Stack)
+            .ok_or(Violation::NoVma)?;
+        if stack.end.0 - page.0 > limit {
+            return Err(Violation::NoVma);
+        }
+        if let Some(below) = mm.vmas.before(page) {
+            if below.end.0.saturating_add(guard) > page.0 {
+                return Err(Violation::NoVma);
+            }
+        }
+        let grown = stack.start.0 - page.0;
+        self.commit(grown).map_err(|_| Violation::NoVma)?;
+        let new = Vma {
+            start: page,
+            ..stack
+        };
+        let mm = self.mm_mut(pid).map_err(|_| Violation::NoVma)?;
+        mm.vmas.replace(stack.start, new);
+        mm.committed += grown;
+        self.counters.stack_growths += 1;
+        Ok(new)
+    }
+
+    /// Fills a page that has no entry, by what backs the VMA.
+    fn demand(
+        &mut self,
+        pid: Pid,
+        vma: &Vma,
+        page: VirtAddr,
+        access: AccessKind,
+    ) -> Result<FaultKind, Violation> {
+        let ps = self.page_size();
+        let write = access == AccessKind::Write;
+        let oom = |_| Violation::OutOfMemory;
+        match vma.backing {
+            Backing::Anon => {
+                if !write && self.config.zero_page {
+                    let flags = self.user_flags(vma.prot, false, false);
+                    self.install(pid, page, self.zero_pfn, flags).map_err(oom)?;
+                    return Ok(FaultKind::ZeroPage);
+                }
+                let pfn = self.alloc_user_frame(pid, FrameKind::Anon)?;
+                let _ = self.machine.ram.zero_frames(pfn, 1);
+                let flags = self.user_flags(vma.prot, true, false);
+                self.install(pid, page, pfn, flags).map_err(oom)?;
+                Ok(FaultKind::DemandZero)
+            }
+            Backing::Shm { obj, offset } => {
+                let idx = (offset + (page.0 - vma.start.0)) / ps;
+                let (size, have) = {
+                    let o = self.shm[obj.0 as usize]
+                        .as_ref()
+                        .ok_or(Violation::BeyondEnd)?;
+                    (o.size, o.pages.get(&idx).copied())
+                };
+                if idx * ps >= size {
+                    return Err(Violation::BeyondEnd);
+                }
+                let (pfn, kind) = match have {
+                    Some(pfn) => (pfn, FaultKind::Shared),
+                    None => {
+                        let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
+                        let _ = self.machine.ram.zero_frames(pfn, 1);
+                        if let Some(o) = self.shm[obj.0 as usize].as_mut() {
+                            o.pages.insert(idx, pfn);
+                        }
+                        (pfn, FaultKind::DemandZero)
+                    }
+                };
+                self.map_object_page(pid, vma, page, pfn, write, kind)
+            }
+            Backing::File { file, offset } => {
+                let idx = (offset + (page.0 - vma.start.0)) / ps;
+                let len = self.files[file.0 as usize].data.len() as u64;
+                if idx * ps >= len {
+                    return Err(Violation::BeyondEnd);
+                }
+                let (pfn, kind) = match self.page_cache.get(&(file, idx)) {
+                    Some(&pfn) => (pfn, FaultKind::PageCache),
+                    None => {
+                        let pfn = self.alloc_user_frame(pid, FrameKind::File)?;
+                        let _ = self.machine.ram.zero_frames(pfn, 1);
+                        let data = &self.files[file.0 as usize].data;
+                        let from = (idx * ps) as usize;
+                        let to = (from + ps as usize).min(data.len());
+                        let bytes = data[from..to].to_vec();
+                        let _ = self
+                            .machine
+                            .ram
+                            .write(pfn.addr(self.machine.spec.paging.page_shift), &bytes);
+                        self.page_cache.insert((file, idx), pfn);
+                        self.counters.file_reads += 1;
+                        (pfn, FaultKind::FileRead)
+                    }
+                };
+                self.map_object_page(pid, vma, page, pfn, write, kind)
+            }
+            Backing::Device(d) => {
+                let pfn = d.range().0.pfn(self.machine.spec.paging.page_shift);
+                let flags = self.user_flags(vma.prot, true, true);
+                self.install(pid, page, pfn, flags).map_err(oom)?;
+                Ok(FaultKind::Device)
+            }
+        }
+    }
+
+    /// Maps a page of a file or shared-memory object held by the cache or the object: the
+    /// frame itself for a shared mapping or a read, a private copy for a write to a
+    /// private mapping.
+    fn map_object_page(
+        &mut self,
+        pid: Pid,
+        vma: &Vma,
+        page: VirtAddr,
+        pfn: Pfn,
+        write: bool,
+        kind: FaultKind,
+    ) -> Result<FaultKind, Violation> {
+        let oom = |_| Violation::OutOfMemory;
+        if write && !vma.shared {
+            let copy = self.alloc_user_frame(pid, FrameKind::Anon)?;
+            let _ = self.machine.ram.copy_frame(pfn, copy);
+            let flags = self.user_flags(vma.prot, true, false);
+            self.install(pid, page, copy, flags).map_err(oom)?;
+            return Ok(if kind == FaultKind::FileRead {
+                kind
+            } else {
+                FaultKind::CowCopy
+            });
+        }
+        self.frames.get(pfn);
+        let flags = self.user_flags(vma.prot, vma.shared, false);
+        if let Err(e) = self.install(pid, page, pfn, flags) {
+            self.put_frame(pfn);
+            return Err(oom(e));
+        }
+        Ok(kind)
+    }
+
+    /// Breaks copy-on-write for a write to `page`, mapped read-only to `old`.
+    fn cow(
+        &mut self,
+        pid: Pid,
+        vma: &Vma,
+        page: VirtAddr,
+        old: Pfn,
+        flags: Flags,
+    ) -> Result<FaultKind, Violation> {
+        let paging = self.machine.spec.paging.clone();
+        let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
+        let writable = self.user_flags(vma.prot, true, false);
+        if old != self.zero_pfn
+            && self.frames.kind(old) == FrameKind::Anon
+            && self.frames.refs(old) == 1
+        {
+            let keep = flags & (Flags::ACCESSED | Flags::DIRTY);
+            let flush = pt
+                .set_flags(&paging, &mut self.machine.ram, page, writable | keep)
+                .map_err(|_| Violation::NoVma)?;
+            self.flush_for(pid, flush);
+            return Ok(FaultKind::CowReuse);
+        }
+        let new = self.alloc_user_frame(pid, FrameKind::Anon)?;
+        let kind = if old == self.zero_pfn {
+            let _ = self.machine.ram.zero_frames(new, 1);
+            FaultKind::ZeroPageCopy
+        } else {
+            let _ = self.machine.ram.copy_frame(old, new);
+            FaultKind::CowCopy
+        };
+        // The OOM killer may have run while allocating; the page must still be ours.
+        let pt = self.mm(pid).map_err(|_| Violation::OutOfMemory)?.pt;
+        let (_, flush) = pt
+            .unmap(&paging, &mut self.machine.ram, page)
+            .map_err(|_| Violation::NoVma)?;
+        self.flush_for(pid, flush);
+        self.uncount(pid, old);
+        self.put_frame(old);
+        self.install(pid, page, new, writable)
+            .map_err(|_| Violation::OutOfMemory)?;
+        Ok(kind)
+    }
+
+    /// Delivers a violation to `pid`: logs it and, by default, kills the process.
+    pub(super) fn deliver(&mut self, pid: Pid, va: VirtAddr, v: Violation) {
+        if let Some(k) = v.kind() {
+            self.counters.faults[k as usize] += 1;
+            if let Some(p) = self.proc_mut(pid) {
+                p.stats.faults[k as usize] += 1;
+            }
+        }
+        if v == Violation::OutOfMemory {
+            // The OOM killer has already acted and logged.
+            return;
+        }
+        self.counters.signals += 1;
+        let kill = self.config.kill_on_violation;
+        let name = self.process(pid).map_or(String::new(), |p| p.name.clone());
+        self.log(super::Event::Signal {
+            pid,
+            name,
+            signal: v.signal(),
+            va: va.0,
+            reason: v.reason().to_string(),
+            killed: kill,
+        });
+        if kill {
+            self.teardown(pid, super::ProcState::Killed(v.signal()));
+        }
+    }
+}

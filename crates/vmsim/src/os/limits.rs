@@ -1,0 +1,165 @@
+//! Limits: overcommit accounting (`vm.overcommit_memory` 0, 1 and 2), memory groups with
+//! a limit like cgroup v2's `memory.max`, and the OOM killer.
+//!
+//! Until reclaim exists, a group at its limit and a machine out of frames both go
+//! straight to the OOM killer: it picks the running process with the most resident
+//! pages (in the group, or anywhere), kills it, and logs why.
+
+use super::fault::Violation;
+use super::frames::FrameKind;
+use super::process::{ProcState, Signal};
+use super::syscall::Errno;
+use super::{Event, GroupId, Kernel, Pid};
+use crate::addr::Pfn;
+use serde::Serialize;
+
+/// How `mmap`, `brk` and `fork` are checked against memory (`vm.overcommit_memory`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Overcommit {
+    /// Mode 0: refuse only a single request larger than all of RAM and swap.
+    Heuristic,
+    /// Mode 1: never refuse.
+    Always,
+    /// Mode 2: refuse once the committed total would pass swap plus
+    /// `overcommit_ratio` percent of RAM.
+    Never,
+}
+
+/// A memory group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemGroup {
+    /// Its name.
+    pub name: String,
+    /// Most pages it may hold (`memory.max`); `None`: no limit.
+    pub max_pages: Option<u64>,
+    /// Pages charged to it now.
+    pub charged: u64,
+    /// Most pages it held at once.
+    pub peak: u64,
+    /// Processes the OOM killer took from it.
+    pub oom_kills: u64,
+}
+
+impl MemGroup {
+    pub(super) fn root() -> MemGroup {
+        MemGroup {
+            name: "/".into(),
+            max_pages: None,
+            charged: 0,
+            peak: 0,
+            oom_kills: 0,
+        }
+    }
+}
+
+impl Kernel {
+    /// Makes a memory group with a limit of `max_bytes` (rounded down to pages).
+    pub fn create_group(&mut self, name: &str, max_bytes: Option<u64>) -> GroupId {
+        let ps = self.page_size();
+        self.groups.push(MemGroup {
+            name: name.to_string(),
+            max_pages: max_bytes.map(|b| b / ps),
+            ..MemGroup::root()
+        });
+        GroupId(self.groups.len() as u16 - 1)
+    }
+
+    /// Moves a process into a group (its pages stay charged where they are, as in
+    /// cgroup v2).
+    pub fn set_group(&mut self, pid: Pid, group: GroupId) -> Result<(), Errno> {
+        if group.0 as usize >= self.groups.len() {
+            return Err(Errno::EINVAL);
+        }
+        let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
+        p.group = group;
+        Ok(())
+    }
+
+    /// The memory groups; the root group `/` is first.
+    pub fn groups(&self) -> &[MemGroup] {
+        &self.groups
+    }
+
+    /// Bytes committed now (`Committed_AS`).
+    pub fn committed(&self) -> u64 {
+        self.committed
+    }
+
+    /// The most that may be committed under [`Overcommit::Never`] (`CommitLimit`).
+    pub fn commit_limit(&self) -> u64 {
+        self.machine.ram.size() / 100 * self.config.overcommit_ratio as u64
+    }
+
+    /// Accounts `bytes` of new commitment, or refuses with ENOMEM.
+    pub(super) fn commit(&mut self, bytes: u64) -> Result<(), Errno> {
+        let ok = match self.config.overcommit {
+            Overcommit::Always => true,
+            Overcommit::Heuristic => bytes <= self.machine.ram.size(),
+            Overcommit::Never => self.committed + bytes <= self.commit_limit(),
+        };
+        if !ok {
+            return Err(Errno::ENOMEM);
+        }
+        self.committed += bytes;
+        Ok(())
+    }
+
+    pub(super) fn uncommit(&mut self, bytes: u64) {
+        self.committed = self.committed.saturating_sub(bytes);
+    }
+
+    /// A frame for `pid`'s user memory, charged to its group. At the group's limit, or
+    /// with no frame free, the OOM killer runs until there is room; if it kills `pid`
+    /// itself, or finds nobody to kill, the fault fails.
+    pub(super) fn alloc_user_frame(&mut self, pid: Pid, kind: FrameKind) -> Result<Pfn, Violation> {
+        loop {
+            let g = self.process(pid).ok_or(Violation::OutOfMemory)?.group;
+            let grp = &self.groups[g.0 as usize];
+            if grp.max_pages.is_some_and(|m| grp.charged >= m) {
+                let why = format!(
+                    "group {} is at its limit of {} pages",
+                    grp.name,
+                    grp.max_pages.unwrap_or(0)
+                );
+                self.oom_kill(Some(g), why)?;
+            } else if let Some(pfn) = self.frames.alloc(1, kind, g.0) {
+                let grp = &mut self.groups[g.0 as usize];
+                grp.charged += 1;
+                grp.peak = grp.peak.max(grp.charged);
+                return Ok(pfn);
+            } else {
+                self.oom_kill(None, "no free frames".into())?;
+            }
+            if !self.process(pid).is_some_and(|p| p.is_running()) {
+                return Err(Violation::OutOfMemory);
+            }
+        }
+    }
+
+    /// Kills the running process with the most resident pages (in `group`, or
+    /// anywhere). Fails when there is nobody to kill.
+    fn oom_kill(&mut self, group: Option<GroupId>, reason: String) -> Result<(), Violation> {
+        let victim = self
+            .procs
+            .iter()
+            .filter(|p| p.is_running() && group.is_none_or(|g| p.group == g))
+            .max_by_key(|p| (p.rss().total(), std::cmp::Reverse(p.pid)))
+            .map(|p| (p.pid, p.name.clone(), p.rss().total()));
+        let Some((pid, name, rss_pages)) = victim else {
+            return Err(Violation::OutOfMemory);
+        };
+        if let Some(g) = group {
+            self.groups[g.0 as usize].oom_kills += 1;
+        }
+        self.counters.oom_kills += 1;
+        self.log(Event::OomKill {
+            pid,
+            name,
+            rss_pages,
+            group: group.map(|g| self.groups[g.0 as usize].name.clone()),
+            reason,
+        });
+        self.teardown(pid, ProcState::Killed(Signal::OomKill));
+        Ok(())
+    }
+}

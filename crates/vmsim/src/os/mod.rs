@@ -1,0 +1,602 @@
+//! What the kernel does: boots the machine with its own direct map, keeps processes and
+//! their address spaces, handles page faults, and offers the syscall surface (`mmap`,
+//! `munmap`, `mprotect`, `brk`, `fork`, `exec`, `exit`, `madvise`, shared memory) with
+//! Linux's semantics and error values.
+//!
+//! One idea, one file: `frames` (the frame allocator), `vma` (areas), `process`
+//! (processes and address spaces), `boot` (paging on, direct map), `fault` (the page-fault
+//! handler), `syscall` (the calls), `data` (bytes through the MMU), `device` (MMIO),
+//! `limits` (overcommit, memory groups, the OOM killer).
+
+mod boot;
+pub mod data;
+pub mod device;
+pub mod fault;
+pub mod frames;
+pub mod limits;
+pub mod process;
+pub mod syscall;
+pub mod vma;
+
+pub use data::AccessError;
+pub use device::Display;
+pub use fault::{FaultClass, FaultKind, Violation};
+pub use frames::{FrameKind, FrameTable};
+pub use limits::{MemGroup, Overcommit};
+pub use process::{AddressSpace, Pid, ProcState, ProcStats, Process, Rss, Signal};
+pub use syscall::{Errno, MapSource, MmapArgs, Program};
+pub use vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole};
+
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
+use crate::hw::{Flags, Machine, MachineSpec, PageTable, TlbFlush};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A memory group (a cgroup with `memory.max`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct GroupId(pub u16);
+
+/// Policy switches of the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelConfig {
+    /// A first read of an anonymous page maps the shared zero page; a later write
+    /// breaks it (Linux's behaviour). Off: every first touch allocates.
+    pub zero_page: bool,
+    /// W^X: refuse mappings and `mprotect` calls that are writable and executable.
+    pub wx: bool,
+    /// A process that makes an access no mapping allows is killed (SIGSEGV). Off: the
+    /// access fails and is reported, and the process runs on (as if it had a handler
+    /// that skips the instruction).
+    pub kill_on_violation: bool,
+    /// Overcommit policy (`vm.overcommit_memory`).
+    pub overcommit: Overcommit,
+    /// Percentage of RAM that may be committed under [`Overcommit::Never`]
+    /// (`vm.overcommit_ratio`).
+    pub overcommit_ratio: u32,
+    /// Largest stack (`RLIMIT_STACK`), in bytes.
+    pub stack_limit: u64,
+    /// Cycles the kernel spends on a minor fault.
+    pub minor_fault_cycles: u64,
+    /// Cycles a major fault costs (reading a page from storage).
+    pub major_fault_cycles: u64,
+    /// Cycles a page copy costs (copy-on-write).
+    pub copy_cycles: u64,
+    /// Clock rate of the simulated CPU, in MHz (turns cycles into time).
+    pub cpu_mhz: u64,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        KernelConfig {
+            zero_page: true,
+            wx: false,
+            kill_on_violation: true,
+            overcommit: Overcommit::Heuristic,
+            overcommit_ratio: 50,
+            stack_limit: 8 << 20,
+            minor_fault_cycles: 1_000,
+            major_fault_cycles: 300_000,
+            copy_cycles: 1_000,
+            cpu_mhz: 3_000,
+        }
+    }
+}
+
+/// Something the kernel reports: a process killed, an OOM decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Event {
+    /// A process got a signal for a bad access.
+    Signal {
+        /// Who.
+        pid: Pid,
+        /// Its program.
+        name: String,
+        /// Which signal.
+        signal: Signal,
+        /// The address.
+        va: u64,
+        /// Why, in words.
+        reason: String,
+        /// Whether it was killed.
+        killed: bool,
+    },
+    /// The OOM killer chose a victim.
+    OomKill {
+        /// The victim.
+        pid: Pid,
+        /// Its program.
+        name: String,
+        /// Its resident pages.
+        rss_pages: u64,
+        /// The group whose limit was hit, if a group's.
+        group: Option<String>,
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// Kernel-wide counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KernelCounters {
+    /// Page faults handled, by [`FaultKind`].
+    pub faults: [u64; fault::NR_FAULT_KINDS],
+    /// Stack VMAs grown by a fault below them.
+    pub stack_growths: u64,
+    /// Pages read from files into the page cache.
+    pub file_reads: u64,
+    /// ASID roll-overs (every TLB flushed).
+    pub asid_rollovers: u64,
+    /// Context switches.
+    pub switches: u64,
+    /// `fork` calls that succeeded.
+    pub forks: u64,
+    /// `exec` calls that succeeded.
+    pub execs: u64,
+    /// Processes that exited or were killed.
+    pub exits: u64,
+    /// Processes the OOM killer killed.
+    pub oom_kills: u64,
+    /// Processes sent SIGSEGV or SIGBUS.
+    pub signals: u64,
+    /// Page-table pages freed by `munmap` and `exit`.
+    pub tables_freed: u64,
+    /// Cycles spent in the fault handler.
+    pub fault_cycles: u64,
+    /// Events dropped because the log was full.
+    pub events_dropped: u64,
+}
+
+impl KernelCounters {
+    /// Faults of one kind.
+    pub fn faults_of(&self, kind: FaultKind) -> u64 {
+        self.faults[kind as usize]
+    }
+    /// Faults of one class.
+    pub fn faults_in(&self, class: FaultClass) -> u64 {
+        FaultKind::ALL
+            .iter()
+            .filter(|k| k.class() == class)
+            .map(|&k| self.faults[k as usize])
+            .sum()
+    }
+}
+
+/// A file of the simulated file system.
+#[derive(Clone, Debug)]
+pub struct File {
+    /// Its name.
+    pub name: String,
+    /// Its contents.
+    pub data: Vec<u8>,
+}
+
+/// A shared-memory object.
+#[derive(Clone, Debug)]
+pub struct ShmObject {
+    /// Its name (`None` for the object behind a shared anonymous mapping).
+    pub name: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Its resident pages, by page index.
+    pub pages: BTreeMap<u64, Pfn>,
+}
+
+/// Most events kept; later ones are counted, not kept.
+pub const MAX_EVENTS: usize = 10_000;
+
+/// The kernel and the machine it runs on.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    /// The hardware.
+    pub machine: Machine,
+    /// Policy switches.
+    pub config: KernelConfig,
+    /// Physical frames.
+    pub frames: FrameTable,
+    procs: Vec<Process>,
+    current: Option<Pid>,
+    /// The kernel's own page tables (the direct map).
+    kernel_pt: PageTable,
+    /// Root-table entries `[kernel_root_index, entries)` are the kernel's, shared by
+    /// every process.
+    kernel_root_index: u64,
+    /// Table pages of the kernel's own tables below the root (shared by every process).
+    kernel_tables: u64,
+    /// The first address of the kernel's half.
+    kernel_start: VirtAddr,
+    /// Where physical address 0 appears in the kernel's half.
+    direct_map: VirtAddr,
+    /// Bytes of physical memory the direct map covers.
+    direct_map_len: u64,
+    /// Top of user space (exclusive).
+    task_size: VirtAddr,
+    /// Lowest address `mmap` hands out.
+    mmap_min: VirtAddr,
+    zero_pfn: Pfn,
+    files: Vec<File>,
+    page_cache: BTreeMap<(FileId, u64), Pfn>,
+    shm: Vec<Option<ShmObject>>,
+    shm_names: BTreeMap<String, ShmId>,
+    asid_next: u32,
+    asid_gen: u64,
+    groups: Vec<MemGroup>,
+    committed: u64,
+    display: Option<Display>,
+    /// What boot did, step by step.
+    pub boot_log: Vec<String>,
+    /// Kernel-wide counters.
+    pub counters: KernelCounters,
+    /// What happened to processes.
+    pub events: Vec<Event>,
+}
+
+/// Frames held at boot: the kernel's tables, the zero page, reserved holes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameBaseline {
+    /// Free frames.
+    pub free: u64,
+    /// Page-table frames.
+    pub tables: u64,
+}
+
+impl Kernel {
+    /// Boots a machine: see [`boot`](self) for the steps.
+    pub fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
+        boot::boot(spec, config)
+    }
+
+    /// The page size.
+    pub fn page_size(&self) -> u64 {
+        self.machine.spec.paging.page_size()
+    }
+
+    /// Every process the run has seen, alive or not, by pid.
+    pub fn processes(&self) -> &[Process] {
+        &self.procs
+    }
+
+    /// The process with id `pid`.
+    pub fn process(&self, pid: Pid) -> Option<&Process> {
+        (pid.0 as usize)
+            .checked_sub(1)
+            .and_then(|i| self.procs.get(i))
+    }
+
+    fn proc_mut(&mut self, pid: Pid) -> Option<&mut Process> {
+        (pid.0 as usize)
+            .checked_sub(1)
+            .and_then(|i| self.procs.get_mut(i))
+    }
+
+    /// The address space of a running process.
+    fn mm(&self, pid: Pid) -> Result<&AddressSpace, Errno> {
+        self.process(pid)
+            .and_then(|p| p.mm.as_ref())
+            .ok_or(Errno::ESRCH)
+    }
+
+    fn mm_mut(&mut self, pid: Pid) -> Result<&mut AddressSpace, Errno> {
+        self.proc_mut(pid)
+            .and_then(|p| p.mm.as_mut())
+            .ok_or(Errno::ESRCH)
+    }
+
+    /// The process whose address space is loaded.
+    pub fn current(&self) -> Option<Pid> {
+        self.current
+    }
+
+    /// The first address of the kernel's half of the address space.
+    pub fn kernel_start(&self) -> VirtAddr {
+        self.kernel_start
+    }
+
+    /// The top of user space (exclusive).
+    pub fn task_size(&self) -> VirtAddr {
+        self.task_size
+    }
+
+    /// The kernel virtual address of physical address `pa` in the direct map.
+    pub fn phys_to_virt(&self, pa: PhysAddr) -> Option<VirtAddr> {
+        (pa.0 < self.direct_map_len).then(|| VirtAddr(self.direct_map.0 + pa.0))
+    }
+
+    /// The frame of the shared zero page.
+    pub fn zero_pfn(&self) -> Pfn {
+        self.zero_pfn
+    }
+
+    /// Free and page-table frames now, to compare with the values right after boot.
+    pub fn frame_baseline(&self) -> FrameBaseline {
+        FrameBaseline {
+            free: self.frames.nr_free(),
+            tables: self.frames.nr_of(FrameKind::Table),
+        }
+    }
+
+    /// Page tables of one process's own, root included (the kernel's shared tables not
+    /// counted).
+    pub fn table_pages(&self, pid: Pid) -> u64 {
+        let Ok(mm) = self.mm(pid) else { return 0 };
+        let p = &self.machine.spec.paging;
+        mm.pt
+            .table_frames(p, &self.machine.ram)
+            .saturating_sub(self.kernel_tables)
+    }
+
+    /// The text-mode display, if this machine has one.
+    pub fn display(&self) -> Option<&Display> {
+        self.display.as_ref()
+    }
+
+    /// Simulated time: every translation's and fault's cycles at the configured clock.
+    pub fn now_ns(&self) -> u64 {
+        let cycles = self.machine.mmu.estimated_cycles() + self.counters.fault_cycles;
+        cycles.saturating_mul(1000) / self.config.cpu_mhz.max(1)
+    }
+
+    /// Creates a file of the simulated file system (or replaces the contents of one of
+    /// that name that no page cache holds yet).
+    pub fn create_file(&mut self, name: &str, data: Vec<u8>) -> FileId {
+        if let Some(i) = self.files.iter().position(|f| f.name == name) {
+            self.files[i].data = data;
+            return FileId(i as u32);
+        }
+        self.files.push(File {
+            name: name.to_string(),
+            data,
+        });
+        FileId(self.files.len() as u32 - 1)
+    }
+
+    /// The file named `name`.
+    pub fn file_named(&self, name: &str) -> Option<FileId> {
+        self.files
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| FileId(i as u32))
+    }
+
+    /// A file.
+    pub fn file(&self, id: FileId) -> Option<&File> {
+        self.files.get(id.0 as usize)
+    }
+
+    /// Pages in the page cache.
+    pub fn page_cache_pages(&self) -> u64 {
+        self.page_cache.len() as u64
+    }
+
+    /// Drops every page-cache page no process maps (`echo 1 > drop_caches`).
+    pub fn drop_caches(&mut self) -> u64 {
+        let idle: Vec<_> = self
+            .page_cache
+            .iter()
+            .filter(|(_, &pfn)| self.frames.refs(pfn) == 1)
+            .map(|(&k, &pfn)| (k, pfn))
+            .collect();
+        for (k, pfn) in &idle {
+            self.page_cache.remove(k);
+            self.put_frame(*pfn);
+        }
+        idle.len() as u64
+    }
+
+    fn log(&mut self, e: Event) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push(e);
+        } else {
+            self.counters.events_dropped += 1;
+        }
+    }
+
+    // ---- Context switches and ASIDs ----
+
+    /// Loads `pid`'s address space (a context switch). Takes a fresh ASID if its one
+    /// belongs to an earlier generation; when the ids run out, every TLB is flushed and a
+    /// new generation starts (ARM64-style roll-over).
+    pub fn switch_to(&mut self, pid: Pid) -> Result<(), Errno> {
+        if self.current == Some(pid) {
+            return Ok(());
+        }
+        let gen = self.asid_gen;
+        let stale = self.mm(pid)?.asid_gen != gen;
+        if stale && self.machine.spec.asid_tagged {
+            let asid = self.new_asid(pid);
+            let mm = self.mm_mut(pid)?;
+            mm.pt = PageTable::from_root(mm.pt.root(), asid);
+        }
+        let gen = self.asid_gen;
+        let (root, asid) = {
+            let mm = self.mm_mut(pid)?;
+            mm.asid_gen = gen;
+            (mm.pt.root(), mm.pt.asid())
+        };
+        self.counters.switches += 1;
+        self.current = Some(pid);
+        // The id was taken within the machine's width, so this cannot fail.
+        let _ = self.machine.mmu.set_context(root, asid);
+        Ok(())
+    }
+
+    fn new_asid(&mut self, for_pid: Pid) -> u32 {
+        let max = (1u32 << self.machine.spec.asid_bits.min(31)) - 1;
+        if self.asid_next > max {
+            // Roll over: every id of the old generation is stale. The process being
+            // switched to takes the first id of the new one.
+            self.asid_gen += 1;
+            self.asid_next = 1;
+            self.counters.asid_rollovers += 1;
+            self.machine.mmu.flush_all();
+            if let Some(cur) = self.current.filter(|&c| c != for_pid) {
+                // The running process keeps running until the switch completes; it
+                // gets a new id the next time it is switched to.
+                if let Ok(mm) = self.mm_mut(cur) {
+                    mm.asid_gen = u64::MAX;
+                }
+            }
+        }
+        let a = self.asid_next;
+        self.asid_next += 1;
+        a
+    }
+
+    /// Loads the kernel's own tables (no process current).
+    fn switch_to_kernel(&mut self) {
+        self.current = None;
+        let _ = self.machine.mmu.set_context(self.kernel_pt.root(), 0);
+    }
+
+    /// Applies a pending flush for `pid`'s address space, or discards it when none of
+    /// its translations can be cached (an untagged TLB holding another address space,
+    /// or an id from an earlier generation, whose entries the roll-over flushed).
+    fn flush_for(&mut self, pid: Pid, flush: TlbFlush) {
+        let loaded = self.current == Some(pid);
+        let live = self.mm(pid).is_ok_and(|m| m.asid_gen == self.asid_gen);
+        if loaded || (self.machine.spec.asid_tagged && live) {
+            flush.apply(&mut self.machine.mmu);
+        } else {
+            flush.discard_unloaded();
+        }
+    }
+
+    // ---- Frames ----
+
+    /// Drops one reference to a user frame, uncharging its group when it is freed.
+    fn put_frame(&mut self, pfn: Pfn) {
+        let kind = self.frames.kind(pfn);
+        if matches!(kind, FrameKind::Reserved | FrameKind::Kernel) {
+            return;
+        }
+        let g = self.frames.group(pfn);
+        if self.frames.put(pfn) {
+            if let Some(grp) = self.groups.get_mut(g as usize) {
+                grp.charged = grp.charged.saturating_sub(1);
+            }
+        }
+    }
+
+    /// The flags of a user PTE for `prot`, writable or not.
+    fn user_flags(&self, prot: Prot, writable: bool, device: bool) -> Flags {
+        use crate::hw::paging::Format;
+        let mut f = Flags::USER;
+        let x86ish = self.machine.spec.paging.format != Format::Riscv;
+        if prot.contains(Prot::READ) || prot.contains(Prot::WRITE) || x86ish {
+            f = f | Flags::READ;
+        }
+        if writable && prot.contains(Prot::WRITE) {
+            f = f | Flags::WRITE;
+        }
+        if prot.contains(Prot::EXEC) {
+            f = f | Flags::EXEC;
+        }
+        if device {
+            f = f | Flags::NO_CACHE;
+        }
+        f
+    }
+
+    /// Maps one base page of `pid` to `pfn`; counts it resident by the frame's kind.
+    fn install(&mut self, pid: Pid, page: VirtAddr, pfn: Pfn, flags: Flags) -> Result<(), Errno> {
+        let paging = self.machine.spec.paging.clone();
+        let pt = self.mm(pid)?.pt;
+        pt.map(
+            &paging,
+            &mut self.machine.ram,
+            &mut self.frames,
+            page,
+            pfn,
+            1,
+            flags,
+            Flags::RWX | Flags::USER,
+        )
+        .map_err(|_| Errno::ENOMEM)?;
+        let kind = self.frames.kind(pfn);
+        let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
+        if let Some(mm) = p.mm.as_mut() {
+            match kind {
+                FrameKind::Anon => mm.rss.anon += 1,
+                FrameKind::File => mm.rss.file += 1,
+                FrameKind::Shm => mm.rss.shmem += 1,
+                _ => {}
+            }
+            p.stats.peak_rss = p.stats.peak_rss.max(mm.rss.total());
+        }
+        Ok(())
+    }
+
+    fn uncount(&mut self, pid: Pid, pfn: Pfn) {
+        let kind = self.frames.kind(pfn);
+        if let Ok(mm) = self.mm_mut(pid) {
+            match kind {
+                FrameKind::Anon => mm.rss.anon -= 1,
+                FrameKind::File => mm.rss.file -= 1,
+                FrameKind::Shm => mm.rss.shmem -= 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// Removes every page of `pid` in `[start, end)`: unmaps them, drops the frames'
+    /// references, and invalidates what the TLBs and walk caches hold for the range.
+    fn zap(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
+        let paging = self.machine.spec.paging.clone();
+        let pt = self.mm(pid)?.pt;
+        let slots = pt.entries(&paging, &self.machine.ram, start, end);
+        let mut pending: Option<TlbFlush> = None;
+        for (va, slot) in slots {
+            match slot {
+                crate::hw::Slot::Leaf(m) => {
+                    let (_, flush) = pt
+                        .unmap(&paging, &mut self.machine.ram, va)
+                        .map_err(|_| Errno::EFAULT)?;
+                    pending = Some(match pending {
+                        Some(p) => p.merge(flush),
+                        None => flush,
+                    });
+                    self.uncount(pid, m.pfn);
+                    self.put_frame(m.pfn);
+                }
+                crate::hw::Slot::Soft { value, .. } => {
+                    pt.clear_soft(&paging, &mut self.machine.ram, va);
+                    if let Some(pfn) = fault::soft_prot_none(value) {
+                        self.uncount(pid, pfn);
+                        self.put_frame(pfn);
+                    }
+                }
+            }
+        }
+        if let Some(f) = pending {
+            self.flush_for(pid, f);
+        }
+        Ok(())
+    }
+
+    /// Frees the page-table pages that map nothing between the VMAs around
+    /// `[start, end)` (Linux's `free_pgtables`).
+    fn free_tables_around(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
+        let Ok(mm) = self.mm(pid) else { return };
+        let floor = mm.vmas.before(start).map_or(VirtAddr(0), |v| v.end);
+        let ceiling = mm.vmas.find_from(end).map_or(self.task_size, |v| v.start);
+        let pt = mm.pt;
+        let paging = self.machine.spec.paging.clone();
+        let n = pt.prune(
+            &paging,
+            &mut self.machine.ram,
+            &mut self.frames,
+            floor,
+            ceiling,
+        );
+        if n > 0 {
+            self.counters.tables_freed += n;
+            // Walk caches may still point at the freed tables.
+            let asid = pt.asid();
+            if self.current == Some(pid) || self.machine.spec.asid_tagged {
+                self.machine.mmu.flush_asid(asid);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,838 @@
+//! The syscall surface, with Linux's semantics and error values: `mmap`, `munmap`,
+//! `mprotect`, `brk`, `madvise(MADV_DONTNEED)`, `fork`, `exec`, `exit`, and POSIX shared
+//! memory (`shm_open`, `shm_unlink`). Errors are values; nothing panics.
+
+use super::fault::{soft_for_prot_none, soft_prot_none};
+use super::frames::FrameKind;
+use super::process::{AddressSpace, ProcState, ProcStats, Process, Rss};
+use super::vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole, VmaSet};
+use super::{GroupId, Kernel, Pid, ShmObject};
+use crate::addr::VirtAddr;
+use crate::hw::{Flags, Slot, TlbFlush};
+use thiserror::Error;
+
+/// A syscall's error, as Linux names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error, serde::Serialize)]
+pub enum Errno {
+    /// An argument is invalid (misaligned, zero length, out of range).
+    #[error("EINVAL: invalid argument")]
+    EINVAL,
+    /// Out of memory, address space or commit limit; or a range with holes.
+    #[error("ENOMEM: cannot allocate memory")]
+    ENOMEM,
+    /// The policy forbids it (W^X), or the object does not allow it.
+    #[error("EACCES: permission denied")]
+    EACCES,
+    /// Something is in the way (`MAP_FIXED_NOREPLACE`, an existing name).
+    #[error("EEXIST: already exists")]
+    EEXIST,
+    /// A bad address in a copy to or from user memory.
+    #[error("EFAULT: bad address")]
+    EFAULT,
+    /// No such process, or it is not running.
+    #[error("ESRCH: no such process")]
+    ESRCH,
+    /// No such file or object.
+    #[error("ENOENT: no such file or object")]
+    ENOENT,
+}
+
+/// What a new mapping maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapSource {
+    /// Anonymous memory (`MAP_ANONYMOUS`).
+    Anon,
+    /// A file from a page-aligned byte offset.
+    File(FileId, u64),
+    /// A shared-memory object from a page-aligned byte offset.
+    Shm(ShmId, u64),
+    /// A device's registers (mapped uncached).
+    Device(Device),
+}
+
+/// The arguments of `mmap`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmapArgs {
+    /// A hint, or with `fixed` the exact address.
+    pub addr: Option<VirtAddr>,
+    /// Bytes (rounded up to pages).
+    pub len: u64,
+    /// Protection.
+    pub prot: Prot,
+    /// `MAP_SHARED` rather than `MAP_PRIVATE`.
+    pub shared: bool,
+    /// `MAP_FIXED`: exactly at `addr`, replacing what is there.
+    pub fixed: bool,
+    /// What to map.
+    pub source: MapSource,
+}
+
+impl MmapArgs {
+    /// A private anonymous mapping of `len` bytes anywhere.
+    pub fn anon(len: u64, prot: Prot) -> MmapArgs {
+        MmapArgs {
+            addr: None,
+            len,
+            prot,
+            shared: false,
+            fixed: false,
+            source: MapSource::Anon,
+        }
+    }
+
+    /// A shared anonymous mapping of `len` bytes anywhere.
+    pub fn shared_anon(len: u64, prot: Prot) -> MmapArgs {
+        MmapArgs {
+            shared: true,
+            ..MmapArgs::anon(len, prot)
+        }
+    }
+}
+
+/// A program to `exec`: the sizes of its segments. Its text and data come from a file
+/// named after it (made up on first use, with deterministic contents), as an ELF's
+/// segments are file mappings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    /// Its name (`/bin/<name>` in the file system).
+    pub name: String,
+    /// Bytes of text (read-execute).
+    pub text: u64,
+    /// Bytes of initialised data (read-write, private).
+    pub data: u64,
+    /// Bytes of zero-initialised data after it.
+    pub bss: u64,
+}
+
+impl Program {
+    /// A program named `name` with small segments scaled to the page size.
+    pub fn small(name: &str, page_size: u64) -> Program {
+        Program {
+            name: name.to_string(),
+            text: 8 * page_size,
+            data: 2 * page_size,
+            bss: 2 * page_size,
+        }
+    }
+}
+
+impl Kernel {
+    fn round_len(&self, len: u64) -> Result<u64, Errno> {
+        let ps = self.page_size();
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        len.checked_add(ps - 1)
+            .map(|l| l & !(ps - 1))
+            .ok_or(Errno::ENOMEM)
+    }
+
+    fn check_range(&self, addr: VirtAddr, len: u64) -> Result<VirtAddr, Errno> {
+        if !addr.is_aligned(self.page_size()) {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+        if end > self.task_size {
+            return Err(Errno::EINVAL);
+        }
+        Ok(end)
+    }
+
+    fn check_wx(&self, prot: Prot) -> Result<(), Errno> {
+        if self.config.wx && prot.contains(Prot::WRITE | Prot::EXEC) {
+            return Err(Errno::EACCES);
+        }
+        Ok(())
+    }
+
+    // ---- Processes ----
+
+    /// Starts a new process running `program` (as `fork` of init followed by `exec`).
+    pub fn spawn(&mut self, program: &Program) -> Result<Pid, Errno> {
+        let pid = Pid(self.procs.len() as u32 + 1);
+        self.procs.push(Process {
+            pid,
+            ppid: None,
+            name: program.name.clone(),
+            state: ProcState::Running,
+            mm: None,
+            group: GroupId(0),
+            stats: ProcStats::default(),
+            final_rss: Rss::default(),
+        });
+        if let Err(e) = self.exec(pid, program) {
+            if let Some(p) = self.proc_mut(pid) {
+                p.state = ProcState::Exited(-1);
+            }
+            return Err(e);
+        }
+        Ok(pid)
+    }
+
+    /// Replaces `pid`'s address space with a fresh one running `program`: text and data
+    /// mapped privately from the program's file, bss and heap anonymous, a stack at the
+    /// top of user space that grows down.
+    pub fn exec(&mut self, pid: Pid, program: &Program) -> Result<(), Errno> {
+        if !self.process(pid).is_some_and(|p| p.is_running()) {
+            return Err(Errno::ESRCH);
+        }
+        let ps = self.page_size();
+        let text = self.round_len(program.text.max(1))?;
+        let data = self.round_len(program.data.max(1))?;
+        let bss = if program.bss == 0 {
+            0
+        } else {
+            self.round_len(program.bss)?
+        };
+        let file_name = format!("/bin/{}", program.name);
+        let file = match self.file_named(&file_name) {
+            Some(f) if self.files[f.0 as usize].data.len() as u64 >= text + data => f,
+            _ => {
+                let contents = program_bytes(&program.name, text + data);
+                self.create_file(&file_name, contents)
+            }
+        };
+        let big = self.task_size.0 >= 1 << 32;
+        let text_base = if big { 0x40_0000 } else { self.mmap_min.0 };
+        let stack_top = self.task_size;
+        let (stack_init, mmap_gap) = if big {
+            (32 * ps, 128 << 20)
+        } else {
+            (ps, self.config.stack_limit.min(self.task_size.0 / 8))
+        };
+        let stack_init = stack_init.min(self.config.stack_limit);
+        let data_base = text_base + text;
+        let start_brk = data_base + data + bss;
+        let mmap_base = VirtAddr(stack_top.0.saturating_sub(mmap_gap + stack_init));
+        if start_brk + ps > mmap_base.0 || stack_top.0 < stack_init {
+            return Err(Errno::ENOMEM);
+        }
+        let committed = data + bss + stack_init;
+        self.commit(committed)?;
+        let pt = match self.new_user_table() {
+            Ok(pt) => pt,
+            Err(e) => {
+                self.uncommit(committed);
+                return Err(e);
+            }
+        };
+        // The old image goes only once the new one can be built.
+        self.release_mm(pid);
+        let mut vmas = VmaSet::default();
+        let vma = |start: u64, len: u64, prot, backing, role, accounted| Vma {
+            start: VirtAddr(start),
+            end: VirtAddr(start + len),
+            prot,
+            shared: false,
+            backing,
+            role,
+            accounted,
+        };
+        vmas.insert(vma(
+            text_base,
+            text,
+            Prot::RX,
+            Backing::File { file, offset: 0 },
+            VmaRole::Text,
+            false,
+        ));
+        vmas.insert(vma(
+            data_base,
+            data,
+            Prot::RW,
+            Backing::File { file, offset: text },
+            VmaRole::Data,
+            true,
+        ));
+        if bss > 0 {
+            vmas.insert(vma(
+                data_base + data,
+                bss,
+                Prot::RW,
+                Backing::Anon,
+                VmaRole::Data,
+                true,
+            ));
+        }
+        vmas.insert(vma(
+            stack_top.0 - stack_init,
+            stack_init,
+            Prot::RW,
+            Backing::Anon,
+            VmaRole::Stack,
+            true,
+        ));
+        let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
+        p.name = program.name.clone();
+        p.mm = Some(AddressSpace {
+            vmas,
+            pt,
+            asid_gen: u64::MAX,
+            start_brk: VirtAddr(start_brk),
+            brk: VirtAddr(start_brk),
+            stack_top,
+            mmap_base,
+            rss: Rss::default(),
+            committed,
+        });
+        self.counters.execs += 1;
+        Ok(())
+    }
+
+    /// Forks `parent`: the child gets a copy of the address space in which private
+    /// pages are shared copy-on-write (both sides lose write access until one writes)
+    /// and shared pages are shared. Returns the child's id.
+    pub fn fork(&mut self, parent: Pid) -> Result<Pid, Errno> {
+        let (vmas, layout, committed, name, group) = {
+            let p = self.process(parent).ok_or(Errno::ESRCH)?;
+            let mm = p.mm.as_ref().ok_or(Errno::ESRCH)?;
+            (
+                mm.vmas.clone(),
+                (mm.start_brk, mm.brk, mm.stack_top, mm.mmap_base),
+                mm.committed,
+                p.name.clone(),
+                p.group,
+            )
+        };
+        self.commit(committed)?;
+        let pt = match self.new_user_table() {
+            Ok(pt) => pt,
+            Err(e) => {
+                self.uncommit(committed);
+                return Err(e);
+            }
+        };
+        let child = Pid(self.procs.len() as u32 + 1);
+        self.procs.push(Process {
+            pid: child,
+            ppid: Some(parent),
+            name,
+            state: ProcState::Running,
+            mm: Some(AddressSpace {
+                vmas: vmas.clone(),
+                pt,
+                asid_gen: u64::MAX,
+                start_brk: layout.0,
+                brk: layout.1,
+                stack_top: layout.2,
+                mmap_base: layout.3,
+                rss: Rss::default(),
+                committed,
+            }),
+            group,
+            stats: ProcStats::default(),
+            final_rss: Rss::default(),
+        });
+        let paging = self.machine.spec.paging.clone();
+        let ppt = self.mm(parent)?.pt;
+        let mut pending: Option<TlbFlush> = None;
+        for vma in vmas.iter() {
+            for (va, slot) in ppt.entries(&paging, &self.machine.ram, vma.start, vma.end) {
+                let ok = match slot {
+                    Slot::Leaf(m) => {
+                        let mut flags = m.flags;
+                        if !vma.shared && flags.contains(Flags::WRITE) {
+                            flags = flags & !Flags::WRITE;
+                            let f = ppt
+                                .set_flags(&paging, &mut self.machine.ram, va, flags)
+                                .map_err(|_| Errno::EFAULT)?;
+                            pending = Some(match pending {
+                                Some(p) => p.merge(f),
+                                None => f,
+                            });
+                        }
+                        self.frames.get(m.pfn);
+                        let r = self.install(child, va, m.pfn, flags);
+                        if r.is_err() {
+                            self.put_frame(m.pfn);
+                        }
+                        r
+                    }
+                    Slot::Soft { value, .. } => match soft_prot_none(value) {
+                        Some(pfn) => {
+                            self.frames.get(pfn);
+                            let r = pt
+                                .write_soft(
+                                    &paging,
+                                    &mut self.machine.ram,
+                                    &mut self.frames,
+                                    va,
+                                    value,
+                                    Flags::RWX | Flags::USER,
+                                )
+                                .map_err(|_| Errno::ENOMEM);
+                            match r {
+                                Ok(()) => self.count_resident(child, pfn),
+                                Err(_) => self.put_frame(pfn),
+                            }
+                            r
+                        }
+                        None => Ok(()),
+                    },
+                };
+                if let Err(e) = ok {
+                    if let Some(f) = pending.take() {
+                        self.flush_for(parent, f);
+                    }
+                    self.teardown(child, ProcState::Exited(-1));
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(f) = pending {
+            self.flush_for(parent, f);
+        }
+        self.counters.forks += 1;
+        Ok(child)
+    }
+
+    fn count_resident(&mut self, pid: Pid, pfn: crate::addr::Pfn) {
+        let kind = self.frames.kind(pfn);
+        if let Some(p) = self.proc_mut(pid) {
+            if let Some(mm) = p.mm.as_mut() {
+                match kind {
+                    FrameKind::Anon => mm.rss.anon += 1,
+                    FrameKind::File => mm.rss.file += 1,
+                    FrameKind::Shm => mm.rss.shmem += 1,
+                    _ => {}
+                }
+                p.stats.peak_rss = p.stats.peak_rss.max(mm.rss.total());
+            }
+        }
+    }
+
+    /// Ends `pid` with `code`: every page, every page table and its ASID's TLB entries
+    /// go.
+    pub fn exit(&mut self, pid: Pid, code: i32) -> Result<(), Errno> {
+        if !self.process(pid).is_some_and(|p| p.is_running()) {
+            return Err(Errno::ESRCH);
+        }
+        self.teardown(pid, ProcState::Exited(code));
+        Ok(())
+    }
+
+    /// Frees a process's address space and marks it ended.
+    pub(super) fn teardown(&mut self, pid: Pid, state: ProcState) {
+        let rss = self.process(pid).map_or(Rss::default(), |p| p.rss());
+        self.release_mm(pid);
+        if let Some(p) = self.proc_mut(pid) {
+            p.state = state;
+            p.final_rss = rss;
+        }
+        self.counters.exits += 1;
+    }
+
+    /// Frees an address space: its pages, its tables, its commitment, its TLB entries.
+    fn release_mm(&mut self, pid: Pid) {
+        let Some(mm) = self.mm(pid).ok().cloned() else {
+            return;
+        };
+        let objs: Vec<ShmId> = mm
+            .vmas
+            .iter()
+            .filter_map(|v| match v.backing {
+                Backing::Shm { obj, .. } => Some(obj),
+                _ => None,
+            })
+            .collect();
+        for v in mm.vmas.iter() {
+            let _ = self.zap(pid, v.start, v.end);
+        }
+        if self.current == Some(pid) {
+            self.switch_to_kernel();
+        }
+        let live = mm.asid_gen == self.asid_gen;
+        if self.machine.spec.asid_tagged && live {
+            self.machine.mmu.flush_asid(mm.pt.asid());
+        }
+        let n = self.free_user_table(mm.pt);
+        self.counters.tables_freed += n;
+        self.uncommit(mm.committed);
+        if let Some(p) = self.proc_mut(pid) {
+            p.mm = None;
+        }
+        for o in objs {
+            self.shm_release_if_unused(o);
+        }
+    }
+
+    // ---- Mappings ----
+
+    /// `mmap`: maps `args.len` bytes and returns the address. Mapping allocates nothing;
+    /// pages come on first touch.
+    pub fn mmap(&mut self, pid: Pid, args: MmapArgs) -> Result<VirtAddr, Errno> {
+        let len = self.round_len(args.len)?;
+        self.check_wx(args.prot)?;
+        let ps = self.page_size();
+        let backing = match args.source {
+            MapSource::Anon if args.shared => {
+                let obj = self.new_shm(None, len)?;
+                Backing::Shm { obj, offset: 0 }
+            }
+            MapSource::Anon => Backing::Anon,
+            MapSource::File(file, offset) => {
+                if offset % ps != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                self.file(file).ok_or(Errno::ENOENT)?;
+                Backing::File { file, offset }
+            }
+            MapSource::Shm(obj, offset) => {
+                if offset % ps != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                self.shm
+                    .get(obj.0 as usize)
+                    .and_then(|o| o.as_ref())
+                    .ok_or(Errno::ENOENT)?;
+                Backing::Shm { obj, offset }
+            }
+            MapSource::Device(d) => {
+                if self.display.is_none() {
+                    return Err(Errno::ENOENT);
+                }
+                Backing::Device(d)
+            }
+        };
+        let release = |k: &mut Kernel| {
+            if let (MapSource::Anon, Backing::Shm { obj, .. }) = (args.source, backing) {
+                k.shm_release_if_unused(obj);
+            }
+        };
+        let start = match self.place(pid, &args, len) {
+            Ok(s) => s,
+            Err(e) => {
+                release(self);
+                return Err(e);
+            }
+        };
+        let accounted = !args.shared && args.prot.contains(Prot::WRITE);
+        if accounted {
+            if let Err(e) = self.commit(len) {
+                release(self);
+                return Err(e);
+            }
+        }
+        if args.fixed {
+            self.munmap(pid, start, len)?;
+        }
+        let mm = self.mm_mut(pid)?;
+        mm.vmas.insert(Vma {
+            start,
+            end: VirtAddr(start.0 + len),
+            prot: args.prot,
+            shared: args.shared || matches!(backing, Backing::Device(_)),
+            backing,
+            role: VmaRole::Mmap,
+            accounted,
+        });
+        if accounted {
+            mm.committed += len;
+        }
+        Ok(start)
+    }
+
+    /// Where a mapping goes: the fixed address, the hint if it is free, else the highest
+    /// gap below the mmap base.
+    fn place(&self, pid: Pid, args: &MmapArgs, len: u64) -> Result<VirtAddr, Errno> {
+        let mm = self.mm(pid)?;
+        if args.fixed {
+            let addr = args.addr.ok_or(Errno::EINVAL)?;
+            self.check_range(addr, len)?;
+            if addr < self.mmap_min {
+                return Err(Errno::EINVAL);
+            }
+            return Ok(addr);
+        }
+        if let Some(hint) = args.addr {
+            let hint = hint.align_down(self.page_size());
+            if hint >= self.mmap_min
+                && self.check_range(hint, len).is_ok()
+                && !mm.vmas.overlaps(hint, VirtAddr(hint.0 + len))
+            {
+                return Ok(hint);
+            }
+        }
+        mm.vmas
+            .gap_below(mm.mmap_base, self.mmap_min.max(mm.brk), len)
+            .ok_or(Errno::ENOMEM)
+    }
+
+    /// `munmap`: removes every mapping in the range (holes are fine).
+    pub fn munmap(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
+        let len = self.round_len(len)?;
+        let end = self.check_range(addr, len)?;
+        self.mm(pid)?;
+        self.zap(pid, addr, end)?;
+        let gone = self.mm_mut(pid)?.vmas.remove_range(addr, end);
+        let mut objs = Vec::new();
+        for v in &gone {
+            if v.accounted {
+                self.uncommit(v.len());
+                let mm = self.mm_mut(pid)?;
+                mm.committed = mm.committed.saturating_sub(v.len());
+            }
+            if let Backing::Shm { obj, .. } = v.backing {
+                objs.push(obj);
+            }
+        }
+        self.free_tables_around(pid, addr, end);
+        for o in objs {
+            self.shm_release_if_unused(o);
+        }
+        Ok(())
+    }
+
+    /// `mprotect`: changes the protection of every page in the range, which must be
+    /// mapped throughout (else ENOMEM, and nothing changes).
+    pub fn mprotect(
+        &mut self,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+        prot: Prot,
+    ) -> Result<(), Errno> {
+        let len = self.round_len(len)?;
+        let end = self.check_range(addr, len)?;
+        self.check_wx(prot)?;
+        let parts = self.mm(pid)?.vmas.overlapping(addr, end);
+        let mut at = addr;
+        for v in &parts {
+            if v.start > at {
+                return Err(Errno::ENOMEM);
+            }
+            at = v.end;
+        }
+        if at < end {
+            return Err(Errno::ENOMEM);
+        }
+        // Private mappings that become writable are committed now.
+        let newly: u64 = parts
+            .iter()
+            .filter(|v| !v.shared && !v.accounted && prot.contains(Prot::WRITE))
+            .map(|v| v.end.0.min(end.0) - v.start.0.max(addr.0))
+            .sum();
+        self.commit(newly)?;
+        {
+            let mm = self.mm_mut(pid)?;
+            mm.committed += newly;
+            mm.vmas.update_range(addr, end, |v| {
+                if !v.shared && prot.contains(Prot::WRITE) {
+                    v.accounted = true;
+                }
+                v.prot = prot;
+            });
+        }
+        self.reprotect(pid, addr, end)
+    }
+
+    /// Rewrites the entries of `[start, end)` to match their VMAs' protection.
+    fn reprotect(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
+        let paging = self.machine.spec.paging.clone();
+        let pt = self.mm(pid)?.pt;
+        let mut pending: Option<TlbFlush> = None;
+        for (va, slot) in pt.entries(&paging, &self.machine.ram, start, end) {
+            let vma = *self.mm(pid)?.vmas.find(va).ok_or(Errno::EFAULT)?;
+            let (pfn, old) = match slot {
+                Slot::Leaf(m) => (m.pfn, Some(m.flags)),
+                Slot::Soft { value, .. } => match soft_prot_none(value) {
+                    Some(pfn) => (pfn, None),
+                    None => continue,
+                },
+            };
+            if vma.prot == Prot::NONE {
+                if old.is_some() {
+                    let (_, f) = pt
+                        .unmap(&paging, &mut self.machine.ram, va)
+                        .map_err(|_| Errno::EFAULT)?;
+                    pending = Some(match pending {
+                        Some(p) => p.merge(f),
+                        None => f,
+                    });
+                    pt.write_soft(
+                        &paging,
+                        &mut self.machine.ram,
+                        &mut self.frames,
+                        va,
+                        soft_for_prot_none(pfn),
+                        Flags::RWX | Flags::USER,
+                    )
+                    .map_err(|_| Errno::ENOMEM)?;
+                }
+                continue;
+            }
+            // Writable only where no copy-on-write is pending.
+            let sole = pfn != self.zero_pfn
+                && (vma.shared
+                    || (self.frames.kind(pfn) == FrameKind::Anon && self.frames.refs(pfn) == 1));
+            let device = matches!(vma.backing, Backing::Device(_));
+            let mut flags = self.user_flags(vma.prot, sole, device);
+            match old {
+                Some(o) => {
+                    flags = flags | (o & (Flags::ACCESSED | Flags::DIRTY));
+                    if flags != o {
+                        let f = pt
+                            .set_flags(&paging, &mut self.machine.ram, va, flags)
+                            .map_err(|_| Errno::EFAULT)?;
+                        pending = Some(match pending {
+                            Some(p) => p.merge(f),
+                            None => f,
+                        });
+                    }
+                }
+                None => {
+                    pt.clear_soft(&paging, &mut self.machine.ram, va);
+                    self.uncount(pid, pfn);
+                    self.install(pid, va, pfn, flags)?;
+                }
+            }
+        }
+        if let Some(f) = pending {
+            self.flush_for(pid, f);
+        }
+        Ok(())
+    }
+
+    /// `brk`: moves the program break to `new` (or reports it, with `None`). Fails with
+    /// ENOMEM where the heap would run into another mapping or past the commit limit.
+    pub fn brk(&mut self, pid: Pid, new: Option<VirtAddr>) -> Result<VirtAddr, Errno> {
+        let ps = self.page_size();
+        let (start_brk, old) = {
+            let mm = self.mm(pid)?;
+            (mm.start_brk, mm.brk)
+        };
+        let Some(new) = new else { return Ok(old) };
+        if new < start_brk {
+            return Err(Errno::ENOMEM);
+        }
+        let old_end = old.align_up(ps).ok_or(Errno::ENOMEM)?;
+        let new_end = new.align_up(ps).ok_or(Errno::ENOMEM)?;
+        if new_end > old_end {
+            if new_end > self.mm(pid)?.mmap_base || self.mm(pid)?.vmas.overlaps(old_end, new_end) {
+                return Err(Errno::ENOMEM);
+            }
+            let grow = new_end.0 - old_end.0;
+            self.commit(grow)?;
+            let mm = self.mm_mut(pid)?;
+            mm.committed += grow;
+            mm.vmas.insert(Vma {
+                start: old_end,
+                end: new_end,
+                prot: Prot::RW,
+                shared: false,
+                backing: Backing::Anon,
+                role: VmaRole::Heap,
+                accounted: true,
+            });
+        } else if new_end < old_end {
+            self.munmap(pid, new_end, old_end.0 - new_end.0)?;
+        }
+        self.mm_mut(pid)?.brk = new;
+        Ok(new)
+    }
+
+    /// `madvise(MADV_DONTNEED)`: drops the pages of the range (the next touch finds
+    /// zeros for private anonymous memory, the object's contents otherwise). The range
+    /// must be mapped throughout.
+    pub fn madvise_dontneed(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
+        let len = self.round_len(len)?;
+        let end = self.check_range(addr, len)?;
+        let parts = self.mm(pid)?.vmas.overlapping(addr, end);
+        let mut at = addr;
+        for v in &parts {
+            if v.start > at {
+                return Err(Errno::ENOMEM);
+            }
+            at = v.end;
+        }
+        if at < end {
+            return Err(Errno::ENOMEM);
+        }
+        self.zap(pid, addr, end)
+    }
+
+    // ---- Shared memory ----
+
+    fn new_shm(&mut self, name: Option<&str>, size: u64) -> Result<ShmId, Errno> {
+        self.commit(size)?;
+        let obj = ShmObject {
+            name: name.map(str::to_string),
+            size,
+            pages: Default::default(),
+        };
+        let id = match self.shm.iter().position(|o| o.is_none()) {
+            Some(i) => {
+                self.shm[i] = Some(obj);
+                ShmId(i as u32)
+            }
+            None => {
+                self.shm.push(Some(obj));
+                ShmId(self.shm.len() as u32 - 1)
+            }
+        };
+        if let Some(n) = name {
+            self.shm_names.insert(n.to_string(), id);
+        }
+        Ok(id)
+    }
+
+    /// `shm_open` + `ftruncate`: opens the named object, creating it with `size` bytes if
+    /// it does not exist (an existing one grows to `size` if smaller).
+    pub fn shm_open(&mut self, name: &str, size: u64) -> Result<ShmId, Errno> {
+        if let Some(&id) = self.shm_names.get(name) {
+            let old = self.shm[id.0 as usize].as_ref().map_or(0, |o| o.size);
+            if size > old {
+                self.commit(size - old)?;
+                if let Some(o) = self.shm[id.0 as usize].as_mut() {
+                    o.size = size;
+                }
+            }
+            return Ok(id);
+        }
+        if size == 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.new_shm(Some(name), size)
+    }
+
+    /// `shm_unlink`: removes the name; the object lives on while it is mapped.
+    pub fn shm_unlink(&mut self, name: &str) -> Result<(), Errno> {
+        let id = self.shm_names.remove(name).ok_or(Errno::ENOENT)?;
+        self.shm_release_if_unused(id);
+        Ok(())
+    }
+
+    /// Frees an object nobody names or maps.
+    fn shm_release_if_unused(&mut self, id: ShmId) {
+        let named = self.shm_names.values().any(|&v| v == id);
+        let mapped = self.procs.iter().filter_map(|p| p.mm.as_ref()).any(|mm| {
+            mm.vmas
+                .iter()
+                .any(|v| matches!(v.backing, Backing::Shm { obj, .. } if obj == id))
+        });
+        if named || mapped {
+            return;
+        }
+        if let Some(obj) = self.shm.get_mut(id.0 as usize).and_then(|o| o.take()) {
+            self.uncommit(obj.size);
+            for pfn in obj.pages.values() {
+                self.put_frame(*pfn);
+            }
+        }
+    }
+}
+
+/// Deterministic contents for a program's file: a byte pattern seeded by its name.
+fn program_bytes(name: &str, len: u64) -> Vec<u8> {
+    let mut s = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s as u8
+        })
+        .collect()
+}
