@@ -1,0 +1,397 @@
+//! Property test of the kernel: random sequences of syscalls and loads and stores across
+//! several processes, checked against a plain reference model (per-process maps of
+//! pages to contents, with shared and copy-on-write semantics). Every byte read must be
+//! the model's, every access the model refuses must fault (and kill), and every access
+//! it allows must succeed.
+
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use vmsim::addr::VirtAddr;
+use vmsim::hw::MachineSpec;
+use vmsim::os::{AccessError, Errno, Kernel, KernelConfig, MmapArgs, Pid, Program, Prot};
+
+#[derive(Clone, Debug)]
+enum Op {
+    Spawn,
+    Fork {
+        p: usize,
+    },
+    Exit {
+        p: usize,
+    },
+    Mmap {
+        p: usize,
+        pages: u64,
+        prot: u8,
+        shared: bool,
+    },
+    Munmap {
+        p: usize,
+        region: usize,
+        first: u64,
+        pages: u64,
+    },
+    Mprotect {
+        p: usize,
+        region: usize,
+        prot: u8,
+    },
+    Write {
+        p: usize,
+        region: usize,
+        page: u64,
+        offset: u64,
+        value: u8,
+    },
+    Read {
+        p: usize,
+        region: usize,
+        page: u64,
+        offset: u64,
+    },
+    DontNeed {
+        p: usize,
+        region: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let p = 0..6usize;
+    prop_oneof![
+        1 => Just(Op::Spawn),
+        2 => p.clone().prop_map(|p| Op::Fork { p }),
+        1 => p.clone().prop_map(|p| Op::Exit { p }),
+        4 => (p.clone(), 1..6u64, 0..8u8, any::<bool>())
+            .prop_map(|(p, pages, prot, shared)| Op::Mmap { p, pages, prot, shared }),
+        2 => (p.clone(), 0..8usize, 0..6u64, 1..4u64)
+            .prop_map(|(p, region, first, pages)| Op::Munmap { p, region, first, pages }),
+        2 => (p.clone(), 0..8usize, 0..8u8).prop_map(|(p, region, prot)| Op::Mprotect { p, region, prot }),
+        10 => (p.clone(), 0..4usize, 0..3u64, 0..4u64, any::<u8>())
+            .prop_map(|(p, region, page, offset, value)| Op::Write { p, region, page, offset, value }),
+        10 => (p.clone(), 0..4usize, 0..3u64, 0..4u64)
+            .prop_map(|(p, region, page, offset)| Op::Read { p, region, page, offset }),
+        1 => (p, 0..8usize).prop_map(|(p, region)| Op::DontNeed { p, region }),
+    ]
+}
+
+const PROTS: [Prot; 8] = [
+    Prot::NONE,
+    Prot::READ,
+    Prot::RW,
+    Prot::RW,
+    Prot::RW,
+    Prot::RW,
+    Prot::RW,
+    Prot::RW,
+];
+
+#[derive(Clone, Debug)]
+struct Page {
+    prot: Prot,
+    shared: bool,
+    cell: usize,
+}
+
+#[derive(Clone, Debug)]
+struct ModelProc {
+    pid: Pid,
+    alive: bool,
+    pages: BTreeMap<u64, Page>,
+    /// Mappings made, as (first page address, pages): what ops pick addresses from.
+    regions: Vec<(u64, u64)>,
+}
+
+struct World {
+    k: Kernel,
+    procs: Vec<ModelProc>,
+    /// Whether a violation kills the process.
+    kill: bool,
+    /// Page contents: sparse bytes (absent = 0).
+    cells: Vec<BTreeMap<u64, u8>>,
+    ps: u64,
+}
+
+impl World {
+    fn new(preset: &str, kill: bool) -> World {
+        let config = KernelConfig {
+            kill_on_violation: kill,
+            ..KernelConfig::default()
+        };
+        let k = Kernel::boot(MachineSpec::preset(preset).unwrap(), config);
+        let ps = k.page_size();
+        let mut w = World {
+            k,
+            procs: Vec::new(),
+            kill,
+            cells: Vec::new(),
+            ps,
+        };
+        w.spawn();
+        w
+    }
+
+    fn spawn(&mut self) {
+        let pid = self.k.spawn(&Program::small("prop", self.ps)).unwrap();
+        self.procs.push(ModelProc {
+            pid,
+            alive: true,
+            pages: BTreeMap::new(),
+            regions: Vec::new(),
+        });
+    }
+
+    fn addr(&self, p: usize, region: usize, page: u64) -> Option<u64> {
+        let r = self.procs[p]
+            .regions
+            .get(region % self.procs[p].regions.len().max(1))?;
+        Some(r.0 + (page % (r.1 + 1)) * self.ps)
+    }
+
+    fn violation(&mut self, p: usize) {
+        if self.kill {
+            self.kill(p);
+        }
+    }
+
+    fn kill(&mut self, p: usize) {
+        self.procs[p].alive = false;
+        self.procs[p].pages.clear();
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {
+        let n = self.procs.len();
+        let ps = self.ps;
+        match *op {
+            Op::Spawn => {
+                if n < 5 {
+                    self.spawn();
+                }
+            }
+            Op::Fork { p } => {
+                let p = p % n;
+                let r = self.k.fork(self.procs[p].pid);
+                if !self.procs[p].alive {
+                    prop_assert_eq!(r, Err(Errno::ESRCH));
+                    return Ok(());
+                }
+                let pid = r.unwrap();
+                let mut child = self.procs[p].clone();
+                child.pid = pid;
+                for page in child.pages.values_mut() {
+                    if !page.shared {
+                        let copy = self.cells[page.cell].clone();
+                        self.cells.push(copy);
+                        page.cell = self.cells.len() - 1;
+                    }
+                }
+                self.procs.push(child);
+            }
+            Op::Exit { p } => {
+                let p = p % n;
+                let r = self.k.exit(self.procs[p].pid, 0);
+                prop_assert_eq!(r.is_ok(), self.procs[p].alive);
+                self.kill(p);
+            }
+            Op::Mmap {
+                p,
+                pages,
+                prot,
+                shared,
+            } => {
+                let p = p % n;
+                let prot = PROTS[prot as usize];
+                let args = if shared {
+                    MmapArgs::shared_anon(pages * ps, prot)
+                } else {
+                    MmapArgs::anon(pages * ps, prot)
+                };
+                let r = self.k.mmap(self.procs[p].pid, args);
+                if !self.procs[p].alive {
+                    prop_assert_eq!(r, Err(Errno::ESRCH));
+                    return Ok(());
+                }
+                let va = r.unwrap().0;
+                for i in 0..pages {
+                    self.cells.push(BTreeMap::new());
+                    let cell = self.cells.len() - 1;
+                    let old = self.procs[p]
+                        .pages
+                        .insert(va + i * ps, Page { prot, shared, cell });
+                    prop_assert!(
+                        old.is_none(),
+                        "mmap reused a mapped page {:#x}",
+                        va + i * ps
+                    );
+                }
+                self.procs[p].regions.push((va, pages));
+            }
+            Op::Munmap {
+                p,
+                region,
+                first,
+                pages,
+            } => {
+                let p = p % n;
+                let Some(start) = self.addr(p, region, first) else {
+                    return Ok(());
+                };
+                let r = self
+                    .k
+                    .munmap(self.procs[p].pid, VirtAddr(start), pages * ps);
+                if !self.procs[p].alive {
+                    prop_assert_eq!(r, Err(Errno::ESRCH));
+                    return Ok(());
+                }
+                prop_assert_eq!(r, Ok(()));
+                for i in 0..pages {
+                    self.procs[p].pages.remove(&(start + i * ps));
+                }
+            }
+            Op::Mprotect { p, region, prot } => {
+                let p = p % n;
+                let Some(start) = self.addr(p, region, 0) else {
+                    return Ok(());
+                };
+                let len = self.procs[p].regions[region % self.procs[p].regions.len()].1;
+                let prot = PROTS[prot as usize];
+                let r = self
+                    .k
+                    .mprotect(self.procs[p].pid, VirtAddr(start), len * ps, prot);
+                if !self.procs[p].alive {
+                    prop_assert_eq!(r, Err(Errno::ESRCH));
+                    return Ok(());
+                }
+                let whole = (0..len).all(|i| self.procs[p].pages.contains_key(&(start + i * ps)));
+                if whole {
+                    prop_assert_eq!(r, Ok(()));
+                    for i in 0..len {
+                        self.procs[p].pages.get_mut(&(start + i * ps)).unwrap().prot = prot;
+                    }
+                } else {
+                    prop_assert_eq!(r, Err(Errno::ENOMEM));
+                }
+            }
+            Op::DontNeed { p, region } => {
+                let p = p % n;
+                let Some(start) = self.addr(p, region, 0) else {
+                    return Ok(());
+                };
+                let r = self
+                    .k
+                    .madvise_dontneed(self.procs[p].pid, VirtAddr(start), ps);
+                if !self.procs[p].alive {
+                    return Ok(());
+                }
+                match self.procs[p].pages.get(&start) {
+                    Some(page) => {
+                        prop_assert_eq!(r, Ok(()));
+                        if !page.shared {
+                            // Private anonymous memory reads zeros again.
+                            let c = page.cell;
+                            self.cells[c].clear();
+                        }
+                    }
+                    None => prop_assert_eq!(r, Err(Errno::ENOMEM)),
+                }
+            }
+            Op::Write {
+                p,
+                region,
+                page,
+                offset,
+                value,
+            } => {
+                let p = p % n;
+                let Some(va) = self.addr(p, region, page) else {
+                    return Ok(());
+                };
+                let pid = self.procs[p].pid;
+                let r = self.k.write(pid, VirtAddr(va + offset % ps), &[value]);
+                if !self.procs[p].alive {
+                    prop_assert_eq!(r, Err(AccessError::NotRunning(pid)));
+                    return Ok(());
+                }
+                match self.procs[p].pages.get(&va) {
+                    Some(pg) if pg.prot.contains(Prot::WRITE) => {
+                        prop_assert_eq!(r, Ok(()), "write to {:#x}", va);
+                        self.cells[pg.cell].insert(offset % ps, value);
+                    }
+                    _ => {
+                        prop_assert!(matches!(r, Err(AccessError::Signal { .. })), "{:?}", r);
+                        self.violation(p);
+                    }
+                }
+            }
+            Op::Read {
+                p,
+                region,
+                page,
+                offset,
+            } => {
+                let p = p % n;
+                let Some(va) = self.addr(p, region, page) else {
+                    return Ok(());
+                };
+                let pid = self.procs[p].pid;
+                let mut b = [0u8];
+                let r = self.k.read(pid, VirtAddr(va + offset % ps), &mut b);
+                if !self.procs[p].alive {
+                    prop_assert_eq!(r, Err(AccessError::NotRunning(pid)));
+                    return Ok(());
+                }
+                match self.procs[p].pages.get(&va) {
+                    Some(pg) if pg.prot != Prot::NONE => {
+                        prop_assert_eq!(r, Ok(()), "read of {:#x}", va);
+                        let want = self.cells[pg.cell]
+                            .get(&(offset % ps))
+                            .copied()
+                            .unwrap_or(0);
+                        prop_assert_eq!(b[0], want, "byte at {:#x}+{}", va, offset % ps);
+                    }
+                    _ => {
+                        prop_assert!(matches!(r, Err(AccessError::Signal { .. })), "{:?}", r);
+                        self.violation(p);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Once every process has ended, every frame and table is back.
+    fn finish(&mut self, base: vmsim::os::FrameBaseline) -> Result<(), TestCaseError> {
+        for i in 0..self.procs.len() {
+            if self.procs[i].alive {
+                self.k.exit(self.procs[i].pid, 0).unwrap();
+            }
+        }
+        self.k.drop_caches();
+        prop_assert_eq!(self.k.frame_baseline(), base);
+        prop_assert_eq!(self.k.committed(), 0);
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn processes_see_exactly_the_memory_the_model_says(
+        ops in proptest::collection::vec(op(), 1..120)
+    ) {
+        for preset in ["x86-64", "sv39"] {
+            let k = Kernel::boot(MachineSpec::preset(preset).unwrap(), KernelConfig::default());
+            let base = k.frame_baseline();
+            drop(k);
+            // Violations handled (the process runs on: more sharing to check), and
+            // violations fatal (the default).
+            for kill in [false, true] {
+                let mut w = World::new(preset, kill);
+                for op in &ops {
+                    w.apply(op)?;
+                }
+                w.finish(base)?;
+            }
+        }
+    }
+}
