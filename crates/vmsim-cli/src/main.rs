@@ -8,8 +8,10 @@ use vmsim::addr::{parse_u64, VirtAddr};
 use vmsim::demo::Demo;
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{AccessKind, MachineSpec, Privilege};
-use vmsim::report::HwStats;
+use vmsim::os::{Kernel, KernelConfig, Overcommit};
+use vmsim::report::{HwStats, KernelStats};
 use vmsim::size::parse_size;
+use vmsim::workload::run_server;
 
 /// vmsim: an executable model of a computer's virtual memory system.
 #[derive(Parser, Debug)]
@@ -21,12 +23,16 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the built-in demo workload and report what the hardware did.
+    /// Run a built-in workload and report what the hardware and the kernel did.
     ///
-    /// Until the kernel lands, this maps a demo address space (code, heap, stack, and a
-    /// huge page where the machine has them) and replays a seeded mix of fetches, loads
-    /// and stores through the MMU.
+    /// `server` (the default) boots the kernel, starts a server that fills a shared
+    /// cache and forks workers; they run round-robin, reading the cache, writing private
+    /// buffers and copying inherited pages on write. `hw` replays a seeded access mix
+    /// over an address space mapped up front, on the hardware alone.
     Run {
+        /// The workload.
+        #[arg(long, short, value_enum, default_value_t = Workload::Server)]
+        workload: Workload,
         /// Machine: a preset name (see `vmsim machines`) or a TOML file.
         #[arg(long, short, default_value = "x86-64")]
         machine: String,
@@ -42,6 +48,16 @@ enum Command {
         /// Print one JSON object instead of tables.
         #[arg(long)]
         json: bool,
+        /// Refuse writable-and-executable mappings (W^X).
+        #[arg(long)]
+        wx: bool,
+        /// Allocate a frame on the first read of anonymous memory instead of mapping the
+        /// shared zero page.
+        #[arg(long)]
+        no_zero_page: bool,
+        /// Overcommit policy (vm.overcommit_memory 0, 1, 2).
+        #[arg(long, value_enum, default_value_t = OvercommitArg::Heuristic)]
+        overcommit: OvercommitArg,
     },
     /// List the machine presets with their geometry, or show one.
     Machines {
@@ -72,6 +88,24 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    /// A server forking workers that share a cache (the kernel at work).
+    Server,
+    /// An access mix over a fixed address space (the hardware alone).
+    Hw,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OvercommitArg {
+    /// Mode 0: refuse only absurd requests.
+    Heuristic,
+    /// Mode 1: never refuse.
+    Always,
+    /// Mode 2: strict accounting.
+    Never,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Access {
     Read,
@@ -99,11 +133,73 @@ fn load_machine(name: &str, ram: Option<&str>) -> Result<MachineSpec> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run {
+            workload: Workload::Server,
             machine,
             ram,
             accesses,
             seed,
             json,
+            wx,
+            no_zero_page,
+            overcommit,
+        } => {
+            let spec = load_machine(&machine, ram.as_deref())?;
+            let name = spec.name.clone();
+            let summary = spec.summary();
+            let config = KernelConfig {
+                wx,
+                zero_page: !no_zero_page,
+                overcommit: match overcommit {
+                    OvercommitArg::Heuristic => Overcommit::Heuristic,
+                    OvercommitArg::Always => Overcommit::Always,
+                    OvercommitArg::Never => Overcommit::Never,
+                },
+                ..KernelConfig::default()
+            };
+            let mut k = Kernel::boot(spec, config);
+            let layout = run_server(&mut k, accesses, seed);
+            let hw = HwStats::from_mmu(&k.machine.mmu);
+            let kernel = KernelStats::from_kernel(&k);
+            if json {
+                let v = serde_json::json!({
+                    "machine": name,
+                    "workload": "server",
+                    "seed": seed,
+                    "workers": layout.workers.len(),
+                    "boot": k.boot_log,
+                    "hardware": hw,
+                    "kernel": kernel,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("machine {name}: {summary}");
+                println!(
+                    "workload: server with {} workers ({} shared cache pages, {} buffer pages each), {accesses} worker accesses, seed {seed}",
+                    layout.workers.len(),
+                    layout.cache_pages,
+                    layout.buffer_pages
+                );
+                println!(
+                    "
+boot"
+                );
+                for line in &k.boot_log {
+                    println!("  {line}");
+                }
+                println!();
+                print!("{}", hw.to_text());
+                println!();
+                print!("{}", kernel.to_text());
+            }
+        }
+        Command::Run {
+            workload: Workload::Hw,
+            machine,
+            ram,
+            accesses,
+            seed,
+            json,
+            ..
         } => {
             let spec = load_machine(&machine, ram.as_deref())?;
             let name = spec.name.clone();
@@ -113,14 +209,14 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 let v = serde_json::json!({
                     "machine": name,
-                    "workload": "demo",
+                    "workload": "hw",
                     "seed": seed,
                     "hardware": stats,
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!("machine {name}: {}", demo.machine.spec.summary());
-                println!("workload: built-in demo, {accesses} accesses, seed {seed}");
+                println!("workload: hw (fixed address space), {accesses} accesses, seed {seed}");
                 for r in &demo.regions {
                     println!(
                         "  region {:<6} {:#x}..{:#x} ({} pages of {}) [{}]",

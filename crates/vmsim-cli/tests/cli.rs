@@ -49,8 +49,70 @@ fn machines_lists_every_preset_with_geometry() {
 }
 
 #[test]
-fn default_run_reports_tlb_hits_and_walks_as_json() {
-    let (ok, out, err) = vmsim(&["run", "-n", "50000", "--json"]);
+fn default_run_is_the_server_workload_on_the_kernel() {
+    let (ok, out, err) = vmsim(&["run", "-n", "40000", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(v["workload"], "server");
+    assert_eq!(v["workers"], 4);
+    let k = &v["kernel"];
+    for class in ["minor", "major", "cow", "violation"] {
+        assert!(
+            k["faults_by_class"][class].as_u64().unwrap() > 0,
+            "{class}: {}",
+            k["faults_by_class"]
+        );
+    }
+    let procs = k["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 5);
+    assert_eq!(procs[4]["state"], "killed(SIGSEGV)");
+    let worker_accesses: u64 = procs[1..]
+        .iter()
+        .map(|p| p["accesses"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        worker_accesses,
+        40000 + 1,
+        "the last one also follows a null pointer"
+    );
+    assert!(k["display"]
+        .as_str()
+        .unwrap()
+        .contains("vmsim server: 4 workers"));
+    // Every hardware fault was one kernel fault: nothing translated twice.
+    let hw_faults: u64 = v["hardware"]["faults"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    let kernel_faults: u64 = k["faults_by_class"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(hw_faults, kernel_faults);
+    let (_, again, _) = vmsim(&["run", "-n", "40000", "--json"]);
+    assert_eq!(out, again, "deterministic");
+
+    let (ok, out, err) = vmsim(&["run", "-n", "20000"]);
+    assert!(ok, "{err}");
+    for want in [
+        "boot",
+        "direct map",
+        "page faults",
+        "cow-copy",
+        "killed(SIGSEGV)",
+        "| vmsim server",
+    ] {
+        assert!(out.contains(want), "{want} missing:\n{out}");
+    }
+}
+
+#[test]
+fn hw_run_reports_tlb_hits_and_walks_as_json() {
+    let (ok, out, err) = vmsim(&["run", "--workload", "hw", "-n", "50000", "--json"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
     let hw = &v["hardware"];
@@ -71,7 +133,7 @@ fn default_run_reports_tlb_hits_and_walks_as_json() {
     assert!(hw["walks"].as_u64().unwrap() > 0);
     assert_eq!(hw["faults"]["not-present"], 0);
     // Deterministic: the same seed gives the same numbers.
-    let (_, again, _) = vmsim(&["run", "-n", "50000", "--json"]);
+    let (_, again, _) = vmsim(&["run", "--workload", "hw", "-n", "50000", "--json"]);
     assert_eq!(out, again);
 }
 

@@ -31,3 +31,4 @@ pub mod hw;
 pub mod os;
 pub mod report;
 pub mod size;
+pub mod workload;

@@ -218,3 +218,274 @@ impl HwStats {
         s
     }
 }
+
+/// One process in a report.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ProcessStats {
+    /// Its id.
+    pub pid: u32,
+    /// Its parent's id.
+    pub ppid: Option<u32>,
+    /// Its program.
+    pub name: String,
+    /// `running`, `exited(N)` or `killed(SIGNAL)`.
+    pub state: String,
+    /// Accesses it made.
+    pub accesses: u64,
+    /// Minor faults.
+    pub minor_faults: u64,
+    /// Major faults.
+    pub major_faults: u64,
+    /// Copy-on-write faults.
+    pub cow_faults: u64,
+    /// Resident pages now (at its end, if it ended): anonymous, file, shared memory.
+    pub rss: crate::os::Rss,
+    /// Most pages resident at once.
+    pub peak_rss: u64,
+    /// Its own page-table pages (0 once it ended).
+    pub page_tables: u64,
+    /// Its VMAs (0 once it ended).
+    pub vmas: usize,
+}
+
+/// What the kernel counted and holds.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct KernelStats {
+    /// Page faults by kind (`demand-zero`, `cow-copy`, ...).
+    pub faults: BTreeMap<String, u64>,
+    /// Page faults by class: `minor`, `major`, `cow`, `spurious`, `violation`.
+    pub faults_by_class: BTreeMap<String, u64>,
+    /// Stack VMAs grown by faults.
+    pub stack_growths: u64,
+    /// Pages read from files.
+    pub file_reads: u64,
+    /// Context switches.
+    pub context_switches: u64,
+    /// ASID roll-overs.
+    pub asid_rollovers: u64,
+    /// `fork`s.
+    pub forks: u64,
+    /// Processes sent SIGSEGV or SIGBUS.
+    pub signals: u64,
+    /// Processes the OOM killer took.
+    pub oom_kills: u64,
+    /// Cycles spent in the fault handler.
+    pub fault_cycles: u64,
+    /// Frames of RAM.
+    pub ram_frames: u64,
+    /// Free frames.
+    pub free_frames: u64,
+    /// Frames in use, by what they hold (`anon`, `file`, `shm`, `page-table`, `kernel`,
+    /// `reserved`).
+    pub frames_by_kind: BTreeMap<String, u64>,
+    /// Bytes committed (`Committed_AS`).
+    pub committed_bytes: u64,
+    /// The processes, by pid.
+    pub processes: Vec<ProcessStats>,
+    /// Signals and OOM kills, in order.
+    pub events: Vec<crate::os::Event>,
+    /// The text display's screen, if the machine has one and something is on it.
+    pub display: Option<String>,
+}
+
+impl KernelStats {
+    /// Reads the kernel's counters and state.
+    pub fn from_kernel(k: &crate::os::Kernel) -> KernelStats {
+        use crate::os::{FaultClass, FaultKind, FrameKind, ProcState};
+        let c = &k.counters;
+        let classes = [
+            ("minor", FaultClass::Minor),
+            ("major", FaultClass::Major),
+            ("cow", FaultClass::Cow),
+            ("spurious", FaultClass::Spurious),
+            ("violation", FaultClass::Violation),
+        ];
+        let in_class = |faults: &[u64], class: FaultClass| -> u64 {
+            FaultKind::ALL
+                .iter()
+                .filter(|f| f.class() == class)
+                .map(|&f| faults[f as usize])
+                .sum()
+        };
+        let kinds = [
+            ("anon", FrameKind::Anon),
+            ("file", FrameKind::File),
+            ("shm", FrameKind::Shm),
+            ("page-table", FrameKind::Table),
+            ("kernel", FrameKind::Kernel),
+            ("reserved", FrameKind::Reserved),
+        ];
+        let processes = k
+            .processes()
+            .iter()
+            .map(|p| ProcessStats {
+                pid: p.pid.0,
+                ppid: p.ppid.map(|x| x.0),
+                name: p.name.clone(),
+                state: match p.state {
+                    ProcState::Running => "running".into(),
+                    ProcState::Exited(code) => format!("exited({code})"),
+                    ProcState::Killed(s) => format!("killed({s})"),
+                },
+                accesses: p.stats.accesses,
+                minor_faults: in_class(&p.stats.faults, FaultClass::Minor),
+                major_faults: in_class(&p.stats.faults, FaultClass::Major),
+                cow_faults: in_class(&p.stats.faults, FaultClass::Cow),
+                rss: p.rss(),
+                peak_rss: p.stats.peak_rss,
+                page_tables: k.table_pages(p.pid),
+                vmas: p.mm.as_ref().map_or(0, |m| m.vmas.len()),
+            })
+            .collect();
+        KernelStats {
+            faults: FaultKind::ALL
+                .iter()
+                .map(|&f| (f.name().to_string(), c.faults[f as usize]))
+                .collect(),
+            faults_by_class: classes
+                .iter()
+                .map(|&(n, cl)| (n.to_string(), in_class(&c.faults, cl)))
+                .collect(),
+            stack_growths: c.stack_growths,
+            file_reads: c.file_reads,
+            context_switches: c.switches,
+            asid_rollovers: c.asid_rollovers,
+            forks: c.forks,
+            signals: c.signals,
+            oom_kills: c.oom_kills,
+            fault_cycles: c.fault_cycles,
+            ram_frames: k.frames.nr_frames(),
+            free_frames: k.frames.nr_free(),
+            frames_by_kind: kinds
+                .iter()
+                .map(|&(n, kind)| (n.to_string(), k.frames.nr_of(kind)))
+                .collect(),
+            committed_bytes: k.committed(),
+            processes,
+            events: k.events.clone(),
+            display: k.display().filter(|d| !d.is_blank()).map(|d| d.screen()),
+        }
+    }
+
+    /// A readable report.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let total: u64 = self.faults_by_class.values().sum();
+        let _ = writeln!(s, "page faults   {total:>14}");
+        for class in ["minor", "major", "cow", "spurious", "violation"] {
+            let n = self.faults_by_class.get(class).copied().unwrap_or(0);
+            let kinds: Vec<String> = crate::os::FaultKind::ALL
+                .iter()
+                .filter(|f| {
+                    let c = match f.class() {
+                        crate::os::FaultClass::Minor => "minor",
+                        crate::os::FaultClass::Major => "major",
+                        crate::os::FaultClass::Cow => "cow",
+                        crate::os::FaultClass::Spurious => "spurious",
+                        crate::os::FaultClass::Violation => "violation",
+                    };
+                    c == class
+                })
+                .filter_map(|f| {
+                    let v = self.faults.get(f.name()).copied().unwrap_or(0);
+                    (v > 0).then(|| format!("{} {v}", f.name()))
+                })
+                .collect();
+            let _ = writeln!(s, "  {class:<11} {n:>14}  {}", kinds.join(", "));
+        }
+        let _ = writeln!(
+            s,
+            "stack growths {:>14}\nfile reads    {:>14}\nswitches      {:>14}  (ASID roll-overs {})\nforks         {:>14}\nsignals       {:>14}  (OOM kills {})",
+            self.stack_growths,
+            self.file_reads,
+            self.context_switches,
+            self.asid_rollovers,
+            self.forks,
+            self.signals,
+            self.oom_kills
+        );
+        let used: Vec<String> = self
+            .frames_by_kind
+            .iter()
+            .filter(|(_, &n)| n > 0)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "\nframes        {:>14}  free {}; in use: {}",
+            self.ram_frames,
+            self.free_frames,
+            used.join(", ")
+        );
+        let _ = writeln!(s, "committed     {:>14}", format_size(self.committed_bytes));
+        let _ = writeln!(
+            s,
+            "\n{:>4} {:>5} {:<10} {:<24} {:>10} {:>7} {:>6} {:>6} {:>16} {:>6} {:>6}",
+            "pid",
+            "ppid",
+            "name",
+            "state",
+            "accesses",
+            "minor",
+            "major",
+            "cow",
+            "rss anon/file/shm",
+            "peak",
+            "tables"
+        );
+        for p in &self.processes {
+            let _ = writeln!(
+                s,
+                "{:>4} {:>5} {:<10} {:<24} {:>10} {:>7} {:>6} {:>6} {:>16} {:>6} {:>6}",
+                p.pid,
+                p.ppid.map_or("-".to_string(), |x| x.to_string()),
+                p.name,
+                p.state,
+                p.accesses,
+                p.minor_faults,
+                p.major_faults,
+                p.cow_faults,
+                format!("{}/{}/{}", p.rss.anon, p.rss.file, p.rss.shmem),
+                p.peak_rss,
+                p.page_tables
+            );
+        }
+        if !self.events.is_empty() {
+            let _ = writeln!(s, "\nevents");
+            for e in &self.events {
+                let _ = match e {
+                    crate::os::Event::Signal {
+                        pid,
+                        name,
+                        signal,
+                        va,
+                        reason,
+                        killed,
+                    } => writeln!(
+                        s,
+                        "  pid {pid} ({name}): {signal} at {va:#x}: {reason}{}",
+                        if *killed { "; killed" } else { "" }
+                    ),
+                    crate::os::Event::OomKill {
+                        pid,
+                        name,
+                        rss_pages,
+                        group,
+                        reason,
+                    } => writeln!(
+                        s,
+                        "  pid {pid} ({name}): killed by the OOM killer ({reason}; {rss_pages} resident pages{})",
+                        group.as_ref().map_or(String::new(), |g| format!(", group {g}"))
+                    ),
+                };
+            }
+        }
+        if let Some(d) = &self.display {
+            let _ = writeln!(s, "\ndisplay");
+            for line in d.lines().filter(|l| !l.is_empty()) {
+                let _ = writeln!(s, "  | {line}");
+            }
+        }
+        s
+    }
+}

@@ -63,7 +63,7 @@ impl Kernel {
             .translate(&mut self.machine.ram, va, kind, Privilege::User)
         {
             Ok(pa) => Ok(pa),
-            Err(_) => self.access_slow(pid, va, kind, Privilege::User),
+            Err(f) => self.access_slow(pid, va, kind, Privilege::User, f),
         }
     }
 
@@ -86,17 +86,11 @@ impl Kernel {
         va: VirtAddr,
         kind: AccessKind,
         mode: Privilege,
+        first: crate::hw::Fault,
     ) -> Result<PhysAddr, AccessError> {
+        let mut fault = first;
         let mut last = Violation::NoVma;
         for _ in 0..MAX_FAULTS_PER_ACCESS {
-            let fault = match self
-                .machine
-                .mmu
-                .translate(&mut self.machine.ram, va, kind, mode)
-            {
-                Ok(pa) => return Ok(pa),
-                Err(f) => f,
-            };
             match self.handle_fault(pid, fault) {
                 Ok(_) => {
                     // The handler may have switched away (OOM kill of another process).
@@ -109,6 +103,14 @@ impl Kernel {
                     break;
                 }
             }
+            fault = match self
+                .machine
+                .mmu
+                .translate(&mut self.machine.ram, va, kind, mode)
+            {
+                Ok(pa) => return Ok(pa),
+                Err(f) => f,
+            };
         }
         if mode == Privilege::User {
             self.deliver(pid, va, last);
@@ -266,7 +268,7 @@ impl Kernel {
             .translate(&mut self.machine.ram, va, kind, mode)
         {
             Ok(pa) => Ok(pa),
-            Err(_) => self.access_slow(pid, va, kind, mode),
+            Err(f) => self.access_slow(pid, va, kind, mode, f),
         }
     }
 

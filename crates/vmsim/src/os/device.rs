@@ -23,9 +23,11 @@ pub const RTC_PA: u64 = 0xFED0_0000;
 /// Bytes of the clock register.
 pub const RTC_LEN: u64 = 8;
 
-/// Physical ranges that are never RAM on a machine with devices: the PC's legacy
-/// VGA/BIOS hole (which holds the display) and the clock's page.
-pub const HOLES: [(u64, u64, &str); 2] = [
+/// Physical ranges a machine with devices never allocates: the PC's first page (the
+/// real-mode interrupt table), its legacy VGA/BIOS hole (which holds the display) and
+/// the clock's page.
+pub const HOLES: [(u64, u64, &str); 3] = [
+    (0, 0x1000, "real-mode interrupt table and BIOS data"),
     (
         0xA0000,
         0x100000,
