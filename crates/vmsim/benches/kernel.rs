@@ -10,6 +10,7 @@
 //!   copy-on-write fault and a 4 KiB copy each. The `fork` and `exit` are not timed.
 //! - `access/tlb_hit`: `Kernel::access` on 32 resident pages of the current process:
 //!   the whole per-access path of the kernel (process check, counters, MMU fast path).
+//! - `access/tlb_hit_run`: the same accesses as one `Kernel::access_run`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -107,6 +108,14 @@ fn bench(c: &mut Criterion) {
                 acc ^= k.access(pid, va, AccessKind::Read).map_or(0, |p| p.0);
             }
             black_box(acc)
+        })
+    });
+    let mut out = vec![vmsim::addr::PhysAddr(0); addrs.len()];
+    g.bench_function("access/tlb_hit_run/x86-64", |b| {
+        b.iter(|| {
+            k.access_run(pid, &addrs, AccessKind::Read, &mut out)
+                .unwrap();
+            black_box(out[addrs.len() - 1])
         })
     });
     g.finish();

@@ -2,6 +2,8 @@
 //!
 //! - `tlb_hit/x86-64`: 4096 loads spread over 32 mapped 4 KiB pages, all resident in the
 //!   L1 DTLB of the x86-64 preset (Skylake-like: 64 entries, 4 ways).
+//! - `tlb_hit_run/x86-64`: the same loads through `Mmu::translate_run`, the entry point
+//!   for a run of accesses of one kind (what a trace replay feeds it).
 //! - `tlb_hit_mixed/x86-64`: the same pages, loads, stores and fetches interleaved
 //!   (stores and fetches to pages mapped RWX).
 //! - `walk/x86-64`: uniformly random loads over 64 Ki mapped 4 KiB pages (256 MiB), far
@@ -11,7 +13,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use vmsim::addr::{Pfn, VirtAddr};
+use vmsim::addr::{Pfn, PhysAddr, VirtAddr};
 use vmsim::hw::{AccessKind, Flags, Machine, MachineSpec, PageTable, Privilege, SimpleFrames};
 
 fn machine(spec: MachineSpec, pages: u64) -> Machine {
@@ -63,6 +65,27 @@ fn sweep<const N: usize>(m: &mut Machine, addrs: &[u64], kinds: &[AccessKind; N]
     black_box(acc)
 }
 
+/// Translates every address as a user load through `Mmu::translate_run`, falling back
+/// to `translate` for whatever a run stops at.
+fn sweep_runs(m: &mut Machine, addrs: &[VirtAddr], out: &mut [PhysAddr]) -> u64 {
+    let mut i = 0;
+    while i < addrs.len() {
+        i += m.mmu.translate_run(
+            &addrs[i..],
+            AccessKind::Read,
+            Privilege::User,
+            &mut out[i..],
+        );
+        if i < addrs.len() {
+            out[i] = m
+                .translate(addrs[i], AccessKind::Read, Privilege::User)
+                .unwrap_or(PhysAddr(0));
+            i += 1;
+        }
+    }
+    black_box(out.iter().fold(0, |a, p| a ^ p.0))
+}
+
 fn bench(c: &mut Criterion) {
     let x86 = MachineSpec::preset("x86-64").unwrap();
     let mut g = c.benchmark_group("translate");
@@ -75,6 +98,11 @@ fn bench(c: &mut Criterion) {
     sweep(&mut m, &hits, &[AccessKind::Execute]);
     g.throughput(Throughput::Elements(hits.len() as u64));
     g.bench_function("tlb_hit/x86-64", |b| b.iter(|| sweep(&mut m, &hits, &read)));
+    let vas: Vec<VirtAddr> = hits.iter().map(|&a| VirtAddr(a)).collect();
+    let mut out = vec![PhysAddr(0); vas.len()];
+    g.bench_function("tlb_hit_run/x86-64", |b| {
+        b.iter(|| sweep_runs(&mut m, &vas, &mut out))
+    });
     let mixed = [
         AccessKind::Read,
         AccessKind::Write,

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use vmsim::addr::{Pfn, VirtAddr};
+use vmsim::addr::{Pfn, PhysAddr, VirtAddr};
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{
     AccessKind, AsidScope, Fault, Flags, Machine, MachineSpec, MmuCounters, PageTable, Privilege,
@@ -103,6 +103,17 @@ fn expect(flags: Flags, access: AccessKind, mode: Privilege) -> bool {
     }
 }
 
+/// The entry points of translation, which must agree exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    /// `Mmu::translate`.
+    Fast,
+    /// `Mmu::translate_explained`.
+    Explained,
+    /// `Mmu::translate_run` on a run of one, falling back to `translate`.
+    Run,
+}
+
 struct World {
     m: Machine,
     frames: SimpleFrames,
@@ -112,14 +123,14 @@ struct World {
     model: BTreeMap<(usize, u64), (u64, u32, Flags)>,
     huge_level: Option<u32>,
     riscv: bool,
-    /// Translate through the explain path instead of the fast path.
-    explained: bool,
+    /// Which entry point translates.
+    path: Path,
     /// Every translation's outcome, to compare the two paths.
     outcomes: Vec<Result<u64, Fault>>,
 }
 
 impl World {
-    fn new(mut spec: MachineSpec, caches: bool, explained: bool) -> World {
+    fn new(mut spec: MachineSpec, caches: bool, path: Path) -> World {
         if !caches {
             spec.tlbs.clear();
             spec.walk_caches.clear();
@@ -144,7 +155,7 @@ impl World {
             model: BTreeMap::new(),
             huge_level,
             riscv,
-            explained,
+            path,
             outcomes: Vec::new(),
         }
     }
@@ -257,10 +268,18 @@ impl World {
                 } else {
                     Privilege::User
                 };
-                let got = if self.explained {
-                    self.m.explain(VirtAddr(addr), access, mode).result
-                } else {
-                    self.m.translate(VirtAddr(addr), access, mode)
+                let at = VirtAddr(addr);
+                let got = match self.path {
+                    Path::Explained => self.m.explain(at, access, mode).result,
+                    Path::Fast => self.m.translate(at, access, mode),
+                    Path::Run => {
+                        let mut out = [PhysAddr(0)];
+                        if self.m.mmu.translate_run(&[at], access, mode, &mut out) == 1 {
+                            Ok(out[0])
+                        } else {
+                            self.m.translate(at, access, mode)
+                        }
+                    }
                 };
                 self.outcomes.push(got.map(|pa| pa.0));
                 match self.model.get(&(self.current, va)) {
@@ -306,13 +325,8 @@ impl World {
 type RunOutcome = (Vec<Result<u64, Fault>>, MmuCounters, Vec<TlbCounters>);
 
 /// Runs `ops` on a fresh machine; returns what every translation gave and the counters.
-fn run(
-    preset: &str,
-    caches: bool,
-    explained: bool,
-    ops: &[Op],
-) -> Result<RunOutcome, TestCaseError> {
-    let mut w = World::new(MachineSpec::preset(preset).unwrap(), caches, explained);
+fn run(preset: &str, caches: bool, path: Path, ops: &[Op]) -> Result<RunOutcome, TestCaseError> {
+    let mut w = World::new(MachineSpec::preset(preset).unwrap(), caches, path);
     for op in ops {
         w.apply(op)?;
     }
@@ -327,11 +341,13 @@ proptest! {
     fn translations_agree_with_a_reference_map(ops in proptest::collection::vec(op(), 1..200)) {
         for (preset, _) in PRESETS {
             for caches in [true, false] {
-                let fast = run(preset, caches, false, &ops)?;
-                // The explain path must take exactly the same steps as the fast path:
-                // same answers, same counters.
-                let explained = run(preset, caches, true, &ops)?;
-                prop_assert_eq!(&fast, &explained, "{} caches={}", preset, caches);
+                let fast = run(preset, caches, Path::Fast, &ops)?;
+                // The explain path and the run path must take exactly the same steps as
+                // the fast path: same answers, same counters.
+                for path in [Path::Explained, Path::Run] {
+                    let other = run(preset, caches, path, &ops)?;
+                    prop_assert_eq!(&fast, &other, "{} caches={} {:?}", preset, caches, path);
+                }
             }
         }
     }

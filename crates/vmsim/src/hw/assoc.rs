@@ -2,7 +2,9 @@
 //! behind every TLB array and page-walk cache.
 //!
 //! Keys, address-space ids and values live in flat parallel arrays (`set * ways + way`),
-//! so a lookup touches one contiguous run of keys and allocates nothing.
+//! so a lookup touches one contiguous run of each and allocates nothing. Keys are kept
+//! as two 32-bit halves beside the 32-bit ids, so a set of 4 or 8 ways is compared in
+//! a few vector instructions (the compiler vectorises the fixed-width scan).
 
 use super::machine::Replacement;
 
@@ -11,48 +13,145 @@ pub const INVALID: u64 = u64::MAX;
 /// The address-space id of a global entry: it matches every id.
 pub const GLOBAL: u32 = u32::MAX;
 
-/// The tag of one entry: its key and address-space id, side by side so a set scan reads
-/// one contiguous run and compares both halves at once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, align(16))]
-struct Tag {
-    key: u64,
-    asid: u64,
-}
-
 const NOT_FOUND: usize = usize::MAX;
 
-/// Scans a set of exactly `W` ways without branching on which way matches (that is
-/// data-dependent and would mispredict); `W` is known, so the loop unrolls.
+/// Finds the way of a set of exactly `W` ways that holds `key` for `asid`, preferring an
+/// entry of that id to a global one. Every way is compared (no data-dependent branch
+/// to mispredict); `W` is known, so the loop unrolls and vectorises.
 #[inline(always)]
-fn scan_fixed<const W: usize>(set: &[Tag], want: Tag) -> usize {
-    let Ok(set) = <&[Tag; W]>::try_from(set) else {
-        return scan_any(set, want);
+fn scan_fixed<const W: usize>(lo: &[u32], hi: &[u32], ids: &[u32], key: u64, asid: u32) -> usize {
+    let (Ok(lo), Ok(hi), Ok(ids)) = (
+        <&[u32; W]>::try_from(lo),
+        <&[u32; W]>::try_from(hi),
+        <&[u32; W]>::try_from(ids),
+    ) else {
+        return scan_any(lo, hi, ids, key, asid);
     };
-    let mut found = NOT_FOUND;
-    for (w, &t) in set.iter().enumerate() {
-        // One test of both halves, so there is no early-out branch to mispredict.
-        let same = ((t.key ^ want.key) | (t.asid ^ want.asid)) == 0;
-        found = if same { w } else { found };
+    let (klo, khi) = (key as u32, (key >> 32) as u32);
+    let mut exact = 0u32;
+    let mut global = 0u32;
+    for w in 0..W {
+        let k = (lo[w] == klo) & (hi[w] == khi);
+        exact |= ((k & (ids[w] == asid)) as u32) << w;
+        global |= ((k & (ids[w] == GLOBAL)) as u32) << w;
     }
-    found
+    if exact != 0 {
+        exact.trailing_zeros() as usize
+    } else if global != 0 {
+        global.trailing_zeros() as usize
+    } else {
+        NOT_FOUND
+    }
 }
 
 #[inline(always)]
-fn scan_any(set: &[Tag], want: Tag) -> usize {
-    set.iter().position(|&t| t == want).unwrap_or(NOT_FOUND)
+fn scan_any(lo: &[u32], hi: &[u32], ids: &[u32], key: u64, asid: u32) -> usize {
+    let (klo, khi) = (key as u32, (key >> 32) as u32);
+    let at = |want: u32| (0..lo.len()).find(|&w| lo[w] == klo && hi[w] == khi && ids[w] == want);
+    at(asid).or_else(|| at(GLOBAL)).unwrap_or(NOT_FOUND)
+}
+
+/// Scans `W` ways (a multiple of 4) four at a time with SSE2 (part of the x86-64
+/// baseline): per group, three loads, four compares, two ands and a mask extraction.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn scan_simd<const W: usize>(lo: &[u32], hi: &[u32], ids: &[u32], key: u64, asid: u32) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128,
+        _mm_movemask_ps, _mm_set1_epi32,
+    };
+    debug_assert!(W % 4 == 0 && lo.len() >= W && hi.len() >= W && ids.len() >= W);
+    if lo.len() < W || hi.len() < W || ids.len() < W {
+        return scan_any(lo, hi, ids, key, asid);
+    }
+    // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics are available on
+    // every x86-64 target. Each slice holds at least `W` u32s (checked above), so the 16
+    // bytes loaded at `4 * g` are inside it; the loads are unaligned ones.
+    let (exact, global) = unsafe {
+        let klo = _mm_set1_epi32(key as u32 as i32);
+        let khi = _mm_set1_epi32((key >> 32) as u32 as i32);
+        let want = _mm_set1_epi32(asid as i32);
+        let glob = _mm_set1_epi32(GLOBAL as i32);
+        let mut exact = 0u32;
+        let mut global = 0u32;
+        for g in 0..W / 4 {
+            let l = _mm_loadu_si128(lo.as_ptr().add(4 * g) as *const __m128i);
+            let h = _mm_loadu_si128(hi.as_ptr().add(4 * g) as *const __m128i);
+            let i = _mm_loadu_si128(ids.as_ptr().add(4 * g) as *const __m128i);
+            let k = _mm_and_si128(_mm_cmpeq_epi32(l, klo), _mm_cmpeq_epi32(h, khi));
+            let e = _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(k, _mm_cmpeq_epi32(i, want))));
+            let gl = _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(k, _mm_cmpeq_epi32(i, glob))));
+            exact |= (e as u32) << (4 * g);
+            global |= (gl as u32) << (4 * g);
+        }
+        (exact, global)
+    };
+    if exact != 0 {
+        exact.trailing_zeros() as usize
+    } else if global != 0 {
+        global.trailing_zeros() as usize
+    } else {
+        NOT_FOUND
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn scan_simd<const W: usize>(lo: &[u32], hi: &[u32], ids: &[u32], key: u64, asid: u32) -> usize {
+    scan_fixed::<W>(lo, hi, ids, key, asid)
+}
+
+/// Marks `way` of `set` used in a tree pseudo-LRU: every node on the way's path points
+/// away from the half just used.
+#[inline(always)]
+fn plru_touch(tree: &mut [u64], set: usize, way: usize, ways: usize) {
+    let depth = ways.trailing_zeros();
+    let mut node = 1usize;
+    let mut bits = tree[set];
+    for d in (0..depth).rev() {
+        let right = (way >> d) & 1;
+        if right == 1 {
+            bits &= !(1 << node);
+        } else {
+            bits |= 1 << node;
+        }
+        node = 2 * node + right;
+    }
+    tree[set] = bits;
+}
+
+/// [`scan_simd`] where `W` is a multiple of 4, else [`scan_fixed`].
+#[inline(always)]
+fn scan_simd_or_fixed<const W: usize>(
+    lo: &[u32],
+    hi: &[u32],
+    ids: &[u32],
+    key: u64,
+    asid: u32,
+) -> usize {
+    if W % 4 == 0 {
+        scan_simd::<W>(lo, hi, ids, key, asid)
+    } else {
+        scan_fixed::<W>(lo, hi, ids, key, asid)
+    }
 }
 
 #[inline(always)]
-fn scan(set: &[Tag], ways: usize, want: Tag) -> usize {
-    match ways {
-        1 => scan_fixed::<1>(set, want),
-        2 => scan_fixed::<2>(set, want),
-        4 => scan_fixed::<4>(set, want),
-        8 => scan_fixed::<8>(set, want),
-        12 => scan_fixed::<12>(set, want),
-        16 => scan_fixed::<16>(set, want),
-        _ => scan_any(set, want),
+fn scan(ways: usize, lo: &[u32], hi: &[u32], ids: &[u32], key: u64, asid: u32) -> usize {
+    // The common widths first, as plain compares: a store's width never changes, so
+    // these branches predict perfectly.
+    if ways == 4 {
+        scan_simd::<4>(lo, hi, ids, key, asid)
+    } else if ways == 8 {
+        scan_simd::<8>(lo, hi, ids, key, asid)
+    } else {
+        match ways {
+            1 => scan_fixed::<1>(lo, hi, ids, key, asid),
+            2 => scan_fixed::<2>(lo, hi, ids, key, asid),
+            12 => scan_simd::<12>(lo, hi, ids, key, asid),
+            16 => scan_simd::<16>(lo, hi, ids, key, asid),
+            _ => scan_any(lo, hi, ids, key, asid),
+        }
     }
 }
 
@@ -62,7 +161,11 @@ pub struct SetAssoc<V> {
     ways: usize,
     set_mask: u64,
     set_bits: u32,
-    tags: Vec<Tag>,
+    /// Low and high halves of each slot's key ([`INVALID`] when empty).
+    key_lo: Vec<u32>,
+    key_hi: Vec<u32>,
+    /// Each slot's address-space id ([`GLOBAL`] for a global entry).
+    ids: Vec<u32>,
     vals: Vec<V>,
     /// The replacement policy.
     policy: Replacement,
@@ -71,8 +174,6 @@ pub struct SetAssoc<V> {
     repl_state: Vec<u64>,
     /// LRU: the clock. Random: xorshift64* state.
     clock: u64,
-    /// Valid global entries: while there are none, a lookup makes one scan, not two.
-    nr_global: usize,
 }
 
 /// An entry pushed out by an insertion.
@@ -101,14 +202,9 @@ impl<V: Copy + Default> SetAssoc<V> {
             ways: ways as usize,
             set_mask: sets - 1,
             set_bits: sets.trailing_zeros(),
-            tags: vec![
-                Tag {
-                    key: INVALID,
-                    asid: 0
-                };
-                n
-            ],
-            nr_global: 0,
+            key_lo: vec![INVALID as u32; n],
+            key_hi: vec![(INVALID >> 32) as u32; n],
+            ids: vec![0; n],
             vals: vec![V::default(); n],
             policy: replacement,
             repl_state,
@@ -132,44 +228,25 @@ impl<V: Copy + Default> SetAssoc<V> {
         (index_src & self.set_mask) as usize
     }
 
-    /// The ways of the set starting at slot `base`.
-    #[inline(always)]
-    fn set_at(&self, base: usize) -> &[Tag] {
-        debug_assert!(base + self.ways <= self.tags.len());
-        // SAFETY: every caller computes `base` as `set_of(_) * ways`; `set_of` masks with
-        // `set_mask = sets - 1`, and `tags` holds `sets * ways` entries, so
-        // `base + ways <= tags.len()`.
-        unsafe { self.tags.get_unchecked(base..base + self.ways) }
-    }
-
     /// Finds the way of the entry with `key` that matches `asid` (or is global) in the
     /// set at `base`, and marks it used.
     #[inline(always)]
     fn find(&mut self, base: usize, key: u64, asid: u32) -> Option<usize> {
-        let set = self.set_at(base);
-        let mut found = scan(
-            set,
-            self.ways,
-            Tag {
-                key,
-                asid: asid as u64,
-            },
-        );
+        let end = base + self.ways;
+        debug_assert!(end <= self.ids.len());
+        // SAFETY: every caller computes `base` as `set_of(_) * ways`; `set_of` masks with
+        // `set_mask = sets - 1`, and each array holds `sets * ways` slots, so
+        // `base + ways` is within all three.
+        let (lo, hi, ids) = unsafe {
+            (
+                self.key_lo.get_unchecked(base..end),
+                self.key_hi.get_unchecked(base..end),
+                self.ids.get_unchecked(base..end),
+            )
+        };
+        let found = scan(self.ways, lo, hi, ids, key, asid);
         if found == NOT_FOUND {
-            if self.nr_global == 0 {
-                return None;
-            }
-            found = scan(
-                set,
-                self.ways,
-                Tag {
-                    key,
-                    asid: GLOBAL as u64,
-                },
-            );
-            if found == NOT_FOUND {
-                return None;
-            }
+            return None;
         }
         self.touch(base, found);
         Some(base + found)
@@ -188,8 +265,72 @@ impl<V: Copy + Default> SetAssoc<V> {
         let slot = self.lookup(index_src, key, asid)?;
         debug_assert!(slot < self.vals.len());
         // SAFETY: `find` returns `base + way` with `way < ways` and
-        // `base + ways <= tags.len() == vals.len()`.
+        // `base + ways <= ids.len() == vals.len()`.
         Some(unsafe { *self.vals.get_unchecked(slot) })
+    }
+
+    /// Looks up a run of entries, `probe(i)` giving the `i`th one's (index source, key)
+    /// (or `None` to stop), and hands each value found to `take`, until one misses or
+    /// `take` refuses it. Returns how many were found and taken; each of those is marked
+    /// used, in order, exactly as `lookup` would. The store's width must be `W`.
+    ///
+    /// This is the loop of a run of TLB hits: the store's shape and the LRU clock stay
+    /// in registers for the whole run.
+    #[inline(always)]
+    pub fn lookup_run<const W: usize>(
+        &mut self,
+        n: usize,
+        asid: u32,
+        mut probe: impl FnMut(usize) -> Option<(u64, u64)>,
+        mut take: impl FnMut(usize, &V) -> bool,
+    ) -> usize {
+        if self.ways != W || self.ids.len() < W {
+            return 0;
+        }
+        let set_mask = self.set_mask;
+        let policy = self.policy;
+        let mut clock = self.clock;
+        let (lo, hi, ids, vals) = (&self.key_lo, &self.key_hi, &self.ids, &self.vals);
+        let state = &mut self.repl_state;
+        let mut i = 0;
+        while i < n {
+            let Some((src, key)) = probe(i) else { break };
+            let base = (src & set_mask) as usize * W;
+            debug_assert!(base + W <= ids.len());
+            // SAFETY: `set_mask = sets - 1` and every array holds `sets * W` slots, so
+            // `base + W` is within each of them.
+            let (l, h, d) = unsafe {
+                (
+                    lo.get_unchecked(base..base + W),
+                    hi.get_unchecked(base..base + W),
+                    ids.get_unchecked(base..base + W),
+                )
+            };
+            let way = scan_simd_or_fixed::<W>(l, h, d, key, asid);
+            if way == NOT_FOUND {
+                break;
+            }
+            let slot = base + way;
+            // SAFETY: `way < W`, so `slot` is inside the set checked above.
+            if !take(i, unsafe { vals.get_unchecked(slot) }) {
+                break;
+            }
+            match policy {
+                Replacement::Lru => {
+                    clock += 1;
+                    debug_assert!(slot < state.len());
+                    // SAFETY: LRU keeps one stamp per slot, and `slot` is a slot.
+                    unsafe { *state.get_unchecked_mut(slot) = clock };
+                }
+                Replacement::Plru => plru_touch(state, base / W, way, W),
+                Replacement::Random => {}
+            }
+            i += 1;
+        }
+        if policy == Replacement::Lru {
+            self.clock = clock;
+        }
+        i
     }
 
     /// The value in `slot`.
@@ -206,18 +347,17 @@ impl<V: Copy + Default> SetAssoc<V> {
 
     /// The key and address-space id in `slot`.
     pub fn tag(&self, slot: usize) -> (u64, u32) {
-        (self.tags[slot].key, self.tags[slot].asid as u32)
+        (self.key(slot), self.ids[slot])
     }
 
-    fn set_tag(&mut self, slot: usize, t: Tag) {
-        let old = self.tags[slot];
-        if old.key != INVALID && old.asid == GLOBAL as u64 {
-            self.nr_global -= 1;
-        }
-        if t.key != INVALID && t.asid == GLOBAL as u64 {
-            self.nr_global += 1;
-        }
-        self.tags[slot] = t;
+    fn key(&self, slot: usize) -> u64 {
+        self.key_lo[slot] as u64 | (self.key_hi[slot] as u64) << 32
+    }
+
+    fn set_tag(&mut self, slot: usize, key: u64, asid: u32) {
+        self.key_lo[slot] = key as u32;
+        self.key_hi[slot] = (key >> 32) as u32;
+        self.ids[slot] = asid;
     }
 
     #[inline(always)]
@@ -226,37 +366,17 @@ impl<V: Copy + Default> SetAssoc<V> {
             Replacement::Lru => {
                 self.clock += 1;
                 debug_assert!(base + way < self.repl_state.len());
-                // SAFETY: `base + way` is a slot of this store (see `set_at`), and LRU
+                // SAFETY: `base + way` is a slot of this store (see `find`), and LRU
                 // keeps one stamp per slot.
                 unsafe { *self.repl_state.get_unchecked_mut(base + way) = self.clock };
             }
-            Replacement::Plru => {
-                let tree = &mut self.repl_state;
-                let set = base / self.ways;
-                let depth = self.ways.trailing_zeros();
-                let mut node = 1usize;
-                let mut bits = tree[set];
-                for d in (0..depth).rev() {
-                    let right = (way >> d) & 1;
-                    // Point away from the half just used.
-                    if right == 1 {
-                        bits &= !(1 << node);
-                    } else {
-                        bits |= 1 << node;
-                    }
-                    node = 2 * node + right;
-                }
-                tree[set] = bits;
-            }
+            Replacement::Plru => plru_touch(&mut self.repl_state, base / self.ways, way, self.ways),
             Replacement::Random => {}
         }
     }
 
     fn victim(&mut self, base: usize) -> usize {
-        if let Some(w) = self.tags[base..base + self.ways]
-            .iter()
-            .position(|t| t.key == INVALID)
-        {
+        if let Some(w) = (0..self.ways).find(|&w| self.key(base + w) == INVALID) {
             return w;
         }
         match self.policy {
@@ -298,26 +418,16 @@ impl<V: Copy + Default> SetAssoc<V> {
     ) -> (usize, Option<Evicted<V>>) {
         let base = self.set_of(index_src) * self.ways;
         let way = (0..self.ways)
-            .find(|&w| {
-                self.tags[base + w]
-                    == Tag {
-                        key,
-                        asid: asid as u64,
-                    }
-            })
+            .find(|&w| self.tag(base + w) == (key, asid))
             .unwrap_or_else(|| self.victim(base));
         let slot = base + way;
-        let old = self.tags[slot];
-        let new = Tag {
-            key,
-            asid: asid as u64,
-        };
-        let evicted = (old.key != INVALID && old != new).then(|| Evicted {
-            key: old.key,
-            asid: old.asid as u32,
+        let old = self.tag(slot);
+        let evicted = (old.0 != INVALID && old != (key, asid)).then(|| Evicted {
+            key: old.0,
+            asid: old.1,
             val: self.vals[slot],
         });
-        self.set_tag(slot, new);
+        self.set_tag(slot, key, asid);
         self.vals[slot] = val;
         self.touch(base, way);
         (slot, evicted)
@@ -334,15 +444,9 @@ impl<V: Copy + Default> SetAssoc<V> {
         let base = self.set_of(index_src) * self.ways;
         let mut n = 0;
         for slot in base..base + self.ways {
-            let t = self.tags[slot];
-            if t.key == key && asid_matches(t.asid as u32) {
-                self.set_tag(
-                    slot,
-                    Tag {
-                        key: INVALID,
-                        asid: 0,
-                    },
-                );
+            let (k, a) = self.tag(slot);
+            if k == key && asid_matches(a) {
+                self.set_tag(slot, INVALID, 0);
                 n += 1;
             }
         }
@@ -352,16 +456,10 @@ impl<V: Copy + Default> SetAssoc<V> {
     /// Invalidates every valid entry for which `pred(key, asid)` holds. Returns how many.
     pub fn invalidate_where(&mut self, pred: impl Fn(u64, u32) -> bool) -> u32 {
         let mut n = 0;
-        for slot in 0..self.tags.len() {
-            let t = self.tags[slot];
-            if t.key != INVALID && pred(t.key, t.asid as u32) {
-                self.set_tag(
-                    slot,
-                    Tag {
-                        key: INVALID,
-                        asid: 0,
-                    },
-                );
+        for slot in 0..self.ids.len() {
+            let (k, a) = self.tag(slot);
+            if k != INVALID && pred(k, a) {
+                self.set_tag(slot, INVALID, 0);
                 n += 1;
             }
         }
@@ -370,7 +468,9 @@ impl<V: Copy + Default> SetAssoc<V> {
 
     /// Number of valid entries.
     pub fn occupancy(&self) -> usize {
-        self.tags.iter().filter(|t| t.key != INVALID).count()
+        (0..self.ids.len())
+            .filter(|&s| self.key(s) != INVALID)
+            .count()
     }
 
     /// The valid entries of set `set`, as (way, key, asid, value).
@@ -378,8 +478,8 @@ impl<V: Copy + Default> SetAssoc<V> {
         let base = set * self.ways;
         (0..self.ways).filter_map(move |w| {
             let s = base + w;
-            let t = self.tags[s];
-            (t.key != INVALID).then(|| (w, t.key, t.asid as u32, self.vals[s]))
+            let (k, a) = self.tag(s);
+            (k != INVALID).then(|| (w, k, a, self.vals[s]))
         })
     }
 }

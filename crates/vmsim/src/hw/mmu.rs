@@ -454,6 +454,50 @@ impl Mmu {
         self.translate_slow(ram, va, access, mode)
     }
 
+    /// Translates a run of accesses of one kind, as [`Mmu::translate`] would one by one,
+    /// for as long as each hits the first probe of the first TLB and is allowed: writes
+    /// the physical addresses to `out` and returns how many it translated. The caller
+    /// translates the next one with [`Mmu::translate`] (a miss, a fault, or a hit in
+    /// another array) and carries on. Same counters, same replacement state, as the
+    /// single calls; the per-access work is only the set scan, the permission check and
+    /// the address, with the TLB's shape held in registers across the run.
+    pub fn translate_run(
+        &mut self,
+        vas: &[VirtAddr],
+        access: AccessKind,
+        mode: Privilege,
+        out: &mut [PhysAddr],
+    ) -> usize {
+        let t = self.front[(access == AccessKind::Execute) as usize];
+        let n = vas.len().min(out.len());
+        let (canon_add, canon_limit) = (self.canon_add, self.canon_limit);
+        let (mask, want) = PERM_CHECK[access as usize][mode as usize];
+        let asid = self.asid;
+        let Some(tlb) = self.tlbs.get_mut(t) else {
+            return 0;
+        };
+        let va_of = |i: usize| {
+            // SAFETY: `lookup_run` asks only for `i < n`, and `n <= vas.len()`.
+            let va = unsafe { *vas.get_unchecked(i) };
+            (va.0.wrapping_add(canon_add) <= canon_limit).then_some(va)
+        };
+        let take = |i: usize, e: &TlbEntry| {
+            if e.perms & mask != want {
+                return false;
+            }
+            // SAFETY: as above, `i < n <= out.len()`.
+            let va = unsafe { *vas.get_unchecked(i) };
+            let offset = va.0 & !(u64::MAX << (e.shift & 63));
+            // SAFETY: `i < n <= out.len()`.
+            unsafe { *out.get_unchecked_mut(i) = PhysAddr(e.pa_base | offset) };
+            true
+        };
+        let done = tlb.lookup_first_run(n, asid, va_of, take);
+        tlb.counters.hits[(tlb.first_level() as usize).min(MAX_LEVELS)] += done as u64;
+        self.counters.translations[access as usize] += done as u64;
+        done
+    }
+
     #[inline(never)]
     fn translate_slow(
         &mut self,

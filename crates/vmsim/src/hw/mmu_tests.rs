@@ -505,3 +505,63 @@ fn counters_and_cycles_add_up() {
     r.m.mmu.reset_counters();
     assert_eq!(r.m.mmu.estimated_cycles(), 0);
 }
+
+#[test]
+fn runs_translate_exactly_as_single_calls() {
+    use crate::hw::machine::Replacement;
+    for repl in [Replacement::Lru, Replacement::Plru, Replacement::Random] {
+        let mut spec = MachineSpec::preset("x86-64").unwrap();
+        for t in &mut spec.tlbs {
+            for a in &mut t.arrays {
+                a.replacement = repl;
+            }
+        }
+        let mut one = Rig::with_spec(spec.clone());
+        let mut run = Rig::with_spec(spec);
+        for r in [&mut one, &mut run] {
+            for i in 0..96 {
+                r.map(0x10_0000 + i * 4096, 200 + i, 1, URW);
+            }
+        }
+        // A stream with locality (runs of hits) and a working set larger than the L1
+        // (misses and evictions in between), with a few faults.
+        let mut s = 7u64;
+        let vas: Vec<VirtAddr> = (0..20_000)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let page = if s % 8 == 0 { s % 100 } else { s % 40 };
+                VirtAddr(0x10_0000 + page * 4096 + (s >> 40) % 4096)
+            })
+            .collect();
+        for kind in [AccessKind::Read, AccessKind::Write] {
+            let a: Vec<_> = vas
+                .iter()
+                .map(|&va| one.m.translate(va, kind, Privilege::User))
+                .collect();
+            let mut b = Vec::new();
+            let mut out = vec![PhysAddr(0); vas.len()];
+            let mut i = 0;
+            while i < vas.len() {
+                let n = run
+                    .m
+                    .mmu
+                    .translate_run(&vas[i..], kind, Privilege::User, &mut out[i..]);
+                b.extend(out[i..i + n].iter().map(|&p| Ok(p)));
+                i += n;
+                if i < vas.len() {
+                    b.push(run.m.translate(vas[i], kind, Privilege::User));
+                    i += 1;
+                }
+            }
+            assert_eq!(a, b, "{repl:?} {kind:?}");
+            assert_eq!(one.m.mmu.counters, run.m.mmu.counters, "{repl:?}");
+            for (x, y) in one.m.mmu.tlbs().iter().zip(run.m.mmu.tlbs()) {
+                assert_eq!(x.counters, y.counters, "{repl:?} {}", x.name);
+            }
+        }
+        assert!(run.m.mmu.tlbs()[1].counters.total_hits() > 10_000);
+        assert!(run.m.mmu.tlbs()[1].counters.evictions > 100);
+    }
+}

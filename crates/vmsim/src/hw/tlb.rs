@@ -203,6 +203,40 @@ impl Tlb {
             .lookup_value(vpn, key(vpn, level), asid)
     }
 
+    /// Looks up a run of addresses in the first probe only (see [`Tlb::lookup_first`]),
+    /// handing each entry found to `take` until one misses or `take` refuses it.
+    /// Returns how many were found and taken, each marked used; counts nothing.
+    #[inline(always)]
+    pub fn lookup_first_run(
+        &mut self,
+        n: usize,
+        asid: u32,
+        va_of: impl Fn(usize) -> Option<VirtAddr>,
+        take: impl FnMut(usize, &TlbEntry) -> bool,
+    ) -> usize {
+        let (level, shift) = self.first;
+        let Some(arr) = self.arrays.first_mut() else {
+            return 0;
+        };
+        let probe = |i| {
+            let vpn = va_of(i)?.0 >> shift;
+            Some((vpn, key(vpn, level)))
+        };
+        match arr.store.ways() {
+            4 => arr.store.lookup_run::<4>(n, asid, probe, take),
+            8 => arr.store.lookup_run::<8>(n, asid, probe, take),
+            16 => arr.store.lookup_run::<16>(n, asid, probe, take),
+            2 => arr.store.lookup_run::<2>(n, asid, probe, take),
+            1 => arr.store.lookup_run::<1>(n, asid, probe, take),
+            _ => 0,
+        }
+    }
+
+    /// The level of the page size the first probe looks for.
+    pub fn first_level(&self) -> u8 {
+        self.first.0
+    }
+
     /// The probes a lookup of `va` makes, with the way that hits in each (for the
     /// explain mode; does not change replacement state).
     pub fn probes(&self, va: VirtAddr, asid: u32) -> Vec<TlbProbe> {

@@ -67,6 +67,39 @@ impl Kernel {
         }
     }
 
+    /// Makes a run of accesses of one kind for `pid`, writing the physical addresses to
+    /// `out`: runs of TLB hits go through [`crate::hw::Mmu::translate_run`], anything
+    /// else through [`Kernel::access`]. Stops at the first access that fails and returns
+    /// its index with the error (the addresses before it are in `out`).
+    pub fn access_run(
+        &mut self,
+        pid: Pid,
+        vas: &[VirtAddr],
+        kind: AccessKind,
+        out: &mut [PhysAddr],
+    ) -> Result<(), (usize, AccessError)> {
+        let n = vas.len().min(out.len());
+        if self.current != Some(pid) {
+            self.enter(pid).map_err(|e| (0, e))?;
+        }
+        let mut i = 0;
+        while i < n {
+            let done =
+                self.machine
+                    .mmu
+                    .translate_run(&vas[i..n], kind, Privilege::User, &mut out[i..n]);
+            if let Some(p) = self.procs.get_mut(pid.0 as usize - 1) {
+                p.stats.accesses += done as u64;
+            }
+            i += done;
+            if i < n {
+                out[i] = self.access(pid, vas[i], kind).map_err(|e| (i, e))?;
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
     #[cold]
     fn enter(&mut self, pid: Pid) -> Result<(), AccessError> {
         match self.process(pid) {

@@ -748,3 +748,38 @@ fn a_textbook_machine_runs_processes_too() {
     k.drop_caches();
     assert_eq!(k.frame_baseline(), base);
 }
+
+#[test]
+fn a_run_of_accesses_is_the_same_as_single_accesses() {
+    let mut one = boot("x86-64");
+    let mut run = boot("x86-64");
+    let mut vas = Vec::new();
+    for k in [&mut one, &mut run] {
+        let pid = spawn(k);
+        let a = k.mmap(pid, MmapArgs::anon(64 * 4096, Prot::RW)).unwrap();
+        vas = (0..5000u64)
+            .map(|i| VirtAddr(a.0 + (i * 7919 % 64) * 4096 + i % 4096))
+            .collect();
+    }
+    let pid = Pid(1);
+    let singles: Vec<PhysAddr> = vas
+        .iter()
+        .map(|&va| one.access(pid, va, AccessKind::Write).unwrap())
+        .collect();
+    let mut out = vec![PhysAddr(0); vas.len()];
+    run.access_run(pid, &vas, AccessKind::Write, &mut out)
+        .unwrap();
+    assert_eq!(singles, out);
+    assert_eq!(one.counters, run.counters);
+    assert_eq!(one.machine.mmu.counters, run.machine.mmu.counters);
+    assert_eq!(
+        one.process(pid).unwrap().stats,
+        run.process(pid).unwrap().stats
+    );
+    // A run stops at the access that fails, with its index.
+    let bad = [vas[0], VirtAddr(0x10), vas[1]];
+    let e = run
+        .access_run(pid, &bad, AccessKind::Read, &mut out)
+        .unwrap_err();
+    assert_eq!(e.0, 1);
+}
