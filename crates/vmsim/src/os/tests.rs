@@ -783,3 +783,23 @@ fn a_run_of_accesses_is_the_same_as_single_accesses() {
         .unwrap_err();
     assert_eq!(e.0, 1);
 }
+
+#[test]
+fn a_fault_on_a_page_that_allows_the_access_is_spurious() {
+    // The MMU re-walks stale TLB entries itself, so the kernel sees such a fault only
+    // when another path fixed the entry first (as another CPU would on real hardware):
+    // deliver one by hand.
+    let mut k = boot("x86-64");
+    let pid = spawn(&mut k);
+    let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
+    k.write_u64(pid, a, 1).unwrap();
+    let fault = crate::hw::Fault {
+        va: a,
+        access: AccessKind::Write,
+        mode: crate::hw::Privilege::User,
+        cause: crate::hw::FaultCause::WriteProtect,
+    };
+    assert_eq!(k.handle_fault(pid, fault), Ok(FaultKind::Spurious));
+    assert_eq!(faults(&k, FaultKind::Spurious), 1);
+    assert_eq!(k.read_u64(pid, a).unwrap(), 1);
+}
