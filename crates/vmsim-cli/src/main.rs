@@ -59,6 +59,39 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OvercommitArg::Heuristic)]
         overcommit: OvercommitArg,
     },
+    /// Replacement-only simulation: the hits and misses of replacement policies on a
+    /// stream of page numbers.
+    ///
+    /// The trace is a text file with one page number per line (decimal or 0x hex, `#`
+    /// comments) or a libCacheSim oracleGeneral binary trace; either may be
+    /// xz-compressed (`.xz`). Several policies and frame counts run in parallel, one
+    /// result per (policy, frames) pair.
+    Policy {
+        /// The page trace.
+        trace: std::path::PathBuf,
+        /// Policies, comma-separated or repeated: fifo, lru, clock, fifo-reinsertion,
+        /// clock2..clock8, two-list, arc, random, opt, ws, pff.
+        #[arg(long, short, value_delimiter = ',', default_value = "lru")]
+        policy: Vec<String>,
+        /// Frame counts, comma-separated or repeated (every policy but ws and pff).
+        #[arg(long, short, value_delimiter = ',')]
+        frames: Vec<usize>,
+        /// Working-set windows τ in references, comma-separated (ws).
+        #[arg(long, value_delimiter = ',', default_value = "10000")]
+        window: Vec<usize>,
+        /// Page-fault-frequency thresholds in references between faults (pff).
+        #[arg(long, value_delimiter = ',', default_value = "1000")]
+        pff_threshold: Vec<usize>,
+        /// Trace format, when the name and contents do not tell.
+        #[arg(long, value_enum)]
+        format: Option<PageFormatArg>,
+        /// Seed of the random policy.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print one JSON object per run, one per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the machine presets with their geometry, or show one.
     Machines {
         /// A preset name or TOML file to show in full.
@@ -86,6 +119,14 @@ enum Command {
         #[arg(required = true)]
         addrs: Vec<String>,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PageFormatArg {
+    /// One page number per line.
+    Text,
+    /// libCacheSim oracleGeneral records.
+    OracleGeneral,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -232,6 +273,25 @@ boot"
                 print!("{}", stats.to_text());
             }
         }
+        Command::Policy {
+            trace,
+            policy,
+            frames,
+            window,
+            pff_threshold,
+            format,
+            seed,
+            json,
+        } => run_policy(
+            &trace,
+            &policy,
+            &frames,
+            &window,
+            &pff_threshold,
+            format,
+            seed,
+            json,
+        )?,
         Command::Machines { name: None, .. } => {
             for (name, _) in PRESETS {
                 let m = MachineSpec::preset(name)?;
@@ -351,6 +411,101 @@ boot"
                 print!("{}", demo.machine.explain(va, kind, mode).to_text(&paging));
             }
         }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_policy(
+    trace: &std::path::Path,
+    policies: &[String],
+    frames: &[usize],
+    windows: &[usize],
+    thresholds: &[usize],
+    format: Option<PageFormatArg>,
+    seed: u64,
+    json: bool,
+) -> Result<()> {
+    use rayon::prelude::*;
+    use vmsim::policy::{simulate, PageFormat, PageTrace, PolicyKind, RunSpec};
+    let kinds: Vec<PolicyKind> = policies
+        .iter()
+        .map(|p| {
+            p.parse::<PolicyKind>()
+                .map_err(|e| anyhow::anyhow!("--policy: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    if let Some(&0) = frames.iter().find(|&&f| f == 0) {
+        bail!("--frames: 0 frames cannot hold a page");
+    }
+    let mut specs = Vec::new();
+    for &k in &kinds {
+        let base = RunSpec {
+            policy: k,
+            frames: 0,
+            window: 0,
+            threshold: 0,
+            seed,
+        };
+        match k {
+            PolicyKind::WorkingSet => {
+                specs.extend(windows.iter().map(|&w| RunSpec { window: w, ..base }))
+            }
+            PolicyKind::Pff => specs.extend(thresholds.iter().map(|&t| RunSpec {
+                threshold: t,
+                ..base
+            })),
+            _ => {
+                if frames.is_empty() {
+                    bail!("--frames is required for policy {k} (e.g. --frames 1000)");
+                }
+                specs.extend(frames.iter().map(|&f| RunSpec { frames: f, ..base }))
+            }
+        }
+    }
+    let format = format.map(|f| match f {
+        PageFormatArg::Text => PageFormat::Text,
+        PageFormatArg::OracleGeneral => PageFormat::OracleGeneral,
+    });
+    let t = PageTrace::read(trace, format)?;
+    let next = kinds.contains(&PolicyKind::Opt).then(|| t.next_use());
+    let results: Vec<_> = specs
+        .par_iter()
+        .map(|s| simulate(s, &t, next.as_deref()))
+        .collect();
+    if json {
+        for r in &results {
+            println!("{}", serde_json::to_string(r)?);
+        }
+        return Ok(());
+    }
+    println!(
+        "trace {}: {} references, {} distinct pages",
+        trace.display(),
+        t.len(),
+        t.nr_pages()
+    );
+    println!(
+        "\n{:<18} {:>10} {:>12} {:>12} {:>12} {:>10} {:>12}",
+        "policy", "frames", "references", "hits", "misses", "miss ratio", "mean resident"
+    );
+    for r in &results {
+        let size = match (r.frames, r.window, r.threshold) {
+            (Some(f), ..) => f.to_string(),
+            (_, Some(w), _) => format!("τ={w}"),
+            (_, _, Some(t)) => format!("T={t}"),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<18} {:>10} {:>12} {:>12} {:>12} {:>9.4}% {:>12.1}",
+            r.policy,
+            size,
+            r.references,
+            r.hits,
+            r.misses,
+            r.miss_ratio * 100.0,
+            r.mean_resident
+        );
     }
     Ok(())
 }

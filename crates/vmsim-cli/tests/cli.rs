@@ -192,3 +192,69 @@ fn bad_machine_files_name_the_field() {
     assert!(!ok && err.contains("unknown machine preset `vax`"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn replacement_data(name: &str) -> String {
+    format!(
+        "{}/../vmsim/tests/data/replacement/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn policy_runs_a_grid_and_prints_json_lines() {
+    let trace = replacement_data("zipfscan_200k.txt.xz");
+    let (ok, out, err) = vmsim(&[
+        "policy", "--policy", "lru,arc", "--frames", "500,8000", &trace, "--json",
+    ]);
+    assert!(ok, "{err}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    let find = |p: &str, f: u64| {
+        rows.iter()
+            .find(|r| r["policy"] == p && r["frames"] == f)
+            .unwrap_or_else(|| panic!("{p} {f} missing"))
+    };
+    // libCacheSim's counts for this stream (tests/data/replacement/README.md).
+    assert_eq!(find("lru", 500)["misses"], 114_464);
+    assert_eq!(find("arc", 8000)["misses"], 55_132);
+    let r = find("lru", 8000);
+    assert_eq!(r["references"], 200_000);
+    assert_eq!(
+        r["hits"].as_u64().unwrap() + r["misses"].as_u64().unwrap(),
+        200_000
+    );
+    assert!((r["miss_ratio"].as_f64().unwrap() - 58_945.0 / 200_000.0).abs() < 1e-9);
+}
+
+#[test]
+fn policy_errors_name_the_file_line_and_text() {
+    let dir = std::env::temp_dir().join(format!("vmsim-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("pages.txt");
+    std::fs::write(&f, "1\n2\n# fine\n0x3\nfour\n").unwrap();
+    let path = f.to_str().unwrap();
+    let (ok, _, err) = vmsim(&["policy", "-f", "4", path]);
+    assert!(!ok);
+    assert!(err.contains("pages.txt:5: `four`"), "{err}");
+    let (ok, _, err) = vmsim(&["policy", path]);
+    assert!(!ok && err.contains("--frames is required"), "{err}");
+    let (ok, _, err) = vmsim(&["policy", "-p", "mru", "-f", "4", path]);
+    assert!(!ok && err.contains("unknown policy `mru`"), "{err}");
+    let b = dir.join("short.bin");
+    std::fs::write(&b, [0u8; 30]).unwrap();
+    let (ok, _, err) = vmsim(&["policy", "-f", "4", b.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("short.bin") && err.contains("byte 24"),
+        "{err}"
+    );
+    let (ok, _, err) = vmsim(&["policy", "-f", "4", "/no/such/trace"]);
+    assert!(!ok && err.contains("/no/such/trace"), "{err}");
+    std::fs::write(&f, "1\n2\n1\n3\n").unwrap();
+    let (ok, out, err) = vmsim(&["policy", "-p", "fifo,opt", "-f", "2", path]);
+    assert!(ok, "{err}");
+    assert!(out.contains("4 references, 3 distinct pages"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,5 +1,5 @@
 //! The docs' examples run: every `$ vmsim ...` line in a `console` block of
-//! docs/commands.md, docs/machines.md and docs/kernel.md must succeed,
+//! docs/commands.md, docs/machines.md, docs/kernel.md and docs/policy.md must succeed,
 //! and every `toml` block in docs/machines.md must be a valid machine description.
 
 use std::process::Command;
@@ -20,12 +20,15 @@ fn blocks<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
 #[test]
 fn every_console_example_runs() {
     let mut ran = 0;
-    for doc in ["commands.md", "machines.md", "kernel.md"] {
+    for doc in ["commands.md", "machines.md", "kernel.md", "policy.md"] {
         for block in blocks(&docs(doc), "console") {
             for line in block.lines().filter_map(|l| l.strip_prefix("$ vmsim ")) {
                 let args: Vec<&str> = line.split_whitespace().collect();
+                // Examples name files relative to the repository's root, where a reader
+                // runs them.
                 let out = Command::new(env!("CARGO_BIN_EXE_vmsim"))
                     .args(&args)
+                    .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
                     .output()
                     .unwrap();
                 assert!(

@@ -29,6 +29,7 @@ pub mod addr;
 pub mod demo;
 pub mod hw;
 pub mod os;
+pub mod policy;
 pub mod report;
 pub mod size;
 pub mod workload;

@@ -1,0 +1,104 @@
+//! ARC, the adaptive replacement cache (Megiddo and Modha, "ARC: A Self-Tuning, Low
+//! Overhead Replacement Cache", FAST 2003). Two LRU lists of resident pages, T1 (seen
+//! once recently) and T2 (seen at least twice), and two ghost lists of pages recently
+//! evicted from each, B1 and B2. A hit in a ghost list moves the target size `p` of T1
+//! toward the list that would have hit: by max(|B2|/|B1|, 1) up on a B1 hit, by
+//! max(|B1|/|B2|, 1) down on a B2 hit, within [0, c]. The ratios are taken as real
+//! numbers and `p` is kept as one, as libCacheSim does; the paper's Figure 4 writes
+//! the same formulas without saying how to round.
+//! REPLACE evicts T1's LRU page into B1 when |T1| > p (or = p on a B2 hit, or T2 is
+//! empty), else T2's into B2. On a complete miss with the cache full: if |T1| + |B1| = c, forget B1's LRU
+//! page and REPLACE (or, with B1 empty, evict T1's LRU page outright); otherwise, when
+//! the four lists hold 2c pages, forget B2's LRU page, then REPLACE.
+
+use super::list::Lists;
+use super::Policy;
+
+const T1: u32 = 0;
+const T2: u32 = 1;
+const B1: u32 = 2;
+const B2: u32 = 3;
+
+/// ARC.
+#[derive(Clone, Debug)]
+pub struct Arc {
+    lists: Lists,
+    cap: usize,
+    p: f64,
+}
+
+impl Arc {
+    /// `frames` frames over `pages` pages.
+    pub fn new(frames: usize, pages: usize) -> Arc {
+        Arc {
+            lists: Lists::new(pages, 4),
+            cap: frames,
+            p: 0.0,
+        }
+    }
+
+    fn replace(&mut self, in_b2: bool) {
+        let t1 = self.lists.len(T1);
+        let t1f = t1 as f64;
+        let from_t1 =
+            (t1 > 0 && (t1f > self.p || (t1f == self.p && in_b2))) || self.lists.is_empty(T2);
+        let (from, to) = if from_t1 { (T1, B1) } else { (T2, B2) };
+        if let Some(v) = self.lists.tail(from) {
+            self.lists.move_to_head(to, v);
+        }
+    }
+}
+
+impl Policy for Arc {
+    #[inline(always)]
+    fn access(&mut self, p: u32, _t: usize) -> bool {
+        let l = self.lists.list_of(p);
+        match l {
+            T1 | T2 => {
+                self.lists.move_to_head(T2, p);
+                return true;
+            }
+            B1 => {
+                let delta = (self.lists.len(B2) as f64 / self.lists.len(B1) as f64).max(1.0);
+                self.p = (self.p + delta).min(self.cap as f64);
+                self.replace(false);
+                self.lists.move_to_head(T2, p);
+            }
+            B2 => {
+                let delta = (self.lists.len(B1) as f64 / self.lists.len(B2) as f64).max(1.0);
+                self.p = (self.p - delta).max(0.0);
+                self.replace(true);
+                self.lists.move_to_head(T2, p);
+            }
+            _ => {
+                let (t1, t2, b1, b2) = (
+                    self.lists.len(T1),
+                    self.lists.len(T2),
+                    self.lists.len(B1),
+                    self.lists.len(B2),
+                );
+                if t1 + t2 >= self.cap {
+                    if t1 + b1 >= self.cap {
+                        if b1 > 0 {
+                            self.lists.pop_tail(B1);
+                            self.replace(false);
+                        } else {
+                            self.lists.pop_tail(T1);
+                        }
+                    } else {
+                        if t1 + t2 + b1 + b2 >= 2 * self.cap {
+                            self.lists.pop_tail(B2);
+                        }
+                        self.replace(false);
+                    }
+                }
+                self.lists.push_head(T1, p);
+            }
+        }
+        false
+    }
+
+    fn resident(&self) -> usize {
+        self.lists.len(T1) + self.lists.len(T2)
+    }
+}

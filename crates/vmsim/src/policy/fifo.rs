@@ -1,0 +1,52 @@
+//! FIFO: evict the page that has been resident longest, whatever its use. The simplest
+//! policy, and the one that shows Belady's anomaly (more frames, more faults: Belady,
+//! Nelson and Shedler, "An anomaly in space-time characteristics of certain programs
+//! running in a paging machine", CACM 12(6), 1969).
+
+use super::Policy;
+
+/// FIFO over a ring of frames.
+#[derive(Clone, Debug)]
+pub struct Fifo {
+    ring: Vec<u32>,
+    resident: Vec<bool>,
+    hand: usize,
+    cap: usize,
+}
+
+impl Fifo {
+    /// `frames` frames over `pages` pages.
+    pub fn new(frames: usize, pages: usize) -> Fifo {
+        Fifo {
+            ring: Vec::with_capacity(frames),
+            resident: vec![false; pages],
+            hand: 0,
+            cap: frames,
+        }
+    }
+}
+
+impl Policy for Fifo {
+    #[inline(always)]
+    fn access(&mut self, p: u32, _t: usize) -> bool {
+        if self.resident[p as usize] {
+            return true;
+        }
+        if self.ring.len() < self.cap {
+            self.ring.push(p);
+        } else {
+            let victim = std::mem::replace(&mut self.ring[self.hand], p);
+            self.resident[victim as usize] = false;
+            self.hand += 1;
+            if self.hand == self.cap {
+                self.hand = 0;
+            }
+        }
+        self.resident[p as usize] = true;
+        false
+    }
+
+    fn resident(&self) -> usize {
+        self.ring.len()
+    }
+}
