@@ -8,10 +8,10 @@ use vmsim::addr::{parse_u64, VirtAddr};
 use vmsim::demo::Demo;
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{AccessKind, MachineSpec, Privilege};
-use vmsim::os::{Kernel, KernelConfig, Overcommit};
+use vmsim::os::{Kernel, KernelConfig, Overcommit, ReclaimPolicy, Storage};
 use vmsim::report::{HwStats, KernelStats};
 use vmsim::size::parse_size;
-use vmsim::workload::run_server;
+use vmsim::workload::{run_server_with, ServerParams};
 
 /// vmsim: an executable model of a computer's virtual memory system.
 #[derive(Parser, Debug)]
@@ -58,6 +58,29 @@ enum Command {
         /// Overcommit policy (vm.overcommit_memory 0, 1, 2).
         #[arg(long, value_enum, default_value_t = OvercommitArg::Heuristic)]
         overcommit: OvercommitArg,
+        /// Swap size (0: none), in a temporary file unless --swap-file names one.
+        #[arg(long, default_value = "0")]
+        swap: String,
+        /// The swap file.
+        #[arg(long)]
+        swap_file: Option<std::path::PathBuf>,
+        /// Reclaim policy: fifo, clock, two-list.
+        #[arg(long, default_value = "clock")]
+        policy: String,
+        /// Storage under swap and files: nvme, sata-ssd, hdd.
+        #[arg(long, default_value = "nvme")]
+        storage: String,
+        /// Server workload: the shared cache's size (default: RAM / 32, at most 4 MiB
+        /// on 4 KiB pages).
+        #[arg(long)]
+        cache: Option<String>,
+        /// Server workload: each worker's private buffer (default: RAM / 128, at most
+        /// 64 pages).
+        #[arg(long)]
+        buffer: Option<String>,
+        /// Server workload: number of workers (default 4; 2 on small machines).
+        #[arg(long)]
+        workers: Option<u64>,
     },
     /// Replacement-only simulation: the hits and misses of replacement policies on a
     /// stream of page numbers.
@@ -183,11 +206,46 @@ fn run(cli: Cli) -> Result<()> {
             wx,
             no_zero_page,
             overcommit,
+            swap,
+            swap_file,
+            policy,
+            storage,
+            cache,
+            buffer,
+            workers,
         } => {
             let spec = load_machine(&machine, ram.as_deref())?;
+            let page = spec.paging.page_size();
+            let pages_of = |flag: &str, v: &Option<String>| -> Result<u64> {
+                match v {
+                    None => Ok(0),
+                    Some(t) => {
+                        let b = parse_size(t).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?;
+                        Ok(b.div_ceil(page).max(1))
+                    }
+                }
+            };
+            let params = ServerParams {
+                cache_pages: pages_of("cache", &cache)?,
+                buffer_pages: pages_of("buffer", &buffer)?,
+                workers: workers.unwrap_or(0),
+            };
             let name = spec.name.clone();
             let summary = spec.summary();
+            let swap_bytes = parse_size(&swap).map_err(|e| anyhow::anyhow!("--swap: {e}"))?;
+            let reclaim = ReclaimPolicy::parse(&policy).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--policy: unknown reclaim policy `{policy}` (fifo, clock, two-list)"
+                )
+            })?;
+            let storage = Storage::parse(&storage).ok_or_else(|| {
+                anyhow::anyhow!("--storage: unknown storage `{storage}` (nvme, sata-ssd, hdd)")
+            })?;
             let config = KernelConfig {
+                swap_bytes,
+                swap_path: swap_file,
+                reclaim,
+                storage,
                 wx,
                 zero_page: !no_zero_page,
                 overcommit: match overcommit {
@@ -198,7 +256,7 @@ fn run(cli: Cli) -> Result<()> {
                 ..KernelConfig::default()
             };
             let mut k = Kernel::boot(spec, config);
-            let layout = run_server(&mut k, accesses, seed);
+            let layout = run_server_with(&mut k, accesses, seed, params);
             let hw = HwStats::from_mmu(&k.machine.mmu);
             let kernel = KernelStats::from_kernel(&k);
             if json {

@@ -248,6 +248,33 @@ pub struct ProcessStats {
     pub vmas: usize,
 }
 
+/// What reclaim and swap did.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReclaimStats {
+    /// The policy.
+    pub policy: String,
+    /// Free-frame watermarks.
+    pub watermarks: crate::os::Watermarks,
+    /// Frames reclaimed.
+    pub evictions: u64,
+    /// Frames looked at.
+    pub scanned: u64,
+    /// Allocations that reclaimed first.
+    pub direct_reclaims: u64,
+    /// Background reclaim runs.
+    pub kswapd_runs: u64,
+    /// Page-cache pages dropped.
+    pub file_evictions: u64,
+    /// Dirty file pages written back.
+    pub writebacks: u64,
+    /// Swap: `ins`, `outs`, slots, bytes; `null` without swap.
+    pub swap: Option<crate::os::SwapStats>,
+    /// Nanoseconds processes waited on storage (major faults).
+    pub io_wait_ns: u64,
+    /// Nanoseconds storage spent writing in the background.
+    pub io_busy_ns: u64,
+}
+
 /// What the kernel counted and holds.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct KernelStats {
@@ -280,6 +307,8 @@ pub struct KernelStats {
     pub frames_by_kind: BTreeMap<String, u64>,
     /// Bytes committed (`Committed_AS`).
     pub committed_bytes: u64,
+    /// Reclaim and swap.
+    pub reclaim: ReclaimStats,
     /// The processes, by pid.
     pub processes: Vec<ProcessStats>,
     /// Signals and OOM kills, in order.
@@ -361,6 +390,19 @@ impl KernelStats {
                 .map(|&(n, kind)| (n.to_string(), k.frames.nr_of(kind)))
                 .collect(),
             committed_bytes: k.committed(),
+            reclaim: ReclaimStats {
+                policy: format!("{:?}", k.config.reclaim).to_lowercase(),
+                watermarks: k.watermarks,
+                evictions: c.pages_reclaimed,
+                scanned: c.pages_scanned,
+                direct_reclaims: c.direct_reclaims,
+                kswapd_runs: c.kswapd_runs,
+                file_evictions: c.file_evictions,
+                writebacks: c.writebacks,
+                swap: k.swap_stats().cloned(),
+                io_wait_ns: c.io_wait_ns,
+                io_busy_ns: c.io_busy_ns,
+            },
             processes,
             events: k.events.clone(),
             display: k.display().filter(|d| !d.is_blank()).map(|d| d.screen()),
@@ -418,6 +460,39 @@ impl KernelStats {
             used.join(", ")
         );
         let _ = writeln!(s, "committed     {:>14}", format_size(self.committed_bytes));
+        let r = &self.reclaim;
+        let _ = writeln!(
+            s,
+            "reclaim       {:>14}  evicted by {} (scanned {}, direct {}, kswapd runs {}, watermarks {}/{}/{}); file pages dropped {}, written back {}",
+            r.evictions,
+            r.policy,
+            r.scanned,
+            r.direct_reclaims,
+            r.kswapd_runs,
+            r.watermarks.min,
+            r.watermarks.low,
+            r.watermarks.high,
+            r.file_evictions,
+            r.writebacks
+        );
+        match &r.swap {
+            Some(sw) => {
+                let _ = writeln!(
+                    s,
+                    "swap          {:>14}  out, {} in; {} of {} slots used (peak {})",
+                    sw.outs, sw.ins, sw.used, sw.slots, sw.peak_used
+                );
+            }
+            None => {
+                let _ = writeln!(s, "swap          {:>14}", "none");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "storage wait  {:>14}  waiting on major faults; {:.3} ms writing in the background",
+            format!("{:.3} ms", r.io_wait_ns as f64 / 1e6),
+            r.io_busy_ns as f64 / 1e6
+        );
         let _ = writeln!(
             s,
             "\n{:>4} {:>5} {:<10} {:<24} {:>10} {:>7} {:>6} {:>6} {:>16} {:>6} {:>6}",

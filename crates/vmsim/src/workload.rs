@@ -15,6 +15,17 @@ use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::{Device, Kernel, MapSource, MmapArgs, Pid, Program, Prot};
 
+/// The server workload's sizes; zero means "scaled to the machine".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerParams {
+    /// Pages of the shared cache.
+    pub cache_pages: u64,
+    /// Pages of each worker's private buffer.
+    pub buffer_pages: u64,
+    /// Workers.
+    pub workers: u64,
+}
+
 /// What the workload set up, for reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerLayout {
@@ -55,13 +66,24 @@ const JIT_CODE: [u8; 3] = [0x90, 0x90, 0xc3];
 /// Errors from the kernel that a real program would handle (a failed `mmap`) end the
 /// setup early; what ran is still reported.
 pub fn run_server(k: &mut Kernel, accesses: u64, seed: u64) -> ServerLayout {
+    run_server_with(k, accesses, seed, ServerParams::default())
+}
+
+/// [`run_server`] with sizes chosen by the caller.
+pub fn run_server_with(
+    k: &mut Kernel,
+    accesses: u64,
+    seed: u64,
+    params: ServerParams,
+) -> ServerLayout {
     let ps = k.page_size();
     let frames = k.frames.nr_frames();
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let small = frames < 4096;
-    let nr_workers = if small { 2 } else { 4 };
-    let cache_pages = (frames / 32).clamp(2, 1024);
-    let buffer_pages = (frames / 128).clamp(1, 64);
+    let or = |v: u64, default: u64| if v == 0 { default } else { v };
+    let nr_workers = or(params.workers, if small { 2 } else { 4 });
+    let cache_pages = or(params.cache_pages, (frames / 32).clamp(2, 1024));
+    let buffer_pages = or(params.buffer_pages, (frames / 128).clamp(1, 64));
     let heap_pages = (frames / 256).clamp(1, 64);
     let program = Program {
         name: "server".into(),

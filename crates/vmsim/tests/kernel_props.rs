@@ -8,7 +8,10 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use vmsim::addr::VirtAddr;
 use vmsim::hw::MachineSpec;
-use vmsim::os::{AccessError, Errno, Kernel, KernelConfig, MmapArgs, Pid, Program, Prot};
+use vmsim::os::{
+    AccessError, Errno, Kernel, KernelConfig, MmapArgs, Pid, ProcState, Program, Prot,
+    ReclaimPolicy, Signal,
+};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -36,6 +39,13 @@ enum Op {
         region: usize,
         prot: u8,
     },
+    /// Writes `value` at `offset` of every page of a region (many pages at once).
+    Fill {
+        p: usize,
+        region: usize,
+        offset: u64,
+        value: u8,
+    },
     Write {
         p: usize,
         region: usize,
@@ -55,22 +65,26 @@ enum Op {
     },
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// Operations on mappings of up to `6 * scale` pages, touching their first `3 * scale`,
+/// with whole regions filled at weight `fill`.
+fn op(scale: u64, fill: u32) -> impl Strategy<Value = Op> {
     let p = 0..6usize;
     prop_oneof![
         1 => Just(Op::Spawn),
         2 => p.clone().prop_map(|p| Op::Fork { p }),
         1 => p.clone().prop_map(|p| Op::Exit { p }),
-        4 => (p.clone(), 1..6u64, 0..8u8, any::<bool>())
+        4 => (p.clone(), 1..6 * scale, 0..8u8, any::<bool>())
             .prop_map(|(p, pages, prot, shared)| Op::Mmap { p, pages, prot, shared }),
         2 => (p.clone(), 0..8usize, 0..6u64, 1..4u64)
             .prop_map(|(p, region, first, pages)| Op::Munmap { p, region, first, pages }),
         2 => (p.clone(), 0..8usize, 0..8u8).prop_map(|(p, region, prot)| Op::Mprotect { p, region, prot }),
-        10 => (p.clone(), 0..4usize, 0..3u64, 0..4u64, any::<u8>())
+        10 => (p.clone(), 0..4usize, 0..3 * scale, 0..4u64, any::<u8>())
             .prop_map(|(p, region, page, offset, value)| Op::Write { p, region, page, offset, value }),
-        10 => (p.clone(), 0..4usize, 0..3u64, 0..4u64)
+        10 => (p.clone(), 0..4usize, 0..3 * scale, 0..4u64)
             .prop_map(|(p, region, page, offset)| Op::Read { p, region, page, offset }),
-        1 => (p, 0..8usize).prop_map(|(p, region)| Op::DontNeed { p, region }),
+        1 => (p.clone(), 0..8usize).prop_map(|(p, region)| Op::DontNeed { p, region }),
+        fill => (p, 0..4usize, 0..4u64, any::<u8>())
+            .prop_map(|(p, region, offset, value)| Op::Fill { p, region, offset, value }),
     ]
 }
 
@@ -112,12 +126,9 @@ struct World {
 }
 
 impl World {
-    fn new(preset: &str, kill: bool) -> World {
-        let config = KernelConfig {
-            kill_on_violation: kill,
-            ..KernelConfig::default()
-        };
-        let k = Kernel::boot(MachineSpec::preset(preset).unwrap(), config);
+    fn new(spec: MachineSpec, config: KernelConfig) -> World {
+        let kill = config.kill_on_violation;
+        let k = Kernel::boot(spec, config);
         let ps = k.page_size();
         let mut w = World {
             k,
@@ -131,7 +142,10 @@ impl World {
     }
 
     fn spawn(&mut self) {
-        let pid = self.k.spawn(&Program::small("prop", self.ps)).unwrap();
+        // Under memory pressure there may be no room even for a new process.
+        let Ok(pid) = self.k.spawn(&Program::small("prop", self.ps)) else {
+            return;
+        };
         self.procs.push(ModelProc {
             pid,
             alive: true,
@@ -158,7 +172,31 @@ impl World {
         self.procs[p].pages.clear();
     }
 
+    /// Whether the OOM killer took the model's process `p` (possible only under memory
+    /// pressure; the model cannot foresee it, so it follows).
+    fn oom_killed(&self, p: usize) -> bool {
+        matches!(
+            self.k.process(self.procs[p].pid).map(|q| q.state),
+            Some(ProcState::Killed(Signal::OomKill))
+        )
+    }
+
     fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {
+        for p in 0..self.procs.len() {
+            if self.procs[p].alive && self.oom_killed(p) {
+                self.kill(p);
+            }
+        }
+        let r = self.apply_op(op);
+        for p in 0..self.procs.len() {
+            if self.procs[p].alive && self.oom_killed(p) {
+                self.kill(p);
+            }
+        }
+        r
+    }
+
+    fn apply_op(&mut self, op: &Op) -> Result<(), TestCaseError> {
         let n = self.procs.len();
         let ps = self.ps;
         match *op {
@@ -174,7 +212,11 @@ impl World {
                     prop_assert_eq!(r, Err(Errno::ESRCH));
                     return Ok(());
                 }
-                let pid = r.unwrap();
+                // Under pressure a fork may find no room for its page tables.
+                let Ok(pid) = r else {
+                    prop_assert_eq!(r, Err(Errno::ENOMEM));
+                    return Ok(());
+                };
                 let mut child = self.procs[p].clone();
                 child.pid = pid;
                 for page in child.pages.values_mut() {
@@ -210,7 +252,10 @@ impl World {
                     prop_assert_eq!(r, Err(Errno::ESRCH));
                     return Ok(());
                 }
-                let va = r.unwrap().0;
+                let Ok(va) = r.map(|v| v.0) else {
+                    prop_assert_eq!(r, Err(Errno::ENOMEM));
+                    return Ok(());
+                };
                 for i in 0..pages {
                     self.cells.push(BTreeMap::new());
                     let cell = self.cells.len() - 1;
@@ -294,6 +339,44 @@ impl World {
                     None => prop_assert_eq!(r, Err(Errno::ENOMEM)),
                 }
             }
+            Op::Fill {
+                p,
+                region,
+                offset,
+                value,
+            } => {
+                let p = p % n;
+                let Some(r) = self.procs[p]
+                    .regions
+                    .get(region % self.procs[p].regions.len().max(1))
+                    .copied()
+                else {
+                    return Ok(());
+                };
+                for i in 0..r.1 {
+                    let va = r.0 + i * ps;
+                    let pid = self.procs[p].pid;
+                    if !self.procs[p].alive {
+                        break;
+                    }
+                    let res = self.k.write(pid, VirtAddr(va + offset), &[value]);
+                    match self.procs[p].pages.get(&va) {
+                        _ if self.oom_killed(p) => self.kill(p),
+                        Some(pg) if pg.prot.contains(Prot::WRITE) => {
+                            prop_assert_eq!(res, Ok(()), "fill of {:#x}", va);
+                            self.cells[pg.cell].insert(offset, value);
+                        }
+                        _ => {
+                            prop_assert!(
+                                matches!(res, Err(AccessError::Signal { .. })),
+                                "{:?}",
+                                res
+                            );
+                            self.violation(p);
+                        }
+                    }
+                }
+            }
             Op::Write {
                 p,
                 region,
@@ -312,6 +395,7 @@ impl World {
                     return Ok(());
                 }
                 match self.procs[p].pages.get(&va) {
+                    _ if self.oom_killed(p) => self.kill(p),
                     Some(pg) if pg.prot.contains(Prot::WRITE) => {
                         prop_assert_eq!(r, Ok(()), "write to {:#x}", va);
                         self.cells[pg.cell].insert(offset % ps, value);
@@ -340,6 +424,7 @@ impl World {
                     return Ok(());
                 }
                 match self.procs[p].pages.get(&va) {
+                    _ if self.oom_killed(p) => self.kill(p),
                     Some(pg) if pg.prot != Prot::NONE => {
                         prop_assert_eq!(r, Ok(()), "read of {:#x}", va);
                         let want = self.cells[pg.cell]
@@ -368,7 +453,49 @@ impl World {
         self.k.drop_caches();
         prop_assert_eq!(self.k.frame_baseline(), base);
         prop_assert_eq!(self.k.committed(), 0);
+        if let Some(s) = self.k.swap_stats() {
+            prop_assert_eq!(s.used, 0, "swap slots leaked");
+        }
         Ok(())
+    }
+}
+
+fn pressure_spec() -> MachineSpec {
+    // 1 MiB of RAM: about 150 frames for processes once the kernel and the PC's
+    // device hole have theirs.
+    MachineSpec::preset("x86-64")
+        .unwrap()
+        .with_ram(1 << 20, "pressure")
+        .unwrap()
+}
+
+fn pressure_config(reclaim: ReclaimPolicy) -> KernelConfig {
+    KernelConfig {
+        kill_on_violation: false,
+        swap_bytes: 16 << 20,
+        reclaim,
+        ..KernelConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Far less RAM than the processes touch: pages go to swap and come back, file and
+    /// copy-on-write pages are shared and split, and every byte read is still the last
+    /// one written there.
+    #[test]
+    fn bytes_survive_memory_pressure(ops in proptest::collection::vec(op(20, 16), 1..150)) {
+        for reclaim in [ReclaimPolicy::Clock, ReclaimPolicy::TwoList, ReclaimPolicy::Fifo] {
+            let k = Kernel::boot(pressure_spec(), pressure_config(reclaim));
+            let base = k.frame_baseline();
+            drop(k);
+            let mut w = World::new(pressure_spec(), pressure_config(reclaim));
+            for op in &ops {
+                w.apply(op)?;
+            }
+            w.finish(base)?;
+        }
     }
 }
 
@@ -377,7 +504,7 @@ proptest! {
 
     #[test]
     fn processes_see_exactly_the_memory_the_model_says(
-        ops in proptest::collection::vec(op(), 1..120)
+        ops in proptest::collection::vec(op(1, 3), 1..120)
     ) {
         for preset in ["x86-64", "sv39"] {
             let k = Kernel::boot(MachineSpec::preset(preset).unwrap(), KernelConfig::default());
@@ -386,7 +513,11 @@ proptest! {
             // Violations handled (the process runs on: more sharing to check), and
             // violations fatal (the default).
             for kill in [false, true] {
-                let mut w = World::new(preset, kill);
+                let config = KernelConfig {
+                    kill_on_violation: kill,
+                    ..KernelConfig::default()
+                };
+                let mut w = World::new(MachineSpec::preset(preset).unwrap(), config);
                 for op in &ops {
                     w.apply(op)?;
                 }

@@ -426,6 +426,32 @@ impl PageTable {
         ))
     }
 
+    /// Clears the Accessed bit of the leaf mapping `va` and says whether it was set (Linux's
+    /// `ptep_test_and_clear_young`). No TLB flush follows, as on x86 Linux: while the
+    /// translation stays cached, later accesses do not set the bit again, so a page in
+    /// use may look idle to the next scan.
+    pub fn test_and_clear_accessed(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        va: VirtAddr,
+    ) -> bool {
+        let Some(m) = self.lookup(paging, ram, va) else {
+            return false;
+        };
+        if !m.flags.contains(Flags::ACCESSED) {
+            return false;
+        }
+        let raw = paging.encode(
+            Pte::Leaf {
+                pfn: m.pfn,
+                flags: m.flags & !Flags::ACCESSED,
+            },
+            m.level,
+        );
+        ram.write_uint(m.pte_addr, paging.pte_bytes, raw).is_ok()
+    }
+
     /// The largest value a not-present entry can hold.
     pub fn max_soft(paging: &Paging) -> u64 {
         (u64::MAX >> (64 - paging.pte_bytes * 8)) >> 1

@@ -125,6 +125,15 @@ impl PhysMem {
         &mut self.store[start..start + (1 << self.page_shift)]
     }
 
+    /// The contents of frame `pfn`, or `None` if it reads as zeros (never written with
+    /// anything else since it was last zeroed) or lies outside RAM.
+    pub fn frame_contents(&self, pfn: u64) -> Option<&[u8]> {
+        if pfn >= self.nr_frames {
+            return None;
+        }
+        self.frame_bytes(pfn)
+    }
+
     /// Reads `buf.len()` bytes starting at `pa`; the range may span frames.
     pub fn read(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<(), OutOfRange> {
         self.check(pa, buf.len() as u64)?;

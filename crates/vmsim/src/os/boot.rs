@@ -143,7 +143,38 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
         "user space {mmap_min:#x}..{task_size:#x}; kernel half from {kernel_start:#x}"
     ));
 
+    let swap = if config.swap_bytes >= ps {
+        match super::swap::SwapDevice::create(config.swap_path.as_deref(), config.swap_bytes, ps) {
+            Ok(d) => {
+                log.push(format!(
+                    "swap: {} in {} ({} slots)",
+                    format_size(d.stats.slots * ps),
+                    d.path().display(),
+                    d.stats.slots
+                ));
+                Some(d)
+            }
+            Err(e) => {
+                log.push(format!("swap: none ({e})"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let watermarks = super::Watermarks::for_ram(nr, ps);
+    log.push(format!(
+        "watermarks: min {} low {} high {} free frames; reclaim by {:?}",
+        watermarks.min, watermarks.low, watermarks.high, config.reclaim
+    ));
     Kernel {
+        cache_owner: Default::default(),
+        cache_dirty: Default::default(),
+        rmap: super::rmap::Rmap::new(nr),
+        lru: super::reclaim::FrameLists::new(nr),
+        referenced: vec![false; nr as usize],
+        swap,
+        watermarks,
         kernel_root_index: paging.index(VirtAddr(kernel_start), paging.levels),
         machine,
         config,

@@ -15,8 +15,8 @@
 //!    copied (the zero page is replaced by a zeroed frame).
 //! 6. Anything else was spurious (a stale TLB entry): retry.
 //!
-//! Swapped-out pages will enter at step 4 (a not-present entry with a swap slot); the
-//! entry encoding already keeps room for them ([`SOFT_SWAP`]).
+//! A swapped-out page is a not-present entry naming its swap slot ([`SOFT_SWAP`]): the
+//! fault reads it back (major) at step 4.
 
 use super::frames::FrameKind;
 use super::process::Signal;
@@ -48,6 +48,8 @@ pub enum FaultKind {
     CowReuse = 7,
     /// A write to the zero page: replaced by a fresh zeroed frame.
     ZeroPageCopy = 8,
+    /// A swapped-out page read back from the swap device (major).
+    SwapIn = 14,
     /// Nothing to do: the TLB held a stale entry.
     Spurious = 9,
     /// No VMA holds the address.
@@ -61,14 +63,14 @@ pub enum FaultKind {
 }
 
 /// Number of [`FaultKind`]s.
-pub const NR_FAULT_KINDS: usize = 14;
+pub const NR_FAULT_KINDS: usize = 15;
 
 /// The classes faults are reported in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum FaultClass {
     /// Resolved without storage: demand-zero, zero page, page cache, shared, device.
     Minor,
-    /// Needed storage (a file read; swap-in once swap exists).
+    /// Needed storage (a file read, a swap-in).
     Major,
     /// Copy-on-write breaks.
     Cow,
@@ -87,6 +89,7 @@ impl FaultKind {
         FaultKind::Shared,
         FaultKind::Device,
         FaultKind::FileRead,
+        FaultKind::SwapIn,
         FaultKind::CowCopy,
         FaultKind::CowReuse,
         FaultKind::ZeroPageCopy,
@@ -102,7 +105,7 @@ impl FaultKind {
         use FaultKind::*;
         match self {
             DemandZero | ZeroPage | PageCache | Shared | Device => FaultClass::Minor,
-            FileRead => FaultClass::Major,
+            FileRead | SwapIn => FaultClass::Major,
             CowCopy | CowReuse | ZeroPageCopy => FaultClass::Cow,
             Spurious => FaultClass::Spurious,
             SegvNoVma | SegvAccess | SegvKernel | Bus => FaultClass::Violation,
@@ -119,6 +122,7 @@ impl FaultKind {
             Shared => "shared",
             Device => "device",
             FileRead => "file-read",
+            SwapIn => "swap-in",
             CowCopy => "cow-copy",
             CowReuse => "cow-reuse",
             ZeroPageCopy => "zero-page-copy",
@@ -197,6 +201,16 @@ pub fn soft_prot_none(value: u64) -> Option<Pfn> {
     (value & 3 == SOFT_PROT_NONE).then_some(Pfn(value >> 2))
 }
 
+/// The software value of a not-present entry naming swap slot `slot`.
+pub fn soft_for_swap(slot: u32) -> u64 {
+    ((slot as u64) << 2) | SOFT_SWAP
+}
+
+/// The swap slot a not-present entry names.
+pub fn soft_swap(value: u64) -> Option<u32> {
+    (value & 3 == SOFT_SWAP).then_some((value >> 2) as u32)
+}
+
 impl Kernel {
     /// Whether an access of `kind` is allowed by `prot` as the hardware can enforce it
     /// (x86 and textbook pages are readable whenever they are present).
@@ -238,11 +252,16 @@ impl Kernel {
         let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
         let kind = match pt.slot(&paging, &self.machine.ram, page) {
             None => self.demand(pid, &vma, page, f.access)?,
+            Some(Slot::Soft { value, .. }) if soft_swap(value).is_some() => {
+                let slot = soft_swap(value).unwrap_or(0);
+                self.swap_in(pid, &vma, page, slot)?
+            }
             Some(Slot::Soft { value, .. }) => match soft_prot_none(value) {
                 Some(pfn) => {
                     // mprotect restores these when it widens access; be safe anyway.
                     pt.clear_soft(&paging, &mut self.machine.ram, page);
                     self.uncount(pid, pfn);
+                    self.rmap.remove(pfn, pid, page);
                     let flags = self.user_flags(vma.prot, false, false);
                     self.install(pid, page, pfn, flags)
                         .map_err(|_| Violation::OutOfMemory)?;
@@ -268,7 +287,10 @@ impl Kernel {
         };
         self.counters.faults[kind as usize] += 1;
         self.counters.fault_cycles += match kind.class() {
-            FaultClass::Major => self.config.major_fault_cycles,
+            FaultClass::Major => {
+                self.config.storage.transfer_ns(ps) * self.config.cpu_mhz / 1000
+                    + self.config.minor_fault_cycles
+            }
             FaultClass::Cow if kind != FaultKind::CowReuse => {
                 self.config.minor_fault_cycles + self.config.copy_cycles
             }
@@ -384,7 +406,9 @@ impl Kernel {
                             .ram
                             .write(pfn.addr(self.machine.spec.paging.page_shift), &bytes);
                         self.page_cache.insert((file, idx), pfn);
+                        self.cache_owner.insert(pfn.0, (file, idx));
                         self.counters.file_reads += 1;
+                        self.counters.io_wait_ns += self.config.storage.transfer_ns(ps);
                         (pfn, FaultKind::FileRead)
                     }
                 };
@@ -413,8 +437,18 @@ impl Kernel {
     ) -> Result<FaultKind, Violation> {
         let oom = |_| Violation::OutOfMemory;
         if write && !vma.shared {
-            let copy = self.alloc_user_frame(pid, FrameKind::Anon)?;
+            // Hold the source while memory is found: reclaim may take it from the cache.
+            self.frames.get(pfn);
+            let copy = self.alloc_user_frame(pid, FrameKind::Anon);
+            let copy = match copy {
+                Ok(c) => c,
+                Err(e) => {
+                    self.put_frame(pfn);
+                    return Err(e);
+                }
+            };
             let _ = self.machine.ram.copy_frame(pfn, copy);
+            self.put_frame(pfn);
             let flags = self.user_flags(vma.prot, true, false);
             self.install(pid, page, copy, flags).map_err(oom)?;
             return Ok(if kind == FaultKind::FileRead {
@@ -456,6 +490,22 @@ impl Kernel {
             return Ok(FaultKind::CowReuse);
         }
         let new = self.alloc_user_frame(pid, FrameKind::Anon)?;
+        // Reclaim may have swapped the page out, or the OOM killer taken the process,
+        // while memory was found: then retry from the start.
+        let still = self.mm(pid).ok().map(|m| m.pt).and_then(|pt| {
+            match pt.slot(&paging, &self.machine.ram, page) {
+                Some(Slot::Leaf(m)) => Some(m.pfn == old),
+                _ => None,
+            }
+        });
+        if still != Some(true) {
+            self.put_frame(new);
+            return if self.mm(pid).is_ok() {
+                Ok(FaultKind::Spurious)
+            } else {
+                Err(Violation::OutOfMemory)
+            };
+        }
         let kind = if old == self.zero_pfn {
             let _ = self.machine.ram.zero_frames(new, 1);
             FaultKind::ZeroPageCopy
@@ -470,6 +520,7 @@ impl Kernel {
             .map_err(|_| Violation::NoVma)?;
         self.flush_for(pid, flush);
         self.uncount(pid, old);
+        self.rmap.remove(old, pid, page);
         self.put_frame(old);
         self.install(pid, page, new, writable)
             .map_err(|_| Violation::OutOfMemory)?;

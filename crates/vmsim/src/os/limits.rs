@@ -85,16 +85,24 @@ impl Kernel {
         self.committed
     }
 
-    /// The most that may be committed under [`Overcommit::Never`] (`CommitLimit`).
+    /// The most that may be committed under [`Overcommit::Never`] (`CommitLimit`):
+    /// swap plus `overcommit_ratio` percent of RAM.
     pub fn commit_limit(&self) -> u64 {
-        self.machine.ram.size() / 100 * self.config.overcommit_ratio as u64
+        self.machine.ram.size() / 100 * self.config.overcommit_ratio as u64 + self.swap_bytes()
+    }
+
+    /// Bytes of swap.
+    pub fn swap_bytes(&self) -> u64 {
+        self.swap
+            .as_ref()
+            .map_or(0, |s| s.stats.slots * self.page_size())
     }
 
     /// Accounts `bytes` of new commitment, or refuses with ENOMEM.
     pub(super) fn commit(&mut self, bytes: u64) -> Result<(), Errno> {
         let ok = match self.config.overcommit {
             Overcommit::Always => true,
-            Overcommit::Heuristic => bytes <= self.machine.ram.size(),
+            Overcommit::Heuristic => bytes <= self.machine.ram.size() + self.swap_bytes(),
             Overcommit::Never => self.committed + bytes <= self.commit_limit(),
         };
         if !ok {
@@ -108,24 +116,37 @@ impl Kernel {
         self.committed = self.committed.saturating_sub(bytes);
     }
 
-    /// A frame for `pid`'s user memory, charged to its group. At the group's limit, or
-    /// with no frame free, the OOM killer runs until there is room; if it kills `pid`
-    /// itself, or finds nobody to kill, the fault fails.
+    /// A frame for `pid`'s user memory, charged to its group. Below the `low`
+    /// watermark background reclaim runs first; at `min` the allocation reclaims
+    /// directly; a group at its limit reclaims its own frames. Only when reclaim finds
+    /// nothing does the OOM killer run, until there is room; if it kills `pid` itself,
+    /// or finds nobody to kill, the fault fails.
     pub(super) fn alloc_user_frame(&mut self, pid: Pid, kind: FrameKind) -> Result<Pfn, Violation> {
+        use super::reclaim::{Scope, RECLAIM_BATCH};
+        self.kswapd();
         loop {
             let g = self.process(pid).ok_or(Violation::OutOfMemory)?.group;
             let grp = &self.groups[g.0 as usize];
             if grp.max_pages.is_some_and(|m| grp.charged >= m) {
-                let why = format!(
-                    "group {} is at its limit of {} pages",
-                    grp.name,
-                    grp.max_pages.unwrap_or(0)
-                );
-                self.oom_kill(Some(g), why)?;
+                if self.reclaim(RECLAIM_BATCH, Scope::Group(g)) == 0 {
+                    let grp = &self.groups[g.0 as usize];
+                    let why = format!(
+                        "group {} is at its limit of {} pages and nothing in it can be reclaimed",
+                        grp.name,
+                        grp.max_pages.unwrap_or(0)
+                    );
+                    self.oom_kill(Some(g), why)?;
+                }
+            } else if self.frames.nr_free() <= self.watermarks.min
+                && self.direct_reclaim(pid) == 0
+                && self.frames.nr_free() == 0
+            {
+                self.oom_kill(None, "no free frames and nothing reclaimable".into())?;
             } else if let Some(pfn) = self.frames.alloc(1, kind, g.0) {
                 let grp = &mut self.groups[g.0 as usize];
                 grp.charged += 1;
                 grp.peak = grp.peak.max(grp.charged);
+                self.lru_add(pfn);
                 return Ok(pfn);
             } else {
                 self.oom_kill(None, "no free frames".into())?;
@@ -134,6 +155,17 @@ impl Kernel {
                 return Err(Violation::OutOfMemory);
             }
         }
+    }
+
+    fn direct_reclaim(&mut self, pid: Pid) -> usize {
+        use super::reclaim::{Scope, RECLAIM_BATCH};
+        self.counters.direct_reclaims += 1;
+        let scope = if self.config.local_reclaim {
+            Scope::Process(pid)
+        } else {
+            Scope::Global
+        };
+        self.reclaim(RECLAIM_BATCH, scope)
     }
 
     /// Kills the running process with the most resident pages (in `group`, or

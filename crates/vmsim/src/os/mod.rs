@@ -15,6 +15,9 @@ pub mod fault;
 pub mod frames;
 pub mod limits;
 pub mod process;
+pub mod reclaim;
+pub mod rmap;
+pub mod swap;
 pub mod syscall;
 pub mod vma;
 
@@ -24,6 +27,8 @@ pub use fault::{FaultClass, FaultKind, Violation};
 pub use frames::{FrameKind, FrameTable};
 pub use limits::{MemGroup, Overcommit};
 pub use process::{AddressSpace, Pid, ProcState, ProcStats, Process, Rss, Signal};
+pub use reclaim::{ReclaimPolicy, Watermarks};
+pub use swap::{Storage, SwapStats};
 pub use syscall::{Errno, MapSource, MmapArgs, Program};
 pub use vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole};
 
@@ -57,8 +62,16 @@ pub struct KernelConfig {
     pub stack_limit: u64,
     /// Cycles the kernel spends on a minor fault.
     pub minor_fault_cycles: u64,
-    /// Cycles a major fault costs (reading a page from storage).
-    pub major_fault_cycles: u64,
+    /// Where swap and files live: the cost of a major fault and of a write-back.
+    pub storage: Storage,
+    /// Bytes of swap (0: none).
+    pub swap_bytes: u64,
+    /// The swap file (`None`: a temporary file, removed when the kernel goes).
+    pub swap_path: Option<std::path::PathBuf>,
+    /// How reclaim picks victims.
+    pub reclaim: ReclaimPolicy,
+    /// Local replacement: a process short of memory reclaims only its own pages.
+    pub local_reclaim: bool,
     /// Cycles a page copy costs (copy-on-write).
     pub copy_cycles: u64,
     /// Clock rate of the simulated CPU, in MHz (turns cycles into time).
@@ -75,7 +88,11 @@ impl Default for KernelConfig {
             overcommit_ratio: 50,
             stack_limit: 8 << 20,
             minor_fault_cycles: 1_000,
-            major_fault_cycles: 300_000,
+            storage: Storage::Nvme,
+            swap_bytes: 0,
+            swap_path: None,
+            reclaim: ReclaimPolicy::Clock,
+            local_reclaim: false,
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
         }
@@ -144,6 +161,28 @@ pub struct KernelCounters {
     pub fault_cycles: u64,
     /// Events dropped because the log was full.
     pub events_dropped: u64,
+    /// Anonymous pages written to swap.
+    pub swap_outs: u64,
+    /// Pages read back from swap.
+    pub swap_ins: u64,
+    /// Swap file reads or writes that failed (the page stayed or came back as zeros).
+    pub swap_errors: u64,
+    /// Page-cache pages dropped by reclaim.
+    pub file_evictions: u64,
+    /// Dirty file pages written back.
+    pub writebacks: u64,
+    /// Frames reclaimed.
+    pub pages_reclaimed: u64,
+    /// Frames looked at by reclaim.
+    pub pages_scanned: u64,
+    /// Allocations that had to reclaim first (at or below the `min` watermark).
+    pub direct_reclaims: u64,
+    /// Background reclaim runs (below the `low` watermark).
+    pub kswapd_runs: u64,
+    /// Nanoseconds processes waited on storage (major faults).
+    pub io_wait_ns: u64,
+    /// Nanoseconds the storage spent writing (swap-outs, write-backs), in the background.
+    pub io_busy_ns: u64,
 }
 
 impl KernelCounters {
@@ -185,7 +224,7 @@ pub struct ShmObject {
 pub const MAX_EVENTS: usize = 10_000;
 
 /// The kernel and the machine it runs on.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Kernel {
     /// The hardware.
     pub machine: Machine,
@@ -215,6 +254,17 @@ pub struct Kernel {
     zero_pfn: Pfn,
     files: Vec<File>,
     page_cache: BTreeMap<(FileId, u64), Pfn>,
+    /// The (file, page) each page-cache frame holds.
+    cache_owner: rustc_hash::FxHashMap<u64, (FileId, u64)>,
+    /// Page-cache frames written through a mapping since unmapped (to write back).
+    cache_dirty: rustc_hash::FxHashSet<u64>,
+    rmap: rmap::Rmap,
+    lru: reclaim::FrameLists,
+    /// The two-list policy's `PG_referenced`, per frame.
+    referenced: Vec<bool>,
+    swap: Option<swap::SwapDevice>,
+    /// Free-frame thresholds of reclaim.
+    pub watermarks: Watermarks,
     shm: Vec<Option<ShmObject>>,
     shm_names: BTreeMap<String, ShmId>,
     asid_next: u32,
@@ -367,19 +417,29 @@ impl Kernel {
         self.page_cache.len() as u64
     }
 
-    /// Drops every page-cache page no process maps (`echo 1 > drop_caches`).
+    /// Drops every page-cache page no process maps (`echo 1 > drop_caches`), writing
+    /// back the dirty ones.
     pub fn drop_caches(&mut self) -> u64 {
         let idle: Vec<_> = self
             .page_cache
-            .iter()
-            .filter(|(_, &pfn)| self.frames.refs(pfn) == 1)
-            .map(|(&k, &pfn)| (k, pfn))
+            .values()
+            .filter(|&&pfn| self.frames.refs(pfn) == 1)
+            .copied()
             .collect();
-        for (k, pfn) in &idle {
-            self.page_cache.remove(k);
-            self.put_frame(*pfn);
+        for &pfn in &idle {
+            self.evict(pfn);
         }
         idle.len() as u64
+    }
+
+    /// The swap device's counters, if there is swap.
+    pub fn swap_stats(&self) -> Option<&SwapStats> {
+        self.swap.as_ref().map(|s| &s.stats)
+    }
+
+    /// The swap file, if there is swap.
+    pub fn swap_path(&self) -> Option<&std::path::Path> {
+        self.swap.as_ref().map(|s| s.path())
     }
 
     fn log(&mut self, e: Event) {
@@ -470,6 +530,7 @@ impl Kernel {
         }
         let g = self.frames.group(pfn);
         if self.frames.put(pfn) {
+            self.lru_del(pfn);
             if let Some(grp) = self.groups.get_mut(g as usize) {
                 grp.charged = grp.charged.saturating_sub(1);
             }
@@ -512,6 +573,9 @@ impl Kernel {
         )
         .map_err(|_| Errno::ENOMEM)?;
         let kind = self.frames.kind(pfn);
+        if matches!(kind, FrameKind::Anon | FrameKind::File) {
+            self.rmap.add(pfn, pid, page);
+        }
         let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
         if let Some(mm) = p.mm.as_mut() {
             match kind {
@@ -547,21 +611,37 @@ impl Kernel {
         for (va, slot) in slots {
             match slot {
                 crate::hw::Slot::Leaf(m) => {
-                    let (_, flush) = pt
+                    let (last, flush) = pt
                         .unmap(&paging, &mut self.machine.ram, va)
                         .map_err(|_| Errno::EFAULT)?;
                     pending = Some(match pending {
                         Some(p) => p.merge(flush),
                         None => flush,
                     });
+                    if self.frames.kind(m.pfn) == FrameKind::File
+                        && last.flags.contains(Flags::DIRTY)
+                        && last.flags.contains(Flags::WRITE)
+                    {
+                        self.cache_dirty.insert(m.pfn.0);
+                    }
                     self.uncount(pid, m.pfn);
+                    self.rmap.remove(m.pfn, pid, va);
                     self.put_frame(m.pfn);
                 }
                 crate::hw::Slot::Soft { value, .. } => {
                     pt.clear_soft(&paging, &mut self.machine.ram, va);
                     if let Some(pfn) = fault::soft_prot_none(value) {
                         self.uncount(pid, pfn);
+                        self.rmap.remove(pfn, pid, va);
                         self.put_frame(pfn);
+                    }
+                    if let Some(slot) = fault::soft_swap(value) {
+                        if let Some(s) = self.swap.as_mut() {
+                            s.put(slot);
+                        }
+                        if let Ok(mm) = self.mm_mut(pid) {
+                            mm.swap_pages = mm.swap_pages.saturating_sub(1);
+                        }
                     }
                 }
             }

@@ -108,6 +108,8 @@ pub struct AddressSpace {
     pub rss: Rss,
     /// Bytes committed for overcommit accounting.
     pub committed: u64,
+    /// Pages swapped out (entries naming a swap slot).
+    pub swap_pages: u64,
 }
 
 /// A process.

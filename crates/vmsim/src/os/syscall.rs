@@ -2,7 +2,7 @@
 //! `mprotect`, `brk`, `madvise(MADV_DONTNEED)`, `fork`, `exec`, `exit`, and POSIX shared
 //! memory (`shm_open`, `shm_unlink`). Errors are values; nothing panics.
 
-use super::fault::{soft_for_prot_none, soft_prot_none};
+use super::fault::{soft_for_prot_none, soft_prot_none, soft_swap};
 use super::frames::FrameKind;
 use super::process::{AddressSpace, ProcState, ProcStats, Process, Rss};
 use super::vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole, VmaSet};
@@ -274,6 +274,7 @@ impl Kernel {
             mmap_base,
             rss: Rss::default(),
             committed,
+            swap_pages: 0,
         });
         self.counters.execs += 1;
         Ok(())
@@ -318,6 +319,7 @@ impl Kernel {
                 mmap_base: layout.3,
                 rss: Rss::default(),
                 committed,
+                swap_pages: 0,
             }),
             group,
             stats: ProcStats::default(),
@@ -348,6 +350,27 @@ impl Kernel {
                         }
                         r
                     }
+                    Slot::Soft { value, .. } if soft_swap(value).is_some() => {
+                        let r = pt
+                            .write_soft(
+                                &paging,
+                                &mut self.machine.ram,
+                                &mut self.frames,
+                                va,
+                                value,
+                                Flags::RWX | Flags::USER,
+                            )
+                            .map_err(|_| Errno::ENOMEM);
+                        if r.is_ok() {
+                            if let (Some(s), Some(slot)) = (self.swap.as_mut(), soft_swap(value)) {
+                                s.get(slot);
+                            }
+                            if let Ok(mm) = self.mm_mut(child) {
+                                mm.swap_pages += 1;
+                            }
+                        }
+                        r
+                    }
                     Slot::Soft { value, .. } => match soft_prot_none(value) {
                         Some(pfn) => {
                             self.frames.get(pfn);
@@ -362,7 +385,10 @@ impl Kernel {
                                 )
                                 .map_err(|_| Errno::ENOMEM);
                             match r {
-                                Ok(()) => self.count_resident(child, pfn),
+                                Ok(()) => {
+                                    self.count_resident(child, pfn);
+                                    self.rmap.add(pfn, child, va);
+                                }
                                 Err(_) => self.put_frame(pfn),
                             }
                             r
@@ -637,6 +663,7 @@ impl Kernel {
                 Slot::Leaf(m) => (m.pfn, Some(m.flags)),
                 Slot::Soft { value, .. } => match soft_prot_none(value) {
                     Some(pfn) => (pfn, None),
+                    // Swapped out: the protection applies when it comes back.
                     None => continue,
                 },
             };
@@ -683,6 +710,7 @@ impl Kernel {
                 None => {
                     pt.clear_soft(&paging, &mut self.machine.ram, va);
                     self.uncount(pid, pfn);
+                    self.rmap.remove(pfn, pid, va);
                     self.install(pid, va, pfn, flags)?;
                 }
             }

@@ -803,3 +803,171 @@ fn a_fault_on_a_page_that_allows_the_access_is_spurious() {
     assert_eq!(faults(&k, FaultKind::Spurious), 1);
     assert_eq!(k.read_u64(pid, a).unwrap(), 1);
 }
+
+fn boot_small(ram: u64, swap: u64, policy: ReclaimPolicy) -> Kernel {
+    let spec = MachineSpec::preset("x86-64")
+        .unwrap()
+        .with_ram(ram, "test")
+        .unwrap();
+    Kernel::boot(
+        spec,
+        KernelConfig {
+            swap_bytes: swap,
+            reclaim: policy,
+            ..KernelConfig::default()
+        },
+    )
+}
+
+#[test]
+fn pages_beyond_ram_go_to_swap_and_come_back_intact() {
+    for policy in [
+        ReclaimPolicy::Fifo,
+        ReclaimPolicy::Clock,
+        ReclaimPolicy::TwoList,
+    ] {
+        let mut k = boot_small(2 << 20, 8 << 20, policy);
+        let base = k.frame_baseline();
+        let pid = spawn(&mut k);
+        let n = 1024u64; // 4 MiB of data on 2 MiB of RAM
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        for i in 0..n {
+            k.write_u64(pid, VirtAddr(a.0 + i * 4096 + 8 * (i % 500)), i * 7 + 1)
+                .unwrap();
+        }
+        assert!(k.counters.swap_outs > 0, "{policy:?}");
+        for i in (0..n).rev() {
+            let got = k
+                .read_u64(pid, VirtAddr(a.0 + i * 4096 + 8 * (i % 500)))
+                .unwrap();
+            assert_eq!(got, i * 7 + 1, "{policy:?} page {i}");
+        }
+        assert!(k.counters.swap_ins > 0);
+        assert_eq!(faults(&k, FaultKind::SwapIn), k.counters.swap_ins);
+        assert!(k.counters.io_wait_ns > 0);
+        let p = k.process(pid).unwrap();
+        let swapped = k.mm(pid).unwrap().swap_pages;
+        assert!(p.rss().anon < n && swapped > 0);
+        assert!(
+            p.rss().anon + swapped >= n,
+            "every page resident or in swap"
+        );
+        k.exit(pid, 0).unwrap();
+        k.drop_caches();
+        assert_eq!(k.swap_stats().unwrap().used, 0, "{policy:?}: slots freed");
+        assert_eq!(k.frame_baseline(), base, "{policy:?}");
+    }
+}
+
+#[test]
+fn without_swap_anonymous_memory_cannot_go_and_the_oom_killer_runs() {
+    let mut k = boot_small(2 << 20, 0, ReclaimPolicy::Clock);
+    let pid = spawn(&mut k);
+    // Within the heuristic overcommit limit (RAM), beyond what RAM has free.
+    let a = k.mmap(pid, MmapArgs::anon(480 * 4096, Prot::RW)).unwrap();
+    let mut failed = false;
+    for i in 0..480 {
+        if k.write_u64(pid, VirtAddr(a.0 + i * 4096), 1).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed);
+    assert_eq!(
+        k.process(pid).unwrap().state,
+        ProcState::Killed(Signal::OomKill)
+    );
+    assert!(
+        matches!(&k.events[0], Event::OomKill { reason, .. } if reason.contains("nothing reclaimable"))
+    );
+}
+
+#[test]
+fn clean_file_pages_are_dropped_and_dirty_ones_written_back() {
+    let mut k = boot_small(2 << 20, 8 << 20, ReclaimPolicy::Clock);
+    let pages = 600u64;
+    let f = k.create_file("/big", vec![7u8; (pages * 4096) as usize]);
+    let pid = spawn(&mut k);
+    let shared = MmapArgs {
+        shared: true,
+        source: MapSource::File(f, 0),
+        ..MmapArgs::anon(pages * 4096, Prot::RW)
+    };
+    let m = k.mmap(pid, shared).unwrap();
+    // Write one byte in the first page, then stream through the rest.
+    k.write(pid, m, &[42]).unwrap();
+    for i in 0..pages {
+        let mut b = [0u8];
+        k.read(pid, VirtAddr(m.0 + i * 4096), &mut b).unwrap();
+        assert!(b[0] == 7 || (i == 0 && b[0] == 42));
+    }
+    // Anonymous pressure pushes the file pages out.
+    let a = k.mmap(pid, MmapArgs::anon(400 * 4096, Prot::RW)).unwrap();
+    for i in 0..400 {
+        k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
+    }
+    assert!(k.counters.file_evictions > 0);
+    assert!(k.counters.writebacks >= 1);
+    assert_eq!(
+        k.file(f).unwrap().data[0],
+        42,
+        "the dirty page reached the file"
+    );
+    let reads = k.counters.file_reads;
+    let mut b = [0u8];
+    k.read(pid, m, &mut b).unwrap();
+    assert_eq!(b[0], 42);
+    assert!(
+        k.counters.file_reads > reads,
+        "read back from the file: a major fault"
+    );
+}
+
+#[test]
+fn copy_on_write_survives_swapping() {
+    let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::TwoList);
+    let parent = spawn(&mut k);
+    let n = 300u64;
+    let a = k.mmap(parent, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+    for i in 0..n {
+        k.write_u64(parent, VirtAddr(a.0 + i * 4096), i).unwrap();
+    }
+    let child = k.fork(parent).unwrap();
+    // Pressure from a third process pushes the shared pages out.
+    let hog = spawn(&mut k);
+    let h = k.mmap(hog, MmapArgs::anon(500 * 4096, Prot::RW)).unwrap();
+    for i in 0..500 {
+        k.write_u64(hog, VirtAddr(h.0 + i * 4096), 1).unwrap();
+    }
+    assert!(k.counters.swap_outs > 0);
+    for i in 0..n {
+        k.write_u64(child, VirtAddr(a.0 + i * 4096), 1000 + i)
+            .unwrap();
+    }
+    for i in 0..n {
+        assert_eq!(k.read_u64(parent, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+        assert_eq!(
+            k.read_u64(child, VirtAddr(a.0 + i * 4096)).unwrap(),
+            1000 + i
+        );
+    }
+}
+
+#[test]
+fn a_group_at_its_limit_swaps_its_own_pages_before_killing() {
+    let mut k = boot_small(16 << 20, 16 << 20, ReclaimPolicy::Clock);
+    let g = k.create_group("/limited", Some(64 * 4096));
+    let pid = spawn(&mut k);
+    k.set_group(pid, g).unwrap();
+    let a = k.mmap(pid, MmapArgs::anon(256 * 4096, Prot::RW)).unwrap();
+    for i in 0..256 {
+        k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
+    }
+    for i in 0..256 {
+        assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+    }
+    assert!(k.process(pid).unwrap().is_running());
+    assert!(k.groups()[g.0 as usize].peak <= 64);
+    assert!(k.counters.swap_outs >= 192);
+    assert_eq!(k.counters.oom_kills, 0);
+}

@@ -1,0 +1,497 @@
+//! Reclaim: what the kernel does when free frames run low. Reclaimable frames (private
+//! anonymous memory and the page cache) sit on lists kept by the chosen policy; the
+//! policy reads and clears the Accessed bits of every page-table entry that maps a
+//! frame (through the reverse map), as a kernel does, and picks victims. An anonymous
+//! victim is written to swap and every entry that mapped it is replaced by a swap entry;
+//! a file page is written back if dirty and dropped. Every entry unmapped is flushed
+//! from the TLBs.
+//!
+//! Watermarks, as Linux's per-zone ones: below `low` free frames after an allocation,
+//! background reclaim (kswapd) frees frames up to `high`; an allocation that finds
+//! `min` or fewer free reclaims directly. A group at its limit reclaims its own frames
+//! first. Shared-memory pages are not reclaimed (vmsim keeps them resident).
+
+use super::fault::{soft_for_swap, soft_prot_none, soft_swap};
+use super::frames::FrameKind;
+use super::{GroupId, Kernel, Pid};
+use crate::addr::{Pfn, VirtAddr};
+use crate::hw::{Flags, Slot, TlbFlush};
+use serde::Serialize;
+
+/// How victims are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ReclaimPolicy {
+    /// The oldest resident frame.
+    Fifo,
+    /// CLOCK: a frame whose mappings were accessed since the last pass gets a second
+    /// chance (its bits cleared); the first one found idle goes.
+    Clock,
+    /// Linux-like active and inactive lists (see `policy/two_list.rs`), with the
+    /// Accessed bits read from the page tables.
+    TwoList,
+}
+
+impl ReclaimPolicy {
+    /// Parses `fifo`, `clock` or `two-list`.
+    pub fn parse(s: &str) -> Option<ReclaimPolicy> {
+        match s {
+            "fifo" => Some(ReclaimPolicy::Fifo),
+            "clock" => Some(ReclaimPolicy::Clock),
+            "two-list" | "linux" => Some(ReclaimPolicy::TwoList),
+            _ => None,
+        }
+    }
+}
+
+const INACTIVE: u32 = 0;
+const ACTIVE: u32 = 1;
+
+/// Lists of frames threaded through arrays indexed by frame number; every link is
+/// stored plus one so that the arrays start zeroed (and cost no host memory for frames
+/// never used).
+#[derive(Clone, Debug)]
+pub struct FrameLists {
+    /// `[prev + 1, next + 1, list + 1]` per frame, then per sentinel.
+    links: Vec<[u32; 3]>,
+    lens: [usize; 2],
+    frames: u32,
+}
+
+impl FrameLists {
+    /// Two empty lists over `frames` frames.
+    pub fn new(frames: u64) -> FrameLists {
+        let n = frames as u32;
+        let mut links = vec![[0u32; 3]; frames as usize + 2];
+        for l in 0..2u32 {
+            let s = n + l;
+            links[s as usize] = [s + 1, s + 1, l + 1];
+        }
+        FrameLists {
+            links,
+            lens: [0; 2],
+            frames: n,
+        }
+    }
+
+    fn list_of(&self, f: u32) -> Option<u32> {
+        self.links[f as usize][2].checked_sub(1)
+    }
+
+    fn remove(&mut self, f: u32) {
+        let [p, n, l] = self.links[f as usize];
+        if l == 0 {
+            return;
+        }
+        self.links[(p - 1) as usize][1] = n;
+        self.links[(n - 1) as usize][0] = p;
+        self.links[f as usize] = [0; 3];
+        self.lens[(l - 1) as usize] -= 1;
+    }
+
+    fn push_head(&mut self, l: u32, f: u32) {
+        let s = self.frames + l;
+        let first = self.links[s as usize][1];
+        self.links[f as usize] = [s + 1, first, l + 1];
+        self.links[(first - 1) as usize][0] = f + 1;
+        self.links[s as usize][1] = f + 1;
+        self.lens[l as usize] += 1;
+    }
+
+    fn move_to_head(&mut self, l: u32, f: u32) {
+        self.remove(f);
+        self.push_head(l, f);
+    }
+
+    fn tail(&self, l: u32) -> Option<u32> {
+        let t = self.links[(self.frames + l) as usize][0] - 1;
+        (t < self.frames).then_some(t)
+    }
+
+    fn len(&self, l: u32) -> usize {
+        self.lens[l as usize]
+    }
+}
+
+/// Which frames a reclaim may take.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Scope {
+    /// Any.
+    Global,
+    /// Frames charged to this group.
+    Group(GroupId),
+    /// Frames this process maps (local replacement).
+    Process(Pid),
+}
+
+/// Free-frame thresholds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Watermarks {
+    /// Direct reclaim at or below this.
+    pub min: u64,
+    /// Background reclaim starts below this.
+    pub low: u64,
+    /// Background reclaim stops at this.
+    pub high: u64,
+}
+
+impl Watermarks {
+    /// Linux's proportions: `min` about sqrt(16 × RAM in KiB) KiB, clamped to
+    /// 128 KiB..64 MiB and to a sixteenth of RAM; `low` = 5/4 `min`, `high` = 3/2 `min`.
+    pub fn for_ram(frames: u64, page_size: u64) -> Watermarks {
+        let kib = frames * page_size / 1024;
+        let min_kib = ((16 * kib) as f64).sqrt() as u64;
+        let min = (min_kib.clamp(128, 65536) * 1024 / page_size)
+            .min(frames / 16)
+            .max(1);
+        Watermarks {
+            min,
+            low: min * 5 / 4 + 1,
+            high: min * 3 / 2 + 2,
+        }
+    }
+}
+
+/// Frames reclaimed per pass (Linux's `SWAP_CLUSTER_MAX`).
+pub const RECLAIM_BATCH: usize = 32;
+
+impl Kernel {
+    /// Puts a frame that just became resident on the reclaim lists.
+    pub(super) fn lru_add(&mut self, pfn: Pfn) {
+        if matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File) {
+            self.lru.remove(pfn.0 as u32);
+            self.lru.push_head(INACTIVE, pfn.0 as u32);
+            self.referenced[pfn.0 as usize] = false;
+        }
+    }
+
+    /// Takes a freed frame off the reclaim lists.
+    pub(super) fn lru_del(&mut self, pfn: Pfn) {
+        if (pfn.0 as usize) < self.referenced.len() {
+            self.lru.remove(pfn.0 as u32);
+        }
+    }
+
+    /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
+    fn young(&mut self, pfn: Pfn) -> bool {
+        let paging = self.machine.spec.paging.clone();
+        let mut young = false;
+        for (pid, va) in self.rmap.of(pfn) {
+            if let Ok(mm) = self.mm(pid) {
+                let pt = mm.pt;
+                young |= pt.test_and_clear_accessed(&paging, &mut self.machine.ram, va);
+            }
+        }
+        young
+    }
+
+    fn in_scope(&self, pfn: Pfn, scope: Scope) -> bool {
+        match scope {
+            Scope::Global => true,
+            Scope::Group(g) => self.frames.group(pfn) == g.0,
+            Scope::Process(p) => self.rmap.of(pfn).iter().any(|&(q, _)| q == p),
+        }
+    }
+
+    /// Frees up to `want` frames in `scope`; returns how many went.
+    pub(super) fn reclaim(&mut self, want: usize, scope: Scope) -> usize {
+        let mut freed = 0;
+        // Every frame may be looked at twice (once to clear its bits): then give up.
+        let mut budget = 2 * (self.lru.len(INACTIVE) + self.lru.len(ACTIVE)) + 2;
+        while freed < want && budget > 0 {
+            let Some(victim) = self.pick_victim(scope, &mut budget) else {
+                break;
+            };
+            if self.evict(Pfn(victim as u64)) {
+                freed += 1;
+            } else {
+                // Not evictable now (no swap space): keep it, behind the others.
+                let l = self.lru.list_of(victim).unwrap_or(INACTIVE);
+                self.lru.move_to_head(l, victim);
+            }
+        }
+        self.counters.pages_reclaimed += freed as u64;
+        freed
+    }
+
+    /// The next victim the policy offers in `scope`, spending scan budget.
+    fn pick_victim(&mut self, scope: Scope, budget: &mut usize) -> Option<u32> {
+        while *budget > 0 {
+            *budget -= 1;
+            self.counters.pages_scanned += 1;
+            match self.config.reclaim {
+                ReclaimPolicy::Fifo => {
+                    let f = self.lru.tail(INACTIVE)?;
+                    if self.in_scope(Pfn(f as u64), scope) {
+                        return Some(f);
+                    }
+                    self.lru.move_to_head(INACTIVE, f);
+                }
+                ReclaimPolicy::Clock => {
+                    let f = self.lru.tail(INACTIVE)?;
+                    let pfn = Pfn(f as u64);
+                    if !self.in_scope(pfn, scope) || self.young(pfn) {
+                        self.lru.move_to_head(INACTIVE, f);
+                        continue;
+                    }
+                    return Some(f);
+                }
+                ReclaimPolicy::TwoList => {
+                    while self.lru.len(INACTIVE) < self.lru.len(ACTIVE) {
+                        let Some(a) = self.lru.tail(ACTIVE) else {
+                            break;
+                        };
+                        if self.young(Pfn(a as u64)) {
+                            self.lru.move_to_head(ACTIVE, a);
+                        } else {
+                            self.lru.move_to_head(INACTIVE, a);
+                            self.referenced[a as usize] = false;
+                        }
+                    }
+                    let f = match self.lru.tail(INACTIVE) {
+                        Some(f) => f,
+                        None => {
+                            let a = self.lru.tail(ACTIVE)?;
+                            self.lru.move_to_head(INACTIVE, a);
+                            continue;
+                        }
+                    };
+                    let pfn = Pfn(f as u64);
+                    if !self.in_scope(pfn, scope) {
+                        self.lru.move_to_head(INACTIVE, f);
+                        continue;
+                    }
+                    if self.young(pfn) {
+                        if std::mem::take(&mut self.referenced[f as usize]) {
+                            self.lru.move_to_head(ACTIVE, f);
+                        } else {
+                            self.referenced[f as usize] = true;
+                            self.lru.move_to_head(INACTIVE, f);
+                        }
+                        continue;
+                    }
+                    return Some(f);
+                }
+            }
+        }
+        None
+    }
+
+    /// Evicts one frame: swaps out anonymous memory, writes back and drops file pages.
+    /// Returns false when it cannot (no swap space, or a kind that stays resident).
+    pub(super) fn evict(&mut self, pfn: Pfn) -> bool {
+        let paging = self.machine.spec.paging.clone();
+        match self.frames.kind(pfn) {
+            FrameKind::Anon => {
+                // A frame on its way to being mapped is not a candidate.
+                if !self.rmap.is_mapped(pfn) {
+                    return false;
+                }
+                let Some(swap) = self.swap.as_mut() else {
+                    return false;
+                };
+                let Some(slot) = swap.alloc() else {
+                    return false;
+                };
+                let data = self.machine.ram.frame_contents(pfn.0);
+                if swap.write(slot, data).is_err() {
+                    swap.get(slot);
+                    swap.put(slot);
+                    self.counters.swap_errors += 1;
+                    return false;
+                }
+                let bytes = self.page_size();
+                self.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
+                for (pid, va) in self.rmap.of(pfn) {
+                    let Ok(mm) = self.mm(pid) else { continue };
+                    let pt = mm.pt;
+                    match pt.slot(&paging, &self.machine.ram, va) {
+                        Some(Slot::Leaf(m)) if m.pfn == pfn => {
+                            if let Ok((_, flush)) = pt.unmap(&paging, &mut self.machine.ram, va) {
+                                self.flush_for(pid, flush);
+                            }
+                        }
+                        Some(Slot::Soft { value, .. }) if soft_prot_none(value) == Some(pfn) => {
+                            pt.clear_soft(&paging, &mut self.machine.ram, va);
+                        }
+                        _ => continue,
+                    }
+                    let _ = pt.write_soft(
+                        &paging,
+                        &mut self.machine.ram,
+                        &mut self.frames,
+                        va,
+                        soft_for_swap(slot),
+                        Flags::RWX | Flags::USER,
+                    );
+                    if let Some(s) = self.swap.as_mut() {
+                        s.get(slot);
+                    }
+                    self.uncount(pid, pfn);
+                    if let Ok(mm) = self.mm_mut(pid) {
+                        mm.swap_pages += 1;
+                    }
+                    self.rmap.remove(pfn, pid, va);
+                    self.put_frame(pfn);
+                }
+                if let Some(s) = self.swap.as_mut() {
+                    if s.count(slot) == 0 {
+                        // Nothing mapped it after all: give the slot back.
+                        s.get(slot);
+                        s.put(slot);
+                    }
+                }
+                self.counters.swap_outs += 1;
+                true
+            }
+            FrameKind::File => {
+                let Some(&(file, idx)) = self.cache_owner.get(&pfn.0) else {
+                    return false;
+                };
+                let mut dirty = self.cache_dirty.remove(&pfn.0);
+                let mut pending: Vec<(Pid, TlbFlush)> = Vec::new();
+                for (pid, va) in self.rmap.of(pfn) {
+                    let Ok(mm) = self.mm(pid) else { continue };
+                    let pt = mm.pt;
+                    if let Ok((m, flush)) = pt.unmap(&paging, &mut self.machine.ram, va) {
+                        dirty |= m.flags.contains(Flags::DIRTY) && m.flags.contains(Flags::WRITE);
+                        pending.push((pid, flush));
+                    }
+                    self.uncount(pid, pfn);
+                    self.rmap.remove(pfn, pid, va);
+                    self.put_frame(pfn);
+                }
+                for (pid, flush) in pending {
+                    self.flush_for(pid, flush);
+                }
+                if dirty {
+                    self.write_back(pfn, file, idx);
+                }
+                self.page_cache.remove(&(file, idx));
+                self.cache_owner.remove(&pfn.0);
+                self.put_frame(pfn);
+                self.counters.file_evictions += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Writes a page-cache page back into its file.
+    fn write_back(&mut self, pfn: Pfn, file: super::FileId, idx: u64) {
+        let ps = self.page_size();
+        let mut buf = vec![0u8; ps as usize];
+        let _ = self
+            .machine
+            .ram
+            .read(pfn.addr(self.machine.spec.paging.page_shift), &mut buf);
+        let data = &mut self.files[file.0 as usize].data;
+        let from = (idx * ps) as usize;
+        if from < data.len() {
+            let to = (from + ps as usize).min(data.len());
+            data[from..to].copy_from_slice(&buf[..to - from]);
+        }
+        self.counters.writebacks += 1;
+        self.counters.io_busy_ns += self.config.storage.transfer_ns(ps);
+    }
+
+    /// Background reclaim: when free frames fell below `low`, reclaim up to `high`.
+    pub(super) fn kswapd(&mut self) {
+        let w = self.watermarks;
+        if self.frames.nr_free() >= w.low {
+            return;
+        }
+        self.counters.kswapd_runs += 1;
+        while self.frames.nr_free() < w.high {
+            let before = self.frames.nr_free();
+            let want = ((w.high - before) as usize).min(RECLAIM_BATCH);
+            if self.reclaim(want, Scope::Global) == 0 || self.frames.nr_free() <= before {
+                break;
+            }
+        }
+    }
+
+    /// Reads a swapped-out page back for `pid` at `page`: a major fault.
+    pub(super) fn swap_in(
+        &mut self,
+        pid: Pid,
+        vma: &super::Vma,
+        page: VirtAddr,
+        slot: u32,
+    ) -> Result<super::FaultKind, super::Violation> {
+        let pfn = self.alloc_user_frame(pid, FrameKind::Anon)?;
+        let paging = self.machine.spec.paging.clone();
+        // The entry may have changed while memory was found (the OOM killer, or this
+        // page's own process exiting): then just retry.
+        let pt = match self.mm(pid) {
+            Ok(mm) => mm.pt,
+            Err(_) => {
+                self.put_frame(pfn);
+                return Err(super::Violation::OutOfMemory);
+            }
+        };
+        let still = matches!(
+            pt.slot(&paging, &self.machine.ram, page),
+            Some(Slot::Soft { value, .. }) if soft_swap(value) == Some(slot)
+        );
+        if !still {
+            self.put_frame(pfn);
+            return Ok(super::FaultKind::Spurious);
+        }
+        let ps = self.page_size() as usize;
+        let mut buf = vec![0u8; ps];
+        let _ = self.machine.ram.zero_frames(pfn, 1);
+        if let Some(s) = self.swap.as_mut() {
+            match s.read(slot, &mut buf) {
+                Ok(true) => {
+                    let _ = self.machine.ram.write(pfn.addr(paging.page_shift), &buf);
+                }
+                Ok(false) => {}
+                Err(_) => self.counters.swap_errors += 1,
+            }
+            s.put(slot);
+        }
+        self.counters.io_wait_ns += self.config.storage.transfer_ns(ps as u64);
+        pt.clear_soft(&paging, &mut self.machine.ram, page);
+        if let Ok(mm) = self.mm_mut(pid) {
+            mm.swap_pages = mm.swap_pages.saturating_sub(1);
+        }
+        // Each swap-in makes its own copy (there is no swap cache to share it through),
+        // so even a page that was shared copy-on-write comes back private and writable.
+        let flags = self.user_flags(vma.prot, true, false);
+        self.install(pid, page, pfn, flags)
+            .map_err(|_| super::Violation::OutOfMemory)?;
+        self.counters.swap_ins += 1;
+        Ok(super::FaultKind::SwapIn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_lists_start_zeroed_and_keep_order() {
+        let mut l = FrameLists::new(8);
+        assert!(l.links[..8].iter().all(|x| *x == [0; 3]));
+        for f in [3, 5, 7] {
+            l.push_head(INACTIVE, f);
+        }
+        assert_eq!(l.tail(INACTIVE), Some(3));
+        l.move_to_head(ACTIVE, 3);
+        assert_eq!(l.tail(INACTIVE), Some(5));
+        assert_eq!((l.len(INACTIVE), l.len(ACTIVE)), (2, 1));
+        l.remove(5);
+        l.remove(5);
+        assert_eq!(l.tail(INACTIVE), Some(7));
+        assert_eq!(l.list_of(3), Some(ACTIVE));
+        assert_eq!(l.list_of(5), None);
+    }
+
+    #[test]
+    fn watermarks_scale_with_ram() {
+        let w = Watermarks::for_ram(4 << 20, 4096); // 16 GiB
+        assert!(w.min > 1000 && w.min < w.low && w.low < w.high);
+        let small = Watermarks::for_ram(64, 64);
+        assert!(small.min >= 1 && small.high < 64);
+    }
+}

@@ -1,0 +1,235 @@
+//! The swap device: a real file (a temporary one by default, removed when the kernel
+//! goes) divided into page-sized slots, a slot allocator, and the time the device takes.
+//!
+//! A slot holds one swapped-out page. Its count is the number of page-table entries
+//! that name it (a page swapped out while shared copy-on-write by several processes is
+//! named by each). A page that read as zeros is recorded as such and not written.
+
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Storage the swap device (and the files) sit on: latency plus transfer time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Storage {
+    /// An NVMe SSD: 20 µs, 2 GB/s.
+    Nvme,
+    /// A SATA SSD: 100 µs, 500 MB/s.
+    SataSsd,
+    /// A hard disk: 8 ms (seek and rotation), 150 MB/s.
+    Hdd,
+}
+
+impl Storage {
+    /// Nanoseconds to read or write `bytes` in one request.
+    pub fn transfer_ns(self, bytes: u64) -> u64 {
+        let (latency, bytes_per_s) = match self {
+            Storage::Nvme => (20_000, 2_000_000_000u64),
+            Storage::SataSsd => (100_000, 500_000_000),
+            Storage::Hdd => (8_000_000, 150_000_000),
+        };
+        latency + bytes.saturating_mul(1_000_000_000) / bytes_per_s
+    }
+
+    /// Parses `nvme`, `sata-ssd` or `hdd`.
+    pub fn parse(s: &str) -> Option<Storage> {
+        match s {
+            "nvme" => Some(Storage::Nvme),
+            "sata-ssd" | "ssd" => Some(Storage::SataSsd),
+            "hdd" => Some(Storage::Hdd),
+            _ => None,
+        }
+    }
+}
+
+/// Counters of the swap device.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SwapStats {
+    /// Slots.
+    pub slots: u64,
+    /// Slots in use.
+    pub used: u64,
+    /// Most slots in use at once.
+    pub peak_used: u64,
+    /// Pages written out.
+    pub outs: u64,
+    /// Pages read back in.
+    pub ins: u64,
+    /// Bytes written to the file.
+    pub bytes_written: u64,
+    /// Bytes read from the file.
+    pub bytes_read: u64,
+}
+
+/// The swap device.
+#[derive(Debug)]
+pub struct SwapDevice {
+    file: File,
+    path: PathBuf,
+    temporary: bool,
+    page_size: u64,
+    next: u32,
+    free: Vec<u32>,
+    count: Vec<u16>,
+    has_data: Vec<bool>,
+    /// Its counters.
+    pub stats: SwapStats,
+}
+
+static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
+
+impl SwapDevice {
+    /// A device of `bytes` (rounded down to pages) in the file `path`, or in a new
+    /// temporary file.
+    pub fn create(path: Option<&Path>, bytes: u64, page_size: u64) -> std::io::Result<SwapDevice> {
+        let (path, temporary) = match path {
+            Some(p) => (p.to_path_buf(), false),
+            None => (
+                std::env::temp_dir().join(format!(
+                    "vmsim-swap-{}-{}",
+                    std::process::id(),
+                    NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
+                )),
+                true,
+            ),
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        let slots = (bytes / page_size).min(u32::MAX as u64 >> 2) as usize;
+        file.set_len(slots as u64 * page_size)?;
+        Ok(SwapDevice {
+            file,
+            path,
+            temporary,
+            page_size,
+            next: 0,
+            free: Vec::new(),
+            count: vec![0; slots],
+            has_data: vec![false; slots],
+            stats: SwapStats {
+                slots: slots as u64,
+                ..SwapStats::default()
+            },
+        })
+    }
+
+    /// The file behind it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A free slot, with a count of 0, or `None` when the device is full.
+    pub fn alloc(&mut self) -> Option<u32> {
+        let s = match self.free.pop() {
+            Some(s) => s,
+            None if (self.next as usize) < self.count.len() => {
+                self.next += 1;
+                self.next - 1
+            }
+            None => return None,
+        };
+        self.stats.used += 1;
+        self.stats.peak_used = self.stats.peak_used.max(self.stats.used);
+        Some(s)
+    }
+
+    /// Writes a page into `slot` (`None`: the page reads as zeros).
+    pub fn write(&mut self, slot: u32, data: Option<&[u8]>) -> std::io::Result<()> {
+        self.stats.outs += 1;
+        self.has_data[slot as usize] = data.is_some();
+        if let Some(d) = data {
+            self.file.write_all_at(d, slot as u64 * self.page_size)?;
+            self.stats.bytes_written += d.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads `slot` into `buf`; returns false (and leaves `buf` alone) when the page
+    /// was all zeros.
+    pub fn read(&mut self, slot: u32, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.stats.ins += 1;
+        if !self.has_data[slot as usize] {
+            return Ok(false);
+        }
+        self.file.read_exact_at(buf, slot as u64 * self.page_size)?;
+        self.stats.bytes_read += buf.len() as u64;
+        Ok(true)
+    }
+
+    /// Adds a reference to `slot`.
+    pub fn get(&mut self, slot: u32) {
+        self.count[slot as usize] += 1;
+    }
+
+    /// References to `slot`.
+    pub fn count(&self, slot: u32) -> u16 {
+        self.count[slot as usize]
+    }
+
+    /// Drops a reference to `slot`, freeing it with the last.
+    pub fn put(&mut self, slot: u32) {
+        let c = &mut self.count[slot as usize];
+        *c = c.saturating_sub(1);
+        if *c == 0 {
+            self.has_data[slot as usize] = false;
+            self.free.push(slot);
+            self.stats.used -= 1;
+        }
+    }
+}
+
+impl Drop for SwapDevice {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_go_out_and_come_back_through_a_real_file() {
+        let mut d = SwapDevice::create(None, 4 * 4096, 4096).unwrap();
+        let path = d.path().to_path_buf();
+        assert!(path.exists());
+        let a = d.alloc().unwrap();
+        let b = d.alloc().unwrap();
+        d.get(a);
+        d.get(b);
+        let page: Vec<u8> = (0..4096).map(|i| i as u8).collect();
+        d.write(a, Some(&page)).unwrap();
+        d.write(b, None).unwrap();
+        let mut back = vec![0u8; 4096];
+        assert!(d.read(a, &mut back).unwrap());
+        assert_eq!(back, page);
+        assert!(!d.read(b, &mut back).unwrap(), "a zero page is not stored");
+        assert_eq!(d.stats.bytes_written, 4096);
+        d.put(a);
+        assert_eq!(d.stats.used, 1);
+        assert_eq!(d.alloc(), Some(a), "freed slots are reused");
+        drop(d);
+        assert!(!path.exists(), "the temporary file goes with the device");
+    }
+
+    #[test]
+    fn a_full_device_says_so() {
+        let mut d = SwapDevice::create(None, 2 * 4096, 4096).unwrap();
+        assert!(d.alloc().is_some() && d.alloc().is_some());
+        assert_eq!(d.alloc(), None);
+    }
+
+    #[test]
+    fn storage_costs_latency_plus_transfer() {
+        assert_eq!(Storage::Nvme.transfer_ns(4096), 20_000 + 2_048);
+        assert!(Storage::Hdd.transfer_ns(4096) > 100 * Storage::Nvme.transfer_ns(4096));
+    }
+}
