@@ -248,6 +248,7 @@ impl Kernel {
         if !self.prot_allows(vma.prot, f.access) {
             return Err(Violation::Access);
         }
+        self.reserve_table_frames(pid)?;
         let paging = self.machine.spec.paging.clone();
         let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
         let kind = match pt.slot(&paging, &self.machine.ram, page) {
@@ -300,6 +301,25 @@ impl Kernel {
             p.stats.faults[kind as usize] += 1;
         }
         Ok(kind)
+    }
+
+    /// Makes sure the frames a fault may need beyond its page (a page table at every
+    /// level) are free, reclaiming or calling the OOM killer as an allocation would:
+    /// page tables are never reclaimed, so they must not find memory exhausted.
+    fn reserve_table_frames(&mut self, pid: Pid) -> Result<(), Violation> {
+        use super::reclaim::{Scope, RECLAIM_BATCH};
+        let p = &self.machine.spec.paging;
+        // Tables below the root (the root always exists), and the page itself.
+        let need = (1..p.levels).map(|l| p.table_frames(l)).sum::<u64>() + 1;
+        while self.frames.nr_free() < need {
+            if self.reclaim(RECLAIM_BATCH, Scope::Global) == 0 {
+                self.oom_kill(None, "no free frames for page tables".into())?;
+                if !self.process(pid).is_some_and(|p| p.is_running()) {
+                    return Err(Violation::OutOfMemory);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Grows the stack VMA just above `page` down to it, if the limits allow.
@@ -536,7 +556,22 @@ impl Kernel {
             }
         }
         if v == Violation::OutOfMemory {
-            // The OOM killer has already acted and logged.
+            // The OOM killer has usually acted and logged already; if memory ran out
+            // some other way, the process still cannot go on.
+            if self.process(pid).is_some_and(|p| p.is_running()) {
+                self.counters.oom_kills += 1;
+                let (name, rss_pages) = self
+                    .process(pid)
+                    .map_or((String::new(), 0), |p| (p.name.clone(), p.rss().total()));
+                self.log(super::Event::OomKill {
+                    pid,
+                    name,
+                    rss_pages,
+                    group: None,
+                    reason: "memory ran out while handling its fault".into(),
+                });
+                self.teardown(pid, super::ProcState::Killed(Signal::OomKill));
+            }
             return;
         }
         self.counters.signals += 1;

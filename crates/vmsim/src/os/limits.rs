@@ -170,7 +170,11 @@ impl Kernel {
 
     /// Kills the running process with the most resident pages (in `group`, or
     /// anywhere). Fails when there is nobody to kill.
-    fn oom_kill(&mut self, group: Option<GroupId>, reason: String) -> Result<(), Violation> {
+    pub(super) fn oom_kill(
+        &mut self,
+        group: Option<GroupId>,
+        reason: String,
+    ) -> Result<(), Violation> {
         let victim = self
             .procs
             .iter()
