@@ -258,3 +258,25 @@ fn policy_errors_name_the_file_line_and_text() {
     assert!(out.contains("4 references, 3 distinct pages"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn run_under_memory_pressure_swaps() {
+    let (ok, out, err) = vmsim(&[
+        "run", "--ram", "8MiB", "--swap", "64MiB", "--buffer", "4MiB", "-n", "50000", "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &v["kernel"]["reclaim"];
+    assert!(r["evictions"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["swap"]["outs"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["swap"]["ins"].as_u64().unwrap() > 0, "{r}");
+    assert!(v["kernel"]["faults"]["swap-in"].as_u64().unwrap() > 0);
+    assert_eq!(v["kernel"]["oom_kills"], 0);
+    let (ok, _, err) = vmsim(&["run", "--policy", "lru"]);
+    assert!(!ok && err.contains("unknown reclaim policy `lru`"), "{err}");
+    let (ok, _, err) = vmsim(&["run", "--swap", "lots"]);
+    assert!(
+        !ok && err.contains("--swap") && err.contains("lots"),
+        "{err}"
+    );
+}
