@@ -463,7 +463,7 @@ boot"
                     r.flags
                 );
             }
-            let paging = demo.machine.spec.paging.clone();
+            let paging = demo.machine.spec.paging;
             for va in vas {
                 println!();
                 print!("{}", demo.machine.explain(va, kind, mode).to_text(&paging));

@@ -20,7 +20,7 @@ fn machine(spec: MachineSpec, pages: u64) -> Machine {
     let mut m = Machine::new(spec);
     let n = m.ram.nr_frames();
     let mut frames = SimpleFrames::new(n / 2, n);
-    let p = m.spec.paging.clone();
+    let p = m.spec.paging;
     let pt = PageTable::new(&p, &mut m.ram, &mut frames, 1).unwrap();
     for i in 0..pages {
         let va = VirtAddr(0x1000_0000 + i * 4096);

@@ -42,7 +42,7 @@ impl Demo {
     /// Builds the demo address space on a machine of `spec`.
     pub fn new(spec: MachineSpec) -> Result<Demo, MapError> {
         let mut machine = Machine::new(spec);
-        let p = machine.spec.paging.clone();
+        let p = machine.spec.paging;
         let page = p.page_size();
         let frames = machine.ram.nr_frames();
         let mut alloc = SimpleFrames::new(1, frames);

@@ -14,7 +14,7 @@
 //!
 //! let mut m = Machine::new(MachineSpec::preset("x86-64").unwrap());
 //! let mut frames = SimpleFrames::new(16, m.ram.nr_frames());
-//! let paging = m.spec.paging.clone();
+//! let paging = m.spec.paging;
 //! let pt = PageTable::new(&paging, &mut m.ram, &mut frames, 1).unwrap();
 //! pt.map(&paging, &mut m.ram, &mut frames, VirtAddr(0x40_0000), Pfn(5), 1,
 //!        Flags::RW | Flags::USER, Flags::RWX | Flags::USER).unwrap();

@@ -143,7 +143,7 @@ impl World {
         let mut m = Machine::new(spec);
         let n = m.ram.nr_frames();
         let mut frames = SimpleFrames::new(n - n / 4, n);
-        let p = m.spec.paging.clone();
+        let p = m.spec.paging;
         let a = PageTable::new(&p, &mut m.ram, &mut frames, 1).unwrap();
         let b = PageTable::new(&p, &mut m.ram, &mut frames, 2).unwrap();
         m.mmu.set_context(a.root(), 1).unwrap();
@@ -179,7 +179,7 @@ impl World {
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {
-        let p = self.m.spec.paging.clone();
+        let p = self.m.spec.paging;
         match *op {
             Op::Map {
                 space,

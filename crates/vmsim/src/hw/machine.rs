@@ -268,6 +268,7 @@ struct RawLatency {
 
 /// The fixed geometry of a real format.
 struct RealFormat {
+    name: &'static str,
     format: Format,
     va_bits: u32,
     max_pa_bits: u32,
@@ -276,16 +277,17 @@ struct RealFormat {
 }
 
 fn real_format(name: &str) -> Option<RealFormat> {
-    let (format, va_bits, max_pa_bits, levels, leaf_levels): (_, _, _, _, &'static [u32]) =
+    let (name, format, va_bits, max_pa_bits, levels, leaf_levels): (_, _, _, _, _, &'static [u32]) =
         match name {
-            "x86-64" => (Format::X86_64, 48, 52, 4, &[1, 2, 3]),
-            "x86-64-la57" => (Format::X86_64, 57, 52, 5, &[1, 2, 3]),
-            "sv39" => (Format::Riscv, 39, 56, 3, &[1, 2, 3]),
-            "sv48" => (Format::Riscv, 48, 56, 4, &[1, 2, 3, 4]),
-            "sv57" => (Format::Riscv, 57, 56, 5, &[1, 2, 3, 4, 5]),
+            "x86-64" => ("x86-64", Format::X86_64, 48, 52, 4, &[1, 2, 3]),
+            "x86-64-la57" => ("x86-64-la57", Format::X86_64, 57, 52, 5, &[1, 2, 3]),
+            "sv39" => ("sv39", Format::Riscv, 39, 56, 3, &[1, 2, 3]),
+            "sv48" => ("sv48", Format::Riscv, 48, 56, 4, &[1, 2, 3, 4]),
+            "sv57" => ("sv57", Format::Riscv, 57, 56, 5, &[1, 2, 3, 4, 5]),
             _ => return None,
         };
     Some(RealFormat {
+        name,
         format,
         va_bits,
         max_pa_bits,
@@ -532,6 +534,7 @@ fn validate_paging(c: &Check, raw: &RawPaging) -> Result<Paging, MachineError> {
         return validate_textbook(c, raw);
     }
     let Some(RealFormat {
+        name,
         format,
         va_bits,
         max_pa_bits: max_pa,
@@ -587,15 +590,7 @@ fn validate_paging(c: &Check, raw: &RawPaging) -> Result<Paging, MachineError> {
         );
     }
     Ok(Paging::new(
-        format,
-        &raw.format,
-        va_bits,
-        pa_bits,
-        12,
-        &bits,
-        8,
-        leaves,
-        true,
+        format, name, va_bits, pa_bits, 12, &bits, 8, leaves, true,
     ))
 }
 

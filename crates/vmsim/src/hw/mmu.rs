@@ -362,7 +362,7 @@ impl Mmu {
         };
         let canon_limit = 1u64.checked_shl(va_bits).map_or(u64::MAX, |l| l - 1);
         Mmu {
-            paging: spec.paging.clone(),
+            paging: spec.paging,
             front,
             canon_add,
             canon_limit,

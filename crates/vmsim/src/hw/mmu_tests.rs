@@ -26,14 +26,14 @@ impl Rig {
         let mut m = Machine::new(spec);
         let n = m.ram.nr_frames();
         let mut frames = SimpleFrames::new(n / 2, n);
-        let paging = m.spec.paging.clone();
+        let paging = m.spec.paging;
         let pt = PageTable::new(&paging, &mut m.ram, &mut frames, 1).unwrap();
         m.mmu.set_context(pt.root(), 1).unwrap();
         Rig { m, frames, pt }
     }
 
     fn map(&mut self, va: u64, pfn: u64, level: u32, flags: Flags) {
-        let p = self.m.spec.paging.clone();
+        let p = self.m.spec.paging;
         self.pt
             .map(
                 &p,
@@ -85,7 +85,7 @@ fn x86_four_level_walk_reads_every_level_and_sets_accessed() {
         })
         .collect();
     let va = VirtAddr(0x7f12_3456_7abc);
-    let p = r.m.spec.paging.clone();
+    let p = r.m.spec.paging;
     assert_eq!(
         reads,
         (1..=4)
@@ -232,7 +232,7 @@ fn each_fault_cause() {
 #[test]
 fn permissions_are_the_and_of_every_level_on_x86() {
     let mut r = Rig::new("x86-64");
-    let p = r.m.spec.paging.clone();
+    let p = r.m.spec.paging;
     // The leaf says user-writable, but the table entries above say supervisor, read-only.
     r.pt.map(
         &p,
@@ -283,7 +283,7 @@ fn riscv_execute_only_and_reserved_encodings() {
 #[test]
 fn textbook_single_level_table_spans_frames() {
     let mut r = Rig::new("textbook");
-    let p = r.m.spec.paging.clone();
+    let p = r.m.spec.paging;
     assert_eq!(p.table_frames(1), 8);
     // VPN 0xff is in the last frame of the 512-byte table.
     r.map(0x3fc0, 0x2d, 1, URW);
@@ -340,7 +340,7 @@ fn walk_caches_skip_upper_levels() {
 #[test]
 fn unmap_needs_its_flush_and_the_flush_works() {
     let mut r = Rig::new("x86-64");
-    let p = r.m.spec.paging.clone();
+    let p = r.m.spec.paging;
     r.map(0x1000, 1, 1, URW);
     r.read(0x1000).unwrap();
     let (old, flush) = r.pt.unmap(&p, &mut r.m.ram, VirtAddr(0x1000)).unwrap();
@@ -382,7 +382,7 @@ fn unmap_needs_its_flush_and_the_flush_works() {
 fn context_switches_with_and_without_asids() {
     // x86-64 preset: PCID-tagged. Two address spaces map the same VA differently.
     let mut r = Rig::new("x86-64");
-    let p = r.m.spec.paging.clone();
+    let p = r.m.spec.paging;
     let pt2 = PageTable::new(&p, &mut r.m.ram, &mut r.frames, 2).unwrap();
     r.map(0x1000, 1, 1, URW);
     pt2.map(

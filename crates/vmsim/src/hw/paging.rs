@@ -23,12 +23,12 @@ pub enum Format {
 }
 
 /// How a virtual address maps onto page-table levels, for one paging format.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Paging {
     /// The PTE format.
     pub format: Format,
     /// The format's name as written in machine files (`x86-64`, `sv39`, `textbook`, ...).
-    pub format_name: String,
+    pub format_name: &'static str,
     /// Width of a virtual address in bits.
     pub va_bits: u32,
     /// Width of a physical address in bits.
@@ -58,7 +58,7 @@ impl Paging {
     #[allow(clippy::too_many_arguments)] // one value per field of the geometry
     pub(crate) fn new(
         format: Format,
-        format_name: &str,
+        format_name: &'static str,
         va_bits: u32,
         pa_bits: u32,
         page_shift: u32,
@@ -83,7 +83,7 @@ impl Paging {
         leaf_ok[1] = true;
         Paging {
             format,
-            format_name: format_name.to_string(),
+            format_name,
             va_bits,
             pa_bits,
             page_shift,

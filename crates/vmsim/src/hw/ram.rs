@@ -181,9 +181,21 @@ impl PhysMem {
         let Some(f) = self.frame_bytes(pfn) else {
             return Ok(0);
         };
-        let mut v = [0u8; 8];
-        v[..bytes as usize].copy_from_slice(&f[off..off + bytes as usize]);
-        Ok(u64::from_le_bytes(v))
+        // Eight-byte entries (x86-64, RISC-V) as one load; other widths byte by byte
+        // (a variable-length copy would be a call to memmove).
+        if bytes == 8 {
+            if let Some(b) = f
+                .get(off..off + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            {
+                return Ok(u64::from_le_bytes(b));
+            }
+        }
+        let mut v = 0u64;
+        for (i, &b) in f[off..off + bytes as usize].iter().enumerate() {
+            v |= (b as u64) << (8 * i);
+        }
+        Ok(v)
     }
 
     /// Writes the low `bytes` bytes (1 to 8) of `value` little-endian at `pa`, which must
@@ -197,7 +209,16 @@ impl PhysMem {
         }
         let off = (pa.0 & (self.frame_size() - 1)) as usize;
         let v = value.to_le_bytes();
-        self.frame_bytes_mut(pfn)[off..off + bytes as usize].copy_from_slice(&v[..bytes as usize]);
+        let f = self.frame_bytes_mut(pfn);
+        if bytes == 8 {
+            if let Some(dst) = f.get_mut(off..off + 8) {
+                dst.copy_from_slice(&v);
+                return Ok(());
+            }
+        }
+        for (d, &b) in f[off..off + bytes as usize].iter_mut().zip(&v) {
+            *d = b;
+        }
         Ok(())
     }
 

@@ -26,7 +26,7 @@ fn direct_map_base(spec: &MachineSpec, kernel_start: u64) -> u64 {
 
 pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
     let mut machine = Machine::new(spec);
-    let paging = machine.spec.paging.clone();
+    let paging = machine.spec.paging;
     let ps = paging.page_size();
     let ram_bytes = machine.ram.size();
     let nr = machine.ram.nr_frames();
@@ -208,7 +208,7 @@ impl Kernel {
     /// A fresh page table for a process: an empty root whose kernel-half entries are the
     /// kernel's own (so every process shares the kernel's tables below the root).
     pub(super) fn new_user_table(&mut self) -> Result<PageTable, super::Errno> {
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         let pt = PageTable::new(&paging, &mut self.machine.ram, &mut self.frames, 0)
             .map_err(|_| super::Errno::ENOMEM)?;
         let b = paging.pte_bytes as u64;
@@ -229,7 +229,7 @@ impl Kernel {
 
     /// Frees a process's page tables, leaving the kernel's shared ones alone.
     pub(super) fn free_user_table(&mut self, pt: PageTable) -> u64 {
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         let b = paging.pte_bytes as u64;
         for i in self.kernel_root_index..paging.entries(paging.levels) {
             let _ = self

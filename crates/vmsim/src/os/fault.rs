@@ -249,7 +249,7 @@ impl Kernel {
             return Err(Violation::Access);
         }
         self.reserve_table_frames(pid)?;
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
         let kind = match pt.slot(&paging, &self.machine.ram, page) {
             None => self.demand(pid, &vma, page, f.access)?,
@@ -495,7 +495,7 @@ impl Kernel {
         old: Pfn,
         flags: Flags,
     ) -> Result<FaultKind, Violation> {
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
         let writable = self.user_flags(vma.prot, true, false);
         if old != self.zero_pfn

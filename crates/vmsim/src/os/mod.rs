@@ -559,7 +559,7 @@ impl Kernel {
 
     /// Maps one base page of `pid` to `pfn`; counts it resident by the frame's kind.
     fn install(&mut self, pid: Pid, page: VirtAddr, pfn: Pfn, flags: Flags) -> Result<(), Errno> {
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
         pt.map(
             &paging,
@@ -604,7 +604,7 @@ impl Kernel {
     /// Removes every page of `pid` in `[start, end)`: unmaps them, drops the frames'
     /// references, and invalidates what the TLBs and walk caches hold for the range.
     fn zap(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
         let slots = pt.entries(&paging, &self.machine.ram, start, end);
         let mut pending: Option<TlbFlush> = None;
@@ -659,7 +659,7 @@ impl Kernel {
         let floor = mm.vmas.before(start).map_or(VirtAddr(0), |v| v.end);
         let ceiling = mm.vmas.find_from(end).map_or(self.task_size, |v| v.start);
         let pt = mm.pt;
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         let n = pt.prune(
             &paging,
             &mut self.machine.ram,

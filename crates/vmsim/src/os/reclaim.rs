@@ -173,14 +173,19 @@ impl Kernel {
 
     /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
     fn young(&mut self, pfn: Pfn) -> bool {
-        let paging = self.machine.spec.paging.clone();
+        let paging = &self.machine.spec.paging;
+        let ram = &mut self.machine.ram;
+        let procs = &self.procs;
         let mut young = false;
-        for (pid, va) in self.rmap.of(pfn) {
-            if let Ok(mm) = self.mm(pid) {
-                let pt = mm.pt;
-                young |= pt.test_and_clear_accessed(&paging, &mut self.machine.ram, va);
+        self.rmap.each(pfn, |pid, va| {
+            let mm = (pid.0 as usize)
+                .checked_sub(1)
+                .and_then(|i| procs.get(i))
+                .and_then(|p| p.mm.as_ref());
+            if let Some(mm) = mm {
+                young |= mm.pt.test_and_clear_accessed(paging, ram, va);
             }
-        }
+        });
         young
     }
 
@@ -188,7 +193,11 @@ impl Kernel {
         match scope {
             Scope::Global => true,
             Scope::Group(g) => self.frames.group(pfn) == g.0,
-            Scope::Process(p) => self.rmap.of(pfn).iter().any(|&(q, _)| q == p),
+            Scope::Process(p) => {
+                let mut mine = false;
+                self.rmap.each(pfn, |q, _| mine |= q == p);
+                mine
+            }
         }
     }
 
@@ -279,7 +288,7 @@ impl Kernel {
     /// Evicts one frame: swaps out anonymous memory, writes back and drops file pages.
     /// Returns false when it cannot (no swap space, or a kind that stays resident).
     pub(super) fn evict(&mut self, pfn: Pfn) -> bool {
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         match self.frames.kind(pfn) {
             FrameKind::Anon => {
                 // A frame on its way to being mapped is not a candidate.
@@ -419,7 +428,7 @@ impl Kernel {
         slot: u32,
     ) -> Result<super::FaultKind, super::Violation> {
         let pfn = self.alloc_user_frame(pid, FrameKind::Anon)?;
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         // The entry may have changed while memory was found (the OOM killer, or this
         // page's own process exiting): then just retry.
         let pt = match self.mm(pid) {
@@ -438,15 +447,18 @@ impl Kernel {
             return Ok(super::FaultKind::Spurious);
         }
         let ps = self.page_size() as usize;
-        let mut buf = vec![0u8; ps];
         let _ = self.machine.ram.zero_frames(pfn, 1);
         if let Some(s) = self.swap.as_mut() {
-            match s.read(slot, &mut buf) {
-                Ok(true) => {
-                    let _ = self.machine.ram.write(pfn.addr(paging.page_shift), &buf);
+            if s.has_data(slot) {
+                let mut buf = vec![0u8; ps];
+                match s.read(slot, &mut buf) {
+                    Ok(_) => {
+                        let _ = self.machine.ram.write(pfn.addr(paging.page_shift), &buf);
+                    }
+                    Err(_) => self.counters.swap_errors += 1,
                 }
-                Ok(false) => {}
-                Err(_) => self.counters.swap_errors += 1,
+            } else {
+                s.note_zero_read();
             }
             s.put(slot);
         }

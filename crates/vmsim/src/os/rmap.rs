@@ -79,6 +79,20 @@ impl Rmap {
         out
     }
 
+    /// Calls `f` with every mapping of `pfn` (without collecting them).
+    #[inline]
+    pub fn each(&self, pfn: Pfn, mut f: impl FnMut(Pid, VirtAddr)) {
+        let i = pfn.0 as usize;
+        if self.pid.get(i).is_some_and(|&p| p != 0) {
+            f(Pid(self.pid[i]), VirtAddr(self.va[i]));
+            if let Some(v) = self.more.get(&pfn.0) {
+                for &(p, a) in v {
+                    f(Pid(p), VirtAddr(a));
+                }
+            }
+        }
+    }
+
     /// Whether anything maps `pfn`.
     pub fn is_mapped(&self, pfn: Pfn) -> bool {
         self.pid.get(pfn.0 as usize).is_some_and(|&p| p != 0)

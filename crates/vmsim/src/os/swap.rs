@@ -162,6 +162,16 @@ impl SwapDevice {
         Ok(true)
     }
 
+    /// Whether `slot` holds bytes (false: the page read as zeros when it went out).
+    pub fn has_data(&self, slot: u32) -> bool {
+        self.has_data[slot as usize]
+    }
+
+    /// Counts a swap-in of a page that was all zeros (nothing to read).
+    pub fn note_zero_read(&mut self) {
+        self.stats.ins += 1;
+    }
+
     /// Adds a reference to `slot`.
     pub fn get(&mut self, slot: u32) {
         self.count[slot as usize] += 1;

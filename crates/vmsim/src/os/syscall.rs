@@ -325,7 +325,7 @@ impl Kernel {
             stats: ProcStats::default(),
             final_rss: Rss::default(),
         });
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         let ppt = self.mm(parent)?.pt;
         let mut pending: Option<TlbFlush> = None;
         for vma in vmas.iter() {
@@ -654,7 +654,7 @@ impl Kernel {
 
     /// Rewrites the entries of `[start, end)` to match their VMAs' protection.
     fn reprotect(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
-        let paging = self.machine.spec.paging.clone();
+        let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
         let mut pending: Option<TlbFlush> = None;
         for (va, slot) in pt.entries(&paging, &self.machine.ram, start, end) {
