@@ -309,6 +309,9 @@ pub struct KernelStats {
     pub committed_bytes: u64,
     /// Reclaim and swap.
     pub reclaim: ReclaimStats,
+    /// The buddy allocator's free blocks per order and the unusable-free-space index
+    /// for the first huge-page order.
+    pub fragmentation: crate::os::buddy::Fragmentation,
     /// The processes, by pid.
     pub processes: Vec<ProcessStats>,
     /// Signals and OOM kills, in order.
@@ -390,6 +393,16 @@ impl KernelStats {
                 .map(|&(n, kind)| (n.to_string(), k.frames.nr_of(kind)))
                 .collect(),
             committed_bytes: k.committed(),
+            fragmentation: {
+                let p = &k.machine.spec.paging;
+                let huge = p
+                    .leaf_levels()
+                    .filter(|&l| l > 1)
+                    .map(|l| p.level_shift(l) - p.page_shift)
+                    .min()
+                    .unwrap_or(9);
+                k.frames.fragmentation(huge)
+            },
             reclaim: ReclaimStats {
                 policy: format!("{:?}", k.config.reclaim).to_lowercase(),
                 watermarks: k.watermarks,
@@ -460,6 +473,22 @@ impl KernelStats {
             used.join(", ")
         );
         let _ = writeln!(s, "committed     {:>14}", format_size(self.committed_bytes));
+        let f = &self.fragmentation;
+        let blocks: Vec<String> = f
+            .free_blocks
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(o, n)| format!("{o}:{n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "free blocks   {:>14}  by order {}; unusable-free-space index for order {}: {:.3}",
+            f.free_frames,
+            blocks.join(" "),
+            f.index_order,
+            f.unusable_index
+        );
         let r = &self.reclaim;
         let _ = writeln!(
             s,

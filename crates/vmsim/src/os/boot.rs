@@ -55,7 +55,14 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
             }
         }
     }
-    let mut frames = FrameTable::new(nr, &reserved);
+    // Buddy blocks up to the largest page the machine maps.
+    let max_order = paging
+        .leaf_levels()
+        .map(|l| paging.level_shift(l) - paging.page_shift)
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let mut frames = FrameTable::new(nr, &reserved, max_order);
 
     let half = 1u64 << (paging.va_bits - 1);
     let kernel_start = if paging.sign_extend {

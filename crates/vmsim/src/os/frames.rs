@@ -2,13 +2,13 @@
 //! what vmsim needs: a reference count, what the frame holds, and the memory group it is
 //! charged to).
 //!
-//! Frames never handed out are free implicitly (a bump pointer walks through them), so a
-//! machine with 64 GiB of RAM costs three small dense arrays, allocated zeroed and so
-//! only touched where frames are used.
+//! Free frames are managed by a buddy allocator ([`super::buddy`]). The metadata is
+//! three dense arrays and the buddy's one, allocated zeroed and so only touched where
+//! frames are used: a machine with 64 GiB of RAM starts in little host memory.
 
+use super::buddy::{Buddy, Fragmentation};
 use crate::addr::Pfn;
 use crate::hw::FrameAlloc;
-use std::collections::BTreeMap;
 
 /// What a frame holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,28 +50,20 @@ pub struct FrameTable {
     refs: Vec<u32>,
     kind: Vec<u8>,
     group: Vec<u16>,
-    /// Frames from here up have never been handed out.
-    next_fresh: u64,
-    /// Freed single frames, reused last-freed first.
-    free: Vec<u64>,
-    /// Freed runs of several frames, by length.
-    free_runs: BTreeMap<u64, Vec<u64>>,
-    nr_free: u64,
+    buddy: Buddy,
     nr_by_kind: [u64; 7],
 }
 
 impl FrameTable {
-    /// All `nr_frames` frames free except those in `reserved` (half-open ranges).
-    pub fn new(nr_frames: u64, reserved: &[(u64, u64)]) -> FrameTable {
+    /// All `nr_frames` frames free except those in `reserved` (half-open ranges), in
+    /// buddy blocks of up to 2^`max_order` frames.
+    pub fn new(nr_frames: u64, reserved: &[(u64, u64)], max_order: u32) -> FrameTable {
         let n = nr_frames as usize;
         let mut t = FrameTable {
             refs: vec![0; n],
             kind: vec![0; n],
             group: vec![0; n],
-            next_fresh: 0,
-            free: Vec::new(),
-            free_runs: BTreeMap::new(),
-            nr_free: nr_frames,
+            buddy: Buddy::new(nr_frames, reserved, max_order),
             nr_by_kind: [0; 7],
         };
         t.nr_by_kind[0] = nr_frames;
@@ -79,11 +71,15 @@ impl FrameTable {
             for f in a..b.min(nr_frames) {
                 if t.kind[f as usize] == FrameKind::Free as u8 {
                     t.set_kind(f, FrameKind::Reserved);
-                    t.nr_free -= 1;
                 }
             }
         }
         t
+    }
+
+    /// Free blocks per order and the unusable-free-space index for `order`.
+    pub fn fragmentation(&self, order: u32) -> Fragmentation {
+        self.buddy.fragmentation(order)
     }
 
     /// Number of frames.
@@ -93,7 +89,7 @@ impl FrameTable {
 
     /// Free frames.
     pub fn nr_free(&self) -> u64 {
-        self.nr_free
+        self.buddy.nr_free()
     }
 
     /// Frames holding `kind`.
@@ -129,42 +125,17 @@ impl FrameTable {
     /// Takes `n` contiguous free frames for `kind`, with one reference each, charged to
     /// `group`.
     pub fn alloc(&mut self, n: u64, kind: FrameKind, group: u16) -> Option<Pfn> {
-        let start = self.take(n)?;
+        let start = if n == 1 {
+            self.buddy.alloc(0)?
+        } else {
+            self.buddy.alloc_frames(n)?
+        };
         for f in start..start + n {
             self.set_kind(f, kind);
             self.refs[f as usize] = 1;
             self.group[f as usize] = group;
         }
-        self.nr_free -= n;
         Some(Pfn(start))
-    }
-
-    fn take(&mut self, n: u64) -> Option<u64> {
-        if n == 1 {
-            if let Some(f) = self.free.pop() {
-                return Some(f);
-            }
-        } else if let Some(f) = self.free_runs.get_mut(&n).and_then(|v| v.pop()) {
-            return Some(f);
-        }
-        // Fresh frames: skip reserved ones; a run must not straddle one.
-        let end = self.nr_frames();
-        let mut start = self.next_fresh;
-        loop {
-            if start.checked_add(n)? > end {
-                return None;
-            }
-            match (start..start + n).find(|&f| self.kind[f as usize] != FrameKind::Free as u8) {
-                None => break,
-                Some(bad) => {
-                    // Frames skipped over stay free: remember them.
-                    self.free.extend(start..bad);
-                    start = bad + 1;
-                }
-            }
-        }
-        self.next_fresh = start + n;
-        Some(start)
     }
 
     /// Adds a reference to `pfn`.
@@ -193,11 +164,10 @@ impl FrameTable {
             self.set_kind(f, FrameKind::Free);
             self.group[f as usize] = 0;
         }
-        self.nr_free += n;
         if n == 1 {
-            self.free.push(pfn.0);
+            self.buddy.free(pfn.0, 0);
         } else {
-            self.free_runs.entry(n).or_default().push(pfn.0);
+            self.buddy.free_range(pfn.0, n);
         }
     }
 }
@@ -217,7 +187,7 @@ mod tests {
 
     #[test]
     fn reserved_frames_are_never_handed_out() {
-        let mut t = FrameTable::new(8, &[(2, 4)]);
+        let mut t = FrameTable::new(8, &[(2, 4)], 3);
         assert_eq!(t.nr_free(), 6);
         let got: Vec<u64> = (0..6)
             .map(|_| t.alloc(1, FrameKind::Anon, 0).unwrap().0)
@@ -225,11 +195,12 @@ mod tests {
         assert!(!got.contains(&2) && !got.contains(&3), "{got:?}");
         assert_eq!(t.alloc(1, FrameKind::Anon, 0), None);
         assert_eq!(t.nr_free(), 0);
+        assert_eq!(t.nr_of(FrameKind::Reserved), 2);
     }
 
     #[test]
     fn references_free_on_the_last_put() {
-        let mut t = FrameTable::new(4, &[]);
+        let mut t = FrameTable::new(4, &[], 2);
         let f = t.alloc(1, FrameKind::Anon, 3).unwrap();
         assert_eq!(t.group(f), 3);
         t.get(f);
@@ -239,22 +210,23 @@ mod tests {
         assert_eq!(t.kind(f), FrameKind::Free);
         assert_eq!(t.nr_free(), 4);
         assert_eq!(
-            t.alloc(1, FrameKind::Anon, 0),
-            Some(f),
-            "freed frames are reused"
+            t.fragmentation(2).free_blocks,
+            [0, 0, 1],
+            "merged back whole"
         );
     }
 
     #[test]
     fn runs_do_not_straddle_reserved_frames() {
-        let mut t = FrameTable::new(10, &[(3, 4)]);
+        let mut t = FrameTable::new(16, &[(3, 4)], 4);
         let a = t.alloc(2, FrameKind::Table, 0).unwrap();
-        assert_eq!(a, Pfn(0));
         let b = t.alloc(2, FrameKind::Table, 0).unwrap();
-        assert_eq!(b, Pfn(4), "frame 2 alone, then 3 reserved");
-        assert_eq!(t.alloc(1, FrameKind::Anon, 0), Some(Pfn(2)));
+        for run in [a, b] {
+            assert!(!(run.0..run.0 + 2).contains(&3), "{run:?}");
+        }
         t.release(a, 2);
-        assert_eq!(t.alloc(2, FrameKind::Table, 0), Some(a));
-        assert_eq!(t.nr_of(FrameKind::Table), 4);
+        t.release(b, 2);
+        assert_eq!(t.nr_free(), 15);
+        assert_eq!(t.nr_of(FrameKind::Table), 0);
     }
 }

@@ -9,6 +9,7 @@
 //! `limits` (overcommit, memory groups, the OOM killer).
 
 mod boot;
+pub mod buddy;
 pub mod data;
 pub mod device;
 pub mod fault;
