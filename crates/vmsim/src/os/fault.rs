@@ -408,7 +408,7 @@ impl Kernel {
             }
             Backing::File { file, offset } => {
                 let idx = (offset + (page.0 - vma.start.0)) / ps;
-                let len = self.files[file.0 as usize].data.len() as u64;
+                let len = self.files[file.0 as usize].len;
                 if idx * ps >= len {
                     return Err(Violation::BeyondEnd);
                 }
@@ -417,14 +417,16 @@ impl Kernel {
                     None => {
                         let pfn = self.alloc_user_frame(pid, FrameKind::File)?;
                         let _ = self.machine.ram.zero_frames(pfn, 1);
-                        let data = &self.files[file.0 as usize].data;
-                        let from = (idx * ps) as usize;
-                        let to = (from + ps as usize).min(data.len());
-                        let bytes = data[from..to].to_vec();
-                        let _ = self
-                            .machine
-                            .ram
-                            .write(pfn.addr(self.machine.spec.paging.page_shift), &bytes);
+                        let mut buf = vec![0u8; ps as usize];
+                        if !self.files[file.0 as usize].read_page(idx * ps, &mut buf) {
+                            self.counters.file_errors += 1;
+                        }
+                        if buf.iter().any(|&b| b != 0) {
+                            let _ = self
+                                .machine
+                                .ram
+                                .write(pfn.addr(self.machine.spec.paging.page_shift), &buf);
+                        }
                         self.page_cache.insert((file, idx), pfn);
                         self.cache_owner.insert(pfn.0, (file, idx));
                         self.counters.file_reads += 1;
@@ -432,7 +434,11 @@ impl Kernel {
                         (pfn, FaultKind::FileRead)
                     }
                 };
-                self.map_object_page(pid, vma, page, pfn, write, kind)
+                let k = self.map_object_page(pid, vma, page, pfn, write, kind)?;
+                if !write {
+                    self.fault_around(pid, vma, page, file, offset);
+                }
+                Ok(k)
             }
             Backing::Device(d) => {
                 let pfn = d.range().0.pfn(self.machine.spec.paging.page_shift);
@@ -440,6 +446,48 @@ impl Kernel {
                 self.install(pid, page, pfn, flags).map_err(oom)?;
                 Ok(FaultKind::Device)
             }
+        }
+    }
+
+    /// Fault-around (Linux's `do_fault_around`): after a read fault on a file page, the
+    /// other pages of the aligned window of `fault_around_pages` around it that are
+    /// already in the page cache, inside the VMA and not yet mapped, are mapped too
+    /// (read-only in a private mapping), saving the faults a sequential reader would
+    /// take. Nothing is read from storage for them.
+    fn fault_around(
+        &mut self,
+        pid: Pid,
+        vma: &Vma,
+        page: VirtAddr,
+        file: super::FileId,
+        offset: u64,
+    ) {
+        let window = self.config.fault_around_pages;
+        if window <= 1 {
+            return;
+        }
+        let ps = self.page_size();
+        let span = window * ps;
+        let start = VirtAddr(page.0 & !(span - 1)).max(vma.start);
+        let end = VirtAddr((page.0 & !(span - 1)).saturating_add(span)).min(vma.end);
+        let paging = self.machine.spec.paging;
+        let Ok(mm) = self.mm(pid) else { return };
+        let pt = mm.pt;
+        let mut va = start;
+        while va < end {
+            if va != page && pt.slot(&paging, &self.machine.ram, va).is_none() {
+                let idx = (offset + (va.0 - vma.start.0)) / ps;
+                if let Some(&pfn) = self.page_cache.get(&(file, idx)) {
+                    self.frames.get(pfn);
+                    let flags = self.user_flags(vma.prot, vma.shared, false);
+                    if self.install(pid, va, pfn, flags).is_ok() {
+                        self.counters.fault_around_pages += 1;
+                    } else {
+                        self.put_frame(pfn);
+                    }
+                }
+            }
+            va = VirtAddr(va.0 + ps);
         }
     }
 

@@ -73,6 +73,9 @@ pub struct KernelConfig {
     pub reclaim: ReclaimPolicy,
     /// Local replacement: a process short of memory reclaims only its own pages.
     pub local_reclaim: bool,
+    /// Pages mapped around a file read fault from the page cache (Linux's
+    /// `fault_around_bytes` / page size: 16); 0 or 1: none.
+    pub fault_around_pages: u64,
     /// Cycles a page copy costs (copy-on-write).
     pub copy_cycles: u64,
     /// Clock rate of the simulated CPU, in MHz (turns cycles into time).
@@ -94,6 +97,7 @@ impl Default for KernelConfig {
             swap_path: None,
             reclaim: ReclaimPolicy::Clock,
             local_reclaim: false,
+            fault_around_pages: 16,
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
         }
@@ -182,6 +186,10 @@ pub struct KernelCounters {
     pub kswapd_runs: u64,
     /// Nanoseconds processes waited on storage (major faults).
     pub io_wait_ns: u64,
+    /// Host file reads that failed (the page read as zeros).
+    pub file_errors: u64,
+    /// Pages mapped by fault-around.
+    pub fault_around_pages: u64,
     /// Nanoseconds the storage spent writing (swap-outs, write-backs), in the background.
     pub io_busy_ns: u64,
 }
@@ -202,12 +210,33 @@ impl KernelCounters {
 }
 
 /// A file of the simulated file system.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct File {
     /// Its name.
     pub name: String,
-    /// Its contents.
+    /// Its contents (for a simulated file).
     pub data: Vec<u8>,
+    /// A real file of the host, read page by page as the page cache fills (read-only).
+    pub host: Option<std::fs::File>,
+    /// Its length in bytes.
+    pub len: u64,
+}
+
+impl File {
+    /// Reads the page at byte `at` into `buf` (the part past the end reads as zeros);
+    /// returns false if the host file could not be read.
+    fn read_page(&self, at: u64, buf: &mut [u8]) -> bool {
+        use std::os::unix::fs::FileExt;
+        buf.fill(0);
+        let n = (self.len.saturating_sub(at) as usize).min(buf.len());
+        match &self.host {
+            Some(f) => f.read_exact_at(&mut buf[..n], at).is_ok(),
+            None => {
+                buf[..n].copy_from_slice(&self.data[at as usize..at as usize + n]);
+                true
+            }
+        }
+    }
 }
 
 /// A shared-memory object.
@@ -389,15 +418,34 @@ impl Kernel {
     /// Creates a file of the simulated file system (or replaces the contents of one of
     /// that name that no page cache holds yet).
     pub fn create_file(&mut self, name: &str, data: Vec<u8>) -> FileId {
+        let len = data.len() as u64;
         if let Some(i) = self.files.iter().position(|f| f.name == name) {
             self.files[i].data = data;
+            self.files[i].len = len;
+            self.files[i].host = None;
             return FileId(i as u32);
         }
         self.files.push(File {
             name: name.to_string(),
             data,
+            host: None,
+            len,
         });
         FileId(self.files.len() as u32 - 1)
+    }
+
+    /// Opens a real file of the host, read-only: it can be mapped privately or
+    /// read-only shared, and its pages are really read (with `pread`) as they fault in.
+    pub fn open_host_file(&mut self, path: &std::path::Path) -> std::io::Result<FileId> {
+        let f = std::fs::File::open(path)?;
+        let len = f.metadata()?.len();
+        self.files.push(File {
+            name: path.display().to_string(),
+            data: Vec::new(),
+            host: Some(f),
+            len,
+        });
+        Ok(FileId(self.files.len() as u32 - 1))
     }
 
     /// The file named `name`.

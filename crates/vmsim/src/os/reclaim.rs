@@ -393,6 +393,10 @@ impl Kernel {
             .machine
             .ram
             .read(pfn.addr(self.machine.spec.paging.page_shift), &mut buf);
+        if self.files[file.0 as usize].host.is_some() {
+            // Host files are read-only: nothing can have dirtied them.
+            return;
+        }
         let data = &mut self.files[file.0 as usize].data;
         let from = (idx * ps) as usize;
         if from < data.len() {

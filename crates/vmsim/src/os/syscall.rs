@@ -186,7 +186,7 @@ impl Kernel {
         };
         let file_name = format!("/bin/{}", program.name);
         let file = match self.file_named(&file_name) {
-            Some(f) if self.files[f.0 as usize].data.len() as u64 >= text + data => f,
+            Some(f) if self.files[f.0 as usize].len >= text + data => f,
             _ => {
                 let contents = program_bytes(&program.name, text + data);
                 self.create_file(&file_name, contents)
@@ -500,7 +500,11 @@ impl Kernel {
                 if offset % ps != 0 {
                     return Err(Errno::EINVAL);
                 }
-                self.file(file).ok_or(Errno::ENOENT)?;
+                let f = self.file(file).ok_or(Errno::ENOENT)?;
+                if f.host.is_some() && args.shared && args.prot.contains(Prot::WRITE) {
+                    // Host files are opened read-only.
+                    return Err(Errno::EACCES);
+                }
                 Backing::File { file, offset }
             }
             MapSource::Shm(obj, offset) => {

@@ -973,3 +973,88 @@ fn a_group_at_its_limit_swaps_its_own_pages_before_killing() {
     assert!(k.counters.swap_outs >= 192);
     assert_eq!(k.counters.oom_kills, 0);
 }
+
+#[test]
+fn host_files_are_really_read_and_stay_read_only() {
+    let path = std::env::temp_dir().join(format!("vmsim-host-{}", std::process::id()));
+    let bytes: Vec<u8> = (0..3 * 4096 + 100).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let mut k = boot("x86-64");
+    let f = k.open_host_file(&path).unwrap();
+    let pid = spawn(&mut k);
+    let private = MmapArgs {
+        source: MapSource::File(f, 0),
+        ..MmapArgs::anon(4 * 4096, Prot::RW)
+    };
+    let a = k.mmap(pid, private).unwrap();
+    let mut buf = vec![0u8; bytes.len()];
+    k.read(pid, a, &mut buf).unwrap();
+    assert_eq!(buf, bytes);
+    let mut tail = [9u8; 4];
+    k.read(pid, VirtAddr(a.0 + bytes.len() as u64), &mut tail)
+        .unwrap();
+    assert_eq!(
+        tail, [0; 4],
+        "past the end of the file, within its last page: zeros"
+    );
+    k.write(pid, a, b"private").unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a private write stays private"
+    );
+    let shared_rw = MmapArgs {
+        shared: true,
+        ..private
+    };
+    assert_eq!(k.mmap(pid, shared_rw), Err(Errno::EACCES));
+    let shared_ro = MmapArgs {
+        shared: true,
+        prot: Prot::READ,
+        ..private
+    };
+    assert!(k.mmap(pid, shared_ro).is_ok());
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn fault_around_maps_cached_neighbours() {
+    let mut k = boot("x86-64");
+    let f = k.create_file("/seq", vec![1u8; 32 * 4096]);
+    let a = spawn(&mut k);
+    let b = spawn(&mut k);
+    let map = MmapArgs {
+        source: MapSource::File(f, 0),
+        ..MmapArgs::anon(32 * 4096, Prot::READ)
+    };
+    let va = k.mmap(a, map).unwrap();
+    for i in 0..32 {
+        k.read_u64(a, VirtAddr(va.0 + i * 4096)).unwrap();
+    }
+    assert_eq!(
+        k.counters.file_reads, 32,
+        "every page read from the file once"
+    );
+    assert_eq!(
+        k.counters.fault_around_pages, 0,
+        "a sequential first reader finds no neighbours cached"
+    );
+    // At a 64 KiB-aligned address, so that the 16 pages are one window.
+    let vb = k
+        .mmap(
+            b,
+            MmapArgs {
+                addr: Some(VirtAddr(0x1000_0000)),
+                ..map
+            },
+        )
+        .unwrap();
+    assert_eq!(vb, VirtAddr(0x1000_0000));
+    let before = k.process(b).unwrap().stats.faults.iter().sum::<u64>();
+    for i in 0..16 {
+        k.read_u64(b, VirtAddr(vb.0 + i * 4096)).unwrap();
+    }
+    let faults_b = k.process(b).unwrap().stats.faults.iter().sum::<u64>() - before;
+    assert_eq!(faults_b, 1, "one fault maps the whole 16-page window");
+    assert_eq!(k.counters.fault_around_pages, 15);
+}
