@@ -122,7 +122,9 @@ impl Kernel {
         first: crate::hw::Fault,
     ) -> Result<PhysAddr, AccessError> {
         let mut fault = first;
-        let mut last = Violation::NoVma;
+        // If every try is undone before the access can go through (memory so short that
+        // the page is taken again at once), the process cannot make progress.
+        let mut last = Violation::OutOfMemory;
         for _ in 0..MAX_FAULTS_PER_ACCESS {
             match self.handle_fault(pid, fault) {
                 Ok(_) => {

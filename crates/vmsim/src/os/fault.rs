@@ -50,6 +50,9 @@ pub enum FaultKind {
     ZeroPageCopy = 8,
     /// A swapped-out page read back from the swap device (major).
     SwapIn = 14,
+    /// A swapped-out page found in the swap cache (read ahead, or brought back by
+    /// another process that shared it).
+    SwapCache = 15,
     /// Nothing to do: the TLB held a stale entry.
     Spurious = 9,
     /// No VMA holds the address.
@@ -63,7 +66,7 @@ pub enum FaultKind {
 }
 
 /// Number of [`FaultKind`]s.
-pub const NR_FAULT_KINDS: usize = 15;
+pub const NR_FAULT_KINDS: usize = 16;
 
 /// The classes faults are reported in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -88,6 +91,7 @@ impl FaultKind {
         FaultKind::PageCache,
         FaultKind::Shared,
         FaultKind::Device,
+        FaultKind::SwapCache,
         FaultKind::FileRead,
         FaultKind::SwapIn,
         FaultKind::CowCopy,
@@ -104,7 +108,7 @@ impl FaultKind {
     pub fn class(self) -> FaultClass {
         use FaultKind::*;
         match self {
-            DemandZero | ZeroPage | PageCache | Shared | Device => FaultClass::Minor,
+            DemandZero | ZeroPage | PageCache | Shared | Device | SwapCache => FaultClass::Minor,
             FileRead | SwapIn => FaultClass::Major,
             CowCopy | CowReuse | ZeroPageCopy => FaultClass::Cow,
             Spurious => FaultClass::Spurious,
@@ -123,6 +127,7 @@ impl FaultKind {
             Device => "device",
             FileRead => "file-read",
             SwapIn => "swap-in",
+            SwapCache => "swap-cache",
             CowCopy => "cow-copy",
             CowReuse => "cow-reuse",
             ZeroPageCopy => "zero-page-copy",
@@ -507,7 +512,9 @@ impl Kernel {
         if write && !vma.shared {
             // Hold the source while memory is found: reclaim may take it from the cache.
             self.frames.get(pfn);
+            self.pinned.push(pfn);
             let copy = self.alloc_user_frame(pid, FrameKind::Anon);
+            self.pinned.pop();
             let copy = match copy {
                 Ok(c) => c,
                 Err(e) => {
@@ -557,9 +564,14 @@ impl Kernel {
             self.flush_for(pid, flush);
             return Ok(FaultKind::CowReuse);
         }
-        let new = self.alloc_user_frame(pid, FrameKind::Anon)?;
-        // Reclaim may have swapped the page out, or the OOM killer taken the process,
-        // while memory was found: then retry from the start.
+        // Reclaim must not take the page being copied while memory is found for the copy
+        // (under heavy pressure it would come straight back and go again).
+        self.pinned.push(old);
+        let new = self.alloc_user_frame(pid, FrameKind::Anon);
+        self.pinned.pop();
+        let new = new?;
+        // The OOM killer may have taken the process, or the page moved, while memory
+        // was found: then retry from the start.
         let still = self.mm(pid).ok().map(|m| m.pt).and_then(|pt| {
             match pt.slot(&paging, &self.machine.ram, page) {
                 Some(Slot::Leaf(m)) => Some(m.pfn == old),

@@ -73,6 +73,9 @@ pub struct KernelConfig {
     pub reclaim: ReclaimPolicy,
     /// Local replacement: a process short of memory reclaims only its own pages.
     pub local_reclaim: bool,
+    /// Slots read per swap-in, the faulting one included (Linux's `page-cluster` 3:
+    /// 8); 1: no readahead.
+    pub swap_readahead: u32,
     /// Pages mapped around a file read fault from the page cache (Linux's
     /// `fault_around_bytes` / page size: 16); 0 or 1: none.
     pub fault_around_pages: u64,
@@ -98,6 +101,7 @@ impl Default for KernelConfig {
             reclaim: ReclaimPolicy::Clock,
             local_reclaim: false,
             fault_around_pages: 16,
+            swap_readahead: 8,
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
         }
@@ -190,6 +194,8 @@ pub struct KernelCounters {
     pub file_errors: u64,
     /// Pages mapped by fault-around.
     pub fault_around_pages: u64,
+    /// Pages read into the swap cache by readahead.
+    pub swap_readahead: u64,
     /// Nanoseconds the storage spent writing (swap-outs, write-backs), in the background.
     pub io_busy_ns: u64,
 }
@@ -293,6 +299,11 @@ pub struct Kernel {
     /// The two-list policy's `PG_referenced`, per frame.
     referenced: Vec<bool>,
     swap: Option<swap::SwapDevice>,
+    /// Pages in the swap cache, by slot, and the slot of each such frame.
+    swap_cache: rustc_hash::FxHashMap<u32, Pfn>,
+    swap_cached: rustc_hash::FxHashMap<u64, u32>,
+    /// Frames a fault in progress is using, which reclaim must leave alone.
+    pinned: Vec<Pfn>,
     /// Free-frame thresholds of reclaim.
     pub watermarks: Watermarks,
     shm: Vec<Option<ShmObject>>,
@@ -472,6 +483,7 @@ impl Kernel {
         let idle: Vec<_> = self
             .page_cache
             .values()
+            .chain(self.swap_cache.values())
             .filter(|&&pfn| self.frames.refs(pfn) == 1)
             .copied()
             .collect();
@@ -685,8 +697,12 @@ impl Kernel {
                         self.put_frame(pfn);
                     }
                     if let Some(slot) = fault::soft_swap(value) {
-                        if let Some(s) = self.swap.as_mut() {
+                        let gone = self.swap.as_mut().is_some_and(|s| {
                             s.put(slot);
+                            s.count(slot) == 0
+                        });
+                        if gone {
+                            self.drop_swap_cache(slot);
                         }
                         if let Ok(mm) = self.mm_mut(pid) {
                             mm.swap_pages = mm.swap_pages.saturating_sub(1);

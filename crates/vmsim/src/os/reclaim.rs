@@ -288,28 +288,45 @@ impl Kernel {
     /// Evicts one frame: swaps out anonymous memory, writes back and drops file pages.
     /// Returns false when it cannot (no swap space, or a kind that stays resident).
     pub(super) fn evict(&mut self, pfn: Pfn) -> bool {
+        if self.pinned.contains(&pfn) {
+            return false;
+        }
         let paging = self.machine.spec.paging;
         match self.frames.kind(pfn) {
             FrameKind::Anon => {
-                // A frame on its way to being mapped is not a candidate.
+                let cached = self.swap_cached.get(&pfn.0).copied();
                 if !self.rmap.is_mapped(pfn) {
+                    // Read ahead and never used: its bytes are in its slot already.
+                    if let Some(slot) = cached {
+                        self.drop_swap_cache(slot);
+                        return true;
+                    }
+                    // A frame on its way to being mapped is not a candidate.
                     return false;
                 }
                 let Some(swap) = self.swap.as_mut() else {
                     return false;
                 };
-                let Some(slot) = swap.alloc() else {
-                    return false;
+                let slot = match cached {
+                    // In the swap cache, mapped read-only since it came back: the slot
+                    // still holds its bytes.
+                    Some(slot) => slot,
+                    None => {
+                        let Some(slot) = swap.alloc() else {
+                            return false;
+                        };
+                        let data = self.machine.ram.frame_contents(pfn.0);
+                        if swap.write(slot, data).is_err() {
+                            swap.get(slot);
+                            swap.put(slot);
+                            self.counters.swap_errors += 1;
+                            return false;
+                        }
+                        let bytes = self.page_size();
+                        self.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
+                        slot
+                    }
                 };
-                let data = self.machine.ram.frame_contents(pfn.0);
-                if swap.write(slot, data).is_err() {
-                    swap.get(slot);
-                    swap.put(slot);
-                    self.counters.swap_errors += 1;
-                    return false;
-                }
-                let bytes = self.page_size();
-                self.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
                 for (pid, va) in self.rmap.of(pfn) {
                     let Ok(mm) = self.mm(pid) else { continue };
                     let pt = mm.pt;
@@ -342,6 +359,11 @@ impl Kernel {
                     self.rmap.remove(pfn, pid, va);
                     self.put_frame(pfn);
                 }
+                if cached.is_some() {
+                    self.drop_swap_cache(slot);
+                } else {
+                    self.counters.swap_outs += 1;
+                }
                 if let Some(s) = self.swap.as_mut() {
                     if s.count(slot) == 0 {
                         // Nothing mapped it after all: give the slot back.
@@ -349,7 +371,6 @@ impl Kernel {
                         s.put(slot);
                     }
                 }
-                self.counters.swap_outs += 1;
                 true
             }
             FrameKind::File => {
@@ -423,33 +444,10 @@ impl Kernel {
         }
     }
 
-    /// Reads a swapped-out page back for `pid` at `page`: a major fault.
-    pub(super) fn swap_in(
-        &mut self,
-        pid: Pid,
-        vma: &super::Vma,
-        page: VirtAddr,
-        slot: u32,
-    ) -> Result<super::FaultKind, super::Violation> {
-        let pfn = self.alloc_user_frame(pid, FrameKind::Anon)?;
+    /// Reads slot `slot` into the fresh frame `pfn` and puts it in the swap cache, whose
+    /// reference is the frame's one.
+    fn read_into_cache(&mut self, slot: u32, pfn: Pfn) {
         let paging = self.machine.spec.paging;
-        // The entry may have changed while memory was found (the OOM killer, or this
-        // page's own process exiting): then just retry.
-        let pt = match self.mm(pid) {
-            Ok(mm) => mm.pt,
-            Err(_) => {
-                self.put_frame(pfn);
-                return Err(super::Violation::OutOfMemory);
-            }
-        };
-        let still = matches!(
-            pt.slot(&paging, &self.machine.ram, page),
-            Some(Slot::Soft { value, .. }) if soft_swap(value) == Some(slot)
-        );
-        if !still {
-            self.put_frame(pfn);
-            return Ok(super::FaultKind::Spurious);
-        }
         let ps = self.page_size() as usize;
         let _ = self.machine.ram.zero_frames(pfn, 1);
         if let Some(s) = self.swap.as_mut() {
@@ -464,20 +462,112 @@ impl Kernel {
             } else {
                 s.note_zero_read();
             }
-            s.put(slot);
         }
-        self.counters.io_wait_ns += self.config.storage.transfer_ns(ps as u64);
+        self.swap_cache.insert(slot, pfn);
+        self.swap_cached.insert(pfn.0, slot);
+    }
+
+    /// Drops the swap cache's page for `slot`, if it holds one.
+    pub(super) fn drop_swap_cache(&mut self, slot: u32) {
+        if let Some(pfn) = self.swap_cache.remove(&slot) {
+            self.swap_cached.remove(&pfn.0);
+            self.put_frame(pfn);
+        }
+    }
+
+    /// Swap readahead: the next `swap_readahead - 1` slots after `slot` that are in use
+    /// and not cached are read into the swap cache in the same request (slots are
+    /// handed out in order, so neighbours were usually evicted together). Only free
+    /// frames above the `low` watermark are used.
+    fn swap_readahead(&mut self, slot: u32) -> u64 {
+        let mut read = 0;
+        for s in slot + 1..slot.saturating_add(self.config.swap_readahead.max(1)) {
+            let in_use = self
+                .swap
+                .as_ref()
+                .is_some_and(|d| (s as u64) < d.stats.slots && d.count(s) > 0);
+            if !in_use || self.swap_cache.contains_key(&s) {
+                continue;
+            }
+            if self.frames.nr_free() <= self.watermarks.low {
+                break;
+            }
+            let Some(pfn) = self.frames.alloc(1, FrameKind::Anon, 0) else {
+                break;
+            };
+            self.groups[0].charged += 1;
+            self.lru_add(pfn);
+            self.read_into_cache(s, pfn);
+            self.counters.swap_readahead += 1;
+            read += 1;
+        }
+        read
+    }
+
+    /// Brings a swapped-out page back for `pid` at `page`: from the swap cache (minor)
+    /// or from the device (major), with readahead. A page other entries still name is
+    /// shared through the swap cache and mapped read-only (copy-on-write, as before it
+    /// left); the last one to take it gets it writable and the slot is freed.
+    pub(super) fn swap_in(
+        &mut self,
+        pid: Pid,
+        vma: &super::Vma,
+        page: VirtAddr,
+        slot: u32,
+    ) -> Result<super::FaultKind, super::Violation> {
+        let paging = self.machine.spec.paging;
+        let (pfn, kind) = match self.swap_cache.get(&slot) {
+            Some(&pfn) => (pfn, super::FaultKind::SwapCache),
+            None => {
+                let pfn = self.alloc_user_frame(pid, FrameKind::Anon)?;
+                // The entry may have changed while memory was found (the OOM killer,
+                // or this process exiting): then just retry.
+                let still = self.mm(pid).ok().is_some_and(|mm| {
+                    matches!(
+                        mm.pt.slot(&paging, &self.machine.ram, page),
+                        Some(Slot::Soft { value, .. }) if soft_swap(value) == Some(slot)
+                    )
+                });
+                if !still {
+                    self.put_frame(pfn);
+                    return if self.mm(pid).is_ok() {
+                        Ok(super::FaultKind::Spurious)
+                    } else {
+                        Err(super::Violation::OutOfMemory)
+                    };
+                }
+                self.read_into_cache(slot, pfn);
+                let ahead = self.swap_readahead(slot);
+                let bytes = (1 + ahead) * self.page_size();
+                self.counters.io_wait_ns += self.config.storage.transfer_ns(bytes);
+                self.counters.swap_ins += 1;
+                (pfn, super::FaultKind::SwapIn)
+            }
+        };
+        let pt = self.mm(pid).map_err(|_| super::Violation::OutOfMemory)?.pt;
         pt.clear_soft(&paging, &mut self.machine.ram, page);
         if let Ok(mm) = self.mm_mut(pid) {
             mm.swap_pages = mm.swap_pages.saturating_sub(1);
         }
-        // Each swap-in makes its own copy (there is no swap cache to share it through),
-        // so even a page that was shared copy-on-write comes back private and writable.
-        let flags = self.user_flags(vma.prot, true, false);
-        self.install(pid, page, pfn, flags)
-            .map_err(|_| super::Violation::OutOfMemory)?;
-        self.counters.swap_ins += 1;
-        Ok(super::FaultKind::SwapIn)
+        let last = match self.swap.as_mut() {
+            Some(s) => {
+                s.put(slot);
+                s.count(slot) == 0
+            }
+            None => true,
+        };
+        self.frames.get(pfn);
+        if last {
+            // Nobody else names the slot: the page leaves the swap cache.
+            self.drop_swap_cache(slot);
+        }
+        let writable = last && self.frames.refs(pfn) == 1;
+        let flags = self.user_flags(vma.prot, writable, false);
+        if self.install(pid, page, pfn, flags).is_err() {
+            self.put_frame(pfn);
+            return Err(super::Violation::OutOfMemory);
+        }
+        Ok(kind)
     }
 }
 

@@ -1058,3 +1058,46 @@ fn fault_around_maps_cached_neighbours() {
     assert_eq!(faults_b, 1, "one fault maps the whole 16-page window");
     assert_eq!(k.counters.fault_around_pages, 15);
 }
+
+#[test]
+fn the_swap_cache_shares_a_page_that_left_shared_and_readahead_fills_it() {
+    let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
+    let parent = spawn(&mut k);
+    let n = 64u64;
+    let a = k.mmap(parent, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+    for i in 0..n {
+        k.write_u64(parent, VirtAddr(a.0 + i * 4096), i).unwrap();
+    }
+    let child = k.fork(parent).unwrap();
+    // Push everything out with a third process.
+    let hog = spawn(&mut k);
+    let h = k.mmap(hog, MmapArgs::anon(400 * 4096, Prot::RW)).unwrap();
+    for i in 0..400 {
+        k.write_u64(hog, VirtAddr(h.0 + i * 4096), 1).unwrap();
+    }
+    let swapped = k.mm(parent).unwrap().swap_pages;
+    assert!(swapped > 8, "{swapped}");
+    k.exit(hog, 0).unwrap();
+    // The parent reads its pages back: some from the device, the rest read ahead.
+    for i in 0..n {
+        assert_eq!(k.read_u64(parent, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+    }
+    assert!(k.counters.swap_readahead > 0);
+    assert!(faults(&k, FaultKind::SwapCache) > 0);
+    let major = faults(&k, FaultKind::SwapIn);
+    // The child's copies of the same pages come from the swap cache: no more reads.
+    for i in 0..n {
+        assert_eq!(k.read_u64(child, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+    }
+    assert_eq!(
+        faults(&k, FaultKind::SwapIn),
+        major,
+        "the child found them cached"
+    );
+    // And they are still copy-on-write.
+    k.write_u64(child, a, 999).unwrap();
+    assert_eq!(k.read_u64(parent, a).unwrap(), 0);
+    k.exit(child, 0).unwrap();
+    k.exit(parent, 0).unwrap();
+    assert_eq!(k.swap_stats().unwrap().used, 0);
+}
