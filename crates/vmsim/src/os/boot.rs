@@ -184,6 +184,8 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
         swap_cache: Default::default(),
         swap_cached: Default::default(),
         pinned: Vec::new(),
+        ra_window: config.swap_readahead.max(1),
+        ra_hits: 0,
         watermarks,
         kernel_root_index: paging.index(VirtAddr(kernel_start), paging.levels),
         machine,

@@ -304,6 +304,10 @@ pub struct Kernel {
     swap_cached: rustc_hash::FxHashMap<u64, u32>,
     /// Frames a fault in progress is using, which reclaim must leave alone.
     pinned: Vec<Pfn>,
+    /// The swap readahead window, in slots, and the swap-cache hits since the last
+    /// readahead.
+    ra_window: u32,
+    ra_hits: u64,
     /// Free-frame thresholds of reclaim.
     pub watermarks: Watermarks,
     shm: Vec<Option<ShmObject>>,

@@ -475,13 +475,22 @@ impl Kernel {
         }
     }
 
-    /// Swap readahead: the next `swap_readahead - 1` slots after `slot` that are in use
-    /// and not cached are read into the swap cache in the same request (slots are
-    /// handed out in order, so neighbours were usually evicted together). Only free
-    /// frames above the `low` watermark are used.
+    /// Swap readahead: the next slots after `slot` that are in use and not cached are
+    /// read into the swap cache in the same request (slots are handed out in order, so
+    /// neighbours were usually evicted together). The window adapts as Linux's
+    /// `swapin_nr_pages` does: it doubles (up to `swap_readahead`) when pages read
+    /// ahead were used since the last readahead, and halves (down to none) when they
+    /// were not. Only free frames above the `low` watermark are used.
     fn swap_readahead(&mut self, slot: u32) -> u64 {
+        let max = self.config.swap_readahead.max(1);
+        self.ra_window = if self.ra_hits > 0 {
+            (self.ra_window * 2).clamp(2, max)
+        } else {
+            (self.ra_window / 2).max(1)
+        };
+        self.ra_hits = 0;
         let mut read = 0;
-        for s in slot + 1..slot.saturating_add(self.config.swap_readahead.max(1)) {
+        for s in slot + 1..slot.saturating_add(self.ra_window) {
             let in_use = self
                 .swap
                 .as_ref()
@@ -517,7 +526,10 @@ impl Kernel {
     ) -> Result<super::FaultKind, super::Violation> {
         let paging = self.machine.spec.paging;
         let (pfn, kind) = match self.swap_cache.get(&slot) {
-            Some(&pfn) => (pfn, super::FaultKind::SwapCache),
+            Some(&pfn) => {
+                self.ra_hits += 1;
+                (pfn, super::FaultKind::SwapCache)
+            }
             None => {
                 let pfn = self.alloc_user_frame(pid, FrameKind::Anon)?;
                 // The entry may have changed while memory was found (the OOM killer,
