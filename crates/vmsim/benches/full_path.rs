@@ -16,32 +16,11 @@ use vmsim::os::{Kernel, KernelConfig, MmapArgs, Program, Prot, ReclaimPolicy};
 const REFS: usize = 10_000_000;
 const PAGES: u64 = 1_000_000;
 
+#[path = "common/zipf.rs"]
+mod zipf;
+
 fn zipf_pages() -> Vec<u64> {
-    let alpha = 0.9f64;
-    let mut cdf = Vec::with_capacity(PAGES as usize);
-    let mut sum = 0.0;
-    for r in 1..=PAGES {
-        sum += 1.0 / (r as f64).powf(alpha);
-        cdf.push(sum);
-    }
-    let mut s = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    let mut perm: Vec<u64> = (0..PAGES).collect();
-    for i in (1..PAGES as usize).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        perm.swap(i, j);
-    }
-    (0..REFS)
-        .map(|_| {
-            let u = (next() >> 11) as f64 / (1u64 << 53) as f64 * sum;
-            perm[cdf.partition_point(|&c| c < u).min(PAGES as usize - 1)]
-        })
-        .collect()
+    zipf::zipf_pages(REFS, PAGES as usize, 0.9)
 }
 
 /// Boots a machine with about `frames` frames for the process, maps the pages, and

@@ -14,33 +14,15 @@ use vmsim::policy::{simulate, PageTrace, PolicyKind, RunSpec};
 const REFS: usize = 10_000_000;
 const PAGES: usize = 1_000_000;
 
+#[path = "common/zipf.rs"]
+mod zipf;
+
 fn zipf_stream() -> PageTrace {
-    let alpha = 0.9f64;
-    let mut cdf = Vec::with_capacity(PAGES);
-    let mut sum = 0.0;
-    for r in 1..=PAGES {
-        sum += 1.0 / (r as f64).powf(alpha);
-        cdf.push(sum);
-    }
-    let mut s = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    // Shuffle the ranks so that popularity says nothing about the page number.
-    let mut perm: Vec<u64> = (0..PAGES as u64).collect();
-    for i in (1..PAGES).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        perm.swap(i, j);
-    }
-    let pages = (0..REFS).map(|_| {
-        let u = (next() >> 11) as f64 / (1u64 << 53) as f64 * sum;
-        let rank = cdf.partition_point(|&c| c < u).min(PAGES - 1);
-        0x10_0000 + perm[rank]
-    });
-    PageTrace::from_pages(pages)
+    PageTrace::from_pages(
+        zipf::zipf_pages(REFS, PAGES, 0.9)
+            .into_iter()
+            .map(|p| 0x10_0000 + p),
+    )
 }
 
 fn spec(policy: PolicyKind, frames: usize) -> RunSpec {

@@ -355,27 +355,10 @@ impl PageTable {
 
     /// Finds the leaf that maps `va`, without touching Accessed or Dirty.
     pub fn lookup(&self, paging: &Paging, ram: &PhysMem, va: VirtAddr) -> Option<Mapping> {
-        if !paging.is_canonical(va) {
-            return None;
+        match self.slot(paging, ram, va)? {
+            Slot::Leaf(m) => Some(m),
+            Slot::Soft { .. } => None,
         }
-        let mut table = self.root;
-        for level in (1..=paging.levels).rev() {
-            let addr = Self::entry_addr(paging, table, va, level);
-            let raw = ram.read_uint(addr, paging.pte_bytes).ok()?;
-            match paging.decode(raw, level) {
-                Pte::Leaf { pfn, flags } => {
-                    return Some(Mapping {
-                        pfn,
-                        level,
-                        flags,
-                        pte_addr: addr,
-                    })
-                }
-                Pte::Table { pfn, .. } => table = pfn.addr(paging.page_shift),
-                Pte::Absent | Pte::Reserved => return None,
-            }
-        }
-        None
     }
 
     /// Removes the leaf that maps `va` and returns what it mapped (with its final

@@ -637,21 +637,28 @@ impl Kernel {
             Flags::RWX | Flags::USER,
         )
         .map_err(|_| Errno::ENOMEM)?;
-        let kind = self.frames.kind(pfn);
-        if matches!(kind, FrameKind::Anon | FrameKind::File) {
+        if matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File) {
             self.rmap.add(pfn, pid, page);
         }
-        let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
-        if let Some(mm) = p.mm.as_mut() {
-            match kind {
-                FrameKind::Anon => mm.rss.anon += 1,
-                FrameKind::File => mm.rss.file += 1,
-                FrameKind::Shm => mm.rss.shmem += 1,
-                _ => {}
-            }
-            p.stats.peak_rss = p.stats.peak_rss.max(mm.rss.total());
-        }
+        self.count_resident(pid, pfn);
         Ok(())
+    }
+
+    /// Counts `pfn` resident in `pid` by what it holds (the zero page and devices do
+    /// not count), and keeps the peak.
+    fn count_resident(&mut self, pid: Pid, pfn: Pfn) {
+        let kind = self.frames.kind(pfn);
+        if let Some(p) = self.proc_mut(pid) {
+            if let Some(mm) = p.mm.as_mut() {
+                match kind {
+                    FrameKind::Anon => mm.rss.anon += 1,
+                    FrameKind::File => mm.rss.file += 1,
+                    FrameKind::Shm => mm.rss.shmem += 1,
+                    _ => {}
+                }
+                p.stats.peak_rss = p.stats.peak_rss.max(mm.rss.total());
+            }
+        }
     }
 
     fn uncount(&mut self, pid: Pid, pfn: Pfn) {

@@ -412,21 +412,6 @@ impl Kernel {
         Ok(child)
     }
 
-    fn count_resident(&mut self, pid: Pid, pfn: crate::addr::Pfn) {
-        let kind = self.frames.kind(pfn);
-        if let Some(p) = self.proc_mut(pid) {
-            if let Some(mm) = p.mm.as_mut() {
-                match kind {
-                    FrameKind::Anon => mm.rss.anon += 1,
-                    FrameKind::File => mm.rss.file += 1,
-                    FrameKind::Shm => mm.rss.shmem += 1,
-                    _ => {}
-                }
-                p.stats.peak_rss = p.stats.peak_rss.max(mm.rss.total());
-            }
-        }
-    }
-
     /// Ends `pid` with `code`: every page, every page table and its ASID's TLB entries
     /// go.
     pub fn exit(&mut self, pid: Pid, code: i32) -> Result<(), Errno> {
@@ -613,6 +598,27 @@ impl Kernel {
         Ok(())
     }
 
+    /// The VMAs covering `[addr, end)`, or ENOMEM if there is a hole.
+    fn mapped_throughout(
+        &self,
+        pid: Pid,
+        addr: VirtAddr,
+        end: VirtAddr,
+    ) -> Result<Vec<Vma>, Errno> {
+        let parts = self.mm(pid)?.vmas.overlapping(addr, end);
+        let mut at = addr;
+        for v in &parts {
+            if v.start > at {
+                return Err(Errno::ENOMEM);
+            }
+            at = v.end;
+        }
+        if at < end {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(parts)
+    }
+
     /// `mprotect`: changes the protection of every page in the range, which must be
     /// mapped throughout (else ENOMEM, and nothing changes).
     pub fn mprotect(
@@ -625,17 +631,7 @@ impl Kernel {
         let len = self.round_len(len)?;
         let end = self.check_range(addr, len)?;
         self.check_wx(prot)?;
-        let parts = self.mm(pid)?.vmas.overlapping(addr, end);
-        let mut at = addr;
-        for v in &parts {
-            if v.start > at {
-                return Err(Errno::ENOMEM);
-            }
-            at = v.end;
-        }
-        if at < end {
-            return Err(Errno::ENOMEM);
-        }
+        let parts = self.mapped_throughout(pid, addr, end)?;
         // Private mappings that become writable are committed now.
         let newly: u64 = parts
             .iter()
@@ -769,17 +765,7 @@ impl Kernel {
     pub fn madvise_dontneed(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
         let len = self.round_len(len)?;
         let end = self.check_range(addr, len)?;
-        let parts = self.mm(pid)?.vmas.overlapping(addr, end);
-        let mut at = addr;
-        for v in &parts {
-            if v.start > at {
-                return Err(Errno::ENOMEM);
-            }
-            at = v.end;
-        }
-        if at < end {
-            return Err(Errno::ENOMEM);
-        }
+        self.mapped_throughout(pid, addr, end)?;
         self.zap(pid, addr, end)
     }
 
