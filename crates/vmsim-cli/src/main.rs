@@ -115,6 +115,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Miss-ratio curves: the misses of policies at many memory sizes.
+    ///
+    /// LRU's curve comes from one pass over the trace (stack distances), for every size
+    /// at once; the other policies run once per size, in parallel. `--sample` estimates
+    /// the LRU curve from a SHARDS sample of the pages.
+    Mrc {
+        /// The page trace (as for `vmsim policy`).
+        trace: std::path::PathBuf,
+        /// Policies, comma-separated (see `vmsim policy`; not ws or pff).
+        #[arg(long, short, value_delimiter = ',', default_value = "lru")]
+        policy: Vec<String>,
+        /// Frame counts to report (default: --points sizes, log-spaced up to the
+        /// number of distinct pages).
+        #[arg(long, short, value_delimiter = ',')]
+        frames: Vec<usize>,
+        /// How many log-spaced sizes when --frames is not given.
+        #[arg(long, default_value_t = 20)]
+        points: usize,
+        /// SHARDS sampling rate for the LRU curve (0 < rate <= 1; 1: exact).
+        #[arg(long, default_value_t = 1.0)]
+        sample: f64,
+        /// Trace format, when the name and contents do not tell.
+        #[arg(long, value_enum)]
+        format: Option<PageFormatArg>,
+        /// Print CSV rows (policy,frames,misses,miss_ratio).
+        #[arg(long)]
+        csv: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the machine presets with their geometry, or show one.
     Machines {
         /// A preset name or TOML file to show in full.
@@ -350,6 +381,16 @@ boot"
             seed,
             json,
         )?,
+        Command::Mrc {
+            trace,
+            policy,
+            frames,
+            points,
+            sample,
+            format,
+            csv,
+            json,
+        } => run_mrc(&trace, &policy, &frames, points, sample, format, csv, json)?,
         Command::Machines { name: None, .. } => {
             for (name, _) in PRESETS {
                 let m = MachineSpec::preset(name)?;
@@ -470,6 +511,154 @@ boot"
             }
         }
     }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_mrc(
+    trace: &std::path::Path,
+    policies: &[String],
+    frames: &[usize],
+    points: usize,
+    sample: f64,
+    format: Option<PageFormatArg>,
+    csv: bool,
+    json: bool,
+) -> Result<()> {
+    use rayon::prelude::*;
+    use vmsim::policy::mrc::{knee, log_sizes, CurvePoint, SampledCurve, StackDistances};
+    use vmsim::policy::{simulate, PageFormat, PageTrace, PolicyKind, RunSpec};
+    if !(sample > 0.0 && sample <= 1.0) {
+        bail!("--sample: {sample} is not a rate in (0, 1]");
+    }
+    let kinds: Vec<PolicyKind> = policies
+        .iter()
+        .map(|p| {
+            p.parse::<PolicyKind>()
+                .map_err(|e| anyhow::anyhow!("--policy: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    if let Some(k) = kinds.iter().find(|k| !k.fixed_frames()) {
+        bail!("--policy: {k} has no fixed number of frames, so no miss-ratio curve");
+    }
+    if frames.contains(&0) {
+        bail!("--frames: 0 frames cannot hold a page");
+    }
+    let format = format.map(|f| match f {
+        PageFormatArg::Text => PageFormat::Text,
+        PageFormatArg::OracleGeneral => PageFormat::OracleGeneral,
+    });
+    let t = PageTrace::read(trace, format)?;
+    let sizes = if frames.is_empty() {
+        log_sizes(t.nr_pages(), points.max(2))
+    } else {
+        frames.to_vec()
+    };
+    let n = t.len() as u64;
+    let ratio = |m: u64| if n == 0 { 0.0 } else { m as f64 / n as f64 };
+    let next = kinds.contains(&PolicyKind::Opt).then(|| t.next_use());
+    let mut rows: Vec<CurvePoint> = Vec::new();
+    for &k in &kinds {
+        let misses: Vec<u64> = if k == PolicyKind::Lru && sample >= 1.0 {
+            let curve = StackDistances::of(&t).curve();
+            sizes
+                .iter()
+                .map(|&f| curve[f.min(curve.len() - 1)])
+                .collect()
+        } else if k == PolicyKind::Lru {
+            let s = SampledCurve::of(&t, sample);
+            sizes.iter().map(|&f| s.misses(f)).collect()
+        } else {
+            sizes
+                .par_iter()
+                .map(|&f| {
+                    let spec = RunSpec {
+                        policy: k,
+                        frames: f,
+                        window: 0,
+                        threshold: 0,
+                        seed: 1,
+                    };
+                    simulate(&spec, &t, next.as_deref()).misses
+                })
+                .collect()
+        };
+        let name = if k == PolicyKind::Lru && sample < 1.0 {
+            format!("lru~{sample}")
+        } else {
+            k.to_string()
+        };
+        rows.extend(sizes.iter().zip(misses).map(|(&f, m)| CurvePoint {
+            policy: name.clone(),
+            frames: f,
+            misses: m,
+            miss_ratio: ratio(m),
+        }));
+    }
+    let names: Vec<String> = {
+        let mut v: Vec<String> = rows.iter().map(|r| r.policy.clone()).collect();
+        v.dedup();
+        v
+    };
+    let knees: Vec<(String, Option<usize>)> = names
+        .iter()
+        .map(|p| {
+            let pts: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|r| &r.policy == p)
+                .map(|r| ((r.frames as f64).ln(), r.misses as f64))
+                .collect();
+            let sizes_of: Vec<usize> = rows
+                .iter()
+                .filter(|r| &r.policy == p)
+                .map(|r| r.frames)
+                .collect();
+            (p.clone(), knee(&pts).map(|i| sizes_of[i]))
+        })
+        .collect();
+    if json {
+        let v = serde_json::json!({
+            "trace": trace.display().to_string(),
+            "references": n,
+            "pages": t.nr_pages(),
+            "sample": sample,
+            "points": rows,
+            "knees": knees.iter().map(|(p, k)| (p.clone(), serde_json::json!(k))).collect::<serde_json::Map<_, _>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    if csv {
+        println!("policy,frames,misses,miss_ratio");
+        for r in &rows {
+            println!("{},{},{},{}", r.policy, r.frames, r.misses, r.miss_ratio);
+        }
+        return Ok(());
+    }
+    println!(
+        "trace {}: {} references, {} distinct pages",
+        trace.display(),
+        n,
+        t.nr_pages()
+    );
+    print!("\n{:>10}", "frames");
+    for p in &names {
+        print!(" {p:>14}");
+    }
+    println!();
+    for &f in &sizes {
+        print!("{f:>10}");
+        for (p, k) in &knees {
+            let r = rows.iter().find(|r| &r.policy == p && r.frames == f);
+            let mark = if *k == Some(f) { "*" } else { " " };
+            match r {
+                Some(r) => print!(" {:>12.4}%{mark}", r.miss_ratio * 100.0),
+                None => print!(" {:>14}", "-"),
+            }
+        }
+        println!();
+    }
+    println!("\nmiss ratios; * marks each curve's knee (farthest below the chord, log frames)");
     Ok(())
 }
 

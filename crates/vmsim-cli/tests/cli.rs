@@ -280,3 +280,38 @@ fn run_under_memory_pressure_swaps() {
         "{err}"
     );
 }
+
+#[test]
+fn mrc_gives_every_size_in_one_pass() {
+    let trace = replacement_data("zipfscan_200k.txt.xz");
+    let (ok, out, err) = vmsim(&[
+        "mrc",
+        "-p",
+        "lru,fifo",
+        "-f",
+        "500,2900,8000",
+        &trace,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let pts = v["points"].as_array().unwrap();
+    let at = |p: &str, f: u64| {
+        pts.iter()
+            .find(|r| r["policy"] == p && r["frames"] == f)
+            .unwrap()["misses"]
+            .as_u64()
+            .unwrap()
+    };
+    // libCacheSim's counts (tests/data/replacement/README.md).
+    assert_eq!(at("lru", 8000), 58_945);
+    assert_eq!(at("fifo", 500), 121_679);
+    let (ok, out, _) = vmsim(&["mrc", &trace, "--points", "5", "--csv"]);
+    assert!(ok);
+    assert_eq!(out.lines().next(), Some("policy,frames,misses,miss_ratio"));
+    assert_eq!(out.lines().count(), 6);
+    let (ok, _, err) = vmsim(&["mrc", &trace, "--sample", "0"]);
+    assert!(!ok && err.contains("--sample"), "{err}");
+    let (ok, _, err) = vmsim(&["mrc", &trace, "-p", "ws"]);
+    assert!(!ok && err.contains("no fixed number of frames"), "{err}");
+}

@@ -3,6 +3,7 @@
 //! the oracleGeneral encodings.
 
 use std::path::Path;
+use vmsim::policy::mrc::{SampledCurve, StackDistances};
 use vmsim::policy::{simulate, PageTrace, PolicyKind, RunSpec};
 
 fn data(name: &str) -> std::path::PathBuf {
@@ -44,5 +45,21 @@ fn miss_counts_match_libcachesim() {
             let got = simulate(&spec, &text, Some(&next)).misses;
             assert_eq!(got, w, "{k} with {frames} frames");
         }
+    }
+}
+
+#[test]
+fn the_one_pass_lru_curve_matches_libcachesim_too() {
+    let t = PageTrace::read(&data("zipfscan_200k.txt.xz"), None).unwrap();
+    let d = StackDistances::of(&t);
+    let curve = d.curve();
+    assert_eq!(curve[500], 114_464);
+    assert_eq!(curve[2_900], 84_143);
+    assert_eq!(curve[8_000], 58_945);
+    // A 10% SHARDS sample stays within 2% of the references at these sizes.
+    let s = SampledCurve::of(&t, 0.1);
+    for f in [500, 2_900, 8_000] {
+        let err = (s.misses(f) as f64 - curve[f] as f64).abs() / t.len() as f64;
+        assert!(err < 0.02, "{f} frames: error {err}");
     }
 }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod fifo;
 pub mod list;
 pub mod lru;
+pub mod mrc;
 pub mod opt;
 pub mod pff;
 pub mod random;
