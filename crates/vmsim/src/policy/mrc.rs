@@ -6,9 +6,9 @@
 //! referenced since the previous reference to the same page, itself included) is at
 //! most `c`. One pass over the trace computing every distance gives the curve for all
 //! sizes at once. The distance is counted with a Fenwick tree over reference times
-//! that marks, for each page, the time of its latest reference: the distance of a
-//! reference at `t` to a page last seen at `s` is the number of marks in `(s, t)` plus
-//! one, an O(log n) query. Times are renumbered whenever they reach twice the number of
+//! (over 64-bit words of mark bits) that marks, for each page, the time of its latest
+//! reference: the distance of a reference at `t` to a page last seen at `s` is the
+//! number of marks in `(s, t)` plus one, an O(log n) query. Times are renumbered whenever they reach twice the number of
 //! pages (only the latest reference of each page carries a mark), so the tree stays
 //! small enough to sit in cache and the renumbering costs O(1) a reference amortised.
 //!
@@ -32,53 +32,78 @@ pub struct StackDistances {
     pub references: u64,
 }
 
-/// A Fenwick tree of counts over positions `0..n`.
-struct Fenwick {
+/// A set of positions `0..n` that counts the members at or below a position in
+/// O(log(n / 64)): a bit per position, and a Fenwick tree of the number of members in
+/// each 64-position word. Both are small enough (n/8 bytes and n/16 bytes) to stay in
+/// cache where a Fenwick tree over positions would not.
+struct Marks {
+    bits: Vec<u64>,
     tree: Vec<i32>,
 }
 
-impl Fenwick {
-    fn new(n: usize) -> Fenwick {
-        Fenwick {
-            tree: vec![0; n + 1],
-        }
-    }
-
-    /// Resets to a mark at each of positions `0..marks`, in O(n).
-    fn reset_to_prefix(&mut self, marks: usize) {
-        let n = self.tree.len();
-        self.tree.fill(0);
-        for i in 1..n {
-            if i <= marks {
-                self.tree[i] += 1;
-            }
-            let parent = i + (i & i.wrapping_neg());
-            if parent < n {
-                let v = self.tree[i];
-                self.tree[parent] += v;
-            }
+impl Marks {
+    fn new(n: usize) -> Marks {
+        let words = n.div_ceil(64);
+        Marks {
+            bits: vec![0; words],
+            tree: vec![0; words + 1],
         }
     }
 
     #[inline]
-    fn add(&mut self, i: usize, v: i32) {
-        let mut i = i + 1;
+    fn tree_add(&mut self, word: usize, v: i32) {
+        let mut i = word + 1;
         while i < self.tree.len() {
             self.tree[i] += v;
             i += i & i.wrapping_neg();
         }
     }
 
-    /// Sum over positions `0..=i`.
     #[inline]
-    fn prefix(&self, i: usize) -> i64 {
-        let mut i = i + 1;
+    fn set(&mut self, pos: usize) {
+        self.bits[pos / 64] |= 1 << (pos % 64);
+        self.tree_add(pos / 64, 1);
+    }
+
+    #[inline]
+    fn clear(&mut self, pos: usize) {
+        self.bits[pos / 64] &= !(1 << (pos % 64));
+        self.tree_add(pos / 64, -1);
+    }
+
+    /// Members at positions `0..=pos`.
+    #[inline]
+    fn rank(&self, pos: usize) -> i64 {
+        let word = pos / 64;
+        let mut i = word;
         let mut s = 0i64;
         while i > 0 {
             s += self.tree[i] as i64;
             i &= i - 1;
         }
-        s
+        let below = self.bits[word] & (u64::MAX >> (63 - pos % 64));
+        s + below.count_ones() as i64
+    }
+
+    /// Makes the members exactly `0..count`, in O(n / 64).
+    fn reset_to_prefix(&mut self, count: usize) {
+        self.bits.fill(0);
+        for w in 0..count / 64 {
+            self.bits[w] = u64::MAX;
+        }
+        if count % 64 != 0 {
+            self.bits[count / 64] = (1u64 << (count % 64)) - 1;
+        }
+        let n = self.tree.len();
+        self.tree.fill(0);
+        for i in 1..n {
+            self.tree[i] += self.bits[i - 1].count_ones() as i32;
+            let parent = i + (i & i.wrapping_neg());
+            if parent < n {
+                let v = self.tree[i];
+                self.tree[parent] += v;
+            }
+        }
     }
 }
 
@@ -95,7 +120,7 @@ impl StackDistances {
         let cap = (2 * pages).max(16);
         let mut last = vec![NONE; pages];
         let mut page_at = vec![NONE; cap];
-        let mut marks = Fenwick::new(cap);
+        let mut marks = Marks::new(cap);
         let mut hist = vec![0u64; pages + 1];
         let mut cold = 0;
         let mut live = 0i64;
@@ -122,12 +147,12 @@ impl StackDistances {
             } else {
                 let s = s as usize;
                 // Marks after s (distinct pages referenced since), plus this page.
-                let d = (live - marks.prefix(s)) as usize + 1;
+                let d = (live - marks.rank(s)) as usize + 1;
                 hist[d] += 1;
-                marks.add(s, -1);
+                marks.clear(s);
                 page_at[s] = NONE;
             }
-            marks.add(now, 1);
+            marks.set(now);
             page_at[now] = p;
             last[p as usize] = now as u32;
             now += 1;
