@@ -286,7 +286,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 ..KernelConfig::default()
             };
-            let mut k = Kernel::boot(spec, config);
+            let mut k = Kernel::try_boot(spec, config)?;
             let layout = run_server_with(&mut k, accesses, seed, params);
             let hw = HwStats::from_mmu(&k.machine.mmu);
             let kernel = KernelStats::from_kernel(&k);

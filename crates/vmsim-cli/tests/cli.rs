@@ -315,3 +315,22 @@ fn mrc_gives_every_size_in_one_pass() {
     let (ok, _, err) = vmsim(&["mrc", &trace, "-p", "ws"]);
     assert!(!ok && err.contains("no fixed number of frames"), "{err}");
 }
+
+#[test]
+fn tiny_machines_are_refused_or_run_never_panic() {
+    let (ok, _, err) = vmsim(&["run", "--machine", "textbook", "--ram", "512"]);
+    assert!(!ok);
+    assert!(
+        err.contains("too small to boot") && err.contains("512 B"),
+        "{err}"
+    );
+    // RAM below the display's address: the device is outside RAM, and forks map it.
+    for ram in ["128KiB", "512KiB", "3MiB"] {
+        for w in ["server", "hw"] {
+            let (ok, out, err) =
+                vmsim(&["run", "--ram", ram, "--swap", "1MiB", "-w", w, "-n", "3000"]);
+            assert!(ok && !out.is_empty(), "{ram} {w}: {err}");
+            assert!(!err.contains("panicked"), "{ram} {w}: {err}");
+        }
+    }
+}

@@ -24,7 +24,26 @@ fn direct_map_base(spec: &MachineSpec, kernel_start: u64) -> u64 {
     linux.unwrap_or(kernel_start)
 }
 
-pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
+/// Why a machine could not boot.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{machine}: {ram} of RAM ({frames} frames, {free} free after the device holes) is too small to boot: the kernel needs {need} frames for its {what}")]
+pub struct BootError {
+    /// The machine's name.
+    pub machine: String,
+    /// RAM, as people write it.
+    pub ram: String,
+    /// Frames of RAM.
+    pub frames: u64,
+    /// Frames free once the holes are reserved.
+    pub free: u64,
+    /// Frames needed.
+    pub need: u64,
+    /// For what.
+    pub what: &'static str,
+}
+
+pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, BootError> {
+    let machine_name = spec.name.clone();
     let mut machine = Machine::new(spec);
     let paging = machine.spec.paging;
     let ps = paging.page_size();
@@ -71,8 +90,25 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
         half
     };
     let task_size = if paging.sign_extend { half - ps } else { half };
+    let too_small = |frames: &FrameTable, need: u64, what| BootError {
+        machine: machine_name.clone(),
+        ram: format_size(ram_bytes),
+        frames: nr,
+        free: frames.nr_free(),
+        need,
+        what,
+    };
+    // The root table, the zero page, and at least one table and one page for a process.
+    let root_frames = paging.table_frames(paging.levels);
+    if frames.nr_free() < 2 * root_frames + 2 {
+        return Err(too_small(
+            &frames,
+            2 * root_frames + 2,
+            "root table, the zero page and a first process",
+        ));
+    }
     let kernel_pt = PageTable::new(&paging, &mut machine.ram, &mut frames, 0)
-        .expect("a machine description leaves room for the root table");
+        .map_err(|_| too_small(&frames, root_frames, "root table"))?;
     log.push(format!("kernel root table at {}", kernel_pt.root()));
 
     // The direct map, in the largest pages that fit.
@@ -132,7 +168,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
 
     let zero_pfn = frames
         .alloc(1, FrameKind::Kernel, 0)
-        .expect("a machine description leaves room for the zero page");
+        .ok_or_else(|| too_small(&frames, 1, "zero page"))?;
     let _ = machine.ram.zero_frames(zero_pfn, 1);
     log.push(format!("zero page: frame {zero_pfn}"));
 
@@ -174,7 +210,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
         "watermarks: min {} low {} high {} free frames; reclaim by {:?}",
         watermarks.min, watermarks.low, watermarks.high, config.reclaim
     ));
-    Kernel {
+    Ok(Kernel {
         cache_owner: Default::default(),
         cache_dirty: Default::default(),
         rmap: super::rmap::Rmap::new(nr),
@@ -213,7 +249,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
         boot_log: log,
         counters: KernelCounters::default(),
         events: Vec::new(),
-    }
+    })
 }
 
 impl Kernel {

@@ -119,7 +119,7 @@ impl FrameTable {
 
     /// The memory group frame `pfn` is charged to.
     pub fn group(&self, pfn: Pfn) -> u16 {
-        self.group[pfn.0 as usize]
+        self.group.get(pfn.0 as usize).copied().unwrap_or(0)
     }
 
     /// Takes `n` contiguous free frames for `kind`, with one reference each, charged to
@@ -138,14 +138,21 @@ impl FrameTable {
         Some(Pfn(start))
     }
 
-    /// Adds a reference to `pfn`.
+    /// Adds a reference to `pfn`. Frames that are not counted (outside RAM, as a
+    /// device's; reserved; the kernel's) are left alone.
     pub fn get(&mut self, pfn: Pfn) {
+        if matches!(self.kind(pfn), FrameKind::Reserved | FrameKind::Kernel) {
+            return;
+        }
         self.refs[pfn.0 as usize] += 1;
     }
 
     /// Drops a reference to `pfn`; frees it when it was the last. Returns whether it was
     /// freed (and so whether its group must be uncharged).
     pub fn put(&mut self, pfn: Pfn) -> bool {
+        if matches!(self.kind(pfn), FrameKind::Reserved | FrameKind::Kernel) {
+            return false;
+        }
         let r = &mut self.refs[pfn.0 as usize];
         debug_assert!(*r > 0, "frame {pfn} released more often than taken");
         *r = r.saturating_sub(1);

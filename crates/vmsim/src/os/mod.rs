@@ -10,6 +10,7 @@
 
 mod boot;
 pub mod buddy;
+pub use boot::BootError;
 pub mod data;
 pub mod device;
 pub mod fault;
@@ -336,7 +337,19 @@ pub struct FrameBaseline {
 
 impl Kernel {
     /// Boots a machine: see [`boot`](self) for the steps.
+    ///
+    /// # Panics
+    /// If RAM is too small to boot; [`Kernel::try_boot`] says so as an error instead
+    /// (use it for machines that come from users).
     pub fn boot(spec: MachineSpec, config: KernelConfig) -> Kernel {
+        match boot::boot(spec, config) {
+            Ok(k) => k,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Boots a machine, or says why its RAM is too small.
+    pub fn try_boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, BootError> {
         boot::boot(spec, config)
     }
 

@@ -32,6 +32,9 @@ impl Rmap {
     /// Records that `pid` maps `pfn` at `va`.
     pub fn add(&mut self, pfn: Pfn, pid: Pid, va: VirtAddr) {
         let f = pfn.0 as usize;
+        if f >= self.pid.len() {
+            return;
+        }
         if self.pid[f] == 0 {
             self.pid[f] = pid.0;
             self.va[f] = va.0;
@@ -43,6 +46,10 @@ impl Rmap {
     /// Forgets that `pid` maps `pfn` at `va`.
     pub fn remove(&mut self, pfn: Pfn, pid: Pid, va: VirtAddr) {
         let f = pfn.0 as usize;
+        if f >= self.pid.len() {
+            // A device page outside RAM: never tracked.
+            return;
+        }
         if self.pid[f] == pid.0 && self.va[f] == va.0 {
             match self.more.get_mut(&pfn.0).and_then(|v| v.pop()) {
                 Some((p, a)) => {
