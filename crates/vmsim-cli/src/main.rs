@@ -146,6 +146,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What a page stream needs: working-set size over time, reuse distances, hot pages.
+    Wss {
+        /// The page trace (as for `vmsim policy`).
+        trace: std::path::PathBuf,
+        /// τ: the working-set window, in references.
+        #[arg(long, default_value_t = 10_000)]
+        window: usize,
+        /// References between samples of the working-set size (default: a twentieth
+        /// of the trace).
+        #[arg(long)]
+        interval: Option<usize>,
+        /// How many hottest and coldest pages and regions to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Pages per region (512: 2 MiB regions of 4 KiB pages).
+        #[arg(long, default_value_t = 512)]
+        region_pages: u64,
+        /// Trace format, when the name and contents do not tell.
+        #[arg(long, value_enum)]
+        format: Option<PageFormatArg>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the machine presets with their geometry, or show one.
     Machines {
         /// A preset name or TOML file to show in full.
@@ -391,6 +415,81 @@ boot"
             csv,
             json,
         } => run_mrc(&trace, &policy, &frames, points, sample, format, csv, json)?,
+        Command::Wss {
+            trace,
+            window,
+            interval,
+            top,
+            region_pages,
+            format,
+            json,
+        } => {
+            use vmsim::policy::analysis::{heat, reuse_histogram, working_set_series};
+            use vmsim::policy::mrc::StackDistances;
+            use vmsim::policy::{PageFormat, PageTrace};
+            let format = format.map(|f| match f {
+                PageFormatArg::Text => PageFormat::Text,
+                PageFormatArg::OracleGeneral => PageFormat::OracleGeneral,
+            });
+            let t = PageTrace::read(&trace, format)?;
+            let interval = interval.unwrap_or((t.len() / 20).max(1));
+            let series = working_set_series(&t, window, interval);
+            let reuse = reuse_histogram(&StackDistances::of(&t));
+            let hot = heat(&t, top, region_pages);
+            if json {
+                let v = serde_json::json!({
+                    "trace": trace.display().to_string(),
+                    "references": t.len(),
+                    "pages": t.nr_pages(),
+                    "working_set": series,
+                    "reuse": reuse,
+                    "heat": hot,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "trace {}: {} references, {} distinct pages\n",
+                    trace.display(),
+                    t.len(),
+                    t.nr_pages()
+                );
+                println!(
+                    "working set, τ = {} references: mean {:.1} pages, largest {}",
+                    series.window, series.mean, series.max
+                );
+                println!("{:>14} {:>10}", "reference", "|W|");
+                for (at, w) in &series.points {
+                    println!("{at:>14} {w:>10}");
+                }
+                println!("\nreuse distance (distinct pages between uses)");
+                println!("{:>14} {:>12}", "distance", "references");
+                for (low, n) in &reuse.buckets {
+                    let high = low * 2 - 1;
+                    let label = if high == *low {
+                        low.to_string()
+                    } else {
+                        format!("{low}-{high}")
+                    };
+                    println!("{label:>14} {n:>12}");
+                }
+                println!("{:>14} {:>12}", "first use", reuse.cold);
+                println!("\nhottest pages");
+                for (p, n) in &hot.hottest {
+                    println!("{p:>#18x} {n:>12}");
+                }
+                println!("coldest pages ({} referenced once)", hot.once);
+                for (p, n) in &hot.coldest {
+                    println!("{p:>#18x} {n:>12}");
+                }
+                println!(
+                    "hottest regions of {} pages (first page, references, pages touched)",
+                    hot.region_pages
+                );
+                for (r, n, d) in &hot.hottest_regions {
+                    println!("{r:>#18x} {n:>12} {d:>8}");
+                }
+            }
+        }
         Command::Machines { name: None, .. } => {
             for (name, _) in PRESETS {
                 let m = MachineSpec::preset(name)?;

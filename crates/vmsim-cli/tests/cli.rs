@@ -334,3 +334,28 @@ fn tiny_machines_are_refused_or_run_never_panic() {
         }
     }
 }
+
+#[test]
+fn wss_reports_the_working_set_reuse_and_heat() {
+    let path = format!(
+        "{}/../../docs/examples/belady.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (ok, out, err) = vmsim(&[
+        "wss",
+        "--window",
+        "4",
+        "--interval",
+        "4",
+        "--top",
+        "2",
+        &path,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["references"], 12);
+    assert_eq!(v["working_set"]["points"].as_array().unwrap().len(), 3);
+    assert_eq!(v["reuse"]["cold"], 5);
+    assert_eq!(v["heat"]["hottest"][0], serde_json::json!([1, 3]));
+}

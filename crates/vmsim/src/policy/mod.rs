@@ -7,6 +7,7 @@
 //! are compacted to dense ids when a trace is read, so every policy keeps its state in
 //! plain arrays indexed by page: no hashing per reference.
 
+pub mod analysis;
 pub mod arc;
 pub mod clock;
 pub mod fifo;
