@@ -1,6 +1,8 @@
 //! The `vmsim` command: a thin layer over the library. Arguments are parsed and
 //! validated here; every command is a library call.
 
+mod plot;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -145,6 +147,10 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Also draw the curves (miss ratio against frames, log scale, knees marked)
+        /// into this SVG file.
+        #[arg(long)]
+        plot: Option<std::path::PathBuf>,
     },
     /// What a page stream needs: working-set size over time, reuse distances, hot pages.
     Wss {
@@ -169,6 +175,9 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Also draw the working-set size over time into this SVG file.
+        #[arg(long)]
+        plot: Option<std::path::PathBuf>,
     },
     /// List the machine presets with their geometry, or show one.
     Machines {
@@ -414,7 +423,17 @@ boot"
             format,
             csv,
             json,
-        } => run_mrc(&trace, &policy, &frames, points, sample, format, csv, json)?,
+            plot,
+        } => run_mrc(
+            &trace,
+            &policy,
+            &frames,
+            points,
+            sample,
+            format,
+            (csv, json),
+            plot.as_deref(),
+        )?,
         Command::Wss {
             trace,
             window,
@@ -423,6 +442,7 @@ boot"
             region_pages,
             format,
             json,
+            plot,
         } => {
             use vmsim::policy::analysis::{heat, reuse_histogram, working_set_series};
             use vmsim::policy::mrc::StackDistances;
@@ -436,6 +456,24 @@ boot"
             let series = working_set_series(&t, window, interval);
             let reuse = reuse_histogram(&StackDistances::of(&t));
             let hot = heat(&t, top, region_pages);
+            if let Some(path) = &plot {
+                let points = series
+                    .points
+                    .iter()
+                    .map(|&(t, w)| (t as f64, w as f64))
+                    .collect();
+                plot::lines(
+                    path,
+                    &format!("working set, τ = {}: {}", series.window, trace.display()),
+                    ("reference", "pages"),
+                    &[plot::Series {
+                        name: format!("|W(t, {})|", series.window),
+                        points,
+                        mark: None,
+                    }],
+                    false,
+                )?;
+            }
             if json {
                 let v = serde_json::json!({
                     "trace": trace.display().to_string(),
@@ -621,8 +659,8 @@ fn run_mrc(
     points: usize,
     sample: f64,
     format: Option<PageFormatArg>,
-    csv: bool,
-    json: bool,
+    (csv, json): (bool, bool),
+    plot: Option<&std::path::Path>,
 ) -> Result<()> {
     use rayon::prelude::*;
     use vmsim::policy::mrc::{knee, log_sizes, CurvePoint, SampledCurve, StackDistances};
@@ -715,6 +753,35 @@ fn run_mrc(
             (p.clone(), knee(&pts).map(|i| sizes_of[i]))
         })
         .collect();
+    if let Some(path) = plot {
+        let series: Vec<plot::Series> = knees
+            .iter()
+            .map(|(p, k)| {
+                let points: Vec<(f64, f64)> = rows
+                    .iter()
+                    .filter(|r| &r.policy == p)
+                    .map(|r| (r.frames as f64, r.miss_ratio))
+                    .collect();
+                let mark = k.and_then(|f| {
+                    rows.iter()
+                        .find(|r| &r.policy == p && r.frames == f)
+                        .map(|r| (f as f64, r.miss_ratio))
+                });
+                plot::Series {
+                    name: p.clone(),
+                    points,
+                    mark,
+                }
+            })
+            .collect();
+        plot::lines(
+            path,
+            &format!("miss ratio: {}", trace.display()),
+            ("frames", "miss ratio"),
+            &series,
+            true,
+        )?;
+    }
     if json {
         let v = serde_json::json!({
             "trace": trace.display().to_string(),

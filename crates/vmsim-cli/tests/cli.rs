@@ -359,3 +359,38 @@ fn wss_reports_the_working_set_reuse_and_heat() {
     assert_eq!(v["reuse"]["cold"], 5);
     assert_eq!(v["heat"]["hottest"][0], serde_json::json!([1, 3]));
 }
+
+#[test]
+fn curves_and_series_can_be_drawn_as_svg() {
+    let dir = std::env::temp_dir().join(format!("vmsim-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = replacement_data("zipfscan_200k.txt.xz");
+    let svg = dir.join("mrc.svg");
+    let (ok, _, err) = vmsim(&[
+        "mrc",
+        "-p",
+        "lru,opt",
+        "--points",
+        "8",
+        &trace,
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"));
+    assert!(text.contains("miss ratio") && text.contains("frames"));
+    assert_eq!(
+        text.matches("lru").count() + text.matches("opt").count() >= 2,
+        true
+    );
+    let svg = dir.join("wss.svg");
+    let (ok, _, err) = vmsim(&["wss", &trace, "--plot", svg.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(std::fs::read_to_string(&svg)
+        .unwrap()
+        .contains("working set"));
+    let (ok, _, err) = vmsim(&["mrc", &trace, "--plot", "/no/such/dir/x.svg"]);
+    assert!(!ok && err.contains("/no/such/dir/x.svg"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
