@@ -276,7 +276,8 @@ impl PageTable {
         PhysAddr(table.0 + paging.index(va, level) * paging.pte_bytes as u64)
     }
 
-    /// Maps the page of `level` at `va` to frame `pfn` with `flags`. Missing tables on the
+    /// Maps the page of `level` at `va` to frame `pfn` with `flags`, and returns the
+    /// physical address of the entry written. Missing tables on the
     /// way are allocated and linked with `table_flags` (x86: the widest access the subtree
     /// may grant; ignored by formats whose table entries carry no permissions); existing
     /// links are widened to include them. Mapping where something is mapped is refused:
@@ -292,7 +293,7 @@ impl PageTable {
         level: u32,
         flags: Flags,
         table_flags: Flags,
-    ) -> Result<(), MapError> {
+    ) -> Result<PhysAddr, MapError> {
         if !paging.is_canonical(va) {
             return Err(MapError::NonCanonical { va });
         }
@@ -350,7 +351,20 @@ impl PageTable {
             paging.pte_bytes,
             paging.encode(Pte::Leaf { pfn, flags }, level),
         )?;
-        Ok(())
+        Ok(addr)
+    }
+
+    /// The flush that a change to the base-page entry for `va` calls for, when the
+    /// caller changed the entry itself through its address (a kernel that found the
+    /// entry through its reverse map rather than by walking).
+    pub fn flush_page(&self, paging: &Paging, va: VirtAddr, global: bool) -> TlbFlush {
+        let start = va.align_down(paging.page_size());
+        TlbFlush::new(
+            start,
+            VirtAddr(start.0.wrapping_add(paging.page_size())),
+            self.asid,
+            global,
+        )
     }
 
     /// Finds the leaf that maps `va`, without touching Accessed or Dirty.
@@ -450,7 +464,7 @@ impl PageTable {
         va: VirtAddr,
         value: u64,
         table_flags: Flags,
-    ) -> Result<(), MapError> {
+    ) -> Result<PhysAddr, MapError> {
         debug_assert!(value >= 1 && value <= Self::max_soft(paging));
         let addr = self.leaf_slot(paging, ram, alloc, va, table_flags)?;
         let raw = ram.read_uint(addr, paging.pte_bytes)?;
@@ -458,7 +472,7 @@ impl PageTable {
             return Err(MapError::AlreadyMapped { va, level: 1 });
         }
         ram.write_uint(addr, paging.pte_bytes, value << 1)?;
-        Ok(())
+        Ok(addr)
     }
 
     /// Clears a not-present entry at `va` (nothing happens where there is none).

@@ -639,19 +639,20 @@ impl Kernel {
     fn install(&mut self, pid: Pid, page: VirtAddr, pfn: Pfn, flags: Flags) -> Result<(), Errno> {
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
-        pt.map(
-            &paging,
-            &mut self.machine.ram,
-            &mut self.frames,
-            page,
-            pfn,
-            1,
-            flags,
-            Flags::RWX | Flags::USER,
-        )
-        .map_err(|_| Errno::ENOMEM)?;
+        let pte = pt
+            .map(
+                &paging,
+                &mut self.machine.ram,
+                &mut self.frames,
+                page,
+                pfn,
+                1,
+                flags,
+                Flags::RWX | Flags::USER,
+            )
+            .map_err(|_| Errno::ENOMEM)?;
         if matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File) {
-            self.rmap.add(pfn, pid, page);
+            self.rmap.add(pfn, pid, page, pte);
         }
         self.count_resident(pid, pfn);
         Ok(())

@@ -172,18 +172,28 @@ impl Kernel {
     }
 
     /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
+    /// The entries are read and written where the reverse map says they are (as
+    /// Linux's `ptep_test_and_clear_young`, without a TLB flush).
     fn young(&mut self, pfn: Pfn) -> bool {
         let paging = &self.machine.spec.paging;
         let ram = &mut self.machine.ram;
-        let procs = &self.procs;
         let mut young = false;
-        self.rmap.each(pfn, |pid, va| {
-            let mm = (pid.0 as usize)
-                .checked_sub(1)
-                .and_then(|i| procs.get(i))
-                .and_then(|p| p.mm.as_ref());
-            if let Some(mm) = mm {
-                young |= mm.pt.test_and_clear_accessed(paging, ram, va);
+        self.rmap.each(pfn, |_, _, pte| {
+            let Ok(raw) = ram.read_uint(pte, paging.pte_bytes) else {
+                return;
+            };
+            if let crate::hw::Pte::Leaf { pfn: f, flags } = paging.decode(raw, 1) {
+                if f == pfn && flags.contains(Flags::ACCESSED) {
+                    let cleared = paging.encode(
+                        crate::hw::Pte::Leaf {
+                            pfn: f,
+                            flags: flags & !Flags::ACCESSED,
+                        },
+                        1,
+                    );
+                    let _ = ram.write_uint(pte, paging.pte_bytes, cleared);
+                    young = true;
+                }
             }
         });
         young
@@ -195,7 +205,7 @@ impl Kernel {
             Scope::Group(g) => self.frames.group(pfn) == g.0,
             Scope::Process(p) => {
                 let mut mine = false;
-                self.rmap.each(pfn, |q, _| mine |= q == p);
+                self.rmap.each(pfn, |q, _, _| mine |= q == p);
                 mine
             }
         }
@@ -327,28 +337,29 @@ impl Kernel {
                         slot
                     }
                 };
-                for (pid, va) in self.rmap.of(pfn) {
+                for (pid, va, pte) in self.rmap.of(pfn) {
                     let Ok(mm) = self.mm(pid) else { continue };
                     let pt = mm.pt;
-                    match pt.slot(&paging, &self.machine.ram, va) {
-                        Some(Slot::Leaf(m)) if m.pfn == pfn => {
-                            if let Ok((_, flush)) = pt.unmap(&paging, &mut self.machine.ram, va) {
-                                self.flush_for(pid, flush);
-                            }
-                        }
-                        Some(Slot::Soft { value, .. }) if soft_prot_none(value) == Some(pfn) => {
-                            pt.clear_soft(&paging, &mut self.machine.ram, va);
-                        }
+                    let raw = self
+                        .machine
+                        .ram
+                        .read_uint(pte, paging.pte_bytes)
+                        .unwrap_or(0);
+                    let present = match paging.decode(raw, 1) {
+                        crate::hw::Pte::Leaf { pfn: f, .. } if f == pfn => true,
+                        crate::hw::Pte::Absent if soft_prot_none(raw >> 1) == Some(pfn) => false,
                         _ => continue,
-                    }
-                    let _ = pt.write_soft(
-                        &paging,
-                        &mut self.machine.ram,
-                        &mut self.frames,
-                        va,
-                        soft_for_swap(slot),
-                        Flags::RWX | Flags::USER,
+                    };
+                    // The entry becomes the swap entry in place.
+                    let _ = self.machine.ram.write_uint(
+                        pte,
+                        paging.pte_bytes,
+                        soft_for_swap(slot) << 1,
                     );
+                    if present {
+                        let flush = pt.flush_page(&paging, va, false);
+                        self.flush_for(pid, flush);
+                    }
                     if let Some(s) = self.swap.as_mut() {
                         s.get(slot);
                     }
@@ -379,12 +390,20 @@ impl Kernel {
                 };
                 let mut dirty = self.cache_dirty.remove(&pfn.0);
                 let mut pending: Vec<(Pid, TlbFlush)> = Vec::new();
-                for (pid, va) in self.rmap.of(pfn) {
+                for (pid, va, pte) in self.rmap.of(pfn) {
                     let Ok(mm) = self.mm(pid) else { continue };
                     let pt = mm.pt;
-                    if let Ok((m, flush)) = pt.unmap(&paging, &mut self.machine.ram, va) {
-                        dirty |= m.flags.contains(Flags::DIRTY) && m.flags.contains(Flags::WRITE);
-                        pending.push((pid, flush));
+                    let raw = self
+                        .machine
+                        .ram
+                        .read_uint(pte, paging.pte_bytes)
+                        .unwrap_or(0);
+                    if let crate::hw::Pte::Leaf { pfn: f, flags } = paging.decode(raw, 1) {
+                        if f == pfn {
+                            dirty |= flags.contains(Flags::DIRTY) && flags.contains(Flags::WRITE);
+                            let _ = self.machine.ram.write_uint(pte, paging.pte_bytes, 0);
+                            pending.push((pid, pt.flush_page(&paging, va, false)));
+                        }
                     }
                     self.uncount(pid, pfn);
                     self.rmap.remove(pfn, pid, va);

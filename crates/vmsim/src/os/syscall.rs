@@ -360,6 +360,7 @@ impl Kernel {
                                 value,
                                 Flags::RWX | Flags::USER,
                             )
+                            .map(|_| ())
                             .map_err(|_| Errno::ENOMEM);
                         if r.is_ok() {
                             if let (Some(s), Some(slot)) = (self.swap.as_mut(), soft_swap(value)) {
@@ -385,13 +386,16 @@ impl Kernel {
                                 )
                                 .map_err(|_| Errno::ENOMEM);
                             match r {
-                                Ok(()) => {
+                                Ok(pte) => {
                                     self.count_resident(child, pfn);
-                                    self.rmap.add(pfn, child, va);
+                                    self.rmap.add(pfn, child, va, pte);
+                                    Ok(())
                                 }
-                                Err(_) => self.put_frame(pfn),
+                                Err(e) => {
+                                    self.put_frame(pfn);
+                                    Err(e)
+                                }
                             }
-                            r
                         }
                         None => Ok(()),
                     },
