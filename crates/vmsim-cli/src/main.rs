@@ -216,6 +216,15 @@ enum PageFormatArg {
     OracleGeneral,
 }
 
+impl PageFormatArg {
+    fn format(self) -> vmsim::policy::PageFormat {
+        match self {
+            PageFormatArg::Text => vmsim::policy::PageFormat::Text,
+            PageFormatArg::OracleGeneral => vmsim::policy::PageFormat::OracleGeneral,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Workload {
     /// A server forking workers that share a cache (the kernel at work).
@@ -446,11 +455,8 @@ boot"
         } => {
             use vmsim::policy::analysis::{heat, reuse_histogram, working_set_series};
             use vmsim::policy::mrc::StackDistances;
-            use vmsim::policy::{PageFormat, PageTrace};
-            let format = format.map(|f| match f {
-                PageFormatArg::Text => PageFormat::Text,
-                PageFormatArg::OracleGeneral => PageFormat::OracleGeneral,
-            });
+            use vmsim::policy::PageTrace;
+            let format = format.map(PageFormatArg::format);
             let t = PageTrace::read(&trace, format)?;
             let interval = interval.unwrap_or((t.len() / 20).max(1));
             let series = working_set_series(&t, window, interval);
@@ -664,7 +670,7 @@ fn run_mrc(
 ) -> Result<()> {
     use rayon::prelude::*;
     use vmsim::policy::mrc::{knee, log_sizes, CurvePoint, SampledCurve, StackDistances};
-    use vmsim::policy::{simulate, PageFormat, PageTrace, PolicyKind, RunSpec};
+    use vmsim::policy::{simulate, PageTrace, PolicyKind, RunSpec};
     if !(sample > 0.0 && sample <= 1.0) {
         bail!("--sample: {sample} is not a rate in (0, 1]");
     }
@@ -681,10 +687,7 @@ fn run_mrc(
     if frames.contains(&0) {
         bail!("--frames: 0 frames cannot hold a page");
     }
-    let format = format.map(|f| match f {
-        PageFormatArg::Text => PageFormat::Text,
-        PageFormatArg::OracleGeneral => PageFormat::OracleGeneral,
-    });
+    let format = format.map(PageFormatArg::format);
     let t = PageTrace::read(trace, format)?;
     let sizes = if frames.is_empty() {
         log_sizes(t.nr_pages(), points.max(2))
@@ -840,7 +843,7 @@ fn run_policy(
     json: bool,
 ) -> Result<()> {
     use rayon::prelude::*;
-    use vmsim::policy::{simulate, PageFormat, PageTrace, PolicyKind, RunSpec};
+    use vmsim::policy::{simulate, PageTrace, PolicyKind, RunSpec};
     let kinds: Vec<PolicyKind> = policies
         .iter()
         .map(|p| {
@@ -876,10 +879,7 @@ fn run_policy(
             }
         }
     }
-    let format = format.map(|f| match f {
-        PageFormatArg::Text => PageFormat::Text,
-        PageFormatArg::OracleGeneral => PageFormat::OracleGeneral,
-    });
+    let format = format.map(PageFormatArg::format);
     let t = PageTrace::read(trace, format)?;
     let next = kinds.contains(&PolicyKind::Opt).then(|| t.next_use());
     let results: Vec<_> = specs

@@ -1,6 +1,7 @@
 //! Charts as SVG files: lines over a linear or logarithmic x axis, with marked points.
 
 use anyhow::{Context, Result};
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -57,30 +58,10 @@ pub fn lines(
             .y_label_area_size(64);
         if log_x {
             let mut chart = b.build_cartesian_2d((x0.max(1e-9)..x1).log_scale(), 0.0..y1)?;
-            chart
-                .configure_mesh()
-                .x_desc(x_label)
-                .y_desc(y_label)
-                .draw()?;
-            draw_series(&mut chart, series)?;
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()?;
+            draw_series(&mut chart, series, (x_label, y_label))?;
         } else {
             let mut chart = b.build_cartesian_2d(x0..x1, 0.0..y1)?;
-            chart
-                .configure_mesh()
-                .x_desc(x_label)
-                .y_desc(y_label)
-                .draw()?;
-            draw_series(&mut chart, series)?;
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()?;
+            draw_series(&mut chart, series, (x_label, y_label))?;
         }
         root.present()?;
         Ok(())
@@ -88,14 +69,21 @@ pub fn lines(
     draw(&root).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Draws the mesh with its axis labels, the lines, their marks and the legend.
 fn draw_series<'a, X, Y>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
     series: &[Series],
+    (x_label, y_label): (&str, &str),
 ) -> Result<()>
 where
-    X: Ranged<ValueType = f64>,
-    Y: Ranged<ValueType = f64>,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()?;
     for (i, s) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         chart
@@ -109,5 +97,10 @@ where
             chart.draw_series(std::iter::once(Circle::new(m, 6, colour.filled())))?;
         }
     }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
 }

@@ -35,6 +35,13 @@ fn scan_fixed<const W: usize>(lo: &[u32], hi: &[u32], ids: &[u32], key: u64, asi
         exact |= ((k & (ids[w] == asid)) as u32) << w;
         global |= ((k & (ids[w] == GLOBAL)) as u32) << w;
     }
+    pick(exact, global)
+}
+
+/// The way a scan found: the first matching entry of the address space, else the first
+/// global one.
+#[inline(always)]
+fn pick(exact: u32, global: u32) -> usize {
     if exact != 0 {
         exact.trailing_zeros() as usize
     } else if global != 0 {
@@ -86,13 +93,7 @@ fn scan_simd<const W: usize>(lo: &[u32], hi: &[u32], ids: &[u32], key: u64, asid
         }
         (exact, global)
     };
-    if exact != 0 {
-        exact.trailing_zeros() as usize
-    } else if global != 0 {
-        global.trailing_zeros() as usize
-    } else {
-        NOT_FOUND
-    }
+    pick(exact, global)
 }
 
 #[cfg(not(target_arch = "x86_64"))]

@@ -313,33 +313,7 @@ impl PageTable {
         if pfn.0 > paging.max_pfn() {
             return Err(MapError::FrameTooHigh { pfn });
         }
-        let mut table = self.root;
-        for l in (level + 1..=paging.levels).rev() {
-            let addr = Self::entry_addr(paging, table, va, l);
-            let raw = ram.read_uint(addr, paging.pte_bytes)?;
-            table = match paging.decode(raw, l) {
-                Pte::Absent => {
-                    let t = alloc_table(paging, ram, alloc, l - 1)?;
-                    let e = Pte::Table {
-                        pfn: t.pfn(paging.page_shift),
-                        flags: table_flags,
-                    };
-                    ram.write_uint(addr, paging.pte_bytes, paging.encode(e, l))?;
-                    t
-                }
-                Pte::Table { pfn, flags: old } => {
-                    let want = old | table_flags;
-                    if want != old {
-                        let e = Pte::Table { pfn, flags: want };
-                        ram.write_uint(addr, paging.pte_bytes, paging.encode(e, l))?;
-                    }
-                    pfn.addr(paging.page_shift)
-                }
-                Pte::Leaf { .. } => return Err(MapError::AlreadyMapped { va, level: l }),
-                Pte::Reserved => return Err(MapError::Corrupt { va, level: l }),
-            };
-        }
-        let addr = Self::entry_addr(paging, table, va, level);
+        let addr = self.entry_for(paging, ram, alloc, va, level, table_flags)?;
         let raw = ram.read_uint(addr, paging.pte_bytes)?;
         match paging.decode(raw, level) {
             Pte::Absent => {}
@@ -466,7 +440,7 @@ impl PageTable {
         table_flags: Flags,
     ) -> Result<PhysAddr, MapError> {
         debug_assert!(value >= 1 && value <= Self::max_soft(paging));
-        let addr = self.leaf_slot(paging, ram, alloc, va, table_flags)?;
+        let addr = self.entry_for(paging, ram, alloc, va, 1, table_flags)?;
         let raw = ram.read_uint(addr, paging.pte_bytes)?;
         if !matches!(paging.decode(raw, 1), Pte::Absent) {
             return Err(MapError::AlreadyMapped { va, level: 1 });
@@ -513,20 +487,22 @@ impl PageTable {
         None
     }
 
-    /// The address of the base-page entry for `va`, allocating missing tables.
-    fn leaf_slot(
+    /// The address of the entry at `level` for `va`, allocating missing tables on the
+    /// way (linked with `table_flags`) and widening existing links to include them.
+    fn entry_for(
         &self,
         paging: &Paging,
         ram: &mut PhysMem,
         alloc: &mut impl FrameAlloc,
         va: VirtAddr,
+        level: u32,
         table_flags: Flags,
     ) -> Result<PhysAddr, MapError> {
         if !paging.is_canonical(va) {
             return Err(MapError::NonCanonical { va });
         }
         let mut table = self.root;
-        for l in (2..=paging.levels).rev() {
+        for l in (level + 1..=paging.levels).rev() {
             let addr = Self::entry_addr(paging, table, va, l);
             let raw = ram.read_uint(addr, paging.pte_bytes)?;
             table = match paging.decode(raw, l) {
@@ -539,12 +515,19 @@ impl PageTable {
                     ram.write_uint(addr, paging.pte_bytes, paging.encode(e, l))?;
                     t
                 }
-                Pte::Table { pfn, .. } => pfn.addr(paging.page_shift),
+                Pte::Table { pfn, flags: old } => {
+                    let want = old | table_flags;
+                    if want != old {
+                        let e = Pte::Table { pfn, flags: want };
+                        ram.write_uint(addr, paging.pte_bytes, paging.encode(e, l))?;
+                    }
+                    pfn.addr(paging.page_shift)
+                }
                 Pte::Leaf { .. } => return Err(MapError::AlreadyMapped { va, level: l }),
                 Pte::Reserved => return Err(MapError::Corrupt { va, level: l }),
             };
         }
-        Ok(Self::entry_addr(paging, table, va, 1))
+        Ok(Self::entry_addr(paging, table, va, level))
     }
 
     /// Every present leaf and software entry whose page starts in `[start, end)`, in

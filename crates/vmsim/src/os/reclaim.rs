@@ -171,6 +171,12 @@ impl Kernel {
         }
     }
 
+    /// The raw entry at `pte` (0 if it cannot be read).
+    fn entry_at(&self, pte: crate::addr::PhysAddr) -> u64 {
+        let bytes = self.machine.spec.paging.pte_bytes;
+        self.machine.ram.read_uint(pte, bytes).unwrap_or(0)
+    }
+
     /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
     /// The entries are read and written where the reverse map says they are (as
     /// Linux's `ptep_test_and_clear_young`, without a TLB flush).
@@ -340,11 +346,7 @@ impl Kernel {
                 for (pid, va, pte) in self.rmap.of(pfn) {
                     let Ok(mm) = self.mm(pid) else { continue };
                     let pt = mm.pt;
-                    let raw = self
-                        .machine
-                        .ram
-                        .read_uint(pte, paging.pte_bytes)
-                        .unwrap_or(0);
+                    let raw = self.entry_at(pte);
                     let present = match paging.decode(raw, 1) {
                         crate::hw::Pte::Leaf { pfn: f, .. } if f == pfn => true,
                         crate::hw::Pte::Absent if soft_prot_none(raw >> 1) == Some(pfn) => false,
@@ -393,11 +395,7 @@ impl Kernel {
                 for (pid, va, pte) in self.rmap.of(pfn) {
                     let Ok(mm) = self.mm(pid) else { continue };
                     let pt = mm.pt;
-                    let raw = self
-                        .machine
-                        .ram
-                        .read_uint(pte, paging.pte_bytes)
-                        .unwrap_or(0);
+                    let raw = self.entry_at(pte);
                     if let crate::hw::Pte::Leaf { pfn: f, flags } = paging.decode(raw, 1) {
                         if f == pfn {
                             dirty |= flags.contains(Flags::DIRTY) && flags.contains(Flags::WRITE);

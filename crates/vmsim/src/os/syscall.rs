@@ -350,9 +350,16 @@ impl Kernel {
                         }
                         r
                     }
-                    Slot::Soft { value, .. } if soft_swap(value).is_some() => {
-                        let r = pt
-                            .write_soft(
+                    Slot::Soft { value, .. } => {
+                        // A page kept by PROT_NONE (a frame reference) or swapped out
+                        // (a slot reference): the child's entry names the same.
+                        let kept = soft_prot_none(value);
+                        let slot = soft_swap(value);
+                        if let Some(pfn) = kept {
+                            self.frames.get(pfn);
+                        }
+                        let written = if kept.is_some() || slot.is_some() {
+                            pt.write_soft(
                                 &paging,
                                 &mut self.machine.ram,
                                 &mut self.frames,
@@ -360,45 +367,34 @@ impl Kernel {
                                 value,
                                 Flags::RWX | Flags::USER,
                             )
-                            .map(|_| ())
-                            .map_err(|_| Errno::ENOMEM);
-                        if r.is_ok() {
-                            if let (Some(s), Some(slot)) = (self.swap.as_mut(), soft_swap(value)) {
-                                s.get(slot);
-                            }
-                            if let Ok(mm) = self.mm_mut(child) {
-                                mm.swap_pages += 1;
-                            }
-                        }
-                        r
-                    }
-                    Slot::Soft { value, .. } => match soft_prot_none(value) {
-                        Some(pfn) => {
-                            self.frames.get(pfn);
-                            let r = pt
-                                .write_soft(
-                                    &paging,
-                                    &mut self.machine.ram,
-                                    &mut self.frames,
-                                    va,
-                                    value,
-                                    Flags::RWX | Flags::USER,
-                                )
-                                .map_err(|_| Errno::ENOMEM);
-                            match r {
-                                Ok(pte) => {
+                            .map(Some)
+                        } else {
+                            Ok(None)
+                        };
+                        match written {
+                            Ok(pte) => {
+                                if let (Some(pfn), Some(pte)) = (kept, pte) {
                                     self.count_resident(child, pfn);
                                     self.rmap.add(pfn, child, va, pte);
-                                    Ok(())
                                 }
-                                Err(e) => {
+                                if let Some(slot) = slot {
+                                    if let Some(s) = self.swap.as_mut() {
+                                        s.get(slot);
+                                    }
+                                    if let Ok(mm) = self.mm_mut(child) {
+                                        mm.swap_pages += 1;
+                                    }
+                                }
+                                Ok(())
+                            }
+                            Err(_) => {
+                                if let Some(pfn) = kept {
                                     self.put_frame(pfn);
-                                    Err(e)
                                 }
+                                Err(Errno::ENOMEM)
                             }
                         }
-                        None => Ok(()),
-                    },
+                    }
                 };
                 if let Err(e) = ok {
                     if let Some(f) = pending.take() {
