@@ -2,23 +2,52 @@
 //! refer to it (the process, the virtual address, and the physical address of the
 //! entry itself), so that reclaim can read their Accessed and Dirty bits and unmap the
 //! frame everywhere before it goes without walking the tables. An entry's address is
-//! stable while it maps the frame: a table is freed only once it maps nothing. One mapping per frame is kept in dense arrays
-//! (allocated zeroed, so untouched frames cost no host memory); frames shared by more
-//! (copy-on-write after `fork`, shared memory, the page cache) keep the rest in a map.
+//! stable while it maps the frame: a table is freed only once it maps nothing.
+//!
+//! Two mappings per frame are kept in dense arrays (allocated zeroed, so untouched
+//! frames cost no host memory): one for a private page, two for the common
+//! copy-on-write pair after `fork`. Frames shared by more (shared memory, the page
+//! cache, several forks) keep the rest in a map.
 
 use super::Pid;
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use rustc_hash::FxHashMap;
 
+/// One dense slot per frame: a mapping's process id (0: none), virtual address and
+/// entry address.
+#[derive(Clone, Debug)]
+struct Dense {
+    pid: Vec<u32>,
+    va: Vec<u64>,
+    pte: Vec<u64>,
+}
+
+impl Dense {
+    fn new(n: usize) -> Dense {
+        Dense {
+            pid: vec![0; n],
+            va: vec![0; n],
+            pte: vec![0; n],
+        }
+    }
+
+    fn get(&self, f: usize) -> Option<(u32, u64, u64)> {
+        (self.pid[f] != 0).then(|| (self.pid[f], self.va[f], self.pte[f]))
+    }
+
+    fn set(&mut self, f: usize, m: Option<(u32, u64, u64)>) {
+        let (p, a, e) = m.unwrap_or((0, 0, 0));
+        self.pid[f] = p;
+        self.va[f] = a;
+        self.pte[f] = e;
+    }
+}
+
 /// Reverse mappings of every frame.
 #[derive(Clone, Debug)]
 pub struct Rmap {
-    /// The first mapping's process id (0: none).
-    pid: Vec<u32>,
-    /// The first mapping's virtual address.
-    va: Vec<u64>,
-    /// The first mapping's entry address.
-    pte: Vec<u64>,
+    first: Dense,
+    second: Dense,
     /// Further mappings: (pid, va, entry address).
     more: FxHashMap<u64, Vec<(u32, u64, u64)>>,
 }
@@ -27,9 +56,8 @@ impl Rmap {
     /// No mappings, over `nr_frames` frames.
     pub fn new(nr_frames: u64) -> Rmap {
         Rmap {
-            pid: vec![0; nr_frames as usize],
-            va: vec![0; nr_frames as usize],
-            pte: vec![0; nr_frames as usize],
+            first: Dense::new(nr_frames as usize),
+            second: Dense::new(nr_frames as usize),
             more: FxHashMap::default(),
         }
     }
@@ -37,13 +65,14 @@ impl Rmap {
     /// Records that `pid` maps `pfn` at `va` through the entry at `pte`.
     pub fn add(&mut self, pfn: Pfn, pid: Pid, va: VirtAddr, pte: PhysAddr) {
         let f = pfn.0 as usize;
-        if f >= self.pid.len() {
+        if f >= self.first.pid.len() {
             return;
         }
-        if self.pid[f] == 0 {
-            self.pid[f] = pid.0;
-            self.va[f] = va.0;
-            self.pte[f] = pte.0;
+        let m = Some((pid.0, va.0, pte.0));
+        if self.first.pid[f] == 0 {
+            self.first.set(f, m);
+        } else if self.second.pid[f] == 0 {
+            self.second.set(f, m);
         } else {
             self.more
                 .entry(pfn.0)
@@ -55,25 +84,21 @@ impl Rmap {
     /// Forgets that `pid` maps `pfn` at `va`.
     pub fn remove(&mut self, pfn: Pfn, pid: Pid, va: VirtAddr) {
         let f = pfn.0 as usize;
-        if f >= self.pid.len() {
+        if f >= self.first.pid.len() {
             // A device page outside RAM: never tracked.
             return;
         }
-        if self.pid[f] == pid.0 && self.va[f] == va.0 {
-            match self.more.get_mut(&pfn.0).and_then(|v| v.pop()) {
-                Some((p, a, e)) => {
-                    self.pid[f] = p;
-                    self.va[f] = a;
-                    self.pte[f] = e;
-                }
-                None => self.pid[f] = 0,
-            }
-            if self.more.get(&pfn.0).is_some_and(|v| v.is_empty()) {
-                self.more.remove(&pfn.0);
-            }
-            return;
-        }
-        if let Some(v) = self.more.get_mut(&pfn.0) {
+        let is = |m: Option<(u32, u64, u64)>| m.is_some_and(|(p, a, _)| (p, a) == (pid.0, va.0));
+        if is(self.first.get(f)) {
+            // The second moves up; one of the rest, if any, takes its place.
+            let second = self.second.get(f);
+            self.first.set(f, second);
+            let next = self.pop_more(pfn);
+            self.second.set(f, next);
+        } else if is(self.second.get(f)) {
+            let next = self.pop_more(pfn);
+            self.second.set(f, next);
+        } else if let Some(v) = self.more.get_mut(&pfn.0) {
             if let Some(i) = v.iter().position(|&(p, a, _)| (p, a) == (pid.0, va.0)) {
                 v.swap_remove(i);
             }
@@ -81,6 +106,15 @@ impl Rmap {
                 self.more.remove(&pfn.0);
             }
         }
+    }
+
+    fn pop_more(&mut self, pfn: Pfn) -> Option<(u32, u64, u64)> {
+        let v = self.more.get_mut(&pfn.0)?;
+        let m = v.pop();
+        if v.is_empty() {
+            self.more.remove(&pfn.0);
+        }
+        m
     }
 
     /// Every mapping of `pfn`: (process, virtual address, entry address).
@@ -94,12 +128,16 @@ impl Rmap {
     #[inline]
     pub fn each(&self, pfn: Pfn, mut f: impl FnMut(Pid, VirtAddr, PhysAddr)) {
         let i = pfn.0 as usize;
-        if self.pid.get(i).is_some_and(|&p| p != 0) {
-            f(
-                Pid(self.pid[i]),
-                VirtAddr(self.va[i]),
-                PhysAddr(self.pte[i]),
-            );
+        if i >= self.first.pid.len() {
+            return;
+        }
+        for (p, a, e) in [self.first.get(i), self.second.get(i)]
+            .into_iter()
+            .flatten()
+        {
+            f(Pid(p), VirtAddr(a), PhysAddr(e));
+        }
+        if self.second.pid[i] != 0 {
             if let Some(v) = self.more.get(&pfn.0) {
                 for &(p, a, e) in v {
                     f(Pid(p), VirtAddr(a), PhysAddr(e));
@@ -110,7 +148,7 @@ impl Rmap {
 
     /// Whether anything maps `pfn`.
     pub fn is_mapped(&self, pfn: Pfn) -> bool {
-        self.pid.get(pfn.0 as usize).is_some_and(|&p| p != 0)
+        self.first.pid.get(pfn.0 as usize).is_some_and(|&p| p != 0)
     }
 }
 
@@ -140,6 +178,17 @@ mod tests {
         r.remove(f, Pid(2), VirtAddr(0x1000));
         assert!(!r.is_mapped(f));
         assert!(r.of(f).is_empty());
+        assert!(r.more.is_empty());
+        // Beyond two, the rest spill into the map and come back in when slots free.
+        for p in 1..=5 {
+            r.add(f, Pid(p), VirtAddr(0x1000), PhysAddr(p as u64));
+        }
+        assert_eq!(r.more[&2].len(), 3);
+        for p in [2, 1, 5, 3] {
+            r.remove(f, Pid(p), VirtAddr(0x1000));
+            assert!(r.is_mapped(f));
+        }
+        assert_eq!(r.of(f), [(Pid(4), VirtAddr(0x1000), PhysAddr(4))]);
         assert!(r.more.is_empty());
     }
 }
