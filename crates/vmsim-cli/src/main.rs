@@ -187,8 +187,13 @@ enum Command {
         #[arg(long)]
         toml: bool,
     },
-    /// Translate addresses in the demo address space and tell every step.
-    Translate {
+    /// Translate addresses in the demo address space and tell every step (also
+    /// `vmsim translate`).
+    #[command(alias = "translate")]
+    Explain {
+        /// Print one JSON object per address, one per line, instead of the story.
+        #[arg(long)]
+        json: bool,
         /// Machine: a preset name or a TOML file.
         #[arg(long, short, default_value = "x86-64")]
         machine: String,
@@ -606,7 +611,8 @@ boot"
                 m.walk_cache_latency
             );
         }
-        Command::Translate {
+        Command::Explain {
+            json,
             machine,
             ram,
             access,
@@ -633,6 +639,14 @@ boot"
                 Mode::User => Privilege::User,
                 Mode::Supervisor => Privilege::Supervisor,
             };
+            let paging = demo.machine.spec.paging;
+            if json {
+                for va in vas {
+                    let t = demo.machine.explain(va, kind, mode);
+                    println!("{}", serde_json::to_string(&t.summary(&paging))?);
+                }
+                return Ok(());
+            }
             println!(
                 "machine {}: {}",
                 demo.machine.spec.name,
@@ -647,7 +661,6 @@ boot"
                     r.flags
                 );
             }
-            let paging = demo.machine.spec.paging;
             for va in vas {
                 println!();
                 print!("{}", demo.machine.explain(va, kind, mode).to_text(&paging));

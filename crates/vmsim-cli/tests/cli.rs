@@ -399,3 +399,60 @@ lru
     assert!(!ok && err.contains("/no/such/dir/x.svg"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn explain_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["explain", "--json"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = vmsim(&all);
+    assert!(ok, "{err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn explain_gives_every_field_as_numbers() {
+    // The textbook machine: a TLB miss with a valid PTE, then a hit, then a fault.
+    let r = explain_json(&["-m", "textbook", "0x3d4", "0x3d4", "0x3fff0"]);
+    assert_eq!(r.len(), 3);
+    let miss = &r[0];
+    assert_eq!(miss["va"], 0x3d4);
+    assert_eq!(miss["vpn"], 0xf);
+    assert_eq!(miss["vpo"], 0x14);
+    assert_eq!(miss["tlb_index"], 3);
+    assert_eq!(miss["tlb_tag"], 3);
+    assert_eq!(miss["tlb_hit"], false);
+    assert_eq!(miss["page_fault"], false);
+    assert_eq!(miss["walk"].as_array().unwrap().len(), 1);
+    assert_eq!(miss["walk"][0]["kind"], "leaf");
+    let ppn = miss["ppn"].as_u64().unwrap();
+    assert_eq!(miss["walk"][0]["pfn"], ppn);
+    assert_eq!(miss["pa"].as_u64().unwrap(), ppn * 64 + 0x14);
+    let hit = &r[1];
+    assert_eq!(hit["tlb_hit"], true);
+    assert!(hit["walk"].as_array().unwrap().is_empty());
+    assert_eq!(hit["pa"], miss["pa"]);
+    let fault = &r[2];
+    assert_eq!(fault["page_fault"], true);
+    assert!(fault["ppn"].is_null() && fault["pa"].is_null());
+
+    // x86-64: a 4-level walk to a 4 KiB page, and a 2 MiB leaf at level 2.
+    let r = explain_json(&["-m", "x86-64", "0x6010", "0x400123"]);
+    let walk = r[0]["walk"].as_array().unwrap();
+    let tables: Vec<&str> = walk.iter().map(|w| w["table"].as_str().unwrap()).collect();
+    assert_eq!(tables, ["PML4", "PDPT", "PD", "PT"]);
+    assert_eq!(r[0]["indices"], serde_json::json!([0, 0, 0, 6]));
+    let huge = r[1]["walk"].as_array().unwrap();
+    assert_eq!(huge.last().unwrap()["level"], 2);
+    assert_eq!(huge.last().unwrap()["kind"], "leaf");
+    assert_eq!(r[1]["pa"].as_u64().unwrap() % (2 << 20), 0x123);
+
+    // Sv39: three levels, and a fault on an unmapped gigapage.
+    let r = explain_json(&["-m", "sv39", "0x1010", "0x40000000"]);
+    assert_eq!(r[0]["walk"].as_array().unwrap().len(), 3);
+    assert_eq!(r[1]["page_fault"], true);
+    assert!(r[1]["fault"]
+        .as_str()
+        .unwrap()
+        .contains("not present at level 3"));
+}

@@ -122,7 +122,115 @@ impl Translation {
     }
 }
 
+/// One PTE read of a walk, for machine-readable output.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct WalkStep {
+    /// Page-table level (1 = the table of base pages).
+    pub level: u32,
+    /// The table's conventional name.
+    pub table: String,
+    /// Index into it.
+    pub index: u64,
+    /// Physical address of the entry.
+    pub pte_addr: u64,
+    /// Raw value read.
+    pub raw: u64,
+    /// What it says: `absent`, `reserved`, `table` or `leaf`.
+    pub kind: &'static str,
+    /// The frame it names, if any.
+    pub pfn: Option<u64>,
+    /// Its flags as `RWXUGADCT` letters, if any.
+    pub flags: Option<String>,
+}
+
+/// A translation's story as numbers: what `vmsim explain --json` prints.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// The virtual address.
+    pub va: u64,
+    /// Its virtual page number (base pages).
+    pub vpn: u64,
+    /// Its offset in the base page (VPO).
+    pub vpo: u64,
+    /// The index at each level, from the root down.
+    pub indices: Vec<u64>,
+    /// The set index of the first TLB lookup (the first TLB, its base-page array).
+    pub tlb_index: Option<u64>,
+    /// The tag of that lookup.
+    pub tlb_tag: Option<u64>,
+    /// Whether any TLB hit.
+    pub tlb_hit: bool,
+    /// The PTEs read, in order.
+    pub walk: Vec<WalkStep>,
+    /// Whether the translation faulted.
+    pub page_fault: bool,
+    /// Why, in words, on a fault.
+    pub fault: Option<String>,
+    /// The physical frame number (base pages), or none on a fault.
+    pub ppn: Option<u64>,
+    /// The physical address, or none on a fault.
+    pub pa: Option<u64>,
+}
+
 impl Translation {
+    /// The story as numbers.
+    pub fn summary(&self, paging: &super::paging::Paging) -> Summary {
+        let p = paging;
+        let first = self.steps.iter().find_map(|s| match s {
+            Step::Tlb { probes, .. } => probes.first().cloned(),
+            _ => None,
+        });
+        let walk = self
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::PteRead {
+                    level,
+                    table_name,
+                    index,
+                    pte_addr,
+                    raw,
+                    pte,
+                    ..
+                } => {
+                    let (kind, pfn, flags) = match pte {
+                        Pte::Absent => ("absent", None, None),
+                        Pte::Reserved => ("reserved", None, None),
+                        Pte::Table { pfn, flags } => {
+                            ("table", Some(pfn.0), Some(flags.to_string()))
+                        }
+                        Pte::Leaf { pfn, flags } => ("leaf", Some(pfn.0), Some(flags.to_string())),
+                    };
+                    Some(WalkStep {
+                        level: *level,
+                        table: table_name.clone(),
+                        index: *index,
+                        pte_addr: pte_addr.0,
+                        raw: *raw,
+                        kind,
+                        pfn,
+                        flags,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        Summary {
+            va: self.va.0,
+            vpn: self.va.0 >> p.page_shift,
+            vpo: self.va.page_offset(p.page_size()),
+            indices: (1..=p.levels).rev().map(|l| p.index(self.va, l)).collect(),
+            tlb_index: first.as_ref().map(|f| f.set),
+            tlb_tag: first.as_ref().map(|f| f.tag),
+            tlb_hit: self.tlb_hit().is_some(),
+            walk,
+            page_fault: self.result.is_err(),
+            fault: self.result.as_ref().err().map(|f| f.to_string()),
+            ppn: self.result.as_ref().ok().map(|pa| pa.0 >> p.page_shift),
+            pa: self.result.as_ref().ok().map(|pa| pa.0),
+        }
+    }
+
     /// The story as text, one step a line, in the order the hardware lived it.
     pub fn to_text(&self, paging: &super::paging::Paging) -> String {
         use std::fmt::Write;
