@@ -194,6 +194,10 @@ enum Command {
         /// Print one JSON object per address, one per line, instead of the story.
         #[arg(long)]
         json: bool,
+        /// A machine state file (a machine with preloaded TLB and page-table entries,
+        /// as an exercise prints them) instead of the demo address space.
+        #[arg(long)]
+        state: Option<std::path::PathBuf>,
         /// Machine: a preset name or a TOML file.
         #[arg(long, short, default_value = "x86-64")]
         machine: String,
@@ -613,6 +617,7 @@ boot"
         }
         Command::Explain {
             json,
+            state,
             machine,
             ram,
             access,
@@ -629,7 +634,6 @@ boot"
                     }
                 }
             }
-            let mut demo = Demo::new(spec).context("building the demo address space")?;
             let kind = match access {
                 Access::Read => AccessKind::Read,
                 Access::Write => AccessKind::Write,
@@ -639,6 +643,27 @@ boot"
                 Mode::User => Privilege::User,
                 Mode::Supervisor => Privilege::Supervisor,
             };
+            if let Some(path) = state {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let mut m = vmsim::hw::state::load_state(&text, &path.display().to_string())?;
+                let paging = m.spec.paging;
+                if !json {
+                    println!("machine {}: {}", m.spec.name, m.spec.summary());
+                    println!("state {}", path.display());
+                }
+                for va in vas {
+                    let t = m.explain(va, kind, mode);
+                    if json {
+                        println!("{}", serde_json::to_string(&t.summary(&paging))?);
+                    } else {
+                        println!();
+                        print!("{}", t.to_text(&paging));
+                    }
+                }
+                return Ok(());
+            }
+            let mut demo = Demo::new(spec).context("building the demo address space")?;
             let paging = demo.machine.spec.paging;
             if json {
                 for va in vas {

@@ -456,3 +456,39 @@ fn explain_gives_every_field_as_numbers() {
         .unwrap()
         .contains("not present at level 3"));
 }
+
+#[test]
+fn explain_on_a_state_file_answers_the_exercise() {
+    let path = format!(
+        "{}/../../docs/examples/exercise.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let r = explain_json(&["--state", &path, "0x3d4", "0x400", "0xb4c", "0xb80"]);
+    assert_eq!(
+        (r[0]["tlb_hit"].clone(), r[0]["pa"].clone()),
+        (true.into(), 0x354.into())
+    );
+    assert_eq!(
+        r[1]["ppn"], 0x22,
+        "the preloaded TLB entry wins over the page table"
+    );
+    assert_eq!(
+        (r[2]["tlb_hit"].clone(), r[2]["pa"].clone()),
+        (false.into(), 0x74c.into())
+    );
+    assert_eq!(r[3]["page_fault"], true);
+    let dir = std::env::temp_dir().join(format!("vmsim-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "machine = \"textbook\"\n[[tlb]]\nset = 9\ntag = 0\nppn = 1\n",
+    )
+    .unwrap();
+    let (ok, _, err) = vmsim(&["explain", "--state", bad.to_str().unwrap(), "0x0"]);
+    assert!(
+        !ok && err.contains("bad.toml") && err.contains("tlb[0].set"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -396,6 +396,19 @@ impl Mmu {
         &self.pwcs
     }
 
+    /// Sets of the first data TLB's first array and its page shift (for state files).
+    pub fn first_tlb_geometry(&self) -> Option<(u64, u32)> {
+        self.tlbs.get(self.front[0])?.first_geometry()
+    }
+
+    /// Preloads an entry into the first data TLB's first array (for state files).
+    pub fn preload_first_tlb(&mut self, va: VirtAddr, asid: u32, entry: TlbEntry) {
+        let asid = self.tag_of(asid);
+        if let Some(t) = self.tlbs.get_mut(self.front[0]) {
+            t.preload_first(va, asid, entry);
+        }
+    }
+
     /// The current root table and address-space id.
     pub fn context(&self) -> (PhysAddr, u32) {
         (self.root, self.asid)

@@ -9,6 +9,7 @@ pub mod page_table;
 pub mod paging;
 pub mod pte;
 pub mod ram;
+pub mod state;
 pub mod story;
 pub mod tlb;
 pub mod walk_cache;

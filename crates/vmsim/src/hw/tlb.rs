@@ -232,6 +232,23 @@ impl Tlb {
         }
     }
 
+    /// Sets of the first array, and the page shift of its first probe.
+    pub fn first_geometry(&self) -> Option<(u64, u32)> {
+        let a = self.arrays.first()?;
+        Some((1u64 << a.store.set_bits(), self.first.1))
+    }
+
+    /// Puts an entry for `va` in the first array at its first page size, as an exercise
+    /// poses it (whatever the page tables say).
+    pub fn preload_first(&mut self, va: VirtAddr, asid: u32, entry: TlbEntry) {
+        let (level, shift) = self.first;
+        let vpn = va.0 >> shift;
+        if let Some(a) = self.arrays.first_mut() {
+            a.store
+                .insert(vpn, key(vpn, level), asid, TlbEntry { level, ..entry });
+        }
+    }
+
     /// The level of the page size the first probe looks for.
     pub fn first_level(&self) -> u8 {
         self.first.0
