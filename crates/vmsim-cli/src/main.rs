@@ -179,6 +179,35 @@ enum Command {
         #[arg(long)]
         plot: Option<std::path::PathBuf>,
     },
+    /// Generate an exercise from a seed, with its answer key (`--answers`).
+    ///
+    /// `translation` (the default) gives the textbook machine's TLB and page table and
+    /// addresses to translate; `replacement` gives a reference string, frames and a
+    /// policy.
+    Exercise {
+        /// What to practise.
+        #[arg(long, short, value_enum, default_value_t = ExerciseKind::Translation)]
+        kind: ExerciseKind,
+        /// The seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Questions (addresses, or references).
+        #[arg(long, short = 'n', default_value_t = 6)]
+        questions: usize,
+        /// Replacement policy (for `replacement`): fifo, lru, opt, clock, ...
+        #[arg(long, default_value = "fifo")]
+        policy: String,
+        /// Print the answers too.
+        #[arg(long)]
+        answers: bool,
+        /// Print one JSON object (questions and answers).
+        #[arg(long)]
+        json: bool,
+        /// Write the translation exercise's machine state to this file (for
+        /// `vmsim explain --state`).
+        #[arg(long)]
+        state_out: Option<std::path::PathBuf>,
+    },
     /// List the machine presets with their geometry, or show one.
     Machines {
         /// A preset name or TOML file to show in full.
@@ -215,6 +244,14 @@ enum Command {
         #[arg(required = true)]
         addrs: Vec<String>,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExerciseKind {
+    /// Translate addresses on the textbook machine.
+    Translation,
+    /// Page replacement on a reference string.
+    Replacement,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -541,6 +578,100 @@ boot"
                 for (r, n, d) in &hot.hottest_regions {
                     println!("{r:>#18x} {n:>12} {d:>8}");
                 }
+            }
+        }
+        Command::Exercise {
+            kind: ExerciseKind::Translation,
+            seed,
+            questions,
+            answers,
+            json,
+            state_out,
+            ..
+        } => {
+            let e = vmsim::exercise::translation(seed, questions);
+            if let Some(p) = &state_out {
+                std::fs::write(p, &e.state).with_context(|| format!("writing {}", p.display()))?;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+                return Ok(());
+            }
+            println!("Translation exercise (seed {seed}) on the textbook machine: 14-bit virtual");
+            println!("addresses, 12-bit physical addresses, 64-byte pages, a 16-entry 4-way TLB.");
+            println!("\nTLB (set, tag, PPN; valid entries only)");
+            for (set, tag, ppn) in &e.tlb {
+                println!("  set {set}  tag {tag:#04x}  PPN {ppn:#04x}");
+            }
+            println!("\nPage table (VPN -> PPN, valid); VPNs not listed are invalid");
+            let mut ptes = e.ptes.clone();
+            ptes.sort();
+            for (vpn, ppn, valid) in &ptes {
+                println!(
+                    "  VPN {vpn:#04x} -> PPN {ppn:#04x}  {}",
+                    if *valid { "valid" } else { "invalid" }
+                );
+            }
+            println!("\nFor each virtual address give the VPN, VPO, TLB index and tag, whether");
+            println!("the TLB hits, whether the access faults, and the PPN and physical address.");
+            for (i, va) in e.questions.iter().enumerate() {
+                println!("  {}. VA {va:#06x}", i + 1);
+            }
+            if answers {
+                println!("\nAnswers");
+                for (i, a) in e.answers.iter().enumerate() {
+                    println!(
+                        "  {}. VA {:#06x}: VPN {:#04x} VPO {:#04x} TLBI {} TLBT {:#04x} TLB {} {}",
+                        i + 1,
+                        a.va,
+                        a.vpn,
+                        a.vpo,
+                        a.tlb_index.unwrap_or(0),
+                        a.tlb_tag.unwrap_or(0),
+                        if a.tlb_hit { "hit" } else { "miss" },
+                        match (a.ppn, a.pa) {
+                            (Some(ppn), Some(pa)) => format!("PPN {ppn:#04x} PA {pa:#05x}"),
+                            _ => "page fault".into(),
+                        }
+                    );
+                }
+            }
+        }
+        Command::Exercise {
+            kind: ExerciseKind::Replacement,
+            seed,
+            questions,
+            policy,
+            answers,
+            json,
+            ..
+        } => {
+            let k: vmsim::policy::PolicyKind = policy
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--policy: {e}"))?;
+            if !k.fixed_frames() {
+                bail!("--policy: {k} has no fixed number of frames");
+            }
+            let e = vmsim::exercise::replacement(seed, questions.max(1), k);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+                return Ok(());
+            }
+            println!(
+                "Replacement exercise (seed {seed}): {} frames, policy {}, memory empty at the start.",
+                e.frames, e.policy
+            );
+            let refs: Vec<String> = e.references.iter().map(|r| r.to_string()).collect();
+            println!("References: {}", refs.join(", "));
+            println!("Which references hit, and how many misses are there?");
+            if answers {
+                let marks: Vec<&str> = e
+                    .hits
+                    .iter()
+                    .map(|&h| if h { "hit" } else { "miss" })
+                    .collect();
+                println!("\nAnswers: {}", marks.join(", "));
+                println!("Misses: {}", e.misses);
             }
         }
         Command::Machines { name: None, .. } => {

@@ -492,3 +492,45 @@ fn explain_on_a_state_file_answers_the_exercise() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn exercises_are_deterministic_and_their_keys_agree_with_explain() {
+    let dir = std::env::temp_dir().join(format!("vmsim-exercise-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for seed in ["1", "2", "3", "42"] {
+        let state = dir.join(format!("state-{seed}.toml"));
+        let args = [
+            "exercise",
+            "--seed",
+            seed,
+            "-n",
+            "8",
+            "--json",
+            "--state-out",
+            state.to_str().unwrap(),
+        ];
+        let (ok, out, err) = vmsim(&args);
+        assert!(ok, "{err}");
+        let (_, again, _) = vmsim(&args);
+        assert_eq!(out, again, "seed {seed}: deterministic");
+        let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let vas: Vec<String> = e["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| format!("{:#x}", q.as_u64().unwrap()))
+            .collect();
+        let mut explain = vec!["--state", state.to_str().unwrap()];
+        explain.extend(vas.iter().map(|s| s.as_str()));
+        let got = explain_json(&explain);
+        assert_eq!(got.len(), 8);
+        for (a, g) in e["answers"].as_array().unwrap().iter().zip(&got) {
+            assert_eq!(a, g, "seed {seed}: the key agrees with explain");
+        }
+    }
+    let (ok, out, _) = vmsim(&["exercise", "-k", "replacement", "--seed", "9", "--answers"]);
+    assert!(ok && out.contains("Misses:"), "{out}");
+    let (ok, _, err) = vmsim(&["exercise", "-k", "replacement", "--policy", "ws"]);
+    assert!(!ok && err.contains("--policy"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

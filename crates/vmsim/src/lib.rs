@@ -27,6 +27,7 @@
 
 pub mod addr;
 pub mod demo;
+pub mod exercise;
 pub mod hw;
 pub mod os;
 pub mod policy;

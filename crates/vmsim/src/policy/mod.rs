@@ -176,12 +176,14 @@ pub struct PolicyStats {
     pub max_resident: u64,
 }
 
-fn drive<P: Policy>(mut p: P, refs: &[u32]) -> (u64, f64, u64) {
+fn drive<P: Policy>(mut p: P, refs: &[u32], seen: &mut impl FnMut(usize, bool)) -> (u64, f64, u64) {
     let mut hits = 0u64;
     let mut sum = 0u64;
     let mut max = 0usize;
     for (t, &page) in refs.iter().enumerate() {
-        hits += p.access(page, t) as u64;
+        let hit = p.access(page, t);
+        seen(t, hit);
+        hits += hit as u64;
         if P::VARIABLE {
             let r = p.resident();
             sum += r as u64;
@@ -202,21 +204,33 @@ fn drive<P: Policy>(mut p: P, refs: &[u32]) -> (u64, f64, u64) {
 /// Runs `spec` over `trace`. `next_use` is [`PageTrace::next_use`], needed by OPT
 /// (computed here when `None`; pass it to share it across runs).
 pub fn simulate(spec: &RunSpec, trace: &PageTrace, next_use: Option<&[u32]>) -> PolicyStats {
+    simulate_observed(spec, trace, next_use, |_, _| {})
+}
+
+/// Like [`simulate`], calling `seen(t, hit)` for every reference (for exercises and
+/// explanations; the closure is inlined, so an empty one costs nothing).
+pub fn simulate_observed(
+    spec: &RunSpec,
+    trace: &PageTrace,
+    next_use: Option<&[u32]>,
+    mut seen: impl FnMut(usize, bool),
+) -> PolicyStats {
+    let seen = &mut seen;
     let pages = trace.nr_pages();
     let frames = spec.frames.max(1);
     let refs = &trace.refs;
     let (hits, mean, max) = match spec.policy {
-        PolicyKind::Fifo => drive(fifo::Fifo::new(frames, pages), refs),
-        PolicyKind::Lru => drive(lru::Lru::new(frames, pages), refs),
-        PolicyKind::Clock => drive(clock::Clock::new(frames, pages, 1, 1), refs),
-        PolicyKind::FifoReinsertion => drive(clock::Clock::new(frames, pages, 1, 0), refs),
+        PolicyKind::Fifo => drive(fifo::Fifo::new(frames, pages), refs, seen),
+        PolicyKind::Lru => drive(lru::Lru::new(frames, pages), refs, seen),
+        PolicyKind::Clock => drive(clock::Clock::new(frames, pages, 1, 1), refs, seen),
+        PolicyKind::FifoReinsertion => drive(clock::Clock::new(frames, pages, 1, 0), refs, seen),
         PolicyKind::ClockBits(n) => {
             let max = ((1u16 << n.clamp(1, 8)) - 1) as u8;
-            drive(clock::Clock::new(frames, pages, max, 1), refs)
+            drive(clock::Clock::new(frames, pages, max, 1), refs, seen)
         }
-        PolicyKind::TwoList => drive(two_list::TwoList::new(frames, pages), refs),
-        PolicyKind::Arc => drive(arc::Arc::new(frames, pages), refs),
-        PolicyKind::Random => drive(random::Random::new(frames, pages, spec.seed), refs),
+        PolicyKind::TwoList => drive(two_list::TwoList::new(frames, pages), refs, seen),
+        PolicyKind::Arc => drive(arc::Arc::new(frames, pages), refs, seen),
+        PolicyKind::Random => drive(random::Random::new(frames, pages, spec.seed), refs, seen),
         PolicyKind::Opt => {
             let owned;
             let next = match next_use {
@@ -226,12 +240,14 @@ pub fn simulate(spec: &RunSpec, trace: &PageTrace, next_use: Option<&[u32]>) -> 
                     &owned
                 }
             };
-            drive(opt::Opt::new(frames, pages, next), refs)
+            drive(opt::Opt::new(frames, pages, next), refs, seen)
         }
-        PolicyKind::WorkingSet => {
-            drive(working_set::WorkingSet::new(spec.window, pages, refs), refs)
-        }
-        PolicyKind::Pff => drive(pff::Pff::new(spec.threshold, pages), refs),
+        PolicyKind::WorkingSet => drive(
+            working_set::WorkingSet::new(spec.window, pages, refs),
+            refs,
+            seen,
+        ),
+        PolicyKind::Pff => drive(pff::Pff::new(spec.threshold, pages), refs, seen),
     };
     let n = refs.len() as u64;
     PolicyStats {
