@@ -11,19 +11,7 @@ use crate::policy::{PageTrace, PolicyKind, RunSpec};
 use serde::Serialize;
 use std::fmt::Write;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use crate::rng::Rng;
 
 /// A translation exercise: a machine state and addresses to translate.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -32,5 +32,6 @@ pub mod hw;
 pub mod os;
 pub mod policy;
 pub mod report;
+mod rng;
 pub mod size;
 pub mod workload;

@@ -39,25 +39,7 @@ pub struct ServerLayout {
     pub buffer_pages: u64,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    /// Skewed toward small values: the minimum of two draws, squared in effect.
-    fn skewed(&mut self, n: u64) -> u64 {
-        let a = self.below(n);
-        let b = self.below(n);
-        a.min(b)
-    }
-}
+use crate::rng::Rng;
 
 /// Instructions of the JIT stub (x86 `nop; nop; ret`).
 const JIT_CODE: [u8; 3] = [0x90, 0x90, 0xc3];
