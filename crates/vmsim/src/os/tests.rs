@@ -325,9 +325,13 @@ fn mprotect_narrowing_reaches_the_tlb() {
     let a = k.mmap(pid, MmapArgs::anon(8 * 4096, Prot::RW)).unwrap();
     k.write_u64(pid, a, 1).unwrap();
     k.write_u64(pid, VirtAddr(a.0 + 4096), 1).unwrap();
-    // Cached writable in the TLB now. Narrow half of the range.
+    let before = k.mm(pid).unwrap().vmas.len();
+    // Cached writable in the TLB now. Narrow the first page of the range.
     k.mprotect(pid, a, 4096, Prot::READ).unwrap();
-    assert_eq!(k.mm(pid).unwrap().vmas.len(), k.mm(pid).unwrap().vmas.len());
+    let vmas = &k.mm(pid).unwrap().vmas;
+    assert_eq!(vmas.len(), before + 1, "the VMA split in two");
+    assert_eq!(vmas.find(a).unwrap().prot, Prot::READ);
+    assert_eq!(vmas.find(VirtAddr(a.0 + 4096)).unwrap().prot, Prot::RW);
     assert!(k
         .access(pid, VirtAddr(a.0 + 4096), AccessKind::Write)
         .is_ok());
