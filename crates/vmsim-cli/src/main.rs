@@ -501,9 +501,7 @@ boot"
         } => {
             use vmsim::policy::analysis::{heat, reuse_histogram, working_set_series};
             use vmsim::policy::mrc::StackDistances;
-            use vmsim::policy::PageTrace;
-            let format = format.map(PageFormatArg::format);
-            let t = PageTrace::read(&trace, format)?;
+            let t = read_pages(&trace, format)?;
             let interval = interval.unwrap_or((t.len() / 20).max(1));
             let series = working_set_series(&t, window, interval);
             let reuse = reuse_histogram(&StackDistances::of(&t));
@@ -826,6 +824,28 @@ boot"
     Ok(())
 }
 
+/// The policies named on the command line, and a check of the frame counts.
+fn parse_policies(policies: &[String], frames: &[usize]) -> Result<Vec<vmsim::policy::PolicyKind>> {
+    if frames.contains(&0) {
+        bail!("--frames: 0 frames cannot hold a page");
+    }
+    policies
+        .iter()
+        .map(|p| p.parse().map_err(|e| anyhow::anyhow!("--policy: {e}")))
+        .collect()
+}
+
+/// Reads a page trace in the format given, or the one its name and contents say.
+fn read_pages(
+    path: &std::path::Path,
+    format: Option<PageFormatArg>,
+) -> Result<vmsim::policy::PageTrace> {
+    Ok(vmsim::policy::PageTrace::read(
+        path,
+        format.map(PageFormatArg::format),
+    )?)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_mrc(
     trace: &std::path::Path,
@@ -839,25 +859,15 @@ fn run_mrc(
 ) -> Result<()> {
     use rayon::prelude::*;
     use vmsim::policy::mrc::{knee, log_sizes, CurvePoint, SampledCurve, StackDistances};
-    use vmsim::policy::{simulate, PageTrace, PolicyKind, RunSpec};
+    use vmsim::policy::{simulate, PolicyKind, RunSpec};
     if !(sample > 0.0 && sample <= 1.0) {
         bail!("--sample: {sample} is not a rate in (0, 1]");
     }
-    let kinds: Vec<PolicyKind> = policies
-        .iter()
-        .map(|p| {
-            p.parse::<PolicyKind>()
-                .map_err(|e| anyhow::anyhow!("--policy: {e}"))
-        })
-        .collect::<Result<_>>()?;
+    let kinds = parse_policies(policies, frames)?;
     if let Some(k) = kinds.iter().find(|k| !k.fixed_frames()) {
         bail!("--policy: {k} has no fixed number of frames, so no miss-ratio curve");
     }
-    if frames.contains(&0) {
-        bail!("--frames: 0 frames cannot hold a page");
-    }
-    let format = format.map(PageFormatArg::format);
-    let t = PageTrace::read(trace, format)?;
+    let t = read_pages(trace, format)?;
     let sizes = if frames.is_empty() {
         log_sizes(t.nr_pages(), points.max(2))
     } else {
@@ -1012,17 +1022,8 @@ fn run_policy(
     json: bool,
 ) -> Result<()> {
     use rayon::prelude::*;
-    use vmsim::policy::{simulate, PageTrace, PolicyKind, RunSpec};
-    let kinds: Vec<PolicyKind> = policies
-        .iter()
-        .map(|p| {
-            p.parse::<PolicyKind>()
-                .map_err(|e| anyhow::anyhow!("--policy: {e}"))
-        })
-        .collect::<Result<_>>()?;
-    if let Some(&0) = frames.iter().find(|&&f| f == 0) {
-        bail!("--frames: 0 frames cannot hold a page");
-    }
+    use vmsim::policy::{simulate, PolicyKind, RunSpec};
+    let kinds = parse_policies(policies, frames)?;
     let mut specs = Vec::new();
     for &k in &kinds {
         let base = RunSpec {
@@ -1048,8 +1049,7 @@ fn run_policy(
             }
         }
     }
-    let format = format.map(PageFormatArg::format);
-    let t = PageTrace::read(trace, format)?;
+    let t = read_pages(trace, format)?;
     let next = kinds.contains(&PolicyKind::Opt).then(|| t.next_use());
     let results: Vec<_> = specs
         .par_iter()

@@ -147,6 +147,13 @@ impl Kernel {
 
     // ---- Processes ----
 
+    /// Commits `bytes` for a new address space and makes its page table; on failure
+    /// nothing stays committed.
+    fn committed_table(&mut self, bytes: u64) -> Result<crate::hw::PageTable, Errno> {
+        self.commit(bytes)?;
+        self.new_user_table().inspect_err(|_| self.uncommit(bytes))
+    }
+
     /// Starts a new process running `program` (as `fork` of init followed by `exec`).
     pub fn spawn(&mut self, program: &Program) -> Result<Pid, Errno> {
         let pid = Pid(self.procs.len() as u32 + 1);
@@ -208,14 +215,7 @@ impl Kernel {
             return Err(Errno::ENOMEM);
         }
         let committed = data + bss + stack_init;
-        self.commit(committed)?;
-        let pt = match self.new_user_table() {
-            Ok(pt) => pt,
-            Err(e) => {
-                self.uncommit(committed);
-                return Err(e);
-            }
-        };
+        let pt = self.committed_table(committed)?;
         // The old image goes only once the new one can be built.
         self.release_mm(pid);
         let mut vmas = VmaSet::default();
@@ -295,14 +295,7 @@ impl Kernel {
                 p.group,
             )
         };
-        self.commit(committed)?;
-        let pt = match self.new_user_table() {
-            Ok(pt) => pt,
-            Err(e) => {
-                self.uncommit(committed);
-                return Err(e);
-            }
-        };
+        let pt = self.committed_table(committed)?;
         let child = Pid(self.procs.len() as u32 + 1);
         self.procs.push(Process {
             pid: child,
