@@ -33,5 +33,7 @@ pub mod os;
 pub mod policy;
 pub mod report;
 mod rng;
+pub mod sim;
 pub mod size;
+pub mod trace;
 pub mod workload;

@@ -409,6 +409,11 @@ impl Kernel {
         (pa.0 < self.direct_map_len).then(|| VirtAddr(self.direct_map.0 + pa.0))
     }
 
+    /// The lowest address a user mapping may start at (`vm.mmap_min_addr`).
+    pub fn mmap_min(&self) -> VirtAddr {
+        self.mmap_min
+    }
+
     /// The frame of the shared zero page.
     pub fn zero_pfn(&self) -> Pfn {
         self.zero_pfn

@@ -1,0 +1,724 @@
+//! The loop that feeds trace events to the kernel and the MMU, and what it counts.
+//!
+//! OS events become system calls of the simulated kernel; accesses go through
+//! [`Kernel::access_run`] in runs of one process and one kind, so TLB hits take the
+//! MMU's run path.
+//!
+//! A process that the trace starts with `spawn` (or `fork`) has exactly the memory the
+//! trace gives it: an access outside its mappings is a SIGSEGV. A process the trace
+//! never spawned (every lackey, ChampSim, plain and oracleGeneral trace; and any pid
+//! that first appears in an access) starts with an empty address space, and its
+//! regions are *inferred*: the first access to an unmapped address maps the free gap
+//! around it within its aligned 2 MiB chunk as private anonymous memory (read-write-
+//! execute; read-write or read-execute when the kernel enforces W^X, after the first
+//! access). Its `brk` events map or unmap the range between the old and the new break.
+
+use crate::addr::PhysAddr;
+use crate::addr::VirtAddr;
+use crate::hw::AccessKind;
+use crate::os::{AccessError, Kernel, MapSource, MmapArgs, Pid, Program, Prot};
+use crate::trace::{Event, EventReader, MapKind, TraceError, TracePid, BATCH};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+/// Bytes of the aligned chunks regions are inferred in.
+pub const INFER_CHUNK: u64 = 2 << 20;
+const RUN: usize = 512;
+const PAGE_CACHE: usize = 4096;
+
+/// What the replay counted, beyond the kernel's and the hardware's counters.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SimStats {
+    /// Events read.
+    pub events: u64,
+    /// Accesses in the trace.
+    pub accesses: u64,
+    /// Translations made (an access that crosses a page boundary makes two).
+    pub translations: u64,
+    /// OS events applied.
+    pub os_events: u64,
+    /// Regions mapped by inference.
+    pub inferred_regions: u64,
+    /// Bytes mapped by inference.
+    pub inferred_bytes: u64,
+    /// Accesses skipped: by processes that had exited or been killed, or at addresses
+    /// no user mapping can hold (the kernel half, beyond the address width).
+    pub skipped_accesses: u64,
+    /// Accesses that got a signal.
+    pub signalled_accesses: u64,
+    /// OS events the kernel refused.
+    pub failed_events: u64,
+    /// The first refusals, described.
+    pub failures: Vec<String>,
+}
+
+/// One row of `--interval` output: the counters after `accesses` accesses.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct IntervalRow {
+    /// Accesses so far.
+    pub accesses: u64,
+    /// Misses of the first-level TLBs so far.
+    pub tlb_misses: u64,
+    /// Page walks so far.
+    pub walks: u64,
+    /// Minor faults so far.
+    pub minor_faults: u64,
+    /// Major faults so far.
+    pub major_faults: u64,
+    /// Copy-on-write faults so far.
+    pub cow_faults: u64,
+    /// Violations (SIGSEGV/SIGBUS) so far.
+    pub segv: u64,
+    /// Pages swapped out so far.
+    pub swap_outs: u64,
+    /// Pages swapped in so far.
+    pub swap_ins: u64,
+    /// Frames reclaimed so far.
+    pub evictions: u64,
+    /// Resident pages of all running processes now.
+    pub resident_pages: u64,
+    /// Free frames now.
+    pub free_frames: u64,
+    /// Estimated cycles so far.
+    pub cycles: u64,
+}
+
+impl IntervalRow {
+    /// The CSV header.
+    pub const CSV_HEADER: &'static str = "accesses,tlb_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_outs,swap_ins,evictions,resident_pages,free_frames,cycles";
+
+    /// The row as CSV.
+    pub fn to_csv(&self) -> String {
+        format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            self.accesses,
+            self.tlb_misses,
+            self.walks,
+            self.minor_faults,
+            self.major_faults,
+            self.cow_faults,
+            self.segv,
+            self.swap_outs,
+            self.swap_ins,
+            self.evictions,
+            self.resident_pages,
+            self.free_frames,
+            self.cycles
+        )
+    }
+
+    /// Reads the counters of `k` after `accesses` accesses.
+    pub fn sample(k: &Kernel, accesses: u64) -> IntervalRow {
+        use crate::os::FaultClass;
+        let mmu = &k.machine.mmu;
+        let tlb_misses = mmu
+            .tlbs()
+            .iter()
+            .filter(|t| t.level == 1)
+            .map(|t| t.counters.total_misses())
+            .sum();
+        let c = &k.counters;
+        IntervalRow {
+            accesses,
+            tlb_misses,
+            walks: mmu.counters.walks,
+            minor_faults: k.counters.faults_in(FaultClass::Minor),
+            major_faults: k.counters.faults_in(FaultClass::Major),
+            cow_faults: k.counters.faults_in(FaultClass::Cow),
+            segv: k.counters.faults_in(FaultClass::Violation),
+            swap_outs: c.swap_outs,
+            swap_ins: c.swap_ins,
+            evictions: c.pages_reclaimed,
+            resident_pages: k
+                .processes()
+                .iter()
+                .filter(|p| p.is_running())
+                .map(|p| p.rss().total())
+                .sum(),
+            free_frames: k.frames.nr_free(),
+            cycles: mmu.estimated_cycles() + c.fault_cycles,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Proc {
+    pid: Pid,
+    infer: bool,
+    brk: Option<u64>,
+}
+
+/// Replays events into a kernel.
+pub struct Sim<'k> {
+    /// The kernel.
+    pub kernel: &'k mut Kernel,
+    procs: FxHashMap<TracePid, Proc>,
+    shm: FxHashMap<u32, crate::os::ShmId>,
+    files: FxHashMap<u32, (crate::os::FileId, u64)>,
+    /// Known-mapped pages of inferring processes: (kernel pid << 52 | page), per slot.
+    pages: Vec<u64>,
+    last: Option<(TracePid, Proc)>,
+    run_pid: Option<Pid>,
+    run_kind: AccessKind,
+    run: Vec<VirtAddr>,
+    out: Vec<PhysAddr>,
+    /// Counters.
+    pub stats: SimStats,
+    interval: u64,
+    next_row: u64,
+    /// The `--interval` rows taken so far.
+    pub rows: Vec<IntervalRow>,
+}
+
+const MAX_FAILURES: usize = 10;
+
+impl<'k> Sim<'k> {
+    /// A replay into `kernel`; with `interval` > 0, a row of counters is taken every
+    /// `interval` accesses.
+    pub fn new(kernel: &'k mut Kernel, interval: u64) -> Sim<'k> {
+        Sim {
+            kernel,
+            procs: FxHashMap::default(),
+            shm: FxHashMap::default(),
+            files: FxHashMap::default(),
+            pages: vec![u64::MAX; PAGE_CACHE],
+            last: None,
+            run_pid: None,
+            run_kind: AccessKind::Read,
+            run: Vec::with_capacity(RUN + 2),
+            out: vec![PhysAddr(0); RUN + 2],
+            stats: SimStats::default(),
+            interval,
+            next_row: if interval == 0 { u64::MAX } else { interval },
+            rows: Vec::new(),
+        }
+    }
+
+    /// The kernel pid of a trace pid, if the trace made it.
+    pub fn kernel_pid(&self, pid: TracePid) -> Option<Pid> {
+        self.procs.get(&pid).map(|p| p.pid)
+    }
+
+    /// Replays every event of `reader`, calling `progress` with the events so far after
+    /// each batch.
+    pub fn run(
+        &mut self,
+        reader: &mut EventReader,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(), TraceError> {
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            reader.next_batch(&mut batch)?;
+            if batch.is_empty() {
+                break;
+            }
+            self.feed(&batch);
+            progress(self.stats.events);
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// Replays a batch of events.
+    pub fn feed(&mut self, events: &[Event]) {
+        for e in events {
+            self.stats.events += 1;
+            match *e {
+                Event::Access(a) => {
+                    self.stats.accesses += 1;
+                    self.access(a);
+                    if self.stats.accesses >= self.next_row {
+                        self.flush();
+                        self.rows
+                            .push(IntervalRow::sample(self.kernel, self.stats.accesses));
+                        self.next_row += self.interval;
+                    }
+                }
+                _ => {
+                    self.flush();
+                    self.os_event(e);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn access(&mut self, a: crate::trace::Access) {
+        let Some(p) = self.proc_for(a.pid) else {
+            self.stats.skipped_accesses += 1;
+            return;
+        };
+        if self.run_pid != Some(p.pid) || self.run_kind != a.kind || self.run.len() >= RUN {
+            self.flush();
+            self.run_pid = Some(p.pid);
+            self.run_kind = a.kind;
+        }
+        let ps = self.kernel.page_size();
+        let last = a.va.wrapping_add(a.size.max(1) as u64 - 1);
+        let cross = last / ps != a.va / ps && last > a.va;
+        if p.infer
+            && !(self.ensure_mapped(p, a.va, a.kind)
+                && (!cross || self.ensure_mapped(p, last, a.kind)))
+        {
+            self.stats.skipped_accesses += 1;
+            return;
+        }
+        self.run.push(VirtAddr(a.va));
+        if cross {
+            self.run.push(VirtAddr(last & !(ps - 1)));
+        }
+    }
+
+    /// Ends the replay: the last run is made.
+    pub fn finish(&mut self) {
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        let Some(pid) = self.run_pid else {
+            return;
+        };
+        let mut start = 0;
+        while start < self.run.len() {
+            let n = self.run.len();
+            match self.kernel.access_run(
+                pid,
+                &self.run[start..n],
+                self.run_kind,
+                &mut self.out[start..n],
+            ) {
+                Ok(()) => {
+                    self.stats.translations += (n - start) as u64;
+                    break;
+                }
+                Err((i, e)) => {
+                    self.stats.translations += i as u64 + 1;
+                    match e {
+                        AccessError::Signal { .. } => self.stats.signalled_accesses += 1,
+                        _ => {
+                            // The process is gone: the rest of its run goes too.
+                            self.stats.skipped_accesses += (n - start - i) as u64;
+                            self.stats.translations -= 1;
+                            break;
+                        }
+                    }
+                    start += i + 1;
+                }
+            }
+        }
+        self.run.clear();
+    }
+
+    fn fail(&mut self, e: &Event, why: impl std::fmt::Display) {
+        self.stats.failed_events += 1;
+        if self.stats.failures.len() < MAX_FAILURES {
+            self.stats.failures.push(format!(
+                "event {} ({}): {why}",
+                self.stats.events,
+                crate::trace::text::format_event(e)
+            ));
+        }
+    }
+
+    fn spawn(&mut self, tpid: TracePid, infer: bool) -> Option<Proc> {
+        let prog = Program::small("trace", self.kernel.page_size());
+        let pid = match self.kernel.spawn(&prog) {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail(&Event::Spawn { pid: tpid }, e);
+                return None;
+            }
+        };
+        if infer {
+            // An empty address space: every region comes from the trace.
+            let top = self.kernel.task_size().0;
+            let _ = self.kernel.munmap(pid, VirtAddr(0), top);
+        }
+        let p = Proc {
+            pid,
+            infer,
+            brk: None,
+        };
+        self.procs.insert(tpid, p);
+        self.last = None;
+        Some(p)
+    }
+
+    #[inline]
+    fn proc_for(&mut self, tpid: TracePid) -> Option<Proc> {
+        if let Some((t, p)) = self.last {
+            if t == tpid {
+                return Some(p);
+            }
+        }
+        let p = match self.procs.get(&tpid) {
+            Some(p) => *p,
+            None => self.spawn(tpid, true)?,
+        };
+        self.last = Some((tpid, p));
+        Some(p)
+    }
+
+    /// Makes sure `va` is mapped for an inferring process; false if it cannot be.
+    #[inline]
+    fn ensure_mapped(&mut self, p: Proc, va: u64, kind: AccessKind) -> bool {
+        let page = va >> self.kernel.page_size().trailing_zeros();
+        let tag = (p.pid.0 as u64) << 52 | page;
+        let slot = page as usize % PAGE_CACHE;
+        if self.pages[slot] == tag {
+            return true;
+        }
+        let ok = self.infer(p, va, kind);
+        if ok {
+            self.pages[slot] = tag;
+        }
+        ok
+    }
+
+    #[cold]
+    fn infer(&mut self, p: Proc, va: u64, kind: AccessKind) -> bool {
+        let top = self.kernel.task_size().0;
+        if va >= top {
+            return false;
+        }
+        let Some(mm) = self.kernel.process(p.pid).and_then(|pr| pr.mm.as_ref()) else {
+            return false;
+        };
+        let vmas = &mm.vmas;
+        if vmas.find(VirtAddr(va)).is_some() {
+            return true;
+        }
+        // The free gap around `va` within its aligned chunk, above the lowest mappable
+        // address.
+        let lo = (va / INFER_CHUNK * INFER_CHUNK).max(self.kernel.mmap_min().0);
+        let hi = (va / INFER_CHUNK * INFER_CHUNK + INFER_CHUNK).min(top);
+        if va < lo {
+            return false;
+        }
+        let start = vmas.before(VirtAddr(va)).map_or(lo, |v| v.end.0.max(lo));
+        let end = vmas
+            .find_from(VirtAddr(va))
+            .map_or(hi, |v| v.start.0.min(hi));
+        let prot = if !self.kernel.config.wx {
+            Prot::RWX
+        } else if kind == AccessKind::Execute {
+            Prot::RX
+        } else {
+            Prot::RW
+        };
+        let args = MmapArgs {
+            addr: Some(VirtAddr(start)),
+            fixed: true,
+            ..MmapArgs::anon(end - start, prot)
+        };
+        if self.kernel.mmap(p.pid, args).is_err() {
+            return false;
+        }
+        self.stats.inferred_regions += 1;
+        self.stats.inferred_bytes += end - start;
+        true
+    }
+
+    fn forget_pages(&mut self) {
+        self.pages.fill(u64::MAX);
+    }
+
+    fn os_event(&mut self, e: &Event) {
+        self.stats.os_events += 1;
+        if matches!(
+            e,
+            Event::Munmap { .. } | Event::Exec { .. } | Event::Exit { .. } | Event::Brk { .. }
+        ) {
+            self.forget_pages();
+        }
+        let r: Result<(), String> = match *e {
+            Event::Access(_) => Ok(()),
+            Event::Spawn { pid } => {
+                if self.procs.contains_key(&pid) {
+                    Err(format!("trace pid {pid} already exists"))
+                } else {
+                    self.spawn(pid, false);
+                    Ok(())
+                }
+            }
+            Event::Fork { parent, child } => {
+                match (self.proc_for(parent), self.procs.contains_key(&child)) {
+                    (_, true) => Err(format!("trace pid {child} already exists")),
+                    (None, _) => Err("no parent".into()),
+                    (Some(p), false) => match self.kernel.fork(p.pid) {
+                        Ok(c) => {
+                            self.procs.insert(child, Proc { pid: c, ..p });
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    },
+                }
+            }
+            Event::Exec { pid } => match self.proc_for(pid) {
+                None => Err("no process".into()),
+                Some(p) => {
+                    let prog = Program::small("trace", self.kernel.page_size());
+                    let r = self.kernel.exec(p.pid, &prog).map_err(|e| e.to_string());
+                    // After exec the process has a real image: nothing more is inferred.
+                    self.procs.insert(
+                        pid,
+                        Proc {
+                            infer: false,
+                            brk: None,
+                            ..p
+                        },
+                    );
+                    self.last = None;
+                    r
+                }
+            },
+            Event::Exit { pid, code } => match self.proc_for(pid) {
+                None => Err("no process".into()),
+                Some(p) => self.kernel.exit(p.pid, code).map_err(|e| e.to_string()),
+            },
+            Event::Switch { pid } => match self.proc_for(pid) {
+                None => Err("no process".into()),
+                Some(p) => self.kernel.switch_to(p.pid).map_err(|e| e.to_string()),
+            },
+            Event::Mmap {
+                pid,
+                addr,
+                len,
+                prot,
+                shared,
+                kind,
+            } => match self.proc_for(pid) {
+                None => Err("no process".into()),
+                Some(p) => {
+                    let source = match kind {
+                        MapKind::Anon => MapSource::Anon,
+                        MapKind::File { file, offset } => {
+                            let ps = self.kernel.page_size();
+                            let need = offset.saturating_add(len).div_ceil(ps).saturating_mul(ps);
+                            let id = match self.files.get(&file) {
+                                Some(&(id, size)) if size >= need => id,
+                                _ => {
+                                    let size = need.max(1 << 20);
+                                    let name = format!("trace-file-{file}-{size}");
+                                    let id = self.kernel.create_file(&name, vec![0; size as usize]);
+                                    self.files.insert(file, (id, size));
+                                    id
+                                }
+                            };
+                            MapSource::File(id, offset / ps * ps)
+                        }
+                    };
+                    let args = MmapArgs {
+                        addr: Some(VirtAddr(addr)),
+                        len,
+                        prot,
+                        shared,
+                        fixed: true,
+                        source,
+                    };
+                    self.kernel
+                        .mmap(p.pid, args)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            },
+            Event::Munmap { pid, addr, len } => match self.proc_for(pid) {
+                None => Err("no process".into()),
+                Some(p) => self
+                    .kernel
+                    .munmap(p.pid, VirtAddr(addr), len)
+                    .map_err(|e| e.to_string()),
+            },
+            Event::Mprotect {
+                pid,
+                addr,
+                len,
+                prot,
+            } => match self.proc_for(pid) {
+                None => Err("no process".into()),
+                Some(p) => self
+                    .kernel
+                    .mprotect(p.pid, VirtAddr(addr), len, prot)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            },
+            Event::Brk { pid, addr } => match self.proc_for(pid) {
+                None => Err("no process".into()),
+                Some(p) if !p.infer => self
+                    .kernel
+                    .brk(p.pid, Some(VirtAddr(addr)))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                Some(p) => {
+                    let r = self.recorded_brk(p, addr);
+                    self.procs.insert(
+                        pid,
+                        Proc {
+                            brk: Some(addr),
+                            ..p
+                        },
+                    );
+                    self.last = None;
+                    r
+                }
+            },
+            Event::ShmAttach {
+                pid,
+                key,
+                addr,
+                len,
+                prot,
+            } => match self.proc_for(pid) {
+                None => Err("no process".into()),
+                Some(p) => {
+                    let id = match self.shm.get(&key) {
+                        Some(&id) => Ok(id),
+                        None => self.kernel.shm_open(&format!("trace-shm-{key}"), len),
+                    };
+                    match id {
+                        Err(e) => Err(e.to_string()),
+                        Ok(id) => {
+                            self.shm.insert(key, id);
+                            let args = MmapArgs {
+                                addr: Some(VirtAddr(addr)),
+                                len,
+                                prot,
+                                shared: true,
+                                fixed: true,
+                                source: MapSource::Shm(id, 0),
+                            };
+                            self.kernel
+                                .mmap(p.pid, args)
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        }
+                    }
+                }
+            },
+        };
+        if let Err(why) = r {
+            self.fail(e, why);
+        }
+    }
+
+    /// A recorded `brk` of a process whose image the simulator does not know: the range
+    /// between the old and the new break is mapped or unmapped.
+    fn recorded_brk(&mut self, p: Proc, addr: u64) -> Result<(), String> {
+        let ps = self.kernel.page_size();
+        let Some(old) = p.brk else {
+            return Ok(()); // the first call (brk(0)) tells where the heap starts
+        };
+        let (old_end, new_end) = (old.div_ceil(ps) * ps, addr.div_ceil(ps) * ps);
+        if new_end > old_end {
+            let args = MmapArgs {
+                addr: Some(VirtAddr(old_end)),
+                fixed: true,
+                ..MmapArgs::anon(new_end - old_end, Prot::RW)
+            };
+            self.kernel
+                .mmap(p.pid, args)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else if new_end < old_end {
+            self.kernel
+                .munmap(p.pid, VirtAddr(new_end), old_end - new_end)
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::MachineSpec;
+    use crate::os::KernelConfig;
+    use crate::trace::text::parse_line;
+
+    fn kernel() -> Kernel {
+        Kernel::boot(
+            MachineSpec::preset("x86-64").unwrap(),
+            KernelConfig::default(),
+        )
+    }
+
+    fn events(text: &str) -> Vec<Event> {
+        text.lines()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .map(|l| parse_line(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_scenario_makes_the_faults_it_should() {
+        let mut k = kernel();
+        let mut sim = Sim::new(&mut k, 0);
+        sim.feed(&events(
+            "spawn 1
+             mmap 1 0x10000000 16KiB rw-
+             W 1 0x10000000 8
+             R 1 0x10001000 8
+             fork 1 2
+             W 2 0x10000000 8
+             R 2 0x20000000 8
+             R 1 0x10000008",
+        ));
+        sim.finish();
+        let s = sim.stats.clone();
+        assert_eq!(s.accesses, 5);
+        assert_eq!(s.signalled_accesses, 1, "pid 2 read outside its mappings");
+        assert_eq!(s.inferred_regions, 0);
+        use crate::os::{FaultClass, FaultKind};
+        assert_eq!(k.counters.faults_of(FaultKind::DemandZero), 1);
+        assert_eq!(k.counters.faults_of(FaultKind::ZeroPage), 1);
+        assert_eq!(k.counters.faults_in(FaultClass::Cow), 1);
+        assert_eq!(k.counters.faults_in(FaultClass::Violation), 1);
+    }
+
+    #[test]
+    fn regions_of_an_unspawned_process_are_inferred_once_per_gap() {
+        let mut k = kernel();
+        let mut sim = Sim::new(&mut k, 2);
+        sim.feed(&events(
+            "R 1 0x17000
+             W 1 0x17008
+             W 1 0x1fff000ff8 16
+             X 1 0x400000 4
+             mmap 1 0x500000 4KiB r--
+             W 1 0x500000
+             R 1 0xffffffffff600000",
+        ));
+        sim.finish();
+        let s = sim.stats.clone();
+        let rows = sim.rows.len();
+        let rows0 = sim.rows[0].clone();
+        assert_eq!(s.inferred_regions, 3, "{s:?}");
+        assert_eq!(s.skipped_accesses, 1, "the kernel half");
+        assert_eq!(s.signalled_accesses, 1, "a store to the read-only mapping");
+        // The access that crossed into the next page made two translations.
+        assert_eq!(s.translations, 6);
+        assert_eq!(rows, 3);
+        assert!(rows0.minor_faults >= 1);
+    }
+
+    #[test]
+    fn a_recorded_brk_maps_the_heap_between_breaks() {
+        let mut k = kernel();
+        let mut sim = Sim::new(&mut k, 0);
+        sim.feed(&events(
+            "brk 1 0x4035000
+             brk 1 0x4056000
+             W 1 0x4040000
+             brk 1 0x4036000",
+        ));
+        sim.finish();
+        assert_eq!(sim.stats.inferred_regions, 0);
+        assert_eq!(sim.stats.failed_events, 0, "{:?}", sim.stats.failures);
+        let pid = sim.kernel_pid(1).unwrap();
+        let vmas = &k.process(pid).unwrap().mm.as_ref().unwrap().vmas;
+        assert!(vmas.find(VirtAddr(0x4035000)).is_some());
+        assert!(vmas.find(VirtAddr(0x4036000)).is_none());
+    }
+}

@@ -1,0 +1,692 @@
+//! vmsim's binary trace format: compact, streamed in chunks, optionally zstd-compressed.
+//!
+//! ```text
+//! header  "VMSIMTRC"  u16 version (1)  u16 flags (bit 0: chunks are zstd frames)  u32 0
+//! chunk   u32 raw_len  u32 stored_len  u32 nr_events  stored_len bytes
+//! ...
+//! end     a chunk header of three zeros
+//! ```
+//!
+//! All integers are little-endian. A chunk's records decode on their own: the delta
+//! state (previous address and pid) starts at zero in each chunk. A record starts with
+//! a tag byte; bits 0–1 are the kind (0 load, 1 store, 2 fetch, 3 OS event).
+//!
+//! - An access: bit 2 says a new pid follows (LEB128 varint); bits 3–7 are the size
+//!   (0: a varint size follows); then the address as a zigzag varint delta from the
+//!   previous access's address.
+//! - An OS event: bits 2–7 are its type (0 spawn, 1 mmap, 2 munmap, 3 mprotect, 4 brk,
+//!   5 fork, 6 exec, 7 exit, 8 switch, 9 shm attach), then its fields as varints in
+//!   the order of [`super::Event`]'s fields; protections are one byte (`r`=1, `w`=2,
+//!   `x`=4; for mmap also 8: shared, 16: a file number and offset follow).
+//!
+//! Decoding reuses its buffers: no allocation per record or per chunk once warm.
+
+use super::{Access, Event, Location, MapKind, TraceError, BATCH};
+use crate::hw::AccessKind;
+use crate::os::Prot;
+use std::io::{BufRead, Write};
+
+/// The first eight bytes of a vmsim binary trace.
+pub const MAGIC: [u8; 8] = *b"VMSIMTRC";
+/// The version this build writes and reads.
+pub const VERSION: u16 = 1;
+/// Flag: chunk payloads are zstd frames.
+pub const FLAG_ZSTD: u16 = 1;
+/// Bytes of raw records per chunk the writer aims for.
+pub const CHUNK: usize = 256 << 10;
+/// The largest chunk a reader accepts (guards against corrupt lengths).
+pub const MAX_CHUNK: usize = 64 << 20;
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// Writes the binary format.
+pub struct BinaryWriter<W: Write> {
+    out: W,
+    name: String,
+    buf: Vec<u8>,
+    packed: Vec<u8>,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+    nr: u32,
+    prev_va: u64,
+    prev_pid: u32,
+}
+
+impl<W: Write> BinaryWriter<W> {
+    /// A writer to `out` (`name` in errors), compressing chunks with zstd when asked.
+    pub fn new(mut out: W, name: &str, zstd: bool) -> Result<Self, TraceError> {
+        let io = |e| TraceError::io(name, e);
+        let mut header = Vec::with_capacity(16);
+        header.extend_from_slice(&MAGIC);
+        header.extend_from_slice(&VERSION.to_le_bytes());
+        header.extend_from_slice(&(if zstd { FLAG_ZSTD } else { 0 }).to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        out.write_all(&header).map_err(io)?;
+        let zstd = if zstd {
+            Some(zstd::bulk::Compressor::new(3).map_err(io)?)
+        } else {
+            None
+        };
+        Ok(BinaryWriter {
+            out,
+            name: name.to_string(),
+            buf: Vec::with_capacity(CHUNK + 64),
+            packed: Vec::new(),
+            zstd,
+            nr: 0,
+            prev_va: 0,
+            prev_pid: 0,
+        })
+    }
+
+    /// Writes one event.
+    pub fn write(&mut self, e: &Event) -> Result<(), TraceError> {
+        let b = &mut self.buf;
+        match *e {
+            Event::Access(a) => {
+                let mut tag = a.kind as u8;
+                if a.pid != self.prev_pid {
+                    tag |= 4;
+                }
+                if (1..32).contains(&a.size) {
+                    tag |= (a.size as u8) << 3;
+                }
+                b.push(tag);
+                if a.pid != self.prev_pid {
+                    put_varint(b, a.pid as u64);
+                    self.prev_pid = a.pid;
+                }
+                if !(1..32).contains(&a.size) {
+                    put_varint(b, a.size as u64);
+                }
+                put_varint(b, zigzag(a.va.wrapping_sub(self.prev_va) as i64));
+                self.prev_va = a.va;
+            }
+            Event::Spawn { pid } => os(b, 0, &[pid as u64]),
+            Event::Mmap {
+                pid,
+                addr,
+                len,
+                prot,
+                shared,
+                kind,
+            } => {
+                os(b, 1, &[pid as u64, addr, len]);
+                let mut p = prot.0 & 7;
+                if shared {
+                    p |= 8;
+                }
+                if let MapKind::File { .. } = kind {
+                    p |= 16;
+                }
+                b.push(p);
+                if let MapKind::File { file, offset } = kind {
+                    put_varint(b, file as u64);
+                    put_varint(b, offset);
+                }
+            }
+            Event::Munmap { pid, addr, len } => os(b, 2, &[pid as u64, addr, len]),
+            Event::Mprotect {
+                pid,
+                addr,
+                len,
+                prot,
+            } => {
+                os(b, 3, &[pid as u64, addr, len]);
+                b.push(prot.0 & 7);
+            }
+            Event::Brk { pid, addr } => os(b, 4, &[pid as u64, addr]),
+            Event::Fork { parent, child } => os(b, 5, &[parent as u64, child as u64]),
+            Event::Exec { pid } => os(b, 6, &[pid as u64]),
+            Event::Exit { pid, code } => os(b, 7, &[pid as u64, zigzag(code as i64)]),
+            Event::Switch { pid } => os(b, 8, &[pid as u64]),
+            Event::ShmAttach {
+                pid,
+                key,
+                addr,
+                len,
+                prot,
+            } => {
+                os(b, 9, &[pid as u64, key as u64, addr, len]);
+                b.push(prot.0 & 7);
+            }
+        }
+        self.nr += 1;
+        if self.buf.len() >= CHUNK {
+            self.flush_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn flush_chunk(&mut self) -> Result<(), TraceError> {
+        if self.nr == 0 {
+            return Ok(());
+        }
+        let name = &self.name;
+        let io = |e| TraceError::io(name, e);
+        let stored: &[u8] = match &mut self.zstd {
+            None => &self.buf,
+            Some(c) => {
+                self.packed.clear();
+                self.packed
+                    .reserve(zstd::zstd_safe::compress_bound(self.buf.len()));
+                c.compress_to_buffer(&self.buf, &mut self.packed)
+                    .map_err(io)?;
+                &self.packed
+            }
+        };
+        let mut h = [0u8; 12];
+        h[0..4].copy_from_slice(&(self.buf.len() as u32).to_le_bytes());
+        h[4..8].copy_from_slice(&(stored.len() as u32).to_le_bytes());
+        h[8..12].copy_from_slice(&self.nr.to_le_bytes());
+        self.out.write_all(&h).map_err(io)?;
+        self.out.write_all(stored).map_err(io)?;
+        self.buf.clear();
+        self.nr = 0;
+        self.prev_va = 0;
+        self.prev_pid = 0;
+        Ok(())
+    }
+
+    /// Writes the last chunk and the end marker, returning the output.
+    pub fn finish(mut self) -> Result<W, TraceError> {
+        self.flush_chunk()?;
+        let name = self.name.clone();
+        self.out
+            .write_all(&[0u8; 12])
+            .and_then(|_| self.out.flush())
+            .map_err(|e| TraceError::io(&name, e))?;
+        Ok(self.out)
+    }
+}
+
+fn os(b: &mut Vec<u8>, kind: u8, fields: &[u64]) {
+    b.push(3 | (kind << 2));
+    for &f in fields {
+        put_varint(b, f);
+    }
+}
+
+/// Reads the binary format.
+pub struct BinaryReader<R> {
+    input: R,
+    name: String,
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
+    stored: Vec<u8>,
+    raw: Vec<u8>,
+    pos: usize,
+    /// Events the current chunk promises and has given.
+    promised: u32,
+    given: u32,
+    /// Byte offset of the current chunk's header in the file.
+    chunk_at: u64,
+    /// Byte offset of the next chunk's header.
+    next_at: u64,
+    prev_va: u64,
+    prev_pid: u32,
+    ended: bool,
+}
+
+fn read_exact_or<R: BufRead>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+impl<R: BufRead> BinaryReader<R> {
+    /// A reader over `input` (called `name` in errors); reads and checks the header.
+    pub fn new(mut input: R, name: String) -> Result<Self, TraceError> {
+        let mut h = [0u8; 16];
+        let got = read_exact_or(&mut input, &mut h).map_err(|e| TraceError::io(&name, e))?;
+        let bad = |r: String| TraceError::at(&name, Location::Byte(0), r);
+        if got < 8 || h[..8] != MAGIC {
+            return Err(bad(format!(
+                "not a vmsim binary trace: the magic number is {:?}, not \"VMSIMTRC\"",
+                String::from_utf8_lossy(&h[..got.min(8)])
+            )));
+        }
+        if got < 16 {
+            return Err(bad(format!("the header is {got} bytes, not 16")));
+        }
+        let version = u16::from_le_bytes([h[8], h[9]]);
+        if version != VERSION {
+            return Err(TraceError::at(
+                &name,
+                Location::Byte(8),
+                format!("version {version} is not supported (this build reads version {VERSION})"),
+            ));
+        }
+        let flags = u16::from_le_bytes([h[10], h[11]]);
+        if flags & !FLAG_ZSTD != 0 {
+            return Err(TraceError::at(
+                &name,
+                Location::Byte(10),
+                format!("unknown flags {flags:#x}"),
+            ));
+        }
+        let zstd = if flags & FLAG_ZSTD != 0 {
+            Some(zstd::bulk::Decompressor::new().map_err(|e| TraceError::io(&name, e))?)
+        } else {
+            None
+        };
+        Ok(BinaryReader {
+            input,
+            name,
+            zstd,
+            stored: Vec::new(),
+            raw: Vec::new(),
+            pos: 0,
+            promised: 0,
+            given: 0,
+            chunk_at: 16,
+            next_at: 16,
+            prev_va: 0,
+            prev_pid: 0,
+            ended: false,
+        })
+    }
+
+    fn err(&self, reason: String) -> TraceError {
+        TraceError::at(&self.name, Location::Byte(self.chunk_at), reason)
+    }
+
+    /// Loads the next chunk; false at the end marker.
+    fn next_chunk(&mut self) -> Result<bool, TraceError> {
+        self.chunk_at = self.next_at;
+        let mut h = [0u8; 12];
+        let got =
+            read_exact_or(&mut self.input, &mut h).map_err(|e| TraceError::io(&self.name, e))?;
+        if got < 12 {
+            return Err(self.err("the trace ends without its end marker (truncated?)".to_string()));
+        }
+        let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let (raw_len, stored_len, nr) = (word(0) as usize, word(4) as usize, word(8));
+        if nr == 0 {
+            if raw_len != 0 || stored_len != 0 {
+                return Err(self.err("a chunk of zero events has a length".into()));
+            }
+            return Ok(false);
+        }
+        if raw_len > MAX_CHUNK || stored_len > MAX_CHUNK {
+            return Err(self.err(format!(
+                "chunk lengths {raw_len}/{stored_len} exceed the {MAX_CHUNK}-byte limit"
+            )));
+        }
+        if self.zstd.is_none() && stored_len != raw_len {
+            return Err(self.err(format!(
+                "an uncompressed chunk stores {stored_len} bytes but holds {raw_len}"
+            )));
+        }
+        self.stored.resize(stored_len, 0);
+        let got = read_exact_or(&mut self.input, &mut self.stored)
+            .map_err(|e| TraceError::io(&self.name, e))?;
+        if got < stored_len {
+            return Err(self.err(format!(
+                "the chunk says {stored_len} bytes but the file ends after {got}"
+            )));
+        }
+        self.next_at = self.chunk_at + 12 + stored_len as u64;
+        match &mut self.zstd {
+            None => std::mem::swap(&mut self.raw, &mut self.stored),
+            Some(d) => {
+                self.raw.clear();
+                self.raw.reserve(raw_len);
+                let n = d
+                    .decompress_to_buffer(&self.stored, &mut self.raw)
+                    .map_err(|e| {
+                        TraceError::at(
+                            &self.name,
+                            Location::Byte(self.chunk_at),
+                            format!("corrupt zstd chunk: {e}"),
+                        )
+                    })?;
+                if n != raw_len {
+                    return Err(self.err(format!(
+                        "the chunk decompresses to {n} bytes, not the {raw_len} it says"
+                    )));
+                }
+            }
+        }
+        self.pos = 0;
+        self.promised = nr;
+        self.given = 0;
+        self.prev_va = 0;
+        self.prev_pid = 0;
+        Ok(true)
+    }
+
+    /// Appends up to [`BATCH`] events to `out`.
+    pub fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<(), TraceError> {
+        while out.len() < BATCH && !self.ended {
+            if self.pos >= self.raw.len() {
+                if self.given != self.promised {
+                    return Err(self.err(format!(
+                        "the chunk promises {} events but holds {}",
+                        self.promised, self.given
+                    )));
+                }
+                if !self.next_chunk()? {
+                    self.ended = true;
+                    break;
+                }
+            }
+            if self.given == self.promised {
+                return Err(self.err(format!(
+                    "the chunk holds bytes after its {} events",
+                    self.promised
+                )));
+            }
+            let start = self.pos;
+            let e = self
+                .decode()
+                .map_err(|r| self.err(format!("record at byte {start} of the chunk: {r}")))?;
+            self.given += 1;
+            out.push(e);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn byte(&mut self) -> Result<u8, String> {
+        let b = *self
+            .raw
+            .get(self.pos)
+            .ok_or_else(|| "the chunk ends inside a record".to_string())?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    #[inline]
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err("a varint longer than 10 bytes".into())
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, String> {
+        let v = self.varint()?;
+        u32::try_from(v).map_err(|_| format!("{what} {v} does not fit in 32 bits"))
+    }
+
+    fn prot(&mut self, max: u8) -> Result<u8, String> {
+        let p = self.byte()?;
+        if p > max {
+            return Err(format!("protection byte {p:#x} has unknown bits"));
+        }
+        Ok(p)
+    }
+
+    #[inline]
+    fn decode(&mut self) -> Result<Event, String> {
+        let tag = self.byte()?;
+        let kind = tag & 3;
+        if kind != 3 {
+            if tag & 4 != 0 {
+                self.prev_pid = self.u32("pid")?;
+            }
+            let size = match tag >> 3 {
+                0 => self.u32("size")?,
+                s => s as u32,
+            };
+            if size == 0 {
+                return Err("an access of size 0".into());
+            }
+            let va = self.prev_va.wrapping_add(unzigzag(self.varint()?) as u64);
+            self.prev_va = va;
+            let kind = match kind {
+                0 => AccessKind::Read,
+                1 => AccessKind::Write,
+                _ => AccessKind::Execute,
+            };
+            return Ok(Event::Access(Access {
+                pid: self.prev_pid,
+                kind,
+                va,
+                size,
+            }));
+        }
+        Ok(match tag >> 2 {
+            0 => Event::Spawn {
+                pid: self.u32("pid")?,
+            },
+            1 => {
+                let pid = self.u32("pid")?;
+                let addr = self.varint()?;
+                let len = self.varint()?;
+                let p = self.prot(31)?;
+                let kind = if p & 16 != 0 {
+                    MapKind::File {
+                        file: self.u32("file")?,
+                        offset: self.varint()?,
+                    }
+                } else {
+                    MapKind::Anon
+                };
+                Event::Mmap {
+                    pid,
+                    addr,
+                    len,
+                    prot: Prot(p & 7),
+                    shared: p & 8 != 0,
+                    kind,
+                }
+            }
+            2 => Event::Munmap {
+                pid: self.u32("pid")?,
+                addr: self.varint()?,
+                len: self.varint()?,
+            },
+            3 => Event::Mprotect {
+                pid: self.u32("pid")?,
+                addr: self.varint()?,
+                len: self.varint()?,
+                prot: Prot(self.prot(7)?),
+            },
+            4 => Event::Brk {
+                pid: self.u32("pid")?,
+                addr: self.varint()?,
+            },
+            5 => Event::Fork {
+                parent: self.u32("pid")?,
+                child: self.u32("pid")?,
+            },
+            6 => Event::Exec {
+                pid: self.u32("pid")?,
+            },
+            7 => {
+                let pid = self.u32("pid")?;
+                let code = unzigzag(self.varint()?);
+                Event::Exit {
+                    pid,
+                    code: i32::try_from(code)
+                        .map_err(|_| format!("exit code {code} does not fit in 32 bits"))?,
+                }
+            }
+            8 => Event::Switch {
+                pid: self.u32("pid")?,
+            },
+            9 => Event::ShmAttach {
+                pid: self.u32("pid")?,
+                key: self.u32("key")?,
+                addr: self.varint()?,
+                len: self.varint()?,
+                prot: Prot(self.prot(7)?),
+            },
+            t => return Err(format!("unknown OS event type {t}")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Event> {
+        let mut v = vec![
+            Event::Spawn { pid: 1 },
+            Event::Mmap {
+                pid: 1,
+                addr: 0x7f00_0000_0000,
+                len: 1 << 20,
+                prot: Prot::RW,
+                shared: true,
+                kind: MapKind::File {
+                    file: 4,
+                    offset: 0x3000,
+                },
+            },
+            Event::Mmap {
+                pid: 1,
+                addr: 0x1000,
+                len: 4096,
+                prot: Prot::RX,
+                shared: false,
+                kind: MapKind::Anon,
+            },
+            Event::Fork {
+                parent: 1,
+                child: 900,
+            },
+            Event::Exit { pid: 900, code: -9 },
+            Event::ShmAttach {
+                pid: 1,
+                key: 77,
+                addr: 0x5000,
+                len: 8192,
+                prot: Prot::READ,
+            },
+            Event::Mprotect {
+                pid: 1,
+                addr: 0x1000,
+                len: 4096,
+                prot: Prot::NONE,
+            },
+            Event::Brk {
+                pid: 1,
+                addr: u64::MAX,
+            },
+            Event::Munmap {
+                pid: 1,
+                addr: 0x1000,
+                len: 4096,
+            },
+            Event::Exec { pid: 1 },
+            Event::Switch { pid: 3 },
+        ];
+        let mut va = 0x7fff_ffff_f000u64;
+        for i in 0..200_000u64 {
+            va = va.wrapping_add((i * 0x9e37_79b9) % 8192).wrapping_sub(4000);
+            v.push(Event::Access(Access {
+                pid: 1 + (i / 50_000) as u32,
+                kind: [AccessKind::Read, AccessKind::Write, AccessKind::Execute][(i % 3) as usize],
+                va: if i == 7 { u64::MAX } else { va },
+                size: [1, 4, 8, 31, 32, 4096][(i % 6) as usize],
+            }));
+        }
+        v
+    }
+
+    fn round_trip(zstd: bool) -> Vec<u8> {
+        let events = sample();
+        let mut w = BinaryWriter::new(Vec::new(), "t", zstd).unwrap();
+        for e in &events {
+            w.write(e).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let mut r = BinaryReader::new(&bytes[..], "t".into()).unwrap();
+        let mut got = Vec::new();
+        loop {
+            let mut b = Vec::new();
+            r.next_batch(&mut b).unwrap();
+            if b.is_empty() {
+                break;
+            }
+            got.extend(b);
+        }
+        assert_eq!(got, events);
+        bytes
+    }
+
+    #[test]
+    fn round_trips_plain_and_compressed() {
+        let plain = round_trip(false);
+        let packed = round_trip(true);
+        assert!(
+            packed.len() < plain.len(),
+            "{} vs {}",
+            packed.len(),
+            plain.len()
+        );
+        // Several chunks were written.
+        assert!(plain.len() > 2 * CHUNK);
+    }
+
+    #[test]
+    fn rejects_a_wrong_magic_or_version() {
+        let e = BinaryReader::new(&b"VMSIMTRX\x01\0\0\0\0\0\0\0"[..], "f.vmb".into())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("f.vmb: byte 0") && e.contains("magic"), "{e}");
+        let e = BinaryReader::new(&b"VMSIMTRC\x02\0\0\0\0\0\0\0"[..], "f.vmb".into())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("version 2 is not supported"), "{e}");
+    }
+
+    #[test]
+    fn truncation_and_corruption_are_errors() {
+        let mut w = BinaryWriter::new(Vec::new(), "t", false).unwrap();
+        for e in sample().iter().take(1000) {
+            w.write(e).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let read = |b: &[u8]| -> Result<usize, TraceError> {
+            let mut r = BinaryReader::new(b, "t".into())?;
+            let mut n = 0;
+            loop {
+                let mut v = Vec::new();
+                r.next_batch(&mut v)?;
+                if v.is_empty() {
+                    return Ok(n);
+                }
+                n += v.len();
+            }
+        };
+        assert_eq!(read(&bytes).unwrap(), 1000);
+        let e = read(&bytes[..bytes.len() - 12]).unwrap_err().to_string();
+        assert!(e.contains("end marker"), "{e}");
+        let e = read(&bytes[..bytes.len() - 100]).unwrap_err().to_string();
+        assert!(e.contains("file ends after"), "{e}");
+        let mut bad = bytes.clone();
+        bad[24] = 0xff; // the event count of the first chunk
+        assert!(read(&bad).is_err());
+    }
+}

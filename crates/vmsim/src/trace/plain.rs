@@ -1,0 +1,217 @@
+//! Traces without OS events that course simulators and cache studies use: `R 0x1234` /
+//! `W 0x1234` lines, and libCacheSim's oracleGeneral page streams.
+//!
+//! Plain lines are an operation (`R` or `r` a load, `W` or `w` a store, `X`, `I` or `i`
+//! a fetch) and an address (hex with `0x`, or decimal), optionally followed by a size;
+//! `#` starts a comment. Every access belongs to trace pid 1.
+//!
+//! oracleGeneral records (24 bytes: u32 time, u64 object id, u32 size, i64 next access)
+//! become loads of whole pages: the n-th distinct object id is the page at
+//! [`ORACLE_BASE`] + n × page size, so any id space fits in the address space.
+
+use super::{Access, Event, Location, TraceError, TracePid, BATCH};
+use crate::addr::parse_u64;
+use crate::hw::AccessKind;
+use rustc_hash::FxHashMap;
+use std::io::BufRead;
+
+/// The trace pid of every record.
+pub const PID: TracePid = 1;
+/// Where oracleGeneral pages start in the address space.
+pub const ORACLE_BASE: u64 = 0x1000_0000;
+
+fn op(word: &str) -> Option<AccessKind> {
+    match word {
+        "R" | "r" | "L" | "l" => Some(AccessKind::Read),
+        "W" | "w" | "S" | "s" => Some(AccessKind::Write),
+        "X" | "x" | "I" | "i" => Some(AccessKind::Execute),
+        _ => None,
+    }
+}
+
+/// Whether the first words of a line make a plain record.
+pub fn is_record(words: &[&str]) -> bool {
+    (words.len() == 2 || words.len() == 3)
+        && op(words[0]).is_some()
+        && parse_u64(words[1]).is_some()
+}
+
+/// Reads `R`/`W` lines.
+pub struct PlainReader<R> {
+    input: R,
+    name: String,
+    line: String,
+    lineno: u64,
+}
+
+impl<R: BufRead> PlainReader<R> {
+    /// A reader over `input`, called `name` in errors.
+    pub fn new(input: R, name: String) -> Self {
+        PlainReader {
+            input,
+            name,
+            line: String::new(),
+            lineno: 0,
+        }
+    }
+
+    /// Appends up to [`BATCH`] events to `out`.
+    pub fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<(), TraceError> {
+        while out.len() < BATCH {
+            self.line.clear();
+            let n = self
+                .input
+                .read_line(&mut self.line)
+                .map_err(|e| TraceError::io(&self.name, e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.lineno += 1;
+            let text = self.line.split('#').next().unwrap_or("").trim();
+            if text.is_empty() {
+                continue;
+            }
+            let mut w = text.split_whitespace();
+            let (o, a, s, extra) = (w.next(), w.next(), w.next(), w.next());
+            let parsed = (|| {
+                let kind = o.and_then(op).ok_or_else(|| {
+                    format!("`{}` does not start with R, W or X", o.unwrap_or(""))
+                })?;
+                let a = a.ok_or("a record needs an address")?;
+                let va = parse_u64(a)
+                    .ok_or_else(|| format!("address `{a}` is not a number (0x hex or decimal)"))?;
+                let size = match s {
+                    None => 1,
+                    Some(s) => parse_u64(s)
+                        .and_then(|v| u32::try_from(v).ok())
+                        .filter(|&v| v > 0)
+                        .ok_or_else(|| format!("size `{s}` is not between 1 and 2^32-1"))?,
+                };
+                if let Some(x) = extra {
+                    return Err(format!("`{x}` after the size"));
+                }
+                Ok(Access {
+                    pid: PID,
+                    kind,
+                    va,
+                    size,
+                })
+            })();
+            let a = parsed
+                .map_err(|r: String| TraceError::at(&self.name, Location::Line(self.lineno), r))?;
+            out.push(Event::Access(a));
+        }
+        Ok(())
+    }
+}
+
+/// Reads oracleGeneral records as page loads.
+pub struct OracleReader<R> {
+    input: R,
+    name: String,
+    page_size: u64,
+    offset: u64,
+    ids: FxHashMap<u64, u64>,
+}
+
+impl<R: BufRead> OracleReader<R> {
+    /// A reader over `input` (decompressed), called `name` in errors.
+    pub fn new(input: R, name: String, page_size: u64) -> Self {
+        OracleReader {
+            input,
+            name,
+            page_size,
+            offset: 0,
+            ids: FxHashMap::default(),
+        }
+    }
+
+    /// Appends up to [`BATCH`] events to `out`.
+    pub fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<(), TraceError> {
+        const R: usize = crate::policy::trace::ORACLE_RECORD;
+        let mut rec = [0u8; R];
+        while out.len() < BATCH {
+            let mut got = 0;
+            while got < R {
+                match self.input.read(&mut rec[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(TraceError::io(&self.name, e)),
+                }
+            }
+            if got == 0 {
+                return Ok(());
+            }
+            if got < R {
+                return Err(TraceError::at(
+                    &self.name,
+                    Location::Byte(self.offset),
+                    format!("the trace ends {got} bytes into a {R}-byte oracleGeneral record"),
+                ));
+            }
+            self.offset += R as u64;
+            let id = u64::from_le_bytes(rec[4..12].try_into().unwrap_or([0; 8]));
+            let next = self.ids.len() as u64;
+            let dense = *self.ids.entry(id).or_insert(next);
+            out.push(Event::Access(Access {
+                pid: PID,
+                kind: AccessKind::Read,
+                va: ORACLE_BASE + dense * self.page_size,
+                size: 1,
+            }));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_and_their_errors() {
+        let text = "# a course trace\nR 0x1000\nw 4096 8\n\nI 0x400000\n";
+        let mut r = PlainReader::new(text.as_bytes(), "p.txt".into());
+        let mut out = Vec::new();
+        r.next_batch(&mut out).unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(
+            out[1],
+            Event::Access(Access {
+                pid: PID,
+                kind: AccessKind::Write,
+                va: 4096,
+                size: 8
+            })
+        );
+        let mut r = PlainReader::new("R 0x10\nQ 0x20\n".as_bytes(), "p.txt".into());
+        let e = r.next_batch(&mut Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("p.txt: line 2") && e.contains("`Q`"), "{e}");
+    }
+
+    #[test]
+    fn oracle_ids_become_dense_pages() {
+        let mut bytes = Vec::new();
+        for id in [900u64, 5, 900] {
+            bytes.extend_from_slice(&1u32.to_le_bytes());
+            bytes.extend_from_slice(&id.to_le_bytes());
+            bytes.extend_from_slice(&4096u32.to_le_bytes());
+            bytes.extend_from_slice(&(-1i64).to_le_bytes());
+        }
+        let mut r = OracleReader::new(&bytes[..], "o".into(), 4096);
+        let mut out = Vec::new();
+        r.next_batch(&mut out).unwrap();
+        let vas: Vec<u64> = out
+            .iter()
+            .map(|e| match e {
+                Event::Access(a) => a.va,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(vas, vec![ORACLE_BASE, ORACLE_BASE + 4096, ORACLE_BASE]);
+        let mut r = OracleReader::new(&bytes[..30], "o".into(), 4096);
+        let e = r.next_batch(&mut Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("o: byte 24"), "{e}");
+    }
+}
