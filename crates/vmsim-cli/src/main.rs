@@ -2,18 +2,19 @@
 //! validated here; every command is a library call.
 
 mod plot;
+mod run;
+mod trace_cmd;
+
+use run::load_machine;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use vmsim::addr::{parse_u64, VirtAddr};
 use vmsim::demo::Demo;
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{AccessKind, MachineSpec, Privilege};
-use vmsim::os::{Kernel, KernelConfig, Overcommit, ReclaimPolicy, Storage};
-use vmsim::report::{HwStats, KernelStats};
-use vmsim::size::parse_size;
-use vmsim::workload::{run_server_with, ServerParams};
 
 /// vmsim: an executable model of a computer's virtual memory system.
 #[derive(Parser, Debug)]
@@ -25,64 +26,36 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a built-in workload and report what the hardware and the kernel did.
+    /// Run a trace or a built-in workload through the kernel and the MMU, and report
+    /// what happened and what it cost.
     ///
-    /// `server` (the default) boots the kernel, starts a server that fills a shared
-    /// cache and forks workers; they run round-robin, reading the cache, writing private
-    /// buffers and copying inherited pages on write. `hw` replays a seeded access mix
-    /// over an address space mapped up front, on the hardware alone.
-    Run {
-        /// The workload.
-        #[arg(long, short, value_enum, default_value_t = Workload::Server)]
-        workload: Workload,
-        /// Machine: a preset name (see `vmsim machines`) or a TOML file.
-        #[arg(long, short, default_value = "x86-64")]
-        machine: String,
-        /// RAM size, overriding the machine's (4KiB, 2MiB, 1GiB; KB/MB/GB are powers of 1000).
+    /// Without a trace, `--workload server` (the default) boots the kernel, starts a
+    /// server that fills a shared cache and forks workers; they run round-robin,
+    /// reading the cache, writing private buffers and copying inherited pages on write.
+    /// `hw` replays a seeded access mix over an address space mapped up front, on the
+    /// hardware alone. The synthetic workloads (seq, stride, uniform, zipf, hotcold,
+    /// matmul, matmul-blocked, pointer-chase, hash, fork, recursion) generate trace
+    /// events from their parameters.
+    Run(Box<run::RunArgs>),
+    /// Read, convert and summarise traces.
+    #[command(subcommand)]
+    Trace(trace_cmd::TraceCommand),
+    /// Record a real program's memory trace with valgrind (lackey), with its memory
+    /// system calls (mmap, munmap, mprotect, brk), streamed into a vmsim trace.
+    Record {
+        /// The trace to write (vmsim binary, zstd-compressed unless --no-compress;
+        /// vmsim text with --text).
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Write vmsim text instead of binary.
         #[arg(long)]
-        ram: Option<String>,
-        /// Number of accesses.
-        #[arg(long, short = 'n', default_value_t = 1_000_000)]
-        accesses: u64,
-        /// Seed of the access stream.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Print one JSON object instead of tables.
+        text: bool,
+        /// Do not compress the binary trace.
         #[arg(long)]
-        json: bool,
-        /// Refuse writable-and-executable mappings (W^X).
-        #[arg(long)]
-        wx: bool,
-        /// Allocate a frame on the first read of anonymous memory instead of mapping the
-        /// shared zero page.
-        #[arg(long)]
-        no_zero_page: bool,
-        /// Overcommit policy (vm.overcommit_memory 0, 1, 2).
-        #[arg(long, value_enum, default_value_t = OvercommitArg::Heuristic)]
-        overcommit: OvercommitArg,
-        /// Swap size (0: none), in a temporary file unless --swap-file names one.
-        #[arg(long, default_value = "0")]
-        swap: String,
-        /// The swap file.
-        #[arg(long)]
-        swap_file: Option<std::path::PathBuf>,
-        /// Reclaim policy: fifo, clock, two-list.
-        #[arg(long, default_value = "clock")]
-        policy: String,
-        /// Storage under swap and files: nvme, sata-ssd, hdd.
-        #[arg(long, default_value = "nvme")]
-        storage: String,
-        /// Server workload: the shared cache's size (default: RAM / 32, at most 4 MiB
-        /// on 4 KiB pages).
-        #[arg(long)]
-        cache: Option<String>,
-        /// Server workload: each worker's private buffer (default: RAM / 128, at most
-        /// 64 pages).
-        #[arg(long)]
-        buffer: Option<String>,
-        /// Server workload: number of workers (default 4; 2 on small machines).
-        #[arg(long)]
-        workers: Option<u64>,
+        no_compress: bool,
+        /// The program and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        program: Vec<String>,
     },
     /// Replacement-only simulation: the hits and misses of replacement policies on a
     /// stream of page numbers.
@@ -271,24 +244,6 @@ impl PageFormatArg {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Workload {
-    /// A server forking workers that share a cache (the kernel at work).
-    Server,
-    /// An access mix over a fixed address space (the hardware alone).
-    Hw,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum OvercommitArg {
-    /// Mode 0: refuse only absurd requests.
-    Heuristic,
-    /// Mode 1: never refuse.
-    Always,
-    /// Mode 2: strict accounting.
-    Never,
-}
-
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Access {
     Read,
@@ -302,154 +257,16 @@ enum Mode {
     Supervisor,
 }
 
-fn load_machine(name: &str, ram: Option<&str>) -> Result<MachineSpec> {
-    let spec = MachineSpec::load(name)?;
-    match ram {
-        None => Ok(spec),
-        Some(r) => {
-            let bytes = parse_size(r).map_err(|e| anyhow::anyhow!("--ram: {e}"))?;
-            Ok(spec.with_ram(bytes, "--ram")?)
-        }
-    }
-}
-
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run {
-            workload: Workload::Server,
-            machine,
-            ram,
-            accesses,
-            seed,
-            json,
-            wx,
-            no_zero_page,
-            overcommit,
-            swap,
-            swap_file,
-            policy,
-            storage,
-            cache,
-            buffer,
-            workers,
-        } => {
-            let spec = load_machine(&machine, ram.as_deref())?;
-            let page = spec.paging.page_size();
-            let pages_of = |flag: &str, v: &Option<String>| -> Result<u64> {
-                match v {
-                    None => Ok(0),
-                    Some(t) => {
-                        let b = parse_size(t).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?;
-                        Ok(b.div_ceil(page).max(1))
-                    }
-                }
-            };
-            let params = ServerParams {
-                cache_pages: pages_of("cache", &cache)?,
-                buffer_pages: pages_of("buffer", &buffer)?,
-                workers: workers.unwrap_or(0),
-            };
-            let name = spec.name.clone();
-            let summary = spec.summary();
-            let swap_bytes = parse_size(&swap).map_err(|e| anyhow::anyhow!("--swap: {e}"))?;
-            let reclaim = ReclaimPolicy::parse(&policy).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "--policy: unknown reclaim policy `{policy}` (fifo, clock, two-list)"
-                )
-            })?;
-            let storage = Storage::parse(&storage).ok_or_else(|| {
-                anyhow::anyhow!("--storage: unknown storage `{storage}` (nvme, sata-ssd, hdd)")
-            })?;
-            let config = KernelConfig {
-                swap_bytes,
-                swap_path: swap_file,
-                reclaim,
-                storage,
-                wx,
-                zero_page: !no_zero_page,
-                overcommit: match overcommit {
-                    OvercommitArg::Heuristic => Overcommit::Heuristic,
-                    OvercommitArg::Always => Overcommit::Always,
-                    OvercommitArg::Never => Overcommit::Never,
-                },
-                ..KernelConfig::default()
-            };
-            let mut k = Kernel::try_boot(spec, config)?;
-            let layout = run_server_with(&mut k, accesses, seed, params);
-            let hw = HwStats::from_mmu(&k.machine.mmu);
-            let kernel = KernelStats::from_kernel(&k);
-            if json {
-                let v = serde_json::json!({
-                    "machine": name,
-                    "workload": "server",
-                    "seed": seed,
-                    "workers": layout.workers.len(),
-                    "boot": k.boot_log,
-                    "hardware": hw,
-                    "kernel": kernel,
-                });
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!("machine {name}: {summary}");
-                println!(
-                    "workload: server with {} workers ({} shared cache pages, {} buffer pages each), {accesses} worker accesses, seed {seed}",
-                    layout.workers.len(),
-                    layout.cache_pages,
-                    layout.buffer_pages
-                );
-                println!(
-                    "
-boot"
-                );
-                for line in &k.boot_log {
-                    println!("  {line}");
-                }
-                println!();
-                print!("{}", hw.to_text());
-                println!();
-                print!("{}", kernel.to_text());
-            }
-        }
-        Command::Run {
-            workload: Workload::Hw,
-            machine,
-            ram,
-            accesses,
-            seed,
-            json,
-            ..
-        } => {
-            let spec = load_machine(&machine, ram.as_deref())?;
-            let name = spec.name.clone();
-            let mut demo = Demo::new(spec).context("building the demo address space")?;
-            demo.run(accesses, seed);
-            let stats = HwStats::from_mmu(&demo.machine.mmu);
-            if json {
-                let v = serde_json::json!({
-                    "machine": name,
-                    "workload": "hw",
-                    "seed": seed,
-                    "hardware": stats,
-                });
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!("machine {name}: {}", demo.machine.spec.summary());
-                println!("workload: hw (fixed address space), {accesses} accesses, seed {seed}");
-                for r in &demo.regions {
-                    println!(
-                        "  region {:<6} {:#x}..{:#x} ({} pages of {}) [{}]",
-                        r.name,
-                        r.start.0,
-                        r.start.0 + r.len,
-                        r.len / r.page_size,
-                        vmsim::size::format_size(r.page_size),
-                        r.flags
-                    );
-                }
-                println!();
-                print!("{}", stats.to_text());
-            }
-        }
+        Command::Run(args) => run::run(*args)?,
+        Command::Trace(cmd) => trace_cmd::run(cmd)?,
+        Command::Record {
+            output,
+            text,
+            no_compress,
+            program,
+        } => trace_cmd::record(&output, text, no_compress, &program)?,
         Command::Policy {
             trace,
             policy,

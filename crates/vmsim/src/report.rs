@@ -593,3 +593,124 @@ impl KernelStats {
         s
     }
 }
+
+/// One TLB's hits and misses, for [`RunSummary`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TlbSummary {
+    /// Name (`L1d`).
+    pub name: String,
+    /// Hierarchy level.
+    pub level: u32,
+    /// Hits.
+    pub hits: u64,
+    /// Misses.
+    pub misses: u64,
+}
+
+/// Faults by class, for [`RunSummary`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FaultSummary {
+    /// Minor faults (no I/O).
+    pub minor: u64,
+    /// Major faults (a file or swap read).
+    pub major: u64,
+    /// Copy-on-write faults.
+    pub cow: u64,
+    /// Accesses refused with SIGSEGV or SIGBUS.
+    pub segv: u64,
+    /// Spurious faults (stale TLB entries).
+    pub spurious: u64,
+}
+
+/// Swap traffic, for [`RunSummary`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SwapSummary {
+    /// Pages read back.
+    pub ins: u64,
+    /// Pages written out.
+    pub outs: u64,
+}
+
+/// One process's peak, for [`RunSummary`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ProcessPeak {
+    /// Its id.
+    pub pid: u32,
+    /// Its program.
+    pub name: String,
+    /// Most pages resident at once.
+    pub peak_rss_pages: u64,
+    /// The same in bytes.
+    pub peak_rss_bytes: u64,
+}
+
+/// The headline numbers of a run, as `vmsim run --json` and `vmsim sweep` print them.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RunSummary {
+    /// Memory accesses.
+    pub accesses: u64,
+    /// Every TLB's hits and misses, in level order.
+    pub tlb: Vec<TlbSummary>,
+    /// Page walks.
+    pub walks: u64,
+    /// Faults by class.
+    pub faults: FaultSummary,
+    /// Swap traffic.
+    pub swap: SwapSummary,
+    /// Frames reclaimed.
+    pub evictions: u64,
+    /// Each process's peak resident set.
+    pub processes: Vec<ProcessPeak>,
+    /// Estimated cycles: translation and fault handling.
+    pub cycles: u64,
+    /// Nanoseconds processes waited on storage.
+    pub io_wait_ns: u64,
+}
+
+impl RunSummary {
+    /// Reads the headline numbers of `k` after `accesses` accesses.
+    pub fn from_kernel(k: &crate::os::Kernel, accesses: u64) -> RunSummary {
+        use crate::os::FaultClass;
+        let mmu = &k.machine.mmu;
+        let c = &k.counters;
+        let ps = k.page_size();
+        RunSummary {
+            accesses,
+            tlb: mmu
+                .tlbs()
+                .iter()
+                .map(|t| TlbSummary {
+                    name: t.name.clone(),
+                    level: t.level,
+                    hits: t.counters.total_hits(),
+                    misses: t.counters.total_misses(),
+                })
+                .collect(),
+            walks: mmu.counters.walks,
+            faults: FaultSummary {
+                minor: c.faults_in(FaultClass::Minor),
+                major: c.faults_in(FaultClass::Major),
+                cow: c.faults_in(FaultClass::Cow),
+                segv: c.faults_in(FaultClass::Violation),
+                spurious: c.faults_in(FaultClass::Spurious),
+            },
+            swap: SwapSummary {
+                ins: c.swap_ins,
+                outs: c.swap_outs,
+            },
+            evictions: c.pages_reclaimed,
+            processes: k
+                .processes()
+                .iter()
+                .map(|p| ProcessPeak {
+                    pid: p.pid.0,
+                    name: p.name.clone(),
+                    peak_rss_pages: p.stats.peak_rss,
+                    peak_rss_bytes: p.stats.peak_rss * ps,
+                })
+                .collect(),
+            cycles: mmu.estimated_cycles() + c.fault_cycles,
+            io_wait_ns: c.io_wait_ns,
+        }
+    }
+}

@@ -129,6 +129,7 @@ impl<R: BufRead> LackeyReader<R> {
                 self.syscall(&rest, out)
             } else if line.starts_with("==")
                 || line.starts_with("--")
+                || line.starts_with(" -->")
                 || line.starts_with("**")
                 || line.trim().is_empty()
             {
@@ -309,6 +310,7 @@ SYSCALL[1599,1](9) sys_mmap ( 0x0, 8192, 3, 34, 4294967295, 0 ) --> [pre-success
 SYSCALL[1599,1](21) sys_access ( 0x402a2a0(/etc/ld.so.preload), 4 )[sync] --> Failure(0x2) 
 SYSCALL[1599,1](10) sys_mprotect ( 0x4a14000, 16384, 1 )[sync] --> Success(0x0) 
 SYSCALL[1599,1](334) unimplemented (by the kernel) syscall: 334! (ni_syscall)
+ --> [pre-fail] Failure(0x26) 
 SYSCALL[1599,1](11) sys_munmap ( 0x4a2a000, 1048576 )[sync] --> Success(0x0) 
 SYSCALL[1599,1](231) exit_group( 0 ) --> [pre-success] Success(0x0) 
 ==1599== Exit code:       0

@@ -183,12 +183,12 @@ impl std::fmt::Display for Location {
 #[derive(Debug, Error)]
 pub enum TraceError {
     /// The file could not be opened, read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The input is malformed at a place.
     #[error("{path}: {at}: {reason}")]
@@ -227,10 +227,10 @@ pub enum TraceError {
 }
 
 impl TraceError {
-    pub(crate) fn io(path: &str, source: std::io::Error) -> TraceError {
+    pub(crate) fn io(path: &str, error: std::io::Error) -> TraceError {
         TraceError::Io {
             path: path.to_string(),
-            source,
+            error,
         }
     }
 

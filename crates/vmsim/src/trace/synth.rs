@@ -43,7 +43,8 @@ pub enum WorkloadKind {
     Matmul,
     /// Blocked (tiled) matrix multiply with `block`×`block` tiles.
     MatmulBlocked,
-    /// A linked list of 64-byte nodes in random order, followed node to node.
+    /// A linked list of 64-byte nodes in random order: built (one store per node),
+    /// then followed node to node.
     PointerChase,
     /// Lookups and inserts in an open-addressing hash table of 16-byte slots.
     Hash,
@@ -470,6 +471,12 @@ impl Generator {
                 let k = self.rw();
                 self.push(out, k, va);
             }
+            WorkloadKind::PointerChase if self.i < fp / 64 => {
+                // First the list is built: each node's link written in address order.
+                let va = base + self.i * 64;
+                self.i += 1;
+                self.push(out, AccessKind::Write, va);
+            }
             WorkloadKind::PointerChase => {
                 let node = match &mut self.state {
                     State::Chase { next, cur } => {
@@ -738,12 +745,18 @@ mod tests {
     #[test]
     fn pointer_chase_visits_every_node_once_per_lap() {
         let mut p = SynthParams::new(WorkloadKind::PointerChase);
-        p.footprint = 64 * 1000;
-        p.accesses = 1000;
-        let mut v: Vec<u64> = accesses(&all(p)).iter().map(|a| a.va).collect();
+        p.footprint = 64 * 1024;
+        p.accesses = 2048;
+        let acc = accesses(&all(p));
+        assert!(acc[..1024].iter().all(|a| a.kind == AccessKind::Write));
+        let mut v: Vec<u64> = acc[1024..].iter().map(|a| a.va).collect();
+        assert!(
+            v.windows(2).any(|w| w[1] != w[0] + 64),
+            "not in address order"
+        );
         v.sort_unstable();
         v.dedup();
-        assert_eq!(v.len(), 1000);
+        assert_eq!(v.len(), 1024);
     }
 
     #[test]
