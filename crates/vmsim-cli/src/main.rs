@@ -3,6 +3,7 @@
 
 mod plot;
 mod run;
+mod sweep;
 mod trace_cmd;
 
 use run::load_machine;
@@ -56,6 +57,20 @@ enum Command {
         /// The program and its arguments, after `--`.
         #[arg(last = true, required = true)]
         program: Vec<String>,
+    },
+    /// Run a grid of configurations in parallel: machines × RAM sizes × reclaim
+    /// policies × TLB sizes × traces and workloads, one JSON line (or CSV row) per run,
+    /// in grid order.
+    Sweep(Box<sweep::SweepArgs>),
+    /// Draw a chart (PNG or SVG, by the output's extension) of a time series written
+    /// by `vmsim run --interval` or of a sweep's rows (miss ratio against RAM size, one
+    /// line per policy).
+    Plot {
+        /// An interval CSV or a sweep's JSON lines or CSV.
+        input: PathBuf,
+        /// The chart to write: NAME.png or NAME.svg.
+        #[arg(long, short)]
+        output: PathBuf,
     },
     /// Replacement-only simulation: the hits and misses of replacement policies on a
     /// stream of page numbers.
@@ -261,6 +276,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run::run(*args)?,
         Command::Trace(cmd) => trace_cmd::run(cmd)?,
+        Command::Sweep(args) => sweep::run(*args)?,
+        Command::Plot { input, output } => plot::plot_file(&input, &output)?,
         Command::Record {
             output,
             text,

@@ -402,6 +402,37 @@ impl MachineSpec {
         Ok(self)
     }
 
+    /// The same machine with every array of its level-`level` TLBs resized to
+    /// `entries` entries (ways kept, or `entries` if fewer), validated as a file's
+    /// would be. A sweep's TLB-size axis.
+    pub fn with_tlb_entries(
+        mut self,
+        level: u32,
+        entries: u32,
+        origin: &str,
+    ) -> Result<MachineSpec, MachineError> {
+        let c = Check { origin };
+        let mut found = false;
+        for t in self.tlbs.iter_mut().filter(|t| t.level == level) {
+            found = true;
+            for a in &mut t.arrays {
+                let ways = a.ways.min(entries).max(1);
+                let prefix = format!("tlb {}.{}", t.name, a.name);
+                check_assoc(&c, &prefix, entries, ways, a.replacement)?;
+                a.entries = entries;
+                a.ways = ways;
+            }
+        }
+        if !found {
+            return c.fail(
+                "tlb.level".to_string(),
+                level,
+                "the machine has no TLB at that level",
+            );
+        }
+        Ok(self)
+    }
+
     /// Number of frames of RAM.
     pub fn nr_frames(&self) -> u64 {
         self.ram_bytes >> self.paging.page_shift
