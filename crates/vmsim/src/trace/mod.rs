@@ -298,7 +298,8 @@ impl Format {
     /// Binary formats are told by magic (vmsim binary) or by name (ChampSim: a name
     /// containing `champsim`; oracleGeneral: containing `oracleGeneral`). Text formats
     /// are told by their first meaningful line: valgrind's `==pid==` banner or a lackey
-    /// record, a vmsim keyword, or `R`/`W` followed by one address.
+    /// record, a vmsim keyword, or `R`/`W` followed by one address (plain; vmsim text
+    /// puts a pid before the address, and plain addresses with more fields are `0x` hex).
     pub fn detect(name: &str, head: &[u8]) -> Result<Format, String> {
         if head.starts_with(&binary::MAGIC) {
             return Ok(Format::Binary);
@@ -333,7 +334,10 @@ impl Format {
                 return Ok(Format::Lackey);
             }
             let words: Vec<&str> = l.split_whitespace().take(4).collect();
-            if text::is_keyword(words[0]) {
+            // `R 0x10` and `R 0x10 8` are plain; `R 1 0x10` is vmsim text (a pid first).
+            let access = matches!(words[0], "R" | "W" | "X");
+            let plain_like = words.len() == 2 || words.get(1).is_some_and(|w| w.starts_with("0x"));
+            if text::is_keyword(words[0]) && !(access && plain_like) {
                 return Ok(Format::Text);
             }
             if plain::is_record(&words) {

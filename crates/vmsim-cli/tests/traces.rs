@@ -1,0 +1,323 @@
+//! End-to-end tests of the trace commands: convert, stat, run on traces and workloads,
+//! sweep, plot and record.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn vmsim(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmsim"))
+        .args(args)
+        .output()
+        .expect("run vmsim");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vmsim-traces-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const SCENARIO: &str = "# two processes share a page, one copies on write
+spawn 1
+mmap 1 0x10000000 16KiB rw-
+W 1 0x10000000 8
+R 1 0x10001000 8
+fork 1 2
+switch 2
+W 2 0x10000000 8
+R 2 0x10003ff0 16
+exit 2
+R 1 0x10000000
+";
+
+#[test]
+fn every_writable_format_round_trips_through_convert() {
+    let text = tmp("scenario.vmt");
+    std::fs::write(&text, SCENARIO).unwrap();
+    let (bin, zst, back) = (tmp("s.vmb"), tmp("s.vmb.zst"), tmp("back.vmt"));
+    for (out, extra) in [(&bin, None), (&zst, Some("--zstd"))] {
+        let mut args = vec!["trace", "convert", s(&text), s(out)];
+        args.extend(extra);
+        let (ok, _, err) = vmsim(&args);
+        assert!(ok, "{err}");
+    }
+    assert_eq!(&std::fs::read(&bin).unwrap()[..8], b"VMSIMTRC");
+    let (ok, _, err) = vmsim(&["trace", "convert", s(&zst), s(&back)]);
+    assert!(ok, "{err}");
+    let back_text = std::fs::read_to_string(&back).unwrap();
+    assert!(back_text.starts_with("#vmsim-text 1\n"));
+    // The same events, whatever the path.
+    let stats: Vec<String> = [&text, &bin, &zst, &back]
+        .iter()
+        .map(|p| {
+            let (ok, out, err) = vmsim(&["trace", "stat", "--json", s(p)]);
+            assert!(ok, "{err}");
+            let mut v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.remove("trace");
+            o.remove("format");
+            v.to_string()
+        })
+        .collect();
+    assert!(stats.windows(2).all(|w| w[0] == w[1]), "{stats:?}");
+    let v: serde_json::Value = serde_json::from_str(&stats[0]).unwrap();
+    assert_eq!(v["accesses"], 5);
+    assert_eq!(v["writes"], 2);
+    assert_eq!(v["processes"], serde_json::json!([1, 2]));
+    // The 16-byte read crosses no page; pages: 0x10000 and 0x10001 of pid 1, 0x10000
+    // and 0x10003 of pid 2.
+    assert_eq!(v["footprint_pages"], 4);
+    // Converting onto the input is refused, and nothing is lost.
+    let (ok, _, err) = vmsim(&["trace", "convert", s(&text), s(&text)]);
+    assert!(!ok && err.contains("overwrite the input"), "{err}");
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), SCENARIO);
+}
+
+#[test]
+fn run_on_a_scenario_reports_the_headline_fields() {
+    let text = tmp("run.vmt");
+    std::fs::write(&text, SCENARIO).unwrap();
+    let (ok, out, err) = vmsim(&["run", "--json", s(&text)]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["accesses"], 5);
+    assert_eq!(v["faults"]["cow"], 1, "{out}");
+    assert_eq!(v["faults"]["segv"], 0);
+    assert_eq!(v["swap"]["ins"], 0);
+    assert!(v["walks"].as_u64().unwrap() >= 3);
+    assert!(v["cycles"].as_u64().unwrap() > 0);
+    let tlb = v["tlb"].as_array().unwrap();
+    assert!(tlb
+        .iter()
+        .all(|t| t["hits"].is_u64() && t["misses"].is_u64()));
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 2);
+    assert!(procs[0]["peak_rss_pages"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn a_malformed_trace_line_is_named() {
+    let bad = tmp("bad.vmt");
+    std::fs::write(&bad, "spawn 1\nmmap 1 0x1000 4KiB rw-\nR 1 0xqq\n").unwrap();
+    let (ok, _, err) = vmsim(&["run", s(&bad)]);
+    assert!(!ok);
+    assert!(
+        err.contains("bad.vmt: line 3") && err.contains("`0xqq`"),
+        "{err}"
+    );
+    let wrong = tmp("wrong.vmb");
+    std::fs::write(&wrong, b"VMSIMTRC\x09\x00\x00\x00\x00\x00\x00\x00").unwrap();
+    let (ok, _, err) = vmsim(&["trace", "stat", s(&wrong)]);
+    assert!(!ok && err.contains("version 9 is not supported"), "{err}");
+}
+
+#[test]
+fn lackey_and_plain_traces_run_with_inferred_regions() {
+    let lk = tmp("t.lackey");
+    std::fs::write(
+        &lk,
+        "==1== Lackey\nI  00401000,4\n S 7ff000000,8\n L 7ff000008,8\n M 00602000,4\n",
+    )
+    .unwrap();
+    let (ok, out, err) = vmsim(&["run", "--json", s(&lk)]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["replay"]["accesses"], 5);
+    assert_eq!(v["replay"]["inferred_regions"], 3);
+    assert_eq!(v["faults"]["segv"], 0);
+    let plain = tmp("p.trace");
+    std::fs::write(&plain, "R 0x10000\nW 0x10008\nR 0x20000\n").unwrap();
+    let (ok, out, err) = vmsim(&["trace", "stat", s(&plain)]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("(plain)") && out.contains("footprint       2 pages"),
+        "{out}"
+    );
+}
+
+#[test]
+fn workloads_run_and_sweeps_are_deterministic_and_shard() {
+    let (ok, out, err) = vmsim(&[
+        "run",
+        "--json",
+        "-w",
+        "hotcold",
+        "-n",
+        "20000",
+        "--footprint",
+        "4MiB",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["accesses"], 20000);
+    assert_eq!(v["workload"], "hotcold");
+    let args = [
+        "sweep",
+        "-w",
+        "zipf,seq",
+        "--ram",
+        "16MiB,32MiB",
+        "-p",
+        "clock,fifo",
+        "-n",
+        "5000",
+        "--footprint",
+        "8MiB",
+    ];
+    let (ok, all, err) = vmsim(&args);
+    assert!(ok, "{err}");
+    let (_, again, _) = vmsim(&args);
+    assert_eq!(all, again, "a sweep is deterministic");
+    let rows: Vec<serde_json::Value> = all
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 8);
+    assert!(rows
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r["run"] == i && r["error"].is_null()));
+    // Three shards together are the whole grid.
+    let mut joined: Vec<String> = Vec::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let mut a = args.to_vec();
+        a.extend(["--shard", &shard]);
+        let (ok, out, err) = vmsim(&a);
+        assert!(ok, "{err}");
+        joined.extend(out.lines().map(String::from));
+    }
+    joined.sort_by_key(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["run"].as_u64());
+    assert_eq!(joined.join("\n") + "\n", all);
+    let (ok, _, err) = vmsim(&["sweep", "-w", "zipf", "--shard", "4/3"]);
+    assert!(!ok && err.contains("--shard"), "{err}");
+}
+
+#[test]
+fn plot_draws_interval_series_and_sweeps_as_png_and_svg() {
+    let csv = tmp("iv.csv");
+    let (ok, _, err) = vmsim(&[
+        "run",
+        "-w",
+        "uniform",
+        "-n",
+        "20000",
+        "--footprint",
+        "2MiB",
+        "--interval",
+        "2000",
+        "--interval-file",
+        s(&csv),
+    ]);
+    assert!(ok, "{err}");
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(rows.lines().count(), 11, "{rows}");
+    let png = tmp("iv.png");
+    let (ok, _, err) = vmsim(&["plot", s(&csv), "-o", s(&png)]);
+    assert!(ok, "{err}");
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    let sweep = tmp("sw.jsonl");
+    let (ok, _, err) = vmsim(&[
+        "sweep",
+        "-w",
+        "zipf",
+        "--ram",
+        "16MiB,32MiB",
+        "-n",
+        "3000",
+        "--footprint",
+        "8MiB",
+        "-o",
+        s(&sweep),
+    ]);
+    assert!(ok, "{err}");
+    let svg = tmp("sw.svg");
+    let (ok, _, err) = vmsim(&["plot", s(&sweep), "-o", s(&svg)]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.contains("<svg") && text.contains("clock zipf"),
+        "legend names the line"
+    );
+}
+
+/// Compiles a small C program, records it under valgrind, and checks that the trace has
+/// its mmap call and the pages it touched.
+#[test]
+fn record_captures_a_real_programs_pages_and_mmap_calls() {
+    let have = |cmd: &str| {
+        Command::new(cmd)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("gcc") || !have("valgrind") {
+        // .ci/run installs both; say so loudly anywhere else.
+        panic!("this test needs gcc and valgrind (apt-get install gcc valgrind)");
+    }
+    let src = tmp("touch.c");
+    std::fs::write(
+        &src,
+        r#"#include <sys/mman.h>
+int main(void) {
+    char *p = mmap(0, 40 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 1;
+    for (int i = 0; i < 40; i++) p[i * 4096] = (char)i;
+    munmap(p, 40 * 4096);
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let exe = tmp("touch");
+    let cc = Command::new("gcc")
+        .args(["-O1", "-o", s(&exe), s(&src)])
+        .status()
+        .unwrap();
+    assert!(cc.success());
+    let trace = tmp("touch.vmb");
+    let (ok, _, err) = vmsim(&["record", "-o", s(&trace), "--", s(&exe)]);
+    assert!(ok, "{err}");
+    let text = tmp("touch.vmt");
+    let (ok, _, err) = vmsim(&["trace", "convert", s(&trace), s(&text)]);
+    assert!(ok, "{err}");
+    let events = std::fs::read_to_string(&text).unwrap();
+    let mmap = events
+        .lines()
+        .find(|l| l.starts_with("mmap 1 ") && l.contains(" 0x28000 rw-"))
+        .unwrap_or_else(|| panic!("no 40-page mmap in the trace"));
+    let base = u64::from_str_radix(
+        mmap.split_whitespace()
+            .nth(2)
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    assert!(events
+        .lines()
+        .any(|l| l == format!("munmap 1 {base:#x} 0x28000")));
+    // Every one of the 40 pages got its store.
+    for i in 0..40u64 {
+        let want = format!("W 1 {:#x}", base + i * 4096);
+        assert!(
+            events.lines().any(|l| l.starts_with(&want)),
+            "no store to page {i}"
+        );
+    }
+    // And the trace runs.
+    let (ok, out, err) = vmsim(&["run", "--json", s(&trace)]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["faults"]["minor"].as_u64().unwrap() >= 40);
+    assert_eq!(v["faults"]["segv"], 0, "{}", v["replay"]);
+}
