@@ -1,5 +1,5 @@
 //! The docs' examples run: every `$ vmsim ...` line in a `console` block of
-//! docs/commands.md, docs/machines.md, docs/kernel.md and docs/policy.md must succeed,
+//! docs/commands.md, docs/machines.md, docs/kernel.md, docs/policy.md and docs/traces.md must succeed,
 //! and every `toml` block in docs/machines.md must be a valid machine description.
 
 use std::process::Command;
@@ -20,7 +20,7 @@ fn blocks<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
 #[test]
 fn every_console_example_runs() {
     let mut ran = 0;
-    for doc in ["commands.md", "machines.md", "kernel.md", "policy.md"] {
+    for doc in ["commands.md", "machines.md", "kernel.md", "policy.md", "traces.md"] {
         for block in blocks(&docs(doc), "console") {
             for line in block.lines().filter_map(|l| l.strip_prefix("$ vmsim ")) {
                 let args: Vec<&str> = line.split_whitespace().collect();
