@@ -34,4 +34,5 @@ pub mod policy;
 pub mod report;
 mod rng;
 pub mod size;
+pub mod user;
 pub mod workload;
