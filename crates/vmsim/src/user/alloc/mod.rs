@@ -245,7 +245,7 @@ enum Policy {
     Implicit(implicit::ImplicitList),
     Explicit(explicit::ExplicitList),
     Segregated(segregated::SegregatedFits),
-    Buddy(buddy::BuddyHeap),
+    Buddy(Box<buddy::BuddyHeap>),
 }
 
 /// Payload offset of tag blocks and of mapped blocks.
@@ -325,7 +325,7 @@ impl<'k> Heap<'k> {
                     .clamp(4096, 1 << 22)
                     .next_power_of_two()
                     .ilog2();
-                Policy::Buddy(buddy::BuddyHeap::new(&mut mem, top)?)
+                Policy::Buddy(Box::new(buddy::BuddyHeap::new(&mut mem, top)?))
             }
         };
         let mut heap = Heap {

@@ -604,8 +604,7 @@ impl<'k> GcHeap<'k> {
                 Collector::Generational(generational::Generational::new(start, end, young))
             }
         };
-        let mut stats = GcStats::default();
-        stats.mutator_accesses = mem.nr_accesses;
+        let stats = GcStats::default();
         Ok(GcHeap {
             mem,
             kind,
