@@ -9,7 +9,8 @@
 //!
 //! Policies ([`AllocatorKind`]): implicit free list with first, next or best fit
 //! ([`implicit`]); explicit free list, LIFO or address-ordered ([`explicit`]);
-//! segregated fits ([`segregated`]); binary buddy ([`buddy`]). The block format they
+//! segregated fits ([`segregated`]); simple segregated storage ([`simple`]); binary
+//! buddy ([`buddy`]). The block format they
 //! share, boundary tags, is in [`tags`].
 //!
 //! Errors are values ([`AllocError`]): a double free, a free of a pointer `malloc`
@@ -21,6 +22,7 @@ pub mod buddy;
 pub mod explicit;
 pub mod implicit;
 pub mod segregated;
+pub mod simple;
 pub mod tags;
 
 use crate::addr::VirtAddr;
@@ -89,19 +91,22 @@ pub enum AllocatorKind {
     ExplicitAddress,
     /// Segregated fits.
     Segregated,
+    /// Simple segregated storage (size-class pages, no splitting or merging).
+    SimpleSegregated,
     /// Binary buddy system.
     Buddy,
 }
 
 impl AllocatorKind {
     /// Every allocator, in the order reports list them.
-    pub const ALL: [AllocatorKind; 7] = [
+    pub const ALL: [AllocatorKind; 8] = [
         AllocatorKind::FirstFit,
         AllocatorKind::NextFit,
         AllocatorKind::BestFit,
         AllocatorKind::ExplicitLifo,
         AllocatorKind::ExplicitAddress,
         AllocatorKind::Segregated,
+        AllocatorKind::SimpleSegregated,
         AllocatorKind::Buddy,
     ];
 
@@ -114,6 +119,7 @@ impl AllocatorKind {
             AllocatorKind::ExplicitLifo => "explicit-lifo",
             AllocatorKind::ExplicitAddress => "explicit-address",
             AllocatorKind::Segregated => "segregated",
+            AllocatorKind::SimpleSegregated => "simple-segregated",
             AllocatorKind::Buddy => "buddy",
         }
     }
@@ -245,6 +251,7 @@ enum Policy {
     Implicit(implicit::ImplicitList),
     Explicit(explicit::ExplicitList),
     Segregated(segregated::SegregatedFits),
+    Simple(simple::SimpleSegregated),
     Buddy(Box<buddy::BuddyHeap>),
 }
 
@@ -317,6 +324,9 @@ impl<'k> Heap<'k> {
             AllocatorKind::Segregated => {
                 Policy::Segregated(segregated::SegregatedFits::new(&mut mem, &mut ops, t)?)
             }
+            AllocatorKind::SimpleSegregated => {
+                Policy::Simple(simple::SimpleSegregated::new(&mut mem)?)
+            }
             AllocatorKind::Buddy => {
                 // Top-level blocks just big enough for the largest brk request.
                 let top = config
@@ -373,6 +383,7 @@ impl<'k> Heap<'k> {
             Policy::Implicit(p) => p.heap_bytes(),
             Policy::Explicit(p) => p.heap_bytes(),
             Policy::Segregated(p) => p.heap_bytes(),
+            Policy::Simple(p) => p.heap_bytes(),
             Policy::Buddy(p) => p.heap_bytes(),
         }
     }
@@ -421,6 +432,12 @@ impl<'k> Heap<'k> {
                     let (h, b) = p.malloc(m, c, a)?;
                     (h + TAG_PAYLOAD, b)
                 }
+                Policy::Simple(p) => {
+                    let Some(class) = p.class_for(size) else {
+                        return Ok(None);
+                    };
+                    p.malloc(m, c, class)?
+                }
                 Policy::Buddy(p) => {
                     let Some(order) = p.order_for(size) else {
                         return Ok(None);
@@ -437,6 +454,7 @@ impl<'k> Heap<'k> {
             Policy::Implicit(p) => p.free(m, c, payload - TAG_PAYLOAD),
             Policy::Explicit(p) => p.free(m, c, payload - TAG_PAYLOAD),
             Policy::Segregated(p) => p.free(m, c, payload - TAG_PAYLOAD),
+            Policy::Simple(p) => p.free(m, payload),
             Policy::Buddy(p) => p.free(m, c, payload - buddy::HEADER),
         })
     }
@@ -564,6 +582,8 @@ impl<'k> Heap<'k> {
                 MMAP_HEADER
             } else if self.kind == AllocatorKind::Buddy {
                 buddy::HEADER
+            } else if self.kind == AllocatorKind::SimpleSegregated {
+                0
             } else {
                 tags::OVERHEAD
             })
@@ -637,6 +657,7 @@ impl<'k> Heap<'k> {
             Policy::Implicit(p) => p.blocks(m)?,
             Policy::Explicit(p) => p.blocks(m)?,
             Policy::Segregated(p) => p.blocks(m)?,
+            Policy::Simple(p) => p.blocks(m)?,
             Policy::Buddy(p) => p.blocks(m)?,
         };
         Ok(v.into_iter()

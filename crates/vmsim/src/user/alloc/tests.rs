@@ -85,7 +85,11 @@ fn large_requests_get_their_own_mapping_and_give_it_back() {
 
 #[test]
 fn a_large_free_block_at_the_top_is_given_back() {
-    for kind in AllocatorKind::ALL {
+    // Simple segregated storage keeps its pages (a documented limitation).
+    for kind in AllocatorKind::ALL
+        .into_iter()
+        .filter(|&k| k != AllocatorKind::SimpleSegregated)
+    {
         let (mut k, pid) = boot();
         let cfg = AllocConfig {
             mmap_threshold: 64 << 10,
@@ -224,4 +228,31 @@ fn metadata_accesses_go_through_the_mmu() {
     drop(h);
     assert!(counted > 20);
     assert!(k.process(pid).unwrap().stats.accesses - before >= counted);
+}
+
+#[test]
+fn simple_segregated_storage_rounds_to_classes_and_reuses_them() {
+    let (mut k, pid) = boot();
+    let mut h = Heap::new(
+        &mut k,
+        pid,
+        AllocatorKind::SimpleSegregated,
+        AllocConfig::default(),
+    )
+    .unwrap();
+    let a = h.malloc(20).unwrap();
+    let b = h.malloc(30).unwrap();
+    assert_eq!(b.0 - a.0, 32, "both in the 32-byte class, side by side");
+    assert_eq!(h.usable_size(a).unwrap(), 32);
+    let big = h.malloc(1000).unwrap();
+    assert_eq!(
+        big.0 / 4096,
+        h.heap_blocks().unwrap().last().unwrap().0 .0 / 4096
+    );
+    h.free(a).unwrap();
+    assert_eq!(h.malloc(17).unwrap(), a, "LIFO reuse within the class");
+    // Bigger than the largest class: a mapping of its own.
+    h.malloc(3000).unwrap();
+    assert_eq!(h.stats().nr_mmap, 1);
+    assert_eq!(h.brk_bytes(), 2 * 4096, "one page per class used");
 }
