@@ -251,7 +251,7 @@ enum Policy {
     Implicit(implicit::ImplicitList),
     Explicit(explicit::ExplicitList),
     Segregated(segregated::SegregatedFits),
-    Simple(simple::SimpleSegregated),
+    Simple(Box<simple::SimpleSegregated>),
     Buddy(Box<buddy::BuddyHeap>),
 }
 
@@ -325,7 +325,7 @@ impl<'k> Heap<'k> {
                 Policy::Segregated(segregated::SegregatedFits::new(&mut mem, &mut ops, t)?)
             }
             AllocatorKind::SimpleSegregated => {
-                Policy::Simple(simple::SimpleSegregated::new(&mut mem)?)
+                Policy::Simple(Box::new(simple::SimpleSegregated::new(&mut mem)?))
             }
             AllocatorKind::Buddy => {
                 // Top-level blocks just big enough for the largest brk request.
