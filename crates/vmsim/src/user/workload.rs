@@ -579,7 +579,11 @@ impl Default for GcParams {
             fields: 2,
             data_bytes: 16,
             seed: 1,
-            config: GcConfig::default(),
+            config: GcConfig {
+                heap_bytes: 256 << 10,
+                young_bytes: 32 << 10,
+                nr_roots: 64,
+            },
         }
     }
 }
@@ -701,8 +705,9 @@ fn mutate(heap: &mut GcHeap<'_>, p: &GcParams, done: &mut u64) -> Result<(), GcE
             let height = height.min(heap.nr_roots().saturating_sub(3) as u32);
             build_tree(heap, 0, height, data, &mut id)?;
             for _ in 0..p.steps {
-                // Walk down a random path (slot 1 follows it).
-                let depth = 1 + rng.below(height.max(1) as u64) as u32;
+                // Walk down a random path (slot 1 follows it), usually deep: most
+                // replaced subtrees are small, a few are big.
+                let depth = height.max(1) - rng.skewed(height.max(1) as u64) as u32;
                 heap.set_root(SCRATCH, Some(0))?;
                 for _ in 1..depth.min(height) {
                     heap.load_field(SCRATCH, SCRATCH, rng.below(2))?;
