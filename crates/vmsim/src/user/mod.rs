@@ -19,6 +19,33 @@
 //! - [`workload`]: seeded allocation traces and object-graph mutators that drive them,
 //!   and the reports ([`workload::AllocReport`], [`workload::GcReport`]).
 //!
+//! ```
+//! use vmsim::hw::MachineSpec;
+//! use vmsim::os::{Kernel, KernelConfig, Program};
+//! use vmsim::user::alloc::{AllocConfig, AllocError, AllocatorKind, Heap};
+//! use vmsim::user::gc::{CollectorKind, GcConfig, GcHeap};
+//!
+//! let mut k = Kernel::boot(MachineSpec::preset("x86-64").unwrap(), KernelConfig::default());
+//! let pid = k.spawn(&Program::small("app", k.page_size())).unwrap();
+//! let mut heap = Heap::new(&mut k, pid, AllocatorKind::BestFit, AllocConfig::default()).unwrap();
+//! let p = heap.malloc(100).unwrap();
+//! heap.mem().write(p.0, b"hello").unwrap();
+//! heap.free(p).unwrap();
+//! assert_eq!(heap.free(p), Err(AllocError::DoubleFree { addr: p }));
+//! assert!(heap.stats().accesses > 0);
+//! drop(heap);
+//!
+//! let pid = k.spawn(&Program::small("lisp", k.page_size())).unwrap();
+//! let mut h = GcHeap::new(&mut k, pid, CollectorKind::Copying, GcConfig::default()).unwrap();
+//! h.alloc(0, 1, 8).unwrap();              // root 0 = a new object, one field
+//! h.alloc(1, 0, 8).unwrap();              // root 1 = another
+//! h.store_field(0, 0, Some(1)).unwrap();  // root0.field0 = root1
+//! h.set_root(1, None).unwrap();
+//! h.collect().unwrap();                   // both survive, moved to the other half
+//! assert_eq!(h.objects().unwrap().len(), 2);
+//! assert_eq!(h.stats().objects_moved, 2);
+//! ```
+//!
 //! What stays on the host: the few "global variables" of each manager (list heads,
 //! the heap's bounds, the root set, which plays the part of registers and stack
 //! slots), scratch stacks for marking, and a checking table of live blocks that lets
