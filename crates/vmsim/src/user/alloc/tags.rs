@@ -142,7 +142,9 @@ impl Tags {
         } else {
             (self.epilogue, 0)
         };
-        let grow = asize - have;
+        let grow = asize
+            .checked_sub(have)
+            .ok_or_else(|| corrupt(h, "a free block at the top that fits was not found"))?;
         let new_epilogue = self
             .epilogue
             .checked_add(grow)

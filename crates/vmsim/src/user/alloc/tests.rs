@@ -256,3 +256,26 @@ fn simple_segregated_storage_rounds_to_classes_and_reuses_them() {
     assert_eq!(h.stats().nr_mmap, 1);
     assert_eq!(h.brk_bytes(), 2 * 4096, "one page per class used");
 }
+
+#[test]
+fn a_buffer_overflow_over_the_metadata_is_reported_not_a_panic() {
+    for kind in AllocatorKind::ALL {
+        let (mut k, pid) = boot();
+        let mut h = Heap::new(&mut k, pid, kind, AllocConfig::default()).unwrap();
+        let a = h.malloc(32).unwrap();
+        let b = h.malloc(32).unwrap();
+        let c = h.malloc(32).unwrap();
+        // The program writes past the end of `a`, over `b`'s header.
+        h.mem().write(a.0, &[0xff; 80]).unwrap();
+        let mut errors = 0;
+        for r in [h.free(b), h.free(c), h.free(a)] {
+            errors += r.is_err() as u32;
+        }
+        for _ in 0..20 {
+            errors += h.malloc(40).is_err() as u32;
+        }
+        if kind != AllocatorKind::SimpleSegregated {
+            assert!(errors > 0, "{kind}: the corruption goes unnoticed");
+        }
+    }
+}

@@ -93,7 +93,11 @@ pub(crate) fn forward(
 ) -> Result<u64, GcError> {
     let w = m.load(p)?;
     if w & FORWARDED != 0 {
-        return Ok(m.load(p + 8)?);
+        let new = m.load(p + 8)?;
+        if new < to.start || new >= to.top {
+            return Err(corrupt(p, "forwarding address outside the copies"));
+        }
+        return Ok(new);
     }
     let size = chunk_size(w);
     let new = to

@@ -583,7 +583,14 @@ impl<'k> GcHeap<'k> {
         config: GcConfig,
     ) -> Result<GcHeap<'k>, GcError> {
         let mut mem = Mem::new(kernel, pid);
-        let bytes = config.heap_bytes.div_ceil(GRANULE * 2) * GRANULE * 2;
+        let bytes = config
+            .heap_bytes
+            .div_ceil(GRANULE * 2)
+            .checked_mul(GRANULE * 2)
+            .ok_or(GcError::Kernel {
+                bytes: config.heap_bytes,
+                errno: Errno::ENOMEM,
+            })?;
         let start = mem
             .mmap(bytes)
             .map_err(|errno| GcError::Kernel { bytes, errno })?;

@@ -47,7 +47,10 @@ impl RefCount {
     pub(crate) fn inc(&mut self, m: &mut Mem<'_>, p: u64) -> Result<(), GcError> {
         if p != 0 {
             let c = m.load(p + 8)?;
-            m.store(p + 8, c + 1)?;
+            let c = c
+                .checked_add(1)
+                .ok_or_else(|| corrupt(p, "reference count overflows"))?;
+            m.store(p + 8, c)?;
         }
         Ok(())
     }

@@ -187,3 +187,22 @@ fn bad_requests_are_errors() {
     assert!(matches!(e, GcError::OutOfMemory { .. }));
     assert!(e.to_string().contains("out of memory"));
 }
+
+#[test]
+fn a_smashed_header_is_reported_not_a_panic() {
+    for kind in CollectorKind::ALL {
+        let (mut k, pid) = boot();
+        let mut h = GcHeap::new(&mut k, pid, kind, cfg(64 << 10)).unwrap();
+        list(&mut h, 10);
+        let a = h.root(0).unwrap().unwrap();
+        // The program scribbles over the head's header and first field.
+        h.mem().write(a.0, &[0xff; 24]).unwrap();
+        let r = h.collect().and_then(|_| h.objects().map(|_| ()));
+        if kind != CollectorKind::RefCount {
+            assert!(r.is_err(), "{kind}");
+        }
+        // Whatever happened, the heap answers with values.
+        let _ = h.alloc(1, 1, 8);
+        let _ = h.set_root(0, None);
+    }
+}
