@@ -590,9 +590,9 @@ impl<'k> Heap<'k> {
     }
 
     /// `realloc(ptr, size)`: null `ptr` is `malloc`; `size` 0 frees and returns null.
-    /// A block that is big enough already stays where it is; otherwise the contents
-    /// move to a new block (copied through the MMU) and the old one is freed. On
-    /// failure the old block is untouched.
+    /// A block that is big enough already, and would be at least half full, stays
+    /// where it is; otherwise the contents move to a new block (copied through the
+    /// MMU) and the old one is freed. On failure the old block is untouched.
     pub fn realloc(&mut self, ptr: VirtAddr, size: u64) -> Result<VirtAddr, AllocError> {
         self.stats.nr_realloc += 1;
         if ptr.0 == 0 {
@@ -604,7 +604,11 @@ impl<'k> Heap<'k> {
             return Ok(VirtAddr(0));
         }
         let usable = self.usable_size(ptr)?;
-        if size <= usable && (!l.mapped || size >= self.config.mmap_threshold) {
+        // In place if the block fits and would not be more than half empty (a block
+        // shrunk further moves, so its memory goes back to smaller requests and a
+        // size-class allocator keeps every block in its own class).
+        if size <= usable && size > usable / 2 && (!l.mapped || size >= self.config.mmap_threshold)
+        {
             // In place: only the requested size changes.
             self.stats.live_bytes = self.stats.live_bytes - l.requested + size;
             if let Some(e) = self.live.get_mut(&ptr.0) {
