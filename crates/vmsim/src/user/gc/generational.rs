@@ -18,6 +18,10 @@
 //!   minor collection. Remembered objects are scanned whole (object-granularity
 //!   remembering, not card marking).
 //!
+//! Promotion cannot fail halfway: a minor collection first makes sure the old
+//! generation could take the whole nursery, running a major collection if not, and
+//! reports out of memory if even that leaves too little room.
+//!
 //! A minor collection treats remembered old objects as live even if they are garbage
 //! (they die at the next major collection), so some dead young objects are promoted:
 //! the usual price of collecting part of the heap.
