@@ -5,6 +5,8 @@
 //!   TLBs and the MMU.
 //! - [`os`]: what the kernel does: address spaces, VMAs, page faults, fork, shared memory,
 //!   the direct map, limits.
+//! - [`user`]: what runs inside a process: `malloc` implementations and garbage
+//!   collectors whose metadata lives in simulated memory, with their workloads.
 //! - [`demo`]: the built-in hardware-only demonstration; [`report`]: counters as text and JSON.
 //! - [`addr`] and [`size`]: addresses of the simulated machine and sizes as people write them.
 //!
@@ -36,4 +38,5 @@ mod rng;
 pub mod sim;
 pub mod size;
 pub mod trace;
+pub mod user;
 pub mod workload;
