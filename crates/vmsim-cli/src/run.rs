@@ -114,6 +114,40 @@ pub struct WorkloadArgs {
     /// pages).
     #[arg(long)]
     pub buffer: Option<String>,
+    /// alloc: the allocator (first-fit, next-fit, best-fit, explicit-lifo,
+    /// explicit-address, segregated, simple-segregated, buddy).
+    #[arg(long, default_value = "segregated")]
+    pub allocator: String,
+    /// alloc: the allocation trace (random, phases, producer-consumer).
+    #[arg(long, default_value = "random")]
+    pub pattern: String,
+    /// alloc: malloc and free operations.
+    #[arg(long, default_value_t = 10_000)]
+    pub ops: u64,
+    /// alloc: the largest request (the smallest is 8 bytes).
+    #[arg(long, default_value = "4096")]
+    pub max_size: String,
+    /// alloc: most blocks live at once.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_live: u64,
+    /// gc: the collector (refcount, mark-sweep, mark-compact, copying, generational).
+    #[arg(long, default_value = "mark-sweep")]
+    pub collector: String,
+    /// gc: the object graph (tree, list, random-graph).
+    #[arg(long, default_value = "tree")]
+    pub shape: String,
+    /// gc: objects in the live structure.
+    #[arg(long, default_value_t = 1_000)]
+    pub objects: u64,
+    /// gc: mutator steps after the structure is built.
+    #[arg(long, default_value_t = 10_000)]
+    pub steps: u64,
+    /// gc: percentage of steps that change the structure.
+    #[arg(long, default_value_t = 50)]
+    pub churn: u64,
+    /// gc: the collected heap's size.
+    #[arg(long, default_value = "256KiB")]
+    pub gc_heap: String,
 }
 
 /// `vmsim run`'s arguments.
@@ -322,6 +356,8 @@ pub fn run(a: RunArgs) -> Result<()> {
         (Some(_), Some(w)) => bail!("give a trace or --workload {w}, not both"),
         (None, None | Some("server")) => return run_server(&a),
         (None, Some("hw")) => return run_hw(&a),
+        (None, Some("alloc")) => return run_user(&a, true),
+        (None, Some("gc")) => return run_user(&a, false),
         _ => {}
     }
     let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
@@ -334,7 +370,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             let kind = WorkloadKind::parse(w).ok_or_else(|| {
                 let names: Vec<&str> = WorkloadKind::ALL.iter().map(|(_, n)| *n).collect();
                 anyhow!(
-                    "--workload: unknown workload `{w}` (server, hw, {})",
+                    "--workload: unknown workload `{w}` (server, hw, alloc, gc, {})",
                     names.join(", ")
                 )
             })?;
@@ -521,5 +557,81 @@ fn run_hw(a: &RunArgs) -> Result<()> {
         println!();
         print!("{}", stats.to_text());
     }
+    Ok(())
+}
+
+/// `--workload alloc` and `--workload gc`: an allocator or a collector running inside
+/// a simulated process.
+fn run_user(a: &RunArgs, alloc: bool) -> Result<()> {
+    use vmsim::user::alloc::AllocatorKind;
+    use vmsim::user::gc::CollectorKind;
+    use vmsim::user::workload::{
+        run_alloc, run_gc, AllocParams, AllocPattern, GcParams, GraphShape,
+    };
+    let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
+    let name = spec.name.clone();
+    let mut k = Kernel::try_boot(spec, a.kernel.config()?)?;
+    let prog = vmsim::os::Program::small(if alloc { "alloc" } else { "gc" }, k.page_size());
+    let pid = k
+        .spawn(&prog)
+        .map_err(|e| anyhow!("starting the process: {e}"))?;
+    let p = &a.params;
+    let report = if alloc {
+        let params = AllocParams {
+            allocator: AllocatorKind::from_name(&p.allocator).ok_or_else(|| {
+                anyhow!("--allocator: unknown allocator `{}` (first-fit, next-fit, best-fit, explicit-lifo, explicit-address, segregated, simple-segregated, buddy)", p.allocator)
+            })?,
+            pattern: AllocPattern::from_name(&p.pattern).ok_or_else(|| {
+                anyhow!("--pattern: unknown pattern `{}` (random, phases, producer-consumer)", p.pattern)
+            })?,
+            ops: p.ops,
+            max_size: size_arg("max-size", &p.max_size)?,
+            max_live: p.max_live,
+            seed: p.seed,
+            ..AllocParams::default()
+        };
+        let r = run_alloc(&mut k, pid, &params)?;
+        if a.json {
+            serde_json::to_value(&r)?
+        } else {
+            println!("machine {name}\n{}", r.render());
+            return Ok(());
+        }
+    } else {
+        let defaults = GcParams::default();
+        let params = GcParams {
+            collector: CollectorKind::from_name(&p.collector).ok_or_else(|| {
+                anyhow!("--collector: unknown collector `{}` (refcount, mark-sweep, mark-compact, copying, generational)", p.collector)
+            })?,
+            shape: GraphShape::from_name(&p.shape).ok_or_else(|| {
+                anyhow!("--shape: unknown shape `{}` (tree, list, random-graph)", p.shape)
+            })?,
+            objects: p.objects,
+            steps: p.steps,
+            churn_percent: p.churn,
+            seed: p.seed,
+            config: vmsim::user::gc::GcConfig {
+                heap_bytes: size_arg("gc-heap", &p.gc_heap)?,
+                ..defaults.config
+            },
+            ..defaults
+        };
+        let r = run_gc(&mut k, pid, &params)?;
+        if a.json {
+            serde_json::to_value(&r)?
+        } else {
+            println!("machine {name}\n{}", r.render());
+            return Ok(());
+        }
+    };
+    let mut v = report;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("machine".into(), name.into());
+        o.insert(
+            "workload".into(),
+            (if alloc { "alloc" } else { "gc" }).into(),
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }

@@ -20,7 +20,14 @@ fn blocks<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
 #[test]
 fn every_console_example_runs() {
     let mut ran = 0;
-    for doc in ["commands.md", "machines.md", "kernel.md", "policy.md", "traces.md"] {
+    for doc in [
+        "commands.md",
+        "machines.md",
+        "kernel.md",
+        "policy.md",
+        "traces.md",
+        "user.md",
+    ] {
         for block in blocks(&docs(doc), "console") {
             for line in block.lines().filter_map(|l| l.strip_prefix("$ vmsim ")) {
                 let args: Vec<&str> = line.split_whitespace().collect();

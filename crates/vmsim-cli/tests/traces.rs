@@ -321,3 +321,35 @@ int main(void) {
     assert!(v["faults"]["minor"].as_u64().unwrap() >= 40);
     assert_eq!(v["faults"]["segv"], 0, "{}", v["replay"]);
 }
+
+#[test]
+fn allocators_and_collectors_run_from_the_cli() {
+    let peak = |allocator: &str| -> u64 {
+        let (ok, out, err) = vmsim(&["run", "-w", "alloc", "--allocator", allocator, "--json"]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(v["error"].is_null(), "{out}");
+        assert!(v["memory"]["page_faults"].as_u64().unwrap() > 0);
+        v["peak_heap_bytes"].as_u64().unwrap()
+    };
+    // The documented difference on the default trace: best fit needs no more heap.
+    assert!(peak("best-fit") <= peak("first-fit"));
+    let (ok, out, err) = vmsim(&[
+        "run",
+        "-w",
+        "gc",
+        "--collector",
+        "copying",
+        "--steps",
+        "3000",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["stats"]["collections"].as_u64().unwrap() > 0, "{out}");
+    let (ok, _, err) = vmsim(&["run", "-w", "gc", "--collector", "boehm"]);
+    assert!(
+        !ok && err.contains("--collector: unknown collector `boehm`"),
+        "{err}"
+    );
+}

@@ -45,7 +45,11 @@ fn bench(c: &mut Criterion) {
             w.write(e).unwrap();
         }
         let bytes = w.finish().unwrap();
-        let name = if zstd { "decode_binary_zstd" } else { "decode_binary" };
+        let name = if zstd {
+            "decode_binary_zstd"
+        } else {
+            "decode_binary"
+        };
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut r = BinaryReader::new(&bytes[..], "bench".into()).unwrap();
@@ -69,7 +73,12 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Elements(ev.len() as u64));
         g.bench_function(name, |b| {
             b.iter_batched(
-                || Kernel::boot(MachineSpec::preset("x86-64").unwrap(), KernelConfig::default()),
+                || {
+                    Kernel::boot(
+                        MachineSpec::preset("x86-64").unwrap(),
+                        KernelConfig::default(),
+                    )
+                },
                 |mut k| {
                     let mut sim = Sim::new(&mut k, 0);
                     sim.feed(ev);
