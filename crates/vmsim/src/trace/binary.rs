@@ -21,7 +21,7 @@
 //!
 //! Decoding reuses its buffers: no allocation per record or per chunk once warm.
 
-use super::{Access, Event, Location, MapKind, TraceError, BATCH};
+use super::{read_exact_or, Access, Event, Location, MapKind, TraceError, BATCH};
 use crate::hw::AccessKind;
 use crate::os::Prot;
 use std::io::{BufRead, Write};
@@ -238,19 +238,6 @@ pub struct BinaryReader<R> {
     prev_va: u64,
     prev_pid: u32,
     ended: bool,
-}
-
-fn read_exact_or<R: BufRead>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 impl<R: BufRead> BinaryReader<R> {

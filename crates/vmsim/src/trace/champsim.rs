@@ -40,15 +40,8 @@ impl<R: BufRead> ChampSimReader<R> {
     pub fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<(), TraceError> {
         let mut rec = [0u8; RECORD];
         while out.len() + 7 <= BATCH {
-            let mut got = 0;
-            while got < RECORD {
-                match self.input.read(&mut rec[got..]) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(TraceError::io(&self.name, e)),
-                }
-            }
+            let got = super::read_exact_or(&mut self.input, &mut rec)
+                .map_err(|e| TraceError::io(&self.name, e))?;
             if got == 0 {
                 return Ok(());
             }

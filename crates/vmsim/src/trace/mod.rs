@@ -575,3 +575,21 @@ pub fn convert<W: std::io::Write>(
         n += batch.len() as u64;
     }
 }
+
+/// Reads up to `buf.len()` bytes, stopping early only at the end of the input; returns
+/// how many were read (less than asked: the input ended inside a record).
+pub(crate) fn read_exact_or<R: std::io::Read + ?Sized>(
+    r: &mut R,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}

@@ -131,15 +131,8 @@ impl<R: BufRead> OracleReader<R> {
         const R: usize = crate::policy::trace::ORACLE_RECORD;
         let mut rec = [0u8; R];
         while out.len() < BATCH {
-            let mut got = 0;
-            while got < R {
-                match self.input.read(&mut rec[got..]) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(TraceError::io(&self.name, e)),
-                }
-            }
+            let got = super::read_exact_or(&mut self.input, &mut rec)
+                .map_err(|e| TraceError::io(&self.name, e))?;
             if got == 0 {
                 return Ok(());
             }
