@@ -16,6 +16,7 @@ use vmsim::addr::{parse_u64, VirtAddr};
 use vmsim::demo::Demo;
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{AccessKind, MachineSpec, Privilege};
+use vmsim::size::parse_size;
 
 /// vmsim: an executable model of a computer's virtual memory system.
 #[derive(Parser, Debug)]
@@ -95,9 +96,8 @@ enum Command {
         /// Page-fault-frequency thresholds in references between faults (pff).
         #[arg(long, value_delimiter = ',', default_value = "1000")]
         pff_threshold: Vec<usize>,
-        /// Trace format, when the name and contents do not tell.
-        #[arg(long, value_enum)]
-        format: Option<PageFormatArg>,
+        #[command(flatten)]
+        format: PageSourceArgs,
         /// Seed of the random policy.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -126,9 +126,8 @@ enum Command {
         /// SHARDS sampling rate for the LRU curve (0 < rate <= 1; 1: exact).
         #[arg(long, default_value_t = 1.0)]
         sample: f64,
-        /// Trace format, when the name and contents do not tell.
-        #[arg(long, value_enum)]
-        format: Option<PageFormatArg>,
+        #[command(flatten)]
+        format: PageSourceArgs,
         /// Print CSV rows (policy,frames,misses,miss_ratio).
         #[arg(long)]
         csv: bool,
@@ -136,7 +135,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Also draw the curves (miss ratio against frames, log scale, knees marked)
-        /// into this SVG file.
+        /// into this file (SVG, or PNG when its name ends in .png).
         #[arg(long)]
         plot: Option<std::path::PathBuf>,
     },
@@ -157,13 +156,13 @@ enum Command {
         /// Pages per region (512: 2 MiB regions of 4 KiB pages).
         #[arg(long, default_value_t = 512)]
         region_pages: u64,
-        /// Trace format, when the name and contents do not tell.
-        #[arg(long, value_enum)]
-        format: Option<PageFormatArg>,
+        #[command(flatten)]
+        format: PageSourceArgs,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
-        /// Also draw the working-set size over time into this SVG file.
+        /// Also draw the working-set size over time into this file (SVG, or PNG when its
+        /// name ends in .png).
         #[arg(long)]
         plot: Option<std::path::PathBuf>,
     },
@@ -242,21 +241,22 @@ enum ExerciseKind {
     Replacement,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum PageFormatArg {
-    /// One page number per line.
-    Text,
-    /// libCacheSim oracleGeneral records.
-    OracleGeneral,
-}
-
-impl PageFormatArg {
-    fn format(self) -> vmsim::policy::PageFormat {
-        match self {
-            PageFormatArg::Text => vmsim::policy::PageFormat::Text,
-            PageFormatArg::OracleGeneral => vmsim::policy::PageFormat::OracleGeneral,
-        }
-    }
+/// Where a page stream comes from: a page trace, or the accesses of any event trace.
+#[derive(clap::Args, Debug, Clone)]
+struct PageSourceArgs {
+    /// Trace format, when the name and contents do not tell: `text` (page numbers) or
+    /// `oracle-general` for page streams; vmsim-text, vmsim-binary, lackey, champsim or
+    /// plain for event traces, whose accesses become pages.
+    #[arg(long)]
+    format: Option<String>,
+    /// Event traces: only this process's accesses (its trace pid); without it, every
+    /// process's pages, each address space's pages distinct.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Event traces: the page size accesses are counted in (any power of two: 4KiB,
+    /// 2MiB, ...).
+    #[arg(long, default_value = "4096")]
+    page_size: String,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -335,7 +335,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             use vmsim::policy::analysis::{heat, reuse_histogram, working_set_series};
             use vmsim::policy::mrc::StackDistances;
-            let t = read_pages(&trace, format)?;
+            let t = read_pages(&trace, &format)?;
             let interval = interval.unwrap_or((t.len() / 20).max(1));
             let series = working_set_series(&t, window, interval);
             let reuse = reuse_histogram(&StackDistances::of(&t));
@@ -670,14 +670,53 @@ fn parse_policies(policies: &[String], frames: &[usize]) -> Result<Vec<vmsim::po
 }
 
 /// Reads a page trace in the format given, or the one its name and contents say.
-fn read_pages(
-    path: &std::path::Path,
-    format: Option<PageFormatArg>,
-) -> Result<vmsim::policy::PageTrace> {
-    Ok(vmsim::policy::PageTrace::read(
-        path,
-        format.map(PageFormatArg::format),
-    )?)
+fn read_pages(path: &std::path::Path, src: &PageSourceArgs) -> Result<vmsim::policy::PageTrace> {
+    use vmsim::policy::PageFormat;
+    use vmsim::trace::Format;
+    let page_size = parse_size(&src.page_size).map_err(|e| anyhow::anyhow!("--page-size: {e}"))?;
+    if !page_size.is_power_of_two() {
+        bail!("--page-size: {page_size} is not a power of two");
+    }
+    let event_format = match src.format.as_deref() {
+        Some("text") => None,
+        Some("oracle-general") => {
+            return Ok(vmsim::policy::PageTrace::read(path, Some(PageFormat::OracleGeneral))?)
+        }
+        Some(name) => Some(Format::parse(name).ok_or_else(|| {
+            anyhow::anyhow!("--format: unknown format `{name}` (text, oracle-general, vmsim-text, vmsim-binary, lackey, champsim, plain)")
+        })?),
+        // Told by the contents: an event trace, or else a page stream.
+        None => match Format::detect(&path.display().to_string(), &head_of(path)?) {
+            Ok(f) if f != Format::OracleGeneral => Some(f),
+            _ => None,
+        },
+    };
+    match event_format {
+        None => {
+            if src.pid.is_some() {
+                bail!(
+                    "--pid: {} is a page stream, which has no processes",
+                    path.display()
+                );
+            }
+            Ok(vmsim::policy::PageTrace::read(
+                path,
+                src.format.as_deref().map(|_| PageFormat::Text),
+            )?)
+        }
+        Some(f) => {
+            let mut r = vmsim::trace::EventReader::open(path, Some(f), page_size)?;
+            Ok(vmsim::trace::page_trace(&mut r, page_size, src.pid)?)
+        }
+    }
+}
+
+/// The first 4 KiB of a trace, decompressed.
+fn head_of(path: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::BufRead;
+    let mut r = vmsim::trace::open_decompressed(path)?;
+    let head = r.fill_buf().with_context(|| path.display().to_string())?;
+    Ok(head[..head.len().min(4096)].to_vec())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -687,7 +726,7 @@ fn run_mrc(
     frames: &[usize],
     points: usize,
     sample: f64,
-    format: Option<PageFormatArg>,
+    format: PageSourceArgs,
     (csv, json): (bool, bool),
     plot: Option<&std::path::Path>,
 ) -> Result<()> {
@@ -701,7 +740,7 @@ fn run_mrc(
     if let Some(k) = kinds.iter().find(|k| !k.fixed_frames()) {
         bail!("--policy: {k} has no fixed number of frames, so no miss-ratio curve");
     }
-    let t = read_pages(trace, format)?;
+    let t = read_pages(trace, &format)?;
     let sizes = if frames.is_empty() {
         log_sizes(t.nr_pages(), points.max(2))
     } else {
@@ -851,7 +890,7 @@ fn run_policy(
     frames: &[usize],
     windows: &[usize],
     thresholds: &[usize],
-    format: Option<PageFormatArg>,
+    format: PageSourceArgs,
     seed: u64,
     json: bool,
 ) -> Result<()> {
@@ -883,7 +922,7 @@ fn run_policy(
             }
         }
     }
-    let t = read_pages(trace, format)?;
+    let t = read_pages(trace, &format)?;
     let next = kinds.contains(&PolicyKind::Opt).then(|| t.next_use());
     let results: Vec<_> = specs
         .par_iter()

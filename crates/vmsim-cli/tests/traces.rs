@@ -353,3 +353,55 @@ fn allocators_and_collectors_run_from_the_cli() {
         "{err}"
     );
 }
+
+#[test]
+fn curves_and_policies_read_event_traces_per_process_and_page_size() {
+    // Process 1 touches pages 0,1,0,2,0,1 (4 KiB) of its region; process 2 others.
+    let t = tmp("pages.vmt");
+    std::fs::write(
+        &t,
+        "R 1 0x10000000\nR 1 0x10001000\nR 2 0x10000000\nR 1 0x10000008\nR 1 0x10002000\n\
+         R 1 0x10000000\nR 2 0x20000000\nR 1 0x10001ff8 16\n",
+    )
+    .unwrap();
+    let misses = |args: &[&str]| -> Vec<u64> {
+        let mut a = vec!["policy", "--json", s(&t)];
+        a.extend(args);
+        let (ok, out, err) = vmsim(&a);
+        assert!(ok, "{err}");
+        out.lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["misses"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    // Process 1: pages 0 1 0 2 0 1 2 (the last access spans pages 1 and 2).
+    assert_eq!(
+        misses(&["-p", "lru", "-f", "1,2,3", "--pid", "1"]),
+        vec![7, 5, 3]
+    );
+    // Both processes: 9 references to 5 distinct pages.
+    assert_eq!(misses(&["-p", "lru", "-f", "5"]), vec![5]);
+    // 2 MiB pages: process 1 has one page, process 2 two.
+    assert_eq!(
+        misses(&["-p", "lru", "-f", "1", "--page-size", "2MiB"]),
+        vec![5]
+    );
+    // The one-pass curve agrees with the separate runs.
+    let (ok, out, err) = vmsim(&["mrc", "--json", "-f", "1,2,3", "--pid", "1", s(&t)]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let curve: Vec<u64> = v["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["misses"].as_u64().unwrap())
+        .collect();
+    assert_eq!(curve, vec![7, 5, 3], "{out}");
+    let png = tmp("mrc.png");
+    let (ok, _, err) = vmsim(&["mrc", s(&t), "--plot", s(&png)]);
+    assert!(ok, "{err}");
+    assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
+}

@@ -593,3 +593,36 @@ pub(crate) fn read_exact_or<R: std::io::Read + ?Sized>(
     }
     Ok(got)
 }
+
+/// The page stream of a trace's accesses: each access's page (`va / page_size`) of its
+/// process, only process `pid`'s with `Some(pid)`. Pages of different processes are
+/// different pages (separate address spaces). An access that spans pages references
+/// each.
+pub fn page_trace(
+    reader: &mut EventReader,
+    page_size: u64,
+    pid: Option<TracePid>,
+) -> Result<crate::policy::PageTrace, TraceError> {
+    let shift = page_size.max(1).trailing_zeros();
+    let mut pages = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        reader.next_batch(&mut batch)?;
+        if batch.is_empty() {
+            break;
+        }
+        for e in &batch {
+            let Event::Access(a) = e else { continue };
+            if pid.is_some_and(|p| p != a.pid) {
+                continue;
+            }
+            let first = a.va >> shift;
+            let last = a.va.saturating_add(a.size.max(1) as u64 - 1) >> shift;
+            for page in first..=last {
+                // Process in the top 12 bits: pages of different processes differ.
+                pages.push((a.pid as u64) << 52 ^ page);
+            }
+        }
+    }
+    Ok(crate::policy::PageTrace::from_pages(pages))
+}
