@@ -527,3 +527,25 @@ fn exercises_are_deterministic_and_their_keys_agree_with_explain() {
     assert!(!ok && err.contains("--policy"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_opt_curve_equals_separate_opt_runs() {
+    let trace = replacement_data("zipfscan_200k.txt.xz");
+    let sizes = "1,7,100,1000,5000";
+    let (ok, out, err) = vmsim(&["mrc", "--json", "-p", "opt,lru", "-f", sizes, &trace]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let points = v["points"].as_array().unwrap();
+    for policy in ["opt", "lru"] {
+        let (ok, runs, err) = vmsim(&["policy", "--json", "-p", policy, "-f", sizes, &trace]);
+        assert!(ok, "{err}");
+        for line in runs.lines() {
+            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+            let p = points
+                .iter()
+                .find(|p| p["policy"] == policy && p["frames"] == r["frames"])
+                .unwrap_or_else(|| panic!("no {policy} point at {}: {out}", r["frames"]));
+            assert_eq!(p["misses"], r["misses"], "{policy} at {}", r["frames"]);
+        }
+    }
+}

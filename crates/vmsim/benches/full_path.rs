@@ -61,6 +61,13 @@ fn bench(c: &mut Criterion) {
         k.counters.pages_reclaimed,
         k.frames.nr_free()
     );
+    eprintln!(
+        "  translations {}, walks {}, pte reads {}, pages scanned {}",
+        k.machine.mmu.counters.total_translations(),
+        k.machine.mmu.counters.walks,
+        k.machine.mmu.counters.pte_reads,
+        k.counters.pages_scanned
+    );
     let mut g = c.benchmark_group("full_path");
     g.sample_size(10);
     g.throughput(Throughput::Elements(pages.len() as u64));
