@@ -549,3 +549,43 @@ fn the_opt_curve_equals_separate_opt_runs() {
         }
     }
 }
+
+#[test]
+fn explain_looks_translated_addresses_up_in_the_data_cache() {
+    let state = format!(
+        "{}/../../docs/examples/exercise.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // 0x3d4 -> PA 0x354: tag 0x0d, set 5, offset 0, preloaded with 0x36 0x72 0xf0 0x1d.
+    // 0x3d7 -> PA 0x357: the same line, byte 3. 0x400 -> PA 0x880: set 0, a miss.
+    let v = explain_json(&["--state", &state, "0x3d4", "0x3d7", "0x400"]);
+    let c = |i: usize| v[i]["cache"][0].clone();
+    assert_eq!(c(0)["tag"], 0x0d);
+    assert_eq!(c(0)["index"], 5);
+    assert_eq!(c(0)["offset"], 0);
+    assert_eq!(c(0)["hit"], true);
+    assert_eq!(c(0)["byte"], 0x36);
+    assert_eq!(c(1)["offset"], 3);
+    assert_eq!(c(1)["byte"], 0x1d);
+    assert_eq!(c(2)["index"], 0);
+    assert_eq!(c(2)["tag"], 0x22);
+    assert_eq!(c(2)["hit"], false);
+    assert!(c(2)["byte"].is_null());
+    // A fault looks nothing up.
+    let f = explain_json(&["--state", &state, "0x1000"]);
+    assert_eq!(f[0]["cache"], serde_json::json!([]));
+    // A line outside the cache is refused, naming the field.
+    let dir = std::env::temp_dir().join(format!("vmsim-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "machine = \"textbook\"\n[[cache]]\nset = 16\ntag = 1\n",
+    )
+    .unwrap();
+    let (ok, _, err) = vmsim(&["explain", "--state", bad.to_str().unwrap(), "0x0"]);
+    assert!(
+        !ok && err.contains("cache[0].set") && err.contains("16 sets"),
+        "{err}"
+    );
+}

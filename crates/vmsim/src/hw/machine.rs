@@ -183,6 +183,9 @@ pub struct MachineSpec {
     pub walk_cache_latency: u32,
     /// Cycles for one PTE read from memory.
     pub pte_read_latency: u32,
+    /// Physically indexed data caches, first level first (looked up by the explain
+    /// mode only).
+    pub caches: Vec<super::cache::CacheSpec>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -199,6 +202,16 @@ struct RawMachine {
     tlb: Option<RawTlb>,
     walk_cache: Option<Vec<RawWalkCache>>,
     latency: Option<RawLatency>,
+    cache: Option<Vec<RawCache>>,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    name: Option<String>,
+    size: Size,
+    ways: Option<u32>,
+    line: Size,
 }
 
 #[derive(Deserialize, Clone, Debug)]
@@ -389,6 +402,7 @@ impl MachineSpec {
                     tlb: raw.tlb.or(base.tlb),
                     walk_cache: raw.walk_cache.or(base.walk_cache),
                     latency: raw.latency.or(base.latency),
+                    cache: raw.cache.or(base.cache),
                 }
             }
         };
@@ -454,8 +468,21 @@ impl MachineSpec {
             .rev()
             .map(|l| p.level_bits(l).to_string())
             .collect();
+        let caches: String = self
+            .caches
+            .iter()
+            .map(|c| {
+                format!(
+                    ", {} cache {} {}-way {}-byte lines",
+                    c.name,
+                    format_size(c.size()),
+                    c.ways,
+                    c.line_bytes
+                )
+            })
+            .collect();
         format!(
-            "{}-bit VA, {}-bit PA, {} levels [{}], pages {}, {}-byte PTE, {} RAM, {} TLBs, {} walk caches",
+            "{}-bit VA, {}-bit PA, {} levels [{}], pages {}, {}-byte PTE, {} RAM, {} TLBs, {} walk caches{caches}",
             p.va_bits,
             p.pa_bits,
             p.levels,
@@ -935,7 +962,43 @@ fn validate(raw: RawMachine, origin: &str) -> Result<MachineSpec, MachineError> 
     }
     walk_caches.sort_by_key(|w| w.level);
 
+    let mut caches = Vec::new();
+    for (i, rc) in raw.cache.iter().flatten().enumerate() {
+        let prefix = format!("cache[{i}]");
+        let line = rc.line.0;
+        let ways = rc.ways.unwrap_or(1);
+        if !line.is_power_of_two() || !(1..=4096).contains(&line) {
+            return c.fail(
+                format!("{prefix}.line"),
+                line,
+                "must be a power of two from 1 to 4096 bytes",
+            );
+        }
+        if ways == 0 || ways > 64 {
+            return c.fail(format!("{prefix}.ways"), ways, "must be 1 to 64");
+        }
+        let per_set = line * ways as u64;
+        if rc.size.0 == 0 || rc.size.0 % per_set != 0 || !(rc.size.0 / per_set).is_power_of_two() {
+            return c.fail(
+                format!("{prefix}.size"),
+                rc.size.0,
+                format!("must be a power-of-two number of sets of {ways} lines of {line} bytes"),
+            );
+        }
+        let sets = rc.size.0 / per_set;
+        if sets > 1 << 20 {
+            return c.fail(format!("{prefix}.size"), rc.size.0, "at most 2^20 sets");
+        }
+        caches.push(super::cache::CacheSpec {
+            name: rc.name.clone().unwrap_or_else(|| format!("L{}d", i + 1)),
+            sets: sets as u32,
+            ways,
+            line_bytes: line as u32,
+        });
+    }
+
     Ok(MachineSpec {
+        caches,
         name: raw.name.unwrap_or_else(|| "unnamed".into()),
         description: raw.description.unwrap_or_default(),
         paging,

@@ -3,6 +3,7 @@
 //! policy; it reports.
 
 pub mod assoc;
+pub mod cache;
 pub mod machine;
 pub mod mmu;
 pub mod page_table;
@@ -34,6 +35,8 @@ pub struct Machine {
     pub ram: PhysMem,
     /// The MMU.
     pub mmu: Mmu,
+    /// The data caches the description names (used by [`Machine::explain`]).
+    pub caches: Vec<cache::DataCache>,
 }
 
 impl Machine {
@@ -41,7 +44,18 @@ impl Machine {
     pub fn new(spec: MachineSpec) -> Machine {
         let ram = PhysMem::new(spec.paging.page_shift, spec.nr_frames());
         let mmu = Mmu::new(&spec);
-        Machine { spec, ram, mmu }
+        let caches = spec
+            .caches
+            .iter()
+            .cloned()
+            .map(cache::DataCache::new)
+            .collect();
+        Machine {
+            spec,
+            ram,
+            mmu,
+            caches,
+        }
     }
 
     /// The paging geometry.
@@ -60,9 +74,23 @@ impl Machine {
         self.mmu.translate(&mut self.ram, va, access, mode)
     }
 
-    /// Translates and returns every step (see [`Mmu::translate_explained`]).
+    /// Translates and returns every step (see [`Mmu::translate_explained`]); where the
+    /// machine has data caches, the physical address is then looked up in them, level
+    /// by level until one hits.
     pub fn explain(&mut self, va: VirtAddr, access: AccessKind, mode: Privilege) -> Translation {
-        self.mmu
-            .translate_explained(&mut self.ram, va, access, mode)
+        let mut t = self
+            .mmu
+            .translate_explained(&mut self.ram, va, access, mode);
+        if let Ok(pa) = t.result {
+            for c in &mut self.caches {
+                let a = c.access(pa);
+                let hit = a.hit;
+                t.steps.push(story::Step::Cache(a));
+                if hit {
+                    break;
+                }
+            }
+        }
+        t
     }
 }

@@ -19,6 +19,13 @@
 //! ppn = 0x0d
 //! valid = true                  # default true
 //! perm = "rw"                   # r, w, x letters; default "rw"; always user
+//!
+//! [[cache]]                     # a line of a data cache the machine describes
+//! set = 5
+//! tag = 0x0d
+//! valid = true                  # default true
+//! bytes = [0x36, 0x72, 0xf0, 0x1d]   # optional; at most a line
+//! # cache = "L1d"               # default the first cache; way = 0: default the first free
 //! ```
 
 use super::machine::MachineError;
@@ -40,6 +47,21 @@ struct RawState {
     tlb: Vec<RawTlb>,
     #[serde(default)]
     pte: Vec<RawPte>,
+    #[serde(default)]
+    cache: Vec<RawCacheLine>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCacheLine {
+    /// The cache's name; default the first.
+    cache: Option<String>,
+    set: u64,
+    way: Option<u32>,
+    tag: u64,
+    #[serde(default = "yes")]
+    valid: bool,
+    bytes: Option<Vec<u8>>,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +267,61 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
                 shift: p.page_shift as u8,
             },
         );
+    }
+    for (i, l) in raw.cache.iter().enumerate() {
+        let field = |f: &str| format!("cache[{i}].{f}");
+        let idx = match &l.cache {
+            None if !m.caches.is_empty() => 0,
+            None => {
+                return Err(invalid(
+                    origin,
+                    field("set"),
+                    l.set,
+                    "the machine has no data cache",
+                ))
+            }
+            Some(name) => m
+                .caches
+                .iter()
+                .position(|c| &c.spec.name == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = m.caches.iter().map(|c| c.spec.name.as_str()).collect();
+                    invalid(
+                        origin,
+                        field("cache"),
+                        format!("{name:?}"),
+                        format!("the machine's caches are: {}", names.join(", ")),
+                    )
+                })?,
+        };
+        let spec = m.caches[idx].spec.clone();
+        if l.set >= spec.sets as u64 {
+            return Err(invalid(
+                origin,
+                field("set"),
+                l.set,
+                format!("{} has {} sets", spec.name, spec.sets),
+            ));
+        }
+        if l.way.is_some_and(|w| w >= spec.ways) {
+            return Err(invalid(
+                origin,
+                field("way"),
+                l.way.unwrap_or(0),
+                format!("{} has {} ways", spec.name, spec.ways),
+            ));
+        }
+        if let Some(b) = &l.bytes {
+            if b.len() > spec.line_bytes as usize {
+                return Err(invalid(
+                    origin,
+                    field("bytes"),
+                    b.len(),
+                    format!("a line of {} holds {} bytes", spec.name, spec.line_bytes),
+                ));
+            }
+        }
+        m.caches[idx].preload(l.set, l.way, l.tag, l.valid, l.bytes.clone());
     }
     Ok(m)
 }

@@ -54,6 +54,8 @@ pub enum Step {
         /// The raw value written back when the walker set Accessed or Dirty.
         updated: Option<u64>,
     },
+    /// The physical address was looked up in a data cache.
+    Cache(super::cache::CacheAccess),
     /// An entry was put in a TLB.
     TlbFill {
         /// The TLB.
@@ -170,6 +172,9 @@ pub struct Summary {
     pub ppn: Option<u64>,
     /// The physical address, or none on a fault.
     pub pa: Option<u64>,
+    /// Data-cache lookups of the physical address, first level first (empty on a fault
+    /// or on a machine without caches).
+    pub cache: Vec<super::cache::CacheAccess>,
 }
 
 impl Translation {
@@ -228,6 +233,14 @@ impl Translation {
             fault: self.result.as_ref().err().map(|f| f.to_string()),
             ppn: self.result.as_ref().ok().map(|pa| pa.0 >> p.page_shift),
             pa: self.result.as_ref().ok().map(|pa| pa.0),
+            cache: self
+                .steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Cache(a) => Some(a.clone()),
+                    _ => None,
+                })
+                .collect(),
         }
     }
 
@@ -319,6 +332,7 @@ impl Translation {
                         }
                     );
                 }
+                Step::Cache(_) => {}
                 Step::TlbFill { tlb, page_size } => {
                     let _ = writeln!(
                         s,
@@ -337,6 +351,27 @@ impl Translation {
             ),
             Err(f) => writeln!(s, "  => page fault: {f}"),
         };
+        for step in &self.steps {
+            if let Step::Cache(a) = step {
+                let _ = writeln!(
+                    s,
+                    "  {:<5} PA -> tag {:#x}  set {}  offset {}: {}{}",
+                    a.cache,
+                    a.tag,
+                    a.index,
+                    a.offset,
+                    if a.hit {
+                        format!("hit in way {}", a.way)
+                    } else {
+                        format!("miss, filled way {}", a.way)
+                    },
+                    match a.byte {
+                        Some(b) => format!(", byte {b:#04x}"),
+                        None => String::new(),
+                    }
+                );
+            }
+        }
         s
     }
 }
