@@ -589,3 +589,43 @@ fn explain_looks_translated_addresses_up_in_the_data_cache() {
         "{err}"
     );
 }
+
+#[test]
+fn state_files_give_multi_level_tables_entry_by_entry() {
+    let state = format!(
+        "{}/../../docs/examples/two-level.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let v = explain_json(&[
+        "--state",
+        &state,
+        "0x402345",
+        "0xc12345",
+        "0x1000000",
+        "0x403000",
+    ]);
+    assert_eq!(v[0]["pa"], 0xd345);
+    let walk = v[0]["walk"].as_array().unwrap();
+    assert_eq!(walk.len(), 2);
+    assert_eq!(walk[0]["pte_addr"], 0x100004, "directory entry 1");
+    assert_eq!(walk[0]["kind"], "table");
+    assert_eq!(walk[1]["pte_addr"], 0x101008, "page-table entry 2");
+    assert_eq!(v[1]["pa"], 0x412345, "the 4 MiB leaf");
+    assert_eq!(v[1]["walk"].as_array().unwrap().len(), 1);
+    assert_eq!(v[2]["page_fault"], true, "the invalid directory entry");
+    assert_eq!(v[3]["page_fault"], true, "an entry never given");
+    // An entry in a table nothing points to is refused, naming it.
+    let dir = std::env::temp_dir().join(format!("vmsim-tables-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "machine = \"textbook-2level\"\nroot = 0x100\n[[entry]]\ntable = 0x200\nindex = 0\nppn = 5\n",
+    )
+    .unwrap();
+    let (ok, _, err) = vmsim(&["explain", "--state", bad.to_str().unwrap(), "0x0"]);
+    assert!(
+        !ok && err.contains("entry[0].table") && err.contains("points to this table"),
+        "{err}"
+    );
+}

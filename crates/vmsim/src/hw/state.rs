@@ -27,13 +27,19 @@
 //! bytes = [0x36, 0x72, 0xf0, 0x1d]   # optional; at most a line
 //! # cache = "L1d"               # default the first cache; way = 0: default the first free
 //! ```
+//!
+//! Multi-level tables can instead be typed in as printed, table by table: `root` is
+//! the root table's frame and each `[[entry]]` names the frame of the table holding it
+//! (`table`), its `index`, `ppn`, `valid`, `perm` and `huge`; levels follow from the
+//! root.
 
 use super::machine::MachineError;
 use super::page_table::{PageTable, SimpleFrames};
 use super::pte::Flags;
+use super::pte::Pte;
 use super::tlb::{perm, TlbEntry};
 use super::{Machine, MachineSpec};
-use crate::addr::{Pfn, VirtAddr};
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use serde::Deserialize;
 
 /// The address-space id preloaded entries carry.
@@ -49,6 +55,24 @@ struct RawState {
     pte: Vec<RawPte>,
     #[serde(default)]
     cache: Vec<RawCacheLine>,
+    /// The root table's frame, for tables typed in entry by entry.
+    root: Option<u64>,
+    #[serde(default)]
+    entry: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    table: u64,
+    index: u64,
+    ppn: u64,
+    #[serde(default = "yes")]
+    valid: bool,
+    #[serde(default = "rw")]
+    perm: String,
+    #[serde(default)]
+    huge: bool,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +154,117 @@ fn flags_of(origin: &str, field: String, text: &str) -> Result<Flags, MachineErr
     Ok(f)
 }
 
+/// Writes page tables typed in table by table: the root at frame `root` is the top
+/// level; an entry of a table at level L > 1 points to a table at level L - 1 (or maps a
+/// huge page with `huge`); at level 1 it maps a page.
+fn write_tables(
+    m: &mut Machine,
+    root: u64,
+    entries: &[RawEntry],
+    origin: &str,
+    max_ppn: u64,
+) -> Result<(), MachineError> {
+    let p = m.spec.paging;
+    let mut level_of: std::collections::BTreeMap<u64, u32> = Default::default();
+    if root > max_ppn {
+        return Err(invalid(
+            origin,
+            "root".into(),
+            format!("{root:#x}"),
+            format!("beyond the last frame of RAM ({max_ppn:#x})"),
+        ));
+    }
+    level_of.insert(root, p.levels);
+    // Entries may come in any order: settle levels until nothing changes.
+    let mut done = vec![false; entries.len()];
+    loop {
+        let mut progress = false;
+        for (i, e) in entries.iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            let Some(&level) = level_of.get(&e.table) else {
+                continue;
+            };
+            let field = |f: &str| format!("entry[{i}].{f}");
+            done[i] = true;
+            progress = true;
+            let slots = 1u64 << p.level_bits(level);
+            if e.index >= slots {
+                return Err(invalid(
+                    origin,
+                    field("index"),
+                    e.index,
+                    format!("a level-{level} table has {slots} entries"),
+                ));
+            }
+            if e.ppn > max_ppn {
+                return Err(invalid(
+                    origin,
+                    field("ppn"),
+                    format!("{:#x}", e.ppn),
+                    format!("beyond the last frame of RAM ({max_ppn:#x})"),
+                ));
+            }
+            let leaf = level == 1 || e.huge;
+            if e.huge && !p.leaf_levels().any(|l| l == level) {
+                return Err(invalid(
+                    origin,
+                    field("huge"),
+                    true,
+                    format!("level {level} cannot map a page on this machine"),
+                ));
+            }
+            let pte = if !e.valid {
+                Pte::Absent
+            } else if leaf {
+                Pte::Leaf {
+                    pfn: Pfn(e.ppn),
+                    flags: flags_of(origin, field("perm"), &e.perm)?,
+                }
+            } else {
+                if let Some(&l) = level_of.get(&e.ppn) {
+                    if l != level - 1 {
+                        return Err(invalid(
+                            origin,
+                            field("ppn"),
+                            format!("{:#x}", e.ppn),
+                            format!("frame already holds a level-{l} table"),
+                        ));
+                    }
+                }
+                level_of.insert(e.ppn, level - 1);
+                Pte::Table {
+                    pfn: Pfn(e.ppn),
+                    flags: Flags::RWX | Flags::USER,
+                }
+            };
+            let raw = p.encode(pte, level);
+            let pa = PhysAddr((e.table << p.page_shift) + e.index * p.pte_bytes as u64);
+            m.ram.write_uint(pa, p.pte_bytes, raw).map_err(|err| {
+                invalid(
+                    origin,
+                    field("table"),
+                    format!("{:#x}", e.table),
+                    err.to_string(),
+                )
+            })?;
+        }
+        if !progress {
+            break;
+        }
+    }
+    if let Some(i) = done.iter().position(|d| !d) {
+        return Err(invalid(
+            origin,
+            format!("entry[{i}].table"),
+            format!("{:#x}", entries[i].table),
+            "no valid entry on the way from the root points to this table",
+        ));
+    }
+    Ok(())
+}
+
 /// Builds the machine a state file describes, with its TLB and page tables loaded and
 /// the page table's root in the MMU.
 pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
@@ -147,66 +282,87 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
     } else {
         (1u64 << p.va_bits) >> p.page_shift
     };
-    // Tables go above every frame the file names.
-    let named = raw
-        .tlb
-        .iter()
-        .map(|t| t.ppn)
-        .chain(raw.pte.iter().map(|e| e.ppn))
-        .max()
-        .map_or(0, |n| n + 1);
-    let mut alloc = SimpleFrames::new(named.min(frames), frames);
-    let pt = PageTable::new(&p, &mut m.ram, &mut alloc, STATE_ASID).map_err(|_| {
-        invalid(
-            origin,
-            "pte".into(),
-            format!("frames {named}.."),
-            "no room above the named frames for the page tables",
-        )
-    })?;
-    for (i, e) in raw.pte.iter().enumerate() {
-        let field = |f: &str| format!("pte[{i}].{f}");
-        if e.vpn >= max_vpn {
+    if let Some(root) = raw.root {
+        if !raw.pte.is_empty() {
             return Err(invalid(
                 origin,
-                field("vpn"),
-                format!("{:#x}", e.vpn),
-                format!("beyond the {}-bit virtual address", p.va_bits),
+                "pte".into(),
+                raw.pte.len(),
+                "give the page table as [[pte]] by VPN or as root + [[entry]] by table, not both",
             ));
         }
-        if e.ppn > max_ppn {
+        write_tables(&mut m, root, &raw.entry, origin, max_ppn)?;
+        let _ = m.mmu.set_context(Pfn(root).addr(p.page_shift), STATE_ASID);
+    } else {
+        if !raw.entry.is_empty() {
             return Err(invalid(
                 origin,
-                field("ppn"),
-                format!("{:#x}", e.ppn),
-                format!("beyond the last frame of RAM ({max_ppn:#x})"),
+                "root".into(),
+                "(missing)",
+                "[[entry]] lines need `root`, the frame of the root table",
             ));
         }
-        let flags = flags_of(origin, field("perm"), &e.perm)?;
-        if !e.valid {
-            continue;
-        }
-        pt.map(
-            &p,
-            &mut m.ram,
-            &mut alloc,
-            VirtAddr(e.vpn << p.page_shift),
-            Pfn(e.ppn),
-            1,
-            flags,
-            Flags::RWX | Flags::USER,
-        )
-        .map_err(|err| {
+        // Tables go above every frame the file names.
+        let named = raw
+            .tlb
+            .iter()
+            .map(|t| t.ppn)
+            .chain(raw.pte.iter().map(|e| e.ppn))
+            .max()
+            .map_or(0, |n| n + 1);
+        let mut alloc = SimpleFrames::new(named.min(frames), frames);
+        let pt = PageTable::new(&p, &mut m.ram, &mut alloc, STATE_ASID).map_err(|_| {
             invalid(
                 origin,
-                field("vpn"),
-                format!("{:#x}", e.vpn),
-                err.to_string(),
+                "pte".into(),
+                format!("frames {named}.."),
+                "no room above the named frames for the page tables",
             )
         })?;
+        for (i, e) in raw.pte.iter().enumerate() {
+            let field = |f: &str| format!("pte[{i}].{f}");
+            if e.vpn >= max_vpn {
+                return Err(invalid(
+                    origin,
+                    field("vpn"),
+                    format!("{:#x}", e.vpn),
+                    format!("beyond the {}-bit virtual address", p.va_bits),
+                ));
+            }
+            if e.ppn > max_ppn {
+                return Err(invalid(
+                    origin,
+                    field("ppn"),
+                    format!("{:#x}", e.ppn),
+                    format!("beyond the last frame of RAM ({max_ppn:#x})"),
+                ));
+            }
+            let flags = flags_of(origin, field("perm"), &e.perm)?;
+            if !e.valid {
+                continue;
+            }
+            pt.map(
+                &p,
+                &mut m.ram,
+                &mut alloc,
+                VirtAddr(e.vpn << p.page_shift),
+                Pfn(e.ppn),
+                1,
+                flags,
+                Flags::RWX | Flags::USER,
+            )
+            .map_err(|err| {
+                invalid(
+                    origin,
+                    field("vpn"),
+                    format!("{:#x}", e.vpn),
+                    err.to_string(),
+                )
+            })?;
+        }
+        // Load the context first: on a machine without ASIDs it flushes the TLB.
+        let _ = m.mmu.set_context(pt.root(), STATE_ASID);
     }
-    // Load the context first: on a machine without ASIDs it flushes the TLB.
-    let _ = m.mmu.set_context(pt.root(), STATE_ASID);
     let tlb = m.mmu.first_tlb_geometry();
     for (i, t) in raw.tlb.iter().enumerate() {
         let field = |f: &str| format!("tlb[{i}].{f}");
