@@ -16,7 +16,7 @@
 use crate::addr::PhysAddr;
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
-use crate::os::{AccessError, Kernel, MapSource, MmapArgs, Pid, Program, Prot};
+use crate::os::{AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Program, Prot};
 use crate::trace::{Event, EventReader, MapKind, TraceError, TracePid, BATCH};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -267,6 +267,53 @@ impl<'k> Sim<'k> {
         if cross {
             self.run.push(VirtAddr(last & !(ps - 1)));
         }
+    }
+
+    /// Replays one access alone through [`Kernel::access_explained`] and returns its
+    /// story (two when it crosses a page boundary; none when it was skipped), counting
+    /// it as [`Sim::feed`] would. The slow path of the step-by-step view: OS events still
+    /// go through [`Sim::feed`], and the two may be mixed.
+    pub fn access_explained(&mut self, a: crate::trace::Access) -> Vec<AccessStory> {
+        self.flush();
+        self.stats.events += 1;
+        self.stats.accesses += 1;
+        let Some(p) = self.proc_for(a.pid) else {
+            self.stats.skipped_accesses += 1;
+            return Vec::new();
+        };
+        let ps = self.kernel.page_size();
+        let last = a.va.wrapping_add(a.size.max(1) as u64 - 1);
+        let cross = last / ps != a.va / ps && last > a.va;
+        if p.infer
+            && !(self.ensure_mapped(p, a.va, a.kind)
+                && (!cross || self.ensure_mapped(p, last, a.kind)))
+        {
+            self.stats.skipped_accesses += 1;
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let pages = [Some(a.va), cross.then_some(last & !(ps - 1))];
+        for va in pages.into_iter().flatten() {
+            let story = self.kernel.access_explained(p.pid, VirtAddr(va), a.kind);
+            self.stats.translations += 1;
+            let gone = match &story.result {
+                Ok(_) => false,
+                Err(AccessError::Signal { .. }) => {
+                    self.stats.signalled_accesses += 1;
+                    false
+                }
+                Err(_) => {
+                    self.stats.translations -= 1;
+                    self.stats.skipped_accesses += 1;
+                    true
+                }
+            };
+            out.push(story);
+            if gone {
+                break;
+            }
+        }
+        out
     }
 
     /// Ends the replay: the last run is made.

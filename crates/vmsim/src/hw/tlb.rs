@@ -366,6 +366,16 @@ impl TlbArray {
         self.sizes.iter().map(|s| 1u64 << s.1)
     }
 
+    /// Number of sets.
+    pub fn nr_sets(&self) -> u64 {
+        1u64 << self.store.set_bits()
+    }
+
+    /// Ways per set.
+    pub fn ways(&self) -> usize {
+        self.store.ways()
+    }
+
     /// The valid entries of a set: (way, vpn, page level, asid or `None` if global, entry).
     pub fn set_entries(&self, set: usize) -> Vec<(usize, u64, u8, Option<u32>, TlbEntry)> {
         self.store

@@ -3,12 +3,12 @@
 //! copies to and from user memory (what `read()` and `write()` do) take the same path at
 //! supervisor privilege, and fail with EFAULT rather than a signal.
 
-use super::fault::Violation;
+use super::fault::{FaultKind, Violation};
 use super::syscall::Errno;
 use super::vma::Device;
 use super::{Kernel, Pid, Signal};
 use crate::addr::{PhysAddr, VirtAddr};
-use crate::hw::{AccessKind, Privilege};
+use crate::hw::{AccessKind, Privilege, Translation};
 use thiserror::Error;
 
 /// Why an access of a process did not complete.
@@ -34,6 +34,32 @@ pub enum AccessError {
         /// Why.
         reason: Violation,
     },
+}
+
+/// One translation an explained access tried, and what the fault handler made of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Try {
+    /// The hardware's story.
+    pub translation: Translation,
+    /// After a fault: how the handler resolved it (the access is then retried), or the
+    /// violation it found. `None` when the translation succeeded, or when the access
+    /// had faulted too often to try again.
+    pub handled: Option<Result<FaultKind, Violation>>,
+}
+
+/// One access told step by step (see [`Kernel::access_explained`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessStory {
+    /// The process.
+    pub pid: Pid,
+    /// The address.
+    pub va: VirtAddr,
+    /// What the access did.
+    pub kind: AccessKind,
+    /// The translations tried, in order.
+    pub tries: Vec<Try>,
+    /// The physical address reached, or why not.
+    pub result: Result<PhysAddr, AccessError>,
 }
 
 /// Faults one access may take before it is given up as unresolvable (a write to a page
@@ -98,6 +124,87 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+
+    /// Makes one access of `pid` at `va` as [`Kernel::access`] does, but tells it step
+    /// by step: every translation tried, with the hardware's story, and what the fault
+    /// handler did after each one that faulted. This is the slow path of the
+    /// step-by-step view (`vmsim run --html`); replays use [`Kernel::access_run`].
+    /// Counters and state end as [`Kernel::access`] leaves them.
+    pub fn access_explained(&mut self, pid: Pid, va: VirtAddr, kind: AccessKind) -> AccessStory {
+        let mut story = AccessStory {
+            pid,
+            va,
+            kind,
+            tries: Vec::new(),
+            result: Err(AccessError::NoSuchProcess(pid)),
+        };
+        if self.current != Some(pid) {
+            if let Err(e) = self.enter(pid) {
+                story.result = Err(e);
+                return story;
+            }
+        }
+        if let Some(p) = self.procs.get_mut(pid.0 as usize - 1) {
+            p.stats.accesses += 1;
+        }
+        // As in `access_slow`: if every try is undone before the access goes through,
+        // the process cannot make progress.
+        let mut last = Violation::OutOfMemory;
+        for _ in 0..=MAX_FAULTS_PER_ACCESS {
+            let t = self.machine.mmu.translate_explained(
+                &mut self.machine.ram,
+                va,
+                kind,
+                Privilege::User,
+            );
+            let fault = match t.result {
+                Ok(pa) => {
+                    story.tries.push(Try {
+                        translation: t,
+                        handled: None,
+                    });
+                    story.result = Ok(pa);
+                    return story;
+                }
+                Err(f) => f,
+            };
+            if story.tries.len() as u32 == MAX_FAULTS_PER_ACCESS {
+                story.tries.push(Try {
+                    translation: t,
+                    handled: None,
+                });
+                break;
+            }
+            let handled = self.handle_fault(pid, fault);
+            story.tries.push(Try {
+                translation: t,
+                handled: Some(handled),
+            });
+            match handled {
+                Ok(_) => {
+                    if self.current != Some(pid) {
+                        if let Err(e) = self.enter(pid) {
+                            story.result = Err(e);
+                            return story;
+                        }
+                    }
+                }
+                Err(v) => {
+                    last = v;
+                    break;
+                }
+            }
+        }
+        self.deliver(pid, va, last);
+        story.result = Err(AccessError::Signal {
+            pid,
+            signal: last.signal(),
+            va,
+            access: kind,
+            reason: last,
+        });
+        story
     }
 
     #[cold]

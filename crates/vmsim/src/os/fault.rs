@@ -180,7 +180,8 @@ impl Violation {
         }
     }
 
-    pub(super) fn kind(self) -> Option<FaultKind> {
+    /// The fault kind it is counted as (none for running out of memory).
+    pub fn kind(self) -> Option<FaultKind> {
         match self {
             Violation::NoVma => Some(FaultKind::SegvNoVma),
             Violation::Access => Some(FaultKind::SegvAccess),

@@ -23,7 +23,7 @@ pub mod swap;
 pub mod syscall;
 pub mod vma;
 
-pub use data::AccessError;
+pub use data::{AccessError, AccessStory, Try};
 pub use device::Display;
 pub use fault::{FaultClass, FaultKind, Violation};
 pub use frames::{FrameKind, FrameTable};
@@ -523,6 +523,25 @@ impl Kernel {
     /// The swap file, if there is swap.
     pub fn swap_path(&self) -> Option<&std::path::Path> {
         self.swap.as_ref().map(|s| s.path())
+    }
+
+    /// The swap device, if there is swap (read-only: for reports and the step-by-step
+    /// view).
+    pub fn swap_device(&self) -> Option<&swap::SwapDevice> {
+        self.swap.as_ref()
+    }
+
+    /// The frame holding swap slot `slot` in the swap cache, if it is there.
+    pub fn swap_cache_frame(&self, slot: u32) -> Option<Pfn> {
+        self.swap_cache.get(&slot).copied()
+    }
+
+    /// Every mapping of frame `pfn` the reverse map knows (anonymous and file pages):
+    /// (process, page address).
+    pub fn mappings_of(&self, pfn: Pfn) -> Vec<(Pid, VirtAddr)> {
+        let mut out = Vec::new();
+        self.rmap.each(pfn, |pid, va, _| out.push((pid, va)));
+        out
     }
 
     fn log(&mut self, e: Event) {

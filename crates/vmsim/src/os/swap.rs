@@ -119,6 +119,11 @@ impl SwapDevice {
         })
     }
 
+    /// Number of slots.
+    pub fn nr_slots(&self) -> u32 {
+        self.count.len() as u32
+    }
+
     /// The file behind it.
     pub fn path(&self) -> &Path {
         &self.path
