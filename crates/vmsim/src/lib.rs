@@ -7,7 +7,8 @@
 //!   the direct map, limits.
 //! - [`user`]: what runs inside a process: `malloc` implementations and garbage
 //!   collectors whose metadata lives in simulated memory, with their workloads.
-//! - [`demo`]: the built-in hardware-only demonstration; [`report`]: counters as text and JSON.
+//! - [`demo`]: the built-in hardware-only demonstration; [`report`]: counters as text and JSON;
+//!   [`viz`]: every translation step by step, as data and as an interactive HTML page.
 //! - [`addr`] and [`size`]: addresses of the simulated machine and sizes as people write them.
 //!
 //! ```
@@ -39,4 +40,5 @@ pub mod sim;
 pub mod size;
 pub mod trace;
 pub mod user;
+pub mod viz;
 pub mod workload;
