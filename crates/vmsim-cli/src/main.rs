@@ -210,6 +210,10 @@ enum Command {
         /// Print one JSON object per address, one per line, instead of the story.
         #[arg(long)]
         json: bool,
+        /// Write an interactive page that steps through the translations (address
+        /// bits, TLBs, walk, fault, frames) to this file instead of printing the story.
+        #[arg(long, value_name = "OUT.html", conflicts_with = "json")]
+        html: Option<PathBuf>,
         /// A machine state file (a machine with preloaded TLB and page-table entries,
         /// as an exercise prints them) instead of the demo address space.
         #[arg(long)]
@@ -580,6 +584,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Explain {
             json,
+            html,
             state,
             machine,
             ram,
@@ -610,6 +615,11 @@ fn run(cli: Cli) -> Result<()> {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?;
                 let mut m = vmsim::hw::state::load_state(&text, &path.display().to_string())?;
+                if let Some(out) = &html {
+                    let title = format!("vmsim explain --state {}", path.display());
+                    let w = vmsim::viz::explain_machine(&mut m, &vas, kind, mode, &title);
+                    return run::write_page(out, &w);
+                }
                 let paging = m.spec.paging;
                 if !json {
                     println!("machine {}: {}", m.spec.name, m.spec.summary());
@@ -628,6 +638,11 @@ fn run(cli: Cli) -> Result<()> {
             }
             let mut demo = Demo::new(spec).context("building the demo address space")?;
             let paging = demo.machine.spec.paging;
+            if let Some(out) = &html {
+                let title = format!("vmsim explain on {}", demo.machine.spec.name);
+                let w = vmsim::viz::explain_machine(&mut demo.machine, &vas, kind, mode, &title);
+                return run::write_page(out, &w);
+            }
             if json {
                 for va in vas {
                     let t = demo.machine.explain(va, kind, mode);

@@ -180,6 +180,11 @@ pub struct RunArgs {
     /// Where --interval writes its CSV.
     #[arg(long, default_value = "vmsim-interval.csv")]
     pub interval_file: PathBuf,
+    /// Replay a short trace (at most 10000 events) one access at a time and write an
+    /// interactive page that steps through every translation: the address bits, the
+    /// TLBs, the walk, the faults, the frames and the swap slots.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
 }
 
 pub fn load_machine(name: &str, ram: Option<&str>) -> Result<MachineSpec> {
@@ -351,6 +356,9 @@ pub fn replay(
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
+    if let Some(out) = &a.html {
+        return run_html(&a, out);
+    }
     let workload = a.workload.clone();
     match (&a.trace, workload.as_deref()) {
         (Some(_), Some(w)) => bail!("give a trace or --workload {w}, not both"),
@@ -421,6 +429,41 @@ pub fn run(a: RunArgs) -> Result<()> {
     print!("{}", hw.to_text());
     println!();
     print!("{}", kernel.to_text());
+    Ok(())
+}
+
+/// `vmsim run --html OUT TRACE`: the trace replayed on the explained path, as a page.
+fn run_html(a: &RunArgs, out: &Path) -> Result<()> {
+    let Some(path) = &a.trace else {
+        bail!(
+            "--html needs a trace to replay (a short one: at most {} events)",
+            vmsim::viz::MAX_TRACE_EVENTS
+        );
+    };
+    if a.workload.is_some() || a.json || a.interval.is_some() {
+        bail!("--html takes a trace only, without --workload, --json or --interval");
+    }
+    let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
+    let mut k = Kernel::try_boot(spec, a.kernel.config()?)?;
+    let format = parse_format(a.format.as_deref())?;
+    let mut reader = EventReader::open(path, format, k.page_size())?;
+    let events = vmsim::viz::record::read_events(&mut reader)
+        .with_context(|| format!("{}", path.display()))?;
+    let title = format!("vmsim run {}", path.display());
+    let w = vmsim::viz::record_trace(&mut k, &events, &title)?;
+    write_page(out, &w)
+}
+
+/// Writes a walk-through's page to `out` and says where it went.
+pub fn write_page(out: &Path, w: &vmsim::viz::Walkthrough) -> Result<()> {
+    let page = vmsim::viz::html::page(w)?;
+    std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "wrote {} ({} steps on {}): open it in a browser",
+        out.display(),
+        w.steps.len(),
+        w.machine
+    );
     Ok(())
 }
 

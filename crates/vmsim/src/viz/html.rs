@@ -2,7 +2,7 @@
 //! steps embedded as JSON, nothing fetched from anywhere, so the file opens offline.
 //!
 //! The page has Previous and Next buttons (ids `prev`, `next`; the arrow keys do the
-//! same), a step counter (id `step`, "step 2 of 5"), and one section per part of the
+//! same; `page.html#7` opens at step 7), a step counter (id `step`, "step 2 of 5"), and one section per part of the
 //! story, with stable ids: `bits` (the address split into fields), `tlb` (the lookup and
 //! every TLB's entries, the one used or filled marked `touched`), `walk` (the page walk
 //! level by level), `fault` (the fault and what the kernel did), `frames` (physical
@@ -303,13 +303,24 @@ const JS: &str = r#"
   }
   function go(d) {
     var next = Math.max(0, Math.min(W.steps.length - 1, cur + d));
-    if (next !== cur) { cur = next; render(); }
+    if (next !== cur) {
+      cur = next;
+      render();
+      try { window.history.replaceState(null, '', '#' + (cur + 1)); } catch (e) { /* not allowed here */ }
+    }
   }
   document.getElementById('prev').addEventListener('click', function () { go(-1); });
   document.getElementById('next').addEventListener('click', function () { go(1); });
   document.addEventListener('keydown', function (e) {
     if (e.key === 'ArrowRight' || e.key === 'ArrowDown') { go(1); e.preventDefault(); }
     if (e.key === 'ArrowLeft' || e.key === 'ArrowUp') { go(-1); e.preventDefault(); }
+  });
+  // `page.html#7` opens at step 7; the address follows the step shown.
+  var m = /^#(\d+)$/.exec(window.location.hash);
+  if (m) { cur = Math.max(0, Math.min(W.steps.length - 1, parseInt(m[1], 10) - 1)); }
+  window.addEventListener('hashchange', function () {
+    var h = /^#(\d+)$/.exec(window.location.hash);
+    if (h) { var n = parseInt(h[1], 10) - 1; if (n !== cur) { go(n - cur); } }
   });
   render();
 })();

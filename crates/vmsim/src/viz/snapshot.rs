@@ -263,19 +263,26 @@ pub fn kernel_frames(k: &Kernel) -> FrameSnapshot {
         FrameKind::Kernel => 2,
         FrameKind::Free | FrameKind::Reserved => 3,
     };
+    // Free and reserved frames are listed only on a machine small enough to list
+    // every frame; on a big one they are only counted.
+    let small = n <= MAX_FRAMES_SHOWN as u64;
     let want: [u64; 4] = [
         k.frames.nr_of(FrameKind::Anon)
             + k.frames.nr_of(FrameKind::File)
             + k.frames.nr_of(FrameKind::Shm),
         k.frames.nr_of(FrameKind::Table),
         k.frames.nr_of(FrameKind::Kernel),
-        k.frames.nr_of(FrameKind::Free) + k.frames.nr_of(FrameKind::Reserved),
+        if small {
+            k.frames.nr_of(FrameKind::Free) + k.frames.nr_of(FrameKind::Reserved)
+        } else {
+            0
+        },
     ];
     let mut seen = [0u64; 4];
     for pfn in 0..n {
         let b = bucket_of(k.frames.kind(Pfn(pfn)));
         seen[b] += 1;
-        if buckets[b].len() < MAX_FRAMES_SHOWN {
+        if buckets[b].len() < MAX_FRAMES_SHOWN && (b < 3 || small) {
             buckets[b].push(pfn);
         }
         // Stop once every bucket is full or complete.
@@ -440,7 +447,7 @@ pub fn table_frames(m: &Machine) -> FrameSnapshot {
         .sum::<u64>()
         + r.tables.len() as u64;
     let mut pfn = 0;
-    while frames.len() < MAX_FRAMES_SHOWN && pfn < n {
+    while n <= MAX_FRAMES_SHOWN as u64 && pfn < n {
         let covered = r.tables.contains_key(&pfn)
             || r.pages
                 .range(..=pfn)
