@@ -254,7 +254,7 @@ pub fn kernel_frames(k: &Kernel) -> FrameSnapshot {
         })
         .filter(|c| c.n > 0)
         .collect();
-    counts.sort_by(|a, b| b.n.cmp(&a.n));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.n));
     // One pass, keeping up to MAX of each priority: user, tables, kernel, the rest.
     let mut buckets: [Vec<u64>; 4] = Default::default();
     let bucket_of = |kind: FrameKind| match kind {
@@ -479,7 +479,7 @@ pub fn table_frames(m: &Machine) -> FrameSnapshot {
         },
     ];
     counts.retain(|c| c.n > 0);
-    counts.sort_by(|a, b| b.n.cmp(&a.n));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.n));
     FrameSnapshot {
         nr_frames: n,
         counts,
