@@ -203,7 +203,7 @@ const JS: &str = r#"
         li.appendChild(pr.way === null ? el('span', 'miss-word', 'miss') : el('span', 'hit-word', 'hit in way ' + pr.way));
         ul.appendChild(li);
       });
-      at.notes.filter(function (n) { return n.indexOf('walk cache') !== 0; })
+      at.notes.filter(function (n) { return n.indexOf('walk cache') !== 0 && n.indexOf('data cache') !== 0; })
         .forEach(function (n) { ul.appendChild(el('li', 'mono', n)); });
       b.appendChild(ul);
     });
@@ -239,7 +239,7 @@ const JS: &str = r#"
           return { cells: [w.level, w.table, w.index, w.pte_addr, w.raw, w.kind, w.pfn, w.flags, w.updated] };
         })));
       }
-      var notes = at.notes.filter(function (n) { return n.indexOf('walk cache') === 0; });
+      var notes = at.notes.filter(function (n) { return n.indexOf('walk cache') === 0 || n.indexOf('data cache') === 0; });
       if (notes.length) {
         var ul = el('ul');
         notes.forEach(function (n) { ul.appendChild(el('li', 'mono', n)); });

@@ -517,6 +517,18 @@ impl Attempt {
                     "filled {tlb} with the {} page",
                     crate::size::format_size(*page_size)
                 )),
+                HwStep::Cache(c) => a.notes.push(format!(
+                    "data cache {}: PA tag {} set {} offset {}: {}",
+                    c.cache,
+                    hex(c.tag),
+                    c.index,
+                    c.offset,
+                    if c.hit {
+                        format!("hit in way {}", c.way)
+                    } else {
+                        "miss".into()
+                    }
+                )),
             }
         }
         a
