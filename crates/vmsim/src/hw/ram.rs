@@ -171,6 +171,35 @@ impl PhysMem {
         Ok(())
     }
 
+    /// Hints the host to bring the bytes at `pa` into its cache (a PTE about to be
+    /// read). No effect on what the simulation computes; nothing for frames that read
+    /// as zeros or addresses beyond RAM.
+    #[inline]
+    pub fn prefetch(&self, pa: PhysAddr) {
+        let pfn = pa.0 >> self.page_shift;
+        let Some(&slot) = self.slot_of.get(pfn as usize) else {
+            return;
+        };
+        if slot == 0 {
+            return;
+        }
+        let at =
+            (((slot - 1) as usize) << self.page_shift) + (pa.0 & (self.frame_size() - 1)) as usize;
+        if let Some(b) = self.store.get(at) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE is part of the x86-64 baseline, so the instruction exists;
+            // a prefetch never faults and reads nothing the program sees, and the
+            // pointer comes from a live reference into `store`.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    b as *const u8 as *const i8,
+                );
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = b;
+        }
+    }
+
     /// Reads a little-endian value of `bytes` bytes (1 to 8) at `pa`, which must not
     /// cross a frame boundary (PTEs are naturally aligned).
     #[inline]

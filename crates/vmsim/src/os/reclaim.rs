@@ -102,6 +102,13 @@ impl FrameLists {
         self.push_head(l, f);
     }
 
+    /// The frame before `f` in its list (towards the head): the next tail once `f`
+    /// moves.
+    fn prev(&self, f: u32) -> Option<u32> {
+        let p = self.links.get(f as usize)?[0].checked_sub(1)?;
+        (p < self.frames).then_some(p)
+    }
+
     fn tail(&self, l: u32) -> Option<u32> {
         let t = self.links[(self.frames + l) as usize][0] - 1;
         (t < self.frames).then_some(t)
@@ -111,6 +118,9 @@ impl FrameLists {
         self.lens[l as usize]
     }
 }
+
+/// How many frames ahead of the CLOCK hand the scan prefetches entries.
+const SCAN_AHEAD: usize = 4;
 
 /// Which frames a reclaim may take.
 #[derive(Clone, Copy, Debug)]
@@ -254,6 +264,16 @@ impl Kernel {
                 ReclaimPolicy::Clock => {
                     let f = self.lru.tail(INACTIVE)?;
                     let pfn = Pfn(f as u64);
+                    // The hand's next frames: start fetching their entries now, so the
+                    // scan does not wait on each one in turn.
+                    let mut ahead = f;
+                    for _ in 0..SCAN_AHEAD {
+                        let Some(n) = self.lru.prev(ahead) else { break };
+                        ahead = n;
+                    }
+                    if let Some(pte) = self.rmap.first_pte(Pfn(ahead as u64)) {
+                        self.machine.ram.prefetch(pte);
+                    }
                     if !self.in_scope(pfn, scope) || self.young(pfn) {
                         self.lru.move_to_head(INACTIVE, f);
                         continue;

@@ -124,6 +124,12 @@ impl Rmap {
         out
     }
 
+    /// The entry of the first mapping of `pfn`, if any (a cheap look for prefetching).
+    #[inline]
+    pub fn first_pte(&self, pfn: Pfn) -> Option<PhysAddr> {
+        self.first.get(pfn.0 as usize).map(|(_, _, e)| PhysAddr(e))
+    }
+
     /// Calls `f` with every mapping of `pfn` (without collecting them).
     #[inline]
     pub fn each(&self, pfn: Pfn, mut f: impl FnMut(Pid, VirtAddr, PhysAddr)) {
