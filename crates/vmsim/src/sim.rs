@@ -253,6 +253,20 @@ impl<'k> Sim<'k> {
             self.run_pid = Some(p.pid);
             self.run_kind = a.kind;
         }
+        let Some((first, second)) = self.pages_of(p, &a) else {
+            return;
+        };
+        self.run.push(VirtAddr(first));
+        if let Some(second) = second {
+            self.run.push(VirtAddr(second));
+        }
+    }
+
+    /// The addresses an access translates: its own, and the start of the next page
+    /// when it crosses into one. `None` (counted as skipped) when an inferring process
+    /// cannot have the memory mapped.
+    #[inline]
+    fn pages_of(&mut self, p: Proc, a: &crate::trace::Access) -> Option<(u64, Option<u64>)> {
         let ps = self.kernel.page_size();
         let last = a.va.wrapping_add(a.size.max(1) as u64 - 1);
         let cross = last / ps != a.va / ps && last > a.va;
@@ -261,12 +275,9 @@ impl<'k> Sim<'k> {
                 && (!cross || self.ensure_mapped(p, last, a.kind)))
         {
             self.stats.skipped_accesses += 1;
-            return;
+            return None;
         }
-        self.run.push(VirtAddr(a.va));
-        if cross {
-            self.run.push(VirtAddr(last & !(ps - 1)));
-        }
+        Some((a.va, cross.then_some(last & !(ps - 1))))
     }
 
     /// Replays one access alone through [`Kernel::access_explained`] and returns its
@@ -281,18 +292,11 @@ impl<'k> Sim<'k> {
             self.stats.skipped_accesses += 1;
             return Vec::new();
         };
-        let ps = self.kernel.page_size();
-        let last = a.va.wrapping_add(a.size.max(1) as u64 - 1);
-        let cross = last / ps != a.va / ps && last > a.va;
-        if p.infer
-            && !(self.ensure_mapped(p, a.va, a.kind)
-                && (!cross || self.ensure_mapped(p, last, a.kind)))
-        {
-            self.stats.skipped_accesses += 1;
+        let Some((first, second)) = self.pages_of(p, &a) else {
             return Vec::new();
-        }
+        };
         let mut out = Vec::new();
-        let pages = [Some(a.va), cross.then_some(last & !(ps - 1))];
+        let pages = [Some(first), second];
         for va in pages.into_iter().flatten() {
             let story = self.kernel.access_explained(p.pid, VirtAddr(va), a.kind);
             self.stats.translations += 1;
