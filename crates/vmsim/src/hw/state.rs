@@ -133,6 +133,19 @@ fn invalid(
     }
 }
 
+/// Refuses a frame number beyond RAM, naming the field.
+fn check_ppn(origin: &str, field: String, ppn: u64, max_ppn: u64) -> Result<(), MachineError> {
+    if ppn > max_ppn {
+        return Err(invalid(
+            origin,
+            field,
+            format!("{ppn:#x}"),
+            format!("beyond the last frame of RAM ({max_ppn:#x})"),
+        ));
+    }
+    Ok(())
+}
+
 fn flags_of(origin: &str, field: String, text: &str) -> Result<Flags, MachineError> {
     let mut f = Flags::USER;
     for c in text.chars() {
@@ -166,14 +179,7 @@ fn write_tables(
 ) -> Result<(), MachineError> {
     let p = m.spec.paging;
     let mut level_of: std::collections::BTreeMap<u64, u32> = Default::default();
-    if root > max_ppn {
-        return Err(invalid(
-            origin,
-            "root".into(),
-            format!("{root:#x}"),
-            format!("beyond the last frame of RAM ({max_ppn:#x})"),
-        ));
-    }
+    check_ppn(origin, "root".into(), root, max_ppn)?;
     level_of.insert(root, p.levels);
     // Entries may come in any order: settle levels until nothing changes.
     let mut done = vec![false; entries.len()];
@@ -198,14 +204,7 @@ fn write_tables(
                     format!("a level-{level} table has {slots} entries"),
                 ));
             }
-            if e.ppn > max_ppn {
-                return Err(invalid(
-                    origin,
-                    field("ppn"),
-                    format!("{:#x}", e.ppn),
-                    format!("beyond the last frame of RAM ({max_ppn:#x})"),
-                ));
-            }
+            check_ppn(origin, field("ppn"), e.ppn, max_ppn)?;
             let leaf = level == 1 || e.huge;
             if e.huge && !p.leaf_levels().any(|l| l == level) {
                 return Err(invalid(
@@ -329,14 +328,7 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
                     format!("beyond the {}-bit virtual address", p.va_bits),
                 ));
             }
-            if e.ppn > max_ppn {
-                return Err(invalid(
-                    origin,
-                    field("ppn"),
-                    format!("{:#x}", e.ppn),
-                    format!("beyond the last frame of RAM ({max_ppn:#x})"),
-                ));
-            }
+            check_ppn(origin, field("ppn"), e.ppn, max_ppn)?;
             let flags = flags_of(origin, field("perm"), &e.perm)?;
             if !e.valid {
                 continue;
@@ -382,14 +374,7 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
                 format!("the first TLB has {sets} sets"),
             ));
         }
-        if t.ppn > max_ppn {
-            return Err(invalid(
-                origin,
-                field("ppn"),
-                format!("{:#x}", t.ppn),
-                format!("beyond the last frame of RAM ({max_ppn:#x})"),
-            ));
-        }
+        check_ppn(origin, field("ppn"), t.ppn, max_ppn)?;
         let vpn = t.tag.checked_mul(sets).and_then(|v| v.checked_add(t.set));
         let Some(vpn) = vpn.filter(|&v| v < max_vpn) else {
             return Err(invalid(
