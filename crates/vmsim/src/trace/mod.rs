@@ -626,3 +626,51 @@ pub fn page_trace(
     }
     Ok(crate::policy::PageTrace::from_pages(pages))
 }
+
+/// Line-oriented input where `#` starts a comment and blank lines are skipped: the
+/// reading loop that vmsim text and plain traces share.
+pub(crate) struct CommentedLines<R> {
+    input: R,
+    name: String,
+    line: String,
+    lineno: u64,
+}
+
+impl<R: BufRead> CommentedLines<R> {
+    pub(crate) fn new(input: R, name: String) -> Self {
+        CommentedLines {
+            input,
+            name,
+            line: String::new(),
+            lineno: 0,
+        }
+    }
+
+    /// Appends up to [`BATCH`] events, each parsed from one line by `parse`; a parse
+    /// error becomes an error naming the file and the line.
+    pub(crate) fn read_records(
+        &mut self,
+        out: &mut Vec<Event>,
+        parse: impl Fn(&str) -> Result<Event, String>,
+    ) -> Result<(), TraceError> {
+        while out.len() < BATCH {
+            self.line.clear();
+            let n = self
+                .input
+                .read_line(&mut self.line)
+                .map_err(|e| TraceError::io(&self.name, e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.lineno += 1;
+            let text = self.line.split('#').next().unwrap_or("").trim();
+            if text.is_empty() {
+                continue;
+            }
+            let e = parse(text)
+                .map_err(|r| TraceError::at(&self.name, Location::Line(self.lineno), r))?;
+            out.push(e);
+        }
+        Ok(())
+    }
+}

@@ -38,71 +38,49 @@ pub fn is_record(words: &[&str]) -> bool {
 
 /// Reads `R`/`W` lines.
 pub struct PlainReader<R> {
-    input: R,
-    name: String,
-    line: String,
-    lineno: u64,
+    lines: super::CommentedLines<R>,
 }
 
 impl<R: BufRead> PlainReader<R> {
     /// A reader over `input`, called `name` in errors.
     pub fn new(input: R, name: String) -> Self {
         PlainReader {
-            input,
-            name,
-            line: String::new(),
-            lineno: 0,
+            lines: super::CommentedLines::new(input, name),
         }
     }
 
     /// Appends up to [`BATCH`] events to `out`.
     pub fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<(), TraceError> {
-        while out.len() < BATCH {
-            self.line.clear();
-            let n = self
-                .input
-                .read_line(&mut self.line)
-                .map_err(|e| TraceError::io(&self.name, e))?;
-            if n == 0 {
-                return Ok(());
-            }
-            self.lineno += 1;
-            let text = self.line.split('#').next().unwrap_or("").trim();
-            if text.is_empty() {
-                continue;
-            }
-            let mut w = text.split_whitespace();
-            let (o, a, s, extra) = (w.next(), w.next(), w.next(), w.next());
-            let parsed = (|| {
-                let kind = o.and_then(op).ok_or_else(|| {
-                    format!("`{}` does not start with R, W or X", o.unwrap_or(""))
-                })?;
-                let a = a.ok_or("a record needs an address")?;
-                let va = parse_u64(a)
-                    .ok_or_else(|| format!("address `{a}` is not a number (0x hex or decimal)"))?;
-                let size = match s {
-                    None => 1,
-                    Some(s) => parse_u64(s)
-                        .and_then(|v| u32::try_from(v).ok())
-                        .filter(|&v| v > 0)
-                        .ok_or_else(|| format!("size `{s}` is not between 1 and 2^32-1"))?,
-                };
-                if let Some(x) = extra {
-                    return Err(format!("`{x}` after the size"));
-                }
-                Ok(Access {
-                    pid: PID,
-                    kind,
-                    va,
-                    size,
-                })
-            })();
-            let a = parsed
-                .map_err(|r: String| TraceError::at(&self.name, Location::Line(self.lineno), r))?;
-            out.push(Event::Access(a));
-        }
-        Ok(())
+        self.lines.read_records(out, parse_record)
     }
+}
+
+/// Parses one plain record: an operation, an address and optionally a size.
+fn parse_record(text: &str) -> Result<Event, String> {
+    let mut w = text.split_whitespace();
+    let (o, a, s, extra) = (w.next(), w.next(), w.next(), w.next());
+    let kind = o
+        .and_then(op)
+        .ok_or_else(|| format!("`{}` does not start with R, W or X", o.unwrap_or("")))?;
+    let a = a.ok_or("a record needs an address")?;
+    let va =
+        parse_u64(a).ok_or_else(|| format!("address `{a}` is not a number (0x hex or decimal)"))?;
+    let size = match s {
+        None => 1,
+        Some(s) => parse_u64(s)
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|&v| v > 0)
+            .ok_or_else(|| format!("size `{s}` is not between 1 and 2^32-1"))?,
+    };
+    if let Some(x) = extra {
+        return Err(format!("`{x}` after the size"));
+    }
+    Ok(Event::Access(Access {
+        pid: PID,
+        kind,
+        va,
+        size,
+    }))
 }
 
 /// Reads oracleGeneral records as page loads.

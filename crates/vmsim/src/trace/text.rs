@@ -21,7 +21,7 @@
 //!
 //! Addresses and sizes are decimal or `0x` hex; lengths also take units (`4KiB`).
 
-use super::{Access, Event, Location, MapKind, TraceError, TracePid, BATCH};
+use super::{Access, Event, MapKind, TraceError, TracePid};
 use crate::addr::parse_u64;
 use crate::hw::AccessKind;
 use crate::os::Prot;
@@ -42,44 +42,20 @@ pub fn is_keyword(word: &str) -> bool {
 
 /// Reads vmsim text.
 pub struct TextReader<R> {
-    input: R,
-    name: String,
-    line: String,
-    lineno: u64,
+    lines: super::CommentedLines<R>,
 }
 
 impl<R: BufRead> TextReader<R> {
     /// A reader over `input`, called `name` in errors.
     pub fn new(input: R, name: String) -> Self {
         TextReader {
-            input,
-            name,
-            line: String::new(),
-            lineno: 0,
+            lines: super::CommentedLines::new(input, name),
         }
     }
 
     /// Appends up to [`BATCH`] events to `out`.
     pub fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<(), TraceError> {
-        while out.len() < BATCH {
-            self.line.clear();
-            let n = self
-                .input
-                .read_line(&mut self.line)
-                .map_err(|e| TraceError::io(&self.name, e))?;
-            if n == 0 {
-                return Ok(());
-            }
-            self.lineno += 1;
-            let at = Location::Line(self.lineno);
-            let text = self.line.split('#').next().unwrap_or("").trim();
-            if text.is_empty() {
-                continue;
-            }
-            let e = parse_line(text).map_err(|r| TraceError::at(&self.name, at, r))?;
-            out.push(e);
-        }
-        Ok(())
+        self.lines.read_records(out, parse_line)
     }
 }
 
