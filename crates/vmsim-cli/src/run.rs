@@ -185,6 +185,10 @@ pub struct RunArgs {
     /// TLBs, the walk, the faults, the frames and the swap slots.
     #[arg(long, value_name = "OUT.html")]
     pub html: Option<PathBuf>,
+    /// Tell a short trace (at most 10 000 events) step by step as text: every event,
+    /// every translation tried and what the kernel did about each fault.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 pub fn load_machine(name: &str, ram: Option<&str>) -> Result<MachineSpec> {
@@ -356,6 +360,9 @@ pub fn replay(
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
+    if a.explain {
+        return run_explained(&a);
+    }
     if let Some(out) = &a.html {
         return run_html(&a, out);
     }
@@ -452,6 +459,72 @@ fn run_html(a: &RunArgs, out: &Path) -> Result<()> {
     let title = format!("vmsim run {}", path.display());
     let w = vmsim::viz::record_trace(&mut k, &events, &title)?;
     write_page(out, &w)
+}
+
+/// `vmsim run --explain TRACE`: the trace told event by event as text.
+fn run_explained(a: &RunArgs) -> Result<()> {
+    let Some(path) = &a.trace else {
+        bail!(
+            "--explain needs a trace to replay (a short one: at most {} events)",
+            vmsim::viz::MAX_TRACE_EVENTS
+        );
+    };
+    if a.workload.is_some() || a.json || a.interval.is_some() || a.html.is_some() {
+        bail!("--explain takes a trace only, without --workload, --json, --interval or --html");
+    }
+    let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
+    let mut k = Kernel::try_boot(spec, a.kernel.config()?)?;
+    let format = parse_format(a.format.as_deref())?;
+    let mut reader = EventReader::open(path, format, k.page_size())?;
+    let events = vmsim::viz::record::read_events(&mut reader)
+        .with_context(|| format!("{}", path.display()))?;
+    if events.len() > vmsim::viz::MAX_TRACE_EVENTS {
+        bail!(
+            "{}: {} events; --explain tells at most {}",
+            path.display(),
+            events.len(),
+            vmsim::viz::MAX_TRACE_EVENTS
+        );
+    }
+    println!(
+        "machine {}: {}",
+        k.machine.spec.name,
+        k.machine.spec.summary()
+    );
+    let paging = k.machine.spec.paging;
+    let mut sim = Sim::new(&mut k, 0);
+    for (i, e) in events.iter().enumerate() {
+        println!("\n[{}] {}", i + 1, vmsim::trace::text::format_event(e));
+        match e {
+            vmsim::trace::Event::Access(a) => {
+                let stories = sim.access_explained(*a);
+                if stories.is_empty() {
+                    println!(
+                        "  skipped (the process is gone, or no user mapping can hold the address)"
+                    );
+                }
+                for s in &stories {
+                    print!("{}", s.to_text(&paging));
+                }
+            }
+            _ => {
+                let failed = sim.stats.failed_events;
+                sim.feed(std::slice::from_ref(e));
+                if sim.stats.failed_events > failed {
+                    if let Some(f) = sim.stats.failures.last() {
+                        println!("  refused: {f}");
+                    }
+                } else {
+                    println!("  done");
+                }
+            }
+        }
+    }
+    sim.finish();
+    let stats = sim.stats.clone();
+    println!();
+    print!("{}", replay_text(&stats));
+    Ok(())
 }
 
 /// Writes a walk-through's page to `out` and says where it went.

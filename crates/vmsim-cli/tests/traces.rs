@@ -405,3 +405,37 @@ fn curves_and_policies_read_event_traces_per_process_and_page_size() {
     assert!(ok, "{err}");
     assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
 }
+
+#[test]
+fn run_explain_tells_each_access_and_what_the_kernel_did() {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/scenario.vmt"
+    );
+    let (ok, out, err) = vmsim(&["run", "--explain", scenario]);
+    assert!(ok, "{err}");
+    // The first store: a walk that faults, demand-zero, then a walk that maps.
+    let first = out.split("[3] W 1 0x10000000 8").nth(1).unwrap();
+    let first = first.split("\n[4]").next().unwrap();
+    assert!(
+        first.contains("try 1:") && first.contains("try 2:"),
+        "{first}"
+    );
+    assert!(
+        first.contains("kernel: demand-zero (a minor fault) handled"),
+        "{first}"
+    );
+    assert!(first.contains("=> PA 0x"), "{first}");
+    // The worker's store to the shared page breaks copy-on-write.
+    let cow = out.split("[8] W 2 0x10001000 8").nth(1).unwrap();
+    assert!(
+        cow.contains("kernel: cow-copy (a copy-on-write fault) handled"),
+        "{cow}"
+    );
+    assert!(
+        out.contains("[2] mmap 1 0x10000000 0x4000 rw-\n  done"),
+        "{out}"
+    );
+    let (ok, _, err) = vmsim(&["run", "--explain", "-w", "zipf"]);
+    assert!(!ok && err.contains("--explain needs a trace"), "{err}");
+}

@@ -62,6 +62,55 @@ pub struct AccessStory {
     pub result: Result<PhysAddr, AccessError>,
 }
 
+impl AccessStory {
+    /// The story as text: each translation tried, as the hardware lived it, then what
+    /// the kernel did about its fault.
+    pub fn to_text(&self, paging: &crate::hw::Paging) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let indent = if self.tries.len() > 1 { "    " } else { "  " };
+        for (i, t) in self.tries.iter().enumerate() {
+            if self.tries.len() > 1 {
+                let _ = writeln!(s, "  try {}:", i + 1);
+            }
+            for line in t.translation.to_text(paging).lines() {
+                let _ = writeln!(s, "{indent}{line}");
+            }
+            match t.handled {
+                Some(Ok(kind)) => {
+                    let class = match kind.class() {
+                        super::FaultClass::Minor => "a minor fault",
+                        super::FaultClass::Major => "a major fault (storage read)",
+                        super::FaultClass::Cow => "a copy-on-write fault",
+                        super::FaultClass::Spurious => "a spurious fault",
+                        super::FaultClass::Violation => "a violation",
+                    };
+                    let _ = writeln!(
+                        s,
+                        "  kernel: {} ({class}) handled; the access is retried",
+                        kind.name()
+                    );
+                }
+                Some(Err(v)) => {
+                    let _ = writeln!(
+                        s,
+                        "  kernel: {}: {:?} to pid {}",
+                        v.reason(),
+                        v.signal(),
+                        self.pid.0
+                    );
+                }
+                None => {}
+            }
+        }
+        // A success ends the last translation's story; a failure is told here.
+        if let Err(e) = &self.result {
+            let _ = writeln!(s, "  => {e}");
+        }
+        s
+    }
+}
+
 /// Faults one access may take before it is given up as unresolvable (a write to a page
 /// never touched takes two on machines where the first read mapped the zero page; a
 /// stale TLB entry adds one).
