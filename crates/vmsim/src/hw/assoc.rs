@@ -376,14 +376,19 @@ impl<V: Copy + Default> SetAssoc<V> {
         }
     }
 
+    /// The way the policy evicts from the full set at `base`.
     fn victim(&mut self, base: usize) -> usize {
-        if let Some(w) = (0..self.ways).find(|&w| self.key(base + w) == INVALID) {
-            return w;
-        }
         match self.policy {
             Replacement::Lru => {
                 let s = &self.repl_state[base..base + self.ways];
-                (0..s.len()).min_by_key(|&w| s[w]).unwrap_or(0)
+                // The first of the least recently used ways.
+                let mut best = 0;
+                for (w, &t) in s.iter().enumerate() {
+                    if t < s[best] {
+                        best = w;
+                    }
+                }
+                best
             }
             Replacement::Plru => {
                 let bits = self.repl_state[base / self.ways];
@@ -418,9 +423,34 @@ impl<V: Copy + Default> SetAssoc<V> {
         val: V,
     ) -> (usize, Option<Evicted<V>>) {
         let base = self.set_of(index_src) * self.ways;
-        let way = (0..self.ways)
-            .find(|&w| self.tag(base + w) == (key, asid))
-            .unwrap_or_else(|| self.victim(base));
+        let end = base + self.ways;
+        // One pass: the way already holding (key, asid), else the first empty way, else
+        // the policy's victim.
+        let (klo, khi) = (key as u32, (key >> 32) as u32);
+        let (ilo, ihi) = (INVALID as u32, (INVALID >> 32) as u32);
+        let (lo, hi, ids) = (
+            &self.key_lo[base..end],
+            &self.key_hi[base..end],
+            &self.ids[base..end],
+        );
+        let mut same = NOT_FOUND;
+        let mut empty = NOT_FOUND;
+        for w in 0..lo.len().min(hi.len()).min(ids.len()) {
+            if lo[w] == klo && hi[w] == khi && ids[w] == asid {
+                same = w;
+                break;
+            }
+            if empty == NOT_FOUND && lo[w] == ilo && hi[w] == ihi {
+                empty = w;
+            }
+        }
+        let way = if same != NOT_FOUND {
+            same
+        } else if empty != NOT_FOUND {
+            empty
+        } else {
+            self.victim(base)
+        };
         let slot = base + way;
         let old = self.tag(slot);
         let evicted = (old.0 != INVALID && old != (key, asid)).then(|| Evicted {
