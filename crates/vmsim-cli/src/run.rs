@@ -439,53 +439,46 @@ pub fn run(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// `vmsim run --html OUT TRACE`: the trace replayed on the explained path, as a page.
-fn run_html(a: &RunArgs, out: &Path) -> Result<()> {
+/// The short trace that `--html` or `--explain` (`flag`) tells step by step, read whole,
+/// with the kernel booted to replay it.
+fn short_trace(a: &RunArgs, flag: &str) -> Result<(Kernel, Vec<vmsim::trace::Event>)> {
+    let max = vmsim::viz::MAX_TRACE_EVENTS;
     let Some(path) = &a.trace else {
-        bail!(
-            "--html needs a trace to replay (a short one: at most {} events)",
-            vmsim::viz::MAX_TRACE_EVENTS
-        );
+        bail!("{flag} needs a trace to replay (a short one: at most {max} events)");
     };
-    if a.workload.is_some() || a.json || a.interval.is_some() {
-        bail!("--html takes a trace only, without --workload, --json or --interval");
+    if a.workload.is_some() || a.json || a.interval.is_some() || (a.explain && a.html.is_some()) {
+        bail!("{flag} takes a trace only, without --workload, --json, --interval or the other of --html and --explain");
     }
     let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
-    let mut k = Kernel::try_boot(spec, a.kernel.config()?)?;
+    let k = Kernel::try_boot(spec, a.kernel.config()?)?;
     let format = parse_format(a.format.as_deref())?;
     let mut reader = EventReader::open(path, format, k.page_size())?;
     let events = vmsim::viz::record::read_events(&mut reader)
         .with_context(|| format!("{}", path.display()))?;
-    let title = format!("vmsim run {}", path.display());
+    if events.len() > max {
+        bail!(
+            "{}: {} events; {flag} tells at most {max}",
+            path.display(),
+            events.len()
+        );
+    }
+    Ok((k, events))
+}
+
+/// `vmsim run --html OUT TRACE`: the trace replayed on the explained path, as a page.
+fn run_html(a: &RunArgs, out: &Path) -> Result<()> {
+    let (mut k, events) = short_trace(a, "--html")?;
+    let title = format!(
+        "vmsim run {}",
+        a.trace.as_deref().unwrap_or(Path::new("")).display()
+    );
     let w = vmsim::viz::record_trace(&mut k, &events, &title)?;
     write_page(out, &w)
 }
 
 /// `vmsim run --explain TRACE`: the trace told event by event as text.
 fn run_explained(a: &RunArgs) -> Result<()> {
-    let Some(path) = &a.trace else {
-        bail!(
-            "--explain needs a trace to replay (a short one: at most {} events)",
-            vmsim::viz::MAX_TRACE_EVENTS
-        );
-    };
-    if a.workload.is_some() || a.json || a.interval.is_some() || a.html.is_some() {
-        bail!("--explain takes a trace only, without --workload, --json, --interval or --html");
-    }
-    let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
-    let mut k = Kernel::try_boot(spec, a.kernel.config()?)?;
-    let format = parse_format(a.format.as_deref())?;
-    let mut reader = EventReader::open(path, format, k.page_size())?;
-    let events = vmsim::viz::record::read_events(&mut reader)
-        .with_context(|| format!("{}", path.display()))?;
-    if events.len() > vmsim::viz::MAX_TRACE_EVENTS {
-        bail!(
-            "{}: {} events; --explain tells at most {}",
-            path.display(),
-            events.len(),
-            vmsim::viz::MAX_TRACE_EVENTS
-        );
-    }
+    let (mut k, events) = short_trace(a, "--explain")?;
     println!(
         "machine {}: {}",
         k.machine.spec.name,

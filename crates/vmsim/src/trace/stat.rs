@@ -2,7 +2,7 @@
 
 use super::{Event, EventReader, TraceError, BATCH};
 use crate::hw::AccessKind;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -62,7 +62,7 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
     };
     let mut pages: FxHashSet<(u32, u64)> = FxHashSet::default();
     let mut text: FxHashSet<(u32, u64)> = FxHashSet::default();
-    let mut pids: FxHashMap<u32, ()> = FxHashMap::default();
+    let mut pids: FxHashSet<u32> = FxHashSet::default();
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         reader.next_batch(&mut batch)?;
@@ -71,9 +71,9 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
         }
         for e in &batch {
             s.events += 1;
-            pids.insert(e.pid(), ());
+            pids.insert(e.pid());
             if let Event::Fork { child, .. } = e {
-                pids.insert(*child, ());
+                pids.insert(*child);
             }
             let Event::Access(a) = e else {
                 *s.os_events.entry(name(e).to_string()).or_default() += 1;
@@ -96,7 +96,7 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
     }
     s.footprint_pages = pages.len() as u64;
     s.text_pages = text.len() as u64;
-    s.processes = pids.into_keys().collect();
+    s.processes = pids.into_iter().collect();
     s.processes.sort_unstable();
     Ok(s)
 }
