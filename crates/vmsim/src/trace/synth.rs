@@ -308,9 +308,10 @@ impl Generator {
                 jj: 0,
                 kk: 0,
             },
+            // The first step switches to the first worker (the turn after the last).
             WorkloadKind::Fork => State::Fork {
-                turn: 0,
-                left: SLICE,
+                turn: p.workers.saturating_sub(1),
+                left: 0,
             },
             WorkloadKind::Recursion => State::Recursion {
                 level: 0,
@@ -512,9 +513,6 @@ impl Generator {
                     }
                     *left -= 1;
                     self.pid = 2 + *turn;
-                    if self.made == self.prologue.len() as u64 {
-                        out.push(Event::Switch { pid: self.pid });
-                    }
                 }
                 // Workers read the shared region (skewed) and write their heap copy.
                 let pages = fp / ps;
@@ -740,6 +738,30 @@ mod tests {
             v
         };
         assert_eq!(dedup(a), dedup(b));
+    }
+
+    #[test]
+    fn the_fork_workload_switches_to_each_worker_before_it_runs() {
+        let mut p = SynthParams::new(WorkloadKind::Fork);
+        p.footprint = 64 << 10;
+        p.workers = 2;
+        p.accesses = 25_000;
+        let ev = all(p);
+        let last_fork = ev
+            .iter()
+            .rposition(|e| matches!(e, Event::Fork { .. }))
+            .unwrap();
+        assert_eq!(ev[last_fork + 1], Event::Switch { pid: 2 });
+        // Every worker access follows a switch to that worker.
+        let mut running = 1;
+        for e in &ev[last_fork + 1..] {
+            match e {
+                Event::Switch { pid } => running = *pid,
+                Event::Access(a) => assert_eq!(a.pid, running, "{e:?}"),
+                _ => {}
+            }
+        }
+        assert!(ev.contains(&Event::Switch { pid: 3 }));
     }
 
     #[test]
