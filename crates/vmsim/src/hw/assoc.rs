@@ -175,6 +175,9 @@ pub struct SetAssoc<V> {
     repl_state: Vec<u64>,
     /// LRU: the clock. Random: xorshift64* state.
     clock: u64,
+    /// Valid entries (kept by `set_tag`): a store with none answers every probe and
+    /// invalidation at once.
+    valid: usize,
 }
 
 /// An entry pushed out by an insertion.
@@ -210,6 +213,7 @@ impl<V: Copy + Default> SetAssoc<V> {
             policy: replacement,
             repl_state,
             clock,
+            valid: 0,
         }
     }
 
@@ -257,13 +261,17 @@ impl<V: Copy + Default> SetAssoc<V> {
     /// `index_src` selects, marks it used, and returns its slot.
     #[inline(always)]
     pub fn lookup(&mut self, index_src: u64, key: u64, asid: u32) -> Option<usize> {
+        if self.valid == 0 {
+            return None;
+        }
         self.find(self.set_of(index_src) * self.ways, key, asid)
     }
 
     /// Like [`SetAssoc::lookup`], returning the entry's value rather than its slot.
     #[inline(always)]
     pub fn lookup_value(&mut self, index_src: u64, key: u64, asid: u32) -> Option<V> {
-        let slot = self.lookup(index_src, key, asid)?;
+        // The hit path of an L1: no emptiness check, which only a miss would gain from.
+        let slot = self.find(self.set_of(index_src) * self.ways, key, asid)?;
         debug_assert!(slot < self.vals.len());
         // SAFETY: `find` returns `base + way` with `way < ways` and
         // `base + ways <= ids.len() == vals.len()`.
@@ -356,6 +364,9 @@ impl<V: Copy + Default> SetAssoc<V> {
     }
 
     fn set_tag(&mut self, slot: usize, key: u64, asid: u32) {
+        let was = self.key(slot) != INVALID;
+        let is = key != INVALID;
+        self.valid = self.valid + is as usize - was as usize;
         self.key_lo[slot] = key as u32;
         self.key_hi[slot] = (key >> 32) as u32;
         self.ids[slot] = asid;
@@ -381,12 +392,13 @@ impl<V: Copy + Default> SetAssoc<V> {
         match self.policy {
             Replacement::Lru => {
                 let s = &self.repl_state[base..base + self.ways];
-                // The first of the least recently used ways.
-                let mut best = 0;
+                // The first of the least recently used ways, without a branch per way
+                // (which way is oldest is a coin toss the predictor loses).
+                let (mut best, mut oldest) = (0, u64::MAX);
                 for (w, &t) in s.iter().enumerate() {
-                    if t < s[best] {
-                        best = w;
-                    }
+                    let older = t < oldest;
+                    best = if older { w } else { best };
+                    oldest = if older { t } else { oldest };
                 }
                 best
             }
@@ -472,6 +484,9 @@ impl<V: Copy + Default> SetAssoc<V> {
         key: u64,
         asid_matches: impl Fn(u32) -> bool,
     ) -> u32 {
+        if self.valid == 0 {
+            return 0;
+        }
         let base = self.set_of(index_src) * self.ways;
         let mut n = 0;
         for slot in base..base + self.ways {
@@ -486,6 +501,9 @@ impl<V: Copy + Default> SetAssoc<V> {
 
     /// Invalidates every valid entry for which `pred(key, asid)` holds. Returns how many.
     pub fn invalidate_where(&mut self, pred: impl Fn(u64, u32) -> bool) -> u32 {
+        if self.valid == 0 {
+            return 0;
+        }
         let mut n = 0;
         for slot in 0..self.ids.len() {
             let (k, a) = self.tag(slot);
@@ -499,9 +517,13 @@ impl<V: Copy + Default> SetAssoc<V> {
 
     /// Number of valid entries.
     pub fn occupancy(&self) -> usize {
-        (0..self.ids.len())
-            .filter(|&s| self.key(s) != INVALID)
-            .count()
+        debug_assert_eq!(
+            self.valid,
+            (0..self.ids.len())
+                .filter(|&s| self.key(s) != INVALID)
+                .count()
+        );
+        self.valid
     }
 
     /// The valid entries of set `set`, as (way, key, asid, value).
