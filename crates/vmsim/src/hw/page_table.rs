@@ -449,6 +449,42 @@ impl PageTable {
         Ok(addr)
     }
 
+    /// The software value of the base-page entry at `pte_addr` (an address a walk or
+    /// [`PageTable::slot`] found), if it is a not-present entry holding one.
+    pub fn soft_at(paging: &Paging, ram: &PhysMem, pte_addr: PhysAddr) -> Option<u64> {
+        let raw = ram.read_uint(pte_addr, paging.pte_bytes).ok()?;
+        (raw != 0 && matches!(paging.decode(raw, 1), Pte::Absent)).then_some(raw >> 1)
+    }
+
+    /// Replaces the not-present base-page entry at `pte_addr` (found by
+    /// [`PageTable::slot`]) with a leaf mapping `pfn`, as [`PageTable::map`] would at
+    /// level 1 without walking again: the tables above exist and were linked when the
+    /// entry was. Refused if the entry is present.
+    pub fn map_at(
+        paging: &Paging,
+        ram: &mut PhysMem,
+        pte_addr: PhysAddr,
+        va: VirtAddr,
+        pfn: Pfn,
+        flags: Flags,
+    ) -> Result<PhysAddr, MapError> {
+        if pfn.0 > paging.max_pfn() {
+            return Err(MapError::FrameTooHigh { pfn });
+        }
+        let raw = ram.read_uint(pte_addr, paging.pte_bytes)?;
+        match paging.decode(raw, 1) {
+            Pte::Absent => {}
+            Pte::Reserved => return Err(MapError::Corrupt { va, level: 1 }),
+            _ => return Err(MapError::AlreadyMapped { va, level: 1 }),
+        }
+        ram.write_uint(
+            pte_addr,
+            paging.pte_bytes,
+            paging.encode(Pte::Leaf { pfn, flags }, 1),
+        )?;
+        Ok(pte_addr)
+    }
+
     /// Clears a not-present entry at `va` (nothing happens where there is none).
     pub fn clear_soft(&self, paging: &Paging, ram: &mut PhysMem, va: VirtAddr) {
         if let Some(Slot::Soft { pte_addr, .. }) = self.slot(paging, ram, va) {

@@ -259,9 +259,9 @@ impl Kernel {
         let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
         let kind = match pt.slot(&paging, &self.machine.ram, page) {
             None => self.demand(pid, &vma, page, f.access)?,
-            Some(Slot::Soft { value, .. }) if soft_swap(value).is_some() => {
+            Some(Slot::Soft { value, pte_addr }) if soft_swap(value).is_some() => {
                 let slot = soft_swap(value).unwrap_or(0);
-                self.swap_in(pid, &vma, page, slot)?
+                self.swap_in(pid, &vma, page, pte_addr, slot)?
             }
             Some(Slot::Soft { value, .. }) => match soft_prot_none(value) {
                 Some(pfn) => {

@@ -20,6 +20,7 @@ pub mod process;
 pub mod reclaim;
 pub mod rmap;
 pub mod swap;
+pub mod swap_cache;
 pub mod syscall;
 pub mod vma;
 
@@ -301,8 +302,7 @@ pub struct Kernel {
     referenced: Vec<bool>,
     swap: Option<swap::SwapDevice>,
     /// Pages in the swap cache, by slot, and the slot of each such frame.
-    swap_cache: rustc_hash::FxHashMap<u32, Pfn>,
-    swap_cached: rustc_hash::FxHashMap<u64, u32>,
+    swap_cache: swap_cache::SwapCache,
     /// Frames a fault in progress is using, which reclaim must leave alone.
     pinned: Vec<Pfn>,
     /// The swap readahead window, in slots, and the swap-cache hits since the last
@@ -505,9 +505,9 @@ impl Kernel {
         let idle: Vec<_> = self
             .page_cache
             .values()
-            .chain(self.swap_cache.values())
-            .filter(|&&pfn| self.frames.refs(pfn) == 1)
             .copied()
+            .chain(self.swap_cache.frames())
+            .filter(|&pfn| self.frames.refs(pfn) == 1)
             .collect();
         for &pfn in &idle {
             self.evict(pfn);
@@ -533,7 +533,7 @@ impl Kernel {
 
     /// The frame holding swap slot `slot` in the swap cache, if it is there.
     pub fn swap_cache_frame(&self, slot: u32) -> Option<Pfn> {
-        self.swap_cache.get(&slot).copied()
+        self.swap_cache.frame(slot)
     }
 
     /// Every mapping of frame `pfn` the reverse map knows (anonymous and file pages):
@@ -675,11 +675,35 @@ impl Kernel {
                 Flags::RWX | Flags::USER,
             )
             .map_err(|_| Errno::ENOMEM)?;
+        self.installed(pid, page, pfn, pte);
+        Ok(())
+    }
+
+    /// As [`Kernel::install`], over the not-present entry at `pte` that the fault
+    /// handler found for `page` (no second walk).
+    fn install_at(
+        &mut self,
+        pid: Pid,
+        page: VirtAddr,
+        pte: PhysAddr,
+        pfn: Pfn,
+        flags: Flags,
+    ) -> Result<(), Errno> {
+        self.mm(pid)?;
+        let paging = self.machine.spec.paging;
+        PageTable::map_at(&paging, &mut self.machine.ram, pte, page, pfn, flags)
+            .map_err(|_| Errno::ENOMEM)?;
+        self.installed(pid, page, pfn, pte);
+        Ok(())
+    }
+
+    /// The bookkeeping of a new mapping of `pfn` at `page` through the entry at `pte`:
+    /// the reverse map and the resident counts.
+    fn installed(&mut self, pid: Pid, page: VirtAddr, pfn: Pfn, pte: PhysAddr) {
         if matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File) {
             self.rmap.add(pfn, pid, page, pte);
         }
         self.count_resident(pid, pfn);
-        Ok(())
     }
 
     /// Counts `pfn` resident in `pid` by what it holds (the zero page and devices do

@@ -15,7 +15,7 @@ use super::fault::{soft_for_swap, soft_prot_none, soft_swap};
 use super::frames::FrameKind;
 use super::{GroupId, Kernel, Pid};
 use crate::addr::{Pfn, VirtAddr};
-use crate::hw::{Flags, Slot, TlbFlush};
+use crate::hw::{Flags, PageTable, TlbFlush};
 use serde::Serialize;
 
 /// How victims are chosen.
@@ -330,7 +330,7 @@ impl Kernel {
         let paging = self.machine.spec.paging;
         match self.frames.kind(pfn) {
             FrameKind::Anon => {
-                let cached = self.swap_cached.get(&pfn.0).copied();
+                let cached = self.swap_cache.slot(pfn);
                 if !self.rmap.is_mapped(pfn) {
                     // Read ahead and never used: its bytes are in its slot already.
                     if let Some(slot) = cached {
@@ -501,13 +501,11 @@ impl Kernel {
             }
         }
         self.swap_cache.insert(slot, pfn);
-        self.swap_cached.insert(pfn.0, slot);
     }
 
     /// Drops the swap cache's page for `slot`, if it holds one.
     pub(super) fn drop_swap_cache(&mut self, slot: u32) {
-        if let Some(pfn) = self.swap_cache.remove(&slot) {
-            self.swap_cached.remove(&pfn.0);
+        if let Some(pfn) = self.swap_cache.remove(slot) {
             self.put_frame(pfn);
         }
     }
@@ -532,7 +530,7 @@ impl Kernel {
                 .swap
                 .as_ref()
                 .is_some_and(|d| (s as u64) < d.stats.slots && d.count(s) > 0);
-            if !in_use || self.swap_cache.contains_key(&s) {
+            if !in_use || self.swap_cache.frame(s).is_some() {
                 continue;
             }
             if self.frames.nr_free() <= self.watermarks.low {
@@ -550,7 +548,8 @@ impl Kernel {
         read
     }
 
-    /// Brings a swapped-out page back for `pid` at `page`: from the swap cache (minor)
+    /// Brings a swapped-out page back for `pid` at `page`, whose entry (at `pte`) names
+    /// `slot`: from the swap cache (minor)
     /// or from the device (major), with readahead. A page other entries still name is
     /// shared through the swap cache and mapped read-only (copy-on-write, as before it
     /// left); the last one to take it gets it writable and the slot is freed.
@@ -559,24 +558,23 @@ impl Kernel {
         pid: Pid,
         vma: &super::Vma,
         page: VirtAddr,
+        pte: crate::addr::PhysAddr,
         slot: u32,
     ) -> Result<super::FaultKind, super::Violation> {
         let paging = self.machine.spec.paging;
-        let (pfn, kind) = match self.swap_cache.get(&slot) {
-            Some(&pfn) => {
+        let (pfn, kind) = match self.swap_cache.frame(slot) {
+            Some(pfn) => {
                 self.ra_hits += 1;
                 (pfn, super::FaultKind::SwapCache)
             }
             None => {
                 let pfn = self.alloc_user_frame(pid, FrameKind::Anon)?;
                 // The entry may have changed while memory was found (the OOM killer,
-                // or this process exiting): then just retry.
-                let still = self.mm(pid).ok().is_some_and(|mm| {
-                    matches!(
-                        mm.pt.slot(&paging, &self.machine.ram, page),
-                        Some(Slot::Soft { value, .. }) if soft_swap(value) == Some(slot)
-                    )
-                });
+                // or this process exiting): then just retry. Tables are freed only by
+                // munmap and exit, so while the process lives the entry is where it was.
+                let still = self.mm(pid).is_ok()
+                    && PageTable::soft_at(&paging, &self.machine.ram, pte).and_then(soft_swap)
+                        == Some(slot);
                 if !still {
                     self.put_frame(pfn);
                     return if self.mm(pid).is_ok() {
@@ -593,8 +591,8 @@ impl Kernel {
                 (pfn, super::FaultKind::SwapIn)
             }
         };
-        let pt = self.mm(pid).map_err(|_| super::Violation::OutOfMemory)?.pt;
-        pt.clear_soft(&paging, &mut self.machine.ram, page);
+        self.mm(pid).map_err(|_| super::Violation::OutOfMemory)?;
+        let _ = self.machine.ram.write_uint(pte, paging.pte_bytes, 0);
         if let Ok(mm) = self.mm_mut(pid) {
             mm.swap_pages = mm.swap_pages.saturating_sub(1);
         }
@@ -612,7 +610,7 @@ impl Kernel {
         }
         let writable = last && self.frames.refs(pfn) == 1;
         let flags = self.user_flags(vma.prot, writable, false);
-        if self.install(pid, page, pfn, flags).is_err() {
+        if self.install_at(pid, page, pte, pfn, flags).is_err() {
             self.put_frame(pfn);
             return Err(super::Violation::OutOfMemory);
         }
