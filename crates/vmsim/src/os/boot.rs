@@ -205,8 +205,6 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
     } else {
         None
     };
-    let swap_cache =
-        super::swap_cache::SwapCache::new(swap.as_ref().map_or(0, |s| s.nr_slots()), nr);
     let watermarks = super::Watermarks::for_ram(nr, ps);
     log.push(format!(
         "watermarks: min {} low {} high {} free frames; reclaim by {:?}",
@@ -219,7 +217,6 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         lru: super::reclaim::FrameLists::new(nr),
         referenced: vec![false; nr as usize],
         swap,
-        swap_cache,
         pinned: Vec::new(),
         ra_window: config.swap_readahead.max(1),
         ra_hits: 0,

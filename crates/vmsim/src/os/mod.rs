@@ -20,7 +20,6 @@ pub mod process;
 pub mod reclaim;
 pub mod rmap;
 pub mod swap;
-pub mod swap_cache;
 pub mod syscall;
 pub mod vma;
 
@@ -300,9 +299,8 @@ pub struct Kernel {
     lru: reclaim::FrameLists,
     /// The two-list policy's `PG_referenced`, per frame.
     referenced: Vec<bool>,
+    /// The swap device, which also holds the swap cache.
     swap: Option<swap::SwapDevice>,
-    /// Pages in the swap cache, by slot, and the slot of each such frame.
-    swap_cache: swap_cache::SwapCache,
     /// Frames a fault in progress is using, which reclaim must leave alone.
     pinned: Vec<Pfn>,
     /// The swap readahead window, in slots, and the swap-cache hits since the last
@@ -506,7 +504,7 @@ impl Kernel {
             .page_cache
             .values()
             .copied()
-            .chain(self.swap_cache.frames())
+            .chain(self.swap.iter().flat_map(|s| s.cached_frames()))
             .filter(|&pfn| self.frames.refs(pfn) == 1)
             .collect();
         for &pfn in &idle {
@@ -533,7 +531,7 @@ impl Kernel {
 
     /// The frame holding swap slot `slot` in the swap cache, if it is there.
     pub fn swap_cache_frame(&self, slot: u32) -> Option<Pfn> {
-        self.swap_cache.frame(slot)
+        self.swap.as_ref()?.cached(slot)
     }
 
     /// Every mapping of frame `pfn` the reverse map knows (anonymous and file pages):

@@ -330,7 +330,7 @@ impl Kernel {
         let paging = self.machine.spec.paging;
         match self.frames.kind(pfn) {
             FrameKind::Anon => {
-                let cached = self.swap_cache.slot(pfn);
+                let cached = self.swap.as_ref().and_then(|s| s.cached_slot(pfn));
                 if !self.rmap.is_mapped(pfn) {
                     // Read ahead and never used: its bytes are in its slot already.
                     if let Some(slot) = cached {
@@ -500,12 +500,14 @@ impl Kernel {
                 s.note_zero_read();
             }
         }
-        self.swap_cache.insert(slot, pfn);
+        if let Some(s) = self.swap.as_mut() {
+            s.cache(slot, pfn);
+        }
     }
 
     /// Drops the swap cache's page for `slot`, if it holds one.
     pub(super) fn drop_swap_cache(&mut self, slot: u32) {
-        if let Some(pfn) = self.swap_cache.remove(slot) {
+        if let Some(pfn) = self.swap.as_mut().and_then(|s| s.uncache(slot)) {
             self.put_frame(pfn);
         }
     }
@@ -526,11 +528,10 @@ impl Kernel {
         self.ra_hits = 0;
         let mut read = 0;
         for s in slot + 1..slot.saturating_add(self.ra_window) {
-            let in_use = self
-                .swap
-                .as_ref()
-                .is_some_and(|d| (s as u64) < d.stats.slots && d.count(s) > 0);
-            if !in_use || self.swap_cache.frame(s).is_some() {
+            let wanted = self.swap.as_ref().is_some_and(|d| {
+                (s as u64) < d.stats.slots && d.count(s) > 0 && d.cached(s).is_none()
+            });
+            if !wanted {
                 continue;
             }
             if self.frames.nr_free() <= self.watermarks.low {
@@ -562,7 +563,7 @@ impl Kernel {
         slot: u32,
     ) -> Result<super::FaultKind, super::Violation> {
         let paging = self.machine.spec.paging;
-        let (pfn, kind) = match self.swap_cache.frame(slot) {
+        let (pfn, kind) = match self.swap.as_ref().and_then(|s| s.cached(slot)) {
             Some(pfn) => {
                 self.ra_hits += 1;
                 (pfn, super::FaultKind::SwapCache)

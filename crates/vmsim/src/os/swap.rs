@@ -5,6 +5,7 @@
 //! that name it (a page swapped out while shared copy-on-write by several processes is
 //! named by each). A page that read as zeros is recorded as such and not written.
 
+use crate::addr::Pfn;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -72,10 +73,25 @@ pub struct SwapDevice {
     page_size: u64,
     next: u32,
     free: Vec<u32>,
-    count: Vec<u16>,
-    has_data: Vec<bool>,
+    slots: Vec<SlotState>,
+    /// The swap cache by frame: the slot each cached frame holds, plus one (0 = none).
+    slot_of_frame: Vec<u32>,
+    /// Frames in the swap cache.
+    cached: usize,
     /// Its counters.
     pub stats: SwapStats,
+}
+
+/// What the device knows of one slot, in one record: a fault that brings a page back
+/// reads all of it, so it should cost one cache miss, not three.
+#[derive(Clone, Copy, Debug, Default)]
+struct SlotState {
+    /// The frame that holds a copy of the slot's page in the swap cache, plus one.
+    frame: u32,
+    /// Page-table entries that name the slot.
+    count: u16,
+    /// Whether the slot's bytes are in the file (a page of zeros is not written).
+    has_data: bool,
 }
 
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
@@ -110,8 +126,9 @@ impl SwapDevice {
             page_size,
             next: 0,
             free: Vec::new(),
-            count: vec![0; slots],
-            has_data: vec![false; slots],
+            slots: vec![SlotState::default(); slots],
+            slot_of_frame: Vec::new(),
+            cached: 0,
             stats: SwapStats {
                 slots: slots as u64,
                 ..SwapStats::default()
@@ -121,7 +138,7 @@ impl SwapDevice {
 
     /// Number of slots.
     pub fn nr_slots(&self) -> u32 {
-        self.count.len() as u32
+        self.slots.len() as u32
     }
 
     /// The file behind it.
@@ -133,7 +150,7 @@ impl SwapDevice {
     pub fn alloc(&mut self) -> Option<u32> {
         let s = match self.free.pop() {
             Some(s) => s,
-            None if (self.next as usize) < self.count.len() => {
+            None if (self.next as usize) < self.slots.len() => {
                 self.next += 1;
                 self.next - 1
             }
@@ -147,7 +164,7 @@ impl SwapDevice {
     /// Writes a page into `slot` (`None`: the page reads as zeros).
     pub fn write(&mut self, slot: u32, data: Option<&[u8]>) -> std::io::Result<()> {
         self.stats.outs += 1;
-        self.has_data[slot as usize] = data.is_some();
+        self.slots[slot as usize].has_data = data.is_some();
         if let Some(d) = data {
             self.file.write_all_at(d, slot as u64 * self.page_size)?;
             self.stats.bytes_written += d.len() as u64;
@@ -159,7 +176,7 @@ impl SwapDevice {
     /// was all zeros.
     pub fn read(&mut self, slot: u32, buf: &mut [u8]) -> std::io::Result<bool> {
         self.stats.ins += 1;
-        if !self.has_data[slot as usize] {
+        if !self.slots[slot as usize].has_data {
             return Ok(false);
         }
         self.file.read_exact_at(buf, slot as u64 * self.page_size)?;
@@ -169,7 +186,7 @@ impl SwapDevice {
 
     /// Whether `slot` holds bytes (false: the page read as zeros when it went out).
     pub fn has_data(&self, slot: u32) -> bool {
-        self.has_data[slot as usize]
+        self.slots[slot as usize].has_data
     }
 
     /// Counts a swap-in of a page that was all zeros (nothing to read).
@@ -179,23 +196,84 @@ impl SwapDevice {
 
     /// Adds a reference to `slot`.
     pub fn get(&mut self, slot: u32) {
-        self.count[slot as usize] += 1;
+        self.slots[slot as usize].count += 1;
     }
 
     /// References to `slot`.
     pub fn count(&self, slot: u32) -> u16 {
-        self.count[slot as usize]
+        self.slots[slot as usize].count
     }
 
     /// Drops a reference to `slot`, freeing it with the last.
     pub fn put(&mut self, slot: u32) {
-        let c = &mut self.count[slot as usize];
-        *c = c.saturating_sub(1);
-        if *c == 0 {
-            self.has_data[slot as usize] = false;
+        let st = &mut self.slots[slot as usize];
+        st.count = st.count.saturating_sub(1);
+        if st.count == 0 {
+            st.has_data = false;
             self.free.push(slot);
             self.stats.used -= 1;
         }
+    }
+}
+
+/// The swap cache (Linux's swap address space): frames that hold a copy of a slot's
+/// page, found by slot when a fault brings a page back and by frame when reclaim looks
+/// at one again. Both directions are arrays, so the fault path does no hashing.
+impl SwapDevice {
+    /// The frame caching `slot`.
+    #[inline]
+    pub fn cached(&self, slot: u32) -> Option<Pfn> {
+        let f = self.slots.get(slot as usize)?.frame;
+        f.checked_sub(1).map(|f| Pfn(f as u64))
+    }
+
+    /// The slot `pfn` caches.
+    #[inline]
+    pub fn cached_slot(&self, pfn: Pfn) -> Option<u32> {
+        self.slot_of_frame.get(pfn.0 as usize)?.checked_sub(1)
+    }
+
+    /// Records that `pfn` caches `slot`, replacing what either was paired with.
+    /// Slots beyond the device and frames beyond `u32` are ignored.
+    pub fn cache(&mut self, slot: u32, pfn: Pfn) {
+        let f = pfn.0 as usize;
+        if slot as usize >= self.slots.len() || pfn.0 >= u32::MAX as u64 {
+            return;
+        }
+        self.uncache(slot);
+        if let Some(old) = self.cached_slot(pfn) {
+            self.uncache(old);
+        }
+        if f >= self.slot_of_frame.len() {
+            self.slot_of_frame
+                .resize((f + 1).max(2 * self.slot_of_frame.len()), 0);
+        }
+        self.slots[slot as usize].frame = pfn.0 as u32 + 1;
+        self.slot_of_frame[f] = slot + 1;
+        self.cached += 1;
+    }
+
+    /// Takes `slot` out of the swap cache; returns the frame that cached it.
+    pub fn uncache(&mut self, slot: u32) -> Option<Pfn> {
+        let pfn = self.cached(slot)?;
+        self.slots[slot as usize].frame = 0;
+        self.slot_of_frame[pfn.0 as usize] = 0;
+        self.cached -= 1;
+        Some(pfn)
+    }
+
+    /// Pages in the swap cache.
+    pub fn nr_cached(&self) -> usize {
+        self.cached
+    }
+
+    /// The frames in the swap cache, by frame number.
+    pub fn cached_frames(&self) -> impl Iterator<Item = Pfn> + '_ {
+        self.slot_of_frame
+            .iter()
+            .enumerate()
+            .filter(|(_, &s)| s != 0)
+            .map(|(f, _)| Pfn(f as u64))
     }
 }
 
@@ -233,6 +311,35 @@ mod tests {
         assert_eq!(d.alloc(), Some(a), "freed slots are reused");
         drop(d);
         assert!(!path.exists(), "the temporary file goes with the device");
+    }
+
+    #[test]
+    fn the_swap_cache_pairs_stay_consistent_both_ways() {
+        let mut c = SwapDevice::create(None, 8 * 4096, 4096).unwrap();
+        c.cache(5, Pfn(2));
+        assert_eq!(
+            (c.cached(5), c.cached_slot(Pfn(2)), c.nr_cached()),
+            (Some(Pfn(2)), Some(5), 1)
+        );
+        // Re-pairing the frame drops its old slot.
+        c.cache(6, Pfn(2));
+        assert_eq!(
+            (c.cached(5), c.cached(6), c.nr_cached()),
+            (None, Some(Pfn(2)), 1)
+        );
+        c.cache(1, Pfn(0));
+        assert_eq!(c.cached_frames().collect::<Vec<_>>(), vec![Pfn(0), Pfn(2)]);
+        assert_eq!(c.uncache(6), Some(Pfn(2)));
+        assert_eq!(
+            (c.uncache(6), c.cached_slot(Pfn(2)), c.nr_cached()),
+            (None, None, 1)
+        );
+        // Beyond the device: ignored, never a panic.
+        c.cache(99, Pfn(0));
+        assert_eq!(
+            (c.cached(99), c.cached_slot(Pfn(99)), c.nr_cached()),
+            (None, None, 1)
+        );
     }
 
     #[test]
