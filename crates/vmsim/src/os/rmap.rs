@@ -4,7 +4,7 @@
 //! frame everywhere before it goes without walking the tables. An entry's address is
 //! stable while it maps the frame: a table is freed only once it maps nothing.
 //!
-//! Two mappings per frame are kept in dense arrays (allocated zeroed, so untouched
+//! Two mappings per frame are kept in a dense array (allocated zeroed, so untouched
 //! frames cost no host memory): one for a private page, two for the common
 //! copy-on-write pair after `fork`. Frames shared by more (shared memory, the page
 //! cache, several forks) keep the rest in a map.
@@ -13,41 +13,41 @@ use super::Pid;
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use rustc_hash::FxHashMap;
 
-/// One dense slot per frame: a mapping's process id (0: none), virtual address and
-/// entry address.
+/// Two dense slots per frame, side by side (reclaim reads both of a frame's at once,
+/// so they share cache lines): `[pte, va, pid]` twice, pid 0 meaning none. Plain
+/// integers, so the array is allocated zeroed and costs no host memory until used.
 #[derive(Clone, Debug)]
-struct Dense {
-    pid: Vec<u32>,
-    va: Vec<u64>,
-    pte: Vec<u64>,
-}
+struct Dense(Vec<[u64; 6]>);
 
 impl Dense {
     fn new(n: usize) -> Dense {
-        Dense {
-            pid: vec![0; n],
-            va: vec![0; n],
-            pte: vec![0; n],
-        }
+        Dense(vec![[0; 6]; n])
     }
 
-    fn get(&self, f: usize) -> Option<(u32, u64, u64)> {
-        (self.pid[f] != 0).then(|| (self.pid[f], self.va[f], self.pte[f]))
+    fn len(&self) -> usize {
+        self.0.len()
     }
 
-    fn set(&mut self, f: usize, m: Option<(u32, u64, u64)>) {
-        let (p, a, e) = m.unwrap_or((0, 0, 0));
-        self.pid[f] = p;
-        self.va[f] = a;
-        self.pte[f] = e;
+    fn pid(&self, f: usize, i: usize) -> u32 {
+        self.0[f][3 * i + 2] as u32
+    }
+
+    fn get(&self, f: usize, i: usize) -> Option<(u32, u64, u64)> {
+        let m = &self.0[f][3 * i..3 * i + 3];
+        (m[2] != 0).then(|| (m[2] as u32, m[1], m[0]))
+    }
+
+    fn set(&mut self, f: usize, i: usize, m: Option<(u32, u64, u64)>) {
+        let (pid, va, pte) = m.unwrap_or((0, 0, 0));
+        self.0[f][3 * i..3 * i + 3].copy_from_slice(&[pte, va, pid as u64]);
     }
 }
 
 /// Reverse mappings of every frame.
 #[derive(Clone, Debug)]
 pub struct Rmap {
-    first: Dense,
-    second: Dense,
+    /// The first two mappings of each frame.
+    dense: Dense,
     /// Further mappings: (pid, va, entry address).
     more: FxHashMap<u64, Vec<(u32, u64, u64)>>,
 }
@@ -56,8 +56,7 @@ impl Rmap {
     /// No mappings, over `nr_frames` frames.
     pub fn new(nr_frames: u64) -> Rmap {
         Rmap {
-            first: Dense::new(nr_frames as usize),
-            second: Dense::new(nr_frames as usize),
+            dense: Dense::new(nr_frames as usize),
             more: FxHashMap::default(),
         }
     }
@@ -65,14 +64,14 @@ impl Rmap {
     /// Records that `pid` maps `pfn` at `va` through the entry at `pte`.
     pub fn add(&mut self, pfn: Pfn, pid: Pid, va: VirtAddr, pte: PhysAddr) {
         let f = pfn.0 as usize;
-        if f >= self.first.pid.len() {
+        if f >= self.dense.len() {
             return;
         }
         let m = Some((pid.0, va.0, pte.0));
-        if self.first.pid[f] == 0 {
-            self.first.set(f, m);
-        } else if self.second.pid[f] == 0 {
-            self.second.set(f, m);
+        if self.dense.pid(f, 0) == 0 {
+            self.dense.set(f, 0, m);
+        } else if self.dense.pid(f, 1) == 0 {
+            self.dense.set(f, 1, m);
         } else {
             self.more
                 .entry(pfn.0)
@@ -84,20 +83,20 @@ impl Rmap {
     /// Forgets that `pid` maps `pfn` at `va`.
     pub fn remove(&mut self, pfn: Pfn, pid: Pid, va: VirtAddr) {
         let f = pfn.0 as usize;
-        if f >= self.first.pid.len() {
+        if f >= self.dense.len() {
             // A device page outside RAM: never tracked.
             return;
         }
         let is = |m: Option<(u32, u64, u64)>| m.is_some_and(|(p, a, _)| (p, a) == (pid.0, va.0));
-        if is(self.first.get(f)) {
+        if is(self.dense.get(f, 0)) {
             // The second moves up; one of the rest, if any, takes its place.
-            let second = self.second.get(f);
-            self.first.set(f, second);
+            let second = self.dense.get(f, 1);
+            self.dense.set(f, 0, second);
             let next = self.pop_more(pfn);
-            self.second.set(f, next);
-        } else if is(self.second.get(f)) {
+            self.dense.set(f, 1, next);
+        } else if is(self.dense.get(f, 1)) {
             let next = self.pop_more(pfn);
-            self.second.set(f, next);
+            self.dense.set(f, 1, next);
         } else if let Some(v) = self.more.get_mut(&pfn.0) {
             if let Some(i) = v.iter().position(|&(p, a, _)| (p, a) == (pid.0, va.0)) {
                 v.swap_remove(i);
@@ -120,13 +119,13 @@ impl Rmap {
     /// Every mapping of `pfn`: (process, virtual address, entry address).
     pub fn of(&self, pfn: Pfn) -> impl Iterator<Item = (Pid, VirtAddr, PhysAddr)> {
         let i = pfn.0 as usize;
-        let (two, more) = if i < self.first.pid.len() {
+        let (two, more) = if i < self.dense.len() {
             // Only frames with more than two mappings allocate (a copy of the rest).
-            let more = match self.second.pid[i] {
+            let more = match self.dense.pid(i, 1) {
                 0 => Vec::new(),
                 _ => self.more.get(&pfn.0).cloned().unwrap_or_default(),
             };
-            ([self.first.get(i), self.second.get(i)], more)
+            ([self.dense.get(i, 0), self.dense.get(i, 1)], more)
         } else {
             ([None, None], Vec::new())
         };
@@ -139,23 +138,27 @@ impl Rmap {
     /// The entry of the first mapping of `pfn`, if any (a cheap look for prefetching).
     #[inline]
     pub fn first_pte(&self, pfn: Pfn) -> Option<PhysAddr> {
-        self.first.get(pfn.0 as usize).map(|(_, _, e)| PhysAddr(e))
+        let f = pfn.0 as usize;
+        (f < self.dense.len())
+            .then(|| self.dense.get(f, 0))
+            .flatten()
+            .map(|(_, _, e)| PhysAddr(e))
     }
 
     /// Calls `f` with every mapping of `pfn` (without collecting them).
     #[inline]
     pub fn each(&self, pfn: Pfn, mut f: impl FnMut(Pid, VirtAddr, PhysAddr)) {
         let i = pfn.0 as usize;
-        if i >= self.first.pid.len() {
+        if i >= self.dense.len() {
             return;
         }
-        for (p, a, e) in [self.first.get(i), self.second.get(i)]
+        for (p, a, e) in [self.dense.get(i, 0), self.dense.get(i, 1)]
             .into_iter()
             .flatten()
         {
             f(Pid(p), VirtAddr(a), PhysAddr(e));
         }
-        if self.second.pid[i] != 0 {
+        if self.dense.pid(i, 1) != 0 {
             if let Some(v) = self.more.get(&pfn.0) {
                 for &(p, a, e) in v {
                     f(Pid(p), VirtAddr(a), PhysAddr(e));
@@ -166,7 +169,8 @@ impl Rmap {
 
     /// Whether anything maps `pfn`.
     pub fn is_mapped(&self, pfn: Pfn) -> bool {
-        self.first.pid.get(pfn.0 as usize).is_some_and(|&p| p != 0)
+        let f = pfn.0 as usize;
+        f < self.dense.len() && self.dense.pid(f, 0) != 0
     }
 }
 
