@@ -216,6 +216,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         rmap: super::rmap::Rmap::new(nr),
         lru: super::reclaim::FrameLists::new(nr),
         referenced: vec![false; nr as usize],
+        scan_hint: u32::MAX,
         swap,
         pinned: Vec::new(),
         ra_window: config.swap_readahead.max(1),

@@ -297,6 +297,9 @@ pub struct Kernel {
     cache_dirty: rustc_hash::FxHashSet<u64>,
     rmap: rmap::Rmap,
     lru: reclaim::FrameLists,
+    /// The frame whose entry the CLOCK scan last prefetched, a few ahead of the hand
+    /// (a hint only: any frame is safe).
+    scan_hint: u32,
     /// The two-list policy's `PG_referenced`, per frame.
     referenced: Vec<bool>,
     /// The swap device, which also holds the swap cache.

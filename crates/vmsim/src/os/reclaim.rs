@@ -74,7 +74,7 @@ impl FrameLists {
     }
 
     fn list_of(&self, f: u32) -> Option<u32> {
-        self.links[f as usize][2].checked_sub(1)
+        self.links.get(f as usize)?[2].checked_sub(1)
     }
 
     fn remove(&mut self, f: u32) {
@@ -265,12 +265,23 @@ impl Kernel {
                     let f = self.lru.tail(INACTIVE)?;
                     let pfn = Pfn(f as u64);
                     // The hand's next frames: start fetching their entries now, so the
-                    // scan does not wait on each one in turn.
-                    let mut ahead = f;
-                    for _ in 0..SCAN_AHEAD {
-                        let Some(n) = self.lru.prev(ahead) else { break };
-                        ahead = n;
-                    }
+                    // scan does not wait on each one in turn. The frame last fetched
+                    // moves one step, as the hand did; only when it has left the list
+                    // (or reached its head) is it found again from the hand.
+                    let hint = self.scan_hint;
+                    let next = match self.lru.list_of(hint) {
+                        Some(INACTIVE) if hint != f => self.lru.prev(hint),
+                        _ => None,
+                    };
+                    let ahead = next.unwrap_or_else(|| {
+                        let mut a = f;
+                        for _ in 0..SCAN_AHEAD {
+                            let Some(n) = self.lru.prev(a) else { break };
+                            a = n;
+                        }
+                        a
+                    });
+                    self.scan_hint = ahead;
                     if let Some(pte) = self.rmap.first_pte(Pfn(ahead as u64)) {
                         self.machine.ram.prefetch(pte);
                     }
