@@ -285,6 +285,11 @@ impl Kernel {
                     if let Some(pte) = self.rmap.first_pte(Pfn(ahead as u64)) {
                         self.machine.ram.prefetch(pte);
                     }
+                    // And the reverse map of the frame after it, whose entry is
+                    // fetched next time.
+                    if let Some(after) = self.lru.prev(ahead) {
+                        self.rmap.prefetch(Pfn(after as u64));
+                    }
                     if !self.in_scope(pfn, scope) || self.young(pfn) {
                         self.lru.move_to_head(INACTIVE, f);
                         continue;

@@ -145,6 +145,14 @@ impl Rmap {
             .map(|(_, _, e)| PhysAddr(e))
     }
 
+    /// Hints the host to fetch `pfn`'s dense mappings (reclaim, a few frames ahead).
+    #[inline]
+    pub fn prefetch(&self, pfn: Pfn) {
+        if let Some(m) = self.dense.0.get(pfn.0 as usize) {
+            crate::hw::ram::prefetch_host(m);
+        }
+    }
+
     /// Calls `f` with every mapping of `pfn` (without collecting them).
     #[inline]
     pub fn each(&self, pfn: Pfn, mut f: impl FnMut(Pid, VirtAddr, PhysAddr)) {
