@@ -489,6 +489,25 @@ impl<V: Copy + Default> SetAssoc<V> {
         }
         let base = self.set_of(index_src) * self.ways;
         let mut n = 0;
+        if self.ways <= 64 {
+            // The ways holding `key`, found without a branch per way; usually none.
+            let (klo, khi) = (key as u32, (key >> 32) as u32);
+            let lo = &self.key_lo[base..base + self.ways];
+            let hi = &self.key_hi[base..base + self.ways];
+            let mut m = 0u64;
+            for w in 0..lo.len().min(hi.len()) {
+                m |= (((lo[w] == klo) & (hi[w] == khi)) as u64) << w;
+            }
+            while m != 0 {
+                let slot = base + m.trailing_zeros() as usize;
+                m &= m - 1;
+                if asid_matches(self.ids[slot]) {
+                    self.set_tag(slot, INVALID, 0);
+                    n += 1;
+                }
+            }
+            return n;
+        }
         for slot in base..base + self.ways {
             let (k, a) = self.tag(slot);
             if k == key && asid_matches(a) {

@@ -121,6 +121,9 @@ pub struct Tlb {
     /// (page level, shift) of the first probe a lookup makes: the first array's smallest
     /// page size.
     first: (u8, u32),
+    /// Per page level: the array that holds pages of that level and their shift (the
+    /// first such array, as a fill picks), so fills do not search.
+    for_level: [Option<(u8, u32)>; MAX_LEVELS + 1],
     /// Its counters.
     pub counters: TlbCounters,
 }
@@ -160,8 +163,17 @@ impl Tlb {
             .first()
             .and_then(|a| a.sizes.first().copied())
             .unwrap_or((0, 0));
+        let mut for_level = [None; MAX_LEVELS + 1];
+        for (i, a) in arrays.iter().enumerate().rev() {
+            for &(level, shift) in &a.sizes {
+                if let Some(slot) = for_level.get_mut(level as usize) {
+                    *slot = Some((i as u8, shift));
+                }
+            }
+        }
         Tlb {
             first,
+            for_level,
             name: spec.name.clone(),
             level: spec.level,
             holds: spec.holds,
@@ -290,19 +302,16 @@ impl Tlb {
 
     /// Whether some array holds pages of `level`.
     pub fn holds_level(&self, level: u8) -> bool {
-        self.arrays
-            .iter()
-            .any(|a| a.sizes.iter().any(|s| s.0 == level))
+        self.for_level
+            .get(level as usize)
+            .is_some_and(|s| s.is_some())
     }
 
     /// Fills an entry for the page containing `va`; returns the (vpn key, asid) of a
     /// valid entry it pushed out, if any. Pages of a size no array holds are not cached.
     pub fn fill(&mut self, va: VirtAddr, asid: u32, entry: TlbEntry) -> Option<(u64, u32, u8)> {
-        let arr = self
-            .arrays
-            .iter_mut()
-            .find(|a| a.sizes.iter().any(|s| s.0 == entry.level))?;
-        let shift = arr.sizes.iter().find(|s| s.0 == entry.level).map(|s| s.1)?;
+        let (a, shift) = (*self.for_level.get(entry.level as usize)?)?;
+        let arr = &mut self.arrays[a as usize];
         let vpn = va.0 >> shift;
         let asid = if entry.perms & perm::G != 0 {
             GLOBAL
