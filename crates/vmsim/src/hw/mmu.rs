@@ -135,6 +135,10 @@ pub struct Fault {
     pub mode: Privilege,
     /// Why it failed.
     pub cause: FaultCause,
+    /// Where the walk read the base-page entry (level 1) it stopped at, when it got
+    /// that far: the fault handler reads the entry there instead of walking again.
+    /// `None` for a fault raised above level 1 or before any walk.
+    pub entry: Option<PhysAddr>,
 }
 
 impl fmt::Display for Fault {
@@ -617,11 +621,13 @@ impl Mmu {
                 let offset = va.0 & ((1u64 << self.paging.level_shift(e.level as u32)) - 1);
                 Ok(PhysAddr(e.pa_base | offset))
             }
-            Err(cause) => {
+            Err((cause, entry)) => {
                 for i in 0..probed {
                     self.tlbs[path.tlb[i] as usize].counters.misses[0] += 1;
                 }
-                Err(self.fault(va, access, mode, cause))
+                let mut f = self.fault(va, access, mode, cause);
+                f.entry = entry;
+                Err(f)
             }
         }
     }
@@ -640,6 +646,7 @@ impl Mmu {
             access,
             mode,
             cause,
+            entry: None,
         }
     }
 
@@ -676,6 +683,7 @@ impl Mmu {
     }
 
     /// Walks the page tables for `va`, setting Accessed and Dirty as the hardware does.
+    /// A fault comes with the address of the level-1 entry it stopped at, if any.
     fn walk<R: Recorder>(
         &mut self,
         ram: &mut PhysMem,
@@ -683,7 +691,7 @@ impl Mmu {
         access: AccessKind,
         mode: Privilege,
         rec: &mut R,
-    ) -> Result<TlbEntry, FaultCause> {
+    ) -> Result<TlbEntry, (FaultCause, Option<PhysAddr>)> {
         self.counters.walks += 1;
         let asid = self.asid;
         let mut level = self.paging.levels;
@@ -713,9 +721,10 @@ impl Mmu {
             let pte_addr = PhysAddr(table + index * pte_bytes as u64);
             let raw = ram
                 .read_uint(pte_addr, pte_bytes)
-                .map_err(|_| FaultCause::BusError { pa: pte_addr })?;
+                .map_err(|_| (FaultCause::BusError { pa: pte_addr }, None))?;
             self.counters.pte_reads += 1;
             let pte = self.paging.decode(raw, level);
+            let entry = (level == 1).then_some(pte_addr);
             let record = |rec: &mut R, paging: &Paging, updated: Option<u64>| {
                 if R::ENABLED {
                     rec.step(Step::PteRead {
@@ -732,11 +741,11 @@ impl Mmu {
             match pte {
                 Pte::Absent => {
                     record(rec, &self.paging, None);
-                    return Err(FaultCause::NotPresent { level });
+                    return Err((FaultCause::NotPresent { level }, entry));
                 }
                 Pte::Reserved => {
                     record(rec, &self.paging, None);
-                    return Err(FaultCause::Reserved { level });
+                    return Err((FaultCause::Reserved { level }, None));
                 }
                 Pte::Table { pfn, flags } => {
                     let new = self.paging.set_accessed(raw, AdUpdate::Table);
@@ -761,7 +770,7 @@ impl Mmu {
                     let mut perms = perm_bits(eff);
                     if let Some(cause) = perm_fault(perms, access, mode) {
                         record(rec, &self.paging, None);
-                        return Err(cause);
+                        return Err((cause, entry));
                     }
                     let write = access == AccessKind::Write;
                     let new = self.paging.set_accessed(raw, AdUpdate::Leaf { write });

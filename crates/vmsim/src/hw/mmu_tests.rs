@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::addr::Pfn;
-use crate::hw::page_table::{PageTable, SimpleFrames};
+use crate::hw::page_table::{PageTable, SimpleFrames, Slot};
 use crate::hw::pte::{x86_64 as x86, Pte};
 use crate::hw::story::Step;
 use crate::hw::{Machine, MachineSpec};
@@ -563,5 +563,48 @@ fn runs_translate_exactly_as_single_calls() {
         }
         assert!(run.m.mmu.tlbs()[1].counters.total_hits() > 10_000);
         assert!(run.m.mmu.tlbs()[1].counters.evictions > 100);
+    }
+}
+
+#[test]
+fn a_fault_names_the_base_page_entry_it_stopped_at_and_only_that() {
+    for preset in ["x86-64", "x86-64-la57", "sv39", "sv48"] {
+        let mut r = Rig::new(preset);
+        let p = r.m.spec.paging;
+        // A read-only leaf: a write faults at level 1, naming the leaf's entry.
+        r.map(0x40_0000, 0x42, 1, Flags(Flags::READ.0 | Flags::USER.0));
+        let f =
+            r.m.translate(VirtAddr(0x40_0008), AccessKind::Write, Privilege::User)
+                .unwrap_err();
+        let want = r.pt.slot(&p, &r.m.ram, VirtAddr(0x40_0000));
+        assert!(matches!(want, Some(Slot::Leaf(_))), "{preset}");
+        let at = f.entry.expect("the walk reached level 1");
+        assert_eq!(PageTable::slot_at(&p, &r.m.ram, at), want, "{preset}");
+        // A software entry beside it: not present at level 1, same entry as a walk.
+        r.pt.write_soft(
+            &p,
+            &mut r.m.ram,
+            &mut r.frames,
+            VirtAddr(0x40_1000),
+            77,
+            TABLE,
+        )
+        .unwrap();
+        let f =
+            r.m.translate(VirtAddr(0x40_1000), AccessKind::Read, Privilege::User)
+                .unwrap_err();
+        assert_eq!(f.cause, FaultCause::NotPresent { level: 1 }, "{preset}");
+        let want = r.pt.slot(&p, &r.m.ram, VirtAddr(0x40_1000));
+        assert!(
+            matches!(want, Some(Slot::Soft { value: 77, .. })),
+            "{preset}"
+        );
+        assert_eq!(PageTable::slot_at(&p, &r.m.ram, f.entry.unwrap()), want);
+        // Far away, a table above level 1 is missing: no entry to name.
+        let f =
+            r.m.translate(VirtAddr(0x1000_0000), AccessKind::Read, Privilege::User)
+                .unwrap_err();
+        assert!(matches!(f.cause, FaultCause::NotPresent { level } if level > 1));
+        assert_eq!(f.entry, None, "{preset}");
     }
 }

@@ -492,6 +492,25 @@ impl PageTable {
         }
     }
 
+    /// The base-page leaf or software entry held at `pte_addr` (a level-1 entry a walk
+    /// found), if there is one: what [`PageTable::slot`] would return for its page.
+    pub fn slot_at(paging: &Paging, ram: &PhysMem, pte_addr: PhysAddr) -> Option<Slot> {
+        let raw = ram.read_uint(pte_addr, paging.pte_bytes).ok()?;
+        match paging.decode(raw, 1) {
+            Pte::Leaf { pfn, flags } => Some(Slot::Leaf(Mapping {
+                pfn,
+                level: 1,
+                flags,
+                pte_addr,
+            })),
+            Pte::Absent if raw != 0 => Some(Slot::Soft {
+                pte_addr,
+                value: raw >> 1,
+            }),
+            _ => None,
+        }
+    }
+
     /// The leaf or software entry for `va`, if there is one.
     pub fn slot(&self, paging: &Paging, ram: &PhysMem, va: VirtAddr) -> Option<Slot> {
         if !paging.is_canonical(va) {

@@ -24,7 +24,7 @@ use super::vma::{Backing, Prot, Vma, VmaRole};
 use super::{Kernel, Pid};
 use crate::addr::{Pfn, VirtAddr};
 use crate::hw::paging::Format;
-use crate::hw::{AccessKind, Fault, FaultCause, Flags, Slot};
+use crate::hw::{AccessKind, Fault, FaultCause, Flags, PageTable, Slot};
 use serde::Serialize;
 
 /// How a fault was resolved, or which violation it was.
@@ -257,7 +257,13 @@ impl Kernel {
         self.reserve_table_frames(pid)?;
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
-        let kind = match pt.slot(&paging, &self.machine.ram, page) {
+        // The entry the hardware's walk stopped at, if it reached a base-page entry (the
+        // tables above stay while the process lives); else a software walk.
+        let slot = match f.entry {
+            Some(at) => PageTable::slot_at(&paging, &self.machine.ram, at),
+            None => pt.slot(&paging, &self.machine.ram, page),
+        };
+        let kind = match slot {
             None => self.demand(pid, &vma, page, f.access)?,
             Some(Slot::Soft { value, pte_addr }) if soft_swap(value).is_some() => {
                 let slot = soft_swap(value).unwrap_or(0);

@@ -802,6 +802,7 @@ fn a_fault_on_a_page_that_allows_the_access_is_spurious() {
         access: AccessKind::Write,
         mode: crate::hw::Privilege::User,
         cause: crate::hw::FaultCause::WriteProtect,
+        entry: None,
     };
     assert_eq!(k.handle_fault(pid, fault), Ok(FaultKind::Spurious));
     assert_eq!(faults(&k, FaultKind::Spurious), 1);
