@@ -156,6 +156,43 @@ fn scan(ways: usize, lo: &[u32], hi: &[u32], ids: &[u32], key: u64, asid: u32) -
     }
 }
 
+/// Bit `w` set where way `w` holds `key`, whatever its id (at most 64 ways).
+#[inline(always)]
+fn key_mask_fixed<const W: usize>(lo: &[u32], hi: &[u32], key: u64) -> u64 {
+    let (Ok(lo), Ok(hi)) = (<&[u32; W]>::try_from(lo), <&[u32; W]>::try_from(hi)) else {
+        return key_mask_any(lo, hi, key);
+    };
+    let (klo, khi) = (key as u32, (key >> 32) as u32);
+    let mut m = 0u64;
+    for w in 0..W {
+        m |= (((lo[w] == klo) & (hi[w] == khi)) as u64) << w;
+    }
+    m
+}
+
+fn key_mask_any(lo: &[u32], hi: &[u32], key: u64) -> u64 {
+    let (klo, khi) = (key as u32, (key >> 32) as u32);
+    let mut m = 0u64;
+    for w in 0..lo.len().min(hi.len()).min(64) {
+        m |= (((lo[w] == klo) & (hi[w] == khi)) as u64) << w;
+    }
+    m
+}
+
+/// [`key_mask_fixed`] at the set's width, unrolled for the common ones.
+#[inline(always)]
+fn key_mask(lo: &[u32], hi: &[u32], key: u64) -> u64 {
+    match lo.len() {
+        1 => key_mask_fixed::<1>(lo, hi, key),
+        2 => key_mask_fixed::<2>(lo, hi, key),
+        4 => key_mask_fixed::<4>(lo, hi, key),
+        8 => key_mask_fixed::<8>(lo, hi, key),
+        12 => key_mask_fixed::<12>(lo, hi, key),
+        16 => key_mask_fixed::<16>(lo, hi, key),
+        _ => key_mask_any(lo, hi, key),
+    }
+}
+
 /// A set-associative array of `(key, asid) -> V` entries.
 #[derive(Clone, Debug)]
 pub struct SetAssoc<V> {
@@ -491,13 +528,9 @@ impl<V: Copy + Default> SetAssoc<V> {
         let mut n = 0;
         if self.ways <= 64 {
             // The ways holding `key`, found without a branch per way; usually none.
-            let (klo, khi) = (key as u32, (key >> 32) as u32);
             let lo = &self.key_lo[base..base + self.ways];
             let hi = &self.key_hi[base..base + self.ways];
-            let mut m = 0u64;
-            for w in 0..lo.len().min(hi.len()) {
-                m |= (((lo[w] == klo) & (hi[w] == khi)) as u64) << w;
-            }
+            let mut m = key_mask(lo, hi, key);
             while m != 0 {
                 let slot = base + m.trailing_zeros() as usize;
                 m &= m - 1;
