@@ -73,7 +73,9 @@ pub struct SwapDevice {
     page_size: u64,
     next: u32,
     free: Vec<u32>,
-    slots: Vec<SlotState>,
+    /// Each slot's [`SlotState`], packed in a word so that the array is allocated
+    /// zeroed (a large device costs no host memory until its slots are used).
+    slots: Vec<u64>,
     /// The swap cache by frame: the slot each cached frame holds, plus one (0 = none).
     slot_of_frame: Vec<u32>,
     /// Frames in the swap cache.
@@ -82,7 +84,7 @@ pub struct SwapDevice {
     pub stats: SwapStats,
 }
 
-/// What the device knows of one slot, in one record: a fault that brings a page back
+/// What the device knows of one slot, in one word: a fault that brings a page back
 /// reads all of it, so it should cost one cache miss, not three.
 #[derive(Clone, Copy, Debug, Default)]
 struct SlotState {
@@ -92,6 +94,20 @@ struct SlotState {
     count: u16,
     /// Whether the slot's bytes are in the file (a page of zeros is not written).
     has_data: bool,
+}
+
+impl SlotState {
+    fn unpack(w: u64) -> SlotState {
+        SlotState {
+            frame: w as u32,
+            count: (w >> 32) as u16,
+            has_data: w >> 48 & 1 != 0,
+        }
+    }
+
+    fn pack(self) -> u64 {
+        self.frame as u64 | (self.count as u64) << 32 | (self.has_data as u64) << 48
+    }
 }
 
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
@@ -126,7 +142,7 @@ impl SwapDevice {
             page_size,
             next: 0,
             free: Vec::new(),
-            slots: vec![SlotState::default(); slots],
+            slots: vec![0; slots],
             slot_of_frame: Vec::new(),
             cached: 0,
             stats: SwapStats {
@@ -134,6 +150,19 @@ impl SwapDevice {
                 ..SwapStats::default()
             },
         })
+    }
+
+    fn state(&self, slot: u32) -> SlotState {
+        SlotState::unpack(self.slots[slot as usize])
+    }
+
+    /// Changes `slot`'s state with `f`; returns the new state.
+    fn update(&mut self, slot: u32, f: impl FnOnce(&mut SlotState)) -> SlotState {
+        let w = &mut self.slots[slot as usize];
+        let mut st = SlotState::unpack(*w);
+        f(&mut st);
+        *w = st.pack();
+        st
     }
 
     /// Number of slots.
@@ -164,7 +193,7 @@ impl SwapDevice {
     /// Writes a page into `slot` (`None`: the page reads as zeros).
     pub fn write(&mut self, slot: u32, data: Option<&[u8]>) -> std::io::Result<()> {
         self.stats.outs += 1;
-        self.slots[slot as usize].has_data = data.is_some();
+        self.update(slot, |st| st.has_data = data.is_some());
         if let Some(d) = data {
             self.file.write_all_at(d, slot as u64 * self.page_size)?;
             self.stats.bytes_written += d.len() as u64;
@@ -176,7 +205,7 @@ impl SwapDevice {
     /// was all zeros.
     pub fn read(&mut self, slot: u32, buf: &mut [u8]) -> std::io::Result<bool> {
         self.stats.ins += 1;
-        if !self.slots[slot as usize].has_data {
+        if !self.state(slot).has_data {
             return Ok(false);
         }
         self.file.read_exact_at(buf, slot as u64 * self.page_size)?;
@@ -186,7 +215,7 @@ impl SwapDevice {
 
     /// Whether `slot` holds bytes (false: the page read as zeros when it went out).
     pub fn has_data(&self, slot: u32) -> bool {
-        self.slots[slot as usize].has_data
+        self.state(slot).has_data
     }
 
     /// Counts a swap-in of a page that was all zeros (nothing to read).
@@ -196,20 +225,23 @@ impl SwapDevice {
 
     /// Adds a reference to `slot`.
     pub fn get(&mut self, slot: u32) {
-        self.slots[slot as usize].count += 1;
+        self.update(slot, |st| st.count += 1);
     }
 
     /// References to `slot`.
     pub fn count(&self, slot: u32) -> u16 {
-        self.slots[slot as usize].count
+        self.state(slot).count
     }
 
     /// Drops a reference to `slot`, freeing it with the last.
     pub fn put(&mut self, slot: u32) {
-        let st = &mut self.slots[slot as usize];
-        st.count = st.count.saturating_sub(1);
+        let st = self.update(slot, |st| {
+            st.count = st.count.saturating_sub(1);
+            if st.count == 0 {
+                st.has_data = false;
+            }
+        });
         if st.count == 0 {
-            st.has_data = false;
             self.free.push(slot);
             self.stats.used -= 1;
         }
@@ -223,7 +255,7 @@ impl SwapDevice {
     /// The frame caching `slot`.
     #[inline]
     pub fn cached(&self, slot: u32) -> Option<Pfn> {
-        let f = self.slots.get(slot as usize)?.frame;
+        let f = SlotState::unpack(*self.slots.get(slot as usize)?).frame;
         f.checked_sub(1).map(|f| Pfn(f as u64))
     }
 
@@ -248,7 +280,7 @@ impl SwapDevice {
             self.slot_of_frame
                 .resize((f + 1).max(2 * self.slot_of_frame.len()), 0);
         }
-        self.slots[slot as usize].frame = pfn.0 as u32 + 1;
+        self.update(slot, |st| st.frame = pfn.0 as u32 + 1);
         self.slot_of_frame[f] = slot + 1;
         self.cached += 1;
     }
@@ -256,7 +288,7 @@ impl SwapDevice {
     /// Takes `slot` out of the swap cache; returns the frame that cached it.
     pub fn uncache(&mut self, slot: u32) -> Option<Pfn> {
         let pfn = self.cached(slot)?;
-        self.slots[slot as usize].frame = 0;
+        self.update(slot, |st| st.frame = 0);
         self.slot_of_frame[pfn.0 as usize] = 0;
         self.cached -= 1;
         Some(pfn)
@@ -340,6 +372,29 @@ mod tests {
             (c.cached(99), c.cached_slot(Pfn(99)), c.nr_cached()),
             (None, None, 1)
         );
+    }
+
+    #[test]
+    fn a_slot_state_keeps_every_field_when_packed() {
+        for st in [
+            SlotState::default(),
+            SlotState {
+                frame: u32::MAX,
+                count: u16::MAX,
+                has_data: true,
+            },
+            SlotState {
+                frame: 7,
+                count: 1,
+                has_data: false,
+            },
+        ] {
+            let back = SlotState::unpack(st.pack());
+            assert_eq!(
+                (back.frame, back.count, back.has_data),
+                (st.frame, st.count, st.has_data)
+            );
+        }
     }
 
     #[test]
