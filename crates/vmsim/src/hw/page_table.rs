@@ -314,18 +314,7 @@ impl PageTable {
             return Err(MapError::FrameTooHigh { pfn });
         }
         let addr = self.entry_for(paging, ram, alloc, va, level, table_flags)?;
-        let raw = ram.read_uint(addr, paging.pte_bytes)?;
-        match paging.decode(raw, level) {
-            Pte::Absent => {}
-            Pte::Reserved => return Err(MapError::Corrupt { va, level }),
-            _ => return Err(MapError::AlreadyMapped { va, level }),
-        }
-        ram.write_uint(
-            addr,
-            paging.pte_bytes,
-            paging.encode(Pte::Leaf { pfn, flags }, level),
-        )?;
-        Ok(addr)
+        Self::set_leaf(paging, ram, addr, va, pfn, level, flags)
     }
 
     /// The flush that a change to the base-page entry for `va` calls for, when the
@@ -449,13 +438,6 @@ impl PageTable {
         Ok(addr)
     }
 
-    /// The software value of the base-page entry at `pte_addr` (an address a walk or
-    /// [`PageTable::slot`] found), if it is a not-present entry holding one.
-    pub fn soft_at(paging: &Paging, ram: &PhysMem, pte_addr: PhysAddr) -> Option<u64> {
-        let raw = ram.read_uint(pte_addr, paging.pte_bytes).ok()?;
-        (raw != 0 && matches!(paging.decode(raw, 1), Pte::Absent)).then_some(raw >> 1)
-    }
-
     /// Replaces the not-present base-page entry at `pte_addr` (found by
     /// [`PageTable::slot`]) with a leaf mapping `pfn`, as [`PageTable::map`] would at
     /// level 1 without walking again: the tables above exist and were linked when the
@@ -471,18 +453,31 @@ impl PageTable {
         if pfn.0 > paging.max_pfn() {
             return Err(MapError::FrameTooHigh { pfn });
         }
-        let raw = ram.read_uint(pte_addr, paging.pte_bytes)?;
-        match paging.decode(raw, 1) {
+        Self::set_leaf(paging, ram, pte_addr, va, pfn, 1, flags)
+    }
+
+    /// Writes a leaf of `level` at `addr`, which must hold no mapping.
+    fn set_leaf(
+        paging: &Paging,
+        ram: &mut PhysMem,
+        addr: PhysAddr,
+        va: VirtAddr,
+        pfn: Pfn,
+        level: u32,
+        flags: Flags,
+    ) -> Result<PhysAddr, MapError> {
+        let raw = ram.read_uint(addr, paging.pte_bytes)?;
+        match paging.decode(raw, level) {
             Pte::Absent => {}
-            Pte::Reserved => return Err(MapError::Corrupt { va, level: 1 }),
-            _ => return Err(MapError::AlreadyMapped { va, level: 1 }),
+            Pte::Reserved => return Err(MapError::Corrupt { va, level }),
+            _ => return Err(MapError::AlreadyMapped { va, level }),
         }
         ram.write_uint(
-            pte_addr,
+            addr,
             paging.pte_bytes,
-            paging.encode(Pte::Leaf { pfn, flags }, 1),
+            paging.encode(Pte::Leaf { pfn, flags }, level),
         )?;
-        Ok(pte_addr)
+        Ok(addr)
     }
 
     /// Clears a not-present entry at `va` (nothing happens where there is none).

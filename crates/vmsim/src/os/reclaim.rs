@@ -15,7 +15,7 @@ use super::fault::{soft_for_swap, soft_prot_none, soft_swap};
 use super::frames::FrameKind;
 use super::{GroupId, Kernel, Pid};
 use crate::addr::{Pfn, VirtAddr};
-use crate::hw::{Flags, PageTable, TlbFlush};
+use crate::hw::{Flags, PageTable, Slot, TlbFlush};
 use serde::Serialize;
 
 /// How victims are chosen.
@@ -590,8 +590,10 @@ impl Kernel {
                 // or this process exiting): then just retry. Tables are freed only by
                 // munmap and exit, so while the process lives the entry is where it was.
                 let still = self.mm(pid).is_ok()
-                    && PageTable::soft_at(&paging, &self.machine.ram, pte).and_then(soft_swap)
-                        == Some(slot);
+                    && matches!(
+                        PageTable::slot_at(&paging, &self.machine.ram, pte),
+                        Some(Slot::Soft { value, .. }) if soft_swap(value) == Some(slot)
+                    );
                 if !still {
                     self.put_frame(pfn);
                     return if self.mm(pid).is_ok() {
