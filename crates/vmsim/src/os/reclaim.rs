@@ -190,24 +190,23 @@ impl Kernel {
     /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
     /// The entries are read and written where the reverse map says they are (as
     /// Linux's `ptep_test_and_clear_young`, without a TLB flush).
-    fn young(&mut self, pfn: Pfn) -> bool {
+    pub(super) fn young(&mut self, pfn: Pfn) -> bool {
         let paging = &self.machine.spec.paging;
         let ram = &mut self.machine.ram;
+        // The leaf's Accessed bit in the raw entry, whatever the format.
+        let accessed = paging.set_accessed(0, crate::hw::pte::AdUpdate::Leaf { write: false });
         let mut young = false;
         self.rmap.each(pfn, |_, _, pte| {
             let Ok(raw) = ram.read_uint(pte, paging.pte_bytes) else {
                 return;
             };
-            if let crate::hw::Pte::Leaf { pfn: f, flags } = paging.decode(raw, 1) {
-                if f == pfn && flags.contains(Flags::ACCESSED) {
-                    let cleared = paging.encode(
-                        crate::hw::Pte::Leaf {
-                            pfn: f,
-                            flags: flags & !Flags::ACCESSED,
-                        },
-                        1,
-                    );
-                    let _ = ram.write_uint(pte, paging.pte_bytes, cleared);
+            if raw & accessed == 0 {
+                return;
+            }
+            if let crate::hw::Pte::Leaf { pfn: f, .. } = paging.decode(raw, 1) {
+                if f == pfn {
+                    // Only the bit changes, as `ptep_test_and_clear_young` does.
+                    let _ = ram.write_uint(pte, paging.pte_bytes, raw & !accessed);
                     young = true;
                 }
             }
