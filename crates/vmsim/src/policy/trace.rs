@@ -1,9 +1,15 @@
 //! Page-reference streams for replacement-only simulation: reading them (text, one page
-//! number per line; libCacheSim's oracleGeneral binary records; either xz-compressed)
-//! and compacting the page numbers to dense ids so that policies index plain arrays.
+//! number per line; libCacheSim's oracleGeneral binary records; either compressed with
+//! gzip, xz or zstd, told by magic bytes) and compacting the page numbers to dense ids
+//! so that policies index plain arrays.
+//!
+//! Files are streamed, never read whole; text lines are read by the event traces'
+//! [`LineReader`](crate::trace::LineReader), so a line holds at most
+//! [`MAX_LINE`](crate::trace::MAX_LINE) bytes.
 
+use crate::trace::{number_problem, quote, read_exact_or, LineReader, Location, NumberProblem};
 use rustc_hash::FxHashMap;
-use std::io::Read;
+use std::io::BufRead;
 use std::path::Path;
 use thiserror::Error;
 
@@ -25,41 +31,31 @@ pub enum PageFormat {
 /// Why a page trace could not be read.
 #[derive(Debug, Error)]
 pub enum TraceError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The xz stream is corrupt.
-    #[error("{path}: not a valid xz stream: {reason}")]
-    Xz {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
+    /// The file could not be opened, decompressed or read, or a text line is too long
+    /// or not UTF-8 (the error names the file and the line).
+    #[error(transparent)]
+    Read(#[from] crate::trace::TraceError),
     /// A text line is not a page number.
-    #[error("{path}:{line}: `{text}` is not a page number (decimal or 0x hex)")]
+    #[error("{path}:{line}: {text} is not a page number {why}")]
     BadLine {
         /// The file.
         path: String,
         /// Its line, from 1.
-        line: usize,
-        /// The line's text.
+        line: u64,
+        /// The line's text, quoted and cut short as [`crate::trace::quote`] does.
         text: String,
+        /// What is wrong: `(decimal or 0x hex)`, `(it is negative)`, ...
+        why: &'static str,
     },
     /// A binary trace ends inside a record.
     #[error("{path}: {len} bytes is not a whole number of {ORACLE_RECORD}-byte oracleGeneral records (the last one starts at byte {last})")]
     Truncated {
         /// The file.
         path: String,
-        /// Its length.
-        len: usize,
+        /// Its length (decompressed).
+        len: u64,
         /// Where the partial record starts.
-        last: usize,
+        last: u64,
     },
     /// More distinct pages than a dense id can name.
     #[error("{path}: more than {max} distinct pages")]
@@ -125,40 +121,36 @@ impl PageTrace {
         next
     }
 
-    /// Reads a trace file in `format` (guessed from the name and contents when `None`);
-    /// a name ending in `.xz` is decompressed first.
+    /// Reads a trace file in `format` (guessed from the name and contents when `None`),
+    /// undoing its gzip, xz or zstd compression (told by magic bytes) as it streams.
     pub fn read(path: &Path, format: Option<PageFormat>) -> Result<PageTrace, TraceError> {
         let name = path.display().to_string();
-        let io = |source| TraceError::Io {
-            path: name.clone(),
-            source,
+        let mut input = crate::trace::open_decompressed(path)?;
+        let format = match format {
+            Some(f) => f,
+            None => {
+                let head = input
+                    .fill_buf()
+                    .map_err(|e| crate::trace::TraceError::read_at(&name, Location::Byte(0), e))?;
+                guess_format(&name, head)
+            }
         };
-        let mut raw = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut raw))
-            .map_err(io)?;
-        let stem = name.strip_suffix(".xz");
-        if stem.is_some() {
-            let mut out = Vec::new();
-            lzma_rs::xz_decompress(&mut &raw[..], &mut out).map_err(|e| TraceError::Xz {
-                path: name.clone(),
-                reason: e.to_string(),
-            })?;
-            raw = out;
-        }
-        let base = stem.unwrap_or(&name);
-        let format = format.unwrap_or_else(|| guess_format(base, &raw));
         match format {
-            PageFormat::Text => parse_text(&raw, &name),
-            PageFormat::OracleGeneral => parse_oracle(&raw, &name),
+            PageFormat::Text => read_text(input, &name),
+            PageFormat::OracleGeneral => read_oracle(input, &name),
         }
     }
 }
 
-/// Binary if the name says so (`.bin`, `oracleGeneral`) or the start holds a NUL byte.
+/// Binary if the name says so (`.bin`, `oracleGeneral`, also before a `.gz`, `.xz` or
+/// `.zst` ending) or the start holds a NUL byte.
 pub fn guess_format(name: &str, data: &[u8]) -> PageFormat {
     let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".bin") || lower.contains("oraclegeneral") {
+    let base = [".xz", ".gz", ".zst", ".zstd"]
+        .iter()
+        .find_map(|ext| lower.strip_suffix(ext))
+        .unwrap_or(&lower);
+    if base.ends_with(".bin") || base.contains("oraclegeneral") {
         return PageFormat::OracleGeneral;
     }
     if data.iter().take(4096).any(|&b| b == 0) {
@@ -193,23 +185,28 @@ impl Builder {
 /// Parses the text format: one page number per line, decimal or `0x` hex, `#` comments
 /// (whole lines or after the number), blank lines ignored.
 pub fn parse_text(data: &[u8], path: &str) -> Result<PageTrace, TraceError> {
+    read_text(data, path)
+}
+
+/// [`parse_text`] of a stream, read line by line.
+pub fn read_text(input: impl BufRead, path: &str) -> Result<PageTrace, TraceError> {
     let mut b = Builder::default();
-    for (i, line) in data.split(|&c| c == b'\n').enumerate() {
-        let text = match line.iter().position(|&c| c == b'#') {
-            Some(h) => &line[..h],
-            None => line,
-        };
-        let text = trim(text);
+    let mut lines = LineReader::new(input, path.to_string());
+    while let Some(line) = lines.next_line()? {
+        let text = line.text.split('#').next().unwrap_or("").trim();
         if text.is_empty() {
             continue;
         }
-        let Some(page) = std::str::from_utf8(text).ok().and_then(parse_page) else {
-            let shown = String::from_utf8_lossy(trim(line));
-            let shown: String = shown.chars().take(80).collect();
+        let Some(page) = crate::addr::parse_u64(text) else {
             return Err(TraceError::BadLine {
                 path: path.to_string(),
-                line: i + 1,
-                text: shown,
+                line: line.number,
+                text: quote(text),
+                why: match number_problem(text, 10) {
+                    NumberProblem::Negative => "(it is negative)",
+                    NumberProblem::TooLarge => "(it does not fit in 64 bits)",
+                    _ => "(decimal or 0x hex)",
+                },
             });
         };
         if b.trace.refs.len() == u32::MAX as usize {
@@ -228,23 +225,45 @@ pub fn parse_text(data: &[u8], path: &str) -> Result<PageTrace, TraceError> {
     Ok(b.trace)
 }
 
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end.max(start)]
+/// [`parse_oracle`] of a stream, read record by record.
+pub fn read_oracle(mut input: impl BufRead, path: &str) -> Result<PageTrace, TraceError> {
+    let mut b = Builder::default();
+    let mut rec = [0u8; ORACLE_RECORD];
+    let mut offset = 0u64;
+    loop {
+        let got = read_exact_or(&mut input, &mut rec)
+            .map_err(|e| crate::trace::TraceError::read_at(path, Location::Byte(offset), e))?;
+        if got == 0 {
+            return Ok(b.trace);
+        }
+        if got < ORACLE_RECORD {
+            return Err(TraceError::Truncated {
+                path: path.to_string(),
+                len: offset + got as u64,
+                last: offset,
+            });
+        }
+        offset += ORACLE_RECORD as u64;
+        if b.trace.refs.len() == u32::MAX as usize {
+            return Err(TraceError::TooLong {
+                path: path.to_string(),
+                max: u32::MAX,
+            });
+        }
+        if !b.push(oracle_id(&rec)) {
+            return Err(TraceError::TooManyPages {
+                path: path.to_string(),
+                max: u32::MAX - 1,
+            });
+        }
+    }
 }
 
-fn parse_page(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    }
+/// The object id of an oracleGeneral record.
+fn oracle_id(rec: &[u8]) -> u64 {
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&rec[4..12]);
+    u64::from_le_bytes(id)
 }
 
 /// Parses oracleGeneral records; only the object id (the page number) is used (the next
@@ -253,8 +272,8 @@ pub fn parse_oracle(data: &[u8], path: &str) -> Result<PageTrace, TraceError> {
     if data.len() % ORACLE_RECORD != 0 {
         return Err(TraceError::Truncated {
             path: path.to_string(),
-            len: data.len(),
-            last: data.len() / ORACLE_RECORD * ORACLE_RECORD,
+            len: data.len() as u64,
+            last: (data.len() / ORACLE_RECORD * ORACLE_RECORD) as u64,
         });
     }
     if data.len() / ORACLE_RECORD >= u32::MAX as usize {
@@ -266,9 +285,7 @@ pub fn parse_oracle(data: &[u8], path: &str) -> Result<PageTrace, TraceError> {
     let mut b = Builder::default();
     b.trace.refs.reserve(data.len() / ORACLE_RECORD);
     for rec in data.chunks_exact(ORACLE_RECORD) {
-        let mut id = [0u8; 8];
-        id.copy_from_slice(&rec[4..12]);
-        if !b.push(u64::from_le_bytes(id)) {
+        if !b.push(oracle_id(rec)) {
             return Err(TraceError::TooManyPages {
                 path: path.to_string(),
                 max: u32::MAX - 1,
@@ -319,7 +336,64 @@ mod tests {
         let e = parse_text(b"0x\n", "p").unwrap_err();
         assert!(e.to_string().contains("p:1: `0x`"));
         let e = parse_text(b"-5\n", "p").unwrap_err();
-        assert!(e.to_string().contains("`-5`"));
+        assert_eq!(
+            e.to_string(),
+            "p:1: `-5` is not a page number (it is negative)"
+        );
+        let e = parse_text(b"1\n99999999999999999999\n", "p").unwrap_err();
+        assert!(
+            e.to_string().ends_with("(it does not fit in 64 bits)"),
+            "{e}"
+        );
+        // A long bad line is quoted cut short.
+        let long = format!("1\n{}\n", "z".repeat(4000));
+        let e = parse_text(long.as_bytes(), "p").unwrap_err().to_string();
+        assert!(
+            e.starts_with("p:2: `zzz") && e.contains("…`") && e.len() < 200,
+            "{e}"
+        );
+    }
+
+    /// Text page streams are read by the shared line reader: a line longer than the
+    /// limit is an error after reading no more than the limit, even from an endless
+    /// line.
+    #[test]
+    fn an_endless_line_is_refused() {
+        let input = std::io::BufReader::new(std::io::repeat(b'7'));
+        let e = read_text(input, "/dev/sevens").unwrap_err().to_string();
+        assert!(
+            e.starts_with("/dev/sevens: line 1: the line is longer than 4096 bytes"),
+            "{e}"
+        );
+        let e = parse_text(b"1\n\xff\n", "p").unwrap_err().to_string();
+        assert!(
+            e.starts_with("p: line 2: byte 0xff at column 1 is not UTF-8"),
+            "{e}"
+        );
+    }
+
+    /// Files are decompressed by their magic bytes, whatever their names.
+    #[test]
+    fn compressed_files_are_told_by_magic() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("vmsim-pages-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"5\n7\n5\n").unwrap();
+        let f = dir.join("pages.txt");
+        std::fs::write(&f, gz.finish().unwrap()).unwrap();
+        let t = PageTrace::read(&f, None).unwrap();
+        assert_eq!((t.refs, t.pages), (vec![0, 1, 0], vec![5, 7]));
+        let bin = write_oracle(&PageTrace::from_pages([9, 8, 9]));
+        let f = dir.join("pages.bin.zst");
+        std::fs::write(&f, zstd::encode_all(&bin[..], 1).unwrap()).unwrap();
+        assert_eq!(PageTrace::read(&f, None).unwrap().pages, [9, 8]);
+        std::fs::write(&f, zstd::encode_all(&bin[..40], 1).unwrap()).unwrap();
+        let e = PageTrace::read(&f, None).unwrap_err().to_string();
+        assert!(
+            e.contains("40 bytes") && e.contains("starts at byte 24"),
+            "{e}"
+        );
     }
 
     #[test]

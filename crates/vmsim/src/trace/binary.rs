@@ -244,12 +244,13 @@ impl<R: BufRead> BinaryReader<R> {
     /// A reader over `input` (called `name` in errors); reads and checks the header.
     pub fn new(mut input: R, name: String) -> Result<Self, TraceError> {
         let mut h = [0u8; 16];
-        let got = read_exact_or(&mut input, &mut h).map_err(|e| TraceError::io(&name, e))?;
+        let got = read_exact_or(&mut input, &mut h)
+            .map_err(|e| TraceError::read_at(&name, Location::Byte(0), e))?;
         let bad = |r: String| TraceError::at(&name, Location::Byte(0), r);
         if got < 8 || h[..8] != MAGIC {
             return Err(bad(format!(
-                "not a vmsim binary trace: the magic number is {:?}, not \"VMSIMTRC\"",
-                String::from_utf8_lossy(&h[..got.min(8)])
+                "not a vmsim binary trace: it starts {}, not with the magic `VMSIMTRC`",
+                super::quote_bytes(&h[..got.min(8)])
             )));
         }
         if got < 16 {
@@ -301,8 +302,8 @@ impl<R: BufRead> BinaryReader<R> {
     fn next_chunk(&mut self) -> Result<bool, TraceError> {
         self.chunk_at = self.next_at;
         let mut h = [0u8; 12];
-        let got =
-            read_exact_or(&mut self.input, &mut h).map_err(|e| TraceError::io(&self.name, e))?;
+        let got = read_exact_or(&mut self.input, &mut h)
+            .map_err(|e| TraceError::read_at(&self.name, Location::Byte(self.chunk_at), e))?;
         if got < 12 {
             return Err(self.err("the trace ends without its end marker (truncated?)".to_string()));
         }
@@ -326,7 +327,7 @@ impl<R: BufRead> BinaryReader<R> {
         }
         self.stored.resize(stored_len, 0);
         let got = read_exact_or(&mut self.input, &mut self.stored)
-            .map_err(|e| TraceError::io(&self.name, e))?;
+            .map_err(|e| TraceError::read_at(&self.name, Location::Byte(self.chunk_at + 12), e))?;
         if got < stored_len {
             return Err(self.err(format!(
                 "the chunk says {stored_len} bytes but the file ends after {got}"

@@ -41,7 +41,7 @@ impl<R: BufRead> ChampSimReader<R> {
         let mut rec = [0u8; RECORD];
         while out.len() + 7 <= BATCH {
             let got = super::read_exact_or(&mut self.input, &mut rec)
-                .map_err(|e| TraceError::io(&self.name, e))?;
+                .map_err(|e| TraceError::read_at(&self.name, Location::Byte(self.offset), e))?;
             if got == 0 {
                 return Ok(());
             }

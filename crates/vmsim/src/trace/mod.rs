@@ -10,6 +10,7 @@
 pub mod binary;
 pub mod champsim;
 pub mod lackey;
+pub mod lines;
 pub mod plain;
 pub mod stat;
 pub mod synth;
@@ -17,7 +18,8 @@ pub mod text;
 
 use crate::hw::AccessKind;
 use crate::os::Prot;
-use std::io::{BufRead, BufReader};
+pub use lines::{LineReader, MAX_LINE};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use thiserror::Error;
 
@@ -190,6 +192,17 @@ pub enum TraceError {
         /// Why.
         error: std::io::Error,
     },
+    /// The input could not be read on from a place: a truncated or corrupt compressed
+    /// stream, or a device error.
+    #[error("{path}: {at}: cannot read on: {error}")]
+    ReadAt {
+        /// The file.
+        path: String,
+        /// Where the reading stopped (a line, or a byte of the decompressed stream).
+        at: Location,
+        /// Why.
+        error: std::io::Error,
+    },
     /// The input is malformed at a place.
     #[error("{path}: {at}: {reason}")]
     Malformed {
@@ -201,7 +214,7 @@ pub enum TraceError {
         reason: String,
     },
     /// The format cannot be told from the name or contents.
-    #[error("{path}: cannot tell the trace format ({reason}); name it with --format")]
+    #[error("{path}: cannot tell the trace format: {reason}; name it with --format")]
     UnknownFormat {
         /// The file.
         path: String,
@@ -230,6 +243,14 @@ impl TraceError {
     pub(crate) fn io(path: &str, error: std::io::Error) -> TraceError {
         TraceError::Io {
             path: path.to_string(),
+            error,
+        }
+    }
+
+    pub(crate) fn read_at(path: &str, at: Location, error: std::io::Error) -> TraceError {
+        TraceError::ReadAt {
+            path: path.to_string(),
+            at,
             error,
         }
     }
@@ -297,9 +318,12 @@ impl Format {
     ///
     /// Binary formats are told by magic (vmsim binary) or by name (ChampSim: a name
     /// containing `champsim`; oracleGeneral: containing `oracleGeneral`). Text formats
-    /// are told by their first meaningful line: valgrind's `==pid==` banner or a lackey
-    /// record, a vmsim keyword, or `R`/`W` followed by one address (plain; vmsim text
-    /// puts a pid before the address, and plain addresses with more fields are `0x` hex).
+    /// are told by their first meaningful line, read as every text trace is read (lines
+    /// of at most [`MAX_LINE`] bytes): valgrind's `==pid==` banner, a lackey record or
+    /// `SYSCALL[` line; a vmsim keyword; or an operation (`R`, `W`, `X`, `L`, `S`, `I`)
+    /// with at most two more fields (plain; vmsim text puts a pid before the address,
+    /// and plain addresses with more fields are `0x` hex). The shape decides, not the
+    /// values: `R 0xzz` is plain, and its reader says what is wrong with the address.
     pub fn detect(name: &str, head: &[u8]) -> Result<Format, String> {
         if head.starts_with(&binary::MAGIC) {
             return Ok(Format::Binary);
@@ -311,48 +335,195 @@ impl Format {
         if lower.contains("oraclegeneral") {
             return Ok(Format::OracleGeneral);
         }
-        let text = match std::str::from_utf8(head) {
-            Ok(t) => t,
-            // A cut in the middle of a UTF-8 sequence at the end of the sample.
-            Err(e) if e.valid_up_to() + 4 >= head.len() => {
-                std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or("")
-            }
-            Err(_) => return Err("binary data without a vmsim magic number".into()),
+        if head.is_empty() {
+            return Err("the file is empty".into());
+        }
+        // A sample of at most one line's length: a line in it is never too long.
+        let head = &head[..head.len().min(MAX_LINE)];
+        let binary = |what: String| {
+            format!(
+                "it holds binary data ({what}) but does not start with the vmsim binary \
+                 magic `VMSIMTRC`, and ChampSim and oracleGeneral traces are told by \
+                 `champsim` or `oracleGeneral` in their names"
+            )
         };
-        for line in text.lines() {
-            if line.starts_with("==") || line.starts_with("--") {
+        let text_len = match std::str::from_utf8(head) {
+            Ok(_) => head.len(),
+            // A cut in the middle of a UTF-8 sequence at the end of the sample.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(e) => {
+                let at = e.valid_up_to();
+                return Err(binary(format!(
+                    "byte {:#04x} at offset {at} is not UTF-8 text",
+                    head[at]
+                )));
+            }
+        };
+        let head = &head[..text_len];
+        if let Some(at) = head
+            .iter()
+            .position(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)) || b == 0x7f)
+        {
+            return Err(binary(format!(
+                "control byte {:#04x} at offset {at}",
+                head[at]
+            )));
+        }
+        if head.len() >= MAX_LINE && !head.contains(&b'\n') {
+            return Err(format!(
+                "its first line is longer than {MAX_LINE} bytes, the most a line of a text \
+                 trace may hold"
+            ));
+        }
+        let mut lines = LineReader::new(head, name.to_string());
+        while let Some(line) = lines.next_line().map_err(|e| e.to_string())? {
+            if lackey::is_line(line.text) {
                 return Ok(Format::Lackey);
             }
-            if line.starts_with(text::HEADER) {
+            if line.text.starts_with(text::HEADER) {
                 return Ok(Format::Text);
             }
-            let l = line.trim();
-            if l.is_empty() || l.starts_with('#') {
+            let l = line.text.split('#').next().unwrap_or("").trim();
+            if l.is_empty() {
                 continue;
             }
-            if lackey::is_record(line) {
-                return Ok(Format::Lackey);
+            let words: Vec<&str> = l.split_whitespace().take(3).collect();
+            if matches!(words[0], "R" | "W" | "X") {
+                // `R`, `R 0x10` and `R 0x10 8` are plain; `R 1 0x10` is vmsim text.
+                let plain_like = words.len() <= 2 || words[1].starts_with("0x");
+                return Ok(if plain_like {
+                    Format::Plain
+                } else {
+                    Format::Text
+                });
             }
-            let words: Vec<&str> = l.split_whitespace().take(4).collect();
-            // `R 0x10` and `R 0x10 8` are plain; `R 1 0x10` is vmsim text (a pid first).
-            let access = matches!(words[0], "R" | "W" | "X");
-            let plain_like = words.len() == 2 || words.get(1).is_some_and(|w| w.starts_with("0x"));
-            if text::is_keyword(words[0]) && !(access && plain_like) {
+            if text::is_keyword(words[0]) {
                 return Ok(Format::Text);
             }
-            if plain::is_record(&words) {
+            if plain::is_op(words[0]) {
                 return Ok(Format::Plain);
             }
-            return Err(format!("the first record is `{}`", truncate(l, 60)));
+            return Err(format!(
+                "its first record (line {}), {}, is none of a vmsim text record, an R/W/X \
+                 access, a lackey record or a valgrind line",
+                line.number,
+                quote(l)
+            ));
         }
-        Err("it holds no records".into())
+        Err(format!(
+            "its first {} bytes hold only blank lines and comments",
+            head.len()
+        ))
     }
 }
 
-fn truncate(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => &s[..i],
-        None => s,
+/// The most characters of input text an error message quotes (see [`quote`]).
+pub const QUOTE_CHARS: usize = 48;
+
+/// Input text as every error message quotes it: in backticks, at most [`QUOTE_CHARS`]
+/// characters (longer text is cut and ends with `…`), with characters that do not
+/// print (NUL, escape, ...) written as Rust escapes (`\0`, `\u{1b}`).
+pub fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(QUOTE_CHARS) + 8);
+    out.push('`');
+    let mut shown = 0;
+    for c in text.chars() {
+        let plain = matches!(c, '\\' | '\'' | '"') || c.escape_debug().nth(1).is_none();
+        let width = if plain { 1 } else { c.escape_debug().count() };
+        if shown + width > QUOTE_CHARS {
+            out.push('…');
+            break;
+        }
+        shown += width;
+        if plain {
+            out.push(c);
+        } else {
+            out.extend(c.escape_debug());
+        }
+    }
+    out.push('`');
+    out
+}
+
+/// [`quote`] of bytes that may not be UTF-8 (invalid sequences show as `�`).
+pub fn quote_bytes(bytes: &[u8]) -> String {
+    quote(&String::from_utf8_lossy(
+        &bytes[..bytes.len().min(4 * QUOTE_CHARS)],
+    ))
+}
+
+/// What is wrong with a word that is not a u64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NumberProblem {
+    /// Empty.
+    Missing,
+    /// Digits after a `-`.
+    Negative,
+    /// Digits, too many of them.
+    TooLarge,
+    /// Not digits.
+    NotANumber,
+}
+
+/// What is wrong with `word`, which is not a u64 in `radix` (16 for lackey's bare hex,
+/// else decimal or `0x` hex as [`crate::addr::parse_u64`] reads).
+pub(crate) fn number_problem(word: &str, radix: u32) -> NumberProblem {
+    let t = word.trim();
+    if t.is_empty() {
+        return NumberProblem::Missing;
+    }
+    // Digits of `radix`, at least one, with `_` separators where parse_u64 takes them.
+    let digits = |s: &str, radix: u32, sep: bool| {
+        s.chars().any(|c| c.is_digit(radix))
+            && s.chars().all(|c| c.is_digit(radix) || (sep && c == '_'))
+    };
+    let body = t.strip_prefix('-').unwrap_or(t);
+    let shape = if radix == 16 {
+        digits(body, 16, false)
+    } else if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        digits(h, 16, true)
+    } else {
+        digits(body, 10, true)
+    };
+    match (t.starts_with('-'), shape) {
+        (true, true) => NumberProblem::Negative,
+        (false, true) => NumberProblem::TooLarge,
+        _ => NumberProblem::NotANumber,
+    }
+}
+
+/// `{what} {quoted word} {problem}`.
+fn number_error(what: &str, word: &str, radix: u32) -> String {
+    let problem = match number_problem(word, radix) {
+        NumberProblem::Missing => "is missing",
+        NumberProblem::Negative => "is negative",
+        NumberProblem::TooLarge => "does not fit in 64 bits",
+        NumberProblem::NotANumber if radix == 16 => "is not a hex number",
+        NumberProblem::NotANumber => "is not a number (decimal or 0x hex)",
+    };
+    format!("{what} {} {problem}", quote(word))
+}
+
+/// A number field of a text trace (decimal or `0x` hex); the error names the field
+/// (`what`), quotes the text and says whether it is negative, too large or no number.
+pub(crate) fn number(what: &str, word: &str) -> Result<u64, String> {
+    crate::addr::parse_u64(word).ok_or_else(|| number_error(what, word, 10))
+}
+
+/// An access size field: 1 to 2^32-1 bytes (an access touches at least one byte).
+pub(crate) fn access_size(word: &str) -> Result<u32, String> {
+    let n = number("access size", word)?;
+    if n == 0 {
+        return Err("access size 0: an access touches at least one byte".into());
+    }
+    u32::try_from(n).map_err(|_| format!("access size {n} does not fit in 32 bits"))
+}
+
+/// A hex number without `0x` (lackey's addresses); errors as [`number`]'s.
+pub(crate) fn hex_number(what: &str, word: &str) -> Result<u64, String> {
+    match u64::from_str_radix(word, 16) {
+        Ok(n) if !word.starts_with('+') => Ok(n),
+        _ => Err(number_error(what, word, 16)),
     }
 }
 
@@ -384,6 +555,27 @@ impl Compression {
     }
 }
 
+/// A decompressor whose errors say which compression failed (a truncated `.gz` should
+/// not read as a bare "unexpected end of file").
+struct Decoding<R> {
+    inner: R,
+    what: &'static str,
+}
+
+impl<R: Read> Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "{} decompression failed: {e} (a truncated or corrupt file?)",
+                    self.what
+                ),
+            )
+        })
+    }
+}
+
 /// Opens `path` and undoes its compression (told by magic bytes).
 pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>, TraceError> {
     let name = path.display().to_string();
@@ -393,20 +585,23 @@ pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>, TraceEr
         .fill_buf()
         .map_err(|e| TraceError::io(&name, e))?
         .to_vec();
+    let decoding = |inner: Box<dyn Read + Send>, what| -> Box<dyn BufRead + Send> {
+        Box::new(BufReader::with_capacity(1 << 16, Decoding { inner, what }))
+    };
     Ok(match Compression::detect(&head) {
         Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            1 << 16,
-            flate2::bufread::MultiGzDecoder::new(raw),
-        )),
-        Compression::Xz => Box::new(BufReader::with_capacity(
-            1 << 16,
-            xz2::bufread::XzDecoder::new_multi_decoder(raw),
-        )),
-        Compression::Zstd => Box::new(BufReader::with_capacity(
-            1 << 16,
-            zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| TraceError::io(&name, e))?,
-        )),
+        Compression::Gzip => decoding(Box::new(flate2::bufread::MultiGzDecoder::new(raw)), "gzip"),
+        Compression::Xz => decoding(
+            Box::new(xz2::bufread::XzDecoder::new_multi_decoder(raw)),
+            "xz",
+        ),
+        Compression::Zstd => decoding(
+            Box::new(
+                zstd::stream::read::Decoder::with_buffer(raw)
+                    .map_err(|e| TraceError::io(&name, e))?,
+            ),
+            "zstd",
+        ),
     })
 }
 
@@ -444,7 +639,9 @@ impl EventReader {
         let format = match format {
             Some(f) => f,
             None => {
-                let head = input.fill_buf().map_err(|e| TraceError::io(&name, e))?;
+                let head = input
+                    .fill_buf()
+                    .map_err(|e| TraceError::read_at(&name, Location::Byte(0), e))?;
                 let sample = head[..head.len().min(4096)].to_vec();
                 Format::detect(&name, &sample).map_err(|reason| TraceError::UnknownFormat {
                     path: name.clone(),
@@ -628,21 +825,15 @@ pub fn page_trace(
 }
 
 /// Line-oriented input where `#` starts a comment and blank lines are skipped: the
-/// reading loop that vmsim text and plain traces share.
+/// reading loop that vmsim text and plain traces share, over the one [`LineReader`].
 pub(crate) struct CommentedLines<R> {
-    input: R,
-    name: String,
-    line: String,
-    lineno: u64,
+    lines: LineReader<R>,
 }
 
 impl<R: BufRead> CommentedLines<R> {
     pub(crate) fn new(input: R, name: String) -> Self {
         CommentedLines {
-            input,
-            name,
-            line: String::new(),
-            lineno: 0,
+            lines: LineReader::new(input, name),
         }
     }
 
@@ -654,23 +845,154 @@ impl<R: BufRead> CommentedLines<R> {
         parse: impl Fn(&str) -> Result<Event, String>,
     ) -> Result<(), TraceError> {
         while out.len() < BATCH {
-            self.line.clear();
-            let n = self
-                .input
-                .read_line(&mut self.line)
-                .map_err(|e| TraceError::io(&self.name, e))?;
-            if n == 0 {
+            let Some(line) = self.lines.next_line()? else {
                 return Ok(());
-            }
-            self.lineno += 1;
-            let text = self.line.split('#').next().unwrap_or("").trim();
+            };
+            let text = line.text.split('#').next().unwrap_or("").trim();
             if text.is_empty() {
                 continue;
             }
-            let e = parse(text)
-                .map_err(|r| TraceError::at(&self.name, Location::Line(self.lineno), r))?;
-            out.push(e);
+            out.push(parse(text).map_err(|r| line.error(r))?);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_cuts_long_text_and_escapes_what_does_not_print() {
+        assert_eq!(quote("abc"), "`abc`");
+        assert_eq!(quote(""), "``");
+        let exact = "x".repeat(QUOTE_CHARS);
+        assert_eq!(quote(&exact), format!("`{exact}`"));
+        let long = "y".repeat(50_000_000);
+        assert_eq!(quote(&long), format!("`{}…`", &long[..QUOTE_CHARS]));
+        assert_eq!(quote("a\0b\u{1b}"), "`a\\0b\\u{1b}`");
+        assert_eq!(quote("\0".repeat(100).as_str()).matches("\\0").count(), 24);
+        assert_eq!(quote("it's \"x\" \\ ü"), "`it's \"x\" \\ ü`");
+        assert_eq!(quote_bytes(b"ab\xffc"), "`ab\u{fffd}c`");
+    }
+
+    #[test]
+    fn number_errors_tell_negative_too_large_and_not_a_number() {
+        assert_eq!(number("size", "0x10"), Ok(16));
+        assert_eq!(number("size", "-12").unwrap_err(), "size `-12` is negative");
+        assert_eq!(
+            number("size", "18446744073709551616").unwrap_err(),
+            "size `18446744073709551616` does not fit in 64 bits"
+        );
+        assert_eq!(
+            number("size", "0x10000000000000000").unwrap_err(),
+            "size `0x10000000000000000` does not fit in 64 bits"
+        );
+        assert_eq!(
+            number("size", "12ab").unwrap_err(),
+            "size `12ab` is not a number (decimal or 0x hex)"
+        );
+        assert_eq!(hex_number("address", "ff"), Ok(255));
+        assert_eq!(
+            hex_number("address", "+ff").unwrap_err(),
+            "address `+ff` is not a hex number"
+        );
+        assert_eq!(
+            hex_number("address", "").unwrap_err(),
+            "address `` is missing"
+        );
+        assert_eq!(access_size("4294967295"), Ok(u32::MAX));
+        assert!(access_size("4294967296").unwrap_err().contains("32 bits"));
+        assert!(access_size("0").unwrap_err().contains("size 0"));
+    }
+
+    #[test]
+    fn detection_by_the_first_record() {
+        let d = |head: &str| Format::detect("t", head.as_bytes());
+        assert_eq!(d("#vmsim-text 1\nspawn 1\n"), Ok(Format::Text));
+        assert_eq!(d("# c\n\nspawn 1\n"), Ok(Format::Text));
+        assert_eq!(d("R 1 0x10 8\n"), Ok(Format::Text));
+        assert_eq!(d("R 0x10 8\n"), Ok(Format::Plain));
+        assert_eq!(d("w 4096\n"), Ok(Format::Plain));
+        // The shape decides: the readers say what is wrong with the fields.
+        assert_eq!(d("R\n"), Ok(Format::Plain));
+        assert_eq!(d("R 0xzz\n"), Ok(Format::Plain));
+        assert_eq!(d("L zz 8 # a comment\n"), Ok(Format::Plain));
+        assert_eq!(d("==12== Lackey\n"), Ok(Format::Lackey));
+        assert_eq!(d("I  0401ab70,3\n"), Ok(Format::Lackey));
+        assert_eq!(
+            d("SYSCALL[1599,1](12) sys_brk ( 0x0 ) --> [pre-success] Success(0x4035000)\n"),
+            Ok(Format::Lackey)
+        );
+        assert_eq!(Format::detect("t", b"VMSIMTRC\x01\x00"), Ok(Format::Binary));
+        assert_eq!(
+            Format::detect("a.champsim.xz", b"\0\0"),
+            Ok(Format::ChampSim)
+        );
+    }
+
+    #[test]
+    fn detection_errors_say_what_was_seen() {
+        let d = |head: &[u8]| Format::detect("t", head).unwrap_err();
+        assert_eq!(d(b""), "the file is empty");
+        assert!(d(&[0; 4096]).contains("control byte 0x00 at offset 0"));
+        assert!(d(b"ab\xff\xfecd").contains("byte 0xff at offset 2 is not UTF-8"));
+        assert!(d(&[b'R'; 4096]).contains("first line is longer than 4096 bytes"));
+        assert!(d(b"# only\n\n").contains("only blank lines and comments"));
+        let e = d(format!("\nhello {}\n", "z".repeat(10_000)).as_bytes());
+        assert!(
+            e.starts_with("its first record (line 2), `hello zzz"),
+            "{e}"
+        );
+        assert!(e.len() < 200, "{e}");
+        // A UTF-8 sequence cut by the end of the sample is not binary.
+        assert_eq!(
+            Format::detect("t", "R 0x10 # é".as_bytes().split_last().unwrap().1),
+            Ok(Format::Plain)
+        );
+    }
+
+    fn write_tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("vmsim-trace-mod-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// A compressed trace cut short is an error naming the compression and the place,
+    /// not a shorter trace.
+    #[test]
+    fn a_truncated_compressed_trace_is_an_error() {
+        use std::io::Write;
+        let text: String = (0..20_000)
+            .map(|i| format!("R {:#x}\n", i * 4096))
+            .collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        let xz = {
+            let mut e = xz2::write::XzEncoder::new(Vec::new(), 1);
+            e.write_all(text.as_bytes()).unwrap();
+            e.finish().unwrap()
+        };
+        let zst = zstd::encode_all(text.as_bytes(), 1).unwrap();
+        for (name, bytes, what) in [
+            ("t.gz", gz, "gzip"),
+            ("t.xz", xz, "xz"),
+            ("t.zst", zst, "zstd"),
+        ] {
+            let whole = write_tmp(name, &bytes);
+            let mut r = EventReader::open(&whole, None, 4096).unwrap();
+            assert_eq!(r.read_all().unwrap().len(), 20_000);
+            let cut = write_tmp(name, &bytes[..bytes.len() * 2 / 3]);
+            let e = EventReader::open(&cut, None, 4096)
+                .and_then(|mut r| r.read_all())
+                .unwrap_err()
+                .to_string();
+            let path = cut.display().to_string();
+            assert!(e.starts_with(&format!("{path}: ")), "{e}");
+            assert!(e.contains(&format!("{what} decompression failed")), "{e}");
+        }
     }
 }

@@ -9,8 +9,7 @@
 //! become loads of whole pages: the n-th distinct object id is the page at
 //! [`ORACLE_BASE`] + n × page size, so any id space fits in the address space.
 
-use super::{Access, Event, Location, TraceError, TracePid, BATCH};
-use crate::addr::parse_u64;
+use super::{access_size, number, quote, Access, Event, Location, TraceError, TracePid, BATCH};
 use crate::hw::AccessKind;
 use rustc_hash::FxHashMap;
 use std::io::BufRead;
@@ -29,11 +28,9 @@ fn op(word: &str) -> Option<AccessKind> {
     }
 }
 
-/// Whether the first words of a line make a plain record.
-pub fn is_record(words: &[&str]) -> bool {
-    (words.len() == 2 || words.len() == 3)
-        && op(words[0]).is_some()
-        && parse_u64(words[1]).is_some()
+/// Whether `word` is the operation of a plain record (`R`, `w`, `L`, `I`, ...).
+pub fn is_op(word: &str) -> bool {
+    op(word).is_some()
 }
 
 /// Reads `R`/`W` lines.
@@ -58,22 +55,29 @@ impl<R: BufRead> PlainReader<R> {
 /// Parses one plain record: an operation, an address and optionally a size.
 fn parse_record(text: &str) -> Result<Event, String> {
     let mut w = text.split_whitespace();
-    let (o, a, s, extra) = (w.next(), w.next(), w.next(), w.next());
-    let kind = o
-        .and_then(op)
-        .ok_or_else(|| format!("`{}` does not start with R, W or X", o.unwrap_or("")))?;
-    let a = a.ok_or("a record needs an address")?;
-    let va =
-        parse_u64(a).ok_or_else(|| format!("address `{a}` is not a number (0x hex or decimal)"))?;
+    let (o, a, s, extra) = (w.next().unwrap_or(""), w.next(), w.next(), w.next());
+    let kind = op(o).ok_or_else(|| {
+        let hint = if super::text::is_keyword(o) {
+            " (a vmsim text record? name the format with --format vmsim-text)"
+        } else {
+            ""
+        };
+        format!(
+            "operation {} is not R, W or X (nor r, w, L, S, I){hint}",
+            quote(o)
+        )
+    })?;
+    let a = a.ok_or_else(|| format!("the address is missing: {} needs one after it", quote(o)))?;
+    let va = number("address", a)?;
     let size = match s {
         None => 1,
-        Some(s) => parse_u64(s)
-            .and_then(|v| u32::try_from(v).ok())
-            .filter(|&v| v > 0)
-            .ok_or_else(|| format!("size `{s}` is not between 1 and 2^32-1"))?,
+        Some(s) => access_size(s)?,
     };
     if let Some(x) = extra {
-        return Err(format!("`{x}` after the size"));
+        return Err(format!(
+            "{} follows the size; a plain record is an operation, an address and a size",
+            quote(x)
+        ));
     }
     Ok(Event::Access(Access {
         pid: PID,
@@ -110,7 +114,7 @@ impl<R: BufRead> OracleReader<R> {
         let mut rec = [0u8; R];
         while out.len() < BATCH {
             let got = super::read_exact_or(&mut self.input, &mut rec)
-                .map_err(|e| TraceError::io(&self.name, e))?;
+                .map_err(|e| TraceError::read_at(&self.name, Location::Byte(self.offset), e))?;
             if got == 0 {
                 return Ok(());
             }
@@ -159,6 +163,41 @@ mod tests {
         let mut r = PlainReader::new("R 0x10\nQ 0x20\n".as_bytes(), "p.txt".into());
         let e = r.next_batch(&mut Vec::new()).unwrap_err().to_string();
         assert!(e.contains("p.txt: line 2") && e.contains("`Q`"), "{e}");
+    }
+
+    /// Each bad field is named, with its line.
+    #[test]
+    fn errors_name_the_line_and_the_field() {
+        let err = |text: &str| {
+            let mut r = PlainReader::new(text.as_bytes(), "p.txt".into());
+            r.next_batch(&mut Vec::new()).unwrap_err().to_string()
+        };
+        let cases = [
+            (
+                "R 0x1\nR\n",
+                "p.txt: line 2: the address is missing: `R` needs one",
+            ),
+            ("R 0xzz\n", "p.txt: line 1: address `0xzz` is not a number"),
+            ("W -4096\n", "line 1: address `-4096` is negative"),
+            (
+                "W 99999999999999999999\n",
+                "`99999999999999999999` does not fit in 64 bits",
+            ),
+            ("R 0x10 0\n", "line 1: access size 0"),
+            (
+                "R 0x10 4294967296\n",
+                "access size 4294967296 does not fit in 32 bits",
+            ),
+            ("R 0x10 8 9\n", "line 1: `9` follows the size"),
+            (
+                "spawn 1\n",
+                "operation `spawn` is not R, W or X (nor r, w, L, S, I) (a vmsim text",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = err(text);
+            assert!(e.contains(want), "{e}\n{want}");
+        }
     }
 
     #[test]

@@ -21,8 +21,7 @@
 //!
 //! Addresses and sizes are decimal or `0x` hex; lengths also take units (`4KiB`).
 
-use super::{Access, Event, MapKind, TraceError, TracePid};
-use crate::addr::parse_u64;
+use super::{access_size, number, quote, Access, Event, MapKind, TraceError, TracePid};
 use crate::hw::AccessKind;
 use crate::os::Prot;
 use std::io::{BufRead, Write};
@@ -59,43 +58,52 @@ impl<R: BufRead> TextReader<R> {
     }
 }
 
-fn num(words: &[&str], i: usize, what: &str) -> Result<u64, String> {
-    let w = words
+/// Field `i` of the record, or an error naming what is missing.
+fn field<'a>(words: &[&'a str], i: usize, what: &str) -> Result<&'a str, String> {
+    words
         .get(i)
-        .ok_or_else(|| format!("`{}` needs {what}", words[0]))?;
-    parse_u64(w).ok_or_else(|| format!("{what} `{w}` is not a number (decimal or 0x hex)"))
+        .copied()
+        .ok_or_else(|| format!("{what} is missing: {} needs one", quote(words[0])))
+}
+
+fn num(words: &[&str], i: usize, what: &str) -> Result<u64, String> {
+    number(what, field(words, i, what)?)
 }
 
 fn len(words: &[&str], i: usize) -> Result<u64, String> {
-    let w = words
-        .get(i)
-        .ok_or_else(|| format!("`{}` needs a length", words[0]))?;
-    let n = crate::size::parse_size(w).map_err(|e| format!("length: {e}"))?;
+    let w = field(words, i, "the length")?;
+    let n = crate::size::parse_size(w).map_err(|_| {
+        format!(
+            "length {} is not a size that fits in 64 bits (bytes, 0x hex, or with a unit: \
+             16KiB, 2MiB)",
+            quote(w)
+        )
+    })?;
     if n == 0 {
-        return Err("a length of 0".into());
+        return Err("length 0: a range holds at least one byte".into());
     }
     Ok(n)
 }
 
 fn pid(words: &[&str], i: usize) -> Result<TracePid, String> {
-    let n = num(words, i, "a pid")?;
+    let n = num(words, i, "the pid")?;
     TracePid::try_from(n).map_err(|_| format!("pid {n} does not fit in 32 bits"))
 }
 
 fn prot(words: &[&str], i: usize) -> Result<Prot, String> {
-    let w = words
-        .get(i)
-        .ok_or_else(|| format!("`{}` needs a protection (rwx, r--, none)", words[0]))?;
-    Prot::parse(w).ok_or_else(|| format!("protection `{w}` is not rwx-style (rw-, r-x, none)"))
+    let w = field(words, i, "the protection (rwx, r--, none)")?;
+    Prot::parse(w)
+        .ok_or_else(|| format!("protection {} is not rwx-style (rw-, r-x, none)", quote(w)))
 }
 
 fn at_most(words: &[&str], n: usize) -> Result<(), String> {
     if words.len() > n {
         return Err(format!(
-            "`{}` takes {} fields; `{}` is one too many",
-            words[0],
+            "{} takes {} field{}; {} is one too many",
+            quote(words[0]),
             n - 1,
-            words[n]
+            if n == 2 { "" } else { "s" },
+            quote(words[n])
         ));
     }
     Ok(())
@@ -113,20 +121,16 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 "W" => AccessKind::Write,
                 _ => AccessKind::Execute,
             };
+            let pid = pid(w, 1)?;
+            let va = num(w, 2, "the address")?;
             let size = match w.get(3) {
                 None => 1,
-                Some(_) => {
-                    let s = num(w, 3, "a size")?;
-                    u32::try_from(s)
-                        .ok()
-                        .filter(|&s| s > 0)
-                        .ok_or_else(|| format!("access size {s} is not between 1 and 2^32-1"))?
-                }
+                Some(s) => access_size(s)?,
             };
             Event::Access(Access {
-                pid: pid(w, 1)?,
+                pid,
                 kind,
-                va: num(w, 2, "an address")?,
+                va,
                 size,
             })
         }
@@ -148,7 +152,7 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 None => 0,
                 Some(c) => c
                     .parse::<i32>()
-                    .map_err(|_| format!("exit code `{c}` is not a 32-bit integer"))?,
+                    .map_err(|_| format!("exit code {} is not a 32-bit integer", quote(c)))?,
             };
             Event::Exit {
                 pid: pid(w, 1)?,
@@ -166,14 +170,14 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
             at_most(w, 3)?;
             Event::Brk {
                 pid: pid(w, 1)?,
-                addr: num(w, 2, "an address")?,
+                addr: num(w, 2, "the address")?,
             }
         }
         "munmap" => {
             at_most(w, 4)?;
             Event::Munmap {
                 pid: pid(w, 1)?,
-                addr: num(w, 2, "an address")?,
+                addr: num(w, 2, "the address")?,
                 len: len(w, 3)?,
             }
         }
@@ -181,18 +185,19 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
             at_most(w, 5)?;
             Event::Mprotect {
                 pid: pid(w, 1)?,
-                addr: num(w, 2, "an address")?,
+                addr: num(w, 2, "the address")?,
                 len: len(w, 3)?,
                 prot: prot(w, 4)?,
             }
         }
         "shm" => {
             at_most(w, 6)?;
-            let key = num(w, 2, "a key")?;
+            let key = num(w, 2, "the key")?;
             Event::ShmAttach {
                 pid: pid(w, 1)?,
-                key: u32::try_from(key).map_err(|_| format!("key {key} does not fit in 32 bits"))?,
-                addr: num(w, 3, "an address")?,
+                key: u32::try_from(key)
+                    .map_err(|_| format!("key {key} does not fit in 32 bits"))?,
+                addr: num(w, 3, "the address")?,
                 len: len(w, 4)?,
                 prot: prot(w, 5)?,
             }
@@ -207,21 +212,21 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                     shared = false;
                 } else if let Some(f) = opt.strip_prefix("file=") {
                     let (id, off) = f.split_once('@').unwrap_or((f, "0"));
-                    let file = parse_u64(id)
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| format!("file number `{id}` is not a 32-bit number"))?;
-                    let offset = parse_u64(off)
-                        .ok_or_else(|| format!("file offset `{off}` is not a number"))?;
+                    let file = number("file number", id)?;
+                    let file = u32::try_from(file)
+                        .map_err(|_| format!("file number {file} does not fit in 32 bits"))?;
+                    let offset = number("file offset", off)?;
                     kind = MapKind::File { file, offset };
                 } else {
                     return Err(format!(
-                        "mmap option `{opt}` is not `shared`, `private` or `file=N[@OFFSET]`"
+                        "mmap option {} is not `shared`, `private` or `file=N[@OFFSET]`",
+                        quote(opt)
                     ));
                 }
             }
             Event::Mmap {
                 pid: pid(w, 1)?,
-                addr: num(w, 2, "an address")?,
+                addr: num(w, 2, "the address")?,
                 len: len(w, 3)?,
                 prot: prot(w, 4)?,
                 shared,
@@ -230,7 +235,9 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
         }
         other => {
             return Err(format!(
-                "`{other}` is not a record (R, W, X, spawn, mmap, munmap, mprotect, brk, fork, exec, exit, switch, shm)"
+                "{} is not a record (R, W, X, spawn, mmap, munmap, mprotect, brk, fork, exec, \
+                 exit, switch, shm)",
+                quote(other)
             ))
         }
     })
@@ -393,6 +400,50 @@ mod tests {
         assert!(e.contains("size 0"), "{e}");
         let e = read("spawn 1 2\n").unwrap_err().to_string();
         assert!(e.contains("one too many"), "{e}");
+        let cases = [
+            ("R 1\n", "line 1: the address is missing: `R` needs one"),
+            ("R 1 -16\n", "the address `-16` is negative"),
+            (
+                "R 1 0x10 0x100000000\n",
+                "access size 4294967296 does not fit in 32 bits",
+            ),
+            (
+                "spawn 4294967296\n",
+                "pid 4294967296 does not fit in 32 bits",
+            ),
+            ("mmap 1 0x1000 0 rw-\n", "length 0"),
+            (
+                "mmap 1 0x1000 20000000TiB rw-\n",
+                "length `20000000TiB` is not a size that fits",
+            ),
+            ("mmap 1 0x1000\n", "the length is missing: `mmap` needs one"),
+            (
+                "exit 1 99999999999\n",
+                "exit code `99999999999` is not a 32-bit integer",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = read(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("t.vmt: line 1: ") && e.contains(want),
+                "{e}\n{want}"
+            );
+        }
+    }
+
+    /// Whatever the input's length, an error quotes at most a few dozen characters.
+    #[test]
+    fn errors_quote_input_cut_short() {
+        let long = "9".repeat(4000);
+        for text in [
+            format!("R 1 {long}\n"),
+            format!("{long}\n"),
+            format!("mmap 1 0x1000 4KiB {long}\n"),
+            format!("spawn 1 {long}\n"),
+        ] {
+            let e = read(&text).unwrap_err().to_string();
+            assert!(e.contains("…`") && e.len() < 200, "{e}");
+        }
     }
 
     #[test]
