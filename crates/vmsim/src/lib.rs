@@ -33,6 +33,7 @@ pub mod demo;
 pub mod exercise;
 pub mod hw;
 pub mod os;
+pub mod output;
 pub mod policy;
 pub mod report;
 mod rng;

@@ -25,9 +25,20 @@ fn direct_map_base(spec: &MachineSpec, kernel_start: u64) -> u64 {
 }
 
 /// Why a machine could not boot.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    /// RAM too small for the kernel.
+    #[error(transparent)]
+    TooSmall(#[from] TooSmall),
+    /// The swap file cannot be used.
+    #[error(transparent)]
+    Swap(#[from] super::swap::SwapFileError),
+}
+
+/// RAM too small for what the kernel needs at boot.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{machine}: {ram} of RAM ({frames} frames, {free} free after the device holes) is too small to boot: the kernel needs {need} frames for its {what}")]
-pub struct BootError {
+pub struct TooSmall {
     /// The machine's name.
     pub machine: String,
     /// RAM, as people write it.
@@ -90,7 +101,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         half
     };
     let task_size = if paging.sign_extend { half - ps } else { half };
-    let too_small = |frames: &FrameTable, need: u64, what| BootError {
+    let too_small = |frames: &FrameTable, need: u64, what| TooSmall {
         machine: machine_name.clone(),
         ram: format_size(ram_bytes),
         frames: nr,
@@ -105,7 +116,8 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
             &frames,
             2 * root_frames + 2,
             "root table, the zero page and a first process",
-        ));
+        )
+        .into());
     }
     let kernel_pt = PageTable::new(&paging, &mut machine.ram, &mut frames, 0)
         .map_err(|_| too_small(&frames, root_frames, "root table"))?;
@@ -187,21 +199,20 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
     ));
 
     let swap = if config.swap_bytes >= ps {
-        match super::swap::SwapDevice::create(config.swap_path.as_deref(), config.swap_bytes, ps) {
-            Ok(d) => {
-                log.push(format!(
-                    "swap: {} in {} ({} slots)",
-                    format_size(d.stats.slots * ps),
-                    d.path().display(),
-                    d.stats.slots
-                ));
-                Some(d)
-            }
-            Err(e) => {
-                log.push(format!("swap: none ({e})"));
-                None
-            }
-        }
+        let d = super::swap::SwapDevice::create(
+            config.swap_path.as_deref(),
+            config.swap_bytes,
+            ps,
+            config.swap_force,
+        )?;
+        log.push(format!(
+            "swap: {} in {} ({} slots)",
+            format_size(d.stats.slots * ps),
+            d.path()
+                .map_or("a temporary file".into(), |p| p.display().to_string()),
+            d.stats.slots
+        ));
+        Some(d)
     } else {
         None
     };

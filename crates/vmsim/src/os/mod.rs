@@ -10,7 +10,7 @@
 
 mod boot;
 pub mod buddy;
-pub use boot::BootError;
+pub use boot::{BootError, TooSmall};
 pub mod data;
 pub mod device;
 pub mod fault;
@@ -68,8 +68,11 @@ pub struct KernelConfig {
     pub storage: Storage,
     /// Bytes of swap (0: none).
     pub swap_bytes: u64,
-    /// The swap file (`None`: a temporary file, removed when the kernel goes).
+    /// The swap file (`None`: a temporary file, unlinked as soon as it is open).
     pub swap_path: Option<std::path::PathBuf>,
+    /// Use `swap_path` even if it exists and vmsim did not make it (its contents are
+    /// lost).
+    pub swap_force: bool,
     /// How reclaim picks victims.
     pub reclaim: ReclaimPolicy,
     /// Local replacement: a process short of memory reclaims only its own pages.
@@ -99,6 +102,7 @@ impl Default for KernelConfig {
             storage: Storage::Nvme,
             swap_bytes: 0,
             swap_path: None,
+            swap_force: false,
             reclaim: ReclaimPolicy::Clock,
             local_reclaim: false,
             fault_around_pages: 16,
@@ -521,9 +525,9 @@ impl Kernel {
         self.swap.as_ref().map(|s| &s.stats)
     }
 
-    /// The swap file, if there is swap.
+    /// The named swap file, if there is swap in one (a temporary file has no name).
     pub fn swap_path(&self) -> Option<&std::path::Path> {
-        self.swap.as_ref().map(|s| s.path())
+        self.swap.as_ref().and_then(|s| s.path())
     }
 
     /// The swap device, if there is swap (read-only: for reports and the step-by-step

@@ -1,5 +1,11 @@
-//! The swap device: a real file (a temporary one by default, removed when the kernel
-//! goes) divided into page-sized slots, a slot allocator, and the time the device takes.
+//! The swap device: a real file divided into page-sized slots, a slot allocator, and
+//! the time the device takes.
+//!
+//! The file is a temporary one by default, unlinked as soon as it is open (so nothing
+//! is left behind, whatever happens to the process, and no report names it). A named
+//! swap file is never a file vmsim did not make: a new path is created with a header
+//! page that says vmsim made it (as `mkswap` writes Linux's), and an existing file is
+//! reused only if it has that header, unless the caller forces it.
 //!
 //! A slot holds one swapped-out page. Its count is the number of page-table entries
 //! that name it (a page swapped out while shared copy-on-write by several processes is
@@ -64,12 +70,42 @@ pub struct SwapStats {
     pub bytes_read: u64,
 }
 
+/// What the first page of a swap file vmsim made starts with.
+pub const SWAP_SIGNATURE: &[u8] = b"vmsim swap file, version 1\n";
+
+/// Why a swap file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapFileError {
+    /// The file exists and vmsim did not make it.
+    #[error("swap file {path}: the file exists and is not a swap file vmsim made; name a new path (or force its use, losing its contents)")]
+    NotOurs {
+        /// The file.
+        path: String,
+    },
+    /// The file is not a regular file.
+    #[error("swap file {path}: not a regular file")]
+    NotAFile {
+        /// The file.
+        path: String,
+    },
+    /// The system refused.
+    #[error("swap file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+}
+
 /// The swap device.
 #[derive(Debug)]
 pub struct SwapDevice {
     file: File,
-    path: PathBuf,
-    temporary: bool,
+    /// The named file, or `None` for a temporary one.
+    path: Option<PathBuf>,
+    /// Where slot 0 starts in the file (past the header page of a named file).
+    base: u64,
     page_size: u64,
     next: u32,
     free: Vec<u32>,
@@ -112,33 +148,98 @@ impl SlotState {
 
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
 
-impl SwapDevice {
-    /// A device of `bytes` (rounded down to pages) in the file `path`, or in a new
-    /// temporary file.
-    pub fn create(path: Option<&Path>, bytes: u64, page_size: u64) -> std::io::Result<SwapDevice> {
-        let (path, temporary) = match path {
-            Some(p) => (p.to_path_buf(), false),
-            None => (
-                std::env::temp_dir().join(format!(
-                    "vmsim-swap-{}-{}",
-                    std::process::id(),
-                    NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
-                )),
-                true,
-            ),
-        };
-        let file = OpenOptions::new()
+/// A new file in the system's temporary folder, unlinked at once.
+fn open_temporary() -> Result<File, SwapFileError> {
+    let dir = std::env::temp_dir();
+    loop {
+        let p = dir.join(format!(
+            "vmsim-swap-{}-{}",
+            std::process::id(),
+            NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
+        ));
+        match OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)?;
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(f) => {
+                let _ = std::fs::remove_file(&p);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => {
+                return Err(SwapFileError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// Opens (or makes) the named swap file and writes its header page.
+fn open_named(p: &Path, page_size: u64, force: bool) -> Result<File, SwapFileError> {
+    let name = || p.display().to_string();
+    let io = |source| SwapFileError::Io {
+        path: name(),
+        source,
+    };
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(p)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(p)
+                .map_err(io)?;
+            if !f.metadata().map_err(io)?.file_type().is_file() {
+                return Err(SwapFileError::NotAFile { path: name() });
+            }
+            let mut head = vec![0u8; SWAP_SIGNATURE.len()];
+            let ours = f.read_exact_at(&mut head, 0).is_ok() && head == SWAP_SIGNATURE;
+            if !ours && !force {
+                return Err(SwapFileError::NotOurs { path: name() });
+            }
+            f.set_len(0).map_err(io)?;
+            f
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let mut header = vec![0u8; page_size as usize];
+    header[..SWAP_SIGNATURE.len()].copy_from_slice(SWAP_SIGNATURE);
+    file.write_all_at(&header, 0).map_err(io)?;
+    Ok(file)
+}
+
+impl SwapDevice {
+    /// A device of `bytes` (whole pages) in the file `path`, or in a new temporary file.
+    /// An existing `path` is used only if vmsim made it, or if `force`.
+    pub fn create(
+        path: Option<&Path>,
+        bytes: u64,
+        page_size: u64,
+        force: bool,
+    ) -> Result<SwapDevice, SwapFileError> {
         let slots = (bytes / page_size).min(u32::MAX as u64 >> 2) as usize;
-        file.set_len(slots as u64 * page_size)?;
+        let (file, base) = match path {
+            Some(p) => (open_named(p, page_size, force)?, page_size),
+            None => (open_temporary()?, 0),
+        };
+        let err = |source| SwapFileError::Io {
+            path: path.map_or("(temporary)".into(), |p| p.display().to_string()),
+            source,
+        };
+        file.set_len(base + slots as u64 * page_size).map_err(err)?;
         Ok(SwapDevice {
             file,
-            path,
-            temporary,
+            path: path.map(Path::to_path_buf),
+            base,
             page_size,
             next: 0,
             free: Vec::new(),
@@ -170,9 +271,9 @@ impl SwapDevice {
         self.slots.len() as u32
     }
 
-    /// The file behind it.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The named file behind it (`None`: a temporary file, already unlinked).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// A free slot, with a count of 0, or `None` when the device is full.
@@ -195,7 +296,8 @@ impl SwapDevice {
         self.stats.outs += 1;
         self.update(slot, |st| st.has_data = data.is_some());
         if let Some(d) = data {
-            self.file.write_all_at(d, slot as u64 * self.page_size)?;
+            self.file
+                .write_all_at(d, self.base + slot as u64 * self.page_size)?;
             self.stats.bytes_written += d.len() as u64;
         }
         Ok(())
@@ -208,7 +310,8 @@ impl SwapDevice {
         if !self.state(slot).has_data {
             return Ok(false);
         }
-        self.file.read_exact_at(buf, slot as u64 * self.page_size)?;
+        self.file
+            .read_exact_at(buf, self.base + slot as u64 * self.page_size)?;
         self.stats.bytes_read += buf.len() as u64;
         Ok(true)
     }
@@ -309,23 +412,14 @@ impl SwapDevice {
     }
 }
 
-impl Drop for SwapDevice {
-    fn drop(&mut self) {
-        if self.temporary {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn pages_go_out_and_come_back_through_a_real_file() {
-        let mut d = SwapDevice::create(None, 4 * 4096, 4096).unwrap();
-        let path = d.path().to_path_buf();
-        assert!(path.exists());
+        let mut d = SwapDevice::create(None, 4 * 4096, 4096, false).unwrap();
+        assert_eq!(d.path(), None, "a temporary file has no name");
         let a = d.alloc().unwrap();
         let b = d.alloc().unwrap();
         d.get(a);
@@ -341,13 +435,40 @@ mod tests {
         d.put(a);
         assert_eq!(d.stats.used, 1);
         assert_eq!(d.alloc(), Some(a), "freed slots are reused");
+    }
+
+    #[test]
+    fn a_named_swap_file_is_never_a_file_vmsim_did_not_make() {
+        let dir = std::env::temp_dir().join(format!("vmsim-swapfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let theirs = dir.join("notes.txt");
+        std::fs::write(&theirs, "keep me").unwrap();
+        let e = SwapDevice::create(Some(&theirs), 4 * 4096, 4096, false).unwrap_err();
+        assert!(matches!(e, SwapFileError::NotOurs { .. }), "{e}");
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "keep me");
+        // A new path is made with a header page, and can be used again.
+        let ours = dir.join("swap");
+        let mut d = SwapDevice::create(Some(&ours), 4 * 4096, 4096, false).unwrap();
+        let page = vec![7u8; 4096];
+        let s = d.alloc().unwrap();
+        d.write(s, Some(&page)).unwrap();
+        let mut back = vec![0u8; 4096];
+        assert!(d.read(s, &mut back).unwrap());
+        assert_eq!(back, page);
         drop(d);
-        assert!(!path.exists(), "the temporary file goes with the device");
+        assert_eq!(std::fs::metadata(&ours).unwrap().len(), 5 * 4096);
+        assert!(std::fs::read(&ours).unwrap().starts_with(SWAP_SIGNATURE));
+        assert!(SwapDevice::create(Some(&ours), 4 * 4096, 4096, false).is_ok());
+        // Forced, a foreign file is taken.
+        assert!(SwapDevice::create(Some(&theirs), 4 * 4096, 4096, true).is_ok());
+        assert!(SwapDevice::create(Some(&dir), 4096, 4096, true).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn the_swap_cache_pairs_stay_consistent_both_ways() {
-        let mut c = SwapDevice::create(None, 8 * 4096, 4096).unwrap();
+        let mut c = SwapDevice::create(None, 8 * 4096, 4096, false).unwrap();
         c.cache(5, Pfn(2));
         assert_eq!(
             (c.cached(5), c.cached_slot(Pfn(2)), c.nr_cached()),
@@ -399,7 +520,7 @@ mod tests {
 
     #[test]
     fn a_full_device_says_so() {
-        let mut d = SwapDevice::create(None, 2 * 4096, 4096).unwrap();
+        let mut d = SwapDevice::create(None, 2 * 4096, 4096, false).unwrap();
         assert!(d.alloc().is_some() && d.alloc().is_some());
         assert_eq!(d.alloc(), None);
     }
