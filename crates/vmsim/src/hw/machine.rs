@@ -44,6 +44,14 @@ pub enum MachineError {
         /// Why it is refused.
         reason: String,
     },
+    /// Neither a preset nor a file has that name.
+    #[error("unknown machine `{name}`: no preset has that name (presets: {known}) and there is no file {name}")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The presets there are.
+        known: String,
+    },
     /// No preset has that name.
     #[error("unknown machine preset `{name}` (known: {known})")]
     UnknownPreset {
@@ -360,7 +368,14 @@ impl MachineSpec {
         }
         let path = Path::new(name_or_path);
         if !path.exists() && !name_or_path.ends_with(".toml") && !name_or_path.contains('/') {
-            return Self::preset(name_or_path);
+            return Err(MachineError::Unknown {
+                name: name_or_path.to_string(),
+                known: PRESETS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
         }
         Self::from_file(path)
     }
@@ -1141,10 +1156,11 @@ mod tests {
         assert!(e.contains("test.toml") && e.contains("line 1"), "{e}");
         let e = err("[paging]\nformat = \"x86-64\"\n[memory]\nram = \"4 furlongs\"\n");
         assert!(e.contains("furlongs"), "{e}");
-        assert!(MachineSpec::load("no-such-preset")
-            .unwrap_err()
-            .to_string()
-            .contains("unknown machine preset"));
+        let e = MachineSpec::load("no-such-preset").unwrap_err().to_string();
+        assert!(
+            e.contains("no preset") && e.contains("no file no-such-preset"),
+            "{e}"
+        );
         assert!(MachineSpec::load("/no/such/file.toml")
             .unwrap_err()
             .to_string()
