@@ -1,8 +1,32 @@
 //! The `vmsim` command: a thin layer over the library. Arguments are parsed and
 //! validated here; every command is a library call.
+//!
+//! Standard output is written only through [`out!`] and [`outln!`], which return the
+//! error (a closed pipe ends the command quietly) instead of panicking as `print!`
+//! does; clippy refuses `print!` and `println!` in this crate.
 
+#![deny(clippy::print_stdout)]
+
+/// `print!` that returns the error (from a function returning `anyhow::Result`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `println!` that returns the error (from a function returning `anyhow::Result`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+mod args;
 mod plot;
 mod run;
+mod signals;
 mod sweep;
 mod trace_cmd;
 
@@ -16,7 +40,6 @@ use vmsim::addr::{parse_u64, VirtAddr};
 use vmsim::demo::Demo;
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{AccessKind, MachineSpec, Privilege};
-use vmsim::size::parse_size;
 
 /// vmsim: an executable model of a computer's virtual memory system.
 #[derive(Parser, Debug)]
@@ -35,7 +58,8 @@ enum Command {
     /// server that fills a shared cache and forks workers; they run round-robin,
     /// reading the cache, writing private buffers and copying inherited pages on write.
     /// `hw` replays a seeded access mix over an address space mapped up front, on the
-    /// hardware alone. The synthetic workloads (seq, stride, uniform, zipf, hotcold,
+    /// hardware alone. `alloc` and `gc` run a malloc allocator or a garbage collector
+    /// inside a simulated process. The synthetic workloads (seq, stride, uniform, zipf, hotcold,
     /// matmul, matmul-blocked, pointer-chase, hash, fork, recursion) generate trace
     /// events from their parameters.
     Run(Box<run::RunArgs>),
@@ -88,13 +112,13 @@ enum Command {
         #[arg(long, short, value_delimiter = ',', default_value = "lru")]
         policy: Vec<String>,
         /// Frame counts, comma-separated or repeated (every policy but ws and pff).
-        #[arg(long, short, value_delimiter = ',')]
+        #[arg(long, short, value_delimiter = ',', value_parser = args::count_usize)]
         frames: Vec<usize>,
         /// Working-set windows τ in references, comma-separated (ws).
-        #[arg(long, value_delimiter = ',', default_value = "10000")]
+        #[arg(long, value_delimiter = ',', default_value = "10000", value_parser = args::count_usize)]
         window: Vec<usize>,
         /// Page-fault-frequency thresholds in references between faults (pff).
-        #[arg(long, value_delimiter = ',', default_value = "1000")]
+        #[arg(long, value_delimiter = ',', default_value = "1000", value_parser = args::count_usize)]
         pff_threshold: Vec<usize>,
         #[command(flatten)]
         format: PageSourceArgs,
@@ -118,13 +142,13 @@ enum Command {
         policy: Vec<String>,
         /// Frame counts to report (default: --points sizes, log-spaced up to the
         /// number of distinct pages).
-        #[arg(long, short, value_delimiter = ',')]
+        #[arg(long, short, value_delimiter = ',', value_parser = args::count_usize)]
         frames: Vec<usize>,
         /// How many log-spaced sizes when --frames is not given.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value = "20", value_parser = args::count_usize)]
         points: usize,
         /// SHARDS sampling rate for the LRU curve (0 < rate <= 1; 1: exact).
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value = "1", value_parser = args::rate)]
         sample: f64,
         #[command(flatten)]
         format: PageSourceArgs,
@@ -144,17 +168,17 @@ enum Command {
         /// The page trace (as for `vmsim policy`).
         trace: std::path::PathBuf,
         /// τ: the working-set window, in references.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value = "10000", value_parser = args::count_usize)]
         window: usize,
         /// References between samples of the working-set size (default: a twentieth
         /// of the trace).
-        #[arg(long)]
+        #[arg(long, value_parser = args::count_usize)]
         interval: Option<usize>,
         /// How many hottest and coldest pages and regions to list.
         #[arg(long, default_value_t = 10)]
         top: usize,
         /// Pages per region (512: 2 MiB regions of 4 KiB pages).
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value = "512", value_parser = args::count)]
         region_pages: u64,
         #[command(flatten)]
         format: PageSourceArgs,
@@ -178,8 +202,8 @@ enum Command {
         /// The seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Questions (addresses, or references).
-        #[arg(long, short = 'n', default_value_t = 6)]
+        /// Questions (addresses, or references): 1 to 1000.
+        #[arg(long, short = 'n', default_value = "6", value_parser = args::questions)]
         questions: usize,
         /// Replacement policy (for `replacement`): fifo, lru, opt, clock, ...
         #[arg(long, default_value = "fifo")]
@@ -222,8 +246,8 @@ enum Command {
         #[arg(long, short, default_value = "x86-64")]
         machine: String,
         /// RAM size, overriding the machine's.
-        #[arg(long)]
-        ram: Option<String>,
+        #[arg(long, value_parser = args::size)]
+        ram: Option<u64>,
         /// What each access does.
         #[arg(long, value_enum, default_value_t = Access::Read)]
         access: Access,
@@ -257,10 +281,10 @@ struct PageSourceArgs {
     /// process's pages, each address space's pages distinct.
     #[arg(long)]
     pid: Option<u32>,
-    /// Event traces: the page size accesses are counted in (any power of two: 4KiB,
-    /// 2MiB, ...).
-    #[arg(long, default_value = "4096")]
-    page_size: String,
+    /// Event traces: the page size accesses are counted in (any power of two of at
+    /// least 64 bytes: 4KiB, 2MiB, ...).
+    #[arg(long, default_value = "4096", value_parser = args::page_size)]
+    page_size: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -339,19 +363,23 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             use vmsim::policy::analysis::{heat, reuse_histogram, working_set_series};
             use vmsim::policy::mrc::StackDistances;
+            let plot_out = match &plot {
+                Some(p) => Some(plot::create(p, &[&trace])?),
+                None => None,
+            };
             let t = read_pages(&trace, &format)?;
             let interval = interval.unwrap_or((t.len() / 20).max(1));
             let series = working_set_series(&t, window, interval);
             let reuse = reuse_histogram(&StackDistances::of(&t));
             let hot = heat(&t, top, region_pages);
-            if let Some(path) = &plot {
+            if let Some(out) = plot_out {
                 let points = series
                     .points
                     .iter()
                     .map(|&(t, w)| (t as f64, w as f64))
                     .collect();
                 plot::lines(
-                    path,
+                    out,
                     &format!("working set, τ = {}: {}", series.window, trace.display()),
                     ("reference", "pages"),
                     &[plot::Series {
@@ -371,24 +399,26 @@ fn run(cli: Cli) -> Result<()> {
                     "reuse": reuse,
                     "heat": hot,
                 });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!(
+                outln!(
                     "trace {}: {} references, {} distinct pages\n",
                     trace.display(),
                     t.len(),
                     t.nr_pages()
                 );
-                println!(
+                outln!(
                     "working set, τ = {} references: mean {:.1} pages, largest {}",
-                    series.window, series.mean, series.max
+                    series.window,
+                    series.mean,
+                    series.max
                 );
-                println!("{:>14} {:>10}", "reference", "|W|");
+                outln!("{:>14} {:>10}", "reference", "|W|");
                 for (at, w) in &series.points {
-                    println!("{at:>14} {w:>10}");
+                    outln!("{at:>14} {w:>10}");
                 }
-                println!("\nreuse distance (distinct pages between uses)");
-                println!("{:>14} {:>12}", "distance", "references");
+                outln!("\nLRU stack distance of each reuse (d: the page was the d-th most recently used, d-1 other pages between uses)");
+                outln!("{:>14} {:>12}", "distance", "references");
                 for (low, n) in &reuse.buckets {
                     let high = low * 2 - 1;
                     let label = if high == *low {
@@ -396,23 +426,23 @@ fn run(cli: Cli) -> Result<()> {
                     } else {
                         format!("{low}-{high}")
                     };
-                    println!("{label:>14} {n:>12}");
+                    outln!("{label:>14} {n:>12}");
                 }
-                println!("{:>14} {:>12}", "first use", reuse.cold);
-                println!("\nhottest pages");
+                outln!("{:>14} {:>12}", "first use", reuse.cold);
+                outln!("\nhottest pages");
                 for (p, n) in &hot.hottest {
-                    println!("{p:>#18x} {n:>12}");
+                    outln!("{p:>#18x} {n:>12}");
                 }
-                println!("coldest pages ({} referenced once)", hot.once);
+                outln!("coldest pages ({} referenced once)", hot.once);
                 for (p, n) in &hot.coldest {
-                    println!("{p:>#18x} {n:>12}");
+                    outln!("{p:>#18x} {n:>12}");
                 }
-                println!(
+                outln!(
                     "hottest regions of {} pages (first page, references, pages touched)",
                     hot.region_pages
                 );
                 for (r, n, d) in &hot.hottest_regions {
-                    println!("{r:>#18x} {n:>12} {d:>8}");
+                    outln!("{r:>#18x} {n:>12} {d:>8}");
                 }
             }
         }
@@ -427,36 +457,36 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let e = vmsim::exercise::translation(seed, questions);
             if let Some(p) = &state_out {
-                std::fs::write(p, &e.state).with_context(|| format!("writing {}", p.display()))?;
+                vmsim::output::write_file(p, &[], e.state.as_bytes())?;
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&e)?);
+                outln!("{}", serde_json::to_string_pretty(&e)?);
                 return Ok(());
             }
-            println!("Translation exercise (seed {seed}) on the textbook machine: 14-bit virtual");
-            println!("addresses, 12-bit physical addresses, 64-byte pages, a 16-entry 4-way TLB.");
-            println!("\nTLB (set, tag, PPN; valid entries only)");
+            outln!("Translation exercise (seed {seed}) on the textbook machine: 14-bit virtual");
+            outln!("addresses, 12-bit physical addresses, 64-byte pages, a 16-entry 4-way TLB.");
+            outln!("\nTLB (set, tag, PPN; valid entries only)");
             for (set, tag, ppn) in &e.tlb {
-                println!("  set {set}  tag {tag:#04x}  PPN {ppn:#04x}");
+                outln!("  set {set}  tag {tag:#04x}  PPN {ppn:#04x}");
             }
-            println!("\nPage table (VPN -> PPN, valid); VPNs not listed are invalid");
+            outln!("\nPage table (VPN -> PPN, valid); VPNs not listed are invalid");
             let mut ptes = e.ptes.clone();
             ptes.sort();
             for (vpn, ppn, valid) in &ptes {
-                println!(
+                outln!(
                     "  VPN {vpn:#04x} -> PPN {ppn:#04x}  {}",
                     if *valid { "valid" } else { "invalid" }
                 );
             }
-            println!("\nFor each virtual address give the VPN, VPO, TLB index and tag, whether");
-            println!("the TLB hits, whether the access faults, and the PPN and physical address.");
+            outln!("\nFor each virtual address give the VPN, VPO, TLB index and tag, whether");
+            outln!("the TLB hits, whether the access faults, and the PPN and physical address.");
             for (i, va) in e.questions.iter().enumerate() {
-                println!("  {}. VA {va:#06x}", i + 1);
+                outln!("  {}. VA {va:#06x}", i + 1);
             }
             if answers {
-                println!("\nAnswers");
+                outln!("\nAnswers");
                 for (i, a) in e.answers.iter().enumerate() {
-                    println!(
+                    outln!(
                         "  {}. VA {:#06x}: VPN {:#04x} VPO {:#04x} TLBI {} TLBT {:#04x} TLB {} {}",
                         i + 1,
                         a.va,
@@ -488,33 +518,33 @@ fn run(cli: Cli) -> Result<()> {
             if !k.fixed_frames() {
                 bail!("--policy: {k} has no fixed number of frames");
             }
-            let e = vmsim::exercise::replacement(seed, questions.max(1), k);
+            let e = vmsim::exercise::replacement(seed, questions, k);
             if json {
-                println!("{}", serde_json::to_string_pretty(&e)?);
+                outln!("{}", serde_json::to_string_pretty(&e)?);
                 return Ok(());
             }
-            println!(
+            outln!(
                 "Replacement exercise (seed {seed}): {} frames, policy {}, memory empty at the start.",
                 e.frames, e.policy
             );
             let refs: Vec<String> = e.references.iter().map(|r| r.to_string()).collect();
-            println!("References: {}", refs.join(", "));
-            println!("Which references hit, and how many misses are there?");
+            outln!("References: {}", refs.join(", "));
+            outln!("Which references hit, and how many misses are there?");
             if answers {
                 let marks: Vec<&str> = e
                     .hits
                     .iter()
                     .map(|&h| if h { "hit" } else { "miss" })
                     .collect();
-                println!("\nAnswers: {}", marks.join(", "));
-                println!("Misses: {}", e.misses);
+                outln!("\nAnswers: {}", marks.join(", "));
+                outln!("Misses: {}", e.misses);
             }
         }
         Command::Machines { name: None, .. } => {
             for (name, _) in PRESETS {
                 let m = MachineSpec::preset(name)?;
-                println!("{name:<16} {}", m.description);
-                println!("{:<16} {}", "", m.summary());
+                outln!("{name:<16} {}", m.description);
+                outln!("{:<16} {}", "", m.summary());
             }
         }
         Command::Machines {
@@ -523,8 +553,8 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             if toml {
                 match PRESETS.iter().find(|(n, _)| *n == name) {
-                    Some((_, text)) => print!("{text}"),
-                    None => print!(
+                    Some((_, text)) => out!("{text}"),
+                    None => out!(
                         "{}",
                         std::fs::read_to_string(&name)
                             .with_context(|| format!("reading {name}"))?
@@ -533,12 +563,15 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let m = MachineSpec::load(&name)?;
-            println!("{}: {}", m.name, m.description);
-            println!("  {}", m.summary());
+            outln!("{}: {}", m.name, m.description);
+            outln!("  {}", m.summary());
             for t in &m.tlbs {
-                println!(
+                outln!(
                     "  TLB {} (level {}, {:?}, {} cycles):",
-                    t.name, t.level, t.holds, t.latency
+                    t.name,
+                    t.level,
+                    t.holds,
+                    t.latency
                 );
                 for a in &t.arrays {
                     let sizes: Vec<String> = a
@@ -546,7 +579,7 @@ fn run(cli: Cli) -> Result<()> {
                         .iter()
                         .map(|&l| vmsim::size::format_size(m.paging.leaf_size(l)))
                         .collect();
-                    println!(
+                    outln!(
                         "    {:<10} {} entries, {} ({} sets), {:?}, pages {}",
                         a.name,
                         a.entries,
@@ -562,7 +595,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             for w in &m.walk_caches {
-                println!(
+                outln!(
                     "  walk cache for level {} ({}): {} entries, {}-way",
                     w.level,
                     m.paging.table_name(w.level),
@@ -570,7 +603,7 @@ fn run(cli: Cli) -> Result<()> {
                     w.ways
                 );
             }
-            println!(
+            outln!(
                 "  ASIDs: {}; inclusion {:?}; PTE read {} cycles, walk-cache lookup {} cycles",
                 if m.asid_tagged {
                     format!("{} bits", m.asid_bits)
@@ -592,7 +625,12 @@ fn run(cli: Cli) -> Result<()> {
             mode,
             addrs,
         } => {
-            let spec = load_machine(&machine, ram.as_deref())?;
+            let inputs: Vec<&std::path::Path> = state.as_deref().into_iter().collect();
+            let html = match &html {
+                Some(p) => Some(vmsim::output::OutputFile::create(p, &inputs)?),
+                None => None,
+            };
+            let spec = load_machine(&machine, ram)?;
             let mut vas = Vec::new();
             for a in &addrs {
                 match parse_u64(a) {
@@ -615,30 +653,30 @@ fn run(cli: Cli) -> Result<()> {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?;
                 let mut m = vmsim::hw::state::load_state(&text, &path.display().to_string())?;
-                if let Some(out) = &html {
+                if let Some(out) = html {
                     let title = format!("vmsim explain --state {}", path.display());
                     let w = vmsim::viz::explain_machine(&mut m, &vas, kind, mode, &title);
                     return run::write_page(out, &w);
                 }
                 let paging = m.spec.paging;
                 if !json {
-                    println!("machine {}: {}", m.spec.name, m.spec.summary());
-                    println!("state {}", path.display());
+                    outln!("machine {}: {}", m.spec.name, m.spec.summary());
+                    outln!("state {}", path.display());
                 }
                 for va in vas {
                     let t = m.explain(va, kind, mode);
                     if json {
-                        println!("{}", serde_json::to_string(&t.summary(&paging))?);
+                        outln!("{}", serde_json::to_string(&t.summary(&paging))?);
                     } else {
-                        println!();
-                        print!("{}", t.to_text(&paging));
+                        outln!();
+                        out!("{}", t.to_text(&paging));
                     }
                 }
                 return Ok(());
             }
             let mut demo = Demo::new(spec).context("building the demo address space")?;
             let paging = demo.machine.spec.paging;
-            if let Some(out) = &html {
+            if let Some(out) = html {
                 let title = format!("vmsim explain on {}", demo.machine.spec.name);
                 let w = vmsim::viz::explain_machine(&mut demo.machine, &vas, kind, mode, &title);
                 return run::write_page(out, &w);
@@ -646,17 +684,17 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 for va in vas {
                     let t = demo.machine.explain(va, kind, mode);
-                    println!("{}", serde_json::to_string(&t.summary(&paging))?);
+                    outln!("{}", serde_json::to_string(&t.summary(&paging))?);
                 }
                 return Ok(());
             }
-            println!(
+            outln!(
                 "machine {}: {}",
                 demo.machine.spec.name,
                 demo.machine.spec.summary()
             );
             for r in &demo.regions {
-                println!(
+                outln!(
                     "  mapped {:<6} {:#x}..{:#x} [{}]",
                     r.name,
                     r.start.0,
@@ -665,19 +703,16 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             for va in vas {
-                println!();
-                print!("{}", demo.machine.explain(va, kind, mode).to_text(&paging));
+                outln!();
+                out!("{}", demo.machine.explain(va, kind, mode).to_text(&paging));
             }
         }
     }
     Ok(())
 }
 
-/// The policies named on the command line, and a check of the frame counts.
-fn parse_policies(policies: &[String], frames: &[usize]) -> Result<Vec<vmsim::policy::PolicyKind>> {
-    if frames.contains(&0) {
-        bail!("--frames: 0 frames cannot hold a page");
-    }
+/// The policies named on the command line.
+fn parse_policies(policies: &[String]) -> Result<Vec<vmsim::policy::PolicyKind>> {
     policies
         .iter()
         .map(|p| p.parse().map_err(|e| anyhow::anyhow!("--policy: {e}")))
@@ -688,10 +723,7 @@ fn parse_policies(policies: &[String], frames: &[usize]) -> Result<Vec<vmsim::po
 fn read_pages(path: &std::path::Path, src: &PageSourceArgs) -> Result<vmsim::policy::PageTrace> {
     use vmsim::policy::PageFormat;
     use vmsim::trace::Format;
-    let page_size = parse_size(&src.page_size).map_err(|e| anyhow::anyhow!("--page-size: {e}"))?;
-    if !page_size.is_power_of_two() {
-        bail!("--page-size: {page_size} is not a power of two");
-    }
+    let page_size = src.page_size;
     let event_format = match src.format.as_deref() {
         Some("text") => None,
         Some("oracle-general") => {
@@ -748,16 +780,19 @@ fn run_mrc(
     use rayon::prelude::*;
     use vmsim::policy::mrc::{knee, log_sizes, CurvePoint, SampledCurve, StackDistances};
     use vmsim::policy::{simulate, PolicyKind, RunSpec};
-    if !(sample > 0.0 && sample <= 1.0) {
-        bail!("--sample: {sample} is not a rate in (0, 1]");
-    }
-    let kinds = parse_policies(policies, frames)?;
+    let kinds = parse_policies(policies)?;
     if let Some(k) = kinds.iter().find(|k| !k.fixed_frames()) {
         bail!("--policy: {k} has no fixed number of frames, so no miss-ratio curve");
     }
+    let plot_out = match plot {
+        Some(p) => Some(plot::create(p, &[trace])?),
+        None => None,
+    };
     let t = read_pages(trace, &format)?;
-    let sizes = if frames.is_empty() {
-        log_sizes(t.nr_pages(), points.max(2))
+    let sizes = if frames.is_empty() && points == 1 {
+        vec![t.nr_pages()]
+    } else if frames.is_empty() {
+        log_sizes(t.nr_pages(), points)
     } else {
         frames.to_vec()
     };
@@ -774,6 +809,13 @@ fn run_mrc(
                 .collect()
         } else if k == PolicyKind::Lru {
             let s = SampledCurve::of(&t, sample);
+            if s.sampled == 0 && n > 0 {
+                bail!(
+                    "--sample: a rate of {sample} sampled none of the {} distinct pages of {}, so it estimates nothing; use a larger rate",
+                    t.nr_pages(),
+                    trace.display()
+                );
+            }
             sizes.iter().map(|&f| s.misses(f)).collect()
         } else {
             sizes
@@ -823,7 +865,7 @@ fn run_mrc(
             (p.clone(), knee(&pts).map(|i| sizes_of[i]))
         })
         .collect();
-    if let Some(path) = plot {
+    if let Some(out) = plot_out {
         let series: Vec<plot::Series> = knees
             .iter()
             .map(|(p, k)| {
@@ -845,7 +887,7 @@ fn run_mrc(
             })
             .collect();
         plot::lines(
-            path,
+            out,
             &format!("miss ratio: {}", trace.display()),
             ("frames", "miss ratio"),
             &series,
@@ -861,40 +903,40 @@ fn run_mrc(
             "points": rows,
             "knees": knees.iter().map(|(p, k)| (p.clone(), serde_json::json!(k))).collect::<serde_json::Map<_, _>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     if csv {
-        println!("policy,frames,misses,miss_ratio");
+        outln!("policy,frames,misses,miss_ratio");
         for r in &rows {
-            println!("{},{},{},{}", r.policy, r.frames, r.misses, r.miss_ratio);
+            outln!("{},{},{},{}", r.policy, r.frames, r.misses, r.miss_ratio);
         }
         return Ok(());
     }
-    println!(
+    outln!(
         "trace {}: {} references, {} distinct pages",
         trace.display(),
         n,
         t.nr_pages()
     );
-    print!("\n{:>10}", "frames");
+    out!("\n{:>10}", "frames");
     for p in &names {
-        print!(" {p:>14}");
+        out!(" {p:>14}");
     }
-    println!();
+    outln!();
     for &f in &sizes {
-        print!("{f:>10}");
+        out!("{f:>10}");
         for (p, k) in &knees {
             let r = rows.iter().find(|r| &r.policy == p && r.frames == f);
             let mark = if *k == Some(f) { "*" } else { " " };
             match r {
-                Some(r) => print!(" {:>12.4}%{mark}", r.miss_ratio * 100.0),
-                None => print!(" {:>14}", "-"),
+                Some(r) => out!(" {:>12.4}%{mark}", r.miss_ratio * 100.0),
+                None => out!(" {:>14}", "-"),
             }
         }
-        println!();
+        outln!();
     }
-    println!("\nmiss ratios; * marks each curve's knee (farthest below the chord, log frames)");
+    outln!("\nmiss ratios; * marks each curve's knee (farthest below the chord, log frames)");
     Ok(())
 }
 
@@ -911,7 +953,7 @@ fn run_policy(
 ) -> Result<()> {
     use rayon::prelude::*;
     use vmsim::policy::{simulate, PolicyKind, RunSpec};
-    let kinds = parse_policies(policies, frames)?;
+    let kinds = parse_policies(policies)?;
     let mut specs = Vec::new();
     for &k in &kinds {
         let base = RunSpec {
@@ -945,19 +987,25 @@ fn run_policy(
         .collect();
     if json {
         for r in &results {
-            println!("{}", serde_json::to_string(r)?);
+            outln!("{}", serde_json::to_string(r)?);
         }
         return Ok(());
     }
-    println!(
+    outln!(
         "trace {}: {} references, {} distinct pages",
         trace.display(),
         t.len(),
         t.nr_pages()
     );
-    println!(
+    outln!(
         "\n{:<18} {:>10} {:>12} {:>12} {:>12} {:>10} {:>12}",
-        "policy", "frames", "references", "hits", "misses", "miss ratio", "mean resident"
+        "policy",
+        "frames",
+        "references",
+        "hits",
+        "misses",
+        "miss ratio",
+        "mean resident"
     );
     for r in &results {
         let size = match (r.frames, r.window, r.threshold) {
@@ -966,7 +1014,7 @@ fn run_policy(
             (_, _, Some(t)) => format!("T={t}"),
             _ => "-".into(),
         };
-        println!(
+        outln!(
             "{:<18} {:>10} {:>12} {:>12} {:>12} {:>9.4}% {:>12.1}",
             r.policy,
             size,
@@ -980,13 +1028,44 @@ fn run_policy(
     Ok(())
 }
 
+/// An error and its causes on one line, each cause said once: a cause whose text its
+/// error already quotes (`cannot read X: {source}`) is not repeated.
+fn message(e: &anyhow::Error) -> String {
+    let mut m = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if m.contains(&c) {
+            continue;
+        }
+        if !m.is_empty() {
+            m.push_str(": ");
+        }
+        m.push_str(&c);
+    }
+    m
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has gone (`vmsim ... | head`).
+fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    signals::install();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader took what it wanted: nothing to say.
+        Err(e) if is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vmsim: error: {e:#}");
-            ExitCode::FAILURE
+            if let Some(status) = e.downcast_ref::<trace_cmd::ProgramStatus>() {
+                return ExitCode::from(status.0);
+            }
+            eprintln!("vmsim: error: {}", message(&e));
+            ExitCode::from(2)
         }
     }
 }

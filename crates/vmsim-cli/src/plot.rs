@@ -5,7 +5,9 @@
 use anyhow::{Context, Result};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
+use std::io::Write as _;
 use std::path::Path;
+use vmsim::output::OutputFile;
 
 /// One line of a chart.
 pub struct Series {
@@ -28,10 +30,34 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-/// Writes a line chart to `path` (PNG if its name ends in `.png`, else SVG). `log_x`
-/// puts x on a logarithmic scale.
+/// Opens the chart file `path` (before the work that draws it): its name must end in
+/// `.png` or `.svg`, and it must be none of `inputs`.
+pub fn create(path: &Path, inputs: &[&Path]) -> Result<OutputFile> {
+    if kind(path).is_none() {
+        anyhow::bail!(
+            "{}: a chart is written as NAME.png or NAME.svg; the name says neither",
+            path.display()
+        );
+    }
+    Ok(OutputFile::create(path, inputs)?)
+}
+
+/// Whether `path` names a PNG (`Some(true)`) or an SVG (`Some(false)`) chart.
+fn kind(path: &Path) -> Option<bool> {
+    let e = path.extension()?.to_str()?;
+    if e.eq_ignore_ascii_case("png") {
+        Some(true)
+    } else if e.eq_ignore_ascii_case("svg") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Writes a line chart to `out` (PNG if its name ends in `.png`, else SVG; see
+/// [`create`]). `log_x` puts x on a logarithmic scale.
 pub fn lines(
-    path: &Path,
+    mut out: OutputFile,
     title: &str,
     (x_label, y_label): (&str, &str),
     series: &[Series],
@@ -70,20 +96,22 @@ pub fn lines(
         root.present()?;
         Ok(())
     };
+    let path = out.path().to_path_buf();
     draw(&root).with_context(|| format!("drawing {}", path.display()))?;
     drop(root);
-    let png = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-    if png {
-        write_png(&svg, path)
+    let bytes = if kind(&path) == Some(true) {
+        png_of(&svg, &path)?
     } else {
-        std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))
-    }
+        svg.into_bytes()
+    };
+    out.write_all(&bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    out.commit()?;
+    Ok(())
 }
 
-/// Rasterises `svg` into a PNG file at twice the chart's size.
-fn write_png(svg: &str, path: &Path) -> Result<()> {
+/// Rasterises `svg` into PNG bytes at twice the chart's size.
+fn png_of(svg: &str, path: &Path) -> Result<Vec<u8>> {
     let mut opt = resvg::usvg::Options::default();
     opt.fontdb_mut().load_system_fonts();
     // Plotters asks for `sans-serif`: map it to a family this system has.
@@ -126,13 +154,14 @@ fn write_png(svg: &str, path: &Path) -> Result<()> {
         &mut pixmap.as_mut(),
     );
     pixmap
-        .save_png(path)
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+        .encode_png()
+        .map_err(|e| anyhow::anyhow!("encoding {}: {e}", path.display()))
 }
 
 /// `vmsim plot`: a chart of an `--interval` CSV (faults and resident pages over time)
 /// or of a sweep's rows (miss ratio against RAM size, one line per policy and source).
 pub fn plot_file(input: &Path, output: &Path) -> Result<()> {
+    let output = create(output, &[input])?;
     let text =
         std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let first = text.lines().next().unwrap_or("");

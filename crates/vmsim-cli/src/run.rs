@@ -1,6 +1,7 @@
 //! `vmsim run`: a trace or a built-in workload through the kernel and the MMU, and the
 //! report of what happened. The flags that configure a run are shared with `sweep`.
 
+use crate::args;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, ValueEnum};
 use std::io::Write;
@@ -8,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vmsim::hw::MachineSpec;
 use vmsim::os::{Kernel, KernelConfig, Overcommit, ReclaimPolicy, Storage};
+use vmsim::output::OutputFile;
 use vmsim::report::{HwStats, KernelStats, RunSummary};
 use vmsim::sim::{IntervalRow, Sim, SimStats};
-use vmsim::size::parse_size;
 use vmsim::trace::synth::{Generator, Layout, SynthParams, WorkloadKind};
 use vmsim::trace::{EventReader, Format};
 use vmsim::workload::{run_server_with, ServerParams};
@@ -22,8 +23,8 @@ pub struct MachineArgs {
     #[arg(long, short, default_value = "x86-64")]
     pub machine: String,
     /// RAM size, overriding the machine's (4KiB, 2MiB, 1GiB; KB/MB/GB are powers of 1000).
-    #[arg(long)]
-    pub ram: Option<String>,
+    #[arg(long, value_parser = args::size)]
+    pub ram: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -49,12 +50,18 @@ pub struct KernelArgs {
     /// Overcommit policy (vm.overcommit_memory 0, 1, 2).
     #[arg(long, value_enum, default_value_t = OvercommitArg::Heuristic)]
     pub overcommit: OvercommitArg,
-    /// Swap size (0: none), in a temporary file unless --swap-file names one.
-    #[arg(long, default_value = "0")]
-    pub swap: String,
-    /// The swap file.
+    /// Swap size (0: none; else a whole number of pages), in a temporary file unless
+    /// --swap-file names one.
+    #[arg(long, default_value = "0", value_parser = args::size)]
+    pub swap: u64,
+    /// The swap file: a new path, or a swap file vmsim made before (any other existing
+    /// file is refused unless --force).
     #[arg(long)]
     pub swap_file: Option<PathBuf>,
+    /// Use --swap-file even if it exists and vmsim did not make it (its contents are
+    /// lost).
+    #[arg(long)]
+    pub force: bool,
     /// Reclaim policy: fifo, clock, two-list.
     #[arg(long, default_value = "clock")]
     pub policy: String,
@@ -67,53 +74,53 @@ pub struct KernelArgs {
 #[derive(Args, Debug, Clone)]
 pub struct WorkloadArgs {
     /// Number of accesses.
-    #[arg(long, short = 'n', default_value_t = 1_000_000)]
+    #[arg(long, short = 'n', default_value = "1000000", value_parser = args::count)]
     pub accesses: u64,
     /// Seed of the access stream.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Bytes of data the workload touches (seq, stride, uniform, zipf, hotcold,
     /// pointer-chase, hash, fork).
-    #[arg(long, default_value = "16MiB")]
-    pub footprint: String,
+    #[arg(long, default_value = "16MiB", value_parser = args::nonzero_size)]
+    pub footprint: u64,
     /// Stride in bytes (stride).
-    #[arg(long, default_value = "4096")]
-    pub stride: String,
+    #[arg(long, default_value = "4096", value_parser = args::nonzero_size)]
+    pub stride: u64,
     /// Zipf exponent (zipf).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value = "0.9", value_parser = args::non_negative)]
     pub alpha: f64,
     /// Fraction of pages that are hot (hotcold).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value = "0.1", value_parser = args::rate)]
     pub hot_fraction: f64,
     /// Probability that an access goes to a hot page (hotcold).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value = "0.9", value_parser = args::fraction)]
     pub hot_probability: f64,
     /// Fraction of accesses that are stores.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value = "0.25", value_parser = args::fraction)]
     pub write_ratio: f64,
     /// Matrix order (matmul, matmul-blocked).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value = "256", value_parser = args::count)]
     pub matrix: u64,
     /// Tile size (matmul-blocked).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value = "32", value_parser = args::count)]
     pub block: u64,
     /// Recursion depth (recursion).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value = "1000", value_parser = args::count)]
     pub depth: u64,
     /// Bytes per stack frame (recursion).
-    #[arg(long, default_value = "256")]
-    pub frame: String,
+    #[arg(long, default_value = "256", value_parser = args::nonzero_size)]
+    pub frame: u64,
     /// Workers (fork, server; server default 4, 2 on small machines).
-    #[arg(long)]
+    #[arg(long, value_parser = args::count_u32)]
     pub workers: Option<u32>,
     /// Server workload: the shared cache's size (default: RAM / 32, at most 4 MiB on
-    /// 4 KiB pages).
-    #[arg(long)]
-    pub cache: Option<String>,
+    /// 4 KiB pages; rounded up to whole pages).
+    #[arg(long, value_parser = args::nonzero_size)]
+    pub cache: Option<u64>,
     /// Server workload: each worker's private buffer (default: RAM / 128, at most 64
-    /// pages).
-    #[arg(long)]
-    pub buffer: Option<String>,
+    /// pages; rounded up to whole pages).
+    #[arg(long, value_parser = args::nonzero_size)]
+    pub buffer: Option<u64>,
     /// alloc: the allocator (first-fit, next-fit, best-fit, explicit-lifo,
     /// explicit-address, segregated, simple-segregated, buddy).
     #[arg(long, default_value = "segregated")]
@@ -122,13 +129,13 @@ pub struct WorkloadArgs {
     #[arg(long, default_value = "random")]
     pub pattern: String,
     /// alloc: malloc and free operations.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value = "10000", value_parser = args::count)]
     pub ops: u64,
     /// alloc: the largest request (the smallest is 8 bytes).
-    #[arg(long, default_value = "4096")]
-    pub max_size: String,
+    #[arg(long, default_value = "4096", value_parser = args::nonzero_size)]
+    pub max_size: u64,
     /// alloc: most blocks live at once.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value = "1000", value_parser = args::count)]
     pub max_live: u64,
     /// gc: the collector (refcount, mark-sweep, mark-compact, copying, generational).
     #[arg(long, default_value = "mark-sweep")]
@@ -137,17 +144,17 @@ pub struct WorkloadArgs {
     #[arg(long, default_value = "tree")]
     pub shape: String,
     /// gc: objects in the live structure.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value = "1000", value_parser = args::count)]
     pub objects: u64,
     /// gc: mutator steps after the structure is built.
     #[arg(long, default_value_t = 10_000)]
     pub steps: u64,
     /// gc: percentage of steps that change the structure.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value = "50", value_parser = args::percent)]
     pub churn: u64,
     /// gc: the collected heap's size.
-    #[arg(long, default_value = "256KiB")]
-    pub gc_heap: String,
+    #[arg(long, default_value = "256KiB", value_parser = args::nonzero_size)]
+    pub gc_heap: u64,
 }
 
 /// `vmsim run`'s arguments.
@@ -161,8 +168,9 @@ pub struct RunArgs {
     /// vmsim-binary, lackey, champsim, plain, oracle-general.
     #[arg(long)]
     pub format: Option<String>,
-    /// A built-in workload: server (the default), hw, seq, stride, uniform, zipf,
-    /// hotcold, matmul, matmul-blocked, pointer-chase, hash, fork, recursion.
+    /// A built-in workload: server (the default), hw, alloc (a malloc allocator), gc
+    /// (a garbage collector), or a synthetic one: seq, stride, uniform, zipf, hotcold,
+    /// matmul, matmul-blocked, pointer-chase, hash, fork, recursion.
     #[arg(long, short)]
     pub workload: Option<String>,
     #[command(flatten)]
@@ -174,8 +182,9 @@ pub struct RunArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Take the counters every N accesses and write them as CSV (see --interval-file).
-    #[arg(long)]
+    /// Take the counters every N accesses and write them as CSV (see --interval-file):
+    /// traces and synthetic workloads.
+    #[arg(long, value_parser = args::count)]
     pub interval: Option<u64>,
     /// Where --interval writes its CSV.
     #[arg(long, default_value = "vmsim-interval.csv")]
@@ -191,24 +200,45 @@ pub struct RunArgs {
     pub explain: bool,
 }
 
-pub fn load_machine(name: &str, ram: Option<&str>) -> Result<MachineSpec> {
+/// The machine `name` (a preset or a file), with `ram` bytes of RAM if given (`--ram`).
+pub fn load_machine(name: &str, ram: Option<u64>) -> Result<MachineSpec> {
+    load_machine_as(name, ram, "--ram")
+}
+
+/// [`load_machine`], naming the RAM size `label` in errors (a flag or a file's key).
+pub fn load_machine_as(name: &str, ram: Option<u64>, label: &str) -> Result<MachineSpec> {
     let spec = MachineSpec::load(name)?;
     match ram {
         None => Ok(spec),
-        Some(r) => {
-            let bytes = parse_size(r).map_err(|e| anyhow!("--ram: {e}"))?;
-            Ok(spec.with_ram(bytes, "--ram")?)
-        }
+        Some(bytes) => Ok(spec.with_ram(bytes, label)?),
     }
 }
 
-fn size_arg(flag: &str, text: &str) -> Result<u64> {
-    parse_size(text).map_err(|e| anyhow!("--{flag}: {e}"))
+/// Checks a swap size against the page size: none, or whole pages.
+pub fn check_swap(bytes: u64, page_size: u64, label: &str) -> Result<()> {
+    if bytes % page_size != 0 {
+        bail!(
+            "{label}: {bytes} bytes is not a whole number of {} pages (0 for no swap)",
+            vmsim::size::format_size(page_size)
+        );
+    }
+    Ok(())
 }
 
 impl KernelArgs {
-    /// The kernel configuration these flags describe.
-    pub fn config(&self) -> Result<KernelConfig> {
+    /// The kernel configuration these flags describe, on a machine of `page_size`
+    /// pages, for a command whose inputs are `inputs` (a swap file must be none of
+    /// them).
+    pub fn config(&self, page_size: u64, inputs: &[&Path]) -> Result<KernelConfig> {
+        check_swap(self.swap, page_size, "--swap")?;
+        if let Some(f) = &self.swap_file {
+            if self.swap == 0 {
+                bail!("--swap-file: {} is given but --swap is 0", f.display());
+            }
+            vmsim::output::check(f, inputs).context("--swap-file")?;
+        } else if self.force {
+            bail!("--force: it allows an existing --swap-file, and none is given");
+        }
         let reclaim = ReclaimPolicy::parse(&self.policy).ok_or_else(|| {
             anyhow!(
                 "--policy: unknown reclaim policy `{}` (fifo, clock, two-list)",
@@ -222,8 +252,9 @@ impl KernelArgs {
             )
         })?;
         Ok(KernelConfig {
-            swap_bytes: size_arg("swap", &self.swap)?,
+            swap_bytes: self.swap,
             swap_path: self.swap_file.clone(),
+            swap_force: self.force,
             reclaim,
             storage,
             wx: self.wx,
@@ -243,8 +274,8 @@ impl WorkloadArgs {
     pub fn synth(&self, kind: WorkloadKind) -> Result<SynthParams> {
         Ok(SynthParams {
             accesses: self.accesses,
-            footprint: size_arg("footprint", &self.footprint)?,
-            stride: size_arg("stride", &self.stride)?,
+            footprint: self.footprint,
+            stride: self.stride,
             alpha: self.alpha,
             hot_fraction: self.hot_fraction,
             hot_probability: self.hot_probability,
@@ -252,7 +283,7 @@ impl WorkloadArgs {
             matrix: self.matrix,
             block: self.block,
             depth: self.depth,
-            frame: size_arg("frame", &self.frame)?,
+            frame: self.frame,
             workers: self.workers.unwrap_or(4),
             seed: self.seed,
             ..SynthParams::new(kind)
@@ -367,6 +398,10 @@ pub fn run(a: RunArgs) -> Result<()> {
         return run_html(&a, out);
     }
     let workload = a.workload.clone();
+    let w = workload.as_deref().unwrap_or("server");
+    if a.interval.is_some() && a.trace.is_none() && matches!(w, "server" | "hw" | "alloc" | "gc") {
+        bail!("--interval: the {w} workload has no time series; --interval takes a trace or a synthetic workload (seq, zipf, ...)");
+    }
     match (&a.trace, workload.as_deref()) {
         (Some(_), Some(w)) => bail!("give a trace or --workload {w}, not both"),
         (None, None | Some("server")) => return run_server(&a),
@@ -375,10 +410,11 @@ pub fn run(a: RunArgs) -> Result<()> {
         (None, Some("gc")) => return run_user(&a, false),
         _ => {}
     }
-    let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
+    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
     let machine = spec.name.clone();
     let summary_line = spec.summary();
-    let config = a.kernel.config()?;
+    let inputs: Vec<&Path> = a.trace.as_deref().into_iter().collect();
+    let config = a.kernel.config(spec.paging.page_size(), &inputs)?;
     let source = match (&a.trace, workload.as_deref()) {
         (Some(path), _) => Source::Trace(path, parse_format(a.format.as_deref())?),
         (None, Some(w)) => {
@@ -394,12 +430,14 @@ pub fn run(a: RunArgs) -> Result<()> {
         (None, None) => unreachable!("handled above"),
     };
     let interval = a.interval.unwrap_or(0);
-    if a.interval == Some(0) {
-        bail!("--interval: must be at least 1 access");
-    }
+    // Opened before the run, so a bad path fails at once.
+    let rows_out = match a.interval {
+        Some(_) => Some(OutputFile::create(&a.interval_file, &inputs)?),
+        None => None,
+    };
     let r = replay(spec, config, &source, interval, true)?;
-    if interval > 0 {
-        write_rows(&a.interval_file, &r.rows)?;
+    if let Some(out) = rows_out {
+        write_rows(out, &r.rows)?;
         eprintln!(
             "{} interval rows written to {}",
             r.rows.len(),
@@ -426,16 +464,16 @@ pub fn run(a: RunArgs) -> Result<()> {
             o.insert("hardware".into(), serde_json::to_value(&hw)?);
             o.insert("kernel".into(), serde_json::to_value(&kernel)?);
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("machine {machine}: {summary_line}");
-    println!("{kind}: {}", r.source);
-    print!("{}", replay_text(&r.stats));
-    println!();
-    print!("{}", hw.to_text());
-    println!();
-    print!("{}", kernel.to_text());
+    outln!("machine {machine}: {summary_line}");
+    outln!("{kind}: {}", r.source);
+    out!("{}", replay_text(&r.stats));
+    outln!();
+    out!("{}", hw.to_text());
+    outln!();
+    out!("{}", kernel.to_text());
     Ok(())
 }
 
@@ -449,8 +487,9 @@ fn short_trace(a: &RunArgs, flag: &str) -> Result<(Kernel, Vec<vmsim::trace::Eve
     if a.workload.is_some() || a.json || a.interval.is_some() || (a.explain && a.html.is_some()) {
         bail!("{flag} takes a trace only, without --workload, --json, --interval or the other of --html and --explain");
     }
-    let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
-    let k = Kernel::try_boot(spec, a.kernel.config()?)?;
+    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
+    let config = a.kernel.config(spec.paging.page_size(), &[path])?;
+    let k = Kernel::try_boot(spec, config)?;
     let format = parse_format(a.format.as_deref())?;
     let mut reader = EventReader::open(path, format, k.page_size())?;
     let events = vmsim::viz::record::read_events(&mut reader)
@@ -467,6 +506,8 @@ fn short_trace(a: &RunArgs, flag: &str) -> Result<(Kernel, Vec<vmsim::trace::Eve
 
 /// `vmsim run --html OUT TRACE`: the trace replayed on the explained path, as a page.
 fn run_html(a: &RunArgs, out: &Path) -> Result<()> {
+    let inputs: Vec<&Path> = a.trace.as_deref().into_iter().collect();
+    let out = OutputFile::create(out, &inputs)?;
     let (mut k, events) = short_trace(a, "--html")?;
     let title = format!(
         "vmsim run {}",
@@ -479,7 +520,7 @@ fn run_html(a: &RunArgs, out: &Path) -> Result<()> {
 /// `vmsim run --explain TRACE`: the trace told event by event as text.
 fn run_explained(a: &RunArgs) -> Result<()> {
     let (mut k, events) = short_trace(a, "--explain")?;
-    println!(
+    outln!(
         "machine {}: {}",
         k.machine.spec.name,
         k.machine.spec.summary()
@@ -487,17 +528,17 @@ fn run_explained(a: &RunArgs) -> Result<()> {
     let paging = k.machine.spec.paging;
     let mut sim = Sim::new(&mut k, 0);
     for (i, e) in events.iter().enumerate() {
-        println!("\n[{}] {}", i + 1, vmsim::trace::text::format_event(e));
+        outln!("\n[{}] {}", i + 1, vmsim::trace::text::format_event(e));
         match e {
             vmsim::trace::Event::Access(a) => {
                 let stories = sim.access_explained(*a);
                 if stories.is_empty() {
-                    println!(
+                    outln!(
                         "  skipped (the process is gone, or no user mapping can hold the address)"
                     );
                 }
                 for s in &stories {
-                    print!("{}", s.to_text(&paging));
+                    out!("{}", s.to_text(&paging));
                 }
             }
             _ => {
@@ -505,26 +546,32 @@ fn run_explained(a: &RunArgs) -> Result<()> {
                 sim.feed(std::slice::from_ref(e));
                 if sim.stats.failed_events > failed {
                     if let Some(f) = sim.stats.failures.last() {
-                        println!("  refused: {f}");
+                        outln!("  refused: {f}");
                     }
                 } else {
-                    println!("  done");
+                    outln!("  done");
                 }
             }
         }
     }
     sim.finish();
     let stats = sim.stats.clone();
-    println!();
-    print!("{}", replay_text(&stats));
+    outln!();
+    out!("{}", replay_text(&stats));
     Ok(())
 }
 
-/// Writes a walk-through's page to `out` and says where it went.
-pub fn write_page(out: &Path, w: &vmsim::viz::Walkthrough) -> Result<()> {
+/// Writes a walk-through's page to `out` (opened before the work) and says where it
+/// went.
+pub fn write_page(out: OutputFile, w: &vmsim::viz::Walkthrough) -> Result<()> {
     let page = vmsim::viz::html::page(w)?;
-    std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
-    println!(
+    let mut out = out;
+    out.write_all(page.as_bytes())
+        .with_context(|| format!("writing {}", out.path().display()))?;
+    let out_path = out.path().to_path_buf();
+    out.commit()?;
+    let out = out_path;
+    outln!(
         "wrote {} ({} steps on {}): open it in a browser",
         out.display(),
         w.steps.len(),
@@ -569,35 +616,34 @@ pub fn replay_text(s: &SimStats) -> String {
     t
 }
 
-fn write_rows(path: &Path, rows: &[IntervalRow]) -> Result<()> {
-    let f = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
-    let mut w = std::io::BufWriter::new(f);
-    writeln!(w, "{}", IntervalRow::CSV_HEADER)?;
-    for r in rows {
-        writeln!(w, "{}", r.to_csv())?;
-    }
-    w.flush().with_context(|| format!("{}", path.display()))?;
+fn write_rows(mut w: OutputFile, rows: &[IntervalRow]) -> Result<()> {
+    let path = w.path().display().to_string();
+    (|| -> std::io::Result<()> {
+        writeln!(w, "{}", IntervalRow::CSV_HEADER)?;
+        for r in rows {
+            writeln!(w, "{}", r.to_csv())?;
+        }
+        Ok(())
+    })()
+    .with_context(|| path.clone())?;
+    w.commit()?;
     Ok(())
 }
 
 fn run_server(a: &RunArgs) -> Result<()> {
-    let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
+    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
     let page = spec.paging.page_size();
-    let pages_of = |flag: &str, v: &Option<String>| -> Result<u64> {
-        match v {
-            None => Ok(0),
-            Some(t) => Ok(size_arg(flag, t)?.div_ceil(page).max(1)),
-        }
-    };
+    let pages_of = |v: Option<u64>| v.map_or(0, |b| b.div_ceil(page));
     let params = ServerParams {
-        cache_pages: pages_of("cache", &a.params.cache)?,
-        buffer_pages: pages_of("buffer", &a.params.buffer)?,
+        cache_pages: pages_of(a.params.cache),
+        buffer_pages: pages_of(a.params.buffer),
         workers: a.params.workers.unwrap_or(0) as u64,
     };
     let (accesses, seed) = (a.params.accesses, a.params.seed);
     let name = spec.name.clone();
     let summary = spec.summary();
-    let mut k = Kernel::try_boot(spec, a.kernel.config()?)?;
+    let config = a.kernel.config(page, &[])?;
+    let mut k = Kernel::try_boot(spec, config)?;
     let layout = run_server_with(&mut k, accesses, seed, params);
     let hw = HwStats::from_mmu(&k.machine.mmu);
     let kernel = KernelStats::from_kernel(&k);
@@ -613,29 +659,29 @@ fn run_server(a: &RunArgs) -> Result<()> {
             o.insert("hardware".into(), serde_json::to_value(&hw)?);
             o.insert("kernel".into(), serde_json::to_value(&kernel)?);
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("machine {name}: {summary}");
-        println!(
+        outln!("machine {name}: {summary}");
+        outln!(
             "workload: server with {} workers ({} shared cache pages, {} buffer pages each), {accesses} worker accesses, seed {seed}",
             layout.workers.len(),
             layout.cache_pages,
             layout.buffer_pages
         );
-        println!("\nboot");
+        outln!("\nboot");
         for line in &k.boot_log {
-            println!("  {line}");
+            outln!("  {line}");
         }
-        println!();
-        print!("{}", hw.to_text());
-        println!();
-        print!("{}", kernel.to_text());
+        outln!();
+        out!("{}", hw.to_text());
+        outln!();
+        out!("{}", kernel.to_text());
     }
     Ok(())
 }
 
 fn run_hw(a: &RunArgs) -> Result<()> {
-    let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
+    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
     let name = spec.name.clone();
     let (accesses, seed) = (a.params.accesses, a.params.seed);
     let mut demo = vmsim::demo::Demo::new(spec).context("building the demo address space")?;
@@ -648,12 +694,12 @@ fn run_hw(a: &RunArgs) -> Result<()> {
             "seed": seed,
             "hardware": stats,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("machine {name}: {}", demo.machine.spec.summary());
-        println!("workload: hw (fixed address space), {accesses} accesses, seed {seed}");
+        outln!("machine {name}: {}", demo.machine.spec.summary());
+        outln!("workload: hw (fixed address space), {accesses} accesses, seed {seed}");
         for r in &demo.regions {
-            println!(
+            outln!(
                 "  region {:<6} {:#x}..{:#x} ({} pages of {}) [{}]",
                 r.name,
                 r.start.0,
@@ -663,8 +709,8 @@ fn run_hw(a: &RunArgs) -> Result<()> {
                 r.flags
             );
         }
-        println!();
-        print!("{}", stats.to_text());
+        outln!();
+        out!("{}", stats.to_text());
     }
     Ok(())
 }
@@ -677,9 +723,10 @@ fn run_user(a: &RunArgs, alloc: bool) -> Result<()> {
     use vmsim::user::workload::{
         run_alloc, run_gc, AllocParams, AllocPattern, GcParams, GraphShape,
     };
-    let spec = load_machine(&a.machine.machine, a.machine.ram.as_deref())?;
+    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
     let name = spec.name.clone();
-    let mut k = Kernel::try_boot(spec, a.kernel.config()?)?;
+    let config = a.kernel.config(spec.paging.page_size(), &[])?;
+    let mut k = Kernel::try_boot(spec, config)?;
     let prog = vmsim::os::Program::small(if alloc { "alloc" } else { "gc" }, k.page_size());
     let pid = k
         .spawn(&prog)
@@ -694,7 +741,7 @@ fn run_user(a: &RunArgs, alloc: bool) -> Result<()> {
                 anyhow!("--pattern: unknown pattern `{}` (random, phases, producer-consumer)", p.pattern)
             })?,
             ops: p.ops,
-            max_size: size_arg("max-size", &p.max_size)?,
+            max_size: p.max_size,
             max_live: p.max_live,
             seed: p.seed,
             ..AllocParams::default()
@@ -703,7 +750,7 @@ fn run_user(a: &RunArgs, alloc: bool) -> Result<()> {
         if a.json {
             serde_json::to_value(&r)?
         } else {
-            println!("machine {name}\n{}", r.render());
+            outln!("machine {name}\n{}", r.render());
             return Ok(());
         }
     } else {
@@ -720,7 +767,7 @@ fn run_user(a: &RunArgs, alloc: bool) -> Result<()> {
             churn_percent: p.churn,
             seed: p.seed,
             config: vmsim::user::gc::GcConfig {
-                heap_bytes: size_arg("gc-heap", &p.gc_heap)?,
+                heap_bytes: p.gc_heap,
                 ..defaults.config
             },
             ..defaults
@@ -729,18 +776,25 @@ fn run_user(a: &RunArgs, alloc: bool) -> Result<()> {
         if a.json {
             serde_json::to_value(&r)?
         } else {
-            println!("machine {name}\n{}", r.render());
+            outln!("machine {name}\n{}", r.render());
             return Ok(());
         }
     };
     let mut v = report;
-    if let Some(o) = v.as_object_mut() {
+    // The headline counters every run reports, beside the allocator's or collector's.
+    let hw = HwStats::from_mmu(&k.machine.mmu);
+    let head = serde_json::to_value(RunSummary::from_kernel(&k, hw.accesses))?;
+    if let (Some(o), Some(h)) = (v.as_object_mut(), head.as_object()) {
+        for (key, value) in h {
+            o.entry(key.clone()).or_insert_with(|| value.clone());
+        }
         o.insert("machine".into(), name.into());
         o.insert(
             "workload".into(),
             (if alloc { "alloc" } else { "gc" }).into(),
         );
+        o.insert("seed".into(), p.seed.into());
     }
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    outln!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }

@@ -2,13 +2,18 @@
 //! × traces and workloads) in parallel, one row per run, in grid order whatever the
 //! finishing order, so the output is the same for the same grid.
 
-use crate::run::{load_machine, parse_format, replay, KernelArgs, Source, WorkloadArgs};
+use crate::args;
+use crate::run::{
+    check_swap, load_machine_as, parse_format, replay, KernelArgs, Source, WorkloadArgs,
+};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use vmsim::os::{ReclaimPolicy, Storage};
+use vmsim::output::OutputFile;
 use vmsim::report::RunSummary;
 use vmsim::trace::synth::WorkloadKind;
 
@@ -22,13 +27,13 @@ pub struct SweepArgs {
     #[arg(long = "machine", short, value_delimiter = ',')]
     pub machines: Vec<String>,
     /// RAM sizes, repeated or comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub ram: Vec<String>,
+    #[arg(long, value_delimiter = ',', value_parser = args::size)]
+    pub ram: Vec<u64>,
     /// Reclaim policies (fifo, clock, two-list), repeated or comma-separated.
     #[arg(long = "policy", short, value_delimiter = ',')]
     pub policies: Vec<String>,
     /// Entries of the first-level TLBs, repeated or comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = args::count_u32)]
     pub tlb_entries: Vec<u32>,
     /// Traces, repeated.
     #[arg(long = "trace")]
@@ -49,9 +54,9 @@ pub struct SweepArgs {
     /// The traces' format, when names and contents do not tell.
     #[arg(long)]
     pub format: Option<String>,
-    /// Swap size of every run.
-    #[arg(long, default_value = "0")]
-    pub swap: String,
+    /// Swap size of every run (0: none; else whole pages).
+    #[arg(long, default_value = "0", value_parser = args::size)]
+    pub swap: u64,
     /// Storage under swap and files: nvme, sata-ssd, hdd.
     #[arg(long, default_value = "nvme")]
     pub storage: String,
@@ -87,7 +92,8 @@ struct GridFile {
 struct Point {
     index: usize,
     machine: String,
-    ram: Option<String>,
+    /// RAM bytes, and where the value came from (a flag or the file's key) for errors.
+    ram: Option<(u64, String)>,
     policy: String,
     tlb_entries: Option<u32>,
     source: SourceSpec,
@@ -173,8 +179,23 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
     Ok((k, n))
 }
 
+/// A value of the grid file's `key`, checked by `parse`, with the file and key named
+/// in its error.
+fn from_file<T>(
+    file: &str,
+    key: &str,
+    text: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T> {
+    parse(text).map_err(|e| anyhow!("{file}: {key}: `{text}`: {e}"))
+}
+
 pub fn run(a: SweepArgs) -> Result<()> {
-    let mut grid = match &a.config {
+    let config_name = a
+        .config
+        .as_ref()
+        .map_or(String::new(), |p| p.display().to_string());
+    let grid = match &a.config {
         None => GridFile::default(),
         Some(path) => {
             let text =
@@ -182,42 +203,78 @@ pub fn run(a: SweepArgs) -> Result<()> {
             toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?
         }
     };
-    grid.machines.extend(a.machines.iter().cloned());
-    grid.ram.extend(a.ram.iter().cloned());
-    grid.policies.extend(a.policies.iter().cloned());
-    grid.tlb_entries.extend(a.tlb_entries.iter().copied());
-    grid.traces.extend(a.traces.iter().cloned());
-    grid.workloads.extend(a.workloads.iter().cloned());
-    if grid.machines.is_empty() {
-        grid.machines.push("x86-64".into());
+    let f = config_name.as_str();
+    // Every value with the place it came from, checked before any run.
+    let mut machines = grid.machines.clone();
+    machines.extend(a.machines.iter().cloned());
+    if machines.is_empty() {
+        machines.push("x86-64".into());
     }
-    if grid.policies.is_empty() {
-        grid.policies.push("clock".into());
+    let mut rams: Vec<Option<(u64, String)>> = Vec::new();
+    for r in &grid.ram {
+        rams.push(Some((
+            from_file(f, "ram", r, args::size)?,
+            format!("{f}: ram"),
+        )));
     }
-    let mut sources: Vec<SourceSpec> = grid.traces.iter().cloned().map(SourceSpec::Trace).collect();
-    for w in &grid.workloads {
+    rams.extend(a.ram.iter().map(|&r| Some((r, "--ram".to_string()))));
+    if rams.is_empty() {
+        rams.push(None);
+    }
+    let mut policies: Vec<(String, String)> = grid
+        .policies
+        .iter()
+        .map(|p| (p.clone(), format!("{f}: policies")))
+        .collect();
+    policies.extend(
+        a.policies
+            .iter()
+            .map(|p| (p.clone(), "--policy".to_string())),
+    );
+    if policies.is_empty() {
+        policies.push(("clock".into(), "--policy".into()));
+    }
+    for (p, label) in &policies {
+        if ReclaimPolicy::parse(p).is_none() {
+            bail!("{label}: unknown reclaim policy `{p}` (fifo, clock, two-list)");
+        }
+    }
+    let mut tlbs: Vec<Option<u32>> = Vec::new();
+    for &t in &grid.tlb_entries {
+        if t == 0 {
+            bail!("{f}: tlb_entries: 0 entries cannot hold a translation");
+        }
+        tlbs.push(Some(t));
+    }
+    tlbs.extend(a.tlb_entries.iter().map(|&t| Some(t)));
+    if tlbs.is_empty() {
+        tlbs.push(None);
+    }
+    let mut sources: Vec<SourceSpec> = grid
+        .traces
+        .iter()
+        .chain(&a.traces)
+        .cloned()
+        .map(SourceSpec::Trace)
+        .collect();
+    for (w, label) in grid
+        .workloads
+        .iter()
+        .map(|w| (w, format!("{f}: workloads")))
+        .chain(a.workloads.iter().map(|w| (w, "--workload".to_string())))
+    {
         if WorkloadKind::parse(w).is_none() {
-            bail!("workload `{w}` is not a synthetic workload (seq, stride, uniform, zipf, hotcold, matmul, matmul-blocked, pointer-chase, hash, fork, recursion)");
+            bail!("{label}: `{w}` is not a synthetic workload (seq, stride, uniform, zipf, hotcold, matmul, matmul-blocked, pointer-chase, hash, fork, recursion)");
         }
         sources.push(SourceSpec::Workload(w.clone()));
     }
     if sources.is_empty() {
         bail!("a sweep needs traces (--trace) or workloads (--workload)");
     }
-    let rams: Vec<Option<String>> = if grid.ram.is_empty() {
-        vec![None]
-    } else {
-        grid.ram.iter().cloned().map(Some).collect()
-    };
-    let tlbs: Vec<Option<u32>> = if grid.tlb_entries.is_empty() {
-        vec![None]
-    } else {
-        grid.tlb_entries.iter().copied().map(Some).collect()
-    };
     let mut points = Vec::new();
-    for m in &grid.machines {
+    for m in &machines {
         for r in &rams {
-            for p in &grid.policies {
+            for (p, _) in &policies {
                 for t in &tlbs {
                     for s in &sources {
                         points.push(Point {
@@ -239,46 +296,68 @@ pub fn run(a: SweepArgs) -> Result<()> {
     }
     let mut params = a.params.clone();
     if let Some(n) = grid.accesses {
+        if n == 0 {
+            bail!("{f}: accesses: must be at least 1");
+        }
         params.accesses = n;
     }
     if let Some(s) = grid.seed {
         params.seed = s;
     }
-    if let Some(f) = &grid.footprint {
-        params.footprint = f.clone();
+    if let Some(fp) = &grid.footprint {
+        params.footprint = from_file(f, "footprint", fp, args::nonzero_size)?;
     }
-    let swap = grid.swap.clone().unwrap_or_else(|| a.swap.clone());
-    let storage = grid.storage.clone().unwrap_or_else(|| a.storage.clone());
+    let (swap, swap_label) = match &grid.swap {
+        Some(t) => (from_file(f, "swap", t, args::size)?, format!("{f}: swap")),
+        None => (a.swap, "--swap".to_string()),
+    };
+    let (storage, storage_label) = match &grid.storage {
+        Some(t) => (t.clone(), format!("{f}: storage")),
+        None => (a.storage.clone(), "--storage".to_string()),
+    };
+    if Storage::parse(&storage).is_none() {
+        bail!("{storage_label}: unknown storage `{storage}` (nvme, sata-ssd, hdd)");
+    }
     let format = parse_format(a.format.as_deref())?;
     // Check every configuration before running any, so a typo fails at once.
     for p in &points {
-        spec_of(p)?;
-        kernel_args(p, &swap, &storage).config()?;
+        let spec = spec_of(p)?;
+        check_swap(swap, spec.paging.page_size(), &swap_label)?;
     }
+    let mut inputs: Vec<&Path> = a.config.as_deref().into_iter().collect();
+    inputs.extend(grid.traces.iter().chain(&a.traces).map(PathBuf::as_path));
+    let file_out = match &a.output {
+        Some(path) => Some(OutputFile::create(path, &inputs)?),
+        None => None,
+    };
     let rows: Vec<Row> = points
         .par_iter()
-        .map(|p| one(p, &params, &swap, &storage, format))
+        .map(|p| one(p, &params, swap, &storage, format))
         .collect();
-    let mut out: Box<dyn Write> = match &a.output {
-        None => Box::new(std::io::stdout().lock()),
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("{}", path.display()))?,
-        )),
-    };
+    let mut text = String::new();
     if a.csv {
-        writeln!(out, "{CSV_HEADER}")?;
+        text.push_str(CSV_HEADER);
+        text.push('\n');
     }
     for r in &rows {
         if a.csv {
-            writeln!(out, "{}", r.csv())?;
+            text.push_str(&r.csv());
         } else {
-            writeln!(out, "{}", serde_json::to_string(r)?)?;
+            text.push_str(&serde_json::to_string(r)?);
         }
+        text.push('\n');
     }
-    out.flush()?;
+    match file_out {
+        Some(mut out) => {
+            out.write_all(text.as_bytes())
+                .with_context(|| out.path().display().to_string())?;
+            out.commit()?;
+        }
+        None => out!("{text}"),
+    }
     let failed = rows.iter().filter(|r| r.error.is_some()).count();
     if failed > 0 {
-        eprintln!(
+        bail!(
             "{failed} of {} runs failed (see their error field)",
             rows.len()
         );
@@ -287,20 +366,24 @@ pub fn run(a: SweepArgs) -> Result<()> {
 }
 
 fn spec_of(p: &Point) -> Result<vmsim::hw::MachineSpec> {
-    let spec = load_machine(&p.machine, p.ram.as_deref())?;
+    let spec = match &p.ram {
+        None => load_machine_as(&p.machine, None, "--ram")?,
+        Some((bytes, label)) => load_machine_as(&p.machine, Some(*bytes), label)?,
+    };
     Ok(match p.tlb_entries {
         None => spec,
         Some(n) => spec.with_tlb_entries(1, n, "--tlb-entries")?,
     })
 }
 
-fn kernel_args(p: &Point, swap: &str, storage: &str) -> KernelArgs {
+fn kernel_args(p: &Point, swap: u64, storage: &str) -> KernelArgs {
     KernelArgs {
         wx: false,
         no_zero_page: false,
         overcommit: crate::run::OvercommitArg::Heuristic,
-        swap: swap.to_string(),
+        swap,
         swap_file: None,
+        force: false,
         policy: p.policy.clone(),
         storage: storage.to_string(),
     }
@@ -309,7 +392,7 @@ fn kernel_args(p: &Point, swap: &str, storage: &str) -> KernelArgs {
 fn one(
     p: &Point,
     params: &WorkloadArgs,
-    swap: &str,
+    swap: u64,
     storage: &str,
     format: Option<vmsim::trace::Format>,
 ) -> Row {
@@ -341,7 +424,7 @@ fn one(
     let result = (|| -> Result<RunSummary> {
         let spec = spec_of(p)?;
         row.ram_bytes = spec.ram_bytes;
-        let config = kernel_args(p, swap, storage).config()?;
+        let config = kernel_args(p, swap, storage).config(spec.paging.page_size(), &[])?;
         let source = match &p.source {
             SourceSpec::Trace(t) => Source::Trace(t, format),
             SourceSpec::Workload(w) => {

@@ -1,9 +1,15 @@
 //! `vmsim trace convert` and `vmsim trace stat`, and `vmsim record`.
 
 use crate::run::parse_format;
+use crate::signals;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use vmsim::output::OutputFile;
 use vmsim::trace::lackey::LackeyReader;
 use vmsim::trace::{EventReader, EventWriter, Format, BATCH};
 
@@ -57,46 +63,22 @@ fn page_size(text: &str) -> Result<u64> {
     Ok(ps)
 }
 
-/// The format and compression `path` asks for.
+/// The format and compression `path` asks for: `--to` (or `text`), else the name
+/// (`.vmt` or `.txt` text, anything else binary; `.zst` compressed).
 fn output_format(path: &Path, to: Option<&str>, zstd: bool) -> Result<(Format, bool)> {
     let name = path.to_string_lossy().to_ascii_lowercase();
-    let format = match parse_format(to)? {
-        Some(f) => f,
+    let format = match to {
+        Some(t) => match Format::parse(t) {
+            Some(f @ (Format::Text | Format::Binary)) => f,
+            _ => bail!("--to: `{t}` is not an output format (vmsim-text, vmsim-binary)"),
+        },
         None if name.ends_with(".vmt") || name.ends_with(".txt") => Format::Text,
         None => Format::Binary,
     };
-    Ok((format, zstd || name.ends_with(".zst")))
-}
-
-/// Writes through a temporary file next to `out`, renamed into place when complete, so
-/// a failed run leaves no half trace (and never clobbers the input).
-pub fn write_atomically(
-    out: &Path,
-    inputs: &[&Path],
-    write: impl FnOnce(std::fs::File, &str) -> Result<u64>,
-) -> Result<u64> {
-    for i in inputs {
-        if let (Ok(a), Ok(b)) = (std::fs::canonicalize(i), std::fs::canonicalize(out)) {
-            if a == b {
-                bail!("{}: the output would overwrite the input", out.display());
-            }
-        }
-    }
-    let tmp = out.with_extension(format!(
-        "{}.partial",
-        out.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let f = std::fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
-    match write(f, &out.display().to_string()) {
-        Ok(n) => {
-            std::fs::rename(&tmp, out).with_context(|| format!("{}", out.display()))?;
-            Ok(n)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    Ok((
+        format,
+        format == Format::Binary && (zstd || name.ends_with(".zst")),
+    ))
 }
 
 pub fn run(cmd: TraceCommand) -> Result<()> {
@@ -109,15 +91,13 @@ pub fn run(cmd: TraceCommand) -> Result<()> {
             zstd,
             page_size: ps,
         } => {
-            let mut reader =
-                EventReader::open(&input, parse_format(from.as_deref())?, page_size(&ps)?)?;
             let (format, zstd) = output_format(&output, to.as_deref(), zstd)?;
-            let n = write_atomically(&output, &[&input], |f, name| {
-                let mut w = EventWriter::new(format, f, name, zstd)?;
-                let n = vmsim::trace::convert(&mut reader, &mut w)?;
-                w.finish()?.sync_all()?;
-                Ok(n)
-            })?;
+            let from = parse_format(from.as_deref())?;
+            let out = OutputFile::create(&output, &[&input])?;
+            let mut reader = EventReader::open(&input, from, page_size(&ps)?)?;
+            let mut w = EventWriter::new(format, out, &output.display().to_string(), zstd)?;
+            let n = vmsim::trace::convert(&mut reader, &mut w)?;
+            w.finish()?.commit()?;
             eprintln!(
                 "{n} events written to {} ({}{})",
                 output.display(),
@@ -145,17 +125,40 @@ pub fn run(cmd: TraceCommand) -> Result<()> {
                     o.insert("trace".into(), trace.display().to_string().into());
                     o.insert("format".into(), format.into());
                 }
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("trace           {} ({format})", trace.display());
-                print!("{}", s.to_text());
+                outln!("trace           {} ({format})", trace.display());
+                out!("{}", s.to_text());
             }
         }
     }
     Ok(())
 }
 
+/// The exit status of the recorded program, which `vmsim record` exits with (128+N
+/// for a program killed by signal N).
+#[derive(Debug)]
+pub struct ProgramStatus(pub u8);
+
+impl std::fmt::Display for ProgramStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the recorded program exited with status {}", self.0)
+    }
+}
+
+impl std::error::Error for ProgramStatus {}
+
+/// The file descriptor valgrind writes its log to in the child.
+const LOG_FD: i32 = 3;
+
 /// `vmsim record`: runs a program under valgrind lackey and writes its trace.
+///
+/// Valgrind's log comes through a pipe (no FIFO, no temporary folder), read until
+/// valgrind has exited and the pipe is drained, so nothing that fails first can leave
+/// vmsim waiting: a writer that cannot start fails before valgrind starts, and a
+/// process that keeps the pipe open after valgrind exits is not waited for. The trace
+/// is renamed into place only when complete; a signal to vmsim stops valgrind and
+/// removes it.
 pub fn record(output: &Path, text: bool, no_compress: bool, program: &[String]) -> Result<()> {
     let Some((prog, args)) = program.split_first() else {
         bail!("name the program to record after `--`: vmsim record -o OUT -- PROGRAM [ARGS]");
@@ -171,55 +174,53 @@ pub fn record(output: &Path, text: bool, no_compress: bool, program: &[String]) 
              Arch: pacman -S valgrind)"
         ),
     }
-    let dir = std::env::temp_dir().join(format!("vmsim-record-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
-    let fifo = dir.join("lackey.log");
-    let _ = std::fs::remove_file(&fifo);
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .context("running mkfifo")?;
-    if !made.success() {
-        bail!("mkfifo {} failed", fifo.display());
-    }
-    let result = record_through(&fifo, output, text, no_compress, prog, args);
-    let _ = std::fs::remove_file(&fifo);
-    let _ = std::fs::remove_dir(&dir);
-    result
-}
-
-fn record_through(
-    fifo: &Path,
-    output: &Path,
-    text: bool,
-    no_compress: bool,
-    prog: &str,
-    args: &[String],
-) -> Result<()> {
-    let mut child = std::process::Command::new("valgrind")
-        .arg("--tool=lackey")
+    let (format, zstd) = if text {
+        (Format::Text, false)
+    } else {
+        output_format(output, None, !no_compress)?
+    };
+    // Opened first: a missing folder fails here, before the program runs.
+    let out = OutputFile::create(output, &[])?;
+    let (log, log_writer) = pipe().context("making a pipe for valgrind's log")?;
+    let mut cmd = std::process::Command::new("valgrind");
+    cmd.arg("--tool=lackey")
         .arg("--trace-mem=yes")
         .arg("--trace-syscalls=yes")
-        .arg(format!("--log-file={}", fifo.display()))
+        .arg(format!("--log-fd={LOG_FD}"))
         .arg(prog)
-        .args(args)
-        .spawn()
-        .context("starting valgrind")?;
-    let format = if text { Format::Text } else { Format::Binary };
-    let (_, zstd) = output_format(output, None, !no_compress && !text)?;
-    let reader_fifo = fifo.to_path_buf();
-    let out = output.to_path_buf();
-    // The reader opens the FIFO (blocking until valgrind opens it) and streams events
-    // into the trace as they come.
-    let worker = std::thread::spawn(move || -> Result<(u64, u64)> {
-        write_atomically(&out, &[], |f, name| {
-            let log = std::fs::File::open(&reader_fifo)
-                .with_context(|| format!("{}", reader_fifo.display()))?;
+        .args(args);
+    let fd = log_writer.as_raw_fd();
+    // SAFETY: between fork and exec the closure calls only dup2 and fcntl, which are
+    // async-signal-safe, and touches no memory the parent could have locked.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = if fd == LOG_FD {
+                libc::fcntl(fd, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, LOG_FD)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    signals::defer();
+    let mut child = cmd.spawn().context("starting valgrind")?;
+    // Only valgrind holds the write end now, so the pipe ends when it does.
+    drop(cmd);
+    drop(log_writer);
+    let exited = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let exited = Arc::clone(&exited);
+        let name = output.display().to_string();
+        std::thread::spawn(move || -> Result<(u64, OutputFile)> {
+            let log = LogPipe { pipe: log, exited };
             let mut r = LackeyReader::new(
                 std::io::BufReader::with_capacity(1 << 20, log),
                 "valgrind's log".into(),
             );
-            let mut w = EventWriter::new(format, f, name, zstd)?;
+            let mut w = EventWriter::new(format, out, &name, zstd)?;
             let mut batch = Vec::with_capacity(BATCH);
             let mut n = 0;
             loop {
@@ -233,29 +234,97 @@ fn record_through(
                 n += batch.len() as u64;
                 batch.clear();
             }
-            w.finish()?.sync_all()?;
-            Ok(n)
+            Ok((n, w.finish()?))
         })
-        .map(|n| (n, 0))
-    });
-    let status = child.wait().context("waiting for valgrind")?;
-    if !worker.is_finished() {
-        // Valgrind never opened its log (it failed to start the program): open the
-        // FIFO's write end so the reader sees the end instead of waiting forever.
-        let _ = std::fs::OpenOptions::new().write(true).open(fifo);
-    }
-    let (events, _) = worker
+    };
+    let status = loop {
+        if let Some(sig) = signals::received() {
+            let _ = child.kill();
+            let _ = child.wait();
+            exited.store(true, Ordering::SeqCst);
+            // The partial trace goes with the writer, whatever state it is in.
+            let _ = worker.join();
+            eprintln!("vmsim: record interrupted by signal {sig}; no trace written");
+            return Err(ProgramStatus((128 + sig).min(255) as u8).into());
+        }
+        match child.try_wait().context("waiting for valgrind")? {
+            Some(status) => break status,
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    exited.store(true, Ordering::SeqCst);
+    let (events, out) = worker
         .join()
         .map_err(|_| anyhow!("the trace writer panicked"))??;
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 255,
+    };
     if events == 0 {
-        bail!("valgrind recorded nothing ({status}); is `{prog}` a program valgrind can run?");
+        bail!("valgrind recorded nothing (exit status {code}); is `{prog}` a program valgrind can run?");
     }
+    out.commit()?;
     eprintln!(
-        "recorded {events} events of `{prog}` (exit status {}) into {}",
+        "recorded {events} events of `{prog}` into {} (exit status {code}{})",
+        output.display(),
         status
-            .code()
-            .map_or("signal".to_string(), |c| c.to_string()),
-        output.display()
+            .signal()
+            .map_or(String::new(), |s| format!(", killed by signal {s}"))
     );
+    if code != 0 {
+        return Err(ProgramStatus(code.clamp(0, 255) as u8).into());
+    }
     Ok(())
+}
+
+/// A pipe (read end, write end), both closed on exec.
+fn pipe() -> std::io::Result<(std::fs::File, std::os::fd::OwnedFd)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by no one else.
+    let (r, w) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    Ok((std::fs::File::from(r), w))
+}
+
+/// The read end of valgrind's log pipe. Once valgrind has exited, a read that finds
+/// nothing waiting is the end, even if another process still holds the write end.
+struct LogPipe {
+    pipe: std::fs::File,
+    exited: Arc<AtomicBool>,
+}
+
+impl std::io::Read for LogPipe {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let mut p = libc::pollfd {
+                fd: self.pipe.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `p` is one valid pollfd that lives across the call.
+            let ready = unsafe { libc::poll(&mut p, 1, 100) };
+            if ready < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if ready > 0 {
+                return self.pipe.read(buf);
+            }
+            if self.exited.load(Ordering::SeqCst) {
+                return Ok(0);
+            }
+        }
+    }
 }

@@ -189,7 +189,7 @@ fn bad_machine_files_name_the_field() {
     let (ok, _, err) = vmsim(&["translate", "0xzz"]);
     assert!(!ok && err.contains("0xzz"), "{err}");
     let (ok, _, err) = vmsim(&["run", "--machine", "vax"]);
-    assert!(!ok && err.contains("unknown machine preset `vax`"), "{err}");
+    assert!(!ok && err.contains("unknown machine `vax`"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -628,4 +628,237 @@ fn state_files_give_multi_level_tables_entry_by_entry() {
         !ok && err.contains("entry[0].table") && err.contains("points to this table"),
         "{err}"
     );
+}
+
+/// vmsim with its exit status and stderr.
+fn status(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmsim"))
+        .args(args)
+        .output()
+        .expect("run vmsim");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn flags_are_checked_where_parsed_and_never_coerced() {
+    for (args, names) in [
+        (&["run", "--workers", "0", "-n", "10"][..], "--workers"),
+        (&["run", "--cache", "0", "-n", "10"], "--cache"),
+        (&["run", "--swap", "1", "-n", "10"], "--swap"),
+        (
+            &["run", "-w", "seq", "--interval", "0", "-n", "10"],
+            "--interval",
+        ),
+        (
+            &["run", "-w", "zipf", "--alpha", "NaN", "-n", "10"],
+            "--alpha",
+        ),
+        (
+            &["run", "-w", "hotcold", "--hot-probability", "1.5"],
+            "--hot-probability",
+        ),
+        (&["run", "-w", "gc", "--churn", "101"], "--churn"),
+        (
+            &["wss", "docs/examples/belady.txt", "--window", "0"],
+            "--window",
+        ),
+        (
+            &["wss", "docs/examples/belady.txt", "--interval", "0"],
+            "--interval",
+        ),
+        (
+            &["wss", "docs/examples/belady.txt", "--region-pages", "0"],
+            "--region-pages",
+        ),
+        (
+            &["mrc", "docs/examples/belady.txt", "--points", "0"],
+            "--points",
+        ),
+        (
+            &["mrc", "docs/examples/belady.txt", "--sample", "0"],
+            "--sample",
+        ),
+        (
+            &["policy", "docs/examples/belady.txt", "-f", "0"],
+            "--frames",
+        ),
+        (&["exercise", "-n", "0"], "--questions"),
+        (
+            &[
+                "trace",
+                "stat",
+                "docs/examples/scenario.vmt",
+                "--page-size",
+                "3000",
+            ],
+            "--page-size",
+        ),
+    ] {
+        let mut args = args.to_vec();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
+        let owned: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.starts_with("docs/") {
+                    format!("{root}{a}")
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        args = owned.iter().map(String::as_str).collect();
+        let (code, _, err) = status(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(names), "{args:?} does not name {names}: {err}");
+    }
+}
+
+#[test]
+fn interval_is_refused_where_there_is_no_time_series() {
+    for w in ["server", "hw", "alloc", "gc"] {
+        let (code, _, err) = status(&["run", "-w", w, "--interval", "100", "-n", "100"]);
+        assert_eq!(code, Some(2), "{w}: {err}");
+        assert!(err.contains("--interval") && err.contains(w), "{err}");
+    }
+}
+
+#[test]
+fn a_sample_that_holds_no_page_is_an_error_not_zero_misses() {
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/belady.txt"
+    );
+    let (code, _, err) = status(&["mrc", trace, "--sample", "0.0001"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("sampled none"), "{err}");
+}
+
+#[test]
+fn machine_names_and_files_are_told_apart_in_errors() {
+    let (code, _, err) = status(&["machines", "nosuch"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("no preset") && err.contains("no file nosuch"),
+        "{err}"
+    );
+    let (code, _, err) = status(&["run", "--machine", "missing/m.toml", "-n", "10"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(err.matches("os error 2").count(), 1, "said once: {err}");
+    assert!(err.contains("missing/m.toml"), "{err}");
+}
+
+#[test]
+fn convert_blames_the_flag_it_was_given() {
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/scenario.vmt"
+    );
+    let out = std::env::temp_dir().join(format!("vmsim-to-{}.vmb", std::process::id()));
+    let (code, _, err) = status(&[
+        "trace",
+        "convert",
+        trace,
+        out.to_str().unwrap(),
+        "--to",
+        "bogus",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--to") && !err.contains("--format"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_sweep_whose_runs_fail_fails() {
+    let dir = std::env::temp_dir().join(format!("vmsim-sweepfail-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.vmt");
+    std::fs::write(&bad, "#vmsim-text 1\nR 1 notanumber 8\n").unwrap();
+    let (code, out, err) = status(&["sweep", "--trace", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("1 of 1 runs failed"), "{err}");
+    assert!(
+        out.contains("\"error\""),
+        "the rows are still printed: {out}"
+    );
+    // Values from the grid file are blamed on the file and its key.
+    let grid = dir.join("grid.toml");
+    std::fs::write(&grid, "workloads = [\"seq\"]\nram = [\"abc\"]\n").unwrap();
+    let (code, _, err) = status(&["sweep", "--config", grid.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("grid.toml: ram: `abc`") && !err.contains("--ram"),
+        "{err}"
+    );
+    std::fs::write(&grid, "workloads = [\"seq\"]\npolicies = [\"lru\"]\n").unwrap();
+    let (_, _, err) = status(&["sweep", "--config", grid.to_str().unwrap()]);
+    assert!(
+        err.contains("grid.toml: policies") && !err.contains("--policy"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_help_names_every_workload_and_user_space_reports_the_headline() {
+    let (_, out, _) = status(&["run", "--help"]);
+    for w in ["server", "hw", "alloc", "gc", "zipf", "recursion"] {
+        assert!(out.contains(w), "run --help omits {w}");
+    }
+    for w in ["alloc", "gc"] {
+        let (code, out, err) = status(&["run", "-w", w, "--json", "--seed", "7"]);
+        assert_eq!(code, Some(0), "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["seed"], 7, "{w}");
+        for key in ["accesses", "faults", "walks", "cycles", "tlb", "processes"] {
+            assert!(v.get(key).is_some(), "{w} JSON lacks {key}");
+        }
+    }
+}
+
+#[test]
+fn wss_says_what_its_distances_are() {
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/belady.txt"
+    );
+    let (code, out, _) = status(&["wss", trace]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("LRU stack distance"), "{out}");
+    assert!(!out.contains("distinct pages between uses)"), "{out}");
+}
+
+#[test]
+fn the_docs_describe_what_exists() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/");
+    for doc in ["commands.md", "policy.md", "modelling.md"] {
+        let text = std::fs::read_to_string(format!("{root}{doc}")).unwrap();
+        assert!(!text.contains("Not yet here (issue"), "{doc}");
+        assert!(!text.contains("no data cache is modelled"), "{doc}");
+    }
+}
+
+#[test]
+fn the_sweep_example_shows_memory_pressure() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
+    let out = Command::new(env!("CARGO_BIN_EXE_vmsim"))
+        .args(["sweep", "--config", "docs/examples/sweep.toml"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 6);
+    let majors: std::collections::BTreeSet<u64> = rows
+        .iter()
+        .map(|r| r["major_faults"].as_u64().unwrap())
+        .collect();
+    assert!(majors.len() >= 4, "the rows differ: {majors:?}");
 }
