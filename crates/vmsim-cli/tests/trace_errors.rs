@@ -126,6 +126,56 @@ fn dev_zero_is_refused_at_the_line_limit() {
     );
 }
 
+/// An endless line on a pipe is refused after vmsim has read a few kilobytes of it:
+/// the line reader holds at most one line's bound, whatever comes.
+#[test]
+fn an_endless_line_on_a_pipe_is_refused_after_a_few_kilobytes() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmsim"))
+        .args(["run", "--format", "lackey", "/dev/stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vmsim");
+    let mut stdin = child.stdin.take().unwrap();
+    // Zeros until vmsim closes the pipe, or 64 MiB.
+    let writer = std::thread::spawn(move || {
+        let chunk = [0u8; 1 << 16];
+        let mut written = 0usize;
+        while written < 64 << 20 {
+            match stdin.write(&chunk) {
+                Ok(n) => written += n,
+                Err(_) => break,
+            }
+        }
+        written
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vmsim ran for more than {LIMIT:?} on an endless line; killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let written = writer.join().unwrap();
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
+    assert!(!status.success() && status.code().is_some_and(|c| c != 101 && c != 134));
+    assert!(
+        err.contains("/dev/stdin: line 1: the line is longer than 4096 bytes"),
+        "{err}"
+    );
+    // What vmsim read is its input buffer's worth at most; the rest is the pipe's.
+    assert!(written < 4 << 20, "vmsim read {written} bytes of the line");
+}
+
 /// A 50 MB token is refused after its first 4 KiB, quoted by its first few dozen
 /// characters.
 #[test]
