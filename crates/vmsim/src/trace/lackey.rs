@@ -197,43 +197,83 @@ impl<R: BufRead> LackeyReader<R> {
             let Some(line) = self.lines.next_line()? else {
                 return Ok(());
             };
-            let text = line.text;
-            let b = text.as_bytes();
-            let r = if b.len() >= 3 && &b[..3] == b"I  " {
-                access(AccessKind::Execute, &text[3..]).map(|a| out.push(Event::Access(a)))
-            } else if b.len() >= 3 && &b[..3] == b" L " {
-                access(AccessKind::Read, &text[3..]).map(|a| out.push(Event::Access(a)))
-            } else if b.len() >= 3 && &b[..3] == b" S " {
-                access(AccessKind::Write, &text[3..]).map(|a| out.push(Event::Access(a)))
-            } else if b.len() >= 3 && &b[..3] == b" M " {
-                access(AccessKind::Read, &text[3..]).map(|a| {
-                    out.push(Event::Access(a));
-                    out.push(Event::Access(Access {
-                        kind: AccessKind::Write,
-                        ..a
-                    }));
-                })
-            } else if let Some(rest) = text.strip_prefix("SYSCALL[") {
-                self.sys.line(rest, out)
-            } else if let Some(result) = continuation(text) {
-                self.sys.continued(result, out)
-            } else if text.starts_with("==") || text.starts_with("--") || text.starts_with("**") {
-                if self.sys.main.is_none() {
-                    self.sys.main = banner_pid(text);
-                }
-                Ok(())
-            } else if text.trim().is_empty() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} is not a lackey record (I, L, S, M), a SYSCALL line or a valgrind message",
-                    quote(text)
-                ))
-            };
+            let r = record(&mut self.sys, line.text, out);
             r.map_err(|reason| line.error(reason))?;
         }
         Ok(())
     }
+}
+
+/// One record of the log: an access, a system call line or a valgrind message.
+fn record(sys: &mut Syscalls, text: &str, out: &mut Vec<Event>) -> Result<(), String> {
+    {
+        // Valgrind ends a system call line with the next message's newline, so a
+        // record another thread printed meanwhile can follow its result on the line:
+        // `... --> [pre-success] Success(0x3487) I  0494eb42,3`.
+        if let Some((call, next)) = record_after_result(text) {
+            record(sys, call, out)?;
+            return record(sys, next, out);
+        }
+        let b = text.as_bytes();
+        if b.len() >= 3 && &b[..3] == b"I  " {
+            access(AccessKind::Execute, &text[3..]).map(|a| out.push(Event::Access(a)))
+        } else if b.len() >= 3 && &b[..3] == b" L " {
+            access(AccessKind::Read, &text[3..]).map(|a| out.push(Event::Access(a)))
+        } else if b.len() >= 3 && &b[..3] == b" S " {
+            access(AccessKind::Write, &text[3..]).map(|a| out.push(Event::Access(a)))
+        } else if b.len() >= 3 && &b[..3] == b" M " {
+            access(AccessKind::Read, &text[3..]).map(|a| {
+                out.push(Event::Access(a));
+                out.push(Event::Access(Access {
+                    kind: AccessKind::Write,
+                    ..a
+                }));
+            })
+        } else if let Some(rest) = text.strip_prefix("SYSCALL[") {
+            sys.line(rest, out)
+        } else if let Some(result) = continuation(text) {
+            sys.continued(result, out)
+        } else if text.starts_with("==") || text.starts_with("--") || text.starts_with("**") {
+            if sys.main.is_none() {
+                sys.main = banner_pid(text);
+            }
+            Ok(())
+        } else if text.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} is not a lackey record (I, L, S, M), a SYSCALL line or a valgrind message",
+                quote(text)
+            ))
+        }
+    }
+}
+
+/// A system call line (or its continuation) whose result is followed by another
+/// record: the call's part and the record.
+fn record_after_result(text: &str) -> Option<(&str, &str)> {
+    if !text.starts_with("SYSCALL[") && continuation(text).is_none() {
+        return None;
+    }
+    let (_, result) = text.rsplit_once("-->")?;
+    let start = text.len() - result.len();
+    let end = ["Success(", "Failure("]
+        .iter()
+        .filter_map(|k| result.find(k).map(|i| (i, k.len())))
+        .min()
+        .and_then(|(i, k)| result[i + k..].find(')').map(|j| i + k + j + 1))
+        .or_else(|| {
+            result
+                .find("NoWriteResult")
+                .map(|i| i + "NoWriteResult".len())
+        })?;
+    // Valgrind puts one space after the result; a data record starts with its own.
+    let after = &result[end..];
+    let next = after.strip_prefix(' ').unwrap_or(after);
+    if next.trim().is_empty() {
+        return None;
+    }
+    Some((&text[..start + end], next))
 }
 
 /// The pid of a `==1599== ...` line.
@@ -766,6 +806,26 @@ SYSCALL[1599,1](231) exit_group( 0 ) --> [pre-success] Success(0x0)
                 _ => None,
             })
             .collect()
+    }
+
+    /// A record printed by another thread while a call was under way follows the
+    /// call's result on its line, as valgrind writes it after a clone.
+    #[test]
+    fn a_record_after_a_result_on_the_same_line_is_read() {
+        let log = "SYSCALL[9,1](56) sys_clone ( 3d0f00, 0x0, 0x0, 0x0, 0x0 ) --> [pre-success] Success(0x3487) I  0494eb42,3
+SYSCALL[9,2](273) sys_set_robust_list ( 0x0, 24 )[sync] --> Success(0x0)  S 2000,8
+SYSCALL[9,1](231) exit_group( 0 ) --> [pre-success] Success(0x0)
+";
+        let ev = read(log).unwrap();
+        let kinds: Vec<AccessKind> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::Access(a) => Some(a.kind),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, [AccessKind::Execute, AccessKind::Write], "{ev:?}");
+        assert_eq!(exits(&ev), vec![(2, 0)], "{ev:?}");
     }
 
     /// Thread 2 ends with exit (60); the process goes on until exit_group (231).
