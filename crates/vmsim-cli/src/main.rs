@@ -101,8 +101,8 @@ enum Command {
     /// stream of page numbers.
     ///
     /// The trace is a text file with one page number per line (decimal or 0x hex, `#`
-    /// comments) or a libCacheSim oracleGeneral binary trace; either may be
-    /// xz-compressed (`.xz`). Several policies and frame counts run in parallel, one
+    /// comments) or a libCacheSim oracleGeneral binary trace; either may be compressed
+    /// with gzip, xz or zstd (told by its first bytes). Several policies and frame counts run in parallel, one
     /// result per (policy, frames) pair.
     Policy {
         /// The page trace.
