@@ -7,11 +7,15 @@
 //! A process that the trace starts with `spawn` (or `fork`) has exactly the memory the
 //! trace gives it: an access outside its mappings is a SIGSEGV. A process the trace
 //! never spawned (every lackey, ChampSim, plain and oracleGeneral trace; and any pid
-//! that first appears in an access) starts with an empty address space, and its
+//! that first appears in an access, `mmap`, `brk` or shared-memory attach: see
+//! [`Sim::creates`]; any other event on such a pid is refused) starts with an empty
+//! address space, and its
 //! regions are *inferred*: the first access to an unmapped address maps the free gap
 //! around it within its aligned 2 MiB chunk as private anonymous memory (read-write-
 //! execute; read-write or read-execute when the kernel enforces W^X, after the first
 //! access). Its `brk` events map or unmap the range between the old and the new break.
+//!
+//! An access is translated once per page it touches, whatever its size.
 
 use crate::addr::PhysAddr;
 use crate::addr::VirtAddr;
@@ -244,7 +248,7 @@ impl<'k> Sim<'k> {
 
     #[inline]
     fn access(&mut self, a: crate::trace::Access) {
-        let Some(p) = self.proc_for(a.pid) else {
+        let Some(p) = self.proc_for(a.pid, true) else {
             self.stats.skipped_accesses += 1;
             return;
         };
@@ -253,31 +257,79 @@ impl<'k> Sim<'k> {
             self.run_pid = Some(p.pid);
             self.run_kind = a.kind;
         }
-        let Some((first, second)) = self.pages_of(p, &a) else {
+        let Some((va, last)) = self.pages_of(p, &a) else {
             return;
         };
-        self.run.push(VirtAddr(first));
-        if let Some(second) = second {
-            self.run.push(VirtAddr(second));
+        // One or two pages (nearly every access): at most two pushes, which the run's
+        // spare room holds.
+        self.run.push(VirtAddr(va));
+        if last > va {
+            let ps = self.kernel.page_size();
+            if last - (va & !(ps - 1)) == ps {
+                self.run.push(VirtAddr(last));
+            } else {
+                self.push_pages((va & !(ps - 1)) + ps, last);
+            }
         }
     }
 
-    /// The addresses an access translates: its own, and the start of the next page
-    /// when it crosses into one. `None` (counted as skipped) when an inferring process
-    /// cannot have the memory mapped.
-    #[inline]
-    fn pages_of(&mut self, p: Proc, a: &crate::trace::Access) -> Option<(u64, Option<u64>)> {
+    /// Adds the pages `from..=last` (page starts) of one long access to the run, making
+    /// the run whenever it is full.
+    #[cold]
+    fn push_pages(&mut self, from: u64, last: u64) {
         let ps = self.kernel.page_size();
-        let last = a.va.wrapping_add(a.size.max(1) as u64 - 1);
-        let cross = last / ps != a.va / ps && last > a.va;
-        if p.infer
-            && !(self.ensure_mapped(p, a.va, a.kind)
-                && (!cross || self.ensure_mapped(p, last, a.kind)))
-        {
-            self.stats.skipped_accesses += 1;
-            return None;
+        let mut page = from;
+        loop {
+            if self.run.len() >= RUN {
+                self.flush();
+            }
+            self.run.push(VirtAddr(page));
+            if page >= last {
+                break;
+            }
+            page += ps;
         }
-        Some((a.va, cross.then_some(last & !(ps - 1))))
+    }
+
+    /// The pages an access touches: its address and the start of its last page (in
+    /// its first page when it does not cross one). Every page from the first to the
+    /// last is translated. `None` (counted as skipped) when an inferring process cannot
+    /// have all of that memory mapped.
+    #[inline]
+    fn pages_of(&mut self, p: Proc, a: &crate::trace::Access) -> Option<(u64, u64)> {
+        let ps = self.kernel.page_size();
+        // An access that would run past the top of the 64-bit space ends there.
+        let last = a.va.saturating_add(a.size.max(1) as u64 - 1) & !(ps - 1);
+        if p.infer {
+            let first = a.va & !(ps - 1);
+            let mapped = self.ensure_mapped(p, a.va, a.kind)
+                && (last == first
+                    || (last - first == ps && self.ensure_mapped(p, last, a.kind))
+                    || (last - first > ps && self.ensure_mapped_span(p, first + ps, last, a.kind)));
+            if !mapped {
+                self.stats.skipped_accesses += 1;
+                return None;
+            }
+        }
+        // `last` is below `va` when both are in one page; above it when the access
+        // crosses into another.
+        Some((a.va, last))
+    }
+
+    /// [`Sim::ensure_mapped`] for every page `from..=last` (page starts).
+    #[cold]
+    fn ensure_mapped_span(&mut self, p: Proc, from: u64, last: u64, kind: AccessKind) -> bool {
+        let ps = self.kernel.page_size();
+        let mut page = from;
+        loop {
+            if !self.ensure_mapped(p, page, kind) {
+                return false;
+            }
+            if page >= last {
+                return true;
+            }
+            page += ps;
+        }
     }
 
     /// Replays one access alone through [`Kernel::access_explained`] and returns its
@@ -288,16 +340,19 @@ impl<'k> Sim<'k> {
         self.flush();
         self.stats.events += 1;
         self.stats.accesses += 1;
-        let Some(p) = self.proc_for(a.pid) else {
+        let Some(p) = self.proc_for(a.pid, true) else {
             self.stats.skipped_accesses += 1;
             return Vec::new();
         };
-        let Some((first, second)) = self.pages_of(p, &a) else {
+        let Some((va, last)) = self.pages_of(p, &a) else {
             return Vec::new();
         };
+        let ps = self.kernel.page_size();
+        let first = va & !(ps - 1);
+        let pages =
+            std::iter::once(va).chain((first..last).step_by(ps as usize).map(move |p| p + ps));
         let mut out = Vec::new();
-        let pages = [Some(first), second];
-        for va in pages.into_iter().flatten() {
+        for va in pages {
             let story = self.kernel.access_explained(p.pid, VirtAddr(va), a.kind);
             self.stats.translations += 1;
             let gone = match &story.result {
@@ -395,8 +450,11 @@ impl<'k> Sim<'k> {
         Some(p)
     }
 
+    /// The process of trace pid `tpid`. One the trace never made is made here (empty,
+    /// its regions inferred) only when `create` is set: for the events that can be the
+    /// first a trace shows of a process it did not start (see [`Sim::creates`]).
     #[inline]
-    fn proc_for(&mut self, tpid: TracePid) -> Option<Proc> {
+    fn proc_for(&mut self, tpid: TracePid, create: bool) -> Option<Proc> {
         if let Some((t, p)) = self.last {
             if t == tpid {
                 return Some(p);
@@ -404,7 +462,8 @@ impl<'k> Sim<'k> {
         }
         let p = match self.procs.get(&tpid) {
             Some(p) => *p,
-            None => self.spawn(tpid, true)?,
+            None if create => self.spawn(tpid, true)?,
+            None => return None,
         };
         self.last = Some((tpid, p));
         Some(p)
@@ -474,6 +533,34 @@ impl<'k> Sim<'k> {
         self.pages.fill(u64::MAX);
     }
 
+    /// Whether `e` may be the first event of a process the trace never started with
+    /// `spawn` or `fork`, making it (with an empty, inferred address space). A traced
+    /// program is first seen touching or getting memory: an access, `mmap`, `brk` or a
+    /// shared-memory attach (every lackey, ChampSim, plain and oracleGeneral trace is
+    /// one process that is never spawned). Every other event — `munmap`, `mprotect`,
+    /// `exec`, `exit`, `switch`, and `fork` of a parent — acts on a process that must
+    /// already exist; on any other pid it is refused.
+    pub fn creates(e: &Event) -> bool {
+        matches!(
+            e,
+            Event::Access(_) | Event::Mmap { .. } | Event::Brk { .. } | Event::ShmAttach { .. }
+        )
+    }
+
+    /// The process of `pid` for event `e`: made if `e` may make it, else it must exist.
+    fn proc_of(&mut self, pid: TracePid, e: &Event) -> Result<Proc, String> {
+        let create = Self::creates(e);
+        self.proc_for(pid, create).ok_or_else(|| {
+            if create {
+                format!("trace pid {pid}: the process could not be made")
+            } else {
+                format!(
+                    "no process with trace pid {pid}: the trace never made it (a process starts with spawn, fork, or its first access, mmap, brk or shm attach)"
+                )
+            }
+        })
+    }
+
     fn os_event(&mut self, e: &Event) {
         self.stats.os_events += 1;
         if matches!(
@@ -493,10 +580,10 @@ impl<'k> Sim<'k> {
                 }
             }
             Event::Fork { parent, child } => {
-                match (self.proc_for(parent), self.procs.contains_key(&child)) {
+                match (self.proc_of(parent, e), self.procs.contains_key(&child)) {
                     (_, true) => Err(format!("trace pid {child} already exists")),
-                    (None, _) => Err("no parent".into()),
-                    (Some(p), false) => match self.kernel.fork(p.pid) {
+                    (Err(why), _) => Err(why),
+                    (Ok(p), false) => match self.kernel.fork(p.pid) {
                         Ok(c) => {
                             self.procs.insert(child, Proc { pid: c, ..p });
                             Ok(())
@@ -505,9 +592,9 @@ impl<'k> Sim<'k> {
                     },
                 }
             }
-            Event::Exec { pid } => match self.proc_for(pid) {
-                None => Err("no process".into()),
-                Some(p) => {
+            Event::Exec { pid } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => {
                     let prog = Program::small("trace", self.kernel.page_size());
                     let r = self.kernel.exec(p.pid, &prog).map_err(|e| e.to_string());
                     // After exec the process has a real image: nothing more is inferred.
@@ -523,13 +610,13 @@ impl<'k> Sim<'k> {
                     r
                 }
             },
-            Event::Exit { pid, code } => match self.proc_for(pid) {
-                None => Err("no process".into()),
-                Some(p) => self.kernel.exit(p.pid, code).map_err(|e| e.to_string()),
+            Event::Exit { pid, code } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self.kernel.exit(p.pid, code).map_err(|e| e.to_string()),
             },
-            Event::Switch { pid } => match self.proc_for(pid) {
-                None => Err("no process".into()),
-                Some(p) => self.kernel.switch_to(p.pid).map_err(|e| e.to_string()),
+            Event::Switch { pid } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self.kernel.switch_to(p.pid).map_err(|e| e.to_string()),
             },
             Event::Mmap {
                 pid,
@@ -538,44 +625,39 @@ impl<'k> Sim<'k> {
                 prot,
                 shared,
                 kind,
-            } => match self.proc_for(pid) {
-                None => Err("no process".into()),
-                Some(p) => {
+            } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => {
                     let source = match kind {
-                        MapKind::Anon => MapSource::Anon,
-                        MapKind::File { file, offset } => {
-                            let ps = self.kernel.page_size();
-                            let need = offset.saturating_add(len).div_ceil(ps).saturating_mul(ps);
-                            let id = match self.files.get(&file) {
-                                Some(&(id, size)) if size >= need => id,
-                                _ => {
-                                    let size = need.max(1 << 20);
-                                    let name = format!("trace-file-{file}-{size}");
-                                    let id = self.kernel.create_file(&name, vec![0; size as usize]);
-                                    self.files.insert(file, (id, size));
-                                    id
-                                }
+                        MapKind::Anon => Ok(MapSource::Anon),
+                        // The offset goes to the kernel as the trace gives it: `mmap`
+                        // refuses one that is not page-aligned (EINVAL).
+                        MapKind::File { file, offset } => self
+                            .trace_file(file, offset, len)
+                            .map(|id| MapSource::File(id, offset)),
+                    };
+                    match source {
+                        Err(why) => Err(why),
+                        Ok(source) => {
+                            let args = MmapArgs {
+                                addr: Some(VirtAddr(addr)),
+                                len,
+                                prot,
+                                shared,
+                                fixed: true,
+                                source,
                             };
-                            MapSource::File(id, offset / ps * ps)
+                            self.kernel
+                                .mmap(p.pid, args)
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
                         }
-                    };
-                    let args = MmapArgs {
-                        addr: Some(VirtAddr(addr)),
-                        len,
-                        prot,
-                        shared,
-                        fixed: true,
-                        source,
-                    };
-                    self.kernel
-                        .mmap(p.pid, args)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
+                    }
                 }
             },
-            Event::Munmap { pid, addr, len } => match self.proc_for(pid) {
-                None => Err("no process".into()),
-                Some(p) => self
+            Event::Munmap { pid, addr, len } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self
                     .kernel
                     .munmap(p.pid, VirtAddr(addr), len)
                     .map_err(|e| e.to_string()),
@@ -585,22 +667,22 @@ impl<'k> Sim<'k> {
                 addr,
                 len,
                 prot,
-            } => match self.proc_for(pid) {
-                None => Err("no process".into()),
-                Some(p) => self
+            } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self
                     .kernel
                     .mprotect(p.pid, VirtAddr(addr), len, prot)
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
             },
-            Event::Brk { pid, addr } => match self.proc_for(pid) {
-                None => Err("no process".into()),
-                Some(p) if !p.infer => self
+            Event::Brk { pid, addr } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) if !p.infer => self
                     .kernel
                     .brk(p.pid, Some(VirtAddr(addr)))
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
-                Some(p) => {
+                Ok(p) => {
                     let r = self.recorded_brk(p, addr);
                     self.procs.insert(
                         pid,
@@ -619,9 +701,9 @@ impl<'k> Sim<'k> {
                 addr,
                 len,
                 prot,
-            } => match self.proc_for(pid) {
-                None => Err("no process".into()),
-                Some(p) => {
+            } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => {
                     let id = match self.shm.get(&key) {
                         Some(&id) => Ok(id),
                         None => self.kernel.shm_open(&format!("trace-shm-{key}"), len),
@@ -650,6 +732,40 @@ impl<'k> Sim<'k> {
         if let Err(why) = r {
             self.fail(e, why);
         }
+    }
+
+    /// The simulated file standing for trace file `file`, at least large enough for
+    /// `len` bytes from `offset` (a trace does not record files' contents: they read
+    /// as zeros). A file that cannot be made is a refusal naming its size.
+    fn trace_file(
+        &mut self,
+        file: u32,
+        offset: u64,
+        len: u64,
+    ) -> Result<crate::os::FileId, String> {
+        let ps = self.kernel.page_size();
+        let need = offset
+            .checked_add(len)
+            .and_then(|end| end.checked_next_multiple_of(ps))
+            .ok_or_else(|| {
+                format!("file {file}: offset {offset:#x} + length {len:#x} is past 2^64 bytes")
+            })?;
+        if let Some(&(id, size)) = self.files.get(&file) {
+            if size >= need {
+                return Ok(id);
+            }
+        }
+        let size = need.max(1 << 20);
+        let data = crate::hw::ram::try_zeroed_vec::<u8>(size).ok_or_else(|| {
+            format!(
+                "file {file}: the mapping reaches byte {need:#x}, and the host cannot hold a {} simulated file",
+                crate::size::format_size(size)
+            )
+        })?;
+        let name = format!("trace-file-{file}-{size}");
+        let id = self.kernel.create_file(&name, data);
+        self.files.insert(file, (id, size));
+        Ok(id)
     }
 
     /// A recorded `brk` of a process whose image the simulator does not know: the range
@@ -771,5 +887,146 @@ mod tests {
         let vmas = &k.process(pid).unwrap().mm.as_ref().unwrap().vmas;
         assert!(vmas.find(VirtAddr(0x4035000)).is_some());
         assert!(vmas.find(VirtAddr(0x4036000)).is_none());
+    }
+
+    #[test]
+    fn a_file_mapping_at_a_misaligned_offset_is_refused() {
+        let mut k = kernel();
+        let mut sim = Sim::new(&mut k, 0);
+        sim.feed(&events(
+            "spawn 1
+             mmap 1 0x10000000 8KiB r-- file=3@0x1000
+             mmap 1 0x20000000 8KiB r-- file=3@0x10
+             mmap 1 0x30000000 8KiB r-- file=4@0xfffffffffffff000
+             mmap 1 0x40000000 8KiB r-- file=5@0x7ffffffffffff000",
+        ));
+        sim.finish();
+        let f = &sim.stats.failures;
+        assert_eq!(sim.stats.failed_events, 3, "{f:?}");
+        assert!(
+            f[0].starts_with("event 3 (mmap 1 0x20000000") && f[0].contains("EINVAL"),
+            "{f:?}"
+        );
+        assert!(
+            f[1].contains("file 4: offset 0xfffffffffffff000 + length 0x2000 is past 2^64 bytes"),
+            "{f:?}"
+        );
+        assert!(
+            f[2].contains("file 5: the mapping reaches byte 0x8000000000001000"),
+            "{f:?}"
+        );
+        let pid = sim.kernel_pid(1).unwrap();
+        let vmas = &k.process(pid).unwrap().mm.as_ref().unwrap().vmas;
+        assert!(vmas.find(VirtAddr(0x10000000)).is_some());
+        assert!(vmas.find(VirtAddr(0x20000000)).is_none());
+    }
+
+    #[test]
+    fn events_on_a_pid_the_trace_never_made_are_refused() {
+        let mut k = kernel();
+        let mut sim = Sim::new(&mut k, 0);
+        sim.feed(&events(
+            "spawn 1
+             exec 7
+             exit 8 0
+             munmap 9 0x10000000 4KiB
+             mprotect 10 0x10000000 4KiB r--
+             switch 11
+             fork 12 13
+             R 13 0x10000000",
+        ));
+        sim.finish();
+        let s = sim.stats.clone();
+        assert_eq!(s.failed_events, 6, "{:?}", s.failures);
+        for (f, (pid, event)) in s.failures.iter().zip([
+            (7, "exec 7"),
+            (8, "exit 8 0"),
+            (9, "munmap 9"),
+            (10, "mprotect 10"),
+            (11, "switch 11"),
+            (12, "fork 12 13"),
+        ]) {
+            assert!(f.contains(&format!("({event}")), "{f}");
+            assert!(
+                f.contains(&format!("no process with trace pid {pid}")),
+                "{f}"
+            );
+        }
+        for pid in 7..=12 {
+            assert_eq!(sim.kernel_pid(pid), None, "pid {pid} was made");
+        }
+        // The child of the refused fork is one more unspawned process, first seen in
+        // an access.
+        assert!(sim.kernel_pid(13).is_some());
+        assert_eq!(k.processes().len(), 2);
+    }
+
+    #[test]
+    fn accesses_mmaps_and_brks_make_the_processes_of_traces_without_spawns() {
+        for first in [
+            "R 5 0x10000000",
+            "mmap 5 0x10000000 4KiB rw-",
+            "brk 5 0x4035000",
+            "shm 5 7 0x30000000 8KiB rw-",
+        ] {
+            let mut k = kernel();
+            let mut sim = Sim::new(&mut k, 0);
+            sim.feed(&events(&format!("{first}\nexit 5 0")));
+            sim.finish();
+            assert_eq!(
+                sim.stats.failed_events, 0,
+                "{first}: {:?}",
+                sim.stats.failures
+            );
+            let pid = sim.kernel_pid(5).unwrap();
+            assert!(
+                !k.process(pid).unwrap().is_running(),
+                "{first}: the exit applied"
+            );
+        }
+    }
+
+    #[test]
+    fn an_access_translates_every_page_it_touches() {
+        use crate::os::FaultKind;
+        // (offset in the page, size): pages touched.
+        for (off, size, pages) in [
+            (0, 1, 1),
+            (0, 4096, 1),
+            (4095, 2, 2),
+            (0, 4097, 2),
+            (8, 3 * 4096, 4),
+            (0, 5 * 4096, 5),
+            (0, 2000 * 4096, 2000),
+            (1, 1 << 24, 4097),
+        ] {
+            for spawned in [true, false] {
+                let mut k = kernel();
+                let mut sim = Sim::new(&mut k, 0);
+                let base = 0x10000000u64;
+                let mut text = String::new();
+                if spawned {
+                    text += &format!("spawn 1\nmmap 1 {base:#x} 64MiB rw-\n");
+                }
+                text += &format!("W 1 {:#x} {size}\nR 1 {base:#x}", base + off);
+                sim.feed(&events(&text));
+                sim.finish();
+                let s = sim.stats.clone();
+                assert_eq!(
+                    s.translations,
+                    pages + 1,
+                    "{off} + {size}, spawned {spawned}: {s:?}"
+                );
+                assert_eq!(
+                    s.signalled_accesses + s.skipped_accesses + s.failed_events,
+                    0
+                );
+                assert_eq!(
+                    k.counters.faults_of(FaultKind::DemandZero),
+                    pages,
+                    "{off} + {size}"
+                );
+            }
+        }
     }
 }

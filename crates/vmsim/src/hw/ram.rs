@@ -3,9 +3,10 @@
 //! Only the frames that hold something other than zeros have host memory behind them:
 //! a frame's contents are materialised on its first non-zero write (page-table frames,
 //! and data frames when a run tracks data). Reading a frame that was never written
-//! gives zeros, as freshly cleared RAM does. The per-frame index is a `Vec<u32>`
-//! allocated zeroed, so the host only commits the parts of it that are touched: 64 GiB
-//! of simulated RAM costs nothing until it is used, and at most 64 MiB of index.
+//! gives zeros, as freshly cleared RAM does. The per-frame index is a [`FrameArray`]:
+//! its storage comes in chunks on first use, so RAM of any size the machine description
+//! allows (up to 2^32 frames: 16 TiB of 4 KiB pages) costs the host a small directory
+//! at boot and memory only for the frames a run uses.
 
 use crate::addr::{Pfn, PhysAddr};
 use thiserror::Error;
@@ -40,13 +41,228 @@ pub(crate) fn prefetch_host<T>(x: &T) {
     let _ = x;
 }
 
+/// Frames per chunk of a [`FrameArray`], as a shift.
+const CHUNK_SHIFT: u32 = 12;
+/// Frames per chunk of a [`FrameArray`].
+const CHUNK: usize = 1 << CHUNK_SHIFT;
+/// Most entries a [`FrameArray`] holds in one flat allocation: 2^24 frames, 64 GiB of
+/// 4 KiB pages.
+const FLAT_MAX: u64 = 1 << 24;
+
+/// Per-frame metadata for RAM of any size: an array indexed by frame number whose
+/// entries read as zero (`T::default()`) until written.
+///
+/// Up to 2^24 entries (64 GiB of 4 KiB frames) it is one flat allocation, made zeroed
+/// so the host commits only the pages that are written (and made fallibly: if the host
+/// refuses it, the array is chunked instead). Beyond that, or when refused, storage
+/// comes in chunks of 4096 entries on the first write of a value other than zero: the
+/// host pays a directory of one pointer per chunk (8 MiB for 2^32 frames) and a chunk
+/// per stretch of frames a run uses. So a machine with terabytes of simulated RAM boots
+/// in a few megabytes and cannot fail for want of host memory, while the common sizes
+/// keep the flat array's single load.
+#[derive(Clone)]
+pub struct FrameArray<T> {
+    /// Every entry, when flat; empty when chunked.
+    flat: Vec<T>,
+    /// The chunks, when chunked (`None`: all zero).
+    chunks: Vec<Option<Box<[T; CHUNK]>>>,
+    len: u64,
+}
+
+impl<T> std::fmt::Debug for FrameArray<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameArray")
+            .field("len", &self.len)
+            .field("flat", &!self.flat.is_empty())
+            .field("chunks_allocated", &self.chunks.iter().flatten().count())
+            .finish()
+    }
+}
+
+impl<T: Zeroed + Default + PartialEq> FrameArray<T> {
+    /// `len` entries, all zero: flat up to 2^24 entries if the host gives the memory,
+    /// else chunked with no chunk allocated.
+    pub fn new(len: u64) -> FrameArray<T> {
+        let flat = if len <= FLAT_MAX {
+            try_zeroed_vec(len)
+        } else {
+            None
+        };
+        match flat {
+            Some(flat) if len > 0 => FrameArray {
+                flat,
+                chunks: Vec::new(),
+                len,
+            },
+            _ => Self::chunked(len),
+        }
+    }
+
+    /// `len` entries, all zero, chunked (none allocated) whatever the size.
+    pub fn chunked(len: u64) -> FrameArray<T> {
+        let n = len.div_ceil(CHUNK as u64) as usize;
+        FrameArray {
+            flat: Vec::new(),
+            chunks: std::iter::repeat_with(|| None).take(n).collect(),
+            len,
+        }
+    }
+
+    /// Number of entries.
+    #[inline]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether there are no entries.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Entry `i`, or `None` beyond the end.
+    #[inline]
+    pub fn get(&self, i: u64) -> Option<T> {
+        (i < self.len).then(|| self.load(i))
+    }
+
+    /// Entry `i` (zero if never written, and beyond the end).
+    #[inline(always)]
+    pub fn load(&self, i: u64) -> T {
+        match self.flat.get(i as usize) {
+            Some(&v) => v,
+            None => self.load_chunked(i),
+        }
+    }
+
+    #[inline(always)]
+    fn load_chunked(&self, i: u64) -> T {
+        match self.chunks.get((i >> CHUNK_SHIFT) as usize) {
+            Some(Some(c)) => c[i as usize & (CHUNK - 1)],
+            _ => T::default(),
+        }
+    }
+
+    /// A reference to entry `i` if it has storage (always when flat; when chunked, if
+    /// its chunk is allocated): for prefetching, and to tell frames never written.
+    #[inline]
+    pub fn slot(&self, i: u64) -> Option<&T> {
+        if let Some(v) = self.flat.get(i as usize) {
+            return Some(v);
+        }
+        match self.chunks.get((i >> CHUNK_SHIFT) as usize) {
+            Some(Some(c)) => Some(&c[i as usize & (CHUNK - 1)]),
+            _ => None,
+        }
+    }
+
+    /// Entry `i` to change, allocating its chunk if need be.
+    ///
+    /// # Panics
+    /// If `i` is beyond the end (as indexing a slice would).
+    #[inline(always)]
+    pub fn get_mut(&mut self, i: u64) -> &mut T {
+        if (i as usize) < self.flat.len() {
+            return &mut self.flat[i as usize];
+        }
+        self.chunked_mut(i)
+    }
+
+    #[inline(never)]
+    fn chunked_mut(&mut self, i: u64) -> &mut T {
+        assert!(i < self.len, "entry {i} beyond {} entries", self.len);
+        let c = self.chunks[(i >> CHUNK_SHIFT) as usize].get_or_insert_with(Self::chunk);
+        &mut c[i as usize & (CHUNK - 1)]
+    }
+
+    /// Sets entry `i` to `v`; setting zero where nothing was written allocates nothing.
+    ///
+    /// # Panics
+    /// If `i` is beyond the end.
+    #[inline(always)]
+    pub fn set(&mut self, i: u64, v: T) {
+        if let Some(e) = self.flat.get_mut(i as usize) {
+            *e = v;
+            return;
+        }
+        self.set_chunked(i, v);
+    }
+
+    #[inline(never)]
+    fn set_chunked(&mut self, i: u64, v: T) {
+        if v == T::default() {
+            assert!(i < self.len, "entry {i} beyond {} entries", self.len);
+            if let Some(Some(c)) = self.chunks.get_mut((i >> CHUNK_SHIFT) as usize) {
+                c[i as usize & (CHUNK - 1)] = v;
+            }
+            return;
+        }
+        *self.chunked_mut(i) = v;
+    }
+
+    #[cold]
+    fn chunk() -> Box<[T; CHUNK]> {
+        let v: Box<[T]> = vec![T::default(); CHUNK].into_boxed_slice();
+        match v.try_into() {
+            Ok(c) => c,
+            Err(_) => unreachable!("a chunk has CHUNK entries"),
+        }
+    }
+
+    /// Host bytes the array may use: the whole flat allocation (the host commits only
+    /// its written pages), or the directory and the allocated chunks.
+    pub fn host_bytes(&self) -> u64 {
+        let size = std::mem::size_of::<T>() as u64;
+        let chunk = CHUNK as u64 * size;
+        self.flat.len() as u64 * size
+            + self.chunks.len() as u64 * 8
+            + self.chunks.iter().flatten().count() as u64 * chunk
+    }
+}
+
+/// Plain integers (and arrays of them), for which all-zero bytes are a value: what a
+/// [`FrameArray`] holds.
+///
+/// # Safety
+/// Implement only for types whose all-zero bit pattern is a valid value.
+pub unsafe trait Zeroed: Copy {}
+// SAFETY: zero is a valid integer.
+unsafe impl Zeroed for u8 {}
+// SAFETY: as above.
+unsafe impl Zeroed for u16 {}
+// SAFETY: as above.
+unsafe impl Zeroed for u32 {}
+// SAFETY: as above.
+unsafe impl Zeroed for u64 {}
+// SAFETY: an array of integers is zero integers.
+unsafe impl<T: Zeroed, const N: usize> Zeroed for [T; N] {}
+
+/// `n` zeros, allocated zeroed (the host commits the pages only when they are
+/// written), or `None` when the host cannot provide them: the fallible `vec![0; n]`.
+pub fn try_zeroed_vec<T: Zeroed>(n: u64) -> Option<Vec<T>> {
+    let n = usize::try_from(n).ok()?;
+    if n == 0 || std::mem::size_of::<T>() == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<T>(n).ok()?;
+    // SAFETY: the layout's size is not zero (n > 0 and T is not zero-sized).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` comes from the global allocator with the layout of `n` `T`s, so a
+    // Vec of capacity `n` may own it; its `n` elements are zero bytes, a valid `T`
+    // (`Zeroed`).
+    Some(unsafe { Vec::from_raw_parts(ptr.cast::<T>(), n, n) })
+}
+
 /// The machine's physical memory.
 #[derive(Clone, Debug)]
 pub struct PhysMem {
     page_shift: u32,
     nr_frames: u64,
     /// Per frame: 0 when the frame reads as zeros, otherwise 1 + its slot in `store`.
-    slot_of: Vec<u32>,
+    slot_of: FrameArray<u32>,
     /// Materialised frames, `page_size` bytes each.
     store: Vec<u8>,
     /// Slots of `store` no frame uses any more.
@@ -63,7 +279,7 @@ impl PhysMem {
         PhysMem {
             page_shift,
             nr_frames,
-            slot_of: vec![0; nr_frames as usize],
+            slot_of: FrameArray::new(nr_frames),
             store: Vec::new(),
             free_slots: Vec::new(),
         }
@@ -92,10 +308,9 @@ impl PhysMem {
         (self.store.len() as u64 >> self.page_shift) - self.free_slots.len() as u64
     }
 
-    /// Host bytes used for frame contents and the frame index (an upper bound: the
-    /// index is counted whole, though the host commits only its touched pages).
+    /// Host bytes used for frame contents and the frame index.
     pub fn host_bytes(&self) -> u64 {
-        self.store.capacity() as u64 + self.slot_of.len() as u64 * 4
+        self.store.capacity() as u64 + self.slot_of.host_bytes()
     }
 
     #[inline]
@@ -112,7 +327,7 @@ impl PhysMem {
 
     #[inline]
     fn frame_bytes(&self, pfn: u64) -> Option<&[u8]> {
-        let slot = self.slot_of[pfn as usize];
+        let slot = self.slot_of.load(pfn);
         if slot == 0 {
             return None;
         }
@@ -121,7 +336,7 @@ impl PhysMem {
     }
 
     fn frame_bytes_mut(&mut self, pfn: u64) -> &mut [u8] {
-        let mut slot = self.slot_of[pfn as usize];
+        let mut slot = self.slot_of.load(pfn);
         if slot == 0 {
             let s = match self.free_slots.pop() {
                 Some(s) => {
@@ -137,7 +352,7 @@ impl PhysMem {
                 }
             };
             slot = s + 1;
-            self.slot_of[pfn as usize] = slot;
+            self.slot_of.set(pfn, slot);
         }
         let start = ((slot - 1) as usize) << self.page_shift;
         &mut self.store[start..start + (1 << self.page_shift)]
@@ -181,7 +396,7 @@ impl PhysMem {
             let off = (a & (self.frame_size() - 1)) as usize;
             let n = (data.len() - done).min(self.frame_size() as usize - off);
             let chunk = &data[done..done + n];
-            if self.slot_of[pfn as usize] != 0 || chunk.iter().any(|&b| b != 0) {
+            if self.slot_of.load(pfn) != 0 || chunk.iter().any(|&b| b != 0) {
                 self.frame_bytes_mut(pfn)[off..off + n].copy_from_slice(chunk);
             }
             done += n;
@@ -195,9 +410,7 @@ impl PhysMem {
     #[inline]
     pub fn prefetch(&self, pa: PhysAddr) {
         let pfn = pa.0 >> self.page_shift;
-        let Some(&slot) = self.slot_of.get(pfn as usize) else {
-            return;
-        };
+        let slot = self.slot_of.load(pfn);
         if slot == 0 {
             return;
         }
@@ -241,7 +454,7 @@ impl PhysMem {
     pub fn write_uint(&mut self, pa: PhysAddr, bytes: u32, value: u64) -> Result<(), OutOfRange> {
         self.check(pa, bytes as u64)?;
         let pfn = pa.0 >> self.page_shift;
-        if value == 0 && self.slot_of[pfn as usize] == 0 {
+        if value == 0 && self.slot_of.load(pfn) == 0 {
             return Ok(());
         }
         let off = (pa.0 & (self.frame_size() - 1)) as usize;
@@ -264,8 +477,9 @@ impl PhysMem {
     pub fn zero_frames(&mut self, pfn: Pfn, n: u64) -> Result<(), OutOfRange> {
         self.check(pfn.addr(self.page_shift), n << self.page_shift)?;
         for f in pfn.0..pfn.0 + n {
-            let slot = std::mem::take(&mut self.slot_of[f as usize]);
+            let slot = self.slot_of.load(f);
             if slot != 0 {
+                self.slot_of.set(f, 0);
                 self.free_slots.push(slot - 1);
             }
         }
@@ -332,6 +546,50 @@ mod tests {
         assert_eq!(ram.read_uint(PhysAddr(0x5008), 8), Ok(7));
         ram.copy_frame(Pfn(0), Pfn(5)).unwrap();
         assert_eq!(ram.read_uint(PhysAddr(0x5008), 8), Ok(0));
+    }
+
+    #[test]
+    fn the_largest_ram_costs_a_directory_until_used() {
+        // 2^32 - 1 frames of 4 KiB: 16 TiB, the most a machine description allows.
+        let frames = u32::MAX as u64;
+        let mut ram = PhysMem::new(12, frames);
+        let empty = ram.host_bytes();
+        assert!(empty <= 9 << 20, "{empty} bytes before any use");
+        let last = PhysAddr((frames - 1) << 12);
+        assert_eq!(ram.read_uint(last, 8), Ok(0));
+        ram.write_uint(last, 8, 0x1234).unwrap();
+        assert_eq!(ram.read_uint(last, 8), Ok(0x1234));
+        // One chunk of the index and one frame of contents more.
+        assert_eq!(ram.host_bytes() - empty, 4096 * 4 + 4096);
+        ram.zero_frames(Pfn(frames - 1), 1).unwrap();
+        assert_eq!(ram.read_uint(last, 8), Ok(0));
+    }
+
+    #[test]
+    fn frame_arrays_read_zero_until_written() {
+        let mut a: FrameArray<u16> = FrameArray::chunked(10_000);
+        assert_eq!(
+            (a.len(), a.get(9_999), a.get(10_000)),
+            (10_000, Some(0), None)
+        );
+        a.set(5_000, 0);
+        assert_eq!(a.host_bytes(), 3 * 8, "zero writes allocate nothing");
+        a.set(5_000, 7);
+        *a.get_mut(9_999) += 2;
+        assert_eq!((a.load(5_000), a.load(9_999), a.load(4_999)), (7, 2, 0));
+        assert_eq!(a.host_bytes(), 3 * 8 + 2 * 4096 * 2);
+        assert!(a.slot(0).is_none() && a.slot(5_000) == Some(&7));
+        let z: Vec<u32> = try_zeroed_vec(1000).unwrap();
+        assert!(z.len() == 1000 && z.iter().all(|&v| v == 0));
+        assert!(
+            try_zeroed_vec::<u64>(u64::MAX / 4).is_none(),
+            "the host cannot give 2^65 bytes"
+        );
+        // Small arrays are flat: every entry has storage, zero until written.
+        let mut f: FrameArray<u16> = FrameArray::new(10_000);
+        assert!(f.slot(0).is_some() && f.get(10_000).is_none());
+        f.set(9_999, 3);
+        assert_eq!((f.load(9_999), f.load(0), f.host_bytes()), (3, 0, 20_000));
     }
 
     #[test]

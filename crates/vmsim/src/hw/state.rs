@@ -5,6 +5,12 @@
 //! preloaded TLB entry is honoured even where the page table says otherwise, as such
 //! exercises pose it.
 //!
+//! Nothing in a file is silently dropped: each `[[tlb]]` entry is one way of its set
+//! (valid or not), so a set lists at most as many entries as the TLB has ways; a valid
+//! (set, tag) is listed once; a VPN, a table entry (table, index) and a cache way are
+//! each given once, and a cache set takes at most its ways. Each breach is an error
+//! naming the file, the entry and the value.
+//!
 //! ```toml
 //! machine = "textbook"          # a preset name
 //!
@@ -33,6 +39,7 @@
 //! (`table`), its `index`, `ppn`, `valid`, `perm` and `huge`; levels follow from the
 //! root.
 
+use super::machine::Holds;
 use super::machine::MachineError;
 use super::page_table::{PageTable, SimpleFrames};
 use super::pte::Flags;
@@ -41,6 +48,7 @@ use super::tlb::{perm, TlbEntry};
 use super::{Machine, MachineSpec};
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// The address-space id preloaded entries carry.
 pub const STATE_ASID: u32 = 1;
@@ -133,6 +141,22 @@ fn invalid(
     }
 }
 
+/// Ways per set of the first array of the TLB that [`super::Mmu::preload_first_tlb`]
+/// fills: the first TLB that holds data (as the MMU picks its front TLB).
+fn first_tlb_ways(m: &Machine) -> Option<usize> {
+    let t = m
+        .mmu
+        .tlbs()
+        .iter()
+        .find(|t| matches!(t.holds, Holds::Data | Holds::Unified))?;
+    t.arrays().first().map(|a| a.ways())
+}
+
+/// Valid entries in all the machine's TLBs.
+fn tlb_occupancy(m: &Machine) -> usize {
+    m.mmu.tlbs().iter().map(|t| t.occupancy()).sum()
+}
+
 /// Refuses a frame number beyond RAM, naming the field.
 fn check_ppn(origin: &str, field: String, ppn: u64, max_ppn: u64) -> Result<(), MachineError> {
     if ppn > max_ppn {
@@ -181,6 +205,21 @@ fn write_tables(
     let mut level_of: std::collections::BTreeMap<u64, u32> = Default::default();
     check_ppn(origin, "root".into(), root, max_ppn)?;
     level_of.insert(root, p.levels);
+    // One entry per (table, index): a second would silently overwrite the first.
+    let mut slot_of: HashMap<(u64, u64), usize> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(j) = slot_of.insert((e.table, e.index), i) {
+            return Err(invalid(
+                origin,
+                format!("entry[{i}].index"),
+                e.index,
+                format!(
+                    "entry {} of the table in frame {:#x} is already given by entry[{j}]",
+                    e.index, e.table
+                ),
+            ));
+        }
+    }
     // Entries may come in any order: settle levels until nothing changes.
     let mut done = vec![false; entries.len()];
     loop {
@@ -318,8 +357,17 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
                 "no room above the named frames for the page tables",
             )
         })?;
+        let mut given: HashMap<u64, usize> = HashMap::new();
         for (i, e) in raw.pte.iter().enumerate() {
             let field = |f: &str| format!("pte[{i}].{f}");
+            if let Some(j) = given.insert(e.vpn, i) {
+                return Err(invalid(
+                    origin,
+                    field("vpn"),
+                    format!("{:#x}", e.vpn),
+                    format!("already given by pte[{j}]"),
+                ));
+            }
             if e.vpn >= max_vpn {
                 return Err(invalid(
                     origin,
@@ -356,6 +404,11 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
         let _ = m.mmu.set_context(pt.root(), STATE_ASID);
     }
     let tlb = m.mmu.first_tlb_geometry();
+    let ways = first_tlb_ways(&m);
+    // Each [[tlb]] entry is one way of its set, valid or not; a valid (set, tag) is
+    // listed once.
+    let mut listed: HashMap<u64, usize> = HashMap::new();
+    let mut valid_at: HashMap<(u64, u64), usize> = HashMap::new();
     for (i, t) in raw.tlb.iter().enumerate() {
         let field = |f: &str| format!("tlb[{i}].{f}");
         let Some((sets, shift)) = tlb else {
@@ -374,6 +427,19 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
                 format!("the first TLB has {sets} sets"),
             ));
         }
+        let n = listed.entry(t.set).or_insert(0);
+        *n += 1;
+        if let Some(ways) = ways.filter(|&w| *n > w) {
+            return Err(invalid(
+                origin,
+                field("set"),
+                t.set,
+                format!(
+                    "entry {n} for set {}, but the first TLB is {ways}-way: a set holds {ways} entries, valid or not",
+                    t.set
+                ),
+            ));
+        }
         check_ppn(origin, field("ppn"), t.ppn, max_ppn)?;
         let vpn = t.tag.checked_mul(sets).and_then(|v| v.checked_add(t.set));
         let Some(vpn) = vpn.filter(|&v| v < max_vpn) else {
@@ -388,6 +454,17 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
         if !t.valid {
             continue;
         }
+        if let Some(j) = valid_at.insert((t.set, t.tag), i) {
+            return Err(invalid(
+                origin,
+                field("tag"),
+                format!("{:#x}", t.tag),
+                format!(
+                    "set {} already has a valid entry with this tag (tlb[{j}])",
+                    t.set
+                ),
+            ));
+        }
         let mut perms = perm::U | perm::D;
         for (flag, bit) in [
             (Flags::READ, perm::R),
@@ -398,6 +475,7 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
                 perms |= bit;
             }
         }
+        let before = tlb_occupancy(&m);
         m.mmu.preload_first_tlb(
             VirtAddr(vpn << shift),
             STATE_ASID,
@@ -408,7 +486,21 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
                 shift: p.page_shift as u8,
             },
         );
+        // Whatever the checks above missed, an entry that pushed out another (or was
+        // not kept) is an error, never a silent drop.
+        if tlb_occupancy(&m) != before + 1 {
+            return Err(invalid(
+                origin,
+                field("set"),
+                t.set,
+                "the first TLB could not hold this entry beside the ones before it",
+            ));
+        }
     }
+    // Per (cache, set): the line of the file that took each way; per (cache, set,
+    // tag): the valid line with that tag. A line never replaces another.
+    let mut ways_taken: HashMap<(usize, u64), Vec<Option<usize>>> = HashMap::new();
+    let mut valid_tag: HashMap<(usize, u64, u64), usize> = HashMap::new();
     for (i, l) in raw.cache.iter().enumerate() {
         let field = |f: &str| format!("cache[{i}].{f}");
         let idx = match &l.cache {
@@ -462,7 +554,51 @@ pub fn load_state(text: &str, origin: &str) -> Result<Machine, MachineError> {
                 ));
             }
         }
-        m.caches[idx].preload(l.set, l.way, l.tag, l.valid, l.bytes.clone());
+        let taken = ways_taken
+            .entry((idx, l.set))
+            .or_insert_with(|| vec![None; spec.ways as usize]);
+        let way = match l.way {
+            Some(w) => {
+                if let Some(j) = taken[w as usize] {
+                    return Err(invalid(
+                        origin,
+                        field("way"),
+                        w,
+                        format!("way {w} of set {} is already given by cache[{j}]", l.set),
+                    ));
+                }
+                w
+            }
+            None => match taken.iter().position(|t| t.is_none()) {
+                Some(w) => w as u32,
+                None => {
+                    return Err(invalid(
+                        origin,
+                        field("set"),
+                        l.set,
+                        format!(
+                            "set {} of {} has {} ways, all given by earlier lines",
+                            l.set, spec.name, spec.ways
+                        ),
+                    ))
+                }
+            },
+        };
+        taken[way as usize] = Some(i);
+        if l.valid {
+            if let Some(j) = valid_tag.insert((idx, l.set, l.tag), i) {
+                return Err(invalid(
+                    origin,
+                    field("tag"),
+                    format!("{:#x}", l.tag),
+                    format!(
+                        "set {} of {} already has a valid line with this tag (cache[{j}])",
+                        l.set, spec.name
+                    ),
+                ));
+            }
+        }
+        m.caches[idx].preload(l.set, Some(way), l.tag, l.valid, l.bytes.clone());
     }
     Ok(m)
 }
@@ -563,5 +699,148 @@ valid = false
             e.to_string().contains("s.toml") && e.to_string().contains("ppm"),
             "{e}"
         );
+    }
+
+    fn tlb_entries(list: &[(u64, u64, bool)]) -> String {
+        let mut t = String::from("machine = \"textbook\"\n");
+        for (set, tag, valid) in list {
+            t += &format!("[[tlb]]\nset = {set}\ntag = {tag:#x}\nppn = 1\nvalid = {valid}\n");
+        }
+        t
+    }
+
+    #[test]
+    fn a_set_holds_as_many_entries_as_ways_valid_or_not() {
+        // Four entries in set 0 of the 4-way TLB: all kept.
+        let four = [(0, 1, true), (0, 2, true), (0, 3, false), (0, 4, true)];
+        let m = load_state(&tlb_entries(&four), "s.toml").unwrap();
+        assert_eq!(tlb_occupancy(&m), 3);
+        // A fifth is an error naming the file, the entry and the set, whether it is
+        // valid or not.
+        for valid in [true, false] {
+            let mut five = four.to_vec();
+            five.push((0, 5, valid));
+            let e = load_state(&tlb_entries(&five), "s.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("s.toml: field `tlb[4].set` = 0: entry 5 for set 0"),
+                "{e}"
+            );
+            assert!(e.contains("4-way"), "{e}");
+        }
+        // Other sets are counted apart.
+        let mut other = four.to_vec();
+        other.push((1, 5, true));
+        assert!(load_state(&tlb_entries(&other), "s.toml").is_ok());
+    }
+
+    #[test]
+    fn a_valid_set_and_tag_is_listed_once() {
+        let e = load_state(
+            &tlb_entries(&[(2, 7, true), (2, 8, true), (2, 7, true)]),
+            "s.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "s.toml: field `tlb[2].tag` = 0x7: set 2 already has a valid entry with this tag (tlb[0])"
+        );
+        // An invalid way may hold a stale copy of a valid entry's tag.
+        assert!(load_state(&tlb_entries(&[(2, 7, false), (2, 7, true)]), "s.toml").is_ok());
+        // The same tag in another set is another page.
+        assert!(load_state(&tlb_entries(&[(1, 7, true), (2, 7, true)]), "s.toml").is_ok());
+    }
+
+    #[test]
+    fn a_vpn_or_a_table_entry_is_given_once() {
+        let e = load_state(
+            "machine = \"textbook\"\n[[pte]]\nvpn = 3\nppn = 1\n[[pte]]\nvpn = 3\nppn = 2\nvalid = false\n",
+            "s.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "s.toml: field `pte[1].vpn` = 0x3: already given by pte[0]"
+        );
+        let e = load_state(
+            "machine = \"textbook\"\nroot = 0x20\n[[entry]]\ntable = 0x20\nindex = 5\nppn = 1\n[[entry]]\ntable = 0x20\nindex = 5\nppn = 2\n",
+            "s.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.toml: field `entry[1].index` = 5: entry 5 of the table in frame 0x20 is already given by entry[0]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cache_lines_never_replace_each_other() {
+        let line = |set: u64, tag: u64, way: Option<u32>, valid: bool| {
+            let way = way.map_or(String::new(), |w| format!("way = {w}\n"));
+            format!("[[cache]]\nset = {set}\ntag = {tag}\nvalid = {valid}\n{way}")
+        };
+        let file = |lines: &[String]| format!("machine = \"textbook\"\n{}", lines.concat());
+        // The textbook cache is direct-mapped: one line per set.
+        let e = load_state(
+            &file(&[line(5, 1, None, false), line(5, 2, None, true)]),
+            "s.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.toml: field `cache[1].set` = 5: set 5 of L1d has 1 ways"),
+            "{e}"
+        );
+        let e = load_state(
+            &file(&[line(5, 1, None, true), line(5, 2, Some(0), true)]),
+            "s.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "s.toml: field `cache[1].way` = 0: way 0 of set 5 is already given by cache[0]"
+            ),
+            "{e}"
+        );
+        let m = load_state(
+            &file(&[line(5, 1, None, true), line(6, 1, Some(0), false)]),
+            "s.toml",
+        )
+        .unwrap();
+        assert!(m.caches[0].set(5)[0].valid);
+        // A 2-way cache: two valid lines of a set cannot share a tag.
+        let machine = std::env::temp_dir().join(format!("vmsim-state-{}.toml", std::process::id()));
+        let preset = include_str!("../../presets/textbook.toml").replace("ways = 1", "ways = 2");
+        std::fs::write(&machine, preset).unwrap();
+        let two_way = |lines: &[String]| {
+            format!(
+                "machine = {:?}\n{}",
+                machine.display().to_string(),
+                lines.concat()
+            )
+        };
+        let e = load_state(
+            &two_way(&[line(3, 9, None, true), line(3, 9, None, true)]),
+            "s.toml",
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        let ok = load_state(
+            &two_way(&[line(3, 9, None, false), line(3, 9, None, true)]),
+            "s.toml",
+        )
+        .map(|m| m.caches[0].set(3).iter().filter(|l| l.valid).count());
+        let _ = std::fs::remove_file(&machine);
+        assert_eq!(
+            e,
+            "s.toml: field `cache[1].tag` = 0x9: set 3 of L1d already has a valid line with this tag (cache[0])"
+        );
+        assert_eq!(ok.unwrap(), 1);
     }
 }

@@ -7,9 +7,10 @@
 //!
 //! Free lists are stacks; a block merged away leaves a stale entry behind, recognised
 //! and skipped when popped (each block's head frame records the order of the free
-//! block it heads). The per-frame array starts zeroed, so a large machine costs host
-//! memory only where frames are used.
+//! block it heads). The per-frame array is a [`FrameArray`], allocated in chunks on
+//! first use, so a large machine costs host memory only where frames are used.
 
+use crate::hw::ram::FrameArray;
 use serde::Serialize;
 
 /// Free-space figures, for reports.
@@ -30,7 +31,7 @@ pub struct Fragmentation {
 #[derive(Clone, Debug)]
 pub struct Buddy {
     /// Per frame: 1 + the order of the free block it heads, or 0.
-    head_of: Vec<u8>,
+    head_of: FrameArray<u8>,
     /// Free block heads, per order (may hold stale entries).
     lists: Vec<Vec<u64>>,
     /// Valid free blocks per order.
@@ -45,7 +46,7 @@ impl Buddy {
     pub fn new(nr_frames: u64, reserved: &[(u64, u64)], max_order: u32) -> Buddy {
         let max_order = max_order.min(30);
         let mut b = Buddy {
-            head_of: vec![0; nr_frames as usize],
+            head_of: FrameArray::new(nr_frames),
             lists: vec![Vec::new(); max_order as usize + 1],
             counts: vec![0; max_order as usize + 1],
             free: 0,
@@ -80,15 +81,15 @@ impl Buddy {
     }
 
     fn push(&mut self, head: u64, order: u32) {
-        self.head_of[head as usize] = order as u8 + 1;
+        self.head_of.set(head, order as u8 + 1);
         self.lists[order as usize].push(head);
         self.counts[order as usize] += 1;
     }
 
     fn pop(&mut self, order: u32) -> Option<u64> {
         while let Some(h) = self.lists[order as usize].pop() {
-            if self.head_of[h as usize] == order as u8 + 1 {
-                self.head_of[h as usize] = 0;
+            if self.head_of.load(h) == order as u8 + 1 {
+                self.head_of.set(h, 0);
                 self.counts[order as usize] -= 1;
                 return Some(h);
             }
@@ -133,11 +134,11 @@ impl Buddy {
         self.free += 1 << order;
         while order < self.max_order {
             let buddy = head ^ (1 << order);
-            if self.head_of.get(buddy as usize) != Some(&(order as u8 + 1)) {
+            if self.head_of.get(buddy) != Some(order as u8 + 1) {
                 break;
             }
             // Take the buddy off its list (its stack entry turns stale).
-            self.head_of[buddy as usize] = 0;
+            self.head_of.set(buddy, 0);
             self.counts[order as usize] -= 1;
             head = head.min(buddy);
             order += 1;

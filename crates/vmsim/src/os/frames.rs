@@ -3,11 +3,13 @@
 //! charged to).
 //!
 //! Free frames are managed by a buddy allocator ([`super::buddy`]). The metadata is
-//! three dense arrays and the buddy's one, allocated zeroed and so only touched where
-//! frames are used: a machine with 64 GiB of RAM starts in little host memory.
+//! three per-frame arrays and the buddy's one, each a [`FrameArray`] whose storage comes
+//! in chunks on first use: a machine with terabytes of RAM boots in a few megabytes of
+//! host memory, and the host pays only for the frames a run uses.
 
 use super::buddy::{Buddy, Fragmentation};
 use crate::addr::Pfn;
+use crate::hw::ram::FrameArray;
 use crate::hw::FrameAlloc;
 
 /// What a frame holds.
@@ -47,9 +49,9 @@ impl FrameKind {
 /// The frame allocator.
 #[derive(Clone, Debug)]
 pub struct FrameTable {
-    refs: Vec<u32>,
-    kind: Vec<u8>,
-    group: Vec<u16>,
+    refs: FrameArray<u32>,
+    kind: FrameArray<u8>,
+    group: FrameArray<u16>,
     buddy: Buddy,
     nr_by_kind: [u64; 7],
 }
@@ -58,18 +60,17 @@ impl FrameTable {
     /// All `nr_frames` frames free except those in `reserved` (half-open ranges), in
     /// buddy blocks of up to 2^`max_order` frames.
     pub fn new(nr_frames: u64, reserved: &[(u64, u64)], max_order: u32) -> FrameTable {
-        let n = nr_frames as usize;
         let mut t = FrameTable {
-            refs: vec![0; n],
-            kind: vec![0; n],
-            group: vec![0; n],
+            refs: FrameArray::new(nr_frames),
+            kind: FrameArray::new(nr_frames),
+            group: FrameArray::new(nr_frames),
             buddy: Buddy::new(nr_frames, reserved, max_order),
             nr_by_kind: [0; 7],
         };
         t.nr_by_kind[0] = nr_frames;
         for &(a, b) in reserved {
             for f in a..b.min(nr_frames) {
-                if t.kind[f as usize] == FrameKind::Free as u8 {
+                if t.kind.load(f) == FrameKind::Free as u8 {
                     t.set_kind(f, FrameKind::Reserved);
                 }
             }
@@ -84,7 +85,7 @@ impl FrameTable {
 
     /// Number of frames.
     pub fn nr_frames(&self) -> u64 {
-        self.kind.len() as u64
+        self.kind.len()
     }
 
     /// Free frames.
@@ -98,28 +99,28 @@ impl FrameTable {
     }
 
     fn set_kind(&mut self, f: u64, kind: FrameKind) {
-        let old = self.kind[f as usize] as usize;
+        let old = self.kind.load(f) as usize;
         self.nr_by_kind[old] -= 1;
         self.nr_by_kind[kind as usize] += 1;
-        self.kind[f as usize] = kind as u8;
+        self.kind.set(f, kind as u8);
     }
 
     /// What frame `pfn` holds.
     pub fn kind(&self, pfn: Pfn) -> FrameKind {
         self.kind
-            .get(pfn.0 as usize)
-            .map_or(FrameKind::Reserved, |&k| FrameKind::from_u8(k))
+            .get(pfn.0)
+            .map_or(FrameKind::Reserved, FrameKind::from_u8)
     }
 
     /// References to frame `pfn` (mappings, plus one if the page cache or a shared-memory
     /// object holds it).
     pub fn refs(&self, pfn: Pfn) -> u32 {
-        self.refs.get(pfn.0 as usize).copied().unwrap_or(0)
+        self.refs.get(pfn.0).unwrap_or(0)
     }
 
     /// The memory group frame `pfn` is charged to.
     pub fn group(&self, pfn: Pfn) -> u16 {
-        self.group.get(pfn.0 as usize).copied().unwrap_or(0)
+        self.group.get(pfn.0).unwrap_or(0)
     }
 
     /// Takes `n` contiguous free frames for `kind`, with one reference each, charged to
@@ -132,8 +133,8 @@ impl FrameTable {
         };
         for f in start..start + n {
             self.set_kind(f, kind);
-            self.refs[f as usize] = 1;
-            self.group[f as usize] = group;
+            self.refs.set(f, 1);
+            self.group.set(f, group);
         }
         Some(Pfn(start))
     }
@@ -144,7 +145,7 @@ impl FrameTable {
         if matches!(self.kind(pfn), FrameKind::Reserved | FrameKind::Kernel) {
             return;
         }
-        self.refs[pfn.0 as usize] += 1;
+        *self.refs.get_mut(pfn.0) += 1;
     }
 
     /// Drops a reference to `pfn`; frees it when it was the last. Returns whether it was
@@ -153,7 +154,7 @@ impl FrameTable {
         if matches!(self.kind(pfn), FrameKind::Reserved | FrameKind::Kernel) {
             return false;
         }
-        let r = &mut self.refs[pfn.0 as usize];
+        let r = self.refs.get_mut(pfn.0);
         debug_assert!(*r > 0, "frame {pfn} released more often than taken");
         *r = r.saturating_sub(1);
         if *r == 0 {
@@ -167,9 +168,9 @@ impl FrameTable {
     /// Frees `n` frames from `pfn` whatever their counts.
     pub fn release(&mut self, pfn: Pfn, n: u64) {
         for f in pfn.0..pfn.0 + n {
-            self.refs[f as usize] = 0;
+            self.refs.set(f, 0);
             self.set_kind(f, FrameKind::Free);
-            self.group[f as usize] = 0;
+            self.group.set(f, 0);
         }
         if n == 1 {
             self.buddy.free(pfn.0, 0);
@@ -221,6 +222,22 @@ mod tests {
             [0, 0, 1],
             "merged back whole"
         );
+    }
+
+    #[test]
+    fn sixteen_tib_of_frames_boot_in_little_host_memory() {
+        // 2^32 - 1 frames with a hole near the bottom, as on a PC.
+        let n = u32::MAX as u64;
+        let mut t = FrameTable::new(n, &[(0, 1), (0xa0, 0x100)], 18);
+        assert_eq!(t.nr_frames(), n);
+        assert_eq!(t.nr_free(), n - 1 - 0x60);
+        let f = t.alloc(1, FrameKind::Anon, 2).unwrap();
+        assert_eq!((t.kind(f), t.refs(f), t.group(f)), (FrameKind::Anon, 1, 2));
+        assert_eq!(t.kind(Pfn(n)), FrameKind::Reserved, "beyond RAM");
+        let other = if f.0 == n - 1 { Pfn(1) } else { Pfn(n - 1) };
+        assert_eq!(t.kind(other), FrameKind::Free);
+        let host = t.refs.host_bytes() + t.kind.host_bytes() + t.group.host_bytes();
+        assert!(host < 32 << 20, "{host} bytes of metadata");
     }
 
     #[test]

@@ -4,42 +4,49 @@
 //! frame everywhere before it goes without walking the tables. An entry's address is
 //! stable while it maps the frame: a table is freed only once it maps nothing.
 //!
-//! Two mappings per frame are kept in a dense array (allocated zeroed, so untouched
-//! frames cost no host memory): one for a private page, two for the common
+//! Two mappings per frame are kept in a dense per-frame array (a [`FrameArray`],
+//! allocated in chunks on first use, so untouched frames cost no host memory): one for
+//! a private page, two for the common
 //! copy-on-write pair after `fork`. Frames shared by more (shared memory, the page
 //! cache, several forks) keep the rest in a map.
 
 use super::Pid;
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
+use crate::hw::ram::FrameArray;
 use rustc_hash::FxHashMap;
 
 /// Two dense slots per frame, side by side (reclaim reads both of a frame's at once,
 /// so they share cache lines): `[pte, va, pid]` twice, pid 0 meaning none. Plain
-/// integers, so the array is allocated zeroed and costs no host memory until used.
+/// integers, zero when unused, so untouched frames cost no host memory.
 #[derive(Clone, Debug)]
-struct Dense(Vec<[u64; 6]>);
+struct Dense(FrameArray<[u64; 6]>);
 
 impl Dense {
-    fn new(n: usize) -> Dense {
-        Dense(vec![[0; 6]; n])
+    fn new(n: u64) -> Dense {
+        Dense(FrameArray::new(n))
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.0.len() as usize
     }
 
+    #[inline]
     fn pid(&self, f: usize, i: usize) -> u32 {
-        self.0[f][3 * i + 2] as u32
+        self.0.slot(f as u64).map_or(0, |m| m[3 * i + 2] as u32)
     }
 
+    #[inline]
     fn get(&self, f: usize, i: usize) -> Option<(u32, u64, u64)> {
-        let m = &self.0[f][3 * i..3 * i + 3];
+        let m = &self.0.slot(f as u64)?[3 * i..3 * i + 3];
         (m[2] != 0).then(|| (m[2] as u32, m[1], m[0]))
     }
 
     fn set(&mut self, f: usize, i: usize, m: Option<(u32, u64, u64)>) {
+        if m.is_none() && self.0.slot(f as u64).is_none() {
+            return; // nothing was ever recorded for this frame
+        }
         let (pid, va, pte) = m.unwrap_or((0, 0, 0));
-        self.0[f][3 * i..3 * i + 3].copy_from_slice(&[pte, va, pid as u64]);
+        self.0.get_mut(f as u64)[3 * i..3 * i + 3].copy_from_slice(&[pte, va, pid as u64]);
     }
 }
 
@@ -56,7 +63,7 @@ impl Rmap {
     /// No mappings, over `nr_frames` frames.
     pub fn new(nr_frames: u64) -> Rmap {
         Rmap {
-            dense: Dense::new(nr_frames as usize),
+            dense: Dense::new(nr_frames),
             more: FxHashMap::default(),
         }
     }
@@ -148,7 +155,7 @@ impl Rmap {
     /// Hints the host to fetch `pfn`'s dense mappings (reclaim, a few frames ahead).
     #[inline]
     pub fn prefetch(&self, pfn: Pfn) {
-        if let Some(m) = self.dense.0.get(pfn.0 as usize) {
+        if let Some(m) = self.dense.0.slot(pfn.0) {
             crate::hw::ram::prefetch_host(m);
         }
     }
@@ -185,6 +192,22 @@ impl Rmap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_machine_costs_only_the_frames_mapped() {
+        // 2^29 frames: the 2 TiB machine whose flat array (24 GiB) could not be had.
+        let mut r = Rmap::new(1 << 29);
+        let f = Pfn((1 << 29) - 1);
+        r.add(f, Pid(1), VirtAddr(0x1000), PhysAddr(0x10));
+        assert_eq!(r.first_pte(f), Some(PhysAddr(0x10)));
+        assert!(!r.is_mapped(Pfn(5)));
+        r.remove(Pfn(5), Pid(1), VirtAddr(0x1000));
+        assert!(
+            r.dense.0.host_bytes() < 2 << 20,
+            "{}",
+            r.dense.0.host_bytes()
+        );
+    }
 
     #[test]
     fn mappings_come_and_go_in_any_order() {

@@ -475,7 +475,9 @@ impl Kernel {
             }
             MapSource::Anon => Backing::Anon,
             MapSource::File(file, offset) => {
-                if offset % ps != 0 {
+                // Linux: a misaligned offset is EINVAL, and so (EOVERFLOW there) is a
+                // range of the file that runs past the largest offset.
+                if offset % ps != 0 || offset.checked_add(len).is_none() {
                     return Err(Errno::EINVAL);
                 }
                 let f = self.file(file).ok_or(Errno::ENOENT)?;
@@ -486,7 +488,7 @@ impl Kernel {
                 Backing::File { file, offset }
             }
             MapSource::Shm(obj, offset) => {
-                if offset % ps != 0 {
+                if offset % ps != 0 || offset.checked_add(len).is_none() {
                     return Err(Errno::EINVAL);
                 }
                 self.shm
@@ -846,4 +848,47 @@ fn program_bytes(name: &str, len: u64) -> Vec<u8> {
             s as u8
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::MachineSpec;
+    use crate::os::KernelConfig;
+
+    #[test]
+    fn a_file_mapping_needs_an_aligned_offset_within_the_file_space() {
+        let mut k = Kernel::boot(
+            MachineSpec::preset("x86-64").unwrap(),
+            KernelConfig::default(),
+        );
+        let pid = k.spawn(&Program::small("t", 4096)).unwrap();
+        let file = k.create_file("f", vec![7; 64 << 10]);
+        let at = |offset: u64, len: u64| MmapArgs {
+            source: MapSource::File(file, offset),
+            ..MmapArgs::anon(len, Prot::READ)
+        };
+        assert!(k.mmap(pid, at(0x2000, 0x2000)).is_ok());
+        for offset in [0x10, 0x1001, 4095] {
+            assert_eq!(
+                k.mmap(pid, at(offset, 0x2000)),
+                Err(Errno::EINVAL),
+                "{offset:#x}"
+            );
+        }
+        // Aligned, but the range would end past 2^64 bytes.
+        assert_eq!(
+            k.mmap(pid, at(u64::MAX - 0xfff, 0x2000)),
+            Err(Errno::EINVAL)
+        );
+        let shm = k.shm_open("s", 8192).unwrap();
+        let shm_at = |offset: u64| MmapArgs {
+            shared: true,
+            source: MapSource::Shm(shm, offset),
+            ..MmapArgs::anon(0x1000, Prot::READ)
+        };
+        assert_eq!(k.mmap(pid, shm_at(0x800)), Err(Errno::EINVAL));
+        assert_eq!(k.mmap(pid, shm_at(u64::MAX - 0xfff)), Err(Errno::EINVAL));
+        assert!(k.mmap(pid, shm_at(0x1000)).is_ok());
+    }
 }

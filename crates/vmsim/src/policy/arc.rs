@@ -28,11 +28,13 @@ pub struct Arc {
 }
 
 impl Arc {
-    /// `frames` frames over `pages` pages.
+    /// `frames` frames over `pages` pages (sized by [`super::frames_needed`]: with at
+    /// least a frame per page, no miss finds the cache full, so the ghost lists stay
+    /// empty and the size makes no difference).
     pub fn new(frames: usize, pages: usize) -> Arc {
         Arc {
             lists: Lists::new(pages, 4),
-            cap: frames,
+            cap: super::frames_needed(frames, pages),
             p: 0.0,
         }
     }

@@ -31,8 +31,9 @@ pub struct Clock {
 
 impl Clock {
     /// `frames` frames over `pages` pages; counters saturate at `max` and start at
-    /// `init` when a page is loaded.
+    /// `init` when a page is loaded (sized by [`super::frames_needed`]).
     pub fn new(frames: usize, pages: usize, max: u8, init: u8) -> Clock {
+        let frames = super::frames_needed(frames, pages);
         Clock {
             ring: Vec::with_capacity(frames),
             count: vec![OUT; pages],

@@ -15,8 +15,9 @@ pub struct Fifo {
 }
 
 impl Fifo {
-    /// `frames` frames over `pages` pages.
+    /// `frames` frames over `pages` pages (sized by [`super::frames_needed`]).
     pub fn new(frames: usize, pages: usize) -> Fifo {
+        let frames = super::frames_needed(frames, pages);
         Fifo {
             ring: Vec::with_capacity(frames),
             resident: vec![false; pages],

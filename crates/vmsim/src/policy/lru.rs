@@ -14,11 +14,11 @@ pub struct Lru {
 }
 
 impl Lru {
-    /// `frames` frames over `pages` pages.
+    /// `frames` frames over `pages` pages (sized by [`super::frames_needed`]).
     pub fn new(frames: usize, pages: usize) -> Lru {
         Lru {
             list: Lists::new(pages, 1),
-            cap: frames,
+            cap: super::frames_needed(frames, pages),
         }
     }
 }

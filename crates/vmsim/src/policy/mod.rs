@@ -40,6 +40,14 @@ pub trait Policy {
     fn resident(&self) -> usize;
 }
 
+/// Frames a policy sizes its structures by: no more than the trace's distinct pages
+/// (a policy never holds more; beyond that every size behaves the same), and at least
+/// one. Huge frame counts (`-f 1099511627776`) so cost nothing.
+#[inline]
+pub fn frames_needed(frames: usize, pages: usize) -> usize {
+    frames.min(pages).max(1)
+}
+
 /// The policies `vmsim policy` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum PolicyKind {

@@ -166,7 +166,7 @@ impl StackDistances {
 
     /// Misses of LRU with `frames` frames.
     pub fn misses(&self, frames: usize) -> u64 {
-        let beyond: u64 = self.hist.iter().skip(frames + 1).sum();
+        let beyond: u64 = self.hist.iter().skip(frames.saturating_add(1)).sum();
         self.cold + beyond
     }
 

@@ -26,7 +26,9 @@ pub struct Opt<'a> {
 impl<'a> Opt<'a> {
     /// `frames` frames over `pages` pages; `next[t]` is the index of the next reference
     /// to the page referenced at `t`.
+    /// Sized by [`super::frames_needed`].
     pub fn new(frames: usize, pages: usize, next: &'a [u32]) -> Opt<'a> {
+        let frames = super::frames_needed(frames, pages);
         Opt {
             next,
             heap: BinaryHeap::with_capacity(frames * 2),

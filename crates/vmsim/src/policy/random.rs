@@ -15,8 +15,10 @@ pub struct Random {
 }
 
 impl Random {
-    /// `frames` frames over `pages` pages, choices drawn from `seed`.
+    /// `frames` frames over `pages` pages, choices drawn from `seed` (sized by
+    /// [`super::frames_needed`]).
     pub fn new(frames: usize, pages: usize, seed: u64) -> Random {
+        let frames = super::frames_needed(frames, pages);
         Random {
             slots: Vec::with_capacity(frames),
             pos: vec![NONE; pages],

@@ -131,3 +131,55 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// More frames than distinct pages behave as exactly that many, whatever the count
+    /// (a trillion frames cost no memory), and the count asked for is the one reported.
+    #[test]
+    fn frames_beyond_the_pages_change_nothing(
+        pages in proptest::collection::vec(0u64..30, 1..300),
+        extra in 0usize..40,
+    ) {
+        let t = PageTrace::from_pages(pages);
+        let n = t.nr_pages();
+        for policy in PolicyKind::ALL.into_iter().filter(|k| k.fixed_frames()) {
+            let run = |frames: usize| {
+                let spec = RunSpec { policy, frames, window: 4, threshold: 4, seed: 7 };
+                simulate(&spec, &t, None)
+            };
+            let exact = run(n);
+            for frames in [n + extra, 1 << 40, usize::MAX] {
+                let s = run(frames);
+                prop_assert_eq!(s.frames, Some(frames));
+                prop_assert_eq!(
+                    (s.hits, s.misses, s.max_resident),
+                    (exact.hits, exact.misses, exact.max_resident),
+                    "{} with {} frames", policy, frames
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_policy_is_sized_by_the_pages_it_can_hold() {
+    // Each of these would ask the host for terabytes if sized by the frames.
+    let next = [u32::MAX; 4];
+    let huge = 1usize << 40;
+    let mut f = fifo::Fifo::new(huge, 3);
+    let mut c = clock::Clock::new(huge, 3, 1, 1);
+    let mut r = random::Random::new(huge, 3, 1);
+    let mut o = opt::Opt::new(huge, 3, &next);
+    for (t, p) in [0u32, 1, 2, 0].into_iter().enumerate() {
+        let hit = t == 3;
+        assert_eq!(f.access(p, t), hit);
+        assert_eq!(c.access(p, t), hit);
+        assert_eq!(r.access(p, t), hit);
+        assert_eq!(o.access(p, t), hit);
+    }
+    assert_eq!(frames_needed(huge, 3), 3);
+    assert_eq!(frames_needed(2, 3), 2);
+    assert_eq!(frames_needed(0, 0), 1);
+}

@@ -29,13 +29,13 @@ pub struct TwoList {
 }
 
 impl TwoList {
-    /// `frames` frames over `pages` pages.
+    /// `frames` frames over `pages` pages (sized by [`super::frames_needed`]).
     pub fn new(frames: usize, pages: usize) -> TwoList {
         TwoList {
             lists: Lists::new(pages, 2),
             accessed: vec![false; pages],
             referenced: vec![false; pages],
-            cap: frames,
+            cap: super::frames_needed(frames, pages),
         }
     }
 

@@ -8,8 +8,9 @@
 
 use super::{Access, Event, MapKind, BATCH};
 use crate::hw::AccessKind;
-use crate::os::Prot;
+use crate::os::{Kernel, Prot};
 use crate::rng::Rng;
+use crate::size::format_size;
 
 /// Where a workload may put things in the address space of the machine it runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +25,30 @@ pub struct Layout {
     pub stack_top: u64,
     /// Start of the program's text.
     pub text_base: u64,
+}
+
+impl Layout {
+    /// Where synthetic workloads put things on the machine `k` runs: data a quarter of
+    /// the way up user space (at `0x1000000000` on machines with 4 GiB of user space or
+    /// more), with the second quarter as its room; the stack at the top of user space;
+    /// text at `0x400000` (at the first mappable page on smaller machines).
+    pub fn for_kernel(k: &Kernel) -> Layout {
+        let top = k.task_size().0;
+        let ps = k.page_size();
+        let big = top >= 1 << 32;
+        let data_base = if big {
+            0x10_0000_0000u64.min(top / 4)
+        } else {
+            (top / 4).div_ceil(ps) * ps
+        };
+        Layout {
+            page_size: ps,
+            data_base,
+            data_room: top / 2 - data_base.min(top / 2),
+            stack_top: top,
+            text_base: if big { 0x40_0000 } else { k.mmap_min().0 },
+        }
+    }
 }
 
 /// The workloads.
@@ -140,14 +165,188 @@ impl SynthParams {
     }
 }
 
-/// Why a workload cannot run on a machine.
+/// Why a workload cannot run on a machine: the parameter at fault, its value and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("workload {workload}: {reason}")]
+#[error("workload {workload}: {param} = {value}: {reason}")]
 pub struct SynthError {
     /// The workload.
     pub workload: &'static str,
-    /// Why.
+    /// The parameter, as the command line names it (`footprint`, `matrix`, ...).
+    pub param: &'static str,
+    /// Its value.
+    pub value: String,
+    /// Why it cannot be.
     pub reason: String,
+}
+
+/// Most workers the fork workload takes (its exit events must fit in one batch).
+pub const MAX_WORKERS: u32 = 1000;
+
+impl SynthParams {
+    fn error(
+        &self,
+        param: &'static str,
+        value: impl ToString,
+        reason: impl Into<String>,
+    ) -> SynthError {
+        SynthError {
+            workload: self.kind.name(),
+            param,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks every parameter against the ranges it takes and, with checked arithmetic,
+    /// against `layout`: the data the workload maps must fit in the room the layout
+    /// leaves for it, the recursion's stack between the data and the stack's top. Returns
+    /// the bytes of data the workload maps (a whole number of pages; a page for
+    /// `recursion`, which maps none). The error names the parameter and its value.
+    pub fn validate(&self, layout: &Layout) -> Result<u64, SynthError> {
+        let p = self;
+        let ps = layout.page_size;
+        for (param, v) in [
+            ("write-ratio", p.write_ratio),
+            ("hot-probability", p.hot_probability),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(p.error(param, v, "must be between 0 and 1"));
+            }
+        }
+        if !(p.hot_fraction > 0.0 && p.hot_fraction <= 1.0) {
+            return Err(p.error(
+                "hot-fraction",
+                p.hot_fraction,
+                "must be above 0 and at most 1",
+            ));
+        }
+        if !(p.alpha > 0.0 && p.alpha.is_finite()) {
+            return Err(p.error("alpha", p.alpha, "must be positive and finite"));
+        }
+        if p.stride == 0 {
+            return Err(p.error("stride", 0, "must be at least 1 byte"));
+        }
+        if !(1..=MAX_WORKERS).contains(&p.workers) {
+            return Err(p.error(
+                "workers",
+                p.workers,
+                format!("must be between 1 and {MAX_WORKERS}"),
+            ));
+        }
+        let (param, value, bytes) = match p.kind {
+            WorkloadKind::Matmul | WorkloadKind::MatmulBlocked => {
+                if p.matrix == 0 {
+                    return Err(p.error("matrix", 0, "the order must be at least 1"));
+                }
+                if p.kind == WorkloadKind::MatmulBlocked && !(1..=p.matrix).contains(&p.block) {
+                    return Err(p.error(
+                        "block",
+                        p.block,
+                        format!(
+                            "the tile must be between 1 and the matrix order ({})",
+                            p.matrix
+                        ),
+                    ));
+                }
+                let bytes = p
+                    .matrix
+                    .checked_mul(p.matrix)
+                    .and_then(|n| n.checked_mul(24))
+                    .ok_or_else(|| {
+                        p.error(
+                            "matrix",
+                            p.matrix,
+                            "three n×n matrices of 8-byte numbers need more than 2^64 bytes",
+                        )
+                    })?;
+                ("matrix", p.matrix, bytes)
+            }
+            WorkloadKind::Recursion => {
+                if p.depth == 0 {
+                    return Err(p.error("depth", 0, "must be at least 1"));
+                }
+                if p.frame < 8 {
+                    return Err(p.error("frame", p.frame, "must be at least 8 bytes"));
+                }
+                // The deepest store is 64 bytes below the deepest frame, which starts 64
+                // bytes below the top.
+                let room = layout
+                    .stack_top
+                    .saturating_sub(layout.data_base.saturating_add(layout.data_room));
+                let stack = p
+                    .depth
+                    .checked_mul(p.frame)
+                    .and_then(|b| b.checked_add(128));
+                if stack.is_none_or(|b| b > room) {
+                    return Err(p.error(
+                        "depth",
+                        p.depth,
+                        format!(
+                            "{} frames of {} bytes need more than the {} of stack between the data region and the stack's top",
+                            p.depth,
+                            p.frame,
+                            format_size(room)
+                        ),
+                    ));
+                }
+                ("depth", p.depth, ps)
+            }
+            _ => {
+                if p.footprint < 64 {
+                    return Err(p.error("footprint", p.footprint, "must be at least 64 bytes"));
+                }
+                ("footprint", p.footprint, p.footprint)
+            }
+        };
+        let data = bytes.checked_next_multiple_of(ps).ok_or_else(|| {
+            p.error(
+                param,
+                value,
+                "rounded up to whole pages it passes 2^64 bytes",
+            )
+        })?;
+        // The fork workload maps a shared region and the server's heap, each `data`.
+        let need = if p.kind == WorkloadKind::Fork {
+            data.checked_mul(2)
+        } else {
+            Some(data)
+        };
+        if need.is_none_or(|n| n > layout.data_room) {
+            let what = match p.kind {
+                WorkloadKind::Fork => format!(
+                    "twice {} (the shared region and the heap)",
+                    format_size(data)
+                ),
+                _ => format_size(data),
+            };
+            return Err(p.error(
+                param,
+                value,
+                format!(
+                    "{what} of data does not fit in the {} this machine leaves for it",
+                    format_size(layout.data_room)
+                ),
+            ));
+        }
+        let pages = data / ps;
+        match p.kind {
+            WorkloadKind::Zipf if pages > 1 << 26 => {
+                return Err(p.error(param, value, "zipf takes at most 2^26 pages"))
+            }
+            WorkloadKind::PointerChase if data / 64 > 1 << 26 => {
+                return Err(p.error(param, value, "pointer-chase takes at most 2^26 nodes"))
+            }
+            WorkloadKind::Fork if p.accesses < pages => {
+                return Err(p.error(
+                    "accesses",
+                    p.accesses,
+                    format!("the server writes its {pages} heap pages before it forks: give at least {pages} accesses"),
+                ))
+            }
+            _ => {}
+        }
+        Ok(data)
+    }
 }
 
 enum State {
@@ -195,84 +394,18 @@ pub struct Generator {
     words: u64,
 }
 
-fn check(p: &SynthParams, what: &str, ok: bool) -> Result<(), SynthError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(SynthError {
-            workload: p.kind.name(),
-            reason: what.to_string(),
-        })
-    }
-}
-
 const SLICE: u64 = 10_000;
 
 impl Generator {
     /// A generator of `p` for a machine laid out as `layout`.
     pub fn new(p: SynthParams, layout: Layout) -> Result<Generator, SynthError> {
         let ps = layout.page_size;
-        let footprint = match p.kind {
-            WorkloadKind::Matmul | WorkloadKind::MatmulBlocked => {
-                check(&p, "the matrix order must be at least 1", p.matrix >= 1)?;
-                check(
-                    &p,
-                    "the tile must be between 1 and the matrix order",
-                    p.kind == WorkloadKind::Matmul || (1..=p.matrix).contains(&p.block),
-                )?;
-                p.matrix
-                    .checked_mul(p.matrix)
-                    .and_then(|n| n.checked_mul(24))
-                    .unwrap_or(u64::MAX)
-            }
-            WorkloadKind::Recursion => {
-                check(
-                    &p,
-                    "depth and frame must be at least 1 and 8 bytes",
-                    p.depth >= 1 && p.frame >= 8,
-                )?;
-                ps
-            }
-            _ => p.footprint,
-        };
-        check(
-            &p,
-            "the footprint must be at least 64 bytes",
-            footprint >= 64,
-        )?;
-        let footprint = footprint.div_ceil(ps) * ps;
-        check(
-            &p,
-            &format!(
-                "{footprint} bytes of data do not fit in the {} bytes this machine leaves for them",
-                layout.data_room
-            ),
-            footprint <= layout.data_room,
-        )?;
-        check(&p, "the stride must be at least 1", p.stride >= 1)?;
-        check(
-            &p,
-            "ratios and fractions must be between 0 and 1",
-            [p.write_ratio, p.hot_fraction, p.hot_probability]
-                .iter()
-                .all(|r| (0.0..=1.0).contains(r)),
-        )?;
-        check(
-            &p,
-            "alpha must be positive and finite",
-            p.alpha > 0.0 && p.alpha.is_finite(),
-        )?;
-        check(
-            &p,
-            "workers must be between 1 and 1000",
-            (1..=1000).contains(&p.workers),
-        )?;
+        let footprint = p.validate(&layout)?;
         let pages = footprint / ps;
         let words = footprint / 8;
         let mut rng = Rng(p.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let state = match p.kind {
             WorkloadKind::Zipf => {
-                check(&p, "zipf takes at most 2^26 pages", pages <= 1 << 26)?;
                 let mut cdf = Vec::with_capacity(pages as usize);
                 let mut sum = 0.0;
                 for r in 1..=pages {
@@ -287,11 +420,6 @@ impl Generator {
             }
             WorkloadKind::PointerChase => {
                 let nodes = footprint / 64;
-                check(
-                    &p,
-                    "pointer-chase takes at most 2^26 nodes",
-                    nodes <= 1 << 26,
-                )?;
                 // Sattolo's algorithm: one cycle through every node.
                 let mut next: Vec<u32> = (0..nodes as u32).collect();
                 for i in (1..next.len()).rev() {
@@ -335,11 +463,6 @@ impl Generator {
             // The server's private heap right after the shared region, written once
             // before the fork so every worker inherits it.
             let heap = layout.data_base + footprint;
-            check(
-                &p,
-                "the heap does not fit",
-                footprint.saturating_mul(2) <= layout.data_room,
-            )?;
             prologue.push(Event::Mmap {
                 pid: 1,
                 addr: heap,
@@ -375,6 +498,56 @@ impl Generator {
             pid: 1,
             words,
         })
+    }
+
+    /// A generator of `p` for the machine `k` runs, laid out by [`Layout::for_kernel`]:
+    /// [`SynthParams::validate`], then the data must fit in what the machine can hold
+    /// at once (its free frames and swap slots: [`crate::workload::capacity_pages`]),
+    /// and for the fork workload so must the workers: each may copy the whole heap, and
+    /// needs a stack page and page tables of its own
+    /// ([`crate::workload::worker_pages`]). The error names the parameter.
+    pub fn for_kernel(p: SynthParams, k: &Kernel) -> Result<Generator, SynthError> {
+        let layout = Layout::for_kernel(k);
+        let data = p.validate(&layout)?;
+        let have = crate::workload::capacity_pages(k);
+        let pages = data / layout.page_size;
+        let (param, value) = match p.kind {
+            WorkloadKind::Matmul | WorkloadKind::MatmulBlocked => ("matrix", p.matrix),
+            _ => ("footprint", p.footprint),
+        };
+        if p.kind != WorkloadKind::Recursion && pages > have {
+            return Err(p.error(
+                param,
+                value,
+                format!(
+                    "{} of data is {pages} pages, and this machine holds {have} at once (free frames and swap slots)",
+                    format_size(data)
+                ),
+            ));
+        }
+        if p.kind == WorkloadKind::Fork {
+            // The shared region and the server's heap, then each worker's copy of the
+            // heap, its stack page and the tables mapping text, data and stack.
+            let per_worker = crate::workload::worker_pages(k, pages, 2 * pages);
+            let need = (p.workers as u64)
+                .checked_mul(per_worker)
+                .and_then(|w| w.checked_add(2 * pages));
+            let have = crate::workload::capacity_pages(k);
+            if need.is_none_or(|n| n > have) {
+                let most = have.saturating_sub(2 * pages) / per_worker.max(1);
+                return Err(p.error(
+                    "workers",
+                    p.workers,
+                    format!(
+                        "each worker may copy the {}-page heap and needs {} pages with its stack and page tables; this machine holds {have} pages at once (free frames and swap slots) beside the {} shared: at most {most} workers",
+                        pages,
+                        per_worker,
+                        2 * pages
+                    ),
+                ));
+            }
+        }
+        Generator::new(p, layout)
     }
 
     fn rw(&mut self) -> AccessKind {
@@ -786,6 +959,222 @@ mod tests {
         let mut p = SynthParams::new(WorkloadKind::Uniform);
         p.footprint = 2 << 40;
         let e = Generator::new(p, layout()).err().unwrap().to_string();
-        assert!(e.contains("uniform") && e.contains("do not fit"), "{e}");
+        assert_eq!(
+            e,
+            "workload uniform: footprint = 2199023255552: 2 TiB of data does not fit in the 1 TiB this machine leaves for it"
+        );
+    }
+
+    #[test]
+    fn every_parameter_is_checked_and_named() {
+        use WorkloadKind::*;
+        let l = layout();
+        type Edit = fn(&mut SynthParams);
+        let cases: &[(WorkloadKind, Edit, &str, &str)] = &[
+            (
+                Matmul,
+                |p| p.matrix = 1 << 32,
+                "matrix = 4294967296",
+                "more than 2^64 bytes",
+            ),
+            (
+                Matmul,
+                |p| p.matrix = 1 << 19,
+                "matrix = 524288",
+                "does not fit",
+            ),
+            (Matmul, |p| p.matrix = 0, "matrix = 0", "at least 1"),
+            (MatmulBlocked, |p| p.block = 0, "block = 0", "between 1 and"),
+            (
+                MatmulBlocked,
+                |p| p.block = 300,
+                "block = 300",
+                "between 1 and",
+            ),
+            (
+                Uniform,
+                |p| p.footprint = u64::MAX,
+                "footprint = 18446744073709551615",
+                "passes 2^64",
+            ),
+            (
+                Seq,
+                |p| p.footprint = 2 << 40,
+                "footprint = 2199023255552",
+                "does not fit",
+            ),
+            (Hash, |p| p.footprint = 63, "footprint = 63", "at least 64"),
+            (Zipf, |p| p.footprint = 1 << 39, "footprint", "2^26 pages"),
+            (
+                PointerChase,
+                |p| p.footprint = 1 << 33,
+                "footprint",
+                "2^26 nodes",
+            ),
+            (Fork, |p| p.footprint = 600 << 30, "footprint", "twice"),
+            (Stride, |p| p.stride = 0, "stride = 0", "at least 1"),
+            (Zipf, |p| p.alpha = f64::NAN, "alpha = NaN", "positive"),
+            (Zipf, |p| p.alpha = 0.0, "alpha = 0", "positive"),
+            (
+                HotCold,
+                |p| p.hot_fraction = 0.0,
+                "hot-fraction = 0",
+                "above 0",
+            ),
+            (
+                HotCold,
+                |p| p.hot_probability = 1.5,
+                "hot-probability = 1.5",
+                "between 0 and 1",
+            ),
+            (
+                Seq,
+                |p| p.write_ratio = -0.1,
+                "write-ratio = -0.1",
+                "between 0 and 1",
+            ),
+            (Fork, |p| p.workers = 0, "workers = 0", "between 1 and 1000"),
+            (
+                Fork,
+                |p| p.workers = 100_000,
+                "workers = 100000",
+                "between 1 and 1000",
+            ),
+            (
+                Fork,
+                |p| p.accesses = 4095,
+                "accesses = 4095",
+                "4096 heap pages",
+            ),
+            (Recursion, |p| p.depth = 0, "depth = 0", "at least 1"),
+            (Recursion, |p| p.frame = 7, "frame = 7", "at least 8"),
+            (
+                Recursion,
+                |p| p.depth = u64::MAX,
+                "depth = 18446744073709551615",
+                "of stack",
+            ),
+            (
+                Recursion,
+                |p| p.depth = 1 << 40,
+                "depth = 1099511627776",
+                "of stack",
+            ),
+        ];
+        for (kind, edit, named, why) in cases {
+            let mut p = SynthParams::new(*kind);
+            edit(&mut p);
+            let e = Generator::new(p, l)
+                .err()
+                .unwrap_or_else(|| panic!("{kind:?} {named} was accepted"));
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!("workload {}: {named}", kind.name()))
+                    && text.contains(why),
+                "{text}"
+            );
+        }
+        // At the limits, the parameters are accepted.
+        for (kind, edit) in [
+            (Matmul, (|p: &mut SynthParams| p.matrix = 1 << 17) as Edit),
+            (MatmulBlocked, |p| p.block = 256),
+            (Seq, |p| p.footprint = 1 << 40),
+            (Fork, |p| p.workers = 1000),
+            (Fork, |p| p.accesses = 4096),
+            (HotCold, |p| p.hot_fraction = 1.0),
+            (Recursion, |p| p.depth = 1 << 20),
+        ] {
+            let mut p = SynthParams::new(kind);
+            edit(&mut p);
+            assert!(Generator::new(p, l).is_ok(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn every_workload_makes_exactly_the_accesses_asked_for() {
+        // (hash ends on a whole lookup, up to three accesses past the count: left as
+        // it is, so its runs keep their counts.)
+        for (kind, name) in WorkloadKind::ALL {
+            if kind == WorkloadKind::Hash {
+                continue;
+            }
+            for n in [0u64, 1, 2, 3, 5, 4095, 4096, 4097] {
+                let mut p = SynthParams::new(kind);
+                p.accesses = n.max(if kind == WorkloadKind::Fork { 16 } else { 0 });
+                p.footprint = 64 << 10;
+                p.matrix = 8;
+                p.block = 3;
+                p.depth = 20;
+                assert_eq!(accesses(&all(p)).len() as u64, p.accesses, "{name} -n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_fork_workload_takes_the_workers_the_machine_can_hold() {
+        use crate::hw::MachineSpec;
+        use crate::os::KernelConfig;
+        let spec = MachineSpec::preset("x86-64")
+            .unwrap()
+            .with_ram(64 << 20, "test")
+            .unwrap();
+        let k = Kernel::boot(spec, KernelConfig::default());
+        let mut p = SynthParams::new(WorkloadKind::Fork);
+        p.footprint = 1 << 20;
+        p.workers = 40;
+        assert!(Generator::for_kernel(p, &k).is_ok());
+        p.workers = 100;
+        let e = Generator::for_kernel(p, &k).err().unwrap().to_string();
+        assert!(
+            e.starts_with("workload fork: workers = 100: each worker may copy the 256-page heap"),
+            "{e}"
+        );
+        let most: u64 = e
+            .rsplit("at most ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((40..100).contains(&most), "{e}");
+        p.workers = most as u32;
+        assert!(Generator::for_kernel(p, &k).is_ok());
+        p.workers = most as u32 + 1;
+        assert!(Generator::for_kernel(p, &k).is_err());
+        // Data the machine cannot hold at all, with or without its swap.
+        let mut big = SynthParams::new(WorkloadKind::Uniform);
+        big.footprint = 128 << 20;
+        let e = Generator::for_kernel(big, &k).err().unwrap().to_string();
+        assert!(e.starts_with("workload uniform: footprint = 134217728: 128 MiB of data is 32768 pages, and this machine holds"), "{e}");
+        big.footprint = 32 << 20;
+        assert!(Generator::for_kernel(big, &k).is_ok());
+        let swapped = Kernel::boot(
+            MachineSpec::preset("x86-64")
+                .unwrap()
+                .with_ram(64 << 20, "test")
+                .unwrap(),
+            KernelConfig {
+                swap_bytes: 256 << 20,
+                ..KernelConfig::default()
+            },
+        );
+        big.footprint = 128 << 20;
+        assert!(
+            Generator::for_kernel(big, &swapped).is_ok(),
+            "with swap it fits"
+        );
+        // The layout is the one `vmsim run` has always used.
+        assert_eq!(
+            Layout::for_kernel(&k),
+            Layout {
+                page_size: 4096,
+                data_base: 0x10_0000_0000,
+                data_room: (0x7fff_ffff_f000u64 / 2) - 0x10_0000_0000,
+                stack_top: 0x7fff_ffff_f000,
+                text_base: 0x40_0000,
+            }
+        );
     }
 }

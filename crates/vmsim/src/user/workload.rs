@@ -132,6 +132,83 @@ impl Default for AllocParams {
     }
 }
 
+/// Most operations an allocation trace takes: it is built in memory before it runs
+/// (24 bytes an operation, so at most 384 MiB).
+pub const MAX_OPS: u64 = 1 << 24;
+
+/// Why a workload's parameters cannot be, or why its run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// A parameter out of range: the workload, the parameter as the command line
+    /// names it, its value and why.
+    #[error("workload {workload}: {param} = {value}: {reason}")]
+    Param {
+        /// `alloc` or `gc`.
+        workload: &'static str,
+        /// The parameter.
+        param: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it cannot be.
+        reason: String,
+    },
+    /// The allocator's heap could not be set up.
+    #[error(transparent)]
+    Alloc(#[from] AllocError),
+    /// The collector's heap could not be set up.
+    #[error(transparent)]
+    Gc(#[from] GcError),
+}
+
+fn param_error(
+    workload: &'static str,
+    param: &'static str,
+    value: impl ToString,
+    reason: impl Into<String>,
+) -> WorkloadError {
+    WorkloadError::Param {
+        workload,
+        param,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl AllocParams {
+    /// Checks the trace's parameters: at most [`MAX_OPS`] operations; between 1 and
+    /// 2^31 - 1 blocks live at once; request sizes from 1 byte, the smallest no larger
+    /// than the largest. Nothing is silently clamped.
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        let e = |param, value: u64, reason: String| Err(param_error("alloc", param, value, reason));
+        if self.ops > MAX_OPS {
+            return e(
+                "ops",
+                self.ops,
+                format!("at most {MAX_OPS} (the trace is built in memory first)"),
+            );
+        }
+        let most_live = u32::MAX as u64 / 2;
+        if !(1..=most_live).contains(&self.max_live) {
+            return e(
+                "max-live",
+                self.max_live,
+                format!("must be between 1 and {most_live}"),
+            );
+        }
+        if self.max_size == 0 {
+            return e("max-size", 0, "must be at least 1 byte".into());
+        }
+        if self.min_size == 0 || self.min_size > self.max_size {
+            return e(
+                "min-size",
+                self.min_size,
+                format!("must be between 1 and max-size ({})", self.max_size),
+            );
+        }
+        Ok(())
+    }
+}
+
 fn seeded(seed: u64) -> Rng {
     Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
 }
@@ -489,12 +566,14 @@ fn run_op(
     Ok(())
 }
 
-/// Generates the trace `params` describe and runs it through their allocator.
+/// Generates the trace `params` describe and runs it through their allocator, once
+/// [`AllocParams::validate`] accepts them.
 pub fn run_alloc(
     kernel: &mut Kernel,
     pid: Pid,
     params: &AllocParams,
-) -> Result<AllocReport, AllocError> {
+) -> Result<AllocReport, WorkloadError> {
+    params.validate()?;
     let trace = alloc_trace(params);
     let mut r = run_alloc_trace(
         kernel,
@@ -585,6 +664,45 @@ impl Default for GcParams {
                 nr_roots: 64,
             },
         }
+    }
+}
+
+impl GcParams {
+    /// Checks the mutator's parameters: at least one object (at most 65 535 for the
+    /// random graph, whose directory is one object); churn a percentage (0 to 100);
+    /// at most 65 535 fields; at least 8 data bytes (the object's number lives there).
+    /// Nothing is silently clamped.
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        let max = crate::user::gc::MAX_FIELDS;
+        let e = |param, value: u64, reason: String| Err(param_error("gc", param, value, reason));
+        if self.objects == 0 {
+            return e("objects", 0, "must be at least 1".into());
+        }
+        if self.shape == GraphShape::RandomGraph && self.objects > max {
+            return e(
+                "objects",
+                self.objects,
+                format!("the random graph's directory holds at most {max} nodes"),
+            );
+        }
+        if self.churn_percent > 100 {
+            return e(
+                "churn",
+                self.churn_percent,
+                "a percentage: at most 100".into(),
+            );
+        }
+        if self.fields > max {
+            return e("fields", self.fields, format!("at most {max}"));
+        }
+        if self.data_bytes < 8 {
+            return e(
+                "data-bytes",
+                self.data_bytes,
+                "at least 8 (an object's number is kept there)".into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -819,7 +937,8 @@ fn mutate(heap: &mut GcHeap<'_>, p: &GcParams, done: &mut u64) -> Result<(), GcE
 /// Builds the structure `params` describe in a new heap collected by their collector,
 /// runs the mutator, and reports. A failing step (out of memory) stops the run and is
 /// reported in [`GcReport::error`]; only a heap that cannot be set up is an `Err`.
-pub fn run_gc(kernel: &mut Kernel, pid: Pid, params: &GcParams) -> Result<GcReport, GcError> {
+pub fn run_gc(kernel: &mut Kernel, pid: Pid, params: &GcParams) -> Result<GcReport, WorkloadError> {
+    params.validate()?;
     let before = snap(kernel, pid);
     let mut config = params.config;
     config.nr_roots = config.nr_roots.max(8);
@@ -957,5 +1076,74 @@ mod tests {
         let r = run_gc(&mut k, pid, &p).unwrap();
         assert!(r.error.as_deref().unwrap().contains("out of memory"));
         assert_eq!(r.steps_done, 0);
+    }
+
+    #[test]
+    fn parameters_out_of_range_are_named_and_never_clamped() {
+        let alloc = |edit: fn(&mut AllocParams)| {
+            let mut p = AllocParams::default();
+            edit(&mut p);
+            p.validate().map_err(|e| e.to_string())
+        };
+        assert!(alloc(|_| {}).is_ok());
+        assert!(alloc(|p| p.ops = MAX_OPS).is_ok());
+        for (edit, named) in [
+            (
+                (|p: &mut AllocParams| p.ops = u64::MAX) as fn(&mut AllocParams),
+                "ops = 18446744073709551615",
+            ),
+            (|p| p.ops = MAX_OPS + 1, "ops = 16777217"),
+            (|p| p.max_live = 0, "max-live = 0"),
+            (|p| p.max_live = 1 << 32, "max-live = 4294967296"),
+            (|p| p.max_size = 0, "max-size = 0"),
+            (|p| p.min_size = 5000, "min-size = 5000"),
+        ] {
+            let e = alloc(edit).unwrap_err();
+            assert!(e.starts_with(&format!("workload alloc: {named}: ")), "{e}");
+        }
+        let gc = |edit: fn(&mut GcParams)| {
+            let mut p = GcParams::default();
+            edit(&mut p);
+            p.validate().map_err(|e| e.to_string())
+        };
+        assert!(gc(|_| {}).is_ok());
+        assert!(gc(|p| p.churn_percent = 100).is_ok());
+        for (edit, named) in [
+            (
+                (|p: &mut GcParams| p.objects = 0) as fn(&mut GcParams),
+                "objects = 0",
+            ),
+            (
+                |p| {
+                    p.shape = GraphShape::RandomGraph;
+                    p.objects = 70_000
+                },
+                "objects = 70000",
+            ),
+            (|p| p.churn_percent = 101, "churn = 101"),
+            (|p| p.fields = 1 << 16, "fields = 65536"),
+            (|p| p.data_bytes = 7, "data-bytes = 7"),
+        ] {
+            let e = gc(edit).unwrap_err();
+            assert!(e.starts_with(&format!("workload gc: {named}: ")), "{e}");
+        }
+        // The runners check before they build anything.
+        let (mut k, pid) = boot();
+        let p = AllocParams {
+            ops: u64::MAX,
+            ..AllocParams::default()
+        };
+        assert!(matches!(
+            run_alloc(&mut k, pid, &p),
+            Err(WorkloadError::Param { param: "ops", .. })
+        ));
+        let g = GcParams {
+            churn_percent: 101,
+            ..GcParams::default()
+        };
+        assert!(matches!(
+            run_gc(&mut k, pid, &g),
+            Err(WorkloadError::Param { param: "churn", .. })
+        ));
     }
 }

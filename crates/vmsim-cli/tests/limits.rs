@@ -1,0 +1,387 @@
+//! End-to-end tests of the limits vmsim puts on what it is given: state files that
+//! would lose entries, trace events it must refuse, accesses of any size, workload
+//! parameters out of range or beyond the machine, and sizes (RAM, frames) far larger
+//! than the host. Each error case must fail cleanly (no panic, no abort, no signal)
+//! with a message naming the parameter; each valid case must finish quickly.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Runs vmsim and returns its output and how long it took.
+fn vmsim(args: &[&str]) -> (Output, Duration) {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_vmsim"))
+        .args(args)
+        .output()
+        .expect("run vmsim");
+    (out, started.elapsed())
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// vmsim must refuse `args` cleanly, naming every one of `names` on stderr.
+fn refused(args: &[&str], names: &[&str]) -> String {
+    let (out, took) = vmsim(args);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "vmsim {args:?} succeeded: {err}");
+    let code = out.status.code();
+    assert!(
+        code.is_some(),
+        "vmsim {args:?} was killed by a signal: {err}"
+    );
+    assert!(
+        !matches!(code, Some(101 | 134)),
+        "vmsim {args:?} panicked or aborted ({code:?}): {err}"
+    );
+    for n in names {
+        assert!(err.contains(n), "vmsim {args:?} does not name {n}: {err}");
+    }
+    assert!(
+        took < Duration::from_secs(10),
+        "vmsim {args:?} took {took:?}"
+    );
+    err
+}
+
+/// vmsim must succeed on `args` within `secs` seconds; returns stdout.
+fn accepted(args: &[&str], secs: u64) -> String {
+    let (out, took) = vmsim(args);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "vmsim {args:?} failed: {err}");
+    assert!(
+        took < Duration::from_secs(secs),
+        "vmsim {args:?} took {took:?}"
+    );
+    text(&out.stdout)
+}
+
+/// A file in the temporary directory, unique to this test process and `name`.
+fn temp(name: &str, contents: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("vmsim-limits-{}-{name}", std::process::id()));
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+fn belady() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/belady.txt"
+    )
+    .to_string()
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn a_state_file_never_loses_an_entry() {
+    let tlb = |entries: &[(u64, u64)]| {
+        let mut t = String::from("machine = \"textbook\"\n");
+        for (set, tag) in entries {
+            t += &format!("[[tlb]]\nset = {set}\ntag = {tag}\nppn = 1\n");
+        }
+        t
+    };
+    // Four entries in a set of the 4-way TLB: fine.
+    let four = temp("four.toml", &tlb(&[(0, 1), (0, 2), (0, 3), (0, 4)]));
+    let out = accepted(&["explain", "--state", four.to_str().unwrap(), "0x40"], 10);
+    assert!(out.contains("TLB"), "{out}");
+    // A fifth, and a repeated (set, tag): errors naming the file, the entry and the
+    // value.
+    let five = temp("five.toml", &tlb(&[(0, 1), (0, 2), (0, 3), (0, 4), (0, 5)]));
+    let five_name = five.to_str().unwrap();
+    refused(
+        &["explain", "--state", five_name, "0x40"],
+        &[five_name, "tlb[4].set", "= 0", "4-way"],
+    );
+    let twice = temp("twice.toml", &tlb(&[(1, 9), (1, 9)]));
+    let twice_name = twice.to_str().unwrap();
+    refused(
+        &["explain", "--state", twice_name, "0x40"],
+        &[twice_name, "tlb[1].tag", "0x9", "tlb[0]"],
+    );
+    for p in [four, five, twice] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[test]
+fn trace_events_the_kernel_must_refuse_are_counted_and_named() {
+    let trace = temp(
+        "refused.vmt",
+        "#vmsim-text 1
+spawn 1
+mmap 1 0x10000000 8KiB r-- file=3@0x10
+mmap 1 0x20000000 8KiB r-- file=3@0x1000
+exec 7
+exit 8 0
+munmap 9 0x10000000 4KiB
+R 1 0x20000000
+R 5 0x30000000
+",
+    );
+    let out = accepted(&["run", trace.to_str().unwrap(), "--json"], 10);
+    let _ = std::fs::remove_file(&trace);
+    let v = json(&out);
+    let replay = &v["replay"];
+    assert_eq!(replay["failed_events"], 4, "{replay}");
+    let failures: Vec<String> = replay["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        failures[0].contains("file=3@0x10") && failures[0].contains("EINVAL"),
+        "{failures:?}"
+    );
+    for (f, (pid, event)) in
+        failures[1..]
+            .iter()
+            .zip([(7, "exec 7"), (8, "exit 8"), (9, "munmap 9")])
+    {
+        assert!(
+            f.contains(event) && f.contains(&format!("trace pid {pid}")),
+            "{f}"
+        );
+    }
+    // Pid 1 (spawned) and pid 5 (first seen in an access) exist; 7, 8 and 9 do not.
+    assert_eq!(
+        v["processes"].as_array().unwrap().len(),
+        2,
+        "{}",
+        v["processes"]
+    );
+    assert_eq!(
+        replay["signalled_accesses"], 0,
+        "the aligned file mapping works"
+    );
+}
+
+#[test]
+fn an_access_of_any_size_translates_every_page() {
+    let trace = temp(
+        "sizes.vmt",
+        "#vmsim-text 1
+spawn 1
+mmap 1 0x10000000 64MiB rw-
+W 1 0x10000000 1048576
+W 1 0x10200008 4294967295
+",
+    );
+    // 1 MiB from a page start: 256 pages. 4 GiB - 1 bytes from 8 bytes into a page:
+    // 2^20 + 1 pages, past the 64 MiB mapping, so the pages up to its end are
+    // translated and the first one beyond (whose SIGSEGV kills the process); the rest
+    // of the access is skipped.
+    let out = accepted(&["run", trace.to_str().unwrap(), "--json"], 30);
+    let _ = std::fs::remove_file(&trace);
+    let replay = json(&out)["replay"].clone();
+    let mapped_after = (0x14000000u64 - 0x10200000) / 4096;
+    assert_eq!(replay["translations"], 256 + mapped_after + 1, "{replay}");
+    assert_eq!(replay["signalled_accesses"], 1, "{replay}");
+    assert_eq!(
+        replay["skipped_accesses"],
+        (1u64 << 20) + 1 - mapped_after - 1,
+        "{replay}"
+    );
+}
+
+#[test]
+fn synthetic_workload_parameters_are_checked_and_named() {
+    for (args, names) in [
+        (
+            &["-w", "matmul", "--matrix", "4294967296"][..],
+            &["matrix", "4294967296"][..],
+        ),
+        (
+            &["-w", "matmul", "--matrix", "4194304"],
+            &["matrix", "4194304"],
+        ),
+        (
+            &["-w", "matmul-blocked", "--matrix", "64", "--block", "65"],
+            &["block", "65"],
+        ),
+        (&["-w", "seq", "--footprint", "16EiB"], &["footprint"]),
+        (&["-w", "uniform", "--footprint", "200TiB"], &["footprint"]),
+        (&["-w", "hash", "--footprint", "63"], &["footprint", "63"]),
+        (&["-w", "stride", "--stride", "0"], &["stride"]),
+        (&["-w", "zipf", "--alpha", "0"], &["alpha"]),
+        (&["-w", "hotcold", "--hot-fraction", "0"], &["hot-fraction"]),
+        (&["-w", "seq", "--write-ratio", "2"], &["write-ratio"]),
+        (&["-w", "fork", "--workers", "0"], &["workers"]),
+        (
+            &["-w", "fork", "--workers", "100000"],
+            &["workers", "100000"],
+        ),
+        (
+            &["-w", "recursion", "--depth", "18446744073709551615"],
+            &["depth"],
+        ),
+        (&["-w", "recursion", "--frame", "4"], &["frame"]),
+    ] {
+        let mut all = vec!["run", "-n", "1000"];
+        all.extend_from_slice(args);
+        refused(&all, names);
+    }
+    // At their limits they run.
+    accepted(&["run", "-w", "matmul", "--matrix", "64", "-n", "1000"], 10);
+    accepted(
+        &[
+            "run",
+            "-w",
+            "fork",
+            "--footprint",
+            "64KiB",
+            "--workers",
+            "3",
+            "-n",
+            "20000",
+        ],
+        10,
+    );
+}
+
+#[test]
+fn the_server_workload_is_bounded_by_the_machine() {
+    // However it reports it today, `--workers 100000` no longer forks 100000
+    // processes: it ends at once, and runs no worker it cannot hold.
+    let (out, took) = vmsim(&["run", "--workers", "100000", "-n", "1000", "--json"]);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let err = text(&out.stderr);
+    assert!(
+        !matches!(out.status.code(), None | Some(101 | 134)),
+        "{:?}: {err}",
+        out.status
+    );
+    if out.status.success() {
+        assert_eq!(json(&text(&out.stdout))["workers"], 0);
+    } else {
+        assert!(err.contains("workers"), "{err}");
+    }
+}
+
+/// Needs the CLI to run the server through `vmsim::workload::try_run_server_with`
+/// (with `ServerParams::from_bytes` for `--cache` and `--buffer`) and to build
+/// synthetic workloads with `vmsim::trace::synth::Generator::for_kernel`.
+#[test]
+#[ignore = "needs the CLI to call try_run_server_with and Generator::for_kernel"]
+fn sizes_the_machine_cannot_hold_are_errors() {
+    // Data that fits the address space but not the machine (16 GiB, no swap).
+    refused(
+        &["run", "-n", "1000", "-w", "matmul", "--matrix", "1000000"],
+        &["matrix", "1000000"],
+    );
+    refused(
+        &["run", "-n", "1000", "-w", "seq", "--footprint", "2TiB"],
+        &["footprint"],
+    );
+    refused(
+        &[
+            "run",
+            "-n",
+            "1000",
+            "-w",
+            "fork",
+            "--ram",
+            "64MiB",
+            "--footprint",
+            "1MiB",
+            "--workers",
+            "500",
+        ],
+        &["workers", "500"],
+    );
+    refused(
+        &["run", "--workers", "100000", "-n", "1000"],
+        &["workers", "100000"],
+    );
+    refused(
+        &["run", "--buffer", "1TiB", "-n", "1000"],
+        &["buffer", "1 TiB"],
+    );
+    refused(
+        &["run", "--cache", "1TiB", "-n", "1000"],
+        &["cache", "1 TiB"],
+    );
+    refused(&["run", "--cache", "0", "-n", "1000"], &["cache"]);
+    refused(&["run", "--buffer", "0", "-n", "1000"], &["buffer"]);
+}
+
+#[test]
+fn terabytes_of_ram_boot_and_run() {
+    for ram in ["2TiB", "4TiB"] {
+        let out = accepted(&["run", "--ram", ram, "-n", "1000", "--json"], 10);
+        assert_eq!(json(&out)["workers"], 4, "--ram {ram}");
+    }
+    let out = accepted(
+        &[
+            "run",
+            "--ram",
+            "2TiB",
+            "-w",
+            "zipf",
+            "--footprint",
+            "64MiB",
+            "-n",
+            "20000",
+            "--json",
+        ],
+        10,
+    );
+    assert_eq!(json(&out)["accesses"], 20000);
+}
+
+#[test]
+fn a_trillion_frames_cost_a_policy_nothing() {
+    let trace = belady();
+    for policy in [
+        "fifo",
+        "clock",
+        "clock2",
+        "fifo-reinsertion",
+        "random",
+        "opt",
+        "lru",
+        "arc",
+        "two-list",
+    ] {
+        let huge = accepted(
+            &[
+                "policy",
+                "-p",
+                policy,
+                "-f",
+                "1099511627776",
+                &trace,
+                "--json",
+            ],
+            10,
+        );
+        let exact = accepted(&["policy", "-p", policy, "-f", "5", &trace, "--json"], 10);
+        let (h, e) = (json(huge.trim()), json(exact.trim()));
+        assert_eq!(
+            h["frames"], 1099511627776u64,
+            "{policy}: the count asked for is reported"
+        );
+        for field in ["hits", "misses", "max_resident"] {
+            assert_eq!(h[field], e[field], "{policy}: {field}");
+        }
+    }
+    let out = accepted(
+        &[
+            "mrc",
+            "-p",
+            "fifo,opt,lru",
+            "-f",
+            "1099511627776,3",
+            &trace,
+            "--csv",
+        ],
+        10,
+    );
+    assert!(out.contains("fifo,1099511627776,5,"), "{out}");
+}
