@@ -226,7 +226,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         cache_dirty: Default::default(),
         rmap: super::rmap::Rmap::new(nr),
         lru: super::reclaim::FrameLists::new(nr),
-        referenced: vec![false; nr as usize],
+        referenced: crate::hw::ram::FrameArray::new(nr),
         scan_hint: u32::MAX,
         swap,
         pinned: Vec::new(),

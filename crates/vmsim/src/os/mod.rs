@@ -304,8 +304,8 @@ pub struct Kernel {
     /// The frame whose entry the CLOCK scan last prefetched, a few ahead of the hand
     /// (a hint only: any frame is safe).
     scan_hint: u32,
-    /// The two-list policy's `PG_referenced`, per frame.
-    referenced: Vec<bool>,
+    /// The two-list policy's `PG_referenced`, per frame (0 or 1).
+    referenced: crate::hw::ram::FrameArray<u8>,
     /// The swap device, which also holds the swap cache.
     swap: Option<swap::SwapDevice>,
     /// Frames a fault in progress is using, which reclaim must leave alone.

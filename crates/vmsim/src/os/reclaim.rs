@@ -15,6 +15,7 @@ use super::fault::{soft_for_swap, soft_prot_none, soft_swap};
 use super::frames::FrameKind;
 use super::{GroupId, Kernel, Pid};
 use crate::addr::{Pfn, VirtAddr};
+use crate::hw::ram::FrameArray;
 use crate::hw::{Flags, PageTable, Slot, TlbFlush};
 use serde::Serialize;
 
@@ -52,7 +53,7 @@ const ACTIVE: u32 = 1;
 #[derive(Clone, Debug)]
 pub struct FrameLists {
     /// `[prev + 1, next + 1, list + 1]` per frame, then per sentinel.
-    links: Vec<[u32; 3]>,
+    links: FrameArray<[u32; 3]>,
     lens: [usize; 2],
     frames: u32,
 }
@@ -61,10 +62,10 @@ impl FrameLists {
     /// Two empty lists over `frames` frames.
     pub fn new(frames: u64) -> FrameLists {
         let n = frames as u32;
-        let mut links = vec![[0u32; 3]; frames as usize + 2];
+        let mut links = FrameArray::new(frames + 2);
         for l in 0..2u32 {
             let s = n + l;
-            links[s as usize] = [s + 1, s + 1, l + 1];
+            links.set(s as u64, [s + 1, s + 1, l + 1]);
         }
         FrameLists {
             links,
@@ -74,26 +75,26 @@ impl FrameLists {
     }
 
     fn list_of(&self, f: u32) -> Option<u32> {
-        self.links.get(f as usize)?[2].checked_sub(1)
+        self.links.get(f as u64)?[2].checked_sub(1)
     }
 
     fn remove(&mut self, f: u32) {
-        let [p, n, l] = self.links[f as usize];
+        let [p, n, l] = self.links.load(f as u64);
         if l == 0 {
             return;
         }
-        self.links[(p - 1) as usize][1] = n;
-        self.links[(n - 1) as usize][0] = p;
-        self.links[f as usize] = [0; 3];
+        self.links.get_mut((p - 1) as u64)[1] = n;
+        self.links.get_mut((n - 1) as u64)[0] = p;
+        self.links.set(f as u64, [0; 3]);
         self.lens[(l - 1) as usize] -= 1;
     }
 
     fn push_head(&mut self, l: u32, f: u32) {
         let s = self.frames + l;
-        let first = self.links[s as usize][1];
-        self.links[f as usize] = [s + 1, first, l + 1];
-        self.links[(first - 1) as usize][0] = f + 1;
-        self.links[s as usize][1] = f + 1;
+        let first = self.links.load(s as u64)[1];
+        self.links.set(f as u64, [s + 1, first, l + 1]);
+        self.links.get_mut((first - 1) as u64)[0] = f + 1;
+        self.links.get_mut(s as u64)[1] = f + 1;
         self.lens[l as usize] += 1;
     }
 
@@ -105,12 +106,12 @@ impl FrameLists {
     /// The frame before `f` in its list (towards the head): the next tail once `f`
     /// moves.
     fn prev(&self, f: u32) -> Option<u32> {
-        let p = self.links.get(f as usize)?[0].checked_sub(1)?;
+        let p = self.links.get(f as u64)?[0].checked_sub(1)?;
         (p < self.frames).then_some(p)
     }
 
     fn tail(&self, l: u32) -> Option<u32> {
-        let t = self.links[(self.frames + l) as usize][0] - 1;
+        let t = self.links.load((self.frames + l) as u64)[0] - 1;
         (t < self.frames).then_some(t)
     }
 
@@ -170,13 +171,13 @@ impl Kernel {
         if matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File) {
             self.lru.remove(pfn.0 as u32);
             self.lru.push_head(INACTIVE, pfn.0 as u32);
-            self.referenced[pfn.0 as usize] = false;
+            self.referenced.set(pfn.0, 0);
         }
     }
 
     /// Takes a freed frame off the reclaim lists.
     pub(super) fn lru_del(&mut self, pfn: Pfn) {
-        if (pfn.0 as usize) < self.referenced.len() {
+        if pfn.0 < self.referenced.len() {
             self.lru.remove(pfn.0 as u32);
         }
     }
@@ -304,7 +305,7 @@ impl Kernel {
                             self.lru.move_to_head(ACTIVE, a);
                         } else {
                             self.lru.move_to_head(INACTIVE, a);
-                            self.referenced[a as usize] = false;
+                            self.referenced.set(a as u64, 0);
                         }
                     }
                     let f = match self.lru.tail(INACTIVE) {
@@ -321,10 +322,11 @@ impl Kernel {
                         continue;
                     }
                     if self.young(pfn) {
-                        if std::mem::take(&mut self.referenced[f as usize]) {
+                        if self.referenced.load(f as u64) != 0 {
+                            self.referenced.set(f as u64, 0);
                             self.lru.move_to_head(ACTIVE, f);
                         } else {
-                            self.referenced[f as usize] = true;
+                            self.referenced.set(f as u64, 1);
                             self.lru.move_to_head(INACTIVE, f);
                         }
                         continue;
@@ -643,7 +645,7 @@ mod tests {
     #[test]
     fn frame_lists_start_zeroed_and_keep_order() {
         let mut l = FrameLists::new(8);
-        assert!(l.links[..8].iter().all(|x| *x == [0; 3]));
+        assert!((0..8).all(|i| l.links.load(i) == [0; 3]));
         for f in [3, 5, 7] {
             l.push_head(INACTIVE, f);
         }
