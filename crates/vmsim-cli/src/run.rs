@@ -12,9 +12,9 @@ use vmsim::os::{Kernel, KernelConfig, Overcommit, ReclaimPolicy, Storage};
 use vmsim::output::OutputFile;
 use vmsim::report::{HwStats, KernelStats, RunSummary};
 use vmsim::sim::{IntervalRow, Sim, SimStats};
-use vmsim::trace::synth::{Generator, Layout, SynthParams, WorkloadKind};
+use vmsim::trace::synth::{Generator, SynthParams, WorkloadKind};
 use vmsim::trace::{EventReader, Format};
-use vmsim::workload::{run_server_with, ServerParams};
+use vmsim::workload::{try_run_server_with, ServerParams};
 
 /// The machine of a run.
 #[derive(Args, Debug, Clone)]
@@ -291,25 +291,6 @@ impl WorkloadArgs {
     }
 }
 
-/// Where synthetic workloads may put their data on the machine `k` runs.
-pub fn layout(k: &Kernel) -> Layout {
-    let top = k.task_size().0;
-    let ps = k.page_size();
-    let big = top >= 1 << 32;
-    let data_base = if big {
-        0x10_0000_0000u64.min(top / 4)
-    } else {
-        (top / 4).div_ceil(ps) * ps
-    };
-    Layout {
-        page_size: ps,
-        data_base,
-        data_room: top / 2 - data_base.min(top / 2),
-        stack_top: top,
-        text_base: if big { 0x40_0000 } else { k.mmap_min().0 },
-    }
-}
-
 /// What a replay produced.
 pub struct Replay {
     pub kernel: Kernel,
@@ -350,7 +331,7 @@ pub fn replay(
             path.display().to_string(),
         ),
         Source::Synth(p) => (
-            EventReader::Synth(Box::new(Generator::new(*p, layout(&k))?)),
+            EventReader::Synth(Box::new(Generator::for_kernel(*p, &k)?)),
             p.kind.name().to_string(),
         ),
     };
@@ -633,18 +614,18 @@ fn write_rows(mut w: OutputFile, rows: &[IntervalRow]) -> Result<()> {
 fn run_server(a: &RunArgs) -> Result<()> {
     let spec = load_machine(&a.machine.machine, a.machine.ram)?;
     let page = spec.paging.page_size();
-    let pages_of = |v: Option<u64>| v.map_or(0, |b| b.div_ceil(page));
-    let params = ServerParams {
-        cache_pages: pages_of(a.params.cache),
-        buffer_pages: pages_of(a.params.buffer),
-        workers: a.params.workers.unwrap_or(0) as u64,
-    };
+    let params = ServerParams::from_bytes(
+        a.params.cache,
+        a.params.buffer,
+        a.params.workers.map(u64::from),
+        page,
+    )?;
     let (accesses, seed) = (a.params.accesses, a.params.seed);
     let name = spec.name.clone();
     let summary = spec.summary();
     let config = a.kernel.config(page, &[])?;
     let mut k = Kernel::try_boot(spec, config)?;
-    let layout = run_server_with(&mut k, accesses, seed, params);
+    let layout = try_run_server_with(&mut k, accesses, seed, params)?;
     let hw = HwStats::from_mmu(&k.machine.mmu);
     let kernel = KernelStats::from_kernel(&k);
     if a.json {

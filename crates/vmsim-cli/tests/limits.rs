@@ -264,11 +264,9 @@ fn the_server_workload_is_bounded_by_the_machine() {
     }
 }
 
-/// Needs the CLI to run the server through `vmsim::workload::try_run_server_with`
-/// (with `ServerParams::from_bytes` for `--cache` and `--buffer`) and to build
-/// synthetic workloads with `vmsim::trace::synth::Generator::for_kernel`.
+/// The server's sizes (`ServerParams::from_bytes`, `try_run_server_with`) and the
+/// synthetic workloads' data (`Generator::for_kernel`) are checked against the machine.
 #[test]
-#[ignore = "needs the CLI to call try_run_server_with and Generator::for_kernel"]
 fn sizes_the_machine_cannot_hold_are_errors() {
     // Data that fits the address space but not the machine (16 GiB, no swap).
     refused(
@@ -313,9 +311,18 @@ fn sizes_the_machine_cannot_hold_are_errors() {
 
 #[test]
 fn terabytes_of_ram_boot_and_run() {
-    for ram in ["2TiB", "4TiB"] {
+    for ram in ["2TiB", "4TiB", "8TiB", "15TiB"] {
         let out = accepted(&["run", "--ram", ram, "-n", "1000", "--json"], 10);
         assert_eq!(json(&out)["workers"], 4, "--ram {ram}");
+    }
+    // The reclaim lists too are per-frame metadata that must not be allocated whole.
+    for policy in ["two-list", "clock", "fifo"] {
+        accepted(
+            &[
+                "run", "--ram", "8TiB", "-w", "seq", "-n", "1000", "--policy", policy,
+            ],
+            10,
+        );
     }
     let out = accepted(
         &[
