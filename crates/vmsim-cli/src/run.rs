@@ -10,11 +10,14 @@ use std::time::Instant;
 use vmsim::hw::MachineSpec;
 use vmsim::os::{Kernel, KernelConfig, Overcommit, ReclaimPolicy, Storage};
 use vmsim::output::OutputFile;
-use vmsim::report::{HwStats, KernelStats, RunSummary};
-use vmsim::sim::{IntervalRow, Sim, SimStats};
-use vmsim::trace::synth::{Generator, SynthParams, WorkloadKind};
+use vmsim::run::{RunConfig, Workload};
+use vmsim::sim::{IntervalRow, Sim};
+use vmsim::trace::synth::{SynthParams, WorkloadKind};
 use vmsim::trace::{EventReader, Format};
-use vmsim::workload::{try_run_server_with, ServerParams};
+use vmsim::user::alloc::AllocatorKind;
+use vmsim::user::gc::CollectorKind;
+use vmsim::user::workload::{AllocParams, AllocPattern, GcParams, GraphShape};
+use vmsim::workload::ServerParams;
 
 /// The machine of a run.
 #[derive(Args, Debug, Clone)]
@@ -291,20 +294,7 @@ impl WorkloadArgs {
     }
 }
 
-/// What a replay produced.
-pub struct Replay {
-    pub kernel: Kernel,
-    pub stats: SimStats,
-    pub rows: Vec<IntervalRow>,
-    pub source: String,
-}
-
-/// A source of events for a replay.
-pub enum Source<'a> {
-    Trace(&'a Path, Option<Format>),
-    Synth(SynthParams),
-}
-
+/// The format named by `--format`, if any.
 pub fn parse_format(f: Option<&str>) -> Result<Option<Format>> {
     f.map(|name| {
         Format::parse(name).ok_or_else(|| {
@@ -316,31 +306,11 @@ pub fn parse_format(f: Option<&str>) -> Result<Option<Format>> {
     .transpose()
 }
 
-/// Boots `spec` with `config` and replays `source` through it.
-pub fn replay(
-    spec: MachineSpec,
-    config: KernelConfig,
-    source: &Source,
-    interval: u64,
-    progress: bool,
-) -> Result<Replay> {
-    let mut k = Kernel::try_boot(spec, config)?;
-    let (mut reader, name) = match source {
-        Source::Trace(path, format) => (
-            EventReader::open(path, *format, k.page_size())?,
-            path.display().to_string(),
-        ),
-        Source::Synth(p) => (
-            EventReader::Synth(Box::new(Generator::for_kernel(*p, &k)?)),
-            p.kind.name().to_string(),
-        ),
-    };
+/// A spinner on standard error for replays that take more than a second.
+pub fn progress() -> impl FnMut(u64) {
     let started = Instant::now();
     let mut bar: Option<indicatif::ProgressBar> = None;
-    let mut tick = |events: u64| {
-        if !progress {
-            return;
-        }
+    move |events: u64| {
         if bar.is_none() && started.elapsed().as_secs_f64() > 1.0 {
             let b = indicatif::ProgressBar::new_spinner();
             b.set_style(
@@ -354,21 +324,71 @@ pub fn replay(
         if let Some(b) = &bar {
             b.set_position(events);
         }
-    };
-    let (stats, rows) = {
-        let mut sim = Sim::new(&mut k, interval);
-        sim.run(&mut reader, &mut tick)?;
-        (sim.stats.clone(), std::mem::take(&mut sim.rows))
-    };
-    if let Some(b) = &bar {
-        b.finish_and_clear();
     }
-    Ok(Replay {
-        kernel: k,
-        stats,
-        rows,
-        source: name,
-    })
+}
+
+impl RunArgs {
+    /// The workload these flags name, on a machine of `page_size` pages.
+    fn workload(&self, page_size: u64) -> Result<Workload> {
+        let p = &self.params;
+        Ok(match (&self.trace, self.workload.as_deref()) {
+            (Some(_), Some(w)) => bail!("give a trace or --workload {w}, not both"),
+            (Some(path), None) => Workload::Trace {
+                path: path.clone(),
+                format: parse_format(self.format.as_deref())?,
+            },
+            (None, None | Some("server")) => Workload::Server(ServerParams::from_bytes(
+                p.cache,
+                p.buffer,
+                p.workers.map(u64::from),
+                page_size,
+            )?),
+            (None, Some("hw")) => Workload::Hw,
+            (None, Some("alloc")) => Workload::Alloc(AllocParams {
+                allocator: AllocatorKind::from_name(&p.allocator).ok_or_else(|| {
+                    anyhow!("--allocator: unknown allocator `{}` (first-fit, next-fit, best-fit, explicit-lifo, explicit-address, segregated, simple-segregated, buddy)", p.allocator)
+                })?,
+                pattern: AllocPattern::from_name(&p.pattern).ok_or_else(|| {
+                    anyhow!("--pattern: unknown pattern `{}` (random, phases, producer-consumer)", p.pattern)
+                })?,
+                ops: p.ops,
+                max_size: p.max_size,
+                max_live: p.max_live,
+                seed: p.seed,
+                ..AllocParams::default()
+            }),
+            (None, Some("gc")) => {
+                let defaults = GcParams::default();
+                Workload::Gc(GcParams {
+                    collector: CollectorKind::from_name(&p.collector).ok_or_else(|| {
+                        anyhow!("--collector: unknown collector `{}` (refcount, mark-sweep, mark-compact, copying, generational)", p.collector)
+                    })?,
+                    shape: GraphShape::from_name(&p.shape).ok_or_else(|| {
+                        anyhow!("--shape: unknown shape `{}` (tree, list, random-graph)", p.shape)
+                    })?,
+                    objects: p.objects,
+                    steps: p.steps,
+                    churn_percent: p.churn,
+                    seed: p.seed,
+                    config: vmsim::user::gc::GcConfig {
+                        heap_bytes: p.gc_heap,
+                        ..defaults.config
+                    },
+                    ..defaults
+                })
+            }
+            (None, Some(w)) => {
+                let kind = WorkloadKind::parse(w).ok_or_else(|| {
+                    let names: Vec<&str> = WorkloadKind::ALL.iter().map(|(_, n)| *n).collect();
+                    anyhow!(
+                        "--workload: unknown workload `{w}` (server, hw, alloc, gc, {})",
+                        names.join(", ")
+                    )
+                })?;
+                Workload::Synth(p.synth(kind)?)
+            }
+        })
+    }
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
@@ -378,83 +398,40 @@ pub fn run(a: RunArgs) -> Result<()> {
     if let Some(out) = &a.html {
         return run_html(&a, out);
     }
-    let workload = a.workload.clone();
-    let w = workload.as_deref().unwrap_or("server");
-    if a.interval.is_some() && a.trace.is_none() && matches!(w, "server" | "hw" | "alloc" | "gc") {
+    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
+    let page_size = spec.paging.page_size();
+    let workload = a.workload(page_size)?;
+    let replayed = matches!(workload, Workload::Trace { .. } | Workload::Synth(_));
+    if a.interval.is_some() && !replayed {
+        let w = a.workload.as_deref().unwrap_or("server");
         bail!("--interval: the {w} workload has no time series; --interval takes a trace or a synthetic workload (seq, zipf, ...)");
     }
-    match (&a.trace, workload.as_deref()) {
-        (Some(_), Some(w)) => bail!("give a trace or --workload {w}, not both"),
-        (None, None | Some("server")) => return run_server(&a),
-        (None, Some("hw")) => return run_hw(&a),
-        (None, Some("alloc")) => return run_user(&a, true),
-        (None, Some("gc")) => return run_user(&a, false),
-        _ => {}
-    }
-    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
-    let machine = spec.name.clone();
-    let summary_line = spec.summary();
     let inputs: Vec<&Path> = a.trace.as_deref().into_iter().collect();
-    let config = a.kernel.config(spec.paging.page_size(), &inputs)?;
-    let source = match (&a.trace, workload.as_deref()) {
-        (Some(path), _) => Source::Trace(path, parse_format(a.format.as_deref())?),
-        (None, Some(w)) => {
-            let kind = WorkloadKind::parse(w).ok_or_else(|| {
-                let names: Vec<&str> = WorkloadKind::ALL.iter().map(|(_, n)| *n).collect();
-                anyhow!(
-                    "--workload: unknown workload `{w}` (server, hw, alloc, gc, {})",
-                    names.join(", ")
-                )
-            })?;
-            Source::Synth(a.params.synth(kind)?)
-        }
-        (None, None) => unreachable!("handled above"),
-    };
-    let interval = a.interval.unwrap_or(0);
+    let kernel = a.kernel.config(page_size, &inputs)?;
     // Opened before the run, so a bad path fails at once.
     let rows_out = match a.interval {
         Some(_) => Some(OutputFile::create(&a.interval_file, &inputs)?),
         None => None,
     };
-    let r = replay(spec, config, &source, interval, true)?;
-    if let Some(out) = rows_out {
-        write_rows(out, &r.rows)?;
-        eprintln!(
-            "{} interval rows written to {}",
-            r.rows.len(),
-            a.interval_file.display()
-        );
-    }
-    let k = &r.kernel;
-    let summary = RunSummary::from_kernel(k, r.stats.accesses);
-    let hw = HwStats::from_mmu(&k.machine.mmu);
-    let kernel = KernelStats::from_kernel(k);
-    let (kind, seed) = match &source {
-        Source::Trace(..) => ("trace", None),
-        Source::Synth(p) => ("workload", Some(p.seed)),
+    let config = RunConfig {
+        spec,
+        kernel,
+        workload,
+        accesses: a.params.accesses,
+        seed: a.params.seed,
+        interval: a.interval.unwrap_or(0),
     };
-    if a.json {
-        let mut v = serde_json::to_value(&summary)?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("machine".into(), machine.into());
-            o.insert(kind.into(), r.source.clone().into());
-            if let Some(s) = seed {
-                o.insert("seed".into(), s.into());
-            }
-            o.insert("replay".into(), serde_json::to_value(&r.stats)?);
-            o.insert("hardware".into(), serde_json::to_value(&hw)?);
-            o.insert("kernel".into(), serde_json::to_value(&kernel)?);
-        }
-        outln!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(());
+    let report = vmsim::run::execute(config, &mut progress())?;
+    if let Some(out) = rows_out {
+        let n = report.rows.len();
+        write_rows(out, &report.rows)?;
+        eprintln!("{n} interval rows written to {}", a.interval_file.display());
     }
-    outln!("machine {machine}: {summary_line}");
-    outln!("{kind}: {}", r.source);
-    out!("{}", replay_text(&r.stats));
-    outln!();
-    out!("{}", hw.to_text());
-    outln!();
-    out!("{}", kernel.to_text());
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&report.json)?);
+    } else {
+        out!("{}", report.text);
+    }
     Ok(())
 }
 
@@ -538,7 +515,7 @@ fn run_explained(a: &RunArgs) -> Result<()> {
     sim.finish();
     let stats = sim.stats.clone();
     outln!();
-    out!("{}", replay_text(&stats));
+    out!("{}", vmsim::run::replay_text(&stats));
     Ok(())
 }
 
@@ -561,42 +538,6 @@ pub fn write_page(out: OutputFile, w: &vmsim::viz::Walkthrough) -> Result<()> {
     Ok(())
 }
 
-/// The replay's own counters as text.
-pub fn replay_text(s: &SimStats) -> String {
-    use std::fmt::Write as _;
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "replay: {} events, {} accesses ({} translations), {} OS events",
-        s.events, s.accesses, s.translations, s.os_events
-    );
-    if s.inferred_regions > 0 {
-        let _ = writeln!(
-            t,
-            "  {} regions inferred ({})",
-            s.inferred_regions,
-            vmsim::size::format_size(s.inferred_bytes)
-        );
-    }
-    if s.skipped_accesses > 0 {
-        let _ = writeln!(
-            t,
-            "  {} accesses skipped (process gone, or an address no user mapping can hold)",
-            s.skipped_accesses
-        );
-    }
-    if s.signalled_accesses > 0 {
-        let _ = writeln!(t, "  {} accesses got a signal", s.signalled_accesses);
-    }
-    if s.failed_events > 0 {
-        let _ = writeln!(t, "  {} OS events refused:", s.failed_events);
-        for f in &s.failures {
-            let _ = writeln!(t, "    {f}");
-        }
-    }
-    t
-}
-
 fn write_rows(mut w: OutputFile, rows: &[IntervalRow]) -> Result<()> {
     let path = w.path().display().to_string();
     (|| -> std::io::Result<()> {
@@ -608,174 +549,5 @@ fn write_rows(mut w: OutputFile, rows: &[IntervalRow]) -> Result<()> {
     })()
     .with_context(|| path.clone())?;
     w.commit()?;
-    Ok(())
-}
-
-fn run_server(a: &RunArgs) -> Result<()> {
-    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
-    let page = spec.paging.page_size();
-    let params = ServerParams::from_bytes(
-        a.params.cache,
-        a.params.buffer,
-        a.params.workers.map(u64::from),
-        page,
-    )?;
-    let (accesses, seed) = (a.params.accesses, a.params.seed);
-    let name = spec.name.clone();
-    let summary = spec.summary();
-    let config = a.kernel.config(page, &[])?;
-    let mut k = Kernel::try_boot(spec, config)?;
-    let layout = try_run_server_with(&mut k, accesses, seed, params)?;
-    let hw = HwStats::from_mmu(&k.machine.mmu);
-    let kernel = KernelStats::from_kernel(&k);
-    if a.json {
-        let head = RunSummary::from_kernel(&k, hw.accesses);
-        let mut v = serde_json::to_value(&head)?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("machine".into(), name.into());
-            o.insert("workload".into(), "server".into());
-            o.insert("seed".into(), seed.into());
-            o.insert("workers".into(), layout.workers.len().into());
-            o.insert("boot".into(), serde_json::to_value(&k.boot_log)?);
-            o.insert("hardware".into(), serde_json::to_value(&hw)?);
-            o.insert("kernel".into(), serde_json::to_value(&kernel)?);
-        }
-        outln!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        outln!("machine {name}: {summary}");
-        outln!(
-            "workload: server with {} workers ({} shared cache pages, {} buffer pages each), {accesses} worker accesses, seed {seed}",
-            layout.workers.len(),
-            layout.cache_pages,
-            layout.buffer_pages
-        );
-        outln!("\nboot");
-        for line in &k.boot_log {
-            outln!("  {line}");
-        }
-        outln!();
-        out!("{}", hw.to_text());
-        outln!();
-        out!("{}", kernel.to_text());
-    }
-    Ok(())
-}
-
-fn run_hw(a: &RunArgs) -> Result<()> {
-    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
-    let name = spec.name.clone();
-    let (accesses, seed) = (a.params.accesses, a.params.seed);
-    let mut demo = vmsim::demo::Demo::new(spec).context("building the demo address space")?;
-    demo.run(accesses, seed);
-    let stats = HwStats::from_mmu(&demo.machine.mmu);
-    if a.json {
-        let v = serde_json::json!({
-            "machine": name,
-            "workload": "hw",
-            "seed": seed,
-            "hardware": stats,
-        });
-        outln!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        outln!("machine {name}: {}", demo.machine.spec.summary());
-        outln!("workload: hw (fixed address space), {accesses} accesses, seed {seed}");
-        for r in &demo.regions {
-            outln!(
-                "  region {:<6} {:#x}..{:#x} ({} pages of {}) [{}]",
-                r.name,
-                r.start.0,
-                r.start.0 + r.len,
-                r.len / r.page_size,
-                vmsim::size::format_size(r.page_size),
-                r.flags
-            );
-        }
-        outln!();
-        out!("{}", stats.to_text());
-    }
-    Ok(())
-}
-
-/// `--workload alloc` and `--workload gc`: an allocator or a collector running inside
-/// a simulated process.
-fn run_user(a: &RunArgs, alloc: bool) -> Result<()> {
-    use vmsim::user::alloc::AllocatorKind;
-    use vmsim::user::gc::CollectorKind;
-    use vmsim::user::workload::{
-        run_alloc, run_gc, AllocParams, AllocPattern, GcParams, GraphShape,
-    };
-    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
-    let name = spec.name.clone();
-    let config = a.kernel.config(spec.paging.page_size(), &[])?;
-    let mut k = Kernel::try_boot(spec, config)?;
-    let prog = vmsim::os::Program::small(if alloc { "alloc" } else { "gc" }, k.page_size());
-    let pid = k
-        .spawn(&prog)
-        .map_err(|e| anyhow!("starting the process: {e}"))?;
-    let p = &a.params;
-    let report = if alloc {
-        let params = AllocParams {
-            allocator: AllocatorKind::from_name(&p.allocator).ok_or_else(|| {
-                anyhow!("--allocator: unknown allocator `{}` (first-fit, next-fit, best-fit, explicit-lifo, explicit-address, segregated, simple-segregated, buddy)", p.allocator)
-            })?,
-            pattern: AllocPattern::from_name(&p.pattern).ok_or_else(|| {
-                anyhow!("--pattern: unknown pattern `{}` (random, phases, producer-consumer)", p.pattern)
-            })?,
-            ops: p.ops,
-            max_size: p.max_size,
-            max_live: p.max_live,
-            seed: p.seed,
-            ..AllocParams::default()
-        };
-        let r = run_alloc(&mut k, pid, &params)?;
-        if a.json {
-            serde_json::to_value(&r)?
-        } else {
-            outln!("machine {name}\n{}", r.render());
-            return Ok(());
-        }
-    } else {
-        let defaults = GcParams::default();
-        let params = GcParams {
-            collector: CollectorKind::from_name(&p.collector).ok_or_else(|| {
-                anyhow!("--collector: unknown collector `{}` (refcount, mark-sweep, mark-compact, copying, generational)", p.collector)
-            })?,
-            shape: GraphShape::from_name(&p.shape).ok_or_else(|| {
-                anyhow!("--shape: unknown shape `{}` (tree, list, random-graph)", p.shape)
-            })?,
-            objects: p.objects,
-            steps: p.steps,
-            churn_percent: p.churn,
-            seed: p.seed,
-            config: vmsim::user::gc::GcConfig {
-                heap_bytes: p.gc_heap,
-                ..defaults.config
-            },
-            ..defaults
-        };
-        let r = run_gc(&mut k, pid, &params)?;
-        if a.json {
-            serde_json::to_value(&r)?
-        } else {
-            outln!("machine {name}\n{}", r.render());
-            return Ok(());
-        }
-    };
-    let mut v = report;
-    // The headline counters every run reports, beside the allocator's or collector's.
-    let hw = HwStats::from_mmu(&k.machine.mmu);
-    let head = serde_json::to_value(RunSummary::from_kernel(&k, hw.accesses))?;
-    if let (Some(o), Some(h)) = (v.as_object_mut(), head.as_object()) {
-        for (key, value) in h {
-            o.entry(key.clone()).or_insert_with(|| value.clone());
-        }
-        o.insert("machine".into(), name.into());
-        o.insert(
-            "workload".into(),
-            (if alloc { "alloc" } else { "gc" }).into(),
-        );
-        o.insert("seed".into(), p.seed.into());
-    }
-    outln!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }

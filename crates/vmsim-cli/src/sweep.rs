@@ -3,9 +3,7 @@
 //! finishing order, so the output is the same for the same grid.
 
 use crate::args;
-use crate::run::{
-    check_swap, load_machine_as, parse_format, replay, KernelArgs, Source, WorkloadArgs,
-};
+use crate::run::{check_swap, load_machine_as, parse_format, KernelArgs, WorkloadArgs};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use rayon::prelude::*;
@@ -15,6 +13,7 @@ use std::path::{Path, PathBuf};
 use vmsim::os::{ReclaimPolicy, Storage};
 use vmsim::output::OutputFile;
 use vmsim::report::RunSummary;
+use vmsim::run::{replay, Workload};
 use vmsim::trace::synth::WorkloadKind;
 
 /// `vmsim sweep`'s arguments.
@@ -426,13 +425,16 @@ fn one(
         row.ram_bytes = spec.ram_bytes;
         let config = kernel_args(p, swap, storage).config(spec.paging.page_size(), &[])?;
         let source = match &p.source {
-            SourceSpec::Trace(t) => Source::Trace(t, format),
+            SourceSpec::Trace(t) => Workload::Trace {
+                path: t.clone(),
+                format,
+            },
             SourceSpec::Workload(w) => {
                 let kind = WorkloadKind::parse(w).ok_or_else(|| anyhow!("unknown workload {w}"))?;
-                Source::Synth(params.synth(kind)?)
+                Workload::Synth(params.synth(kind)?)
             }
         };
-        let r = replay(spec, config, &source, 0, false)?;
+        let r = replay(spec, config, &source, 0, &mut |_| {})?;
         Ok(RunSummary::from_kernel(&r.kernel, r.stats.accesses))
     })();
     match result {

@@ -37,6 +37,7 @@ pub mod output;
 pub mod policy;
 pub mod report;
 mod rng;
+pub mod run;
 pub mod sim;
 pub mod size;
 pub mod trace;
