@@ -3,6 +3,13 @@
 //! pages to contents, with shared and copy-on-write semantics). Every byte read must be
 //! the model's, every access the model refuses must fault (and kill), and every access
 //! it allows must succeed.
+//!
+//! Running out of memory is not a way out: with RAM to spare no call may fail with
+//! ENOMEM and the OOM killer may not run, and under memory pressure they may only where
+//! the model's own count of the pages and page tables the processes need says memory is
+//! really short. Where the processes' written pages outgrow RAM, the kernel must have
+//! swapped; and a scenario that fills more than RAM must swap out, read back every byte
+//! and leave its process alive.
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -122,20 +129,40 @@ struct World {
     kill: bool,
     /// Page contents: sparse bytes (absent = 0).
     cells: Vec<BTreeMap<u64, u8>>,
+    /// For each cell, the cell whose frame it may still share (a fork's copy shares
+    /// its parent's frame until either is written; a written cell has its own).
+    backing: Vec<usize>,
     ps: u64,
+    /// Whether memory is meant to run short (else ENOMEM and OOM kills are bugs).
+    pressure: bool,
+    /// Frames in RAM, and free right after boot.
+    ram_frames: u64,
+    free_at_boot: u64,
+    /// Swap slots.
+    slots: u64,
 }
 
 impl World {
     fn new(spec: MachineSpec, config: KernelConfig) -> World {
         let kill = config.kill_on_violation;
+        let ram_frames = spec.nr_frames();
+        let swap_bytes = config.swap_bytes;
+        let pressure = swap_bytes > 0;
         let k = Kernel::boot(spec, config);
         let ps = k.page_size();
+        let slots = swap_bytes / ps;
+        let free_at_boot = k.frame_baseline().free;
         let mut w = World {
             k,
             procs: Vec::new(),
             kill,
             cells: Vec::new(),
+            backing: Vec::new(),
             ps,
+            pressure,
+            ram_frames,
+            free_at_boot,
+            slots,
         };
         w.spawn();
         w
@@ -144,6 +171,7 @@ impl World {
     fn spawn(&mut self) {
         // Under memory pressure there may be no room even for a new process.
         let Ok(pid) = self.k.spawn(&Program::small("prop", self.ps)) else {
+            assert!(self.exhausted(), "spawn refused: {}", self.demand());
             return;
         };
         self.procs.push(ModelProc {
@@ -172,6 +200,100 @@ impl World {
         self.procs[p].pages.clear();
     }
 
+    /// Frames the live processes' written pages need at the least: one per distinct
+    /// frame a written cell may stand in.
+    fn dirty_frames(&self) -> u64 {
+        let mut frames = std::collections::BTreeSet::new();
+        for q in self.procs.iter().filter(|q| q.alive) {
+            for pg in q.pages.values() {
+                if !self.cells[pg.cell].is_empty() {
+                    frames.insert(self.backing[pg.cell]);
+                }
+            }
+        }
+        frames.len() as u64
+    }
+
+    /// Frames that cannot go to swap, at the most: every shared page mapped (vmsim
+    /// never swaps shared memory: docs/kernel.md), and for every live process the page
+    /// tables that could cover every region it ever mapped (4-level tables: a root, and
+    /// one table per 512 GiB, 1 GiB and 2 MiB span touched), plus a generous allowance
+    /// for the program's own segments and their tables.
+    fn pinned_frames(&self) -> u64 {
+        const PER_PROCESS: u64 = 32;
+        let mut shared = std::collections::BTreeSet::new();
+        for q in self.procs.iter().filter(|q| q.alive) {
+            shared.extend(q.pages.values().filter(|pg| pg.shared).map(|pg| pg.cell));
+        }
+        let mut n = shared.len() as u64;
+        for q in self.procs.iter().filter(|q| q.alive) {
+            let mut spans = [
+                std::collections::BTreeSet::new(),
+                std::collections::BTreeSet::new(),
+                std::collections::BTreeSet::new(),
+            ];
+            for &(va, pages) in &q.regions {
+                // Ops reach one page past a region's end.
+                for i in 0..=pages {
+                    let a = va + i * self.ps;
+                    spans[0].insert(a >> 39);
+                    spans[1].insert(a >> 30);
+                    spans[2].insert(a >> 21);
+                }
+            }
+            n += 1 + PER_PROCESS + spans.iter().map(|s| s.len() as u64).sum::<u64>();
+        }
+        n
+    }
+
+    fn demand(&self) -> String {
+        format!(
+            "{} written pages and at most {} pinned frames for {} processes; {} frames free at boot, {} swap slots",
+            self.dirty_frames(),
+            self.pinned_frames(),
+            self.procs.iter().filter(|q| q.alive).count(),
+            self.free_at_boot,
+            self.slots
+        )
+    }
+
+    /// Whether the model says memory may really be exhausted (computed from the model
+    /// alone, with a factor of two to spare for watermarks, the swap cache and
+    /// transient frames): what cannot be swapped fills half of RAM, or everything
+    /// fills half of RAM and swap together. Without pressure, never.
+    fn exhausted(&self) -> bool {
+        if !self.pressure {
+            return false;
+        }
+        let pinned = self.pinned_frames();
+        let total = pinned + self.dirty_frames() + 1;
+        2 * pinned > self.free_at_boot || 2 * total > self.free_at_boot + self.slots
+    }
+
+    /// An ENOMEM or an OOM kill is allowed only where memory is exhausted.
+    fn check_exhausted(&self, what: &str) -> Result<(), TestCaseError> {
+        prop_assert!(
+            self.exhausted(),
+            "{} with memory to spare: {}",
+            what,
+            self.demand()
+        );
+        Ok(())
+    }
+
+    /// Written pages that outgrow RAM must have gone to swap.
+    fn check_swapped(&self) -> Result<(), TestCaseError> {
+        if self.pressure && self.dirty_frames() > self.ram_frames {
+            prop_assert!(
+                self.k.counters.swap_outs > 0,
+                "{} written pages in {} frames of RAM, and no swap-out",
+                self.dirty_frames(),
+                self.ram_frames
+            );
+        }
+        Ok(())
+    }
+
     /// Whether the OOM killer took the model's process `p` (possible only under memory
     /// pressure; the model cannot foresee it, so it follows).
     fn oom_killed(&self, p: usize) -> bool {
@@ -182,18 +304,26 @@ impl World {
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {
+        self.follow_oom_kills()?;
+        self.apply_op(op)?;
+        self.follow_oom_kills()?;
+        self.check_swapped()
+    }
+
+    /// Follows the OOM killer's kills, each of which must be where memory is exhausted.
+    fn follow_oom_kills(&mut self) -> Result<(), TestCaseError> {
         for p in 0..self.procs.len() {
             if self.procs[p].alive && self.oom_killed(p) {
-                self.kill(p);
+                self.oom_kill(p)?;
             }
         }
-        let r = self.apply_op(op);
-        for p in 0..self.procs.len() {
-            if self.procs[p].alive && self.oom_killed(p) {
-                self.kill(p);
-            }
-        }
-        r
+        Ok(())
+    }
+
+    fn oom_kill(&mut self, p: usize) -> Result<(), TestCaseError> {
+        self.check_exhausted("an OOM kill")?;
+        self.kill(p);
+        Ok(())
     }
 
     fn apply_op(&mut self, op: &Op) -> Result<(), TestCaseError> {
@@ -215,7 +345,7 @@ impl World {
                 // Under pressure a fork may find no room for its page tables.
                 let Ok(pid) = r else {
                     prop_assert_eq!(r, Err(Errno::ENOMEM));
-                    return Ok(());
+                    return self.check_exhausted("fork's ENOMEM");
                 };
                 let mut child = self.procs[p].clone();
                 child.pid = pid;
@@ -223,6 +353,7 @@ impl World {
                     if !page.shared {
                         let copy = self.cells[page.cell].clone();
                         self.cells.push(copy);
+                        self.backing.push(self.backing[page.cell]);
                         page.cell = self.cells.len() - 1;
                     }
                 }
@@ -254,11 +385,12 @@ impl World {
                 }
                 let Ok(va) = r.map(|v| v.0) else {
                     prop_assert_eq!(r, Err(Errno::ENOMEM));
-                    return Ok(());
+                    return self.check_exhausted("mmap's ENOMEM");
                 };
                 for i in 0..pages {
                     self.cells.push(BTreeMap::new());
                     let cell = self.cells.len() - 1;
+                    self.backing.push(cell);
                     let old = self.procs[p]
                         .pages
                         .insert(va + i * ps, Page { prot, shared, cell });
@@ -361,10 +493,11 @@ impl World {
                     }
                     let res = self.k.write(pid, VirtAddr(va + offset), &[value]);
                     match self.procs[p].pages.get(&va) {
-                        _ if self.oom_killed(p) => self.kill(p),
+                        _ if self.oom_killed(p) => self.oom_kill(p)?,
                         Some(pg) if pg.prot.contains(Prot::WRITE) => {
                             prop_assert_eq!(res, Ok(()), "fill of {:#x}", va);
                             self.cells[pg.cell].insert(offset, value);
+                            self.backing[pg.cell] = pg.cell;
                         }
                         _ => {
                             prop_assert!(
@@ -395,10 +528,11 @@ impl World {
                     return Ok(());
                 }
                 match self.procs[p].pages.get(&va) {
-                    _ if self.oom_killed(p) => self.kill(p),
+                    _ if self.oom_killed(p) => self.oom_kill(p)?,
                     Some(pg) if pg.prot.contains(Prot::WRITE) => {
                         prop_assert_eq!(r, Ok(()), "write to {:#x}", va);
                         self.cells[pg.cell].insert(offset % ps, value);
+                        self.backing[pg.cell] = pg.cell;
                     }
                     _ => {
                         prop_assert!(matches!(r, Err(AccessError::Signal { .. })), "{:?}", r);
@@ -424,7 +558,7 @@ impl World {
                     return Ok(());
                 }
                 match self.procs[p].pages.get(&va) {
-                    _ if self.oom_killed(p) => self.kill(p),
+                    _ if self.oom_killed(p) => self.oom_kill(p)?,
                     Some(pg) if pg.prot != Prot::NONE => {
                         prop_assert_eq!(r, Ok(()), "read of {:#x}", va);
                         let want = self.cells[pg.cell]
@@ -524,5 +658,69 @@ proptest! {
                 w.finish(base)?;
             }
         }
+    }
+}
+
+/// Writes a different byte to each of `pages` pages of one process (more than RAM
+/// holds), then reads them all back: the pages must have gone to swap and come back
+/// intact, and the process must still be running. Returns the kernel for its counters.
+fn fill_beyond_ram(reclaim: ReclaimPolicy, pages: u64, fork: bool) -> Kernel {
+    let mut k = Kernel::boot(pressure_spec(), pressure_config(reclaim));
+    let ps = k.page_size();
+    let ram = pressure_spec().nr_frames();
+    assert!(pages > ram, "{pages} pages fit in {ram} frames");
+    let pid = k.spawn(&Program::small("fill", ps)).unwrap();
+    let va = k.mmap(pid, MmapArgs::anon(pages * ps, Prot::RW)).unwrap().0;
+    let byte = |i: u64, who: u64| (i * 7 + 1 + who * 101) as u8;
+    for i in 0..pages {
+        k.write(pid, VirtAddr(va + i * ps + i % 64), &[byte(i, 0)])
+            .unwrap_or_else(|e| panic!("{reclaim:?}: write to page {i}: {e:?}"));
+    }
+    let mut pids = vec![(pid, 0)];
+    if fork {
+        // The child writes its own copy of every other page: both must read their own.
+        let child = k.fork(pid).unwrap();
+        for i in (0..pages).step_by(2) {
+            k.write(child, VirtAddr(va + i * ps + i % 64), &[byte(i, 1)])
+                .unwrap_or_else(|e| panic!("{reclaim:?}: child's write to page {i}: {e:?}"));
+        }
+        pids.push((child, 1));
+    }
+    for &(pid, who) in &pids {
+        for i in 0..pages {
+            let mut b = [0u8];
+            k.read(pid, VirtAddr(va + i * ps + i % 64), &mut b)
+                .unwrap_or_else(|e| panic!("{reclaim:?}: read of page {i}: {e:?}"));
+            let want = byte(i, if who == 1 && i % 2 == 0 { 1 } else { 0 });
+            assert_eq!(b[0], want, "{reclaim:?}: pid {pid:?} page {i}");
+        }
+        assert!(
+            k.process(pid).map(|q| q.state) == Some(ProcState::Running),
+            "{reclaim:?}: {pid:?} did not survive: {:?}",
+            k.process(pid).map(|q| q.state)
+        );
+    }
+    assert_eq!(k.counters.oom_kills, 0, "{reclaim:?}: OOM kills");
+    assert!(
+        k.counters.swap_outs >= pages - ram,
+        "{reclaim:?}: {} swap-outs",
+        k.counters.swap_outs
+    );
+    assert!(k.counters.swap_ins > 0, "{reclaim:?}: no swap-ins");
+    k
+}
+
+/// The pressure scenarios really swap: twice and three times RAM's worth of written
+/// pages go out to swap and come back intact, under every reclaim policy, with and
+/// without a fork sharing them copy-on-write.
+#[test]
+fn pressure_really_swaps_and_the_process_survives() {
+    for reclaim in [
+        ReclaimPolicy::Clock,
+        ReclaimPolicy::TwoList,
+        ReclaimPolicy::Fifo,
+    ] {
+        fill_beyond_ram(reclaim, 512, false);
+        fill_beyond_ram(reclaim, 400, true);
     }
 }
