@@ -11,6 +11,10 @@
 //!
 //! plus the same trace through every allocator, checking the differences the
 //! documentation claims.
+//!
+//! Running out of memory is checked too: a collector may answer `OutOfMemory` only
+//! when, by the model's own count, the live objects and the new one cannot fit (the
+//! heap then holds exactly the survivors), so a collector that never frees fails.
 
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +22,7 @@ use vmsim::addr::VirtAddr;
 use vmsim::hw::MachineSpec;
 use vmsim::os::{Kernel, KernelConfig, Pid, Program};
 use vmsim::user::alloc::{AllocConfig, AllocError, AllocatorKind, Heap};
-use vmsim::user::gc::{CollectorKind, GcConfig, GcError, GcHeap};
+use vmsim::user::gc::{object_size, CollectorKind, GcConfig, GcError, GcHeap, GRANULE};
 use vmsim::user::workload::{alloc_trace, run_alloc_trace, AllocParams, AllocPattern, TraceOp};
 
 fn boot() -> (Kernel, Pid) {
@@ -373,16 +377,57 @@ fn check_heap(h: &mut GcHeap<'_>, g: &mut Graph, kind: CollectorKind) -> Result<
     Ok(())
 }
 
-/// After a failed allocation (which may have collected and moved objects), every root
-/// still leads to the same logical object.
+/// After a failed allocation of a `size`-byte object in a heap of `heap` bytes (which
+/// may have collected and moved objects): every root still leads to the same logical
+/// object, and memory really was exhausted by the model's count of the live bytes `L`
+/// over `n` live objects:
+/// - copying (two halves): `L + size > heap / 2`;
+/// - generational (a nursery of a quarter: promotion fails only when the old
+///   generation, three quarters, holds more than the live data can fill after a major
+///   collection): `L + size > heap / 2`;
+/// - mark-compact (one space, compacted): `L + size > heap`;
+/// - mark-sweep (just swept, free runs merged, so at most `n + 1` free chunks, each
+///   smaller than the object): `heap - L <= (n + 1) * (size - GRANULE)`;
+/// - reference counting (eager): the heap holds exactly the objects the model keeps.
+///
+/// Except for the generational collector (whose nursery may still hold garbage), a
+/// full collection has just run, so the heap holds exactly the survivors.
 fn check_heap_after_oom(
     h: &mut GcHeap<'_>,
-    g: &Graph,
+    g: &mut Graph,
     kind: CollectorKind,
+    size: u64,
 ) -> Result<(), TestCaseError> {
     for (i, r) in g.roots.iter().enumerate() {
         let got = h.root(i).unwrap().map(|a| id_of(h, a));
         prop_assert_eq!(got, *r, "{}: root {} after out of memory", kind, i);
+    }
+    let heap = h.config().heap_bytes.div_ceil(2 * GRANULE) * 2 * GRANULE;
+    let survivors = if kind == CollectorKind::RefCount {
+        g.counted()
+    } else {
+        g.reachable()
+    };
+    let live: u64 = survivors
+        .iter()
+        .map(|n| object_size(g.nodes[n].0.len() as u64, g.nodes[n].1))
+        .sum();
+    let n = survivors.len() as u64;
+    let why = format!(
+        "{kind}: out of memory for {size} bytes with {live} live bytes in {n} objects of a {heap}-byte heap"
+    );
+    match kind {
+        CollectorKind::Copying | CollectorKind::Generational => {
+            prop_assert!(live + size > heap / 2, "{}", why)
+        }
+        CollectorKind::MarkCompact => prop_assert!(live + size > heap, "{}", why),
+        CollectorKind::MarkSweep => {
+            prop_assert!(heap - live <= (n + 1) * (size - GRANULE), "{}", why)
+        }
+        CollectorKind::RefCount => {}
+    }
+    if kind != CollectorKind::Generational {
+        check_heap(h, g, kind)?;
     }
     Ok(())
 }
@@ -446,8 +491,9 @@ fn run_gc_ops(kind: CollectorKind, heap_bytes: u64, ops: &[GOp]) -> Result<(), T
                 match h.alloc(root, nfields, data) {
                     Ok(_) => {}
                     // A small heap may fill up; the failure must leave it intact.
-                    Err(GcError::OutOfMemory { .. }) => {
-                        check_heap_after_oom(&mut h, &g, kind)?;
+                    Err(GcError::OutOfMemory { bytes }) => {
+                        prop_assert_eq!(bytes, object_size(nfields, data));
+                        check_heap_after_oom(&mut h, &mut g, kind, bytes)?;
                         continue;
                     }
                     Err(e) => return Err(TestCaseError::fail(e.to_string())),
