@@ -786,3 +786,28 @@ fn a_young_object_only_an_old_one_points_to_survives_a_minor_collection() {
     });
     run_gc_ops(CollectorKind::Generational, 2 << 10, &ops).unwrap();
 }
+
+/// Every collector frees: a thousand objects, each garbage as soon as the next one takes
+/// its root, go through a heap that holds a few dozen at once, and no allocation fails.
+#[test]
+fn every_collector_frees_garbage_when_the_heap_fills() {
+    for kind in CollectorKind::ALL {
+        let (mut k, pid) = boot();
+        let heap_bytes = heap_size(true);
+        let config = GcConfig {
+            heap_bytes,
+            young_bytes: heap_bytes / 4,
+            nr_roots: ROOTS,
+        };
+        let mut h = GcHeap::new(&mut k, pid, kind, config).unwrap();
+        let size = object_size(1, 40);
+        let n = 1000;
+        assert!(n * size > 10 * heap_bytes);
+        for i in 0..n {
+            h.alloc(0, 1, 40)
+                .unwrap_or_else(|e| panic!("{kind}: allocation {i}: {e}"));
+        }
+        h.collect().unwrap();
+        assert_eq!(h.objects().unwrap().len(), 1, "{kind}: objects left");
+    }
+}
