@@ -40,6 +40,7 @@ mod rng;
 pub mod run;
 pub mod sim;
 pub mod size;
+pub mod sweep;
 pub mod trace;
 pub mod user;
 pub mod viz;
