@@ -777,9 +777,6 @@ fn run_mrc(
     (csv, json): (bool, bool),
     plot: Option<&std::path::Path>,
 ) -> Result<()> {
-    use rayon::prelude::*;
-    use vmsim::policy::mrc::{knee, log_sizes, CurvePoint, SampledCurve, StackDistances};
-    use vmsim::policy::{simulate, PolicyKind, RunSpec};
     let kinds = parse_policies(policies)?;
     if let Some(k) = kinds.iter().find(|k| !k.fixed_frames()) {
         bail!("--policy: {k} has no fixed number of frames, so no miss-ratio curve");
@@ -789,154 +786,34 @@ fn run_mrc(
         None => None,
     };
     let t = read_pages(trace, &format)?;
-    let sizes = if frames.is_empty() && points == 1 {
-        vec![t.nr_pages()]
-    } else if frames.is_empty() {
-        log_sizes(t.nr_pages(), points)
-    } else {
-        frames.to_vec()
-    };
-    let n = t.len() as u64;
-    let ratio = |m: u64| if n == 0 { 0.0 } else { m as f64 / n as f64 };
-    let next = kinds.contains(&PolicyKind::Opt).then(|| t.next_use());
-    let mut rows: Vec<CurvePoint> = Vec::new();
-    for &k in &kinds {
-        let misses: Vec<u64> = if k == PolicyKind::Lru && sample >= 1.0 {
-            let curve = StackDistances::of(&t).curve();
-            sizes
-                .iter()
-                .map(|&f| curve[f.min(curve.len() - 1)])
-                .collect()
-        } else if k == PolicyKind::Lru {
-            let s = SampledCurve::of(&t, sample);
-            if s.sampled == 0 && n > 0 {
-                bail!(
-                    "--sample: a rate of {sample} sampled none of the {} distinct pages of {}, so it estimates nothing; use a larger rate",
-                    t.nr_pages(),
-                    trace.display()
-                );
-            }
-            sizes.iter().map(|&f| s.misses(f)).collect()
-        } else {
-            sizes
-                .par_iter()
-                .map(|&f| {
-                    let spec = RunSpec {
-                        policy: k,
-                        frames: f,
-                        window: 0,
-                        threshold: 0,
-                        seed: 1,
-                    };
-                    simulate(&spec, &t, next.as_deref()).misses
-                })
-                .collect()
-        };
-        let name = if k == PolicyKind::Lru && sample < 1.0 {
-            format!("lru~{sample}")
-        } else {
-            k.to_string()
-        };
-        rows.extend(sizes.iter().zip(misses).map(|(&f, m)| CurvePoint {
-            policy: name.clone(),
-            frames: f,
-            misses: m,
-            miss_ratio: ratio(m),
-        }));
-    }
-    let names: Vec<String> = {
-        let mut v: Vec<String> = rows.iter().map(|r| r.policy.clone()).collect();
-        v.dedup();
-        v
-    };
-    let knees: Vec<(String, Option<usize>)> = names
-        .iter()
-        .map(|p| {
-            let pts: Vec<(f64, f64)> = rows
-                .iter()
-                .filter(|r| &r.policy == p)
-                .map(|r| ((r.frames as f64).ln(), r.misses as f64))
-                .collect();
-            let sizes_of: Vec<usize> = rows
-                .iter()
-                .filter(|r| &r.policy == p)
-                .map(|r| r.frames)
-                .collect();
-            (p.clone(), knee(&pts).map(|i| sizes_of[i]))
-        })
-        .collect();
+    let name = trace.display().to_string();
+    let c = vmsim::policy::mrc::curves(&t, &name, &kinds, frames, points, sample)
+        .map_err(|e| anyhow::anyhow!("--{}: {e}", e.param()))?;
     if let Some(out) = plot_out {
-        let series: Vec<plot::Series> = knees
+        let series: Vec<plot::Series> = c
+            .knees
             .iter()
-            .map(|(p, k)| {
-                let points: Vec<(f64, f64)> = rows
-                    .iter()
-                    .filter(|r| &r.policy == p)
-                    .map(|r| (r.frames as f64, r.miss_ratio))
-                    .collect();
-                let mark = k.and_then(|f| {
-                    rows.iter()
-                        .find(|r| &r.policy == p && r.frames == f)
-                        .map(|r| (f as f64, r.miss_ratio))
-                });
-                plot::Series {
-                    name: p.clone(),
-                    points,
-                    mark,
-                }
+            .map(|(p, _)| plot::Series {
+                name: p.clone(),
+                points: c.curve(p),
+                mark: c.knee_point(p),
             })
             .collect();
         plot::lines(
             out,
-            &format!("miss ratio: {}", trace.display()),
+            &format!("miss ratio: {name}"),
             ("frames", "miss ratio"),
             &series,
             true,
         )?;
     }
     if json {
-        let v = serde_json::json!({
-            "trace": trace.display().to_string(),
-            "references": n,
-            "pages": t.nr_pages(),
-            "sample": sample,
-            "points": rows,
-            "knees": knees.iter().map(|(p, k)| (p.clone(), serde_json::json!(k))).collect::<serde_json::Map<_, _>>(),
-        });
-        outln!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(());
+        outln!("{}", serde_json::to_string_pretty(&c.to_json())?);
+    } else if csv {
+        out!("{}", c.to_csv());
+    } else {
+        out!("{}", c.to_text());
     }
-    if csv {
-        outln!("policy,frames,misses,miss_ratio");
-        for r in &rows {
-            outln!("{},{},{},{}", r.policy, r.frames, r.misses, r.miss_ratio);
-        }
-        return Ok(());
-    }
-    outln!(
-        "trace {}: {} references, {} distinct pages",
-        trace.display(),
-        n,
-        t.nr_pages()
-    );
-    out!("\n{:>10}", "frames");
-    for p in &names {
-        out!(" {p:>14}");
-    }
-    outln!();
-    for &f in &sizes {
-        out!("{f:>10}");
-        for (p, k) in &knees {
-            let r = rows.iter().find(|r| &r.policy == p && r.frames == f);
-            let mark = if *k == Some(f) { "*" } else { " " };
-            match r {
-                Some(r) => out!(" {:>12.4}%{mark}", r.miss_ratio * 100.0),
-                None => out!(" {:>14}", "-"),
-            }
-        }
-        outln!();
-    }
-    outln!("\nmiss ratios; * marks each curve's knee (farthest below the chord, log frames)");
     Ok(())
 }
 

@@ -18,6 +18,7 @@
 //! distance `d` stands for `d / R` and each sampled reference for `1 / R` references.
 
 use super::trace::PageTrace;
+use super::{simulate, PolicyKind, RunSpec};
 use serde::Serialize;
 
 /// Stack distances of a trace: how many references had each distance, and how many
@@ -286,6 +287,215 @@ pub fn log_sizes(max: usize, n: usize) -> Vec<usize> {
         .collect();
     out.dedup();
     out
+}
+
+/// Why curves cannot be drawn.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CurveError {
+    /// The policy has no fixed number of frames (working set, PFF).
+    #[error("{0} has no fixed number of frames, so no miss-ratio curve")]
+    NoFixedFrames(PolicyKind),
+    /// The sample holds no page.
+    #[error("a rate of {rate} sampled none of the {pages} distinct pages of {trace}, so it estimates nothing; use a larger rate")]
+    EmptySample {
+        /// The rate.
+        rate: f64,
+        /// Distinct pages of the trace.
+        pages: usize,
+        /// The trace.
+        trace: String,
+    },
+}
+
+impl CurveError {
+    /// The parameter at fault (`policy` or `sample`).
+    pub fn param(&self) -> &'static str {
+        match self {
+            CurveError::NoFixedFrames(_) => "policy",
+            CurveError::EmptySample { .. } => "sample",
+        }
+    }
+}
+
+/// Miss-ratio curves of several policies over one trace, with each curve's knee.
+#[derive(Clone, Debug)]
+pub struct Curves {
+    /// The trace, as named.
+    pub trace: String,
+    /// References of the trace.
+    pub references: u64,
+    /// Distinct pages of the trace.
+    pub pages: usize,
+    /// The SHARDS sampling rate of LRU's curve (1: exact).
+    pub sample: f64,
+    /// The frame counts, in order.
+    pub sizes: Vec<usize>,
+    /// Every (policy, frames) point, curve by curve.
+    pub points: Vec<CurvePoint>,
+    /// Each curve's name and its knee (the size farthest below the chord, log frames).
+    pub knees: Vec<(String, Option<usize>)>,
+}
+
+/// The curves of `kinds` over `t` (named `trace`) at `frames`, or at `points` sizes
+/// log-spaced up to the number of distinct pages when `frames` is empty. LRU's curve
+/// comes from one pass (stack distances), exact or SHARDS-sampled at `sample`; the
+/// other policies run once per size, in parallel.
+pub fn curves(
+    t: &PageTrace,
+    trace: &str,
+    kinds: &[PolicyKind],
+    frames: &[usize],
+    points: usize,
+    sample: f64,
+) -> Result<Curves, CurveError> {
+    use rayon::prelude::*;
+    if let Some(&k) = kinds.iter().find(|k| !k.fixed_frames()) {
+        return Err(CurveError::NoFixedFrames(k));
+    }
+    let sizes = if frames.is_empty() && points == 1 {
+        vec![t.nr_pages()]
+    } else if frames.is_empty() {
+        log_sizes(t.nr_pages(), points)
+    } else {
+        frames.to_vec()
+    };
+    let n = t.len() as u64;
+    let ratio = |m: u64| if n == 0 { 0.0 } else { m as f64 / n as f64 };
+    let next = kinds.contains(&PolicyKind::Opt).then(|| t.next_use());
+    let mut rows: Vec<CurvePoint> = Vec::new();
+    for &k in kinds {
+        let misses: Vec<u64> = if k == PolicyKind::Lru && sample >= 1.0 {
+            let curve = StackDistances::of(t).curve();
+            sizes
+                .iter()
+                .map(|&f| curve[f.min(curve.len() - 1)])
+                .collect()
+        } else if k == PolicyKind::Lru {
+            let s = SampledCurve::of(t, sample);
+            if s.sampled == 0 && n > 0 {
+                return Err(CurveError::EmptySample {
+                    rate: sample,
+                    pages: t.nr_pages(),
+                    trace: trace.to_string(),
+                });
+            }
+            sizes.iter().map(|&f| s.misses(f)).collect()
+        } else {
+            sizes
+                .par_iter()
+                .map(|&f| {
+                    let spec = RunSpec {
+                        policy: k,
+                        frames: f,
+                        window: 0,
+                        threshold: 0,
+                        seed: 1,
+                    };
+                    simulate(&spec, t, next.as_deref()).misses
+                })
+                .collect()
+        };
+        let name = if k == PolicyKind::Lru && sample < 1.0 {
+            format!("lru~{sample}")
+        } else {
+            k.to_string()
+        };
+        rows.extend(sizes.iter().zip(misses).map(|(&f, m)| CurvePoint {
+            policy: name.clone(),
+            frames: f,
+            misses: m,
+            miss_ratio: ratio(m),
+        }));
+    }
+    let mut names: Vec<String> = rows.iter().map(|r| r.policy.clone()).collect();
+    names.dedup();
+    let knees = names
+        .iter()
+        .map(|p| {
+            let mine: Vec<&CurvePoint> = rows.iter().filter(|r| &r.policy == p).collect();
+            let pts: Vec<(f64, f64)> = mine
+                .iter()
+                .map(|r| ((r.frames as f64).ln(), r.misses as f64))
+                .collect();
+            (p.clone(), knee(&pts).map(|i| mine[i].frames))
+        })
+        .collect();
+    Ok(Curves {
+        trace: trace.to_string(),
+        references: n,
+        pages: t.nr_pages(),
+        sample,
+        sizes,
+        points: rows,
+        knees,
+    })
+}
+
+impl Curves {
+    /// The points of curve `policy`: (frames, miss ratio).
+    pub fn curve(&self, policy: &str) -> Vec<(f64, f64)> {
+        self.points
+            .iter()
+            .filter(|r| r.policy == policy)
+            .map(|r| (r.frames as f64, r.miss_ratio))
+            .collect()
+    }
+
+    /// The knee of curve `policy` as a point (frames, miss ratio), if it has one.
+    pub fn knee_point(&self, policy: &str) -> Option<(f64, f64)> {
+        let f = self.knees.iter().find(|(p, _)| p == policy)?.1?;
+        self.points
+            .iter()
+            .find(|r| r.policy == policy && r.frames == f)
+            .map(|r| (f as f64, r.miss_ratio))
+    }
+
+    /// The curves as one JSON object.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "trace": self.trace,
+            "references": self.references,
+            "pages": self.pages,
+            "sample": self.sample,
+            "points": self.points,
+            "knees": self.knees.iter().map(|(p, k)| (p.clone(), serde_json::json!(k))).collect::<serde_json::Map<_, _>>(),
+        })
+    }
+
+    /// The curves as CSV rows (policy, frames, misses, miss_ratio).
+    pub fn to_csv(&self) -> String {
+        let mut t = String::from("policy,frames,misses,miss_ratio\n");
+        for r in &self.points {
+            t += &format!("{},{},{},{}\n", r.policy, r.frames, r.misses, r.miss_ratio);
+        }
+        t
+    }
+
+    /// The curves as a table: a row per size, a column per curve, knees marked.
+    pub fn to_text(&self) -> String {
+        let mut t = format!(
+            "trace {}: {} references, {} distinct pages\n\n{:>10}",
+            self.trace, self.references, self.pages, "frames"
+        );
+        for (p, _) in &self.knees {
+            t += &format!(" {p:>14}");
+        }
+        t.push('\n');
+        for &f in &self.sizes {
+            t += &format!("{f:>10}");
+            for (p, k) in &self.knees {
+                let r = self.points.iter().find(|r| &r.policy == p && r.frames == f);
+                let mark = if *k == Some(f) { "*" } else { " " };
+                match r {
+                    Some(r) => t += &format!(" {:>12.4}%{mark}", r.miss_ratio * 100.0),
+                    None => t += &format!(" {:>14}", "-"),
+                }
+            }
+            t.push('\n');
+        }
+        t += "\nmiss ratios; * marks each curve's knee (farthest below the chord, log frames)\n";
+        t
+    }
 }
 
 #[cfg(test)]
