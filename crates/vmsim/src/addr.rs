@@ -117,6 +117,17 @@ impl Pfn {
     }
 }
 
+/// A slot of the swap device: the index of one page-sized block of swap space.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[repr(transparent)]
+pub struct SwapSlot(pub u32);
+
+impl fmt::Display for SwapSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 impl PhysAddr {
     /// The frame that holds this address.
     #[inline(always)]

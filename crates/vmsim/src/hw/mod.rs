@@ -17,9 +17,12 @@ pub mod walk_cache;
 
 pub use machine::{MachineError, MachineSpec};
 pub use mmu::{AccessKind, AsidScope, Fault, FaultCause, Mmu, MmuCounters, Privilege};
-pub use page_table::{FrameAlloc, MapError, Mapping, PageTable, SimpleFrames, Slot, TlbFlush};
+pub use page_table::{
+    FrameAlloc, MapError, Mapping, PageTable, SetSoftError, SimpleFrames, Slot, SwapOutError,
+    TlbFlush, UnmapFrameError,
+};
 pub use paging::Paging;
-pub use pte::{Flags, Pte};
+pub use pte::{Flags, Pte, SoftPte};
 pub use ram::PhysMem;
 pub use story::Translation;
 pub use tlb::{Tlb, TlbCounters};

@@ -5,9 +5,9 @@
 
 use super::mmu::{AsidScope, Mmu};
 use super::paging::Paging;
-use super::pte::{Flags, Pte};
+use super::pte::{Flags, Pte, SoftPte};
 use super::ram::{OutOfRange, PhysMem};
-use crate::addr::{Pfn, PhysAddr, VirtAddr};
+use crate::addr::{Pfn, PhysAddr, SwapSlot, VirtAddr};
 use thiserror::Error;
 
 /// Where page-table frames come from.
@@ -124,6 +124,55 @@ pub enum MapError {
     Ram(#[from] OutOfRange),
 }
 
+/// Why [`PageTable::swap_out_at`] left an entry alone.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum SwapOutError {
+    /// The entry neither maps the frame nor keeps it for a `PROT_NONE` page (it changed
+    /// since the reverse map recorded it).
+    #[error("the entry at {pte_addr} does not hold frame {pfn}")]
+    NotThisFrame {
+        /// Where the entry lives.
+        pte_addr: PhysAddr,
+        /// The frame being swapped out.
+        pfn: Pfn,
+    },
+    /// The entry lies outside RAM.
+    #[error(transparent)]
+    Ram(#[from] OutOfRange),
+}
+
+/// Why [`PageTable::unmap_frame_at`] left an entry alone.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum UnmapFrameError {
+    /// The entry is not a present leaf mapping the frame.
+    #[error("the entry at {pte_addr} does not map frame {pfn}")]
+    NotThisFrame {
+        /// Where the entry lives.
+        pte_addr: PhysAddr,
+        /// The frame being unmapped.
+        pfn: Pfn,
+    },
+    /// The entry lies outside RAM.
+    #[error(transparent)]
+    Ram(#[from] OutOfRange),
+}
+
+/// Why [`PageTable::set_soft`] (and [`PageTable::set_prot_none`]) refused to write a
+/// software entry.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum SetSoftError {
+    /// The value does not fit a not-present entry of this format.
+    #[error("software entry {entry:?} does not fit a page-table entry of this format")]
+    TooWide {
+        /// The entry.
+        entry: SoftPte,
+    },
+    /// The walk to the entry, or the entry itself, refused it (an entry already
+    /// present, no frame for a table, a non-canonical address).
+    #[error(transparent)]
+    Map(#[from] MapError),
+}
+
 /// A pending TLB invalidation for a range of one address space. Apply it with
 /// [`TlbFlush::apply`]; it cannot be silently dropped.
 #[must_use = "a page-table change that narrows access must be followed by a TLB flush"]
@@ -236,6 +285,17 @@ pub enum Slot {
         /// The value (see [`PageTable::write_soft`]).
         value: u64,
     },
+}
+
+impl Slot {
+    /// The kernel's software entry, if this is a not-present entry holding one.
+    #[inline]
+    pub fn soft(&self) -> Option<SoftPte> {
+        match *self {
+            Slot::Soft { value, .. } => SoftPte::from_value(value),
+            Slot::Leaf(_) => None,
+        }
+    }
 }
 
 /// One address space's page tables: the root and the id its TLB entries carry.
@@ -414,7 +474,7 @@ impl PageTable {
 
     /// The largest value a not-present entry can hold.
     pub fn max_soft(paging: &Paging) -> u64 {
-        (u64::MAX >> (64 - paging.pte_bytes * 8)) >> 1
+        paging.max_soft()
     }
 
     /// Writes a not-present base-page entry holding `value` (1 to [`Self::max_soft`]) at
@@ -434,8 +494,163 @@ impl PageTable {
         if !matches!(paging.decode(raw, 1), Pte::Absent) {
             return Err(MapError::AlreadyMapped { va, level: 1 });
         }
-        ram.write_uint(addr, paging.pte_bytes, value << 1)?;
+        ram.write_uint(addr, paging.pte_bytes, paging.encode_soft(value))?;
         Ok(addr)
+    }
+
+    /// Writes the software entry `entry` at `va` (as [`PageTable::write_soft`] does with
+    /// its value). A not-present entry is never cached by the TLB: no flush is owed.
+    pub fn set_soft(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        alloc: &mut impl FrameAlloc,
+        va: VirtAddr,
+        entry: SoftPte,
+        table_flags: Flags,
+    ) -> Result<PhysAddr, SetSoftError> {
+        let value = entry.value();
+        if value > paging.max_soft() {
+            return Err(SetSoftError::TooWide { entry });
+        }
+        Ok(self.write_soft(paging, ram, alloc, va, value, table_flags)?)
+    }
+
+    /// Makes the empty base-page entry at `va` keep frame `pfn` for a page made
+    /// inaccessible by `mprotect(PROT_NONE)`. Unmap the leaf first: that yields the flush.
+    pub fn set_prot_none(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        alloc: &mut impl FrameAlloc,
+        va: VirtAddr,
+        pfn: Pfn,
+        table_flags: Flags,
+    ) -> Result<PhysAddr, SetSoftError> {
+        self.set_soft(paging, ram, alloc, va, SoftPte::ProtNone(pfn), table_flags)
+    }
+
+    /// Turns the base-page entry at `pte_addr` (for `va`, found through the reverse map),
+    /// which maps `pfn` or keeps it for a `PROT_NONE` page, into the swap entry naming
+    /// `slot`, in place. Returns the flush owed when the entry was present.
+    pub fn swap_out_at(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        pte_addr: PhysAddr,
+        va: VirtAddr,
+        pfn: Pfn,
+        slot: SwapSlot,
+    ) -> Result<Option<TlbFlush>, SwapOutError> {
+        let raw = ram.read_uint(pte_addr, paging.pte_bytes)?;
+        let present = match paging.decode(raw, 1) {
+            Pte::Leaf { pfn: f, .. } if f == pfn => true,
+            Pte::Absent
+                if SoftPte::from_value(paging.soft_value(raw)) == Some(SoftPte::ProtNone(pfn)) =>
+            {
+                false
+            }
+            _ => return Err(SwapOutError::NotThisFrame { pte_addr, pfn }),
+        };
+        let value = SoftPte::Swap(slot).value();
+        debug_assert!(value <= paging.max_soft());
+        ram.write_uint(pte_addr, paging.pte_bytes, paging.encode_soft(value))?;
+        Ok(present.then(|| self.flush_page(paging, va, false)))
+    }
+
+    /// Clears the present base-page leaf at `pte_addr` (for `va`, found through the
+    /// reverse map) if it maps `pfn`; returns its final flags (Accessed, Dirty) and the
+    /// flush owed.
+    pub fn unmap_frame_at(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        pte_addr: PhysAddr,
+        va: VirtAddr,
+        pfn: Pfn,
+    ) -> Result<(Flags, TlbFlush), UnmapFrameError> {
+        let raw = ram.read_uint(pte_addr, paging.pte_bytes)?;
+        match paging.decode(raw, 1) {
+            Pte::Leaf { pfn: f, flags } if f == pfn => {
+                ram.write_uint(pte_addr, paging.pte_bytes, paging.encode(Pte::Absent, 1))?;
+                Ok((flags, self.flush_page(paging, va, false)))
+            }
+            _ => Err(UnmapFrameError::NotThisFrame { pte_addr, pfn }),
+        }
+    }
+
+    /// Clears the Accessed bit of the base-page leaf at `pte_addr` (found through the
+    /// reverse map) if it maps `pfn`, and says whether it was set: Linux's
+    /// `ptep_test_and_clear_young`, which changes only that bit. No TLB flush is owed, as
+    /// on x86 Linux (see [`PageTable::test_and_clear_accessed`]); an entry outside RAM
+    /// reads as not accessed.
+    #[inline]
+    pub fn test_and_clear_accessed_at(
+        paging: &Paging,
+        ram: &mut PhysMem,
+        pte_addr: PhysAddr,
+        pfn: Pfn,
+    ) -> bool {
+        let Ok(raw) = ram.read_uint(pte_addr, paging.pte_bytes) else {
+            return false;
+        };
+        let cleared = paging.clear_accessed(raw);
+        if cleared == raw {
+            return false;
+        }
+        match paging.decode(raw, 1) {
+            Pte::Leaf { pfn: f, .. } if f == pfn => {
+                ram.write_uint(pte_addr, paging.pte_bytes, cleared).is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// Clears the not-present entry at `pte_addr` (a software entry a walk found).
+    /// A not-present entry is never cached by the TLB: no flush is owed.
+    pub fn clear_soft_at(
+        paging: &Paging,
+        ram: &mut PhysMem,
+        pte_addr: PhysAddr,
+    ) -> Result<(), OutOfRange> {
+        ram.write_uint(pte_addr, paging.pte_bytes, paging.encode(Pte::Absent, 1))
+    }
+
+    /// Makes the root entries `indices` of this table the same as `from`'s, where
+    /// `from`'s are not empty: how every process shares the kernel's tables below the
+    /// root. The entries were empty, so no flush is owed.
+    pub fn share_root_entries(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        from: &PageTable,
+        indices: std::ops::Range<u64>,
+    ) -> Result<(), OutOfRange> {
+        let b = paging.pte_bytes as u64;
+        for i in indices {
+            let raw = ram.read_uint(PhysAddr(from.root.0 + i * b), paging.pte_bytes)?;
+            if raw != 0 {
+                ram.write_uint(PhysAddr(self.root.0 + i * b), paging.pte_bytes, raw)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties the root entries `indices` of this table (shared ones, before the table
+    /// is destroyed). What they map stays mapped, the same, through the tables they
+    /// shared, so no flush is owed.
+    pub fn unshare_root_entries(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        indices: std::ops::Range<u64>,
+    ) -> Result<(), OutOfRange> {
+        let b = paging.pte_bytes as u64;
+        let empty = paging.encode(Pte::Absent, paging.levels);
+        for i in indices {
+            ram.write_uint(PhysAddr(self.root.0 + i * b), paging.pte_bytes, empty)?;
+        }
+        Ok(())
     }
 
     /// Replaces the not-present base-page entry at `pte_addr` (found by
@@ -481,9 +696,16 @@ impl PageTable {
     }
 
     /// Clears a not-present entry at `va` (nothing happens where there is none).
-    pub fn clear_soft(&self, paging: &Paging, ram: &mut PhysMem, va: VirtAddr) {
-        if let Some(Slot::Soft { pte_addr, .. }) = self.slot(paging, ram, va) {
-            let _ = ram.write_uint(pte_addr, paging.pte_bytes, 0);
+    /// A not-present entry is never cached by the TLB: no flush is owed.
+    pub fn clear_soft(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        va: VirtAddr,
+    ) -> Result<(), OutOfRange> {
+        match self.slot(paging, ram, va) {
+            Some(Slot::Soft { pte_addr, .. }) => Self::clear_soft_at(paging, ram, pte_addr),
+            _ => Ok(()),
         }
     }
 
@@ -500,7 +722,7 @@ impl PageTable {
             })),
             Pte::Absent if raw != 0 => Some(Slot::Soft {
                 pte_addr,
-                value: raw >> 1,
+                value: paging.soft_value(raw),
             }),
             _ => None,
         }
@@ -528,7 +750,7 @@ impl PageTable {
                 Pte::Absent if level == 1 && raw != 0 => {
                     return Some(Slot::Soft {
                         pte_addr: addr,
-                        value: raw >> 1,
+                        value: paging.soft_value(raw),
                     })
                 }
                 Pte::Absent | Pte::Reserved => return None,
@@ -718,7 +940,7 @@ fn collect(
                 VirtAddr(va),
                 Slot::Soft {
                     pte_addr: addr,
-                    value: raw >> 1,
+                    value: paging.soft_value(raw),
                 },
             )),
             Pte::Absent | Pte::Reserved => {}
@@ -818,4 +1040,99 @@ fn count_tree(paging: &Paging, ram: &PhysMem, table: PhysAddr, level: u32) -> u6
         .into_iter()
         .map(|c| count_tree(paging, ram, c, level - 1))
         .sum::<u64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::MachineSpec;
+
+    /// A machine's paging and RAM, an allocator for the upper half, and an empty table.
+    fn rig(preset: &str) -> (Paging, PhysMem, SimpleFrames, PageTable) {
+        let spec = MachineSpec::preset(preset).unwrap();
+        let paging = spec.paging;
+        let n = (paging.max_pfn() + 1).min(1024);
+        let mut ram = PhysMem::new(paging.page_shift, n);
+        let mut frames = SimpleFrames::new(n / 2, n);
+        let pt = PageTable::new(&paging, &mut ram, &mut frames, 3).unwrap();
+        (paging, ram, frames, pt)
+    }
+
+    #[test]
+    fn named_entry_edits_change_only_what_they_name() {
+        for preset in ["x86-64", "sv39", "textbook"] {
+            let (p, mut ram, mut frames, pt) = rig(preset);
+            let ps = p.page_size();
+            let (va, pfn) = (VirtAddr(4 * ps), Pfn(7));
+            let rw = Flags::RW | Flags::USER;
+            let pte = pt
+                .map(
+                    &p,
+                    &mut ram,
+                    &mut frames,
+                    va,
+                    pfn,
+                    1,
+                    rw | Flags::ACCESSED,
+                    rw,
+                )
+                .unwrap();
+            // Accessed: cleared once, only for the frame it maps.
+            assert!(!PageTable::test_and_clear_accessed_at(
+                &p,
+                &mut ram,
+                pte,
+                Pfn(8)
+            ));
+            assert!(PageTable::test_and_clear_accessed_at(
+                &p, &mut ram, pte, pfn
+            ));
+            assert!(!PageTable::test_and_clear_accessed_at(
+                &p, &mut ram, pte, pfn
+            ));
+            assert_eq!(pt.lookup(&p, &ram, va).unwrap().flags, rw, "{preset}");
+            // Swap-out of another frame is refused; of this one it owes a flush.
+            let other = pt.swap_out_at(&p, &mut ram, pte, va, Pfn(8), SwapSlot(5));
+            assert!(matches!(other, Err(SwapOutError::NotThisFrame { .. })));
+            let flush = pt
+                .swap_out_at(&p, &mut ram, pte, va, pfn, SwapSlot(5))
+                .unwrap();
+            let flush = flush.expect("the entry was present");
+            assert_eq!(flush.range().0, va);
+            flush.discard_unloaded();
+            let slot = pt.slot(&p, &ram, va).unwrap();
+            assert_eq!(slot.soft(), Some(SoftPte::Swap(SwapSlot(5))), "{preset}");
+            assert_eq!(
+                p.decode(ram.read_uint(pte, p.pte_bytes).unwrap(), 1),
+                Pte::Absent
+            );
+            // Cleared, then kept for PROT_NONE, which swaps out without a flush.
+            PageTable::clear_soft_at(&p, &mut ram, pte).unwrap();
+            assert_eq!(pt.slot(&p, &ram, va), None);
+            let at = pt
+                .set_prot_none(&p, &mut ram, &mut frames, va, pfn, rw)
+                .unwrap();
+            assert_eq!(at, pte);
+            let swapped = pt.swap_out_at(&p, &mut ram, pte, va, pfn, SwapSlot(9));
+            assert!(matches!(swapped, Ok(None)), "{preset}");
+            pt.clear_soft(&p, &mut ram, va).unwrap();
+            // A present leaf unmapped by frame: its flags and a flush come back.
+            let pte = pt.map(&p, &mut ram, &mut frames, va, pfn, 1, rw | Flags::DIRTY, rw);
+            let pte = pte.unwrap();
+            let gone = pt.unmap_frame_at(&p, &mut ram, pte, va, Pfn(8));
+            assert!(matches!(gone, Err(UnmapFrameError::NotThisFrame { .. })));
+            let (flags, flush) = pt.unmap_frame_at(&p, &mut ram, pte, va, pfn).unwrap();
+            flush.discard_unloaded();
+            assert!(flags.contains(Flags::DIRTY), "{preset}");
+            assert_eq!(pt.slot(&p, &ram, va), None);
+        }
+    }
+
+    #[test]
+    fn a_software_entry_wider_than_the_format_is_refused() {
+        let (p, mut ram, mut frames, pt) = rig("textbook");
+        let too_wide = SoftPte::ProtNone(Pfn(p.max_soft()));
+        let r = pt.set_soft(&p, &mut ram, &mut frames, VirtAddr(0), too_wide, Flags::RWX);
+        assert!(matches!(r, Err(SetSoftError::TooWide { .. })));
+    }
 }

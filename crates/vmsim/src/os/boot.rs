@@ -269,32 +269,21 @@ impl Kernel {
         let paging = self.machine.spec.paging;
         let pt = PageTable::new(&paging, &mut self.machine.ram, &mut self.frames, 0)
             .map_err(|_| super::Errno::ENOMEM)?;
-        let b = paging.pte_bytes as u64;
-        for i in self.kernel_root_index..paging.entries(paging.levels) {
-            let src = PhysAddr(self.kernel_pt.root().0 + i * b);
-            let dst = PhysAddr(pt.root().0 + i * b);
-            let raw = self
-                .machine
-                .ram
-                .read_uint(src, paging.pte_bytes)
-                .unwrap_or(0);
-            if raw != 0 {
-                let _ = self.machine.ram.write_uint(dst, paging.pte_bytes, raw);
-            }
-        }
+        let kernel_half = self.kernel_root_index..paging.entries(paging.levels);
+        // Both roots are tables this kernel allocated in RAM: this cannot fail.
+        let shared =
+            pt.share_root_entries(&paging, &mut self.machine.ram, &self.kernel_pt, kernel_half);
+        debug_assert!(shared.is_ok(), "a root table outside RAM");
         Ok(pt)
     }
 
     /// Frees a process's page tables, leaving the kernel's shared ones alone.
     pub(super) fn free_user_table(&mut self, pt: PageTable) -> u64 {
         let paging = self.machine.spec.paging;
-        let b = paging.pte_bytes as u64;
-        for i in self.kernel_root_index..paging.entries(paging.levels) {
-            let _ = self
-                .machine
-                .ram
-                .write_uint(PhysAddr(pt.root().0 + i * b), paging.pte_bytes, 0);
-        }
+        let kernel_half = self.kernel_root_index..paging.entries(paging.levels);
+        // Both roots are tables this kernel allocated in RAM: this cannot fail.
+        let unshared = pt.unshare_root_entries(&paging, &mut self.machine.ram, kernel_half);
+        debug_assert!(unshared.is_ok(), "a root table outside RAM");
         pt.destroy(&paging, &mut self.machine.ram, &mut self.frames)
     }
 }

@@ -15,7 +15,7 @@
 //!    copied (the zero page is replaced by a zeroed frame).
 //! 6. Anything else was spurious (a stale TLB entry): retry.
 //!
-//! A swapped-out page is a not-present entry naming its swap slot ([`SOFT_SWAP`]): the
+//! A swapped-out page is a not-present entry naming its swap slot ([`SoftPte::Swap`](crate::hw::SoftPte::Swap)): the
 //! fault reads it back (major) at step 4.
 
 use super::frames::FrameKind;
@@ -24,7 +24,7 @@ use super::vma::{Backing, Prot, Vma, VmaRole};
 use super::{Kernel, Pid};
 use crate::addr::{Pfn, VirtAddr};
 use crate::hw::paging::Format;
-use crate::hw::{AccessKind, Fault, FaultCause, Flags, PageTable, Slot};
+use crate::hw::{AccessKind, Fault, FaultCause, Flags, PageTable, Slot, SoftPte};
 use serde::Serialize;
 
 /// How a fault was resolved, or which violation it was.
@@ -192,31 +192,6 @@ impl Violation {
     }
 }
 
-/// Tag of a not-present entry that keeps a frame of a `PROT_NONE` page.
-pub const SOFT_PROT_NONE: u64 = 1;
-/// Tag of a not-present entry that names a swap slot (for the swap device).
-pub const SOFT_SWAP: u64 = 2;
-
-/// The software value of a not-present entry keeping `pfn` for a `PROT_NONE` page.
-pub fn soft_for_prot_none(pfn: Pfn) -> u64 {
-    (pfn.0 << 2) | SOFT_PROT_NONE
-}
-
-/// The frame a not-present entry keeps for a `PROT_NONE` page.
-pub fn soft_prot_none(value: u64) -> Option<Pfn> {
-    (value & 3 == SOFT_PROT_NONE).then_some(Pfn(value >> 2))
-}
-
-/// The software value of a not-present entry naming swap slot `slot`.
-pub fn soft_for_swap(slot: u32) -> u64 {
-    ((slot as u64) << 2) | SOFT_SWAP
-}
-
-/// The swap slot a not-present entry names.
-pub fn soft_swap(value: u64) -> Option<u32> {
-    (value & 3 == SOFT_SWAP).then_some((value >> 2) as u32)
-}
-
 impl Kernel {
     /// Whether an access of `kind` is allowed by `prot` as the hardware can enforce it
     /// (x86 and textbook pages are readable whenever they are present).
@@ -265,14 +240,14 @@ impl Kernel {
         };
         let kind = match slot {
             None => self.demand(pid, &vma, page, f.access)?,
-            Some(Slot::Soft { value, pte_addr }) if soft_swap(value).is_some() => {
-                let slot = soft_swap(value).unwrap_or(0);
-                self.swap_in(pid, &vma, page, pte_addr, slot)?
-            }
-            Some(Slot::Soft { value, .. }) => match soft_prot_none(value) {
-                Some(pfn) => {
+            Some(s @ Slot::Soft { pte_addr, .. }) => match s.soft() {
+                Some(SoftPte::Swap(slot)) => self.swap_in(pid, &vma, page, pte_addr, slot.0)?,
+                Some(SoftPte::ProtNone(pfn)) => {
                     // mprotect restores these when it widens access; be safe anyway.
-                    pt.clear_soft(&paging, &mut self.machine.ram, page);
+                    // The walk just read the entry: clearing it cannot fail.
+                    let cleared =
+                        PageTable::clear_soft_at(&paging, &mut self.machine.ram, pte_addr);
+                    debug_assert!(cleared.is_ok(), "entry at {pte_addr} outside RAM");
                     self.uncount(pid, pfn);
                     self.rmap.remove(pfn, pid, page);
                     let flags = self.user_flags(vma.prot, false, false);

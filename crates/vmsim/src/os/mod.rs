@@ -767,14 +767,19 @@ impl Kernel {
                     self.rmap.remove(m.pfn, pid, va);
                     self.put_frame(m.pfn);
                 }
-                crate::hw::Slot::Soft { value, .. } => {
-                    pt.clear_soft(&paging, &mut self.machine.ram, va);
-                    if let Some(pfn) = fault::soft_prot_none(value) {
+                s @ crate::hw::Slot::Soft { pte_addr, .. } => {
+                    // The walk just read the entry: clearing it cannot fail, and it was
+                    // not present, so no flush is owed.
+                    let cleared =
+                        PageTable::clear_soft_at(&paging, &mut self.machine.ram, pte_addr);
+                    debug_assert!(cleared.is_ok(), "entry at {pte_addr} outside RAM");
+                    let soft = s.soft();
+                    if let Some(pfn) = soft.and_then(crate::hw::SoftPte::prot_none_frame) {
                         self.uncount(pid, pfn);
                         self.rmap.remove(pfn, pid, va);
                         self.put_frame(pfn);
                     }
-                    if let Some(slot) = fault::soft_swap(value) {
+                    if let Some(slot) = soft.and_then(crate::hw::SoftPte::swap_slot).map(|s| s.0) {
                         let gone = self.swap.as_mut().is_some_and(|s| {
                             s.put(slot);
                             s.count(slot) == 0

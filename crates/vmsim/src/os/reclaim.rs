@@ -11,12 +11,11 @@
 //! `min` or fewer free reclaims directly. A group at its limit reclaims its own frames
 //! first. Shared-memory pages are not reclaimed (vmsim keeps them resident).
 
-use super::fault::{soft_for_swap, soft_prot_none, soft_swap};
 use super::frames::FrameKind;
 use super::{GroupId, Kernel, Pid};
-use crate::addr::{Pfn, VirtAddr};
+use crate::addr::{Pfn, SwapSlot, VirtAddr};
 use crate::hw::ram::FrameArray;
-use crate::hw::{Flags, PageTable, Slot, TlbFlush};
+use crate::hw::{Flags, PageTable, Slot, SoftPte, SwapOutError, TlbFlush};
 use serde::Serialize;
 
 /// How victims are chosen.
@@ -182,35 +181,15 @@ impl Kernel {
         }
     }
 
-    /// The raw entry at `pte` (0 if it cannot be read).
-    fn entry_at(&self, pte: crate::addr::PhysAddr) -> u64 {
-        let bytes = self.machine.spec.paging.pte_bytes;
-        self.machine.ram.read_uint(pte, bytes).unwrap_or(0)
-    }
-
     /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
     /// The entries are read and written where the reverse map says they are (as
     /// Linux's `ptep_test_and_clear_young`, without a TLB flush).
     pub(super) fn young(&mut self, pfn: Pfn) -> bool {
         let paging = &self.machine.spec.paging;
         let ram = &mut self.machine.ram;
-        // The leaf's Accessed bit in the raw entry, whatever the format.
-        let accessed = paging.set_accessed(0, crate::hw::pte::AdUpdate::Leaf { write: false });
         let mut young = false;
         self.rmap.each(pfn, |_, _, pte| {
-            let Ok(raw) = ram.read_uint(pte, paging.pte_bytes) else {
-                return;
-            };
-            if raw & accessed == 0 {
-                return;
-            }
-            if let crate::hw::Pte::Leaf { pfn: f, .. } = paging.decode(raw, 1) {
-                if f == pfn {
-                    // Only the bit changes, as `ptep_test_and_clear_young` does.
-                    let _ = ram.write_uint(pte, paging.pte_bytes, raw & !accessed);
-                    young = true;
-                }
-            }
+            young |= PageTable::test_and_clear_accessed_at(paging, ram, pte, pfn);
         });
         young
     }
@@ -383,21 +362,20 @@ impl Kernel {
                 for (pid, va, pte) in self.rmap.of(pfn) {
                     let Ok(mm) = self.mm(pid) else { continue };
                     let pt = mm.pt;
-                    let raw = self.entry_at(pte);
-                    let present = match paging.decode(raw, 1) {
-                        crate::hw::Pte::Leaf { pfn: f, .. } if f == pfn => true,
-                        crate::hw::Pte::Absent if soft_prot_none(raw >> 1) == Some(pfn) => false,
-                        _ => continue,
-                    };
                     // The entry becomes the swap entry in place.
-                    let _ = self.machine.ram.write_uint(
+                    match pt.swap_out_at(
+                        &paging,
+                        &mut self.machine.ram,
                         pte,
-                        paging.pte_bytes,
-                        soft_for_swap(slot) << 1,
-                    );
-                    if present {
-                        let flush = pt.flush_page(&paging, va, false);
-                        self.flush_for(pid, flush);
+                        va,
+                        pfn,
+                        SwapSlot(slot),
+                    ) {
+                        Ok(Some(flush)) => self.flush_for(pid, flush),
+                        Ok(None) => {}
+                        // Changed since the reverse map recorded it, or (never) outside
+                        // RAM: the entry does not hold this frame.
+                        Err(SwapOutError::NotThisFrame { .. } | SwapOutError::Ram(_)) => continue,
                     }
                     if let Some(s) = self.swap.as_mut() {
                         s.get(slot);
@@ -432,13 +410,13 @@ impl Kernel {
                 for (pid, va, pte) in self.rmap.of(pfn) {
                     let Ok(mm) = self.mm(pid) else { continue };
                     let pt = mm.pt;
-                    let raw = self.entry_at(pte);
-                    if let crate::hw::Pte::Leaf { pfn: f, flags } = paging.decode(raw, 1) {
-                        if f == pfn {
-                            dirty |= flags.contains(Flags::DIRTY) && flags.contains(Flags::WRITE);
-                            let _ = self.machine.ram.write_uint(pte, paging.pte_bytes, 0);
-                            pending.push((pid, pt.flush_page(&paging, va, false)));
-                        }
+                    // Anything else there (changed since the reverse map recorded it) is
+                    // left alone, but the frame's mapping is still dropped below.
+                    if let Ok((flags, flush)) =
+                        pt.unmap_frame_at(&paging, &mut self.machine.ram, pte, va, pfn)
+                    {
+                        dirty |= flags.contains(Flags::DIRTY) && flags.contains(Flags::WRITE);
+                        pending.push((pid, flush));
                     }
                     self.uncount(pid, pfn);
                     self.rmap.remove(pfn, pid, va);
@@ -593,7 +571,7 @@ impl Kernel {
                 let still = self.mm(pid).is_ok()
                     && matches!(
                         PageTable::slot_at(&paging, &self.machine.ram, pte),
-                        Some(Slot::Soft { value, .. }) if soft_swap(value) == Some(slot)
+                        Some(s @ Slot::Soft { .. }) if s.soft() == Some(SoftPte::Swap(SwapSlot(slot)))
                     );
                 if !still {
                     self.put_frame(pfn);
@@ -612,7 +590,10 @@ impl Kernel {
             }
         };
         self.mm(pid).map_err(|_| super::Violation::OutOfMemory)?;
-        let _ = self.machine.ram.write_uint(pte, paging.pte_bytes, 0);
+        // The entry was just read (the process lives, so its tables stay): clearing it
+        // cannot fail; it was not present, so no flush is owed.
+        let cleared = PageTable::clear_soft_at(&paging, &mut self.machine.ram, pte);
+        debug_assert!(cleared.is_ok(), "swap entry at {pte} outside RAM");
         if let Ok(mm) = self.mm_mut(pid) {
             mm.swap_pages = mm.swap_pages.saturating_sub(1);
         }

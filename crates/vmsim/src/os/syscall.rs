@@ -2,13 +2,12 @@
 //! `mprotect`, `brk`, `madvise(MADV_DONTNEED)`, `fork`, `exec`, `exit`, and POSIX shared
 //! memory (`shm_open`, `shm_unlink`). Errors are values; nothing panics.
 
-use super::fault::{soft_for_prot_none, soft_prot_none, soft_swap};
 use super::frames::FrameKind;
 use super::process::{AddressSpace, ProcState, ProcStats, Process, Rss};
 use super::vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole, VmaSet};
 use super::{GroupId, Kernel, Pid, ShmObject};
 use crate::addr::VirtAddr;
-use crate::hw::{Flags, Slot, TlbFlush};
+use crate::hw::{Flags, Slot, SoftPte, TlbFlush};
 use thiserror::Error;
 
 /// A syscall's error, as Linux names it.
@@ -343,26 +342,27 @@ impl Kernel {
                         }
                         r
                     }
-                    Slot::Soft { value, .. } => {
+                    s @ Slot::Soft { .. } => {
                         // A page kept by PROT_NONE (a frame reference) or swapped out
                         // (a slot reference): the child's entry names the same.
-                        let kept = soft_prot_none(value);
-                        let slot = soft_swap(value);
+                        let soft = s.soft();
+                        let kept = soft.and_then(SoftPte::prot_none_frame);
+                        let slot = soft.and_then(SoftPte::swap_slot).map(|s| s.0);
                         if let Some(pfn) = kept {
                             self.frames.get(pfn);
                         }
-                        let written = if kept.is_some() || slot.is_some() {
-                            pt.write_soft(
-                                &paging,
-                                &mut self.machine.ram,
-                                &mut self.frames,
-                                va,
-                                value,
-                                Flags::RWX | Flags::USER,
-                            )
-                            .map(Some)
-                        } else {
-                            Ok(None)
+                        let written = match soft {
+                            Some(soft) => pt
+                                .set_soft(
+                                    &paging,
+                                    &mut self.machine.ram,
+                                    &mut self.frames,
+                                    va,
+                                    soft,
+                                    Flags::RWX | Flags::USER,
+                                )
+                                .map(Some),
+                            None => Ok(None),
                         };
                         match written {
                             Ok(pte) => {
@@ -656,7 +656,7 @@ impl Kernel {
             let vma = *self.mm(pid)?.vmas.find(va).ok_or(Errno::EFAULT)?;
             let (pfn, old) = match slot {
                 Slot::Leaf(m) => (m.pfn, Some(m.flags)),
-                Slot::Soft { value, .. } => match soft_prot_none(value) {
+                s @ Slot::Soft { .. } => match s.soft().and_then(SoftPte::prot_none_frame) {
                     Some(pfn) => (pfn, None),
                     // Swapped out: the protection applies when it comes back.
                     None => continue,
@@ -671,12 +671,12 @@ impl Kernel {
                         Some(p) => p.merge(f),
                         None => f,
                     });
-                    pt.write_soft(
+                    pt.set_prot_none(
                         &paging,
                         &mut self.machine.ram,
                         &mut self.frames,
                         va,
-                        soft_for_prot_none(pfn),
+                        pfn,
                         Flags::RWX | Flags::USER,
                     )
                     .map_err(|_| Errno::ENOMEM)?;
@@ -703,7 +703,8 @@ impl Kernel {
                     }
                 }
                 None => {
-                    pt.clear_soft(&paging, &mut self.machine.ram, va);
+                    pt.clear_soft(&paging, &mut self.machine.ram, va)
+                        .map_err(|_| Errno::EFAULT)?;
                     self.uncount(pid, pfn);
                     self.rmap.remove(pfn, pid, va);
                     self.install(pid, va, pfn, flags)?;

@@ -535,13 +535,11 @@ pub fn kernel_swap(k: &Kernel) -> Option<SwapSnapshot> {
             .pt
             .entries(&paging, &k.machine.ram, VirtAddr(0), k.task_size())
         {
-            if let crate::hw::Slot::Soft { value, .. } = slot {
-                if let Some(s) = crate::os::fault::soft_swap(value) {
-                    owners
-                        .entry(s)
-                        .or_default()
-                        .push(format!("pid {} page {}", p.pid, hex(va.0)));
-                }
+            if let Some(crate::hw::SoftPte::Swap(s)) = slot.soft() {
+                owners
+                    .entry(s.0)
+                    .or_default()
+                    .push(format!("pid {} page {}", p.pid, hex(va.0)));
             }
         }
     }

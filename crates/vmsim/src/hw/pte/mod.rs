@@ -9,7 +9,7 @@ pub mod textbook;
 pub mod x86_64;
 
 use super::paging::{Format, Paging};
-use crate::addr::Pfn;
+use crate::addr::{Pfn, SwapSlot};
 use std::fmt;
 
 /// Permission and status bits of an entry, independent of the format's layout.
@@ -156,6 +156,61 @@ pub enum Pte {
     Reserved,
 }
 
+/// What the kernel keeps in a not-present entry, which the hardware ignores: the
+/// architecture-neutral form of a software entry (Linux's `swp_entry_t`). Each format
+/// stores its [`SoftPte::value`] in the bits its walker ignores ([`Paging::encode_soft`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SoftPte {
+    /// A page made inaccessible by `mprotect(PROT_NONE)`, keeping its frame.
+    ProtNone(Pfn),
+    /// A swapped-out page: the slot that holds its bytes.
+    Swap(SwapSlot),
+}
+
+impl SoftPte {
+    /// Tag of an entry that keeps a frame of a `PROT_NONE` page.
+    pub const TAG_PROT_NONE: u64 = 1;
+    /// Tag of an entry that names a swap slot.
+    pub const TAG_SWAP: u64 = 2;
+
+    /// The software value: the payload above a 2-bit tag (never 0, which is an empty entry).
+    #[inline]
+    pub const fn value(self) -> u64 {
+        match self {
+            SoftPte::ProtNone(pfn) => (pfn.0 << 2) | Self::TAG_PROT_NONE,
+            SoftPte::Swap(slot) => ((slot.0 as u64) << 2) | Self::TAG_SWAP,
+        }
+    }
+
+    /// The entry a software value names, if its tag is one of the kernel's.
+    #[inline]
+    pub const fn from_value(value: u64) -> Option<SoftPte> {
+        match value & 3 {
+            Self::TAG_PROT_NONE => Some(SoftPte::ProtNone(Pfn(value >> 2))),
+            Self::TAG_SWAP => Some(SoftPte::Swap(SwapSlot((value >> 2) as u32))),
+            _ => None,
+        }
+    }
+
+    /// The swap slot, if this is a swap entry.
+    #[inline]
+    pub const fn swap_slot(self) -> Option<SwapSlot> {
+        match self {
+            SoftPte::Swap(slot) => Some(slot),
+            SoftPte::ProtNone(_) => None,
+        }
+    }
+
+    /// The kept frame, if this is a `PROT_NONE` entry.
+    #[inline]
+    pub const fn prot_none_frame(self) -> Option<Pfn> {
+        match self {
+            SoftPte::ProtNone(pfn) => Some(pfn),
+            SoftPte::Swap(_) => None,
+        }
+    }
+}
+
 /// The effect of the hardware setting Accessed (and Dirty) on an entry it used.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum AdUpdate {
@@ -203,9 +258,72 @@ impl Paging {
         }
     }
 
+    /// The raw not-present entry holding the software value `value` (1 to
+    /// [`Paging::max_soft`]), in the bits this format's walker ignores.
+    #[inline]
+    pub fn encode_soft(&self, value: u64) -> u64 {
+        match self.format {
+            Format::X86_64 => x86_64::encode_soft(value),
+            Format::Riscv => riscv::encode_soft(value),
+            Format::Textbook => textbook::encode_soft(value),
+        }
+    }
+
+    /// The software value held by a raw entry that decodes as [`Pte::Absent`] (0 when
+    /// the entry is empty).
+    #[inline]
+    pub fn soft_value(&self, raw: u64) -> u64 {
+        match self.format {
+            Format::X86_64 => x86_64::soft_value(raw),
+            Format::Riscv => riscv::soft_value(raw),
+            Format::Textbook => textbook::soft_value(raw),
+        }
+    }
+
+    /// The largest software value a not-present entry of this format can hold.
+    pub fn max_soft(&self) -> u64 {
+        match self.format {
+            Format::X86_64 => x86_64::max_soft(self),
+            Format::Riscv => riscv::max_soft(self),
+            Format::Textbook => textbook::max_soft(self),
+        }
+    }
+
+    /// The raw leaf entry with Accessed cleared and every other bit kept.
+    #[inline]
+    pub fn clear_accessed(&self, raw: u64) -> u64 {
+        match self.format {
+            Format::X86_64 => x86_64::clear_accessed(raw),
+            Format::Riscv => riscv::clear_accessed(raw),
+            Format::Textbook => textbook::clear_accessed(raw),
+        }
+    }
+
     /// The largest frame number this format can store in an entry.
     pub fn max_pfn(&self) -> u64 {
         (1u64 << (self.pa_bits - self.page_shift)) - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn software_entries_round_trip_through_their_value() {
+        for e in [
+            SoftPte::ProtNone(Pfn(0)),
+            SoftPte::ProtNone(Pfn(0x12_3456)),
+            SoftPte::Swap(SwapSlot(0)),
+            SoftPte::Swap(SwapSlot(u32::MAX)),
+        ] {
+            assert_ne!(e.value(), 0);
+            assert_eq!(SoftPte::from_value(e.value()), Some(e));
+        }
+        assert_eq!(SoftPte::from_value(0), None);
+        assert_eq!(SoftPte::from_value(3), None);
+        assert_eq!(SoftPte::Swap(SwapSlot(5)).swap_slot(), Some(SwapSlot(5)));
+        assert_eq!(SoftPte::Swap(SwapSlot(5)).prot_none_frame(), None);
     }
 }
 
@@ -246,6 +364,12 @@ pub(crate) mod test_util {
                 }
             }
             assert_eq!(p.decode(p.encode(Pte::Absent, level), level), Pte::Absent);
+        }
+        // Software entries are not present at level 1 and give their value back.
+        for value in [1, 2, 0x1234 & p.max_soft(), p.max_soft()] {
+            let raw = p.encode_soft(value);
+            assert_eq!(p.decode(raw, 1), Pte::Absent, "soft {value:#x}");
+            assert_eq!(p.soft_value(raw), value);
         }
     }
 }

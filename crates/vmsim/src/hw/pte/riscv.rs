@@ -121,6 +121,30 @@ pub fn encode(_p: &Paging, pte: Pte, _level: u32) -> u64 {
     }
 }
 
+/// The raw not-present entry holding the software value `value` (1 to [`max_soft`]):
+/// V (bit 0) clear, the value in the bits above it, which the hardware ignores.
+#[inline]
+pub fn encode_soft(value: u64) -> u64 {
+    value << 1
+}
+
+/// The software value a raw not-present entry holds (0 for an empty entry).
+#[inline]
+pub fn soft_value(raw: u64) -> u64 {
+    raw >> 1
+}
+
+/// The largest software value an entry of `p`'s width can hold.
+pub fn max_soft(p: &Paging) -> u64 {
+    (u64::MAX >> (64 - p.pte_bytes * 8)) >> 1
+}
+
+/// The raw entry with Accessed cleared, all else as it was.
+#[inline]
+pub fn clear_accessed(raw: u64) -> u64 {
+    raw & !set_accessed(0, AdUpdate::Leaf { write: false })
+}
+
 /// Sets A on a leaf the walker uses, and D on a write; pointers have no A/D in hardware.
 pub fn set_accessed(raw: u64, update: AdUpdate) -> u64 {
     match update {
