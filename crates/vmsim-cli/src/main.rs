@@ -828,78 +828,20 @@ fn run_policy(
     seed: u64,
     json: bool,
 ) -> Result<()> {
-    use rayon::prelude::*;
-    use vmsim::policy::{simulate, PolicyKind, RunSpec};
+    use vmsim::policy::{grid, results_text, simulate_all};
     let kinds = parse_policies(policies)?;
-    let mut specs = Vec::new();
-    for &k in &kinds {
-        let base = RunSpec {
-            policy: k,
-            frames: 0,
-            window: 0,
-            threshold: 0,
-            seed,
-        };
-        match k {
-            PolicyKind::WorkingSet => {
-                specs.extend(windows.iter().map(|&w| RunSpec { window: w, ..base }))
-            }
-            PolicyKind::Pff => specs.extend(thresholds.iter().map(|&t| RunSpec {
-                threshold: t,
-                ..base
-            })),
-            _ => {
-                if frames.is_empty() {
-                    bail!("--frames is required for policy {k} (e.g. --frames 1000)");
-                }
-                specs.extend(frames.iter().map(|&f| RunSpec { frames: f, ..base }))
-            }
-        }
-    }
+    let specs =
+        grid(&kinds, frames, windows, thresholds, seed).map_err(|e| anyhow::anyhow!("--{e}"))?;
     let t = read_pages(trace, &format)?;
-    let next = kinds.contains(&PolicyKind::Opt).then(|| t.next_use());
-    let results: Vec<_> = specs
-        .par_iter()
-        .map(|s| simulate(s, &t, next.as_deref()))
-        .collect();
+    let results = simulate_all(&specs, &t);
     if json {
         for r in &results {
             outln!("{}", serde_json::to_string(r)?);
         }
-        return Ok(());
-    }
-    outln!(
-        "trace {}: {} references, {} distinct pages",
-        trace.display(),
-        t.len(),
-        t.nr_pages()
-    );
-    outln!(
-        "\n{:<18} {:>10} {:>12} {:>12} {:>12} {:>10} {:>12}",
-        "policy",
-        "frames",
-        "references",
-        "hits",
-        "misses",
-        "miss ratio",
-        "mean resident"
-    );
-    for r in &results {
-        let size = match (r.frames, r.window, r.threshold) {
-            (Some(f), ..) => f.to_string(),
-            (_, Some(w), _) => format!("τ={w}"),
-            (_, _, Some(t)) => format!("T={t}"),
-            _ => "-".into(),
-        };
-        outln!(
-            "{:<18} {:>10} {:>12} {:>12} {:>12} {:>9.4}% {:>12.1}",
-            r.policy,
-            size,
-            r.references,
-            r.hits,
-            r.misses,
-            r.miss_ratio * 100.0,
-            r.mean_resident
+    } else {
+        out!(
+            "{}",
+            results_text(&trace.display().to_string(), &t, &results)
         );
     }
     Ok(())

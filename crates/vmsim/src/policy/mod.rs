@@ -209,6 +209,91 @@ fn drive<P: Policy>(mut p: P, refs: &[u32], seen: &mut impl FnMut(usize, bool)) 
     (hits, mean, max as u64)
 }
 
+/// The runs `vmsim policy` asks for: each fixed-frame policy at every frame count,
+/// the working set at every window, PFF at every threshold.
+pub fn grid(
+    kinds: &[PolicyKind],
+    frames: &[usize],
+    windows: &[usize],
+    thresholds: &[usize],
+    seed: u64,
+) -> Result<Vec<RunSpec>, String> {
+    let mut specs = Vec::new();
+    for &k in kinds {
+        let base = RunSpec {
+            policy: k,
+            frames: 0,
+            window: 0,
+            threshold: 0,
+            seed,
+        };
+        match k {
+            PolicyKind::WorkingSet => {
+                specs.extend(windows.iter().map(|&w| RunSpec { window: w, ..base }))
+            }
+            PolicyKind::Pff => specs.extend(thresholds.iter().map(|&t| RunSpec {
+                threshold: t,
+                ..base
+            })),
+            _ if frames.is_empty() => {
+                return Err(format!(
+                    "frames is required for policy {k} (e.g. --frames 1000)"
+                ))
+            }
+            _ => specs.extend(frames.iter().map(|&f| RunSpec { frames: f, ..base })),
+        }
+    }
+    Ok(specs)
+}
+
+/// Runs every spec over `trace` in parallel; the results come in the specs' order.
+pub fn simulate_all(specs: &[RunSpec], trace: &PageTrace) -> Vec<PolicyStats> {
+    use rayon::prelude::*;
+    let next = specs
+        .iter()
+        .any(|s| s.policy == PolicyKind::Opt)
+        .then(|| trace.next_use());
+    specs
+        .par_iter()
+        .map(|s| simulate(s, trace, next.as_deref()))
+        .collect()
+}
+
+/// Results as a table, under a line that names the trace (`name`).
+pub fn results_text(name: &str, trace: &PageTrace, results: &[PolicyStats]) -> String {
+    let mut t = format!(
+        "trace {name}: {} references, {} distinct pages\n\n{:<18} {:>10} {:>12} {:>12} {:>12} {:>10} {:>12}\n",
+        trace.len(),
+        trace.nr_pages(),
+        "policy",
+        "frames",
+        "references",
+        "hits",
+        "misses",
+        "miss ratio",
+        "mean resident"
+    );
+    for r in results {
+        let size = match (r.frames, r.window, r.threshold) {
+            (Some(f), ..) => f.to_string(),
+            (_, Some(w), _) => format!("τ={w}"),
+            (_, _, Some(t)) => format!("T={t}"),
+            _ => "-".into(),
+        };
+        t += &format!(
+            "{:<18} {:>10} {:>12} {:>12} {:>12} {:>9.4}% {:>12.1}\n",
+            r.policy,
+            size,
+            r.references,
+            r.hits,
+            r.misses,
+            r.miss_ratio * 100.0,
+            r.mean_resident
+        );
+    }
+    t
+}
+
 /// Runs `spec` over `trace`. `next_use` is [`PageTrace::next_use`], needed by OPT
 /// (computed here when `None`; pass it to share it across runs).
 pub fn simulate(spec: &RunSpec, trace: &PageTrace, next_use: Option<&[u32]>) -> PolicyStats {
