@@ -181,14 +181,18 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
     let zero_pfn = frames
         .alloc(1, FrameKind::Kernel, 0)
         .ok_or_else(|| too_small(&frames, 1, "zero page"))?;
-    let _ = machine.ram.zero_frames(zero_pfn, 1);
+    // Just allocated from RAM's own frames: this cannot fail.
+    let zeroed = machine.ram.zero_frames(zero_pfn, 1);
+    debug_assert!(zeroed.is_ok(), "zero page outside RAM");
     log.push(format!("zero page: frame {zero_pfn}"));
 
     let kernel_tables = kernel_pt
         .table_frames(&paging, &machine.ram)
         .saturating_sub(1);
     // ASID 0 is the kernel's; processes get 1 and up.
-    let _ = machine.mmu.set_context(kernel_pt.root(), 0);
+    // ASID 0 fits every width: this cannot fail.
+    let loaded = machine.mmu.set_context(kernel_pt.root(), 0);
+    debug_assert!(loaded.is_ok(), "ASID 0 refused");
     log.push(format!(
         "paging on: root {} loaded with ASID 0; {kernel_tables} kernel table(s) below the root, shared by every process",
         kernel_pt.root()

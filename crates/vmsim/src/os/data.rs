@@ -7,7 +7,7 @@ use super::fault::{FaultKind, Violation};
 use super::syscall::Errno;
 use super::vma::Device;
 use super::{Kernel, Pid, Signal};
-use crate::addr::{PhysAddr, VirtAddr};
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::hw::{AccessKind, Privilege, Translation};
 use thiserror::Error;
 
@@ -67,6 +67,7 @@ impl AccessStory {
     /// the kernel did about its fault.
     pub fn to_text(&self, paging: &crate::hw::Paging) -> String {
         use std::fmt::Write;
+        // Writing to a String cannot fail: the `let _ =` below discard an `Ok(())`.
         let mut s = String::new();
         let indent = if self.tries.len() > 1 { "    " } else { "  " };
         for (i, t) in self.tries.iter().enumerate() {
@@ -115,6 +116,36 @@ impl AccessStory {
 /// never touched takes two on machines where the first read mapped the zero page; a
 /// stale TLB entry adds one).
 const MAX_FAULTS_PER_ACCESS: u32 = 4;
+
+/// The contents of frames the kernel's own allocator handed out. Those frames lie in RAM
+/// by construction, so these cannot fail; a debug build checks it.
+impl Kernel {
+    /// Fills frame `pfn` with zeros.
+    pub(super) fn zero_frame(&mut self, pfn: Pfn) {
+        let r = self.machine.ram.zero_frames(pfn, 1);
+        debug_assert!(r.is_ok(), "frame {pfn} outside RAM");
+    }
+
+    /// Copies frame `src` into frame `dst`.
+    pub(super) fn copy_frame(&mut self, src: Pfn, dst: Pfn) {
+        let r = self.machine.ram.copy_frame(src, dst);
+        debug_assert!(r.is_ok(), "frame {src} or {dst} outside RAM");
+    }
+
+    /// Writes `data` (at most a page) at the start of frame `pfn`.
+    pub(super) fn write_frame(&mut self, pfn: Pfn, data: &[u8]) {
+        let pa = pfn.addr(self.machine.spec.paging.page_shift);
+        let r = self.machine.ram.write(pa, data);
+        debug_assert!(r.is_ok(), "frame {pfn} outside RAM");
+    }
+
+    /// Reads the start of frame `pfn` into `buf` (at most a page).
+    pub(super) fn read_frame(&self, pfn: Pfn, buf: &mut [u8]) {
+        let pa = pfn.addr(self.machine.spec.paging.page_shift);
+        let r = self.machine.ram.read(pa, buf);
+        debug_assert!(r.is_ok(), "frame {pfn} outside RAM");
+    }
+}
 
 impl Kernel {
     /// Makes one access of `pid` at `va` (switching to it first if needed); faults are
@@ -500,6 +531,8 @@ impl Kernel {
             }
             Some(Device::Rtc) => {}
             None => {
+                // No memory there: the write is dropped, as a bus drops it (and as
+                // `phys_read` reads all ones).
                 let _ = self.machine.ram.write(pa, data);
             }
         }

@@ -364,7 +364,7 @@ impl Kernel {
                     return Ok(FaultKind::ZeroPage);
                 }
                 let pfn = self.alloc_user_frame(pid, FrameKind::Anon)?;
-                let _ = self.machine.ram.zero_frames(pfn, 1);
+                self.zero_frame(pfn);
                 let flags = self.user_flags(vma.prot, true, false);
                 self.install(pid, page, pfn, flags).map_err(oom)?;
                 Ok(FaultKind::DemandZero)
@@ -384,7 +384,7 @@ impl Kernel {
                     Some(pfn) => (pfn, FaultKind::Shared),
                     None => {
                         let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
-                        let _ = self.machine.ram.zero_frames(pfn, 1);
+                        self.zero_frame(pfn);
                         if let Some(o) = self.shm[obj.0 as usize].as_mut() {
                             o.pages.insert(idx, pfn);
                         }
@@ -403,16 +403,13 @@ impl Kernel {
                     Some(&pfn) => (pfn, FaultKind::PageCache),
                     None => {
                         let pfn = self.alloc_user_frame(pid, FrameKind::File)?;
-                        let _ = self.machine.ram.zero_frames(pfn, 1);
+                        self.zero_frame(pfn);
                         let mut buf = vec![0u8; ps as usize];
                         if !self.files[file.0 as usize].read_page(idx * ps, &mut buf) {
                             self.counters.file_errors += 1;
                         }
                         if buf.iter().any(|&b| b != 0) {
-                            let _ = self
-                                .machine
-                                .ram
-                                .write(pfn.addr(self.machine.spec.paging.page_shift), &buf);
+                            self.write_frame(pfn, &buf);
                         }
                         self.page_cache.insert((file, idx), pfn);
                         self.cache_owner.insert(pfn.0, (file, idx));
@@ -504,7 +501,7 @@ impl Kernel {
                     return Err(e);
                 }
             };
-            let _ = self.machine.ram.copy_frame(pfn, copy);
+            self.copy_frame(pfn, copy);
             self.put_frame(pfn);
             let flags = self.user_flags(vma.prot, true, false);
             self.install(pid, page, copy, flags).map_err(oom)?;
@@ -569,10 +566,10 @@ impl Kernel {
             };
         }
         let kind = if old == self.zero_pfn {
-            let _ = self.machine.ram.zero_frames(new, 1);
+            self.zero_frame(new);
             FaultKind::ZeroPageCopy
         } else {
-            let _ = self.machine.ram.copy_frame(old, new);
+            self.copy_frame(old, new);
             FaultKind::CowCopy
         };
         // The OOM killer may have run while allocating; the page must still be ours.

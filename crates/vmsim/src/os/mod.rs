@@ -582,7 +582,8 @@ impl Kernel {
         self.counters.switches += 1;
         self.current = Some(pid);
         // The id was taken within the machine's width, so this cannot fail.
-        let _ = self.machine.mmu.set_context(root, asid);
+        let loaded = self.machine.mmu.set_context(root, asid);
+        debug_assert!(loaded.is_ok(), "ASID {asid} refused");
         Ok(())
     }
 
@@ -611,7 +612,9 @@ impl Kernel {
     /// Loads the kernel's own tables (no process current).
     fn switch_to_kernel(&mut self) {
         self.current = None;
-        let _ = self.machine.mmu.set_context(self.kernel_pt.root(), 0);
+        // ASID 0 fits every width: this cannot fail.
+        let loaded = self.machine.mmu.set_context(self.kernel_pt.root(), 0);
+        debug_assert!(loaded.is_ok(), "ASID 0 refused");
     }
 
     /// Applies a pending flush for `pid`'s address space, or discards it when none of

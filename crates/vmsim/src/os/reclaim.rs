@@ -442,10 +442,7 @@ impl Kernel {
     fn write_back(&mut self, pfn: Pfn, file: super::FileId, idx: u64) {
         let ps = self.page_size();
         let mut buf = vec![0u8; ps as usize];
-        let _ = self
-            .machine
-            .ram
-            .read(pfn.addr(self.machine.spec.paging.page_shift), &mut buf);
+        self.read_frame(pfn, &mut buf);
         if self.files[file.0 as usize].host.is_some() {
             // Host files are read-only: nothing can have dirtied them.
             return;
@@ -479,21 +476,22 @@ impl Kernel {
     /// Reads slot `slot` into the fresh frame `pfn` and puts it in the swap cache, whose
     /// reference is the frame's one.
     fn read_into_cache(&mut self, slot: u32, pfn: Pfn) {
-        let paging = self.machine.spec.paging;
         let ps = self.page_size() as usize;
-        let _ = self.machine.ram.zero_frames(pfn, 1);
+        self.zero_frame(pfn);
+        let mut read = None;
         if let Some(s) = self.swap.as_mut() {
             if s.has_data(slot) {
                 let mut buf = vec![0u8; ps];
                 match s.read(slot, &mut buf) {
-                    Ok(_) => {
-                        let _ = self.machine.ram.write(pfn.addr(paging.page_shift), &buf);
-                    }
+                    Ok(_) => read = Some(buf),
                     Err(_) => self.counters.swap_errors += 1,
                 }
             } else {
                 s.note_zero_read();
             }
+        }
+        if let Some(buf) = read {
+            self.write_frame(pfn, &buf);
         }
         if let Some(s) = self.swap.as_mut() {
             s.cache(slot, pfn);

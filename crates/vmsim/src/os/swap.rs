@@ -164,6 +164,8 @@ fn open_temporary() -> Result<File, SwapFileError> {
             .open(&p)
         {
             Ok(f) => {
+                // Unlinked while open, so it goes when the device does; if unlinking
+                // fails the file stays behind in the temporary folder, harmlessly.
                 let _ = std::fs::remove_file(&p);
                 return Ok(f);
             }
@@ -440,6 +442,7 @@ mod tests {
     #[test]
     fn a_named_swap_file_is_never_a_file_vmsim_did_not_make() {
         let dir = std::env::temp_dir().join(format!("vmsim-swapfile-{}", std::process::id()));
+        // Leftovers of an earlier run, if any: absent is fine.
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let theirs = dir.join("notes.txt");

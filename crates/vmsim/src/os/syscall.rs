@@ -440,7 +440,10 @@ impl Kernel {
             })
             .collect();
         for v in mm.vmas.iter() {
-            let _ = self.zap(pid, v.start, v.end);
+            // The process still has its address space and the entries were just found
+            // by a walk: zap cannot fail here.
+            let zapped = self.zap(pid, v.start, v.end);
+            debug_assert!(zapped.is_ok(), "exit: {zapped:?}");
         }
         if self.current == Some(pid) {
             self.switch_to_kernel();
