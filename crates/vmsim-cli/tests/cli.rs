@@ -1,18 +1,9 @@
 //! End-to-end tests of the `vmsim` binary.
 
-use std::process::Command;
+mod support;
+use support::vmsim;
 
-fn vmsim(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(args)
-        .output()
-        .expect("run vmsim");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::process::Command;
 
 #[test]
 fn help_lists_the_commands() {

@@ -2,8 +2,9 @@
 //! bounded time with status 0, or with status 2 and a message; never a panic (101), an
 //! abort (134), a signal or silence.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Duration;
 
 /// A small deterministic generator (64-bit LCG, high bits), so a failure repeats.
 struct Lcg(u64);
@@ -116,21 +117,7 @@ fn run_flags() -> Vec<(&'static str, &'static [&'static str])> {
 }
 
 fn check(args: &[String], limit: Duration) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("vmsim {} ran past {limit:?}", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = support::within(args, limit);
     let err = String::from_utf8_lossy(&out.stderr);
     let line = args.join(" ");
     match out.status.code() {

@@ -4,22 +4,17 @@
 //! than the host. Each error case must fail cleanly (no panic, no abort, no signal)
 //! with a message naming the parameter; each valid case must finish quickly.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod support;
+use support::{file as temp, text};
+
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 /// Runs vmsim and returns its output and how long it took.
 fn vmsim(args: &[&str]) -> (Output, Duration) {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(args)
-        .output()
-        .expect("run vmsim");
+    let out = support::output(args);
     (out, started.elapsed())
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// vmsim must refuse `args` cleanly, naming every one of `names` on stderr.
@@ -56,13 +51,6 @@ fn accepted(args: &[&str], secs: u64) -> String {
         "vmsim {args:?} took {took:?}"
     );
     text(&out.stdout)
-}
-
-/// A file in the temporary directory, unique to this test process and `name`.
-fn temp(name: &str, contents: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("vmsim-limits-{}-{name}", std::process::id()));
-    std::fs::write(&p, contents).unwrap();
-    p
 }
 
 fn belady() -> String {

@@ -3,27 +3,11 @@
 //! the old file until the new one is whole, fails on a missing folder before any work,
 //! and never takes an existing file as swap unless told to. Errors exit with status 2.
 
+mod support;
+use support::{folder, output as vmsim, s, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn vmsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(args)
-        .output()
-        .expect("run vmsim")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A fresh folder for one test.
-fn folder(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vmsim-outputs-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// A small vmsim text trace.
 fn trace(d: &Path) -> PathBuf {
@@ -34,10 +18,6 @@ fn trace(d: &Path) -> PathBuf {
     }
     std::fs::write(&p, s).unwrap();
     p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// The command failed as a refused input does: status 2, a message naming `what`.

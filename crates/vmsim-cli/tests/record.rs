@@ -1,8 +1,11 @@
 //! `vmsim record`: the program's exit status passes through, nothing that fails first
 //! leaves vmsim waiting, and an interrupted recording leaves no partial trace.
 
+mod support;
+use support::{folder, s, within as vmsim_within};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn have(cmd: &str) -> bool {
@@ -19,17 +22,6 @@ fn need_tools() {
     }
 }
 
-fn folder(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vmsim-record-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Compiles `src` into `d/name`.
 fn compile(d: &Path, name: &str, src: &str) -> PathBuf {
     let c = d.join(format!("{name}.c"));
@@ -41,26 +33,6 @@ fn compile(d: &Path, name: &str, src: &str) -> PathBuf {
         .unwrap();
     assert!(ok.success());
     exe
-}
-
-/// Runs vmsim, killing it if it takes longer than `limit` (a hang is a failure, not a
-/// stuck CI job).
-fn vmsim_within(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("vmsim {args:?} still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 const EXIT_WITH: &str = r#"#include <signal.h>

@@ -4,55 +4,30 @@
 //! endless `/dev/zero` included). Each run is killed after 20 seconds, so a regression
 //! fails rather than hangs.
 
+mod support;
+use support::{file, s};
+
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The longest a run may take before it is killed and the test fails.
 const LIMIT: Duration = Duration::from_secs(20);
 
+/// Runs vmsim with `args`, killing it after [`LIMIT`].
+fn vmsim(args: &[&str]) -> Run {
+    let out = support::within(args, LIMIT);
+    Run {
+        status: out.status,
+        stdout: support::text(&out.stdout),
+        stderr: support::text(&out.stderr),
+    }
+}
+
 struct Run {
     status: ExitStatus,
     stdout: String,
     stderr: String,
-}
-
-/// Runs vmsim with `args`, killing it after [`LIMIT`].
-fn vmsim(args: &[&str]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start vmsim");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait for vmsim") {
-            break s;
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("vmsim {args:?} ran for more than {LIMIT:?}; killed");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
 }
 
 /// Runs vmsim and checks it failed in an orderly way: not success, not a panic (101),
@@ -86,22 +61,6 @@ fn refused(args: &[&str], wants: &[&str]) -> String {
         &r.stderr[..r.stderr.len().min(2000)]
     );
     r.stderr
-}
-
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vmsim-trace-errors-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn file(name: &str, bytes: &[u8]) -> PathBuf {
-    let p = dir().join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// `/dev/zero` is one endless line: every line reader stops at the line limit.
@@ -329,7 +288,7 @@ fn empty_binary_and_truncated_inputs_are_named() {
     // A gzip file cut in the middle.
     let text: String = (0..50_000).map(|i| format!("R {:#x}\n", i * 64)).collect();
     let plain = file("cut.txt", text.as_bytes());
-    let gz = dir().join("cut.txt.gz");
+    let gz = support::tmp("cut.txt.gz");
     let ok = Command::new("gzip")
         .arg("-kf")
         .arg(&plain)

@@ -1,30 +1,10 @@
 //! End-to-end tests of the trace commands: convert, stat, run on traces and workloads,
 //! sweep, plot and record.
 
-use std::path::{Path, PathBuf};
+mod support;
+use support::{s, tmp, vmsim};
+
 use std::process::Command;
-
-fn vmsim(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(args)
-        .output()
-        .expect("run vmsim");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vmsim-traces-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 const SCENARIO: &str = "# two processes share a page, one copies on write
 spawn 1
