@@ -11,6 +11,8 @@
 //! swapped; and a scenario that fills more than RAM must swap out, read back every byte
 //! and leave its process alive.
 
+mod support;
+
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use vmsim::addr::VirtAddr;
@@ -597,10 +599,7 @@ impl World {
 fn pressure_spec() -> MachineSpec {
     // 1 MiB of RAM: about 150 frames for processes once the kernel and the PC's
     // device hole have theirs.
-    MachineSpec::preset("x86-64")
-        .unwrap()
-        .with_ram(1 << 20, "pressure")
-        .unwrap()
+    support::machine("x86-64", Some(1 << 20))
 }
 
 fn pressure_config(reclaim: ReclaimPolicy) -> KernelConfig {
@@ -641,7 +640,7 @@ proptest! {
         ops in proptest::collection::vec(op(1, 3), 1..120)
     ) {
         for preset in ["x86-64", "sv39"] {
-            let k = Kernel::boot(MachineSpec::preset(preset).unwrap(), KernelConfig::default());
+            let k = Kernel::boot(support::machine(preset, None), KernelConfig::default());
             let base = k.frame_baseline();
             drop(k);
             // Violations handled (the process runs on: more sharing to check), and
@@ -651,7 +650,7 @@ proptest! {
                     kill_on_violation: kill,
                     ..KernelConfig::default()
                 };
-                let mut w = World::new(MachineSpec::preset(preset).unwrap(), config);
+                let mut w = World::new(support::machine(preset, None), config);
                 for op in &ops {
                     w.apply(op)?;
                 }
@@ -665,11 +664,10 @@ proptest! {
 /// holds), then reads them all back: the pages must have gone to swap and come back
 /// intact, and the process must still be running. Returns the kernel for its counters.
 fn fill_beyond_ram(reclaim: ReclaimPolicy, pages: u64, fork: bool) -> Kernel {
-    let mut k = Kernel::boot(pressure_spec(), pressure_config(reclaim));
+    let (mut k, pid) = support::boot_with(pressure_spec(), pressure_config(reclaim), "fill");
     let ps = k.page_size();
     let ram = pressure_spec().nr_frames();
     assert!(pages > ram, "{pages} pages fit in {ram} frames");
-    let pid = k.spawn(&Program::small("fill", ps)).unwrap();
     let va = k.mmap(pid, MmapArgs::anon(pages * ps, Prot::RW)).unwrap().0;
     let byte = |i: u64, who: u64| (i * 7 + 1 + who * 101) as u8;
     for i in 0..pages {

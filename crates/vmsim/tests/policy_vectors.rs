@@ -2,20 +2,19 @@
 //! (tests/data/replacement/README.md has the provenance), read from both the text and
 //! the oracleGeneral encodings.
 
-use std::path::Path;
+mod support;
+
 use vmsim::policy::mrc::{SampledCurve, StackDistances};
 use vmsim::policy::{simulate, PageTrace, PolicyKind, RunSpec};
 
-fn data(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/replacement")
-        .join(name)
-}
-
 #[test]
 fn miss_counts_match_libcachesim() {
-    let text = PageTrace::read(&data("zipfscan_200k.txt.xz"), None).unwrap();
-    let bin = PageTrace::read(&data("zipfscan_200k.oracleGeneral.bin.xz"), None).unwrap();
+    let text = PageTrace::read(&support::data("replacement/zipfscan_200k.txt.xz"), None).unwrap();
+    let bin = PageTrace::read(
+        &support::data("replacement/zipfscan_200k.oracleGeneral.bin.xz"),
+        None,
+    )
+    .unwrap();
     assert_eq!(text, bin, "both encodings hold the same stream");
     assert_eq!(text.len(), 200_000);
     assert_eq!(text.nr_pages(), 26_114);
@@ -50,7 +49,7 @@ fn miss_counts_match_libcachesim() {
 
 #[test]
 fn the_one_pass_lru_curve_matches_libcachesim_too() {
-    let t = PageTrace::read(&data("zipfscan_200k.txt.xz"), None).unwrap();
+    let t = PageTrace::read(&support::data("replacement/zipfscan_200k.txt.xz"), None).unwrap();
     let d = StackDistances::of(&t);
     let curve = d.curve();
     assert_eq!(curve[500], 114_464);

@@ -16,24 +16,15 @@
 //! when, by the model's own count, the live objects and the new one cannot fit (the
 //! heap then holds exactly the survivors), so a collector that never frees fails.
 
+mod support;
+use support::boot;
+
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use vmsim::addr::VirtAddr;
-use vmsim::hw::MachineSpec;
-use vmsim::os::{Kernel, KernelConfig, Pid, Program};
 use vmsim::user::alloc::{AllocConfig, AllocError, AllocatorKind, Heap};
 use vmsim::user::gc::{object_size, CollectorKind, GcConfig, GcError, GcHeap, GRANULE};
 use vmsim::user::workload::{alloc_trace, run_alloc_trace, AllocParams, AllocPattern, TraceOp};
-
-fn boot() -> (Kernel, Pid) {
-    let spec = MachineSpec::preset("x86-64")
-        .unwrap()
-        .with_ram(64 << 20, "test")
-        .unwrap();
-    let mut k = Kernel::boot(spec, KernelConfig::default());
-    let pid = k.spawn(&Program::small("user", k.page_size())).unwrap();
-    (k, pid)
-}
 
 // ---- Allocators ----
 
