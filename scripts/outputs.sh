@@ -35,4 +35,7 @@ run policy --json -p fifo,lru,clock,fifo-reinsertion,clock3,two-list,arc,random,
 run policy --json -p ws,pff --window 1000 --pff-threshold 100 "$d/zipfscan_200k.oracleGeneral.bin.xz"
 run mrc --json -p lru,fifo,opt "$d/zipfscan_200k.txt.xz"
 run mrc --json --sample 0.1 "$d/zipfscan_200k.txt.xz"
+run wss --json --window 5000 "$d/zipfscan_200k.txt.xz"
+run policy -p lru,ws --window 100 -f 50 "$d/zipfscan_200k.txt.xz"
+run mrc --csv -p lru,fifo --points 5 "$d/zipfscan_200k.txt.xz"
 echo "wrote $(ls "$out" | wc -l) outputs to $out"

@@ -361,29 +361,34 @@ fn run(cli: Cli) -> Result<()> {
             json,
             plot,
         } => {
-            use vmsim::policy::analysis::{heat, reuse_histogram, working_set_series};
-            use vmsim::policy::mrc::StackDistances;
             let plot_out = match &plot {
                 Some(p) => Some(plot::create(p, &[&trace])?),
                 None => None,
             };
             let t = read_pages(&trace, &format)?;
             let interval = interval.unwrap_or((t.len() / 20).max(1));
-            let series = working_set_series(&t, window, interval);
-            let reuse = reuse_histogram(&StackDistances::of(&t));
-            let hot = heat(&t, top, region_pages);
+            let name = trace.display().to_string();
+            let r = vmsim::policy::analysis::WssReport::of(
+                &t,
+                &name,
+                window,
+                interval,
+                top,
+                region_pages,
+            );
             if let Some(out) = plot_out {
-                let points = series
+                let w = &r.working_set;
+                let points = w
                     .points
                     .iter()
-                    .map(|&(t, w)| (t as f64, w as f64))
+                    .map(|&(t, n)| (t as f64, n as f64))
                     .collect();
                 plot::lines(
                     out,
-                    &format!("working set, τ = {}: {}", series.window, trace.display()),
+                    &format!("working set, τ = {}: {name}", w.window),
                     ("reference", "pages"),
                     &[plot::Series {
-                        name: format!("|W(t, {})|", series.window),
+                        name: format!("|W(t, {})|", w.window),
                         points,
                         mark: None,
                     }],
@@ -391,59 +396,13 @@ fn run(cli: Cli) -> Result<()> {
                 )?;
             }
             if json {
-                let v = serde_json::json!({
-                    "trace": trace.display().to_string(),
-                    "references": t.len(),
-                    "pages": t.nr_pages(),
-                    "working_set": series,
-                    "reuse": reuse,
-                    "heat": hot,
-                });
-                outln!("{}", serde_json::to_string_pretty(&v)?);
+                // Through a Value, whose keys are sorted, as every report's are.
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::to_value(&r)?)?
+                );
             } else {
-                outln!(
-                    "trace {}: {} references, {} distinct pages\n",
-                    trace.display(),
-                    t.len(),
-                    t.nr_pages()
-                );
-                outln!(
-                    "working set, τ = {} references: mean {:.1} pages, largest {}",
-                    series.window,
-                    series.mean,
-                    series.max
-                );
-                outln!("{:>14} {:>10}", "reference", "|W|");
-                for (at, w) in &series.points {
-                    outln!("{at:>14} {w:>10}");
-                }
-                outln!("\nLRU stack distance of each reuse (d: the page was the d-th most recently used, d-1 other pages between uses)");
-                outln!("{:>14} {:>12}", "distance", "references");
-                for (low, n) in &reuse.buckets {
-                    let high = low * 2 - 1;
-                    let label = if high == *low {
-                        low.to_string()
-                    } else {
-                        format!("{low}-{high}")
-                    };
-                    outln!("{label:>14} {n:>12}");
-                }
-                outln!("{:>14} {:>12}", "first use", reuse.cold);
-                outln!("\nhottest pages");
-                for (p, n) in &hot.hottest {
-                    outln!("{p:>#18x} {n:>12}");
-                }
-                outln!("coldest pages ({} referenced once)", hot.once);
-                for (p, n) in &hot.coldest {
-                    outln!("{p:>#18x} {n:>12}");
-                }
-                outln!(
-                    "hottest regions of {} pages (first page, references, pages touched)",
-                    hot.region_pages
-                );
-                for (r, n, d) in &hot.hottest_regions {
-                    outln!("{r:>#18x} {n:>12} {d:>8}");
-                }
+                out!("{}", r.to_text());
             }
         }
         Command::Exercise {

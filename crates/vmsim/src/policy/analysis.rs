@@ -137,6 +137,97 @@ pub fn heat(trace: &PageTrace, top: usize, region_pages: u64) -> Heat {
     }
 }
 
+/// What a page stream needs: the working set over time, reuse distances and the
+/// hottest and coldest pages and regions (`vmsim wss`).
+#[derive(Clone, Debug, Serialize)]
+pub struct WssReport {
+    /// The trace, as named.
+    pub trace: String,
+    /// References.
+    pub references: usize,
+    /// Distinct pages.
+    pub pages: usize,
+    /// The working-set size every `interval` references.
+    pub working_set: WorkingSetSeries,
+    /// LRU stack distances of the reuses.
+    pub reuse: ReuseHistogram,
+    /// The hottest and coldest pages and regions.
+    pub heat: Heat,
+}
+
+impl WssReport {
+    /// The report of `t` (named `trace`): working set over `window` references sampled
+    /// every `interval`, the `top` hottest and coldest pages, regions of
+    /// `region_pages` pages.
+    pub fn of(
+        t: &PageTrace,
+        trace: &str,
+        window: usize,
+        interval: usize,
+        top: usize,
+        region_pages: u64,
+    ) -> WssReport {
+        WssReport {
+            trace: trace.to_string(),
+            references: t.len(),
+            pages: t.nr_pages(),
+            working_set: working_set_series(t, window, interval),
+            reuse: reuse_histogram(&StackDistances::of(t)),
+            heat: heat(t, top, region_pages),
+        }
+    }
+
+    /// The report as text.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let (series, reuse, hot) = (&self.working_set, &self.reuse, &self.heat);
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "trace {}: {} references, {} distinct pages\n",
+            self.trace, self.references, self.pages
+        );
+        let _ = writeln!(
+            t,
+            "working set, τ = {} references: mean {:.1} pages, largest {}",
+            series.window, series.mean, series.max
+        );
+        let _ = writeln!(t, "{:>14} {:>10}", "reference", "|W|");
+        for (at, w) in &series.points {
+            let _ = writeln!(t, "{at:>14} {w:>10}");
+        }
+        let _ = writeln!(t, "\nLRU stack distance of each reuse (d: the page was the d-th most recently used, d-1 other pages between uses)");
+        let _ = writeln!(t, "{:>14} {:>12}", "distance", "references");
+        for (low, n) in &reuse.buckets {
+            let high = low * 2 - 1;
+            let label = if high == *low {
+                low.to_string()
+            } else {
+                format!("{low}-{high}")
+            };
+            let _ = writeln!(t, "{label:>14} {n:>12}");
+        }
+        let _ = writeln!(t, "{:>14} {:>12}", "first use", reuse.cold);
+        let _ = writeln!(t, "\nhottest pages");
+        for (p, n) in &hot.hottest {
+            let _ = writeln!(t, "{p:>#18x} {n:>12}");
+        }
+        let _ = writeln!(t, "coldest pages ({} referenced once)", hot.once);
+        for (p, n) in &hot.coldest {
+            let _ = writeln!(t, "{p:>#18x} {n:>12}");
+        }
+        let _ = writeln!(
+            t,
+            "hottest regions of {} pages (first page, references, pages touched)",
+            hot.region_pages
+        );
+        for (r, n, d) in &hot.hottest_regions {
+            let _ = writeln!(t, "{r:>#18x} {n:>12} {d:>8}");
+        }
+        t
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{simulate, PolicyKind, RunSpec};
