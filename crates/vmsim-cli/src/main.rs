@@ -420,46 +420,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             if json {
                 outln!("{}", serde_json::to_string_pretty(&e)?);
-                return Ok(());
-            }
-            outln!("Translation exercise (seed {seed}) on the textbook machine: 14-bit virtual");
-            outln!("addresses, 12-bit physical addresses, 64-byte pages, a 16-entry 4-way TLB.");
-            outln!("\nTLB (set, tag, PPN; valid entries only)");
-            for (set, tag, ppn) in &e.tlb {
-                outln!("  set {set}  tag {tag:#04x}  PPN {ppn:#04x}");
-            }
-            outln!("\nPage table (VPN -> PPN, valid); VPNs not listed are invalid");
-            let mut ptes = e.ptes.clone();
-            ptes.sort();
-            for (vpn, ppn, valid) in &ptes {
-                outln!(
-                    "  VPN {vpn:#04x} -> PPN {ppn:#04x}  {}",
-                    if *valid { "valid" } else { "invalid" }
-                );
-            }
-            outln!("\nFor each virtual address give the VPN, VPO, TLB index and tag, whether");
-            outln!("the TLB hits, whether the access faults, and the PPN and physical address.");
-            for (i, va) in e.questions.iter().enumerate() {
-                outln!("  {}. VA {va:#06x}", i + 1);
-            }
-            if answers {
-                outln!("\nAnswers");
-                for (i, a) in e.answers.iter().enumerate() {
-                    outln!(
-                        "  {}. VA {:#06x}: VPN {:#04x} VPO {:#04x} TLBI {} TLBT {:#04x} TLB {} {}",
-                        i + 1,
-                        a.va,
-                        a.vpn,
-                        a.vpo,
-                        a.tlb_index.unwrap_or(0),
-                        a.tlb_tag.unwrap_or(0),
-                        if a.tlb_hit { "hit" } else { "miss" },
-                        match (a.ppn, a.pa) {
-                            (Some(ppn), Some(pa)) => format!("PPN {ppn:#04x} PA {pa:#05x}"),
-                            _ => "page fault".into(),
-                        }
-                    );
-                }
+            } else {
+                out!("{}", e.to_text(seed, answers));
             }
         }
         Command::Exercise {
@@ -480,23 +442,8 @@ fn run(cli: Cli) -> Result<()> {
             let e = vmsim::exercise::replacement(seed, questions, k);
             if json {
                 outln!("{}", serde_json::to_string_pretty(&e)?);
-                return Ok(());
-            }
-            outln!(
-                "Replacement exercise (seed {seed}): {} frames, policy {}, memory empty at the start.",
-                e.frames, e.policy
-            );
-            let refs: Vec<String> = e.references.iter().map(|r| r.to_string()).collect();
-            outln!("References: {}", refs.join(", "));
-            outln!("Which references hit, and how many misses are there?");
-            if answers {
-                let marks: Vec<&str> = e
-                    .hits
-                    .iter()
-                    .map(|&h| if h { "hit" } else { "miss" })
-                    .collect();
-                outln!("\nAnswers: {}", marks.join(", "));
-                outln!("Misses: {}", e.misses);
+            } else {
+                out!("{}", e.to_text(seed, answers));
             }
         }
         Command::Machines { name: None, .. } => {

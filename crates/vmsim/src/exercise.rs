@@ -147,6 +147,87 @@ pub fn replacement(seed: u64, n: usize, policy: PolicyKind) -> ReplacementExerci
     }
 }
 
+impl TranslationExercise {
+    /// The exercise as a student reads it (made from `seed`), with the answers if
+    /// `answers`.
+    pub fn to_text(&self, seed: u64, answers: bool) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "Translation exercise (seed {seed}) on the textbook machine: 14-bit virtual\naddresses, 12-bit physical addresses, 64-byte pages, a 16-entry 4-way TLB.\n\nTLB (set, tag, PPN; valid entries only)"
+        );
+        for (set, tag, ppn) in &self.tlb {
+            let _ = writeln!(t, "  set {set}  tag {tag:#04x}  PPN {ppn:#04x}");
+        }
+        let _ = writeln!(
+            t,
+            "\nPage table (VPN -> PPN, valid); VPNs not listed are invalid"
+        );
+        let mut ptes = self.ptes.clone();
+        ptes.sort();
+        for (vpn, ppn, valid) in &ptes {
+            let v = if *valid { "valid" } else { "invalid" };
+            let _ = writeln!(t, "  VPN {vpn:#04x} -> PPN {ppn:#04x}  {v}");
+        }
+        let _ = writeln!(
+            t,
+            "\nFor each virtual address give the VPN, VPO, TLB index and tag, whether\nthe TLB hits, whether the access faults, and the PPN and physical address."
+        );
+        for (i, va) in self.questions.iter().enumerate() {
+            let _ = writeln!(t, "  {}. VA {va:#06x}", i + 1);
+        }
+        if answers {
+            let _ = writeln!(t, "\nAnswers");
+            for (i, a) in self.answers.iter().enumerate() {
+                let _ = writeln!(
+                    t,
+                    "  {}. VA {:#06x}: VPN {:#04x} VPO {:#04x} TLBI {} TLBT {:#04x} TLB {} {}",
+                    i + 1,
+                    a.va,
+                    a.vpn,
+                    a.vpo,
+                    a.tlb_index.unwrap_or(0),
+                    a.tlb_tag.unwrap_or(0),
+                    if a.tlb_hit { "hit" } else { "miss" },
+                    match (a.ppn, a.pa) {
+                        (Some(ppn), Some(pa)) => format!("PPN {ppn:#04x} PA {pa:#05x}"),
+                        _ => "page fault".into(),
+                    }
+                );
+            }
+        }
+        t
+    }
+}
+
+impl ReplacementExercise {
+    /// The exercise as a student reads it (made from `seed`), with the answers if
+    /// `answers`.
+    pub fn to_text(&self, seed: u64, answers: bool) -> String {
+        let refs: Vec<String> = self.references.iter().map(|r| r.to_string()).collect();
+        let mut t = format!(
+            "Replacement exercise (seed {seed}): {} frames, policy {}, memory empty at the start.\nReferences: {}\nWhich references hit, and how many misses are there?\n",
+            self.frames,
+            self.policy,
+            refs.join(", ")
+        );
+        if answers {
+            let marks: Vec<&str> = self
+                .hits
+                .iter()
+                .map(|&h| if h { "hit" } else { "miss" })
+                .collect();
+            let _ = writeln!(
+                t,
+                "\nAnswers: {}\nMisses: {}",
+                marks.join(", "),
+                self.misses
+            );
+        }
+        t
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
