@@ -92,9 +92,9 @@ pub fn tmp(name: &str) -> PathBuf {
 }
 
 /// A file named `name` in the scratch folder holding `contents`.
-pub fn file(name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+pub fn file<C: AsRef<[u8]> + ?Sized>(name: &str, contents: &C) -> PathBuf {
     let p = tmp(name);
-    std::fs::write(&p, contents).unwrap();
+    std::fs::write(&p, contents.as_ref()).unwrap();
     p
 }
 
