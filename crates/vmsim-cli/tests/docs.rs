@@ -11,6 +11,8 @@
 //! docs/examples/out/ before committing it; blessing also removes recordings of
 //! examples that are gone. vmsim's outputs are deterministic, so nothing is filtered.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -73,7 +75,7 @@ fn every_console_example_prints_its_recorded_output() {
                 let args: Vec<&str> = line.split_whitespace().collect();
                 // Examples name files relative to the repository's root, where a reader
                 // runs them.
-                let out = Command::new(env!("CARGO_BIN_EXE_vmsim"))
+                let out = Command::new(support::VMSIM)
                     .args(&args)
                     .current_dir(root())
                     .output()
