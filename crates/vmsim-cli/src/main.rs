@@ -458,68 +458,10 @@ fn run(cli: Cli) -> Result<()> {
             toml,
         } => {
             if toml {
-                match PRESETS.iter().find(|(n, _)| *n == name) {
-                    Some((_, text)) => out!("{text}"),
-                    None => out!(
-                        "{}",
-                        std::fs::read_to_string(&name)
-                            .with_context(|| format!("reading {name}"))?
-                    ),
-                }
-                return Ok(());
+                out!("{}", MachineSpec::toml_text(&name)?);
+            } else {
+                out!("{}", MachineSpec::load(&name)?.describe());
             }
-            let m = MachineSpec::load(&name)?;
-            outln!("{}: {}", m.name, m.description);
-            outln!("  {}", m.summary());
-            for t in &m.tlbs {
-                outln!(
-                    "  TLB {} (level {}, {:?}, {} cycles):",
-                    t.name,
-                    t.level,
-                    t.holds,
-                    t.latency
-                );
-                for a in &t.arrays {
-                    let sizes: Vec<String> = a
-                        .page_levels
-                        .iter()
-                        .map(|&l| vmsim::size::format_size(m.paging.leaf_size(l)))
-                        .collect();
-                    outln!(
-                        "    {:<10} {} entries, {} ({} sets), {:?}, pages {}",
-                        a.name,
-                        a.entries,
-                        if a.ways == a.entries {
-                            "fully associative".to_string()
-                        } else {
-                            format!("{}-way", a.ways)
-                        },
-                        a.sets(),
-                        a.replacement,
-                        sizes.join("/")
-                    );
-                }
-            }
-            for w in &m.walk_caches {
-                outln!(
-                    "  walk cache for level {} ({}): {} entries, {}-way",
-                    w.level,
-                    m.paging.table_name(w.level),
-                    w.entries,
-                    w.ways
-                );
-            }
-            outln!(
-                "  ASIDs: {}; inclusion {:?}; PTE read {} cycles, walk-cache lookup {} cycles",
-                if m.asid_tagged {
-                    format!("{} bits", m.asid_bits)
-                } else {
-                    "none (flush on switch)".into()
-                },
-                m.inclusion,
-                m.pte_read_latency,
-                m.walk_cache_latency
-            );
         }
         Command::Explain {
             json,

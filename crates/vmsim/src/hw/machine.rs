@@ -472,6 +472,79 @@ impl MachineSpec {
         self.tlbs.iter().map(|t| t.level).max().unwrap_or(0)
     }
 
+    /// The TOML text of preset `name`, or of the file `name`.
+    pub fn toml_text(name: &str) -> Result<String, MachineError> {
+        match PRESETS.iter().find(|(n, _)| *n == name) {
+            Some((_, text)) => Ok(text.to_string()),
+            None => std::fs::read_to_string(name).map_err(|source| MachineError::Io {
+                path: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Everything about the machine, as `vmsim machines NAME` prints it: geometry, each
+    /// TLB array, the walk caches, ASIDs and latencies.
+    pub fn describe(&self) -> String {
+        use std::fmt::Write as _;
+        let mut t = format!(
+            "{}: {}\n  {}\n",
+            self.name,
+            self.description,
+            self.summary()
+        );
+        for tlb in &self.tlbs {
+            let _ = writeln!(
+                t,
+                "  TLB {} (level {}, {:?}, {} cycles):",
+                tlb.name, tlb.level, tlb.holds, tlb.latency
+            );
+            for a in &tlb.arrays {
+                let sizes: Vec<String> = a
+                    .page_levels
+                    .iter()
+                    .map(|&l| crate::size::format_size(self.paging.leaf_size(l)))
+                    .collect();
+                let assoc = if a.ways == a.entries {
+                    "fully associative".to_string()
+                } else {
+                    format!("{}-way", a.ways)
+                };
+                let _ = writeln!(
+                    t,
+                    "    {:<10} {} entries, {} ({} sets), {:?}, pages {}",
+                    a.name,
+                    a.entries,
+                    assoc,
+                    a.sets(),
+                    a.replacement,
+                    sizes.join("/")
+                );
+            }
+        }
+        for w in &self.walk_caches {
+            let _ = writeln!(
+                t,
+                "  walk cache for level {} ({}): {} entries, {}-way",
+                w.level,
+                self.paging.table_name(w.level),
+                w.entries,
+                w.ways
+            );
+        }
+        let asids = if self.asid_tagged {
+            format!("{} bits", self.asid_bits)
+        } else {
+            "none (flush on switch)".into()
+        };
+        let _ = writeln!(
+            t,
+            "  ASIDs: {asids}; inclusion {:?}; PTE read {} cycles, walk-cache lookup {} cycles",
+            self.inclusion, self.pte_read_latency, self.walk_cache_latency
+        );
+        t
+    }
+
     /// A one-line summary of the geometry, for listings.
     pub fn summary(&self) -> String {
         let p = &self.paging;
