@@ -463,14 +463,19 @@ fn check_reachable(
     Ok(())
 }
 
-fn run_gc_ops(kind: CollectorKind, heap_bytes: u64, ops: &[GOp]) -> Result<(), TestCaseError> {
-    let (mut k, pid) = boot();
-    let config = GcConfig {
+/// The collectors' sizes: a heap of `heap_bytes` (a quarter of it the generational
+/// collector's nursery) and [`ROOTS`] root slots.
+fn gc_config(heap_bytes: u64) -> GcConfig {
+    GcConfig {
         heap_bytes,
         young_bytes: heap_bytes / 4,
         nr_roots: ROOTS,
-    };
-    let mut h = GcHeap::new(&mut k, pid, kind, config).unwrap();
+    }
+}
+
+fn run_gc_ops(kind: CollectorKind, heap_bytes: u64, ops: &[GOp]) -> Result<(), TestCaseError> {
+    let (mut k, pid) = boot();
+    let mut h = GcHeap::new(&mut k, pid, kind, gc_config(heap_bytes)).unwrap();
     let mut g = Graph::default();
     for op in ops {
         match *op {
@@ -785,12 +790,7 @@ fn every_collector_frees_garbage_when_the_heap_fills() {
     for kind in CollectorKind::ALL {
         let (mut k, pid) = boot();
         let heap_bytes = heap_size(true);
-        let config = GcConfig {
-            heap_bytes,
-            young_bytes: heap_bytes / 4,
-            nr_roots: ROOTS,
-        };
-        let mut h = GcHeap::new(&mut k, pid, kind, config).unwrap();
+        let mut h = GcHeap::new(&mut k, pid, kind, gc_config(heap_bytes)).unwrap();
         let size = object_size(1, 40);
         let n = 1000;
         assert!(n * size > 10 * heap_bytes);
