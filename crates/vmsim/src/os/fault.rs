@@ -241,7 +241,7 @@ impl Kernel {
         let kind = match slot {
             None => self.demand(pid, &vma, page, f.access)?,
             Some(s @ Slot::Soft { pte_addr, .. }) => match s.soft() {
-                Some(SoftPte::Swap(slot)) => self.swap_in(pid, &vma, page, pte_addr, slot.0)?,
+                Some(SoftPte::Swap(slot)) => self.swap_in(pid, &vma, page, pte_addr, slot)?,
                 Some(SoftPte::ProtNone(pfn)) => {
                     // mprotect restores these when it widens access; be safe anyway.
                     // The walk just read the entry: clearing it cannot fail.

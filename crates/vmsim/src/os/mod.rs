@@ -34,7 +34,7 @@ pub use swap::{Storage, SwapStats};
 pub use syscall::{Errno, MapSource, MmapArgs, Program};
 pub use vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole};
 
-use crate::addr::{Pfn, PhysAddr, VirtAddr};
+use crate::addr::{Pfn, PhysAddr, SwapSlot, VirtAddr};
 use crate::hw::{Flags, Machine, MachineSpec, PageTable, TlbFlush};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -537,7 +537,7 @@ impl Kernel {
     }
 
     /// The frame holding swap slot `slot` in the swap cache, if it is there.
-    pub fn swap_cache_frame(&self, slot: u32) -> Option<Pfn> {
+    pub fn swap_cache_frame(&self, slot: SwapSlot) -> Option<Pfn> {
         self.swap.as_ref()?.cached(slot)
     }
 
@@ -782,7 +782,7 @@ impl Kernel {
                         self.rmap.remove(pfn, pid, va);
                         self.put_frame(pfn);
                     }
-                    if let Some(slot) = soft.and_then(crate::hw::SoftPte::swap_slot).map(|s| s.0) {
+                    if let Some(slot) = soft.and_then(crate::hw::SoftPte::swap_slot) {
                         let gone = self.swap.as_mut().is_some_and(|s| {
                             s.put(slot);
                             s.count(slot) == 0

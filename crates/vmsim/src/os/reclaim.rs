@@ -369,7 +369,7 @@ impl Kernel {
                         pte,
                         va,
                         pfn,
-                        SwapSlot(slot),
+                        slot,
                     ) {
                         Ok(Some(flush)) => self.flush_for(pid, flush),
                         Ok(None) => {}
@@ -475,7 +475,7 @@ impl Kernel {
 
     /// Reads slot `slot` into the fresh frame `pfn` and puts it in the swap cache, whose
     /// reference is the frame's one.
-    fn read_into_cache(&mut self, slot: u32, pfn: Pfn) {
+    fn read_into_cache(&mut self, slot: SwapSlot, pfn: Pfn) {
         let ps = self.page_size() as usize;
         self.zero_frame(pfn);
         let mut read = None;
@@ -499,7 +499,7 @@ impl Kernel {
     }
 
     /// Drops the swap cache's page for `slot`, if it holds one.
-    pub(super) fn drop_swap_cache(&mut self, slot: u32) {
+    pub(super) fn drop_swap_cache(&mut self, slot: SwapSlot) {
         if let Some(pfn) = self.swap.as_mut().and_then(|s| s.uncache(slot)) {
             self.put_frame(pfn);
         }
@@ -511,7 +511,7 @@ impl Kernel {
     /// `swapin_nr_pages` does: it doubles (up to `swap_readahead`) when pages read
     /// ahead were used since the last readahead, and halves (down to none) when they
     /// were not. Only free frames above the `low` watermark are used.
-    fn swap_readahead(&mut self, slot: u32) -> u64 {
+    fn swap_readahead(&mut self, slot: SwapSlot) -> u64 {
         let max = self.config.swap_readahead.max(1);
         self.ra_window = if self.ra_hits > 0 {
             (self.ra_window * 2).clamp(2, max)
@@ -520,9 +520,10 @@ impl Kernel {
         };
         self.ra_hits = 0;
         let mut read = 0;
-        for s in slot + 1..slot.saturating_add(self.ra_window) {
+        for s in slot.0 + 1..slot.0.saturating_add(self.ra_window) {
+            let s = SwapSlot(s);
             let wanted = self.swap.as_ref().is_some_and(|d| {
-                (s as u64) < d.stats.slots && d.count(s) > 0 && d.cached(s).is_none()
+                (s.0 as u64) < d.stats.slots && d.count(s) > 0 && d.cached(s).is_none()
             });
             if !wanted {
                 continue;
@@ -553,7 +554,7 @@ impl Kernel {
         vma: &super::Vma,
         page: VirtAddr,
         pte: crate::addr::PhysAddr,
-        slot: u32,
+        slot: SwapSlot,
     ) -> Result<super::FaultKind, super::Violation> {
         let paging = self.machine.spec.paging;
         let (pfn, kind) = match self.swap.as_ref().and_then(|s| s.cached(slot)) {
@@ -569,7 +570,7 @@ impl Kernel {
                 let still = self.mm(pid).is_ok()
                     && matches!(
                         PageTable::slot_at(&paging, &self.machine.ram, pte),
-                        Some(s @ Slot::Soft { .. }) if s.soft() == Some(SoftPte::Swap(SwapSlot(slot)))
+                        Some(s @ Slot::Soft { .. }) if s.soft() == Some(SoftPte::Swap(slot))
                     );
                 if !still {
                     self.put_frame(pfn);

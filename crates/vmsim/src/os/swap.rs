@@ -11,7 +11,7 @@
 //! that name it (a page swapped out while shared copy-on-write by several processes is
 //! named by each). A page that read as zeros is recorded as such and not written.
 
-use crate::addr::Pfn;
+use crate::addr::{Pfn, SwapSlot};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -255,13 +255,13 @@ impl SwapDevice {
         })
     }
 
-    fn state(&self, slot: u32) -> SlotState {
-        SlotState::unpack(self.slots[slot as usize])
+    fn state(&self, slot: SwapSlot) -> SlotState {
+        SlotState::unpack(self.slots[slot.0 as usize])
     }
 
     /// Changes `slot`'s state with `f`; returns the new state.
-    fn update(&mut self, slot: u32, f: impl FnOnce(&mut SlotState)) -> SlotState {
-        let w = &mut self.slots[slot as usize];
+    fn update(&mut self, slot: SwapSlot, f: impl FnOnce(&mut SlotState)) -> SlotState {
+        let w = &mut self.slots[slot.0 as usize];
         let mut st = SlotState::unpack(*w);
         f(&mut st);
         *w = st.pack();
@@ -279,7 +279,7 @@ impl SwapDevice {
     }
 
     /// A free slot, with a count of 0, or `None` when the device is full.
-    pub fn alloc(&mut self) -> Option<u32> {
+    pub fn alloc(&mut self) -> Option<SwapSlot> {
         let s = match self.free.pop() {
             Some(s) => s,
             None if (self.next as usize) < self.slots.len() => {
@@ -290,16 +290,16 @@ impl SwapDevice {
         };
         self.stats.used += 1;
         self.stats.peak_used = self.stats.peak_used.max(self.stats.used);
-        Some(s)
+        Some(SwapSlot(s))
     }
 
     /// Writes a page into `slot` (`None`: the page reads as zeros).
-    pub fn write(&mut self, slot: u32, data: Option<&[u8]>) -> std::io::Result<()> {
+    pub fn write(&mut self, slot: SwapSlot, data: Option<&[u8]>) -> std::io::Result<()> {
         self.stats.outs += 1;
         self.update(slot, |st| st.has_data = data.is_some());
         if let Some(d) = data {
             self.file
-                .write_all_at(d, self.base + slot as u64 * self.page_size)?;
+                .write_all_at(d, self.base + slot.0 as u64 * self.page_size)?;
             self.stats.bytes_written += d.len() as u64;
         }
         Ok(())
@@ -307,19 +307,19 @@ impl SwapDevice {
 
     /// Reads `slot` into `buf`; returns false (and leaves `buf` alone) when the page
     /// was all zeros.
-    pub fn read(&mut self, slot: u32, buf: &mut [u8]) -> std::io::Result<bool> {
+    pub fn read(&mut self, slot: SwapSlot, buf: &mut [u8]) -> std::io::Result<bool> {
         self.stats.ins += 1;
         if !self.state(slot).has_data {
             return Ok(false);
         }
         self.file
-            .read_exact_at(buf, self.base + slot as u64 * self.page_size)?;
+            .read_exact_at(buf, self.base + slot.0 as u64 * self.page_size)?;
         self.stats.bytes_read += buf.len() as u64;
         Ok(true)
     }
 
     /// Whether `slot` holds bytes (false: the page read as zeros when it went out).
-    pub fn has_data(&self, slot: u32) -> bool {
+    pub fn has_data(&self, slot: SwapSlot) -> bool {
         self.state(slot).has_data
     }
 
@@ -329,17 +329,17 @@ impl SwapDevice {
     }
 
     /// Adds a reference to `slot`.
-    pub fn get(&mut self, slot: u32) {
+    pub fn get(&mut self, slot: SwapSlot) {
         self.update(slot, |st| st.count += 1);
     }
 
     /// References to `slot`.
-    pub fn count(&self, slot: u32) -> u16 {
+    pub fn count(&self, slot: SwapSlot) -> u16 {
         self.state(slot).count
     }
 
     /// Drops a reference to `slot`, freeing it with the last.
-    pub fn put(&mut self, slot: u32) {
+    pub fn put(&mut self, slot: SwapSlot) {
         let st = self.update(slot, |st| {
             st.count = st.count.saturating_sub(1);
             if st.count == 0 {
@@ -347,7 +347,7 @@ impl SwapDevice {
             }
         });
         if st.count == 0 {
-            self.free.push(slot);
+            self.free.push(slot.0);
             self.stats.used -= 1;
         }
     }
@@ -359,22 +359,23 @@ impl SwapDevice {
 impl SwapDevice {
     /// The frame caching `slot`.
     #[inline]
-    pub fn cached(&self, slot: u32) -> Option<Pfn> {
-        let f = SlotState::unpack(*self.slots.get(slot as usize)?).frame;
+    pub fn cached(&self, slot: SwapSlot) -> Option<Pfn> {
+        let f = SlotState::unpack(*self.slots.get(slot.0 as usize)?).frame;
         f.checked_sub(1).map(|f| Pfn(f as u64))
     }
 
     /// The slot `pfn` caches.
     #[inline]
-    pub fn cached_slot(&self, pfn: Pfn) -> Option<u32> {
-        self.slot_of_frame.get(pfn.0 as usize)?.checked_sub(1)
+    pub fn cached_slot(&self, pfn: Pfn) -> Option<SwapSlot> {
+        let s = self.slot_of_frame.get(pfn.0 as usize)?.checked_sub(1)?;
+        Some(SwapSlot(s))
     }
 
     /// Records that `pfn` caches `slot`, replacing what either was paired with.
     /// Slots beyond the device and frames beyond `u32` are ignored.
-    pub fn cache(&mut self, slot: u32, pfn: Pfn) {
+    pub fn cache(&mut self, slot: SwapSlot, pfn: Pfn) {
         let f = pfn.0 as usize;
-        if slot as usize >= self.slots.len() || pfn.0 >= u32::MAX as u64 {
+        if slot.0 as usize >= self.slots.len() || pfn.0 >= u32::MAX as u64 {
             return;
         }
         self.uncache(slot);
@@ -386,12 +387,12 @@ impl SwapDevice {
                 .resize((f + 1).max(2 * self.slot_of_frame.len()), 0);
         }
         self.update(slot, |st| st.frame = pfn.0 as u32 + 1);
-        self.slot_of_frame[f] = slot + 1;
+        self.slot_of_frame[f] = slot.0 + 1;
         self.cached += 1;
     }
 
     /// Takes `slot` out of the swap cache; returns the frame that cached it.
-    pub fn uncache(&mut self, slot: u32) -> Option<Pfn> {
+    pub fn uncache(&mut self, slot: SwapSlot) -> Option<Pfn> {
         let pfn = self.cached(slot)?;
         self.update(slot, |st| st.frame = 0);
         self.slot_of_frame[pfn.0 as usize] = 0;
@@ -472,28 +473,32 @@ mod tests {
     #[test]
     fn the_swap_cache_pairs_stay_consistent_both_ways() {
         let mut c = SwapDevice::create(None, 8 * 4096, 4096, false).unwrap();
-        c.cache(5, Pfn(2));
+        c.cache(SwapSlot(5), Pfn(2));
         assert_eq!(
-            (c.cached(5), c.cached_slot(Pfn(2)), c.nr_cached()),
-            (Some(Pfn(2)), Some(5), 1)
+            (c.cached(SwapSlot(5)), c.cached_slot(Pfn(2)), c.nr_cached()),
+            (Some(Pfn(2)), Some(SwapSlot(5)), 1)
         );
         // Re-pairing the frame drops its old slot.
-        c.cache(6, Pfn(2));
+        c.cache(SwapSlot(6), Pfn(2));
         assert_eq!(
-            (c.cached(5), c.cached(6), c.nr_cached()),
+            (c.cached(SwapSlot(5)), c.cached(SwapSlot(6)), c.nr_cached()),
             (None, Some(Pfn(2)), 1)
         );
-        c.cache(1, Pfn(0));
+        c.cache(SwapSlot(1), Pfn(0));
         assert_eq!(c.cached_frames().collect::<Vec<_>>(), vec![Pfn(0), Pfn(2)]);
-        assert_eq!(c.uncache(6), Some(Pfn(2)));
+        assert_eq!(c.uncache(SwapSlot(6)), Some(Pfn(2)));
         assert_eq!(
-            (c.uncache(6), c.cached_slot(Pfn(2)), c.nr_cached()),
+            (c.uncache(SwapSlot(6)), c.cached_slot(Pfn(2)), c.nr_cached()),
             (None, None, 1)
         );
         // Beyond the device: ignored, never a panic.
-        c.cache(99, Pfn(0));
+        c.cache(SwapSlot(99), Pfn(0));
         assert_eq!(
-            (c.cached(99), c.cached_slot(Pfn(99)), c.nr_cached()),
+            (
+                c.cached(SwapSlot(99)),
+                c.cached_slot(Pfn(99)),
+                c.nr_cached()
+            ),
             (None, None, 1)
         );
     }

@@ -347,7 +347,7 @@ impl Kernel {
                         // (a slot reference): the child's entry names the same.
                         let soft = s.soft();
                         let kept = soft.and_then(SoftPte::prot_none_frame);
-                        let slot = soft.and_then(SoftPte::swap_slot).map(|s| s.0);
+                        let slot = soft.and_then(SoftPte::swap_slot);
                         if let Some(pfn) = kept {
                             self.frames.get(pfn);
                         }

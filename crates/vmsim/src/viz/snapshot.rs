@@ -544,7 +544,7 @@ pub fn kernel_swap(k: &Kernel) -> Option<SwapSnapshot> {
         }
     }
     for slot in 0..dev.nr_slots() {
-        let refs = dev.count(slot);
+        let refs = dev.count(crate::addr::SwapSlot(slot));
         if refs == 0 {
             continue;
         }
@@ -561,7 +561,7 @@ pub fn kernel_swap(k: &Kernel) -> Option<SwapSnapshot> {
                 who.join(", ")
             },
             refs,
-            cached: k.swap_cache_frame(slot).map(|f| hex(f.0)),
+            cached: k.swap_cache_frame(crate::addr::SwapSlot(slot)).map(|f| hex(f.0)),
         });
     }
     Some(snap)
