@@ -233,6 +233,10 @@ fn record(sys: &mut Syscalls, text: &str, out: &mut Vec<Event>) -> Result<(), St
             sys.line(rest, out)
         } else if let Some(result) = continuation(text) {
             sys.continued(result, out)
+        } else if text.starts_with("  clone(") {
+            // `  clone(fork): process 24457 created child 24471`: valgrind's note of a
+            // fork; the child's own records are not in this log.
+            Ok(())
         } else if text.starts_with("==") || text.starts_with("--") || text.starts_with("**") {
             if sys.main.is_none() {
                 sys.main = banner_pid(text);
@@ -806,6 +810,19 @@ SYSCALL[1599,1](231) exit_group( 0 ) --> [pre-success] Success(0x0)
                 _ => None,
             })
             .collect()
+    }
+
+    /// Valgrind notes a fork on a line of its own; it is no record and no error.
+    #[test]
+    fn a_fork_note_is_passed_over() {
+        let log = "SYSCALL[9,1](57) sys_fork ( ) --> [pre-success] Success(0x10)
+  clone(fork): process 9 created child 16
+ L 1000,8
+SYSCALL[9,1](231) exit_group( 0 ) --> [pre-success] Success(0x0)
+";
+        let ev = read(log).unwrap();
+        assert!(matches!(ev[0], Event::Access(_)), "{ev:?}");
+        assert_eq!(exits(&ev), vec![(1, 0)], "{ev:?}");
     }
 
     /// A record printed by another thread while a call was under way follows the
