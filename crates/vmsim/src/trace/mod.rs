@@ -12,6 +12,7 @@ pub mod champsim;
 pub mod lackey;
 pub mod lines;
 pub mod plain;
+pub mod record;
 pub mod stat;
 pub mod synth;
 pub mod text;
