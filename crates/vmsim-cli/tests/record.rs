@@ -237,3 +237,45 @@ int main(void) {
     assert_eq!(replay["failed_events"], 0, "{replay}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A program that forks: the children's records would tear the parent's lines in the
+/// shared log, so only the parent is recorded, the same events every time.
+#[test]
+fn a_forking_program_records_the_same_trace_every_time() {
+    need_tools();
+    let d = folder("forks");
+    let exe = compile(
+        &d,
+        "forks",
+        r#"#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+int main(void) {
+    char *p = malloc(1 << 20);
+    memset(p, 1, 1 << 20);
+    for (int k = 0; k < 2; k++)
+        if (fork() == 0) {
+            for (int i = 0; i < (1 << 20); i += 4096) p[i] = 2;
+            _exit(0);
+        }
+    while (wait(0) > 0)
+        ;
+    return 0;
+}
+"#,
+    );
+    let t = d.join("t.vmb");
+    let mut said = Vec::new();
+    for _ in 0..3 {
+        let out = vmsim_within(
+            &["record", "-o", s(&t), "--", s(&exe)],
+            Duration::from_secs(120),
+        );
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        said.push(err.split(" into ").next().unwrap().to_string());
+    }
+    assert!(said.windows(2).all(|w| w[0] == w[1]), "{said:?}");
+    std::fs::remove_dir_all(&d).unwrap();
+}

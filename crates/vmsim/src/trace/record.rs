@@ -96,6 +96,10 @@ pub fn record(
     cmd.arg("--tool=lackey")
         .arg("--trace-mem=yes")
         .arg("--trace-syscalls=yes")
+        // A forked child would write its records into the same log, torn into the
+        // parent's lines and not told apart from them: only the first process is
+        // recorded.
+        .arg("--child-silent-after-fork=yes")
         .arg(format!("--log-fd={LOG_FD}"))
         .arg(prog)
         .args(args);
