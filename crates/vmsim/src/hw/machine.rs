@@ -343,22 +343,31 @@ fn list(v: &[u32]) -> String {
     format!("{v:?}")
 }
 
+/// The presets' names, comma-separated, for errors.
+fn preset_names() -> String {
+    PRESETS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The TOML text of preset `name`.
+fn preset_text(name: &str) -> Result<&'static str, MachineError> {
+    PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| MachineError::UnknownPreset {
+            name: name.to_string(),
+            known: preset_names(),
+        })
+}
+
 impl MachineSpec {
     /// The preset called `name`.
     pub fn preset(name: &str) -> Result<MachineSpec, MachineError> {
-        let text = PRESETS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, t)| *t)
-            .ok_or_else(|| MachineError::UnknownPreset {
-                name: name.to_string(),
-                known: PRESETS
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        Self::from_toml(text, &format!("preset {name}"))
+        Self::from_toml(preset_text(name)?, &format!("preset {name}"))
     }
 
     /// A preset name or the path of a TOML file.
@@ -370,11 +379,7 @@ impl MachineSpec {
         if !path.exists() && !name_or_path.ends_with(".toml") && !name_or_path.contains('/') {
             return Err(MachineError::Unknown {
                 name: name_or_path.to_string(),
-                known: PRESETS
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: preset_names(),
             });
         }
         Self::from_file(path)
@@ -395,18 +400,7 @@ impl MachineSpec {
         let raw = match raw.preset.clone() {
             None => raw,
             Some(p) => {
-                let text = PRESETS
-                    .iter()
-                    .find(|(n, _)| *n == p)
-                    .map(|(_, t)| *t)
-                    .ok_or_else(|| MachineError::UnknownPreset {
-                        name: p.clone(),
-                        known: PRESETS
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })?;
+                let text = preset_text(&p)?;
                 let base = parse_raw(text, &format!("preset {p}"))?;
                 RawMachine {
                     name: raw.name.or(base.name),
@@ -474,9 +468,9 @@ impl MachineSpec {
 
     /// The TOML text of preset `name`, or of the file `name`.
     pub fn toml_text(name: &str) -> Result<String, MachineError> {
-        match PRESETS.iter().find(|(n, _)| *n == name) {
-            Some((_, text)) => Ok(text.to_string()),
-            None => std::fs::read_to_string(name).map_err(|source| MachineError::Io {
+        match preset_text(name) {
+            Ok(text) => Ok(text.to_string()),
+            Err(_) => std::fs::read_to_string(name).map_err(|source| MachineError::Io {
                 path: name.to_string(),
                 source,
             }),
