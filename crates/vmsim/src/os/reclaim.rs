@@ -363,14 +363,7 @@ impl Kernel {
                     let Ok(mm) = self.mm(pid) else { continue };
                     let pt = mm.pt;
                     // The entry becomes the swap entry in place.
-                    match pt.swap_out_at(
-                        &paging,
-                        &mut self.machine.ram,
-                        pte,
-                        va,
-                        pfn,
-                        slot,
-                    ) {
+                    match pt.swap_out_at(&paging, &mut self.machine.ram, pte, va, pfn, slot) {
                         Ok(Some(flush)) => self.flush_for(pid, flush),
                         Ok(None) => {}
                         // Changed since the reverse map recorded it, or (never) outside

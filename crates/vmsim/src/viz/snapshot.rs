@@ -561,7 +561,9 @@ pub fn kernel_swap(k: &Kernel) -> Option<SwapSnapshot> {
                 who.join(", ")
             },
             refs,
-            cached: k.swap_cache_frame(crate::addr::SwapSlot(slot)).map(|f| hex(f.0)),
+            cached: k
+                .swap_cache_frame(crate::addr::SwapSlot(slot))
+                .map(|f| hex(f.0)),
         });
     }
     Some(snap)
