@@ -305,6 +305,31 @@ impl Paging {
     }
 }
 
+/// Software entries of a format whose Present (or Valid) bit is bit 0: the value in
+/// the bits above it, which the hardware ignores while the entry is not present. Each
+/// format's file says whether it uses this layout.
+pub mod present_bit_0 {
+    use crate::hw::Paging;
+
+    /// The raw not-present entry holding the software value `value` (1 to
+    /// [`max_soft`]): bit 0 clear, the value above it.
+    #[inline]
+    pub fn encode_soft(value: u64) -> u64 {
+        value << 1
+    }
+
+    /// The software value a raw not-present entry holds (0 for an empty entry).
+    #[inline]
+    pub fn soft_value(raw: u64) -> u64 {
+        raw >> 1
+    }
+
+    /// The largest software value an entry of `p`'s width can hold.
+    pub fn max_soft(p: &Paging) -> u64 {
+        (u64::MAX >> (64 - p.pte_bytes * 8)) >> 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,23 +145,9 @@ pub fn encode(p: &Paging, pte: Pte, level: u32) -> u64 {
     }
 }
 
-/// The raw not-present entry holding the software value `value` (1 to [`max_soft`]):
-/// P (bit 0) clear, the value in the bits above it, which the hardware ignores.
-#[inline]
-pub fn encode_soft(value: u64) -> u64 {
-    value << 1
-}
-
-/// The software value a raw not-present entry holds (0 for an empty entry).
-#[inline]
-pub fn soft_value(raw: u64) -> u64 {
-    raw >> 1
-}
-
-/// The largest software value an entry of `p`'s width can hold.
-pub fn max_soft(p: &Paging) -> u64 {
-    (u64::MAX >> (64 - p.pte_bytes * 8)) >> 1
-}
+// Software entries: P is bit 0, so the value sits in the bits above it, which the
+// hardware ignores in a not-present entry.
+pub use super::present_bit_0::{encode_soft, max_soft, soft_value};
 
 /// The raw entry with Accessed cleared, all else as it was.
 #[inline]
