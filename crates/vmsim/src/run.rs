@@ -36,6 +36,9 @@ pub enum RunError {
     /// The demo address space could not be built.
     #[error("building the demo address space: {0}")]
     Demo(crate::hw::MapError),
+    /// [`replay`] was given a workload that is not a trace or a synthetic workload.
+    #[error("only a trace or a synthetic workload is replayed event by event")]
+    NotReplayed,
     /// The first process could not start.
     #[error("starting the process: {0}")]
     Spawn(Errno),
@@ -123,7 +126,7 @@ pub fn replay(
             EventReader::Synth(Box::new(Generator::for_kernel(*p, &k)?)),
             p.kind.name().to_string(),
         ),
-        _ => unreachable!("replay takes a trace or a synthetic workload"),
+        _ => return Err(RunError::NotReplayed),
     };
     let (stats, rows) = {
         let mut sim = Sim::new(&mut k, interval);
@@ -334,4 +337,16 @@ pub fn replay_text(s: &SimStats) -> String {
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_refuses_a_workload_it_cannot_replay() {
+        let spec = MachineSpec::preset("x86-64").unwrap();
+        let r = replay(spec, KernelConfig::default(), &Workload::Hw, 0, &mut |_| {});
+        assert!(matches!(r, Err(RunError::NotReplayed)));
+    }
 }
