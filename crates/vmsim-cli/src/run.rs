@@ -480,10 +480,10 @@ fn run_explained(a: &RunArgs) -> Result<()> {
     let (mut k, events) = short_trace(a, "--explain")?;
     outln!(
         "machine {}: {}",
-        k.machine.spec.name,
-        k.machine.spec.summary()
+        k.machine().spec.name,
+        k.machine().spec.summary()
     );
-    let paging = k.machine.spec.paging;
+    let paging = k.machine().spec.paging;
     let mut sim = Sim::new(&mut k, 0);
     for (i, e) in events.iter().enumerate() {
         outln!("\n[{}] {}", i + 1, vmsim::trace::text::format_event(e));

@@ -53,18 +53,18 @@ fn report(pages: &[u64], frames: u64) {
         "full path, {frames} frames: {} refs in {:.2?}; faults {} (swap-ins {}), swap-outs {}, evictions {}, free {}",
         pages.len(),
         t,
-        k.counters.faults.iter().sum::<u64>(),
-        k.counters.swap_ins,
-        k.counters.swap_outs,
-        k.counters.pages_reclaimed,
-        k.frames.nr_free()
+        k.counters().faults.iter().sum::<u64>(),
+        k.counters().swap_ins,
+        k.counters().swap_outs,
+        k.counters().pages_reclaimed,
+        k.frames().nr_free()
     );
     eprintln!(
         "  translations {}, walks {}, pte reads {}, pages scanned {}",
-        k.machine.mmu.counters.total_translations(),
-        k.machine.mmu.counters.walks,
-        k.machine.mmu.counters.pte_reads,
-        k.counters.pages_scanned
+        k.machine().mmu.counters.total_translations(),
+        k.machine().mmu.counters.walks,
+        k.machine().mmu.counters.pte_reads,
+        k.counters().pages_scanned
     );
 }
 

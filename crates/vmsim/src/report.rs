@@ -324,7 +324,7 @@ impl KernelStats {
     /// Reads the kernel's counters and state.
     pub fn from_kernel(k: &crate::os::Kernel) -> KernelStats {
         use crate::os::{FaultClass, FaultKind, FrameKind, ProcState};
-        let c = &k.counters;
+        let c = &k.counters();
         let classes = [
             ("minor", FaultClass::Minor),
             ("major", FaultClass::Major),
@@ -386,26 +386,26 @@ impl KernelStats {
             signals: c.signals,
             oom_kills: c.oom_kills,
             fault_cycles: c.fault_cycles,
-            ram_frames: k.frames.nr_frames(),
-            free_frames: k.frames.nr_free(),
+            ram_frames: k.frames().nr_frames(),
+            free_frames: k.frames().nr_free(),
             frames_by_kind: kinds
                 .iter()
-                .map(|&(n, kind)| (n.to_string(), k.frames.nr_of(kind)))
+                .map(|&(n, kind)| (n.to_string(), k.frames().nr_of(kind)))
                 .collect(),
             committed_bytes: k.committed(),
             fragmentation: {
-                let p = &k.machine.spec.paging;
+                let p = &k.machine().spec.paging;
                 let huge = p
                     .leaf_levels()
                     .filter(|&l| l > 1)
                     .map(|l| p.level_shift(l) - p.page_shift)
                     .min()
                     .unwrap_or(9);
-                k.frames.fragmentation(huge)
+                k.frames().fragmentation(huge)
             },
             reclaim: ReclaimStats {
-                policy: format!("{:?}", k.config.reclaim).to_lowercase(),
-                watermarks: k.watermarks,
+                policy: format!("{:?}", k.config().reclaim).to_lowercase(),
+                watermarks: k.watermarks(),
                 evictions: c.pages_reclaimed,
                 scanned: c.pages_scanned,
                 direct_reclaims: c.direct_reclaims,
@@ -417,7 +417,7 @@ impl KernelStats {
                 io_busy_ns: c.io_busy_ns,
             },
             processes,
-            events: k.events.clone(),
+            events: k.events().to_vec(),
             display: k.display().filter(|d| !d.is_blank()).map(|d| d.screen()),
         }
     }
@@ -671,8 +671,8 @@ impl RunSummary {
     /// Reads the headline numbers of `k` after `accesses` accesses.
     pub fn from_kernel(k: &crate::os::Kernel, accesses: u64) -> RunSummary {
         use crate::os::FaultClass;
-        let mmu = &k.machine.mmu;
-        let c = &k.counters;
+        let mmu = &k.machine().mmu;
+        let c = &k.counters();
         let ps = k.page_size();
         RunSummary {
             accesses,

@@ -169,7 +169,7 @@ pub fn execute(c: RunConfig, progress: &mut dyn FnMut(u64)) -> Result<Report, Ru
             let r = replay(c.spec, c.kernel, &c.workload, c.interval, progress)?;
             let k = &r.kernel;
             let summary = RunSummary::from_kernel(k, r.stats.accesses);
-            let hw = HwStats::from_mmu(&k.machine.mmu);
+            let hw = HwStats::from_mmu(&k.machine().mmu);
             let kernel = KernelStats::from_kernel(k);
             let mut fields = vec![
                 ("machine", machine.clone().into()),
@@ -193,7 +193,7 @@ pub fn execute(c: RunConfig, progress: &mut dyn FnMut(u64)) -> Result<Report, Ru
         Workload::Server(params) => {
             let mut k = Kernel::try_boot(c.spec, c.kernel)?;
             let layout = try_run_server_with(&mut k, c.accesses, c.seed, *params)?;
-            let hw = HwStats::from_mmu(&k.machine.mmu);
+            let hw = HwStats::from_mmu(&k.machine().mmu);
             let kernel = KernelStats::from_kernel(&k);
             let head = RunSummary::from_kernel(&k, hw.accesses);
             let json = with(
@@ -203,7 +203,7 @@ pub fn execute(c: RunConfig, progress: &mut dyn FnMut(u64)) -> Result<Report, Ru
                     ("workload", "server".into()),
                     ("seed", c.seed.into()),
                     ("workers", layout.workers.len().into()),
-                    ("boot", json(&k.boot_log)),
+                    ("boot", json(&k.boot_log())),
                     ("hardware", json(&hw)),
                     ("kernel", json(&kernel)),
                 ],
@@ -216,7 +216,7 @@ pub fn execute(c: RunConfig, progress: &mut dyn FnMut(u64)) -> Result<Report, Ru
                 c.accesses,
                 c.seed
             );
-            for line in &k.boot_log {
+            for line in k.boot_log() {
                 let _ = writeln!(text, "  {line}");
             }
             text += &format!("\n{}\n{}", hw.to_text(), kernel.to_text());
@@ -278,7 +278,7 @@ pub fn execute(c: RunConfig, progress: &mut dyn FnMut(u64)) -> Result<Report, Ru
             };
             // The headline counters every run reports, beside the allocator's or
             // collector's.
-            let hw = HwStats::from_mmu(&k.machine.mmu);
+            let hw = HwStats::from_mmu(&k.machine().mmu);
             let mut v = report;
             if let (Some(o), Value::Object(h)) = (
                 v.as_object_mut(),

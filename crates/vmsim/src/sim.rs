@@ -114,22 +114,22 @@ impl IntervalRow {
     /// Reads the counters of `k` after `accesses` accesses.
     pub fn sample(k: &Kernel, accesses: u64) -> IntervalRow {
         use crate::os::FaultClass;
-        let mmu = &k.machine.mmu;
+        let mmu = &k.machine().mmu;
         let tlb_misses = mmu
             .tlbs()
             .iter()
             .filter(|t| t.level == 1)
             .map(|t| t.counters.total_misses())
             .sum();
-        let c = &k.counters;
+        let c = &k.counters();
         IntervalRow {
             accesses,
             tlb_misses,
             walks: mmu.counters.walks,
-            minor_faults: k.counters.faults_in(FaultClass::Minor),
-            major_faults: k.counters.faults_in(FaultClass::Major),
-            cow_faults: k.counters.faults_in(FaultClass::Cow),
-            segv: k.counters.faults_in(FaultClass::Violation),
+            minor_faults: k.counters().faults_in(FaultClass::Minor),
+            major_faults: k.counters().faults_in(FaultClass::Major),
+            cow_faults: k.counters().faults_in(FaultClass::Cow),
+            segv: k.counters().faults_in(FaultClass::Violation),
             swap_outs: c.swap_outs,
             swap_ins: c.swap_ins,
             evictions: c.pages_reclaimed,
@@ -139,7 +139,7 @@ impl IntervalRow {
                 .filter(|p| p.is_running())
                 .map(|p| p.rss().total())
                 .sum(),
-            free_frames: k.frames.nr_free(),
+            free_frames: k.frames().nr_free(),
             cycles: mmu.estimated_cycles() + c.fault_cycles,
         }
     }
@@ -509,7 +509,7 @@ impl<'k> Sim<'k> {
         let end = vmas
             .find_from(VirtAddr(va))
             .map_or(hi, |v| v.start.0.min(hi));
-        let prot = if !self.kernel.config.wx {
+        let prot = if !self.kernel.config().wx {
             Prot::RWX
         } else if kind == AccessKind::Execute {
             Prot::RX
@@ -838,10 +838,10 @@ mod tests {
         assert_eq!(s.signalled_accesses, 1, "pid 2 read outside its mappings");
         assert_eq!(s.inferred_regions, 0);
         use crate::os::{FaultClass, FaultKind};
-        assert_eq!(k.counters.faults_of(FaultKind::DemandZero), 1);
-        assert_eq!(k.counters.faults_of(FaultKind::ZeroPage), 1);
-        assert_eq!(k.counters.faults_in(FaultClass::Cow), 1);
-        assert_eq!(k.counters.faults_in(FaultClass::Violation), 1);
+        assert_eq!(k.counters().faults_of(FaultKind::DemandZero), 1);
+        assert_eq!(k.counters().faults_of(FaultKind::ZeroPage), 1);
+        assert_eq!(k.counters().faults_in(FaultClass::Cow), 1);
+        assert_eq!(k.counters().faults_in(FaultClass::Violation), 1);
     }
 
     #[test]
@@ -1022,7 +1022,7 @@ mod tests {
                     0
                 );
                 assert_eq!(
-                    k.counters.faults_of(FaultKind::DemandZero),
+                    k.counters().faults_of(FaultKind::DemandZero),
                     pages,
                     "{off} + {size}"
                 );

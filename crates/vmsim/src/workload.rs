@@ -85,14 +85,14 @@ pub struct ServerSizes {
 /// Pages the machine `k` can hold at once: its free frames and free swap slots.
 pub fn capacity_pages(k: &Kernel) -> u64 {
     let swap = k.swap_stats().map_or(0, |s| s.slots.saturating_sub(s.used));
-    k.frames.nr_free().saturating_add(swap)
+    k.frames().nr_free().saturating_add(swap)
 }
 
 /// Pages a worker process may hold at once: its `private` pages, a stack page, and
 /// the page tables (never swapped) that map its text, data and stack, `mapped` pages in
 /// all.
 pub fn worker_pages(k: &Kernel, private: u64, mapped: u64) -> u64 {
-    let p = k.machine.spec.paging;
+    let p = k.machine().spec.paging;
     let tables = p.table_frames(p.levels)
         + 3 * (p.levels as u64).saturating_sub(1)
         + mapped.div_ceil(p.entries(1).max(1));
@@ -146,7 +146,7 @@ impl ServerParams {
     /// its page tables ([`worker_pages`]). The error names the first parameter that
     /// does not fit and says how much does.
     pub fn resolve(&self, k: &Kernel) -> Result<ServerSizes, ServerError> {
-        let frames = k.frames.nr_frames();
+        let frames = k.frames().nr_frames();
         let small = frames < 4096;
         let or = |v: u64, default: u64| if v == 0 { default } else { v };
         let sizes = ServerSizes {
@@ -295,7 +295,7 @@ fn run_sized(
             return stop(
                 layout,
                 "ram",
-                format_size(k.frames.nr_frames() * ps),
+                format_size(k.frames().nr_frames() * ps),
                 format!("the kernel could not start the server ({e})"),
             )
         }
@@ -332,7 +332,7 @@ fn run_sized(
     }) {
         Ok(h) => h,
         Err(e) if strict => {
-            let v = format_size(k.frames.nr_frames() * ps);
+            let v = format_size(k.frames().nr_frames() * ps);
             return stop(
                 layout,
                 "ram",
@@ -460,13 +460,13 @@ mod tests {
         let mut k = Kernel::boot(MachineSpec::preset("x86-64").unwrap(), config);
         let l = run_server(&mut k, 200_000, 1);
         assert_eq!(l.workers.len(), 4);
-        assert!(k.counters.faults_in(FaultClass::Minor) > 0);
+        assert!(k.counters().faults_in(FaultClass::Minor) > 0);
         assert!(
-            k.counters.faults_in(FaultClass::Major) > 0,
+            k.counters().faults_in(FaultClass::Major) > 0,
             "text read from file"
         );
         assert!(
-            k.counters.faults_in(FaultClass::Cow) > 0,
+            k.counters().faults_in(FaultClass::Cow) > 0,
             "heap writes copy"
         );
         let last = *l.workers.last().unwrap();
@@ -490,7 +490,7 @@ mod tests {
         );
         let l = run_server(&mut k, 5_000, 3);
         assert_eq!(l.workers.len(), 2);
-        assert!(k.machine.mmu.counters.total_translations() >= 5_000);
+        assert!(k.machine().mmu.counters.total_translations() >= 5_000);
     }
 
     #[test]
@@ -583,7 +583,7 @@ mod tests {
         let la = run_server_with(&mut a, 20_000, 5, ServerParams::default());
         let lb = try_run_server_with(&mut b, 20_000, 5, ServerParams::default()).unwrap();
         assert_eq!(la, lb);
-        assert_eq!(a.counters, b.counters);
+        assert_eq!(a.counters(), b.counters());
         // A setup step the kernel refuses is an error naming its parameter: here the
         // strict commit limit refuses the buffers.
         let mut k = Kernel::boot(

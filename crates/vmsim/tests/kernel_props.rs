@@ -287,7 +287,7 @@ impl World {
     fn check_swapped(&self) -> Result<(), TestCaseError> {
         if self.pressure && self.dirty_frames() > self.ram_frames {
             prop_assert!(
-                self.k.counters.swap_outs > 0,
+                self.k.counters().swap_outs > 0,
                 "{} written pages in {} frames of RAM, and no swap-out",
                 self.dirty_frames(),
                 self.ram_frames
@@ -698,13 +698,13 @@ fn fill_beyond_ram(reclaim: ReclaimPolicy, pages: u64, fork: bool) -> Kernel {
             k.process(pid).map(|q| q.state)
         );
     }
-    assert_eq!(k.counters.oom_kills, 0, "{reclaim:?}: OOM kills");
+    assert_eq!(k.counters().oom_kills, 0, "{reclaim:?}: OOM kills");
     assert!(
-        k.counters.swap_outs >= pages - ram,
+        k.counters().swap_outs >= pages - ram,
         "{reclaim:?}: {} swap-outs",
-        k.counters.swap_outs
+        k.counters().swap_outs
     );
-    assert!(k.counters.swap_ins > 0, "{reclaim:?}: no swap-ins");
+    assert!(k.counters().swap_ins > 0, "{reclaim:?}: no swap-ins");
     k
 }
 

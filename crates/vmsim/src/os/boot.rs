@@ -226,68 +226,32 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         watermarks.min, watermarks.low, watermarks.high, config.reclaim
     ));
     Ok(Kernel {
-        cache_owner: Default::default(),
-        cache_dirty: Default::default(),
         rmap: super::rmap::Rmap::new(nr),
-        lru: super::reclaim::FrameLists::new(nr),
-        referenced: crate::hw::ram::FrameArray::new(nr),
-        scan_hint: u32::MAX,
-        swap,
-        pinned: Vec::new(),
-        ra_window: config.swap_readahead.max(1),
-        ra_hits: 0,
-        watermarks,
-        kernel_root_index: paging.index(VirtAddr(kernel_start), paging.levels),
+        reclaim: super::reclaim::Reclaim::new(nr, watermarks),
+        swap: super::swap::Swap::new(swap, config.swap_readahead),
+        space: super::kernel_space::KernelSpace {
+            root_index: paging.index(VirtAddr(kernel_start), paging.levels),
+            pt: kernel_pt,
+            tables: kernel_tables,
+            start: VirtAddr(kernel_start),
+            direct_map: VirtAddr(base),
+            direct_map_len,
+            task_size: VirtAddr(task_size),
+            mmap_min: VirtAddr(mmap_min),
+            zero_pfn,
+            display: devices.then(Display::default),
+        },
         machine,
         config,
         frames,
-        procs: Vec::new(),
-        current: None,
-        kernel_pt,
-        kernel_tables,
-        kernel_start: VirtAddr(kernel_start),
-        direct_map: VirtAddr(base),
-        direct_map_len,
-        task_size: VirtAddr(task_size),
-        mmap_min: VirtAddr(mmap_min),
-        zero_pfn,
-        files: Vec::new(),
-        page_cache: Default::default(),
-        shm: Vec::new(),
-        shm_names: Default::default(),
-        asid_next: 1,
-        asid_gen: 0,
-        groups: vec![super::MemGroup::root()],
-        committed: 0,
-        display: devices.then(Display::default),
-        boot_log: log,
-        counters: KernelCounters::default(),
-        events: Vec::new(),
+        tasks: Default::default(),
+        cache: Default::default(),
+        shm: Default::default(),
+        groups: super::limits::Groups::new(),
+        log: super::Log {
+            boot: log,
+            counters: KernelCounters::default(),
+            events: Vec::new(),
+        },
     })
-}
-
-impl Kernel {
-    /// A fresh page table for a process: an empty root whose kernel-half entries are the
-    /// kernel's own (so every process shares the kernel's tables below the root).
-    pub(super) fn new_user_table(&mut self) -> Result<PageTable, super::Errno> {
-        let paging = self.machine.spec.paging;
-        let pt = PageTable::new(&paging, &mut self.machine.ram, &mut self.frames, 0)
-            .map_err(|_| super::Errno::ENOMEM)?;
-        let kernel_half = self.kernel_root_index..paging.entries(paging.levels);
-        // Both roots are tables this kernel allocated in RAM: this cannot fail.
-        let shared =
-            pt.share_root_entries(&paging, &mut self.machine.ram, &self.kernel_pt, kernel_half);
-        debug_assert!(shared.is_ok(), "a root table outside RAM");
-        Ok(pt)
-    }
-
-    /// Frees a process's page tables, leaving the kernel's shared ones alone.
-    pub(super) fn free_user_table(&mut self, pt: PageTable) -> u64 {
-        let paging = self.machine.spec.paging;
-        let kernel_half = self.kernel_root_index..paging.entries(paging.levels);
-        // Both roots are tables this kernel allocated in RAM: this cannot fail.
-        let unshared = pt.unshare_root_entries(&paging, &mut self.machine.ram, kernel_half);
-        debug_assert!(unshared.is_ok(), "a root table outside RAM");
-        pt.destroy(&paging, &mut self.machine.ram, &mut self.frames)
-    }
 }

@@ -157,10 +157,10 @@ impl Kernel {
         va: VirtAddr,
         kind: AccessKind,
     ) -> Result<PhysAddr, AccessError> {
-        if self.current != Some(pid) {
+        if self.tasks.current != Some(pid) {
             self.enter(pid)?;
         }
-        if let Some(p) = self.procs.get_mut(pid.0 as usize - 1) {
+        if let Some(p) = self.tasks.procs.get_mut(pid.0 as usize - 1) {
             p.stats.accesses += 1;
         }
         match self
@@ -185,7 +185,7 @@ impl Kernel {
         out: &mut [PhysAddr],
     ) -> Result<(), (usize, AccessError)> {
         let n = vas.len().min(out.len());
-        if self.current != Some(pid) {
+        if self.tasks.current != Some(pid) {
             self.enter(pid).map_err(|e| (0, e))?;
         }
         let mut i = 0;
@@ -194,7 +194,7 @@ impl Kernel {
                 self.machine
                     .mmu
                     .translate_run(&vas[i..n], kind, Privilege::User, &mut out[i..n]);
-            if let Some(p) = self.procs.get_mut(pid.0 as usize - 1) {
+            if let Some(p) = self.tasks.procs.get_mut(pid.0 as usize - 1) {
                 p.stats.accesses += done as u64;
             }
             i += done;
@@ -219,13 +219,13 @@ impl Kernel {
             tries: Vec::new(),
             result: Err(AccessError::NoSuchProcess(pid)),
         };
-        if self.current != Some(pid) {
+        if self.tasks.current != Some(pid) {
             if let Err(e) = self.enter(pid) {
                 story.result = Err(e);
                 return story;
             }
         }
-        if let Some(p) = self.procs.get_mut(pid.0 as usize - 1) {
+        if let Some(p) = self.tasks.procs.get_mut(pid.0 as usize - 1) {
             p.stats.accesses += 1;
         }
         // As in `access_slow`: if every try is undone before the access goes through,
@@ -263,7 +263,7 @@ impl Kernel {
             });
             match handled {
                 Ok(_) => {
-                    if self.current != Some(pid) {
+                    if self.tasks.current != Some(pid) {
                         if let Err(e) = self.enter(pid) {
                             story.result = Err(e);
                             return story;
@@ -316,7 +316,7 @@ impl Kernel {
             match self.handle_fault(pid, fault) {
                 Ok(_) => {
                     // The handler may have switched away (OOM kill of another process).
-                    if self.current != Some(pid) {
+                    if self.tasks.current != Some(pid) {
                         self.enter(pid)?;
                     }
                 }
@@ -481,7 +481,7 @@ impl Kernel {
         if mode == Privilege::User {
             return self.access(pid, va, kind);
         }
-        if self.current != Some(pid) {
+        if self.tasks.current != Some(pid) {
             self.enter(pid)?;
         }
         match self
@@ -497,10 +497,10 @@ impl Kernel {
     /// Reads physical memory or a device.
     pub fn phys_read(&mut self, pa: PhysAddr, buf: &mut [u8]) {
         let ps = self.page_size();
-        match Device::at(pa, ps).filter(|_| self.display.is_some()) {
+        match Device::at(pa, ps).filter(|_| self.space.display.is_some()) {
             Some(Device::Display) => {
                 let off = pa.0.wrapping_sub(super::device::DISPLAY_PA);
-                if let Some(d) = self.display.as_ref() {
+                if let Some(d) = self.space.display.as_ref() {
                     d.read(off, buf);
                 }
             }
@@ -522,10 +522,10 @@ impl Kernel {
     /// Writes physical memory or a device.
     pub fn phys_write(&mut self, pa: PhysAddr, data: &[u8]) {
         let ps = self.page_size();
-        match Device::at(pa, ps).filter(|_| self.display.is_some()) {
+        match Device::at(pa, ps).filter(|_| self.space.display.is_some()) {
             Some(Device::Display) => {
                 let off = pa.0.wrapping_sub(super::device::DISPLAY_PA);
-                if let Some(d) = self.display.as_mut() {
+                if let Some(d) = self.space.display.as_mut() {
                     d.write(off, data);
                 }
             }

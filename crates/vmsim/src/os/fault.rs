@@ -216,7 +216,7 @@ impl Kernel {
             FaultCause::SupervisorExecUser => return Err(Violation::Access),
             _ => {}
         }
-        if f.va >= self.task_size {
+        if f.va >= self.space.task_size {
             return Err(Violation::KernelAddress);
         }
         let ps = self.page_size();
@@ -273,8 +273,8 @@ impl Kernel {
                 }
             }
         };
-        self.counters.faults[kind as usize] += 1;
-        self.counters.fault_cycles += match kind.class() {
+        self.log.counters.faults[kind as usize] += 1;
+        self.log.counters.fault_cycles += match kind.class() {
             FaultClass::Major => {
                 self.config.storage.transfer_ns(ps) * self.config.cpu_mhz / 1000
                     + self.config.minor_fault_cycles
@@ -312,7 +312,7 @@ impl Kernel {
     /// Grows the stack VMA just above `page` down to it, if the limits allow.
     fn grow_stack(&mut self, pid: Pid, page: VirtAddr) -> Result<Vma, Violation> {
         let ps = self.page_size();
-        let guard = if self.task_size.0 >= 1 << 32 {
+        let guard = if self.space.task_size.0 >= 1 << 32 {
             256 * ps
         } else {
             ps
@@ -341,7 +341,7 @@ impl Kernel {
         let mm = self.mm_mut(pid).map_err(|_| Violation::NoVma)?;
         mm.vmas.replace(stack.start, new);
         mm.committed += grown;
-        self.counters.stack_growths += 1;
+        self.log.counters.stack_growths += 1;
         Ok(new)
     }
 
@@ -360,7 +360,8 @@ impl Kernel {
             Backing::Anon => {
                 if !write && self.config.zero_page {
                     let flags = self.user_flags(vma.prot, false, false);
-                    self.install(pid, page, self.zero_pfn, flags).map_err(oom)?;
+                    self.install(pid, page, self.space.zero_pfn, flags)
+                        .map_err(oom)?;
                     return Ok(FaultKind::ZeroPage);
                 }
                 let pfn = self.alloc_user_frame(pid, FrameKind::Anon)?;
@@ -372,7 +373,7 @@ impl Kernel {
             Backing::Shm { obj, offset } => {
                 let idx = (offset + (page.0 - vma.start.0)) / ps;
                 let (size, have) = {
-                    let o = self.shm[obj.0 as usize]
+                    let o = self.shm.objects[obj.0 as usize]
                         .as_ref()
                         .ok_or(Violation::BeyondEnd)?;
                     (o.size, o.pages.get(&idx).copied())
@@ -385,7 +386,7 @@ impl Kernel {
                     None => {
                         let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
                         self.zero_frame(pfn);
-                        if let Some(o) = self.shm[obj.0 as usize].as_mut() {
+                        if let Some(o) = self.shm.objects[obj.0 as usize].as_mut() {
                             o.pages.insert(idx, pfn);
                         }
                         (pfn, FaultKind::DemandZero)
@@ -395,26 +396,26 @@ impl Kernel {
             }
             Backing::File { file, offset } => {
                 let idx = (offset + (page.0 - vma.start.0)) / ps;
-                let len = self.files[file.0 as usize].len;
+                let len = self.cache.files[file.0 as usize].len;
                 if idx * ps >= len {
                     return Err(Violation::BeyondEnd);
                 }
-                let (pfn, kind) = match self.page_cache.get(&(file, idx)) {
+                let (pfn, kind) = match self.cache.pages.get(&(file, idx)) {
                     Some(&pfn) => (pfn, FaultKind::PageCache),
                     None => {
                         let pfn = self.alloc_user_frame(pid, FrameKind::File)?;
                         self.zero_frame(pfn);
                         let mut buf = vec![0u8; ps as usize];
-                        if !self.files[file.0 as usize].read_page(idx * ps, &mut buf) {
-                            self.counters.file_errors += 1;
+                        if !self.cache.files[file.0 as usize].read_page(idx * ps, &mut buf) {
+                            self.log.counters.file_errors += 1;
                         }
                         if buf.iter().any(|&b| b != 0) {
                             self.write_frame(pfn, &buf);
                         }
-                        self.page_cache.insert((file, idx), pfn);
-                        self.cache_owner.insert(pfn.0, (file, idx));
-                        self.counters.file_reads += 1;
-                        self.counters.io_wait_ns += self.config.storage.transfer_ns(ps);
+                        self.cache.pages.insert((file, idx), pfn);
+                        self.cache.owner.insert(pfn.0, (file, idx));
+                        self.log.counters.file_reads += 1;
+                        self.log.counters.io_wait_ns += self.config.storage.transfer_ns(ps);
                         (pfn, FaultKind::FileRead)
                     }
                 };
@@ -461,11 +462,11 @@ impl Kernel {
         while va < end {
             if va != page && pt.slot(&paging, &self.machine.ram, va).is_none() {
                 let idx = (offset + (va.0 - vma.start.0)) / ps;
-                if let Some(&pfn) = self.page_cache.get(&(file, idx)) {
+                if let Some(&pfn) = self.cache.pages.get(&(file, idx)) {
                     self.frames.get(pfn);
                     let flags = self.user_flags(vma.prot, vma.shared, false);
                     if self.install(pid, va, pfn, flags).is_ok() {
-                        self.counters.fault_around_pages += 1;
+                        self.log.counters.fault_around_pages += 1;
                     } else {
                         self.put_frame(pfn);
                     }
@@ -491,9 +492,9 @@ impl Kernel {
         if write && !vma.shared {
             // Hold the source while memory is found: reclaim may take it from the cache.
             self.frames.get(pfn);
-            self.pinned.push(pfn);
+            self.reclaim.pinned.push(pfn);
             let copy = self.alloc_user_frame(pid, FrameKind::Anon);
-            self.pinned.pop();
+            self.reclaim.pinned.pop();
             let copy = match copy {
                 Ok(c) => c,
                 Err(e) => {
@@ -532,7 +533,7 @@ impl Kernel {
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
         let writable = self.user_flags(vma.prot, true, false);
-        if old != self.zero_pfn
+        if old != self.space.zero_pfn
             && self.frames.kind(old) == FrameKind::Anon
             && self.frames.refs(old) == 1
         {
@@ -545,9 +546,9 @@ impl Kernel {
         }
         // Reclaim must not take the page being copied while memory is found for the copy
         // (under heavy pressure it would come straight back and go again).
-        self.pinned.push(old);
+        self.reclaim.pinned.push(old);
         let new = self.alloc_user_frame(pid, FrameKind::Anon);
-        self.pinned.pop();
+        self.reclaim.pinned.pop();
         let new = new?;
         // The OOM killer may have taken the process, or the page moved, while memory
         // was found: then retry from the start.
@@ -565,7 +566,7 @@ impl Kernel {
                 Err(Violation::OutOfMemory)
             };
         }
-        let kind = if old == self.zero_pfn {
+        let kind = if old == self.space.zero_pfn {
             self.zero_frame(new);
             FaultKind::ZeroPageCopy
         } else {
@@ -589,7 +590,7 @@ impl Kernel {
     /// Delivers a violation to `pid`: logs it and, by default, kills the process.
     pub(super) fn deliver(&mut self, pid: Pid, va: VirtAddr, v: Violation) {
         if let Some(k) = v.kind() {
-            self.counters.faults[k as usize] += 1;
+            self.log.counters.faults[k as usize] += 1;
             if let Some(p) = self.proc_mut(pid) {
                 p.stats.faults[k as usize] += 1;
             }
@@ -598,7 +599,7 @@ impl Kernel {
             // The OOM killer has usually acted and logged already; if memory ran out
             // some other way, the process still cannot go on.
             if self.process(pid).is_some_and(|p| p.is_running()) {
-                self.counters.oom_kills += 1;
+                self.log.counters.oom_kills += 1;
                 let (name, rss_pages) = self
                     .process(pid)
                     .map_or((String::new(), 0), |p| (p.name.clone(), p.rss().total()));
@@ -613,7 +614,7 @@ impl Kernel {
             }
             return;
         }
-        self.counters.signals += 1;
+        self.log.counters.signals += 1;
         let kill = self.config.kill_on_violation;
         let name = self.process(pid).map_or(String::new(), |p| p.name.clone());
         self.log(super::Event::Signal {

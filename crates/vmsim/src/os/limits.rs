@@ -52,22 +52,41 @@ impl MemGroup {
     }
 }
 
+/// The memory groups (the root group first) and the commit accounting.
+#[derive(Debug)]
+pub(super) struct Groups {
+    /// Every group, by [`GroupId`].
+    pub(super) list: Vec<MemGroup>,
+    /// Bytes committed (charged against the overcommit limit).
+    pub(super) committed: u64,
+}
+
+impl Groups {
+    /// Only the root group; nothing committed.
+    pub(super) fn new() -> Groups {
+        Groups {
+            list: vec![MemGroup::root()],
+            committed: 0,
+        }
+    }
+}
+
 impl Kernel {
     /// Makes a memory group with a limit of `max_bytes` (rounded down to pages).
     pub fn create_group(&mut self, name: &str, max_bytes: Option<u64>) -> GroupId {
         let ps = self.page_size();
-        self.groups.push(MemGroup {
+        self.groups.list.push(MemGroup {
             name: name.to_string(),
             max_pages: max_bytes.map(|b| b / ps),
             ..MemGroup::root()
         });
-        GroupId(self.groups.len() as u16 - 1)
+        GroupId(self.groups.list.len() as u16 - 1)
     }
 
     /// Moves a process into a group (its pages stay charged where they are, as in
     /// cgroup v2).
     pub fn set_group(&mut self, pid: Pid, group: GroupId) -> Result<(), Errno> {
-        if group.0 as usize >= self.groups.len() {
+        if group.0 as usize >= self.groups.list.len() {
             return Err(Errno::EINVAL);
         }
         let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
@@ -77,12 +96,12 @@ impl Kernel {
 
     /// The memory groups; the root group `/` is first.
     pub fn groups(&self) -> &[MemGroup] {
-        &self.groups
+        &self.groups.list
     }
 
     /// Bytes committed now (`Committed_AS`).
     pub fn committed(&self) -> u64 {
-        self.committed
+        self.groups.committed
     }
 
     /// The most that may be committed under [`Overcommit::Never`] (`CommitLimit`):
@@ -94,6 +113,7 @@ impl Kernel {
     /// Bytes of swap.
     pub fn swap_bytes(&self) -> u64 {
         self.swap
+            .dev
             .as_ref()
             .map_or(0, |s| s.stats.slots * self.page_size())
     }
@@ -103,17 +123,17 @@ impl Kernel {
         let ok = match self.config.overcommit {
             Overcommit::Always => true,
             Overcommit::Heuristic => bytes <= self.machine.ram.size() + self.swap_bytes(),
-            Overcommit::Never => self.committed + bytes <= self.commit_limit(),
+            Overcommit::Never => self.groups.committed + bytes <= self.commit_limit(),
         };
         if !ok {
             return Err(Errno::ENOMEM);
         }
-        self.committed += bytes;
+        self.groups.committed += bytes;
         Ok(())
     }
 
     pub(super) fn uncommit(&mut self, bytes: u64) {
-        self.committed = self.committed.saturating_sub(bytes);
+        self.groups.committed = self.groups.committed.saturating_sub(bytes);
     }
 
     /// A frame for `pid`'s user memory, charged to its group. Below the `low`
@@ -126,10 +146,10 @@ impl Kernel {
         self.kswapd();
         loop {
             let g = self.process(pid).ok_or(Violation::OutOfMemory)?.group;
-            let grp = &self.groups[g.0 as usize];
+            let grp = &self.groups.list[g.0 as usize];
             if grp.max_pages.is_some_and(|m| grp.charged >= m) {
                 if self.reclaim(RECLAIM_BATCH, Scope::Group(g)) == 0 {
-                    let grp = &self.groups[g.0 as usize];
+                    let grp = &self.groups.list[g.0 as usize];
                     let why = format!(
                         "group {} is at its limit of {} pages and nothing in it can be reclaimed",
                         grp.name,
@@ -137,13 +157,13 @@ impl Kernel {
                     );
                     self.oom_kill(Some(g), why)?;
                 }
-            } else if self.frames.nr_free() <= self.watermarks.min
+            } else if self.frames.nr_free() <= self.reclaim.watermarks.min
                 && self.direct_reclaim(pid) == 0
                 && self.frames.nr_free() == 0
             {
                 self.oom_kill(None, "no free frames and nothing reclaimable".into())?;
             } else if let Some(pfn) = self.frames.alloc(1, kind, g.0) {
-                let grp = &mut self.groups[g.0 as usize];
+                let grp = &mut self.groups.list[g.0 as usize];
                 grp.charged += 1;
                 grp.peak = grp.peak.max(grp.charged);
                 self.lru_add(pfn);
@@ -159,7 +179,7 @@ impl Kernel {
 
     fn direct_reclaim(&mut self, pid: Pid) -> usize {
         use super::reclaim::{Scope, RECLAIM_BATCH};
-        self.counters.direct_reclaims += 1;
+        self.log.counters.direct_reclaims += 1;
         let scope = if self.config.local_reclaim {
             Scope::Process(pid)
         } else {
@@ -176,6 +196,7 @@ impl Kernel {
         reason: String,
     ) -> Result<(), Violation> {
         let victim = self
+            .tasks
             .procs
             .iter()
             .filter(|p| p.is_running() && group.is_none_or(|g| p.group == g))
@@ -185,14 +206,14 @@ impl Kernel {
             return Err(Violation::OutOfMemory);
         };
         if let Some(g) = group {
-            self.groups[g.0 as usize].oom_kills += 1;
+            self.groups.list[g.0 as usize].oom_kills += 1;
         }
-        self.counters.oom_kills += 1;
+        self.log.counters.oom_kills += 1;
         self.log(Event::OomKill {
             pid,
             name,
             rss_pages,
-            group: group.map(|g| self.groups[g.0 as usize].name.clone()),
+            group: group.map(|g| self.groups.list[g.0 as usize].name.clone()),
             reason,
         });
         self.teardown(pid, ProcState::Killed(Signal::OomKill));

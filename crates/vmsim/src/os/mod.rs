@@ -8,6 +8,7 @@
 //! handler), `syscall` (the calls), `data` (bytes through the MMU), `device` (MMIO),
 //! `limits` (overcommit, memory groups, the OOM killer).
 
+mod asid;
 mod boot;
 pub mod buddy;
 pub use boot::{BootError, TooSmall};
@@ -15,10 +16,13 @@ pub mod data;
 pub mod device;
 pub mod fault;
 pub mod frames;
+mod kernel_space;
 pub mod limits;
+pub mod page_cache;
 pub mod process;
 pub mod reclaim;
 pub mod rmap;
+mod shm;
 pub mod swap;
 pub mod syscall;
 pub mod vma;
@@ -28,8 +32,10 @@ pub use device::Display;
 pub use fault::{FaultClass, FaultKind, Violation};
 pub use frames::{FrameKind, FrameTable};
 pub use limits::{MemGroup, Overcommit};
+pub use page_cache::File;
 pub use process::{AddressSpace, Pid, ProcState, ProcStats, Process, Rss, Signal};
 pub use reclaim::{ReclaimPolicy, Watermarks};
+pub use shm::ShmObject;
 pub use swap::{Storage, SwapStats};
 pub use syscall::{Errno, MapSource, MmapArgs, Program};
 pub use vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole};
@@ -37,7 +43,6 @@ pub use vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole};
 use crate::addr::{Pfn, PhysAddr, SwapSlot, VirtAddr};
 use crate::hw::{Flags, Machine, MachineSpec, PageTable, TlbFlush};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// A memory group (a cgroup with `memory.max`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -220,115 +225,45 @@ impl KernelCounters {
     }
 }
 
-/// A file of the simulated file system.
-#[derive(Debug)]
-pub struct File {
-    /// Its name.
-    pub name: String,
-    /// Its contents (for a simulated file).
-    pub data: Vec<u8>,
-    /// A real file of the host, read page by page as the page cache fills (read-only).
-    pub host: Option<std::fs::File>,
-    /// Its length in bytes.
-    pub len: u64,
-}
-
-impl File {
-    /// Reads the page at byte `at` into `buf` (the part past the end reads as zeros);
-    /// returns false if the host file could not be read.
-    fn read_page(&self, at: u64, buf: &mut [u8]) -> bool {
-        use std::os::unix::fs::FileExt;
-        buf.fill(0);
-        let n = (self.len.saturating_sub(at) as usize).min(buf.len());
-        match &self.host {
-            Some(f) => f.read_exact_at(&mut buf[..n], at).is_ok(),
-            None => {
-                buf[..n].copy_from_slice(&self.data[at as usize..at as usize + n]);
-                true
-            }
-        }
-    }
-}
-
-/// A shared-memory object.
-#[derive(Clone, Debug)]
-pub struct ShmObject {
-    /// Its name (`None` for the object behind a shared anonymous mapping).
-    pub name: Option<String>,
-    /// Size in bytes.
-    pub size: u64,
-    /// Its resident pages, by page index.
-    pub pages: BTreeMap<u64, Pfn>,
-}
-
 /// Most events kept; later ones are counted, not kept.
 pub const MAX_EVENTS: usize = 10_000;
 
-/// The kernel and the machine it runs on.
+/// The kernel and the machine it runs on. It coordinates; each subsystem owns its
+/// state in a file of its name.
 #[derive(Debug)]
 pub struct Kernel {
     /// The hardware.
-    pub machine: Machine,
+    machine: Machine,
     /// Policy switches.
-    pub config: KernelConfig,
+    config: KernelConfig,
     /// Physical frames.
-    pub frames: FrameTable,
-    procs: Vec<Process>,
-    current: Option<Pid>,
-    /// The kernel's own page tables (the direct map).
-    kernel_pt: PageTable,
-    /// Root-table entries `[kernel_root_index, entries)` are the kernel's, shared by
-    /// every process.
-    kernel_root_index: u64,
-    /// Table pages of the kernel's own tables below the root (shared by every process).
-    kernel_tables: u64,
-    /// The first address of the kernel's half.
-    kernel_start: VirtAddr,
-    /// Where physical address 0 appears in the kernel's half.
-    direct_map: VirtAddr,
-    /// Bytes of physical memory the direct map covers.
-    direct_map_len: u64,
-    /// Top of user space (exclusive).
-    task_size: VirtAddr,
-    /// Lowest address `mmap` hands out.
-    mmap_min: VirtAddr,
-    zero_pfn: Pfn,
-    files: Vec<File>,
-    page_cache: BTreeMap<(FileId, u64), Pfn>,
-    /// The (file, page) each page-cache frame holds.
-    cache_owner: rustc_hash::FxHashMap<u64, (FileId, u64)>,
-    /// Page-cache frames written through a mapping since unmapped (to write back).
-    cache_dirty: rustc_hash::FxHashSet<u64>,
+    frames: FrameTable,
+    /// Processes, the one running, and the ASID allocator.
+    tasks: process::Tasks,
+    /// The kernel's own half: its tables, the direct map, the zero page, devices.
+    space: kernel_space::KernelSpace,
+    /// Files and the page cache.
+    cache: page_cache::PageCache,
+    /// Which (process, page) maps each frame.
     rmap: rmap::Rmap,
-    lru: reclaim::FrameLists,
-    /// The frame whose entry the CLOCK scan last prefetched, a few ahead of the hand
-    /// (a hint only: any frame is safe).
-    scan_hint: u32,
-    /// The two-list policy's `PG_referenced`, per frame (0 or 1).
-    referenced: crate::hw::ram::FrameArray<u8>,
-    /// The swap device, which also holds the swap cache.
-    swap: Option<swap::SwapDevice>,
-    /// Frames a fault in progress is using, which reclaim must leave alone.
-    pinned: Vec<Pfn>,
-    /// The swap readahead window, in slots, and the swap-cache hits since the last
-    /// readahead.
-    ra_window: u32,
-    ra_hits: u64,
-    /// Free-frame thresholds of reclaim.
-    pub watermarks: Watermarks,
-    shm: Vec<Option<ShmObject>>,
-    shm_names: BTreeMap<String, ShmId>,
-    asid_next: u32,
-    asid_gen: u64,
-    groups: Vec<MemGroup>,
-    committed: u64,
-    display: Option<Display>,
-    /// What boot did, step by step.
-    pub boot_log: Vec<String>,
-    /// Kernel-wide counters.
-    pub counters: KernelCounters,
-    /// What happened to processes.
-    pub events: Vec<Event>,
+    /// Reclaim's lists, scan state and thresholds.
+    reclaim: reclaim::Reclaim,
+    /// The swap device with its cache, and the readahead window.
+    swap: swap::Swap,
+    /// Shared-memory objects.
+    shm: shm::SharedMemory,
+    /// Memory groups and commit accounting.
+    groups: limits::Groups,
+    /// What boot did, the counters, and what happened to processes.
+    log: Log,
+}
+
+/// What the kernel records: its boot steps, its counters, its events.
+#[derive(Debug, Default)]
+struct Log {
+    boot: Vec<String>,
+    counters: KernelCounters,
+    events: Vec<Event>,
 }
 
 /// Frames held at boot: the kernel's tables, the zero page, reserved holes.
@@ -358,6 +293,42 @@ impl Kernel {
         boot::boot(spec, config)
     }
 
+    /// The hardware.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The policy switches the kernel booted with.
+    pub fn config(&self) -> &KernelConfig {
+        &self.config
+    }
+
+    /// The physical frames: what each holds, how many are free.
+    pub fn frames(&self) -> &FrameTable {
+        &self.frames
+    }
+
+    /// Reclaim's free-frame thresholds.
+    pub fn watermarks(&self) -> Watermarks {
+        self.reclaim.watermarks
+    }
+
+    /// What boot did, step by step.
+    pub fn boot_log(&self) -> &[String] {
+        &self.log.boot
+    }
+
+    /// Kernel-wide counters.
+    pub fn counters(&self) -> &KernelCounters {
+        &self.log.counters
+    }
+
+    /// What happened to processes (at most [`MAX_EVENTS`]; later ones are counted in
+    /// [`KernelCounters::events_dropped`]).
+    pub fn events(&self) -> &[Event] {
+        &self.log.events
+    }
+
     /// The page size.
     pub fn page_size(&self) -> u64 {
         self.machine.spec.paging.page_size()
@@ -365,20 +336,16 @@ impl Kernel {
 
     /// Every process the run has seen, alive or not, by pid.
     pub fn processes(&self) -> &[Process] {
-        &self.procs
+        &self.tasks.procs
     }
 
     /// The process with id `pid`.
     pub fn process(&self, pid: Pid) -> Option<&Process> {
-        (pid.0 as usize)
-            .checked_sub(1)
-            .and_then(|i| self.procs.get(i))
+        self.tasks.get(pid)
     }
 
     fn proc_mut(&mut self, pid: Pid) -> Option<&mut Process> {
-        (pid.0 as usize)
-            .checked_sub(1)
-            .and_then(|i| self.procs.get_mut(i))
+        self.tasks.get_mut(pid)
     }
 
     /// The address space of a running process.
@@ -396,32 +363,32 @@ impl Kernel {
 
     /// The process whose address space is loaded.
     pub fn current(&self) -> Option<Pid> {
-        self.current
+        self.tasks.current
     }
 
     /// The first address of the kernel's half of the address space.
     pub fn kernel_start(&self) -> VirtAddr {
-        self.kernel_start
+        self.space.start
     }
 
     /// The top of user space (exclusive).
     pub fn task_size(&self) -> VirtAddr {
-        self.task_size
+        self.space.task_size
     }
 
     /// The kernel virtual address of physical address `pa` in the direct map.
     pub fn phys_to_virt(&self, pa: PhysAddr) -> Option<VirtAddr> {
-        (pa.0 < self.direct_map_len).then(|| VirtAddr(self.direct_map.0 + pa.0))
+        self.space.phys_to_virt(pa)
     }
 
     /// The lowest address a user mapping may start at (`vm.mmap_min_addr`).
     pub fn mmap_min(&self) -> VirtAddr {
-        self.mmap_min
+        self.space.mmap_min
     }
 
     /// The frame of the shared zero page.
     pub fn zero_pfn(&self) -> Pfn {
-        self.zero_pfn
+        self.space.zero_pfn
     }
 
     /// Free and page-table frames now, to compare with the values right after boot.
@@ -439,79 +406,56 @@ impl Kernel {
         let p = &self.machine.spec.paging;
         mm.pt
             .table_frames(p, &self.machine.ram)
-            .saturating_sub(self.kernel_tables)
+            .saturating_sub(self.space.tables)
     }
 
     /// The text-mode display, if this machine has one.
     pub fn display(&self) -> Option<&Display> {
-        self.display.as_ref()
+        self.space.display.as_ref()
     }
 
     /// Simulated time: every translation's and fault's cycles at the configured clock.
     pub fn now_ns(&self) -> u64 {
-        let cycles = self.machine.mmu.estimated_cycles() + self.counters.fault_cycles;
+        let cycles = self.machine.mmu.estimated_cycles() + self.log.counters.fault_cycles;
         cycles.saturating_mul(1000) / self.config.cpu_mhz.max(1)
     }
 
     /// Creates a file of the simulated file system (or replaces the contents of one of
     /// that name that no page cache holds yet).
     pub fn create_file(&mut self, name: &str, data: Vec<u8>) -> FileId {
-        let len = data.len() as u64;
-        if let Some(i) = self.files.iter().position(|f| f.name == name) {
-            self.files[i].data = data;
-            self.files[i].len = len;
-            self.files[i].host = None;
-            return FileId(i as u32);
-        }
-        self.files.push(File {
-            name: name.to_string(),
-            data,
-            host: None,
-            len,
-        });
-        FileId(self.files.len() as u32 - 1)
+        self.cache.create_file(name, data)
     }
 
     /// Opens a real file of the host, read-only: it can be mapped privately or
     /// read-only shared, and its pages are really read (with `pread`) as they fault in.
     pub fn open_host_file(&mut self, path: &std::path::Path) -> std::io::Result<FileId> {
-        let f = std::fs::File::open(path)?;
-        let len = f.metadata()?.len();
-        self.files.push(File {
-            name: path.display().to_string(),
-            data: Vec::new(),
-            host: Some(f),
-            len,
-        });
-        Ok(FileId(self.files.len() as u32 - 1))
+        self.cache.open_host_file(path)
     }
 
     /// The file named `name`.
     pub fn file_named(&self, name: &str) -> Option<FileId> {
-        self.files
-            .iter()
-            .position(|f| f.name == name)
-            .map(|i| FileId(i as u32))
+        self.cache.file_named(name)
     }
 
     /// A file.
     pub fn file(&self, id: FileId) -> Option<&File> {
-        self.files.get(id.0 as usize)
+        self.cache.files.get(id.0 as usize)
     }
 
     /// Pages in the page cache.
     pub fn page_cache_pages(&self) -> u64 {
-        self.page_cache.len() as u64
+        self.cache.pages.len() as u64
     }
 
     /// Drops every page-cache page no process maps (`echo 1 > drop_caches`), writing
     /// back the dirty ones.
     pub fn drop_caches(&mut self) -> u64 {
         let idle: Vec<_> = self
-            .page_cache
+            .cache
+            .pages
             .values()
             .copied()
-            .chain(self.swap.iter().flat_map(|s| s.cached_frames()))
+            .chain(self.swap.dev.iter().flat_map(|s| s.cached_frames()))
             .filter(|&pfn| self.frames.refs(pfn) == 1)
             .collect();
         for &pfn in &idle {
@@ -522,23 +466,23 @@ impl Kernel {
 
     /// The swap device's counters, if there is swap.
     pub fn swap_stats(&self) -> Option<&SwapStats> {
-        self.swap.as_ref().map(|s| &s.stats)
+        self.swap.dev.as_ref().map(|s| &s.stats)
     }
 
     /// The named swap file, if there is swap in one (a temporary file has no name).
     pub fn swap_path(&self) -> Option<&std::path::Path> {
-        self.swap.as_ref().and_then(|s| s.path())
+        self.swap.dev.as_ref().and_then(|s| s.path())
     }
 
     /// The swap device, if there is swap (read-only: for reports and the step-by-step
     /// view).
     pub fn swap_device(&self) -> Option<&swap::SwapDevice> {
-        self.swap.as_ref()
+        self.swap.dev.as_ref()
     }
 
     /// The frame holding swap slot `slot` in the swap cache, if it is there.
     pub fn swap_cache_frame(&self, slot: SwapSlot) -> Option<Pfn> {
-        self.swap.as_ref()?.cached(slot)
+        self.swap.dev.as_ref()?.cached(slot)
     }
 
     /// Every mapping of frame `pfn` the reverse map knows (anonymous and file pages):
@@ -550,10 +494,10 @@ impl Kernel {
     }
 
     fn log(&mut self, e: Event) {
-        if self.events.len() < MAX_EVENTS {
-            self.events.push(e);
+        if self.log.events.len() < MAX_EVENTS {
+            self.log.events.push(e);
         } else {
-            self.counters.events_dropped += 1;
+            self.log.counters.events_dropped += 1;
         }
     }
 
@@ -563,24 +507,24 @@ impl Kernel {
     /// belongs to an earlier generation; when the ids run out, every TLB is flushed and a
     /// new generation starts (ARM64-style roll-over).
     pub fn switch_to(&mut self, pid: Pid) -> Result<(), Errno> {
-        if self.current == Some(pid) {
+        if self.tasks.current == Some(pid) {
             return Ok(());
         }
-        let gen = self.asid_gen;
+        let gen = self.tasks.asids.gen;
         let stale = self.mm(pid)?.asid_gen != gen;
         if stale && self.machine.spec.asid_tagged {
             let asid = self.new_asid(pid);
             let mm = self.mm_mut(pid)?;
             mm.pt = PageTable::from_root(mm.pt.root(), asid);
         }
-        let gen = self.asid_gen;
+        let gen = self.tasks.asids.gen;
         let (root, asid) = {
             let mm = self.mm_mut(pid)?;
             mm.asid_gen = gen;
             (mm.pt.root(), mm.pt.asid())
         };
-        self.counters.switches += 1;
-        self.current = Some(pid);
+        self.log.counters.switches += 1;
+        self.tasks.current = Some(pid);
         // The id was taken within the machine's width, so this cannot fail.
         let loaded = self.machine.mmu.set_context(root, asid);
         debug_assert!(loaded.is_ok(), "ASID {asid} refused");
@@ -589,14 +533,12 @@ impl Kernel {
 
     fn new_asid(&mut self, for_pid: Pid) -> u32 {
         let max = (1u32 << self.machine.spec.asid_bits.min(31)) - 1;
-        if self.asid_next > max {
-            // Roll over: every id of the old generation is stale. The process being
-            // switched to takes the first id of the new one.
-            self.asid_gen += 1;
-            self.asid_next = 1;
-            self.counters.asid_rollovers += 1;
+        let (asid, rolled) = self.tasks.asids.take(max);
+        if rolled {
+            // Every id of the old generation is stale.
+            self.log.counters.asid_rollovers += 1;
             self.machine.mmu.flush_all();
-            if let Some(cur) = self.current.filter(|&c| c != for_pid) {
+            if let Some(cur) = self.tasks.current.filter(|&c| c != for_pid) {
                 // The running process keeps running until the switch completes; it
                 // gets a new id the next time it is switched to.
                 if let Ok(mm) = self.mm_mut(cur) {
@@ -604,16 +546,14 @@ impl Kernel {
                 }
             }
         }
-        let a = self.asid_next;
-        self.asid_next += 1;
-        a
+        asid
     }
 
     /// Loads the kernel's own tables (no process current).
     fn switch_to_kernel(&mut self) {
-        self.current = None;
+        self.tasks.current = None;
         // ASID 0 fits every width: this cannot fail.
-        let loaded = self.machine.mmu.set_context(self.kernel_pt.root(), 0);
+        let loaded = self.machine.mmu.set_context(self.space.pt.root(), 0);
         debug_assert!(loaded.is_ok(), "ASID 0 refused");
     }
 
@@ -621,8 +561,10 @@ impl Kernel {
     /// its translations can be cached (an untagged TLB holding another address space,
     /// or an id from an earlier generation, whose entries the roll-over flushed).
     fn flush_for(&mut self, pid: Pid, flush: TlbFlush) {
-        let loaded = self.current == Some(pid);
-        let live = self.mm(pid).is_ok_and(|m| m.asid_gen == self.asid_gen);
+        let loaded = self.tasks.current == Some(pid);
+        let live = self
+            .mm(pid)
+            .is_ok_and(|m| m.asid_gen == self.tasks.asids.gen);
         if loaded || (self.machine.spec.asid_tagged && live) {
             flush.apply(&mut self.machine.mmu);
         } else {
@@ -641,7 +583,7 @@ impl Kernel {
         let g = self.frames.group(pfn);
         if self.frames.put(pfn) {
             self.lru_del(pfn);
-            if let Some(grp) = self.groups.get_mut(g as usize) {
+            if let Some(grp) = self.groups.list.get_mut(g as usize) {
                 grp.charged = grp.charged.saturating_sub(1);
             }
         }
@@ -764,7 +706,7 @@ impl Kernel {
                         && last.flags.contains(Flags::DIRTY)
                         && last.flags.contains(Flags::WRITE)
                     {
-                        self.cache_dirty.insert(m.pfn.0);
+                        self.cache.dirty.insert(m.pfn.0);
                     }
                     self.uncount(pid, m.pfn);
                     self.rmap.remove(m.pfn, pid, va);
@@ -783,7 +725,7 @@ impl Kernel {
                         self.put_frame(pfn);
                     }
                     if let Some(slot) = soft.and_then(crate::hw::SoftPte::swap_slot) {
-                        let gone = self.swap.as_mut().is_some_and(|s| {
+                        let gone = self.swap.dev.as_mut().is_some_and(|s| {
                             s.put(slot);
                             s.count(slot) == 0
                         });
@@ -808,7 +750,10 @@ impl Kernel {
     fn free_tables_around(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
         let Ok(mm) = self.mm(pid) else { return };
         let floor = mm.vmas.before(start).map_or(VirtAddr(0), |v| v.end);
-        let ceiling = mm.vmas.find_from(end).map_or(self.task_size, |v| v.start);
+        let ceiling = mm
+            .vmas
+            .find_from(end)
+            .map_or(self.space.task_size, |v| v.start);
         let pt = mm.pt;
         let paging = self.machine.spec.paging;
         let n = pt.prune(
@@ -819,10 +764,10 @@ impl Kernel {
             ceiling,
         );
         if n > 0 {
-            self.counters.tables_freed += n;
+            self.log.counters.tables_freed += n;
             // Walk caches may still point at the freed tables.
             let asid = pt.asid();
-            if self.current == Some(pid) || self.machine.spec.asid_tagged {
+            if self.tasks.current == Some(pid) || self.machine.spec.asid_tagged {
                 self.machine.mmu.flush_asid(asid);
             }
         }

@@ -144,3 +144,31 @@ impl Process {
         self.state == ProcState::Running
     }
 }
+
+/// The process table: every process the run has seen (pid `n` at index `n - 1`), the
+/// one whose address space is loaded, and the ASIDs they are given.
+#[derive(Debug, Default)]
+pub(super) struct Tasks {
+    /// Every process, alive or not.
+    pub(super) procs: Vec<Process>,
+    /// The process whose address space is loaded.
+    pub(super) current: Option<Pid>,
+    /// The ASID allocator.
+    pub(super) asids: super::asid::Asids,
+}
+
+impl Tasks {
+    /// The process with id `pid`.
+    pub(super) fn get(&self, pid: Pid) -> Option<&Process> {
+        (pid.0 as usize)
+            .checked_sub(1)
+            .and_then(|i| self.procs.get(i))
+    }
+
+    /// The process with id `pid`, to change.
+    pub(super) fn get_mut(&mut self, pid: Pid) -> Option<&mut Process> {
+        (pid.0 as usize)
+            .checked_sub(1)
+            .and_then(|i| self.procs.get_mut(i))
+    }
+}

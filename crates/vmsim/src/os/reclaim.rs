@@ -161,6 +161,35 @@ impl Watermarks {
     }
 }
 
+/// Reclaim's state: the lists it scans, where the scan is, and its thresholds.
+#[derive(Debug)]
+pub(super) struct Reclaim {
+    /// The inactive and active lists (one list for FIFO and CLOCK).
+    pub(super) lists: FrameLists,
+    /// The frame whose entry the CLOCK scan last prefetched, a few ahead of the hand
+    /// (a hint only: any frame is safe).
+    pub(super) scan_hint: u32,
+    /// The two-list policy's `PG_referenced`, per frame (0 or 1).
+    pub(super) referenced: FrameArray<u8>,
+    /// Frames a fault in progress is using, which reclaim must leave alone.
+    pub(super) pinned: Vec<Pfn>,
+    /// Free-frame thresholds.
+    pub(super) watermarks: Watermarks,
+}
+
+impl Reclaim {
+    /// Nothing on the lists yet, for a machine of `frames` frames.
+    pub(super) fn new(frames: u64, watermarks: Watermarks) -> Reclaim {
+        Reclaim {
+            lists: FrameLists::new(frames),
+            scan_hint: u32::MAX,
+            referenced: FrameArray::new(frames),
+            pinned: Vec::new(),
+            watermarks,
+        }
+    }
+}
+
 /// Frames reclaimed per pass (Linux's `SWAP_CLUSTER_MAX`).
 pub const RECLAIM_BATCH: usize = 32;
 
@@ -168,16 +197,16 @@ impl Kernel {
     /// Puts a frame that just became resident on the reclaim lists.
     pub(super) fn lru_add(&mut self, pfn: Pfn) {
         if matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File) {
-            self.lru.remove(pfn.0 as u32);
-            self.lru.push_head(INACTIVE, pfn.0 as u32);
-            self.referenced.set(pfn.0, 0);
+            self.reclaim.lists.remove(pfn.0 as u32);
+            self.reclaim.lists.push_head(INACTIVE, pfn.0 as u32);
+            self.reclaim.referenced.set(pfn.0, 0);
         }
     }
 
     /// Takes a freed frame off the reclaim lists.
     pub(super) fn lru_del(&mut self, pfn: Pfn) {
-        if pfn.0 < self.referenced.len() {
-            self.lru.remove(pfn.0 as u32);
+        if pfn.0 < self.reclaim.referenced.len() {
+            self.reclaim.lists.remove(pfn.0 as u32);
         }
     }
 
@@ -210,7 +239,8 @@ impl Kernel {
     pub(super) fn reclaim(&mut self, want: usize, scope: Scope) -> usize {
         let mut freed = 0;
         // Every frame may be looked at twice (once to clear its bits): then give up.
-        let mut budget = 2 * (self.lru.len(INACTIVE) + self.lru.len(ACTIVE)) + 2;
+        let mut budget =
+            2 * (self.reclaim.lists.len(INACTIVE) + self.reclaim.lists.len(ACTIVE)) + 2;
         while freed < want && budget > 0 {
             let Some(victim) = self.pick_victim(scope, &mut budget) else {
                 break;
@@ -219,11 +249,11 @@ impl Kernel {
                 freed += 1;
             } else {
                 // Not evictable now (no swap space): keep it, behind the others.
-                let l = self.lru.list_of(victim).unwrap_or(INACTIVE);
-                self.lru.move_to_head(l, victim);
+                let l = self.reclaim.lists.list_of(victim).unwrap_or(INACTIVE);
+                self.reclaim.lists.move_to_head(l, victim);
             }
         }
-        self.counters.pages_reclaimed += freed as u64;
+        self.log.counters.pages_reclaimed += freed as u64;
         freed
     }
 
@@ -231,82 +261,84 @@ impl Kernel {
     fn pick_victim(&mut self, scope: Scope, budget: &mut usize) -> Option<u32> {
         while *budget > 0 {
             *budget -= 1;
-            self.counters.pages_scanned += 1;
+            self.log.counters.pages_scanned += 1;
             match self.config.reclaim {
                 ReclaimPolicy::Fifo => {
-                    let f = self.lru.tail(INACTIVE)?;
+                    let f = self.reclaim.lists.tail(INACTIVE)?;
                     if self.in_scope(Pfn(f as u64), scope) {
                         return Some(f);
                     }
-                    self.lru.move_to_head(INACTIVE, f);
+                    self.reclaim.lists.move_to_head(INACTIVE, f);
                 }
                 ReclaimPolicy::Clock => {
-                    let f = self.lru.tail(INACTIVE)?;
+                    let f = self.reclaim.lists.tail(INACTIVE)?;
                     let pfn = Pfn(f as u64);
                     // The hand's next frames: start fetching their entries now, so the
                     // scan does not wait on each one in turn. The frame last fetched
                     // moves one step, as the hand did; only when it has left the list
                     // (or reached its head) is it found again from the hand.
-                    let hint = self.scan_hint;
-                    let next = match self.lru.list_of(hint) {
-                        Some(INACTIVE) if hint != f => self.lru.prev(hint),
+                    let hint = self.reclaim.scan_hint;
+                    let next = match self.reclaim.lists.list_of(hint) {
+                        Some(INACTIVE) if hint != f => self.reclaim.lists.prev(hint),
                         _ => None,
                     };
                     let ahead = next.unwrap_or_else(|| {
                         let mut a = f;
                         for _ in 0..SCAN_AHEAD {
-                            let Some(n) = self.lru.prev(a) else { break };
+                            let Some(n) = self.reclaim.lists.prev(a) else {
+                                break;
+                            };
                             a = n;
                         }
                         a
                     });
-                    self.scan_hint = ahead;
+                    self.reclaim.scan_hint = ahead;
                     if let Some(pte) = self.rmap.first_pte(Pfn(ahead as u64)) {
                         self.machine.ram.prefetch(pte);
                     }
                     // And the reverse map of the frame after it, whose entry is
                     // fetched next time.
-                    if let Some(after) = self.lru.prev(ahead) {
+                    if let Some(after) = self.reclaim.lists.prev(ahead) {
                         self.rmap.prefetch(Pfn(after as u64));
                     }
                     if !self.in_scope(pfn, scope) || self.young(pfn) {
-                        self.lru.move_to_head(INACTIVE, f);
+                        self.reclaim.lists.move_to_head(INACTIVE, f);
                         continue;
                     }
                     return Some(f);
                 }
                 ReclaimPolicy::TwoList => {
-                    while self.lru.len(INACTIVE) < self.lru.len(ACTIVE) {
-                        let Some(a) = self.lru.tail(ACTIVE) else {
+                    while self.reclaim.lists.len(INACTIVE) < self.reclaim.lists.len(ACTIVE) {
+                        let Some(a) = self.reclaim.lists.tail(ACTIVE) else {
                             break;
                         };
                         if self.young(Pfn(a as u64)) {
-                            self.lru.move_to_head(ACTIVE, a);
+                            self.reclaim.lists.move_to_head(ACTIVE, a);
                         } else {
-                            self.lru.move_to_head(INACTIVE, a);
-                            self.referenced.set(a as u64, 0);
+                            self.reclaim.lists.move_to_head(INACTIVE, a);
+                            self.reclaim.referenced.set(a as u64, 0);
                         }
                     }
-                    let f = match self.lru.tail(INACTIVE) {
+                    let f = match self.reclaim.lists.tail(INACTIVE) {
                         Some(f) => f,
                         None => {
-                            let a = self.lru.tail(ACTIVE)?;
-                            self.lru.move_to_head(INACTIVE, a);
+                            let a = self.reclaim.lists.tail(ACTIVE)?;
+                            self.reclaim.lists.move_to_head(INACTIVE, a);
                             continue;
                         }
                     };
                     let pfn = Pfn(f as u64);
                     if !self.in_scope(pfn, scope) {
-                        self.lru.move_to_head(INACTIVE, f);
+                        self.reclaim.lists.move_to_head(INACTIVE, f);
                         continue;
                     }
                     if self.young(pfn) {
-                        if self.referenced.load(f as u64) != 0 {
-                            self.referenced.set(f as u64, 0);
-                            self.lru.move_to_head(ACTIVE, f);
+                        if self.reclaim.referenced.load(f as u64) != 0 {
+                            self.reclaim.referenced.set(f as u64, 0);
+                            self.reclaim.lists.move_to_head(ACTIVE, f);
                         } else {
-                            self.referenced.set(f as u64, 1);
-                            self.lru.move_to_head(INACTIVE, f);
+                            self.reclaim.referenced.set(f as u64, 1);
+                            self.reclaim.lists.move_to_head(INACTIVE, f);
                         }
                         continue;
                     }
@@ -320,13 +352,13 @@ impl Kernel {
     /// Evicts one frame: swaps out anonymous memory, writes back and drops file pages.
     /// Returns false when it cannot (no swap space, or a kind that stays resident).
     pub(super) fn evict(&mut self, pfn: Pfn) -> bool {
-        if self.pinned.contains(&pfn) {
+        if self.reclaim.pinned.contains(&pfn) {
             return false;
         }
         let paging = self.machine.spec.paging;
         match self.frames.kind(pfn) {
             FrameKind::Anon => {
-                let cached = self.swap.as_ref().and_then(|s| s.cached_slot(pfn));
+                let cached = self.swap.dev.as_ref().and_then(|s| s.cached_slot(pfn));
                 if !self.rmap.is_mapped(pfn) {
                     // Read ahead and never used: its bytes are in its slot already.
                     if let Some(slot) = cached {
@@ -336,7 +368,7 @@ impl Kernel {
                     // A frame on its way to being mapped is not a candidate.
                     return false;
                 }
-                let Some(swap) = self.swap.as_mut() else {
+                let Some(swap) = self.swap.dev.as_mut() else {
                     return false;
                 };
                 let slot = match cached {
@@ -351,11 +383,11 @@ impl Kernel {
                         if swap.write(slot, data).is_err() {
                             swap.get(slot);
                             swap.put(slot);
-                            self.counters.swap_errors += 1;
+                            self.log.counters.swap_errors += 1;
                             return false;
                         }
                         let bytes = self.page_size();
-                        self.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
+                        self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
                         slot
                     }
                 };
@@ -370,7 +402,7 @@ impl Kernel {
                         // RAM: the entry does not hold this frame.
                         Err(SwapOutError::NotThisFrame { .. } | SwapOutError::Ram(_)) => continue,
                     }
-                    if let Some(s) = self.swap.as_mut() {
+                    if let Some(s) = self.swap.dev.as_mut() {
                         s.get(slot);
                     }
                     self.uncount(pid, pfn);
@@ -383,9 +415,9 @@ impl Kernel {
                 if cached.is_some() {
                     self.drop_swap_cache(slot);
                 } else {
-                    self.counters.swap_outs += 1;
+                    self.log.counters.swap_outs += 1;
                 }
-                if let Some(s) = self.swap.as_mut() {
+                if let Some(s) = self.swap.dev.as_mut() {
                     if s.count(slot) == 0 {
                         // Nothing mapped it after all: give the slot back.
                         s.get(slot);
@@ -395,10 +427,10 @@ impl Kernel {
                 true
             }
             FrameKind::File => {
-                let Some(&(file, idx)) = self.cache_owner.get(&pfn.0) else {
+                let Some(&(file, idx)) = self.cache.owner.get(&pfn.0) else {
                     return false;
                 };
-                let mut dirty = self.cache_dirty.remove(&pfn.0);
+                let mut dirty = self.cache.dirty.remove(&pfn.0);
                 let mut pending: Vec<(Pid, TlbFlush)> = Vec::new();
                 for (pid, va, pte) in self.rmap.of(pfn) {
                     let Ok(mm) = self.mm(pid) else { continue };
@@ -421,10 +453,10 @@ impl Kernel {
                 if dirty {
                     self.write_back(pfn, file, idx);
                 }
-                self.page_cache.remove(&(file, idx));
-                self.cache_owner.remove(&pfn.0);
+                self.cache.pages.remove(&(file, idx));
+                self.cache.owner.remove(&pfn.0);
                 self.put_frame(pfn);
-                self.counters.file_evictions += 1;
+                self.log.counters.file_evictions += 1;
                 true
             }
             _ => false,
@@ -436,27 +468,27 @@ impl Kernel {
         let ps = self.page_size();
         let mut buf = vec![0u8; ps as usize];
         self.read_frame(pfn, &mut buf);
-        if self.files[file.0 as usize].host.is_some() {
+        if self.cache.files[file.0 as usize].host.is_some() {
             // Host files are read-only: nothing can have dirtied them.
             return;
         }
-        let data = &mut self.files[file.0 as usize].data;
+        let data = &mut self.cache.files[file.0 as usize].data;
         let from = (idx * ps) as usize;
         if from < data.len() {
             let to = (from + ps as usize).min(data.len());
             data[from..to].copy_from_slice(&buf[..to - from]);
         }
-        self.counters.writebacks += 1;
-        self.counters.io_busy_ns += self.config.storage.transfer_ns(ps);
+        self.log.counters.writebacks += 1;
+        self.log.counters.io_busy_ns += self.config.storage.transfer_ns(ps);
     }
 
     /// Background reclaim: when free frames fell below `low`, reclaim up to `high`.
     pub(super) fn kswapd(&mut self) {
-        let w = self.watermarks;
+        let w = self.reclaim.watermarks;
         if self.frames.nr_free() >= w.low {
             return;
         }
-        self.counters.kswapd_runs += 1;
+        self.log.counters.kswapd_runs += 1;
         while self.frames.nr_free() < w.high {
             let before = self.frames.nr_free();
             let want = ((w.high - before) as usize).min(RECLAIM_BATCH);
@@ -472,12 +504,12 @@ impl Kernel {
         let ps = self.page_size() as usize;
         self.zero_frame(pfn);
         let mut read = None;
-        if let Some(s) = self.swap.as_mut() {
+        if let Some(s) = self.swap.dev.as_mut() {
             if s.has_data(slot) {
                 let mut buf = vec![0u8; ps];
                 match s.read(slot, &mut buf) {
                     Ok(_) => read = Some(buf),
-                    Err(_) => self.counters.swap_errors += 1,
+                    Err(_) => self.log.counters.swap_errors += 1,
                 }
             } else {
                 s.note_zero_read();
@@ -486,14 +518,14 @@ impl Kernel {
         if let Some(buf) = read {
             self.write_frame(pfn, &buf);
         }
-        if let Some(s) = self.swap.as_mut() {
+        if let Some(s) = self.swap.dev.as_mut() {
             s.cache(slot, pfn);
         }
     }
 
     /// Drops the swap cache's page for `slot`, if it holds one.
     pub(super) fn drop_swap_cache(&mut self, slot: SwapSlot) {
-        if let Some(pfn) = self.swap.as_mut().and_then(|s| s.uncache(slot)) {
+        if let Some(pfn) = self.swap.dev.as_mut().and_then(|s| s.uncache(slot)) {
             self.put_frame(pfn);
         }
     }
@@ -506,31 +538,31 @@ impl Kernel {
     /// were not. Only free frames above the `low` watermark are used.
     fn swap_readahead(&mut self, slot: SwapSlot) -> u64 {
         let max = self.config.swap_readahead.max(1);
-        self.ra_window = if self.ra_hits > 0 {
-            (self.ra_window * 2).clamp(2, max)
+        self.swap.ra_window = if self.swap.ra_hits > 0 {
+            (self.swap.ra_window * 2).clamp(2, max)
         } else {
-            (self.ra_window / 2).max(1)
+            (self.swap.ra_window / 2).max(1)
         };
-        self.ra_hits = 0;
+        self.swap.ra_hits = 0;
         let mut read = 0;
-        for s in slot.0 + 1..slot.0.saturating_add(self.ra_window) {
+        for s in slot.0 + 1..slot.0.saturating_add(self.swap.ra_window) {
             let s = SwapSlot(s);
-            let wanted = self.swap.as_ref().is_some_and(|d| {
+            let wanted = self.swap.dev.as_ref().is_some_and(|d| {
                 (s.0 as u64) < d.stats.slots && d.count(s) > 0 && d.cached(s).is_none()
             });
             if !wanted {
                 continue;
             }
-            if self.frames.nr_free() <= self.watermarks.low {
+            if self.frames.nr_free() <= self.reclaim.watermarks.low {
                 break;
             }
             let Some(pfn) = self.frames.alloc(1, FrameKind::Anon, 0) else {
                 break;
             };
-            self.groups[0].charged += 1;
+            self.groups.list[0].charged += 1;
             self.lru_add(pfn);
             self.read_into_cache(s, pfn);
-            self.counters.swap_readahead += 1;
+            self.log.counters.swap_readahead += 1;
             read += 1;
         }
         read
@@ -550,9 +582,9 @@ impl Kernel {
         slot: SwapSlot,
     ) -> Result<super::FaultKind, super::Violation> {
         let paging = self.machine.spec.paging;
-        let (pfn, kind) = match self.swap.as_ref().and_then(|s| s.cached(slot)) {
+        let (pfn, kind) = match self.swap.dev.as_ref().and_then(|s| s.cached(slot)) {
             Some(pfn) => {
-                self.ra_hits += 1;
+                self.swap.ra_hits += 1;
                 (pfn, super::FaultKind::SwapCache)
             }
             None => {
@@ -576,8 +608,8 @@ impl Kernel {
                 self.read_into_cache(slot, pfn);
                 let ahead = self.swap_readahead(slot);
                 let bytes = (1 + ahead) * self.page_size();
-                self.counters.io_wait_ns += self.config.storage.transfer_ns(bytes);
-                self.counters.swap_ins += 1;
+                self.log.counters.io_wait_ns += self.config.storage.transfer_ns(bytes);
+                self.log.counters.swap_ins += 1;
                 (pfn, super::FaultKind::SwapIn)
             }
         };
@@ -589,7 +621,7 @@ impl Kernel {
         if let Ok(mm) = self.mm_mut(pid) {
             mm.swap_pages = mm.swap_pages.saturating_sub(1);
         }
-        let last = match self.swap.as_mut() {
+        let last = match self.swap.dev.as_mut() {
             Some(s) => {
                 s.put(slot);
                 s.count(slot) == 0

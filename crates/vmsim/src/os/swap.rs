@@ -98,6 +98,29 @@ pub enum SwapFileError {
     },
 }
 
+/// Swap as the kernel holds it: the device (with its swap cache), if there is one,
+/// and the readahead window.
+#[derive(Debug)]
+pub(super) struct Swap {
+    /// The device.
+    pub(super) dev: Option<SwapDevice>,
+    /// The swap readahead window, in slots.
+    pub(super) ra_window: u32,
+    /// Swap-cache hits since the last readahead.
+    pub(super) ra_hits: u64,
+}
+
+impl Swap {
+    /// `dev` with a readahead window of `readahead` slots (at least 1).
+    pub(super) fn new(dev: Option<SwapDevice>, readahead: u32) -> Swap {
+        Swap {
+            dev,
+            ra_window: readahead.max(1),
+            ra_hits: 0,
+        }
+    }
+}
+
 /// The swap device.
 #[derive(Debug)]
 pub struct SwapDevice {

@@ -5,7 +5,7 @@
 use super::frames::FrameKind;
 use super::process::{AddressSpace, ProcState, ProcStats, Process, Rss};
 use super::vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole, VmaSet};
-use super::{GroupId, Kernel, Pid, ShmObject};
+use super::{GroupId, Kernel, Pid};
 use crate::addr::VirtAddr;
 use crate::hw::{Flags, Slot, SoftPte, TlbFlush};
 use thiserror::Error;
@@ -131,7 +131,7 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
-        if end > self.task_size {
+        if end > self.space.task_size {
             return Err(Errno::EINVAL);
         }
         Ok(end)
@@ -155,8 +155,8 @@ impl Kernel {
 
     /// Starts a new process running `program` (as `fork` of init followed by `exec`).
     pub fn spawn(&mut self, program: &Program) -> Result<Pid, Errno> {
-        let pid = Pid(self.procs.len() as u32 + 1);
-        self.procs.push(Process {
+        let pid = Pid(self.tasks.procs.len() as u32 + 1);
+        self.tasks.procs.push(Process {
             pid,
             ppid: None,
             name: program.name.clone(),
@@ -192,19 +192,23 @@ impl Kernel {
         };
         let file_name = format!("/bin/{}", program.name);
         let file = match self.file_named(&file_name) {
-            Some(f) if self.files[f.0 as usize].len >= text + data => f,
+            Some(f) if self.cache.files[f.0 as usize].len >= text + data => f,
             _ => {
                 let contents = program_bytes(&program.name, text + data);
                 self.create_file(&file_name, contents)
             }
         };
-        let big = self.task_size.0 >= 1 << 32;
-        let text_base = if big { 0x40_0000 } else { self.mmap_min.0 };
-        let stack_top = self.task_size;
+        let big = self.space.task_size.0 >= 1 << 32;
+        let text_base = if big {
+            0x40_0000
+        } else {
+            self.space.mmap_min.0
+        };
+        let stack_top = self.space.task_size;
         let (stack_init, mmap_gap) = if big {
             (32 * ps, 128 << 20)
         } else {
-            (ps, self.config.stack_limit.min(self.task_size.0 / 8))
+            (ps, self.config.stack_limit.min(self.space.task_size.0 / 8))
         };
         let stack_init = stack_init.min(self.config.stack_limit);
         let data_base = text_base + text;
@@ -275,7 +279,7 @@ impl Kernel {
             committed,
             swap_pages: 0,
         });
-        self.counters.execs += 1;
+        self.log.counters.execs += 1;
         Ok(())
     }
 
@@ -295,8 +299,8 @@ impl Kernel {
             )
         };
         let pt = self.committed_table(committed)?;
-        let child = Pid(self.procs.len() as u32 + 1);
-        self.procs.push(Process {
+        let child = Pid(self.tasks.procs.len() as u32 + 1);
+        self.tasks.procs.push(Process {
             pid: child,
             ppid: Some(parent),
             name,
@@ -371,7 +375,7 @@ impl Kernel {
                                     self.rmap.add(pfn, child, va, pte);
                                 }
                                 if let Some(slot) = slot {
-                                    if let Some(s) = self.swap.as_mut() {
+                                    if let Some(s) = self.swap.dev.as_mut() {
                                         s.get(slot);
                                     }
                                     if let Ok(mm) = self.mm_mut(child) {
@@ -401,7 +405,7 @@ impl Kernel {
         if let Some(f) = pending {
             self.flush_for(parent, f);
         }
-        self.counters.forks += 1;
+        self.log.counters.forks += 1;
         Ok(child)
     }
 
@@ -423,7 +427,7 @@ impl Kernel {
             p.state = state;
             p.final_rss = rss;
         }
-        self.counters.exits += 1;
+        self.log.counters.exits += 1;
     }
 
     /// Frees an address space: its pages, its tables, its commitment, its TLB entries.
@@ -445,15 +449,15 @@ impl Kernel {
             let zapped = self.zap(pid, v.start, v.end);
             debug_assert!(zapped.is_ok(), "exit: {zapped:?}");
         }
-        if self.current == Some(pid) {
+        if self.tasks.current == Some(pid) {
             self.switch_to_kernel();
         }
-        let live = mm.asid_gen == self.asid_gen;
+        let live = mm.asid_gen == self.tasks.asids.gen;
         if self.machine.spec.asid_tagged && live {
             self.machine.mmu.flush_asid(mm.pt.asid());
         }
         let n = self.free_user_table(mm.pt);
-        self.counters.tables_freed += n;
+        self.log.counters.tables_freed += n;
         self.uncommit(mm.committed);
         if let Some(p) = self.proc_mut(pid) {
             p.mm = None;
@@ -495,13 +499,14 @@ impl Kernel {
                     return Err(Errno::EINVAL);
                 }
                 self.shm
+                    .objects
                     .get(obj.0 as usize)
                     .and_then(|o| o.as_ref())
                     .ok_or(Errno::ENOENT)?;
                 Backing::Shm { obj, offset }
             }
             MapSource::Device(d) => {
-                if self.display.is_none() {
+                if self.space.display.is_none() {
                     return Err(Errno::ENOENT);
                 }
                 Backing::Device(d)
@@ -552,14 +557,14 @@ impl Kernel {
         if args.fixed {
             let addr = args.addr.ok_or(Errno::EINVAL)?;
             self.check_range(addr, len)?;
-            if addr < self.mmap_min {
+            if addr < self.space.mmap_min {
                 return Err(Errno::EINVAL);
             }
             return Ok(addr);
         }
         if let Some(hint) = args.addr {
             let hint = hint.align_down(self.page_size());
-            if hint >= self.mmap_min
+            if hint >= self.space.mmap_min
                 && self.check_range(hint, len).is_ok()
                 && !mm.vmas.overlaps(hint, VirtAddr(hint.0 + len))
             {
@@ -567,7 +572,7 @@ impl Kernel {
             }
         }
         mm.vmas
-            .gap_below(mm.mmap_base, self.mmap_min.max(mm.brk), len)
+            .gap_below(mm.mmap_base, self.space.mmap_min.max(mm.brk), len)
             .ok_or(Errno::ENOMEM)
     }
 
@@ -687,7 +692,7 @@ impl Kernel {
                 continue;
             }
             // Writable only where no copy-on-write is pending.
-            let sole = pfn != self.zero_pfn
+            let sole = pfn != self.space.zero_pfn
                 && (vma.shared
                     || (self.frames.kind(pfn) == FrameKind::Anon && self.frames.refs(pfn) == 1));
             let device = matches!(vma.backing, Backing::Device(_));
@@ -766,76 +771,6 @@ impl Kernel {
         let end = self.check_range(addr, len)?;
         self.mapped_throughout(pid, addr, end)?;
         self.zap(pid, addr, end)
-    }
-
-    // ---- Shared memory ----
-
-    fn new_shm(&mut self, name: Option<&str>, size: u64) -> Result<ShmId, Errno> {
-        self.commit(size)?;
-        let obj = ShmObject {
-            name: name.map(str::to_string),
-            size,
-            pages: Default::default(),
-        };
-        let id = match self.shm.iter().position(|o| o.is_none()) {
-            Some(i) => {
-                self.shm[i] = Some(obj);
-                ShmId(i as u32)
-            }
-            None => {
-                self.shm.push(Some(obj));
-                ShmId(self.shm.len() as u32 - 1)
-            }
-        };
-        if let Some(n) = name {
-            self.shm_names.insert(n.to_string(), id);
-        }
-        Ok(id)
-    }
-
-    /// `shm_open` + `ftruncate`: opens the named object, creating it with `size` bytes if
-    /// it does not exist (an existing one grows to `size` if smaller).
-    pub fn shm_open(&mut self, name: &str, size: u64) -> Result<ShmId, Errno> {
-        if let Some(&id) = self.shm_names.get(name) {
-            let old = self.shm[id.0 as usize].as_ref().map_or(0, |o| o.size);
-            if size > old {
-                self.commit(size - old)?;
-                if let Some(o) = self.shm[id.0 as usize].as_mut() {
-                    o.size = size;
-                }
-            }
-            return Ok(id);
-        }
-        if size == 0 {
-            return Err(Errno::EINVAL);
-        }
-        self.new_shm(Some(name), size)
-    }
-
-    /// `shm_unlink`: removes the name; the object lives on while it is mapped.
-    pub fn shm_unlink(&mut self, name: &str) -> Result<(), Errno> {
-        let id = self.shm_names.remove(name).ok_or(Errno::ENOENT)?;
-        self.shm_release_if_unused(id);
-        Ok(())
-    }
-
-    /// Frees an object nobody names or maps.
-    fn shm_release_if_unused(&mut self, id: ShmId) {
-        let named = self.shm_names.values().any(|&v| v == id);
-        let mapped = self.procs.iter().filter_map(|p| p.mm.as_ref()).any(|mm| {
-            mm.vmas
-                .iter()
-                .any(|v| matches!(v.backing, Backing::Shm { obj, .. } if obj == id))
-        });
-        if named || mapped {
-            return;
-        }
-        if let Some(obj) = self.shm.get_mut(id.0 as usize).and_then(|o| o.take()) {
-            self.uncommit(obj.size);
-            for pfn in obj.pages.values() {
-                self.put_frame(*pfn);
-            }
-        }
     }
 }
 

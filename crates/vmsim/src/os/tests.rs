@@ -23,13 +23,13 @@ fn spawn(k: &mut Kernel) -> Pid {
 }
 
 fn faults(k: &Kernel, kind: FaultKind) -> u64 {
-    k.counters.faults_of(kind)
+    k.log.counters.faults_of(kind)
 }
 
 #[test]
 fn boot_builds_a_direct_map_the_kernel_can_read_and_users_cannot() {
     let mut k = boot("x86-64");
-    assert!(k.boot_log.iter().any(|l| l.contains("direct map")));
+    assert!(k.log.boot.iter().any(|l| l.contains("direct map")));
     // Write through physical memory, read back through the direct map.
     k.machine.ram.write(PhysAddr(0x12_3456), b"kernel").unwrap();
     let va = k.phys_to_virt(PhysAddr(0x12_3456)).unwrap();
@@ -211,7 +211,7 @@ fn the_stack_grows_down_on_faults_within_its_limit() {
         .unwrap();
     let below = VirtAddr(stack.start.0 - 3 * 4096 + 8);
     k.write_u64(pid, below, 9).unwrap();
-    assert_eq!(k.counters.stack_growths, 1);
+    assert_eq!(k.log.counters.stack_growths, 1);
     let grown = k.mm(pid).unwrap().vmas.find(below).copied().unwrap();
     assert_eq!(grown.start, below.align_down(4096));
     assert_eq!(grown.end, stack.end);
@@ -271,7 +271,7 @@ fn each_violation_is_reported_and_by_default_kills() {
     assert_eq!(faults(&k, FaultKind::SegvAccess), 2);
     assert_eq!(faults(&k, FaultKind::SegvNoVma), 1);
     assert_eq!(faults(&k, FaultKind::SegvKernel), 1);
-    assert_eq!(k.events.len(), 4);
+    assert_eq!(k.log.events.len(), 4);
     // With the default, the first one kills.
     let mut k = boot("x86-64");
     let pid = spawn(&mut k);
@@ -281,7 +281,7 @@ fn each_violation_is_reported_and_by_default_kills() {
         Err(AccessError::NotRunning(pid))
     );
     assert!(matches!(
-        k.events[0],
+        k.log.events[0],
         Event::Signal {
             killed: true,
             signal: Signal::Segv,
@@ -419,9 +419,9 @@ fn asids_roll_over_and_flush_when_they_run_out() {
             assert_eq!(k.read_u64(p, bufs[i]).unwrap(), i as u64, "round {round}");
         }
     }
-    assert!(k.counters.asid_rollovers >= 3);
+    assert!(k.log.counters.asid_rollovers >= 3);
     let flushes = k.machine.mmu.counters.flushes;
-    assert!(flushes >= k.counters.asid_rollovers);
+    assert!(flushes >= k.log.counters.asid_rollovers);
 }
 
 #[test]
@@ -485,15 +485,15 @@ fn file_pages_come_from_storage_once_then_from_the_cache() {
         ..MmapArgs::anon(2 * 4096, Prot::RW)
     };
     let va = k.mmap(a, map(false)).unwrap();
-    let reads = k.counters.file_reads;
+    let reads = k.log.counters.file_reads;
     let mut x = [0u8; 1];
     k.read(a, va, &mut x).unwrap();
     assert_eq!(x, [2], "offset 4096 is the file's second page");
-    assert_eq!(k.counters.file_reads, reads + 1);
+    assert_eq!(k.log.counters.file_reads, reads + 1);
     let vb = k.mmap(b, map(true)).unwrap();
     k.read(b, vb, &mut x).unwrap();
     assert_eq!(
-        k.counters.file_reads,
+        k.log.counters.file_reads,
         reads + 1,
         "second mapper hits the cache"
     );
@@ -630,7 +630,7 @@ fn a_group_at_its_limit_loses_its_largest_process() {
     );
     assert!(k.process(small).unwrap().is_running());
     assert!(
-        matches!(&k.events[0], Event::OomKill { pid, group: Some(n), .. } if *pid == big && n == "/jobs")
+        matches!(&k.log.events[0], Event::OomKill { pid, group: Some(n), .. } if *pid == big && n == "/jobs")
     );
     assert_eq!(k.groups()[g.0 as usize].oom_kills, 1);
     assert_eq!(k.groups()[g.0 as usize].charged, 8);
@@ -774,7 +774,7 @@ fn a_run_of_accesses_is_the_same_as_single_accesses() {
     run.access_run(pid, &vas, AccessKind::Write, &mut out)
         .unwrap();
     assert_eq!(singles, out);
-    assert_eq!(one.counters, run.counters);
+    assert_eq!(one.counters(), run.counters());
     assert_eq!(one.machine.mmu.counters, run.machine.mmu.counters);
     assert_eq!(
         one.process(pid).unwrap().stats,
@@ -840,16 +840,16 @@ fn pages_beyond_ram_go_to_swap_and_come_back_intact() {
             k.write_u64(pid, VirtAddr(a.0 + i * 4096 + 8 * (i % 500)), i * 7 + 1)
                 .unwrap();
         }
-        assert!(k.counters.swap_outs > 0, "{policy:?}");
+        assert!(k.log.counters.swap_outs > 0, "{policy:?}");
         for i in (0..n).rev() {
             let got = k
                 .read_u64(pid, VirtAddr(a.0 + i * 4096 + 8 * (i % 500)))
                 .unwrap();
             assert_eq!(got, i * 7 + 1, "{policy:?} page {i}");
         }
-        assert!(k.counters.swap_ins > 0);
-        assert_eq!(faults(&k, FaultKind::SwapIn), k.counters.swap_ins);
-        assert!(k.counters.io_wait_ns > 0);
+        assert!(k.log.counters.swap_ins > 0);
+        assert_eq!(faults(&k, FaultKind::SwapIn), k.log.counters.swap_ins);
+        assert!(k.log.counters.io_wait_ns > 0);
         let p = k.process(pid).unwrap();
         let swapped = k.mm(pid).unwrap().swap_pages;
         assert!(p.rss().anon < n && swapped > 0);
@@ -883,9 +883,9 @@ fn without_swap_anonymous_memory_cannot_go_and_the_oom_killer_runs() {
         ProcState::Killed(Signal::OomKill)
     );
     assert!(
-        matches!(&k.events[0], Event::OomKill { reason, .. } if reason.contains("no free frames")),
+        matches!(&k.log.events[0], Event::OomKill { reason, .. } if reason.contains("no free frames")),
         "{:?}",
-        k.events
+        k.log.events
     );
 }
 
@@ -913,19 +913,19 @@ fn clean_file_pages_are_dropped_and_dirty_ones_written_back() {
     for i in 0..400 {
         k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
     }
-    assert!(k.counters.file_evictions > 0);
-    assert!(k.counters.writebacks >= 1);
+    assert!(k.log.counters.file_evictions > 0);
+    assert!(k.log.counters.writebacks >= 1);
     assert_eq!(
         k.file(f).unwrap().data[0],
         42,
         "the dirty page reached the file"
     );
-    let reads = k.counters.file_reads;
+    let reads = k.log.counters.file_reads;
     let mut b = [0u8];
     k.read(pid, m, &mut b).unwrap();
     assert_eq!(b[0], 42);
     assert!(
-        k.counters.file_reads > reads,
+        k.log.counters.file_reads > reads,
         "read back from the file: a major fault"
     );
 }
@@ -946,7 +946,7 @@ fn copy_on_write_survives_swapping() {
     for i in 0..500 {
         k.write_u64(hog, VirtAddr(h.0 + i * 4096), 1).unwrap();
     }
-    assert!(k.counters.swap_outs > 0);
+    assert!(k.log.counters.swap_outs > 0);
     for i in 0..n {
         k.write_u64(child, VirtAddr(a.0 + i * 4096), 1000 + i)
             .unwrap();
@@ -975,8 +975,8 @@ fn a_group_at_its_limit_swaps_its_own_pages_before_killing() {
     }
     assert!(k.process(pid).unwrap().is_running());
     assert!(k.groups()[g.0 as usize].peak <= 64);
-    assert!(k.counters.swap_outs >= 192);
-    assert_eq!(k.counters.oom_kills, 0);
+    assert!(k.log.counters.swap_outs >= 192);
+    assert_eq!(k.log.counters.oom_kills, 0);
 }
 
 #[test]
@@ -1037,11 +1037,11 @@ fn fault_around_maps_cached_neighbours() {
         k.read_u64(a, VirtAddr(va.0 + i * 4096)).unwrap();
     }
     assert_eq!(
-        k.counters.file_reads, 32,
+        k.log.counters.file_reads, 32,
         "every page read from the file once"
     );
     assert_eq!(
-        k.counters.fault_around_pages, 0,
+        k.log.counters.fault_around_pages, 0,
         "a sequential first reader finds no neighbours cached"
     );
     // At a 64 KiB-aligned address, so that the 16 pages are one window.
@@ -1061,7 +1061,7 @@ fn fault_around_maps_cached_neighbours() {
     }
     let faults_b = k.process(b).unwrap().stats.faults.iter().sum::<u64>() - before;
     assert_eq!(faults_b, 1, "one fault maps the whole 16-page window");
-    assert_eq!(k.counters.fault_around_pages, 15);
+    assert_eq!(k.log.counters.fault_around_pages, 15);
 }
 
 #[test]
@@ -1087,7 +1087,7 @@ fn the_swap_cache_shares_a_page_that_left_shared_and_readahead_fills_it() {
     for i in 0..n {
         assert_eq!(k.read_u64(parent, VirtAddr(a.0 + i * 4096)).unwrap(), i);
     }
-    assert!(k.counters.swap_readahead > 0);
+    assert!(k.log.counters.swap_readahead > 0);
     assert!(faults(&k, FaultKind::SwapCache) > 0);
     let major = faults(&k, FaultKind::SwapIn);
     // The child's copies of the same pages come from the swap cache: no more reads.

@@ -378,7 +378,7 @@ fn memory_system(k: &Kernel, pid: Pid, before: ProcSnap) -> MemorySystem {
         major_faults: after.major - before.major,
         rss_pages: p.map_or(0, |p| p.rss().total()),
         peak_rss_pages: p.map_or(0, |p| p.stats.peak_rss),
-        hw: HwStats::from_mmu(&k.machine.mmu),
+        hw: HwStats::from_mmu(&k.machine().mmu),
         kernel: KernelStats::from_kernel(k),
     }
 }

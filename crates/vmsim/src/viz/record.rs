@@ -123,13 +123,13 @@ pub fn record_trace(
             max: MAX_TRACE_EVENTS,
         });
     }
-    let paging = kernel.machine.spec.paging;
+    let paging = kernel.machine().spec.paging;
     let mut wt = Walkthrough::new(
         title,
-        &kernel.machine.spec.name,
-        &kernel.machine.spec.summary(),
+        &kernel.machine().spec.name,
+        &kernel.machine().spec.summary(),
     );
-    let geometry = first_data_tlb(&kernel.machine.mmu);
+    let geometry = first_data_tlb(&kernel.machine().mmu);
     let mut sim = Sim::new(kernel, 0);
     // Whether memory may have changed since the last snapshot of frames and swap.
     let mut memory_changed = true;
@@ -163,11 +163,11 @@ pub fn record_trace(
             }
             if let Some(last) = s.tries.last() {
                 if last.translation.result.is_ok() {
-                    step.touched = touched(&k.machine.mmu, &last.translation);
+                    step.touched = touched(&k.machine().mmu, &last.translation);
                 }
             }
             let changed = memory_changed || s.tries.iter().any(|t| t.handled.is_some());
-            let snap = tlbs(&k.machine.mmu);
+            let snap = tlbs(&k.machine().mmu);
             if changed {
                 wt.push(step, snap, kernel_frames(k), kernel_swap(k));
             } else {

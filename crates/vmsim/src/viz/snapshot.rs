@@ -236,7 +236,7 @@ fn kind_name(k: FrameKind) -> &'static str {
 /// that map them), then page tables, kernel frames and free ones, at most
 /// [`MAX_FRAMES_SHOWN`] of them.
 pub fn kernel_frames(k: &Kernel) -> FrameSnapshot {
-    let n = k.frames.nr_frames();
+    let n = k.frames().nr_frames();
     const ORDER: [FrameKind; 7] = [
         FrameKind::Anon,
         FrameKind::File,
@@ -250,7 +250,7 @@ pub fn kernel_frames(k: &Kernel) -> FrameSnapshot {
         .iter()
         .map(|&kind| FrameCount {
             kind: kind_name(kind),
-            n: k.frames.nr_of(kind),
+            n: k.frames().nr_of(kind),
         })
         .filter(|c| c.n > 0)
         .collect();
@@ -267,20 +267,20 @@ pub fn kernel_frames(k: &Kernel) -> FrameSnapshot {
     // every frame; on a big one they are only counted.
     let small = n <= MAX_FRAMES_SHOWN as u64;
     let want: [u64; 4] = [
-        k.frames.nr_of(FrameKind::Anon)
-            + k.frames.nr_of(FrameKind::File)
-            + k.frames.nr_of(FrameKind::Shm),
-        k.frames.nr_of(FrameKind::Table),
-        k.frames.nr_of(FrameKind::Kernel),
+        k.frames().nr_of(FrameKind::Anon)
+            + k.frames().nr_of(FrameKind::File)
+            + k.frames().nr_of(FrameKind::Shm),
+        k.frames().nr_of(FrameKind::Table),
+        k.frames().nr_of(FrameKind::Kernel),
         if small {
-            k.frames.nr_of(FrameKind::Free) + k.frames.nr_of(FrameKind::Reserved)
+            k.frames().nr_of(FrameKind::Free) + k.frames().nr_of(FrameKind::Reserved)
         } else {
             0
         },
     ];
     let mut seen = [0u64; 4];
     for pfn in 0..n {
-        let b = bucket_of(k.frames.kind(Pfn(pfn)));
+        let b = bucket_of(k.frames().kind(Pfn(pfn)));
         seen[b] += 1;
         if buckets[b].len() < MAX_FRAMES_SHOWN && (b < 3 || small) {
             buckets[b].push(pfn);
@@ -303,14 +303,17 @@ pub fn kernel_frames(k: &Kernel) -> FrameSnapshot {
         .iter()
         .filter_map(|p| {
             let mm = p.mm.as_ref()?;
-            Some((mm.pt.root().0 >> k.machine.spec.paging.page_shift, p.pid.0))
+            Some((
+                mm.pt.root().0 >> k.machine().spec.paging.page_shift,
+                p.pid.0,
+            ))
         })
         .collect();
     let zero = k.zero_pfn().0;
     let frames: Vec<FrameView> = chosen
         .into_iter()
         .map(|pfn| {
-            let kind = k.frames.kind(Pfn(pfn));
+            let kind = k.frames().kind(Pfn(pfn));
             let (name, what) = match kind {
                 FrameKind::Kernel if pfn == zero => ("zero", "the shared zero page".to_string()),
                 FrameKind::Anon | FrameKind::File => {
@@ -348,7 +351,7 @@ pub fn kernel_frames(k: &Kernel) -> FrameSnapshot {
                 pfn: hex(pfn),
                 kind: name,
                 what,
-                refs: Some(k.frames.refs(Pfn(pfn))),
+                refs: Some(k.frames().refs(Pfn(pfn))),
             }
         })
         .collect();
@@ -527,13 +530,13 @@ pub fn kernel_swap(k: &Kernel) -> Option<SwapSnapshot> {
         return Some(snap);
     }
     // Which entries name which slot: the swapped-out pages of every live process.
-    let paging = k.machine.spec.paging;
+    let paging = k.machine().spec.paging;
     let mut owners: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for p in k.processes() {
         let Some(mm) = p.mm.as_ref() else { continue };
         for (va, slot) in mm
             .pt
-            .entries(&paging, &k.machine.ram, VirtAddr(0), k.task_size())
+            .entries(&paging, &k.machine().ram, VirtAddr(0), k.task_size())
         {
             if let Some(crate::hw::SoftPte::Swap(s)) = slot.soft() {
                 owners

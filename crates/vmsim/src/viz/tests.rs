@@ -187,7 +187,7 @@ fn the_explained_replay_ends_where_the_fast_replay_does() {
     };
     let mut slow = boot();
     let w = record_trace(&mut slow, &events, "t").unwrap();
-    assert_eq!(slow.counters, fast.counters);
-    assert_eq!(slow.machine.mmu.counters, fast.machine.mmu.counters);
+    assert_eq!(slow.counters(), fast.counters());
+    assert_eq!(slow.machine().mmu.counters, fast.machine().mmu.counters);
     assert_eq!(w.steps.len() as u64, fast_stats.translations);
 }

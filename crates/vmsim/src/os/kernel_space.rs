@@ -1,0 +1,104 @@
+//! The kernel's own half of every address space: its page tables (shared by every
+//! process below the root), the direct map of physical memory, the shared zero page,
+//! the devices it maps, and where user space ends.
+
+use super::{Display, Kernel};
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
+use crate::hw::PageTable;
+
+/// What boot laid out in the kernel's half.
+#[derive(Debug)]
+pub(super) struct KernelSpace {
+    /// The kernel's own page tables (the direct map).
+    pub(super) pt: PageTable,
+    /// Root-table entries `[root_index, entries)` are the kernel's, shared by every
+    /// process.
+    pub(super) root_index: u64,
+    /// Table pages of the kernel's own tables below the root (shared by every process).
+    pub(super) tables: u64,
+    /// The first address of the kernel's half.
+    pub(super) start: VirtAddr,
+    /// Where physical address 0 appears in the kernel's half.
+    pub(super) direct_map: VirtAddr,
+    /// Bytes of physical memory the direct map covers.
+    pub(super) direct_map_len: u64,
+    /// Top of user space (exclusive).
+    pub(super) task_size: VirtAddr,
+    /// Lowest address `mmap` hands out.
+    pub(super) mmap_min: VirtAddr,
+    /// The shared zero page.
+    pub(super) zero_pfn: Pfn,
+    /// The text-mode display, if the machine has one.
+    pub(super) display: Option<Display>,
+}
+
+impl KernelSpace {
+    /// The kernel virtual address of physical address `pa` in the direct map.
+    pub(super) fn phys_to_virt(&self, pa: PhysAddr) -> Option<VirtAddr> {
+        (pa.0 < self.direct_map_len).then(|| VirtAddr(self.direct_map.0 + pa.0))
+    }
+}
+
+impl Kernel {
+    /// A fresh page table for a process: an empty root whose kernel-half entries are the
+    /// kernel's own (so every process shares the kernel's tables below the root).
+    pub(super) fn new_user_table(&mut self) -> Result<PageTable, super::Errno> {
+        let paging = self.machine.spec.paging;
+        let pt = PageTable::new(&paging, &mut self.machine.ram, &mut self.frames, 0)
+            .map_err(|_| super::Errno::ENOMEM)?;
+        let kernel_half = self.space.root_index..paging.entries(paging.levels);
+        // Both roots are tables this kernel allocated in RAM: this cannot fail.
+        let shared =
+            pt.share_root_entries(&paging, &mut self.machine.ram, &self.space.pt, kernel_half);
+        debug_assert!(shared.is_ok(), "a root table outside RAM");
+        Ok(pt)
+    }
+
+    /// Frees a process's page tables, leaving the kernel's shared ones alone.
+    pub(super) fn free_user_table(&mut self, pt: PageTable) -> u64 {
+        let paging = self.machine.spec.paging;
+        let kernel_half = self.space.root_index..paging.entries(paging.levels);
+        // Both roots are tables this kernel allocated in RAM: this cannot fail.
+        let unshared = pt.unshare_root_entries(&paging, &mut self.machine.ram, kernel_half);
+        debug_assert!(unshared.is_ok(), "a root table outside RAM");
+        pt.destroy(&paging, &mut self.machine.ram, &mut self.frames)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::addr::{PhysAddr, VirtAddr};
+    use crate::hw::MachineSpec;
+    use crate::os::{Kernel, KernelConfig};
+
+    #[test]
+    fn the_direct_map_covers_ram_and_nothing_past_it() {
+        let k = Kernel::boot(
+            MachineSpec::preset("x86-64").unwrap(),
+            KernelConfig::default(),
+        );
+        let len = k.space.direct_map_len;
+        assert!(len > 0);
+        assert_eq!(k.space.phys_to_virt(PhysAddr(0)), Some(k.space.direct_map));
+        assert_eq!(
+            k.space.phys_to_virt(PhysAddr(len - 1)),
+            Some(VirtAddr(k.space.direct_map.0 + len - 1))
+        );
+        assert_eq!(k.space.phys_to_virt(PhysAddr(len)), None);
+        assert!(k.space.direct_map >= k.space.start);
+        assert!(k.space.task_size <= k.space.start);
+    }
+
+    #[test]
+    fn a_user_table_shares_the_kernel_half_and_frees_only_its_own() {
+        let mut k = Kernel::boot(
+            MachineSpec::preset("x86-64").unwrap(),
+            KernelConfig::default(),
+        );
+        let before = k.frames.nr_free();
+        let pt = k.new_user_table().unwrap();
+        assert_eq!(k.frames.nr_free(), before - 1);
+        assert_eq!(k.free_user_table(pt), 1);
+        assert_eq!(k.frames.nr_free(), before);
+    }
+}

@@ -1,0 +1,143 @@
+//! Shared memory: POSIX objects (`shm_open`, `shm_unlink`) and the objects behind shared
+//! anonymous mappings. An object keeps its pages while it is named or mapped; its size
+//! is committed when it is made.
+
+use super::{Backing, Errno, Kernel, ShmId};
+use crate::addr::Pfn;
+use std::collections::BTreeMap;
+
+/// A shared-memory object.
+#[derive(Clone, Debug)]
+pub struct ShmObject {
+    /// Its name (`None` for the object behind a shared anonymous mapping).
+    pub name: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Its resident pages, by page index.
+    pub pages: BTreeMap<u64, Pfn>,
+}
+
+/// Every shared-memory object, by [`ShmId`], and the names of the named ones.
+#[derive(Debug, Default)]
+pub(super) struct SharedMemory {
+    /// The objects; a freed one leaves a hole its id is reused from.
+    pub(super) objects: Vec<Option<ShmObject>>,
+    /// The named objects.
+    pub(super) names: BTreeMap<String, ShmId>,
+}
+
+impl SharedMemory {
+    /// Stores `obj` in the first free place and returns its id.
+    fn insert(&mut self, obj: ShmObject) -> ShmId {
+        let named = obj.name.clone();
+        let id = match self.objects.iter().position(|o| o.is_none()) {
+            Some(i) => {
+                self.objects[i] = Some(obj);
+                ShmId(i as u32)
+            }
+            None => {
+                self.objects.push(Some(obj));
+                ShmId(self.objects.len() as u32 - 1)
+            }
+        };
+        if let Some(n) = named {
+            self.names.insert(n, id);
+        }
+        id
+    }
+}
+
+impl Kernel {
+    /// A new object of `size` bytes, committed first.
+    pub(super) fn new_shm(&mut self, name: Option<&str>, size: u64) -> Result<ShmId, Errno> {
+        self.commit(size)?;
+        Ok(self.shm.insert(ShmObject {
+            name: name.map(str::to_string),
+            size,
+            pages: Default::default(),
+        }))
+    }
+
+    /// `shm_open` + `ftruncate`: opens the named object, creating it with `size` bytes if
+    /// it does not exist (an existing one grows to `size` if smaller).
+    pub fn shm_open(&mut self, name: &str, size: u64) -> Result<ShmId, Errno> {
+        if let Some(&id) = self.shm.names.get(name) {
+            let old = self.shm.objects[id.0 as usize]
+                .as_ref()
+                .map_or(0, |o| o.size);
+            if size > old {
+                self.commit(size - old)?;
+                if let Some(o) = self.shm.objects[id.0 as usize].as_mut() {
+                    o.size = size;
+                }
+            }
+            return Ok(id);
+        }
+        if size == 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.new_shm(Some(name), size)
+    }
+
+    /// `shm_unlink`: removes the name; the object lives on while it is mapped.
+    pub fn shm_unlink(&mut self, name: &str) -> Result<(), Errno> {
+        let id = self.shm.names.remove(name).ok_or(Errno::ENOENT)?;
+        self.shm_release_if_unused(id);
+        Ok(())
+    }
+
+    /// Frees an object nobody names or maps.
+    pub(super) fn shm_release_if_unused(&mut self, id: ShmId) {
+        let named = self.shm.names.values().any(|&v| v == id);
+        let mapped = self
+            .tasks
+            .procs
+            .iter()
+            .filter_map(|p| p.mm.as_ref())
+            .any(|mm| {
+                mm.vmas
+                    .iter()
+                    .any(|v| matches!(v.backing, Backing::Shm { obj, .. } if obj == id))
+            });
+        if named || mapped {
+            return;
+        }
+        if let Some(obj) = self
+            .shm
+            .objects
+            .get_mut(id.0 as usize)
+            .and_then(|o| o.take())
+        {
+            self.uncommit(obj.size);
+            for pfn in obj.pages.values() {
+                self.put_frame(*pfn);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(name: Option<&str>) -> ShmObject {
+        ShmObject {
+            name: name.map(str::to_string),
+            size: 4096,
+            pages: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_freed_id_is_reused_and_names_find_their_object() {
+        let mut s = SharedMemory::default();
+        let a = s.insert(obj(Some("a")));
+        let b = s.insert(obj(None));
+        assert_ne!(a, b);
+        assert_eq!(s.names.get("a"), Some(&a));
+        assert_eq!(s.names.len(), 1);
+        s.objects[a.0 as usize] = None;
+        assert_eq!(s.insert(obj(Some("c"))), a);
+        assert_eq!(s.names.get("c"), Some(&a));
+    }
+}
