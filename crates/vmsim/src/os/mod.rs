@@ -3,21 +3,36 @@
 //! `munmap`, `mprotect`, `brk`, `fork`, `exec`, `exit`, `madvise`, shared memory) with
 //! Linux's semantics and error values.
 //!
-//! One idea, one file: `frames` (the frame allocator), `vma` (areas), `process`
-//! (processes and address spaces), `boot` (paging on, direct map), `fault` (the page-fault
-//! handler), `syscall` (the calls), `data` (bytes through the MMU), `device` (MMIO),
-//! `limits` (overcommit, memory groups, the OOM killer).
+//! [`Kernel`] coordinates; each subsystem owns its state, in a file of its name:
+//! `process` (the process table), `asid` (address-space ids), `kernel_space` (the
+//! kernel's half and the direct map), `frames` and `buddy` (physical frames), `vma`
+//! (areas), `rmap` (reverse map), `page_cache` (files and their cached pages), `swap`
+//! (the device, its slots and cache; swap-out and swap-in), `shm` (shared memory),
+//! `limits` (overcommit, memory groups, the OOM killer), `reclaim` (the lists and the
+//! scan), `device` (MMIO devices), `data` (bytes through the MMU), `boot`. The verbs
+//! are one file each: `mmap`, `munmap`, `mprotect`, `brk`, `madvise`, `fork`, `exec`,
+//! `exit`, `fault` (the page-fault handler) and `cow` (copy-on-write); `syscall` holds
+//! what they share.
 
 mod asid;
 mod boot;
+mod brk;
 pub mod buddy;
+mod cow;
 pub use boot::{BootError, TooSmall};
 pub mod data;
 pub mod device;
+mod exec;
+mod exit;
 pub mod fault;
+mod fork;
 pub mod frames;
 mod kernel_space;
 pub mod limits;
+mod madvise;
+mod mmap;
+mod mprotect;
+mod munmap;
 pub mod page_cache;
 pub mod process;
 pub mod reclaim;
@@ -29,15 +44,17 @@ pub mod vma;
 
 pub use data::{AccessError, AccessStory, Try};
 pub use device::Display;
+pub use exec::Program;
 pub use fault::{FaultClass, FaultKind, Violation};
 pub use frames::{FrameKind, FrameTable};
 pub use limits::{MemGroup, Overcommit};
+pub use mmap::{MapSource, MmapArgs};
 pub use page_cache::File;
 pub use process::{AddressSpace, Pid, ProcState, ProcStats, Process, Rss, Signal};
 pub use reclaim::{ReclaimPolicy, Watermarks};
 pub use shm::ShmObject;
 pub use swap::{Storage, SwapStats};
-pub use syscall::{Errno, MapSource, MmapArgs, Program};
+pub use syscall::Errno;
 pub use vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole};
 
 use crate::addr::{Pfn, PhysAddr, SwapSlot, VirtAddr};
@@ -681,94 +698,6 @@ impl Kernel {
                 FrameKind::File => mm.rss.file -= 1,
                 FrameKind::Shm => mm.rss.shmem -= 1,
                 _ => {}
-            }
-        }
-    }
-
-    /// Removes every page of `pid` in `[start, end)`: unmaps them, drops the frames'
-    /// references, and invalidates what the TLBs and walk caches hold for the range.
-    fn zap(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
-        let paging = self.machine.spec.paging;
-        let pt = self.mm(pid)?.pt;
-        let slots = pt.entries(&paging, &self.machine.ram, start, end);
-        let mut pending: Option<TlbFlush> = None;
-        for (va, slot) in slots {
-            match slot {
-                crate::hw::Slot::Leaf(m) => {
-                    let (last, flush) = pt
-                        .unmap(&paging, &mut self.machine.ram, va)
-                        .map_err(|_| Errno::EFAULT)?;
-                    pending = Some(match pending {
-                        Some(p) => p.merge(flush),
-                        None => flush,
-                    });
-                    if self.frames.kind(m.pfn) == FrameKind::File
-                        && last.flags.contains(Flags::DIRTY)
-                        && last.flags.contains(Flags::WRITE)
-                    {
-                        self.cache.dirty.insert(m.pfn.0);
-                    }
-                    self.uncount(pid, m.pfn);
-                    self.rmap.remove(m.pfn, pid, va);
-                    self.put_frame(m.pfn);
-                }
-                s @ crate::hw::Slot::Soft { pte_addr, .. } => {
-                    // The walk just read the entry: clearing it cannot fail, and it was
-                    // not present, so no flush is owed.
-                    let cleared =
-                        PageTable::clear_soft_at(&paging, &mut self.machine.ram, pte_addr);
-                    debug_assert!(cleared.is_ok(), "entry at {pte_addr} outside RAM");
-                    let soft = s.soft();
-                    if let Some(pfn) = soft.and_then(crate::hw::SoftPte::prot_none_frame) {
-                        self.uncount(pid, pfn);
-                        self.rmap.remove(pfn, pid, va);
-                        self.put_frame(pfn);
-                    }
-                    if let Some(slot) = soft.and_then(crate::hw::SoftPte::swap_slot) {
-                        let gone = self.swap.dev.as_mut().is_some_and(|s| {
-                            s.put(slot);
-                            s.count(slot) == 0
-                        });
-                        if gone {
-                            self.drop_swap_cache(slot);
-                        }
-                        if let Ok(mm) = self.mm_mut(pid) {
-                            mm.swap_pages = mm.swap_pages.saturating_sub(1);
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(f) = pending {
-            self.flush_for(pid, f);
-        }
-        Ok(())
-    }
-
-    /// Frees the page-table pages that map nothing between the VMAs around
-    /// `[start, end)` (Linux's `free_pgtables`).
-    fn free_tables_around(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
-        let Ok(mm) = self.mm(pid) else { return };
-        let floor = mm.vmas.before(start).map_or(VirtAddr(0), |v| v.end);
-        let ceiling = mm
-            .vmas
-            .find_from(end)
-            .map_or(self.space.task_size, |v| v.start);
-        let pt = mm.pt;
-        let paging = self.machine.spec.paging;
-        let n = pt.prune(
-            &paging,
-            &mut self.machine.ram,
-            &mut self.frames,
-            floor,
-            ceiling,
-        );
-        if n > 0 {
-            self.log.counters.tables_freed += n;
-            // Walk caches may still point at the freed tables.
-            let asid = pt.asid();
-            if self.tasks.current == Some(pid) || self.machine.spec.asid_tagged {
-                self.machine.mmu.flush_asid(asid);
             }
         }
     }

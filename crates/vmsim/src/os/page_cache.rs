@@ -2,8 +2,9 @@
 //! opened read-only), and the frames that hold their pages, each page once however many
 //! processes map it. Dirty pages are remembered until reclaim writes them back.
 
-use super::FileId;
+use super::{FileId, Kernel, Pid};
 use crate::addr::Pfn;
+use crate::hw::{Flags, TlbFlush};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 
@@ -88,6 +89,64 @@ impl PageCache {
             .iter()
             .position(|f| f.name == name)
             .map(|i| FileId(i as u32))
+    }
+}
+
+impl Kernel {
+    /// Drops a page-cache frame: unmaps it everywhere and writes it back if any
+    /// mapping dirtied it.
+    pub(super) fn evict_file(&mut self, pfn: Pfn) -> bool {
+        let paging = self.machine.spec.paging;
+        let Some(&(file, idx)) = self.cache.owner.get(&pfn.0) else {
+            return false;
+        };
+        let mut dirty = self.cache.dirty.remove(&pfn.0);
+        let mut pending: Vec<(Pid, TlbFlush)> = Vec::new();
+        for (pid, va, pte) in self.rmap.of(pfn) {
+            let Ok(mm) = self.mm(pid) else { continue };
+            let pt = mm.pt;
+            // Anything else there (changed since the reverse map recorded it) is
+            // left alone, but the frame's mapping is still dropped below.
+            if let Ok((flags, flush)) =
+                pt.unmap_frame_at(&paging, &mut self.machine.ram, pte, va, pfn)
+            {
+                dirty |= flags.contains(Flags::DIRTY) && flags.contains(Flags::WRITE);
+                pending.push((pid, flush));
+            }
+            self.uncount(pid, pfn);
+            self.rmap.remove(pfn, pid, va);
+            self.put_frame(pfn);
+        }
+        for (pid, flush) in pending {
+            self.flush_for(pid, flush);
+        }
+        if dirty {
+            self.write_back(pfn, file, idx);
+        }
+        self.cache.pages.remove(&(file, idx));
+        self.cache.owner.remove(&pfn.0);
+        self.put_frame(pfn);
+        self.log.counters.file_evictions += 1;
+        true
+    }
+
+    /// Writes a page-cache page back into its file.
+    fn write_back(&mut self, pfn: Pfn, file: super::FileId, idx: u64) {
+        let ps = self.page_size();
+        let mut buf = vec![0u8; ps as usize];
+        self.read_frame(pfn, &mut buf);
+        if self.cache.files[file.0 as usize].host.is_some() {
+            // Host files are read-only: nothing can have dirtied them.
+            return;
+        }
+        let data = &mut self.cache.files[file.0 as usize].data;
+        let from = (idx * ps) as usize;
+        if from < data.len() {
+            let to = (from + ps as usize).min(data.len());
+            data[from..to].copy_from_slice(&buf[..to - from]);
+        }
+        self.log.counters.writebacks += 1;
+        self.log.counters.io_busy_ns += self.config.storage.transfer_ns(ps);
     }
 }
 

@@ -11,6 +11,8 @@
 //! that name it (a page swapped out while shared copy-on-write by several processes is
 //! named by each). A page that read as zeros is recorded as such and not written.
 
+mod transfer;
+
 use crate::addr::{Pfn, SwapSlot};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};

@@ -1,0 +1,45 @@
+//! `brk`: the heap grows or shrinks at its top.
+
+use super::vma::{Backing, Prot, Vma, VmaRole};
+use super::{Errno, Kernel, Pid};
+use crate::addr::VirtAddr;
+
+impl Kernel {
+    /// `brk`: moves the program break to `new` (or reports it, with `None`). Fails with
+    /// ENOMEM where the heap would run into another mapping or past the commit limit.
+    pub fn brk(&mut self, pid: Pid, new: Option<VirtAddr>) -> Result<VirtAddr, Errno> {
+        let ps = self.page_size();
+        let (start_brk, old) = {
+            let mm = self.mm(pid)?;
+            (mm.start_brk, mm.brk)
+        };
+        let Some(new) = new else { return Ok(old) };
+        if new < start_brk {
+            return Err(Errno::ENOMEM);
+        }
+        let old_end = old.align_up(ps).ok_or(Errno::ENOMEM)?;
+        let new_end = new.align_up(ps).ok_or(Errno::ENOMEM)?;
+        if new_end > old_end {
+            if new_end > self.mm(pid)?.mmap_base || self.mm(pid)?.vmas.overlaps(old_end, new_end) {
+                return Err(Errno::ENOMEM);
+            }
+            let grow = new_end.0 - old_end.0;
+            self.commit(grow)?;
+            let mm = self.mm_mut(pid)?;
+            mm.committed += grow;
+            mm.vmas.insert(Vma {
+                start: old_end,
+                end: new_end,
+                prot: Prot::RW,
+                shared: false,
+                backing: Backing::Anon,
+                role: VmaRole::Heap,
+                accounted: true,
+            });
+        } else if new_end < old_end {
+            self.munmap(pid, new_end, old_end.0 - new_end.0)?;
+        }
+        self.mm_mut(pid)?.brk = new;
+        Ok(new)
+    }
+}

@@ -1,0 +1,189 @@
+//! `exec` (and `spawn`, a new process that execs at once): a fresh address space
+//! holding the program's text and data (private mappings of its file), its bss, heap
+//! and stack.
+
+use super::process::{AddressSpace, ProcState, ProcStats, Process, Rss};
+use super::vma::{Backing, Prot, Vma, VmaRole, VmaSet};
+use super::{Errno, GroupId, Kernel, Pid};
+use crate::addr::VirtAddr;
+
+/// A program to `exec`: the sizes of its segments. Its text and data come from a file
+/// named after it (made up on first use, with deterministic contents), as an ELF's
+/// segments are file mappings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    /// Its name (`/bin/<name>` in the file system).
+    pub name: String,
+    /// Bytes of text (read-execute).
+    pub text: u64,
+    /// Bytes of initialised data (read-write, private).
+    pub data: u64,
+    /// Bytes of zero-initialised data after it.
+    pub bss: u64,
+}
+
+impl Program {
+    /// A program named `name` with small segments scaled to the page size.
+    pub fn small(name: &str, page_size: u64) -> Program {
+        Program {
+            name: name.to_string(),
+            text: 8 * page_size,
+            data: 2 * page_size,
+            bss: 2 * page_size,
+        }
+    }
+}
+
+impl Kernel {
+    /// Commits `bytes` for a new address space and makes its page table; on failure
+    /// nothing stays committed.
+    pub(super) fn committed_table(&mut self, bytes: u64) -> Result<crate::hw::PageTable, Errno> {
+        self.commit(bytes)?;
+        self.new_user_table().inspect_err(|_| self.uncommit(bytes))
+    }
+
+    /// Starts a new process running `program` (as `fork` of init followed by `exec`).
+    pub fn spawn(&mut self, program: &Program) -> Result<Pid, Errno> {
+        let pid = Pid(self.tasks.procs.len() as u32 + 1);
+        self.tasks.procs.push(Process {
+            pid,
+            ppid: None,
+            name: program.name.clone(),
+            state: ProcState::Running,
+            mm: None,
+            group: GroupId(0),
+            stats: ProcStats::default(),
+            final_rss: Rss::default(),
+        });
+        if let Err(e) = self.exec(pid, program) {
+            if let Some(p) = self.proc_mut(pid) {
+                p.state = ProcState::Exited(-1);
+            }
+            return Err(e);
+        }
+        Ok(pid)
+    }
+
+    /// Replaces `pid`'s address space with a fresh one running `program`: text and data
+    /// mapped privately from the program's file, bss and heap anonymous, a stack at the
+    /// top of user space that grows down.
+    pub fn exec(&mut self, pid: Pid, program: &Program) -> Result<(), Errno> {
+        if !self.process(pid).is_some_and(|p| p.is_running()) {
+            return Err(Errno::ESRCH);
+        }
+        let ps = self.page_size();
+        let text = self.round_len(program.text.max(1))?;
+        let data = self.round_len(program.data.max(1))?;
+        let bss = if program.bss == 0 {
+            0
+        } else {
+            self.round_len(program.bss)?
+        };
+        let file_name = format!("/bin/{}", program.name);
+        let file = match self.file_named(&file_name) {
+            Some(f) if self.cache.files[f.0 as usize].len >= text + data => f,
+            _ => {
+                let contents = program_bytes(&program.name, text + data);
+                self.create_file(&file_name, contents)
+            }
+        };
+        let big = self.space.task_size.0 >= 1 << 32;
+        let text_base = if big {
+            0x40_0000
+        } else {
+            self.space.mmap_min.0
+        };
+        let stack_top = self.space.task_size;
+        let (stack_init, mmap_gap) = if big {
+            (32 * ps, 128 << 20)
+        } else {
+            (ps, self.config.stack_limit.min(self.space.task_size.0 / 8))
+        };
+        let stack_init = stack_init.min(self.config.stack_limit);
+        let data_base = text_base + text;
+        let start_brk = data_base + data + bss;
+        let mmap_base = VirtAddr(stack_top.0.saturating_sub(mmap_gap + stack_init));
+        if start_brk + ps > mmap_base.0 || stack_top.0 < stack_init {
+            return Err(Errno::ENOMEM);
+        }
+        let committed = data + bss + stack_init;
+        let pt = self.committed_table(committed)?;
+        // The old image goes only once the new one can be built.
+        self.release_mm(pid);
+        let mut vmas = VmaSet::default();
+        let vma = |start: u64, len: u64, prot, backing, role, accounted| Vma {
+            start: VirtAddr(start),
+            end: VirtAddr(start + len),
+            prot,
+            shared: false,
+            backing,
+            role,
+            accounted,
+        };
+        vmas.insert(vma(
+            text_base,
+            text,
+            Prot::RX,
+            Backing::File { file, offset: 0 },
+            VmaRole::Text,
+            false,
+        ));
+        vmas.insert(vma(
+            data_base,
+            data,
+            Prot::RW,
+            Backing::File { file, offset: text },
+            VmaRole::Data,
+            true,
+        ));
+        if bss > 0 {
+            vmas.insert(vma(
+                data_base + data,
+                bss,
+                Prot::RW,
+                Backing::Anon,
+                VmaRole::Data,
+                true,
+            ));
+        }
+        vmas.insert(vma(
+            stack_top.0 - stack_init,
+            stack_init,
+            Prot::RW,
+            Backing::Anon,
+            VmaRole::Stack,
+            true,
+        ));
+        let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
+        p.name = program.name.clone();
+        p.mm = Some(AddressSpace {
+            vmas,
+            pt,
+            asid_gen: u64::MAX,
+            start_brk: VirtAddr(start_brk),
+            brk: VirtAddr(start_brk),
+            stack_top,
+            mmap_base,
+            rss: Rss::default(),
+            committed,
+            swap_pages: 0,
+        });
+        self.log.counters.execs += 1;
+        Ok(())
+    }
+}
+
+/// Deterministic contents for a program's file: a byte pattern seeded by its name.
+fn program_bytes(name: &str, len: u64) -> Vec<u8> {
+    let mut s = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s as u8
+        })
+        .collect()
+}

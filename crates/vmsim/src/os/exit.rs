@@ -1,0 +1,66 @@
+//! `exit`: a process's address space torn down, its frames, swap slots and page
+//! tables given back.
+
+use super::process::{ProcState, Rss};
+use super::vma::{Backing, ShmId};
+use super::{Errno, Kernel, Pid};
+
+impl Kernel {
+    /// Ends `pid` with `code`: every page, every page table and its ASID's TLB entries
+    /// go.
+    pub fn exit(&mut self, pid: Pid, code: i32) -> Result<(), Errno> {
+        if !self.process(pid).is_some_and(|p| p.is_running()) {
+            return Err(Errno::ESRCH);
+        }
+        self.teardown(pid, ProcState::Exited(code));
+        Ok(())
+    }
+
+    /// Frees a process's address space and marks it ended.
+    pub(super) fn teardown(&mut self, pid: Pid, state: ProcState) {
+        let rss = self.process(pid).map_or(Rss::default(), |p| p.rss());
+        self.release_mm(pid);
+        if let Some(p) = self.proc_mut(pid) {
+            p.state = state;
+            p.final_rss = rss;
+        }
+        self.log.counters.exits += 1;
+    }
+
+    /// Frees an address space: its pages, its tables, its commitment, its TLB entries.
+    pub(super) fn release_mm(&mut self, pid: Pid) {
+        let Some(mm) = self.mm(pid).ok().cloned() else {
+            return;
+        };
+        let objs: Vec<ShmId> = mm
+            .vmas
+            .iter()
+            .filter_map(|v| match v.backing {
+                Backing::Shm { obj, .. } => Some(obj),
+                _ => None,
+            })
+            .collect();
+        for v in mm.vmas.iter() {
+            // The process still has its address space and the entries were just found
+            // by a walk: zap cannot fail here.
+            let zapped = self.zap(pid, v.start, v.end);
+            debug_assert!(zapped.is_ok(), "exit: {zapped:?}");
+        }
+        if self.tasks.current == Some(pid) {
+            self.switch_to_kernel();
+        }
+        let live = mm.asid_gen == self.tasks.asids.gen;
+        if self.machine.spec.asid_tagged && live {
+            self.machine.mmu.flush_asid(mm.pt.asid());
+        }
+        let n = self.free_user_table(mm.pt);
+        self.log.counters.tables_freed += n;
+        self.uncommit(mm.committed);
+        if let Some(p) = self.proc_mut(pid) {
+            p.mm = None;
+        }
+        for o in objs {
+            self.shm_release_if_unused(o);
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `fork`: a child with a copy of the parent's address space, private pages shared
+//! copy-on-write until either side writes.
+
+use super::process::{AddressSpace, ProcState, ProcStats, Process, Rss};
+use super::{Errno, Kernel, Pid};
+use crate::hw::{Flags, Slot, SoftPte, TlbFlush};
+
+impl Kernel {
+    /// Forks `parent`: the child gets a copy of the address space in which private
+    /// pages are shared copy-on-write (both sides lose write access until one writes)
+    /// and shared pages are shared. Returns the child's id.
+    pub fn fork(&mut self, parent: Pid) -> Result<Pid, Errno> {
+        let (vmas, layout, committed, name, group) = {
+            let p = self.process(parent).ok_or(Errno::ESRCH)?;
+            let mm = p.mm.as_ref().ok_or(Errno::ESRCH)?;
+            (
+                mm.vmas.clone(),
+                (mm.start_brk, mm.brk, mm.stack_top, mm.mmap_base),
+                mm.committed,
+                p.name.clone(),
+                p.group,
+            )
+        };
+        let pt = self.committed_table(committed)?;
+        let child = Pid(self.tasks.procs.len() as u32 + 1);
+        self.tasks.procs.push(Process {
+            pid: child,
+            ppid: Some(parent),
+            name,
+            state: ProcState::Running,
+            mm: Some(AddressSpace {
+                vmas: vmas.clone(),
+                pt,
+                asid_gen: u64::MAX,
+                start_brk: layout.0,
+                brk: layout.1,
+                stack_top: layout.2,
+                mmap_base: layout.3,
+                rss: Rss::default(),
+                committed,
+                swap_pages: 0,
+            }),
+            group,
+            stats: ProcStats::default(),
+            final_rss: Rss::default(),
+        });
+        let paging = self.machine.spec.paging;
+        let ppt = self.mm(parent)?.pt;
+        let mut pending: Option<TlbFlush> = None;
+        for vma in vmas.iter() {
+            for (va, slot) in ppt.entries(&paging, &self.machine.ram, vma.start, vma.end) {
+                let ok = match slot {
+                    Slot::Leaf(m) => {
+                        let mut flags = m.flags;
+                        if !vma.shared && flags.contains(Flags::WRITE) {
+                            flags = flags & !Flags::WRITE;
+                            let f = ppt
+                                .set_flags(&paging, &mut self.machine.ram, va, flags)
+                                .map_err(|_| Errno::EFAULT)?;
+                            pending = Some(match pending {
+                                Some(p) => p.merge(f),
+                                None => f,
+                            });
+                        }
+                        self.frames.get(m.pfn);
+                        let r = self.install(child, va, m.pfn, flags);
+                        if r.is_err() {
+                            self.put_frame(m.pfn);
+                        }
+                        r
+                    }
+                    s @ Slot::Soft { .. } => {
+                        // A page kept by PROT_NONE (a frame reference) or swapped out
+                        // (a slot reference): the child's entry names the same.
+                        let soft = s.soft();
+                        let kept = soft.and_then(SoftPte::prot_none_frame);
+                        let slot = soft.and_then(SoftPte::swap_slot);
+                        if let Some(pfn) = kept {
+                            self.frames.get(pfn);
+                        }
+                        let written = match soft {
+                            Some(soft) => pt
+                                .set_soft(
+                                    &paging,
+                                    &mut self.machine.ram,
+                                    &mut self.frames,
+                                    va,
+                                    soft,
+                                    Flags::RWX | Flags::USER,
+                                )
+                                .map(Some),
+                            None => Ok(None),
+                        };
+                        match written {
+                            Ok(pte) => {
+                                if let (Some(pfn), Some(pte)) = (kept, pte) {
+                                    self.count_resident(child, pfn);
+                                    self.rmap.add(pfn, child, va, pte);
+                                }
+                                if let Some(slot) = slot {
+                                    if let Some(s) = self.swap.dev.as_mut() {
+                                        s.get(slot);
+                                    }
+                                    if let Ok(mm) = self.mm_mut(child) {
+                                        mm.swap_pages += 1;
+                                    }
+                                }
+                                Ok(())
+                            }
+                            Err(_) => {
+                                if let Some(pfn) = kept {
+                                    self.put_frame(pfn);
+                                }
+                                Err(Errno::ENOMEM)
+                            }
+                        }
+                    }
+                };
+                if let Err(e) = ok {
+                    if let Some(f) = pending.take() {
+                        self.flush_for(parent, f);
+                    }
+                    self.teardown(child, ProcState::Exited(-1));
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(f) = pending {
+            self.flush_for(parent, f);
+        }
+        self.log.counters.forks += 1;
+        Ok(child)
+    }
+}

@@ -1,0 +1,113 @@
+//! `mprotect`: new permissions on a range, written into every present entry (with
+//! W^X checked), and the TLB entries that held the old ones flushed.
+
+use super::frames::FrameKind;
+use super::vma::{Backing, Prot};
+use super::{Errno, Kernel, Pid};
+use crate::addr::VirtAddr;
+use crate::hw::{Flags, Slot, SoftPte, TlbFlush};
+
+impl Kernel {
+    /// `mprotect`: changes the protection of every page in the range, which must be
+    /// mapped throughout (else ENOMEM, and nothing changes).
+    pub fn mprotect(
+        &mut self,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+        prot: Prot,
+    ) -> Result<(), Errno> {
+        let len = self.round_len(len)?;
+        let end = self.check_range(addr, len)?;
+        self.check_wx(prot)?;
+        let parts = self.mapped_throughout(pid, addr, end)?;
+        // Private mappings that become writable are committed now.
+        let newly: u64 = parts
+            .iter()
+            .filter(|v| !v.shared && !v.accounted && prot.contains(Prot::WRITE))
+            .map(|v| v.end.0.min(end.0) - v.start.0.max(addr.0))
+            .sum();
+        self.commit(newly)?;
+        {
+            let mm = self.mm_mut(pid)?;
+            mm.committed += newly;
+            mm.vmas.update_range(addr, end, |v| {
+                if !v.shared && prot.contains(Prot::WRITE) {
+                    v.accounted = true;
+                }
+                v.prot = prot;
+            });
+        }
+        self.reprotect(pid, addr, end)
+    }
+
+    /// Rewrites the entries of `[start, end)` to match their VMAs' protection.
+    fn reprotect(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid)?.pt;
+        let mut pending: Option<TlbFlush> = None;
+        for (va, slot) in pt.entries(&paging, &self.machine.ram, start, end) {
+            let vma = *self.mm(pid)?.vmas.find(va).ok_or(Errno::EFAULT)?;
+            let (pfn, old) = match slot {
+                Slot::Leaf(m) => (m.pfn, Some(m.flags)),
+                s @ Slot::Soft { .. } => match s.soft().and_then(SoftPte::prot_none_frame) {
+                    Some(pfn) => (pfn, None),
+                    // Swapped out: the protection applies when it comes back.
+                    None => continue,
+                },
+            };
+            if vma.prot == Prot::NONE {
+                if old.is_some() {
+                    let (_, f) = pt
+                        .unmap(&paging, &mut self.machine.ram, va)
+                        .map_err(|_| Errno::EFAULT)?;
+                    pending = Some(match pending {
+                        Some(p) => p.merge(f),
+                        None => f,
+                    });
+                    pt.set_prot_none(
+                        &paging,
+                        &mut self.machine.ram,
+                        &mut self.frames,
+                        va,
+                        pfn,
+                        Flags::RWX | Flags::USER,
+                    )
+                    .map_err(|_| Errno::ENOMEM)?;
+                }
+                continue;
+            }
+            // Writable only where no copy-on-write is pending.
+            let sole = pfn != self.space.zero_pfn
+                && (vma.shared
+                    || (self.frames.kind(pfn) == FrameKind::Anon && self.frames.refs(pfn) == 1));
+            let device = matches!(vma.backing, Backing::Device(_));
+            let mut flags = self.user_flags(vma.prot, sole, device);
+            match old {
+                Some(o) => {
+                    flags = flags | (o & (Flags::ACCESSED | Flags::DIRTY));
+                    if flags != o {
+                        let f = pt
+                            .set_flags(&paging, &mut self.machine.ram, va, flags)
+                            .map_err(|_| Errno::EFAULT)?;
+                        pending = Some(match pending {
+                            Some(p) => p.merge(f),
+                            None => f,
+                        });
+                    }
+                }
+                None => {
+                    pt.clear_soft(&paging, &mut self.machine.ram, va)
+                        .map_err(|_| Errno::EFAULT)?;
+                    self.uncount(pid, pfn);
+                    self.rmap.remove(pfn, pid, va);
+                    self.install(pid, va, pfn, flags)?;
+                }
+            }
+        }
+        if let Some(f) = pending {
+            self.flush_for(pid, f);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! `munmap`: an area's pages removed, its frames and swap slots released, the TLBs
+//! told, and the page tables that map nothing more freed.
+
+use super::frames::FrameKind;
+use super::vma::{Backing, Vma};
+use super::{Errno, Kernel, Pid};
+use crate::addr::VirtAddr;
+use crate::hw::{Flags, PageTable, TlbFlush};
+
+impl Kernel {
+    /// `munmap`: removes every mapping in the range (holes are fine).
+    pub fn munmap(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
+        let len = self.round_len(len)?;
+        let end = self.check_range(addr, len)?;
+        self.mm(pid)?;
+        self.zap(pid, addr, end)?;
+        let gone = self.mm_mut(pid)?.vmas.remove_range(addr, end);
+        let mut objs = Vec::new();
+        for v in &gone {
+            if v.accounted {
+                self.uncommit(v.len());
+                let mm = self.mm_mut(pid)?;
+                mm.committed = mm.committed.saturating_sub(v.len());
+            }
+            if let Backing::Shm { obj, .. } = v.backing {
+                objs.push(obj);
+            }
+        }
+        self.free_tables_around(pid, addr, end);
+        for o in objs {
+            self.shm_release_if_unused(o);
+        }
+        Ok(())
+    }
+
+    /// The VMAs covering `[addr, end)`, or ENOMEM if there is a hole.
+    pub(super) fn mapped_throughout(
+        &self,
+        pid: Pid,
+        addr: VirtAddr,
+        end: VirtAddr,
+    ) -> Result<Vec<Vma>, Errno> {
+        let parts = self.mm(pid)?.vmas.overlapping(addr, end);
+        let mut at = addr;
+        for v in &parts {
+            if v.start > at {
+                return Err(Errno::ENOMEM);
+            }
+            at = v.end;
+        }
+        if at < end {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(parts)
+    }
+
+    /// Removes every page of `pid` in `[start, end)`: unmaps them, drops the frames'
+    /// references, and invalidates what the TLBs and walk caches hold for the range.
+    pub(super) fn zap(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid)?.pt;
+        let slots = pt.entries(&paging, &self.machine.ram, start, end);
+        let mut pending: Option<TlbFlush> = None;
+        for (va, slot) in slots {
+            match slot {
+                crate::hw::Slot::Leaf(m) => {
+                    let (last, flush) = pt
+                        .unmap(&paging, &mut self.machine.ram, va)
+                        .map_err(|_| Errno::EFAULT)?;
+                    pending = Some(match pending {
+                        Some(p) => p.merge(flush),
+                        None => flush,
+                    });
+                    if self.frames.kind(m.pfn) == FrameKind::File
+                        && last.flags.contains(Flags::DIRTY)
+                        && last.flags.contains(Flags::WRITE)
+                    {
+                        self.cache.dirty.insert(m.pfn.0);
+                    }
+                    self.uncount(pid, m.pfn);
+                    self.rmap.remove(m.pfn, pid, va);
+                    self.put_frame(m.pfn);
+                }
+                s @ crate::hw::Slot::Soft { pte_addr, .. } => {
+                    // The walk just read the entry: clearing it cannot fail, and it was
+                    // not present, so no flush is owed.
+                    let cleared =
+                        PageTable::clear_soft_at(&paging, &mut self.machine.ram, pte_addr);
+                    debug_assert!(cleared.is_ok(), "entry at {pte_addr} outside RAM");
+                    let soft = s.soft();
+                    if let Some(pfn) = soft.and_then(crate::hw::SoftPte::prot_none_frame) {
+                        self.uncount(pid, pfn);
+                        self.rmap.remove(pfn, pid, va);
+                        self.put_frame(pfn);
+                    }
+                    if let Some(slot) = soft.and_then(crate::hw::SoftPte::swap_slot) {
+                        let gone = self.swap.dev.as_mut().is_some_and(|s| {
+                            s.put(slot);
+                            s.count(slot) == 0
+                        });
+                        if gone {
+                            self.drop_swap_cache(slot);
+                        }
+                        if let Ok(mm) = self.mm_mut(pid) {
+                            mm.swap_pages = mm.swap_pages.saturating_sub(1);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(f) = pending {
+            self.flush_for(pid, f);
+        }
+        Ok(())
+    }
+
+    /// Frees the page-table pages that map nothing between the VMAs around
+    /// `[start, end)` (Linux's `free_pgtables`).
+    fn free_tables_around(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
+        let Ok(mm) = self.mm(pid) else { return };
+        let floor = mm.vmas.before(start).map_or(VirtAddr(0), |v| v.end);
+        let ceiling = mm
+            .vmas
+            .find_from(end)
+            .map_or(self.space.task_size, |v| v.start);
+        let pt = mm.pt;
+        let paging = self.machine.spec.paging;
+        let n = pt.prune(
+            &paging,
+            &mut self.machine.ram,
+            &mut self.frames,
+            floor,
+            ceiling,
+        );
+        if n > 0 {
+            self.log.counters.tables_freed += n;
+            // Walk caches may still point at the freed tables.
+            let asid = pt.asid();
+            if self.tasks.current == Some(pid) || self.machine.spec.asid_tagged {
+                self.machine.mmu.flush_asid(asid);
+            }
+        }
+    }
+}
