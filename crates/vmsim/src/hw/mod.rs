@@ -5,6 +5,7 @@
 pub mod assoc;
 pub mod cache;
 pub mod machine;
+pub mod mmio;
 pub mod mmu;
 pub mod page_table;
 pub mod paging;

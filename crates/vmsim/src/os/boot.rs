@@ -2,10 +2,10 @@
 //! page tables with a 1:1 direct map of physical memory in the upper half of the address
 //! space (supervisor-only, global), sets up the shared zero page, and turns paging on.
 
-use super::device::{self, Display};
 use super::frames::{FrameKind, FrameTable};
 use super::{Kernel, KernelConfig, KernelCounters};
 use crate::addr::{PhysAddr, VirtAddr};
+use crate::hw::mmio::{self as device, Display};
 use crate::hw::paging::Format;
 use crate::hw::{Flags, Machine, MachineSpec, PageTable};
 use crate::size::format_size;

@@ -497,18 +497,19 @@ impl Kernel {
     /// Reads physical memory or a device.
     pub fn phys_read(&mut self, pa: PhysAddr, buf: &mut [u8]) {
         let ps = self.page_size();
-        match Device::at(pa, ps).filter(|_| self.space.display.is_some()) {
-            Some(Device::Display) => {
-                let off = pa.0.wrapping_sub(super::device::DISPLAY_PA);
+        match Device::decode(pa, ps).filter(|_| self.space.display.is_some()) {
+            Some((Device::Display, off)) => {
                 if let Some(d) = self.space.display.as_ref() {
                     d.read(off, buf);
                 }
             }
-            Some(Device::Rtc) => {
+            Some((Device::Rtc, off)) => {
                 let now = self.now_ns().to_le_bytes();
-                let off = pa.0.wrapping_sub(super::device::RTC_PA) as usize;
                 for (i, b) in buf.iter_mut().enumerate() {
-                    *b = now.get(off + i).copied().unwrap_or(0);
+                    *b = now
+                        .get((off as usize).wrapping_add(i))
+                        .copied()
+                        .unwrap_or(0);
                 }
             }
             None => {
@@ -522,14 +523,13 @@ impl Kernel {
     /// Writes physical memory or a device.
     pub fn phys_write(&mut self, pa: PhysAddr, data: &[u8]) {
         let ps = self.page_size();
-        match Device::at(pa, ps).filter(|_| self.space.display.is_some()) {
-            Some(Device::Display) => {
-                let off = pa.0.wrapping_sub(super::device::DISPLAY_PA);
+        match Device::decode(pa, ps).filter(|_| self.space.display.is_some()) {
+            Some((Device::Display, off)) => {
                 if let Some(d) = self.space.display.as_mut() {
                     d.write(off, data);
                 }
             }
-            Some(Device::Rtc) => {}
+            Some((Device::Rtc, _)) => {}
             None => {
                 // No memory there: the write is dropped, as a bus drops it (and as
                 // `phys_read` reads all ones).

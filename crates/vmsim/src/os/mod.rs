@@ -9,7 +9,7 @@
 //! (areas), `rmap` (reverse map), `page_cache` (files and their cached pages), `swap`
 //! (the device, its slots and cache; swap-out and swap-in), `shm` (shared memory),
 //! `limits` (overcommit, memory groups, the OOM killer), `reclaim` (the lists and the
-//! scan), `device` (MMIO devices), `data` (bytes through the MMU), `boot`. The verbs
+//! scan), `data` (bytes through the MMU), `boot`. The verbs
 //! are one file each: `mmap`, `munmap`, `mprotect`, `brk`, `madvise`, `fork`, `exec`,
 //! `exit`, `fault` (the page-fault handler) and `cow` (copy-on-write); `syscall` holds
 //! what they share.
@@ -21,7 +21,6 @@ pub mod buddy;
 mod cow;
 pub use boot::{BootError, TooSmall};
 pub mod data;
-pub mod device;
 mod exec;
 mod exit;
 pub mod fault;
@@ -42,8 +41,8 @@ pub mod swap;
 pub mod syscall;
 pub mod vma;
 
+pub use crate::hw::mmio::Display;
 pub use data::{AccessError, AccessStory, Try};
-pub use device::Display;
 pub use exec::Program;
 pub use fault::{FaultClass, FaultKind, Violation};
 pub use frames::{FrameKind, FrameTable};

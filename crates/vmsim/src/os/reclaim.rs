@@ -355,7 +355,6 @@ impl Kernel {
         if self.reclaim.pinned.contains(&pfn) {
             return false;
         }
-        let _paging = self.machine.spec.paging;
         match self.frames.kind(pfn) {
             FrameKind::Anon => self.swap_out(pfn),
             FrameKind::File => self.evict_file(pfn),

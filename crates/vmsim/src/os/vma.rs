@@ -3,6 +3,7 @@
 //! and merging keep it so.
 
 use crate::addr::VirtAddr;
+pub use crate::hw::mmio::Device;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -77,16 +78,6 @@ pub struct FileId(pub u32);
 /// A shared-memory object (a named one, or the object behind a shared anonymous mapping).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShmId(pub u32);
-
-/// A memory-mapped device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Device {
-    /// The text-mode display: 80x25 cells of (character, attribute) at physical 0xB8000.
-    Display,
-    /// The real-time clock: one 8-byte register holding the simulated time in
-    /// nanoseconds.
-    Rtc,
-}
 
 /// What backs a VMA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

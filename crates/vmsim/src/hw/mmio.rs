@@ -1,5 +1,6 @@
-//! Memory-mapped devices: physical addresses that are not RAM. Loads and stores that
-//! reach them (through any mapping, the direct map included) go to the device.
+//! Memory-mapped I/O: the physical addresses that are not RAM, how an address decodes
+//! to a device and an offset in it, and the devices' models. Loads and stores that reach
+//! them (through any mapping, the direct map included) go to the device.
 //!
 //! - The text-mode display: 80x25 cells of two bytes (character, attribute) at physical
 //!   0xB8000, as on a PC.
@@ -7,8 +8,17 @@
 //!   (where a PC's HPET sits) that reads the simulated time in nanoseconds; writes are
 //!   ignored.
 
-use super::vma::Device;
 use crate::addr::PhysAddr;
+
+/// A memory-mapped device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Device {
+    /// The text-mode display: 80x25 cells of (character, attribute) at physical 0xB8000.
+    Display,
+    /// The real-time clock: one 8-byte register holding the simulated time in
+    /// nanoseconds.
+    Rtc,
+}
 
 /// Physical address of the display's first cell.
 pub const DISPLAY_PA: u64 = 0xB8000;
@@ -51,6 +61,14 @@ impl Device {
         [Device::Display, Device::Rtc]
             .into_iter()
             .find(|d| d.range().0 .0 & !(page_size - 1) == page)
+    }
+
+    /// The device whose page holds physical address `pa`, and `pa`'s offset from the
+    /// device's first byte (wrapping: an address on the page before the device's
+    /// registers has an offset past any register, which reads as nothing).
+    pub fn decode(pa: PhysAddr, page_size: u64) -> Option<(Device, u64)> {
+        let d = Device::at(pa, page_size)?;
+        Some((d, pa.0.wrapping_sub(d.range().0 .0)))
     }
 
     /// Name for reports.
