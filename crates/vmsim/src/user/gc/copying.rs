@@ -13,7 +13,8 @@
 //! every collection.
 
 use super::{
-    chunk_size, corrupt, field_addr, header_fields, pause, BumpSpace, GcError, GcStats, FORWARDED,
+    chunk_size, corrupt, field_addr, header_fields, pause, BumpSpace, GcError, GcStats, Tracing,
+    FORWARDED,
 };
 use crate::user::Mem;
 
@@ -36,30 +37,20 @@ impl Copying {
             objects: 0,
         }
     }
+}
 
-    /// `size` bytes from from-space, collecting first if they do not fit.
-    pub(crate) fn alloc(
-        &mut self,
-        m: &mut Mem<'_>,
-        roots: &mut [u64],
-        st: &mut GcStats,
-        size: u64,
-    ) -> Result<u64, GcError> {
-        if let Some(p) = self.from.bump(size) {
+impl Tracing for Copying {
+    /// `size` bytes from from-space, if they fit.
+    fn try_alloc(&mut self, _m: &mut Mem<'_>, size: u64) -> Result<Option<u64>, GcError> {
+        let p = self.from.bump(size);
+        if p.is_some() {
             self.objects += 1;
-            return Ok(p);
         }
-        self.collect(m, roots, st)?;
-        let p = self
-            .from
-            .bump(size)
-            .ok_or(GcError::OutOfMemory { bytes: size })?;
-        self.objects += 1;
         Ok(p)
     }
 
     /// Copies the live objects to the other half and swaps.
-    pub(crate) fn collect(
+    fn collect(
         &mut self,
         m: &mut Mem<'_>,
         roots: &mut [u64],

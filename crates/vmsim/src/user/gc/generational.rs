@@ -28,7 +28,10 @@
 
 use super::copying::{forward, scan_from};
 use super::mark_compact::{compact, Outside};
-use super::{field_addr, header_fields, mark, pause, BumpSpace, GcError, GcStats, REMEMBERED};
+use super::{
+    alloc_or_collect, field_addr, header_fields, major_collection, pause, BumpSpace, GcError,
+    GcStats, REMEMBERED,
+};
 use crate::user::Mem;
 
 /// A generational heap's globals.
@@ -65,24 +68,29 @@ impl Generational {
     ) -> Result<u64, GcError> {
         let capacity = self.nursery.end - self.nursery.start;
         if size > capacity / 2 {
-            if let Some(p) = self.old.bump(size) {
-                return Ok(p);
-            }
-            self.collect_full(m, roots, st)?;
-            return self
-                .old
-                .bump(size)
-                .ok_or(GcError::OutOfMemory { bytes: size });
+            return alloc_or_collect(
+                self,
+                m,
+                size,
+                |g, _| Ok(g.old.bump(size)),
+                |g, m| g.collect_full(m, roots, st),
+            );
         }
-        if self.nursery.free_bytes() < size {
-            self.minor(m, roots, st)?;
-        }
-        let p = self
-            .nursery
-            .bump(size)
-            .ok_or(GcError::OutOfMemory { bytes: size })?;
-        self.young_objects += 1;
-        Ok(p)
+        // The nursery's bump fails exactly when it has too little room left, which is
+        // when a minor collection is due.
+        alloc_or_collect(
+            self,
+            m,
+            size,
+            |g, _| {
+                let p = g.nursery.bump(size);
+                if p.is_some() {
+                    g.young_objects += 1;
+                }
+                Ok(p)
+            },
+            |g, m| g.minor(m, roots, st),
+        )
     }
 
     /// The write barrier, after `p`'s field was set to `v`.
@@ -169,24 +177,15 @@ impl Generational {
         roots: &mut [u64],
         st: &mut GcStats,
     ) -> Result<(), GcError> {
-        let (old, stack, remembered) = (&mut self.old, &mut self.stack, &mut self.remembered);
+        let (old, remembered) = (&mut self.old, &mut self.remembered);
         let nursery = self.nursery;
-        pause(m, st, |m, st| {
-            mark(m, roots, stack)?;
+        major_collection(m, roots, &mut self.stack, st, |m, roots, st| {
             remembered.clear();
-            compact(
-                m,
-                old,
-                roots,
-                Some(Outside {
-                    space: nursery,
-                    remembered,
-                }),
-                st,
-            )?;
-            st.collections += 1;
-            st.major_collections += 1;
-            Ok(())
+            let outside = Outside {
+                space: nursery,
+                remembered,
+            };
+            compact(m, old, roots, Some(outside), st)
         })
     }
 

@@ -13,8 +13,8 @@
 //! whole space and a word per object for the forwarding address.
 
 use super::{
-    chunk_size, corrupt, field_addr, header_fields, mark, pause, BumpSpace, GcError, GcStats, MARK,
-    REMEMBERED,
+    chunk_size, corrupt, field_addr, header_fields, major_collection, BumpSpace, GcError, GcStats,
+    Tracing, MARK, REMEMBERED,
 };
 use crate::user::Mem;
 
@@ -33,38 +33,24 @@ impl MarkCompact {
             stack: Vec::new(),
         }
     }
+}
 
-    /// `size` bytes from the top of the space, compacting first if they do not fit.
-    pub(crate) fn alloc(
-        &mut self,
-        m: &mut Mem<'_>,
-        roots: &mut [u64],
-        st: &mut GcStats,
-        size: u64,
-    ) -> Result<u64, GcError> {
-        if let Some(p) = self.space.bump(size) {
-            return Ok(p);
-        }
-        self.collect(m, roots, st)?;
-        self.space
-            .bump(size)
-            .ok_or(GcError::OutOfMemory { bytes: size })
+impl Tracing for MarkCompact {
+    /// `size` bytes from the top of the space, if they fit.
+    fn try_alloc(&mut self, _m: &mut Mem<'_>, size: u64) -> Result<Option<u64>, GcError> {
+        Ok(self.space.bump(size))
     }
 
     /// Marks and compacts.
-    pub(crate) fn collect(
+    fn collect(
         &mut self,
         m: &mut Mem<'_>,
         roots: &mut [u64],
         st: &mut GcStats,
     ) -> Result<(), GcError> {
-        let (space, stack) = (&mut self.space, &mut self.stack);
-        pause(m, st, |m, st| {
-            mark(m, roots, stack)?;
-            compact(m, space, roots, None, st)?;
-            st.collections += 1;
-            st.major_collections += 1;
-            Ok(())
+        let space = &mut self.space;
+        major_collection(m, roots, &mut self.stack, st, |m, roots, st| {
+            compact(m, space, roots, None, st)
         })
     }
 }

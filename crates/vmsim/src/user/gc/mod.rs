@@ -299,6 +299,55 @@ pub(crate) fn pause<T>(
     r
 }
 
+/// The allocation path of the tracing collectors: `size` bytes from `try_alloc`; if it
+/// finds no room, one collection by `collect` and a second try, and out of memory if
+/// that finds none either.
+pub(crate) fn alloc_or_collect<C>(
+    c: &mut C,
+    m: &mut Mem<'_>,
+    size: u64,
+    mut try_alloc: impl FnMut(&mut C, &mut Mem<'_>) -> Result<Option<u64>, GcError>,
+    collect: impl FnOnce(&mut C, &mut Mem<'_>) -> Result<(), GcError>,
+) -> Result<u64, GcError> {
+    if let Some(p) = try_alloc(c, m)? {
+        return Ok(p);
+    }
+    collect(c, m)?;
+    try_alloc(c, m)?.ok_or(GcError::OutOfMemory { bytes: size })
+}
+
+/// A collector of one space that allocates until the space is full, then collects it
+/// whole (mark-sweep, mark-compact, semispace copying).
+pub(crate) trait Tracing: Sized {
+    /// `size` bytes if the space has room for them now, without collecting.
+    fn try_alloc(&mut self, m: &mut Mem<'_>, size: u64) -> Result<Option<u64>, GcError>;
+
+    /// A whole-heap collection.
+    fn collect(
+        &mut self,
+        m: &mut Mem<'_>,
+        roots: &mut [u64],
+        st: &mut GcStats,
+    ) -> Result<(), GcError>;
+
+    /// `size` bytes, collecting first if the space has no room for them.
+    fn alloc(
+        &mut self,
+        m: &mut Mem<'_>,
+        roots: &mut [u64],
+        st: &mut GcStats,
+        size: u64,
+    ) -> Result<u64, GcError> {
+        alloc_or_collect(
+            self,
+            m,
+            size,
+            |c, m| c.try_alloc(m, size),
+            |c, m| c.collect(m, roots, st),
+        )
+    }
+}
+
 /// A contiguous space allocated by bumping a pointer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BumpSpace {
@@ -540,6 +589,25 @@ pub(crate) fn mark(
         }
     }
     Ok((objects, bytes))
+}
+
+/// One major collection of a marking collector, as one pause: marks what `roots` reach
+/// (with `stack` as the mark stack), lets `reclaim` take back the rest (a sweep, a
+/// compaction), and counts the collection.
+pub(crate) fn major_collection(
+    m: &mut Mem<'_>,
+    roots: &mut [u64],
+    stack: &mut Vec<u64>,
+    st: &mut GcStats,
+    reclaim: impl FnOnce(&mut Mem<'_>, &mut [u64], &mut GcStats) -> Result<(), GcError>,
+) -> Result<(), GcError> {
+    pause(m, st, |m, st| {
+        mark(m, roots, stack)?;
+        reclaim(m, roots, st)?;
+        st.collections += 1;
+        st.major_collections += 1;
+        Ok(())
+    })
 }
 
 /// The collector behind a heap.
