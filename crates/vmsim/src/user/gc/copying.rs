@@ -116,13 +116,48 @@ pub(crate) fn cheney(
 ) -> Result<(u64, u64), GcError> {
     let mut copied = (0, 0);
     let mut scan = to.top;
-    for r in roots.iter_mut() {
-        if *r != 0 && condemned(*r) {
-            *r = forward(m, *r, to, st, &mut copied)?;
-        }
-    }
+    forward_roots(m, roots, to, &condemned, st, &mut copied)?;
     scan_from(m, &mut scan, to, &condemned, st, &mut copied)?;
     Ok(copied)
+}
+
+/// Forwards the condemned targets of `roots` into `to`, updating the roots.
+pub(crate) fn forward_roots(
+    m: &mut Mem<'_>,
+    roots: &mut [u64],
+    to: &mut BumpSpace,
+    condemned: &impl Fn(u64) -> bool,
+    st: &mut GcStats,
+    copied: &mut (u64, u64),
+) -> Result<(), GcError> {
+    for r in roots.iter_mut() {
+        if *r != 0 && condemned(*r) {
+            *r = forward(m, *r, to, st, copied)?;
+        }
+    }
+    Ok(())
+}
+
+/// Forwards the condemned targets of the fields of the object at `p` (header word `w`)
+/// into `to`, updating the fields.
+pub(crate) fn forward_fields(
+    m: &mut Mem<'_>,
+    p: u64,
+    w: u64,
+    to: &mut BumpSpace,
+    condemned: &impl Fn(u64) -> bool,
+    st: &mut GcStats,
+    copied: &mut (u64, u64),
+) -> Result<(), GcError> {
+    for i in 0..header_fields(w) {
+        let a = field_addr(p, i);
+        let v = m.load(a)?;
+        if v != 0 && condemned(v) {
+            let new = forward(m, v, to, st, copied)?;
+            m.store(a, new)?;
+        }
+    }
+    Ok(())
 }
 
 /// The scan loop: forwards the condemned targets of every field of the objects from
@@ -137,14 +172,7 @@ pub(crate) fn scan_from(
 ) -> Result<(), GcError> {
     while *scan < to.top {
         let w = m.load(*scan)?;
-        for i in 0..header_fields(w) {
-            let a = field_addr(*scan, i);
-            let v = m.load(a)?;
-            if v != 0 && condemned(v) {
-                let new = forward(m, v, to, st, copied)?;
-                m.store(a, new)?;
-            }
-        }
+        forward_fields(m, *scan, w, to, condemned, st, copied)?;
         *scan += chunk_size(w);
     }
     Ok(())

@@ -26,12 +26,9 @@
 //! (they die at the next major collection), so some dead young objects are promoted:
 //! the usual price of collecting part of the heap.
 
-use super::copying::{forward, scan_from};
+use super::copying::{forward_fields, forward_roots, scan_from};
 use super::mark_compact::{compact, Outside};
-use super::{
-    alloc_or_collect, field_addr, header_fields, major_collection, pause, BumpSpace, GcError,
-    GcStats, REMEMBERED,
-};
+use super::{alloc_or_collect, major_collection, pause, BumpSpace, GcError, GcStats, REMEMBERED};
 use crate::user::Mem;
 
 /// A generational heap's globals.
@@ -137,22 +134,11 @@ impl Generational {
         let copied = pause(m, st, |m, st| {
             let mut copied = (0, 0);
             let mut scan = old.top;
-            for r in roots.iter_mut() {
-                if *r != 0 && young(*r) {
-                    *r = forward(m, *r, old, st, &mut copied)?;
-                }
-            }
+            forward_roots(m, roots, old, &young, st, &mut copied)?;
             for &p in remembered.iter() {
                 let w = m.load(p)?;
                 m.store(p, w & !REMEMBERED)?;
-                for i in 0..header_fields(w) {
-                    let a = field_addr(p, i);
-                    let v = m.load(a)?;
-                    if young(v) {
-                        let new = forward(m, v, old, st, &mut copied)?;
-                        m.store(a, new)?;
-                    }
-                }
+                forward_fields(m, p, w, old, &young, st, &mut copied)?;
             }
             remembered.clear();
             scan_from(m, &mut scan, old, &young, st, &mut copied)?;
