@@ -13,8 +13,8 @@
 //! whole space and a word per object for the forwarding address.
 
 use super::{
-    chunk_size, corrupt, field_addr, header_fields, major_collection, BumpSpace, GcError, GcStats,
-    Tracing, MARK, REMEMBERED,
+    field_addr, header_fields, major_collection, walk_size, BumpSpace, GcError, GcStats, Tracing,
+    BAD_OBJECT_SIZE, MARK, REMEMBERED,
 };
 use crate::user::Mem;
 
@@ -75,19 +75,12 @@ pub(crate) fn compact(
     mut outside: Option<Outside<'_>>,
     st: &mut GcStats,
 ) -> Result<(), GcError> {
-    let walk_size = |p: u64, w: u64, top: u64| -> Result<u64, GcError> {
-        let size = chunk_size(w);
-        if size == 0 || p + size > top {
-            return Err(corrupt(p, "object header with an impossible size"));
-        }
-        Ok(size)
-    };
     // 1. New addresses.
     let mut free = space.start;
     let mut p = space.start;
     while p < space.top {
         let w = m.load(p)?;
-        let size = walk_size(p, w, space.top)?;
+        let size = walk_size(p, w, space.top, BAD_OBJECT_SIZE)?;
         if w & MARK != 0 {
             m.store(p + 8, free)?;
             free += size;
@@ -122,7 +115,7 @@ pub(crate) fn compact(
     let mut p = space.start;
     while p < space.top {
         let w = m.load(p)?;
-        let size = walk_size(p, w, space.top)?;
+        let size = walk_size(p, w, space.top, BAD_OBJECT_SIZE)?;
         if w & MARK != 0 {
             let young = update_fields(m, p, w)?;
             if let Some(o) = outside.as_mut() {
@@ -146,7 +139,7 @@ pub(crate) fn compact(
         let mut p = o.space.start;
         while p < o.space.top {
             let w = m.load(p)?;
-            let size = walk_size(p, w, o.space.top)?;
+            let size = walk_size(p, w, o.space.top, BAD_OBJECT_SIZE)?;
             if w & MARK != 0 {
                 update_fields(m, p, w)?;
                 m.store(p, w & !MARK)?;
@@ -158,7 +151,7 @@ pub(crate) fn compact(
     let mut p = space.start;
     while p < space.top {
         let w = m.load(p)?;
-        let size = walk_size(p, w, space.top)?;
+        let size = walk_size(p, w, space.top, BAD_OBJECT_SIZE)?;
         if w & MARK != 0 {
             let to = m.load(p + 8)?;
             if to != p {

@@ -84,6 +84,44 @@ pub(crate) fn chunk_size(w: u64) -> u64 {
     }
 }
 
+/// What a walk of a bump space (objects only) reports of a header it cannot step over.
+pub(crate) const BAD_OBJECT_SIZE: &str = "object header with an impossible size";
+/// What a walk of a free-list space (objects and free chunks) reports of a header it
+/// cannot step over.
+pub(crate) const BAD_CHUNK_SIZE: &str = "chunk header with an impossible size";
+
+/// The size of the chunk at `p` with header word `w`, for a walk that must not pass
+/// `limit`: an error saying `what` if the size is zero or runs past it.
+#[inline]
+pub(crate) fn walk_size(p: u64, w: u64, limit: u64, what: &'static str) -> Result<u64, GcError> {
+    let size = chunk_size(w);
+    if size == 0 || p + size > limit {
+        return Err(corrupt(p, what));
+    }
+    Ok(size)
+}
+
+/// Pushes the objects (not the free chunks) from `start` to `limit` on `out`, in
+/// address order; `what` is the error for a header the walk cannot step over.
+fn objects_between(
+    m: &mut Mem<'_>,
+    start: u64,
+    limit: u64,
+    what: &'static str,
+    out: &mut Vec<u64>,
+) -> Result<(), GcError> {
+    let mut p = start;
+    while p < limit {
+        let w = m.load(p)?;
+        let size = walk_size(p, w, limit, what)?;
+        if w & FREE == 0 {
+            out.push(p);
+        }
+        p += size;
+    }
+    Ok(())
+}
+
 /// Address of field `i` of the object at `p`.
 #[inline]
 pub(crate) fn field_addr(p: u64, i: u64) -> u64 {
@@ -390,19 +428,7 @@ impl BumpSpace {
 
     /// The objects from `start` to `top`.
     pub fn objects(&self, m: &mut Mem<'_>, out: &mut Vec<u64>) -> Result<(), GcError> {
-        let mut p = self.start;
-        while p < self.top {
-            let w = m.load(p)?;
-            let size = chunk_size(w);
-            if size == 0 || p + size > self.top {
-                return Err(corrupt(p, "object header with an impossible size"));
-            }
-            if w & FREE == 0 {
-                out.push(p);
-            }
-            p += size;
-        }
-        Ok(())
+        objects_between(m, self.start, self.top, BAD_OBJECT_SIZE, out)
     }
 }
 
@@ -504,10 +530,7 @@ impl FreeListSpace {
         };
         while p < self.end {
             let w = m.load(p)?;
-            let size = chunk_size(w);
-            if size == 0 || p + size > self.end {
-                return Err(corrupt(p, "chunk header with an impossible size"));
-            }
+            let size = walk_size(p, w, self.end, BAD_CHUNK_SIZE)?;
             let free = if w & FREE != 0 {
                 true
             } else if w & MARK != 0 {
@@ -536,19 +559,7 @@ impl FreeListSpace {
 
     /// The objects in the space, in address order.
     pub fn objects(&self, m: &mut Mem<'_>, out: &mut Vec<u64>) -> Result<(), GcError> {
-        let mut p = self.start;
-        while p < self.end {
-            let w = m.load(p)?;
-            let size = chunk_size(w);
-            if size == 0 || p + size > self.end {
-                return Err(corrupt(p, "chunk header with an impossible size"));
-            }
-            if w & FREE == 0 {
-                out.push(p);
-            }
-            p += size;
-        }
-        Ok(())
+        objects_between(m, self.start, self.end, BAD_CHUNK_SIZE, out)
     }
 }
 
