@@ -11,7 +11,7 @@
 //!
 //! Both search the list first-fit.
 
-use super::tags::{self, Tags};
+use super::tags::{self, TagAllocator, Tags};
 use super::{AllocError, OpCounters};
 use crate::user::Mem;
 
@@ -49,20 +49,20 @@ impl ExplicitList {
         })
     }
 
-    /// Bytes of heap.
-    pub fn heap_bytes(&self) -> u64 {
-        self.tags.heap_bytes()
-    }
-
     fn insert(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError> {
         match self.order {
             Order::Lifo => tags::push_front(m, &mut self.head, h),
             Order::Address => tags::insert_by_address(m, c, &mut self.head, h),
         }
     }
+}
 
-    /// Allocates a block of `asize` bytes. Returns its header and size.
-    pub fn malloc(
+impl TagAllocator for ExplicitList {
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    fn malloc(
         &mut self,
         m: &mut Mem<'_>,
         c: &mut OpCounters,
@@ -109,8 +109,7 @@ impl ExplicitList {
         Ok((h, size))
     }
 
-    /// Frees the allocated block at `h`, merging it with free neighbours.
-    pub fn free(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError> {
+    fn free(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError> {
         let (size, _) = self.tags.header(m, h)?;
         self.tags.set(m, h, size, false)?;
         let merged = self.tags.coalesce(m, c, h, size)?;
@@ -124,15 +123,5 @@ impl ExplicitList {
             self.insert(m, c, merged.h)?;
         }
         Ok(())
-    }
-
-    /// The size of the allocated block at `h`.
-    pub fn block_size(&self, m: &mut Mem<'_>, h: u64) -> Result<u64, AllocError> {
-        Ok(self.tags.header(m, h)?.0)
-    }
-
-    /// Every block of the heap, in address order: (header, size, allocated).
-    pub fn blocks(&self, m: &mut Mem<'_>) -> Result<Vec<(u64, u64, bool)>, AllocError> {
-        super::implicit::walk(&self.tags, m)
     }
 }

@@ -7,7 +7,7 @@
 //! this is the scheme of Doug Lea's allocator and glibc's bins (Wilson et al. 1995,
 //! "Dynamic Storage Allocation: A Survey and Critical Review", §3.6).
 
-use super::tags::{self, Tags, MIN_BLOCK};
+use super::tags::{self, TagAllocator, Tags, MIN_BLOCK};
 use super::{AllocError, OpCounters};
 use crate::user::Mem;
 
@@ -42,11 +42,6 @@ impl SegregatedFits {
         })
     }
 
-    /// Bytes of heap.
-    pub fn heap_bytes(&self) -> u64 {
-        self.tags.heap_bytes()
-    }
-
     fn insert(&mut self, m: &mut Mem<'_>, h: u64, size: u64) -> Result<(), AllocError> {
         tags::push_front(m, &mut self.heads[class_of(size)], h)
     }
@@ -54,9 +49,14 @@ impl SegregatedFits {
     fn remove(&mut self, m: &mut Mem<'_>, h: u64, size: u64) -> Result<(), AllocError> {
         tags::unlink(m, &mut self.heads[class_of(size)], h)
     }
+}
 
-    /// Allocates a block of `asize` bytes. Returns its header and size.
-    pub fn malloc(
+impl TagAllocator for SegregatedFits {
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    fn malloc(
         &mut self,
         m: &mut Mem<'_>,
         c: &mut OpCounters,
@@ -104,8 +104,7 @@ impl SegregatedFits {
         Ok((h, size))
     }
 
-    /// Frees the allocated block at `h`, merging it with free neighbours.
-    pub fn free(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError> {
+    fn free(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError> {
         let (size, _) = self.tags.header(m, h)?;
         // The neighbours' sizes, to find their classes before the merge rewrites them.
         let (psize, _) = self.tags.tag(m, h - 8)?;
@@ -125,16 +124,6 @@ impl SegregatedFits {
             self.insert(m, merged.h, merged.size)?;
         }
         Ok(())
-    }
-
-    /// The size of the allocated block at `h`.
-    pub fn block_size(&self, m: &mut Mem<'_>, h: u64) -> Result<u64, AllocError> {
-        Ok(self.tags.header(m, h)?.0)
-    }
-
-    /// Every block of the heap, in address order: (header, size, allocated).
-    pub fn blocks(&self, m: &mut Mem<'_>) -> Result<Vec<(u64, u64, bool)>, AllocError> {
-        super::implicit::walk(&self.tags, m)
     }
 }
 

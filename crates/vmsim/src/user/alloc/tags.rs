@@ -216,6 +216,51 @@ impl Tags {
     }
 }
 
+/// An allocator over a boundary-tag heap: the implicit, explicit and segregated free
+/// lists, which differ only in how they find and keep free blocks. What the block
+/// format answers the same way for all of them is here.
+pub trait TagAllocator: std::fmt::Debug {
+    /// The heap's bounds.
+    fn tags(&self) -> &Tags;
+
+    /// Allocates a block of `asize` bytes (a [`block_size`]: a multiple of 16, at least
+    /// [`MIN_BLOCK`]). Returns its header and size.
+    fn malloc(
+        &mut self,
+        m: &mut Mem<'_>,
+        c: &mut OpCounters,
+        asize: u64,
+    ) -> Result<(u64, u64), AllocError>;
+
+    /// Frees the allocated block at `h`, merging it with free neighbours, and gives a
+    /// large enough free block at the top back to the kernel ([`Tags::trim`]).
+    fn free(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError>;
+
+    /// Bytes of heap.
+    fn heap_bytes(&self) -> u64 {
+        self.tags().heap_bytes()
+    }
+
+    /// The size of the allocated block at `h`.
+    fn block_size(&self, m: &mut Mem<'_>, h: u64) -> Result<u64, AllocError> {
+        Ok(self.tags().header(m, h)?.0)
+    }
+
+    /// Every block of the heap, in address order: (header, size, allocated). For tests
+    /// and reports; costs one load per block.
+    fn blocks(&self, m: &mut Mem<'_>) -> Result<Vec<(u64, u64, bool)>, AllocError> {
+        let t = self.tags();
+        let mut out = Vec::new();
+        let mut h = t.first;
+        while h != t.epilogue {
+            let (size, alloc) = t.header(m, h)?;
+            out.push((h, size, alloc));
+            h += size;
+        }
+        Ok(out)
+    }
+}
+
 /// A block after coalescing, and the free neighbours it absorbed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Merged {
