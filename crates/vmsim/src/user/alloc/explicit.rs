@@ -68,26 +68,8 @@ impl TagAllocator for ExplicitList {
         c: &mut OpCounters,
         asize: u64,
     ) -> Result<(u64, u64), AllocError> {
-        let mut found = None;
-        let mut h = self.head;
-        // A list longer than the heap has blocks is a cycle: corruption.
-        let mut budget = self.tags.heap_bytes() / tags::MIN_BLOCK + 1;
-        while h != 0 {
-            c.search_steps += 1;
-            let (size, alloc) = self.tags.header(m, h)?;
-            if alloc || budget == 0 {
-                return Err(AllocError::Corrupt {
-                    addr: crate::addr::VirtAddr(h),
-                    what: "free list reaches a block that is not free",
-                });
-            }
-            budget -= 1;
-            if size >= asize {
-                found = Some((h, size));
-                break;
-            }
-            h = tags::next(m, h)?;
-        }
+        let mut budget = self.tags.list_budget();
+        let found = self.tags.first_fit(m, c, self.head, asize, &mut budget)?;
         let (h, size) = match found {
             Some(f) => {
                 tags::unlink(m, &mut self.head, f.0)?;

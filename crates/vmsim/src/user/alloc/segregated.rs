@@ -62,25 +62,15 @@ impl TagAllocator for SegregatedFits {
         c: &mut OpCounters,
         asize: u64,
     ) -> Result<(u64, u64), AllocError> {
+        // Its own class first, then each larger one; one budget for the whole search.
         let mut found = None;
-        let mut budget = self.tags.heap_bytes() / MIN_BLOCK + 1;
-        'classes: for k in class_of(asize)..NR_CLASSES {
-            let mut h = self.heads[k];
-            while h != 0 {
-                c.search_steps += 1;
-                let (size, alloc) = self.tags.header(m, h)?;
-                if alloc || budget == 0 {
-                    return Err(AllocError::Corrupt {
-                        addr: crate::addr::VirtAddr(h),
-                        what: "free list reaches a block that is not free",
-                    });
-                }
-                budget -= 1;
-                if size >= asize {
-                    found = Some((h, size));
-                    break 'classes;
-                }
-                h = tags::next(m, h)?;
+        let mut budget = self.tags.list_budget();
+        for k in class_of(asize)..NR_CLASSES {
+            found = self
+                .tags
+                .first_fit(m, c, self.heads[k], asize, &mut budget)?;
+            if found.is_some() {
+                break;
             }
         }
         let (h, size) = match found {

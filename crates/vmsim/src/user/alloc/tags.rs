@@ -96,6 +96,41 @@ impl Tags {
         Ok((size, alloc))
     }
 
+    /// How many blocks a walk of a free list may visit: more than the heap can hold
+    /// means the list has a cycle.
+    pub fn list_budget(&self) -> u64 {
+        self.heap_bytes() / MIN_BLOCK + 1
+    }
+
+    /// First fit on the free list from `head` (linked as [`push_front`] links it): the
+    /// first block of at least `asize` bytes, (header, size). Each block visited is a
+    /// search step and spends one of `budget` (from [`Tags::list_budget`], shared by the
+    /// walks of one search); a block that is not free, or a walk past the budget, is
+    /// corruption.
+    pub fn first_fit(
+        &self,
+        m: &mut Mem<'_>,
+        c: &mut OpCounters,
+        head: u64,
+        asize: u64,
+        budget: &mut u64,
+    ) -> Result<Option<(u64, u64)>, AllocError> {
+        let mut h = head;
+        while h != 0 {
+            c.search_steps += 1;
+            let (size, alloc) = self.header(m, h)?;
+            if alloc || *budget == 0 {
+                return Err(corrupt(h, "free list reaches a block that is not free"));
+            }
+            *budget -= 1;
+            if size >= asize {
+                return Ok(Some((h, size)));
+            }
+            h = next(m, h)?;
+        }
+        Ok(None)
+    }
+
     /// Writes header and footer of a block.
     #[inline]
     pub fn set(&self, m: &mut Mem<'_>, h: u64, size: u64, alloc: bool) -> Result<(), AllocError> {
