@@ -10,8 +10,8 @@
 //! Policies ([`AllocatorKind`]): implicit free list with first, next or best fit
 //! ([`implicit`]); explicit free list, LIFO or address-ordered ([`explicit`]);
 //! segregated fits ([`segregated`]); simple segregated storage ([`simple`]); binary
-//! buddy ([`buddy`]). The block format they
-//! share, boundary tags, is in [`tags`].
+//! buddy ([`buddy`]). The block format the first three share, boundary tags, is in
+//! [`tags`]; the explicit lists the second and third share are in [`lists`].
 //!
 //! Errors are values ([`AllocError`]): a double free, a free of a pointer `malloc`
 //! never returned, or memory the kernel will not give are reported, never a panic. The
@@ -21,6 +21,7 @@
 pub mod buddy;
 pub mod explicit;
 pub mod implicit;
+pub mod lists;
 pub mod segregated;
 pub mod simple;
 pub mod tags;
