@@ -247,6 +247,22 @@ impl AllocStats {
     }
 }
 
+/// The program break now, where an allocator sets up its heap; the kernel's refusal is
+/// out of memory.
+fn program_break(m: &mut Mem<'_>) -> Result<u64, AllocError> {
+    m.brk()
+        .map_err(|errno| AllocError::OutOfMemory { bytes: 0, errno })
+}
+
+/// Moves the program break to `new`, `bytes` further up (0 when it moves down), and
+/// counts the call; the kernel's refusal is out of memory.
+fn move_break(m: &mut Mem<'_>, c: &mut OpCounters, new: u64, bytes: u64) -> Result<(), AllocError> {
+    m.set_brk(new)
+        .map_err(|errno| AllocError::OutOfMemory { bytes, errno })?;
+    c.brk_calls += 1;
+    Ok(())
+}
+
 /// The policy that manages the `brk` heap.
 #[derive(Debug)]
 enum Policy {

@@ -17,7 +17,7 @@
 //! `next` at `h + 8` and `prev` at `h + 16` (0 is null), used by [`push_front`],
 //! [`insert_by_address`] and [`unlink`].
 
-use super::{AllocError, OpCounters};
+use super::{move_break, program_break, AllocError, OpCounters};
 use crate::addr::VirtAddr;
 use crate::user::Mem;
 
@@ -54,13 +54,11 @@ pub struct Tags {
 impl Tags {
     /// Sets up an empty heap at the current break: prologue and epilogue.
     pub fn init(m: &mut Mem<'_>, c: &mut OpCounters) -> Result<Tags, AllocError> {
-        let brk = m
-            .brk()
-            .map_err(|errno| AllocError::OutOfMemory { bytes: 0, errno })?;
+        let brk = program_break(m)?;
         // Align so that headers sit at 8 mod 16 and payloads at 0 mod 16.
         let base = (brk + 15) & !15;
         let first = base + 24;
-        sbrk_to(m, c, first + 8, 32)?;
+        move_break(m, c, first + 8, 32)?;
         m.store(base + 8, 16 | ALLOC)?;
         m.store(base + 16, 16 | ALLOC)?;
         m.store(first, ALLOC)?;
@@ -184,7 +182,7 @@ impl Tags {
             .epilogue
             .checked_add(grow)
             .ok_or(AllocError::TooLarge(asize))?;
-        sbrk_to(m, c, new_epilogue + 8, grow)?;
+        move_break(m, c, new_epilogue + 8, grow)?;
         self.epilogue = new_epilogue;
         m.store(self.epilogue, ALLOC)?;
         self.set(m, h, asize, false)?;
@@ -241,9 +239,7 @@ impl Tags {
         if h + size != self.epilogue || size < threshold {
             return Ok(false);
         }
-        m.set_brk(h + 8)
-            .map_err(|errno| AllocError::OutOfMemory { bytes: 0, errno })?;
-        c.brk_calls += 1;
+        move_break(m, c, h + 8, 0)?;
         c.trims += 1;
         self.epilogue = h;
         m.store(h, ALLOC)?;
@@ -307,14 +303,6 @@ pub struct Merged {
     pub prev: Option<u64>,
     /// The free block after it that was absorbed.
     pub next: Option<u64>,
-}
-
-/// Moves the break to `new` (growing by `bytes`), reporting ENOMEM as out of memory.
-fn sbrk_to(m: &mut Mem<'_>, c: &mut OpCounters, new: u64, bytes: u64) -> Result<(), AllocError> {
-    m.set_brk(new)
-        .map_err(|errno| AllocError::OutOfMemory { bytes, errno })?;
-    c.brk_calls += 1;
-    Ok(())
 }
 
 /// The `next` link of free block `h`.
