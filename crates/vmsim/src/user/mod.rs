@@ -54,6 +54,8 @@
 
 pub mod alloc;
 pub mod gc;
+#[cfg(test)]
+mod test_support;
 pub mod workload;
 
 use crate::addr::VirtAddr;

@@ -965,18 +965,7 @@ pub fn run_gc(kernel: &mut Kernel, pid: Pid, params: &GcParams) -> Result<GcRepo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hw::MachineSpec;
-    use crate::os::{KernelConfig, Program};
-
-    fn boot() -> (Kernel, Pid) {
-        let spec = MachineSpec::preset("x86-64")
-            .unwrap()
-            .with_ram(64 << 20, "test")
-            .unwrap();
-        let mut k = Kernel::boot(spec, KernelConfig::default());
-        let pid = k.spawn(&Program::small("w", k.page_size())).unwrap();
-        (k, pid)
-    }
+    use crate::user::test_support::boot;
 
     #[test]
     fn traces_are_deterministic_and_well_formed() {
@@ -1007,7 +996,7 @@ mod tests {
 
     #[test]
     fn alloc_reports_render_and_serialise() {
-        let (mut k, pid) = boot();
+        let (mut k, pid) = boot("w");
         let p = AllocParams {
             ops: 500,
             ..AllocParams::default()
@@ -1030,7 +1019,7 @@ mod tests {
     fn every_collector_runs_every_shape() {
         for collector in CollectorKind::ALL {
             for shape in GraphShape::ALL {
-                let (mut k, pid) = boot();
+                let (mut k, pid) = boot("w");
                 let p = GcParams {
                     collector,
                     shape,
@@ -1064,7 +1053,7 @@ mod tests {
 
     #[test]
     fn out_of_memory_stops_the_run_with_a_report() {
-        let (mut k, pid) = boot();
+        let (mut k, pid) = boot("w");
         let p = GcParams {
             objects: 10_000,
             config: GcConfig {
@@ -1128,7 +1117,7 @@ mod tests {
             assert!(e.starts_with(&format!("workload gc: {named}: ")), "{e}");
         }
         // The runners check before they build anything.
-        let (mut k, pid) = boot();
+        let (mut k, pid) = boot("w");
         let p = AllocParams {
             ops: u64::MAX,
             ..AllocParams::default()

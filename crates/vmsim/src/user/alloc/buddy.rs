@@ -13,7 +13,7 @@
 //! [`super::Heap`] maps them). Top-level blocks come from `brk`; when the last one is
 //! wholly free again it is given back by lowering the break.
 
-use super::{AllocError, OpCounters};
+use super::{move_break, program_break, AllocError, OpCounters};
 use crate::addr::VirtAddr;
 use crate::user::Mem;
 
@@ -38,9 +38,7 @@ impl BuddyHeap {
     /// An empty buddy heap at the program break, with top-level blocks of `2^top` bytes
     /// (`top` is clamped to `MIN_ORDER..=40`).
     pub fn new(m: &mut Mem<'_>, top: u32) -> Result<BuddyHeap, AllocError> {
-        let brk = m
-            .brk()
-            .map_err(|errno| AllocError::OutOfMemory { bytes: 0, errno })?;
+        let brk = program_break(m)?;
         let base = (brk + 15) & !15;
         Ok(BuddyHeap {
             base,
@@ -116,12 +114,7 @@ impl BuddyHeap {
             let new_end = b
                 .checked_add(1 << self.top)
                 .ok_or(AllocError::TooLarge(1 << self.top))?;
-            m.set_brk(new_end)
-                .map_err(|errno| AllocError::OutOfMemory {
-                    bytes: 1 << self.top,
-                    errno,
-                })?;
-            c.brk_calls += 1;
+            move_break(m, c, new_end, 1 << self.top)?;
             self.end = new_end;
             b
         };
@@ -179,9 +172,7 @@ impl BuddyHeap {
             trimmed = true;
         }
         if trimmed {
-            m.set_brk(self.end)
-                .map_err(|errno| AllocError::OutOfMemory { bytes: 0, errno })?;
-            c.brk_calls += 1;
+            move_break(m, c, self.end, 0)?;
             c.trims += 1;
         }
         Ok(())

@@ -11,7 +11,7 @@
 //!
 //! Both search the list first-fit.
 
-use super::tags::{self, Tags};
+use super::lists::FreeLists;
 use super::{AllocError, OpCounters};
 use crate::user::Mem;
 
@@ -24,14 +24,9 @@ pub enum Order {
     Address,
 }
 
-/// An explicit-free-list allocator's globals: the heap bounds and the list head.
-#[derive(Clone, Debug)]
-pub struct ExplicitList {
-    order: Order,
-    tags: Tags,
-    head: u64,
-    trim_threshold: u64,
-}
+/// An explicit-free-list allocator's globals: the heap bounds and the list head (one
+/// list of [`FreeLists`]).
+pub type ExplicitList = FreeLists<1>;
 
 impl ExplicitList {
     /// Sets up an empty heap at the program break.
@@ -41,98 +36,6 @@ impl ExplicitList {
         order: Order,
         trim_threshold: u64,
     ) -> Result<ExplicitList, AllocError> {
-        Ok(ExplicitList {
-            order,
-            tags: Tags::init(m, c)?,
-            head: 0,
-            trim_threshold,
-        })
-    }
-
-    /// Bytes of heap.
-    pub fn heap_bytes(&self) -> u64 {
-        self.tags.heap_bytes()
-    }
-
-    fn insert(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError> {
-        match self.order {
-            Order::Lifo => tags::push_front(m, &mut self.head, h),
-            Order::Address => tags::insert_by_address(m, c, &mut self.head, h),
-        }
-    }
-
-    /// Allocates a block of `asize` bytes. Returns its header and size.
-    pub fn malloc(
-        &mut self,
-        m: &mut Mem<'_>,
-        c: &mut OpCounters,
-        asize: u64,
-    ) -> Result<(u64, u64), AllocError> {
-        let mut found = None;
-        let mut h = self.head;
-        // A list longer than the heap has blocks is a cycle: corruption.
-        let mut budget = self.tags.heap_bytes() / tags::MIN_BLOCK + 1;
-        while h != 0 {
-            c.search_steps += 1;
-            let (size, alloc) = self.tags.header(m, h)?;
-            if alloc || budget == 0 {
-                return Err(AllocError::Corrupt {
-                    addr: crate::addr::VirtAddr(h),
-                    what: "free list reaches a block that is not free",
-                });
-            }
-            budget -= 1;
-            if size >= asize {
-                found = Some((h, size));
-                break;
-            }
-            h = tags::next(m, h)?;
-        }
-        let (h, size) = match found {
-            Some(f) => {
-                tags::unlink(m, &mut self.head, f.0)?;
-                f
-            }
-            None => {
-                let (h, size, absorbed) = self.tags.extend(m, c, asize)?;
-                if absorbed {
-                    // The old last block was on the list; it is now the start of `h`.
-                    tags::unlink(m, &mut self.head, h)?;
-                }
-                (h, size)
-            }
-        };
-        if let Some((rest, _)) = self.tags.place(m, c, h, size, asize)? {
-            self.insert(m, c, rest)?;
-        }
-        let (size, _) = self.tags.tag(m, h)?;
-        Ok((h, size))
-    }
-
-    /// Frees the allocated block at `h`, merging it with free neighbours.
-    pub fn free(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError> {
-        let (size, _) = self.tags.header(m, h)?;
-        self.tags.set(m, h, size, false)?;
-        let merged = self.tags.coalesce(m, c, h, size)?;
-        for n in [merged.prev, merged.next].into_iter().flatten() {
-            tags::unlink(m, &mut self.head, n)?;
-        }
-        if !self
-            .tags
-            .trim(m, c, merged.h, merged.size, self.trim_threshold)?
-        {
-            self.insert(m, c, merged.h)?;
-        }
-        Ok(())
-    }
-
-    /// The size of the allocated block at `h`.
-    pub fn block_size(&self, m: &mut Mem<'_>, h: u64) -> Result<u64, AllocError> {
-        Ok(self.tags.header(m, h)?.0)
-    }
-
-    /// Every block of the heap, in address order: (header, size, allocated).
-    pub fn blocks(&self, m: &mut Mem<'_>) -> Result<Vec<(u64, u64, bool)>, AllocError> {
-        super::implicit::walk(&self.tags, m)
+        FreeLists::init(m, c, order, trim_threshold)
     }
 }

@@ -14,7 +14,7 @@
 //! Each step of the walk is a load of a header through the MMU, so the cost of a long
 //! search over a large heap shows up as accesses, TLB misses and faults.
 
-use super::tags::Tags;
+use super::tags::{TagAllocator, Tags};
 use super::{AllocError, OpCounters};
 use crate::user::Mem;
 
@@ -54,11 +54,6 @@ impl ImplicitList {
             tags,
             trim_threshold,
         })
-    }
-
-    /// Bytes of heap.
-    pub fn heap_bytes(&self) -> u64 {
-        self.tags.heap_bytes()
     }
 
     /// Finds a free block of at least `asize` bytes: (header, size).
@@ -121,10 +116,14 @@ impl ImplicitList {
             }
         }
     }
+}
 
-    /// Allocates a block of `asize` bytes (a multiple of 16, at least 32). Returns its
-    /// header and size.
-    pub fn malloc(
+impl TagAllocator for ImplicitList {
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    fn malloc(
         &mut self,
         m: &mut Mem<'_>,
         c: &mut OpCounters,
@@ -145,9 +144,7 @@ impl ImplicitList {
         Ok((h, size))
     }
 
-    /// Frees the allocated block at `h`: marks it free, merges it with free
-    /// neighbours, and gives a large free block at the top back to the kernel.
-    pub fn free(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError> {
+    fn free(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError> {
         let (size, _) = self.tags.header(m, h)?;
         self.tags.set(m, h, size, false)?;
         let merged = self.tags.coalesce(m, c, h, size)?;
@@ -163,27 +160,4 @@ impl ImplicitList {
         }
         Ok(())
     }
-
-    /// The size of the allocated block at `h`.
-    pub fn block_size(&self, m: &mut Mem<'_>, h: u64) -> Result<u64, AllocError> {
-        Ok(self.tags.header(m, h)?.0)
-    }
-
-    /// Every block of the heap, in address order: (header, size, allocated). For tests
-    /// and reports; costs one load per block.
-    pub fn blocks(&self, m: &mut Mem<'_>) -> Result<Vec<(u64, u64, bool)>, AllocError> {
-        walk(&self.tags, m)
-    }
-}
-
-/// Every block of a boundary-tag heap, in address order.
-pub(crate) fn walk(t: &Tags, m: &mut Mem<'_>) -> Result<Vec<(u64, u64, bool)>, AllocError> {
-    let mut out = Vec::new();
-    let mut h = t.first;
-    while h != t.epilogue {
-        let (size, alloc) = t.header(m, h)?;
-        out.push((h, size, alloc));
-        h += size;
-    }
-    Ok(out)
 }

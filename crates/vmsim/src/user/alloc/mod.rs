@@ -10,8 +10,8 @@
 //! Policies ([`AllocatorKind`]): implicit free list with first, next or best fit
 //! ([`implicit`]); explicit free list, LIFO or address-ordered ([`explicit`]);
 //! segregated fits ([`segregated`]); simple segregated storage ([`simple`]); binary
-//! buddy ([`buddy`]). The block format they
-//! share, boundary tags, is in [`tags`].
+//! buddy ([`buddy`]). The block format the first three share, boundary tags, is in
+//! [`tags`]; the explicit lists the second and third share are in [`lists`].
 //!
 //! Errors are values ([`AllocError`]): a double free, a free of a pointer `malloc`
 //! never returned, or memory the kernel will not give are reported, never a panic. The
@@ -21,6 +21,7 @@
 pub mod buddy;
 pub mod explicit;
 pub mod implicit;
+pub mod lists;
 pub mod segregated;
 pub mod simple;
 pub mod tags;
@@ -35,6 +36,7 @@ use thiserror::Error;
 
 pub use explicit::Order;
 pub use implicit::Fit;
+use tags::TagAllocator;
 
 /// Why an allocator call failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
@@ -245,12 +247,27 @@ impl AllocStats {
     }
 }
 
+/// The program break now, where an allocator sets up its heap; the kernel's refusal is
+/// out of memory.
+fn program_break(m: &mut Mem<'_>) -> Result<u64, AllocError> {
+    m.brk()
+        .map_err(|errno| AllocError::OutOfMemory { bytes: 0, errno })
+}
+
+/// Moves the program break to `new`, `bytes` further up (0 when it moves down), and
+/// counts the call; the kernel's refusal is out of memory.
+fn move_break(m: &mut Mem<'_>, c: &mut OpCounters, new: u64, bytes: u64) -> Result<(), AllocError> {
+    m.set_brk(new)
+        .map_err(|errno| AllocError::OutOfMemory { bytes, errno })?;
+    c.brk_calls += 1;
+    Ok(())
+}
+
 /// The policy that manages the `brk` heap.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 enum Policy {
-    Implicit(implicit::ImplicitList),
-    Explicit(explicit::ExplicitList),
-    Segregated(segregated::SegregatedFits),
+    /// The implicit, explicit and segregated lists, which share the block format.
+    Tags(Box<dyn TagAllocator>),
     Simple(Box<simple::SimpleSegregated>),
     Buddy(Box<buddy::BuddyHeap>),
 }
@@ -291,38 +308,27 @@ impl<'k> Heap<'k> {
         let mut ops = OpCounters::default();
         let t = config.trim_threshold;
         let policy = match kind {
-            AllocatorKind::FirstFit => Policy::Implicit(implicit::ImplicitList::new(
-                &mut mem,
-                &mut ops,
-                Fit::First,
-                t,
-            )?),
-            AllocatorKind::NextFit => Policy::Implicit(implicit::ImplicitList::new(
-                &mut mem,
-                &mut ops,
-                Fit::Next,
-                t,
-            )?),
-            AllocatorKind::BestFit => Policy::Implicit(implicit::ImplicitList::new(
-                &mut mem,
-                &mut ops,
-                Fit::Best,
-                t,
-            )?),
-            AllocatorKind::ExplicitLifo => Policy::Explicit(explicit::ExplicitList::new(
-                &mut mem,
-                &mut ops,
-                Order::Lifo,
-                t,
-            )?),
-            AllocatorKind::ExplicitAddress => Policy::Explicit(explicit::ExplicitList::new(
-                &mut mem,
-                &mut ops,
-                Order::Address,
-                t,
-            )?),
+            AllocatorKind::FirstFit | AllocatorKind::NextFit | AllocatorKind::BestFit => {
+                let fit = match kind {
+                    AllocatorKind::FirstFit => Fit::First,
+                    AllocatorKind::NextFit => Fit::Next,
+                    _ => Fit::Best,
+                };
+                let list = implicit::ImplicitList::new(&mut mem, &mut ops, fit, t)?;
+                Policy::Tags(Box::new(list))
+            }
+            AllocatorKind::ExplicitLifo | AllocatorKind::ExplicitAddress => {
+                let order = if kind == AllocatorKind::ExplicitLifo {
+                    Order::Lifo
+                } else {
+                    Order::Address
+                };
+                let list = explicit::ExplicitList::new(&mut mem, &mut ops, order, t)?;
+                Policy::Tags(Box::new(list))
+            }
             AllocatorKind::Segregated => {
-                Policy::Segregated(segregated::SegregatedFits::new(&mut mem, &mut ops, t)?)
+                let lists = segregated::SegregatedFits::new(&mut mem, &mut ops, t)?;
+                Policy::Tags(Box::new(lists))
             }
             AllocatorKind::SimpleSegregated => {
                 Policy::Simple(Box::new(simple::SimpleSegregated::new(&mut mem)?))
@@ -380,9 +386,7 @@ impl<'k> Heap<'k> {
 
     fn brk_heap_bytes(&self) -> u64 {
         match &self.policy {
-            Policy::Implicit(p) => p.heap_bytes(),
-            Policy::Explicit(p) => p.heap_bytes(),
-            Policy::Segregated(p) => p.heap_bytes(),
+            Policy::Tags(p) => p.heap_bytes(),
             Policy::Simple(p) => p.heap_bytes(),
             Policy::Buddy(p) => p.heap_bytes(),
         }
@@ -417,17 +421,7 @@ impl<'k> Heap<'k> {
     fn heap_malloc(&mut self, size: u64) -> Result<Option<(u64, u64)>, AllocError> {
         self.with_policy(|p, m, c| {
             Ok(Some(match p {
-                Policy::Implicit(p) => {
-                    let a = tags::block_size(size).ok_or(AllocError::TooLarge(size))?;
-                    let (h, b) = p.malloc(m, c, a)?;
-                    (h + TAG_PAYLOAD, b)
-                }
-                Policy::Explicit(p) => {
-                    let a = tags::block_size(size).ok_or(AllocError::TooLarge(size))?;
-                    let (h, b) = p.malloc(m, c, a)?;
-                    (h + TAG_PAYLOAD, b)
-                }
-                Policy::Segregated(p) => {
+                Policy::Tags(p) => {
                     let a = tags::block_size(size).ok_or(AllocError::TooLarge(size))?;
                     let (h, b) = p.malloc(m, c, a)?;
                     (h + TAG_PAYLOAD, b)
@@ -451,9 +445,7 @@ impl<'k> Heap<'k> {
 
     fn heap_free(&mut self, payload: u64) -> Result<(), AllocError> {
         self.with_policy(|p, m, c| match p {
-            Policy::Implicit(p) => p.free(m, c, payload - TAG_PAYLOAD),
-            Policy::Explicit(p) => p.free(m, c, payload - TAG_PAYLOAD),
-            Policy::Segregated(p) => p.free(m, c, payload - TAG_PAYLOAD),
+            Policy::Tags(p) => p.free(m, c, payload - TAG_PAYLOAD),
             Policy::Simple(p) => p.free(m, payload),
             Policy::Buddy(p) => p.free(m, c, payload - buddy::HEADER),
         })
@@ -658,9 +650,7 @@ impl<'k> Heap<'k> {
     pub fn heap_blocks(&mut self) -> Result<Vec<(VirtAddr, u64, bool)>, AllocError> {
         let m = &mut self.mem;
         let v = match &self.policy {
-            Policy::Implicit(p) => p.blocks(m)?,
-            Policy::Explicit(p) => p.blocks(m)?,
-            Policy::Segregated(p) => p.blocks(m)?,
+            Policy::Tags(p) => p.blocks(m)?,
             Policy::Simple(p) => p.blocks(m)?,
             Policy::Buddy(p) => p.blocks(m)?,
         };

@@ -7,7 +7,9 @@
 //! this is the scheme of Doug Lea's allocator and glibc's bins (Wilson et al. 1995,
 //! "Dynamic Storage Allocation: A Survey and Critical Review", §3.6).
 
-use super::tags::{self, Tags, MIN_BLOCK};
+use super::explicit::Order;
+use super::lists::FreeLists;
+use super::tags::MIN_BLOCK;
 use super::{AllocError, OpCounters};
 use crate::user::Mem;
 
@@ -20,13 +22,9 @@ pub fn class_of(size: u64) -> usize {
     k.min(NR_CLASSES - 1)
 }
 
-/// A segregated-fits allocator's globals: the heap bounds and one list head per class.
-#[derive(Clone, Debug)]
-pub struct SegregatedFits {
-    tags: Tags,
-    heads: [u64; NR_CLASSES],
-    trim_threshold: u64,
-}
+/// A segregated-fits allocator's globals: the heap bounds and one list head per class
+/// ([`FreeLists`] with a list per class, freed blocks on the front).
+pub type SegregatedFits = FreeLists<NR_CLASSES>;
 
 impl SegregatedFits {
     /// Sets up an empty heap at the program break.
@@ -35,106 +33,7 @@ impl SegregatedFits {
         c: &mut OpCounters,
         trim_threshold: u64,
     ) -> Result<SegregatedFits, AllocError> {
-        Ok(SegregatedFits {
-            tags: Tags::init(m, c)?,
-            heads: [0; NR_CLASSES],
-            trim_threshold,
-        })
-    }
-
-    /// Bytes of heap.
-    pub fn heap_bytes(&self) -> u64 {
-        self.tags.heap_bytes()
-    }
-
-    fn insert(&mut self, m: &mut Mem<'_>, h: u64, size: u64) -> Result<(), AllocError> {
-        tags::push_front(m, &mut self.heads[class_of(size)], h)
-    }
-
-    fn remove(&mut self, m: &mut Mem<'_>, h: u64, size: u64) -> Result<(), AllocError> {
-        tags::unlink(m, &mut self.heads[class_of(size)], h)
-    }
-
-    /// Allocates a block of `asize` bytes. Returns its header and size.
-    pub fn malloc(
-        &mut self,
-        m: &mut Mem<'_>,
-        c: &mut OpCounters,
-        asize: u64,
-    ) -> Result<(u64, u64), AllocError> {
-        let mut found = None;
-        let mut budget = self.tags.heap_bytes() / MIN_BLOCK + 1;
-        'classes: for k in class_of(asize)..NR_CLASSES {
-            let mut h = self.heads[k];
-            while h != 0 {
-                c.search_steps += 1;
-                let (size, alloc) = self.tags.header(m, h)?;
-                if alloc || budget == 0 {
-                    return Err(AllocError::Corrupt {
-                        addr: crate::addr::VirtAddr(h),
-                        what: "free list reaches a block that is not free",
-                    });
-                }
-                budget -= 1;
-                if size >= asize {
-                    found = Some((h, size));
-                    break 'classes;
-                }
-                h = tags::next(m, h)?;
-            }
-        }
-        let (h, size) = match found {
-            Some((h, size)) => {
-                self.remove(m, h, size)?;
-                (h, size)
-            }
-            None => {
-                let last = self.tags.tag(m, self.tags.epilogue - 8)?;
-                let (h, size, absorbed) = self.tags.extend(m, c, asize)?;
-                if absorbed {
-                    self.remove(m, h, last.0)?;
-                }
-                (h, size)
-            }
-        };
-        if let Some((rest, rsize)) = self.tags.place(m, c, h, size, asize)? {
-            self.insert(m, rest, rsize)?;
-        }
-        let (size, _) = self.tags.tag(m, h)?;
-        Ok((h, size))
-    }
-
-    /// Frees the allocated block at `h`, merging it with free neighbours.
-    pub fn free(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError> {
-        let (size, _) = self.tags.header(m, h)?;
-        // The neighbours' sizes, to find their classes before the merge rewrites them.
-        let (psize, _) = self.tags.tag(m, h - 8)?;
-        let (nsize, _) = self.tags.header(m, h + size)?;
-        self.tags.set(m, h, size, false)?;
-        let merged = self.tags.coalesce(m, c, h, size)?;
-        if let Some(p) = merged.prev {
-            self.remove(m, p, psize)?;
-        }
-        if let Some(n) = merged.next {
-            self.remove(m, n, nsize)?;
-        }
-        if !self
-            .tags
-            .trim(m, c, merged.h, merged.size, self.trim_threshold)?
-        {
-            self.insert(m, merged.h, merged.size)?;
-        }
-        Ok(())
-    }
-
-    /// The size of the allocated block at `h`.
-    pub fn block_size(&self, m: &mut Mem<'_>, h: u64) -> Result<u64, AllocError> {
-        Ok(self.tags.header(m, h)?.0)
-    }
-
-    /// Every block of the heap, in address order: (header, size, allocated).
-    pub fn blocks(&self, m: &mut Mem<'_>) -> Result<Vec<(u64, u64, bool)>, AllocError> {
-        super::implicit::walk(&self.tags, m)
+        FreeLists::init(m, c, Order::Lifo, trim_threshold)
     }
 }
 

@@ -14,7 +14,7 @@
 //! class's pages while another class grows (external fragmentation). Requests bigger
 //! than the largest class are not this heap's (the [`super::Heap`] maps them).
 
-use super::{AllocError, OpCounters};
+use super::{move_break, program_break, AllocError, OpCounters};
 use crate::addr::VirtAddr;
 use crate::user::Mem;
 
@@ -38,9 +38,7 @@ impl SimpleSegregated {
     /// An empty heap at the program break (rounded up to a page).
     pub fn new(m: &mut Mem<'_>) -> Result<SimpleSegregated, AllocError> {
         let page = m.page_size();
-        let brk = m
-            .brk()
-            .map_err(|errno| AllocError::OutOfMemory { bytes: 0, errno })?;
+        let brk = program_break(m)?;
         let base = brk.div_ceil(page) * page;
         Ok(SimpleSegregated {
             base,
@@ -79,12 +77,7 @@ impl SimpleSegregated {
             let new_end = page
                 .checked_add(self.page)
                 .ok_or(AllocError::TooLarge(class))?;
-            m.set_brk(new_end)
-                .map_err(|errno| AllocError::OutOfMemory {
-                    bytes: self.page,
-                    errno,
-                })?;
-            c.brk_calls += 1;
+            move_break(m, c, new_end, self.page)?;
             self.end = new_end;
             m.store(page, class)?;
             let first = page + PAGE_HEADER;

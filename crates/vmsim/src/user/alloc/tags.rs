@@ -17,7 +17,7 @@
 //! `next` at `h + 8` and `prev` at `h + 16` (0 is null), used by [`push_front`],
 //! [`insert_by_address`] and [`unlink`].
 
-use super::{AllocError, OpCounters};
+use super::{move_break, program_break, AllocError, OpCounters};
 use crate::addr::VirtAddr;
 use crate::user::Mem;
 
@@ -54,13 +54,11 @@ pub struct Tags {
 impl Tags {
     /// Sets up an empty heap at the current break: prologue and epilogue.
     pub fn init(m: &mut Mem<'_>, c: &mut OpCounters) -> Result<Tags, AllocError> {
-        let brk = m
-            .brk()
-            .map_err(|errno| AllocError::OutOfMemory { bytes: 0, errno })?;
+        let brk = program_break(m)?;
         // Align so that headers sit at 8 mod 16 and payloads at 0 mod 16.
         let base = (brk + 15) & !15;
         let first = base + 24;
-        sbrk_to(m, c, first + 8, 32)?;
+        move_break(m, c, first + 8, 32)?;
         m.store(base + 8, 16 | ALLOC)?;
         m.store(base + 16, 16 | ALLOC)?;
         m.store(first, ALLOC)?;
@@ -94,6 +92,41 @@ impl Tags {
             return Err(corrupt(h, "block header with an impossible size"));
         }
         Ok((size, alloc))
+    }
+
+    /// How many blocks a walk of a free list may visit: more than the heap can hold
+    /// means the list has a cycle.
+    pub fn list_budget(&self) -> u64 {
+        self.heap_bytes() / MIN_BLOCK + 1
+    }
+
+    /// First fit on the free list from `head` (linked as [`push_front`] links it): the
+    /// first block of at least `asize` bytes, (header, size). Each block visited is a
+    /// search step and spends one of `budget` (from [`Tags::list_budget`], shared by the
+    /// walks of one search); a block that is not free, or a walk past the budget, is
+    /// corruption.
+    pub fn first_fit(
+        &self,
+        m: &mut Mem<'_>,
+        c: &mut OpCounters,
+        head: u64,
+        asize: u64,
+        budget: &mut u64,
+    ) -> Result<Option<(u64, u64)>, AllocError> {
+        let mut h = head;
+        while h != 0 {
+            c.search_steps += 1;
+            let (size, alloc) = self.header(m, h)?;
+            if alloc || *budget == 0 {
+                return Err(corrupt(h, "free list reaches a block that is not free"));
+            }
+            *budget -= 1;
+            if size >= asize {
+                return Ok(Some((h, size)));
+            }
+            h = next(m, h)?;
+        }
+        Ok(None)
     }
 
     /// Writes header and footer of a block.
@@ -149,7 +182,7 @@ impl Tags {
             .epilogue
             .checked_add(grow)
             .ok_or(AllocError::TooLarge(asize))?;
-        sbrk_to(m, c, new_epilogue + 8, grow)?;
+        move_break(m, c, new_epilogue + 8, grow)?;
         self.epilogue = new_epilogue;
         m.store(self.epilogue, ALLOC)?;
         self.set(m, h, asize, false)?;
@@ -206,13 +239,56 @@ impl Tags {
         if h + size != self.epilogue || size < threshold {
             return Ok(false);
         }
-        m.set_brk(h + 8)
-            .map_err(|errno| AllocError::OutOfMemory { bytes: 0, errno })?;
-        c.brk_calls += 1;
+        move_break(m, c, h + 8, 0)?;
         c.trims += 1;
         self.epilogue = h;
         m.store(h, ALLOC)?;
         Ok(true)
+    }
+}
+
+/// An allocator over a boundary-tag heap: the implicit, explicit and segregated free
+/// lists, which differ only in how they find and keep free blocks. What the block
+/// format answers the same way for all of them is here.
+pub trait TagAllocator: std::fmt::Debug {
+    /// The heap's bounds.
+    fn tags(&self) -> &Tags;
+
+    /// Allocates a block of `asize` bytes (a [`block_size`]: a multiple of 16, at least
+    /// [`MIN_BLOCK`]). Returns its header and size.
+    fn malloc(
+        &mut self,
+        m: &mut Mem<'_>,
+        c: &mut OpCounters,
+        asize: u64,
+    ) -> Result<(u64, u64), AllocError>;
+
+    /// Frees the allocated block at `h`, merging it with free neighbours, and gives a
+    /// large enough free block at the top back to the kernel ([`Tags::trim`]).
+    fn free(&mut self, m: &mut Mem<'_>, c: &mut OpCounters, h: u64) -> Result<(), AllocError>;
+
+    /// Bytes of heap.
+    fn heap_bytes(&self) -> u64 {
+        self.tags().heap_bytes()
+    }
+
+    /// The size of the allocated block at `h`.
+    fn block_size(&self, m: &mut Mem<'_>, h: u64) -> Result<u64, AllocError> {
+        Ok(self.tags().header(m, h)?.0)
+    }
+
+    /// Every block of the heap, in address order: (header, size, allocated). For tests
+    /// and reports; costs one load per block.
+    fn blocks(&self, m: &mut Mem<'_>) -> Result<Vec<(u64, u64, bool)>, AllocError> {
+        let t = self.tags();
+        let mut out = Vec::new();
+        let mut h = t.first;
+        while h != t.epilogue {
+            let (size, alloc) = t.header(m, h)?;
+            out.push((h, size, alloc));
+            h += size;
+        }
+        Ok(out)
     }
 }
 
@@ -227,14 +303,6 @@ pub struct Merged {
     pub prev: Option<u64>,
     /// The free block after it that was absorbed.
     pub next: Option<u64>,
-}
-
-/// Moves the break to `new` (growing by `bytes`), reporting ENOMEM as out of memory.
-fn sbrk_to(m: &mut Mem<'_>, c: &mut OpCounters, new: u64, bytes: u64) -> Result<(), AllocError> {
-    m.set_brk(new)
-        .map_err(|errno| AllocError::OutOfMemory { bytes, errno })?;
-    c.brk_calls += 1;
-    Ok(())
 }
 
 /// The `next` link of free block `h`.

@@ -2,24 +2,25 @@
 //! error cases.
 
 use super::*;
-use crate::hw::MachineSpec;
-use crate::os::{KernelConfig, Program};
+use crate::user::test_support::{boot, boot_with_ram};
 
-fn boot() -> (Kernel, Pid) {
-    let spec = MachineSpec::preset("x86-64")
-        .unwrap()
-        .with_ram(64 << 20, "test")
-        .unwrap();
-    let mut k = Kernel::boot(spec, KernelConfig::default());
-    let pid = k.spawn(&Program::small("alloc", k.page_size())).unwrap();
-    (k, pid)
+/// Runs `f` on a new heap of `kind` with `config`, in a process of its own.
+fn with_heap<T>(kind: AllocatorKind, config: AllocConfig, f: impl FnOnce(&mut Heap<'_>) -> T) -> T {
+    let (mut k, pid) = boot("alloc");
+    let mut h = Heap::new(&mut k, pid, kind, config).unwrap();
+    f(&mut h)
+}
+
+/// Runs `f` on a new heap of every allocator with the default tunables.
+fn with_every_heap(f: impl Fn(AllocatorKind, &mut Heap<'_>)) {
+    for kind in AllocatorKind::ALL {
+        with_heap(kind, AllocConfig::default(), |h| f(kind, h));
+    }
 }
 
 #[test]
 fn every_allocator_serves_frees_and_reuses() {
-    for kind in AllocatorKind::ALL {
-        let (mut k, pid) = boot();
-        let mut h = Heap::new(&mut k, pid, kind, AllocConfig::default()).unwrap();
+    with_every_heap(|kind, h| {
         let a = h.malloc(100).unwrap();
         let b = h.malloc(200).unwrap();
         assert_eq!(a.0 % 16, 0, "{kind}: aligned");
@@ -32,14 +33,12 @@ fn every_allocator_serves_frees_and_reuses() {
         h.mem().read(a.0, &mut buf).unwrap();
         assert_eq!(buf, [7; 100], "{kind}");
         assert_eq!(h.stats().live_bytes, 300);
-    }
+    });
 }
 
 #[test]
 fn double_and_invalid_frees_are_reported_and_change_nothing() {
-    for kind in AllocatorKind::ALL {
-        let (mut k, pid) = boot();
-        let mut h = Heap::new(&mut k, pid, kind, AllocConfig::default()).unwrap();
+    with_every_heap(|kind, h| {
         let a = h.malloc(64).unwrap();
         h.free(a).unwrap();
         assert_eq!(h.free(a), Err(AllocError::DoubleFree { addr: a }), "{kind}");
@@ -61,26 +60,20 @@ fn double_and_invalid_frees_are_reported_and_change_nothing() {
         // The heap still works.
         let b = h.malloc(64).unwrap();
         h.free(b).unwrap();
-    }
+    });
 }
 
 #[test]
 fn large_requests_get_their_own_mapping_and_give_it_back() {
-    let (mut k, pid) = boot();
-    let mut h = Heap::new(
-        &mut k,
-        pid,
-        AllocatorKind::Segregated,
-        AllocConfig::default(),
-    )
-    .unwrap();
-    let p = h.malloc(1 << 20).unwrap();
-    assert_eq!(h.stats().nr_mmap, 1);
-    assert!(h.brk_bytes() < 4096);
-    h.mem().write(p.0 + (1 << 20) - 1, &[1]).unwrap();
-    h.free(p).unwrap();
-    assert_eq!(h.stats().nr_munmap, 1);
-    assert_eq!(h.stats().heap_bytes, h.brk_bytes());
+    with_heap(AllocatorKind::Segregated, AllocConfig::default(), |h| {
+        let p = h.malloc(1 << 20).unwrap();
+        assert_eq!(h.stats().nr_mmap, 1);
+        assert!(h.brk_bytes() < 4096);
+        h.mem().write(p.0 + (1 << 20) - 1, &[1]).unwrap();
+        h.free(p).unwrap();
+        assert_eq!(h.stats().nr_munmap, 1);
+        assert_eq!(h.stats().heap_bytes, h.brk_bytes());
+    });
 }
 
 #[test]
@@ -90,23 +83,23 @@ fn a_large_free_block_at_the_top_is_given_back() {
         .into_iter()
         .filter(|&k| k != AllocatorKind::SimpleSegregated)
     {
-        let (mut k, pid) = boot();
         let cfg = AllocConfig {
             mmap_threshold: 64 << 10,
             trim_threshold: 64 << 10,
         };
-        let mut h = Heap::new(&mut k, pid, kind, cfg).unwrap();
-        let ps: Vec<_> = (0..40).map(|_| h.malloc(4000).unwrap()).collect();
-        let grown = h.brk_bytes();
-        for p in ps {
-            h.free(p).unwrap();
-        }
-        assert!(
-            h.brk_bytes() < grown / 2,
-            "{kind}: {} of {grown}",
-            h.brk_bytes()
-        );
-        assert!(h.stats().ops.trims > 0, "{kind}");
+        with_heap(kind, cfg, |h| {
+            let ps: Vec<_> = (0..40).map(|_| h.malloc(4000).unwrap()).collect();
+            let grown = h.brk_bytes();
+            for p in ps {
+                h.free(p).unwrap();
+            }
+            assert!(
+                h.brk_bytes() < grown / 2,
+                "{kind}: {} of {grown}",
+                h.brk_bytes()
+            );
+            assert!(h.stats().ops.trims > 0, "{kind}");
+        });
     }
 }
 
@@ -119,33 +112,33 @@ fn freed_neighbours_merge() {
         AllocatorKind::Segregated,
         AllocatorKind::Buddy,
     ] {
-        let (mut k, pid) = boot();
-        let mut h = Heap::new(&mut k, pid, kind, AllocConfig::default()).unwrap();
-        let a = h.malloc(48).unwrap();
-        let b = h.malloc(48).unwrap();
-        let _guard = h.malloc(48).unwrap();
-        h.free(a).unwrap();
-        h.free(b).unwrap();
-        assert!(h.stats().ops.coalesces >= 1, "{kind}");
-        // The merged block holds what neither half could.
-        let c = h.malloc(96).unwrap();
-        assert_eq!(c, a, "{kind}");
+        with_heap(kind, AllocConfig::default(), |h| {
+            let a = h.malloc(48).unwrap();
+            let b = h.malloc(48).unwrap();
+            let _guard = h.malloc(48).unwrap();
+            h.free(a).unwrap();
+            h.free(b).unwrap();
+            assert!(h.stats().ops.coalesces >= 1, "{kind}");
+            // The merged block holds what neither half could.
+            let c = h.malloc(96).unwrap();
+            assert_eq!(c, a, "{kind}");
+        });
     }
 }
 
 #[test]
 fn best_fit_takes_the_smallest_hole_and_first_fit_the_first() {
     let holes = |kind| {
-        let (mut k, pid) = boot();
-        let mut h = Heap::new(&mut k, pid, kind, AllocConfig::default()).unwrap();
-        let big = h.malloc(400).unwrap();
-        let _g1 = h.malloc(16).unwrap();
-        let small = h.malloc(100).unwrap();
-        let _g2 = h.malloc(16).unwrap();
-        h.free(big).unwrap();
-        h.free(small).unwrap();
-        let p = h.malloc(90).unwrap();
-        (p, big, small)
+        with_heap(kind, AllocConfig::default(), |h| {
+            let big = h.malloc(400).unwrap();
+            let _g1 = h.malloc(16).unwrap();
+            let small = h.malloc(100).unwrap();
+            let _g2 = h.malloc(16).unwrap();
+            h.free(big).unwrap();
+            h.free(small).unwrap();
+            let p = h.malloc(90).unwrap();
+            (p, big, small)
+        })
     };
     let (p, big, _) = holes(AllocatorKind::FirstFit);
     assert_eq!(p, big);
@@ -155,9 +148,7 @@ fn best_fit_takes_the_smallest_hole_and_first_fit_the_first() {
 
 #[test]
 fn realloc_keeps_contents_and_calloc_zeroes() {
-    for kind in AllocatorKind::ALL {
-        let (mut k, pid) = boot();
-        let mut h = Heap::new(&mut k, pid, kind, AllocConfig::default()).unwrap();
+    with_every_heap(|kind, h| {
         let p = h.malloc(40).unwrap();
         h.mem().write(p.0, &[9; 40]).unwrap();
         let _block = h.malloc(8).unwrap();
@@ -176,17 +167,12 @@ fn realloc_keeps_contents_and_calloc_zeroes() {
             h.calloc(u64::MAX, 2),
             Err(AllocError::TooLarge(_))
         ));
-    }
+    });
 }
 
 #[test]
 fn out_of_memory_is_an_error_not_a_crash() {
-    let spec = MachineSpec::preset("x86-64")
-        .unwrap()
-        .with_ram(16 << 20, "test")
-        .unwrap();
-    let mut k = Kernel::boot(spec, KernelConfig::default());
-    let pid = k.spawn(&Program::small("oom", k.page_size())).unwrap();
+    let (mut k, pid) = boot_with_ram("oom", 16 << 20);
     let mut h = Heap::new(&mut k, pid, AllocatorKind::BestFit, AllocConfig::default()).unwrap();
     let e = h.malloc(1 << 40).unwrap_err();
     assert!(matches!(e, AllocError::OutOfMemory { .. }), "{e}");
@@ -204,21 +190,19 @@ fn out_of_memory_is_an_error_not_a_crash() {
 
 #[test]
 fn heap_walk_agrees_with_the_live_table() {
-    for kind in AllocatorKind::ALL {
-        let (mut k, pid) = boot();
-        let mut h = Heap::new(&mut k, pid, kind, AllocConfig::default()).unwrap();
+    with_every_heap(|kind, h| {
         let ps: Vec<_> = (1..30).map(|i| h.malloc(i * 24).unwrap()).collect();
         for p in ps.iter().step_by(3) {
             h.free(*p).unwrap();
         }
         let allocated = h.heap_blocks().unwrap().iter().filter(|b| b.2).count();
         assert_eq!(allocated, h.live_blocks().len(), "{kind}");
-    }
+    });
 }
 
 #[test]
 fn metadata_accesses_go_through_the_mmu() {
-    let (mut k, pid) = boot();
+    let (mut k, pid) = boot("alloc");
     let before = k.process(pid).unwrap().stats.accesses;
     let mut h = Heap::new(&mut k, pid, AllocatorKind::FirstFit, AllocConfig::default()).unwrap();
     for _ in 0..10 {
@@ -232,36 +216,32 @@ fn metadata_accesses_go_through_the_mmu() {
 
 #[test]
 fn simple_segregated_storage_rounds_to_classes_and_reuses_them() {
-    let (mut k, pid) = boot();
-    let mut h = Heap::new(
-        &mut k,
-        pid,
+    with_heap(
         AllocatorKind::SimpleSegregated,
         AllocConfig::default(),
-    )
-    .unwrap();
-    let a = h.malloc(20).unwrap();
-    let b = h.malloc(30).unwrap();
-    assert_eq!(b.0 - a.0, 32, "both in the 32-byte class, side by side");
-    assert_eq!(h.usable_size(a).unwrap(), 32);
-    let big = h.malloc(1000).unwrap();
-    assert_eq!(
-        big.0 / 4096,
-        h.heap_blocks().unwrap().last().unwrap().0 .0 / 4096
+        |h| {
+            let a = h.malloc(20).unwrap();
+            let b = h.malloc(30).unwrap();
+            assert_eq!(b.0 - a.0, 32, "both in the 32-byte class, side by side");
+            assert_eq!(h.usable_size(a).unwrap(), 32);
+            let big = h.malloc(1000).unwrap();
+            assert_eq!(
+                big.0 / 4096,
+                h.heap_blocks().unwrap().last().unwrap().0 .0 / 4096
+            );
+            h.free(a).unwrap();
+            assert_eq!(h.malloc(17).unwrap(), a, "LIFO reuse within the class");
+            // Bigger than the largest class: a mapping of its own.
+            h.malloc(3000).unwrap();
+            assert_eq!(h.stats().nr_mmap, 1);
+            assert_eq!(h.brk_bytes(), 2 * 4096, "one page per class used");
+        },
     );
-    h.free(a).unwrap();
-    assert_eq!(h.malloc(17).unwrap(), a, "LIFO reuse within the class");
-    // Bigger than the largest class: a mapping of its own.
-    h.malloc(3000).unwrap();
-    assert_eq!(h.stats().nr_mmap, 1);
-    assert_eq!(h.brk_bytes(), 2 * 4096, "one page per class used");
 }
 
 #[test]
 fn a_buffer_overflow_over_the_metadata_is_reported_not_a_panic() {
-    for kind in AllocatorKind::ALL {
-        let (mut k, pid) = boot();
-        let mut h = Heap::new(&mut k, pid, kind, AllocConfig::default()).unwrap();
+    with_every_heap(|kind, h| {
         let a = h.malloc(32).unwrap();
         let b = h.malloc(32).unwrap();
         let c = h.malloc(32).unwrap();
@@ -277,5 +257,5 @@ fn a_buffer_overflow_over_the_metadata_is_reported_not_a_panic() {
         if kind != AllocatorKind::SimpleSegregated {
             assert!(errors > 0, "{kind}: the corruption goes unnoticed");
         }
-    }
+    });
 }

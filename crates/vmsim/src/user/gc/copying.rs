@@ -13,7 +13,8 @@
 //! every collection.
 
 use super::{
-    chunk_size, corrupt, field_addr, header_fields, pause, BumpSpace, GcError, GcStats, FORWARDED,
+    chunk_size, corrupt, field_addr, header_fields, pause, BumpSpace, GcError, GcStats, Tracing,
+    FORWARDED,
 };
 use crate::user::Mem;
 
@@ -36,30 +37,20 @@ impl Copying {
             objects: 0,
         }
     }
+}
 
-    /// `size` bytes from from-space, collecting first if they do not fit.
-    pub(crate) fn alloc(
-        &mut self,
-        m: &mut Mem<'_>,
-        roots: &mut [u64],
-        st: &mut GcStats,
-        size: u64,
-    ) -> Result<u64, GcError> {
-        if let Some(p) = self.from.bump(size) {
+impl Tracing for Copying {
+    /// `size` bytes from from-space, if they fit.
+    fn try_alloc(&mut self, _m: &mut Mem<'_>, size: u64) -> Result<Option<u64>, GcError> {
+        let p = self.from.bump(size);
+        if p.is_some() {
             self.objects += 1;
-            return Ok(p);
         }
-        self.collect(m, roots, st)?;
-        let p = self
-            .from
-            .bump(size)
-            .ok_or(GcError::OutOfMemory { bytes: size })?;
-        self.objects += 1;
         Ok(p)
     }
 
     /// Copies the live objects to the other half and swaps.
-    pub(crate) fn collect(
+    fn collect(
         &mut self,
         m: &mut Mem<'_>,
         roots: &mut [u64],
@@ -125,13 +116,48 @@ pub(crate) fn cheney(
 ) -> Result<(u64, u64), GcError> {
     let mut copied = (0, 0);
     let mut scan = to.top;
-    for r in roots.iter_mut() {
-        if *r != 0 && condemned(*r) {
-            *r = forward(m, *r, to, st, &mut copied)?;
-        }
-    }
+    forward_roots(m, roots, to, &condemned, st, &mut copied)?;
     scan_from(m, &mut scan, to, &condemned, st, &mut copied)?;
     Ok(copied)
+}
+
+/// Forwards the condemned targets of `roots` into `to`, updating the roots.
+pub(crate) fn forward_roots(
+    m: &mut Mem<'_>,
+    roots: &mut [u64],
+    to: &mut BumpSpace,
+    condemned: &impl Fn(u64) -> bool,
+    st: &mut GcStats,
+    copied: &mut (u64, u64),
+) -> Result<(), GcError> {
+    for r in roots.iter_mut() {
+        if *r != 0 && condemned(*r) {
+            *r = forward(m, *r, to, st, copied)?;
+        }
+    }
+    Ok(())
+}
+
+/// Forwards the condemned targets of the fields of the object at `p` (header word `w`)
+/// into `to`, updating the fields.
+pub(crate) fn forward_fields(
+    m: &mut Mem<'_>,
+    p: u64,
+    w: u64,
+    to: &mut BumpSpace,
+    condemned: &impl Fn(u64) -> bool,
+    st: &mut GcStats,
+    copied: &mut (u64, u64),
+) -> Result<(), GcError> {
+    for i in 0..header_fields(w) {
+        let a = field_addr(p, i);
+        let v = m.load(a)?;
+        if v != 0 && condemned(v) {
+            let new = forward(m, v, to, st, copied)?;
+            m.store(a, new)?;
+        }
+    }
+    Ok(())
 }
 
 /// The scan loop: forwards the condemned targets of every field of the objects from
@@ -146,14 +172,7 @@ pub(crate) fn scan_from(
 ) -> Result<(), GcError> {
     while *scan < to.top {
         let w = m.load(*scan)?;
-        for i in 0..header_fields(w) {
-            let a = field_addr(*scan, i);
-            let v = m.load(a)?;
-            if v != 0 && condemned(v) {
-                let new = forward(m, v, to, st, copied)?;
-                m.store(a, new)?;
-            }
-        }
+        forward_fields(m, *scan, w, to, condemned, st, copied)?;
         *scan += chunk_size(w);
     }
     Ok(())

@@ -26,9 +26,9 @@
 //! (they die at the next major collection), so some dead young objects are promoted:
 //! the usual price of collecting part of the heap.
 
-use super::copying::{forward, scan_from};
+use super::copying::{forward_fields, forward_roots, scan_from};
 use super::mark_compact::{compact, Outside};
-use super::{field_addr, header_fields, mark, pause, BumpSpace, GcError, GcStats, REMEMBERED};
+use super::{alloc_or_collect, major_collection, pause, BumpSpace, GcError, GcStats, REMEMBERED};
 use crate::user::Mem;
 
 /// A generational heap's globals.
@@ -65,24 +65,29 @@ impl Generational {
     ) -> Result<u64, GcError> {
         let capacity = self.nursery.end - self.nursery.start;
         if size > capacity / 2 {
-            if let Some(p) = self.old.bump(size) {
-                return Ok(p);
-            }
-            self.collect_full(m, roots, st)?;
-            return self
-                .old
-                .bump(size)
-                .ok_or(GcError::OutOfMemory { bytes: size });
+            return alloc_or_collect(
+                self,
+                m,
+                size,
+                |g, _| Ok(g.old.bump(size)),
+                |g, m| g.collect_full(m, roots, st),
+            );
         }
-        if self.nursery.free_bytes() < size {
-            self.minor(m, roots, st)?;
-        }
-        let p = self
-            .nursery
-            .bump(size)
-            .ok_or(GcError::OutOfMemory { bytes: size })?;
-        self.young_objects += 1;
-        Ok(p)
+        // The nursery's bump fails exactly when it has too little room left, which is
+        // when a minor collection is due.
+        alloc_or_collect(
+            self,
+            m,
+            size,
+            |g, _| {
+                let p = g.nursery.bump(size);
+                if p.is_some() {
+                    g.young_objects += 1;
+                }
+                Ok(p)
+            },
+            |g, m| g.minor(m, roots, st),
+        )
     }
 
     /// The write barrier, after `p`'s field was set to `v`.
@@ -129,22 +134,11 @@ impl Generational {
         let copied = pause(m, st, |m, st| {
             let mut copied = (0, 0);
             let mut scan = old.top;
-            for r in roots.iter_mut() {
-                if *r != 0 && young(*r) {
-                    *r = forward(m, *r, old, st, &mut copied)?;
-                }
-            }
+            forward_roots(m, roots, old, &young, st, &mut copied)?;
             for &p in remembered.iter() {
                 let w = m.load(p)?;
                 m.store(p, w & !REMEMBERED)?;
-                for i in 0..header_fields(w) {
-                    let a = field_addr(p, i);
-                    let v = m.load(a)?;
-                    if young(v) {
-                        let new = forward(m, v, old, st, &mut copied)?;
-                        m.store(a, new)?;
-                    }
-                }
+                forward_fields(m, p, w, old, &young, st, &mut copied)?;
             }
             remembered.clear();
             scan_from(m, &mut scan, old, &young, st, &mut copied)?;
@@ -169,24 +163,15 @@ impl Generational {
         roots: &mut [u64],
         st: &mut GcStats,
     ) -> Result<(), GcError> {
-        let (old, stack, remembered) = (&mut self.old, &mut self.stack, &mut self.remembered);
+        let (old, remembered) = (&mut self.old, &mut self.remembered);
         let nursery = self.nursery;
-        pause(m, st, |m, st| {
-            mark(m, roots, stack)?;
+        major_collection(m, roots, &mut self.stack, st, |m, roots, st| {
             remembered.clear();
-            compact(
-                m,
-                old,
-                roots,
-                Some(Outside {
-                    space: nursery,
-                    remembered,
-                }),
-                st,
-            )?;
-            st.collections += 1;
-            st.major_collections += 1;
-            Ok(())
+            let outside = Outside {
+                space: nursery,
+                remembered,
+            };
+            compact(m, old, roots, Some(outside), st)
         })
     }
 

@@ -13,8 +13,8 @@
 //! whole space and a word per object for the forwarding address.
 
 use super::{
-    chunk_size, corrupt, field_addr, header_fields, mark, pause, BumpSpace, GcError, GcStats, MARK,
-    REMEMBERED,
+    field_addr, header_fields, major_collection, walk_size, BumpSpace, GcError, GcStats, Tracing,
+    BAD_OBJECT_SIZE, MARK, REMEMBERED,
 };
 use crate::user::Mem;
 
@@ -33,38 +33,24 @@ impl MarkCompact {
             stack: Vec::new(),
         }
     }
+}
 
-    /// `size` bytes from the top of the space, compacting first if they do not fit.
-    pub(crate) fn alloc(
-        &mut self,
-        m: &mut Mem<'_>,
-        roots: &mut [u64],
-        st: &mut GcStats,
-        size: u64,
-    ) -> Result<u64, GcError> {
-        if let Some(p) = self.space.bump(size) {
-            return Ok(p);
-        }
-        self.collect(m, roots, st)?;
-        self.space
-            .bump(size)
-            .ok_or(GcError::OutOfMemory { bytes: size })
+impl Tracing for MarkCompact {
+    /// `size` bytes from the top of the space, if they fit.
+    fn try_alloc(&mut self, _m: &mut Mem<'_>, size: u64) -> Result<Option<u64>, GcError> {
+        Ok(self.space.bump(size))
     }
 
     /// Marks and compacts.
-    pub(crate) fn collect(
+    fn collect(
         &mut self,
         m: &mut Mem<'_>,
         roots: &mut [u64],
         st: &mut GcStats,
     ) -> Result<(), GcError> {
-        let (space, stack) = (&mut self.space, &mut self.stack);
-        pause(m, st, |m, st| {
-            mark(m, roots, stack)?;
-            compact(m, space, roots, None, st)?;
-            st.collections += 1;
-            st.major_collections += 1;
-            Ok(())
+        let space = &mut self.space;
+        major_collection(m, roots, &mut self.stack, st, |m, roots, st| {
+            compact(m, space, roots, None, st)
         })
     }
 }
@@ -89,19 +75,12 @@ pub(crate) fn compact(
     mut outside: Option<Outside<'_>>,
     st: &mut GcStats,
 ) -> Result<(), GcError> {
-    let walk_size = |p: u64, w: u64, top: u64| -> Result<u64, GcError> {
-        let size = chunk_size(w);
-        if size == 0 || p + size > top {
-            return Err(corrupt(p, "object header with an impossible size"));
-        }
-        Ok(size)
-    };
     // 1. New addresses.
     let mut free = space.start;
     let mut p = space.start;
     while p < space.top {
         let w = m.load(p)?;
-        let size = walk_size(p, w, space.top)?;
+        let size = walk_size(p, w, space.top, BAD_OBJECT_SIZE)?;
         if w & MARK != 0 {
             m.store(p + 8, free)?;
             free += size;
@@ -136,7 +115,7 @@ pub(crate) fn compact(
     let mut p = space.start;
     while p < space.top {
         let w = m.load(p)?;
-        let size = walk_size(p, w, space.top)?;
+        let size = walk_size(p, w, space.top, BAD_OBJECT_SIZE)?;
         if w & MARK != 0 {
             let young = update_fields(m, p, w)?;
             if let Some(o) = outside.as_mut() {
@@ -160,7 +139,7 @@ pub(crate) fn compact(
         let mut p = o.space.start;
         while p < o.space.top {
             let w = m.load(p)?;
-            let size = walk_size(p, w, o.space.top)?;
+            let size = walk_size(p, w, o.space.top, BAD_OBJECT_SIZE)?;
             if w & MARK != 0 {
                 update_fields(m, p, w)?;
                 m.store(p, w & !MARK)?;
@@ -172,7 +151,7 @@ pub(crate) fn compact(
     let mut p = space.start;
     while p < space.top {
         let w = m.load(p)?;
-        let size = walk_size(p, w, space.top)?;
+        let size = walk_size(p, w, space.top, BAD_OBJECT_SIZE)?;
         if w & MARK != 0 {
             let to = m.load(p + 8)?;
             if to != p {

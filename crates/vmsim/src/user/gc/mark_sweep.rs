@@ -5,7 +5,7 @@
 //! neighbouring free chunks and clearing the marks. Objects never move, so the heap
 //! can fragment; the sweep touches every page of the heap, live or not.
 
-use super::{mark, pause, FreeListSpace, GcError, GcStats};
+use super::{major_collection, FreeListSpace, GcError, GcStats, Tracing};
 use crate::user::Mem;
 
 /// A mark-sweep heap's globals.
@@ -23,37 +23,24 @@ impl MarkSweep {
             stack: Vec::new(),
         })
     }
+}
 
-    /// A chunk of `size` bytes, collecting if there is none.
-    pub(crate) fn alloc(
-        &mut self,
-        m: &mut Mem<'_>,
-        roots: &mut [u64],
-        st: &mut GcStats,
-        size: u64,
-    ) -> Result<u64, GcError> {
-        if let Some(p) = self.space.alloc(m, size)? {
-            return Ok(p);
-        }
-        self.collect(m, roots, st)?;
-        self.space
-            .alloc(m, size)?
-            .ok_or(GcError::OutOfMemory { bytes: size })
+impl Tracing for MarkSweep {
+    /// A chunk of `size` bytes from the free list, if one is big enough.
+    fn try_alloc(&mut self, m: &mut Mem<'_>, size: u64) -> Result<Option<u64>, GcError> {
+        self.space.alloc(m, size)
     }
 
     /// Marks from the roots and sweeps.
-    pub(crate) fn collect(
+    fn collect(
         &mut self,
         m: &mut Mem<'_>,
         roots: &mut [u64],
         st: &mut GcStats,
     ) -> Result<(), GcError> {
-        let (space, stack) = (&mut self.space, &mut self.stack);
-        pause(m, st, |m, st| {
-            mark(m, roots, stack)?;
+        let space = &mut self.space;
+        major_collection(m, roots, &mut self.stack, st, |m, _, st| {
             let (objects, bytes) = space.sweep(m)?;
-            st.collections += 1;
-            st.major_collections += 1;
             st.objects_reclaimed += objects;
             st.bytes_reclaimed += bytes;
             Ok(())

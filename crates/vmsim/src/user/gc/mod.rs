@@ -84,6 +84,44 @@ pub(crate) fn chunk_size(w: u64) -> u64 {
     }
 }
 
+/// What a walk of a bump space (objects only) reports of a header it cannot step over.
+pub(crate) const BAD_OBJECT_SIZE: &str = "object header with an impossible size";
+/// What a walk of a free-list space (objects and free chunks) reports of a header it
+/// cannot step over.
+pub(crate) const BAD_CHUNK_SIZE: &str = "chunk header with an impossible size";
+
+/// The size of the chunk at `p` with header word `w`, for a walk that must not pass
+/// `limit`: an error saying `what` if the size is zero or runs past it.
+#[inline]
+pub(crate) fn walk_size(p: u64, w: u64, limit: u64, what: &'static str) -> Result<u64, GcError> {
+    let size = chunk_size(w);
+    if size == 0 || p + size > limit {
+        return Err(corrupt(p, what));
+    }
+    Ok(size)
+}
+
+/// Pushes the objects (not the free chunks) from `start` to `limit` on `out`, in
+/// address order; `what` is the error for a header the walk cannot step over.
+fn objects_between(
+    m: &mut Mem<'_>,
+    start: u64,
+    limit: u64,
+    what: &'static str,
+    out: &mut Vec<u64>,
+) -> Result<(), GcError> {
+    let mut p = start;
+    while p < limit {
+        let w = m.load(p)?;
+        let size = walk_size(p, w, limit, what)?;
+        if w & FREE == 0 {
+            out.push(p);
+        }
+        p += size;
+    }
+    Ok(())
+}
+
 /// Address of field `i` of the object at `p`.
 #[inline]
 pub(crate) fn field_addr(p: u64, i: u64) -> u64 {
@@ -299,6 +337,55 @@ pub(crate) fn pause<T>(
     r
 }
 
+/// The allocation path of the tracing collectors: `size` bytes from `try_alloc`; if it
+/// finds no room, one collection by `collect` and a second try, and out of memory if
+/// that finds none either.
+pub(crate) fn alloc_or_collect<C>(
+    c: &mut C,
+    m: &mut Mem<'_>,
+    size: u64,
+    mut try_alloc: impl FnMut(&mut C, &mut Mem<'_>) -> Result<Option<u64>, GcError>,
+    collect: impl FnOnce(&mut C, &mut Mem<'_>) -> Result<(), GcError>,
+) -> Result<u64, GcError> {
+    if let Some(p) = try_alloc(c, m)? {
+        return Ok(p);
+    }
+    collect(c, m)?;
+    try_alloc(c, m)?.ok_or(GcError::OutOfMemory { bytes: size })
+}
+
+/// A collector of one space that allocates until the space is full, then collects it
+/// whole (mark-sweep, mark-compact, semispace copying).
+pub(crate) trait Tracing: Sized {
+    /// `size` bytes if the space has room for them now, without collecting.
+    fn try_alloc(&mut self, m: &mut Mem<'_>, size: u64) -> Result<Option<u64>, GcError>;
+
+    /// A whole-heap collection.
+    fn collect(
+        &mut self,
+        m: &mut Mem<'_>,
+        roots: &mut [u64],
+        st: &mut GcStats,
+    ) -> Result<(), GcError>;
+
+    /// `size` bytes, collecting first if the space has no room for them.
+    fn alloc(
+        &mut self,
+        m: &mut Mem<'_>,
+        roots: &mut [u64],
+        st: &mut GcStats,
+        size: u64,
+    ) -> Result<u64, GcError> {
+        alloc_or_collect(
+            self,
+            m,
+            size,
+            |c, m| c.try_alloc(m, size),
+            |c, m| c.collect(m, roots, st),
+        )
+    }
+}
+
 /// A contiguous space allocated by bumping a pointer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BumpSpace {
@@ -341,19 +428,7 @@ impl BumpSpace {
 
     /// The objects from `start` to `top`.
     pub fn objects(&self, m: &mut Mem<'_>, out: &mut Vec<u64>) -> Result<(), GcError> {
-        let mut p = self.start;
-        while p < self.top {
-            let w = m.load(p)?;
-            let size = chunk_size(w);
-            if size == 0 || p + size > self.top {
-                return Err(corrupt(p, "object header with an impossible size"));
-            }
-            if w & FREE == 0 {
-                out.push(p);
-            }
-            p += size;
-        }
-        Ok(())
+        objects_between(m, self.start, self.top, BAD_OBJECT_SIZE, out)
     }
 }
 
@@ -455,10 +530,7 @@ impl FreeListSpace {
         };
         while p < self.end {
             let w = m.load(p)?;
-            let size = chunk_size(w);
-            if size == 0 || p + size > self.end {
-                return Err(corrupt(p, "chunk header with an impossible size"));
-            }
+            let size = walk_size(p, w, self.end, BAD_CHUNK_SIZE)?;
             let free = if w & FREE != 0 {
                 true
             } else if w & MARK != 0 {
@@ -487,19 +559,7 @@ impl FreeListSpace {
 
     /// The objects in the space, in address order.
     pub fn objects(&self, m: &mut Mem<'_>, out: &mut Vec<u64>) -> Result<(), GcError> {
-        let mut p = self.start;
-        while p < self.end {
-            let w = m.load(p)?;
-            let size = chunk_size(w);
-            if size == 0 || p + size > self.end {
-                return Err(corrupt(p, "chunk header with an impossible size"));
-            }
-            if w & FREE == 0 {
-                out.push(p);
-            }
-            p += size;
-        }
-        Ok(())
+        objects_between(m, self.start, self.end, BAD_CHUNK_SIZE, out)
     }
 }
 
@@ -540,6 +600,25 @@ pub(crate) fn mark(
         }
     }
     Ok((objects, bytes))
+}
+
+/// One major collection of a marking collector, as one pause: marks what `roots` reach
+/// (with `stack` as the mark stack), lets `reclaim` take back the rest (a sweep, a
+/// compaction), and counts the collection.
+pub(crate) fn major_collection(
+    m: &mut Mem<'_>,
+    roots: &mut [u64],
+    stack: &mut Vec<u64>,
+    st: &mut GcStats,
+    reclaim: impl FnOnce(&mut Mem<'_>, &mut [u64], &mut GcStats) -> Result<(), GcError>,
+) -> Result<(), GcError> {
+    pause(m, st, |m, st| {
+        mark(m, roots, stack)?;
+        reclaim(m, roots, st)?;
+        st.collections += 1;
+        st.major_collections += 1;
+        Ok(())
+    })
 }
 
 /// The collector behind a heap.
