@@ -12,10 +12,13 @@
 //! first. Shared-memory pages are not reclaimed (vmsim keeps them resident).
 
 use super::frames::FrameKind;
+use super::frames::FrameTable;
+use super::rmap::Rmap;
 use super::{GroupId, Kernel, Pid};
 use crate::addr::Pfn;
 use crate::hw::ram::FrameArray;
 use crate::hw::PageTable;
+use crate::hw::{Paging, PhysMem};
 use serde::Serialize;
 
 /// How victims are chosen.
@@ -43,8 +46,7 @@ impl ReclaimPolicy {
     }
 }
 
-const INACTIVE: u32 = 0;
-const ACTIVE: u32 = 1;
+use crate::policy::two_list::{self, ScanPages, Step, TwoLists, ACTIVE, INACTIVE};
 
 /// Lists of frames threaded through arrays indexed by frame number; every link is
 /// stored plus one so that the arrays start zeroed (and cost no host memory for frames
@@ -116,6 +118,71 @@ impl FrameLists {
 
     fn len(&self, l: u32) -> usize {
         self.lens[l as usize]
+    }
+}
+
+impl TwoLists for FrameLists {
+    #[inline(always)]
+    fn len(&self, l: u32) -> usize {
+        FrameLists::len(self, l)
+    }
+    #[inline(always)]
+    fn tail(&self, l: u32) -> Option<u32> {
+        FrameLists::tail(self, l)
+    }
+    #[inline(always)]
+    fn move_to_head(&mut self, l: u32, f: u32) {
+        FrameLists::move_to_head(self, l, f)
+    }
+}
+
+/// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
+/// The entries are read and written where the reverse map says they are (as Linux's
+/// `ptep_test_and_clear_young`, without a TLB flush).
+fn young(paging: &Paging, ram: &mut PhysMem, rmap: &Rmap, pfn: Pfn) -> bool {
+    let mut young = false;
+    rmap.each(pfn, |_, _, pte| {
+        young |= PageTable::test_and_clear_accessed_at(paging, ram, pte, pfn);
+    });
+    young
+}
+
+/// Whether reclaim in `scope` may take `pfn`.
+fn in_scope(frames: &FrameTable, rmap: &Rmap, pfn: Pfn, scope: Scope) -> bool {
+    match scope {
+        Scope::Global => true,
+        Scope::Group(g) => frames.group(pfn) == g.0,
+        Scope::Process(p) => {
+            let mut mine = false;
+            rmap.each(pfn, |q, _, _| mine |= q == p);
+            mine
+        }
+    }
+}
+
+/// The frames as the two-list scan sees them: Accessed bits in the page tables (found
+/// through the reverse map), `PG_referenced` per frame, and the reclaim's scope.
+struct FramePages<'a> {
+    paging: &'a Paging,
+    ram: &'a mut PhysMem,
+    rmap: &'a Rmap,
+    frames: &'a FrameTable,
+    referenced: &'a mut FrameArray<u8>,
+    scope: Scope,
+}
+
+impl ScanPages for FramePages<'_> {
+    fn test_and_clear_young(&mut self, f: u32) -> bool {
+        young(self.paging, self.ram, self.rmap, Pfn(f as u64))
+    }
+    fn referenced(&self, f: u32) -> bool {
+        self.referenced.load(f as u64) != 0
+    }
+    fn set_referenced(&mut self, f: u32, on: bool) {
+        self.referenced.set(f as u64, on as u8);
+    }
+    fn eligible(&mut self, f: u32) -> bool {
+        in_scope(self.frames, self.rmap, Pfn(f as u64), self.scope)
     }
 }
 
@@ -211,28 +278,13 @@ impl Kernel {
     }
 
     /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
-    /// The entries are read and written where the reverse map says they are (as
-    /// Linux's `ptep_test_and_clear_young`, without a TLB flush).
     pub(super) fn young(&mut self, pfn: Pfn) -> bool {
-        let paging = &self.machine.spec.paging;
-        let ram = &mut self.machine.ram;
-        let mut young = false;
-        self.rmap.each(pfn, |_, _, pte| {
-            young |= PageTable::test_and_clear_accessed_at(paging, ram, pte, pfn);
-        });
-        young
+        let m = &mut self.machine;
+        young(&m.spec.paging, &mut m.ram, &self.rmap, pfn)
     }
 
     fn in_scope(&self, pfn: Pfn, scope: Scope) -> bool {
-        match scope {
-            Scope::Global => true,
-            Scope::Group(g) => self.frames.group(pfn) == g.0,
-            Scope::Process(p) => {
-                let mut mine = false;
-                self.rmap.each(pfn, |q, _, _| mine |= q == p);
-                mine
-            }
-        }
+        in_scope(&self.frames, &self.rmap, pfn, scope)
     }
 
     /// Frees up to `want` frames in `scope`; returns how many went.
@@ -308,41 +360,19 @@ impl Kernel {
                     return Some(f);
                 }
                 ReclaimPolicy::TwoList => {
-                    while self.reclaim.lists.len(INACTIVE) < self.reclaim.lists.len(ACTIVE) {
-                        let Some(a) = self.reclaim.lists.tail(ACTIVE) else {
-                            break;
-                        };
-                        if self.young(Pfn(a as u64)) {
-                            self.reclaim.lists.move_to_head(ACTIVE, a);
-                        } else {
-                            self.reclaim.lists.move_to_head(INACTIVE, a);
-                            self.reclaim.referenced.set(a as u64, 0);
-                        }
-                    }
-                    let f = match self.reclaim.lists.tail(INACTIVE) {
-                        Some(f) => f,
-                        None => {
-                            let a = self.reclaim.lists.tail(ACTIVE)?;
-                            self.reclaim.lists.move_to_head(INACTIVE, a);
-                            continue;
-                        }
+                    let mut pages = FramePages {
+                        paging: &self.machine.spec.paging,
+                        ram: &mut self.machine.ram,
+                        rmap: &self.rmap,
+                        frames: &self.frames,
+                        referenced: &mut self.reclaim.referenced,
+                        scope,
                     };
-                    let pfn = Pfn(f as u64);
-                    if !self.in_scope(pfn, scope) {
-                        self.reclaim.lists.move_to_head(INACTIVE, f);
-                        continue;
+                    match two_list::scan_step(&mut self.reclaim.lists, &mut pages) {
+                        Step::Evict(f) => return Some(f),
+                        Step::Moved => {}
+                        Step::Empty => return None,
                     }
-                    if self.young(pfn) {
-                        if self.reclaim.referenced.load(f as u64) != 0 {
-                            self.reclaim.referenced.set(f as u64, 0);
-                            self.reclaim.lists.move_to_head(ACTIVE, f);
-                        } else {
-                            self.reclaim.referenced.set(f as u64, 1);
-                            self.reclaim.lists.move_to_head(INACTIVE, f);
-                        }
-                        continue;
-                    }
-                    return Some(f);
                 }
             }
         }

@@ -16,15 +16,142 @@
 use super::list::{Lists, NONE};
 use super::Policy;
 
-const INACTIVE: u32 = 0;
-const ACTIVE: u32 = 1;
+/// The inactive list.
+pub const INACTIVE: u32 = 0;
+/// The active list.
+pub const ACTIVE: u32 = 1;
+
+/// The list operations the scan needs: both this module's [`Lists`] and the kernel's
+/// frame lists provide them.
+pub trait TwoLists {
+    /// Length of list `l`.
+    fn len(&self, l: u32) -> usize;
+    /// The page at the tail (least recent end) of list `l`.
+    fn tail(&self, l: u32) -> Option<u32>;
+    /// Moves `p` to the head of list `l`.
+    fn move_to_head(&mut self, l: u32, p: u32);
+}
+
+impl TwoLists for Lists {
+    #[inline(always)]
+    fn len(&self, l: u32) -> usize {
+        Lists::len(self, l)
+    }
+    #[inline(always)]
+    fn tail(&self, l: u32) -> Option<u32> {
+        Lists::tail(self, l)
+    }
+    #[inline(always)]
+    fn move_to_head(&mut self, l: u32, p: u32) {
+        Lists::move_to_head(self, l, p)
+    }
+}
+
+/// What the scan asks of the pages: their Accessed bits (the hardware's, or a
+/// simulated one), their `PG_referenced` flags, and whether one may be taken at all.
+pub trait ScanPages {
+    /// Whether `p` was used since the last look; clears the bit (Linux's
+    /// `test_and_clear_young`).
+    fn test_and_clear_young(&mut self, p: u32) -> bool;
+    /// `p`'s `PG_referenced`.
+    fn referenced(&self, p: u32) -> bool;
+    /// Sets `p`'s `PG_referenced`.
+    fn set_referenced(&mut self, p: u32, on: bool);
+    /// Whether `p` may be evicted by this scan (a scan limited to one group or
+    /// process passes over the others' pages). All may, by default.
+    #[inline(always)]
+    fn eligible(&mut self, _p: u32) -> bool {
+        true
+    }
+    /// `p`, the active tail, moves to an empty inactive list without being looked at.
+    #[inline(always)]
+    fn demoted_unseen(&mut self, _p: u32) {}
+}
+
+/// What one step of the scan did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// This page, the inactive tail, is the victim: unused since the last look.
+    Evict(u32),
+    /// A page moved (rotated, activated or demoted): step again.
+    Moved,
+    /// Both lists are empty.
+    Empty,
+}
+
+/// One step of the two-list scan (see the module's description): balance the lists,
+/// then look at the inactive tail. The simulated policy and the kernel's reclaim both
+/// run this, over their own lists and Accessed bits.
+#[inline(always)]
+pub fn scan_step(lists: &mut impl TwoLists, pages: &mut impl ScanPages) -> Step {
+    while lists.len(INACTIVE) < lists.len(ACTIVE) {
+        let Some(a) = lists.tail(ACTIVE) else {
+            break;
+        };
+        if pages.test_and_clear_young(a) {
+            lists.move_to_head(ACTIVE, a);
+        } else {
+            lists.move_to_head(INACTIVE, a);
+            pages.set_referenced(a, false);
+        }
+    }
+    let Some(v) = lists.tail(INACTIVE) else {
+        // Everything is active: demote the active tail and go again.
+        let Some(a) = lists.tail(ACTIVE) else {
+            return Step::Empty;
+        };
+        pages.demoted_unseen(a);
+        lists.move_to_head(INACTIVE, a);
+        return Step::Moved;
+    };
+    if !pages.eligible(v) {
+        lists.move_to_head(INACTIVE, v);
+        return Step::Moved;
+    }
+    if pages.test_and_clear_young(v) {
+        if pages.referenced(v) {
+            pages.set_referenced(v, false);
+            lists.move_to_head(ACTIVE, v);
+        } else {
+            pages.set_referenced(v, true);
+            lists.move_to_head(INACTIVE, v);
+        }
+        return Step::Moved;
+    }
+    Step::Evict(v)
+}
+
+/// The simulated Accessed bits and `PG_referenced` flags, per page.
+#[derive(Clone, Debug)]
+struct Bits {
+    accessed: Vec<bool>,
+    referenced: Vec<bool>,
+}
+
+impl ScanPages for Bits {
+    #[inline(always)]
+    fn test_and_clear_young(&mut self, p: u32) -> bool {
+        std::mem::take(&mut self.accessed[p as usize])
+    }
+    #[inline(always)]
+    fn referenced(&self, p: u32) -> bool {
+        self.referenced[p as usize]
+    }
+    #[inline(always)]
+    fn set_referenced(&mut self, p: u32, on: bool) {
+        self.referenced[p as usize] = on;
+    }
+    #[inline(always)]
+    fn demoted_unseen(&mut self, p: u32) {
+        self.accessed[p as usize] = false;
+    }
+}
 
 /// The two-list policy.
 #[derive(Clone, Debug)]
 pub struct TwoList {
     lists: Lists,
-    accessed: Vec<bool>,
-    referenced: Vec<bool>,
+    bits: Bits,
     cap: usize,
 }
 
@@ -33,46 +160,25 @@ impl TwoList {
     pub fn new(frames: usize, pages: usize) -> TwoList {
         TwoList {
             lists: Lists::new(pages, 2),
-            accessed: vec![false; pages],
-            referenced: vec![false; pages],
+            bits: Bits {
+                accessed: vec![false; pages],
+                referenced: vec![false; pages],
+            },
             cap: super::frames_needed(frames, pages),
         }
     }
 
     fn evict_one(&mut self) {
         loop {
-            while self.lists.len(INACTIVE) < self.lists.len(ACTIVE) {
-                let Some(a) = self.lists.tail(ACTIVE) else {
-                    break;
-                };
-                if std::mem::take(&mut self.accessed[a as usize]) {
-                    self.lists.move_to_head(ACTIVE, a);
-                } else {
-                    self.lists.move_to_head(INACTIVE, a);
-                    self.referenced[a as usize] = false;
+            match scan_step(&mut self.lists, &mut self.bits) {
+                Step::Evict(v) => {
+                    self.lists.remove(v);
+                    self.bits.referenced[v as usize] = false;
+                    return;
                 }
+                Step::Moved => {}
+                Step::Empty => return,
             }
-            let Some(v) = self.lists.tail(INACTIVE) else {
-                // Everything is active: demote the active tail and go again.
-                if let Some(a) = self.lists.tail(ACTIVE) {
-                    self.accessed[a as usize] = false;
-                    self.lists.move_to_head(INACTIVE, a);
-                    continue;
-                }
-                return;
-            };
-            if std::mem::take(&mut self.accessed[v as usize]) {
-                if std::mem::take(&mut self.referenced[v as usize]) {
-                    self.lists.move_to_head(ACTIVE, v);
-                } else {
-                    self.referenced[v as usize] = true;
-                    self.lists.move_to_head(INACTIVE, v);
-                }
-                continue;
-            }
-            self.lists.remove(v);
-            self.referenced[v as usize] = false;
-            return;
         }
     }
 }
@@ -81,15 +187,15 @@ impl Policy for TwoList {
     #[inline(always)]
     fn access(&mut self, p: u32, _t: usize) -> bool {
         if self.lists.list_of(p) != NONE {
-            self.accessed[p as usize] = true;
+            self.bits.accessed[p as usize] = true;
             return true;
         }
         if self.lists.len(INACTIVE) + self.lists.len(ACTIVE) == self.cap {
             self.evict_one();
         }
         self.lists.push_head(INACTIVE, p);
-        self.accessed[p as usize] = true;
-        self.referenced[p as usize] = false;
+        self.bits.accessed[p as usize] = true;
+        self.bits.referenced[p as usize] = false;
         false
     }
 
