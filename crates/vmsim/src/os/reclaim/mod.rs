@@ -11,14 +11,14 @@
 //! `min` or fewer free reclaims directly. A group at its limit reclaims its own frames
 //! first. Shared-memory pages are not reclaimed (vmsim keeps them resident).
 
+mod clock;
+mod fifo;
+mod two_list;
+
 use super::frames::FrameKind;
-use super::frames::FrameTable;
-use super::rmap::Rmap;
 use super::{GroupId, Kernel, Pid};
 use crate::addr::Pfn;
 use crate::hw::ram::FrameArray;
-use crate::hw::PageTable;
-use crate::hw::{Paging, PhysMem};
 use serde::Serialize;
 
 /// How victims are chosen.
@@ -46,7 +46,7 @@ impl ReclaimPolicy {
     }
 }
 
-use crate::policy::two_list::{self, ScanPages, Step, TwoLists, ACTIVE, INACTIVE};
+use crate::policy::two_list::{Step, ACTIVE, INACTIVE};
 
 /// Lists of frames threaded through arrays indexed by frame number; every link is
 /// stored plus one so that the arrays start zeroed (and cost no host memory for frames
@@ -120,74 +120,6 @@ impl FrameLists {
         self.lens[l as usize]
     }
 }
-
-impl TwoLists for FrameLists {
-    #[inline(always)]
-    fn len(&self, l: u32) -> usize {
-        FrameLists::len(self, l)
-    }
-    #[inline(always)]
-    fn tail(&self, l: u32) -> Option<u32> {
-        FrameLists::tail(self, l)
-    }
-    #[inline(always)]
-    fn move_to_head(&mut self, l: u32, f: u32) {
-        FrameLists::move_to_head(self, l, f)
-    }
-}
-
-/// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
-/// The entries are read and written where the reverse map says they are (as Linux's
-/// `ptep_test_and_clear_young`, without a TLB flush).
-fn young(paging: &Paging, ram: &mut PhysMem, rmap: &Rmap, pfn: Pfn) -> bool {
-    let mut young = false;
-    rmap.each(pfn, |_, _, pte| {
-        young |= PageTable::test_and_clear_accessed_at(paging, ram, pte, pfn);
-    });
-    young
-}
-
-/// Whether reclaim in `scope` may take `pfn`.
-fn in_scope(frames: &FrameTable, rmap: &Rmap, pfn: Pfn, scope: Scope) -> bool {
-    match scope {
-        Scope::Global => true,
-        Scope::Group(g) => frames.group(pfn) == g.0,
-        Scope::Process(p) => {
-            let mut mine = false;
-            rmap.each(pfn, |q, _, _| mine |= q == p);
-            mine
-        }
-    }
-}
-
-/// The frames as the two-list scan sees them: Accessed bits in the page tables (found
-/// through the reverse map), `PG_referenced` per frame, and the reclaim's scope.
-struct FramePages<'a> {
-    paging: &'a Paging,
-    ram: &'a mut PhysMem,
-    rmap: &'a Rmap,
-    frames: &'a FrameTable,
-    referenced: &'a mut FrameArray<u8>,
-    scope: Scope,
-}
-
-impl ScanPages for FramePages<'_> {
-    fn test_and_clear_young(&mut self, f: u32) -> bool {
-        young(self.paging, self.ram, self.rmap, Pfn(f as u64))
-    }
-    fn referenced(&self, f: u32) -> bool {
-        self.referenced.load(f as u64) != 0
-    }
-    fn set_referenced(&mut self, f: u32, on: bool) {
-        self.referenced.set(f as u64, on as u8);
-    }
-    fn eligible(&mut self, f: u32) -> bool {
-        in_scope(self.frames, self.rmap, Pfn(f as u64), self.scope)
-    }
-}
-
-/// How many frames ahead of the CLOCK hand the scan prefetches entries.
-const SCAN_AHEAD: usize = 4;
 
 /// Which frames a reclaim may take.
 #[derive(Clone, Copy, Debug)]
@@ -280,11 +212,11 @@ impl Kernel {
     /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
     pub(super) fn young(&mut self, pfn: Pfn) -> bool {
         let m = &mut self.machine;
-        young(&m.spec.paging, &mut m.ram, &self.rmap, pfn)
+        two_list::young(&m.spec.paging, &mut m.ram, &self.rmap, pfn)
     }
 
     fn in_scope(&self, pfn: Pfn, scope: Scope) -> bool {
-        in_scope(&self.frames, &self.rmap, pfn, scope)
+        two_list::in_scope(&self.frames, &self.rmap, pfn, scope)
     }
 
     /// Frees up to `want` frames in `scope`; returns how many went.
@@ -314,66 +246,15 @@ impl Kernel {
         while *budget > 0 {
             *budget -= 1;
             self.log.counters.pages_scanned += 1;
-            match self.config.reclaim {
-                ReclaimPolicy::Fifo => {
-                    let f = self.reclaim.lists.tail(INACTIVE)?;
-                    if self.in_scope(Pfn(f as u64), scope) {
-                        return Some(f);
-                    }
-                    self.reclaim.lists.move_to_head(INACTIVE, f);
-                }
-                ReclaimPolicy::Clock => {
-                    let f = self.reclaim.lists.tail(INACTIVE)?;
-                    let pfn = Pfn(f as u64);
-                    // The hand's next frames: start fetching their entries now, so the
-                    // scan does not wait on each one in turn. The frame last fetched
-                    // moves one step, as the hand did; only when it has left the list
-                    // (or reached its head) is it found again from the hand.
-                    let hint = self.reclaim.scan_hint;
-                    let next = match self.reclaim.lists.list_of(hint) {
-                        Some(INACTIVE) if hint != f => self.reclaim.lists.prev(hint),
-                        _ => None,
-                    };
-                    let ahead = next.unwrap_or_else(|| {
-                        let mut a = f;
-                        for _ in 0..SCAN_AHEAD {
-                            let Some(n) = self.reclaim.lists.prev(a) else {
-                                break;
-                            };
-                            a = n;
-                        }
-                        a
-                    });
-                    self.reclaim.scan_hint = ahead;
-                    if let Some(pte) = self.rmap.first_pte(Pfn(ahead as u64)) {
-                        self.machine.ram.prefetch(pte);
-                    }
-                    // And the reverse map of the frame after it, whose entry is
-                    // fetched next time.
-                    if let Some(after) = self.reclaim.lists.prev(ahead) {
-                        self.rmap.prefetch(Pfn(after as u64));
-                    }
-                    if !self.in_scope(pfn, scope) || self.young(pfn) {
-                        self.reclaim.lists.move_to_head(INACTIVE, f);
-                        continue;
-                    }
-                    return Some(f);
-                }
-                ReclaimPolicy::TwoList => {
-                    let mut pages = FramePages {
-                        paging: &self.machine.spec.paging,
-                        ram: &mut self.machine.ram,
-                        rmap: &self.rmap,
-                        frames: &self.frames,
-                        referenced: &mut self.reclaim.referenced,
-                        scope,
-                    };
-                    match two_list::scan_step(&mut self.reclaim.lists, &mut pages) {
-                        Step::Evict(f) => return Some(f),
-                        Step::Moved => {}
-                        Step::Empty => return None,
-                    }
-                }
+            let step = match self.config.reclaim {
+                ReclaimPolicy::Fifo => self.fifo_step(scope),
+                ReclaimPolicy::Clock => self.clock_step(scope),
+                ReclaimPolicy::TwoList => self.two_list_step(scope),
+            };
+            match step {
+                Step::Evict(f) => return Some(f),
+                Step::Moved => {}
+                Step::Empty => return None,
             }
         }
         None
