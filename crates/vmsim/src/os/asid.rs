@@ -35,6 +35,7 @@ impl Asids {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::os::test_support::*;
 
     #[test]
     fn ids_roll_over_into_a_new_generation() {
@@ -46,5 +47,27 @@ mod tests {
         assert_eq!(a.take(3), (1, true));
         assert_eq!(a.gen, 1);
         assert_eq!(a.take(3), (2, false));
+    }
+
+    #[test]
+    fn asids_roll_over_and_flush_when_they_run_out() {
+        let mut spec = MachineSpec::preset("x86-64").unwrap();
+        spec.asid_bits = 2; // ids 1, 2, 3
+        let mut k = Kernel::boot(spec, KernelConfig::default());
+        let pids: Vec<Pid> = (0..5).map(|_| spawn(&mut k)).collect();
+        let mut bufs = Vec::new();
+        for (i, &p) in pids.iter().enumerate() {
+            let a = k.mmap(p, MmapArgs::anon(4096, Prot::RW)).unwrap();
+            k.write_u64(p, a, i as u64).unwrap();
+            bufs.push(a);
+        }
+        for round in 0..3 {
+            for (i, &p) in pids.iter().enumerate() {
+                assert_eq!(k.read_u64(p, bufs[i]).unwrap(), i as u64, "round {round}");
+            }
+        }
+        assert!(k.log.counters.asid_rollovers >= 3);
+        let flushes = k.machine.mmu.counters.flushes;
+        assert!(flushes >= k.log.counters.asid_rollovers);
     }
 }

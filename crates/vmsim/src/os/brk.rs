@@ -43,3 +43,24 @@ impl Kernel {
         Ok(new)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn brk_grows_and_shrinks_the_heap() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let b0 = k.brk(pid, None).unwrap();
+        let b1 = k.brk(pid, Some(VirtAddr(b0.0 + 10_000))).unwrap();
+        assert_eq!(b1.0, b0.0 + 10_000);
+        k.write_u64(pid, VirtAddr(b0.0 + 9_000), 3).unwrap();
+        k.brk(pid, Some(b0)).unwrap();
+        assert!(k
+            .access(pid, VirtAddr(b0.0 + 9_000), AccessKind::Read)
+            .is_err());
+        let pid = spawn(&mut k);
+        assert_eq!(k.brk(pid, Some(VirtAddr(8))), Err(Errno::ENOMEM));
+    }
+}

@@ -545,3 +545,115 @@ fn to_errno(e: AccessError) -> Errno {
         AccessError::Signal { .. } => Errno::EFAULT,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn the_display_shows_what_a_process_wrote() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let screen = k
+            .mmap(
+                pid,
+                MmapArgs {
+                    shared: true,
+                    source: MapSource::Device(Device::Display),
+                    ..MmapArgs::anon(4096, Prot::RW)
+                },
+            )
+            .unwrap();
+        let text: Vec<u8> = b"Hello, vmsim".iter().flat_map(|&c| [c, 0x1f]).collect();
+        k.write(pid, VirtAddr(screen.0 + 160 * 2), &text).unwrap();
+        let shown = k.display().unwrap().screen();
+        assert_eq!(shown.lines().nth(2), Some("Hello, vmsim"));
+        assert_eq!(faults(&k, FaultKind::Device), 1);
+        // Mapped uncached.
+        let m = k
+            .mm(pid)
+            .unwrap()
+            .pt
+            .lookup(&k.machine.spec.paging, &k.machine.ram, screen)
+            .unwrap();
+        assert!(m.flags.contains(crate::hw::Flags::NO_CACHE));
+    }
+
+    #[test]
+    fn the_clock_reads_simulated_time() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let rtc = k
+            .mmap(
+                pid,
+                MmapArgs {
+                    shared: true,
+                    source: MapSource::Device(Device::Rtc),
+                    ..MmapArgs::anon(4096, Prot::READ)
+                },
+            )
+            .unwrap();
+        let t0 = k.read_u64(pid, rtc).unwrap();
+        let a = k.mmap(pid, MmapArgs::anon(64 * 4096, Prot::RW)).unwrap();
+        for i in 0..64 {
+            k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
+        }
+        let t1 = k.read_u64(pid, rtc).unwrap();
+        assert!(t0 > 0 && t1 > t0, "{t0} {t1}");
+        assert_eq!(t1, k.now_ns());
+    }
+
+    #[test]
+    fn copies_to_and_from_user_fault_pages_in_or_fail_with_efault() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(3 * 4096, Prot::RW)).unwrap();
+        let data: Vec<u8> = (0..6000).map(|i| i as u8).collect();
+        k.copy_to_user(pid, VirtAddr(a.0 + 100), &data).unwrap();
+        let mut back = vec![0u8; 6000];
+        k.copy_from_user(pid, VirtAddr(a.0 + 100), &mut back)
+            .unwrap();
+        assert_eq!(back, data);
+        assert_eq!(faults(&k, FaultKind::DemandZero), 2);
+        assert_eq!(
+            k.copy_to_user(pid, VirtAddr(0x10), b"x"),
+            Err(Errno::EFAULT)
+        );
+        assert!(k.process(pid).unwrap().is_running(), "EFAULT, not a signal");
+    }
+
+    #[test]
+    fn a_run_of_accesses_is_the_same_as_single_accesses() {
+        let mut one = boot("x86-64");
+        let mut run = boot("x86-64");
+        let mut vas = Vec::new();
+        for k in [&mut one, &mut run] {
+            let pid = spawn(k);
+            let a = k.mmap(pid, MmapArgs::anon(64 * 4096, Prot::RW)).unwrap();
+            vas = (0..5000u64)
+                .map(|i| VirtAddr(a.0 + (i * 7919 % 64) * 4096 + i % 4096))
+                .collect();
+        }
+        let pid = Pid(1);
+        let singles: Vec<PhysAddr> = vas
+            .iter()
+            .map(|&va| one.access(pid, va, AccessKind::Write).unwrap())
+            .collect();
+        let mut out = vec![PhysAddr(0); vas.len()];
+        run.access_run(pid, &vas, AccessKind::Write, &mut out)
+            .unwrap();
+        assert_eq!(singles, out);
+        assert_eq!(one.counters(), run.counters());
+        assert_eq!(one.machine.mmu.counters, run.machine.mmu.counters);
+        assert_eq!(
+            one.process(pid).unwrap().stats,
+            run.process(pid).unwrap().stats
+        );
+        // A run stops at the access that fails, with its index.
+        let bad = [vas[0], VirtAddr(0x10), vas[1]];
+        let e = run
+            .access_run(pid, &bad, AccessKind::Read, &mut out)
+            .unwrap_err();
+        assert_eq!(e.0, 1);
+    }
+}

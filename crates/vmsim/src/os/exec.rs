@@ -187,3 +187,49 @@ fn program_bytes(name: &str, len: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn exec_replaces_the_address_space() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
+        k.write_u64(pid, a, 1).unwrap();
+        k.exec(pid, &Program::small("other", 4096)).unwrap();
+        assert!(k.access(pid, a, AccessKind::Read).is_err());
+        assert_eq!(k.process(pid).unwrap().name, "other");
+    }
+
+    #[test]
+    fn a_textbook_machine_runs_processes_too() {
+        let mut k = boot("textbook");
+        assert!(
+            k.display().is_none(),
+            "12-bit physical addresses hold no devices"
+        );
+        let base = k.frame_baseline();
+        let pid = spawn(&mut k);
+        let ps = k.page_size();
+        let a = k.mmap(pid, MmapArgs::anon(4 * ps, Prot::RW)).unwrap();
+        assert!(a.0 < k.task_size().0);
+        k.write(pid, a, b"course").unwrap();
+        let child = k.fork(pid).unwrap();
+        k.write(child, a, b"COURSE").unwrap();
+        let mut buf = [0u8; 6];
+        k.read(pid, a, &mut buf).unwrap();
+        assert_eq!(&buf, b"course");
+        k.exit(child, 0).unwrap();
+        assert!(k.frames.nr_free() < base.free);
+        let kva = k.phys_to_virt(PhysAddr(0x80)).unwrap();
+        assert!(k.access(pid, kva, AccessKind::Read).is_err());
+        assert_eq!(
+            k.process(pid).unwrap().state,
+            ProcState::Killed(Signal::Segv)
+        );
+        k.drop_caches();
+        assert_eq!(k.frame_baseline(), base);
+    }
+}

@@ -64,3 +64,51 @@ impl Kernel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn exit_frees_every_frame_and_page_table() {
+        for preset in ["x86-64", "x86-64-la57", "sv39", "textbook-2level"] {
+            let mut k = boot(preset);
+            let base = k.frame_baseline();
+            let ps = k.page_size();
+            let a = spawn(&mut k);
+            let m = k.mmap(a, MmapArgs::anon(16 * ps, Prot::RW)).unwrap();
+            let far = k
+                .mmap(
+                    a,
+                    MmapArgs {
+                        addr: Some(VirtAddr((k.task_size().0 / 2) & !(ps - 1))),
+                        ..MmapArgs::anon(ps, Prot::RW)
+                    },
+                )
+                .unwrap();
+            let shared = k.mmap(a, MmapArgs::shared_anon(4 * ps, Prot::RW)).unwrap();
+            for i in 0..16 {
+                k.write_u64(a, VirtAddr(m.0 + i * ps), i).unwrap();
+            }
+            k.write_u64(a, far, 1).unwrap();
+            k.write_u64(a, shared, 1).unwrap();
+            let text = k.mm(a).unwrap().vmas.iter().next().unwrap().start;
+            k.access(a, text, AccessKind::Execute).unwrap();
+            let b = k.fork(a).unwrap();
+            k.write_u64(b, m, 5).unwrap();
+            k.brk(b, Some(VirtAddr(k.mm(b).unwrap().brk.0 + 3 * ps)))
+                .unwrap();
+            let brk0 = k.mm(b).unwrap().start_brk;
+            k.write_u64(b, brk0, 5).unwrap();
+            assert!(k.frames.nr_free() < base.free);
+            k.exit(b, 0).unwrap();
+            k.exit(a, 0).unwrap();
+            k.drop_caches();
+            assert_eq!(k.frame_baseline(), base, "{preset}");
+            assert_eq!(k.committed(), 0, "{preset}");
+            for g in k.groups() {
+                assert_eq!(g.charged, 0, "{preset}");
+            }
+        }
+    }
+}

@@ -564,3 +564,197 @@ impl Kernel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn mapping_allocates_nothing_and_first_touch_faults() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let free = k.frames.nr_free();
+        let a = k.mmap(pid, MmapArgs::anon(64 * 4096, Prot::RW)).unwrap();
+        assert_eq!(k.frames.nr_free(), free, "mmap allocates nothing");
+        // A read maps the zero page: still nothing allocated but maybe a table.
+        assert_eq!(k.read_u64(pid, a).unwrap(), 0);
+        assert_eq!(faults(&k, FaultKind::ZeroPage), 1);
+        let after_read = k.frames.nr_free();
+        assert!(free - after_read <= 3, "only page tables");
+        // The write breaks the zero page.
+        k.write_u64(pid, a, 42).unwrap();
+        assert_eq!(faults(&k, FaultKind::ZeroPageCopy), 1);
+        assert_eq!(k.read_u64(pid, a).unwrap(), 42);
+        // A first write elsewhere is a plain demand-zero fault.
+        k.write_u64(pid, VirtAddr(a.0 + 4096), 7).unwrap();
+        assert_eq!(faults(&k, FaultKind::DemandZero), 1);
+        assert_eq!(k.process(pid).unwrap().rss().anon, 2);
+        // The zero page read fresh elsewhere still reads zero: nobody wrote into it.
+        assert_eq!(k.read_u64(pid, VirtAddr(a.0 + 8192)).unwrap(), 0);
+    }
+
+    #[test]
+    fn without_the_zero_page_switch_a_read_allocates() {
+        let mut k = boot_with("x86-64", |c| c.zero_page = false);
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
+        assert_eq!(k.read_u64(pid, a).unwrap(), 0);
+        assert_eq!(faults(&k, FaultKind::ZeroPage), 0);
+        assert_eq!(faults(&k, FaultKind::DemandZero), 1);
+    }
+
+    #[test]
+    fn the_stack_grows_down_on_faults_within_its_limit() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let stack = *k
+            .mm(pid)
+            .unwrap()
+            .vmas
+            .iter()
+            .find(|v| v.role == VmaRole::Stack)
+            .unwrap();
+        let below = VirtAddr(stack.start.0 - 3 * 4096 + 8);
+        k.write_u64(pid, below, 9).unwrap();
+        assert_eq!(k.log.counters.stack_growths, 1);
+        let grown = k.mm(pid).unwrap().vmas.find(below).copied().unwrap();
+        assert_eq!(grown.start, below.align_down(4096));
+        assert_eq!(grown.end, stack.end);
+        // Past RLIMIT_STACK: no growth, a violation.
+        let far = VirtAddr(stack.end.0 - (8 << 20) - 4096);
+        let e = k.access(pid, far, AccessKind::Write).unwrap_err();
+        assert!(matches!(
+            e,
+            AccessError::Signal {
+                reason: Violation::NoVma,
+                ..
+            }
+        ));
+        assert_eq!(faults(&k, FaultKind::SegvNoVma), 1);
+    }
+
+    #[test]
+    fn each_violation_is_reported_and_by_default_kills() {
+        let mut k = boot_with("x86-64", |c| c.kill_on_violation = false);
+        let pid = spawn(&mut k);
+        let ro = k.mmap(pid, MmapArgs::anon(4096, Prot::READ)).unwrap();
+        let e = k.access(pid, ro, AccessKind::Write).unwrap_err();
+        assert!(matches!(
+            e,
+            AccessError::Signal {
+                reason: Violation::Access,
+                ..
+            }
+        ));
+        let e = k.access(pid, ro, AccessKind::Execute).unwrap_err();
+        assert!(matches!(
+            e,
+            AccessError::Signal {
+                reason: Violation::Access,
+                ..
+            }
+        ));
+        let e = k.access(pid, VirtAddr(0x10), AccessKind::Read).unwrap_err();
+        assert!(matches!(
+            e,
+            AccessError::Signal {
+                reason: Violation::NoVma,
+                ..
+            }
+        ));
+        let e = k
+            .access(pid, VirtAddr(0x8000_0000_0000), AccessKind::Read)
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            AccessError::Signal {
+                reason: Violation::NonCanonical,
+                ..
+            }
+        ));
+        assert!(k.process(pid).unwrap().is_running(), "handled, not killed");
+        assert_eq!(faults(&k, FaultKind::SegvAccess), 2);
+        assert_eq!(faults(&k, FaultKind::SegvNoVma), 1);
+        assert_eq!(faults(&k, FaultKind::SegvKernel), 1);
+        assert_eq!(k.log.events.len(), 4);
+        // With the default, the first one kills.
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        assert!(k.access(pid, VirtAddr(0x10), AccessKind::Read).is_err());
+        assert_eq!(
+            k.access(pid, VirtAddr(0x10), AccessKind::Read),
+            Err(AccessError::NotRunning(pid))
+        );
+        assert!(matches!(
+            k.log.events[0],
+            Event::Signal {
+                killed: true,
+                signal: Signal::Segv,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_fault_on_a_page_that_allows_the_access_is_spurious() {
+        // The MMU re-walks stale TLB entries itself, so the kernel sees such a fault only
+        // when another path fixed the entry first (as another CPU would on real hardware):
+        // deliver one by hand.
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
+        k.write_u64(pid, a, 1).unwrap();
+        let fault = crate::hw::Fault {
+            va: a,
+            access: AccessKind::Write,
+            mode: crate::hw::Privilege::User,
+            cause: crate::hw::FaultCause::WriteProtect,
+            entry: None,
+        };
+        assert_eq!(k.handle_fault(pid, fault), Ok(FaultKind::Spurious));
+        assert_eq!(faults(&k, FaultKind::Spurious), 1);
+        assert_eq!(k.read_u64(pid, a).unwrap(), 1);
+    }
+
+    #[test]
+    fn fault_around_maps_cached_neighbours() {
+        let mut k = boot("x86-64");
+        let f = k.create_file("/seq", vec![1u8; 32 * 4096]);
+        let a = spawn(&mut k);
+        let b = spawn(&mut k);
+        let map = MmapArgs {
+            source: MapSource::File(f, 0),
+            ..MmapArgs::anon(32 * 4096, Prot::READ)
+        };
+        let va = k.mmap(a, map).unwrap();
+        for i in 0..32 {
+            k.read_u64(a, VirtAddr(va.0 + i * 4096)).unwrap();
+        }
+        assert_eq!(
+            k.log.counters.file_reads, 32,
+            "every page read from the file once"
+        );
+        assert_eq!(
+            k.log.counters.fault_around_pages, 0,
+            "a sequential first reader finds no neighbours cached"
+        );
+        // At a 64 KiB-aligned address, so that the 16 pages are one window.
+        let vb = k
+            .mmap(
+                b,
+                MmapArgs {
+                    addr: Some(VirtAddr(0x1000_0000)),
+                    ..map
+                },
+            )
+            .unwrap();
+        assert_eq!(vb, VirtAddr(0x1000_0000));
+        let before = k.process(b).unwrap().stats.faults.iter().sum::<u64>();
+        for i in 0..16 {
+            k.read_u64(b, VirtAddr(vb.0 + i * 4096)).unwrap();
+        }
+        let faults_b = k.process(b).unwrap().stats.faults.iter().sum::<u64>() - before;
+        assert_eq!(faults_b, 1, "one fault maps the whole 16-page window");
+        assert_eq!(k.log.counters.fault_around_pages, 15);
+    }
+}

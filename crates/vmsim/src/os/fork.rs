@@ -132,3 +132,55 @@ impl Kernel {
         Ok(child)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn fork_then_write_copies_exactly_the_pages_written() {
+        for preset in ["x86-64", "sv48", "textbook-2level"] {
+            let mut k = boot(preset);
+            let ps = k.page_size();
+            let parent = spawn(&mut k);
+            let n = 12u64;
+            let a = k.mmap(parent, MmapArgs::anon(n * ps, Prot::RW)).unwrap();
+            for i in 0..n {
+                k.write_u64(parent, VirtAddr(a.0 + i * ps), 100 + i)
+                    .unwrap();
+            }
+            let child = k.fork(parent).unwrap();
+            let before = faults(&k, FaultKind::CowCopy);
+            let written = 5u64;
+            for i in 0..written {
+                k.write_u64(child, VirtAddr(a.0 + i * ps), 900 + i).unwrap();
+            }
+            assert_eq!(
+                faults(&k, FaultKind::CowCopy) - before,
+                written,
+                "{preset}: one copy per page written"
+            );
+            // Both see their own values.
+            for i in 0..n {
+                let va = VirtAddr(a.0 + i * ps);
+                let want_child = if i < written { 900 + i } else { 100 + i };
+                assert_eq!(k.read_u64(child, va).unwrap(), want_child, "{preset}");
+                assert_eq!(k.read_u64(parent, va).unwrap(), 100 + i, "{preset}");
+            }
+            // The parent is now the last owner of the pages the child copied: it writes in
+            // place. The rest are still shared and are copied.
+            let reuse = faults(&k, FaultKind::CowReuse);
+            let copies = faults(&k, FaultKind::CowCopy);
+            for i in 0..n {
+                k.write_u64(parent, VirtAddr(a.0 + i * ps), 1).unwrap();
+            }
+            assert_eq!(faults(&k, FaultKind::CowReuse) - reuse, written, "{preset}");
+            assert_eq!(
+                faults(&k, FaultKind::CowCopy) - copies,
+                n - written,
+                "{preset}"
+            );
+            assert_eq!(k.read_u64(child, VirtAddr(a.0 + 6 * ps)).unwrap(), 106);
+        }
+    }
+}

@@ -69,6 +69,7 @@ impl Kernel {
 mod tests {
     use crate::addr::{PhysAddr, VirtAddr};
     use crate::hw::MachineSpec;
+    use crate::os::test_support::*;
     use crate::os::{Kernel, KernelConfig};
 
     #[test]
@@ -100,5 +101,53 @@ mod tests {
         assert_eq!(k.frames.nr_free(), before - 1);
         assert_eq!(k.free_user_table(pt), 1);
         assert_eq!(k.frames.nr_free(), before);
+    }
+
+    #[test]
+    fn boot_builds_a_direct_map_the_kernel_can_read_and_users_cannot() {
+        let mut k = boot("x86-64");
+        assert!(k.log.boot.iter().any(|l| l.contains("direct map")));
+        // Write through physical memory, read back through the direct map.
+        k.machine.ram.write(PhysAddr(0x12_3456), b"kernel").unwrap();
+        let va = k.phys_to_virt(PhysAddr(0x12_3456)).unwrap();
+        assert_eq!(va.0, 0xffff_8880_0012_3456);
+        let mut buf = [0u8; 6];
+        k.kernel_read(va, &mut buf).unwrap();
+        assert_eq!(&buf, b"kernel");
+        // A process shares the kernel's tables but cannot touch them.
+        let pid = spawn(&mut k);
+        let e = k.access(pid, va, AccessKind::Read).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AccessError::Signal {
+                    reason: Violation::KernelAddress,
+                    signal: Signal::Segv,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            k.process(pid).unwrap().state,
+            ProcState::Killed(Signal::Segv)
+        );
+        assert_eq!(faults(&k, FaultKind::SegvKernel), 1);
+    }
+
+    #[test]
+    fn the_kernel_range_is_shared_by_every_process() {
+        let mut k = boot("sv39");
+        let a = spawn(&mut k);
+        let b = spawn(&mut k);
+        let va = k.phys_to_virt(PhysAddr(0x4000)).unwrap();
+        for pid in [a, b] {
+            k.switch_to(pid).unwrap();
+            assert_eq!(k.kernel_access(va, AccessKind::Read), Ok(PhysAddr(0x4000)));
+            // Supervisor-only, no-execute.
+            assert_eq!(k.kernel_access(va, AccessKind::Execute), Err(Errno::EFAULT));
+        }
+        // Each process has its own root but no kernel tables of its own.
+        assert_eq!(k.table_pages(a), 1);
     }
 }

@@ -220,3 +220,126 @@ impl Kernel {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn overcommit_policies_refuse_what_they_should() {
+        let mut k = boot_with("x86-64", |c| c.overcommit = Overcommit::Never);
+        let pid = spawn(&mut k);
+        let limit = k.commit_limit();
+        assert_eq!(
+            k.mmap(pid, MmapArgs::anon(limit, Prot::RW)),
+            Err(Errno::ENOMEM)
+        );
+        // Read-only private mappings are not committed.
+        assert!(k.mmap(pid, MmapArgs::anon(limit, Prot::READ)).is_ok());
+        let part = (limit / 5 * 2) & !4095;
+        let a = k.mmap(pid, MmapArgs::anon(part, Prot::RW)).unwrap();
+        assert_eq!(k.fork(pid).map(|_| ()), Ok(()));
+        assert_eq!(
+            k.fork(pid),
+            Err(Errno::ENOMEM),
+            "a third copy would pass the limit"
+        );
+        k.munmap(pid, a, part).unwrap();
+        assert!(k.fork(pid).is_ok());
+
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let ram = k.machine.ram.size();
+        assert_eq!(
+            k.mmap(pid, MmapArgs::anon(2 * ram, Prot::RW)),
+            Err(Errno::ENOMEM)
+        );
+        assert!(k.mmap(pid, MmapArgs::anon(ram / 2, Prot::RW)).is_ok());
+        assert!(
+            k.mmap(pid, MmapArgs::anon(ram / 2, Prot::RW)).is_ok(),
+            "mode 0 overcommits"
+        );
+
+        let mut k = boot_with("x86-64", |c| c.overcommit = Overcommit::Always);
+        let pid = spawn(&mut k);
+        assert!(k.mmap(pid, MmapArgs::anon(4 * ram, Prot::RW)).is_ok());
+    }
+
+    #[test]
+    fn a_group_at_its_limit_loses_its_largest_process() {
+        let mut k = boot("x86-64");
+        let g = k.create_group("/jobs", Some(64 * 4096));
+        let small = spawn(&mut k);
+        let big = spawn(&mut k);
+        k.set_group(small, g).unwrap();
+        k.set_group(big, g).unwrap();
+        let a = k.mmap(small, MmapArgs::anon(8 * 4096, Prot::RW)).unwrap();
+        for i in 0..8 {
+            k.write_u64(small, VirtAddr(a.0 + i * 4096), 1).unwrap();
+        }
+        let b = k.mmap(big, MmapArgs::anon(100 * 4096, Prot::RW)).unwrap();
+        let mut died_at = None;
+        for i in 0..100 {
+            if k.write_u64(big, VirtAddr(b.0 + i * 4096), 1).is_err() {
+                died_at = Some(i);
+                break;
+            }
+        }
+        assert!(died_at.is_some(), "the group limit must stop it");
+        assert_eq!(
+            k.process(big).unwrap().state,
+            ProcState::Killed(Signal::OomKill)
+        );
+        assert!(k.process(small).unwrap().is_running());
+        assert!(
+            matches!(&k.log.events[0], Event::OomKill { pid, group: Some(n), .. } if *pid == big && n == "/jobs")
+        );
+        assert_eq!(k.groups()[g.0 as usize].oom_kills, 1);
+        assert_eq!(k.groups()[g.0 as usize].charged, 8);
+        assert!(k.groups()[g.0 as usize].peak <= 64);
+    }
+
+    #[test]
+    fn without_swap_anonymous_memory_cannot_go_and_the_oom_killer_runs() {
+        let mut k = boot_small(2 << 20, 0, ReclaimPolicy::Clock);
+        let pid = spawn(&mut k);
+        // Within the heuristic overcommit limit (RAM), beyond what RAM has free.
+        let a = k.mmap(pid, MmapArgs::anon(480 * 4096, Prot::RW)).unwrap();
+        let mut failed = false;
+        for i in 0..480 {
+            if k.write_u64(pid, VirtAddr(a.0 + i * 4096), 1).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed);
+        assert_eq!(
+            k.process(pid).unwrap().state,
+            ProcState::Killed(Signal::OomKill)
+        );
+        assert!(
+            matches!(&k.log.events[0], Event::OomKill { reason, .. } if reason.contains("no free frames")),
+            "{:?}",
+            k.log.events
+        );
+    }
+
+    #[test]
+    fn a_group_at_its_limit_swaps_its_own_pages_before_killing() {
+        let mut k = boot_small(16 << 20, 16 << 20, ReclaimPolicy::Clock);
+        let g = k.create_group("/limited", Some(64 * 4096));
+        let pid = spawn(&mut k);
+        k.set_group(pid, g).unwrap();
+        let a = k.mmap(pid, MmapArgs::anon(256 * 4096, Prot::RW)).unwrap();
+        for i in 0..256 {
+            k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
+        }
+        for i in 0..256 {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+        }
+        assert!(k.process(pid).unwrap().is_running());
+        assert!(k.groups()[g.0 as usize].peak <= 64);
+        assert!(k.log.counters.swap_outs >= 192);
+        assert_eq!(k.log.counters.oom_kills, 0);
+    }
+}

@@ -15,3 +15,23 @@ impl Kernel {
         self.zap(pid, addr, end)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn madvise_dontneed_drops_pages() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
+        k.write_u64(pid, a, 5).unwrap();
+        k.madvise_dontneed(pid, a, 4096).unwrap();
+        assert_eq!(k.process(pid).unwrap().rss().anon, 0);
+        assert_eq!(k.read_u64(pid, a).unwrap(), 0);
+        assert_eq!(
+            k.madvise_dontneed(pid, VirtAddr(0x10000), 4096),
+            Err(Errno::ENOMEM)
+        );
+    }
+}

@@ -703,4 +703,4 @@ impl Kernel {
 }
 
 #[cfg(test)]
-mod tests;
+mod test_support;

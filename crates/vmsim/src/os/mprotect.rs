@@ -111,3 +111,80 @@ impl Kernel {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn w_xor_x_refuses_writable_code_and_a_jit_flips_pages() {
+        let mut k = boot_with("x86-64", |c| c.wx = true);
+        let pid = spawn(&mut k);
+        assert_eq!(
+            k.mmap(pid, MmapArgs::anon(4096, Prot::RWX)),
+            Err(Errno::EACCES)
+        );
+        // The JIT: write code into a RW buffer, flip it to RX, run it.
+        let code = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
+        k.write(pid, code, &[0x90, 0x90, 0xc3]).unwrap();
+        assert_eq!(k.mprotect(pid, code, 4096, Prot::RWX), Err(Errno::EACCES));
+        k.mprotect(pid, code, 4096, Prot::RX).unwrap();
+        k.access(pid, code, AccessKind::Execute).unwrap();
+        let mut b = [0u8; 3];
+        k.read(pid, code, &mut b).unwrap();
+        assert_eq!(b, [0x90, 0x90, 0xc3]);
+        // The TLB held the page writable; mprotect's flush means the write now faults.
+        let e = k.access(pid, code, AccessKind::Write).unwrap_err();
+        assert!(matches!(
+            e,
+            AccessError::Signal {
+                reason: Violation::Access,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn mprotect_narrowing_reaches_the_tlb() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(8 * 4096, Prot::RW)).unwrap();
+        k.write_u64(pid, a, 1).unwrap();
+        k.write_u64(pid, VirtAddr(a.0 + 4096), 1).unwrap();
+        let before = k.mm(pid).unwrap().vmas.len();
+        // Cached writable in the TLB now. Narrow the first page of the range.
+        k.mprotect(pid, a, 4096, Prot::READ).unwrap();
+        let vmas = &k.mm(pid).unwrap().vmas;
+        assert_eq!(vmas.len(), before + 1, "the VMA split in two");
+        assert_eq!(vmas.find(a).unwrap().prot, Prot::READ);
+        assert_eq!(vmas.find(VirtAddr(a.0 + 4096)).unwrap().prot, Prot::RW);
+        assert!(k
+            .access(pid, VirtAddr(a.0 + 4096), AccessKind::Write)
+            .is_ok());
+        assert!(k.access(pid, a, AccessKind::Write).is_err());
+    }
+
+    #[test]
+    fn prot_none_keeps_the_data_and_munmap_forgets_it() {
+        let mut k = boot_with("sv48", |c| c.kill_on_violation = false);
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(2 * 4096, Prot::RW)).unwrap();
+        k.write_u64(pid, a, 0xfeed).unwrap();
+        k.mprotect(pid, a, 8192, Prot::NONE).unwrap();
+        assert!(k.access(pid, a, AccessKind::Read).is_err());
+        assert_eq!(k.process(pid).unwrap().rss().anon, 1, "still resident");
+        let child = k.fork(pid).unwrap();
+        k.mprotect(pid, a, 8192, Prot::READ).unwrap();
+        assert_eq!(k.read_u64(pid, a).unwrap(), 0xfeed);
+        k.mprotect(child, a, 8192, Prot::RW).unwrap();
+        k.write_u64(child, a, 1).unwrap();
+        assert_eq!(
+            k.read_u64(pid, a).unwrap(),
+            0xfeed,
+            "copy-on-write survived"
+        );
+        k.munmap(pid, a, 8192).unwrap();
+        assert!(k.access(pid, a, AccessKind::Read).is_err());
+        assert_eq!(k.process(pid).unwrap().rss().anon, 0);
+    }
+}

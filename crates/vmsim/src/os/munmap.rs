@@ -142,3 +142,48 @@ impl Kernel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn munmap_splits_and_frees_page_tables() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let tables0 = k.table_pages(pid);
+        let far = VirtAddr(0x5000_0000_0000);
+        let a = k
+            .mmap(
+                pid,
+                MmapArgs {
+                    addr: Some(far),
+                    fixed: true,
+                    ..MmapArgs::anon(3 * 4096, Prot::RW)
+                },
+            )
+            .unwrap();
+        assert_eq!(a, far);
+        for i in 0..3 {
+            k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
+        }
+        assert_eq!(k.table_pages(pid), tables0 + 3, "PDPT, PD and PT");
+        k.munmap(pid, VirtAddr(a.0 + 4096), 4096).unwrap();
+        assert_eq!(
+            k.mm(pid)
+                .unwrap()
+                .vmas
+                .overlapping(a, VirtAddr(a.0 + 3 * 4096))
+                .len(),
+            2
+        );
+        assert_eq!(k.read_u64(pid, VirtAddr(a.0 + 2 * 4096)).unwrap(), 2);
+        k.munmap(pid, a, 3 * 4096).unwrap();
+        assert_eq!(
+            k.table_pages(pid),
+            tables0,
+            "the tables went with the last page"
+        );
+        assert!(k.access(pid, a, AccessKind::Read).is_err());
+    }
+}

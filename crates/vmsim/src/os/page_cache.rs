@@ -153,6 +153,7 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::os::test_support::*;
 
     #[test]
     fn a_file_of_the_same_name_is_replaced_not_added() {
@@ -174,5 +175,129 @@ mod tests {
         let mut buf = [9u8; 8];
         assert!(c.files[a.0 as usize].read_page(4, &mut buf));
         assert_eq!(buf, [7, 7, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn file_pages_come_from_storage_once_then_from_the_cache() {
+        let mut k = boot("x86-64");
+        let f = k.create_file(
+            "/data",
+            (0..3 * 4096).map(|i| (i / 4096) as u8 + 1).collect(),
+        );
+        let a = spawn(&mut k);
+        let b = spawn(&mut k);
+        let map = |shared| MmapArgs {
+            shared,
+            source: MapSource::File(f, 4096),
+            ..MmapArgs::anon(2 * 4096, Prot::RW)
+        };
+        let va = k.mmap(a, map(false)).unwrap();
+        let reads = k.log.counters.file_reads;
+        let mut x = [0u8; 1];
+        k.read(a, va, &mut x).unwrap();
+        assert_eq!(x, [2], "offset 4096 is the file's second page");
+        assert_eq!(k.log.counters.file_reads, reads + 1);
+        let vb = k.mmap(b, map(true)).unwrap();
+        k.read(b, vb, &mut x).unwrap();
+        assert_eq!(
+            k.log.counters.file_reads,
+            reads + 1,
+            "second mapper hits the cache"
+        );
+        assert!(faults(&k, FaultKind::PageCache) >= 1);
+        // A private write copies; the shared mapping and the cache keep the file's bytes.
+        k.write(a, va, &[9]).unwrap();
+        k.read(b, vb, &mut x).unwrap();
+        assert_eq!(x, [2]);
+        // A shared write is seen by a new mapper.
+        k.write(b, vb, &[7]).unwrap();
+        let c = spawn(&mut k);
+        let vc = k.mmap(c, map(false)).unwrap();
+        k.read(c, vc, &mut x).unwrap();
+        assert_eq!(x, [7]);
+    }
+
+    #[test]
+    fn clean_file_pages_are_dropped_and_dirty_ones_written_back() {
+        let mut k = boot_small(2 << 20, 8 << 20, ReclaimPolicy::Clock);
+        let pages = 600u64;
+        let f = k.create_file("/big", vec![7u8; (pages * 4096) as usize]);
+        let pid = spawn(&mut k);
+        let shared = MmapArgs {
+            shared: true,
+            source: MapSource::File(f, 0),
+            ..MmapArgs::anon(pages * 4096, Prot::RW)
+        };
+        let m = k.mmap(pid, shared).unwrap();
+        // Write one byte in the first page, then stream through the rest.
+        k.write(pid, m, &[42]).unwrap();
+        for i in 0..pages {
+            let mut b = [0u8];
+            k.read(pid, VirtAddr(m.0 + i * 4096), &mut b).unwrap();
+            assert!(b[0] == 7 || (i == 0 && b[0] == 42));
+        }
+        // Anonymous pressure pushes the file pages out.
+        let a = k.mmap(pid, MmapArgs::anon(400 * 4096, Prot::RW)).unwrap();
+        for i in 0..400 {
+            k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
+        }
+        assert!(k.log.counters.file_evictions > 0);
+        assert!(k.log.counters.writebacks >= 1);
+        assert_eq!(
+            k.file(f).unwrap().data[0],
+            42,
+            "the dirty page reached the file"
+        );
+        let reads = k.log.counters.file_reads;
+        let mut b = [0u8];
+        k.read(pid, m, &mut b).unwrap();
+        assert_eq!(b[0], 42);
+        assert!(
+            k.log.counters.file_reads > reads,
+            "read back from the file: a major fault"
+        );
+    }
+
+    #[test]
+    fn host_files_are_really_read_and_stay_read_only() {
+        let path = std::env::temp_dir().join(format!("vmsim-host-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..3 * 4096 + 100).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let mut k = boot("x86-64");
+        let f = k.open_host_file(&path).unwrap();
+        let pid = spawn(&mut k);
+        let private = MmapArgs {
+            source: MapSource::File(f, 0),
+            ..MmapArgs::anon(4 * 4096, Prot::RW)
+        };
+        let a = k.mmap(pid, private).unwrap();
+        let mut buf = vec![0u8; bytes.len()];
+        k.read(pid, a, &mut buf).unwrap();
+        assert_eq!(buf, bytes);
+        let mut tail = [9u8; 4];
+        k.read(pid, VirtAddr(a.0 + bytes.len() as u64), &mut tail)
+            .unwrap();
+        assert_eq!(
+            tail, [0; 4],
+            "past the end of the file, within its last page: zeros"
+        );
+        k.write(pid, a, b"private").unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "a private write stays private"
+        );
+        let shared_rw = MmapArgs {
+            shared: true,
+            ..private
+        };
+        assert_eq!(k.mmap(pid, shared_rw), Err(Errno::EACCES));
+        let shared_ro = MmapArgs {
+            shared: true,
+            prot: Prot::READ,
+            ..private
+        };
+        assert!(k.mmap(pid, shared_ro).is_ok());
+        std::fs::remove_file(&path).ok();
     }
 }

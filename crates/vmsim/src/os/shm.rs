@@ -119,6 +119,7 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::os::test_support::*;
 
     fn obj(name: Option<&str>) -> ShmObject {
         ShmObject {
@@ -139,5 +140,51 @@ mod tests {
         s.objects[a.0 as usize] = None;
         assert_eq!(s.insert(obj(Some("c"))), a);
         assert_eq!(s.names.get("c"), Some(&a));
+    }
+
+    #[test]
+    fn shared_memory_is_the_same_frames_in_every_mapper() {
+        let mut k = boot("x86-64");
+        let a = spawn(&mut k);
+        let b = spawn(&mut k);
+        let obj = k.shm_open("/cache", 8192).unwrap();
+        let src = MmapArgs {
+            shared: true,
+            source: MapSource::Shm(obj, 0),
+            ..MmapArgs::anon(8192, Prot::RW)
+        };
+        let va = k.mmap(a, src).unwrap();
+        let vb = k.mmap(b, src).unwrap();
+        k.write(a, VirtAddr(va.0 + 100), b"hello").unwrap();
+        let mut buf = [0u8; 5];
+        k.read(b, VirtAddr(vb.0 + 100), &mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+        assert_eq!(faults(&k, FaultKind::Shared), 1);
+        // Shared anonymous memory stays shared across fork; private memory does not.
+        let s = k.mmap(a, MmapArgs::shared_anon(4096, Prot::RW)).unwrap();
+        let p = k.mmap(a, MmapArgs::anon(4096, Prot::RW)).unwrap();
+        k.write_u64(a, s, 1).unwrap();
+        k.write_u64(a, p, 1).unwrap();
+        let c = k.fork(a).unwrap();
+        k.write_u64(c, s, 2).unwrap();
+        k.write_u64(c, p, 2).unwrap();
+        assert_eq!(k.read_u64(a, s).unwrap(), 2);
+        assert_eq!(k.read_u64(a, p).unwrap(), 1);
+        // Beyond the object's end: SIGBUS.
+        let big = MmapArgs {
+            len: 4 * 4096,
+            ..src
+        };
+        let vbig = k.mmap(b, big).unwrap();
+        let e = k
+            .access(b, VirtAddr(vbig.0 + 3 * 4096), AccessKind::Read)
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            AccessError::Signal {
+                signal: Signal::Bus,
+                ..
+            }
+        ));
     }
 }

@@ -67,3 +67,33 @@ impl Kernel {
 
     // ---- Mappings ----
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn syscalls_reject_bad_arguments_with_errors() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        assert_eq!(k.mmap(pid, MmapArgs::anon(0, Prot::RW)), Err(Errno::EINVAL));
+        assert_eq!(k.munmap(pid, VirtAddr(0x1001), 4096), Err(Errno::EINVAL));
+        assert_eq!(
+            k.mprotect(pid, VirtAddr(0x7000_0000), 4096, Prot::READ),
+            Err(Errno::ENOMEM)
+        );
+        let fixed_high = MmapArgs {
+            addr: Some(VirtAddr(0xffff_8000_0000_0000)),
+            fixed: true,
+            ..MmapArgs::anon(4096, Prot::RW)
+        };
+        assert_eq!(k.mmap(pid, fixed_high), Err(Errno::EINVAL));
+        assert_eq!(k.fork(Pid(99)), Err(Errno::ESRCH));
+        assert_eq!(k.shm_unlink("/none"), Err(Errno::ENOENT));
+        let f = MmapArgs {
+            source: MapSource::File(FileId(77), 0),
+            ..MmapArgs::anon(4096, Prot::READ)
+        };
+        assert_eq!(k.mmap(pid, f), Err(Errno::ENOENT));
+    }
+}

@@ -293,6 +293,7 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::os::test_support::*;
 
     #[test]
     fn frame_lists_start_zeroed_and_keep_order() {
@@ -318,5 +319,46 @@ mod tests {
         assert!(w.min > 1000 && w.min < w.low && w.low < w.high);
         let small = Watermarks::for_ram(64, 64);
         assert!(small.min >= 1 && small.high < 64);
+    }
+
+    #[test]
+    fn reclaim_reads_and_clears_the_accessed_bit_in_the_entry_itself() {
+        for preset in ["x86-64", "sv39", "textbook"] {
+            let mut k = boot(preset);
+            let pid = spawn(&mut k);
+            let ps = k.page_size();
+            let a = k.mmap(pid, MmapArgs::anon(ps, Prot::RW)).unwrap();
+            k.write_u64(pid, a, 1).unwrap();
+            let leaf = |k: &Kernel| {
+                let paging = k.machine.spec.paging;
+                k.mm(pid)
+                    .unwrap()
+                    .pt
+                    .lookup(&paging, &k.machine.ram, a)
+                    .unwrap()
+            };
+            let m = leaf(&k);
+            assert!(m.flags.contains(Flags::ACCESSED), "{preset}");
+            let raw = k
+                .machine
+                .ram
+                .read_uint(m.pte_addr, k.machine.spec.paging.pte_bytes);
+            // Young once; the bit is cleared in RAM and nothing else in the entry moves.
+            assert!(k.young(m.pfn), "{preset}");
+            let after = leaf(&k);
+            assert!(!after.flags.contains(Flags::ACCESSED), "{preset}");
+            assert_eq!((after.pfn, after.flags | Flags::ACCESSED), (m.pfn, m.flags));
+            assert_ne!(
+                raw,
+                k.machine
+                    .ram
+                    .read_uint(m.pte_addr, k.machine.spec.paging.pte_bytes)
+            );
+            assert!(!k.young(m.pfn), "{preset}: no access since");
+            // A walk sets it again (the TLB entry goes first, as a shootdown would).
+            k.machine.mmu.flush_all();
+            k.read_u64(pid, a).unwrap();
+            assert!(k.young(m.pfn), "{preset}");
+        }
     }
 }

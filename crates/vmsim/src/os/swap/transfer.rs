@@ -229,3 +229,91 @@ impl Kernel {
         Ok(kind)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn pages_beyond_ram_go_to_swap_and_come_back_intact() {
+        for policy in [
+            ReclaimPolicy::Fifo,
+            ReclaimPolicy::Clock,
+            ReclaimPolicy::TwoList,
+        ] {
+            let mut k = boot_small(2 << 20, 8 << 20, policy);
+            let base = k.frame_baseline();
+            let pid = spawn(&mut k);
+            let n = 1024u64; // 4 MiB of data on 2 MiB of RAM
+            let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+            for i in 0..n {
+                k.write_u64(pid, VirtAddr(a.0 + i * 4096 + 8 * (i % 500)), i * 7 + 1)
+                    .unwrap();
+            }
+            assert!(k.log.counters.swap_outs > 0, "{policy:?}");
+            for i in (0..n).rev() {
+                let got = k
+                    .read_u64(pid, VirtAddr(a.0 + i * 4096 + 8 * (i % 500)))
+                    .unwrap();
+                assert_eq!(got, i * 7 + 1, "{policy:?} page {i}");
+            }
+            assert!(k.log.counters.swap_ins > 0);
+            assert_eq!(faults(&k, FaultKind::SwapIn), k.log.counters.swap_ins);
+            assert!(k.log.counters.io_wait_ns > 0);
+            let p = k.process(pid).unwrap();
+            let swapped = k.mm(pid).unwrap().swap_pages;
+            assert!(p.rss().anon < n && swapped > 0);
+            assert!(
+                p.rss().anon + swapped >= n,
+                "every page resident or in swap"
+            );
+            k.exit(pid, 0).unwrap();
+            k.drop_caches();
+            assert_eq!(k.swap_stats().unwrap().used, 0, "{policy:?}: slots freed");
+            assert_eq!(k.frame_baseline(), base, "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn the_swap_cache_shares_a_page_that_left_shared_and_readahead_fills_it() {
+        let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
+        let parent = spawn(&mut k);
+        let n = 64u64;
+        let a = k.mmap(parent, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        for i in 0..n {
+            k.write_u64(parent, VirtAddr(a.0 + i * 4096), i).unwrap();
+        }
+        let child = k.fork(parent).unwrap();
+        // Push everything out with a third process.
+        let hog = spawn(&mut k);
+        let h = k.mmap(hog, MmapArgs::anon(400 * 4096, Prot::RW)).unwrap();
+        for i in 0..400 {
+            k.write_u64(hog, VirtAddr(h.0 + i * 4096), 1).unwrap();
+        }
+        let swapped = k.mm(parent).unwrap().swap_pages;
+        assert!(swapped > 8, "{swapped}");
+        k.exit(hog, 0).unwrap();
+        // The parent reads its pages back: some from the device, the rest read ahead.
+        for i in 0..n {
+            assert_eq!(k.read_u64(parent, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+        }
+        assert!(k.log.counters.swap_readahead > 0);
+        assert!(faults(&k, FaultKind::SwapCache) > 0);
+        let major = faults(&k, FaultKind::SwapIn);
+        // The child's copies of the same pages come from the swap cache: no more reads.
+        for i in 0..n {
+            assert_eq!(k.read_u64(child, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+        }
+        assert_eq!(
+            faults(&k, FaultKind::SwapIn),
+            major,
+            "the child found them cached"
+        );
+        // And they are still copy-on-write.
+        k.write_u64(child, a, 999).unwrap();
+        assert_eq!(k.read_u64(parent, a).unwrap(), 0);
+        k.exit(child, 0).unwrap();
+        k.exit(parent, 0).unwrap();
+        assert_eq!(k.swap_stats().unwrap().used, 0);
+    }
+}
