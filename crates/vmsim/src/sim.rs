@@ -21,7 +21,7 @@ use crate::addr::PhysAddr;
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::{AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Program, Prot};
-use crate::trace::{Event, EventReader, MapKind, TraceError, TracePid, BATCH};
+use crate::trace::{for_each_batch, Event, EventReader, MapKind, TraceError, TracePid};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -210,15 +210,14 @@ impl<'k> Sim<'k> {
         reader: &mut EventReader,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(), TraceError> {
-        let mut batch = Vec::with_capacity(BATCH);
-        loop {
-            reader.next_batch(&mut batch)?;
-            if batch.is_empty() {
-                break;
-            }
-            self.feed(&batch);
-            progress(self.stats.events);
-        }
+        for_each_batch(
+            |b| reader.next_batch(b),
+            |batch| {
+                self.feed(batch);
+                progress(self.stats.events);
+                Ok::<_, TraceError>(())
+            },
+        )?;
         self.finish();
         Ok(())
     }

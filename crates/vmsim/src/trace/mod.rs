@@ -706,16 +706,54 @@ impl EventReader {
 
     /// Reads every remaining event (for tests and small traces).
     pub fn read_all(&mut self) -> Result<Vec<Event>, TraceError> {
-        let mut all = Vec::new();
-        let mut batch = Vec::with_capacity(BATCH);
-        loop {
-            self.next_batch(&mut batch)?;
-            if batch.is_empty() {
-                return Ok(all);
-            }
-            all.extend_from_slice(&batch);
-        }
+        read_batches(|b| self.next_batch(b))
     }
+}
+
+/// Hands `f` each batch that `next_batch` (any reader's) appends to a buffer cleared
+/// before each call, up to the empty batch that ends the trace; stops at the first
+/// error of either.
+pub(crate) fn for_each_batch<E: From<TraceError>>(
+    mut next_batch: impl FnMut(&mut Vec<Event>) -> Result<(), TraceError>,
+    mut f: impl FnMut(&[Event]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        next_batch(&mut batch)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        f(&batch)?;
+    }
+}
+
+/// Every event that `next_batch` hands out, up to the end of the trace.
+pub(crate) fn read_batches(
+    next_batch: impl FnMut(&mut Vec<Event>) -> Result<(), TraceError>,
+) -> Result<Vec<Event>, TraceError> {
+    let mut all = Vec::new();
+    for_each_batch(next_batch, |batch| {
+        all.extend_from_slice(batch);
+        Ok::<_, TraceError>(())
+    })?;
+    Ok(all)
+}
+
+/// Writes every event that `next_batch` hands out to `writer`; returns how many.
+pub(crate) fn copy_events<W: std::io::Write>(
+    next_batch: impl FnMut(&mut Vec<Event>) -> Result<(), TraceError>,
+    writer: &mut EventWriter<W>,
+) -> Result<u64, TraceError> {
+    let mut n = 0;
+    for_each_batch(next_batch, |batch| {
+        for e in batch {
+            writer.write(e)?;
+        }
+        n += batch.len() as u64;
+        Ok::<_, TraceError>(())
+    })?;
+    Ok(n)
 }
 
 /// A writer of one of the writable formats.
@@ -760,18 +798,7 @@ pub fn convert<W: std::io::Write>(
     reader: &mut EventReader,
     writer: &mut EventWriter<W>,
 ) -> Result<u64, TraceError> {
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut n = 0;
-    loop {
-        reader.next_batch(&mut batch)?;
-        if batch.is_empty() {
-            return Ok(n);
-        }
-        for e in &batch {
-            writer.write(e)?;
-        }
-        n += batch.len() as u64;
-    }
+    copy_events(|b| reader.next_batch(b), writer)
 }
 
 /// Reads up to `buf.len()` bytes, stopping early only at the end of the input; returns
@@ -803,25 +830,24 @@ pub fn page_trace(
 ) -> Result<crate::policy::PageTrace, TraceError> {
     let shift = page_size.max(1).trailing_zeros();
     let mut pages = Vec::new();
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        reader.next_batch(&mut batch)?;
-        if batch.is_empty() {
-            break;
-        }
-        for e in &batch {
-            let Event::Access(a) = e else { continue };
-            if pid.is_some_and(|p| p != a.pid) {
-                continue;
+    for_each_batch(
+        |b| reader.next_batch(b),
+        |batch| {
+            for e in batch {
+                let Event::Access(a) = e else { continue };
+                if pid.is_some_and(|p| p != a.pid) {
+                    continue;
+                }
+                let first = a.va >> shift;
+                let last = a.va.saturating_add(a.size.max(1) as u64 - 1) >> shift;
+                for page in first..=last {
+                    // Process in the top 12 bits: pages of different processes differ.
+                    pages.push((a.pid as u64) << 52 ^ page);
+                }
             }
-            let first = a.va >> shift;
-            let last = a.va.saturating_add(a.size.max(1) as u64 - 1) >> shift;
-            for page in first..=last {
-                // Process in the top 12 bits: pages of different processes differ.
-                pages.push((a.pid as u64) << 52 ^ page);
-            }
-        }
-    }
+            Ok::<_, TraceError>(())
+        },
+    )?;
     Ok(crate::policy::PageTrace::from_pages(pages))
 }
 

@@ -826,15 +826,11 @@ mod tests {
 
     fn all(p: SynthParams) -> Vec<Event> {
         let mut g = Generator::new(p, layout()).unwrap();
-        let mut v = Vec::new();
-        loop {
-            let mut b = Vec::new();
-            g.next_batch(&mut b);
-            if b.is_empty() {
-                return v;
-            }
-            v.extend(b);
-        }
+        let all = crate::trace::read_batches(|b| {
+            g.next_batch(b);
+            Ok(())
+        });
+        all.unwrap()
     }
 
     fn accesses(ev: &[Event]) -> Vec<Access> {

@@ -342,15 +342,7 @@ mod tests {
 
     fn read(text: &str) -> Result<Vec<Event>, TraceError> {
         let mut r = TextReader::new(text.as_bytes(), "t.vmt".into());
-        let mut all = Vec::new();
-        loop {
-            let mut b = Vec::new();
-            r.next_batch(&mut b)?;
-            if b.is_empty() {
-                return Ok(all);
-            }
-            all.extend(b);
-        }
+        crate::trace::read_batches(|b| r.next_batch(b))
     }
 
     #[test]
