@@ -819,6 +819,47 @@ pub(crate) fn read_exact_or<R: std::io::Read + ?Sized>(
     Ok(got)
 }
 
+/// Input cut into fixed-size binary records (ChampSim, oracleGeneral), with the byte
+/// offset that errors name.
+pub(crate) struct Records<R> {
+    input: R,
+    name: String,
+    offset: u64,
+}
+
+impl<R: std::io::Read> Records<R> {
+    /// Records of `input`, called `name` in errors.
+    pub(crate) fn new(input: R, name: String) -> Self {
+        Records {
+            input,
+            name,
+            offset: 0,
+        }
+    }
+
+    /// Fills `rec` with the next record: false at the end of the input; an error where
+    /// the read fails or the input ends inside a record, which `what` names (`record`).
+    pub(crate) fn next(&mut self, rec: &mut [u8], what: &str) -> Result<bool, TraceError> {
+        let got = read_exact_or(&mut self.input, rec)
+            .map_err(|e| TraceError::read_at(&self.name, Location::Byte(self.offset), e))?;
+        if got == 0 {
+            return Ok(false);
+        }
+        if got < rec.len() {
+            return Err(TraceError::at(
+                &self.name,
+                Location::Byte(self.offset),
+                format!(
+                    "the trace ends {got} bytes into a {}-byte {what}",
+                    rec.len()
+                ),
+            ));
+        }
+        self.offset += rec.len() as u64;
+        Ok(true)
+    }
+}
+
 /// The page stream of a trace's accesses: each access's page (`va / page_size`) of its
 /// process, only process `pid`'s with `Some(pid)`. Pages of different processes are
 /// different pages (separate address spaces). An access that spans pages references
