@@ -1125,15 +1125,7 @@ mod tests {
             e.starts_with("workload fork: workers = 100: each worker may copy the 256-page heap"),
             "{e}"
         );
-        let most: u64 = e
-            .rsplit("at most ")
-            .next()
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let most = crate::workload::test_util::most_allowed(&e);
         assert!((40..100).contains(&most), "{e}");
         p.workers = most as u32;
         assert!(Generator::for_kernel(p, &k).is_ok());
