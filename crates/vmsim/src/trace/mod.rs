@@ -947,28 +947,20 @@ mod tests {
     #[test]
     fn number_errors_tell_negative_too_large_and_not_a_number() {
         assert_eq!(number("size", "0x10"), Ok(16));
-        assert_eq!(number("size", "-12").unwrap_err(), "size `-12` is negative");
-        assert_eq!(
-            number("size", "18446744073709551616").unwrap_err(),
-            "size `18446744073709551616` does not fit in 64 bits"
-        );
-        assert_eq!(
-            number("size", "0x10000000000000000").unwrap_err(),
-            "size `0x10000000000000000` does not fit in 64 bits"
-        );
-        assert_eq!(
-            number("size", "12ab").unwrap_err(),
-            "size `12ab` is not a number (decimal or 0x hex)"
-        );
+        for (word, why) in [
+            ("-12", "is negative"),
+            ("18446744073709551616", "does not fit in 64 bits"),
+            ("0x10000000000000000", "does not fit in 64 bits"),
+            ("12ab", "is not a number (decimal or 0x hex)"),
+        ] {
+            let e = number("size", word).unwrap_err();
+            assert_eq!(e, format!("size `{word}` {why}"));
+        }
         assert_eq!(hex_number("address", "ff"), Ok(255));
-        assert_eq!(
-            hex_number("address", "+ff").unwrap_err(),
-            "address `+ff` is not a hex number"
-        );
-        assert_eq!(
-            hex_number("address", "").unwrap_err(),
-            "address `` is missing"
-        );
+        for (word, why) in [("+ff", "is not a hex number"), ("", "is missing")] {
+            let e = hex_number("address", word).unwrap_err();
+            assert_eq!(e, format!("address `{word}` {why}"));
+        }
         assert_eq!(access_size("4294967295"), Ok(u32::MAX));
         assert!(access_size("4294967296").unwrap_err().contains("32 bits"));
         assert!(access_size("0").unwrap_err().contains("size 0"));
