@@ -21,7 +21,7 @@ use crate::addr::PhysAddr;
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::{AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Program, Prot};
-use crate::trace::{Event, EventReader, MapKind, TraceError, TracePid, BATCH};
+use crate::trace::{for_each_batch, Event, EventReader, MapKind, TraceError, TracePid};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -210,15 +210,14 @@ impl<'k> Sim<'k> {
         reader: &mut EventReader,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(), TraceError> {
-        let mut batch = Vec::with_capacity(BATCH);
-        loop {
-            reader.next_batch(&mut batch)?;
-            if batch.is_empty() {
-                break;
-            }
-            self.feed(&batch);
-            progress(self.stats.events);
-        }
+        for_each_batch(
+            |b| reader.next_batch(b),
+            |batch| {
+                self.feed(batch);
+                progress(self.stats.events);
+                Ok::<_, TraceError>(())
+            },
+        )?;
         self.finish();
         Ok(())
     }
@@ -818,11 +817,26 @@ mod tests {
             .collect()
     }
 
+    /// Replays `text` (one event a line) on `k` to its end, with a row every `interval`
+    /// accesses.
+    fn replay<'k>(k: &'k mut Kernel, interval: u64, text: &str) -> Sim<'k> {
+        let mut sim = Sim::new(k, interval);
+        sim.feed(&events(text));
+        sim.finish();
+        sim
+    }
+
+    /// The regions mapped in process `pid` (a trace's process, which the replay made).
+    fn vmas(pid: Option<Pid>, k: &Kernel) -> &crate::os::vma::VmaSet {
+        &k.process(pid.unwrap()).unwrap().mm.as_ref().unwrap().vmas
+    }
+
     #[test]
     fn a_scenario_makes_the_faults_it_should() {
         let mut k = kernel();
-        let mut sim = Sim::new(&mut k, 0);
-        sim.feed(&events(
+        let sim = replay(
+            &mut k,
+            0,
             "spawn 1
              mmap 1 0x10000000 16KiB rw-
              W 1 0x10000000 8
@@ -831,8 +845,7 @@ mod tests {
              W 2 0x10000000 8
              R 2 0x20000000 8
              R 1 0x10000008",
-        ));
-        sim.finish();
+        );
         let s = sim.stats.clone();
         assert_eq!(s.accesses, 5);
         assert_eq!(s.signalled_accesses, 1, "pid 2 read outside its mappings");
@@ -847,8 +860,9 @@ mod tests {
     #[test]
     fn regions_of_an_unspawned_process_are_inferred_once_per_gap() {
         let mut k = kernel();
-        let mut sim = Sim::new(&mut k, 2);
-        sim.feed(&events(
+        let sim = replay(
+            &mut k,
+            2,
             "R 1 0x17000
              W 1 0x17008
              W 1 0x1fff000ff8 16
@@ -856,8 +870,7 @@ mod tests {
              mmap 1 0x500000 4KiB r--
              W 1 0x500000
              R 1 0xffffffffff600000",
-        ));
-        sim.finish();
+        );
         let s = sim.stats.clone();
         let rows = sim.rows.len();
         let rows0 = sim.rows[0].clone();
@@ -873,18 +886,17 @@ mod tests {
     #[test]
     fn a_recorded_brk_maps_the_heap_between_breaks() {
         let mut k = kernel();
-        let mut sim = Sim::new(&mut k, 0);
-        sim.feed(&events(
+        let sim = replay(
+            &mut k,
+            0,
             "brk 1 0x4035000
              brk 1 0x4056000
              W 1 0x4040000
              brk 1 0x4036000",
-        ));
-        sim.finish();
+        );
         assert_eq!(sim.stats.inferred_regions, 0);
         assert_eq!(sim.stats.failed_events, 0, "{:?}", sim.stats.failures);
-        let pid = sim.kernel_pid(1).unwrap();
-        let vmas = &k.process(pid).unwrap().mm.as_ref().unwrap().vmas;
+        let vmas = vmas(sim.kernel_pid(1), &k);
         assert!(vmas.find(VirtAddr(0x4035000)).is_some());
         assert!(vmas.find(VirtAddr(0x4036000)).is_none());
     }
@@ -892,15 +904,15 @@ mod tests {
     #[test]
     fn a_file_mapping_at_a_misaligned_offset_is_refused() {
         let mut k = kernel();
-        let mut sim = Sim::new(&mut k, 0);
-        sim.feed(&events(
+        let sim = replay(
+            &mut k,
+            0,
             "spawn 1
              mmap 1 0x10000000 8KiB r-- file=3@0x1000
              mmap 1 0x20000000 8KiB r-- file=3@0x10
              mmap 1 0x30000000 8KiB r-- file=4@0xfffffffffffff000
              mmap 1 0x40000000 8KiB r-- file=5@0x7ffffffffffff000",
-        ));
-        sim.finish();
+        );
         let f = &sim.stats.failures;
         assert_eq!(sim.stats.failed_events, 3, "{f:?}");
         assert!(
@@ -915,8 +927,7 @@ mod tests {
             f[2].contains("file 5: the mapping reaches byte 0x8000000000001000"),
             "{f:?}"
         );
-        let pid = sim.kernel_pid(1).unwrap();
-        let vmas = &k.process(pid).unwrap().mm.as_ref().unwrap().vmas;
+        let vmas = vmas(sim.kernel_pid(1), &k);
         assert!(vmas.find(VirtAddr(0x10000000)).is_some());
         assert!(vmas.find(VirtAddr(0x20000000)).is_none());
     }
@@ -924,8 +935,9 @@ mod tests {
     #[test]
     fn events_on_a_pid_the_trace_never_made_are_refused() {
         let mut k = kernel();
-        let mut sim = Sim::new(&mut k, 0);
-        sim.feed(&events(
+        let sim = replay(
+            &mut k,
+            0,
             "spawn 1
              exec 7
              exit 8 0
@@ -934,8 +946,7 @@ mod tests {
              switch 11
              fork 12 13
              R 13 0x10000000",
-        ));
-        sim.finish();
+        );
         let s = sim.stats.clone();
         assert_eq!(s.failed_events, 6, "{:?}", s.failures);
         for (f, (pid, event)) in s.failures.iter().zip([
@@ -970,9 +981,7 @@ mod tests {
             "shm 5 7 0x30000000 8KiB rw-",
         ] {
             let mut k = kernel();
-            let mut sim = Sim::new(&mut k, 0);
-            sim.feed(&events(&format!("{first}\nexit 5 0")));
-            sim.finish();
+            let sim = replay(&mut k, 0, &format!("{first}\nexit 5 0"));
             assert_eq!(
                 sim.stats.failed_events, 0,
                 "{first}: {:?}",

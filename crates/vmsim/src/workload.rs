@@ -445,8 +445,19 @@ fn run_sized(
     Ok(layout)
 }
 
+/// Helpers for the tests of the workloads here and in [`crate::trace::synth`].
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// The number a refusal gives after its last `at most `: the largest value allowed.
+    pub(crate) fn most_allowed(e: &str) -> u64 {
+        let after = e.rsplit("at most ").next().unwrap();
+        after.split(' ').next().unwrap().parse().unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_util::most_allowed;
     use super::*;
     use crate::hw::MachineSpec;
     use crate::os::{FaultClass, KernelConfig, ProcState, Signal};
@@ -540,15 +551,7 @@ mod tests {
             e.starts_with("server workload: workers = 100000: each worker needs"),
             "{e}"
         );
-        let most: u64 = e
-            .rsplit("at most ")
-            .next()
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let most = most_allowed(&e);
         assert!((1000..100_000).contains(&most), "{e}");
         assert_eq!(resolve(None, None, Some(most)).unwrap().workers, most);
         assert!(resolve(None, None, Some(most + 1)).is_err());

@@ -20,7 +20,7 @@ use super::machine::{Holds, Inclusion, MachineSpec};
 use super::paging::{Paging, MAX_LEVELS};
 use super::pte::{AdUpdate, Flags, Pte};
 use super::ram::PhysMem;
-use super::story::{NoRecord, Recorder, Step, Story, Translation};
+use super::story::{NoRecord, PteRead, Recorder, Step, Story, Translation};
 use super::tlb::{perm, Tlb, TlbEntry};
 use super::walk_cache::WalkCache;
 use crate::addr::{PhysAddr, VirtAddr};
@@ -727,7 +727,7 @@ impl Mmu {
             let entry = (level == 1).then_some(pte_addr);
             let record = |rec: &mut R, paging: &Paging, updated: Option<u64>| {
                 if R::ENABLED {
-                    rec.step(Step::PteRead {
+                    rec.step(Step::PteRead(PteRead {
                         level,
                         table_name: paging.table_name(level),
                         index,
@@ -735,7 +735,7 @@ impl Mmu {
                         raw,
                         pte,
                         updated,
-                    });
+                    }));
                 }
             };
             match pte {

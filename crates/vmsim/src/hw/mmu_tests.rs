@@ -77,13 +77,7 @@ fn x86_four_level_walk_reads_every_level_and_sets_accessed() {
         Privilege::User,
     );
     assert_eq!(t.result, Ok(PhysAddr(0x42abc)));
-    let reads: Vec<(u32, u64)> = t
-        .pte_reads()
-        .map(|s| match s {
-            Step::PteRead { level, index, .. } => (*level, *index),
-            _ => unreachable!(),
-        })
-        .collect();
+    let reads: Vec<(u32, u64)> = t.pte_reads().map(|r| (r.level, r.index)).collect();
     let va = VirtAddr(0x7f12_3456_7abc);
     let p = r.m.spec.paging;
     assert_eq!(
@@ -94,11 +88,8 @@ fn x86_four_level_walk_reads_every_level_and_sets_accessed() {
             .collect::<Vec<_>>()
     );
     // Accessed set at every level, Dirty not yet.
-    for s in t.pte_reads() {
-        let Step::PteRead { updated, raw, .. } = s else {
-            unreachable!()
-        };
-        assert_eq!(*updated, Some(raw | x86::A));
+    for r in t.pte_reads() {
+        assert_eq!(r.updated, Some(r.raw | x86::A));
     }
     assert!(r.leaf_flags(0x7f12_3456_7000).contains(Flags::ACCESSED));
     assert!(!r.leaf_flags(0x7f12_3456_7000).contains(Flags::DIRTY));
@@ -290,18 +281,10 @@ fn textbook_single_level_table_spans_frames() {
     let t =
         r.m.explain(VirtAddr(0x3fd5), AccessKind::Read, Privilege::User);
     assert_eq!(t.result, Ok(PhysAddr(0x2d << 6 | 0x15)));
-    let Some(Step::PteRead {
-        index,
-        pte_addr,
-        pte,
-        ..
-    }) = t.pte_reads().next()
-    else {
-        panic!()
-    };
-    assert_eq!(*index, 0xff);
-    assert_eq!(pte_addr.0, r.pt.root().0 + 0xff * 2);
-    assert!(matches!(pte, Pte::Leaf { pfn: Pfn(0x2d), .. }));
+    let read = t.pte_reads().next().unwrap();
+    assert_eq!(read.index, 0xff);
+    assert_eq!(read.pte_addr.0, r.pt.root().0 + 0xff * 2);
+    assert!(matches!(read.pte, Pte::Leaf { pfn: Pfn(0x2d), .. }));
     assert_eq!(r.read(0x4000), Err(FaultCause::NonCanonical));
     // TLB: 4 sets; VPN 0xff -> set 3, tag 0x3f.
     let Some(Step::Tlb { probes, .. }) =

@@ -288,6 +288,26 @@ pub enum Slot {
 }
 
 impl Slot {
+    /// The slot an entry at `level` holds, `pte` decoded from `raw`: a present leaf, or
+    /// a base-page software entry (not present, not empty). A table entry, an empty or
+    /// reserved one, holds none.
+    #[inline]
+    fn of(paging: &Paging, pte: Pte, raw: u64, level: u32, pte_addr: PhysAddr) -> Option<Slot> {
+        match pte {
+            Pte::Leaf { pfn, flags } => Some(Slot::Leaf(Mapping {
+                pfn,
+                level,
+                flags,
+                pte_addr,
+            })),
+            Pte::Absent if level == 1 && raw != 0 => Some(Slot::Soft {
+                pte_addr,
+                value: paging.soft_value(raw),
+            }),
+            Pte::Absent | Pte::Reserved | Pte::Table { .. } => None,
+        }
+    }
+
     /// The kernel's software entry, if this is a not-present entry holding one.
     #[inline]
     pub fn soft(&self) -> Option<SoftPte> {
@@ -381,13 +401,7 @@ impl PageTable {
     /// caller changed the entry itself through its address (a kernel that found the
     /// entry through its reverse map rather than by walking).
     pub fn flush_page(&self, paging: &Paging, va: VirtAddr, global: bool) -> TlbFlush {
-        let start = va.align_down(paging.page_size());
-        TlbFlush::new(
-            start,
-            VirtAddr(start.0.wrapping_add(paging.page_size())),
-            self.asid,
-            global,
-        )
+        self.flush_leaf(paging, va, 1, global)
     }
 
     /// Finds the leaf that maps `va`, without touching Accessed or Dirty.
@@ -406,20 +420,14 @@ impl PageTable {
         ram: &mut PhysMem,
         va: VirtAddr,
     ) -> Result<(Mapping, TlbFlush), MapError> {
-        let m = self
-            .lookup(paging, ram, va)
-            .ok_or(MapError::NotMapped { va })?;
+        let m = self.mapped(paging, ram, va)?;
         ram.write_uint(
             m.pte_addr,
             paging.pte_bytes,
             paging.encode(Pte::Absent, m.level),
         )?;
-        let start = va.align_down(paging.leaf_size(m.level));
-        let end = VirtAddr(start.0.wrapping_add(paging.leaf_size(m.level)));
-        Ok((
-            m,
-            TlbFlush::new(start, end, self.asid, m.flags.contains(Flags::GLOBAL)),
-        ))
+        let global = m.flags.contains(Flags::GLOBAL);
+        Ok((m, self.flush_leaf(paging, va, m.level, global)))
     }
 
     /// Replaces the flags of the leaf that maps `va` (Accessed and Dirty included: pass
@@ -431,19 +439,29 @@ impl PageTable {
         va: VirtAddr,
         flags: Flags,
     ) -> Result<TlbFlush, MapError> {
-        let m = self
-            .lookup(paging, ram, va)
-            .ok_or(MapError::NotMapped { va })?;
+        let m = self.mapped(paging, ram, va)?;
         let raw = paging.encode(Pte::Leaf { pfn: m.pfn, flags }, m.level);
         ram.write_uint(m.pte_addr, paging.pte_bytes, raw)?;
-        let start = va.align_down(paging.leaf_size(m.level));
-        let end = VirtAddr(start.0.wrapping_add(paging.leaf_size(m.level)));
-        Ok(TlbFlush::new(
+        let global = (m.flags | flags).contains(Flags::GLOBAL);
+        Ok(self.flush_leaf(paging, va, m.level, global))
+    }
+
+    /// The leaf that maps `va`, or [`MapError::NotMapped`].
+    fn mapped(&self, paging: &Paging, ram: &PhysMem, va: VirtAddr) -> Result<Mapping, MapError> {
+        self.lookup(paging, ram, va)
+            .ok_or(MapError::NotMapped { va })
+    }
+
+    /// The flush that a change to the leaf of `level` mapping `va` calls for.
+    fn flush_leaf(&self, paging: &Paging, va: VirtAddr, level: u32, global: bool) -> TlbFlush {
+        let size = paging.leaf_size(level);
+        let start = va.align_down(size);
+        TlbFlush::new(
             start,
-            end,
+            VirtAddr(start.0.wrapping_add(size)),
             self.asid,
-            (m.flags | flags).contains(Flags::GLOBAL),
-        ))
+            global,
+        )
     }
 
     /// Clears the Accessed bit of the leaf mapping `va` and says whether it was set (Linux's
@@ -713,19 +731,7 @@ impl PageTable {
     /// found), if there is one: what [`PageTable::slot`] would return for its page.
     pub fn slot_at(paging: &Paging, ram: &PhysMem, pte_addr: PhysAddr) -> Option<Slot> {
         let raw = ram.read_uint(pte_addr, paging.pte_bytes).ok()?;
-        match paging.decode(raw, 1) {
-            Pte::Leaf { pfn, flags } => Some(Slot::Leaf(Mapping {
-                pfn,
-                level: 1,
-                flags,
-                pte_addr,
-            })),
-            Pte::Absent if raw != 0 => Some(Slot::Soft {
-                pte_addr,
-                value: paging.soft_value(raw),
-            }),
-            _ => None,
-        }
+        Slot::of(paging, paging.decode(raw, 1), raw, 1, pte_addr)
     }
 
     /// The leaf or software entry for `va`, if there is one.
@@ -738,22 +744,8 @@ impl PageTable {
             let addr = Self::entry_addr(paging, table, va, level);
             let raw = ram.read_uint(addr, paging.pte_bytes).ok()?;
             match paging.decode(raw, level) {
-                Pte::Leaf { pfn, flags } => {
-                    return Some(Slot::Leaf(Mapping {
-                        pfn,
-                        level,
-                        flags,
-                        pte_addr: addr,
-                    }))
-                }
                 Pte::Table { pfn, .. } => table = pfn.addr(paging.page_shift),
-                Pte::Absent if level == 1 && raw != 0 => {
-                    return Some(Slot::Soft {
-                        pte_addr: addr,
-                        value: paging.soft_value(raw),
-                    })
-                }
-                Pte::Absent | Pte::Reserved => return None,
+                pte => return Slot::of(paging, pte, raw, level, addr),
             }
         }
         None
@@ -913,19 +905,6 @@ fn collect(
             return;
         };
         match paging.decode(raw, level) {
-            Pte::Leaf { pfn, flags } => {
-                if va >= range.0 {
-                    out.push((
-                        VirtAddr(va),
-                        Slot::Leaf(Mapping {
-                            pfn,
-                            level,
-                            flags,
-                            pte_addr: addr,
-                        }),
-                    ));
-                }
-            }
             Pte::Table { pfn, .. } => collect(
                 paging,
                 ram,
@@ -936,14 +915,10 @@ fn collect(
                 range,
                 out,
             ),
-            Pte::Absent if level == 1 && raw != 0 && va >= range.0 => out.push((
-                VirtAddr(va),
-                Slot::Soft {
-                    pte_addr: addr,
-                    value: paging.soft_value(raw),
-                },
-            )),
-            Pte::Absent | Pte::Reserved => {}
+            pte if va >= range.0 => {
+                out.extend(Slot::of(paging, pte, raw, level, addr).map(|s| (VirtAddr(va), s)))
+            }
+            _ => {}
         }
     }
 }

@@ -367,20 +367,33 @@ impl PhysMem {
         self.frame_bytes(pfn)
     }
 
+    /// The `len` bytes from `pa` cut at frame boundaries, in order: each piece's frame,
+    /// its offset in the frame, its offset in the range and its length.
+    fn pieces(&self, pa: PhysAddr, len: usize) -> impl Iterator<Item = (u64, usize, usize, usize)> {
+        let (shift, size) = (self.page_shift, self.frame_size());
+        let mut done = 0usize;
+        std::iter::from_fn(move || {
+            if done >= len {
+                return None;
+            }
+            let a = pa.0 + done as u64;
+            let off = (a & (size - 1)) as usize;
+            let n = (len - done).min(size as usize - off);
+            let piece = (a >> shift, off, done, n);
+            done += n;
+            Some(piece)
+        })
+    }
+
     /// Reads `buf.len()` bytes starting at `pa`; the range may span frames.
     pub fn read(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<(), OutOfRange> {
         self.check(pa, buf.len() as u64)?;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let a = pa.0 + done as u64;
-            let pfn = a >> self.page_shift;
-            let off = (a & (self.frame_size() - 1)) as usize;
-            let n = (buf.len() - done).min(self.frame_size() as usize - off);
+        for (pfn, off, at, n) in self.pieces(pa, buf.len()) {
+            let dst = &mut buf[at..at + n];
             match self.frame_bytes(pfn) {
-                Some(f) => buf[done..done + n].copy_from_slice(&f[off..off + n]),
-                None => buf[done..done + n].fill(0),
+                Some(f) => dst.copy_from_slice(&f[off..off + n]),
+                None => dst.fill(0),
             }
-            done += n;
         }
         Ok(())
     }
@@ -389,17 +402,11 @@ impl PhysMem {
     /// frame that reads as zeros materialises nothing.
     pub fn write(&mut self, pa: PhysAddr, data: &[u8]) -> Result<(), OutOfRange> {
         self.check(pa, data.len() as u64)?;
-        let mut done = 0usize;
-        while done < data.len() {
-            let a = pa.0 + done as u64;
-            let pfn = a >> self.page_shift;
-            let off = (a & (self.frame_size() - 1)) as usize;
-            let n = (data.len() - done).min(self.frame_size() as usize - off);
-            let chunk = &data[done..done + n];
+        for (pfn, off, at, n) in self.pieces(pa, data.len()) {
+            let chunk = &data[at..at + n];
             if self.slot_of.load(pfn) != 0 || chunk.iter().any(|&b| b != 0) {
                 self.frame_bytes_mut(pfn)[off..off + n].copy_from_slice(chunk);
             }
-            done += n;
         }
         Ok(())
     }

@@ -38,22 +38,7 @@ pub enum Step {
         table: Option<PhysAddr>,
     },
     /// A PTE was read from memory during a walk.
-    PteRead {
-        /// Page-table level.
-        level: u32,
-        /// Conventional name of the table (PML4, PT, ...).
-        table_name: String,
-        /// Index into the table.
-        index: u64,
-        /// Physical address of the entry.
-        pte_addr: PhysAddr,
-        /// Raw value read.
-        raw: u64,
-        /// The value decoded.
-        pte: Pte,
-        /// The raw value written back when the walker set Accessed or Dirty.
-        updated: Option<u64>,
-    },
+    PteRead(PteRead),
     /// The physical address was looked up in a data cache.
     Cache(super::cache::CacheAccess),
     /// An entry was put in a TLB.
@@ -63,6 +48,25 @@ pub enum Step {
         /// Size of the page cached.
         page_size: u64,
     },
+}
+
+/// A PTE the walker read from memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PteRead {
+    /// Page-table level.
+    pub level: u32,
+    /// Conventional name of the table (PML4, PT, ...).
+    pub table_name: String,
+    /// Index into the table.
+    pub index: u64,
+    /// Physical address of the entry.
+    pub pte_addr: PhysAddr,
+    /// Raw value read.
+    pub raw: u64,
+    /// The value decoded.
+    pub pte: Pte,
+    /// The raw value written back when the walker set Accessed or Dirty.
+    pub updated: Option<u64>,
 }
 
 /// Receives steps as the MMU takes them.
@@ -109,10 +113,11 @@ pub struct Translation {
 
 impl Translation {
     /// The PTE reads of the walk, if there was one.
-    pub fn pte_reads(&self) -> impl Iterator<Item = &Step> {
-        self.steps
-            .iter()
-            .filter(|s| matches!(s, Step::PteRead { .. }))
+    pub fn pte_reads(&self) -> impl Iterator<Item = &PteRead> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::PteRead(read) => Some(read),
+            _ => None,
+        })
     }
 
     /// The name of the TLB that hit, if one did.
@@ -124,9 +129,11 @@ impl Translation {
     }
 }
 
-/// One PTE read of a walk, for machine-readable output.
+/// One PTE read of a walk, for machine-readable output. `N` is how its addresses, raw
+/// value and frame number are given: numbers for `vmsim explain --json`; the
+/// step-by-step view ([`crate::viz::WalkEntry`]) gives them as hex strings.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct WalkStep {
+pub struct WalkStep<N = u64> {
     /// Page-table level (1 = the table of base pages).
     pub level: u32,
     /// The table's conventional name.
@@ -134,15 +141,55 @@ pub struct WalkStep {
     /// Index into it.
     pub index: u64,
     /// Physical address of the entry.
-    pub pte_addr: u64,
+    pub pte_addr: N,
     /// Raw value read.
-    pub raw: u64,
+    pub raw: N,
     /// What it says: `absent`, `reserved`, `table` or `leaf`.
     pub kind: &'static str,
     /// The frame it names, if any.
-    pub pfn: Option<u64>,
+    pub pfn: Option<N>,
     /// Its flags as `RWXUGADCT` letters, if any.
     pub flags: Option<String>,
+}
+
+impl WalkStep {
+    /// The PTE read `step` records, if it is one.
+    pub fn of(step: &Step) -> Option<WalkStep> {
+        let Step::PteRead(read) = step else {
+            return None;
+        };
+        let (kind, pfn, flags) = match read.pte {
+            Pte::Absent => ("absent", None, None),
+            Pte::Reserved => ("reserved", None, None),
+            Pte::Table { pfn, flags } => ("table", Some(pfn.0), Some(flags.to_string())),
+            Pte::Leaf { pfn, flags } => ("leaf", Some(pfn.0), Some(flags.to_string())),
+        };
+        Some(WalkStep {
+            level: read.level,
+            table: read.table_name.clone(),
+            index: read.index,
+            pte_addr: read.pte_addr.0,
+            raw: read.raw,
+            kind,
+            pfn,
+            flags,
+        })
+    }
+
+    /// The same read with its address, raw value and frame number given as `f` gives
+    /// them.
+    pub fn map<M>(self, f: impl Fn(u64) -> M) -> WalkStep<M> {
+        WalkStep {
+            level: self.level,
+            table: self.table,
+            index: self.index,
+            pte_addr: f(self.pte_addr),
+            raw: f(self.raw),
+            kind: self.kind,
+            pfn: self.pfn.map(&f),
+            flags: self.flags,
+        }
+    }
 }
 
 /// A translation's story as numbers: what `vmsim explain --json` prints.
@@ -185,41 +232,7 @@ impl Translation {
             Step::Tlb { probes, .. } => probes.first().cloned(),
             _ => None,
         });
-        let walk = self
-            .steps
-            .iter()
-            .filter_map(|s| match s {
-                Step::PteRead {
-                    level,
-                    table_name,
-                    index,
-                    pte_addr,
-                    raw,
-                    pte,
-                    ..
-                } => {
-                    let (kind, pfn, flags) = match pte {
-                        Pte::Absent => ("absent", None, None),
-                        Pte::Reserved => ("reserved", None, None),
-                        Pte::Table { pfn, flags } => {
-                            ("table", Some(pfn.0), Some(flags.to_string()))
-                        }
-                        Pte::Leaf { pfn, flags } => ("leaf", Some(pfn.0), Some(flags.to_string())),
-                    };
-                    Some(WalkStep {
-                        level: *level,
-                        table: table_name.clone(),
-                        index: *index,
-                        pte_addr: pte_addr.0,
-                        raw: *raw,
-                        kind,
-                        pfn,
-                        flags,
-                    })
-                }
-                _ => None,
-            })
-            .collect();
+        let walk = self.steps.iter().filter_map(WalkStep::of).collect();
         Summary {
             va: self.va.0,
             vpn: self.va.0 >> p.page_shift,
@@ -308,7 +321,7 @@ impl Translation {
                         }
                     );
                 }
-                Step::PteRead {
+                Step::PteRead(PteRead {
                     level,
                     table_name,
                     index,
@@ -316,7 +329,7 @@ impl Translation {
                     raw,
                     pte,
                     updated,
-                } => {
+                }) => {
                     let what = match pte {
                         Pte::Absent => "not present".to_string(),
                         Pte::Reserved => "reserved bits set".to_string(),

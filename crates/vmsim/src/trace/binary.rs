@@ -608,15 +608,7 @@ mod tests {
         }
         let bytes = w.finish().unwrap();
         let mut r = BinaryReader::new(&bytes[..], "t".into()).unwrap();
-        let mut got = Vec::new();
-        loop {
-            let mut b = Vec::new();
-            r.next_batch(&mut b).unwrap();
-            if b.is_empty() {
-                break;
-            }
-            got.extend(b);
-        }
+        let got = crate::trace::read_batches(|b| r.next_batch(b)).unwrap();
         assert_eq!(got, events);
         bytes
     }
@@ -658,15 +650,7 @@ mod tests {
         let bytes = w.finish().unwrap();
         let read = |b: &[u8]| -> Result<usize, TraceError> {
             let mut r = BinaryReader::new(b, "t".into())?;
-            let mut n = 0;
-            loop {
-                let mut v = Vec::new();
-                r.next_batch(&mut v)?;
-                if v.is_empty() {
-                    return Ok(n);
-                }
-                n += v.len();
-            }
+            Ok(crate::trace::read_batches(|b| r.next_batch(b))?.len())
         };
         assert_eq!(read(&bytes).unwrap(), 1000);
         let e = read(&bytes[..bytes.len() - 12]).unwrap_err().to_string();

@@ -10,7 +10,7 @@
 //! record lengths), then a load for each non-zero source address and a store for each
 //! non-zero destination address (8 bytes each), all for trace pid 1.
 
-use super::{Access, Event, Location, TraceError, TracePid, BATCH};
+use super::{Access, Event, Records, TraceError, TracePid, BATCH};
 use crate::hw::AccessKind;
 use std::io::BufRead;
 
@@ -21,18 +21,14 @@ pub const PID: TracePid = 1;
 
 /// Reads ChampSim records.
 pub struct ChampSimReader<R> {
-    input: R,
-    name: String,
-    offset: u64,
+    records: Records<R>,
 }
 
 impl<R: BufRead> ChampSimReader<R> {
     /// A reader over `input` (decompressed), called `name` in errors.
     pub fn new(input: R, name: String) -> Self {
         ChampSimReader {
-            input,
-            name,
-            offset: 0,
+            records: Records::new(input, name),
         }
     }
 
@@ -40,19 +36,9 @@ impl<R: BufRead> ChampSimReader<R> {
     pub fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<(), TraceError> {
         let mut rec = [0u8; RECORD];
         while out.len() + 7 <= BATCH {
-            let got = super::read_exact_or(&mut self.input, &mut rec)
-                .map_err(|e| TraceError::read_at(&self.name, Location::Byte(self.offset), e))?;
-            if got == 0 {
+            if !self.records.next(&mut rec, "record")? {
                 return Ok(());
             }
-            if got < RECORD {
-                return Err(TraceError::at(
-                    &self.name,
-                    Location::Byte(self.offset),
-                    format!("the trace ends {got} bytes into a {RECORD}-byte record"),
-                ));
-            }
-            self.offset += RECORD as u64;
             let word = |i: usize| u64::from_le_bytes(rec[i..i + 8].try_into().unwrap_or([0; 8]));
             let push = |out: &mut Vec<Event>, kind, va, size| {
                 out.push(Event::Access(Access {

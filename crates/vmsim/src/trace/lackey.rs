@@ -688,15 +688,7 @@ mod tests {
 
     fn read(text: &str) -> Result<Vec<Event>, TraceError> {
         let mut r = LackeyReader::new(text.as_bytes(), "lk.txt".into());
-        let mut all = Vec::new();
-        loop {
-            let mut b = Vec::new();
-            r.next_batch(&mut b)?;
-            if b.is_empty() {
-                return Ok(all);
-            }
-            all.extend(b);
-        }
+        crate::trace::read_batches(|b| r.next_batch(b))
     }
 
     const SAMPLE: &str = "==1599== Lackey, an example Valgrind tool
@@ -779,27 +771,26 @@ SYSCALL[1599,1](231) exit_group( 0 ) --> [pre-success] Success(0x0)
 
     #[test]
     fn a_bad_record_names_its_line() {
-        let e = read("I  0401ab70,3\n L zz,4\n").unwrap_err().to_string();
-        assert!(
-            e.contains("lk.txt: line 2: address `zz` is not a hex number"),
-            "{e}"
-        );
-        let e = read("I  0401ab70,0\n").unwrap_err().to_string();
-        assert!(e.contains("line 1: access size 0"), "{e}");
-        let e = read("I  0401ab70,4294967296\n").unwrap_err().to_string();
-        assert!(
-            e.contains("access size 4294967296 does not fit in 32 bits"),
-            "{e}"
-        );
-        let e = read(" S 10000000000000000,4\n").unwrap_err().to_string();
-        assert!(
-            e.contains("address `10000000000000000` does not fit in 64 bits"),
-            "{e}"
-        );
-        let e = read(" S 1000,-4\n").unwrap_err().to_string();
-        assert!(e.contains("access size `-4` is negative"), "{e}");
-        let e = read("hello\n").unwrap_err().to_string();
-        assert!(e.contains("`hello` is not a lackey record"), "{e}");
+        for (log, says) in [
+            (
+                "I  0401ab70,3\n L zz,4\n",
+                "lk.txt: line 2: address `zz` is not a hex number",
+            ),
+            ("I  0401ab70,0\n", "line 1: access size 0"),
+            (
+                "I  0401ab70,4294967296\n",
+                "access size 4294967296 does not fit in 32 bits",
+            ),
+            (
+                " S 10000000000000000,4\n",
+                "address `10000000000000000` does not fit in 64 bits",
+            ),
+            (" S 1000,-4\n", "access size `-4` is negative"),
+            ("hello\n", "`hello` is not a lackey record"),
+        ] {
+            let e = read(log).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
     }
 
     /// A long record is quoted cut short, not whole.

@@ -706,16 +706,54 @@ impl EventReader {
 
     /// Reads every remaining event (for tests and small traces).
     pub fn read_all(&mut self) -> Result<Vec<Event>, TraceError> {
-        let mut all = Vec::new();
-        let mut batch = Vec::with_capacity(BATCH);
-        loop {
-            self.next_batch(&mut batch)?;
-            if batch.is_empty() {
-                return Ok(all);
-            }
-            all.extend_from_slice(&batch);
-        }
+        read_batches(|b| self.next_batch(b))
     }
+}
+
+/// Hands `f` each batch that `next_batch` (any reader's) appends to a buffer cleared
+/// before each call, up to the empty batch that ends the trace; stops at the first
+/// error of either.
+pub(crate) fn for_each_batch<E: From<TraceError>>(
+    mut next_batch: impl FnMut(&mut Vec<Event>) -> Result<(), TraceError>,
+    mut f: impl FnMut(&[Event]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        next_batch(&mut batch)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        f(&batch)?;
+    }
+}
+
+/// Every event that `next_batch` hands out, up to the end of the trace.
+pub(crate) fn read_batches(
+    next_batch: impl FnMut(&mut Vec<Event>) -> Result<(), TraceError>,
+) -> Result<Vec<Event>, TraceError> {
+    let mut all = Vec::new();
+    for_each_batch(next_batch, |batch| {
+        all.extend_from_slice(batch);
+        Ok::<_, TraceError>(())
+    })?;
+    Ok(all)
+}
+
+/// Writes every event that `next_batch` hands out to `writer`; returns how many.
+pub(crate) fn copy_events<W: std::io::Write>(
+    next_batch: impl FnMut(&mut Vec<Event>) -> Result<(), TraceError>,
+    writer: &mut EventWriter<W>,
+) -> Result<u64, TraceError> {
+    let mut n = 0;
+    for_each_batch(next_batch, |batch| {
+        for e in batch {
+            writer.write(e)?;
+        }
+        n += batch.len() as u64;
+        Ok::<_, TraceError>(())
+    })?;
+    Ok(n)
 }
 
 /// A writer of one of the writable formats.
@@ -760,18 +798,7 @@ pub fn convert<W: std::io::Write>(
     reader: &mut EventReader,
     writer: &mut EventWriter<W>,
 ) -> Result<u64, TraceError> {
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut n = 0;
-    loop {
-        reader.next_batch(&mut batch)?;
-        if batch.is_empty() {
-            return Ok(n);
-        }
-        for e in &batch {
-            writer.write(e)?;
-        }
-        n += batch.len() as u64;
-    }
+    copy_events(|b| reader.next_batch(b), writer)
 }
 
 /// Reads up to `buf.len()` bytes, stopping early only at the end of the input; returns
@@ -792,6 +819,47 @@ pub(crate) fn read_exact_or<R: std::io::Read + ?Sized>(
     Ok(got)
 }
 
+/// Input cut into fixed-size binary records (ChampSim, oracleGeneral), with the byte
+/// offset that errors name.
+pub(crate) struct Records<R> {
+    input: R,
+    name: String,
+    offset: u64,
+}
+
+impl<R: std::io::Read> Records<R> {
+    /// Records of `input`, called `name` in errors.
+    pub(crate) fn new(input: R, name: String) -> Self {
+        Records {
+            input,
+            name,
+            offset: 0,
+        }
+    }
+
+    /// Fills `rec` with the next record: false at the end of the input; an error where
+    /// the read fails or the input ends inside a record, which `what` names (`record`).
+    pub(crate) fn next(&mut self, rec: &mut [u8], what: &str) -> Result<bool, TraceError> {
+        let got = read_exact_or(&mut self.input, rec)
+            .map_err(|e| TraceError::read_at(&self.name, Location::Byte(self.offset), e))?;
+        if got == 0 {
+            return Ok(false);
+        }
+        if got < rec.len() {
+            return Err(TraceError::at(
+                &self.name,
+                Location::Byte(self.offset),
+                format!(
+                    "the trace ends {got} bytes into a {}-byte {what}",
+                    rec.len()
+                ),
+            ));
+        }
+        self.offset += rec.len() as u64;
+        Ok(true)
+    }
+}
+
 /// The page stream of a trace's accesses: each access's page (`va / page_size`) of its
 /// process, only process `pid`'s with `Some(pid)`. Pages of different processes are
 /// different pages (separate address spaces). An access that spans pages references
@@ -803,25 +871,24 @@ pub fn page_trace(
 ) -> Result<crate::policy::PageTrace, TraceError> {
     let shift = page_size.max(1).trailing_zeros();
     let mut pages = Vec::new();
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        reader.next_batch(&mut batch)?;
-        if batch.is_empty() {
-            break;
-        }
-        for e in &batch {
-            let Event::Access(a) = e else { continue };
-            if pid.is_some_and(|p| p != a.pid) {
-                continue;
+    for_each_batch(
+        |b| reader.next_batch(b),
+        |batch| {
+            for e in batch {
+                let Event::Access(a) = e else { continue };
+                if pid.is_some_and(|p| p != a.pid) {
+                    continue;
+                }
+                let first = a.va >> shift;
+                let last = a.va.saturating_add(a.size.max(1) as u64 - 1) >> shift;
+                for page in first..=last {
+                    // Process in the top 12 bits: pages of different processes differ.
+                    pages.push((a.pid as u64) << 52 ^ page);
+                }
             }
-            let first = a.va >> shift;
-            let last = a.va.saturating_add(a.size.max(1) as u64 - 1) >> shift;
-            for page in first..=last {
-                // Process in the top 12 bits: pages of different processes differ.
-                pages.push((a.pid as u64) << 52 ^ page);
-            }
-        }
-    }
+            Ok::<_, TraceError>(())
+        },
+    )?;
     Ok(crate::policy::PageTrace::from_pages(pages))
 }
 
@@ -880,28 +947,20 @@ mod tests {
     #[test]
     fn number_errors_tell_negative_too_large_and_not_a_number() {
         assert_eq!(number("size", "0x10"), Ok(16));
-        assert_eq!(number("size", "-12").unwrap_err(), "size `-12` is negative");
-        assert_eq!(
-            number("size", "18446744073709551616").unwrap_err(),
-            "size `18446744073709551616` does not fit in 64 bits"
-        );
-        assert_eq!(
-            number("size", "0x10000000000000000").unwrap_err(),
-            "size `0x10000000000000000` does not fit in 64 bits"
-        );
-        assert_eq!(
-            number("size", "12ab").unwrap_err(),
-            "size `12ab` is not a number (decimal or 0x hex)"
-        );
+        for (word, why) in [
+            ("-12", "is negative"),
+            ("18446744073709551616", "does not fit in 64 bits"),
+            ("0x10000000000000000", "does not fit in 64 bits"),
+            ("12ab", "is not a number (decimal or 0x hex)"),
+        ] {
+            let e = number("size", word).unwrap_err();
+            assert_eq!(e, format!("size `{word}` {why}"));
+        }
         assert_eq!(hex_number("address", "ff"), Ok(255));
-        assert_eq!(
-            hex_number("address", "+ff").unwrap_err(),
-            "address `+ff` is not a hex number"
-        );
-        assert_eq!(
-            hex_number("address", "").unwrap_err(),
-            "address `` is missing"
-        );
+        for (word, why) in [("+ff", "is not a hex number"), ("", "is missing")] {
+            let e = hex_number("address", word).unwrap_err();
+            assert_eq!(e, format!("address `{word}` {why}"));
+        }
         assert_eq!(access_size("4294967295"), Ok(u32::MAX));
         assert!(access_size("4294967296").unwrap_err().contains("32 bits"));
         assert!(access_size("0").unwrap_err().contains("size 0"));

@@ -9,7 +9,7 @@
 //! become loads of whole pages: the n-th distinct object id is the page at
 //! [`ORACLE_BASE`] + n × page size, so any id space fits in the address space.
 
-use super::{access_size, number, quote, Access, Event, Location, TraceError, TracePid, BATCH};
+use super::{access_size, number, quote, Access, Event, Records, TraceError, TracePid, BATCH};
 use crate::hw::AccessKind;
 use rustc_hash::FxHashMap;
 use std::io::BufRead;
@@ -89,10 +89,8 @@ fn parse_record(text: &str) -> Result<Event, String> {
 
 /// Reads oracleGeneral records as page loads.
 pub struct OracleReader<R> {
-    input: R,
-    name: String,
+    records: Records<R>,
     page_size: u64,
-    offset: u64,
     ids: FxHashMap<u64, u64>,
 }
 
@@ -100,10 +98,8 @@ impl<R: BufRead> OracleReader<R> {
     /// A reader over `input` (decompressed), called `name` in errors.
     pub fn new(input: R, name: String, page_size: u64) -> Self {
         OracleReader {
-            input,
-            name,
+            records: Records::new(input, name),
             page_size,
-            offset: 0,
             ids: FxHashMap::default(),
         }
     }
@@ -113,19 +109,9 @@ impl<R: BufRead> OracleReader<R> {
         const R: usize = crate::policy::trace::ORACLE_RECORD;
         let mut rec = [0u8; R];
         while out.len() < BATCH {
-            let got = super::read_exact_or(&mut self.input, &mut rec)
-                .map_err(|e| TraceError::read_at(&self.name, Location::Byte(self.offset), e))?;
-            if got == 0 {
+            if !self.records.next(&mut rec, "oracleGeneral record")? {
                 return Ok(());
             }
-            if got < R {
-                return Err(TraceError::at(
-                    &self.name,
-                    Location::Byte(self.offset),
-                    format!("the trace ends {got} bytes into a {R}-byte oracleGeneral record"),
-                ));
-            }
-            self.offset += R as u64;
             let id = u64::from_le_bytes(rec[4..12].try_into().unwrap_or([0; 8]));
             let next = self.ids.len() as u64;
             let dense = *self.ids.entry(id).or_insert(next);

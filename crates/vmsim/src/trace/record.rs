@@ -9,7 +9,7 @@
 //! it.
 
 use super::lackey::LackeyReader;
-use super::{EventWriter, Format, TraceError, BATCH};
+use super::{copy_events, EventWriter, Format, TraceError};
 use crate::output::{OutputError, OutputFile};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -134,19 +134,7 @@ pub fn record(
                 "valgrind's log".into(),
             );
             let mut w = EventWriter::new(format, out, &name, zstd)?;
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut n = 0;
-            loop {
-                r.next_batch(&mut batch)?;
-                if batch.is_empty() {
-                    break;
-                }
-                for e in &batch {
-                    w.write(e)?;
-                }
-                n += batch.len() as u64;
-                batch.clear();
-            }
+            let n = copy_events(|b| r.next_batch(b), &mut w)?;
             Ok((n, w.finish()?))
         })
     };

@@ -1,6 +1,6 @@
 //! `vmsim trace stat`: what a trace holds (length, footprint, access mix, processes).
 
-use super::{Event, EventReader, TraceError, BATCH};
+use super::{for_each_batch, Event, EventReader, TraceError};
 use crate::hw::AccessKind;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
@@ -63,13 +63,8 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
     let mut pages: FxHashSet<(u32, u64)> = FxHashSet::default();
     let mut text: FxHashSet<(u32, u64)> = FxHashSet::default();
     let mut pids: FxHashSet<u32> = FxHashSet::default();
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        reader.next_batch(&mut batch)?;
-        if batch.is_empty() {
-            break;
-        }
-        for e in &batch {
+    let each = |batch: &[Event]| {
+        for e in batch {
             s.events += 1;
             pids.insert(e.pid());
             if let Event::Fork { child, .. } = e {
@@ -93,7 +88,9 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
             s.min_address = Some(s.min_address.map_or(a.va, |m| m.min(a.va)));
             s.max_address = Some(s.max_address.map_or(a.va, |m| m.max(a.va)));
         }
-    }
+        Ok::<_, TraceError>(())
+    };
+    for_each_batch(|b| reader.next_batch(b), each)?;
     s.footprint_pages = pages.len() as u64;
     s.text_pages = text.len() as u64;
     s.processes = pids.into_iter().collect();

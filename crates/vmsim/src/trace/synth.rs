@@ -826,15 +826,11 @@ mod tests {
 
     fn all(p: SynthParams) -> Vec<Event> {
         let mut g = Generator::new(p, layout()).unwrap();
-        let mut v = Vec::new();
-        loop {
-            let mut b = Vec::new();
-            g.next_batch(&mut b);
-            if b.is_empty() {
-                return v;
-            }
-            v.extend(b);
-        }
+        let all = crate::trace::read_batches(|b| {
+            g.next_batch(b);
+            Ok(())
+        });
+        all.unwrap()
     }
 
     fn accesses(ev: &[Event]) -> Vec<Access> {
@@ -1129,15 +1125,7 @@ mod tests {
             e.starts_with("workload fork: workers = 100: each worker may copy the 256-page heap"),
             "{e}"
         );
-        let most: u64 = e
-            .rsplit("at most ")
-            .next()
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let most = crate::workload::test_util::most_allowed(&e);
         assert!((40..100).contains(&most), "{e}");
         p.workers = most as u32;
         assert!(Generator::for_kernel(p, &k).is_ok());

@@ -90,6 +90,15 @@ fn pid(words: &[&str], i: usize) -> Result<TracePid, String> {
     TracePid::try_from(n).map_err(|_| format!("pid {n} does not fit in 32 bits"))
 }
 
+/// The pid, address and length of fields 1 to 3: the range a memory call names.
+fn range(words: &[&str]) -> Result<(TracePid, u64, u64), String> {
+    Ok((
+        pid(words, 1)?,
+        num(words, 2, "the address")?,
+        len(words, 3)?,
+    ))
+}
+
 fn prot(words: &[&str], i: usize) -> Result<Prot, String> {
     let w = field(words, i, "the protection (rwx, r--, none)")?;
     Prot::parse(w)
@@ -175,19 +184,18 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
         }
         "munmap" => {
             at_most(w, 4)?;
-            Event::Munmap {
-                pid: pid(w, 1)?,
-                addr: num(w, 2, "the address")?,
-                len: len(w, 3)?,
-            }
+            let (pid, addr, len) = range(w)?;
+            Event::Munmap { pid, addr, len }
         }
         "mprotect" => {
             at_most(w, 5)?;
+            let (pid, addr, len) = range(w)?;
+            let prot = prot(w, 4)?;
             Event::Mprotect {
-                pid: pid(w, 1)?,
-                addr: num(w, 2, "the address")?,
-                len: len(w, 3)?,
-                prot: prot(w, 4)?,
+                pid,
+                addr,
+                len,
+                prot,
             }
         }
         "shm" => {
@@ -224,10 +232,11 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                     ));
                 }
             }
+            let (pid, addr, len) = range(w)?;
             Event::Mmap {
-                pid: pid(w, 1)?,
-                addr: num(w, 2, "the address")?,
-                len: len(w, 3)?,
+                pid,
+                addr,
+                len,
                 prot: prot(w, 4)?,
                 shared,
                 kind,
@@ -342,15 +351,7 @@ mod tests {
 
     fn read(text: &str) -> Result<Vec<Event>, TraceError> {
         let mut r = TextReader::new(text.as_bytes(), "t.vmt".into());
-        let mut all = Vec::new();
-        loop {
-            let mut b = Vec::new();
-            r.next_batch(&mut b)?;
-            if b.is_empty() {
-                return Ok(all);
-            }
-            all.extend(b);
-        }
+        crate::trace::read_batches(|b| r.next_batch(b))
     }
 
     #[test]

@@ -17,8 +17,7 @@ pub mod snapshot;
 
 use crate::addr::VirtAddr;
 use crate::hw::paging::Paging;
-use crate::hw::pte::Pte;
-use crate::hw::story::{Step as HwStep, Translation};
+use crate::hw::story::{Step as HwStep, Translation, WalkStep};
 use crate::hw::AccessKind;
 use crate::os::{FaultKind, Violation};
 use serde::Serialize;
@@ -337,25 +336,13 @@ pub struct Probe {
     pub way: Option<usize>,
 }
 
-/// One page-table entry read by a walk.
+/// One page-table entry read by a walk: the read as `vmsim explain --json` tells it,
+/// its numbers as hex strings, and what the walker wrote back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WalkEntry {
-    /// Page-table level (1 = the table of base pages).
-    pub level: u32,
-    /// The table's conventional name.
-    pub table: String,
-    /// Index into it.
-    pub index: u64,
-    /// Physical address of the entry.
-    pub pte_addr: String,
-    /// Raw value read.
-    pub raw: String,
-    /// What it says: `absent`, `reserved`, `table` or `leaf`.
-    pub kind: &'static str,
-    /// The frame it names, if any.
-    pub pfn: Option<String>,
-    /// Its flags as letters, if any.
-    pub flags: Option<String>,
+    /// The read (level, table, index, entry address, raw value, kind, frame, flags).
+    #[serde(flatten)]
+    pub read: WalkStep<String>,
     /// The value written back when the walker set Accessed or Dirty.
     pub updated: Option<String>,
 }
@@ -482,36 +469,11 @@ impl Attempt {
                         None => "miss".into(),
                     }
                 )),
-                HwStep::PteRead {
-                    level,
-                    table_name,
-                    index,
-                    pte_addr,
-                    raw,
-                    pte,
-                    updated,
-                } => {
-                    let (kind, pfn, flags) = match pte {
-                        Pte::Absent => ("absent", None, None),
-                        Pte::Reserved => ("reserved", None, None),
-                        Pte::Table { pfn, flags } => {
-                            ("table", Some(hex(pfn.0)), Some(flags.to_string()))
-                        }
-                        Pte::Leaf { pfn, flags } => {
-                            ("leaf", Some(hex(pfn.0)), Some(flags.to_string()))
-                        }
-                    };
-                    a.walk.push(WalkEntry {
-                        level: *level,
-                        table: table_name.clone(),
-                        index: *index,
-                        pte_addr: hex(pte_addr.0),
-                        raw: hex(*raw),
-                        kind,
-                        pfn,
-                        flags,
-                        updated: updated.map(hex),
-                    });
+                HwStep::PteRead(r) => {
+                    a.walk.extend(WalkStep::of(s).map(|read| WalkEntry {
+                        read: read.map(hex),
+                        updated: r.updated.map(hex),
+                    }));
                 }
                 HwStep::TlbFill { tlb, page_size } => a.notes.push(format!(
                     "filled {tlb} with the {} page",

@@ -10,7 +10,7 @@ use crate::hw::{AccessKind, Machine, Mmu, Privilege, Translation};
 use crate::os::Kernel;
 use crate::sim::Sim;
 use crate::trace::text::format_event;
-use crate::trace::{Event, EventReader, TraceError};
+use crate::trace::{for_each_batch, Event, EventReader, TraceError};
 use thiserror::Error;
 
 /// Most events a trace may have to be told step by step: each access keeps its whole
@@ -94,19 +94,19 @@ pub fn explain_machine(
 /// Reads every event of `reader`, refusing a trace longer than [`MAX_TRACE_EVENTS`].
 pub fn read_events(reader: &mut EventReader) -> Result<Vec<Event>, RecordError> {
     let mut all = Vec::new();
-    let mut batch = Vec::new();
-    loop {
-        reader.next_batch(&mut batch)?;
-        if batch.is_empty() {
-            return Ok(all);
-        }
-        all.extend_from_slice(&batch);
-        if all.len() > MAX_TRACE_EVENTS {
-            return Err(RecordError::TooLong {
-                max: MAX_TRACE_EVENTS,
-            });
-        }
-    }
+    for_each_batch(
+        |b| reader.next_batch(b),
+        |batch| {
+            all.extend_from_slice(batch);
+            if all.len() > MAX_TRACE_EVENTS {
+                return Err(RecordError::TooLong {
+                    max: MAX_TRACE_EVENTS,
+                });
+            }
+            Ok(())
+        },
+    )?;
+    Ok(all)
 }
 
 /// Replays `events` through `kernel`, each access alone on the explained path

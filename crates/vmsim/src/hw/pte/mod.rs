@@ -251,10 +251,16 @@ impl Paging {
     /// uses the entry; unchanged where the format has no such bit for that entry.
     #[inline]
     pub fn set_accessed(&self, raw: u64, update: AdUpdate) -> u64 {
+        self.ad_bits().set(raw, update)
+    }
+
+    /// Where this format keeps Accessed and Dirty.
+    #[inline]
+    pub fn ad_bits(&self) -> AdBits {
         match self.format {
-            Format::X86_64 => x86_64::set_accessed(raw, update),
-            Format::Riscv => riscv::set_accessed(raw, update),
-            Format::Textbook => textbook::set_accessed(raw, update),
+            Format::X86_64 => x86_64::AD,
+            Format::Riscv => riscv::AD,
+            Format::Textbook => textbook::AD,
         }
     }
 
@@ -292,16 +298,78 @@ impl Paging {
     /// The raw leaf entry with Accessed cleared and every other bit kept.
     #[inline]
     pub fn clear_accessed(&self, raw: u64) -> u64 {
-        match self.format {
-            Format::X86_64 => x86_64::clear_accessed(raw),
-            Format::Riscv => riscv::clear_accessed(raw),
-            Format::Textbook => textbook::clear_accessed(raw),
-        }
+        self.ad_bits().clear_accessed(raw)
     }
 
     /// The largest frame number this format can store in an entry.
     pub fn max_pfn(&self) -> u64 {
         (1u64 << (self.pa_bits - self.page_shift)) - 1
+    }
+}
+
+/// One flag of a leaf entry and the bit of a format's entry that holds it. A format
+/// lists its flags in one such table, which both its encoder and its decoder read.
+pub type FlagBit = (Flags, u64);
+
+/// `base` with each flag of `table` set or cleared as its bit is in `raw`.
+#[inline(always)]
+pub(crate) fn flags_of(raw: u64, base: Flags, table: &[FlagBit]) -> Flags {
+    let mut flags = base;
+    for &(flag, bit) in table {
+        flags = flags.with(flag, raw & bit != 0);
+    }
+    flags
+}
+
+/// The bits of `table` whose flags are set in `flags`.
+#[inline(always)]
+pub(crate) fn bits_of(flags: Flags, table: &[FlagBit]) -> u64 {
+    let mut raw = 0;
+    for &(flag, bit) in table {
+        if flags.contains(flag) {
+            raw |= bit;
+        }
+    }
+    raw
+}
+
+/// Whether a leaf at `level` may map frame `ppn`: the level holds leaves and the frame
+/// is aligned to the level's page size. (x86-64 checks its huge leaves its own way: bit
+/// 12 of one is PAT, not address.)
+#[inline(always)]
+pub(crate) fn leaf_frame_ok(p: &Paging, ppn: u64, level: u32) -> bool {
+    p.leaf_allowed(level) && ppn & ((p.leaf_size(level) >> p.page_shift) - 1) == 0
+}
+
+/// Where a format keeps Accessed and Dirty, and whether the walker sets Accessed in the
+/// table entries it uses as well as in the leaf.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AdBits {
+    /// The Accessed bit.
+    pub accessed: u64,
+    /// The Dirty bit (leaves only).
+    pub dirty: u64,
+    /// Whether table entries have Accessed too (x86).
+    pub on_tables: bool,
+}
+
+impl AdBits {
+    /// The raw entry with Accessed (and Dirty) set as the walker sets them when it uses
+    /// the entry; unchanged where the format has no such bit for that entry.
+    #[inline(always)]
+    pub const fn set(self, raw: u64, update: AdUpdate) -> u64 {
+        match update {
+            AdUpdate::Leaf { write: true } => raw | self.accessed | self.dirty,
+            AdUpdate::Leaf { write: false } => raw | self.accessed,
+            AdUpdate::Table if self.on_tables => raw | self.accessed,
+            AdUpdate::Table => raw,
+        }
+    }
+
+    /// The raw entry with Accessed cleared, all else as it was.
+    #[inline(always)]
+    pub const fn clear_accessed(self, raw: u64) -> u64 {
+        raw & !self.accessed
     }
 }
 
@@ -355,6 +423,26 @@ mod tests {
 #[cfg(test)]
 pub(crate) mod test_util {
     use super::*;
+
+    /// Encodes a base-page leaf of frame `pfn` with the flags `base`, then with each
+    /// flag of `cases` added, and checks that each adds its bit and nothing else;
+    /// returns the entry with `base` alone.
+    pub fn check_flag_bits(p: &Paging, pfn: u64, base: Flags, cases: &[FlagBit]) -> u64 {
+        let leaf = |flags| {
+            p.encode(
+                Pte::Leaf {
+                    pfn: Pfn(pfn),
+                    flags,
+                },
+                1,
+            )
+        };
+        let raw = leaf(base);
+        for &(flag, bit) in cases {
+            assert_eq!(leaf(base | flag), raw | bit, "{flag:?}");
+        }
+        raw
+    }
 
     /// Round-trips every representable leaf and table entry at every level.
     pub fn check_round_trips(p: &Paging, pfns: &[u64], flag_sets: &[Flags]) {

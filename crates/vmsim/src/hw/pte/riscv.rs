@@ -19,7 +19,7 @@
 //! PPN is not aligned to its size. The walker updates A and D in hardware (Svadu),
 //! rather than trapping to let software do it.
 
-use super::{AdUpdate, Flags, Pte};
+use super::{bits_of, flags_of, leaf_frame_ok, AdBits, FlagBit, Flags, Pte};
 use crate::addr::Pfn;
 use crate::hw::paging::Paging;
 
@@ -44,6 +44,25 @@ pub const PPN_SHIFT: u32 = 10;
 /// Width of the PPN field.
 pub const PPN_BITS: u32 = 44;
 const RESERVED: u64 = !((1u64 << (PPN_SHIFT + PPN_BITS)) - 1);
+
+/// The flags of a leaf and their bits.
+const LEAF_BITS: [FlagBit; 7] = [
+    (Flags::READ, R),
+    (Flags::WRITE, W),
+    (Flags::EXEC, X),
+    (Flags::USER, U),
+    (Flags::GLOBAL, G),
+    (Flags::ACCESSED, A),
+    (Flags::DIRTY, D),
+];
+
+/// A and D: set in a leaf the walker uses (D on a write); pointers have no A/D in
+/// hardware.
+pub const AD: AdBits = AdBits {
+    accessed: A,
+    dirty: D,
+    on_tables: false,
+};
 
 /// Decodes a RISC-V entry read at `level`.
 pub fn decode(p: &Paging, raw: u64, level: u32) -> Pte {
@@ -72,24 +91,12 @@ pub fn decode(p: &Paging, raw: u64, level: u32) -> Pte {
                 },
         };
     }
-    if !p.leaf_allowed(level) {
+    if !leaf_frame_ok(p, ppn, level) {
         return Pte::Reserved;
     }
-    let align = p.leaf_size(level) >> p.page_shift;
-    if ppn & (align - 1) != 0 {
-        return Pte::Reserved;
-    }
-    let flags = Flags::NONE
-        .with(Flags::READ, raw & R != 0)
-        .with(Flags::WRITE, raw & W != 0)
-        .with(Flags::EXEC, raw & X != 0)
-        .with(Flags::USER, raw & U != 0)
-        .with(Flags::GLOBAL, raw & G != 0)
-        .with(Flags::ACCESSED, raw & A != 0)
-        .with(Flags::DIRTY, raw & D != 0);
     Pte::Leaf {
         pfn: Pfn(ppn),
-        flags,
+        flags: flags_of(raw, Flags::NONE, &LEAF_BITS),
     }
 }
 
@@ -105,18 +112,7 @@ pub fn encode(_p: &Paging, pte: Pte, _level: u32) -> u64 {
                 flags.intersects(Flags::READ | Flags::EXEC),
                 "RISC-V leaf needs R or X"
             );
-            let bits = [
-                (Flags::READ, R),
-                (Flags::WRITE, W),
-                (Flags::EXEC, X),
-                (Flags::USER, U),
-                (Flags::GLOBAL, G),
-                (Flags::ACCESSED, A),
-                (Flags::DIRTY, D),
-            ];
-            bits.iter()
-                .filter(|(f, _)| flags.contains(*f))
-                .fold(V | (pfn.0 << PPN_SHIFT), |raw, (_, b)| raw | b)
+            V | (pfn.0 << PPN_SHIFT) | bits_of(flags, &LEAF_BITS)
         }
     }
 }
@@ -125,26 +121,12 @@ pub fn encode(_p: &Paging, pte: Pte, _level: u32) -> u64 {
 // hardware ignores in a not-present entry.
 pub use super::present_bit_0::{encode_soft, max_soft, soft_value};
 
-/// The raw entry with Accessed cleared, all else as it was.
-#[inline]
-pub fn clear_accessed(raw: u64) -> u64 {
-    raw & !set_accessed(0, AdUpdate::Leaf { write: false })
-}
-
-/// Sets A on a leaf the walker uses, and D on a write; pointers have no A/D in hardware.
-pub fn set_accessed(raw: u64, update: AdUpdate) -> u64 {
-    match update {
-        AdUpdate::Leaf { write: true } => raw | A | D,
-        AdUpdate::Leaf { write: false } => raw | A,
-        AdUpdate::Table => raw,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hw::paging::Format;
-    use crate::hw::pte::test_util::check_round_trips;
+    use crate::hw::pte::test_util::{check_flag_bits, check_round_trips};
+    use crate::hw::pte::AdUpdate;
 
     fn sv(levels: usize) -> Paging {
         let bits = vec![9; levels];
@@ -177,33 +159,16 @@ mod tests {
     #[test]
     fn each_flag_encodes_to_its_bit() {
         let p = sv(3);
-        let base = encode(
-            &p,
-            Pte::Leaf {
-                pfn: Pfn(3),
-                flags: Flags::READ,
-            },
-            1,
-        );
-        assert_eq!(base, V | R | (3 << PPN_SHIFT));
-        for (flag, bit) in [
+        let cases = [
             (Flags::WRITE, W),
             (Flags::EXEC, X),
             (Flags::USER, U),
             (Flags::GLOBAL, G),
             (Flags::ACCESSED, A),
             (Flags::DIRTY, D),
-        ] {
-            let raw = encode(
-                &p,
-                Pte::Leaf {
-                    pfn: Pfn(3),
-                    flags: Flags::READ | flag,
-                },
-                1,
-            );
-            assert_eq!(raw, base | bit, "{flag:?}");
-        }
+        ];
+        let base = check_flag_bits(&p, 3, Flags::READ, &cases);
+        assert_eq!(base, V | R | (3 << PPN_SHIFT));
         let t = encode(
             &p,
             Pte::Table {
@@ -244,13 +209,10 @@ mod tests {
 
     #[test]
     fn accessed_and_dirty_only_on_leaves() {
-        assert_eq!(set_accessed(V, AdUpdate::Table), V);
+        assert_eq!(AD.set(V, AdUpdate::Table), V);
+        assert_eq!(AD.set(V | R, AdUpdate::Leaf { write: false }), V | R | A);
         assert_eq!(
-            set_accessed(V | R, AdUpdate::Leaf { write: false }),
-            V | R | A
-        );
-        assert_eq!(
-            set_accessed(V | R | W, AdUpdate::Leaf { write: true }),
+            AD.set(V | R | W, AdUpdate::Leaf { write: true }),
             V | R | W | A | D
         );
     }

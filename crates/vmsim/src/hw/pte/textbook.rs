@@ -17,7 +17,7 @@
 //! A frame number wider than `pa_bits` allows, L at a level that may not hold leaves,
 //! or a misaligned huge page is reserved and faults.
 
-use super::{AdUpdate, Flags, Pte};
+use super::{bits_of, flags_of, leaf_frame_ok, AdBits, FlagBit, Flags, Pte};
 use crate::addr::Pfn;
 use crate::hw::paging::Paging;
 
@@ -40,6 +40,23 @@ pub const G: u64 = 1 << 7;
 /// First bit of the frame number.
 pub const PPN_SHIFT: u32 = 8;
 
+/// The flags of a leaf and their bits (a valid leaf is readable: no bit for that).
+const LEAF_BITS: [FlagBit; 6] = [
+    (Flags::WRITE, W),
+    (Flags::EXEC, X),
+    (Flags::USER, U),
+    (Flags::ACCESSED, A),
+    (Flags::DIRTY, D),
+    (Flags::GLOBAL, G),
+];
+
+/// A and D: set in a leaf the walker uses (D on a write).
+pub const AD: AdBits = AdBits {
+    accessed: A,
+    dirty: D,
+    on_tables: false,
+};
+
 /// Bits of frame number a `pte_bytes`-wide entry can hold.
 pub fn ppn_bits(pte_bytes: u32) -> u32 {
     (pte_bytes * 8).saturating_sub(PPN_SHIFT)
@@ -60,23 +77,12 @@ pub fn decode(p: &Paging, raw: u64, level: u32) -> Pte {
             flags: Flags::RWX | Flags::USER,
         };
     }
-    if !p.leaf_allowed(level) {
+    if !leaf_frame_ok(p, ppn, level) {
         return Pte::Reserved;
     }
-    let align = p.leaf_size(level) >> p.page_shift;
-    if ppn & (align - 1) != 0 {
-        return Pte::Reserved;
-    }
-    let flags = Flags::READ
-        .with(Flags::WRITE, raw & W != 0)
-        .with(Flags::EXEC, raw & X != 0)
-        .with(Flags::USER, raw & U != 0)
-        .with(Flags::ACCESSED, raw & A != 0)
-        .with(Flags::DIRTY, raw & D != 0)
-        .with(Flags::GLOBAL, raw & G != 0);
     Pte::Leaf {
         pfn: Pfn(ppn),
-        flags,
+        flags: flags_of(raw, Flags::READ, &LEAF_BITS),
     }
 }
 
@@ -86,18 +92,7 @@ pub fn encode(_p: &Paging, pte: Pte, level: u32) -> u64 {
         Pte::Absent | Pte::Reserved => 0,
         Pte::Table { pfn, .. } => V | (pfn.0 << PPN_SHIFT),
         Pte::Leaf { pfn, flags } => {
-            let bits = [
-                (Flags::WRITE, W),
-                (Flags::EXEC, X),
-                (Flags::USER, U),
-                (Flags::ACCESSED, A),
-                (Flags::DIRTY, D),
-                (Flags::GLOBAL, G),
-            ];
-            let raw = bits
-                .iter()
-                .filter(|(f, _)| flags.contains(*f))
-                .fold(V | (pfn.0 << PPN_SHIFT), |raw, (_, b)| raw | b);
+            let raw = V | (pfn.0 << PPN_SHIFT) | bits_of(flags, &LEAF_BITS);
             if level > 1 {
                 raw | L
             } else {
@@ -111,26 +106,11 @@ pub fn encode(_p: &Paging, pte: Pte, level: u32) -> u64 {
 // hardware ignores in a not-present entry.
 pub use super::present_bit_0::{encode_soft, max_soft, soft_value};
 
-/// The raw entry with Accessed cleared, all else as it was.
-#[inline]
-pub fn clear_accessed(raw: u64) -> u64 {
-    raw & !set_accessed(0, AdUpdate::Leaf { write: false })
-}
-
-/// Sets A on a leaf the walker uses, and D on a write.
-pub fn set_accessed(raw: u64, update: AdUpdate) -> u64 {
-    match update {
-        AdUpdate::Leaf { write: true } => raw | A | D,
-        AdUpdate::Leaf { write: false } => raw | A,
-        AdUpdate::Table => raw,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hw::paging::Format;
-    use crate::hw::pte::test_util::check_round_trips;
+    use crate::hw::pte::test_util::{check_flag_bits, check_round_trips};
 
     fn csapp() -> Paging {
         Paging::new(Format::Textbook, "textbook", 14, 12, 6, &[8], 2, &[], false)
@@ -154,34 +134,16 @@ mod tests {
 
     #[test]
     fn each_flag_encodes_to_its_bit() {
-        let p = csapp();
-        let base = encode(
-            &p,
-            Pte::Leaf {
-                pfn: Pfn(5),
-                flags: Flags::READ,
-            },
-            1,
-        );
-        assert_eq!(base, V | (5 << PPN_SHIFT));
-        for (flag, bit) in [
+        let cases = [
             (Flags::WRITE, W),
             (Flags::EXEC, X),
             (Flags::USER, U),
             (Flags::ACCESSED, A),
             (Flags::DIRTY, D),
             (Flags::GLOBAL, G),
-        ] {
-            let raw = encode(
-                &p,
-                Pte::Leaf {
-                    pfn: Pfn(5),
-                    flags: Flags::READ | flag,
-                },
-                1,
-            );
-            assert_eq!(raw, base | bit, "{flag:?}");
-        }
+        ];
+        let base = check_flag_bits(&csapp(), 5, Flags::READ, &cases);
+        assert_eq!(base, V | (5 << PPN_SHIFT));
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! Bits from `pa_bits` to 51 are reserved: a present entry with one set faults, as does
 //! PS at a level that cannot hold leaves or a huge leaf whose frame is misaligned.
 
-use super::{AdUpdate, Flags, Pte};
+use super::{bits_of, flags_of, AdBits, FlagBit, Flags, Pte};
 use crate::addr::Pfn;
 use crate::hw::paging::Paging;
 
@@ -45,6 +45,26 @@ pub const NX: u64 = 1 << 63;
 
 const PAGE_SHIFT: u32 = 12;
 
+/// The flags every entry carries, table or leaf, and their bits; EXEC apart, as NX is
+/// its inverse.
+const COMMON_BITS: [FlagBit; 5] = [
+    (Flags::WRITE, RW),
+    (Flags::USER, US),
+    (Flags::ACCESSED, A),
+    (Flags::WRITE_THROUGH, PWT),
+    (Flags::NO_CACHE, PCD),
+];
+
+/// The flags only a leaf carries, and their bits.
+const LEAF_BITS: [FlagBit; 2] = [(Flags::DIRTY, D), (Flags::GLOBAL, G)];
+
+/// A on every entry the walker uses, and D on a leaf that is written.
+pub const AD: AdBits = AdBits {
+    accessed: A,
+    dirty: D,
+    on_tables: true,
+};
+
 fn addr_mask(p: &Paging) -> u64 {
     ((1u64 << p.pa_bits) - 1) & !((1u64 << PAGE_SHIFT) - 1)
 }
@@ -55,13 +75,7 @@ fn reserved_mask(p: &Paging) -> u64 {
 }
 
 fn common_flags(raw: u64) -> Flags {
-    Flags::READ
-        .with(Flags::WRITE, raw & RW != 0)
-        .with(Flags::USER, raw & US != 0)
-        .with(Flags::EXEC, raw & NX == 0)
-        .with(Flags::ACCESSED, raw & A != 0)
-        .with(Flags::WRITE_THROUGH, raw & PWT != 0)
-        .with(Flags::NO_CACHE, raw & PCD != 0)
+    flags_of(raw, Flags::READ, &COMMON_BITS).with(Flags::EXEC, raw & NX == 0)
 }
 
 /// Decodes an x86-64 entry read at `level`.
@@ -92,36 +106,15 @@ pub fn decode(p: &Paging, raw: u64, level: u32) -> Pte {
         }
         frame_addr &= !(size - 1);
     }
-    let flags = common_flags(raw)
-        .with(Flags::DIRTY, raw & D != 0)
-        .with(Flags::GLOBAL, raw & G != 0);
     Pte::Leaf {
         pfn: Pfn(frame_addr >> PAGE_SHIFT),
-        flags,
+        flags: flags_of(raw, common_flags(raw), &LEAF_BITS),
     }
 }
 
 fn encode_common(flags: Flags) -> u64 {
-    let mut raw = P;
-    if flags.contains(Flags::WRITE) {
-        raw |= RW;
-    }
-    if flags.contains(Flags::USER) {
-        raw |= US;
-    }
-    if !flags.contains(Flags::EXEC) {
-        raw |= NX;
-    }
-    if flags.contains(Flags::ACCESSED) {
-        raw |= A;
-    }
-    if flags.contains(Flags::WRITE_THROUGH) {
-        raw |= PWT;
-    }
-    if flags.contains(Flags::NO_CACHE) {
-        raw |= PCD;
-    }
-    raw
+    let nx = if flags.contains(Flags::EXEC) { 0 } else { NX };
+    P | bits_of(flags, &COMMON_BITS) | nx
 }
 
 /// Encodes an entry for a table at `level`.
@@ -130,13 +123,9 @@ pub fn encode(p: &Paging, pte: Pte, level: u32) -> u64 {
         Pte::Absent | Pte::Reserved => 0,
         Pte::Table { pfn, flags } => encode_common(flags) | ((pfn.0 << PAGE_SHIFT) & addr_mask(p)),
         Pte::Leaf { pfn, flags } => {
-            let mut raw = encode_common(flags) | ((pfn.0 << PAGE_SHIFT) & addr_mask(p));
-            if flags.contains(Flags::DIRTY) {
-                raw |= D;
-            }
-            if flags.contains(Flags::GLOBAL) {
-                raw |= G;
-            }
+            let mut raw = encode_common(flags)
+                | ((pfn.0 << PAGE_SHIFT) & addr_mask(p))
+                | bits_of(flags, &LEAF_BITS);
             if level > 1 {
                 raw |= PS;
             }
@@ -149,25 +138,12 @@ pub fn encode(p: &Paging, pte: Pte, level: u32) -> u64 {
 // hardware ignores in a not-present entry.
 pub use super::present_bit_0::{encode_soft, max_soft, soft_value};
 
-/// The raw entry with Accessed cleared, all else as it was.
-#[inline]
-pub fn clear_accessed(raw: u64) -> u64 {
-    raw & !set_accessed(0, AdUpdate::Leaf { write: false })
-}
-
-/// Sets A on every entry the walker uses, and D on a leaf that is written.
-pub fn set_accessed(raw: u64, update: AdUpdate) -> u64 {
-    match update {
-        AdUpdate::Leaf { write: true } => raw | A | D,
-        AdUpdate::Leaf { write: false } | AdUpdate::Table => raw | A,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hw::paging::Format;
-    use crate::hw::pte::test_util::check_round_trips;
+    use crate::hw::pte::test_util::{check_flag_bits, check_round_trips};
+    use crate::hw::pte::AdUpdate;
 
     fn paging(levels: usize, pa_bits: u32) -> Paging {
         let bits = vec![9; levels];
@@ -225,26 +201,8 @@ mod tests {
             (Flags::DIRTY, D),
             (Flags::GLOBAL, G),
         ];
-        let base = encode(
-            &p,
-            Pte::Leaf {
-                pfn: Pfn(7),
-                flags: Flags::READ,
-            },
-            1,
-        );
+        let base = check_flag_bits(&p, 7, Flags::READ, &cases);
         assert_eq!(base, P | NX | (7 << 12));
-        for (flag, bit) in cases {
-            let raw = encode(
-                &p,
-                Pte::Leaf {
-                    pfn: Pfn(7),
-                    flags: Flags::READ | flag,
-                },
-                1,
-            );
-            assert_eq!(raw, base | bit, "{flag:?}");
-        }
         let exec = encode(
             &p,
             Pte::Leaf {
@@ -324,9 +282,9 @@ mod tests {
 
     #[test]
     fn accessed_and_dirty() {
-        assert_eq!(set_accessed(P, AdUpdate::Table), P | A);
-        assert_eq!(set_accessed(P, AdUpdate::Leaf { write: false }), P | A);
-        assert_eq!(set_accessed(P, AdUpdate::Leaf { write: true }), P | A | D);
+        assert_eq!(AD.set(P, AdUpdate::Table), P | A);
+        assert_eq!(AD.set(P, AdUpdate::Leaf { write: false }), P | A);
+        assert_eq!(AD.set(P, AdUpdate::Leaf { write: true }), P | A | D);
     }
 
     #[test]
