@@ -50,8 +50,7 @@ mod tests {
 
     #[test]
     fn brk_grows_and_shrinks_the_heap() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let b0 = k.brk(pid, None).unwrap();
         let b1 = k.brk(pid, Some(VirtAddr(b0.0 + 10_000))).unwrap();
         assert_eq!(b1.0, b0.0 + 10_000);

@@ -552,8 +552,7 @@ mod tests {
 
     #[test]
     fn the_display_shows_what_a_process_wrote() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let screen = k
             .mmap(
                 pid,
@@ -581,8 +580,7 @@ mod tests {
 
     #[test]
     fn the_clock_reads_simulated_time() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let rtc = k
             .mmap(
                 pid,
@@ -605,8 +603,7 @@ mod tests {
 
     #[test]
     fn copies_to_and_from_user_fault_pages_in_or_fail_with_efault() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let a = k.mmap(pid, MmapArgs::anon(3 * 4096, Prot::RW)).unwrap();
         let data: Vec<u8> = (0..6000).map(|i| i as u8).collect();
         k.copy_to_user(pid, VirtAddr(a.0 + 100), &data).unwrap();

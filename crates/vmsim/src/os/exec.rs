@@ -194,8 +194,7 @@ mod tests {
 
     #[test]
     fn exec_replaces_the_address_space() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
         k.write_u64(pid, a, 1).unwrap();
         k.exec(pid, &Program::small("other", 4096)).unwrap();

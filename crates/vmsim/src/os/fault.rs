@@ -571,8 +571,7 @@ mod tests {
 
     #[test]
     fn mapping_allocates_nothing_and_first_touch_faults() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let free = k.frames.nr_free();
         let a = k.mmap(pid, MmapArgs::anon(64 * 4096, Prot::RW)).unwrap();
         assert_eq!(k.frames.nr_free(), free, "mmap allocates nothing");
@@ -605,8 +604,7 @@ mod tests {
 
     #[test]
     fn the_stack_grows_down_on_faults_within_its_limit() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let stack = *k
             .mm(pid)
             .unwrap()
@@ -678,8 +676,7 @@ mod tests {
         assert_eq!(faults(&k, FaultKind::SegvKernel), 1);
         assert_eq!(k.log.events.len(), 4);
         // With the default, the first one kills.
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         assert!(k.access(pid, VirtAddr(0x10), AccessKind::Read).is_err());
         assert_eq!(
             k.access(pid, VirtAddr(0x10), AccessKind::Read),
@@ -700,8 +697,7 @@ mod tests {
         // The MMU re-walks stale TLB entries itself, so the kernel sees such a fault only
         // when another path fixed the entry first (as another CPU would on real hardware):
         // deliver one by hand.
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
         k.write_u64(pid, a, 1).unwrap();
         let fault = crate::hw::Fault {

@@ -247,8 +247,7 @@ mod tests {
         k.munmap(pid, a, part).unwrap();
         assert!(k.fork(pid).is_ok());
 
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let ram = k.machine.ram.size();
         assert_eq!(
             k.mmap(pid, MmapArgs::anon(2 * ram, Prot::RW)),

@@ -22,8 +22,7 @@ mod tests {
 
     #[test]
     fn madvise_dontneed_drops_pages() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
         k.write_u64(pid, a, 5).unwrap();
         k.madvise_dontneed(pid, a, 4096).unwrap();

@@ -146,8 +146,7 @@ mod tests {
 
     #[test]
     fn mprotect_narrowing_reaches_the_tlb() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let a = k.mmap(pid, MmapArgs::anon(8 * 4096, Prot::RW)).unwrap();
         k.write_u64(pid, a, 1).unwrap();
         k.write_u64(pid, VirtAddr(a.0 + 4096), 1).unwrap();

@@ -149,8 +149,7 @@ mod tests {
 
     #[test]
     fn munmap_splits_and_frees_page_tables() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         let tables0 = k.table_pages(pid);
         let far = VirtAddr(0x5000_0000_0000);
         let a = k

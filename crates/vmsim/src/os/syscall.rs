@@ -62,10 +62,6 @@ impl Kernel {
         }
         Ok(())
     }
-
-    // ---- Processes ----
-
-    // ---- Mappings ----
 }
 
 #[cfg(test)]
@@ -74,8 +70,7 @@ mod tests {
 
     #[test]
     fn syscalls_reject_bad_arguments_with_errors() {
-        let mut k = boot("x86-64");
-        let pid = spawn(&mut k);
+        let (mut k, pid) = booted();
         assert_eq!(k.mmap(pid, MmapArgs::anon(0, Prot::RW)), Err(Errno::EINVAL));
         assert_eq!(k.munmap(pid, VirtAddr(0x1001), 4096), Err(Errno::EINVAL));
         assert_eq!(

@@ -22,6 +22,13 @@ pub(crate) fn spawn(k: &mut Kernel) -> Pid {
     k.spawn(&p).unwrap()
 }
 
+/// An x86-64 machine with one process running.
+pub(crate) fn booted() -> (Kernel, Pid) {
+    let mut k = boot("x86-64");
+    let pid = spawn(&mut k);
+    (k, pid)
+}
+
 pub(crate) fn faults(k: &Kernel, kind: FaultKind) -> u64 {
     k.log.counters.faults_of(kind)
 }
