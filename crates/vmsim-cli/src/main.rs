@@ -377,23 +377,7 @@ fn run(cli: Cli) -> Result<()> {
                 region_pages,
             );
             if let Some(out) = plot_out {
-                let w = &r.working_set;
-                let points = w
-                    .points
-                    .iter()
-                    .map(|&(t, n)| (t as f64, n as f64))
-                    .collect();
-                plot::lines(
-                    out,
-                    &format!("working set, τ = {}: {name}", w.window),
-                    ("reference", "pages"),
-                    &[plot::Series {
-                        name: format!("|W(t, {})|", w.window),
-                        points,
-                        mark: None,
-                    }],
-                    false,
-                )?;
+                plot::write(out, &vmsim::plot::Chart::working_set(&r, &name))?;
             }
             if json {
                 // Through a Value, whose keys are sorted, as every report's are.
@@ -638,22 +622,7 @@ fn run_mrc(
     let c = vmsim::policy::mrc::curves(&t, &name, &kinds, frames, points, sample)
         .map_err(|e| anyhow::anyhow!("--{}: {e}", e.param()))?;
     if let Some(out) = plot_out {
-        let series: Vec<plot::Series> = c
-            .knees
-            .iter()
-            .map(|(p, _)| plot::Series {
-                name: p.clone(),
-                points: c.curve(p),
-                mark: c.knee_point(p),
-            })
-            .collect();
-        plot::lines(
-            out,
-            &format!("miss ratio: {name}"),
-            ("frames", "miss ratio"),
-            &series,
-            true,
-        )?;
+        plot::write(out, &vmsim::plot::Chart::miss_ratio(&c, &name))?;
     }
     if json {
         outln!("{}", serde_json::to_string_pretty(&c.to_json())?);
