@@ -365,7 +365,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some(p) => Some(plot::create(p, &[&trace])?),
                 None => None,
             };
-            let t = read_pages(&trace, &format)?;
+            let t = format.read(&trace)?;
             let interval = interval.unwrap_or((t.len() / 20).max(1));
             let name = trace.display().to_string();
             let r = vmsim::policy::analysis::WssReport::of(
@@ -551,51 +551,17 @@ fn parse_policies(policies: &[String]) -> Result<Vec<vmsim::policy::PolicyKind>>
         .collect()
 }
 
-/// Reads a page trace in the format given, or the one its name and contents say.
-fn read_pages(path: &std::path::Path, src: &PageSourceArgs) -> Result<vmsim::policy::PageTrace> {
-    use vmsim::policy::PageFormat;
-    use vmsim::trace::Format;
-    let page_size = src.page_size;
-    let event_format = match src.format.as_deref() {
-        Some("text") => None,
-        Some("oracle-general") => {
-            return Ok(vmsim::policy::PageTrace::read(path, Some(PageFormat::OracleGeneral))?)
-        }
-        Some(name) => Some(Format::parse(name).ok_or_else(|| {
-            anyhow::anyhow!("--format: unknown format `{name}` (text, oracle-general, vmsim-text, vmsim-binary, lackey, champsim, plain)")
-        })?),
-        // Told by the contents: an event trace, or else a page stream.
-        None => match Format::detect(&path.display().to_string(), &head_of(path)?) {
-            Ok(f) if f != Format::OracleGeneral => Some(f),
-            _ => None,
-        },
-    };
-    match event_format {
-        None => {
-            if src.pid.is_some() {
-                bail!(
-                    "--pid: {} is a page stream, which has no processes",
-                    path.display()
-                );
-            }
-            Ok(vmsim::policy::PageTrace::read(
-                path,
-                src.format.as_deref().map(|_| PageFormat::Text),
-            )?)
-        }
-        Some(f) => {
-            let mut r = vmsim::trace::EventReader::open(path, Some(f), page_size)?;
-            Ok(vmsim::trace::page_trace(&mut r, page_size, src.pid)?)
-        }
+impl PageSourceArgs {
+    /// The page stream of `path` (see [`vmsim::trace::pages::read_pages`]).
+    fn read(&self, path: &std::path::Path) -> Result<vmsim::policy::PageTrace> {
+        let f = self.format.as_deref();
+        Ok(vmsim::trace::pages::read_pages(
+            path,
+            f,
+            self.pid,
+            self.page_size,
+        )?)
     }
-}
-
-/// The first 4 KiB of a trace, decompressed.
-fn head_of(path: &std::path::Path) -> Result<Vec<u8>> {
-    use std::io::BufRead;
-    let mut r = vmsim::trace::open_decompressed(path)?;
-    let head = r.fill_buf().with_context(|| path.display().to_string())?;
-    Ok(head[..head.len().min(4096)].to_vec())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -617,7 +583,7 @@ fn run_mrc(
         Some(p) => Some(plot::create(p, &[trace])?),
         None => None,
     };
-    let t = read_pages(trace, &format)?;
+    let t = format.read(trace)?;
     let name = trace.display().to_string();
     let c = vmsim::policy::mrc::curves(&t, &name, &kinds, frames, points, sample)
         .map_err(|e| anyhow::anyhow!("--{}: {e}", e.param()))?;
@@ -649,7 +615,7 @@ fn run_policy(
     let kinds = parse_policies(policies)?;
     let specs =
         grid(&kinds, frames, windows, thresholds, seed).map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let t = read_pages(trace, &format)?;
+    let t = format.read(trace)?;
     let results = simulate_all(&specs, &t);
     if json {
         for r in &results {
