@@ -32,12 +32,11 @@ mod trace_cmd;
 
 use run::load_machine;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vmsim::addr::{parse_u64, VirtAddr};
-use vmsim::demo::Demo;
+use vmsim::explain::Explainer;
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{AccessKind, MachineSpec, Privilege};
 
@@ -463,15 +462,7 @@ fn run(cli: Cli) -> Result<()> {
                 None => None,
             };
             let spec = load_machine(&machine, ram)?;
-            let mut vas = Vec::new();
-            for a in &addrs {
-                match parse_u64(a) {
-                    Some(v) => vas.push(VirtAddr(v)),
-                    None => {
-                        bail!("address `{a}` is not a number (use decimal, 0x hex or 0b binary)")
-                    }
-                }
-            }
+            let vas = vmsim::explain::addresses(&addrs)?;
             let kind = match access {
                 Access::Read => AccessKind::Read,
                 Access::Write => AccessKind::Write,
@@ -481,62 +472,14 @@ fn run(cli: Cli) -> Result<()> {
                 Mode::User => Privilege::User,
                 Mode::Supervisor => Privilege::Supervisor,
             };
-            if let Some(path) = state {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                let mut m = vmsim::hw::state::load_state(&text, &path.display().to_string())?;
-                if let Some(out) = html {
-                    let title = format!("vmsim explain --state {}", path.display());
-                    let w = vmsim::viz::explain_machine(&mut m, &vas, kind, mode, &title);
-                    return run::write_page(out, &w);
-                }
-                let paging = m.spec.paging;
-                if !json {
-                    outln!("machine {}: {}", m.spec.name, m.spec.summary());
-                    outln!("state {}", path.display());
-                }
-                for va in vas {
-                    let t = m.explain(va, kind, mode);
-                    if json {
-                        outln!("{}", serde_json::to_string(&t.summary(&paging))?);
-                    } else {
-                        outln!();
-                        out!("{}", t.to_text(&paging));
-                    }
-                }
-                return Ok(());
-            }
-            let mut demo = Demo::new(spec).context("building the demo address space")?;
-            let paging = demo.machine.spec.paging;
-            if let Some(out) = html {
-                let title = format!("vmsim explain on {}", demo.machine.spec.name);
-                let w = vmsim::viz::explain_machine(&mut demo.machine, &vas, kind, mode, &title);
-                return run::write_page(out, &w);
-            }
-            if json {
-                for va in vas {
-                    let t = demo.machine.explain(va, kind, mode);
-                    outln!("{}", serde_json::to_string(&t.summary(&paging))?);
-                }
-                return Ok(());
-            }
-            outln!(
-                "machine {}: {}",
-                demo.machine.spec.name,
-                demo.machine.spec.summary()
-            );
-            for r in &demo.regions {
-                outln!(
-                    "  mapped {:<6} {:#x}..{:#x} [{}]",
-                    r.name,
-                    r.start.0,
-                    r.start.0 + r.len,
-                    r.flags
-                );
-            }
-            for va in vas {
-                outln!();
-                out!("{}", demo.machine.explain(va, kind, mode).to_text(&paging));
+            let mut e = match &state {
+                Some(path) => Explainer::state(path)?,
+                None => Explainer::demo(spec)?,
+            };
+            match html {
+                Some(out) => run::write_page(out, &e.walkthrough(&vas, kind, mode))?,
+                None if json => out!("{}", e.json_lines(&vas, kind, mode)?),
+                None => out!("{}", e.text(&vas, kind, mode)),
             }
         }
     }

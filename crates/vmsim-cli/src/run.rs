@@ -11,7 +11,7 @@ use vmsim::hw::MachineSpec;
 use vmsim::os::{Kernel, KernelConfig, Overcommit, ReclaimPolicy, Storage};
 use vmsim::output::OutputFile;
 use vmsim::run::{RunConfig, Workload};
-use vmsim::sim::{IntervalRow, Sim};
+use vmsim::sim::IntervalRow;
 use vmsim::trace::synth::{SynthParams, WorkloadKind};
 use vmsim::trace::{EventReader, Format};
 use vmsim::user::alloc::AllocatorKind;
@@ -478,44 +478,7 @@ fn run_html(a: &RunArgs, out: &Path) -> Result<()> {
 /// `vmsim run --explain TRACE`: the trace told event by event as text.
 fn run_explained(a: &RunArgs) -> Result<()> {
     let (mut k, events) = short_trace(a, "--explain")?;
-    outln!(
-        "machine {}: {}",
-        k.machine().spec.name,
-        k.machine().spec.summary()
-    );
-    let paging = k.machine().spec.paging;
-    let mut sim = Sim::new(&mut k, 0);
-    for (i, e) in events.iter().enumerate() {
-        outln!("\n[{}] {}", i + 1, vmsim::trace::text::format_event(e));
-        match e {
-            vmsim::trace::Event::Access(a) => {
-                let stories = sim.access_explained(*a);
-                if stories.is_empty() {
-                    outln!(
-                        "  skipped (the process is gone, or no user mapping can hold the address)"
-                    );
-                }
-                for s in &stories {
-                    out!("{}", s.to_text(&paging));
-                }
-            }
-            _ => {
-                let failed = sim.stats.failed_events;
-                sim.feed(std::slice::from_ref(e));
-                if sim.stats.failed_events > failed {
-                    if let Some(f) = sim.stats.failures.last() {
-                        outln!("  refused: {f}");
-                    }
-                } else {
-                    outln!("  done");
-                }
-            }
-        }
-    }
-    sim.finish();
-    let stats = sim.stats.clone();
-    outln!();
-    out!("{}", vmsim::run::replay_text(&stats));
+    out!("{}", vmsim::explain::trace_text(&mut k, &events));
     Ok(())
 }
 

@@ -33,6 +33,7 @@
 pub mod addr;
 pub mod demo;
 pub mod exercise;
+pub mod explain;
 pub mod hw;
 pub mod os;
 pub mod output;
