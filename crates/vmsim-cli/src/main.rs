@@ -30,8 +30,6 @@ mod signals;
 mod sweep;
 mod trace_cmd;
 
-use run::load_machine;
-
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -39,6 +37,7 @@ use std::process::ExitCode;
 use vmsim::explain::Explainer;
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{AccessKind, MachineSpec, Privilege};
+use vmsim::run::load_machine;
 
 /// vmsim: an executable model of a computer's virtual memory system.
 #[derive(Parser, Debug)]

@@ -2,7 +2,7 @@
 //! written as JSON lines or CSV.
 
 use crate::args;
-use crate::run::{parse_format, WorkloadArgs};
+use crate::run::WorkloadArgs;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use std::io::Write;
@@ -71,10 +71,10 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 pub fn run(a: SweepArgs) -> Result<()> {
     let shard = a.shard.as_deref().map(parse_shard).transpose()?;
     // The synthetic workloads' parameters (each run sets its own kind).
-    let mut grid = Grid::new(a.params.synth(WorkloadKind::Seq)?);
+    let mut grid = Grid::new(a.params.options().synth(WorkloadKind::Seq));
     grid.swap = Labelled::new(a.swap, "--swap");
     grid.storage = Labelled::new(a.storage.clone(), "--storage");
-    grid.format = parse_format(a.format.as_deref())?;
+    grid.format = vmsim::run::format_named(a.format.as_deref())?;
     // The file's axes come first, then the flags'; the file's settings win.
     if let Some(path) = &a.config {
         grid.add_file(path)?;

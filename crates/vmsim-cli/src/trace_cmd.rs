@@ -1,11 +1,11 @@
 //! `vmsim trace convert` and `vmsim trace stat`, and `vmsim record`.
 
-use crate::run::parse_format;
 use crate::signals;
 use anyhow::{anyhow, bail, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use vmsim::output::OutputFile;
+use vmsim::run::format_named;
 use vmsim::trace::record::RecordError;
 use vmsim::trace::{EventReader, EventWriter, Format};
 
@@ -88,7 +88,7 @@ pub fn run(cmd: TraceCommand) -> Result<()> {
             page_size: ps,
         } => {
             let (format, zstd) = output_format(&output, to.as_deref(), zstd)?;
-            let from = parse_format(from.as_deref())?;
+            let from = format_named(from.as_deref())?;
             let out = OutputFile::create(&output, &[&input])?;
             let mut reader = EventReader::open(&input, from, page_size(&ps)?)?;
             let mut w = EventWriter::new(format, out, &output.display().to_string(), zstd)?;
@@ -112,7 +112,7 @@ pub fn run(cmd: TraceCommand) -> Result<()> {
             json,
         } => {
             let ps = page_size(&ps)?;
-            let mut reader = EventReader::open(&trace, parse_format(format.as_deref())?, ps)?;
+            let mut reader = EventReader::open(&trace, format_named(format.as_deref())?, ps)?;
             let format = reader.format().map_or("?", |f| f.name());
             let s = vmsim::trace::stat::stat(&mut reader, ps)?;
             if json {
