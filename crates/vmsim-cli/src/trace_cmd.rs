@@ -1,6 +1,6 @@
 //! `vmsim trace convert` and `vmsim trace stat`, and `vmsim record`.
 
-use crate::signals;
+use crate::{args, signals};
 use anyhow::{anyhow, bail, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -52,11 +52,7 @@ pub enum TraceCommand {
 }
 
 fn page_size(text: &str) -> Result<u64> {
-    let ps = vmsim::size::parse_size(text).map_err(|e| anyhow!("--page-size: {e}"))?;
-    if !ps.is_power_of_two() || ps < 64 {
-        bail!("--page-size: {ps} is not a power of two of at least 64 bytes");
-    }
-    Ok(ps)
+    args::page_size(text).map_err(|e| anyhow!("--page-size: {e}"))
 }
 
 /// The format and compression `path` asks for: `--to` (or `text`), else the name
