@@ -1,11 +1,12 @@
 //! `vmsim trace convert` and `vmsim trace stat`, and `vmsim record`.
 
 use crate::{args, signals};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use vmsim::output::OutputFile;
 use vmsim::run::format_named;
+use vmsim::trace::output::output_format;
 use vmsim::trace::record::RecordError;
 use vmsim::trace::{EventReader, EventWriter, Format};
 
@@ -53,24 +54,6 @@ pub enum TraceCommand {
 
 fn page_size(text: &str) -> Result<u64> {
     args::page_size(text).map_err(|e| anyhow!("--page-size: {e}"))
-}
-
-/// The format and compression `path` asks for: `--to` (or `text`), else the name
-/// (`.vmt` or `.txt` text, anything else binary; `.zst` compressed).
-fn output_format(path: &Path, to: Option<&str>, zstd: bool) -> Result<(Format, bool)> {
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    let format = match to {
-        Some(t) => match Format::parse(t) {
-            Some(f @ (Format::Text | Format::Binary)) => f,
-            _ => bail!("--to: `{t}` is not an output format (vmsim-text, vmsim-binary)"),
-        },
-        None if name.ends_with(".vmt") || name.ends_with(".txt") => Format::Text,
-        None => Format::Binary,
-    };
-    Ok((
-        format,
-        format == Format::Binary && (zstd || name.ends_with(".zst")),
-    ))
 }
 
 pub fn run(cmd: TraceCommand) -> Result<()> {
