@@ -30,16 +30,14 @@ mod signals;
 mod sweep;
 mod trace_cmd;
 
-use run::load_machine;
-
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vmsim::addr::{parse_u64, VirtAddr};
-use vmsim::demo::Demo;
+use vmsim::explain::Explainer;
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{AccessKind, MachineSpec, Privilege};
+use vmsim::run::load_machine;
 
 /// vmsim: an executable model of a computer's virtual memory system.
 #[derive(Parser, Debug)]
@@ -365,7 +363,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some(p) => Some(plot::create(p, &[&trace])?),
                 None => None,
             };
-            let t = read_pages(&trace, &format)?;
+            let t = format.read(&trace)?;
             let interval = interval.unwrap_or((t.len() / 20).max(1));
             let name = trace.display().to_string();
             let r = vmsim::policy::analysis::WssReport::of(
@@ -377,23 +375,7 @@ fn run(cli: Cli) -> Result<()> {
                 region_pages,
             );
             if let Some(out) = plot_out {
-                let w = &r.working_set;
-                let points = w
-                    .points
-                    .iter()
-                    .map(|&(t, n)| (t as f64, n as f64))
-                    .collect();
-                plot::lines(
-                    out,
-                    &format!("working set, τ = {}: {name}", w.window),
-                    ("reference", "pages"),
-                    &[plot::Series {
-                        name: format!("|W(t, {})|", w.window),
-                        points,
-                        mark: None,
-                    }],
-                    false,
-                )?;
+                plot::write(out, &vmsim::plot::Chart::working_set(&r, &name))?;
             }
             if json {
                 // Through a Value, whose keys are sorted, as every report's are.
@@ -479,15 +461,7 @@ fn run(cli: Cli) -> Result<()> {
                 None => None,
             };
             let spec = load_machine(&machine, ram)?;
-            let mut vas = Vec::new();
-            for a in &addrs {
-                match parse_u64(a) {
-                    Some(v) => vas.push(VirtAddr(v)),
-                    None => {
-                        bail!("address `{a}` is not a number (use decimal, 0x hex or 0b binary)")
-                    }
-                }
-            }
+            let vas = vmsim::explain::addresses(&addrs)?;
             let kind = match access {
                 Access::Read => AccessKind::Read,
                 Access::Write => AccessKind::Write,
@@ -497,62 +471,14 @@ fn run(cli: Cli) -> Result<()> {
                 Mode::User => Privilege::User,
                 Mode::Supervisor => Privilege::Supervisor,
             };
-            if let Some(path) = state {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                let mut m = vmsim::hw::state::load_state(&text, &path.display().to_string())?;
-                if let Some(out) = html {
-                    let title = format!("vmsim explain --state {}", path.display());
-                    let w = vmsim::viz::explain_machine(&mut m, &vas, kind, mode, &title);
-                    return run::write_page(out, &w);
-                }
-                let paging = m.spec.paging;
-                if !json {
-                    outln!("machine {}: {}", m.spec.name, m.spec.summary());
-                    outln!("state {}", path.display());
-                }
-                for va in vas {
-                    let t = m.explain(va, kind, mode);
-                    if json {
-                        outln!("{}", serde_json::to_string(&t.summary(&paging))?);
-                    } else {
-                        outln!();
-                        out!("{}", t.to_text(&paging));
-                    }
-                }
-                return Ok(());
-            }
-            let mut demo = Demo::new(spec).context("building the demo address space")?;
-            let paging = demo.machine.spec.paging;
-            if let Some(out) = html {
-                let title = format!("vmsim explain on {}", demo.machine.spec.name);
-                let w = vmsim::viz::explain_machine(&mut demo.machine, &vas, kind, mode, &title);
-                return run::write_page(out, &w);
-            }
-            if json {
-                for va in vas {
-                    let t = demo.machine.explain(va, kind, mode);
-                    outln!("{}", serde_json::to_string(&t.summary(&paging))?);
-                }
-                return Ok(());
-            }
-            outln!(
-                "machine {}: {}",
-                demo.machine.spec.name,
-                demo.machine.spec.summary()
-            );
-            for r in &demo.regions {
-                outln!(
-                    "  mapped {:<6} {:#x}..{:#x} [{}]",
-                    r.name,
-                    r.start.0,
-                    r.start.0 + r.len,
-                    r.flags
-                );
-            }
-            for va in vas {
-                outln!();
-                out!("{}", demo.machine.explain(va, kind, mode).to_text(&paging));
+            let mut e = match &state {
+                Some(path) => Explainer::state(path)?,
+                None => Explainer::demo(spec)?,
+            };
+            match html {
+                Some(out) => run::write_page(out, &e.walkthrough(&vas, kind, mode))?,
+                None if json => out!("{}", e.json_lines(&vas, kind, mode)?),
+                None => out!("{}", e.text(&vas, kind, mode)),
             }
         }
     }
@@ -567,51 +493,17 @@ fn parse_policies(policies: &[String]) -> Result<Vec<vmsim::policy::PolicyKind>>
         .collect()
 }
 
-/// Reads a page trace in the format given, or the one its name and contents say.
-fn read_pages(path: &std::path::Path, src: &PageSourceArgs) -> Result<vmsim::policy::PageTrace> {
-    use vmsim::policy::PageFormat;
-    use vmsim::trace::Format;
-    let page_size = src.page_size;
-    let event_format = match src.format.as_deref() {
-        Some("text") => None,
-        Some("oracle-general") => {
-            return Ok(vmsim::policy::PageTrace::read(path, Some(PageFormat::OracleGeneral))?)
-        }
-        Some(name) => Some(Format::parse(name).ok_or_else(|| {
-            anyhow::anyhow!("--format: unknown format `{name}` (text, oracle-general, vmsim-text, vmsim-binary, lackey, champsim, plain)")
-        })?),
-        // Told by the contents: an event trace, or else a page stream.
-        None => match Format::detect(&path.display().to_string(), &head_of(path)?) {
-            Ok(f) if f != Format::OracleGeneral => Some(f),
-            _ => None,
-        },
-    };
-    match event_format {
-        None => {
-            if src.pid.is_some() {
-                bail!(
-                    "--pid: {} is a page stream, which has no processes",
-                    path.display()
-                );
-            }
-            Ok(vmsim::policy::PageTrace::read(
-                path,
-                src.format.as_deref().map(|_| PageFormat::Text),
-            )?)
-        }
-        Some(f) => {
-            let mut r = vmsim::trace::EventReader::open(path, Some(f), page_size)?;
-            Ok(vmsim::trace::page_trace(&mut r, page_size, src.pid)?)
-        }
+impl PageSourceArgs {
+    /// The page stream of `path` (see [`vmsim::trace::pages::read_pages`]).
+    fn read(&self, path: &std::path::Path) -> Result<vmsim::policy::PageTrace> {
+        let f = self.format.as_deref();
+        Ok(vmsim::trace::pages::read_pages(
+            path,
+            f,
+            self.pid,
+            self.page_size,
+        )?)
     }
-}
-
-/// The first 4 KiB of a trace, decompressed.
-fn head_of(path: &std::path::Path) -> Result<Vec<u8>> {
-    use std::io::BufRead;
-    let mut r = vmsim::trace::open_decompressed(path)?;
-    let head = r.fill_buf().with_context(|| path.display().to_string())?;
-    Ok(head[..head.len().min(4096)].to_vec())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -633,27 +525,12 @@ fn run_mrc(
         Some(p) => Some(plot::create(p, &[trace])?),
         None => None,
     };
-    let t = read_pages(trace, &format)?;
+    let t = format.read(trace)?;
     let name = trace.display().to_string();
     let c = vmsim::policy::mrc::curves(&t, &name, &kinds, frames, points, sample)
         .map_err(|e| anyhow::anyhow!("--{}: {e}", e.param()))?;
     if let Some(out) = plot_out {
-        let series: Vec<plot::Series> = c
-            .knees
-            .iter()
-            .map(|(p, _)| plot::Series {
-                name: p.clone(),
-                points: c.curve(p),
-                mark: c.knee_point(p),
-            })
-            .collect();
-        plot::lines(
-            out,
-            &format!("miss ratio: {name}"),
-            ("frames", "miss ratio"),
-            &series,
-            true,
-        )?;
+        plot::write(out, &vmsim::plot::Chart::miss_ratio(&c, &name))?;
     }
     if json {
         outln!("{}", serde_json::to_string_pretty(&c.to_json())?);
@@ -680,7 +557,7 @@ fn run_policy(
     let kinds = parse_policies(policies)?;
     let specs =
         grid(&kinds, frames, windows, thresholds, seed).map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let t = read_pages(trace, &format)?;
+    let t = format.read(trace)?;
     let results = simulate_all(&specs, &t);
     if json {
         for r in &results {

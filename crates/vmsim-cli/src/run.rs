@@ -2,22 +2,14 @@
 //! report of what happened. The flags that configure a run are shared with `sweep`.
 
 use crate::args;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
-use vmsim::hw::MachineSpec;
-use vmsim::os::{Kernel, KernelConfig, Overcommit, ReclaimPolicy, Storage};
+use vmsim::os::Overcommit;
 use vmsim::output::OutputFile;
-use vmsim::run::{RunConfig, Workload};
-use vmsim::sim::{IntervalRow, Sim};
-use vmsim::trace::synth::{SynthParams, WorkloadKind};
-use vmsim::trace::{EventReader, Format};
-use vmsim::user::alloc::AllocatorKind;
-use vmsim::user::gc::CollectorKind;
-use vmsim::user::workload::{AllocParams, AllocPattern, GcParams, GraphShape};
-use vmsim::workload::ServerParams;
+use vmsim::run::{KernelOptions, RunOptions, WorkloadOptions};
 
 /// The machine of a run.
 #[derive(Args, Debug, Clone)]
@@ -203,63 +195,10 @@ pub struct RunArgs {
     pub explain: bool,
 }
 
-/// The machine `name` (a preset or a file), with `ram` bytes of RAM if given (`--ram`).
-pub fn load_machine(name: &str, ram: Option<u64>) -> Result<MachineSpec> {
-    load_machine_as(name, ram, "--ram")
-}
-
-/// [`load_machine`], naming the RAM size `label` in errors (a flag or a file's key).
-pub fn load_machine_as(name: &str, ram: Option<u64>, label: &str) -> Result<MachineSpec> {
-    let spec = MachineSpec::load(name)?;
-    match ram {
-        None => Ok(spec),
-        Some(bytes) => Ok(spec.with_ram(bytes, label)?),
-    }
-}
-
-/// Checks a swap size against the page size: none, or whole pages.
-pub fn check_swap(bytes: u64, page_size: u64, label: &str) -> Result<()> {
-    if bytes % page_size != 0 {
-        bail!(
-            "{label}: {bytes} bytes is not a whole number of {} pages (0 for no swap)",
-            vmsim::size::format_size(page_size)
-        );
-    }
-    Ok(())
-}
-
 impl KernelArgs {
-    /// The kernel configuration these flags describe, on a machine of `page_size`
-    /// pages, for a command whose inputs are `inputs` (a swap file must be none of
-    /// them).
-    pub fn config(&self, page_size: u64, inputs: &[&Path]) -> Result<KernelConfig> {
-        check_swap(self.swap, page_size, "--swap")?;
-        if let Some(f) = &self.swap_file {
-            if self.swap == 0 {
-                bail!("--swap-file: {} is given but --swap is 0", f.display());
-            }
-            vmsim::output::check(f, inputs).context("--swap-file")?;
-        } else if self.force {
-            bail!("--force: it allows an existing --swap-file, and none is given");
-        }
-        let reclaim = ReclaimPolicy::parse(&self.policy).ok_or_else(|| {
-            anyhow!(
-                "--policy: unknown reclaim policy `{}` (fifo, clock, two-list)",
-                self.policy
-            )
-        })?;
-        let storage = Storage::parse(&self.storage).ok_or_else(|| {
-            anyhow!(
-                "--storage: unknown storage `{}` (nvme, sata-ssd, hdd)",
-                self.storage
-            )
-        })?;
-        Ok(KernelConfig {
-            swap_bytes: self.swap,
-            swap_path: self.swap_file.clone(),
-            swap_force: self.force,
-            reclaim,
-            storage,
+    /// The library's options these flags give.
+    pub fn options(&self) -> KernelOptions {
+        KernelOptions {
             wx: self.wx,
             zero_page: !self.no_zero_page,
             overcommit: match self.overcommit {
@@ -267,16 +206,21 @@ impl KernelArgs {
                 OvercommitArg::Always => Overcommit::Always,
                 OvercommitArg::Never => Overcommit::Never,
             },
-            ..KernelConfig::default()
-        })
+            swap: self.swap,
+            swap_file: self.swap_file.clone(),
+            force: self.force,
+            reclaim: self.policy.clone(),
+            storage: self.storage.clone(),
+        }
     }
 }
 
 impl WorkloadArgs {
-    /// The parameters of synthetic workload `kind`.
-    pub fn synth(&self, kind: WorkloadKind) -> Result<SynthParams> {
-        Ok(SynthParams {
+    /// The library's options these flags give.
+    pub fn options(&self) -> WorkloadOptions {
+        WorkloadOptions {
             accesses: self.accesses,
+            seed: self.seed,
             footprint: self.footprint,
             stride: self.stride,
             alpha: self.alpha,
@@ -287,23 +231,107 @@ impl WorkloadArgs {
             block: self.block,
             depth: self.depth,
             frame: self.frame,
-            workers: self.workers.unwrap_or(4),
-            seed: self.seed,
-            ..SynthParams::new(kind)
-        })
+            workers: self.workers,
+            cache: self.cache,
+            buffer: self.buffer,
+            allocator: self.allocator.clone(),
+            pattern: self.pattern.clone(),
+            ops: self.ops,
+            max_size: self.max_size,
+            max_live: self.max_live,
+            collector: self.collector.clone(),
+            shape: self.shape.clone(),
+            objects: self.objects,
+            steps: self.steps,
+            churn: self.churn,
+            gc_heap: self.gc_heap,
+        }
     }
 }
 
-/// The format named by `--format`, if any.
-pub fn parse_format(f: Option<&str>) -> Result<Option<Format>> {
-    f.map(|name| {
-        Format::parse(name).ok_or_else(|| {
-            anyhow!(
-                "--format: unknown format `{name}` (vmsim-text, vmsim-binary, lackey, champsim, plain, oracle-general)"
-            )
-        })
-    })
-    .transpose()
+impl RunArgs {
+    /// The library's options these flags give.
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            trace: self.trace.clone(),
+            format: self.format.clone(),
+            workload: self.workload.clone(),
+            machine: self.machine.machine.clone(),
+            ram: self.machine.ram,
+            kernel: self.kernel.options(),
+            params: self.params.options(),
+            interval: self.interval,
+        }
+    }
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    if a.explain || a.html.is_some() {
+        return run_short(&a);
+    }
+    let o = a.options();
+    let config = o.resolve()?;
+    // Opened before the run, so a bad path fails at once.
+    let rows_out = match a.interval {
+        Some(_) => Some(OutputFile::create(&a.interval_file, &o.inputs())?),
+        None => None,
+    };
+    let report = vmsim::run::execute(config, &mut progress())?;
+    if let Some(out) = rows_out {
+        out.finish(vmsim::run::interval_csv(&report.rows).as_bytes())?;
+        let (n, path) = (report.rows.len(), a.interval_file.display());
+        eprintln!("{n} interval rows written to {path}");
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&report.json)?);
+    } else {
+        out!("{}", report.text);
+    }
+    Ok(())
+}
+
+/// `vmsim run --explain TRACE` (the trace told event by event as text) or `vmsim run
+/// --html OUT TRACE` (the trace replayed on the explained path, as a page).
+fn run_short(a: &RunArgs) -> Result<()> {
+    let flag = if a.explain { "--explain" } else { "--html" };
+    let html = match (&a.html, a.explain) {
+        (Some(p), false) => Some(OutputFile::create(p, &a.options().inputs())?),
+        _ => None,
+    };
+    let max = vmsim::viz::MAX_TRACE_EVENTS;
+    let Some(path) = &a.trace else {
+        bail!("{flag} needs a trace to replay (a short one: at most {max} events)");
+    };
+    if a.workload.is_some() || a.json || a.interval.is_some() || (a.explain && a.html.is_some()) {
+        bail!("{flag} takes a trace only, without --workload, --json, --interval or the other of --html and --explain");
+    }
+    let (mut k, events) = a.options().short_trace(path)?;
+    match html {
+        Some(out) => {
+            let title = format!("vmsim run {}", path.display());
+            write_page(out, &vmsim::viz::record_trace(&mut k, &events, &title)?)
+        }
+        None => {
+            out!("{}", vmsim::explain::trace_text(&mut k, &events));
+            Ok(())
+        }
+    }
+}
+
+/// Writes a walk-through's page to `out` (opened before the work) and says where it
+/// went.
+pub fn write_page(mut out: OutputFile, w: &vmsim::viz::Walkthrough) -> Result<()> {
+    let page = vmsim::viz::html::page(w)?;
+    let path = out.path().to_path_buf();
+    out.write_all(page.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    out.commit()?;
+    let (steps, machine) = (w.steps.len(), &w.machine);
+    outln!(
+        "wrote {} ({steps} steps on {machine}): open it in a browser",
+        path.display()
+    );
+    Ok(())
 }
 
 /// A spinner on standard error for replays that take more than a second.
@@ -325,229 +353,4 @@ pub fn progress() -> impl FnMut(u64) {
             b.set_position(events);
         }
     }
-}
-
-impl RunArgs {
-    /// The workload these flags name, on a machine of `page_size` pages.
-    fn workload(&self, page_size: u64) -> Result<Workload> {
-        let p = &self.params;
-        Ok(match (&self.trace, self.workload.as_deref()) {
-            (Some(_), Some(w)) => bail!("give a trace or --workload {w}, not both"),
-            (Some(path), None) => Workload::Trace {
-                path: path.clone(),
-                format: parse_format(self.format.as_deref())?,
-            },
-            (None, None | Some("server")) => Workload::Server(ServerParams::from_bytes(
-                p.cache,
-                p.buffer,
-                p.workers.map(u64::from),
-                page_size,
-            )?),
-            (None, Some("hw")) => Workload::Hw,
-            (None, Some("alloc")) => Workload::Alloc(AllocParams {
-                allocator: AllocatorKind::from_name(&p.allocator).ok_or_else(|| {
-                    anyhow!("--allocator: unknown allocator `{}` (first-fit, next-fit, best-fit, explicit-lifo, explicit-address, segregated, simple-segregated, buddy)", p.allocator)
-                })?,
-                pattern: AllocPattern::from_name(&p.pattern).ok_or_else(|| {
-                    anyhow!("--pattern: unknown pattern `{}` (random, phases, producer-consumer)", p.pattern)
-                })?,
-                ops: p.ops,
-                max_size: p.max_size,
-                max_live: p.max_live,
-                seed: p.seed,
-                ..AllocParams::default()
-            }),
-            (None, Some("gc")) => {
-                let defaults = GcParams::default();
-                Workload::Gc(GcParams {
-                    collector: CollectorKind::from_name(&p.collector).ok_or_else(|| {
-                        anyhow!("--collector: unknown collector `{}` (refcount, mark-sweep, mark-compact, copying, generational)", p.collector)
-                    })?,
-                    shape: GraphShape::from_name(&p.shape).ok_or_else(|| {
-                        anyhow!("--shape: unknown shape `{}` (tree, list, random-graph)", p.shape)
-                    })?,
-                    objects: p.objects,
-                    steps: p.steps,
-                    churn_percent: p.churn,
-                    seed: p.seed,
-                    config: vmsim::user::gc::GcConfig {
-                        heap_bytes: p.gc_heap,
-                        ..defaults.config
-                    },
-                    ..defaults
-                })
-            }
-            (None, Some(w)) => {
-                let kind = WorkloadKind::parse(w).ok_or_else(|| {
-                    let names: Vec<&str> = WorkloadKind::ALL.iter().map(|(_, n)| *n).collect();
-                    anyhow!(
-                        "--workload: unknown workload `{w}` (server, hw, alloc, gc, {})",
-                        names.join(", ")
-                    )
-                })?;
-                Workload::Synth(p.synth(kind)?)
-            }
-        })
-    }
-}
-
-pub fn run(a: RunArgs) -> Result<()> {
-    if a.explain {
-        return run_explained(&a);
-    }
-    if let Some(out) = &a.html {
-        return run_html(&a, out);
-    }
-    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
-    let page_size = spec.paging.page_size();
-    let workload = a.workload(page_size)?;
-    let replayed = matches!(workload, Workload::Trace { .. } | Workload::Synth(_));
-    if a.interval.is_some() && !replayed {
-        let w = a.workload.as_deref().unwrap_or("server");
-        bail!("--interval: the {w} workload has no time series; --interval takes a trace or a synthetic workload (seq, zipf, ...)");
-    }
-    let inputs: Vec<&Path> = a.trace.as_deref().into_iter().collect();
-    let kernel = a.kernel.config(page_size, &inputs)?;
-    // Opened before the run, so a bad path fails at once.
-    let rows_out = match a.interval {
-        Some(_) => Some(OutputFile::create(&a.interval_file, &inputs)?),
-        None => None,
-    };
-    let config = RunConfig {
-        spec,
-        kernel,
-        workload,
-        accesses: a.params.accesses,
-        seed: a.params.seed,
-        interval: a.interval.unwrap_or(0),
-    };
-    let report = vmsim::run::execute(config, &mut progress())?;
-    if let Some(out) = rows_out {
-        let n = report.rows.len();
-        write_rows(out, &report.rows)?;
-        eprintln!("{n} interval rows written to {}", a.interval_file.display());
-    }
-    if a.json {
-        outln!("{}", serde_json::to_string_pretty(&report.json)?);
-    } else {
-        out!("{}", report.text);
-    }
-    Ok(())
-}
-
-/// The short trace that `--html` or `--explain` (`flag`) tells step by step, read whole,
-/// with the kernel booted to replay it.
-fn short_trace(a: &RunArgs, flag: &str) -> Result<(Kernel, Vec<vmsim::trace::Event>)> {
-    let max = vmsim::viz::MAX_TRACE_EVENTS;
-    let Some(path) = &a.trace else {
-        bail!("{flag} needs a trace to replay (a short one: at most {max} events)");
-    };
-    if a.workload.is_some() || a.json || a.interval.is_some() || (a.explain && a.html.is_some()) {
-        bail!("{flag} takes a trace only, without --workload, --json, --interval or the other of --html and --explain");
-    }
-    let spec = load_machine(&a.machine.machine, a.machine.ram)?;
-    let config = a.kernel.config(spec.paging.page_size(), &[path])?;
-    let k = Kernel::try_boot(spec, config)?;
-    let format = parse_format(a.format.as_deref())?;
-    let mut reader = EventReader::open(path, format, k.page_size())?;
-    let events = vmsim::viz::record::read_events(&mut reader)
-        .with_context(|| format!("{}", path.display()))?;
-    if events.len() > max {
-        bail!(
-            "{}: {} events; {flag} tells at most {max}",
-            path.display(),
-            events.len()
-        );
-    }
-    Ok((k, events))
-}
-
-/// `vmsim run --html OUT TRACE`: the trace replayed on the explained path, as a page.
-fn run_html(a: &RunArgs, out: &Path) -> Result<()> {
-    let inputs: Vec<&Path> = a.trace.as_deref().into_iter().collect();
-    let out = OutputFile::create(out, &inputs)?;
-    let (mut k, events) = short_trace(a, "--html")?;
-    let title = format!(
-        "vmsim run {}",
-        a.trace.as_deref().unwrap_or(Path::new("")).display()
-    );
-    let w = vmsim::viz::record_trace(&mut k, &events, &title)?;
-    write_page(out, &w)
-}
-
-/// `vmsim run --explain TRACE`: the trace told event by event as text.
-fn run_explained(a: &RunArgs) -> Result<()> {
-    let (mut k, events) = short_trace(a, "--explain")?;
-    outln!(
-        "machine {}: {}",
-        k.machine().spec.name,
-        k.machine().spec.summary()
-    );
-    let paging = k.machine().spec.paging;
-    let mut sim = Sim::new(&mut k, 0);
-    for (i, e) in events.iter().enumerate() {
-        outln!("\n[{}] {}", i + 1, vmsim::trace::text::format_event(e));
-        match e {
-            vmsim::trace::Event::Access(a) => {
-                let stories = sim.access_explained(*a);
-                if stories.is_empty() {
-                    outln!(
-                        "  skipped (the process is gone, or no user mapping can hold the address)"
-                    );
-                }
-                for s in &stories {
-                    out!("{}", s.to_text(&paging));
-                }
-            }
-            _ => {
-                let failed = sim.stats.failed_events;
-                sim.feed(std::slice::from_ref(e));
-                if sim.stats.failed_events > failed {
-                    if let Some(f) = sim.stats.failures.last() {
-                        outln!("  refused: {f}");
-                    }
-                } else {
-                    outln!("  done");
-                }
-            }
-        }
-    }
-    sim.finish();
-    let stats = sim.stats.clone();
-    outln!();
-    out!("{}", vmsim::run::replay_text(&stats));
-    Ok(())
-}
-
-/// Writes a walk-through's page to `out` (opened before the work) and says where it
-/// went.
-pub fn write_page(out: OutputFile, w: &vmsim::viz::Walkthrough) -> Result<()> {
-    let page = vmsim::viz::html::page(w)?;
-    let mut out = out;
-    out.write_all(page.as_bytes())
-        .with_context(|| format!("writing {}", out.path().display()))?;
-    let out_path = out.path().to_path_buf();
-    out.commit()?;
-    let out = out_path;
-    outln!(
-        "wrote {} ({} steps on {}): open it in a browser",
-        out.display(),
-        w.steps.len(),
-        w.machine
-    );
-    Ok(())
-}
-
-fn write_rows(mut w: OutputFile, rows: &[IntervalRow]) -> Result<()> {
-    let path = w.path().display().to_string();
-    (|| -> std::io::Result<()> {
-        writeln!(w, "{}", IntervalRow::CSV_HEADER)?;
-        for r in rows {
-            writeln!(w, "{}", r.to_csv())?;
-        }
-        Ok(())
-    })()
-    .with_context(|| path.clone())?;
-    w.commit()?;
-    Ok(())
 }

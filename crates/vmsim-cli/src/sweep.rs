@@ -2,10 +2,9 @@
 //! written as JSON lines or CSV.
 
 use crate::args;
-use crate::run::{parse_format, WorkloadArgs};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::run::WorkloadArgs;
+use anyhow::{bail, Result};
 use clap::Args;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use vmsim::output::OutputFile;
 use vmsim::sweep::{self, Grid, Labelled};
@@ -58,23 +57,16 @@ pub struct SweepArgs {
     pub params: WorkloadArgs,
 }
 
-fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let bad = || anyhow!("--shard: `{s}` is not K/N with 1 <= K <= N");
-    let (k, n) = s.split_once('/').ok_or_else(bad)?;
-    let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-    if k == 0 || n == 0 || k > n {
-        return Err(bad());
-    }
-    Ok((k, n))
-}
-
 pub fn run(a: SweepArgs) -> Result<()> {
-    let shard = a.shard.as_deref().map(parse_shard).transpose()?;
+    let shard = a.shard.as_deref();
+    let shard = shard
+        .map(|s| sweep::parse_shard(s, "--shard"))
+        .transpose()?;
     // The synthetic workloads' parameters (each run sets its own kind).
-    let mut grid = Grid::new(a.params.synth(WorkloadKind::Seq)?);
+    let mut grid = Grid::new(a.params.options().synth(WorkloadKind::Seq));
     grid.swap = Labelled::new(a.swap, "--swap");
     grid.storage = Labelled::new(a.storage.clone(), "--storage");
-    grid.format = parse_format(a.format.as_deref())?;
+    grid.format = vmsim::run::format_named(a.format.as_deref())?;
     // The file's axes come first, then the flags'; the file's settings win.
     if let Some(path) = &a.config {
         grid.add_file(path)?;
@@ -82,16 +74,16 @@ pub fn run(a: SweepArgs) -> Result<()> {
     grid.machines.extend(a.machines.iter().cloned());
     grid.rams
         .extend(a.ram.iter().map(|&r| Labelled::new(r, "--ram")));
-    grid.policies.extend(
-        a.policies
-            .iter()
-            .map(|p| Labelled::new(p.clone(), "--policy")),
-    );
-    grid.tlb_entries.extend(
-        a.tlb_entries
-            .iter()
-            .map(|&t| Labelled::new(t, "--tlb-entries")),
-    );
+    let policies = a
+        .policies
+        .iter()
+        .map(|p| Labelled::new(p.clone(), "--policy"));
+    grid.policies.extend(policies);
+    let tlbs = a
+        .tlb_entries
+        .iter()
+        .map(|&t| Labelled::new(t, "--tlb-entries"));
+    grid.tlb_entries.extend(tlbs);
     grid.traces.extend(a.traces.iter().cloned());
     for w in &a.workloads {
         grid.add_workload(w, "--workload")?;
@@ -107,25 +99,9 @@ pub fn run(a: SweepArgs) -> Result<()> {
         None => None,
     };
     let rows = grid.run(&points);
-    let mut text = String::new();
-    if a.csv {
-        text.push_str(sweep::CSV_HEADER);
-        text.push('\n');
-    }
-    for r in &rows {
-        if a.csv {
-            text.push_str(&r.csv());
-        } else {
-            text.push_str(&serde_json::to_string(r)?);
-        }
-        text.push('\n');
-    }
+    let text = sweep::rows_text(&rows, a.csv)?;
     match file_out {
-        Some(mut out) => {
-            out.write_all(text.as_bytes())
-                .with_context(|| out.path().display().to_string())?;
-            out.commit()?;
-        }
+        Some(out) => out.finish(text.as_bytes())?,
         None => out!("{text}"),
     }
     let failed = rows.iter().filter(|r| r.error.is_some()).count();

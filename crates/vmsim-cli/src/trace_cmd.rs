@@ -1,11 +1,12 @@
 //! `vmsim trace convert` and `vmsim trace stat`, and `vmsim record`.
 
-use crate::run::parse_format;
-use crate::signals;
-use anyhow::{anyhow, bail, Result};
+use crate::{args, signals};
+use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use vmsim::output::OutputFile;
+use vmsim::run::format_named;
+use vmsim::trace::output::output_format;
 use vmsim::trace::record::RecordError;
 use vmsim::trace::{EventReader, EventWriter, Format};
 
@@ -52,29 +53,7 @@ pub enum TraceCommand {
 }
 
 fn page_size(text: &str) -> Result<u64> {
-    let ps = vmsim::size::parse_size(text).map_err(|e| anyhow!("--page-size: {e}"))?;
-    if !ps.is_power_of_two() || ps < 64 {
-        bail!("--page-size: {ps} is not a power of two of at least 64 bytes");
-    }
-    Ok(ps)
-}
-
-/// The format and compression `path` asks for: `--to` (or `text`), else the name
-/// (`.vmt` or `.txt` text, anything else binary; `.zst` compressed).
-fn output_format(path: &Path, to: Option<&str>, zstd: bool) -> Result<(Format, bool)> {
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    let format = match to {
-        Some(t) => match Format::parse(t) {
-            Some(f @ (Format::Text | Format::Binary)) => f,
-            _ => bail!("--to: `{t}` is not an output format (vmsim-text, vmsim-binary)"),
-        },
-        None if name.ends_with(".vmt") || name.ends_with(".txt") => Format::Text,
-        None => Format::Binary,
-    };
-    Ok((
-        format,
-        format == Format::Binary && (zstd || name.ends_with(".zst")),
-    ))
+    args::page_size(text).map_err(|e| anyhow!("--page-size: {e}"))
 }
 
 pub fn run(cmd: TraceCommand) -> Result<()> {
@@ -88,7 +67,7 @@ pub fn run(cmd: TraceCommand) -> Result<()> {
             page_size: ps,
         } => {
             let (format, zstd) = output_format(&output, to.as_deref(), zstd)?;
-            let from = parse_format(from.as_deref())?;
+            let from = format_named(from.as_deref())?;
             let out = OutputFile::create(&output, &[&input])?;
             let mut reader = EventReader::open(&input, from, page_size(&ps)?)?;
             let mut w = EventWriter::new(format, out, &output.display().to_string(), zstd)?;
@@ -112,7 +91,7 @@ pub fn run(cmd: TraceCommand) -> Result<()> {
             json,
         } => {
             let ps = page_size(&ps)?;
-            let mut reader = EventReader::open(&trace, parse_format(format.as_deref())?, ps)?;
+            let mut reader = EventReader::open(&trace, format_named(format.as_deref())?, ps)?;
             let format = reader.format().map_or("?", |f| f.name());
             let s = vmsim::trace::stat::stat(&mut reader, ps)?;
             if json {

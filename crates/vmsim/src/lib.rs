@@ -8,7 +8,9 @@
 //! - [`user`]: what runs inside a process: `malloc` implementations and garbage
 //!   collectors whose metadata lives in simulated memory, with their workloads.
 //! - [`demo`]: the built-in hardware-only demonstration; [`report`]: counters as text and JSON;
-//!   [`viz`]: every translation step by step, as data and as an interactive HTML page.
+//!   [`viz`]: every translation step by step, as data and as an interactive HTML page;
+//!   [`plot`]: charts of time series, sweeps and miss-ratio curves (drawn with the
+//!   `plot` feature).
 //! - [`addr`] and [`size`]: addresses of the simulated machine and sizes as people write them.
 //!
 //! ```
@@ -31,9 +33,11 @@
 pub mod addr;
 pub mod demo;
 pub mod exercise;
+pub mod explain;
 pub mod hw;
 pub mod os;
 pub mod output;
+pub mod plot;
 pub mod policy;
 pub mod report;
 mod rng;

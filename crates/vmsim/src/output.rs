@@ -229,6 +229,12 @@ impl OutputFile {
         &self.named
     }
 
+    /// Writes `bytes` and commits the file (see [`OutputFile::commit`]).
+    pub fn finish(mut self, bytes: &[u8]) -> Result<(), OutputError> {
+        self.write_all(bytes).map_err(|e| io(&self.named, e))?;
+        self.commit()
+    }
+
     /// Finishes the file: flushes it and, for a regular file, renames it into place.
     pub fn commit(mut self) -> Result<(), OutputError> {
         let named = self.named.clone();
@@ -283,9 +289,7 @@ impl Drop for OutputFile {
 
 /// Writes `bytes` to `path` as an [`OutputFile`].
 pub fn write_file(path: &Path, inputs: &[&Path], bytes: &[u8]) -> Result<(), OutputError> {
-    let mut f = OutputFile::create(path, inputs)?;
-    f.write_all(bytes).map_err(|e| io(path, e))?;
-    f.commit()
+    OutputFile::create(path, inputs)?.finish(bytes)
 }
 
 #[cfg(test)]

@@ -2,18 +2,28 @@
 //! trace, a synthetic workload, the forking server, the hardware-only demo, an
 //! allocator or a collector), and the report of what happened as JSON and as text.
 //! `vmsim run` and `vmsim sweep` are this module's callers.
+//!
+//! [`RunOptions`] holds a run as a command line names it (machines, policies and
+//! workloads by name, sizes as numbers) and [`RunOptions::resolve`] checks it into a
+//! [`RunConfig`]; every error names the flag the value came from.
 
-use crate::hw::MachineSpec;
-use crate::os::{BootError, Errno, Kernel, KernelConfig, Program};
+use crate::hw::{MachineError, MachineSpec};
+use crate::os::{
+    BootError, Errno, Kernel, KernelConfig, Overcommit, Program, ReclaimPolicy, Storage,
+};
+use crate::output::OutputError;
 use crate::report::{HwStats, KernelStats, RunSummary};
 use crate::sim::{IntervalRow, Sim, SimStats};
-use crate::trace::synth::{Generator, SynthError, SynthParams};
-use crate::trace::{EventReader, Format, TraceError};
-use crate::user::workload::{AllocParams, GcParams, WorkloadError};
+use crate::trace::synth::{Generator, SynthError, SynthParams, WorkloadKind};
+use crate::trace::{Event, EventReader, Format, TraceError};
+use crate::user::alloc::AllocatorKind;
+use crate::user::gc::{CollectorKind, GcConfig};
+use crate::user::workload::{AllocParams, AllocPattern, GcParams, GraphShape, WorkloadError};
+use crate::viz::RecordError;
 use crate::workload::{try_run_server_with, ServerError, ServerParams};
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why a run could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +52,377 @@ pub enum RunError {
     /// The first process could not start.
     #[error("starting the process: {0}")]
     Spawn(Errno),
+    /// The machine cannot be loaded or given the RAM asked for.
+    #[error(transparent)]
+    Machine(#[from] MachineError),
+    /// A flag's value does not fit.
+    #[error("{flag}: {reason}")]
+    Flag {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The trace and the workload were both given.
+    #[error("give a trace or --workload {0}, not both")]
+    TraceAndWorkload(String),
+    /// The swap file cannot be written.
+    #[error("--swap-file: {0}")]
+    SwapFile(#[source] OutputError),
+    /// A short trace told step by step could not be read.
+    #[error("{path}")]
+    ShortTrace {
+        /// The trace.
+        path: String,
+        /// Why.
+        source: RecordError,
+    },
+}
+
+fn flag(flag: &'static str, reason: impl Into<String>) -> RunError {
+    RunError::Flag {
+        flag,
+        reason: reason.into(),
+    }
+}
+
+/// `names` joined for an error's list of what a flag takes.
+fn list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+/// The reclaim policy `name`, or why not.
+pub fn reclaim_policy(name: &str) -> Result<ReclaimPolicy, String> {
+    ReclaimPolicy::parse(name)
+        .ok_or_else(|| format!("unknown reclaim policy `{name}` (fifo, clock, two-list)"))
+}
+
+/// The storage `name`, or why not.
+pub fn storage(name: &str) -> Result<Storage, String> {
+    Storage::parse(name).ok_or_else(|| format!("unknown storage `{name}` (nvme, sata-ssd, hdd)"))
+}
+
+/// The trace format named by `--format`, if any.
+pub fn format_named(name: Option<&str>) -> Result<Option<Format>, RunError> {
+    name.map(|name| {
+        Format::parse(name).ok_or_else(|| {
+            let names = list(Format::ALL.map(Format::name));
+            flag("--format", format!("unknown format `{name}` ({names})"))
+        })
+    })
+    .transpose()
+}
+
+/// The machine `name` (a preset or a file), with `ram` bytes of RAM if given (`--ram`).
+pub fn load_machine(name: &str, ram: Option<u64>) -> Result<MachineSpec, MachineError> {
+    let spec = MachineSpec::load(name)?;
+    match ram {
+        None => Ok(spec),
+        Some(bytes) => spec.with_ram(bytes, "--ram"),
+    }
+}
+
+/// The kernel's switches as flags give them.
+#[derive(Clone, Debug)]
+pub struct KernelOptions {
+    /// Refuse writable-and-executable mappings (`--wx`).
+    pub wx: bool,
+    /// Map the shared zero page on the first read of anonymous memory.
+    pub zero_page: bool,
+    /// The overcommit policy.
+    pub overcommit: Overcommit,
+    /// Swap bytes (`--swap`: none, or whole pages).
+    pub swap: u64,
+    /// The swap file (`--swap-file`).
+    pub swap_file: Option<PathBuf>,
+    /// Use the swap file even if vmsim did not make it (`--force`).
+    pub force: bool,
+    /// The reclaim policy's name (`--policy`).
+    pub reclaim: String,
+    /// The storage's name (`--storage`).
+    pub storage: String,
+}
+
+impl KernelOptions {
+    /// The kernel configuration, on a machine of `page_size` pages, for a command whose
+    /// inputs are `inputs` (a swap file must be none of them).
+    pub fn config(&self, page_size: u64, inputs: &[&Path]) -> Result<KernelConfig, RunError> {
+        if self.swap % page_size != 0 {
+            return Err(flag(
+                "--swap",
+                format!(
+                    "{} bytes is not a whole number of {} pages (0 for no swap)",
+                    self.swap,
+                    crate::size::format_size(page_size)
+                ),
+            ));
+        }
+        if let Some(f) = &self.swap_file {
+            if self.swap == 0 {
+                return Err(flag(
+                    "--swap-file",
+                    format!("{} is given but --swap is 0", f.display()),
+                ));
+            }
+            crate::output::check(f, inputs).map_err(RunError::SwapFile)?;
+        } else if self.force {
+            return Err(flag(
+                "--force",
+                "it allows an existing --swap-file, and none is given",
+            ));
+        }
+        Ok(KernelConfig {
+            swap_bytes: self.swap,
+            swap_path: self.swap_file.clone(),
+            swap_force: self.force,
+            reclaim: reclaim_policy(&self.reclaim).map_err(|r| flag("--policy", r))?,
+            storage: storage(&self.storage).map_err(|r| flag("--storage", r))?,
+            wx: self.wx,
+            zero_page: self.zero_page,
+            overcommit: self.overcommit,
+            ..KernelConfig::default()
+        })
+    }
+}
+
+/// The built-in workloads' parameters as flags give them.
+#[derive(Clone, Debug, Default)]
+pub struct WorkloadOptions {
+    /// Accesses.
+    pub accesses: u64,
+    /// The seed.
+    pub seed: u64,
+    /// Bytes of data the synthetic workload touches.
+    pub footprint: u64,
+    /// Stride in bytes (stride).
+    pub stride: u64,
+    /// Zipf exponent (zipf).
+    pub alpha: f64,
+    /// Fraction of pages that are hot (hotcold).
+    pub hot_fraction: f64,
+    /// Probability that an access goes to a hot page (hotcold).
+    pub hot_probability: f64,
+    /// Fraction of accesses that are stores.
+    pub write_ratio: f64,
+    /// Matrix order (matmul, matmul-blocked).
+    pub matrix: u64,
+    /// Tile size (matmul-blocked).
+    pub block: u64,
+    /// Recursion depth (recursion).
+    pub depth: u64,
+    /// Bytes per stack frame (recursion).
+    pub frame: u64,
+    /// Workers (fork, server).
+    pub workers: Option<u32>,
+    /// The server's shared cache in bytes.
+    pub cache: Option<u64>,
+    /// Each server worker's private buffer in bytes.
+    pub buffer: Option<u64>,
+    /// alloc: the allocator's name.
+    pub allocator: String,
+    /// alloc: the allocation trace's name.
+    pub pattern: String,
+    /// alloc: malloc and free operations.
+    pub ops: u64,
+    /// alloc: the largest request.
+    pub max_size: u64,
+    /// alloc: most blocks live at once.
+    pub max_live: u64,
+    /// gc: the collector's name.
+    pub collector: String,
+    /// gc: the object graph's name.
+    pub shape: String,
+    /// gc: objects in the live structure.
+    pub objects: u64,
+    /// gc: mutator steps.
+    pub steps: u64,
+    /// gc: percentage of steps that change the structure.
+    pub churn: u64,
+    /// gc: the collected heap's size.
+    pub gc_heap: u64,
+}
+
+impl WorkloadOptions {
+    /// The parameters of synthetic workload `kind` (4 workers unless given).
+    pub fn synth(&self, kind: WorkloadKind) -> SynthParams {
+        SynthParams {
+            accesses: self.accesses,
+            footprint: self.footprint,
+            stride: self.stride,
+            alpha: self.alpha,
+            hot_fraction: self.hot_fraction,
+            hot_probability: self.hot_probability,
+            write_ratio: self.write_ratio,
+            matrix: self.matrix,
+            block: self.block,
+            depth: self.depth,
+            frame: self.frame,
+            workers: self.workers.unwrap_or(4),
+            seed: self.seed,
+            ..SynthParams::new(kind)
+        }
+    }
+
+    /// The built-in workload `name` (`None`: the server) on a machine of `page_size`
+    /// pages.
+    pub fn workload(&self, name: Option<&str>, page_size: u64) -> Result<Workload, RunError> {
+        Ok(match name {
+            None | Some("server") => Workload::Server(ServerParams::from_bytes(
+                self.cache,
+                self.buffer,
+                self.workers.map(u64::from),
+                page_size,
+            )?),
+            Some("hw") => Workload::Hw,
+            Some("alloc") => Workload::Alloc(self.alloc()?),
+            Some("gc") => Workload::Gc(self.gc()?),
+            Some(w) => {
+                let kind = WorkloadKind::parse(w).ok_or_else(|| {
+                    let names = list(WorkloadKind::ALL.iter().map(|(_, n)| *n));
+                    flag(
+                        "--workload",
+                        format!("unknown workload `{w}` (server, hw, alloc, gc, {names})"),
+                    )
+                })?;
+                Workload::Synth(self.synth(kind))
+            }
+        })
+    }
+
+    fn alloc(&self) -> Result<AllocParams, RunError> {
+        let allocator = AllocatorKind::from_name(&self.allocator).ok_or_else(|| {
+            let names = list(AllocatorKind::ALL.map(AllocatorKind::name));
+            let reason = format!("unknown allocator `{}` ({names})", self.allocator);
+            flag("--allocator", reason)
+        })?;
+        let pattern = AllocPattern::from_name(&self.pattern).ok_or_else(|| {
+            let names = list(AllocPattern::ALL.map(AllocPattern::name));
+            flag(
+                "--pattern",
+                format!("unknown pattern `{}` ({names})", self.pattern),
+            )
+        })?;
+        Ok(AllocParams {
+            allocator,
+            pattern,
+            ops: self.ops,
+            max_size: self.max_size,
+            max_live: self.max_live,
+            seed: self.seed,
+            ..AllocParams::default()
+        })
+    }
+
+    fn gc(&self) -> Result<GcParams, RunError> {
+        let collector = CollectorKind::from_name(&self.collector).ok_or_else(|| {
+            let names = list(CollectorKind::ALL.map(CollectorKind::name));
+            let reason = format!("unknown collector `{}` ({names})", self.collector);
+            flag("--collector", reason)
+        })?;
+        let shape = GraphShape::from_name(&self.shape).ok_or_else(|| {
+            let names = list(GraphShape::ALL.map(GraphShape::name));
+            flag(
+                "--shape",
+                format!("unknown shape `{}` ({names})", self.shape),
+            )
+        })?;
+        let defaults = GcParams::default();
+        Ok(GcParams {
+            collector,
+            shape,
+            objects: self.objects,
+            steps: self.steps,
+            churn_percent: self.churn,
+            seed: self.seed,
+            config: GcConfig {
+                heap_bytes: self.gc_heap,
+                ..defaults.config
+            },
+            ..defaults
+        })
+    }
+}
+
+/// A run as a command line names it (`vmsim run`'s flags).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// A trace to replay.
+    pub trace: Option<PathBuf>,
+    /// The trace's format's name, when its name and contents do not tell.
+    pub format: Option<String>,
+    /// A built-in workload's name (`None`: the server, or the trace).
+    pub workload: Option<String>,
+    /// The machine: a preset's name or a TOML file.
+    pub machine: String,
+    /// RAM bytes, overriding the machine's.
+    pub ram: Option<u64>,
+    /// The kernel's switches.
+    pub kernel: KernelOptions,
+    /// The workloads' parameters.
+    pub params: WorkloadOptions,
+    /// Take the counters every this many accesses.
+    pub interval: Option<u64>,
+}
+
+impl RunOptions {
+    /// The inputs a run reads: its trace, if any.
+    pub fn inputs(&self) -> Vec<&Path> {
+        self.trace.as_deref().into_iter().collect()
+    }
+
+    /// The run these options describe, every name and size checked.
+    pub fn resolve(&self) -> Result<RunConfig, RunError> {
+        let spec = load_machine(&self.machine, self.ram)?;
+        let page_size = spec.paging.page_size();
+        let workload = match (&self.trace, self.workload.as_deref()) {
+            (Some(_), Some(w)) => return Err(RunError::TraceAndWorkload(w.into())),
+            (Some(path), None) => Workload::Trace {
+                path: path.clone(),
+                format: format_named(self.format.as_deref())?,
+            },
+            (None, w) => self.params.workload(w, page_size)?,
+        };
+        let replayed = matches!(workload, Workload::Trace { .. } | Workload::Synth(_));
+        if self.interval.is_some() && !replayed {
+            let w = self.workload.as_deref().unwrap_or("server");
+            return Err(flag("--interval", format!("the {w} workload has no time series; --interval takes a trace or a synthetic workload (seq, zipf, ...)")));
+        }
+        Ok(RunConfig {
+            kernel: self.kernel.config(page_size, &self.inputs())?,
+            spec,
+            workload,
+            accesses: self.params.accesses,
+            seed: self.params.seed,
+            interval: self.interval.unwrap_or(0),
+        })
+    }
+
+    /// The trace `path`, read whole to be told step by step (at most
+    /// [`crate::viz::MAX_TRACE_EVENTS`] events), with the kernel booted to replay it.
+    pub fn short_trace(&self, path: &Path) -> Result<(Kernel, Vec<Event>), RunError> {
+        let spec = load_machine(&self.machine, self.ram)?;
+        let config = self.kernel.config(spec.paging.page_size(), &[path])?;
+        let k = Kernel::try_boot(spec, config)?;
+        let format = format_named(self.format.as_deref())?;
+        let mut reader = EventReader::open(path, format, k.page_size())?;
+        let events = crate::viz::record::read_events(&mut reader).map_err(|source| {
+            RunError::ShortTrace {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        Ok((k, events))
+    }
+}
+
+/// The interval rows as CSV, under their header.
+pub fn interval_csv(rows: &[IntervalRow]) -> String {
+    let mut t = format!("{}\n", IntervalRow::CSV_HEADER);
+    for r in rows {
+        t += &r.to_csv();
+        t.push('\n');
+    }
+    t
 }
 
 /// What runs.

@@ -6,7 +6,7 @@
 //! an error names the place the user wrote it.
 
 use crate::hw::MachineSpec;
-use crate::os::{KernelConfig, ReclaimPolicy, Storage};
+use crate::os::KernelConfig;
 use crate::report::RunSummary;
 use crate::run::{replay, Workload};
 use crate::size::parse_size;
@@ -222,15 +222,8 @@ impl Grid {
                 "a sweep needs traces (--trace) or workloads (--workload)",
             ));
         }
-        let storage = Storage::parse(&self.storage.value).ok_or_else(|| {
-            bad(
-                &self.storage.label,
-                format!(
-                    "unknown storage `{}` (nvme, sata-ssd, hdd)",
-                    self.storage.value
-                ),
-            )
-        })?;
+        let storage = crate::run::storage(&self.storage.value)
+            .map_err(|reason| bad(&self.storage.label, reason))?;
         let default_machine = ["x86-64".to_string()];
         let machines: &[String] = if self.machines.is_empty() {
             &default_machine
@@ -257,15 +250,8 @@ impl Grid {
         for m in machines {
             for r in &rams {
                 for p in policies {
-                    let reclaim = ReclaimPolicy::parse(&p.value).ok_or_else(|| {
-                        bad(
-                            &p.label,
-                            format!(
-                                "unknown reclaim policy `{}` (fifo, clock, two-list)",
-                                p.value
-                            ),
-                        )
-                    })?;
+                    let reclaim = crate::run::reclaim_policy(&p.value)
+                        .map_err(|reason| bad(&p.label, reason))?;
                     for t in &tlbs {
                         let spec = machine(m, *r, *t)?;
                         let ps = spec.paging.page_size();
@@ -396,6 +382,35 @@ pub fn shard(points: Vec<Point>, k: usize, n: usize) -> Vec<Point> {
         .into_iter()
         .filter(|p| p.index % n == k - 1)
         .collect()
+}
+
+/// The share `text` names (`K/N`, 1 <= K <= N), written at `label`.
+pub fn parse_shard(text: &str, label: &str) -> Result<(usize, usize), SweepError> {
+    let share = text
+        .split_once('/')
+        .and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)));
+    match share {
+        Some((k, n)) if k >= 1 && k <= n => Ok((k, n)),
+        _ => Err(bad(label, format!("`{text}` is not K/N with 1 <= K <= N"))),
+    }
+}
+
+/// `rows` as a sweep prints them: JSON lines, or CSV under [`CSV_HEADER`].
+pub fn rows_text(rows: &[Row], csv: bool) -> Result<String, serde_json::Error> {
+    let mut text = String::new();
+    if csv {
+        text.push_str(CSV_HEADER);
+        text.push('\n');
+    }
+    for r in rows {
+        if csv {
+            text.push_str(&r.csv());
+        } else {
+            text.push_str(&serde_json::to_string(r)?);
+        }
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 /// One row of a sweep's output.
@@ -577,6 +592,11 @@ mod tests {
         g.swap = Labelled::new(6000, "grid.toml: swap");
         let e = g.points().unwrap_err().to_string();
         assert!(e.starts_with("grid.toml: swap: 6000 bytes"), "{e}");
+        assert_eq!(parse_shard("2/3", "--shard").unwrap(), (2, 3));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+            let e = parse_shard(bad, "--shard").unwrap_err().to_string();
+            assert_eq!(e, format!("--shard: `{bad}` is not K/N with 1 <= K <= N"));
+        }
         let e = grid().add_workload("nope", "--workload").unwrap_err();
         assert!(e.to_string().starts_with("--workload: `nope`"), "{e}");
     }

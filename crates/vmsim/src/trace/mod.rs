@@ -11,6 +11,8 @@ pub mod binary;
 pub mod champsim;
 pub mod lackey;
 pub mod lines;
+pub mod output;
+pub mod pages;
 pub mod plain;
 pub mod record;
 pub mod stat;

@@ -1,0 +1,209 @@
+//! Translations told step by step: `vmsim explain` translates addresses on the demo
+//! address space or on a machine state file ([`Explainer`]), and `vmsim run --explain`
+//! tells a short trace event by event under the kernel ([`trace_text`]). The same
+//! translations become an HTML page through [`crate::viz`].
+
+use crate::addr::{parse_u64, VirtAddr};
+use crate::demo::Demo;
+use crate::hw::{AccessKind, Machine, MachineError, MachineSpec, MapError, Privilege};
+use crate::os::Kernel;
+use crate::sim::Sim;
+use crate::trace::Event;
+use crate::viz::Walkthrough;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Why addresses cannot be explained.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    /// An address is not a number.
+    #[error("address `{0}` is not a number (use decimal, 0x hex or 0b binary)")]
+    Address(String),
+    /// The state file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The state file does not describe a machine.
+    #[error(transparent)]
+    State(#[from] MachineError),
+    /// The demo address space does not fit the machine.
+    #[error("building the demo address space: {0}")]
+    Demo(#[source] MapError),
+    /// A translation's summary could not be written as JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// The addresses `texts` (decimal, `0x` hex or `0b` binary), in order.
+pub fn addresses(texts: &[String]) -> Result<Vec<VirtAddr>, ExplainError> {
+    texts
+        .iter()
+        .map(|a| {
+            parse_u64(a)
+                .map(VirtAddr)
+                .ok_or_else(|| ExplainError::Address(a.clone()))
+        })
+        .collect()
+}
+
+/// A machine to translate addresses on, with what its story says first.
+pub struct Explainer {
+    machine: Machine,
+    /// The lines before the first translation: the machine, and the state file or the
+    /// demo's regions.
+    header: String,
+    /// The title of its page.
+    title: String,
+}
+
+impl Explainer {
+    /// The demo address space (see [`Demo`]) on `spec`.
+    pub fn demo(spec: MachineSpec) -> Result<Explainer, ExplainError> {
+        let demo = Demo::new(spec).map_err(ExplainError::Demo)?;
+        let spec = &demo.machine.spec;
+        let mut header = format!("machine {}: {}\n", spec.name, spec.summary());
+        for r in &demo.regions {
+            let _ = writeln!(
+                header,
+                "  mapped {:<6} {:#x}..{:#x} [{}]",
+                r.name,
+                r.start.0,
+                r.start.0 + r.len,
+                r.flags
+            );
+        }
+        Ok(Explainer {
+            title: format!("vmsim explain on {}", spec.name),
+            header,
+            machine: demo.machine,
+        })
+    }
+
+    /// The machine of the state file `path` (a machine with preloaded TLB and
+    /// page-table entries, as an exercise writes it).
+    pub fn state(path: &Path) -> Result<Explainer, ExplainError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ExplainError::Read {
+            path: name.clone(),
+            source,
+        })?;
+        let machine = crate::hw::state::load_state(&text, &name)?;
+        let spec = &machine.spec;
+        Ok(Explainer {
+            header: format!("machine {}: {}\nstate {name}\n", spec.name, spec.summary()),
+            title: format!("vmsim explain --state {name}"),
+            machine,
+        })
+    }
+
+    /// Translates `vas` in order (a repeated address hits the TLB) and tells every
+    /// step, after the header.
+    pub fn text(&mut self, vas: &[VirtAddr], kind: AccessKind, mode: Privilege) -> String {
+        let paging = self.machine.spec.paging;
+        let mut t = self.header.clone();
+        for &va in vas {
+            t.push('\n');
+            t += &self.machine.explain(va, kind, mode).to_text(&paging);
+        }
+        t
+    }
+
+    /// Translates `vas` in order: one JSON object per translation, one per line.
+    pub fn json_lines(
+        &mut self,
+        vas: &[VirtAddr],
+        kind: AccessKind,
+        mode: Privilege,
+    ) -> Result<String, ExplainError> {
+        let paging = self.machine.spec.paging;
+        let mut t = String::new();
+        for &va in vas {
+            let s = self.machine.explain(va, kind, mode).summary(&paging);
+            t += &serde_json::to_string(&s)?;
+            t.push('\n');
+        }
+        Ok(t)
+    }
+
+    /// Translates `vas` in order into a walk-through, for its HTML page.
+    pub fn walkthrough(
+        &mut self,
+        vas: &[VirtAddr],
+        kind: AccessKind,
+        mode: Privilege,
+    ) -> Walkthrough {
+        crate::viz::explain_machine(&mut self.machine, vas, kind, mode, &self.title)
+    }
+}
+
+/// Replays `events` through `kernel` and tells them event by event: every translation
+/// of an access step by step, and whether each OS event was done or refused; then the
+/// replay's counters.
+pub fn trace_text(kernel: &mut Kernel, events: &[Event]) -> String {
+    let spec = &kernel.machine().spec;
+    let mut t = format!("machine {}: {}\n", spec.name, spec.summary());
+    let paging = spec.paging;
+    let mut sim = Sim::new(kernel, 0);
+    for (i, e) in events.iter().enumerate() {
+        let _ = writeln!(t, "\n[{}] {}", i + 1, crate::trace::text::format_event(e));
+        match e {
+            Event::Access(a) => {
+                let stories = sim.access_explained(*a);
+                if stories.is_empty() {
+                    t += "  skipped (the process is gone, or no user mapping can hold the address)\n";
+                }
+                for s in &stories {
+                    t += &s.to_text(&paging);
+                }
+            }
+            _ => {
+                let failed = sim.stats.failed_events;
+                sim.feed(std::slice::from_ref(e));
+                if sim.stats.failed_events > failed {
+                    if let Some(f) = sim.stats.failures.last() {
+                        let _ = writeln!(t, "  refused: {f}");
+                    }
+                } else {
+                    t += "  done\n";
+                }
+            }
+        }
+    }
+    sim.finish();
+    t.push('\n');
+    t + &crate::run::replay_text(&sim.stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_take_three_bases_and_name_a_bad_one() {
+        let texts = ["16", "0x10", "0b10000"].map(String::from);
+        assert_eq!(addresses(&texts).unwrap(), vec![VirtAddr(16); 3]);
+        let e = addresses(&["0xzz".to_string()]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "address `0xzz` is not a number (use decimal, 0x hex or 0b binary)"
+        );
+    }
+
+    #[test]
+    fn a_repeated_address_hits_the_tlb_the_second_time() {
+        let spec = MachineSpec::preset("textbook").unwrap();
+        let mut e = Explainer::demo(spec).unwrap();
+        let va = VirtAddr(0x3d4);
+        let t = e.text(&[va, va], AccessKind::Read, Privilege::User);
+        assert!(t.starts_with("machine textbook: "), "{t}");
+        assert!(t.contains("  mapped "), "{t}");
+        let json = e
+            .json_lines(&[va], AccessKind::Read, Privilege::User)
+            .unwrap();
+        assert_eq!(json.lines().count(), 1);
+    }
+}
