@@ -298,10 +298,10 @@ impl<'k> Sim<'k> {
     fn pages_of(&mut self, p: Proc, a: &crate::trace::Access) -> Option<(u64, u64)> {
         let ps = self.kernel.page_size();
         // An access that would run past the top of the 64-bit space ends there.
-        let last = a.va.saturating_add(a.size.max(1) as u64 - 1) & !(ps - 1);
+        let last = a.va.0.saturating_add(a.size.max(1) as u64 - 1) & !(ps - 1);
         if p.infer {
-            let first = a.va & !(ps - 1);
-            let mapped = self.ensure_mapped(p, a.va, a.kind)
+            let first = a.va.align_down(ps).0;
+            let mapped = self.ensure_mapped(p, a.va.0, a.kind)
                 && (last == first
                     || (last - first == ps && self.ensure_mapped(p, last, a.kind))
                     || (last - first > ps && self.ensure_mapped_span(p, first + ps, last, a.kind)));
@@ -312,7 +312,7 @@ impl<'k> Sim<'k> {
         }
         // `last` is below `va` when both are in one page; above it when the access
         // crosses into another.
-        Some((a.va, last))
+        Some((a.va.0, last))
     }
 
     /// [`Sim::ensure_mapped`] for every page `from..=last` (page starts).
@@ -639,7 +639,7 @@ impl<'k> Sim<'k> {
                         Err(why) => Err(why),
                         Ok(source) => {
                             let args = MmapArgs {
-                                addr: Some(VirtAddr(addr)),
+                                addr: Some(VirtAddr(addr.0)),
                                 len,
                                 prot,
                                 shared,
@@ -658,7 +658,7 @@ impl<'k> Sim<'k> {
                 Err(why) => Err(why),
                 Ok(p) => self
                     .kernel
-                    .munmap(p.pid, VirtAddr(addr), len)
+                    .munmap(p.pid, VirtAddr(addr.0), len)
                     .map_err(|e| e.to_string()),
             },
             Event::Mprotect {
@@ -670,7 +670,7 @@ impl<'k> Sim<'k> {
                 Err(why) => Err(why),
                 Ok(p) => self
                     .kernel
-                    .mprotect(p.pid, VirtAddr(addr), len, prot)
+                    .mprotect(p.pid, VirtAddr(addr.0), len, prot)
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
             },
@@ -678,15 +678,15 @@ impl<'k> Sim<'k> {
                 Err(why) => Err(why),
                 Ok(p) if !p.infer => self
                     .kernel
-                    .brk(p.pid, Some(VirtAddr(addr)))
+                    .brk(p.pid, Some(VirtAddr(addr.0)))
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
                 Ok(p) => {
-                    let r = self.recorded_brk(p, addr);
+                    let r = self.recorded_brk(p, addr.0);
                     self.procs.insert(
                         pid,
                         Proc {
-                            brk: Some(addr),
+                            brk: Some(addr.0),
                             ..p
                         },
                     );
@@ -712,7 +712,7 @@ impl<'k> Sim<'k> {
                         Ok(id) => {
                             self.shm.insert(key, id);
                             let args = MmapArgs {
-                                addr: Some(VirtAddr(addr)),
+                                addr: Some(VirtAddr(addr.0)),
                                 len,
                                 prot,
                                 shared: true,

@@ -2,6 +2,7 @@
 //! through vmsim binary (plain and zstd, whatever the chunking) and through vmsim text.
 
 use proptest::prelude::*;
+use vmsim::addr::VirtAddr;
 use vmsim::hw::AccessKind;
 use vmsim::os::Prot;
 use vmsim::trace::{Access, Event, EventReader, EventWriter, Format, MapKind};
@@ -20,7 +21,7 @@ fn event() -> impl Strategy<Value = Event> {
             Event::Access(Access {
                 pid,
                 kind: [AccessKind::Read, AccessKind::Write, AccessKind::Execute][k],
-                va,
+                va: VirtAddr(va),
                 size,
             })
         }),
@@ -28,20 +29,20 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (pid.clone(), addr.clone(), len.clone(), prot.clone(), any::<bool>(), proptest::option::of((any::<u32>(), any::<u64>())))
             .prop_map(|(pid, addr, len, prot, shared, file)| Event::Mmap {
                 pid,
-                addr,
+                addr: VirtAddr(addr),
                 len,
                 prot,
                 shared,
                 kind: file.map_or(MapKind::Anon, |(file, offset)| MapKind::File { file, offset }),
             }),
-        1 => (pid.clone(), addr.clone(), len.clone()).prop_map(|(pid, addr, len)| Event::Munmap { pid, addr, len }),
-        1 => (pid.clone(), addr.clone(), len.clone(), prot.clone()).prop_map(|(pid, addr, len, prot)| Event::Mprotect { pid, addr, len, prot }),
-        1 => (pid.clone(), addr.clone()).prop_map(|(pid, addr)| Event::Brk { pid, addr }),
+        1 => (pid.clone(), addr.clone(), len.clone()).prop_map(|(pid, addr, len)| Event::Munmap { pid, addr: VirtAddr(addr), len }),
+        1 => (pid.clone(), addr.clone(), len.clone(), prot.clone()).prop_map(|(pid, addr, len, prot)| Event::Mprotect { pid, addr: VirtAddr(addr), len, prot }),
+        1 => (pid.clone(), addr.clone()).prop_map(|(pid, addr)| Event::Brk { pid, addr: VirtAddr(addr) }),
         1 => (pid.clone(), pid.clone()).prop_map(|(parent, child)| Event::Fork { parent, child }),
         1 => pid.clone().prop_map(|pid| Event::Exec { pid }),
         1 => (pid.clone(), any::<i32>()).prop_map(|(pid, code)| Event::Exit { pid, code }),
         1 => pid.clone().prop_map(|pid| Event::Switch { pid }),
-        1 => (pid, any::<u32>(), addr, len, prot).prop_map(|(pid, key, addr, len, prot)| Event::ShmAttach { pid, key, addr, len, prot }),
+        1 => (pid, any::<u32>(), addr, len, prot).prop_map(|(pid, key, addr, len, prot)| Event::ShmAttach { pid, key, addr: VirtAddr(addr), len, prot }),
     ]
 }
 

@@ -22,6 +22,7 @@
 //! Decoding reuses its buffers: no allocation per record or per chunk once warm.
 
 use super::{read_exact_or, Access, Event, Location, MapKind, TraceError, BATCH};
+use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::Prot;
 use std::io::{BufRead, Write};
@@ -112,8 +113,8 @@ impl<W: Write> BinaryWriter<W> {
                 if !(1..32).contains(&a.size) {
                     put_varint(b, a.size as u64);
                 }
-                put_varint(b, zigzag(a.va.wrapping_sub(self.prev_va) as i64));
-                self.prev_va = a.va;
+                put_varint(b, zigzag(a.va.0.wrapping_sub(self.prev_va) as i64));
+                self.prev_va = a.va.0;
             }
             Event::Spawn { pid } => os(b, 0, &[pid as u64]),
             Event::Mmap {
@@ -124,7 +125,7 @@ impl<W: Write> BinaryWriter<W> {
                 shared,
                 kind,
             } => {
-                os(b, 1, &[pid as u64, addr, len]);
+                os(b, 1, &[pid as u64, addr.0, len]);
                 let mut p = prot.0 & 7;
                 if shared {
                     p |= 8;
@@ -138,17 +139,17 @@ impl<W: Write> BinaryWriter<W> {
                     put_varint(b, offset);
                 }
             }
-            Event::Munmap { pid, addr, len } => os(b, 2, &[pid as u64, addr, len]),
+            Event::Munmap { pid, addr, len } => os(b, 2, &[pid as u64, addr.0, len]),
             Event::Mprotect {
                 pid,
                 addr,
                 len,
                 prot,
             } => {
-                os(b, 3, &[pid as u64, addr, len]);
+                os(b, 3, &[pid as u64, addr.0, len]);
                 b.push(prot.0 & 7);
             }
-            Event::Brk { pid, addr } => os(b, 4, &[pid as u64, addr]),
+            Event::Brk { pid, addr } => os(b, 4, &[pid as u64, addr.0]),
             Event::Fork { parent, child } => os(b, 5, &[parent as u64, child as u64]),
             Event::Exec { pid } => os(b, 6, &[pid as u64]),
             Event::Exit { pid, code } => os(b, 7, &[pid as u64, zigzag(code as i64)]),
@@ -160,7 +161,7 @@ impl<W: Write> BinaryWriter<W> {
                 len,
                 prot,
             } => {
-                os(b, 9, &[pid as u64, key as u64, addr, len]);
+                os(b, 9, &[pid as u64, key as u64, addr.0, len]);
                 b.push(prot.0 & 7);
             }
         }
@@ -455,7 +456,7 @@ impl<R: BufRead> BinaryReader<R> {
             return Ok(Event::Access(Access {
                 pid: self.prev_pid,
                 kind,
-                va,
+                va: VirtAddr(va),
                 size,
             }));
         }
@@ -478,7 +479,7 @@ impl<R: BufRead> BinaryReader<R> {
                 };
                 Event::Mmap {
                     pid,
-                    addr,
+                    addr: VirtAddr(addr),
                     len,
                     prot: Prot(p & 7),
                     shared: p & 8 != 0,
@@ -487,18 +488,18 @@ impl<R: BufRead> BinaryReader<R> {
             }
             2 => Event::Munmap {
                 pid: self.u32("pid")?,
-                addr: self.varint()?,
+                addr: VirtAddr(self.varint()?),
                 len: self.varint()?,
             },
             3 => Event::Mprotect {
                 pid: self.u32("pid")?,
-                addr: self.varint()?,
+                addr: VirtAddr(self.varint()?),
                 len: self.varint()?,
                 prot: Prot(self.prot(7)?),
             },
             4 => Event::Brk {
                 pid: self.u32("pid")?,
-                addr: self.varint()?,
+                addr: VirtAddr(self.varint()?),
             },
             5 => Event::Fork {
                 parent: self.u32("pid")?,
@@ -522,7 +523,7 @@ impl<R: BufRead> BinaryReader<R> {
             9 => Event::ShmAttach {
                 pid: self.u32("pid")?,
                 key: self.u32("key")?,
-                addr: self.varint()?,
+                addr: VirtAddr(self.varint()?),
                 len: self.varint()?,
                 prot: Prot(self.prot(7)?),
             },
@@ -534,13 +535,14 @@ impl<R: BufRead> BinaryReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::VirtAddr;
 
     fn sample() -> Vec<Event> {
         let mut v = vec![
             Event::Spawn { pid: 1 },
             Event::Mmap {
                 pid: 1,
-                addr: 0x7f00_0000_0000,
+                addr: VirtAddr(0x7f00_0000_0000),
                 len: 1 << 20,
                 prot: Prot::RW,
                 shared: true,
@@ -551,7 +553,7 @@ mod tests {
             },
             Event::Mmap {
                 pid: 1,
-                addr: 0x1000,
+                addr: VirtAddr(0x1000),
                 len: 4096,
                 prot: Prot::RX,
                 shared: false,
@@ -565,23 +567,23 @@ mod tests {
             Event::ShmAttach {
                 pid: 1,
                 key: 77,
-                addr: 0x5000,
+                addr: VirtAddr(0x5000),
                 len: 8192,
                 prot: Prot::READ,
             },
             Event::Mprotect {
                 pid: 1,
-                addr: 0x1000,
+                addr: VirtAddr(0x1000),
                 len: 4096,
                 prot: Prot::NONE,
             },
             Event::Brk {
                 pid: 1,
-                addr: u64::MAX,
+                addr: VirtAddr(u64::MAX),
             },
             Event::Munmap {
                 pid: 1,
-                addr: 0x1000,
+                addr: VirtAddr(0x1000),
                 len: 4096,
             },
             Event::Exec { pid: 1 },
@@ -593,7 +595,11 @@ mod tests {
             v.push(Event::Access(Access {
                 pid: 1 + (i / 50_000) as u32,
                 kind: [AccessKind::Read, AccessKind::Write, AccessKind::Execute][(i % 3) as usize],
-                va: if i == 7 { u64::MAX } else { va },
+                va: if i == 7 {
+                    VirtAddr(u64::MAX)
+                } else {
+                    VirtAddr(va)
+                },
                 size: [1, 4, 8, 31, 32, 4096][(i % 6) as usize],
             }));
         }

@@ -11,6 +11,7 @@
 //! non-zero destination address (8 bytes each), all for trace pid 1.
 
 use super::{Access, Event, Records, TraceError, TracePid, BATCH};
+use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use std::io::BufRead;
 
@@ -48,17 +49,17 @@ impl<R: BufRead> ChampSimReader<R> {
                     size,
                 }))
             };
-            push(out, AccessKind::Execute, word(0), 4);
+            push(out, AccessKind::Execute, VirtAddr(word(0)), 4);
             for i in 0..4 {
                 let va = word(32 + 8 * i);
                 if va != 0 {
-                    push(out, AccessKind::Read, va, 8);
+                    push(out, AccessKind::Read, VirtAddr(va), 8);
                 }
             }
             for i in 0..2 {
                 let va = word(16 + 8 * i);
                 if va != 0 {
-                    push(out, AccessKind::Write, va, 8);
+                    push(out, AccessKind::Write, VirtAddr(va), 8);
                 }
             }
         }
@@ -94,7 +95,7 @@ mod tests {
         let kinds: Vec<(AccessKind, u64)> = out
             .iter()
             .map(|e| match e {
-                Event::Access(a) => (a.kind, a.va),
+                Event::Access(a) => (a.kind, a.va.0),
                 _ => unreachable!(),
             })
             .collect();

@@ -34,6 +34,7 @@
 
 use super::{access_size, hex_number, number, quote, Access, Event, LineReader, MapKind};
 use super::{TraceError, TracePid, BATCH};
+use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::Prot;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -166,7 +167,7 @@ fn access(kind: AccessKind, rest: &str) -> Result<Access, String> {
     Ok(Access {
         pid: PID,
         kind,
-        va,
+        va: VirtAddr(va),
         size,
     })
 }
@@ -612,7 +613,7 @@ impl Syscalls {
                 };
                 Some(Event::Mmap {
                     pid: PID,
-                    addr: ret()?,
+                    addr: VirtAddr(ret()?),
                     len,
                     prot: Prot((prot & 7) as u8),
                     // MAP_SHARED (1) and MAP_SHARED_VALIDATE (3) share.
@@ -626,7 +627,7 @@ impl Syscalls {
                 }
                 Some(Event::Munmap {
                     pid: PID,
-                    addr,
+                    addr: VirtAddr(addr),
                     len,
                 })
             }
@@ -634,13 +635,13 @@ impl Syscalls {
             Call::Mprotect { len: 0, .. } => None,
             Call::Mprotect { addr, len, prot } => Some(Event::Mprotect {
                 pid: PID,
-                addr,
+                addr: VirtAddr(addr),
                 len,
                 prot: Prot((prot & 7) as u8),
             }),
             Call::Brk => Some(Event::Brk {
                 pid: PID,
-                addr: ret()?,
+                addr: VirtAddr(ret()?),
             }),
             Call::Clone { flags } => {
                 if flags & CLONE_THREAD != 0 {
@@ -685,6 +686,7 @@ impl Syscalls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::VirtAddr;
 
     fn read(text: &str) -> Result<Vec<Event>, TraceError> {
         let mut r = LackeyReader::new(text.as_bytes(), "lk.txt".into());
@@ -725,18 +727,18 @@ SYSCALL[1599,1](231) exit_group( 0 ) --> [pre-success] Success(0x0)
         assert_eq!(
             ev,
             vec![
-                acc(AccessKind::Execute, 0x401ab70, 3),
-                acc(AccessKind::Write, 0x1fff000778, 8),
-                acc(AccessKind::Read, 0x4222cac, 4),
-                acc(AccessKind::Read, 0x421f6c0, 4),
-                acc(AccessKind::Write, 0x421f6c0, 4),
+                acc(AccessKind::Execute, VirtAddr(0x401ab70), 3),
+                acc(AccessKind::Write, VirtAddr(0x1fff000778), 8),
+                acc(AccessKind::Read, VirtAddr(0x4222cac), 4),
+                acc(AccessKind::Read, VirtAddr(0x421f6c0), 4),
+                acc(AccessKind::Write, VirtAddr(0x421f6c0), 4),
                 Event::Brk {
                     pid: PID,
-                    addr: 0x4035000
+                    addr: VirtAddr(0x4035000)
                 },
                 Event::Mmap {
                     pid: PID,
-                    addr: 0x486b000,
+                    addr: VirtAddr(0x486b000),
                     len: 1400832,
                     prot: Prot::RX,
                     shared: false,
@@ -747,7 +749,7 @@ SYSCALL[1599,1](231) exit_group( 0 ) --> [pre-success] Success(0x0)
                 },
                 Event::Mmap {
                     pid: PID,
-                    addr: 0x4835000,
+                    addr: VirtAddr(0x4835000),
                     len: 8192,
                     prot: Prot::RW,
                     shared: false,
@@ -755,13 +757,13 @@ SYSCALL[1599,1](231) exit_group( 0 ) --> [pre-success] Success(0x0)
                 },
                 Event::Mprotect {
                     pid: PID,
-                    addr: 0x4a14000,
+                    addr: VirtAddr(0x4a14000),
                     len: 16384,
                     prot: Prot::READ
                 },
                 Event::Munmap {
                     pid: PID,
-                    addr: 0x4a2a000,
+                    addr: VirtAddr(0x4a2a000),
                     len: 1048576
                 },
                 Event::Exit { pid: PID, code: 0 },
@@ -999,7 +1001,7 @@ SYSCALL[1,1](11) sys_munmap ( 0x5000, 4096 )
             ev,
             vec![Event::Munmap {
                 pid: PID,
-                addr: 0x4a2a000,
+                addr: VirtAddr(0x4a2a000),
                 len: 4096
             }]
         );

@@ -19,6 +19,7 @@ pub mod stat;
 pub mod synth;
 pub mod text;
 
+use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::Prot;
 pub use lines::{LineReader, MAX_LINE};
@@ -37,7 +38,7 @@ pub struct Access {
     /// Load, store or instruction fetch.
     pub kind: AccessKind,
     /// The virtual address.
-    pub va: u64,
+    pub va: VirtAddr,
     /// Bytes (1 when a format does not say).
     pub size: u32,
 }
@@ -71,7 +72,7 @@ pub enum Event {
         /// Who.
         pid: TracePid,
         /// Start (page-aligned).
-        addr: u64,
+        addr: VirtAddr,
         /// Bytes.
         len: u64,
         /// Protection.
@@ -86,7 +87,7 @@ pub enum Event {
         /// Who.
         pid: TracePid,
         /// Start.
-        addr: u64,
+        addr: VirtAddr,
         /// Bytes.
         len: u64,
     },
@@ -95,7 +96,7 @@ pub enum Event {
         /// Who.
         pid: TracePid,
         /// Start.
-        addr: u64,
+        addr: VirtAddr,
         /// Bytes.
         len: u64,
         /// New protection.
@@ -106,7 +107,7 @@ pub enum Event {
         /// Who.
         pid: TracePid,
         /// The new break.
-        addr: u64,
+        addr: VirtAddr,
     },
     /// `fork`.
     Fork {
@@ -139,7 +140,7 @@ pub enum Event {
         /// The object (one per key, shared by every process that attaches it).
         key: u32,
         /// Start.
-        addr: u64,
+        addr: VirtAddr,
         /// Bytes.
         len: u64,
         /// Protection.
@@ -881,8 +882,8 @@ pub fn page_trace(
                 if pid.is_some_and(|p| p != a.pid) {
                     continue;
                 }
-                let first = a.va >> shift;
-                let last = a.va.saturating_add(a.size.max(1) as u64 - 1) >> shift;
+                let first = a.va.vpn(shift).0;
+                let last = a.va.0.saturating_add(a.size.max(1) as u64 - 1) >> shift;
                 for page in first..=last {
                     // Process in the top 12 bits: pages of different processes differ.
                     pages.push((a.pid as u64) << 52 ^ page);

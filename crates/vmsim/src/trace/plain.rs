@@ -10,6 +10,7 @@
 //! [`ORACLE_BASE`] + n × page size, so any id space fits in the address space.
 
 use super::{access_size, number, quote, Access, Event, Records, TraceError, TracePid, BATCH};
+use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use rustc_hash::FxHashMap;
 use std::io::BufRead;
@@ -82,7 +83,7 @@ fn parse_record(text: &str) -> Result<Event, String> {
     Ok(Event::Access(Access {
         pid: PID,
         kind,
-        va,
+        va: VirtAddr(va),
         size,
     }))
 }
@@ -118,7 +119,7 @@ impl<R: BufRead> OracleReader<R> {
             out.push(Event::Access(Access {
                 pid: PID,
                 kind: AccessKind::Read,
-                va: ORACLE_BASE + dense * self.page_size,
+                va: VirtAddr(ORACLE_BASE + dense * self.page_size),
                 size: 1,
             }));
         }
@@ -129,6 +130,7 @@ impl<R: BufRead> OracleReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::VirtAddr;
 
     #[test]
     fn plain_lines_and_their_errors() {
@@ -142,7 +144,7 @@ mod tests {
             Event::Access(Access {
                 pid: PID,
                 kind: AccessKind::Write,
-                va: 4096,
+                va: VirtAddr(4096),
                 size: 8
             })
         );
@@ -201,7 +203,7 @@ mod tests {
         let vas: Vec<u64> = out
             .iter()
             .map(|e| match e {
-                Event::Access(a) => a.va,
+                Event::Access(a) => a.va.0,
                 _ => 0,
             })
             .collect();

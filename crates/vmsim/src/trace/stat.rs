@@ -81,12 +81,12 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
                 AccessKind::Write => s.writes += 1,
                 AccessKind::Execute => {
                     s.fetches += 1;
-                    text.insert((a.pid, a.va >> shift));
+                    text.insert((a.pid, a.va.vpn(shift).0));
                 }
             }
-            pages.insert((a.pid, a.va >> shift));
-            s.min_address = Some(s.min_address.map_or(a.va, |m| m.min(a.va)));
-            s.max_address = Some(s.max_address.map_or(a.va, |m| m.max(a.va)));
+            pages.insert((a.pid, a.va.vpn(shift).0));
+            s.min_address = Some(s.min_address.map_or(a.va.0, |m| m.min(a.va.0)));
+            s.max_address = Some(s.max_address.map_or(a.va.0, |m| m.max(a.va.0)));
         }
         Ok::<_, TraceError>(())
     };

@@ -7,6 +7,7 @@
 //! region and forks workers that run in turns.
 
 use super::{Access, Event, MapKind, BATCH};
+use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::{Kernel, Prot};
 use crate::rng::Rng;
@@ -452,7 +453,7 @@ impl Generator {
         if p.kind != WorkloadKind::Recursion {
             prologue.push(Event::Mmap {
                 pid: 1,
-                addr: layout.data_base,
+                addr: VirtAddr(layout.data_base),
                 len: footprint,
                 prot: Prot::RW,
                 shared: p.kind == WorkloadKind::Fork,
@@ -465,7 +466,7 @@ impl Generator {
             let heap = layout.data_base + footprint;
             prologue.push(Event::Mmap {
                 pid: 1,
-                addr: heap,
+                addr: VirtAddr(heap),
                 len: footprint,
                 prot: Prot::RW,
                 shared: false,
@@ -592,7 +593,7 @@ impl Generator {
         out.push(Event::Access(Access {
             pid: self.pid,
             kind,
-            va,
+            va: VirtAddr(va),
             size: 8,
         }));
         self.made += 1;
@@ -805,7 +806,7 @@ fn write(pid: u32, va: u64) -> Event {
     Event::Access(Access {
         pid,
         kind: AccessKind::Write,
-        va,
+        va: VirtAddr(va),
         size: 8,
     })
 }
@@ -813,6 +814,7 @@ fn write(pid: u32, va: u64) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::VirtAddr;
 
     fn layout() -> Layout {
         Layout {
@@ -861,9 +863,11 @@ mod tests {
             );
             let l = layout();
             for a in &acc {
-                let in_data = a.va >= l.data_base && a.va < l.data_base + (8 << 20);
-                let in_stack = a.va < l.stack_top && a.va > l.stack_top - (1 << 20);
-                let in_text = a.va == l.text_base;
+                let in_data =
+                    a.va >= VirtAddr(l.data_base) && a.va < VirtAddr(l.data_base + (8 << 20));
+                let in_stack =
+                    a.va < VirtAddr(l.stack_top) && a.va > VirtAddr(l.stack_top - (1 << 20));
+                let in_text = a.va == VirtAddr(l.text_base);
                 assert!(in_data || in_stack || in_text, "{name}: {a:?}");
             }
             let mut q = p;
@@ -889,7 +893,7 @@ mod tests {
         let acc = accesses(&all(p));
         let base = layout().data_base;
         // C[0][0] = sum over k of A[0][k] * B[k][0], then the store.
-        let first: Vec<u64> = acc[..7].iter().map(|a| (a.va - base) / 8).collect();
+        let first: Vec<u64> = acc[..7].iter().map(|a| (a.va.0 - base) / 8).collect();
         assert_eq!(first, vec![0, 9, 1, 12, 2, 15, 18]);
         let mut blocked = p;
         blocked.kind = WorkloadKind::MatmulBlocked;
@@ -897,8 +901,8 @@ mod tests {
         // Each C element is stored once per k tile: 27 × 2 loads + 9 × 2 stores.
         blocked.accesses = 72;
         // Same set of (A, B, C) touches, in a different order.
-        let mut a: Vec<u64> = acc.iter().map(|a| a.va).collect();
-        let mut b: Vec<u64> = accesses(&all(blocked)).iter().map(|a| a.va).collect();
+        let mut a: Vec<u64> = acc.iter().map(|a| a.va.0).collect();
+        let mut b: Vec<u64> = accesses(&all(blocked)).iter().map(|a| a.va.0).collect();
         assert_ne!(a, b);
         a.sort_unstable();
         b.sort_unstable();
@@ -940,7 +944,7 @@ mod tests {
         p.accesses = 2048;
         let acc = accesses(&all(p));
         assert!(acc[..1024].iter().all(|a| a.kind == AccessKind::Write));
-        let mut v: Vec<u64> = acc[1024..].iter().map(|a| a.va).collect();
+        let mut v: Vec<u64> = acc[1024..].iter().map(|a| a.va.0).collect();
         assert!(
             v.windows(2).any(|w| w[1] != w[0] + 64),
             "not in address order"

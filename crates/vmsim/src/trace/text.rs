@@ -22,6 +22,7 @@
 //! Addresses and sizes are decimal or `0x` hex; lengths also take units (`4KiB`).
 
 use super::{access_size, number, quote, Access, Event, MapKind, TraceError, TracePid};
+use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::Prot;
 use std::io::{BufRead, Write};
@@ -139,7 +140,7 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
             Event::Access(Access {
                 pid,
                 kind,
-                va,
+                va: VirtAddr(va),
                 size,
             })
         }
@@ -179,13 +180,17 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
             at_most(w, 3)?;
             Event::Brk {
                 pid: pid(w, 1)?,
-                addr: num(w, 2, "the address")?,
+                addr: VirtAddr(num(w, 2, "the address")?),
             }
         }
         "munmap" => {
             at_most(w, 4)?;
             let (pid, addr, len) = range(w)?;
-            Event::Munmap { pid, addr, len }
+            Event::Munmap {
+                pid,
+                addr: VirtAddr(addr),
+                len,
+            }
         }
         "mprotect" => {
             at_most(w, 5)?;
@@ -193,7 +198,7 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
             let prot = prot(w, 4)?;
             Event::Mprotect {
                 pid,
-                addr,
+                addr: VirtAddr(addr),
                 len,
                 prot,
             }
@@ -205,7 +210,7 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 pid: pid(w, 1)?,
                 key: u32::try_from(key)
                     .map_err(|_| format!("key {key} does not fit in 32 bits"))?,
-                addr: num(w, 3, "the address")?,
+                addr: VirtAddr(num(w, 3, "the address")?),
                 len: len(w, 4)?,
                 prot: prot(w, 5)?,
             }
@@ -235,7 +240,7 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
             let (pid, addr, len) = range(w)?;
             Event::Mmap {
                 pid,
-                addr,
+                addr: VirtAddr(addr),
                 len,
                 prot: prot(w, 4)?,
                 shared,
@@ -348,6 +353,7 @@ impl<W: Write> TextWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::VirtAddr;
 
     fn read(text: &str) -> Result<Vec<Event>, TraceError> {
         let mut r = TextReader::new(text.as_bytes(), "t.vmt".into());
@@ -369,7 +375,7 @@ mod tests {
             events[2],
             Event::Mmap {
                 pid: 1,
-                addr: 0x20000,
+                addr: VirtAddr(0x20000),
                 len: 8192,
                 prot: Prot::READ,
                 shared: false,
@@ -381,7 +387,7 @@ mod tests {
             Event::Access(Access {
                 pid: 1,
                 kind: AccessKind::Read,
-                va: 0x10008,
+                va: VirtAddr(0x10008),
                 size: 8
             })
         );
