@@ -93,13 +93,18 @@ fn list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
 
 /// The reclaim policy `name`, or why not.
 pub fn reclaim_policy(name: &str) -> Result<ReclaimPolicy, String> {
-    ReclaimPolicy::parse(name)
-        .ok_or_else(|| format!("unknown reclaim policy `{name}` (fifo, clock, two-list)"))
+    ReclaimPolicy::parse(name).ok_or_else(|| {
+        let names = list(ReclaimPolicy::ALL.map(ReclaimPolicy::name));
+        format!("unknown reclaim policy `{name}` ({names})")
+    })
 }
 
 /// The storage `name`, or why not.
 pub fn storage(name: &str) -> Result<Storage, String> {
-    Storage::parse(name).ok_or_else(|| format!("unknown storage `{name}` (nvme, sata-ssd, hdd)"))
+    Storage::parse(name).ok_or_else(|| {
+        let names = list(Storage::ALL.map(Storage::name));
+        format!("unknown storage `{name}` ({names})")
+    })
 }
 
 /// The trace format named by `--format`, if any.

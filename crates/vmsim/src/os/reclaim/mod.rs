@@ -35,13 +35,27 @@ pub enum ReclaimPolicy {
 }
 
 impl ReclaimPolicy {
-    /// Parses `fifo`, `clock` or `two-list`.
+    /// Every policy, in the order the documentation lists them.
+    pub const ALL: [ReclaimPolicy; 3] = [
+        ReclaimPolicy::Fifo,
+        ReclaimPolicy::Clock,
+        ReclaimPolicy::TwoList,
+    ];
+
+    /// The name flags and files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReclaimPolicy::Fifo => "fifo",
+            ReclaimPolicy::Clock => "clock",
+            ReclaimPolicy::TwoList => "two-list",
+        }
+    }
+
+    /// Parses a name of [`ReclaimPolicy::name`] (or `linux`, for `two-list`).
     pub fn parse(s: &str) -> Option<ReclaimPolicy> {
         match s {
-            "fifo" => Some(ReclaimPolicy::Fifo),
-            "clock" => Some(ReclaimPolicy::Clock),
-            "two-list" | "linux" => Some(ReclaimPolicy::TwoList),
-            _ => None,
+            "linux" => Some(ReclaimPolicy::TwoList),
+            _ => Self::ALL.into_iter().find(|p| p.name() == s),
         }
     }
 }

@@ -42,13 +42,23 @@ impl Storage {
         latency + bytes.saturating_mul(1_000_000_000) / bytes_per_s
     }
 
-    /// Parses `nvme`, `sata-ssd` or `hdd`.
+    /// Parses a name of [`Storage::name`] (or `ssd`, for `sata-ssd`).
     pub fn parse(s: &str) -> Option<Storage> {
         match s {
-            "nvme" => Some(Storage::Nvme),
-            "sata-ssd" | "ssd" => Some(Storage::SataSsd),
-            "hdd" => Some(Storage::Hdd),
-            _ => None,
+            "ssd" => Some(Storage::SataSsd),
+            _ => Self::ALL.into_iter().find(|d| d.name() == s),
+        }
+    }
+
+    /// Every kind of storage.
+    pub const ALL: [Storage; 3] = [Storage::Nvme, Storage::SataSsd, Storage::Hdd];
+
+    /// The name flags and files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Nvme => "nvme",
+            Storage::SataSsd => "sata-ssd",
+            Storage::Hdd => "hdd",
         }
     }
 }
