@@ -44,8 +44,7 @@ impl Kernel {
     /// kernel's own (so every process shares the kernel's tables below the root).
     pub(super) fn new_user_table(&mut self) -> Result<PageTable, super::Errno> {
         let paging = self.machine.spec.paging;
-        let pt = PageTable::new(&paging, &mut self.machine.ram, &mut self.frames, 0)
-            .map_err(|_| super::Errno::ENOMEM)?;
+        let pt = PageTable::new(&paging, &mut self.machine.ram, &mut self.frames, 0)?;
         let kernel_half = self.space.root_index..paging.entries(paging.levels);
         // Both roots are tables this kernel allocated in RAM: this cannot fail.
         let shared =

@@ -629,18 +629,16 @@ impl Kernel {
     fn install(&mut self, pid: Pid, page: VirtAddr, pfn: Pfn, flags: Flags) -> Result<(), Errno> {
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
-        let pte = pt
-            .map(
-                &paging,
-                &mut self.machine.ram,
-                &mut self.frames,
-                page,
-                pfn,
-                1,
-                flags,
-                Flags::RWX | Flags::USER,
-            )
-            .map_err(|_| Errno::ENOMEM)?;
+        let pte = pt.map(
+            &paging,
+            &mut self.machine.ram,
+            &mut self.frames,
+            page,
+            pfn,
+            1,
+            flags,
+            Flags::RWX | Flags::USER,
+        )?;
         self.installed(pid, page, pfn, pte);
         Ok(())
     }
@@ -657,8 +655,7 @@ impl Kernel {
     ) -> Result<(), Errno> {
         self.mm(pid)?;
         let paging = self.machine.spec.paging;
-        PageTable::map_at(&paging, &mut self.machine.ram, pte, page, pfn, flags)
-            .map_err(|_| Errno::ENOMEM)?;
+        PageTable::map_at(&paging, &mut self.machine.ram, pte, page, pfn, flags)?;
         self.installed(pid, page, pfn, pte);
         Ok(())
     }

@@ -72,8 +72,7 @@ impl Kernel {
                         va,
                         pfn,
                         Flags::RWX | Flags::USER,
-                    )
-                    .map_err(|_| Errno::ENOMEM)?;
+                    )?;
                 }
                 continue;
             }

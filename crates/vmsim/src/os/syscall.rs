@@ -6,6 +6,7 @@
 use super::vma::Prot;
 use super::Kernel;
 use crate::addr::VirtAddr;
+use crate::hw::{MapError, SetSoftError};
 use thiserror::Error;
 
 /// A syscall's error, as Linux names it.
@@ -32,6 +33,32 @@ pub enum Errno {
     /// No such file or object.
     #[error("ENOENT: no such file or object")]
     ENOENT,
+}
+
+/// The errno a syscall returns when a page-table operation fails: out of frames for
+/// tables is out of memory (as Linux's `pte_alloc` failing); an address the format
+/// cannot hold is a bad address; anything else is a broken invariant of the kernel's
+/// own tables, reported as `EFAULT` rather than panicking.
+impl From<MapError> for Errno {
+    fn from(e: MapError) -> Errno {
+        match e {
+            MapError::OutOfFrames => Errno::ENOMEM,
+            MapError::NonCanonical { .. } => Errno::EINVAL,
+            _ => Errno::EFAULT,
+        }
+    }
+}
+
+/// A software entry that does not fit the format is out of memory, as Linux's
+/// `PROT_NONE` on a frame it cannot encode would be; the walk's failures as
+/// [`MapError`]'s.
+impl From<SetSoftError> for Errno {
+    fn from(e: SetSoftError) -> Errno {
+        match e {
+            SetSoftError::TooWide { .. } => Errno::ENOMEM,
+            SetSoftError::Map(m) => m.into(),
+        }
+    }
 }
 
 impl Kernel {
@@ -90,5 +117,22 @@ mod tests {
             ..MmapArgs::anon(4096, Prot::READ)
         };
         assert_eq!(k.mmap(pid, f), Err(Errno::ENOENT));
+    }
+
+    #[test]
+    fn a_page_table_failure_becomes_the_errno_linux_would_give() {
+        use crate::hw::{MapError, SetSoftError, SoftPte};
+        assert_eq!(Errno::from(MapError::OutOfFrames), Errno::ENOMEM);
+        let va = VirtAddr(1 << 63);
+        assert_eq!(Errno::from(MapError::NonCanonical { va }), Errno::EINVAL);
+        let level = 1;
+        assert_eq!(
+            Errno::from(MapError::AlreadyMapped { va, level }),
+            Errno::EFAULT
+        );
+        let entry = SoftPte::Swap(crate::addr::SwapSlot(1));
+        assert_eq!(Errno::from(SetSoftError::TooWide { entry }), Errno::ENOMEM);
+        let walk = SetSoftError::Map(MapError::OutOfFrames);
+        assert_eq!(Errno::from(walk), Errno::ENOMEM);
     }
 }
