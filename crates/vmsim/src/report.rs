@@ -404,7 +404,7 @@ impl KernelStats {
                 k.frames().fragmentation(huge)
             },
             reclaim: ReclaimStats {
-                policy: format!("{:?}", k.config().reclaim).to_lowercase(),
+                policy: k.config().reclaim.name().to_string(),
                 watermarks: k.watermarks(),
                 evictions: c.pages_reclaimed,
                 scanned: c.pages_scanned,

@@ -222,8 +222,11 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
     };
     let watermarks = super::Watermarks::for_ram(nr, ps);
     log.push(format!(
-        "watermarks: min {} low {} high {} free frames; reclaim by {:?}",
-        watermarks.min, watermarks.low, watermarks.high, config.reclaim
+        "watermarks: min {} low {} high {} free frames; reclaim by {}",
+        watermarks.min,
+        watermarks.low,
+        watermarks.high,
+        config.reclaim.name()
     ));
     Ok(Kernel {
         rmap: super::rmap::Rmap::new(nr),
