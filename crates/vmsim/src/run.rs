@@ -86,33 +86,37 @@ fn flag(flag: &'static str, reason: impl Into<String>) -> RunError {
     }
 }
 
-/// `names` joined for an error's list of what a flag takes.
-fn list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
-    names.into_iter().collect::<Vec<_>>().join(", ")
+/// "unknown `what` `value` (the names it takes)": the one wording of every refused
+/// name, its list read from the kind's own list of names.
+fn unknown<'a>(what: &str, value: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    let names = names.into_iter().collect::<Vec<_>>().join(", ");
+    format!("unknown {what} `{value}` ({names})")
 }
 
 /// The reclaim policy `name`, or why not.
 pub fn reclaim_policy(name: &str) -> Result<ReclaimPolicy, String> {
     ReclaimPolicy::parse(name).ok_or_else(|| {
-        let names = list(ReclaimPolicy::ALL.map(ReclaimPolicy::name));
-        format!("unknown reclaim policy `{name}` ({names})")
+        unknown(
+            "reclaim policy",
+            name,
+            ReclaimPolicy::ALL.map(ReclaimPolicy::name),
+        )
     })
 }
 
 /// The storage `name`, or why not.
 pub fn storage(name: &str) -> Result<Storage, String> {
-    Storage::parse(name).ok_or_else(|| {
-        let names = list(Storage::ALL.map(Storage::name));
-        format!("unknown storage `{name}` ({names})")
-    })
+    Storage::parse(name).ok_or_else(|| unknown("storage", name, Storage::ALL.map(Storage::name)))
 }
 
 /// The trace format named by `--format`, if any.
 pub fn format_named(name: Option<&str>) -> Result<Option<Format>, RunError> {
     name.map(|name| {
         Format::parse(name).ok_or_else(|| {
-            let names = list(Format::ALL.map(Format::name));
-            flag("--format", format!("unknown format `{name}` ({names})"))
+            flag(
+                "--format",
+                unknown("format", name, Format::ALL.map(Format::name)),
+            )
         })
     })
     .transpose()
@@ -283,11 +287,9 @@ impl WorkloadOptions {
             Some("gc") => Workload::Gc(self.gc()?),
             Some(w) => {
                 let kind = WorkloadKind::parse(w).ok_or_else(|| {
-                    let names = list(WorkloadKind::ALL.iter().map(|(_, n)| *n));
-                    flag(
-                        "--workload",
-                        format!("unknown workload `{w}` (server, hw, alloc, gc, {names})"),
-                    )
+                    let synth = WorkloadKind::ALL.iter().map(|(_, n)| *n);
+                    let names = ["server", "hw", "alloc", "gc"].into_iter().chain(synth);
+                    flag("--workload", unknown("workload", w, names))
                 })?;
                 Workload::Synth(self.synth(kind))
             }
@@ -295,16 +297,15 @@ impl WorkloadOptions {
     }
 
     fn alloc(&self) -> Result<AllocParams, RunError> {
-        let allocator = AllocatorKind::from_name(&self.allocator).ok_or_else(|| {
-            let names = list(AllocatorKind::ALL.map(AllocatorKind::name));
-            let reason = format!("unknown allocator `{}` ({names})", self.allocator);
-            flag("--allocator", reason)
+        let (a, p) = (&self.allocator, &self.pattern);
+        let allocator = AllocatorKind::from_name(a).ok_or_else(|| {
+            let names = AllocatorKind::ALL.map(AllocatorKind::name);
+            flag("--allocator", unknown("allocator", a, names))
         })?;
-        let pattern = AllocPattern::from_name(&self.pattern).ok_or_else(|| {
-            let names = list(AllocPattern::ALL.map(AllocPattern::name));
+        let pattern = AllocPattern::from_name(p).ok_or_else(|| {
             flag(
                 "--pattern",
-                format!("unknown pattern `{}` ({names})", self.pattern),
+                unknown("pattern", p, AllocPattern::ALL.map(AllocPattern::name)),
             )
         })?;
         Ok(AllocParams {
@@ -319,16 +320,15 @@ impl WorkloadOptions {
     }
 
     fn gc(&self) -> Result<GcParams, RunError> {
-        let collector = CollectorKind::from_name(&self.collector).ok_or_else(|| {
-            let names = list(CollectorKind::ALL.map(CollectorKind::name));
-            let reason = format!("unknown collector `{}` ({names})", self.collector);
-            flag("--collector", reason)
+        let (c, g) = (&self.collector, &self.shape);
+        let collector = CollectorKind::from_name(c).ok_or_else(|| {
+            let names = CollectorKind::ALL.map(CollectorKind::name);
+            flag("--collector", unknown("collector", c, names))
         })?;
-        let shape = GraphShape::from_name(&self.shape).ok_or_else(|| {
-            let names = list(GraphShape::ALL.map(GraphShape::name));
+        let shape = GraphShape::from_name(g).ok_or_else(|| {
             flag(
                 "--shape",
-                format!("unknown shape `{}` ({names})", self.shape),
+                unknown("shape", g, GraphShape::ALL.map(GraphShape::name)),
             )
         })?;
         let defaults = GcParams::default();
