@@ -84,24 +84,11 @@ mod tests {
     #[test]
     fn copy_on_write_survives_swapping() {
         let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::TwoList);
-        let parent = spawn(&mut k);
         let n = 300u64;
-        let a = k.mmap(parent, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
-        for i in 0..n {
-            k.write_u64(parent, VirtAddr(a.0 + i * 4096), i).unwrap();
-        }
-        let child = k.fork(parent).unwrap();
         // Pressure from a third process pushes the shared pages out.
-        let hog = spawn(&mut k);
-        let h = k.mmap(hog, MmapArgs::anon(500 * 4096, Prot::RW)).unwrap();
-        for i in 0..500 {
-            k.write_u64(hog, VirtAddr(h.0 + i * 4096), 1).unwrap();
-        }
+        let (parent, child, _, a) = fork_under_pressure(&mut k, n, 500);
         assert!(k.log.counters.swap_outs > 0);
-        for i in 0..n {
-            k.write_u64(child, VirtAddr(a.0 + i * 4096), 1000 + i)
-                .unwrap();
-        }
+        write_pages(&mut k, child, a, n, |i| 1000 + i);
         for i in 0..n {
             assert_eq!(k.read_u64(parent, VirtAddr(a.0 + i * 4096)).unwrap(), i);
             assert_eq!(

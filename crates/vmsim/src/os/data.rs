@@ -593,9 +593,7 @@ mod tests {
             .unwrap();
         let t0 = k.read_u64(pid, rtc).unwrap();
         let a = k.mmap(pid, MmapArgs::anon(64 * 4096, Prot::RW)).unwrap();
-        for i in 0..64 {
-            k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
-        }
+        write_pages(&mut k, pid, a, 64, |i| i);
         let t1 = k.read_u64(pid, rtc).unwrap();
         assert!(t0 > 0 && t1 > t0, "{t0} {t1}");
         assert_eq!(t1, k.now_ns());

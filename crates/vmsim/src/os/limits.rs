@@ -273,9 +273,7 @@ mod tests {
         k.set_group(small, g).unwrap();
         k.set_group(big, g).unwrap();
         let a = k.mmap(small, MmapArgs::anon(8 * 4096, Prot::RW)).unwrap();
-        for i in 0..8 {
-            k.write_u64(small, VirtAddr(a.0 + i * 4096), 1).unwrap();
-        }
+        write_pages(&mut k, small, a, 8, |_| 1);
         let b = k.mmap(big, MmapArgs::anon(100 * 4096, Prot::RW)).unwrap();
         let mut died_at = None;
         for i in 0..100 {
@@ -330,9 +328,7 @@ mod tests {
         let pid = spawn(&mut k);
         k.set_group(pid, g).unwrap();
         let a = k.mmap(pid, MmapArgs::anon(256 * 4096, Prot::RW)).unwrap();
-        for i in 0..256 {
-            k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
-        }
+        write_pages(&mut k, pid, a, 256, |i| i);
         for i in 0..256 {
             assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i);
         }

@@ -163,9 +163,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(a, far);
-        for i in 0..3 {
-            k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
-        }
+        write_pages(&mut k, pid, a, 3, |i| i);
         assert_eq!(k.table_pages(pid), tables0 + 3, "PDPT, PD and PT");
         k.munmap(pid, VirtAddr(a.0 + 4096), 4096).unwrap();
         assert_eq!(

@@ -238,9 +238,7 @@ mod tests {
         }
         // Anonymous pressure pushes the file pages out.
         let a = k.mmap(pid, MmapArgs::anon(400 * 4096, Prot::RW)).unwrap();
-        for i in 0..400 {
-            k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
-        }
+        write_pages(&mut k, pid, a, 400, |i| i);
         assert!(k.log.counters.file_evictions > 0);
         assert!(k.log.counters.writebacks >= 1);
         assert_eq!(

@@ -47,3 +47,31 @@ pub(crate) fn boot_small(ram: u64, swap: u64, policy: ReclaimPolicy) -> Kernel {
         },
     )
 }
+
+/// Writes `value(i)` into the first word of each of `n` pages from `a` in `pid`.
+pub(crate) fn write_pages(
+    k: &mut Kernel,
+    pid: Pid,
+    a: VirtAddr,
+    n: u64,
+    value: impl Fn(u64) -> u64,
+) {
+    for i in 0..n {
+        k.write_u64(pid, VirtAddr(a.0 + i * 4096), value(i))
+            .unwrap();
+    }
+}
+
+/// A parent with `n` pages written (page `i` holds `i`), forked, then a third process
+/// touching `hog` pages of its own to push the shared ones out. Returns (parent, child,
+/// the third process, the parent's area).
+pub(crate) fn fork_under_pressure(k: &mut Kernel, n: u64, hog: u64) -> (Pid, Pid, Pid, VirtAddr) {
+    let parent = spawn(k);
+    let a = k.mmap(parent, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+    write_pages(k, parent, a, n, |i| i);
+    let child = k.fork(parent).unwrap();
+    let h_pid = spawn(k);
+    let h = k.mmap(h_pid, MmapArgs::anon(hog * 4096, Prot::RW)).unwrap();
+    write_pages(k, h_pid, h, hog, |_| 1);
+    (parent, child, h_pid, a)
+}

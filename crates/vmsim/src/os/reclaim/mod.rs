@@ -19,6 +19,7 @@ use super::frames::FrameKind;
 use super::{GroupId, Kernel, Pid};
 use crate::addr::Pfn;
 use crate::hw::ram::FrameArray;
+use crate::policy::two_list::{Step, ACTIVE, INACTIVE};
 use serde::Serialize;
 
 /// How victims are chosen.
@@ -59,8 +60,6 @@ impl ReclaimPolicy {
         }
     }
 }
-
-use crate::policy::two_list::{Step, ACTIVE, INACTIVE};
 
 /// Lists of frames threaded through arrays indexed by frame number; every link is
 /// stored plus one so that the arrays start zeroed (and cost no host memory for frames

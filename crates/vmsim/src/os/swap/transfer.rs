@@ -277,19 +277,9 @@ mod tests {
     #[test]
     fn the_swap_cache_shares_a_page_that_left_shared_and_readahead_fills_it() {
         let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
-        let parent = spawn(&mut k);
         let n = 64u64;
-        let a = k.mmap(parent, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
-        for i in 0..n {
-            k.write_u64(parent, VirtAddr(a.0 + i * 4096), i).unwrap();
-        }
-        let child = k.fork(parent).unwrap();
         // Push everything out with a third process.
-        let hog = spawn(&mut k);
-        let h = k.mmap(hog, MmapArgs::anon(400 * 4096, Prot::RW)).unwrap();
-        for i in 0..400 {
-            k.write_u64(hog, VirtAddr(h.0 + i * 4096), 1).unwrap();
-        }
+        let (parent, child, hog, a) = fork_under_pressure(&mut k, n, 400);
         let swapped = k.mm(parent).unwrap().swap_pages;
         assert!(swapped > 8, "{swapped}");
         k.exit(hog, 0).unwrap();
