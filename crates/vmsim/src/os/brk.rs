@@ -7,13 +7,27 @@ use crate::addr::VirtAddr;
 impl Kernel {
     /// `brk`: moves the program break to `new` (or reports it, with `None`). Fails with
     /// ENOMEM where the heap would run into another mapping or past the commit limit.
+    ///
+    /// In an empty image ([`Kernel::exec_empty`]) whose heap has no place yet, `None`
+    /// reports 0, and the first `new` becomes the heap's start and the break, mapping
+    /// nothing: ENOMEM if it lies below `mmap_min_addr` or outside user space.
     pub fn brk(&mut self, pid: Pid, new: Option<VirtAddr>) -> Result<VirtAddr, Errno> {
         let ps = self.page_size();
-        let (start_brk, old) = {
+        let (start_brk, old, placed) = {
             let mm = self.mm(pid)?;
-            (mm.start_brk, mm.brk)
+            (mm.start_brk, mm.brk, mm.heap_placed)
         };
         let Some(new) = new else { return Ok(old) };
+        if !placed {
+            if new < self.space.mmap_min || new >= self.space.task_size {
+                return Err(Errno::ENOMEM);
+            }
+            let mm = self.mm_mut(pid)?;
+            mm.start_brk = new;
+            mm.brk = new;
+            mm.heap_placed = true;
+            return Ok(new);
+        }
         if new < start_brk {
             return Err(Errno::ENOMEM);
         }
@@ -61,5 +75,31 @@ mod tests {
             .is_err());
         let pid = spawn(&mut k);
         assert_eq!(k.brk(pid, Some(VirtAddr(8))), Err(Errno::ENOMEM));
+    }
+
+    #[test]
+    fn the_first_brk_of_an_empty_image_places_its_heap() {
+        let mut k = boot("x86-64");
+        let pid = k.spawn_empty("img").unwrap();
+        assert_eq!(k.brk(pid, None), Ok(VirtAddr(0)));
+        assert_eq!(
+            k.brk(pid, Some(VirtAddr(8))),
+            Err(Errno::ENOMEM),
+            "below mmap_min"
+        );
+        let start = VirtAddr(0x5555_5555_9000);
+        assert_eq!(k.brk(pid, Some(start)), Ok(start));
+        assert!(k.mm(pid).unwrap().vmas.is_empty(), "placing maps nothing");
+        let top = VirtAddr(start.0 + 0x21000);
+        assert_eq!(k.brk(pid, Some(top)), Ok(top));
+        k.write_u64(pid, VirtAddr(start.0 + 0x20000), 9).unwrap();
+        assert_eq!(k.mm(pid).unwrap().start_brk, start);
+        assert_eq!(
+            k.brk(pid, Some(VirtAddr(start.0 - 4096))),
+            Err(Errno::ENOMEM)
+        );
+        // A child inherits the placed heap.
+        let child = k.fork(pid).unwrap();
+        assert_eq!(k.brk(child, None), Ok(top));
     }
 }

@@ -1,6 +1,7 @@
 //! `exec` (and `spawn`, a new process that execs at once): a fresh address space
 //! holding the program's text and data (private mappings of its file), its bss, heap
-//! and stack.
+//! and stack. `exec_empty` (and `spawn_empty`) make a fresh address space with nothing
+//! in it, for a recorded program whose image arrives as mappings of its own.
 
 use super::process::{AddressSpace, ProcState, ProcStats, Process, Rss};
 use super::vma::{Backing, Prot, Vma, VmaRole, VmaSet};
@@ -42,26 +43,98 @@ impl Kernel {
         self.new_user_table().inspect_err(|_| self.uncommit(bytes))
     }
 
-    /// Starts a new process running `program` (as `fork` of init followed by `exec`).
-    pub fn spawn(&mut self, program: &Program) -> Result<Pid, Errno> {
+    /// A new process called `name`, running, with no address space yet.
+    fn new_process(&mut self, name: &str) -> Pid {
         let pid = Pid(self.tasks.procs.len() as u32 + 1);
         self.tasks.procs.push(Process {
             pid,
             ppid: None,
-            name: program.name.clone(),
+            name: name.to_string(),
             state: ProcState::Running,
             mm: None,
             group: GroupId(0),
             stats: ProcStats::default(),
             final_rss: Rss::default(),
         });
-        if let Err(e) = self.exec(pid, program) {
+        pid
+    }
+
+    /// Gives a process that `new_process` made its first image with `exec`; if that
+    /// fails, the process ends (exit status -1) and the error is returned.
+    fn first_image(
+        &mut self,
+        pid: Pid,
+        exec: impl FnOnce(&mut Kernel) -> Result<(), Errno>,
+    ) -> Result<Pid, Errno> {
+        if let Err(e) = exec(self) {
             if let Some(p) = self.proc_mut(pid) {
                 p.state = ProcState::Exited(-1);
             }
             return Err(e);
         }
         Ok(pid)
+    }
+
+    /// Starts a new process running `program` (as `fork` of init followed by `exec`).
+    pub fn spawn(&mut self, program: &Program) -> Result<Pid, Errno> {
+        let pid = self.new_process(&program.name);
+        self.first_image(pid, |k| k.exec(pid, program))
+    }
+
+    /// Starts a new process called `name` with an empty address space (as `fork` of
+    /// init followed by [`Kernel::exec_empty`]).
+    pub fn spawn_empty(&mut self, name: &str) -> Result<Pid, Errno> {
+        let pid = self.new_process(name);
+        self.first_image(pid, |k| k.exec_empty(pid))
+    }
+
+    /// Where a new image's stack and mappings go: the bytes of stack it starts with
+    /// (below the top of user space) and the mmap base, a gap below them.
+    fn stack_and_mmap_base(&self) -> (u64, VirtAddr) {
+        let ps = self.page_size();
+        let top = self.space.task_size.0;
+        let (stack_init, mmap_gap) = if top >= 1 << 32 {
+            (32 * ps, 128 << 20)
+        } else {
+            (ps, self.config.stack_limit.min(top / 8))
+        };
+        let stack_init = stack_init.min(self.config.stack_limit);
+        (
+            stack_init,
+            VirtAddr(top.saturating_sub(mmap_gap + stack_init)),
+        )
+    }
+
+    /// `execve` as a recorder sees it: replaces `pid`'s address space with an empty one
+    /// — no text, data, heap or stack — whose mappings the caller makes afterwards
+    /// (`mmap` with fixed addresses). The heap has no place until the first `brk` names
+    /// an address (see [`AddressSpace::heap_placed`]); `mmap` without a fixed address
+    /// places mappings top-down from the same base as [`Kernel::exec`]. The process
+    /// keeps its name.
+    pub fn exec_empty(&mut self, pid: Pid) -> Result<(), Errno> {
+        if !self.process(pid).is_some_and(|p| p.is_running()) {
+            return Err(Errno::ESRCH);
+        }
+        let (_, mmap_base) = self.stack_and_mmap_base();
+        let pt = self.committed_table(0)?;
+        self.release_mm(pid);
+        let stack_top = self.space.task_size;
+        let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
+        p.mm = Some(AddressSpace {
+            vmas: VmaSet::default(),
+            pt,
+            asid_gen: u64::MAX,
+            start_brk: VirtAddr(0),
+            brk: VirtAddr(0),
+            heap_placed: false,
+            stack_top,
+            mmap_base,
+            rss: Rss::default(),
+            committed: 0,
+            swap_pages: 0,
+        });
+        self.log.counters.execs += 1;
+        Ok(())
     }
 
     /// Replaces `pid`'s address space with a fresh one running `program`: text and data
@@ -94,15 +167,9 @@ impl Kernel {
             self.space.mmap_min.0
         };
         let stack_top = self.space.task_size;
-        let (stack_init, mmap_gap) = if big {
-            (32 * ps, 128 << 20)
-        } else {
-            (ps, self.config.stack_limit.min(self.space.task_size.0 / 8))
-        };
-        let stack_init = stack_init.min(self.config.stack_limit);
+        let (stack_init, mmap_base) = self.stack_and_mmap_base();
         let data_base = text_base + text;
         let start_brk = data_base + data + bss;
-        let mmap_base = VirtAddr(stack_top.0.saturating_sub(mmap_gap + stack_init));
         if start_brk + ps > mmap_base.0 || stack_top.0 < stack_init {
             return Err(Errno::ENOMEM);
         }
@@ -162,6 +229,7 @@ impl Kernel {
             asid_gen: u64::MAX,
             start_brk: VirtAddr(start_brk),
             brk: VirtAddr(start_brk),
+            heap_placed: true,
             stack_top,
             mmap_base,
             rss: Rss::default(),
@@ -200,6 +268,29 @@ mod tests {
         k.exec(pid, &Program::small("other", 4096)).unwrap();
         assert!(k.access(pid, a, AccessKind::Read).is_err());
         assert_eq!(k.process(pid).unwrap().name, "other");
+    }
+
+    #[test]
+    fn exec_empty_leaves_nothing_mapped() {
+        let (mut k, pid) = booted();
+        let committed = k.committed();
+        let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
+        k.write_u64(pid, a, 1).unwrap();
+        k.exec_empty(pid).unwrap();
+        let mm = k.mm(pid).unwrap();
+        assert!(mm.vmas.is_empty());
+        assert_eq!((mm.committed, mm.rss.total()), (0, 0));
+        assert!(!mm.heap_placed);
+        assert!(k.committed() < committed, "the old image's commitment went");
+        assert!(k.access(pid, a, AccessKind::Read).is_err());
+        assert_eq!(k.process(pid).unwrap().name, "test");
+        // Mappings made afterwards work as in any image.
+        let (mut k, _) = booted();
+        let e = k.spawn_empty("img").unwrap();
+        let b = k.mmap(e, MmapArgs::anon(8192, Prot::RW)).unwrap();
+        k.write_u64(e, b, 7).unwrap();
+        assert_eq!(k.read_u64(e, b).unwrap(), 7);
+        assert_eq!(k.exec_empty(Pid(99)), Err(Errno::ESRCH));
     }
 
     #[test]

@@ -15,7 +15,13 @@ impl Kernel {
             let mm = p.mm.as_ref().ok_or(Errno::ESRCH)?;
             (
                 mm.vmas.clone(),
-                (mm.start_brk, mm.brk, mm.stack_top, mm.mmap_base),
+                (
+                    mm.start_brk,
+                    mm.brk,
+                    mm.stack_top,
+                    mm.mmap_base,
+                    mm.heap_placed,
+                ),
                 mm.committed,
                 p.name.clone(),
                 p.group,
@@ -34,6 +40,7 @@ impl Kernel {
                 asid_gen: u64::MAX,
                 start_brk: layout.0,
                 brk: layout.1,
+                heap_placed: layout.4,
                 stack_top: layout.2,
                 mmap_base: layout.3,
                 rss: Rss::default(),

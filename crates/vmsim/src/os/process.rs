@@ -100,6 +100,13 @@ pub struct AddressSpace {
     pub start_brk: VirtAddr,
     /// The program break.
     pub brk: VirtAddr,
+    /// Whether the heap has a place. An empty image ([`Kernel::exec_empty`]) has none
+    /// until its first `brk` that names an address: that address becomes the heap's
+    /// start and the break (what a program's first `brk` reports is where the loader
+    /// put the heap).
+    ///
+    /// [`Kernel::exec_empty`]: super::Kernel::exec_empty
+    pub heap_placed: bool,
     /// The top of the stack.
     pub stack_top: VirtAddr,
     /// Where `mmap` looks for room, downward.
