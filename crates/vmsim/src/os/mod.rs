@@ -1,7 +1,7 @@
 //! What the kernel does: boots the machine with its own direct map, keeps processes and
 //! their address spaces, handles page faults, and offers the syscall surface (`mmap`,
-//! `munmap`, `mprotect`, `brk`, `fork`, `exec`, `exit`, `madvise`, shared memory) with
-//! Linux's semantics and error values.
+//! `munmap`, `mprotect`, `mremap`, `brk`, `fork`, `exec`, `exit`, `madvise`, shared
+//! memory) with Linux's semantics and error values.
 //!
 //! [`Kernel`] coordinates; each subsystem owns its state, in a file of its name:
 //! `process` (the process table), `asid` (address-space ids), `kernel_space` (the
@@ -10,8 +10,8 @@
 //! (the device, its slots and cache; swap-out and swap-in), `shm` (shared memory),
 //! `limits` (overcommit, memory groups, the OOM killer), `reclaim` (the lists and the
 //! scan), `data` (bytes through the MMU), `boot`. The verbs
-//! are one file each: `mmap`, `munmap`, `mprotect`, `brk`, `madvise`, `fork`, `exec`,
-//! `exit`, `fault` (the page-fault handler) and `cow` (copy-on-write); `syscall` holds
+//! are one file each: `mmap`, `munmap`, `mprotect`, `mremap`, `brk`, `madvise`, `fork`,
+//! `exec`, `exit`, `fault` (the page-fault handler) and `cow` (copy-on-write); `syscall` holds
 //! what they share.
 
 mod asid;
@@ -31,6 +31,7 @@ pub mod limits;
 mod madvise;
 mod mmap;
 mod mprotect;
+mod mremap;
 mod munmap;
 pub mod page_cache;
 pub mod process;

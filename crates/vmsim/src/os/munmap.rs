@@ -116,7 +116,7 @@ impl Kernel {
 
     /// Frees the page-table pages that map nothing between the VMAs around
     /// `[start, end)` (Linux's `free_pgtables`).
-    fn free_tables_around(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
+    pub(super) fn free_tables_around(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) {
         let Ok(mm) = self.mm(pid) else { return };
         let floor = mm.vmas.before(start).map_or(VirtAddr(0), |v| v.end);
         let ceiling = mm

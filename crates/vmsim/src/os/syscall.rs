@@ -1,7 +1,7 @@
 //! The syscall surface, with Linux's semantics and error values: [`Errno`] and the
 //! argument checks every call shares. Each call lives in a file of its name: `mmap`,
-//! `munmap`, `mprotect`, `brk`, `madvise`, `fork`, `exec`, `exit`, and `shm` (POSIX
-//! shared memory). Errors are values; nothing panics.
+//! `munmap`, `mprotect`, `mremap`, `brk`, `madvise`, `fork`, `exec`, `exit`, and `shm`
+//! (POSIX shared memory). Errors are values; nothing panics.
 
 use super::vma::Prot;
 use super::Kernel;

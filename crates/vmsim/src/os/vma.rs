@@ -104,7 +104,7 @@ pub enum Backing {
 
 impl Backing {
     /// The backing of the part of a VMA that starts `delta` bytes later.
-    fn advanced(self, delta: u64) -> Backing {
+    pub(super) fn advanced(self, delta: u64) -> Backing {
         match self {
             Backing::File { file, offset } => Backing::File {
                 file,
