@@ -2,8 +2,8 @@
 //! anonymous mappings. An object keeps its pages while it is named or mapped; its size
 //! is committed when it is made.
 
-use super::{Backing, Errno, Kernel, ShmId};
-use crate::addr::Pfn;
+use super::{Backing, Errno, Kernel, Pid, ShmId};
+use crate::addr::{Pfn, VirtAddr};
 use std::collections::BTreeMap;
 
 /// A shared-memory object.
@@ -84,6 +84,31 @@ impl Kernel {
         let id = self.shm.names.remove(name).ok_or(Errno::ENOENT)?;
         self.shm_release_if_unused(id);
         Ok(())
+    }
+
+    /// `shmdt`: detaches the shared-memory attachment that starts at `addr` — the VMA
+    /// there, mapping an object from its start, and the VMAs right after it that map
+    /// the same object on from where it ends (an attachment `mprotect` split) — as
+    /// `munmap` would. `EINVAL` if no attachment starts at `addr`.
+    pub fn shm_detach(&mut self, pid: Pid, addr: VirtAddr) -> Result<(), Errno> {
+        let vmas = &self.mm(pid)?.vmas;
+        let first = match vmas.find(addr) {
+            Some(v) if v.start == addr => *v,
+            _ => return Err(Errno::EINVAL),
+        };
+        let Backing::Shm { obj, offset: 0 } = first.backing else {
+            return Err(Errno::EINVAL);
+        };
+        let mut end = first.end;
+        while let Some(v) = vmas.find(end) {
+            match v.backing {
+                Backing::Shm { obj: o, offset } if o == obj && offset == end.0 - addr.0 => {
+                    end = v.end;
+                }
+                _ => break,
+            }
+        }
+        self.munmap(pid, addr, end.0 - addr.0)
     }
 
     /// Frees an object nobody names or maps.
@@ -186,5 +211,34 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn shmdt_detaches_the_whole_attachment_and_only_it() {
+        let (mut k, pid) = booted();
+        let obj = k.shm_open("/seg", 4 * 4096).unwrap();
+        let at = |addr: u64| MmapArgs {
+            addr: Some(VirtAddr(addr)),
+            fixed: true,
+            shared: true,
+            source: MapSource::Shm(obj, 0),
+            ..MmapArgs::anon(4 * 4096, Prot::RW)
+        };
+        let (a, b) = (VirtAddr(0x3000_0000), VirtAddr(0x3000_4000));
+        k.mmap(pid, at(a.0)).unwrap();
+        k.mmap(pid, at(b.0)).unwrap();
+        k.mprotect(pid, VirtAddr(a.0 + 4096), 4096, Prot::READ)
+            .unwrap();
+        assert_eq!(k.shm_detach(pid, VirtAddr(a.0 + 4096)), Err(Errno::EINVAL));
+        let anon = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
+        assert_eq!(k.shm_detach(pid, anon), Err(Errno::EINVAL));
+        k.shm_detach(pid, a).unwrap();
+        let vmas = &k.mm(pid).unwrap().vmas;
+        assert!(
+            vmas.overlapping(a, b).is_empty(),
+            "the split attachment went whole"
+        );
+        assert!(vmas.find(b).is_some(), "the next attachment stays");
+        k.write_u64(pid, b, 3).unwrap();
     }
 }
