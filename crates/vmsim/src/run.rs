@@ -698,6 +698,16 @@ pub fn replay_text(s: &SimStats) -> String {
         "replay: {} events, {} accesses ({} translations), {} OS events",
         s.events, s.accesses, s.translations, s.os_events
     );
+    if s.threads > s.processes {
+        let _ = writeln!(t, "  {} processes, {} threads", s.processes, s.threads);
+    }
+    if s.other_syscalls > 0 {
+        let _ = writeln!(
+            t,
+            "  {} calls counted only (syscall, thp-disable, madvise advice not modelled)",
+            s.other_syscalls
+        );
+    }
     if s.inferred_regions > 0 {
         let _ = writeln!(
             t,

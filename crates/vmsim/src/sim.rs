@@ -15,14 +15,24 @@
 //! execute; read-write or read-execute when the kernel enforces W^X, after the first
 //! access). Its `brk` events map or unmap the range between the old and the new break.
 //!
+//! `exec-image` (what a recorder of real programs writes for `execve`) empties a
+//! process's address space, or makes a process with an empty one, and nothing is
+//! inferred afterwards: the image comes as `mmap` events, and the first `brk` places
+//! the heap ([`Kernel::exec_empty`]). Threads share their process's address space: the
+//! replay keeps each process's current thread (the last `thread` event's) and counts
+//! them.
+//!
 //! An access is translated once per page it touches, whatever its size.
 
 use crate::addr::PhysAddr;
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::{AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Program, Prot};
-use crate::trace::{for_each_batch, Event, EventReader, MapKind, TraceError, TracePid};
-use rustc_hash::FxHashMap;
+use crate::trace::{
+    for_each_batch, Event, EventReader, MapKind, TraceError, TracePid, TraceTid, MADV_DONTNEED,
+    MADV_FREE,
+};
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 /// Bytes of the aligned chunks regions are inferred in.
@@ -50,6 +60,14 @@ pub struct SimStats {
     pub skipped_accesses: u64,
     /// Accesses that got a signal.
     pub signalled_accesses: u64,
+    /// Processes the replay made (spawned, forked, or first seen).
+    pub processes: u64,
+    /// Threads that ran: each process's main thread and each new thread a `thread`
+    /// event started.
+    pub threads: u64,
+    /// Calls counted and otherwise ignored: `syscall` and `thp-disable` events, and
+    /// `madvise` with advice the model does not act on (all but `dontneed` and `free`).
+    pub other_syscalls: u64,
     /// OS events the kernel refused.
     pub failed_events: u64,
     /// The first refusals, described.
@@ -150,6 +168,8 @@ struct Proc {
     pid: Pid,
     infer: bool,
     brk: Option<u64>,
+    /// The thread running the process's accesses.
+    tid: TraceTid,
 }
 
 /// Replays events into a kernel.
@@ -157,6 +177,8 @@ pub struct Sim<'k> {
     /// The kernel.
     pub kernel: &'k mut Kernel,
     procs: FxHashMap<TracePid, Proc>,
+    /// The threads alive, main threads included.
+    threads: FxHashSet<(TracePid, TraceTid)>,
     shm: FxHashMap<u32, crate::os::ShmId>,
     files: FxHashMap<u32, (crate::os::FileId, u64)>,
     /// Known-mapped pages of inferring processes: (kernel pid << 52 | page), per slot.
@@ -183,6 +205,7 @@ impl<'k> Sim<'k> {
         Sim {
             kernel,
             procs: FxHashMap::default(),
+            threads: FxHashSet::default(),
             shm: FxHashMap::default(),
             files: FxHashMap::default(),
             pages: vec![u64::MAX; PAGE_CACHE],
@@ -201,6 +224,24 @@ impl<'k> Sim<'k> {
     /// The kernel pid of a trace pid, if the trace made it.
     pub fn kernel_pid(&self, pid: TracePid) -> Option<Pid> {
         self.procs.get(&pid).map(|p| p.pid)
+    }
+
+    /// The thread of trace pid `pid` that runs its accesses (the last `thread` event's;
+    /// 0, the main thread, until one comes), if the trace made the process.
+    pub fn current_thread(&self, pid: TracePid) -> Option<TraceTid> {
+        self.procs.get(&pid).map(|p| p.tid)
+    }
+
+    /// The threads of trace pid `pid` alive now (main thread included), in order.
+    pub fn threads_of(&self, pid: TracePid) -> Vec<TraceTid> {
+        let mut v: Vec<TraceTid> = self
+            .threads
+            .iter()
+            .filter(|t| t.0 == pid)
+            .map(|t| t.1)
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Replays every event of `reader`, calling `progress` with the events so far after
@@ -439,14 +480,41 @@ impl<'k> Sim<'k> {
             let top = self.kernel.task_size().0;
             let _ = self.kernel.munmap(pid, VirtAddr(0), top);
         }
-        let p = Proc {
-            pid,
-            infer,
-            brk: None,
-        };
+        Some(self.made(
+            tpid,
+            Proc {
+                pid,
+                infer,
+                brk: None,
+                tid: 0,
+            },
+        ))
+    }
+
+    /// Records that trace pid `tpid` is the new process `p`, its main thread running.
+    fn made(&mut self, tpid: TracePid, p: Proc) -> Proc {
         self.procs.insert(tpid, p);
+        self.threads.insert((tpid, 0));
+        self.stats.processes += 1;
+        self.stats.threads += 1;
         self.last = None;
-        Some(p)
+        p
+    }
+
+    /// After an exec: only the process's main thread is left (the one that called it
+    /// takes its place), and it runs.
+    fn only_main_thread(&mut self, tpid: TracePid) {
+        self.threads.retain(|t| t.0 != tpid);
+        self.threads.insert((tpid, 0));
+    }
+
+    /// Ok if the kernel process of `p` is running; ESRCH's message if it has ended.
+    fn running(&self, p: Proc) -> Result<(), String> {
+        if self.kernel.process(p.pid).is_some_and(|x| x.is_running()) {
+            Ok(())
+        } else {
+            Err(crate::os::Errno::ESRCH.to_string())
+        }
     }
 
     /// The process of trace pid `tpid`. One the trace never made is made here (empty,
@@ -533,16 +601,23 @@ impl<'k> Sim<'k> {
     }
 
     /// Whether `e` may be the first event of a process the trace never started with
-    /// `spawn` or `fork`, making it (with an empty, inferred address space). A traced
-    /// program is first seen touching or getting memory: an access, `mmap`, `brk` or a
+    /// `spawn` or `fork`, making it: with an empty, inferred address space, or for
+    /// `exec-image` an empty one that the events after it fill. A traced program is
+    /// first seen touching or getting memory: an access, `mmap`, `brk` or a
     /// shared-memory attach (every lackey, ChampSim, plain and oracleGeneral trace is
-    /// one process that is never spawned). Every other event — `munmap`, `mprotect`,
-    /// `exec`, `exit`, `switch`, and `fork` of a parent — acts on a process that must
-    /// already exist; on any other pid it is refused.
+    /// one process that is never spawned), or, recorded with its image, the `execve`
+    /// that started it. Every other event — `munmap`, `mprotect`, `mremap`, `madvise`,
+    /// `shmdt`, `exec`, `exit`, `switch`, `thread`, `thread-exit`, `syscall`,
+    /// `thp-disable`, and `fork` of a parent — acts on a process that must already
+    /// exist; on any other pid it is refused.
     pub fn creates(e: &Event) -> bool {
         matches!(
             e,
-            Event::Access(_) | Event::Mmap { .. } | Event::Brk { .. } | Event::ShmAttach { .. }
+            Event::Access(_)
+                | Event::Mmap { .. }
+                | Event::Brk { .. }
+                | Event::ShmAttach { .. }
+                | Event::ExecImage { .. }
         )
     }
 
@@ -554,7 +629,7 @@ impl<'k> Sim<'k> {
                 format!("trace pid {pid}: the process could not be made")
             } else {
                 format!(
-                    "no process with trace pid {pid}: the trace never made it (a process starts with spawn, fork, or its first access, mmap, brk or shm attach)"
+                    "no process with trace pid {pid}: the trace never made it (a process starts with spawn, fork, exec-image, or its first access, mmap, brk or shm attach)"
                 )
             }
         })
@@ -564,7 +639,13 @@ impl<'k> Sim<'k> {
         self.stats.os_events += 1;
         if matches!(
             e,
-            Event::Munmap { .. } | Event::Exec { .. } | Event::Exit { .. } | Event::Brk { .. }
+            Event::Munmap { .. }
+                | Event::Exec { .. }
+                | Event::Exit { .. }
+                | Event::Brk { .. }
+                | Event::ExecImage { .. }
+                | Event::Mremap { .. }
+                | Event::ShmDetach { .. }
         ) {
             self.forget_pages();
         }
@@ -584,7 +665,15 @@ impl<'k> Sim<'k> {
                     (Err(why), _) => Err(why),
                     (Ok(p), false) => match self.kernel.fork(p.pid) {
                         Ok(c) => {
-                            self.procs.insert(child, Proc { pid: c, ..p });
+                            // The child's one thread is the one that forked.
+                            self.made(
+                                child,
+                                Proc {
+                                    pid: c,
+                                    tid: 0,
+                                    ..p
+                                },
+                            );
                             Ok(())
                         }
                         Err(e) => Err(e.to_string()),
@@ -602,17 +691,94 @@ impl<'k> Sim<'k> {
                         Proc {
                             infer: false,
                             brk: None,
+                            tid: 0,
                             ..p
                         },
                     );
+                    self.only_main_thread(pid);
                     self.last = None;
                     r
                 }
             },
+            Event::ExecImage { pid } => self.exec_image(pid),
             Event::Exit { pid, code } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
-                Ok(p) => self.kernel.exit(p.pid, code).map_err(|e| e.to_string()),
+                Ok(p) => {
+                    let r = self.kernel.exit(p.pid, code).map_err(|e| e.to_string());
+                    if r.is_ok() {
+                        self.threads.retain(|t| t.0 != pid);
+                    }
+                    r
+                }
             },
+            Event::Thread { pid, tid } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self.running(p).map(|()| {
+                    if self.threads.insert((pid, tid)) {
+                        self.stats.threads += 1;
+                    }
+                    self.procs.insert(pid, Proc { tid, ..p });
+                    self.last = None;
+                }),
+            },
+            Event::ThreadExit { pid, tid, .. } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self.running(p).and_then(|()| {
+                    if self.threads.remove(&(pid, tid)) {
+                        Ok(())
+                    } else {
+                        Err(format!("trace pid {pid} has no thread {tid} running"))
+                    }
+                }),
+            },
+            Event::Mremap {
+                pid,
+                old,
+                old_len,
+                new,
+                new_len,
+            } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self
+                    .kernel
+                    .mremap(p.pid, old, old_len, new, new_len)
+                    .map_err(|e| e.to_string()),
+            },
+            Event::Madvise {
+                pid,
+                addr,
+                len,
+                advice,
+            } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                // MADV_FREE's pages may go whenever the kernel likes: here, at once.
+                Ok(p) if len > 0 && matches!(advice, MADV_DONTNEED | MADV_FREE) => self
+                    .kernel
+                    .madvise_dontneed(p.pid, addr, len)
+                    .map_err(|e| e.to_string()),
+                Ok(p) => {
+                    if !matches!(advice, MADV_DONTNEED | MADV_FREE) {
+                        self.stats.other_syscalls += 1;
+                    }
+                    self.running(p)
+                }
+            },
+            Event::ShmDetach { pid, addr } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self
+                    .kernel
+                    .shm_detach(p.pid, addr)
+                    .map_err(|e| e.to_string()),
+            },
+            Event::Syscall { pid, .. } | Event::ThpDisable { pid, .. } => {
+                match self.proc_of(pid, e) {
+                    Err(why) => Err(why),
+                    Ok(p) => {
+                        self.stats.other_syscalls += 1;
+                        self.running(p)
+                    }
+                }
+            }
             Event::Switch { pid } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
                 Ok(p) => self.kernel.switch_to(p.pid).map_err(|e| e.to_string()),
@@ -731,6 +897,43 @@ impl<'k> Sim<'k> {
         if let Err(why) = r {
             self.fail(e, why);
         }
+    }
+
+    /// `exec-image`: the process's address space is emptied, or a process with an empty
+    /// one is made for a pid the trace has not named; nothing is inferred afterwards.
+    fn exec_image(&mut self, tpid: TracePid) -> Result<(), String> {
+        let Some(&p) = self.procs.get(&tpid) else {
+            return match self.kernel.spawn_empty("trace") {
+                Ok(pid) => {
+                    let p = Proc {
+                        pid,
+                        infer: false,
+                        brk: None,
+                        tid: 0,
+                    };
+                    self.made(tpid, p);
+                    Ok(())
+                }
+                Err(e) => Err(format!(
+                    "trace pid {tpid}: the process could not be made: {e}"
+                )),
+            };
+        };
+        let r = self.kernel.exec_empty(p.pid).map_err(|e| e.to_string());
+        if r.is_ok() {
+            self.procs.insert(
+                tpid,
+                Proc {
+                    infer: false,
+                    brk: None,
+                    tid: 0,
+                    ..p
+                },
+            );
+            self.only_main_thread(tpid);
+            self.last = None;
+        }
+        r
     }
 
     /// The simulated file standing for trace file `file`, at least large enough for
@@ -993,6 +1196,183 @@ mod tests {
                 "{first}: the exit applied"
             );
         }
+    }
+
+    #[test]
+    fn threads_are_tracked_per_process_and_counted() {
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            0,
+            "spawn 1
+             mmap 1 0x10000000 16KiB rw-
+             thread 1 1
+             W 1 0x10000000 8
+             thread 1 2
+             thread 1 1
+             W 1 0x10001000 8
+             fork 1 2
+             thread-exit 1 2 0
+             thread-exit 1 2 0
+             thread 9 1
+             thread-exit 9 1 0",
+        );
+        let s = sim.stats.clone();
+        assert_eq!(s.failed_events, 3, "{:?}", s.failures);
+        assert!(
+            s.failures[0].contains("(thread-exit 1 2 0): trace pid 1 has no thread 2 running"),
+            "{:?}",
+            s.failures
+        );
+        assert!(s.failures[1].contains("no process with trace pid 9"));
+        assert_eq!((s.processes, s.threads), (2, 4));
+        assert_eq!(sim.current_thread(1), Some(1));
+        assert_eq!(sim.threads_of(1), [0, 1]);
+        assert_eq!(
+            sim.current_thread(2),
+            Some(0),
+            "the child runs its main thread"
+        );
+        assert_eq!(sim.threads_of(2), [0]);
+        assert_eq!(s.signalled_accesses, 0, "threads share the address space");
+        assert!(crate::run::replay_text(&s).contains("2 processes, 4 threads"));
+    }
+
+    #[test]
+    fn exec_image_empties_the_address_space_and_the_first_brk_places_the_heap() {
+        use crate::os::FaultKind;
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            0,
+            "exec-image 3
+             mmap 3 0x400000 8KiB r-x file=1@0
+             X 3 0x400000 4
+             brk 3 0x4a1000
+             brk 3 0x4c3000
+             W 3 0x4b0000 8
+             thread 3 1
+             exec-image 3
+             brk 3 0x5000000
+             brk 3 0x5002000
+             W 3 0x5000000
+             R 3 0x400000",
+        );
+        let s = sim.stats.clone();
+        assert_eq!(s.failed_events, 0, "{:?}", s.failures);
+        assert_eq!(
+            s.inferred_regions, 0,
+            "nothing is inferred after exec-image"
+        );
+        assert_eq!(
+            sim.kernel.counters().faults_of(FaultKind::DemandZero),
+            2,
+            "a store in each heap"
+        );
+        // The second image does not hold the first's text.
+        assert_eq!(s.signalled_accesses, 1, "{s:?}");
+        assert_eq!(sim.threads_of(3), [0], "exec leaves one thread");
+        assert_eq!((s.processes, s.threads), (1, 2));
+        // A process that exec-image empties keeps its pid.
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            0,
+            "spawn 1
+             mmap 1 0x10000000 4KiB rw-
+             exec-image 1
+             brk 1 0x4a1000
+             brk 1 0x4a3000
+             W 1 0x4a1000",
+        );
+        assert_eq!(sim.stats.failed_events, 0, "{:?}", sim.stats.failures);
+        assert_eq!(sim.stats.signalled_accesses, 0);
+        let vmas = vmas(sim.kernel_pid(1), &k);
+        assert!(vmas.find(VirtAddr(0x10000000)).is_none());
+        assert_eq!(vmas.len(), 1, "only the heap");
+        assert_eq!(
+            vmas.find(VirtAddr(0x4a2000)).map(|v| v.role),
+            Some(crate::os::VmaRole::Heap)
+        );
+    }
+
+    #[test]
+    fn mremap_madvise_and_shmdt_reach_the_kernel() {
+        use crate::os::FaultKind;
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            0,
+            "exec-image 1
+             mmap 1 0x10000000 8KiB rw-
+             W 1 0x10000000 8
+             mremap 1 0x10000000 8KiB 0x20000000 16KiB
+             R 1 0x20000000 8
+             W 1 0x20003000 8
+             madvise 1 0x20000000 4KiB dontneed
+             R 1 0x20000000 8
+             madvise 1 0x20003000 4KiB free
+             madvise 1 0x20000000 16KiB willneed
+             madvise 1 0x20000000 0 dontneed
+             madvise 1 0x50000000 4KiB dontneed
+             shm 1 7 0x30000000 8KiB rw-
+             W 1 0x30000000
+             shmdt 1 0x30000000
+             shmdt 1 0x30000000
+             syscall 1 msync
+             thp-disable 1 1
+             mremap 1 0x40000000 4KiB 0x40000000 8KiB",
+        );
+        let s = sim.stats.clone();
+        let f = &s.failures;
+        assert_eq!(s.failed_events, 3, "{f:?}");
+        assert!(
+            f[0].contains("(madvise 1 0x50000000 0x1000 dontneed): ENOMEM"),
+            "{f:?}"
+        );
+        assert!(f[1].contains("(shmdt 1 0x30000000): EINVAL"), "{f:?}");
+        assert!(
+            f[2].contains("(mremap 1 0x40000000 0x1000 0x40000000 0x2000): EFAULT"),
+            "{f:?}"
+        );
+        assert_eq!(s.other_syscalls, 3, "willneed, msync, thp-disable");
+        assert_eq!(s.signalled_accesses, 0);
+        // The stores before the move, at 0x20003000 and to the shm page; the read after
+        // dontneed finds the zero page. The moved page did not fault again.
+        let c = sim.kernel.counters();
+        assert_eq!(c.faults_of(FaultKind::DemandZero), 3, "{c:?}");
+        assert_eq!(c.faults_of(FaultKind::ZeroPage), 1, "{c:?}");
+        assert_eq!(c.fault_cycles, 4 * 1000, "four faults in all");
+        let vmas = vmas(sim.kernel_pid(1), &k);
+        assert!(vmas.find(VirtAddr(0x10000000)).is_none());
+        assert_eq!(
+            vmas.find(VirtAddr(0x20003000)).map(|v| v.end.0),
+            Some(0x20004000)
+        );
+        assert!(vmas.find(VirtAddr(0x30000000)).is_none());
+        assert!(crate::run::replay_text(&s).contains("3 calls counted only"));
+    }
+
+    #[test]
+    fn the_new_events_on_a_pid_the_trace_never_made_are_refused() {
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            0,
+            "thread 5 1
+             thread-exit 5 1 0
+             mremap 5 0x1000 4KiB 0x2000 4KiB
+             madvise 5 0x1000 4KiB dontneed
+             shmdt 5 0x1000
+             syscall 5 mlock
+             thp-disable 5 0",
+        );
+        assert_eq!(sim.stats.failed_events, 7, "{:?}", sim.stats.failures);
+        for f in &sim.stats.failures {
+            assert!(f.contains("no process with trace pid 5"), "{f}");
+        }
+        assert_eq!(sim.kernel_pid(5), None);
+        assert_eq!(sim.stats.other_syscalls, 0);
     }
 
     #[test]

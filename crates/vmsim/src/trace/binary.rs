@@ -1,7 +1,7 @@
 //! vmsim's binary trace format: compact, streamed in chunks, optionally zstd-compressed.
 //!
 //! ```text
-//! header  "VMSIMTRC"  u16 version (1)  u16 flags (bit 0: chunks are zstd frames)  u32 0
+//! header  "VMSIMTRC"  u16 version (2)  u16 flags (bit 0: chunks are zstd frames)  u32 0
 //! chunk   u32 raw_len  u32 stored_len  u32 nr_events  stored_len bytes
 //! ...
 //! end     a chunk header of three zeros
@@ -15,9 +15,15 @@
 //!   (0: a varint size follows); then the address as a zigzag varint delta from the
 //!   previous access's address.
 //! - An OS event: bits 2–7 are its type (0 spawn, 1 mmap, 2 munmap, 3 mprotect, 4 brk,
-//!   5 fork, 6 exec, 7 exit, 8 switch, 9 shm attach), then its fields as varints in
-//!   the order of [`super::Event`]'s fields; protections are one byte (`r`=1, `w`=2,
-//!   `x`=4; for mmap also 8: shared, 16: a file number and offset follow).
+//!   5 fork, 6 exec, 7 exit, 8 switch, 9 shm attach; from version 2 also 10 thread,
+//!   11 thread exit, 12 exec image, 13 mremap, 14 madvise, 15 shm detach, 16 syscall,
+//!   17 thp disable), then its fields as varints in the order of [`super::Event`]'s
+//!   fields; exit codes are zigzag varints, booleans 0 or 1; protections are one byte
+//!   (`r`=1, `w`=2, `x`=4; for mmap also 8: shared, 16: a file number and offset
+//!   follow).
+//!
+//! Version 2 only adds event types: the writer writes version 2, and the reader reads
+//! versions 1 and 2 (a version-1 trace holding a type of version 2 is malformed).
 //!
 //! Decoding reuses its buffers: no allocation per record or per chunk once warm.
 
@@ -29,8 +35,10 @@ use std::io::{BufRead, Write};
 
 /// The first eight bytes of a vmsim binary trace.
 pub const MAGIC: [u8; 8] = *b"VMSIMTRC";
-/// The version this build writes and reads.
-pub const VERSION: u16 = 1;
+/// The version this build writes (it reads this one and every earlier one).
+pub const VERSION: u16 = 2;
+/// The first OS event type of version 2 (the types below it are version 1's).
+const FIRST_V2_TYPE: u8 = 10;
 /// Flag: chunk payloads are zstd frames.
 pub const FLAG_ZSTD: u16 = 1;
 /// Bytes of raw records per chunk the writer aims for.
@@ -164,6 +172,27 @@ impl<W: Write> BinaryWriter<W> {
                 os(b, 9, &[pid as u64, key as u64, addr.0, len]);
                 b.push(prot.0 & 7);
             }
+            Event::Thread { pid, tid } => os(b, 10, &[pid as u64, tid as u64]),
+            Event::ThreadExit { pid, tid, code } => {
+                os(b, 11, &[pid as u64, tid as u64, zigzag(code as i64)])
+            }
+            Event::ExecImage { pid } => os(b, 12, &[pid as u64]),
+            Event::Mremap {
+                pid,
+                old,
+                old_len,
+                new,
+                new_len,
+            } => os(b, 13, &[pid as u64, old.0, old_len, new.0, new_len]),
+            Event::Madvise {
+                pid,
+                addr,
+                len,
+                advice,
+            } => os(b, 14, &[pid as u64, addr.0, len, advice as u64]),
+            Event::ShmDetach { pid, addr } => os(b, 15, &[pid as u64, addr.0]),
+            Event::Syscall { pid, nr } => os(b, 16, &[pid as u64, nr as u64]),
+            Event::ThpDisable { pid, disable } => os(b, 17, &[pid as u64, disable as u64]),
         }
         self.nr += 1;
         if self.buf.len() >= CHUNK {
@@ -239,6 +268,8 @@ pub struct BinaryReader<R> {
     prev_va: u64,
     prev_pid: u32,
     ended: bool,
+    /// The trace's version (from the header).
+    version: u16,
 }
 
 impl<R: BufRead> BinaryReader<R> {
@@ -258,11 +289,14 @@ impl<R: BufRead> BinaryReader<R> {
             return Err(bad(format!("the header is {got} bytes, not 16")));
         }
         let version = u16::from_le_bytes([h[8], h[9]]);
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(TraceError::at(
                 &name,
                 Location::Byte(8),
-                format!("version {version} is not supported (this build reads version {VERSION})"),
+                format!(
+                    "version {version} is not supported (this build reads versions 1 to \
+                     {VERSION})"
+                ),
             ));
         }
         let flags = u16::from_le_bytes([h[10], h[11]]);
@@ -292,7 +326,13 @@ impl<R: BufRead> BinaryReader<R> {
             prev_va: 0,
             prev_pid: 0,
             ended: false,
+            version,
         })
+    }
+
+    /// The trace's version, from its header.
+    pub fn version(&self) -> u16 {
+        self.version
     }
 
     fn err(&self, reason: String) -> TraceError {
@@ -423,6 +463,19 @@ impl<R: BufRead> BinaryReader<R> {
         u32::try_from(v).map_err(|_| format!("{what} {v} does not fit in 32 bits"))
     }
 
+    fn i32(&mut self, what: &str) -> Result<i32, String> {
+        let v = unzigzag(self.varint()?);
+        i32::try_from(v).map_err(|_| format!("{what} {v} does not fit in 32 bits"))
+    }
+
+    fn bool(&mut self, what: &str) -> Result<bool, String> {
+        match self.varint()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(format!("{what} {v} is neither 0 nor 1")),
+        }
+    }
+
     fn prot(&mut self, max: u8) -> Result<u8, String> {
         let p = self.byte()?;
         if p > max {
@@ -460,7 +513,17 @@ impl<R: BufRead> BinaryReader<R> {
                 size,
             }));
         }
-        Ok(match tag >> 2 {
+        let os_type = tag >> 2;
+        if os_type >= FIRST_V2_TYPE && self.version < 2 {
+            return Err(format!(
+                "OS event type {os_type} is not one of version {}'s (0 to {}): the header \
+                 says version {}",
+                self.version,
+                FIRST_V2_TYPE - 1,
+                self.version
+            ));
+        }
+        Ok(match os_type {
             0 => Event::Spawn {
                 pid: self.u32("pid")?,
             },
@@ -508,15 +571,10 @@ impl<R: BufRead> BinaryReader<R> {
             6 => Event::Exec {
                 pid: self.u32("pid")?,
             },
-            7 => {
-                let pid = self.u32("pid")?;
-                let code = unzigzag(self.varint()?);
-                Event::Exit {
-                    pid,
-                    code: i32::try_from(code)
-                        .map_err(|_| format!("exit code {code} does not fit in 32 bits"))?,
-                }
-            }
+            7 => Event::Exit {
+                pid: self.u32("pid")?,
+                code: self.i32("exit code")?,
+            },
             8 => Event::Switch {
                 pid: self.u32("pid")?,
             },
@@ -526,6 +584,43 @@ impl<R: BufRead> BinaryReader<R> {
                 addr: VirtAddr(self.varint()?),
                 len: self.varint()?,
                 prot: Prot(self.prot(7)?),
+            },
+            10 => Event::Thread {
+                pid: self.u32("pid")?,
+                tid: self.u32("tid")?,
+            },
+            11 => Event::ThreadExit {
+                pid: self.u32("pid")?,
+                tid: self.u32("tid")?,
+                code: self.i32("exit code")?,
+            },
+            12 => Event::ExecImage {
+                pid: self.u32("pid")?,
+            },
+            13 => Event::Mremap {
+                pid: self.u32("pid")?,
+                old: VirtAddr(self.varint()?),
+                old_len: self.varint()?,
+                new: VirtAddr(self.varint()?),
+                new_len: self.varint()?,
+            },
+            14 => Event::Madvise {
+                pid: self.u32("pid")?,
+                addr: VirtAddr(self.varint()?),
+                len: self.varint()?,
+                advice: self.u32("advice")?,
+            },
+            15 => Event::ShmDetach {
+                pid: self.u32("pid")?,
+                addr: VirtAddr(self.varint()?),
+            },
+            16 => Event::Syscall {
+                pid: self.u32("pid")?,
+                nr: self.u32("syscall number")?,
+            },
+            17 => Event::ThpDisable {
+                pid: self.u32("pid")?,
+                disable: self.bool("thp-disable flag")?,
             },
             t => return Err(format!("unknown OS event type {t}")),
         })
@@ -589,6 +684,7 @@ mod tests {
             Event::Exec { pid: 1 },
             Event::Switch { pid: 3 },
         ];
+        v.extend(new_events());
         let mut va = 0x7fff_ffff_f000u64;
         for i in 0..200_000u64 {
             va = va.wrapping_add((i * 0x9e37_79b9) % 8192).wrapping_sub(4000);
@@ -604,6 +700,179 @@ mod tests {
             }));
         }
         v
+    }
+
+    /// One of every event type of version 2, with values at the edges.
+    fn new_events() -> Vec<Event> {
+        vec![
+            Event::Thread { pid: 1, tid: 0 },
+            Event::Thread {
+                pid: u32::MAX,
+                tid: u32::MAX,
+            },
+            Event::ThreadExit {
+                pid: 1,
+                tid: 7,
+                code: i32::MIN,
+            },
+            Event::ThreadExit {
+                pid: 1,
+                tid: 8,
+                code: i32::MAX,
+            },
+            Event::ExecImage { pid: 2 },
+            Event::Mremap {
+                pid: 2,
+                old: VirtAddr(0x7f00_0000_0000),
+                old_len: 0x21000,
+                new: VirtAddr(u64::MAX),
+                new_len: u64::MAX,
+            },
+            Event::Madvise {
+                pid: 2,
+                addr: VirtAddr(0x1000),
+                len: 0,
+                advice: 4,
+            },
+            Event::Madvise {
+                pid: 2,
+                addr: VirtAddr(0x1000),
+                len: 4096,
+                advice: u32::MAX,
+            },
+            Event::ShmDetach {
+                pid: 2,
+                addr: VirtAddr(0x5000),
+            },
+            Event::Syscall { pid: 2, nr: 26 },
+            Event::Syscall {
+                pid: 2,
+                nr: u32::MAX,
+            },
+            Event::ThpDisable {
+                pid: 2,
+                disable: true,
+            },
+            Event::ThpDisable {
+                pid: 2,
+                disable: false,
+            },
+        ]
+    }
+
+    fn write(events: &[Event], zstd: bool) -> Vec<u8> {
+        let mut w = BinaryWriter::new(Vec::new(), "t", zstd).unwrap();
+        for e in events {
+            w.write(e).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn read(bytes: &[u8]) -> Result<Vec<Event>, TraceError> {
+        let mut r = BinaryReader::new(bytes, "t".into())?;
+        crate::trace::read_batches(|b| r.next_batch(b))
+    }
+
+    #[test]
+    fn every_new_event_round_trips_alone() {
+        for e in new_events() {
+            for zstd in [false, true] {
+                let bytes = write(&[e], zstd);
+                assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
+                assert_eq!(read(&bytes).unwrap(), [e], "{e:?}");
+            }
+        }
+    }
+
+    /// A version-1 trace (as the last build that wrote version 1 wrote it) still reads;
+    /// a version-2 event type in it is an error naming the place and the type.
+    #[test]
+    fn version_1_traces_still_read() {
+        // spawn 1; mmap 1 0x1000 4096 rw-; W 1 0x1008 8; exit 1 -1.
+        let mut v1 = b"VMSIMTRC\x01\x00\x00\x00\x00\x00\x00\x00".to_vec();
+        let records: &[u8] = &[
+            0x03,
+            0x01, // spawn 1
+            0x07,
+            0x01,
+            0x80,
+            0x20,
+            0x80,
+            0x20,
+            0x03, // mmap 1 0x1000 4096 rw-
+            0x01 | 4 | (8 << 3),
+            0x01,
+            0x90,
+            0x40, // W 1 0x1008 8
+            0x1f,
+            0x01,
+            0x01, // exit 1 -1
+        ];
+        v1.extend_from_slice(&(records.len() as u32).to_le_bytes());
+        v1.extend_from_slice(&(records.len() as u32).to_le_bytes());
+        v1.extend_from_slice(&4u32.to_le_bytes());
+        v1.extend_from_slice(records);
+        v1.extend_from_slice(&[0; 12]);
+        let mut r = BinaryReader::new(&v1[..], "t".into()).unwrap();
+        assert_eq!(r.version(), 1);
+        let events = crate::trace::read_batches(|b| r.next_batch(b)).unwrap();
+        assert_eq!(
+            events,
+            [
+                Event::Spawn { pid: 1 },
+                Event::Mmap {
+                    pid: 1,
+                    addr: VirtAddr(0x1000),
+                    len: 4096,
+                    prot: Prot::RW,
+                    shared: false,
+                    kind: MapKind::Anon
+                },
+                Event::Access(Access {
+                    pid: 1,
+                    kind: AccessKind::Write,
+                    va: VirtAddr(0x1008),
+                    size: 8
+                }),
+                Event::Exit { pid: 1, code: -1 },
+            ]
+        );
+        // The same bytes with a thread event (type 10) after the spawn.
+        let mut bad = v1[..28].to_vec();
+        bad.extend_from_slice(&[0x03, 0x01, 0x2b, 0x01, 0x00]);
+        bad[16..20].copy_from_slice(&5u32.to_le_bytes());
+        bad[20..24].copy_from_slice(&5u32.to_le_bytes());
+        bad[24..28].copy_from_slice(&2u32.to_le_bytes());
+        bad.extend_from_slice(&[0; 12]);
+        let e = read(&bad).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "t: byte 16: record at byte 2 of the chunk: OS event type 10 is not one of \
+             version 1's (0 to 9): the header says version 1"
+        );
+        // In a version-2 trace it reads.
+        bad[8] = 2;
+        assert_eq!(read(&bad).unwrap()[1], Event::Thread { pid: 1, tid: 0 });
+    }
+
+    #[test]
+    fn bad_fields_of_new_events_are_errors() {
+        let mut bytes = write(
+            &[Event::ThpDisable {
+                pid: 1,
+                disable: true,
+            }],
+            false,
+        );
+        // The flag is the last record byte, before the end marker.
+        let at = bytes.len() - 13;
+        bytes[at] = 2;
+        let e = read(&bytes).unwrap_err().to_string();
+        assert!(e.contains("thp-disable flag 2 is neither 0 nor 1"), "{e}");
+        let mut bytes = write(&[Event::Syscall { pid: 1, nr: 9 }], false);
+        bytes[16 + 12] = 3 | (40 << 2);
+        let e = read(&bytes).unwrap_err().to_string();
+        assert!(e.contains("unknown OS event type 40"), "{e}");
     }
 
     fn round_trip(zstd: bool) -> Vec<u8> {
@@ -640,11 +909,16 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("f.vmb: byte 0") && e.contains("magic"), "{e}");
-        let e = BinaryReader::new(&b"VMSIMTRC\x02\0\0\0\0\0\0\0"[..], "f.vmb".into())
+        let e = BinaryReader::new(&b"VMSIMTRC\x03\0\0\0\0\0\0\0"[..], "f.vmb".into())
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("version 2 is not supported"), "{e}");
+        assert!(e.contains("version 3 is not supported"), "{e}");
+        let e = BinaryReader::new(&b"VMSIMTRC\0\0\0\0\0\0\0\0"[..], "f.vmb".into())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("version 0 is not supported"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,10 @@ use thiserror::Error;
 /// A process as a trace names it (the recording's pid, or any number a scenario picks).
 pub type TracePid = u32;
 
+/// A thread within a process, as a trace names it: 0 is the main thread, and any other
+/// number a thread of the process that a [`Event::Thread`] started.
+pub type TraceTid = u32;
+
 /// One memory access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Access {
@@ -146,6 +150,80 @@ pub enum Event {
         /// Protection.
         prot: Prot,
     },
+    /// Thread `tid` of `pid` runs the accesses that follow (accesses name only the
+    /// process: its current thread is the last `Thread` event's, 0 until one comes). A
+    /// tid the process has not had is a new thread sharing its address space (a
+    /// `clone` with `CLONE_VM`).
+    Thread {
+        /// The process.
+        pid: TracePid,
+        /// The thread.
+        tid: TraceTid,
+    },
+    /// A thread that is not the process's last ends; the process lives on.
+    ThreadExit {
+        /// The process.
+        pid: TracePid,
+        /// The thread.
+        tid: TraceTid,
+        /// Its exit code.
+        code: i32,
+    },
+    /// `execve` as a recorder sees it: the process's address space is emptied (made,
+    /// empty, if the pid is new) and the new image's mappings follow as [`Event::Mmap`]
+    /// events. Unlike [`Event::Exec`], no small program is installed, and nothing is
+    /// inferred afterwards.
+    ExecImage {
+        /// Who.
+        pid: TracePid,
+    },
+    /// `mremap`, as it returned: the `old_len` bytes at `old` are now the `new_len`
+    /// bytes at `new` (`new == old` when resized in place).
+    Mremap {
+        /// Who.
+        pid: TracePid,
+        /// The old start.
+        old: VirtAddr,
+        /// The old length in bytes.
+        old_len: u64,
+        /// The new start.
+        new: VirtAddr,
+        /// The new length in bytes.
+        new_len: u64,
+    },
+    /// `madvise`.
+    Madvise {
+        /// Who.
+        pid: TracePid,
+        /// Start.
+        addr: VirtAddr,
+        /// Bytes.
+        len: u64,
+        /// Linux's `MADV_*` number (x86-64 values; see [`advice_name`]).
+        advice: u32,
+    },
+    /// `shmdt`: detaches the shared-memory attachment at `addr`.
+    ShmDetach {
+        /// Who.
+        pid: TracePid,
+        /// Where the attachment starts.
+        addr: VirtAddr,
+    },
+    /// A memory-related system call the model does not act on (`msync`, `mlock`,
+    /// `mbind`, ...), kept so that `vmsim trace stat` can count it.
+    Syscall {
+        /// Who.
+        pid: TracePid,
+        /// Its x86-64 number (see [`syscall_name`]).
+        nr: u32,
+    },
+    /// `prctl(PR_SET_THP_DISABLE)`.
+    ThpDisable {
+        /// Who.
+        pid: TracePid,
+        /// Whether transparent huge pages are disabled (true) or allowed again.
+        disable: bool,
+    },
 }
 
 impl Event {
@@ -161,10 +239,118 @@ impl Event {
             | Event::Exec { pid }
             | Event::Exit { pid, .. }
             | Event::Switch { pid }
-            | Event::ShmAttach { pid, .. } => pid,
+            | Event::ShmAttach { pid, .. }
+            | Event::Thread { pid, .. }
+            | Event::ThreadExit { pid, .. }
+            | Event::ExecImage { pid }
+            | Event::Mremap { pid, .. }
+            | Event::Madvise { pid, .. }
+            | Event::ShmDetach { pid, .. }
+            | Event::Syscall { pid, .. }
+            | Event::ThpDisable { pid, .. } => pid,
             Event::Fork { parent, .. } => parent,
         }
     }
+}
+
+/// `MADV_DONTNEED`: drop the range's pages.
+pub const MADV_DONTNEED: u32 = 4;
+/// `MADV_FREE`: the range's pages may be dropped lazily.
+pub const MADV_FREE: u32 = 8;
+
+/// Linux's `madvise` advice values (the same on x86-64 and every other architecture
+/// but a few old ones) and the names the text format gives them.
+const ADVICE: [(u32, &str); 25] = [
+    (0, "normal"),
+    (1, "random"),
+    (2, "sequential"),
+    (3, "willneed"),
+    (MADV_DONTNEED, "dontneed"),
+    (MADV_FREE, "free"),
+    (9, "remove"),
+    (10, "dontfork"),
+    (11, "dofork"),
+    (12, "mergeable"),
+    (13, "unmergeable"),
+    (14, "hugepage"),
+    (15, "nohugepage"),
+    (16, "dontdump"),
+    (17, "dodump"),
+    (18, "wipeonfork"),
+    (19, "keeponfork"),
+    (20, "cold"),
+    (21, "pageout"),
+    (22, "populate_read"),
+    (23, "populate_write"),
+    (24, "dontneed_locked"),
+    (25, "collapse"),
+    (100, "hwpoison"),
+    (101, "soft_offline"),
+];
+
+/// The name of `madvise` advice `advice` (`MADV_DONTNEED`, 4: `dontneed`), if Linux
+/// has one of that number.
+pub fn advice_name(advice: u32) -> Option<&'static str> {
+    ADVICE.iter().find(|a| a.0 == advice).map(|a| a.1)
+}
+
+/// The number of the `madvise` advice called `name` ([`advice_name`]'s inverse).
+pub fn advice_number(name: &str) -> Option<u32> {
+    ADVICE.iter().find(|a| a.1 == name).map(|a| a.0)
+}
+
+/// The x86-64 numbers and names of the memory-related system calls a recording names.
+const SYSCALLS: [(u32, &str); 37] = [
+    (9, "mmap"),
+    (10, "mprotect"),
+    (11, "munmap"),
+    (12, "brk"),
+    (25, "mremap"),
+    (26, "msync"),
+    (27, "mincore"),
+    (28, "madvise"),
+    (29, "shmget"),
+    (30, "shmat"),
+    (31, "shmctl"),
+    (67, "shmdt"),
+    (149, "mlock"),
+    (150, "munlock"),
+    (151, "mlockall"),
+    (152, "munlockall"),
+    (157, "prctl"),
+    (216, "remap_file_pages"),
+    (237, "mbind"),
+    (238, "set_mempolicy"),
+    (239, "get_mempolicy"),
+    (256, "migrate_pages"),
+    (279, "move_pages"),
+    (310, "process_vm_readv"),
+    (311, "process_vm_writev"),
+    (319, "memfd_create"),
+    (323, "userfaultfd"),
+    (324, "membarrier"),
+    (325, "mlock2"),
+    (329, "pkey_mprotect"),
+    (330, "pkey_alloc"),
+    (331, "pkey_free"),
+    (440, "process_madvise"),
+    (448, "process_mrelease"),
+    (450, "set_mempolicy_home_node"),
+    (453, "map_shadow_stack"),
+    (462, "mseal"),
+];
+
+/// The name of x86-64 system call `nr`, if it is one of the memory-related calls a
+/// recording names (`msync`, `mlock`, `mbind`, ...; `mmap` and the other calls traces
+/// have events of too).
+pub fn syscall_name(nr: u32) -> Option<&'static str> {
+    SYSCALLS.iter().find(|c| c.0 == nr).map(|c| c.1)
+}
+
+/// The x86-64 number of the memory-related system call called `name`
+/// ([`syscall_name`]'s inverse).
+pub fn syscall_number(name: &str) -> Option<u32> {
+    SYSCALLS.iter().find(|c| c.1 == name).map(|c| c.0)
 }
 
 /// Where in the input a problem is.
@@ -932,6 +1118,25 @@ impl<R: BufRead> CommentedLines<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advice_and_syscall_names_go_both_ways() {
+        assert_eq!(advice_name(4), Some("dontneed"));
+        assert_eq!(advice_name(25), Some("collapse"));
+        assert_eq!(advice_name(7), None);
+        assert_eq!(advice_number("populate_write"), Some(23));
+        assert_eq!(advice_number("DONTNEED"), None);
+        for (n, name) in ADVICE {
+            assert_eq!(advice_number(name), Some(n));
+        }
+        assert_eq!(syscall_name(462), Some("mseal"));
+        assert_eq!(syscall_name(0), None, "read is not a memory syscall");
+        assert_eq!(syscall_number("msync"), Some(26));
+        for (n, name) in SYSCALLS {
+            assert_eq!(syscall_number(name), Some(n));
+            assert_eq!(syscall_name(n), Some(name));
+        }
+    }
 
     #[test]
     fn quote_cuts_long_text_and_escapes_what_does_not_print() {

@@ -50,6 +50,14 @@ fn name(e: &Event) -> &'static str {
         Event::Exit { .. } => "exit",
         Event::Switch { .. } => "switch",
         Event::ShmAttach { .. } => "shm",
+        Event::Thread { .. } => "thread",
+        Event::ThreadExit { .. } => "thread-exit",
+        Event::ExecImage { .. } => "exec-image",
+        Event::Mremap { .. } => "mremap",
+        Event::Madvise { .. } => "madvise",
+        Event::ShmDetach { .. } => "shmdt",
+        Event::Syscall { .. } => "syscall",
+        Event::ThpDisable { .. } => "thp-disable",
     }
 }
 

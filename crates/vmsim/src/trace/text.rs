@@ -19,9 +19,29 @@
 //! exit 2 0
 //! ```
 //!
+//! A recorder of real programs also writes threads, `execve` as an emptied address
+//! space whose image follows as mappings, and the other memory calls:
+//!
+//! ```text
+//! exec-image 3                      # pid 3's address space is emptied
+//! mmap 3 0x400000 8KiB r-x file=4@0
+//! brk 3 0x4a0000                    # the first brk of an image places its heap
+//! thread 3 1                        # thread 1 of pid 3 runs what follows
+//! W 3 0x4a0010 8
+//! mremap 3 0x7f0000000000 8KiB 0x7f1000000000 16KiB
+//! madvise 3 0x7f1000000000 4KiB dontneed   # advice by name, or its number
+//! shmdt 3 0x30000000
+//! syscall 3 msync                   # a call the model only counts: name or number
+//! thp-disable 3 1
+//! thread-exit 3 1 0
+//! ```
+//!
 //! Addresses and sizes are decimal or `0x` hex; lengths also take units (`4KiB`).
 
-use super::{access_size, number, quote, Access, Event, MapKind, TraceError, TracePid};
+use super::{
+    access_size, advice_name, advice_number, number, quote, syscall_name, syscall_number, Access,
+    Event, MapKind, TraceError, TracePid, TraceTid,
+};
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::Prot;
@@ -30,9 +50,28 @@ use std::io::{BufRead, Write};
 /// The first line the writer emits (and detection recognises).
 pub const HEADER: &str = "#vmsim-text";
 
-const KEYWORDS: [&str; 13] = [
-    "spawn", "mmap", "munmap", "mprotect", "brk", "fork", "exec", "exit", "switch", "shm", "R",
-    "W", "X",
+const KEYWORDS: [&str; 21] = [
+    "spawn",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "brk",
+    "fork",
+    "exec",
+    "exit",
+    "switch",
+    "shm",
+    "thread",
+    "thread-exit",
+    "exec-image",
+    "mremap",
+    "madvise",
+    "shmdt",
+    "syscall",
+    "thp-disable",
+    "R",
+    "W",
+    "X",
 ];
 
 /// Whether `word` starts a vmsim text record.
@@ -86,9 +125,60 @@ fn len(words: &[&str], i: usize) -> Result<u64, String> {
     Ok(n)
 }
 
+/// A length that may be 0 (`madvise` of nothing succeeds; so may `mremap` of an old
+/// length 0), with units as [`len`]'s.
+fn len_or_0(words: &[&str], i: usize, what: &str) -> Result<u64, String> {
+    let w = field(words, i, what)?;
+    crate::size::parse_size(w).map_err(|_| {
+        format!(
+            "{what} {} is not a size that fits in 64 bits (bytes, 0x hex, or with a unit: \
+             16KiB, 2MiB)",
+            quote(w)
+        )
+    })
+}
+
 fn pid(words: &[&str], i: usize) -> Result<TracePid, String> {
     let n = num(words, i, "the pid")?;
     TracePid::try_from(n).map_err(|_| format!("pid {n} does not fit in 32 bits"))
+}
+
+fn tid(words: &[&str], i: usize) -> Result<TraceTid, String> {
+    let n = num(words, i, "the tid")?;
+    TraceTid::try_from(n).map_err(|_| format!("tid {n} does not fit in 32 bits"))
+}
+
+/// An exit code field: a 32-bit integer, 0 when absent.
+fn code(words: &[&str], i: usize) -> Result<i32, String> {
+    match words.get(i) {
+        None => Ok(0),
+        Some(c) => c
+            .parse::<i32>()
+            .map_err(|_| format!("exit code {} is not a 32-bit integer", quote(c))),
+    }
+}
+
+/// A name from a table of `kind`s (`lookup`), or a 32-bit number.
+fn named_number(
+    words: &[&str],
+    i: usize,
+    kind: &str,
+    lookup: fn(&str) -> Option<u32>,
+    examples: &str,
+) -> Result<u32, String> {
+    let w = field(words, i, &format!("the {kind}"))?;
+    if let Some(n) = lookup(w) {
+        return Ok(n);
+    }
+    let digits = w.starts_with(|c: char| c.is_ascii_digit());
+    if !digits {
+        return Err(format!(
+            "{kind} {} is not a name ({examples}) or a number",
+            quote(w)
+        ));
+    }
+    let n = number(kind, w)?;
+    u32::try_from(n).map_err(|_| format!("{kind} {n} does not fit in 32 bits"))
 }
 
 /// The pid, address and length of fields 1 to 3: the range a memory call names.
@@ -158,15 +248,79 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
         }
         "exit" => {
             at_most(w, 3)?;
-            let code = match w.get(2) {
-                None => 0,
-                Some(c) => c
-                    .parse::<i32>()
-                    .map_err(|_| format!("exit code {} is not a 32-bit integer", quote(c)))?,
-            };
             Event::Exit {
                 pid: pid(w, 1)?,
-                code,
+                code: code(w, 2)?,
+            }
+        }
+        "thread" => {
+            at_most(w, 3)?;
+            Event::Thread {
+                pid: pid(w, 1)?,
+                tid: tid(w, 2)?,
+            }
+        }
+        "thread-exit" => {
+            at_most(w, 4)?;
+            Event::ThreadExit {
+                pid: pid(w, 1)?,
+                tid: tid(w, 2)?,
+                code: code(w, 3)?,
+            }
+        }
+        "exec-image" => {
+            at_most(w, 2)?;
+            Event::ExecImage { pid: pid(w, 1)? }
+        }
+        "mremap" => {
+            at_most(w, 6)?;
+            Event::Mremap {
+                pid: pid(w, 1)?,
+                old: VirtAddr(num(w, 2, "the old address")?),
+                old_len: len_or_0(w, 3, "the old length")?,
+                new: VirtAddr(num(w, 4, "the new address")?),
+                new_len: len_or_0(w, 5, "the new length")?,
+            }
+        }
+        "madvise" => {
+            at_most(w, 5)?;
+            Event::Madvise {
+                pid: pid(w, 1)?,
+                addr: VirtAddr(num(w, 2, "the address")?),
+                len: len_or_0(w, 3, "the length")?,
+                advice: named_number(
+                    w,
+                    4,
+                    "advice",
+                    advice_number,
+                    "dontneed, free, willneed, ...",
+                )?,
+            }
+        }
+        "shmdt" => {
+            at_most(w, 3)?;
+            Event::ShmDetach {
+                pid: pid(w, 1)?,
+                addr: VirtAddr(num(w, 2, "the address")?),
+            }
+        }
+        "syscall" => {
+            at_most(w, 3)?;
+            Event::Syscall {
+                pid: pid(w, 1)?,
+                nr: named_number(w, 2, "syscall", syscall_number, "msync, mlock, mbind, ...")?,
+            }
+        }
+        "thp-disable" => {
+            at_most(w, 3)?;
+            let flag = field(w, 2, "the flag (0 or 1)")?;
+            Event::ThpDisable {
+                pid: pid(w, 1)?,
+                disable: match flag {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(format!("thp-disable flag {} is not 0 or 1", quote(flag))),
+                },
             }
         }
         "fork" => {
@@ -249,9 +403,9 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
         }
         other => {
             return Err(format!(
-                "{} is not a record (R, W, X, spawn, mmap, munmap, mprotect, brk, fork, exec, \
-                 exit, switch, shm)",
-                quote(other)
+                "{} is not a record (R, W, X, {})",
+                quote(other),
+                KEYWORDS[..KEYWORDS.len() - 3].join(", ")
             ))
         }
     })
@@ -299,6 +453,31 @@ pub fn format_event(e: &Event) -> String {
             len,
             prot,
         } => format!("shm {pid} {key} {addr:#x} {len:#x} {}", prot_text(prot)),
+        Event::Thread { pid, tid } => format!("thread {pid} {tid}"),
+        Event::ThreadExit { pid, tid, code } => format!("thread-exit {pid} {tid} {code}"),
+        Event::ExecImage { pid } => format!("exec-image {pid}"),
+        Event::Mremap {
+            pid,
+            old,
+            old_len,
+            new,
+            new_len,
+        } => format!("mremap {pid} {old:#x} {old_len:#x} {new:#x} {new_len:#x}"),
+        Event::Madvise {
+            pid,
+            addr,
+            len,
+            advice,
+        } => match advice_name(advice) {
+            Some(name) => format!("madvise {pid} {addr:#x} {len:#x} {name}"),
+            None => format!("madvise {pid} {addr:#x} {len:#x} {advice}"),
+        },
+        Event::ShmDetach { pid, addr } => format!("shmdt {pid} {addr:#x}"),
+        Event::Syscall { pid, nr } => match syscall_name(nr) {
+            Some(name) => format!("syscall {pid} {name}"),
+            None => format!("syscall {pid} {nr}"),
+        },
+        Event::ThpDisable { pid, disable } => format!("thp-disable {pid} {}", disable as u8),
         Event::Mmap {
             pid,
             addr,
@@ -371,6 +550,25 @@ mod tests {
             .collect();
         let events = read(&block).unwrap();
         assert_eq!(events.len(), 14);
+        let start = doc.find("//! exec-image 3").unwrap();
+        let block: String = doc[start..]
+            .lines()
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        let recorded = read(&block).unwrap();
+        assert_eq!(recorded.len(), 11);
+        assert_eq!(recorded[0], Event::ExecImage { pid: 3 });
+        assert_eq!(
+            recorded[6],
+            Event::Madvise {
+                pid: 3,
+                addr: VirtAddr(0x7f10_0000_0000),
+                len: 4096,
+                advice: 4
+            }
+        );
+        assert_eq!(recorded[8], Event::Syscall { pid: 3, nr: 26 });
         assert_eq!(
             events[2],
             Event::Mmap {
@@ -438,6 +636,144 @@ mod tests {
         }
     }
 
+    #[test]
+    fn new_records_read_and_write_both_ways() {
+        let text = "thread 1 0\nthread 4294967295 4294967295\nthread-exit 1 2 -9\n\
+                    thread-exit 1 3\nexec-image 2\nmremap 2 0x1000 0 0x2000 3MiB\n\
+                    madvise 2 0x1000 0 free\nmadvise 2 0x1000 4KiB 7\n\
+                    madvise 2 0x1000 4KiB 4\nshmdt 2 0x30000000\nsyscall 2 mseal\n\
+                    syscall 2 0\nsyscall 2 4000000000\nthp-disable 2 0\nthp-disable 2 1\n";
+        let events = read(text).unwrap();
+        assert_eq!(events.len(), 15);
+        assert_eq!(
+            events[2],
+            Event::ThreadExit {
+                pid: 1,
+                tid: 2,
+                code: -9
+            }
+        );
+        assert_eq!(
+            events[3],
+            Event::ThreadExit {
+                pid: 1,
+                tid: 3,
+                code: 0
+            }
+        );
+        assert_eq!(
+            events[5],
+            Event::Mremap {
+                pid: 2,
+                old: VirtAddr(0x1000),
+                old_len: 0,
+                new: VirtAddr(0x2000),
+                new_len: 3 << 20
+            }
+        );
+        assert!(matches!(events[7], Event::Madvise { advice: 7, .. }));
+        assert!(matches!(events[8], Event::Madvise { advice: 4, .. }));
+        assert_eq!(events[11], Event::Syscall { pid: 2, nr: 0 });
+        assert_eq!(
+            events[12],
+            Event::Syscall {
+                pid: 2,
+                nr: 4_000_000_000
+            }
+        );
+        assert_eq!(
+            events[14],
+            Event::ThpDisable {
+                pid: 2,
+                disable: true
+            }
+        );
+        let lines: Vec<String> = events.iter().map(format_event).collect();
+        assert_eq!(lines[6], "madvise 2 0x1000 0x0 free");
+        assert_eq!(lines[7], "madvise 2 0x1000 0x1000 7");
+        assert_eq!(lines[8], "madvise 2 0x1000 0x1000 dontneed");
+        assert_eq!(lines[10], "syscall 2 mseal");
+        assert_eq!(lines[11], "syscall 2 0");
+        assert_eq!(lines[13], "thp-disable 2 0");
+        let mut w = TextWriter::new(Vec::new(), "out").unwrap();
+        for e in &events {
+            w.write(e).unwrap();
+        }
+        let out = String::from_utf8(w.finish().unwrap()).unwrap();
+        assert_eq!(read(&out).unwrap(), events);
+        for word in [
+            "thread",
+            "thread-exit",
+            "exec-image",
+            "mremap",
+            "madvise",
+            "shmdt",
+        ] {
+            assert!(is_keyword(word), "{word}");
+        }
+        assert_eq!(
+            crate::trace::Format::detect("t", b"thread 1 2\n"),
+            Ok(crate::trace::Format::Text)
+        );
+    }
+
+    #[test]
+    fn errors_in_new_records_name_the_line_and_the_field() {
+        let cases = [
+            ("thread 1\n", "the tid is missing: `thread` needs one"),
+            (
+                "thread 1 4294967296\n",
+                "tid 4294967296 does not fit in 32 bits",
+            ),
+            (
+                "thread 1 2 3\n",
+                "`thread` takes 2 fields; `3` is one too many",
+            ),
+            (
+                "thread-exit 1 2 x\n",
+                "exit code `x` is not a 32-bit integer",
+            ),
+            ("exec-image\n", "the pid is missing"),
+            ("mremap 1 0x1000 4KiB 0x2000\n", "the new length is missing"),
+            (
+                "mremap 1 0x1000 4KiB 0xzz 4KiB\n",
+                "the new address `0xzz` is not a number",
+            ),
+            (
+                "mremap 1 0x1000 4XiB 0x2000 4KiB\n",
+                "the old length `4XiB` is not a size",
+            ),
+            (
+                "madvise 1 0x1000 4KiB sideways\n",
+                "advice `sideways` is not a name (dontneed, free, willneed, ...) or a number",
+            ),
+            (
+                "madvise 1 0x1000 4KiB 5000000000\n",
+                "advice 5000000000 does not fit in 32 bits",
+            ),
+            ("madvise 1 0x1000 4KiB -4\n", "advice `-4` is not a name"),
+            (
+                "madvise 1 0x1000 4KiB\n",
+                "the advice is missing: `madvise` needs one",
+            ),
+            ("shmdt 1\n", "the address is missing"),
+            (
+                "syscall 1 read\n",
+                "syscall `read` is not a name (msync, mlock, mbind, ...)",
+            ),
+            ("syscall 1 12x\n", "syscall `12x` is not a number"),
+            ("thp-disable 1 2\n", "thp-disable flag `2` is not 0 or 1"),
+            ("thp-disable 1\n", "the flag (0 or 1) is missing"),
+        ];
+        for (text, want) in cases {
+            let e = read(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("t.vmt: line 1: ") && e.contains(want),
+                "{e}\n{want}"
+            );
+        }
+    }
+
     /// Whatever the input's length, an error quotes at most a few dozen characters.
     #[test]
     fn errors_quote_input_cut_short() {
@@ -449,7 +785,8 @@ mod tests {
             format!("spawn 1 {long}\n"),
         ] {
             let e = read(&text).unwrap_err().to_string();
-            assert!(e.contains("…`") && e.len() < 200, "{e}");
+            // The quote is cut; the rest is at most the list of record keywords.
+            assert!(e.contains("…`") && e.len() < 300, "{e}");
         }
     }
 
