@@ -36,7 +36,7 @@ pub enum TraceCommand {
         page_size: String,
     },
     /// What a trace holds: length, footprint in pages, read/write/execute mix,
-    /// processes and OS events.
+    /// processes, threads, OS events, mappings and system calls.
     Stat {
         /// The trace.
         trace: PathBuf,

@@ -1,6 +1,7 @@
-//! `vmsim trace stat`: what a trace holds (length, footprint, access mix, processes).
+//! `vmsim trace stat`: what a trace holds (length, footprint, access mix, processes,
+//! threads, mappings and system calls).
 
-use super::{for_each_batch, Event, EventReader, TraceError};
+use super::{advice_name, for_each_batch, syscall_name, Event, EventReader, MapKind, TraceError};
 use crate::hw::AccessKind;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
@@ -31,10 +32,32 @@ pub struct TraceStat {
     pub min_address: Option<u64>,
     /// Highest address accessed.
     pub max_address: Option<u64>,
-    /// Processes (trace pids) seen.
+    /// Processes (trace pids) seen: spawned, forked, exec-imaged or first seen in any
+    /// other event.
     pub processes: Vec<u32>,
-    /// OS events by name (`mmap`, `fork`, ...).
+    /// Threads: each process's main thread, and each distinct (process, thread) pair
+    /// of the `thread` events that is not a main thread (thread 0).
+    pub threads: u64,
+    /// OS events by name (`mmap`, `fork`, `thread`, ...: the text format's keywords).
     pub os_events: BTreeMap<String, u64>,
+    /// The `mmap` events.
+    pub mappings: Mappings,
+    /// Calls by name: each `syscall` event's call (its number when it has no name),
+    /// and each `madvise` event as `madvise:ADVICE` (`madvise:dontneed`).
+    pub syscalls: BTreeMap<String, u64>,
+}
+
+/// The `mmap` events of a trace.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Mappings {
+    /// All of them.
+    pub total: u64,
+    /// Anonymous memory.
+    pub anon: u64,
+    /// Files.
+    pub file: u64,
+    /// `MAP_SHARED` ones, anonymous or file.
+    pub shared: u64,
 }
 
 fn name(e: &Event) -> &'static str {
@@ -71,15 +94,45 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
     let mut pages: FxHashSet<(u32, u64)> = FxHashSet::default();
     let mut text: FxHashSet<(u32, u64)> = FxHashSet::default();
     let mut pids: FxHashSet<u32> = FxHashSet::default();
+    let mut threads: FxHashSet<(u32, u32)> = FxHashSet::default();
     let each = |batch: &[Event]| {
         for e in batch {
             s.events += 1;
             pids.insert(e.pid());
-            if let Event::Fork { child, .. } = e {
-                pids.insert(*child);
-            }
             let Event::Access(a) = e else {
                 *s.os_events.entry(name(e).to_string()).or_default() += 1;
+                let call = |s: &mut TraceStat, name: String| {
+                    *s.syscalls.entry(name).or_default() += 1;
+                };
+                match *e {
+                    Event::Fork { child, .. } => {
+                        pids.insert(child);
+                    }
+                    Event::Thread { pid, tid } if tid != 0 => {
+                        threads.insert((pid, tid));
+                    }
+                    Event::Mmap { shared, kind, .. } => {
+                        let m = &mut s.mappings;
+                        m.total += 1;
+                        match kind {
+                            MapKind::Anon => m.anon += 1,
+                            MapKind::File { .. } => m.file += 1,
+                        }
+                        m.shared += shared as u64;
+                    }
+                    Event::Syscall { nr, .. } => call(
+                        &mut s,
+                        syscall_name(nr).map_or(nr.to_string(), str::to_string),
+                    ),
+                    Event::Madvise { advice, .. } => call(
+                        &mut s,
+                        format!(
+                            "madvise:{}",
+                            advice_name(advice).map_or(advice.to_string(), str::to_string)
+                        ),
+                    ),
+                    _ => {}
+                }
                 continue;
             };
             s.accesses += 1;
@@ -103,6 +156,7 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
     s.text_pages = text.len() as u64;
     s.processes = pids.into_iter().collect();
     s.processes.sort_unstable();
+    s.threads = s.processes.len() as u64 + threads.len() as u64;
     Ok(s)
 }
 
@@ -152,14 +206,130 @@ impl TraceStat {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        if !self.os_events.is_empty() {
-            let list: Vec<String> = self
-                .os_events
-                .iter()
+        let _ = writeln!(t, "threads         {}", self.threads);
+        let list = |map: &BTreeMap<String, u64>| {
+            map.iter()
                 .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            let _ = writeln!(t, "os events       {}", list.join(", "));
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.os_events.is_empty() {
+            let _ = writeln!(t, "os events       {}", list(&self.os_events));
+        }
+        let m = &self.mappings;
+        if m.total > 0 {
+            let _ = writeln!(
+                t,
+                "mappings        {} ({} anonymous, {} file; {} shared)",
+                m.total, m.anon, m.file, m.shared
+            );
+        }
+        if !self.syscalls.is_empty() {
+            let _ = writeln!(t, "syscalls        {}", list(&self.syscalls));
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat_of(text: &str) -> TraceStat {
+        let input: Box<dyn std::io::BufRead + Send> = Box::new(std::io::Cursor::new(
+            format!("#vmsim-text 1\n{text}").into_bytes(),
+        ));
+        let mut r = EventReader::new(super::super::Format::Text, input, "t".into(), 4096).unwrap();
+        stat(&mut r, 4096).unwrap()
+    }
+
+    #[test]
+    fn counts_processes_threads_mappings_and_calls() {
+        let s = stat_of(
+            "exec-image 10
+             mmap 10 0x400000 8KiB r-x file=1@0
+             mmap 10 0x7f0000000000 8KiB rw- shared
+             mmap 10 0x7f0000100000 8KiB rw- shared file=2@0
+             thread 10 0
+             thread 10 1
+             thread 10 2
+             thread 10 1
+             thread-exit 10 2 0
+             fork 10 11
+             thread 11 1
+             W 10 0x7f0000000000 8
+             madvise 10 0x7f0000000000 8KiB dontneed
+             madvise 10 0x7f0000000000 8KiB dontneed
+             madvise 10 0x7f0000000000 8KiB 77
+             syscall 10 msync
+             syscall 11 mlock
+             syscall 11 msync
+             syscall 11 999
+             mremap 10 0x7f0000000000 8KiB 0x7f0000200000 16KiB
+             shmdt 10 0x30000000
+             thp-disable 10 1
+             exec-image 12",
+        );
+        assert_eq!(s.processes, [10, 11, 12]);
+        assert_eq!(s.threads, 3 + 3, "10's 1 and 2, 11's 1");
+        assert_eq!(
+            s.mappings,
+            Mappings {
+                total: 3,
+                anon: 1,
+                file: 2,
+                shared: 2
+            }
+        );
+        let calls: Vec<(&str, u64)> = s.syscalls.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            calls,
+            [
+                ("999", 1),
+                ("madvise:77", 1),
+                ("madvise:dontneed", 2),
+                ("mlock", 1),
+                ("msync", 2)
+            ]
+        );
+        for (kind, n) in [
+            ("exec-image", 2),
+            ("thread", 5),
+            ("thread-exit", 1),
+            ("madvise", 3),
+            ("syscall", 4),
+            ("mremap", 1),
+            ("shmdt", 1),
+            ("thp-disable", 1),
+            ("mmap", 3),
+            ("fork", 1),
+        ] {
+            assert_eq!(s.os_events.get(kind), Some(&n), "{kind}");
+        }
+        let text = s.to_text();
+        assert!(text.contains("threads         6\n"), "{text}");
+        assert!(
+            text.contains("mappings        3 (1 anonymous, 2 file; 2 shared)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "syscalls        999 1, madvise:77 1, madvise:dontneed 2, mlock 1, msync 2"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["threads"], 6);
+        assert_eq!(json["mappings"]["file"], 2);
+        assert_eq!(json["syscalls"]["madvise:dontneed"], 2);
+    }
+
+    #[test]
+    fn a_trace_without_threads_has_one_per_process() {
+        let s = stat_of("R 1 0x1000\nR 2 0x1000\n");
+        assert_eq!(s.threads, 2);
+        assert_eq!(s.mappings, Mappings::default());
+        assert!(s.syscalls.is_empty());
+        assert!(!s.to_text().contains("mappings"));
     }
 }
