@@ -64,9 +64,15 @@ enum Command {
     /// Read, convert and summarise traces.
     #[command(subcommand)]
     Trace(trace_cmd::TraceCommand),
-    /// Record a real program's memory trace with valgrind (lackey), with its memory
-    /// system calls (mmap, munmap, mprotect, brk), streamed into a vmsim trace.
+    /// Record a real program as it runs: every memory access of every process and
+    /// thread it becomes (forks, threads and execs followed), the mappings exec made and
+    /// every memory system call, streamed into a vmsim trace. The program's output and
+    /// exit status pass through.
     Record {
+        /// The recording tool: qemu (QEMU user-mode emulation with vmsim's plugin; fast,
+        /// follows forks, threads and execs) or lackey (valgrind; the first process only).
+        #[arg(long, default_value = "qemu", value_parser = vmsim::trace::record::Tool::parse)]
+        tool: vmsim::trace::record::Tool,
         /// The trace to write (vmsim binary, zstd-compressed unless --no-compress;
         /// vmsim text with --text).
         #[arg(long, short)]
@@ -305,11 +311,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sweep(args) => sweep::run(*args)?,
         Command::Plot { input, output } => plot::plot_file(&input, &output)?,
         Command::Record {
+            tool,
             output,
             text,
             no_compress,
             program,
-        } => trace_cmd::record(&output, text, no_compress, &program)?,
+        } => trace_cmd::record(tool, &output, text, no_compress, &program)?,
         Command::Policy {
             trace,
             policy,

@@ -4,10 +4,12 @@ use crate::{args, signals};
 use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use vmsim::output::OutputFile;
 use vmsim::run::format_named;
 use vmsim::trace::output::output_format;
-use vmsim::trace::record::RecordError;
+use vmsim::trace::record::{Progress, RecordError, Tool};
 use vmsim::trace::{EventReader, EventWriter, Format};
 
 #[derive(Subcommand, Debug)]
@@ -110,6 +112,9 @@ pub fn run(cmd: TraceCommand) -> Result<()> {
     Ok(())
 }
 
+/// The QEMU plugin built with this binary (`build.rs`).
+const PLUGIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libvmsim_qemu.so"));
+
 /// The exit status of the recorded program, which `vmsim record` exits with (128+N
 /// for a program killed by signal N).
 #[derive(Debug)]
@@ -123,26 +128,81 @@ impl std::fmt::Display for ProgramStatus {
 
 impl std::error::Error for ProgramStatus {}
 
-/// `vmsim record`: the program runs under valgrind lackey and its trace is written as
-/// it comes (see [`vmsim::trace::record`]); vmsim exits with the program's status.
-pub fn record(output: &Path, text: bool, no_compress: bool, program: &[String]) -> Result<()> {
+/// `vmsim record`: the program runs under the recording tool and its trace is written
+/// as it comes (see [`vmsim::trace::record`]), with a progress line on a terminal;
+/// vmsim exits with the program's status.
+pub fn record(
+    tool: Tool,
+    output: &Path,
+    text: bool,
+    no_compress: bool,
+    program: &[String],
+) -> Result<()> {
     let (format, zstd) = if text {
         (Format::Text, false)
     } else {
         output_format(output, None, !no_compress)?
     };
     signals::defer();
-    let r = match vmsim::trace::record::record(output, format, zstd, program, &signals::received) {
+    let progress = Arc::new(Progress::default());
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} recording: {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let tick = std::cell::Cell::new(std::time::Instant::now());
+    let interrupted = || {
+        if tick.get().elapsed().as_millis() >= 250 {
+            tick.set(std::time::Instant::now());
+            bar.set_message(format!(
+                "{} events, {:.1} MB written",
+                progress.events.load(Ordering::Relaxed),
+                progress.bytes.load(Ordering::Relaxed) as f64 / 1e6
+            ));
+            bar.tick();
+        }
+        signals::received()
+    };
+    // The plugin this binary carries, as a file QEMU can load for as long as vmsim runs.
+    let plugin = match tool {
+        Tool::Qemu => Some(
+            vmsim::trace::record::qemu::plugin_in_memory(PLUGIN)
+                .map_err(|e| anyhow!("holding the QEMU plugin in memory: {e}"))?,
+        ),
+        Tool::Lackey => None,
+    };
+    let r = vmsim::trace::record::record(
+        tool,
+        output,
+        format,
+        zstd,
+        program,
+        &interrupted,
+        progress.clone(),
+        plugin.as_ref().map(|(_, p)| p.as_path()),
+    );
+    bar.finish_and_clear();
+    let r = match r {
         Err(RecordError::Interrupted(sig)) => {
             eprintln!("vmsim: {}", RecordError::Interrupted(sig));
             return Err(ProgramStatus((128 + sig).min(255) as u8).into());
         }
         r => r?,
     };
+    if r.untraced_execs > 0 {
+        eprintln!(
+            "vmsim: {} exec(s) could not be followed (not an x86-64 program, or a form of execveat the recorder does not handle): those programs ran untraced",
+            r.untraced_execs
+        );
+    }
     eprintln!(
-        "recorded {} events of `{}` into {} (exit status {}{})",
+        "recorded {} events of `{}` ({} process{}, {} thread{}) into {} (exit status {}{})",
         r.events,
         program[0],
+        r.processes,
+        if r.processes == 1 { "" } else { "es" },
+        r.threads,
+        if r.threads == 1 { "" } else { "s" },
         output.display(),
         r.code,
         r.signal

@@ -34,7 +34,9 @@ pub struct TraceStat {
     pub max_address: Option<u64>,
     /// Processes (trace pids) seen: spawned, forked, exec-imaged or first seen in any
     /// other event.
-    pub processes: Vec<u32>,
+    pub processes: u64,
+    /// Their trace pids, in order.
+    pub pids: Vec<u32>,
     /// Threads: each process's main thread, and each distinct (process, thread) pair
     /// of the `thread` events that is not a main thread (thread 0).
     pub threads: u64,
@@ -154,9 +156,10 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
     for_each_batch(|b| reader.next_batch(b), each)?;
     s.footprint_pages = pages.len() as u64;
     s.text_pages = text.len() as u64;
-    s.processes = pids.into_iter().collect();
-    s.processes.sort_unstable();
-    s.threads = s.processes.len() as u64 + threads.len() as u64;
+    s.pids = pids.into_iter().collect();
+    s.pids.sort_unstable();
+    s.processes = s.pids.len() as u64;
+    s.threads = s.processes + threads.len() as u64;
     Ok(s)
 }
 
@@ -199,8 +202,8 @@ impl TraceStat {
         let _ = writeln!(
             t,
             "processes       {} ({})",
-            self.processes.len(),
-            self.processes
+            self.processes,
+            self.pids
                 .iter()
                 .map(|p| p.to_string())
                 .collect::<Vec<_>>()
@@ -270,7 +273,8 @@ mod tests {
              thp-disable 10 1
              exec-image 12",
         );
-        assert_eq!(s.processes, [10, 11, 12]);
+        assert_eq!(s.pids, [10, 11, 12]);
+        assert_eq!(s.processes, 3);
         assert_eq!(s.threads, 3 + 3, "10's 1 and 2, 11's 1");
         assert_eq!(
             s.mappings,

@@ -1,4 +1,4 @@
-//! Recording a real program: it runs under valgrind's lackey tool, whose log (memory
+//! Recording with valgrind's lackey tool (`vmsim record --tool lackey`): the program runs under lackey, whose log (memory
 //! accesses and system calls) is read as it comes and written as a vmsim trace.
 //!
 //! Valgrind's log comes through a pipe (no FIFO, no temporary folder), read until
@@ -8,65 +8,15 @@
 //! renamed into place only when complete; an interruption stops valgrind and removes
 //! it.
 
-use super::lackey::LackeyReader;
-use super::{copy_events, EventWriter, Format, TraceError};
-use crate::output::{OutputError, OutputFile};
+use super::{system, RecordError, Recording};
+use crate::output::OutputFile;
+use crate::trace::lackey::LackeyReader;
+use crate::trace::{copy_events, EventWriter, Format, TraceError};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// Why a recording failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    /// No program was named.
-    #[error("name the program to record after `--`: vmsim record -o OUT -- PROGRAM [ARGS]")]
-    NoProgram,
-    /// Valgrind is not installed.
-    #[error("vmsim record needs valgrind, which is not installed or not on PATH (Debian/Ubuntu: apt-get install valgrind; Fedora: dnf install valgrind; Arch: pacman -S valgrind)")]
-    NoValgrind,
-    /// The output cannot be written.
-    #[error(transparent)]
-    Output(#[from] OutputError),
-    /// The system refused (a pipe, starting valgrind, waiting for it).
-    #[error("{what}: {error}")]
-    System {
-        /// What was being done.
-        what: &'static str,
-        /// What the system said.
-        error: std::io::Error,
-    },
-    /// The log could not be read or the trace written.
-    #[error(transparent)]
-    Trace(#[from] TraceError),
-    /// Valgrind wrote no event.
-    #[error("valgrind recorded nothing (exit status {code}); is `{program}` a program valgrind can run?")]
-    Nothing {
-        /// The program.
-        program: String,
-        /// Valgrind's exit status.
-        code: i32,
-    },
-    /// The recording was interrupted by signal `0`; nothing was written.
-    #[error("record interrupted by signal {0}; no trace written")]
-    Interrupted(i32),
-}
-
-fn system(what: &'static str) -> impl FnOnce(std::io::Error) -> RecordError {
-    move |error| RecordError::System { what, error }
-}
-
-/// A finished recording.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Recording {
-    /// Events written.
-    pub events: u64,
-    /// The program's exit status (128+N when killed by signal N).
-    pub code: i32,
-    /// The signal that killed it, if one did.
-    pub signal: Option<i32>,
-}
 
 /// The file descriptor valgrind writes its log to in the child.
 const LOG_FD: i32 = 3;
@@ -173,6 +123,9 @@ pub fn record(
         events,
         code,
         signal: status.signal(),
+        processes: 1,
+        threads: 1,
+        untraced_execs: 0,
     })
 }
 

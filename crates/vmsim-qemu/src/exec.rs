@@ -1,0 +1,254 @@
+//! Following exec: QEMU runs an exec'd program natively, untraced. So when the guest
+//! calls execve, the plugin execs QEMU itself first, with this plugin and the program
+//! (and, for a `#!` script, its interpreter), as the kernel would have run it. If that
+//! exec fails, QEMU goes on to make the guest's own call, which fails the same way.
+
+use std::ffi::{CStr, CString};
+
+/// What the plugin needs to start QEMU again on another program.
+#[derive(Clone, Debug, Default)]
+pub struct Respawn {
+    /// QEMU's binary.
+    pub qemu: String,
+    /// This plugin's file.
+    pub plugin: String,
+    /// The recorder's socket name.
+    pub sock: String,
+}
+
+/// Escapes a value for QEMU's `-plugin` option (a comma is written twice).
+fn escape(v: &str) -> String {
+    v.replace(',', ",,")
+}
+
+impl Respawn {
+    /// The `-plugin` option's value for an image of `exe` started by exec.
+    pub fn plugin_arg(&self, exe: &str) -> String {
+        format!(
+            "{},sock={},qemu={},so={},exe={},exec=1",
+            escape(&self.plugin),
+            escape(&self.sock),
+            escape(&self.qemu),
+            escape(&self.plugin),
+            escape(exe)
+        )
+    }
+
+    /// QEMU's argument vector that runs `path` with `argv` (`argv[0]` kept), following
+    /// a `#!` line in `head` (the file's first bytes) as the kernel does. `None` if the
+    /// file is neither an x86-64 ELF nor a script whose interpreter is one.
+    pub fn argv(&self, path: &str, head: &[u8], argv: &[String]) -> Option<Vec<String>> {
+        let mut out = vec![self.qemu.clone(), "-plugin".to_string()];
+        if crate::image::is_x86_64_elf(head) {
+            out.push(self.plugin_arg(path));
+            out.push("-0".into());
+            out.push(argv.first().cloned().unwrap_or_else(|| path.to_string()));
+            out.push(path.to_string());
+            out.extend(argv.iter().skip(1).cloned());
+            return Some(out);
+        }
+        let (interp, arg) = shebang(head)?;
+        let ihead = crate::image::read_head(&interp, 64)?;
+        if !crate::image::is_x86_64_elf(&ihead) {
+            return None;
+        }
+        out.push(self.plugin_arg(&interp));
+        out.push("-0".into());
+        out.push(interp.clone());
+        out.push(interp);
+        out.extend(arg);
+        out.push(path.to_string());
+        out.extend(argv.iter().skip(1).cloned());
+        Some(out)
+    }
+}
+
+/// A script's interpreter and its optional single argument, from its `#!` line (the
+/// kernel reads at most 256 bytes of it).
+pub fn shebang(head: &[u8]) -> Option<(String, Option<String>)> {
+    let rest = head.strip_prefix(b"#!")?;
+    let line = &rest[..rest.len().min(254)];
+    let line = line.split(|&b| b == b'\n').next()?;
+    let line = std::str::from_utf8(line)
+        .ok()?
+        .trim_matches([' ', '\t', '\r']);
+    let (interp, arg) = match line.find([' ', '\t']) {
+        Some(i) => (&line[..i], Some(line[i..].trim_matches([' ', '\t']))),
+        None => (line, None),
+    };
+    if interp.is_empty() {
+        return None;
+    }
+    Some((
+        interp.to_string(),
+        arg.filter(|a| !a.is_empty()).map(str::to_string),
+    ))
+}
+
+/// Reads `buf.len()` bytes of this process's memory at `addr`, or fails (a bad guest
+/// pointer gives an error here, not a crash).
+pub fn read_mem(addr: u64, buf: &mut [u8]) -> bool {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: process_vm_readv writes at most `buf.len()` bytes into `buf` and only
+    // reads the remote range, reporting EFAULT for an unmapped one.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    n == buf.len() as isize
+}
+
+/// A C string of guest memory at `addr` (at most 4 KiB).
+pub fn read_cstr(addr: u64) -> Option<String> {
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < 4096 {
+        // Byte by byte up to the next 64-byte boundary, so no read crosses into an
+        // unmapped page past the string's end.
+        let n = (64 - (at % 64)) as usize;
+        let mut chunk = vec![0u8; n];
+        if !read_mem(at, &mut chunk) {
+            return None;
+        }
+        if let Some(z) = chunk.iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..z]);
+            return String::from_utf8(out).ok();
+        }
+        out.extend_from_slice(&chunk);
+        at += n as u64;
+    }
+    None
+}
+
+/// A NULL-terminated array of C strings in guest memory (at most 64 Ki entries).
+pub fn read_strv(addr: u64) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    if addr == 0 {
+        return Some(out);
+    }
+    for i in 0..65536u64 {
+        let mut p = [0u8; 8];
+        if !read_mem(addr + 8 * i, &mut p) {
+            return None;
+        }
+        let p = u64::from_le_bytes(p);
+        if p == 0 {
+            return Some(out);
+        }
+        out.push(read_cstr(p)?);
+    }
+    None
+}
+
+/// Execs QEMU on the program the guest is exec'ing, after `flush` (which sends
+/// everything recorded so far). Returns only if that is not possible: `true` when the
+/// program is one the plugin cannot follow (it will run untraced), `false` when the
+/// exec would fail anyway (QEMU's own call reports why).
+pub fn follow(
+    r: &Respawn,
+    exe: &str,
+    path: u64,
+    argv: u64,
+    envp: u64,
+    flush: impl FnOnce(),
+) -> bool {
+    let (Some(mut path), Some(argv), Some(envp)) =
+        (read_cstr(path), read_strv(argv), read_strv(envp))
+    else {
+        return false;
+    };
+    if path == "/proc/self/exe" {
+        path = exe.to_string();
+    }
+    let Ok(cpath) = CString::new(path.clone()) else {
+        return false;
+    };
+    // SAFETY: `cpath` is a valid C string for the call.
+    if unsafe { libc::access(cpath.as_ptr(), libc::X_OK) } != 0 {
+        return false;
+    }
+    let Some(head) = crate::image::read_head(&path, 256) else {
+        return false;
+    };
+    let Some(args) = r.argv(&path, &head, &argv) else {
+        return true;
+    };
+    let to_c = |v: Vec<String>| -> Option<Vec<CString>> {
+        v.into_iter().map(|s| CString::new(s).ok()).collect()
+    };
+    let (Some(args), Some(env), Ok(qemu)) = (to_c(args), to_c(envp), CString::new(r.qemu.clone()))
+    else {
+        return false;
+    };
+    let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let (argp, envp) = (ptrs(&args), ptrs(&env));
+    flush();
+    // SAFETY: `qemu`, and every pointer in `argp` and `envp` (each array ending in a
+    // null), point to C strings that live across the call.
+    unsafe { libc::execve(qemu.as_ptr(), argp.as_ptr(), envp.as_ptr()) };
+    false
+}
+
+/// The C string at `p` as text (for the plugin's install arguments).
+///
+/// # Safety
+/// `p` must point to a NUL-terminated string.
+pub unsafe fn arg_str(p: *const libc::c_char) -> String {
+    // SAFETY: the caller's contract.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebang_lines_give_the_interpreter_and_one_argument() {
+        assert_eq!(shebang(b"#!/bin/sh\necho"), Some(("/bin/sh".into(), None)));
+        assert_eq!(
+            shebang(b"#! /usr/bin/env  python3 -u \n"),
+            Some(("/usr/bin/env".into(), Some("python3 -u".into())))
+        );
+        assert_eq!(shebang(b"#!\n"), None);
+        assert_eq!(shebang(b"\x7fELF"), None);
+    }
+
+    #[test]
+    fn an_elf_is_run_by_qemu_with_its_argv0_and_the_plugin() {
+        let r = Respawn {
+            qemu: "/usr/bin/qemu-x86_64".into(),
+            plugin: "/p/lib,x.so".into(),
+            sock: "s".into(),
+        };
+        let me = std::env::current_exe().unwrap();
+        let me = me.to_str().unwrap();
+        let head = crate::image::read_head(me, 64).unwrap();
+        let a = r.argv(me, &head, &["prog".into(), "-v".into()]).unwrap();
+        assert_eq!(a[0], "/usr/bin/qemu-x86_64");
+        assert_eq!(a[1], "-plugin");
+        assert!(a[2].starts_with("/p/lib,,x.so,sock=s,"), "{}", a[2]);
+        assert_eq!(&a[3..], ["-0", "prog", me, "-v"]);
+        assert!(r.argv(me, b"plain text", &[]).is_none());
+    }
+
+    #[test]
+    fn guest_strings_read_back_and_bad_pointers_fail_cleanly() {
+        let s = CString::new("hello").unwrap();
+        assert_eq!(read_cstr(s.as_ptr() as u64).as_deref(), Some("hello"));
+        assert_eq!(read_cstr(8), None);
+        let v = [s.as_ptr(), std::ptr::null()];
+        assert_eq!(
+            read_strv(v.as_ptr() as u64),
+            Some(vec!["hello".to_string()])
+        );
+    }
+}

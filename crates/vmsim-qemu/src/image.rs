@@ -1,0 +1,365 @@
+//! The address space an exec built, as Linux's ELF loader would describe it: the
+//! program's and its interpreter's segments (file, offset, protection), their bss, and
+//! the stack.
+//!
+//! QEMU loads the guest before the plugin sees its first block, into the host's own
+//! address space (guest addresses are host addresses), but with host protections of its
+//! own (code pages read-only, segments merged). So the plugin takes from the host's
+//! `/proc/self/maps` only where each file was loaded and where the stack is, and reads
+//! the segments and their protections from the ELF files themselves.
+
+use std::collections::HashSet;
+
+/// One line of `/proc/self/maps`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapLine {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// `rwxp` as printed.
+    pub perms: [u8; 4],
+    /// File offset.
+    pub offset: u64,
+    /// The file's path ("" for anonymous memory).
+    pub path: String,
+}
+
+/// Parses `/proc/self/maps`' text.
+pub fn parse_maps(text: &str) -> Vec<MapLine> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut f = line.split_ascii_whitespace();
+        let (Some(range), Some(perms), Some(off), Some(_dev), Some(_ino)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let path = f.collect::<Vec<_>>().join(" ");
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end), Ok(offset)) = (
+            u64::from_str_radix(a, 16),
+            u64::from_str_radix(b, 16),
+            u64::from_str_radix(off, 16),
+        ) else {
+            continue;
+        };
+        let p = perms.as_bytes();
+        if p.len() < 4 {
+            continue;
+        }
+        out.push(MapLine {
+            start,
+            end,
+            perms: [p[0], p[1], p[2], p[3]],
+            offset,
+            path,
+        });
+    }
+    out
+}
+
+/// The host's mappings now.
+pub fn read_maps() -> Vec<MapLine> {
+    parse_maps(&std::fs::read_to_string("/proc/self/maps").unwrap_or_default())
+}
+
+/// A mapping to report: the payload of a `Mmap` control record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// Start.
+    pub addr: u64,
+    /// Bytes.
+    pub len: u64,
+    /// PROT_* bits.
+    pub prot: u64,
+    /// MAP_* flags.
+    pub flags: u64,
+    /// The file's device (0: anonymous).
+    pub dev: u64,
+    /// The file's inode.
+    pub ino: u64,
+    /// Offset in the file.
+    pub offset: u64,
+}
+
+const PAGE: u64 = 4096;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_GROWSDOWN: u64 = 0x100;
+
+fn down(x: u64) -> u64 {
+    x & !(PAGE - 1)
+}
+
+fn up(x: u64) -> u64 {
+    x.saturating_add(PAGE - 1) & !(PAGE - 1)
+}
+
+/// A loadable segment of an ELF file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// p_offset.
+    pub offset: u64,
+    /// p_vaddr.
+    pub vaddr: u64,
+    /// p_filesz.
+    pub filesz: u64,
+    /// p_memsz.
+    pub memsz: u64,
+    /// p_flags (PF_X 1, PF_W 2, PF_R 4).
+    pub flags: u32,
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?) as u64)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as u64)
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// Whether `head` (a file's first bytes) starts a 64-bit little-endian x86-64 ELF.
+pub fn is_x86_64_elf(head: &[u8]) -> bool {
+    head.len() >= 20 && head[..4] == *b"\x7fELF" && head[4] == 2 && head[5] == 1 && {
+        u16_at(head, 18) == Some(62)
+    }
+}
+
+/// The PT_LOAD segments of an x86-64 ELF file's bytes (its header and program headers
+/// must be within them).
+pub fn load_segments(elf: &[u8]) -> Option<Vec<Segment>> {
+    if !is_x86_64_elf(elf) {
+        return None;
+    }
+    let phoff = u64_at(elf, 32)? as usize;
+    let phentsize = u16_at(elf, 54)? as usize;
+    let phnum = u16_at(elf, 56)? as usize;
+    let mut out = Vec::new();
+    for i in 0..phnum {
+        let p = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(elf, p)? != 1 {
+            continue;
+        }
+        out.push(Segment {
+            flags: u32_at(elf, p + 4)? as u32,
+            offset: u64_at(elf, p + 8)?,
+            vaddr: u64_at(elf, p + 16)?,
+            filesz: u64_at(elf, p + 32)?,
+            memsz: u64_at(elf, p + 40)?,
+        });
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn prot_of(flags: u32) -> u64 {
+    (if flags & 4 != 0 { 1 } else { 0 })
+        | (if flags & 2 != 0 { 2 } else { 0 })
+        | (if flags & 1 != 0 { 4 } else { 0 })
+}
+
+/// The mappings Linux's loader makes for `segments` loaded `bias` bytes above their
+/// link addresses: each segment's file pages, then anonymous pages for the bss beyond.
+pub fn segment_mappings(segments: &[Segment], bias: u64, dev: u64, ino: u64) -> Vec<Mapping> {
+    let mut out = Vec::new();
+    for s in segments {
+        let prot = prot_of(s.flags);
+        let start = bias.wrapping_add(down(s.vaddr));
+        let file_end = bias.wrapping_add(up(s.vaddr.saturating_add(s.filesz)));
+        let mem_end = bias.wrapping_add(up(s.vaddr.saturating_add(s.memsz)));
+        if s.filesz > 0 && file_end > start {
+            out.push(Mapping {
+                addr: start,
+                len: file_end - start,
+                prot,
+                flags: MAP_PRIVATE | MAP_FIXED,
+                dev,
+                ino,
+                offset: down(s.offset),
+            });
+        }
+        let anon = if s.filesz > 0 { file_end } else { start };
+        if mem_end > anon {
+            out.push(Mapping {
+                addr: anon,
+                len: mem_end - anon,
+                prot,
+                flags: MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS,
+                dev: 0,
+                ino: 0,
+                offset: 0,
+            });
+        }
+    }
+    out
+}
+
+/// The size QEMU gives the guest's stack: `RLIMIT_STACK`'s soft limit when finite
+/// (and above QEMU's minimum), else 8 MiB.
+pub fn guest_stack_size() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) } == 0;
+    if ok && lim.rlim_cur != libc::RLIM_INFINITY && lim.rlim_cur > 16 * PAGE {
+        lim.rlim_cur
+    } else {
+        8 << 20
+    }
+}
+
+/// The guest's image: the mappings in `now` that were not in `before` (QEMU's own
+/// state before it loaded the guest). Files are described from their ELF headers at
+/// the address QEMU loaded them; the stack is the read-write anonymous mapping of
+/// `stack` bytes just above a no-access guard page, as QEMU makes it (the lowest, if
+/// QEMU's own allocations happen to look alike).
+pub fn image(before: &[MapLine], now: &[MapLine], stack: u64) -> Vec<Mapping> {
+    let old: HashSet<(u64, u64)> = before.iter().map(|m| (m.start, m.end)).collect();
+    let new: Vec<&MapLine> = now
+        .iter()
+        .filter(|m| !old.contains(&(m.start, m.end)))
+        .collect();
+    let mut out = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for m in &new {
+        if !m.path.starts_with('/') || seen.contains(&m.path.as_str()) {
+            continue;
+        }
+        seen.push(&m.path);
+        out.extend(file_image(&m.path, &new));
+    }
+    let found = new.windows(2).find(|w| {
+        let (guard, s) = (w[0], w[1]);
+        guard.path.is_empty()
+            && s.path.is_empty()
+            && &guard.perms[..3] == b"---"
+            && &s.perms[..3] == b"rw-"
+            && guard.end == s.start
+            && s.end - s.start == stack
+    });
+    if let Some(w) = found {
+        out.push(Mapping {
+            addr: w[1].start,
+            len: stack,
+            prot: 3,
+            flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN,
+            dev: 0,
+            ino: 0,
+            offset: 0,
+        });
+    }
+    out
+}
+
+fn file_image(path: &str, new: &[&MapLine]) -> Vec<Mapping> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    let Some(segs) = read_head(path, 64 << 10).and_then(|b| load_segments(&b)) else {
+        return Vec::new();
+    };
+    let first = segs[0];
+    // Where QEMU put the page holding the first segment's first byte.
+    let Some(at) = new
+        .iter()
+        .filter(|m| m.path == path && m.offset == down(first.offset))
+        .map(|m| m.start)
+        .min()
+    else {
+        return Vec::new();
+    };
+    let bias = at.wrapping_sub(down(first.vaddr));
+    segment_mappings(&segs, bias, meta.dev(), meta.ino())
+}
+
+/// Up to `n` bytes from the start of `path`.
+pub fn read_head(path: &str, n: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::with_capacity(n.min(1 << 16));
+    f.take(n as u64).read_to_end(&mut buf).ok()?;
+    Some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_lines_parse_with_and_without_paths() {
+        let m = parse_maps(
+            "4000000000-4000003000 r--p 00000000 fe:00 5660704   /work/a b\n\
+             4002005000-4002006000 ---p 00000000 00:00 0 \n",
+        );
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].path, "/work/a b");
+        assert_eq!((m[1].start, m[1].end), (0x4002005000, 0x4002006000));
+        assert_eq!(&m[1].perms, b"---p");
+    }
+
+    #[test]
+    fn segments_map_their_file_pages_then_their_bss() {
+        let segs = [
+            Segment {
+                offset: 0,
+                vaddr: 0,
+                filesz: 0x1234,
+                memsz: 0x1234,
+                flags: 5,
+            },
+            Segment {
+                offset: 0x2e10,
+                vaddr: 0x3e10,
+                filesz: 0x200,
+                memsz: 0x3000,
+                flags: 6,
+            },
+        ];
+        let m = segment_mappings(&segs, 0x40_0000_0000, 7, 9);
+        assert_eq!(m.len(), 3);
+        assert_eq!(
+            (m[0].addr, m[0].len, m[0].prot),
+            (0x40_0000_0000, 0x2000, 5)
+        );
+        assert_eq!(
+            (m[1].addr, m[1].len, m[1].offset),
+            (0x40_0000_3000, 0x2000, 0x2000)
+        );
+        assert_eq!(m[1].prot, 3);
+        assert_eq!((m[2].addr, m[2].len, m[2].dev), (0x40_0000_5000, 0x2000, 0));
+    }
+
+    #[test]
+    fn this_test_binary_has_load_segments_and_the_stack_pattern_is_found() {
+        let exe = std::env::current_exe().unwrap();
+        let head = read_head(exe.to_str().unwrap(), 64 << 10).unwrap();
+        let segs = load_segments(&head).expect("an x86-64 ELF");
+        assert!(segs.iter().any(|s| s.flags & 1 != 0), "a code segment");
+        let before = parse_maps("1000-2000 rw-p 00000000 00:00 0\n");
+        // A malloc arena's reserve and heap look alike but are not the stack's size.
+        let now = parse_maps(
+            "1000-2000 rw-p 00000000 00:00 0\n\
+             3000-4000 ---p 00000000 00:00 0\n\
+             4000-5000 rw-p 00000000 00:00 0\n\
+             5000-6000 ---p 00000000 00:00 0\n\
+             6000-806000 rw-p 00000000 00:00 0\n\
+             900000-a00000 rwxp 00000000 00:00 0\n",
+        );
+        let img = image(&before, &now, 0x800000);
+        assert_eq!(img.len(), 1);
+        assert_eq!(
+            (img[0].addr, img[0].len, img[0].prot),
+            (0x6000, 0x800000, 3)
+        );
+    }
+}

@@ -1,0 +1,526 @@
+//! The QEMU TCG plugin behind `vmsim record`.
+//!
+//! QEMU's user-mode emulator loads it into every traced process (`-plugin`). It sends
+//! the recorder, over one connection per process image, every memory access (loads
+//! and stores with their sizes; one fetch per executed block and page it spans), the
+//! syscalls that change memory with their results, forks, threads, exits and execs,
+//! and at start the mappings the ELF loader made. The records of all threads of a
+//! process go through one ring in the order they happened ([`ring`]); a sender thread
+//! turns them into messages ([`wire`]).
+//!
+//! Arguments (`-plugin FILE,name=value,...`): `sock` the recorder's abstract socket
+//! name, `qemu` QEMU's binary, `so` this file, `exe` the program, `exec=1` when the
+//! image was started by an exec.
+
+#![warn(missing_docs)]
+
+pub mod exec;
+pub mod ffi;
+pub mod image;
+pub mod ring;
+/// The wire protocol, shared with the recorder (one file, in the vmsim library).
+#[path = "../../vmsim/src/trace/record/wire.rs"]
+pub mod wire;
+
+use ffi::*;
+use ring::{Ring, Sink, SpinLock};
+use std::cell::Cell;
+use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use wire::Ctl;
+
+/// The plugin API version this plugin is written against (QEMU 7.2's).
+#[no_mangle]
+pub static qemu_plugin_version: c_int = 1;
+
+struct Plugin {
+    ring: Ring,
+    respawn: exec::Respawn,
+    exe: String,
+}
+
+static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+/// Held while draining and sending (see [`SpinLock`]).
+static SENDING: SpinLock = SpinLock::new();
+/// The connection to the recorder (-1: none).
+static FD: AtomicI32 = AtomicI32::new(-1);
+/// The connection's inode, to tell it from a descriptor the guest reused.
+static FD_INO: AtomicU64 = AtomicU64::new(0);
+/// The image's mappings have been sent.
+static MAPPED: AtomicBool = AtomicBool::new(false);
+/// The sender thread's message being built (only touched under [`SENDING`]).
+static SINK: std::sync::Mutex<Option<Sink>> = std::sync::Mutex::new(None);
+/// The host's mappings before QEMU loaded the guest (and after the sender started).
+static BEFORE: OnceLock<Vec<image::MapLine>> = OnceLock::new();
+
+thread_local! {
+    /// This thread's vCPU and the arguments of the syscall it is in.
+    static SYSCALL: Cell<(u32, [u64; 6])> = const { Cell::new((0, [0; 6])) };
+}
+
+fn plugin() -> &'static Plugin {
+    PLUGIN.get().expect("installed")
+}
+
+const SYS_MMAP: i64 = 9;
+const SYS_MPROTECT: i64 = 10;
+const SYS_MUNMAP: i64 = 11;
+const SYS_BRK: i64 = 12;
+const SYS_MREMAP: i64 = 25;
+const SYS_MADVISE: i64 = 28;
+const SYS_SHMAT: i64 = 30;
+const SYS_CLONE: i64 = 56;
+const SYS_FORK: i64 = 57;
+const SYS_VFORK: i64 = 58;
+const SYS_EXECVE: i64 = 59;
+const SYS_EXIT: i64 = 60;
+const SYS_WAIT4: i64 = 61;
+const SYS_SHMDT: i64 = 67;
+const SYS_PRCTL: i64 = 157;
+const SYS_EXIT_GROUP: i64 = 231;
+const SYS_WAITID: i64 = 247;
+const SYS_EXECVEAT: i64 = 322;
+const PR_SET_THP_DISABLE: u64 = 41;
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+/// Memory syscalls the model does not act on: sent as `Syscall` records.
+const OTHER_MEMORY_SYSCALLS: [i64; 29] = [
+    26, 27, 29, 31, 149, 150, 151, 152, 216, 237, 238, 239, 256, 279, 310, 311, 319, 323, 324, 325,
+    329, 330, 331, 440, 447, 448, 450, 453, 462,
+];
+
+fn connect(sock: &str) -> c_int {
+    // SAFETY: plain socket calls on a zeroed sockaddr_un filled within its bounds.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return -1;
+        }
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let name = sock.as_bytes();
+        let n = name.len().min(addr.sun_path.len() - 1);
+        for (d, &s) in addr.sun_path[1..=n].iter_mut().zip(name) {
+            *d = s as c_char;
+        }
+        let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + n) as libc::socklen_t;
+        if libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) < 0 {
+            libc::close(fd);
+            return -1;
+        }
+        // Out of the way of the descriptors a program numbers from 3 up.
+        let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 900);
+        let fd = if high >= 0 {
+            libc::close(fd);
+            high
+        } else {
+            fd
+        };
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st);
+        FD_INO.store(st.st_ino, Ordering::Relaxed);
+        fd
+    }
+}
+
+/// Sends the whole records in `sink` (if any) and keeps a record cut short for the
+/// next message.
+fn send(sink: &mut Sink) {
+    let bytes = sink.ready(2).len() * 8;
+    if bytes > 16 {
+        let fd = FD.load(Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: fstat into a zeroed struct; send of the vector's initialised bytes.
+            unsafe {
+                let mut st: libc::stat = std::mem::zeroed();
+                if libc::fstat(fd, &mut st) != 0 || st.st_ino != FD_INO.load(Ordering::Relaxed) {
+                    // The guest closed the connection (and may have reused its number).
+                    FD.store(-1, Ordering::Relaxed);
+                } else {
+                    loop {
+                        let n =
+                            libc::send(fd, sink.words.as_ptr().cast(), bytes, libc::MSG_NOSIGNAL);
+                        if n < 0
+                            && std::io::Error::last_os_error().kind()
+                                == std::io::ErrorKind::Interrupted
+                        {
+                            continue;
+                        }
+                        if n < 0 {
+                            FD.store(-1, Ordering::Relaxed);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    sink.sent(2);
+}
+
+fn new_sink() -> Sink {
+    // SAFETY: getpid cannot fail.
+    Sink::new(&[wire::MAGIC, unsafe { libc::getpid() } as u64])
+}
+
+/// Drains and sends; with `all`, until the ring is empty.
+fn pump(all: bool) -> usize {
+    SENDING.lock();
+    let mut guard = SINK.lock().unwrap_or_else(|e| e.into_inner());
+    let sink = guard.get_or_insert_with(new_sink);
+    let mut moved = 0;
+    loop {
+        let n = plugin().ring.drain(sink, wire::MAX_MESSAGE, all);
+        moved += n;
+        send(sink);
+        if n == 0 || !all {
+            break;
+        }
+    }
+    drop(guard);
+    SENDING.unlock();
+    moved
+}
+
+/// Starts the sender thread, with every signal blocked (QEMU's signal handling
+/// expects its own threads to take them).
+fn start_sender() {
+    // SAFETY: sigset calls on a local set; the old mask is restored after the spawn.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let _ = std::thread::Builder::new()
+            .name("vmsim-sender".into())
+            .spawn(|| {
+                let mut idle = 0u32;
+                loop {
+                    if pump(false) == 0 {
+                        idle = (idle + 1).min(20);
+                        std::thread::sleep(std::time::Duration::from_micros(50 * idle as u64));
+                    } else {
+                        idle = 0;
+                    }
+                }
+            });
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+}
+
+fn hello(how: u64, vcpu: u32) {
+    // SAFETY: getppid cannot fail.
+    let ppid = unsafe { libc::getppid() } as u64;
+    plugin()
+        .ring
+        .control(vcpu, Ctl::Hello, &[how, ppid, vcpu as u64]);
+}
+
+extern "C" fn atfork_prepare() {
+    SENDING.lock();
+}
+
+extern "C" fn atfork_release() {
+    SENDING.unlock();
+}
+
+/// In a forked child: a fresh ring, connection and sender.
+fn child_started(vcpu: u32) {
+    let p = plugin();
+    p.ring.reset();
+    *SINK.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    // The parent's connection stays the parent's: were the child to keep it open, its
+    // end would wait for the child too.
+    let inherited = FD.swap(-1, Ordering::Relaxed);
+    if inherited >= 0 {
+        // SAFETY: closing the child's copy of the plugin's own descriptor.
+        unsafe { libc::close(inherited) };
+    }
+    FD.store(connect(&p.respawn.sock), Ordering::Relaxed);
+    hello(wire::HELLO_FORK, vcpu);
+    start_sender();
+}
+
+extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
+    let p = plugin();
+    if !MAPPED.swap(true, Ordering::Relaxed) {
+        let before = BEFORE.get().map_or(&[][..], Vec::as_slice);
+        for m in image::image(before, &image::read_maps(), image::guest_stack_size()) {
+            p.ring.control(
+                0,
+                Ctl::Mmap,
+                &[m.addr, m.len, m.prot, m.flags, m.dev, m.ino, m.offset],
+            );
+        }
+    }
+    // SAFETY: QEMU passes a block being translated; its instructions are valid during
+    // this callback, which is when callbacks are registered on them.
+    unsafe {
+        let n = qemu_plugin_tb_n_insns(tb);
+        if n == 0 {
+            return;
+        }
+        let start = qemu_plugin_tb_vaddr(tb);
+        let last = qemu_plugin_tb_get_insn(tb, n - 1);
+        let end = qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last) as u64 - 1;
+        let crosses = (start >> 12 != end >> 12) as u64;
+        qemu_plugin_register_vcpu_tb_exec_cb(
+            tb,
+            on_block,
+            CB_NO_REGS,
+            (start & wire::ADDR_MASK | crosses << 63) as *mut c_void,
+        );
+        for i in 0..n {
+            let insn = qemu_plugin_tb_get_insn(tb, i);
+            qemu_plugin_register_vcpu_mem_cb(
+                insn,
+                on_mem,
+                CB_NO_REGS,
+                MEM_RW,
+                std::ptr::null_mut(),
+            );
+        }
+    }
+}
+
+extern "C" fn on_block(vcpu: c_uint, data: *mut c_void) {
+    let d = data as u64;
+    let va = d & wire::ADDR_MASK;
+    let ring = &plugin().ring;
+    ring.access(vcpu, wire::access(wire::FETCH, 0, va));
+    if d >> 63 != 0 {
+        ring.access(vcpu, wire::access(wire::FETCH, 0, (va | 0xfff) + 1));
+    }
+}
+
+extern "C" fn on_mem(vcpu: c_uint, info: MemInfo, va: u64, _data: *mut c_void) {
+    // SAFETY: QEMU's decoders of the info it passed to this callback.
+    let (shift, store) = unsafe {
+        (
+            qemu_plugin_mem_size_shift(info),
+            qemu_plugin_mem_is_store(info),
+        )
+    };
+    let kind = if store { wire::STORE } else { wire::LOAD };
+    plugin()
+        .ring
+        .access(vcpu, wire::access(kind, shift as u64, va));
+}
+
+extern "C" fn on_vcpu_init(_id: PluginId, vcpu: c_uint) {
+    if vcpu != 0 {
+        let (me, _) = SYSCALL.with(Cell::get);
+        plugin().ring.control(me, Ctl::ThreadNew, &[vcpu as u64]);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+extern "C" fn on_syscall(
+    _id: PluginId,
+    vcpu: c_uint,
+    num: i64,
+    a1: u64,
+    a2: u64,
+    a3: u64,
+    a4: u64,
+    a5: u64,
+    a6: u64,
+    _a7: u64,
+    _a8: u64,
+) {
+    SYSCALL.with(|c| c.set((vcpu, [a1, a2, a3, a4, a5, a6])));
+    let p = plugin();
+    match num {
+        SYS_EXIT => p.ring.control(vcpu, Ctl::ThreadExit, &[a1]),
+        // At entry: QEMU 7.2 refuses this prctl itself, where Linux would take it.
+        SYS_PRCTL if a1 == PR_SET_THP_DISABLE => p.ring.control(vcpu, Ctl::ThpDisable, &[a2]),
+        SYS_EXIT_GROUP => {
+            p.ring.control(vcpu, Ctl::Exit, &[a1]);
+            pump(true);
+        }
+        SYS_EXECVE | SYS_EXECVEAT => {
+            let (path, argv, envp) = if num == SYS_EXECVE {
+                (a1, a2, a3)
+            } else if a1 as i32 == libc::AT_FDCWD && a5 == 0 {
+                (a2, a3, a4)
+            } else {
+                p.ring.control(vcpu, Ctl::Untraced, &[]);
+                return;
+            };
+            if exec::follow(&p.respawn, &p.exe, path, argv, envp, || {
+                pump(true);
+            }) {
+                p.ring.control(vcpu, Ctl::Untraced, &[]);
+            }
+        }
+        _ => {}
+    }
+}
+
+extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
+    let (_, a) = SYSCALL.with(Cell::get);
+    let p = plugin();
+    let ok = !(-4095..0).contains(&ret);
+    let r = ret as u64;
+    let ring = &p.ring;
+    match num {
+        SYS_MMAP if ok => {
+            let (dev, ino) = if a[3] & 0x20 != 0 {
+                (0, 0)
+            } else {
+                file_id(a[4] as c_int)
+            };
+            ring.control(vcpu, Ctl::Mmap, &[r, a[1], a[2], a[3], dev, ino, a[5]]);
+        }
+        SYS_MUNMAP if ok => ring.control(vcpu, Ctl::Munmap, &[a[0], a[1]]),
+        SYS_MPROTECT if ok => ring.control(vcpu, Ctl::Mprotect, &[a[0], a[1], a[2]]),
+        SYS_BRK => ring.control(vcpu, Ctl::Brk, &[r]),
+        SYS_MREMAP if ok => ring.control(vcpu, Ctl::Mremap, &[a[0], a[1], r, a[2]]),
+        SYS_MADVISE if ok => ring.control(vcpu, Ctl::Madvise, &[a[0], a[1], a[2]]),
+        SYS_SHMAT if ok => {
+            let len = shm_size(a[0] as c_int);
+            let prot = if a[2] & 0o10000 != 0 { 1 } else { 3 };
+            ring.control(vcpu, Ctl::Shmat, &[a[0], r, len, prot]);
+        }
+        SYS_SHMDT if ok => ring.control(vcpu, Ctl::Shmdt, &[a[0]]),
+        SYS_FORK | SYS_VFORK | SYS_CLONE if ok => {
+            let thread = num == SYS_CLONE && a[0] & CLONE_VM != 0 && a[0] & CLONE_VFORK == 0;
+            if thread {
+            } else if r == 0 {
+                child_started(vcpu);
+            } else {
+                ring.control(vcpu, Ctl::Fork, &[r]);
+            }
+        }
+        SYS_WAIT4 if ok && ret > 0 && a[1] != 0 => {
+            let mut st = [0u8; 4];
+            if exec::read_mem(a[1], &mut st) {
+                ring.control(vcpu, Ctl::Reap, &[r, i32::from_le_bytes(st) as u32 as u64]);
+            }
+        }
+        SYS_WAITID if ok && a[2] != 0 => {
+            // siginfo_t: si_code at 8, si_pid at 16, si_status at 24.
+            let mut si = [0u8; 28];
+            if exec::read_mem(a[2], &mut si) {
+                let word = |at: usize| i32::from_le_bytes(si[at..at + 4].try_into().unwrap());
+                let (code, pid, status) = (word(8), word(16), word(24));
+                let wstatus = if code == 1 {
+                    (status & 0xff) << 8
+                } else {
+                    status & 0x7f
+                };
+                if pid > 0 && (1..=3).contains(&code) {
+                    ring.control(vcpu, Ctl::Reap, &[pid as u64, wstatus as u32 as u64]);
+                }
+            }
+        }
+        n if OTHER_MEMORY_SYSCALLS.contains(&n) => ring.control(vcpu, Ctl::Syscall, &[n as u64]),
+        _ => {}
+    }
+}
+
+/// The device and inode of the file open as `fd` ((0, 0) if it is not one).
+fn file_id(fd: c_int) -> (u64, u64) {
+    // SAFETY: fstat into a zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return (0, 0);
+        }
+        (st.st_dev, st.st_ino)
+    }
+}
+
+/// The size of System V shared-memory segment `id` (0 if it cannot be read).
+fn shm_size(id: c_int) -> u64 {
+    // SAFETY: shmctl(IPC_STAT) into a zeroed struct.
+    unsafe {
+        let mut ds: libc::shmid_ds = std::mem::zeroed();
+        if libc::shmctl(id, libc::IPC_STAT, &mut ds) != 0 {
+            return 0;
+        }
+        ds.shm_segsz as u64
+    }
+}
+
+extern "C" fn on_atexit(_id: PluginId, _data: *mut c_void) {
+    plugin()
+        .ring
+        .control(SYSCALL.with(Cell::get).0, Ctl::End, &[]);
+    pump(true);
+}
+
+/// QEMU's entry point: reads the arguments, connects to the recorder and registers
+/// the callbacks.
+///
+/// # Safety
+/// QEMU calls it once, with `argv` holding `argc` C strings.
+#[no_mangle]
+pub unsafe extern "C" fn qemu_plugin_install(
+    id: PluginId,
+    _info: *const c_void,
+    argc: c_int,
+    argv: Argv,
+) -> c_int {
+    let mut respawn = exec::Respawn::default();
+    let (mut exe, mut by_exec) = (String::new(), false);
+    for i in 0..argc.max(0) as usize {
+        // SAFETY: QEMU passes `argc` valid C strings.
+        let a = unsafe { exec::arg_str(*argv.add(i)) };
+        let (k, v) = a.split_once('=').unwrap_or((&a, ""));
+        match k {
+            "sock" => respawn.sock = v.to_string(),
+            "qemu" => respawn.qemu = v.to_string(),
+            "so" => respawn.plugin = v.to_string(),
+            "exe" => exe = v.to_string(),
+            "exec" => by_exec = v == "1",
+            _ => {}
+        }
+    }
+    if respawn.sock.is_empty() {
+        eprintln!("vmsim-qemu: no sock= argument; this plugin is loaded by `vmsim record`");
+        return -1;
+    }
+    let fd = connect(&respawn.sock);
+    if fd < 0 {
+        eprintln!(
+            "vmsim-qemu: cannot connect to the recorder ({})",
+            std::io::Error::last_os_error()
+        );
+        return -1;
+    }
+    FD.store(fd, Ordering::Relaxed);
+    let p = Plugin {
+        ring: Ring::new(),
+        respawn,
+        exe,
+    };
+    if PLUGIN.set(p).is_err() {
+        return -1;
+    }
+    hello(
+        if by_exec {
+            wire::HELLO_EXEC
+        } else {
+            wire::HELLO_FIRST
+        },
+        0,
+    );
+    // SAFETY: registering plain C functions with QEMU and with fork.
+    unsafe {
+        libc::pthread_atfork(
+            Some(atfork_prepare),
+            Some(atfork_release),
+            Some(atfork_release),
+        );
+        qemu_plugin_register_vcpu_tb_trans_cb(id, on_tb_trans);
+        qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
+        qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
+        qemu_plugin_register_vcpu_syscall_ret_cb(id, on_syscall_ret);
+        qemu_plugin_register_atexit_cb(id, on_atexit, std::ptr::null_mut());
+    }
+    start_sender();
+    let _ = BEFORE.set(image::read_maps());
+    0
+}

@@ -1,0 +1,711 @@
+//! From the plugin's connections to one trace: each process image sends its own
+//! stream ([`super::wire`]); the demultiplexer numbers processes and threads in order
+//! of appearance, puts a forked child's stream after its parent's fork and an exec'd
+//! image's after the old image's end, and turns records into [`Event`]s.
+
+use super::wire::{self, Ctl};
+use crate::addr::VirtAddr;
+use crate::hw::AccessKind;
+use crate::os::Prot;
+use crate::trace::{Access, Event, MapKind, TracePid, TraceTid};
+use rustc_hash::FxHashMap;
+
+/// A connection, numbered by the caller.
+pub type ConnId = usize;
+
+/// Why a stream could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// A message does not start with the plugin's magic word.
+    #[error("connection {conn}: a message without the plugin's header (version mismatch between vmsim and its QEMU plugin?)")]
+    Header {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A record the protocol does not define, or one cut short.
+    #[error("connection {conn}: word {word}: {why}")]
+    Record {
+        /// The connection.
+        conn: ConnId,
+        /// Which word of the message.
+        word: usize,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnState {
+    /// No message yet.
+    New,
+    /// Identified but not yet in order: a forked child before its parent's fork, or
+    /// an exec'd image before the old image's end. Its first message waits.
+    Waiting,
+    /// Read in order.
+    Active,
+    /// Ended.
+    Closed,
+}
+
+struct Conn {
+    state: ConnState,
+    host: u32,
+    how: u64,
+    vcpu: u32,
+    /// The rest of the first message after the hello, held while waiting.
+    held: Vec<u64>,
+    /// The index of `held`'s first word in its message.
+    held_at: usize,
+}
+
+struct Proc {
+    pid: TracePid,
+    tids: FxHashMap<u32, TraceTid>,
+    next_tid: TraceTid,
+    cur: TraceTid,
+    /// The connection being read for it.
+    conn: Option<ConnId>,
+    /// exit_group seen (with the exit event written).
+    exited: bool,
+    /// Ended without exit_group (a fatal signal): the exit event waits for a reap.
+    lost: bool,
+}
+
+/// What the demultiplexer saw besides events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DemuxStats {
+    /// Processes (trace pids) made.
+    pub processes: u32,
+    /// Threads made (main threads included).
+    pub threads: u32,
+    /// Execs the plugin could not follow: those programs ran untraced.
+    pub untraced_execs: u32,
+}
+
+/// The demultiplexer.
+pub struct Demux {
+    conns: Vec<Conn>,
+    procs: FxHashMap<u32, Proc>,
+    /// Host pids of children whose parent's fork has been seen: their trace pid.
+    forked: FxHashMap<u32, TracePid>,
+    files: FxHashMap<(u64, u64), u32>,
+    next_pid: TracePid,
+    top: Option<u32>,
+    /// Connections that became active with a held message to replay.
+    ready: Vec<ConnId>,
+    stats: DemuxStats,
+}
+
+impl Default for Demux {
+    fn default() -> Self {
+        Demux::new()
+    }
+}
+
+fn kind_of(k: u64) -> AccessKind {
+    match k {
+        wire::LOAD => AccessKind::Read,
+        wire::STORE => AccessKind::Write,
+        _ => AccessKind::Execute,
+    }
+}
+
+impl Demux {
+    /// Nothing seen yet.
+    pub fn new() -> Demux {
+        Demux {
+            conns: Vec::new(),
+            procs: FxHashMap::default(),
+            forked: FxHashMap::default(),
+            files: FxHashMap::default(),
+            next_pid: 1,
+            top: None,
+            ready: Vec::new(),
+            stats: DemuxStats::default(),
+        }
+    }
+
+    /// What was seen so far.
+    pub fn stats(&self) -> DemuxStats {
+        self.stats
+    }
+
+    /// Registers connection `conn` (numbered from 0 in order of acceptance).
+    pub fn open(&mut self, conn: ConnId) {
+        while self.conns.len() <= conn {
+            self.conns.push(Conn {
+                state: ConnState::New,
+                host: 0,
+                how: 0,
+                vcpu: 0,
+                held: Vec::new(),
+                held_at: 0,
+            });
+        }
+    }
+
+    /// Whether the caller should read more from `conn` now (a waiting connection is
+    /// not read until its turn, so its process blocks rather than racing ahead).
+    pub fn readable(&self, conn: ConnId) -> bool {
+        matches!(
+            self.conns.get(conn).map(|c| c.state),
+            Some(ConnState::New | ConnState::Active)
+        )
+    }
+
+    /// Whether every connection has ended.
+    pub fn all_closed(&self) -> bool {
+        self.conns.iter().all(|c| c.state == ConnState::Closed)
+    }
+
+    /// A message from `conn`.
+    pub fn message(
+        &mut self,
+        conn: ConnId,
+        words: &[u64],
+        out: &mut impl FnMut(Event),
+    ) -> Result<(), WireError> {
+        if words.len() < 2 || words[0] != wire::MAGIC {
+            return Err(WireError::Header { conn });
+        }
+        let mut at = 2;
+        if self.conns[conn].state == ConnState::New {
+            at = self.hello(conn, words)?;
+            if self.conns[conn].state == ConnState::Waiting {
+                self.conns[conn].held = words[at..].to_vec();
+                self.conns[conn].held_at = at;
+                return Ok(());
+            }
+            self.start(conn, out);
+        }
+        self.records(conn, &words[at..], at, out)?;
+        self.replay(out)
+    }
+
+    /// `conn` ended (the process exited or exec'd).
+    pub fn close(&mut self, conn: ConnId, out: &mut impl FnMut(Event)) -> Result<(), WireError> {
+        let c = &mut self.conns[conn];
+        let was = c.state;
+        c.state = ConnState::Closed;
+        if was != ConnState::Active {
+            return Ok(());
+        }
+        let host = c.host;
+        if let Some(p) = self.procs.get_mut(&host) {
+            if p.conn == Some(conn) {
+                p.conn = None;
+                if !p.exited {
+                    p.lost = true;
+                }
+            }
+        }
+        // An exec'd image of the same process waits for this end.
+        let next = (0..self.conns.len()).find(|&i| {
+            let c = &self.conns[i];
+            c.state == ConnState::Waiting && c.host == host && c.how == wire::HELLO_EXEC
+        });
+        if let Some(i) = next {
+            self.activate(i);
+        }
+        self.replay(out)
+    }
+
+    /// Ends the trace: every process still without an exit event gets one, the first
+    /// program with `top_status` (its real exit status), the others with -1 (the
+    /// recorder never learned theirs).
+    pub fn finish(&mut self, top_status: i32, out: &mut impl FnMut(Event)) {
+        let mut left: Vec<(TracePid, u32)> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| !p.exited)
+            .map(|(&h, p)| (p.pid, h))
+            .collect();
+        left.sort_unstable();
+        for (pid, host) in left {
+            let code = if Some(host) == self.top {
+                top_status
+            } else {
+                -1
+            };
+            out(Event::Exit { pid, code });
+        }
+        self.procs.clear();
+    }
+
+    /// Reads a connection's hello (after the thread record that may come first);
+    /// returns the index of the word after it.
+    fn hello(&mut self, conn: ConnId, words: &[u64]) -> Result<usize, WireError> {
+        let bad = |why: &str| WireError::Record {
+            conn,
+            word: 2,
+            why: why.to_string(),
+        };
+        let h = if words.get(2) == Some(&wire::control(Ctl::Thread, 1)) {
+            4
+        } else {
+            2
+        };
+        if words.len() < h + 4 || words[h] != wire::control(Ctl::Hello, 3) {
+            return Err(bad("a connection's first record is not its hello"));
+        }
+        let (host, how, vcpu) = (words[1] as u32, words[h + 1], words[h + 3] as u32);
+        let c = &mut self.conns[conn];
+        c.host = host;
+        c.how = how;
+        c.vcpu = vcpu;
+        c.state = match how {
+            wire::HELLO_FIRST => ConnState::Active,
+            wire::HELLO_FORK if self.forked.contains_key(&host) => ConnState::Active,
+            wire::HELLO_FORK => ConnState::Waiting,
+            wire::HELLO_EXEC => match self.procs.get(&host) {
+                Some(p) if p.conn.is_some() => ConnState::Waiting,
+                _ => ConnState::Active,
+            },
+            _ => return Err(bad(&format!("hello of unknown kind {how}"))),
+        };
+        Ok(h + 4)
+    }
+
+    fn activate(&mut self, conn: ConnId) {
+        self.conns[conn].state = ConnState::Active;
+        self.ready.push(conn);
+    }
+
+    /// Makes or renews the process of an active connection and writes its start.
+    fn start(&mut self, conn: ConnId, out: &mut impl FnMut(Event)) {
+        let c = &self.conns[conn];
+        let (host, how, vcpu) = (c.host, c.how, c.vcpu);
+        let pid = match how {
+            wire::HELLO_FORK => self.forked.remove(&host).unwrap_or_else(|| self.new_pid()),
+            wire::HELLO_EXEC => match self.procs.get(&host) {
+                Some(p) => p.pid,
+                None => self.new_pid(),
+            },
+            _ => {
+                self.top = Some(host);
+                self.new_pid()
+            }
+        };
+        let renewed = self.procs.contains_key(&host);
+        let mut tids = FxHashMap::default();
+        tids.insert(vcpu, 0);
+        self.procs.insert(
+            host,
+            Proc {
+                pid,
+                tids,
+                next_tid: 1,
+                cur: 0,
+                conn: Some(conn),
+                exited: false,
+                lost: false,
+            },
+        );
+        if !renewed {
+            self.stats.threads += 1;
+        }
+        if how != wire::HELLO_FORK {
+            out(Event::ExecImage { pid });
+        }
+    }
+
+    fn new_pid(&mut self) -> TracePid {
+        let p = self.next_pid;
+        self.next_pid += 1;
+        self.stats.processes += 1;
+        p
+    }
+
+    fn replay(&mut self, out: &mut impl FnMut(Event)) -> Result<(), WireError> {
+        while let Some(conn) = self.ready.pop() {
+            let held = std::mem::take(&mut self.conns[conn].held);
+            let at = self.conns[conn].held_at;
+            self.start(conn, out);
+            self.records(conn, &held, at, out)?;
+        }
+        Ok(())
+    }
+
+    fn records(
+        &mut self,
+        conn: ConnId,
+        words: &[u64],
+        base: usize,
+        out: &mut impl FnMut(Event),
+    ) -> Result<(), WireError> {
+        let host = self.conns[conn].host;
+        let Some(p) = self.procs.get_mut(&host) else {
+            return Ok(());
+        };
+        let pid = p.pid;
+        let mut i = 0;
+        while i < words.len() {
+            let w = words[i];
+            let kind = w >> 62;
+            if kind != wire::CONTROL {
+                if !p.exited {
+                    out(Event::Access(Access {
+                        pid,
+                        kind: kind_of(kind),
+                        va: VirtAddr(w & wire::ADDR_MASK),
+                        size: 1 << (w >> wire::ADDR_BITS & 7),
+                    }));
+                }
+                i += 1;
+                continue;
+            }
+            let at = base + i;
+            let err = |why: String| WireError::Record {
+                conn,
+                word: at,
+                why,
+            };
+            let ty = Ctl::from_u8(w as u8)
+                .ok_or_else(|| err(format!("unknown control type {}", w as u8)))?;
+            let n = ty.payload();
+            if (w >> 8 & 0xff) as usize != n || i + 1 + n > words.len() {
+                return Err(err(format!("{ty:?} record with a wrong or cut payload")));
+            }
+            let a = &words[i + 1..i + 1 + n];
+            i += 1 + n;
+            if p.exited && !matches!(ty, Ctl::End | Ctl::Reap) {
+                continue;
+            }
+            match ty {
+                Ctl::Hello => return Err(err("a second hello".into())),
+                Ctl::Thread => {
+                    let v = a[0] as u32;
+                    let tid = match p.tids.get(&v) {
+                        Some(&t) => t,
+                        None => {
+                            let t = p.next_tid;
+                            p.next_tid += 1;
+                            p.tids.insert(v, t);
+                            self.stats.threads += 1;
+                            t
+                        }
+                    };
+                    if tid != p.cur {
+                        p.cur = tid;
+                        out(Event::Thread { pid, tid });
+                    }
+                }
+                Ctl::ThreadNew => {
+                    let v = a[0] as u32;
+                    let t = p.next_tid;
+                    p.next_tid += 1;
+                    p.tids.insert(v, t);
+                    self.stats.threads += 1;
+                    out(Event::Thread { pid, tid: t });
+                    out(Event::Thread { pid, tid: p.cur });
+                }
+                Ctl::ThreadExit => {
+                    let tid = p.cur;
+                    p.tids.retain(|_, t| *t != tid);
+                    out(Event::ThreadExit {
+                        pid,
+                        tid,
+                        code: a[0] as i32,
+                    });
+                }
+                Ctl::Mmap => {
+                    let (addr, len, prot, flags, dev, ino, off) =
+                        (a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+                    let anon = flags & 0x20 != 0 || (dev == 0 && ino == 0);
+                    let kind = if anon {
+                        MapKind::Anon
+                    } else {
+                        let n = self.files.len() as u32;
+                        MapKind::File {
+                            file: *self.files.entry((dev, ino)).or_insert(n),
+                            offset: off,
+                        }
+                    };
+                    out(Event::Mmap {
+                        pid,
+                        addr: VirtAddr(addr),
+                        len,
+                        prot: Prot(prot as u8 & 7),
+                        shared: matches!(flags & 3, 1 | 3),
+                        kind,
+                    });
+                }
+                Ctl::Munmap => out(Event::Munmap {
+                    pid,
+                    addr: VirtAddr(a[0]),
+                    len: a[1],
+                }),
+                Ctl::Mprotect => out(Event::Mprotect {
+                    pid,
+                    addr: VirtAddr(a[0]),
+                    len: a[1],
+                    prot: Prot(a[2] as u8 & 7),
+                }),
+                Ctl::Brk => out(Event::Brk {
+                    pid,
+                    addr: VirtAddr(a[0]),
+                }),
+                Ctl::Mremap => out(Event::Mremap {
+                    pid,
+                    old: VirtAddr(a[0]),
+                    old_len: a[1],
+                    new: VirtAddr(a[2]),
+                    new_len: a[3],
+                }),
+                Ctl::Madvise => out(Event::Madvise {
+                    pid,
+                    addr: VirtAddr(a[0]),
+                    len: a[1],
+                    advice: a[2] as u32,
+                }),
+                Ctl::Shmat => out(Event::ShmAttach {
+                    pid,
+                    key: a[0] as u32,
+                    addr: VirtAddr(a[1]),
+                    len: a[2],
+                    prot: Prot(a[3] as u8 & 7),
+                }),
+                Ctl::Shmdt => out(Event::ShmDetach {
+                    pid,
+                    addr: VirtAddr(a[0]),
+                }),
+                Ctl::Fork => {
+                    let child_host = a[0] as u32;
+                    let child = self.next_pid;
+                    self.next_pid += 1;
+                    self.stats.processes += 1;
+                    out(Event::Fork { parent: pid, child });
+                    self.forked.insert(child_host, child);
+                    let waiting = (0..self.conns.len()).find(|&k| {
+                        let c = &self.conns[k];
+                        c.state == ConnState::Waiting
+                            && c.host == child_host
+                            && c.how == wire::HELLO_FORK
+                    });
+                    if let Some(k) = waiting {
+                        self.activate(k);
+                    }
+                    // The child's stream may need this process's record again.
+                    return self.records_rest(conn, words, base, i, out);
+                }
+                Ctl::Exit => {
+                    p.exited = true;
+                    out(Event::Exit {
+                        pid,
+                        code: a[0] as i32,
+                    });
+                }
+                Ctl::Reap => {
+                    let status = a[1] as i32;
+                    let code = if status & 0x7f == 0 {
+                        (status >> 8) & 0xff
+                    } else {
+                        128 + (status & 0x7f)
+                    };
+                    if let Some(c) = self.procs.get_mut(&(a[0] as u32)) {
+                        if !c.exited && c.conn.is_none() {
+                            c.exited = true;
+                            out(Event::Exit { pid: c.pid, code });
+                        }
+                    }
+                    return self.records_rest(conn, words, base, i, out);
+                }
+                Ctl::Syscall => out(Event::Syscall {
+                    pid,
+                    nr: a[0] as u32,
+                }),
+                Ctl::ThpDisable => out(Event::ThpDisable {
+                    pid,
+                    disable: a[0] != 0,
+                }),
+                Ctl::Untraced => self.stats.untraced_execs += 1,
+                Ctl::End => {
+                    if !p.exited {
+                        p.lost = true;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Goes on with `words` from `i` after a record that touched another process.
+    fn records_rest(
+        &mut self,
+        conn: ConnId,
+        words: &[u64],
+        base: usize,
+        i: usize,
+        out: &mut impl FnMut(Event),
+    ) -> Result<(), WireError> {
+        if i < words.len() {
+            self.records(conn, &words[i..], base + i, out)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(host: u64, recs: &[u64]) -> Vec<u64> {
+        let mut m = vec![wire::MAGIC, host];
+        m.extend_from_slice(recs);
+        m
+    }
+
+    fn hello(how: u64, ppid: u64, vcpu: u64) -> [u64; 4] {
+        [wire::control(Ctl::Hello, 3), how, ppid, vcpu]
+    }
+
+    fn run(d: &mut Demux, conn: ConnId, m: &[u64], ev: &mut Vec<Event>) {
+        d.open(conn);
+        d.message(conn, m, &mut |e| ev.push(e)).unwrap();
+    }
+
+    #[test]
+    fn a_child_that_speaks_before_its_parents_fork_waits_for_it() {
+        let mut d = Demux::new();
+        let mut ev = Vec::new();
+        let load = wire::access(wire::LOAD, 3, 0x1000);
+        let store = wire::access(wire::STORE, 2, 0x2000);
+        run(
+            &mut d,
+            0,
+            &msg(100, &[hello(0, 1, 0).as_slice(), &[load]].concat()),
+            &mut ev,
+        );
+        // The child's first message comes before the parent's fork record.
+        run(
+            &mut d,
+            1,
+            &msg(200, &[hello(1, 100, 0).as_slice(), &[store]].concat()),
+            &mut ev,
+        );
+        assert!(!d.readable(1));
+        assert_eq!(ev.len(), 2);
+        run(
+            &mut d,
+            0,
+            &msg(100, &[wire::control(Ctl::Fork, 1), 200, load]),
+            &mut ev,
+        );
+        assert!(d.readable(1));
+        let s = |pid, kind, va: u64, size| {
+            Event::Access(Access {
+                pid,
+                kind,
+                va: VirtAddr(va),
+                size,
+            })
+        };
+        assert_eq!(
+            ev,
+            [
+                Event::ExecImage { pid: 1 },
+                s(1, AccessKind::Read, 0x1000, 8),
+                Event::Fork {
+                    parent: 1,
+                    child: 2
+                },
+                // The child's held message follows the rest of the parent's.
+                s(1, AccessKind::Read, 0x1000, 8),
+                s(2, AccessKind::Write, 0x2000, 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_exec_image_follows_the_old_images_end_and_keeps_the_pid() {
+        let mut d = Demux::new();
+        let mut ev = Vec::new();
+        let load = wire::access(wire::LOAD, 0, 0x5000);
+        run(&mut d, 0, &msg(7, &hello(0, 1, 0)), &mut ev);
+        run(
+            &mut d,
+            1,
+            &msg(7, &[hello(2, 1, 0).as_slice(), &[load]].concat()),
+            &mut ev,
+        );
+        assert!(!d.readable(1));
+        run(&mut d, 0, &msg(7, &[load]), &mut ev);
+        d.close(0, &mut |e| ev.push(e)).unwrap();
+        assert_eq!(
+            ev.iter()
+                .filter(|e| **e == Event::ExecImage { pid: 1 })
+                .count(),
+            2
+        );
+        assert_eq!(ev.len(), 4);
+        d.finish(3, &mut |e| ev.push(e));
+        assert_eq!(ev.last(), Some(&Event::Exit { pid: 1, code: 3 }));
+        assert_eq!(d.stats().processes, 1);
+    }
+
+    #[test]
+    fn threads_get_ids_in_order_and_a_killed_child_exits_when_reaped() {
+        let mut d = Demux::new();
+        let mut ev = Vec::new();
+        let th = |v| [wire::control(Ctl::Thread, 1), v];
+        let load = wire::access(wire::LOAD, 0, 0x5000);
+        let recs = [
+            hello(0, 1, 0).as_slice(),
+            &[wire::control(Ctl::ThreadNew, 1), 4],
+            &th(4),
+            &[load],
+            &[wire::control(Ctl::ThreadExit, 1), 0],
+            &th(0),
+            &[wire::control(Ctl::Fork, 1), 9],
+        ]
+        .concat();
+        run(&mut d, 0, &msg(1, &recs), &mut ev);
+        run(
+            &mut d,
+            1,
+            &msg(9, &[hello(1, 1, 4).as_slice(), &[load]].concat()),
+            &mut ev,
+        );
+        d.close(1, &mut |e| ev.push(e)).unwrap();
+        run(
+            &mut d,
+            0,
+            &msg(1, &[wire::control(Ctl::Reap, 2), 9, 9]),
+            &mut ev,
+        );
+        assert!(ev.contains(&Event::Thread { pid: 1, tid: 1 }));
+        assert!(ev.contains(&Event::ThreadExit {
+            pid: 1,
+            tid: 1,
+            code: 0
+        }));
+        assert_eq!(
+            ev.last(),
+            Some(&Event::Exit {
+                pid: 2,
+                code: 128 + 9
+            })
+        );
+        assert_eq!(d.stats().threads, 3);
+        assert_eq!(d.stats().processes, 2);
+    }
+
+    #[test]
+    fn bad_streams_are_errors_naming_the_connection_and_word() {
+        let mut d = Demux::new();
+        d.open(0);
+        let e = d.message(0, &[1, 2, 3], &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("connection 0"), "{e}");
+        let m = msg(
+            5,
+            &[
+                hello(0, 1, 0).as_slice(),
+                &[wire::control(Ctl::Munmap, 2), 1],
+            ]
+            .concat(),
+        );
+        let e = d.message(0, &m, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("word 6"), "{e}");
+    }
+}

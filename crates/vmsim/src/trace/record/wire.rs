@@ -1,0 +1,166 @@
+//! The QEMU recorder's wire protocol: what the plugin inside every traced process
+//! (`crates/vmsim-qemu`) sends to `vmsim record` over its own connection.
+//!
+//! Each traced process image (the first program, every forked child, every image an
+//! exec starts) connects once to the recorder's listening socket (a Unix
+//! `SOCK_SEQPACKET` socket with an abstract name) and sends messages of whole records.
+//! A message is little-endian `u64` words: first [`MAGIC`], then the sender's host pid,
+//! then records.
+//!
+//! A record's first word holds a 2-bit kind in bits 62–63:
+//! - 0 load, 1 store, 2 instruction fetch: an access; bits 59–61 are log2 of its size
+//!   in bytes and bits 0–58 its virtual address;
+//! - 3 control: bits 0–7 are the type ([`Ctl`]), bits 8–15 how many payload words
+//!   follow (each a plain `u64`).
+//!
+//! A process's first record is [`Ctl::Hello`]. Accesses belong to the thread named by
+//! the last [`Ctl::Thread`] (QEMU's vCPU index; a process starts on the vCPU its hello
+//! names).
+
+/// The first word of every message: "VMQP" and the protocol version (1).
+pub const MAGIC: u64 = 0x0000_0001_504d_5156;
+/// Bits of an access's virtual address.
+pub const ADDR_BITS: u32 = 59;
+/// Mask of an access's virtual address.
+pub const ADDR_MASK: u64 = (1 << ADDR_BITS) - 1;
+/// The most bytes the plugin puts in one message.
+pub const MAX_MESSAGE: usize = 32 << 10;
+
+/// Access kinds as the wire numbers them.
+pub const LOAD: u64 = 0;
+/// A store.
+pub const STORE: u64 = 1;
+/// An instruction fetch.
+pub const FETCH: u64 = 2;
+/// A control record.
+pub const CONTROL: u64 = 3;
+
+/// Encodes an access (`kind` is [`LOAD`], [`STORE`] or [`FETCH`]).
+#[inline(always)]
+pub fn access(kind: u64, size_log2: u64, va: u64) -> u64 {
+    kind << 62 | (size_log2 & 7) << ADDR_BITS | (va & ADDR_MASK)
+}
+
+/// Encodes a control record's header.
+#[inline]
+pub fn control(ty: Ctl, payload: usize) -> u64 {
+    CONTROL << 62 | (payload as u64 & 0xff) << 8 | ty as u64
+}
+
+/// Control record types, with their payload words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Ctl {
+    /// A process image starts: `[how (0 first program, 1 forked child, 2 exec), parent
+    /// host pid, vCPU]`.
+    Hello = 1,
+    /// The accesses that follow are by vCPU `[vcpu]`.
+    Thread = 2,
+    /// A new vCPU, a thread sharing the address space: `[vcpu]`.
+    ThreadNew = 3,
+    /// The current thread calls `exit`: `[code]`.
+    ThreadExit = 4,
+    /// A mapping: `[addr, len, prot, flags, dev, inode, offset]` (dev and inode 0:
+    /// anonymous). Also the image's segments and stack at start.
+    Mmap = 5,
+    /// `[addr, len]`.
+    Munmap = 6,
+    /// `[addr, len, prot]`.
+    Mprotect = 7,
+    /// The break moved to (or was read as) `[addr]`.
+    Brk = 8,
+    /// `[old, old_len, new, new_len]`.
+    Mremap = 9,
+    /// `[addr, len, advice]`.
+    Madvise = 10,
+    /// `[shmid, addr, len, prot]`.
+    Shmat = 11,
+    /// `[addr]`.
+    Shmdt = 12,
+    /// A fork returned in the parent: `[child host pid]`.
+    Fork = 13,
+    /// `exit_group`: `[code]`.
+    Exit = 14,
+    /// `wait4`/`waitid` reaped a child: `[child host pid, wait status]`.
+    Reap = 15,
+    /// A memory syscall the model does not act on: `[number]`.
+    Syscall = 16,
+    /// `prctl(PR_SET_THP_DISABLE)`: `[value]`.
+    ThpDisable = 17,
+    /// An exec the plugin could not follow (not an x86-64 ELF, or a form it does not
+    /// handle); the image runs untraced: `[]`.
+    Untraced = 18,
+    /// The process is ending (QEMU's exit hook): `[]`.
+    End = 19,
+}
+
+impl Ctl {
+    /// The type numbered `n`.
+    pub fn from_u8(n: u8) -> Option<Ctl> {
+        use Ctl::*;
+        Some(match n {
+            1 => Hello,
+            2 => Thread,
+            3 => ThreadNew,
+            4 => ThreadExit,
+            5 => Mmap,
+            6 => Munmap,
+            7 => Mprotect,
+            8 => Brk,
+            9 => Mremap,
+            10 => Madvise,
+            11 => Shmat,
+            12 => Shmdt,
+            13 => Fork,
+            14 => Exit,
+            15 => Reap,
+            16 => Syscall,
+            17 => ThpDisable,
+            18 => Untraced,
+            19 => End,
+            _ => return None,
+        })
+    }
+
+    /// Payload words this type carries.
+    pub fn payload(self) -> usize {
+        use Ctl::*;
+        match self {
+            Untraced | End => 0,
+            Thread | ThreadNew | ThreadExit | Brk | Shmdt | Fork | Exit | Syscall | ThpDisable => 1,
+            Munmap | Reap => 2,
+            Hello | Mprotect | Madvise => 3,
+            Mremap | Shmat => 4,
+            Mmap => 7,
+        }
+    }
+}
+
+/// How a process image came to be ([`Ctl::Hello`]'s first word).
+pub const HELLO_FIRST: u64 = 0;
+/// A forked child.
+pub const HELLO_FORK: u64 = 1;
+/// An image an exec started.
+pub const HELLO_EXEC: u64 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_round_trips_and_access_words_keep_their_fields() {
+        for n in 0..=255u8 {
+            if let Some(c) = Ctl::from_u8(n) {
+                assert_eq!(c as u8, n);
+                let h = control(c, c.payload());
+                assert_eq!(h >> 62, CONTROL);
+                assert_eq!((h & 0xff) as u8, n);
+                assert_eq!((h >> 8 & 0xff) as usize, c.payload());
+            }
+        }
+        let w = access(STORE, 3, 0x7fff_ffff_f000);
+        assert_eq!(w >> 62, STORE);
+        assert_eq!(w >> ADDR_BITS & 7, 3);
+        assert_eq!(w & ADDR_MASK, 0x7fff_ffff_f000);
+    }
+}
