@@ -1,0 +1,59 @@
+/* Every memory syscall the recorder follows: mmap of anonymous memory and of a file
+ * (private and shared), munmap, mprotect, mremap (grow in place and move), madvise,
+ * brk, System V shared memory, memfd_create, mlock (counted only) and
+ * prctl(PR_SET_THP_DISABLE). */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    const char *path = argc > 1 ? argv[1] : "syscalls.tmp";
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ftruncate(fd, 1 << 20) != 0) return 1;
+    volatile char sum = 0;
+    char *f = mmap(0, 1 << 20, PROT_READ, MAP_PRIVATE, fd, 0);
+    for (int i = 0; i < (1 << 20); i += 4096) sum += f[i];
+    munmap(f, 1 << 20);
+    char *s = mmap(0, 1 << 16, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 1 << 16);
+    s[0] = 1;
+    munmap(s, 1 << 16);
+    close(fd);
+    unlink(path);
+
+    char *a = mmap(0, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memset(a, 1, 1 << 16);
+    madvise(a + 8192, 8192, MADV_DONTNEED);
+    madvise(a + 16384, 8192, MADV_COLD);
+    char *b = mremap(a, 1 << 16, 1 << 20, MREMAP_MAYMOVE);
+    if (b == MAP_FAILED) return 2;
+    b[(1 << 20) - 1] = 2;
+    mprotect(b, 4096, PROT_READ);
+    munmap(b, 1 << 20);
+
+    char *brk0 = sbrk(0);
+    sbrk(1 << 16);
+    brk0[100] = 3;
+    sbrk(-(1 << 16));
+
+    int id = shmget(IPC_PRIVATE, 1 << 16, IPC_CREAT | 0600);
+    char *shm = shmat(id, 0, 0);
+    shm[0] = 4;
+    shmdt(shm);
+    shmctl(id, IPC_RMID, 0);
+
+    int mfd = memfd_create("vmsim-test", 0);
+    ftruncate(mfd, 1 << 16);
+    char *m = mmap(0, 1 << 16, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    m[0] = 5;
+    mlock(m, 4096);
+    munlock(m, 4096);
+    munmap(m, 1 << 16);
+    prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    return sum;
+}
