@@ -15,10 +15,15 @@ fn main() {
     for p in ["src", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", plugin.join(p).display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        manifest.join("../vmsim/src/trace/record/wire.rs").display()
-    );
+    for shared in ["wire.rs", "elf.rs"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            manifest
+                .join("../vmsim/src/trace/record")
+                .join(shared)
+                .display()
+        );
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = out.join("plugin-target");
     let mut cmd = Command::new(cargo);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use vmsim::output::OutputFile;
 use vmsim::run::format_named;
 use vmsim::trace::output::output_format;
-use vmsim::trace::record::{Progress, RecordError, Tool};
+use vmsim::trace::record::{Progress, RecordError, RecordOptions, Tool};
 use vmsim::trace::{EventReader, EventWriter, Format};
 
 #[derive(Subcommand, Debug)]
@@ -171,16 +171,15 @@ pub fn record(
         ),
         Tool::Lackey => None,
     };
-    let r = vmsim::trace::record::record(
+    let opts = RecordOptions {
         tool,
         output,
         format,
         zstd,
         program,
-        &interrupted,
-        progress.clone(),
-        plugin.as_ref().map(|(_, p)| p.as_path()),
-    );
+        plugin: plugin.as_ref().map(|(_, p)| p.as_path()),
+    };
+    let r = vmsim::trace::record::record(&opts, &interrupted, progress.clone());
     bar.finish_and_clear();
     let r = match r {
         Err(RecordError::Interrupted(sig)) => {

@@ -39,7 +39,7 @@ impl Respawn {
     /// file is neither an x86-64 ELF nor a script whose interpreter is one.
     pub fn argv(&self, path: &str, head: &[u8], argv: &[String]) -> Option<Vec<String>> {
         let mut out = vec![self.qemu.clone(), "-plugin".to_string()];
-        if crate::image::is_x86_64_elf(head) {
+        if crate::elf::is_x86_64_elf(head) {
             out.push(self.plugin_arg(path));
             out.push("-0".into());
             out.push(argv.first().cloned().unwrap_or_else(|| path.to_string()));
@@ -47,9 +47,9 @@ impl Respawn {
             out.extend(argv.iter().skip(1).cloned());
             return Some(out);
         }
-        let (interp, arg) = shebang(head)?;
+        let (interp, arg) = crate::elf::shebang(head)?;
         let ihead = crate::image::read_head(&interp, 64)?;
-        if !crate::image::is_x86_64_elf(&ihead) {
+        if !crate::elf::is_x86_64_elf(&ihead) {
             return None;
         }
         out.push(self.plugin_arg(&interp));
@@ -61,28 +61,6 @@ impl Respawn {
         out.extend(argv.iter().skip(1).cloned());
         Some(out)
     }
-}
-
-/// A script's interpreter and its optional single argument, from its `#!` line (the
-/// kernel reads at most 256 bytes of it).
-pub fn shebang(head: &[u8]) -> Option<(String, Option<String>)> {
-    let rest = head.strip_prefix(b"#!")?;
-    let line = &rest[..rest.len().min(254)];
-    let line = line.split(|&b| b == b'\n').next()?;
-    let line = std::str::from_utf8(line)
-        .ok()?
-        .trim_matches([' ', '\t', '\r']);
-    let (interp, arg) = match line.find([' ', '\t']) {
-        Some(i) => (&line[..i], Some(line[i..].trim_matches([' ', '\t']))),
-        None => (line, None),
-    };
-    if interp.is_empty() {
-        return None;
-    }
-    Some((
-        interp.to_string(),
-        arg.filter(|a| !a.is_empty()).map(str::to_string),
-    ))
 }
 
 /// Reads `buf.len()` bytes of this process's memory at `addr`, or fails (a bad guest
@@ -210,17 +188,6 @@ pub unsafe fn arg_str(p: *const libc::c_char) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shebang_lines_give_the_interpreter_and_one_argument() {
-        assert_eq!(shebang(b"#!/bin/sh\necho"), Some(("/bin/sh".into(), None)));
-        assert_eq!(
-            shebang(b"#! /usr/bin/env  python3 -u \n"),
-            Some(("/usr/bin/env".into(), Some("python3 -u".into())))
-        );
-        assert_eq!(shebang(b"#!\n"), None);
-        assert_eq!(shebang(b"\x7fELF"), None);
-    }
 
     #[test]
     fn an_elf_is_run_by_qemu_with_its_argv0_and_the_plugin() {

@@ -126,17 +126,10 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
-/// Whether `head` (a file's first bytes) starts a 64-bit little-endian x86-64 ELF.
-pub fn is_x86_64_elf(head: &[u8]) -> bool {
-    head.len() >= 20 && head[..4] == *b"\x7fELF" && head[4] == 2 && head[5] == 1 && {
-        u16_at(head, 18) == Some(62)
-    }
-}
-
 /// The PT_LOAD segments of an x86-64 ELF file's bytes (its header and program headers
 /// must be within them).
 pub fn load_segments(elf: &[u8]) -> Option<Vec<Segment>> {
-    if !is_x86_64_elf(elf) {
+    if !crate::elf::is_x86_64_elf(elf) {
         return None;
     }
     let phoff = u64_at(elf, 32)? as usize;

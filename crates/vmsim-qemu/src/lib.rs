@@ -14,6 +14,9 @@
 
 #![warn(missing_docs)]
 
+/// ELF headers and `#!` lines, shared with the recorder (one file, in the vmsim library).
+#[path = "../../vmsim/src/trace/record/elf.rs"]
+pub mod elf;
 pub mod exec;
 pub mod ffi;
 pub mod image;

@@ -249,20 +249,28 @@ impl Demux {
             return Err(bad("a connection's first record is not its hello"));
         }
         let (host, how, vcpu) = (words[1] as u32, words[h + 1], words[h + 3] as u32);
+        let state = match how {
+            wire::HELLO_FIRST => ConnState::Active,
+            wire::HELLO_FORK if self.forked.contains_key(&host) => ConnState::Active,
+            wire::HELLO_FORK => ConnState::Waiting,
+            // After the old image: one being read, or a forked child's first image
+            // still waiting for its parent's fork.
+            wire::HELLO_EXEC
+                if self.procs.get(&host).is_some_and(|p| p.conn.is_some())
+                    || self.conns.iter().enumerate().any(|(i, c)| {
+                        i != conn && c.host == host && c.state == ConnState::Waiting
+                    }) =>
+            {
+                ConnState::Waiting
+            }
+            wire::HELLO_EXEC => ConnState::Active,
+            _ => return Err(bad(&format!("hello of unknown kind {how}"))),
+        };
         let c = &mut self.conns[conn];
         c.host = host;
         c.how = how;
         c.vcpu = vcpu;
-        c.state = match how {
-            wire::HELLO_FIRST => ConnState::Active,
-            wire::HELLO_FORK if self.forked.contains_key(&host) => ConnState::Active,
-            wire::HELLO_FORK => ConnState::Waiting,
-            wire::HELLO_EXEC => match self.procs.get(&host) {
-                Some(p) if p.conn.is_some() => ConnState::Waiting,
-                _ => ConnState::Active,
-            },
-            _ => return Err(bad(&format!("hello of unknown kind {how}"))),
-        };
+        c.state = state;
         Ok(h + 4)
     }
 
@@ -642,6 +650,37 @@ mod tests {
         d.finish(3, &mut |e| ev.push(e));
         assert_eq!(ev.last(), Some(&Event::Exit { pid: 1, code: 3 }));
         assert_eq!(d.stats().processes, 1);
+    }
+
+    #[test]
+    fn an_exec_image_of_a_child_waiting_for_its_fork_waits_too() {
+        let mut d = Demux::new();
+        let mut ev = Vec::new();
+        run(&mut d, 0, &msg(1, &hello(0, 1, 0)), &mut ev);
+        // The child (host 2) speaks, then its exec'd image, before the parent's fork.
+        run(&mut d, 1, &msg(2, &hello(1, 1, 0)), &mut ev);
+        run(&mut d, 2, &msg(2, &hello(2, 1, 0)), &mut ev);
+        assert!(!d.readable(1) && !d.readable(2));
+        run(
+            &mut d,
+            0,
+            &msg(1, &[wire::control(Ctl::Fork, 1), 2]),
+            &mut ev,
+        );
+        d.close(1, &mut |e| ev.push(e)).unwrap();
+        assert!(d.readable(2));
+        assert_eq!(
+            ev,
+            [
+                Event::ExecImage { pid: 1 },
+                Event::Fork {
+                    parent: 1,
+                    child: 2
+                },
+                Event::ExecImage { pid: 2 },
+            ]
+        );
+        assert_eq!(d.stats().processes, 2);
     }
 
     #[test]

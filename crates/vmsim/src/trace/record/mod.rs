@@ -2,6 +2,7 @@
 //! vmsim plugin ([`qemu`], the default) or valgrind's lackey tool ([`lackey`]).
 
 pub mod demux;
+pub mod elf;
 pub mod lackey;
 pub mod qemu;
 pub mod wire;
@@ -49,6 +50,9 @@ pub enum RecordError {
     /// The program to record does not exist or is not executable.
     #[error("`{0}`: no such program (not an executable file, and not found on PATH)")]
     NoSuchProgram(String),
+    /// The program is neither an x86-64 ELF nor a script.
+    #[error("`{0}` is neither an x86-64 ELF program nor a `#!` script, which is what the QEMU recorder runs")]
+    NotX86_64(String),
     /// No traced process ever connected.
     #[error("QEMU recorded nothing (exit status {code}); is `{program}` an x86-64 Linux program?")]
     NothingQemu {
@@ -120,24 +124,40 @@ impl Tool {
     }
 }
 
-/// Records `program` (its name and arguments) with `tool` into `output` in `format`
-/// (`zstd`: binary chunks compressed). `interrupted` is asked while the program runs;
-/// when it names a signal, the recording stops and nothing is written. `progress`
-/// counts events and bytes as they are written. `plugin` is QEMU's plugin (see
-/// [`qemu::find_plugin`]).
+/// What to record, how, and where.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordOptions<'a> {
+    /// The recording tool.
+    pub tool: Tool,
+    /// The trace to write.
+    pub output: &'a std::path::Path,
+    /// Its format (text or binary).
+    pub format: crate::trace::Format,
+    /// Binary chunks compressed with zstd.
+    pub zstd: bool,
+    /// The program and its arguments.
+    pub program: &'a [String],
+    /// QEMU's plugin (see [`qemu::find_plugin`]).
+    pub plugin: Option<&'a std::path::Path>,
+}
+
+/// Records as `opts` say. `interrupted` is asked while the program runs; when it names
+/// a signal, the recording stops and nothing is written. `progress` counts events and
+/// bytes as they are written.
 pub fn record(
-    tool: Tool,
-    output: &std::path::Path,
-    format: crate::trace::Format,
-    zstd: bool,
-    program: &[String],
+    opts: &RecordOptions,
     interrupted: &dyn Fn() -> Option<i32>,
     progress: std::sync::Arc<Progress>,
-    plugin: Option<&std::path::Path>,
 ) -> Result<Recording, RecordError> {
-    match tool {
-        Tool::Qemu => qemu::record(output, format, zstd, program, interrupted, progress, plugin),
-        Tool::Lackey => lackey::record(output, format, zstd, program, interrupted),
+    match opts.tool {
+        Tool::Qemu => qemu::record(opts, interrupted, progress),
+        Tool::Lackey => lackey::record(
+            opts.output,
+            opts.format,
+            opts.zstd,
+            opts.program,
+            interrupted,
+        ),
     }
 }
 

@@ -9,9 +9,9 @@
 //! process the program left running (a daemon, a `sleep &`) cannot hold it up.
 
 use super::demux::{ConnId, Demux};
-use super::{system, Progress, RecordError, Recording};
+use super::{system, Progress, RecordError, RecordOptions, Recording};
 use crate::output::OutputFile;
-use crate::trace::{EventWriter, Format, TraceError};
+use crate::trace::{EventWriter, TraceError};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -132,18 +132,21 @@ pub fn plugin_in_memory(bytes: &[u8]) -> std::io::Result<(OwnedFd, PathBuf)> {
     Ok((fd, path))
 }
 
-/// Records `program` under QEMU into `output` (see [`super::lackey::record`] for the
-/// arguments), with the plugin at `plugin` unless `$VMSIM_QEMU_PLUGIN` names another
-/// (see [`find_plugin`]). `progress` is updated as the trace is written.
+/// Records under QEMU as `opts` say (see [`super::record`]), with the plugin `opts`
+/// names unless `$VMSIM_QEMU_PLUGIN` names another (see [`find_plugin`]).
 pub fn record(
-    output: &Path,
-    format: Format,
-    zstd: bool,
-    program: &[String],
+    opts: &RecordOptions,
     interrupted: &dyn Fn() -> Option<i32>,
     progress: Arc<Progress>,
-    plugin: Option<&Path>,
 ) -> Result<Recording, RecordError> {
+    let RecordOptions {
+        output,
+        format,
+        zstd,
+        program,
+        plugin,
+        ..
+    } = *opts;
     let (prog, args) = program.split_first().ok_or(RecordError::NoProgram)?;
     let qemu = match std::env::var_os("VMSIM_QEMU") {
         Some(q) => Some(PathBuf::from(q)),
@@ -162,23 +165,39 @@ pub fn record(
     );
     let listener = listen(&name).map_err(system("making the recorder's socket"))?;
     let esc = |p: &Path| p.display().to_string().replace(',', ",,");
-    let spec = format!(
-        "{},sock={},qemu={},so={},exe={}",
-        esc(&plugin),
-        name,
-        esc(&qemu),
-        esc(&plugin),
-        esc(&exe)
-    );
-    let mut child = std::process::Command::new(&qemu)
-        .arg("-plugin")
-        .arg(spec)
-        .arg("-0")
-        .arg(prog)
-        .arg(&exe)
-        .args(args)
-        .spawn()
-        .map_err(system("starting qemu"))?;
+    let spec = |exe: &Path| {
+        format!(
+            "{},sock={},qemu={},so={},exe={}",
+            esc(&plugin),
+            name,
+            esc(&qemu),
+            esc(&plugin),
+            esc(exe)
+        )
+    };
+    // QEMU loads ELF files only: a script runs as the kernel would run it, its `#!`
+    // interpreter with the script's path.
+    let head = read_head(&exe).map_err(system("reading the program"))?;
+    let mut cmd = std::process::Command::new(&qemu);
+    if super::elf::is_x86_64_elf(&head) {
+        cmd.arg("-plugin")
+            .arg(spec(&exe))
+            .arg("-0")
+            .arg(prog)
+            .arg(&exe);
+    } else if let Some((interp, arg)) = super::elf::shebang(&head) {
+        let interp = PathBuf::from(interp);
+        cmd.arg("-plugin")
+            .arg(spec(&interp))
+            .arg("-0")
+            .arg(&interp)
+            .arg(&interp)
+            .args(arg)
+            .arg(&exe);
+    } else {
+        return Err(RecordError::NotX86_64(exe.display().to_string()));
+    }
+    let mut child = cmd.args(args).spawn().map_err(system("starting qemu"))?;
     let top_done = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
@@ -374,6 +393,16 @@ fn collect<W: std::io::Write>(
 
 fn wire_error(e: super::demux::WireError) -> RecordError {
     RecordError::Wire(e.to_string())
+}
+
+/// The first bytes of a file (as many as the kernel reads to decide how to run it).
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(256);
+    std::fs::File::open(path)?
+        .take(256)
+        .read_to_end(&mut head)?;
+    Ok(head)
 }
 
 /// Whether a connection waits to be accepted.
