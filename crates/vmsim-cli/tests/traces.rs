@@ -52,7 +52,8 @@ fn every_writable_format_round_trips_through_convert() {
     let v: serde_json::Value = serde_json::from_str(&stats[0]).unwrap();
     assert_eq!(v["accesses"], 5);
     assert_eq!(v["writes"], 2);
-    assert_eq!(v["processes"], serde_json::json!([1, 2]));
+    assert_eq!(v["processes"], 2);
+    assert_eq!(v["pids"], serde_json::json!([1, 2]));
     // The 16-byte read crosses no page; pages: 0x10000 and 0x10001 of pid 1, 0x10000
     // and 0x10003 of pid 2.
     assert_eq!(v["footprint_pages"], 4);

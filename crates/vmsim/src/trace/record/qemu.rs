@@ -351,11 +351,12 @@ fn collect<W: std::io::Write>(
                 d.open(conns.len() - 1);
             }
         }
+        let mut written = 0u64;
         let mut emit = |e: crate::trace::Event| {
             if failed.is_none() {
                 failed = w.write(&e).err();
             }
-            progress.events.fetch_add(1, Ordering::Relaxed);
+            written += 1;
         };
         for (k, p) in pfds[1..].iter().enumerate() {
             if p.revents == 0 {
@@ -366,25 +367,36 @@ fn collect<W: std::io::Write>(
             let Some(fd) = conns[id].as_ref().map(|f| f.as_raw_fd()) else {
                 continue;
             };
-            match recv(fd, &mut buf) {
-                Ok(0) => {
-                    conns[id] = None;
-                    d.close(id, &mut emit).map_err(wire_error)?;
+            // What has come, up to a bound, before polling again; the first read
+            // waits for nothing since poll said it was there.
+            for _ in 0..64 {
+                if !d.readable(id) {
+                    break;
                 }
-                Ok(bytes) => {
-                    if bytes % 8 != 0 {
-                        return Err(wire_error(super::demux::WireError::Header { conn: id }));
+                match recv(fd, &mut buf) {
+                    Ok(0) => {
+                        conns[id] = None;
+                        d.close(id, &mut emit).map_err(wire_error)?;
+                        break;
                     }
-                    d.message(id, &buf[..bytes / 8], &mut emit)
-                        .map_err(wire_error)?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    conns[id] = None;
-                    d.close(id, &mut emit).map_err(wire_error)?;
+                    Ok(bytes) => {
+                        if bytes % 8 != 0 {
+                            return Err(wire_error(super::demux::WireError::Header { conn: id }));
+                        }
+                        d.message(id, &buf[..bytes / 8], &mut emit)
+                            .map_err(wire_error)?;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        conns[id] = None;
+                        d.close(id, &mut emit).map_err(wire_error)?;
+                        break;
+                    }
                 }
             }
         }
+        progress.events.fetch_add(written, Ordering::Relaxed);
         if let Some(e) = failed.take() {
             return Err(e.into());
         }
@@ -416,10 +428,18 @@ fn pending(fd: RawFd) -> bool {
     unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
-/// One message from a `SOCK_SEQPACKET` connection into `buf` (bytes read; 0 at end).
+/// One message from a `SOCK_SEQPACKET` connection into `buf` (bytes read; 0 at end;
+/// `WouldBlock` when none is waiting).
 fn recv(fd: RawFd, buf: &mut [u64]) -> std::io::Result<usize> {
     // SAFETY: recv writes at most the buffer's byte length into it.
-    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len() * 8, 0) };
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len() * 8,
+            libc::MSG_DONTWAIT,
+        )
+    };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
