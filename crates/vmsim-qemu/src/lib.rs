@@ -314,7 +314,9 @@ extern "C" fn on_mem(vcpu: c_uint, info: MemInfo, va: u64, _data: *mut c_void) {
 extern "C" fn on_vcpu_init(_id: PluginId, vcpu: c_uint) {
     if vcpu != 0 {
         let (me, _) = SYSCALL.with(Cell::get);
-        plugin().ring.control(me, Ctl::ThreadNew, &[vcpu as u64]);
+        let ring = &plugin().ring;
+        ring.threads_share();
+        ring.control(me, Ctl::ThreadNew, &[vcpu as u64]);
     }
 }
 
@@ -334,6 +336,8 @@ extern "C" fn on_syscall(
 ) {
     SYSCALL.with(|c| c.set((vcpu, [a1, a2, a3, a4, a5, a6])));
     let p = plugin();
+    // What the thread did before the call goes before anything the call does.
+    p.ring.flush_local();
     match num {
         SYS_EXIT => p.ring.control(vcpu, Ctl::ThreadExit, &[a1]),
         // At entry: QEMU 7.2 refuses this prctl itself, where Linux would take it.

@@ -2,8 +2,14 @@
 //! in one ring with a single atomic add, so the ring's order is a serial order of all
 //! threads' accesses and syscalls; a sender thread drains it into messages for the
 //! recorder.
+//!
+//! While the process has one thread (most of the time, for most programs), that
+//! thread's accesses first gather in a small local buffer with plain stores, which
+//! goes into the ring with one atomic add per [`LOCAL`] accesses, and before any
+//! control record; the second thread's start empties it and ends the local mode.
 
 use crate::wire;
+use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Slots in the ring (a power of two).
@@ -28,6 +34,15 @@ struct Slot {
     word: AtomicU64,
 }
 
+/// Accesses a lone thread gathers before they go into the ring.
+pub const LOCAL: usize = 512;
+
+struct Local {
+    words: [u64; LOCAL],
+    len: usize,
+    vcpu: u32,
+}
+
 /// The ring.
 pub struct Ring {
     /// The next index to reserve.
@@ -35,7 +50,17 @@ pub struct Ring {
     /// The first index not yet drained.
     tail: Padded,
     slots: Box<[Slot]>,
+    /// The process has one thread: its accesses gather in `local`.
+    single: AtomicBool,
+    local: UnsafeCell<Local>,
 }
+
+// SAFETY: `local` is touched only by the process's one guest thread while `single` is
+// set (access, control and flush_local are called from guest threads only, and the
+// sender thread never calls them); the second thread's start clears `single` on the
+// first thread, after emptying `local`, before the new thread runs. Everything else is
+// atomics.
+unsafe impl Sync for Ring {}
 
 impl Ring {
     /// An empty ring.
@@ -50,14 +75,52 @@ impl Ring {
             head: Padded(AtomicU64::new(0)),
             tail: Padded(AtomicU64::new(0)),
             slots,
+            single: AtomicBool::new(true),
+            local: UnsafeCell::new(Local {
+                words: [0; LOCAL],
+                len: 0,
+                vcpu: 0,
+            }),
         }
     }
 
-    /// Empties the ring (in a forked child, whose parent drains what was in it).
+    /// Sends the lone thread's gathered accesses into the ring. Call from a guest
+    /// thread only.
+    pub fn flush_local(&self) {
+        if self.single.load(Ordering::Relaxed) {
+            // SAFETY: see `impl Sync for Ring`: a guest thread in local mode.
+            let l = unsafe { &mut *self.local.get() };
+            self.spill(l);
+        }
+    }
+
+    fn spill(&self, l: &mut Local) {
+        if l.len == 0 {
+            return;
+        }
+        let i = self.reserve(l.len as u64);
+        for (k, &w) in l.words[..l.len].iter().enumerate() {
+            self.fill(i + k as u64, l.vcpu, TAG_ACCESS, w);
+        }
+        l.len = 0;
+    }
+
+    /// A second thread is starting (called on the first, before the new one runs):
+    /// from now on every access takes its place in the ring at once.
+    pub fn threads_share(&self) {
+        self.flush_local();
+        self.single.store(false, Ordering::Relaxed);
+    }
+
+    /// Empties the ring (in a forked child, whose parent drains what was in it). The
+    /// child has one thread: back to local mode.
     pub fn reset(&self) {
         for s in self.slots.iter() {
             s.meta.store(0, Ordering::Relaxed);
         }
+        // SAFETY: the forked child's one thread, before it records anything.
+        unsafe { (*self.local.get()).len = 0 };
+        self.single.store(true, Ordering::Relaxed);
         self.head.0.store(0, Ordering::Relaxed);
         self.tail.0.store(0, Ordering::Release);
     }
@@ -66,8 +129,16 @@ impl Ring {
     #[inline(always)]
     fn reserve(&self, n: u64) -> u64 {
         let i = self.head.0.fetch_add(n, Ordering::Relaxed);
+        let mut waits = 0u32;
         while i + n > self.tail.0.load(Ordering::Acquire) + SLOTS as u64 {
-            std::thread::yield_now();
+            // Full: the recorder is behind. Sleep rather than spin, so the cores go
+            // to the sender and the recorder, which are what the wait is for.
+            waits += 1;
+            if waits < 4 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
         }
         i
     }
@@ -85,13 +156,25 @@ impl Ring {
     /// Appends one access word by `vcpu`.
     #[inline(always)]
     pub fn access(&self, vcpu: u32, word: u64) {
+        if self.single.load(Ordering::Relaxed) {
+            // SAFETY: see `impl Sync for Ring`: the lone guest thread.
+            let l = unsafe { &mut *self.local.get() };
+            l.words[l.len] = word;
+            l.len += 1;
+            l.vcpu = vcpu;
+            if l.len == LOCAL {
+                self.spill(l);
+            }
+            return;
+        }
         let i = self.reserve(1);
         self.fill(i, vcpu, TAG_ACCESS, word);
     }
 
-    /// Appends a control record by `vcpu`.
+    /// Appends a control record by `vcpu` (after the accesses gathered before it).
     pub fn control(&self, vcpu: u32, ty: wire::Ctl, payload: &[u64]) {
         debug_assert_eq!(payload.len(), ty.payload());
+        self.flush_local();
         let i = self.reserve(1 + payload.len() as u64);
         self.fill(i, vcpu, TAG_CONTROL, wire::control(ty, payload.len()));
         for (k, &w) in payload.iter().enumerate() {
@@ -246,6 +329,7 @@ mod tests {
     #[test]
     fn records_come_out_in_reservation_order_with_thread_switches() {
         let r = Ring::new();
+        r.threads_share();
         r.access(0, 10);
         r.control(1, wire::Ctl::Munmap, &[0x1000, 0x2000]);
         r.access(1, 11);
@@ -263,6 +347,7 @@ mod tests {
     #[test]
     fn a_drain_stops_at_a_record_boundary_past_its_limit_and_the_rest_follows() {
         let r = Ring::new();
+        r.threads_share();
         r.control(0, wire::Ctl::Mremap, &[1, 2, 3, 4]);
         r.access(0, 7);
         let mut s = sink();
@@ -272,6 +357,30 @@ mod tests {
         s.complete = 0;
         r.drain(&mut s, 1 << 20, false);
         assert_eq!(s.words, [7]);
+    }
+
+    #[test]
+    fn a_lone_threads_accesses_gather_and_keep_their_place_before_a_control_record() {
+        let r = Ring::new();
+        let mut s = sink();
+        for k in 0..LOCAL as u64 - 1 {
+            r.access(0, k);
+        }
+        assert_eq!(r.drain(&mut s, 1 << 20, false), 0, "still gathered");
+        r.control(0, wire::Ctl::Brk, &[9]);
+        assert_eq!(r.drain(&mut s, 1 << 20, false), LOCAL - 1 + 2);
+        let brk = wire::control(wire::Ctl::Brk, 1);
+        assert_eq!(&s.words[s.words.len() - 2..], [brk, 9]);
+        assert_eq!(
+            s.words[2..s.words.len() - 2],
+            (0..LOCAL as u64 - 1).collect::<Vec<_>>()
+        );
+        // A full buffer goes into the ring by itself.
+        s.words.clear();
+        for k in 0..LOCAL as u64 {
+            r.access(0, k);
+        }
+        assert_eq!(r.drain(&mut s, 1 << 20, false), LOCAL);
     }
 
     #[test]
@@ -294,6 +403,7 @@ mod tests {
     #[test]
     fn many_threads_lose_nothing_and_keep_each_threads_order() {
         let r = std::sync::Arc::new(Ring::new());
+        r.threads_share();
         let n = 200_000u64;
         let hs: Vec<_> = (0..3u32)
             .map(|v| {

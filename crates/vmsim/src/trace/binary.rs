@@ -54,6 +54,7 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
+#[inline]
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push(v as u8 | 0x80);
@@ -85,7 +86,7 @@ impl<W: Write> BinaryWriter<W> {
         header.extend_from_slice(&0u32.to_le_bytes());
         out.write_all(&header).map_err(io)?;
         let zstd = if zstd {
-            Some(zstd::bulk::Compressor::new(3).map_err(io)?)
+            Some(zstd::bulk::Compressor::new(1).map_err(io)?)
         } else {
             None
         };
@@ -101,29 +102,40 @@ impl<W: Write> BinaryWriter<W> {
         })
     }
 
+    /// Writes one access (the hot path of [`BinaryWriter::write`], kept small so callers
+    /// can inline it).
+    #[inline]
+    pub fn write_access(&mut self, a: Access) -> Result<(), TraceError> {
+        let b = &mut self.buf;
+        let mut tag = a.kind as u8;
+        if a.pid != self.prev_pid {
+            tag |= 4;
+        }
+        if (1..32).contains(&a.size) {
+            tag |= (a.size as u8) << 3;
+        }
+        b.push(tag);
+        if a.pid != self.prev_pid {
+            put_varint(b, a.pid as u64);
+            self.prev_pid = a.pid;
+        }
+        if !(1..32).contains(&a.size) {
+            put_varint(b, a.size as u64);
+        }
+        put_varint(b, zigzag(a.va.0.wrapping_sub(self.prev_va) as i64));
+        self.prev_va = a.va.0;
+        self.nr += 1;
+        if self.buf.len() >= CHUNK {
+            self.flush_chunk()?;
+        }
+        Ok(())
+    }
+
     /// Writes one event.
     pub fn write(&mut self, e: &Event) -> Result<(), TraceError> {
         let b = &mut self.buf;
         match *e {
-            Event::Access(a) => {
-                let mut tag = a.kind as u8;
-                if a.pid != self.prev_pid {
-                    tag |= 4;
-                }
-                if (1..32).contains(&a.size) {
-                    tag |= (a.size as u8) << 3;
-                }
-                b.push(tag);
-                if a.pid != self.prev_pid {
-                    put_varint(b, a.pid as u64);
-                    self.prev_pid = a.pid;
-                }
-                if !(1..32).contains(&a.size) {
-                    put_varint(b, a.size as u64);
-                }
-                put_varint(b, zigzag(a.va.0.wrapping_sub(self.prev_va) as i64));
-                self.prev_va = a.va.0;
-            }
+            Event::Access(a) => return self.write_access(a),
             Event::Spawn { pid } => os(b, 0, &[pid as u64]),
             Event::Mmap {
                 pid,

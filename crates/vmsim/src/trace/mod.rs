@@ -966,10 +966,12 @@ impl<W: std::io::Write> EventWriter<W> {
     }
 
     /// Writes one event.
+    #[inline]
     pub fn write(&mut self, e: &Event) -> Result<(), TraceError> {
-        match self {
-            EventWriter::Text(w) => w.write(e),
-            EventWriter::Binary(w) => w.write(e),
+        match (self, e) {
+            (EventWriter::Binary(w), Event::Access(a)) => w.write_access(*a),
+            (EventWriter::Text(w), e) => w.write(e),
+            (EventWriter::Binary(w), e) => w.write(e),
         }
     }
 
