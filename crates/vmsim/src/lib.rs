@@ -35,6 +35,7 @@ pub mod demo;
 pub mod exercise;
 pub mod explain;
 pub mod hw;
+pub mod linux;
 pub mod os;
 pub mod output;
 pub mod plot;

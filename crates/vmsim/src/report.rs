@@ -238,6 +238,8 @@ pub struct ProcessStats {
     pub major_faults: u64,
     /// Copy-on-write faults.
     pub cow_faults: u64,
+    /// Its faults as `getrusage` counts them (copy-on-write and cache hits are minor).
+    pub rusage: crate::linux::Rusage,
     /// Resident pages now (at its end, if it ended): anonymous, file, shared memory.
     pub rss: crate::os::Rss,
     /// Most pages resident at once.
@@ -282,6 +284,11 @@ pub struct KernelStats {
     pub faults: BTreeMap<String, u64>,
     /// Page faults by class: `minor`, `major`, `cow`, `spurious`, `violation`.
     pub faults_by_class: BTreeMap<String, u64>,
+    /// Every process's faults as `getrusage` counts them, summed (what a shell's
+    /// `wait4` reports for a program and the children it waited for).
+    pub rusage: crate::linux::Rusage,
+    /// `/proc/vmstat`'s fields, counted from the start of the run.
+    pub vmstat: crate::linux::Vmstat,
     /// Stack VMAs grown by faults.
     pub stack_growths: u64,
     /// Pages read from files.
@@ -363,6 +370,7 @@ impl KernelStats {
                 minor_faults: in_class(&p.stats.faults, FaultClass::Minor),
                 major_faults: in_class(&p.stats.faults, FaultClass::Major),
                 cow_faults: in_class(&p.stats.faults, FaultClass::Cow),
+                rusage: crate::linux::Rusage::from_faults(&p.stats.faults),
                 rss: p.rss(),
                 peak_rss: p.stats.peak_rss,
                 page_tables: k.table_pages(p.pid),
@@ -370,6 +378,8 @@ impl KernelStats {
             })
             .collect();
         KernelStats {
+            rusage: crate::linux::Rusage::from_faults(&c.faults),
+            vmstat: crate::linux::Vmstat::from_counters(c, k.page_size()),
             faults: FaultKind::ALL
                 .iter()
                 .map(|&f| (f.name().to_string(), c.faults[f as usize]))
@@ -448,6 +458,19 @@ impl KernelStats {
                 .collect();
             let _ = writeln!(s, "  {class:<11} {n:>14}  {}", kinds.join(", "));
         }
+        let v = &self.vmstat;
+        let _ = writeln!(
+            s,
+            "as Linux counts them: minflt {} majflt {}; pgfault {} pgmajfault {} pswpin {} pswpout {} pgpgin {} pgpgout {}",
+            self.rusage.minflt,
+            self.rusage.majflt,
+            v.pgfault,
+            v.pgmajfault,
+            v.pswpin,
+            v.pswpout,
+            v.pgpgin,
+            v.pgpgout
+        );
         let _ = writeln!(
             s,
             "stack growths {:>14}\nfile reads    {:>14}\nswitches      {:>14}  (ASID roll-overs {})\nforks         {:>14}\nsignals       {:>14}  (OOM kills {})",

@@ -211,6 +211,16 @@ pub struct KernelCounters {
     pub pages_reclaimed: u64,
     /// Frames looked at by reclaim.
     pub pages_scanned: u64,
+    /// Of those, looked at by background reclaim (kswapd; the rest by direct reclaim).
+    pub pages_scanned_kswapd: u64,
+    /// Frames reclaimed by background reclaim (the rest by direct reclaim).
+    pub pages_reclaimed_kswapd: u64,
+    /// Pages the two-list scan moved from the inactive list to the active one.
+    pub activations: u64,
+    /// Pages the two-list scan moved from the active list to the inactive one.
+    pub deactivations: u64,
+    /// Active-list pages the two-list scan looked at (kept active or deactivated).
+    pub active_scanned: u64,
     /// Allocations that had to reclaim first (at or below the `min` watermark).
     pub direct_reclaims: u64,
     /// Background reclaim runs (below the `low` watermark).
@@ -701,4 +711,4 @@ impl Kernel {
 }
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;

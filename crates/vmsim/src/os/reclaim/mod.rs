@@ -187,6 +187,8 @@ pub(super) struct Reclaim {
     pub(super) pinned: Vec<Pfn>,
     /// Free-frame thresholds.
     pub(super) watermarks: Watermarks,
+    /// Background reclaim is running (its scans and steals count as kswapd's).
+    pub(super) in_kswapd: bool,
 }
 
 impl Reclaim {
@@ -196,6 +198,7 @@ impl Reclaim {
             lists: FrameLists::new(frames),
             scan_hint: u32::MAX,
             referenced: FrameArray::new(frames),
+            in_kswapd: false,
             pinned: Vec::new(),
             watermarks,
         }
@@ -251,6 +254,9 @@ impl Kernel {
             }
         }
         self.log.counters.pages_reclaimed += freed as u64;
+        if self.reclaim.in_kswapd {
+            self.log.counters.pages_reclaimed_kswapd += freed as u64;
+        }
         freed
     }
 
@@ -259,6 +265,7 @@ impl Kernel {
         while *budget > 0 {
             *budget -= 1;
             self.log.counters.pages_scanned += 1;
+            self.log.counters.pages_scanned_kswapd += self.reclaim.in_kswapd as u64;
             let step = match self.config.reclaim {
                 ReclaimPolicy::Fifo => self.fifo_step(scope),
                 ReclaimPolicy::Clock => self.clock_step(scope),
@@ -293,6 +300,7 @@ impl Kernel {
             return;
         }
         self.log.counters.kswapd_runs += 1;
+        self.reclaim.in_kswapd = true;
         while self.frames.nr_free() < w.high {
             let before = self.frames.nr_free();
             let want = ((w.high - before) as usize).min(RECLAIM_BATCH);
@@ -300,6 +308,7 @@ impl Kernel {
                 break;
             }
         }
+        self.reclaim.in_kswapd = false;
     }
 }
 

@@ -26,6 +26,38 @@ impl TwoLists for FrameLists {
     }
 }
 
+/// The kernel's lists as the scan moves pages between them, counting the moves as
+/// Linux's `pgactivate`, `pgdeactivate` and `pgrefill` do.
+struct Counted<'a> {
+    lists: &'a mut FrameLists,
+    counters: &'a mut crate::os::KernelCounters,
+}
+
+impl TwoLists for Counted<'_> {
+    #[inline(always)]
+    fn len(&self, l: u32) -> usize {
+        self.lists.len(l)
+    }
+    #[inline(always)]
+    fn tail(&self, l: u32) -> Option<u32> {
+        self.lists.tail(l)
+    }
+    #[inline(always)]
+    fn move_to_head(&mut self, l: u32, f: u32) {
+        use crate::policy::two_list::{ACTIVE, INACTIVE};
+        match (self.lists.list_of(f), l) {
+            (Some(INACTIVE), ACTIVE) => self.counters.activations += 1,
+            (Some(ACTIVE), INACTIVE) => {
+                self.counters.deactivations += 1;
+                self.counters.active_scanned += 1;
+            }
+            (Some(ACTIVE), ACTIVE) => self.counters.active_scanned += 1,
+            _ => {}
+        }
+        self.lists.move_to_head(l, f)
+    }
+}
+
 /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
 /// The entries are read and written where the reverse map says they are (as Linux's
 /// `ptep_test_and_clear_young`, without a TLB flush).
@@ -87,6 +119,10 @@ impl Kernel {
             referenced: &mut self.reclaim.referenced,
             scope,
         };
-        two_list::scan_step(&mut self.reclaim.lists, &mut pages)
+        let mut lists = Counted {
+            lists: &mut self.reclaim.lists,
+            counters: &mut self.log.counters,
+        };
+        two_list::scan_step(&mut lists, &mut pages)
     }
 }

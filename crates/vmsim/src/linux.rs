@@ -1,0 +1,201 @@
+//! vmsim's counters by Linux's names and definitions: what `getrusage` and `wait4`
+//! report as `minflt` and `majflt`, and the `/proc/vmstat` fields a run changes. They
+//! sit beside vmsim's finer fault classes, so a run can be set next to what Linux says
+//! about the same program.
+//!
+//! Linux counts a fault in `pgfault` when it reaches the fault handler proper
+//! (`handle_mm_fault`), SIGBUS ones included; a fault on an address no VMA holds, or
+//! that the VMA forbids, is refused before and counted nowhere. Of the faults handled,
+//! those that waited for storage (a file page read, a page read from swap) are major;
+//! every other one is minor: page-cache hits, swap-cache hits, copy-on-write, the
+//! zero page, and a spurious fault on a stale TLB entry.
+
+use crate::os::fault::{FaultKind, NR_FAULT_KINDS};
+use crate::os::KernelCounters;
+use serde::Serialize;
+
+/// `getrusage`'s page-fault fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Rusage {
+    /// Faults handled without waiting for storage.
+    pub minflt: u64,
+    /// Faults that waited for storage.
+    pub majflt: u64,
+}
+
+/// Whether Linux counts a fault of `kind` in `pgfault`.
+pub fn counts_as_pgfault(kind: FaultKind) -> bool {
+    !matches!(
+        kind,
+        FaultKind::SegvNoVma | FaultKind::SegvAccess | FaultKind::SegvKernel
+    )
+}
+
+/// Whether Linux counts a fault of `kind` as major.
+pub fn is_major(kind: FaultKind) -> bool {
+    matches!(kind, FaultKind::FileRead | FaultKind::SwapIn)
+}
+
+impl Rusage {
+    /// From faults counted by kind (a process's, or the whole run's).
+    pub fn from_faults(faults: &[u64; NR_FAULT_KINDS]) -> Rusage {
+        let mut r = Rusage::default();
+        for &k in FaultKind::ALL.iter() {
+            let n = faults[k as usize];
+            if is_major(k) {
+                r.majflt += n;
+            } else if counts_as_pgfault(k) && k != FaultKind::Bus {
+                r.minflt += n;
+            }
+        }
+        r
+    }
+}
+
+/// The `/proc/vmstat` fields a run changes, counted from the run's start. Fields
+/// vmsim does not model yet are `None` (JSON `null`), never a made-up 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Vmstat {
+    /// Faults that reached the handler.
+    pub pgfault: u64,
+    /// Of those, major.
+    pub pgmajfault: u64,
+    /// Pages read from swap (at a fault and by readahead).
+    pub pswpin: u64,
+    /// Pages written to swap.
+    pub pswpout: u64,
+    /// KiB read from storage (file pages and swap).
+    pub pgpgin: u64,
+    /// KiB written to storage (write-back and swap).
+    pub pgpgout: u64,
+    /// Pages background reclaim looked at.
+    pub pgscan_kswapd: u64,
+    /// Pages direct reclaim looked at.
+    pub pgscan_direct: u64,
+    /// Pages background reclaim freed.
+    pub pgsteal_kswapd: u64,
+    /// Pages direct reclaim freed.
+    pub pgsteal_direct: u64,
+    /// Pages moved to the active list.
+    pub pgactivate: u64,
+    /// Pages moved to the inactive list.
+    pub pgdeactivate: u64,
+    /// Active-list pages scanned.
+    pub pgrefill: u64,
+    /// Anonymous pages faulted back soon after reclaim took them (needs shadow
+    /// entries: not modelled yet).
+    pub workingset_refault_anon: Option<u64>,
+    /// File pages faulted back soon after reclaim took them (not modelled yet).
+    pub workingset_refault_file: Option<u64>,
+    /// Refaulted anonymous pages activated at once (not modelled yet).
+    pub workingset_activate_anon: Option<u64>,
+    /// Refaulted file pages activated at once (not modelled yet).
+    pub workingset_activate_file: Option<u64>,
+    /// Processes the OOM killer killed.
+    pub oom_kill: u64,
+}
+
+impl Vmstat {
+    /// From the kernel's counters, for pages of `page_size` bytes.
+    pub fn from_counters(c: &KernelCounters, page_size: u64) -> Vmstat {
+        let kib = page_size / 1024;
+        let mut pgfault = 0;
+        let mut pgmajfault = 0;
+        for &k in FaultKind::ALL.iter() {
+            let n = c.faults[k as usize];
+            if counts_as_pgfault(k) {
+                pgfault += n;
+            }
+            if is_major(k) {
+                pgmajfault += n;
+            }
+        }
+        let pswpin = c.swap_ins + c.swap_readahead;
+        Vmstat {
+            pgfault,
+            pgmajfault,
+            pswpin,
+            pswpout: c.swap_outs,
+            pgpgin: (c.file_reads + pswpin) * kib,
+            pgpgout: (c.writebacks + c.swap_outs) * kib,
+            pgscan_kswapd: c.pages_scanned_kswapd,
+            pgscan_direct: c.pages_scanned - c.pages_scanned_kswapd,
+            pgsteal_kswapd: c.pages_reclaimed_kswapd,
+            pgsteal_direct: c.pages_reclaimed - c.pages_reclaimed_kswapd,
+            pgactivate: c.activations,
+            pgdeactivate: c.deactivations,
+            pgrefill: c.active_scanned,
+            workingset_refault_anon: None,
+            workingset_refault_file: None,
+            workingset_activate_anon: None,
+            workingset_activate_file: None,
+            oom_kill: c.oom_kills,
+        }
+    }
+
+    /// `name value` lines, as /proc/vmstat prints them (fields not modelled are left
+    /// out).
+    pub fn to_text(&self) -> String {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        let mut out = String::new();
+        if let Some(o) = v.as_object() {
+            for (k, v) in o {
+                if let Some(n) = v.as_u64() {
+                    out.push_str(&format!("{k} {n}\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::test_support::*;
+
+    #[test]
+    fn minor_and_major_follow_linux_definitions() {
+        let mut f = [0u64; NR_FAULT_KINDS];
+        f[FaultKind::DemandZero as usize] = 10;
+        f[FaultKind::CowCopy as usize] = 3;
+        f[FaultKind::SwapCache as usize] = 2;
+        f[FaultKind::Spurious as usize] = 1;
+        f[FaultKind::FileRead as usize] = 4;
+        f[FaultKind::SwapIn as usize] = 5;
+        f[FaultKind::Bus as usize] = 7;
+        f[FaultKind::SegvNoVma as usize] = 100;
+        let r = Rusage::from_faults(&f);
+        assert_eq!(
+            r,
+            Rusage {
+                minflt: 16,
+                majflt: 9
+            }
+        );
+        let c = KernelCounters {
+            faults: f,
+            ..KernelCounters::default()
+        };
+        let v = Vmstat::from_counters(&c, 4096);
+        // SIGBUS reaches the handler; a fault outside every VMA does not.
+        assert_eq!(v.pgfault, 16 + 9 + 7);
+        assert_eq!(v.pgmajfault, 9);
+    }
+
+    #[test]
+    fn a_run_under_pressure_splits_reclaim_and_counts_swap_as_linux_names_it() {
+        let mut k = boot_small(4 << 20, 32 << 20, crate::os::ReclaimPolicy::TwoList);
+        fork_under_pressure(&mut k, 512, 2048);
+        let v = Vmstat::from_counters(k.counters(), k.page_size());
+        let c = k.counters();
+        assert!(v.pswpout > 0 && v.pswpout == c.swap_outs, "{v:?}");
+        assert!(v.pgscan_kswapd + v.pgsteal_direct > 0, "{v:?}");
+        assert!(v.pgrefill >= v.pgdeactivate, "{v:?}");
+        assert_eq!(v.pgscan_kswapd + v.pgscan_direct, c.pages_scanned);
+        assert_eq!(v.pgsteal_kswapd + v.pgsteal_direct, c.pages_reclaimed);
+        assert_eq!(v.pgpgout, (c.writebacks + c.swap_outs) * 4);
+        assert!(v.to_text().contains("pgfault "));
+        assert!(!v.to_text().contains("workingset"));
+    }
+}
