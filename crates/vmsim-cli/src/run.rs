@@ -63,6 +63,12 @@ pub struct KernelArgs {
     /// Storage under swap and files: nvme, sata-ssd, hdd.
     #[arg(long, default_value = "nvme")]
     pub storage: String,
+    /// Run the workload (the trace's processes, or the built-in workload) in a memory
+    /// group with this limit, as cgroup's memory.max: anonymous and page-cache pages
+    /// are charged, the group reclaims its own pages at the limit, and its OOM killer
+    /// runs when nothing in it can be reclaimed.
+    #[arg(long, value_parser = args::size)]
+    pub memory_max: Option<u64>,
 }
 
 /// A synthetic workload's parameters.
@@ -211,6 +217,7 @@ impl KernelArgs {
             force: self.force,
             reclaim: self.policy.clone(),
             storage: self.storage.clone(),
+            memory_max: self.memory_max,
         }
     }
 }

@@ -380,3 +380,53 @@ fn a_trillion_frames_cost_a_policy_nothing() {
     );
     assert!(out.contains("fifo,1099511627776,5,"), "{out}");
 }
+
+/// `--memory-max`: the workload runs in a group with that limit. It never holds more
+/// pages than the limit; with swap it swaps within the group although RAM has room;
+/// without swap the group's OOM killer takes it. A limit under a page is refused.
+#[test]
+fn memory_max_limits_the_workload_to_its_group() {
+    let base = [
+        "run",
+        "-w",
+        "zipf",
+        "--footprint",
+        "16MiB",
+        "--ram",
+        "64MiB",
+        "-n",
+        "100000",
+        "--json",
+    ];
+    let free = json(&accepted(&[&base[..], &["--swap", "64MiB"]].concat(), 60));
+    assert_eq!(free["kernel"]["vmstat"]["pswpout"], 0, "RAM holds it all");
+    let limited = json(&accepted(
+        &[&base[..], &["--swap", "64MiB", "--memory-max", "8MiB"]].concat(),
+        60,
+    ));
+    let k = &limited["kernel"];
+    let g = &k["groups"][1];
+    assert_eq!(g["name"], "workload");
+    assert_eq!(g["max_pages"], 2048);
+    assert!(g["peak"].as_u64().unwrap() <= 2048, "{g}");
+    assert!(
+        k["vmstat"]["pswpout"].as_u64().unwrap() > 0,
+        "{}",
+        k["vmstat"]
+    );
+    assert!(
+        k["rusage"]["majflt"].as_u64().unwrap() > 0,
+        "{}",
+        k["rusage"]
+    );
+    let oom = json(&accepted(
+        &[&base[..], &["--memory-max", "8MiB"]].concat(),
+        60,
+    ));
+    assert_eq!(oom["kernel"]["groups"][1]["oom_kills"], 1);
+    assert_eq!(oom["kernel"]["vmstat"]["oom_kill"], 1);
+    refused(
+        &["run", "-w", "zipf", "--memory-max", "100"],
+        &["--memory-max", "100"],
+    );
+}

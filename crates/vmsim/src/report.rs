@@ -316,6 +316,9 @@ pub struct KernelStats {
     pub committed_bytes: u64,
     /// Reclaim and swap.
     pub reclaim: ReclaimStats,
+    /// The memory groups (the root `/` first; `workload` under `--memory-max`): limit,
+    /// pages charged now and at most, OOM kills.
+    pub groups: Vec<crate::os::MemGroup>,
     /// The buddy allocator's free blocks per order and the unusable-free-space index
     /// for the first huge-page order.
     pub fragmentation: crate::os::buddy::Fragmentation,
@@ -403,6 +406,7 @@ impl KernelStats {
                 .map(|&(n, kind)| (n.to_string(), k.frames().nr_of(kind)))
                 .collect(),
             committed_bytes: k.committed(),
+            groups: k.groups().to_vec(),
             fragmentation: {
                 let p = &k.machine().spec.paging;
                 let huge = p

@@ -150,6 +150,8 @@ pub struct KernelOptions {
     pub reclaim: String,
     /// The storage's name (`--storage`).
     pub storage: String,
+    /// The workload's memory limit in bytes (`--memory-max`).
+    pub memory_max: Option<u64>,
 }
 
 impl KernelOptions {
@@ -180,7 +182,19 @@ impl KernelOptions {
                 "it allows an existing --swap-file, and none is given",
             ));
         }
+        if let Some(max) = self.memory_max {
+            if max < page_size {
+                return Err(flag(
+                    "--memory-max",
+                    format!(
+                        "{max} bytes is less than one {} page",
+                        crate::size::format_size(page_size)
+                    ),
+                ));
+            }
+        }
         Ok(KernelConfig {
+            memory_max: self.memory_max,
             swap_bytes: self.swap,
             swap_path: self.swap_file.clone(),
             swap_force: self.force,

@@ -54,6 +54,7 @@ pub struct TooSmall {
 }
 
 pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, BootError> {
+    let memory_max = config.memory_max;
     let machine_name = spec.name.clone();
     let mut machine = Machine::new(spec);
     let paging = machine.spec.paging;
@@ -250,7 +251,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         tasks: Default::default(),
         cache: Default::default(),
         shm: Default::default(),
-        groups: super::limits::Groups::new(),
+        groups: super::limits::Groups::new(memory_max, ps),
         log: super::Log {
             boot: log,
             counters: KernelCounters::default(),

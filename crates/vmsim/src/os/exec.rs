@@ -5,7 +5,7 @@
 
 use super::process::{AddressSpace, ProcState, ProcStats, Process, Rss};
 use super::vma::{Backing, Prot, Vma, VmaRole, VmaSet};
-use super::{Errno, GroupId, Kernel, Pid};
+use super::{Errno, Kernel, Pid};
 use crate::addr::VirtAddr;
 
 /// A program to `exec`: the sizes of its segments. Its text and data come from a file
@@ -52,7 +52,7 @@ impl Kernel {
             name: name.to_string(),
             state: ProcState::Running,
             mm: None,
-            group: GroupId(0),
+            group: self.groups.workload,
             stats: ProcStats::default(),
             final_rss: Rss::default(),
         });

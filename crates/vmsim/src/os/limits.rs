@@ -59,13 +59,26 @@ pub(super) struct Groups {
     pub(super) list: Vec<MemGroup>,
     /// Bytes committed (charged against the overcommit limit).
     pub(super) committed: u64,
+    /// The group new processes start in (`workload` under `--memory-max`, else the
+    /// root).
+    pub(super) workload: GroupId,
 }
 
 impl Groups {
-    /// Only the root group; nothing committed.
-    pub(super) fn new() -> Groups {
+    /// The root group, and with `memory_max` bytes the `workload` group new processes
+    /// start in; nothing committed.
+    pub(super) fn new(memory_max: Option<u64>, page_size: u64) -> Groups {
+        let mut list = vec![MemGroup::root()];
+        if let Some(max) = memory_max {
+            list.push(MemGroup {
+                name: "workload".into(),
+                max_pages: Some(max / page_size),
+                ..MemGroup::root()
+            });
+        }
         Groups {
-            list: vec![MemGroup::root()],
+            workload: GroupId(list.len() as u16 - 1),
+            list,
             committed: 0,
         }
     }

@@ -109,6 +109,10 @@ pub struct KernelConfig {
     pub copy_cycles: u64,
     /// Clock rate of the simulated CPU, in MHz (turns cycles into time).
     pub cpu_mhz: u64,
+    /// `--memory-max`: every process `spawn` starts (and so every descendant) runs in
+    /// the memory group `workload` with this `memory.max` in bytes; `None`: in the
+    /// root group, with no limit but RAM.
+    pub memory_max: Option<u64>,
 }
 
 impl Default for KernelConfig {
@@ -131,6 +135,7 @@ impl Default for KernelConfig {
             swap_readahead: 8,
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
+            memory_max: None,
         }
     }
 }
