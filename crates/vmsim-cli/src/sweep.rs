@@ -28,6 +28,10 @@ pub struct SweepArgs {
     /// Entries of the first-level TLBs, repeated or comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = args::count_u32)]
     pub tlb_entries: Vec<u32>,
+    /// The workload's memory limits (as run's --memory-max), repeated or
+    /// comma-separated: an axis of the grid.
+    #[arg(long, value_delimiter = ',', value_parser = args::size)]
+    pub memory_max: Vec<u64>,
     /// Traces, repeated.
     #[arg(long = "trace")]
     pub traces: Vec<PathBuf>,
@@ -84,6 +88,11 @@ pub fn run(a: SweepArgs) -> Result<()> {
         .iter()
         .map(|&t| Labelled::new(t, "--tlb-entries"));
     grid.tlb_entries.extend(tlbs);
+    let mems = a
+        .memory_max
+        .iter()
+        .map(|&m| Labelled::new(m, "--memory-max"));
+    grid.memory_maxes.extend(mems);
     grid.traces.extend(a.traces.iter().cloned());
     for w in &a.workloads {
         grid.add_workload(w, "--workload")?;

@@ -79,6 +79,8 @@ struct GridFile {
     #[serde(default)]
     tlb_entries: Vec<u32>,
     #[serde(default)]
+    memory_max: Vec<String>,
+    #[serde(default)]
     traces: Vec<PathBuf>,
     #[serde(default)]
     workloads: Vec<String>,
@@ -109,6 +111,8 @@ pub struct Grid {
     pub policies: Vec<Labelled<String>>,
     /// Entries of the first-level TLBs (none: each machine's own).
     pub tlb_entries: Vec<Labelled<u32>>,
+    /// The workload's memory limits (`--memory-max`; none: no limit).
+    pub memory_maxes: Vec<Labelled<u64>>,
     /// Traces (run before the synthetic workloads).
     pub traces: Vec<PathBuf>,
     /// Synthetic workloads.
@@ -131,6 +135,7 @@ impl Grid {
             rams: Vec::new(),
             policies: Vec::new(),
             tlb_entries: Vec::new(),
+            memory_maxes: Vec::new(),
             traces: Vec::new(),
             workloads: Vec::new(),
             swap: Labelled::new(0, "--swap"),
@@ -165,6 +170,11 @@ impl Grid {
         }
         for t in g.tlb_entries {
             self.tlb_entries.push(Labelled::new(t, at("tlb_entries")));
+        }
+        for m in &g.memory_max {
+            let bytes = size("memory_max", m)?;
+            self.memory_maxes
+                .push(Labelled::new(bytes, at("memory_max")));
         }
         self.traces.extend(g.traces);
         for w in &g.workloads {
@@ -210,7 +220,8 @@ impl Grid {
         Ok(())
     }
 
-    /// The runs of the grid, in grid order (machines, RAM, policies, TLBs, sources),
+    /// The runs of the grid, in grid order (machines, RAM, policies, TLBs, memory
+    /// limits, sources),
     /// every one checked before any runs, so a typo fails at once.
     pub fn points(&self) -> Result<Vec<Point>, SweepError> {
         let sources: Vec<Source> = (self.traces.iter().cloned().map(Source::Trace))
@@ -246,6 +257,11 @@ impl Grid {
         } else {
             self.tlb_entries.iter().map(Some).collect()
         };
+        let mems: Vec<Option<&Labelled<u64>>> = if self.memory_maxes.is_empty() {
+            vec![None]
+        } else {
+            self.memory_maxes.iter().map(Some).collect()
+        };
         let mut points = Vec::new();
         for m in machines {
             for r in &rams {
@@ -265,21 +281,36 @@ impl Grid {
                                 ),
                             ));
                         }
-                        for s in &sources {
-                            points.push(Point {
-                                index: points.len(),
-                                machine: m.clone(),
-                                spec: spec.clone(),
-                                policy: p.value.clone(),
-                                tlb_entries: t.map(|t| t.value),
-                                kernel: KernelConfig {
-                                    swap_bytes: self.swap.value,
-                                    reclaim,
-                                    storage,
-                                    ..KernelConfig::default()
-                                },
-                                source: s.clone(),
-                            });
+                        for mm in &mems {
+                            if let Some(mm) = mm {
+                                if mm.value < ps {
+                                    return Err(bad(
+                                        &mm.label,
+                                        format!(
+                                            "{} bytes is less than one {} page",
+                                            mm.value,
+                                            crate::size::format_size(ps)
+                                        ),
+                                    ));
+                                }
+                            }
+                            for s in &sources {
+                                points.push(Point {
+                                    index: points.len(),
+                                    machine: m.clone(),
+                                    spec: spec.clone(),
+                                    policy: p.value.clone(),
+                                    tlb_entries: t.map(|t| t.value),
+                                    kernel: KernelConfig {
+                                        swap_bytes: self.swap.value,
+                                        reclaim,
+                                        storage,
+                                        memory_max: mm.map(|m| m.value),
+                                        ..KernelConfig::default()
+                                    },
+                                    source: s.clone(),
+                                });
+                            }
                         }
                     }
                 }
@@ -300,6 +331,7 @@ impl Grid {
             ram_bytes: p.spec.ram_bytes,
             policy: p.policy.clone(),
             tlb_entries: p.tlb_entries,
+            memory_max_bytes: p.kernel.memory_max,
             source: match &p.source {
                 Source::Trace(t) => t.display().to_string(),
                 Source::Workload(w) => w.name().to_string(),
@@ -426,6 +458,8 @@ pub struct Row {
     pub policy: String,
     /// First-level TLB entries, if set.
     pub tlb_entries: Option<u32>,
+    /// The workload's memory limit, if set.
+    pub memory_max_bytes: Option<u64>,
     /// The trace or workload.
     pub source: String,
     /// Accesses replayed.
@@ -459,7 +493,7 @@ pub struct Row {
 }
 
 /// The header of a sweep's CSV.
-pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,miss_ratio,error";
+pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,miss_ratio,error";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -503,12 +537,14 @@ impl Row {
     /// The row as CSV (see [`CSV_HEADER`]).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.run,
             csv_field(&self.machine),
             self.ram_bytes,
             self.policy,
             self.tlb_entries.map_or(String::new(), |t| t.to_string()),
+            self.memory_max_bytes
+                .map_or(String::new(), |m| m.to_string()),
             csv_field(&self.source),
             self.accesses,
             self.tlb_l1_misses,
@@ -577,6 +613,35 @@ mod tests {
         let rows = g.run(&points);
         assert_eq!(rows.iter().map(|r| r.run).collect::<Vec<_>>(), [0, 1, 2, 3]);
         assert!(rows.iter().all(|r| r.error.is_none() && r.accesses == 2000));
+    }
+
+    #[test]
+    fn memory_limits_are_an_axis_that_reaches_the_kernel_and_the_rows() {
+        let mut g = grid();
+        g.memory_maxes = vec![
+            Labelled::new(1 << 20, "--memory-max"),
+            Labelled::new(2 << 20, "--memory-max"),
+        ];
+        let points = g.points().unwrap();
+        assert_eq!(points.len(), 8);
+        let limits: Vec<_> = points.iter().map(|p| p.kernel.memory_max).collect();
+        assert_eq!(
+            &limits[..4],
+            [Some(1 << 20), Some(1 << 20), Some(2 << 20), Some(2 << 20)]
+        );
+        let rows = g.run(&points[..2]);
+        assert_eq!(rows[0].memory_max_bytes, Some(1 << 20));
+        assert!(
+            rows[0].csv().split(',').nth(5) == Some("1048576"),
+            "{}",
+            rows[0].csv()
+        );
+        g.memory_maxes = vec![Labelled::new(100, "grid.toml: memory_max")];
+        let e = g.points().unwrap_err().to_string();
+        assert!(
+            e.contains("grid.toml: memory_max") && e.contains("100 bytes"),
+            "{e}"
+        );
     }
 
     #[test]
