@@ -94,16 +94,7 @@ impl Kernel {
                         self.put_frame(pfn);
                     }
                     if let Some(slot) = soft.and_then(crate::hw::SoftPte::swap_slot) {
-                        let gone = self.swap.dev.as_mut().is_some_and(|s| {
-                            s.put(slot);
-                            s.count(slot) == 0
-                        });
-                        if gone {
-                            self.drop_swap_cache(slot);
-                        }
-                        if let Ok(mm) = self.mm_mut(pid) {
-                            mm.swap_pages = mm.swap_pages.saturating_sub(1);
-                        }
+                        self.release_swap_slot(pid, slot);
                     }
                 }
             }

@@ -109,6 +109,22 @@ impl Kernel {
         }
     }
 
+    /// Gives back `pid`'s reference to `slot` (an entry naming it is gone): the slot's
+    /// count drops, its swap-cache page goes with its last reference, and the process
+    /// has one page fewer in swap.
+    pub(in crate::os) fn release_swap_slot(&mut self, pid: Pid, slot: SwapSlot) {
+        let gone = self.swap.dev.as_mut().is_some_and(|s| {
+            s.put(slot);
+            s.count(slot) == 0
+        });
+        if gone {
+            self.drop_swap_cache(slot);
+        }
+        if let Ok(mm) = self.mm_mut(pid) {
+            mm.swap_pages = mm.swap_pages.saturating_sub(1);
+        }
+    }
+
     /// Drops the swap cache's page for `slot`, if it holds one.
     pub(in crate::os) fn drop_swap_cache(&mut self, slot: SwapSlot) {
         if let Some(pfn) = self.swap.dev.as_mut().and_then(|s| s.uncache(slot)) {
