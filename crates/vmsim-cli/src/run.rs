@@ -69,6 +69,23 @@ pub struct KernelArgs {
     /// runs when nothing in it can be reclaimed.
     #[arg(long, value_parser = args::size)]
     pub memory_max: Option<u64>,
+    /// Most bytes file readahead reads at once, as a block device's read_ahead_kb (0:
+    /// none; else a whole number of pages).
+    #[arg(long, default_value = "128KiB", value_parser = args::size)]
+    pub readahead: u64,
+    /// The page cache at start: cold (only programs and libraries, the files mapped
+    /// executable, are cached, as after a shell has run them) or warm (every file is).
+    #[arg(long, value_enum, default_value_t = PageCacheArg::Cold)]
+    pub page_cache: PageCacheArg,
+}
+
+/// What the page cache holds at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PageCacheArg {
+    /// Only files mapped executable.
+    Cold,
+    /// Every file.
+    Warm,
 }
 
 /// A synthetic workload's parameters.
@@ -218,6 +235,8 @@ impl KernelArgs {
             reclaim: self.policy.clone(),
             storage: self.storage.clone(),
             memory_max: self.memory_max,
+            readahead: self.readahead,
+            page_cache_warm: self.page_cache == PageCacheArg::Warm,
         }
     }
 }

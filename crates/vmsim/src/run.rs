@@ -152,6 +152,10 @@ pub struct KernelOptions {
     pub storage: String,
     /// The workload's memory limit in bytes (`--memory-max`).
     pub memory_max: Option<u64>,
+    /// Most bytes file readahead reads at once (`--readahead`; 0: none).
+    pub readahead: u64,
+    /// Every file starts cached (`--page-cache warm`).
+    pub page_cache_warm: bool,
 }
 
 impl KernelOptions {
@@ -193,8 +197,20 @@ impl KernelOptions {
                 ));
             }
         }
+        if self.readahead % page_size != 0 {
+            return Err(flag(
+                "--readahead",
+                format!(
+                    "{} bytes is not a whole number of {} pages (0 for none)",
+                    self.readahead,
+                    crate::size::format_size(page_size)
+                ),
+            ));
+        }
         Ok(KernelConfig {
             memory_max: self.memory_max,
+            readahead_pages: self.readahead / page_size,
+            page_cache_warm: self.page_cache_warm,
             swap_bytes: self.swap,
             swap_path: self.swap_file.clone(),
             swap_force: self.force,

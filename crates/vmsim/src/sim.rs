@@ -952,21 +952,26 @@ impl<'k> Sim<'k> {
             .ok_or_else(|| {
                 format!("file {file}: offset {offset:#x} + length {len:#x} is past 2^64 bytes")
             })?;
-        if let Some(&(id, size)) = self.files.get(&file) {
-            if size >= need {
-                return Ok(id);
-            }
-        }
-        let size = need.max(1 << 20);
-        let data = crate::hw::ram::try_zeroed_vec::<u8>(size).ok_or_else(|| {
+        let too_big = |size| {
             format!(
                 "file {file}: the mapping reaches byte {need:#x}, and the host cannot hold a {} simulated file",
                 crate::size::format_size(size)
             )
-        })?;
-        let name = format!("trace-file-{file}-{size}");
-        let id = self.kernel.create_file(&name, data);
-        self.files.insert(file, (id, size));
+        };
+        // The file is as long as the furthest any mapping of it reaches (the trace does
+        // not give its length): readahead stops there, as at the end of a file.
+        if let Some(&(id, size)) = self.files.get(&file) {
+            if size < need {
+                if !self.kernel.extend_file(id, need) {
+                    return Err(too_big(need));
+                }
+                self.files.insert(file, (id, need));
+            }
+            return Ok(id);
+        }
+        let data = crate::hw::ram::try_zeroed_vec::<u8>(need).ok_or_else(|| too_big(need))?;
+        let id = self.kernel.create_file(&format!("trace-file-{file}"), data);
+        self.files.insert(file, (id, need));
         Ok(id)
     }
 

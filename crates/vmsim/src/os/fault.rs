@@ -400,30 +400,14 @@ impl Kernel {
                 if idx * ps >= len {
                     return Err(Violation::BeyondEnd);
                 }
-                let (pfn, kind) = match self.cache.pages.get(&(file, idx)) {
-                    Some(&pfn) => (pfn, FaultKind::PageCache),
-                    None => {
-                        let pfn = self.alloc_user_frame(pid, FrameKind::File)?;
-                        self.zero_frame(pfn);
-                        let mut buf = vec![0u8; ps as usize];
-                        if !self.cache.files[file.0 as usize].read_page(idx * ps, &mut buf) {
-                            self.log.counters.file_errors += 1;
-                        }
-                        if buf.iter().any(|&b| b != 0) {
-                            self.write_frame(pfn, &buf);
-                        }
-                        self.cache.pages.insert((file, idx), pfn);
-                        self.cache.owner.insert(pfn.0, (file, idx));
-                        self.log.counters.file_reads += 1;
-                        self.log.counters.io_wait_ns += self.config.storage.transfer_ns(ps);
-                        (pfn, FaultKind::FileRead)
-                    }
-                };
-                let k = self.map_object_page(pid, vma, page, pfn, write, kind)?;
-                if !write {
-                    self.fault_around(pid, vma, page, file, offset);
+                // A read maps the cached pages around it first, the page itself among
+                // them if it is cached and not marked for readahead (Linux's
+                // `do_read_fault`): then the fault is done.
+                if !write && self.fault_around(pid, vma, page, file, offset) {
+                    return Ok(FaultKind::PageCache);
                 }
-                Ok(k)
+                let (pfn, kind) = self.filemap_fault(pid, file, idx)?;
+                self.map_object_page(pid, vma, page, pfn, write, kind)
             }
             Backing::Device(d) => {
                 let pfn = d.range().0.pfn(self.machine.spec.paging.page_shift);
@@ -434,11 +418,12 @@ impl Kernel {
         }
     }
 
-    /// Fault-around (Linux's `do_fault_around`): after a read fault on a file page, the
-    /// other pages of the aligned window of `fault_around_pages` around it that are
-    /// already in the page cache, inside the VMA and not yet mapped, are mapped too
-    /// (read-only in a private mapping), saving the faults a sequential reader would
-    /// take. Nothing is read from storage for them.
+    /// Fault-around (Linux's `do_fault_around`): before a read fault on a file page is
+    /// handled, the pages of the aligned window of `fault_around_pages` around it that
+    /// are already in the page cache, not marked for readahead, inside the VMA and not
+    /// yet mapped, are mapped (read-only in a private mapping), saving the faults a
+    /// sequential reader would take. Nothing is read from storage for them. True if
+    /// the faulting page itself was mapped.
     fn fault_around(
         &mut self,
         pid: Pid,
@@ -446,34 +431,61 @@ impl Kernel {
         page: VirtAddr,
         file: super::FileId,
         offset: u64,
-    ) {
+    ) -> bool {
         let window = self.config.fault_around_pages;
         if window <= 1 {
-            return;
+            return false;
         }
         let ps = self.page_size();
-        let span = window * ps;
-        let start = VirtAddr(page.0 & !(span - 1)).max(vma.start);
-        let end = VirtAddr((page.0 & !(span - 1)).saturating_add(span)).min(vma.end);
+        // The faulting page's folio, if cached, unmarked and larger than the window,
+        // is the window (within the 2 MiB region the page's last table maps).
+        let idx = (offset + (page.0 - vma.start.0)) / ps;
+        let folio = self
+            .cache
+            .pages
+            .get(&(file, idx))
+            .filter(|&&pfn| !self.readahead_marked(pfn))
+            .map_or(0, |&pfn| 1u64 << self.folio_of(pfn));
+        let (start, end) = if folio > window {
+            let head = page.0 - (idx & (folio - 1)) * ps;
+            let region = page.0 & !(512 * ps - 1);
+            (
+                VirtAddr(head.max(region)).max(vma.start),
+                VirtAddr((head + folio * ps).min(region + 512 * ps)).min(vma.end),
+            )
+        } else {
+            let span = window * ps;
+            (
+                VirtAddr(page.0 & !(span - 1)).max(vma.start),
+                VirtAddr((page.0 & !(span - 1)).saturating_add(span)).min(vma.end),
+            )
+        };
         let paging = self.machine.spec.paging;
-        let Ok(mm) = self.mm(pid) else { return };
+        let Ok(mm) = self.mm(pid) else { return false };
         let pt = mm.pt;
-        let mut va = start;
+        let (mut va, mut mapped, mut hit) = (start, 0, false);
         while va < end {
-            if va != page && pt.slot(&paging, &self.machine.ram, va).is_none() {
+            if pt.slot(&paging, &self.machine.ram, va).is_none() {
                 let idx = (offset + (va.0 - vma.start.0)) / ps;
-                if let Some(&pfn) = self.cache.pages.get(&(file, idx)) {
-                    self.frames.get(pfn);
-                    let flags = self.user_flags(vma.prot, vma.shared, false);
-                    if self.install(pid, va, pfn, flags).is_ok() {
-                        self.log.counters.fault_around_pages += 1;
-                    } else {
-                        self.put_frame(pfn);
+                match self.cached_page(pid, file, idx) {
+                    Some(pfn) if !self.readahead_marked(pfn) => {
+                        self.frames.get(pfn);
+                        let flags = self.user_flags(vma.prot, vma.shared, false);
+                        if self.install(pid, va, pfn, flags).is_ok() {
+                            mapped += 1;
+                            hit |= va == page;
+                        } else {
+                            self.put_frame(pfn);
+                        }
                     }
+                    _ => {}
                 }
             }
             va = VirtAddr(va.0 + ps);
         }
+        self.log.counters.fault_around_pages += mapped - u64::from(hit);
+        self.note_mapped_around(file, mapped);
+        hit
     }
 
     /// Maps a page of a file or shared-memory object held by the cache or the object: the
@@ -715,6 +727,7 @@ mod tests {
     #[test]
     fn fault_around_maps_cached_neighbours() {
         let mut k = boot("x86-64");
+        k.config.readahead_pages = 0;
         let f = k.create_file("/seq", vec![1u8; 32 * 4096]);
         let a = spawn(&mut k);
         let b = spawn(&mut k);

@@ -155,10 +155,22 @@ impl Kernel {
     /// nothing does the OOM killer run, until there is room; if it kills `pid` itself,
     /// or finds nobody to kill, the fault fails.
     pub(super) fn alloc_user_frame(&mut self, pid: Pid, kind: FrameKind) -> Result<Pfn, Violation> {
+        self.alloc_frame_charged(pid, None, kind)
+    }
+
+    /// [`alloc_user_frame`](Self::alloc_user_frame), charged to `group` instead of
+    /// `pid`'s group when one is named (a page-cache page someone else read first).
+    pub(super) fn alloc_frame_charged(
+        &mut self,
+        pid: Pid,
+        group: Option<GroupId>,
+        kind: FrameKind,
+    ) -> Result<Pfn, Violation> {
         use super::reclaim::{Scope, RECLAIM_BATCH};
         self.kswapd();
         loop {
-            let g = self.process(pid).ok_or(Violation::OutOfMemory)?.group;
+            let own = self.process(pid).ok_or(Violation::OutOfMemory)?.group;
+            let g = group.unwrap_or(own);
             let grp = &self.groups.list[g.0 as usize];
             if grp.max_pages.is_some_and(|m| grp.charged >= m) {
                 if self.reclaim(RECLAIM_BATCH, Scope::Group(g)) == 0 {

@@ -81,6 +81,10 @@ impl Kernel {
                     // Host files are opened read-only.
                     return Err(Errno::EACCES);
                 }
+                if args.prot.contains(Prot::EXEC) {
+                    // A program or a library: in the page cache already (readahead.rs).
+                    self.cache.files[file.0 as usize].executable = true;
+                }
                 Backing::File { file, offset }
             }
             MapSource::Shm(obj, offset) => {

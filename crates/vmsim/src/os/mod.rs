@@ -35,6 +35,7 @@ mod mremap;
 mod munmap;
 pub mod page_cache;
 pub mod process;
+pub mod readahead;
 pub mod reclaim;
 pub mod rmap;
 mod shm;
@@ -105,6 +106,12 @@ pub struct KernelConfig {
     /// Pages mapped around a file read fault from the page cache (Linux's
     /// `fault_around_bytes` / page size: 16); 0 or 1: none.
     pub fault_around_pages: u64,
+    /// Most pages file readahead reads at once (Linux's `read_ahead_kb` / page size:
+    /// 32); 0: none (every missing page is read alone).
+    pub readahead_pages: u64,
+    /// Every file starts in the page cache (`--page-cache warm`); otherwise only files
+    /// mapped executable (programs and libraries) do.
+    pub page_cache_warm: bool,
     /// Cycles a page copy costs (copy-on-write).
     pub copy_cycles: u64,
     /// Clock rate of the simulated CPU, in MHz (turns cycles into time).
@@ -132,6 +139,8 @@ impl Default for KernelConfig {
             reclaim: ReclaimPolicy::Clock,
             local_reclaim: false,
             fault_around_pages: 16,
+            readahead_pages: 32,
+            page_cache_warm: false,
             swap_readahead: 8,
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
@@ -236,6 +245,8 @@ pub struct KernelCounters {
     pub file_errors: u64,
     /// Pages mapped by fault-around.
     pub fault_around_pages: u64,
+    /// File pages read ahead of the faults that wanted them.
+    pub file_readahead: u64,
     /// Pages read into the swap cache by readahead.
     pub swap_readahead: u64,
     /// Nanoseconds the storage spent writing (swap-outs, write-backs), in the background.
@@ -456,6 +467,29 @@ impl Kernel {
     /// that name that no page cache holds yet).
     pub fn create_file(&mut self, name: &str, data: Vec<u8>) -> FileId {
         self.cache.create_file(name, data)
+    }
+
+    /// Grows a simulated file to `len` bytes with zeros (a trace's file seen mapped
+    /// further than before); false if the host cannot hold it. Never shrinks one.
+    pub fn extend_file(&mut self, file: FileId, len: u64) -> bool {
+        let Some(f) = self.cache.files.get_mut(file.0 as usize) else {
+            return false;
+        };
+        if f.host.is_some() || len <= f.len {
+            return f.host.is_none();
+        }
+        let Ok(new) = usize::try_from(len) else {
+            return false;
+        };
+        if f.data
+            .try_reserve(new.saturating_sub(f.data.len()))
+            .is_err()
+        {
+            return false;
+        }
+        f.data.resize(new, 0);
+        f.len = len;
+        true
     }
 
     /// Opens a real file of the host, read-only: it can be mapped privately or

@@ -19,6 +19,10 @@ pub struct File {
     pub host: Option<std::fs::File>,
     /// Its length in bytes.
     pub len: u64,
+    /// Mapped executable at some point: a program or a library, cached from the start.
+    pub executable: bool,
+    /// Its readahead state.
+    pub ra: super::readahead::ReadaheadState,
 }
 
 impl File {
@@ -49,6 +53,11 @@ pub(super) struct PageCache {
     pub(super) owner: FxHashMap<u64, (FileId, u64)>,
     /// Page-cache frames written through a mapping since unmapped (to write back).
     pub(super) dirty: FxHashSet<u64>,
+    /// Page-cache frames marked for readahead: a fault on one reads the next window.
+    pub(super) readahead: FxHashSet<u64>,
+    /// The order of the folio each page-cache frame belongs to, where above 0 (the
+    /// folio is the aligned run of `2^order` pages holding it).
+    pub(super) folio_order: FxHashMap<u64, u8>,
 }
 
 impl PageCache {
@@ -66,6 +75,8 @@ impl PageCache {
             data,
             host: None,
             len,
+            executable: false,
+            ra: Default::default(),
         });
         FileId(self.files.len() as u32 - 1)
     }
@@ -79,6 +90,8 @@ impl PageCache {
             data: Vec::new(),
             host: Some(f),
             len,
+            executable: false,
+            ra: Default::default(),
         });
         Ok(FileId(self.files.len() as u32 - 1))
     }
@@ -125,6 +138,8 @@ impl Kernel {
         }
         self.cache.pages.remove(&(file, idx));
         self.cache.owner.remove(&pfn.0);
+        self.cache.readahead.remove(&pfn.0);
+        self.cache.folio_order.remove(&pfn.0);
         self.put_frame(pfn);
         self.log.counters.file_evictions += 1;
         true
@@ -180,6 +195,7 @@ mod tests {
     #[test]
     fn file_pages_come_from_storage_once_then_from_the_cache() {
         let mut k = boot("x86-64");
+        k.config.readahead_pages = 0;
         let f = k.create_file(
             "/data",
             (0..3 * 4096).map(|i| (i / 4096) as u8 + 1).collect(),

@@ -1,0 +1,378 @@
+//! File readahead on faults of file mappings, as Linux 6.x's `filemap_fault` does it
+//! (mm/filemap.c, mm/readahead.c), and which files start in the page cache.
+//!
+//! - **A miss** (the page is not cached) is a major fault. Unless the file misses far
+//!   more than it hits, the fault reads around it: the window of `readahead_pages`
+//!   (`read_ahead_kb` / page size: 32) starting half a window before the page, the
+//!   page a quarter window from its end marked *readahead* (`do_sync_mmap_readahead`).
+//! - **A hit on a marked page** (the reader has reached the window's last quarter)
+//!   reads the next window ahead of it, marked at its first page, so a sequential
+//!   reader stays ahead of storage (`do_async_mmap_readahead`, `page_cache_async_ra`).
+//! - **The miss counter** (`mmap_miss`) counts misses up and hits (and pages mapped by
+//!   fault-around) down; past 100 the file is read at random and read-around stops.
+//! - **Folios.** Readahead fills the cache in aligned folios of `2^order` pages, as
+//!   Linux 6.x does on file systems with large folios (ext4, xfs): read-around in
+//!   order-2 folios, and each window read ahead of a sequential reader in folios two
+//!   orders larger than the marked one's, up to the window's size (32 pages) and the
+//!   PMD's order. The mark is the folio's.
+//! - Fault-around does not map a marked folio, so the reader faults on it and the next
+//!   window is read; it maps a larger folio whole (inside the VMA and the 2 MiB region
+//!   of the fault).
+//!
+//! **The page cache at start.** A file mapped executable is a program or a shared
+//! library: the shell, or every other process using it, has it cached already, so
+//! its pages are found in the cache without storage (charged to the root group, as a
+//! page first read by someone else is). Other files start cold, or all warm under
+//! [`KernelConfig::page_cache_warm`](super::KernelConfig::page_cache_warm).
+
+use super::fault::{FaultKind, Violation};
+use super::frames::FrameKind;
+use super::{FileId, GroupId, Kernel, Pid};
+use crate::addr::Pfn;
+
+/// Misses past which read-around stops (Linux's `MMAP_LOTSAMISS`).
+const LOTS_OF_MISSES: u32 = 100;
+
+/// One file's readahead state (Linux's `file_ra_state`, one per file here rather than
+/// per open file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadaheadState {
+    /// First page of the current window.
+    pub start: u64,
+    /// Pages in it.
+    pub size: u64,
+    /// Pages at its end whose first is marked: reaching it reads the next window.
+    pub async_size: u64,
+    /// Misses less hits (`mmap_miss`).
+    pub mmap_miss: u32,
+}
+
+/// Largest folio order readahead makes (a PMD's: 2 MiB of 4 KiB pages).
+const MAX_FOLIO_ORDER: u32 = 9;
+
+/// The largest order whose folio fits in `pages` (`ilog2`), 0 for none.
+fn order_within(pages: u64) -> u32 {
+    pages.checked_ilog2().unwrap_or(0)
+}
+
+/// Linux's `get_next_ra_size`: the next window after one of `cur` pages.
+fn next_window(cur: u64, max: u64) -> u64 {
+    if cur < max / 16 {
+        4 * cur
+    } else if cur <= max / 2 {
+        2 * cur
+    } else {
+        max
+    }
+}
+
+impl Kernel {
+    /// The page-cache frame holding page `idx` of `file`, if cached. A page of a warm
+    /// file (see the module's notes) is put in the cache without storage, charged to
+    /// the root group; `None` if no frame can be had for it.
+    pub(super) fn cached_page(&mut self, pid: Pid, file: FileId, idx: u64) -> Option<Pfn> {
+        if let Some(&pfn) = self.cache.pages.get(&(file, idx)) {
+            return Some(pfn);
+        }
+        if !self.file_is_warm(file) {
+            return None;
+        }
+        let pfn = self.fill_cache_page(pid, true, file, idx).ok()?;
+        Some(pfn)
+    }
+
+    /// Whether `file`'s pages start in the page cache.
+    fn file_is_warm(&self, file: FileId) -> bool {
+        self.config.page_cache_warm || self.cache.files[file.0 as usize].executable
+    }
+
+    /// Page `idx` of `file` for a fault (Linux's `filemap_fault`): from the cache
+    /// (minor; a marked page reads the next window ahead) or read from storage with
+    /// read-around (major).
+    pub(super) fn filemap_fault(
+        &mut self,
+        pid: Pid,
+        file: FileId,
+        idx: u64,
+    ) -> Result<(Pfn, FaultKind), Violation> {
+        if let Some(pfn) = self.cached_page(pid, file, idx) {
+            let ra = &mut self.cache.files[file.0 as usize].ra;
+            ra.mmap_miss = ra.mmap_miss.saturating_sub(1);
+            if self.cache.readahead.contains(&pfn.0) {
+                let order = self.folio_of(pfn);
+                self.unmark_folio(file, idx, order);
+                self.async_readahead(pid, file, idx, order);
+            }
+            return Ok((pfn, FaultKind::PageCache));
+        }
+        self.sync_readahead(pid, file, idx);
+        let pfn = match self.cache.pages.get(&(file, idx)) {
+            Some(&pfn) => pfn,
+            // Read-around was off, or found no room: the page alone.
+            None => self.fill_cache_page(pid, false, file, idx)?,
+        };
+        self.log.counters.io_wait_ns += self.config.storage.transfer_ns(self.page_size());
+        Ok((pfn, FaultKind::FileRead))
+    }
+
+    /// Fault-around mapped `n` cached pages of `file`: as many hits for its miss count.
+    pub(super) fn note_mapped_around(&mut self, file: FileId, n: u64) {
+        let ra = &mut self.cache.files[file.0 as usize].ra;
+        ra.mmap_miss = ra.mmap_miss.saturating_sub(n.min(u32::MAX as u64) as u32);
+    }
+
+    /// Whether page-cache frame `pfn` is marked: fault-around leaves it for the
+    /// reader's fault.
+    pub(super) fn readahead_marked(&self, pfn: Pfn) -> bool {
+        self.cache.readahead.contains(&pfn.0)
+    }
+
+    /// The order of the folio page-cache frame `pfn` belongs to.
+    pub(super) fn folio_of(&self, pfn: Pfn) -> u32 {
+        self.cache.folio_order.get(&pfn.0).map_or(0, |&o| o as u32)
+    }
+
+    /// Clears the readahead mark of the folio of `order` holding page `idx`.
+    fn unmark_folio(&mut self, file: FileId, idx: u64, order: u32) {
+        let head = idx & !((1u64 << order) - 1);
+        for i in head..head + (1 << order) {
+            if let Some(pfn) = self.cache.pages.get(&(file, i)) {
+                self.cache.readahead.remove(&pfn.0);
+            }
+        }
+    }
+
+    /// Read-around for a miss on page `idx` (`do_sync_mmap_readahead`).
+    fn sync_readahead(&mut self, pid: Pid, file: FileId, idx: u64) {
+        let max = self.config.readahead_pages;
+        if max == 0 {
+            return;
+        }
+        let ra = &mut self.cache.files[file.0 as usize].ra;
+        if ra.mmap_miss < LOTS_OF_MISSES * 10 {
+            ra.mmap_miss += 1;
+        }
+        if ra.mmap_miss > LOTS_OF_MISSES {
+            return;
+        }
+        *ra = ReadaheadState {
+            start: idx.saturating_sub(max / 2),
+            size: max,
+            async_size: max / 4,
+            mmap_miss: ra.mmap_miss,
+        };
+        let ra = *ra;
+        let order = order_within(ra.size).min(2);
+        self.read_window(pid, file, ra, order);
+    }
+
+    /// The reader reached marked page `idx`, in a folio of `order`: the next window
+    /// (`page_cache_async_ra`), in folios two orders larger.
+    fn async_readahead(&mut self, pid: Pid, file: FileId, idx: u64, order: u32) {
+        let max = self.config.readahead_pages;
+        if max == 0 {
+            return;
+        }
+        let mut ra = self.cache.files[file.0 as usize].ra;
+        let expected = (ra.start + ra.size - ra.async_size) & !((1u64 << order) - 1);
+        if idx & !((1u64 << order) - 1) == expected {
+            // The expected mark: a sequential reader; push the window on.
+            ra.start += ra.size;
+            ra.size = ra.size.max(next_window(ra.size, max));
+        } else {
+            // A mark without the state that set it (interleaved readers): the cached
+            // run after the page is the old lookahead; ramp up from it.
+            let Some(miss) = (idx + 1..=idx + max).find(|&i| !self.page_present(file, i)) else {
+                return;
+            };
+            ra.start = miss;
+            ra.size = next_window(miss - idx + max, max);
+        }
+        ra.async_size = ra.size;
+        self.cache.files[file.0 as usize].ra = ra;
+        let order = (order + 2).min(order_within(ra.size)).min(MAX_FOLIO_ORDER);
+        self.read_window(pid, file, ra, order);
+    }
+
+    /// Whether page `idx` of `file` is cached (a warm file's always is).
+    fn page_present(&self, file: FileId, idx: u64) -> bool {
+        self.file_is_warm(file) || self.cache.pages.contains_key(&(file, idx))
+    }
+
+    /// Reads the window `ra` into the cache in aligned folios of up to `order` (smaller
+    /// where alignment or the window's end ask), the folio holding the page
+    /// `async_size` from the end marked; pages past the file's end are not read, and a
+    /// run holding a cached page is read page by page around it
+    /// (`page_cache_ra_order`). Stops early when no frame can be had.
+    fn read_window(&mut self, pid: Pid, file: FileId, ra: ReadaheadState, order: u32) {
+        let ps = self.page_size();
+        let pages = self.cache.files[file.0 as usize].len.div_ceil(ps);
+        let end = ra.start.saturating_add(ra.size).min(pages);
+        let mark = (ra.async_size > 0).then(|| ra.start + ra.size - ra.async_size);
+        let mut idx = ra.start;
+        while idx < end {
+            let mut o = order.min(idx.trailing_zeros());
+            while o > 0 && idx + (1 << o) > end {
+                o -= 1;
+            }
+            let n = 1u64 << o;
+            if (idx..idx + n).any(|i| self.page_present(file, i)) {
+                o = 0;
+            }
+            let n = 1u64 << o;
+            let marked = mark.is_some_and(|m| (idx..idx + n).contains(&m));
+            for i in idx..idx + n {
+                if self.page_present(file, i) {
+                    continue;
+                }
+                let Ok(pfn) = self.fill_cache_page(pid, false, file, i) else {
+                    return;
+                };
+                self.log.counters.file_readahead += 1;
+                if o > 0 {
+                    self.cache.folio_order.insert(pfn.0, o as u8);
+                }
+                if marked {
+                    self.cache.readahead.insert(pfn.0);
+                }
+            }
+            idx += n;
+        }
+    }
+
+    /// Puts page `idx` of `file` in the page cache: read from storage into a frame
+    /// charged to `pid`'s group, or, for a `warm` file, found there already (charged to
+    /// the root group, no storage).
+    fn fill_cache_page(
+        &mut self,
+        pid: Pid,
+        warm: bool,
+        file: FileId,
+        idx: u64,
+    ) -> Result<Pfn, Violation> {
+        let ps = self.page_size();
+        let group = warm.then_some(GroupId(0));
+        let pfn = self.alloc_frame_charged(pid, group, FrameKind::File)?;
+        self.zero_frame(pfn);
+        let mut buf = vec![0u8; ps as usize];
+        if !self.cache.files[file.0 as usize].read_page(idx * ps, &mut buf) {
+            self.log.counters.file_errors += 1;
+        }
+        if buf.iter().any(|&b| b != 0) {
+            self.write_frame(pfn, &buf);
+        }
+        self.cache.pages.insert((file, idx), pfn);
+        self.cache.owner.insert(pfn.0, (file, idx));
+        if !warm {
+            self.log.counters.file_reads += 1;
+            self.log.counters.io_busy_ns += self.config.storage.transfer_ns(ps);
+        }
+        Ok(pfn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::VirtAddr;
+    use crate::os::test_support::*;
+
+    fn mapped_file(k: &mut Kernel, pages: u64, prot: Prot) -> (Pid, VirtAddr) {
+        let f = k.create_file("/data", vec![1; (pages * 4096) as usize]);
+        let pid = spawn(k);
+        let args = MmapArgs {
+            source: MapSource::File(f, 0),
+            ..MmapArgs::anon(pages * 4096, prot)
+        };
+        let va = k.mmap(pid, args).unwrap();
+        (pid, va)
+    }
+
+    fn read_pages(k: &mut Kernel, pid: Pid, va: VirtAddr, pages: impl Iterator<Item = u64>) {
+        let mut b = [0u8];
+        for i in pages {
+            k.read(pid, VirtAddr(va.0 + i * 4096), &mut b).unwrap();
+            assert_eq!(b, [1]);
+        }
+    }
+
+    #[test]
+    fn a_sequential_reader_takes_one_major_fault_and_stays_ahead() {
+        let mut k = boot("x86-64");
+        let (pid, va) = mapped_file(&mut k, 1024, Prot::READ);
+        read_pages(&mut k, pid, va, 0..1024);
+        assert_eq!(
+            faults(&k, FaultKind::FileRead),
+            1,
+            "only the first page waits"
+        );
+        // Every page was read once: the first window, then one per mark.
+        assert_eq!(k.log.counters.file_reads, 1024);
+        // Windows ahead are one 32-page folio each, marked: two faults per window (the
+        // mark, mapped alone; then fault-around maps the rest of the folio).
+        let minor = faults(&k, FaultKind::PageCache);
+        assert!((62..=70).contains(&minor), "{minor} minor faults");
+    }
+
+    #[test]
+    fn random_reads_stop_read_around_after_a_hundred_misses() {
+        let mut k = boot("x86-64");
+        let (pid, va) = mapped_file(&mut k, 1 << 16, Prot::READ);
+        // Pages far apart: every touch misses, and read-around mostly wastes.
+        read_pages(
+            &mut k,
+            pid,
+            va,
+            (0..300u64).map(|i| (i * 7919 * 64) % (1 << 16)),
+        );
+        let reads = k.log.counters.file_reads;
+        assert_eq!(faults(&k, FaultKind::FileRead), 300);
+        assert!(
+            reads < 101 * 32 + 200,
+            "read-around stopped after 100 misses: {reads} pages read"
+        );
+        assert!(reads > 100 * 16, "it read around before that: {reads}");
+    }
+
+    #[test]
+    fn no_readahead_reads_only_the_faulting_pages() {
+        let mut k = boot("x86-64");
+        k.config.readahead_pages = 0;
+        k.config.fault_around_pages = 0;
+        let (pid, va) = mapped_file(&mut k, 64, Prot::READ);
+        read_pages(&mut k, pid, va, 0..64);
+        assert_eq!(faults(&k, FaultKind::FileRead), 64);
+        assert_eq!(k.log.counters.file_reads, 64);
+    }
+
+    #[test]
+    fn an_executable_file_is_cached_from_the_start() {
+        let mut k = boot("x86-64");
+        let (pid, va) = mapped_file(&mut k, 64, Prot::READ | Prot::EXEC);
+        read_pages(&mut k, pid, va, 0..64);
+        assert_eq!(faults(&k, FaultKind::FileRead), 0);
+        assert_eq!(k.log.counters.file_reads, 0, "nothing from storage");
+        // Fault-around maps the 16-page windows whole (64 pages touch four or five).
+        assert!((4..=5).contains(&faults(&k, FaultKind::PageCache)));
+        let root = &k.groups()[0];
+        assert!(root.charged >= 64, "charged to the root group");
+    }
+
+    #[test]
+    fn a_warm_page_cache_has_every_file() {
+        let mut k = boot("x86-64");
+        k.config.page_cache_warm = true;
+        let (pid, va) = mapped_file(&mut k, 64, Prot::READ);
+        read_pages(&mut k, pid, va, 0..64);
+        assert_eq!(faults(&k, FaultKind::FileRead), 0);
+        assert!((4..=5).contains(&faults(&k, FaultKind::PageCache)));
+    }
+
+    #[test]
+    fn window_sizes_ramp_as_linux_does() {
+        assert_eq!(next_window(1, 32), 4);
+        assert_eq!(next_window(4, 32), 8);
+        assert_eq!(next_window(16, 32), 32);
+        assert_eq!(next_window(32, 32), 32);
+    }
+}
