@@ -55,6 +55,9 @@ impl Kernel {
         let ppt = self.mm(parent)?.pt;
         let mut pending: Option<TlbFlush> = None;
         for vma in vmas.iter() {
+            if !self.fork_copies(ppt, vma) {
+                continue;
+            }
             for (va, slot) in ppt.entries(&paging, &self.machine.ram, vma.start, vma.end) {
                 let ok = match slot {
                     Slot::Leaf(m) => {
@@ -138,6 +141,30 @@ impl Kernel {
         self.log.counters.forks += 1;
         Ok(child)
     }
+
+    /// Whether fork copies `vma`'s entries (Linux's `vma_needs_copy`): only a private
+    /// VMA holding anonymous pages (or swap entries, or pages kept by `PROT_NONE`), whose
+    /// contents exist nowhere else, and a device's. Shared memory and file pages the
+    /// child finds again by faulting, which is cheaper than copying tables it may never
+    /// use.
+    fn fork_copies(&self, pt: crate::hw::PageTable, vma: &super::Vma) -> bool {
+        use super::frames::FrameKind;
+        use super::vma::Backing;
+        match vma.backing {
+            Backing::Device(_) => true,
+            _ if vma.shared => false,
+            Backing::Anon => true,
+            _ => {
+                let paging = self.machine.spec.paging;
+                pt.entries(&paging, &self.machine.ram, vma.start, vma.end)
+                    .into_iter()
+                    .any(|(_, slot)| match slot {
+                        Slot::Leaf(m) => self.frames.kind(m.pfn) == FrameKind::Anon,
+                        Slot::Soft { .. } => true,
+                    })
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -189,5 +216,42 @@ mod tests {
             );
             assert_eq!(k.read_u64(child, VirtAddr(a.0 + 6 * ps)).unwrap(), 106);
         }
+    }
+
+    #[test]
+    fn shared_and_untouched_file_pages_are_found_again_by_faulting_not_copied() {
+        let mut k = boot("x86-64");
+        let parent = spawn(&mut k);
+        let n = 8u64;
+        let shared = MmapArgs {
+            shared: true,
+            ..MmapArgs::anon(n * 4096, Prot::RW)
+        };
+        let s = k.mmap(parent, shared).unwrap();
+        let f = k.create_file("/lib", vec![5u8; (n * 4096) as usize]);
+        let file = MmapArgs {
+            source: MapSource::File(f, 0),
+            ..MmapArgs::anon(n * 4096, Prot::READ)
+        };
+        let r = k.mmap(parent, file).unwrap();
+        let a = k.mmap(parent, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        for i in 0..n {
+            k.write_u64(parent, VirtAddr(s.0 + i * 4096), i).unwrap();
+            k.read_u64(parent, VirtAddr(r.0 + i * 4096)).unwrap();
+            k.write_u64(parent, VirtAddr(a.0 + i * 4096), i).unwrap();
+        }
+        let child = k.fork(parent).unwrap();
+        let before = k.process(child).unwrap().stats.faults.iter().sum::<u64>();
+        for i in 0..n {
+            assert_eq!(k.read_u64(child, VirtAddr(s.0 + i * 4096)).unwrap(), i);
+            assert_eq!(k.read_u64(child, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+        }
+        let mut b = [0u8];
+        k.read(child, r, &mut b).unwrap();
+        assert_eq!(b, [5]);
+        let taken = k.process(child).unwrap().stats.faults.iter().sum::<u64>() - before;
+        // Every shared page faults once; the file's pages come back by one fault and
+        // fault-around; the private anonymous pages were copied, so read without faults.
+        assert_eq!(taken, n + 1, "{taken} faults in the child");
     }
 }
