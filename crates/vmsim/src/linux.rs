@@ -64,6 +64,10 @@ pub struct Vmstat {
     pub pswpin: u64,
     /// Pages written to swap.
     pub pswpout: u64,
+    /// Pages swap readahead read beside the faulting ones.
+    pub swap_ra: u64,
+    /// Of those, pages a fault then found in the swap cache.
+    pub swap_ra_hit: u64,
     /// KiB read from storage (file pages and swap).
     pub pgpgin: u64,
     /// KiB written to storage (write-back and swap).
@@ -116,6 +120,8 @@ impl Vmstat {
             pgmajfault,
             pswpin,
             pswpout: c.swap_outs,
+            swap_ra: c.swap_readahead,
+            swap_ra_hit: c.swap_readahead_hits,
             pgpgin: (c.file_reads + pswpin) * kib,
             pgpgout: (c.writebacks + c.swap_outs) * kib,
             pgscan_kswapd: c.pages_scanned_kswapd,

@@ -155,16 +155,29 @@ impl Kernel {
     /// nothing does the OOM killer run, until there is room; if it kills `pid` itself,
     /// or finds nobody to kill, the fault fails.
     pub(super) fn alloc_user_frame(&mut self, pid: Pid, kind: FrameKind) -> Result<Pfn, Violation> {
-        self.alloc_frame_charged(pid, None, kind)
+        self.alloc_frame_charged(pid, None, kind, true)
+    }
+
+    /// A frame for readahead, charged to `pid`'s group: as
+    /// [`alloc_user_frame`](Self::alloc_user_frame), but where only the OOM killer could
+    /// find one, none (readahead is a guess, not worth a process).
+    pub(super) fn alloc_readahead_frame(
+        &mut self,
+        pid: Pid,
+        kind: FrameKind,
+    ) -> Result<Pfn, Violation> {
+        self.alloc_frame_charged(pid, None, kind, false)
     }
 
     /// [`alloc_user_frame`](Self::alloc_user_frame), charged to `group` instead of
-    /// `pid`'s group when one is named (a page-cache page someone else read first).
+    /// `pid`'s group when one is named (a page-cache page someone else read first);
+    /// without `may_kill`, fails where it would call the OOM killer.
     pub(super) fn alloc_frame_charged(
         &mut self,
         pid: Pid,
         group: Option<GroupId>,
         kind: FrameKind,
+        may_kill: bool,
     ) -> Result<Pfn, Violation> {
         use super::reclaim::{Scope, RECLAIM_BATCH};
         self.kswapd();
@@ -180,12 +193,18 @@ impl Kernel {
                         grp.name,
                         grp.max_pages.unwrap_or(0)
                     );
+                    if !may_kill {
+                        return Err(Violation::OutOfMemory);
+                    }
                     self.oom_kill(Some(g), why)?;
                 }
             } else if self.frames.nr_free() <= self.reclaim.watermarks.min
                 && self.direct_reclaim(pid) == 0
                 && self.frames.nr_free() == 0
             {
+                if !may_kill {
+                    return Err(Violation::OutOfMemory);
+                }
                 self.oom_kill(None, "no free frames and nothing reclaimable".into())?;
             } else if let Some(pfn) = self.frames.alloc(1, kind, g.0) {
                 let grp = &mut self.groups.list[g.0 as usize];
@@ -194,6 +213,9 @@ impl Kernel {
                 self.lru_add(pfn);
                 return Ok(pfn);
             } else {
+                if !may_kill {
+                    return Err(Violation::OutOfMemory);
+                }
                 self.oom_kill(None, "no free frames".into())?;
             }
             if !self.process(pid).is_some_and(|p| p.is_running()) {

@@ -249,6 +249,8 @@ pub struct KernelCounters {
     pub file_readahead: u64,
     /// Pages read into the swap cache by readahead.
     pub swap_readahead: u64,
+    /// Pages read ahead into the swap cache that a fault then found (`swap_ra_hit`).
+    pub swap_readahead_hits: u64,
     /// Nanoseconds the storage spent writing (swap-outs, write-backs), in the background.
     pub io_busy_ns: u64,
 }

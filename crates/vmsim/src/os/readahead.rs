@@ -77,7 +77,7 @@ impl Kernel {
         if !self.file_is_warm(file) {
             return None;
         }
-        let pfn = self.fill_cache_page(pid, true, file, idx).ok()?;
+        let pfn = self.fill_cache_page(pid, true, file, idx, false).ok()?;
         Some(pfn)
     }
 
@@ -101,7 +101,10 @@ impl Kernel {
             if self.cache.readahead.contains(&pfn.0) {
                 let order = self.folio_of(pfn);
                 self.unmark_folio(file, idx, order);
+                // Finding frames for the window may reclaim: not this page.
+                self.reclaim.pinned.push(pfn);
                 self.async_readahead(pid, file, idx, order);
+                self.reclaim.pinned.pop();
             }
             return Ok((pfn, FaultKind::PageCache));
         }
@@ -109,7 +112,7 @@ impl Kernel {
         let pfn = match self.cache.pages.get(&(file, idx)) {
             Some(&pfn) => pfn,
             // Read-around was off, or found no room: the page alone.
-            None => self.fill_cache_page(pid, false, file, idx)?,
+            None => self.fill_cache_page(pid, false, file, idx, false)?,
         };
         self.log.counters.io_wait_ns += self.config.storage.transfer_ns(self.page_size());
         Ok((pfn, FaultKind::FileRead))
@@ -225,7 +228,7 @@ impl Kernel {
                 if self.page_present(file, i) {
                     continue;
                 }
-                let Ok(pfn) = self.fill_cache_page(pid, false, file, i) else {
+                let Ok(pfn) = self.fill_cache_page(pid, false, file, i, true) else {
                     return;
                 };
                 self.log.counters.file_readahead += 1;
@@ -249,10 +252,11 @@ impl Kernel {
         warm: bool,
         file: FileId,
         idx: u64,
+        ahead: bool,
     ) -> Result<Pfn, Violation> {
         let ps = self.page_size();
         let group = warm.then_some(GroupId(0));
-        let pfn = self.alloc_frame_charged(pid, group, FrameKind::File)?;
+        let pfn = self.alloc_frame_charged(pid, group, FrameKind::File, !ahead)?;
         self.zero_frame(pfn);
         let mut buf = vec![0u8; ps as usize];
         if !self.cache.files[file.0 as usize].read_page(idx * ps, &mut buf) {

@@ -14,6 +14,8 @@
 mod transfer;
 
 use crate::addr::{Pfn, SwapSlot};
+use crate::os::Pid;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -111,24 +113,40 @@ pub enum SwapFileError {
 }
 
 /// Swap as the kernel holds it: the device (with its swap cache), if there is one,
-/// and the readahead window.
+/// and the readahead state.
 #[derive(Debug)]
 pub(super) struct Swap {
     /// The device.
     pub(super) dev: Option<SwapDevice>,
-    /// The swap readahead window, in slots.
-    pub(super) ra_window: u32,
-    /// Swap-cache hits since the last readahead.
-    pub(super) ra_hits: u64,
+    /// Most pages one swap fault reads, its own included (`1 << page-cluster`).
+    pub(super) ra_max: u32,
+    /// Each VMA's readahead state (Linux's `swap_readahead_info`), by process and the
+    /// VMA's start.
+    pub(super) ra: FxHashMap<(Pid, u64), VmaReadahead>,
+    /// Swap-cache frames read ahead and not yet found by a fault (`PG_readahead`).
+    pub(super) ra_marked: FxHashSet<u64>,
+}
+
+/// One VMA's swap readahead state: the last swap fault's page, the window it read and
+/// the readahead hits since.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct VmaReadahead {
+    /// The virtual page number of the last swap fault that read from the device.
+    pub(super) prev_page: u64,
+    /// The window that fault read, in pages.
+    pub(super) win: u32,
+    /// Pages it read ahead that faults have found since.
+    pub(super) hits: u32,
 }
 
 impl Swap {
-    /// `dev` with a readahead window of `readahead` slots (at least 1).
+    /// `dev` with readahead of up to `readahead` pages a fault (at least 1).
     pub(super) fn new(dev: Option<SwapDevice>, readahead: u32) -> Swap {
         Swap {
             dev,
-            ra_window: readahead.max(1),
-            ra_hits: 0,
+            ra_max: readahead.max(1),
+            ra: FxHashMap::default(),
+            ra_marked: FxHashSet::default(),
         }
     }
 }
