@@ -66,6 +66,24 @@ fn plugin() -> &'static Plugin {
     PLUGIN.get().expect("installed")
 }
 
+const SYS_READ: i64 = 0;
+const SYS_WRITE: i64 = 1;
+const SYS_STAT: i64 = 4;
+const SYS_FSTAT: i64 = 5;
+const SYS_LSTAT: i64 = 6;
+const SYS_PREAD64: i64 = 17;
+const SYS_PWRITE64: i64 = 18;
+const SYS_READV: i64 = 19;
+const SYS_RECVFROM: i64 = 45;
+const SYS_GETDENTS64: i64 = 217;
+const SYS_NEWFSTATAT: i64 = 262;
+const SYS_PREADV: i64 = 295;
+const SYS_GETRANDOM: i64 = 318;
+const SYS_PREADV2: i64 = 327;
+const SYS_STATX: i64 = 332;
+/// Bytes of `struct stat` and `struct statx` on x86-64.
+const STAT_SIZE: u64 = 144;
+const STATX_SIZE: u64 = 256;
 const SYS_MMAP: i64 = 9;
 const SYS_MPROTECT: i64 = 10;
 const SYS_MUNMAP: i64 = 11;
@@ -423,7 +441,43 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             }
         }
         n if OTHER_MEMORY_SYSCALLS.contains(&n) => ring.control(vcpu, Ctl::Syscall, &[n as u64]),
+        // The kernel's own copies to and from the program's buffers fault as the
+        // program's accesses would (Linux counts them in its minflt), and QEMU's host
+        // does them out of the plugin's sight: one access per page they touch.
+        SYS_READ | SYS_PREAD64 | SYS_RECVFROM | SYS_GETDENTS64 | SYS_GETRANDOM if ok && ret > 0 => {
+            let buf = if num == SYS_GETRANDOM { a[0] } else { a[1] };
+            kernel_copy(vcpu, wire::STORE, buf, r);
+        }
+        SYS_READV | SYS_PREADV | SYS_PREADV2 if ok && ret > 0 => {
+            let mut left = r;
+            for i in 0..a[2].min(64) {
+                let mut iov = [0u8; 16];
+                if left == 0 || !exec::read_mem(a[1] + 16 * i, &mut iov) {
+                    break;
+                }
+                let base = u64::from_le_bytes(iov[..8].try_into().unwrap());
+                let len = u64::from_le_bytes(iov[8..].try_into().unwrap()).min(left);
+                kernel_copy(vcpu, wire::STORE, base, len);
+                left -= len;
+            }
+        }
+        SYS_STAT | SYS_FSTAT | SYS_LSTAT if ok => kernel_copy(vcpu, wire::STORE, a[1], STAT_SIZE),
+        SYS_NEWFSTATAT if ok => kernel_copy(vcpu, wire::STORE, a[2], STAT_SIZE),
+        SYS_STATX if ok => kernel_copy(vcpu, wire::STORE, a[4], STATX_SIZE),
+        SYS_WRITE | SYS_PWRITE64 if ok && ret > 0 => kernel_copy(vcpu, wire::LOAD, a[1], r),
         _ => {}
+    }
+}
+
+/// The kernel copied `len` bytes to (`STORE`) or from (`LOAD`) the program's buffer at
+/// `buf`: one access at the first byte of each page the copy touches.
+fn kernel_copy(vcpu: u32, kind: u64, buf: u64, len: u64) {
+    let ring = &plugin().ring;
+    let end = buf.saturating_add(len);
+    let mut at = buf;
+    while at < end {
+        ring.access(vcpu, wire::access(kind, 0, at));
+        at = (at | 0xfff) + 1;
     }
 }
 
