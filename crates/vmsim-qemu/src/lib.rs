@@ -415,7 +415,9 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             } else if r == 0 {
                 child_started(vcpu);
             } else {
-                ring.control(vcpu, Ctl::Fork, &[r]);
+                // QEMU runs a vfork as a fork; the model shares the address space.
+                let vfork = num == SYS_VFORK || a[0] & CLONE_VFORK != 0;
+                ring.control(vcpu, Ctl::Fork, &[r, u64::from(vfork)]);
             }
         }
         SYS_WAIT4 if ok && ret > 0 && a[1] != 0 => {

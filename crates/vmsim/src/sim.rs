@@ -170,6 +170,9 @@ struct Proc {
     brk: Option<u64>,
     /// The thread running the process's accesses.
     tid: TraceTid,
+    /// A vfork child: `pid` is its parent's, whose address space it runs in until it
+    /// execs or exits.
+    vfork: bool,
 }
 
 /// Replays events into a kernel.
@@ -487,6 +490,7 @@ impl<'k> Sim<'k> {
                 infer,
                 brk: None,
                 tid: 0,
+                vfork: false,
             },
         ))
     }
@@ -680,6 +684,23 @@ impl<'k> Sim<'k> {
                     },
                 }
             }
+            Event::Vfork { parent, child } => {
+                match (self.proc_of(parent, e), self.procs.contains_key(&child)) {
+                    (_, true) => Err(format!("trace pid {child} already exists")),
+                    (Err(why), _) => Err(why),
+                    (Ok(p), false) => {
+                        self.made(
+                            child,
+                            Proc {
+                                tid: 0,
+                                vfork: true,
+                                ..p
+                            },
+                        );
+                        Ok(())
+                    }
+                }
+            }
             Event::Exec { pid } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
                 Ok(p) => {
@@ -703,6 +724,14 @@ impl<'k> Sim<'k> {
             Event::ExecImage { pid } => self.exec_image(pid),
             Event::Exit { pid, code } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
+                Ok(p) if p.vfork => {
+                    // A vfork child that never exec'd: its parent's address space
+                    // lives on.
+                    self.procs.remove(&pid);
+                    self.threads.retain(|t| t.0 != pid);
+                    self.last = None;
+                    Ok(())
+                }
                 Ok(p) => {
                     let r = self.kernel.exit(p.pid, code).map_err(|e| e.to_string());
                     if r.is_ok() {
@@ -902,7 +931,9 @@ impl<'k> Sim<'k> {
     /// `exec-image`: the process's address space is emptied, or a process with an empty
     /// one is made for a pid the trace has not named; nothing is inferred afterwards.
     fn exec_image(&mut self, tpid: TracePid) -> Result<(), String> {
-        let Some(&p) = self.procs.get(&tpid) else {
+        let known = self.procs.get(&tpid).copied();
+        let Some(p) = known.filter(|p| !p.vfork) else {
+            // A new process, or a vfork child leaving its parent's address space.
             return match self.kernel.spawn_empty("trace") {
                 Ok(pid) => {
                     let p = Proc {
@@ -910,8 +941,15 @@ impl<'k> Sim<'k> {
                         infer: false,
                         brk: None,
                         tid: 0,
+                        vfork: false,
                     };
-                    self.made(tpid, p);
+                    if known.is_some() {
+                        self.procs.insert(tpid, p);
+                        self.only_main_thread(tpid);
+                        self.last = None;
+                    } else {
+                        self.made(tpid, p);
+                    }
                     Ok(())
                 }
                 Err(e) => Err(format!(
@@ -1241,6 +1279,39 @@ mod tests {
         assert_eq!(sim.threads_of(2), [0]);
         assert_eq!(s.signalled_accesses, 0, "threads share the address space");
         assert!(crate::run::replay_text(&s).contains("2 processes, 4 threads"));
+    }
+
+    #[test]
+    fn a_vfork_child_runs_in_its_parents_address_space_until_it_execs() {
+        use crate::os::FaultKind;
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            0,
+            "exec-image 1
+             mmap 1 0x10000000 16KiB rw-
+             W 1 0x10000000 8
+             vfork 1 2
+             W 2 0x10000000 8
+             W 2 0x10001000 8
+             exec-image 2
+             mmap 2 0x20000000 4KiB rw-
+             W 2 0x20000000 8
+             exit 2 0
+             W 1 0x10001000 8
+             vfork 1 3
+             exit 3 0
+             W 1 0x10002000 8
+             exit 1 0",
+        );
+        let s = sim.stats.clone();
+        assert_eq!(s.failed_events, 0, "{:?}", s.failures);
+        // The child's writes before exec land in the parent's pages: no copy, and the
+        // parent then finds the second page mapped; after exec the child has its own.
+        let c = sim.kernel.counters();
+        assert_eq!(c.faults_of(FaultKind::CowCopy), 0);
+        assert_eq!(c.faults_of(FaultKind::DemandZero), 4, "{:?}", c.faults);
+        assert_eq!(s.processes, 3);
     }
 
     #[test]

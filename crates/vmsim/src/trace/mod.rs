@@ -120,6 +120,15 @@ pub enum Event {
         /// The child's trace pid.
         child: TracePid,
     },
+    /// `vfork` (or `clone` with `CLONE_VFORK`, as `posix_spawn` makes): the child runs
+    /// in its parent's address space, the parent waiting, until the child execs (an
+    /// [`Event::ExecImage`] gives it its own) or exits.
+    Vfork {
+        /// The parent.
+        parent: TracePid,
+        /// The child's trace pid.
+        child: TracePid,
+    },
     /// `exec` of a new small program (the address space is replaced).
     Exec {
         /// Who.
@@ -248,7 +257,7 @@ impl Event {
             | Event::ShmDetach { pid, .. }
             | Event::Syscall { pid, .. }
             | Event::ThpDisable { pid, .. } => pid,
-            Event::Fork { parent, .. } => parent,
+            Event::Fork { parent, .. } | Event::Vfork { parent, .. } => parent,
         }
     }
 }

@@ -71,6 +71,7 @@ fn name(e: &Event) -> &'static str {
         Event::Mprotect { .. } => "mprotect",
         Event::Brk { .. } => "brk",
         Event::Fork { .. } => "fork",
+        Event::Vfork { .. } => "vfork",
         Event::Exec { .. } => "exec",
         Event::Exit { .. } => "exit",
         Event::Switch { .. } => "switch",
@@ -107,7 +108,7 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
                     *s.syscalls.entry(name).or_default() += 1;
                 };
                 match *e {
-                    Event::Fork { child, .. } => {
+                    Event::Fork { child, .. } | Event::Vfork { child, .. } => {
                         pids.insert(child);
                     }
                     Event::Thread { pid, tid } if tid != 0 => {

@@ -330,6 +330,13 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 child: pid(w, 2)?,
             }
         }
+        "vfork" => {
+            at_most(w, 3)?;
+            Event::Vfork {
+                parent: pid(w, 1)?,
+                child: pid(w, 2)?,
+            }
+        }
         "brk" => {
             at_most(w, 3)?;
             Event::Brk {
@@ -438,6 +445,7 @@ pub fn format_event(e: &Event) -> String {
         Event::Switch { pid } => format!("switch {pid}"),
         Event::Exit { pid, code } => format!("exit {pid} {code}"),
         Event::Fork { parent, child } => format!("fork {parent} {child}"),
+        Event::Vfork { parent, child } => format!("vfork {parent} {child}"),
         Event::Brk { pid, addr } => format!("brk {pid} {addr:#x}"),
         Event::Munmap { pid, addr, len } => format!("munmap {pid} {addr:#x} {len:#x}"),
         Event::Mprotect {

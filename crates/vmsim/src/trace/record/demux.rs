@@ -482,7 +482,11 @@ impl Demux {
                     let child = self.next_pid;
                     self.next_pid += 1;
                     self.stats.processes += 1;
-                    out(Event::Fork { parent: pid, child });
+                    if a[1] == 1 {
+                        out(Event::Vfork { parent: pid, child });
+                    } else {
+                        out(Event::Fork { parent: pid, child });
+                    }
                     self.forked.insert(child_host, child);
                     let waiting = (0..self.conns.len()).find(|&k| {
                         let c = &self.conns[k];
@@ -597,7 +601,7 @@ mod tests {
         run(
             &mut d,
             0,
-            &msg(100, &[wire::control(Ctl::Fork, 1), 200, load]),
+            &msg(100, &[wire::control(Ctl::Fork, 2), 200, 0, load]),
             &mut ev,
         );
         assert!(d.readable(1));
@@ -664,7 +668,7 @@ mod tests {
         run(
             &mut d,
             0,
-            &msg(1, &[wire::control(Ctl::Fork, 1), 2]),
+            &msg(1, &[wire::control(Ctl::Fork, 2), 2, 0]),
             &mut ev,
         );
         d.close(1, &mut |e| ev.push(e)).unwrap();
@@ -696,7 +700,7 @@ mod tests {
             &[load],
             &[wire::control(Ctl::ThreadExit, 1), 0],
             &th(0),
-            &[wire::control(Ctl::Fork, 1), 9],
+            &[wire::control(Ctl::Fork, 2), 9, 0],
         ]
         .concat();
         run(&mut d, 0, &msg(1, &recs), &mut ev);

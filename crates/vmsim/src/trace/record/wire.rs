@@ -77,7 +77,7 @@ pub enum Ctl {
     Shmat = 11,
     /// `[addr]`.
     Shmdt = 12,
-    /// A fork returned in the parent: `[child host pid]`.
+    /// A fork returned in the parent: `[child host pid, 1 if it was a vfork else 0]`.
     Fork = 13,
     /// `exit_group`: `[code]`.
     Exit = 14,
@@ -127,8 +127,8 @@ impl Ctl {
         use Ctl::*;
         match self {
             Untraced | End => 0,
-            Thread | ThreadNew | ThreadExit | Brk | Shmdt | Fork | Exit | Syscall | ThpDisable => 1,
-            Munmap | Reap => 2,
+            Thread | ThreadNew | ThreadExit | Brk | Shmdt | Exit | Syscall | ThpDisable => 1,
+            Munmap | Reap | Fork => 2,
             Hello | Mprotect | Madvise => 3,
             Mremap | Shmat => 4,
             Mmap => 7,
