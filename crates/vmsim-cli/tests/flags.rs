@@ -112,6 +112,8 @@ fn run_flags() -> Vec<(&'static str, &'static [&'static str])> {
         ("--write-ratio", FRACTIONS),
         ("--policy", &["clock", "fifo", "two-list", "lru", ""]),
         ("--storage", &["nvme", "hdd", "tape"]),
+        ("--readahead", SIZES),
+        ("--page-cache", &["cold", "warm", "hot"]),
         ("--machine", &["x86-64", "sv39", "textbook", "nosuch"]),
     ]
 }

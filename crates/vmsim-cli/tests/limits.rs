@@ -430,3 +430,39 @@ fn memory_max_limits_the_workload_to_its_group() {
         &["--memory-max", "100"],
     );
 }
+
+/// `--readahead` and `--page-cache`: a sequential reader of a cold file waits once
+/// with readahead and once a page without; a warm cache (or an executable mapping)
+/// never waits. A window that is not whole pages is refused.
+#[test]
+fn readahead_and_the_page_cache_at_start_decide_the_major_faults() {
+    let mut trace = String::from("exec-image 1\nmmap 1 0x10000000 1MiB r-- file=1@0\n");
+    trace += "mmap 1 0x20000000 64KiB r-x file=2@0\n";
+    for i in 0..256u64 {
+        trace += &format!("R 1 {:#x} 1\n", 0x1000_0000 + i * 4096);
+    }
+    for i in 0..16u64 {
+        trace += &format!("X 1 {:#x} 1\n", 0x2000_0000 + i * 4096);
+    }
+    let t = temp("readahead.vmt", &trace);
+    let t = t.to_str().unwrap();
+    let major = |extra: &[&str]| {
+        let out = json(&accepted(&[&["run", t, "--json"][..], extra].concat(), 60));
+        out["kernel"]["rusage"]["majflt"].as_u64().unwrap()
+    };
+    assert_eq!(
+        major(&[]),
+        1,
+        "one wait, then the reader stays behind readahead"
+    );
+    assert_eq!(
+        major(&["--readahead", "0"]),
+        256,
+        "every page of the data file"
+    );
+    assert_eq!(major(&["--page-cache", "warm"]), 0);
+    refused(
+        &["run", "-w", "zipf", "--readahead", "6000"],
+        &["--readahead", "6000"],
+    );
+}
