@@ -370,7 +370,10 @@ fn exec_chains_and_scripts_are_followed() {
     // exec_chain 0 → 1 → 2 → 3 (each a vforked child), 3 execs sh, sh forks true.
     assert_eq!(v["processes"], 5, "{v}");
     assert_eq!(count(&v, "fork") + count(&v, "vfork"), 4, "{v}");
-    assert!(count(&v, "vfork") >= 3, "exec_chain's children are vforks: {v}");
+    assert!(
+        count(&v, "vfork") >= 3,
+        "exec_chain's children are vforks: {v}"
+    );
     // The first image, three of exec_chain, sh, true.
     assert_eq!(count(&v, "exec-image"), 6, "{v}");
     // Every image maps at least the program's and ld.so's segments and a stack.

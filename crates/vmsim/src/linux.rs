@@ -52,6 +52,66 @@ impl Rusage {
     }
 }
 
+/// The counters by Linux's names every row of a time series or a sweep carries, so
+/// that a CSV column reads as Linux's: the run's `rusage` and the main `/proc/vmstat`
+/// fields, so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LinuxRow {
+    /// `getrusage`'s minor faults.
+    pub minflt: u64,
+    /// `getrusage`'s major faults.
+    pub majflt: u64,
+    /// `/proc/vmstat` `pgfault`.
+    pub pgfault: u64,
+    /// `pgmajfault`.
+    pub pgmajfault: u64,
+    /// `pswpin`.
+    pub pswpin: u64,
+    /// `pswpout`.
+    pub pswpout: u64,
+    /// `pgpgin` (KiB).
+    pub pgpgin: u64,
+    /// `pgpgout` (KiB).
+    pub pgpgout: u64,
+}
+
+impl LinuxRow {
+    /// Its CSV columns.
+    pub const CSV_HEADER: &'static str =
+        "minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout";
+
+    /// From the kernel's counters, for pages of `page_size` bytes.
+    pub fn from_counters(c: &KernelCounters, page_size: u64) -> LinuxRow {
+        let r = Rusage::from_faults(&c.faults);
+        let v = Vmstat::from_counters(c, page_size);
+        LinuxRow {
+            minflt: r.minflt,
+            majflt: r.majflt,
+            pgfault: v.pgfault,
+            pgmajfault: v.pgmajfault,
+            pswpin: v.pswpin,
+            pswpout: v.pswpout,
+            pgpgin: v.pgpgin,
+            pgpgout: v.pgpgout,
+        }
+    }
+
+    /// Its CSV fields, in [`CSV_HEADER`](Self::CSV_HEADER)'s order.
+    pub fn csv(&self) -> String {
+        format!(
+            "{},{},{},{},{},{},{},{}",
+            self.minflt,
+            self.majflt,
+            self.pgfault,
+            self.pgmajfault,
+            self.pswpin,
+            self.pswpout,
+            self.pgpgin,
+            self.pgpgout
+        )
+    }
+}
+
 /// The `/proc/vmstat` fields a run changes, counted from the run's start. Fields
 /// vmsim does not model yet are `None` (JSON `null`), never a made-up 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]

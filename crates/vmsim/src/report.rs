@@ -674,6 +674,10 @@ pub struct ProcessPeak {
 /// The headline numbers of a run, as `vmsim run --json` and `vmsim sweep` print them.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct RunSummary {
+    /// Linux's counters for the run, for sweep rows (the JSON report has them in full
+    /// under `kernel`).
+    #[serde(skip)]
+    pub linux: crate::linux::LinuxRow,
     /// Memory accesses.
     pub accesses: u64,
     /// Every TLB's hits and misses, in level order.
@@ -702,6 +706,7 @@ impl RunSummary {
         let c = &k.counters();
         let ps = k.page_size();
         RunSummary {
+            linux: crate::linux::LinuxRow::from_counters(c, ps),
             accesses,
             tlb: mmu
                 .tlbs()

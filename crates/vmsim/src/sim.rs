@@ -103,16 +103,18 @@ pub struct IntervalRow {
     pub free_frames: u64,
     /// Estimated cycles so far.
     pub cycles: u64,
+    /// Linux's counters so far.
+    pub linux: crate::linux::LinuxRow,
 }
 
 impl IntervalRow {
     /// The CSV header.
-    pub const CSV_HEADER: &'static str = "accesses,tlb_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_outs,swap_ins,evictions,resident_pages,free_frames,cycles";
+    pub const CSV_HEADER: &'static str = "accesses,tlb_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_outs,swap_ins,evictions,resident_pages,free_frames,cycles,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout";
 
     /// The row as CSV.
     pub fn to_csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.accesses,
             self.tlb_misses,
             self.walks,
@@ -125,7 +127,8 @@ impl IntervalRow {
             self.evictions,
             self.resident_pages,
             self.free_frames,
-            self.cycles
+            self.cycles,
+            self.linux.csv()
         )
     }
 
@@ -159,6 +162,7 @@ impl IntervalRow {
                 .sum(),
             free_frames: k.frames().nr_free(),
             cycles: mmu.estimated_cycles() + c.fault_cycles,
+            linux: crate::linux::LinuxRow::from_counters(c, k.page_size()),
         }
     }
 }

@@ -488,12 +488,15 @@ pub struct Row {
     pub cycles: u64,
     /// (minor + major faults) / accesses.
     pub miss_ratio: f64,
+    /// Linux's counters for the run.
+    #[serde(flatten)]
+    pub linux: crate::linux::LinuxRow,
     /// Why the run failed, if it did.
     pub error: Option<String>,
 }
 
 /// The header of a sweep's CSV.
-pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,miss_ratio,error";
+pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,miss_ratio,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,error";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -527,6 +530,7 @@ impl Row {
             .max()
             .unwrap_or(0);
         self.cycles = s.cycles;
+        self.linux = s.linux;
         self.miss_ratio = if s.accesses == 0 {
             0.0
         } else {
@@ -537,7 +541,7 @@ impl Row {
     /// The row as CSV (see [`CSV_HEADER`]).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.run,
             csv_field(&self.machine),
             self.ram_bytes,
@@ -559,6 +563,7 @@ impl Row {
             self.peak_rss_pages,
             self.cycles,
             self.miss_ratio,
+            self.linux.csv(),
             csv_field(self.error.as_deref().unwrap_or(""))
         )
     }
