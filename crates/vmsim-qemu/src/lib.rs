@@ -60,6 +60,8 @@ static BEFORE: OnceLock<Vec<image::MapLine>> = OnceLock::new();
 thread_local! {
     /// This thread's vCPU and the arguments of the syscall it is in.
     static SYSCALL: Cell<(u32, [u64; 6])> = const { Cell::new((0, [0; 6])) };
+    /// This thread's load held back by [`on_mem`].
+    static PENDING: Cell<Option<PendingLoad>> = const { Cell::new(None) };
 }
 
 fn plugin() -> &'static Plugin {
@@ -294,12 +296,13 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
         );
         for i in 0..n {
             let insn = qemu_plugin_tb_get_insn(tb, i);
+            // The instruction's address tells its accesses from the next one's.
             qemu_plugin_register_vcpu_mem_cb(
                 insn,
                 on_mem,
                 CB_NO_REGS,
                 MEM_RW,
-                std::ptr::null_mut(),
+                qemu_plugin_insn_vaddr(insn) as *mut c_void,
             );
         }
     }
@@ -309,13 +312,31 @@ extern "C" fn on_block(vcpu: c_uint, data: *mut c_void) {
     let d = data as u64;
     let va = d & wire::ADDR_MASK;
     let ring = &plugin().ring;
+    flush_pending_load();
     ring.access(vcpu, wire::access(wire::FETCH, 0, va));
     if d >> 63 != 0 {
         ring.access(vcpu, wire::access(wire::FETCH, 0, (va | 0xfff) + 1));
     }
 }
 
-extern "C" fn on_mem(vcpu: c_uint, info: MemInfo, va: u64, _data: *mut c_void) {
+/// A load held back by one access: if the same instruction stores to the same address
+/// next (a read-modify-write: `add [mem], reg`, `xchg`, `lock inc`), the store goes
+/// first, since the hardware takes such an instruction's fault as a write's.
+#[derive(Clone, Copy)]
+struct PendingLoad {
+    vcpu: u32,
+    word: u64,
+    insn: u64,
+}
+
+/// Sends this thread's held-back load, if any.
+fn flush_pending_load() {
+    if let Some(p) = PENDING.with(Cell::take) {
+        plugin().ring.access(p.vcpu, p.word);
+    }
+}
+
+extern "C" fn on_mem(vcpu: c_uint, info: MemInfo, va: u64, data: *mut c_void) {
     // SAFETY: QEMU's decoders of the info it passed to this callback.
     let (shift, store) = unsafe {
         (
@@ -323,10 +344,33 @@ extern "C" fn on_mem(vcpu: c_uint, info: MemInfo, va: u64, _data: *mut c_void) {
             qemu_plugin_mem_is_store(info),
         )
     };
-    let kind = if store { wire::STORE } else { wire::LOAD };
-    plugin()
-        .ring
-        .access(vcpu, wire::access(kind, shift as u64, va));
+    let ring = &plugin().ring;
+    let insn = data as u64;
+    let held = PENDING.with(Cell::take);
+    if store {
+        let word = wire::access(wire::STORE, shift as u64, va);
+        match held {
+            Some(p)
+                if p.insn == insn
+                    && p.vcpu == vcpu
+                    && p.word & wire::ADDR_MASK == va & wire::ADDR_MASK =>
+            {
+                ring.access(vcpu, word);
+                ring.access(vcpu, p.word);
+            }
+            Some(p) => {
+                ring.access(p.vcpu, p.word);
+                ring.access(vcpu, word);
+            }
+            None => ring.access(vcpu, word),
+        }
+    } else {
+        if let Some(p) = held {
+            ring.access(p.vcpu, p.word);
+        }
+        let word = wire::access(wire::LOAD, shift as u64, va);
+        PENDING.with(|c| c.set(Some(PendingLoad { vcpu, word, insn })));
+    }
 }
 
 extern "C" fn on_vcpu_init(_id: PluginId, vcpu: c_uint) {
@@ -353,6 +397,7 @@ extern "C" fn on_syscall(
     _a8: u64,
 ) {
     SYSCALL.with(|c| c.set((vcpu, [a1, a2, a3, a4, a5, a6])));
+    flush_pending_load();
     let p = plugin();
     // What the thread did before the call goes before anything the call does.
     p.ring.flush_local();
@@ -508,6 +553,7 @@ fn shm_size(id: c_int) -> u64 {
 }
 
 extern "C" fn on_atexit(_id: PluginId, _data: *mut c_void) {
+    flush_pending_load();
     plugin()
         .ring
         .control(SYSCALL.with(Cell::get).0, Ctl::End, &[]);
