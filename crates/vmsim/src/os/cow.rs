@@ -22,6 +22,13 @@ impl Kernel {
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
         let writable = self.user_flags(vma.prot, true, false);
+        // A page whose slot only the swap cache holds is freed from swap first, as
+        // Linux's wp_can_reuse_anon_folio does: then it may be the writer's alone.
+        if let Some(slot) = self.swap.dev.as_ref().and_then(|s| s.cached_slot(old)) {
+            if self.swap.owned.contains(&slot.0) && self.frames.refs(old) == 2 {
+                self.drop_swap_cache(slot);
+            }
+        }
         if old != self.space.zero_pfn
             && self.frames.kind(old) == FrameKind::Anon
             && self.frames.refs(old) == 1

@@ -241,7 +241,20 @@ impl Kernel {
         let kind = match slot {
             None => self.demand(pid, &vma, page, f.access)?,
             Some(s @ Slot::Soft { pte_addr, .. }) => match s.soft() {
-                Some(SoftPte::Swap(slot)) => self.swap_in(pid, &vma, page, pte_addr, slot)?,
+                Some(SoftPte::Swap(slot)) => {
+                    let write = f.access == AccessKind::Write;
+                    let kind = self.swap_in(pid, &vma, page, pte_addr, slot, write)?;
+                    // A write to a page that came back shared breaks copy-on-write in
+                    // the same fault, as Linux's do_swap_page does (do_wp_page).
+                    if f.access == AccessKind::Write && !vma.shared {
+                        if let Some(Slot::Leaf(m)) = pt.slot(&paging, &self.machine.ram, page) {
+                            if !m.flags.contains(Flags::WRITE) {
+                                self.cow(pid, &vma, page, m.pfn, m.flags)?;
+                            }
+                        }
+                    }
+                    kind
+                }
                 Some(SoftPte::ProtNone(pfn)) => {
                     // mprotect restores these when it widens access; be safe anyway.
                     // The walk just read the entry: clearing it cannot fail.

@@ -125,6 +125,9 @@ pub(super) struct Swap {
     pub(super) ra: FxHashMap<(Pid, u64), VmaReadahead>,
     /// Swap-cache frames read ahead and not yet found by a fault (`PG_readahead`).
     pub(super) ra_marked: FxHashSet<u64>,
+    /// Slots whose one reference is the swap cache's: a page read back by a read
+    /// fault keeps its slot, so that it leaves again without a write if it stays clean.
+    pub(super) owned: FxHashSet<u32>,
 }
 
 /// One VMA's swap readahead state: the last swap fault's page, the window it read and
@@ -147,6 +150,7 @@ impl Swap {
             ra_max: readahead.max(1),
             ra: FxHashMap::default(),
             ra_marked: FxHashSet::default(),
+            owned: FxHashSet::default(),
         }
     }
 }

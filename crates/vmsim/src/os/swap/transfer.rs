@@ -44,9 +44,24 @@ impl Kernel {
             return false;
         };
         let slot = match cached {
-            // In the swap cache, mapped read-only since it came back: the slot
-            // still holds its bytes.
-            Some(slot) => slot,
+            // In the swap cache: the slot holds its bytes, unless a mapping wrote the
+            // page since it came back (a dirty entry), when they are written again.
+            Some(slot) => {
+                if self.mapped_dirty(pfn) {
+                    let data = self.machine.ram.frame_contents(pfn.0);
+                    let Some(swap) = self.swap.dev.as_mut() else {
+                        return false;
+                    };
+                    if swap.write(slot, data).is_err() {
+                        self.log.counters.swap_errors += 1;
+                        return false;
+                    }
+                    self.log.counters.swap_outs += 1;
+                    let bytes = self.page_size();
+                    self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
+                }
+                slot
+            }
             None => {
                 let Some(slot) = swap.alloc() else {
                     return false;
@@ -140,8 +155,25 @@ impl Kernel {
         }
     }
 
-    /// Drops the swap cache's page for `slot`, if it holds one.
+    /// Whether any entry mapping `pfn` has its Dirty bit set.
+    fn mapped_dirty(&self, pfn: Pfn) -> bool {
+        let paging = self.machine.spec.paging;
+        self.rmap.of(pfn).into_iter().any(|(_, _, pte)| {
+            matches!(
+                PageTable::slot_at(&paging, &self.machine.ram, pte),
+                Some(Slot::Leaf(m)) if m.pfn == pfn && m.flags.contains(crate::hw::Flags::DIRTY)
+            )
+        })
+    }
+
+    /// Drops the swap cache's page for `slot`, if it holds one, and the cache's
+    /// reference to the slot if it owned one.
     pub(in crate::os) fn drop_swap_cache(&mut self, slot: SwapSlot) {
+        if self.swap.owned.remove(&slot.0) {
+            if let Some(s) = self.swap.dev.as_mut() {
+                s.put(slot);
+            }
+        }
         if let Some(pfn) = self.swap.dev.as_mut().and_then(|s| s.uncache(slot)) {
             self.swap.ra_marked.remove(&pfn.0);
             self.put_frame(pfn);
@@ -245,7 +277,10 @@ impl Kernel {
     /// `slot`: from the swap cache (minor)
     /// or from the device (major), with readahead. A page other entries still name is
     /// shared through the swap cache and mapped read-only (copy-on-write, as before it
-    /// left); the last one to take it gets it writable and the slot is freed.
+    /// left); the last one to take it gets it writable. A `write` fault frees the slot;
+    /// a read keeps it, owned by the swap cache, while swap is at most half full (Linux's
+    /// `should_try_to_free_swap` and `vm_swap_full`), so a page that stays clean leaves
+    /// again without a write.
     pub(in crate::os) fn swap_in(
         &mut self,
         pid: Pid,
@@ -253,6 +288,7 @@ impl Kernel {
         page: VirtAddr,
         pte: crate::addr::PhysAddr,
         slot: SwapSlot,
+        write: bool,
     ) -> Result<crate::os::FaultKind, crate::os::Violation> {
         let paging = self.machine.spec.paging;
         let (pfn, kind) = match self.swap.dev.as_ref().and_then(|s| s.cached(slot)) {
@@ -308,19 +344,26 @@ impl Kernel {
         if let Ok(mm) = self.mm_mut(pid) {
             mm.swap_pages = mm.swap_pages.saturating_sub(1);
         }
-        let last = match self.swap.dev.as_mut() {
+        let (last, owned) = match self.swap.dev.as_mut() {
             Some(s) => {
-                s.put(slot);
-                s.count(slot) == 0
+                let last = s.count(slot) == 1;
+                let keep = last && !write && s.stats.used * 2 <= s.stats.slots;
+                if keep {
+                    // The entry's reference becomes the swap cache's.
+                    self.swap.owned.insert(slot.0);
+                } else {
+                    s.put(slot);
+                }
+                (last, keep)
             }
-            None => true,
+            None => (true, false),
         };
         self.frames.get(pfn);
-        if last {
+        if last && !owned {
             // Nobody else names the slot: the page leaves the swap cache.
             self.drop_swap_cache(slot);
         }
-        let writable = last && self.frames.refs(pfn) == 1;
+        let writable = last && self.frames.refs(pfn) == 1 + u32::from(owned);
         let flags = self.user_flags(vma.prot, writable, false);
         if self.install_at(pid, page, pte, pfn, flags).is_err() {
             self.put_frame(pfn);
@@ -448,5 +491,68 @@ mod tests {
             "{majors} swap-ins, {hits} swap-cache hits"
         );
         assert_eq!(k.log.counters.swap_readahead_hits, hits);
+    }
+
+    #[test]
+    fn a_write_to_a_shared_page_in_swap_copies_it_in_the_same_fault() {
+        let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
+        let n = 64u64;
+        let (parent, child, hog, a) = fork_under_pressure(&mut k, n, 400);
+        assert!(k.mm(child).unwrap().swap_pages > 8);
+        k.exit(hog, 0).unwrap();
+        let before = k.process(child).unwrap().stats.faults.iter().sum::<u64>();
+        for i in 0..n {
+            k.write_u64(child, VirtAddr(a.0 + i * 4096), 1000 + i)
+                .unwrap();
+        }
+        let taken = k.process(child).unwrap().stats.faults.iter().sum::<u64>() - before;
+        assert_eq!(taken, n, "one fault a page, swap-in and copy together");
+        for i in 0..n {
+            assert_eq!(k.read_u64(parent, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+            assert_eq!(
+                k.read_u64(child, VirtAddr(a.0 + i * 4096)).unwrap(),
+                1000 + i
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_read_back_keeps_its_slot_and_leaves_again_written_only_if_dirtied() {
+        let mut k = boot_small(2 << 20, 64 << 20, ReclaimPolicy::Fifo);
+        let pid = spawn(&mut k);
+        let n = 1024u64; // 4 MiB on 2 MiB of RAM
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i);
+        let at = |i: u64| VirtAddr(a.0 + i * 4096);
+        // Read the first 256 back: they keep their slots.
+        for i in 0..256 {
+            assert_eq!(k.read_u64(pid, at(i)).unwrap(), i);
+        }
+        assert!(!k.swap.owned.is_empty());
+        // Dirty half of them; reading the rest of the area pushes all 256 out again.
+        let faults_before = k.process(pid).unwrap().stats.faults.iter().sum::<u64>();
+        for i in 0..128 {
+            k.write_u64(pid, at(i), 5000 + i).unwrap();
+        }
+        let outs = k.log.counters.swap_outs;
+        for i in 256..n {
+            k.read_u64(pid, at(i)).unwrap();
+        }
+        let written = k.log.counters.swap_outs - outs;
+        assert!(
+            written >= 128,
+            "the dirtied pages were written again: {written}"
+        );
+        for i in 0..256 {
+            let want = if i < 128 { 5000 + i } else { i };
+            assert_eq!(k.read_u64(pid, at(i)).unwrap(), want, "page {i}");
+        }
+        assert!(
+            k.process(pid).unwrap().stats.faults.iter().sum::<u64>() > faults_before,
+            "they had left"
+        );
+        k.exit(pid, 0).unwrap();
+        k.drop_caches();
+        assert_eq!(k.swap_stats().unwrap().used, 0, "every slot freed");
     }
 }
