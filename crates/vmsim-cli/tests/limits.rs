@@ -419,6 +419,19 @@ fn memory_max_limits_the_workload_to_its_group() {
         "{}",
         k["rusage"]
     );
+    // The group's memory.stat: every fault and swap-out is its processes'; its own
+    // reclaim counts there, not in /proc/vmstat's pgscan (as Linux counts it).
+    let (st, v) = (&g["stat"], &k["vmstat"]);
+    assert_eq!(st["pgfault"], v["pgfault"], "{st}");
+    assert_eq!(st["pgmajfault"], v["pgmajfault"], "{st}");
+    assert_eq!(st["pswpout"], v["pswpout"], "{st}");
+    assert_eq!(st["pswpin"], v["pswpin"], "{st}");
+    assert!(st["pgscan"].as_u64().unwrap() > 0 && st["pgsteal"].as_u64().unwrap() > 0);
+    assert_eq!(
+        v["pgscan_direct"], 0,
+        "RAM has room: only the group reclaimed"
+    );
+    assert!(st["anon"].as_u64().unwrap() <= 2048, "{st}");
     let oom = json(&accepted(
         &[&base[..], &["--memory-max", "8MiB"]].concat(),
         60,

@@ -185,9 +185,10 @@ impl Vmstat {
             pgpgin: (c.file_reads + pswpin) * kib,
             pgpgout: (c.writebacks + c.swap_outs) * kib,
             pgscan_kswapd: c.pages_scanned_kswapd,
-            pgscan_direct: c.pages_scanned - c.pages_scanned_kswapd,
+            // A group's reclaim at its limit counts in its memory.stat, not here.
+            pgscan_direct: c.pages_scanned - c.pages_scanned_kswapd - c.pages_scanned_group,
             pgsteal_kswapd: c.pages_reclaimed_kswapd,
-            pgsteal_direct: c.pages_reclaimed - c.pages_reclaimed_kswapd,
+            pgsteal_direct: c.pages_reclaimed - c.pages_reclaimed_kswapd - c.pages_reclaimed_group,
             pgactivate: c.activations,
             pgdeactivate: c.deactivations,
             pgrefill: c.active_scanned,

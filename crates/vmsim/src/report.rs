@@ -475,6 +475,26 @@ impl KernelStats {
             v.pgpgin,
             v.pgpgout
         );
+        for g in self.groups.iter().filter(|g| g.max_pages.is_some()) {
+            let st = &g.stat;
+            let _ = writeln!(
+                s,
+                "group {} (max {} pages, peak {}): anon {} file {} shmem {}; pgfault {} pgmajfault {} pswpin {} pswpout {} pgscan {} pgsteal {} oom_kill {}",
+                g.name,
+                g.max_pages.unwrap_or(0),
+                g.peak,
+                st.anon,
+                st.file,
+                st.shmem,
+                st.pgfault,
+                st.pgmajfault,
+                st.pswpin,
+                st.pswpout,
+                st.pgscan,
+                st.pgsteal,
+                g.oom_kills
+            );
+        }
         let _ = writeln!(
             s,
             "stack growths {:>14}\nfile reads    {:>14}\nswitches      {:>14}  (ASID roll-overs {})\nforks         {:>14}\nsignals       {:>14}  (OOM kills {})",

@@ -299,6 +299,11 @@ impl Kernel {
         };
         if let Some(p) = self.proc_mut(pid) {
             p.stats.faults[kind as usize] += 1;
+            let g = p.group;
+            if let Some(grp) = self.groups.list.get_mut(g.0 as usize) {
+                grp.stat.pgfault += 1;
+                grp.stat.pgmajfault += u64::from(kind.class() == FaultClass::Major);
+            }
         }
         Ok(kind)
     }

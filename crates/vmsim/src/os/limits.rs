@@ -38,6 +38,44 @@ pub struct MemGroup {
     pub peak: u64,
     /// Processes the OOM killer took from it.
     pub oom_kills: u64,
+    /// Its `memory.stat`.
+    pub stat: GroupStat,
+}
+
+/// A group's counters as cgroup v2's `memory.stat` names them: what is charged to it
+/// now (in pages), and what happened to its processes and pages since the start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GroupStat {
+    /// Anonymous pages charged now.
+    pub anon: u64,
+    /// Page-cache pages charged now.
+    pub file: u64,
+    /// Shared-memory pages charged now.
+    pub shmem: u64,
+    /// Faults its processes took (as `/proc/vmstat` counts them).
+    pub pgfault: u64,
+    /// Of those, major.
+    pub pgmajfault: u64,
+    /// Pages read from swap for its processes (readahead included).
+    pub pswpin: u64,
+    /// Its pages written to swap.
+    pub pswpout: u64,
+    /// Pages its own reclaim (at its limit) looked at.
+    pub pgscan: u64,
+    /// Its pages reclaim freed (its own, or the machine's).
+    pub pgsteal: u64,
+}
+
+impl GroupStat {
+    /// The charge count of frames of `kind`, if it is one memory.stat splits.
+    pub(super) fn charge(&mut self, kind: FrameKind) -> Option<&mut u64> {
+        match kind {
+            FrameKind::Anon => Some(&mut self.anon),
+            FrameKind::File => Some(&mut self.file),
+            FrameKind::Shm => Some(&mut self.shmem),
+            _ => None,
+        }
+    }
 }
 
 impl MemGroup {
@@ -48,6 +86,7 @@ impl MemGroup {
             charged: 0,
             peak: 0,
             oom_kills: 0,
+            stat: GroupStat::default(),
         }
     }
 }
@@ -158,6 +197,13 @@ impl Kernel {
         self.alloc_frame_charged(pid, None, kind, true)
     }
 
+    /// The `memory.stat` of the group `pfn` is charged to.
+    pub(super) fn group_of_frame(&mut self, pfn: Pfn) -> &mut GroupStat {
+        let g = self.frames.group(pfn) as usize;
+        let g = if g < self.groups.list.len() { g } else { 0 };
+        &mut self.groups.list[g].stat
+    }
+
     /// A frame for readahead, charged to `pid`'s group: as
     /// [`alloc_user_frame`](Self::alloc_user_frame), but where only the OOM killer could
     /// find one, none (readahead is a guess, not worth a process).
@@ -209,6 +255,9 @@ impl Kernel {
             } else if let Some(pfn) = self.frames.alloc(1, kind, g.0) {
                 let grp = &mut self.groups.list[g.0 as usize];
                 grp.charged += 1;
+                if let Some(n) = grp.stat.charge(kind) {
+                    *n += 1;
+                }
                 grp.peak = grp.peak.max(grp.charged);
                 self.lru_add(pfn);
                 return Ok(pfn);

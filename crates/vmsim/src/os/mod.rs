@@ -48,7 +48,7 @@ pub use data::{AccessError, AccessStory, Try};
 pub use exec::Program;
 pub use fault::{FaultClass, FaultKind, Violation};
 pub use frames::{FrameKind, FrameTable};
-pub use limits::{MemGroup, Overcommit};
+pub use limits::{GroupStat, MemGroup, Overcommit};
 pub use mmap::{MapSource, MmapArgs};
 pub use page_cache::File;
 pub use process::{AddressSpace, Pid, ProcState, ProcStats, Process, Rss, Signal};
@@ -229,6 +229,10 @@ pub struct KernelCounters {
     pub pages_scanned_kswapd: u64,
     /// Frames reclaimed by background reclaim (the rest by direct reclaim).
     pub pages_reclaimed_kswapd: u64,
+    /// Of `pages_scanned`, those a memory group's own reclaim (at its limit) looked at.
+    pub pages_scanned_group: u64,
+    /// Of `pages_reclaimed`, those a memory group's own reclaim freed.
+    pub pages_reclaimed_group: u64,
     /// Pages the two-list scan moved from the inactive list to the active one.
     pub activations: u64,
     /// Pages the two-list scan moved from the active list to the inactive one.
@@ -653,6 +657,9 @@ impl Kernel {
             self.lru_del(pfn);
             if let Some(grp) = self.groups.list.get_mut(g as usize) {
                 grp.charged = grp.charged.saturating_sub(1);
+                if let Some(n) = grp.stat.charge(kind) {
+                    *n = n.saturating_sub(1);
+                }
             }
         } else if !self.swap.owned.is_empty() && self.frames.refs(pfn) == 1 {
             // The last mapping of a page whose slot only the swap cache holds went:

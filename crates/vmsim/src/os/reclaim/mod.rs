@@ -245,8 +245,15 @@ impl Kernel {
             let Some(victim) = self.pick_victim(scope, &mut budget) else {
                 break;
             };
+            let group = self.frames.group(Pfn(victim as u64));
             if self.evict(Pfn(victim as u64)) {
                 freed += 1;
+                if let Some(g) = self.groups.list.get_mut(group as usize) {
+                    g.stat.pgsteal += 1;
+                }
+                if matches!(scope, Scope::Group(_)) {
+                    self.log.counters.pages_reclaimed_group += 1;
+                }
             } else {
                 // Not evictable now (no swap space): keep it, behind the others.
                 let l = self.reclaim.lists.list_of(victim).unwrap_or(INACTIVE);
@@ -266,6 +273,12 @@ impl Kernel {
             *budget -= 1;
             self.log.counters.pages_scanned += 1;
             self.log.counters.pages_scanned_kswapd += self.reclaim.in_kswapd as u64;
+            if let Scope::Group(g) = scope {
+                self.log.counters.pages_scanned_group += 1;
+                if let Some(g) = self.groups.list.get_mut(g.0 as usize) {
+                    g.stat.pgscan += 1;
+                }
+            }
             let step = match self.config.reclaim {
                 ReclaimPolicy::Fifo => self.fifo_step(scope),
                 ReclaimPolicy::Clock => self.clock_step(scope),

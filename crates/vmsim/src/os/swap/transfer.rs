@@ -30,6 +30,8 @@ impl Kernel {
     /// fault in progress).
     pub(in crate::os) fn swap_out(&mut self, pfn: Pfn) -> bool {
         let paging = self.machine.spec.paging;
+        // The charge goes with the frame: whose it was, before it is freed.
+        let group = self.frames.group(pfn) as usize;
         let cached = self.swap.dev.as_ref().and_then(|s| s.cached_slot(pfn));
         if !self.rmap.is_mapped(pfn) {
             // Read ahead and never used: its bytes are in its slot already.
@@ -57,6 +59,9 @@ impl Kernel {
                         return false;
                     }
                     self.log.counters.swap_outs += 1;
+                    if let Some(g) = self.groups.list.get_mut(group) {
+                        g.stat.pswpout += 1;
+                    }
                     let bytes = self.page_size();
                     self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
                 }
@@ -103,6 +108,9 @@ impl Kernel {
             self.drop_swap_cache(slot);
         } else {
             self.log.counters.swap_outs += 1;
+            if let Some(g) = self.groups.list.get_mut(group) {
+                g.stat.pswpout += 1;
+            }
         }
         if let Some(s) = self.swap.dev.as_mut() {
             if s.count(slot) == 0 {
@@ -268,6 +276,7 @@ impl Kernel {
             self.read_into_cache(slot, pfn);
             self.swap.ra_marked.insert(pfn.0);
             self.log.counters.swap_readahead += 1;
+            self.group_of_frame(pfn).pswpin += 1;
             read += 1;
         }
         read
@@ -332,6 +341,7 @@ impl Kernel {
                 let bytes = (1 + ahead) * self.page_size();
                 self.log.counters.io_wait_ns += self.config.storage.transfer_ns(bytes);
                 self.log.counters.swap_ins += 1;
+                self.group_of_frame(pfn).pswpin += 1;
                 (pfn, crate::os::FaultKind::SwapIn)
             }
         };
