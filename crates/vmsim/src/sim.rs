@@ -784,10 +784,13 @@ impl<'k> Sim<'k> {
                 advice,
             } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
-                // MADV_FREE's pages may go whenever the kernel likes: here, at once.
-                Ok(p) if len > 0 && matches!(advice, MADV_DONTNEED | MADV_FREE) => self
+                Ok(p) if len > 0 && advice == MADV_DONTNEED => self
                     .kernel
                     .madvise_dontneed(p.pid, addr, len)
+                    .map_err(|e| e.to_string()),
+                Ok(p) if len > 0 && advice == MADV_FREE => self
+                    .kernel
+                    .madvise_free(p.pid, addr, len)
                     .map_err(|e| e.to_string()),
                 Ok(p) => {
                     if !matches!(advice, MADV_DONTNEED | MADV_FREE) {

@@ -1,8 +1,12 @@
 //! `madvise(MADV_DONTNEED)`: a range's pages dropped while its mapping stays (the
-//! next touch faults in zeros or the file's bytes again).
+//! next touch faults in zeros or the file's bytes again); `madvise(MADV_FREE)`: a
+//! range's private anonymous pages let go lazily, as Linux does.
 
+use super::frames::FrameKind;
+use super::vma::Backing;
 use super::{Errno, Kernel, Pid};
-use crate::addr::VirtAddr;
+use crate::addr::{Pfn, VirtAddr};
+use crate::hw::{Flags, PageTable, Slot, SoftPte, TlbFlush};
 
 impl Kernel {
     /// `madvise(MADV_DONTNEED)`: drops the pages of the range (the next touch finds
@@ -13,6 +17,75 @@ impl Kernel {
         let end = self.check_range(addr, len)?;
         self.mapped_throughout(pid, addr, end)?;
         self.zap(pid, addr, end)
+    }
+
+    /// `madvise(MADV_FREE)`: the range's private anonymous pages that only this
+    /// process maps stay mapped, but clean and marked: reclaim discards one that was
+    /// not written since (the next touch finds zeros) instead of swapping it, and a
+    /// write keeps it. Swapped-out pages are dropped at once. Shared and file pages are
+    /// left alone, as Linux leaves them. The range must be mapped throughout.
+    pub fn madvise_free(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
+        let len = self.round_len(len)?;
+        let end = self.check_range(addr, len)?;
+        self.mapped_throughout(pid, addr, end)?;
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid)?.pt;
+        let ps = self.page_size();
+        let mut pending: Option<TlbFlush> = None;
+        for (va, slot) in pt.entries(&paging, &self.machine.ram, addr, end) {
+            let vma = *self.mm(pid)?.vmas.find(va).ok_or(Errno::ENOMEM)?;
+            if vma.shared || vma.backing != Backing::Anon {
+                continue;
+            }
+            match slot {
+                Slot::Leaf(m)
+                    if self.frames.kind(m.pfn) == FrameKind::Anon
+                        && self.frames.refs(m.pfn) == 1 =>
+                {
+                    let f = pt
+                        .set_flags(&paging, &mut self.machine.ram, va, m.flags & !Flags::DIRTY)
+                        .map_err(|_| Errno::EFAULT)?;
+                    pending = Some(match pending {
+                        Some(p) => p.merge(f),
+                        None => f,
+                    });
+                    self.reclaim.lazyfree.insert(m.pfn.0);
+                }
+                s @ Slot::Soft { .. } if matches!(s.soft(), Some(SoftPte::Swap(_))) => {
+                    self.zap(pid, va, VirtAddr(va.0 + ps))?;
+                }
+                _ => {}
+            }
+        }
+        if let Some(f) = pending {
+            self.flush_for(pid, f);
+        }
+        Ok(())
+    }
+
+    /// Reclaim found a frame `madvise(MADV_FREE)` let go: if no mapping wrote it since,
+    /// it is dropped from every mapping (they will find zeros) rather than swapped.
+    /// False if it was written (it is swapped as any other page).
+    pub(super) fn discard_lazyfree(&mut self, pfn: Pfn) -> bool {
+        let paging = self.machine.spec.paging;
+        let maps: Vec<_> = self.rmap.of(pfn).collect();
+        let dirty = maps.iter().any(|&(_, _, pte)| {
+            matches!(
+                PageTable::slot_at(&paging, &self.machine.ram, pte),
+                Some(Slot::Leaf(m)) if m.pfn == pfn && m.flags.contains(Flags::DIRTY)
+            )
+        });
+        if dirty || maps.is_empty() {
+            return false;
+        }
+        let ps = self.page_size();
+        for (pid, va, _) in maps {
+            if self.zap(pid, va, VirtAddr(va.0 + ps)).is_err() {
+                return false;
+            }
+        }
+        self.log.counters.lazyfree_discards += 1;
+        true
     }
 }
 
@@ -31,6 +104,46 @@ mod tests {
         assert_eq!(
             k.madvise_dontneed(pid, VirtAddr(0x10000), 4096),
             Err(Errno::ENOMEM)
+        );
+    }
+
+    #[test]
+    fn madvise_free_keeps_pages_until_reclaim_wants_them_and_a_write_keeps_them_for_good() {
+        let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
+        let pid = spawn(&mut k);
+        let n = 128u64;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        k.madvise_free(pid, a, n * 4096).unwrap();
+        let faults = |k: &Kernel| k.process(pid).unwrap().stats.faults.iter().sum::<u64>();
+        let before = faults(&k);
+        // Without pressure nothing goes: read back, no faults.
+        assert_eq!(k.read_u64(pid, VirtAddr(a.0 + 4096)).unwrap(), 2);
+        assert_eq!(faults(&k), before);
+        // Write the first half again; then pressure from another process.
+        for i in 0..n / 2 {
+            k.write_u64(pid, VirtAddr(a.0 + i * 4096), 100 + i).unwrap();
+        }
+        let outs = k.log.counters.swap_outs;
+        let hog = spawn(&mut k);
+        let h = k.mmap(hog, MmapArgs::anon(600 * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, hog, h, 600, |_| 7);
+        assert!(
+            k.log.counters.lazyfree_discards > 0,
+            "clean pages were dropped"
+        );
+        // The written half kept its bytes (swapped if need be); dropped pages read zeros.
+        for i in 0..n {
+            let got = k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap();
+            if i < n / 2 {
+                assert_eq!(got, 100 + i, "page {i}");
+            } else {
+                assert!(got == i + 1 || got == 0, "page {i}: {got}");
+            }
+        }
+        assert!(
+            k.log.counters.swap_outs - outs <= 600 + n / 2,
+            "dropped pages were not written"
         );
     }
 }

@@ -253,6 +253,8 @@ pub struct KernelCounters {
     pub file_readahead: u64,
     /// Pages read into the swap cache by readahead.
     pub swap_readahead: u64,
+    /// Pages `madvise(MADV_FREE)` let go that reclaim dropped without swapping.
+    pub lazyfree_discards: u64,
     /// Pages read ahead into the swap cache that a fault then found (`swap_ra_hit`).
     pub swap_readahead_hits: u64,
     /// Nanoseconds the storage spent writing (swap-outs, write-backs), in the background.
@@ -655,6 +657,9 @@ impl Kernel {
         let g = self.frames.group(pfn);
         if self.frames.put(pfn) {
             self.lru_del(pfn);
+            if !self.reclaim.lazyfree.is_empty() {
+                self.reclaim.lazyfree.remove(&pfn.0);
+            }
             if let Some(grp) = self.groups.list.get_mut(g as usize) {
                 grp.charged = grp.charged.saturating_sub(1);
                 if let Some(n) = grp.stat.charge(kind) {

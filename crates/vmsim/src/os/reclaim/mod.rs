@@ -189,6 +189,9 @@ pub(super) struct Reclaim {
     pub(super) watermarks: Watermarks,
     /// Background reclaim is running (its scans and steals count as kswapd's).
     pub(super) in_kswapd: bool,
+    /// Anonymous frames `madvise(MADV_FREE)` let go: reclaim discards one not written
+    /// since instead of swapping it.
+    pub(super) lazyfree: rustc_hash::FxHashSet<u64>,
 }
 
 impl Reclaim {
@@ -201,6 +204,7 @@ impl Reclaim {
             in_kswapd: false,
             pinned: Vec::new(),
             watermarks,
+            lazyfree: Default::default(),
         }
     }
 }
@@ -300,6 +304,11 @@ impl Kernel {
             return false;
         }
         match self.frames.kind(pfn) {
+            FrameKind::Anon
+                if self.reclaim.lazyfree.remove(&pfn.0) && self.discard_lazyfree(pfn) =>
+            {
+                true
+            }
             FrameKind::Anon => self.swap_out(pfn),
             FrameKind::File => self.evict_file(pfn),
             _ => false,
