@@ -416,6 +416,7 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
         ("shmdt", 1),
         ("thp-disable", 1),
         ("brk", 3),
+        ("read", 2),
     ] {
         assert!(count(&v, event) >= least, "{event}: {v}");
     }
@@ -436,6 +437,14 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
             .any(|l| l.starts_with("mmap 1 ") && l.contains(" file=") && l.contains("shared"))
             || text.contains("file="),
         "no file mapping"
+    );
+    // Its pread of 8 KiB at 4 KiB and its read of 8 KiB from the start, of the data
+    // file (the one mapped shared).
+    let reads: Vec<&str> = text.lines().filter(|l| l.starts_with("read 1 ")).collect();
+    assert!(
+        reads.iter().any(|l| l.ends_with(" 0x1000 0x2000"))
+            && reads.iter().any(|l| l.ends_with(" 0x0 0x2000")),
+        "{reads:?}"
     );
     replays_cleanly(&d.join("syscalls.vmb"));
     std::fs::remove_dir_all(&d).unwrap();

@@ -493,9 +493,13 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
         // does them out of the plugin's sight: one access per page they touch.
         SYS_READ | SYS_PREAD64 | SYS_RECVFROM | SYS_GETDENTS64 | SYS_GETRANDOM if ok && ret > 0 => {
             let buf = if num == SYS_GETRANDOM { a[0] } else { a[1] };
+            if matches!(num, SYS_READ | SYS_PREAD64) {
+                file_read(vcpu, num, &a, r);
+            }
             kernel_copy(vcpu, wire::STORE, buf, r);
         }
         SYS_READV | SYS_PREADV | SYS_PREADV2 if ok && ret > 0 => {
+            file_read(vcpu, num, &a, r);
             let mut left = r;
             for i in 0..a[2].min(64) {
                 let mut iov = [0u8; 16];
@@ -514,6 +518,30 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
         SYS_WRITE | SYS_PWRITE64 if ok && ret > 0 => kernel_copy(vcpu, wire::LOAD, a[1], r),
         _ => {}
     }
+}
+
+/// A read family call of `num` with arguments `a` returned `n` bytes: if it read a
+/// regular file, the file, where it read from and how much (the page cache served it).
+fn file_read(vcpu: u32, num: i64, a: &[u64; 6], n: u64) {
+    let fd = a[0] as c_int;
+    // SAFETY: fstat into a zeroed struct; lseek only asks the descriptor's position.
+    let (st, pos) = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return;
+        }
+        (st, libc::lseek(fd, 0, libc::SEEK_CUR))
+    };
+    let at = match num {
+        // preadv2 with offset -1 reads at the position, as read does.
+        SYS_PREAD64 | SYS_PREADV => a[3],
+        SYS_PREADV2 if a[3] as i64 != -1 => a[3],
+        _ if pos >= 0 => (pos as u64).saturating_sub(n),
+        _ => return,
+    };
+    plugin()
+        .ring
+        .control(vcpu, Ctl::FileRead, &[st.st_dev, st.st_ino, at, n]);
 }
 
 /// The kernel copied `len` bytes to (`STORE`) or from (`LOAD`) the program's buffer at

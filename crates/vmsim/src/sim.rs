@@ -806,6 +806,17 @@ impl<'k> Sim<'k> {
                     .shm_detach(p.pid, addr)
                     .map_err(|e| e.to_string()),
             },
+            Event::FileRead {
+                pid,
+                file,
+                offset,
+                len,
+            } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self.trace_file(file, offset, len).map(|id| {
+                    self.kernel.read_file(p.pid, id, offset, len);
+                }),
+            },
             Event::Syscall { pid, .. } | Event::ThpDisable { pid, .. } => {
                 match self.proc_of(pid, e) {
                     Err(why) => Err(why),

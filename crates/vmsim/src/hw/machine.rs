@@ -604,10 +604,10 @@ fn check_ram(c: &Check, p: &Paging, ram: u64) -> Result<(), MachineError> {
             format!("more than a {}-bit physical address reaches", p.pa_bits),
         );
     }
-    // Frame numbers, the two reclaim lists' sentinels after them, and each plus one
+    // Frame numbers, the four reclaim lists' sentinels after them, and each plus one
     // must fit 32 bits.
-    if ram >> p.page_shift > u32::MAX as u64 - 3 {
-        return c.fail(f, format_size(ram), "more than 2^32 - 3 frames");
+    if ram >> p.page_shift > u32::MAX as u64 - 5 {
+        return c.fail(f, format_size(ram), "more than 2^32 - 5 frames");
     }
     Ok(())
 }

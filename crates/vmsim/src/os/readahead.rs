@@ -45,6 +45,20 @@ pub struct ReadaheadState {
     pub async_size: u64,
     /// Misses less hits (`mmap_miss`).
     pub mmap_miss: u32,
+    /// The last page a `read` copied (`prev_pos`), plus one; 0: none yet.
+    pub prev_read: u64,
+}
+
+/// Linux's `get_init_ra_size`: the first window for a read of `req` pages.
+fn first_window(req: u64, max: u64) -> u64 {
+    let size = req.next_power_of_two();
+    if size <= max / 32 {
+        size * 4
+    } else if size <= max / 4 {
+        size * 2
+    } else {
+        max
+    }
 }
 
 /// Largest folio order readahead makes (a PMD's: 2 MiB of 4 KiB pages).
@@ -118,6 +132,74 @@ impl Kernel {
         Ok((pfn, FaultKind::FileRead))
     }
 
+    /// `read(2)` of `len` bytes of `file` from byte `offset` by `pid`, as Linux's
+    /// `filemap_read` does it: the pages come from the page cache, a missing one is
+    /// read with readahead (`page_cache_sync_ra`: a read at the start of the file or
+    /// just after the last one opens a window, a random one reads only what it asks
+    /// for), a marked one reads the next window, and each is marked accessed. Nothing
+    /// is mapped and no fault is taken; the pages are charged to `pid`'s group.
+    pub fn read_file(&mut self, pid: Pid, file: FileId, offset: u64, len: u64) {
+        let ps = self.page_size();
+        let pages = self.cache.files[file.0 as usize].len.div_ceil(ps);
+        let first = offset / ps;
+        if len == 0 || first >= pages {
+            return;
+        }
+        let last = ((offset + len - 1) / ps).min(pages - 1);
+        let mut idx = first;
+        while idx <= last {
+            if let Some(pfn) = self.cached_page(pid, file, idx) {
+                if self.cache.readahead.contains(&pfn.0) {
+                    let order = self.folio_of(pfn);
+                    self.unmark_folio(file, idx, order);
+                    self.reclaim.pinned.push(pfn);
+                    self.async_readahead(pid, file, idx, order);
+                    self.reclaim.pinned.pop();
+                }
+                self.mark_accessed(pfn);
+                idx += 1;
+                continue;
+            }
+            self.read_miss(pid, file, idx, last + 1 - idx);
+            if !self.cache.pages.contains_key(&(file, idx))
+                && self.fill_cache_page(pid, false, file, idx, false).is_err()
+            {
+                // No memory: the read stops short, as a read can.
+                break;
+            }
+        }
+        self.cache.files[file.0 as usize].ra.prev_read = last + 1;
+    }
+
+    /// A `read` missed page `idx` with `req` pages still to go (`page_cache_sync_ra`).
+    fn read_miss(&mut self, pid: Pid, file: FileId, idx: u64, req: u64) {
+        let max = self.config.readahead_pages;
+        let ra = self.cache.files[file.0 as usize].ra;
+        let prev = ra.prev_read.saturating_sub(1);
+        if max == 0
+            || !(idx == 0 || req > max || (ra.prev_read > 0 && idx <= prev + 1 && idx >= prev))
+        {
+            // Readahead off, or a random read: just what it asks for, state untouched.
+            let window = ReadaheadState {
+                start: idx,
+                size: req,
+                async_size: 0,
+                ..ra
+            };
+            self.read_window(pid, file, window, 0);
+            return;
+        }
+        let size = first_window(req, max);
+        let new = ReadaheadState {
+            start: idx,
+            size,
+            async_size: if size > req { size - req } else { size / 2 },
+            ..ra
+        };
+        self.cache.files[file.0 as usize].ra = new;
+        self.read_window(pid, file, new, order_within(size).min(2));
+    }
+
     /// Fault-around mapped `n` cached pages of `file`: as many hits for its miss count.
     pub(super) fn note_mapped_around(&mut self, file: FileId, n: u64) {
         let ra = &mut self.cache.files[file.0 as usize].ra;
@@ -162,7 +244,7 @@ impl Kernel {
             start: idx.saturating_sub(max / 2),
             size: max,
             async_size: max / 4,
-            mmap_miss: ra.mmap_miss,
+            ..*ra
         };
         let ra = *ra;
         let order = order_within(ra.size).min(2);
@@ -370,6 +452,35 @@ mod tests {
         read_pages(&mut k, pid, va, 0..64);
         assert_eq!(faults(&k, FaultKind::FileRead), 0);
         assert!((4..=5).contains(&faults(&k, FaultKind::PageCache)));
+    }
+
+    #[test]
+    fn read_goes_through_the_page_cache_with_readahead_and_maps_nothing() {
+        let mut k = boot("x86-64");
+        let f = k.create_file("/data", vec![1; 1024 * 4096]);
+        let pid = spawn(&mut k);
+        // A sequential reader, 64 KiB a call: every page read once, well ahead.
+        for i in 0..64u64 {
+            k.read_file(pid, f, i * 65536, 65536);
+        }
+        assert_eq!(k.log.counters.file_reads, 1024);
+        assert!(
+            k.log.counters.file_readahead > 900,
+            "read ahead of the calls"
+        );
+        assert_eq!(k.counters().faults.iter().sum::<u64>(), 0, "no faults");
+        assert_eq!(k.process(pid).unwrap().rss().file, 0, "nothing mapped");
+        let cached = k.cache.pages.len();
+        assert_eq!(cached, 1024);
+        // Random small reads elsewhere read just what they ask for.
+        let g = k.create_file("/big", vec![1; 4096 * 4096]);
+        for i in [7u64, 900, 3001, 12, 2048] {
+            k.read_file(pid, g, i * 4096 + 100, 200);
+        }
+        assert_eq!(k.cache.pages.len(), cached + 5);
+        // Past the end: nothing.
+        k.read_file(pid, g, 1 << 40, 4096);
+        assert_eq!(k.cache.pages.len(), cached + 5);
     }
 
     #[test]

@@ -172,6 +172,12 @@ impl<W: Write> BinaryWriter<W> {
             Event::Brk { pid, addr } => os(b, 4, &[pid as u64, addr.0]),
             Event::Fork { parent, child } => os(b, 5, &[parent as u64, child as u64]),
             Event::Vfork { parent, child } => os(b, 18, &[parent as u64, child as u64]),
+            Event::FileRead {
+                pid,
+                file,
+                offset,
+                len,
+            } => os(b, 19, &[pid as u64, file as u64, offset, len]),
             Event::Exec { pid } => os(b, 6, &[pid as u64]),
             Event::Exit { pid, code } => os(b, 7, &[pid as u64, zigzag(code as i64)]),
             Event::Switch { pid } => os(b, 8, &[pid as u64]),
@@ -630,6 +636,12 @@ impl<R: BufRead> BinaryReader<R> {
             16 => Event::Syscall {
                 pid: self.u32("pid")?,
                 nr: self.u32("syscall number")?,
+            },
+            19 => Event::FileRead {
+                pid: self.u32("pid")?,
+                file: self.u32("file")?,
+                offset: self.varint()?,
+                len: self.varint()?,
             },
             18 => Event::Vfork {
                 parent: self.u32("pid")?,

@@ -226,6 +226,18 @@ pub enum Event {
         /// Its x86-64 number (see [`syscall_name`]).
         nr: u32,
     },
+    /// `read` (or `pread`, `readv`, ...) of `len` bytes of a file from byte `offset`:
+    /// the kernel copies them from the page cache, reading what is missing.
+    FileRead {
+        /// Who.
+        pid: TracePid,
+        /// The trace's number for the file (as an `mmap` of it gives).
+        file: u32,
+        /// Byte offset.
+        offset: u64,
+        /// Bytes read.
+        len: u64,
+    },
     /// `prctl(PR_SET_THP_DISABLE)`.
     ThpDisable {
         /// Who.
@@ -256,6 +268,7 @@ impl Event {
             | Event::Madvise { pid, .. }
             | Event::ShmDetach { pid, .. }
             | Event::Syscall { pid, .. }
+            | Event::FileRead { pid, .. }
             | Event::ThpDisable { pid, .. } => pid,
             Event::Fork { parent, .. } | Event::Vfork { parent, .. } => parent,
         }

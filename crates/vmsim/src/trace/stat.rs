@@ -72,6 +72,7 @@ fn name(e: &Event) -> &'static str {
         Event::Brk { .. } => "brk",
         Event::Fork { .. } => "fork",
         Event::Vfork { .. } => "vfork",
+        Event::FileRead { .. } => "read",
         Event::Exec { .. } => "exec",
         Event::Exit { .. } => "exit",
         Event::Switch { .. } => "switch",

@@ -311,6 +311,17 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 nr: named_number(w, 2, "syscall", syscall_number, "msync, mlock, mbind, ...")?,
             }
         }
+        "read" => {
+            at_most(w, 5)?;
+            Event::FileRead {
+                pid: pid(w, 1)?,
+                file: num(w, 2, "the file number")?
+                    .try_into()
+                    .map_err(|_| format!("file number {} is too large", quote(w[2])))?,
+                offset: num(w, 3, "the offset")?,
+                len: num(w, 4, "the length")?,
+            }
+        }
         "thp-disable" => {
             at_most(w, 3)?;
             let flag = field(w, 2, "the flag (0 or 1)")?;
@@ -446,6 +457,12 @@ pub fn format_event(e: &Event) -> String {
         Event::Exit { pid, code } => format!("exit {pid} {code}"),
         Event::Fork { parent, child } => format!("fork {parent} {child}"),
         Event::Vfork { parent, child } => format!("vfork {parent} {child}"),
+        Event::FileRead {
+            pid,
+            file,
+            offset,
+            len,
+        } => format!("read {pid} {file} {offset:#x} {len:#x}"),
         Event::Brk { pid, addr } => format!("brk {pid} {addr:#x}"),
         Event::Munmap { pid, addr, len } => format!("munmap {pid} {addr:#x} {len:#x}"),
         Event::Mprotect {

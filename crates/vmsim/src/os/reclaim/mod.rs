@@ -68,22 +68,26 @@ impl ReclaimPolicy {
 pub struct FrameLists {
     /// `[prev + 1, next + 1, list + 1]` per frame, then per sentinel.
     links: FrameArray<[u32; 3]>,
-    lens: [usize; 2],
+    lens: [usize; 4],
     frames: u32,
 }
 
+/// Added to a list's number: the file pages' lists (two-list reclaim keeps anonymous
+/// and file pages apart, as Linux's LRU does).
+pub const FILE_LISTS: u32 = 2;
+
 impl FrameLists {
-    /// Two empty lists over `frames` frames.
+    /// Four empty lists over `frames` frames: inactive and active, anonymous and file.
     pub fn new(frames: u64) -> FrameLists {
         let n = frames as u32;
-        let mut links = FrameArray::new(frames + 2);
-        for l in 0..2u32 {
+        let mut links = FrameArray::new(frames + 4);
+        for l in 0..4u32 {
             let s = n + l;
             links.set(s as u64, [s + 1, s + 1, l + 1]);
         }
         FrameLists {
             links,
-            lens: [0; 2],
+            lens: [0; 4],
             frames: n,
         }
     }
@@ -192,6 +196,8 @@ pub(super) struct Reclaim {
     /// Anonymous frames `madvise(MADV_FREE)` let go: reclaim discards one not written
     /// since instead of swapping it.
     pub(super) lazyfree: rustc_hash::FxHashSet<u64>,
+    /// Where the two-list scan is in its anonymous/file proportion (0 to 199).
+    pub(super) balance: u32,
 }
 
 impl Reclaim {
@@ -205,6 +211,7 @@ impl Reclaim {
             pinned: Vec::new(),
             watermarks,
             lazyfree: Default::default(),
+            balance: 0,
         }
     }
 }
@@ -215,10 +222,42 @@ pub const RECLAIM_BATCH: usize = 32;
 impl Kernel {
     /// Puts a frame that just became resident on the reclaim lists.
     pub(super) fn lru_add(&mut self, pfn: Pfn) {
-        if matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File) {
+        let kind = self.frames.kind(pfn);
+        if matches!(kind, FrameKind::Anon | FrameKind::File) {
             self.reclaim.lists.remove(pfn.0 as u32);
-            self.reclaim.lists.push_head(INACTIVE, pfn.0 as u32);
+            self.reclaim
+                .lists
+                .push_head(INACTIVE + self.lists_of(kind), pfn.0 as u32);
             self.reclaim.referenced.set(pfn.0, 0);
+        }
+    }
+
+    /// A page-cache page a `read` used (Linux's `folio_mark_accessed`): a first use
+    /// sets its referenced flag; a second moves it to the active list (two-list).
+    pub(super) fn mark_accessed(&mut self, pfn: Pfn) {
+        if pfn.0 >= self.reclaim.referenced.len() {
+            return;
+        }
+        let f = pfn.0 as u32;
+        if self.reclaim.referenced.load(pfn.0) == 0 {
+            self.reclaim.referenced.set(pfn.0, 1);
+        } else if self.config.reclaim == ReclaimPolicy::TwoList
+            && self.reclaim.lists.list_of(f) == Some(INACTIVE + FILE_LISTS)
+        {
+            self.reclaim.lists.remove(f);
+            self.reclaim.lists.push_head(ACTIVE + FILE_LISTS, f);
+            self.reclaim.referenced.set(pfn.0, 0);
+            self.log.counters.activations += 1;
+        }
+    }
+
+    /// Which pair of lists frames of `kind` go on: file pages apart under two-list
+    /// reclaim, one list for every frame under FIFO and CLOCK.
+    fn lists_of(&self, kind: FrameKind) -> u32 {
+        if kind == FrameKind::File && self.config.reclaim == ReclaimPolicy::TwoList {
+            FILE_LISTS
+        } else {
+            0
         }
     }
 
@@ -243,8 +282,7 @@ impl Kernel {
     pub(super) fn reclaim(&mut self, want: usize, scope: Scope) -> usize {
         let mut freed = 0;
         // Every frame may be looked at twice (once to clear its bits): then give up.
-        let mut budget =
-            2 * (self.reclaim.lists.len(INACTIVE) + self.reclaim.lists.len(ACTIVE)) + 2;
+        let mut budget = 2 * (0..4).map(|l| self.reclaim.lists.len(l)).sum::<usize>() + 2;
         while freed < want && budget > 0 {
             let Some(victim) = self.pick_victim(scope, &mut budget) else {
                 break;

@@ -522,6 +522,16 @@ impl Demux {
                     }
                     return self.records_rest(conn, words, base, i, out);
                 }
+                Ctl::FileRead => {
+                    let n = self.files.len() as u32;
+                    let file = *self.files.entry((a[0], a[1])).or_insert(n);
+                    out(Event::FileRead {
+                        pid,
+                        file,
+                        offset: a[2],
+                        len: a[3],
+                    });
+                }
                 Ctl::Syscall => out(Event::Syscall {
                     pid,
                     nr: a[0] as u32,

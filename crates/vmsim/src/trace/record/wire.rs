@@ -92,6 +92,9 @@ pub enum Ctl {
     Untraced = 18,
     /// The process is ending (QEMU's exit hook): `[]`.
     End = 19,
+    /// `read`, `pread64`, `readv` or `preadv` of a regular file returned: `[dev, inode,
+    /// offset, bytes]`.
+    FileRead = 20,
 }
 
 impl Ctl {
@@ -118,6 +121,7 @@ impl Ctl {
             17 => ThpDisable,
             18 => Untraced,
             19 => End,
+            20 => FileRead,
             _ => return None,
         })
     }
@@ -130,7 +134,7 @@ impl Ctl {
             Thread | ThreadNew | ThreadExit | Brk | Shmdt | Exit | Syscall | ThpDisable => 1,
             Munmap | Reap | Fork => 2,
             Hello | Mprotect | Madvise => 3,
-            Mremap | Shmat => 4,
+            Mremap | Shmat | FileRead => 4,
             Mmap => 7,
         }
     }
