@@ -83,7 +83,8 @@ fn next_window(cur: u64, max: u64) -> u64 {
 impl Kernel {
     /// The page-cache frame holding page `idx` of `file`, if cached. A page of a warm
     /// file (see the module's notes) is put in the cache without storage, charged to
-    /// the root group; `None` if no frame can be had for it.
+    /// the root group; `None` if no frame can be had for it without the OOM killer
+    /// (fault-around and `read` ask for many: none of them is worth a process).
     pub(super) fn cached_page(&mut self, pid: Pid, file: FileId, idx: u64) -> Option<Pfn> {
         if let Some(&pfn) = self.cache.pages.get(&(file, idx)) {
             return Some(pfn);
@@ -91,7 +92,7 @@ impl Kernel {
         if !self.file_is_warm(file) {
             return None;
         }
-        let pfn = self.fill_cache_page(pid, true, file, idx, false).ok()?;
+        let pfn = self.fill_cache_page(pid, true, file, idx, true).ok()?;
         Some(pfn)
     }
 
