@@ -667,41 +667,28 @@ impl<'k> Sim<'k> {
                     Ok(())
                 }
             }
-            Event::Fork { parent, child } => {
-                match (self.proc_of(parent, e), self.procs.contains_key(&child)) {
-                    (_, true) => Err(format!("trace pid {child} already exists")),
-                    (Err(why), _) => Err(why),
-                    (Ok(p), false) => match self.kernel.fork(p.pid) {
-                        Ok(c) => {
-                            // The child's one thread is the one that forked.
-                            self.made(
-                                child,
-                                Proc {
-                                    pid: c,
-                                    tid: 0,
-                                    ..p
-                                },
-                            );
-                            Ok(())
-                        }
-                        Err(e) => Err(e.to_string()),
-                    },
-                }
-            }
-            Event::Vfork { parent, child } => {
+            Event::Fork { parent, child } | Event::Vfork { parent, child } => {
+                let vfork = matches!(e, Event::Vfork { .. });
                 match (self.proc_of(parent, e), self.procs.contains_key(&child)) {
                     (_, true) => Err(format!("trace pid {child} already exists")),
                     (Err(why), _) => Err(why),
                     (Ok(p), false) => {
-                        self.made(
-                            child,
-                            Proc {
+                        // A vfork child runs in its parent's process until it execs.
+                        let made = if vfork {
+                            Ok(p.pid)
+                        } else {
+                            self.kernel.fork(p.pid)
+                        };
+                        made.map_err(|e| e.to_string()).map(|c| {
+                            // The child's one thread is the one that forked.
+                            let child_proc = Proc {
+                                pid: c,
                                 tid: 0,
-                                vfork: true,
+                                vfork,
                                 ..p
-                            },
-                        );
-                        Ok(())
+                            };
+                            self.made(child, child_proc);
+                        })
                     }
                 }
             }

@@ -246,7 +246,7 @@ impl Kernel {
                     let kind = self.swap_in(pid, &vma, page, pte_addr, slot, write)?;
                     // A write to a page that came back shared breaks copy-on-write in
                     // the same fault, as Linux's do_swap_page does (do_wp_page).
-                    if f.access == AccessKind::Write && !vma.shared {
+                    if write && !vma.shared {
                         if let Some(Slot::Leaf(m)) = pt.slot(&paging, &self.machine.ram, page) {
                             if !m.flags.contains(Flags::WRITE) {
                                 self.cow(pid, &vma, page, m.pfn, m.flags)?;
@@ -299,11 +299,10 @@ impl Kernel {
         };
         if let Some(p) = self.proc_mut(pid) {
             p.stats.faults[kind as usize] += 1;
-            let g = p.group;
-            if let Some(grp) = self.groups.list.get_mut(g.0 as usize) {
-                grp.stat.pgfault += 1;
-                grp.stat.pgmajfault += u64::from(kind.class() == FaultClass::Major);
-            }
+            let g = p.group.0;
+            let stat = self.group_stat(g);
+            stat.pgfault += 1;
+            stat.pgmajfault += u64::from(crate::linux::is_major(kind));
         }
         Ok(kind)
     }

@@ -199,8 +199,16 @@ impl Kernel {
 
     /// The `memory.stat` of the group `pfn` is charged to.
     pub(super) fn group_of_frame(&mut self, pfn: Pfn) -> &mut GroupStat {
-        let g = self.frames.group(pfn) as usize;
-        let g = if g < self.groups.list.len() { g } else { 0 };
+        self.group_stat(self.frames.group(pfn))
+    }
+
+    /// The `memory.stat` of group number `g` (the root's, for a number no group has).
+    pub(super) fn group_stat(&mut self, g: u16) -> &mut GroupStat {
+        let g = if (g as usize) < self.groups.list.len() {
+            g as usize
+        } else {
+            0
+        };
         &mut self.groups.list[g].stat
     }
 

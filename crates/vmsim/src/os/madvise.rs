@@ -6,7 +6,7 @@ use super::frames::FrameKind;
 use super::vma::Backing;
 use super::{Errno, Kernel, Pid};
 use crate::addr::{Pfn, VirtAddr};
-use crate::hw::{Flags, PageTable, Slot, SoftPte, TlbFlush};
+use crate::hw::{Flags, Slot, SoftPte, TlbFlush};
 
 impl Kernel {
     /// `madvise(MADV_DONTNEED)`: drops the pages of the range (the next touch finds
@@ -67,15 +67,8 @@ impl Kernel {
     /// it is dropped from every mapping (they will find zeros) rather than swapped.
     /// False if it was written (it is swapped as any other page).
     pub(super) fn discard_lazyfree(&mut self, pfn: Pfn) -> bool {
-        let paging = self.machine.spec.paging;
         let maps: Vec<_> = self.rmap.of(pfn).collect();
-        let dirty = maps.iter().any(|&(_, _, pte)| {
-            matches!(
-                PageTable::slot_at(&paging, &self.machine.ram, pte),
-                Some(Slot::Leaf(m)) if m.pfn == pfn && m.flags.contains(Flags::DIRTY)
-            )
-        });
-        if dirty || maps.is_empty() {
+        if maps.is_empty() || self.mapped_dirty(pfn) {
             return false;
         }
         let ps = self.page_size();

@@ -1,5 +1,6 @@
-//! File readahead on faults of file mappings, as Linux 6.x's `filemap_fault` does it
-//! (mm/filemap.c, mm/readahead.c), and which files start in the page cache.
+//! File readahead on faults of file mappings, as Linux 6.x's `filemap_fault` does it,
+//! and on `read(2)`, as its `filemap_read` does (mm/filemap.c, mm/readahead.c); and
+//! which files start in the page cache.
 //!
 //! - **A miss** (the page is not cached) is a major fault. Unless the file misses far
 //!   more than it hits, the fault reads around it: the window of `readahead_pages`
@@ -113,14 +114,7 @@ impl Kernel {
         if let Some(pfn) = self.cached_page(pid, file, idx) {
             let ra = &mut self.cache.files[file.0 as usize].ra;
             ra.mmap_miss = ra.mmap_miss.saturating_sub(1);
-            if self.cache.readahead.contains(&pfn.0) {
-                let order = self.folio_of(pfn);
-                self.unmark_folio(file, idx, order);
-                // Finding frames for the window may reclaim: not this page.
-                self.reclaim.pinned.push(pfn);
-                self.async_readahead(pid, file, idx, order);
-                self.reclaim.pinned.pop();
-            }
+            self.hit_mark(pid, file, idx, pfn);
             return Ok((pfn, FaultKind::PageCache));
         }
         self.sync_readahead(pid, file, idx);
@@ -150,13 +144,7 @@ impl Kernel {
         let mut idx = first;
         while idx <= last {
             if let Some(pfn) = self.cached_page(pid, file, idx) {
-                if self.cache.readahead.contains(&pfn.0) {
-                    let order = self.folio_of(pfn);
-                    self.unmark_folio(file, idx, order);
-                    self.reclaim.pinned.push(pfn);
-                    self.async_readahead(pid, file, idx, order);
-                    self.reclaim.pinned.pop();
-                }
+                self.hit_mark(pid, file, idx, pfn);
                 self.mark_accessed(pfn);
                 idx += 1;
                 continue;
@@ -172,14 +160,27 @@ impl Kernel {
         self.cache.files[file.0 as usize].ra.prev_read = last + 1;
     }
 
+    /// A fault or a `read` found page `idx` of `file` cached in `pfn`: if its folio is
+    /// marked, the mark goes and the next window is read, `pfn` held meanwhile (finding
+    /// frames for the window may reclaim, but not the page being used).
+    fn hit_mark(&mut self, pid: Pid, file: FileId, idx: u64, pfn: Pfn) {
+        if !self.readahead_marked(pfn) {
+            return;
+        }
+        let order = self.folio_of(pfn);
+        self.unmark_folio(file, idx, order);
+        self.reclaim.pinned.push(pfn);
+        self.async_readahead(pid, file, idx, order);
+        self.reclaim.pinned.pop();
+    }
+
     /// A `read` missed page `idx` with `req` pages still to go (`page_cache_sync_ra`).
     fn read_miss(&mut self, pid: Pid, file: FileId, idx: u64, req: u64) {
         let max = self.config.readahead_pages;
         let ra = self.cache.files[file.0 as usize].ra;
-        let prev = ra.prev_read.saturating_sub(1);
-        if max == 0
-            || !(idx == 0 || req > max || (ra.prev_read > 0 && idx <= prev + 1 && idx >= prev))
-        {
+        // Sequential: at the last page read, or the one after it.
+        let after_last = ra.prev_read > 0 && (ra.prev_read - 1..=ra.prev_read).contains(&idx);
+        if max == 0 || !(idx == 0 || req > max || after_last) {
             // Readahead off, or a random read: just what it asks for, state untouched.
             let window = ReadaheadState {
                 start: idx,
@@ -301,8 +302,7 @@ impl Kernel {
             while o > 0 && idx + (1 << o) > end {
                 o -= 1;
             }
-            let n = 1u64 << o;
-            if (idx..idx + n).any(|i| self.page_present(file, i)) {
+            if (idx..idx + (1 << o)).any(|i| self.page_present(file, i)) {
                 o = 0;
             }
             let n = 1u64 << o;
@@ -436,13 +436,16 @@ mod tests {
     fn an_executable_file_is_cached_from_the_start() {
         let mut k = boot("x86-64");
         let (pid, va) = mapped_file(&mut k, 64, Prot::READ | Prot::EXEC);
+        // The reader runs in a group of its own: the pages are not charged to it.
+        let g = k.create_group("reader", Some(16 << 20));
+        k.set_group(pid, g).unwrap();
         read_pages(&mut k, pid, va, 0..64);
         assert_eq!(faults(&k, FaultKind::FileRead), 0);
         assert_eq!(k.log.counters.file_reads, 0, "nothing from storage");
         // Fault-around maps the 16-page windows whole (64 pages touch four or five).
         assert!((4..=5).contains(&faults(&k, FaultKind::PageCache)));
-        let root = &k.groups()[0];
-        assert!(root.charged >= 64, "charged to the root group");
+        assert_eq!(k.groups()[g.0 as usize].stat.file, 0, "not the reader's");
+        assert!(k.groups()[0].stat.file >= 64, "charged to the root group");
     }
 
     #[test]

@@ -290,9 +290,7 @@ impl Kernel {
             let group = self.frames.group(Pfn(victim as u64));
             if self.evict(Pfn(victim as u64)) {
                 freed += 1;
-                if let Some(g) = self.groups.list.get_mut(group as usize) {
-                    g.stat.pgsteal += 1;
-                }
+                self.group_stat(group).pgsteal += 1;
                 if matches!(scope, Scope::Group(_)) {
                     self.log.counters.pages_reclaimed_group += 1;
                 }
@@ -317,9 +315,7 @@ impl Kernel {
             self.log.counters.pages_scanned_kswapd += self.reclaim.in_kswapd as u64;
             if let Scope::Group(g) = scope {
                 self.log.counters.pages_scanned_group += 1;
-                if let Some(g) = self.groups.list.get_mut(g.0 as usize) {
-                    g.stat.pgscan += 1;
-                }
+                self.group_stat(g.0).pgscan += 1;
             }
             let step = match self.config.reclaim {
                 ReclaimPolicy::Fifo => self.fifo_step(scope),

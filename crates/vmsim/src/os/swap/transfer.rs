@@ -31,7 +31,7 @@ impl Kernel {
     pub(in crate::os) fn swap_out(&mut self, pfn: Pfn) -> bool {
         let paging = self.machine.spec.paging;
         // The charge goes with the frame: whose it was, before it is freed.
-        let group = self.frames.group(pfn) as usize;
+        let group = self.frames.group(pfn);
         let cached = self.swap.dev.as_ref().and_then(|s| s.cached_slot(pfn));
         if !self.rmap.is_mapped(pfn) {
             // Read ahead and never used: its bytes are in its slot already.
@@ -42,47 +42,33 @@ impl Kernel {
             // A frame on its way to being mapped is not a candidate.
             return false;
         }
-        let Some(swap) = self.swap.dev.as_mut() else {
-            return false;
+        // In the swap cache, the slot holds the page's bytes unless a mapping wrote it
+        // since it came back (a dirty entry): then they are written again. Otherwise
+        // a fresh slot is written.
+        let (slot, write) = match cached {
+            Some(slot) => (slot, self.mapped_dirty(pfn)),
+            None => match self.swap.dev.as_mut().and_then(|s| s.alloc()) {
+                Some(slot) => (slot, true),
+                None => return false,
+            },
         };
-        let slot = match cached {
-            // In the swap cache: the slot holds its bytes, unless a mapping wrote the
-            // page since it came back (a dirty entry), when they are written again.
-            Some(slot) => {
-                if self.mapped_dirty(pfn) {
-                    let data = self.machine.ram.frame_contents(pfn.0);
-                    let Some(swap) = self.swap.dev.as_mut() else {
-                        return false;
-                    };
-                    if swap.write(slot, data).is_err() {
-                        self.log.counters.swap_errors += 1;
-                        return false;
-                    }
-                    self.log.counters.swap_outs += 1;
-                    if let Some(g) = self.groups.list.get_mut(group) {
-                        g.stat.pswpout += 1;
-                    }
-                    let bytes = self.page_size();
-                    self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
-                }
-                slot
-            }
-            None => {
-                let Some(slot) = swap.alloc() else {
-                    return false;
-                };
-                let data = self.machine.ram.frame_contents(pfn.0);
-                if swap.write(slot, data).is_err() {
+        if write {
+            let data = self.machine.ram.frame_contents(pfn.0);
+            let Some(swap) = self.swap.dev.as_mut() else {
+                return false;
+            };
+            if swap.write(slot, data).is_err() {
+                if cached.is_none() {
+                    // Give the fresh slot back.
                     swap.get(slot);
                     swap.put(slot);
-                    self.log.counters.swap_errors += 1;
-                    return false;
                 }
-                let bytes = self.page_size();
-                self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
-                slot
+                self.log.counters.swap_errors += 1;
+                return false;
             }
-        };
+            let bytes = self.page_size();
+            self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
+        }
         for (pid, va, pte) in self.rmap.of(pfn) {
             let Ok(mm) = self.mm(pid) else { continue };
             let pt = mm.pt;
@@ -106,11 +92,10 @@ impl Kernel {
         }
         if cached.is_some() {
             self.drop_swap_cache(slot);
-        } else {
+        }
+        if write {
             self.log.counters.swap_outs += 1;
-            if let Some(g) = self.groups.list.get_mut(group) {
-                g.stat.pswpout += 1;
-            }
+            self.group_stat(group).pswpout += 1;
         }
         if let Some(s) = self.swap.dev.as_mut() {
             if s.count(slot) == 0 {
@@ -164,7 +149,7 @@ impl Kernel {
     }
 
     /// Whether any entry mapping `pfn` has its Dirty bit set.
-    fn mapped_dirty(&self, pfn: Pfn) -> bool {
+    pub(in crate::os) fn mapped_dirty(&self, pfn: Pfn) -> bool {
         let paging = self.machine.spec.paging;
         self.rmap.of(pfn).into_iter().any(|(_, _, pte)| {
             matches!(
