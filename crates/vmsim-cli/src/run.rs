@@ -69,10 +69,11 @@ pub struct KernelArgs {
     /// runs when nothing in it can be reclaimed.
     #[arg(long, value_parser = args::size)]
     pub memory_max: Option<u64>,
-    /// Most bytes file readahead reads at once, as a block device's read_ahead_kb (0:
-    /// none; else a whole number of pages).
-    #[arg(long, default_value = "128KiB", value_parser = args::size)]
-    pub readahead: u64,
+    /// Most bytes file readahead reads at once, as a block device's read_ahead_kb, for
+    /// every file (0: none; else a whole number of pages). Default: each file's
+    /// device's, as `vmsim record` found it, else 128 KiB.
+    #[arg(long, value_parser = args::size)]
+    pub readahead: Option<u64>,
     /// The page cache at start: cold (only programs and libraries, the files mapped
     /// executable, are cached, as after a shell has run them) or warm (every file is).
     #[arg(long, value_enum, default_value_t = PageCacheArg::Cold)]

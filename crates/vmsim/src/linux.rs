@@ -146,15 +146,16 @@ pub struct Vmstat {
     pub pgdeactivate: u64,
     /// Active-list pages scanned.
     pub pgrefill: u64,
-    /// Anonymous pages faulted back soon after reclaim took them (needs shadow
-    /// entries: not modelled yet).
-    pub workingset_refault_anon: Option<u64>,
-    /// File pages faulted back soon after reclaim took them (not modelled yet).
-    pub workingset_refault_file: Option<u64>,
-    /// Refaulted anonymous pages activated at once (not modelled yet).
-    pub workingset_activate_anon: Option<u64>,
-    /// Refaulted file pages activated at once (not modelled yet).
-    pub workingset_activate_file: Option<u64>,
+    /// Anonymous pages read back from swap after reclaim took them (found by their
+    /// shadow entries).
+    pub workingset_refault_anon: u64,
+    /// File pages read back into the page cache after reclaim took them.
+    pub workingset_refault_file: u64,
+    /// Refaulted anonymous pages whose refault distance put them straight on the
+    /// active list (two-list reclaim only; 0 otherwise).
+    pub workingset_activate_anon: u64,
+    /// Refaulted file pages activated at once.
+    pub workingset_activate_file: u64,
     /// Processes the OOM killer killed.
     pub oom_kill: u64,
 }
@@ -174,16 +175,18 @@ impl Vmstat {
                 pgmajfault += n;
             }
         }
-        let pswpin = c.swap_ins + c.swap_readahead;
+        // Pages of zeros move without I/O and count in neither (Linux's zeromap).
+        let pswpin = c.swap_ins + c.swap_readahead - c.swap_zero_ins;
+        let pswpout = c.swap_outs - c.swap_zero_outs;
         Vmstat {
             pgfault,
             pgmajfault,
             pswpin,
-            pswpout: c.swap_outs,
+            pswpout,
             swap_ra: c.swap_readahead,
             swap_ra_hit: c.swap_readahead_hits,
             pgpgin: (c.file_reads + pswpin) * kib,
-            pgpgout: (c.writebacks + c.swap_outs) * kib,
+            pgpgout: (c.writebacks + pswpout) * kib,
             pgscan_kswapd: c.pages_scanned_kswapd,
             // A group's reclaim at its limit counts in its memory.stat, not here.
             pgscan_direct: c.pages_scanned - c.pages_scanned_kswapd - c.pages_scanned_group,
@@ -192,10 +195,10 @@ impl Vmstat {
             pgactivate: c.activations,
             pgdeactivate: c.deactivations,
             pgrefill: c.active_scanned,
-            workingset_refault_anon: None,
-            workingset_refault_file: None,
-            workingset_activate_anon: None,
-            workingset_activate_file: None,
+            workingset_refault_anon: c.workingset_refault[0],
+            workingset_refault_file: c.workingset_refault[1],
+            workingset_activate_anon: c.workingset_activate[0],
+            workingset_activate_file: c.workingset_activate[1],
             oom_kill: c.oom_kills,
         }
     }
@@ -256,13 +259,14 @@ mod tests {
         fork_under_pressure(&mut k, 512, 2048);
         let v = Vmstat::from_counters(k.counters(), k.page_size());
         let c = k.counters();
-        assert!(v.pswpout > 0 && v.pswpout == c.swap_outs, "{v:?}");
+        assert!(v.pswpout > 0 && v.pswpout == c.swap_outs - c.swap_zero_outs, "{v:?}");
         assert!(v.pgscan_kswapd + v.pgsteal_direct > 0, "{v:?}");
         assert!(v.pgrefill >= v.pgdeactivate, "{v:?}");
         assert_eq!(v.pgscan_kswapd + v.pgscan_direct, c.pages_scanned);
         assert_eq!(v.pgsteal_kswapd + v.pgsteal_direct, c.pages_reclaimed);
-        assert_eq!(v.pgpgout, (c.writebacks + c.swap_outs) * 4);
+        assert_eq!(v.pgpgout, (c.writebacks + v.pswpout) * 4);
         assert!(v.to_text().contains("pgfault "));
-        assert!(!v.to_text().contains("workingset"));
+        assert_eq!(v.workingset_refault_anon, c.workingset_refault[0]);
+        assert!(v.to_text().contains("workingset_refault_anon "));
     }
 }

@@ -479,7 +479,7 @@ impl KernelStats {
             let st = &g.stat;
             let _ = writeln!(
                 s,
-                "group {} (max {} pages, peak {}): anon {} file {} shmem {}; pgfault {} pgmajfault {} pswpin {} pswpout {} pgscan {} pgsteal {} oom_kill {}",
+                "group {} (max {} pages, peak {}): anon {} file {} shmem {}; pgfault {} pgmajfault {} pswpin {} pswpout {} pgscan {} pgsteal {} workingset_refault_anon {} workingset_refault_file {} oom_kill {}",
                 g.name,
                 g.max_pages.unwrap_or(0),
                 g.peak,
@@ -492,6 +492,8 @@ impl KernelStats {
                 st.pswpout,
                 st.pgscan,
                 st.pgsteal,
+                st.workingset_refault_anon,
+                st.workingset_refault_file,
                 g.oom_kills
             );
         }

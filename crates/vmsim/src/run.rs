@@ -152,11 +152,17 @@ pub struct KernelOptions {
     pub storage: String,
     /// The workload's memory limit in bytes (`--memory-max`).
     pub memory_max: Option<u64>,
-    /// Most bytes file readahead reads at once (`--readahead`; 0: none).
-    pub readahead: u64,
+    /// Most bytes file readahead reads at once for every file (`--readahead`; 0:
+    /// none); `None`: each file's device readahead where the trace recorded it, else
+    /// Linux's default of 128 KiB.
+    pub readahead: Option<u64>,
     /// Every file starts cached (`--page-cache warm`).
     pub page_cache_warm: bool,
 }
+
+/// Linux's default readahead (`VM_READAHEAD_PAGES`, 128 KiB), for files whose
+/// device's is not known.
+pub const DEFAULT_READAHEAD: u64 = 128 << 10;
 
 impl KernelOptions {
     /// The kernel configuration, on a machine of `page_size` pages, for a command whose
@@ -197,19 +203,22 @@ impl KernelOptions {
                 ));
             }
         }
-        if self.readahead % page_size != 0 {
+        if let Some(ra) = self.readahead.filter(|ra| ra % page_size != 0) {
             return Err(flag(
                 "--readahead",
                 format!(
-                    "{} bytes is not a whole number of {} pages (0 for none)",
-                    self.readahead,
+                    "{ra} bytes is not a whole number of {} pages (0 for none)",
                     crate::size::format_size(page_size)
                 ),
             ));
         }
         Ok(KernelConfig {
             memory_max: self.memory_max,
-            readahead_pages: self.readahead / page_size,
+            readahead_pages: self.readahead.unwrap_or(DEFAULT_READAHEAD) / page_size,
+            readahead_fixed: self.readahead.is_some(),
+            // Traces and the synthetic workloads give addresses, not the bytes
+            // stored.
+            store_values: false,
             page_cache_warm: self.page_cache_warm,
             swap_bytes: self.swap,
             swap_path: self.swap_file.clone(),

@@ -793,6 +793,9 @@ impl<'k> Sim<'k> {
                     .shm_detach(p.pid, addr)
                     .map_err(|e| e.to_string()),
             },
+            Event::FileReadahead { file, bytes, .. } => self
+                .trace_file(file, 0, 0)
+                .map(|id| self.kernel.set_file_readahead(id, bytes)),
             Event::FileRead {
                 pid,
                 file,

@@ -306,6 +306,7 @@ impl Grid {
                                         reclaim,
                                         storage,
                                         memory_max: mm.map(|m| m.value),
+                                        store_values: false,
                                         ..KernelConfig::default()
                                     },
                                     source: s.clone(),

@@ -41,6 +41,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (pid.clone(), pid.clone()).prop_map(|(parent, child)| Event::Fork { parent, child }),
         1 => (pid.clone(), pid.clone()).prop_map(|(parent, child)| Event::Vfork { parent, child }),
         1 => (pid.clone(), any::<u32>(), addr.clone(), len.clone()).prop_map(|(pid, file, offset, len)| Event::FileRead { pid, file, offset, len }),
+        1 => (pid.clone(), any::<u32>(), len.clone()).prop_map(|(pid, file, bytes)| Event::FileReadahead { pid, file, bytes }),
         1 => pid.clone().prop_map(|pid| Event::Exec { pid }),
         1 => (pid.clone(), any::<i32>()).prop_map(|(pid, code)| Event::Exit { pid, code }),
         1 => pid.clone().prop_map(|pid| Event::Switch { pid }),

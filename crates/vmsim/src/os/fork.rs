@@ -73,7 +73,14 @@ impl Kernel {
                             });
                         }
                         self.frames.get(m.pfn);
-                        let r = self.install(child, va, m.pfn, flags);
+                        // The child's entry starts old, and clean where the page is
+                        // shared (Linux's `copy_present_pte`): reclaim sees the
+                        // child's use only once it uses the page.
+                        let mut child_flags = flags & !Flags::ACCESSED;
+                        if vma.shared {
+                            child_flags = child_flags & !Flags::DIRTY;
+                        }
+                        let r = self.install(child, va, m.pfn, child_flags);
                         if r.is_err() {
                             self.put_frame(m.pfn);
                         }

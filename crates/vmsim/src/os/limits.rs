@@ -64,6 +64,14 @@ pub struct GroupStat {
     pub pgscan: u64,
     /// Its pages reclaim freed (its own, or the machine's).
     pub pgsteal: u64,
+    /// Its evicted anonymous pages read back.
+    pub workingset_refault_anon: u64,
+    /// Its evicted file pages read back.
+    pub workingset_refault_file: u64,
+    /// Of its anonymous refaults, the ones activated.
+    pub workingset_activate_anon: u64,
+    /// Of its file refaults, the ones activated.
+    pub workingset_activate_file: u64,
 }
 
 impl GroupStat {

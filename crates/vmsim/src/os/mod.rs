@@ -42,6 +42,7 @@ mod shm;
 pub mod swap;
 pub mod syscall;
 pub mod vma;
+mod workingset;
 
 pub use crate::hw::mmio::Display;
 pub use data::{AccessError, AccessStory, Try};
@@ -107,8 +108,18 @@ pub struct KernelConfig {
     /// `fault_around_bytes` / page size: 16); 0 or 1: none.
     pub fault_around_pages: u64,
     /// Most pages file readahead reads at once (Linux's `read_ahead_kb` / page size:
-    /// 32); 0: none (every missing page is read alone).
+    /// 32) for a file whose device's is not known; 0: none (every missing page is
+    /// read alone).
     pub readahead_pages: u64,
+    /// `readahead_pages` holds for every file, even one whose device's readahead the
+    /// trace recorded (`--readahead` given).
+    pub readahead_fixed: bool,
+    /// Stores write the program's real bytes, so a page's contents are known: a page
+    /// of zeros goes to swap without a write and without counting in `pswpout`, as
+    /// Linux's swap zeromap has it since 6.12. A replayed trace and the synthetic
+    /// workloads store no values (every page would read as zeros): there, every page
+    /// swapped out counts.
+    pub store_values: bool,
     /// Every file starts in the page cache (`--page-cache warm`); otherwise only files
     /// mapped executable (programs and libraries) do.
     pub page_cache_warm: bool,
@@ -140,6 +151,8 @@ impl Default for KernelConfig {
             local_reclaim: false,
             fault_around_pages: 16,
             readahead_pages: 32,
+            readahead_fixed: false,
+            store_values: true,
             page_cache_warm: false,
             swap_readahead: 8,
             copy_cycles: 1_000,
@@ -259,6 +272,17 @@ pub struct KernelCounters {
     pub swap_readahead_hits: u64,
     /// Nanoseconds the storage spent writing (swap-outs, write-backs), in the background.
     pub io_busy_ns: u64,
+    /// Of `swap_outs`, pages of zeros: nothing written, and not in `pswpout` (Linux's
+    /// swap zeromap, since 6.12).
+    pub swap_zero_outs: u64,
+    /// Swap-ins and swap readahead of such pages: nothing read, not in `pswpin`.
+    pub swap_zero_ins: u64,
+    /// Evicted pages read back, anonymous and file (`workingset_refault_*`).
+    pub workingset_refault: [u64; 2],
+    /// Of those, the ones that came back on the active list (`workingset_activate_*`).
+    pub workingset_activate: [u64; 2],
+    /// Of those, the ones that were active before they left (`workingset_restore_*`).
+    pub workingset_restore: [u64; 2],
 }
 
 impl KernelCounters {

@@ -23,6 +23,9 @@ pub struct File {
     pub executable: bool,
     /// Its readahead state.
     pub ra: super::readahead::ReadaheadState,
+    /// Most pages read ahead at once for it (its device's `read_ahead_kb`), where
+    /// known; else the kernel's default.
+    pub ra_pages: Option<u64>,
 }
 
 impl File {
@@ -77,6 +80,7 @@ impl PageCache {
             len,
             executable: false,
             ra: Default::default(),
+            ra_pages: None,
         });
         FileId(self.files.len() as u32 - 1)
     }
@@ -92,6 +96,7 @@ impl PageCache {
             len,
             executable: false,
             ra: Default::default(),
+            ra_pages: None,
         });
         Ok(FileId(self.files.len() as u32 - 1))
     }

@@ -176,7 +176,7 @@ impl Kernel {
 
     /// A `read` missed page `idx` with `req` pages still to go (`page_cache_sync_ra`).
     fn read_miss(&mut self, pid: Pid, file: FileId, idx: u64, req: u64) {
-        let max = self.config.readahead_pages;
+        let max = self.ra_pages(file);
         let ra = self.cache.files[file.0 as usize].ra;
         // Sequential: at the last page read, or the one after it.
         let after_last = ra.prev_read > 0 && (ra.prev_read - 1..=ra.prev_read).contains(&idx);
@@ -214,6 +214,25 @@ impl Kernel {
         self.cache.readahead.contains(&pfn.0)
     }
 
+    /// Most pages read ahead at once for `file`: its device's readahead where the
+    /// trace recorded it (and `--readahead` did not fix one for all), else the
+    /// kernel's.
+    fn ra_pages(&self, file: FileId) -> u64 {
+        let own = self.cache.files[file.0 as usize].ra_pages;
+        match own {
+            Some(n) if !self.config.readahead_fixed => n,
+            _ => self.config.readahead_pages,
+        }
+    }
+
+    /// Sets the readahead of `file`'s device, in bytes (rounded down to pages).
+    pub fn set_file_readahead(&mut self, file: FileId, bytes: u64) {
+        let ps = self.page_size();
+        if let Some(f) = self.cache.files.get_mut(file.0 as usize) {
+            f.ra_pages = Some(bytes / ps);
+        }
+    }
+
     /// The order of the folio page-cache frame `pfn` belongs to.
     pub(super) fn folio_of(&self, pfn: Pfn) -> u32 {
         self.cache.folio_order.get(&pfn.0).map_or(0, |&o| o as u32)
@@ -231,7 +250,7 @@ impl Kernel {
 
     /// Read-around for a miss on page `idx` (`do_sync_mmap_readahead`).
     fn sync_readahead(&mut self, pid: Pid, file: FileId, idx: u64) {
-        let max = self.config.readahead_pages;
+        let max = self.ra_pages(file);
         if max == 0 {
             return;
         }
@@ -256,7 +275,7 @@ impl Kernel {
     /// The reader reached marked page `idx`, in a folio of `order`: the next window
     /// (`page_cache_async_ra`), in folios two orders larger.
     fn async_readahead(&mut self, pid: Pid, file: FileId, idx: u64, order: u32) {
-        let max = self.config.readahead_pages;
+        let max = self.ra_pages(file);
         if max == 0 {
             return;
         }
@@ -353,6 +372,7 @@ impl Kernel {
         if !warm {
             self.log.counters.file_reads += 1;
             self.log.counters.io_busy_ns += self.config.storage.transfer_ns(ps);
+            self.refault(pfn, super::workingset::Refault::File(file, idx));
         }
         Ok(pfn)
     }
@@ -419,6 +439,22 @@ mod tests {
             "read-around stopped after 100 misses: {reads} pages read"
         );
         assert!(reads > 100 * 16, "it read around before that: {reads}");
+    }
+
+    #[test]
+    fn a_file_reads_ahead_by_its_devices_readahead_unless_one_is_fixed() {
+        // The kernel's default reads ahead; the file's device says none; a fixed
+        // readahead (`--readahead`) wins over the device's.
+        for (fixed, want) in [(false, 64), (true, 1)] {
+            let mut k = boot("x86-64");
+            k.config.fault_around_pages = 0;
+            k.config.readahead_fixed = fixed;
+            let (pid, va) = mapped_file(&mut k, 64, Prot::READ);
+            let f = k.cache.file_named("/data").unwrap();
+            k.set_file_readahead(f, 0);
+            read_pages(&mut k, pid, va, 0..64);
+            assert_eq!(faults(&k, FaultKind::FileRead), want, "fixed {fixed}");
+        }
     }
 
     #[test]

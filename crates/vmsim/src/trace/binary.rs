@@ -178,6 +178,9 @@ impl<W: Write> BinaryWriter<W> {
                 offset,
                 len,
             } => os(b, 19, &[pid as u64, file as u64, offset, len]),
+            Event::FileReadahead { pid, file, bytes } => {
+                os(b, 20, &[pid as u64, file as u64, bytes])
+            }
             Event::Exec { pid } => os(b, 6, &[pid as u64]),
             Event::Exit { pid, code } => os(b, 7, &[pid as u64, zigzag(code as i64)]),
             Event::Switch { pid } => os(b, 8, &[pid as u64]),
@@ -642,6 +645,11 @@ impl<R: BufRead> BinaryReader<R> {
                 file: self.u32("file")?,
                 offset: self.varint()?,
                 len: self.varint()?,
+            },
+            20 => Event::FileReadahead {
+                pid: self.u32("pid")?,
+                file: self.u32("file")?,
+                bytes: self.varint()?,
             },
             18 => Event::Vfork {
                 parent: self.u32("pid")?,

@@ -238,6 +238,17 @@ pub enum Event {
         /// Bytes read.
         len: u64,
     },
+    /// The readahead of the block device holding a file (its queue's
+    /// `read_ahead_kb`), as the recorder found it on the machine: the kernel reads
+    /// that file ahead by up to this much, unless `--readahead` says otherwise.
+    FileReadahead {
+        /// The process that used the file first.
+        pid: TracePid,
+        /// The trace's number for the file.
+        file: u32,
+        /// Most bytes read ahead at once.
+        bytes: u64,
+    },
     /// `prctl(PR_SET_THP_DISABLE)`.
     ThpDisable {
         /// Who.
@@ -269,6 +280,7 @@ impl Event {
             | Event::ShmDetach { pid, .. }
             | Event::Syscall { pid, .. }
             | Event::FileRead { pid, .. }
+            | Event::FileReadahead { pid, .. }
             | Event::ThpDisable { pid, .. } => pid,
             Event::Fork { parent, .. } | Event::Vfork { parent, .. } => parent,
         }

@@ -73,6 +73,7 @@ fn name(e: &Event) -> &'static str {
         Event::Fork { .. } => "fork",
         Event::Vfork { .. } => "vfork",
         Event::FileRead { .. } => "read",
+        Event::FileReadahead { .. } => "file-readahead",
         Event::Exec { .. } => "exec",
         Event::Exit { .. } => "exit",
         Event::Switch { .. } => "switch",

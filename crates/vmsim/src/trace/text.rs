@@ -322,6 +322,16 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 len: num(w, 4, "the length")?,
             }
         }
+        "file-readahead" => {
+            at_most(w, 4)?;
+            Event::FileReadahead {
+                pid: pid(w, 1)?,
+                file: num(w, 2, "the file number")?
+                    .try_into()
+                    .map_err(|_| format!("file number {} is too large", quote(w[2])))?,
+                bytes: num(w, 3, "the readahead in bytes")?,
+            }
+        }
         "thp-disable" => {
             at_most(w, 3)?;
             let flag = field(w, 2, "the flag (0 or 1)")?;
@@ -463,6 +473,9 @@ pub fn format_event(e: &Event) -> String {
             offset,
             len,
         } => format!("read {pid} {file} {offset:#x} {len:#x}"),
+        Event::FileReadahead { pid, file, bytes } => {
+            format!("file-readahead {pid} {file} {bytes:#x}")
+        }
         Event::Brk { pid, addr } => format!("brk {pid} {addr:#x}"),
         Event::Munmap { pid, addr, len } => format!("munmap {pid} {addr:#x} {len:#x}"),
         Event::Mprotect {

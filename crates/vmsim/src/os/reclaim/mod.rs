@@ -63,12 +63,16 @@ impl ReclaimPolicy {
 
 /// Lists of frames threaded through arrays indexed by frame number; every link is
 /// stored plus one so that the arrays start zeroed (and cost no host memory for frames
-/// never used).
+/// never used). Each frame also records the memory group it was put on a list for, so
+/// that a group's share of every list is known at once (Linux keeps a list set per
+/// group; vmsim keeps one and counts per group).
 #[derive(Clone, Debug)]
 pub struct FrameLists {
-    /// `[prev + 1, next + 1, list + 1]` per frame, then per sentinel.
-    links: FrameArray<[u32; 3]>,
+    /// `[prev + 1, next + 1, list + 1, group]` per frame, then per sentinel.
+    links: FrameArray<[u32; 4]>,
     lens: [usize; 4],
+    /// Per memory group, its frames on each list.
+    group_lens: Vec<[usize; 4]>,
     frames: u32,
 }
 
@@ -83,11 +87,12 @@ impl FrameLists {
         let mut links = FrameArray::new(frames + 4);
         for l in 0..4u32 {
             let s = n + l;
-            links.set(s as u64, [s + 1, s + 1, l + 1]);
+            links.set(s as u64, [s + 1, s + 1, l + 1, 0]);
         }
         FrameLists {
             links,
             lens: [0; 4],
+            group_lens: Vec::new(),
             frames: n,
         }
     }
@@ -97,28 +102,35 @@ impl FrameLists {
     }
 
     fn remove(&mut self, f: u32) {
-        let [p, n, l] = self.links.load(f as u64);
+        let [p, n, l, g] = self.links.load(f as u64);
         if l == 0 {
             return;
         }
         self.links.get_mut((p - 1) as u64)[1] = n;
         self.links.get_mut((n - 1) as u64)[0] = p;
-        self.links.set(f as u64, [0; 3]);
+        self.links.set(f as u64, [0; 4]);
         self.lens[(l - 1) as usize] -= 1;
+        self.group_lens[g as usize][(l - 1) as usize] -= 1;
     }
 
-    fn push_head(&mut self, l: u32, f: u32) {
+    /// Puts `f`, charged to group `g`, at the head of list `l`.
+    fn push_head(&mut self, l: u32, f: u32, g: u16) {
         let s = self.frames + l;
         let first = self.links.load(s as u64)[1];
-        self.links.set(f as u64, [s + 1, first, l + 1]);
+        self.links.set(f as u64, [s + 1, first, l + 1, g as u32]);
         self.links.get_mut((first - 1) as u64)[0] = f + 1;
         self.links.get_mut(s as u64)[1] = f + 1;
         self.lens[l as usize] += 1;
+        if self.group_lens.len() <= g as usize {
+            self.group_lens.resize(g as usize + 1, [0; 4]);
+        }
+        self.group_lens[g as usize][l as usize] += 1;
     }
 
     fn move_to_head(&mut self, l: u32, f: u32) {
+        let g = self.links.load(f as u64)[3] as u16;
         self.remove(f);
-        self.push_head(l, f);
+        self.push_head(l, f, g);
     }
 
     /// The frame before `f` in its list (towards the head): the next tail once `f`
@@ -135,6 +147,15 @@ impl FrameLists {
 
     fn len(&self, l: u32) -> usize {
         self.lens[l as usize]
+    }
+
+    /// Frames of group `g` on list `l`; the root's count (group 0) is every frame's,
+    /// as a root cgroup's lists hold its children's pages.
+    pub(in crate::os) fn len_in(&self, g: u16, l: u32) -> usize {
+        if g == 0 {
+            return self.lens[l as usize];
+        }
+        self.group_lens.get(g as usize).map_or(0, |c| c[l as usize])
     }
 }
 
@@ -177,6 +198,31 @@ impl Watermarks {
     }
 }
 
+/// A page's `PG_referenced`: used once since it last moved (two-list reclaim).
+pub(super) const PG_REFERENCED: u8 = 1;
+/// A page's `PG_workingset`: it was on the active list once (deactivated since), or
+/// it came back soon after being evicted from there.
+pub(super) const PG_WORKINGSET: u8 = 2;
+
+/// What Linux keeps per memory group beside its lists (its `lruvec`): the cost of
+/// reclaiming anonymous and file pages, which sets the balance between them, the
+/// age that refault distances are measured in, and the refault activations seen
+/// when its last reclaim ended.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct LruVec {
+    /// Anonymous pages' reclaim cost (`anon_cost`): swap writes and refaults weigh
+    /// [`RECLAIM_BATCH`] each, pages scanned but kept one.
+    pub(super) anon_cost: u64,
+    /// File pages' reclaim cost (`file_cost`).
+    pub(super) file_cost: u64,
+    /// Evictions and activations so far (`nonresident_age`): the clock shadow entries
+    /// are stamped with.
+    pub(super) age: u64,
+    /// `workingset_activate_{anon,file}` when the last reclaim aimed at this group
+    /// ended (`refaults[]`): more since means a new working set is forming.
+    pub(super) refaults: [u64; 2],
+}
+
 /// Reclaim's state: the lists it scans, where the scan is, and its thresholds.
 #[derive(Debug)]
 pub(super) struct Reclaim {
@@ -185,8 +231,11 @@ pub(super) struct Reclaim {
     /// The frame whose entry the CLOCK scan last prefetched, a few ahead of the hand
     /// (a hint only: any frame is safe).
     pub(super) scan_hint: u32,
-    /// The two-list policy's `PG_referenced`, per frame (0 or 1).
-    pub(super) referenced: FrameArray<u8>,
+    /// Per frame, the flags two-list reclaim keeps: [`PG_REFERENCED`] and
+    /// [`PG_WORKINGSET`].
+    pub(super) flags: FrameArray<u8>,
+    /// Per memory group (0: the root, which stands for the machine), its [`LruVec`].
+    pub(super) lruvecs: Vec<LruVec>,
     /// Frames a fault in progress is using, which reclaim must leave alone.
     pub(super) pinned: Vec<Pfn>,
     /// Free-frame thresholds.
@@ -196,8 +245,8 @@ pub(super) struct Reclaim {
     /// Anonymous frames `madvise(MADV_FREE)` let go: reclaim discards one not written
     /// since instead of swapping it.
     pub(super) lazyfree: rustc_hash::FxHashSet<u64>,
-    /// Where the two-list scan is in its anonymous/file proportion (0 to 199).
-    pub(super) balance: u32,
+    /// The shadow entries evicted pages left.
+    pub(super) shadows: super::workingset::Shadows,
 }
 
 impl Reclaim {
@@ -206,12 +255,34 @@ impl Reclaim {
         Reclaim {
             lists: FrameLists::new(frames),
             scan_hint: u32::MAX,
-            referenced: FrameArray::new(frames),
+            flags: FrameArray::new(frames),
+            lruvecs: vec![LruVec::default()],
             in_kswapd: false,
             pinned: Vec::new(),
             watermarks,
             lazyfree: Default::default(),
-            balance: 0,
+            shadows: Default::default(),
+        }
+    }
+
+    /// Group `g`'s [`LruVec`].
+    pub(super) fn lruvec(&mut self, g: u16) -> &mut LruVec {
+        if self.lruvecs.len() <= g as usize {
+            self.lruvecs.resize(g as usize + 1, LruVec::default());
+        }
+        &mut self.lruvecs[g as usize]
+    }
+
+    /// Whether frame `pfn` has flag `bit`.
+    pub(super) fn flag(&self, pfn: Pfn, bit: u8) -> bool {
+        self.flags.get(pfn.0).is_some_and(|f| f & bit != 0)
+    }
+
+    /// Sets or clears flag `bit` of frame `pfn`.
+    pub(super) fn set_flag(&mut self, pfn: Pfn, bit: u8, on: bool) {
+        if pfn.0 < self.flags.len() {
+            let f = self.flags.load(pfn.0);
+            self.flags.set(pfn.0, if on { f | bit } else { f & !bit });
         }
     }
 }
@@ -219,35 +290,57 @@ impl Reclaim {
 /// Frames reclaimed per pass (Linux's `SWAP_CLUSTER_MAX`).
 pub const RECLAIM_BATCH: usize = 32;
 
+/// What an eviction left behind: where the page's contents now are, for its shadow
+/// entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Evicted {
+    /// A page-cache page dropped: its file and page.
+    File(super::FileId, u64),
+    /// An anonymous page in this swap slot (written now, or before).
+    Swap(crate::addr::SwapSlot),
+    /// An anonymous page `MADV_FREE` let go, thrown away.
+    Discarded,
+}
+
 impl Kernel {
-    /// Puts a frame that just became resident on the reclaim lists.
+    /// Puts a frame that just became resident on the reclaim lists (inactive, as
+    /// Linux adds new pages).
     pub(super) fn lru_add(&mut self, pfn: Pfn) {
         let kind = self.frames.kind(pfn);
         if matches!(kind, FrameKind::Anon | FrameKind::File) {
+            let g = self.frames.group(pfn);
             self.reclaim.lists.remove(pfn.0 as u32);
             self.reclaim
                 .lists
-                .push_head(INACTIVE + self.lists_of(kind), pfn.0 as u32);
-            self.reclaim.referenced.set(pfn.0, 0);
+                .push_head(INACTIVE + self.lists_of(kind), pfn.0 as u32, g);
+            self.reclaim.flags.set(pfn.0, 0);
+        }
+    }
+
+    /// Moves a frame on an inactive list to its active list (two-list reclaim).
+    pub(super) fn lru_activate(&mut self, pfn: Pfn) {
+        let f = pfn.0 as u32;
+        if let Some(l) = self.reclaim.lists.list_of(f).filter(|l| l % 2 == INACTIVE) {
+            self.reclaim.lists.move_to_head(l + ACTIVE, f);
         }
     }
 
     /// A page-cache page a `read` used (Linux's `folio_mark_accessed`): a first use
-    /// sets its referenced flag; a second moves it to the active list (two-list).
+    /// sets its referenced flag; a second moves it to the active list (two-list),
+    /// which ages the group's non-resident clock as an eviction does.
     pub(super) fn mark_accessed(&mut self, pfn: Pfn) {
-        if pfn.0 >= self.reclaim.referenced.len() {
+        if pfn.0 >= self.reclaim.flags.len() {
             return;
         }
-        let f = pfn.0 as u32;
-        if self.reclaim.referenced.load(pfn.0) == 0 {
-            self.reclaim.referenced.set(pfn.0, 1);
+        if !self.reclaim.flag(pfn, PG_REFERENCED) {
+            self.reclaim.set_flag(pfn, PG_REFERENCED, true);
         } else if self.config.reclaim == ReclaimPolicy::TwoList
-            && self.reclaim.lists.list_of(f) == Some(INACTIVE + FILE_LISTS)
+            && self.reclaim.lists.list_of(pfn.0 as u32) == Some(INACTIVE + FILE_LISTS)
         {
-            self.reclaim.lists.remove(f);
-            self.reclaim.lists.push_head(ACTIVE + FILE_LISTS, f);
-            self.reclaim.referenced.set(pfn.0, 0);
+            self.lru_activate(pfn);
+            self.reclaim.set_flag(pfn, PG_REFERENCED, false);
             self.log.counters.activations += 1;
+            self.age_nonresident(self.frames.group(pfn));
         }
     }
 
@@ -263,15 +356,21 @@ impl Kernel {
 
     /// Takes a freed frame off the reclaim lists.
     pub(super) fn lru_del(&mut self, pfn: Pfn) {
-        if pfn.0 < self.reclaim.referenced.len() {
+        if pfn.0 < self.reclaim.flags.len() {
             self.reclaim.lists.remove(pfn.0 as u32);
         }
     }
 
     /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
     pub(super) fn young(&mut self, pfn: Pfn) -> bool {
+        self.young_refs(pfn) > 0
+    }
+
+    /// How many mappings of `pfn` were accessed since the last look (Linux's
+    /// `folio_referenced`); clears their bits.
+    pub(super) fn young_refs(&mut self, pfn: Pfn) -> u32 {
         let m = &mut self.machine;
-        two_list::young(&m.spec.paging, &mut m.ram, &self.rmap, pfn)
+        two_list::young_refs(&m.spec.paging, &mut m.ram, &self.rmap, pfn)
     }
 
     fn in_scope(&self, pfn: Pfn, scope: Scope) -> bool {
@@ -280,26 +379,11 @@ impl Kernel {
 
     /// Frees up to `want` frames in `scope`; returns how many went.
     pub(super) fn reclaim(&mut self, want: usize, scope: Scope) -> usize {
-        let mut freed = 0;
-        // Every frame may be looked at twice (once to clear its bits): then give up.
-        let mut budget = 2 * (0..4).map(|l| self.reclaim.lists.len(l)).sum::<usize>() + 2;
-        while freed < want && budget > 0 {
-            let Some(victim) = self.pick_victim(scope, &mut budget) else {
-                break;
-            };
-            let group = self.frames.group(Pfn(victim as u64));
-            if self.evict(Pfn(victim as u64)) {
-                freed += 1;
-                self.group_stat(group).pgsteal += 1;
-                if matches!(scope, Scope::Group(_)) {
-                    self.log.counters.pages_reclaimed_group += 1;
-                }
-            } else {
-                // Not evictable now (no swap space): keep it, behind the others.
-                let l = self.reclaim.lists.list_of(victim).unwrap_or(INACTIVE);
-                self.reclaim.lists.move_to_head(l, victim);
-            }
-        }
+        let freed = if self.config.reclaim == ReclaimPolicy::TwoList {
+            self.shrink(want, scope)
+        } else {
+            self.reclaim_one_list(want, scope)
+        };
         self.log.counters.pages_reclaimed += freed as u64;
         if self.reclaim.in_kswapd {
             self.log.counters.pages_reclaimed_kswapd += freed as u64;
@@ -307,20 +391,59 @@ impl Kernel {
         freed
     }
 
+    /// FIFO and CLOCK reclaim: victims one at a time from the policy's one list.
+    fn reclaim_one_list(&mut self, want: usize, scope: Scope) -> usize {
+        let mut freed = 0;
+        // Every frame may be looked at twice (once to clear its bits): then give up.
+        let mut budget = 2 * (0..4).map(|l| self.reclaim.lists.len(l)).sum::<usize>() + 2;
+        while freed < want && budget > 0 {
+            let Some(victim) = self.pick_victim(scope, &mut budget) else {
+                break;
+            };
+            if self.steal(Pfn(victim as u64), scope).is_some() {
+                freed += 1;
+            } else {
+                // Not evictable now (no swap space): keep it, behind the others.
+                let l = self.reclaim.lists.list_of(victim).unwrap_or(INACTIVE);
+                self.reclaim.lists.move_to_head(l, victim);
+            }
+        }
+        freed
+    }
+
+    /// Counts one page looked at by reclaim in `scope`, as `pgscan` does.
+    fn note_scan(&mut self, scope: Scope) {
+        self.log.counters.pages_scanned += 1;
+        self.log.counters.pages_scanned_kswapd += self.reclaim.in_kswapd as u64;
+        if let Scope::Group(g) = scope {
+            self.log.counters.pages_scanned_group += 1;
+            self.group_stat(g.0).pgscan += 1;
+        }
+    }
+
+    /// Evicts `pfn` for reclaim in `scope` and counts the steal; leaves a shadow
+    /// entry where the page was (Linux's `workingset_eviction`). `None` if it cannot
+    /// go now.
+    fn steal(&mut self, pfn: Pfn, scope: Scope) -> Option<Evicted> {
+        let group = self.frames.group(pfn);
+        let shadow = self.shadow_of(pfn);
+        let gone = self.evict(pfn)?;
+        self.leave_shadow(gone, shadow);
+        self.group_stat(group).pgsteal += 1;
+        if matches!(scope, Scope::Group(_)) {
+            self.log.counters.pages_reclaimed_group += 1;
+        }
+        Some(gone)
+    }
+
     /// The next victim the policy offers in `scope`, spending scan budget.
     fn pick_victim(&mut self, scope: Scope, budget: &mut usize) -> Option<u32> {
         while *budget > 0 {
             *budget -= 1;
-            self.log.counters.pages_scanned += 1;
-            self.log.counters.pages_scanned_kswapd += self.reclaim.in_kswapd as u64;
-            if let Scope::Group(g) = scope {
-                self.log.counters.pages_scanned_group += 1;
-                self.group_stat(g.0).pgscan += 1;
-            }
+            self.note_scan(scope);
             let step = match self.config.reclaim {
                 ReclaimPolicy::Fifo => self.fifo_step(scope),
-                ReclaimPolicy::Clock => self.clock_step(scope),
-                ReclaimPolicy::TwoList => self.two_list_step(scope),
+                _ => self.clock_step(scope),
             };
             match step {
                 Step::Evict(f) => return Some(f),
@@ -332,20 +455,25 @@ impl Kernel {
     }
 
     /// Evicts one frame: swaps out anonymous memory, writes back and drops file pages.
-    /// Returns false when it cannot (no swap space, or a kind that stays resident).
-    pub(super) fn evict(&mut self, pfn: Pfn) -> bool {
+    /// Returns where it went, or `None` when it cannot go (no swap space, or a kind
+    /// that stays resident).
+    pub(super) fn evict(&mut self, pfn: Pfn) -> Option<Evicted> {
         if self.reclaim.pinned.contains(&pfn) {
-            return false;
+            return None;
         }
         match self.frames.kind(pfn) {
             FrameKind::Anon
                 if self.reclaim.lazyfree.remove(&pfn.0) && self.discard_lazyfree(pfn) =>
             {
-                true
+                Some(Evicted::Discarded)
             }
-            FrameKind::Anon => self.swap_out(pfn),
-            FrameKind::File => self.evict_file(pfn),
-            _ => false,
+            FrameKind::Anon => self.swap_out(pfn).map(Evicted::Swap),
+            FrameKind::File => {
+                let at = self.cache.owner.get(&pfn.0).copied();
+                let (file, idx) = at?;
+                self.evict_file(pfn).then_some(Evicted::File(file, idx))
+            }
+            _ => None,
         }
     }
 
@@ -376,9 +504,9 @@ mod tests {
     #[test]
     fn frame_lists_start_zeroed_and_keep_order() {
         let mut l = FrameLists::new(8);
-        assert!((0..8).all(|i| l.links.load(i) == [0; 3]));
+        assert!((0..8).all(|i| l.links.load(i) == [0; 4]));
         for f in [3, 5, 7] {
-            l.push_head(INACTIVE, f);
+            l.push_head(INACTIVE, f, 0);
         }
         assert_eq!(l.tail(INACTIVE), Some(3));
         l.move_to_head(ACTIVE, 3);

@@ -1,76 +1,51 @@
-//! Two-list reclaim (Linux's active and inactive lists): the algorithm is
-//! [`crate::policy::two_list::scan_step`], the one the simulated policy runs; here it
-//! scans frames, whose Accessed bits are in the page tables.
+//! Two-list reclaim as Linux's `mm/vmscan.c` does it without the multi-generational
+//! LRU: anonymous and file pages each on an inactive and an active list, and a
+//! reclaim that asks for pages at falling *priorities* until it has them.
+//!
+//! - At priority `p` (12 down to 0), each list's scan target is its length shifted
+//!   right by `p`, split between the kinds by `get_scan_count`: file pages only when
+//!   swap is full, or in *cache trim* mode (enough inactive file pages, and no file
+//!   refaults activated since the last reclaim, and the inactive file list not short);
+//!   otherwise anonymous pages `swappiness` (60) parts and file pages 140, each part
+//!   divided by its kind's reclaim cost (swap writes and refaults raise it, see
+//!   `workingset.rs`); at priority 0 every list in full.
+//! - The lists are scanned 32 pages at a time in turn. An inactive page whose mappings
+//!   were used since the last look is activated if it was already `PG_referenced` (or
+//!   used through two mappings, or is a program's text), else marked and kept; an
+//!   unused one is evicted. An active list is scanned only while its inactive list is
+//!   short (or refaults came): every page scanned moves to the inactive list, marked
+//!   `PG_workingset`, except a program's text in use, which stays.
+//! - A reclaim limited to a group or to kswapd, once it has its pages, stops scanning
+//!   the kind with less left and trims the other in proportion.
+//!
+//! The simulated policy `two-list` (`policy/two_list.rs`) is the textbook two lists;
+//! this is the kernel's.
 
-use super::{FrameLists, Scope, FILE_LISTS};
+use super::{Evicted, Scope, FILE_LISTS, PG_REFERENCED, PG_WORKINGSET, RECLAIM_BATCH};
 use crate::addr::Pfn;
-use crate::hw::ram::FrameArray;
 use crate::hw::{PageTable, Paging, PhysMem};
-use crate::os::frames::FrameTable;
+use crate::os::frames::{FrameKind, FrameTable};
 use crate::os::rmap::Rmap;
 use crate::os::Kernel;
-use crate::policy::two_list::{self, ScanPages, Step, TwoLists};
+use crate::policy::two_list::{ACTIVE, INACTIVE};
 
 /// Linux's default `vm.swappiness`: anonymous pages' share of the scan, in 200.
-const SWAPPINESS: u32 = 60;
+const SWAPPINESS: u64 = 60;
 
-impl TwoLists for FrameLists {
-    #[inline(always)]
-    fn len(&self, l: u32) -> usize {
-        FrameLists::len(self, l)
-    }
-    #[inline(always)]
-    fn tail(&self, l: u32) -> Option<u32> {
-        FrameLists::tail(self, l)
-    }
-    #[inline(always)]
-    fn move_to_head(&mut self, l: u32, f: u32) {
-        FrameLists::move_to_head(self, l, f)
-    }
-}
+/// The first (least urgent) priority: lists are scanned by their length over 2^12.
+const DEF_PRIORITY: u32 = 12;
 
-/// One pair of the kernel's lists (anonymous, or file from [`FILE_LISTS`]) as the
-/// scan moves pages between them, counting the moves as Linux's `pgactivate`,
-/// `pgdeactivate` and `pgrefill` do.
-struct Counted<'a> {
-    lists: &'a mut FrameLists,
-    counters: &'a mut crate::os::KernelCounters,
-    base: u32,
-}
+/// The lists in the order Linux scans them: inactive anon, active anon, inactive
+/// file, active file.
+const LRUS: [u32; 4] = [INACTIVE, ACTIVE, FILE_LISTS + INACTIVE, FILE_LISTS + ACTIVE];
 
-impl TwoLists for Counted<'_> {
-    #[inline(always)]
-    fn len(&self, l: u32) -> usize {
-        self.lists.len(self.base + l)
-    }
-    #[inline(always)]
-    fn tail(&self, l: u32) -> Option<u32> {
-        self.lists.tail(self.base + l)
-    }
-    #[inline(always)]
-    fn move_to_head(&mut self, l: u32, f: u32) {
-        use crate::policy::two_list::{ACTIVE, INACTIVE};
-        let from = self.lists.list_of(f).map(|x| x - self.base);
-        match (from, l) {
-            (Some(INACTIVE), ACTIVE) => self.counters.activations += 1,
-            (Some(ACTIVE), INACTIVE) => {
-                self.counters.deactivations += 1;
-                self.counters.active_scanned += 1;
-            }
-            (Some(ACTIVE), ACTIVE) => self.counters.active_scanned += 1,
-            _ => {}
-        }
-        self.lists.move_to_head(self.base + l, f)
-    }
-}
-
-/// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
-/// The entries are read and written where the reverse map says they are (as Linux's
+/// How many mappings of `pfn` were accessed since the last look; clears the bits. The
+/// entries are read and written where the reverse map says they are (as Linux's
 /// `ptep_test_and_clear_young`, without a TLB flush).
-pub(super) fn young(paging: &Paging, ram: &mut PhysMem, rmap: &Rmap, pfn: Pfn) -> bool {
-    let mut young = false;
+pub(super) fn young_refs(paging: &Paging, ram: &mut PhysMem, rmap: &Rmap, pfn: Pfn) -> u32 {
+    let mut young = 0;
     rmap.each(pfn, |_, _, pte| {
-        young |= PageTable::test_and_clear_accessed_at(paging, ram, pte, pfn);
+        young += PageTable::test_and_clear_accessed_at(paging, ram, pte, pfn) as u32;
     });
     young
 }
@@ -88,84 +63,300 @@ pub(super) fn in_scope(frames: &FrameTable, rmap: &Rmap, pfn: Pfn, scope: Scope)
     }
 }
 
-/// The frames as the two-list scan sees them: Accessed bits in the page tables (found
-/// through the reverse map), `PG_referenced` per frame, and the reclaim's scope.
-struct FramePages<'a> {
-    paging: &'a Paging,
-    ram: &'a mut PhysMem,
-    rmap: &'a Rmap,
-    frames: &'a FrameTable,
-    referenced: &'a mut FrameArray<u8>,
-    scope: Scope,
+/// What `get_scan_count` decided for one priority.
+#[derive(Clone, Copy, Debug)]
+struct Scan {
+    /// Pages to scan per list, indexed as the lists are.
+    nr: [usize; 4],
 }
 
-impl ScanPages for FramePages<'_> {
-    fn test_and_clear_young(&mut self, f: u32) -> bool {
-        young(self.paging, self.ram, self.rmap, Pfn(f as u64))
-    }
-    fn referenced(&self, f: u32) -> bool {
-        self.referenced.load(f as u64) != 0
-    }
-    fn set_referenced(&mut self, f: u32, on: bool) {
-        self.referenced.set(f as u64, on as u8);
-    }
-    fn eligible(&mut self, f: u32) -> bool {
-        in_scope(self.frames, self.rmap, Pfn(f as u64), self.scope)
-    }
-}
+/// Whether an active list may be scanned (`may_deactivate`), per kind.
+type Deactivate = [bool; 2];
 
 impl Kernel {
-    /// Which pair of lists the next two-list step scans, as Linux's `get_scan_count`
-    /// balances them: file pages only while the inactive file list is at least as long
-    /// as the active one (cache trim mode: a streaming reader's pages go first), or when
-    /// anonymous pages cannot go (no swap room); otherwise anonymous pages `swappiness`
-    /// (60) steps in 200 and file pages the rest. Cache trim needs the inactive file
-    /// list's tail to be in `scope`, so that a group's reclaim never spends itself on
-    /// file pages it may not take.
-    fn scan_base(&mut self, scope: Scope) -> u32 {
-        use crate::policy::two_list::{ACTIVE, INACTIVE};
-        let l = &self.reclaim.lists;
-        let file = l.len(FILE_LISTS + INACTIVE) + l.len(FILE_LISTS + ACTIVE);
-        let anon = l.len(INACTIVE) + l.len(ACTIVE);
-        let swap_room = self
-            .swap
-            .dev
-            .as_ref()
-            .is_some_and(|d| d.stats.used < d.stats.slots);
-        if file == 0 || anon == 0 {
-            return if file == 0 { 0 } else { FILE_LISTS };
-        }
-        let trim = l.len(FILE_LISTS + INACTIVE) >= l.len(FILE_LISTS + ACTIVE)
-            && l.tail(FILE_LISTS + INACTIVE)
-                .is_some_and(|t| in_scope(&self.frames, &self.rmap, Pfn(t as u64), scope));
-        if trim || !swap_room {
-            return FILE_LISTS;
-        }
-        self.reclaim.balance = (self.reclaim.balance + SWAPPINESS) % 200;
-        if self.reclaim.balance < SWAPPINESS {
-            0
-        } else {
-            FILE_LISTS
+    /// The group whose lists and costs a reclaim in `scope` goes by (the root's, which
+    /// stand for the machine, for global and per-process reclaim).
+    fn target(scope: Scope) -> u16 {
+        match scope {
+            Scope::Group(g) => g.0,
+            _ => 0,
         }
     }
 
-    /// One step of the two-list scan over the frames in `scope`.
-    pub(super) fn two_list_step(&mut self, scope: Scope) -> Step {
-        let base = self.scan_base(scope);
-        let mut pages = FramePages {
-            paging: &self.machine.spec.paging,
-            ram: &mut self.machine.ram,
-            rmap: &self.rmap,
-            frames: &self.frames,
-            referenced: &mut self.reclaim.referenced,
-            scope,
+    /// Whether the inactive list of a kind (0 anonymous, [`FILE_LISTS`] file) of
+    /// group `g` is short of its active one (Linux's `inactive_is_low`: the ratio
+    /// wanted grows with the square root of the lists' size in GiB).
+    fn inactive_is_low(&self, g: u16, base: u32) -> bool {
+        let l = &self.reclaim.lists;
+        let inactive = l.len_in(g, base + INACTIVE) as u64;
+        let active = l.len_in(g, base + ACTIVE) as u64;
+        let gib = ((inactive + active) * self.page_size()) >> 30;
+        let ratio = if gib > 0 { (10 * gib).isqrt() } else { 1 };
+        inactive * ratio < active
+    }
+
+    /// Whether anonymous pages can go anywhere (a swap slot is free).
+    pub(in crate::os) fn swap_room(&self) -> bool {
+        self.swap
+            .dev
+            .as_ref()
+            .is_some_and(|d| d.stats.used < d.stats.slots)
+    }
+
+    /// `get_scan_count`: the pages to scan on each list of group `g` at `priority`.
+    fn scan_count(&mut self, g: u16, global: bool, priority: u32, may: Deactivate) -> Scan {
+        let l = &self.reclaim.lists;
+        let size = |i: u32| l.len_in(g, i);
+        let inactive_file = size(FILE_LISTS + INACTIVE);
+        let trim = inactive_file >> priority > 0 && !may[1];
+        // The machine almost out of file pages: anonymous pages go, or reclaim would
+        // thrash a tiny page cache (global reclaim only).
+        let file_is_tiny = global && {
+            let file = (inactive_file + size(FILE_LISTS + ACTIVE)) as u64;
+            file + self.frames.nr_free() <= self.reclaim.watermarks.high
+                && !may[0]
+                && size(INACTIVE) >> priority > 0
         };
-        let mut lists = Counted {
-            lists: &mut self.reclaim.lists,
-            counters: &mut self.log.counters,
-            base,
-        };
-        two_list::scan_step(&mut lists, &mut pages)
+        let v = *self.reclaim.lruvec(g);
+        // Each kind's share: its weight over its cost (costs counted twice over the
+        // total, so that neither share reaches zero).
+        let total = v.anon_cost + v.file_cost;
+        let (anon_cost, file_cost) = (total + v.anon_cost, total + v.file_cost);
+        let total = anon_cost + file_cost;
+        let ap = SWAPPINESS * (total + 1) / (anon_cost + 1);
+        let fp = (200 - SWAPPINESS) * (total + 1) / (file_cost + 1);
+        let swap = self.swap_room();
+        let l = &self.reclaim.lists;
+        let mut nr = [0; 4];
+        for (i, n) in nr.iter_mut().enumerate() {
+            let file = i as u32 >= FILE_LISTS;
+            let scan = l.len_in(g, i as u32) >> priority;
+            *n = if !swap {
+                if file {
+                    scan
+                } else {
+                    0
+                }
+            } else if file_is_tiny {
+                if file {
+                    0
+                } else {
+                    scan
+                }
+            } else if priority == 0 {
+                scan
+            } else if trim {
+                if file {
+                    scan
+                } else {
+                    0
+                }
+            } else {
+                let share = if file { fp } else { ap };
+                (scan as u64 * share / (ap + fp)) as usize
+            };
+        }
+        Scan { nr }
+    }
+
+    /// Reclaim under two-list: priorities from 12 down until `want` pages went (Linux's
+    /// `do_try_to_free_pages`). If nothing went because active lists were left alone,
+    /// once more scanning them regardless.
+    pub(super) fn shrink(&mut self, want: usize, scope: Scope) -> usize {
+        let g = Self::target(scope);
+        let mut freed = 0;
+        let mut force = false;
+        loop {
+            let mut skipped = false;
+            for priority in (0..=DEF_PRIORITY).rev() {
+                let may = if force {
+                    [true, true]
+                } else {
+                    let activated = self.activations_of(g);
+                    let seen = self.reclaim.lruvec(g).refaults;
+                    [
+                        activated[0] != seen[0] || self.inactive_is_low(g, 0),
+                        activated[1] != seen[1] || self.inactive_is_low(g, FILE_LISTS),
+                    ]
+                };
+                freed += self.shrink_lists(scope, g, priority, want, may, &mut skipped);
+                if freed >= want {
+                    break;
+                }
+            }
+            if freed > 0 || !skipped || force {
+                break;
+            }
+            force = true;
+        }
+        let activated = self.activations_of(g);
+        self.reclaim.lruvec(g).refaults = activated;
+        freed
+    }
+
+    /// `workingset_activate_*` of group `g` (the root's: the machine's).
+    fn activations_of(&mut self, g: u16) -> [u64; 2] {
+        if g == 0 {
+            return self.log.counters.workingset_activate;
+        }
+        let st = self.group_stat(g);
+        [st.workingset_activate_anon, st.workingset_activate_file]
+    }
+
+    /// One priority's pass over the lists (Linux's `shrink_lruvec`); returns the pages
+    /// freed.
+    fn shrink_lists(
+        &mut self,
+        scope: Scope,
+        g: u16,
+        priority: u32,
+        want: usize,
+        may: Deactivate,
+        skipped: &mut bool,
+    ) -> usize {
+        let global = matches!(scope, Scope::Global);
+        let targets = self.scan_count(g, global, priority, may).nr;
+        let mut nr = targets;
+        // Direct reclaim of the machine at the first priority scans its whole share;
+        // kswapd and a group's reclaim stop once they have their pages.
+        let proportional = global && !self.reclaim.in_kswapd && priority == DEF_PRIORITY;
+        let mut freed = 0;
+        while nr[0] + nr[2] + nr[3] > 0 {
+            for (i, &lru) in LRUS.iter().enumerate() {
+                if nr[i] == 0 {
+                    continue;
+                }
+                let n = nr[i].min(RECLAIM_BATCH);
+                nr[i] -= n;
+                let file = lru >= FILE_LISTS;
+                if lru % 2 == ACTIVE {
+                    if may[file as usize] {
+                        self.shrink_active(lru, n, scope);
+                    } else {
+                        *skipped = true;
+                    }
+                } else {
+                    freed += self.shrink_inactive(lru, n, scope, g);
+                }
+            }
+            if freed < want || proportional {
+                continue;
+            }
+            let left_file = nr[2] + nr[3];
+            let left_anon = nr[0] + nr[1];
+            if left_file == 0 || left_anon == 0 {
+                break;
+            }
+            // Stop the kind with less left; cut the other to the share of its target
+            // the first kind had done.
+            let (stop, other) = if left_file > left_anon {
+                (0, 2)
+            } else {
+                (2, 0)
+            };
+            let done = (nr[stop] + nr[stop + 1]) * 100 / (targets[stop] + targets[stop + 1] + 1);
+            nr[stop] = 0;
+            nr[stop + 1] = 0;
+            for i in [other, other + 1] {
+                let scanned = targets[i] - nr[i];
+                nr[i] = (targets[i] * (100 - done) / 100).saturating_sub(scanned);
+            }
+        }
+        // Keep the anonymous lists in proportion even when only file pages went.
+        if self.swap_room() && self.inactive_is_low(g, 0) {
+            self.shrink_active(ACTIVE, RECLAIM_BATCH, scope);
+        }
+        freed
+    }
+
+    /// The tail of list `lru` that reclaim in `scope` may take; pages of others move
+    /// to the head (Linux keeps a list per group; vmsim one list for all). `None` when
+    /// the list has none in scope.
+    fn isolate(&mut self, lru: u32, scope: Scope) -> Option<u32> {
+        for _ in 0..self.reclaim.lists.len(lru) {
+            let f = self.reclaim.lists.tail(lru)?;
+            if self.in_scope(Pfn(f as u64), scope) {
+                return Some(f);
+            }
+            self.reclaim.lists.move_to_head(lru, f);
+        }
+        None
+    }
+
+    /// Whether `pfn` is a page of a file that was mapped executable (`VM_EXEC`).
+    fn is_text(&self, pfn: Pfn) -> bool {
+        self.cache
+            .owner
+            .get(&pfn.0)
+            .is_some_and(|&(f, _)| self.cache.files[f.0 as usize].executable)
+    }
+
+    /// Scans up to `n` pages at the tail of inactive list `lru` (Linux's
+    /// `shrink_inactive_list` and `folio_check_references`); returns the pages freed.
+    fn shrink_inactive(&mut self, lru: u32, n: usize, scope: Scope, g: u16) -> usize {
+        let file = lru >= FILE_LISTS;
+        let (mut scanned, mut freed, mut written) = (0u64, 0usize, 0u64);
+        for _ in 0..n {
+            let Some(f) = self.isolate(lru, scope) else {
+                break;
+            };
+            let pfn = Pfn(f as u64);
+            scanned += 1;
+            self.note_scan(scope);
+            let refs = self.young_refs(pfn);
+            let referenced = self.reclaim.flag(pfn, PG_REFERENCED);
+            self.reclaim.set_flag(pfn, PG_REFERENCED, false);
+            if refs > 0 {
+                self.reclaim.set_flag(pfn, PG_REFERENCED, true);
+                if referenced || refs > 1 || (file && self.is_text(pfn)) {
+                    self.activate(lru, f);
+                } else {
+                    self.reclaim.lists.move_to_head(lru, f);
+                }
+                continue;
+            }
+            let outs = self.log.counters.swap_outs;
+            match self.steal(pfn, scope) {
+                Some(gone) => {
+                    freed += 1;
+                    written += (matches!(gone, Evicted::Swap(_))
+                        && self.log.counters.swap_outs > outs)
+                        as u64;
+                }
+                // It cannot go now (no swap slot, a fault holds it): keep it active.
+                None => self.activate(lru, f),
+            }
+        }
+        self.note_cost(g, file, written, scanned - freed as u64);
+        freed
+    }
+
+    /// Moves inactive frame `f` on `lru` to its active list, counting `pgactivate`.
+    fn activate(&mut self, lru: u32, f: u32) {
+        self.reclaim.lists.move_to_head(lru + ACTIVE, f);
+        self.log.counters.activations += 1;
+    }
+
+    /// Scans up to `n` pages at the tail of active list `lru` (Linux's
+    /// `shrink_active_list`): each moves to the inactive list with `PG_workingset`,
+    /// its Accessed bits cleared, except a program's text in use, which goes round
+    /// the active list again.
+    fn shrink_active(&mut self, lru: u32, n: usize, scope: Scope) {
+        for _ in 0..n {
+            let Some(f) = self.isolate(lru, scope) else {
+                break;
+            };
+            let pfn = Pfn(f as u64);
+            self.log.counters.active_scanned += 1;
+            let young = self.young_refs(pfn) > 0;
+            if young && self.frames.kind(pfn) == FrameKind::File && self.is_text(pfn) {
+                self.reclaim.lists.move_to_head(lru, f);
+                continue;
+            }
+            self.reclaim.lists.move_to_head(lru - ACTIVE, f);
+            self.reclaim.set_flag(pfn, PG_WORKINGSET, true);
+            self.log.counters.deactivations += 1;
+        }
     }
 }
 

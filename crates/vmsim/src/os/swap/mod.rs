@@ -84,6 +84,16 @@ pub struct SwapStats {
     pub bytes_read: u64,
 }
 
+/// Whether a page holds only zero bytes (Linux's `is_folio_zero_filled`).
+pub fn is_zero_filled(page: &[u8]) -> bool {
+    let words = page.chunks_exact(8);
+    let rest = words.remainder();
+    words
+        .into_iter()
+        .all(|w| w.iter().fold(0, |a, &b| a | b) == 0)
+        && rest.iter().all(|&b| b == 0)
+}
+
 /// What the first page of a swap file vmsim made starts with.
 pub const SWAP_SIGNATURE: &[u8] = b"vmsim swap file, version 1\n";
 
@@ -350,7 +360,8 @@ impl SwapDevice {
         Some(SwapSlot(s))
     }
 
-    /// Writes a page into `slot` (`None`: the page reads as zeros).
+    /// Writes a page into `slot` (`None`: nothing is written and the slot reads as
+    /// zeros).
     pub fn write(&mut self, slot: SwapSlot, data: Option<&[u8]>) -> std::io::Result<()> {
         self.stats.outs += 1;
         self.update(slot, |st| st.has_data = data.is_some());

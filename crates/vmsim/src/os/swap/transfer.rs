@@ -26,9 +26,9 @@ fn swapin_pages(prev: u64, page: u64, hits: u32, max: u32, prev_win: u32) -> u32
 impl Kernel {
     /// Swaps out an anonymous frame: writes it to a slot (unless the swap cache says
     /// its slot still holds its bytes) and turns every entry that maps it into a swap
-    /// entry. False if it cannot go (no swap, no slot, a write error, pinned by a
-    /// fault in progress).
-    pub(in crate::os) fn swap_out(&mut self, pfn: Pfn) -> bool {
+    /// entry. Returns the slot, or `None` if it cannot go (no swap, no slot, a write
+    /// error, pinned by a fault in progress).
+    pub(in crate::os) fn swap_out(&mut self, pfn: Pfn) -> Option<SwapSlot> {
         let paging = self.machine.spec.paging;
         // The charge goes with the frame: whose it was, before it is freed.
         let group = self.frames.group(pfn);
@@ -37,10 +37,10 @@ impl Kernel {
             // Read ahead and never used: its bytes are in its slot already.
             if let Some(slot) = cached {
                 self.drop_swap_cache(slot);
-                return true;
+                return Some(slot);
             }
             // A frame on its way to being mapped is not a candidate.
-            return false;
+            return None;
         }
         // In the swap cache, the slot holds the page's bytes unless a mapping wrote it
         // since it came back (a dirty entry): then they are written again. Otherwise
@@ -49,25 +49,27 @@ impl Kernel {
             Some(slot) => (slot, self.mapped_dirty(pfn)),
             None => match self.swap.dev.as_mut().and_then(|s| s.alloc()) {
                 Some(slot) => (slot, true),
-                None => return false,
+                None => return None,
             },
         };
+        let mut zero = false;
         if write {
             let data = self.machine.ram.frame_contents(pfn.0);
-            let Some(swap) = self.swap.dev.as_mut() else {
-                return false;
-            };
-            if swap.write(slot, data).is_err() {
+            zero = self.config.store_values && data.is_none_or(super::is_zero_filled);
+            let swap = self.swap.dev.as_mut()?;
+            if swap.write(slot, data.filter(|_| !zero)).is_err() {
                 if cached.is_none() {
                     // Give the fresh slot back.
                     swap.get(slot);
                     swap.put(slot);
                 }
                 self.log.counters.swap_errors += 1;
-                return false;
+                return None;
             }
-            let bytes = self.page_size();
-            self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
+            if !zero {
+                let bytes = self.page_size();
+                self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
+            }
         }
         for (pid, va, pte) in self.rmap.of(pfn) {
             let Ok(mm) = self.mm(pid) else { continue };
@@ -95,7 +97,12 @@ impl Kernel {
         }
         if write {
             self.log.counters.swap_outs += 1;
-            self.group_stat(group).pswpout += 1;
+            if zero {
+                // Nothing written: not a pswpout (Linux's zeromap).
+                self.log.counters.swap_zero_outs += 1;
+            } else {
+                self.group_stat(group).pswpout += 1;
+            }
         }
         if let Some(s) = self.swap.dev.as_mut() {
             if s.count(slot) == 0 {
@@ -104,15 +111,20 @@ impl Kernel {
                 s.put(slot);
             }
         }
-        true
+        Some(slot)
     }
 
     /// Reads slot `slot` into the fresh frame `pfn` and puts it in the swap cache, whose
-    /// reference is the frame's one.
+    /// reference is the frame's one. A slot that holds a page of zeros reads nothing;
+    /// where stores carry their bytes (see [`KernelConfig::store_values`]) it counts
+    /// in `swap_zero_ins`, not in `pswpin`.
+    ///
+    /// [`KernelConfig::store_values`]: crate::os::KernelConfig::store_values
     fn read_into_cache(&mut self, slot: SwapSlot, pfn: Pfn) {
         let ps = self.page_size() as usize;
         self.zero_frame(pfn);
         let mut read = None;
+        let mut zero = false;
         if let Some(s) = self.swap.dev.as_mut() {
             if s.has_data(slot) {
                 let mut buf = vec![0u8; ps];
@@ -122,7 +134,13 @@ impl Kernel {
                 }
             } else {
                 s.note_zero_read();
+                zero = self.config.store_values;
             }
+        }
+        if zero {
+            self.log.counters.swap_zero_ins += 1;
+        } else {
+            self.group_of_frame(pfn).pswpin += 1;
         }
         if let Some(buf) = read {
             self.write_frame(pfn, &buf);
@@ -130,6 +148,7 @@ impl Kernel {
         if let Some(s) = self.swap.dev.as_mut() {
             s.cache(slot, pfn);
         }
+        self.refault(pfn, crate::os::workingset::Refault::Swap(slot));
     }
 
     /// Gives back `pid`'s reference to `slot` (an entry naming it is gone): the slot's
@@ -261,7 +280,6 @@ impl Kernel {
             self.read_into_cache(slot, pfn);
             self.swap.ra_marked.insert(pfn.0);
             self.log.counters.swap_readahead += 1;
-            self.group_of_frame(pfn).pswpin += 1;
             read += 1;
         }
         read
@@ -326,7 +344,6 @@ impl Kernel {
                 let bytes = (1 + ahead) * self.page_size();
                 self.log.counters.io_wait_ns += self.config.storage.transfer_ns(bytes);
                 self.log.counters.swap_ins += 1;
-                self.group_of_frame(pfn).pswpin += 1;
                 (pfn, crate::os::FaultKind::SwapIn)
             }
         };
@@ -409,6 +426,37 @@ mod tests {
             k.drop_caches();
             assert_eq!(k.swap_stats().unwrap().used, 0, "{policy:?}: slots freed");
             assert_eq!(k.frame_baseline(), base, "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn pages_of_zeros_go_and_come_back_without_io_or_pswpout() {
+        for store_values in [true, false] {
+            let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Clock);
+            k.config.store_values = store_values;
+            let pid = spawn(&mut k);
+            let n = 1024u64;
+            let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+            // Even pages hold a value; odd ones were written with zeros.
+            let value = |i: u64| if i % 2 == 0 { i + 1 } else { 0 };
+            write_pages(&mut k, pid, a, n, value);
+            for i in 0..n {
+                let got = k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap();
+                assert_eq!(got, value(i), "page {i}");
+            }
+            let c = k.log.counters.clone();
+            let v = crate::linux::Vmstat::from_counters(&c, 4096);
+            assert!(c.swap_outs > 100 && c.swap_ins > 100);
+            assert_eq!(v.pswpout, c.swap_outs - c.swap_zero_outs);
+            if store_values {
+                // About half the pages that left were zeros: neither written nor read.
+                assert!(c.swap_zero_outs * 3 > c.swap_outs, "{c:?}");
+                assert!(c.swap_zero_outs * 3 < 2 * c.swap_outs, "{c:?}");
+                assert!(c.swap_zero_ins > 0);
+            } else {
+                // Values unknown (a replayed trace): every page counts.
+                assert_eq!((c.swap_zero_outs, c.swap_zero_ins), (0, 0));
+            }
         }
     }
 

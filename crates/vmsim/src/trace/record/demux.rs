@@ -110,6 +110,41 @@ fn kind_of(k: u64) -> AccessKind {
     }
 }
 
+/// The trace's number for the file `(dev, ino)`: the next one the first time, when
+/// its device's readahead is recorded too (as an [`Event::FileReadahead`]).
+fn number_file(
+    files: &mut FxHashMap<(u64, u64), u32>,
+    pid: TracePid,
+    dev: u64,
+    ino: u64,
+    out: &mut impl FnMut(Event),
+) -> u32 {
+    if let Some(&n) = files.get(&(dev, ino)) {
+        return n;
+    }
+    let file = files.len() as u32;
+    files.insert((dev, ino), file);
+    if let Some(bytes) = device_readahead(dev) {
+        out(Event::FileReadahead { pid, file, bytes });
+    }
+    file
+}
+
+/// The readahead, in bytes, of the block device `dev` (a `st_dev`): its queue's
+/// `read_ahead_kb` under `/sys/dev/block`, or its whole disk's for a partition.
+/// `None` where there is none (tmpfs, overlay and other devices without a queue).
+pub fn device_readahead(dev: u64) -> Option<u64> {
+    // glibc's encoding of dev_t.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let base = format!("/sys/dev/block/{major}:{minor}");
+    ["queue/read_ahead_kb", "../queue/read_ahead_kb"]
+        .iter()
+        .find_map(|q| std::fs::read_to_string(format!("{base}/{q}")).ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|kb| kb << 10)
+}
+
 impl Demux {
     /// Nothing seen yet.
     pub fn new() -> Demux {
@@ -423,9 +458,8 @@ impl Demux {
                     let kind = if anon {
                         MapKind::Anon
                     } else {
-                        let n = self.files.len() as u32;
                         MapKind::File {
-                            file: *self.files.entry((dev, ino)).or_insert(n),
+                            file: number_file(&mut self.files, pid, dev, ino, out),
                             offset: off,
                         }
                     };
@@ -523,8 +557,7 @@ impl Demux {
                     return self.records_rest(conn, words, base, i, out);
                 }
                 Ctl::FileRead => {
-                    let n = self.files.len() as u32;
-                    let file = *self.files.entry((a[0], a[1])).or_insert(n);
+                    let file = number_file(&mut self.files, pid, a[0], a[1], out);
                     out(Event::FileRead {
                         pid,
                         file,
@@ -571,6 +604,39 @@ impl Demux {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_files_device_readahead_is_its_queues_and_a_new_file_records_it() {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata(env!("CARGO_MANIFEST_DIR")).unwrap().dev();
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+        let sys = format!("/sys/dev/block/{major}:{minor}");
+        let kb = ["queue/read_ahead_kb", "../queue/read_ahead_kb"]
+            .iter()
+            .find_map(|q| std::fs::read_to_string(format!("{sys}/{q}")).ok());
+        let want = kb.map(|s| s.trim().parse::<u64>().unwrap() << 10);
+        assert_eq!(device_readahead(dev), want, "{sys}");
+        assert_eq!(device_readahead(0), None, "no such block device");
+        // Numbered once; the readahead goes with the first sight only.
+        let mut files = FxHashMap::default();
+        let mut events = Vec::new();
+        let mut out = |e| events.push(e);
+        assert_eq!(number_file(&mut files, 1, dev, 7, &mut out), 0);
+        assert_eq!(number_file(&mut files, 1, dev, 8, &mut out), 1);
+        assert_eq!(number_file(&mut files, 2, dev, 7, &mut out), 0);
+        let want: Vec<_> = want
+            .into_iter()
+            .flat_map(|bytes| {
+                [0, 1].map(|file| Event::FileReadahead {
+                    pid: 1,
+                    file,
+                    bytes,
+                })
+            })
+            .collect();
+        assert_eq!(events, want);
+    }
 
     fn msg(host: u64, recs: &[u64]) -> Vec<u64> {
         let mut m = vec![wire::MAGIC, host];

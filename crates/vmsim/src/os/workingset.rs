@@ -1,0 +1,214 @@
+//! The working set of a memory group, as Linux's `mm/workingset.c` measures it: when
+//! reclaim evicts a page, a *shadow entry* is left where the page was (in the page
+//! cache for a file page, in the swap slot for an anonymous one), stamped with the
+//! group's *non-resident age* — a clock that ticks once per eviction and per
+//! activation. When the page is read back (a *refault*), the ticks since are its
+//! *refault distance*: how much more memory would have kept it. A page whose distance
+//! is within the group's working set (its active pages, and its inactive ones of the
+//! other kind while there is swap) comes back on the active list; one that was active
+//! before it left (`PG_workingset`) also raises the cost of reclaiming its kind, which
+//! turns reclaim towards the other kind (see `reclaim/two_list.rs`).
+//!
+//! Counters as Linux names them: `workingset_refault_{anon,file}` (evicted pages read
+//! back), `workingset_activate_{anon,file}` (of those, activated) and
+//! `workingset_restore_{anon,file}` (of those, active before eviction).
+
+use super::reclaim::{Evicted, ReclaimPolicy, FILE_LISTS, PG_WORKINGSET, RECLAIM_BATCH};
+use super::{FileId, Kernel};
+use crate::addr::{Pfn, SwapSlot};
+use crate::policy::two_list::{ACTIVE, INACTIVE};
+use rustc_hash::FxHashMap;
+
+/// What reclaim remembers of an evicted page (Linux packs it into the shadow entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Shadow {
+    /// The memory group the page was charged to.
+    group: u16,
+    /// The group's non-resident age when the page left.
+    eviction: u64,
+    /// The page had `PG_workingset`.
+    workingset: bool,
+}
+
+/// The shadow entries: in the page cache by (file, page) and in swap by slot.
+#[derive(Debug, Default)]
+pub(super) struct Shadows {
+    file: FxHashMap<(FileId, u64), Shadow>,
+    swap: FxHashMap<u32, Shadow>,
+}
+
+/// Where a page came back from, to find its shadow.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Refault {
+    /// Read into the page cache: this file's page.
+    File(FileId, u64),
+    /// Read from swap: this slot.
+    Swap(SwapSlot),
+}
+
+impl Kernel {
+    /// Ticks group `g`'s non-resident clock, and the root's, which counts every group's
+    /// (Linux's `workingset_age_nonresident`).
+    pub(super) fn age_nonresident(&mut self, g: u16) {
+        self.reclaim.lruvec(g).age += 1;
+        if g != 0 {
+            self.reclaim.lruvec(0).age += 1;
+        }
+    }
+
+    /// The shadow `pfn` would leave if evicted now (the clock does not tick yet).
+    pub(super) fn shadow_of(&mut self, pfn: Pfn) -> Shadow {
+        let group = self.frames.group(pfn);
+        Shadow {
+            group,
+            eviction: self.reclaim.lruvec(group).age,
+            workingset: self.reclaim.flag(pfn, PG_WORKINGSET),
+        }
+    }
+
+    /// Leaves `shadow` where an evicted page went and ticks its group's clock (Linux's
+    /// `workingset_eviction`). A discarded `MADV_FREE` page leaves none.
+    pub(super) fn leave_shadow(&mut self, gone: Evicted, shadow: Shadow) {
+        match gone {
+            Evicted::File(file, idx) => {
+                self.reclaim.shadows.file.insert((file, idx), shadow);
+            }
+            Evicted::Swap(slot) => {
+                self.reclaim.shadows.swap.insert(slot.0, shadow);
+            }
+            Evicted::Discarded => return,
+        }
+        self.age_nonresident(shadow.group);
+    }
+
+    /// A page just read back into `pfn` (on the inactive list): if it left a shadow,
+    /// counts the refault and, under two-list reclaim, activates it when its refault
+    /// distance is within the working set (Linux's `workingset_refault`).
+    pub(super) fn refault(&mut self, pfn: Pfn, from: Refault) {
+        let (shadow, file) = match from {
+            Refault::File(f, i) => (self.reclaim.shadows.file.remove(&(f, i)), true),
+            Refault::Swap(slot) => (self.reclaim.shadows.swap.remove(&slot.0), false),
+        };
+        let Some(shadow) = shadow else { return };
+        let kind = file as usize;
+        let g = self.frames.group(pfn);
+        self.log.counters.workingset_refault[kind] += 1;
+        let st = self.group_stat(g);
+        *(if file {
+            &mut st.workingset_refault_file
+        } else {
+            &mut st.workingset_refault_anon
+        }) += 1;
+        if self.config.reclaim != ReclaimPolicy::TwoList || !self.recent(shadow, file) {
+            return;
+        }
+        self.lru_activate(pfn);
+        self.age_nonresident(g);
+        self.log.counters.workingset_activate[kind] += 1;
+        let st = self.group_stat(g);
+        *(if file {
+            &mut st.workingset_activate_file
+        } else {
+            &mut st.workingset_activate_anon
+        }) += 1;
+        if shadow.workingset {
+            self.reclaim.set_flag(pfn, PG_WORKINGSET, true);
+            self.note_cost(g, file, 1, 0);
+            self.log.counters.workingset_restore[kind] += 1;
+        }
+    }
+
+    /// Whether a page that left `shadow` comes back soon enough to be part of the
+    /// working set (Linux's `workingset_test_recent`): its refault distance is at most
+    /// the evicting group's active file pages, plus its inactive file pages for an
+    /// anonymous page, plus (while swap has room) its active anonymous pages, and its
+    /// inactive ones for a file page.
+    fn recent(&mut self, shadow: Shadow, file: bool) -> bool {
+        let g = shadow.group;
+        let distance = self.reclaim.lruvec(g).age.wrapping_sub(shadow.eviction);
+        let swap_room = self.swap_room();
+        let l = &self.reclaim.lists;
+        let mut size = l.len_in(g, FILE_LISTS + ACTIVE);
+        if !file {
+            size += l.len_in(g, FILE_LISTS + INACTIVE);
+        }
+        if swap_room {
+            size += l.len_in(g, ACTIVE);
+            if file {
+                size += l.len_in(g, INACTIVE);
+            }
+        }
+        distance <= size as u64
+    }
+
+    /// Adds a reclaim cost to group `g`'s kind of pages, and the root's (Linux's
+    /// `lru_note_cost`): pages that took I/O weigh [`RECLAIM_BATCH`] each, pages
+    /// scanned but kept weigh one. Both costs halve once they pass a quarter of the
+    /// group's pages, so that old costs fade.
+    pub(super) fn note_cost(&mut self, g: u16, file: bool, io: u64, rotated: u64) {
+        let cost = io * RECLAIM_BATCH as u64 + rotated;
+        for g in [g, 0].into_iter().take(if g == 0 { 1 } else { 2 }) {
+            let size: usize = (0..4).map(|l| self.reclaim.lists.len_in(g, l)).sum();
+            let v = self.reclaim.lruvec(g);
+            if file {
+                v.file_cost += cost;
+            } else {
+                v.anon_cost += cost;
+            }
+            if v.file_cost + v.anon_cost > size as u64 / 4 {
+                v.file_cost /= 2;
+                v.anon_cost /= 2;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    #[test]
+    fn a_file_page_read_back_soon_comes_back_active_and_one_read_late_does_not() {
+        // 4 MiB of RAM: a 2 MiB file read twice (active: the working set), a 256 KiB
+        // file read once, then a stream pushes that one out. Read back after a 2 MiB
+        // stream, its refault distance is within the working set; after a 16 MiB
+        // one, more than all of RAM.
+        for (stream_mib, activated) in [(2u64, true), (16, false)] {
+            let mut k = boot_small(4 << 20, 8 << 20, ReclaimPolicy::TwoList);
+            let pid = spawn(&mut k);
+            let hot = k.create_file("/hot", vec![1; 2 << 20]);
+            let once = k.create_file("/once", vec![2; 256 << 10]);
+            let stream = k.create_file("/stream", vec![3; (stream_mib << 20) as usize]);
+            k.read_file(pid, hot, 0, 2 << 20);
+            k.read_file(pid, hot, 0, 2 << 20);
+            k.read_file(pid, once, 0, 256 << 10);
+            for i in 0..stream_mib * 16 {
+                k.read_file(pid, stream, i * 65536, 65536);
+            }
+            let c = k.log.counters.clone();
+            k.read_file(pid, once, 0, 256 << 10);
+            let d = &k.log.counters;
+            let refaults = d.workingset_refault[1] - c.workingset_refault[1];
+            let activations = d.workingset_activate[1] - c.workingset_activate[1];
+            assert_eq!(refaults, 64, "{stream_mib} MiB: every page was evicted");
+            let want = if activated { refaults } else { 0 };
+            assert_eq!(activations, want, "{stream_mib} MiB stream");
+            assert_eq!(d.workingset_refault[0], 0, "no anonymous page left");
+        }
+    }
+
+    #[test]
+    fn an_anonymous_page_back_from_swap_counts_as_a_refault() {
+        let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Clock);
+        let pid = spawn(&mut k);
+        let n = 1024u64;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i);
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        let c = &k.log.counters;
+        assert!(c.swap_outs > 0);
+        assert!(c.workingset_refault[0] > 0 && c.workingset_refault[0] <= c.swap_outs);
+        assert_eq!(c.workingset_refault[1], 0, "no file page left");
+        assert_eq!(c.workingset_activate, [0, 0], "CLOCK activates nothing");
+    }
+}
