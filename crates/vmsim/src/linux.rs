@@ -259,7 +259,10 @@ mod tests {
         fork_under_pressure(&mut k, 512, 2048);
         let v = Vmstat::from_counters(k.counters(), k.page_size());
         let c = k.counters();
-        assert!(v.pswpout > 0 && v.pswpout == c.swap_outs - c.swap_zero_outs, "{v:?}");
+        assert!(
+            v.pswpout > 0 && v.pswpout == c.swap_outs - c.swap_zero_outs,
+            "{v:?}"
+        );
         assert!(v.pgscan_kswapd + v.pgsteal_direct > 0, "{v:?}");
         assert!(v.pgrefill >= v.pgdeactivate, "{v:?}");
         assert_eq!(v.pgscan_kswapd + v.pgscan_direct, c.pages_scanned);
