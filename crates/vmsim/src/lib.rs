@@ -36,6 +36,7 @@ pub mod exercise;
 pub mod explain;
 pub mod hw;
 pub mod linux;
+pub mod options;
 pub mod os;
 pub mod output;
 pub mod plot;
