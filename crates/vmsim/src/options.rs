@@ -246,6 +246,22 @@ pub fn mode(s: &str) -> Result<Privilege, String> {
     }
 }
 
+/// The one wording of a refused value: `name: `value`: reason` (see [`refusal`]).
+pub fn refused(name: &str, value: &str, reason: &str) -> String {
+    format!("{name}: {}", refusal(value, reason))
+}
+
+/// Why `value` is refused, quoting it: `` `value`: reason ``, or the reason alone when it
+/// already quotes the value, as sizes' reasons do.
+pub fn refusal(value: &str, reason: &str) -> String {
+    let quoted = format!("`{value}`");
+    if reason.contains(&quoted) {
+        reason.to_string()
+    } else {
+        format!("{quoted}: {reason}")
+    }
+}
+
 /// `parse(text)`, a default that cannot fail (a test parses every one).
 fn default<T>(parse: fn(&str) -> Result<T, String>, text: &str) -> T {
     match parse(text) {
@@ -386,17 +402,7 @@ impl RunOptions {
                 names: Self::NAMES.join(", "),
             });
         };
-        let bad = |reason: String| {
-            let quoted = format!("`{value}`");
-            RunError::Flag {
-                flag: name,
-                reason: if reason.contains(&quoted) {
-                    reason
-                } else {
-                    format!("{quoted}: {reason}")
-                },
-            }
-        };
+        let bad = |reason: String| RunError::Refused(refused(name, value, &reason));
         let text = || value.to_string();
         let (k, p) = (&mut self.kernel, &mut self.params);
         match name {

@@ -63,6 +63,10 @@ pub enum RunError {
         /// What is wrong.
         reason: String,
     },
+    /// A value given by name (see [`RunOptions::set`]) does not fit: the name, the
+    /// value and why, as [`crate::options::refused`] words it.
+    #[error("{0}")]
+    Refused(String),
     /// An option named by a front end (see [`RunOptions::set`]) is not one of a run's.
     #[error("unknown option `{name}` ({names})")]
     UnknownOption {

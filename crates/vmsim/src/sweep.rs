@@ -216,17 +216,7 @@ impl Grid {
             ));
         };
         let parse = |text: &String, kind: fn(&str) -> Result<u64, String>| {
-            kind(text).map_err(|e| {
-                let quoted = format!("`{text}`");
-                bad(
-                    label,
-                    if e.contains(&quoted) {
-                        e
-                    } else {
-                        format!("{quoted}: {e}")
-                    },
-                )
-            })
+            kind(text).map_err(|e| bad(label, crate::options::refusal(text, &e)))
         };
         let setting = if Self::KEYS[..7].contains(&key) {
             None
