@@ -1,4 +1,4 @@
-"""Type stubs of vmsim's native module (python/src/lib.rs). Options arrive as text,
+"""Type stubs of vmsim's native module (python/rust/lib.rs). Options arrive as text,
 as the command line writes them; reports leave as JSON text. Use the functions of
 the ``vmsim`` package, which wrap these."""
 

@@ -408,7 +408,7 @@ fn sweep_rows(
         Some(ix) => {
             let n = points.len();
             if let Some(i) = ix.iter().find(|&&i| i >= n) {
-                let why = format!("run {i} is not in the grid, whose runs are 0 to {}", n - 1);
+                let why = format!("run {i} is not in the grid of {n} runs");
                 return Err(raise(py, Kind::Option, why));
             }
             ix.iter().map(|&i| points[i].clone()).collect()
