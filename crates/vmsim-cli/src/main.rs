@@ -37,6 +37,7 @@ use std::process::ExitCode;
 use vmsim::explain::Explainer;
 use vmsim::hw::machine::PRESETS;
 use vmsim::hw::{AccessKind, MachineSpec, Privilege};
+use vmsim::options::defaults as d;
 use vmsim::run::load_machine;
 
 /// vmsim: an executable model of a computer's virtual memory system.
@@ -113,16 +114,16 @@ enum Command {
         trace: std::path::PathBuf,
         /// Policies, comma-separated or repeated: fifo, lru, clock, fifo-reinsertion,
         /// clock2..clock8, two-list, arc, random, opt, ws, pff.
-        #[arg(long, short, value_delimiter = ',', default_value = "lru")]
+        #[arg(long, short, value_delimiter = ',', default_value = d::POLICY)]
         policy: Vec<String>,
         /// Frame counts, comma-separated or repeated (every policy but ws and pff).
         #[arg(long, short, value_delimiter = ',', value_parser = args::count_usize)]
         frames: Vec<usize>,
         /// Working-set windows τ in references, comma-separated (ws).
-        #[arg(long, value_delimiter = ',', default_value = "10000", value_parser = args::count_usize)]
+        #[arg(long, value_delimiter = ',', default_value = d::WINDOW, value_parser = args::count_usize)]
         window: Vec<usize>,
         /// Page-fault-frequency thresholds in references between faults (pff).
-        #[arg(long, value_delimiter = ',', default_value = "1000", value_parser = args::count_usize)]
+        #[arg(long, value_delimiter = ',', default_value = d::PFF_THRESHOLD, value_parser = args::count_usize)]
         pff_threshold: Vec<usize>,
         #[command(flatten)]
         format: PageSourceArgs,
@@ -142,17 +143,17 @@ enum Command {
         /// The page trace (as for `vmsim policy`).
         trace: std::path::PathBuf,
         /// Policies, comma-separated (see `vmsim policy`; not ws or pff).
-        #[arg(long, short, value_delimiter = ',', default_value = "lru")]
+        #[arg(long, short, value_delimiter = ',', default_value = d::POLICY)]
         policy: Vec<String>,
         /// Frame counts to report (default: --points sizes, log-spaced up to the
         /// number of distinct pages).
         #[arg(long, short, value_delimiter = ',', value_parser = args::count_usize)]
         frames: Vec<usize>,
         /// How many log-spaced sizes when --frames is not given.
-        #[arg(long, default_value = "20", value_parser = args::count_usize)]
+        #[arg(long, default_value = d::POINTS, value_parser = args::count_usize)]
         points: usize,
         /// SHARDS sampling rate for the LRU curve (0 < rate <= 1; 1: exact).
-        #[arg(long, default_value = "1", value_parser = args::rate)]
+        #[arg(long, default_value = d::SAMPLE, value_parser = args::rate)]
         sample: f64,
         #[command(flatten)]
         format: PageSourceArgs,
@@ -247,17 +248,17 @@ enum Command {
         #[arg(long)]
         state: Option<std::path::PathBuf>,
         /// Machine: a preset name or a TOML file.
-        #[arg(long, short, default_value = "x86-64")]
+        #[arg(long, short, default_value = d::MACHINE)]
         machine: String,
         /// RAM size, overriding the machine's.
         #[arg(long, value_parser = args::size)]
         ram: Option<u64>,
-        /// What each access does.
-        #[arg(long, value_enum, default_value_t = Access::Read)]
-        access: Access,
-        /// Privilege of the accesses.
-        #[arg(long, value_enum, default_value_t = Mode::User)]
-        mode: Mode,
+        /// What each access does: read, write, exec.
+        #[arg(long, default_value = d::ACCESS, value_parser = args::access)]
+        access: AccessKind,
+        /// Privilege of the accesses: user, supervisor.
+        #[arg(long, default_value = d::MODE, value_parser = args::mode)]
+        mode: Privilege,
         /// Virtual addresses (decimal, 0x hex, 0b binary), translated in order, so a
         /// repeated address shows a TLB hit.
         #[arg(required = true)]
@@ -287,21 +288,8 @@ struct PageSourceArgs {
     pid: Option<u32>,
     /// Event traces: the page size accesses are counted in (any power of two of at
     /// least 64 bytes: 4KiB, 2MiB, ...).
-    #[arg(long, default_value = "4096", value_parser = args::page_size)]
+    #[arg(long, default_value = d::PAGE_SIZE, value_parser = args::page_size)]
     page_size: u64,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Access {
-    Read,
-    Write,
-    Exec,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Mode {
-    User,
-    Supervisor,
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -469,15 +457,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let spec = load_machine(&machine, ram)?;
             let vas = vmsim::explain::addresses(&addrs)?;
-            let kind = match access {
-                Access::Read => AccessKind::Read,
-                Access::Write => AccessKind::Write,
-                Access::Exec => AccessKind::Execute,
-            };
-            let mode = match mode {
-                Mode::User => Privilege::User,
-                Mode::Supervisor => Privilege::Supervisor,
-            };
+            let kind = access;
             let mut e = match &state {
                 Some(path) => Explainer::state(path)?,
                 None => Explainer::demo(spec)?,

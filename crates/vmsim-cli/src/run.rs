@@ -3,10 +3,11 @@
 
 use crate::args;
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
+use vmsim::options::defaults as d;
 use vmsim::os::Overcommit;
 use vmsim::output::OutputFile;
 use vmsim::run::{KernelOptions, RunOptions, WorkloadOptions};
@@ -15,21 +16,11 @@ use vmsim::run::{KernelOptions, RunOptions, WorkloadOptions};
 #[derive(Args, Debug, Clone)]
 pub struct MachineArgs {
     /// Machine: a preset name (see `vmsim machines`) or a TOML file.
-    #[arg(long, short, default_value = "x86-64")]
+    #[arg(long, short, default_value = d::MACHINE)]
     pub machine: String,
     /// RAM size, overriding the machine's (4KiB, 2MiB, 1GiB; KB/MB/GB are powers of 1000).
     #[arg(long, value_parser = args::size)]
     pub ram: Option<u64>,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum OvercommitArg {
-    /// Mode 0: refuse only absurd requests.
-    Heuristic,
-    /// Mode 1: never refuse.
-    Always,
-    /// Mode 2: strict accounting.
-    Never,
 }
 
 /// The kernel's switches.
@@ -42,12 +33,13 @@ pub struct KernelArgs {
     /// shared zero page.
     #[arg(long)]
     pub no_zero_page: bool,
-    /// Overcommit policy (vm.overcommit_memory 0, 1, 2).
-    #[arg(long, value_enum, default_value_t = OvercommitArg::Heuristic)]
-    pub overcommit: OvercommitArg,
+    /// Overcommit policy (vm.overcommit_memory 0, 1, 2): heuristic (refuse only absurd
+    /// requests), always (never refuse), never (strict accounting).
+    #[arg(long, default_value = d::OVERCOMMIT, value_parser = args::overcommit)]
+    pub overcommit: Overcommit,
     /// Swap size (0: none; else a whole number of pages), in a temporary file unless
     /// --swap-file names one.
-    #[arg(long, default_value = "0", value_parser = args::size)]
+    #[arg(long, default_value = d::SWAP, value_parser = args::size)]
     pub swap: u64,
     /// The swap file: a new path, or a swap file vmsim made before (any other existing
     /// file is refused unless --force).
@@ -58,10 +50,10 @@ pub struct KernelArgs {
     #[arg(long)]
     pub force: bool,
     /// Reclaim policy: fifo, clock, two-list.
-    #[arg(long, default_value = "clock")]
+    #[arg(long, default_value = d::RECLAIM)]
     pub policy: String,
     /// Storage under swap and files: nvme, sata-ssd, hdd.
-    #[arg(long, default_value = "nvme")]
+    #[arg(long, default_value = d::STORAGE)]
     pub storage: String,
     /// Run the workload (the trace's processes, or the built-in workload) in a memory
     /// group with this limit, as cgroup's memory.max: anonymous and page-cache pages
@@ -76,58 +68,50 @@ pub struct KernelArgs {
     pub readahead: Option<u64>,
     /// The page cache at start: cold (only programs and libraries, the files mapped
     /// executable, are cached, as after a shell has run them) or warm (every file is).
-    #[arg(long, value_enum, default_value_t = PageCacheArg::Cold)]
-    pub page_cache: PageCacheArg,
-}
-
-/// What the page cache holds at start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum PageCacheArg {
-    /// Only files mapped executable.
-    Cold,
-    /// Every file.
-    Warm,
+    #[arg(long = "page-cache", value_name = "PAGE_CACHE", action = clap::ArgAction::Set,
+          default_value = d::PAGE_CACHE, value_parser = args::page_cache_warm)]
+    pub page_cache_warm: bool,
 }
 
 /// A synthetic workload's parameters.
 #[derive(Args, Debug, Clone)]
 pub struct WorkloadArgs {
     /// Number of accesses.
-    #[arg(long, short = 'n', default_value = "1000000", value_parser = args::count)]
+    #[arg(long, short = 'n', default_value = d::ACCESSES, value_parser = args::count)]
     pub accesses: u64,
     /// Seed of the access stream.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value = d::SEED)]
     pub seed: u64,
     /// Bytes of data the workload touches (seq, stride, uniform, zipf, hotcold,
     /// pointer-chase, hash, fork).
-    #[arg(long, default_value = "16MiB", value_parser = args::nonzero_size)]
+    #[arg(long, default_value = d::FOOTPRINT, value_parser = args::nonzero_size)]
     pub footprint: u64,
     /// Stride in bytes (stride).
-    #[arg(long, default_value = "4096", value_parser = args::nonzero_size)]
+    #[arg(long, default_value = d::STRIDE, value_parser = args::nonzero_size)]
     pub stride: u64,
     /// Zipf exponent (zipf).
-    #[arg(long, default_value = "0.9", value_parser = args::non_negative)]
+    #[arg(long, default_value = d::ALPHA, value_parser = args::non_negative)]
     pub alpha: f64,
     /// Fraction of pages that are hot (hotcold).
-    #[arg(long, default_value = "0.1", value_parser = args::rate)]
+    #[arg(long, default_value = d::HOT_FRACTION, value_parser = args::rate)]
     pub hot_fraction: f64,
     /// Probability that an access goes to a hot page (hotcold).
-    #[arg(long, default_value = "0.9", value_parser = args::fraction)]
+    #[arg(long, default_value = d::HOT_PROBABILITY, value_parser = args::fraction)]
     pub hot_probability: f64,
     /// Fraction of accesses that are stores.
-    #[arg(long, default_value = "0.25", value_parser = args::fraction)]
+    #[arg(long, default_value = d::WRITE_RATIO, value_parser = args::fraction)]
     pub write_ratio: f64,
     /// Matrix order (matmul, matmul-blocked).
-    #[arg(long, default_value = "256", value_parser = args::count)]
+    #[arg(long, default_value = d::MATRIX, value_parser = args::count)]
     pub matrix: u64,
     /// Tile size (matmul-blocked).
-    #[arg(long, default_value = "32", value_parser = args::count)]
+    #[arg(long, default_value = d::BLOCK, value_parser = args::count)]
     pub block: u64,
     /// Recursion depth (recursion).
-    #[arg(long, default_value = "1000", value_parser = args::count)]
+    #[arg(long, default_value = d::DEPTH, value_parser = args::count)]
     pub depth: u64,
     /// Bytes per stack frame (recursion).
-    #[arg(long, default_value = "256", value_parser = args::nonzero_size)]
+    #[arg(long, default_value = d::FRAME, value_parser = args::nonzero_size)]
     pub frame: u64,
     /// Workers (fork, server; server default 4, 2 on small machines).
     #[arg(long, value_parser = args::count_u32)]
@@ -142,37 +126,37 @@ pub struct WorkloadArgs {
     pub buffer: Option<u64>,
     /// alloc: the allocator (first-fit, next-fit, best-fit, explicit-lifo,
     /// explicit-address, segregated, simple-segregated, buddy).
-    #[arg(long, default_value = "segregated")]
+    #[arg(long, default_value = d::ALLOCATOR)]
     pub allocator: String,
     /// alloc: the allocation trace (random, phases, producer-consumer).
-    #[arg(long, default_value = "random")]
+    #[arg(long, default_value = d::PATTERN)]
     pub pattern: String,
     /// alloc: malloc and free operations.
-    #[arg(long, default_value = "10000", value_parser = args::count)]
+    #[arg(long, default_value = d::OPS, value_parser = args::count)]
     pub ops: u64,
     /// alloc: the largest request (the smallest is 8 bytes).
-    #[arg(long, default_value = "4096", value_parser = args::nonzero_size)]
+    #[arg(long, default_value = d::MAX_SIZE, value_parser = args::nonzero_size)]
     pub max_size: u64,
     /// alloc: most blocks live at once.
-    #[arg(long, default_value = "1000", value_parser = args::count)]
+    #[arg(long, default_value = d::MAX_LIVE, value_parser = args::count)]
     pub max_live: u64,
     /// gc: the collector (refcount, mark-sweep, mark-compact, copying, generational).
-    #[arg(long, default_value = "mark-sweep")]
+    #[arg(long, default_value = d::COLLECTOR)]
     pub collector: String,
     /// gc: the object graph (tree, list, random-graph).
-    #[arg(long, default_value = "tree")]
+    #[arg(long, default_value = d::SHAPE)]
     pub shape: String,
     /// gc: objects in the live structure.
-    #[arg(long, default_value = "1000", value_parser = args::count)]
+    #[arg(long, default_value = d::OBJECTS, value_parser = args::count)]
     pub objects: u64,
     /// gc: mutator steps after the structure is built.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value = d::STEPS)]
     pub steps: u64,
     /// gc: percentage of steps that change the structure.
-    #[arg(long, default_value = "50", value_parser = args::percent)]
+    #[arg(long, default_value = d::CHURN, value_parser = args::percent)]
     pub churn: u64,
     /// gc: the collected heap's size.
-    #[arg(long, default_value = "256KiB", value_parser = args::nonzero_size)]
+    #[arg(long, default_value = d::GC_HEAP, value_parser = args::nonzero_size)]
     pub gc_heap: u64,
 }
 
@@ -225,11 +209,7 @@ impl KernelArgs {
         KernelOptions {
             wx: self.wx,
             zero_page: !self.no_zero_page,
-            overcommit: match self.overcommit {
-                OvercommitArg::Heuristic => Overcommit::Heuristic,
-                OvercommitArg::Always => Overcommit::Always,
-                OvercommitArg::Never => Overcommit::Never,
-            },
+            overcommit: self.overcommit,
             swap: self.swap,
             swap_file: self.swap_file.clone(),
             force: self.force,
@@ -237,7 +217,7 @@ impl KernelArgs {
             storage: self.storage.clone(),
             memory_max: self.memory_max,
             readahead: self.readahead,
-            page_cache_warm: self.page_cache == PageCacheArg::Warm,
+            page_cache_warm: self.page_cache_warm,
         }
     }
 }
@@ -379,5 +359,30 @@ pub fn progress() -> impl FnMut(u64) {
         if let Some(b) = &bar {
             b.set_position(events);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    /// The flags' defaults are the library's (which the Python package starts from).
+    #[test]
+    fn no_flag_gives_the_librarys_default_options() {
+        let flags = Flags::parse_from(["vmsim"]);
+        let ours = format!("{:?}", flags.run.options());
+        assert_eq!(ours, format!("{:?}", RunOptions::default()));
+        let flags = Flags::parse_from(["vmsim", "--ram", "32MiB", "--page-cache", "warm"]);
+        let mut set = RunOptions::default();
+        set.set("ram", "32MiB").unwrap();
+        set.set("page_cache", "warm").unwrap();
+        assert_eq!(format!("{:?}", flags.run.options()), format!("{set:?}"));
     }
 }

@@ -3,9 +3,10 @@
 
 use crate::args;
 use crate::run::WorkloadArgs;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use vmsim::options::defaults as d;
 use vmsim::output::OutputFile;
 use vmsim::sweep::{self, Grid, Labelled};
 use vmsim::trace::synth::WorkloadKind;
@@ -39,9 +40,16 @@ pub struct SweepArgs {
     #[arg(long = "workload", short, value_delimiter = ',')]
     pub workloads: Vec<String>,
     /// Run only the K-th of N shares of the grid (runs K, K+N, K+2N, ... counting from
-    /// 1), for the jobs of a cluster scheduler.
-    #[arg(long)]
+    /// 1; K = 0 is share N, so a Slurm array's $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT
+    /// works for --array=0-(N-1) and for --array=1-N), for the jobs of a cluster
+    /// scheduler.
+    #[arg(long, conflicts_with = "merge")]
     pub shard: Option<String>,
+    /// Instead of running, merge the rows that shards of the grid wrote (JSON lines or
+    /// CSV, all alike) into grid order: every run once, none missing (checked against
+    /// the grid when the grid's flags or --config are given too).
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub merge: Vec<PathBuf>,
     /// Print CSV instead of JSON lines.
     #[arg(long)]
     pub csv: bool,
@@ -52,10 +60,10 @@ pub struct SweepArgs {
     #[arg(long)]
     pub format: Option<String>,
     /// Swap size of every run (0: none; else whole pages).
-    #[arg(long, default_value = "0", value_parser = args::size)]
+    #[arg(long, default_value = d::SWAP, value_parser = args::size)]
     pub swap: u64,
     /// Storage under swap and files: nvme, sata-ssd, hdd.
-    #[arg(long, default_value = "nvme")]
+    #[arg(long, default_value = d::STORAGE)]
     pub storage: String,
     #[command(flatten)]
     pub params: WorkloadArgs,
@@ -97,6 +105,9 @@ pub fn run(a: SweepArgs) -> Result<()> {
     for w in &a.workloads {
         grid.add_workload(w, "--workload")?;
     }
+    if !a.merge.is_empty() {
+        return merge(&a, &grid);
+    }
     let mut points = grid.points()?;
     if let Some((k, n)) = shard {
         points = sweep::shard(points, k, n);
@@ -118,6 +129,40 @@ pub fn run(a: SweepArgs) -> Result<()> {
         bail!(
             "{failed} of {} runs failed (see their error field)",
             rows.len()
+        );
+    }
+    Ok(())
+}
+
+/// `vmsim sweep --merge FILE...`: the shards' rows in grid order, checked against the
+/// grid when it is given (a grid with no source is not given).
+fn merge(a: &SweepArgs, grid: &Grid) -> Result<()> {
+    let given = !grid.traces.is_empty() || !grid.workloads.is_empty();
+    let expected = if given {
+        Some(grid.points()?.len())
+    } else {
+        None
+    };
+    let mut inputs = Vec::new();
+    for path in &a.merge {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--merge: reading {}", path.display()))?;
+        inputs.push((path.display().to_string(), text));
+    }
+    let merged = sweep::merge(&inputs, expected)?;
+    if a.csv && !merged.text.starts_with(sweep::CSV_HEADER) && merged.rows > 0 {
+        bail!("--csv: the shards' rows are JSON lines, and a merge keeps their format");
+    }
+    let paths: Vec<&Path> = a.merge.iter().map(PathBuf::as_path).collect();
+    match &a.output {
+        Some(path) => OutputFile::create(path, &paths)?.finish(merged.text.as_bytes())?,
+        None => out!("{}", merged.text),
+    }
+    if merged.failed > 0 {
+        bail!(
+            "{} of {} runs failed (see their error field)",
+            merged.failed,
+            merged.rows
         );
     }
     Ok(())

@@ -183,6 +183,78 @@ fn workloads_run_and_sweeps_are_deterministic_and_shard() {
     assert!(!ok && err.contains("--shard"), "{err}");
 }
 
+/// A Slurm job array: shards numbered as `$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`
+/// (from 0, or from 1) each write their rows; `--merge` puts them back in grid order,
+/// the bytes of the unsharded sweep, and refuses a set with a shard missing or doubled.
+#[test]
+fn sharded_outputs_merge_into_the_unsharded_sweep() {
+    let grid = [
+        "sweep",
+        "-w",
+        "seq,zipf",
+        "--ram",
+        "16MiB,32MiB",
+        "-p",
+        "clock,fifo",
+        "-n",
+        "3000",
+        "--footprint",
+        "4MiB",
+    ];
+    for csv in [false, true] {
+        let ext = if csv { "csv" } else { "jsonl" };
+        let mut whole_args = grid.to_vec();
+        if csv {
+            whole_args.push("--csv");
+        }
+        let (ok, whole, err) = vmsim(&whole_args);
+        assert!(ok, "{err}");
+        for first in [0, 1] {
+            let mut files = Vec::new();
+            for k in first..first + 3 {
+                let out = tmp(&format!("shard-{first}-{k}.{ext}"));
+                let share = format!("{k}/3");
+                let mut a = whole_args.clone();
+                a.extend(["--shard", &share, "-o", s(&out)]);
+                let (ok, _, err) = vmsim(&a);
+                assert!(ok, "{err}");
+                files.push(out);
+            }
+            // Given out of order, with and without the grid.
+            files.reverse();
+            let mut a = whole_args.clone();
+            a.push("--merge");
+            a.extend(files.iter().map(|f| s(f)));
+            let (ok, merged, err) = vmsim(&a);
+            assert!(ok, "{err}");
+            assert_eq!(merged, whole, "shards from {first}, {ext}");
+            let mut bare = vec!["sweep", "--merge"];
+            bare.extend(files.iter().map(|f| s(f)));
+            let merged_to = tmp(&format!("merged-{first}.{ext}"));
+            bare.extend(["-o", s(&merged_to)]);
+            let (ok, _, err) = vmsim(&bare);
+            assert!(ok, "{err}");
+            assert_eq!(std::fs::read_to_string(&merged_to).unwrap(), whole);
+            // A shard missing: its gap, or the grid's size, tells.
+            let mut a = whole_args.clone();
+            a.push("--merge");
+            a.extend(files[..2].iter().map(|f| s(f)));
+            let (ok, _, err) = vmsim(&a);
+            assert!(!ok && err.contains("merge: "), "{err}");
+            assert!(
+                err.contains("missing") || err.contains("grid has 8 runs"),
+                "{err}"
+            );
+            let (ok, _, err) = vmsim(&["sweep", "--merge", s(&files[0]), s(&files[0])]);
+            assert!(!ok && err.contains("is in both"), "{err}");
+        }
+    }
+    let (ok, _, err) = vmsim(&["sweep", "-w", "seq", "--shard", "1/2", "--merge", "x"]);
+    assert!(!ok && err.contains("--shard"), "{err}");
+    let (ok, _, err) = vmsim(&["sweep", "--merge", "/nonexistent/shard.csv"]);
+    assert!(!ok && err.contains("/nonexistent/shard.csv"), "{err}");
+}
+
 #[test]
 fn plot_draws_interval_series_and_sweeps_as_png_and_svg() {
     let csv = tmp("iv.csv");

@@ -11,7 +11,9 @@
 //!   [`viz`]: every translation step by step, as data and as an interactive HTML page;
 //!   [`plot`]: charts of time series, sweeps and miss-ratio curves (drawn with the
 //!   `plot` feature).
-//! - [`addr`] and [`size`]: addresses of the simulated machine and sizes as people write them.
+//! - [`addr`] and [`size`]: addresses of the simulated machine and sizes as people write them;
+//!   [`options`]: every option's kind of value and default, shared by the command and the
+//!   Python package.
 //!
 //! ```
 //! use vmsim::addr::{Pfn, VirtAddr};
@@ -36,6 +38,7 @@ pub mod exercise;
 pub mod explain;
 pub mod hw;
 pub mod linux;
+pub mod options;
 pub mod os;
 pub mod output;
 pub mod plot;

@@ -63,6 +63,18 @@ pub enum RunError {
         /// What is wrong.
         reason: String,
     },
+    /// A value given by name (see [`RunOptions::set`]) does not fit: the name, the
+    /// value and why, as [`crate::options::refused`] words it.
+    #[error("{0}")]
+    Refused(String),
+    /// An option named by a front end (see [`RunOptions::set`]) is not one of a run's.
+    #[error("unknown option `{name}` ({names})")]
+    UnknownOption {
+        /// The name as given.
+        name: String,
+        /// The names a run takes.
+        names: String,
+    },
     /// The trace and the workload were both given.
     #[error("give a trace or --workload {0}, not both")]
     TraceAndWorkload(String),
@@ -131,7 +143,8 @@ pub fn load_machine(name: &str, ram: Option<u64>) -> Result<MachineSpec, Machine
     }
 }
 
-/// The kernel's switches as flags give them.
+/// The kernel's switches as flags give them (`Default`: the flags' defaults, see
+/// [`crate::options`]).
 #[derive(Clone, Debug)]
 pub struct KernelOptions {
     /// Refuse writable-and-executable mappings (`--wx`).
@@ -233,8 +246,9 @@ impl KernelOptions {
     }
 }
 
-/// The built-in workloads' parameters as flags give them.
-#[derive(Clone, Debug, Default)]
+/// The built-in workloads' parameters as flags give them (`Default`: the flags'
+/// defaults, see [`crate::options`]).
+#[derive(Clone, Debug)]
 pub struct WorkloadOptions {
     /// Accesses.
     pub accesses: u64,
@@ -387,7 +401,8 @@ impl WorkloadOptions {
     }
 }
 
-/// A run as a command line names it (`vmsim run`'s flags).
+/// A run as a command line names it (`vmsim run`'s flags; `Default`: no flag given,
+/// and [`RunOptions::set`] sets one by name, see [`crate::options`]).
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     /// A trace to replay.

@@ -9,7 +9,6 @@ use crate::hw::MachineSpec;
 use crate::os::KernelConfig;
 use crate::report::RunSummary;
 use crate::run::{replay, Workload};
-use crate::size::parse_size;
 use crate::trace::synth::{SynthParams, WorkloadKind};
 use crate::trace::Format;
 use rayon::prelude::*;
@@ -157,49 +156,123 @@ impl Grid {
             path: name.clone(),
             reason: e.to_string(),
         })?;
-        let at = |key: &str| format!("{name}: {key}");
-        let size = |key: &str, text: &str| {
-            parse_size(text).map_err(|e| bad(&at(key), format!("`{text}`: {e}")))
+        let texts = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>();
+        let paths = |v: &[PathBuf]| v.iter().map(|p| p.display().to_string()).collect();
+        let one = |v: Option<String>| v.into_iter().collect::<Vec<_>>();
+        let keys: [(&str, Vec<String>); 12] = [
+            ("machines", g.machines),
+            ("ram", g.ram),
+            ("policies", g.policies),
+            ("tlb_entries", texts(&g.tlb_entries)),
+            ("memory_max", g.memory_max),
+            ("traces", paths(&g.traces)),
+            ("workloads", g.workloads),
+            ("swap", one(g.swap)),
+            ("storage", one(g.storage)),
+            ("accesses", one(g.accesses.map(|n| n.to_string()))),
+            ("seed", one(g.seed.map(|n| n.to_string()))),
+            ("footprint", one(g.footprint)),
+        ];
+        for (key, values) in keys {
+            self.add(key, &values, &format!("{name}: {key}"))?;
+        }
+        Ok(())
+    }
+
+    /// The keys [`Grid::add`] takes: a grid file's (axes first, then the settings every
+    /// run shares). `machine`, `policy`, `trace` and `workload` are taken for their
+    /// plurals, as the flags name them.
+    pub const KEYS: [&'static str; 12] = [
+        "machines",
+        "ram",
+        "policies",
+        "tlb_entries",
+        "memory_max",
+        "traces",
+        "workloads",
+        "swap",
+        "storage",
+        "accesses",
+        "seed",
+        "footprint",
+    ];
+
+    /// Adds `values` to the axis `key` (see [`Grid::KEYS`]), or sets the setting `key`
+    /// (which takes at most one value) to its value, every value written as in a grid
+    /// file or on the command line (`32MiB`, `clock`, `100000`). Errors name `label`,
+    /// where the values were written.
+    pub fn add(&mut self, key: &str, values: &[String], label: &str) -> Result<(), SweepError> {
+        let key = match key.replace('-', "_").as_str() {
+            "machine" => "machines".to_string(),
+            "policy" => "policies".to_string(),
+            "trace" => "traces".to_string(),
+            "workload" => "workloads".to_string(),
+            k => k.to_string(),
         };
-        self.machines.extend(g.machines);
-        for r in &g.ram {
-            self.rams.push(Labelled::new(size("ram", r)?, at("ram")));
-        }
-        for p in g.policies {
-            self.policies.push(Labelled::new(p, at("policies")));
-        }
-        for t in g.tlb_entries {
-            self.tlb_entries.push(Labelled::new(t, at("tlb_entries")));
-        }
-        for m in &g.memory_max {
-            let bytes = size("memory_max", m)?;
-            self.memory_maxes
-                .push(Labelled::new(bytes, at("memory_max")));
-        }
-        self.traces.extend(g.traces);
-        for w in &g.workloads {
-            self.add_workload(w, &at("workloads"))?;
-        }
-        if let Some(s) = &g.swap {
-            self.swap = Labelled::new(size("swap", s)?, at("swap"));
-        }
-        if let Some(s) = g.storage {
-            self.storage = Labelled::new(s, at("storage"));
-        }
-        if let Some(n) = g.accesses {
-            if n == 0 {
-                return Err(bad(&at("accesses"), "must be at least 1"));
+        let Some(&key) = Self::KEYS.iter().find(|k| **k == key) else {
+            return Err(bad(
+                label,
+                format!("unknown key `{key}` ({})", Self::KEYS.join(", ")),
+            ));
+        };
+        let parse = |text: &String, kind: fn(&str) -> Result<u64, String>| {
+            kind(text).map_err(|e| bad(label, crate::options::refusal(text, &e)))
+        };
+        let setting = if Self::KEYS[..7].contains(&key) {
+            None
+        } else {
+            match values {
+                [] => return Ok(()),
+                [v] => Some(v),
+                _ => {
+                    return Err(bad(
+                        label,
+                        format!(
+                            "{} values, and {key} is one setting for every run (the axes are {})",
+                            values.len(),
+                            Self::KEYS[..7].join(", ")
+                        ),
+                    ))
+                }
             }
-            self.params.accesses = n;
-        }
-        if let Some(s) = g.seed {
-            self.params.seed = s;
-        }
-        if let Some(f) = &g.footprint {
-            match size("footprint", f)? {
-                0 => return Err(bad(&at("footprint"), "must be at least 1 byte")),
-                bytes => self.params.footprint = bytes,
+        };
+        use crate::options as o;
+        match (key, setting) {
+            ("machines", _) => self.machines.extend(values.iter().cloned()),
+            ("ram", _) => {
+                for v in values {
+                    self.rams.push(Labelled::new(parse(v, o::size)?, label));
+                }
             }
+            ("policies", _) => {
+                let ps = values.iter().map(|p| Labelled::new(p.clone(), label));
+                self.policies.extend(ps);
+            }
+            ("tlb_entries", _) => {
+                for v in values {
+                    let n = u32::try_from(parse(v, o::whole)?)
+                        .map_err(|_| bad(label, format!("`{v}`: must be at most {}", u32::MAX)))?;
+                    self.tlb_entries.push(Labelled::new(n, label));
+                }
+            }
+            ("memory_max", _) => {
+                for v in values {
+                    let bytes = parse(v, o::size)?;
+                    self.memory_maxes.push(Labelled::new(bytes, label));
+                }
+            }
+            ("traces", _) => self.traces.extend(values.iter().map(PathBuf::from)),
+            ("workloads", _) => {
+                for w in values {
+                    self.add_workload(w, label)?;
+                }
+            }
+            ("swap", Some(v)) => self.swap = Labelled::new(parse(v, o::size)?, label),
+            ("storage", Some(v)) => self.storage = Labelled::new(v.clone(), label),
+            ("accesses", Some(v)) => self.params.accesses = parse(v, o::count)?,
+            ("seed", Some(v)) => self.params.seed = parse(v, o::whole)?,
+            ("footprint", Some(v)) => self.params.footprint = parse(v, o::nonzero_size)?,
+            _ => unreachable!("every key has an arm"),
         }
         Ok(())
     }
@@ -357,8 +430,9 @@ impl Grid {
     }
 }
 
-/// An error and its causes, each said once.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes on one line, each said once (a cause its error already
+/// quotes is not repeated): how a row, and the Python package, state an error.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut m = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -409,23 +483,150 @@ pub struct Point {
     pub source: Source,
 }
 
-/// The points of share `k` of `n` (runs k, k+n, k+2n, ... counting from 1).
+/// The points of share `k` of `n` (runs k, k+n, k+2n, ... counting from 1). `k` may
+/// be 0, the same share as `n`, so that shares numbered 0 to n-1 (a Slurm job array's
+/// `--array=0-(n-1)`) and 1 to n both cover the grid.
 pub fn shard(points: Vec<Point>, k: usize, n: usize) -> Vec<Point> {
+    let first = (k + n - 1) % n;
     points
         .into_iter()
-        .filter(|p| p.index % n == k - 1)
+        .filter(|p| p.index % n == first)
         .collect()
 }
 
-/// The share `text` names (`K/N`, 1 <= K <= N), written at `label`.
+/// The share `text` names (`K/N`, 0 <= K <= N, N >= 1; 0 and N name the same share),
+/// written at `label`.
 pub fn parse_shard(text: &str, label: &str) -> Result<(usize, usize), SweepError> {
     let share = text
         .split_once('/')
-        .and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)));
+        .and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)));
     match share {
-        Some((k, n)) if k >= 1 && k <= n => Ok((k, n)),
-        _ => Err(bad(label, format!("`{text}` is not K/N with 1 <= K <= N"))),
+        Some((k, n)) if n >= 1 && k <= n => Ok((k, n)),
+        _ => Err(bad(
+            label,
+            format!("`{text}` is not K/N with 1 <= N and 0 <= K <= N"),
+        )),
     }
+}
+
+/// Rows merged from shards' outputs: the text, and how many rows have an error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Merged {
+    /// The rows in grid order, in the shards' format (JSON lines, or CSV under its
+    /// header): the bytes an unsharded sweep of the same grid prints.
+    pub text: String,
+    /// Rows.
+    pub rows: usize,
+    /// Rows whose run failed (their `error` is set).
+    pub failed: usize,
+}
+
+/// Merges the outputs of a grid's shards (`vmsim sweep --shard K/N`), each given as
+/// (name, contents), back into grid order. All must be JSON lines or all CSV with this
+/// version's header (an empty output, a shard with no run, goes with either). Every
+/// run must appear once and the runs must be 0, 1, 2, ... with none missing; with
+/// `expected` (the grid's number of runs), exactly that many.
+pub fn merge(inputs: &[(String, String)], expected: Option<usize>) -> Result<Merged, SweepError> {
+    let mut csv: Option<(bool, &str)> = None;
+    let mut rows: Vec<(usize, &str, String)> = Vec::new();
+    for (name, text) in inputs {
+        let mut lines = text.lines().enumerate().peekable();
+        let Some(&(_, first)) = lines.peek() else {
+            continue;
+        };
+        let is_csv = !first.starts_with('{');
+        if is_csv {
+            if first != CSV_HEADER {
+                return Err(SweepError::File {
+                    path: name.clone(),
+                    reason:
+                        "not a sweep's rows: neither JSON lines nor CSV under this version's header"
+                            .into(),
+                });
+            }
+            lines.next();
+        }
+        match csv {
+            Some((was, other)) if was != is_csv => {
+                let kind = |c: bool| if c { "CSV" } else { "JSON lines" };
+                return Err(SweepError::File {
+                    path: name.clone(),
+                    reason: format!(
+                        "its rows are {} and {other}'s are {}; a merge takes one format",
+                        kind(is_csv),
+                        kind(was)
+                    ),
+                });
+            }
+            _ => csv = Some((is_csv, name)),
+        }
+        for (i, line) in lines {
+            let at = format!("{name}:{}", i + 1);
+            let run = if is_csv {
+                line.split(',').next().and_then(|r| r.parse().ok())
+            } else {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("run")?.as_u64())
+                    .and_then(|r| usize::try_from(r).ok())
+            };
+            let Some(run) = run else {
+                return Err(SweepError::File {
+                    path: at,
+                    reason: "not a sweep's row (no run number)".into(),
+                });
+            };
+            rows.push((run, line, at));
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    for w in rows.windows(2) {
+        if w[0].0 == w[1].0 {
+            return Err(bad(
+                "merge",
+                format!("run {} is in both {} and {}", w[0].0, w[0].2, w[1].2),
+            ));
+        }
+    }
+    if let Some((i, _)) = rows.iter().enumerate().find(|(i, r)| r.0 != *i) {
+        return Err(bad(
+            "merge",
+            format!("run {i} is missing: give every shard's output"),
+        ));
+    }
+    if let Some(n) = expected {
+        if rows.len() != n {
+            return Err(bad(
+                "merge",
+                format!(
+                    "the grid has {n} runs and the shards hold {}: give every shard's output of this grid",
+                    rows.len()
+                ),
+            ));
+        }
+    }
+    let is_csv = csv.is_some_and(|c| c.0);
+    let mut text = String::new();
+    if is_csv {
+        text.push_str(CSV_HEADER);
+        text.push('\n');
+    }
+    let mut failed = 0;
+    for (_, line, _) in &rows {
+        // The error is the last field: empty (CSV) or null (JSON) when the run worked.
+        failed += usize::from(if is_csv {
+            !line.ends_with(',')
+        } else {
+            !line.ends_with("\"error\":null}")
+        });
+        text.push_str(line);
+        text.push('\n');
+    }
+    Ok(Merged {
+        text,
+        rows: rows.len(),
+        failed,
+    })
 }
 
 /// `rows` as a sweep prints them: JSON lines, or CSV under [`CSV_HEADER`].
@@ -616,9 +817,64 @@ mod tests {
         let b = shard(points.clone(), 2, 2);
         assert_eq!(a.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 2]);
         assert_eq!(b.iter().map(|p| p.index).collect::<Vec<_>>(), [1, 3]);
+        let zero = shard(points.clone(), 0, 2);
+        assert_eq!(zero.iter().map(|p| p.index).collect::<Vec<_>>(), [1, 3]);
         let rows = g.run(&points);
         assert_eq!(rows.iter().map(|r| r.run).collect::<Vec<_>>(), [0, 1, 2, 3]);
         assert!(rows.iter().all(|r| r.error.is_none() && r.accesses == 2000));
+    }
+
+    #[test]
+    fn shards_outputs_merge_back_into_the_whole_grids() {
+        let g = grid();
+        let points = g.points().unwrap();
+        let rows = g.run(&points);
+        for csv in [false, true] {
+            let whole = rows_text(&rows, csv).unwrap();
+            // Slurm's ids 0..n-1; a third share of four runs, and one shard empty.
+            for n in [3, 5] {
+                let outputs: Vec<(String, String)> = (0..n)
+                    .rev()
+                    .map(|k| {
+                        let mine: Vec<Row> = shard(points.clone(), k, n)
+                            .iter()
+                            .map(|p| rows[p.index].clone())
+                            .collect();
+                        (format!("shard-{k}"), rows_text(&mine, csv).unwrap())
+                    })
+                    .collect();
+                let m = merge(&outputs, Some(points.len())).unwrap();
+                assert_eq!(m.text, whole);
+                assert_eq!((m.rows, m.failed), (4, 0));
+                // A shard left out is refused: by the gap it leaves (shard-2 of 3 holds
+                // run 1), or, for the last runs (shard-4 of 5 holds run 3), by the
+                // grid's size only.
+                let e = merge(&outputs[1..], Some(4)).unwrap_err().to_string();
+                if n == 3 {
+                    assert_eq!(e, "merge: run 1 is missing: give every shard's output");
+                    assert_eq!(merge(&outputs[1..], None).unwrap_err().to_string(), e);
+                } else {
+                    assert!(e.starts_with("merge: the grid has 4 runs and the shards hold 3"));
+                    assert_eq!(merge(&outputs[1..], None).unwrap().rows, 3);
+                }
+                let mut twice = outputs.clone();
+                twice.push(outputs[n - 2].clone());
+                let e = merge(&twice, None).unwrap_err().to_string();
+                assert!(e.starts_with("merge: run 0 is in both shard-1:"), "{e}");
+            }
+        }
+        let json = rows_text(&rows[..1], false).unwrap();
+        let csv = rows_text(&rows[1..], true).unwrap();
+        let e = merge(&[("a".into(), json), ("b".into(), csv)], None).unwrap_err();
+        assert!(e.to_string().contains("a merge takes one format"), "{e}");
+        let e = merge(&[("x".into(), "run,foo\n0,1\n".into())], None).unwrap_err();
+        assert!(e.to_string().starts_with("x: not a sweep's rows"), "{e}");
+        let mut failed = rows[..2].to_vec();
+        failed[1].error = Some("boom, it failed".into());
+        for csv in [false, true] {
+            let text = rows_text(&failed, csv).unwrap();
+            assert_eq!(merge(&[("a".into(), text)], Some(2)).unwrap().failed, 1);
+        }
     }
 
     #[test]
@@ -664,9 +920,13 @@ mod tests {
         let e = g.points().unwrap_err().to_string();
         assert!(e.starts_with("grid.toml: swap: 6000 bytes"), "{e}");
         assert_eq!(parse_shard("2/3", "--shard").unwrap(), (2, 3));
-        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+        assert_eq!(parse_shard("0/3", "--shard").unwrap(), (0, 3));
+        for bad in ["4/3", "3", "a/b", "1/0", "-1/3"] {
             let e = parse_shard(bad, "--shard").unwrap_err().to_string();
-            assert_eq!(e, format!("--shard: `{bad}` is not K/N with 1 <= K <= N"));
+            assert_eq!(
+                e,
+                format!("--shard: `{bad}` is not K/N with 1 <= N and 0 <= K <= N")
+            );
         }
         let e = grid().add_workload("nope", "--workload").unwrap_err();
         assert!(e.to_string().starts_with("--workload: `nope`"), "{e}");
