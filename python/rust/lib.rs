@@ -422,7 +422,7 @@ fn sweep_rows(
 const RECORD: usize = 32;
 
 /// The kinds of events, by the code [`encode`] writes (`vmsim.Trace.KINDS`).
-const KINDS: [&str; 24] = [
+const KINDS: [&str; 26] = [
     "read",
     "write",
     "fetch",
@@ -447,6 +447,8 @@ const KINDS: [&str; 24] = [
     "file_read",
     "thp_disable",
     "file_readahead",
+    "nonzero",
+    "values",
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
@@ -517,6 +519,8 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
         } => (21, 0, pid, offset, len, u64::from(file)),
         Event::ThpDisable { pid, disable } => (22, 0, pid, 0, 0, u64::from(disable)),
         Event::FileReadahead { pid, file, bytes } => (23, 0, pid, 0, bytes, u64::from(file)),
+        Event::Nonzero { pid, addr } => (24, 0, pid, addr.0, 0, 0),
+        Event::Values { pid } => (25, 0, pid, 0, 0, 0),
     };
     out.push(kind as u8);
     out.push(prot);

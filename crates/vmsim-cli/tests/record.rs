@@ -333,6 +333,55 @@ fn count(v: &serde_json::Value, key: &str) -> u64 {
     v["os_events"][key].as_u64().unwrap_or(0)
 }
 
+/// The recorder reads what stores write: a page first written with bytes other than
+/// zeros gets one `nonzero` mark (again after MADV_DONTNEED emptied it); pages
+/// written only with zeros get none. Under a limit, the replay swaps those out as
+/// pages of zeros, outside `pswpout`, as Linux does.
+#[test]
+fn pages_written_with_bytes_other_than_zeros_are_marked_once() {
+    need_tools();
+    let d = folder("zeros");
+    let exe = program(&d, "zeros");
+    let pages = 4096; // 16 MiB
+    let mut out = Vec::new();
+    for v in ["0", "1"] {
+        let name = format!("zeros{v}");
+        let st = record_stat(&d, &name, &[s(&exe), v]);
+        assert_eq!(count(&st, "values"), 1, "{st}");
+        out.push(count(&st, "nonzero"));
+        let t = d.join(format!("{name}.vmb"));
+        let run = vmsim_within(
+            &[
+                "run",
+                "--json",
+                "--swap",
+                "64MiB",
+                "--memory-max",
+                "8MiB",
+                s(&t),
+            ],
+            Duration::from_secs(120),
+        );
+        assert!(run.status.success());
+        let r: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        let pswpout = r["kernel"]["vmstat"]["pswpout"].as_u64().unwrap();
+        let written = r["swap"]["outs"].as_u64().unwrap();
+        assert!(written > 2000, "{v}: pages went to swap: {}", r["swap"]);
+        if v == "0" {
+            // Only the half written with 1 at the end, and what the C library wrote.
+            assert!(pswpout < written / 2, "{v}: {pswpout} of {written}");
+        } else {
+            assert_eq!(pswpout, written, "{v}");
+        }
+    }
+    // The C library's own pages are marked either way; the buffer's pages once per
+    // life (twice for the half emptied and rewritten) when written with 1.
+    let (zeros, ones) = (out[0], out[1]);
+    assert!(zeros >= pages / 2 && zeros < pages / 2 + 200, "{zeros}");
+    assert_eq!(ones - zeros, pages, "{zeros} {ones}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// A parent and two copy-on-write children, one with a child of its own: four
 /// processes, three forks, each child's own exit status, and the replay shows the
 /// children's copy-on-write faults.

@@ -57,7 +57,21 @@ static SINK: std::sync::Mutex<Option<Sink>> = std::sync::Mutex::new(None);
 /// The host's mappings before QEMU loaded the guest (and after the sender started).
 static BEFORE: OnceLock<Vec<image::MapLine>> = OnceLock::new();
 
+/// The address of QEMU's `guest_base` (user mode: a guest address plus its value is
+/// the host's), found at install; 0 where QEMU does not export it, and then the
+/// values stores write are not read.
+static GUEST_BASE: AtomicU64 = AtomicU64::new(0);
+/// Pages (numbers) of this process that stores have put bytes other than zeros in.
+static NONZERO: std::sync::Mutex<Option<std::collections::HashSet<u64>>> =
+    std::sync::Mutex::new(None);
+/// Bumped when pages leave [`NONZERO`], so that no thread trusts its [`KNOWN_NONZERO`].
+static NONZERO_GEN: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
+    /// Pages this thread found in [`NONZERO`] (page + 1, by the page's low 8 bits), as
+    /// of [`NONZERO_GEN`]'s value in the first field: most stores go to a page known.
+    static KNOWN_NONZERO: std::cell::RefCell<(u64, [u64; 256])> =
+        const { std::cell::RefCell::new((0, [0; 256])) };
     /// This thread's vCPU and the arguments of the syscall it is in.
     static SYSCALL: Cell<(u32, [u64; 6])> = const { Cell::new((0, [0; 6])) };
     /// This thread's load held back by [`on_mem`].
@@ -276,6 +290,9 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
                 &[m.addr, m.len, m.prot, m.flags, m.dev, m.ino, m.offset],
             );
         }
+        if guest_base().is_some() {
+            p.ring.control(0, Ctl::Values, &[]);
+        }
     }
     // SAFETY: QEMU passes a block being translated; its instructions are valid during
     // this callback, which is when callbacks are registered on them.
@@ -364,6 +381,7 @@ extern "C" fn on_mem(vcpu: c_uint, info: MemInfo, va: u64, data: *mut c_void) {
             }
             None => ring.access(vcpu, word),
         }
+        note_store(vcpu, va, 1 << shift);
     } else {
         if let Some(p) = held {
             ring.access(p.vcpu, p.word);
@@ -371,6 +389,70 @@ extern "C" fn on_mem(vcpu: c_uint, info: MemInfo, va: u64, data: *mut c_void) {
         let word = wire::access(wire::LOAD, shift as u64, va);
         PENDING.with(|c| c.set(Some(PendingLoad { vcpu, word, insn })));
     }
+}
+
+/// QEMU's `guest_base` now, if it exports it.
+fn guest_base() -> Option<u64> {
+    let at = GUEST_BASE.load(Ordering::Relaxed);
+    // SAFETY: `at` is the address of QEMU's `uintptr_t guest_base` (found by dlsym),
+    // which lives as long as the process; QEMU sets it before the guest runs.
+    (at != 0).then(|| unsafe { std::ptr::read_volatile(at as *const u64) })
+}
+
+/// A store of `size` bytes at `va` just completed: if it wrote bytes other than zeros
+/// to a page not yet known to hold such, the page is marked ([`Ctl::Nonzero`]).
+fn note_store(vcpu: u32, va: u64, size: u64) {
+    let Some(base) = guest_base() else { return };
+    let page = va >> 12;
+    if known_nonzero(page) {
+        return;
+    }
+    let host = base.wrapping_add(va) as *const u8;
+    // SAFETY: the guest's store of `size` bytes at `va` has just completed in this
+    // process (QEMU calls memory callbacks after the access), so the `size` bytes at
+    // the host address `guest_base + va` are mapped and readable; a concurrent write
+    // by another thread changes only which value is seen.
+    let nonzero = (0..size).any(|i| unsafe { std::ptr::read_volatile(host.add(i as usize)) } != 0);
+    if nonzero {
+        mark_nonzero(vcpu, page);
+    }
+}
+
+/// Whether this thread knows page number `page` holds bytes other than zeros.
+fn known_nonzero(page: u64) -> bool {
+    let gen = NONZERO_GEN.load(Ordering::Relaxed);
+    KNOWN_NONZERO.with(|k| {
+        let mut k = k.borrow_mut();
+        if k.0 != gen {
+            *k = (gen, [0; 256]);
+        }
+        k.1[(page & 255) as usize] == page + 1
+    })
+}
+
+/// Page number `page` holds bytes other than zeros: sent the first time.
+fn mark_nonzero(vcpu: u32, page: u64) {
+    KNOWN_NONZERO.with(|k| k.borrow_mut().1[(page & 255) as usize] = page + 1);
+    if remember_nonzero(page) {
+        plugin().ring.control(vcpu, Ctl::Nonzero, &[page << 12]);
+    }
+}
+
+/// Adds page number `page` to [`NONZERO`]; whether it was new.
+fn remember_nonzero(page: u64) -> bool {
+    let mut set = NONZERO.lock().unwrap_or_else(|e| e.into_inner());
+    set.get_or_insert_with(Default::default).insert(page)
+}
+
+/// The pages of `[addr, addr + len)` were unmapped or dropped: they hold zeros (or
+/// nothing) until a store says otherwise.
+fn forget_nonzero(addr: u64, len: u64) {
+    let (first, end) = (addr >> 12, addr.saturating_add(len).div_ceil(4096));
+    let mut set = NONZERO.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = set.as_mut() {
+        s.retain(|&p| p < first || p >= end);
+    }
+    NONZERO_GEN.fetch_add(1, Ordering::Relaxed);
 }
 
 extern "C" fn on_vcpu_init(_id: PluginId, vcpu: c_uint) {
@@ -441,13 +523,33 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             } else {
                 file_id(a[4] as c_int)
             };
+            // Over a mapping (MAP_FIXED): whatever was there is gone.
+            forget_nonzero(r, a[1]);
             ring.control(vcpu, Ctl::Mmap, &[r, a[1], a[2], a[3], dev, ino, a[5]]);
         }
-        SYS_MUNMAP if ok => ring.control(vcpu, Ctl::Munmap, &[a[0], a[1]]),
+        SYS_MUNMAP if ok => {
+            forget_nonzero(a[0], a[1]);
+            ring.control(vcpu, Ctl::Munmap, &[a[0], a[1]]);
+        }
         SYS_MPROTECT if ok => ring.control(vcpu, Ctl::Mprotect, &[a[0], a[1], a[2]]),
         SYS_BRK => ring.control(vcpu, Ctl::Brk, &[r]),
-        SYS_MREMAP if ok => ring.control(vcpu, Ctl::Mremap, &[a[0], a[1], r, a[2]]),
-        SYS_MADVISE if ok => ring.control(vcpu, Ctl::Madvise, &[a[0], a[1], a[2]]),
+        SYS_MREMAP if ok => {
+            // The pages moved keep their bytes (and the model's frames their marks).
+            let moved = nonzero_in(a[0], a[1].min(a[2]));
+            forget_nonzero(a[0], a[1]);
+            ring.control(vcpu, Ctl::Mremap, &[a[0], a[1], r, a[2]]);
+            for page in moved {
+                remember_nonzero((r >> 12) + (page - (a[0] >> 12)));
+            }
+        }
+        SYS_MADVISE if ok => {
+            // DONTNEED, FREE, REMOVE: the pages read as zeros again (FREE's once
+            // reclaim takes them; a store before that marks them again).
+            if matches!(a[2], 4 | 8 | 9) {
+                forget_nonzero(a[0], a[1]);
+            }
+            ring.control(vcpu, Ctl::Madvise, &[a[0], a[1], a[2]]);
+        }
         SYS_SHMAT if ok => {
             let len = shm_size(a[0] as c_int);
             let prot = if a[2] & 0o10000 != 0 { 1 } else { 3 };
@@ -552,8 +654,36 @@ fn kernel_copy(vcpu: u32, kind: u64, buf: u64, len: u64) {
     let mut at = buf;
     while at < end {
         ring.access(vcpu, wire::access(kind, 0, at));
-        at = (at | 0xfff) + 1;
+        let next = (at | 0xfff) + 1;
+        if kind == wire::STORE {
+            note_copy(vcpu, at, next.min(end) - at);
+        }
+        at = next;
     }
+}
+
+/// The kernel wrote `len` bytes at `at` (within one page): marks the page if any is
+/// not zero.
+fn note_copy(vcpu: u32, at: u64, len: u64) {
+    let Some(base) = guest_base() else { return };
+    let mut buf = vec![0u8; len as usize];
+    if exec::read_mem(base.wrapping_add(at), &mut buf) && buf.iter().any(|&b| b != 0) {
+        mark_nonzero(vcpu, at >> 12);
+    }
+}
+
+/// The marked pages of `[addr, addr + len)`.
+fn nonzero_in(addr: u64, len: u64) -> Vec<u64> {
+    let (first, end) = (addr >> 12, addr.saturating_add(len).div_ceil(4096));
+    let set = NONZERO.lock().unwrap_or_else(|e| e.into_inner());
+    set.as_ref()
+        .map(|s| {
+            s.iter()
+                .copied()
+                .filter(|&p| p >= first && p < end)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The device and inode of the file open as `fd` ((0, 0) if it is not one).
@@ -628,6 +758,9 @@ pub unsafe extern "C" fn qemu_plugin_install(
         return -1;
     }
     FD.store(fd, Ordering::Relaxed);
+    // SAFETY: dlsym with a NUL-terminated name; the result is only an address.
+    let gb = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"guest_base".as_ptr()) };
+    GUEST_BASE.store(gb as u64, Ordering::Relaxed);
     let p = Plugin {
         ring: Ring::new(),
         respawn,

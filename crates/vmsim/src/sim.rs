@@ -793,6 +793,13 @@ impl<'k> Sim<'k> {
                     .shm_detach(p.pid, addr)
                     .map_err(|e| e.to_string()),
             },
+            Event::Nonzero { pid, addr } => self.proc_of(pid, e).map(|p| {
+                self.kernel.mark_nonzero(p.pid, addr);
+            }),
+            Event::Values { .. } => {
+                self.kernel.use_zero_marks();
+                Ok(())
+            }
             Event::FileReadahead { file, bytes, .. } => self
                 .trace_file(file, 0, 0)
                 .map(|id| self.kernel.set_file_readahead(id, bytes)),

@@ -238,7 +238,7 @@ def explain(addresses: Union[int, str, Iterable[Union[int, str]]], *,
 #:   accesses; ``mmap``, ``fork``, ``exit``, ... for OS events);
 #: - ``pid``: the process (the parent, for ``fork`` and ``vfork``);
 #: - ``addr``: the virtual address (accesses, ``mmap``, ``munmap``, ``mprotect``,
-#:   ``madvise``, ``shm_attach``, ``shm_detach``, ``brk``; the old start for
+#:   ``madvise``, ``shm_attach``, ``shm_detach``, ``brk``, ``nonzero``; the old start for
 #:   ``mremap``; the byte offset for ``file_read``);
 #: - ``size``: the access's bytes, or the length of a mapping or read (the new length
 #:   for ``mremap``; the readahead in bytes for ``file_readahead``);

@@ -4,6 +4,7 @@
 //! supervisor privilege, and fail with EFAULT rather than a signal.
 
 use super::fault::{FaultKind, Violation};
+use super::frames::FrameKind;
 use super::syscall::Errno;
 use super::vma::Device;
 use super::{Kernel, Pid, Signal};
@@ -127,9 +128,13 @@ impl Kernel {
     }
 
     /// Copies frame `src` into frame `dst`.
+    /// A copy holds bytes other than zeros if its source was so marked, or was a
+    /// file's page.
     pub(super) fn copy_frame(&mut self, src: Pfn, dst: Pfn) {
         let r = self.machine.ram.copy_frame(src, dst);
         debug_assert!(r.is_ok(), "frame {src} or {dst} outside RAM");
+        let marked = self.frames.nonzero(src) || self.frames.kind(src) == FrameKind::File;
+        self.frames.set_nonzero(dst, marked);
     }
 
     /// Writes `data` (at most a page) at the start of frame `pfn`.

@@ -52,6 +52,8 @@ pub struct FrameTable {
     refs: FrameArray<u32>,
     kind: FrameArray<u8>,
     group: FrameArray<u16>,
+    /// 1 where a trace marked the frame's page as holding bytes other than zeros.
+    nonzero: FrameArray<u8>,
     buddy: Buddy,
     nr_by_kind: [u64; 7],
 }
@@ -64,6 +66,7 @@ impl FrameTable {
             refs: FrameArray::new(nr_frames),
             kind: FrameArray::new(nr_frames),
             group: FrameArray::new(nr_frames),
+            nonzero: FrameArray::new(nr_frames),
             buddy: Buddy::new(nr_frames, reserved, max_order),
             nr_by_kind: [0; 7],
         };
@@ -118,7 +121,20 @@ impl FrameTable {
         self.refs.get(pfn.0).unwrap_or(0)
     }
 
-    /// The memory group frame `pfn` is charged to.
+    /// Whether a trace marked `pfn`'s page as holding bytes other than zeros.
+    pub fn nonzero(&self, pfn: Pfn) -> bool {
+        self.nonzero.get(pfn.0).is_some_and(|b| b != 0)
+    }
+
+    /// Marks (or unmarks) `pfn` as holding bytes other than zeros (a trace's mark; the
+    /// simulated RAM holds no values for a replayed trace).
+    pub fn set_nonzero(&mut self, pfn: Pfn, on: bool) {
+        if pfn.0 < self.nonzero.len() {
+            self.nonzero.set(pfn.0, on as u8);
+        }
+    }
+
+    /// The memory group `pfn` is charged to.
     pub fn group(&self, pfn: Pfn) -> u16 {
         self.group.get(pfn.0).unwrap_or(0)
     }
@@ -135,6 +151,7 @@ impl FrameTable {
             self.set_kind(f, kind);
             self.refs.set(f, 1);
             self.group.set(f, group);
+            self.nonzero.set(f, 0);
         }
         Some(Pfn(start))
     }

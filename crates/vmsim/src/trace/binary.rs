@@ -181,6 +181,8 @@ impl<W: Write> BinaryWriter<W> {
             Event::FileReadahead { pid, file, bytes } => {
                 os(b, 20, &[pid as u64, file as u64, bytes])
             }
+            Event::Nonzero { pid, addr } => os(b, 21, &[pid as u64, addr.0]),
+            Event::Values { pid } => os(b, 22, &[pid as u64]),
             Event::Exec { pid } => os(b, 6, &[pid as u64]),
             Event::Exit { pid, code } => os(b, 7, &[pid as u64, zigzag(code as i64)]),
             Event::Switch { pid } => os(b, 8, &[pid as u64]),
@@ -645,6 +647,13 @@ impl<R: BufRead> BinaryReader<R> {
                 file: self.u32("file")?,
                 offset: self.varint()?,
                 len: self.varint()?,
+            },
+            21 => Event::Nonzero {
+                pid: self.u32("pid")?,
+                addr: VirtAddr(self.varint()?),
+            },
+            22 => Event::Values {
+                pid: self.u32("pid")?,
             },
             20 => Event::FileReadahead {
                 pid: self.u32("pid")?,

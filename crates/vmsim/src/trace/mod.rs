@@ -249,6 +249,21 @@ pub enum Event {
         /// Most bytes read ahead at once.
         bytes: u64,
     },
+    /// The page at `addr` now holds bytes other than zeros: the recorder saw a store of
+    /// such bytes to it, the first since it was mapped.
+    Nonzero {
+        /// Whose page.
+        pid: TracePid,
+        /// An address in the page.
+        addr: VirtAddr,
+    },
+    /// From here on the trace marks every page that holds bytes other than zeros with
+    /// a [`Event::Nonzero`]; a page without one holds zeros (as Linux's swap counts
+    /// need, see docs/kernel.md).
+    Values {
+        /// The process whose recording said so first.
+        pid: TracePid,
+    },
     /// `prctl(PR_SET_THP_DISABLE)`.
     ThpDisable {
         /// Who.
@@ -281,6 +296,8 @@ impl Event {
             | Event::Syscall { pid, .. }
             | Event::FileRead { pid, .. }
             | Event::FileReadahead { pid, .. }
+            | Event::Nonzero { pid, .. }
+            | Event::Values { pid }
             | Event::ThpDisable { pid, .. } => pid,
             Event::Fork { parent, .. } | Event::Vfork { parent, .. } => parent,
         }

@@ -74,6 +74,8 @@ fn name(e: &Event) -> &'static str {
         Event::Vfork { .. } => "vfork",
         Event::FileRead { .. } => "read",
         Event::FileReadahead { .. } => "file-readahead",
+        Event::Nonzero { .. } => "nonzero",
+        Event::Values { .. } => "values",
         Event::Exec { .. } => "exec",
         Event::Exit { .. } => "exit",
         Event::Switch { .. } => "switch",

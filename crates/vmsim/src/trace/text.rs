@@ -322,6 +322,17 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 len: num(w, 4, "the length")?,
             }
         }
+        "nonzero" => {
+            at_most(w, 3)?;
+            Event::Nonzero {
+                pid: pid(w, 1)?,
+                addr: VirtAddr(num(w, 2, "the address")?),
+            }
+        }
+        "values" => {
+            at_most(w, 2)?;
+            Event::Values { pid: pid(w, 1)? }
+        }
         "file-readahead" => {
             at_most(w, 4)?;
             Event::FileReadahead {
@@ -473,6 +484,8 @@ pub fn format_event(e: &Event) -> String {
             offset,
             len,
         } => format!("read {pid} {file} {offset:#x} {len:#x}"),
+        Event::Nonzero { pid, addr } => format!("nonzero {pid} {addr:#x}"),
+        Event::Values { pid } => format!("values {pid}"),
         Event::FileReadahead { pid, file, bytes } => {
             format!("file-readahead {pid} {file} {bytes:#x}")
         }

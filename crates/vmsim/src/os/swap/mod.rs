@@ -138,6 +138,9 @@ pub(super) struct Swap {
     /// Slots whose one reference is the swap cache's: a page read back by a read
     /// fault keeps its slot, so that it leaves again without a write if it stays clean.
     pub(super) owned: FxHashSet<u32>,
+    /// The trace marks the pages that hold bytes other than zeros (a `values` event):
+    /// an unmarked page goes out as a page of zeros.
+    pub(super) zero_marks: bool,
 }
 
 /// One VMA's swap readahead state: the last swap fault's page, the window it read and
@@ -161,6 +164,7 @@ impl Swap {
             ra: FxHashMap::default(),
             ra_marked: FxHashSet::default(),
             owned: FxHashSet::default(),
+            zero_marks: false,
         }
     }
 }
@@ -197,6 +201,8 @@ struct SlotState {
     count: u16,
     /// Whether the slot's bytes are in the file (a page of zeros is not written).
     has_data: bool,
+    /// The page went out as a page of zeros (Linux's zeromap: no I/O, no `pswpout`).
+    zero: bool,
 }
 
 impl SlotState {
@@ -205,11 +211,15 @@ impl SlotState {
             frame: w as u32,
             count: (w >> 32) as u16,
             has_data: w >> 48 & 1 != 0,
+            zero: w >> 49 & 1 != 0,
         }
     }
 
     fn pack(self) -> u64 {
-        self.frame as u64 | (self.count as u64) << 32 | (self.has_data as u64) << 48
+        self.frame as u64
+            | (self.count as u64) << 32
+            | (self.has_data as u64) << 48
+            | (self.zero as u64) << 49
     }
 }
 
@@ -389,6 +399,16 @@ impl SwapDevice {
     /// Whether `slot` holds bytes (false: the page read as zeros when it went out).
     pub fn has_data(&self, slot: SwapSlot) -> bool {
         self.state(slot).has_data
+    }
+
+    /// Records whether the page in `slot` went out as a page of zeros.
+    pub fn set_zero(&mut self, slot: SwapSlot, zero: bool) {
+        self.update(slot, |st| st.zero = zero);
+    }
+
+    /// Whether the page in `slot` went out as a page of zeros.
+    pub fn is_zero(&self, slot: SwapSlot) -> bool {
+        self.state(slot).zero
     }
 
     /// Counts a swap-in of a page that was all zeros (nothing to read).
@@ -579,17 +599,23 @@ mod tests {
                 frame: u32::MAX,
                 count: u16::MAX,
                 has_data: true,
+                zero: true,
             },
             SlotState {
                 frame: 7,
                 count: 1,
                 has_data: false,
+                zero: false,
+            },
+            SlotState {
+                zero: true,
+                ..SlotState::default()
             },
         ] {
             let back = SlotState::unpack(st.pack());
             assert_eq!(
-                (back.frame, back.count, back.has_data),
-                (st.frame, st.count, st.has_data)
+                (back.frame, back.count, back.has_data, back.zero),
+                (st.frame, st.count, st.has_data, st.zero)
             );
         }
     }

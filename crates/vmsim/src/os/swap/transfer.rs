@@ -55,7 +55,7 @@ impl Kernel {
         let mut zero = false;
         if write {
             let data = self.machine.ram.frame_contents(pfn.0);
-            zero = self.config.store_values && data.is_none_or(super::is_zero_filled);
+            zero = self.is_zero_page(pfn, data);
             let swap = self.swap.dev.as_mut()?;
             if swap.write(slot, data.filter(|_| !zero)).is_err() {
                 if cached.is_none() {
@@ -66,6 +66,7 @@ impl Kernel {
                 self.log.counters.swap_errors += 1;
                 return None;
             }
+            swap.set_zero(slot, zero);
             if !zero {
                 let bytes = self.page_size();
                 self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
@@ -114,18 +115,46 @@ impl Kernel {
         Some(slot)
     }
 
-    /// Reads slot `slot` into the fresh frame `pfn` and puts it in the swap cache, whose
-    /// reference is the frame's one. A slot that holds a page of zeros reads nothing;
-    /// where stores carry their bytes (see [`KernelConfig::store_values`]) it counts
-    /// in `swap_zero_ins`, not in `pswpin`.
+    /// A trace's mark: the page `pid` maps at `va` holds bytes other than zeros.
+    pub fn mark_nonzero(&mut self, pid: Pid, va: VirtAddr) {
+        let paging = self.machine.spec.paging;
+        let Ok(mm) = self.mm(pid) else { return };
+        if let Some(m) = mm.pt.lookup(&paging, &self.machine.ram, va) {
+            self.frames.set_nonzero(m.pfn, true);
+        }
+    }
+
+    /// The trace marks the pages that hold bytes other than zeros: from now on an
+    /// unmarked page goes to swap as a page of zeros.
+    pub fn use_zero_marks(&mut self) {
+        self.swap.zero_marks = true;
+    }
+
+    /// Whether `pfn`, whose bytes are `data`, goes out as a page of zeros (Linux's
+    /// zeromap): by its bytes where stores carry them
+    /// ([`KernelConfig::store_values`]); by the trace's marks where it gives them
+    /// (a `values` event); otherwise never (the bytes are not known).
     ///
     /// [`KernelConfig::store_values`]: crate::os::KernelConfig::store_values
+    fn is_zero_page(&self, pfn: Pfn, data: Option<&[u8]>) -> bool {
+        if self.config.store_values {
+            data.is_none_or(super::is_zero_filled)
+        } else {
+            self.swap.zero_marks && !self.frames.nonzero(pfn)
+        }
+    }
+
+    /// Reads slot `slot` into the fresh frame `pfn` and puts it in the swap cache, whose
+    /// reference is the frame's one. A page that went out as zeros reads nothing and
+    /// counts in `swap_zero_ins`, not in `pswpin`; any other is marked as holding
+    /// bytes (for a trace's marks).
     fn read_into_cache(&mut self, slot: SwapSlot, pfn: Pfn) {
         let ps = self.page_size() as usize;
         self.zero_frame(pfn);
         let mut read = None;
         let mut zero = false;
         if let Some(s) = self.swap.dev.as_mut() {
+            zero = s.is_zero(slot);
             if s.has_data(slot) {
                 let mut buf = vec![0u8; ps];
                 match s.read(slot, &mut buf) {
@@ -134,9 +163,9 @@ impl Kernel {
                 }
             } else {
                 s.note_zero_read();
-                zero = self.config.store_values;
             }
         }
+        self.frames.set_nonzero(pfn, !zero);
         if zero {
             self.log.counters.swap_zero_ins += 1;
         } else {
@@ -431,15 +460,25 @@ mod tests {
 
     #[test]
     fn pages_of_zeros_go_and_come_back_without_io_or_pswpout() {
-        for store_values in [true, false] {
+        // The bytes known; not known; not known but marked (a trace's `nonzero`).
+        for (store_values, marks) in [(true, false), (false, false), (false, true)] {
             let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Clock);
             k.config.store_values = store_values;
+            if marks {
+                k.use_zero_marks();
+            }
             let pid = spawn(&mut k);
             let n = 1024u64;
             let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
             // Even pages hold a value; odd ones were written with zeros.
             let value = |i: u64| if i % 2 == 0 { i + 1 } else { 0 };
-            write_pages(&mut k, pid, a, n, value);
+            for i in 0..n {
+                let va = VirtAddr(a.0 + i * 4096);
+                k.write_u64(pid, va, value(i)).unwrap();
+                if value(i) != 0 {
+                    k.mark_nonzero(pid, va);
+                }
+            }
             for i in 0..n {
                 let got = k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap();
                 assert_eq!(got, value(i), "page {i}");
@@ -448,7 +487,7 @@ mod tests {
             let v = crate::linux::Vmstat::from_counters(&c, 4096);
             assert!(c.swap_outs > 100 && c.swap_ins > 100);
             assert_eq!(v.pswpout, c.swap_outs - c.swap_zero_outs);
-            if store_values {
+            if store_values || marks {
                 // About half the pages that left were zeros: neither written nor read.
                 assert!(c.swap_zero_outs * 3 > c.swap_outs, "{c:?}");
                 assert!(c.swap_zero_outs * 3 < 2 * c.swap_outs, "{c:?}");

@@ -89,6 +89,8 @@ pub struct Demux {
     /// Host pids of children whose parent's fork has been seen: their trace pid.
     forked: FxHashMap<u32, TracePid>,
     files: FxHashMap<(u64, u64), u32>,
+    /// The trace says its pages without a `nonzero` mark hold zeros.
+    values: bool,
     next_pid: TracePid,
     top: Option<u32>,
     /// Connections that became active with a held message to replay.
@@ -153,6 +155,7 @@ impl Demux {
             procs: FxHashMap::default(),
             forked: FxHashMap::default(),
             files: FxHashMap::default(),
+            values: false,
             next_pid: 1,
             top: None,
             ready: Vec::new(),
@@ -555,6 +558,16 @@ impl Demux {
                         }
                     }
                     return self.records_rest(conn, words, base, i, out);
+                }
+                Ctl::Nonzero => out(Event::Nonzero {
+                    pid,
+                    addr: VirtAddr(a[0]),
+                }),
+                Ctl::Values => {
+                    if !self.values {
+                        self.values = true;
+                        out(Event::Values { pid });
+                    }
                 }
                 Ctl::FileRead => {
                     let file = number_file(&mut self.files, pid, a[0], a[1], out);

@@ -95,6 +95,12 @@ pub enum Ctl {
     /// `read`, `pread64`, `readv` or `preadv` of a regular file returned: `[dev, inode,
     /// offset, bytes]`.
     FileRead = 20,
+    /// A store put bytes other than zeros in a page, the first since the page was
+    /// mapped (or the kernel copied such bytes into it): `[page address]`.
+    Nonzero = 21,
+    /// The plugin reads the values stores write, so pages without a [`Ctl::Nonzero`]
+    /// hold zeros: `[]`.
+    Values = 22,
 }
 
 impl Ctl {
@@ -122,6 +128,8 @@ impl Ctl {
             18 => Untraced,
             19 => End,
             20 => FileRead,
+            21 => Nonzero,
+            22 => Values,
             _ => return None,
         })
     }
@@ -130,8 +138,9 @@ impl Ctl {
     pub fn payload(self) -> usize {
         use Ctl::*;
         match self {
-            Untraced | End => 0,
-            Thread | ThreadNew | ThreadExit | Brk | Shmdt | Exit | Syscall | ThpDisable => 1,
+            Untraced | End | Values => 0,
+            Thread | ThreadNew | ThreadExit | Brk | Shmdt | Exit | Syscall | ThpDisable
+            | Nonzero => 1,
             Munmap | Reap | Fork => 2,
             Hello | Mprotect | Madvise => 3,
             Mremap | Shmat | FileRead => 4,
