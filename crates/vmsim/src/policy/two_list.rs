@@ -12,6 +12,11 @@
 //!   and is activated if it was already `PG_referenced` (used in two scan periods), or
 //!   marked `PG_referenced` and rotated to the inactive head; a page with Accessed clear
 //!   is evicted.
+//!
+//! This is the textbook policy `vmsim policy -p two-list` runs on page traces. The
+//! simulated kernel's reclaim (`os/reclaim/two_list.rs`) follows Linux's `vmscan.c`
+//! more closely: scan priorities, anonymous and file lists balanced by cost, and
+//! refaults measured by shadow entries.
 
 use super::list::{Lists, NONE};
 use super::Policy;
@@ -21,8 +26,7 @@ pub const INACTIVE: u32 = 0;
 /// The active list.
 pub const ACTIVE: u32 = 1;
 
-/// The list operations the scan needs: both this module's [`Lists`] and the kernel's
-/// frame lists provide them.
+/// The list operations the scan needs (this module's [`Lists`] provide them).
 pub trait TwoLists {
     /// Length of list `l`.
     fn len(&self, l: u32) -> usize;
@@ -80,8 +84,7 @@ pub enum Step {
 }
 
 /// One step of the two-list scan (see the module's description): balance the lists,
-/// then look at the inactive tail. The simulated policy and the kernel's reclaim both
-/// run this, over their own lists and Accessed bits.
+/// then look at the inactive tail, over any lists and Accessed bits.
 #[inline(always)]
 pub fn scan_step(lists: &mut impl TwoLists, pages: &mut impl ScanPages) -> Step {
     while lists.len(INACTIVE) < lists.len(ACTIVE) {
