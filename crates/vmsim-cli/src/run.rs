@@ -49,7 +49,7 @@ pub struct KernelArgs {
     /// lost).
     #[arg(long)]
     pub force: bool,
-    /// Reclaim policy: fifo, clock, two-list.
+    /// Reclaim policy: fifo, clock, two-list (Linux's, the default; also `linux`).
     #[arg(long, default_value = d::RECLAIM)]
     pub policy: String,
     /// Storage under swap and files: nvme, sata-ssd, hdd.

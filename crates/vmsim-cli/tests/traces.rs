@@ -298,7 +298,7 @@ fn plot_draws_interval_series_and_sweeps_as_png_and_svg() {
     assert!(ok, "{err}");
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(
-        text.contains("<svg") && text.contains("clock zipf"),
+        text.contains("<svg") && text.contains("two-list zipf"),
         "legend names the line"
     );
 }

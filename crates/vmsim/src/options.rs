@@ -22,7 +22,7 @@ pub mod defaults {
     /// `swap` (none).
     pub const SWAP: &str = "0";
     /// `policy`: the reclaim policy.
-    pub const RECLAIM: &str = "clock";
+    pub const RECLAIM: &str = "two-list";
     /// `storage`.
     pub const STORAGE: &str = "nvme";
     /// `page_cache`.

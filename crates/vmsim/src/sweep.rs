@@ -314,7 +314,10 @@ impl Grid {
         } else {
             &self.machines
         };
-        let default_policy = [Labelled::new("clock".to_string(), "--policy")];
+        let default_policy = [Labelled::new(
+            crate::options::defaults::RECLAIM.to_string(),
+            "--policy",
+        )];
         let policies = if self.policies.is_empty() {
             &default_policy[..]
         } else {
