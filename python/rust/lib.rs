@@ -81,6 +81,17 @@ fn parse<T>(
     kind(value).map_err(|reason| raise(py, Kind::Option, o::refused(name, value, &reason)))
 }
 
+/// `value` parsed as `kind`, or the option's default when it is not given.
+fn parse_or<T>(
+    py: Python<'_>,
+    name: &str,
+    value: Option<&str>,
+    default: &str,
+    kind: impl Fn(&str) -> Result<T, String>,
+) -> PyResult<T> {
+    parse(py, name, value.unwrap_or(default), kind)
+}
+
 /// Each of `values` parsed as `kind`.
 fn parse_all<T>(
     py: Python<'_>,
@@ -158,10 +169,11 @@ fn pages(
         })?),
         None => None,
     };
-    let page_size = parse(
+    let page_size = parse_or(
         py,
         "page_size",
-        page_size.unwrap_or(defaults::PAGE_SIZE),
+        page_size,
+        defaults::PAGE_SIZE,
         o::page_size,
     )?;
     let path = trace.to_path_buf();
@@ -211,12 +223,7 @@ fn policy(
     let windows = parse_all(py, "window", &window, o::count_usize)?;
     let pff = pff_threshold.unwrap_or_else(|| vec![defaults::PFF_THRESHOLD.into()]);
     let thresholds = parse_all(py, "pff_threshold", &pff, o::count_usize)?;
-    let seed = parse(
-        py,
-        "seed",
-        seed.as_deref().unwrap_or(defaults::SEED),
-        o::whole,
-    )?;
+    let seed = parse_or(py, "seed", seed.as_deref(), defaults::SEED, o::whole)?;
     let specs = vmsim::policy::grid(&kinds, &frames, &windows, &thresholds, seed)
         .map_err(|e| raise(py, Kind::Option, e))?;
     let t = pages(
@@ -247,18 +254,14 @@ fn mrc(
 ) -> PyResult<String> {
     let kinds = self::policies(py, policies)?;
     let frames = parse_all(py, "frames", &frames, o::count_usize)?;
-    let points = parse(
+    let points = parse_or(
         py,
         "points",
-        points.as_deref().unwrap_or(defaults::POINTS),
+        points.as_deref(),
+        defaults::POINTS,
         o::count_usize,
     )?;
-    let sample = parse(
-        py,
-        "sample",
-        sample.as_deref().unwrap_or(defaults::SAMPLE),
-        o::rate,
-    )?;
+    let sample = parse_or(py, "sample", sample.as_deref(), defaults::SAMPLE, o::rate)?;
     if let Some(k) = kinds.iter().find(|k| !k.fixed_frames()) {
         let e = vmsim::policy::mrc::CurveError::NoFixedFrames(*k);
         return Err(raise(py, Kind::Option, format!("policies: {e}")));
@@ -294,18 +297,8 @@ fn explain(
         Some(r) => Some(parse(py, "ram", &r, o::size)?),
         None => None,
     };
-    let kind = parse(
-        py,
-        "access",
-        access.as_deref().unwrap_or(defaults::ACCESS),
-        o::access,
-    )?;
-    let mode = parse(
-        py,
-        "mode",
-        mode.as_deref().unwrap_or(defaults::MODE),
-        o::mode,
-    )?;
+    let kind = parse_or(py, "access", access.as_deref(), defaults::ACCESS, o::access)?;
+    let mode = parse_or(py, "mode", mode.as_deref(), defaults::MODE, o::mode)?;
     let machine = machine.unwrap_or_else(|| defaults::MACHINE.to_string());
     let vas = vmsim::explain::addresses(&addresses).map_err(|e| fail(py, Kind::Option, &e))?;
     let inputs: Vec<&Path> = state.as_deref().into_iter().collect();
@@ -555,10 +548,11 @@ impl TraceReader {
     ) -> PyResult<TraceReader> {
         let format =
             vmsim::run::format_named(format.as_deref()).map_err(|e| fail(py, Kind::Option, &e))?;
-        let page_size = parse(
+        let page_size = parse_or(
             py,
             "page_size",
-            page_size.as_deref().unwrap_or(defaults::PAGE_SIZE),
+            page_size.as_deref(),
+            defaults::PAGE_SIZE,
             o::page_size,
         )?;
         let reader = py

@@ -666,8 +666,9 @@ fn kernel_copy(vcpu: u32, kind: u64, buf: u64, len: u64) {
 /// not zero.
 fn note_copy(vcpu: u32, at: u64, len: u64) {
     let Some(base) = guest_base() else { return };
-    let mut buf = vec![0u8; len as usize];
-    if exec::read_mem(base.wrapping_add(at), &mut buf) && buf.iter().any(|&b| b != 0) {
+    let mut page = [0u8; 4096];
+    let buf = &mut page[..(len as usize).min(4096)];
+    if exec::read_mem(base.wrapping_add(at), buf) && buf.iter().any(|&b| b != 0) {
         mark_nonzero(vcpu, at >> 12);
     }
 }

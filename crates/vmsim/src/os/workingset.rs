@@ -147,7 +147,8 @@ impl Kernel {
     /// group's pages, so that old costs fade.
     pub(super) fn note_cost(&mut self, g: u16, file: bool, io: u64, rotated: u64) {
         let cost = io * RECLAIM_BATCH as u64 + rotated;
-        for g in [g, 0].into_iter().take(if g == 0 { 1 } else { 2 }) {
+        let groups: &[u16] = if g == 0 { &[0] } else { &[g, 0] };
+        for &g in groups {
             let size: usize = (0..4).map(|l| self.reclaim.lists.len_in(g, l)).sum();
             let v = self.reclaim.lruvec(g);
             if file {

@@ -325,6 +325,12 @@ impl Kernel {
         }
     }
 
+    /// [`lru_activate`](Self::lru_activate), counted as `pgactivate`.
+    pub(super) fn activate(&mut self, pfn: Pfn) {
+        self.lru_activate(pfn);
+        self.log.counters.activations += 1;
+    }
+
     /// A page-cache page a `read` used (Linux's `folio_mark_accessed`): a first use
     /// sets its referenced flag; a second moves it to the active list (two-list),
     /// which ages the group's non-resident clock as an eviction does.
@@ -337,9 +343,8 @@ impl Kernel {
         } else if self.config.reclaim == ReclaimPolicy::TwoList
             && self.reclaim.lists.list_of(pfn.0 as u32) == Some(INACTIVE + FILE_LISTS)
         {
-            self.lru_activate(pfn);
+            self.activate(pfn);
             self.reclaim.set_flag(pfn, PG_REFERENCED, false);
-            self.log.counters.activations += 1;
             self.age_nonresident(self.frames.group(pfn));
         }
     }

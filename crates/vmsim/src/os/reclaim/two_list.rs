@@ -21,10 +21,10 @@
 //! The simulated policy `two-list` (`policy/two_list.rs`) is the textbook two lists;
 //! this is the kernel's.
 
-use super::{Evicted, Scope, FILE_LISTS, PG_REFERENCED, PG_WORKINGSET, RECLAIM_BATCH};
+use super::{Scope, FILE_LISTS, PG_REFERENCED, PG_WORKINGSET, RECLAIM_BATCH};
 use crate::addr::Pfn;
 use crate::hw::{PageTable, Paging, PhysMem};
-use crate::os::frames::{FrameKind, FrameTable};
+use crate::os::frames::FrameTable;
 use crate::os::rmap::Rmap;
 use crate::os::Kernel;
 use crate::policy::two_list::{ACTIVE, INACTIVE};
@@ -63,11 +63,18 @@ pub(super) fn in_scope(frames: &FrameTable, rmap: &Rmap, pfn: Pfn, scope: Scope)
     }
 }
 
-/// What `get_scan_count` decided for one priority.
-#[derive(Clone, Copy, Debug)]
-struct Scan {
-    /// Pages to scan per list, indexed as the lists are.
-    nr: [usize; 4],
+/// How `get_scan_count` splits a priority's scan between the kinds (Linux's
+/// `scan_balance`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Balance {
+    /// Every list its full share.
+    Equal,
+    /// By swappiness over each kind's reclaim cost.
+    Fract,
+    /// Anonymous pages only.
+    Anon,
+    /// File pages only.
+    File,
 }
 
 /// Whether an active list may be scanned (`may_deactivate`), per kind.
@@ -103,8 +110,9 @@ impl Kernel {
             .is_some_and(|d| d.stats.used < d.stats.slots)
     }
 
-    /// `get_scan_count`: the pages to scan on each list of group `g` at `priority`.
-    fn scan_count(&mut self, g: u16, global: bool, priority: u32, may: Deactivate) -> Scan {
+    /// `get_scan_count`: the pages to scan on each list of group `g` at `priority`,
+    /// indexed as the lists are.
+    fn scan_count(&mut self, g: u16, global: bool, priority: u32, may: Deactivate) -> [usize; 4] {
         let l = &self.reclaim.lists;
         let size = |i: u32| l.len_in(g, i);
         let inactive_file = size(FILE_LISTS + INACTIVE);
@@ -125,38 +133,32 @@ impl Kernel {
         let total = anon_cost + file_cost;
         let ap = SWAPPINESS * (total + 1) / (anon_cost + 1);
         let fp = (200 - SWAPPINESS) * (total + 1) / (file_cost + 1);
-        let swap = self.swap_room();
+        let balance = if !self.swap_room() {
+            Balance::File
+        } else if file_is_tiny {
+            Balance::Anon
+        } else if priority == 0 {
+            Balance::Equal
+        } else if trim {
+            Balance::File
+        } else {
+            Balance::Fract
+        };
         let l = &self.reclaim.lists;
-        let mut nr = [0; 4];
-        for (i, n) in nr.iter_mut().enumerate() {
+        std::array::from_fn(|i| {
             let file = i as u32 >= FILE_LISTS;
             let scan = l.len_in(g, i as u32) >> priority;
-            *n = if !swap {
-                if file {
-                    scan
-                } else {
-                    0
+            match balance {
+                Balance::Equal => scan,
+                Balance::Fract => {
+                    let share = if file { fp } else { ap };
+                    (scan as u64 * share / (ap + fp)) as usize
                 }
-            } else if file_is_tiny {
-                if file {
-                    0
-                } else {
-                    scan
-                }
-            } else if priority == 0 {
-                scan
-            } else if trim {
-                if file {
-                    scan
-                } else {
-                    0
-                }
-            } else {
-                let share = if file { fp } else { ap };
-                (scan as u64 * share / (ap + fp)) as usize
-            };
-        }
-        Scan { nr }
+                Balance::Anon if file => 0,
+                Balance::File if !file => 0,
+                Balance::Anon | Balance::File => scan,
+            }
+        })
     }
 
     /// Reclaim under two-list: priorities from 12 down until `want` pages went (Linux's
@@ -215,7 +217,7 @@ impl Kernel {
         skipped: &mut bool,
     ) -> usize {
         let global = matches!(scope, Scope::Global);
-        let targets = self.scan_count(g, global, priority, may).nr;
+        let targets = self.scan_count(g, global, priority, may);
         let mut nr = targets;
         // Direct reclaim of the machine at the first priority scans its whole share;
         // kswapd and a group's reclaim stop once they have their pages.
@@ -309,32 +311,24 @@ impl Kernel {
             if refs > 0 {
                 self.reclaim.set_flag(pfn, PG_REFERENCED, true);
                 if referenced || refs > 1 || (file && self.is_text(pfn)) {
-                    self.activate(lru, f);
+                    self.activate(pfn);
                 } else {
                     self.reclaim.lists.move_to_head(lru, f);
                 }
                 continue;
             }
             let outs = self.log.counters.swap_outs;
-            match self.steal(pfn, scope) {
-                Some(gone) => {
-                    freed += 1;
-                    written += (matches!(gone, Evicted::Swap(_))
-                        && self.log.counters.swap_outs > outs)
-                        as u64;
-                }
+            if self.steal(pfn, scope).is_some() {
+                freed += 1;
+                // Written to swap now (not a clean page whose slot held its bytes).
+                written += (self.log.counters.swap_outs > outs) as u64;
+            } else {
                 // It cannot go now (no swap slot, a fault holds it): keep it active.
-                None => self.activate(lru, f),
+                self.activate(pfn);
             }
         }
         self.note_cost(g, file, written, scanned - freed as u64);
         freed
-    }
-
-    /// Moves inactive frame `f` on `lru` to its active list, counting `pgactivate`.
-    fn activate(&mut self, lru: u32, f: u32) {
-        self.reclaim.lists.move_to_head(lru + ACTIVE, f);
-        self.log.counters.activations += 1;
     }
 
     /// Scans up to `n` pages at the tail of active list `lru` (Linux's
@@ -349,7 +343,7 @@ impl Kernel {
             let pfn = Pfn(f as u64);
             self.log.counters.active_scanned += 1;
             let young = self.young_refs(pfn) > 0;
-            if young && self.frames.kind(pfn) == FrameKind::File && self.is_text(pfn) {
+            if young && lru >= FILE_LISTS && self.is_text(pfn) {
                 self.reclaim.lists.move_to_head(lru, f);
                 continue;
             }

@@ -52,10 +52,9 @@ impl Kernel {
                 None => return None,
             },
         };
-        let mut zero = false;
         if write {
             let data = self.machine.ram.frame_contents(pfn.0);
-            zero = self.is_zero_page(pfn, data);
+            let zero = self.is_zero_page(pfn, data);
             let swap = self.swap.dev.as_mut()?;
             if swap.write(slot, data.filter(|_| !zero)).is_err() {
                 if cached.is_none() {
@@ -67,9 +66,14 @@ impl Kernel {
                 return None;
             }
             swap.set_zero(slot, zero);
-            if !zero {
+            self.log.counters.swap_outs += 1;
+            if zero {
+                // Nothing written: not a pswpout (Linux's zeromap).
+                self.log.counters.swap_zero_outs += 1;
+            } else {
                 let bytes = self.page_size();
                 self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
+                self.group_stat(group).pswpout += 1;
             }
         }
         for (pid, va, pte) in self.rmap.of(pfn) {
@@ -95,15 +99,6 @@ impl Kernel {
         }
         if cached.is_some() {
             self.drop_swap_cache(slot);
-        }
-        if write {
-            self.log.counters.swap_outs += 1;
-            if zero {
-                // Nothing written: not a pswpout (Linux's zeromap).
-                self.log.counters.swap_zero_outs += 1;
-            } else {
-                self.group_stat(group).pswpout += 1;
-            }
         }
         if let Some(s) = self.swap.dev.as_mut() {
             if s.count(slot) == 0 {
