@@ -37,8 +37,18 @@ impl Respawn {
     /// QEMU's argument vector that runs `path` with `argv` (`argv[0]` kept), following
     /// a `#!` line in `head` (the file's first bytes) as the kernel does. `None` if the
     /// file is neither an x86-64 ELF nor a script whose interpreter is one.
-    pub fn argv(&self, path: &str, head: &[u8], argv: &[String]) -> Option<Vec<String>> {
-        let mut out = vec![self.qemu.clone(), "-plugin".to_string()];
+    /// `guest_preload` is the guest's own `LD_PRELOAD`, if it has one (QEMU itself runs
+    /// with this plugin preloaded: see [`crate::align`]).
+    pub fn argv(
+        &self,
+        path: &str,
+        head: &[u8],
+        argv: &[String],
+        guest_preload: Option<&str>,
+    ) -> Option<Vec<String>> {
+        let mut out = vec![self.qemu.clone()];
+        out.extend(crate::align::guest_preload_args(guest_preload));
+        out.push("-plugin".to_string());
         if crate::elf::is_x86_64_elf(head) {
             out.push(self.plugin_arg(path));
             out.push("-0".into());
@@ -152,9 +162,18 @@ pub fn follow(
     let Some(head) = crate::image::read_head(&path, 256) else {
         return false;
     };
-    let Some(args) = r.argv(&path, &head, &argv) else {
+    // QEMU runs with this plugin preloaded, the guest with its own LD_PRELOAD, if any.
+    let prefix = format!("{}=", crate::align::PRELOAD);
+    let guest_preload = envp.iter().find_map(|e| e.strip_prefix(&prefix));
+    let Some(args) = r.argv(&path, &head, &argv, guest_preload) else {
         return true;
     };
+    let envp: Vec<String> = envp
+        .iter()
+        .filter(|e| !e.starts_with(&prefix))
+        .cloned()
+        .chain(std::iter::once(format!("{prefix}{}", r.plugin)))
+        .collect();
     let to_c = |v: Vec<String>| -> Option<Vec<CString>> {
         v.into_iter().map(|s| CString::new(s).ok()).collect()
     };
@@ -199,12 +218,17 @@ mod tests {
         let me = std::env::current_exe().unwrap();
         let me = me.to_str().unwrap();
         let head = crate::image::read_head(me, 64).unwrap();
-        let a = r.argv(me, &head, &["prog".into(), "-v".into()]).unwrap();
+        let a = r
+            .argv(me, &head, &["prog".into(), "-v".into()], None)
+            .unwrap();
         assert_eq!(a[0], "/usr/bin/qemu-x86_64");
-        assert_eq!(a[1], "-plugin");
-        assert!(a[2].starts_with("/p/lib,,x.so,sock=s,"), "{}", a[2]);
-        assert_eq!(&a[3..], ["-0", "prog", me, "-v"]);
-        assert!(r.argv(me, b"plain text", &[]).is_none());
+        assert_eq!(&a[1..3], ["-U", "LD_PRELOAD"]);
+        assert_eq!(a[3], "-plugin");
+        assert!(a[4].starts_with("/p/lib,,x.so,sock=s,"), "{}", a[4]);
+        assert_eq!(&a[5..], ["-0", "prog", me, "-v"]);
+        let a = r.argv(me, &head, &["prog".into()], Some("g.so")).unwrap();
+        assert_eq!(&a[1..3], ["-E", "LD_PRELOAD=g.so"]);
+        assert!(r.argv(me, b"plain text", &[], None).is_none());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod align;
 /// ELF headers and `#!` lines, shared with the recorder (one file, in the vmsim library).
 #[path = "../../vmsim/src/trace/record/elf.rs"]
 pub mod elf;

@@ -179,6 +179,15 @@ pub fn record(
     // interpreter with the script's path.
     let head = read_head(&exe).map_err(system("reading the program"))?;
     let mut cmd = std::process::Command::new(&qemu);
+    // QEMU runs with the plugin preloaded too, so that its probes for guest space are
+    // placed as Linux places large anonymous mappings; the guest keeps its own
+    // LD_PRELOAD (the plugin's `align` module).
+    let guest_preload = std::env::var("LD_PRELOAD").ok();
+    cmd.env("LD_PRELOAD", &plugin);
+    match guest_preload {
+        Some(v) => cmd.arg("-E").arg(format!("LD_PRELOAD={v}")),
+        None => cmd.arg("-U").arg("LD_PRELOAD"),
+    };
     if super::elf::is_x86_64_elf(&head) {
         cmd.arg("-plugin")
             .arg(spec(&exe))
