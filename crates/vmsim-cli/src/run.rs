@@ -71,6 +71,11 @@ pub struct KernelArgs {
     #[arg(long = "page-cache", value_name = "PAGE_CACHE", action = clap::ArgAction::Set,
           default_value = d::PAGE_CACHE, value_parser = args::page_cache_warm)]
     pub page_cache_warm: bool,
+    /// Transparent huge pages for anonymous memory, as Linux's
+    /// /sys/kernel/mm/transparent_hugepage/enabled: always (every private anonymous
+    /// mapping), madvise (those madvise(MADV_HUGEPAGE) marked) or never.
+    #[arg(long, value_name = "MODE", default_value = d::THP, value_parser = args::thp)]
+    pub thp: vmsim::os::thp::ThpMode,
 }
 
 /// A synthetic workload's parameters.
@@ -218,6 +223,7 @@ impl KernelArgs {
             memory_max: self.memory_max,
             readahead: self.readahead,
             page_cache_warm: self.page_cache_warm,
+            thp: self.thp,
         }
     }
 }

@@ -158,6 +158,26 @@ pub struct Vmstat {
     pub workingset_activate_file: u64,
     /// Processes the OOM killer killed.
     pub oom_kill: u64,
+    /// Huge pages a fault allocated.
+    pub thp_fault_alloc: u64,
+    /// Faults that wanted a huge page and took base pages.
+    pub thp_fault_fallback: u64,
+    /// Of those, the ones whose memory group could not take the charge.
+    pub thp_fault_fallback_charge: u64,
+    /// Huge pages khugepaged collapsed: not modelled (`null`).
+    pub thp_collapse_alloc: Option<u64>,
+    /// Huge mappings split into base-page entries.
+    pub thp_split_pmd: u64,
+    /// Huge pages split into base pages.
+    pub thp_split_page: u64,
+    /// Huge zero pages made.
+    pub thp_zero_page_alloc: u64,
+    /// Huge pages swapped out whole (never, in vmsim: reclaim splits them).
+    pub thp_swpout: u64,
+    /// Huge pages split to be swapped out page by page.
+    pub thp_swpout_fallback: u64,
+    /// Huge pages mapped whole at the end (a gauge, as /proc/vmstat's).
+    pub nr_anon_transparent_hugepages: u64,
 }
 
 impl Vmstat {
@@ -200,6 +220,16 @@ impl Vmstat {
             workingset_activate_anon: c.workingset_activate[0],
             workingset_activate_file: c.workingset_activate[1],
             oom_kill: c.oom_kills,
+            thp_fault_alloc: c.thp.fault_alloc,
+            thp_fault_fallback: c.thp.fault_fallback,
+            thp_fault_fallback_charge: c.thp.fault_fallback_charge,
+            thp_collapse_alloc: None,
+            thp_split_pmd: c.thp.split_pmd,
+            thp_split_page: c.thp.split_page,
+            thp_zero_page_alloc: c.thp.zero_page_alloc,
+            thp_swpout: 0,
+            thp_swpout_fallback: c.thp.swpout_fallback,
+            nr_anon_transparent_hugepages: c.thp.anon_huge_pages,
         }
     }
 

@@ -27,6 +27,8 @@ pub mod defaults {
     pub const STORAGE: &str = "nvme";
     /// `page_cache`.
     pub const PAGE_CACHE: &str = "cold";
+    /// `thp`: transparent huge pages where `madvise` asks, as Linux's default.
+    pub const THP: &str = "madvise";
     /// `accesses`.
     pub const ACCESSES: &str = "1000000";
     /// `seed`.
@@ -225,6 +227,12 @@ pub fn page_cache_warm(s: &str) -> Result<bool, String> {
     }
 }
 
+/// When anonymous memory gets transparent huge pages: `always`, `madvise` or `never`.
+pub fn thp(s: &str) -> Result<crate::os::thp::ThpMode, String> {
+    crate::os::thp::ThpMode::parse(s)
+        .ok_or_else(|| format!("unknown THP mode `{s}` (always, madvise, never)"))
+}
+
 /// What an access does: `read`, `write` or `exec`.
 pub fn access(s: &str) -> Result<AccessKind, String> {
     match s {
@@ -284,6 +292,7 @@ impl Default for KernelOptions {
             memory_max: None,
             readahead: None,
             page_cache_warm: default(page_cache_warm, d::PAGE_CACHE),
+            thp: default(thp, d::THP),
         }
     }
 }
@@ -342,7 +351,7 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 43] = [
+    pub const NAMES: [&'static str; 44] = [
         "trace",
         "format",
         "workload",
@@ -359,6 +368,7 @@ impl RunOptions {
         "memory_max",
         "readahead",
         "page_cache",
+        "thp",
         "interval",
         "accesses",
         "seed",
@@ -420,6 +430,7 @@ impl RunOptions {
             "memory_max" => k.memory_max = Some(size(value).map_err(bad)?),
             "readahead" => k.readahead = Some(size(value).map_err(bad)?),
             "page_cache" => k.page_cache_warm = page_cache_warm(value).map_err(bad)?,
+            "thp" => k.thp = thp(value).map_err(bad)?,
             "interval" => self.interval = Some(count(value).map_err(bad)?),
             "accesses" => p.accesses = count(value).map_err(bad)?,
             "seed" => p.seed = whole(value).map_err(bad)?,

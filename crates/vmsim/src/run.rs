@@ -171,6 +171,8 @@ pub struct KernelOptions {
     pub readahead: Option<u64>,
     /// Every file starts cached (`--page-cache warm`).
     pub page_cache_warm: bool,
+    /// When anonymous memory gets transparent huge pages (`--thp`).
+    pub thp: crate::os::thp::ThpMode,
 }
 
 /// Linux's default readahead (`VM_READAHEAD_PAGES`, 128 KiB), for files whose
@@ -233,6 +235,7 @@ impl KernelOptions {
             // stored.
             store_values: false,
             page_cache_warm: self.page_cache_warm,
+            thp: self.thp,
             swap_bytes: self.swap,
             swap_path: self.swap_file.clone(),
             swap_force: self.force,

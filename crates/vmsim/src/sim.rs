@@ -27,10 +27,11 @@
 use crate::addr::PhysAddr;
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
+use crate::os::thp::HugeAdvice;
 use crate::os::{AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Program, Prot};
 use crate::trace::{
     for_each_batch, Event, EventReader, MapKind, TraceError, TracePid, TraceTid, MADV_DONTNEED,
-    MADV_FREE,
+    MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -779,8 +780,21 @@ impl<'k> Sim<'k> {
                     .kernel
                     .madvise_free(p.pid, addr, len)
                     .map_err(|e| e.to_string()),
+                Ok(p) if len > 0 && matches!(advice, MADV_HUGEPAGE | MADV_NOHUGEPAGE) => {
+                    let huge = if advice == MADV_HUGEPAGE {
+                        HugeAdvice::Huge
+                    } else {
+                        HugeAdvice::NoHuge
+                    };
+                    self.kernel
+                        .madvise_huge(p.pid, addr, len, huge)
+                        .map_err(|e| e.to_string())
+                }
                 Ok(p) => {
-                    if !matches!(advice, MADV_DONTNEED | MADV_FREE) {
+                    if !matches!(
+                        advice,
+                        MADV_DONTNEED | MADV_FREE | MADV_HUGEPAGE | MADV_NOHUGEPAGE
+                    ) {
                         self.stats.other_syscalls += 1;
                     }
                     self.running(p)
@@ -814,15 +828,20 @@ impl<'k> Sim<'k> {
                     self.kernel.read_file(p.pid, id, offset, len);
                 }),
             },
-            Event::Syscall { pid, .. } | Event::ThpDisable { pid, .. } => {
-                match self.proc_of(pid, e) {
-                    Err(why) => Err(why),
-                    Ok(p) => {
-                        self.stats.other_syscalls += 1;
-                        self.running(p)
-                    }
+            Event::ThpDisable { pid, disable } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self
+                    .kernel
+                    .set_thp_disabled(p.pid, disable)
+                    .map_err(|e| e.to_string()),
+            },
+            Event::Syscall { pid, .. } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => {
+                    self.stats.other_syscalls += 1;
+                    self.running(p)
                 }
-            }
+            },
             Event::Switch { pid } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
                 Ok(p) => self.kernel.switch_to(p.pid).map_err(|e| e.to_string()),
@@ -1426,7 +1445,12 @@ mod tests {
             f[2].contains("(mremap 1 0x40000000 0x1000 0x40000000 0x2000): EFAULT"),
             "{f:?}"
         );
-        assert_eq!(s.other_syscalls, 3, "willneed, msync, thp-disable");
+        // thp-disable is the kernel's now (prctl's flag on the process).
+        assert_eq!(s.other_syscalls, 2, "willneed, msync");
+        assert!(sim
+            .kernel
+            .process(crate::os::Pid(1))
+            .is_some_and(|p| p.thp_disabled));
         assert_eq!(s.signalled_accesses, 0);
         // The stores before the move, at 0x20003000 and to the shm page; the read after
         // dontneed finds the zero page. The moved page did not fault again.
@@ -1441,7 +1465,7 @@ mod tests {
             Some(0x20004000)
         );
         assert!(vmas.find(VirtAddr(0x30000000)).is_none());
-        assert!(crate::run::replay_text(&s).contains("3 calls counted only"));
+        assert!(crate::run::replay_text(&s).contains("2 calls counted only"));
     }
 
     #[test]

@@ -751,6 +751,28 @@ impl PageTable {
         None
     }
 
+    /// Whether nothing at all is mapped through the entry at `level` for `va`: that
+    /// entry, or one above it, is empty (no table, no leaf, no software value). At
+    /// level 2 this is Linux's `pmd_none`, the condition for a huge-page fault.
+    pub fn empty_at(&self, paging: &Paging, ram: &PhysMem, va: VirtAddr, level: u32) -> bool {
+        if !paging.is_canonical(va) || level == 0 || level > paging.levels {
+            return false;
+        }
+        let mut table = self.root;
+        for l in (level..=paging.levels).rev() {
+            let addr = Self::entry_addr(paging, table, va, l);
+            let Ok(raw) = ram.read_uint(addr, paging.pte_bytes) else {
+                return false;
+            };
+            match paging.decode(raw, l) {
+                Pte::Absent => return raw == 0,
+                Pte::Table { pfn, .. } if l > level => table = pfn.addr(paging.page_shift),
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// The address of the entry at `level` for `va`, allocating missing tables on the
     /// way (linked with `table_flags`) and widening existing links to include them.
     fn entry_for(

@@ -49,6 +49,7 @@ impl Kernel {
                 backing: Backing::Anon,
                 role: VmaRole::Heap,
                 accounted: true,
+                huge: Default::default(),
             });
         } else if new_end < old_end {
             self.munmap(pid, new_end, old_end.0 - new_end.0)?;

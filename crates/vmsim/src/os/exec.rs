@@ -55,6 +55,7 @@ impl Kernel {
             group: self.groups.workload,
             stats: ProcStats::default(),
             final_rss: Rss::default(),
+            thp_disabled: false,
         });
         pid
     }
@@ -186,6 +187,7 @@ impl Kernel {
             backing,
             role,
             accounted,
+            huge: Default::default(),
         };
         vmas.insert(vma(
             text_base,

@@ -278,6 +278,16 @@ impl Kernel {
                             .map_err(|_| Violation::NoVma)?;
                         self.flush_for(pid, flush);
                         FaultKind::Spurious
+                    } else if m.level > 1 {
+                        // A huge page: reused or replaced whole, or split and the
+                        // base page copied.
+                        match self.thp_write_protect_fault(pid, &vma, page, m)? {
+                            Some(kind) => kind,
+                            None => match pt.slot(&paging, &self.machine.ram, page) {
+                                Some(Slot::Leaf(b)) => self.cow(pid, &vma, page, b.pfn, b.flags)?,
+                                _ => return Err(Violation::NoVma),
+                            },
+                        }
                     } else {
                         self.cow(pid, &vma, page, m.pfn, m.flags)?
                     }
@@ -375,6 +385,9 @@ impl Kernel {
         let oom = |_| Violation::OutOfMemory;
         match vma.backing {
             Backing::Anon => {
+                if let Some(kind) = self.thp_demand(pid, vma, page, write)? {
+                    return Ok(kind);
+                }
                 if !write && self.config.zero_page {
                     let flags = self.user_flags(vma.prot, false, false);
                     self.install(pid, page, self.space.zero_pfn, flags)

@@ -10,7 +10,7 @@ impl Kernel {
     /// pages are shared copy-on-write (both sides lose write access until one writes)
     /// and shared pages are shared. Returns the child's id.
     pub fn fork(&mut self, parent: Pid) -> Result<Pid, Errno> {
-        let (vmas, layout, committed, name, group) = {
+        let (vmas, layout, committed, name, group, thp_disabled) = {
             let p = self.process(parent).ok_or(Errno::ESRCH)?;
             let mm = p.mm.as_ref().ok_or(Errno::ESRCH)?;
             (
@@ -25,6 +25,7 @@ impl Kernel {
                 mm.committed,
                 p.name.clone(),
                 p.group,
+                p.thp_disabled,
             )
         };
         let pt = self.committed_table(committed)?;
@@ -50,6 +51,7 @@ impl Kernel {
             group,
             stats: ProcStats::default(),
             final_rss: Rss::default(),
+            thp_disabled,
         });
         let paging = self.machine.spec.paging;
         let ppt = self.mm(parent)?.pt;
@@ -71,6 +73,28 @@ impl Kernel {
                                 Some(p) => p.merge(f),
                                 None => f,
                             });
+                        }
+                        if m.level > 1 {
+                            // A huge page: shared whole, write-protected on both sides
+                            // (Linux's `copy_huge_pmd`).
+                            let n = self.hpage_pages();
+                            for i in 0..n {
+                                self.frames.get(crate::addr::Pfn(m.pfn.0 + i));
+                            }
+                            let r = self.map_huge(child, va, m.pfn, flags & !Flags::ACCESSED);
+                            if r.is_err() {
+                                for i in 0..n {
+                                    self.put_frame(crate::addr::Pfn(m.pfn.0 + i));
+                                }
+                            }
+                            if let Err(e) = r {
+                                if let Some(f) = pending.take() {
+                                    self.flush_for(parent, f);
+                                }
+                                self.teardown(child, ProcState::Exited(-1));
+                                return Err(e);
+                            }
+                            continue;
                         }
                         self.frames.get(m.pfn);
                         // The child's entry starts old, and clean where the page is

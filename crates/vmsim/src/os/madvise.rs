@@ -28,6 +28,7 @@ impl Kernel {
         let len = self.round_len(len)?;
         let end = self.check_range(addr, len)?;
         self.mapped_throughout(pid, addr, end)?;
+        self.split_huge_range(pid, addr, end)?;
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
         let ps = self.page_size();

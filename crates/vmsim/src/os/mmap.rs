@@ -136,6 +136,7 @@ impl Kernel {
             backing,
             role: VmaRole::Mmap,
             accounted,
+            huge: Default::default(),
         });
         if accounted {
             mm.committed += len;

@@ -41,6 +41,7 @@ pub mod rmap;
 mod shm;
 pub mod swap;
 pub mod syscall;
+pub mod thp;
 pub mod vma;
 mod workingset;
 
@@ -131,6 +132,9 @@ pub struct KernelConfig {
     /// the memory group `workload` with this `memory.max` in bytes; `None`: in the
     /// root group, with no limit but RAM.
     pub memory_max: Option<u64>,
+    /// When anonymous memory gets transparent huge pages
+    /// (`/sys/kernel/mm/transparent_hugepage/enabled`).
+    pub thp: thp::ThpMode,
 }
 
 impl Default for KernelConfig {
@@ -158,6 +162,7 @@ impl Default for KernelConfig {
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
             memory_max: None,
+            thp: thp::ThpMode::Madvise,
         }
     }
 }
@@ -283,6 +288,8 @@ pub struct KernelCounters {
     pub workingset_activate: [u64; 2],
     /// Of those, the ones that were active before they left (`workingset_restore_*`).
     pub workingset_restore: [u64; 2],
+    /// Transparent huge pages: faults, fallbacks, splits (see [`thp::ThpCounters`]).
+    pub thp: thp::ThpCounters,
 }
 
 impl KernelCounters {
@@ -321,6 +328,8 @@ pub struct Kernel {
     cache: page_cache::PageCache,
     /// Which (process, page) maps each frame.
     rmap: rmap::Rmap,
+    /// Transparent huge pages mapped whole, and the huge zero page.
+    thp: thp::Thp,
     /// Reclaim's lists, scan state and thresholds.
     reclaim: reclaim::Reclaim,
     /// The swap device with its cache, and the readahead window.

@@ -43,6 +43,19 @@ impl Kernel {
 
     /// Rewrites the entries of `[start, end)` to match their VMAs' protection.
     fn reprotect(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
+        // Huge pages split where the range ends inside one, and wherever it becomes
+        // inaccessible (its entries keep their frames as base-page software entries).
+        let none = self
+            .mm(pid)?
+            .vmas
+            .overlapping(start, end)
+            .iter()
+            .any(|v| v.prot == Prot::NONE);
+        if none {
+            self.split_huge_range(pid, start, end)?;
+        } else {
+            self.split_huge_edges(pid, start, end)?;
+        }
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
         let mut pending: Option<TlbFlush> = None;

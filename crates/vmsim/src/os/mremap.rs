@@ -107,6 +107,8 @@ impl Kernel {
         }
         let old_end = VirtAddr(old.0 + old_len);
         let kept = old_len.min(new_len);
+        // Pages move one by one: huge mappings split first.
+        self.split_huge_range(pid, old, old_end)?;
         self.move_pages(pid, old, new, kept)?;
         self.zap(pid, VirtAddr(old.0 + kept), old_end)?;
         let mm = self.mm_mut(pid)?;

@@ -57,12 +57,20 @@ impl Kernel {
     /// Removes every page of `pid` in `[start, end)`: unmaps them, drops the frames'
     /// references, and invalidates what the TLBs and walk caches hold for the range.
     pub(super) fn zap(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
+        self.split_huge_edges(pid, start, end)?;
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
         let slots = pt.entries(&paging, &self.machine.ram, start, end);
         let mut pending: Option<TlbFlush> = None;
         for (va, slot) in slots {
             match slot {
+                crate::hw::Slot::Leaf(m) if m.level > 1 => {
+                    let flush = self.zap_huge(pid, va, m.pfn)?;
+                    pending = Some(match pending {
+                        Some(p) => p.merge(flush),
+                        None => flush,
+                    });
+                }
                 crate::hw::Slot::Leaf(m) => {
                     let (last, flush) = pt
                         .unmap(&paging, &mut self.machine.ram, va)

@@ -138,6 +138,9 @@ pub struct Process {
     pub stats: ProcStats,
     /// Resident pages when it ended.
     pub final_rss: Rss,
+    /// `prctl(PR_SET_THP_DISABLE)`: no transparent huge pages (inherited by fork,
+    /// kept across exec).
+    pub thp_disabled: bool,
 }
 
 impl Process {

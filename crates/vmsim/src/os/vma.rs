@@ -151,6 +151,8 @@ pub struct Vma {
     pub role: VmaRole,
     /// Whether the range of addresses it commits (for overcommit accounting).
     pub accounted: bool,
+    /// Its `madvise` advice on transparent huge pages (`VM_HUGEPAGE`, `VM_NOHUGEPAGE`).
+    pub huge: super::thp::HugeAdvice,
 }
 
 impl Vma {
@@ -176,6 +178,7 @@ impl Vma {
             && self.shared == next.shared
             && self.role == next.role
             && self.accounted == next.accounted
+            && self.huge == next.huge
             && self.backing.advanced(self.len()) == next.backing
     }
 
@@ -334,6 +337,7 @@ mod tests {
             backing: Backing::Anon,
             role: VmaRole::Mmap,
             accounted: false,
+            huge: Default::default(),
         }
     }
 

@@ -308,6 +308,10 @@ impl Event {
 pub const MADV_DONTNEED: u32 = 4;
 /// `MADV_FREE`: the range's pages may be dropped lazily.
 pub const MADV_FREE: u32 = 8;
+/// `MADV_HUGEPAGE`: the range may have transparent huge pages.
+pub const MADV_HUGEPAGE: u32 = 14;
+/// `MADV_NOHUGEPAGE`: the range must not.
+pub const MADV_NOHUGEPAGE: u32 = 15;
 
 /// Linux's `madvise` advice values (the same on x86-64 and every other architecture
 /// but a few old ones) and the names the text format gives them.
@@ -323,8 +327,8 @@ const ADVICE: [(u32, &str); 25] = [
     (11, "dofork"),
     (12, "mergeable"),
     (13, "unmergeable"),
-    (14, "hugepage"),
-    (15, "nohugepage"),
+    (MADV_HUGEPAGE, "hugepage"),
+    (MADV_NOHUGEPAGE, "nohugepage"),
     (16, "dontdump"),
     (17, "dodump"),
     (18, "wipeonfork"),

@@ -466,6 +466,9 @@ impl Kernel {
         if self.reclaim.pinned.contains(&pfn) {
             return None;
         }
+        if self.is_huge_head(pfn) {
+            self.split_huge_for_reclaim(pfn);
+        }
         match self.frames.kind(pfn) {
             FrameKind::Anon
                 if self.reclaim.lazyfree.remove(&pfn.0) && self.discard_lazyfree(pfn) =>

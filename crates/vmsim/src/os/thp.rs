@@ -1,0 +1,743 @@
+//! Transparent huge pages, as Linux 6.x makes them for anonymous memory.
+//!
+//! - **When.** `enabled` is `always` (every private anonymous VMA), `madvise` (those
+//!   `madvise(MADV_HUGEPAGE)` marked; Linux's and vmsim's default) or `never`;
+//!   `MADV_NOHUGEPAGE` and `prctl(PR_SET_THP_DISABLE)` refuse them.
+//! - **The fault** (`do_huge_pmd_anonymous_page`). A fault with no entry, in such a
+//!   VMA, whose aligned huge-page range lies inside the VMA and has no page table yet
+//!   (`pmd_none`), takes one block of 2^9 frames (on x86-64; whatever a level-2 leaf
+//!   holds on the machine) from the buddy allocator and maps it with one level-2 leaf
+//!   (`thp_fault_alloc`). A read maps the huge zero page instead, made on first use
+//!   (`thp_zero_page_alloc`). No free block, or a memory group that cannot take the
+//!   charge: base pages (`thp_fault_fallback`, `thp_fault_fallback_charge`).
+//! - **Splits** (`__split_huge_pmd`, `thp_split_pmd`): a range operation that covers a
+//!   huge page in part (`munmap`, `mprotect`, `madvise`, `mremap`, a VMA split) first
+//!   turns its leaf into a table of base-page entries for the same frames, Accessed
+//!   and Dirty kept. One that covers it whole acts on the leaf: `munmap` and exit free
+//!   it, `mprotect` rewrites it, fork shares it write-protected.
+//! - **Copy-on-write** (`do_huge_pmd_wp_page`): a write to a huge page only this
+//!   mapping holds makes it writable in place; to a shared one (after fork) splits the
+//!   mapping and copies the one base page, as Linux 6.x does. A write to the huge zero
+//!   page takes a fresh huge page (`do_huge_zero_wp_pmd`), or splits when none is free.
+//! - **Reclaim** sees a huge page as one entry on the LRU (its first frame). To evict
+//!   it, reclaim splits it into base pages (`thp_split_page`) and swaps those
+//!   (`thp_swpout_fallback`): vmsim never swaps a huge page whole (`thp_swpout` stays
+//!   0).
+//!
+//! Where vmsim departs from Linux (docs/kernel.md): once no huge mapping of a huge
+//! page is left, its frames are base pages at once (Linux keeps the folio whole,
+//! mapped by base-page entries, until its deferred split); `madvise(MADV_FREE)` and
+//! `mremap` split every huge page in their range, and `mprotect(PROT_NONE)` those it
+//! covers; khugepaged's collapse and the defrag modes are not modelled.
+
+use super::fault::{FaultKind, Violation};
+use super::frames::FrameKind;
+use super::reclaim::Scope;
+use super::vma::{Backing, Vma};
+use super::{Errno, Kernel, Pid};
+use crate::addr::{Pfn, VirtAddr};
+use crate::hw::{Flags, Slot, TlbFlush};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+/// When anonymous memory gets transparent huge pages
+/// (`/sys/kernel/mm/transparent_hugepage/enabled`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThpMode {
+    /// Every private anonymous VMA, unless `MADV_NOHUGEPAGE` says otherwise.
+    Always,
+    /// Only VMAs `MADV_HUGEPAGE` marked.
+    #[default]
+    Madvise,
+    /// Never.
+    Never,
+}
+
+impl ThpMode {
+    /// The mode called `s` (`always`, `madvise`, `never`).
+    pub fn parse(s: &str) -> Option<ThpMode> {
+        match s {
+            "always" => Some(ThpMode::Always),
+            "madvise" => Some(ThpMode::Madvise),
+            "never" => Some(ThpMode::Never),
+            _ => None,
+        }
+    }
+
+    /// Its name, as the sysfs file shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ThpMode::Always => "always",
+            ThpMode::Madvise => "madvise",
+            ThpMode::Never => "never",
+        }
+    }
+}
+
+/// A VMA's `madvise` advice on huge pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HugeAdvice {
+    /// None given: the mode decides.
+    #[default]
+    Default,
+    /// `MADV_HUGEPAGE` (`VM_HUGEPAGE`).
+    Huge,
+    /// `MADV_NOHUGEPAGE` (`VM_NOHUGEPAGE`).
+    NoHuge,
+}
+
+/// `/proc/vmstat`'s `thp_*` events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ThpCounters {
+    /// Huge pages a fault allocated.
+    pub fault_alloc: u64,
+    /// Faults that wanted a huge page and fell back to base pages.
+    pub fault_fallback: u64,
+    /// Of those, the ones whose memory group could not take the charge.
+    pub fault_fallback_charge: u64,
+    /// Huge mappings turned into tables of base-page entries.
+    pub split_pmd: u64,
+    /// Huge pages split into base pages (by reclaim).
+    pub split_page: u64,
+    /// Huge zero pages made.
+    pub zero_page_alloc: u64,
+    /// Huge pages reclaim split to swap them out page by page.
+    pub swpout_fallback: u64,
+    /// Huge pages mapped whole now (a gauge: `nr_anon_transparent_hugepages`).
+    pub anon_huge_pages: u64,
+}
+
+/// The kernel's huge pages.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Thp {
+    /// Huge pages mapped whole somewhere: first frame → how many level-2 leaves map it.
+    whole: FxHashMap<u64, u32>,
+    /// The huge zero page's first frame, once made.
+    zero: Option<Pfn>,
+}
+
+impl Kernel {
+    /// Base pages in a huge page: what one level-2 leaf maps (512 on x86-64 and Sv39);
+    /// 0 where the machine has no such leaf.
+    pub(super) fn hpage_pages(&self) -> u64 {
+        let p = &self.machine.spec.paging;
+        if p.levels >= 2 && p.leaf_allowed(2) {
+            p.leaf_size(2) >> p.page_shift
+        } else {
+            0
+        }
+    }
+
+    /// Whether any level-2 leaf may map user memory: huge pages or the huge zero page
+    /// were ever made (base-page runs skip every split check).
+    fn has_huge_mappings(&self) -> bool {
+        !self.thp.whole.is_empty() || self.thp.zero.is_some()
+    }
+
+    /// Huge pages mapped whole now (`nr_anon_transparent_hugepages`).
+    pub fn nr_anon_huge_pages(&self) -> u64 {
+        self.thp.whole.len() as u64
+    }
+
+    /// Whether `page` of `vma` of `pid` may be backed by a huge page, and where it
+    /// would start.
+    fn thp_range(&self, pid: Pid, vma: &Vma, page: VirtAddr) -> Option<VirtAddr> {
+        let n = self.hpage_pages();
+        if n == 0 || vma.shared || vma.backing != Backing::Anon {
+            return None;
+        }
+        let allowed = match (self.config.thp, vma.huge) {
+            (_, HugeAdvice::NoHuge) | (ThpMode::Never, _) => false,
+            (ThpMode::Always, _) | (ThpMode::Madvise, HugeAdvice::Huge) => true,
+            (ThpMode::Madvise, HugeAdvice::Default) => false,
+        };
+        if !allowed || self.process(pid).is_none_or(|p| p.thp_disabled) {
+            return None;
+        }
+        let size = n * self.page_size();
+        let start = VirtAddr(page.0 & !(size - 1));
+        (start >= vma.start && start.0 + size <= vma.end.0).then_some(start)
+    }
+
+    /// A fault with no entry at `page` of private anonymous `vma`: a huge page where
+    /// one may go (a write: a fresh one; a read: the huge zero page). `None`: base
+    /// pages it is.
+    pub(super) fn thp_demand(
+        &mut self,
+        pid: Pid,
+        vma: &Vma,
+        page: VirtAddr,
+        write: bool,
+    ) -> Result<Option<FaultKind>, Violation> {
+        let Some(start) = self.thp_range(pid, vma, page) else {
+            return Ok(None);
+        };
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
+        if !pt.empty_at(&paging, &self.machine.ram, start, 2) {
+            return Ok(None);
+        }
+        if !write && self.config.zero_page {
+            let Some(zero) = self.huge_zero_page() else {
+                return Ok(None);
+            };
+            let flags = self.user_flags(vma.prot, false, false);
+            return Ok(self
+                .map_huge(pid, start, zero, flags)
+                .is_ok()
+                .then_some(FaultKind::ZeroPage));
+        }
+        let Some(head) = self.alloc_huge(pid) else {
+            self.log.counters.thp.fault_fallback += 1;
+            return Ok(None);
+        };
+        let flags = self.user_flags(vma.prot, true, false);
+        if self.map_huge(pid, start, head, flags).is_err() {
+            self.free_huge(head);
+            self.log.counters.thp.fault_fallback += 1;
+            return Ok(None);
+        }
+        self.log.counters.thp.fault_alloc += 1;
+        Ok(Some(FaultKind::DemandZero))
+    }
+
+    /// The huge zero page, made on first use; `None` if no block is free.
+    fn huge_zero_page(&mut self) -> Option<Pfn> {
+        if let Some(z) = self.thp.zero {
+            return Some(z);
+        }
+        let n = self.hpage_pages();
+        let z = self.frames.alloc(n, FrameKind::Kernel, 0)?;
+        let r = self.machine.ram.zero_frames(z, n);
+        debug_assert!(r.is_ok(), "huge zero page outside RAM");
+        self.thp.zero = Some(z);
+        self.log.counters.thp.zero_page_alloc += 1;
+        Some(z)
+    }
+
+    /// A zeroed huge page charged to `pid`'s group, on the reclaim lists as one entry
+    /// (its first frame); `None` if no aligned block is free or the group cannot take
+    /// it. Like Linux's `GFP_TRANSHUGE_LIGHT`, it only wakes background reclaim for
+    /// free memory; a group at its limit reclaims for the charge.
+    fn alloc_huge(&mut self, pid: Pid) -> Option<Pfn> {
+        let n = self.hpage_pages();
+        self.kswapd();
+        let g = self.process(pid)?.group;
+        let mut tries = 5;
+        loop {
+            let grp = &self.groups.list[g.0 as usize];
+            match grp.max_pages {
+                Some(max) if grp.charged + n > max => {
+                    if tries == 0 || self.reclaim(n as usize, Scope::Group(g)) == 0 {
+                        self.log.counters.thp.fault_fallback_charge += 1;
+                        return None;
+                    }
+                    tries -= 1;
+                }
+                _ => break,
+            }
+        }
+        if self.frames.nr_free() < n + self.reclaim.watermarks.min {
+            return None;
+        }
+        let head = self.frames.alloc(n, FrameKind::Anon, g.0)?;
+        let r = self.machine.ram.zero_frames(head, n);
+        debug_assert!(r.is_ok(), "huge page outside RAM");
+        let grp = &mut self.groups.list[g.0 as usize];
+        grp.charged += n;
+        if let Some(c) = grp.stat.charge(FrameKind::Anon) {
+            *c += n;
+        }
+        grp.peak = grp.peak.max(grp.charged);
+        self.lru_add(head);
+        Some(head)
+    }
+
+    /// Gives back a huge page no one maps.
+    fn free_huge(&mut self, head: Pfn) {
+        for i in 0..self.hpage_pages() {
+            self.put_frame(Pfn(head.0 + i));
+        }
+    }
+
+    /// Maps the huge page at `head` (or the huge zero page) at `start` in `pid` with
+    /// one level-2 leaf; every frame gains the mapping (a reference, the reverse map,
+    /// the resident count).
+    pub(super) fn map_huge(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        head: Pfn,
+        flags: Flags,
+    ) -> Result<(), Errno> {
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid)?.pt;
+        let pte = pt.map(
+            &paging,
+            &mut self.machine.ram,
+            &mut self.frames,
+            start,
+            head,
+            2,
+            flags,
+            Flags::RWX | Flags::USER,
+        )?;
+        if Some(head) == self.thp.zero {
+            return Ok(());
+        }
+        let ps = self.page_size();
+        for i in 0..self.hpage_pages() {
+            self.installed(pid, VirtAddr(start.0 + i * ps), Pfn(head.0 + i), pte);
+        }
+        *self.thp.whole.entry(head.0).or_insert(0) += 1;
+        self.log.counters.thp.anon_huge_pages = self.thp.whole.len() as u64;
+        Ok(())
+    }
+
+    /// One level-2 leaf of the huge page at `head` is gone: when it was the last, the
+    /// frames that still live are base pages from now on, each on the reclaim lists.
+    fn huge_unmapped(&mut self, head: Pfn) {
+        let Some(c) = self.thp.whole.get_mut(&head.0) else {
+            return;
+        };
+        *c -= 1;
+        if *c > 0 {
+            return;
+        }
+        self.thp.whole.remove(&head.0);
+        self.log.counters.thp.anon_huge_pages = self.thp.whole.len() as u64;
+        for i in 1..self.hpage_pages() {
+            let f = Pfn(head.0 + i);
+            if self.frames.kind(f) == FrameKind::Anon {
+                self.lru_add(f);
+            }
+        }
+    }
+
+    /// Removes the level-2 leaf `m` mapping `start` in `pid` (a `munmap` or exit that
+    /// covers it whole): its frames lose this mapping. Returns the flush owed.
+    pub(super) fn zap_huge(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        head: Pfn,
+    ) -> Result<TlbFlush, Errno> {
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid)?.pt;
+        let (_, flush) = pt
+            .unmap(&paging, &mut self.machine.ram, start)
+            .map_err(|_| Errno::EFAULT)?;
+        if Some(head) == self.thp.zero {
+            return Ok(flush);
+        }
+        let ps = self.page_size();
+        let n = self.hpage_pages();
+        for i in 0..n {
+            let f = Pfn(head.0 + i);
+            self.uncount(pid, f);
+            self.rmap.remove(f, pid, VirtAddr(start.0 + i * ps));
+        }
+        self.huge_unmapped(head);
+        for i in 0..n {
+            self.put_frame(Pfn(head.0 + i));
+        }
+        Ok(flush)
+    }
+
+    /// Turns the level-2 leaf mapping `va` in `pid`, if there is one, into a table of
+    /// base-page entries for the same frames, Accessed and Dirty kept (the huge zero
+    /// page becomes entries for the base zero page), and counts `thp_split_pmd`.
+    pub(super) fn split_huge_pmd(&mut self, pid: Pid, va: VirtAddr) -> Result<(), Errno> {
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid)?.pt;
+        let Some(Slot::Leaf(m)) = pt.slot(&paging, &self.machine.ram, va) else {
+            return Ok(());
+        };
+        if m.level != 2 {
+            return Ok(());
+        }
+        // The new table must not find memory exhausted (Linux deposits one with every
+        // huge mapping); reclaim must not take the page being split meanwhile.
+        self.reclaim.pinned.push(m.pfn);
+        while self.frames.nr_free() < paging.table_frames(1) {
+            if self.reclaim(super::reclaim::RECLAIM_BATCH, Scope::Global) == 0 {
+                break;
+            }
+        }
+        self.reclaim.pinned.pop();
+        let n = self.hpage_pages();
+        let ps = self.page_size();
+        let start = VirtAddr(va.0 & !(n * ps - 1));
+        let (old, flush) = pt
+            .unmap(&paging, &mut self.machine.ram, start)
+            .map_err(|_| Errno::EFAULT)?;
+        self.flush_for(pid, flush);
+        let zero = Some(m.pfn) == self.thp.zero;
+        for i in 0..n {
+            let at = VirtAddr(start.0 + i * ps);
+            let f = if zero {
+                self.space.zero_pfn
+            } else {
+                Pfn(m.pfn.0 + i)
+            };
+            let pte = pt.map(
+                &paging,
+                &mut self.machine.ram,
+                &mut self.frames,
+                at,
+                f,
+                1,
+                old.flags,
+                Flags::RWX | Flags::USER,
+            )?;
+            if !zero {
+                self.rmap.remove(f, pid, at);
+                self.rmap.add(f, pid, at, pte);
+            }
+        }
+        self.log.counters.thp.split_pmd += 1;
+        if !zero {
+            self.huge_unmapped(m.pfn);
+        }
+        Ok(())
+    }
+
+    /// Splits the huge mappings of `pid` that `[start, end)` covers in part, so that
+    /// an operation on the range meets only whole ones.
+    pub(super) fn split_huge_edges(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> Result<(), Errno> {
+        let n = self.hpage_pages();
+        if !self.has_huge_mappings() {
+            return Ok(());
+        }
+        let size = n * self.page_size();
+        for edge in [start, end] {
+            if edge.0 % size != 0 {
+                self.split_huge_pmd(pid, edge)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Splits every huge mapping of `pid` in `[start, end)`.
+    pub(super) fn split_huge_range(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> Result<(), Errno> {
+        if !self.has_huge_mappings() {
+            return Ok(());
+        }
+        self.split_huge_edges(pid, start, end)?;
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid)?.pt;
+        for (va, slot) in pt.entries(&paging, &self.machine.ram, start, end) {
+            if matches!(slot, Slot::Leaf(m) if m.level == 2) {
+                self.split_huge_pmd(pid, va)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A write fault on the read-only level-2 leaf `m` at `page` of `pid`
+    /// (`do_huge_pmd_wp_page`). Returns the fault's kind, or `None` when the mapping
+    /// was split and the write is for the base-page path.
+    pub(super) fn thp_write_protect_fault(
+        &mut self,
+        pid: Pid,
+        vma: &Vma,
+        page: VirtAddr,
+        m: crate::hw::Mapping,
+    ) -> Result<Option<FaultKind>, Violation> {
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid).map_err(|_| Violation::NoVma)?.pt;
+        let n = self.hpage_pages();
+        let start = VirtAddr(page.0 & !(n * self.page_size() - 1));
+        if Some(m.pfn) == self.thp.zero {
+            // A fresh huge page for the huge zero page, where one is free.
+            if let Some(head) = self.alloc_huge(pid) {
+                let (_, flush) = pt
+                    .unmap(&paging, &mut self.machine.ram, start)
+                    .map_err(|_| Violation::NoVma)?;
+                self.flush_for(pid, flush);
+                let flags = self.user_flags(vma.prot, true, false);
+                if self.map_huge(pid, start, head, flags).is_ok() {
+                    self.log.counters.thp.fault_alloc += 1;
+                    return Ok(Some(FaultKind::ZeroPageCopy));
+                }
+                self.free_huge(head);
+                return Err(Violation::OutOfMemory);
+            }
+            self.log.counters.thp.fault_fallback += 1;
+        } else if (0..n).all(|i| self.frames.refs(Pfn(m.pfn.0 + i)) == 1) {
+            // Only this mapping holds it: writable in place.
+            let flags = m.flags | Flags::WRITE;
+            let flush = pt
+                .set_flags(&paging, &mut self.machine.ram, start, flags)
+                .map_err(|_| Violation::NoVma)?;
+            self.flush_for(pid, flush);
+            return Ok(Some(FaultKind::CowReuse));
+        }
+        self.split_huge_pmd(pid, start)
+            .map_err(|_| Violation::OutOfMemory)?;
+        Ok(None)
+    }
+
+    /// Reclaim chose the huge page at `head`: split every mapping of it and the page
+    /// itself, so that its frames go one by one (`thp_split_page`, and
+    /// `thp_swpout_fallback` for a page swap takes).
+    pub(super) fn split_huge_for_reclaim(&mut self, head: Pfn) {
+        if !self.thp.whole.contains_key(&head.0) {
+            return;
+        }
+        let maps: Vec<(Pid, VirtAddr)> = self.rmap.of(head).map(|(p, va, _)| (p, va)).collect();
+        for (pid, va) in maps {
+            // A mapping the walk cannot split (its process gone) stays as it is.
+            let _ = self.split_huge_pmd(pid, va);
+        }
+        if self.thp.whole.remove(&head.0).is_some() {
+            self.log.counters.thp.anon_huge_pages = self.thp.whole.len() as u64;
+            for i in 1..self.hpage_pages() {
+                let f = Pfn(head.0 + i);
+                if self.frames.kind(f) == FrameKind::Anon {
+                    self.lru_add(f);
+                }
+            }
+        }
+        self.log.counters.thp.split_page += 1;
+        if self.swap.dev.is_some() {
+            self.log.counters.thp.swpout_fallback += 1;
+        }
+    }
+
+    /// Whether frame `pfn` is the first of a huge page mapped whole somewhere.
+    pub(super) fn is_huge_head(&self, pfn: Pfn) -> bool {
+        !self.thp.whole.is_empty() && self.thp.whole.contains_key(&pfn.0)
+    }
+
+    /// `madvise(MADV_HUGEPAGE)` / `MADV_NOHUGEPAGE` on `[addr, addr + len)`: the VMAs'
+    /// advice, split where the range ends inside one (huge mappings straddling its
+    /// ends split first). The range must be mapped throughout.
+    pub fn madvise_huge(
+        &mut self,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+        advice: HugeAdvice,
+    ) -> Result<(), Errno> {
+        let len = self.round_len(len)?;
+        let end = self.check_range(addr, len)?;
+        self.mapped_throughout(pid, addr, end)?;
+        self.split_huge_edges(pid, addr, end)?;
+        self.mm_mut(pid)?
+            .vmas
+            .update_range(addr, end, |v| v.huge = advice);
+        Ok(())
+    }
+
+    /// `prctl(PR_SET_THP_DISABLE)`: `pid` gets no more huge pages (or may again).
+    pub fn set_thp_disabled(&mut self, pid: Pid, disabled: bool) -> Result<(), Errno> {
+        let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
+        p.thp_disabled = disabled;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::os::fault::{FaultClass, FaultKind};
+    use crate::os::test_support::*;
+    use crate::os::thp::{HugeAdvice, ThpMode};
+
+    const HUGE: u64 = 2 << 20;
+
+    /// A 2 MiB-aligned private anonymous mapping of `n` huge pages, advised huge.
+    fn huge_area(k: &mut Kernel, pid: Pid, n: u64) -> VirtAddr {
+        // Over-map and trim to get alignment, as Linux's placement does.
+        let m = k
+            .mmap(pid, MmapArgs::anon((n + 1) * HUGE, Prot::RW))
+            .unwrap();
+        let start = VirtAddr((m.0 + HUGE - 1) & !(HUGE - 1));
+        if start.0 > m.0 {
+            k.munmap(pid, m, start.0 - m.0).unwrap();
+        }
+        let end = start.0 + n * HUGE;
+        let tail = m.0 + (n + 1) * HUGE - end;
+        if tail > 0 {
+            k.munmap(pid, VirtAddr(end), tail).unwrap();
+        }
+        k.madvise_huge(pid, start, n * HUGE, HugeAdvice::Huge)
+            .unwrap();
+        start
+    }
+
+    #[test]
+    fn a_write_in_an_advised_range_maps_one_huge_page() {
+        let mut k = boot("x86-64");
+        let a = spawn(&mut k);
+        let at = huge_area(&mut k, a, 2);
+        let free = k.frames().nr_free();
+        k.write_u64(a, VirtAddr(at.0 + 4096 * 7), 42).unwrap();
+        let c = &k.counters().thp;
+        assert_eq!(c.fault_alloc, 1);
+        assert_eq!(k.counters().faults_of(FaultKind::DemandZero), 1);
+        // The huge page, and the tables above its leaf.
+        assert!((512..=515).contains(&(free - k.frames().nr_free())));
+        // Every base page of it is there without another fault.
+        for i in 0..512 {
+            k.read_u64(a, VirtAddr(at.0 + 4096 * i)).unwrap();
+        }
+        assert_eq!(k.counters().faults_in(FaultClass::Minor), 1);
+        assert_eq!(k.read_u64(a, VirtAddr(at.0 + 4096 * 7)).unwrap(), 42);
+        assert_eq!(k.nr_anon_huge_pages(), 1);
+        assert_eq!(k.process(a).unwrap().rss().anon, 512);
+    }
+
+    #[test]
+    fn unadvised_memory_and_never_mode_get_base_pages() {
+        for (mode, advise, huge) in [
+            (ThpMode::Madvise, false, 0),
+            (ThpMode::Never, true, 0),
+            (ThpMode::Always, false, 1),
+        ] {
+            let mut k = boot_with("x86-64", |c| c.thp = mode);
+            let a = spawn(&mut k);
+            let at = huge_area(&mut k, a, 1);
+            if !advise {
+                k.madvise_huge(a, at, HUGE, HugeAdvice::Default).unwrap();
+            }
+            k.write_u64(a, at, 1).unwrap();
+            assert_eq!(k.counters().thp.fault_alloc, huge, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn a_partial_munmap_splits_and_keeps_the_bytes() {
+        let mut k = boot("x86-64");
+        let a = spawn(&mut k);
+        let at = huge_area(&mut k, a, 1);
+        for i in 0..512u64 {
+            k.write_u64(a, VirtAddr(at.0 + 4096 * i), i).unwrap();
+        }
+        k.munmap(a, VirtAddr(at.0 + 4096 * 3), 4096).unwrap();
+        assert_eq!(k.counters().thp.split_pmd, 1);
+        assert_eq!(k.nr_anon_huge_pages(), 0);
+        for i in (0..512u64).filter(|&i| i != 3) {
+            assert_eq!(k.read_u64(a, VirtAddr(at.0 + 4096 * i)).unwrap(), i);
+        }
+        assert_eq!(k.process(a).unwrap().rss().anon, 511);
+        // The rest goes whole with its mapping, and every frame comes back.
+        let base = k.frames().nr_free();
+        k.munmap(a, at, HUGE).unwrap();
+        assert!(k.frames().nr_free() >= base + 511);
+    }
+
+    #[test]
+    fn a_whole_munmap_frees_without_a_split() {
+        let mut k = boot("x86-64");
+        let base = k.frame_baseline();
+        let a = spawn(&mut k);
+        let at = huge_area(&mut k, a, 2);
+        k.write_u64(a, at, 1).unwrap();
+        k.write_u64(a, VirtAddr(at.0 + HUGE), 1).unwrap();
+        k.munmap(a, at, 2 * HUGE).unwrap();
+        assert_eq!(k.counters().thp.split_pmd, 0);
+        k.exit(a, 0).unwrap();
+        assert_eq!(k.frame_baseline(), base);
+    }
+
+    #[test]
+    fn mprotect_of_one_page_splits_and_the_tlb_forgets_write_access() {
+        let mut k = boot_with("x86-64", |c| c.kill_on_violation = false);
+        let a = spawn(&mut k);
+        let at = huge_area(&mut k, a, 1);
+        k.write_u64(a, at, 1).unwrap();
+        k.write_u64(a, VirtAddr(at.0 + 4096 * 9), 1).unwrap();
+        k.mprotect(a, VirtAddr(at.0 + 4096 * 9), 4096, Prot::READ)
+            .unwrap();
+        assert_eq!(k.counters().thp.split_pmd, 1);
+        assert!(k.write_u64(a, VirtAddr(at.0 + 4096 * 9), 2).is_err());
+        k.write_u64(a, VirtAddr(at.0 + 4096 * 8), 2).unwrap();
+    }
+
+    #[test]
+    fn fork_shares_a_huge_page_and_a_write_splits_one_side() {
+        let mut k = boot("x86-64");
+        let a = spawn(&mut k);
+        let at = huge_area(&mut k, a, 1);
+        k.write_u64(a, at, 7).unwrap();
+        let b = k.fork(a).unwrap();
+        assert_eq!(k.nr_anon_huge_pages(), 1);
+        k.write_u64(b, VirtAddr(at.0 + 4096 * 5), 9).unwrap();
+        assert_eq!(k.counters().thp.split_pmd, 1);
+        assert_eq!(k.counters().faults_of(FaultKind::CowCopy), 1);
+        assert_eq!(k.read_u64(a, VirtAddr(at.0 + 4096 * 5)).unwrap(), 0);
+        assert_eq!(k.read_u64(b, VirtAddr(at.0 + 4096 * 5)).unwrap(), 9);
+        assert_eq!(k.read_u64(b, at).unwrap(), 7);
+        // The parent still maps it whole; once the child is gone its write reuses it.
+        k.exit(b, 0).unwrap();
+        k.write_u64(a, at, 8).unwrap();
+        assert_eq!(k.counters().faults_of(FaultKind::CowReuse), 1);
+        assert_eq!(k.counters().thp.split_pmd, 1);
+        assert_eq!(k.read_u64(a, at).unwrap(), 8);
+    }
+
+    #[test]
+    fn a_read_maps_the_huge_zero_page_and_a_write_replaces_it() {
+        let mut k = boot("x86-64");
+        let a = spawn(&mut k);
+        let at = huge_area(&mut k, a, 1);
+        let free = k.frames().nr_free();
+        assert_eq!(k.read_u64(a, VirtAddr(at.0 + 4096 * 3)).unwrap(), 0);
+        assert_eq!(k.counters().thp.zero_page_alloc, 1);
+        assert_eq!(k.counters().thp.fault_alloc, 0);
+        assert_eq!(k.process(a).unwrap().rss().anon, 0);
+        k.write_u64(a, VirtAddr(at.0 + 4096 * 3), 5).unwrap();
+        assert_eq!(k.counters().thp.fault_alloc, 1);
+        assert!((1024..=1027).contains(&(free - k.frames().nr_free())));
+        assert_eq!(k.read_u64(a, VirtAddr(at.0 + 4096 * 3)).unwrap(), 5);
+    }
+
+    #[test]
+    fn a_limit_too_small_for_the_charge_falls_back() {
+        let mut k = boot_with("x86-64", |c| c.memory_max = Some(1 << 20));
+        let a = spawn(&mut k);
+        let at = huge_area(&mut k, a, 1);
+        k.write_u64(a, at, 1).unwrap();
+        let c = k.counters().thp;
+        assert_eq!(
+            (c.fault_alloc, c.fault_fallback, c.fault_fallback_charge),
+            (0, 1, 1)
+        );
+    }
+
+    #[test]
+    fn reclaim_splits_a_huge_page_and_swaps_its_pages() {
+        let mut k = boot_with("x86-64", |c| {
+            c.swap_bytes = 64 << 20;
+            c.memory_max = Some(3 << 20);
+        });
+        let a = spawn(&mut k);
+        let at = huge_area(&mut k, a, 2);
+        for i in 0..512u64 {
+            k.write_u64(a, VirtAddr(at.0 + 4096 * i), i + 1).unwrap();
+        }
+        // The second huge page does not fit beside the first: the first is split and
+        // swapped out in part.
+        for i in 0..512u64 {
+            k.write_u64(a, VirtAddr(at.0 + HUGE + 4096 * i), i + 1)
+                .unwrap();
+        }
+        let c = k.counters().thp;
+        assert!(c.split_page >= 1, "{c:?}");
+        for i in 0..512u64 {
+            assert_eq!(k.read_u64(a, VirtAddr(at.0 + 4096 * i)).unwrap(), i + 1);
+        }
+    }
+}
