@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Set what vmsim counts for a program beside what Linux counts for it (issue 17).
+"""Set what vmsim counts for a program beside what Linux counts for it (issues 17, 18).
 
-  scripts/validate.py run [--memory-max SIZE] [--swap SIZE] [--vmsim PATH] [--runs N]
-                          [--json OUT] [--check] -- PROG ARGS
+  scripts/validate.py run [--memory-max SIZE] [--thp MODE] [--swap SIZE] [--vmsim PATH]
+                          [--runs N] [--json OUT] [--check | --native-only] -- PROG ARGS
   scripts/validate.py corpus [--only NAME,NAME] [--check] [--write-doc docs/validation.md]
-                             [--vmsim PATH] [--runs N] [--swap SIZE] [--json OUT]
+                             [--thp MODE] [--vmsim PATH] [--runs N] [--swap SIZE]
+                             [--json OUT] [--native-only]
 
 `run` measures PROG natively N times (root, a fresh memory cgroup per run, caches
 dropped, a swap file on; rusage from wait4, /proc/vmstat deltas), records it with
@@ -12,14 +13,23 @@ dropped, a swap file on; rusage from wait4, /proc/vmstat deltas), records it wit
 side with a verdict for minflt, majflt, pswpin and pswpout. `corpus` does that for
 every program of validation/corpus.toml. See docs/validation.md.
 
+Transparent huge pages (issue 18): a program runs in a THP mode (always, madvise or
+never): the one `--thp` or its corpus entry's `thp` names, else the machine's own.
+The harness writes the mode into /sys/kernel/mm/transparent_hugepage/enabled for the
+native runs only, and hands it to `vmsim run --thp`. A program whose mode was named
+is a THP program: thp_fault_alloc and thp_split_pmd get a verdict too. `--native-only`
+measures Linux alone (no vmsim binary needed, no verdicts).
+
 Exit status: 0 done (and, with --check, every headline counter ok); 1 --check and a
 counter is off; 2 bad arguments or corpus file; 3 this machine cannot measure
-natively (says why); 4 a program could not be built, set up, run, recorded or
-replayed; 130 interrupted. The machine is left as found: the swap file is switched
-off and deleted and every cgroup made is removed, whatever happens.
+natively (says why; also a THP mode it cannot set); 4 a program could not be built,
+set up, run, recorded or replayed; 130 interrupted. The machine is left as found: the
+swap file is switched off and deleted, every cgroup made is removed and the THP mode
+is put back, whatever happens.
 """
 
 import argparse
+import contextlib
 import datetime
 import errno
 import json
@@ -39,6 +49,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_VMSIM = os.path.join(ROOT, "target", "release", "vmsim")
 DEFAULT_CORPUS = os.path.join(ROOT, "validation", "corpus.toml")
 HEADLINE = ["rusage.minflt", "rusage.majflt", "vmstat.pswpin", "vmstat.pswpout"]
+# THP programs' extra headline counters, and the rest of /proc/vmstat's THP events
+# (nr_anon_transparent_hugepages is a gauge, not an event: left out).
+THP_HEADLINE = ["vmstat.thp_fault_alloc", "vmstat.thp_split_pmd"]
+INFO_THP = ["thp_fault_fallback", "thp_collapse_alloc", "thp_split_page", "thp_zero_page_alloc",
+            "thp_swpout", "thp_swpout_fallback"]
+THP_VMSTAT = [h.split(".")[1] for h in THP_HEADLINE] + INFO_THP
+# The acceptance rule's absolute slack per headline counter (the default is 50):
+# huge pages come 512 base pages at a time, so their counts are small.
+SLACK = {"vmstat.thp_fault_alloc": 2, "vmstat.thp_split_pmd": 2}
 INFO_VMSTAT = [
     "pgfault", "pgmajfault", "pgpgin", "pgpgout", "pgscan_kswapd", "pgscan_direct",
     "pgsteal_kswapd", "pgsteal_direct", "pgactivate", "pgdeactivate", "pgrefill",
@@ -51,6 +70,9 @@ DOC_END = "<!-- validation-table:end -->"
 NO_SWAP_FS = {"tmpfs", "ramfs", "overlay", "nfs", "nfs4", "cifs", "9p", "virtiofs",
               "squashfs", "fuse", "fuseblk", "proc", "sysfs", "devtmpfs", "aufs", "zfs"}
 PROG = "validate.py"
+THP_DIR = "/sys/kernel/mm/transparent_hugepage"
+THP_ENABLED = os.path.join(THP_DIR, "enabled")
+THP_MODES = ("always", "madvise", "never")
 
 
 class Fail(Exception):
@@ -59,6 +81,14 @@ class Fail(Exception):
     def __init__(self, message, status=2):
         super().__init__(message)
         self.status = status
+
+
+class ThpFail(Fail):
+    """The THP mode a program wants cannot be set on this machine: that program fails,
+    the corpus goes on with the others."""
+
+    def __init__(self, message):
+        super().__init__(message, 3)
 
 
 class Interrupted(BaseException):
@@ -213,6 +243,99 @@ def tool(name):
     return shutil.which(name, path=os.environ.get("PATH", "") + ":/sbin:/usr/sbin") or name
 
 
+def idle_deltas(seconds, keys):
+    """/proc/vmstat's deltas over `seconds` with nothing of ours running: what the rest
+    of the machine adds to the same counters in a run's time."""
+    before = read_vmstat()
+    time.sleep(seconds)
+    after = read_vmstat()
+    return {k: after[k] - before[k] for k in keys if k in before and k in after}
+
+
+# ---------------------------------------------------------------- transparent huge pages
+
+
+def read_choices(path):
+    """A sysfs choice file ('always [madvise] never') -> (the choices, the selected one);
+    None if it cannot be read or selects nothing."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    m = re.search(r"\[([^\]]+)\]", text)
+    return (text.replace("[", " ").replace("]", " ").split(), m.group(1)) if m else None
+
+
+def read_choice(path):
+    """The selected word of a sysfs choice file ('always [madvise] never' -> 'madvise');
+    None if the file cannot be read or selects nothing."""
+    got = read_choices(path)
+    return got and got[1]
+
+
+def thp_problem(mode):
+    """Why the native runs cannot be in THP mode `mode` (None if they can)."""
+    got = read_choices(THP_ENABLED)
+    if got and got[1] == mode:
+        return None
+    if not os.path.exists(THP_ENABLED):
+        if mode == "never":
+            return None
+        return (f"THP mode {mode} wanted, but this kernel has no transparent huge pages "
+                f"({THP_ENABLED} is missing: CONFIG_TRANSPARENT_HUGEPAGE is off)")
+    if got is None:
+        return f"THP mode {mode} wanted, but {THP_ENABLED} cannot be read or names no mode"
+    choices, current = got
+    if mode not in choices:
+        return f"THP mode {mode} wanted, but this kernel's {THP_ENABLED} does not offer it"
+    if not os.access(THP_ENABLED, os.W_OK):
+        why = "not running as root" if os.geteuid() != 0 else "read-only /sys, as in a container?"
+        return (f"THP mode {mode} wanted, but the machine's is {current} and {THP_ENABLED} "
+                f"is not writable ({why})")
+    return None
+
+
+def thp_settings():
+    """What decides the kernel's use of huge pages, for the record: the mode, defrag,
+    use_zero_page, and the per-size (mTHP) modes where the kernel has them."""
+    out = {"enabled": read_choice(THP_ENABLED), "defrag": read_choice(os.path.join(THP_DIR, "defrag"))}
+    try:
+        with open(os.path.join(THP_DIR, "use_zero_page")) as f:
+            out["use_zero_page"] = int(f.read())
+        with open(os.path.join(THP_DIR, "hpage_pmd_size")) as f:
+            out["pmd_size"] = int(f.read())
+    except (OSError, ValueError):
+        pass
+    try:
+        names = sorted(os.listdir(THP_DIR))
+    except OSError:
+        names = []
+    sizes = {}
+    for name in names:
+        if name.startswith("hugepages-"):
+            mode = read_choice(os.path.join(THP_DIR, name, "enabled"))
+            if mode is not None:
+                sizes[name[len("hugepages-"):]] = mode
+    if sizes:
+        out["sizes"] = sizes
+    return out
+
+
+def thp_warnings(settings):
+    """Where the kernel's per-size controls (Linux 6.8+) make the top-level mode not the
+    whole story."""
+    sizes = settings.get("sizes", {})
+    pmd = f"{settings['pmd_size'] >> 10}kB" if "pmd_size" in settings else None
+    if pmd in sizes and sizes[pmd] != "inherit":
+        warn(f"{THP_DIR}/hugepages-{pmd}/enabled is {sizes[pmd]}, not inherit: the mode set "
+             "here does not decide PMD-sized huge pages")
+    small = [s for s, m in sizes.items() if s != pmd and m != "never"]
+    if small:
+        warn(f"smaller THP sizes are on ({', '.join(small)}): Linux uses them too, "
+             "which changes minflt; they are not among the counters here")
+
+
 class Native:
     """The native side: a swap file for the whole session, a fresh memory cgroup per
     run. Use as a context manager; leaving it switches the swap off and deletes it."""
@@ -230,6 +353,8 @@ class Native:
         self.swap_on = False
         self.enabled_subtree = False
         self.groups = 0
+        self.thp_found = read_choice(THP_ENABLED)  # the machine's THP mode; None: no THP
+        self.thp_saved = None  # the mode to put back, while the harness has changed it
 
     # -- swap
     def __enter__(self):
@@ -297,6 +422,7 @@ class Native:
 
     def close(self):
         with quiet_signals():
+            self.restore_thp()
             if self.swap_on:
                 p = subprocess.run([tool("swapoff"), self.swap_file], stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -313,6 +439,48 @@ class Native:
                 except OSError as e:
                     warn(f"cannot turn the memory controller back off in {self.mount}: {e.strerror}")
                 self.enabled_subtree = False
+
+    # -- transparent huge pages
+    def thp_default(self):
+        """A program's THP mode when none is named: the machine's (never without THP)."""
+        return self.thp_found or "never"
+
+    @contextlib.contextmanager
+    def thp_mode(self, mode):
+        """The native runs go inside: THP mode `mode`, and the mode before put back
+        after (or, should that be skipped, by close)."""
+        problem = thp_problem(mode)
+        if problem:
+            raise ThpFail(problem)
+        try:
+            current = read_choice(THP_ENABLED)
+            if current is not None and current != mode:
+                with quiet_signals():
+                    if self.thp_saved is None:
+                        self.thp_saved = current
+                    try:
+                        write_file(THP_ENABLED, mode)
+                    except OSError as e:
+                        raise ThpFail(f"cannot set THP mode {mode}: writing {THP_ENABLED}: {e.strerror}")
+                now = read_choice(THP_ENABLED)
+                if now != mode:
+                    raise ThpFail(f"wrote {mode} into {THP_ENABLED}, but it reads {now}")
+                log(f"  THP mode {mode} for the native runs (the machine's is {self.thp_saved})")
+            yield
+        finally:
+            self.restore_thp()
+
+    def restore_thp(self):
+        with quiet_signals():
+            if self.thp_saved is None:
+                return
+            try:
+                write_file(THP_ENABLED, self.thp_saved)
+            except OSError as e:
+                warn(f"cannot put the THP mode back ({THP_ENABLED}: {e.strerror}); "
+                     f"do it by hand: echo {self.thp_saved} > {THP_ENABLED}")
+                return
+            self.thp_saved = None
 
     # -- groups
     def make_group(self, memory_max):
@@ -414,7 +582,8 @@ class Native:
             after = read_vmstat()
         finally:
             self.remove_group(group)
-        vmstat = {k: after[k] - before[k] for k in ["pswpin", "pswpout"] + INFO_VMSTAT if k in before and k in after}
+        keys = ["pswpin", "pswpout"] + INFO_VMSTAT + THP_VMSTAT
+        vmstat = {k: after[k] - before[k] for k in keys if k in before and k in after}
         return {
             "exit_status": os.waitstatus_to_exitcode(status),
             "timed_out": timed_out,
@@ -436,10 +605,11 @@ def show_tail(path, lines=30):
     return "\n".join("    " + x for x in text[-lines:])
 
 
-def run_vmsim(vmsim, path, argv, memory_max, swap, cwd, env, work):
+def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work):
     trace = os.path.join(work, "prog.vmb")
     record = [vmsim, "record", "-o", trace, "--", path, *argv[1:]]
-    replay = [vmsim, "run", trace, "--json", "--swap", fmt_size(swap), "--policy", "two-list"]
+    replay = [vmsim, "run", trace, "--json", "--swap", fmt_size(swap), "--policy", "two-list",
+              "--thp", thp]
     if memory_max is not None:
         replay += ["--memory-max", fmt_size(memory_max)]
     log(f"  $ {shlex.join(record)}")
@@ -465,7 +635,11 @@ def run_vmsim(vmsim, path, argv, memory_max, swap, cwd, env, work):
         p = subprocess.run(replay, stdin=subprocess.DEVNULL, stdout=o, stderr=e)
     replay_seconds = time.monotonic() - t0
     if p.returncode != 0:
-        raise Fail(f"`vmsim run` failed (exit status {p.returncode}); its stderr:\n{show_tail(err)}", 4)
+        hint = ""
+        with open(err, errors="replace") as f:
+            if re.search(r"unexpected argument '--thp'|unknown.*--thp", f.read()):
+                hint = "\n  (this vmsim binary predates `--thp`: rebuild it, or measure Linux alone with --native-only)"
+        raise Fail(f"`vmsim run` failed (exit status {p.returncode}); its stderr:\n{show_tail(err)}{hint}", 4)
     try:
         with open(out) as f:
             report = json.load(f)
@@ -493,28 +667,49 @@ def median(xs):
     return int(m) if m == int(m) else m
 
 
-def verdict(runs, vm):
-    """The acceptance rule for a headline counter."""
+def verdict(runs, vm, slack=50):
+    """The acceptance rule for a headline counter: within 10% or `slack` events of the
+    Linux median, or within the Linux runs' spread."""
     if vm is None or not runs:
         return False
     med = statistics.median(runs)
-    return abs(vm - med) <= max(0.1 * med, 50) or min(runs) <= vm <= max(runs)
+    return abs(vm - med) <= max(0.1 * med, slack) or min(runs) <= vm <= max(runs)
 
 
-def compare(native_runs, vm_values):
+def headline_for(thp_program):
+    return HEADLINE + (THP_HEADLINE if thp_program else [])
+
+
+def compare(native_runs, vm_values, thp_program=False):
+    """The table's rows. vm_values None: Linux alone (no vmsim column, no verdicts). A
+    counter vmsim's JSON lacks (an older binary) is marked missing, and not ok."""
     rows = []
-    names = HEADLINE + [f"vmstat.{k}" for k in INFO_VMSTAT if k in native_runs[0]["vmstat"]]
+    have = native_runs[0]["vmstat"]
+    headline = headline_for(thp_program)
+    thp = [f"vmstat.{k}" for k in INFO_THP if k in have]
+    if not thp_program:
+        # Programs not run in a named mode show THP counters only where they moved.
+        def moved(name):
+            key = name.split(".")[1]
+            return any(r["vmstat"].get(key) for r in native_runs) or (vm_values or {}).get(name)
+        thp = [n for n in THP_HEADLINE + thp if moved(n)]
+    names = headline + [f"vmstat.{k}" for k in INFO_VMSTAT if k in have] + thp
     for name in names:
         group, key = name.split(".")
-        runs = [r[group][key] for r in native_runs]
-        vm = vm_values.get(name)
+        # A counter the kernel lacks (no swap, no THP built in) never moved.
+        runs = [r[group].get(key, 0) for r in native_runs]
+        vm = vm_values.get(name) if vm_values else None
         med = median(runs)
         diff = None
         if vm is not None and med:
             diff = round(100.0 * (vm - med) / med, 1)
         row = {"counter": name, "linux": runs, "median": med, "vmsim": vm, "diff_pct": diff}
-        if name in HEADLINE:
-            row["ok"] = verdict(runs, vm)
+        if vm_values is not None and name not in vm_values:
+            row["vmsim_missing"] = True
+        if name in headline:
+            row["headline"] = True
+            if vm_values is not None:
+                row["ok"] = verdict(runs, vm, SLACK.get(name, 50))
         rows.append(row)
     return rows
 
@@ -525,6 +720,10 @@ def fmt_num(x):
     return f"{x:.1f}" if isinstance(x, float) else str(x)
 
 
+def fmt_vmsim(row):
+    return "missing" if row.get("vmsim_missing") else fmt_num(row["vmsim"])
+
+
 def print_table(rows, nruns):
     head = ["counter"] + [f"run{i + 1}" for i in range(nruns)] + ["median", "vmsim", "diff %", "ok"]
     body = []
@@ -532,16 +731,17 @@ def print_table(rows, nruns):
         if r["diff_pct"] is not None:
             diff = f"{r['diff_pct']:+.1f}"
         else:
-            diff = "0.0" if r["vmsim"] == r["median"] else "-"
-        ok = ("ok" if r["ok"] else "NO") if "ok" in r else "info"
+            diff = "0.0" if r["vmsim"] is not None and r["vmsim"] == r["median"] else "-"
+        ok = ("ok" if r["ok"] else "NO") if "ok" in r else "-" if r.get("headline") else "info"
         body.append([r["counter"]] + [fmt_num(x) for x in r["linux"]] +
-                    [fmt_num(r["median"]), fmt_num(r["vmsim"]), diff, ok])
+                    [fmt_num(r["median"]), fmt_vmsim(r), diff, ok])
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                                    for i, (c, w) in enumerate(zip(cells, widths)))
     log(line(head))
+    nhead = sum(1 for r in rows if r.get("headline"))
     for i, b in enumerate(body):
-        if i == len(HEADLINE):
+        if i == nhead:
             log("  ".join("-" * w for w in widths))
         log(line(b))
 
@@ -561,35 +761,59 @@ def resolve(prog):
     return path
 
 
-def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, timeout=600):
-    """Measures argv natively and in vmsim; returns everything as a dict."""
+def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, timeout=600,
+             thp=None):
+    """Measures argv natively and in vmsim (vmsim None: Linux alone); returns everything
+    as a dict. thp: the THP mode named for the program, which makes it a THP program;
+    None runs it in the machine's mode."""
     cwd = cwd or os.getcwd()
     env = dict(os.environ if env is None else env)
     path = _resolve_in(argv[0], cwd)
     argv = [path] + list(argv[1:])
+    mode = thp or native.thp_default()
     result = {
         "argv": argv, "cwd": cwd,
         "memory_max": None if memory_max is None else fmt_size(memory_max),
-        "swap": fmt_size(swap), "native": {"cgroup": native.version, "runs": []},
+        "swap": fmt_size(swap), "thp": {"mode": mode, "named": thp is not None},
+        "native": {"cgroup": native.version, "runs": []},
     }
-    for i in range(runs):
-        r = native.run_once(path, argv, memory_max, cwd, env, timeout)
-        note = " (timed out, killed)" if r["timed_out"] else ""
-        log(f"  native run {i + 1}/{runs}: exit status {r['exit_status']}{note}, {r['seconds']:.2f} s, "
-            f"minflt {r['rusage']['minflt']} majflt {r['rusage']['majflt']} "
-            f"pswpin {r['vmstat'].get('pswpin')} pswpout {r['vmstat'].get('pswpout')}")
-        result["native"]["runs"].append(r)
-    work = tempfile.mkdtemp(prefix="vmsim-validate-")
-    try:
-        result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, cwd, env, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    rows = compare(result["native"]["runs"], result["vmsim"]["values"])
+    with native.thp_mode(mode):
+        result["thp"]["settings"] = thp_settings()
+        if mode != "never":
+            thp_warnings(result["thp"]["settings"])
+        for i in range(runs):
+            r = native.run_once(path, argv, memory_max, cwd, env, timeout)
+            note = " (timed out, killed)" if r["timed_out"] else ""
+            extra = "".join(f" {h.split('.')[1]} {r['vmstat'].get(h.split('.')[1])}"
+                            for h in THP_HEADLINE) if thp else ""
+            log(f"  native run {i + 1}/{runs}: exit status {r['exit_status']}{note}, {r['seconds']:.2f} s, "
+                f"minflt {r['rusage']['minflt']} majflt {r['rusage']['majflt']} "
+                f"pswpin {r['vmstat'].get('pswpin')} pswpout {r['vmstat'].get('pswpout')}{extra}")
+            result["native"]["runs"].append(r)
+        # Anything else on the machine counts in /proc/vmstat too: look for it over as
+        # long as a run takes, in the same mode (khugepaged and others' faults differ by it).
+        seconds = min(max(statistics.median(r["seconds"] for r in result["native"]["runs"]), 0.2), 2.0)
+        idle = idle_deltas(seconds, ["pswpin", "pswpout"] + THP_VMSTAT)
+    result["native"]["idle"] = {"seconds": round(seconds, 3), "vmstat": idle}
+    moved = [f"{k} +{v}" for k, v in idle.items() if v]
+    if moved:
+        warn(f"with nothing of ours running for {seconds:.1f} s, /proc/vmstat moved ({', '.join(moved)}): "
+             "something else on the machine adds to these counts")
+    if vmsim is None:
+        vm_values = None
+    else:
+        work = tempfile.mkdtemp(prefix="vmsim-validate-")
+        try:
+            result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, mode, cwd, env, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        vm_values = result["vmsim"]["values"]
+    rows = compare(result["native"]["runs"], vm_values, thp is not None)
     result["counters"] = rows
-    result["ok"] = all(r["ok"] for r in rows if "ok" in r)
+    result["ok"] = None if vmsim is None else all(r["ok"] for r in rows if "ok" in r)
     statuses = {r["exit_status"] for r in result["native"]["runs"]}
     result["exit_statuses"] = sorted(statuses)
-    if result["vmsim"]["record_exit_status"] not in statuses:
+    if vmsim is not None and result["vmsim"]["record_exit_status"] not in statuses:
         warn(f"the program exited with status {result['vmsim']['record_exit_status']} under `vmsim record` "
              f"but {', '.join(map(str, sorted(statuses)))} natively")
     return result
@@ -631,23 +855,26 @@ def swap_note(native):
 
 
 def cmd_run(args):
-    vmsim = check_vmsim(args.vmsim)
+    vmsim = None if args.native_only else check_vmsim(args.vmsim)
     if not args.command:
         raise Fail("name the program after `--` (e.g. validate.py run --memory-max 32M -- ./prog)")
     argv = args.command[1:] if args.command[0] == "--" else args.command
     if not argv:
         raise Fail("name the program after `--`")
     _resolve_in(argv[0], os.getcwd())
+    if args.thp and thp_problem(args.thp):
+        raise ThpFail(thp_problem(args.thp))
     with Native(args.swap, args.swap_dir) as native:
         log(f"Linux {platform.release()}; memory cgroup {native.version} at {native.mount}; "
-            f"{swap_note(native)}; {args.runs} runs")
-        result = validate(native, vmsim, argv, args.memory_max, args.swap, args.runs)
+            f"{swap_note(native)}; THP mode {args.thp or native.thp_default()}; {args.runs} runs"
+            f"{'; Linux only' if vmsim is None else ''}")
+        result = validate(native, vmsim, argv, args.memory_max, args.swap, args.runs, thp=args.thp)
     log()
     print_table(result["counters"], args.runs)
     if result["exit_statuses"] != [0]:
         warn(f"the program's native exit status: {', '.join(map(str, result['exit_statuses']))}")
     result.update(kernel=platform.release(), date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                  vmsim_version=vmsim_version(vmsim))
+                  vmsim_version=None if vmsim is None else vmsim_version(vmsim))
     if args.json:
         write_json(args.json, result)
     if args.check and not result["ok"]:
@@ -660,7 +887,7 @@ def cmd_run(args):
 # ---------------------------------------------------------------- the corpus
 
 
-ENTRY_KEYS = {"name", "source", "command", "args", "memory_max", "setup", "description", "ci", "env"}
+ENTRY_KEYS = {"name", "source", "command", "args", "memory_max", "setup", "description", "ci", "env", "thp"}
 
 
 def shown(path):
@@ -727,6 +954,8 @@ def load_corpus(path):
             p["memory_max_bytes"] = n
         else:
             p["memory_max_bytes"] = None
+        if "thp" in p and p["thp"] not in THP_MODES:
+            raise Fail(f"{where}: `thp` = {p['thp']!r}: want one of {', '.join(map(repr, THP_MODES))}")
         if not isinstance(p.get("ci", False), bool):
             raise Fail(f"{where}: `ci` = {p['ci']!r}: want true or false")
         env = p.get("env", {})
@@ -768,23 +997,38 @@ def prepare(entry, build, tmp, corpus_dir):
 def cell(row):
     if row is None:
         return "-"
+    if "ok" not in row:
+        return fmt_num(row["median"])
     ok = "ok" if row["ok"] else "**no**"
-    return f"{fmt_num(row['median'])} / {fmt_num(row['vmsim'])} {ok}"
+    return f"{fmt_num(row['median'])} / {fmt_vmsim(row)} {ok}"
+
+
+def with_thp(results):
+    """Whether the summary has THP columns: some program ran in a named THP mode."""
+    return any(thp for _, _, thp, _ in results)
+
+
+def summary_head(results):
+    return HEADLINE + (THP_HEADLINE if with_thp(results) else [])
 
 
 def summary_rows(results):
+    heads = summary_head(results)
     rows = []
-    for name, limit, res in results:
+    for name, limit, thp, res in results:
+        first = [name, limit] + ([thp or "-"] if with_thp(results) else [])
         if "error" in res:
-            rows.append([name, limit] + ["error"] * len(HEADLINE))
+            rows.append(first + ["error"] * len(heads))
             continue
-        by = {r["counter"]: r for r in res["counters"]}
-        rows.append([name, limit] + [cell(by.get(h)) for h in HEADLINE])
+        by = {r["counter"]: r for r in res["counters"] if r.get("headline")}
+        rows.append(first + [cell(by.get(h)) for h in heads])
     return rows
 
 
-def print_summary(results):
-    head = ["program", "limit"] + [h.split(".")[1] + " (Linux / vmsim)" for h in HEADLINE]
+def print_summary(results, native_only=False):
+    what = " (Linux)" if native_only else " (Linux / vmsim)"
+    head = ["program", "limit"] + (["thp"] if with_thp(results) else []) + \
+        [h.split(".")[1] + what for h in summary_head(results)]
     body = [[c.replace("**", "") for c in r] for r in summary_rows(results)]
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
     for cells in [head] + body:
@@ -792,16 +1036,21 @@ def print_summary(results):
 
 
 def doc_table(results, meta):
+    heads = summary_head(results)
+    thp_col = with_thp(results)
+    thp_note = (" `thp` is the THP mode a program names (`-`: the machine's, "
+                f"`{meta['thp']}`); thp_fault_alloc and thp_split_pmd are judged for those "
+                "programs only, within 10% or 2 events.") if thp_col else ""
     lines = [
         DOC_BEGIN,
         "",
         f"Measured on Linux {meta['kernel']} ({meta['machine']}) on {meta['date'][:10]}, "
         f"with {meta['vmsim_version']} (binary of {meta['vmsim_built']}); {meta['runs']} native runs "
         f"per program, swap {meta['swap']}; the corpus took {meta['minutes']:.1f} minutes. "
-        "Each cell is the Linux median / vmsim, then the verdict.",
+        "Each cell is the Linux median / vmsim, then the verdict." + thp_note,
         "",
-        "| program | limit | " + " | ".join(h.split(".")[1] for h in HEADLINE) + " |",
-        "|---|---|" + "---|" * len(HEADLINE),
+        "| program | limit | " + ("thp | " if thp_col else "") + " | ".join(h.split(".")[1] for h in heads) + " |",
+        "|---|---|" + ("---|" if thp_col else "") + "---|" * len(heads),
     ]
     for r in summary_rows(results):
         lines.append("| " + " | ".join(f"`{r[0]}`" if i == 0 else c for i, c in enumerate(r)) + " |")
@@ -824,7 +1073,7 @@ def write_doc(path, table):
 
 
 def cmd_corpus(args):
-    vmsim = check_vmsim(args.vmsim)
+    vmsim = None if args.native_only else check_vmsim(args.vmsim)
     entries = load_corpus(args.corpus)
     if args.only:
         want = [w for w in args.only.split(",") if w]
@@ -836,32 +1085,42 @@ def cmd_corpus(args):
         entries = [e for e in entries if e["name"] in want]
         if args.write_doc:
             raise Fail("--write-doc wants the whole corpus; leave out --only")
+    if args.write_doc and args.thp:
+        raise Fail("--write-doc wants each program in its own THP mode; leave out --thp")
     if not shutil.which("gcc") and any("source_path" in e for e in entries):
         raise Fail("gcc is needed to build the corpus's C programs", 3)
     corpus_dir = os.path.dirname(os.path.abspath(args.corpus))
     t_start = time.monotonic()
     results = []
+    thp_errors = []
     build = tempfile.mkdtemp(prefix="vmsim-validate-build-")
     tmp = tempfile.mkdtemp(prefix="vmsim-validate-data-")
     try:
         with Native(args.swap, args.swap_dir) as native:
             log(f"Linux {platform.release()}; memory cgroup {native.version} at {native.mount}; "
-                f"{swap_note(native)}; {args.runs} runs; "
-                f"{len(entries)} programs")
+                f"{swap_note(native)}; THP mode {native.thp_default()} unless named; {args.runs} runs; "
+                f"{len(entries)} programs{'; Linux only' if vmsim is None else ''}")
             for e in entries:
                 limit = e.get("memory_max", "none")
-                log(f"\n== {e['name']} (limit {limit}): {e['description']}")
+                thp = args.thp or e.get("thp")
+                log(f"\n== {e['name']} (limit {limit}{f', THP {thp}' if thp else ''}): {e['description']}")
                 t0 = time.monotonic()
                 try:
+                    if thp and thp_problem(thp):
+                        raise ThpFail(thp_problem(thp))
                     argv, env = prepare(e, build, tmp, corpus_dir)
                     res = validate(native, vmsim, argv, e["memory_max_bytes"], args.swap, args.runs,
-                                   cwd=tmp, env=env)
+                                   cwd=tmp, env=env, thp=thp)
                     if res["exit_statuses"] != [0]:
                         warn(f"{e['name']}: native exit status {res['exit_statuses']}, want 0")
                         res["error"] = f"native exit status {res['exit_statuses']}"
                     else:
                         log()
                         print_table(res["counters"], args.runs)
+                except ThpFail as f:
+                    log(f"  error: {f}")
+                    res = {"error": str(f)}
+                    thp_errors.append(e["name"])
                 except Fail as f:
                     if f.status == 3:
                         raise
@@ -869,35 +1128,40 @@ def cmd_corpus(args):
                     res = {"error": str(f)}
                 res["name"], res["seconds"] = e["name"], round(time.monotonic() - t0, 1)
                 log(f"  ({res['seconds']:.1f} s)")
-                results.append((e["name"], limit, res))
+                results.append((e["name"], limit, thp, res))
+            machine_thp = native.thp_default()
     finally:
         shutil.rmtree(build, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
     minutes = (time.monotonic() - t_start) / 60
-    log(f"\nSummary (Linux median / vmsim, verdict), {minutes:.1f} minutes:")
-    print_summary(results)
-    built = datetime.datetime.fromtimestamp(os.path.getmtime(vmsim)).astimezone()
+    log(f"\nSummary (Linux median{'' if vmsim is None else ' / vmsim, verdict'}), {minutes:.1f} minutes:")
+    print_summary(results, vmsim is None)
     meta = {
         "kernel": platform.release(), "machine": platform.machine(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "vmsim": vmsim, "vmsim_version": vmsim_version(vmsim),
-        "vmsim_built": built.strftime("%Y-%m-%d %H:%M"), "runs": args.runs,
-        "swap": fmt_size(args.swap), "minutes": minutes,
+        "vmsim": vmsim, "runs": args.runs, "swap": fmt_size(args.swap), "thp": machine_thp,
+        "minutes": minutes,
     }
+    if vmsim is not None:
+        built = datetime.datetime.fromtimestamp(os.path.getmtime(vmsim)).astimezone()
+        meta.update(vmsim_version=vmsim_version(vmsim), vmsim_built=built.strftime("%Y-%m-%d %H:%M"))
     if args.json:
-        write_json(args.json, {"meta": meta, "programs": [r for _, _, r in results]})
-    errors = [n for n, _, r in results if "error" in r]
+        write_json(args.json, {"meta": meta, "programs": [r for _, _, _, r in results]})
+    errors = [n for n, _, _, r in results if "error" in r]
     if args.write_doc:
         write_doc(args.write_doc, doc_table(results, meta))
         log(f"wrote the table into {args.write_doc}")
     if errors:
         log(f"\nERROR: could not measure {', '.join(errors)}")
-        return 4
-    bad = [n for n, _, r in results if not r["ok"]]
+        if thp_errors:
+            log(f"(this machine cannot run {', '.join(thp_errors)} in the THP mode they name)")
+        if len(errors) > len(thp_errors):
+            return 4
+    bad = [n for n, _, _, r in results if r.get("ok") is False]
     if args.check and bad:
         log(f"\nFAIL: a headline counter is off for {', '.join(bad)}")
         return 1
-    return 0
+    return 3 if thp_errors else 0
 
 
 # ---------------------------------------------------------------- main
@@ -914,19 +1178,29 @@ def main():
         p.add_argument("--runs", type=int, default=3, help="native runs per program (default 3)")
         p.add_argument("--json", metavar="OUT", help="write everything measured to OUT as JSON")
         p.add_argument("--check", action="store_true", help="exit 1 if a headline counter is off")
+        p.add_argument("--native-only", action="store_true",
+                       help="measure Linux alone: no vmsim binary, no verdicts")
 
     r = sub.add_parser("run", help="one program: Linux against vmsim")
     r.add_argument("--memory-max", type=size_arg, help="the memory cgroup's limit (default none)")
+    r.add_argument("--thp", choices=THP_MODES,
+                   help="THP mode for the native runs and vmsim run --thp; judges thp_fault_alloc "
+                        "and thp_split_pmd too (default: the machine's mode, not judged)")
     common(r)
     r.add_argument("command", nargs=argparse.REMAINDER, help="-- PROG ARGS")
     c = sub.add_parser("corpus", help="every program of validation/corpus.toml")
     c.add_argument("--only", help="comma-separated program names")
     c.add_argument("--write-doc", metavar="DOC", help="rewrite DOC's table section (docs/validation.md)")
     c.add_argument("--corpus", default=DEFAULT_CORPUS, help="the corpus file (default validation/corpus.toml)")
+    c.add_argument("--thp", choices=THP_MODES,
+                   help="THP mode for every program, over their `thp` keys (default: each program's "
+                        "`thp`, else the machine's mode)")
     common(c)
     args = ap.parse_args()
     if args.runs < 1:
         ap.error("--runs wants at least 1")
+    if args.native_only and (args.check or getattr(args, "write_doc", None)):
+        ap.error("--native-only gives no verdicts: leave out --check and --write-doc")
 
     for s in CLEANUP_SIGNALS:
         signal.signal(s, on_signal)
