@@ -10,6 +10,11 @@ use crate::os::Prot;
 use crate::trace::{Access, Event, MapKind, TracePid, TraceTid};
 use rustc_hash::FxHashMap;
 
+/// `mmap`'s `MAP_GROWSDOWN` (x86-64).
+const MAP_GROWSDOWN: u64 = 0x100;
+/// `mmap`'s `MAP_STACK` (x86-64).
+const MAP_STACK: u64 = 0x20000;
+
 /// A connection, numbered by the caller.
 pub type ConnId = usize;
 
@@ -474,6 +479,19 @@ impl Demux {
                         shared: matches!(flags & 3, 1 | 3),
                         kind,
                     });
+                    // Linux (6.7 on) gives a MAP_STACK mapping VM_NOHUGEPAGE, and a
+                    // grows-down stack faults in page by page below its mapped part, so
+                    // it never has the empty aligned range a huge page needs: both are
+                    // recorded as advised MADV_NOHUGEPAGE (QEMU maps the guest's stack
+                    // whole).
+                    if flags & (MAP_STACK | MAP_GROWSDOWN) != 0 {
+                        out(Event::Madvise {
+                            pid,
+                            addr: VirtAddr(addr),
+                            len,
+                            advice: crate::trace::MADV_NOHUGEPAGE,
+                        });
+                    }
                 }
                 Ctl::Munmap => out(Event::Munmap {
                     pid,
