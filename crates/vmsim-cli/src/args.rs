@@ -5,5 +5,5 @@
 
 pub use vmsim::options::{
     access, count, count_u32, count_usize, fraction, mode, non_negative, nonzero_size, overcommit,
-    page_cache_warm, page_size, percent, questions, rate, size, thp,
+    page_cache_warm, page_size, percent, questions, rate, size, thp, thp_defrag,
 };

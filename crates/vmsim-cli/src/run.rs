@@ -76,6 +76,11 @@ pub struct KernelArgs {
     /// mapping), madvise (those madvise(MADV_HUGEPAGE) marked) or never.
     #[arg(long, value_name = "MODE", default_value = d::THP, value_parser = args::thp)]
     pub thp: vmsim::os::thp::ThpMode,
+    /// Whether a huge-page fault may reclaim when its group or the machine is short, as
+    /// /sys/kernel/mm/transparent_hugepage/defrag: always, defer, defer+madvise,
+    /// madvise (advised mappings only) or never. vmsim does not compact memory.
+    #[arg(long, value_name = "MODE", default_value = d::THP_DEFRAG, value_parser = args::thp_defrag)]
+    pub thp_defrag: vmsim::os::thp::ThpDefrag,
 }
 
 /// A synthetic workload's parameters.
@@ -224,6 +229,7 @@ impl KernelArgs {
             readahead: self.readahead,
             page_cache_warm: self.page_cache_warm,
             thp: self.thp,
+            thp_defrag: self.thp_defrag,
         }
     }
 }

@@ -29,6 +29,8 @@ pub mod defaults {
     pub const PAGE_CACHE: &str = "cold";
     /// `thp`: transparent huge pages where `madvise` asks, as Linux's default.
     pub const THP: &str = "madvise";
+    /// `thp_defrag`: advised VMAs' huge-page faults may reclaim, as Linux's default.
+    pub const THP_DEFRAG: &str = "madvise";
     /// `accesses`.
     pub const ACCESSES: &str = "1000000";
     /// `seed`.
@@ -233,6 +235,14 @@ pub fn thp(s: &str) -> Result<crate::os::thp::ThpMode, String> {
         .ok_or_else(|| format!("unknown THP mode `{s}` (always, madvise, never)"))
 }
 
+/// Whether huge-page faults may reclaim: `always`, `defer`, `defer+madvise`, `madvise`
+/// or `never`.
+pub fn thp_defrag(s: &str) -> Result<crate::os::thp::ThpDefrag, String> {
+    crate::os::thp::ThpDefrag::parse(s).ok_or_else(|| {
+        format!("unknown THP defrag mode `{s}` (always, defer, defer+madvise, madvise, never)")
+    })
+}
+
 /// What an access does: `read`, `write` or `exec`.
 pub fn access(s: &str) -> Result<AccessKind, String> {
     match s {
@@ -293,6 +303,7 @@ impl Default for KernelOptions {
             readahead: None,
             page_cache_warm: default(page_cache_warm, d::PAGE_CACHE),
             thp: default(thp, d::THP),
+            thp_defrag: default(thp_defrag, d::THP_DEFRAG),
         }
     }
 }
@@ -351,7 +362,7 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 44] = [
+    pub const NAMES: [&'static str; 45] = [
         "trace",
         "format",
         "workload",
@@ -369,6 +380,7 @@ impl RunOptions {
         "readahead",
         "page_cache",
         "thp",
+        "thp_defrag",
         "interval",
         "accesses",
         "seed",
@@ -431,6 +443,7 @@ impl RunOptions {
             "readahead" => k.readahead = Some(size(value).map_err(bad)?),
             "page_cache" => k.page_cache_warm = page_cache_warm(value).map_err(bad)?,
             "thp" => k.thp = thp(value).map_err(bad)?,
+            "thp_defrag" => k.thp_defrag = thp_defrag(value).map_err(bad)?,
             "interval" => self.interval = Some(count(value).map_err(bad)?),
             "accesses" => p.accesses = count(value).map_err(bad)?,
             "seed" => p.seed = whole(value).map_err(bad)?,

@@ -173,6 +173,8 @@ pub struct KernelOptions {
     pub page_cache_warm: bool,
     /// When anonymous memory gets transparent huge pages (`--thp`).
     pub thp: crate::os::thp::ThpMode,
+    /// Whether huge-page faults may reclaim (`--thp-defrag`).
+    pub thp_defrag: crate::os::thp::ThpDefrag,
 }
 
 /// Linux's default readahead (`VM_READAHEAD_PAGES`, 128 KiB), for files whose
@@ -236,6 +238,7 @@ impl KernelOptions {
             store_values: false,
             page_cache_warm: self.page_cache_warm,
             thp: self.thp,
+            thp_defrag: self.thp_defrag,
             swap_bytes: self.swap,
             swap_path: self.swap_file.clone(),
             swap_force: self.force,

@@ -17,6 +17,7 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use vmsim::addr::VirtAddr;
 use vmsim::hw::MachineSpec;
+use vmsim::os::thp::ThpMode;
 use vmsim::os::{
     AccessError, Errno, Kernel, KernelConfig, MmapArgs, Pid, ProcState, Program, Prot,
     ReclaimPolicy, Signal,
@@ -656,6 +657,38 @@ proptest! {
                 }
                 w.finish(base)?;
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Transparent huge pages in every private anonymous mapping (mode `always`):
+    /// regions of up to a few huge pages are written and read, split by `munmap`,
+    /// `mprotect` and `MADV_DONTNEED`, shared by fork and copied on write, with RAM to
+    /// spare and under memory pressure (huge pages split and swapped): every byte read is
+    /// the model's, and every access the model refuses faults, so no TLB entry outlives
+    /// a split that narrows access.
+    #[test]
+    fn bytes_survive_huge_pages(ops in proptest::collection::vec(op(400, 2), 1..60)) {
+        for (ram, swap) in [(None, 0), (Some(12 << 20), 64 << 20)] {
+            let spec = || support::machine("x86-64", ram);
+            let config = KernelConfig {
+                thp: ThpMode::Always,
+                kill_on_violation: false,
+                swap_bytes: swap,
+                reclaim: ReclaimPolicy::TwoList,
+                ..KernelConfig::default()
+            };
+            let k = Kernel::boot(spec(), config.clone());
+            let base = k.frame_baseline();
+            drop(k);
+            let mut w = World::new(spec(), config);
+            for op in &ops {
+                w.apply(op)?;
+            }
+            w.finish(base)?;
         }
     }
 }

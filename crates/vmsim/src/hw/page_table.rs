@@ -270,6 +270,15 @@ pub struct Mapping {
     pub pte_addr: PhysAddr,
 }
 
+impl Mapping {
+    /// The frame holding `va`'s base page: the leaf's first frame for a base page, the
+    /// right one inside a huge page.
+    pub fn frame_of(&self, paging: &Paging, va: VirtAddr) -> Pfn {
+        let within = va.0 & (paging.leaf_size(self.level) - 1);
+        Pfn(self.pfn.0 + (within >> paging.page_shift))
+    }
+}
+
 /// A leaf slot found by [`PageTable::entries`]: a present leaf, or a not-present entry
 /// whose other bits the kernel uses for its own bookkeeping (a swap slot, a page made
 /// inaccessible by `mprotect(PROT_NONE)`). Hardware ignores such an entry: bit 0 (x86 P,
@@ -453,7 +462,7 @@ impl PageTable {
     }
 
     /// The flush that a change to the leaf of `level` mapping `va` calls for.
-    fn flush_leaf(&self, paging: &Paging, va: VirtAddr, level: u32, global: bool) -> TlbFlush {
+    pub fn flush_leaf(&self, paging: &Paging, va: VirtAddr, level: u32, global: bool) -> TlbFlush {
         let size = paging.leaf_size(level);
         let start = va.align_down(size);
         TlbFlush::new(

@@ -28,7 +28,9 @@ impl Kernel {
         let len = self.round_len(len)?;
         let end = self.check_range(addr, len)?;
         self.mapped_throughout(pid, addr, end)?;
-        self.split_huge_range(pid, addr, end)?;
+        // A huge page the range covers whole is let go whole (Linux's
+        // `madvise_free_huge_pmd`); one it covers in part is split first.
+        self.split_huge_edges(pid, addr, end)?;
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
         let ps = self.page_size();

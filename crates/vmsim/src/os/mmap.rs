@@ -165,8 +165,27 @@ impl Kernel {
                 return Ok(hint);
             }
         }
+        let bottom = self.space.mmap_min.max(mm.brk);
+        // Linux (6.7 on) places a private anonymous mapping whose length is a multiple
+        // of the huge-page size on a huge-page boundary (`thp_get_unmapped_area`): it
+        // looks for room for one huge page more and aligns inside it, at the top. vmsim
+        // does so where every such mapping may get huge pages (THP mode `always`), so
+        // that runs in the other modes keep the placement base pages always had;
+        // recorded traces carry Linux's own placement (the recorder's `align`).
+        let huge = self.hpage_pages() * self.page_size();
+        if huge > 0
+            && self.config.thp == super::thp::ThpMode::Always
+            && args.source == MapSource::Anon
+            && !args.shared
+            && len % huge == 0
+        {
+            if let Some(start) = mm.vmas.gap_below(mm.mmap_base, bottom, len + huge) {
+                let up = (huge - start.0 % huge) % huge;
+                return Ok(VirtAddr(start.0 + if up == 0 { huge } else { up }));
+            }
+        }
         mm.vmas
-            .gap_below(mm.mmap_base, self.space.mmap_min.max(mm.brk), len)
+            .gap_below(mm.mmap_base, bottom, len)
             .ok_or(Errno::ENOMEM)
     }
 }

@@ -135,6 +135,9 @@ pub struct KernelConfig {
     /// When anonymous memory gets transparent huge pages
     /// (`/sys/kernel/mm/transparent_hugepage/enabled`).
     pub thp: thp::ThpMode,
+    /// Whether a huge-page fault may reclaim when memory is short
+    /// (`/sys/kernel/mm/transparent_hugepage/defrag`).
+    pub thp_defrag: thp::ThpDefrag,
 }
 
 impl Default for KernelConfig {
@@ -163,6 +166,7 @@ impl Default for KernelConfig {
             cpu_mhz: 3_000,
             memory_max: None,
             thp: thp::ThpMode::Madvise,
+            thp_defrag: thp::ThpDefrag::Madvise,
         }
     }
 }
@@ -555,8 +559,10 @@ impl Kernel {
     }
 
     /// Drops every page-cache page no process maps (`echo 1 > drop_caches`), writing
-    /// back the dirty ones.
+    /// back the dirty ones; the huge zero page goes too if nothing maps it (as
+    /// `echo 3`'s shrinkers free it).
     pub fn drop_caches(&mut self) -> u64 {
+        self.release_huge_zero_page();
         let idle: Vec<_> = self
             .cache
             .pages

@@ -26,9 +26,10 @@
 //!
 //! Where vmsim departs from Linux (docs/kernel.md): once no huge mapping of a huge
 //! page is left, its frames are base pages at once (Linux keeps the folio whole,
-//! mapped by base-page entries, until its deferred split); `madvise(MADV_FREE)` and
-//! `mremap` split every huge page in their range, and `mprotect(PROT_NONE)` those it
-//! covers; khugepaged's collapse and the defrag modes are not modelled.
+//! mapped by base-page entries, until its deferred split); `mremap` splits every huge
+//! page in its range, and `mprotect(PROT_NONE)` those it covers; khugepaged's collapse
+//! and compaction are not modelled (the defrag modes decide only whether a fault may
+//! reclaim).
 
 use super::fault::{FaultKind, Violation};
 use super::frames::FrameKind;
@@ -75,6 +76,63 @@ impl ThpMode {
     }
 }
 
+/// How hard a huge-page fault tries when memory is short
+/// (`/sys/kernel/mm/transparent_hugepage/defrag`): whether it may reclaim (Linux: and
+/// compact) for the huge page, by the VMA's advice. Without, it takes a huge page only
+/// if one is free and its group has room for it, and falls back otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+pub enum ThpDefrag {
+    /// Every fault reclaims (for VMAs not advised, one attempt: `__GFP_NORETRY`).
+    Always,
+    /// None reclaims (kswapd and kcompactd are woken).
+    Defer,
+    /// Advised VMAs reclaim; others wake kswapd.
+    DeferMadvise,
+    /// Advised VMAs reclaim; others do not (Linux's default).
+    #[default]
+    Madvise,
+    /// None reclaims.
+    Never,
+}
+
+impl ThpDefrag {
+    /// The mode called `s` (`always`, `defer`, `defer+madvise`, `madvise`, `never`).
+    pub fn parse(s: &str) -> Option<ThpDefrag> {
+        match s {
+            "always" => Some(ThpDefrag::Always),
+            "defer" => Some(ThpDefrag::Defer),
+            "defer+madvise" => Some(ThpDefrag::DeferMadvise),
+            "madvise" => Some(ThpDefrag::Madvise),
+            "never" => Some(ThpDefrag::Never),
+            _ => None,
+        }
+    }
+
+    /// Its name, as the sysfs file shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ThpDefrag::Always => "always",
+            ThpDefrag::Defer => "defer",
+            ThpDefrag::DeferMadvise => "defer+madvise",
+            ThpDefrag::Madvise => "madvise",
+            ThpDefrag::Never => "never",
+        }
+    }
+
+    /// How many times a fault in a VMA (`advised`: `MADV_HUGEPAGE`) may reclaim for a
+    /// huge page before it falls back (Linux's `vma_thp_gfp_mask`, and the memory
+    /// group's `MAX_RECLAIM_RETRIES` of 16 without `__GFP_NORETRY`).
+    pub fn reclaim_tries(self, advised: bool) -> u32 {
+        match (self, advised) {
+            (ThpDefrag::Always, true)
+            | (ThpDefrag::DeferMadvise, true)
+            | (ThpDefrag::Madvise, true) => 16,
+            (ThpDefrag::Always, false) => 1,
+            _ => 0,
+        }
+    }
+}
+
 /// A VMA's `madvise` advice on huge pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum HugeAdvice {
@@ -115,6 +173,8 @@ pub(super) struct Thp {
     whole: FxHashMap<u64, u32>,
     /// The huge zero page's first frame, once made.
     zero: Option<Pfn>,
+    /// Level-2 leaves mapping the huge zero page.
+    zero_maps: u64,
 }
 
 impl Kernel {
@@ -188,7 +248,11 @@ impl Kernel {
                 .is_ok()
                 .then_some(FaultKind::ZeroPage));
         }
-        let Some(head) = self.alloc_huge(pid) else {
+        let tries = self
+            .config
+            .thp_defrag
+            .reclaim_tries(vma.huge == HugeAdvice::Huge);
+        let Some(head) = self.alloc_huge(pid, tries) else {
             self.log.counters.thp.fault_fallback += 1;
             return Ok(None);
         };
@@ -218,27 +282,34 @@ impl Kernel {
 
     /// A zeroed huge page charged to `pid`'s group, on the reclaim lists as one entry
     /// (its first frame); `None` if no aligned block is free or the group cannot take
-    /// it. Like Linux's `GFP_TRANSHUGE_LIGHT`, it only wakes background reclaim for
-    /// free memory; a group at its limit reclaims for the charge.
-    fn alloc_huge(&mut self, pid: Pid) -> Option<Pfn> {
+    /// it. It may reclaim `tries` times (see [`ThpDefrag::reclaim_tries`]): for the
+    /// group's charge (Linux's `try_charge_memcg`, which never calls the OOM killer for
+    /// a huge page), and once for free memory below the `low` watermark. vmsim does not
+    /// compact: a free aligned block must exist.
+    fn alloc_huge(&mut self, pid: Pid, tries: u32) -> Option<Pfn> {
         let n = self.hpage_pages();
         self.kswapd();
         let g = self.process(pid)?.group;
-        let mut tries = 5;
+        let mut left = tries;
         loop {
             let grp = &self.groups.list[g.0 as usize];
             match grp.max_pages {
                 Some(max) if grp.charged + n > max => {
-                    if tries == 0 || self.reclaim(n as usize, Scope::Group(g)) == 0 {
+                    if left == 0 {
                         self.log.counters.thp.fault_fallback_charge += 1;
                         return None;
                     }
-                    tries -= 1;
+                    left -= 1;
+                    self.reclaim(n as usize, Scope::Group(g));
                 }
                 _ => break,
             }
         }
-        if self.frames.nr_free() < n + self.reclaim.watermarks.min {
+        let low = self.reclaim.watermarks.low;
+        if self.frames.nr_free() < n + low && tries > 0 {
+            self.reclaim(n as usize, Scope::Global);
+        }
+        if self.frames.nr_free() < n + low {
             return None;
         }
         let head = self.frames.alloc(n, FrameKind::Anon, g.0)?;
@@ -251,11 +322,13 @@ impl Kernel {
         }
         grp.peak = grp.peak.max(grp.charged);
         self.lru_add(head);
+        self.reclaim.lists.set_extra(head.0 as u32, n as u32 - 1);
         Some(head)
     }
 
     /// Gives back a huge page no one maps.
     fn free_huge(&mut self, head: Pfn) {
+        self.reclaim.lists.set_extra(head.0 as u32, 0);
         for i in 0..self.hpage_pages() {
             self.put_frame(Pfn(head.0 + i));
         }
@@ -284,6 +357,7 @@ impl Kernel {
             Flags::RWX | Flags::USER,
         )?;
         if Some(head) == self.thp.zero {
+            self.thp.zero_maps += 1;
             return Ok(());
         }
         let ps = self.page_size();
@@ -305,12 +379,26 @@ impl Kernel {
         if *c > 0 {
             return;
         }
-        self.thp.whole.remove(&head.0);
+        self.huge_to_base(head);
+    }
+
+    /// The huge page at `head` is whole nowhere any more: its frames that still live
+    /// are base pages, each on the reclaim lists (and let go by `MADV_FREE` if the
+    /// huge page was).
+    fn huge_to_base(&mut self, head: Pfn) {
+        if self.thp.whole.remove(&head.0).is_none() {
+            return;
+        }
         self.log.counters.thp.anon_huge_pages = self.thp.whole.len() as u64;
+        self.reclaim.lists.set_extra(head.0 as u32, 0);
+        let lazy = self.reclaim.lazyfree.contains(&head.0);
         for i in 1..self.hpage_pages() {
             let f = Pfn(head.0 + i);
             if self.frames.kind(f) == FrameKind::Anon {
                 self.lru_add(f);
+                if lazy {
+                    self.reclaim.lazyfree.insert(f.0);
+                }
             }
         }
     }
@@ -329,6 +417,7 @@ impl Kernel {
             .unmap(&paging, &mut self.machine.ram, start)
             .map_err(|_| Errno::EFAULT)?;
         if Some(head) == self.thp.zero {
+            self.thp.zero_maps -= 1;
             return Ok(flush);
         }
         let ps = self.page_size();
@@ -374,6 +463,7 @@ impl Kernel {
             .map_err(|_| Errno::EFAULT)?;
         self.flush_for(pid, flush);
         let zero = Some(m.pfn) == self.thp.zero;
+        self.thp.zero_maps -= u64::from(zero);
         for i in 0..n {
             let at = VirtAddr(start.0 + i * ps);
             let f = if zero {
@@ -461,11 +551,16 @@ impl Kernel {
         let start = VirtAddr(page.0 & !(n * self.page_size() - 1));
         if Some(m.pfn) == self.thp.zero {
             // A fresh huge page for the huge zero page, where one is free.
-            if let Some(head) = self.alloc_huge(pid) {
+            let tries = self
+                .config
+                .thp_defrag
+                .reclaim_tries(vma.huge == HugeAdvice::Huge);
+            if let Some(head) = self.alloc_huge(pid, tries) {
                 let (_, flush) = pt
                     .unmap(&paging, &mut self.machine.ram, start)
                     .map_err(|_| Violation::NoVma)?;
                 self.flush_for(pid, flush);
+                self.thp.zero_maps -= 1;
                 let flags = self.user_flags(vma.prot, true, false);
                 if self.map_huge(pid, start, head, flags).is_ok() {
                     self.log.counters.thp.fault_alloc += 1;
@@ -501,18 +596,37 @@ impl Kernel {
             // A mapping the walk cannot split (its process gone) stays as it is.
             let _ = self.split_huge_pmd(pid, va);
         }
-        if self.thp.whole.remove(&head.0).is_some() {
-            self.log.counters.thp.anon_huge_pages = self.thp.whole.len() as u64;
-            for i in 1..self.hpage_pages() {
-                let f = Pfn(head.0 + i);
-                if self.frames.kind(f) == FrameKind::Anon {
-                    self.lru_add(f);
-                }
-            }
-        }
+        self.huge_to_base(head);
         self.log.counters.thp.split_page += 1;
         if self.swap.dev.is_some() {
             self.log.counters.thp.swpout_fallback += 1;
+        }
+    }
+
+    /// Flushes every huge mapping of the huge page at `head` from the TLBs.
+    pub(super) fn flush_huge_mappings(&mut self, head: Pfn) {
+        let paging = self.machine.spec.paging;
+        let maps: Vec<(Pid, VirtAddr, crate::addr::PhysAddr)> = self.rmap.of(head).collect();
+        for (pid, va, pte) in maps {
+            let Ok(pt) = self.mm(pid).map(|m| m.pt) else {
+                continue;
+            };
+            if pt
+                .slot(&paging, &self.machine.ram, va)
+                .is_some_and(|s| matches!(s, Slot::Leaf(m) if m.level == 2 && m.pte_addr == pte))
+            {
+                let flush = pt.flush_leaf(&paging, va, 2, false);
+                self.flush_for(pid, flush);
+            }
+        }
+    }
+
+    /// Frees the huge zero page if nothing maps it (Linux's shrinker does so when memory
+    /// is wanted, and `drop_caches` runs it).
+    pub(super) fn release_huge_zero_page(&mut self) {
+        if let (Some(z), 0) = (self.thp.zero, self.thp.zero_maps) {
+            self.frames.release(z, self.hpage_pages());
+            self.thp.zero = None;
         }
     }
 
@@ -557,24 +671,82 @@ mod tests {
 
     const HUGE: u64 = 2 << 20;
 
-    /// A 2 MiB-aligned private anonymous mapping of `n` huge pages, advised huge.
+    /// A private anonymous mapping of `n` huge pages, 2 MiB-aligned (a free aligned
+    /// hint, below the others), advised huge.
     fn huge_area(k: &mut Kernel, pid: Pid, n: u64) -> VirtAddr {
-        // Over-map and trim to get alignment, as Linux's placement does.
-        let m = k
-            .mmap(pid, MmapArgs::anon((n + 1) * HUGE, Prot::RW))
-            .unwrap();
-        let start = VirtAddr((m.0 + HUGE - 1) & !(HUGE - 1));
-        if start.0 > m.0 {
-            k.munmap(pid, m, start.0 - m.0).unwrap();
-        }
-        let end = start.0 + n * HUGE;
-        let tail = m.0 + (n + 1) * HUGE - end;
-        if tail > 0 {
-            k.munmap(pid, VirtAddr(end), tail).unwrap();
-        }
+        let hint = VirtAddr(0x10_0000_0000 + k.process(pid).unwrap().rss().total() * HUGE);
+        let args = MmapArgs {
+            addr: Some(hint),
+            ..MmapArgs::anon(n * HUGE, Prot::RW)
+        };
+        let start = k.mmap(pid, args).unwrap();
+        assert_eq!(start.0 % HUGE, 0);
         k.madvise_huge(pid, start, n * HUGE, HugeAdvice::Huge)
             .unwrap();
         start
+    }
+
+    #[test]
+    fn in_always_mode_lengths_of_2mib_multiples_are_placed_on_2mib_boundaries() {
+        let mut k = boot_with("x86-64", |c| c.thp = ThpMode::Always);
+        let a = spawn(&mut k);
+        for n in 1..4 {
+            let at = k.mmap(a, MmapArgs::anon(n * HUGE, Prot::RW)).unwrap();
+            assert_eq!(at.0 % HUGE, 0);
+            let odd = k
+                .mmap(a, MmapArgs::anon(n * HUGE + 4096, Prot::RW))
+                .unwrap();
+            // Top-down, just below the aligned one: not aligned.
+            assert_eq!(odd.0 + n * HUGE + 4096, at.0);
+        }
+    }
+
+    #[test]
+    fn madv_free_of_a_whole_huge_page_lets_it_go_without_a_split() {
+        let mut k = boot_with("x86-64", |c| {
+            c.swap_bytes = 64 << 20;
+            c.memory_max = Some(3 << 20);
+        });
+        let a = spawn(&mut k);
+        let at = huge_area(&mut k, a, 2);
+        k.write_u64(a, at, 1).unwrap();
+        k.madvise_free(a, at, HUGE).unwrap();
+        assert_eq!(k.counters().thp.split_pmd, 0);
+        // Room for the second: reclaim takes the first, splits it and discards every
+        // page of it (nothing written since), swapping none.
+        k.write_u64(a, VirtAddr(at.0 + HUGE), 1).unwrap();
+        assert_eq!(k.counters().swap_outs, 0);
+        assert!(k.counters().lazyfree_discards >= 1);
+        assert_eq!(k.read_u64(a, at).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_huge_page_counts_all_its_pages_on_the_reclaim_lists() {
+        let (mut k, a) = booted();
+        let at = huge_area(&mut k, a, 1);
+        let before = k.reclaim.lists.len_in(0, 0);
+        k.write_u64(a, at, 1).unwrap();
+        assert_eq!(k.reclaim.lists.len_in(0, 0), before + 512);
+        k.munmap(a, VirtAddr(at.0 + 4096), 4096).unwrap();
+        assert_eq!(k.reclaim.lists.len_in(0, 0), before + 511);
+        k.munmap(a, at, HUGE).unwrap();
+        assert_eq!(k.reclaim.lists.len_in(0, 0), before);
+    }
+
+    #[test]
+    fn drop_caches_frees_the_huge_zero_page_once_nothing_maps_it() {
+        let (mut k, a) = booted();
+        let at = huge_area(&mut k, a, 1);
+        let free = k.frames().nr_free();
+        k.read_u64(a, at).unwrap();
+        k.drop_caches();
+        assert!(free - k.frames().nr_free() >= 512, "still mapped: kept");
+        k.munmap(a, at, HUGE).unwrap();
+        k.drop_caches();
+        assert!(k.frames().nr_free() + 3 >= free);
+        let again = huge_area(&mut k, a, 1);
+        k.read_u64(a, again).unwrap();
+        assert_eq!(k.counters().thp.zero_page_alloc, 2);
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub struct FrameLists {
     /// Per memory group, its frames on each list.
     group_lens: Vec<[usize; 4]>,
     frames: u32,
+    /// Frames that stand for more pages than themselves on the lists (a huge page's
+    /// first frame: its other pages are not listed): the pages beyond the one. Lists
+    /// count pages, as Linux's count `folio_nr_pages`.
+    extra: rustc_hash::FxHashMap<u32, u32>,
 }
 
 /// Added to a list's number: the file pages' lists (two-list reclaim keeps anonymous
@@ -94,6 +98,34 @@ impl FrameLists {
             lens: [0; 4],
             group_lens: Vec::new(),
             frames: n,
+            extra: Default::default(),
+        }
+    }
+
+    /// Pages frame `f` stands for on the lists.
+    pub(in crate::os) fn weight(&self, f: u32) -> usize {
+        if self.extra.is_empty() {
+            1
+        } else {
+            1 + self.extra.get(&f).copied().unwrap_or(0) as usize
+        }
+    }
+
+    /// Makes frame `f` stand for `1 + extra` pages (see `extra`), where it is listed now
+    /// and wherever it moves.
+    pub(in crate::os) fn set_extra(&mut self, f: u32, extra: u32) {
+        let [_, _, l, g] = self.links.get(f as u64).unwrap_or([0; 4]);
+        let old = self.weight(f);
+        if extra == 0 {
+            self.extra.remove(&f);
+        } else {
+            self.extra.insert(f, extra);
+        }
+        if l > 0 {
+            let new = self.weight(f);
+            let (l, g) = ((l - 1) as usize, g as usize);
+            self.lens[l] = self.lens[l] + new - old;
+            self.group_lens[g][l] = self.group_lens[g][l] + new - old;
         }
     }
 
@@ -109,8 +141,9 @@ impl FrameLists {
         self.links.get_mut((p - 1) as u64)[1] = n;
         self.links.get_mut((n - 1) as u64)[0] = p;
         self.links.set(f as u64, [0; 4]);
-        self.lens[(l - 1) as usize] -= 1;
-        self.group_lens[g as usize][(l - 1) as usize] -= 1;
+        let w = self.weight(f);
+        self.lens[(l - 1) as usize] -= w;
+        self.group_lens[g as usize][(l - 1) as usize] -= w;
     }
 
     /// Puts `f`, charged to group `g`, at the head of list `l`.
@@ -120,11 +153,12 @@ impl FrameLists {
         self.links.set(f as u64, [s + 1, first, l + 1, g as u32]);
         self.links.get_mut((first - 1) as u64)[0] = f + 1;
         self.links.get_mut(s as u64)[1] = f + 1;
-        self.lens[l as usize] += 1;
+        let w = self.weight(f);
+        self.lens[l as usize] += w;
         if self.group_lens.len() <= g as usize {
             self.group_lens.resize(g as usize + 1, [0; 4]);
         }
-        self.group_lens[g as usize][l as usize] += 1;
+        self.group_lens[g as usize][l as usize] += w;
     }
 
     fn move_to_head(&mut self, l: u32, f: u32) {
@@ -372,10 +406,16 @@ impl Kernel {
     }
 
     /// How many mappings of `pfn` were accessed since the last look (Linux's
-    /// `folio_referenced`); clears their bits.
+    /// `folio_referenced`); clears their bits. A huge mapping found young is also
+    /// flushed from the TLBs (x86's `pmdp_clear_flush_young`), so its next use sets the
+    /// bit again; base-page entries are not (`ptep_clear_flush_young` skips it).
     pub(super) fn young_refs(&mut self, pfn: Pfn) -> u32 {
         let m = &mut self.machine;
-        two_list::young_refs(&m.spec.paging, &mut m.ram, &self.rmap, pfn)
+        let refs = two_list::young_refs(&m.spec.paging, &mut m.ram, &self.rmap, pfn);
+        if refs > 0 && self.is_huge_head(pfn) {
+            self.flush_huge_mappings(pfn);
+        }
+        refs
     }
 
     fn in_scope(&self, pfn: Pfn, scope: Scope) -> bool {

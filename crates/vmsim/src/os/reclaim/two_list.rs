@@ -298,10 +298,14 @@ impl Kernel {
     fn shrink_inactive(&mut self, lru: u32, n: usize, scope: Scope, g: u16) -> usize {
         let file = lru >= FILE_LISTS;
         let (mut scanned, mut freed, mut written) = (0u64, 0usize, 0u64);
-        for _ in 0..n {
+        // `n` pages: a huge page takes all of its pages' share (Linux's
+        // `isolate_lru_folios` counts `folio_nr_pages`).
+        let mut left = n;
+        while left > 0 {
             let Some(f) = self.isolate(lru, scope) else {
                 break;
             };
+            left = left.saturating_sub(self.reclaim.lists.weight(f));
             let pfn = Pfn(f as u64);
             scanned += 1;
             self.note_scan(scope);
@@ -336,10 +340,12 @@ impl Kernel {
     /// its Accessed bits cleared, except a program's text in use, which goes round
     /// the active list again.
     fn shrink_active(&mut self, lru: u32, n: usize, scope: Scope) {
-        for _ in 0..n {
+        let mut left = n;
+        while left > 0 {
             let Some(f) = self.isolate(lru, scope) else {
                 break;
             };
+            left = left.saturating_sub(self.reclaim.lists.weight(f));
             let pfn = Pfn(f as u64);
             self.log.counters.active_scanned += 1;
             let young = self.young_refs(pfn) > 0;

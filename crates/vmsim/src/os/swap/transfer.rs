@@ -115,7 +115,7 @@ impl Kernel {
         let paging = self.machine.spec.paging;
         let Ok(mm) = self.mm(pid) else { return };
         if let Some(m) = mm.pt.lookup(&paging, &self.machine.ram, va) {
-            self.frames.set_nonzero(m.pfn, true);
+            self.frames.set_nonzero(m.frame_of(&paging, va), true);
         }
     }
 
