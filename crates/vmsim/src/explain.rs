@@ -140,6 +140,45 @@ impl Explainer {
     }
 }
 
+/// What an event did to transparent huge pages, from the counters before and after it:
+/// a line, or nothing.
+fn huge_page_changes(
+    before: &crate::os::thp::ThpCounters,
+    after: &crate::os::thp::ThpCounters,
+) -> String {
+    let parts: Vec<String> = [
+        (
+            after.fault_alloc - before.fault_alloc,
+            "huge page mapped by one level-2 entry (thp_fault_alloc)",
+        ),
+        (
+            after.zero_page_alloc - before.zero_page_alloc,
+            "huge zero page made (thp_zero_page_alloc)",
+        ),
+        (
+            after.fault_fallback - before.fault_fallback,
+            "fallback to base pages (thp_fault_fallback)",
+        ),
+        (
+            after.split_pmd - before.split_pmd,
+            "huge mapping split into a table of base-page entries (thp_split_pmd)",
+        ),
+        (
+            after.split_page - before.split_page,
+            "huge page split into base pages (thp_split_page)",
+        ),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("  huge pages: {}\n", parts.join("; "))
+    }
+}
+
 /// Replays `events` through `kernel` and tells them event by event: every translation
 /// of an access step by step, and whether each OS event was done or refused; then the
 /// replay's counters.
@@ -150,6 +189,7 @@ pub fn trace_text(kernel: &mut Kernel, events: &[Event]) -> String {
     let mut sim = Sim::new(kernel, 0);
     for (i, e) in events.iter().enumerate() {
         let _ = writeln!(t, "\n[{}] {}", i + 1, crate::trace::text::format_event(e));
+        let thp = sim.kernel.counters().thp;
         match e {
             Event::Access(a) => {
                 let stories = sim.access_explained(*a);
@@ -172,6 +212,7 @@ pub fn trace_text(kernel: &mut Kernel, events: &[Event]) -> String {
                 }
             }
         }
+        t += &huge_page_changes(&thp, &sim.kernel.counters().thp);
     }
     sim.finish();
     t.push('\n');
