@@ -59,6 +59,9 @@ pub struct Rss {
     pub file: u64,
     /// Shared-memory pages.
     pub shmem: u64,
+    /// Of `anon`, the pages huge mappings map (`AnonHugePages` in
+    /// `/proc/PID/smaps_rollup`, in pages).
+    pub anon_huge: u64,
 }
 
 impl Rss {

@@ -361,9 +361,11 @@ impl Kernel {
             return Ok(());
         }
         let ps = self.page_size();
-        for i in 0..self.hpage_pages() {
+        let n = self.hpage_pages();
+        for i in 0..n {
             self.installed(pid, VirtAddr(start.0 + i * ps), Pfn(head.0 + i), pte);
         }
+        self.count_anon_huge(pid, n as i64);
         *self.thp.whole.entry(head.0).or_insert(0) += 1;
         self.log.counters.thp.anon_huge_pages = self.thp.whole.len() as u64;
         Ok(())
@@ -427,6 +429,7 @@ impl Kernel {
             self.uncount(pid, f);
             self.rmap.remove(f, pid, VirtAddr(start.0 + i * ps));
         }
+        self.count_anon_huge(pid, -(n as i64));
         self.huge_unmapped(head);
         for i in 0..n {
             self.put_frame(Pfn(head.0 + i));
@@ -488,9 +491,17 @@ impl Kernel {
         }
         self.log.counters.thp.split_pmd += 1;
         if !zero {
+            self.count_anon_huge(pid, -(n as i64));
             self.huge_unmapped(m.pfn);
         }
         Ok(())
+    }
+
+    /// Adds `delta` pages to `pid`'s `AnonHugePages`.
+    fn count_anon_huge(&mut self, pid: Pid, delta: i64) {
+        if let Ok(mm) = self.mm_mut(pid) {
+            mm.rss.anon_huge = mm.rss.anon_huge.saturating_add_signed(delta);
+        }
     }
 
     /// Splits the huge mappings of `pid` that `[start, end)` covers in part, so that
@@ -769,6 +780,7 @@ mod tests {
         assert_eq!(k.read_u64(a, VirtAddr(at.0 + 4096 * 7)).unwrap(), 42);
         assert_eq!(k.nr_anon_huge_pages(), 1);
         assert_eq!(k.process(a).unwrap().rss().anon, 512);
+        assert_eq!(k.process(a).unwrap().rss().anon_huge, 512);
     }
 
     #[test]
@@ -804,6 +816,7 @@ mod tests {
             assert_eq!(k.read_u64(a, VirtAddr(at.0 + 4096 * i)).unwrap(), i);
         }
         assert_eq!(k.process(a).unwrap().rss().anon, 511);
+        assert_eq!(k.process(a).unwrap().rss().anon_huge, 0);
         // The rest goes whole with its mapping, and every frame comes back.
         let base = k.frames().nr_free();
         k.munmap(a, at, HUGE).unwrap();
