@@ -203,16 +203,17 @@ impl Kernel {
     /// Whether `page` of `vma` of `pid` may be backed by a huge page, and where it
     /// would start.
     fn thp_range(&self, pid: Pid, vma: &Vma, page: VirtAddr) -> Option<VirtAddr> {
-        let n = self.hpage_pages();
-        if n == 0 || vma.shared || vma.backing != Backing::Anon {
-            return None;
-        }
+        // The mode and the advice first: a base-page run stops here.
         let allowed = match (self.config.thp, vma.huge) {
             (_, HugeAdvice::NoHuge) | (ThpMode::Never, _) => false,
             (ThpMode::Always, _) | (ThpMode::Madvise, HugeAdvice::Huge) => true,
             (ThpMode::Madvise, HugeAdvice::Default) => false,
         };
-        if !allowed || self.process(pid).is_none_or(|p| p.thp_disabled) {
+        let n = self.hpage_pages();
+        if !allowed || n == 0 || vma.shared || vma.backing != Backing::Anon {
+            return None;
+        }
+        if self.process(pid).is_none_or(|p| p.thp_disabled) {
             return None;
         }
         let size = n * self.page_size();
