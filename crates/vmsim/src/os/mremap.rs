@@ -107,8 +107,10 @@ impl Kernel {
         }
         let old_end = VirtAddr(old.0 + old_len);
         let kept = old_len.min(new_len);
-        // Pages move one by one: huge mappings split first.
-        self.split_huge_range(pid, old, old_end)?;
+        // Huge mappings move whole where they land on a huge-page boundary (Linux's
+        // `move_huge_pmd`); the others split first and move page by page.
+        self.split_huge_unmovable(pid, old, VirtAddr(old.0 + kept), new)?;
+        self.split_huge_range(pid, VirtAddr(old.0 + kept), old_end)?;
         self.move_pages(pid, old, new, kept)?;
         self.zap(pid, VirtAddr(old.0 + kept), old_end)?;
         let mm = self.mm_mut(pid)?;
@@ -147,6 +149,19 @@ impl Kernel {
         for (va, slot) in slots {
             let dst = VirtAddr(to.0 + (va.0 - from.0));
             match slot {
+                Slot::Leaf(m) if m.level > 1 => {
+                    let moved = self.move_huge(pid, va, dst, m);
+                    let Ok(flush) = moved else {
+                        if let Some(f) = pending.take() {
+                            self.flush_for(pid, f);
+                        }
+                        return Err(Errno::EFAULT);
+                    };
+                    pending = Some(match pending {
+                        Some(p) => p.merge(flush),
+                        None => flush,
+                    });
+                }
                 Slot::Leaf(m) => {
                     let unmapped = pt.unmap(&paging, &mut self.machine.ram, va);
                     let Ok((last, flush)) = unmapped else {

@@ -26,8 +26,8 @@
 //!
 //! Where vmsim departs from Linux (docs/kernel.md): once no huge mapping of a huge
 //! page is left, its frames are base pages at once (Linux keeps the folio whole,
-//! mapped by base-page entries, until its deferred split); `mremap` splits every huge
-//! page in its range, and `mprotect(PROT_NONE)` those it covers; khugepaged's collapse
+//! mapped by base-page entries, until its deferred split); `mprotect(PROT_NONE)`
+//! splits the huge mappings it covers; khugepaged's collapse
 //! and compaction are not modelled (the defrag modes decide only whether a fault may
 //! reclaim).
 
@@ -547,6 +547,90 @@ impl Kernel {
         Ok(())
     }
 
+    /// Before `mremap` moves `[from, end)` of `pid` to `to`: splits the huge mappings
+    /// that cannot move whole (their new place is not on a huge-page boundary, or
+    /// already has a table).
+    pub(super) fn split_huge_unmovable(
+        &mut self,
+        pid: Pid,
+        from: VirtAddr,
+        end: VirtAddr,
+        to: VirtAddr,
+    ) -> Result<(), Errno> {
+        if !self.has_huge_mappings() {
+            return Ok(());
+        }
+        self.split_huge_edges(pid, from, end)?;
+        let size = self.hpage_pages() * self.page_size();
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid)?.pt;
+        for (va, slot) in pt.entries(&paging, &self.machine.ram, from, end) {
+            if !matches!(slot, Slot::Leaf(m) if m.level == 2) {
+                continue;
+            }
+            let dst = VirtAddr(to.0 + (va.0 - from.0));
+            if dst.0 % size != 0 || !pt.empty_at(&paging, &self.machine.ram, dst, 2) {
+                self.split_huge_pmd(pid, va)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the level-2 leaf `m` of `pid` from `va` to `dst` (a huge-page boundary
+    /// with nothing mapped below it), frames, flags and counts unchanged (Linux's
+    /// `move_huge_pmd`). Returns the flush owed for the old place.
+    pub(super) fn move_huge(
+        &mut self,
+        pid: Pid,
+        va: VirtAddr,
+        dst: VirtAddr,
+        m: crate::hw::Mapping,
+    ) -> Result<TlbFlush, Errno> {
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid)?.pt;
+        let (last, flush) = pt
+            .unmap(&paging, &mut self.machine.ram, va)
+            .map_err(|_| Errno::EFAULT)?;
+        let pte = pt.map(
+            &paging,
+            &mut self.machine.ram,
+            &mut self.frames,
+            dst,
+            m.pfn,
+            2,
+            last.flags,
+            Flags::RWX | Flags::USER,
+        );
+        let pte = match pte {
+            Ok(p) => p,
+            Err(e) => {
+                // Back where it was: its table is still there, so this needs no memory.
+                let back = pt.map(
+                    &paging,
+                    &mut self.machine.ram,
+                    &mut self.frames,
+                    va,
+                    m.pfn,
+                    2,
+                    last.flags,
+                    Flags::RWX | Flags::USER,
+                );
+                debug_assert!(back.is_ok(), "{back:?}");
+                self.flush_for(pid, flush);
+                return Err(e.into());
+            }
+        };
+        if Some(m.pfn) != self.thp.zero {
+            let ps = self.page_size();
+            for i in 0..self.hpage_pages() {
+                let f = Pfn(m.pfn.0 + i);
+                self.rmap.remove(f, pid, VirtAddr(va.0 + i * ps));
+                self.rmap.add(f, pid, VirtAddr(dst.0 + i * ps), pte);
+            }
+        }
+        Ok(flush)
+    }
+
     /// A write fault on the read-only level-2 leaf `m` at `page` of `pid`
     /// (`do_huge_pmd_wp_page`). Returns the fault's kind, or `None` when the mapping
     /// was split and the write is for the base-page path.
@@ -872,6 +956,31 @@ mod tests {
         assert_eq!(k.counters().faults_of(FaultKind::CowReuse), 1);
         assert_eq!(k.counters().thp.split_pmd, 1);
         assert_eq!(k.read_u64(a, at).unwrap(), 8);
+    }
+
+    #[test]
+    fn mremap_moves_an_aligned_huge_mapping_whole_and_splits_a_misaligned_one() {
+        let (mut k, a) = booted();
+        let at = huge_area(&mut k, a, 2);
+        k.write_u64(a, at, 5).unwrap();
+        k.write_u64(a, VirtAddr(at.0 + HUGE + 4096), 6).unwrap();
+        // To a 2 MiB boundary: both move whole.
+        let to = VirtAddr(0x20_0000_0000);
+        k.mremap(a, at, 2 * HUGE, to, 2 * HUGE).unwrap();
+        assert_eq!(k.counters().thp.split_pmd, 0);
+        assert_eq!(k.nr_anon_huge_pages(), 2);
+        assert_eq!(k.read_u64(a, to).unwrap(), 5);
+        assert_eq!(k.read_u64(a, VirtAddr(to.0 + HUGE + 4096)).unwrap(), 6);
+        assert_eq!(k.process(a).unwrap().rss().anon_huge, 1024);
+        // Off a boundary: split, moved page by page, bytes kept.
+        let off = VirtAddr(0x30_0000_0000 + 4096);
+        k.mremap(a, to, 2 * HUGE, off, 2 * HUGE).unwrap();
+        assert_eq!(k.counters().thp.split_pmd, 2);
+        assert_eq!(k.read_u64(a, off).unwrap(), 5);
+        assert_eq!(k.read_u64(a, VirtAddr(off.0 + HUGE + 4096)).unwrap(), 6);
+        let base = k.frame_baseline();
+        k.exit(a, 0).unwrap();
+        assert!(k.frame_baseline().free >= base.free + 1024);
     }
 
     #[test]
