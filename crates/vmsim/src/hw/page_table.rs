@@ -218,6 +218,14 @@ impl TlbFlush {
         self
     }
 
+    /// Merges this flush into `pending`, the flush a range operation owes so far.
+    pub fn add_to(self, pending: &mut Option<TlbFlush>) {
+        *pending = Some(match pending.take() {
+            Some(p) => p.merge(self),
+            None => self,
+        });
+    }
+
     /// Drops the flush without touching the MMU: for an address space none of whose
     /// translations can be cached (not loaded in an untagged TLB, or carrying an id whose
     /// entries were all flushed since).

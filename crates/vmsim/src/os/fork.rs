@@ -69,10 +69,7 @@ impl Kernel {
                             let f = ppt
                                 .set_flags(&paging, &mut self.machine.ram, va, flags)
                                 .map_err(|_| Errno::EFAULT)?;
-                            pending = Some(match pending {
-                                Some(p) => p.merge(f),
-                                None => f,
-                            });
+                            f.add_to(&mut pending);
                         }
                         if m.level > 1 {
                             // A huge page: shared whole, write-protected on both sides

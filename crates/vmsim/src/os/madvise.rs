@@ -48,10 +48,7 @@ impl Kernel {
                     let f = pt
                         .set_flags(&paging, &mut self.machine.ram, va, m.flags & !Flags::DIRTY)
                         .map_err(|_| Errno::EFAULT)?;
-                    pending = Some(match pending {
-                        Some(p) => p.merge(f),
-                        None => f,
-                    });
+                    f.add_to(&mut pending);
                     self.reclaim.lazyfree.insert(m.pfn.0);
                 }
                 s @ Slot::Soft { .. } if matches!(s.soft(), Some(SoftPte::Swap(_))) => {

@@ -736,20 +736,33 @@ impl Kernel {
         f
     }
 
-    /// Maps one base page of `pid` to `pfn`; counts it resident by the frame's kind.
-    fn install(&mut self, pid: Pid, page: VirtAddr, pfn: Pfn, flags: Flags) -> Result<(), Errno> {
+    /// Writes a user leaf of `level` in `pt` mapping `va` to `pfn` with `flags`, making
+    /// the tables on the way (linked for any user access); returns the entry's address.
+    fn map_user_leaf(
+        &mut self,
+        pt: PageTable,
+        va: VirtAddr,
+        pfn: Pfn,
+        level: u32,
+        flags: Flags,
+    ) -> Result<PhysAddr, crate::hw::MapError> {
         let paging = self.machine.spec.paging;
-        let pt = self.mm(pid)?.pt;
-        let pte = pt.map(
+        pt.map(
             &paging,
             &mut self.machine.ram,
             &mut self.frames,
-            page,
+            va,
             pfn,
-            1,
+            level,
             flags,
             Flags::RWX | Flags::USER,
-        )?;
+        )
+    }
+
+    /// Maps one base page of `pid` to `pfn`; counts it resident by the frame's kind.
+    fn install(&mut self, pid: Pid, page: VirtAddr, pfn: Pfn, flags: Flags) -> Result<(), Errno> {
+        let pt = self.mm(pid)?.pt;
+        let pte = self.map_user_leaf(pt, page, pfn, 1, flags)?;
         self.installed(pid, page, pfn, pte);
         Ok(())
     }

@@ -74,10 +74,7 @@ impl Kernel {
                     let (_, f) = pt
                         .unmap(&paging, &mut self.machine.ram, va)
                         .map_err(|_| Errno::EFAULT)?;
-                    pending = Some(match pending {
-                        Some(p) => p.merge(f),
-                        None => f,
-                    });
+                    f.add_to(&mut pending);
                     pt.set_prot_none(
                         &paging,
                         &mut self.machine.ram,
@@ -102,10 +99,7 @@ impl Kernel {
                         let f = pt
                             .set_flags(&paging, &mut self.machine.ram, va, flags)
                             .map_err(|_| Errno::EFAULT)?;
-                        pending = Some(match pending {
-                            Some(p) => p.merge(f),
-                            None => f,
-                        });
+                        f.add_to(&mut pending);
                     }
                 }
                 None => {

@@ -157,10 +157,7 @@ impl Kernel {
                         }
                         return Err(Errno::EFAULT);
                     };
-                    pending = Some(match pending {
-                        Some(p) => p.merge(flush),
-                        None => flush,
-                    });
+                    flush.add_to(&mut pending);
                 }
                 Slot::Leaf(m) => {
                     let unmapped = pt.unmap(&paging, &mut self.machine.ram, va);
@@ -170,10 +167,7 @@ impl Kernel {
                         }
                         return Err(Errno::EFAULT);
                     };
-                    pending = Some(match pending {
-                        Some(p) => p.merge(flush),
-                        None => flush,
-                    });
+                    flush.add_to(&mut pending);
                     self.uncount(pid, m.pfn);
                     self.rmap.remove(m.pfn, pid, va);
                     if self.install(pid, dst, m.pfn, last.flags).is_err() {

@@ -66,19 +66,13 @@ impl Kernel {
             match slot {
                 crate::hw::Slot::Leaf(m) if m.level > 1 => {
                     let flush = self.zap_huge(pid, va, m.pfn)?;
-                    pending = Some(match pending {
-                        Some(p) => p.merge(flush),
-                        None => flush,
-                    });
+                    flush.add_to(&mut pending);
                 }
                 crate::hw::Slot::Leaf(m) => {
                     let (last, flush) = pt
                         .unmap(&paging, &mut self.machine.ram, va)
                         .map_err(|_| Errno::EFAULT)?;
-                    pending = Some(match pending {
-                        Some(p) => p.merge(flush),
-                        None => flush,
-                    });
+                    flush.add_to(&mut pending);
                     if self.frames.kind(m.pfn) == FrameKind::File
                         && last.flags.contains(Flags::DIRTY)
                         && last.flags.contains(Flags::WRITE)

@@ -249,11 +249,7 @@ impl Kernel {
                 .is_ok()
                 .then_some(FaultKind::ZeroPage));
         }
-        let tries = self
-            .config
-            .thp_defrag
-            .reclaim_tries(vma.huge == HugeAdvice::Huge);
-        let Some(head) = self.alloc_huge(pid, tries) else {
+        let Some(head) = self.alloc_huge(pid, vma) else {
             self.log.counters.thp.fault_fallback += 1;
             return Ok(None);
         };
@@ -281,13 +277,18 @@ impl Kernel {
         Some(z)
     }
 
-    /// A zeroed huge page charged to `pid`'s group, on the reclaim lists as one entry
-    /// (its first frame); `None` if no aligned block is free or the group cannot take
-    /// it. It may reclaim `tries` times (see [`ThpDefrag::reclaim_tries`]): for the
-    /// group's charge (Linux's `try_charge_memcg`, which never calls the OOM killer for
-    /// a huge page), and once for free memory below the `low` watermark. vmsim does not
-    /// compact: a free aligned block must exist.
-    fn alloc_huge(&mut self, pid: Pid, tries: u32) -> Option<Pfn> {
+    /// A zeroed huge page for `vma` of `pid`, charged to its group, on the reclaim
+    /// lists as one entry (its first frame); `None` if no aligned block is free or the
+    /// group cannot take it. It may reclaim as often as the defrag mode allows a fault
+    /// in `vma` (see [`ThpDefrag::reclaim_tries`]): for the group's charge (Linux's
+    /// `try_charge_memcg`, which never calls the OOM killer for a huge page), and once
+    /// for free memory below the `low` watermark. vmsim does not compact: a free
+    /// aligned block must exist.
+    fn alloc_huge(&mut self, pid: Pid, vma: &Vma) -> Option<Pfn> {
+        let tries = self
+            .config
+            .thp_defrag
+            .reclaim_tries(vma.huge == HugeAdvice::Huge);
         let n = self.hpage_pages();
         self.kswapd();
         let g = self.process(pid)?.group;
@@ -345,18 +346,8 @@ impl Kernel {
         head: Pfn,
         flags: Flags,
     ) -> Result<(), Errno> {
-        let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
-        let pte = pt.map(
-            &paging,
-            &mut self.machine.ram,
-            &mut self.frames,
-            start,
-            head,
-            2,
-            flags,
-            Flags::RWX | Flags::USER,
-        )?;
+        let pte = self.map_user_leaf(pt, start, head, 2, flags)?;
         if Some(head) == self.thp.zero {
             self.thp.zero_maps += 1;
             return Ok(());
@@ -451,7 +442,8 @@ impl Kernel {
             return Ok(());
         }
         // The new table must not find memory exhausted (Linux deposits one with every
-        // huge mapping); reclaim must not take the page being split meanwhile.
+        // huge mapping); reclaim must not take the page being split meanwhile. With no
+        // room for it, nothing is touched.
         self.reclaim.pinned.push(m.pfn);
         while self.frames.nr_free() < paging.table_frames(1) {
             if self.reclaim(super::reclaim::RECLAIM_BATCH, Scope::Global) == 0 {
@@ -459,6 +451,9 @@ impl Kernel {
             }
         }
         self.reclaim.pinned.pop();
+        if self.frames.nr_free() < paging.table_frames(1) {
+            return Err(Errno::ENOMEM);
+        }
         let n = self.hpage_pages();
         let ps = self.page_size();
         let start = VirtAddr(va.0 & !(n * ps - 1));
@@ -475,16 +470,7 @@ impl Kernel {
             } else {
                 Pfn(m.pfn.0 + i)
             };
-            let pte = pt.map(
-                &paging,
-                &mut self.machine.ram,
-                &mut self.frames,
-                at,
-                f,
-                1,
-                old.flags,
-                Flags::RWX | Flags::USER,
-            )?;
+            let pte = self.map_user_leaf(pt, at, f, 1, old.flags)?;
             if !zero {
                 self.rmap.remove(f, pid, at);
                 self.rmap.add(f, pid, at, pte);
@@ -533,6 +519,18 @@ impl Kernel {
         start: VirtAddr,
         end: VirtAddr,
     ) -> Result<(), Errno> {
+        self.split_huge_where(pid, start, end, |_, _| true)
+    }
+
+    /// Splits the huge mappings of `pid` that `[start, end)` covers in part, and those
+    /// inside it at whose start `split(kernel, va)` holds.
+    fn split_huge_where(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        end: VirtAddr,
+        split: impl Fn(&Kernel, VirtAddr) -> bool,
+    ) -> Result<(), Errno> {
         if !self.has_huge_mappings() {
             return Ok(());
         }
@@ -540,7 +538,7 @@ impl Kernel {
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
         for (va, slot) in pt.entries(&paging, &self.machine.ram, start, end) {
-            if matches!(slot, Slot::Leaf(m) if m.level == 2) {
+            if matches!(slot, Slot::Leaf(m) if m.level == 2) && split(self, va) {
                 self.split_huge_pmd(pid, va)?;
             }
         }
@@ -557,23 +555,12 @@ impl Kernel {
         end: VirtAddr,
         to: VirtAddr,
     ) -> Result<(), Errno> {
-        if !self.has_huge_mappings() {
-            return Ok(());
-        }
-        self.split_huge_edges(pid, from, end)?;
         let size = self.hpage_pages() * self.page_size();
-        let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
-        for (va, slot) in pt.entries(&paging, &self.machine.ram, from, end) {
-            if !matches!(slot, Slot::Leaf(m) if m.level == 2) {
-                continue;
-            }
+        self.split_huge_where(pid, from, end, |k, va| {
             let dst = VirtAddr(to.0 + (va.0 - from.0));
-            if dst.0 % size != 0 || !pt.empty_at(&paging, &self.machine.ram, dst, 2) {
-                self.split_huge_pmd(pid, va)?;
-            }
-        }
-        Ok(())
+            dst.0 % size != 0 || !pt.empty_at(&k.machine.spec.paging, &k.machine.ram, dst, 2)
+        })
     }
 
     /// Moves the level-2 leaf `m` of `pid` from `va` to `dst` (a huge-page boundary
@@ -591,30 +578,12 @@ impl Kernel {
         let (last, flush) = pt
             .unmap(&paging, &mut self.machine.ram, va)
             .map_err(|_| Errno::EFAULT)?;
-        let pte = pt.map(
-            &paging,
-            &mut self.machine.ram,
-            &mut self.frames,
-            dst,
-            m.pfn,
-            2,
-            last.flags,
-            Flags::RWX | Flags::USER,
-        );
+        let pte = self.map_user_leaf(pt, dst, m.pfn, 2, last.flags);
         let pte = match pte {
             Ok(p) => p,
             Err(e) => {
                 // Back where it was: its table is still there, so this needs no memory.
-                let back = pt.map(
-                    &paging,
-                    &mut self.machine.ram,
-                    &mut self.frames,
-                    va,
-                    m.pfn,
-                    2,
-                    last.flags,
-                    Flags::RWX | Flags::USER,
-                );
+                let back = self.map_user_leaf(pt, va, m.pfn, 2, last.flags);
                 debug_assert!(back.is_ok(), "{back:?}");
                 self.flush_for(pid, flush);
                 return Err(e.into());
@@ -647,11 +616,7 @@ impl Kernel {
         let start = VirtAddr(page.0 & !(n * self.page_size() - 1));
         if Some(m.pfn) == self.thp.zero {
             // A fresh huge page for the huge zero page, where one is free.
-            let tries = self
-                .config
-                .thp_defrag
-                .reclaim_tries(vma.huge == HugeAdvice::Huge);
-            if let Some(head) = self.alloc_huge(pid, tries) {
+            if let Some(head) = self.alloc_huge(pid, vma) {
                 let (_, flush) = pt
                     .unmap(&paging, &mut self.machine.ram, start)
                     .map_err(|_| Violation::NoVma)?;
@@ -753,7 +718,10 @@ impl Kernel {
 
     /// `prctl(PR_SET_THP_DISABLE)`: `pid` gets no more huge pages (or may again).
     pub fn set_thp_disabled(&mut self, pid: Pid, disabled: bool) -> Result<(), Errno> {
-        let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
+        let p = self
+            .proc_mut(pid)
+            .filter(|p| p.is_running())
+            .ok_or(Errno::ESRCH)?;
         p.thp_disabled = disabled;
         Ok(())
     }
