@@ -48,8 +48,16 @@ def test_the_grid_file_keys_and_the_command_agree(vmsim_bin):
     ({"workload": ["nosuch"]}, ["workload: `nosuch` is not a synthetic workload"]),
     ({"workload": ["seq"], "accesses": [1, 2]}, ["accesses: 2 values"]),
     ({"workload": ["seq"], "policy": ["lru"]}, ["policy: unknown reclaim policy `lru`"]),
+    ({"workload": ["seq"], "thp": ["sometimes"]}, ["thp: unknown THP mode `sometimes`"]),
     ({"ram": ["1GiB"]}, ["needs traces", "workloads"]),
 ])
+def test_thp_is_an_axis():
+    frame = vmsim.sweep({"workload": ["seq"], "thp": ["never", "always"], "accesses": 2000,
+                         "footprint": "4MiB"})
+    assert list(frame["thp"]) == ["never", "always"]
+    assert "thp_fault_alloc" in frame.columns
+
+
 def test_a_bad_grid_fails_before_any_run(grid, words):
     with pytest.raises(vmsim.OptionError) as e:
         vmsim.sweep(grid)

@@ -101,6 +101,15 @@ enum Command {
         /// The chart to write: NAME.png or NAME.svg.
         #[arg(long, short)]
         output: PathBuf,
+        /// For sweep rows: the numeric column across (ram_bytes, tlb_entries,
+        /// memory_max_bytes, ...).
+        #[arg(long, default_value = "ram_bytes")]
+        x: String,
+        /// For sweep rows: the numeric columns up (miss_ratio, walks, tlb_l1_misses,
+        /// minflt, ...), repeated or comma-separated; one line for each and each value
+        /// of the grid's axes.
+        #[arg(long, value_delimiter = ',', default_value = "miss_ratio")]
+        y: Vec<String>,
     },
     /// Replacement-only simulation: the hits and misses of replacement policies on a
     /// stream of page numbers.
@@ -297,7 +306,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run::run(*args)?,
         Command::Trace(cmd) => trace_cmd::run(cmd)?,
         Command::Sweep(args) => sweep::run(*args)?,
-        Command::Plot { input, output } => plot::plot_file(&input, &output)?,
+        Command::Plot {
+            input,
+            output,
+            x,
+            y,
+        } => plot::plot_file(&input, &output, &vmsim::plot::Axes { x, ys: y })?,
         Command::Record {
             tool,
             output,

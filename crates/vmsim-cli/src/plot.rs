@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use std::io::Write as _;
 use std::path::Path;
 use vmsim::output::OutputFile;
-use vmsim::plot::{Chart, ChartFormat};
+use vmsim::plot::{Axes, Chart, ChartFormat};
 
 /// Opens the chart file `path`: its name must end in `.png` or `.svg`, and it must be
 /// none of `inputs`.
@@ -28,8 +28,9 @@ pub fn write(out: (OutputFile, ChartFormat), chart: &Chart) -> Result<()> {
     Ok(())
 }
 
-/// `vmsim plot`: a chart of an `--interval` CSV or of a sweep's rows.
-pub fn plot_file(input: &Path, output: &Path) -> Result<()> {
+/// `vmsim plot`: a chart of an `--interval` CSV or of a sweep's rows (`axes`: which
+/// columns).
+pub fn plot_file(input: &Path, output: &Path, axes: &Axes) -> Result<()> {
     let out = create(output, &[input])?;
-    write(out, &Chart::read(input)?)
+    write(out, &Chart::read(input, axes)?)
 }

@@ -33,6 +33,10 @@ pub struct SweepArgs {
     /// comma-separated: an axis of the grid.
     #[arg(long, value_delimiter = ',', value_parser = args::size)]
     pub memory_max: Vec<u64>,
+    /// Transparent huge page modes (always, madvise, never; as run's --thp),
+    /// repeated or comma-separated: an axis of the grid.
+    #[arg(long, value_name = "MODE", value_delimiter = ',', value_parser = args::thp)]
+    pub thp: Vec<vmsim::os::thp::ThpMode>,
     /// Traces, repeated.
     #[arg(long = "trace")]
     pub traces: Vec<PathBuf>,
@@ -101,6 +105,8 @@ pub fn run(a: SweepArgs) -> Result<()> {
         .iter()
         .map(|&m| Labelled::new(m, "--memory-max"));
     grid.memory_maxes.extend(mems);
+    let thps = a.thp.iter().map(|&t| Labelled::new(t, "--thp"));
+    grid.thps.extend(thps);
     grid.traces.extend(a.traces.iter().cloned());
     for w in &a.workloads {
         grid.add_workload(w, "--workload")?;

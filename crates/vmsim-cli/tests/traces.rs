@@ -303,6 +303,76 @@ fn plot_draws_interval_series_and_sweeps_as_png_and_svg() {
     );
 }
 
+/// The recorded docs example over the THP axis: huge pages cut the walks (never >
+/// madvise > always), and `plot --x --y` draws chosen columns, one line per mode.
+#[test]
+fn a_thp_sweep_of_a_recording_shows_fewer_walks_and_plots_chosen_columns() {
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/thp_tlb.vmb"
+    );
+    let rows = tmp("thp.csv");
+    let (ok, _, err) = vmsim(&[
+        "sweep",
+        "--trace",
+        trace,
+        "--thp",
+        "never,madvise,always",
+        "--tlb-entries",
+        "16,64",
+        "--csv",
+        "-o",
+        s(&rows),
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&rows).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = |c: &str| header.iter().position(|h| *h == c).unwrap();
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    let modes: Vec<&str> = lines.iter().map(|l| l[col("thp")]).collect();
+    assert_eq!(modes, ["never", "madvise", "always"].repeat(2));
+    let walks: Vec<u64> = lines
+        .iter()
+        .map(|l| l[col("walks")].parse().unwrap())
+        .collect();
+    let huge: Vec<u64> = lines
+        .iter()
+        .map(|l| l[col("thp_fault_alloc")].parse().unwrap())
+        .collect();
+    assert!(
+        walks[0] > 2 * walks[1] && walks[1] > 100 * walks[2],
+        "{walks:?}"
+    );
+    assert_eq!(&huge[..3], [0, 32, 64]);
+    let svg = tmp("thp.svg");
+    let (ok, _, err) = vmsim(&[
+        "plot",
+        s(&rows),
+        "--x",
+        "tlb_entries",
+        "--y",
+        "walks,tlb_l1_misses",
+        "-o",
+        s(&svg),
+    ]);
+    assert!(ok, "{err}");
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.contains("walks: two-list"), "legend names the lines");
+    assert!(chart.contains("thp=madvise"), "one line per mode");
+    let (ok, _, err) = vmsim(&["plot", s(&rows), "--x", "thp", "-o", s(&svg)]);
+    assert!(
+        !ok && err.contains("field thp is not a number: `never`"),
+        "{err}"
+    );
+    let (ok, _, err) = vmsim(&["sweep", "-w", "seq", "--thp", "sometimes"]);
+    assert!(!ok && err.contains("sometimes"), "{err}");
+}
+
 /// Compiles a small C program, records it under valgrind, and checks that the trace has
 /// its mmap call and the pages it touched.
 #[test]

@@ -73,12 +73,16 @@ pub struct LinuxRow {
     pub pgpgin: u64,
     /// `pgpgout` (KiB).
     pub pgpgout: u64,
+    /// `thp_fault_alloc`.
+    pub thp_fault_alloc: u64,
+    /// `thp_split_pmd`.
+    pub thp_split_pmd: u64,
 }
 
 impl LinuxRow {
     /// Its CSV columns.
     pub const CSV_HEADER: &'static str =
-        "minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout";
+        "minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd";
 
     /// From the kernel's counters, for pages of `page_size` bytes.
     pub fn from_counters(c: &KernelCounters, page_size: u64) -> LinuxRow {
@@ -93,13 +97,15 @@ impl LinuxRow {
             pswpout: v.pswpout,
             pgpgin: v.pgpgin,
             pgpgout: v.pgpgout,
+            thp_fault_alloc: c.thp.fault_alloc,
+            thp_split_pmd: c.thp.split_pmd,
         }
     }
 
     /// Its CSV fields, in [`CSV_HEADER`](Self::CSV_HEADER)'s order.
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{}",
             self.minflt,
             self.majflt,
             self.pgfault,
@@ -107,7 +113,9 @@ impl LinuxRow {
             self.pswpin,
             self.pswpout,
             self.pgpgin,
-            self.pgpgout
+            self.pgpgout,
+            self.thp_fault_alloc,
+            self.thp_split_pmd
         )
     }
 }

@@ -1,11 +1,12 @@
 //! A sweep: a grid of runs (machines × RAM sizes × reclaim policies × TLB sizes ×
-//! traces and workloads), run in parallel, one row per run, in grid order whatever the
+//! memory limits × THP modes × traces and workloads), run in parallel, one row per run, in grid order whatever the
 //! finishing order, so the output is the same for the same grid.
 //!
 //! Each axis value keeps where it came from (a flag, or a grid file and its key), so
 //! an error names the place the user wrote it.
 
 use crate::hw::MachineSpec;
+use crate::os::thp::ThpMode;
 use crate::os::KernelConfig;
 use crate::report::RunSummary;
 use crate::run::{replay, Workload};
@@ -80,6 +81,8 @@ struct GridFile {
     #[serde(default)]
     memory_max: Vec<String>,
     #[serde(default)]
+    thp: Vec<String>,
+    #[serde(default)]
     traces: Vec<PathBuf>,
     #[serde(default)]
     workloads: Vec<String>,
@@ -112,6 +115,8 @@ pub struct Grid {
     pub tlb_entries: Vec<Labelled<u32>>,
     /// The workload's memory limits (`--memory-max`; none: no limit).
     pub memory_maxes: Vec<Labelled<u64>>,
+    /// Transparent huge page modes (none: the default, `madvise`).
+    pub thps: Vec<Labelled<ThpMode>>,
     /// Traces (run before the synthetic workloads).
     pub traces: Vec<PathBuf>,
     /// Synthetic workloads.
@@ -135,6 +140,7 @@ impl Grid {
             policies: Vec::new(),
             tlb_entries: Vec::new(),
             memory_maxes: Vec::new(),
+            thps: Vec::new(),
             traces: Vec::new(),
             workloads: Vec::new(),
             swap: Labelled::new(0, "--swap"),
@@ -159,12 +165,13 @@ impl Grid {
         let texts = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>();
         let paths = |v: &[PathBuf]| v.iter().map(|p| p.display().to_string()).collect();
         let one = |v: Option<String>| v.into_iter().collect::<Vec<_>>();
-        let keys: [(&str, Vec<String>); 12] = [
+        let keys: [(&str, Vec<String>); 13] = [
             ("machines", g.machines),
             ("ram", g.ram),
             ("policies", g.policies),
             ("tlb_entries", texts(&g.tlb_entries)),
             ("memory_max", g.memory_max),
+            ("thp", g.thp),
             ("traces", paths(&g.traces)),
             ("workloads", g.workloads),
             ("swap", one(g.swap)),
@@ -182,12 +189,13 @@ impl Grid {
     /// The keys [`Grid::add`] takes: a grid file's (axes first, then the settings every
     /// run shares). `machine`, `policy`, `trace` and `workload` are taken for their
     /// plurals, as the flags name them.
-    pub const KEYS: [&'static str; 12] = [
+    pub const KEYS: [&'static str; 13] = [
         "machines",
         "ram",
         "policies",
         "tlb_entries",
         "memory_max",
+        "thp",
         "traces",
         "workloads",
         "swap",
@@ -196,6 +204,9 @@ impl Grid {
         "seed",
         "footprint",
     ];
+
+    /// How many of [`Grid::KEYS`] are axes (the rest are settings).
+    const AXES: usize = 8;
 
     /// Adds `values` to the axis `key` (see [`Grid::KEYS`]), or sets the setting `key`
     /// (which takes at most one value) to its value, every value written as in a grid
@@ -218,7 +229,7 @@ impl Grid {
         let parse = |text: &String, kind: fn(&str) -> Result<u64, String>| {
             kind(text).map_err(|e| bad(label, crate::options::refusal(text, &e)))
         };
-        let setting = if Self::KEYS[..7].contains(&key) {
+        let setting = if Self::KEYS[..Self::AXES].contains(&key) {
             None
         } else {
             match values {
@@ -230,7 +241,7 @@ impl Grid {
                         format!(
                             "{} values, and {key} is one setting for every run (the axes are {})",
                             values.len(),
-                            Self::KEYS[..7].join(", ")
+                            Self::KEYS[..Self::AXES].join(", ")
                         ),
                     ))
                 }
@@ -259,6 +270,12 @@ impl Grid {
                 for v in values {
                     let bytes = parse(v, o::size)?;
                     self.memory_maxes.push(Labelled::new(bytes, label));
+                }
+            }
+            ("thp", _) => {
+                for v in values {
+                    let mode = o::thp(v).map_err(|e| bad(label, e))?;
+                    self.thps.push(Labelled::new(mode, label));
                 }
             }
             ("traces", _) => self.traces.extend(values.iter().map(PathBuf::from)),
@@ -294,7 +311,7 @@ impl Grid {
     }
 
     /// The runs of the grid, in grid order (machines, RAM, policies, TLBs, memory
-    /// limits, sources),
+    /// limits, THP modes, sources),
     /// every one checked before any runs, so a typo fails at once.
     pub fn points(&self) -> Result<Vec<Point>, SweepError> {
         let sources: Vec<Source> = (self.traces.iter().cloned().map(Source::Trace))
@@ -338,6 +355,12 @@ impl Grid {
         } else {
             self.memory_maxes.iter().map(Some).collect()
         };
+        let default_thp = [Labelled::new(ThpMode::default(), "--thp")];
+        let thps = if self.thps.is_empty() {
+            &default_thp[..]
+        } else {
+            &self.thps
+        };
         let mut points = Vec::new();
         for m in machines {
             for r in &rams {
@@ -370,7 +393,10 @@ impl Grid {
                                     ));
                                 }
                             }
-                            for s in &sources {
+                            for (thp, s) in thps
+                                .iter()
+                                .flat_map(|t| sources.iter().map(move |s| (t.value, s)))
+                            {
                                 points.push(Point {
                                     index: points.len(),
                                     machine: m.clone(),
@@ -382,6 +408,7 @@ impl Grid {
                                         reclaim,
                                         storage,
                                         memory_max: mm.map(|m| m.value),
+                                        thp,
                                         store_values: false,
                                         ..KernelConfig::default()
                                     },
@@ -409,6 +436,7 @@ impl Grid {
             policy: p.policy.clone(),
             tlb_entries: p.tlb_entries,
             memory_max_bytes: p.kernel.memory_max,
+            thp: p.kernel.thp.name().to_string(),
             source: match &p.source {
                 Source::Trace(t) => t.display().to_string(),
                 Source::Workload(w) => w.name().to_string(),
@@ -665,6 +693,8 @@ pub struct Row {
     pub tlb_entries: Option<u32>,
     /// The workload's memory limit, if set.
     pub memory_max_bytes: Option<u64>,
+    /// The transparent huge page mode.
+    pub thp: String,
     /// The trace or workload.
     pub source: String,
     /// Accesses replayed.
@@ -701,7 +731,7 @@ pub struct Row {
 }
 
 /// The header of a sweep's CSV.
-pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,miss_ratio,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,error";
+pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,thp,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,miss_ratio,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,error";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -746,7 +776,7 @@ impl Row {
     /// The row as CSV (see [`CSV_HEADER`]).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.run,
             csv_field(&self.machine),
             self.ram_bytes,
@@ -754,6 +784,7 @@ impl Row {
             self.tlb_entries.map_or(String::new(), |t| t.to_string()),
             self.memory_max_bytes
                 .map_or(String::new(), |m| m.to_string()),
+            self.thp,
             csv_field(&self.source),
             self.accesses,
             self.tlb_l1_misses,

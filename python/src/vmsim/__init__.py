@@ -332,7 +332,8 @@ def sweep(grid: Grid, client: Any = None) -> pd.DataFrame:
     """Run a grid of configurations (``vmsim sweep``), one row per run, in grid order.
 
     ``grid`` maps a grid file's keys to lists of values: the axes ``machines``,
-    ``ram``, ``policies``, ``tlb_entries``, ``memory_max``, ``traces``, ``workloads``
+    ``ram``, ``policies``, ``tlb_entries``, ``memory_max``, ``thp``, ``traces``,
+    ``workloads``
     (also by the flags' names ``machine``, ``policy``, ``trace``, ``workload``), and
     the settings every run shares, each one value: ``swap``, ``storage``,
     ``accesses``, ``seed``, ``footprint``, ``format`` and the synthetic workloads'

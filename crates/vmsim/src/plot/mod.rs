@@ -9,6 +9,8 @@
 mod draw;
 mod input;
 
+pub use input::Axes;
+
 use crate::policy::analysis::WssReport;
 use crate::policy::mrc::Curves;
 use std::path::Path;
@@ -152,14 +154,15 @@ pub enum PlotError {
 impl Chart {
     /// The chart of the file `path` that `vmsim plot` reads: an `--interval` CSV (page
     /// faults so far and resident pages against accesses) or a sweep's rows, JSON lines
-    /// or CSV (miss ratio against RAM size, one line per policy and source).
-    pub fn read(path: &Path) -> Result<Chart, PlotError> {
+    /// or CSV (by default miss ratio against RAM size, one line per policy and source;
+    /// `axes` chooses other columns).
+    pub fn read(path: &Path, axes: &Axes) -> Result<Chart, PlotError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| PlotError::Read {
             name: name.clone(),
             source,
         })?;
-        input::chart(&text, &name)
+        input::chart(&text, &name, axes)
     }
 
     /// Miss-ratio curves (miss ratio against frames, log scale), knees marked; `name`
@@ -222,7 +225,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_input_is_named() {
-        let e = Chart::read(Path::new("/no/such/file.csv")).unwrap_err();
+        let e = Chart::read(Path::new("/no/such/file.csv"), &Axes::default()).unwrap_err();
         assert!(
             e.to_string().starts_with("reading /no/such/file.csv: "),
             "{e}"
