@@ -4,6 +4,6 @@
 //! library's ([`vmsim::options`]), which the Python package's keyword arguments share.
 
 pub use vmsim::options::{
-    access, count, count_u32, count_usize, fraction, mode, non_negative, nonzero_size, overcommit,
-    page_cache_warm, page_size, percent, questions, rate, size, thp, thp_defrag,
+    access, count, count_u32, count_usize, fraction, khugepaged, mode, non_negative, nonzero_size,
+    overcommit, page_cache_warm, page_size, percent, questions, rate, size, thp, thp_defrag,
 };

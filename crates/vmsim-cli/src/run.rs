@@ -81,6 +81,12 @@ pub struct KernelArgs {
     /// madvise (advised mappings only) or never. vmsim does not compact memory.
     #[arg(long, value_name = "MODE", default_value = d::THP_DEFRAG, value_parser = args::thp_defrag)]
     pub thp_defrag: vmsim::os::thp::ThpDefrag,
+    /// khugepaged's settings, as the files of
+    /// /sys/kernel/mm/transparent_hugepage/khugepaged/: KEY=VALUE,... of
+    /// scan_sleep_millisecs (10000), alloc_sleep_millisecs (60000), pages_to_scan
+    /// (4096), max_ptes_none (511), max_ptes_shared (256); time is simulated time.
+    #[arg(long, value_name = "SETTINGS", default_value = d::KHUGEPAGED, value_parser = args::khugepaged)]
+    pub khugepaged: vmsim::os::khugepaged::KhugepagedConfig,
 }
 
 /// A synthetic workload's parameters.
@@ -230,6 +236,7 @@ impl KernelArgs {
             page_cache_warm: self.page_cache_warm,
             thp: self.thp,
             thp_defrag: self.thp_defrag,
+            khugepaged: self.khugepaged,
         }
     }
 }

@@ -115,6 +115,18 @@ fn run_flags() -> Vec<(&'static str, &'static [&'static str])> {
         ("--readahead", SIZES),
         ("--page-cache", &["cold", "warm", "hot"]),
         ("--machine", &["x86-64", "sv39", "textbook", "nosuch"]),
+        ("--thp", &["always", "madvise", "never", "sometimes"]),
+        (
+            "--khugepaged",
+            &[
+                "scan_sleep_millisecs=0",
+                "pages_to_scan=1,max_ptes_none=0",
+                "pages_to_scan=18446744073709551615,scan_sleep_millisecs=18446744073709551615",
+                "pages_to_scan=0",
+                "max_ptes=1",
+                "x",
+            ],
+        ),
     ]
 }
 

@@ -172,8 +172,10 @@ pub struct Vmstat {
     pub thp_fault_fallback: u64,
     /// Of those, the ones whose memory group could not take the charge.
     pub thp_fault_fallback_charge: u64,
-    /// Huge pages khugepaged collapsed: not modelled (`null`).
-    pub thp_collapse_alloc: Option<u64>,
+    /// Huge pages khugepaged allocated to collapse a range into.
+    pub thp_collapse_alloc: u64,
+    /// Collapses khugepaged gave up for want of a huge page.
+    pub thp_collapse_alloc_failed: u64,
     /// Huge mappings split into base-page entries.
     pub thp_split_pmd: u64,
     /// Huge pages split into base pages.
@@ -231,7 +233,8 @@ impl Vmstat {
             thp_fault_alloc: c.thp.fault_alloc,
             thp_fault_fallback: c.thp.fault_fallback,
             thp_fault_fallback_charge: c.thp.fault_fallback_charge,
-            thp_collapse_alloc: None,
+            thp_collapse_alloc: c.thp.collapse_alloc,
+            thp_collapse_alloc_failed: c.thp.collapse_alloc_failed,
             thp_split_pmd: c.thp.split_pmd,
             thp_split_page: c.thp.split_page,
             thp_zero_page_alloc: c.thp.zero_page_alloc,

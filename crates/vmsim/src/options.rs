@@ -31,6 +31,8 @@ pub mod defaults {
     pub const THP: &str = "madvise";
     /// `thp_defrag`: advised VMAs' huge-page faults may reclaim, as Linux's default.
     pub const THP_DEFRAG: &str = "madvise";
+    /// `khugepaged`: Linux's settings (none changed).
+    pub const KHUGEPAGED: &str = "";
     /// `accesses`.
     pub const ACCESSES: &str = "1000000";
     /// `seed`.
@@ -235,6 +237,20 @@ pub fn thp(s: &str) -> Result<crate::os::thp::ThpMode, String> {
         .ok_or_else(|| format!("unknown THP mode `{s}` (always, madvise, never)"))
 }
 
+/// khugepaged's settings: `KEY=VALUE,...` with the sysfs files' names
+/// (`scan_sleep_millisecs=100,pages_to_scan=8192`); the others keep Linux's defaults.
+pub fn khugepaged(s: &str) -> Result<crate::os::khugepaged::KhugepagedConfig, String> {
+    let mut c = crate::os::khugepaged::KhugepagedConfig::default();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(format!("`{item}` is not KEY=VALUE"));
+        };
+        let n = whole(value.trim()).map_err(|e| format!("{}: {e}", key.trim()))?;
+        c.set(key.trim(), n)?;
+    }
+    Ok(c)
+}
+
 /// Whether huge-page faults may reclaim: `always`, `defer`, `defer+madvise`, `madvise`
 /// or `never`.
 pub fn thp_defrag(s: &str) -> Result<crate::os::thp::ThpDefrag, String> {
@@ -304,6 +320,7 @@ impl Default for KernelOptions {
             page_cache_warm: default(page_cache_warm, d::PAGE_CACHE),
             thp: default(thp, d::THP),
             thp_defrag: default(thp_defrag, d::THP_DEFRAG),
+            khugepaged: default(khugepaged, d::KHUGEPAGED),
         }
     }
 }
@@ -362,7 +379,7 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 45] = [
+    pub const NAMES: [&'static str; 46] = [
         "trace",
         "format",
         "workload",
@@ -381,6 +398,7 @@ impl RunOptions {
         "page_cache",
         "thp",
         "thp_defrag",
+        "khugepaged",
         "interval",
         "accesses",
         "seed",
@@ -444,6 +462,7 @@ impl RunOptions {
             "page_cache" => k.page_cache_warm = page_cache_warm(value).map_err(bad)?,
             "thp" => k.thp = thp(value).map_err(bad)?,
             "thp_defrag" => k.thp_defrag = thp_defrag(value).map_err(bad)?,
+            "khugepaged" => k.khugepaged = khugepaged(value).map_err(bad)?,
             "interval" => self.interval = Some(count(value).map_err(bad)?),
             "accesses" => p.accesses = count(value).map_err(bad)?,
             "seed" => p.seed = whole(value).map_err(bad)?,

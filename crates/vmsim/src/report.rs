@@ -481,12 +481,13 @@ impl KernelStats {
             v.thp_split_pmd,
             v.thp_split_page,
             v.thp_zero_page_alloc,
+            v.thp_collapse_alloc,
         ];
         if thp.iter().any(|&n| n > 0) {
             let _ = writeln!(
                 s,
-                "huge pages: thp_fault_alloc {} thp_fault_fallback {} thp_split_pmd {} thp_split_page {} thp_zero_page_alloc {}; mapped whole at the end {}",
-                thp[0], thp[1], thp[2], thp[3], thp[4], v.nr_anon_transparent_hugepages
+                "huge pages: thp_fault_alloc {} thp_fault_fallback {} thp_split_pmd {} thp_split_page {} thp_zero_page_alloc {} thp_collapse_alloc {}; mapped whole at the end {}",
+                thp[0], thp[1], thp[2], thp[3], thp[4], thp[5], v.nr_anon_transparent_hugepages
             );
         }
         for g in self.groups.iter().filter(|g| g.max_pages.is_some()) {

@@ -175,6 +175,8 @@ pub struct KernelOptions {
     pub thp: crate::os::thp::ThpMode,
     /// Whether huge-page faults may reclaim (`--thp-defrag`).
     pub thp_defrag: crate::os::thp::ThpDefrag,
+    /// khugepaged's settings (`--khugepaged`).
+    pub khugepaged: crate::os::khugepaged::KhugepagedConfig,
 }
 
 /// Linux's default readahead (`VM_READAHEAD_PAGES`, 128 KiB), for files whose
@@ -239,6 +241,7 @@ impl KernelOptions {
             page_cache_warm: self.page_cache_warm,
             thp: self.thp,
             thp_defrag: self.thp_defrag,
+            khugepaged: self.khugepaged,
             swap_bytes: self.swap,
             swap_path: self.swap_file.clone(),
             swap_force: self.force,

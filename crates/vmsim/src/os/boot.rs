@@ -232,6 +232,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
     Ok(Kernel {
         rmap: super::rmap::Rmap::new(nr),
         thp: Default::default(),
+        khugepaged: Default::default(),
         reclaim: super::reclaim::Reclaim::new(nr, watermarks),
         swap: super::swap::Swap::new(swap, config.swap_readahead),
         space: super::kernel_space::KernelSpace {

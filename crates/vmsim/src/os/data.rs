@@ -208,6 +208,7 @@ impl Kernel {
                 i += 1;
             }
         }
+        self.khugepaged_if_due();
         Ok(())
     }
 

@@ -27,6 +27,7 @@ pub mod fault;
 mod fork;
 pub mod frames;
 mod kernel_space;
+pub mod khugepaged;
 pub mod limits;
 mod madvise;
 mod mmap;
@@ -138,6 +139,8 @@ pub struct KernelConfig {
     /// Whether a huge-page fault may reclaim when memory is short
     /// (`/sys/kernel/mm/transparent_hugepage/defrag`).
     pub thp_defrag: thp::ThpDefrag,
+    /// khugepaged's settings.
+    pub khugepaged: khugepaged::KhugepagedConfig,
 }
 
 impl Default for KernelConfig {
@@ -167,6 +170,7 @@ impl Default for KernelConfig {
             memory_max: None,
             thp: thp::ThpMode::Madvise,
             thp_defrag: thp::ThpDefrag::Madvise,
+            khugepaged: khugepaged::KhugepagedConfig::default(),
         }
     }
 }
@@ -334,6 +338,8 @@ pub struct Kernel {
     rmap: rmap::Rmap,
     /// Transparent huge pages mapped whole, and the huge zero page.
     thp: thp::Thp,
+    /// khugepaged's clock and place.
+    khugepaged: khugepaged::Khugepaged,
     /// Reclaim's lists, scan state and thresholds.
     reclaim: reclaim::Reclaim,
     /// The swap device with its cache, and the readahead window.

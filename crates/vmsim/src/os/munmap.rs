@@ -116,7 +116,15 @@ impl Kernel {
             .vmas
             .find_from(end)
             .map_or(self.space.task_size, |v| v.start);
-        let pt = mm.pt;
+        self.free_tables_in(pid, floor, ceiling);
+    }
+
+    /// Frees the page-table pages that map nothing and lie wholly inside
+    /// `[floor, ceiling)`, and flushes the walk caches that may point at them.
+    pub(super) fn free_tables_in(&mut self, pid: Pid, floor: VirtAddr, ceiling: VirtAddr) {
+        let Ok(pt) = self.mm(pid).map(|m| m.pt) else {
+            return;
+        };
         let paging = self.machine.spec.paging;
         let n = pt.prune(
             &paging,

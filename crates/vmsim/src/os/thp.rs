@@ -27,9 +27,9 @@
 //! Where vmsim departs from Linux (docs/kernel.md): once no huge mapping of a huge
 //! page is left, its frames are base pages at once (Linux keeps the folio whole,
 //! mapped by base-page entries, until its deferred split); `mprotect(PROT_NONE)`
-//! splits the huge mappings it covers; khugepaged's collapse
-//! and compaction are not modelled (the defrag modes decide only whether a fault may
-//! reclaim).
+//! splits the huge mappings it covers; compaction is not modelled (the defrag modes
+//! decide only whether a fault may reclaim). khugepaged's collapses are in
+//! `khugepaged.rs`.
 
 use super::fault::{FaultKind, Violation};
 use super::frames::FrameKind;
@@ -133,6 +133,15 @@ impl ThpDefrag {
     }
 }
 
+/// Why no huge page could be had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum NoHugePage {
+    /// The memory group could not take its charge.
+    Charge,
+    /// No aligned block of frames is free.
+    Block,
+}
+
 /// A VMA's `madvise` advice on huge pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum HugeAdvice {
@@ -162,6 +171,12 @@ pub struct ThpCounters {
     pub zero_page_alloc: u64,
     /// Huge pages reclaim split to swap them out page by page.
     pub swpout_fallback: u64,
+    /// Huge pages khugepaged allocated for a collapse.
+    pub collapse_alloc: u64,
+    /// Collapses khugepaged gave up for want of a huge page.
+    pub collapse_alloc_failed: u64,
+    /// Times khugepaged's scan went past the last process (`khugepaged/full_scans`).
+    pub khugepaged_full_scans: u64,
     /// Huge pages mapped whole now (a gauge: `nr_anon_transparent_hugepages`).
     pub anon_huge_pages: u64,
 }
@@ -277,29 +292,42 @@ impl Kernel {
         Some(z)
     }
 
-    /// A zeroed huge page for `vma` of `pid`, charged to its group, on the reclaim
-    /// lists as one entry (its first frame); `None` if no aligned block is free or the
-    /// group cannot take it. It may reclaim as often as the defrag mode allows a fault
-    /// in `vma` (see [`ThpDefrag::reclaim_tries`]): for the group's charge (Linux's
-    /// `try_charge_memcg`, which never calls the OOM killer for a huge page), and once
-    /// for free memory below the `low` watermark. vmsim does not compact: a free
-    /// aligned block must exist.
+    /// A huge page for a fault in `vma` of `pid` ([`Kernel::alloc_huge_page`], as hard
+    /// as the defrag mode lets the fault try); `None`, with `thp_fault_fallback_charge`
+    /// counted when the group could not take it.
     fn alloc_huge(&mut self, pid: Pid, vma: &Vma) -> Option<Pfn> {
         let tries = self
             .config
             .thp_defrag
             .reclaim_tries(vma.huge == HugeAdvice::Huge);
+        match self.alloc_huge_page(pid, tries) {
+            Ok(head) => Some(head),
+            Err(why) => {
+                if why == NoHugePage::Charge {
+                    self.log.counters.thp.fault_fallback_charge += 1;
+                }
+                None
+            }
+        }
+    }
+
+    /// A zeroed huge page for `pid`, charged to its group, on the reclaim lists as one
+    /// entry (its first frame); an error if the group cannot take it or no aligned
+    /// block is free. It may reclaim `tries` times (see [`ThpDefrag::reclaim_tries`]):
+    /// for the group's charge (Linux's `try_charge_memcg`, which never calls the OOM
+    /// killer for a huge page), and once for free memory below the `low` watermark.
+    /// vmsim does not compact: a free aligned block must exist.
+    pub(super) fn alloc_huge_page(&mut self, pid: Pid, tries: u32) -> Result<Pfn, NoHugePage> {
         let n = self.hpage_pages();
         self.kswapd();
-        let g = self.process(pid)?.group;
+        let g = self.process(pid).ok_or(NoHugePage::Block)?.group;
         let mut left = tries;
         loop {
             let grp = &self.groups.list[g.0 as usize];
             match grp.max_pages {
                 Some(max) if grp.charged + n > max => {
                     if left == 0 {
-                        self.log.counters.thp.fault_fallback_charge += 1;
-                        return None;
+                        return Err(NoHugePage::Charge);
                     }
                     left -= 1;
                     self.reclaim(n as usize, Scope::Group(g));
@@ -312,9 +340,12 @@ impl Kernel {
             self.reclaim(n as usize, Scope::Global);
         }
         if self.frames.nr_free() < n + low {
-            return None;
+            return Err(NoHugePage::Block);
         }
-        let head = self.frames.alloc(n, FrameKind::Anon, g.0)?;
+        let head = self
+            .frames
+            .alloc(n, FrameKind::Anon, g.0)
+            .ok_or(NoHugePage::Block)?;
         let r = self.machine.ram.zero_frames(head, n);
         debug_assert!(r.is_ok(), "huge page outside RAM");
         let grp = &mut self.groups.list[g.0 as usize];
@@ -325,11 +356,11 @@ impl Kernel {
         grp.peak = grp.peak.max(grp.charged);
         self.lru_add(head);
         self.reclaim.lists.set_extra(head.0 as u32, n as u32 - 1);
-        Some(head)
+        Ok(head)
     }
 
     /// Gives back a huge page no one maps.
-    fn free_huge(&mut self, head: Pfn) {
+    pub(super) fn free_huge(&mut self, head: Pfn) {
         self.reclaim.lists.set_extra(head.0 as u32, 0);
         for i in 0..self.hpage_pages() {
             self.put_frame(Pfn(head.0 + i));
