@@ -445,7 +445,8 @@ const KINDS: [&str; 26] = [
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
-/// of [`KINDS`]), `prot` (u8: 1 read, 2 write, 4 exec, 8 shared), 2 bytes of padding,
+/// of [`KINDS`]), `prot` (u8: 1 read, 2 write, 4 exec, 8 shared, 16 hugetlb, 32
+/// noreserve), 2 bytes of padding,
 /// `pid` (u32), `addr`, `size` and `arg` (u64 each); vmsim/__init__.py's `EVENT_DTYPE`
 /// says what each holds for each kind.
 fn encode(e: &Event, out: &mut Vec<u8>) {
@@ -460,11 +461,22 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
             shared,
             kind,
         } => {
-            let file = match kind {
-                MapKind::Anon => 0,
-                MapKind::File { file, .. } => u64::from(file) + 1,
+            let (file, huge) = match kind {
+                MapKind::Anon => (0, 0),
+                MapKind::File { file, .. } => (u64::from(file) + 1, 0),
+                MapKind::HugeTlb {
+                    page_bytes,
+                    noreserve,
+                } => (page_bytes, 16 | (u8::from(noreserve) << 5)),
             };
-            (4, prot.0 | (u8::from(shared) << 3), pid, addr.0, len, file)
+            (
+                4,
+                prot.0 | (u8::from(shared) << 3) | huge,
+                pid,
+                addr.0,
+                len,
+                file,
+            )
         }
         Event::Munmap { pid, addr, len } => (5, 0, pid, addr.0, len, 0),
         Event::Mprotect {

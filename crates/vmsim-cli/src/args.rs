@@ -4,6 +4,16 @@
 //! library's ([`vmsim::options`]), which the Python package's keyword arguments share.
 
 pub use vmsim::options::{
-    access, count, count_u32, count_usize, fraction, khugepaged, mode, non_negative, nonzero_size,
-    overcommit, page_cache_warm, page_size, percent, questions, rate, size, thp, thp_defrag,
+    access, count, count_u32, count_usize, fraction, hugepages, khugepaged, mode, non_negative,
+    nonzero_size, overcommit, page_cache_warm, page_size, percent, questions, rate, size, thp,
+    thp_defrag,
 };
+
+/// `--hugepages`'s pools, one value (clap takes a `Vec` for many).
+#[derive(Clone, Debug)]
+pub struct HugePools(pub Vec<(u64, u64)>);
+
+/// Parses `--hugepages` ([`hugepages`]).
+pub fn huge_pools(s: &str) -> Result<HugePools, String> {
+    hugepages(s).map(HugePools)
+}

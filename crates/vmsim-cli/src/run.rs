@@ -87,6 +87,11 @@ pub struct KernelArgs {
     /// (4096), max_ptes_none (511), max_ptes_shared (256); time is simulated time.
     #[arg(long, value_name = "SETTINGS", default_value = d::KHUGEPAGED, value_parser = args::khugepaged)]
     pub khugepaged: vmsim::os::khugepaged::KhugepagedConfig,
+    /// hugetlb pools reserved at boot, as Linux's hugepages= parameters: SIZE:N,...
+    /// (2MiB:512,1GiB:2), each size one the machine's page tables have a leaf for.
+    /// MAP_HUGETLB mappings take their pages from them.
+    #[arg(long, value_name = "SIZE:N,...", value_parser = args::huge_pools)]
+    pub hugepages: Option<args::HugePools>,
 }
 
 /// A synthetic workload's parameters.
@@ -237,6 +242,7 @@ impl KernelArgs {
             thp: self.thp,
             thp_defrag: self.thp_defrag,
             khugepaged: self.khugepaged,
+            hugepages: self.hugepages.clone().map(|p| p.0).unwrap_or_default(),
         }
     }
 }

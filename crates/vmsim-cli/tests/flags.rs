@@ -127,6 +127,18 @@ fn run_flags() -> Vec<(&'static str, &'static [&'static str])> {
                 "x",
             ],
         ),
+        (
+            "--hugepages",
+            &[
+                "2MiB:4",
+                "1GiB:1,2MiB:1",
+                "4MiB:1",
+                "1GiB:1000",
+                "2MiB",
+                "2MiB:x",
+                "",
+            ],
+        ),
     ]
 }
 

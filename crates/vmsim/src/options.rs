@@ -251,6 +251,24 @@ pub fn khugepaged(s: &str) -> Result<crate::os::khugepaged::KhugepagedConfig, St
     Ok(c)
 }
 
+/// hugetlb pools: `SIZE:N,...` (`2MiB:512,1GiB:2`), each a leaf size of the machine
+/// and how many pages of it to reserve at boot.
+pub fn hugepages(s: &str) -> Result<Vec<(u64, u64)>, String> {
+    let mut pools: Vec<(u64, u64)> = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((size_text, n)) = item.split_once(':') else {
+            return Err(format!("`{item}` is not SIZE:N (2MiB:512)"));
+        };
+        let bytes = nonzero_size(size_text.trim())?;
+        let n = whole(n.trim()).map_err(|e| format!("{item}: {e}"))?;
+        match pools.iter_mut().find(|p| p.0 == bytes) {
+            Some(p) => p.1 += n,
+            None => pools.push((bytes, n)),
+        }
+    }
+    Ok(pools)
+}
+
 /// Whether huge-page faults may reclaim: `always`, `defer`, `defer+madvise`, `madvise`
 /// or `never`.
 pub fn thp_defrag(s: &str) -> Result<crate::os::thp::ThpDefrag, String> {
@@ -321,6 +339,7 @@ impl Default for KernelOptions {
             thp: default(thp, d::THP),
             thp_defrag: default(thp_defrag, d::THP_DEFRAG),
             khugepaged: default(khugepaged, d::KHUGEPAGED),
+            hugepages: Vec::new(),
         }
     }
 }
@@ -379,7 +398,7 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 46] = [
+    pub const NAMES: [&'static str; 47] = [
         "trace",
         "format",
         "workload",
@@ -399,6 +418,7 @@ impl RunOptions {
         "thp",
         "thp_defrag",
         "khugepaged",
+        "hugepages",
         "interval",
         "accesses",
         "seed",
@@ -463,6 +483,7 @@ impl RunOptions {
             "thp" => k.thp = thp(value).map_err(bad)?,
             "thp_defrag" => k.thp_defrag = thp_defrag(value).map_err(bad)?,
             "khugepaged" => k.khugepaged = khugepaged(value).map_err(bad)?,
+            "hugepages" => k.hugepages = hugepages(value).map_err(bad)?,
             "interval" => self.interval = Some(count(value).map_err(bad)?),
             "accesses" => p.accesses = count(value).map_err(bad)?,
             "seed" => p.seed = whole(value).map_err(bad)?,

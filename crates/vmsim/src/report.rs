@@ -319,6 +319,9 @@ pub struct KernelStats {
     /// The memory groups (the root `/` first; `workload` under `--memory-max`): limit,
     /// pages charged now and at most, OOM kills.
     pub groups: Vec<crate::os::MemGroup>,
+    /// The hugetlb pools (`--hugepages`), smallest page first: `/proc/meminfo`'s
+    /// `HugePages_Total`, `HugePages_Free` and `HugePages_Rsvd` for each size.
+    pub hugetlb: Vec<crate::os::hugetlb::HugePoolStats>,
     /// The buddy allocator's free blocks per order and the unusable-free-space index
     /// for the first huge-page order.
     pub fragmentation: crate::os::buddy::Fragmentation,
@@ -407,6 +410,7 @@ impl KernelStats {
                 .collect(),
             committed_bytes: k.committed(),
             groups: k.groups().to_vec(),
+            hugetlb: k.huge_pools(),
             fragmentation: {
                 let p = &k.machine().spec.paging;
                 let huge = p
@@ -488,6 +492,18 @@ impl KernelStats {
                 s,
                 "huge pages: thp_fault_alloc {} thp_fault_fallback {} thp_split_pmd {} thp_split_page {} thp_zero_page_alloc {} thp_collapse_alloc {}; mapped whole at the end {}",
                 thp[0], thp[1], thp[2], thp[3], thp[4], thp[5], v.nr_anon_transparent_hugepages
+            );
+        }
+        for p in self.hugetlb.iter().filter(|p| p.total + p.sigbus > 0) {
+            let _ = writeln!(
+                s,
+                "hugetlb {}: HugePages_Total {} HugePages_Free {} HugePages_Rsvd {}; faulted in {}, SIGBUS {}",
+                crate::size::format_size(p.page_bytes),
+                p.total,
+                p.free,
+                p.rsvd,
+                p.faults,
+                p.sigbus
             );
         }
         for g in self.groups.iter().filter(|g| g.max_pages.is_some()) {

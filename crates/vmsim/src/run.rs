@@ -177,6 +177,8 @@ pub struct KernelOptions {
     pub thp_defrag: crate::os::thp::ThpDefrag,
     /// khugepaged's settings (`--khugepaged`).
     pub khugepaged: crate::os::khugepaged::KhugepagedConfig,
+    /// hugetlb pools: (page size in bytes, pages) pairs (`--hugepages`).
+    pub hugepages: Vec<(u64, u64)>,
 }
 
 /// Linux's default readahead (`VM_READAHEAD_PAGES`, 128 KiB), for files whose
@@ -242,6 +244,7 @@ impl KernelOptions {
             thp: self.thp,
             thp_defrag: self.thp_defrag,
             khugepaged: self.khugepaged,
+            hugepages: self.hugepages.clone(),
             swap_bytes: self.swap,
             swap_path: self.swap_file.clone(),
             swap_force: self.force,

@@ -858,6 +858,13 @@ impl<'k> Sim<'k> {
                 Ok(p) => {
                     let source = match kind {
                         MapKind::Anon => Ok(MapSource::Anon),
+                        MapKind::HugeTlb {
+                            page_bytes,
+                            noreserve,
+                        } => Ok(MapSource::HugeTlb {
+                            page_bytes,
+                            noreserve,
+                        }),
                         // The offset goes to the kernel as the trace gives it: `mmap`
                         // refuses one that is not page-aligned (EINVAL).
                         MapKind::File { file, offset } => self

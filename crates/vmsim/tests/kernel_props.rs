@@ -72,7 +72,10 @@ enum Op {
     DontNeed {
         p: usize,
         region: usize,
+        page: u64,
     },
+    /// One wake of khugepaged: ranges of base pages may become huge pages.
+    Collapse,
 }
 
 /// Operations on mappings of up to `6 * scale` pages, touching their first `3 * scale`,
@@ -92,7 +95,9 @@ fn op(scale: u64, fill: u32) -> impl Strategy<Value = Op> {
             .prop_map(|(p, region, page, offset, value)| Op::Write { p, region, page, offset, value }),
         10 => (p.clone(), 0..4usize, 0..3 * scale, 0..4u64)
             .prop_map(|(p, region, page, offset)| Op::Read { p, region, page, offset }),
-        1 => (p.clone(), 0..8usize).prop_map(|(p, region)| Op::DontNeed { p, region }),
+        2 => (p.clone(), 0..8usize, 0..3 * scale)
+            .prop_map(|(p, region, page)| Op::DontNeed { p, region, page }),
+        3 => Just(Op::Collapse),
         fill => (p, 0..4usize, 0..4u64, any::<u8>())
             .prop_map(|(p, region, offset, value)| Op::Fill { p, region, offset, value }),
     ]
@@ -451,9 +456,13 @@ impl World {
                     prop_assert_eq!(r, Err(Errno::ENOMEM));
                 }
             }
-            Op::DontNeed { p, region } => {
+            Op::Collapse => {
+                // Copies bytes, changes nothing a process can see.
+                self.k.khugepaged_scan();
+            }
+            Op::DontNeed { p, region, page } => {
                 let p = p % n;
-                let Some(start) = self.addr(p, region, 0) else {
+                let Some(start) = self.addr(p, region, page) else {
                     return Ok(());
                 };
                 let r = self
@@ -666,8 +675,9 @@ proptest! {
 
     /// Transparent huge pages in every private anonymous mapping (mode `always`):
     /// regions of up to a few huge pages are written and read, split by `munmap`,
-    /// `mprotect` and `MADV_DONTNEED`, shared by fork and copied on write, with RAM to
-    /// spare and under memory pressure (huge pages split and swapped): every byte read is
+    /// `mprotect` and `MADV_DONTNEED`, collapsed again by khugepaged, shared by fork and
+    /// copied on write, with RAM to spare and under memory pressure (huge pages split and
+    /// swapped): every byte read is
     /// the model's, and every access the model refuses faults, so no TLB entry outlives
     /// a split that narrows access.
     #[test]
@@ -753,5 +763,63 @@ fn pressure_really_swaps_and_the_process_survives() {
     ] {
         fill_beyond_ram(reclaim, 512, false);
         fill_beyond_ram(reclaim, 400, true);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// khugepaged in an advised area of four huge-page ranges: pages written one by
+    /// one in base pages or huge ones, let go by `MADV_DONTNEED`, huge mappings split
+    /// and ranges collapsed again, in any order: every byte read back is the last one
+    /// written (zero where never written or let go), before and after each collapse,
+    /// and every collapse the scan counts leaves a huge page mapped.
+    #[test]
+    fn bytes_survive_khugepaged_collapses(
+        ops in proptest::collection::vec((0..4u8, 0..2048u64, 1..=255u8), 1..120)
+    ) {
+        use vmsim::os::thp::HugeAdvice;
+        const HUGE: u64 = 2 << 20;
+        let (mut k, pid) =
+            support::boot_with(support::machine("x86-64", None), KernelConfig::default(), "collapse");
+        let args = MmapArgs {
+            addr: Some(VirtAddr(0x10_0000_0000)),
+            ..MmapArgs::anon(4 * HUGE, Prot::RW)
+        };
+        let at = k.mmap(pid, args).unwrap().0;
+        prop_assert_eq!(at % HUGE, 0);
+        let mut model: BTreeMap<u64, u8> = BTreeMap::new();
+        let va = |page: u64| VirtAddr(at + page * 4096 + page % 7);
+        for (kind, page, value) in ops {
+            match kind {
+                0 => {
+                    k.write(pid, va(page), &[value]).unwrap();
+                    model.insert(page, value);
+                }
+                1 => {
+                    k.madvise_dontneed(pid, VirtAddr(at + page * 4096), 4096).unwrap();
+                    model.remove(&page);
+                }
+                2 => {
+                    // Advice flips between none and huge: in madvise mode, faults after
+                    // it take huge pages or base pages.
+                    let advice = if value % 2 == 0 { HugeAdvice::Huge } else { HugeAdvice::Default };
+                    k.madvise_huge(pid, VirtAddr(at), 4 * HUGE, advice).unwrap();
+                }
+                _ => {
+                    k.madvise_huge(pid, VirtAddr(at), 4 * HUGE, HugeAdvice::Huge).unwrap();
+                    let before = k.nr_anon_huge_pages();
+                    let n = k.khugepaged_scan();
+                    prop_assert_eq!(k.nr_anon_huge_pages(), before + n);
+                }
+            }
+        }
+        k.madvise_huge(pid, VirtAddr(at), 4 * HUGE, HugeAdvice::Huge).unwrap();
+        k.khugepaged_scan();
+        for page in 0..2048 {
+            let mut b = [0u8];
+            k.read(pid, va(page), &mut b).unwrap();
+            prop_assert_eq!(b[0], model.get(&page).copied().unwrap_or(0), "page {}", page);
+        }
     }
 }

@@ -243,11 +243,13 @@ def explain(addresses: Union[int, str, Iterable[Union[int, str]]], *,
 #: - ``size``: the access's bytes, or the length of a mapping or read (the new length
 #:   for ``mremap``; the readahead in bytes for ``file_readahead``);
 #: - ``arg``: the child (``fork``, ``vfork``), exit code (``exit``), thread
-#:   (``thread``, ``thread_exit``), the file number + 1 (``mmap``; 0: anonymous), the
+#:   (``thread``, ``thread_exit``), the file number + 1 (``mmap``; 0: anonymous; the
+#:   page size in bytes for a hugetlb one), the
 #:   key (``shm_attach``), advice (``madvise``), syscall number (``syscall``), the new
 #:   start (``mremap``), the file (``file_read``, ``file_readahead``), 1 or 0
 #:   (``thp_disable``);
-#: - ``prot``: protection bits (1 read, 2 write, 4 exec; 8 shared) of ``mmap``,
+#: - ``prot``: protection bits (1 read, 2 write, 4 exec; 8 shared; 16 hugetlb and 32
+#:   ``MAP_NORESERVE`` for ``mmap``) of ``mmap``,
 #:   ``mprotect`` and ``shm_attach``.
 EVENT_DTYPE = np.dtype({
     "names": ["kind", "prot", "pid", "addr", "size", "arg"],

@@ -33,6 +33,9 @@ pub enum BootError {
     /// The swap file cannot be used.
     #[error(transparent)]
     Swap(#[from] super::swap::SwapFileError),
+    /// The hugetlb pools cannot be made.
+    #[error(transparent)]
+    HugePool(#[from] super::hugetlb::HugePoolError),
 }
 
 /// RAM too small for what the kernel needs at boot.
@@ -229,10 +232,12 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         watermarks.high,
         config.reclaim.name()
     ));
-    Ok(Kernel {
+    let pools = config.hugepages.clone();
+    let mut k = Kernel {
         rmap: super::rmap::Rmap::new(nr),
         thp: Default::default(),
         khugepaged: Default::default(),
+        hugetlb: Default::default(),
         reclaim: super::reclaim::Reclaim::new(nr, watermarks),
         swap: super::swap::Swap::new(swap, config.swap_readahead),
         space: super::kernel_space::KernelSpace {
@@ -259,5 +264,16 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
             counters: KernelCounters::default(),
             events: Vec::new(),
         },
-    })
+    };
+    k.make_huge_pools(&pools)?;
+    for p in k.huge_pools().iter().filter(|p| p.total > 0) {
+        {
+            k.log.boot.push(format!(
+                "hugetlb: {} pages of {} reserved",
+                p.total,
+                format_size(p.page_bytes)
+            ));
+        }
+    }
+    Ok(k)
 }

@@ -43,6 +43,7 @@ impl Kernel {
         for v in mm.vmas.iter() {
             // The process still has its address space and the entries were just found
             // by a walk: zap cannot fail here.
+            self.hugetlb_unreserve(pid, v.start, v.end);
             let zapped = self.zap(pid, v.start, v.end);
             debug_assert!(zapped.is_ok(), "exit: {zapped:?}");
         }

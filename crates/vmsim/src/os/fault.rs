@@ -156,13 +156,15 @@ pub enum Violation {
     /// No memory could be found (the OOM killer took this process, or had nobody to
     /// take).
     OutOfMemory,
+    /// A hugetlb mapping's pool had no page to give.
+    HugePoolEmpty,
 }
 
 impl Violation {
     /// The signal it delivers.
     pub fn signal(self) -> Signal {
         match self {
-            Violation::BeyondEnd => Signal::Bus,
+            Violation::BeyondEnd | Violation::HugePoolEmpty => Signal::Bus,
             Violation::OutOfMemory => Signal::OomKill,
             _ => Signal::Segv,
         }
@@ -177,6 +179,7 @@ impl Violation {
             Violation::NonCanonical => "address is not canonical",
             Violation::BeyondEnd => "beyond the end of the mapped object",
             Violation::OutOfMemory => "out of memory",
+            Violation::HugePoolEmpty => "no free page in the hugetlb pool",
         }
     }
 
@@ -186,7 +189,7 @@ impl Violation {
             Violation::NoVma => Some(FaultKind::SegvNoVma),
             Violation::Access => Some(FaultKind::SegvAccess),
             Violation::KernelAddress | Violation::NonCanonical => Some(FaultKind::SegvKernel),
-            Violation::BeyondEnd => Some(FaultKind::Bus),
+            Violation::BeyondEnd | Violation::HugePoolEmpty => Some(FaultKind::Bus),
             Violation::OutOfMemory => None,
         }
     }
@@ -272,7 +275,9 @@ impl Kernel {
             },
             Some(Slot::Leaf(m)) => {
                 if f.access == AccessKind::Write && !m.flags.contains(Flags::WRITE) {
-                    if vma.shared {
+                    if matches!(vma.backing, Backing::HugeTlb { .. }) && !vma.shared {
+                        self.hugetlb_write_fault(pid, &vma, page, m)?
+                    } else if vma.shared {
                         let flush = pt
                             .set_flags(&paging, &mut self.machine.ram, page, m.flags | Flags::WRITE)
                             .map_err(|_| Violation::NoVma)?;
@@ -384,6 +389,7 @@ impl Kernel {
         let write = access == AccessKind::Write;
         let oom = |_| Violation::OutOfMemory;
         match vma.backing {
+            Backing::HugeTlb { .. } => self.hugetlb_fault(pid, vma, page, write),
             Backing::Anon => {
                 if let Some(kind) = self.thp_demand(pid, vma, page, write)? {
                     return Ok(kind);

@@ -72,18 +72,11 @@ impl Kernel {
                             f.add_to(&mut pending);
                         }
                         if m.level > 1 {
-                            // A huge page: shared whole, write-protected on both sides
-                            // (Linux's `copy_huge_pmd`).
-                            let n = self.hpage_pages();
-                            for i in 0..n {
-                                self.frames.get(crate::addr::Pfn(m.pfn.0 + i));
-                            }
-                            let r = self.map_huge(child, va, m.pfn, flags & !Flags::ACCESSED);
-                            if r.is_err() {
-                                for i in 0..n {
-                                    self.put_frame(crate::addr::Pfn(m.pfn.0 + i));
-                                }
-                            }
+                            let r = if self.is_hugetlb_page(m.pfn) {
+                                self.hugetlb_share(child, va, m.pfn, flags & !Flags::ACCESSED)
+                            } else {
+                                self.share_huge(child, va, m.pfn, flags & !Flags::ACCESSED)
+                            };
                             if let Err(e) = r {
                                 if let Some(f) = pending.take() {
                                     self.flush_for(parent, f);
@@ -179,7 +172,9 @@ impl Kernel {
         use super::frames::FrameKind;
         use super::vma::Backing;
         match vma.backing {
-            Backing::Device(_) => true,
+            // hugetlb pages are found through the tables only (Linux copies them
+            // always, `copy_hugetlb_page_range`).
+            Backing::Device(_) | Backing::HugeTlb { .. } => true,
             _ if vma.shared => false,
             Backing::Anon => true,
             _ => {

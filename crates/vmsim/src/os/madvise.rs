@@ -16,6 +16,7 @@ impl Kernel {
         let len = self.round_len(len)?;
         let end = self.check_range(addr, len)?;
         self.mapped_throughout(pid, addr, end)?;
+        self.hugetlb_aligned(pid, addr, end)?;
         self.zap(pid, addr, end)
     }
 
@@ -27,7 +28,14 @@ impl Kernel {
     pub fn madvise_free(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
         let len = self.round_len(len)?;
         let end = self.check_range(addr, len)?;
-        self.mapped_throughout(pid, addr, end)?;
+        let vmas = self.mapped_throughout(pid, addr, end)?;
+        if vmas
+            .iter()
+            .any(|v| matches!(v.backing, Backing::HugeTlb { .. }))
+        {
+            // Linux: MADV_FREE is for private anonymous memory only.
+            return Err(Errno::EINVAL);
+        }
         // A huge page the range covers whole is let go whole (Linux's
         // `madvise_free_huge_pmd`); one it covers in part is split first.
         self.split_huge_edges(pid, addr, end)?;

@@ -16,6 +16,14 @@ pub enum MapSource {
     Shm(ShmId, u64),
     /// A device's registers (mapped uncached).
     Device(Device),
+    /// Anonymous huge pages from the hugetlb pool of `page_bytes` pages
+    /// (`MAP_HUGETLB`), reserved unless `noreserve` (`MAP_NORESERVE`).
+    HugeTlb {
+        /// The pool's page size in bytes.
+        page_bytes: u64,
+        /// `MAP_NORESERVE`.
+        noreserve: bool,
+    },
 }
 
 /// The arguments of `mmap`.
@@ -61,10 +69,21 @@ impl Kernel {
     /// `mmap`: maps `args.len` bytes and returns the address. Mapping allocates nothing;
     /// pages come on first touch.
     pub fn mmap(&mut self, pid: Pid, args: MmapArgs) -> Result<VirtAddr, Errno> {
-        let len = self.round_len(args.len)?;
+        let mut len = self.round_len(args.len)?;
         self.check_wx(args.prot)?;
         let ps = self.page_size();
         let backing = match args.source {
+            MapSource::HugeTlb {
+                page_bytes,
+                noreserve,
+            } => {
+                if args.fixed && args.addr.is_some_and(|a| a.0 % page_bytes != 0) {
+                    return Err(Errno::EINVAL);
+                }
+                let (b, l) = self.hugetlb_reserve(page_bytes, len, noreserve)?;
+                len = l;
+                b
+            }
             MapSource::Anon if args.shared => {
                 let obj = self.new_shm(None, len)?;
                 Backing::Shm { obj, offset: 0 }
@@ -109,6 +128,13 @@ impl Kernel {
             if let (MapSource::Anon, Backing::Shm { obj, .. }) = (args.source, backing) {
                 k.shm_release_if_unused(obj);
             }
+            if let Backing::HugeTlb {
+                page_bytes,
+                reserved: true,
+            } = backing
+            {
+                k.hugetlb_release(page_bytes, len);
+            }
         };
         let start = match self.place(pid, &args, len) {
             Ok(s) => s,
@@ -117,7 +143,9 @@ impl Kernel {
                 return Err(e);
             }
         };
-        let accounted = !args.shared && args.prot.contains(Prot::WRITE);
+        let accounted = !args.shared
+            && args.prot.contains(Prot::WRITE)
+            && !matches!(backing, Backing::HugeTlb { .. });
         if accounted {
             if let Err(e) = self.commit(len) {
                 release(self);
@@ -125,7 +153,10 @@ impl Kernel {
             }
         }
         if args.fixed {
-            self.munmap(pid, start, len)?;
+            if let Err(e) = self.munmap(pid, start, len) {
+                release(self);
+                return Err(e);
+            }
         }
         let mm = self.mm_mut(pid)?;
         mm.vmas.insert(Vma {
@@ -155,6 +186,24 @@ impl Kernel {
                 return Err(Errno::EINVAL);
             }
             return Ok(addr);
+        }
+        if let MapSource::HugeTlb { page_bytes, .. } = args.source {
+            // On the huge page's boundary (`hugetlb_get_unmapped_area`).
+            if let Some(hint) = args.addr.filter(|h| h.0 % page_bytes == 0) {
+                if hint >= self.space.mmap_min
+                    && self.check_range(hint, len).is_ok()
+                    && !mm.vmas.overlaps(hint, VirtAddr(hint.0 + len))
+                {
+                    return Ok(hint);
+                }
+            }
+            let bottom = self.space.mmap_min.max(mm.brk);
+            let start = mm
+                .vmas
+                .gap_below(mm.mmap_base, bottom, len + page_bytes)
+                .ok_or(Errno::ENOMEM)?;
+            let top = start.0 + page_bytes + len;
+            return Ok(VirtAddr((top - len) & !(page_bytes - 1)));
         }
         if let Some(hint) = args.addr {
             let hint = hint.align_down(self.page_size());

@@ -26,6 +26,7 @@ mod exit;
 pub mod fault;
 mod fork;
 pub mod frames;
+pub mod hugetlb;
 mod kernel_space;
 pub mod khugepaged;
 pub mod limits;
@@ -141,6 +142,8 @@ pub struct KernelConfig {
     pub thp_defrag: thp::ThpDefrag,
     /// khugepaged's settings.
     pub khugepaged: khugepaged::KhugepagedConfig,
+    /// hugetlb pools made at boot: (page size in bytes, pages) pairs.
+    pub hugepages: Vec<(u64, u64)>,
 }
 
 impl Default for KernelConfig {
@@ -171,6 +174,7 @@ impl Default for KernelConfig {
             thp: thp::ThpMode::Madvise,
             thp_defrag: thp::ThpDefrag::Madvise,
             khugepaged: khugepaged::KhugepagedConfig::default(),
+            hugepages: Vec::new(),
         }
     }
 }
@@ -340,6 +344,8 @@ pub struct Kernel {
     thp: thp::Thp,
     /// khugepaged's clock and place.
     khugepaged: khugepaged::Khugepaged,
+    /// hugetlb pools and the pages mapped from them.
+    hugetlb: hugetlb::HugeTlb,
     /// Reclaim's lists, scan state and thresholds.
     reclaim: reclaim::Reclaim,
     /// The swap device with its cache, and the readahead window.

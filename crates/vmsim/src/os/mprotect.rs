@@ -21,10 +21,13 @@ impl Kernel {
         let end = self.check_range(addr, len)?;
         self.check_wx(prot)?;
         let parts = self.mapped_throughout(pid, addr, end)?;
-        // Private mappings that become writable are committed now.
+        self.hugetlb_aligned(pid, addr, end)?;
+        // Private mappings that become writable are committed now (hugetlb pages come
+        // from their pool, not the commit limit).
+        let hugetlb = |v: &&super::Vma| matches!(v.backing, super::vma::Backing::HugeTlb { .. });
         let newly: u64 = parts
             .iter()
-            .filter(|v| !v.shared && !v.accounted && prot.contains(Prot::WRITE))
+            .filter(|v| !v.shared && !v.accounted && prot.contains(Prot::WRITE) && !hugetlb(v))
             .map(|v| v.end.0.min(end.0) - v.start.0.max(addr.0))
             .sum();
         self.commit(newly)?;

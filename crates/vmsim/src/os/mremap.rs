@@ -45,6 +45,9 @@ impl Kernel {
         if matches!(vma.backing, Backing::Device(_)) && new_len > old_len {
             return Err(Errno::EFAULT);
         }
+        if matches!(vma.backing, Backing::HugeTlb { .. }) {
+            return Err(Errno::EINVAL);
+        }
         if new == old {
             return match new_len.cmp(&old_len) {
                 std::cmp::Ordering::Less => self.munmap(pid, new_end, old_len - new_len),

@@ -13,6 +13,8 @@ impl Kernel {
         let len = self.round_len(len)?;
         let end = self.check_range(addr, len)?;
         self.mm(pid)?;
+        self.hugetlb_aligned(pid, addr, end)?;
+        self.hugetlb_unreserve(pid, addr, end);
         self.zap(pid, addr, end)?;
         let gone = self.mm_mut(pid)?.vmas.remove_range(addr, end);
         let mut objs = Vec::new();
@@ -64,6 +66,10 @@ impl Kernel {
         let mut pending: Option<TlbFlush> = None;
         for (va, slot) in slots {
             match slot {
+                crate::hw::Slot::Leaf(m) if m.level > 1 && self.is_hugetlb_page(m.pfn) => {
+                    let flush = self.zap_hugetlb(pid, va, m.pfn)?;
+                    flush.add_to(&mut pending);
+                }
                 crate::hw::Slot::Leaf(m) if m.level > 1 => {
                     let flush = self.zap_huge(pid, va, m.pfn)?;
                     flush.add_to(&mut pending);

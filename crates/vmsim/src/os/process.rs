@@ -62,6 +62,9 @@ pub struct Rss {
     /// Of `anon`, the pages huge mappings map (`AnonHugePages` in
     /// `/proc/PID/smaps_rollup`, in pages).
     pub anon_huge: u64,
+    /// Pages of hugetlb mappings (`HugetlbPages` in `/proc/PID/status`; not part of
+    /// the resident set).
+    pub hugetlb: u64,
 }
 
 impl Rss {

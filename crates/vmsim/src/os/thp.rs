@@ -394,6 +394,28 @@ impl Kernel {
         Ok(())
     }
 
+    /// Fork: the child maps the huge page at `head` too, at `va` with `flags`
+    /// (write-protected on both sides: Linux's `copy_huge_pmd`).
+    pub(super) fn share_huge(
+        &mut self,
+        child: Pid,
+        va: VirtAddr,
+        head: Pfn,
+        flags: Flags,
+    ) -> Result<(), Errno> {
+        let n = self.hpage_pages();
+        for i in 0..n {
+            self.frames.get(Pfn(head.0 + i));
+        }
+        let r = self.map_huge(child, va, head, flags);
+        if r.is_err() {
+            for i in 0..n {
+                self.put_frame(Pfn(head.0 + i));
+            }
+        }
+        r
+    }
+
     /// One level-2 leaf of the huge page at `head` is gone: when it was the last, the
     /// frames that still live are base pages from now on, each on the reclaim lists.
     fn huge_unmapped(&mut self, head: Pfn) {
@@ -471,6 +493,10 @@ impl Kernel {
         };
         if m.level != 2 {
             return Ok(());
+        }
+        if self.is_hugetlb_page(m.pfn) {
+            // A hugetlb page is never split: the range must respect it.
+            return Err(Errno::EINVAL);
         }
         // The new table must not find memory exhausted (Linux deposits one with every
         // huge mapping); reclaim must not take the page being split meanwhile. With no

@@ -100,6 +100,13 @@ pub enum Backing {
     },
     /// A device's registers.
     Device(Device),
+    /// Huge pages from a hugetlb pool (`MAP_HUGETLB`; see `hugetlb.rs`).
+    HugeTlb {
+        /// The pool's page size in bytes.
+        page_bytes: u64,
+        /// Whether the mapping reserved its pages (no `MAP_NORESERVE`).
+        reserved: bool,
+    },
 }
 
 impl Backing {

@@ -150,13 +150,21 @@ impl<W: Write> BinaryWriter<W> {
                 if shared {
                     p |= 8;
                 }
-                if let MapKind::File { .. } = kind {
-                    p |= 16;
+                match kind {
+                    MapKind::File { .. } => p |= 16,
+                    MapKind::HugeTlb { noreserve, .. } => p |= 32 | if noreserve { 64 } else { 0 },
+                    MapKind::Anon => {}
                 }
                 b.push(p);
-                if let MapKind::File { file, offset } = kind {
-                    put_varint(b, file as u64);
-                    put_varint(b, offset);
+                match kind {
+                    MapKind::File { file, offset } => {
+                        put_varint(b, file as u64);
+                        put_varint(b, offset);
+                    }
+                    MapKind::HugeTlb { page_bytes, .. } => {
+                        put_varint(b, u64::from(page_bytes.trailing_zeros()));
+                    }
+                    MapKind::Anon => {}
                 }
             }
             Event::Munmap { pid, addr, len } => os(b, 2, &[pid as u64, addr.0, len]),
@@ -555,12 +563,28 @@ impl<R: BufRead> BinaryReader<R> {
                 let pid = self.u32("pid")?;
                 let addr = self.varint()?;
                 let len = self.varint()?;
-                let p = self.prot(31)?;
+                let p = self.prot(127)?;
                 let kind = if p & 16 != 0 {
+                    if p & 96 != 0 {
+                        return Err(format!(
+                            "protection byte {p:#x}: a file mapping marked hugetlb"
+                        ));
+                    }
                     MapKind::File {
                         file: self.u32("file")?,
                         offset: self.varint()?,
                     }
+                } else if p & 32 != 0 {
+                    let shift = self.varint()?;
+                    if !(13..=40).contains(&shift) {
+                        return Err(format!("hugetlb page shift {shift} is not 13 to 40"));
+                    }
+                    MapKind::HugeTlb {
+                        page_bytes: 1 << shift,
+                        noreserve: p & 64 != 0,
+                    }
+                } else if p & 64 != 0 {
+                    return Err(format!("protection byte {p:#x}: noreserve without hugetlb"));
                 } else {
                     MapKind::Anon
                 };

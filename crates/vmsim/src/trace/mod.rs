@@ -59,6 +59,13 @@ pub enum MapKind {
         /// Byte offset of the mapping in the file.
         offset: u64,
     },
+    /// Anonymous huge pages from a hugetlb pool (`MAP_HUGETLB`).
+    HugeTlb {
+        /// The pages' size in bytes (a power of two).
+        page_bytes: u64,
+        /// `MAP_NORESERVE`: no pages reserved at `mmap`.
+        noreserve: bool,
+    },
 }
 
 /// One event of a trace.

@@ -124,6 +124,7 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
                         match kind {
                             MapKind::Anon => m.anon += 1,
                             MapKind::File { .. } => m.file += 1,
+                            MapKind::HugeTlb { .. } => m.anon += 1,
                         }
                         m.shared += shared as u64;
                     }

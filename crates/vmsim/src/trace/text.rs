@@ -411,11 +411,28 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
         "mmap" => {
             let mut shared = false;
             let mut kind = MapKind::Anon;
+            let mut noreserve = false;
             for opt in w.iter().skip(5) {
                 if *opt == "shared" {
                     shared = true;
                 } else if *opt == "private" {
                     shared = false;
+                } else if *opt == "noreserve" {
+                    noreserve = true;
+                } else if let Some(size) = opt.strip_prefix("hugetlb=") {
+                    let page_bytes = crate::size::parse_size(size)
+                        .ok()
+                        .filter(|b| b.is_power_of_two() && (13..=40).contains(&b.trailing_zeros()))
+                        .ok_or_else(|| {
+                            format!(
+                                "hugetlb page size {} is not a power of two from 8KiB to 1TiB",
+                                quote(size)
+                            )
+                        })?;
+                    kind = MapKind::HugeTlb {
+                        page_bytes,
+                        noreserve: false,
+                    };
                 } else if let Some(f) = opt.strip_prefix("file=") {
                     let (id, off) = f.split_once('@').unwrap_or((f, "0"));
                     let file = number("file number", id)?;
@@ -425,10 +442,20 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                     kind = MapKind::File { file, offset };
                 } else {
                     return Err(format!(
-                        "mmap option {} is not `shared`, `private` or `file=N[@OFFSET]`",
+                        "mmap option {} is not `shared`, `private`, `file=N[@OFFSET]`, `hugetlb=SIZE` or `noreserve`",
                         quote(opt)
                     ));
                 }
+            }
+            match (&mut kind, noreserve) {
+                (MapKind::HugeTlb { noreserve: n, .. }, true) => *n = true,
+                (_, true) => return Err("mmap option `noreserve` needs `hugetlb=SIZE`".into()),
+                _ => {}
+            }
+            if matches!(kind, MapKind::HugeTlb { .. })
+                && w.iter().skip(5).any(|o| o.starts_with("file="))
+            {
+                return Err("an mmap is `file=` or `hugetlb=`, not both".into());
             }
             let (pid, addr, len) = range(w)?;
             Event::Mmap {
@@ -541,8 +568,21 @@ pub fn format_event(e: &Event) -> String {
             if shared {
                 s.push_str(" shared");
             }
-            if let MapKind::File { file, offset } = kind {
-                s.push_str(&format!(" file={file}@{offset:#x}"));
+            match kind {
+                MapKind::File { file, offset } => s.push_str(&format!(" file={file}@{offset:#x}")),
+                MapKind::HugeTlb {
+                    page_bytes,
+                    noreserve,
+                } => {
+                    s.push_str(&format!(
+                        " hugetlb={}",
+                        crate::size::format_size(page_bytes).replace(' ', "")
+                    ));
+                    if noreserve {
+                        s.push_str(" noreserve");
+                    }
+                }
+                MapKind::Anon => {}
             }
             s
         }

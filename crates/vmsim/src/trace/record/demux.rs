@@ -14,6 +14,12 @@ use rustc_hash::FxHashMap;
 const MAP_GROWSDOWN: u64 = 0x100;
 /// `mmap`'s `MAP_STACK` (x86-64).
 const MAP_STACK: u64 = 0x20000;
+/// `mmap`'s `MAP_HUGETLB`.
+const MAP_HUGETLB: u64 = 0x40000;
+/// `mmap`'s `MAP_NORESERVE`.
+const MAP_NORESERVE: u64 = 0x4000;
+/// Where `mmap`'s flags hold log2 of a hugetlb page size.
+const MAP_HUGE_SHIFT: u64 = 26;
 
 /// A connection, numbered by the caller.
 pub type ConnId = usize;
@@ -463,7 +469,14 @@ impl Demux {
                     let (addr, len, prot, flags, dev, ino, off) =
                         (a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
                     let anon = flags & 0x20 != 0 || (dev == 0 && ino == 0);
-                    let kind = if anon {
+                    let kind = if flags & MAP_HUGETLB != 0 && anon {
+                        // The size is log2 in bits 26-31; 0: the default, 2 MiB.
+                        let shift = (flags >> MAP_HUGE_SHIFT) & 0x3f;
+                        MapKind::HugeTlb {
+                            page_bytes: if shift == 0 { 2 << 20 } else { 1 << shift },
+                            noreserve: flags & MAP_NORESERVE != 0,
+                        }
+                    } else if anon {
                         MapKind::Anon
                     } else {
                         MapKind::File {
