@@ -107,7 +107,13 @@ pub(super) struct Khugepaged {
     next_ns: Option<u64>,
     /// The process the scan is in (by pid) and the address it goes on from.
     cursor: (u32, u64),
+    /// Runs of accesses since the clock was last read.
+    runs: u32,
 }
+
+/// Runs of accesses between two looks at the clock (a look costs a sum over the
+/// TLBs); with `scan_sleep_millisecs=0`, every run.
+const RUNS_PER_LOOK: u32 = 64;
 
 /// What the scan of one huge-page range found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,19 +131,26 @@ impl Kernel {
     /// when it has not.
     #[inline]
     pub(super) fn khugepaged_if_due(&mut self) {
-        if self.config.thp == super::thp::ThpMode::Never || self.hpage_pages() == 0 {
+        // Nothing may collapse: mode `never`, or `madvise` with no advice yet.
+        match self.config.thp {
+            super::thp::ThpMode::Never => return,
+            super::thp::ThpMode::Madvise if !self.thp.advised => return,
+            _ => {}
+        }
+        self.khugepaged.runs += 1;
+        if self.khugepaged.runs < RUNS_PER_LOOK && self.config.khugepaged.scan_sleep_millisecs > 0 {
+            return;
+        }
+        self.khugepaged.runs = 0;
+        if self.hpage_pages() == 0 {
             return;
         }
         let now = self.now_ns();
-        match self.khugepaged.next_ns {
-            None => {
-                let sleep = self.config.khugepaged.scan_sleep_millisecs;
-                self.khugepaged.next_ns = Some(now.saturating_add(sleep.saturating_mul(MS)));
-            }
-            Some(next) if now >= next => {
-                self.khugepaged_scan();
-            }
-            Some(_) => {}
+        // The first look sets the clock: one period on (none with a sleep of 0).
+        let sleep = self.config.khugepaged.scan_sleep_millisecs;
+        let first = now.saturating_add(sleep.saturating_mul(MS));
+        if now >= *self.khugepaged.next_ns.get_or_insert(first) {
+            self.khugepaged_scan();
         }
     }
 

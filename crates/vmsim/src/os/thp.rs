@@ -190,6 +190,9 @@ pub(super) struct Thp {
     zero: Option<Pfn>,
     /// Level-2 leaves mapping the huge zero page.
     zero_maps: u64,
+    /// Whether any VMA was ever advised `MADV_HUGEPAGE` (in mode `madvise`, khugepaged
+    /// has nothing to look at before).
+    pub(super) advised: bool,
 }
 
 impl Kernel {
@@ -770,6 +773,7 @@ impl Kernel {
         self.mm_mut(pid)?
             .vmas
             .update_range(addr, end, |v| v.huge = advice);
+        self.thp.advised |= advice == HugeAdvice::Huge;
         Ok(())
     }
 
