@@ -35,6 +35,15 @@ fn event() -> impl Strategy<Value = Event> {
                 shared,
                 kind: file.map_or(MapKind::Anon, |(file, offset)| MapKind::File { file, offset }),
             }),
+        1 => (pid.clone(), addr.clone(), len.clone(), prot.clone(), any::<bool>(), 13u32..=40, any::<bool>())
+            .prop_map(|(pid, addr, len, prot, shared, shift, noreserve)| Event::Mmap {
+                pid,
+                addr: VirtAddr(addr),
+                len,
+                prot,
+                shared,
+                kind: MapKind::HugeTlb { page_bytes: 1 << shift, noreserve },
+            }),
         1 => (pid.clone(), addr.clone(), len.clone()).prop_map(|(pid, addr, len)| Event::Munmap { pid, addr: VirtAddr(addr), len }),
         1 => (pid.clone(), addr.clone(), len.clone(), prot.clone()).prop_map(|(pid, addr, len, prot)| Event::Mprotect { pid, addr: VirtAddr(addr), len, prot }),
         1 => (pid.clone(), addr.clone()).prop_map(|(pid, addr)| Event::Brk { pid, addr: VirtAddr(addr) }),

@@ -472,6 +472,11 @@ impl Demux {
                     let kind = if flags & MAP_HUGETLB != 0 && anon {
                         // The size is log2 in bits 26-31; 0: the default, 2 MiB.
                         let shift = (flags >> MAP_HUGE_SHIFT) & 0x3f;
+                        if shift != 0 && !(13..=40).contains(&shift) {
+                            return Err(err(format!(
+                                "mmap flags {flags:#x}: a hugetlb page of 2^{shift} bytes (Linux's are 8 KiB to 1 TiB)"
+                            )));
+                        }
                         MapKind::HugeTlb {
                             page_bytes: if shift == 0 { 2 << 20 } else { 1 << shift },
                             noreserve: flags & MAP_NORESERVE != 0,
