@@ -645,6 +645,26 @@ mod tests {
     }
 
     #[test]
+    fn risc_v_megapages_and_gigapages_and_a_textbook_machines_4mib_pages() {
+        for (preset, pools) in [
+            ("sv39", vec![(MB2, 1), (GB1, 1)]),
+            ("textbook-2level", vec![(4 << 20, 2)]),
+        ] {
+            let mut k = boot_with(preset, |c| c.hugepages = pools.clone());
+            let a = spawn(&mut k);
+            for &(bytes, _) in &pools {
+                let at = huge_map(&mut k, a, bytes, bytes, false).unwrap();
+                let va = VirtAddr(at.0 + bytes - 8);
+                k.write_u64(a, va, bytes).unwrap();
+                assert_eq!(k.read_u64(a, va).unwrap(), bytes, "{preset}");
+                assert_eq!(pool(&k, bytes).faults, 1, "{preset}");
+                assert_eq!(k.process(a).unwrap().rss().hugetlb, bytes / k.page_size());
+                k.munmap(a, at, bytes).unwrap();
+            }
+        }
+    }
+
+    #[test]
     fn a_pool_that_does_not_fit_or_a_size_the_machine_lacks_is_refused_at_boot() {
         let spec = crate::hw::MachineSpec::load("x86-64").unwrap();
         let cfg = |pools: Vec<(u64, u64)>| crate::os::KernelConfig {
