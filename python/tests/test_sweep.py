@@ -42,6 +42,13 @@ def test_the_grid_file_keys_and_the_command_agree(vmsim_bin):
     assert list(frame["memory_max_bytes"]) == [2 << 20] * 2
 
 
+def test_thp_is_an_axis():
+    frame = vmsim.sweep({"workload": ["seq"], "thp": ["never", "always"], "accesses": 2000,
+                         "footprint": "4MiB"})
+    assert list(frame["thp"]) == ["never", "always"]
+    assert "thp_fault_alloc" in frame.columns
+
+
 @pytest.mark.parametrize("grid, words", [
     ({"workload": ["seq"], "rams": ["1GiB"]}, ["rams: unknown key `rams`", "memory_max"]),
     ({"workload": ["seq"], "ram": ["12XB"]}, ["ram: `12XB`: unknown unit"]),
@@ -51,13 +58,6 @@ def test_the_grid_file_keys_and_the_command_agree(vmsim_bin):
     ({"workload": ["seq"], "thp": ["sometimes"]}, ["thp: unknown THP mode `sometimes`"]),
     ({"ram": ["1GiB"]}, ["needs traces", "workloads"]),
 ])
-def test_thp_is_an_axis():
-    frame = vmsim.sweep({"workload": ["seq"], "thp": ["never", "always"], "accesses": 2000,
-                         "footprint": "4MiB"})
-    assert list(frame["thp"]) == ["never", "always"]
-    assert "thp_fault_alloc" in frame.columns
-
-
 def test_a_bad_grid_fails_before_any_run(grid, words):
     with pytest.raises(vmsim.OptionError) as e:
         vmsim.sweep(grid)

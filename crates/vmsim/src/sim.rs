@@ -110,7 +110,7 @@ pub struct IntervalRow {
 
 impl IntervalRow {
     /// The CSV header.
-    pub const CSV_HEADER: &'static str = "accesses,tlb_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_outs,swap_ins,evictions,resident_pages,free_frames,cycles,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout";
+    pub const CSV_HEADER: &'static str = "accesses,tlb_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_outs,swap_ins,evictions,resident_pages,free_frames,cycles,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd";
 
     /// The row as CSV.
     pub fn to_csv(&self) -> String {
@@ -1495,6 +1495,22 @@ mod tests {
         }
         assert_eq!(sim.kernel_pid(5), None);
         assert_eq!(sim.stats.other_syscalls, 0);
+    }
+
+    #[test]
+    fn interval_rows_have_as_many_fields_as_the_header_names() {
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            1,
+            "spawn 1\nmmap 1 0x10000 8KiB rw-\nW 1 0x10000 8\n",
+        );
+        let header = IntervalRow::CSV_HEADER.split(',').count();
+        assert!(!sim.rows.is_empty());
+        for r in &sim.rows {
+            assert_eq!(r.to_csv().split(',').count(), header, "{}", r.to_csv());
+        }
+        assert!(IntervalRow::CSV_HEADER.ends_with(crate::linux::LinuxRow::CSV_HEADER));
     }
 
     #[test]

@@ -824,6 +824,17 @@ mod tests {
     }
 
     #[test]
+    fn csv_rows_have_as_many_fields_as_the_header_names() {
+        let g = grid();
+        let rows = g.run(&g.points().unwrap());
+        let header = CSV_HEADER.split(',').count();
+        for r in &rows {
+            assert_eq!(r.csv().split(',').count(), header, "{}", r.csv());
+        }
+        assert!(CSV_HEADER.contains(crate::linux::LinuxRow::CSV_HEADER));
+    }
+
+    #[test]
     fn points_come_in_grid_order_and_shards_partition_them() {
         let g = grid();
         let points = g.points().unwrap();
