@@ -49,7 +49,8 @@ pub struct HugePoolStats {
     pub page_bytes: u64,
     /// `HugePages_Total`: pages in the pool.
     pub total: u64,
-    /// `HugePages_Free`: pages no mapping holds (reserved ones included).
+    /// `HugePages_Free`: pages no mapping holds (reserved ones included; the length of
+    /// the pool's free list).
     pub free: u64,
     /// `HugePages_Rsvd`: free pages promised to mappings that have not faulted them.
     pub rsvd: u64,
@@ -160,7 +161,6 @@ impl Kernel {
                 let pool = &mut self.hugetlb.pools[i];
                 pool.free.push(head);
                 pool.stats.total += 1;
-                pool.stats.free += 1;
             }
             // Low addresses first, as Linux's free lists hand them out after boot.
             self.hugetlb.pools[i].free.sort_by(|a, b| b.cmp(a));
@@ -170,7 +170,12 @@ impl Kernel {
 
     /// The hugetlb pools' counters, smallest page first.
     pub fn huge_pools(&self) -> Vec<HugePoolStats> {
-        let mut v: Vec<HugePoolStats> = self.hugetlb.pools.iter().map(|p| p.stats).collect();
+        let mut v: Vec<HugePoolStats> = (self.hugetlb.pools.iter())
+            .map(|p| HugePoolStats {
+                free: p.free.len() as u64,
+                ..p.stats
+            })
+            .collect();
         v.sort_by_key(|s| s.page_bytes);
         v
     }
@@ -200,11 +205,11 @@ impl Kernel {
             .ok_or(Errno::EINVAL)?;
         if !noreserve {
             let n = len / page_bytes;
-            let s = &mut self.hugetlb.pools[pool].stats;
-            if s.free - s.rsvd < n {
+            let p = &mut self.hugetlb.pools[pool];
+            if p.free.len() as u64 - p.stats.rsvd < n {
                 return Err(Errno::ENOMEM);
             }
-            s.rsvd += n;
+            p.stats.rsvd += n;
         }
         Ok((
             Backing::HugeTlb {
@@ -304,20 +309,8 @@ impl Kernel {
         };
         let pool = self.pool_of(page_bytes).ok_or(Violation::NoVma)?;
         let start = VirtAddr(page.0 & !(page_bytes - 1));
-        let s = self.hugetlb.pools[pool].stats;
-        // A reserved mapping's page is promised; any other needs one nobody else was.
-        let ok = if reserved && s.rsvd > 0 {
-            s.free > 0
-        } else {
-            s.free > s.rsvd
-        };
-        let head = match ok.then(|| self.hugetlb.pools[pool].free.pop()).flatten() {
-            Some(h) => h,
-            None => {
-                self.hugetlb.pools[pool].stats.sigbus += 1;
-                return Err(Violation::HugePoolEmpty);
-            }
-        };
+        let promised = reserved && self.hugetlb.pools[pool].stats.rsvd > 0;
+        let head = self.take_pool_page(pool, promised)?;
         let n = self.hugetlb.pools[pool].pages;
         let r = self.machine.ram.zero_frames(head, n);
         debug_assert!(r.is_ok(), "hugetlb page outside RAM");
@@ -328,13 +321,10 @@ impl Kernel {
             self.hugetlb.pools[pool].free.push(head);
             return Err(Violation::OutOfMemory);
         }
-        let st = &mut self.hugetlb.pools[pool].stats;
-        st.free -= 1;
-        if reserved && st.rsvd > 0 {
-            st.rsvd -= 1;
+        if promised {
+            self.hugetlb.pools[pool].stats.rsvd -= 1;
         }
-        st.faults += 1;
-        self.hugetlb.mapped.insert(head.0, (pool, 1));
+        self.pool_page_mapped(pool, head);
         self.count_hugetlb(pid, n as i64);
         Ok(FaultKind::DemandZero)
     }
@@ -373,15 +363,7 @@ impl Kernel {
             self.flush_for(pid, flush);
             return Ok(FaultKind::CowReuse);
         }
-        let s = self.hugetlb.pools[pool].stats;
-        let spare = s.free > s.rsvd;
-        let new = match spare.then(|| self.hugetlb.pools[pool].free.pop()).flatten() {
-            Some(h) => h,
-            None => {
-                self.hugetlb.pools[pool].stats.sigbus += 1;
-                return Err(Violation::HugePoolEmpty);
-            }
-        };
+        let new = self.take_pool_page(pool, false)?;
         let n = self.hugetlb.pools[pool].pages;
         for i in 0..n {
             let r = self
@@ -402,11 +384,29 @@ impl Kernel {
             self.count_hugetlb(pid, -(n as i64));
             return Err(Violation::OutOfMemory);
         }
-        let st = &mut self.hugetlb.pools[pool].stats;
-        st.free -= 1;
-        st.faults += 1;
-        self.hugetlb.mapped.insert(new.0, (pool, 1));
+        self.pool_page_mapped(pool, new);
         Ok(FaultKind::CowCopy)
+    }
+
+    /// A free page of `pool`: any free one if it was `promised` to the mapping (a
+    /// reservation), else one no reservation holds; `SIGBUS` (counted) if none is.
+    fn take_pool_page(&mut self, pool: usize, promised: bool) -> Result<Pfn, Violation> {
+        let p = &mut self.hugetlb.pools[pool];
+        let spare = p.free.len() as u64 > if promised { 0 } else { p.stats.rsvd };
+        match spare.then(|| p.free.pop()).flatten() {
+            Some(head) => Ok(head),
+            None => {
+                p.stats.sigbus += 1;
+                Err(Violation::HugePoolEmpty)
+            }
+        }
+    }
+
+    /// The page at `head` of `pool`, taken by [`Kernel::take_pool_page`], is mapped
+    /// once now.
+    fn pool_page_mapped(&mut self, pool: usize, head: Pfn) {
+        self.hugetlb.pools[pool].stats.faults += 1;
+        self.hugetlb.mapped.insert(head.0, (pool, 1));
     }
 
     /// Fork: the child maps the hugetlb page at `head` too, at `va` with `flags`.
@@ -463,9 +463,7 @@ impl Kernel {
         }
         let pool = e.0;
         self.hugetlb.mapped.remove(&head.0);
-        let p = &mut self.hugetlb.pools[pool];
-        p.free.push(head);
-        p.stats.free += 1;
+        self.hugetlb.pools[pool].free.push(head);
     }
 
     /// Adds `delta` pages to `pid`'s `HugetlbPages`.

@@ -32,8 +32,7 @@
 //! shared memory are not modelled.
 
 use super::frames::FrameKind;
-use super::thp::HugeAdvice;
-use super::vma::{Backing, Vma};
+use super::vma::Vma;
 use super::{Kernel, Pid};
 use crate::addr::VirtAddr;
 use crate::hw::{Flags, Slot};
@@ -190,7 +189,7 @@ impl Kernel {
                     Err(_) => Vec::new(),
                 };
                 for vma in vmas {
-                    if !self.khugepaged_may_collapse(p, &vma) {
+                    if !self.thp_allowed(p, &vma) {
                         budget = budget.saturating_sub(1);
                         if budget == 0 {
                             self.khugepaged.cursor = (p.0, vma.end.0);
@@ -224,20 +223,6 @@ impl Kernel {
         let now = self.now_ns();
         self.khugepaged.next_ns = Some(now.saturating_add(sleep.saturating_mul(MS)));
         collapsed
-    }
-
-    /// Whether khugepaged may give `vma` of `pid` huge pages: the mode and advice as
-    /// for a fault, private anonymous memory, huge pages not refused by the process.
-    fn khugepaged_may_collapse(&self, pid: Pid, vma: &Vma) -> bool {
-        let allowed = match (self.config.thp, vma.huge) {
-            (_, HugeAdvice::NoHuge) | (super::thp::ThpMode::Never, _) => false,
-            (super::thp::ThpMode::Always, _) | (_, HugeAdvice::Huge) => true,
-            _ => false,
-        };
-        allowed
-            && !vma.shared
-            && vma.backing == Backing::Anon
-            && self.process(pid).is_some_and(|p| !p.thp_disabled)
     }
 
     /// Whether the huge-page range at `start` of `pid` qualifies for a collapse (see

@@ -218,20 +218,27 @@ impl Kernel {
         self.thp.whole.len() as u64
     }
 
-    /// Whether `page` of `vma` of `pid` may be backed by a huge page, and where it
-    /// would start.
-    fn thp_range(&self, pid: Pid, vma: &Vma, page: VirtAddr) -> Option<VirtAddr> {
+    /// Whether `vma` of `pid` may have transparent huge pages (at a fault, or by
+    /// khugepaged's collapse): the mode and the advice, private anonymous memory, huge
+    /// pages not refused by the process.
+    pub(super) fn thp_allowed(&self, pid: Pid, vma: &Vma) -> bool {
         // The mode and the advice first: a base-page run stops here.
         let allowed = match (self.config.thp, vma.huge) {
             (_, HugeAdvice::NoHuge) | (ThpMode::Never, _) => false,
             (ThpMode::Always, _) | (ThpMode::Madvise, HugeAdvice::Huge) => true,
             (ThpMode::Madvise, HugeAdvice::Default) => false,
         };
+        allowed
+            && !vma.shared
+            && vma.backing == Backing::Anon
+            && self.process(pid).is_some_and(|p| !p.thp_disabled)
+    }
+
+    /// Whether `page` of `vma` of `pid` may be backed by a huge page, and where it
+    /// would start.
+    fn thp_range(&self, pid: Pid, vma: &Vma, page: VirtAddr) -> Option<VirtAddr> {
         let n = self.hpage_pages();
-        if !allowed || n == 0 || vma.shared || vma.backing != Backing::Anon {
-            return None;
-        }
-        if self.process(pid).is_none_or(|p| p.thp_disabled) {
+        if !self.thp_allowed(pid, vma) || n == 0 {
             return None;
         }
         let size = n * self.page_size();
