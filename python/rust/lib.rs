@@ -307,7 +307,7 @@ fn explain(
             let mut e = match &state {
                 Some(path) => Explainer::state(path)?,
                 None => {
-                    let spec = vmsim::run::load_machine(&machine, ram)?;
+                    let spec = vmsim::run::load_machine(&machine, ram, None)?;
                     Explainer::demo(spec)?
                 }
             };
@@ -319,7 +319,7 @@ fn explain(
 
 /// Keys of a sweep's grid that set the synthetic workloads' parameters (beside
 /// `Grid::KEYS`' `accesses`, `seed` and `footprint`), as `vmsim sweep`'s flags do.
-const SWEEP_PARAMS: [&str; 10] = [
+const SWEEP_PARAMS: [&str; 11] = [
     "stride",
     "alpha",
     "hot_fraction",
@@ -330,6 +330,7 @@ const SWEEP_PARAMS: [&str; 10] = [
     "depth",
     "frame",
     "workers",
+    "quantum",
 ];
 
 /// The grid `items` give: (key, values) pairs, a key of `Grid::KEYS` (or `machine`,

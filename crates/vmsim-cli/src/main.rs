@@ -469,7 +469,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some(p) => Some(vmsim::output::OutputFile::create(p, &inputs)?),
                 None => None,
             };
-            let spec = load_machine(&machine, ram)?;
+            let spec = load_machine(&machine, ram, None)?;
             let vas = vmsim::explain::addresses(&addrs)?;
             let kind = access;
             let mut e = match &state {

@@ -21,6 +21,11 @@ pub struct MachineArgs {
     /// RAM size, overriding the machine's (4KiB, 2MiB, 1GiB; KB/MB/GB are powers of 1000).
     #[arg(long, value_parser = args::size)]
     pub ram: Option<u64>,
+    /// CPUs, overriding the machine's (1 to 64): each has its own TLBs and walk caches;
+    /// threads are placed on the least-loaded CPU and stay there, and a change that
+    /// narrows access sends TLB shootdowns to the other CPUs running the address space.
+    #[arg(long, value_parser = args::count_u32)]
+    pub cpus: Option<u32>,
 }
 
 /// The kernel's switches.
@@ -134,9 +139,14 @@ pub struct WorkloadArgs {
     /// Bytes per stack frame (recursion).
     #[arg(long, default_value = d::FRAME, value_parser = args::nonzero_size)]
     pub frame: u64,
-    /// Workers (fork, server; server default 4, 2 on small machines).
+    /// Workers (fork, server; server default 4, 2 on small machines), or threads
+    /// (threads: default 4; unmap, prodcons: 2).
     #[arg(long, value_parser = args::count_u32)]
     pub workers: Option<u32>,
+    /// Accesses per turn when processes or threads take turns (fork, threads, unmap,
+    /// prodcons).
+    #[arg(long, default_value = d::QUANTUM, value_parser = args::count)]
+    pub quantum: u64,
     /// Server workload: the shared cache's size (default: RAM / 32, at most 4 MiB on
     /// 4 KiB pages; rounded up to whole pages).
     #[arg(long, value_parser = args::nonzero_size)]
@@ -264,6 +274,7 @@ impl WorkloadArgs {
             depth: self.depth,
             frame: self.frame,
             workers: self.workers,
+            quantum: self.quantum,
             cache: self.cache,
             buffer: self.buffer,
             allocator: self.allocator.clone(),
@@ -290,6 +301,7 @@ impl RunArgs {
             workload: self.workload.clone(),
             machine: self.machine.machine.clone(),
             ram: self.machine.ram,
+            cpus: self.machine.cpus,
             kernel: self.kernel.options(),
             params: self.params.options(),
             interval: self.interval,

@@ -37,6 +37,9 @@ pub struct SweepArgs {
     /// repeated or comma-separated: an axis of the grid.
     #[arg(long, value_name = "MODE", value_delimiter = ',', value_parser = args::thp)]
     pub thp: Vec<vmsim::os::thp::ThpMode>,
+    /// CPU counts (as run's --cpus), comma-separated or repeated: a grid axis.
+    #[arg(long, value_delimiter = ',', value_parser = args::count_u32)]
+    pub cpus: Vec<u32>,
     /// Traces, repeated.
     #[arg(long = "trace")]
     pub traces: Vec<PathBuf>,
@@ -107,6 +110,8 @@ pub fn run(a: SweepArgs) -> Result<()> {
     grid.memory_maxes.extend(mems);
     let thps = a.thp.iter().map(|&t| Labelled::new(t, "--thp"));
     grid.thps.extend(thps);
+    let cpus = a.cpus.iter().map(|&c| Labelled::new(c, "--cpus"));
+    grid.cpus.extend(cpus);
     grid.traces.extend(a.traces.iter().cloned());
     for w in &a.workloads {
         grid.add_workload(w, "--workload")?;

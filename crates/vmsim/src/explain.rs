@@ -179,6 +179,66 @@ fn huge_page_changes(
     }
 }
 
+/// What an event did to the TLBs beyond the translations: the flushes of the CPU
+/// that made the change, and, on a machine of several CPUs, which CPUs a shootdown
+/// reached (every TLB and walk cache of each). A line per kind, or nothing.
+fn tlb_flush_changes(
+    k: &Kernel,
+    before: &crate::os::shootdown::TlbFlushCounters,
+    received: &[u64],
+) -> String {
+    let after = k.counters().tlb;
+    let mut t = String::new();
+    let (one, all) = (
+        after.local_flush_one - before.local_flush_one,
+        after.local_flush_all - before.local_flush_all,
+    );
+    if one + all > 0 {
+        let mut parts = Vec::new();
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        if one > 0 {
+            parts.push(format!("{one} page{} invalidated one by one", plural(one)));
+        }
+        if all > 0 {
+            parts.push(format!(
+                "{all} whole flush{} of the address space",
+                if all == 1 { "" } else { "es" }
+            ));
+        }
+        let _ = writeln!(
+            t,
+            "  TLB flush on CPU {}: {}",
+            k.machine().cpu(),
+            parts.join(", ")
+        );
+    }
+    if after.remote_flush > before.remote_flush {
+        let tlbs: Vec<&str> = k
+            .machine()
+            .spec
+            .tlbs
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        let reached: Vec<String> = k
+            .cpu_stats()
+            .iter()
+            .zip(received)
+            .enumerate()
+            .filter(|(_, (s, &r))| s.shootdowns_received > r)
+            .map(|(c, _)| c.to_string())
+            .collect();
+        let _ = writeln!(
+            t,
+            "  TLB shootdown from CPU {}: an interrupt to CPU {}, which flushes its {} and walk caches",
+            k.machine().cpu(),
+            reached.join(", "),
+            tlbs.join(", ")
+        );
+    }
+    t
+}
+
 /// Replays `events` through `kernel` and tells them event by event: every translation
 /// of an access step by step, and whether each OS event was done or refused; then the
 /// replay's counters.
@@ -190,11 +250,20 @@ pub fn trace_text(kernel: &mut Kernel, events: &[Event]) -> String {
     for (i, e) in events.iter().enumerate() {
         let _ = writeln!(t, "\n[{}] {}", i + 1, crate::trace::text::format_event(e));
         let thp = sim.kernel.counters().thp;
+        let flushes = sim.kernel.counters().tlb;
+        let received: Vec<u64> = sim
+            .kernel
+            .cpu_stats()
+            .iter()
+            .map(|s| s.shootdowns_received)
+            .collect();
         match e {
             Event::Access(a) => {
                 let stories = sim.access_explained(*a);
                 if stories.is_empty() {
                     t += "  skipped (the process is gone, or no user mapping can hold the address)\n";
+                } else if sim.kernel.nr_cpus() > 1 {
+                    let _ = writeln!(t, "  on CPU {}", sim.kernel.machine().cpu());
                 }
                 for s in &stories {
                     t += &s.to_text(&paging);
@@ -213,6 +282,7 @@ pub fn trace_text(kernel: &mut Kernel, events: &[Event]) -> String {
             }
         }
         t += &huge_page_changes(&thp, &sim.kernel.counters().thp);
+        t += &tlb_flush_changes(sim.kernel, &flushes, &received);
     }
     sim.finish();
     t.push('\n');

@@ -77,12 +77,14 @@ pub struct LinuxRow {
     pub thp_fault_alloc: u64,
     /// `thp_split_pmd`.
     pub thp_split_pmd: u64,
+    /// `nr_tlb_remote_flush`: TLB shootdowns sent.
+    pub nr_tlb_remote_flush: u64,
 }
 
 impl LinuxRow {
     /// Its CSV columns.
     pub const CSV_HEADER: &'static str =
-        "minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd";
+        "minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,nr_tlb_remote_flush";
 
     /// From the kernel's counters, for pages of `page_size` bytes.
     pub fn from_counters(c: &KernelCounters, page_size: u64) -> LinuxRow {
@@ -99,13 +101,14 @@ impl LinuxRow {
             pgpgout: v.pgpgout,
             thp_fault_alloc: c.thp.fault_alloc,
             thp_split_pmd: c.thp.split_pmd,
+            nr_tlb_remote_flush: c.tlb.remote_flush,
         }
     }
 
     /// Its CSV fields, in [`CSV_HEADER`](Self::CSV_HEADER)'s order.
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{}",
             self.minflt,
             self.majflt,
             self.pgfault,
@@ -115,7 +118,8 @@ impl LinuxRow {
             self.pgpgin,
             self.pgpgout,
             self.thp_fault_alloc,
-            self.thp_split_pmd
+            self.thp_split_pmd,
+            self.nr_tlb_remote_flush
         )
     }
 }
@@ -188,6 +192,15 @@ pub struct Vmstat {
     pub thp_swpout_fallback: u64,
     /// Huge pages mapped whole at the end (a gauge, as /proc/vmstat's).
     pub nr_anon_transparent_hugepages: u64,
+    /// TLB shootdowns sent to other CPUs (Linux counts the `nr_tlb_*` fields only
+    /// with `CONFIG_DEBUG_TLBFLUSH`).
+    pub nr_tlb_remote_flush: u64,
+    /// TLB shootdown interrupts received (the sum of /proc/interrupts' `TLB` row).
+    pub nr_tlb_remote_flush_received: u64,
+    /// Whole flushes of the TLB of the CPU making a change.
+    pub nr_tlb_local_flush_all: u64,
+    /// Pages flushed one by one from the TLB of the CPU making a change.
+    pub nr_tlb_local_flush_one: u64,
 }
 
 impl Vmstat {
@@ -241,6 +254,10 @@ impl Vmstat {
             thp_swpout: 0,
             thp_swpout_fallback: c.thp.swpout_fallback,
             nr_anon_transparent_hugepages: c.thp.anon_huge_pages,
+            nr_tlb_remote_flush: c.tlb.remote_flush,
+            nr_tlb_remote_flush_received: c.tlb.remote_flush_received,
+            nr_tlb_local_flush_all: c.tlb.local_flush_all,
+            nr_tlb_local_flush_one: c.tlb.local_flush_one,
         }
     }
 

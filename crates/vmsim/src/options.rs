@@ -57,6 +57,8 @@ pub mod defaults {
     pub const DEPTH: &str = "1000";
     /// `frame`.
     pub const FRAME: &str = "256";
+    /// `quantum`: accesses per turn of a process or thread.
+    pub const QUANTUM: &str = "10000";
     /// `allocator`.
     pub const ALLOCATOR: &str = "segregated";
     /// `pattern`.
@@ -362,6 +364,7 @@ impl Default for WorkloadOptions {
             depth: default(count, d::DEPTH),
             frame: default(nonzero_size, d::FRAME),
             workers: None,
+            quantum: default(count, d::QUANTUM),
             cache: None,
             buffer: None,
             allocator: d::ALLOCATOR.into(),
@@ -388,6 +391,7 @@ impl Default for RunOptions {
             workload: None,
             machine: defaults::MACHINE.into(),
             ram: None,
+            cpus: None,
             kernel: KernelOptions::default(),
             params: WorkloadOptions::default(),
             interval: None,
@@ -398,12 +402,13 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 47] = [
+    pub const NAMES: [&'static str; 49] = [
         "trace",
         "format",
         "workload",
         "machine",
         "ram",
+        "cpus",
         "wx",
         "no_zero_page",
         "overcommit",
@@ -433,6 +438,7 @@ impl RunOptions {
         "depth",
         "frame",
         "workers",
+        "quantum",
         "cache",
         "buffer",
         "allocator",
@@ -469,6 +475,7 @@ impl RunOptions {
             "workload" => self.workload = Some(text()),
             "machine" => self.machine = text(),
             "ram" => self.ram = Some(size(value).map_err(bad)?),
+            "cpus" => self.cpus = Some(count_u32(value).map_err(bad)?),
             "wx" => k.wx = switch(value).map_err(bad)?,
             "no_zero_page" => k.zero_page = !switch(value).map_err(bad)?,
             "overcommit" => k.overcommit = overcommit(value).map_err(bad)?,
@@ -498,6 +505,7 @@ impl RunOptions {
             "depth" => p.depth = count(value).map_err(bad)?,
             "frame" => p.frame = nonzero_size(value).map_err(bad)?,
             "workers" => p.workers = Some(count_u32(value).map_err(bad)?),
+            "quantum" => p.quantum = count(value).map_err(bad)?,
             "cache" => p.cache = Some(nonzero_size(value).map_err(bad)?),
             "buffer" => p.buffer = Some(nonzero_size(value).map_err(bad)?),
             "allocator" => p.allocator = text(),

@@ -80,6 +80,49 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 impl HwStats {
+    /// Reads the counters of every CPU's MMU of `m`, summed (one CPU's: its own).
+    pub fn from_machine(m: &crate::hw::Machine) -> HwStats {
+        let mut total = HwStats::from_mmu(&m.mmu);
+        for (c, mmu) in m.mmus().enumerate() {
+            if c != m.cpu() {
+                total.add(&HwStats::from_mmu(mmu));
+            }
+        }
+        total
+    }
+
+    /// Adds another CPU's counters (an MMU of the same shape).
+    fn add(&mut self, o: &HwStats) {
+        let merge = |a: &mut BTreeMap<String, u64>, b: &BTreeMap<String, u64>| {
+            for (k, v) in b {
+                *a.entry(k.clone()).or_default() += v;
+            }
+        };
+        self.accesses += o.accesses;
+        self.reads += o.reads;
+        self.writes += o.writes;
+        self.fetches += o.fetches;
+        for (t, u) in self.tlbs.iter_mut().zip(&o.tlbs) {
+            t.lookups += u.lookups;
+            t.hits += u.hits;
+            t.misses += u.misses;
+            t.hit_rate = ratio(t.hits, t.lookups);
+            merge(&mut t.hits_by_page_size, &u.hits_by_page_size);
+            merge(&mut t.misses_by_page_size, &u.misses_by_page_size);
+            t.evictions += u.evictions;
+        }
+        self.walks += o.walks;
+        self.pte_reads += o.pte_reads;
+        self.pte_writes += o.pte_writes;
+        for (w, v) in self.walk_caches.iter_mut().zip(&o.walk_caches) {
+            w.hits += v.hits;
+            w.misses += v.misses;
+        }
+        merge(&mut self.faults, &o.faults);
+        self.cycles += o.cycles;
+        self.cycles_per_access = ratio(self.cycles, self.accesses);
+    }
+
     /// Reads the counters of `mmu`.
     pub fn from_mmu(mmu: &Mmu) -> HwStats {
         let p = mmu.paging();
@@ -277,9 +320,32 @@ pub struct ReclaimStats {
     pub io_busy_ns: u64,
 }
 
+/// One CPU of the machine: what ran on it and what its MMU did.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CpuRow {
+    /// Its number.
+    pub cpu: usize,
+    /// Threads placed on it.
+    pub threads: u64,
+    /// Times another thread took it.
+    pub context_switches: u64,
+    /// Translations its MMU made.
+    pub accesses: u64,
+    /// Misses of its first-level TLBs.
+    pub tlb_misses: u64,
+    /// Its page walks.
+    pub walks: u64,
+    /// TLB shootdowns it sent.
+    pub shootdowns_sent: u64,
+    /// TLB shootdown interrupts it received (its column of /proc/interrupts' `TLB`).
+    pub shootdowns_received: u64,
+}
+
 /// What the kernel counted and holds.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct KernelStats {
+    /// The CPUs, by number.
+    pub cpus: Vec<CpuRow>,
     /// Page faults by kind (`demand-zero`, `cow-copy`, ...).
     pub faults: BTreeMap<String, u64>,
     /// Page faults by class: `minor`, `major`, `cow`, `spurious`, `violation`.
@@ -383,7 +449,29 @@ impl KernelStats {
                 vmas: p.mm.as_ref().map_or(0, |m| m.vmas.len()),
             })
             .collect();
+        let cpus = k
+            .cpu_stats()
+            .iter()
+            .zip(k.machine().mmus())
+            .enumerate()
+            .map(|(cpu, (st, mmu))| CpuRow {
+                cpu,
+                threads: st.threads,
+                context_switches: st.context_switches,
+                accesses: mmu.counters.total_translations(),
+                tlb_misses: mmu
+                    .tlbs()
+                    .iter()
+                    .filter(|t| t.level == 1)
+                    .map(|t| t.counters.total_misses())
+                    .sum(),
+                walks: mmu.counters.walks,
+                shootdowns_sent: st.shootdowns_sent,
+                shootdowns_received: st.shootdowns_received,
+            })
+            .collect();
         KernelStats {
+            cpus,
             rusage: crate::linux::Rusage::from_faults(&c.faults),
             vmstat: crate::linux::Vmstat::from_counters(c, k.page_size()),
             faults: FaultKind::ALL
@@ -539,6 +627,35 @@ impl KernelStats {
             self.signals,
             self.oom_kills
         );
+        let v = &self.vmstat;
+        let _ = writeln!(
+            s,
+            "TLB flushes   {:>14}  pages one by one, {} whole (local); shootdowns {} sent, {} received",
+            v.nr_tlb_local_flush_one,
+            v.nr_tlb_local_flush_all,
+            v.nr_tlb_remote_flush,
+            v.nr_tlb_remote_flush_received
+        );
+        if self.cpus.len() > 1 {
+            let _ = writeln!(
+                s,
+                "\n cpu  threads switches       accesses  TLB misses      walks  shootdowns sent/received"
+            );
+            for c in &self.cpus {
+                let _ = writeln!(
+                    s,
+                    "{:>4} {:>8} {:>8} {:>14} {:>11} {:>10}  {}/{}",
+                    c.cpu,
+                    c.threads,
+                    c.context_switches,
+                    c.accesses,
+                    c.tlb_misses,
+                    c.walks,
+                    c.shootdowns_sent,
+                    c.shootdowns_received
+                );
+            }
+        }
         let used: Vec<String> = self
             .frames_by_kind
             .iter()
@@ -755,23 +872,27 @@ impl RunSummary {
     /// Reads the headline numbers of `k` after `accesses` accesses.
     pub fn from_kernel(k: &crate::os::Kernel, accesses: u64) -> RunSummary {
         use crate::os::FaultClass;
-        let mmu = &k.machine().mmu;
+        let m = k.machine();
         let c = &k.counters();
         let ps = k.page_size();
         RunSummary {
             linux: crate::linux::LinuxRow::from_counters(c, ps),
             accesses,
-            tlb: mmu
-                .tlbs()
-                .iter()
-                .map(|t| TlbSummary {
-                    name: t.name.clone(),
-                    level: t.level,
-                    hits: t.counters.total_hits(),
-                    misses: t.counters.total_misses(),
+            tlb: (0..m.mmu.tlbs().len())
+                .map(|i| {
+                    let t = &m.mmu.tlbs()[i];
+                    let sum = |f: fn(&crate::hw::Tlb) -> u64| -> u64 {
+                        m.mmus().map(|mmu| f(&mmu.tlbs()[i])).sum()
+                    };
+                    TlbSummary {
+                        name: t.name.clone(),
+                        level: t.level,
+                        hits: sum(|t| t.counters.total_hits()),
+                        misses: sum(|t| t.counters.total_misses()),
+                    }
                 })
                 .collect(),
-            walks: mmu.counters.walks,
+            walks: m.mmus().map(|mmu| mmu.counters.walks).sum(),
             faults: FaultSummary {
                 minor: c.faults_in(FaultClass::Minor),
                 major: c.faults_in(FaultClass::Major),
@@ -794,7 +915,7 @@ impl RunSummary {
                     peak_rss_bytes: p.stats.peak_rss * ps,
                 })
                 .collect(),
-            cycles: mmu.estimated_cycles() + c.fault_cycles,
+            cycles: m.estimated_cycles() + c.fault_cycles + c.tlb.cycles,
             io_wait_ns: c.io_wait_ns,
         }
     }

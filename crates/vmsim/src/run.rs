@@ -135,12 +135,19 @@ pub fn format_named(name: Option<&str>) -> Result<Option<Format>, RunError> {
 }
 
 /// The machine `name` (a preset or a file), with `ram` bytes of RAM if given (`--ram`).
-pub fn load_machine(name: &str, ram: Option<u64>) -> Result<MachineSpec, MachineError> {
-    let spec = MachineSpec::load(name)?;
-    match ram {
-        None => Ok(spec),
-        Some(bytes) => spec.with_ram(bytes, "--ram"),
+pub fn load_machine(
+    name: &str,
+    ram: Option<u64>,
+    cpus: Option<u32>,
+) -> Result<MachineSpec, MachineError> {
+    let mut spec = MachineSpec::load(name)?;
+    if let Some(bytes) = ram {
+        spec = spec.with_ram(bytes, "--ram")?;
     }
+    if let Some(n) = cpus {
+        spec = spec.with_cpus(n, "--cpus")?;
+    }
+    Ok(spec)
 }
 
 /// The kernel's switches as flags give them (`Default`: the flags' defaults, see
@@ -286,8 +293,11 @@ pub struct WorkloadOptions {
     pub depth: u64,
     /// Bytes per stack frame (recursion).
     pub frame: u64,
-    /// Workers (fork, server).
+    /// Workers (fork, server) or threads (threads, unmap).
     pub workers: Option<u32>,
+    /// Accesses per turn when processes or threads take turns (fork, threads, unmap,
+    /// prodcons).
+    pub quantum: u64,
     /// The server's shared cache in bytes.
     pub cache: Option<u64>,
     /// Each server worker's private buffer in bytes.
@@ -331,7 +341,10 @@ impl WorkloadOptions {
             block: self.block,
             depth: self.depth,
             frame: self.frame,
-            workers: self.workers.unwrap_or(4),
+            workers: self
+                .workers
+                .unwrap_or(if kind == WorkloadKind::Unmap { 2 } else { 4 }),
+            quantum: self.quantum,
             seed: self.seed,
             ..SynthParams::new(kind)
         }
@@ -427,6 +440,8 @@ pub struct RunOptions {
     pub machine: String,
     /// RAM bytes, overriding the machine's.
     pub ram: Option<u64>,
+    /// CPUs, overriding the machine's.
+    pub cpus: Option<u32>,
     /// The kernel's switches.
     pub kernel: KernelOptions,
     /// The workloads' parameters.
@@ -443,7 +458,7 @@ impl RunOptions {
 
     /// The run these options describe, every name and size checked.
     pub fn resolve(&self) -> Result<RunConfig, RunError> {
-        let spec = load_machine(&self.machine, self.ram)?;
+        let spec = load_machine(&self.machine, self.ram, self.cpus)?;
         let page_size = spec.paging.page_size();
         let workload = match (&self.trace, self.workload.as_deref()) {
             (Some(_), Some(w)) => return Err(RunError::TraceAndWorkload(w.into())),
@@ -471,7 +486,7 @@ impl RunOptions {
     /// The trace `path`, read whole to be told step by step (at most
     /// [`crate::viz::MAX_TRACE_EVENTS`] events), with the kernel booted to replay it.
     pub fn short_trace(&self, path: &Path) -> Result<(Kernel, Vec<Event>), RunError> {
-        let spec = load_machine(&self.machine, self.ram)?;
+        let spec = load_machine(&self.machine, self.ram, self.cpus)?;
         let config = self.kernel.config(spec.paging.page_size(), &[path])?;
         let k = Kernel::try_boot(spec, config)?;
         let format = format_named(self.format.as_deref())?;
@@ -621,7 +636,7 @@ pub fn execute(c: RunConfig, progress: &mut dyn FnMut(u64)) -> Result<Report, Ru
             let r = replay(c.spec, c.kernel, &c.workload, c.interval, progress)?;
             let k = &r.kernel;
             let summary = RunSummary::from_kernel(k, r.stats.accesses);
-            let hw = HwStats::from_mmu(&k.machine().mmu);
+            let hw = HwStats::from_machine(k.machine());
             let kernel = KernelStats::from_kernel(k);
             let mut fields = vec![
                 ("machine", machine.clone().into()),
@@ -645,7 +660,7 @@ pub fn execute(c: RunConfig, progress: &mut dyn FnMut(u64)) -> Result<Report, Ru
         Workload::Server(params) => {
             let mut k = Kernel::try_boot(c.spec, c.kernel)?;
             let layout = try_run_server_with(&mut k, c.accesses, c.seed, *params)?;
-            let hw = HwStats::from_mmu(&k.machine().mmu);
+            let hw = HwStats::from_machine(k.machine());
             let kernel = KernelStats::from_kernel(&k);
             let head = RunSummary::from_kernel(&k, hw.accesses);
             let json = with(
@@ -730,7 +745,7 @@ pub fn execute(c: RunConfig, progress: &mut dyn FnMut(u64)) -> Result<Report, Ru
             };
             // The headline counters every run reports, beside the allocator's or
             // collector's.
-            let hw = HwStats::from_mmu(&k.machine().mmu);
+            let hw = HwStats::from_machine(k.machine());
             let mut v = report;
             if let (Some(o), Value::Object(h)) = (
                 v.as_object_mut(),

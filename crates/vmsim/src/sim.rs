@@ -110,7 +110,7 @@ pub struct IntervalRow {
 
 impl IntervalRow {
     /// The CSV header.
-    pub const CSV_HEADER: &'static str = "accesses,tlb_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_outs,swap_ins,evictions,resident_pages,free_frames,cycles,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd";
+    pub const CSV_HEADER: &'static str = "accesses,tlb_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_outs,swap_ins,evictions,resident_pages,free_frames,cycles,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,nr_tlb_remote_flush";
 
     /// The row as CSV.
     pub fn to_csv(&self) -> String {
@@ -136,10 +136,10 @@ impl IntervalRow {
     /// Reads the counters of `k` after `accesses` accesses.
     pub fn sample(k: &Kernel, accesses: u64) -> IntervalRow {
         use crate::os::FaultClass;
-        let mmu = &k.machine().mmu;
-        let tlb_misses = mmu
-            .tlbs()
-            .iter()
+        let m = k.machine();
+        let tlb_misses = m
+            .mmus()
+            .flat_map(|mmu| mmu.tlbs())
             .filter(|t| t.level == 1)
             .map(|t| t.counters.total_misses())
             .sum();
@@ -147,7 +147,7 @@ impl IntervalRow {
         IntervalRow {
             accesses,
             tlb_misses,
-            walks: mmu.counters.walks,
+            walks: m.mmus().map(|mmu| mmu.counters.walks).sum(),
             minor_faults: k.counters().faults_in(FaultClass::Minor),
             major_faults: k.counters().faults_in(FaultClass::Major),
             cow_faults: k.counters().faults_in(FaultClass::Cow),
@@ -162,7 +162,7 @@ impl IntervalRow {
                 .map(|p| p.rss().total())
                 .sum(),
             free_frames: k.frames().nr_free(),
-            cycles: mmu.estimated_cycles() + c.fault_cycles,
+            cycles: m.estimated_cycles() + c.fault_cycles + c.tlb.cycles,
             linux: crate::linux::LinuxRow::from_counters(c, k.page_size()),
         }
     }
@@ -633,7 +633,15 @@ impl<'k> Sim<'k> {
     /// The process of `pid` for event `e`: made if `e` may make it, else it must exist.
     fn proc_of(&mut self, pid: TracePid, e: &Event) -> Result<Proc, String> {
         let create = Self::creates(e);
-        self.proc_for(pid, create).ok_or_else(|| {
+        let p = self.proc_for(pid, create);
+        if let Some(p) = p {
+            if self.kernel.nr_cpus() > 1 && !matches!(e, Event::Thread { .. }) {
+                // The process's running thread makes the call, on its own CPU: the
+                // CPU a shootdown starts from. (One CPU runs everything already.)
+                let _ = self.kernel.switch_to(p.pid);
+            }
+        }
+        p.ok_or_else(|| {
             if create {
                 format!("trace pid {pid}: the process could not be made")
             } else {
@@ -734,18 +742,22 @@ impl<'k> Sim<'k> {
             },
             Event::Thread { pid, tid } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
-                Ok(p) => self.running(p).map(|()| {
+                Ok(p) => self.running(p).and_then(|()| {
                     if self.threads.insert((pid, tid)) {
                         self.stats.threads += 1;
                     }
                     self.procs.insert(pid, Proc { tid, ..p });
                     self.last = None;
+                    self.kernel
+                        .run_thread(p.pid, tid)
+                        .map_err(|e| e.to_string())
                 }),
             },
             Event::ThreadExit { pid, tid, .. } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
                 Ok(p) => self.running(p).and_then(|()| {
                     if self.threads.remove(&(pid, tid)) {
+                        self.kernel.thread_exit(p.pid, tid);
                         Ok(())
                     } else {
                         Err(format!("trace pid {pid} has no thread {tid} running"))

@@ -83,6 +83,8 @@ struct GridFile {
     #[serde(default)]
     thp: Vec<String>,
     #[serde(default)]
+    cpus: Vec<u32>,
+    #[serde(default)]
     traces: Vec<PathBuf>,
     #[serde(default)]
     workloads: Vec<String>,
@@ -117,6 +119,8 @@ pub struct Grid {
     pub memory_maxes: Vec<Labelled<u64>>,
     /// Transparent huge page modes (none: the default, `madvise`).
     pub thps: Vec<Labelled<ThpMode>>,
+    /// CPU counts (none: each machine's own).
+    pub cpus: Vec<Labelled<u32>>,
     /// Traces (run before the synthetic workloads).
     pub traces: Vec<PathBuf>,
     /// Synthetic workloads.
@@ -141,6 +145,7 @@ impl Grid {
             tlb_entries: Vec::new(),
             memory_maxes: Vec::new(),
             thps: Vec::new(),
+            cpus: Vec::new(),
             traces: Vec::new(),
             workloads: Vec::new(),
             swap: Labelled::new(0, "--swap"),
@@ -165,13 +170,14 @@ impl Grid {
         let texts = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>();
         let paths = |v: &[PathBuf]| v.iter().map(|p| p.display().to_string()).collect();
         let one = |v: Option<String>| v.into_iter().collect::<Vec<_>>();
-        let keys: [(&str, Vec<String>); 13] = [
+        let keys: [(&str, Vec<String>); 14] = [
             ("machines", g.machines),
             ("ram", g.ram),
             ("policies", g.policies),
             ("tlb_entries", texts(&g.tlb_entries)),
             ("memory_max", g.memory_max),
             ("thp", g.thp),
+            ("cpus", texts(&g.cpus)),
             ("traces", paths(&g.traces)),
             ("workloads", g.workloads),
             ("swap", one(g.swap)),
@@ -189,13 +195,14 @@ impl Grid {
     /// The keys [`Grid::add`] takes: a grid file's (axes first, then the settings every
     /// run shares). `machine`, `policy`, `trace` and `workload` are taken for their
     /// plurals, as the flags name them.
-    pub const KEYS: [&'static str; 13] = [
+    pub const KEYS: [&'static str; 14] = [
         "machines",
         "ram",
         "policies",
         "tlb_entries",
         "memory_max",
         "thp",
+        "cpus",
         "traces",
         "workloads",
         "swap",
@@ -206,7 +213,7 @@ impl Grid {
     ];
 
     /// How many of [`Grid::KEYS`] are axes (the rest are settings).
-    const AXES: usize = 8;
+    const AXES: usize = 9;
 
     /// Adds `values` to the axis `key` (see [`Grid::KEYS`]), or sets the setting `key`
     /// (which takes at most one value) to its value, every value written as in a grid
@@ -276,6 +283,13 @@ impl Grid {
                 for v in values {
                     let mode = o::thp(v).map_err(|e| bad(label, e))?;
                     self.thps.push(Labelled::new(mode, label));
+                }
+            }
+            ("cpus", _) => {
+                for v in values {
+                    let n = u32::try_from(parse(v, o::count)?)
+                        .map_err(|_| bad(label, format!("`{v}`: must be at most {}", u32::MAX)))?;
+                    self.cpus.push(Labelled::new(n, label));
                 }
             }
             ("traces", _) => self.traces.extend(values.iter().map(PathBuf::from)),
@@ -361,6 +375,11 @@ impl Grid {
         } else {
             &self.thps
         };
+        let cpus: Vec<Option<&Labelled<u32>>> = if self.cpus.is_empty() {
+            vec![None]
+        } else {
+            self.cpus.iter().map(Some).collect()
+        };
         let mut points = Vec::new();
         for m in machines {
             for r in &rams {
@@ -393,14 +412,20 @@ impl Grid {
                                     ));
                                 }
                             }
-                            for (thp, s) in thps
-                                .iter()
-                                .flat_map(|t| sources.iter().map(move |s| (t.value, s)))
-                            {
+                            let sources = &sources;
+                            let cpus = &cpus;
+                            for (thp, c, s) in thps.iter().flat_map(|t| {
+                                cpus.iter()
+                                    .flat_map(move |c| sources.iter().map(move |s| (t.value, c, s)))
+                            }) {
+                                let spec = match c {
+                                    None => spec.clone(),
+                                    Some(c) => spec.clone().with_cpus(c.value, &c.label)?,
+                                };
                                 points.push(Point {
                                     index: points.len(),
                                     machine: m.clone(),
-                                    spec: spec.clone(),
+                                    spec,
                                     policy: p.value.clone(),
                                     tlb_entries: t.map(|t| t.value),
                                     kernel: KernelConfig {
@@ -437,6 +462,7 @@ impl Grid {
             tlb_entries: p.tlb_entries,
             memory_max_bytes: p.kernel.memory_max,
             thp: p.kernel.thp.name().to_string(),
+            cpus: p.spec.cpus,
             source: match &p.source {
                 Source::Trace(t) => t.display().to_string(),
                 Source::Workload(w) => w.name().to_string(),
@@ -695,6 +721,8 @@ pub struct Row {
     pub memory_max_bytes: Option<u64>,
     /// The transparent huge page mode.
     pub thp: String,
+    /// CPUs.
+    pub cpus: u32,
     /// The trace or workload.
     pub source: String,
     /// Accesses replayed.
@@ -731,7 +759,7 @@ pub struct Row {
 }
 
 /// The header of a sweep's CSV.
-pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,thp,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,miss_ratio,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,error";
+pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,thp,cpus,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,miss_ratio,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,nr_tlb_remote_flush,error";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -776,7 +804,7 @@ impl Row {
     /// The row as CSV (see [`CSV_HEADER`]).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.run,
             csv_field(&self.machine),
             self.ram_bytes,
@@ -785,6 +813,7 @@ impl Row {
             self.memory_max_bytes
                 .map_or(String::new(), |m| m.to_string()),
             self.thp,
+            self.cpus,
             csv_field(&self.source),
             self.accesses,
             self.tlb_l1_misses,

@@ -413,6 +413,14 @@ impl Mmu {
         }
     }
 
+    /// The entry any of the TLBs holds for `va` in address space `asid` (the first in
+    /// level order), without marking it used or counting: what the next access of `va`
+    /// there could use without a walk.
+    pub fn peek(&self, va: VirtAddr, asid: u32) -> Option<TlbEntry> {
+        let asid = self.tag_of(asid);
+        self.tlbs.iter().find_map(|t| t.peek(va, asid))
+    }
+
     /// The current root table and address-space id.
     pub fn context(&self) -> (PhysAddr, u32) {
         (self.root, self.asid)

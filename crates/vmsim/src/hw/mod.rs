@@ -19,8 +19,8 @@ pub mod walk_cache;
 pub use machine::{MachineError, MachineSpec};
 pub use mmu::{AccessKind, AsidScope, Fault, FaultCause, Mmu, MmuCounters, Privilege};
 pub use page_table::{
-    FrameAlloc, MapError, Mapping, PageTable, SetSoftError, SimpleFrames, Slot, SwapOutError,
-    TlbFlush, UnmapFrameError,
+    Flushed, FrameAlloc, MapError, Mapping, PageTable, SetSoftError, SimpleFrames, Slot,
+    SwapOutError, TlbFlush, UnmapFrameError,
 };
 pub use paging::Paging;
 pub use pte::{Flags, Pte, SoftPte};
@@ -30,17 +30,27 @@ pub use tlb::{Tlb, TlbCounters};
 
 use crate::addr::{PhysAddr, VirtAddr};
 
-/// A whole machine: its description, its RAM and its MMU.
+/// A whole machine: its description, its RAM and the MMU of each CPU.
+///
+/// One CPU runs at a time (a trace is one serial order of execution): its MMU is
+/// [`Machine::mmu`], and [`Machine::run_on`] makes another CPU the running one. The
+/// other CPUs' MMUs keep their TLBs and walk caches while they wait, and a TLB
+/// shootdown reaches them through [`Machine::mmu_of_mut`].
 #[derive(Clone, Debug)]
 pub struct Machine {
     /// The description it was built from.
     pub spec: MachineSpec,
     /// Physical memory.
     pub ram: PhysMem,
-    /// The MMU.
+    /// The running CPU's MMU.
     pub mmu: Mmu,
     /// The data caches the description names (used by [`Machine::explain`]).
     pub caches: Vec<cache::DataCache>,
+    /// Every CPU's MMU but the running one's, by CPU number (`None` at the running
+    /// CPU's place: its MMU is `mmu`).
+    parked: Vec<Option<Mmu>>,
+    /// The running CPU.
+    cpu: usize,
 }
 
 impl Machine {
@@ -48,6 +58,9 @@ impl Machine {
     pub fn new(spec: MachineSpec) -> Machine {
         let ram = PhysMem::new(spec.paging.page_shift, spec.nr_frames());
         let mmu = Mmu::new(&spec);
+        let parked = (0..spec.cpus.max(1))
+            .map(|c| (c > 0).then(|| mmu.clone()))
+            .collect();
         let caches = spec
             .caches
             .iter()
@@ -59,7 +72,69 @@ impl Machine {
             ram,
             mmu,
             caches,
+            parked,
+            cpu: 0,
         }
+    }
+
+    /// How many CPUs the machine has.
+    pub fn nr_cpus(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// The running CPU.
+    pub fn cpu(&self) -> usize {
+        self.cpu
+    }
+
+    /// Makes `cpu` the running CPU: its MMU becomes [`Machine::mmu`]. Out-of-range
+    /// numbers are ignored.
+    pub fn run_on(&mut self, cpu: usize) {
+        if cpu == self.cpu || cpu >= self.parked.len() {
+            return;
+        }
+        if let Some(next) = self.parked[cpu].take() {
+            let prev = std::mem::replace(&mut self.mmu, next);
+            self.parked[self.cpu] = Some(prev);
+            self.cpu = cpu;
+        }
+    }
+
+    /// The MMU of CPU `cpu` (the running one's is [`Machine::mmu`]).
+    ///
+    /// # Panics
+    /// If the machine has no such CPU.
+    pub fn mmu_of(&self, cpu: usize) -> &Mmu {
+        if cpu == self.cpu {
+            &self.mmu
+        } else {
+            self.parked[cpu].as_ref().expect("a parked CPU has its MMU")
+        }
+    }
+
+    /// The MMU of CPU `cpu`, to change (a shootdown's flush).
+    ///
+    /// # Panics
+    /// If the machine has no such CPU.
+    pub fn mmu_of_mut(&mut self, cpu: usize) -> &mut Mmu {
+        if cpu == self.cpu {
+            &mut self.mmu
+        } else {
+            self.parked[cpu].as_mut().expect("a parked CPU has its MMU")
+        }
+    }
+
+    /// Every CPU's MMU, in CPU order.
+    pub fn mmus(&self) -> impl Iterator<Item = &Mmu> + '_ {
+        (0..self.parked.len()).map(|c| self.mmu_of(c))
+    }
+
+    /// Estimated cycles spent translating on every CPU (see [`Mmu::estimated_cycles`]).
+    pub fn estimated_cycles(&self) -> u64 {
+        if self.parked.len() == 1 {
+            return self.mmu.estimated_cycles();
+        }
+        self.mmus().map(Mmu::estimated_cycles).sum()
     }
 
     /// The paging geometry.

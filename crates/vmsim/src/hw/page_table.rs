@@ -233,11 +233,17 @@ impl TlbFlush {
         self.done = true;
     }
 
-    /// Invalidates the range in `mmu`: page by page up to [`FLUSH_CEILING_PAGES`]
-    /// base pages; past that the whole address space (and everything, if a global entry
-    /// was in the range).
-    pub fn apply(mut self, mmu: &mut Mmu) {
+    /// Invalidates the range in `mmu` (see [`TlbFlush::invalidate`]) and is done.
+    pub fn apply(mut self, mmu: &mut Mmu) -> Flushed {
         self.done = true;
+        self.invalidate(mmu)
+    }
+
+    /// Invalidates the range in `mmu`, leaving the flush pending (for another CPU's
+    /// MMU; the flush is done once [`TlbFlush::apply`]d or discarded): page by page up
+    /// to [`FLUSH_CEILING_PAGES`] base pages; past that the whole address space (and
+    /// everything, if a global entry was in the range).
+    pub fn invalidate(&self, mmu: &mut Mmu) -> Flushed {
         let page = mmu.paging().page_size();
         let pages = (self.end.0.wrapping_sub(self.start.0)).div_ceil(page);
         if pages > FLUSH_CEILING_PAGES {
@@ -246,14 +252,24 @@ impl TlbFlush {
             } else {
                 mmu.flush_asid(self.asid);
             }
-            return;
+            return Flushed::All;
         }
         let mut va = self.start;
         for _ in 0..pages {
             mmu.invalidate_page(va, AsidScope::One(self.asid));
             va = VirtAddr(va.0.wrapping_add(page));
         }
+        Flushed::Pages(pages)
     }
+}
+
+/// What a [`TlbFlush`] did to a TLB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// Invalidated this many pages one by one (`invlpg`).
+    Pages(u64),
+    /// Flushed the whole address space (or everything).
+    All,
 }
 
 impl Drop for TlbFlush {

@@ -295,6 +295,26 @@ impl Tlb {
         out
     }
 
+    /// The entry a lookup of `va` for `asid` would find (its own or a global one),
+    /// without marking it used: for checks that no TLB still grants what the page
+    /// tables took away.
+    pub fn peek(&self, va: VirtAddr, asid: u32) -> Option<TlbEntry> {
+        for arr in &self.arrays {
+            for &(level, shift) in &arr.sizes {
+                let vpn = va.0 >> shift;
+                let set = arr.store.set_of(vpn);
+                let hit = arr
+                    .store
+                    .set_entries(set)
+                    .find(|&(_, k, a, _)| k == key(vpn, level) && (a == asid || a == GLOBAL));
+                if let Some((.., e)) = hit {
+                    return Some(e);
+                }
+            }
+        }
+        None
+    }
+
     /// Marks the entry in `hit` as dirty (after the walker set D in the PTE).
     pub fn set_dirty(&mut self, hit: &TlbHit) {
         self.arrays[hit.array].store.get_mut(hit.slot).perms |= perm::D;

@@ -233,7 +233,15 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         config.reclaim.name()
     ));
     let pools = config.hugepages.clone();
+    // The other CPUs start idle on the kernel's tables too.
+    for c in 1..machine.nr_cpus() {
+        let loaded = machine.mmu_of_mut(c).set_context(kernel_pt.root(), 0);
+        debug_assert!(loaded.is_ok(), "ASID 0 refused");
+    }
+    let sched = super::sched::Sched::new(machine.nr_cpus());
     let mut k = Kernel {
+        sched,
+        sched_batch: Default::default(),
         rmap: super::rmap::Rmap::new(nr),
         thp: Default::default(),
         khugepaged: Default::default(),

@@ -12,50 +12,53 @@ impl Kernel {
     /// reports 0, and the first `new` becomes the heap's start and the break, mapping
     /// nothing: ENOMEM if it lies below `mmap_min_addr` or outside user space.
     pub fn brk(&mut self, pid: Pid, new: Option<VirtAddr>) -> Result<VirtAddr, Errno> {
-        let ps = self.page_size();
-        let (start_brk, old, placed) = {
-            let mm = self.mm(pid)?;
-            (mm.start_brk, mm.brk, mm.heap_placed)
-        };
-        let Some(new) = new else { return Ok(old) };
-        if !placed {
-            if new < self.space.mmap_min || new >= self.space.task_size {
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            let ps = k.page_size();
+            let (start_brk, old, placed) = {
+                let mm = k.mm(pid)?;
+                (mm.start_brk, mm.brk, mm.heap_placed)
+            };
+            let Some(new) = new else { return Ok(old) };
+            if !placed {
+                if new < k.space.mmap_min || new >= k.space.task_size {
+                    return Err(Errno::ENOMEM);
+                }
+                let mm = k.mm_mut(pid)?;
+                mm.start_brk = new;
+                mm.brk = new;
+                mm.heap_placed = true;
+                return Ok(new);
+            }
+            if new < start_brk {
                 return Err(Errno::ENOMEM);
             }
-            let mm = self.mm_mut(pid)?;
-            mm.start_brk = new;
-            mm.brk = new;
-            mm.heap_placed = true;
-            return Ok(new);
-        }
-        if new < start_brk {
-            return Err(Errno::ENOMEM);
-        }
-        let old_end = old.align_up(ps).ok_or(Errno::ENOMEM)?;
-        let new_end = new.align_up(ps).ok_or(Errno::ENOMEM)?;
-        if new_end > old_end {
-            if new_end > self.mm(pid)?.mmap_base || self.mm(pid)?.vmas.overlaps(old_end, new_end) {
-                return Err(Errno::ENOMEM);
+            let old_end = old.align_up(ps).ok_or(Errno::ENOMEM)?;
+            let new_end = new.align_up(ps).ok_or(Errno::ENOMEM)?;
+            if new_end > old_end {
+                if new_end > k.mm(pid)?.mmap_base || k.mm(pid)?.vmas.overlaps(old_end, new_end) {
+                    return Err(Errno::ENOMEM);
+                }
+                let grow = new_end.0 - old_end.0;
+                k.commit(grow)?;
+                let mm = k.mm_mut(pid)?;
+                mm.committed += grow;
+                mm.vmas.insert(Vma {
+                    start: old_end,
+                    end: new_end,
+                    prot: Prot::RW,
+                    shared: false,
+                    backing: Backing::Anon,
+                    role: VmaRole::Heap,
+                    accounted: true,
+                    huge: Default::default(),
+                });
+            } else if new_end < old_end {
+                k.munmap(pid, new_end, old_end.0 - new_end.0)?;
             }
-            let grow = new_end.0 - old_end.0;
-            self.commit(grow)?;
-            let mm = self.mm_mut(pid)?;
-            mm.committed += grow;
-            mm.vmas.insert(Vma {
-                start: old_end,
-                end: new_end,
-                prot: Prot::RW,
-                shared: false,
-                backing: Backing::Anon,
-                role: VmaRole::Heap,
-                accounted: true,
-                huge: Default::default(),
-            });
-        } else if new_end < old_end {
-            self.munmap(pid, new_end, old_end.0 - new_end.0)?;
-        }
-        self.mm_mut(pid)?.brk = new;
-        Ok(new)
+            k.mm_mut(pid)?.brk = new;
+            Ok(new)
+        })
     }
 }
 

@@ -113,133 +113,137 @@ impl Kernel {
     /// places mappings top-down from the same base as [`Kernel::exec`]. The process
     /// keeps its name.
     pub fn exec_empty(&mut self, pid: Pid) -> Result<(), Errno> {
-        if !self.process(pid).is_some_and(|p| p.is_running()) {
-            return Err(Errno::ESRCH);
-        }
-        let (_, mmap_base) = self.stack_and_mmap_base();
-        let pt = self.committed_table(0)?;
-        self.release_mm(pid);
-        let stack_top = self.space.task_size;
-        let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
-        p.mm = Some(AddressSpace {
-            vmas: VmaSet::default(),
-            pt,
-            asid_gen: u64::MAX,
-            start_brk: VirtAddr(0),
-            brk: VirtAddr(0),
-            heap_placed: false,
-            stack_top,
-            mmap_base,
-            rss: Rss::default(),
-            committed: 0,
-            swap_pages: 0,
-        });
-        self.log.counters.execs += 1;
-        Ok(())
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            if !k.process(pid).is_some_and(|p| p.is_running()) {
+                return Err(Errno::ESRCH);
+            }
+            let (_, mmap_base) = k.stack_and_mmap_base();
+            let pt = k.committed_table(0)?;
+            k.sched_forget(pid, true);
+            k.release_mm(pid);
+            let stack_top = k.space.task_size;
+            let p = k.proc_mut(pid).ok_or(Errno::ESRCH)?;
+            p.mm = Some(AddressSpace {
+                vmas: VmaSet::default(),
+                pt,
+                asid_gen: u64::MAX,
+                start_brk: VirtAddr(0),
+                brk: VirtAddr(0),
+                heap_placed: false,
+                stack_top,
+                mmap_base,
+                rss: Rss::default(),
+                committed: 0,
+                swap_pages: 0,
+            });
+            k.log.counters.execs += 1;
+            Ok(())
+        })
     }
 
     /// Replaces `pid`'s address space with a fresh one running `program`: text and data
     /// mapped privately from the program's file, bss and heap anonymous, a stack at the
     /// top of user space that grows down.
     pub fn exec(&mut self, pid: Pid, program: &Program) -> Result<(), Errno> {
-        if !self.process(pid).is_some_and(|p| p.is_running()) {
-            return Err(Errno::ESRCH);
-        }
-        let ps = self.page_size();
-        let text = self.round_len(program.text.max(1))?;
-        let data = self.round_len(program.data.max(1))?;
-        let bss = if program.bss == 0 {
-            0
-        } else {
-            self.round_len(program.bss)?
-        };
-        let file_name = format!("/bin/{}", program.name);
-        let file = match self.file_named(&file_name) {
-            Some(f) if self.cache.files[f.0 as usize].len >= text + data => f,
-            _ => {
-                let contents = program_bytes(&program.name, text + data);
-                self.create_file(&file_name, contents)
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            if !k.process(pid).is_some_and(|p| p.is_running()) {
+                return Err(Errno::ESRCH);
             }
-        };
-        let big = self.space.task_size.0 >= 1 << 32;
-        let text_base = if big {
-            0x40_0000
-        } else {
-            self.space.mmap_min.0
-        };
-        let stack_top = self.space.task_size;
-        let (stack_init, mmap_base) = self.stack_and_mmap_base();
-        let data_base = text_base + text;
-        let start_brk = data_base + data + bss;
-        if start_brk + ps > mmap_base.0 || stack_top.0 < stack_init {
-            return Err(Errno::ENOMEM);
-        }
-        let committed = data + bss + stack_init;
-        let pt = self.committed_table(committed)?;
-        // The old image goes only once the new one can be built.
-        self.release_mm(pid);
-        let mut vmas = VmaSet::default();
-        let vma = |start: u64, len: u64, prot, backing, role, accounted| Vma {
-            start: VirtAddr(start),
-            end: VirtAddr(start + len),
-            prot,
-            shared: false,
-            backing,
-            role,
-            accounted,
-            huge: Default::default(),
-        };
-        vmas.insert(vma(
-            text_base,
-            text,
-            Prot::RX,
-            Backing::File { file, offset: 0 },
-            VmaRole::Text,
-            false,
-        ));
-        vmas.insert(vma(
-            data_base,
-            data,
-            Prot::RW,
-            Backing::File { file, offset: text },
-            VmaRole::Data,
-            true,
-        ));
-        if bss > 0 {
+            let ps = k.page_size();
+            let text = k.round_len(program.text.max(1))?;
+            let data = k.round_len(program.data.max(1))?;
+            let bss = if program.bss == 0 {
+                0
+            } else {
+                k.round_len(program.bss)?
+            };
+            let file_name = format!("/bin/{}", program.name);
+            let file = match k.file_named(&file_name) {
+                Some(f) if k.cache.files[f.0 as usize].len >= text + data => f,
+                _ => {
+                    let contents = program_bytes(&program.name, text + data);
+                    k.create_file(&file_name, contents)
+                }
+            };
+            let big = k.space.task_size.0 >= 1 << 32;
+            let text_base = if big { 0x40_0000 } else { k.space.mmap_min.0 };
+            let stack_top = k.space.task_size;
+            let (stack_init, mmap_base) = k.stack_and_mmap_base();
+            let data_base = text_base + text;
+            let start_brk = data_base + data + bss;
+            if start_brk + ps > mmap_base.0 || stack_top.0 < stack_init {
+                return Err(Errno::ENOMEM);
+            }
+            let committed = data + bss + stack_init;
+            let pt = k.committed_table(committed)?;
+            // The old image goes only once the new one can be built.
+            k.sched_forget(pid, true);
+            k.release_mm(pid);
+            let mut vmas = VmaSet::default();
+            let vma = |start: u64, len: u64, prot, backing, role, accounted| Vma {
+                start: VirtAddr(start),
+                end: VirtAddr(start + len),
+                prot,
+                shared: false,
+                backing,
+                role,
+                accounted,
+                huge: Default::default(),
+            };
             vmas.insert(vma(
-                data_base + data,
-                bss,
+                text_base,
+                text,
+                Prot::RX,
+                Backing::File { file, offset: 0 },
+                VmaRole::Text,
+                false,
+            ));
+            vmas.insert(vma(
+                data_base,
+                data,
                 Prot::RW,
-                Backing::Anon,
+                Backing::File { file, offset: text },
                 VmaRole::Data,
                 true,
             ));
-        }
-        vmas.insert(vma(
-            stack_top.0 - stack_init,
-            stack_init,
-            Prot::RW,
-            Backing::Anon,
-            VmaRole::Stack,
-            true,
-        ));
-        let p = self.proc_mut(pid).ok_or(Errno::ESRCH)?;
-        p.name = program.name.clone();
-        p.mm = Some(AddressSpace {
-            vmas,
-            pt,
-            asid_gen: u64::MAX,
-            start_brk: VirtAddr(start_brk),
-            brk: VirtAddr(start_brk),
-            heap_placed: true,
-            stack_top,
-            mmap_base,
-            rss: Rss::default(),
-            committed,
-            swap_pages: 0,
-        });
-        self.log.counters.execs += 1;
-        Ok(())
+            if bss > 0 {
+                vmas.insert(vma(
+                    data_base + data,
+                    bss,
+                    Prot::RW,
+                    Backing::Anon,
+                    VmaRole::Data,
+                    true,
+                ));
+            }
+            vmas.insert(vma(
+                stack_top.0 - stack_init,
+                stack_init,
+                Prot::RW,
+                Backing::Anon,
+                VmaRole::Stack,
+                true,
+            ));
+            let p = k.proc_mut(pid).ok_or(Errno::ESRCH)?;
+            p.name = program.name.clone();
+            p.mm = Some(AddressSpace {
+                vmas,
+                pt,
+                asid_gen: u64::MAX,
+                start_brk: VirtAddr(start_brk),
+                brk: VirtAddr(start_brk),
+                heap_placed: true,
+                stack_top,
+                mmap_base,
+                rss: Rss::default(),
+                committed,
+                swap_pages: 0,
+            });
+            k.log.counters.execs += 1;
+            Ok(())
+        })
     }
 }
 

@@ -18,13 +18,17 @@ impl Kernel {
 
     /// Frees a process's address space and marks it ended.
     pub(super) fn teardown(&mut self, pid: Pid, state: ProcState) {
-        let rss = self.process(pid).map_or(Rss::default(), |p| p.rss());
-        self.release_mm(pid);
-        if let Some(p) = self.proc_mut(pid) {
-            p.state = state;
-            p.final_rss = rss;
-        }
-        self.log.counters.exits += 1;
+        // Other CPUs hear of the exit's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            let rss = k.process(pid).map_or(Rss::default(), |p| p.rss());
+            k.sched_forget(pid, false);
+            k.release_mm(pid);
+            if let Some(p) = k.proc_mut(pid) {
+                p.state = state;
+                p.final_rss = rss;
+            }
+            k.log.counters.exits += 1;
+        });
     }
 
     /// Frees an address space: its pages, its tables, its commitment, its TLB entries.
@@ -50,10 +54,8 @@ impl Kernel {
         if self.tasks.current == Some(pid) {
             self.switch_to_kernel();
         }
-        let live = mm.asid_gen == self.tasks.asids.gen;
-        if self.machine.spec.asid_tagged && live {
-            self.machine.mmu.flush_asid(mm.pt.asid());
-        }
+        // Other CPUs that ran it idle with it loaded: the tables go, so they hear.
+        self.flush_freed_tables(pid, mm.pt.asid());
         let n = self.free_user_table(mm.pt);
         self.log.counters.tables_freed += n;
         self.uncommit(mm.committed);

@@ -10,157 +10,160 @@ impl Kernel {
     /// pages are shared copy-on-write (both sides lose write access until one writes)
     /// and shared pages are shared. Returns the child's id.
     pub fn fork(&mut self, parent: Pid) -> Result<Pid, Errno> {
-        let (vmas, layout, committed, name, group, thp_disabled) = {
-            let p = self.process(parent).ok_or(Errno::ESRCH)?;
-            let mm = p.mm.as_ref().ok_or(Errno::ESRCH)?;
-            (
-                mm.vmas.clone(),
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            let (vmas, layout, committed, name, group, thp_disabled) = {
+                let p = k.process(parent).ok_or(Errno::ESRCH)?;
+                let mm = p.mm.as_ref().ok_or(Errno::ESRCH)?;
                 (
-                    mm.start_brk,
-                    mm.brk,
-                    mm.stack_top,
-                    mm.mmap_base,
-                    mm.heap_placed,
-                ),
-                mm.committed,
-                p.name.clone(),
-                p.group,
-                p.thp_disabled,
-            )
-        };
-        let pt = self.committed_table(committed)?;
-        let child = Pid(self.tasks.procs.len() as u32 + 1);
-        self.tasks.procs.push(Process {
-            pid: child,
-            ppid: Some(parent),
-            name,
-            state: ProcState::Running,
-            mm: Some(AddressSpace {
-                vmas: vmas.clone(),
-                pt,
-                asid_gen: u64::MAX,
-                start_brk: layout.0,
-                brk: layout.1,
-                heap_placed: layout.4,
-                stack_top: layout.2,
-                mmap_base: layout.3,
-                rss: Rss::default(),
-                committed,
-                swap_pages: 0,
-            }),
-            group,
-            stats: ProcStats::default(),
-            final_rss: Rss::default(),
-            thp_disabled,
-        });
-        let paging = self.machine.spec.paging;
-        let ppt = self.mm(parent)?.pt;
-        let mut pending: Option<TlbFlush> = None;
-        for vma in vmas.iter() {
-            if !self.fork_copies(ppt, vma) {
-                continue;
-            }
-            for (va, slot) in ppt.entries(&paging, &self.machine.ram, vma.start, vma.end) {
-                let ok = match slot {
-                    Slot::Leaf(m) => {
-                        let mut flags = m.flags;
-                        if !vma.shared && flags.contains(Flags::WRITE) {
-                            flags = flags & !Flags::WRITE;
-                            let f = ppt
-                                .set_flags(&paging, &mut self.machine.ram, va, flags)
-                                .map_err(|_| Errno::EFAULT)?;
-                            f.add_to(&mut pending);
+                    mm.vmas.clone(),
+                    (
+                        mm.start_brk,
+                        mm.brk,
+                        mm.stack_top,
+                        mm.mmap_base,
+                        mm.heap_placed,
+                    ),
+                    mm.committed,
+                    p.name.clone(),
+                    p.group,
+                    p.thp_disabled,
+                )
+            };
+            let pt = k.committed_table(committed)?;
+            let child = Pid(k.tasks.procs.len() as u32 + 1);
+            k.tasks.procs.push(Process {
+                pid: child,
+                ppid: Some(parent),
+                name,
+                state: ProcState::Running,
+                mm: Some(AddressSpace {
+                    vmas: vmas.clone(),
+                    pt,
+                    asid_gen: u64::MAX,
+                    start_brk: layout.0,
+                    brk: layout.1,
+                    heap_placed: layout.4,
+                    stack_top: layout.2,
+                    mmap_base: layout.3,
+                    rss: Rss::default(),
+                    committed,
+                    swap_pages: 0,
+                }),
+                group,
+                stats: ProcStats::default(),
+                final_rss: Rss::default(),
+                thp_disabled,
+            });
+            let paging = k.machine.spec.paging;
+            let ppt = k.mm(parent)?.pt;
+            let mut pending: Option<TlbFlush> = None;
+            for vma in vmas.iter() {
+                if !k.fork_copies(ppt, vma) {
+                    continue;
+                }
+                for (va, slot) in ppt.entries(&paging, &k.machine.ram, vma.start, vma.end) {
+                    let ok = match slot {
+                        Slot::Leaf(m) => {
+                            let mut flags = m.flags;
+                            if !vma.shared && flags.contains(Flags::WRITE) {
+                                flags = flags & !Flags::WRITE;
+                                let f = ppt
+                                    .set_flags(&paging, &mut k.machine.ram, va, flags)
+                                    .map_err(|_| Errno::EFAULT)?;
+                                f.add_to(&mut pending);
+                            }
+                            if m.level > 1 {
+                                let r = if k.is_hugetlb_page(m.pfn) {
+                                    k.hugetlb_share(child, va, m.pfn, flags & !Flags::ACCESSED)
+                                } else {
+                                    k.share_huge(child, va, m.pfn, flags & !Flags::ACCESSED)
+                                };
+                                if let Err(e) = r {
+                                    if let Some(f) = pending.take() {
+                                        k.flush_for(parent, f);
+                                    }
+                                    k.teardown(child, ProcState::Exited(-1));
+                                    return Err(e);
+                                }
+                                continue;
+                            }
+                            k.frames.get(m.pfn);
+                            // The child's entry starts old, and clean where the page is
+                            // shared (Linux's `copy_present_pte`): reclaim sees the
+                            // child's use only once it uses the page.
+                            let mut child_flags = flags & !Flags::ACCESSED;
+                            if vma.shared {
+                                child_flags = child_flags & !Flags::DIRTY;
+                            }
+                            let r = k.install(child, va, m.pfn, child_flags);
+                            if r.is_err() {
+                                k.put_frame(m.pfn);
+                            }
+                            r
                         }
-                        if m.level > 1 {
-                            let r = if self.is_hugetlb_page(m.pfn) {
-                                self.hugetlb_share(child, va, m.pfn, flags & !Flags::ACCESSED)
-                            } else {
-                                self.share_huge(child, va, m.pfn, flags & !Flags::ACCESSED)
+                        s @ Slot::Soft { .. } => {
+                            // A page kept by PROT_NONE (a frame reference) or swapped out
+                            // (a slot reference): the child's entry names the same.
+                            let soft = s.soft();
+                            let kept = soft.and_then(SoftPte::prot_none_frame);
+                            let slot = soft.and_then(SoftPte::swap_slot);
+                            if let Some(pfn) = kept {
+                                k.frames.get(pfn);
+                            }
+                            let written = match soft {
+                                Some(soft) => pt
+                                    .set_soft(
+                                        &paging,
+                                        &mut k.machine.ram,
+                                        &mut k.frames,
+                                        va,
+                                        soft,
+                                        Flags::RWX | Flags::USER,
+                                    )
+                                    .map(Some),
+                                None => Ok(None),
                             };
-                            if let Err(e) = r {
-                                if let Some(f) = pending.take() {
-                                    self.flush_for(parent, f);
-                                }
-                                self.teardown(child, ProcState::Exited(-1));
-                                return Err(e);
-                            }
-                            continue;
-                        }
-                        self.frames.get(m.pfn);
-                        // The child's entry starts old, and clean where the page is
-                        // shared (Linux's `copy_present_pte`): reclaim sees the
-                        // child's use only once it uses the page.
-                        let mut child_flags = flags & !Flags::ACCESSED;
-                        if vma.shared {
-                            child_flags = child_flags & !Flags::DIRTY;
-                        }
-                        let r = self.install(child, va, m.pfn, child_flags);
-                        if r.is_err() {
-                            self.put_frame(m.pfn);
-                        }
-                        r
-                    }
-                    s @ Slot::Soft { .. } => {
-                        // A page kept by PROT_NONE (a frame reference) or swapped out
-                        // (a slot reference): the child's entry names the same.
-                        let soft = s.soft();
-                        let kept = soft.and_then(SoftPte::prot_none_frame);
-                        let slot = soft.and_then(SoftPte::swap_slot);
-                        if let Some(pfn) = kept {
-                            self.frames.get(pfn);
-                        }
-                        let written = match soft {
-                            Some(soft) => pt
-                                .set_soft(
-                                    &paging,
-                                    &mut self.machine.ram,
-                                    &mut self.frames,
-                                    va,
-                                    soft,
-                                    Flags::RWX | Flags::USER,
-                                )
-                                .map(Some),
-                            None => Ok(None),
-                        };
-                        match written {
-                            Ok(pte) => {
-                                if let (Some(pfn), Some(pte)) = (kept, pte) {
-                                    self.count_resident(child, pfn);
-                                    self.rmap.add(pfn, child, va, pte);
-                                }
-                                if let Some(slot) = slot {
-                                    if let Some(s) = self.swap.dev.as_mut() {
-                                        s.get(slot);
+                            match written {
+                                Ok(pte) => {
+                                    if let (Some(pfn), Some(pte)) = (kept, pte) {
+                                        k.count_resident(child, pfn);
+                                        k.rmap.add(pfn, child, va, pte);
                                     }
-                                    if let Ok(mm) = self.mm_mut(child) {
-                                        mm.swap_pages += 1;
+                                    if let Some(slot) = slot {
+                                        if let Some(s) = k.swap.dev.as_mut() {
+                                            s.get(slot);
+                                        }
+                                        if let Ok(mm) = k.mm_mut(child) {
+                                            mm.swap_pages += 1;
+                                        }
                                     }
+                                    Ok(())
                                 }
-                                Ok(())
-                            }
-                            Err(_) => {
-                                if let Some(pfn) = kept {
-                                    self.put_frame(pfn);
+                                Err(_) => {
+                                    if let Some(pfn) = kept {
+                                        k.put_frame(pfn);
+                                    }
+                                    Err(Errno::ENOMEM)
                                 }
-                                Err(Errno::ENOMEM)
                             }
                         }
+                    };
+                    if let Err(e) = ok {
+                        if let Some(f) = pending.take() {
+                            k.flush_for(parent, f);
+                        }
+                        k.teardown(child, ProcState::Exited(-1));
+                        return Err(e);
                     }
-                };
-                if let Err(e) = ok {
-                    if let Some(f) = pending.take() {
-                        self.flush_for(parent, f);
-                    }
-                    self.teardown(child, ProcState::Exited(-1));
-                    return Err(e);
                 }
             }
-        }
-        if let Some(f) = pending {
-            self.flush_for(parent, f);
-        }
-        self.log.counters.forks += 1;
-        Ok(child)
+            if let Some(f) = pending {
+                k.flush_for(parent, f);
+            }
+            k.log.counters.forks += 1;
+            Ok(child)
+        })
     }
 
     /// Whether fork copies `vma`'s entries (Linux's `vma_needs_copy`): only a private

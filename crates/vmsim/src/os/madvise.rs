@@ -13,11 +13,14 @@ impl Kernel {
     /// zeros for private anonymous memory, the object's contents otherwise). The range
     /// must be mapped throughout.
     pub fn madvise_dontneed(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
-        let len = self.round_len(len)?;
-        let end = self.check_range(addr, len)?;
-        self.mapped_throughout(pid, addr, end)?;
-        self.hugetlb_aligned(pid, addr, end)?;
-        self.zap(pid, addr, end)
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            let len = k.round_len(len)?;
+            let end = k.check_range(addr, len)?;
+            k.mapped_throughout(pid, addr, end)?;
+            k.hugetlb_aligned(pid, addr, end)?;
+            k.zap(pid, addr, end)
+        })
     }
 
     /// `madvise(MADV_FREE)`: the range's private anonymous pages that only this
@@ -26,49 +29,51 @@ impl Kernel {
     /// write keeps it. Swapped-out pages are dropped at once. Shared and file pages are
     /// left alone, as Linux leaves them. The range must be mapped throughout.
     pub fn madvise_free(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
-        let len = self.round_len(len)?;
-        let end = self.check_range(addr, len)?;
-        let vmas = self.mapped_throughout(pid, addr, end)?;
-        if vmas
-            .iter()
-            .any(|v| matches!(v.backing, Backing::HugeTlb { .. }))
-        {
-            // Linux: MADV_FREE is for private anonymous memory only.
-            return Err(Errno::EINVAL);
-        }
-        // A huge page the range covers whole is let go whole (Linux's
-        // `madvise_free_huge_pmd`); one it covers in part is split first.
-        self.split_huge_edges(pid, addr, end)?;
-        let paging = self.machine.spec.paging;
-        let pt = self.mm(pid)?.pt;
-        let ps = self.page_size();
-        let mut pending: Option<TlbFlush> = None;
-        for (va, slot) in pt.entries(&paging, &self.machine.ram, addr, end) {
-            let vma = *self.mm(pid)?.vmas.find(va).ok_or(Errno::ENOMEM)?;
-            if vma.shared || vma.backing != Backing::Anon {
-                continue;
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            let len = k.round_len(len)?;
+            let end = k.check_range(addr, len)?;
+            let vmas = k.mapped_throughout(pid, addr, end)?;
+            if vmas
+                .iter()
+                .any(|v| matches!(v.backing, Backing::HugeTlb { .. }))
+            {
+                // Linux: MADV_FREE is for private anonymous memory only.
+                return Err(Errno::EINVAL);
             }
-            match slot {
-                Slot::Leaf(m)
-                    if self.frames.kind(m.pfn) == FrameKind::Anon
-                        && self.frames.refs(m.pfn) == 1 =>
-                {
-                    let f = pt
-                        .set_flags(&paging, &mut self.machine.ram, va, m.flags & !Flags::DIRTY)
-                        .map_err(|_| Errno::EFAULT)?;
-                    f.add_to(&mut pending);
-                    self.reclaim.lazyfree.insert(m.pfn.0);
+            // A huge page the range covers whole is let go whole (Linux's
+            // `madvise_free_huge_pmd`); one it covers in part is split first.
+            k.split_huge_edges(pid, addr, end)?;
+            let paging = k.machine.spec.paging;
+            let pt = k.mm(pid)?.pt;
+            let ps = k.page_size();
+            let mut pending: Option<TlbFlush> = None;
+            for (va, slot) in pt.entries(&paging, &k.machine.ram, addr, end) {
+                let vma = *k.mm(pid)?.vmas.find(va).ok_or(Errno::ENOMEM)?;
+                if vma.shared || vma.backing != Backing::Anon {
+                    continue;
                 }
-                s @ Slot::Soft { .. } if matches!(s.soft(), Some(SoftPte::Swap(_))) => {
-                    self.zap(pid, va, VirtAddr(va.0 + ps))?;
+                match slot {
+                    Slot::Leaf(m)
+                        if k.frames.kind(m.pfn) == FrameKind::Anon && k.frames.refs(m.pfn) == 1 =>
+                    {
+                        let f = pt
+                            .set_flags(&paging, &mut k.machine.ram, va, m.flags & !Flags::DIRTY)
+                            .map_err(|_| Errno::EFAULT)?;
+                        f.add_to(&mut pending);
+                        k.reclaim.lazyfree.insert(m.pfn.0);
+                    }
+                    s @ Slot::Soft { .. } if matches!(s.soft(), Some(SoftPte::Swap(_))) => {
+                        k.zap(pid, va, VirtAddr(va.0 + ps))?;
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
-        }
-        if let Some(f) = pending {
-            self.flush_for(pid, f);
-        }
-        Ok(())
+            if let Some(f) = pending {
+                k.flush_for(pid, f);
+            }
+            Ok(())
+        })
     }
 
     /// Reclaim found a frame `madvise(MADV_FREE)` let go: if no mapping wrote it since,

@@ -40,7 +40,9 @@ pub mod process;
 pub mod readahead;
 pub mod reclaim;
 pub mod rmap;
+pub mod sched;
 mod shm;
+pub mod shootdown;
 pub mod swap;
 pub mod syscall;
 pub mod thp;
@@ -63,7 +65,7 @@ pub use syscall::Errno;
 pub use vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole};
 
 use crate::addr::{Pfn, PhysAddr, SwapSlot, VirtAddr};
-use crate::hw::{Flags, Machine, MachineSpec, PageTable, TlbFlush};
+use crate::hw::{Flags, Machine, MachineSpec, PageTable};
 use serde::Serialize;
 
 /// A memory group (a cgroup with `memory.max`).
@@ -302,6 +304,8 @@ pub struct KernelCounters {
     pub workingset_restore: [u64; 2],
     /// Transparent huge pages: faults, fallbacks, splits (see [`thp::ThpCounters`]).
     pub thp: thp::ThpCounters,
+    /// TLB flushes, local and by shootdown (see [`shootdown::TlbFlushCounters`]).
+    pub tlb: shootdown::TlbFlushCounters,
 }
 
 impl KernelCounters {
@@ -346,6 +350,10 @@ pub struct Kernel {
     khugepaged: khugepaged::Khugepaged,
     /// hugetlb pools and the pages mapped from them.
     hugetlb: hugetlb::HugeTlb,
+    /// Which CPU each thread runs on, and what each CPU has loaded.
+    sched: sched::Sched,
+    /// The CPUs a reclaim pass owes a TLB shootdown.
+    sched_batch: shootdown::Batch,
     /// Reclaim's lists, scan state and thresholds.
     reclaim: reclaim::Reclaim,
     /// The swap device with its cache, and the readahead window.
@@ -516,7 +524,9 @@ impl Kernel {
 
     /// Simulated time: every translation's and fault's cycles at the configured clock.
     pub fn now_ns(&self) -> u64 {
-        let cycles = self.machine.mmu.estimated_cycles() + self.log.counters.fault_cycles;
+        let cycles = self.machine.estimated_cycles()
+            + self.log.counters.fault_cycles
+            + self.log.counters.tlb.cycles;
         cycles.saturating_mul(1000) / self.config.cpu_mhz.max(1)
     }
 
@@ -628,10 +638,10 @@ impl Kernel {
 
     // ---- Context switches and ASIDs ----
 
-    /// Loads `pid`'s address space (a context switch). Takes a fresh ASID if its one
-    /// belongs to an earlier generation; when the ids run out, every TLB is flushed and a
-    /// new generation starts (ARM64-style roll-over).
-    pub fn switch_to(&mut self, pid: Pid) -> Result<(), Errno> {
+    /// Loads `pid`'s address space on the running CPU (a context switch). Takes a fresh
+    /// ASID if its one belongs to an earlier generation; when the ids run out, every
+    /// TLB is flushed and a new generation starts (ARM64-style roll-over).
+    pub(super) fn load_mm(&mut self, pid: Pid) -> Result<(), Errno> {
         if self.tasks.current == Some(pid) {
             return Ok(());
         }
@@ -662,8 +672,12 @@ impl Kernel {
         if rolled {
             // Every id of the old generation is stale.
             self.log.counters.asid_rollovers += 1;
-            self.machine.mmu.flush_all();
-            if let Some(cur) = self.tasks.current.filter(|&c| c != for_pid) {
+            for c in 0..self.nr_cpus() {
+                self.machine.mmu_of_mut(c).flush_all();
+            }
+            if self.nr_cpus() > 1 {
+                self.reserve_loaded_asids(for_pid);
+            } else if let Some(cur) = self.tasks.current.filter(|&c| c != for_pid) {
                 // The running process keeps running until the switch completes; it
                 // gets a new id the next time it is switched to.
                 if let Ok(mm) = self.mm_mut(cur) {
@@ -674,27 +688,47 @@ impl Kernel {
         asid
     }
 
+    /// After a roll-over on a machine of several CPUs: every address space loaded on
+    /// a CPU keeps running there, so it gets an id of the new generation at once (as
+    /// ARM64 reserves each CPU's active ASID) and every CPU that has it loaded reloads
+    /// it. Without this, an old id could be handed to another address space while a
+    /// CPU still fills its TLB under it.
+    fn reserve_loaded_asids(&mut self, for_pid: Pid) {
+        let max = (1u32 << self.machine.spec.asid_bits.min(31)) - 1;
+        let mut pids: Vec<Pid> = (0..self.nr_cpus())
+            .filter_map(|c| self.loaded_on(c))
+            .filter(|&p| p != for_pid)
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        for p in pids {
+            let (asid, rolled) = self.tasks.asids.take(max);
+            if rolled {
+                // Fewer ids than CPUs with address spaces: start over once more.
+                for c in 0..self.nr_cpus() {
+                    self.machine.mmu_of_mut(c).flush_all();
+                }
+            }
+            let gen = self.tasks.asids.gen;
+            let Ok(mm) = self.mm_mut(p) else { continue };
+            mm.pt = PageTable::from_root(mm.pt.root(), asid);
+            mm.asid_gen = gen;
+            let root = mm.pt.root();
+            for c in 0..self.nr_cpus() {
+                if self.loaded_on(c) == Some(p) {
+                    let loaded = self.machine.mmu_of_mut(c).set_context(root, asid);
+                    debug_assert!(loaded.is_ok(), "ASID {asid} refused");
+                }
+            }
+        }
+    }
+
     /// Loads the kernel's own tables (no process current).
     fn switch_to_kernel(&mut self) {
         self.tasks.current = None;
         // ASID 0 fits every width: this cannot fail.
         let loaded = self.machine.mmu.set_context(self.space.pt.root(), 0);
         debug_assert!(loaded.is_ok(), "ASID 0 refused");
-    }
-
-    /// Applies a pending flush for `pid`'s address space, or discards it when none of
-    /// its translations can be cached (an untagged TLB holding another address space,
-    /// or an id from an earlier generation, whose entries the roll-over flushed).
-    fn flush_for(&mut self, pid: Pid, flush: TlbFlush) {
-        let loaded = self.tasks.current == Some(pid);
-        let live = self
-            .mm(pid)
-            .is_ok_and(|m| m.asid_gen == self.tasks.asids.gen);
-        if loaded || (self.machine.spec.asid_tagged && live) {
-            flush.apply(&mut self.machine.mmu);
-        } else {
-            flush.discard_unloaded();
-        }
     }
 
     // ---- Frames ----

@@ -17,31 +17,35 @@ impl Kernel {
         len: u64,
         prot: Prot,
     ) -> Result<(), Errno> {
-        let len = self.round_len(len)?;
-        let end = self.check_range(addr, len)?;
-        self.check_wx(prot)?;
-        let parts = self.mapped_throughout(pid, addr, end)?;
-        self.hugetlb_aligned(pid, addr, end)?;
-        // Private mappings that become writable are committed now (hugetlb pages come
-        // from their pool, not the commit limit).
-        let hugetlb = |v: &&super::Vma| matches!(v.backing, super::vma::Backing::HugeTlb { .. });
-        let newly: u64 = parts
-            .iter()
-            .filter(|v| !v.shared && !v.accounted && prot.contains(Prot::WRITE) && !hugetlb(v))
-            .map(|v| v.end.0.min(end.0) - v.start.0.max(addr.0))
-            .sum();
-        self.commit(newly)?;
-        {
-            let mm = self.mm_mut(pid)?;
-            mm.committed += newly;
-            mm.vmas.update_range(addr, end, |v| {
-                if !v.shared && prot.contains(Prot::WRITE) {
-                    v.accounted = true;
-                }
-                v.prot = prot;
-            });
-        }
-        self.reprotect(pid, addr, end)
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            let len = k.round_len(len)?;
+            let end = k.check_range(addr, len)?;
+            k.check_wx(prot)?;
+            let parts = k.mapped_throughout(pid, addr, end)?;
+            k.hugetlb_aligned(pid, addr, end)?;
+            // Private mappings that become writable are committed now (hugetlb pages come
+            // from their pool, not the commit limit).
+            let hugetlb =
+                |v: &&super::Vma| matches!(v.backing, super::vma::Backing::HugeTlb { .. });
+            let newly: u64 = parts
+                .iter()
+                .filter(|v| !v.shared && !v.accounted && prot.contains(Prot::WRITE) && !hugetlb(v))
+                .map(|v| v.end.0.min(end.0) - v.start.0.max(addr.0))
+                .sum();
+            k.commit(newly)?;
+            {
+                let mm = k.mm_mut(pid)?;
+                mm.committed += newly;
+                mm.vmas.update_range(addr, end, |v| {
+                    if !v.shared && prot.contains(Prot::WRITE) {
+                        v.accounted = true;
+                    }
+                    v.prot = prot;
+                });
+            }
+            k.reprotect(pid, addr, end)
+        })
     }
 
     /// Rewrites the entries of `[start, end)` to match their VMAs' protection.

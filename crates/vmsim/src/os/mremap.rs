@@ -34,31 +34,34 @@ impl Kernel {
         new: VirtAddr,
         new_len: u64,
     ) -> Result<(), Errno> {
-        let old_len = self.round_len(old_len)?;
-        let new_len = self.round_len(new_len)?;
-        let old_end = self.check_range(old, old_len)?;
-        let new_end = self.check_range(new, new_len)?;
-        let vma = self.mm(pid)?.vmas.find(old).copied().ok_or(Errno::EFAULT)?;
-        if old_end > vma.end {
-            return Err(Errno::EFAULT);
-        }
-        if matches!(vma.backing, Backing::Device(_)) && new_len > old_len {
-            return Err(Errno::EFAULT);
-        }
-        if matches!(vma.backing, Backing::HugeTlb { .. }) {
-            return Err(Errno::EINVAL);
-        }
-        if new == old {
-            return match new_len.cmp(&old_len) {
-                std::cmp::Ordering::Less => self.munmap(pid, new_end, old_len - new_len),
-                std::cmp::Ordering::Equal => Ok(()),
-                std::cmp::Ordering::Greater => self.grow_in_place(pid, &vma, old_end, new_end),
-            };
-        }
-        if new < self.space.mmap_min || (new < old_end && old < new_end) {
-            return Err(Errno::EINVAL);
-        }
-        self.move_area(pid, &vma, (old, old_len), (new, new_len))
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            let old_len = k.round_len(old_len)?;
+            let new_len = k.round_len(new_len)?;
+            let old_end = k.check_range(old, old_len)?;
+            let new_end = k.check_range(new, new_len)?;
+            let vma = k.mm(pid)?.vmas.find(old).copied().ok_or(Errno::EFAULT)?;
+            if old_end > vma.end {
+                return Err(Errno::EFAULT);
+            }
+            if matches!(vma.backing, Backing::Device(_)) && new_len > old_len {
+                return Err(Errno::EFAULT);
+            }
+            if matches!(vma.backing, Backing::HugeTlb { .. }) {
+                return Err(Errno::EINVAL);
+            }
+            if new == old {
+                return match new_len.cmp(&old_len) {
+                    std::cmp::Ordering::Less => k.munmap(pid, new_end, old_len - new_len),
+                    std::cmp::Ordering::Equal => Ok(()),
+                    std::cmp::Ordering::Greater => k.grow_in_place(pid, &vma, old_end, new_end),
+                };
+            }
+            if new < k.space.mmap_min || (new < old_end && old < new_end) {
+                return Err(Errno::EINVAL);
+            }
+            k.move_area(pid, &vma, (old, old_len), (new, new_len))
+        })
     }
 
     /// Extends `vma`, whose part in the call ends at `old_end`, up to `new_end`.

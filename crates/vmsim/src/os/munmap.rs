@@ -10,29 +10,32 @@ use crate::hw::{Flags, PageTable, TlbFlush};
 impl Kernel {
     /// `munmap`: removes every mapping in the range (holes are fine).
     pub fn munmap(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
-        let len = self.round_len(len)?;
-        let end = self.check_range(addr, len)?;
-        self.mm(pid)?;
-        self.hugetlb_aligned(pid, addr, end)?;
-        self.hugetlb_unreserve(pid, addr, end);
-        self.zap(pid, addr, end)?;
-        let gone = self.mm_mut(pid)?.vmas.remove_range(addr, end);
-        let mut objs = Vec::new();
-        for v in &gone {
-            if v.accounted {
-                self.uncommit(v.len());
-                let mm = self.mm_mut(pid)?;
-                mm.committed = mm.committed.saturating_sub(v.len());
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            let len = k.round_len(len)?;
+            let end = k.check_range(addr, len)?;
+            k.mm(pid)?;
+            k.hugetlb_aligned(pid, addr, end)?;
+            k.hugetlb_unreserve(pid, addr, end);
+            k.zap(pid, addr, end)?;
+            let gone = k.mm_mut(pid)?.vmas.remove_range(addr, end);
+            let mut objs = Vec::new();
+            for v in &gone {
+                if v.accounted {
+                    k.uncommit(v.len());
+                    let mm = k.mm_mut(pid)?;
+                    mm.committed = mm.committed.saturating_sub(v.len());
+                }
+                if let Backing::Shm { obj, .. } = v.backing {
+                    objs.push(obj);
+                }
             }
-            if let Backing::Shm { obj, .. } = v.backing {
-                objs.push(obj);
+            k.free_tables_around(pid, addr, end);
+            for o in objs {
+                k.shm_release_if_unused(o);
             }
-        }
-        self.free_tables_around(pid, addr, end);
-        for o in objs {
-            self.shm_release_if_unused(o);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The VMAs covering `[addr, end)`, or ENOMEM if there is a hole.
@@ -142,10 +145,7 @@ impl Kernel {
         if n > 0 {
             self.log.counters.tables_freed += n;
             // Walk caches may still point at the freed tables.
-            let asid = pt.asid();
-            if self.tasks.current == Some(pid) || self.machine.spec.asid_tagged {
-                self.machine.mmu.flush_asid(asid);
-            }
+            self.flush_freed_tables(pid, pt.asid());
         }
     }
 }

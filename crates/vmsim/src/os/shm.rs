@@ -91,24 +91,27 @@ impl Kernel {
     /// the same object on from where it ends (an attachment `mprotect` split) — as
     /// `munmap` would. `EINVAL` if no attachment starts at `addr`.
     pub fn shm_detach(&mut self, pid: Pid, addr: VirtAddr) -> Result<(), Errno> {
-        let vmas = &self.mm(pid)?.vmas;
-        let first = match vmas.find(addr) {
-            Some(v) if v.start == addr => *v,
-            _ => return Err(Errno::EINVAL),
-        };
-        let Backing::Shm { obj, offset: 0 } = first.backing else {
-            return Err(Errno::EINVAL);
-        };
-        let mut end = first.end;
-        while let Some(v) = vmas.find(end) {
-            match v.backing {
-                Backing::Shm { obj: o, offset } if o == obj && offset == end.0 - addr.0 => {
-                    end = v.end;
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            let vmas = &k.mm(pid)?.vmas;
+            let first = match vmas.find(addr) {
+                Some(v) if v.start == addr => *v,
+                _ => return Err(Errno::EINVAL),
+            };
+            let Backing::Shm { obj, offset: 0 } = first.backing else {
+                return Err(Errno::EINVAL);
+            };
+            let mut end = first.end;
+            while let Some(v) = vmas.find(end) {
+                match v.backing {
+                    Backing::Shm { obj: o, offset } if o == obj && offset == end.0 - addr.0 => {
+                        end = v.end;
+                    }
+                    _ => break,
                 }
-                _ => break,
             }
-        }
-        self.munmap(pid, addr, end.0 - addr.0)
+            k.munmap(pid, addr, end.0 - addr.0)
+        })
     }
 
     /// Frees an object nobody names or maps.

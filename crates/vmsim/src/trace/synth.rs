@@ -79,11 +79,22 @@ pub enum WorkloadKind {
     Fork,
     /// Recursion `depth` calls deep with `frame`-byte frames on the stack, repeated.
     Recursion,
+    /// `workers` threads of one process take turns of `quantum` accesses, each reading
+    /// and writing the shared heap with the same skew.
+    Threads,
+    /// Thread 0 maps 16 pages, writes each and unmaps them, over and over, while the
+    /// other `workers - 1` threads read the shared heap: every unmap is a TLB
+    /// shootdown to the CPUs running the others.
+    Unmap,
+    /// A producer thread writes a ring buffer word by word and a consumer thread reads
+    /// it behind, spinning on the first word when it has caught up; turns of
+    /// `quantum` accesses.
+    ProdCons,
 }
 
 impl WorkloadKind {
     /// Every workload with its name.
-    pub const ALL: [(WorkloadKind, &'static str); 11] = [
+    pub const ALL: [(WorkloadKind, &'static str); 14] = [
         (WorkloadKind::Seq, "seq"),
         (WorkloadKind::Stride, "stride"),
         (WorkloadKind::Uniform, "uniform"),
@@ -95,7 +106,18 @@ impl WorkloadKind {
         (WorkloadKind::Hash, "hash"),
         (WorkloadKind::Fork, "fork"),
         (WorkloadKind::Recursion, "recursion"),
+        (WorkloadKind::Threads, "threads"),
+        (WorkloadKind::Unmap, "unmap"),
+        (WorkloadKind::ProdCons, "prodcons"),
     ];
+
+    /// Whether the workload is one process of several threads.
+    pub fn threaded(self) -> bool {
+        matches!(
+            self,
+            WorkloadKind::Threads | WorkloadKind::Unmap | WorkloadKind::ProdCons
+        )
+    }
 
     /// The workload called `name`.
     pub fn parse(name: &str) -> Option<WorkloadKind> {
@@ -138,13 +160,24 @@ pub struct SynthParams {
     pub depth: u64,
     /// Bytes per stack frame (recursion).
     pub frame: u64,
-    /// Workers (fork).
+    /// Workers (fork) or threads (threads, unmap; prodcons always has 2).
     pub workers: u32,
+    /// Accesses per turn of a worker or thread (fork, threads, unmap, prodcons).
+    pub quantum: u64,
     /// Seed.
     pub seed: u64,
 }
 
 impl SynthParams {
+    /// Threads of a threaded workload: `workers`, but always 2 for prodcons.
+    pub fn threads(&self) -> u32 {
+        if self.kind == WorkloadKind::ProdCons {
+            2
+        } else {
+            self.workers
+        }
+    }
+
     /// Defaults for `kind`: 1 M accesses over 16 MiB, a quarter of them stores.
     pub fn new(kind: WorkloadKind) -> SynthParams {
         SynthParams {
@@ -160,7 +193,11 @@ impl SynthParams {
             block: 32,
             depth: 1000,
             frame: 256,
-            workers: 4,
+            workers: match kind {
+                WorkloadKind::Unmap | WorkloadKind::ProdCons => 2,
+                _ => 4,
+            },
+            quantum: 10_000,
             seed: 1,
         }
     }
@@ -233,6 +270,9 @@ impl SynthParams {
                 p.workers,
                 format!("must be between 1 and {MAX_WORKERS}"),
             ));
+        }
+        if p.quantum == 0 {
+            return Err(p.error("quantum", 0, "must be at least 1 access"));
         }
         let (param, value, bytes) = match p.kind {
             WorkloadKind::Matmul | WorkloadKind::MatmulBlocked => {
@@ -307,15 +347,20 @@ impl SynthParams {
             )
         })?;
         // The fork workload maps a shared region and the server's heap, each `data`.
-        let need = if p.kind == WorkloadKind::Fork {
-            data.checked_mul(2)
-        } else {
-            Some(data)
+        // The unmap workload maps and unmaps 16 pages right after it.
+        let need = match p.kind {
+            WorkloadKind::Fork => data.checked_mul(2),
+            WorkloadKind::Unmap => data.checked_add(UNMAP_PAGES * ps),
+            _ => Some(data),
         };
         if need.is_none_or(|n| n > layout.data_room) {
             let what = match p.kind {
                 WorkloadKind::Fork => format!(
                     "twice {} (the shared region and the heap)",
+                    format_size(data)
+                ),
+                WorkloadKind::Unmap => format!(
+                    "{} and the {UNMAP_PAGES} pages mapped and unmapped",
                     format_size(data)
                 ),
                 _ => format_size(data),
@@ -378,7 +423,19 @@ enum State {
         down: bool,
         word: u64,
     },
+    Turns {
+        tid: u32,
+        left: u64,
+        /// unmap: the next page of the region to write (0: not mapped).
+        page: u64,
+        /// prodcons: words written and words read.
+        made: u64,
+        read: u64,
+    },
 }
+
+/// Pages the unmap workload maps, writes and unmaps each time (64 KiB of 4 KiB pages).
+pub const UNMAP_PAGES: u64 = 16;
 
 /// A workload in progress: hands out its events in batches.
 pub struct Generator {
@@ -394,8 +451,6 @@ pub struct Generator {
     pid: u32,
     words: u64,
 }
-
-const SLICE: u64 = 10_000;
 
 impl Generator {
     /// A generator of `p` for a machine laid out as `layout`.
@@ -446,6 +501,14 @@ impl Generator {
                 level: 0,
                 down: true,
                 word: 0,
+            },
+            // The first step switches to thread 0 (the turn after the last).
+            k if k.threaded() => State::Turns {
+                tid: p.threads().saturating_sub(1),
+                left: 0,
+                page: 0,
+                made: 0,
+                read: 0,
             },
             _ => State::Simple,
         };
@@ -584,6 +647,15 @@ impl Generator {
                     });
                 }
             }
+            if self.p.kind.threaded() {
+                for tid in 1..self.p.threads() {
+                    out.push(Event::ThreadExit {
+                        pid: 1,
+                        tid,
+                        code: 0,
+                    });
+                }
+            }
             out.push(Event::Exit { pid: 1, code: 0 });
             self.done = true;
         }
@@ -682,7 +754,7 @@ impl Generator {
                 if let State::Fork { turn, left } = &mut self.state {
                     if *left == 0 {
                         *turn = (*turn + 1) % self.p.workers;
-                        *left = SLICE;
+                        *left = self.p.quantum;
                         out.push(Event::Switch { pid: 2 + *turn });
                     }
                     *left -= 1;
@@ -699,6 +771,87 @@ impl Generator {
                 }
             }
             WorkloadKind::Recursion => self.recursion(out),
+            WorkloadKind::Threads | WorkloadKind::Unmap | WorkloadKind::ProdCons => {
+                self.threaded(out)
+            }
+        }
+    }
+
+    /// One access of a threaded workload, after the switch to the next thread when
+    /// the turn is over.
+    fn threaded(&mut self, out: &mut Vec<Event>) {
+        let (base, ps, fp) = (
+            self.layout.data_base,
+            self.layout.page_size,
+            self.p.footprint,
+        );
+        let (workers, quantum, kind) = (self.p.threads(), self.p.quantum, self.p.kind);
+        let State::Turns { tid, left, .. } = &mut self.state else {
+            return;
+        };
+        if *left == 0 {
+            *tid = (*tid + 1) % workers;
+            *left = quantum;
+            out.push(Event::Thread { pid: 1, tid: *tid });
+        }
+        *left -= 1;
+        let me = *tid;
+        let pages = fp / ps;
+        match kind {
+            WorkloadKind::Unmap if me == 0 => {
+                let region = base + fp;
+                let len = UNMAP_PAGES * ps;
+                let State::Turns { page, .. } = &mut self.state else {
+                    return;
+                };
+                let at = *page;
+                *page = (at + 1) % UNMAP_PAGES;
+                if at == 0 {
+                    out.push(Event::Mmap {
+                        pid: 1,
+                        addr: VirtAddr(region),
+                        len,
+                        prot: Prot::RW,
+                        shared: false,
+                        kind: MapKind::Anon,
+                    });
+                }
+                self.push(out, AccessKind::Write, region + at * ps);
+                if at + 1 == UNMAP_PAGES {
+                    out.push(Event::Munmap {
+                        pid: 1,
+                        addr: VirtAddr(region),
+                        len,
+                    });
+                }
+            }
+            WorkloadKind::ProdCons => {
+                let words = self.words;
+                let State::Turns { made, read, .. } = &mut self.state else {
+                    return;
+                };
+                if me == 0 {
+                    let va = base + (*made % words) * 8;
+                    *made += 1;
+                    self.push(out, AccessKind::Write, va);
+                } else if *read < *made {
+                    let va = base + (*read % words) * 8;
+                    *read += 1;
+                    self.push(out, AccessKind::Read, va);
+                } else {
+                    // Caught up: spin on the ring's first word.
+                    self.push(out, AccessKind::Read, base);
+                }
+            }
+            WorkloadKind::Unmap => {
+                let va = base + self.rng.skewed(pages) * ps + self.rng.below(ps / 8) * 8;
+                self.push(out, AccessKind::Read, va);
+            }
+            _ => {
+                let va = base + self.rng.skewed(pages) * ps + self.rng.below(ps / 8) * 8;
+                let k = self.rw();
+                self.push(out, k, va);
+            }
         }
     }
 
@@ -879,6 +1032,7 @@ mod tests {
                     | WorkloadKind::Matmul
                     | WorkloadKind::MatmulBlocked
                     | WorkloadKind::Recursion
+                    | WorkloadKind::ProdCons
             ) {
                 assert_ne!(accesses(&all(q)), acc, "{name} ignores its seed");
             }
@@ -935,6 +1089,80 @@ mod tests {
             }
         }
         assert!(ev.contains(&Event::Switch { pid: 3 }));
+    }
+
+    #[test]
+    fn threads_take_turns_of_a_quantum_and_the_unmapper_writes_what_it_mapped() {
+        let mut p = SynthParams::new(WorkloadKind::Unmap);
+        p.footprint = 1 << 20;
+        p.quantum = 100;
+        p.accesses = 10_000;
+        let ev = all(p);
+        let region = layout().data_base + p.footprint;
+        let (mut tid, mut in_turn, mut mapped) = (None, 0, false);
+        let (mut maps, mut unmaps) = (0, 0);
+        for e in &ev {
+            match *e {
+                Event::Thread { pid: 1, tid: t } => {
+                    assert_ne!(Some(t), tid, "a turn goes to the other thread");
+                    assert!(tid.is_none() || in_turn == 100, "a full quantum: {in_turn}");
+                    (tid, in_turn) = (Some(t), 0);
+                }
+                // The data's own mapping comes before the first turn.
+                Event::Mmap { addr, len, .. } if tid.is_some() => {
+                    assert_eq!((addr.0, len), (region, UNMAP_PAGES * 4096));
+                    assert!(!mapped && tid == Some(0));
+                    (mapped, maps) = (true, maps + 1);
+                }
+                Event::Munmap { addr, .. } => {
+                    assert!(mapped && tid == Some(0) && addr.0 == region);
+                    (mapped, unmaps) = (false, unmaps + 1);
+                }
+                Event::Access(a) => {
+                    in_turn += 1;
+                    let in_region = (region..region + UNMAP_PAGES * 4096).contains(&a.va.0);
+                    // Thread 0 writes only the region it mapped; the others read the data.
+                    assert_eq!(in_region, tid == Some(0), "{a:?}");
+                    assert!(!in_region || (mapped && a.kind == AccessKind::Write));
+                }
+                _ => {}
+            }
+        }
+        // Half the accesses are thread 0's, 16 per cycle.
+        assert_eq!(maps, 5_000 / UNMAP_PAGES as usize + 1);
+        assert_eq!(unmaps, 5_000 / UNMAP_PAGES as usize);
+        assert!(ev.contains(&Event::ThreadExit {
+            pid: 1,
+            tid: 1,
+            code: 0
+        }));
+    }
+
+    #[test]
+    fn the_consumer_reads_only_what_the_producer_wrote() {
+        let mut p = SynthParams::new(WorkloadKind::ProdCons);
+        p.footprint = 4096;
+        p.quantum = 700;
+        p.accesses = 20_000;
+        let base = layout().data_base;
+        let (mut tid, mut written, mut read) = (0, 0u64, 0u64);
+        for e in all(p) {
+            match e {
+                Event::Thread { tid: t, .. } => tid = t,
+                Event::Access(a) if tid == 0 => {
+                    assert_eq!(a.va.0, base + written % 512 * 8);
+                    written += 1;
+                }
+                Event::Access(a) if a.va.0 == base + read % 512 * 8 && read < written => {
+                    read += 1;
+                }
+                // Caught up: spinning on the first word.
+                Event::Access(a) => assert!(read == written && a.va.0 == base, "{a:?}"),
+                _ => {}
+            }
+        }
+        // 14 rounds of two turns, then the producer's last 400 accesses.
+        assert_eq!((written, read), (10_200, 9_800));
     }
 
     #[test]

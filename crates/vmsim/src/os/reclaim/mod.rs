@@ -424,11 +424,14 @@ impl Kernel {
 
     /// Frees up to `want` frames in `scope`; returns how many went.
     pub(super) fn reclaim(&mut self, want: usize, scope: Scope) -> usize {
-        let freed = if self.config.reclaim == ReclaimPolicy::TwoList {
-            self.shrink(want, scope)
-        } else {
-            self.reclaim_one_list(want, scope)
-        };
+        // Other CPUs hear of the pass's unmaps once, at its end.
+        let freed = self.gathered(|k| {
+            if k.config.reclaim == ReclaimPolicy::TwoList {
+                k.shrink(want, scope)
+            } else {
+                k.reclaim_one_list(want, scope)
+            }
+        });
         self.log.counters.pages_reclaimed += freed as u64;
         if self.reclaim.in_kswapd {
             self.log.counters.pages_reclaimed_kswapd += freed as u64;

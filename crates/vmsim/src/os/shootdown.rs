@@ -1,0 +1,197 @@
+//! TLB shootdowns: a change that narrows access in an address space reaches the TLB
+//! and walk caches of every CPU that may hold the old translation, as Linux's x86
+//! `flush_tlb_mm_range` does.
+//!
+//! - The CPU making the change (the running one) flushes its own TLB when the address
+//!   space is loaded there: page by page up to `tlb_single_page_flush_ceiling` (33
+//!   pages), else the whole address space (`nr_tlb_local_flush_one` counts the pages,
+//!   `nr_tlb_local_flush_all` the whole flushes).
+//! - Every other CPU that has the address space loaded and is running one of its
+//!   threads gets an interrupt and flushes the same way: one `nr_tlb_remote_flush` for
+//!   the sender, one `nr_tlb_remote_flush_received` for each receiver. A CPU idling in
+//!   lazy-TLB mode is skipped unless page tables were freed (then it loads the
+//!   kernel's tables, as `leave_mm`); a CPU that once ran the address space and keeps
+//!   its entries under their ASID (PCID) is flushed without an interrupt, which is
+//!   what Linux's deferred flush at the next switch amounts to, since it cannot use
+//!   them before.
+//! - Reclaim batches its flushes (Linux's `try_to_unmap_flush`): each CPU it must
+//!   reach gets one interrupt at the end of the pass, however many pages it unmapped.
+//!
+//! Unmapping (munmap, mremap, madvise, mprotect, fork's write-protection) already
+//! gathers a range operation's flushes into one, as `mmu_gather` does. Each
+//! shootdown costs its sender [`MachineSpec::ipi_send_latency`] cycles and each
+//! receiver [`MachineSpec::ipi_receive_latency`].
+//!
+//! [`MachineSpec::ipi_send_latency`]: crate::hw::MachineSpec::ipi_send_latency
+//! [`MachineSpec::ipi_receive_latency`]: crate::hw::MachineSpec::ipi_receive_latency
+
+use super::{Kernel, Pid};
+use crate::hw::{Flushed, Mmu, TlbFlush};
+use serde::Serialize;
+
+/// TLB flushes, by Linux's names (`/proc/vmstat`'s `nr_tlb_*`, which Linux counts
+/// only with `CONFIG_DEBUG_TLBFLUSH`; /proc/interrupts' `TLB` row counts the received
+/// ones in every kernel).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TlbFlushCounters {
+    /// Shootdowns sent (one per flush that reached another CPU, however many).
+    pub remote_flush: u64,
+    /// Shootdown interrupts received, on all CPUs.
+    pub remote_flush_received: u64,
+    /// Whole-address-space flushes of the TLB of the CPU making the change.
+    pub local_flush_all: u64,
+    /// Pages invalidated one by one in the TLB of the CPU making the change.
+    pub local_flush_one: u64,
+    /// Cycles shootdowns cost, senders' and receivers'.
+    pub cycles: u64,
+}
+
+/// The CPUs a reclaim pass owes an interrupt, sent when the pass ends.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Batch {
+    /// Whether a pass is gathering.
+    active: bool,
+    /// One bit per CPU.
+    cpus: u64,
+}
+
+impl Kernel {
+    /// Applies a pending flush of `pid`'s address space on every CPU that may cache
+    /// it: see the [module](self) for who gets an interrupt.
+    pub(super) fn flush_for(&mut self, pid: Pid, flush: TlbFlush) {
+        self.shoot_remote(pid, false, |m| {
+            flush.invalidate(m);
+        });
+        let loaded = self.tasks.current == Some(pid);
+        if loaded || self.cached_under_asid(pid) {
+            let what = flush.apply(&mut self.machine.mmu);
+            if loaded {
+                self.count_local(what);
+            }
+        } else {
+            flush.discard_unloaded();
+        }
+    }
+
+    /// Page tables of `pid` were freed: every CPU that may hold walk-cache entries
+    /// pointing at them flushes the address space, lazy ones included.
+    pub(super) fn flush_freed_tables(&mut self, pid: Pid, asid: u32) {
+        self.shoot_remote(pid, true, |m| m.flush_asid(asid));
+        let loaded = self.tasks.current == Some(pid);
+        if loaded || self.cached_under_asid(pid) {
+            self.machine.mmu.flush_asid(asid);
+            if loaded {
+                self.count_local(Flushed::All);
+            }
+        }
+    }
+
+    /// Whether `pid`'s translations may sit in a TLB where its address space is not
+    /// loaded: tagged with an ASID of the current generation.
+    fn cached_under_asid(&self, pid: Pid) -> bool {
+        self.machine.spec.asid_tagged
+            && self
+                .mm(pid)
+                .is_ok_and(|m| m.asid_gen == self.tasks.asids.gen)
+    }
+
+    fn count_local(&mut self, what: Flushed) {
+        match what {
+            Flushed::Pages(n) => self.log.counters.tlb.local_flush_one += n,
+            Flushed::All => self.log.counters.tlb.local_flush_all += 1,
+        }
+    }
+
+    /// The remote half of a flush of `pid`'s address space: `invalidate` runs on
+    /// the MMU of every CPU but the running one that may cache it, and those that run
+    /// `pid` (or idle with it loaded, when `freed_tables`) count an interrupt.
+    fn shoot_remote(&mut self, pid: Pid, freed_tables: bool, mut invalidate: impl FnMut(&mut Mmu)) {
+        let n = self.nr_cpus();
+        if n == 1 {
+            return;
+        }
+        let me = self.machine.cpu();
+        let cached = self.cached_under_asid(pid);
+        let mut hit = 0u64;
+        for c in (0..n).filter(|&c| c != me) {
+            let cpu = &self.sched.cpus[c];
+            let loaded = cpu.parked_mm == Some(pid);
+            let running = cpu.thread.is_some();
+            if loaded && (running || freed_tables) {
+                invalidate(self.machine.mmu_of_mut(c));
+                hit |= 1 << c;
+                if !running {
+                    // A lazy CPU told that tables went loads the kernel's (leave_mm).
+                    self.sched.cpus[c].parked_mm = None;
+                    let root = self.space.pt.root();
+                    let ok = self.machine.mmu_of_mut(c).set_context(root, 0);
+                    debug_assert!(ok.is_ok(), "ASID 0 refused");
+                }
+            } else if loaded || cached {
+                invalidate(self.machine.mmu_of_mut(c));
+            }
+        }
+        if hit == 0 {
+            return;
+        }
+        if self.sched_batch.active {
+            self.sched_batch.cpus |= hit;
+        } else {
+            self.send_shootdown(hit);
+        }
+    }
+
+    /// Counts one shootdown from the running CPU to the CPUs of `mask`.
+    fn send_shootdown(&mut self, mask: u64) {
+        let spec = &self.machine.spec;
+        let (send, receive) = (
+            spec.ipi_send_latency as u64,
+            spec.ipi_receive_latency as u64,
+        );
+        let me = self.machine.cpu();
+        let received = mask.count_ones() as u64;
+        let t = &mut self.log.counters.tlb;
+        t.remote_flush += 1;
+        t.remote_flush_received += received;
+        t.cycles += send + received * receive;
+        self.sched.cpus[me].stats.shootdowns_sent += 1;
+        for (c, cpu) in self.sched.cpus.iter_mut().enumerate() {
+            if mask & (1 << c) != 0 {
+                cpu.stats.shootdowns_received += 1;
+            }
+        }
+    }
+
+    /// Runs `f` (a system call) with its remote flushes gathered: each CPU it must
+    /// reach gets one interrupt, when it returns.
+    pub(super) fn gathered<T>(&mut self, f: impl FnOnce(&mut Kernel) -> T) -> T {
+        let gather = self.batch_flushes();
+        let r = f(self);
+        if gather {
+            self.flush_batch();
+        }
+        r
+    }
+
+    /// Starts gathering remote flushes (a reclaim pass); returns whether this call
+    /// started it (nested passes leave it to the outer one).
+    fn batch_flushes(&mut self) -> bool {
+        if self.sched_batch.active {
+            return false;
+        }
+        self.sched_batch = Batch {
+            active: true,
+            cpus: 0,
+        };
+        true
+    }
+
+    /// Ends a gathering started by [`Kernel::batch_flushes`]: one shootdown to every
+    /// CPU it owes one.
+    fn flush_batch(&mut self) {
+        let b = std::mem::take(&mut self.sched_batch);
+        if b.cpus != 0 {
+            self.send_shootdown(b.cpus);
+        }
+    }
+}
