@@ -72,6 +72,15 @@ def test_a_bad_option_is_a_value_error_with_vmsims_message(options, exception, w
         assert w in str(e.value), (w, str(e.value))
 
 
+def test_threads_on_two_cpus_send_shootdowns():
+    one = vmsim.run(workload="unmap", cpus=1, accesses=4000, quantum=200, footprint="1MiB")
+    two = vmsim.run(workload="unmap", cpus=2, accesses=4000, quantum=200, footprint="1MiB")
+    assert one["kernel"]["vmstat"]["nr_tlb_remote_flush"] == 0
+    assert two["kernel"]["vmstat"]["nr_tlb_remote_flush"] > 50
+    assert [c["cpu"] for c in two["kernel"]["cpus"]] == [0, 1]
+    assert one["kernel"]["rusage"] == two["kernel"]["rusage"]
+
+
 def test_a_missing_trace_is_a_file_not_found_error(tmp_path):
     missing = tmp_path / "missing.vmt"
     with pytest.raises(FileNotFoundError) as e:

@@ -49,6 +49,14 @@ def test_thp_is_an_axis():
     assert "thp_fault_alloc" in frame.columns
 
 
+def test_cpus_is_an_axis_and_threads_share_a_workload():
+    frame = vmsim.sweep({"workload": ["unmap"], "cpus": [1, 2], "accesses": 4000,
+                         "quantum": 200, "footprint": "1MiB"})
+    assert list(frame["cpus"]) == [1, 2]
+    flushes = list(frame["nr_tlb_remote_flush"])
+    assert flushes[0] == 0 and flushes[1] > 50
+
+
 @pytest.mark.parametrize("grid, words", [
     ({"workload": ["seq"], "rams": ["1GiB"]}, ["rams: unknown key `rams`", "memory_max"]),
     ({"workload": ["seq"], "ram": ["12XB"]}, ["ram: `12XB`: unknown unit"]),

@@ -99,6 +99,8 @@ fn run_flags() -> Vec<(&'static str, &'static [&'static str])> {
         ("--block", COUNTS),
         ("--depth", COUNTS),
         ("--workers", COUNTS),
+        ("--quantum", COUNTS),
+        ("--cpus", &["1", "2", "64", "65", "0", "x"]),
         ("--interval", COUNTS),
         ("--max-live", COUNTS),
         ("--seed", COUNTS),

@@ -2,7 +2,7 @@
 //! sweep, plot and record.
 
 mod support;
-use support::{s, tmp, vmsim};
+use support::{file, s, tmp, vmsim};
 
 use std::process::Command;
 
@@ -561,4 +561,50 @@ fn run_explain_tells_each_access_and_what_the_kernel_did() {
     );
     let (ok, _, err) = vmsim(&["run", "--explain", "-w", "zipf"]);
     assert!(!ok && err.contains("--explain needs a trace"), "{err}");
+}
+
+/// The recording of docs/examples/shootdown.c (2,000 munmaps while another thread
+/// spins): one TLB shootdown per munmap on two CPUs and none on one, the same faults
+/// either way, and a per-CPU table that puts the two threads on CPUs of their own.
+#[test]
+fn a_recorded_two_thread_program_sends_a_shootdown_per_munmap_on_two_cpus() {
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/shootdown.vmb"
+    );
+    let run = |cpus: &str| -> serde_json::Value {
+        let (ok, out, err) = vmsim(&["run", trace, "--cpus", cpus, "--json"]);
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let (one, two) = (run("1"), run("2"));
+    let flushes = |v: &serde_json::Value| v["kernel"]["vmstat"]["nr_tlb_remote_flush"].as_u64();
+    assert_eq!(flushes(&one), Some(0));
+    let sent = flushes(&two).unwrap();
+    assert!((1_900..=2_100).contains(&sent), "{sent} shootdowns");
+    assert_eq!(
+        two["kernel"]["vmstat"]["nr_tlb_remote_flush_received"].as_u64(),
+        Some(sent),
+        "two CPUs: each shootdown reaches the other one"
+    );
+    assert_eq!(one["kernel"]["rusage"], two["kernel"]["rusage"]);
+    let cpus = two["kernel"]["cpus"].as_array().unwrap();
+    assert_eq!(cpus.len(), 2);
+    assert!(cpus.iter().all(|c| c["threads"] == 1), "{cpus:?}");
+    assert_eq!(cpus[1]["shootdowns_received"].as_u64(), Some(sent));
+    // A run's hardware counters are every CPU's.
+    let accesses: u64 = cpus.iter().map(|c| c["accesses"].as_u64().unwrap()).sum();
+    assert_eq!(two["hardware"]["accesses"].as_u64(), Some(accesses));
+}
+
+/// A machine file's CPU count is checked and named, as `--cpus` is.
+#[test]
+fn a_machine_with_too_many_cpus_is_refused_by_name() {
+    let m = file("many.toml", "preset = \"x86-64\"\n[cpu]\ncount = 65\n");
+    let (ok, _, err) = vmsim(&["run", "-m", s(&m), "-w", "seq", "-n", "10"]);
+    assert!(!ok);
+    assert!(err.contains("cpu.count") && err.contains("65"), "{err}");
+    let (ok, _, err) = vmsim(&["run", "--cpus", "0", "-w", "seq", "-n", "10"]);
+    assert!(!ok);
+    assert!(err.contains("--cpus"), "{err}");
 }

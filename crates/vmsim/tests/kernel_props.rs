@@ -76,6 +76,11 @@ enum Op {
     },
     /// One wake of khugepaged: ranges of base pages may become huge pages.
     Collapse,
+    /// Thread `tid` of process `p` runs now (on its own CPU on a machine of several).
+    Thread {
+        p: usize,
+        tid: u32,
+    },
 }
 
 /// Operations on mappings of up to `6 * scale` pages, touching their first `3 * scale`,
@@ -100,6 +105,15 @@ fn op(scale: u64, fill: u32) -> impl Strategy<Value = Op> {
         3 => Just(Op::Collapse),
         fill => (p, 0..4usize, 0..4u64, any::<u8>())
             .prop_map(|(p, region, offset, value)| Op::Fill { p, region, offset, value }),
+    ]
+}
+
+/// [`op`]'s operations with thread switches among them: on a machine of several CPUs
+/// each thread runs on its own, so accesses and changes come from every CPU.
+fn op_threads(scale: u64, fill: u32) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => op(scale, fill),
+        2 => (0..6usize, 0..3u32).prop_map(|(p, tid)| Op::Thread { p, tid }),
     ]
 }
 
@@ -456,6 +470,11 @@ impl World {
                     prop_assert_eq!(r, Err(Errno::ENOMEM));
                 }
             }
+            Op::Thread { p, tid } => {
+                let p = p % n;
+                let r = self.k.run_thread(self.procs[p].pid, tid);
+                prop_assert_eq!(r.is_ok(), self.procs[p].alive, "{:?}", r);
+            }
             Op::Collapse => {
                 // Copies bytes, changes nothing a process can see.
                 self.k.khugepaged_scan();
@@ -589,6 +608,59 @@ impl World {
         Ok(())
     }
 
+    /// No CPU's TLB grants what the model does not: for every page of every region a
+    /// live process mapped, an entry any CPU holds for it must be for a page the model
+    /// maps, writable only if the model's is, readable only if it is not `PROT_NONE`.
+    fn check_tlbs(&self) -> Result<(), TestCaseError> {
+        use vmsim::hw::tlb::perm;
+        let m = self.k.machine();
+        for q in self.procs.iter().filter(|q| q.alive) {
+            let Some(asid) = self
+                .k
+                .process(q.pid)
+                .and_then(|p| p.mm.as_ref())
+                .map(|mm| mm.pt.asid())
+            else {
+                continue;
+            };
+            for &(start, pages) in &q.regions {
+                for i in 0..=pages {
+                    let va = start + i * self.ps;
+                    for c in 0..m.nr_cpus() {
+                        let Some(e) = m.mmu_of(c).peek(VirtAddr(va), asid) else {
+                            continue;
+                        };
+                        let page = q.pages.get(&va);
+                        prop_assert!(
+                            page.is_some(),
+                            "CPU {} still maps unmapped page {:#x} of pid {:?}",
+                            c,
+                            va,
+                            q.pid
+                        );
+                        let prot = page.map_or(Prot::NONE, |pg| pg.prot);
+                        prop_assert!(
+                            e.perms & perm::W == 0 || prot.contains(Prot::WRITE),
+                            "CPU {} may write page {:#x} of pid {:?}, which is {:?}",
+                            c,
+                            va,
+                            q.pid,
+                            prot
+                        );
+                        prop_assert!(
+                            e.perms & perm::R == 0 || prot != Prot::NONE,
+                            "CPU {} may read PROT_NONE page {:#x} of pid {:?}",
+                            c,
+                            va,
+                            q.pid
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Once every process has ended, every frame and table is back.
     fn finish(&mut self, base: vmsim::os::FrameBaseline) -> Result<(), TestCaseError> {
         for i in 0..self.procs.len() {
@@ -604,6 +676,23 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// Runs `ops` on a fresh machine `spec` booted with `config`, calling `check` after
+/// each, then ends every process and checks that every frame came back.
+fn run_ops(
+    spec: MachineSpec,
+    config: KernelConfig,
+    ops: &[Op],
+    check: impl Fn(&World) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let base = Kernel::boot(spec.clone(), config.clone()).frame_baseline();
+    let mut w = World::new(spec, config);
+    for op in ops {
+        w.apply(op)?;
+        check(&w)?;
+    }
+    w.finish(base)
 }
 
 fn pressure_spec() -> MachineSpec {
@@ -630,14 +719,7 @@ proptest! {
     #[test]
     fn bytes_survive_memory_pressure(ops in proptest::collection::vec(op(20, 16), 1..150)) {
         for reclaim in [ReclaimPolicy::Clock, ReclaimPolicy::TwoList, ReclaimPolicy::Fifo] {
-            let k = Kernel::boot(pressure_spec(), pressure_config(reclaim));
-            let base = k.frame_baseline();
-            drop(k);
-            let mut w = World::new(pressure_spec(), pressure_config(reclaim));
-            for op in &ops {
-                w.apply(op)?;
-            }
-            w.finish(base)?;
+            run_ops(pressure_spec(), pressure_config(reclaim), &ops, |_| Ok(()))?;
         }
     }
 }
@@ -650,9 +732,6 @@ proptest! {
         ops in proptest::collection::vec(op(1, 3), 1..120)
     ) {
         for preset in ["x86-64", "sv39"] {
-            let k = Kernel::boot(support::machine(preset, None), KernelConfig::default());
-            let base = k.frame_baseline();
-            drop(k);
             // Violations handled (the process runs on: more sharing to check), and
             // violations fatal (the default).
             for kill in [false, true] {
@@ -660,11 +739,7 @@ proptest! {
                     kill_on_violation: kill,
                     ..KernelConfig::default()
                 };
-                let mut w = World::new(support::machine(preset, None), config);
-                for op in &ops {
-                    w.apply(op)?;
-                }
-                w.finish(base)?;
+                run_ops(support::machine(preset, None), config, &ops, |_| Ok(()))?;
             }
         }
     }
@@ -691,14 +766,7 @@ proptest! {
                 reclaim: ReclaimPolicy::TwoList,
                 ..KernelConfig::default()
             };
-            let k = Kernel::boot(spec(), config.clone());
-            let base = k.frame_baseline();
-            drop(k);
-            let mut w = World::new(spec(), config);
-            for op in &ops {
-                w.apply(op)?;
-            }
-            w.finish(base)?;
+            run_ops(spec(), config, &ops, |_| Ok(()))?;
         }
     }
 }
@@ -820,6 +888,35 @@ proptest! {
             let mut b = [0u8];
             k.read(pid, va(page), &mut b).unwrap();
             prop_assert_eq!(b[0], model.get(&page).copied().unwrap_or(0), "page {}", page);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The threads of each process run on CPUs of their own (three on x86-64, two on
+    /// sv39), with RAM to spare and under memory pressure: after every operation no
+    /// CPU's TLB grants an access the model refuses (munmap, mprotect, DONTNEED, swap
+    /// and fork's write-protection all narrow access with a shootdown), and every byte
+    /// one thread wrote is what another thread, on another CPU, reads.
+    #[test]
+    fn no_cpu_keeps_a_translation_a_change_took_away(
+        ops in proptest::collection::vec(op_threads(20, 4), 1..150)
+    ) {
+        for (preset, cpus, ram, swap) in [
+            ("x86-64", 3, None, 0),
+            ("sv39", 2, None, 0),
+            ("x86-64", 2, Some(1 << 20), 16 << 20),
+        ] {
+            let spec = || support::machine(preset, ram).with_cpus(cpus, "test").unwrap();
+            let config = KernelConfig {
+                kill_on_violation: false,
+                swap_bytes: swap,
+                reclaim: ReclaimPolicy::TwoList,
+                ..KernelConfig::default()
+            };
+            run_ops(spec(), config, &ops, World::check_tlbs)?;
         }
     }
 }
