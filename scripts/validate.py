@@ -20,6 +20,12 @@ native runs only, and hands it to `vmsim run --thp`. A program whose mode was na
 is a THP program: thp_fault_alloc and thp_split_pmd get a verdict too. `--native-only`
 measures Linux alone (no vmsim binary needed, no verdicts).
 
+Many CPUs (issue 19): `--cpus N` (or a corpus entry's `cpus`) replays the program with
+`vmsim run --cpus N` and judges nr_tlb_remote_flush_received against the growth of
+/proc/interrupts' `TLB` row over each native run (the shootdown interrupts every CPU
+received). Linux counts vmstat's nr_tlb_* only with CONFIG_DEBUG_TLBFLUSH; the
+interrupts row is counted in every kernel. N must not exceed this machine's CPUs.
+
 Exit status: 0 done (and, with --check, every headline counter ok); 1 --check and a
 counter is off; 2 bad arguments or corpus file; 3 this machine cannot measure
 natively (says why; also a THP mode it cannot set); 4 a program could not be built,
@@ -58,6 +64,9 @@ THP_VMSTAT = [h.split(".")[1] for h in THP_HEADLINE] + INFO_THP
 # The acceptance rule's absolute slack per headline counter (the default is 50):
 # huge pages come 512 base pages at a time, so their counts are small.
 SLACK = {"vmstat.thp_fault_alloc": 2, "vmstat.thp_split_pmd": 2}
+# Programs replayed on several CPUs: the shootdowns every CPU received, natively the
+# growth of /proc/interrupts' TLB row.
+CPU_HEADLINE = ["vmstat.nr_tlb_remote_flush_received"]
 INFO_VMSTAT = [
     "pgfault", "pgmajfault", "pgpgin", "pgpgout", "pgscan_kswapd", "pgscan_direct",
     "pgsteal_kswapd", "pgsteal_direct", "pgactivate", "pgdeactivate", "pgrefill",
@@ -84,8 +93,8 @@ class Fail(Exception):
 
 
 class ThpFail(Fail):
-    """The THP mode a program wants cannot be set on this machine: that program fails,
-    the corpus goes on with the others."""
+    """The THP mode a program wants cannot be set on this machine, or it wants more CPUs
+    than the machine has: that program fails, the corpus goes on with the others."""
 
     def __init__(self, message):
         super().__init__(message, 3)
@@ -228,6 +237,20 @@ def write_file(path, text):
         os.write(fd, text.encode())
     finally:
         os.close(fd)
+
+
+def read_tlb_interrupts():
+    """The TLB shootdown interrupts every CPU has received (/proc/interrupts' TLB row,
+    summed); None where the kernel has no such row (not x86)."""
+    try:
+        with open("/proc/interrupts") as f:
+            for line in f:
+                head, _, rest = line.partition(":")
+                if head.strip() == "TLB":
+                    return sum(int(x) for x in rest.split() if x.isdigit())
+    except OSError:
+        pass
+    return None
 
 
 def read_vmstat():
@@ -551,6 +574,7 @@ class Native:
                 old_cwd = os.getcwd()
                 os.chdir(cwd)
                 try:
+                    tlb_before = read_tlb_interrupts()
                     before = read_vmstat()
                     t0 = time.monotonic()
                     # posix_spawn is vfork-like (no copy of the harness, no faults
@@ -580,10 +604,13 @@ class Native:
                 time.sleep(0.002)
             seconds = time.monotonic() - t0
             after = read_vmstat()
+            tlb_after = read_tlb_interrupts()
         finally:
             self.remove_group(group)
         keys = ["pswpin", "pswpout"] + INFO_VMSTAT + THP_VMSTAT
         vmstat = {k: after[k] - before[k] for k in keys if k in before and k in after}
+        if tlb_before is not None and tlb_after is not None:
+            vmstat["nr_tlb_remote_flush_received"] = tlb_after - tlb_before
         return {
             "exit_status": os.waitstatus_to_exitcode(status),
             "timed_out": timed_out,
@@ -605,13 +632,15 @@ def show_tail(path, lines=30):
     return "\n".join("    " + x for x in text[-lines:])
 
 
-def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work):
+def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=None):
     trace = os.path.join(work, "prog.vmb")
     record = [vmsim, "record", "-o", trace, "--", path, *argv[1:]]
     replay = [vmsim, "run", trace, "--json", "--swap", fmt_size(swap), "--policy", "two-list",
               "--thp", thp]
     if memory_max is not None:
         replay += ["--memory-max", fmt_size(memory_max)]
+    if cpus is not None:
+        replay += ["--cpus", str(cpus)]
     log(f"  $ {shlex.join(record)}")
     err = os.path.join(work, "record.stderr")
     t0 = time.monotonic()
@@ -676,16 +705,16 @@ def verdict(runs, vm, slack=50):
     return abs(vm - med) <= max(0.1 * med, slack) or min(runs) <= vm <= max(runs)
 
 
-def headline_for(thp_program):
-    return HEADLINE + (THP_HEADLINE if thp_program else [])
+def headline_for(thp_program, cpu_program=False):
+    return HEADLINE + (THP_HEADLINE if thp_program else []) + (CPU_HEADLINE if cpu_program else [])
 
 
-def compare(native_runs, vm_values, thp_program=False):
+def compare(native_runs, vm_values, thp_program=False, cpu_program=False):
     """The table's rows. vm_values None: Linux alone (no vmsim column, no verdicts). A
     counter vmsim's JSON lacks (an older binary) is marked missing, and not ok."""
     rows = []
     have = native_runs[0]["vmstat"]
-    headline = headline_for(thp_program)
+    headline = headline_for(thp_program, cpu_program)
     thp = [f"vmstat.{k}" for k in INFO_THP if k in have]
     if not thp_program:
         # Programs not run in a named mode show THP counters only where they moved.
@@ -762,10 +791,14 @@ def resolve(prog):
 
 
 def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, timeout=600,
-             thp=None):
+             thp=None, cpus=None):
     """Measures argv natively and in vmsim (vmsim None: Linux alone); returns everything
     as a dict. thp: the THP mode named for the program, which makes it a THP program;
-    None runs it in the machine's mode."""
+    None runs it in the machine's mode. cpus: the CPUs vmsim replays it on, which
+    judges its TLB shootdowns too."""
+    if cpus is not None and cpus > (os.cpu_count() or 1):
+        raise ThpFail(f"cpus = {cpus}: this machine has {os.cpu_count()} CPUs, and Linux's shootdowns "
+                      f"depend on how many run the program")
     cwd = cwd or os.getcwd()
     env = dict(os.environ if env is None else env)
     path = _resolve_in(argv[0], cwd)
@@ -774,7 +807,7 @@ def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, ti
     result = {
         "argv": argv, "cwd": cwd,
         "memory_max": None if memory_max is None else fmt_size(memory_max),
-        "swap": fmt_size(swap), "thp": {"mode": mode, "named": thp is not None},
+        "swap": fmt_size(swap), "thp": {"mode": mode, "named": thp is not None}, "cpus": cpus,
         "native": {"cgroup": native.version, "runs": []},
     }
     with native.thp_mode(mode):
@@ -785,7 +818,7 @@ def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, ti
             r = native.run_once(path, argv, memory_max, cwd, env, timeout)
             note = " (timed out, killed)" if r["timed_out"] else ""
             extra = "".join(f" {h.split('.')[1]} {r['vmstat'].get(h.split('.')[1])}"
-                            for h in THP_HEADLINE) if thp else ""
+                            for h in (THP_HEADLINE if thp else []) + (CPU_HEADLINE if cpus else []))
             log(f"  native run {i + 1}/{runs}: exit status {r['exit_status']}{note}, {r['seconds']:.2f} s, "
                 f"minflt {r['rusage']['minflt']} majflt {r['rusage']['majflt']} "
                 f"pswpin {r['vmstat'].get('pswpin')} pswpout {r['vmstat'].get('pswpout')}{extra}")
@@ -804,11 +837,11 @@ def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, ti
     else:
         work = tempfile.mkdtemp(prefix="vmsim-validate-")
         try:
-            result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, mode, cwd, env, work)
+            result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, mode, cwd, env, work, cpus)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         vm_values = result["vmsim"]["values"]
-    rows = compare(result["native"]["runs"], vm_values, thp is not None)
+    rows = compare(result["native"]["runs"], vm_values, thp is not None, cpus is not None)
     result["counters"] = rows
     result["ok"] = None if vmsim is None else all(r["ok"] for r in rows if "ok" in r)
     statuses = {r["exit_status"] for r in result["native"]["runs"]}
@@ -868,7 +901,8 @@ def cmd_run(args):
         log(f"Linux {platform.release()}; memory cgroup {native.version} at {native.mount}; "
             f"{swap_note(native)}; THP mode {args.thp or native.thp_default()}; {args.runs} runs"
             f"{'; Linux only' if vmsim is None else ''}")
-        result = validate(native, vmsim, argv, args.memory_max, args.swap, args.runs, thp=args.thp)
+        result = validate(native, vmsim, argv, args.memory_max, args.swap, args.runs, thp=args.thp,
+                          cpus=args.cpus)
     log()
     print_table(result["counters"], args.runs)
     if result["exit_statuses"] != [0]:
@@ -887,7 +921,8 @@ def cmd_run(args):
 # ---------------------------------------------------------------- the corpus
 
 
-ENTRY_KEYS = {"name", "source", "command", "args", "memory_max", "setup", "description", "ci", "env", "thp"}
+ENTRY_KEYS = {"name", "source", "command", "args", "memory_max", "setup", "description", "ci", "env", "thp",
+              "cpus"}
 
 
 def shown(path):
@@ -956,6 +991,8 @@ def load_corpus(path):
             p["memory_max_bytes"] = None
         if "thp" in p and p["thp"] not in THP_MODES:
             raise Fail(f"{where}: `thp` = {p['thp']!r}: want one of {', '.join(map(repr, THP_MODES))}")
+        if "cpus" in p and not (isinstance(p["cpus"], int) and 1 <= p["cpus"] <= 64):
+            raise Fail(f"{where}: `cpus` = {p['cpus']!r}: want a number of CPUs from 1 to 64")
         if not isinstance(p.get("ci", False), bool):
             raise Fail(f"{where}: `ci` = {p['ci']!r}: want true or false")
         env = p.get("env", {})
@@ -1008,8 +1045,14 @@ def with_thp(results):
     return any(thp for _, _, thp, _ in results)
 
 
+def with_cpus(results):
+    """Whether the summary has the shootdown column: some program replays on several CPUs."""
+    return any(res.get("cpus") for _, _, _, res in results)
+
+
 def summary_head(results):
-    return HEADLINE + (THP_HEADLINE if with_thp(results) else [])
+    return HEADLINE + (THP_HEADLINE if with_thp(results) else []) + \
+        (CPU_HEADLINE if with_cpus(results) else [])
 
 
 def summary_rows(results):
@@ -1041,6 +1084,10 @@ def doc_table(results, meta):
     thp_note = (" `thp` is the THP mode a program names (`-`: the machine's, "
                 f"`{meta['thp']}`); thp_fault_alloc and thp_split_pmd are judged for those "
                 "programs only, within 10% or 2 events.") if thp_col else ""
+    if with_cpus(results):
+        thp_note += (" nr_tlb_remote_flush_received is judged for the programs replayed on several "
+                     "CPUs (`--cpus`, the corpus's `cpus`) against the growth of /proc/interrupts' "
+                     "`TLB` row; `-` for the others.")
     lines = [
         DOC_BEGIN,
         "",
@@ -1110,7 +1157,7 @@ def cmd_corpus(args):
                         raise ThpFail(thp_problem(thp))
                     argv, env = prepare(e, build, tmp, corpus_dir)
                     res = validate(native, vmsim, argv, e["memory_max_bytes"], args.swap, args.runs,
-                                   cwd=tmp, env=env, thp=thp)
+                                   cwd=tmp, env=env, thp=thp, cpus=e.get("cpus"))
                     if res["exit_statuses"] != [0]:
                         warn(f"{e['name']}: native exit status {res['exit_statuses']}, want 0")
                         res["error"] = f"native exit status {res['exit_statuses']}"
@@ -1154,7 +1201,7 @@ def cmd_corpus(args):
     if errors:
         log(f"\nERROR: could not measure {', '.join(errors)}")
         if thp_errors:
-            log(f"(this machine cannot run {', '.join(thp_errors)} in the THP mode they name)")
+            log(f"(this machine cannot run {', '.join(thp_errors)} in the THP mode or on the CPUs they name)")
         if len(errors) > len(thp_errors):
             return 4
     bad = [n for n, _, _, r in results if r.get("ok") is False]
@@ -1186,6 +1233,8 @@ def main():
     r.add_argument("--thp", choices=THP_MODES,
                    help="THP mode for the native runs and vmsim run --thp; judges thp_fault_alloc "
                         "and thp_split_pmd too (default: the machine's mode, not judged)")
+    r.add_argument("--cpus", type=int, help="replay on this many CPUs (vmsim run --cpus) and judge the TLB "
+                                           "shootdowns received against /proc/interrupts' TLB row")
     common(r)
     r.add_argument("command", nargs=argparse.REMAINDER, help="-- PROG ARGS")
     c = sub.add_parser("corpus", help="every program of validation/corpus.toml")
