@@ -896,7 +896,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// The threads of each process run on CPUs of their own (three on x86-64, two on
-    /// sv39), with RAM to spare and under memory pressure: after every operation no
+    /// sv39, two sharing their L2 TLB), with RAM to spare and under memory pressure: after every operation no
     /// CPU's TLB grants an access the model refuses (munmap, mprotect, DONTNEED, swap
     /// and fork's write-protection all narrow access with a shootdown), and every byte
     /// one thread wrote is what another thread, on another CPU, reads.
@@ -904,12 +904,16 @@ proptest! {
     fn no_cpu_keeps_a_translation_a_change_took_away(
         ops in proptest::collection::vec(op_threads(20, 4), 1..150)
     ) {
-        for (preset, cpus, ram, swap) in [
-            ("x86-64", 3, None, 0),
-            ("sv39", 2, None, 0),
-            ("x86-64", 2, Some(1 << 20), 16 << 20),
+        for (preset, cpus, shared, ram, swap) in [
+            ("x86-64", 3, false, None, 0),
+            ("sv39", 2, false, None, 0),
+            ("x86-64", 2, true, None, 0),
+            ("x86-64", 2, false, Some(1 << 20), 16 << 20),
         ] {
-            let spec = || support::machine(preset, ram).with_cpus(cpus, "test").unwrap();
+            let spec = || MachineSpec {
+                shared_last_level_tlb: shared,
+                ..support::machine(preset, ram).with_cpus(cpus, "test").unwrap()
+            };
             let config = KernelConfig {
                 kill_on_violation: false,
                 swap_bytes: swap,

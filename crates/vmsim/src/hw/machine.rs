@@ -196,6 +196,9 @@ pub struct MachineSpec {
     pub caches: Vec<super::cache::CacheSpec>,
     /// CPUs: each has its own MMU (TLBs, walk caches, loaded address space).
     pub cpus: u32,
+    /// Whether the CPUs share the last-level TLBs (those of the highest level) instead
+    /// of each having its own.
+    pub shared_last_level_tlb: bool,
     /// Cycles a TLB shootdown costs the CPU that sends it (the interrupts and the wait
     /// for every acknowledgement).
     pub ipi_send_latency: u32,
@@ -229,6 +232,7 @@ struct RawMachine {
 #[serde(deny_unknown_fields)]
 struct RawCpu {
     count: Option<u32>,
+    shared_last_level_tlb: Option<bool>,
 }
 
 #[derive(Deserialize, Clone, Debug)]
@@ -567,8 +571,15 @@ impl MachineSpec {
         if self.cpus > 1 {
             let _ = writeln!(
                 t,
-                "  CPUs: {}, each with its own TLBs and walk caches; a TLB shootdown costs its sender {} cycles and each receiver {}",
-                self.cpus, self.ipi_send_latency, self.ipi_receive_latency
+                "  CPUs: {}, each with its own {}walk caches; a TLB shootdown costs its sender {} cycles and each receiver {}",
+                self.cpus,
+                if self.shared_last_level_tlb {
+                    "first-level TLBs (the last level's shared) and "
+                } else {
+                    "TLBs and "
+                },
+                self.ipi_send_latency,
+                self.ipi_receive_latency
             );
         }
         t
@@ -930,6 +941,18 @@ fn validate(raw: RawMachine, origin: &str) -> Result<MachineSpec, MachineError> 
     let latency = raw.latency.clone().unwrap_or_default();
     let cpus = raw.cpu.as_ref().and_then(|c| c.count).unwrap_or(1);
     check_cpus(&c, cpus)?;
+    let shared_last_level_tlb = raw
+        .cpu
+        .as_ref()
+        .and_then(|c| c.shared_last_level_tlb)
+        .unwrap_or(false);
+    if shared_last_level_tlb && !tlb.asid_tagged.unwrap_or(true) {
+        return c.fail(
+            "cpu.shared_last_level_tlb",
+            true,
+            "a TLB shared by CPUs running different address spaces needs tlb.asid_tagged = true, or it would mix their entries",
+        );
+    }
     let asid_bits = tlb.asid_bits.unwrap_or(match paging.format {
         Format::X86_64 => 12,
         Format::Riscv => 16,
@@ -1148,6 +1171,7 @@ fn validate(raw: RawMachine, origin: &str) -> Result<MachineSpec, MachineError> 
         walk_cache_latency: latency.walk_cache.unwrap_or(2),
         pte_read_latency: latency.pte_read.unwrap_or(30),
         cpus,
+        shared_last_level_tlb,
         ipi_send_latency: latency.ipi_send.unwrap_or(DEFAULT_IPI_SEND),
         ipi_receive_latency: latency.ipi_receive.unwrap_or(DEFAULT_IPI_RECEIVE),
     })

@@ -413,6 +413,16 @@ impl Mmu {
         }
     }
 
+    /// Exchanges the TLBs of level `level` and up with `other`'s (an MMU of the same
+    /// machine): how a TLB the CPUs share follows the running CPU.
+    pub(crate) fn swap_tlbs_from(&mut self, other: &mut Mmu, level: u32) {
+        for (mine, theirs) in self.tlbs.iter_mut().zip(other.tlbs.iter_mut()) {
+            if mine.level >= level {
+                std::mem::swap(mine, theirs);
+            }
+        }
+    }
+
     /// The entry any of the TLBs holds for `va` in address space `asid` (the first in
     /// level order), without marking it used or counting: what the next access of `va`
     /// there could use without a walk.

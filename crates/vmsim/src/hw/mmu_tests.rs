@@ -591,3 +591,33 @@ fn a_fault_names_the_base_page_entry_it_stopped_at_and_only_that() {
         assert_eq!(f.entry, None, "{preset}");
     }
 }
+
+/// Each CPU fills its own TLBs; with the last level shared, a page one CPU translated
+/// is an L2 hit on the next, and the running CPU's MMU holds the one L2.
+#[test]
+fn cpus_have_their_own_tlbs_unless_the_last_level_is_shared() {
+    for shared in [false, true] {
+        let mut spec = MachineSpec::preset("x86-64")
+            .unwrap()
+            .with_cpus(2, "test")
+            .unwrap();
+        spec.shared_last_level_tlb = shared;
+        let mut r = Rig::with_spec(spec);
+        r.map(0x1000, 0x10, 1, URW);
+        let root = r.pt.root();
+        assert!(r.read(0x1000).is_ok());
+        r.m.run_on(1);
+        assert_eq!(r.m.cpu(), 1);
+        r.m.mmu.set_context(root, 1).unwrap();
+        assert!(r.read(0x1000).is_ok());
+        let l2 = |m: &Mmu| m.tlbs()[2].counters.total_hits();
+        assert_eq!(l2(&r.m.mmu), shared as u64, "shared {shared}");
+        // Every CPU walked once, or only the first.
+        let walks: u64 = r.m.mmus().map(|m| m.counters.walks).sum();
+        assert_eq!(walks, if shared { 1 } else { 2 });
+        // The parked CPU's stand-in for the shared L2 holds nothing.
+        let parked = r.m.mmu_of(0);
+        assert!(parked.peek(VirtAddr(0x1000), 1).is_some());
+        assert_eq!(parked.tlbs()[2].occupancy() > 0, !shared);
+    }
+}

@@ -35,7 +35,9 @@ use crate::addr::{PhysAddr, VirtAddr};
 /// One CPU runs at a time (a trace is one serial order of execution): its MMU is
 /// [`Machine::mmu`], and [`Machine::run_on`] makes another CPU the running one. The
 /// other CPUs' MMUs keep their TLBs and walk caches while they wait, and a TLB
-/// shootdown reaches them through [`Machine::mmu_of_mut`].
+/// shootdown reaches them through [`Machine::mmu_of_mut`]. With
+/// [`MachineSpec::shared_last_level_tlb`] the last-level TLBs are one set that moves
+/// to the running CPU's MMU (a parked MMU holds an empty stand-in, never filled).
 #[derive(Clone, Debug)]
 pub struct Machine {
     /// The description it was built from.
@@ -94,7 +96,10 @@ impl Machine {
             return;
         }
         if let Some(next) = self.parked[cpu].take() {
-            let prev = std::mem::replace(&mut self.mmu, next);
+            let mut prev = std::mem::replace(&mut self.mmu, next);
+            if self.spec.shared_last_level_tlb {
+                self.mmu.swap_tlbs_from(&mut prev, self.spec.tlb_levels());
+            }
             self.parked[self.cpu] = Some(prev);
             self.cpu = cpu;
         }
