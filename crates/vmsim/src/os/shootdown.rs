@@ -14,6 +14,9 @@
 //!   its entries under their ASID (PCID) is flushed without an interrupt, which is
 //!   what Linux's deferred flush at the next switch amounts to, since it cannot use
 //!   them before.
+//! - On RISC-V the interrupt is Linux's SBI remote fence (`sbi_remote_sfence_vma_asid`
+//!   to the address space's CPU mask), which skips no lazy CPU: there every CPU with
+//!   the address space loaded gets it, counted under the same names.
 //! - Reclaim batches its flushes (Linux's `try_to_unmap_flush`): each CPU it must
 //!   reach gets one interrupt at the end of the pass, however many pages it unmapped.
 //!
@@ -26,6 +29,7 @@
 //! [`MachineSpec::ipi_receive_latency`]: crate::hw::MachineSpec::ipi_receive_latency
 
 use super::{Kernel, Pid};
+use crate::hw::paging::Format;
 use crate::hw::{Flushed, Mmu, TlbFlush};
 use serde::Serialize;
 
@@ -112,16 +116,19 @@ impl Kernel {
         }
         let me = self.machine.cpu();
         let cached = self.cached_under_asid(pid);
+        // x86 skips lazy CPUs (`should_flush_tlb`); RISC-V's SBI fence goes to the mask.
+        let riscv = self.machine.spec.paging.format == Format::Riscv;
+        let to_lazy = freed_tables || riscv;
         let mut hit = 0u64;
         for c in (0..n).filter(|&c| c != me) {
             let cpu = &self.sched.cpus[c];
             let loaded = cpu.parked_mm == Some(pid);
             let running = cpu.thread.is_some();
-            if loaded && (running || freed_tables) {
+            if loaded && (running || to_lazy) {
                 invalidate(self.machine.mmu_of_mut(c));
                 hit |= 1 << c;
-                if !running {
-                    // A lazy CPU told that tables went loads the kernel's (leave_mm).
+                if !running && freed_tables && !riscv {
+                    // A lazy x86 CPU told that tables went loads the kernel's (leave_mm).
                     self.sched.cpus[c].parked_mm = None;
                     let root = self.space.pt.root();
                     let ok = self.machine.mmu_of_mut(c).set_context(root, 0);
@@ -192,6 +199,112 @@ impl Kernel {
         let b = std::mem::take(&mut self.sched_batch);
         if b.cpus != 0 {
             self.send_shootdown(b.cpus);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::os::test_support::*;
+
+    /// A kernel on `preset` with `cpus` CPUs (and `ram`/`swap` if given), and a process
+    /// whose threads 0 and 1 have run, on CPUs 0 and 1; thread 0 runs now.
+    fn two_threads(preset: &str, cpus: u32, ram: Option<u64>, swap: u64) -> (Kernel, Pid) {
+        let mut spec = MachineSpec::preset(preset)
+            .unwrap()
+            .with_cpus(cpus, "test")
+            .unwrap();
+        if let Some(r) = ram {
+            spec = spec.with_ram(r, "test").unwrap();
+        }
+        let config = KernelConfig {
+            swap_bytes: swap,
+            reclaim: ReclaimPolicy::TwoList,
+            ..KernelConfig::default()
+        };
+        let mut k = Kernel::boot(spec, config);
+        let pid = spawn(&mut k);
+        for tid in [0, 1, 0] {
+            k.run_thread(pid, tid).unwrap();
+        }
+        assert_eq!(k.cpu_of_thread(pid, 1), Some(1.min(cpus as usize - 1)));
+        (k, pid)
+    }
+
+    fn unmap_one_page(k: &mut Kernel, pid: Pid) {
+        // Two pages, so that unmapping the first frees no page table.
+        let a = k.mmap(pid, MmapArgs::anon(2 * 4096, Prot::RW)).unwrap();
+        write_pages(k, pid, a, 2, |i| i);
+        k.munmap(pid, a, 4096).unwrap();
+    }
+
+    #[test]
+    fn a_cpu_running_the_address_space_hears_of_an_unmap_and_one_that_never_ran_it_does_not() {
+        let (mut k, pid) = two_threads("x86-64", 3, None, 0);
+        unmap_one_page(&mut k, pid);
+        let t = k.counters().tlb;
+        assert_eq!((t.remote_flush, t.remote_flush_received), (1, 1));
+        assert_eq!(t.local_flush_one, 1);
+        let s = k.cpu_stats();
+        assert_eq!(
+            (
+                s[0].shootdowns_sent,
+                s[1].shootdowns_received,
+                s[2].shootdowns_received
+            ),
+            (1, 1, 0)
+        );
+        // One CPU: the same unmap is a local flush only.
+        let (mut k, pid) = two_threads("x86-64", 1, None, 0);
+        unmap_one_page(&mut k, pid);
+        assert_eq!(k.counters().tlb.remote_flush, 0);
+        assert_eq!(k.counters().tlb.local_flush_one, 1);
+    }
+
+    #[test]
+    fn a_lazy_cpu_hears_only_of_freed_tables_on_x86_and_of_every_fence_on_riscv() {
+        for (preset, lazy_hears) in [("x86-64", false), ("sv39", true)] {
+            let (mut k, pid) = two_threads(preset, 2, None, 0);
+            k.thread_exit(pid, 1);
+            unmap_one_page(&mut k, pid);
+            assert_eq!(k.counters().tlb.remote_flush, lazy_hears as u64, "{preset}");
+            // Unmapping a whole lone mapping frees its page table: every preset tells
+            // the lazy CPU, and x86 makes it load the kernel's tables.
+            let far = MmapArgs {
+                addr: Some(VirtAddr(0x10_0000_0000)),
+                fixed: true,
+                ..MmapArgs::anon(4096, Prot::RW)
+            };
+            let a = k.mmap(pid, far).unwrap();
+            k.write_u64(pid, a, 1).unwrap();
+            let before = k.counters().tlb.remote_flush;
+            k.munmap(pid, a, 4096).unwrap();
+            assert!(k.counters().tables_freed > 0, "{preset}");
+            assert_eq!(k.counters().tlb.remote_flush, before + 1, "{preset}");
+            let left = k.loaded_on(1).is_none();
+            assert_eq!(left, preset == "x86-64", "{preset}: leave_mm");
+        }
+    }
+
+    #[test]
+    fn a_reclaim_pass_sends_one_shootdown_for_all_the_pages_it_unmaps() {
+        // 8 MiB of RAM, 16 MiB written by a process whose other thread runs on CPU 1.
+        let (mut k, pid) = two_threads("x86-64", 2, Some(8 << 20), 64 << 20);
+        let n = 4096;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i);
+        let c = k.counters();
+        let unmapped = c.swap_outs;
+        assert!(unmapped > 1000, "{unmapped} pages swapped");
+        // Far fewer shootdowns than pages: one per pass.
+        assert!(c.tlb.remote_flush > 0, "{:?}", c.tlb);
+        assert!(
+            c.tlb.remote_flush * 8 < unmapped,
+            "{:?} for {unmapped}",
+            c.tlb
+        );
+        for i in (0..n).step_by(97) {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i);
         }
     }
 }
