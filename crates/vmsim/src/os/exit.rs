@@ -56,6 +56,9 @@ impl Kernel {
         }
         // Other CPUs that ran it idle with it loaded: the tables go, so they hear.
         self.flush_freed_tables(pid, mm.pt.asid());
+        // No CPU may keep the freed root loaded (a RISC-V fence leaves it there, and
+        // exec gives the process a new one that a switch must load).
+        self.unload_everywhere(pid);
         let n = self.free_user_table(mm.pt);
         self.log.counters.tables_freed += n;
         self.uncommit(mm.committed);

@@ -171,6 +171,20 @@ impl Kernel {
         self.load_mm(pid)
     }
 
+    /// Every parked CPU with `pid`'s address space loaded loads the kernel's tables
+    /// instead: the address space is going.
+    pub(super) fn unload_everywhere(&mut self, pid: Pid) {
+        let root = self.space.pt.root();
+        for c in 0..self.nr_cpus() {
+            if c != self.machine.cpu() && self.sched.cpus[c].parked_mm == Some(pid) {
+                self.sched.cpus[c].parked_mm = None;
+                // ASID 0 fits every width: this cannot fail.
+                let ok = self.machine.mmu_of_mut(c).set_context(root, 0);
+                debug_assert!(ok.is_ok(), "ASID 0 refused");
+            }
+        }
+    }
+
     /// Makes `cpu` the running CPU, parking the one that was.
     fn run_on(&mut self, cpu: usize) {
         let from = self.machine.cpu();
@@ -242,6 +256,42 @@ mod tests {
         assert_eq!((s[0].threads, s[1].threads), (2, 1));
         // Thread 1 was still CPU 1's running thread when it ran again: no switch.
         assert_eq!((s[0].context_switches, s[1].context_switches), (2, 1));
+    }
+
+    #[test]
+    fn exit_and_exec_leave_no_cpu_with_the_old_tables() {
+        for preset in ["x86-64", "sv39"] {
+            let spec = MachineSpec::preset(preset)
+                .unwrap()
+                .with_cpus(2, "test")
+                .unwrap();
+            let mut k = Kernel::boot(spec, KernelConfig::default());
+            let pid = spawn(&mut k);
+            for tid in [0, 1] {
+                k.run_thread(pid, tid).unwrap();
+            }
+            let old_root = k.process(pid).unwrap().mm.as_ref().unwrap().pt.root();
+            // Thread 1 execs on CPU 1: thread 0's CPU keeps nothing of the old image.
+            k.exec(pid, &Program::small("new", k.page_size())).unwrap();
+            assert_eq!(k.loaded_on(0), None, "{preset}");
+            assert_eq!(k.machine().mmu_of(0).context().0, k.space.pt.root());
+            assert_eq!(
+                k.cpu_of_thread(pid, 0),
+                Some(1),
+                "{preset}: the caller is thread 0"
+            );
+            let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
+            k.write_u64(pid, a, 7).unwrap();
+            let root = k.process(pid).unwrap().mm.as_ref().unwrap().pt.root();
+            assert_ne!(root, old_root);
+            assert_eq!(k.machine().mmu.context().0, root, "{preset}");
+            // A second process on CPU 0, then the first exits from CPU 1.
+            let other = spawn(&mut k);
+            k.run_thread(other, 0).unwrap();
+            k.run_thread(pid, 0).unwrap();
+            k.exit(pid, 0).unwrap();
+            assert!((0..2).all(|c| k.loaded_on(c) != Some(pid)), "{preset}");
+        }
     }
 
     #[test]
