@@ -607,4 +607,17 @@ fn a_machine_with_too_many_cpus_is_refused_by_name() {
     let (ok, _, err) = vmsim(&["run", "--cpus", "0", "-w", "seq", "-n", "10"]);
     assert!(!ok);
     assert!(err.contains("--cpus"), "{err}");
+    // Every CPU may run an address space of its own id: 1-bit ids name one.
+    let m = file(
+        "narrow.toml",
+        "preset = \"x86-64\"\n[tlb]\nasid_bits = 1\n[[tlb.array]]\nlevel = 1\n\
+         holds = \"unified\"\nentries = 16\nways = 4\npage_sizes = [\"4KiB\"]\n\
+         [latency]\ntlb = [1]\n",
+    );
+    let (ok, _, err) = vmsim(&["run", "-m", s(&m), "--cpus", "2", "-w", "seq", "-n", "10"]);
+    assert!(!ok);
+    assert!(
+        err.contains("tlb.asid_bits") && err.contains("2 CPUs"),
+        "{err}"
+    );
 }

@@ -483,7 +483,9 @@ impl MachineSpec {
 
     /// The same machine with `cpus` CPUs, validated as a file's `cpu.count` would be.
     pub fn with_cpus(mut self, cpus: u32, origin: &str) -> Result<MachineSpec, MachineError> {
-        check_cpus(&Check { origin }, cpus)?;
+        let c = Check { origin };
+        check_cpus(&c, cpus)?;
+        check_asids_for_cpus(&c, self.asid_tagged, self.asid_bits, cpus)?;
         self.cpus = cpus;
         Ok(self)
     }
@@ -634,6 +636,20 @@ fn check_cpus(c: &Check, cpus: u32) -> Result<(), MachineError> {
             "cpu.count",
             cpus,
             format!("must be between 1 and {MAX_CPUS}"),
+        );
+    }
+    Ok(())
+}
+
+/// Every CPU may hold an address space with an id of its own: after a roll-over each
+/// one keeps running under a fresh id at once, so the ids must outnumber the CPUs.
+fn check_asids_for_cpus(c: &Check, tagged: bool, bits: u32, cpus: u32) -> Result<(), MachineError> {
+    let ids = (1u64 << bits) - 1;
+    if tagged && ids < cpus as u64 {
+        return c.fail(
+            "tlb.asid_bits",
+            bits,
+            format!("{bits}-bit ids name {ids} address spaces, fewer than the {cpus} CPUs that may each be running one"),
         );
     }
     Ok(())
@@ -961,6 +977,7 @@ fn validate(raw: RawMachine, origin: &str) -> Result<MachineSpec, MachineError> 
     if !(1..=16).contains(&asid_bits) {
         return c.fail("tlb.asid_bits", asid_bits, "must be 1 to 16");
     }
+    check_asids_for_cpus(&c, tlb.asid_tagged.unwrap_or(true), asid_bits, cpus)?;
 
     let mut tlbs: Vec<TlbSpec> = Vec::new();
     for (i, a) in tlb.array.iter().enumerate() {

@@ -55,7 +55,8 @@ impl Kernel {
             self.switch_to_kernel();
         }
         // Other CPUs that ran it idle with it loaded: the tables go, so they hear.
-        self.flush_freed_tables(pid, mm.pt.asid());
+        let live = mm.asid_gen == self.tasks.asids.gen;
+        self.flush_freed_tables(pid, mm.pt.asid(), self.machine.spec.asid_tagged && live);
         // No CPU may keep the freed root loaded (a RISC-V fence leaves it there, and
         // exec gives the process a new one that a switch must load).
         self.unload_everywhere(pid);

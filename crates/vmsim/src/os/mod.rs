@@ -697,18 +697,15 @@ impl Kernel {
         let max = (1u32 << self.machine.spec.asid_bits.min(31)) - 1;
         let mut pids: Vec<Pid> = (0..self.nr_cpus())
             .filter_map(|c| self.loaded_on(c))
-            .filter(|&p| p != for_pid)
+            .filter(|&p| p != for_pid && self.mm(p).is_ok())
             .collect();
         pids.sort_unstable();
         pids.dedup();
         for p in pids {
+            // The machine has more ids than CPUs (`check_asids_for_cpus`), and at most
+            // one address space per CPU takes one here: the ids cannot run out again.
             let (asid, rolled) = self.tasks.asids.take(max);
-            if rolled {
-                // Fewer ids than CPUs with address spaces: start over once more.
-                for c in 0..self.nr_cpus() {
-                    self.machine.mmu_of_mut(c).flush_all();
-                }
-            }
+            debug_assert!(!rolled, "ASIDs rolled over twice");
             let gen = self.tasks.asids.gen;
             let Ok(mm) = self.mm_mut(p) else { continue };
             mm.pt = PageTable::from_root(mm.pt.root(), asid);

@@ -145,7 +145,8 @@ impl Kernel {
         if n > 0 {
             self.log.counters.tables_freed += n;
             // Walk caches may still point at the freed tables.
-            self.flush_freed_tables(pid, pt.asid());
+            let here = self.tasks.current == Some(pid) || self.machine.spec.asid_tagged;
+            self.flush_freed_tables(pid, pt.asid(), here);
         }
     }
 }

@@ -155,11 +155,29 @@ impl Kernel {
     /// Thread `tid` of `pid` exits: its CPU idles (lazy TLB) if it was running it.
     pub fn thread_exit(&mut self, pid: Pid, tid: u32) {
         self.sched.remove(pid, tid);
+        if self.sched.current_tid.get(&pid) == Some(&tid) {
+            // The process runs on in another of its threads (the lowest-numbered), until
+            // the trace says which.
+            let next = self
+                .sched
+                .place
+                .keys()
+                .filter(|&&(p, _)| p == pid)
+                .map(|&(_, t)| t)
+                .min();
+            match next {
+                Some(t) => self.sched.current_tid.insert(pid, t),
+                None => self.sched.current_tid.remove(&pid),
+            };
+        }
     }
 
     /// Makes `pid`'s running thread run: its CPU becomes the running one and loads
     /// `pid`'s address space there (see [`Kernel::load_mm`]).
     pub fn switch_to(&mut self, pid: Pid) -> Result<(), Errno> {
+        if !self.process(pid).is_some_and(|p| p.is_running()) {
+            return Err(Errno::ESRCH);
+        }
         let tid = self.sched.current_tid.get(&pid).copied().unwrap_or(0);
         let c = self.sched.cpu_of(pid, tid);
         self.run_on(c);
@@ -292,6 +310,24 @@ mod tests {
             k.exit(pid, 0).unwrap();
             assert!((0..2).all(|c| k.loaded_on(c) != Some(pid)), "{preset}");
         }
+    }
+
+    #[test]
+    fn an_exited_thread_hands_its_process_to_another_and_is_never_placed_again() {
+        let (mut k, pid) = booted_cpus(2);
+        k.run_thread(pid, 0).unwrap();
+        k.run_thread(pid, 1).unwrap();
+        k.thread_exit(pid, 1);
+        // A call of the process (no thread event) runs on thread 0's CPU.
+        k.switch_to(pid).unwrap();
+        assert_eq!(k.machine().cpu(), 0);
+        assert_eq!(k.cpu_of_thread(pid, 1), None);
+        assert_eq!(k.cpu_stats().iter().map(|s| s.threads).sum::<u64>(), 2);
+        // A process that has ended is no one's to run.
+        k.exit(pid, 0).unwrap();
+        assert_eq!(k.switch_to(pid), Err(Errno::ESRCH));
+        assert_eq!(k.cpu_of_thread(pid, 0), None);
+        assert_eq!(k.cpu_stats().iter().map(|s| s.threads).sum::<u64>(), 2);
     }
 
     #[test]

@@ -78,11 +78,13 @@ impl Kernel {
     }
 
     /// Page tables of `pid` were freed: every CPU that may hold walk-cache entries
-    /// pointing at them flushes the address space, lazy ones included.
-    pub(super) fn flush_freed_tables(&mut self, pid: Pid, asid: u32) {
+    /// pointing at them flushes the address space, lazy ones included; the running
+    /// CPU does when `here` (the caller's rule: munmap flushes any tagged id, exit
+    /// only a live one, as they always have).
+    pub(super) fn flush_freed_tables(&mut self, pid: Pid, asid: u32, here: bool) {
         self.shoot_remote(pid, true, |m| m.flush_asid(asid));
         let loaded = self.tasks.current == Some(pid);
-        if loaded || self.cached_under_asid(pid) {
+        if here {
             self.machine.mmu.flush_asid(asid);
             if loaded {
                 self.count_local(Flushed::All);
