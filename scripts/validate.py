@@ -67,6 +67,12 @@ SLACK = {"vmstat.thp_fault_alloc": 2, "vmstat.thp_split_pmd": 2}
 # Programs replayed on several CPUs: the shootdowns every CPU received, natively the
 # growth of /proc/interrupts' TLB row.
 CPU_HEADLINE = ["vmstat.nr_tlb_remote_flush_received"]
+# The acceptance rule's relative tolerance per headline counter (the default is 10%).
+# In a KVM guest with PV remote TLB flush (dmesg: "KVM setup pv remote TLB flush"), a
+# shootdown to a vCPU the host has preempted is left to the host, with no interrupt
+# in the guest: Linux's count falls short of the shootdowns by however often the host
+# was busy (2,000 munmaps gave medians of 1,813 to 1,911 on this machine).
+TOLERANCE = {"vmstat.nr_tlb_remote_flush_received": 0.15}
 INFO_VMSTAT = [
     "pgfault", "pgmajfault", "pgpgin", "pgpgout", "pgscan_kswapd", "pgscan_direct",
     "pgsteal_kswapd", "pgsteal_direct", "pgactivate", "pgdeactivate", "pgrefill",
@@ -696,13 +702,13 @@ def median(xs):
     return int(m) if m == int(m) else m
 
 
-def verdict(runs, vm, slack=50):
-    """The acceptance rule for a headline counter: within 10% or `slack` events of the
-    Linux median, or within the Linux runs' spread."""
+def verdict(runs, vm, slack=50, tolerance=0.1):
+    """The acceptance rule for a headline counter: within `tolerance` (10%) or `slack`
+    events of the Linux median, or within the Linux runs' spread."""
     if vm is None or not runs:
         return False
     med = statistics.median(runs)
-    return abs(vm - med) <= max(0.1 * med, slack) or min(runs) <= vm <= max(runs)
+    return abs(vm - med) <= max(tolerance * med, slack) or min(runs) <= vm <= max(runs)
 
 
 def headline_for(thp_program, cpu_program=False):
@@ -738,7 +744,7 @@ def compare(native_runs, vm_values, thp_program=False, cpu_program=False):
         if name in headline:
             row["headline"] = True
             if vm_values is not None:
-                row["ok"] = verdict(runs, vm, SLACK.get(name, 50))
+                row["ok"] = verdict(runs, vm, SLACK.get(name, 50), TOLERANCE.get(name, 0.1))
         rows.append(row)
     return rows
 
@@ -1087,7 +1093,7 @@ def doc_table(results, meta):
     if with_cpus(results):
         thp_note += (" nr_tlb_remote_flush_received is judged for the programs replayed on several "
                      "CPUs (`--cpus`, the corpus's `cpus`) against the growth of /proc/interrupts' "
-                     "`TLB` row; `-` for the others.")
+                     "`TLB` row, within 15%; `-` for the others.")
     lines = [
         DOC_BEGIN,
         "",
