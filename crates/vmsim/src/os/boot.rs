@@ -241,7 +241,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
     let sched = super::sched::Sched::new(machine.nr_cpus());
     let mut k = Kernel {
         sched,
-        sched_batch: Default::default(),
+        gathering: None,
         rmap: super::rmap::Rmap::new(nr),
         thp: Default::default(),
         khugepaged: Default::default(),

@@ -352,8 +352,9 @@ pub struct Kernel {
     hugetlb: hugetlb::HugeTlb,
     /// Which CPU each thread runs on, and what each CPU has loaded.
     sched: sched::Sched,
-    /// The CPUs a reclaim pass owes a TLB shootdown.
-    sched_batch: shootdown::Batch,
+    /// While a system call or a reclaim pass gathers its flushes: the CPUs it owes a
+    /// shootdown, one bit each.
+    gathering: Option<u64>,
     /// Reclaim's lists, scan state and thresholds.
     reclaim: reclaim::Reclaim,
     /// The swap device with its cache, and the readahead window.

@@ -43,8 +43,6 @@ pub(super) struct Cpu {
     pub(super) parked_mm: Option<Pid>,
     /// The thread it runs; `None` when idle (lazy TLB if an address space is loaded).
     pub(super) thread: Option<(Pid, u32)>,
-    /// Live threads placed on it.
-    live: u32,
     /// Its counters.
     pub(super) stats: CpuStats,
 }
@@ -77,11 +75,13 @@ impl Sched {
         if let Some(&c) = self.place.get(&(pid, tid)) {
             return c;
         }
-        let c = (0..self.cpus.len())
-            .min_by_key(|&c| (self.cpus[c].live, c))
-            .unwrap_or(0);
+        // Placement is rare (a thread's first run): count the live threads per CPU.
+        let mut live = vec![0u32; self.cpus.len()];
+        for &p in self.place.values() {
+            live[p] += 1;
+        }
+        let c = (0..live.len()).min_by_key(|&c| (live[c], c)).unwrap_or(0);
         self.place.insert((pid, tid), c);
-        self.cpus[c].live += 1;
         self.cpus[c].stats.threads += 1;
         c
     }
@@ -90,7 +90,6 @@ impl Sched {
     fn remove(&mut self, pid: Pid, tid: u32) {
         if let Some(c) = self.place.remove(&(pid, tid)) {
             let cpu = &mut self.cpus[c];
-            cpu.live = cpu.live.saturating_sub(1);
             if cpu.thread == Some((pid, tid)) {
                 cpu.thread = None;
             }
@@ -192,15 +191,20 @@ impl Kernel {
     /// Every parked CPU with `pid`'s address space loaded loads the kernel's tables
     /// instead: the address space is going.
     pub(super) fn unload_everywhere(&mut self, pid: Pid) {
-        let root = self.space.pt.root();
         for c in 0..self.nr_cpus() {
             if c != self.machine.cpu() && self.sched.cpus[c].parked_mm == Some(pid) {
-                self.sched.cpus[c].parked_mm = None;
-                // ASID 0 fits every width: this cannot fail.
-                let ok = self.machine.mmu_of_mut(c).set_context(root, 0);
-                debug_assert!(ok.is_ok(), "ASID 0 refused");
+                self.unload(c);
             }
         }
+    }
+
+    /// Parked CPU `cpu` loads the kernel's tables (Linux's `leave_mm`).
+    pub(super) fn unload(&mut self, cpu: usize) {
+        self.sched.cpus[cpu].parked_mm = None;
+        let root = self.space.pt.root();
+        // ASID 0 fits every width: this cannot fail.
+        let ok = self.machine.mmu_of_mut(cpu).set_context(root, 0);
+        debug_assert!(ok.is_ok(), "ASID 0 refused");
     }
 
     /// Makes `cpu` the running CPU, parking the one that was.
@@ -228,9 +232,7 @@ impl Kernel {
         if let Some(c) = cpu {
             self.sched.remove(pid, tid);
             self.sched.place.insert((pid, 0), c);
-            let cpu = &mut self.sched.cpus[c];
-            cpu.live += 1;
-            cpu.thread = Some((pid, 0));
+            self.sched.cpus[c].thread = Some((pid, 0));
         }
         self.sched.current_tid.insert(pid, 0);
     }

@@ -50,15 +50,6 @@ pub struct TlbFlushCounters {
     pub cycles: u64,
 }
 
-/// The CPUs a reclaim pass owes an interrupt, sent when the pass ends.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Batch {
-    /// Whether a pass is gathering.
-    active: bool,
-    /// One bit per CPU.
-    cpus: u64,
-}
-
 impl Kernel {
     /// Applies a pending flush of `pid`'s address space on every CPU that may cache
     /// it: see the [module](self) for who gets an interrupt.
@@ -131,10 +122,7 @@ impl Kernel {
                 hit |= 1 << c;
                 if !running && freed_tables && !riscv {
                     // A lazy x86 CPU told that tables went loads the kernel's (leave_mm).
-                    self.sched.cpus[c].parked_mm = None;
-                    let root = self.space.pt.root();
-                    let ok = self.machine.mmu_of_mut(c).set_context(root, 0);
-                    debug_assert!(ok.is_ok(), "ASID 0 refused");
+                    self.unload(c);
                 }
             } else if loaded || cached {
                 invalidate(self.machine.mmu_of_mut(c));
@@ -143,10 +131,9 @@ impl Kernel {
         if hit == 0 {
             return;
         }
-        if self.sched_batch.active {
-            self.sched_batch.cpus |= hit;
-        } else {
-            self.send_shootdown(hit);
+        match &mut self.gathering {
+            Some(owed) => *owed |= hit,
+            None => self.send_shootdown(hit),
         }
     }
 
@@ -171,37 +158,19 @@ impl Kernel {
         }
     }
 
-    /// Runs `f` (a system call) with its remote flushes gathered: each CPU it must
-    /// reach gets one interrupt, when it returns.
+    /// Runs `f` (a system call, a reclaim pass) with its remote flushes gathered: each
+    /// CPU it must reach gets one interrupt, when it returns. A call inside another
+    /// leaves it to the outer one.
     pub(super) fn gathered<T>(&mut self, f: impl FnOnce(&mut Kernel) -> T) -> T {
-        let gather = self.batch_flushes();
+        if self.gathering.is_some() {
+            return f(self);
+        }
+        self.gathering = Some(0);
         let r = f(self);
-        if gather {
-            self.flush_batch();
+        if let Some(cpus) = self.gathering.take().filter(|&m| m != 0) {
+            self.send_shootdown(cpus);
         }
         r
-    }
-
-    /// Starts gathering remote flushes (a reclaim pass); returns whether this call
-    /// started it (nested passes leave it to the outer one).
-    fn batch_flushes(&mut self) -> bool {
-        if self.sched_batch.active {
-            return false;
-        }
-        self.sched_batch = Batch {
-            active: true,
-            cpus: 0,
-        };
-        true
-    }
-
-    /// Ends a gathering started by [`Kernel::batch_flushes`]: one shootdown to every
-    /// CPU it owes one.
-    fn flush_batch(&mut self) {
-        let b = std::mem::take(&mut self.sched_batch);
-        if b.cpus != 0 {
-            self.send_shootdown(b.cpus);
-        }
     }
 }
 
