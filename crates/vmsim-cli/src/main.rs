@@ -554,12 +554,17 @@ fn run_policy(
     seed: u64,
     json: bool,
 ) -> Result<()> {
-    use vmsim::policy::{grid, results_text, simulate_all};
+    use vmsim::policy::{grid, results_text};
     let kinds = parse_policies(policies)?;
     let specs =
         grid(&kinds, frames, windows, thresholds, seed).map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let t = format.read(trace)?;
-    let results = simulate_all(&specs, &t);
+    let source = vmsim::trace::pages::open_pages(
+        trace,
+        format.format.as_deref(),
+        format.pid,
+        format.page_size,
+    )?;
+    let (results, n, pages) = source.simulate(&specs)?;
     if json {
         for r in &results {
             outln!("{}", serde_json::to_string(r)?);
@@ -567,7 +572,7 @@ fn run_policy(
     } else {
         out!(
             "{}",
-            results_text(&trace.display().to_string(), &t, &results)
+            results_text(&trace.display().to_string(), n, pages, &results)
         );
     }
     Ok(())

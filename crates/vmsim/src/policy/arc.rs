@@ -11,7 +11,7 @@
 //! page and REPLACE (or, with B1 empty, evict T1's LRU page outright); otherwise, when
 //! the four lists hold 2c pages, forget B2's LRU page, then REPLACE.
 
-use super::list::Lists;
+use super::queues::Queues;
 use super::Policy;
 
 const T1: u32 = 0;
@@ -22,7 +22,7 @@ const B2: u32 = 3;
 /// ARC.
 #[derive(Clone, Debug)]
 pub struct Arc {
-    lists: Lists,
+    lists: Queues,
     cap: usize,
     p: f64,
 }
@@ -33,8 +33,8 @@ impl Arc {
     /// empty and the size makes no difference).
     pub fn new(frames: usize, pages: usize) -> Arc {
         Arc {
-            lists: Lists::new(pages, 4),
-            cap: super::frames_needed(frames, pages),
+            lists: Queues::new(pages, 4, frames),
+            cap: super::capacity(frames),
             p: 0.0,
         }
     }
@@ -98,6 +98,15 @@ impl Policy for Arc {
             }
         }
         false
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, p: u32) {
+        self.lists.prefetch(p);
+    }
+
+    fn grow(&mut self, pages: usize) {
+        self.lists.grow(pages);
     }
 
     fn resident(&self) -> usize {

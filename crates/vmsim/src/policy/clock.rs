@@ -33,12 +33,11 @@ impl Clock {
     /// `frames` frames over `pages` pages; counters saturate at `max` and start at
     /// `init` when a page is loaded (sized by [`super::frames_needed`]).
     pub fn new(frames: usize, pages: usize, max: u8, init: u8) -> Clock {
-        let frames = super::frames_needed(frames, pages);
         Clock {
-            ring: Vec::with_capacity(frames),
+            ring: Vec::with_capacity(super::frames_needed(frames, pages)),
             count: vec![OUT; pages],
             hand: 0,
-            cap: frames,
+            cap: super::capacity(frames),
             max,
             init: init.min(max),
         }
@@ -76,6 +75,17 @@ impl Policy for Clock {
         }
         self.count[p as usize] = self.init as u16;
         false
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, p: u32) {
+        if let Some(x) = self.count.get(p as usize) {
+            crate::hw::ram::prefetch_host(x);
+        }
+    }
+
+    fn grow(&mut self, pages: usize) {
+        self.count.resize(pages, OUT);
     }
 
     fn resident(&self) -> usize {

@@ -17,12 +17,11 @@ pub struct Fifo {
 impl Fifo {
     /// `frames` frames over `pages` pages (sized by [`super::frames_needed`]).
     pub fn new(frames: usize, pages: usize) -> Fifo {
-        let frames = super::frames_needed(frames, pages);
         Fifo {
-            ring: Vec::with_capacity(frames),
+            ring: Vec::with_capacity(super::frames_needed(frames, pages)),
             resident: vec![false; pages],
             hand: 0,
-            cap: frames,
+            cap: super::capacity(frames),
         }
     }
 }
@@ -45,6 +44,17 @@ impl Policy for Fifo {
         }
         self.resident[p as usize] = true;
         false
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, p: u32) {
+        if let Some(x) = self.resident.get(p as usize) {
+            crate::hw::ram::prefetch_host(x);
+        }
+    }
+
+    fn grow(&mut self, pages: usize) {
+        self.resident.resize(pages, false);
     }
 
     fn resident(&self) -> usize {

@@ -37,6 +37,36 @@ impl Lists {
         self.links[p as usize][2]
     }
 
+    /// Hints the host to cache page `p`'s links (see [`super::Policy::prefetch`]).
+    #[inline(always)]
+    pub fn prefetch(&self, p: u32) {
+        if let Some(l) = self.links.get(p as usize) {
+            crate::hw::ram::prefetch_host(l);
+        }
+    }
+
+    /// Makes room for pages `0..pages`: the sentinels move to the new end.
+    pub fn grow(&mut self, pages: usize) {
+        let old = self.pages as usize;
+        if pages <= old {
+            return;
+        }
+        let n = self.lens.len();
+        let sentinels: Vec<[u32; 3]> = self.links.drain(old..).collect();
+        self.links.resize(pages + n, [NONE, NONE, NONE]);
+        self.pages = pages as u32;
+        for (l, mut s) in sentinels.into_iter().enumerate() {
+            let (from, to) = ((old + l) as u32, (pages + l) as u32);
+            if s[1] == from {
+                s = [to, to, l as u32];
+            } else {
+                self.links[s[1] as usize][0] = to;
+                self.links[s[0] as usize][1] = to;
+            }
+            self.links[to as usize] = s;
+        }
+    }
+
     /// Length of list `l`.
     #[inline(always)]
     pub fn len(&self, l: u32) -> usize {

@@ -11,17 +11,19 @@ pub mod analysis;
 pub mod arc;
 pub mod clock;
 pub mod fifo;
+pub mod ids;
 pub mod list;
 pub mod lru;
 pub mod mrc;
 pub mod opt;
 pub mod pff;
+pub mod queues;
 pub mod random;
 pub mod trace;
 pub mod two_list;
 pub mod working_set;
 
-pub use trace::{PageFormat, PageTrace, TraceError};
+pub use trace::{PageFormat, PageStream, PageTrace, TraceError};
 
 use serde::Serialize;
 use std::fmt;
@@ -38,6 +40,16 @@ pub trait Policy {
 
     /// Pages resident now.
     fn resident(&self) -> usize;
+
+    /// Makes room for page ids below `pages`: a stream learns its pages as it goes, so
+    /// a policy run on one starts with none and grows before each block.
+    fn grow(&mut self, pages: usize);
+
+    /// Hints the host to bring into its cache what `access(p, _)` will read first: the
+    /// driver calls it for the reference [`ids::AHEAD`] on, so that looking a page up
+    /// waits on memory less often. No effect on anything computed.
+    #[inline(always)]
+    fn prefetch(&self, _p: u32) {}
 }
 
 /// Frames a policy sizes its structures by: no more than the trace's distinct pages
@@ -46,6 +58,13 @@ pub trait Policy {
 #[inline]
 pub fn frames_needed(frames: usize, pages: usize) -> usize {
     frames.min(pages).max(1)
+}
+
+/// The frames a policy of `frames` frames keeps: at least one, and no more than a dense
+/// id can name (more than that behaves the same, since a trace never has more pages).
+#[inline]
+pub fn capacity(frames: usize) -> usize {
+    frames.clamp(1, ids::MAX_PAGES)
 }
 
 /// The policies `vmsim policy` knows.
@@ -90,6 +109,13 @@ impl PolicyKind {
         PolicyKind::WorkingSet,
         PolicyKind::Pff,
     ];
+
+    /// Whether it decides from the past alone, so that it can run as a trace is read
+    /// ([`simulate_stream`]); OPT needs the future and the working set looks back a
+    /// window, so they run on a whole [`PageTrace`].
+    pub fn online(self) -> bool {
+        !matches!(self, PolicyKind::Opt | PolicyKind::WorkingSet)
+    }
 
     /// Whether it runs with a number of frames (not a window or threshold).
     pub fn fixed_frames(self) -> bool {
@@ -184,29 +210,119 @@ pub struct PolicyStats {
     pub max_resident: u64,
 }
 
-fn drive<P: Policy>(mut p: P, refs: &[u32], seen: &mut impl FnMut(usize, bool)) -> (u64, f64, u64) {
-    let mut hits = 0u64;
-    let mut sum = 0u64;
-    let mut max = 0usize;
-    for (t, &page) in refs.iter().enumerate() {
+/// Hits and resident-set sizes counted over a run.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    hits: u64,
+    /// Sum over references of the resident pages (variable-size policies).
+    sum: u64,
+    /// Most pages resident at once (variable-size policies).
+    max: usize,
+}
+
+/// Runs `p` over `refs`, the references from index `t0` on.
+#[inline(always)]
+fn drive<P: Policy>(
+    p: &mut P,
+    refs: &[u32],
+    t0: usize,
+    tally: &mut Tally,
+    seen: &mut impl FnMut(usize, bool),
+) {
+    for (i, &page) in refs.iter().enumerate() {
+        if let Some(&ahead) = refs.get(i + ids::AHEAD) {
+            p.prefetch(ahead);
+        }
+        let t = t0 + i;
         let hit = p.access(page, t);
         seen(t, hit);
-        hits += hit as u64;
+        tally.hits += hit as u64;
         if P::VARIABLE {
             let r = p.resident();
-            sum += r as u64;
-            max = max.max(r);
+            tally.sum += r as u64;
+            tally.max = tally.max.max(r);
         }
     }
-    if !P::VARIABLE {
-        max = p.resident();
-    }
-    let mean = if P::VARIABLE {
-        sum as f64 / refs.len().max(1) as f64
+}
+
+/// (hits, mean resident, most resident) of `p` after `n` references.
+fn totals<P: Policy>(p: &P, tally: &Tally, n: usize) -> (u64, f64, u64) {
+    if P::VARIABLE {
+        (
+            tally.hits,
+            tally.sum as f64 / n.max(1) as f64,
+            tally.max as u64,
+        )
     } else {
-        max as f64
+        let r = p.resident();
+        (tally.hits, r as f64, r as u64)
+    }
+}
+
+/// A policy that decides from the past alone, ready to run block by block.
+enum Online {
+    Fifo(fifo::Fifo),
+    Lru(lru::Lru),
+    Clock(clock::Clock),
+    TwoList(two_list::TwoList),
+    Arc(arc::Arc),
+    Random(random::Random),
+    Pff(pff::Pff),
+}
+
+/// `$body` with `$p` bound to the policy inside `$online`, whatever its type.
+macro_rules! each_online {
+    ($online:expr, $p:ident => $body:expr) => {
+        match $online {
+            Online::Fifo($p) => $body,
+            Online::Lru($p) => $body,
+            Online::Clock($p) => $body,
+            Online::TwoList($p) => $body,
+            Online::Arc($p) => $body,
+            Online::Random($p) => $body,
+            Online::Pff($p) => $body,
+        }
     };
-    (hits, mean, max as u64)
+}
+
+impl Online {
+    /// The policy of `spec` over `pages` pages, or `None` for OPT and the working set.
+    fn new(spec: &RunSpec, pages: usize) -> Option<Online> {
+        let frames = spec.frames;
+        Some(match spec.policy {
+            PolicyKind::Fifo => Online::Fifo(fifo::Fifo::new(frames, pages)),
+            PolicyKind::Lru => Online::Lru(lru::Lru::new(frames, pages)),
+            PolicyKind::Clock => Online::Clock(clock::Clock::new(frames, pages, 1, 1)),
+            PolicyKind::FifoReinsertion => Online::Clock(clock::Clock::new(frames, pages, 1, 0)),
+            PolicyKind::ClockBits(n) => {
+                let max = ((1u16 << n.clamp(1, 8)) - 1) as u8;
+                Online::Clock(clock::Clock::new(frames, pages, max, 1))
+            }
+            PolicyKind::TwoList => Online::TwoList(two_list::TwoList::new(frames, pages)),
+            PolicyKind::Arc => Online::Arc(arc::Arc::new(frames, pages)),
+            PolicyKind::Random => Online::Random(random::Random::new(frames, pages, spec.seed)),
+            PolicyKind::Pff => Online::Pff(pff::Pff::new(spec.threshold, pages)),
+            PolicyKind::Opt | PolicyKind::WorkingSet => return None,
+        })
+    }
+
+    fn grow(&mut self, pages: usize) {
+        each_online!(self, p => p.grow(pages))
+    }
+
+    fn run(
+        &mut self,
+        refs: &[u32],
+        t0: usize,
+        tally: &mut Tally,
+        seen: &mut impl FnMut(usize, bool),
+    ) {
+        each_online!(self, p => drive(p, refs, t0, tally, seen))
+    }
+
+    fn totals(&self, tally: &Tally, n: usize) -> (u64, f64, u64) {
+        each_online!(self, p => totals(p, tally, n))
+    }
 }
 
 /// The runs `vmsim policy` asks for: each fixed-frame policy at every frame count,
@@ -259,12 +375,71 @@ pub fn simulate_all(specs: &[RunSpec], trace: &PageTrace) -> Vec<PolicyStats> {
         .collect()
 }
 
-/// Results as a table, under a line that names the trace (`name`).
-pub fn results_text(name: &str, trace: &PageTrace, results: &[PolicyStats]) -> String {
+/// Runs every spec over `stream`, reading it once. When every policy is
+/// [`online`](PolicyKind::online), one thread reads and numbers the pages while the
+/// policies run over the blocks already read (in parallel with each other when there
+/// are several), and no more than a few blocks are held; otherwise the trace is read
+/// whole first. Gives the results in the specs' order, the number of references and
+/// the number of distinct pages.
+pub fn simulate_stream<R: std::io::BufRead + Send>(
+    specs: &[RunSpec],
+    mut stream: PageStream<R>,
+) -> Result<(Vec<PolicyStats>, u64, usize), TraceError> {
+    if !specs.iter().all(|s| s.policy.online()) {
+        let trace = stream.collect()?;
+        let (n, pages) = (trace.len() as u64, trace.nr_pages());
+        return Ok((simulate_all(specs, &trace), n, pages));
+    }
+    use rayon::prelude::*;
+    use std::sync::mpsc;
+    let mut runs: Vec<(Online, Tally)> = specs
+        .iter()
+        .map(|s| (Online::new(s, 0).expect("online"), Tally::default()))
+        .collect();
+    let (n, pages) = std::thread::scope(|scope| {
+        let (full, blocks) = mpsc::sync_channel::<(Vec<u32>, usize)>(2);
+        let (empty, spare) = mpsc::channel::<Vec<u32>>();
+        let reader = scope.spawn(move || -> Result<(u64, usize), TraceError> {
+            loop {
+                let mut block = spare.try_recv().unwrap_or_default();
+                block.clear();
+                if !stream.next_block(&mut block)? || full.send((block, stream.nr_pages())).is_err()
+                {
+                    return Ok((stream.len(), stream.nr_pages()));
+                }
+            }
+        });
+        let mut t0 = 0;
+        for (block, pages) in blocks {
+            let run = |(p, tally): &mut (Online, Tally)| {
+                p.grow(pages);
+                p.run(&block, t0, tally, &mut |_, _| {});
+            };
+            if runs.len() == 1 {
+                runs.iter_mut().for_each(run);
+            } else {
+                runs.par_iter_mut().for_each(run);
+            }
+            t0 += block.len();
+            let _ = empty.send(block);
+        }
+        reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+    let results = specs
+        .iter()
+        .zip(&runs)
+        .map(|(spec, (p, tally))| stats(spec, n, pages, p.totals(tally, n as usize)))
+        .collect();
+    Ok((results, n, pages))
+}
+
+/// Results as a table, under a line that names the trace (`name`) and gives its
+/// `references` and distinct `pages`.
+pub fn results_text(name: &str, references: u64, pages: usize, results: &[PolicyStats]) -> String {
     let mut t = format!(
-        "trace {name}: {} references, {} distinct pages\n\n{:<18} {:>10} {:>12} {:>12} {:>12} {:>10} {:>12}\n",
-        trace.len(),
-        trace.nr_pages(),
+        "trace {name}: {references} references, {pages} distinct pages\n\n{:<18} {:>10} {:>12} {:>12} {:>12} {:>10} {:>12}\n",
         "policy",
         "frames",
         "references",
@@ -310,20 +485,10 @@ pub fn simulate_observed(
 ) -> PolicyStats {
     let seen = &mut seen;
     let pages = trace.nr_pages();
-    let frames = spec.frames.max(1);
     let refs = &trace.refs;
-    let (hits, mean, max) = match spec.policy {
-        PolicyKind::Fifo => drive(fifo::Fifo::new(frames, pages), refs, seen),
-        PolicyKind::Lru => drive(lru::Lru::new(frames, pages), refs, seen),
-        PolicyKind::Clock => drive(clock::Clock::new(frames, pages, 1, 1), refs, seen),
-        PolicyKind::FifoReinsertion => drive(clock::Clock::new(frames, pages, 1, 0), refs, seen),
-        PolicyKind::ClockBits(n) => {
-            let max = ((1u16 << n.clamp(1, 8)) - 1) as u8;
-            drive(clock::Clock::new(frames, pages, max, 1), refs, seen)
-        }
-        PolicyKind::TwoList => drive(two_list::TwoList::new(frames, pages), refs, seen),
-        PolicyKind::Arc => drive(arc::Arc::new(frames, pages), refs, seen),
-        PolicyKind::Random => drive(random::Random::new(frames, pages, spec.seed), refs, seen),
+    let n = refs.len();
+    let mut tally = Tally::default();
+    let totals = match spec.policy {
         PolicyKind::Opt => {
             let owned;
             let next = match next_use {
@@ -333,16 +498,27 @@ pub fn simulate_observed(
                     &owned
                 }
             };
-            drive(opt::Opt::new(frames, pages, next), refs, seen)
+            let mut p = opt::Opt::new(spec.frames, refs, next);
+            drive(&mut p, refs, 0, &mut tally, seen);
+            totals(&p, &tally, n)
         }
-        PolicyKind::WorkingSet => drive(
-            working_set::WorkingSet::new(spec.window, pages, refs),
-            refs,
-            seen,
-        ),
-        PolicyKind::Pff => drive(pff::Pff::new(spec.threshold, pages), refs, seen),
+        PolicyKind::WorkingSet => {
+            let mut p = working_set::WorkingSet::new(spec.window, pages, refs);
+            drive(&mut p, refs, 0, &mut tally, seen);
+            totals(&p, &tally, n)
+        }
+        _ => {
+            let mut p = Online::new(spec, pages).expect("online");
+            p.run(refs, 0, &mut tally, seen);
+            p.totals(&tally, n)
+        }
     };
-    let n = refs.len() as u64;
+    stats(spec, n as u64, pages, totals)
+}
+
+/// The stats of a run of `spec` over `n` references to `pages` pages.
+fn stats(spec: &RunSpec, n: u64, pages: usize, (hits, mean, max): (u64, f64, u64)) -> PolicyStats {
+    let frames = spec.frames.max(1);
     PolicyStats {
         policy: spec.policy.to_string(),
         frames: spec.policy.fixed_frames().then_some(frames),

@@ -63,6 +63,18 @@ impl Policy for Pff {
         false
     }
 
+    #[inline(always)]
+    fn prefetch(&self, p: u32) {
+        if let Some(x) = self.pos.get(p as usize) {
+            crate::hw::ram::prefetch_host(x);
+        }
+    }
+
+    fn grow(&mut self, pages: usize) {
+        self.pos.resize(pages, NONE);
+        self.used.resize(pages, 0);
+    }
+
     fn resident(&self) -> usize {
         self.slots.len()
     }

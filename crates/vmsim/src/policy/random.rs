@@ -18,11 +18,10 @@ impl Random {
     /// `frames` frames over `pages` pages, choices drawn from `seed` (sized by
     /// [`super::frames_needed`]).
     pub fn new(frames: usize, pages: usize, seed: u64) -> Random {
-        let frames = super::frames_needed(frames, pages);
         Random {
-            slots: Vec::with_capacity(frames),
+            slots: Vec::with_capacity(super::frames_needed(frames, pages)),
             pos: vec![NONE; pages],
-            cap: frames,
+            cap: super::capacity(frames),
             state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
         }
     }
@@ -52,6 +51,17 @@ impl Policy for Random {
         };
         self.pos[p as usize] = i as u32;
         false
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, p: u32) {
+        if let Some(x) = self.pos.get(p as usize) {
+            crate::hw::ram::prefetch_host(x);
+        }
+    }
+
+    fn grow(&mut self, pages: usize) {
+        self.pos.resize(pages, NONE);
     }
 
     fn resident(&self) -> usize {

@@ -166,12 +166,13 @@ proptest! {
 #[test]
 fn a_policy_is_sized_by_the_pages_it_can_hold() {
     // Each of these would ask the host for terabytes if sized by the frames.
-    let next = [u32::MAX; 4];
+    let refs = [0u32, 1, 2, 0];
+    let next = [3, u32::MAX, u32::MAX, u32::MAX];
     let huge = 1usize << 40;
     let mut f = fifo::Fifo::new(huge, 3);
     let mut c = clock::Clock::new(huge, 3, 1, 1);
     let mut r = random::Random::new(huge, 3, 1);
-    let mut o = opt::Opt::new(huge, 3, &next);
+    let mut o = opt::Opt::new(huge, &refs, &next);
     for (t, p) in [0u32, 1, 2, 0].into_iter().enumerate() {
         let hit = t == 3;
         assert_eq!(f.access(p, t), hit);
@@ -182,4 +183,58 @@ fn a_policy_is_sized_by_the_pages_it_can_hold() {
     assert_eq!(frames_needed(huge, 3), 3);
     assert_eq!(frames_needed(2, 3), 2);
     assert_eq!(frames_needed(0, 0), 1);
+}
+
+/// A run on a stream, its pages learnt block by block (the policies grow as new pages
+/// come), gives exactly what a run on the whole trace gives, for every policy (OPT and
+/// the working set read the stream whole), at sizes from one frame to more frames than
+/// pages, from both file formats.
+#[test]
+fn streams_give_what_whole_traces_give() {
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut pages = Vec::new();
+    for t in 0..(3 * trace::BLOCK as u64 + 5000) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        // New pages keep coming (up to t / 8), with a hot set and some huge numbers.
+        let p = match s % 4 {
+            0 => s % 64,
+            1 => (s >> 8) % (t / 8 + 1),
+            2 => u64::MAX - (s >> 20) % 5000,
+            _ => (s >> 4) % 3000 + 1_000_000,
+        };
+        pages.push(p);
+    }
+    let whole = PageTrace::from_pages(pages.iter().copied());
+    let bin = trace::write_oracle(&whole);
+    let text: String = pages.iter().map(|p| format!("{p}\n")).collect();
+    let mut kinds = PolicyKind::ALL.to_vec();
+    kinds.push(PolicyKind::ClockBits(3));
+    let specs = grid(&kinds, &[1, 37, 500, 1 << 40], &[1, 100], &[1, 50], 9).unwrap();
+    let want = simulate_all(&specs, &whole);
+    for spec in &specs {
+        for (bytes, format) in [
+            (&bin[..], PageFormat::OracleGeneral),
+            (text.as_bytes(), PageFormat::Text),
+        ] {
+            let stream = PageStream::new(bytes, format, "t");
+            let (got, n, nr_pages) = simulate_stream(std::slice::from_ref(spec), stream).unwrap();
+            assert_eq!((n, nr_pages), (whole.len() as u64, whole.nr_pages()));
+            let i = specs.iter().position(|s| s == spec).unwrap();
+            assert_eq!(got[0], want[i], "{spec:?} {format:?}");
+        }
+    }
+    // Several policies in one pass, in parallel, in the specs' order.
+    let online: Vec<RunSpec> = specs
+        .iter()
+        .copied()
+        .filter(|s| s.policy.online())
+        .collect();
+    let (got, ..) = simulate_stream(
+        &online,
+        PageStream::new(&bin[..], PageFormat::OracleGeneral, "t"),
+    )
+    .unwrap();
+    assert_eq!(got, simulate_all(&online, &whole));
 }

@@ -3,12 +3,12 @@
 //! gzip, xz or zstd, told by magic bytes) and compacting the page numbers to dense ids
 //! so that policies index plain arrays.
 //!
-//! Files are streamed, never read whole; text lines are read by the event traces'
+//! Files are streamed a block at a time ([`PageStream`]), never read whole; text lines are read by the event traces'
 //! [`LineReader`](crate::trace::LineReader), so a line holds at most
 //! [`MAX_LINE`](crate::trace::MAX_LINE) bytes.
 
-use crate::trace::{number_problem, quote, read_exact_or, LineReader, Location, NumberProblem};
-use rustc_hash::FxHashMap;
+use super::ids::{PageIds, MAX_PAGES};
+use crate::trace::{number_problem, quote, LineReader, Location, NumberProblem};
 use std::io::BufRead;
 use std::path::Path;
 use thiserror::Error;
@@ -87,11 +87,15 @@ pub struct PageTrace {
 impl PageTrace {
     /// A trace of the page numbers `pages`, in order.
     pub fn from_pages(pages: impl IntoIterator<Item = u64>) -> PageTrace {
-        let mut b = Builder::default();
-        for p in pages {
-            b.push(p);
+        let mut ids = PageIds::new();
+        let refs = pages
+            .into_iter()
+            .map(|p| ids.id(p).expect("fewer than 2^32 - 1 distinct pages"))
+            .collect();
+        PageTrace {
+            refs,
+            pages: ids.into_pages(),
         }
-        b.trace
     }
 
     /// Number of distinct pages.
@@ -124,6 +128,40 @@ impl PageTrace {
     /// Reads a trace file in `format` (guessed from the name and contents when `None`),
     /// undoing its gzip, xz or zstd compression (told by magic bytes) as it streams.
     pub fn read(path: &Path, format: Option<PageFormat>) -> Result<PageTrace, TraceError> {
+        PageStream::open(path, format)?.collect()
+    }
+}
+
+/// References a [`PageStream`] reads at a time.
+pub const BLOCK: usize = 1 << 14;
+
+/// A page trace read a block of references at a time, its page numbers turned into
+/// dense ids as they come ([`PageIds`]): what a run that needs no more than the past
+/// reads, so that it holds a block, not the trace.
+pub struct PageStream<R> {
+    source: Source<R>,
+    ids: PageIds,
+    keys: Vec<u64>,
+    refs: u64,
+    path: String,
+}
+
+enum Source<R> {
+    Text(LineReader<R>),
+    Oracle {
+        input: R,
+        /// Bytes read and not yet taken: whole records, then part of one.
+        buf: Vec<u8>,
+        held: usize,
+        /// Where `buf[0]` is in the (decompressed) file.
+        offset: u64,
+    },
+}
+
+impl PageStream<Box<dyn BufRead + Send>> {
+    /// Opens a trace file in `format` (guessed from the name and contents when `None`),
+    /// undoing its gzip, xz or zstd compression (told by magic bytes) as it streams.
+    pub fn open(path: &Path, format: Option<PageFormat>) -> Result<Self, TraceError> {
         let name = path.display().to_string();
         let mut input = crate::trace::open_decompressed(path)?;
         let format = match format {
@@ -135,11 +173,173 @@ impl PageTrace {
                 guess_format(&name, head)
             }
         };
-        match format {
-            PageFormat::Text => read_text(input, &name),
-            PageFormat::OracleGeneral => read_oracle(input, &name),
+        Ok(PageStream::new(input, format, &name))
+    }
+}
+
+impl<R: BufRead> PageStream<R> {
+    /// A stream of `input`, in `format`, called `path` in errors.
+    pub fn new(input: R, format: PageFormat, path: &str) -> Self {
+        let source = match format {
+            PageFormat::Text => Source::Text(LineReader::new(input, path.to_string())),
+            PageFormat::OracleGeneral => Source::Oracle {
+                input,
+                buf: vec![0; READ_RECORDS * ORACLE_RECORD],
+                held: 0,
+                offset: 0,
+            },
+        };
+        PageStream {
+            source,
+            ids: PageIds::new(),
+            keys: Vec::with_capacity(BLOCK),
+            refs: 0,
+            path: path.to_string(),
         }
     }
+
+    /// Distinct pages so far.
+    pub fn nr_pages(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// References so far.
+    pub fn len(&self) -> u64 {
+        self.refs
+    }
+
+    /// Whether no reference has been read.
+    pub fn is_empty(&self) -> bool {
+        self.refs == 0
+    }
+
+    /// The page number of each id so far.
+    pub fn pages(&self) -> &[u64] {
+        self.ids.pages()
+    }
+
+    /// Appends the ids of the next block of references (at most [`BLOCK`]) to `out`;
+    /// `false` at the end of the trace.
+    pub fn next_block(&mut self, out: &mut Vec<u32>) -> Result<bool, TraceError> {
+        self.keys.clear();
+        match &mut self.source {
+            Source::Text(lines) => read_text_block(lines, &self.path, &mut self.keys)?,
+            Source::Oracle {
+                input,
+                buf,
+                held,
+                offset,
+            } => read_oracle_block(input, buf, held, offset, &self.path, &mut self.keys)?,
+        }
+        if self.keys.is_empty() {
+            return Ok(false);
+        }
+        if self.refs + self.keys.len() as u64 > u32::MAX as u64 {
+            return Err(TraceError::TooLong {
+                path: self.path.clone(),
+                max: u32::MAX,
+            });
+        }
+        if let Err(i) = self.ids.map(&self.keys, out) {
+            self.refs += i as u64;
+            return Err(TraceError::TooManyPages {
+                path: self.path.clone(),
+                max: MAX_PAGES as u32,
+            });
+        }
+        self.refs += self.keys.len() as u64;
+        Ok(true)
+    }
+
+    /// The rest of the stream, read whole.
+    pub fn collect(mut self) -> Result<PageTrace, TraceError> {
+        let mut refs = Vec::new();
+        while self.next_block(&mut refs)? {}
+        Ok(PageTrace {
+            refs,
+            pages: self.ids.into_pages(),
+        })
+    }
+}
+
+/// Reads up to [`BLOCK`] page numbers of the text format into `keys`.
+fn read_text_block(
+    lines: &mut LineReader<impl BufRead>,
+    path: &str,
+    keys: &mut Vec<u64>,
+) -> Result<(), TraceError> {
+    while keys.len() < BLOCK {
+        let Some(line) = lines.next_line()? else {
+            break;
+        };
+        let text = line.text.split('#').next().unwrap_or("").trim();
+        if text.is_empty() {
+            continue;
+        }
+        let Some(page) = crate::addr::parse_u64(text) else {
+            return Err(TraceError::BadLine {
+                path: path.to_string(),
+                line: line.number,
+                text: quote(text),
+                why: match number_problem(text, 10) {
+                    NumberProblem::Negative => "(it is negative)",
+                    NumberProblem::TooLarge => "(it does not fit in 64 bits)",
+                    _ => "(decimal or 0x hex)",
+                },
+            });
+        };
+        keys.push(page);
+    }
+    Ok(())
+}
+
+/// oracleGeneral records read by one `read`: few enough that the bytes the kernel
+/// copies are still in the host's first-level cache when their ids are taken (reading
+/// 64 KiB or more at a time took twice as long).
+const READ_RECORDS: usize = 1024;
+
+/// Reads up to [`BLOCK`] oracleGeneral records and puts their object ids in `keys`; a
+/// partial record is kept in `buf` for the next call, and is an error at the end of the
+/// input.
+fn read_oracle_block(
+    input: &mut impl BufRead,
+    buf: &mut [u8],
+    held: &mut usize,
+    offset: &mut u64,
+    path: &str,
+    keys: &mut Vec<u64>,
+) -> Result<(), TraceError> {
+    while keys.len() < BLOCK {
+        let n = match input.read(&mut buf[*held..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(crate::trace::TraceError::read_at(
+                    path,
+                    Location::Byte(*offset + *held as u64),
+                    e,
+                )
+                .into())
+            }
+        };
+        if n == 0 {
+            if *held > 0 && keys.is_empty() {
+                return Err(TraceError::Truncated {
+                    path: path.to_string(),
+                    len: *offset + *held as u64,
+                    last: *offset,
+                });
+            }
+            break;
+        }
+        let filled = *held + n;
+        let whole = filled / ORACLE_RECORD * ORACLE_RECORD;
+        keys.extend(buf[..whole].chunks_exact(ORACLE_RECORD).map(oracle_id));
+        buf.copy_within(whole..filled, 0);
+        *held = filled - whole;
+        *offset += whole as u64;
+    }
+    Ok(())
 }
 
 /// Binary if the name says so (`.bin`, `oracleGeneral`, also before a `.gz`, `.xz` or
@@ -160,28 +360,6 @@ pub fn guess_format(name: &str, data: &[u8]) -> PageFormat {
     }
 }
 
-#[derive(Default)]
-struct Builder {
-    ids: FxHashMap<u64, u32>,
-    trace: PageTrace,
-}
-
-impl Builder {
-    #[inline]
-    fn push(&mut self, page: u64) -> bool {
-        let next = self.trace.pages.len() as u32;
-        if next == u32::MAX {
-            return false;
-        }
-        let id = *self.ids.entry(page).or_insert(next);
-        if id == next {
-            self.trace.pages.push(page);
-        }
-        self.trace.refs.push(id);
-        true
-    }
-}
-
 /// Parses the text format: one page number per line, decimal or `0x` hex, `#` comments
 /// (whole lines or after the number), blank lines ignored.
 pub fn parse_text(data: &[u8], path: &str) -> Result<PageTrace, TraceError> {
@@ -190,73 +368,12 @@ pub fn parse_text(data: &[u8], path: &str) -> Result<PageTrace, TraceError> {
 
 /// [`parse_text`] of a stream, read line by line.
 pub fn read_text(input: impl BufRead, path: &str) -> Result<PageTrace, TraceError> {
-    let mut b = Builder::default();
-    let mut lines = LineReader::new(input, path.to_string());
-    while let Some(line) = lines.next_line()? {
-        let text = line.text.split('#').next().unwrap_or("").trim();
-        if text.is_empty() {
-            continue;
-        }
-        let Some(page) = crate::addr::parse_u64(text) else {
-            return Err(TraceError::BadLine {
-                path: path.to_string(),
-                line: line.number,
-                text: quote(text),
-                why: match number_problem(text, 10) {
-                    NumberProblem::Negative => "(it is negative)",
-                    NumberProblem::TooLarge => "(it does not fit in 64 bits)",
-                    _ => "(decimal or 0x hex)",
-                },
-            });
-        };
-        if b.trace.refs.len() == u32::MAX as usize {
-            return Err(TraceError::TooLong {
-                path: path.to_string(),
-                max: u32::MAX,
-            });
-        }
-        if !b.push(page) {
-            return Err(TraceError::TooManyPages {
-                path: path.to_string(),
-                max: u32::MAX - 1,
-            });
-        }
-    }
-    Ok(b.trace)
+    PageStream::new(input, PageFormat::Text, path).collect()
 }
 
-/// [`parse_oracle`] of a stream, read record by record.
-pub fn read_oracle(mut input: impl BufRead, path: &str) -> Result<PageTrace, TraceError> {
-    let mut b = Builder::default();
-    let mut rec = [0u8; ORACLE_RECORD];
-    let mut offset = 0u64;
-    loop {
-        let got = read_exact_or(&mut input, &mut rec)
-            .map_err(|e| crate::trace::TraceError::read_at(path, Location::Byte(offset), e))?;
-        if got == 0 {
-            return Ok(b.trace);
-        }
-        if got < ORACLE_RECORD {
-            return Err(TraceError::Truncated {
-                path: path.to_string(),
-                len: offset + got as u64,
-                last: offset,
-            });
-        }
-        offset += ORACLE_RECORD as u64;
-        if b.trace.refs.len() == u32::MAX as usize {
-            return Err(TraceError::TooLong {
-                path: path.to_string(),
-                max: u32::MAX,
-            });
-        }
-        if !b.push(oracle_id(&rec)) {
-            return Err(TraceError::TooManyPages {
-                path: path.to_string(),
-                max: u32::MAX - 1,
-            });
-        }
-    }
+/// [`parse_oracle`] of a stream, read a block of records at a time.
+pub fn read_oracle(input: impl BufRead, path: &str) -> Result<PageTrace, TraceError> {
+    PageStream::new(input, PageFormat::OracleGeneral, path).collect()
 }
 
 /// The object id of an oracleGeneral record.
@@ -269,30 +386,7 @@ fn oracle_id(rec: &[u8]) -> u64 {
 /// Parses oracleGeneral records; only the object id (the page number) is used (the next
 /// access field is recomputed when needed, so a trace from elsewhere cannot mislead OPT).
 pub fn parse_oracle(data: &[u8], path: &str) -> Result<PageTrace, TraceError> {
-    if data.len() % ORACLE_RECORD != 0 {
-        return Err(TraceError::Truncated {
-            path: path.to_string(),
-            len: data.len() as u64,
-            last: (data.len() / ORACLE_RECORD * ORACLE_RECORD) as u64,
-        });
-    }
-    if data.len() / ORACLE_RECORD >= u32::MAX as usize {
-        return Err(TraceError::TooLong {
-            path: path.to_string(),
-            max: u32::MAX,
-        });
-    }
-    let mut b = Builder::default();
-    b.trace.refs.reserve(data.len() / ORACLE_RECORD);
-    for rec in data.chunks_exact(ORACLE_RECORD) {
-        if !b.push(oracle_id(rec)) {
-            return Err(TraceError::TooManyPages {
-                path: path.to_string(),
-                max: u32::MAX - 1,
-            });
-        }
-    }
-    Ok(b.trace)
+    read_oracle(data, path)
 }
 
 /// Writes `trace` as oracleGeneral records (time from 1, size 4096, next access 1-based,

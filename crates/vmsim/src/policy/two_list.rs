@@ -167,7 +167,7 @@ impl TwoList {
                 accessed: vec![false; pages],
                 referenced: vec![false; pages],
             },
-            cap: super::frames_needed(frames, pages),
+            cap: super::capacity(frames),
         }
     }
 
@@ -200,6 +200,17 @@ impl Policy for TwoList {
         self.bits.accessed[p as usize] = true;
         self.bits.referenced[p as usize] = false;
         false
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, p: u32) {
+        self.lists.prefetch(p);
+    }
+
+    fn grow(&mut self, pages: usize) {
+        self.lists.grow(pages);
+        self.bits.accessed.resize(pages, false);
+        self.bits.referenced.resize(pages, false);
     }
 
     fn resident(&self) -> usize {

@@ -50,6 +50,9 @@ impl Policy for WorkingSet<'_> {
         hit
     }
 
+    /// Never called: this policy needs the whole trace, so it does not run on streams.
+    fn grow(&mut self, _pages: usize) {}
+
     fn resident(&self) -> usize {
         self.len
     }

@@ -3,7 +3,7 @@
 //! records) as it is, or the pages an event trace's accesses touch ([`page_trace`]).
 
 use super::{open_decompressed, page_trace, EventReader, Format, TraceError, TracePid};
-use crate::policy::{PageFormat, PageTrace};
+use crate::policy::{PageFormat, PageStream, PageTrace, PolicyStats, RunSpec};
 use std::io::BufRead;
 use std::path::Path;
 
@@ -49,10 +49,50 @@ pub fn read_pages(
     pid: Option<TracePid>,
     page_size: u64,
 ) -> Result<PageTrace, PagesError> {
+    match open_pages(path, format, pid, page_size)? {
+        PageSource::Stream(s) => Ok(s.collect()?),
+        PageSource::Whole(t) => Ok(t),
+    }
+}
+
+/// A page stream ready to be read as a run goes, or an event trace's pages, gathered.
+pub enum PageSource {
+    /// A page trace, not yet read.
+    Stream(PageStream<Box<dyn BufRead + Send>>),
+    /// The pages of an event trace's accesses.
+    Whole(PageTrace),
+}
+
+impl PageSource {
+    /// Runs every spec over the pages ([`crate::policy::simulate_stream`] or
+    /// [`crate::policy::simulate_all`]): the results in the specs' order, the number of
+    /// references and of distinct pages.
+    pub fn simulate(self, specs: &[RunSpec]) -> Result<(Vec<PolicyStats>, u64, usize), PagesError> {
+        Ok(match self {
+            PageSource::Stream(s) => crate::policy::simulate_stream(specs, s)?,
+            PageSource::Whole(t) => (
+                crate::policy::simulate_all(specs, &t),
+                t.len() as u64,
+                t.nr_pages(),
+            ),
+        })
+    }
+}
+
+/// [`read_pages`], leaving a page trace unread, to be streamed.
+pub fn open_pages(
+    path: &Path,
+    format: Option<&str>,
+    pid: Option<TracePid>,
+    page_size: u64,
+) -> Result<PageSource, PagesError> {
     let event_format = match format {
         Some("text") => None,
         Some("oracle-general") => {
-            return Ok(PageTrace::read(path, Some(PageFormat::OracleGeneral))?)
+            return Ok(PageSource::Stream(PageStream::open(
+                path,
+                Some(PageFormat::OracleGeneral),
+            )?))
         }
         Some(name) => {
             Some(Format::parse(name).ok_or_else(|| PagesError::UnknownFormat(name.into()))?)
@@ -68,11 +108,14 @@ pub fn read_pages(
             if pid.is_some() {
                 return Err(PagesError::NoProcesses(path.display().to_string()));
             }
-            Ok(PageTrace::read(path, format.map(|_| PageFormat::Text))?)
+            Ok(PageSource::Stream(PageStream::open(
+                path,
+                format.map(|_| PageFormat::Text),
+            )?))
         }
         Some(f) => {
             let mut r = EventReader::open(path, Some(f), page_size)?;
-            Ok(page_trace(&mut r, page_size, pid)?)
+            Ok(PageSource::Whole(page_trace(&mut r, page_size, pid)?))
         }
     }
 }
