@@ -41,6 +41,38 @@ pub(crate) fn prefetch_host<T>(x: &T) {
     let _ = x;
 }
 
+/// Asks the host kernel to back the bytes `start..start + len` of this process's memory
+/// with transparent huge pages where it can (Linux's `MADV_HUGEPAGE`; nothing elsewhere,
+/// or when the kernel says no), so that one host TLB entry covers 2 MiB instead of 4 KiB
+/// of a large table the simulator reaches into at random. It takes effect on memory not
+/// yet touched. No effect on anything computed.
+fn advise_huge(start: usize, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let (from, to) = (start.next_multiple_of(HUGE), (start + len) / HUGE * HUGE);
+        if from < to {
+            // SAFETY: the range lies inside an allocation this process owns (the
+            // callers pass one); the advice only changes how the kernel backs it, never
+            // its contents, and an error (an old kernel, THP off) leaves it as it was.
+            unsafe {
+                libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (start, len);
+}
+
+/// `len` copies of `value`, in memory advised to be backed by huge pages before it is
+/// first touched ([`advise_huge`]): for the large tables of replacement runs.
+pub(crate) fn huge_vec<T: Clone>(len: usize, value: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(len);
+    advise_huge(v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>());
+    v.resize(len, value);
+    v
+}
+
 /// Frames per chunk of a [`FrameArray`], as a shift.
 const CHUNK_SHIFT: u32 = 12;
 /// Frames per chunk of a [`FrameArray`].

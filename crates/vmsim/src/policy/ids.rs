@@ -178,10 +178,13 @@ impl PageIds {
     #[cold]
     fn grow(&mut self) {
         let len = self.slots.len() * 2;
-        self.slots = vec![Slot { key: 0, id: EMPTY }; len];
+        self.slots = crate::hw::ram::huge_vec(len, Slot { key: 0, id: EMPTY });
         self.shift = 64 - len.trailing_zeros();
         let mask = len - 1;
         for (id, &key) in self.pages.iter().enumerate() {
+            if let Some(&ahead) = self.pages.get(id + AHEAD) {
+                prefetch_host(&self.slots[self.home(ahead)]);
+            }
             if key < DIRECT {
                 continue;
             }

@@ -1090,6 +1090,16 @@ impl<R: std::io::Read> Records<R> {
         }
     }
 
+    /// The input's name, as errors give it.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Bytes read so far.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// Fills `rec` with the next record: false at the end of the input; an error where
     /// the read fails or the input ends inside a record, which `what` names (`record`).
     pub(crate) fn next(&mut self, rec: &mut [u8], what: &str) -> Result<bool, TraceError> {

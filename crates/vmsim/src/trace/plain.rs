@@ -9,10 +9,12 @@
 //! become loads of whole pages: the n-th distinct object id is the page at
 //! [`ORACLE_BASE`] + n × page size, so any id space fits in the address space.
 
-use super::{access_size, number, quote, Access, Event, Records, TraceError, TracePid, BATCH};
+use super::{
+    access_size, number, quote, Access, Event, Location, Records, TraceError, TracePid, BATCH,
+};
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
-use rustc_hash::FxHashMap;
+use crate::policy::ids::{PageIds, MAX_PAGES};
 use std::io::BufRead;
 
 /// The trace pid of every record.
@@ -92,7 +94,9 @@ fn parse_record(text: &str) -> Result<Event, String> {
 pub struct OracleReader<R> {
     records: Records<R>,
     page_size: u64,
-    ids: FxHashMap<u64, u64>,
+    ids: PageIds,
+    keys: Vec<u64>,
+    dense: Vec<u32>,
 }
 
 impl<R: BufRead> OracleReader<R> {
@@ -101,7 +105,9 @@ impl<R: BufRead> OracleReader<R> {
         OracleReader {
             records: Records::new(input, name),
             page_size,
-            ids: FxHashMap::default(),
+            ids: PageIds::new(),
+            keys: Vec::with_capacity(BATCH),
+            dense: Vec::with_capacity(BATCH),
         }
     }
 
@@ -109,20 +115,31 @@ impl<R: BufRead> OracleReader<R> {
     pub fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<(), TraceError> {
         const R: usize = crate::policy::trace::ORACLE_RECORD;
         let mut rec = [0u8; R];
-        while out.len() < BATCH {
+        self.keys.clear();
+        while self.keys.len() + out.len() < BATCH {
             if !self.records.next(&mut rec, "oracleGeneral record")? {
-                return Ok(());
+                break;
             }
-            let id = u64::from_le_bytes(rec[4..12].try_into().unwrap_or([0; 8]));
-            let next = self.ids.len() as u64;
-            let dense = *self.ids.entry(id).or_insert(next);
-            out.push(Event::Access(Access {
+            self.keys
+                .push(u64::from_le_bytes(rec[4..12].try_into().unwrap_or([0; 8])));
+        }
+        // Dense ids for a batch at once, so that the table's lookups overlap.
+        self.dense.clear();
+        if let Err(i) = self.ids.map(&self.keys, &mut self.dense) {
+            return Err(TraceError::at(
+                self.records.name(),
+                Location::Byte(self.records.offset() - ((self.keys.len() - i) * R) as u64),
+                format!("more than {MAX_PAGES} distinct objects"),
+            ));
+        }
+        out.extend(self.dense.iter().map(|&d| {
+            Event::Access(Access {
                 pid: PID,
                 kind: AccessKind::Read,
-                va: VirtAddr(ORACLE_BASE + dense * self.page_size),
+                va: VirtAddr(ORACLE_BASE + d as u64 * self.page_size),
                 size: 1,
-            }));
-        }
+            })
+        }));
         Ok(())
     }
 }
