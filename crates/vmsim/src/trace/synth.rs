@@ -398,7 +398,8 @@ impl SynthParams {
 enum State {
     Simple,
     Zipf {
-        cdf: Vec<f64>,
+        /// Ranks drawn by their cumulative weights, in O(1).
+        ranks: crate::rng::Inverse,
         perm: Vec<u32>,
     },
     Chase {
@@ -472,7 +473,10 @@ impl Generator {
                 for i in (1..perm.len()).rev() {
                     perm.swap(i, rng.below(i as u64 + 1) as usize);
                 }
-                State::Zipf { cdf, perm }
+                State::Zipf {
+                    ranks: crate::rng::Inverse::new(cdf),
+                    perm,
+                }
             }
             WorkloadKind::PointerChase => {
                 let nodes = footprint / 64;
@@ -708,10 +712,7 @@ impl Generator {
             WorkloadKind::Zipf => {
                 let u = self.unit();
                 let page = match &self.state {
-                    State::Zipf { cdf, perm } => {
-                        let x = u * cdf.last().copied().unwrap_or(1.0);
-                        perm[cdf.partition_point(|&c| c < x).min(perm.len() - 1)] as u64
-                    }
+                    State::Zipf { ranks, perm } => perm[ranks.index(u)] as u64,
                     _ => 0,
                 };
                 let va = base + page * ps + self.rng.below(ps / 8) * 8;
