@@ -4,7 +4,7 @@
 //! order the entries) and appends `(page, stamp)` to the list's queue; taking it out
 //! only marks the page. The tail of a list is the oldest entry of its queue that is
 //! still its page's current stamp; older entries are stale and are dropped as they
-//! come to the front, or all at once when a queue holds more than four times its
+//! come to the front, or all at once when a queue holds more than eight times its
 //! list's pages. A reference so touches one word of its own page and the ends of the
 //! queues, and the driver can prefetch both, unlike relinking a doubly-linked list
 //! ([`super::list`]), which writes to the page's two neighbours wherever they are.
@@ -105,7 +105,7 @@ impl Queues {
         self.lens[l as usize] += 1;
         let q = &mut self.queues[l as usize];
         q.push_back((p, stamp));
-        if q.len() > 4 * self.lens[l as usize] + 1024 {
+        if q.len() > 8 * self.lens[l as usize] + 4096 {
             let state = &self.state;
             compact(
                 q,
