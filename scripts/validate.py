@@ -67,12 +67,16 @@ SLACK = {"vmstat.thp_fault_alloc": 2, "vmstat.thp_split_pmd": 2}
 # Programs replayed on several CPUs: the shootdowns every CPU received, natively the
 # growth of /proc/interrupts' TLB row.
 CPU_HEADLINE = ["vmstat.nr_tlb_remote_flush_received"]
-# The acceptance rule's relative tolerance per headline counter (the default is 10%).
+# The acceptance rule's relative tolerance per headline counter, (below, above) the
+# Linux median (the default is 10% either way).
 # In a KVM guest with PV remote TLB flush (dmesg: "KVM setup pv remote TLB flush"), a
 # shootdown to a vCPU the host has preempted is left to the host, with no interrupt
-# in the guest: Linux's count falls short of the shootdowns by however often the host
-# was busy (2,000 munmaps gave medians of 1,813 to 1,911 on this machine).
-TOLERANCE = {"vmstat.nr_tlb_remote_flush_received": 0.15}
+# in the guest: the interrupts are a lower bound of the shootdowns, short by however
+# often the host was busy (2,000 munmaps gave medians of 1,695 to 1,966 on this
+# machine, the 1,695 in a CI run). The guest cannot count the shootdowns sent (no
+# CONFIG_DEBUG_TLBFLUSH, no kprobes, ftrace filters refused), so vmsim may be up to 30%
+# above the interrupts and at most 10% below.
+TOLERANCE = {"vmstat.nr_tlb_remote_flush_received": (0.10, 0.30)}
 INFO_VMSTAT = [
     "pgfault", "pgmajfault", "pgpgin", "pgpgout", "pgscan_kswapd", "pgscan_direct",
     "pgsteal_kswapd", "pgsteal_direct", "pgactivate", "pgdeactivate", "pgrefill",
@@ -703,12 +707,15 @@ def median(xs):
 
 
 def verdict(runs, vm, slack=50, tolerance=0.1):
-    """The acceptance rule for a headline counter: within `tolerance` (10%) or `slack`
-    events of the Linux median, or within the Linux runs' spread."""
+    """The acceptance rule for a headline counter: within `tolerance` (10%; a pair is
+    (below, above) the median) or `slack` events of the Linux median, or within the
+    Linux runs' spread."""
     if vm is None or not runs:
         return False
     med = statistics.median(runs)
-    return abs(vm - med) <= max(tolerance * med, slack) or min(runs) <= vm <= max(runs)
+    below, above = tolerance if isinstance(tolerance, tuple) else (tolerance, tolerance)
+    allowed = max((above if vm >= med else below) * med, slack)
+    return abs(vm - med) <= allowed or min(runs) <= vm <= max(runs)
 
 
 def headline_for(thp_program, cpu_program=False):
@@ -1093,7 +1100,8 @@ def doc_table(results, meta):
     if with_cpus(results):
         thp_note += (" nr_tlb_remote_flush_received is judged for the programs replayed on several "
                      "CPUs (`--cpus`, the corpus's `cpus`) against the growth of /proc/interrupts' "
-                     "`TLB` row, within 15%; `-` for the others.")
+                     "`TLB` row, from 10% below to 30% above (the interrupts undercount the shootdowns "
+                     "on a KVM guest with PV remote TLB flush); `-` for the others.")
     lines = [
         DOC_BEGIN,
         "",
