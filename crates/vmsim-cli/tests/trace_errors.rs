@@ -304,3 +304,26 @@ fn empty_binary_and_truncated_inputs_are_named() {
         );
     }
 }
+
+/// `vmsim policy` streams page traces, reading on one thread while the policies run on
+/// another: an error several blocks in still names its line or byte, and no results
+/// are printed.
+#[test]
+fn a_bad_page_deep_in_a_stream_is_named() {
+    let mut text: String = (0..40_000).map(|i| format!("{}\n", i % 977)).collect();
+    text.push_str("0x1f\nseven\n3\n");
+    let f = file("deep.txt", &text);
+    let args = ["policy", "-p", "lru,fifo", "-f", "64", s(&f)];
+    refused(&args, &["deep.txt:40002", "`seven` is not a page number"]);
+    assert_eq!(vmsim(&args).stdout, "");
+    // An oracleGeneral file cut 5 bytes into its 50,001st record.
+    let mut bin = vec![0u8; 50_000 * 24 + 5];
+    for (i, rec) in bin.chunks_exact_mut(24).enumerate() {
+        rec[4..12].copy_from_slice(&(i as u64 % 1000).to_le_bytes());
+    }
+    let f = file("cut.oracleGeneral.bin", &bin);
+    refused(
+        &["policy", "-p", "arc", "-f", "64", s(&f)],
+        &["1200005 bytes", "the last one starts at byte 1200000"],
+    );
+}
