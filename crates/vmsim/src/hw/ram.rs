@@ -41,6 +41,14 @@ pub(crate) fn prefetch_host<T>(x: &T) {
     let _ = x;
 }
 
+/// [`prefetch_host`] of `v[i]`, if there is one.
+#[inline(always)]
+pub(crate) fn prefetch_at<T>(v: &[T], i: usize) {
+    if let Some(x) = v.get(i) {
+        prefetch_host(x);
+    }
+}
+
 /// Asks the host kernel to back the bytes `start..start + len` of this process's memory
 /// with transparent huge pages where it can (Linux's `MADV_HUGEPAGE`; nothing elsewhere,
 /// or when the kernel says no), so that one host TLB entry covers 2 MiB instead of 4 KiB

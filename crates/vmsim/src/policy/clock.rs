@@ -79,9 +79,7 @@ impl Policy for Clock {
 
     #[inline(always)]
     fn prefetch(&self, p: u32) {
-        if let Some(x) = self.count.get(p as usize) {
-            crate::hw::ram::prefetch_host(x);
-        }
+        crate::hw::ram::prefetch_at(&self.count, p as usize);
     }
 
     fn grow(&mut self, pages: usize) {

@@ -48,9 +48,7 @@ impl Policy for Fifo {
 
     #[inline(always)]
     fn prefetch(&self, p: u32) {
-        if let Some(x) = self.resident.get(p as usize) {
-            crate::hw::ram::prefetch_host(x);
-        }
+        crate::hw::ram::prefetch_at(&self.resident, p as usize);
     }
 
     fn grow(&mut self, pages: usize) {

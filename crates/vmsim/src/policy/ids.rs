@@ -3,14 +3,14 @@
 //!
 //! Page numbers below [`DIRECT`] (most synthetic traces', and block traces' offsets)
 //! index a plain array of ids, allocated zeroed so that the host maps only the parts
-//! a trace touches. Others go to an open-addressing table (linear probing, at most half full) of 16-byte
-//! slots. A trace's page numbers are known ahead, so [`PageIds::map`] asks the host to
+//! a trace touches. Others go to an open-addressing table (linear probing, at most
+//! half full) of 16-byte slots. A trace's page numbers are known ahead, so [`PageIds::map`] asks the host to
 //! bring the slot of the page [`AHEAD`] references on into its cache while it looks up
 //! the current one: on a table larger than the host's caches, lookups overlap instead
 //! of waiting for memory one after another. Turning numbers into ids was most of
 //! `vmsim policy`'s time on large traces with a general-purpose hash map.
 
-use crate::hw::ram::prefetch_host;
+use crate::hw::ram::{prefetch_at, prefetch_host};
 
 /// "No page here", in a slot's id.
 const EMPTY: u32 = u32::MAX;
@@ -114,16 +114,23 @@ impl PageIds {
             }
             i = (i + 1) & mask;
         }
+        let id = self.fresh(key)?;
+        self.hashed += 1;
+        self.slots[i] = Slot { key, id };
+        if self.hashed * 2 > self.slots.len() {
+            self.grow();
+        }
+        Some(id)
+    }
+
+    /// The next id, given to `key`; `None` when every id is taken.
+    #[inline(always)]
+    fn fresh(&mut self, key: u64) -> Option<u32> {
         let id = self.pages.len();
         if id >= MAX_PAGES {
             return None;
         }
-        self.hashed += 1;
-        self.slots[i] = Slot { key, id: id as u32 };
         self.pages.push(key);
-        if self.hashed * 2 > self.slots.len() {
-            self.grow();
-        }
         Some(id as u32)
     }
 
@@ -136,22 +143,16 @@ impl PageIds {
         if d != 0 {
             return Some(d - 1);
         }
-        let id = self.pages.len();
-        if id >= MAX_PAGES {
-            return None;
-        }
-        self.direct[key] = id as u32 + 1;
-        self.pages.push(key as u64);
-        Some(id as u32)
+        let id = self.fresh(key as u64)?;
+        self.direct[key] = id + 1;
+        Some(id)
     }
 
     /// Hints the host to cache where `key`'s id is kept.
     #[inline(always)]
     fn prefetch(&self, key: u64) {
         if key < DIRECT {
-            if let Some(d) = self.direct.get(key as usize) {
-                prefetch_host(d);
-            }
+            prefetch_at(&self.direct, key as usize);
         } else {
             prefetch_host(&self.slots[self.home(key)]);
         }

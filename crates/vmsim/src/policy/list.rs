@@ -40,9 +40,7 @@ impl Lists {
     /// Hints the host to cache page `p`'s links (see [`super::Policy::prefetch`]).
     #[inline(always)]
     pub fn prefetch(&self, p: u32) {
-        if let Some(l) = self.links.get(p as usize) {
-            crate::hw::ram::prefetch_host(l);
-        }
+        crate::hw::ram::prefetch_at(&self.links, p as usize);
     }
 
     /// Makes room for pages `0..pages`: the sentinels move to the new end.

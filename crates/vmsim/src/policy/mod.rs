@@ -498,7 +498,7 @@ pub fn simulate_observed(
                     &owned
                 }
             };
-            let mut p = opt::Opt::new(spec.frames, refs, next);
+            let mut p = opt::Opt::new(spec.frames, next);
             drive(&mut p, refs, 0, &mut tally, seen);
             totals(&p, &tally, n)
         }

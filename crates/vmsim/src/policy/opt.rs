@@ -6,12 +6,13 @@
 //!
 //! The resident pages are kept as the set of their next uses, which are times (indices
 //! of references): no two pages share one, since each time references one page, and
-//! the page of a time is the trace's reference there. The set is a bitmap over time
-//! with a summary bit per 64-bit word, level above level ([`TimeSet`]), so finding the
-//! farthest next use reads one word per level; pages never used again are kept apart,
-//! and evicted first, in any order (none of them is ever referenced again, so which one
-//! goes changes no later hit). A reference at time `t` hits exactly when `t` is in the
-//! set: a resident page's next use is the next time it is referenced.
+//! an eviction needs only the farthest of them taken out, not the page it belongs to.
+//! The set is a bitmap over time with a summary bit per 64-bit word, level above level
+//! ([`TimeSet`]), so finding the farthest next use reads one word per level; pages
+//! never used again are kept apart, and evicted first, in any order (none of them is
+//! ever referenced again, so which one goes changes no later hit). A reference at time
+//! `t` hits exactly when `t` is in the set: a resident page's next use is the next time
+//! it is referenced.
 
 use super::trace::NEVER;
 use super::Policy;
@@ -89,7 +90,6 @@ impl TimeSet {
 /// OPT over the set of the resident pages' next uses.
 #[derive(Clone, Debug)]
 pub struct Opt<'a> {
-    refs: &'a [u32],
     next: &'a [u32],
     /// The next uses of the resident pages that have one.
     due: TimeSet,
@@ -100,14 +100,12 @@ pub struct Opt<'a> {
 }
 
 impl<'a> Opt<'a> {
-    /// `frames` frames over the trace `refs`; `next[t]` is the index of the next
-    /// reference to the page referenced at `t` ([`NEVER`] if none).
-    pub fn new(frames: usize, refs: &'a [u32], next: &'a [u32]) -> Opt<'a> {
-        debug_assert_eq!(refs.len(), next.len());
+    /// `frames` frames over a trace whose reference at `t` is next referenced at
+    /// `next[t]` ([`NEVER`] if it is not).
+    pub fn new(frames: usize, next: &'a [u32]) -> Opt<'a> {
         Opt {
-            refs,
             next,
-            due: TimeSet::new(refs.len()),
+            due: TimeSet::new(next.len()),
             never: Vec::new(),
             len: 0,
             cap: super::capacity(frames),
@@ -118,7 +116,6 @@ impl<'a> Opt<'a> {
 impl Policy for Opt<'_> {
     #[inline(always)]
     fn access(&mut self, p: u32, t: usize) -> bool {
-        debug_assert_eq!(self.refs[t], p);
         let hit = self.due.contains(t);
         if hit {
             self.due.remove(t);
@@ -158,11 +155,9 @@ mod tests {
         let mut set = TimeSet::new(n);
         assert_eq!(set.levels.len(), 4);
         let mut want = std::collections::BTreeSet::new();
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::rng::Rng(0x9e37_79b9_7f4a_7c15u64);
         for _ in 0..100_000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
+            let s = rng.next();
             let i = (s % n as u64) as usize;
             if s & (1 << 40) != 0 {
                 set.insert(i);

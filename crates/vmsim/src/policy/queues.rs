@@ -9,7 +9,7 @@
 //! queues, and the driver can prefetch both, unlike relinking a doubly-linked list
 //! ([`super::list`]), which writes to the page's two neighbours wherever they are.
 
-use crate::hw::ram::prefetch_host;
+use crate::hw::ram::prefetch_at;
 use std::collections::VecDeque;
 
 /// "In no list".
@@ -18,8 +18,16 @@ pub const NONE: u32 = u32::MAX;
 /// The stamp of a page in no list (never given to an entry).
 const NO_STAMP: u32 = u32::MAX;
 
-/// How far past a queue's front [`Queues::tail`] prefetches the next candidates.
-const QUEUE_AHEAD: usize = 8;
+/// How far past a queue's front a look for the tail prefetches the next candidates'
+/// states.
+pub(super) const QUEUE_AHEAD: usize = 8;
+
+/// Whether a queue of `entries` for a list of `live` pages holds so many stale
+/// entries that it is time to [`compact`] it.
+#[inline(always)]
+pub(super) fn overgrown(entries: usize, live: usize) -> bool {
+    entries > 8 * live + 4096
+}
 
 /// Several recency lists over the same pages; a page is in at most one.
 #[derive(Clone, Debug)]
@@ -61,9 +69,7 @@ impl Queues {
     /// Hints the host to cache page `p`'s state (see [`super::Policy::prefetch`]).
     #[inline(always)]
     pub fn prefetch(&self, p: u32) {
-        if let Some(s) = self.state.get(p as usize) {
-            prefetch_host(s);
-        }
+        prefetch_at(&self.state, p as usize);
     }
 
     /// The list page `p` is in ([`NONE`] if none).
@@ -105,13 +111,8 @@ impl Queues {
         self.lens[l as usize] += 1;
         let q = &mut self.queues[l as usize];
         q.push_back((p, stamp));
-        if q.len() > 8 * self.lens[l as usize] + 4096 {
-            let state = &self.state;
-            compact(
-                q,
-                |p, s| state[p as usize].1 == s,
-                |p| prefetch_host(&state[p as usize]),
-            );
+        if overgrown(q.len(), self.lens[l as usize]) {
+            compact_stamped(q, &self.state);
         }
     }
 
@@ -137,7 +138,7 @@ impl Queues {
             }
             q.pop_front();
             if let Some(&(ahead, _)) = q.get(QUEUE_AHEAD) {
-                prefetch_host(&self.state[ahead as usize]);
+                prefetch_at(&self.state, ahead as usize);
             }
         }
     }
@@ -156,12 +157,7 @@ impl Queues {
     fn renumber(&mut self) {
         let mut clock = 0;
         for q in &mut self.queues {
-            let state = &self.state;
-            compact(
-                q,
-                |p, s| state[p as usize].1 == s,
-                |p| prefetch_host(&state[p as usize]),
-            );
+            compact_stamped(q, &self.state);
             let state = &mut self.state;
             for e in q.iter_mut() {
                 e.1 = clock;
@@ -171,6 +167,16 @@ impl Queues {
         }
         self.clock = clock;
     }
+}
+
+/// [`compact`] of a queue of [`Queues`]: an entry is live while it holds its page's
+/// stamp.
+fn compact_stamped(q: &mut VecDeque<(u32, u32)>, state: &[(u32, u32)]) {
+    compact(
+        q,
+        |p, s| state[p as usize].1 == s,
+        |p| prefetch_at(state, p as usize),
+    );
 }
 
 /// Drops the entries `(page, stamp)` of `q` that are not `live`, keeping the order of
@@ -232,11 +238,9 @@ mod tests {
         let mut q = Queues::new(pages as usize, 3, 10);
         q.clock_limit = 5000;
         let mut l = Lists::new(pages as usize, 3);
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::rng::Rng(0x9e37_79b9_7f4a_7c15u64);
         for _ in 0..200_000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
+            let s = rng.next();
             let p = (s % pages as u64) as u32;
             let list = ((s >> 20) % 3) as u32;
             match (s >> 40) % 4 {

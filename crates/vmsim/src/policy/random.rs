@@ -55,9 +55,7 @@ impl Policy for Random {
 
     #[inline(always)]
     fn prefetch(&self, p: u32) {
-        if let Some(x) = self.pos.get(p as usize) {
-            crate::hw::ram::prefetch_host(x);
-        }
+        crate::hw::ram::prefetch_at(&self.pos, p as usize);
     }
 
     fn grow(&mut self, pages: usize) {

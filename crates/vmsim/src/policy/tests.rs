@@ -166,13 +166,12 @@ proptest! {
 #[test]
 fn a_policy_is_sized_by_the_pages_it_can_hold() {
     // Each of these would ask the host for terabytes if sized by the frames.
-    let refs = [0u32, 1, 2, 0];
     let next = [3, u32::MAX, u32::MAX, u32::MAX];
     let huge = 1usize << 40;
     let mut f = fifo::Fifo::new(huge, 3);
     let mut c = clock::Clock::new(huge, 3, 1, 1);
     let mut r = random::Random::new(huge, 3, 1);
-    let mut o = opt::Opt::new(huge, &refs, &next);
+    let mut o = opt::Opt::new(huge, &next);
     for (t, p) in [0u32, 1, 2, 0].into_iter().enumerate() {
         let hit = t == 3;
         assert_eq!(f.access(p, t), hit);
@@ -191,12 +190,10 @@ fn a_policy_is_sized_by_the_pages_it_can_hold() {
 /// pages, from both file formats.
 #[test]
 fn streams_give_what_whole_traces_give() {
-    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut rng = crate::rng::Rng(0x2545_f491_4f6c_dd1du64);
     let mut pages = Vec::new();
     for t in 0..(3 * trace::BLOCK as u64 + 5000) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
+        let s = rng.next();
         // New pages keep coming (up to t / 8), with a hot set and some huge numbers.
         let p = match s % 4 {
             0 => s % 64,

@@ -3,9 +3,9 @@
 //! gzip, xz or zstd, told by magic bytes) and compacting the page numbers to dense ids
 //! so that policies index plain arrays.
 //!
-//! Files are streamed a block at a time ([`PageStream`]), never read whole; text lines are read by the event traces'
-//! [`LineReader`](crate::trace::LineReader), so a line holds at most
-//! [`MAX_LINE`](crate::trace::MAX_LINE) bytes.
+//! Files are streamed a block at a time ([`PageStream`]), never slurped; text lines
+//! are read by the event traces' [`LineReader`](crate::trace::LineReader), so a line
+//! holds at most [`MAX_LINE`](crate::trace::MAX_LINE) bytes.
 
 use super::ids::{PageIds, MAX_PAGES};
 use crate::trace::{number_problem, quote, LineReader, Location, NumberProblem};
@@ -211,11 +211,6 @@ impl<R: BufRead> PageStream<R> {
     /// Whether no reference has been read.
     pub fn is_empty(&self) -> bool {
         self.refs == 0
-    }
-
-    /// The page number of each id so far.
-    pub fn pages(&self) -> &[u64] {
-        self.ids.pages()
     }
 
     /// Appends the ids of the next block of references (at most [`BLOCK`]) to `out`;
