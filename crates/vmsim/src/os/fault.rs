@@ -506,7 +506,10 @@ impl Kernel {
                 match self.cached_page(pid, file, idx) {
                     Some(pfn) if !self.readahead_marked(pfn) => {
                         self.frames.get(pfn);
-                        let flags = self.user_flags(vma.prot, vma.shared, false);
+                        // Young, as Linux makes them where the architecture does not
+                        // ask for old prefaulted entries (x86, RISC-V): the protection's
+                        // bits include Accessed.
+                        let flags = self.user_flags(vma.prot, vma.shared, false) | Flags::ACCESSED;
                         if self.install(pid, va, pfn, flags).is_ok() {
                             mapped += 1;
                             hit |= va == page;

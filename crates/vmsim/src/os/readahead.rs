@@ -199,7 +199,7 @@ impl Kernel {
             ..ra
         };
         self.cache.files[file.0 as usize].ra = new;
-        self.read_window(pid, file, new, order_within(size).min(2));
+        self.read_window(pid, file, new, 0);
     }
 
     /// Fault-around mapped `n` cached pages of `file`: as many hits for its miss count.
@@ -238,6 +238,26 @@ impl Kernel {
         self.cache.folio_order.get(&pfn.0).map_or(0, |&o| o as u32)
     }
 
+    /// Appends the frames of the folio page-cache frame `pfn` belongs to, `pfn` first
+    /// and the other cached pages of its aligned run after it; `pfn` alone when it is
+    /// no part of a larger folio.
+    pub(super) fn folio_frames(&self, pfn: Pfn, out: &mut Vec<Pfn>) {
+        out.push(pfn);
+        let order = self.folio_of(pfn);
+        let Some(&(file, idx)) = self.cache.owner.get(&pfn.0).filter(|_| order > 0) else {
+            return;
+        };
+        let head = idx & !((1u64 << order) - 1);
+        let run = self
+            .cache
+            .pages
+            .range((file, head)..(file, head + (1 << order)));
+        out.extend(
+            run.map(|(_, &p)| p)
+                .filter(|&p| p != pfn && self.folio_of(p) == order),
+        );
+    }
+
     /// Clears the readahead mark of the folio of `order` holding page `idx`.
     fn unmark_folio(&mut self, file: FileId, idx: u64, order: u32) {
         let head = idx & !((1u64 << order) - 1);
@@ -268,7 +288,7 @@ impl Kernel {
             ..*ra
         };
         let ra = *ra;
-        let order = order_within(ra.size).min(2);
+        let order = 0;
         self.read_window(pid, file, ra, order);
     }
 
@@ -419,6 +439,33 @@ mod tests {
         // mark, mapped alone; then fault-around maps the rest of the folio).
         let minor = faults(&k, FaultKind::PageCache);
         assert!((62..=70).contains(&minor), "{minor} minor faults");
+    }
+
+    #[test]
+    fn read_around_reads_single_pages_and_fault_around_maps_them_young() {
+        // Linux 6.18's read-around allocates order-0 folios, and x86 installs the
+        // pages fault-around maps with Accessed set.
+        let mut k = boot("x86-64");
+        let (pid, va) = mapped_file(&mut k, 1024, Prot::READ);
+        // A miss (read around it), then a hit that maps the pages around it, which
+        // the program never touches.
+        read_pages(&mut k, pid, va, 0..2);
+        let f = k.cache.file_named("/data").unwrap();
+        for i in 0..16 {
+            let pfn = k.cache.pages[&(f, i)];
+            assert_eq!(k.folio_of(pfn), 0, "page {i} is a folio of its own");
+        }
+        let (paging, pt) = (k.machine.spec.paging, k.mm(pid).unwrap().pt);
+        for i in 2..16 {
+            let slot = pt.slot(&paging, &k.machine.ram, VirtAddr(va.0 + i * 4096));
+            let Some(crate::hw::Slot::Leaf(m)) = slot else {
+                panic!("page {i} was mapped around the fault: {slot:?}");
+            };
+            assert!(
+                m.flags.contains(crate::hw::Flags::ACCESSED),
+                "page {i} young"
+            );
+        }
     }
 
     #[test]

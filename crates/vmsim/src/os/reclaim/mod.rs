@@ -281,6 +281,8 @@ pub(super) struct Reclaim {
     pub(super) lazyfree: rustc_hash::FxHashSet<u64>,
     /// The shadow entries evicted pages left.
     pub(super) shadows: super::workingset::Shadows,
+    /// The frames of the folio two-list reclaim is looking at (kept to reuse).
+    pub(super) folio: Vec<Pfn>,
 }
 
 impl Reclaim {
@@ -296,6 +298,7 @@ impl Reclaim {
             watermarks,
             lazyfree: Default::default(),
             shadows: Default::default(),
+            folio: Vec::new(),
         }
     }
 

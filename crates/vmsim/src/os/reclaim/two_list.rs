@@ -293,69 +293,116 @@ impl Kernel {
             .is_some_and(|&(f, _)| self.cache.files[f.0 as usize].executable)
     }
 
+    /// The frames reclaim takes together with `pfn`, the tail of list `lru`: a file
+    /// page's folio (its pages on the same list and in `scope`), as Linux's lists hold
+    /// a folio as one entry; any other frame alone. Returned in a buffer to hand back
+    /// to `self.reclaim.folio`.
+    fn folio_on(&mut self, pfn: Pfn, lru: u32, scope: Scope) -> Vec<Pfn> {
+        let mut folio = std::mem::take(&mut self.reclaim.folio);
+        folio.clear();
+        if lru < FILE_LISTS {
+            folio.push(pfn);
+            return folio;
+        }
+        self.folio_frames(pfn, &mut folio);
+        let lists = &self.reclaim.lists;
+        folio.retain(|&p| {
+            p == pfn
+                || (lists.list_of(p.0 as u32) == Some(lru)
+                    && in_scope(&self.frames, &self.rmap, p, scope))
+        });
+        folio
+    }
+
     /// Scans up to `n` pages at the tail of inactive list `lru` (Linux's
-    /// `shrink_inactive_list` and `folio_check_references`); returns the pages freed.
+    /// `shrink_inactive_list` and `folio_check_references`), a folio at a time;
+    /// returns the pages freed.
     fn shrink_inactive(&mut self, lru: u32, n: usize, scope: Scope, g: u16) -> usize {
         let file = lru >= FILE_LISTS;
         let (mut scanned, mut freed, mut written) = (0u64, 0usize, 0u64);
-        // `n` pages: a huge page takes all of its pages' share (Linux's
+        // `n` pages: a huge page or a folio takes all of its pages' share (Linux's
         // `isolate_lru_folios` counts `folio_nr_pages`).
         let mut left = n;
         while left > 0 {
             let Some(f) = self.isolate(lru, scope) else {
                 break;
             };
-            left = left.saturating_sub(self.reclaim.lists.weight(f));
-            let pfn = Pfn(f as u64);
-            scanned += 1;
-            self.note_scan(scope);
-            let refs = self.young_refs(pfn);
-            let referenced = self.reclaim.flag(pfn, PG_REFERENCED);
-            self.reclaim.set_flag(pfn, PG_REFERENCED, false);
+            let folio = self.folio_on(Pfn(f as u64), lru, scope);
+            let mut refs = 0;
+            let mut referenced = false;
+            for &pfn in &folio {
+                left = left.saturating_sub(self.reclaim.lists.weight(pfn.0 as u32));
+                scanned += 1;
+                self.note_scan(scope);
+                // Every mapping's bits are read and cleared; the folio counts as used
+                // through as many mappings as its most used page.
+                refs = refs.max(self.young_refs(pfn));
+                referenced |= self.reclaim.flag(pfn, PG_REFERENCED);
+                self.reclaim.set_flag(pfn, PG_REFERENCED, false);
+            }
             if refs > 0 {
-                self.reclaim.set_flag(pfn, PG_REFERENCED, true);
-                if referenced || refs > 1 || (file && self.is_text(pfn)) {
-                    self.activate(pfn);
-                } else {
-                    self.reclaim.lists.move_to_head(lru, f);
+                let activate = referenced || refs > 1 || (file && self.is_text(folio[0]));
+                for &pfn in &folio {
+                    self.reclaim.set_flag(pfn, PG_REFERENCED, true);
+                    if activate {
+                        self.activate(pfn);
+                    } else {
+                        self.reclaim.lists.move_to_head(lru, pfn.0 as u32);
+                    }
                 }
-                continue;
-            }
-            let outs = self.log.counters.swap_outs;
-            if self.steal(pfn, scope).is_some() {
-                freed += 1;
-                // Written to swap now (not a clean page whose slot held its bytes).
-                written += (self.log.counters.swap_outs > outs) as u64;
+            } else if folio.len() > 1 && folio.iter().any(|p| self.reclaim.pinned.contains(p)) {
+                // A fault holds one of its pages: the folio stays whole, active.
+                for &pfn in &folio {
+                    self.activate(pfn);
+                }
             } else {
-                // It cannot go now (no swap slot, a fault holds it): keep it active.
-                self.activate(pfn);
+                for &pfn in &folio {
+                    let outs = self.log.counters.swap_outs;
+                    if self.steal(pfn, scope).is_some() {
+                        freed += 1;
+                        // Written to swap now (not a clean page whose slot held its bytes).
+                        written += (self.log.counters.swap_outs > outs) as u64;
+                    } else {
+                        // It cannot go now (no swap slot, a fault holds it): keep it
+                        // active.
+                        self.activate(pfn);
+                    }
+                }
             }
+            self.reclaim.folio = folio;
         }
         self.note_cost(g, file, written, scanned - freed as u64);
         freed
     }
 
     /// Scans up to `n` pages at the tail of active list `lru` (Linux's
-    /// `shrink_active_list`): each moves to the inactive list with `PG_workingset`,
-    /// its Accessed bits cleared, except a program's text in use, which goes round
-    /// the active list again.
+    /// `shrink_active_list`), a folio at a time: each moves to the inactive list with
+    /// `PG_workingset`, its Accessed bits cleared, except a program's text in use,
+    /// which goes round the active list again.
     fn shrink_active(&mut self, lru: u32, n: usize, scope: Scope) {
         let mut left = n;
         while left > 0 {
             let Some(f) = self.isolate(lru, scope) else {
                 break;
             };
-            left = left.saturating_sub(self.reclaim.lists.weight(f));
-            let pfn = Pfn(f as u64);
-            self.log.counters.active_scanned += 1;
-            let young = self.young_refs(pfn) > 0;
-            if young && lru >= FILE_LISTS && self.is_text(pfn) {
-                self.reclaim.lists.move_to_head(lru, f);
-                continue;
+            let folio = self.folio_on(Pfn(f as u64), lru, scope);
+            let mut young = false;
+            for &pfn in &folio {
+                left = left.saturating_sub(self.reclaim.lists.weight(pfn.0 as u32));
+                self.log.counters.active_scanned += 1;
+                young |= self.young_refs(pfn) > 0;
             }
-            self.reclaim.lists.move_to_head(lru - ACTIVE, f);
-            self.reclaim.set_flag(pfn, PG_WORKINGSET, true);
-            self.log.counters.deactivations += 1;
+            let keep = young && lru >= FILE_LISTS && self.is_text(folio[0]);
+            for &pfn in &folio {
+                if keep {
+                    self.reclaim.lists.move_to_head(lru, pfn.0 as u32);
+                    continue;
+                }
+                self.reclaim.lists.move_to_head(lru - ACTIVE, pfn.0 as u32);
+                self.reclaim.set_flag(pfn, PG_WORKINGSET, true);
+                self.log.counters.deactivations += 1;
+            }
+            self.reclaim.folio = folio;
         }
     }
 }
@@ -387,6 +434,52 @@ mod tests {
         assert_eq!(
             k.log.counters.swap_outs, 0,
             "cache trim: file pages went first"
+        );
+    }
+
+    #[test]
+    fn reclaim_takes_a_file_folio_whole() {
+        // A sequential reader of a file four times the RAM, with 2 MiB readahead: the
+        // windows come in folios of up to 512 pages, and reclaim must drop each one
+        // whole (Linux's lists hold a folio as one entry), never part of one.
+        let mut k = boot_small(8 << 20, 0, ReclaimPolicy::TwoList);
+        k.config.readahead_pages = 512;
+        let pages = 8192u64;
+        let f = k.create_file("/big", vec![1; (pages * 4096) as usize]);
+        let pid = spawn(&mut k);
+        let args = MmapArgs {
+            source: MapSource::File(f, 0),
+            ..MmapArgs::anon(pages * 4096, Prot::READ)
+        };
+        let va = k.mmap(pid, args).unwrap();
+        let mut largest = 0;
+        let mut b = [0u8];
+        for i in 0..pages {
+            k.read(pid, VirtAddr(va.0 + i * 4096), &mut b).unwrap();
+            assert_eq!(b, [1]);
+            if i % 64 != 0 {
+                continue;
+            }
+            for (&(file, idx), &pfn) in &k.cache.pages {
+                let order = k.folio_of(pfn);
+                largest = largest.max(order);
+                let head = idx & !((1u64 << order) - 1);
+                let whole = (head..head + (1 << order)).all(|j| {
+                    k.cache
+                        .pages
+                        .get(&(file, j))
+                        .is_some_and(|&p| k.folio_of(p) == order)
+                });
+                assert!(
+                    whole,
+                    "page {idx}'s folio of order {order} is cut, at page {i}"
+                );
+            }
+        }
+        assert!(largest >= 6, "readahead made large folios: order {largest}");
+        assert!(
+            k.log.counters.file_evictions > 4 * 2048,
+            "the file streamed through"
         );
     }
 }
