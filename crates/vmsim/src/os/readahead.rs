@@ -12,10 +12,11 @@
 //! - **The miss counter** (`mmap_miss`) counts misses up and hits (and pages mapped by
 //!   fault-around) down; past 100 the file is read at random and read-around stops.
 //! - **Folios.** Readahead fills the cache in aligned folios of `2^order` pages, as
-//!   Linux 6.x does on file systems with large folios (ext4, xfs): read-around in
-//!   order-2 folios, and each window read ahead of a sequential reader in folios two
-//!   orders larger than the marked one's, up to the window's size (32 pages) and the
-//!   PMD's order. The mark is the folio's.
+//!   Linux 6.18 does on file systems with large folios (ext4, xfs): read-around and
+//!   a `read`'s first window in single pages, and each window read ahead of a
+//!   sequential reader in folios two orders larger than the marked one's, up to the
+//!   window's size (32 pages) and the PMD's order. The mark is the folio's. Two-list
+//!   reclaim takes a folio whole (`reclaim/two_list.rs`).
 //! - Fault-around does not map a marked folio, so the reader faults on it and the next
 //!   window is read; it maps a larger folio whole (inside the VMA and the 2 MiB region
 //!   of the fault).
@@ -288,8 +289,8 @@ impl Kernel {
             ..*ra
         };
         let ra = *ra;
-        let order = 0;
-        self.read_window(pid, file, ra, order);
+        // Single pages: Linux 6.18's read-around starts its folios at order 0.
+        self.read_window(pid, file, ra, 0);
     }
 
     /// The reader reached marked page `idx`, in a folio of `order`: the next window

@@ -123,13 +123,14 @@ impl Lists {
     }
 }
 
+/// The order every list set keeps, checked on `$l`, two empty lists over at least
+/// four pages: pages leave a list's tail in the order they came to its head, and a
+/// move to another list's head takes a page out of its own. [`Lists`] and
+/// [`super::queues::Queues`] have the same methods and are checked alike.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pages_move_between_lists_in_order() {
-        let mut l = Lists::new(5, 2);
+macro_rules! check_moves_between_lists {
+    ($l:expr) => {{
+        let l = &mut $l;
         for p in 0..4 {
             l.push_head(0, p);
         }
@@ -140,9 +141,22 @@ mod tests {
         assert_eq!(l.pop_tail(0), Some(1));
         assert_eq!(l.pop_tail(1), Some(0));
         assert_eq!(l.list_of(2), 1);
-        assert_eq!(l.list_of(0), NONE);
+        assert_eq!(l.list_of(0), $crate::policy::list::NONE);
         assert_eq!(l.pop_tail(0), Some(3));
         assert_eq!(l.pop_tail(0), None);
         assert!(l.is_empty(0));
+    }};
+}
+#[cfg(test)]
+pub(crate) use check_moves_between_lists;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_move_between_lists_in_order() {
+        let mut l = Lists::new(5, 2);
+        check_moves_between_lists!(l);
     }
 }

@@ -9,11 +9,9 @@
 //! queues, and the driver can prefetch both, unlike relinking a doubly-linked list
 //! ([`super::list`]), which writes to the page's two neighbours wherever they are.
 
+pub use super::list::NONE;
 use crate::hw::ram::prefetch_at;
 use std::collections::VecDeque;
-
-/// "In no list".
-pub const NONE: u32 = u32::MAX;
 
 /// The stamp of a page in no list (never given to an entry).
 const NO_STAMP: u32 = u32::MAX;
@@ -210,20 +208,7 @@ mod tests {
     #[test]
     fn pages_move_between_lists_in_order() {
         let mut l = Queues::new(5, 2, 5);
-        for p in 0..4 {
-            l.push_head(0, p);
-        }
-        assert_eq!(l.tail(0), Some(0));
-        l.move_to_head(1, 0);
-        l.move_to_head(1, 2);
-        assert_eq!((l.len(0), l.len(1)), (2, 2));
-        assert_eq!(l.pop_tail(0), Some(1));
-        assert_eq!(l.pop_tail(1), Some(0));
-        assert_eq!(l.list_of(2), 1);
-        assert_eq!(l.list_of(0), NONE);
-        assert_eq!(l.pop_tail(0), Some(3));
-        assert_eq!(l.pop_tail(0), None);
-        assert!(l.is_empty(0));
+        crate::policy::list::check_moves_between_lists!(l);
         l.grow(7);
         l.push_head(0, 6);
         assert_eq!(l.tail(0), Some(6));
