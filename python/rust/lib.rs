@@ -416,7 +416,7 @@ fn sweep_rows(
 const RECORD: usize = 32;
 
 /// The kinds of events, by the code [`encode`] writes (`vmsim.Trace.KINDS`).
-const KINDS: [&str; 26] = [
+const KINDS: [&str; 27] = [
     "read",
     "write",
     "fetch",
@@ -443,6 +443,7 @@ const KINDS: [&str; 26] = [
     "file_readahead",
     "nonzero",
     "values",
+    "file_size",
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
@@ -527,6 +528,7 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
         Event::FileReadahead { pid, file, bytes } => (23, 0, pid, 0, bytes, u64::from(file)),
         Event::Nonzero { pid, addr } => (24, 0, pid, addr.0, 0, 0),
         Event::Values { pid } => (25, 0, pid, 0, 0, 0),
+        Event::FileSize { pid, file, bytes } => (26, 0, pid, 0, bytes, u64::from(file)),
     };
     out.push(kind as u8);
     out.push(prot);

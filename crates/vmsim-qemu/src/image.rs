@@ -83,6 +83,8 @@ pub struct Mapping {
     pub ino: u64,
     /// Offset in the file.
     pub offset: u64,
+    /// The file's length in bytes (0: anonymous memory).
+    pub size: u64,
 }
 
 const PAGE: u64 = 4096;
@@ -160,7 +162,12 @@ fn prot_of(flags: u32) -> u64 {
 
 /// The mappings Linux's loader makes for `segments` loaded `bias` bytes above their
 /// link addresses: each segment's file pages, then anonymous pages for the bss beyond.
-pub fn segment_mappings(segments: &[Segment], bias: u64, dev: u64, ino: u64) -> Vec<Mapping> {
+/// The file is `(dev, ino)`, `size` bytes long.
+pub fn segment_mappings(
+    segments: &[Segment],
+    bias: u64,
+    (dev, ino, size): (u64, u64, u64),
+) -> Vec<Mapping> {
     let mut out = Vec::new();
     for s in segments {
         let prot = prot_of(s.flags);
@@ -176,6 +183,7 @@ pub fn segment_mappings(segments: &[Segment], bias: u64, dev: u64, ino: u64) -> 
                 dev,
                 ino,
                 offset: down(s.offset),
+                size,
             });
         }
         let anon = if s.filesz > 0 { file_end } else { start };
@@ -188,6 +196,7 @@ pub fn segment_mappings(segments: &[Segment], bias: u64, dev: u64, ino: u64) -> 
                 dev: 0,
                 ino: 0,
                 offset: 0,
+                size: 0,
             });
         }
     }
@@ -248,6 +257,7 @@ pub fn image(before: &[MapLine], now: &[MapLine], stack: u64) -> Vec<Mapping> {
             dev: 0,
             ino: 0,
             offset: 0,
+            size: 0,
         });
     }
     out
@@ -272,7 +282,7 @@ fn file_image(path: &str, new: &[&MapLine]) -> Vec<Mapping> {
         return Vec::new();
     };
     let bias = at.wrapping_sub(down(first.vaddr));
-    segment_mappings(&segs, bias, meta.dev(), meta.ino())
+    segment_mappings(&segs, bias, (meta.dev(), meta.ino(), meta.len()))
 }
 
 /// Up to `n` bytes from the start of `path`.
@@ -318,7 +328,7 @@ mod tests {
                 flags: 6,
             },
         ];
-        let m = segment_mappings(&segs, 0x40_0000_0000, 7, 9);
+        let m = segment_mappings(&segs, 0x40_0000_0000, (7, 9, 1 << 20));
         assert_eq!(m.len(), 3);
         assert_eq!(
             (m[0].addr, m[0].len, m[0].prot),
@@ -330,6 +340,7 @@ mod tests {
         );
         assert_eq!(m[1].prot, 3);
         assert_eq!((m[2].addr, m[2].len, m[2].dev), (0x40_0000_5000, 0x2000, 0));
+        assert_eq!((m[0].size, m[1].size, m[2].size), (1 << 20, 1 << 20, 0));
     }
 
     #[test]

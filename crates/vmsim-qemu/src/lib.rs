@@ -288,7 +288,9 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
             p.ring.control(
                 0,
                 Ctl::Mmap,
-                &[m.addr, m.len, m.prot, m.flags, m.dev, m.ino, m.offset],
+                &[
+                    m.addr, m.len, m.prot, m.flags, m.dev, m.ino, m.offset, m.size,
+                ],
             );
         }
         if guest_base().is_some() {
@@ -519,14 +521,18 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
     let ring = &p.ring;
     match num {
         SYS_MMAP if ok => {
-            let (dev, ino) = if a[3] & 0x20 != 0 {
-                (0, 0)
+            let (dev, ino, size) = if a[3] & 0x20 != 0 {
+                (0, 0, 0)
             } else {
                 file_id(a[4] as c_int)
             };
             // Over a mapping (MAP_FIXED): whatever was there is gone.
             forget_nonzero(r, a[1]);
-            ring.control(vcpu, Ctl::Mmap, &[r, a[1], a[2], a[3], dev, ino, a[5]]);
+            ring.control(
+                vcpu,
+                Ctl::Mmap,
+                &[r, a[1], a[2], a[3], dev, ino, a[5], size],
+            );
         }
         SYS_MUNMAP if ok => {
             forget_nonzero(a[0], a[1]);
@@ -642,9 +648,11 @@ fn file_read(vcpu: u32, num: i64, a: &[u64; 6], n: u64) {
         _ if pos >= 0 => (pos as u64).saturating_sub(n),
         _ => return,
     };
-    plugin()
-        .ring
-        .control(vcpu, Ctl::FileRead, &[st.st_dev, st.st_ino, at, n]);
+    plugin().ring.control(
+        vcpu,
+        Ctl::FileRead,
+        &[st.st_dev, st.st_ino, at, n, st.st_size as u64],
+    );
 }
 
 /// The kernel copied `len` bytes to (`STORE`) or from (`LOAD`) the program's buffer at
@@ -688,15 +696,15 @@ fn nonzero_in(addr: u64, len: u64) -> Vec<u64> {
         .unwrap_or_default()
 }
 
-/// The device and inode of the file open as `fd` ((0, 0) if it is not one).
-fn file_id(fd: c_int) -> (u64, u64) {
+/// The device, inode and length of the file open as `fd` ((0, 0, 0) if it is not one).
+fn file_id(fd: c_int) -> (u64, u64, u64) {
     // SAFETY: fstat into a zeroed struct.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         if libc::fstat(fd, &mut st) != 0 {
-            return (0, 0);
+            return (0, 0, 0);
         }
-        (st.st_dev, st.st_ino)
+        (st.st_dev, st.st_ino, st.st_size as u64)
     }
 }
 

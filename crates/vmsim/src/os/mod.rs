@@ -537,27 +537,17 @@ impl Kernel {
         self.cache.create_file(name, data)
     }
 
-    /// Grows a simulated file to `len` bytes with zeros (a trace's file seen mapped
-    /// further than before); false if the host cannot hold it. Never shrinks one.
-    pub fn extend_file(&mut self, file: FileId, len: u64) -> bool {
-        let Some(f) = self.cache.files.get_mut(file.0 as usize) else {
-            return false;
-        };
-        if f.host.is_some() || len <= f.len {
-            return f.host.is_none();
+    /// Grows a simulated file to `len` bytes (a trace's file seen longer than before):
+    /// the part past its contents reads as zeros, and nothing is allocated for it.
+    /// Never shrinks one; false for a host file (whose length is its own) or no file.
+    pub fn grow_file(&mut self, file: FileId, len: u64) -> bool {
+        match self.cache.files.get_mut(file.0 as usize) {
+            Some(f) if f.host.is_none() => {
+                f.len = f.len.max(len);
+                true
+            }
+            _ => false,
         }
-        let Ok(new) = usize::try_from(len) else {
-            return false;
-        };
-        if f.data
-            .try_reserve(new.saturating_sub(f.data.len()))
-            .is_err()
-        {
-            return false;
-        }
-        f.data.resize(new, 0);
-        f.len = len;
-        true
     }
 
     /// Opens a real file of the host, read-only: it can be mapped privately or

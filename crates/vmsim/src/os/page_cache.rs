@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 pub struct File {
     /// Its name.
     pub name: String,
-    /// Its contents (for a simulated file).
+    /// Its contents (for a simulated file); the part of its length past them reads as
+    /// zeros (a trace's file, whose contents the trace does not record, holds none).
     pub data: Vec<u8>,
     /// A real file of the host, read page by page as the page cache fills (read-only).
     pub host: Option<std::fs::File>,
@@ -38,7 +39,9 @@ impl File {
         match &self.host {
             Some(f) => f.read_exact_at(&mut buf[..n], at).is_ok(),
             None => {
-                buf[..n].copy_from_slice(&self.data[at as usize..at as usize + n]);
+                let held = self.data.get(at as usize..).unwrap_or_default();
+                let n = n.min(held.len());
+                buf[..n].copy_from_slice(&held[..n]);
                 true
             }
         }
@@ -195,6 +198,12 @@ mod tests {
         let mut buf = [9u8; 8];
         assert!(c.files[a.0 as usize].read_page(4, &mut buf));
         assert_eq!(buf, [7, 7, 0, 0, 0, 0, 0, 0]);
+        // Longer than its contents (a trace's file): the rest reads as zeros.
+        c.files[a.0 as usize].len = 64;
+        assert!(c.files[a.0 as usize].read_page(4, &mut buf));
+        assert_eq!(buf, [7, 7, 0, 0, 0, 0, 0, 0]);
+        assert!(c.files[a.0 as usize].read_page(16, &mut buf));
+        assert_eq!(buf, [0; 8]);
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! - An OS event: bits 2–7 are its type (0 spawn, 1 mmap, 2 munmap, 3 mprotect, 4 brk,
 //!   5 fork, 6 exec, 7 exit, 8 switch, 9 shm attach; from version 2 also 10 thread,
 //!   11 thread exit, 12 exec image, 13 mremap, 14 madvise, 15 shm detach, 16 syscall,
-//!   17 thp disable), then its fields as varints in the order of [`super::Event`]'s
+//!   17 thp disable, 18 vfork, 19 read, 20 file readahead, 21 nonzero, 22 values,
+//!   23 file size), then its fields as varints in the order of [`super::Event`]'s
 //!   fields; exit codes are zigzag varints, booleans 0 or 1; protections are one byte
 //!   (`r`=1, `w`=2, `x`=4; for mmap also 8: shared, 16: a file number and offset
 //!   follow).
@@ -189,6 +190,7 @@ impl<W: Write> BinaryWriter<W> {
             Event::FileReadahead { pid, file, bytes } => {
                 os(b, 20, &[pid as u64, file as u64, bytes])
             }
+            Event::FileSize { pid, file, bytes } => os(b, 23, &[pid as u64, file as u64, bytes]),
             Event::Nonzero { pid, addr } => os(b, 21, &[pid as u64, addr.0]),
             Event::Values { pid } => os(b, 22, &[pid as u64]),
             Event::Exec { pid } => os(b, 6, &[pid as u64]),
@@ -684,6 +686,11 @@ impl<R: BufRead> BinaryReader<R> {
                 file: self.u32("file")?,
                 bytes: self.varint()?,
             },
+            23 => Event::FileSize {
+                pid: self.u32("pid")?,
+                file: self.u32("file")?,
+                bytes: self.varint()?,
+            },
             18 => Event::Vfork {
                 parent: self.u32("pid")?,
                 child: self.u32("pid")?,
@@ -826,6 +833,31 @@ mod tests {
             Event::ThpDisable {
                 pid: 2,
                 disable: false,
+            },
+            Event::Vfork {
+                parent: 2,
+                child: u32::MAX,
+            },
+            Event::FileRead {
+                pid: 2,
+                file: u32::MAX,
+                offset: u64::MAX,
+                len: 0,
+            },
+            Event::FileReadahead {
+                pid: 2,
+                file: 0,
+                bytes: u64::MAX,
+            },
+            Event::Nonzero {
+                pid: 2,
+                addr: VirtAddr(u64::MAX),
+            },
+            Event::Values { pid: 2 },
+            Event::FileSize {
+                pid: 2,
+                file: 3,
+                bytes: u64::MAX,
             },
         ]
     }

@@ -256,6 +256,16 @@ pub enum Event {
         /// Most bytes read ahead at once.
         bytes: u64,
     },
+    /// The length of a file, as the recorder saw it when the program first mapped or
+    /// read it (and again whenever it saw it longer): readahead stops at its end.
+    FileSize {
+        /// The process that saw it.
+        pid: TracePid,
+        /// The trace's number for the file.
+        file: u32,
+        /// Its length in bytes.
+        bytes: u64,
+    },
     /// The page at `addr` now holds bytes other than zeros: the recorder saw a store of
     /// such bytes to it, the first since it was mapped.
     Nonzero {
@@ -303,6 +313,7 @@ impl Event {
             | Event::Syscall { pid, .. }
             | Event::FileRead { pid, .. }
             | Event::FileReadahead { pid, .. }
+            | Event::FileSize { pid, .. }
             | Event::Nonzero { pid, .. }
             | Event::Values { pid }
             | Event::ThpDisable { pid, .. } => pid,

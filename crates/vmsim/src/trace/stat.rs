@@ -74,6 +74,7 @@ fn name(e: &Event) -> &'static str {
         Event::Vfork { .. } => "vfork",
         Event::FileRead { .. } => "read",
         Event::FileReadahead { .. } => "file-readahead",
+        Event::FileSize { .. } => "file-size",
         Event::Nonzero { .. } => "nonzero",
         Event::Values { .. } => "values",
         Event::Exec { .. } => "exec",

@@ -143,6 +143,12 @@ fn pid(words: &[&str], i: usize) -> Result<TracePid, String> {
     TracePid::try_from(n).map_err(|_| format!("pid {n} does not fit in 32 bits"))
 }
 
+/// A file's number in the trace (as `mmap`'s `file=` numbers them).
+fn file_no(words: &[&str], i: usize) -> Result<u32, String> {
+    let n = num(words, i, "the file number")?;
+    u32::try_from(n).map_err(|_| format!("file number {} is too large", quote(words[i])))
+}
+
 fn tid(words: &[&str], i: usize) -> Result<TraceTid, String> {
     let n = num(words, i, "the tid")?;
     TraceTid::try_from(n).map_err(|_| format!("tid {n} does not fit in 32 bits"))
@@ -315,9 +321,7 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
             at_most(w, 5)?;
             Event::FileRead {
                 pid: pid(w, 1)?,
-                file: num(w, 2, "the file number")?
-                    .try_into()
-                    .map_err(|_| format!("file number {} is too large", quote(w[2])))?,
+                file: file_no(w, 2)?,
                 offset: num(w, 3, "the offset")?,
                 len: num(w, 4, "the length")?,
             }
@@ -337,10 +341,16 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
             at_most(w, 4)?;
             Event::FileReadahead {
                 pid: pid(w, 1)?,
-                file: num(w, 2, "the file number")?
-                    .try_into()
-                    .map_err(|_| format!("file number {} is too large", quote(w[2])))?,
+                file: file_no(w, 2)?,
                 bytes: num(w, 3, "the readahead in bytes")?,
+            }
+        }
+        "file-size" => {
+            at_most(w, 4)?;
+            Event::FileSize {
+                pid: pid(w, 1)?,
+                file: file_no(w, 2)?,
+                bytes: num(w, 3, "the file's length in bytes")?,
             }
         }
         "thp-disable" => {
@@ -516,6 +526,7 @@ pub fn format_event(e: &Event) -> String {
         Event::FileReadahead { pid, file, bytes } => {
             format!("file-readahead {pid} {file} {bytes:#x}")
         }
+        Event::FileSize { pid, file, bytes } => format!("file-size {pid} {file} {bytes:#x}"),
         Event::Brk { pid, addr } => format!("brk {pid} {addr:#x}"),
         Event::Munmap { pid, addr, len } => format!("munmap {pid} {addr:#x} {len:#x}"),
         Event::Mprotect {

@@ -99,7 +99,8 @@ pub struct Demux {
     procs: FxHashMap<u32, Proc>,
     /// Host pids of children whose parent's fork has been seen: their trace pid.
     forked: FxHashMap<u32, TracePid>,
-    files: FxHashMap<(u64, u64), u32>,
+    /// Each file seen, `(dev, ino)`: its trace number and the largest length recorded.
+    files: FxHashMap<(u64, u64), (u32, u64)>,
     /// The trace says its pages without a `nonzero` mark hold zeros.
     values: bool,
     next_pid: TracePid,
@@ -123,24 +124,36 @@ fn kind_of(k: u64) -> AccessKind {
     }
 }
 
-/// The trace's number for the file `(dev, ino)`: the next one the first time, when
-/// its device's readahead is recorded too (as an [`Event::FileReadahead`]).
+/// The trace's number for the file `(dev, ino)`, seen `size` bytes long: the next one
+/// the first time, when its device's readahead is recorded too (as an
+/// [`Event::FileReadahead`]). Its length is recorded (as an [`Event::FileSize`]) the
+/// first time and whenever it is seen longer than before.
 fn number_file(
-    files: &mut FxHashMap<(u64, u64), u32>,
+    files: &mut FxHashMap<(u64, u64), (u32, u64)>,
     pid: TracePid,
-    dev: u64,
-    ino: u64,
+    (dev, ino, size): (u64, u64, u64),
     out: &mut impl FnMut(Event),
 ) -> u32 {
-    if let Some(&n) = files.get(&(dev, ino)) {
-        return n;
+    let next = files.len() as u32;
+    let (file, known) = files.entry((dev, ino)).or_insert_with(|| {
+        if let Some(bytes) = device_readahead(dev) {
+            out(Event::FileReadahead {
+                pid,
+                file: next,
+                bytes,
+            });
+        }
+        (next, 0)
+    });
+    if size > *known {
+        *known = size;
+        out(Event::FileSize {
+            pid,
+            file: *file,
+            bytes: size,
+        });
     }
-    let file = files.len() as u32;
-    files.insert((dev, ino), file);
-    if let Some(bytes) = device_readahead(dev) {
-        out(Event::FileReadahead { pid, file, bytes });
-    }
-    file
+    *file
 }
 
 /// The readahead, in bytes, of the block device `dev` (a `st_dev`): its queue's
@@ -466,8 +479,8 @@ impl Demux {
                     });
                 }
                 Ctl::Mmap => {
-                    let (addr, len, prot, flags, dev, ino, off) =
-                        (a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+                    let (addr, len, prot, flags, dev, ino, off, size) =
+                        (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
                     let anon = flags & 0x20 != 0 || (dev == 0 && ino == 0);
                     let kind = if flags & MAP_HUGETLB != 0 && anon {
                         // The size is log2 in bits 26-31; 0: the default, 2 MiB.
@@ -485,7 +498,7 @@ impl Demux {
                         MapKind::Anon
                     } else {
                         MapKind::File {
-                            file: number_file(&mut self.files, pid, dev, ino, out),
+                            file: number_file(&mut self.files, pid, (dev, ino, size), out),
                             offset: off,
                         }
                     };
@@ -606,7 +619,7 @@ impl Demux {
                     }
                 }
                 Ctl::FileRead => {
-                    let file = number_file(&mut self.files, pid, a[0], a[1], out);
+                    let file = number_file(&mut self.files, pid, (a[0], a[1], a[4]), out);
                     out(Event::FileRead {
                         pid,
                         file,
@@ -667,22 +680,30 @@ mod tests {
         let want = kb.map(|s| s.trim().parse::<u64>().unwrap() << 10);
         assert_eq!(device_readahead(dev), want, "{sys}");
         assert_eq!(device_readahead(0), None, "no such block device");
-        // Numbered once; the readahead goes with the first sight only.
+        // Numbered once; the readahead goes with the first sight only, the length with
+        // the first sight and each time the file is seen longer.
         let mut files = FxHashMap::default();
         let mut events = Vec::new();
         let mut out = |e| events.push(e);
-        assert_eq!(number_file(&mut files, 1, dev, 7, &mut out), 0);
-        assert_eq!(number_file(&mut files, 1, dev, 8, &mut out), 1);
-        assert_eq!(number_file(&mut files, 2, dev, 7, &mut out), 0);
-        let want: Vec<_> = want
-            .into_iter()
-            .flat_map(|bytes| {
-                [0, 1].map(|file| Event::FileReadahead {
-                    pid: 1,
-                    file,
-                    bytes,
-                })
+        assert_eq!(number_file(&mut files, 1, (dev, 7, 100), &mut out), 0);
+        assert_eq!(number_file(&mut files, 1, (dev, 8, 0), &mut out), 1);
+        assert_eq!(number_file(&mut files, 2, (dev, 7, 50), &mut out), 0);
+        assert_eq!(number_file(&mut files, 2, (dev, 7, 9000), &mut out), 0);
+        let ra = |file| {
+            want.map(|bytes| Event::FileReadahead {
+                pid: 1,
+                file,
+                bytes,
             })
+        };
+        let size = |pid, bytes| Event::FileSize {
+            pid,
+            file: 0,
+            bytes,
+        };
+        let want: Vec<_> = [ra(0), Some(size(1, 100)), ra(1), Some(size(2, 9000))]
+            .into_iter()
+            .flatten()
             .collect();
         assert_eq!(events, want);
     }

@@ -60,8 +60,8 @@ pub enum Ctl {
     ThreadNew = 3,
     /// The current thread calls `exit`: `[code]`.
     ThreadExit = 4,
-    /// A mapping: `[addr, len, prot, flags, dev, inode, offset]` (dev and inode 0:
-    /// anonymous). Also the image's segments and stack at start.
+    /// A mapping: `[addr, len, prot, flags, dev, inode, offset, file size]` (dev and
+    /// inode 0: anonymous). Also the image's segments and stack at start.
     Mmap = 5,
     /// `[addr, len]`.
     Munmap = 6,
@@ -93,7 +93,7 @@ pub enum Ctl {
     /// The process is ending (QEMU's exit hook): `[]`.
     End = 19,
     /// `read`, `pread64`, `readv` or `preadv` of a regular file returned: `[dev, inode,
-    /// offset, bytes]`.
+    /// offset, bytes, file size]`.
     FileRead = 20,
     /// A store put bytes other than zeros in a page, the first since the page was
     /// mapped (or the kernel copied such bytes into it): `[page address]`.
@@ -143,8 +143,9 @@ impl Ctl {
             | Nonzero => 1,
             Munmap | Reap | Fork => 2,
             Hello | Mprotect | Madvise => 3,
-            Mremap | Shmat | FileRead => 4,
-            Mmap => 7,
+            Mremap | Shmat => 4,
+            FileRead => 5,
+            Mmap => 8,
         }
     }
 }
