@@ -371,6 +371,8 @@ pub struct KernelStats {
     pub oom_kills: u64,
     /// Cycles spent in the fault handler.
     pub fault_cycles: u64,
+    /// Cycles spent reading pages in from storage and evicting them (besides waiting).
+    pub paging_cycles: u64,
     /// Frames of RAM.
     pub ram_frames: u64,
     /// Free frames.
@@ -490,6 +492,7 @@ impl KernelStats {
             signals: c.signals,
             oom_kills: c.oom_kills,
             fault_cycles: c.fault_cycles,
+            paging_cycles: c.paging_cycles,
             ram_frames: k.frames().nr_frames(),
             free_frames: k.frames().nr_free(),
             frames_by_kind: kinds
@@ -862,7 +865,7 @@ pub struct RunSummary {
     pub evictions: u64,
     /// Each process's peak resident set.
     pub processes: Vec<ProcessPeak>,
-    /// Estimated cycles: translation and fault handling.
+    /// Estimated cycles: translation, fault handling, and moving pages in and out.
     pub cycles: u64,
     /// Nanoseconds processes waited on storage.
     pub io_wait_ns: u64,
@@ -915,7 +918,7 @@ impl RunSummary {
                     peak_rss_bytes: p.stats.peak_rss * ps,
                 })
                 .collect(),
-            cycles: m.estimated_cycles() + c.fault_cycles + c.tlb.cycles,
+            cycles: m.estimated_cycles() + c.fault_cycles + c.paging_cycles + c.tlb.cycles,
             io_wait_ns: c.io_wait_ns,
         }
     }

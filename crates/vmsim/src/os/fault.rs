@@ -442,7 +442,12 @@ impl Kernel {
                 if !write && self.fault_around(pid, vma, page, file, offset) {
                     return Ok(FaultKind::PageCache);
                 }
-                let (pfn, kind) = self.filemap_fault(pid, file, idx)?;
+                let (pfn, kind, waited) = self.filemap_fault(pid, file, idx)?;
+                // Waited for its read: the fault is retried, and a read maps the pages
+                // around it whose reads are done by now, itself among them.
+                if waited && !write && self.fault_around(pid, vma, page, file, offset) {
+                    return Ok(FaultKind::PageCache);
+                }
                 self.map_object_page(pid, vma, page, pfn, write, kind)
             }
             Backing::Device(d) => {
@@ -456,8 +461,8 @@ impl Kernel {
 
     /// Fault-around (Linux's `do_fault_around`): before a read fault on a file page is
     /// handled, the pages of the aligned window of `fault_around_pages` around it that
-    /// are already in the page cache, not marked for readahead, inside the VMA and not
-    /// yet mapped, are mapped (read-only in a private mapping), saving the faults a
+    /// are already in the page cache (their reads complete), not marked for readahead,
+    /// inside the VMA and not yet mapped, are mapped (read-only in a private mapping), saving the faults a
     /// sequential reader would take. Nothing is read from storage for them. True if
     /// the faulting page itself was mapped.
     fn fault_around(
@@ -504,7 +509,8 @@ impl Kernel {
             if pt.slot(&paging, &self.machine.ram, va).is_none() {
                 let idx = (offset + (va.0 - vma.start.0)) / ps;
                 match self.cached_page(pid, file, idx) {
-                    Some(pfn) if !self.readahead_marked(pfn) => {
+                    // Neither a marked page nor one whose read is in flight.
+                    Some(pfn) if !self.readahead_marked(pfn) && !self.reading(pfn) => {
                         self.frames.get(pfn);
                         // Young, as Linux makes them where the architecture does not
                         // ask for old prefaulted entries (x86, RISC-V): the protection's

@@ -248,7 +248,12 @@ impl Kernel {
             let g = group.unwrap_or(own);
             let grp = &self.groups.list[g.0 as usize];
             if grp.max_pages.is_some_and(|m| grp.charged >= m) {
-                if self.reclaim(RECLAIM_BATCH, Scope::Group(g)) == 0 {
+                // Nothing to take but pages being read: an allocation that must succeed
+                // waits for them, as Linux's charge retries its reclaim while they
+                // complete (readahead gives up at once).
+                if self.reclaim(RECLAIM_BATCH, Scope::Group(g)) == 0
+                    && (!may_kill || !self.wait_first_read())
+                {
                     let grp = &self.groups.list[g.0 as usize];
                     let why = format!(
                         "group {} is at its limit of {} pages and nothing in it can be reclaimed",
@@ -263,6 +268,7 @@ impl Kernel {
             } else if self.frames.nr_free() <= self.reclaim.watermarks.min
                 && self.direct_reclaim(pid) == 0
                 && self.frames.nr_free() == 0
+                && (!may_kill || !self.wait_first_read())
             {
                 if !may_kill {
                     return Err(Violation::OutOfMemory);
@@ -406,6 +412,31 @@ mod tests {
         assert_eq!(k.groups()[g.0 as usize].oom_kills, 1);
         assert_eq!(k.groups()[g.0 as usize].charged, 8);
         assert!(k.groups()[g.0 as usize].peak <= 64);
+    }
+
+    #[test]
+    fn a_group_full_of_pages_being_read_waits_for_them_rather_than_killing() {
+        // A reader in a group of 16 pages maps a file with readahead of 32: the window
+        // around its first fault fills the group, and the next fault finds nothing to
+        // reclaim but pages whose read is in flight.
+        let mut k = boot_with("x86-64", |c| c.reclaim = ReclaimPolicy::TwoList);
+        let g = k.create_group("/reader", Some(16 * 4096));
+        let pid = spawn(&mut k);
+        k.set_group(pid, g).unwrap();
+        let f = k.create_file("/data", vec![1; 256 * 4096]);
+        let args = MmapArgs {
+            source: MapSource::File(f, 0),
+            ..MmapArgs::anon(256 * 4096, Prot::READ)
+        };
+        let va = k.mmap(pid, args).unwrap();
+        let mut b = [0u8];
+        for i in (0..256).step_by(37) {
+            k.read(pid, VirtAddr(va.0 + i * 4096), &mut b).unwrap();
+            assert_eq!(b, [1]);
+        }
+        assert!(k.process(pid).unwrap().is_running());
+        assert_eq!(k.groups()[g.0 as usize].oom_kills, 0);
+        assert!(k.groups()[g.0 as usize].peak <= 16);
     }
 
     #[test]

@@ -148,6 +148,7 @@ impl Kernel {
         self.cache.owner.remove(&pfn.0);
         self.cache.readahead.remove(&pfn.0);
         self.cache.folio_order.remove(&pfn.0);
+        self.forget_read(pfn);
         self.put_frame(pfn);
         self.log.counters.file_evictions += 1;
         true

@@ -479,6 +479,7 @@ impl Kernel {
         let group = self.frames.group(pfn);
         let shadow = self.shadow_of(pfn);
         let gone = self.evict(pfn)?;
+        self.log.counters.paging_cycles += self.config.page_out_cycles;
         self.leave_shadow(gone, shadow);
         self.group_stat(group).pgsteal += 1;
         if matches!(scope, Scope::Group(_)) {

@@ -36,12 +36,26 @@ pub enum Storage {
 impl Storage {
     /// Nanoseconds to read or write `bytes` in one request.
     pub fn transfer_ns(self, bytes: u64) -> u64 {
-        let (latency, bytes_per_s) = match self {
-            Storage::Nvme => (20_000, 2_000_000_000u64),
+        self.latency_ns() + self.bytes_ns(bytes)
+    }
+
+    /// Nanoseconds before a request's first byte arrives.
+    pub fn latency_ns(self) -> u64 {
+        self.geometry().0
+    }
+
+    /// Nanoseconds `bytes` take to move once a request has started.
+    pub fn bytes_ns(self, bytes: u64) -> u64 {
+        bytes.saturating_mul(1_000_000_000) / self.geometry().1
+    }
+
+    /// Latency in nanoseconds and bandwidth in bytes per second.
+    fn geometry(self) -> (u64, u64) {
+        match self {
+            Storage::Nvme => (20_000, 2_000_000_000),
             Storage::SataSsd => (100_000, 500_000_000),
             Storage::Hdd => (8_000_000, 150_000_000),
-        };
-        latency + bytes.saturating_mul(1_000_000_000) / bytes_per_s
+        }
     }
 
     /// Parses a name of [`Storage::name`] (or `ssd`, for `sata-ssd`).

@@ -172,6 +172,7 @@ impl Kernel {
         if let Some(s) = self.swap.dev.as_mut() {
             s.cache(slot, pfn);
         }
+        self.log.counters.paging_cycles += self.config.page_in_cycles;
         self.refault(pfn, crate::os::workingset::Refault::Swap(slot));
     }
 

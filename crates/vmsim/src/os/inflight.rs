@@ -1,0 +1,187 @@
+//! Reads in flight: storage takes time, and a page-cache folio is locked from the
+//! moment its read is queued until the read completes, as Linux's folios are
+//! (`PG_locked`, not yet `PG_uptodate`).
+//!
+//! - **The clock** is the program's: the simulated CPU's cycles at its clock rate
+//!   (which include a major fault's storage time) plus the time processes waited on
+//!   reads in flight ([`Kernel::io_now`]).
+//! - **The device** serves one request at a time, in order: a batch of folios (a
+//!   readahead window, sent as one request as Linux's `read_pages` builds one bio
+//!   for contiguous blocks) starts when the device is free and completes when its
+//!   last byte has arrived (the device's latency, then its bytes at its bandwidth,
+//!   see [`Storage`](super::swap::Storage)); every folio in it is unlocked then, as a
+//!   bio's completion unlocks all of its folios.
+//! - **While a folio is in flight**, reclaim passes over it (`shrink_folio_list`'s
+//!   failed `folio_trylock`: kept, counted as scanned, not freed), fault-around does
+//!   not map it (`filemap_map_pages` skips a folio that is locked or not up to date),
+//!   and a process that needs it waits. A fault that waits counts as major, as Linux
+//!   counts the fault retried after waiting (`FAULT_FLAG_TRIED`); a `read` that waits
+//!   takes no fault.
+//!
+//! A program that reads faster than storage (the usual case for a sequential reader)
+//! always has the window ahead of it in flight, so under a memory limit reclaim cannot
+//! take it and turns to other pages, as Linux's does.
+
+use super::Kernel;
+use crate::addr::Pfn;
+use rustc_hash::FxHashMap;
+
+/// The reads the storage device has queued and not completed.
+#[derive(Debug, Default)]
+pub(super) struct InFlight {
+    /// When the read of each page-cache frame still in flight completes, in
+    /// nanoseconds of [`Kernel::io_now`]'s clock.
+    done: FxHashMap<u64, u64>,
+    /// When the device has sent the last byte it was asked for.
+    free_at: u64,
+    /// Nanoseconds processes waited on reads in flight.
+    waited: u64,
+    /// A batch's frames, kept between batches.
+    scratch: Vec<Pfn>,
+}
+
+/// A batch of reads being queued: one request to the device.
+#[derive(Debug)]
+pub(super) struct ReadBatch {
+    /// When the device starts on the batch.
+    start: u64,
+    /// The frames queued so far.
+    frames: Vec<Pfn>,
+}
+
+impl Kernel {
+    /// The clock storage runs by: simulated CPU time (a major fault's cycles include
+    /// its storage time) plus time waited on reads in flight.
+    pub(super) fn io_now(&self) -> u64 {
+        self.now_ns() + self.inflight.waited
+    }
+
+    /// Starts queueing a batch of reads on the device.
+    pub(super) fn begin_reads(&mut self) -> ReadBatch {
+        let now = self.io_now();
+        self.inflight.prune(now, PRUNE_AT);
+        ReadBatch {
+            start: now.max(self.inflight.free_at),
+            frames: std::mem::take(&mut self.inflight.scratch),
+        }
+    }
+
+    /// Adds the page-cache frame `pfn` (locked since it was added, see
+    /// [`Kernel::lock_for_read`]) to `batch`.
+    pub(super) fn queue_read(&self, batch: &mut ReadBatch, pfn: Pfn) {
+        batch.frames.push(pfn);
+    }
+
+    /// Sends `batch` to the device: its frames stay locked until its last byte arrives.
+    pub(super) fn send_reads(&mut self, mut batch: ReadBatch) {
+        let storage = self.config.storage;
+        let bytes = batch.frames.len() as u64 * self.page_size();
+        let done = batch.start + storage.transfer_ns(bytes);
+        for pfn in batch.frames.drain(..) {
+            self.inflight.done.insert(pfn.0, done);
+        }
+        let sent = batch.start + storage.bytes_ns(bytes);
+        self.inflight.free_at = self.inflight.free_at.max(sent);
+        self.inflight.scratch = batch.frames;
+    }
+
+    /// Locks the new page-cache frame `pfn` until its read is queued and completes.
+    pub(super) fn lock_for_read(&mut self, pfn: Pfn) {
+        self.inflight.done.insert(pfn.0, u64::MAX);
+    }
+
+    /// Whether `pfn`'s read is still in flight at `now`.
+    pub(super) fn reading_at(&self, pfn: Pfn, now: u64) -> bool {
+        self.inflight.done.get(&pfn.0).is_some_and(|&t| t > now)
+    }
+
+    /// Whether `pfn`'s read is still in flight now.
+    pub(super) fn reading(&self, pfn: Pfn) -> bool {
+        !self.inflight.done.is_empty() && self.reading_at(pfn, self.io_now())
+    }
+
+    /// Waits for `pfn`'s read, if it is in flight; true if it had to.
+    pub(super) fn wait_read(&mut self, pfn: Pfn) -> bool {
+        let Some(done) = self.inflight.done.remove(&pfn.0) else {
+            return false;
+        };
+        let now = self.io_now();
+        if done <= now {
+            return false;
+        }
+        self.log.counters.io_wait_ns += done - now;
+        self.inflight.waited += done - now;
+        true
+    }
+
+    /// Waits for the first read in flight to complete (an allocation that found
+    /// nothing else to reclaim); false if none is (or none has been sent yet).
+    pub(super) fn wait_first_read(&mut self) -> bool {
+        let now = self.io_now();
+        let Some(first) = self
+            .inflight
+            .done
+            .values()
+            .copied()
+            .filter(|&t| t > now && t != u64::MAX)
+            .min()
+        else {
+            return false;
+        };
+        self.log.counters.io_wait_ns += first - now;
+        self.inflight.waited += first - now;
+        true
+    }
+
+    /// Forgets `pfn`'s read (its frame leaves the page cache).
+    pub(super) fn forget_read(&mut self, pfn: Pfn) {
+        self.inflight.done.remove(&pfn.0);
+    }
+}
+
+/// Entries past which completed reads are dropped from the table.
+const PRUNE_AT: usize = 1 << 16;
+
+impl InFlight {
+    /// Drops every read completed by `now` once the table has grown past `limit`, so
+    /// that it holds about what is in flight.
+    pub(super) fn prune(&mut self, now: u64, limit: usize) {
+        if self.done.len() > limit {
+            self.done.retain(|_, &mut t| t > now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::addr::Pfn;
+    use crate::os::test_support::*;
+
+    #[test]
+    fn a_queued_folio_is_locked_until_its_bytes_arrive_and_a_waiter_advances_the_clock() {
+        let mut k = boot("x86-64");
+        let (a, b) = (Pfn(1000), Pfn(1001));
+        let mut batch = k.begin_reads();
+        k.lock_for_read(a);
+        k.queue_read(&mut batch, a);
+        k.lock_for_read(b);
+        assert!(k.reading(a) && k.reading(b), "locked from the start");
+        k.queue_read(&mut batch, b);
+        k.send_reads(batch);
+        assert!(k.reading(a) && k.reading(b));
+        let before = k.io_now();
+        assert!(k.wait_read(a), "a's read was in flight");
+        let storage = k.config.storage;
+        assert_eq!(
+            k.io_now() - before,
+            storage.transfer_ns(2 * 4096),
+            "a waited for the latency and the request's bytes"
+        );
+        // One request: b arrived with a.
+        assert!(!k.reading(b));
+        assert!(!k.wait_read(b), "done reads are not waited for");
+        // The device is free again: the next batch starts now.
+        let next = k.begin_reads();
+        assert_eq!(next.start, k.io_now());
+    }
+}
