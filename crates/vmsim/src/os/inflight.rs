@@ -14,13 +14,18 @@
 //! - **While a folio is in flight**, reclaim passes over it (`shrink_folio_list`'s
 //!   failed `folio_trylock`: kept, counted as scanned, not freed), fault-around does
 //!   not map it (`filemap_map_pages` skips a folio that is locked or not up to date),
-//!   and a process that needs it waits. A fault that waits counts as major, as Linux
-//!   counts the fault retried after waiting (`FAULT_FLAG_TRIED`); a `read` that waits
-//!   takes no fault.
+//!   and a process that needs it waits. A fault that waits is minor, as x86 Linux
+//!   counts it since 6.4 (it drops the VMA's lock to wait and is retried without
+//!   `FAULT_FLAG_TRIED`, since the folio was in the cache); a `read` that waits takes
+//!   no fault.
+//! - **The kernel's work per page** read in or evicted costs cycles
+//!   (`page_in_cycles`, `page_out_cycles`), so whether a reader outruns its storage
+//!   depends on the storage and on that work, as on Linux.
 //!
-//! A program that reads faster than storage (the usual case for a sequential reader)
-//! always has the window ahead of it in flight, so under a memory limit reclaim cannot
-//! take it and turns to other pages, as Linux's does.
+//! A program that reads faster than its storage always has the window ahead of it in
+//! flight, so under a memory limit reclaim cannot take it and turns to other pages,
+//! as Linux's does; one that reads slower finds the window done, and reclaim may take
+//! pages of it before the reader gets there.
 
 use super::Kernel;
 use crate::addr::Pfn;
@@ -100,11 +105,14 @@ impl Kernel {
         !self.inflight.done.is_empty() && self.reading_at(pfn, self.io_now())
     }
 
-    /// Waits for `pfn`'s read, if it is in flight; true if it had to.
+    /// Waits for `pfn`'s read, if it is in flight; true if it had to. A frame whose
+    /// window is still being filled (not sent yet) is left locked.
     pub(super) fn wait_read(&mut self, pfn: Pfn) -> bool {
-        let Some(done) = self.inflight.done.remove(&pfn.0) else {
-            return false;
+        let done = match self.inflight.done.get(&pfn.0) {
+            Some(&t) if t != u64::MAX => t,
+            _ => return false,
         };
+        self.inflight.done.remove(&pfn.0);
         let now = self.io_now();
         if done <= now {
             return false;
