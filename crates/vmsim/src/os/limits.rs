@@ -231,6 +231,23 @@ impl Kernel {
         self.alloc_frame_charged(pid, None, kind, false)
     }
 
+    /// Makes room in `pid`'s group for a folio of `pages` pages before its pages are
+    /// charged one by one: Linux charges a folio whole, and a group without room for
+    /// it reclaims the folio's size (at least [`RECLAIM_BATCH`]) in one go, where
+    /// charging page by page would reclaim a batch for each page.
+    ///
+    /// [`RECLAIM_BATCH`]: super::reclaim::RECLAIM_BATCH
+    pub(super) fn make_room_for_folio(&mut self, pid: Pid, pages: u64) {
+        use super::reclaim::{Scope, RECLAIM_BATCH};
+        let Some(g) = self.process(pid).map(|p| p.group) else {
+            return;
+        };
+        let grp = &self.groups.list[g.0 as usize];
+        if grp.max_pages.is_some_and(|m| grp.charged + pages > m) {
+            self.reclaim((pages as usize).max(RECLAIM_BATCH), Scope::Group(g));
+        }
+    }
+
     /// [`alloc_user_frame`](Self::alloc_user_frame), charged to `group` instead of
     /// `pid`'s group when one is named (a page-cache page someone else read first);
     /// without `may_kill`, fails where it would call the OOM killer.
@@ -412,6 +429,30 @@ mod tests {
         assert_eq!(k.groups()[g.0 as usize].oom_kills, 1);
         assert_eq!(k.groups()[g.0 as usize].charged, 8);
         assert!(k.groups()[g.0 as usize].peak <= 64);
+    }
+
+    #[test]
+    fn a_group_makes_room_for_a_large_folio_in_one_reclaim() {
+        let mut k = boot_with("x86-64", |c| {
+            c.reclaim = ReclaimPolicy::TwoList;
+            c.readahead_pages = 0;
+        });
+        let g = k.create_group("/reader", Some(128 * 4096));
+        let pid = spawn(&mut k);
+        k.set_group(pid, g).unwrap();
+        let f = k.create_file("/data", vec![1; 256 * 4096]);
+        // Without readahead, 128 single pages fill the group, and their reads are done.
+        for i in 0..128 {
+            k.read_file(pid, f, i * 4096, 4096);
+        }
+        assert_eq!(k.groups()[g.0 as usize].charged, 128);
+        // A folio of 64 pages: the group reclaims 64 at once.
+        k.make_room_for_folio(pid, 64);
+        assert!(k.groups()[g.0 as usize].charged <= 64);
+        // One that fits takes nothing.
+        let before = k.log.counters.file_evictions;
+        k.make_room_for_folio(pid, 8);
+        assert_eq!(k.log.counters.file_evictions, before);
     }
 
     #[test]

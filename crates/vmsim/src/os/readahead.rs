@@ -355,6 +355,9 @@ impl Kernel {
                 o = 0;
             }
             let n = 1u64 << o;
+            if o > 0 {
+                self.make_room_for_folio(pid, n);
+            }
             let marked = mark.is_some_and(|m| (idx..idx + n).contains(&m));
             for i in idx..idx + n {
                 if self.page_present(file, i) {
