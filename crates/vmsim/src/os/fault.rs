@@ -462,9 +462,9 @@ impl Kernel {
     /// Fault-around (Linux's `do_fault_around`): before a read fault on a file page is
     /// handled, the pages of the aligned window of `fault_around_pages` around it that
     /// are already in the page cache (their reads complete), not marked for readahead,
-    /// inside the VMA and not yet mapped, are mapped (read-only in a private mapping), saving the faults a
-    /// sequential reader would take. Nothing is read from storage for them. True if
-    /// the faulting page itself was mapped.
+    /// inside the VMA and not yet mapped, are mapped (read-only in a private mapping),
+    /// saving the faults a sequential reader would take. Nothing is read from storage
+    /// for them. True if the faulting page itself was mapped.
     fn fault_around(
         &mut self,
         pid: Pid,
