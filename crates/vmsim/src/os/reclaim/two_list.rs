@@ -329,12 +329,14 @@ impl Kernel {
                 break;
             };
             let folio = self.folio_on(Pfn(f as u64), lru, scope);
+            for &pfn in &folio {
+                left = left.saturating_sub(self.reclaim.lists.weight(pfn.0 as u32));
+                scanned += 1;
+                self.note_scan(scope);
+            }
             if folio.iter().any(|&p| self.reading_at(p, now)) {
                 // Locked for a read in flight: passed over, kept where it goes back.
                 for &pfn in &folio {
-                    left = left.saturating_sub(self.reclaim.lists.weight(pfn.0 as u32));
-                    scanned += 1;
-                    self.note_scan(scope);
                     self.reclaim.lists.move_to_head(lru, pfn.0 as u32);
                 }
                 self.reclaim.folio = folio;
@@ -343,9 +345,6 @@ impl Kernel {
             let mut refs = 0;
             let mut referenced = false;
             for &pfn in &folio {
-                left = left.saturating_sub(self.reclaim.lists.weight(pfn.0 as u32));
-                scanned += 1;
-                self.note_scan(scope);
                 // Every mapping's bits are read and cleared; the folio counts as used
                 // through as many mappings as its most used page.
                 refs = refs.max(self.young_refs(pfn));
