@@ -1,8 +1,8 @@
 //! The loop that feeds trace events to the kernel and the MMU, and what it counts.
 //!
 //! OS events become system calls of the simulated kernel; accesses go through
-//! [`Kernel::access_run`] in runs of one process and one kind, so TLB hits take the
-//! MMU's run path.
+//! [`Kernel::access_run`] in runs of one process, loads and stores mixed (instruction
+//! fetches in runs of their own), so TLB hits take the MMU's run path.
 //!
 //! A process that the trace starts with `spawn` (or `fork`) has exactly the memory the
 //! trace gives it: an access outside its mappings is a SIGSEGV. A process the trace
@@ -30,8 +30,8 @@ use crate::hw::AccessKind;
 use crate::os::thp::HugeAdvice;
 use crate::os::{AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Program, Prot};
 use crate::trace::{
-    for_each_batch, Event, EventReader, MapKind, TraceError, TracePid, TraceTid, MADV_DONTNEED,
-    MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+    for_each_batch_pipelined, Event, EventReader, MapKind, TraceError, TracePid, TraceTid,
+    MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -193,8 +193,18 @@ pub struct Sim<'k> {
     pages: Vec<u64>,
     last: Option<(TracePid, Proc)>,
     run_pid: Option<Pid>,
-    run_kind: AccessKind,
-    run: Vec<VirtAddr>,
+    /// Whether the run is of instruction fetches (they go through another TLB than
+    /// loads and stores, which share runs).
+    run_fetch: bool,
+    /// The trace pid whose accesses may join the run without a look at the process:
+    /// the run's, when it infers nothing. Cleared with the run.
+    run_fast: Option<TracePid>,
+    /// The machine's page size, less one.
+    page_mask: u64,
+    /// The run's addresses and kinds: the first `run_len` of each.
+    run: Box<[VirtAddr; RUN + 2]>,
+    kinds: Box<[AccessKind; RUN + 2]>,
+    run_len: usize,
     out: Vec<PhysAddr>,
     /// Counters.
     pub stats: SimStats,
@@ -210,6 +220,7 @@ impl<'k> Sim<'k> {
     /// A replay into `kernel`; with `interval` > 0, a row of counters is taken every
     /// `interval` accesses.
     pub fn new(kernel: &'k mut Kernel, interval: u64) -> Sim<'k> {
+        let page_mask = kernel.page_size() - 1;
         Sim {
             kernel,
             procs: FxHashMap::default(),
@@ -219,8 +230,12 @@ impl<'k> Sim<'k> {
             pages: vec![u64::MAX; PAGE_CACHE],
             last: None,
             run_pid: None,
-            run_kind: AccessKind::Read,
-            run: Vec::with_capacity(RUN + 2),
+            run_fetch: false,
+            run_fast: None,
+            page_mask,
+            run: Box::new([VirtAddr(0); RUN + 2]),
+            kinds: Box::new([AccessKind::Read; RUN + 2]),
+            run_len: 0,
             out: vec![PhysAddr(0); RUN + 2],
             stats: SimStats::default(),
             interval,
@@ -259,26 +274,31 @@ impl<'k> Sim<'k> {
         reader: &mut EventReader,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(), TraceError> {
-        for_each_batch(
-            |b| reader.next_batch(b),
-            |batch| {
-                self.feed(batch);
-                progress(self.stats.events);
-                Ok::<_, TraceError>(())
-            },
-        )?;
+        for_each_batch_pipelined(reader, |batch| {
+            self.feed(batch);
+            progress(self.stats.events);
+            Ok::<_, TraceError>(())
+        })?;
         self.finish();
         Ok(())
     }
 
     /// Replays a batch of events.
     pub fn feed(&mut self, events: &[Event]) {
-        for e in events {
-            self.stats.events += 1;
+        let mut i = 0;
+        while let Some(e) = events.get(i) {
             match *e {
                 Event::Access(a) => {
-                    self.stats.accesses += 1;
-                    self.access(a);
+                    let n = match self.fast_accesses(&events[i..]) {
+                        0 => {
+                            self.stats.events += 1;
+                            self.stats.accesses += 1;
+                            self.access_slow(a);
+                            1
+                        }
+                        n => n,
+                    };
+                    i += n;
                     if self.stats.accesses >= self.next_row {
                         self.flush();
                         self.rows
@@ -287,6 +307,8 @@ impl<'k> Sim<'k> {
                     }
                 }
                 _ => {
+                    self.stats.events += 1;
+                    i += 1;
                     self.flush();
                     self.os_event(e);
                 }
@@ -294,29 +316,77 @@ impl<'k> Sim<'k> {
         }
     }
 
-    #[inline]
-    fn access(&mut self, a: crate::trace::Access) {
+    /// Adds one address to the run; the run has room for it (flushes keep it at most
+    /// [`RUN`] long before an access adds its one or two pages).
+    #[inline(always)]
+    fn push_run(&mut self, va: VirtAddr, kind: AccessKind) {
+        self.run[self.run_len] = va;
+        self.kinds[self.run_len] = kind;
+        self.run_len += 1;
+    }
+
+    /// Adds to the run the accesses that lead `events` and may join it without a look
+    /// at their process, and returns how many (counted). The fast path, nearly every
+    /// access of a long replay: the run's process (one that infers nothing), the run's
+    /// kind of TLB, room in the run, one page touched, and no interval row due.
+    #[inline(always)]
+    fn fast_accesses(&mut self, events: &[Event]) -> usize {
+        let Some(tpid) = self.run_fast else {
+            return 0;
+        };
+        let (fetch, in_page) = (self.run_fetch, !self.page_mask);
+        let due = usize::try_from(self.next_row - self.stats.accesses).unwrap_or(usize::MAX);
+        let len = self.run_len.min(RUN);
+        let room = (RUN - len).min(due).min(events.len());
+        let run = &mut self.run[len..len + room];
+        let kinds = &mut self.kinds[len..len + room];
+        let mut n = 0;
+        for e in &events[..room] {
+            let Event::Access(a) = *e else { break };
+            let end = a.va.0.saturating_add(a.size.max(1) as u64 - 1);
+            if a.pid != tpid
+                || (a.kind == AccessKind::Execute) != fetch
+                || (end ^ a.va.0) & in_page != 0
+            {
+                break;
+            }
+            run[n] = a.va;
+            kinds[n] = a.kind;
+            n += 1;
+        }
+        self.run_len = len + n;
+        self.stats.events += n as u64;
+        self.stats.accesses += n as u64;
+        n
+    }
+
+    /// Adds an access to the run, looking at its process (and making it, or inferring
+    /// its mappings, as needed), and starting a new run when it cannot join this one.
+    #[inline(never)]
+    fn access_slow(&mut self, a: crate::trace::Access) {
         let Some(p) = self.proc_for(a.pid, true) else {
             self.stats.skipped_accesses += 1;
             return;
         };
-        if self.run_pid != Some(p.pid) || self.run_kind != a.kind || self.run.len() >= RUN {
+        let fetch = a.kind == AccessKind::Execute;
+        if self.run_pid != Some(p.pid) || self.run_fetch != fetch || self.run_len >= RUN {
             self.flush();
             self.run_pid = Some(p.pid);
-            self.run_kind = a.kind;
+            self.run_fetch = fetch;
         }
         let Some((va, last)) = self.pages_of(p, &a) else {
             return;
         };
         // One or two pages (nearly every access): at most two pushes, which the run's
         // spare room holds.
-        self.run.push(VirtAddr(va));
+        self.push_run(VirtAddr(va), a.kind);
+        self.run_fast = (!p.infer).then_some(a.pid);
         if last > va {
             let ps = self.kernel.page_size();
             if last - (va & !(ps - 1)) == ps {
-                self.run.push(VirtAddr(last));
+                self.push_run(VirtAddr(last), a.kind);
             } else {
-                self.push_pages((va & !(ps - 1)) + ps, last);
+                self.push_pages((va & !(ps - 1)) + ps, last, a.kind);
             }
         }
     }
@@ -324,14 +394,14 @@ impl<'k> Sim<'k> {
     /// Adds the pages `from..=last` (page starts) of one long access to the run, making
     /// the run whenever it is full.
     #[cold]
-    fn push_pages(&mut self, from: u64, last: u64) {
+    fn push_pages(&mut self, from: u64, last: u64, kind: AccessKind) {
         let ps = self.kernel.page_size();
         let mut page = from;
         loop {
-            if self.run.len() >= RUN {
+            if self.run_len >= RUN {
                 self.flush();
             }
-            self.run.push(VirtAddr(page));
+            self.push_run(VirtAddr(page), kind);
             if page >= last {
                 break;
             }
@@ -433,12 +503,12 @@ impl<'k> Sim<'k> {
             return;
         };
         let mut start = 0;
-        while start < self.run.len() {
-            let n = self.run.len();
+        let n = self.run_len;
+        while start < n {
             match self.kernel.access_run(
                 pid,
                 &self.run[start..n],
-                self.run_kind,
+                &self.kinds[start..n],
                 &mut self.out[start..n],
             ) {
                 Ok(()) => {
@@ -460,7 +530,8 @@ impl<'k> Sim<'k> {
                 }
             }
         }
-        self.run.clear();
+        self.run_len = 0;
+        self.run_fast = None;
     }
 
     fn fail(&mut self, e: &Event, why: impl std::fmt::Display) {

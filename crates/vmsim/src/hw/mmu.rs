@@ -38,6 +38,54 @@ pub enum AccessKind {
     Execute = 2,
 }
 
+/// The kinds of a run of accesses handed to [`Mmu::translate_run`]: one kind for the
+/// whole run ([`AccessKind`]), or one per access (`&[AccessKind]`, as a replay's loads
+/// and stores come interleaved).
+pub trait RunKinds: Copy {
+    /// The kind of access `i`; `i` is below [`RunKinds::len`].
+    fn kind(&self, i: usize) -> AccessKind;
+    /// How many accesses this gives a kind to.
+    fn len(&self) -> usize;
+    /// Whether it gives none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The kinds from access `i` on.
+    fn skip(self, i: usize) -> Self;
+}
+
+impl RunKinds for AccessKind {
+    #[inline(always)]
+    fn kind(&self, _: usize) -> AccessKind {
+        *self
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        usize::MAX
+    }
+    #[inline(always)]
+    fn skip(self, _: usize) -> Self {
+        self
+    }
+}
+
+impl RunKinds for &[AccessKind] {
+    #[inline(always)]
+    fn kind(&self, i: usize) -> AccessKind {
+        debug_assert!(i < <[AccessKind]>::len(self));
+        // SAFETY: callers ask only for `i < len()` (translate_run bounds its run by it).
+        unsafe { *self.get_unchecked(i) }
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        <[AccessKind]>::len(self)
+    }
+    #[inline(always)]
+    fn skip(self, i: usize) -> Self {
+        self.get(i..).unwrap_or(&[])
+    }
+}
+
 /// The privilege an access is made with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Privilege {
@@ -489,24 +537,33 @@ impl Mmu {
         self.translate_slow(ram, va, access, mode)
     }
 
-    /// Translates a run of accesses of one kind, as [`Mmu::translate`] would one by one,
-    /// for as long as each hits the first probe of the first TLB and is allowed: writes
-    /// the physical addresses to `out` and returns how many it translated. The caller
+    /// Translates a run of accesses, as [`Mmu::translate`] would one by one, for as
+    /// long as each hits the first probe of the first TLB and is allowed: writes the
+    /// physical addresses to `out` and returns how many it translated. The caller
     /// translates the next one with [`Mmu::translate`] (a miss, a fault, or a hit in
     /// another array) and carries on. Same counters, same replacement state, as the
     /// single calls; the per-access work is only the set scan, the permission check and
     /// the address, with the TLB's shape held in registers across the run.
-    pub fn translate_run(
+    ///
+    /// `kinds` is one kind for the run or one per access. Loads and stores mix freely;
+    /// the run stops before the first access whose kind goes through another first TLB
+    /// than the first access's (an instruction fetch among data accesses, or the
+    /// reverse), which the caller then translates alone.
+    pub fn translate_run<K: RunKinds>(
         &mut self,
         vas: &[VirtAddr],
-        access: AccessKind,
+        kinds: K,
         mode: Privilege,
         out: &mut [PhysAddr],
     ) -> usize {
-        let t = self.front[(access == AccessKind::Execute) as usize];
-        let n = vas.len().min(out.len());
+        let n = vas.len().min(out.len()).min(kinds.len());
+        if n == 0 {
+            return 0;
+        }
+        let fetch = kinds.kind(0) == AccessKind::Execute;
+        let t = self.front[fetch as usize];
         let (canon_add, canon_limit) = (self.canon_add, self.canon_limit);
-        let (mask, want) = PERM_CHECK[access as usize][mode as usize];
+        let checks = PERM_CHECK.map(|c| c[mode as usize]);
         let asid = self.asid;
         let Some(tlb) = self.tlbs.get_mut(t) else {
             return 0;
@@ -516,11 +573,15 @@ impl Mmu {
             let va = unsafe { *vas.get_unchecked(i) };
             (va.0.wrapping_add(canon_add) <= canon_limit).then_some(va)
         };
+        let mut counted = [0u64; 3];
         let take = |i: usize, e: &TlbEntry| {
-            if e.perms & mask != want {
+            let kind = kinds.kind(i);
+            let (mask, want) = checks[kind as usize];
+            if e.perms & mask != want || (kind == AccessKind::Execute) != fetch {
                 return false;
             }
-            // SAFETY: as above, `i < n <= out.len()`.
+            counted[kind as usize] += 1;
+            // SAFETY: as above, `i < n <= vas.len()`.
             let va = unsafe { *vas.get_unchecked(i) };
             let offset = va.0 & !(u64::MAX << (e.shift & 63));
             // SAFETY: `i < n <= out.len()`.
@@ -529,7 +590,9 @@ impl Mmu {
         };
         let done = tlb.lookup_first_run(n, asid, va_of, take);
         tlb.counters.hits[(tlb.first_level() as usize).min(MAX_LEVELS)] += done as u64;
-        self.counters.translations[access as usize] += done as u64;
+        for (c, k) in self.counters.translations.iter_mut().zip(counted) {
+            *c += k;
+        }
         done
     }
 

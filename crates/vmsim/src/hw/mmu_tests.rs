@@ -544,6 +544,42 @@ fn runs_translate_exactly_as_single_calls() {
                 assert_eq!(x.counters, y.counters, "{repl:?} {}", x.name);
             }
         }
+        // Loads and stores interleaved, with an instruction fetch now and then: one
+        // run takes the loads and stores together and stops before each fetch.
+        let kinds: Vec<AccessKind> = (0..vas.len())
+            .map(|i| match (i * 7919) % 13 {
+                0 => AccessKind::Execute,
+                1..=4 => AccessKind::Write,
+                _ => AccessKind::Read,
+            })
+            .collect();
+        let a: Vec<_> = vas
+            .iter()
+            .zip(&kinds)
+            .map(|(&va, &kind)| one.m.translate(va, kind, Privilege::User))
+            .collect();
+        let mut b = Vec::new();
+        let mut out = vec![PhysAddr(0); vas.len()];
+        let (mut i, mut runs) = (0, 0);
+        while i < vas.len() {
+            let n = run
+                .m
+                .mmu
+                .translate_run(&vas[i..], &kinds[i..], Privilege::User, &mut out[i..]);
+            runs += (n > 1) as u32;
+            b.extend(out[i..i + n].iter().map(|&p| Ok(p)));
+            i += n;
+            if i < vas.len() {
+                b.push(run.m.translate(vas[i], kinds[i], Privilege::User));
+                i += 1;
+            }
+        }
+        assert_eq!(a, b, "{repl:?} mixed");
+        assert_eq!(one.m.mmu.counters, run.m.mmu.counters, "{repl:?} mixed");
+        for (x, y) in one.m.mmu.tlbs().iter().zip(run.m.mmu.tlbs()) {
+            assert_eq!(x.counters, y.counters, "{repl:?} mixed {}", x.name);
+        }
+        assert!(runs > 500, "{runs} runs of loads and stores");
         assert!(run.m.mmu.tlbs()[1].counters.total_hits() > 10_000);
         assert!(run.m.mmu.tlbs()[1].counters.evictions > 100);
     }

@@ -17,7 +17,7 @@ pub mod tlb;
 pub mod walk_cache;
 
 pub use machine::{MachineError, MachineSpec};
-pub use mmu::{AccessKind, AsidScope, Fault, FaultCause, Mmu, MmuCounters, Privilege};
+pub use mmu::{AccessKind, AsidScope, Fault, FaultCause, Mmu, MmuCounters, Privilege, RunKinds};
 pub use page_table::{
     Flushed, FrameAlloc, MapError, Mapping, PageTable, SetSoftError, SimpleFrames, Slot,
     SwapOutError, TlbFlush, UnmapFrameError,

@@ -178,33 +178,46 @@ impl Kernel {
         }
     }
 
-    /// Makes a run of accesses of one kind for `pid`, writing the physical addresses to
-    /// `out`: runs of TLB hits go through [`crate::hw::Mmu::translate_run`], anything
-    /// else through [`Kernel::access`]. Stops at the first access that fails and returns
-    /// its index with the error (the addresses before it are in `out`).
-    pub fn access_run(
+    /// Makes a run of accesses for `pid`, writing the physical addresses to `out`:
+    /// runs of TLB hits go through [`crate::hw::Mmu::translate_run`], anything else
+    /// through [`Kernel::access`]. `kinds` is one kind for the whole run or one per
+    /// access. Stops at the first access that fails and returns its index with the
+    /// error (the addresses before it are in `out`).
+    pub fn access_run<K: crate::hw::RunKinds>(
         &mut self,
         pid: Pid,
         vas: &[VirtAddr],
-        kind: AccessKind,
+        kinds: K,
         out: &mut [PhysAddr],
     ) -> Result<(), (usize, AccessError)> {
-        let n = vas.len().min(out.len());
+        let n = vas.len().min(out.len()).min(kinds.len());
         if self.tasks.current != Some(pid) {
             self.enter(pid).map_err(|e| (0, e))?;
         }
+        if self.khugepaged_continuous() {
+            // khugepaged scans after every access: one at a time.
+            for i in 0..n {
+                out[i] = self.access(pid, vas[i], kinds.kind(i)).map_err(|e| (i, e))?;
+                self.khugepaged_if_due();
+            }
+            return Ok(());
+        }
         let mut i = 0;
         while i < n {
-            let done =
-                self.machine
-                    .mmu
-                    .translate_run(&vas[i..n], kind, Privilege::User, &mut out[i..n]);
+            let done = self.machine.mmu.translate_run(
+                &vas[i..n],
+                kinds.skip(i),
+                Privilege::User,
+                &mut out[i..n],
+            );
             if let Some(p) = self.tasks.procs.get_mut(pid.0 as usize - 1) {
                 p.stats.accesses += done as u64;
             }
             i += done;
             if i < n {
-                out[i] = self.access(pid, vas[i], kind).map_err(|e| (i, e))?;
+                out[i] = self
+                    .access(pid, vas[i], kinds.kind(i))
+                    .map_err(|e| (i, e))?;
                 i += 1;
             }
         }

@@ -5,7 +5,8 @@
 //!   one period after boot, while THP is not `never`; after a huge page it could not
 //!   allocate it sleeps `alloc_sleep_millisecs` (60 s) instead. vmsim looks at the
 //!   clock after every run of accesses ([`Kernel::access_run`]), so a wake lands at the
-//!   first run that ends past its time.
+//!   first run that ends past its time; with `scan_sleep_millisecs` 0 it scans after
+//!   every access.
 //! - **What one wake scans.** `pages_to_scan` page-table entries (4096: eight huge-page
 //!   ranges), resuming where the last wake stopped: processes in pid order, each one's
 //!   VMAs in address order, in each VMA that may have huge pages (the THP mode and
@@ -111,7 +112,7 @@ pub(super) struct Khugepaged {
 }
 
 /// Runs of accesses between two looks at the clock (a look costs a sum over the
-/// TLBs); with `scan_sleep_millisecs=0`, every run.
+/// TLBs); with `scan_sleep_millisecs=0`, every access.
 const RUNS_PER_LOOK: u32 = 64;
 
 /// What the scan of one huge-page range found.
@@ -129,6 +130,18 @@ impl Kernel {
     /// Wakes khugepaged if its time has come (see the module's documentation); cheap
     /// when it has not.
     #[inline]
+    /// khugepaged never sleeps (`scan_sleep_millisecs=0`) and may collapse something
+    /// (THP not `never`, nor `madvise` before any advice): it scans after every
+    /// access, so runs of accesses go one at a time.
+    pub(super) fn khugepaged_continuous(&self) -> bool {
+        self.config.khugepaged.scan_sleep_millisecs == 0
+            && match self.config.thp {
+                super::thp::ThpMode::Never => false,
+                super::thp::ThpMode::Madvise => self.thp.advised,
+                _ => true,
+            }
+    }
+
     pub(super) fn khugepaged_if_due(&mut self) {
         // Nothing may collapse: mode `never`, or `madvise` with no advice yet.
         match self.config.thp {

@@ -990,6 +990,57 @@ pub(crate) fn for_each_batch<E: From<TraceError>>(
     }
 }
 
+/// [`for_each_batch`] with the reading on a thread of its own: `reader` decodes (or
+/// generates) the next batches while `f` takes this one, so a replay's wall time is
+/// the slower of the two rather than their sum. Batches reach `f` in order, the same
+/// batches as [`for_each_batch`] hands out; a reader error reaches the caller after
+/// the batches before it. When `f` fails, the reader is stopped.
+pub fn for_each_batch_pipelined<E: From<TraceError>>(
+    reader: &mut EventReader,
+    mut f: impl FnMut(&[Event]) -> Result<(), E>,
+) -> Result<(), E> {
+    use std::sync::mpsc;
+    // Batches in flight: enough that neither side waits on a hiccup of the other,
+    // few enough to stay in the caches.
+    const DEPTH: usize = 3;
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = mpsc::sync_channel::<Result<Vec<Event>, TraceError>>(DEPTH);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<Event>>();
+        for _ in 0..DEPTH + 2 {
+            // The receiver is alive here: the send cannot fail.
+            let _ = empty_tx.send(Vec::with_capacity(BATCH));
+        }
+        scope.spawn(move || {
+            // Ends when the trace does, on an error, or when the consumer hangs up.
+            while let Ok(mut batch) = empty_rx.recv() {
+                batch.clear();
+                let r = reader.next_batch(&mut batch).map(|()| batch);
+                let last = !matches!(&r, Ok(b) if !b.is_empty());
+                if full_tx.send(r).is_err() || last {
+                    return;
+                }
+            }
+        });
+        let mut consume = || -> Result<(), E> {
+            for r in full_rx.iter() {
+                let batch = r?;
+                if batch.is_empty() {
+                    break;
+                }
+                f(&batch)?;
+                // The reader may have finished already: its hang-up is no error.
+                let _ = empty_tx.send(batch);
+            }
+            Ok(())
+        };
+        let result = consume();
+        // Hang up both ways, so a reader blocked on either channel returns.
+        drop(full_rx);
+        drop(empty_tx);
+        result
+    })
+}
+
 /// Every event that `next_batch` hands out, up to the end of the trace.
 pub(crate) fn read_batches(
     next_batch: impl FnMut(&mut Vec<Event>) -> Result<(), TraceError>,
@@ -1203,6 +1254,55 @@ impl<R: BufRead> CommentedLines<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A text trace of `good` loads, then a line that is not an event.
+    fn text_reader(good: usize) -> EventReader {
+        let mut t = String::from("#vmsim-text 1\n");
+        for i in 0..good {
+            t += &format!("R 1 {:#x}\n", 0x1000 + 8 * i);
+        }
+        t += "bogus line\n";
+        let input: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(t.into_bytes()));
+        EventReader::new(Format::Text, input, "t.vmt".into(), 4096).unwrap()
+    }
+
+    #[test]
+    fn pipelined_reading_hands_out_what_reading_in_turn_does_then_its_error() {
+        let good = 3 * BATCH + 17;
+        let mut seen = Vec::new();
+        let e = for_each_batch_pipelined(&mut text_reader(good), |b| {
+            seen.extend_from_slice(b);
+            Ok::<_, TraceError>(())
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        let mut r = text_reader(good);
+        let mut want = Vec::new();
+        let e2 = for_each_batch(
+            |b| r.next_batch(b),
+            |b| {
+                want.extend_from_slice(b);
+                Ok::<_, TraceError>(())
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), e2.to_string());
+        // The batch the error cut short is not handed out, either way.
+        assert_eq!(seen.len(), 3 * BATCH);
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn a_failing_consumer_stops_the_pipelined_reader() {
+        let mut calls = 0;
+        let e = for_each_batch_pipelined(&mut text_reader(20 * BATCH), |_| {
+            calls += 1;
+            Err(TraceError::NotWritable { format: "enough" })
+        })
+        .unwrap_err();
+        assert_eq!(calls, 1);
+        assert!(e.to_string().contains("enough"), "{e}");
+    }
 
     #[test]
     fn advice_and_syscall_names_go_both_ways() {
