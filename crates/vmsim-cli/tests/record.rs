@@ -448,6 +448,52 @@ fn threads_are_recorded_with_their_ids() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// Two threads sweeping their own memory, recorded: their accesses interleave evenly
+/// over the whole time both run, as on two CPUs, not in long stretches of one thread
+/// while the other waits for a host core (the plugin paces them, `pace.rs`).
+#[test]
+fn threads_are_recorded_side_by_side() {
+    need_tools();
+    let d = folder("paced");
+    let exe = program(&d, "paced");
+    let v = record_stat(&d, "paced", &[s(&exe)]);
+    assert_eq!(v["threads"], 3, "{v}");
+    let text = d.join("paced.vmt");
+    let out = vmsim_within(
+        &["trace", "convert", s(&d.join("paced.vmb")), s(&text)],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success());
+    // The thread of every access made by a worker (threads 1 and 2), in trace order.
+    let mut tid = 0;
+    let mut order = Vec::new();
+    for line in std::fs::read_to_string(&text).unwrap().lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            ["thread", _, t] => tid = t.parse().unwrap(),
+            [op, ..] if ["R", "W", "X"].contains(op) && tid != 0 => order.push(tid),
+            _ => {}
+        }
+    }
+    // From when both have started to when the first ends, in tenths: each worker makes
+    // at least a fifth of every tenth's accesses.
+    let first = |t: u32| order.iter().position(|&x| x == t).unwrap();
+    let last = |t: u32| order.iter().rposition(|&x| x == t).unwrap();
+    let (from, to) = (first(1).max(first(2)), last(1).min(last(2)));
+    assert!(to > from + 20_000, "{from}..{to} of {}", order.len());
+    let tenth = (to - from) / 10;
+    for k in 0..10 {
+        let part = &order[from + k * tenth..from + (k + 1) * tenth];
+        let ones = part.iter().filter(|&&t| t == 1).count();
+        assert!(
+            ones * 5 >= part.len() && (part.len() - ones) * 5 >= part.len(),
+            "tenth {k}: thread 1 made {ones} of {} accesses",
+            part.len()
+        );
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// Every memory syscall the recorder follows appears, with file mappings numbered by
 /// file and the rest counted by name.
 #[test]

@@ -21,6 +21,7 @@ pub mod elf;
 pub mod exec;
 pub mod ffi;
 pub mod image;
+pub mod pace;
 pub mod ring;
 /// The wire protocol, shared with the recorder (one file, in the vmsim library).
 #[path = "../../vmsim/src/trace/record/wire.rs"]
@@ -40,6 +41,7 @@ pub static qemu_plugin_version: c_int = 1;
 
 struct Plugin {
     ring: Ring,
+    pace: pace::Pace,
     respawn: exec::Respawn,
     exe: String,
 }
@@ -267,6 +269,7 @@ extern "C" fn atfork_release() {
 fn child_started(vcpu: u32) {
     let p = plugin();
     p.ring.reset();
+    p.pace.forked(vcpu);
     *SINK.lock().unwrap_or_else(|e| e.into_inner()) = None;
     // The parent's connection stays the parent's: were the child to keep it open, its
     // end would wait for the child too.
@@ -331,7 +334,9 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
 extern "C" fn on_block(vcpu: c_uint, data: *mut c_void) {
     let d = data as u64;
     let va = d & wire::ADDR_MASK;
-    let ring = &plugin().ring;
+    let p = plugin();
+    p.pace.tick(vcpu);
+    let ring = &p.ring;
     flush_pending_load();
     ring.access(vcpu, wire::access(wire::FETCH, 0, va));
     if d >> 63 != 0 {
@@ -364,7 +369,9 @@ extern "C" fn on_mem(vcpu: c_uint, info: MemInfo, va: u64, data: *mut c_void) {
             qemu_plugin_mem_is_store(info),
         )
     };
-    let ring = &plugin().ring;
+    let p = plugin();
+    p.pace.tick(vcpu);
+    let ring = &p.ring;
     let insn = data as u64;
     let held = PENDING.with(Cell::take);
     if store {
@@ -461,9 +468,10 @@ fn forget_nonzero(addr: u64, len: u64) {
 extern "C" fn on_vcpu_init(_id: PluginId, vcpu: c_uint) {
     if vcpu != 0 {
         let (me, _) = SYSCALL.with(Cell::get);
-        let ring = &plugin().ring;
-        ring.threads_share();
-        ring.control(me, Ctl::ThreadNew, &[vcpu as u64]);
+        let p = plugin();
+        p.pace.thread_started(vcpu, me);
+        p.ring.threads_share();
+        p.ring.control(me, Ctl::ThreadNew, &[vcpu as u64]);
     }
 }
 
@@ -484,6 +492,7 @@ extern "C" fn on_syscall(
     SYSCALL.with(|c| c.set((vcpu, [a1, a2, a3, a4, a5, a6])));
     flush_pending_load();
     let p = plugin();
+    p.pace.away(vcpu);
     // What the thread did before the call goes before anything the call does.
     p.ring.flush_local();
     match num {
@@ -516,6 +525,7 @@ extern "C" fn on_syscall(
 extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
     let (_, a) = SYSCALL.with(Cell::get);
     let p = plugin();
+    p.pace.back(vcpu);
     let ok = !(-4095..0).contains(&ret);
     let r = ret as u64;
     let ring = &p.ring;
@@ -773,6 +783,7 @@ pub unsafe extern "C" fn qemu_plugin_install(
     GUEST_BASE.store(gb as u64, Ordering::Relaxed);
     let p = Plugin {
         ring: Ring::new(),
+        pace: pace::Pace::new(),
         respawn,
         exe,
     };
