@@ -197,7 +197,9 @@ impl Kernel {
         if self.khugepaged_continuous() {
             // khugepaged scans after every access: one at a time.
             for i in 0..n {
-                out[i] = self.access(pid, vas[i], kinds.kind(i)).map_err(|e| (i, e))?;
+                out[i] = self
+                    .access(pid, vas[i], kinds.kind(i))
+                    .map_err(|e| (i, e))?;
                 self.khugepaged_if_due();
             }
             return Ok(());
