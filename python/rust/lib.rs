@@ -416,7 +416,7 @@ fn sweep_rows(
 const RECORD: usize = 32;
 
 /// The kinds of events, by the code [`encode`] writes (`vmsim.Trace.KINDS`).
-const KINDS: [&str; 27] = [
+const KINDS: [&str; 28] = [
     "read",
     "write",
     "fetch",
@@ -444,6 +444,7 @@ const KINDS: [&str; 27] = [
     "nonzero",
     "values",
     "file_size",
+    "file_write",
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
@@ -529,6 +530,12 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
         Event::Nonzero { pid, addr } => (24, 0, pid, addr.0, 0, 0),
         Event::Values { pid } => (25, 0, pid, 0, 0, 0),
         Event::FileSize { pid, file, bytes } => (26, 0, pid, 0, bytes, u64::from(file)),
+        Event::FileWrite {
+            pid,
+            file,
+            offset,
+            len,
+        } => (27, 0, pid, offset, len, u64::from(file)),
     };
     out.push(kind as u8);
     out.push(prot);

@@ -359,6 +359,8 @@ pub struct KernelStats {
     pub stack_growths: u64,
     /// Pages read from files.
     pub file_reads: u64,
+    /// Pages `write` put in the page cache.
+    pub file_writes: u64,
     /// Context switches.
     pub context_switches: u64,
     /// ASID roll-overs.
@@ -486,6 +488,7 @@ impl KernelStats {
                 .collect(),
             stack_growths: c.stack_growths,
             file_reads: c.file_reads,
+            file_writes: c.file_writes,
             context_switches: c.switches,
             asid_rollovers: c.asid_rollovers,
             forks: c.forks,
@@ -621,9 +624,10 @@ impl KernelStats {
         }
         let _ = writeln!(
             s,
-            "stack growths {:>14}\nfile reads    {:>14}\nswitches      {:>14}  (ASID roll-overs {})\nforks         {:>14}\nsignals       {:>14}  (OOM kills {})",
+            "stack growths {:>14}\nfile reads    {:>14}\nfile writes   {:>14}\nswitches      {:>14}  (ASID roll-overs {})\nforks         {:>14}\nsignals       {:>14}  (OOM kills {})",
             self.stack_growths,
             self.file_reads,
+            self.file_writes,
             self.context_switches,
             self.asid_rollovers,
             self.forks,

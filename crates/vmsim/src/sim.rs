@@ -912,6 +912,22 @@ impl<'k> Sim<'k> {
                     self.kernel.read_file(p.pid, id, offset, len);
                 }),
             },
+            Event::FileWrite {
+                pid,
+                file,
+                offset,
+                len,
+            } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => match offset.checked_add(len) {
+                    None => Err(format!(
+                        "file {file}: offset {offset:#x} + length {len:#x} is past 2^64 bytes"
+                    )),
+                    Some(_) => self.trace_file(file, 0, 0).map(|id| {
+                        self.kernel.write_file(p.pid, id, offset, len);
+                    }),
+                },
+            },
             Event::ThpDisable { pid, disable } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
                 Ok(p) => self

@@ -51,6 +51,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (pid.clone(), pid.clone()).prop_map(|(parent, child)| Event::Vfork { parent, child }),
         1 => (pid.clone(), any::<u32>(), addr.clone(), len.clone()).prop_map(|(pid, file, offset, len)| Event::FileRead { pid, file, offset, len }),
         1 => (pid.clone(), any::<u32>(), len.clone()).prop_map(|(pid, file, bytes)| Event::FileReadahead { pid, file, bytes }),
+        1 => (pid.clone(), any::<u32>(), addr.clone(), len.clone()).prop_map(|(pid, file, offset, len)| Event::FileWrite { pid, file, offset, len }),
         1 => (pid.clone(), any::<u32>(), len.clone()).prop_map(|(pid, file, bytes)| Event::FileSize { pid, file, bytes }),
         1 => (pid.clone(), addr.clone()).prop_map(|(pid, addr)| Event::Nonzero { pid, addr: VirtAddr(addr) }),
         1 => pid.clone().prop_map(|pid| Event::Values { pid }),

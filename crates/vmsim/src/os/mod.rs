@@ -236,6 +236,8 @@ pub struct KernelCounters {
     pub stack_growths: u64,
     /// Pages read from files into the page cache.
     pub file_reads: u64,
+    /// Pages `write` put in the page cache (dirty, each time it wrote them).
+    pub file_writes: u64,
     /// ASID roll-overs (every TLB flushed).
     pub asid_rollovers: u64,
     /// Context switches.

@@ -154,6 +154,53 @@ impl Kernel {
         true
     }
 
+    /// `write` (or `pwrite`, `writev`, ...) of `len` bytes of `file` at byte `offset`
+    /// by `pid`: the kernel copies them into the page cache and the pages are dirty,
+    /// written back when reclaim drops them. A page not cached is made, charged to
+    /// `pid`'s group, without reading it when the write covers it whole or it lies past
+    /// the file's end (Linux's `write_begin`), and read first otherwise. The file grows
+    /// to the write's end. Writing marks no page accessed, as Linux's buffered write
+    /// does not. Returns the pages written (fewer when memory runs out: the write
+    /// stops short, as a write can).
+    pub fn write_file(&mut self, pid: Pid, file: FileId, offset: u64, len: u64) -> u64 {
+        let ps = self.page_size();
+        let Some(end) = offset.checked_add(len).filter(|_| len > 0) else {
+            return 0;
+        };
+        let Some(old_len) = self.cache.files.get(file.0 as usize).map(|f| f.len) else {
+            return 0;
+        };
+        self.grow_file(file, end);
+        let mut written = 0;
+        for idx in offset / ps..=(end - 1) / ps {
+            let pfn = match self.cached_page(pid, file, idx) {
+                Some(pfn) => pfn,
+                None if (offset <= idx * ps && end >= (idx + 1) * ps) || idx * ps >= old_len => {
+                    match self.alloc_frame_charged(pid, None, super::FrameKind::File, true) {
+                        Ok(pfn) => {
+                            self.zero_frame(pfn);
+                            self.cache.pages.insert((file, idx), pfn);
+                            self.cache.owner.insert(pfn.0, (file, idx));
+                            self.refault(pfn, super::workingset::Refault::File(file, idx));
+                            pfn
+                        }
+                        Err(_) => break,
+                    }
+                }
+                None => match self.fill_cache_page(pid, false, file, idx, false) {
+                    Ok(pfn) => pfn,
+                    Err(_) => break,
+                },
+            };
+            // A page being read is locked: the write waits for it.
+            self.wait_read(pfn);
+            self.cache.dirty.insert(pfn.0);
+            written += 1;
+        }
+        self.log.counters.file_writes += written;
+        written
+    }
+
     /// Writes a page-cache page back into its file.
     fn write_back(&mut self, pfn: Pfn, file: super::FileId, idx: u64) {
         let ps = self.page_size();
@@ -246,6 +293,43 @@ mod tests {
         let vc = k.mmap(c, map(false)).unwrap();
         k.read(c, vc, &mut x).unwrap();
         assert_eq!(x, [7]);
+    }
+
+    #[test]
+    fn written_pages_are_cached_dirty_and_read_only_where_the_write_is_partial() {
+        let mut k = boot_small(2 << 20, 8 << 20, ReclaimPolicy::Clock);
+        let pid = spawn(&mut k);
+        // An existing file of 4 pages.
+        let f = k.create_file("/log", vec![1u8; 4 * 4096]);
+        let reads = k.log.counters.file_reads;
+        // Whole pages 0 and 1: nothing read. Part of page 2 (inside the file): read
+        // first. Part of page 5, past the end: nothing read. The file grows to 5 pages
+        // and a bit.
+        assert_eq!(k.write_file(pid, f, 0, 2 * 4096), 2);
+        assert_eq!(k.log.counters.file_reads, reads);
+        assert_eq!(k.write_file(pid, f, 2 * 4096 + 100, 50), 1);
+        assert_eq!(k.log.counters.file_reads, reads + 1);
+        assert_eq!(k.write_file(pid, f, 5 * 4096 + 10, 10), 1);
+        assert_eq!(k.log.counters.file_reads, reads + 1);
+        assert_eq!(k.file(f).unwrap().len, 5 * 4096 + 20);
+        assert_eq!(k.log.counters.file_writes, 4);
+        for idx in [0, 1, 2, 5] {
+            let pfn = k.cache.pages[&(f, idx)];
+            assert!(k.cache.dirty.contains(&pfn.0), "page {idx} is dirty");
+        }
+        assert!(!k.cache.pages.contains_key(&(f, 3)));
+        // A read of what was written finds it cached: no storage.
+        k.read_file(pid, f, 0, 3 * 4096);
+        assert_eq!(k.log.counters.file_reads, reads + 1);
+        // Pressure drops the written pages, writing each back.
+        let writebacks = k.log.counters.writebacks;
+        let a = k.mmap(pid, MmapArgs::anon(600 * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, 600, |i| i);
+        assert!(
+            !k.cache.pages.contains_key(&(f, 0)),
+            "dropped under pressure"
+        );
+        assert!(k.log.counters.writebacks >= writebacks + 4);
     }
 
     #[test]

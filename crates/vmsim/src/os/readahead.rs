@@ -384,7 +384,7 @@ impl Kernel {
     /// Puts page `idx` of `file` in the page cache: read from storage into a frame
     /// charged to `pid`'s group, or, for a `warm` file, found there already (charged to
     /// the root group, no storage).
-    fn fill_cache_page(
+    pub(super) fn fill_cache_page(
         &mut self,
         pid: Pid,
         warm: bool,

@@ -201,6 +201,12 @@ impl<W: Write> BinaryWriter<W> {
                 offset,
                 len,
             } => os(b, 19, &[pid as u64, file as u64, offset, len]),
+            Event::FileWrite {
+                pid,
+                file,
+                offset,
+                len,
+            } => os(b, 24, &[pid as u64, file as u64, offset, len]),
             Event::FileReadahead { pid, file, bytes } => {
                 os(b, 20, &[pid as u64, file as u64, bytes])
             }
@@ -739,6 +745,12 @@ impl<R: BufRead> BinaryReader<R> {
                 offset: self.varint()?,
                 len: self.varint()?,
             },
+            24 => Event::FileWrite {
+                pid: self.u32("pid")?,
+                file: self.u32("file")?,
+                offset: self.varint()?,
+                len: self.varint()?,
+            },
             21 => Event::Nonzero {
                 pid: self.u32("pid")?,
                 addr: VirtAddr(self.varint()?),
@@ -913,6 +925,12 @@ mod tests {
                 pid: 2,
                 file: 0,
                 bytes: u64::MAX,
+            },
+            Event::FileWrite {
+                pid: 2,
+                file: 7,
+                offset: 0,
+                len: u64::MAX,
             },
             Event::Nonzero {
                 pid: 2,

@@ -245,6 +245,18 @@ pub enum Event {
         /// Bytes read.
         len: u64,
     },
+    /// `write` (or `pwrite`, `writev`, ...) of `len` bytes of a file at byte `offset`:
+    /// the kernel copies them into the page cache, where the pages are dirty.
+    FileWrite {
+        /// Who.
+        pid: TracePid,
+        /// The trace's number for the file (as an `mmap` of it gives).
+        file: u32,
+        /// Byte offset.
+        offset: u64,
+        /// Bytes written.
+        len: u64,
+    },
     /// The readahead of the block device holding a file (its queue's
     /// `read_ahead_kb`), as the recorder found it on the machine: the kernel reads
     /// that file ahead by up to this much, unless `--readahead` says otherwise.
@@ -312,6 +324,7 @@ impl Event {
             | Event::ShmDetach { pid, .. }
             | Event::Syscall { pid, .. }
             | Event::FileRead { pid, .. }
+            | Event::FileWrite { pid, .. }
             | Event::FileReadahead { pid, .. }
             | Event::FileSize { pid, .. }
             | Event::Nonzero { pid, .. }

@@ -73,6 +73,7 @@ fn name(e: &Event) -> &'static str {
         Event::Fork { .. } => "fork",
         Event::Vfork { .. } => "vfork",
         Event::FileRead { .. } => "read",
+        Event::FileWrite { .. } => "write",
         Event::FileReadahead { .. } => "file-readahead",
         Event::FileSize { .. } => "file-size",
         Event::Nonzero { .. } => "nonzero",

@@ -326,6 +326,15 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 len: num(w, 4, "the length")?,
             }
         }
+        "write" => {
+            at_most(w, 5)?;
+            Event::FileWrite {
+                pid: pid(w, 1)?,
+                file: file_no(w, 2)?,
+                offset: num(w, 3, "the offset")?,
+                len: num(w, 4, "the length")?,
+            }
+        }
         "nonzero" => {
             at_most(w, 3)?;
             Event::Nonzero {
@@ -521,6 +530,12 @@ pub fn format_event(e: &Event) -> String {
             offset,
             len,
         } => format!("read {pid} {file} {offset:#x} {len:#x}"),
+        Event::FileWrite {
+            pid,
+            file,
+            offset,
+            len,
+        } => format!("write {pid} {file} {offset:#x} {len:#x}"),
         Event::Nonzero { pid, addr } => format!("nonzero {pid} {addr:#x}"),
         Event::Values { pid } => format!("values {pid}"),
         Event::FileReadahead { pid, file, bytes } => {

@@ -627,6 +627,25 @@ impl Demux {
                         len: a[3],
                     });
                 }
+                Ctl::FileWrite => {
+                    // The length before the write, so that the kernel knows which
+                    // pages it must read before writing part of them: an append began
+                    // at the old end, a write inside the file left it as long.
+                    let (at, n, after) = (a[2], a[3], a[4]);
+                    let before = if at.saturating_add(n) >= after {
+                        at
+                    } else {
+                        after
+                    };
+                    let file = number_file(&mut self.files, pid, (a[0], a[1], before), out);
+                    out(Event::FileWrite {
+                        pid,
+                        file,
+                        offset: at,
+                        len: n,
+                    });
+                    number_file(&mut self.files, pid, (a[0], a[1], after), out);
+                }
                 Ctl::Syscall => out(Event::Syscall {
                     pid,
                     nr: a[0] as u32,

@@ -101,6 +101,9 @@ pub enum Ctl {
     /// The plugin reads the values stores write, so pages without a [`Ctl::Nonzero`]
     /// hold zeros: `[]`.
     Values = 22,
+    /// `write`, `pwrite64`, `writev`, `pwritev` or `pwritev2` of a regular file
+    /// returned: `[dev, inode, offset, bytes, file size after]`.
+    FileWrite = 23,
 }
 
 impl Ctl {
@@ -130,6 +133,7 @@ impl Ctl {
             20 => FileRead,
             21 => Nonzero,
             22 => Values,
+            23 => FileWrite,
             _ => return None,
         })
     }
@@ -144,7 +148,7 @@ impl Ctl {
             Munmap | Reap | Fork => 2,
             Hello | Mprotect | Madvise => 3,
             Mremap | Shmat => 4,
-            FileRead => 5,
+            FileRead | FileWrite => 5,
             Mmap => 8,
         }
     }
