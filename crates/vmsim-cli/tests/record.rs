@@ -512,6 +512,7 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
         ("thp-disable", 1),
         ("brk", 3),
         ("read", 2),
+        ("write", 2),
     ] {
         assert!(count(&v, event) >= least, "{event}: {v}");
     }
@@ -541,7 +542,23 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
             && reads.iter().any(|l| l.ends_with(" 0x0 0x2000")),
         "{reads:?}"
     );
-    replays_cleanly(&d.join("syscalls.vmb"));
+    // Its pwrite of a page at 1 MiB, which makes the file longer, and its writev of
+    // 200 bytes at 8 KiB.
+    let writes: Vec<&str> = text.lines().filter(|l| l.starts_with("write 1 ")).collect();
+    assert!(
+        writes.iter().any(|l| l.ends_with(" 0x100000 0x1000"))
+            && writes.iter().any(|l| l.ends_with(" 0x2000 0xc8")),
+        "{writes:?}"
+    );
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("file-size 1 ") && l.ends_with(" 0x101000")));
+    let v = replays_cleanly(&d.join("syscalls.vmb"));
+    assert!(
+        v["kernel"]["file_writes"].as_u64().unwrap() >= 2,
+        "{}",
+        v["kernel"]
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -93,12 +93,15 @@ const SYS_LSTAT: i64 = 6;
 const SYS_PREAD64: i64 = 17;
 const SYS_PWRITE64: i64 = 18;
 const SYS_READV: i64 = 19;
+const SYS_WRITEV: i64 = 20;
 const SYS_RECVFROM: i64 = 45;
 const SYS_GETDENTS64: i64 = 217;
 const SYS_NEWFSTATAT: i64 = 262;
 const SYS_PREADV: i64 = 295;
+const SYS_PWRITEV: i64 = 296;
 const SYS_GETRANDOM: i64 = 318;
 const SYS_PREADV2: i64 = 327;
+const SYS_PWRITEV2: i64 = 328;
 const SYS_STATX: i64 = 332;
 /// Bytes of `struct stat` and `struct statx` on x86-64.
 const STAT_SIZE: u64 = 144;
@@ -613,35 +616,33 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
         SYS_READ | SYS_PREAD64 | SYS_RECVFROM | SYS_GETDENTS64 | SYS_GETRANDOM if ok && ret > 0 => {
             let buf = if num == SYS_GETRANDOM { a[0] } else { a[1] };
             if matches!(num, SYS_READ | SYS_PREAD64) {
-                file_read(vcpu, num, &a, r);
+                file_io(vcpu, Ctl::FileRead, num, &a, r);
             }
             kernel_copy(vcpu, wire::STORE, buf, r);
         }
         SYS_READV | SYS_PREADV | SYS_PREADV2 if ok && ret > 0 => {
-            file_read(vcpu, num, &a, r);
-            let mut left = r;
-            for i in 0..a[2].min(64) {
-                let mut iov = [0u8; 16];
-                if left == 0 || !exec::read_mem(a[1] + 16 * i, &mut iov) {
-                    break;
-                }
-                let base = u64::from_le_bytes(iov[..8].try_into().unwrap());
-                let len = u64::from_le_bytes(iov[8..].try_into().unwrap()).min(left);
-                kernel_copy(vcpu, wire::STORE, base, len);
-                left -= len;
-            }
+            file_io(vcpu, Ctl::FileRead, num, &a, r);
+            kernel_copy_iov(vcpu, wire::STORE, a[1], a[2], r);
         }
         SYS_STAT | SYS_FSTAT | SYS_LSTAT if ok => kernel_copy(vcpu, wire::STORE, a[1], STAT_SIZE),
         SYS_NEWFSTATAT if ok => kernel_copy(vcpu, wire::STORE, a[2], STAT_SIZE),
         SYS_STATX if ok => kernel_copy(vcpu, wire::STORE, a[4], STATX_SIZE),
-        SYS_WRITE | SYS_PWRITE64 if ok && ret > 0 => kernel_copy(vcpu, wire::LOAD, a[1], r),
+        SYS_WRITE | SYS_PWRITE64 if ok && ret > 0 => {
+            kernel_copy(vcpu, wire::LOAD, a[1], r);
+            file_io(vcpu, Ctl::FileWrite, num, &a, r);
+        }
+        SYS_WRITEV | SYS_PWRITEV | SYS_PWRITEV2 if ok && ret > 0 => {
+            kernel_copy_iov(vcpu, wire::LOAD, a[1], a[2], r);
+            file_io(vcpu, Ctl::FileWrite, num, &a, r);
+        }
         _ => {}
     }
 }
 
-/// A read family call of `num` with arguments `a` returned `n` bytes: if it read a
-/// regular file, the file, where it read from and how much (the page cache served it).
-fn file_read(vcpu: u32, num: i64, a: &[u64; 6], n: u64) {
+/// A read or write family call of `num` (`ctl` says which) with arguments `a`
+/// returned `n` bytes: if it read or wrote a regular file, the file, where in it and
+/// how much (the page cache served it), and the file's length after.
+fn file_io(vcpu: u32, ctl: Ctl, num: i64, a: &[u64; 6], n: u64) {
     let fd = a[0] as c_int;
     // SAFETY: fstat into a zeroed struct; lseek only asks the descriptor's position.
     let (st, pos) = unsafe {
@@ -652,17 +653,32 @@ fn file_read(vcpu: u32, num: i64, a: &[u64; 6], n: u64) {
         (st, libc::lseek(fd, 0, libc::SEEK_CUR))
     };
     let at = match num {
-        // preadv2 with offset -1 reads at the position, as read does.
-        SYS_PREAD64 | SYS_PREADV => a[3],
-        SYS_PREADV2 if a[3] as i64 != -1 => a[3],
+        // preadv2 and pwritev2 with offset -1 work at the position, as read does.
+        SYS_PREAD64 | SYS_PREADV | SYS_PWRITE64 | SYS_PWRITEV => a[3],
+        SYS_PREADV2 | SYS_PWRITEV2 if a[3] as i64 != -1 => a[3],
+        // After an O_APPEND write too, the position is the end of what it wrote.
         _ if pos >= 0 => (pos as u64).saturating_sub(n),
         _ => return,
     };
-    plugin().ring.control(
-        vcpu,
-        Ctl::FileRead,
-        &[st.st_dev, st.st_ino, at, n, st.st_size as u64],
-    );
+    plugin()
+        .ring
+        .control(vcpu, ctl, &[st.st_dev, st.st_ino, at, n, st.st_size as u64]);
+}
+
+/// The kernel copied `total` bytes to or from the `count` buffers of the `iovec` array
+/// at `iov` (at most 64 of them are followed).
+fn kernel_copy_iov(vcpu: u32, kind: u64, iov: u64, count: u64, total: u64) {
+    let mut left = total;
+    for i in 0..count.min(64) {
+        let mut v = [0u8; 16];
+        if left == 0 || !exec::read_mem(iov + 16 * i, &mut v) {
+            break;
+        }
+        let base = u64::from_le_bytes(v[..8].try_into().unwrap());
+        let len = u64::from_le_bytes(v[8..].try_into().unwrap()).min(left);
+        kernel_copy(vcpu, kind, base, len);
+        left -= len;
+    }
 }
 
 /// The kernel copied `len` bytes to (`STORE`) or from (`LOAD`) the program's buffer at

@@ -1,7 +1,7 @@
 /* Every memory syscall the recorder follows: mmap of anonymous memory and of a file
  * (private and shared), munmap, mprotect, mremap (grow in place and move), madvise,
- * brk, System V shared memory, memfd_create, mlock (counted only) and
- * prctl(PR_SET_THP_DISABLE). */
+ * brk, System V shared memory, memfd_create, mlock (counted only),
+ * prctl(PR_SET_THP_DISABLE), and reads and writes of a file. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
@@ -26,6 +27,10 @@ int main(int argc, char **argv) {
     static char buf[8192];
     if (pread(fd, buf, sizeof buf, 4096) != sizeof buf) return 1;
     if (lseek(fd, 0, SEEK_SET) != 0 || read(fd, buf, sizeof buf) != sizeof buf) return 1;
+    /* A page past the end (the file grows), then 200 bytes at the position (8 KiB). */
+    if (pwrite(fd, buf, 4096, 1 << 20) != 4096) return 1;
+    struct iovec iov[2] = {{buf, 100}, {buf + 100, 100}};
+    if (writev(fd, iov, 2) != 200) return 1;
     close(fd);
     unlink(path);
 
