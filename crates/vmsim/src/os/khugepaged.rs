@@ -127,9 +127,6 @@ enum Scan {
 }
 
 impl Kernel {
-    /// Wakes khugepaged if its time has come (see the module's documentation); cheap
-    /// when it has not.
-    #[inline]
     /// khugepaged never sleeps (`scan_sleep_millisecs=0`) and may collapse something
     /// (THP not `never`, nor `madvise` before any advice): it scans after every
     /// access, so runs of accesses go one at a time.
@@ -142,6 +139,9 @@ impl Kernel {
             }
     }
 
+    /// Wakes khugepaged if its time has come (see the module's documentation); cheap
+    /// when it has not.
+    #[inline]
     pub(super) fn khugepaged_if_due(&mut self) {
         // Nothing may collapse: mode `never`, or `madvise` with no advice yet.
         match self.config.thp {
