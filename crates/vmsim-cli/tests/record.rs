@@ -542,17 +542,23 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
             && reads.iter().any(|l| l.ends_with(" 0x0 0x2000")),
         "{reads:?}"
     );
-    // Its pwrite of a page at 1 MiB, which makes the file longer, and its writev of
-    // 200 bytes at 8 KiB.
+    // Its pwrite of a page at 1 MiB, which makes the file longer, its writev of 200
+    // bytes at 8 KiB, and its pwrite of 100 bytes "at 0" on an O_APPEND descriptor,
+    // which Linux appends.
     let writes: Vec<&str> = text.lines().filter(|l| l.starts_with("write 1 ")).collect();
     assert!(
         writes.iter().any(|l| l.ends_with(" 0x100000 0x1000"))
-            && writes.iter().any(|l| l.ends_with(" 0x2000 0xc8")),
+            && writes.iter().any(|l| l.ends_with(" 0x2000 0xc8"))
+            && writes.iter().any(|l| l.ends_with(" 0x101000 0x64")),
         "{writes:?}"
     );
-    assert!(text
-        .lines()
-        .any(|l| l.starts_with("file-size 1 ") && l.ends_with(" 0x101000")));
+    for size in [" 0x101000", " 0x101064"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("file-size 1 ") && l.ends_with(size)),
+            "{size}"
+        );
+    }
     let v = replays_cleanly(&d.join("syscalls.vmb"));
     assert!(
         v["kernel"]["file_writes"].as_u64().unwrap() >= 2,

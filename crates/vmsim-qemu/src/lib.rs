@@ -79,6 +79,9 @@ thread_local! {
     static SYSCALL: Cell<(u32, [u64; 6])> = const { Cell::new((0, [0; 6])) };
     /// This thread's load held back by [`on_mem`].
     static PENDING: Cell<Option<PendingLoad>> = const { Cell::new(None) };
+    /// The length of the file this thread's write call is writing, as it was when
+    /// the call began.
+    static WRITE_FROM: Cell<u64> = const { Cell::new(0) };
 }
 
 fn plugin() -> &'static Plugin {
@@ -499,6 +502,9 @@ extern "C" fn on_syscall(
     // What the thread did before the call goes before anything the call does.
     p.ring.flush_local();
     match num {
+        SYS_WRITE | SYS_PWRITE64 | SYS_WRITEV | SYS_PWRITEV | SYS_PWRITEV2 => {
+            WRITE_FROM.with(|c| c.set(file_length(a1 as c_int).unwrap_or(0)));
+        }
         SYS_EXIT => p.ring.control(vcpu, Ctl::ThreadExit, &[a1]),
         // At entry: QEMU 7.2 refuses this prctl itself, where Linux would take it.
         SYS_PRCTL if a1 == PR_SET_THP_DISABLE => p.ring.control(vcpu, Ctl::ThpDisable, &[a2]),
@@ -639,19 +645,46 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
     }
 }
 
+/// The length of the regular file open as `fd`, if it is one.
+fn file_length(fd: c_int) -> Option<u64> {
+    // SAFETY: fstat into a zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG)
+            .then_some(st.st_size as u64)
+    }
+}
+
+/// `RWF_APPEND`: a `pwritev2` flag that appends whatever the offset.
+const RWF_APPEND: u64 = 0x10;
+
 /// A read or write family call of `num` (`ctl` says which) with arguments `a`
 /// returned `n` bytes: if it read or wrote a regular file, the file, where in it and
-/// how much (the page cache served it), and the file's length after.
+/// how much (the page cache served it), and the file's length after (and, for a
+/// write, before).
 fn file_io(vcpu: u32, ctl: Ctl, num: i64, a: &[u64; 6], n: u64) {
     let fd = a[0] as c_int;
-    // SAFETY: fstat into a zeroed struct; lseek only asks the descriptor's position.
-    let (st, pos) = unsafe {
+    // SAFETY: fstat into a zeroed struct; lseek and fcntl only ask the descriptor's
+    // position and flags.
+    let (st, pos, append) = unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         if libc::fstat(fd, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return;
         }
-        (st, libc::lseek(fd, 0, libc::SEEK_CUR))
+        let append = libc::fcntl(fd, libc::F_GETFL) & libc::O_APPEND != 0;
+        (st, libc::lseek(fd, 0, libc::SEEK_CUR), append)
     };
+    let before = WRITE_FROM.with(Cell::get);
+    if ctl == Ctl::FileWrite && (append || (num == SYS_PWRITEV2 && a[5] & RWF_APPEND != 0)) {
+        // Linux appends at the end whatever the offset (pwrite on an O_APPEND
+        // descriptor too).
+        plugin().ring.control(
+            vcpu,
+            ctl,
+            &[st.st_dev, st.st_ino, before, n, st.st_size as u64, before],
+        );
+        return;
+    }
     let at = match num {
         // preadv2 and pwritev2 with offset -1 work at the position, as read does.
         SYS_PREAD64 | SYS_PREADV | SYS_PWRITE64 | SYS_PWRITEV => a[3],
@@ -660,9 +693,12 @@ fn file_io(vcpu: u32, ctl: Ctl, num: i64, a: &[u64; 6], n: u64) {
         _ if pos >= 0 => (pos as u64).saturating_sub(n),
         _ => return,
     };
-    plugin()
-        .ring
-        .control(vcpu, ctl, &[st.st_dev, st.st_ino, at, n, st.st_size as u64]);
+    let (id, size) = ([st.st_dev, st.st_ino], st.st_size as u64);
+    let ring = &plugin().ring;
+    match ctl {
+        Ctl::FileWrite => ring.control(vcpu, ctl, &[id[0], id[1], at, n, size, before]),
+        _ => ring.control(vcpu, ctl, &[id[0], id[1], at, n, size]),
+    }
 }
 
 /// The kernel copied `total` bytes to or from the `count` buffers of the `iovec` array

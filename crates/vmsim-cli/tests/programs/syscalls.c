@@ -32,6 +32,10 @@ int main(int argc, char **argv) {
     struct iovec iov[2] = {{buf, 100}, {buf + 100, 100}};
     if (writev(fd, iov, 2) != 200) return 1;
     close(fd);
+    /* On an O_APPEND descriptor, Linux's pwrite appends whatever its offset. */
+    fd = open(path, O_WRONLY | O_APPEND);
+    if (fd < 0 || pwrite(fd, buf, 100, 0) != 100) return 1;
+    close(fd);
     unlink(path);
 
     char *a = mmap(0, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

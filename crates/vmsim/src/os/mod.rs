@@ -342,6 +342,10 @@ impl KernelCounters {
     }
 }
 
+/// The most bytes one `read` or `write` moves (Linux's `MAX_RW_COUNT`, 2 GiB less a
+/// page): a longer one returns short.
+pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
 /// Most events kept; later ones are counted, not kept.
 pub const MAX_EVENTS: usize = 10_000;
 

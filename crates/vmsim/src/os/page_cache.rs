@@ -164,6 +164,8 @@ impl Kernel {
     /// stops short, as a write can).
     pub fn write_file(&mut self, pid: Pid, file: FileId, offset: u64, len: u64) -> u64 {
         let ps = self.page_size();
+        // One call writes at most Linux's MAX_RW_COUNT.
+        let len = len.min(super::MAX_RW_COUNT);
         let Some(end) = offset.checked_add(len).filter(|_| len > 0) else {
             return 0;
         };
@@ -175,7 +177,7 @@ impl Kernel {
         for idx in offset / ps..=(end - 1) / ps {
             let pfn = match self.cached_page(pid, file, idx) {
                 Some(pfn) => pfn,
-                None if (offset <= idx * ps && end >= (idx + 1) * ps) || idx * ps >= old_len => {
+                None if (offset <= idx * ps && end - idx * ps >= ps) || idx * ps >= old_len => {
                     match self.alloc_frame_charged(pid, None, super::FrameKind::File, true) {
                         Ok(pfn) => {
                             self.zero_frame(pfn);

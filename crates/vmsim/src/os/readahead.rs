@@ -143,6 +143,8 @@ impl Kernel {
     /// is mapped and no fault is taken; the pages are charged to `pid`'s group.
     pub fn read_file(&mut self, pid: Pid, file: FileId, offset: u64, len: u64) {
         let ps = self.page_size();
+        // One call reads at most Linux's MAX_RW_COUNT.
+        let len = len.min(super::MAX_RW_COUNT);
         let pages = self.cache.files[file.0 as usize].len.div_ceil(ps);
         let first = offset / ps;
         if len == 0 || first >= pages {

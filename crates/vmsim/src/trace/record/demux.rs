@@ -628,15 +628,9 @@ impl Demux {
                     });
                 }
                 Ctl::FileWrite => {
-                    // The length before the write, so that the kernel knows which
-                    // pages it must read before writing part of them: an append began
-                    // at the old end, a write inside the file left it as long.
-                    let (at, n, after) = (a[2], a[3], a[4]);
-                    let before = if at.saturating_add(n) >= after {
-                        at
-                    } else {
-                        after
-                    };
+                    // The length before the write first, so that the kernel knows
+                    // which pages it must read before writing part of them.
+                    let (at, n, after, before) = (a[2], a[3], a[4], a[5]);
                     let file = number_file(&mut self.files, pid, (a[0], a[1], before), out);
                     out(Event::FileWrite {
                         pid,

@@ -102,7 +102,7 @@ pub enum Ctl {
     /// hold zeros: `[]`.
     Values = 22,
     /// `write`, `pwrite64`, `writev`, `pwritev` or `pwritev2` of a regular file
-    /// returned: `[dev, inode, offset, bytes, file size after]`.
+    /// returned: `[dev, inode, offset, bytes, file size after, file size before]`.
     FileWrite = 23,
 }
 
@@ -148,7 +148,8 @@ impl Ctl {
             Munmap | Reap | Fork => 2,
             Hello | Mprotect | Madvise => 3,
             Mremap | Shmat => 4,
-            FileRead | FileWrite => 5,
+            FileRead => 5,
+            FileWrite => 6,
             Mmap => 8,
         }
     }
