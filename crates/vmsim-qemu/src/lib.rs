@@ -503,7 +503,8 @@ extern "C" fn on_syscall(
     p.ring.flush_local();
     match num {
         SYS_WRITE | SYS_PWRITE64 | SYS_WRITEV | SYS_PWRITEV | SYS_PWRITEV2 => {
-            WRITE_FROM.with(|c| c.set(file_length(a1 as c_int).unwrap_or(0)));
+            let len = regular_file(a1 as c_int).map_or(0, |st| st.st_size as u64);
+            WRITE_FROM.with(|c| c.set(len));
         }
         SYS_EXIT => p.ring.control(vcpu, Ctl::ThreadExit, &[a1]),
         // At entry: QEMU 7.2 refuses this prctl itself, where Linux would take it.
@@ -645,13 +646,12 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
     }
 }
 
-/// The length of the regular file open as `fd`, if it is one.
-fn file_length(fd: c_int) -> Option<u64> {
+/// What `fstat` says of `fd`, if it is a regular file.
+fn regular_file(fd: c_int) -> Option<libc::stat> {
     // SAFETY: fstat into a zeroed struct.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
-        (libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG)
-            .then_some(st.st_size as u64)
+        (libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG).then_some(st)
     }
 }
 
@@ -664,41 +664,31 @@ const RWF_APPEND: u64 = 0x10;
 /// write, before).
 fn file_io(vcpu: u32, ctl: Ctl, num: i64, a: &[u64; 6], n: u64) {
     let fd = a[0] as c_int;
-    // SAFETY: fstat into a zeroed struct; lseek and fcntl only ask the descriptor's
-    // position and flags.
-    let (st, pos, append) = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return;
-        }
-        let append = libc::fcntl(fd, libc::F_GETFL) & libc::O_APPEND != 0;
-        (st, libc::lseek(fd, 0, libc::SEEK_CUR), append)
-    };
-    let before = WRITE_FROM.with(Cell::get);
-    if ctl == Ctl::FileWrite && (append || (num == SYS_PWRITEV2 && a[5] & RWF_APPEND != 0)) {
-        // Linux appends at the end whatever the offset (pwrite on an O_APPEND
-        // descriptor too).
-        plugin().ring.control(
-            vcpu,
-            ctl,
-            &[st.st_dev, st.st_ino, before, n, st.st_size as u64, before],
-        );
+    let Some(st) = regular_file(fd) else {
         return;
-    }
+    };
+    // SAFETY: lseek and fcntl only ask the descriptor's position and flags.
+    let (pos, append) = unsafe {
+        (
+            libc::lseek(fd, 0, libc::SEEK_CUR),
+            libc::fcntl(fd, libc::F_GETFL) & libc::O_APPEND != 0,
+        )
+    };
+    let write = ctl == Ctl::FileWrite;
+    let before = WRITE_FROM.with(Cell::get);
     let at = match num {
+        // Linux appends at the old end whatever the offset (pwrite on an O_APPEND
+        // descriptor too).
+        _ if write && (append || (num == SYS_PWRITEV2 && a[5] & RWF_APPEND != 0)) => before,
         // preadv2 and pwritev2 with offset -1 work at the position, as read does.
         SYS_PREAD64 | SYS_PREADV | SYS_PWRITE64 | SYS_PWRITEV => a[3],
         SYS_PREADV2 | SYS_PWRITEV2 if a[3] as i64 != -1 => a[3],
-        // After an O_APPEND write too, the position is the end of what it wrote.
         _ if pos >= 0 => (pos as u64).saturating_sub(n),
         _ => return,
     };
-    let (id, size) = ([st.st_dev, st.st_ino], st.st_size as u64);
-    let ring = &plugin().ring;
-    match ctl {
-        Ctl::FileWrite => ring.control(vcpu, ctl, &[id[0], id[1], at, n, size, before]),
-        _ => ring.control(vcpu, ctl, &[id[0], id[1], at, n, size]),
-    }
+    let words = [st.st_dev, st.st_ino, at, n, st.st_size as u64, before];
+    let sent = if write { &words[..] } else { &words[..5] };
+    plugin().ring.control(vcpu, ctl, sent);
 }
 
 /// The kernel copied `total` bytes to or from the `count` buffers of the `iovec` array

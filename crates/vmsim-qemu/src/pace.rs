@@ -160,8 +160,9 @@ impl Pace {
         }
     }
 
-    /// The clock of the thread on `vcpu` (for tests).
-    pub fn clock(&self, vcpu: u32) -> u64 {
+    /// The clock of the thread on `vcpu`.
+    #[cfg(test)]
+    fn clock(&self, vcpu: u32) -> u64 {
         self.vcpus
             .get(vcpu as usize)
             .map_or(0, |v| v.clock.load(Relaxed))

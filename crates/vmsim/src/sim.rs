@@ -925,14 +925,12 @@ impl<'k> Sim<'k> {
                 len,
             } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
-                Ok(p) => match offset.checked_add(len) {
-                    None => Err(format!(
-                        "file {file}: offset {offset:#x} + length {len:#x} is past 2^64 bytes"
-                    )),
-                    Some(_) => self.trace_file(file, 0, 0).map(|id| {
+                // The kernel grows the file itself: it must know the length before.
+                Ok(p) => file_end(file, offset, len)
+                    .and_then(|_| self.trace_file(file, 0, 0))
+                    .map(|id| {
                         self.kernel.write_file(p.pid, id, offset, len);
                     }),
-                },
             },
             Event::ThpDisable { pid, disable } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
@@ -1132,9 +1130,7 @@ impl<'k> Sim<'k> {
         offset: u64,
         len: u64,
     ) -> Result<crate::os::FileId, String> {
-        let end = offset.checked_add(len).ok_or_else(|| {
-            format!("file {file}: offset {offset:#x} + length {len:#x} is past 2^64 bytes")
-        })?;
+        let end = file_end(file, offset, len)?;
         let id = match self.files.get(&file) {
             Some(&id) => id,
             None => {
@@ -1175,6 +1171,13 @@ impl<'k> Sim<'k> {
             Ok(())
         }
     }
+}
+
+/// The end of `len` bytes of trace file `file` from byte `offset`, if it is below 2^64.
+fn file_end(file: u32, offset: u64, len: u64) -> Result<u64, String> {
+    offset.checked_add(len).ok_or_else(|| {
+        format!("file {file}: offset {offset:#x} + length {len:#x} is past 2^64 bytes")
+    })
 }
 
 #[cfg(test)]

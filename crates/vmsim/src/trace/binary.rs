@@ -552,15 +552,15 @@ impl<R: BufRead> BinaryReader<R> {
 
     #[inline]
     fn varint(&mut self) -> Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= ((b & 0x7f) as u64) << shift;
-            if b < 0x80 {
-                return Ok(v);
+        let rest = self.raw.get(self.pos..).unwrap_or(&[]);
+        match varint_in(rest) {
+            Some((v, n)) => {
+                self.pos += n;
+                Ok(v)
             }
+            None if rest.len() < 10 => Err("the chunk ends inside a record".into()),
+            None => Err("a varint longer than 10 bytes".into()),
         }
-        Err("a varint longer than 10 bytes".into())
     }
 
     fn u32(&mut self, what: &str) -> Result<u32, String> {

@@ -453,6 +453,24 @@ pub struct Generator {
     words: u64,
 }
 
+/// A number in `[0, 1)` from `rng`.
+#[inline(always)]
+fn unit(rng: &mut Rng) -> f64 {
+    (rng.next() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A store with probability `write_ratio`, else a load (no draw when it is 0).
+#[inline(always)]
+fn load_or_store(rng: &mut Rng, write_ratio: f64) -> AccessKind {
+    // A table, not a branch: a random choice mispredicts as often as it writes.
+    const KINDS: [AccessKind; 2] = [AccessKind::Read, AccessKind::Write];
+    if write_ratio > 0.0 {
+        KINDS[(unit(rng) < write_ratio) as usize]
+    } else {
+        AccessKind::Read
+    }
+}
+
 impl Generator {
     /// A generator of `p` for a machine laid out as `layout`.
     pub fn new(p: SynthParams, layout: Layout) -> Result<Generator, SynthError> {
@@ -619,17 +637,11 @@ impl Generator {
     }
 
     fn rw(&mut self) -> AccessKind {
-        // A table, not a branch: a random choice mispredicts as often as it writes.
-        const KINDS: [AccessKind; 2] = [AccessKind::Read, AccessKind::Write];
-        if self.p.write_ratio > 0.0 {
-            KINDS[(self.unit() < self.p.write_ratio) as usize]
-        } else {
-            AccessKind::Read
-        }
+        load_or_store(&mut self.rng, self.p.write_ratio)
     }
 
     fn unit(&mut self) -> f64 {
-        (self.rng.next() >> 11) as f64 / (1u64 << 53) as f64
+        unit(&mut self.rng)
     }
 
     /// Clears nothing; appends up to [`BATCH`] events to `out` (none at the end).
@@ -691,12 +703,7 @@ impl Generator {
             if i >= words {
                 i = 0;
             }
-            let kind = if ratio > 0.0 {
-                let unit = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
-                [AccessKind::Read, AccessKind::Write][(unit < ratio) as usize]
-            } else {
-                AccessKind::Read
-            };
+            let kind = load_or_store(&mut rng, ratio);
             out.push(Event::Access(Access {
                 pid,
                 kind,
