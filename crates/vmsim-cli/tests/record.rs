@@ -542,6 +542,14 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
             && reads.iter().any(|l| l.ends_with(" 0x0 0x2000")),
         "{reads:?}"
     );
+    // copy_file_range of 8 KiB from its position (12 KiB) into a second file's start,
+    // and sendfile of a page from an offset of 20 KiB after it: each a read of the
+    // data file and a write of the copy.
+    assert!(
+        reads.iter().any(|l| l.ends_with(" 0x3000 0x2000"))
+            && reads.iter().any(|l| l.ends_with(" 0x5000 0x1000")),
+        "{reads:?}"
+    );
     // Its pwrite of a page at 1 MiB, which makes the file longer, its writev of 200
     // bytes at 8 KiB, and its pwrite of 100 bytes "at 0" on an O_APPEND descriptor,
     // which Linux appends.
@@ -549,7 +557,9 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
     assert!(
         writes.iter().any(|l| l.ends_with(" 0x100000 0x1000"))
             && writes.iter().any(|l| l.ends_with(" 0x2000 0xc8"))
-            && writes.iter().any(|l| l.ends_with(" 0x101000 0x64")),
+            && writes.iter().any(|l| l.ends_with(" 0x101000 0x64"))
+            && writes.iter().any(|l| l.ends_with(" 0x0 0x2000"))
+            && writes.iter().any(|l| l.ends_with(" 0x2000 0x1000")),
         "{writes:?}"
     );
     for size in [" 0x101000", " 0x101064"] {

@@ -96,6 +96,7 @@ const SYS_LSTAT: i64 = 6;
 const SYS_PREAD64: i64 = 17;
 const SYS_PWRITE64: i64 = 18;
 const SYS_READV: i64 = 19;
+const SYS_SENDFILE: i64 = 40;
 const SYS_WRITEV: i64 = 20;
 const SYS_RECVFROM: i64 = 45;
 const SYS_GETDENTS64: i64 = 217;
@@ -103,6 +104,7 @@ const SYS_NEWFSTATAT: i64 = 262;
 const SYS_PREADV: i64 = 295;
 const SYS_PWRITEV: i64 = 296;
 const SYS_GETRANDOM: i64 = 318;
+const SYS_COPY_FILE_RANGE: i64 = 326;
 const SYS_PREADV2: i64 = 327;
 const SYS_PWRITEV2: i64 = 328;
 const SYS_STATX: i64 = 332;
@@ -502,8 +504,11 @@ extern "C" fn on_syscall(
     // What the thread did before the call goes before anything the call does.
     p.ring.flush_local();
     match num {
-        SYS_WRITE | SYS_PWRITE64 | SYS_WRITEV | SYS_PWRITEV | SYS_PWRITEV2 => {
-            let len = regular_file(a1 as c_int).map_or(0, |st| st.st_size as u64);
+        SYS_WRITE | SYS_PWRITE64 | SYS_WRITEV | SYS_PWRITEV | SYS_PWRITEV2 | SYS_SENDFILE
+        | SYS_COPY_FILE_RANGE => {
+            // The file written: copy_file_range's third argument, everyone else's first.
+            let out = if num == SYS_COPY_FILE_RANGE { a3 } else { a1 };
+            let len = regular_file(out as c_int).map_or(0, |st| st.st_size as u64);
             WRITE_FROM.with(|c| c.set(len));
         }
         SYS_EXIT => p.ring.control(vcpu, Ctl::ThreadExit, &[a1]),
@@ -642,6 +647,7 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             kernel_copy_iov(vcpu, wire::LOAD, a[1], a[2], r);
             file_io(vcpu, Ctl::FileWrite, num, &a, r);
         }
+        SYS_SENDFILE | SYS_COPY_FILE_RANGE if ok && ret > 0 => file_copy(vcpu, num, &a, r),
         _ => {}
     }
 }
@@ -686,9 +692,51 @@ fn file_io(vcpu: u32, ctl: Ctl, num: i64, a: &[u64; 6], n: u64) {
         _ if pos >= 0 => (pos as u64).saturating_sub(n),
         _ => return,
     };
+    send_file_io(vcpu, ctl, &st, at, n, before);
+}
+
+/// Sends what a read (`Ctl::FileRead`) or write (`Ctl::FileWrite`) of `n` bytes at
+/// byte `at` of the regular file `st` did; `before` is a write's file length before.
+fn send_file_io(vcpu: u32, ctl: Ctl, st: &libc::stat, at: u64, n: u64, before: u64) {
     let words = [st.st_dev, st.st_ino, at, n, st.st_size as u64, before];
-    let sent = if write { &words[..] } else { &words[..5] };
+    let sent = if ctl == Ctl::FileWrite {
+        &words[..]
+    } else {
+        &words[..5]
+    };
     plugin().ring.control(vcpu, ctl, sent);
+}
+
+/// `sendfile` or `copy_file_range` (`num`, arguments `a`) copied `n` bytes from one
+/// descriptor to another inside the kernel: through the page cache, a read of the
+/// source and a write of the destination, as far as each is a regular file. Each
+/// side's offset is the one its pointer argument was advanced from, or else its
+/// descriptor's position, which the call advanced. Neither call touches the program's
+/// memory, and neither writes to an `O_APPEND` descriptor (Linux refuses).
+fn file_copy(vcpu: u32, num: i64, a: &[u64; 6], n: u64) {
+    // (fd, offset pointer) of the source and of the destination.
+    let (src, dst) = if num == SYS_COPY_FILE_RANGE {
+        ((a[0], a[1]), (a[2], a[3]))
+    } else {
+        ((a[1], a[2]), (a[0], 0))
+    };
+    let start = |(fd, ptr): (u64, u64)| -> Option<u64> {
+        let end = if ptr != 0 {
+            let mut v = [0u8; 8];
+            exec::read_mem(ptr, &mut v).then(|| u64::from_le_bytes(v))?
+        } else {
+            // SAFETY: lseek only asks the descriptor's position.
+            let pos = unsafe { libc::lseek(fd as c_int, 0, libc::SEEK_CUR) };
+            u64::try_from(pos).ok()?
+        };
+        end.checked_sub(n)
+    };
+    if let (Some(st), Some(at)) = (regular_file(src.0 as c_int), start(src)) {
+        send_file_io(vcpu, Ctl::FileRead, &st, at, n, 0);
+    }
+    if let (Some(st), Some(at)) = (regular_file(dst.0 as c_int), start(dst)) {
+        send_file_io(vcpu, Ctl::FileWrite, &st, at, n, WRITE_FROM.with(Cell::get));
+    }
 }
 
 /// The kernel copied `total` bytes to or from the `count` buffers of the `iovec` array

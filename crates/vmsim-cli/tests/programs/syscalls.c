@@ -1,7 +1,8 @@
 /* Every memory syscall the recorder follows: mmap of anonymous memory and of a file
  * (private and shared), munmap, mprotect, mremap (grow in place and move), madvise,
  * brk, System V shared memory, memfd_create, mlock (counted only),
- * prctl(PR_SET_THP_DISABLE), and reads and writes of a file. */
+ * prctl(PR_SET_THP_DISABLE), and reads and writes of a file, copy_file_range and
+ * sendfile among them. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/shm.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -31,6 +33,17 @@ int main(int argc, char **argv) {
     if (pwrite(fd, buf, 4096, 1 << 20) != 4096) return 1;
     struct iovec iov[2] = {{buf, 100}, {buf + 100, 100}};
     if (writev(fd, iov, 2) != 200) return 1;
+    /* Copies inside the kernel: 8 KiB from 12 KiB (the data file's position) to the
+     * start of a second file, then a page from 20 KiB (an offset pointer) after it. */
+    char cpath[4096];
+    snprintf(cpath, sizeof cpath, "%s.copy", path);
+    int cfd = open(cpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (cfd < 0 || lseek(fd, 3 * 4096, SEEK_SET) != 3 * 4096) return 1;
+    if (copy_file_range(fd, NULL, cfd, NULL, 8192, 0) != 8192) return 1;
+    off_t from = 5 * 4096;
+    if (sendfile(cfd, fd, &from, 4096) != 4096) return 1;
+    close(cfd);
+    unlink(cpath);
     close(fd);
     /* On an O_APPEND descriptor, Linux's pwrite appends whatever its offset. */
     fd = open(path, O_WRONLY | O_APPEND);
