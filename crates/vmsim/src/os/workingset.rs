@@ -56,14 +56,24 @@ impl Kernel {
         }
     }
 
-    /// The shadow `pfn` would leave if evicted now (the clock does not tick yet).
-    pub(super) fn shadow_of(&mut self, pfn: Pfn) -> Shadow {
+    /// The shadow `pfn` would leave if evicted now (the clock does not tick yet), or,
+    /// for a page of a folio whose eviction began at `folio_age`, that age: Linux reads
+    /// the clock once per folio and leaves one shadow for all of its pages, so every
+    /// page of a folio refaults at least the folio's size away.
+    pub(super) fn shadow_of(&mut self, pfn: Pfn, folio_age: Option<u64>) -> Shadow {
         let group = self.frames.group(pfn);
         Shadow {
             group,
-            eviction: self.reclaim.lruvec(group).age,
+            eviction: folio_age.unwrap_or(self.reclaim.lruvec(group).age),
             workingset: self.reclaim.flag(pfn, PG_WORKINGSET),
         }
+    }
+
+    /// The non-resident clock of the group `pfn` is charged to: what a folio's
+    /// shadow records when its eviction begins with `pfn`.
+    pub(super) fn eviction_age(&mut self, pfn: Pfn) -> u64 {
+        let group = self.frames.group(pfn);
+        self.reclaim.lruvec(group).age
     }
 
     /// Leaves `shadow` where an evicted page went and ticks its group's clock (Linux's
@@ -196,6 +206,38 @@ mod tests {
             assert_eq!(activations, want, "{stream_mib} MiB stream");
             assert_eq!(d.workingset_refault[0], 0, "no anonymous page left");
         }
+    }
+
+    #[test]
+    fn a_folio_leaves_one_shadow_age_so_each_page_refaults_the_folio_away() {
+        // 16 active pages of one file; a 32-page folio of another, evicted whole, then
+        // read back at once: every page left the same clock reading, so each is 32
+        // evictions away, past the 16 active pages (no swap: anonymous pages do not
+        // count), and none comes back active. Stamped page by page, the folio's last
+        // 16 pages would be within the working set.
+        let mut k = boot_small(4 << 20, 0, ReclaimPolicy::TwoList);
+        let pid = spawn(&mut k);
+        let hot = k.create_file("/hot", vec![1; 16 * 4096]);
+        k.read_file(pid, hot, 0, 16 * 4096);
+        k.read_file(pid, hot, 0, 16 * 4096);
+        let f = k.create_file("/folio", vec![2; 32 * 4096]);
+        k.read_file(pid, f, 0, 32 * 4096);
+        for i in 0..32 {
+            let pfn = k.cache.pages[&(f, i)];
+            k.cache.folio_order.insert(pfn.0, 5);
+        }
+        k.reclaim(32, super::super::reclaim::Scope::Global);
+        let ages: std::collections::BTreeSet<u64> = (0..32)
+            .map(|i| k.reclaim.shadows.file[&(f, i)].eviction)
+            .collect();
+        assert_eq!(ages.len(), 1, "one age for the folio: {ages:?}");
+        let before = k.log.counters.workingset_activate[1];
+        k.read_file(pid, f, 0, 32 * 4096);
+        assert_eq!(k.log.counters.workingset_refault[1], 32);
+        assert_eq!(
+            k.log.counters.workingset_activate[1], before,
+            "none activated"
+        );
     }
 
     #[test]

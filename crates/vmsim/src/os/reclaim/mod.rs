@@ -451,7 +451,7 @@ impl Kernel {
             let Some(victim) = self.pick_victim(scope, &mut budget) else {
                 break;
             };
-            if self.steal(Pfn(victim as u64), scope).is_some() {
+            if self.steal(Pfn(victim as u64), scope, None).is_some() {
                 freed += 1;
             } else {
                 // Not evictable now (no swap space): keep it, behind the others.
@@ -473,11 +473,11 @@ impl Kernel {
     }
 
     /// Evicts `pfn` for reclaim in `scope` and counts the steal; leaves a shadow
-    /// entry where the page was (Linux's `workingset_eviction`). `None` if it cannot
-    /// go now.
-    fn steal(&mut self, pfn: Pfn, scope: Scope) -> Option<Evicted> {
+    /// entry where the page was (Linux's `workingset_eviction`), stamped `folio_age`
+    /// for a page of a folio evicted whole. `None` if it cannot go now.
+    fn steal(&mut self, pfn: Pfn, scope: Scope, folio_age: Option<u64>) -> Option<Evicted> {
         let group = self.frames.group(pfn);
-        let shadow = self.shadow_of(pfn);
+        let shadow = self.shadow_of(pfn, folio_age);
         let gone = self.evict(pfn)?;
         self.log.counters.paging_cycles += self.config.page_out_cycles;
         self.leave_shadow(gone, shadow);

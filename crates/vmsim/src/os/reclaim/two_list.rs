@@ -367,9 +367,11 @@ impl Kernel {
                     self.activate(pfn);
                 }
             } else {
+                // One shadow age for the folio's pages (a single page: its own).
+                let age = (folio.len() > 1).then(|| self.eviction_age(folio[0]));
                 for &pfn in &folio {
                     let outs = self.log.counters.swap_outs;
-                    if self.steal(pfn, scope).is_some() {
+                    if self.steal(pfn, scope, age).is_some() {
                         freed += 1;
                         // Written to swap now (not a clean page whose slot held its bytes).
                         written += (self.log.counters.swap_outs > outs) as u64;
