@@ -104,6 +104,12 @@ impl PageCache {
         Ok(FileId(self.files.len() as u32 - 1))
     }
 
+    /// Records that frame `pfn` holds page `idx` of `file`, in both directions.
+    pub(super) fn insert(&mut self, file: FileId, idx: u64, pfn: Pfn) {
+        self.pages.insert((file, idx), pfn);
+        self.owner.insert(pfn.0, (file, idx));
+    }
+
     /// The file named `name`.
     pub(super) fn file_named(&self, name: &str) -> Option<FileId> {
         self.files
@@ -181,8 +187,7 @@ impl Kernel {
                     match self.alloc_frame_charged(pid, None, super::FrameKind::File, true) {
                         Ok(pfn) => {
                             self.zero_frame(pfn);
-                            self.cache.pages.insert((file, idx), pfn);
-                            self.cache.owner.insert(pfn.0, (file, idx));
+                            self.cache.insert(file, idx, pfn);
                             self.refault(pfn, super::workingset::Refault::File(file, idx));
                             pfn
                         }

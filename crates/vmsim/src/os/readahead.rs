@@ -405,8 +405,7 @@ impl Kernel {
         if buf.iter().any(|&b| b != 0) {
             self.write_frame(pfn, &buf);
         }
-        self.cache.pages.insert((file, idx), pfn);
-        self.cache.owner.insert(pfn.0, (file, idx));
+        self.cache.insert(file, idx, pfn);
         if !warm {
             self.log.counters.file_reads += 1;
             self.log.counters.paging_cycles += self.config.page_in_cycles;

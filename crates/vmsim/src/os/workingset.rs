@@ -61,10 +61,13 @@ impl Kernel {
     /// the clock once per folio and leaves one shadow for all of its pages, so every
     /// page of a folio refaults at least the folio's size away.
     pub(super) fn shadow_of(&mut self, pfn: Pfn, folio_age: Option<u64>) -> Shadow {
-        let group = self.frames.group(pfn);
+        let eviction = match folio_age {
+            Some(age) => age,
+            None => self.eviction_age(pfn),
+        };
         Shadow {
-            group,
-            eviction: folio_age.unwrap_or(self.reclaim.lruvec(group).age),
+            group: self.frames.group(pfn),
+            eviction,
             workingset: self.reclaim.flag(pfn, PG_WORKINGSET),
         }
     }
