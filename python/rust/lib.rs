@@ -416,7 +416,7 @@ fn sweep_rows(
 const RECORD: usize = 32;
 
 /// The kinds of events, by the code [`encode`] writes (`vmsim.Trace.KINDS`).
-const KINDS: [&str; 28] = [
+const KINDS: [&str; 29] = [
     "read",
     "write",
     "fetch",
@@ -445,6 +445,7 @@ const KINDS: [&str; 28] = [
     "values",
     "file_size",
     "file_write",
+    "file_cached",
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
@@ -536,6 +537,12 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
             offset,
             len,
         } => (27, 0, pid, offset, len, u64::from(file)),
+        Event::FileCached {
+            pid,
+            file,
+            offset,
+            len,
+        } => (28, 0, pid, offset, len, u64::from(file)),
     };
     out.push(kind as u8);
     out.push(prot);

@@ -72,7 +72,8 @@ pub struct KernelArgs {
     #[arg(long, value_parser = args::size)]
     pub readahead: Option<u64>,
     /// The page cache at start: cold (only programs and libraries, the files mapped
-    /// executable, are cached, as after a shell has run them) or warm (every file is).
+    /// executable, are cached, as after a shell has run them, or as far as the trace's
+    /// `file-cached` records found them cached) or warm (every file is).
     #[arg(long = "page-cache", value_name = "PAGE_CACHE", action = clap::ArgAction::Set,
           default_value = d::PAGE_CACHE, value_parser = args::page_cache_warm)]
     pub page_cache_warm: bool,

@@ -569,6 +569,23 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
             "{size}"
         );
     }
+    // Every file mapped executable (the program, the loader, the C library) comes
+    // with what of it the page cache held before it was used, before that mapping.
+    let exec_files: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("mmap 1 ") && l.contains(" r-x file="))
+        .filter_map(|l| l.split("file=").nth(1)?.split('@').next())
+        .collect();
+    assert!(exec_files.len() >= 2, "{exec_files:?}");
+    for f in &exec_files {
+        let cached = text
+            .lines()
+            .position(|l| l.starts_with(&format!("file-cached 1 {f} ")));
+        let mapped = text
+            .lines()
+            .position(|l| l.starts_with("mmap 1 ") && l.contains(&format!(" r-x file={f}@")));
+        assert!(cached.is_some() && cached < mapped, "file {f}");
+    }
     let v = replays_cleanly(&d.join("syscalls.vmb"));
     assert!(
         v["kernel"]["file_writes"].as_u64().unwrap() >= 2,

@@ -22,6 +22,7 @@ pub mod exec;
 pub mod ffi;
 pub mod image;
 pub mod pace;
+pub mod residency;
 pub mod ring;
 /// The wire protocol, shared with the recorder (one file, in the vmsim library).
 #[path = "../../vmsim/src/trace/record/wire.rs"]
@@ -295,7 +296,17 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
     let p = plugin();
     if !MAPPED.swap(true, Ordering::Relaxed) {
         let before = BEFORE.get().map_or(&[][..], Vec::as_slice);
-        for m in image::image(before, &image::read_maps(), image::guest_stack_size()) {
+        let now = image::read_maps();
+        // What the page cache held of the program and its interpreter (the files
+        // QEMU loaded), before the plugin reads their headers.
+        for m in &now {
+            if m.path.starts_with('/') && !before.contains(m) {
+                if let Ok(f) = std::fs::File::open(&m.path) {
+                    send_cached(0, std::os::fd::AsRawFd::as_raw_fd(&f));
+                }
+            }
+        }
+        for m in image::image(before, &now, image::guest_stack_size()) {
             p.ring.control(
                 0,
                 Ctl::Mmap,
@@ -551,6 +562,10 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             } else {
                 file_id(a[4] as c_int)
             };
+            if a[2] & PROT_EXEC != 0 && a[3] & 0x20 == 0 {
+                // A program or a library: what of it was cached before its first use.
+                send_cached(vcpu, a[4] as c_int);
+            }
             // Over a mapping (MAP_FIXED): whatever was there is gone.
             forget_nonzero(r, a[1]);
             ring.control(
@@ -649,6 +664,24 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
         }
         SYS_SENDFILE | SYS_COPY_FILE_RANGE if ok && ret > 0 => file_copy(vcpu, num, &a, r),
         _ => {}
+    }
+}
+
+/// `PROT_EXEC`.
+const PROT_EXEC: u64 = 4;
+
+/// Sends what of the file open as `fd` the host's page cache holds
+/// ([`Ctl::Cached`]), the first time this process sees the file.
+fn send_cached(vcpu: u32, fd: c_int) {
+    let Some(((dev, ino, size), runs)) = residency::take(fd) else {
+        return;
+    };
+    let ring = &plugin().ring;
+    if runs.is_empty() {
+        ring.control(vcpu, Ctl::Cached, &[dev, ino, size, 0, 0]);
+    }
+    for (first, pages) in runs {
+        ring.control(vcpu, Ctl::Cached, &[dev, ino, size, first, pages]);
     }
 }
 

@@ -907,6 +907,11 @@ impl<'k> Sim<'k> {
                 .trace_file(file, 0, 0)
                 .map(|id| self.kernel.set_file_readahead(id, bytes)),
             Event::FileSize { file, bytes, .. } => self.trace_file(file, 0, bytes).map(|_| ()),
+            Event::FileCached {
+                file, offset, len, ..
+            } => self
+                .trace_file(file, 0, 0)
+                .map(|id| self.kernel.set_cached_at_start(id, offset, len)),
             Event::FileRead {
                 pid,
                 file,

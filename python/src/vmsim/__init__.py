@@ -239,8 +239,9 @@ def explain(addresses: Union[int, str, Iterable[Union[int, str]]], *,
 #: - ``pid``: the process (the parent, for ``fork`` and ``vfork``);
 #: - ``addr``: the virtual address (accesses, ``mmap``, ``munmap``, ``mprotect``,
 #:   ``madvise``, ``shm_attach``, ``shm_detach``, ``brk``, ``nonzero``; the old start for
-#:   ``mremap``; the byte offset for ``file_read`` and ``file_write``);
-#: - ``size``: the access's bytes, or the length of a mapping, read or write (the new length
+#:   ``mremap``; the byte offset for ``file_read``, ``file_write`` and
+#:   ``file_cached``);
+#: - ``size``: the access's bytes, or the length of a mapping, read, write or cached run (the new length
 #:   for ``mremap``; the readahead in bytes for ``file_readahead``; the file's length
 #:   in bytes for ``file_size``);
 #: - ``arg``: the child (``fork``, ``vfork``), exit code (``exit``), thread
@@ -248,7 +249,7 @@ def explain(addresses: Union[int, str, Iterable[Union[int, str]]], *,
 #:   page size in bytes for a hugetlb one), the
 #:   key (``shm_attach``), advice (``madvise``), syscall number (``syscall``), the new
 #:   start (``mremap``), the file (``file_read``, ``file_write``, ``file_readahead``,
-#:   ``file_size``), 1 or 0
+#:   ``file_size``, ``file_cached``), 1 or 0
 #:   (``thp_disable``);
 #: - ``prot``: protection bits (1 read, 2 write, 4 exec; 8 shared; 16 hugetlb and 32
 #:   ``MAP_NORESERVE`` for ``mmap``) of ``mmap``,

@@ -57,7 +57,7 @@ pub use fault::{FaultClass, FaultKind, Violation};
 pub use frames::{FrameKind, FrameTable};
 pub use limits::{GroupStat, MemGroup, Overcommit};
 pub use mmap::{MapSource, MmapArgs};
-pub use page_cache::File;
+pub use page_cache::{File, PageRuns};
 pub use process::{AddressSpace, Pid, ProcState, ProcStats, Process, Rss, Signal};
 pub use reclaim::{ReclaimPolicy, Watermarks};
 pub use shm::ShmObject;

@@ -22,11 +22,55 @@ pub struct File {
     pub len: u64,
     /// Mapped executable at some point: a program or a library, cached from the start.
     pub executable: bool,
+    /// The pages of a program or library that were in the page cache at start, as
+    /// `vmsim record` found them, and not yet used; `None` where not recorded, and
+    /// then every page was.
+    pub cached_at_start: Option<PageRuns>,
     /// Its readahead state.
     pub ra: super::readahead::ReadaheadState,
     /// Most pages read ahead at once for it (its device's `read_ahead_kb`), where
     /// known; else the kernel's default.
     pub ra_pages: Option<u64>,
+}
+
+/// A set of page indices kept as sorted, disjoint runs `start..end`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageRuns(Vec<(u64, u64)>);
+
+impl PageRuns {
+    /// Whether page `idx` is in the set.
+    pub fn contains(&self, idx: u64) -> bool {
+        let i = self.0.partition_point(|&(_, end)| end <= idx);
+        self.0.get(i).is_some_and(|&(start, _)| start <= idx)
+    }
+
+    /// Adds pages `start..end`.
+    pub fn insert(&mut self, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        let runs = &mut self.0;
+        // The runs it touches or overlaps merge with it.
+        let from = runs.partition_point(|&(_, e)| e < start);
+        let to = runs.partition_point(|&(s, _)| s <= end);
+        let (mut s, mut e) = (start, end);
+        if from < to {
+            s = s.min(runs[from].0);
+            e = e.max(runs[to - 1].1);
+        }
+        runs.splice(from..to, [(s, e)]);
+    }
+
+    /// Takes page `idx` out of the set.
+    pub fn remove(&mut self, idx: u64) {
+        let i = self.0.partition_point(|&(_, end)| end <= idx);
+        let Some(&(start, end)) = self.0.get(i).filter(|&&(s, _)| s <= idx) else {
+            return;
+        };
+        let parts = [(start, idx), (idx + 1, end)];
+        self.0
+            .splice(i..=i, parts.into_iter().filter(|&(s, e)| s < e));
+    }
 }
 
 impl File {
@@ -82,6 +126,7 @@ impl PageCache {
             host: None,
             len,
             executable: false,
+            cached_at_start: None,
             ra: Default::default(),
             ra_pages: None,
         });
@@ -98,6 +143,7 @@ impl PageCache {
             host: Some(f),
             len,
             executable: false,
+            cached_at_start: None,
             ra: Default::default(),
             ra_pages: None,
         });
@@ -232,6 +278,27 @@ impl Kernel {
 mod tests {
     use super::*;
     use crate::os::test_support::*;
+
+    #[test]
+    fn page_runs_merge_split_and_answer() {
+        let mut r = PageRuns::default();
+        r.insert(10, 20);
+        r.insert(0, 2);
+        r.insert(5, 5);
+        assert!(r.contains(0) && r.contains(1) && !r.contains(2) && r.contains(19));
+        assert!(!r.contains(20) && !r.contains(5));
+        // Touching and overlapping runs merge.
+        r.insert(2, 4);
+        r.insert(18, 25);
+        r.insert(4, 10);
+        assert_eq!(r.0, vec![(0, 25)]);
+        r.remove(7);
+        r.remove(0);
+        r.remove(24);
+        r.remove(30);
+        assert_eq!(r.0, vec![(1, 7), (8, 24)]);
+        assert!(!r.contains(7) && r.contains(8) && r.contains(6));
+    }
 
     #[test]
     fn a_file_of_the_same_name_is_replaced_not_added() {

@@ -24,7 +24,11 @@
 //! **The page cache at start.** A file mapped executable is a program or a shared
 //! library: the shell, or every other process using it, has it cached already, so
 //! its pages are found in the cache without storage (charged to the root group, as a
-//! page first read by someone else is). Other files start cold, or all warm under
+//! page first read by someone else is). Where the trace says which of its pages were
+//! cached when it was recorded (`file-cached`: after `drop_caches`, a program no
+//! running process maps is not), only those are, each until it is first used; the
+//! others are read from storage, charged to the reader's group. Other files start
+//! cold, or all warm under
 //! [`KernelConfig::page_cache_warm`](super::KernelConfig::page_cache_warm).
 
 use super::fault::{FaultKind, Violation};
@@ -91,16 +95,38 @@ impl Kernel {
         if let Some(&pfn) = self.cache.pages.get(&(file, idx)) {
             return Some(pfn);
         }
-        if !self.file_is_warm(file) {
+        if !self.page_is_warm(file, idx) {
             return None;
         }
         let pfn = self.fill_cache_page(pid, true, file, idx, true).ok()?;
+        if let Some(runs) = &mut self.cache.files[file.0 as usize].cached_at_start {
+            // Cached at start, and now found: once evicted it is read from storage.
+            runs.remove(idx);
+        }
         Some(pfn)
     }
 
-    /// Whether `file`'s pages start in the page cache.
-    fn file_is_warm(&self, file: FileId) -> bool {
-        self.config.page_cache_warm || self.cache.files[file.0 as usize].executable
+    /// Whether page `idx` of `file` is in the page cache from the start (see the
+    /// module's notes).
+    fn page_is_warm(&self, file: FileId, idx: u64) -> bool {
+        let f = &self.cache.files[file.0 as usize];
+        self.config.page_cache_warm
+            || (f.executable && f.cached_at_start.as_ref().is_none_or(|r| r.contains(idx)))
+    }
+
+    /// Records that bytes `offset..offset + len` of `file` (rounded out to pages) were
+    /// in the page cache when the program was recorded, before it used the file; with
+    /// `len` 0, only that the file's cached pages were recorded (the trace's
+    /// `file-cached`). Pages no such record names start out of the cache.
+    pub fn set_cached_at_start(&mut self, file: FileId, offset: u64, len: u64) {
+        let ps = self.page_size();
+        let Some(f) = self.cache.files.get_mut(file.0 as usize) else {
+            return;
+        };
+        let end = offset.saturating_add(len).div_ceil(ps);
+        f.cached_at_start
+            .get_or_insert_with(Default::default)
+            .insert(offset / ps, end);
     }
 
     /// Page `idx` of `file` for a fault (Linux's `filemap_fault`): from the cache
@@ -333,7 +359,7 @@ impl Kernel {
 
     /// Whether page `idx` of `file` is cached (a warm file's always is).
     fn page_present(&self, file: FileId, idx: u64) -> bool {
-        self.file_is_warm(file) || self.cache.pages.contains_key(&(file, idx))
+        self.page_is_warm(file, idx) || self.cache.pages.contains_key(&(file, idx))
     }
 
     /// Reads the window `ra` into the cache in aligned folios of up to `order` (smaller
@@ -556,6 +582,36 @@ mod tests {
         assert!((4..=5).contains(&faults(&k, FaultKind::PageCache)));
         assert_eq!(k.groups()[g.0 as usize].stat.file, 0, "not the reader's");
         assert!(k.groups()[0].stat.file >= 64, "charged to the root group");
+    }
+
+    #[test]
+    fn a_program_recorded_partly_cached_starts_with_only_those_pages() {
+        let mut k = boot("x86-64");
+        k.config.fault_around_pages = 0;
+        let (pid, va) = mapped_file(&mut k, 64, Prot::READ | Prot::EXEC);
+        let f = k.cache.file_named("/data").unwrap();
+        // The recorder found pages 0..4 and 40..48 cached (`file-cached`).
+        k.set_cached_at_start(f, 0, 4 * 4096);
+        k.set_cached_at_start(f, 40 * 4096, 8 * 4096);
+        let g = k.create_group("reader", Some(16 << 20));
+        k.set_group(pid, g).unwrap();
+        read_pages(&mut k, pid, va, [1, 3, 44].into_iter());
+        assert_eq!(faults(&k, FaultKind::FileRead), 0, "all three were cached");
+        assert_eq!(k.groups()[g.0 as usize].stat.file, 0);
+        // Page 20 was not: read from storage with readahead, charged to the reader.
+        read_pages(&mut k, pid, va, [20].into_iter());
+        assert_eq!(faults(&k, FaultKind::FileRead), 1);
+        assert!(k.log.counters.file_reads > 0);
+        assert!(k.groups()[g.0 as usize].stat.file > 0);
+        // A page cached at start and dropped since comes back from storage.
+        let p44 = k.cache.pages[&(f, 44)];
+        let reads = k.log.counters.file_reads;
+        assert!(k.evict_file(p44));
+        assert!(!k.page_present(f, 44));
+        k.machine.mmu.flush_all();
+        read_pages(&mut k, pid, va, [44].into_iter());
+        assert_eq!(faults(&k, FaultKind::FileRead), 2);
+        assert!(k.log.counters.file_reads > reads);
     }
 
     #[test]

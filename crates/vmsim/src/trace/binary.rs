@@ -211,6 +211,12 @@ impl<W: Write> BinaryWriter<W> {
                 os(b, 20, &[pid as u64, file as u64, bytes])
             }
             Event::FileSize { pid, file, bytes } => os(b, 23, &[pid as u64, file as u64, bytes]),
+            Event::FileCached {
+                pid,
+                file,
+                offset,
+                len,
+            } => os(b, 25, &[pid as u64, file as u64, offset, len]),
             Event::Nonzero { pid, addr } => os(b, 21, &[pid as u64, addr.0]),
             Event::Values { pid } => os(b, 22, &[pid as u64]),
             Event::Exec { pid } => os(b, 6, &[pid as u64]),
@@ -768,6 +774,12 @@ impl<R: BufRead> BinaryReader<R> {
                 file: self.u32("file")?,
                 bytes: self.varint()?,
             },
+            25 => Event::FileCached {
+                pid: self.u32("pid")?,
+                file: self.u32("file")?,
+                offset: self.varint()?,
+                len: self.varint()?,
+            },
             18 => Event::Vfork {
                 parent: self.u32("pid")?,
                 child: self.u32("pid")?,
@@ -941,6 +953,12 @@ mod tests {
                 pid: 2,
                 file: 3,
                 bytes: u64::MAX,
+            },
+            Event::FileCached {
+                pid: 2,
+                file: 3,
+                offset: 0x1000,
+                len: u64::MAX,
             },
         ]
     }

@@ -278,6 +278,21 @@ pub enum Event {
         /// Its length in bytes.
         bytes: u64,
     },
+    /// `len` bytes of a file from byte `offset` were in the page cache before the
+    /// program first used the file, as the recorder found them when it first saw the
+    /// file mapped executable (a program or a library); `len` 0 says none was. The
+    /// events for one file come together, before its pages are used: the file starts
+    /// with those pages cached and the rest not (under `--page-cache cold`).
+    FileCached {
+        /// The process that mapped it.
+        pid: TracePid,
+        /// The trace's number for the file.
+        file: u32,
+        /// Byte offset (a multiple of the page size).
+        offset: u64,
+        /// Bytes cached from there (a multiple of the page size).
+        len: u64,
+    },
     /// The page at `addr` now holds bytes other than zeros: the recorder saw a store of
     /// such bytes to it, the first since it was mapped.
     Nonzero {
@@ -327,6 +342,7 @@ impl Event {
             | Event::FileWrite { pid, .. }
             | Event::FileReadahead { pid, .. }
             | Event::FileSize { pid, .. }
+            | Event::FileCached { pid, .. }
             | Event::Nonzero { pid, .. }
             | Event::Values { pid }
             | Event::ThpDisable { pid, .. } => pid,

@@ -76,6 +76,7 @@ fn name(e: &Event) -> &'static str {
         Event::FileWrite { .. } => "write",
         Event::FileReadahead { .. } => "file-readahead",
         Event::FileSize { .. } => "file-size",
+        Event::FileCached { .. } => "file-cached",
         Event::Nonzero { .. } => "nonzero",
         Event::Values { .. } => "values",
         Event::Exec { .. } => "exec",

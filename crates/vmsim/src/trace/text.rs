@@ -362,6 +362,15 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 bytes: num(w, 3, "the file's length in bytes")?,
             }
         }
+        "file-cached" => {
+            at_most(w, 5)?;
+            Event::FileCached {
+                pid: pid(w, 1)?,
+                file: file_no(w, 2)?,
+                offset: num(w, 3, "the byte offset")?,
+                len: num(w, 4, "the bytes cached")?,
+            }
+        }
         "thp-disable" => {
             at_most(w, 3)?;
             let flag = field(w, 2, "the flag (0 or 1)")?;
@@ -542,6 +551,12 @@ pub fn format_event(e: &Event) -> String {
             format!("file-readahead {pid} {file} {bytes:#x}")
         }
         Event::FileSize { pid, file, bytes } => format!("file-size {pid} {file} {bytes:#x}"),
+        Event::FileCached {
+            pid,
+            file,
+            offset,
+            len,
+        } => format!("file-cached {pid} {file} {offset:#x} {len:#x}"),
         Event::Brk { pid, addr } => format!("brk {pid} {addr:#x}"),
         Event::Munmap { pid, addr, len } => format!("munmap {pid} {addr:#x} {len:#x}"),
         Event::Mprotect {
@@ -759,9 +774,19 @@ mod tests {
                     thread-exit 1 3\nexec-image 2\nmremap 2 0x1000 0 0x2000 3MiB\n\
                     madvise 2 0x1000 0 free\nmadvise 2 0x1000 4KiB 7\n\
                     madvise 2 0x1000 4KiB 4\nshmdt 2 0x30000000\nsyscall 2 mseal\n\
-                    syscall 2 0\nsyscall 2 4000000000\nthp-disable 2 0\nthp-disable 2 1\n";
+                    syscall 2 0\nsyscall 2 4000000000\nthp-disable 2 0\nthp-disable 2 1\n\
+                    file-cached 2 5 8192 0x3000\n";
         let events = read(text).unwrap();
-        assert_eq!(events.len(), 15);
+        assert_eq!(events.len(), 16);
+        assert_eq!(
+            events[15],
+            Event::FileCached {
+                pid: 2,
+                file: 5,
+                offset: 8192,
+                len: 0x3000
+            }
+        );
         assert_eq!(
             events[2],
             Event::ThreadExit {
@@ -812,6 +837,7 @@ mod tests {
         assert_eq!(lines[10], "syscall 2 mseal");
         assert_eq!(lines[11], "syscall 2 0");
         assert_eq!(lines[13], "thp-disable 2 0");
+        assert_eq!(lines[15], "file-cached 2 5 0x2000 0x3000");
         let mut w = TextWriter::new(Vec::new(), "out").unwrap();
         for e in &events {
             w.write(e).unwrap();

@@ -101,6 +101,9 @@ pub struct Demux {
     forked: FxHashMap<u32, TracePid>,
     /// Each file seen, `(dev, ino)`: its trace number and the largest length recorded.
     files: FxHashMap<(u64, u64), (u32, u64)>,
+    /// Files whose cached pages at start were recorded: the connection that recorded
+    /// them (another process's look, later, finds what the program read since).
+    cached_by: FxHashMap<u32, ConnId>,
     /// The trace says its pages without a `nonzero` mark hold zeros.
     values: bool,
     next_pid: TracePid,
@@ -179,6 +182,7 @@ impl Demux {
             procs: FxHashMap::default(),
             forked: FxHashMap::default(),
             files: FxHashMap::default(),
+            cached_by: FxHashMap::default(),
             values: false,
             next_pid: 1,
             top: None,
@@ -639,6 +643,17 @@ impl Demux {
                         len: n,
                     });
                     number_file(&mut self.files, pid, (a[0], a[1], after), out);
+                }
+                Ctl::Cached => {
+                    let file = number_file(&mut self.files, pid, (a[0], a[1], a[2]), out);
+                    if *self.cached_by.entry(file).or_insert(conn) == conn {
+                        out(Event::FileCached {
+                            pid,
+                            file,
+                            offset: a[3].saturating_mul(wire::PAGE),
+                            len: a[4].saturating_mul(wire::PAGE),
+                        });
+                    }
                 }
                 Ctl::Syscall => out(Event::Syscall {
                     pid,

@@ -104,6 +104,11 @@ pub enum Ctl {
     /// `write`, `pwrite64`, `writev`, `pwritev` or `pwritev2` of a regular file
     /// returned: `[dev, inode, offset, bytes, file size after, file size before]`.
     FileWrite = 23,
+    /// What of a file the page cache held when the plugin first saw it mapped
+    /// executable (a program or a library), before the program used it: `[dev, inode,
+    /// file size, first page, pages]`, one record per run of cached pages (one with 0
+    /// pages if none was cached).
+    Cached = 24,
 }
 
 impl Ctl {
@@ -134,6 +139,7 @@ impl Ctl {
             21 => Nonzero,
             22 => Values,
             23 => FileWrite,
+            24 => Cached,
             _ => return None,
         })
     }
@@ -148,12 +154,15 @@ impl Ctl {
             Munmap | Reap | Fork => 2,
             Hello | Mprotect | Madvise => 3,
             Mremap | Shmat => 4,
-            FileRead => 5,
+            FileRead | Cached => 5,
             FileWrite => 6,
             Mmap => 8,
         }
     }
 }
+
+/// The page size of the pages [`Ctl::Cached`] counts (the host's, x86-64's).
+pub const PAGE: u64 = 4096;
 
 /// How a process image came to be ([`Ctl::Hello`]'s first word).
 pub const HELLO_FIRST: u64 = 0;

@@ -1,0 +1,117 @@
+//! What of a program's files the host's page cache held before the program used them.
+//!
+//! After `echo 3 > /proc/sys/vm/drop_caches`, Linux reads a program and the libraries
+//! no running process maps from storage when it runs them, and charges those pages to
+//! the program's memory group; a program run again finds them cached. So the recorder
+//! asks the host's kernel (`mincore`) which pages of each file were cached the first
+//! time it sees the file mapped executable: at start for the program and its
+//! interpreter (before the plugin reads their headers), and at each `mmap` with
+//! `PROT_EXEC` for the libraries the loader maps (before any of the mapping is used).
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// Files `(dev, inode)` whose residency this process has taken.
+static SEEN: Mutex<Option<HashSet<(u64, u64)>>> = Mutex::new(None);
+
+/// The page size `mincore` reports in.
+const PAGE: u64 = 4096;
+
+/// A file's `(dev, inode, size)`.
+pub type FileId = (u64, u64, u64);
+
+/// Runs of pages, `(first page, pages)`.
+pub type Runs = Vec<(u64, u64)>;
+
+/// The runs of pages of the regular file open as `fd` that the page cache holds, with
+/// the file's identity; `None` if `fd` is not a regular file, if this process took
+/// that file's residency before, or if it cannot be read.
+pub fn take(fd: libc::c_int) -> Option<(FileId, Runs)> {
+    // SAFETY: fstat into a zeroed struct.
+    let st = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return None;
+        }
+        st
+    };
+    let id = (st.st_dev, st.st_ino, st.st_size as u64);
+    {
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.get_or_insert_with(HashSet::new).insert((id.0, id.1)) {
+            return None;
+        }
+    }
+    let pages = id.2.div_ceil(PAGE);
+    if pages == 0 {
+        return Some((id, Vec::new()));
+    }
+    let mut vec = vec![0u8; pages as usize];
+    // SAFETY: a private read-only mapping of the whole file, made here, read by
+    // mincore into a vector of one byte per page, and unmapped before returning;
+    // mapping a file reads none of it.
+    let ok = unsafe {
+        let len = (pages * PAGE) as usize;
+        let at = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            fd,
+            0,
+        );
+        if at == libc::MAP_FAILED {
+            return None;
+        }
+        let ok = libc::mincore(at, len, vec.as_mut_ptr()) == 0;
+        libc::munmap(at, len);
+        ok
+    };
+    ok.then(|| (id, runs(&vec)))
+}
+
+/// The runs of entries with the low bit set (`mincore`'s resident bit) in `vec`.
+pub fn runs(vec: &[u8]) -> Runs {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (i, &b) in vec.iter().enumerate() {
+        if b & 1 == 0 {
+            continue;
+        }
+        let i = i as u64;
+        match out.last_mut() {
+            Some((first, n)) if *first + *n == i => *n += 1,
+            _ => out.push((i, 1)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_join_neighbouring_resident_pages() {
+        assert_eq!(runs(&[]), vec![]);
+        assert_eq!(runs(&[0, 0]), vec![]);
+        assert_eq!(runs(&[1, 1, 0, 3, 0, 0, 1]), vec![(0, 2), (3, 1), (6, 1)]);
+        // Only the low bit says resident.
+        assert_eq!(runs(&[2, 1]), vec![(1, 1)]);
+    }
+
+    #[test]
+    fn a_file_is_taken_once_and_a_page_read_is_resident() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let dir = std::env::temp_dir().join(format!("vmsim-residency-{}", std::process::id()));
+        let mut f = std::fs::File::create(&dir).unwrap();
+        f.write_all(&vec![7u8; 3 * PAGE as usize]).unwrap();
+        let f = std::fs::File::open(&dir).unwrap();
+        let (id, runs) = take(f.as_raw_fd()).expect("a regular file");
+        assert_eq!(id.2, 3 * PAGE);
+        // Just written: the page cache holds it all.
+        assert_eq!(runs, vec![(0, 3)]);
+        assert_eq!(take(f.as_raw_fd()), None, "once per file");
+        std::fs::remove_file(&dir).unwrap();
+    }
+}
