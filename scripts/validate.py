@@ -651,6 +651,12 @@ def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=Non
         replay += ["--memory-max", fmt_size(memory_max)]
     if cpus is not None:
         replay += ["--cpus", str(cpus)]
+    # The recording sees the page cache the native runs start from: what of the
+    # program and its libraries is cached (the recorder notes it, `file-cached`).
+    if os.geteuid() == 0 and os.access("/proc/sys/vm/drop_caches", os.W_OK):
+        os.sync()
+        write_file("/proc/sys/vm/drop_caches", "3")
+        log("  (caches dropped)")
     log(f"  $ {shlex.join(record)}")
     err = os.path.join(work, "record.stderr")
     t0 = time.monotonic()
