@@ -54,6 +54,12 @@ pub struct KernelArgs {
     /// lost).
     #[arg(long)]
     pub force: bool,
+    /// What a swap fault reads ahead: cluster (the slots around its slot, as Linux does
+    /// when a swap device reports itself rotational, as most virtual machines' disks
+    /// do) or vma (the pages around it in its mapping, as Linux does when every swap
+    /// device is an SSD that says so).
+    #[arg(long, value_name = "HOW", default_value = d::SWAP_READAHEAD, value_parser = args::swap_readahead)]
+    pub swap_readahead: vmsim::os::swap::SwapReadahead,
     /// Reclaim policy: fifo, clock, two-list (Linux's, the default; also `linux`).
     #[arg(long, default_value = d::RECLAIM)]
     pub policy: String,
@@ -245,6 +251,7 @@ impl KernelArgs {
             swap: self.swap,
             swap_file: self.swap_file.clone(),
             force: self.force,
+            swap_readahead: self.swap_readahead,
             reclaim: self.policy.clone(),
             storage: self.storage.clone(),
             memory_max: self.memory_max,

@@ -31,6 +31,9 @@ pub mod defaults {
     pub const THP: &str = "madvise";
     /// `thp_defrag`: advised VMAs' huge-page faults may reclaim, as Linux's default.
     pub const THP_DEFRAG: &str = "madvise";
+    /// `swap_readahead`: the slots around the faulting one, as Linux does with swap on
+    /// a device that reports itself rotational.
+    pub const SWAP_READAHEAD: &str = "cluster";
     /// `khugepaged`: Linux's settings (none changed).
     pub const KHUGEPAGED: &str = "";
     /// `accesses`.
@@ -279,6 +282,12 @@ pub fn thp_defrag(s: &str) -> Result<crate::os::thp::ThpDefrag, String> {
     })
 }
 
+/// Which slots a swap fault reads ahead: `cluster` or `vma`.
+pub fn swap_readahead(s: &str) -> Result<crate::os::swap::SwapReadahead, String> {
+    crate::os::swap::SwapReadahead::parse(s)
+        .ok_or_else(|| format!("unknown swap readahead `{s}` (cluster, vma)"))
+}
+
 /// What an access does: `read`, `write` or `exec`.
 pub fn access(s: &str) -> Result<AccessKind, String> {
     match s {
@@ -340,6 +349,7 @@ impl Default for KernelOptions {
             page_cache_warm: default(page_cache_warm, d::PAGE_CACHE),
             thp: default(thp, d::THP),
             thp_defrag: default(thp_defrag, d::THP_DEFRAG),
+            swap_readahead: default(swap_readahead, d::SWAP_READAHEAD),
             khugepaged: default(khugepaged, d::KHUGEPAGED),
             hugepages: Vec::new(),
         }
@@ -402,7 +412,7 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 49] = [
+    pub const NAMES: [&'static str; 50] = [
         "trace",
         "format",
         "workload",
@@ -414,6 +424,7 @@ impl RunOptions {
         "overcommit",
         "swap",
         "swap_file",
+        "swap_readahead",
         "force",
         "policy",
         "storage",
@@ -481,6 +492,7 @@ impl RunOptions {
             "overcommit" => k.overcommit = overcommit(value).map_err(bad)?,
             "swap" => k.swap = size(value).map_err(bad)?,
             "swap_file" => k.swap_file = Some(PathBuf::from(value)),
+            "swap_readahead" => k.swap_readahead = swap_readahead(value).map_err(bad)?,
             "force" => k.force = switch(value).map_err(bad)?,
             "policy" => k.reclaim = text(),
             "storage" => k.storage = text(),

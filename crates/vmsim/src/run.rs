@@ -182,6 +182,8 @@ pub struct KernelOptions {
     pub thp: crate::os::thp::ThpMode,
     /// Whether huge-page faults may reclaim (`--thp-defrag`).
     pub thp_defrag: crate::os::thp::ThpDefrag,
+    /// Which slots a swap fault reads ahead (`--swap-readahead`).
+    pub swap_readahead: crate::os::swap::SwapReadahead,
     /// khugepaged's settings (`--khugepaged`).
     pub khugepaged: crate::os::khugepaged::KhugepagedConfig,
     /// hugetlb pools: (page size in bytes, pages) pairs (`--hugepages`).
@@ -250,6 +252,7 @@ impl KernelOptions {
             page_cache_warm: self.page_cache_warm,
             thp: self.thp,
             thp_defrag: self.thp_defrag,
+            swap_readahead_by: self.swap_readahead,
             khugepaged: self.khugepaged,
             hugepages: self.hugepages.clone(),
             swap_bytes: self.swap,

@@ -117,6 +117,9 @@ pub struct KernelConfig {
     /// Slots read per swap-in, the faulting one included (Linux's `page-cluster` 3:
     /// 8); 1: no readahead.
     pub swap_readahead: u32,
+    /// Which slots a swap fault reads ahead: the block around its slot, or the pages
+    /// around it in its VMA (`swap/readahead.rs`).
+    pub swap_readahead_by: swap::SwapReadahead,
     /// Pages mapped around a file read fault from the page cache (Linux's
     /// `fault_around_bytes` / page size: 16); 0 or 1: none.
     pub fault_around_pages: u64,
@@ -183,6 +186,7 @@ impl Default for KernelConfig {
             store_values: true,
             page_cache_warm: false,
             swap_readahead: 8,
+            swap_readahead_by: swap::SwapReadahead::Cluster,
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
             memory_max: None,

@@ -11,7 +11,10 @@
 //! that name it (a page swapped out while shared copy-on-write by several processes is
 //! named by each). A page that read as zeros is recorded as such and not written.
 
+mod readahead;
 mod transfer;
+
+pub use readahead::SwapReadahead;
 
 use crate::addr::{Pfn, SwapSlot};
 use crate::os::Pid;
@@ -147,6 +150,8 @@ pub(super) struct Swap {
     /// Each VMA's readahead state (Linux's `swap_readahead_info`), by process and the
     /// VMA's start.
     pub(super) ra: FxHashMap<(Pid, u64), VmaReadahead>,
+    /// The machine's readahead state for [`SwapReadahead::Cluster`].
+    pub(super) cluster: readahead::ClusterReadahead,
     /// Swap-cache frames read ahead and not yet found by a fault (`PG_readahead`).
     pub(super) ra_marked: FxHashSet<u64>,
     /// Slots whose one reference is the swap cache's: a page read back by a read
@@ -176,6 +181,7 @@ impl Swap {
             dev,
             ra_max: readahead.max(1),
             ra: FxHashMap::default(),
+            cluster: Default::default(),
             ra_marked: FxHashSet::default(),
             owned: FxHashSet::default(),
             zero_marks: false,
@@ -192,8 +198,10 @@ pub struct SwapDevice {
     /// Where slot 0 starts in the file (past the header page of a named file).
     base: u64,
     page_size: u64,
+    /// The first slot never used.
     next: u32,
-    free: Vec<u32>,
+    /// Slots freed since, lowest first.
+    free: std::collections::BinaryHeap<std::cmp::Reverse<u32>>,
     /// Each slot's [`SlotState`], packed in a word so that the array is allocated
     /// zeroed (a large device costs no host memory until its slots are used).
     slots: Vec<u64>,
@@ -335,7 +343,7 @@ impl SwapDevice {
             base,
             page_size,
             next: 0,
-            free: Vec::new(),
+            free: Default::default(),
             slots: vec![0; slots],
             slot_of_frame: Vec::new(),
             cached: 0,
@@ -369,15 +377,17 @@ impl SwapDevice {
         self.path.as_deref()
     }
 
-    /// A free slot, with a count of 0, or `None` when the device is full.
+    /// A free slot, with a count of 0, or `None` when the device is full. Slots never
+    /// used go first, in order, then freed ones, lowest first: pages swapped out one
+    /// after another sit side by side, as Linux's allocator puts them (it fills a
+    /// cluster of slots before taking the next free one), which is what its
+    /// readahead of the slots around a fault relies on.
     pub fn alloc(&mut self) -> Option<SwapSlot> {
-        let s = match self.free.pop() {
-            Some(s) => s,
-            None if (self.next as usize) < self.slots.len() => {
-                self.next += 1;
-                self.next - 1
-            }
-            None => return None,
+        let s = if (self.next as usize) < self.slots.len() {
+            self.next += 1;
+            self.next - 1
+        } else {
+            self.free.pop()?.0
         };
         self.stats.used += 1;
         self.stats.peak_used = self.stats.peak_used.max(self.stats.used);
@@ -449,7 +459,7 @@ impl SwapDevice {
             }
         });
         if st.count == 0 {
-            self.free.push(slot.0);
+            self.free.push(std::cmp::Reverse(slot.0));
             self.stats.used -= 1;
         }
     }
@@ -539,7 +549,13 @@ mod tests {
         assert_eq!(d.stats.bytes_written, 4096);
         d.put(a);
         assert_eq!(d.stats.used, 1);
+        // Slots never used first, in order; then freed ones, lowest first.
+        assert_eq!(d.alloc(), Some(SwapSlot(2)));
+        assert_eq!(d.alloc(), Some(SwapSlot(3)));
+        d.put(b);
         assert_eq!(d.alloc(), Some(a), "freed slots are reused");
+        assert_eq!(d.alloc(), Some(b));
+        assert_eq!(d.alloc(), None, "full");
     }
 
     #[test]

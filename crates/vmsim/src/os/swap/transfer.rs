@@ -8,21 +8,6 @@ use crate::hw::{PageTable, Slot, SoftPte, SwapOutError};
 use crate::os::frames::FrameKind;
 use crate::os::{Kernel, Pid};
 
-/// Linux's `__swapin_nr_pages`: the pages a swap fault at page `page` reads, given the
-/// last one's page and window and the readahead hits since ("+ 2" is Linux's
-/// heuristic; it works).
-fn swapin_pages(prev: u64, page: u64, hits: u32, max: u32, prev_win: u32) -> u32 {
-    let mut pages = hits + 2;
-    if pages == 2 {
-        if page != prev + 1 && page + 1 != prev {
-            pages = 1;
-        }
-    } else {
-        pages = pages.next_power_of_two().max(4);
-    }
-    pages.min(max).max(prev_win / 2)
-}
-
 impl Kernel {
     /// Swaps out an anonymous frame: writes it to a slot (unless the swap cache says
     /// its slot still holds its bytes) and turns every entry that maps it into a swap
@@ -143,7 +128,7 @@ impl Kernel {
     /// reference is the frame's one. A page that went out as zeros reads nothing and
     /// counts in `swap_zero_ins`, not in `pswpin`; any other is marked as holding
     /// bytes (for a trace's marks).
-    fn read_into_cache(&mut self, slot: SwapSlot, pfn: Pfn) {
+    pub(super) fn read_into_cache(&mut self, slot: SwapSlot, pfn: Pfn) {
         let ps = self.page_size() as usize;
         self.zero_frame(pfn);
         let mut read = None;
@@ -217,99 +202,6 @@ impl Kernel {
         }
     }
 
-    /// Swap readahead as Linux's `swap_vma_readahead` does it: the window is in the
-    /// faulting VMA's address space, not the device's. Its size follows
-    /// `__swapin_nr_pages` (readahead hits since the last swap fault in the VMA, plus
-    /// two, rounded up to a power of two from 4, at most `1 << page-cluster`, never
-    /// below half the last window; with no hits, 2 if the fault is next to the last one
-    /// and else 1). A fault just after the last one reads forward from it, one just
-    /// before reads backward, any other centres the window; it stays inside the VMA and
-    /// the fault's 2 MiB region. Every page of the window with a swap entry whose slot
-    /// is not cached is read into the swap cache, charged to `pid`'s group, and marked
-    /// as read ahead. Returns the pages read.
-    fn swap_readahead(&mut self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) -> u64 {
-        let ps = self.page_size();
-        let fpage = page.0 / ps;
-        let key = (pid, vma.start.0);
-        let last = self.swap.ra.get(&key).copied().unwrap_or_default();
-        let max = self.swap.ra_max.max(1);
-        let win = if max <= 1 {
-            1
-        } else {
-            swapin_pages(last.prev_page, fpage, last.hits, max, last.win)
-        };
-        self.swap.ra.insert(
-            key,
-            super::VmaReadahead {
-                prev_page: fpage,
-                win,
-                hits: 0,
-            },
-        );
-        if win <= 1 {
-            return 0;
-        }
-        let win = u64::from(win);
-        let left = if fpage == last.prev_page + 1 {
-            fpage
-        } else if last.prev_page == fpage + 1 {
-            (fpage + 1).saturating_sub(win)
-        } else {
-            fpage.saturating_sub((win - 1) / 2)
-        };
-        let region = 512 * ps;
-        let start = (left * ps).max(vma.start.0).max(page.0 & !(region - 1));
-        let end = ((left + win) * ps)
-            .min(vma.end.0)
-            .min((page.0 & !(region - 1)) + region);
-        let paging = self.machine.spec.paging;
-        let mut read = 0;
-        let mut va = start;
-        while va < end {
-            let at = VirtAddr(va);
-            va += ps;
-            if at == page {
-                continue;
-            }
-            let Ok(mm) = self.mm(pid) else { break };
-            let pt = mm.pt;
-            let Some(s @ Slot::Soft { .. }) = pt.slot(&paging, &self.machine.ram, at) else {
-                continue;
-            };
-            let Some(SoftPte::Swap(slot)) = s.soft() else {
-                continue;
-            };
-            if self
-                .swap
-                .dev
-                .as_ref()
-                .is_none_or(|d| d.cached(slot).is_some())
-            {
-                continue;
-            }
-            let Ok(pfn) = self.alloc_readahead_frame(pid, FrameKind::Anon) else {
-                break;
-            };
-            // Finding memory may have reclaimed: the slot may be cached by now, or
-            // (the process gone) no longer wanted.
-            let wanted = self.mm(pid).is_ok()
-                && self
-                    .swap
-                    .dev
-                    .as_ref()
-                    .is_some_and(|d| d.count(slot) > 0 && d.cached(slot).is_none());
-            if !wanted {
-                self.put_frame(pfn);
-                continue;
-            }
-            self.read_into_cache(slot, pfn);
-            self.swap.ra_marked.insert(pfn.0);
-            self.log.counters.swap_readahead += 1;
-            read += 1;
-        }
-        read
-    }
-
     /// Brings a swapped-out page back for `pid` at `page`, whose entry (at `pte`) names
     /// `slot`: from the swap cache (minor)
     /// or from the device (major), with readahead. A page other entries still name is
@@ -331,15 +223,7 @@ impl Kernel {
         let (pfn, kind) = match self.swap.dev.as_ref().and_then(|s| s.cached(slot)) {
             Some(pfn) => {
                 if self.swap.ra_marked.remove(&pfn.0) {
-                    self.log.counters.swap_readahead_hits += 1;
-                    // The hit moves the VMA's last fault here (Linux's
-                    // `swap_cache_get_folio`), so a reader going on forward reads on
-                    // forward.
-                    let at = page.0 / self.page_size();
-                    if let Some(ra) = self.swap.ra.get_mut(&(pid, vma.start.0)) {
-                        ra.hits += 1;
-                        ra.prev_page = at;
-                    }
+                    self.swap_readahead_hit(pid, vma, page);
                 }
                 (pfn, crate::os::FaultKind::SwapCache)
             }
@@ -364,7 +248,7 @@ impl Kernel {
                 self.read_into_cache(slot, pfn);
                 // Finding frames for the window may reclaim: not this page.
                 self.reclaim.pinned.push(pfn);
-                let ahead = self.swap_readahead(pid, vma, page);
+                let ahead = self.swap_readahead(pid, vma, page, slot);
                 self.reclaim.pinned.pop();
                 let bytes = (1 + ahead) * self.page_size();
                 self.log.counters.io_wait_ns += self.config.storage.transfer_ns(bytes);
@@ -526,21 +410,6 @@ mod tests {
         k.exit(child, 0).unwrap();
         k.exit(parent, 0).unwrap();
         assert_eq!(k.swap_stats().unwrap().used, 0);
-    }
-
-    #[test]
-    fn the_window_follows_linux_swapin_nr_pages() {
-        use super::swapin_pages;
-        // No hits: 2 next to the last fault, else 1.
-        assert_eq!(swapin_pages(10, 11, 0, 8, 0), 2);
-        assert_eq!(swapin_pages(10, 9, 0, 8, 0), 2);
-        assert_eq!(swapin_pages(10, 20, 0, 8, 0), 1);
-        // Hits + 2, rounded up to a power of two from 4, at most the maximum.
-        assert_eq!(swapin_pages(10, 20, 1, 8, 0), 4);
-        assert_eq!(swapin_pages(10, 20, 3, 8, 0), 8);
-        assert_eq!(swapin_pages(10, 20, 7, 8, 0), 8);
-        // Never below half the last window.
-        assert_eq!(swapin_pages(10, 20, 0, 8, 8), 4);
     }
 
     #[test]

@@ -1,0 +1,330 @@
+//! Swap readahead: the slots a swap fault reads besides its own, into the swap cache,
+//! in one of the two ways Linux 6.x chooses between (`swap_use_vma_readahead`).
+//!
+//! - **Cluster** (`swap_cluster_readahead`, the default): the aligned block of slots
+//!   around the faulting slot on the device, whoever's pages they hold. Linux uses it
+//!   unless every swap device is non-rotational: a swap file on a disk that reports
+//!   itself rotational (as virtio disks of most virtual machines do) gets it. How
+//!   well it guesses depends on the order pages went out in: a program that wrote
+//!   its pages in a random order and reads them back in address order finds nothing
+//!   it needs in the block, and its window shrinks to one page.
+//! - **VMA** (`swap_vma_readahead`, for swap on SSDs that say so, and zram): the
+//!   pages around the faulting address in its VMA, whatever slots they went to.
+//!
+//! Both size the window as `__swapin_nr_pages` does, from the readahead hits since
+//! the last swap fault: the cluster way counts them for the whole machine, the VMA
+//! way for each VMA. Pages read ahead are marked (`PG_readahead`); a fault that finds
+//! one is a hit (`swap_ra_hit`).
+
+use crate::addr::{SwapSlot, VirtAddr};
+use crate::hw::{Slot, SoftPte};
+use crate::os::frames::FrameKind;
+use crate::os::{Kernel, Pid};
+use serde::Serialize;
+
+/// Which slots a swap fault reads ahead (see the module's notes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum SwapReadahead {
+    /// The aligned block of slots around the faulting one (a rotational swap device).
+    #[default]
+    Cluster,
+    /// The pages around the faulting address in its VMA (non-rotational swap).
+    Vma,
+}
+
+impl SwapReadahead {
+    /// Both, in the order the documentation lists them.
+    pub const ALL: [SwapReadahead; 2] = [SwapReadahead::Cluster, SwapReadahead::Vma];
+
+    /// The name flags and files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            SwapReadahead::Cluster => "cluster",
+            SwapReadahead::Vma => "vma",
+        }
+    }
+
+    /// Parses a name of [`SwapReadahead::name`].
+    pub fn parse(s: &str) -> Option<SwapReadahead> {
+        Self::ALL.into_iter().find(|m| m.name() == s)
+    }
+}
+
+/// The machine-wide readahead state of [`SwapReadahead::Cluster`] (Linux's
+/// `swapin_nr_pages` statics): the slot of the last swap fault that had no hits to
+/// go by, the window the last fault read, and the hits since.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(in crate::os) struct ClusterReadahead {
+    /// The slot of the last swap fault read with no hits since the one before.
+    pub(in crate::os) prev_slot: u64,
+    /// The window the last swap fault read, in slots.
+    pub(in crate::os) win: u32,
+    /// Pages read ahead that faults found since the last swap fault.
+    pub(in crate::os) hits: u32,
+}
+
+/// Linux's `__swapin_nr_pages`: the pages a swap fault at page `page` reads, given the
+/// last one's page and window and the readahead hits since ("+ 2" is Linux's
+/// heuristic; it works).
+fn swapin_pages(prev: u64, page: u64, hits: u32, max: u32, prev_win: u32) -> u32 {
+    let mut pages = hits + 2;
+    if pages == 2 {
+        if page != prev + 1 && page + 1 != prev {
+            pages = 1;
+        }
+    } else {
+        pages = pages.next_power_of_two().max(4);
+    }
+    pages.min(max).max(prev_win / 2)
+}
+
+impl Kernel {
+    /// Reads ahead around a swap fault by `pid` at `page` (in `vma`) on `slot`, the
+    /// way the kernel is configured to; returns the pages read.
+    pub(super) fn swap_readahead(
+        &mut self,
+        pid: Pid,
+        vma: &crate::os::Vma,
+        page: VirtAddr,
+        slot: SwapSlot,
+    ) -> u64 {
+        match self.config.swap_readahead_by {
+            SwapReadahead::Cluster => self.cluster_readahead(pid, slot),
+            SwapReadahead::Vma => self.vma_readahead(pid, vma, page),
+        }
+    }
+
+    /// A fault by `pid` at `page` (in `vma`) found a page read ahead: counted, and
+    /// remembered for the next window (Linux's `swap_update_readahead`).
+    pub(super) fn swap_readahead_hit(&mut self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) {
+        self.log.counters.swap_readahead_hits += 1;
+        match self.config.swap_readahead_by {
+            SwapReadahead::Cluster => self.swap.cluster.hits += 1,
+            SwapReadahead::Vma => {
+                // The hit moves the VMA's last fault here, so a reader going on
+                // forward reads on forward.
+                let at = page.0 / self.page_size();
+                if let Some(ra) = self.swap.ra.get_mut(&(pid, vma.start.0)) {
+                    ra.hits += 1;
+                    ra.prev_page = at;
+                }
+            }
+        }
+    }
+
+    /// [`SwapReadahead::Cluster`], as Linux's `swap_cluster_readahead` does it: the
+    /// window (`__swapin_nr_pages` over the machine's hits since the last swap fault,
+    /// at most `1 << page-cluster`) is the aligned block of that many slots holding
+    /// `slot`; every other slot of it in use and not cached is read into the swap
+    /// cache, charged to `pid`'s group, and marked as read ahead. Returns the pages
+    /// read.
+    fn cluster_readahead(&mut self, pid: Pid, slot: SwapSlot) -> u64 {
+        let last = self.swap.cluster;
+        let max = self.swap.ra_max.max(1);
+        let at = u64::from(slot.0);
+        let win = if max <= 1 {
+            1
+        } else {
+            swapin_pages(last.prev_slot, at, last.hits, max, last.win)
+        };
+        self.swap.cluster = ClusterReadahead {
+            // Linux moves its last offset only on a fault with no hits to go by.
+            prev_slot: if last.hits == 0 { at } else { last.prev_slot },
+            win,
+            hits: 0,
+        };
+        if win <= 1 {
+            return 0;
+        }
+        let mask = u64::from(win) - 1;
+        let slots = self.swap.dev.as_ref().map_or(0, |d| d.stats.slots);
+        let (start, end) = (at & !mask, (at | mask).min(slots.saturating_sub(1)));
+        let mut read = 0;
+        for s in start..=end {
+            if s == at {
+                continue;
+            }
+            match self.read_ahead_slot(pid, SwapSlot(s as u32)) {
+                Some(true) => read += 1,
+                Some(false) => {}
+                None => break,
+            }
+        }
+        read
+    }
+
+    /// Reads `slot` into the swap cache for `pid`, marked as read ahead, if it is in
+    /// use and not cached: `Some(true)` if it did, `Some(false)` if there was nothing
+    /// to read, `None` if no frame could be had (readahead stops).
+    fn read_ahead_slot(&mut self, pid: Pid, slot: SwapSlot) -> Option<bool> {
+        let wanted = |k: &Kernel| {
+            k.mm(pid).is_ok()
+                && k.swap
+                    .dev
+                    .as_ref()
+                    .is_some_and(|d| d.count(slot) > 0 && d.cached(slot).is_none())
+        };
+        if !wanted(self) {
+            return Some(false);
+        }
+        let pfn = self.alloc_readahead_frame(pid, FrameKind::Anon).ok()?;
+        // Finding memory may have reclaimed: the slot may be cached by now, or (the
+        // process gone) no longer wanted.
+        if !wanted(self) {
+            self.put_frame(pfn);
+            return Some(false);
+        }
+        self.read_into_cache(slot, pfn);
+        self.swap.ra_marked.insert(pfn.0);
+        self.log.counters.swap_readahead += 1;
+        Some(true)
+    }
+
+    /// [`SwapReadahead::Vma`], as Linux's `swap_vma_readahead` does it: the window is in
+    /// the faulting VMA's address space, not the device's. Its size follows
+    /// `__swapin_nr_pages` (readahead hits since the last swap fault in the VMA, plus
+    /// two, rounded up to a power of two from 4, at most `1 << page-cluster`, never
+    /// below half the last window; with no hits, 2 if the fault is next to the last one
+    /// and else 1). A fault just after the last one reads forward from it, one just
+    /// before reads backward, any other centres the window; it stays inside the VMA and
+    /// the fault's 2 MiB region. Every page of the window with a swap entry whose slot
+    /// is not cached is read into the swap cache, charged to `pid`'s group, and marked
+    /// as read ahead. Returns the pages read.
+    fn vma_readahead(&mut self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) -> u64 {
+        let ps = self.page_size();
+        let fpage = page.0 / ps;
+        let key = (pid, vma.start.0);
+        let last = self.swap.ra.get(&key).copied().unwrap_or_default();
+        let max = self.swap.ra_max.max(1);
+        let win = if max <= 1 {
+            1
+        } else {
+            swapin_pages(last.prev_page, fpage, last.hits, max, last.win)
+        };
+        self.swap.ra.insert(
+            key,
+            super::VmaReadahead {
+                prev_page: fpage,
+                win,
+                hits: 0,
+            },
+        );
+        if win <= 1 {
+            return 0;
+        }
+        let win = u64::from(win);
+        let left = if fpage == last.prev_page + 1 {
+            fpage
+        } else if last.prev_page == fpage + 1 {
+            (fpage + 1).saturating_sub(win)
+        } else {
+            fpage.saturating_sub((win - 1) / 2)
+        };
+        let region = 512 * ps;
+        let start = (left * ps).max(vma.start.0).max(page.0 & !(region - 1));
+        let end = ((left + win) * ps)
+            .min(vma.end.0)
+            .min((page.0 & !(region - 1)) + region);
+        let paging = self.machine.spec.paging;
+        let mut read = 0;
+        let mut va = start;
+        while va < end {
+            let at = VirtAddr(va);
+            va += ps;
+            if at == page {
+                continue;
+            }
+            let Ok(mm) = self.mm(pid) else { break };
+            let pt = mm.pt;
+            let Some(s @ Slot::Soft { .. }) = pt.slot(&paging, &self.machine.ram, at) else {
+                continue;
+            };
+            let Some(SoftPte::Swap(slot)) = s.soft() else {
+                continue;
+            };
+            match self.read_ahead_slot(pid, slot) {
+                Some(true) => read += 1,
+                Some(false) => {}
+                None => break,
+            }
+        }
+        read
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::test_support::*;
+
+    #[test]
+    fn the_window_follows_linux_swapin_nr_pages() {
+        // No hits: 2 next to the last fault, else 1.
+        assert_eq!(swapin_pages(10, 11, 0, 8, 0), 2);
+        assert_eq!(swapin_pages(10, 9, 0, 8, 0), 2);
+        assert_eq!(swapin_pages(10, 20, 0, 8, 0), 1);
+        // Hits + 2, rounded up to a power of two from 4, at most the maximum.
+        assert_eq!(swapin_pages(10, 20, 1, 8, 0), 4);
+        assert_eq!(swapin_pages(10, 20, 3, 8, 0), 8);
+        assert_eq!(swapin_pages(10, 20, 7, 8, 0), 8);
+        // Never below half the last window.
+        assert_eq!(swapin_pages(10, 20, 0, 8, 8), 4);
+    }
+
+    /// Writes `n` pages in the order `order` gives (so that they go to swap in that
+    /// order) on 2 MiB of RAM, then reads them back in address order: the swap-ins
+    /// from the device, and the pages read ahead.
+    fn read_back(how: SwapReadahead, n: u64, order: impl Fn(u64) -> u64) -> (u64, u64) {
+        let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
+        k.config.swap_readahead_by = how;
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        for i in 0..n {
+            let p = order(i);
+            k.write_u64(pid, VirtAddr(a.0 + p * 4096), p).unwrap();
+        }
+        let (majors, ahead) = (faults(&k, FaultKind::SwapIn), k.log.counters.swap_readahead);
+        for i in 0..n {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+        }
+        (
+            faults(&k, FaultKind::SwapIn) - majors,
+            k.log.counters.swap_readahead - ahead,
+        )
+    }
+
+    #[test]
+    fn cluster_readahead_reads_the_slots_around_a_fault_and_vma_the_pages() {
+        let n = 2048u64; // 8 MiB on 2 MiB of RAM
+                         // Written in a scrambled order (a stride prime to n), read back in order.
+        let scrambled = |i: u64| (i * 1031) % n;
+        let (cluster, cluster_ahead) = read_back(SwapReadahead::Cluster, n, scrambled);
+        let (vma, vma_ahead) = read_back(SwapReadahead::Vma, n, scrambled);
+        // The slots around a fault hold pages far from it: the window shrinks to one
+        // page and nearly every page is a swap-in, as Linux on a rotational device.
+        assert!(
+            cluster > n * 3 / 4,
+            "{cluster} swap-ins, {cluster_ahead} ahead"
+        );
+        // The pages around it in the VMA are the next ones read: one fault in 8.
+        assert!(
+            vma * 6 < n && vma_ahead > n / 2,
+            "{vma} swap-ins, {vma_ahead} ahead"
+        );
+        // Written in order, both read ahead alike.
+        let (cluster, _) = read_back(SwapReadahead::Cluster, n, |i| i);
+        let (vma, _) = read_back(SwapReadahead::Vma, n, |i| i);
+        assert!(
+            cluster * 6 < n && vma * 6 < n,
+            "{cluster} and {vma} swap-ins"
+        );
+    }
+
+    #[test]
+    fn names_parse_back() {
+        for how in SwapReadahead::ALL {
+            assert_eq!(SwapReadahead::parse(how.name()), Some(how));
+        }
+        assert_eq!(SwapReadahead::parse("both"), None);
+    }
+}
