@@ -153,8 +153,7 @@ fn translate_tells_the_story() {
 
 #[test]
 fn bad_machine_files_name_the_field() {
-    let dir = std::env::temp_dir().join(format!("vmsim-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::folder("cli");
     let f = dir.join("bad.toml");
     std::fs::write(&f, "preset = \"x86-64\"\n[[tlb.array]]\nlevel = 1\nholds = \"data\"\nentries = 64\nways = 3\npage_sizes = [\"4KiB\"]\n").unwrap();
     let (ok, _, err) = vmsim(&["run", "--machine", f.to_str().unwrap()]);
@@ -222,8 +221,7 @@ fn policy_runs_a_grid_and_prints_json_lines() {
 
 #[test]
 fn policy_errors_name_the_file_line_and_text() {
-    let dir = std::env::temp_dir().join(format!("vmsim-policy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::folder("policy");
     let f = dir.join("pages.txt");
     std::fs::write(&f, "1\n2\n# fine\n0x3\nfour\n").unwrap();
     let path = f.to_str().unwrap();
@@ -353,8 +351,7 @@ fn wss_reports_the_working_set_reuse_and_heat() {
 
 #[test]
 fn curves_and_series_can_be_drawn_as_svg() {
-    let dir = std::env::temp_dir().join(format!("vmsim-plot-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::folder("plot");
     let trace = replacement_data("zipfscan_200k.txt.xz");
     let svg = dir.join("mrc.svg");
     let (ok, _, err) = vmsim(&[
@@ -461,8 +458,7 @@ fn explain_on_a_state_file_answers_the_exercise() {
         (false.into(), 0x74c.into())
     );
     assert_eq!(r[3]["page_fault"], true);
-    let dir = std::env::temp_dir().join(format!("vmsim-state-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::folder("state");
     let bad = dir.join("bad.toml");
     std::fs::write(
         &bad,
@@ -479,8 +475,7 @@ fn explain_on_a_state_file_answers_the_exercise() {
 
 #[test]
 fn exercises_are_deterministic_and_their_keys_agree_with_explain() {
-    let dir = std::env::temp_dir().join(format!("vmsim-exercise-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::folder("exercise");
     for seed in ["1", "2", "3", "42"] {
         let state = dir.join(format!("state-{seed}.toml"));
         let args = [
@@ -566,8 +561,7 @@ fn explain_looks_translated_addresses_up_in_the_data_cache() {
     let f = explain_json(&["--state", &state, "0x1000"]);
     assert_eq!(f[0]["cache"], serde_json::json!([]));
     // A line outside the cache is refused, naming the field.
-    let dir = std::env::temp_dir().join(format!("vmsim-cache-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::folder("cache");
     let bad = dir.join("bad.toml");
     std::fs::write(
         &bad,
@@ -606,8 +600,7 @@ fn state_files_give_multi_level_tables_entry_by_entry() {
     assert_eq!(v[2]["page_fault"], true, "the invalid directory entry");
     assert_eq!(v[3]["page_fault"], true, "an entry never given");
     // An entry in a table nothing points to is refused, naming it.
-    let dir = std::env::temp_dir().join(format!("vmsim-tables-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::folder("tables");
     let bad = dir.join("bad.toml");
     std::fs::write(
         &bad,
@@ -748,7 +741,7 @@ fn convert_blames_the_flag_it_was_given() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../docs/examples/scenario.vmt"
     );
-    let out = std::env::temp_dir().join(format!("vmsim-to-{}.vmb", std::process::id()));
+    let out = support::tmp("to.vmb");
     let (code, _, err) = status(&[
         "trace",
         "convert",
@@ -764,9 +757,7 @@ fn convert_blames_the_flag_it_was_given() {
 
 #[test]
 fn a_sweep_whose_runs_fail_fails() {
-    let dir = std::env::temp_dir().join(format!("vmsim-sweepfail-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::folder("sweepfail");
     let bad = dir.join("bad.vmt");
     std::fs::write(&bad, "#vmsim-text 1\nR 1 notanumber 8\n").unwrap();
     let (code, out, err) = status(&["sweep", "--trace", bad.to_str().unwrap()]);

@@ -78,10 +78,30 @@ pub fn s(p: &Path) -> &str {
 }
 
 /// The scratch folder of this test process (made on first use, shared by its tests).
+/// A test process cannot remove its folder when it ends (the harness has no last
+/// step), so the first use removes the folders of this test binary's earlier runs
+/// whose process is gone.
 pub fn scratch() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let test = exe.file_stem().unwrap().to_string_lossy().into_owned();
-    let d = std::env::temp_dir().join(format!("vmsim-{test}-{}", std::process::id()));
+    let prefix = format!("vmsim-{test}-");
+    let d = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let gone = name
+                .strip_prefix(&prefix)
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+            if gone {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
     std::fs::create_dir_all(&d).unwrap();
     d
 }

@@ -465,7 +465,8 @@ mod tests {
     #[test]
     fn compressed_files_are_told_by_magic() {
         use std::io::Write;
-        let dir = std::env::temp_dir().join(format!("vmsim-pages-{}", std::process::id()));
+        // Not `trace/pages.rs`'s folder: the two tests run side by side.
+        let dir = std::env::temp_dir().join(format!("vmsim-policy-trace-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"5\n7\n5\n").unwrap();
@@ -483,6 +484,7 @@ mod tests {
             e.contains("40 bytes") && e.contains("starts at byte 24"),
             "{e}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

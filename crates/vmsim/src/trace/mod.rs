@@ -1475,6 +1475,10 @@ mod tests {
             let path = cut.display().to_string();
             assert!(e.starts_with(&format!("{path}: ")), "{e}");
             assert!(e.contains(&format!("{what} decompression failed")), "{e}");
+            std::fs::remove_file(&cut).unwrap();
         }
+        let _ = std::fs::remove_dir(
+            std::env::temp_dir().join(format!("vmsim-trace-mod-{}", std::process::id())),
+        );
     }
 }
