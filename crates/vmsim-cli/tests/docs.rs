@@ -72,9 +72,14 @@ fn every_console_example_prints_its_recorded_output() {
         for block in blocks(&docs(doc), "console") {
             for line in block.lines().filter_map(|l| l.strip_prefix("$ vmsim ")) {
                 n += 1;
-                let args: Vec<&str> = line.split_whitespace().collect();
                 // Examples name files relative to the repository's root, where a reader
-                // runs them.
+                // runs them; what they write to /tmp goes to the test's scratch folder
+                // instead (and is named /tmp in what they print).
+                let scratch = format!("{}/", support::scratch().display());
+                let args: Vec<String> = line
+                    .split_whitespace()
+                    .map(|a| a.replace("/tmp/", &scratch))
+                    .collect();
                 let out = Command::new(support::VMSIM)
                     .args(&args)
                     .current_dir(root())
@@ -89,7 +94,8 @@ fn every_console_example_prints_its_recorded_output() {
                     !out.stdout.is_empty(),
                     "{doc}: `vmsim {line}` printed nothing"
                 );
-                let got = format!("$ vmsim {line}\n{}", String::from_utf8_lossy(&out.stdout));
+                let printed = String::from_utf8_lossy(&out.stdout).replace(&scratch, "/tmp/");
+                let got = format!("$ vmsim {line}\n{printed}");
                 let name = format!("{n:02}.txt");
                 let path = out_dir.join(&name);
                 recorded.push(name);
