@@ -136,7 +136,8 @@ impl Kernel {
         if win <= 1 {
             return 0;
         }
-        let mask = u64::from(win) - 1;
+        // A block of a power of two slots (Linux's maximum is `1 << page-cluster`).
+        let mask = (1u64 << (63 - u64::from(win).leading_zeros())) - 1;
         let slots = self.swap.dev.as_ref().map_or(0, |d| d.stats.slots);
         let (start, end) = (at & !mask, (at | mask).min(slots.saturating_sub(1)));
         let mut read = 0;

@@ -804,6 +804,44 @@ mod tests {
     }
 
     #[test]
+    fn a_files_cached_pages_are_the_first_process_to_look() {
+        let mut d = Demux::new();
+        let mut ev = Vec::new();
+        let cached = |first, pages| [wire::control(Ctl::Cached, 5), 0, 42, 3 << 12, first, pages];
+        // Two runs of cached pages, then none in another file.
+        let recs = [
+            hello(0, 1, 0).as_slice(),
+            &cached(0, 1),
+            &cached(2, 1),
+            &[wire::control(Ctl::Cached, 5), 0, 43, 4096, 0, 0],
+        ]
+        .concat();
+        run(&mut d, 0, &msg(100, &recs), &mut ev);
+        // A child forked later looks again, and finds what the program read since.
+        run(
+            &mut d,
+            0,
+            &msg(100, &[wire::control(Ctl::Fork, 2), 200, 0]),
+            &mut ev,
+        );
+        let recs = [hello(1, 100, 0).as_slice(), &cached(0, 3)].concat();
+        run(&mut d, 1, &msg(200, &recs), &mut ev);
+        let got: Vec<_> = ev
+            .iter()
+            .filter_map(|e| match *e {
+                Event::FileCached {
+                    pid,
+                    file,
+                    offset,
+                    len,
+                } => Some((pid, file, offset, len)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, [(1, 0, 0, 4096), (1, 0, 8192, 4096), (1, 1, 0, 0)]);
+    }
+
+    #[test]
     fn an_exec_image_follows_the_old_images_end_and_keeps_the_pid() {
         let mut d = Demux::new();
         let mut ev = Vec::new();
