@@ -69,13 +69,14 @@ fn every_console_example_prints_its_recorded_output() {
         let out_dir = root().join("docs/examples/out").join(stem);
         let mut recorded = Vec::new();
         let mut n = 0;
+        // What examples write to /tmp goes to the test's scratch folder instead (and
+        // is named /tmp in what they print).
+        let scratch = format!("{}/", support::scratch().display());
         for block in blocks(&docs(doc), "console") {
             for line in block.lines().filter_map(|l| l.strip_prefix("$ vmsim ")) {
                 n += 1;
                 // Examples name files relative to the repository's root, where a reader
-                // runs them; what they write to /tmp goes to the test's scratch folder
-                // instead (and is named /tmp in what they print).
-                let scratch = format!("{}/", support::scratch().display());
+                // runs them.
                 let args: Vec<String> = line
                     .split_whitespace()
                     .map(|a| a.replace("/tmp/", &scratch))

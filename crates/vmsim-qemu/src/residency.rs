@@ -27,14 +27,7 @@ pub type Runs = Vec<(u64, u64)>;
 /// the file's identity; `None` if `fd` is not a regular file, if this process took
 /// that file's residency before, or if it cannot be read.
 pub fn take(fd: libc::c_int) -> Option<(FileId, Runs)> {
-    // SAFETY: fstat into a zeroed struct.
-    let st = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return None;
-        }
-        st
-    };
+    let st = crate::regular_file(fd)?;
     let id = (st.st_dev, st.st_ino, st.st_size as u64);
     {
         let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
@@ -103,15 +96,15 @@ mod tests {
     fn a_file_is_taken_once_and_a_page_read_is_resident() {
         use std::io::Write;
         use std::os::fd::AsRawFd;
-        let dir = std::env::temp_dir().join(format!("vmsim-residency-{}", std::process::id()));
-        let mut f = std::fs::File::create(&dir).unwrap();
+        let path = std::env::temp_dir().join(format!("vmsim-residency-{}", std::process::id()));
+        let mut f = std::fs::File::create(&path).unwrap();
         f.write_all(&vec![7u8; 3 * PAGE as usize]).unwrap();
-        let f = std::fs::File::open(&dir).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
         let (id, runs) = take(f.as_raw_fd()).expect("a regular file");
         assert_eq!(id.2, 3 * PAGE);
         // Just written: the page cache holds it all.
         assert_eq!(runs, vec![(0, 3)]);
         assert_eq!(take(f.as_raw_fd()), None, "once per file");
-        std::fs::remove_file(&dir).unwrap();
+        std::fs::remove_file(&path).unwrap();
     }
 }

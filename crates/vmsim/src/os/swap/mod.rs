@@ -151,7 +151,7 @@ pub(super) struct Swap {
     /// VMA's start.
     pub(super) ra: FxHashMap<(Pid, u64), VmaReadahead>,
     /// The machine's readahead state for [`SwapReadahead::Cluster`].
-    pub(super) cluster: readahead::ClusterReadahead,
+    cluster: readahead::ClusterReadahead,
     /// Swap-cache frames read ahead and not yet found by a fault (`PG_readahead`).
     pub(super) ra_marked: FxHashSet<u64>,
     /// Slots whose one reference is the swap cache's: a page read back by a read

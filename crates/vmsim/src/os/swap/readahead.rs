@@ -54,13 +54,13 @@ impl SwapReadahead {
 /// `swapin_nr_pages` statics): the slot of the last swap fault that had no hits to
 /// go by, the window the last fault read, and the hits since.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(in crate::os) struct ClusterReadahead {
+pub(super) struct ClusterReadahead {
     /// The slot of the last swap fault read with no hits since the one before.
-    pub(in crate::os) prev_slot: u64,
+    prev_slot: u64,
     /// The window the last swap fault read, in slots.
-    pub(in crate::os) win: u32,
+    win: u32,
     /// Pages read ahead that faults found since the last swap fault.
-    pub(in crate::os) hits: u32,
+    hits: u32,
 }
 
 /// Linux's `__swapin_nr_pages`: the pages a swap fault at page `page` reads, given the
@@ -296,8 +296,9 @@ mod tests {
 
     #[test]
     fn cluster_readahead_reads_the_slots_around_a_fault_and_vma_the_pages() {
-        let n = 2048u64; // 8 MiB on 2 MiB of RAM
-                         // Written in a scrambled order (a stride prime to n), read back in order.
+        // 8 MiB on 2 MiB of RAM, written in a scrambled order (a stride prime to n)
+        // and read back in order.
+        let n = 2048u64;
         let scrambled = |i: u64| (i * 1031) % n;
         let (cluster, cluster_ahead) = read_back(SwapReadahead::Cluster, n, scrambled);
         let (vma, vma_ahead) = read_back(SwapReadahead::Vma, n, scrambled);
