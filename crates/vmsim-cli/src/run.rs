@@ -60,6 +60,12 @@ pub struct KernelArgs {
     /// device is an SSD that says so).
     #[arg(long, value_name = "HOW", default_value = d::SWAP_READAHEAD, value_parser = args::swap_readahead)]
     pub swap_readahead: vmsim::os::swap::SwapReadahead,
+    /// The order a replay takes the threads' accesses in: clock (each thread has a
+    /// clock of the simulated time its own accesses and faults took, storage waits
+    /// included, and the thread furthest behind goes next, as on a machine with a CPU
+    /// per thread) or recorded (the trace's order).
+    #[arg(long, value_name = "ORDER", default_value = d::THREAD_ORDER, value_parser = args::thread_order)]
+    pub thread_order: vmsim::interleave::ThreadOrder,
     /// Reclaim policy: fifo, clock, two-list (Linux's, the default; also `linux`).
     #[arg(long, default_value = d::RECLAIM)]
     pub policy: String,
@@ -252,6 +258,7 @@ impl KernelArgs {
             swap_file: self.swap_file.clone(),
             force: self.force,
             swap_readahead: self.swap_readahead,
+            thread_order: self.thread_order,
             reclaim: self.policy.clone(),
             storage: self.storage.clone(),
             memory_max: self.memory_max,

@@ -479,3 +479,49 @@ fn readahead_and_the_page_cache_at_start_decide_the_major_faults() {
         &["--readahead", "6000"],
     );
 }
+
+/// `--thread-order`: two threads that each write 8 MiB twice, recorded one after the
+/// other, under a 10 MiB limit. In the recorded order each thread's 8 MiB fits while it
+/// runs alone, and nothing is swapped back in. By the threads' clocks they run side by
+/// side, as on a machine with a CPU for each: 16 MiB are in use at once, and the second
+/// pass swaps most of it back in. Every event of the trace is counted either way.
+#[test]
+fn threads_take_turns_by_their_clocks_unless_told_to_keep_the_recorded_order() {
+    let mut trace = String::from("mmap 1 0x10000000 8MiB rw-\nmmap 1 0x20000000 8MiB rw-\n");
+    for (tid, base) in [(1, 0x2000_0000u64), (0, 0x1000_0000)] {
+        trace += &format!("thread 1 {tid}\n");
+        for _ in 0..2 {
+            for i in 0..2048u64 {
+                trace += &format!("W 1 {:#x} 8\n", base + i * 4096);
+            }
+        }
+    }
+    let t = temp("two-threads.vmt", &trace);
+    let t = t.to_str().unwrap();
+    let run = |order: &str| {
+        let args = [
+            "run",
+            t,
+            "--json",
+            "--swap",
+            "64MiB",
+            "--memory-max",
+            "10MiB",
+            "--thread-order",
+            order,
+        ];
+        json(&accepted(&args, 60))
+    };
+    let (recorded, clock) = (run("recorded"), run("clock"));
+    let pswpin = |r: &serde_json::Value| r["kernel"]["vmstat"]["pswpin"].as_u64().unwrap();
+    assert!(pswpin(&recorded) < 100, "{}", recorded["kernel"]["vmstat"]);
+    assert!(pswpin(&clock) > 2000, "{}", clock["kernel"]["vmstat"]);
+    for r in [&recorded, &clock] {
+        assert_eq!(r["replay"]["events"], 4 + 4 * 2048, "{}", r["replay"]);
+        assert_eq!(r["replay"]["accesses"], 4 * 2048);
+    }
+    refused(
+        &["run", "-w", "zipf", "--thread-order", "random"],
+        &["--thread-order", "random"],
+    );
+}

@@ -37,6 +37,7 @@ pub mod demo;
 pub mod exercise;
 pub mod explain;
 pub mod hw;
+pub mod interleave;
 pub mod linux;
 pub mod options;
 pub mod os;

@@ -34,6 +34,8 @@ pub mod defaults {
     /// `swap_readahead`: the slots around the faulting one, as Linux does with swap on
     /// a device that reports itself rotational.
     pub const SWAP_READAHEAD: &str = "cluster";
+    /// `thread_order`: threads take turns by their clocks.
+    pub const THREAD_ORDER: &str = "clock";
     /// `khugepaged`: Linux's settings (none changed).
     pub const KHUGEPAGED: &str = "";
     /// `accesses`.
@@ -288,6 +290,12 @@ pub fn swap_readahead(s: &str) -> Result<crate::os::swap::SwapReadahead, String>
         .ok_or_else(|| format!("unknown swap readahead `{s}` (cluster, vma)"))
 }
 
+/// The order a replay takes threads' accesses in: `clock` or `recorded`.
+pub fn thread_order(s: &str) -> Result<crate::interleave::ThreadOrder, String> {
+    crate::interleave::ThreadOrder::parse(s)
+        .ok_or_else(|| format!("unknown thread order `{s}` (clock, recorded)"))
+}
+
 /// What an access does: `read`, `write` or `exec`.
 pub fn access(s: &str) -> Result<AccessKind, String> {
     match s {
@@ -350,6 +358,7 @@ impl Default for KernelOptions {
             thp: default(thp, d::THP),
             thp_defrag: default(thp_defrag, d::THP_DEFRAG),
             swap_readahead: default(swap_readahead, d::SWAP_READAHEAD),
+            thread_order: default(thread_order, d::THREAD_ORDER),
             khugepaged: default(khugepaged, d::KHUGEPAGED),
             hugepages: Vec::new(),
         }
@@ -412,7 +421,7 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 50] = [
+    pub const NAMES: [&'static str; 51] = [
         "trace",
         "format",
         "workload",
@@ -425,6 +434,7 @@ impl RunOptions {
         "swap",
         "swap_file",
         "swap_readahead",
+        "thread_order",
         "force",
         "policy",
         "storage",
@@ -493,6 +503,7 @@ impl RunOptions {
             "swap" => k.swap = size(value).map_err(bad)?,
             "swap_file" => k.swap_file = Some(PathBuf::from(value)),
             "swap_readahead" => k.swap_readahead = swap_readahead(value).map_err(bad)?,
+            "thread_order" => k.thread_order = thread_order(value).map_err(bad)?,
             "force" => k.force = switch(value).map_err(bad)?,
             "policy" => k.reclaim = text(),
             "storage" => k.storage = text(),

@@ -184,6 +184,8 @@ pub struct KernelOptions {
     pub thp_defrag: crate::os::thp::ThpDefrag,
     /// Which slots a swap fault reads ahead (`--swap-readahead`).
     pub swap_readahead: crate::os::swap::SwapReadahead,
+    /// The order threads' accesses are replayed in (`--thread-order`).
+    pub thread_order: crate::interleave::ThreadOrder,
     /// khugepaged's settings (`--khugepaged`).
     pub khugepaged: crate::os::khugepaged::KhugepagedConfig,
     /// hugetlb pools: (page size in bytes, pages) pairs (`--hugepages`).
@@ -253,6 +255,7 @@ impl KernelOptions {
             thp: self.thp,
             thp_defrag: self.thp_defrag,
             swap_readahead_by: self.swap_readahead,
+            thread_order: self.thread_order,
             khugepaged: self.khugepaged,
             hugepages: self.hugepages.clone(),
             swap_bytes: self.swap,

@@ -268,17 +268,28 @@ impl<'k> Sim<'k> {
     }
 
     /// Replays every event of `reader`, calling `progress` with the events so far after
-    /// each batch.
+    /// each batch. A trace's threads take turns by their clocks
+    /// ([`crate::interleave`]) unless the kernel's `thread_order` is `Recorded`; a
+    /// synthetic workload's take the turns it gives them.
     pub fn run(
         &mut self,
         reader: &mut EventReader,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(), TraceError> {
+        let mut order = crate::interleave::Interleave::new();
+        // A synthetic workload's threads take the turns its parameters give them.
+        let by_clock = self.kernel.config().thread_order == crate::interleave::ThreadOrder::Clock
+            && !matches!(reader, EventReader::Synth(_));
         for_each_batch_pipelined(reader, |batch| {
-            self.feed(batch);
+            if by_clock {
+                order.push(batch, self);
+            } else {
+                self.feed(batch);
+            }
             progress(self.stats.events);
             Ok::<_, TraceError>(())
         })?;
+        order.finish(self);
         self.finish();
         Ok(())
     }
@@ -314,6 +325,29 @@ impl<'k> Sim<'k> {
                 }
             }
         }
+    }
+
+    /// Makes thread `tid` of `pid` run the accesses that follow, as a `thread` event
+    /// does, without counting an event.
+    fn run_thread(&mut self, pid: TracePid, tid: TraceTid) {
+        self.flush();
+        let e = Event::Thread { pid, tid };
+        if let Err(why) = self.thread_event(pid, tid, &e) {
+            self.fail(&e, why);
+        }
+    }
+
+    fn thread_event(&mut self, pid: TracePid, tid: TraceTid, e: &Event) -> Result<(), String> {
+        let p = self.proc_of(pid, e)?;
+        self.running(p)?;
+        if self.threads.insert((pid, tid)) {
+            self.stats.threads += 1;
+        }
+        self.procs.insert(pid, Proc { tid, ..p });
+        self.last = None;
+        self.kernel
+            .run_thread(p.pid, tid)
+            .map_err(|e| e.to_string())
     }
 
     /// Adds one address to the run; the run has room for it (flushes keep it at most
@@ -817,19 +851,7 @@ impl<'k> Sim<'k> {
                     r
                 }
             },
-            Event::Thread { pid, tid } => match self.proc_of(pid, e) {
-                Err(why) => Err(why),
-                Ok(p) => self.running(p).and_then(|()| {
-                    if self.threads.insert((pid, tid)) {
-                        self.stats.threads += 1;
-                    }
-                    self.procs.insert(pid, Proc { tid, ..p });
-                    self.last = None;
-                    self.kernel
-                        .run_thread(p.pid, tid)
-                        .map_err(|e| e.to_string())
-                }),
-            },
+            Event::Thread { pid, tid } => self.thread_event(pid, tid, e),
             Event::ThreadExit { pid, tid, .. } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
                 Ok(p) => self.running(p).and_then(|()| {
@@ -1183,6 +1205,26 @@ fn file_end(file: u32, offset: u64, len: u64) -> Result<u64, String> {
     offset.checked_add(len).ok_or_else(|| {
         format!("file {file}: offset {offset:#x} + length {len:#x} is past 2^64 bytes")
     })
+}
+
+impl crate::interleave::Replayer for Sim<'_> {
+    fn replay(&mut self, events: &[Event]) {
+        self.feed(events);
+    }
+
+    fn switch(&mut self, pid: TracePid, tid: TraceTid) {
+        self.run_thread(pid, tid);
+    }
+
+    fn clock_ns(&mut self) -> u64 {
+        self.flush();
+        self.kernel.io_now()
+    }
+
+    fn count(&mut self, _: &Event) {
+        self.stats.events += 1;
+        self.stats.os_events += 1;
+    }
 }
 
 #[cfg(test)]

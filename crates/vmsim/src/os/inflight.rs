@@ -57,7 +57,7 @@ pub(super) struct ReadBatch {
 impl Kernel {
     /// The clock storage runs by: simulated CPU time (a major fault's cycles include
     /// its storage time) plus time waited on reads in flight.
-    pub(super) fn io_now(&self) -> u64 {
+    pub fn io_now(&self) -> u64 {
         self.now_ns() + self.inflight.waited
     }
 

@@ -120,6 +120,9 @@ pub struct KernelConfig {
     /// Which slots a swap fault reads ahead: the block around its slot, or the pages
     /// around it in its VMA (`swap/readahead.rs`).
     pub swap_readahead_by: swap::SwapReadahead,
+    /// The order a replay takes the threads' accesses in (`--thread-order`): by their
+    /// clocks, or as recorded (see [`crate::interleave`]).
+    pub thread_order: crate::interleave::ThreadOrder,
     /// Pages mapped around a file read fault from the page cache (Linux's
     /// `fault_around_bytes` / page size: 16); 0 or 1: none.
     pub fault_around_pages: u64,
@@ -187,6 +190,7 @@ impl Default for KernelConfig {
             page_cache_warm: false,
             swap_readahead: 8,
             swap_readahead_by: swap::SwapReadahead::Cluster,
+            thread_order: crate::interleave::ThreadOrder::Clock,
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
             memory_max: None,

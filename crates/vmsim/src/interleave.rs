@@ -1,0 +1,577 @@
+//! Interleaving: which thread's accesses a replay takes next, by simulated time.
+//!
+//! A trace is one serial order of every thread's accesses, made by a recorder that had
+//! no memory pressure: nobody waited for storage. Natively, a thread that takes a
+//! major fault sleeps until its page arrives while the process's other threads run on,
+//! and threads that have a CPU each advance at their own rates. Replaying the recorded
+//! order as it is would make every thread wait for every other's storage, and would
+//! keep the recorder's own drift between threads (its pacing lets one run up to a
+//! thousand accesses ahead of another; see the plugin's `pace.rs`).
+//!
+//! So, once a process has a second thread, the replay gives each thread (each task: a
+//! process's thread) a clock, the simulated nanoseconds its own accesses and faults
+//! took (storage time included), and hands the kernel the next [`CHUNK`] accesses of
+//! the task whose clock is lowest, ties going to the task whose next access came first
+//! in the trace. A task that takes a major fault falls behind in the trace's order by
+//! as many accesses of the others as fit in its wait, as on a machine with a CPU for
+//! each thread.
+//!
+//! What stays in the trace's order:
+//! - each task's own events;
+//! - everything around an event that is not an access or a page's `nonzero` mark
+//!   (system calls, thread starts and ends, forks, exits): every access before it is
+//!   replayed first, and none after it is looked at until it is done. A thread that
+//!   waits on a lock waits in a system call (`futex`), and the one that wakes it makes
+//!   one, so work one thread hands to another through memory keeps its order
+//!   whenever a system call lies between, as it does for any wait that sleeps;
+//! - the trace's order far away: a task's next event is taken only if it is at most
+//!   [`DRIFT`] events after the oldest one held, whatever the clocks say, and at most
+//!   [`WINDOW`] events are held.
+//!
+//! A task absent from the trace for more than [`DRIFT`] events was not running when
+//! it was recorded (asleep in a system call), and a process the trace has not shown
+//! before was not running either: its clock moves up to the others' when it comes
+//! back, so it does not overtake them to make up the time it was away.
+//!
+//! A trace whose processes never have a second thread is passed through untouched.
+
+use crate::trace::{Event, TracePid, TraceTid};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+
+/// Accesses handed to the kernel at a time.
+pub const CHUNK: usize = 16;
+/// The most events held back from the kernel.
+pub const WINDOW: usize = 16 * 1024;
+/// How far (events of the trace) a task may run ahead of the oldest event held.
+pub const DRIFT: u64 = 8 * 1024;
+
+/// The order a replay takes threads' accesses in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThreadOrder {
+    /// By the threads' clocks (see the module's docs).
+    #[default]
+    Clock,
+    /// The trace's, as recorded.
+    Recorded,
+}
+
+impl ThreadOrder {
+    /// Every order, by name.
+    pub const ALL: [(&'static str, ThreadOrder); 2] = [
+        ("clock", ThreadOrder::Clock),
+        ("recorded", ThreadOrder::Recorded),
+    ];
+
+    /// The order called `name`.
+    pub fn parse(name: &str) -> Option<ThreadOrder> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|&(_, o)| o)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, o)| *o == self)
+            .map_or("clock", |(n, _)| n)
+    }
+}
+
+/// What an [`Interleave`] replays into.
+pub trait Replayer {
+    /// Replays `events` (the trace's own, counted as replayed).
+    fn replay(&mut self, events: &[Event]);
+    /// Makes thread `tid` of `pid` the one whose accesses follow, as a `thread` event
+    /// would, without counting an event of the trace.
+    fn switch(&mut self, pid: TracePid, tid: TraceTid);
+    /// The simulated time, in nanoseconds, with everything replayed so far done.
+    fn clock_ns(&mut self) -> u64;
+    /// Counts an event of the trace that the kernel needs no more of (a `thread` event
+    /// of a known thread: the interleaver makes its own switches).
+    fn count(&mut self, event: &Event);
+}
+
+/// One thread of one process.
+#[derive(Debug)]
+struct Task {
+    pid: TracePid,
+    tid: TraceTid,
+    /// Simulated nanoseconds its own events took.
+    clock: u64,
+    /// Its events held back, each with its place in the trace.
+    queue: VecDeque<(u64, Event)>,
+    /// The place in the trace of its last event.
+    seen: u64,
+    /// Back from an absence (or new): takes the others' clock when next eligible.
+    joining: bool,
+}
+
+/// Reorders a trace's accesses among threads by their clocks (see the module's docs).
+#[derive(Debug, Default)]
+pub struct Interleave {
+    /// Some process has had a second thread: the trace's order is no longer kept.
+    on: bool,
+    tasks: Vec<Task>,
+    by_id: FxHashMap<(TracePid, TraceTid), usize>,
+    /// Each process's thread in the trace's order (the last `thread` event's).
+    current: FxHashMap<TracePid, TraceTid>,
+    /// Each process's thread in the kernel's order (the last one replayed).
+    replayed: FxHashMap<TracePid, TraceTid>,
+    /// Events held in the queues.
+    held: usize,
+    /// Events taken from the trace so far.
+    seq: u64,
+    /// The chunk being replayed.
+    scratch: Vec<Event>,
+    /// The process of the last access taken and the task of its thread then.
+    last: Option<(TracePid, usize)>,
+}
+
+impl Interleave {
+    /// An interleaver that has seen nothing yet.
+    pub fn new() -> Interleave {
+        Interleave::default()
+    }
+
+    /// Whether the trace's order is being changed (a process has had a second thread).
+    pub fn active(&self) -> bool {
+        self.on
+    }
+
+    /// Takes the trace's next `events`, replaying into `r` those whose turn has come.
+    pub fn push<R: Replayer>(&mut self, events: &[Event], r: &mut R) {
+        let mut rest = events;
+        while !self.on {
+            // One thread per process so far: the trace's order is the replay's, up to
+            // the first `thread` event (a look at each event's kind, nothing more).
+            let n = rest
+                .iter()
+                .position(|e| matches!(e, Event::Thread { .. }))
+                .unwrap_or(rest.len());
+            self.seq += n as u64;
+            r.replay(&rest[..n]);
+            rest = &rest[n..];
+            let Some(&Event::Thread { tid, .. }) = rest.first() else {
+                return;
+            };
+            // A process's thread 0 is the one that runs until a `thread` event says.
+            if tid != 0 {
+                // A second thread: from here on, tasks and clocks. The processes seen
+                // so far get their tasks as their events come, at the present.
+                self.on = true;
+                break;
+            }
+            self.seq += 1;
+            r.replay(&rest[..1]);
+            rest = &rest[1..];
+        }
+        for &e in rest {
+            self.take(e, r);
+        }
+    }
+
+    /// Replays everything still held, in the clocks' order.
+    pub fn finish<R: Replayer>(&mut self, r: &mut R) {
+        while self.held > 0 {
+            self.step(r);
+        }
+    }
+
+    fn take<R: Replayer>(&mut self, e: Event, r: &mut R) {
+        let seq = self.seq;
+        self.seq += 1;
+        if !matches!(e, Event::Access(_) | Event::Nonzero { .. }) {
+            self.last = None;
+        }
+        match e {
+            Event::Access(_) | Event::Nonzero { .. } => {
+                let pid = e.pid();
+                let i = match self.last {
+                    Some((p, i)) if p == pid => i,
+                    _ => {
+                        let tid = *self.current.entry(pid).or_insert(0);
+                        let i = self.task_of(pid, tid);
+                        self.last = Some((pid, i));
+                        i
+                    }
+                };
+                let t = &mut self.tasks[i];
+                if t.queue.is_empty() && seq.saturating_sub(t.seen) > DRIFT {
+                    t.joining = true;
+                }
+                t.queue.push_back((seq, e));
+                t.seen = seq;
+                self.held += 1;
+                while self.held >= WINDOW {
+                    self.step(r);
+                }
+            }
+            Event::Thread { pid, tid } if self.by_id.contains_key(&(pid, tid)) => {
+                // A thread the replay knows: only the trace's order moves.
+                self.current.insert(pid, tid);
+                r.count(&e);
+            }
+            _ => {
+                // Everything held comes first; then the event, by its process's thread
+                // in the trace's order.
+                self.finish(r);
+                let pid = e.pid();
+                let creator = self.current.get(&pid).copied();
+                if let (Some(tid), false) = (creator, matches!(e, Event::Thread { .. })) {
+                    self.sync(pid, tid, r);
+                }
+                r.replay(std::slice::from_ref(&e));
+                match e {
+                    Event::ThreadExit { pid, tid, .. } => {
+                        // A later thread of the same number is a new one.
+                        self.forget(|t| t.pid == pid && t.tid == tid);
+                    }
+                    Event::Exit { pid, .. } => {
+                        self.forget(|t| t.pid == pid);
+                        self.current.remove(&pid);
+                        self.replayed.remove(&pid);
+                    }
+                    _ => {}
+                }
+                if let Event::Thread { pid, tid } = e {
+                    // A new thread starts where the thread that made it is; that one,
+                    // if it has no task yet (its process ran before the interleaving
+                    // began, or only it has run), starts at the furthest clock.
+                    let furthest = self.tasks.iter().map(|t| t.clock).max().unwrap_or(0);
+                    let c = creator.unwrap_or(0);
+                    let made = self.task(pid, c, furthest);
+                    let now = self.tasks[made].clock;
+                    let i = self.task(pid, tid, now);
+                    self.tasks[i].seen = seq;
+                    self.current.insert(pid, tid);
+                    self.replayed.insert(pid, tid);
+                }
+            }
+        }
+    }
+
+    /// Drops the tasks `gone` says have ended (nothing is held: called between events
+    /// that keep their place).
+    fn forget(&mut self, gone: impl Fn(&Task) -> bool) {
+        debug_assert_eq!(self.held, 0);
+        self.tasks.retain(|t| !gone(t));
+        self.by_id = self
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((t.pid, t.tid), i))
+            .collect();
+    }
+
+    /// The task of thread `tid` of `pid`, made at clock `now` if new.
+    fn task(&mut self, pid: TracePid, tid: TraceTid, now: u64) -> usize {
+        if let Some(&i) = self.by_id.get(&(pid, tid)) {
+            return i;
+        }
+        self.tasks.push(Task {
+            pid,
+            tid,
+            clock: now,
+            queue: VecDeque::new(),
+            seen: self.seq,
+            joining: false,
+        });
+        self.by_id.insert((pid, tid), self.tasks.len() - 1);
+        self.tasks.len() - 1
+    }
+
+    /// The task of thread `tid` of `pid`; a new one (a process not seen since the
+    /// interleaving began) joins the present when it is next eligible (see
+    /// [`Interleave::step`]).
+    fn task_of(&mut self, pid: TracePid, tid: TraceTid) -> usize {
+        match self.by_id.get(&(pid, tid)) {
+            Some(&i) => i,
+            None => {
+                self.replayed.entry(pid).or_insert(tid);
+                let i = self.task(pid, tid, 0);
+                self.tasks[i].joining = true;
+                i
+            }
+        }
+    }
+
+    /// Makes the kernel's current thread of `pid` be `tid`.
+    fn sync<R: Replayer>(&mut self, pid: TracePid, tid: TraceTid, r: &mut R) {
+        if self.replayed.get(&pid) != Some(&tid) {
+            r.switch(pid, tid);
+            self.replayed.insert(pid, tid);
+        }
+    }
+
+    /// Replays the next chunk of the eligible task with the lowest clock. Eligible:
+    /// its next event is at most [`DRIFT`] events after the oldest held. A joining task
+    /// first takes the lowest clock of the other eligible tasks, if that is higher.
+    fn step<R: Replayer>(&mut self, r: &mut R) {
+        let Some(oldest) = self
+            .tasks
+            .iter()
+            .filter_map(|t| t.queue.front().map(|&(seq, _)| seq))
+            .min()
+        else {
+            return;
+        };
+        let eligible = |t: &Task| {
+            t.queue
+                .front()
+                .is_some_and(|&(seq, _)| seq <= oldest + DRIFT)
+        };
+        if self.tasks.iter().any(|t| t.joining && eligible(t)) {
+            let present = self
+                .tasks
+                .iter()
+                .filter(|t| !t.joining && eligible(t))
+                .map(|t| t.clock)
+                .min();
+            for t in self.tasks.iter_mut().filter(|t| t.joining && eligible(t)) {
+                t.joining = false;
+                if let Some(now) = present {
+                    t.clock = t.clock.max(now);
+                }
+            }
+        }
+        let Some(i) = self
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| eligible(t))
+            .filter_map(|(i, t)| t.queue.front().map(|&(seq, _)| (t.clock, seq, i)))
+            .min()
+            .map(|(_, _, i)| i)
+        else {
+            return;
+        };
+        let (pid, tid) = (self.tasks[i].pid, self.tasks[i].tid);
+        self.sync(pid, tid, r);
+        let mut chunk = std::mem::take(&mut self.scratch);
+        chunk.clear();
+        let mut accesses = 0;
+        let q = &mut self.tasks[i].queue;
+        while let Some(&(_, e)) = q.front() {
+            if matches!(e, Event::Access(_)) {
+                if accesses == CHUNK {
+                    break;
+                }
+                accesses += 1;
+            }
+            q.pop_front();
+            chunk.push(e);
+        }
+        self.held -= chunk.len();
+        let before = r.clock_ns();
+        r.replay(&chunk);
+        let took = r.clock_ns().saturating_sub(before);
+        self.tasks[i].clock += took;
+        self.scratch = chunk;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::VirtAddr;
+    use crate::hw::AccessKind;
+    use crate::trace::Access;
+
+    /// Records what it is given; an access to an address at or above `SLOW` takes
+    /// 1,000 ns, any other 1 ns.
+    #[derive(Default)]
+    struct Log {
+        order: Vec<(TracePid, TraceTid, u64)>,
+        now: u64,
+        current: FxHashMap<TracePid, TraceTid>,
+        events: usize,
+        switches: usize,
+    }
+
+    const SLOW: u64 = 0x10_0000;
+
+    impl Replayer for Log {
+        fn replay(&mut self, events: &[Event]) {
+            for e in events {
+                self.events += 1;
+                match *e {
+                    Event::Access(a) => {
+                        let tid = self.current.get(&a.pid).copied().unwrap_or(0);
+                        self.order.push((a.pid, tid, a.va.0));
+                        self.now += if a.va.0 >= SLOW { 1000 } else { 1 };
+                    }
+                    Event::Thread { pid, tid } => {
+                        self.current.insert(pid, tid);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        fn switch(&mut self, pid: TracePid, tid: TraceTid) {
+            self.switches += 1;
+            self.current.insert(pid, tid);
+        }
+        fn clock_ns(&mut self) -> u64 {
+            self.now
+        }
+        fn count(&mut self, _: &Event) {
+            self.events += 1;
+        }
+    }
+
+    fn access(pid: TracePid, va: u64) -> Event {
+        Event::Access(Access {
+            pid,
+            kind: AccessKind::Read,
+            va: VirtAddr(va),
+            size: 1,
+        })
+    }
+
+    fn thread(pid: TracePid, tid: TraceTid) -> Event {
+        Event::Thread { pid, tid }
+    }
+
+    fn run(events: &[Event]) -> Log {
+        let mut log = Log::default();
+        let mut il = Interleave::new();
+        // In two batches, split in the middle: batches are not a unit of order.
+        let (a, b) = events.split_at(events.len() / 2);
+        il.push(a, &mut log);
+        il.push(b, &mut log);
+        il.finish(&mut log);
+        log
+    }
+
+    #[test]
+    fn one_thread_per_process_is_replayed_in_the_traces_order() {
+        let events: Vec<Event> = (0..100)
+            .map(|i| access(1 + i % 2, 0x1000 * i as u64))
+            .collect();
+        let log = run(&events);
+        let want: Vec<u64> = (0..100).map(|i| 0x1000 * i as u64).collect();
+        let got: Vec<u64> = log.order.iter().map(|o| o.2).collect();
+        assert_eq!(got, want);
+        assert_eq!(log.switches, 0);
+    }
+
+    #[test]
+    fn a_thread_that_ran_far_ahead_in_the_trace_takes_turns_with_the_other() {
+        // The recording let thread 1 make 400 accesses before thread 0's 400.
+        let mut events = vec![access(1, 0), thread(1, 1)];
+        events.extend((0..400).map(|i| access(1, 0x1000 + i)));
+        events.push(thread(1, 0));
+        events.extend((0..400).map(|i| access(1, 0x8000 + i)));
+        let log = run(&events);
+        assert_eq!(log.order.len(), 801);
+        assert_eq!(
+            log.events,
+            events.len(),
+            "every event of the trace is counted"
+        );
+        // Turns of a chunk each, from the start: within the first 100, both ran.
+        let first: Vec<TraceTid> = log.order[1..101].iter().map(|o| o.1).collect();
+        let ones = first.iter().filter(|&&t| t == 1).count();
+        assert!(
+            (40..=60).contains(&ones),
+            "thread 1 took {ones} of the first 100"
+        );
+        // Each thread's own accesses keep their order.
+        for tid in [0, 1] {
+            let mine: Vec<u64> = log.order[1..]
+                .iter()
+                .filter(|o| o.1 == tid)
+                .map(|o| o.2)
+                .collect();
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "thread {tid} kept its order"
+            );
+            assert_eq!(mine.len(), 400);
+        }
+    }
+
+    #[test]
+    fn a_thread_waiting_for_storage_lets_the_other_run() {
+        // Both threads alternate in the trace; thread 1's first access is slow (a major
+        // fault of 1,000 ns). Thread 0 then makes about 1,000 ns of accesses (1 ns each)
+        // before thread 1 goes on.
+        let mut events = vec![access(1, 0), thread(1, 1)];
+        for i in 0..200u64 {
+            events.push(thread(1, 1));
+            let va = if i == 0 { SLOW } else { 0x1000 + i };
+            events.extend((0..4).map(|j| access(1, va + j * (va < SLOW) as u64)));
+            events.push(thread(1, 0));
+            events.extend((0..4).map(|j| access(1, 0x9000 + i * 4 + j)));
+        }
+        let log = run(&events);
+        let slow = log.order.iter().position(|o| o.2 == SLOW).unwrap();
+        // After the slow access, thread 1 makes its chunk, then thread 0 runs alone for
+        // its 799 accesses or until its clock passes thread 1's.
+        let after: Vec<TraceTid> = log.order[slow..].iter().map(|o| o.1).collect();
+        let zero_run = after
+            .iter()
+            .skip_while(|&&t| t == 1)
+            .take_while(|&&t| t == 0)
+            .count();
+        assert!(
+            zero_run >= 790,
+            "thread 0 ran {zero_run} accesses while thread 1 waited"
+        );
+    }
+
+    #[test]
+    fn system_calls_keep_their_place() {
+        // An munmap by thread 0 after thread 1's accesses: none of thread 1's comes after it.
+        let mut events = vec![access(1, 0), thread(1, 1)];
+        events.extend((0..50).map(|i| access(1, SLOW + i)));
+        events.push(thread(1, 0));
+        events.push(Event::Munmap {
+            pid: 1,
+            addr: VirtAddr(SLOW),
+            len: 0x1000,
+        });
+        events.extend((0..50).map(|i| access(1, 0x1000 + i)));
+        let mut log = Log::default();
+        let mut il = Interleave::new();
+        il.push(&events, &mut log);
+        il.finish(&mut log);
+        let ones: Vec<usize> = (0..log.order.len())
+            .filter(|&i| log.order[i].1 == 1)
+            .collect();
+        assert_eq!(ones.len(), 50);
+        assert!(
+            ones.iter().all(|&i| i <= 50),
+            "thread 1's accesses all came before the munmap"
+        );
+        assert_eq!(log.current.get(&1), Some(&0), "the munmap was thread 0's");
+    }
+
+    #[test]
+    fn a_thread_back_from_a_long_absence_joins_the_present() {
+        // Thread 1 makes one access, then thread 0 alone makes WINDOW + 100; thread 1
+        // then comes back beside thread 0. It must not run its backlog of clock alone.
+        let mut events = vec![access(1, 0), thread(1, 1), access(1, 1), thread(1, 0)];
+        events.extend((0..WINDOW as u64 + 100).map(|i| access(1, 0x10 + i)));
+        for i in 0..100 {
+            events.push(thread(1, 1));
+            events.extend((0..4).map(|j| access(1, 0x90_000 + i * 4 + j)));
+            events.push(thread(1, 0));
+            events.extend((0..4).map(|j| access(1, 0x80_000 + i * 4 + j)));
+        }
+        let log = run(&events);
+        let tail: Vec<TraceTid> = log.order[log.order.len() - 800..]
+            .iter()
+            .map(|o| o.1)
+            .collect();
+        let longest_one_run = tail
+            .split(|&t| t == 0)
+            .map(<[TraceTid]>::len)
+            .max()
+            .unwrap_or(0);
+        assert!(
+            longest_one_run <= 2 * CHUNK,
+            "thread 1 ran {longest_one_run} in a row"
+        );
+    }
+}
