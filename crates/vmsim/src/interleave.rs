@@ -386,6 +386,8 @@ mod tests {
         current: FxHashMap<TracePid, TraceTid>,
         events: usize,
         switches: usize,
+        /// `thread` events replayed (thread starts the kernel sees), by thread.
+        starts: Vec<(TracePid, TraceTid)>,
     }
 
     const SLOW: u64 = 0x10_0000;
@@ -402,6 +404,7 @@ mod tests {
                     }
                     Event::Thread { pid, tid } => {
                         self.current.insert(pid, tid);
+                        self.starts.push((pid, tid));
                     }
                     _ => {}
                 }
@@ -573,5 +576,70 @@ mod tests {
             longest_one_run <= 2 * CHUNK,
             "thread 1 ran {longest_one_run} in a row"
         );
+    }
+
+    #[test]
+    fn a_process_that_turns_up_later_starts_at_the_others_clocks() {
+        // Two threads of pid 1 run 2,000 accesses each, then pid 1 forks pid 2, and
+        // pid 1's threads and pid 2 go on side by side. Pid 2 has run nothing, but it
+        // must not take the 1,000 accesses it is behind all at once.
+        let mut events = vec![access(1, 0), thread(1, 1)];
+        let side_by_side = |events: &mut Vec<Event>, rounds: u64, base: u64| {
+            for i in 0..rounds {
+                for tid in [0, 1] {
+                    events.push(thread(1, tid));
+                    events.extend(
+                        (0..4).map(|j| access(1, base + u64::from(tid) * 0x10_000 + i * 4 + j)),
+                    );
+                }
+            }
+        };
+        side_by_side(&mut events, 500, 0x1000);
+        events.push(Event::Fork {
+            parent: 1,
+            child: 2,
+        });
+        for i in 0..200 {
+            events.extend((0..4).map(|j| access(2, 0x9_0000 + i * 4 + j)));
+            events.push(thread(1, (i % 2) as TraceTid));
+            events.extend((0..4).map(|j| access(1, 0x5_0000 + i * 4 + j)));
+        }
+        let log = run(&events);
+        let fork = 1 + 4000;
+        let after: Vec<TracePid> = log.order[fork..fork + 200].iter().map(|o| o.0).collect();
+        let twos = after.iter().filter(|&&p| p == 2).count();
+        assert!(
+            (60..=140).contains(&twos),
+            "pid 2 took {twos} of the first 200 accesses after the fork"
+        );
+    }
+
+    #[test]
+    fn a_thread_number_used_again_after_its_exit_is_a_new_thread() {
+        let mut events = vec![access(1, 0), thread(1, 1), access(1, 1), thread(1, 0)];
+        events.push(Event::ThreadExit {
+            pid: 1,
+            tid: 1,
+            code: 0,
+        });
+        events.extend([
+            access(1, 2),
+            thread(1, 1),
+            access(1, 3),
+            thread(1, 0),
+            access(1, 4),
+        ]);
+        let log = run(&events);
+        // Both starts of thread 1 reach the kernel as `thread` events (the kernel makes
+        // a thread at each), not as switches to a thread it knows.
+        assert_eq!(
+            log.starts.iter().filter(|t| **t == (1, 1)).count(),
+            2,
+            "{:?}",
+            log.starts
+        );
+        let got: Vec<u64> = log.order.iter().map(|o| o.2).collect();
+        assert_eq!(got, [0, 1, 2, 3, 4], "a thread's start keeps its place");
+        assert_eq!(log.events, events.len());
     }
 }
