@@ -15,7 +15,25 @@ fn have(cmd: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn need_tools() {
+/// Recordings share the host's cores; the one test that measures how evenly threads
+/// were recorded takes them alone (a write lock), the others side by side (read locks).
+/// On a 2-core machine, another recording beside it starved one of its threads for
+/// longer than the plugin's pacing waits, and the test failed in CI.
+static CORES: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Checks the tools are here; hold the guard while recording (see [`CORES`]).
+fn need_tools() -> std::sync::RwLockReadGuard<'static, ()> {
+    tools_here();
+    CORES.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`need_tools`] for a test that must have the cores to itself.
+fn need_tools_alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    tools_here();
+    CORES.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn tools_here() {
     if !have("gcc") || !have("valgrind") || !have("qemu-x86_64") {
         // .ci/run installs them; say so loudly anywhere else.
         panic!("these tests need gcc, valgrind and qemu-x86_64 (apt-get install gcc valgrind qemu-user)");
@@ -84,7 +102,7 @@ int main(int argc, char **argv) {
 
 #[test]
 fn the_programs_exit_status_is_vmsims() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("status");
     let exe = compile(&d, "exitwith", EXIT_WITH);
     let t = d.join("t.vmb");
@@ -125,7 +143,7 @@ fn the_programs_exit_status_is_vmsims() {
 
 #[test]
 fn nothing_that_fails_first_leaves_record_waiting() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("nohang");
     let out = vmsim_within(
         &["record", "-o", s(&d.join("missing/x.vmb")), "--", "true"],
@@ -156,7 +174,7 @@ fn nothing_that_fails_first_leaves_record_waiting() {
 
 #[test]
 fn an_interrupted_recording_leaves_nothing_behind() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("interrupt");
     let spin = compile(
         &d,
@@ -207,7 +225,7 @@ fn an_interrupted_recording_leaves_nothing_behind() {
 
 #[test]
 fn a_vmt_name_gets_text_as_convert_would_write_it() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("vmt");
     let t = d.join("t.vmt");
     let out = vmsim_within(
@@ -232,7 +250,7 @@ fn a_vmt_name_gets_text_as_convert_would_write_it() {
 /// after it is replayed, and the last munmap finds its process.
 #[test]
 fn a_thread_ending_does_not_end_its_process() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("threads");
     let exe = compile(
         &d,
@@ -279,7 +297,7 @@ int main(void) {
 /// every run, and each process's stream is its own).
 #[test]
 fn a_forking_program_records_the_same_trace_every_time() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("forks");
     let exe = compile(
         &d,
@@ -339,7 +357,7 @@ fn count(v: &serde_json::Value, key: &str) -> u64 {
 /// pages of zeros, outside `pswpout`, as Linux does.
 #[test]
 fn pages_written_with_bytes_other_than_zeros_are_marked_once() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("zeros");
     let exe = program(&d, "zeros");
     let pages = 4096; // 16 MiB
@@ -387,7 +405,7 @@ fn pages_written_with_bytes_other_than_zeros_are_marked_once() {
 /// children's copy-on-write faults.
 #[test]
 fn every_forked_process_is_recorded_as_itself() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("forkcow");
     let exe = program(&d, "fork_cow");
     let v = record_stat(&d, "fork_cow", &[s(&exe)]);
@@ -407,7 +425,7 @@ fn every_forked_process_is_recorded_as_itself() {
 /// script that runs /bin/true: every image is traced, each with its mappings.
 #[test]
 fn exec_chains_and_scripts_are_followed() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("execchain");
     let exe = program(&d, "exec_chain");
     let script = d.join("shim.sh");
@@ -435,7 +453,7 @@ fn exec_chains_and_scripts_are_followed() {
 /// threads, four thread exits, the munmaps all there, and the replay is clean.
 #[test]
 fn threads_are_recorded_with_their_ids() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("threads4");
     let exe = program(&d, "threads");
     let v = record_stat(&d, "threads", &[s(&exe)]);
@@ -453,7 +471,7 @@ fn threads_are_recorded_with_their_ids() {
 /// while the other waits for a host core (the plugin paces them, `pace.rs`).
 #[test]
 fn threads_are_recorded_side_by_side() {
-    need_tools();
+    let _cores = need_tools_alone();
     let d = folder("paced");
     let exe = program(&d, "paced");
     let v = record_stat(&d, "paced", &[s(&exe)]);
@@ -498,7 +516,7 @@ fn threads_are_recorded_side_by_side() {
 /// file and the rest counted by name.
 #[test]
 fn memory_syscalls_are_recorded_and_the_rest_counted() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("syscalls");
     let exe = program(&d, "syscalls");
     let tmp = d.join("data.tmp");
@@ -598,7 +616,7 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
 /// The valgrind fallback still records (the first process only).
 #[test]
 fn lackey_stays_as_a_fallback() {
-    need_tools();
+    let _cores = need_tools();
     let d = folder("lackeytool");
     let exe = program(&d, "fork_cow");
     let t = d.join("t.vmb");
