@@ -17,8 +17,8 @@ fn have(cmd: &str) -> bool {
 
 /// Recordings share the host's cores; the one test that measures how evenly threads
 /// were recorded takes them alone (a write lock), the others side by side (read locks).
-/// On a 2-core machine, another recording beside it starved one of its threads for
-/// longer than the plugin's pacing waits, and the test failed in CI.
+/// It failed once in CI on a 2-core machine, most likely because another recording
+/// beside it starved one of its threads for longer than the plugin's pacing waits.
 static CORES: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Checks the tools are here; hold the guard while recording (see [`CORES`]).

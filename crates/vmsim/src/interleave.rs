@@ -67,14 +67,6 @@ impl ThreadOrder {
     pub fn parse(name: &str) -> Option<ThreadOrder> {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|&(_, o)| o)
     }
-
-    /// Its name.
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, o)| *o == self)
-            .map_or("clock", |(n, _)| n)
-    }
 }
 
 /// What an [`Interleave`] replays into.
@@ -133,11 +125,6 @@ impl Interleave {
         Interleave::default()
     }
 
-    /// Whether the trace's order is being changed (a process has had a second thread).
-    pub fn active(&self) -> bool {
-        self.on
-    }
-
     /// Takes the trace's next `events`, replaying into `r` those whose turn has come.
     pub fn push<R: Replayer>(&mut self, events: &[Event], r: &mut R) {
         let mut rest = events;
@@ -180,9 +167,6 @@ impl Interleave {
     fn take<R: Replayer>(&mut self, e: Event, r: &mut R) {
         let seq = self.seq;
         self.seq += 1;
-        if !matches!(e, Event::Access(_) | Event::Nonzero { .. }) {
-            self.last = None;
-        }
         match e {
             Event::Access(_) | Event::Nonzero { .. } => {
                 let pid = e.pid();
@@ -208,12 +192,14 @@ impl Interleave {
             }
             Event::Thread { pid, tid } if self.by_id.contains_key(&(pid, tid)) => {
                 // A thread the replay knows: only the trace's order moves.
+                self.last = None;
                 self.current.insert(pid, tid);
                 r.count(&e);
             }
             _ => {
                 // Everything held comes first; then the event, by its process's thread
                 // in the trace's order.
+                self.last = None;
                 self.finish(r);
                 let pid = e.pid();
                 let creator = self.current.get(&pid).copied();
@@ -231,20 +217,20 @@ impl Interleave {
                         self.current.remove(&pid);
                         self.replayed.remove(&pid);
                     }
+                    Event::Thread { pid, tid } => {
+                        // A new thread starts where the thread that made it is; that one,
+                        // if it has no task yet (its process ran before the interleaving
+                        // began, or only it has run), starts at the furthest clock.
+                        let furthest = self.tasks.iter().map(|t| t.clock).max().unwrap_or(0);
+                        let c = creator.unwrap_or(0);
+                        let made = self.task(pid, c, furthest);
+                        let now = self.tasks[made].clock;
+                        let i = self.task(pid, tid, now);
+                        self.tasks[i].seen = seq;
+                        self.current.insert(pid, tid);
+                        self.replayed.insert(pid, tid);
+                    }
                     _ => {}
-                }
-                if let Event::Thread { pid, tid } = e {
-                    // A new thread starts where the thread that made it is; that one,
-                    // if it has no task yet (its process ran before the interleaving
-                    // began, or only it has run), starts at the furthest clock.
-                    let furthest = self.tasks.iter().map(|t| t.clock).max().unwrap_or(0);
-                    let c = creator.unwrap_or(0);
-                    let made = self.task(pid, c, furthest);
-                    let now = self.tasks[made].clock;
-                    let i = self.task(pid, tid, now);
-                    self.tasks[i].seen = seq;
-                    self.current.insert(pid, tid);
-                    self.replayed.insert(pid, tid);
                 }
             }
         }
