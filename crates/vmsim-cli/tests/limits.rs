@@ -432,6 +432,30 @@ fn memory_max_limits_the_workload_to_its_group() {
         "RAM has room: only the group reclaimed"
     );
     assert!(st["anon"].as_u64().unwrap() <= 2048, "{st}");
+    // Two-list reclaim in the group: its active-list scans are the group's pgrefill,
+    // not /proc/vmstat's; its deactivations count in both (as Linux counts them).
+    let two = json(&accepted(
+        &[
+            &base[..],
+            &[
+                "--swap",
+                "64MiB",
+                "--memory-max",
+                "8MiB",
+                "--policy",
+                "two-list",
+            ],
+        ]
+        .concat(),
+        60,
+    ));
+    let (st, v) = (
+        &two["kernel"]["groups"][1]["stat"],
+        &two["kernel"]["vmstat"],
+    );
+    assert!(st["pgrefill"].as_u64().unwrap() > 0, "{st}");
+    assert_eq!(v["pgrefill"], 0, "{v}");
+    assert!(v["pgdeactivate"].as_u64().unwrap() > 0, "{v}");
     let oom = json(&accepted(
         &[&base[..], &["--memory-max", "8MiB"]].concat(),
         60,

@@ -156,7 +156,8 @@ pub struct Vmstat {
     pub pgactivate: u64,
     /// Pages moved to the inactive list.
     pub pgdeactivate: u64,
-    /// Active-list pages scanned.
+    /// Active-list pages scanned (by the machine's reclaim: a memory group's reclaim
+    /// at its limit is not counted here, as Linux does not count it).
     pub pgrefill: u64,
     /// Anonymous pages read back from swap after reclaim took them (found by their
     /// shadow entries).
@@ -237,7 +238,8 @@ impl Vmstat {
             pgsteal_direct: c.pages_reclaimed - c.pages_reclaimed_kswapd - c.pages_reclaimed_group,
             pgactivate: c.activations,
             pgdeactivate: c.deactivations,
-            pgrefill: c.active_scanned,
+            // Like pgscan, a group's reclaim at its limit counts in its memory.stat only.
+            pgrefill: c.active_scanned - c.active_scanned_group,
             workingset_refault_anon: c.workingset_refault[0],
             workingset_refault_file: c.workingset_refault[1],
             workingset_activate_anon: c.workingset_activate[0],

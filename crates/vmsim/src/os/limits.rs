@@ -62,6 +62,8 @@ pub struct GroupStat {
     pub pswpout: u64,
     /// Pages its own reclaim (at its limit) looked at.
     pub pgscan: u64,
+    /// Active-list pages its own reclaim looked at (cgroup v2's `pgrefill`).
+    pub pgrefill: u64,
     /// Its pages reclaim freed (its own, or the machine's).
     pub pgsteal: u64,
     /// Its evicted anonymous pages read back.

@@ -298,6 +298,9 @@ pub struct KernelCounters {
     pub deactivations: u64,
     /// Active-list pages the two-list scan looked at (kept active or deactivated).
     pub active_scanned: u64,
+    /// Of `active_scanned`, those a memory group's own reclaim (at its limit) looked
+    /// at.
+    pub active_scanned_group: u64,
     /// Allocations that had to reclaim first (at or below the `min` watermark).
     pub direct_reclaims: u64,
     /// Background reclaim runs (below the `low` watermark).

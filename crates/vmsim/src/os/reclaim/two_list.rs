@@ -403,6 +403,10 @@ impl Kernel {
             for &pfn in &folio {
                 left = left.saturating_sub(self.reclaim.lists.weight(pfn.0 as u32));
                 self.log.counters.active_scanned += 1;
+                if let Scope::Group(g) = scope {
+                    self.log.counters.active_scanned_group += 1;
+                    self.group_stat(g.0).pgrefill += 1;
+                }
                 young |= self.young_refs(pfn) > 0;
             }
             let keep = young && lru >= FILE_LISTS && self.is_text(folio[0]);
