@@ -83,9 +83,9 @@ pub struct KernelArgs {
     /// device's, as `vmsim record` found it, else 128 KiB.
     #[arg(long, value_parser = args::size)]
     pub readahead: Option<u64>,
-    /// The page cache at start: cold (only programs and libraries, the files mapped
-    /// executable, are cached, as after a shell has run them, or as far as the trace's
-    /// `file-cached` records found them cached) or warm (every file is).
+    /// The page cache at start: cold (what the trace's `file-cached` records found
+    /// cached when the program was recorded, and programs and libraries, the files
+    /// mapped executable, that have no such record) or warm (every file is).
     #[arg(long = "page-cache", value_name = "PAGE_CACHE", action = clap::ArgAction::Set,
           default_value = d::PAGE_CACHE, value_parser = args::page_cache_warm)]
     pub page_cache_warm: bool,

@@ -613,6 +613,126 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A data file the program opens comes with what of it the page cache held, before
+/// its first read: all of a file just read, none of one dropped from the cache.
+#[test]
+fn opened_files_come_with_what_the_page_cache_held() {
+    let _cores = need_tools();
+    if !have("dd") || !have("cat") {
+        eprintln!("skipped: no dd or cat");
+        return;
+    }
+    let d = folder("opened");
+    let (warm, cold) = (d.join("warm.bin"), d.join("cold.bin"));
+    std::fs::write(&warm, vec![1u8; 3 * 4096]).unwrap();
+    std::fs::write(&cold, vec![2u8; 5 * 4096]).unwrap();
+    for f in [&warm, &cold] {
+        std::fs::File::open(f).unwrap().sync_all().unwrap();
+    }
+    std::fs::read(&warm).unwrap();
+    // GNU dd's `nocache` with no blocks drops the whole (clean) file from the cache.
+    let dropped = std::process::Command::new("dd")
+        .args([
+            &format!("if={}", s(&cold)),
+            "iflag=nocache",
+            "count=0",
+            "status=none",
+        ])
+        .status()
+        .unwrap();
+    assert!(dropped.success());
+    let t = d.join("cat.vmb");
+    let out = vmsim_within(
+        &["record", "-o", s(&t), "--", "cat", s(&warm), s(&cold)],
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let txt = d.join("cat.vmt");
+    let out = vmsim_within(
+        &["trace", "convert", s(&t), s(&txt)],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&txt).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The trace's number for the file of `bytes` bytes.
+    let number = |bytes: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with("file-size 1 ") && l.ends_with(bytes))
+            .and_then(|l| l.split(' ').nth(2))
+            .unwrap_or_else(|| panic!("no file of {bytes} bytes"))
+            .to_string()
+    };
+    for (bytes, cached) in [(" 0x3000", "0x3000"), (" 0x5000", "0x0")] {
+        let f = number(bytes);
+        let at = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix));
+        let record = at(&format!("file-cached 1 {f} 0x0 {cached}"));
+        let read = at(&format!("read 1 {f} "));
+        assert!(
+            record.is_some() && record < read,
+            "file {f}: {record:?} {read:?}"
+        );
+        let records = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("file-cached 1 {f} ")))
+            .count();
+        assert_eq!(records, 1, "file {f}");
+    }
+    replays_cleanly(&t);
+    // The program itself, dropped from the cache: its record is taken before QEMU
+    // loads it, so it holds no more than the recorder's (and Linux's exec's) read of
+    // its first bytes brought in, not the whole file.
+    let exe = compile(&d, "big", BIG_TEXT);
+    std::fs::File::open(&exe).unwrap().sync_all().unwrap();
+    let size = std::fs::metadata(&exe).unwrap().len();
+    assert!(size > 64 << 10, "{size}");
+    let dropped = std::process::Command::new("dd")
+        .args([
+            &format!("if={}", s(&exe)),
+            "iflag=nocache",
+            "count=0",
+            "status=none",
+        ])
+        .status()
+        .unwrap();
+    assert!(dropped.success());
+    let t = d.join("big.vmb");
+    let out = vmsim_within(
+        &["record", "-o", s(&t), "--", s(&exe)],
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = vmsim_within(
+        &["trace", "convert", s(&t), s(&txt)],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&txt).unwrap();
+    let cached: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("file-cached 1 0 "))
+        .map(|l| {
+            u64::from_str_radix(l.rsplit(' ').next().unwrap().trim_start_matches("0x"), 16).unwrap()
+        })
+        .sum();
+    assert!(cached < 32 << 10, "{cached} of {size} bytes cached");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A program of over 64 KiB: a table of 96 KiB it reads one byte of.
+const BIG_TEXT: &str = r#"static const char table[96 << 10] = {1, [(96 << 10) - 1] = 2};
+int main(int argc, char **argv) { (void)argv; return table[argc * 4096]; }
+"#;
+
 /// The valgrind fallback still records (the first process only).
 #[test]
 fn lackey_stays_as_a_fallback() {

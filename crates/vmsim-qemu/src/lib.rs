@@ -61,6 +61,10 @@ static SINK: std::sync::Mutex<Option<Sink>> = std::sync::Mutex::new(None);
 /// The host's mappings before QEMU loaded the guest (and after the sender started).
 static BEFORE: OnceLock<Vec<image::MapLine>> = OnceLock::new();
 
+/// What the page cache held of the program when the plugin was installed, before
+/// QEMU read its headers; sent with the first block.
+static EXE_CACHED: OnceLock<Option<(residency::FileId, residency::Runs)>> = OnceLock::new();
+
 /// The address of QEMU's `guest_base` (user mode: a guest address plus its value is
 /// the host's), found at install; 0 where QEMU does not export it, and then the
 /// values stores write are not read.
@@ -91,6 +95,10 @@ fn plugin() -> &'static Plugin {
 
 const SYS_READ: i64 = 0;
 const SYS_WRITE: i64 = 1;
+const SYS_OPEN: i64 = 2;
+const SYS_CREAT: i64 = 85;
+const SYS_OPENAT: i64 = 257;
+const SYS_OPENAT2: i64 = 437;
 const SYS_STAT: i64 = 4;
 const SYS_FSTAT: i64 = 5;
 const SYS_LSTAT: i64 = 6;
@@ -297,8 +305,12 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
     if !MAPPED.swap(true, Ordering::Relaxed) {
         let before = BEFORE.get().map_or(&[][..], Vec::as_slice);
         let now = image::read_maps();
-        // What the page cache held of the program and its interpreter (the files
-        // QEMU loaded), before the plugin reads their headers.
+        // What the page cache held of the program (taken at install, before QEMU
+        // read it) and its interpreter (the files QEMU loaded), before the plugin
+        // reads their headers.
+        if let Some(Some((id, runs))) = EXE_CACHED.get() {
+            send_runs(0, *id, runs);
+        }
         for m in &now {
             if m.path.starts_with('/') && !before.contains(m) {
                 if let Ok(f) = std::fs::File::open(&m.path) {
@@ -562,8 +574,9 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             } else {
                 file_id(a[4] as c_int)
             };
-            if a[2] & PROT_EXEC != 0 && a[3] & 0x20 == 0 {
-                // A program or a library: what of it was cached before its first use.
+            if a[3] & 0x20 == 0 {
+                // What of the file was cached before its first use (a file opened
+                // before the plugin saw it: inherited, or the program's own).
                 send_cached(vcpu, a[4] as c_int);
             }
             // Over a mapping (MAP_FIXED): whatever was there is gone.
@@ -574,6 +587,9 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
                 &[r, a[1], a[2], a[3], dev, ino, a[5], size],
             );
         }
+        // A file opened: what of it the page cache held before the program reads or
+        // maps any of it (opening reads nothing; `O_TRUNC` has emptied it by now).
+        SYS_OPEN | SYS_OPENAT | SYS_OPENAT2 | SYS_CREAT if ok => send_cached(vcpu, ret as c_int),
         SYS_MUNMAP if ok => {
             forget_nonzero(a[0], a[1]);
             ring.control(vcpu, Ctl::Munmap, &[a[0], a[1]]);
@@ -667,20 +683,22 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
     }
 }
 
-/// `PROT_EXEC`.
-const PROT_EXEC: u64 = 4;
-
 /// Sends what of the file open as `fd` the host's page cache holds
 /// ([`Ctl::Cached`]), the first time this process sees the file.
 fn send_cached(vcpu: u32, fd: c_int) {
-    let Some(((dev, ino, size), runs)) = residency::take(fd) else {
-        return;
-    };
+    if let Some((id, runs)) = residency::take(fd) {
+        send_runs(vcpu, id, &runs);
+    }
+}
+
+/// Sends the runs of pages of file `id` the page cache held ([`Ctl::Cached`]; one
+/// empty run for none).
+fn send_runs(vcpu: u32, (dev, ino, size): residency::FileId, runs: &residency::Runs) {
     let ring = &plugin().ring;
     if runs.is_empty() {
         ring.control(vcpu, Ctl::Cached, &[dev, ino, size, 0, 0]);
     }
-    for (first, pages) in runs {
+    for &(first, pages) in runs {
         ring.control(vcpu, Ctl::Cached, &[dev, ino, size, first, pages]);
     }
 }
@@ -910,6 +928,12 @@ pub unsafe extern "C" fn qemu_plugin_install(
         respawn,
         exe,
     };
+    // QEMU loads the program after installing its plugins: what of it is cached now is
+    // what the program found (QEMU's first read of its headers reads ahead).
+    let exe_cached = std::fs::File::open(&p.exe)
+        .ok()
+        .and_then(|f| residency::take(std::os::fd::AsRawFd::as_raw_fd(&f)));
+    let _ = EXE_CACHED.set(exe_cached);
     if PLUGIN.set(p).is_err() {
         return -1;
     }

@@ -1,12 +1,16 @@
 //! What of a program's files the host's page cache held before the program used them.
 //!
-//! After `echo 3 > /proc/sys/vm/drop_caches`, Linux reads a program and the libraries
-//! no running process maps from storage when it runs them, and charges those pages to
-//! the program's memory group; a program run again finds them cached. So the recorder
-//! asks the host's kernel (`mincore`) which pages of each file were cached the first
-//! time it sees the file mapped executable: at start for the program and its
-//! interpreter (before the plugin reads their headers), and at each `mmap` with
-//! `PROT_EXEC` for the libraries the loader maps (before any of the mapping is used).
+//! After `echo 3 > /proc/sys/vm/drop_caches`, Linux reads a program, the libraries
+//! and the data files no running process maps from storage when it runs them, and
+//! charges those pages to the program's memory group; what some other process maps
+//! (the C library, the locale files the shell loaded) stays cached, and a program run
+//! again finds its files cached. So the recorder asks the host's kernel (`mincore`)
+//! which pages of each file were cached the first time it sees the file: the
+//! program's when the plugin is installed, before QEMU loads it (so it holds what
+//! the recorder's read of its first bytes brought in, as Linux's exec's read of them
+//! would); the interpreter's at start, before the plugin reads its headers; then each
+//! file's when the program opens it or maps one it did not open (before it reads or
+//! maps any of it).
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -40,11 +44,31 @@ pub fn take(fd: libc::c_int) -> Option<(FileId, Runs)> {
         return Some((id, Vec::new()));
     }
     let mut vec = vec![0u8; pages as usize];
+    if !resident(fd, &mut vec) {
+        // Not taken: a later open for reading may take it.
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get_or_insert_with(HashSet::new).remove(&(id.0, id.1));
+        return None;
+    }
+    Some((id, runs(&vec)))
+}
+
+/// Fills `vec` (one byte per page) with `mincore`'s view of the file open as `fd`;
+/// false if the file cannot be mapped. A descriptor open for writing only cannot be
+/// mapped: the file opened again for reading can.
+fn resident(fd: libc::c_int, vec: &mut [u8]) -> bool {
+    resident_as(fd, vec)
+        || std::fs::File::open(format!("/proc/self/fd/{fd}"))
+            .is_ok_and(|f| resident_as(std::os::fd::AsRawFd::as_raw_fd(&f), vec))
+}
+
+/// [`resident`] through `fd` itself.
+fn resident_as(fd: libc::c_int, vec: &mut [u8]) -> bool {
+    let len = vec.len() * PAGE as usize;
     // SAFETY: a private read-only mapping of the whole file, made here, read by
     // mincore into a vector of one byte per page, and unmapped before returning;
     // mapping a file reads none of it.
-    let ok = unsafe {
-        let len = (pages * PAGE) as usize;
+    unsafe {
         let at = libc::mmap(
             std::ptr::null_mut(),
             len,
@@ -54,13 +78,12 @@ pub fn take(fd: libc::c_int) -> Option<(FileId, Runs)> {
             0,
         );
         if at == libc::MAP_FAILED {
-            return None;
+            return false;
         }
         let ok = libc::mincore(at, len, vec.as_mut_ptr()) == 0;
         libc::munmap(at, len);
         ok
-    };
-    ok.then(|| (id, runs(&vec)))
+    }
 }
 
 /// The runs of entries with the low bit set (`mincore`'s resident bit) in `vec`.
@@ -105,6 +128,31 @@ mod tests {
         // Just written: the page cache holds it all.
         assert_eq!(runs, vec![(0, 3)]);
         assert_eq!(take(f.as_raw_fd()), None, "once per file");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_file_open_for_writing_only_is_taken_too() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let path = std::env::temp_dir().join(format!("vmsim-residency-w-{}", std::process::id()));
+        std::fs::write(&path, vec![1u8; 2 * PAGE as usize]).unwrap();
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        // Not through `take`: another test's file, deleted, may have had its inode.
+        let mut vec = vec![0u8; 2];
+        assert!(
+            !resident_as(w.as_raw_fd(), &mut vec),
+            "not mappable as it is"
+        );
+        assert!(
+            resident(w.as_raw_fd(), &mut vec),
+            "opened again for reading"
+        );
+        assert_eq!(runs(&vec), vec![(0, 2)]);
+        w.write_all(b"x").unwrap();
         std::fs::remove_file(&path).unwrap();
     }
 }

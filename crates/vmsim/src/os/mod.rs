@@ -139,8 +139,9 @@ pub struct KernelConfig {
     /// workloads store no values (every page would read as zeros): there, every page
     /// swapped out counts.
     pub store_values: bool,
-    /// Every file starts in the page cache (`--page-cache warm`); otherwise only files
-    /// mapped executable (programs and libraries) do.
+    /// Every file starts in the page cache (`--page-cache warm`); otherwise only the
+    /// pages a trace's `file-cached` records name, and files mapped executable
+    /// (programs and libraries) that have no such record.
     pub page_cache_warm: bool,
     /// Cycles a page copy costs (copy-on-write).
     pub copy_cycles: u64,

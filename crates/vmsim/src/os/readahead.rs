@@ -21,15 +21,15 @@
 //!   window is read; it maps a larger folio whole (inside the VMA and the 2 MiB region
 //!   of the fault).
 //!
-//! **The page cache at start.** A file mapped executable is a program or a shared
-//! library: the shell, or every other process using it, has it cached already, so
-//! its pages are found in the cache without storage (charged to the root group, as a
-//! page first read by someone else is). Where the trace says which of its pages were
-//! cached when it was recorded (`file-cached`: after `drop_caches`, a program no
-//! running process maps is not), only those are, each until it is first used; the
-//! others are read from storage, charged to the reader's group. Other files start
-//! cold, or all warm under
-//! [`KernelConfig::page_cache_warm`](super::KernelConfig::page_cache_warm).
+//! **The page cache at start.** Where the trace says which pages of a file were
+//! cached when it was recorded (`file-cached`, taken when the program first opened or
+//! mapped the file: after `drop_caches`, only what some running process maps), those
+//! are found in the cache without storage, each until it is first used (charged to
+//! the root group, as a page first read by someone else is); the others are read
+//! from storage, charged to the reader's group. A file without such a record starts
+//! cached if it is mapped executable (a program or a shared library, which the shell
+//! or every other process using it has cached already), else cold; all files start
+//! warm under [`KernelConfig::page_cache_warm`](super::KernelConfig::page_cache_warm).
 
 use super::fault::{FaultKind, Violation};
 use super::frames::FrameKind;
@@ -111,7 +111,10 @@ impl Kernel {
     fn page_is_warm(&self, file: FileId, idx: u64) -> bool {
         let f = &self.cache.files[file.0 as usize];
         self.config.page_cache_warm
-            || (f.executable && f.cached_at_start.as_ref().is_none_or(|r| r.contains(idx)))
+            || match &f.cached_at_start {
+                Some(runs) => runs.contains(idx),
+                None => f.executable,
+            }
     }
 
     /// Records that bytes `offset..offset + len` of `file` (rounded out to pages) were
@@ -612,6 +615,31 @@ mod tests {
         read_pages(&mut k, pid, va, [44].into_iter());
         assert_eq!(faults(&k, FaultKind::FileRead), 2);
         assert!(k.log.counters.file_reads > reads);
+    }
+
+    #[test]
+    fn a_data_file_recorded_partly_cached_starts_with_those_pages() {
+        let mut k = boot("x86-64");
+        k.config.fault_around_pages = 0;
+        let (pid, va) = mapped_file(&mut k, 64, Prot::READ);
+        let f = k.cache.file_named("/data").unwrap();
+        // Not executable, and recorded with pages 8..16 cached (a locale file the
+        // shell maps, say): those come without storage, the rest from it.
+        k.set_cached_at_start(f, 8 * 4096, 8 * 4096);
+        read_pages(&mut k, pid, va, [9, 15].into_iter());
+        assert_eq!(faults(&k, FaultKind::FileRead), 0, "both were cached");
+        read_pages(&mut k, pid, va, [40].into_iter());
+        assert_eq!(faults(&k, FaultKind::FileRead), 1);
+        // `read(2)` finds the recorded pages too: nothing from storage for them.
+        let g = k.create_file("/words", vec![7; 16 * 4096]);
+        k.set_cached_at_start(g, 0, 16 * 4096);
+        let reads = k.log.counters.file_reads;
+        k.read_file(pid, g, 0, 16 * 4096);
+        assert_eq!(k.log.counters.file_reads, reads);
+        // With no record, a data file starts cold.
+        let h = k.create_file("/cold", vec![7; 4 * 4096]);
+        k.read_file(pid, h, 0, 4 * 4096);
+        assert_eq!(k.log.counters.file_reads, reads + 4);
     }
 
     #[test]

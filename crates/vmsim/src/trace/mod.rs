@@ -280,11 +280,11 @@ pub enum Event {
     },
     /// `len` bytes of a file from byte `offset` were in the page cache before the
     /// program first used the file, as the recorder found them when it first saw the
-    /// file mapped executable (a program or a library); `len` 0 says none was. The
-    /// events for one file come together, before its pages are used: the file starts
-    /// with those pages cached and the rest not (under `--page-cache cold`).
+    /// file opened or mapped; `len` 0 says none was. The events for one file come
+    /// together, before its pages are used: the file starts with those pages cached
+    /// and the rest not (under `--page-cache cold`).
     FileCached {
-        /// The process that mapped it.
+        /// The process that opened or mapped it.
         pid: TracePid,
         /// The trace's number for the file.
         file: u32,
