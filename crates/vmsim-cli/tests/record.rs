@@ -494,7 +494,8 @@ fn threads_are_recorded_side_by_side() {
         }
     }
     // From when both have started to when the first ends, in tenths: each worker makes
-    // at least a fifth of every tenth's accesses.
+    // at least a tenth of every tenth's accesses (unpaced, one runs alone for whole
+    // tenths; paced, a busy 2-core host has starved one down to 14%).
     let first = |t: u32| order.iter().position(|&x| x == t).unwrap();
     let last = |t: u32| order.iter().rposition(|&x| x == t).unwrap();
     let (from, to) = (first(1).max(first(2)), last(1).min(last(2)));
@@ -504,7 +505,7 @@ fn threads_are_recorded_side_by_side() {
         let part = &order[from + k * tenth..from + (k + 1) * tenth];
         let ones = part.iter().filter(|&&t| t == 1).count();
         assert!(
-            ones * 5 >= part.len() && (part.len() - ones) * 5 >= part.len(),
+            ones * 10 >= part.len() && (part.len() - ones) * 10 >= part.len(),
             "tenth {k}: thread 1 made {ones} of {} accesses",
             part.len()
         );
