@@ -6,7 +6,7 @@
 pub use vmsim::options::{
     access, count, count_u32, count_usize, fraction, hugepages, khugepaged, mode, non_negative,
     nonzero_size, overcommit, page_cache_warm, page_size, percent, questions, rate, size,
-    swap_readahead, thp, thp_defrag, thread_order,
+    swap_readahead, thp, thp_defrag, thread_order, whole,
 };
 
 /// `--hugepages`'s pools, one value (clap takes a `Vec` for many).

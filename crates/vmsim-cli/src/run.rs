@@ -66,6 +66,13 @@ pub struct KernelArgs {
     /// per thread) or recorded (the trace's order).
     #[arg(long, value_name = "ORDER", default_value = d::THREAD_ORDER, value_parser = args::thread_order)]
     pub thread_order: vmsim::interleave::ThreadOrder,
+    /// Milliseconds of the run's clock between flushes of a memory group's
+    /// statistics, which two-list reclaim's heuristics read as of the last flush, as
+    /// Linux's do (500: Linux's 2 s, on a clock about four times faster than a
+    /// program's real run; the first flush comes half a period in); 0 reads them as
+    /// they are.
+    #[arg(long, value_name = "MS", default_value = d::STATS_FLUSH_MS, value_parser = args::whole)]
+    pub stats_flush_ms: u64,
     /// Reclaim policy: fifo, clock, two-list (Linux's, the default; also `linux`).
     #[arg(long, default_value = d::RECLAIM)]
     pub policy: String,
@@ -259,6 +266,7 @@ impl KernelArgs {
             force: self.force,
             swap_readahead: self.swap_readahead,
             thread_order: self.thread_order,
+            stats_flush_ms: self.stats_flush_ms,
             reclaim: self.policy.clone(),
             storage: self.storage.clone(),
             memory_max: self.memory_max,

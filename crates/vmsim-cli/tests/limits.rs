@@ -432,21 +432,19 @@ fn memory_max_limits_the_workload_to_its_group() {
         "RAM has room: only the group reclaimed"
     );
     assert!(st["anon"].as_u64().unwrap() <= 2048, "{st}");
-    // Two-list reclaim in the group: its active-list scans are the group's pgrefill,
-    // not /proc/vmstat's; its deactivations count in both (as Linux counts them).
+    // Two-list reclaim in the group, reading its statistics as they are: its
+    // active-list scans are the group's pgrefill, not /proc/vmstat's; its
+    // deactivations count in both (as Linux counts them).
+    let two_list = [
+        "--swap",
+        "64MiB",
+        "--memory-max",
+        "8MiB",
+        "--policy",
+        "two-list",
+    ];
     let two = json(&accepted(
-        &[
-            &base[..],
-            &[
-                "--swap",
-                "64MiB",
-                "--memory-max",
-                "8MiB",
-                "--policy",
-                "two-list",
-            ],
-        ]
-        .concat(),
+        &[&base[..], &two_list, &["--stats-flush-ms", "0"]].concat(),
         60,
     ));
     let (st, v) = (
@@ -456,6 +454,18 @@ fn memory_max_limits_the_workload_to_its_group() {
     assert!(st["pgrefill"].as_u64().unwrap() > 0, "{st}");
     assert_eq!(v["pgrefill"], 0, "{v}");
     assert!(v["pgdeactivate"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["workingset_activate_anon"].as_u64().unwrap() > 0, "{v}");
+    // By default they are read as last flushed, and this short run sees no flush: no
+    // refault is activated and nothing deactivated, as on Linux in a fresh group.
+    let stale = json(&accepted(&[&base[..], &two_list].concat(), 60));
+    let sv = &stale["kernel"]["vmstat"];
+    assert!(sv["workingset_refault_anon"].as_u64().unwrap() > 0, "{sv}");
+    assert_eq!(sv["workingset_activate_anon"], 0, "{sv}");
+    assert_eq!(sv["pgdeactivate"], 0, "{sv}");
+    refused(
+        &["run", "--stats-flush-ms", "soon"],
+        &["--stats-flush-ms", "soon"],
+    );
     let oom = json(&accepted(
         &[&base[..], &["--memory-max", "8MiB"]].concat(),
         60,

@@ -36,6 +36,10 @@ pub mod defaults {
     pub const SWAP_READAHEAD: &str = "cluster";
     /// `thread_order`: threads take turns by their clocks.
     pub const THREAD_ORDER: &str = "clock";
+    /// `stats_flush_ms`: a memory group's statistics are flushed every 500 ms of the
+    /// run's clock: Linux's 2 s (`FLUSH_TIME`) of real time, on a clock about four
+    /// times faster than a program's real run (`os/rstat.rs`).
+    pub const STATS_FLUSH_MS: &str = "500";
     /// `khugepaged`: Linux's settings (none changed).
     pub const KHUGEPAGED: &str = "";
     /// `accesses`.
@@ -359,6 +363,7 @@ impl Default for KernelOptions {
             thp_defrag: default(thp_defrag, d::THP_DEFRAG),
             swap_readahead: default(swap_readahead, d::SWAP_READAHEAD),
             thread_order: default(thread_order, d::THREAD_ORDER),
+            stats_flush_ms: default(whole, d::STATS_FLUSH_MS),
             khugepaged: default(khugepaged, d::KHUGEPAGED),
             hugepages: Vec::new(),
         }
@@ -421,7 +426,7 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 51] = [
+    pub const NAMES: [&'static str; 52] = [
         "trace",
         "format",
         "workload",
@@ -435,6 +440,7 @@ impl RunOptions {
         "swap_file",
         "swap_readahead",
         "thread_order",
+        "stats_flush_ms",
         "force",
         "policy",
         "storage",
@@ -504,6 +510,7 @@ impl RunOptions {
             "swap_file" => k.swap_file = Some(PathBuf::from(value)),
             "swap_readahead" => k.swap_readahead = swap_readahead(value).map_err(bad)?,
             "thread_order" => k.thread_order = thread_order(value).map_err(bad)?,
+            "stats_flush_ms" => k.stats_flush_ms = whole(value).map_err(bad)?,
             "force" => k.force = switch(value).map_err(bad)?,
             "policy" => k.reclaim = text(),
             "storage" => k.storage = text(),

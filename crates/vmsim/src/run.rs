@@ -186,6 +186,9 @@ pub struct KernelOptions {
     pub swap_readahead: crate::os::swap::SwapReadahead,
     /// The order threads' accesses are replayed in (`--thread-order`).
     pub thread_order: crate::interleave::ThreadOrder,
+    /// Milliseconds between flushes of memory groups' statistics, which two-list
+    /// reclaim reads as last flushed; 0: as they are (`--stats-flush-ms`).
+    pub stats_flush_ms: u64,
     /// khugepaged's settings (`--khugepaged`).
     pub khugepaged: crate::os::khugepaged::KhugepagedConfig,
     /// hugetlb pools: (page size in bytes, pages) pairs (`--hugepages`).
@@ -256,6 +259,7 @@ impl KernelOptions {
             thp_defrag: self.thp_defrag,
             swap_readahead_by: self.swap_readahead,
             thread_order: self.thread_order,
+            stats_flush_ns: self.stats_flush_ms.saturating_mul(1_000_000),
             khugepaged: self.khugepaged,
             hugepages: self.hugepages.clone(),
             swap_bytes: self.swap,

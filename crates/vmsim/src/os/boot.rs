@@ -266,6 +266,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         tasks: Default::default(),
         cache: Default::default(),
         inflight: Default::default(),
+        rstat: Default::default(),
         shm: Default::default(),
         groups: super::limits::Groups::new(memory_max, ps),
         log: super::Log {

@@ -141,6 +141,12 @@ impl Kernel {
         true
     }
 
+    /// Moves the run's clock on by `ns`, as a wait would.
+    #[cfg(test)]
+    pub(super) fn advance_clock_for_test(&mut self, ns: u64) {
+        self.inflight.waited += ns;
+    }
+
     /// Forgets `pfn`'s read (its frame leaves the page cache).
     pub(super) fn forget_read(&mut self, pfn: Pfn) {
         self.inflight.done.remove(&pfn.0);

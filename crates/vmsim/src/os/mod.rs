@@ -41,6 +41,7 @@ pub mod process;
 pub mod readahead;
 pub mod reclaim;
 pub mod rmap;
+pub mod rstat;
 pub mod sched;
 mod shm;
 pub mod shootdown;
@@ -147,6 +148,10 @@ pub struct KernelConfig {
     pub copy_cycles: u64,
     /// Clock rate of the simulated CPU, in MHz (turns cycles into time).
     pub cpu_mhz: u64,
+    /// Nanoseconds between flushes of a memory group's statistics, which two-list
+    /// reclaim's heuristics read as of the last flush ([`rstat`]; Linux's 2 s); 0:
+    /// always as they are.
+    pub stats_flush_ns: u64,
     /// `--memory-max`: every process `spawn` starts (and so every descendant) runs in
     /// the memory group `workload` with this `memory.max` in bytes; `None`: in the
     /// root group, with no limit but RAM.
@@ -194,6 +199,7 @@ impl Default for KernelConfig {
             thread_order: crate::interleave::ThreadOrder::Clock,
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
+            stats_flush_ns: rstat::STATS_FLUSH_NS,
             memory_max: None,
             thp: thp::ThpMode::Madvise,
             thp_defrag: thp::ThpDefrag::Madvise,
@@ -379,6 +385,8 @@ pub struct Kernel {
     cache: page_cache::PageCache,
     /// Page-cache reads the storage device has not completed.
     inflight: inflight::InFlight,
+    /// Memory groups' statistics as of their last flush.
+    rstat: rstat::Rstat,
     /// Which (process, page) maps each frame.
     rmap: rmap::Rmap,
     /// Transparent huge pages mapped whole, and the huge zero page.

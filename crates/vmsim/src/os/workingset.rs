@@ -140,15 +140,17 @@ impl Kernel {
         let g = shadow.group;
         let distance = self.reclaim.lruvec(g).age.wrapping_sub(shadow.eviction);
         let swap_room = self.swap_room();
-        let l = &self.reclaim.lists;
-        let mut size = l.len_in(g, FILE_LISTS + ACTIVE);
+        self.flush_stats_if_due();
+        // The group's lists as of its statistics' last flush (`rstat.rs`).
+        let len = |l| self.seen_len(g, l);
+        let mut size = len(FILE_LISTS + ACTIVE);
         if !file {
-            size += l.len_in(g, FILE_LISTS + INACTIVE);
+            size += len(FILE_LISTS + INACTIVE);
         }
         if swap_room {
-            size += l.len_in(g, ACTIVE);
+            size += len(ACTIVE);
             if file {
-                size += l.len_in(g, INACTIVE);
+                size += len(INACTIVE);
             }
         }
         distance <= size as u64

@@ -92,11 +92,11 @@ impl Kernel {
 
     /// Whether the inactive list of a kind (0 anonymous, [`FILE_LISTS`] file) of
     /// group `g` is short of its active one (Linux's `inactive_is_low`: the ratio
-    /// wanted grows with the square root of the lists' size in GiB).
+    /// wanted grows with the square root of the lists' size in GiB), by the group's
+    /// statistics as last flushed (`rstat.rs`).
     fn inactive_is_low(&self, g: u16, base: u32) -> bool {
-        let l = &self.reclaim.lists;
-        let inactive = l.len_in(g, base + INACTIVE) as u64;
-        let active = l.len_in(g, base + ACTIVE) as u64;
+        let inactive = self.seen_len(g, base + INACTIVE) as u64;
+        let active = self.seen_len(g, base + ACTIVE) as u64;
         let gib = ((inactive + active) * self.page_size()) >> 30;
         let ratio = if gib > 0 { (10 * gib).isqrt() } else { 1 };
         inactive * ratio < active
@@ -116,7 +116,8 @@ impl Kernel {
         let l = &self.reclaim.lists;
         let size = |i: u32| l.len_in(g, i);
         let inactive_file = size(FILE_LISTS + INACTIVE);
-        let trim = inactive_file >> priority > 0 && !may[1];
+        // Cache trim mode goes by the statistics as last flushed (`rstat.rs`).
+        let trim = self.seen_len(g, FILE_LISTS + INACTIVE) >> priority > 0 && !may[1];
         // The machine almost out of file pages: anonymous pages go, or reclaim would
         // thrash a tiny page cache (global reclaim only).
         let file_is_tiny = global && {
@@ -166,6 +167,7 @@ impl Kernel {
     /// once more scanning them regardless.
     pub(super) fn shrink(&mut self, want: usize, scope: Scope) -> usize {
         let g = Self::target(scope);
+        self.flush_stats_if_due();
         let mut freed = 0;
         let mut force = false;
         loop {
@@ -174,7 +176,7 @@ impl Kernel {
                 let may = if force {
                     [true, true]
                 } else {
-                    let activated = self.activations_of(g);
+                    let activated = self.seen_activations(g);
                     let seen = self.reclaim.lruvec(g).refaults;
                     [
                         activated[0] != seen[0] || self.inactive_is_low(g, 0),
@@ -191,18 +193,9 @@ impl Kernel {
             }
             force = true;
         }
-        let activated = self.activations_of(g);
+        let activated = self.seen_activations(g);
         self.reclaim.lruvec(g).refaults = activated;
         freed
-    }
-
-    /// `workingset_activate_*` of group `g` (the root's: the machine's).
-    fn activations_of(&mut self, g: u16) -> [u64; 2] {
-        if g == 0 {
-            return self.log.counters.workingset_activate;
-        }
-        let st = self.group_stat(g);
-        [st.workingset_activate_anon, st.workingset_activate_file]
     }
 
     /// One priority's pass over the lists (Linux's `shrink_lruvec`); returns the pages
