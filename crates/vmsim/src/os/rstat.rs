@@ -41,7 +41,7 @@ use super::Kernel;
 pub const LINUX_FLUSH_NS: u64 = 2_000_000_000;
 
 /// How many times faster the run's clock goes than the program's real run on the
-/// machines vmsim is validated on: the median over the ten limited programs of
+/// machines vmsim is validated on: the median over the nine limited programs of
 /// docs/validation.md's corpus and two probes of native seconds over simulated ones
 /// (2.9 to 6.8, median 4.2).
 pub const CLOCK_SPEEDUP: u64 = 4;
