@@ -48,6 +48,14 @@ fn program(d: &Path, name: &str) -> PathBuf {
 
 /// Records `argv` into `d/NAME.vmb` and returns `trace stat --json` of it.
 fn record_stat(d: &Path, name: &str, argv: &[&str]) -> serde_json::Value {
+    let t = record(d, name, argv);
+    let out = vmsim_within(&["trace", "stat", "--json", s(&t)], Duration::from_secs(60));
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Records `argv` into `d/name.vmb`, which it returns.
+fn record(d: &Path, name: &str, argv: &[&str]) -> PathBuf {
     let t = d.join(format!("{name}.vmb"));
     let mut args = vec!["record", "-o", s(&t), "--"];
     args.extend_from_slice(argv);
@@ -57,9 +65,34 @@ fn record_stat(d: &Path, name: &str, argv: &[&str]) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = vmsim_within(&["trace", "stat", "--json", s(&t)], Duration::from_secs(60));
+    t
+}
+
+/// The trace `t` as vmsim text (converted beside it, `.vmt`).
+fn trace_text(t: &Path) -> String {
+    let text = t.with_extension("vmt");
+    let out = vmsim_within(
+        &["trace", "convert", s(t), s(&text)],
+        Duration::from_secs(60),
+    );
     assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
+    std::fs::read_to_string(&text).unwrap()
+}
+
+/// Drops the (clean) file `f` from the host's page cache: GNU dd's `nocache` with no
+/// blocks drops the whole file.
+fn drop_from_cache(f: &Path) {
+    std::fs::File::open(f).unwrap().sync_all().unwrap();
+    let dropped = Command::new("dd")
+        .args([
+            &format!("if={}", s(f)),
+            "iflag=nocache",
+            "count=0",
+            "status=none",
+        ])
+        .status()
+        .unwrap();
+    assert!(dropped.success());
 }
 
 /// Replays a recorded trace: nothing skipped, no event refused.
@@ -476,16 +509,11 @@ fn threads_are_recorded_side_by_side() {
     let exe = program(&d, "paced");
     let v = record_stat(&d, "paced", &[s(&exe)]);
     assert_eq!(v["threads"], 3, "{v}");
-    let text = d.join("paced.vmt");
-    let out = vmsim_within(
-        &["trace", "convert", s(&d.join("paced.vmb")), s(&text)],
-        Duration::from_secs(60),
-    );
-    assert!(out.status.success());
+    let text = trace_text(&d.join("paced.vmb"));
     // The thread of every access made by a worker (threads 1 and 2), in trace order.
     let mut tid = 0;
     let mut order = Vec::new();
-    for line in std::fs::read_to_string(&text).unwrap().lines() {
+    for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         match f.as_slice() {
             ["thread", _, t] => tid = t.parse().unwrap(),
@@ -539,13 +567,7 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
     for name in ["shmget", "shmctl", "memfd_create", "mlock", "munlock"] {
         assert!(sys[name].as_u64().unwrap_or(0) >= 1, "{name}: {v}");
     }
-    let t = d.join("syscalls.vmt");
-    let out = vmsim_within(
-        &["trace", "convert", s(&d.join("syscalls.vmb")), s(&t)],
-        Duration::from_secs(60),
-    );
-    assert!(out.status.success());
-    let text = std::fs::read_to_string(&t).unwrap();
+    let text = trace_text(&d.join("syscalls.vmb"));
     // The data file (mapped private then shared) and the memfd: file mappings.
     assert!(
         text.lines()
@@ -619,46 +641,14 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
 #[test]
 fn opened_files_come_with_what_the_page_cache_held() {
     let _cores = need_tools();
-    if !have("dd") || !have("cat") {
-        eprintln!("skipped: no dd or cat");
-        return;
-    }
     let d = folder("opened");
     let (warm, cold) = (d.join("warm.bin"), d.join("cold.bin"));
     std::fs::write(&warm, vec![1u8; 3 * 4096]).unwrap();
     std::fs::write(&cold, vec![2u8; 5 * 4096]).unwrap();
-    for f in [&warm, &cold] {
-        std::fs::File::open(f).unwrap().sync_all().unwrap();
-    }
+    drop_from_cache(&cold);
     std::fs::read(&warm).unwrap();
-    // GNU dd's `nocache` with no blocks drops the whole (clean) file from the cache.
-    let dropped = std::process::Command::new("dd")
-        .args([
-            &format!("if={}", s(&cold)),
-            "iflag=nocache",
-            "count=0",
-            "status=none",
-        ])
-        .status()
-        .unwrap();
-    assert!(dropped.success());
-    let t = d.join("cat.vmb");
-    let out = vmsim_within(
-        &["record", "-o", s(&t), "--", "cat", s(&warm), s(&cold)],
-        Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let txt = d.join("cat.vmt");
-    let out = vmsim_within(
-        &["trace", "convert", s(&t), s(&txt)],
-        Duration::from_secs(60),
-    );
-    assert!(out.status.success());
-    let text = std::fs::read_to_string(&txt).unwrap();
+    let t = record(&d, "cat", &["cat", s(&warm), s(&cold)]);
+    let text = trace_text(&t);
     let lines: Vec<&str> = text.lines().collect();
     // The trace's number for the file of `bytes` bytes.
     let number = |bytes: &str| {
@@ -689,35 +679,10 @@ fn opened_files_come_with_what_the_page_cache_held() {
     // loads it, so it holds no more than the recorder's (and Linux's exec's) read of
     // its first bytes brought in, not the whole file.
     let exe = compile(&d, "big", BIG_TEXT);
-    std::fs::File::open(&exe).unwrap().sync_all().unwrap();
     let size = std::fs::metadata(&exe).unwrap().len();
     assert!(size > 64 << 10, "{size}");
-    let dropped = std::process::Command::new("dd")
-        .args([
-            &format!("if={}", s(&exe)),
-            "iflag=nocache",
-            "count=0",
-            "status=none",
-        ])
-        .status()
-        .unwrap();
-    assert!(dropped.success());
-    let t = d.join("big.vmb");
-    let out = vmsim_within(
-        &["record", "-o", s(&t), "--", s(&exe)],
-        Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = vmsim_within(
-        &["trace", "convert", s(&t), s(&txt)],
-        Duration::from_secs(60),
-    );
-    assert!(out.status.success());
-    let text = std::fs::read_to_string(&txt).unwrap();
+    drop_from_cache(&exe);
+    let text = trace_text(&record(&d, "big", &[s(&exe)]));
     let cached: u64 = text
         .lines()
         .filter(|l| l.starts_with("file-cached 1 0 "))
