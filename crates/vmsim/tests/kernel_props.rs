@@ -19,7 +19,7 @@ use vmsim::addr::VirtAddr;
 use vmsim::hw::MachineSpec;
 use vmsim::os::thp::ThpMode;
 use vmsim::os::{
-    AccessError, Errno, Kernel, KernelConfig, MmapArgs, Pid, ProcState, Program, Prot,
+    AccessError, Errno, Event, Kernel, KernelConfig, MmapArgs, Pid, ProcState, Program, Prot,
     ReclaimPolicy, Signal,
 };
 
@@ -162,6 +162,8 @@ struct World {
     free_at_boot: u64,
     /// Swap slots.
     slots: u64,
+    /// Kernel events already followed.
+    events_seen: usize,
 }
 
 impl World {
@@ -185,6 +187,7 @@ impl World {
             ram_frames,
             free_at_boot,
             slots,
+            events_seen: 0,
         };
         w.spawn();
         w
@@ -333,7 +336,25 @@ impl World {
     }
 
     /// Follows the OOM killer's kills, each of which must be where memory is exhausted.
+    /// One allocation may kill several processes (a victim whose pages others still
+    /// map frees nothing), so kills are followed in the order the kernel logged them:
+    /// each is judged with the earlier victims gone and the later ones alive.
     fn follow_oom_kills(&mut self) -> Result<(), TestCaseError> {
+        let events = self.k.events();
+        let killed: Vec<Pid> = events[self.events_seen.min(events.len())..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::OomKill { pid, .. } => Some(*pid),
+                _ => None,
+            })
+            .collect();
+        self.events_seen = events.len();
+        for pid in killed {
+            if let Some(p) = self.procs.iter().position(|q| q.alive && q.pid == pid) {
+                self.oom_kill(p)?;
+            }
+        }
+        // Kills past the log's cap are followed in the model's order.
         for p in 0..self.procs.len() {
             if self.procs[p].alive && self.oom_killed(p) {
                 self.oom_kill(p)?;
@@ -524,7 +545,7 @@ impl World {
                     }
                     let res = self.k.write(pid, VirtAddr(va + offset), &[value]);
                     match self.procs[p].pages.get(&va) {
-                        _ if self.oom_killed(p) => self.oom_kill(p)?,
+                        _ if self.oom_killed(p) => self.follow_oom_kills()?,
                         Some(pg) if pg.prot.contains(Prot::WRITE) => {
                             prop_assert_eq!(res, Ok(()), "fill of {:#x}", va);
                             self.cells[pg.cell].insert(offset, value);
@@ -559,7 +580,7 @@ impl World {
                     return Ok(());
                 }
                 match self.procs[p].pages.get(&va) {
-                    _ if self.oom_killed(p) => self.oom_kill(p)?,
+                    _ if self.oom_killed(p) => self.follow_oom_kills()?,
                     Some(pg) if pg.prot.contains(Prot::WRITE) => {
                         prop_assert_eq!(r, Ok(()), "write to {:#x}", va);
                         self.cells[pg.cell].insert(offset % ps, value);
@@ -589,7 +610,7 @@ impl World {
                     return Ok(());
                 }
                 match self.procs[p].pages.get(&va) {
-                    _ if self.oom_killed(p) => self.oom_kill(p)?,
+                    _ if self.oom_killed(p) => self.follow_oom_kills()?,
                     Some(pg) if pg.prot != Prot::NONE => {
                         prop_assert_eq!(r, Ok(()), "read of {:#x}", va);
                         let want = self.cells[pg.cell]
