@@ -80,6 +80,7 @@ TOLERANCE = {"vmstat.nr_tlb_remote_flush_received": (0.10, 0.30)}
 INFO_VMSTAT = [
     "pgfault", "pgmajfault", "pgpgin", "pgpgout", "pgscan_kswapd", "pgscan_direct",
     "pgsteal_kswapd", "pgsteal_direct", "pgactivate", "pgdeactivate", "pgrefill",
+    "pgrotated",
     "workingset_refault_anon", "workingset_refault_file", "workingset_activate_anon",
     "workingset_activate_file", "oom_kill", "swap_ra", "swap_ra_hit",
 ]

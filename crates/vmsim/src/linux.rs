@@ -156,6 +156,9 @@ pub struct Vmstat {
     pub pgactivate: u64,
     /// Pages moved to the inactive list.
     pub pgdeactivate: u64,
+    /// Pages moved to the inactive tail at the end of their swap write, for reclaim
+    /// to free next.
+    pub pgrotated: u64,
     /// Active-list pages scanned (by the machine's reclaim: a memory group's reclaim
     /// at its limit is not counted here, as Linux does not count it).
     pub pgrefill: u64,
@@ -238,6 +241,7 @@ impl Vmstat {
             pgsteal_direct: c.pages_reclaimed - c.pages_reclaimed_kswapd - c.pages_reclaimed_group,
             pgactivate: c.activations,
             pgdeactivate: c.deactivations,
+            pgrotated: c.rotated,
             // Like pgscan, a group's reclaim at its limit counts in its memory.stat only.
             pgrefill: c.active_scanned - c.active_scanned_group,
             workingset_refault_anon: c.workingset_refault[0],

@@ -26,10 +26,23 @@
 //! flight, so under a memory limit reclaim cannot take it and turns to other pages,
 //! as Linux's does; one that reads slower finds the window done, and reclaim may take
 //! pages of it before the reader gets there.
+//!
+//! **Swap writes** take time too (two-list reclaim, the Linux model). Reclaim unmaps
+//! a dirty anonymous page and sends its write (`pageout`), and the page stays in the
+//! swap cache, charged and on the inactive list, until the write completes
+//! (`PG_writeback`): one reclaim pass's writes form one request, as its plug merges
+//! their adjacent slots. At completion the page moves to the inactive tail
+//! (`folio_rotate_reclaimable`), and the next reclaim frees it without another write.
+//! Until then a fault on it is minor (a swap-cache hit) and maps it again, dirty
+//! after the program's next store, so it is written once more when it next leaves.
+//! Reclaim that finds a page still being written activates it (`shrink_folio_list`'s
+//! cases 1 and 2), or, for a memory group at its limit, waits for the write and frees
+//! the page (case 3: cgroup v1's reclaim has no dirty throttling, so it waits).
 
 use super::Kernel;
 use crate::addr::Pfn;
 use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 
 /// The reads the storage device has queued and not completed.
 #[derive(Debug, Default)]
@@ -43,11 +56,17 @@ pub(super) struct InFlight {
     waited: u64,
     /// A batch's frames, kept between batches.
     scratch: Vec<Pfn>,
+    /// When the swap write of each frame still under writeback completes
+    /// (`u64::MAX` while its batch is being queued).
+    writing: FxHashMap<u64, u64>,
+    /// Swap writes sent, in the order they complete, for the move to the inactive
+    /// tail at completion.
+    written: VecDeque<(u64, Pfn)>,
 }
 
 /// A batch of reads being queued: one request to the device.
 #[derive(Debug)]
-pub(super) struct ReadBatch {
+pub(super) struct IoBatch {
     /// When the device starts on the batch.
     start: u64,
     /// The frames queued so far.
@@ -62,23 +81,28 @@ impl Kernel {
     }
 
     /// Starts queueing a batch of reads on the device.
-    pub(super) fn begin_reads(&mut self) -> ReadBatch {
+    pub(super) fn begin_reads(&mut self) -> IoBatch {
         let now = self.io_now();
         self.inflight.prune(now, PRUNE_AT);
-        ReadBatch {
+        IoBatch {
             start: now.max(self.inflight.free_at),
             frames: std::mem::take(&mut self.inflight.scratch),
         }
     }
 
+    /// Starts queueing a batch of swap writes on the device.
+    pub(super) fn begin_writes(&mut self) -> IoBatch {
+        self.begin_reads()
+    }
+
     /// Adds the page-cache frame `pfn` (locked since it was added, see
     /// [`Kernel::lock_for_read`]) to `batch`.
-    pub(super) fn queue_read(&self, batch: &mut ReadBatch, pfn: Pfn) {
+    pub(super) fn queue_read(&self, batch: &mut IoBatch, pfn: Pfn) {
         batch.frames.push(pfn);
     }
 
     /// Sends `batch` to the device: its frames stay locked until its last byte arrives.
-    pub(super) fn send_reads(&mut self, mut batch: ReadBatch) {
+    pub(super) fn send_reads(&mut self, mut batch: IoBatch) {
         let storage = self.config.storage;
         let bytes = batch.frames.len() as u64 * self.page_size();
         let done = batch.start + storage.transfer_ns(bytes);
@@ -88,6 +112,85 @@ impl Kernel {
         let sent = batch.start + storage.bytes_ns(bytes);
         self.inflight.free_at = self.inflight.free_at.max(sent);
         self.inflight.scratch = batch.frames;
+    }
+
+    /// Puts the swap-cache frame `pfn`, whose write reclaim just started, under
+    /// writeback in `batch` until the batch is sent and its last byte written.
+    pub(super) fn queue_write(&mut self, batch: &mut IoBatch, pfn: Pfn) {
+        self.inflight.writing.insert(pfn.0, u64::MAX);
+        batch.frames.push(pfn);
+    }
+
+    /// Sends `batch` of swap writes to the device: its frames stay under writeback
+    /// until the request completes.
+    pub(super) fn send_writes(&mut self, mut batch: IoBatch) {
+        if !batch.frames.is_empty() {
+            let storage = self.config.storage;
+            let bytes = batch.frames.len() as u64 * self.page_size();
+            let done = batch.start + storage.transfer_ns(bytes);
+            for &pfn in &batch.frames {
+                self.inflight.writing.insert(pfn.0, done);
+                self.inflight.written.push_back((done, pfn));
+            }
+            let sent = batch.start + storage.bytes_ns(bytes);
+            self.inflight.free_at = self.inflight.free_at.max(sent);
+        }
+        batch.frames.clear();
+        self.inflight.scratch = batch.frames;
+    }
+
+    /// Whether `pfn` is under writeback at `now`.
+    pub(super) fn writing_at(&self, pfn: Pfn, now: u64) -> bool {
+        !self.inflight.writing.is_empty()
+            && self.inflight.writing.get(&pfn.0).is_some_and(|&t| t > now)
+    }
+
+    /// Ends the writeback of every write completed by now: each page still on an
+    /// inactive list moves to its tail, the next one reclaim takes.
+    pub(super) fn complete_writes(&mut self) {
+        let Some(&(first, _)) = self.inflight.written.front() else {
+            return;
+        };
+        let now = self.io_now();
+        if first > now {
+            return;
+        }
+        while let Some(&(done, pfn)) = self.inflight.written.front() {
+            if done > now {
+                break;
+            }
+            self.inflight.written.pop_front();
+            // A frame that left the swap cache since is not this write's any more.
+            if self.inflight.writing.get(&pfn.0) == Some(&done) {
+                self.inflight.writing.remove(&pfn.0);
+                self.rotate_reclaimable(pfn);
+            }
+        }
+    }
+
+    /// Waits for `pfn`'s write, if it is under writeback.
+    pub(super) fn wait_write(&mut self, pfn: Pfn) {
+        let now = self.io_now();
+        if let Some(&done) = self.inflight.writing.get(&pfn.0) {
+            if done != u64::MAX && done > now {
+                self.log.counters.io_wait_ns += done - now;
+                self.inflight.waited += done - now;
+            }
+        }
+        self.complete_writes();
+    }
+
+    /// Swap writes whose completion reclaim has not seen yet.
+    #[cfg(test)]
+    pub(super) fn writes_in_flight(&self) -> usize {
+        self.inflight.writing.len()
+    }
+
+    /// Forgets `pfn`'s write (its frame leaves the swap cache).
+    pub(super) fn forget_write(&mut self, pfn: Pfn) {
+        if !self.inflight.writing.is_empty() {
+            self.inflight.writing.remove(&pfn.0);
+        }
     }
 
     /// Locks the new page-cache frame `pfn` until its read is queued and completes.
@@ -122,22 +225,30 @@ impl Kernel {
         true
     }
 
-    /// Waits for the first read in flight to complete (an allocation that found
-    /// nothing else to reclaim); false if none is (or none has been sent yet).
-    pub(super) fn wait_first_read(&mut self) -> bool {
+    /// Waits for the first read or swap write in flight to complete (an allocation
+    /// that found nothing else to reclaim); false if none is (or none has been sent
+    /// yet).
+    pub(super) fn wait_first_io(&mut self) -> bool {
         let now = self.io_now();
-        let Some(first) = self
+        let read = self
             .inflight
             .done
             .values()
             .copied()
             .filter(|&t| t > now && t != u64::MAX)
-            .min()
-        else {
+            .min();
+        let write = self
+            .inflight
+            .written
+            .iter()
+            .map(|&(t, _)| t)
+            .find(|&t| t > now);
+        let Some(first) = read.into_iter().chain(write).min() else {
             return false;
         };
         self.log.counters.io_wait_ns += first - now;
         self.inflight.waited += first - now;
+        self.complete_writes();
         true
     }
 

@@ -271,7 +271,7 @@ impl Kernel {
                 // waits for them, as Linux's charge retries its reclaim while they
                 // complete (readahead gives up at once).
                 if self.reclaim(RECLAIM_BATCH, Scope::Group(g)) == 0
-                    && (!may_kill || !self.wait_first_read())
+                    && (!may_kill || !self.wait_first_io())
                 {
                     let grp = &self.groups.list[g.0 as usize];
                     let why = format!(
@@ -287,7 +287,7 @@ impl Kernel {
             } else if self.frames.nr_free() <= self.reclaim.watermarks.min
                 && self.direct_reclaim(pid) == 0
                 && self.frames.nr_free() == 0
-                && (!may_kill || !self.wait_first_read())
+                && (!may_kill || !self.wait_first_io())
             {
                 if !may_kill {
                     return Err(Violation::OutOfMemory);

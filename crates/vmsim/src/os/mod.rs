@@ -303,6 +303,9 @@ pub struct KernelCounters {
     pub activations: u64,
     /// Pages the two-list scan moved from the active list to the inactive one.
     pub deactivations: u64,
+    /// Pages moved to the inactive tail when their swap write completed (Linux's
+    /// `pgrotated`).
+    pub rotated: u64,
     /// Active-list pages the two-list scan looked at (kept active or deactivated).
     pub active_scanned: u64,
     /// Of `active_scanned`, those a memory group's own reclaim (at its limit) looked

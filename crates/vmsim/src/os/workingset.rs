@@ -89,7 +89,7 @@ impl Kernel {
             Evicted::Swap(slot) => {
                 self.reclaim.shadows.swap.insert(slot.0, shadow);
             }
-            Evicted::Discarded => return,
+            Evicted::Discarded | Evicted::Writing => return,
         }
         self.age_nonresident(shadow.group);
     }

@@ -16,6 +16,7 @@ mod fifo;
 mod two_list;
 
 use super::frames::FrameKind;
+use super::swap::SwapOut;
 use super::{GroupId, Kernel, Pid};
 use crate::addr::Pfn;
 use crate::hw::ram::FrameArray;
@@ -167,6 +168,21 @@ impl FrameLists {
         self.push_head(l, f, g);
     }
 
+    /// Puts `f` at the tail of list `l`, where reclaim looks first (Linux's
+    /// `lru_move_tail`).
+    fn move_to_tail(&mut self, l: u32, f: u32) {
+        let g = self.links.load(f as u64)[3] as u16;
+        self.remove(f);
+        let s = self.frames + l;
+        let last = self.links.load(s as u64)[0];
+        self.links.set(f as u64, [last, s + 1, l + 1, g as u32]);
+        self.links.get_mut((last - 1) as u64)[1] = f + 1;
+        self.links.get_mut(s as u64)[0] = f + 1;
+        let w = self.weight(f);
+        self.lens[l as usize] += w;
+        self.group_lens[g as usize][l as usize] += w;
+    }
+
     /// The frame before `f` in its list (towards the head): the next tail once `f`
     /// moves.
     fn prev(&self, f: u32) -> Option<u32> {
@@ -283,6 +299,10 @@ pub(super) struct Reclaim {
     pub(super) shadows: super::workingset::Shadows,
     /// The frames of the folio two-list reclaim is looking at (kept to reuse).
     pub(super) folio: Vec<Pfn>,
+    /// The swap writes of the two-list pass in progress: while there is one, a page
+    /// reclaim writes stays in the swap cache until its write completes
+    /// (`os/inflight.rs`); without one it is freed at once.
+    pub(super) writes: Option<super::inflight::IoBatch>,
 }
 
 impl Reclaim {
@@ -299,6 +319,7 @@ impl Reclaim {
             lazyfree: Default::default(),
             shadows: Default::default(),
             folio: Vec::new(),
+            writes: None,
         }
     }
 
@@ -337,6 +358,9 @@ pub(super) enum Evicted {
     Swap(crate::addr::SwapSlot),
     /// An anonymous page `MADV_FREE` let go, thrown away.
     Discarded,
+    /// An anonymous page unmapped and being written to swap: still resident, in the
+    /// swap cache, until its write completes.
+    Writing,
 }
 
 impl Kernel {
@@ -393,6 +417,17 @@ impl Kernel {
             FILE_LISTS
         } else {
             0
+        }
+    }
+
+    /// Moves `pfn` to the tail of its inactive list, if it is on one (a page whose
+    /// write reclaim started is taken first once the write is done, as Linux's
+    /// `folio_rotate_reclaimable` does at the end of writeback).
+    pub(super) fn rotate_reclaimable(&mut self, pfn: Pfn) {
+        let f = pfn.0 as u32;
+        if let Some(l) = self.reclaim.lists.list_of(f).filter(|l| l % 2 == INACTIVE) {
+            self.reclaim.lists.move_to_tail(l, f);
+            self.log.counters.rotated += 1;
         }
     }
 
@@ -480,6 +515,10 @@ impl Kernel {
         let shadow = self.shadow_of(pfn, folio_age);
         let gone = self.evict(pfn)?;
         self.log.counters.paging_cycles += self.config.page_out_cycles;
+        if gone == Evicted::Writing {
+            // Not reclaimed yet: the page leaves when its write is done.
+            return Some(gone);
+        }
         self.leave_shadow(gone, shadow);
         self.group_stat(group).pgsteal += 1;
         if matches!(scope, Scope::Group(_)) {
@@ -522,7 +561,10 @@ impl Kernel {
             {
                 Some(Evicted::Discarded)
             }
-            FrameKind::Anon => self.swap_out(pfn).map(Evicted::Swap),
+            FrameKind::Anon => match self.swap_out(pfn)? {
+                SwapOut::Gone(slot) => Some(Evicted::Swap(slot)),
+                SwapOut::Writing => Some(Evicted::Writing),
+            },
             FrameKind::File => {
                 let at = self.cache.owner.get(&pfn.0).copied();
                 let (file, idx) = at?;
@@ -572,6 +614,17 @@ mod tests {
         assert_eq!(l.tail(INACTIVE), Some(7));
         assert_eq!(l.list_of(3), Some(ACTIVE));
         assert_eq!(l.list_of(5), None);
+        // To the tail: the next one reclaim takes, wherever it was.
+        l.push_head(INACTIVE, 5, 0);
+        l.move_to_tail(INACTIVE, 5);
+        assert_eq!(l.tail(INACTIVE), Some(5));
+        assert_eq!(l.prev(5), Some(7));
+        l.move_to_tail(INACTIVE, 3);
+        assert_eq!((l.tail(INACTIVE), l.prev(3)), (Some(3), Some(5)));
+        assert_eq!(
+            (l.len(INACTIVE), l.len(ACTIVE), l.len_in(0, INACTIVE)),
+            (3, 0, 3)
+        );
     }
 
     #[test]

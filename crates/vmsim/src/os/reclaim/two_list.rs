@@ -21,7 +21,7 @@
 //! The simulated policy `two-list` (`policy/two_list.rs`) is the textbook two lists;
 //! this is the kernel's.
 
-use super::{Scope, FILE_LISTS, PG_REFERENCED, PG_WORKINGSET, RECLAIM_BATCH};
+use super::{Evicted, Scope, FILE_LISTS, PG_REFERENCED, PG_WORKINGSET, RECLAIM_BATCH};
 use crate::addr::Pfn;
 use crate::hw::{PageTable, Paging, PhysMem};
 use crate::os::frames::FrameTable;
@@ -316,7 +316,16 @@ impl Kernel {
         // `n` pages: a huge page or a folio takes all of its pages' share (Linux's
         // `isolate_lru_folios` counts `folio_nr_pages`).
         let mut left = n;
-        let now = self.io_now();
+        // Writes done since the last pass put their pages at the tail.
+        self.complete_writes();
+        let mut now = self.io_now();
+        // The pass's swap writes go as one request (none is open unless this pass
+        // runs inside another's).
+        let batch_writes = !file && self.reclaim.writes.is_none();
+        if batch_writes {
+            let batch = self.begin_writes();
+            self.reclaim.writes = Some(batch);
+        }
         while left > 0 {
             let Some(f) = self.isolate(lru, scope) else {
                 break;
@@ -334,6 +343,18 @@ impl Kernel {
                 }
                 self.reclaim.folio = folio;
                 continue;
+            }
+            if !file && self.writing_at(folio[0], now) {
+                if matches!(scope, Scope::Group(_)) {
+                    // cgroup v1's reclaim waits for the write, then takes the page.
+                    self.wait_write(folio[0]);
+                    now = self.io_now();
+                } else {
+                    // Out of the way while its write completes.
+                    self.activate(folio[0]);
+                    self.reclaim.folio = folio;
+                    continue;
+                }
             }
             let mut refs = 0;
             let mut referenced = false;
@@ -364,18 +385,32 @@ impl Kernel {
                 let age = (folio.len() > 1).then(|| self.eviction_age(folio[0]));
                 for &pfn in &folio {
                     let outs = self.log.counters.swap_outs;
-                    if self.steal(pfn, scope, age).is_some() {
-                        freed += 1;
-                        // Written to swap now (not a clean page whose slot held its bytes).
-                        written += (self.log.counters.swap_outs > outs) as u64;
-                    } else {
-                        // It cannot go now (no swap slot, a fault holds it): keep it
-                        // active.
-                        self.activate(pfn);
+                    match self.steal(pfn, scope, age) {
+                        Some(Evicted::Writing) => {
+                            // Kept where it goes back until its write is done.
+                            written += 1;
+                            self.reclaim.lists.move_to_head(lru, pfn.0 as u32);
+                        }
+                        Some(_) => {
+                            freed += 1;
+                            // Written to swap now (not a clean page whose slot held
+                            // its bytes).
+                            written += (self.log.counters.swap_outs > outs) as u64;
+                        }
+                        None => {
+                            // It cannot go now (no swap slot, a fault holds it): keep
+                            // it active.
+                            self.activate(pfn);
+                        }
                     }
                 }
             }
             self.reclaim.folio = folio;
+        }
+        if batch_writes {
+            if let Some(batch) = self.reclaim.writes.take() {
+                self.send_writes(batch);
+            }
         }
         self.note_cost(g, file, written, scanned - freed as u64);
         freed
@@ -421,6 +456,107 @@ impl Kernel {
 mod tests {
     use crate::os::reclaim::Scope;
     use crate::os::test_support::*;
+    use crate::policy::two_list::{ACTIVE, INACTIVE};
+
+    /// Two-list reclaim with swap and no swap readahead, and a process that wrote `n`
+    /// pages (page `i` holds `i + 1`: none is a page of zeros) which two passes over the inactive list then sent to
+    /// swap: the first found them used and cleared their Accessed bits, the second
+    /// unmapped them and sent their writes. No time has passed since.
+    fn written_out(n: u64) -> (Kernel, Pid, VirtAddr) {
+        let mut k = boot_with("x86-64", |c| {
+            c.reclaim = ReclaimPolicy::TwoList;
+            c.swap_bytes = 64 << 20;
+            c.swap_readahead = 1;
+        });
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        let outs = k.log.counters.swap_outs;
+        let total = k.reclaim.lists.len(INACTIVE);
+        for _ in 0..2 {
+            k.shrink_inactive(INACTIVE, total, Scope::Global, 0);
+        }
+        assert!(k.log.counters.swap_outs - outs >= n, "the area was written");
+        (k, pid, a)
+    }
+
+    #[test]
+    fn a_page_being_written_to_swap_stays_in_the_swap_cache_and_comes_back_minor() {
+        let n = 64;
+        let (mut k, pid, a) = written_out(n);
+        assert!(k.writes_in_flight() as u64 >= n);
+        let ins = k.log.counters.swap_ins;
+        for i in 0..n {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i + 1);
+        }
+        assert_eq!(k.log.counters.swap_ins, ins, "nothing read from swap");
+        assert_eq!(faults(&k, FaultKind::SwapCache), n, "each a swap-cache hit");
+    }
+
+    #[test]
+    fn a_page_written_to_swap_goes_first_once_its_write_is_done_and_is_not_written_again() {
+        let mut k = boot_with("x86-64", |c| {
+            c.reclaim = ReclaimPolicy::TwoList;
+            c.swap_bytes = 64 << 20;
+        });
+        let pid = spawn(&mut k);
+        // 32 pages, then 64 newer ones; a pass over all of them clears their
+        // Accessed bits, and a pass over the oldest 32 sends them to swap.
+        let old = k.mmap(pid, MmapArgs::anon(32 * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, old, 32, |i| i + 1);
+        let new = k.mmap(pid, MmapArgs::anon(64 * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, new, 64, |i| i + 1);
+        let all = k.reclaim.lists.len(INACTIVE);
+        k.shrink_inactive(INACTIVE, all, Scope::Global, 0);
+        let outs = k.log.counters.swap_outs;
+        k.shrink_inactive(INACTIVE, 32, Scope::Global, 0);
+        let writing = k.writes_in_flight();
+        assert_eq!(writing, 32);
+        assert_eq!(k.log.counters.swap_outs - outs, 32);
+        // Their pages went back to the head, the newer ones are at the tail; once
+        // the writes are done their pages move to the tail: a scan of 32 pages frees
+        // exactly them, and writes nothing.
+        let rotated = k.log.counters.rotated;
+        k.advance_clock_for_test(1_000_000_000);
+        let freed = k.shrink_inactive(INACTIVE, writing, Scope::Global, 0);
+        assert_eq!(freed, writing);
+        assert_eq!(k.log.counters.rotated - rotated, writing as u64);
+        assert_eq!(
+            k.log.counters.swap_outs,
+            outs + 32,
+            "freed without another write"
+        );
+        assert_eq!(k.writes_in_flight(), 0);
+        for i in 0..32 {
+            assert_eq!(k.read_u64(pid, VirtAddr(old.0 + i * 4096)).unwrap(), i + 1);
+        }
+    }
+
+    #[test]
+    fn machine_reclaim_sets_a_page_being_written_aside_where_a_group_at_its_limit_waits() {
+        let (mut k, _, _) = written_out(64);
+        let writing = k.writes_in_flight();
+        let active = k.reclaim.lists.len(ACTIVE);
+        assert_eq!(k.shrink_inactive(INACTIVE, writing, Scope::Global, 0), 0);
+        assert_eq!(k.writes_in_flight(), writing, "still being written");
+        assert_eq!(k.reclaim.lists.len(ACTIVE), active + writing, "activated");
+
+        let (mut k, pid, a) = written_out(64);
+        let (waited, outs) = (k.log.counters.io_wait_ns, k.log.counters.swap_outs);
+        // A group's reclaim (here the root's) that meets them waits for their writes,
+        // as cgroup v1's does, and frees them.
+        let writing = k.writes_in_flight();
+        let freed = k.shrink_inactive(INACTIVE, writing, Scope::Group(GroupId(0)), 0);
+        assert_eq!(freed, writing);
+        assert!(
+            k.log.counters.io_wait_ns > waited,
+            "it waited for the writes"
+        );
+        assert_eq!(k.log.counters.swap_outs, outs);
+        for i in 0..64 {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i + 1);
+        }
+    }
 
     #[test]
     fn reclaim_passes_over_pages_whose_read_is_in_flight() {

@@ -15,6 +15,7 @@ mod readahead;
 mod transfer;
 
 pub use readahead::SwapReadahead;
+pub(super) use transfer::SwapOut;
 
 use crate::addr::{Pfn, SwapSlot};
 use crate::os::Pid;

@@ -8,12 +8,24 @@ use crate::hw::{PageTable, Slot, SoftPte, SwapOutError};
 use crate::os::frames::FrameKind;
 use crate::os::{Kernel, Pid};
 
+/// What swapping out a frame did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::os) enum SwapOut {
+    /// The frame is free; its page is in this slot.
+    Gone(SwapSlot),
+    /// The page is unmapped and its write sent; the frame stays in the swap cache
+    /// until the write completes (`os/inflight.rs`).
+    Writing,
+}
+
 impl Kernel {
     /// Swaps out an anonymous frame: writes it to a slot (unless the swap cache says
     /// its slot still holds its bytes) and turns every entry that maps it into a swap
-    /// entry. Returns the slot, or `None` if it cannot go (no swap, no slot, a write
-    /// error, pinned by a fault in progress).
-    pub(in crate::os) fn swap_out(&mut self, pfn: Pfn) -> Option<SwapSlot> {
+    /// entry. During a two-list reclaim pass that collects its writes, a page written
+    /// now stays in the swap cache under writeback ([`SwapOut::Writing`]); otherwise
+    /// the frame is freed. `None` if it cannot go (no swap, no slot, a write error,
+    /// pinned by a fault in progress).
+    pub(in crate::os) fn swap_out(&mut self, pfn: Pfn) -> Option<SwapOut> {
         let paging = self.machine.spec.paging;
         // The charge goes with the frame: whose it was, before it is freed.
         let group = self.frames.group(pfn);
@@ -22,7 +34,7 @@ impl Kernel {
             // Read ahead and never used: its bytes are in its slot already.
             if let Some(slot) = cached {
                 self.drop_swap_cache(slot);
-                return Some(slot);
+                return Some(SwapOut::Gone(slot));
             }
             // A frame on its way to being mapped is not a candidate.
             return None;
@@ -37,6 +49,8 @@ impl Kernel {
                 None => return None,
             },
         };
+        // Whether the page stays in the swap cache while its bytes are written.
+        let mut writeback = false;
         if write {
             let data = self.machine.ram.frame_contents(pfn.0);
             let zero = self.is_zero_page(pfn, data);
@@ -59,7 +73,19 @@ impl Kernel {
                 let bytes = self.page_size();
                 self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
                 self.group_stat(group).pswpout += 1;
+                writeback = self.reclaim.writes.is_some();
             }
+        }
+        // A page that stays in the swap cache must not leave it as its mappings go
+        // (`put_frame` drops a cached page whose slot only the cache holds): the
+        // cache's reference to the slot is the entries' from now on.
+        let was_owned = writeback && self.swap.owned.remove(&slot.0);
+        if writeback && cached.is_none() {
+            // The swap cache takes the page, and a reference to its frame.
+            if let Some(s) = self.swap.dev.as_mut() {
+                s.cache(slot, pfn);
+            }
+            self.frames.get(pfn);
         }
         for (pid, va, pte) in self.rmap.of(pfn) {
             let Ok(mm) = self.mm(pid) else { continue };
@@ -82,7 +108,28 @@ impl Kernel {
             self.rmap.remove(pfn, pid, va);
             self.put_frame(pfn);
         }
-        if cached.is_some() {
+        let named = self
+            .swap
+            .dev
+            .as_ref()
+            .is_some_and(|s| s.count(slot) > u16::from(was_owned));
+        if writeback && named {
+            if was_owned {
+                if let Some(s) = self.swap.dev.as_mut() {
+                    s.put(slot);
+                }
+            }
+            if let Some(mut batch) = self.reclaim.writes.take() {
+                self.queue_write(&mut batch, pfn);
+                self.reclaim.writes = Some(batch);
+            }
+            return Some(SwapOut::Writing);
+        }
+        if was_owned {
+            // No entry took the page: as it was, for the cache to give back below.
+            self.swap.owned.insert(slot.0);
+        }
+        if cached.is_some() || writeback {
             self.drop_swap_cache(slot);
         }
         if let Some(s) = self.swap.dev.as_mut() {
@@ -92,7 +139,7 @@ impl Kernel {
                 s.put(slot);
             }
         }
-        Some(slot)
+        Some(SwapOut::Gone(slot))
     }
 
     /// A trace's mark: the page `pid` maps at `va` holds bytes other than zeros.
@@ -198,6 +245,7 @@ impl Kernel {
         }
         if let Some(pfn) = self.swap.dev.as_mut().and_then(|s| s.uncache(slot)) {
             self.swap.ra_marked.remove(&pfn.0);
+            self.forget_write(pfn);
             self.put_frame(pfn);
         }
     }
