@@ -81,7 +81,7 @@ for pair in $policies; do
 done
 
 if [ "${FULL:-0}" = 1 ]; then
-    # The full path: TLBs, page walks in simulated RAM, faults, CLOCK reclaim and swap,
+    # The full path: TLBs, page walks in simulated RAM, faults, two-list reclaim (run's default) and swap,
     # on the same file (pages become 4 KiB pages of one process).
     ram=$((frames * 4))KiB
     run=("$vmsim" run "$trace" --no-zero-page --ram "$ram" --swap 8GiB --json)
