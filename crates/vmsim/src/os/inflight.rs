@@ -62,9 +62,13 @@ pub(super) struct InFlight {
     /// Swap writes sent, in the order they complete, for the move to the inactive
     /// tail at completion.
     written: VecDeque<(u64, Pfn)>,
+    /// The swap writes of the two-list reclaim pass in progress, sent as one request
+    /// when it ends: while a pass collects them, a page reclaim writes stays in the
+    /// swap cache until its write completes; otherwise it is freed at once.
+    writes: Option<IoBatch>,
 }
 
-/// A batch of reads being queued: one request to the device.
+/// A batch of reads, or of swap writes, being queued: one request to the device.
 #[derive(Debug)]
 pub(super) struct IoBatch {
     /// When the device starts on the batch.
@@ -90,9 +94,19 @@ impl Kernel {
         }
     }
 
-    /// Starts queueing a batch of swap writes on the device.
-    pub(super) fn begin_writes(&mut self) -> IoBatch {
-        self.begin_reads()
+    /// Starts collecting a reclaim pass's swap writes into one request; false if a
+    /// pass this one runs inside is collecting them already (it sends them).
+    pub(super) fn begin_writes(&mut self) -> bool {
+        if self.inflight.writes.is_some() {
+            return false;
+        }
+        self.inflight.writes = Some(self.begin_reads());
+        true
+    }
+
+    /// Whether a reclaim pass is collecting swap writes.
+    pub(super) fn collecting_writes(&self) -> bool {
+        self.inflight.writes.is_some()
     }
 
     /// Adds the page-cache frame `pfn` (locked since it was added, see
@@ -115,15 +129,20 @@ impl Kernel {
     }
 
     /// Puts the swap-cache frame `pfn`, whose write reclaim just started, under
-    /// writeback in `batch` until the batch is sent and its last byte written.
-    pub(super) fn queue_write(&mut self, batch: &mut IoBatch, pfn: Pfn) {
-        self.inflight.writing.insert(pfn.0, u64::MAX);
-        batch.frames.push(pfn);
+    /// writeback in the pass's request until it is sent and its last byte written.
+    pub(super) fn queue_write(&mut self, pfn: Pfn) {
+        if let Some(batch) = self.inflight.writes.as_mut() {
+            self.inflight.writing.insert(pfn.0, u64::MAX);
+            batch.frames.push(pfn);
+        }
     }
 
-    /// Sends `batch` of swap writes to the device: its frames stay under writeback
+    /// Sends the pass's swap writes to the device: their frames stay under writeback
     /// until the request completes.
-    pub(super) fn send_writes(&mut self, mut batch: IoBatch) {
+    pub(super) fn send_writes(&mut self) {
+        let Some(mut batch) = self.inflight.writes.take() else {
+            return;
+        };
         if !batch.frames.is_empty() {
             let storage = self.config.storage;
             let bytes = batch.frames.len() as u64 * self.page_size();

@@ -151,15 +151,7 @@ impl FrameLists {
     fn push_head(&mut self, l: u32, f: u32, g: u16) {
         let s = self.frames + l;
         let first = self.links.load(s as u64)[1];
-        self.links.set(f as u64, [s + 1, first, l + 1, g as u32]);
-        self.links.get_mut((first - 1) as u64)[0] = f + 1;
-        self.links.get_mut(s as u64)[1] = f + 1;
-        let w = self.weight(f);
-        self.lens[l as usize] += w;
-        if self.group_lens.len() <= g as usize {
-            self.group_lens.resize(g as usize + 1, [0; 4]);
-        }
-        self.group_lens[g as usize][l as usize] += w;
+        self.link(l, f, g, s + 1, first);
     }
 
     fn move_to_head(&mut self, l: u32, f: u32) {
@@ -175,11 +167,21 @@ impl FrameLists {
         self.remove(f);
         let s = self.frames + l;
         let last = self.links.load(s as u64)[0];
-        self.links.set(f as u64, [last, s + 1, l + 1, g as u32]);
-        self.links.get_mut((last - 1) as u64)[1] = f + 1;
-        self.links.get_mut(s as u64)[0] = f + 1;
+        self.link(l, f, g, last, s + 1);
+    }
+
+    /// Links the unlisted `f`, charged to group `g`, into list `l` between the
+    /// entries `before` (towards the head) and `after` (towards the tail), both
+    /// stored plus one, and counts it.
+    fn link(&mut self, l: u32, f: u32, g: u16, before: u32, after: u32) {
+        self.links.set(f as u64, [before, after, l + 1, g as u32]);
+        self.links.get_mut((before - 1) as u64)[1] = f + 1;
+        self.links.get_mut((after - 1) as u64)[0] = f + 1;
         let w = self.weight(f);
         self.lens[l as usize] += w;
+        if self.group_lens.len() <= g as usize {
+            self.group_lens.resize(g as usize + 1, [0; 4]);
+        }
         self.group_lens[g as usize][l as usize] += w;
     }
 
@@ -299,10 +301,6 @@ pub(super) struct Reclaim {
     pub(super) shadows: super::workingset::Shadows,
     /// The frames of the folio two-list reclaim is looking at (kept to reuse).
     pub(super) folio: Vec<Pfn>,
-    /// The swap writes of the two-list pass in progress: while there is one, a page
-    /// reclaim writes stays in the swap cache until its write completes
-    /// (`os/inflight.rs`); without one it is freed at once.
-    pub(super) writes: Option<super::inflight::IoBatch>,
 }
 
 impl Reclaim {
@@ -319,7 +317,6 @@ impl Reclaim {
             lazyfree: Default::default(),
             shadows: Default::default(),
             folio: Vec::new(),
-            writes: None,
         }
     }
 

@@ -319,13 +319,8 @@ impl Kernel {
         // Writes done since the last pass put their pages at the tail.
         self.complete_writes();
         let mut now = self.io_now();
-        // The pass's swap writes go as one request (none is open unless this pass
-        // runs inside another's).
-        let batch_writes = !file && self.reclaim.writes.is_none();
-        if batch_writes {
-            let batch = self.begin_writes();
-            self.reclaim.writes = Some(batch);
-        }
+        // The pass's swap writes go as one request.
+        let batch_writes = !file && self.begin_writes();
         while left > 0 {
             let Some(f) = self.isolate(lru, scope) else {
                 break;
@@ -408,9 +403,7 @@ impl Kernel {
             self.reclaim.folio = folio;
         }
         if batch_writes {
-            if let Some(batch) = self.reclaim.writes.take() {
-                self.send_writes(batch);
-            }
+            self.send_writes();
         }
         self.note_cost(g, file, written, scanned - freed as u64);
         freed
@@ -459,9 +452,10 @@ mod tests {
     use crate::policy::two_list::{ACTIVE, INACTIVE};
 
     /// Two-list reclaim with swap and no swap readahead, and a process that wrote `n`
-    /// pages (page `i` holds `i + 1`: none is a page of zeros) which two passes over the inactive list then sent to
-    /// swap: the first found them used and cleared their Accessed bits, the second
-    /// unmapped them and sent their writes. No time has passed since.
+    /// pages (page `i` holds `i + 1`: none is a page of zeros) which two passes over
+    /// the inactive list then sent to swap: the first found them used and cleared
+    /// their Accessed bits, the second unmapped them and sent their writes. No time
+    /// has passed since.
     fn written_out(n: u64) -> (Kernel, Pid, VirtAddr) {
         let mut k = boot_with("x86-64", |c| {
             c.reclaim = ReclaimPolicy::TwoList;

@@ -73,7 +73,7 @@ impl Kernel {
                 let bytes = self.page_size();
                 self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
                 self.group_stat(group).pswpout += 1;
-                writeback = self.reclaim.writes.is_some();
+                writeback = self.collecting_writes();
             }
         }
         // A page that stays in the swap cache must not leave it as its mappings go
@@ -119,10 +119,7 @@ impl Kernel {
                     s.put(slot);
                 }
             }
-            if let Some(mut batch) = self.reclaim.writes.take() {
-                self.queue_write(&mut batch, pfn);
-                self.reclaim.writes = Some(batch);
-            }
+            self.queue_write(pfn);
             return Some(SwapOut::Writing);
         }
         if was_owned {
