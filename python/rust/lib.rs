@@ -416,7 +416,7 @@ fn sweep_rows(
 const RECORD: usize = 32;
 
 /// The kinds of events, by the code [`encode`] writes (`vmsim.Trace.KINDS`).
-const KINDS: [&str; 29] = [
+const KINDS: [&str; 30] = [
     "read",
     "write",
     "fetch",
@@ -446,6 +446,7 @@ const KINDS: [&str; 29] = [
     "file_size",
     "file_write",
     "file_cached",
+    "sleep",
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
@@ -543,6 +544,7 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
             offset,
             len,
         } => (28, 0, pid, offset, len, u64::from(file)),
+        Event::Sleep { pid, ns } => (29, 0, pid, 0, 0, ns),
     };
     out.push(kind as u8);
     out.push(prot);

@@ -560,9 +560,13 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
         ("brk", 3),
         ("read", 2),
         ("write", 2),
+        ("sleep", 2),
     ] {
         assert!(count(&v, event) >= least, "{event}: {v}");
     }
+    // Its sleeps of 20 and 10 ms, as long as they took (a loaded host wakes late).
+    let slept = v["sleep_ns"].as_u64().unwrap();
+    assert!((30_000_000..300_000_000).contains(&slept), "{slept} ns");
     let sys = &v["syscalls"];
     for name in ["shmget", "shmctl", "memfd_create", "mlock", "munlock"] {
         assert!(sys[name].as_u64().unwrap_or(0) >= 1, "{name}: {v}");

@@ -87,6 +87,8 @@ thread_local! {
     /// The length of the file this thread's write call is writing, as it was when
     /// the call began.
     static WRITE_FROM: Cell<u64> = const { Cell::new(0) };
+    /// When this thread's `nanosleep` or `clock_nanosleep` began.
+    static SLEEP_FROM: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
 }
 
 fn plugin() -> &'static Plugin {
@@ -136,6 +138,8 @@ const SYS_WAIT4: i64 = 61;
 const SYS_SHMDT: i64 = 67;
 const SYS_PRCTL: i64 = 157;
 const SYS_EXIT_GROUP: i64 = 231;
+const SYS_NANOSLEEP: i64 = 35;
+const SYS_CLOCK_NANOSLEEP: i64 = 230;
 const SYS_WAITID: i64 = 247;
 const SYS_EXECVEAT: i64 = 322;
 const PR_SET_THP_DISABLE: u64 = 41;
@@ -535,6 +539,11 @@ extern "C" fn on_syscall(
             WRITE_FROM.with(|c| c.set(len));
         }
         SYS_EXIT => p.ring.control(vcpu, Ctl::ThreadExit, &[a1]),
+        // Time asleep is the host's: QEMU sleeps as long as the program asked (or
+        // until a signal), however slowly it emulates the rest.
+        SYS_NANOSLEEP | SYS_CLOCK_NANOSLEEP => {
+            SLEEP_FROM.with(|c| c.set(Some(std::time::Instant::now())));
+        }
         // At entry: QEMU 7.2 refuses this prctl itself, where Linux would take it.
         SYS_PRCTL if a1 == PR_SET_THP_DISABLE => p.ring.control(vcpu, Ctl::ThpDisable, &[a2]),
         SYS_EXIT_GROUP => {
@@ -653,6 +662,12 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             }
         }
         n if OTHER_MEMORY_SYSCALLS.contains(&n) => ring.control(vcpu, Ctl::Syscall, &[n as u64]),
+        SYS_NANOSLEEP | SYS_CLOCK_NANOSLEEP => {
+            if let Some(from) = SLEEP_FROM.with(Cell::take) {
+                let ns = u64::try_from(from.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                ring.control(vcpu, Ctl::Sleep, &[ns]);
+            }
+        }
         // The kernel's own copies to and from the program's buffers fault as the
         // program's accesses would (Linux counts them in its minflt), and QEMU's host
         // does them out of the plugin's sight: one access per page they touch.

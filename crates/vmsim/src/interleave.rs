@@ -33,6 +33,9 @@
 //! before was not running either: its clock moves up to the others' when it comes
 //! back, so it does not overtake them to make up the time it was away.
 //!
+//! A thread's `sleep` adds its nanoseconds to its clock, so the others run while it
+//! sleeps.
+//!
 //! A trace whose processes never have a second thread is passed through untouched.
 
 use crate::trace::{Event, TracePid, TraceTid};
@@ -211,6 +214,12 @@ impl Interleave {
                     Event::ThreadExit { pid, tid, .. } => {
                         // A later thread of the same number is a new one.
                         self.forget(|t| t.pid == pid && t.tid == tid);
+                    }
+                    Event::Sleep { pid, ns } => {
+                        // The sleeper's clock moves on: the others run in its sleep.
+                        if let Some(&i) = creator.and_then(|tid| self.by_id.get(&(pid, tid))) {
+                            self.tasks[i].clock = self.tasks[i].clock.saturating_add(ns);
+                        }
                     }
                     Event::Exit { pid, .. } => {
                         self.forget(|t| t.pid == pid);
@@ -506,6 +515,26 @@ mod tests {
         assert!(
             zero_run >= 790,
             "thread 0 ran {zero_run} accesses while thread 1 waited"
+        );
+    }
+
+    #[test]
+    fn a_sleeping_thread_lets_the_other_run() {
+        // Thread 1 sleeps 200 ns, then both threads alternate in the trace. Thread 0
+        // makes 200 ns of accesses (1 ns each, in chunks) before thread 1 goes on.
+        let mut events = vec![access(1, 0), thread(1, 1), access(1, 1)];
+        events.push(Event::Sleep { pid: 1, ns: 200 });
+        for i in 0..100u64 {
+            events.push(thread(1, 1));
+            events.extend((0..4).map(|j| access(1, 0x1000 + i * 4 + j)));
+            events.push(thread(1, 0));
+            events.extend((0..4).map(|j| access(1, 0x9000 + i * 4 + j)));
+        }
+        let log = run(&events);
+        let first_one = log.order[2..].iter().position(|o| o.1 == 1).unwrap();
+        assert!(
+            (200..=200 + CHUNK).contains(&first_one),
+            "thread 0 ran {first_one} accesses while thread 1 slept"
         );
     }
 

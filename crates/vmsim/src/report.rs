@@ -318,6 +318,8 @@ pub struct ReclaimStats {
     pub io_wait_ns: u64,
     /// Nanoseconds storage spent writing in the background.
     pub io_busy_ns: u64,
+    /// Nanoseconds processes slept (the trace's `sleep` events: `nanosleep`).
+    pub sleep_ns: u64,
 }
 
 /// One CPU of the machine: what ran on it and what its MMU did.
@@ -526,6 +528,7 @@ impl KernelStats {
                 writebacks: c.writebacks,
                 swap: k.swap_stats().cloned(),
                 io_wait_ns: c.io_wait_ns,
+                sleep_ns: c.sleep_ns,
                 io_busy_ns: c.io_busy_ns,
             },
             processes,
@@ -726,6 +729,13 @@ impl KernelStats {
             format!("{:.3} ms", r.io_wait_ns as f64 / 1e6),
             r.io_busy_ns as f64 / 1e6
         );
+        if r.sleep_ns > 0 {
+            let _ = writeln!(
+                s,
+                "asleep        {:>14}  the program's sleeps (nanosleep)",
+                format!("{:.3} ms", r.sleep_ns as f64 / 1e6)
+            );
+        }
         let _ = writeln!(
             s,
             "\n{:>4} {:>5} {:<10} {:<24} {:>10} {:>7} {:>6} {:>6} {:>16} {:>6} {:>6}",

@@ -728,7 +728,7 @@ impl<'k> Sim<'k> {
     /// one process that is never spawned), or, recorded with its image, the `execve`
     /// that started it. Every other event — `munmap`, `mprotect`, `mremap`, `madvise`,
     /// `shmdt`, `exec`, `exit`, `switch`, `thread`, `thread-exit`, `syscall`,
-    /// `thp-disable`, and `fork` of a parent — acts on a process that must already
+    /// `thp-disable`, `sleep`, and `fork` of a parent — acts on a process that must already
     /// exist; on any other pid it is refused.
     pub fn creates(e: &Event) -> bool {
         matches!(
@@ -972,6 +972,10 @@ impl<'k> Sim<'k> {
                     self.stats.other_syscalls += 1;
                     self.running(p)
                 }
+            },
+            Event::Sleep { pid, ns } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self.running(p).map(|()| self.kernel.sleep(ns)),
             },
             Event::Switch { pid } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
@@ -1647,14 +1651,28 @@ mod tests {
              madvise 5 0x1000 4KiB dontneed
              shmdt 5 0x1000
              syscall 5 mlock
-             thp-disable 5 0",
+             thp-disable 5 0
+             sleep 5 1000",
         );
-        assert_eq!(sim.stats.failed_events, 7, "{:?}", sim.stats.failures);
+        assert_eq!(sim.stats.failed_events, 8, "{:?}", sim.stats.failures);
         for f in &sim.stats.failures {
             assert!(f.contains("no process with trace pid 5"), "{f}");
         }
         assert_eq!(sim.kernel_pid(5), None);
         assert_eq!(sim.stats.other_syscalls, 0);
+    }
+
+    #[test]
+    fn a_sleep_moves_the_clock_on_by_its_length() {
+        let mut k = kernel();
+        let mut sim = Sim::new(&mut k, 0);
+        sim.feed(&events("spawn 1\nmmap 1 0x10000 8KiB rw-\nW 1 0x10000 8\n"));
+        let before = crate::interleave::Replayer::clock_ns(&mut sim);
+        sim.feed(&events("sleep 1 2500000\nsleep 1 500000\n"));
+        sim.finish();
+        assert_eq!(sim.stats.failed_events, 0, "{:?}", sim.stats.failures);
+        assert_eq!(sim.kernel.io_now(), before + 3_000_000);
+        assert_eq!(sim.kernel.counters().sleep_ns, 3_000_000);
     }
 
     #[test]

@@ -105,7 +105,8 @@ fn new_event() -> impl Strategy<Value = Event> {
             addr: VirtAddr(addr)
         }),
         (pid.clone(), nr).prop_map(|(pid, nr)| Event::Syscall { pid, nr }),
-        (pid, any::<bool>()).prop_map(|(pid, disable)| Event::ThpDisable { pid, disable }),
+        (pid.clone(), any::<bool>()).prop_map(|(pid, disable)| Event::ThpDisable { pid, disable }),
+        (pid, any::<u64>()).prop_map(|(pid, ns)| Event::Sleep { pid, ns }),
     ]
 }
 

@@ -250,7 +250,7 @@ def explain(addresses: Union[int, str, Iterable[Union[int, str]]], *,
 #:   key (``shm_attach``), advice (``madvise``), syscall number (``syscall``), the new
 #:   start (``mremap``), the file (``file_read``, ``file_write``, ``file_readahead``,
 #:   ``file_size``, ``file_cached``), 1 or 0
-#:   (``thp_disable``);
+#:   (``thp_disable``), the nanoseconds asleep (``sleep``);
 #: - ``prot``: protection bits (1 read, 2 write, 4 exec; 8 shared; 16 hugetlb and 32
 #:   ``MAP_NORESERVE`` for ``mmap``) of ``mmap``,
 #:   ``mprotect`` and ``shm_attach``.

@@ -2,7 +2,7 @@
  * (private and shared), munmap, mprotect, mremap (grow in place and move), madvise,
  * brk, System V shared memory, memfd_create, mlock (counted only),
  * prctl(PR_SET_THP_DISABLE), and reads and writes of a file, copy_file_range and
- * sendfile among them. */
+ * sendfile among them; and two sleeps (nanosleep, clock_nanosleep). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <sys/sendfile.h>
 #include <sys/shm.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
@@ -80,5 +81,10 @@ int main(int argc, char **argv) {
     munlock(m, 4096);
     munmap(m, 1 << 16);
     prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    /* 20 ms asleep, then 10 ms: two sleep events. */
+    struct timespec nap = { 0, 20 * 1000 * 1000 };
+    nanosleep(&nap, 0);
+    nap.tv_nsec = 10 * 1000 * 1000;
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, 0);
     return sum;
 }

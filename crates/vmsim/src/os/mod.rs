@@ -317,6 +317,8 @@ pub struct KernelCounters {
     pub kswapd_runs: u64,
     /// Nanoseconds processes waited on storage (major faults).
     pub io_wait_ns: u64,
+    /// Nanoseconds processes slept (a trace's `sleep` events).
+    pub sleep_ns: u64,
     /// Host file reads that failed (the page read as zeros).
     pub file_errors: u64,
     /// Pages mapped by fault-around.

@@ -315,6 +315,16 @@ pub enum Event {
         /// Whether transparent huge pages are disabled (true) or allowed again.
         disable: bool,
     },
+    /// The process's current thread slept `ns` nanoseconds in `nanosleep` or
+    /// `clock_nanosleep`, as long as the recorder saw the call take: the machine's time
+    /// moves on while the program does nothing (storage finishes its reads and writes,
+    /// periodic work comes due).
+    Sleep {
+        /// Who.
+        pid: TracePid,
+        /// Nanoseconds asleep.
+        ns: u64,
+    },
 }
 
 impl Event {
@@ -345,7 +355,8 @@ impl Event {
             | Event::FileCached { pid, .. }
             | Event::Nonzero { pid, .. }
             | Event::Values { pid }
-            | Event::ThpDisable { pid, .. } => pid,
+            | Event::ThpDisable { pid, .. }
+            | Event::Sleep { pid, .. } => pid,
             Event::Fork { parent, .. } | Event::Vfork { parent, .. } => parent,
         }
     }

@@ -47,6 +47,8 @@ pub struct TraceStat {
     /// Calls by name: each `syscall` event's call (its number when it has no name),
     /// and each `madvise` event as `madvise:ADVICE` (`madvise:dontneed`).
     pub syscalls: BTreeMap<String, u64>,
+    /// Nanoseconds the `sleep` events add up to.
+    pub sleep_ns: u64,
 }
 
 /// The `mmap` events of a trace.
@@ -91,6 +93,7 @@ fn name(e: &Event) -> &'static str {
         Event::ShmDetach { .. } => "shmdt",
         Event::Syscall { .. } => "syscall",
         Event::ThpDisable { .. } => "thp-disable",
+        Event::Sleep { .. } => "sleep",
     }
 }
 
@@ -131,6 +134,7 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
                         }
                         m.shared += shared as u64;
                     }
+                    Event::Sleep { ns, .. } => s.sleep_ns = s.sleep_ns.saturating_add(ns),
                     Event::Syscall { nr, .. } => call(
                         &mut s,
                         syscall_name(nr).map_or(nr.to_string(), str::to_string),
@@ -239,6 +243,9 @@ impl TraceStat {
         if !self.syscalls.is_empty() {
             let _ = writeln!(t, "syscalls        {}", list(&self.syscalls));
         }
+        if self.sleep_ns > 0 {
+            let _ = writeln!(t, "asleep          {:.3} ms", self.sleep_ns as f64 / 1e6);
+        }
         t
     }
 }
@@ -280,6 +287,8 @@ mod tests {
              mremap 10 0x7f0000000000 8KiB 0x7f0000200000 16KiB
              shmdt 10 0x30000000
              thp-disable 10 1
+             sleep 10 1500000
+             sleep 11 250000
              exec-image 12",
         );
         assert_eq!(s.pids, [10, 11, 12]);
@@ -314,13 +323,16 @@ mod tests {
             ("mremap", 1),
             ("shmdt", 1),
             ("thp-disable", 1),
+            ("sleep", 2),
             ("mmap", 3),
             ("fork", 1),
         ] {
             assert_eq!(s.os_events.get(kind), Some(&n), "{kind}");
         }
+        assert_eq!(s.sleep_ns, 1_750_000);
         let text = s.to_text();
         assert!(text.contains("threads         6\n"), "{text}");
+        assert!(text.contains("asleep          1.750 ms\n"), "{text}");
         assert!(
             text.contains("mappings        3 (1 anonymous, 2 file; 2 shared)"),
             "{text}"

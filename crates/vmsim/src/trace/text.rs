@@ -33,6 +33,7 @@
 //! shmdt 3 0x30000000
 //! syscall 3 msync                   # a call the model only counts: name or number
 //! thp-disable 3 1
+//! sleep 3 1000000                   # thread 1 of pid 3 slept 1 ms (nanoseconds)
 //! thread-exit 3 1 0
 //! ```
 //!
@@ -383,6 +384,13 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 },
             }
         }
+        "sleep" => {
+            at_most(w, 3)?;
+            Event::Sleep {
+                pid: pid(w, 1)?,
+                ns: num(w, 2, "the nanoseconds asleep")?,
+            }
+        }
         "fork" => {
             at_most(w, 3)?;
             Event::Fork {
@@ -597,6 +605,7 @@ pub fn format_event(e: &Event) -> String {
             None => format!("syscall {pid} {nr}"),
         },
         Event::ThpDisable { pid, disable } => format!("thp-disable {pid} {}", disable as u8),
+        Event::Sleep { pid, ns } => format!("sleep {pid} {ns}"),
         Event::Mmap {
             pid,
             addr,
@@ -689,7 +698,7 @@ mod tests {
             .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
             .collect();
         let recorded = read(&block).unwrap();
-        assert_eq!(recorded.len(), 11);
+        assert_eq!(recorded.len(), 12);
         assert_eq!(recorded[0], Event::ExecImage { pid: 3 });
         assert_eq!(
             recorded[6],
@@ -775,9 +784,16 @@ mod tests {
                     madvise 2 0x1000 0 free\nmadvise 2 0x1000 4KiB 7\n\
                     madvise 2 0x1000 4KiB 4\nshmdt 2 0x30000000\nsyscall 2 mseal\n\
                     syscall 2 0\nsyscall 2 4000000000\nthp-disable 2 0\nthp-disable 2 1\n\
-                    file-cached 2 5 8192 0x3000\n";
+                    file-cached 2 5 8192 0x3000\nsleep 2 1000000\n";
         let events = read(text).unwrap();
-        assert_eq!(events.len(), 16);
+        assert_eq!(events.len(), 17);
+        assert_eq!(
+            events[16],
+            Event::Sleep {
+                pid: 2,
+                ns: 1_000_000
+            }
+        );
         assert_eq!(
             events[15],
             Event::FileCached {
@@ -838,6 +854,7 @@ mod tests {
         assert_eq!(lines[11], "syscall 2 0");
         assert_eq!(lines[13], "thp-disable 2 0");
         assert_eq!(lines[15], "file-cached 2 5 0x2000 0x3000");
+        assert_eq!(lines[16], "sleep 2 1000000");
         let mut w = TextWriter::new(Vec::new(), "out").unwrap();
         for e in &events {
             w.write(e).unwrap();
@@ -907,6 +924,8 @@ mod tests {
             ("syscall 1 12x\n", "syscall `12x` is not a number"),
             ("thp-disable 1 2\n", "thp-disable flag `2` is not 0 or 1"),
             ("thp-disable 1\n", "the flag (0 or 1) is missing"),
+            ("sleep 1\n", "the nanoseconds asleep is missing"),
+            ("sleep 1 1ms\n", "the nanoseconds asleep `1ms` is not"),
         ];
         for (text, want) in cases {
             let e = read(text).unwrap_err().to_string();

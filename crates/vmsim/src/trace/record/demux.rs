@@ -663,6 +663,7 @@ impl Demux {
                     pid,
                     disable: a[0] != 0,
                 }),
+                Ctl::Sleep => out(Event::Sleep { pid, ns: a[0] }),
                 Ctl::Untraced => self.stats.untraced_execs += 1,
                 Ctl::End => {
                     if !p.exited {

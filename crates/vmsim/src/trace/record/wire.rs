@@ -109,6 +109,8 @@ pub enum Ctl {
     /// file size, first page, pages]`, one record per run of cached pages (one with 0
     /// pages if none was cached).
     Cached = 24,
+    /// `nanosleep` or `clock_nanosleep` returned: `[nanoseconds the call took]`.
+    Sleep = 25,
 }
 
 impl Ctl {
@@ -140,6 +142,7 @@ impl Ctl {
             22 => Values,
             23 => FileWrite,
             24 => Cached,
+            25 => Sleep,
             _ => return None,
         })
     }
@@ -150,7 +153,7 @@ impl Ctl {
         match self {
             Untraced | End | Values => 0,
             Thread | ThreadNew | ThreadExit | Brk | Shmdt | Exit | Syscall | ThpDisable
-            | Nonzero => 1,
+            | Nonzero | Sleep => 1,
             Munmap | Reap | Fork => 2,
             Hello | Mprotect | Madvise => 3,
             Mremap | Shmat => 4,
