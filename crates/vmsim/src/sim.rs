@@ -975,7 +975,14 @@ impl<'k> Sim<'k> {
             },
             Event::Sleep { pid, ns } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
-                Ok(p) => self.running(p).map(|()| self.kernel.sleep(ns)),
+                Ok(p) => self.running(p).and_then(|()| {
+                    self.kernel.sleep(ns).map_err(|e| {
+                        format!(
+                            "{e}: the sleeps would add up to more than {} ns",
+                            crate::os::MAX_SLEEP_NS
+                        )
+                    })
+                }),
             },
             Event::Switch { pid } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
@@ -1672,6 +1679,16 @@ mod tests {
         sim.finish();
         assert_eq!(sim.stats.failed_events, 0, "{:?}", sim.stats.failures);
         assert_eq!(sim.kernel.io_now(), before + 3_000_000);
+        assert_eq!(sim.kernel.counters().sleep_ns, 3_000_000);
+        // A sleep past the clock's range is refused, and takes no time.
+        sim.feed(&events("sleep 1 18446744073709551615\n"));
+        sim.finish();
+        assert_eq!(sim.stats.failed_events, 1);
+        assert!(
+            sim.stats.failures[0].contains("(sleep 1 18446744073709551615): EINVAL"),
+            "{:?}",
+            sim.stats.failures
+        );
         assert_eq!(sim.kernel.counters().sleep_ns, 3_000_000);
     }
 

@@ -44,6 +44,10 @@ use crate::addr::Pfn;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 
+/// The most nanoseconds a run's sleeps may add up to (2^62, 146 years): the clock
+/// stays far from overflowing.
+pub const MAX_SLEEP_NS: u64 = 1 << 62;
+
 /// The reads the storage device has queued and not completed.
 #[derive(Debug, Default)]
 pub(super) struct InFlight {
@@ -88,9 +92,16 @@ impl Kernel {
     /// with nothing else done, so storage gets that much further through its queue
     /// and periodic work (a group's statistics flush) comes due. vmsim's clock is one
     /// for the whole machine, so while one thread of several sleeps, the others'
-    /// work does not fill the time.
-    pub fn sleep(&mut self, ns: u64) {
-        self.log.counters.sleep_ns = self.log.counters.sleep_ns.saturating_add(ns);
+    /// work does not fill the time. `EINVAL` if the sleeps would add up to more than
+    /// [`MAX_SLEEP_NS`].
+    pub fn sleep(&mut self, ns: u64) -> Result<(), super::Errno> {
+        match self.log.counters.sleep_ns.checked_add(ns) {
+            Some(total) if total <= MAX_SLEEP_NS => {
+                self.log.counters.sleep_ns = total;
+                Ok(())
+            }
+            _ => Err(super::Errno::EINVAL),
+        }
     }
 
     /// Starts queueing a batch of reads on the device.
@@ -347,12 +358,19 @@ mod tests {
         k.queue_read(&mut batch, a);
         k.send_reads(batch);
         let before = k.io_now();
-        k.sleep(1_000);
+        k.sleep(1_000).unwrap();
         assert_eq!(k.io_now(), before + 1_000);
         assert!(k.reading(a), "1 us is not enough for a read");
-        k.sleep(k.config.storage.transfer_ns(4096));
+        k.sleep(k.config.storage.transfer_ns(4096)).unwrap();
         assert!(!k.reading(a), "done while the program slept");
         assert!(!k.wait_read(a));
         assert_eq!(k.log.counters.io_wait_ns, 0, "nobody waited");
+        let slept = k.log.counters.sleep_ns;
+        assert!(k.sleep(super::MAX_SLEEP_NS).is_err(), "past the most");
+        assert!(k.sleep(u64::MAX).is_err());
+        assert_eq!(
+            k.log.counters.sleep_ns, slept,
+            "a refused sleep takes no time"
+        );
     }
 }

@@ -28,6 +28,7 @@ mod fork;
 pub mod frames;
 pub mod hugetlb;
 mod inflight;
+pub use inflight::MAX_SLEEP_NS;
 mod kernel_space;
 pub mod khugepaged;
 pub mod limits;
