@@ -416,7 +416,7 @@ fn sweep_rows(
 const RECORD: usize = 32;
 
 /// The kinds of events, by the code [`encode`] writes (`vmsim.Trace.KINDS`).
-const KINDS: [&str; 30] = [
+const KINDS: [&str; 31] = [
     "read",
     "write",
     "fetch",
@@ -447,6 +447,7 @@ const KINDS: [&str; 30] = [
     "file_write",
     "file_cached",
     "sleep",
+    "populate",
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
@@ -545,6 +546,7 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
             len,
         } => (28, 0, pid, offset, len, u64::from(file)),
         Event::Sleep { pid, ns } => (29, 0, pid, 0, 0, ns),
+        Event::Populate { pid, addr, len } => (30, 0, pid, addr.0, len, 0),
     };
     out.push(kind as u8);
     out.push(prot);

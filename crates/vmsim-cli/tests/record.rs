@@ -564,6 +564,17 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
     ] {
         assert!(count(&v, event) >= least, "{event}: {v}");
     }
+    // The kernel's populates: mlock of a page, MAP_POPULATE of 8, mlock2 of 2 (and
+    // not the MLOCK_ONFAULT one).
+    let text = trace_text(&d.join("syscalls.vmb"));
+    let pops: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("populate 1 "))
+        .collect();
+    assert_eq!(pops.len(), 3, "{pops:?}");
+    for len in [" 0x1000", " 0x8000", " 0x2000"] {
+        assert!(pops.iter().any(|l| l.ends_with(len)), "{len}: {pops:?}");
+    }
     // Its sleeps of 20 and 10 ms, as long as they took (a loaded host wakes late).
     let slept = v["sleep_ns"].as_u64().unwrap();
     assert!((30_000_000..300_000_000).contains(&slept), "{slept} ns");
@@ -571,7 +582,7 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
     for name in ["shmget", "shmctl", "memfd_create", "mlock", "munlock"] {
         assert!(sys[name].as_u64().unwrap_or(0) >= 1, "{name}: {v}");
     }
-    let text = trace_text(&d.join("syscalls.vmb"));
+    // (The trace as text, read again below.)
     // The data file (mapped private then shared) and the memfd: file mappings.
     assert!(
         text.lines()

@@ -139,6 +139,12 @@ const SYS_SHMDT: i64 = 67;
 const SYS_PRCTL: i64 = 157;
 const SYS_EXIT_GROUP: i64 = 231;
 const SYS_NANOSLEEP: i64 = 35;
+const SYS_MLOCK: i64 = 149;
+const SYS_MLOCK2: i64 = 325;
+const MAP_LOCKED: u64 = 0x2000;
+const MAP_POPULATE: u64 = 0x8000;
+const MAP_NONBLOCK: u64 = 0x10000;
+const MLOCK_ONFAULT: u64 = 1;
 const SYS_CLOCK_NANOSLEEP: i64 = 230;
 const SYS_WAITID: i64 = 247;
 const SYS_EXECVEAT: i64 = 322;
@@ -595,6 +601,11 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
                 Ctl::Mmap,
                 &[r, a[1], a[2], a[3], dev, ino, a[5], size],
             );
+            // The kernel faults the new mapping in before mmap returns (mm_populate);
+            // MAP_NONBLOCK has made MAP_POPULATE do nothing since Linux 2.6.23.
+            if a[3] & (MAP_POPULATE | MAP_LOCKED) != 0 && a[3] & MAP_NONBLOCK == 0 {
+                ring.control(vcpu, Ctl::Populate, &[r, a[1]]);
+            }
         }
         // A file opened: what of it the page cache held before the program reads or
         // maps any of it (opening reads nothing; `O_TRUNC` has emptied it by now).
@@ -659,6 +670,19 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
                 if pid > 0 && (1..=3).contains(&code) {
                     ring.control(vcpu, Ctl::Reap, &[pid as u64, wstatus as u32 as u64]);
                 }
+            }
+        }
+        // mlock faults the range in (counted, and then acted on as a populate). QEMU
+        // 7.2 has no mlock2 and returns ENOSYS, where Linux takes valid flags.
+        SYS_MLOCK | SYS_MLOCK2
+            if ok
+                || (num == SYS_MLOCK2
+                    && ret == -libc::ENOSYS as i64
+                    && a[2] & !MLOCK_ONFAULT == 0) =>
+        {
+            ring.control(vcpu, Ctl::Syscall, &[num as u64]);
+            if num == SYS_MLOCK || a[2] & MLOCK_ONFAULT == 0 {
+                ring.control(vcpu, Ctl::Populate, &[a[0], a[1]]);
             }
         }
         n if OTHER_MEMORY_SYSCALLS.contains(&n) => ring.control(vcpu, Ctl::Syscall, &[n as u64]),

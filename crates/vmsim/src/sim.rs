@@ -28,10 +28,13 @@ use crate::addr::PhysAddr;
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::thp::HugeAdvice;
-use crate::os::{AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Program, Prot};
+use crate::os::{
+    AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Populate, Program, Prot,
+};
 use crate::trace::{
     for_each_batch_pipelined, Event, EventReader, MapKind, TraceError, TracePid, TraceTid,
-    MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+    MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_POPULATE_READ,
+    MADV_POPULATE_WRITE,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -67,7 +70,8 @@ pub struct SimStats {
     /// event started.
     pub threads: u64,
     /// Calls counted and otherwise ignored: `syscall` and `thp-disable` events, and
-    /// `madvise` with advice the model does not act on (all but `dontneed` and `free`).
+    /// `madvise` with advice the model does not act on (all but `dontneed`, `free`,
+    /// `hugepage`, `nohugepage`, `populate_read` and `populate_write`).
     pub other_syscalls: u64,
     /// OS events the kernel refused.
     pub failed_events: u64,
@@ -728,7 +732,7 @@ impl<'k> Sim<'k> {
     /// one process that is never spawned), or, recorded with its image, the `execve`
     /// that started it. Every other event — `munmap`, `mprotect`, `mremap`, `madvise`,
     /// `shmdt`, `exec`, `exit`, `switch`, `thread`, `thread-exit`, `syscall`,
-    /// `thp-disable`, `sleep`, and `fork` of a parent — acts on a process that must already
+    /// `thp-disable`, `sleep`, `populate`, and `fork` of a parent — acts on a process that must already
     /// exist; on any other pid it is refused.
     pub fn creates(e: &Event) -> bool {
         matches!(
@@ -891,6 +895,16 @@ impl<'k> Sim<'k> {
                     .kernel
                     .madvise_free(p.pid, addr, len)
                     .map_err(|e| e.to_string()),
+                Ok(p) if len > 0 && matches!(advice, MADV_POPULATE_READ | MADV_POPULATE_WRITE) => {
+                    let how = if advice == MADV_POPULATE_READ {
+                        Populate::Read
+                    } else {
+                        Populate::Write
+                    };
+                    self.kernel
+                        .populate(p.pid, addr, len, how)
+                        .map_err(|e| e.to_string())
+                }
                 Ok(p) if len > 0 && matches!(advice, MADV_HUGEPAGE | MADV_NOHUGEPAGE) => {
                     let huge = if advice == MADV_HUGEPAGE {
                         HugeAdvice::Huge
@@ -904,7 +918,12 @@ impl<'k> Sim<'k> {
                 Ok(p) => {
                     if !matches!(
                         advice,
-                        MADV_DONTNEED | MADV_FREE | MADV_HUGEPAGE | MADV_NOHUGEPAGE
+                        MADV_DONTNEED
+                            | MADV_FREE
+                            | MADV_HUGEPAGE
+                            | MADV_NOHUGEPAGE
+                            | MADV_POPULATE_READ
+                            | MADV_POPULATE_WRITE
                     ) {
                         self.stats.other_syscalls += 1;
                     }
@@ -972,6 +991,13 @@ impl<'k> Sim<'k> {
                     self.stats.other_syscalls += 1;
                     self.running(p)
                 }
+            },
+            Event::Populate { pid, addr, len } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self
+                    .kernel
+                    .populate(p.pid, addr, len, Populate::Map)
+                    .map_err(|e| e.to_string()),
             },
             Event::Sleep { pid, ns } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
@@ -1659,14 +1685,58 @@ mod tests {
              shmdt 5 0x1000
              syscall 5 mlock
              thp-disable 5 0
-             sleep 5 1000",
+             sleep 5 1000
+             populate 5 0x1000 4KiB",
         );
-        assert_eq!(sim.stats.failed_events, 8, "{:?}", sim.stats.failures);
+        assert_eq!(sim.stats.failed_events, 9, "{:?}", sim.stats.failures);
         for f in &sim.stats.failures {
             assert!(f.contains("no process with trace pid 5"), "{f}");
         }
         assert_eq!(sim.kernel_pid(5), None);
         assert_eq!(sim.stats.other_syscalls, 0);
+    }
+
+    #[test]
+    fn populate_events_and_advice_fault_ranges_in_as_the_programs_faults() {
+        use crate::os::FaultKind;
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            0,
+            "spawn 1
+             mmap 1 0x10000000 16KiB rw-
+             populate 1 0x10000000 16KiB
+             W 1 0x10000000 8
+             mmap 1 0x20000000 8KiB rw-
+             madvise 1 0x20000000 8KiB populate_read
+             madvise 1 0x20000000 8KiB populate_write
+             mmap 1 0x30000000 4KiB r--
+             madvise 1 0x30000000 4KiB populate_write
+             populate 1 0x40000000 4KiB",
+        );
+        let f = &sim.stats.failures;
+        assert_eq!(sim.stats.failed_events, 2, "{f:?}");
+        assert!(f[0].contains("populate_write): EINVAL"), "{f:?}");
+        assert!(
+            f[1].contains("(populate 1 0x40000000 0x1000): ENOMEM"),
+            "{f:?}"
+        );
+        assert_eq!(sim.stats.other_syscalls, 0, "populate advice is acted on");
+        let c = sim.kernel.counters();
+        // 4 written in (the store then found its page), 2 zero-page reads, each
+        // broken by the write populate.
+        assert_eq!(c.faults_of(FaultKind::DemandZero), 4, "{c:?}");
+        assert_eq!(c.faults_of(FaultKind::ZeroPage), 2, "{c:?}");
+        assert_eq!(c.faults_of(FaultKind::ZeroPageCopy), 2, "{c:?}");
+        let faults: u64 = sim
+            .kernel
+            .process(crate::os::Pid(1))
+            .unwrap()
+            .stats
+            .faults
+            .iter()
+            .sum();
+        assert_eq!(faults, 4 + 2 + 2);
     }
 
     #[test]

@@ -100,13 +100,18 @@ fn new_event() -> impl Strategy<Value = Event> {
                 advice,
             }
         }),
-        (pid.clone(), addr).prop_map(|(pid, addr)| Event::ShmDetach {
+        (pid.clone(), addr.clone()).prop_map(|(pid, addr)| Event::ShmDetach {
             pid,
             addr: VirtAddr(addr)
         }),
         (pid.clone(), nr).prop_map(|(pid, nr)| Event::Syscall { pid, nr }),
         (pid.clone(), any::<bool>()).prop_map(|(pid, disable)| Event::ThpDisable { pid, disable }),
-        (pid, any::<u64>()).prop_map(|(pid, ns)| Event::Sleep { pid, ns }),
+        (pid.clone(), any::<u64>()).prop_map(|(pid, ns)| Event::Sleep { pid, ns }),
+        (pid, addr, 1u64..(1 << 40)).prop_map(|(pid, addr, len)| Event::Populate {
+            pid,
+            addr: VirtAddr(addr),
+            len
+        }),
     ]
 }
 

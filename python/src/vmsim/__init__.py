@@ -238,10 +238,10 @@ def explain(addresses: Union[int, str, Iterable[Union[int, str]]], *,
 #:   accesses; ``mmap``, ``fork``, ``exit``, ... for OS events);
 #: - ``pid``: the process (the parent, for ``fork`` and ``vfork``);
 #: - ``addr``: the virtual address (accesses, ``mmap``, ``munmap``, ``mprotect``,
-#:   ``madvise``, ``shm_attach``, ``shm_detach``, ``brk``, ``nonzero``; the old start for
+#:   ``madvise``, ``populate``, ``shm_attach``, ``shm_detach``, ``brk``, ``nonzero``; the old start for
 #:   ``mremap``; the byte offset for ``file_read``, ``file_write`` and
 #:   ``file_cached``);
-#: - ``size``: the access's bytes, or the length of a mapping, read, write or cached run (the new length
+#: - ``size``: the access's bytes, or the length of a mapping, read, write, populated or cached run (the new length
 #:   for ``mremap``; the readahead in bytes for ``file_readahead``; the file's length
 #:   in bytes for ``file_size``);
 #: - ``arg``: the child (``fork``, ``vfork``), exit code (``exit``), thread

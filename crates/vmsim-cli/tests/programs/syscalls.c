@@ -2,7 +2,8 @@
  * (private and shared), munmap, mprotect, mremap (grow in place and move), madvise,
  * brk, System V shared memory, memfd_create, mlock (counted only),
  * prctl(PR_SET_THP_DISABLE), and reads and writes of a file, copy_file_range and
- * sendfile among them; and two sleeps (nanosleep, clock_nanosleep). */
+ * sendfile among them; MAP_POPULATE and mlock2; and two sleeps (nanosleep,
+ * clock_nanosleep). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/sendfile.h>
 #include <sys/shm.h>
 #include <sys/uio.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,6 +82,13 @@ int main(int argc, char **argv) {
     mlock(m, 4096);
     munlock(m, 4096);
     munmap(m, 1 << 16);
+    /* Faulted in by the kernel: 8 pages, then 2 more by mlock2, none by the
+     * MLOCK_ONFAULT one. */
+    char *pop = mmap(0, 8 << 12, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    char *lk = mmap(0, 4 << 12, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    syscall(SYS_mlock2, lk, 2 << 12, 0);
+    syscall(SYS_mlock2, lk + (2 << 12), 2 << 12, 1 /* MLOCK_ONFAULT */);
+    sum += pop[0] + lk[0];
     prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     /* 20 ms asleep, then 10 ms: two sleep events. */
     struct timespec nap = { 0, 20 * 1000 * 1000 };

@@ -35,6 +35,8 @@ pub mod limits;
 mod madvise;
 mod mmap;
 mod mprotect;
+mod populate;
+pub use populate::Populate;
 mod mremap;
 mod munmap;
 pub mod page_cache;

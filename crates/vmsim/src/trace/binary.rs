@@ -18,7 +18,7 @@
 //!   5 fork, 6 exec, 7 exit, 8 switch, 9 shm attach; from version 2 also 10 thread,
 //!   11 thread exit, 12 exec image, 13 mremap, 14 madvise, 15 shm detach, 16 syscall,
 //!   17 thp disable, 18 vfork, 19 read, 20 file readahead, 21 nonzero, 22 values,
-//!   23 file size, 24 write, 25 file cached, 26 sleep), then its fields as varints in the order of [`super::Event`]'s
+//!   23 file size, 24 write, 25 file cached, 26 sleep, 27 populate), then its fields as varints in the order of [`super::Event`]'s
 //!   fields; exit codes are zigzag varints, booleans 0 or 1; protections are one byte
 //!   (`r`=1, `w`=2, `x`=4; for mmap also 8: shared, 16: a file number and offset
 //!   follow).
@@ -254,6 +254,7 @@ impl<W: Write> BinaryWriter<W> {
             Event::Syscall { pid, nr } => os(b, 16, &[pid as u64, nr as u64]),
             Event::ThpDisable { pid, disable } => os(b, 17, &[pid as u64, disable as u64]),
             Event::Sleep { pid, ns } => os(b, 26, &[pid as u64, ns]),
+            Event::Populate { pid, addr, len } => os(b, 27, &[pid as u64, addr.0, len]),
         }
         self.nr += 1;
         if self.buf.len() >= CHUNK {
@@ -788,6 +789,11 @@ impl<R: BufRead> BinaryReader<R> {
             17 => Event::ThpDisable {
                 pid: self.u32("pid")?,
                 disable: self.bool("thp-disable flag")?,
+            },
+            27 => Event::Populate {
+                pid: self.u32("pid")?,
+                addr: VirtAddr(self.varint()?),
+                len: self.varint()?,
             },
             26 => Event::Sleep {
                 pid: self.u32("pid")?,

@@ -308,6 +308,17 @@ pub enum Event {
         /// The process whose recording said so first.
         pid: TracePid,
     },
+    /// The kernel faults in the pages of a range as Linux's `get_user_pages` does for
+    /// `mmap(MAP_POPULATE)`, `MAP_LOCKED` and `mlock`: written for a private writable
+    /// mapping, read for any other (see the kernel's `populate`).
+    Populate {
+        /// Who.
+        pid: TracePid,
+        /// Start.
+        addr: VirtAddr,
+        /// Bytes.
+        len: u64,
+    },
     /// `prctl(PR_SET_THP_DISABLE)`.
     ThpDisable {
         /// Who.
@@ -356,7 +367,8 @@ impl Event {
             | Event::Nonzero { pid, .. }
             | Event::Values { pid }
             | Event::ThpDisable { pid, .. }
-            | Event::Sleep { pid, .. } => pid,
+            | Event::Sleep { pid, .. }
+            | Event::Populate { pid, .. } => pid,
             Event::Fork { parent, .. } | Event::Vfork { parent, .. } => parent,
         }
     }
@@ -370,6 +382,10 @@ pub const MADV_FREE: u32 = 8;
 pub const MADV_HUGEPAGE: u32 = 14;
 /// `MADV_NOHUGEPAGE`: the range must not.
 pub const MADV_NOHUGEPAGE: u32 = 15;
+/// `MADV_POPULATE_READ`: fault the range in for reading.
+pub const MADV_POPULATE_READ: u32 = 22;
+/// `MADV_POPULATE_WRITE`: fault the range in for writing.
+pub const MADV_POPULATE_WRITE: u32 = 23;
 
 /// Linux's `madvise` advice values (the same on x86-64 and every other architecture
 /// but a few old ones) and the names the text format gives them.
@@ -393,8 +409,8 @@ const ADVICE: [(u32, &str); 25] = [
     (19, "keeponfork"),
     (20, "cold"),
     (21, "pageout"),
-    (22, "populate_read"),
-    (23, "populate_write"),
+    (MADV_POPULATE_READ, "populate_read"),
+    (MADV_POPULATE_WRITE, "populate_write"),
     (24, "dontneed_locked"),
     (25, "collapse"),
     (100, "hwpoison"),

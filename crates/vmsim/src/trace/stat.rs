@@ -94,6 +94,7 @@ fn name(e: &Event) -> &'static str {
         Event::Syscall { .. } => "syscall",
         Event::ThpDisable { .. } => "thp-disable",
         Event::Sleep { .. } => "sleep",
+        Event::Populate { .. } => "populate",
     }
 }
 

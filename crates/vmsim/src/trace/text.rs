@@ -34,6 +34,7 @@
 //! syscall 3 msync                   # a call the model only counts: name or number
 //! thp-disable 3 1
 //! sleep 3 1000000                   # thread 1 of pid 3 slept 1 ms (nanoseconds)
+//! populate 3 0x7f1000000000 16KiB   # MAP_POPULATE, mlock: the kernel faults it in
 //! thread-exit 3 1 0
 //! ```
 //!
@@ -384,6 +385,14 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 },
             }
         }
+        "populate" => {
+            at_most(w, 4)?;
+            Event::Populate {
+                pid: pid(w, 1)?,
+                addr: VirtAddr(num(w, 2, "the address")?),
+                len: len(w, 3)?,
+            }
+        }
         "sleep" => {
             at_most(w, 3)?;
             Event::Sleep {
@@ -606,6 +615,7 @@ pub fn format_event(e: &Event) -> String {
         },
         Event::ThpDisable { pid, disable } => format!("thp-disable {pid} {}", disable as u8),
         Event::Sleep { pid, ns } => format!("sleep {pid} {ns}"),
+        Event::Populate { pid, addr, len } => format!("populate {pid} {addr:#x} {len:#x}"),
         Event::Mmap {
             pid,
             addr,
@@ -698,7 +708,7 @@ mod tests {
             .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
             .collect();
         let recorded = read(&block).unwrap();
-        assert_eq!(recorded.len(), 12);
+        assert_eq!(recorded.len(), 13);
         assert_eq!(recorded[0], Event::ExecImage { pid: 3 });
         assert_eq!(
             recorded[6],
@@ -784,9 +794,18 @@ mod tests {
                     madvise 2 0x1000 0 free\nmadvise 2 0x1000 4KiB 7\n\
                     madvise 2 0x1000 4KiB 4\nshmdt 2 0x30000000\nsyscall 2 mseal\n\
                     syscall 2 0\nsyscall 2 4000000000\nthp-disable 2 0\nthp-disable 2 1\n\
-                    file-cached 2 5 8192 0x3000\nsleep 2 1000000\n";
+                    file-cached 2 5 8192 0x3000\nsleep 2 1000000\n\
+                    populate 2 0x1000 8KiB\n";
         let events = read(text).unwrap();
-        assert_eq!(events.len(), 17);
+        assert_eq!(events.len(), 18);
+        assert_eq!(
+            events[17],
+            Event::Populate {
+                pid: 2,
+                addr: VirtAddr(0x1000),
+                len: 8192
+            }
+        );
         assert_eq!(
             events[16],
             Event::Sleep {
@@ -855,6 +874,7 @@ mod tests {
         assert_eq!(lines[13], "thp-disable 2 0");
         assert_eq!(lines[15], "file-cached 2 5 0x2000 0x3000");
         assert_eq!(lines[16], "sleep 2 1000000");
+        assert_eq!(lines[17], "populate 2 0x1000 0x2000");
         let mut w = TextWriter::new(Vec::new(), "out").unwrap();
         for e in &events {
             w.write(e).unwrap();
@@ -926,6 +946,8 @@ mod tests {
             ("thp-disable 1\n", "the flag (0 or 1) is missing"),
             ("sleep 1\n", "the nanoseconds asleep is missing"),
             ("sleep 1 1ms\n", "the nanoseconds asleep `1ms` is not"),
+            ("populate 1 0x1000 0\n", "length 0"),
+            ("populate 1 0x1000\n", "the length is missing"),
         ];
         for (text, want) in cases {
             let e = read(text).unwrap_err().to_string();

@@ -664,6 +664,13 @@ impl Demux {
                     disable: a[0] != 0,
                 }),
                 Ctl::Sleep => out(Event::Sleep { pid, ns: a[0] }),
+                // mlock of 0 bytes succeeds and does nothing.
+                Ctl::Populate if a[1] == 0 => {}
+                Ctl::Populate => out(Event::Populate {
+                    pid,
+                    addr: VirtAddr(a[0]),
+                    len: a[1],
+                }),
                 Ctl::Untraced => self.stats.untraced_execs += 1,
                 Ctl::End => {
                     if !p.exited {

@@ -111,6 +111,9 @@ pub enum Ctl {
     Cached = 24,
     /// `nanosleep` or `clock_nanosleep` returned: `[nanoseconds the call took]`.
     Sleep = 25,
+    /// The kernel faulted a range in (`mmap` with `MAP_POPULATE` or `MAP_LOCKED`,
+    /// `mlock`, `mlock2` without `MLOCK_ONFAULT`): `[addr, len]`.
+    Populate = 26,
 }
 
 impl Ctl {
@@ -143,6 +146,7 @@ impl Ctl {
             23 => FileWrite,
             24 => Cached,
             25 => Sleep,
+            26 => Populate,
             _ => return None,
         })
     }
@@ -154,7 +158,7 @@ impl Ctl {
             Untraced | End | Values => 0,
             Thread | ThreadNew | ThreadExit | Brk | Shmdt | Exit | Syscall | ThpDisable
             | Nonzero | Sleep => 1,
-            Munmap | Reap | Fork => 2,
+            Munmap | Reap | Fork | Populate => 2,
             Hello | Mprotect | Madvise => 3,
             Mremap | Shmat => 4,
             FileRead | Cached => 5,
