@@ -895,16 +895,14 @@ impl<'k> Sim<'k> {
                     .kernel
                     .madvise_free(p.pid, addr, len)
                     .map_err(|e| e.to_string()),
-                Ok(p) if len > 0 && matches!(advice, MADV_POPULATE_READ | MADV_POPULATE_WRITE) => {
-                    let how = if advice == MADV_POPULATE_READ {
-                        Populate::Read
-                    } else {
-                        Populate::Write
-                    };
-                    self.kernel
-                        .populate(p.pid, addr, len, how)
-                        .map_err(|e| e.to_string())
-                }
+                Ok(p) if len > 0 && advice == MADV_POPULATE_READ => self
+                    .kernel
+                    .populate(p.pid, addr, len, Populate::Read)
+                    .map_err(|e| e.to_string()),
+                Ok(p) if len > 0 && advice == MADV_POPULATE_WRITE => self
+                    .kernel
+                    .populate(p.pid, addr, len, Populate::Write)
+                    .map_err(|e| e.to_string()),
                 Ok(p) if len > 0 && matches!(advice, MADV_HUGEPAGE | MADV_NOHUGEPAGE) => {
                     let huge = if advice == MADV_HUGEPAGE {
                         HugeAdvice::Huge
