@@ -27,14 +27,15 @@
 use crate::addr::PhysAddr;
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
+use crate::os::readahead::AccessAdvice;
 use crate::os::thp::HugeAdvice;
 use crate::os::{
     AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Populate, Program, Prot,
 };
 use crate::trace::{
     for_each_batch_pipelined, Event, EventReader, MapKind, TraceError, TracePid, TraceTid,
-    MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_POPULATE_READ,
-    MADV_POPULATE_WRITE,
+    MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_POPULATE_READ,
+    MADV_POPULATE_WRITE, MADV_RANDOM, MADV_SEQUENTIAL,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -70,8 +71,9 @@ pub struct SimStats {
     /// event started.
     pub threads: u64,
     /// Calls counted and otherwise ignored: `syscall` and `thp-disable` events, and
-    /// `madvise` with advice the model does not act on (all but `dontneed`, `free`,
-    /// `hugepage`, `nohugepage`, `populate_read` and `populate_write`).
+    /// `madvise` with advice the model does not act on (all but `normal`, `random`,
+    /// `sequential`, `dontneed`, `free`, `hugepage`, `nohugepage`, `populate_read` and
+    /// `populate_write`).
     pub other_syscalls: u64,
     /// OS events the kernel refused.
     pub failed_events: u64,
@@ -895,6 +897,16 @@ impl<'k> Sim<'k> {
                     .kernel
                     .madvise_free(p.pid, addr, len)
                     .map_err(|e| e.to_string()),
+                Ok(p) if len > 0 && advice <= MADV_SEQUENTIAL => {
+                    let how = [
+                        AccessAdvice::Normal,
+                        AccessAdvice::Random,
+                        AccessAdvice::Sequential,
+                    ][advice as usize];
+                    self.kernel
+                        .madvise_access(p.pid, addr, len, how)
+                        .map_err(|e| e.to_string())
+                }
                 Ok(p) if len > 0 && advice == MADV_POPULATE_READ => self
                     .kernel
                     .populate(p.pid, addr, len, Populate::Read)
@@ -916,7 +928,10 @@ impl<'k> Sim<'k> {
                 Ok(p) => {
                     if !matches!(
                         advice,
-                        MADV_DONTNEED
+                        MADV_NORMAL
+                            | MADV_RANDOM
+                            | MADV_SEQUENTIAL
+                            | MADV_DONTNEED
                             | MADV_FREE
                             | MADV_HUGEPAGE
                             | MADV_NOHUGEPAGE

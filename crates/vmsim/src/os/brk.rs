@@ -52,6 +52,7 @@ impl Kernel {
                     role: VmaRole::Heap,
                     accounted: true,
                     huge: Default::default(),
+                    access: Default::default(),
                 });
             } else if new_end < old_end {
                 k.munmap(pid, new_end, old_end.0 - new_end.0)?;

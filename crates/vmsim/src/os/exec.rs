@@ -191,6 +191,7 @@ impl Kernel {
                 role,
                 accounted,
                 huge: Default::default(),
+                access: Default::default(),
             };
             vmas.insert(vma(
                 text_base,

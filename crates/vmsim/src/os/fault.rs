@@ -442,7 +442,7 @@ impl Kernel {
                 if !write && self.fault_around(pid, vma, page, file, offset) {
                     return Ok(FaultKind::PageCache);
                 }
-                let (pfn, kind, waited) = self.filemap_fault(pid, file, idx)?;
+                let (pfn, kind, waited) = self.filemap_fault(pid, file, idx, vma.access)?;
                 // Waited for its read: the fault is retried, and a read maps the pages
                 // around it whose reads are done by now, itself among them.
                 if waited && !write && self.fault_around(pid, vma, page, file, offset) {

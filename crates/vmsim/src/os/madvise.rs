@@ -23,6 +23,38 @@ impl Kernel {
         })
     }
 
+    /// `madvise(MADV_NORMAL / MADV_RANDOM / MADV_SEQUENTIAL)`: how the range will be
+    /// read, which decides how its file faults read ahead (see
+    /// [`AccessAdvice`](super::readahead::AccessAdvice)). The range must be mapped
+    /// throughout; its VMAs are split where it ends inside one.
+    pub fn madvise_access(
+        &mut self,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+        advice: super::readahead::AccessAdvice,
+    ) -> Result<(), Errno> {
+        self.advise_vmas(pid, addr, len, |v| v.access = advice)
+    }
+
+    /// Advice kept in the VMAs of `len` bytes from `addr` (`set` on each): the range
+    /// must be mapped throughout, its VMAs are split where it ends inside one, and a
+    /// huge page straddling an end is split first.
+    pub(super) fn advise_vmas(
+        &mut self,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+        set: impl Fn(&mut super::vma::Vma),
+    ) -> Result<(), Errno> {
+        let len = self.round_len(len)?;
+        let end = self.check_range(addr, len)?;
+        self.mapped_throughout(pid, addr, end)?;
+        self.split_huge_edges(pid, addr, end)?;
+        self.mm_mut(pid)?.vmas.update_range(addr, end, set);
+        Ok(())
+    }
+
     /// `madvise(MADV_FREE)`: the range's private anonymous pages that only this
     /// process maps stay mapped, but clean and marked: reclaim discards one that was
     /// not written since (the next touch finds zeros) instead of swapping it, and a

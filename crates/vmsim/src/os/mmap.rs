@@ -168,6 +168,7 @@ impl Kernel {
             role: VmaRole::Mmap,
             accounted,
             huge: Default::default(),
+            access: Default::default(),
         });
         if accounted {
             mm.committed += len;

@@ -773,13 +773,7 @@ impl Kernel {
         len: u64,
         advice: HugeAdvice,
     ) -> Result<(), Errno> {
-        let len = self.round_len(len)?;
-        let end = self.check_range(addr, len)?;
-        self.mapped_throughout(pid, addr, end)?;
-        self.split_huge_edges(pid, addr, end)?;
-        self.mm_mut(pid)?
-            .vmas
-            .update_range(addr, end, |v| v.huge = advice);
+        self.advise_vmas(pid, addr, len, |v| v.huge = advice)?;
         self.thp.advised |= advice == HugeAdvice::Huge;
         Ok(())
     }

@@ -160,6 +160,8 @@ pub struct Vma {
     pub accounted: bool,
     /// Its `madvise` advice on transparent huge pages (`VM_HUGEPAGE`, `VM_NOHUGEPAGE`).
     pub huge: super::thp::HugeAdvice,
+    /// Its `madvise` advice on reading a file ahead (`VM_RAND_READ`, `VM_SEQ_READ`).
+    pub access: super::readahead::AccessAdvice,
 }
 
 impl Vma {
@@ -186,6 +188,7 @@ impl Vma {
             && self.role == next.role
             && self.accounted == next.accounted
             && self.huge == next.huge
+            && self.access == next.access
             && self.backing.advanced(self.len()) == next.backing
     }
 
@@ -345,6 +348,7 @@ mod tests {
             role: VmaRole::Mmap,
             accounted: false,
             huge: Default::default(),
+            access: Default::default(),
         }
     }
 

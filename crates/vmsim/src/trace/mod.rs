@@ -374,6 +374,12 @@ impl Event {
     }
 }
 
+/// `MADV_NORMAL`: no advice on how the range is read.
+pub const MADV_NORMAL: u32 = 0;
+/// `MADV_RANDOM`: the range is read at random (no readahead).
+pub const MADV_RANDOM: u32 = 1;
+/// `MADV_SEQUENTIAL`: the range is read in order.
+pub const MADV_SEQUENTIAL: u32 = 2;
 /// `MADV_DONTNEED`: drop the range's pages.
 pub const MADV_DONTNEED: u32 = 4;
 /// `MADV_FREE`: the range's pages may be dropped lazily.
@@ -390,9 +396,9 @@ pub const MADV_POPULATE_WRITE: u32 = 23;
 /// Linux's `madvise` advice values (the same on x86-64 and every other architecture
 /// but a few old ones) and the names the text format gives them.
 const ADVICE: [(u32, &str); 25] = [
-    (0, "normal"),
-    (1, "random"),
-    (2, "sequential"),
+    (MADV_NORMAL, "normal"),
+    (MADV_RANDOM, "random"),
+    (MADV_SEQUENTIAL, "sequential"),
     (3, "willneed"),
     (MADV_DONTNEED, "dontneed"),
     (MADV_FREE, "free"),
