@@ -23,6 +23,63 @@ impl Kernel {
         })
     }
 
+    /// The end of the `len` bytes from `addr` that advice about reclaim (`free`,
+    /// `pageout`) acts on: `ENOMEM` unless mapped throughout, `EINVAL` if any of it is
+    /// hugetlb (Linux's `can_madv_lru_vma`).
+    fn lru_range(&self, pid: Pid, addr: VirtAddr, len: u64) -> Result<VirtAddr, Errno> {
+        let len = self.round_len(len)?;
+        let end = self.check_range(addr, len)?;
+        let vmas = self.mapped_throughout(pid, addr, end)?;
+        if vmas
+            .iter()
+            .any(|v| matches!(v.backing, Backing::HugeTlb { .. }))
+        {
+            return Err(Errno::EINVAL);
+        }
+        Ok(end)
+    }
+
+    /// `madvise(MADV_PAGEOUT)`: reclaims the range's pages now, as Linux's
+    /// `madvise_pageout` does (`reclaim_pages`): an anonymous page only this process
+    /// maps goes to swap (with two-list reclaim it stays in the swap cache until its
+    /// write completes, so a touch before reclaim frees it is a minor fault), a file
+    /// page is written back if dirty and dropped; pages mapped more than once, and
+    /// anonymous ones without swap space, stay. Nothing is counted as reclaim's
+    /// (`pgscan`, `pgsteal`); `pswpout` counts the writes. The range must be mapped
+    /// throughout; hugetlb ranges are `EINVAL`.
+    pub fn madvise_pageout(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
+        self.gathered(|k| {
+            let end = k.lru_range(pid, addr, len)?;
+            let paging = k.machine.spec.paging;
+            let pt = k.mm(pid)?.pt;
+            let mut victims: Vec<Pfn> = Vec::new();
+            for (_, slot) in pt.entries(&paging, &k.machine.ram, addr, end) {
+                // Only a folio this mapping alone maps (Linux: its mapcount is its
+                // number of pages).
+                if let Slot::Leaf(m) = slot {
+                    let kind = k.frames.kind(m.pfn);
+                    if matches!(kind, FrameKind::Anon | FrameKind::File)
+                        && k.rmap.of(m.pfn).nth(1).is_none()
+                    {
+                        victims.push(m.pfn);
+                    }
+                }
+            }
+            // One request for the range's swap writes, as reclaim's plug makes one.
+            let own = k.config.reclaim == super::ReclaimPolicy::TwoList && k.begin_writes();
+            for pfn in victims {
+                // A huge page's frames after its head are gone with it.
+                if k.frames.kind(pfn) != FrameKind::Free {
+                    k.page_out(pfn, None);
+                }
+            }
+            if own {
+                k.send_writes();
+            }
+            Ok(())
+        })
+    }
+
     /// `madvise(MADV_NORMAL / MADV_RANDOM / MADV_SEQUENTIAL)`: how the range will be
     /// read, which decides how its file faults read ahead (see
     /// [`AccessAdvice`](super::readahead::AccessAdvice)). The range must be mapped
@@ -63,16 +120,8 @@ impl Kernel {
     pub fn madvise_free(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
         // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
         self.gathered(|k| {
-            let len = k.round_len(len)?;
-            let end = k.check_range(addr, len)?;
-            let vmas = k.mapped_throughout(pid, addr, end)?;
-            if vmas
-                .iter()
-                .any(|v| matches!(v.backing, Backing::HugeTlb { .. }))
-            {
-                // Linux: MADV_FREE is for private anonymous memory only.
-                return Err(Errno::EINVAL);
-            }
+            // Linux: MADV_FREE is for private anonymous memory only.
+            let end = k.lru_range(pid, addr, len)?;
             // A huge page the range covers whole is let go whole (Linux's
             // `madvise_free_huge_pmd`); one it covers in part is split first.
             k.split_huge_edges(pid, addr, end)?;
@@ -130,6 +179,35 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use crate::os::test_support::*;
+
+    #[test]
+    fn madvise_pageout_swaps_private_pages_and_a_touch_finds_them_in_the_swap_cache() {
+        use crate::os::FaultKind;
+        let mut k = boot_small(8 << 20, 16 << 20, ReclaimPolicy::TwoList);
+        let pid = spawn(&mut k);
+        let n = 64u64;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        // Half of them shared with a child: those stay.
+        let child = k.fork(pid).unwrap();
+        k.madvise_dontneed(child, VirtAddr(a.0 + n / 2 * 4096), n / 2 * 4096)
+            .unwrap();
+        let outs = k.log.counters.swap_outs;
+        let scanned = k.log.counters.pages_scanned;
+        k.madvise_pageout(pid, a, n * 4096).unwrap();
+        assert_eq!(k.log.counters.swap_outs - outs, n / 2, "the private half");
+        assert_eq!(k.log.counters.pages_scanned, scanned, "not reclaim's scan");
+        // Their writes are in flight or done; either way a touch is a minor fault.
+        for i in 0..n {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i + 1);
+        }
+        assert_eq!(faults(&k, FaultKind::SwapCache), n / 2);
+        assert_eq!(faults(&k, FaultKind::SwapIn), 0);
+        assert_eq!(
+            k.madvise_pageout(pid, VirtAddr(a.0 + n * 4096), 4096),
+            Err(Errno::ENOMEM)
+        );
+    }
 
     #[test]
     fn madvise_dontneed_drops_pages() {

@@ -388,6 +388,8 @@ pub const MADV_FREE: u32 = 8;
 pub const MADV_HUGEPAGE: u32 = 14;
 /// `MADV_NOHUGEPAGE`: the range must not.
 pub const MADV_NOHUGEPAGE: u32 = 15;
+/// `MADV_PAGEOUT`: reclaim the range's pages now.
+pub const MADV_PAGEOUT: u32 = 21;
 /// `MADV_POPULATE_READ`: fault the range in for reading.
 pub const MADV_POPULATE_READ: u32 = 22;
 /// `MADV_POPULATE_WRITE`: fault the range in for writing.
@@ -414,7 +416,7 @@ const ADVICE: [(u32, &str); 25] = [
     (18, "wipeonfork"),
     (19, "keeponfork"),
     (20, "cold"),
-    (21, "pageout"),
+    (MADV_PAGEOUT, "pageout"),
     (MADV_POPULATE_READ, "populate_read"),
     (MADV_POPULATE_WRITE, "populate_write"),
     (24, "dontneed_locked"),

@@ -509,17 +509,28 @@ impl Kernel {
     /// for a page of a folio evicted whole. `None` if it cannot go now.
     fn steal(&mut self, pfn: Pfn, scope: Scope, folio_age: Option<u64>) -> Option<Evicted> {
         let group = self.frames.group(pfn);
-        let shadow = self.shadow_of(pfn, folio_age);
-        let gone = self.evict(pfn)?;
-        self.log.counters.paging_cycles += self.config.page_out_cycles;
+        let gone = self.page_out(pfn, folio_age)?;
         if gone == Evicted::Writing {
             // Not reclaimed yet: the page leaves when its write is done.
             return Some(gone);
         }
-        self.leave_shadow(gone, shadow);
         self.group_stat(group).pgsteal += 1;
         if matches!(scope, Scope::Group(_)) {
             self.log.counters.pages_reclaimed_group += 1;
+        }
+        Some(gone)
+    }
+
+    /// Evicts `pfn` (see [`Kernel::evict`]) at the kernel's cost per page, leaving a
+    /// shadow entry where it was once it is gone (Linux's `workingset_eviction`),
+    /// stamped `folio_age` for a page of a folio evicted whole. `None` if it cannot go
+    /// now.
+    pub(super) fn page_out(&mut self, pfn: Pfn, folio_age: Option<u64>) -> Option<Evicted> {
+        let shadow = self.shadow_of(pfn, folio_age);
+        let gone = self.evict(pfn)?;
+        self.log.counters.paging_cycles += self.config.page_out_cycles;
+        if gone != Evicted::Writing {
+            self.leave_shadow(gone, shadow);
         }
         Some(gone)
     }
