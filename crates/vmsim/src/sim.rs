@@ -35,7 +35,7 @@ use crate::os::{
 use crate::trace::{
     for_each_batch_pipelined, Event, EventReader, MapKind, TraceError, TracePid, TraceTid,
     MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT,
-    MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_RANDOM, MADV_SEQUENTIAL,
+    MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -72,7 +72,7 @@ pub struct SimStats {
     pub threads: u64,
     /// Calls counted and otherwise ignored: `syscall` and `thp-disable` events, and
     /// `madvise` with advice the model does not act on (all but `normal`, `random`,
-    /// `sequential`, `dontneed`, `free`, `pageout`, `hugepage`, `nohugepage`,
+    /// `sequential`, `willneed`, `dontneed`, `free`, `pageout`, `hugepage`, `nohugepage`,
     /// `populate_read` and `populate_write`).
     pub other_syscalls: u64,
     /// OS events the kernel refused.
@@ -907,6 +907,10 @@ impl<'k> Sim<'k> {
                         .madvise_access(p.pid, addr, len, how)
                         .map_err(|e| e.to_string())
                 }
+                Ok(p) if len > 0 && advice == MADV_WILLNEED => self
+                    .kernel
+                    .madvise_willneed(p.pid, addr, len)
+                    .map_err(|e| e.to_string()),
                 Ok(p) if len > 0 && advice == MADV_PAGEOUT => self
                     .kernel
                     .madvise_pageout(p.pid, addr, len)
@@ -935,6 +939,7 @@ impl<'k> Sim<'k> {
                         MADV_NORMAL
                             | MADV_RANDOM
                             | MADV_SEQUENTIAL
+                            | MADV_WILLNEED
                             | MADV_DONTNEED
                             | MADV_FREE
                             | MADV_PAGEOUT

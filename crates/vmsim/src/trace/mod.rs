@@ -380,6 +380,8 @@ pub const MADV_NORMAL: u32 = 0;
 pub const MADV_RANDOM: u32 = 1;
 /// `MADV_SEQUENTIAL`: the range is read in order.
 pub const MADV_SEQUENTIAL: u32 = 2;
+/// `MADV_WILLNEED`: the range will be used soon (read its file pages ahead).
+pub const MADV_WILLNEED: u32 = 3;
 /// `MADV_DONTNEED`: drop the range's pages.
 pub const MADV_DONTNEED: u32 = 4;
 /// `MADV_FREE`: the range's pages may be dropped lazily.
@@ -401,7 +403,7 @@ const ADVICE: [(u32, &str); 25] = [
     (MADV_NORMAL, "normal"),
     (MADV_RANDOM, "random"),
     (MADV_SEQUENTIAL, "sequential"),
-    (3, "willneed"),
+    (MADV_WILLNEED, "willneed"),
     (MADV_DONTNEED, "dontneed"),
     (MADV_FREE, "free"),
     (9, "remove"),
