@@ -601,9 +601,10 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
                 Ctl::Mmap,
                 &[r, a[1], a[2], a[3], dev, ino, a[5], size],
             );
-            // The kernel faults the new mapping in before mmap returns (mm_populate);
-            // MAP_NONBLOCK has made MAP_POPULATE do nothing since Linux 2.6.23.
-            if a[3] & (MAP_POPULATE | MAP_LOCKED) != 0 && a[3] & MAP_NONBLOCK == 0 {
+            // The kernel faults the new mapping in before mmap returns (mm_populate):
+            // always when locked; MAP_NONBLOCK has made MAP_POPULATE alone do nothing
+            // since Linux 2.6.23.
+            if a[3] & MAP_LOCKED != 0 || a[3] & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
                 ring.control(vcpu, Ctl::Populate, &[r, a[1]]);
             }
         }

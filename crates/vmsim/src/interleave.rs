@@ -33,8 +33,8 @@
 //! before was not running either: its clock moves up to the others' when it comes
 //! back, so it does not overtake them to make up the time it was away.
 //!
-//! A thread's `sleep` adds its nanoseconds to its clock, so the others run while it
-//! sleeps.
+//! A thread's `sleep` adds the time the kernel's clock moved for it to the thread's
+//! clock, so the others run while it sleeps.
 //!
 //! A trace whose processes never have a second thread is passed through untouched.
 
@@ -209,16 +209,20 @@ impl Interleave {
                 if let (Some(tid), false) = (creator, matches!(e, Event::Thread { .. })) {
                     self.sync(pid, tid, r);
                 }
+                // A sleep moves the sleeper's clock by as much as the kernel's moved (a
+                // sleep the kernel refused, none).
+                let before = matches!(e, Event::Sleep { .. }).then(|| r.clock_ns());
                 r.replay(std::slice::from_ref(&e));
                 match e {
                     Event::ThreadExit { pid, tid, .. } => {
                         // A later thread of the same number is a new one.
                         self.forget(|t| t.pid == pid && t.tid == tid);
                     }
-                    Event::Sleep { pid, ns } => {
+                    Event::Sleep { pid, .. } => {
                         // The sleeper's clock moves on: the others run in its sleep.
+                        let slept = r.clock_ns().saturating_sub(before.unwrap_or(0));
                         if let Some(&i) = creator.and_then(|tid| self.by_id.get(&(pid, tid))) {
-                            self.tasks[i].clock = self.tasks[i].clock.saturating_add(ns);
+                            self.tasks[i].clock = self.tasks[i].clock.saturating_add(slept);
                         }
                     }
                     Event::Exit { pid, .. } => {
@@ -360,7 +364,7 @@ impl Interleave {
         let before = r.clock_ns();
         r.replay(&chunk);
         let took = r.clock_ns().saturating_sub(before);
-        self.tasks[i].clock += took;
+        self.tasks[i].clock = self.tasks[i].clock.saturating_add(took);
         self.scratch = chunk;
     }
 }
@@ -401,6 +405,8 @@ mod tests {
                         self.current.insert(pid, tid);
                         self.starts.push((pid, tid));
                     }
+                    // As the kernel's clock: a sleep past 2^62 ns is refused.
+                    Event::Sleep { ns, .. } if ns <= 1 << 62 => self.now += ns,
                     _ => {}
                 }
             }
@@ -536,6 +542,26 @@ mod tests {
             (200..=200 + CHUNK).contains(&first_one),
             "thread 0 ran {first_one} accesses while thread 1 slept"
         );
+    }
+
+    #[test]
+    fn a_refused_or_huge_sleep_leaves_the_clocks_usable() {
+        // Refused: thread 1's clock stays, and it takes its turns at once. Accepted
+        // (2^62 ns): thread 0 runs first, and the clocks go on adding without overflow.
+        for (ns, asleep) in [(u64::MAX, false), (1 << 62, true)] {
+            let mut events = vec![access(1, 0), thread(1, 1), access(1, 1)];
+            events.push(Event::Sleep { pid: 1, ns });
+            for i in 0..100u64 {
+                events.push(thread(1, 1));
+                events.push(access(1, SLOW + i));
+                events.push(thread(1, 0));
+                events.push(access(1, 0x1000 + i));
+            }
+            let log = run(&events);
+            assert_eq!(log.order.len(), 202, "sleep {ns}");
+            let first_one = log.order[2..].iter().position(|o| o.1 == 1).unwrap();
+            assert_eq!(first_one >= 100, asleep, "sleep {ns}: {first_one}");
+        }
     }
 
     #[test]

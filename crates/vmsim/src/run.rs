@@ -795,7 +795,7 @@ pub fn replay_text(s: &SimStats) -> String {
     if s.other_syscalls > 0 {
         let _ = writeln!(
             t,
-            "  {} calls counted only (syscall, thp-disable, madvise advice not modelled)",
+            "  {} calls counted only (syscall, madvise advice not modelled)",
             s.other_syscalls
         );
     }

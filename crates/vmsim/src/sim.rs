@@ -70,7 +70,7 @@ pub struct SimStats {
     /// Threads that ran: each process's main thread and each new thread a `thread`
     /// event started.
     pub threads: u64,
-    /// Calls counted and otherwise ignored: `syscall` and `thp-disable` events, and
+    /// Calls counted and otherwise ignored: `syscall` events, and
     /// `madvise` with advice the model does not act on (all but `normal`, `random`,
     /// `sequential`, `willneed`, `dontneed`, `free`, `pageout`, `hugepage`, `nohugepage`,
     /// `populate_read` and `populate_write`).
@@ -1649,7 +1649,7 @@ mod tests {
              madvise 1 0x20000000 4KiB dontneed
              R 1 0x20000000 8
              madvise 1 0x20003000 4KiB free
-             madvise 1 0x20000000 16KiB willneed
+             madvise 1 0x20000000 16KiB cold
              madvise 1 0x20000000 0 dontneed
              madvise 1 0x50000000 4KiB dontneed
              shm 1 7 0x30000000 8KiB rw-
@@ -1673,7 +1673,7 @@ mod tests {
             "{f:?}"
         );
         // thp-disable is the kernel's now (prctl's flag on the process).
-        assert_eq!(s.other_syscalls, 2, "willneed, msync");
+        assert_eq!(s.other_syscalls, 2, "cold, msync");
         assert!(sim
             .kernel
             .process(crate::os::Pid(1))

@@ -50,8 +50,22 @@ impl Kernel {
     pub fn madvise_pageout(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
         self.gathered(|k| {
             let end = k.lru_range(pid, addr, len)?;
+            // Huge pages are paged out as their base pages: split first (those across
+            // the range's ends, then those inside it).
+            k.split_huge_edges(pid, addr, end)?;
             let paging = k.machine.spec.paging;
             let pt = k.mm(pid)?.pt;
+            let huge: Vec<Pfn> = pt
+                .entries(&paging, &k.machine.ram, addr, end)
+                .into_iter()
+                .filter_map(|(_, slot)| match slot {
+                    Slot::Leaf(m) if m.level > 1 => Some(m.pfn),
+                    _ => None,
+                })
+                .collect();
+            for head in huge {
+                k.split_huge_for_reclaim(head);
+            }
             let mut victims: Vec<Pfn> = Vec::new();
             for (_, slot) in pt.entries(&paging, &k.machine.ram, addr, end) {
                 // Only a folio this mapping alone maps (Linux: its mapcount is its
@@ -68,8 +82,9 @@ impl Kernel {
             // One request for the range's swap writes, as reclaim's plug makes one.
             let own = k.config.reclaim == super::ReclaimPolicy::TwoList && k.begin_writes();
             for pfn in victims {
-                // A huge page's frames after its head are gone with it.
-                if k.frames.kind(pfn) != FrameKind::Free {
+                // A page still being written from an earlier pageout stays, as
+                // Linux keeps a folio under writeback.
+                if !k.writing_at(pfn, k.io_now()) {
                     k.page_out(pfn, None);
                 }
             }
@@ -207,6 +222,29 @@ mod tests {
             k.madvise_pageout(pid, VirtAddr(a.0 + n * 4096), 4096),
             Err(Errno::ENOMEM)
         );
+    }
+
+    #[test]
+    fn madvise_pageout_pages_out_every_base_page_of_the_huge_pages_in_range() {
+        use crate::os::thp::ThpMode;
+        let mut k = boot_with("x86-64", |c| {
+            c.thp = ThpMode::Always;
+            c.swap_bytes = 64 << 20;
+            c.reclaim = ReclaimPolicy::TwoList;
+        });
+        let pid = spawn(&mut k);
+        let huge = 2u64 << 20;
+        let a = k.mmap(pid, MmapArgs::anon(2 * huge, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, 1024, |i| i + 1);
+        assert!(k.log.counters.thp.fault_alloc >= 2, "two huge pages");
+        let outs = k.log.counters.swap_outs;
+        // From the middle of the first to the end of the second.
+        k.madvise_pageout(pid, VirtAddr(a.0 + huge / 2), huge / 2 * 3)
+            .unwrap();
+        assert_eq!(k.log.counters.swap_outs - outs, 256 + 512);
+        for i in 0..1024 {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i + 1);
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! mapping is written (breaking copy-on-write and never mapping the zero page), any
 //! other is read, and one without access (`PROT_NONE`) is skipped.
 
+use super::fault::Violation;
 use super::vma::Prot;
 use super::{Errno, Kernel, Pid};
 use crate::addr::VirtAddr;
@@ -38,10 +39,13 @@ pub enum Populate {
 impl Kernel {
     /// Faults in the pages of `len` bytes of `pid` from `addr` as `get_user_pages`
     /// does (see the module's docs). The range is rounded out to whole pages and must
-    /// be mapped throughout (`ENOMEM` otherwise, before anything is done). With
-    /// [`Populate::Read`] or [`Populate::Write`], a page whose mapping does not allow
-    /// the access is `EINVAL` (Linux: `-EINVAL` for `MADV_POPULATE_*` on such a VMA);
-    /// a fault the handler cannot satisfy (out of memory) is `ENOMEM`, with the pages
+    /// be mapped throughout (`ENOMEM` otherwise, before anything is done). Each page
+    /// populated is left young, and dirty after a write, as Linux installs it. With
+    /// [`Populate::Map`], a fault the handler refuses (a page past a file's end, no
+    /// memory) ends that mapping's part and the next goes on, as `mm_populate` does.
+    /// With [`Populate::Read`] or [`Populate::Write`], the start must be page-aligned
+    /// and the mapping must allow the access (`EINVAL`, as Linux's `madvise`); a page
+    /// past a file's end is `EFAULT`, any other refused fault `ENOMEM`, with the pages
     /// before it populated.
     pub fn populate(
         &mut self,
@@ -51,6 +55,10 @@ impl Kernel {
         how: Populate,
     ) -> Result<(), Errno> {
         let ps = self.page_size();
+        // madvise wants a page-aligned start; mlock rounds it down.
+        if how != Populate::Map && !addr.is_aligned(ps) {
+            return Err(Errno::EINVAL);
+        }
         let start = addr.align_down(ps);
         let len = self.round_len(len.saturating_add(addr.0 - start.0))?;
         let end = self.check_range(start, len)?;
@@ -89,11 +97,31 @@ impl Kernel {
                         cause,
                         entry: None,
                     };
-                    if self.handle_fault(pid, fault).is_err() {
-                        return Err(Errno::ENOMEM);
+                    match self.handle_fault(pid, fault) {
+                        Ok(_) => {}
+                        // Linux's mm_populate goes on with the next mapping; a
+                        // page past a file's end is EFAULT for MADV_POPULATE_*.
+                        Err(_) if how == Populate::Map => break,
+                        Err(Violation::BeyondEnd) => return Err(Errno::EFAULT),
+                        Err(_) => return Err(Errno::ENOMEM),
                     }
                     if !self.process(pid).is_some_and(|p| p.is_running()) {
                         return Err(Errno::ENOMEM);
+                    }
+                    // The handler may have switched away (an OOM kill elsewhere).
+                    if self.tasks.current != Some(pid) {
+                        self.switch_to(pid).map_err(|_| Errno::ENOMEM)?;
+                    }
+                    // Young (and dirty after a write), as the access that follows a
+                    // program's fault would leave it, and as Linux installs it.
+                    if let Some(Slot::Leaf(m)) = pt.slot(&paging, &self.machine.ram, va) {
+                        let mut flags = m.flags | Flags::ACCESSED;
+                        if access == AccessKind::Write {
+                            flags = flags | Flags::DIRTY;
+                        }
+                        if flags != m.flags {
+                            let _ = pt.set_flags(&paging, &mut self.machine.ram, va, flags);
+                        }
                     }
                 }
                 va = VirtAddr(va.0 + ps);
@@ -133,9 +161,19 @@ mod tests {
             k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
         }
         assert_eq!(faults_of(&k, pid), 16, "the stores found their pages");
+        let pt = k.mm(pid).unwrap().pt;
+        let b = k.mmap(pid, MmapArgs::anon(2 * 4096, Prot::RW)).unwrap();
+        k.populate(pid, b, 2 * 4096, Populate::Map).unwrap();
+        match pt.slot(&k.machine.spec.paging, &k.machine.ram, b) {
+            Some(Slot::Leaf(m)) => assert!(
+                m.flags.contains(Flags::ACCESSED | Flags::DIRTY),
+                "young and dirty, as Linux installs a written page"
+            ),
+            other => panic!("{other:?}"),
+        }
         // Populated again: every page is there, so nothing happens.
         k.populate(pid, a, 16 * 4096, Populate::Map).unwrap();
-        assert_eq!(faults_of(&k, pid), 16);
+        assert_eq!(faults_of(&k, pid), 16 + 2, "and b's two");
     }
 
     #[test]
@@ -179,9 +217,13 @@ mod tests {
         let n = k.mmap(pid, MmapArgs::anon(4 * 4096, Prot::NONE)).unwrap();
         k.populate(pid, n, 4 * 4096, Populate::Map).unwrap();
         assert_eq!(faults_of(&k, pid), 0, "PROT_NONE is left alone");
-        // Unaligned: the pages the bytes touch.
+        // Unaligned: the pages the bytes touch for mlock; EINVAL for madvise.
         k.populate(pid, VirtAddr(a.0 + 100), 4096, Populate::Map)
             .unwrap();
         assert_eq!(faults_of(&k, pid), 2);
+        assert_eq!(
+            k.populate(pid, VirtAddr(a.0 + 100), 4096, Populate::Read),
+            Err(Errno::EINVAL)
+        );
     }
 }

@@ -934,6 +934,15 @@ mod tests {
                 pid: 2,
                 disable: false,
             },
+            Event::Sleep {
+                pid: 2,
+                ns: u64::MAX,
+            },
+            Event::Populate {
+                pid: 2,
+                addr: VirtAddr(0x7fff_f000),
+                len: 3 << 20,
+            },
             Event::Vfork {
                 parent: 2,
                 child: u32::MAX,
