@@ -120,7 +120,11 @@ impl Kernel {
                             flags = flags | Flags::DIRTY;
                         }
                         if flags != m.flags {
-                            let _ = pt.set_flags(&paging, &mut self.machine.ram, va, flags);
+                            if let Ok(flush) =
+                                pt.set_flags(&paging, &mut self.machine.ram, va, flags)
+                            {
+                                self.flush_for(pid, flush);
+                            }
                         }
                     }
                 }
