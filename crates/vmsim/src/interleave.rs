@@ -406,7 +406,7 @@ mod tests {
                         self.starts.push((pid, tid));
                     }
                     // As the kernel's clock: a sleep past 2^62 ns is refused.
-                    Event::Sleep { ns, .. } if ns <= 1 << 62 => self.now += ns,
+                    Event::Sleep { ns, .. } if ns <= crate::os::MAX_SLEEP_NS => self.now += ns,
                     _ => {}
                 }
             }
@@ -547,8 +547,8 @@ mod tests {
     #[test]
     fn a_refused_or_huge_sleep_leaves_the_clocks_usable() {
         // Refused: thread 1's clock stays, and it takes its turns at once. Accepted
-        // (2^62 ns): thread 0 runs first, and the clocks go on adding without overflow.
-        for (ns, asleep) in [(u64::MAX, false), (1 << 62, true)] {
+        // (the most, 2^62 ns): thread 0 runs first, and the clocks go on adding without overflow.
+        for (ns, asleep) in [(u64::MAX, false), (crate::os::MAX_SLEEP_NS, true)] {
             let mut events = vec![access(1, 0), thread(1, 1), access(1, 1)];
             events.push(Event::Sleep { pid: 1, ns });
             for i in 0..100u64 {

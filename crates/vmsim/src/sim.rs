@@ -27,15 +27,11 @@
 use crate::addr::PhysAddr;
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
-use crate::os::readahead::AccessAdvice;
-use crate::os::thp::HugeAdvice;
 use crate::os::{
     AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Populate, Program, Prot,
 };
 use crate::trace::{
     for_each_batch_pipelined, Event, EventReader, MapKind, TraceError, TracePid, TraceTid,
-    MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT,
-    MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -70,10 +66,8 @@ pub struct SimStats {
     /// Threads that ran: each process's main thread and each new thread a `thread`
     /// event started.
     pub threads: u64,
-    /// Calls counted and otherwise ignored: `syscall` events, and
-    /// `madvise` with advice the model does not act on (all but `normal`, `random`,
-    /// `sequential`, `willneed`, `dontneed`, `free`, `pageout`, `hugepage`, `nohugepage`,
-    /// `populate_read` and `populate_write`).
+    /// Calls counted and otherwise ignored: `syscall` events, and `madvise` with
+    /// advice the kernel does not model ([`Kernel::madvise`] gives `None`).
     pub other_syscalls: u64,
     /// OS events the kernel refused.
     pub failed_events: u64,
@@ -889,69 +883,14 @@ impl<'k> Sim<'k> {
                 advice,
             } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
-                Ok(p) if len > 0 && advice == MADV_DONTNEED => self
-                    .kernel
-                    .madvise_dontneed(p.pid, addr, len)
-                    .map_err(|e| e.to_string()),
-                Ok(p) if len > 0 && advice == MADV_FREE => self
-                    .kernel
-                    .madvise_free(p.pid, addr, len)
-                    .map_err(|e| e.to_string()),
-                Ok(p) if len > 0 && advice <= MADV_SEQUENTIAL => {
-                    let how = [
-                        AccessAdvice::Normal,
-                        AccessAdvice::Random,
-                        AccessAdvice::Sequential,
-                    ][advice as usize];
-                    self.kernel
-                        .madvise_access(p.pid, addr, len, how)
-                        .map_err(|e| e.to_string())
-                }
-                Ok(p) if len > 0 && advice == MADV_WILLNEED => self
-                    .kernel
-                    .madvise_willneed(p.pid, addr, len)
-                    .map_err(|e| e.to_string()),
-                Ok(p) if len > 0 && advice == MADV_PAGEOUT => self
-                    .kernel
-                    .madvise_pageout(p.pid, addr, len)
-                    .map_err(|e| e.to_string()),
-                Ok(p) if len > 0 && advice == MADV_POPULATE_READ => self
-                    .kernel
-                    .populate(p.pid, addr, len, Populate::Read)
-                    .map_err(|e| e.to_string()),
-                Ok(p) if len > 0 && advice == MADV_POPULATE_WRITE => self
-                    .kernel
-                    .populate(p.pid, addr, len, Populate::Write)
-                    .map_err(|e| e.to_string()),
-                Ok(p) if len > 0 && matches!(advice, MADV_HUGEPAGE | MADV_NOHUGEPAGE) => {
-                    let huge = if advice == MADV_HUGEPAGE {
-                        HugeAdvice::Huge
-                    } else {
-                        HugeAdvice::NoHuge
-                    };
-                    self.kernel
-                        .madvise_huge(p.pid, addr, len, huge)
-                        .map_err(|e| e.to_string())
-                }
-                Ok(p) => {
-                    if !matches!(
-                        advice,
-                        MADV_NORMAL
-                            | MADV_RANDOM
-                            | MADV_SEQUENTIAL
-                            | MADV_WILLNEED
-                            | MADV_DONTNEED
-                            | MADV_FREE
-                            | MADV_PAGEOUT
-                            | MADV_HUGEPAGE
-                            | MADV_NOHUGEPAGE
-                            | MADV_POPULATE_READ
-                            | MADV_POPULATE_WRITE
-                    ) {
+                Ok(p) => match self.kernel.madvise(p.pid, addr, len, advice) {
+                    None => {
                         self.stats.other_syscalls += 1;
+                        self.running(p)
                     }
-                    self.running(p)
-                }
+                    Some(_) if len == 0 => self.running(p),
+                    Some(r) => r.map_err(|e| e.to_string()),
+                },
             },
             Event::ShmDetach { pid, addr } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),

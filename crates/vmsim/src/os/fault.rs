@@ -407,7 +407,7 @@ impl Kernel {
                 Ok(FaultKind::DemandZero)
             }
             Backing::Shm { obj, offset } => {
-                let idx = (offset + (page.0 - vma.start.0)) / ps;
+                let idx = vma.object_page(offset, page, ps);
                 let (size, have) = {
                     let o = self.shm.objects[obj.0 as usize]
                         .as_ref()
@@ -431,7 +431,7 @@ impl Kernel {
                 self.map_object_page(pid, vma, page, pfn, write, kind)
             }
             Backing::File { file, offset } => {
-                let idx = (offset + (page.0 - vma.start.0)) / ps;
+                let idx = vma.object_page(offset, page, ps);
                 let len = self.cache.files[file.0 as usize].len;
                 if idx * ps >= len {
                     return Err(Violation::BeyondEnd);
@@ -480,7 +480,7 @@ impl Kernel {
         let ps = self.page_size();
         // The faulting page's folio, if cached, unmarked and larger than the window,
         // is the window (within the 2 MiB region the page's last table maps).
-        let idx = (offset + (page.0 - vma.start.0)) / ps;
+        let idx = vma.object_page(offset, page, ps);
         let folio = self
             .cache
             .pages
@@ -507,7 +507,7 @@ impl Kernel {
         let (mut va, mut mapped, mut hit) = (start, 0, false);
         while va < end {
             if pt.slot(&paging, &self.machine.ram, va).is_none() {
-                let idx = (offset + (va.0 - vma.start.0)) / ps;
+                let idx = vma.object_page(offset, va, ps);
                 match self.cached_page(pid, file, idx) {
                     // Neither a marked page nor one whose read is in flight.
                     Some(pfn) if !self.readahead_marked(pfn) && !self.reading(pfn) => {

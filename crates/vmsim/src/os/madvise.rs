@@ -1,14 +1,73 @@
-//! `madvise(MADV_DONTNEED)`: a range's pages dropped while its mapping stays (the
-//! next touch faults in zeros or the file's bytes again); `madvise(MADV_FREE)`: a
-//! range's private anonymous pages let go lazily, as Linux does.
+//! `madvise`: the advice vmsim models, by Linux's number ([`Kernel::madvise`]).
+//! `MADV_DONTNEED` drops a range's pages while its mapping stays (the next touch
+//! faults in zeros or the file's bytes again); `MADV_FREE` lets a range's private
+//! anonymous pages go lazily; `MADV_PAGEOUT` reclaims them now; the access advice
+//! (`MADV_RANDOM`, ...) and the huge-page advice are kept in the VMAs; `MADV_WILLNEED`
+//! reads ahead (`readahead.rs`) and `MADV_POPULATE_*` faults in (`populate.rs`).
 
 use super::frames::FrameKind;
+use super::readahead::AccessAdvice;
+use super::thp::HugeAdvice;
 use super::vma::Backing;
-use super::{Errno, Kernel, Pid};
+use super::{Errno, Kernel, Pid, Populate};
 use crate::addr::{Pfn, VirtAddr};
 use crate::hw::{Flags, Slot, SoftPte, TlbFlush};
 
+/// `MADV_NORMAL`: no advice on how the range is read.
+pub const MADV_NORMAL: u32 = 0;
+/// `MADV_RANDOM`: the range is read at random (no readahead).
+pub const MADV_RANDOM: u32 = 1;
+/// `MADV_SEQUENTIAL`: the range is read in order.
+pub const MADV_SEQUENTIAL: u32 = 2;
+/// `MADV_WILLNEED`: the range will be used soon (read its file pages ahead).
+pub const MADV_WILLNEED: u32 = 3;
+/// `MADV_DONTNEED`: drop the range's pages.
+pub const MADV_DONTNEED: u32 = 4;
+/// `MADV_FREE`: the range's pages may be dropped lazily.
+pub const MADV_FREE: u32 = 8;
+/// `MADV_HUGEPAGE`: the range may have transparent huge pages.
+pub const MADV_HUGEPAGE: u32 = 14;
+/// `MADV_NOHUGEPAGE`: the range must not.
+pub const MADV_NOHUGEPAGE: u32 = 15;
+/// `MADV_PAGEOUT`: reclaim the range's pages now.
+pub const MADV_PAGEOUT: u32 = 21;
+/// `MADV_POPULATE_READ`: fault the range in for reading.
+pub const MADV_POPULATE_READ: u32 = 22;
+/// `MADV_POPULATE_WRITE`: fault the range in for writing.
+pub const MADV_POPULATE_WRITE: u32 = 23;
+
 impl Kernel {
+    /// `madvise(addr, len, advice)`, by Linux's `MADV_*` number, as `do_madvise`
+    /// dispatches it: `None` for advice vmsim does not model (a caller counts it), and
+    /// `Ok` without doing anything for a length of 0, as Linux does.
+    pub fn madvise(
+        &mut self,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+        advice: u32,
+    ) -> Option<Result<(), Errno>> {
+        let act: fn(&mut Kernel, Pid, VirtAddr, u64) -> Result<(), Errno> = match advice {
+            MADV_NORMAL => |k, p, a, l| k.madvise_access(p, a, l, AccessAdvice::Normal),
+            MADV_RANDOM => |k, p, a, l| k.madvise_access(p, a, l, AccessAdvice::Random),
+            MADV_SEQUENTIAL => |k, p, a, l| k.madvise_access(p, a, l, AccessAdvice::Sequential),
+            MADV_WILLNEED => Kernel::madvise_willneed,
+            MADV_DONTNEED => Kernel::madvise_dontneed,
+            MADV_FREE => Kernel::madvise_free,
+            MADV_PAGEOUT => Kernel::madvise_pageout,
+            MADV_HUGEPAGE => |k, p, a, l| k.madvise_huge(p, a, l, HugeAdvice::Huge),
+            MADV_NOHUGEPAGE => |k, p, a, l| k.madvise_huge(p, a, l, HugeAdvice::NoHuge),
+            MADV_POPULATE_READ => |k, p, a, l| k.populate(p, a, l, Populate::Read),
+            MADV_POPULATE_WRITE => |k, p, a, l| k.populate(p, a, l, Populate::Write),
+            _ => return None,
+        };
+        Some(if len == 0 {
+            Ok(())
+        } else {
+            act(self, pid, addr, len)
+        })
+    }
+
     /// `madvise(MADV_DONTNEED)`: drops the pages of the range (the next touch finds
     /// zeros for private anonymous memory, the object's contents otherwise). The range
     /// must be mapped throughout.

@@ -33,6 +33,10 @@ mod kernel_space;
 pub mod khugepaged;
 pub mod limits;
 mod madvise;
+pub use madvise::{
+    MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT,
+    MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED,
+};
 mod mmap;
 mod mprotect;
 mod populate;

@@ -112,23 +112,31 @@ impl Kernel {
                     if self.tasks.current != Some(pid) {
                         self.switch_to(pid).map_err(|_| Errno::ENOMEM)?;
                     }
-                    // Young (and dirty after a write), as the access that follows a
-                    // program's fault would leave it, and as Linux installs it.
-                    if let Some(Slot::Leaf(m)) = pt.slot(&paging, &self.machine.ram, va) {
-                        let mut flags = m.flags | Flags::ACCESSED;
-                        if access == AccessKind::Write {
-                            flags = flags | Flags::DIRTY;
-                        }
-                        if flags != m.flags {
-                            if let Ok(flush) =
-                                pt.set_flags(&paging, &mut self.machine.ram, va, flags)
-                            {
-                                self.flush_for(pid, flush);
-                            }
-                        }
-                    }
+                    self.mark_used(pid, va, access == AccessKind::Write)?;
                 }
                 va = VirtAddr(va.0 + ps);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the Accessed bit (and Dirty, for a write) of `pid`'s entry at `va`, as the
+    /// access that follows a program's fault would, and as Linux installs a page it
+    /// populates.
+    fn mark_used(&mut self, pid: Pid, va: VirtAddr, write: bool) -> Result<(), Errno> {
+        let paging = self.machine.spec.paging;
+        let pt = self.mm(pid)?.pt;
+        let Some(Slot::Leaf(m)) = pt.slot(&paging, &self.machine.ram, va) else {
+            return Ok(());
+        };
+        let used = if write {
+            Flags::ACCESSED | Flags::DIRTY
+        } else {
+            Flags::ACCESSED
+        };
+        if !m.flags.contains(used) {
+            if let Ok(flush) = pt.set_flags(&paging, &mut self.machine.ram, va, m.flags | used) {
+                self.flush_for(pid, flush);
             }
         }
         Ok(())

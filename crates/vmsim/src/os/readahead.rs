@@ -222,7 +222,7 @@ impl Kernel {
             let from = vma.start.max(addr);
             let pages = (vma.end.min(end).0 - from.0) / ps;
             let window = ReadaheadState {
-                start: (offset + (from.0 - vma.start.0)) / ps,
+                start: vma.object_page(offset, from, ps),
                 size: pages.min(self.ra_pages(file)),
                 async_size: 0,
                 ..self.cache.files[file.0 as usize].ra

@@ -175,6 +175,12 @@ impl Vma {
         self.start == self.end
     }
 
+    /// The page of its file or shared-memory object that `va` maps, the object's
+    /// bytes starting at `offset` at the VMA's start (Linux's `linear_page_index`).
+    pub fn object_page(&self, offset: u64, va: VirtAddr, page_size: u64) -> u64 {
+        (offset + (va.0 - self.start.0)) / page_size
+    }
+
     /// Whether `va` lies inside.
     pub fn contains(&self, va: VirtAddr) -> bool {
         self.start <= va && va < self.end

@@ -374,28 +374,10 @@ impl Event {
     }
 }
 
-/// `MADV_NORMAL`: no advice on how the range is read.
-pub const MADV_NORMAL: u32 = 0;
-/// `MADV_RANDOM`: the range is read at random (no readahead).
-pub const MADV_RANDOM: u32 = 1;
-/// `MADV_SEQUENTIAL`: the range is read in order.
-pub const MADV_SEQUENTIAL: u32 = 2;
-/// `MADV_WILLNEED`: the range will be used soon (read its file pages ahead).
-pub const MADV_WILLNEED: u32 = 3;
-/// `MADV_DONTNEED`: drop the range's pages.
-pub const MADV_DONTNEED: u32 = 4;
-/// `MADV_FREE`: the range's pages may be dropped lazily.
-pub const MADV_FREE: u32 = 8;
-/// `MADV_HUGEPAGE`: the range may have transparent huge pages.
-pub const MADV_HUGEPAGE: u32 = 14;
-/// `MADV_NOHUGEPAGE`: the range must not.
-pub const MADV_NOHUGEPAGE: u32 = 15;
-/// `MADV_PAGEOUT`: reclaim the range's pages now.
-pub const MADV_PAGEOUT: u32 = 21;
-/// `MADV_POPULATE_READ`: fault the range in for reading.
-pub const MADV_POPULATE_READ: u32 = 22;
-/// `MADV_POPULATE_WRITE`: fault the range in for writing.
-pub const MADV_POPULATE_WRITE: u32 = 23;
+pub use crate::os::{
+    MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT,
+    MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED,
+};
 
 /// Linux's `madvise` advice values (the same on x86-64 and every other architecture
 /// but a few old ones) and the names the text format gives them.
