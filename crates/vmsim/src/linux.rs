@@ -174,6 +174,12 @@ pub struct Vmstat {
     pub workingset_activate_file: u64,
     /// Processes the OOM killer killed.
     pub oom_kill: u64,
+    /// Pages locked in RAM (`mlock`, a fault in a locked mapping, ...).
+    pub unevictable_pgs_mlocked: u64,
+    /// Locked pages unlocked while still in use.
+    pub unevictable_pgs_munlocked: u64,
+    /// Locked pages freed.
+    pub unevictable_pgs_cleared: u64,
     /// Huge pages a fault allocated.
     pub thp_fault_alloc: u64,
     /// Faults that wanted a huge page and took base pages.
@@ -249,6 +255,9 @@ impl Vmstat {
             workingset_activate_anon: c.workingset_activate[0],
             workingset_activate_file: c.workingset_activate[1],
             oom_kill: c.oom_kills,
+            unevictable_pgs_mlocked: c.mlock.mlocked,
+            unevictable_pgs_munlocked: c.mlock.munlocked,
+            unevictable_pgs_cleared: c.mlock.cleared,
             thp_fault_alloc: c.thp.fault_alloc,
             thp_fault_fallback: c.thp.fault_fallback,
             thp_fault_fallback_charge: c.thp.fault_fallback_charge,

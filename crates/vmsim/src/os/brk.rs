@@ -43,6 +43,7 @@ impl Kernel {
                 k.commit(grow)?;
                 let mm = k.mm_mut(pid)?;
                 mm.committed += grow;
+                let locked = mm.lock_future;
                 mm.vmas.insert(Vma {
                     start: old_end,
                     end: new_end,
@@ -53,7 +54,15 @@ impl Kernel {
                     accounted: true,
                     huge: Default::default(),
                     access: Default::default(),
+                    locked,
                 });
+                k.mm_mut(pid)?.brk = new;
+                if locked == super::Mlock::Locked {
+                    // Faulted in before brk returns; failures are ignored, as
+                    // Linux's mm_populate ignores them here.
+                    let _ = k.populate(pid, old_end, grow, super::Populate::Map);
+                }
+                return Ok(new);
             } else if new_end < old_end {
                 k.munmap(pid, new_end, old_end.0 - new_end.0)?;
             }

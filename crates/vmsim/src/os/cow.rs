@@ -78,6 +78,10 @@ impl Kernel {
         self.uncount(pid, old);
         self.rmap.remove(old, pid, page);
         self.put_frame(old);
+        if vma.locked.is_locked() {
+            // A locked mapping of it went; whoever still maps it may reclaim it.
+            self.munlock_frame(old);
+        }
         self.install(pid, page, new, writable)
             .map_err(|_| Violation::OutOfMemory)?;
         Ok(kind)

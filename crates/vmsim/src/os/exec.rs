@@ -136,6 +136,7 @@ impl Kernel {
                 rss: Rss::default(),
                 committed: 0,
                 swap_pages: 0,
+                lock_future: Default::default(),
             });
             k.log.counters.execs += 1;
             Ok(())
@@ -192,6 +193,7 @@ impl Kernel {
                 accounted,
                 huge: Default::default(),
                 access: Default::default(),
+                locked: Default::default(),
             };
             vmas.insert(vma(
                 text_base,
@@ -241,6 +243,7 @@ impl Kernel {
                 rss: Rss::default(),
                 committed,
                 swap_pages: 0,
+                lock_future: Default::default(),
             });
             k.log.counters.execs += 1;
             Ok(())

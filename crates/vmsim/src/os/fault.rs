@@ -301,6 +301,9 @@ impl Kernel {
                 }
             }
         };
+        if vma.locked.is_locked() {
+            self.mlock_faulted(pid, page);
+        }
         self.log.counters.faults[kind as usize] += 1;
         self.log.counters.fault_cycles += match kind.class() {
             FaultClass::Major => {
@@ -517,6 +520,9 @@ impl Kernel {
                         // bits include Accessed.
                         let flags = self.user_flags(vma.prot, vma.shared, false) | Flags::ACCESSED;
                         if self.install(pid, va, pfn, flags).is_ok() {
+                            if vma.locked.is_locked() {
+                                self.mlock_frame(pfn);
+                            }
                             mapped += 1;
                             hit |= va == page;
                         } else {

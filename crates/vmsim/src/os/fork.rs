@@ -38,7 +38,12 @@ impl Kernel {
                 name,
                 state: ProcState::Running,
                 mm: Some(AddressSpace {
-                    vmas: vmas.clone(),
+                    // The child's areas are not locked (Linux's dup_mmap).
+                    vmas: {
+                        let mut v = vmas.clone();
+                        v.unlock_all();
+                        v
+                    },
                     pt,
                     asid_gen: u64::MAX,
                     start_brk: layout.0,
@@ -49,6 +54,7 @@ impl Kernel {
                     rss: Rss::default(),
                     committed,
                     swap_pages: 0,
+                    lock_future: Default::default(),
                 }),
                 group,
                 stats: ProcStats::default(),

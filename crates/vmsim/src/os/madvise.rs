@@ -76,7 +76,11 @@ impl Kernel {
         self.gathered(|k| {
             let len = k.round_len(len)?;
             let end = k.check_range(addr, len)?;
-            k.mapped_throughout(pid, addr, end)?;
+            let vmas = k.mapped_throughout(pid, addr, end)?;
+            // Linux's madvise_dontneed_free_valid_vma: locked pages stay.
+            if vmas.iter().any(|v| v.locked.is_locked()) {
+                return Err(Errno::EINVAL);
+            }
             k.hugetlb_aligned(pid, addr, end)?;
             k.zap(pid, addr, end)
         })
@@ -84,14 +88,14 @@ impl Kernel {
 
     /// The end of the `len` bytes from `addr` that advice about reclaim (`free`,
     /// `pageout`) acts on: `ENOMEM` unless mapped throughout, `EINVAL` if any of it is
-    /// hugetlb (Linux's `can_madv_lru_vma`).
+    /// hugetlb or locked (Linux's `can_madv_lru_vma`).
     fn lru_range(&self, pid: Pid, addr: VirtAddr, len: u64) -> Result<VirtAddr, Errno> {
         let len = self.round_len(len)?;
         let end = self.check_range(addr, len)?;
         let vmas = self.mapped_throughout(pid, addr, end)?;
         if vmas
             .iter()
-            .any(|v| matches!(v.backing, Backing::HugeTlb { .. }))
+            .any(|v| matches!(v.backing, Backing::HugeTlb { .. }) || v.locked.is_locked())
         {
             return Err(Errno::EINVAL);
         }

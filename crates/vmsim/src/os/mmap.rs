@@ -1,6 +1,7 @@
 //! `mmap`: a new area of anonymous memory, a file, a shared-memory object or a device,
 //! placed where the caller asks or below the last one (top-down, as Linux does).
 
+use super::mlock::Mlock;
 use super::vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole};
 use super::{Errno, Kernel, Pid};
 use crate::addr::VirtAddr;
@@ -159,6 +160,12 @@ impl Kernel {
             }
         }
         let mm = self.mm_mut(pid)?;
+        // After mlockall(MCL_FUTURE) a new mapping is locked (hugetlb and device
+        // mappings never are, as Linux's VM_SPECIAL ones are not).
+        let locked = match backing {
+            Backing::HugeTlb { .. } | Backing::Device(_) => Mlock::Unlocked,
+            _ => mm.lock_future,
+        };
         mm.vmas.insert(Vma {
             start,
             end: VirtAddr(start.0 + len),
@@ -169,9 +176,15 @@ impl Kernel {
             accounted,
             huge: Default::default(),
             access: Default::default(),
+            locked,
         });
         if accounted {
             mm.committed += len;
+        }
+        if locked == Mlock::Locked {
+            // Faulted in before mmap returns; failures are ignored, as Linux's
+            // mm_populate ignores them here.
+            let _ = self.populate(pid, start, len, super::Populate::Map);
         }
         Ok(start)
     }

@@ -37,6 +37,8 @@ pub use madvise::{
     MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT,
     MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED,
 };
+pub mod mlock;
+pub use mlock::{Mlock, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT};
 mod mmap;
 mod mprotect;
 mod populate;
@@ -355,6 +357,8 @@ pub struct KernelCounters {
     pub thp: thp::ThpCounters,
     /// TLB flushes, local and by shootdown (see [`shootdown::TlbFlushCounters`]).
     pub tlb: shootdown::TlbFlushCounters,
+    /// Pages locked and unlocked (see [`mlock::MlockCounters`]).
+    pub mlock: mlock::MlockCounters,
 }
 
 impl KernelCounters {

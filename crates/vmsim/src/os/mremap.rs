@@ -51,16 +51,24 @@ impl Kernel {
                 return Err(Errno::EINVAL);
             }
             if new == old {
-                return match new_len.cmp(&old_len) {
-                    std::cmp::Ordering::Less => k.munmap(pid, new_end, old_len - new_len),
-                    std::cmp::Ordering::Equal => Ok(()),
-                    std::cmp::Ordering::Greater => k.grow_in_place(pid, &vma, old_end, new_end),
-                };
+                match new_len.cmp(&old_len) {
+                    std::cmp::Ordering::Less => return k.munmap(pid, new_end, old_len - new_len),
+                    std::cmp::Ordering::Equal => return Ok(()),
+                    std::cmp::Ordering::Greater => k.grow_in_place(pid, &vma, old_end, new_end)?,
+                }
+            } else {
+                if new < k.space.mmap_min || (new < old_end && old < new_end) {
+                    return Err(Errno::EINVAL);
+                }
+                k.move_area(pid, &vma, (old, old_len), (new, new_len))?;
             }
-            if new < k.space.mmap_min || (new < old_end && old < new_end) {
-                return Err(Errno::EINVAL);
+            if new_len > old_len && vma.locked.is_locked() {
+                // A locked mapping's new part is faulted in (unless locked on fault),
+                // past any failure, as Linux's mremap does (mm_populate).
+                let grown = VirtAddr(new.0 + old_len);
+                let _ = k.populate(pid, grown, new_len - old_len, super::Populate::Map);
             }
-            k.move_area(pid, &vma, (old, old_len), (new, new_len))
+            Ok(())
         })
     }
 

@@ -63,6 +63,12 @@ impl Kernel {
     /// references, and invalidates what the TLBs and walk caches hold for the range.
     pub(super) fn zap(&mut self, pid: Pid, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
         self.split_huge_edges(pid, start, end)?;
+        // Pages a locked VMA stops mapping, if still in use, are unlocked.
+        let locked: Vec<(VirtAddr, VirtAddr)> = (self.mm(pid)?.vmas.overlapping(start, end))
+            .iter()
+            .filter(|v| v.locked.is_locked())
+            .map(|v| (v.start, v.end))
+            .collect();
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
         let slots = pt.entries(&paging, &self.machine.ram, start, end);
@@ -76,6 +82,9 @@ impl Kernel {
                 crate::hw::Slot::Leaf(m) if m.level > 1 => {
                     let flush = self.zap_huge(pid, va, m.pfn)?;
                     flush.add_to(&mut pending);
+                    if locked.iter().any(|&(s, e)| s <= va && va < e) {
+                        self.munlock_frame(m.pfn);
+                    }
                 }
                 crate::hw::Slot::Leaf(m) => {
                     let (last, flush) = pt
@@ -91,6 +100,9 @@ impl Kernel {
                     self.uncount(pid, m.pfn);
                     self.rmap.remove(m.pfn, pid, va);
                     self.put_frame(m.pfn);
+                    if locked.iter().any(|&(s, e)| s <= va && va < e) {
+                        self.munlock_frame(m.pfn);
+                    }
                 }
                 s @ crate::hw::Slot::Soft { pte_addr, .. } => {
                     // The walk just read the entry: clearing it cannot fail, and it was

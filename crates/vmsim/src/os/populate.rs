@@ -19,6 +19,7 @@
 //! other is read, and one without access (`PROT_NONE`) is skipped.
 
 use super::fault::Violation;
+use super::mlock::Mlock;
 use super::vma::Prot;
 use super::{Errno, Kernel, Pid};
 use crate::addr::VirtAddr;
@@ -69,6 +70,9 @@ impl Kernel {
                 Populate::Read => AccessKind::Read,
                 Populate::Write => AccessKind::Write,
                 Populate::Map if vma.prot == Prot::NONE => continue,
+                // Locked on fault: left to the program's faults (Linux's
+                // populate_vma_page_range returns at once for VM_LOCKONFAULT).
+                Populate::Map if vma.locked == Mlock::OnFault => continue,
                 Populate::Map if vma.prot.contains(Prot::WRITE) && !vma.shared => AccessKind::Write,
                 Populate::Map => AccessKind::Read,
             };

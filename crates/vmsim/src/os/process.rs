@@ -123,6 +123,9 @@ pub struct AddressSpace {
     pub committed: u64,
     /// Pages swapped out (entries naming a swap slot).
     pub swap_pages: u64,
+    /// How mappings made from now on are locked (`mlockall(MCL_FUTURE)`: Linux's
+    /// `VM_LOCKED` in `mm->def_flags`).
+    pub lock_future: super::Mlock,
 }
 
 /// A process.

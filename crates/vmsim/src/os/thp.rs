@@ -449,10 +449,15 @@ impl Kernel {
         self.log.counters.thp.anon_huge_pages = self.thp.whole.len() as u64;
         self.reclaim.lists.set_extra(head.0 as u32, 0);
         let lazy = self.reclaim.lazyfree.contains(&head.0);
+        // The base pages of a locked huge page stay locked.
+        let locked = self.is_mlocked(head);
         for i in 1..self.hpage_pages() {
             let f = Pfn(head.0 + i);
             if self.frames.kind(f) == FrameKind::Anon {
                 self.lru_add(f);
+                if locked {
+                    self.lru_mlock(f);
+                }
                 if lazy {
                     self.reclaim.lazyfree.insert(f.0);
                 }

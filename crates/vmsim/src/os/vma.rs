@@ -162,6 +162,8 @@ pub struct Vma {
     pub huge: super::thp::HugeAdvice,
     /// Its `madvise` advice on reading a file ahead (`VM_RAND_READ`, `VM_SEQ_READ`).
     pub access: super::readahead::AccessAdvice,
+    /// Whether its pages are locked in RAM (`VM_LOCKED`, `VM_LOCKONFAULT`).
+    pub locked: super::mlock::Mlock,
 }
 
 impl Vma {
@@ -195,6 +197,7 @@ impl Vma {
             && self.accounted == next.accounted
             && self.huge == next.huge
             && self.access == next.access
+            && self.locked == next.locked
             && self.backing.advanced(self.len()) == next.backing
     }
 
@@ -318,6 +321,14 @@ impl VmaSet {
         }
     }
 
+    /// Unlocks every VMA, as a forked child's copy of its parent's areas is (Linux's
+    /// `dup_mmap` clears `VM_LOCKED`); neighbours are left apart, as Linux leaves them.
+    pub fn unlock_all(&mut self) {
+        for v in self.by_start.values_mut() {
+            v.locked = Default::default();
+        }
+    }
+
     /// Replaces the VMA that starts at `start` by `vma` (used to grow or shrink one in
     /// place); returns the old one.
     pub fn replace(&mut self, start: VirtAddr, vma: Vma) -> Option<Vma> {
@@ -355,6 +366,7 @@ mod tests {
             accounted: false,
             huge: Default::default(),
             access: Default::default(),
+            locked: Default::default(),
         }
     }
 

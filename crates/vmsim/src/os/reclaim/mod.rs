@@ -255,6 +255,9 @@ pub(super) const PG_REFERENCED: u8 = 1;
 /// A page's `PG_workingset`: it was on the active list once (deactivated since), or
 /// it came back soon after being evicted from there.
 pub(super) const PG_WORKINGSET: u8 = 2;
+/// A page's `PG_mlocked`: a locked mapping maps it, and it is off the reclaim lists
+/// (on Linux's unevictable list) until it is unlocked or freed.
+pub(super) const PG_MLOCKED: u8 = 4;
 
 /// What Linux keeps per memory group beside its lists (its `lruvec`): the cost of
 /// reclaiming anonymous and file pages, which sets the balance between them, the
@@ -428,11 +431,53 @@ impl Kernel {
         }
     }
 
-    /// Takes a freed frame off the reclaim lists.
+    /// Takes a freed frame off the reclaim lists (a locked one is `cleared`, as Linux
+    /// counts `unevictable_pgs_cleared`).
     pub(super) fn lru_del(&mut self, pfn: Pfn) {
         if pfn.0 < self.reclaim.flags.len() {
+            if self.reclaim.flag(pfn, PG_MLOCKED) {
+                self.reclaim.set_flag(pfn, PG_MLOCKED, false);
+                self.log.counters.mlock.cleared += 1;
+            }
             self.reclaim.lists.remove(pfn.0 as u32);
         }
+    }
+
+    /// Takes an anonymous or page-cache frame that a locked mapping maps off the
+    /// reclaim lists, where reclaim cannot find it (Linux's `mlock_folio` moves it to
+    /// the unevictable list). Returns the pages it stands for, or 0 if it was locked
+    /// already or is of another kind.
+    pub(super) fn lru_mlock(&mut self, pfn: Pfn) -> u64 {
+        if pfn.0 >= self.reclaim.flags.len()
+            || self.reclaim.flag(pfn, PG_MLOCKED)
+            || !matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File)
+        {
+            return 0;
+        }
+        let f = pfn.0 as u32;
+        let pages = self.reclaim.lists.weight(f) as u64;
+        self.reclaim.lists.remove(f);
+        self.reclaim.set_flag(pfn, PG_MLOCKED, true);
+        pages
+    }
+
+    /// Puts a locked frame back on the reclaim lists, at the head of its inactive
+    /// list (Linux's `munlock_folio` puts it back on the LRU). Returns the pages it
+    /// stands for, or 0 if it was not locked.
+    pub(super) fn lru_munlock(&mut self, pfn: Pfn) -> u64 {
+        if !self.reclaim.flag(pfn, PG_MLOCKED) {
+            return 0;
+        }
+        self.reclaim.set_flag(pfn, PG_MLOCKED, false);
+        let f = pfn.0 as u32;
+        let l = INACTIVE + self.lists_of(self.frames.kind(pfn));
+        self.reclaim.lists.push_head(l, f, self.frames.group(pfn));
+        self.reclaim.lists.weight(f) as u64
+    }
+
+    /// Whether frame `pfn` is locked (off the reclaim lists).
+    pub(super) fn is_mlocked(&self, pfn: Pfn) -> bool {
+        self.reclaim.flag(pfn, PG_MLOCKED)
     }
 
     /// Whether any mapping of `pfn` was accessed since the last look; clears the bits.
