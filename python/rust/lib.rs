@@ -416,7 +416,7 @@ fn sweep_rows(
 const RECORD: usize = 32;
 
 /// The kinds of events, by the code [`encode`] writes (`vmsim.Trace.KINDS`).
-const KINDS: [&str; 31] = [
+const KINDS: [&str; 33] = [
     "read",
     "write",
     "fetch",
@@ -448,6 +448,8 @@ const KINDS: [&str; 31] = [
     "file_cached",
     "sleep",
     "populate",
+    "mlock",
+    "mlockall",
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
@@ -547,6 +549,13 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
         } => (28, 0, pid, offset, len, u64::from(file)),
         Event::Sleep { pid, ns } => (29, 0, pid, 0, 0, ns),
         Event::Populate { pid, addr, len } => (30, 0, pid, addr.0, len, 0),
+        Event::Mlock {
+            pid,
+            addr,
+            len,
+            mode,
+        } => (31, 0, pid, addr.0, len, mode.code()),
+        Event::Mlockall { pid, flags } => (32, 0, pid, 0, 0, u64::from(flags)),
     };
     out.push(kind as u8);
     out.push(prot);

@@ -141,10 +141,16 @@ const SYS_EXIT_GROUP: i64 = 231;
 const SYS_NANOSLEEP: i64 = 35;
 const SYS_MLOCK: i64 = 149;
 const SYS_MLOCK2: i64 = 325;
+const SYS_MUNLOCK: i64 = 150;
+const SYS_MLOCKALL: i64 = 151;
+const SYS_MUNLOCKALL: i64 = 152;
 const MAP_LOCKED: u64 = 0x2000;
 const MAP_POPULATE: u64 = 0x8000;
 const MAP_NONBLOCK: u64 = 0x10000;
 const MLOCK_ONFAULT: u64 = 1;
+/// [`Ctl::Mlock`]'s modes: locked, and locked on fault (0 unlocks).
+const MLOCK_LOCKED: u64 = 1;
+const MLOCK_ON_FAULT: u64 = 2;
 const SYS_CLOCK_NANOSLEEP: i64 = 230;
 const SYS_WAITID: i64 = 247;
 const SYS_EXECVEAT: i64 = 322;
@@ -152,9 +158,9 @@ const PR_SET_THP_DISABLE: u64 = 41;
 const CLONE_VM: u64 = 0x100;
 const CLONE_VFORK: u64 = 0x4000;
 /// Memory syscalls the model does not act on: sent as `Syscall` records.
-const OTHER_MEMORY_SYSCALLS: [i64; 29] = [
-    26, 27, 29, 31, 149, 150, 151, 152, 216, 237, 238, 239, 256, 279, 310, 311, 319, 323, 324, 325,
-    329, 330, 331, 440, 447, 448, 450, 453, 462,
+const OTHER_MEMORY_SYSCALLS: [i64; 24] = [
+    26, 27, 29, 31, 216, 237, 238, 239, 256, 279, 310, 311, 319, 323, 324, 329, 330, 331, 440, 447,
+    448, 450, 453, 462,
 ];
 
 fn connect(sock: &str) -> c_int {
@@ -602,9 +608,11 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
                 &[r, a[1], a[2], a[3], dev, ino, a[5], size],
             );
             // The kernel faults the new mapping in before mmap returns (mm_populate):
-            // always when locked; MAP_NONBLOCK has made MAP_POPULATE alone do nothing
-            // since Linux 2.6.23.
-            if a[3] & MAP_LOCKED != 0 || a[3] & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
+            // always when locked (as an mlock of it does); MAP_NONBLOCK has made
+            // MAP_POPULATE alone do nothing since Linux 2.6.23.
+            if a[3] & MAP_LOCKED != 0 {
+                ring.control(vcpu, Ctl::Mlock, &[r, a[1], MLOCK_LOCKED]);
+            } else if a[3] & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
                 ring.control(vcpu, Ctl::Populate, &[r, a[1]]);
             }
         }
@@ -673,19 +681,24 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
                 }
             }
         }
-        // mlock faults the range in (counted, and then acted on as a populate). QEMU
-        // 7.2 has no mlock2 and returns ENOSYS, where Linux takes valid flags.
+        // Locking: the model locks the range (and faults it in unless on fault).
+        // QEMU 7.2 has no mlock2 and returns ENOSYS, where Linux takes valid flags.
         SYS_MLOCK | SYS_MLOCK2
             if ok
                 || (num == SYS_MLOCK2
                     && ret == -libc::ENOSYS as i64
                     && a[2] & !MLOCK_ONFAULT == 0) =>
         {
-            ring.control(vcpu, Ctl::Syscall, &[num as u64]);
-            if num == SYS_MLOCK || a[2] & MLOCK_ONFAULT == 0 {
-                ring.control(vcpu, Ctl::Populate, &[a[0], a[1]]);
-            }
+            let mode = if num == SYS_MLOCK2 && a[2] & MLOCK_ONFAULT != 0 {
+                MLOCK_ON_FAULT
+            } else {
+                MLOCK_LOCKED
+            };
+            ring.control(vcpu, Ctl::Mlock, &[a[0], a[1], mode]);
         }
+        SYS_MUNLOCK if ok => ring.control(vcpu, Ctl::Mlock, &[a[0], a[1], 0]),
+        SYS_MLOCKALL if ok => ring.control(vcpu, Ctl::Mlockall, &[a[0]]),
+        SYS_MUNLOCKALL if ok => ring.control(vcpu, Ctl::Mlockall, &[0]),
         n if OTHER_MEMORY_SYSCALLS.contains(&n) => ring.control(vcpu, Ctl::Syscall, &[n as u64]),
         SYS_NANOSLEEP | SYS_CLOCK_NANOSLEEP => {
             if let Some(from) = SLEEP_FROM.with(Cell::take) {

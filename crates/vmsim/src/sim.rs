@@ -728,7 +728,8 @@ impl<'k> Sim<'k> {
     /// one process that is never spawned), or, recorded with its image, the `execve`
     /// that started it. Every other event — `munmap`, `mprotect`, `mremap`, `madvise`,
     /// `shmdt`, `exec`, `exit`, `switch`, `thread`, `thread-exit`, `syscall`,
-    /// `thp-disable`, `sleep`, `populate`, and `fork` of a parent — acts on a process that must already
+    /// `thp-disable`, `sleep`, `populate`, `mlock`, `munlock`, `mlockall`,
+    /// `munlockall`, and `fork` of a parent — acts on a process that must already
     /// exist; on any other pid it is refused.
     pub fn creates(e: &Event) -> bool {
         matches!(
@@ -959,6 +960,25 @@ impl<'k> Sim<'k> {
                 Ok(p) => self
                     .kernel
                     .populate(p.pid, addr, len, Populate::Map)
+                    .map_err(|e| e.to_string()),
+            },
+            Event::Mlock {
+                pid,
+                addr,
+                len,
+                mode,
+            } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self
+                    .kernel
+                    .mlock(p.pid, addr, len, mode)
+                    .map_err(|e| e.to_string()),
+            },
+            Event::Mlockall { pid, flags } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self
+                    .kernel
+                    .mlockall(p.pid, flags)
                     .map_err(|e| e.to_string()),
             },
             Event::Sleep { pid, ns } => match self.proc_of(pid, e) {
@@ -1648,14 +1668,50 @@ mod tests {
              syscall 5 mlock
              thp-disable 5 0
              sleep 5 1000
-             populate 5 0x1000 4KiB",
+             populate 5 0x1000 4KiB
+             mlock 5 0x1000 4KiB
+             mlockall 5 current",
         );
-        assert_eq!(sim.stats.failed_events, 9, "{:?}", sim.stats.failures);
+        assert_eq!(sim.stats.failed_events, 11, "{:?}", sim.stats.failures);
         for f in &sim.stats.failures {
             assert!(f.contains("no process with trace pid 5"), "{f}");
         }
         assert_eq!(sim.kernel_pid(5), None);
         assert_eq!(sim.stats.other_syscalls, 0);
+    }
+
+    #[test]
+    fn lock_events_lock_fault_in_and_unlock() {
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            0,
+            "spawn 1
+             mmap 1 0x10000000 16KiB rw-
+             mlock 1 0x10000000 16KiB
+             munlock 1 0x10000000 8KiB
+             mmap 1 0x20000000 8KiB rw-
+             mlock 1 0x20000000 8KiB onfault
+             madvise 1 0x20000000 4KiB dontneed
+             mlockall 1 current,future
+             mmap 1 0x30000000 4KiB rw-
+             munlockall 1
+             mlock 1 0x40000000 4KiB",
+        );
+        let f = &sim.stats.failures;
+        assert_eq!(sim.stats.failed_events, 2, "{f:?}");
+        assert!(f[0].contains("dontneed): EINVAL"), "{f:?}");
+        assert!(
+            f[1].contains("(mlock 1 0x40000000 0x1000): ENOMEM"),
+            "{f:?}"
+        );
+        let c = sim.kernel.counters();
+        // 4 populated by mlock, 2 by mlockall's MCL_CURRENT (with the image's
+        // pages), 1 by MCL_FUTURE's mmap; munlock and munlockall unlock them all.
+        assert!(c.mlock.mlocked > 4 + 2 + 1, "{:?}", c.mlock);
+        assert_eq!(c.mlock.munlocked, c.mlock.mlocked, "{:?}", c.mlock);
+        assert_eq!(c.mlock.cleared, 0, "{:?}", c.mlock);
+        assert_eq!(sim.stats.other_syscalls, 0, "locking is acted on");
     }
 
     #[test]

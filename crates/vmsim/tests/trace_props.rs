@@ -107,11 +107,22 @@ fn new_event() -> impl Strategy<Value = Event> {
         (pid.clone(), nr).prop_map(|(pid, nr)| Event::Syscall { pid, nr }),
         (pid.clone(), any::<bool>()).prop_map(|(pid, disable)| Event::ThpDisable { pid, disable }),
         (pid.clone(), any::<u64>()).prop_map(|(pid, ns)| Event::Sleep { pid, ns }),
-        (pid, addr, 1u64..(1 << 40)).prop_map(|(pid, addr, len)| Event::Populate {
-            pid,
-            addr: VirtAddr(addr),
-            len
+        (pid.clone(), addr.clone(), 1u64..(1 << 40)).prop_map(|(pid, addr, len)| {
+            Event::Populate {
+                pid,
+                addr: VirtAddr(addr),
+                len,
+            }
         }),
+        (pid.clone(), addr, 1u64..(1 << 40), 0u64..3).prop_map(|(pid, addr, len, m)| {
+            Event::Mlock {
+                pid,
+                addr: VirtAddr(addr),
+                len,
+                mode: vmsim::trace::Mlock::from_code(m).unwrap(),
+            }
+        }),
+        (pid, any::<u32>()).prop_map(|(pid, flags)| Event::Mlockall { pid, flags }),
     ]
 }
 

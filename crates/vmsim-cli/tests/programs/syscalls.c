@@ -1,8 +1,8 @@
 /* Every memory syscall the recorder follows: mmap of anonymous memory and of a file
  * (private and shared), munmap, mprotect, mremap (grow in place and move), madvise,
- * brk, System V shared memory, memfd_create, mlock (counted only),
+ * brk, System V shared memory, memfd_create, mlock, munlock, mlockall, munlockall,
  * prctl(PR_SET_THP_DISABLE), and reads and writes of a file, copy_file_range and
- * sendfile among them; MAP_POPULATE and mlock2; and two sleeps (nanosleep,
+ * sendfile among them; MAP_POPULATE, MAP_LOCKED and mlock2; and two sleeps (nanosleep,
  * clock_nanosleep). */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -82,13 +82,17 @@ int main(int argc, char **argv) {
     mlock(m, 4096);
     munlock(m, 4096);
     munmap(m, 1 << 16);
-    /* Faulted in by the kernel: 8 pages, then 2 more by mlock2, none by the
-     * MLOCK_ONFAULT one. */
+    /* Faulted in by the kernel: 8 pages; locked: 2 by mlock2, 2 more on fault, and
+     * 3 mapped MAP_LOCKED. */
     char *pop = mmap(0, 8 << 12, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     char *lk = mmap(0, 4 << 12, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     syscall(SYS_mlock2, lk, 2 << 12, 0);
     syscall(SYS_mlock2, lk + (2 << 12), 2 << 12, 1 /* MLOCK_ONFAULT */);
-    sum += pop[0] + lk[0];
+    char *ml = mmap(0, 3 << 12, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, -1, 0);
+    /* Mappings made from now on locked as they fault, then nothing locked. */
+    mlockall(MCL_FUTURE | MCL_ONFAULT);
+    munlockall();
+    sum += pop[0] + lk[0] + ml[0];
     prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     /* 20 ms asleep, then 10 ms: two sleep events. */
     struct timespec nap = { 0, 20 * 1000 * 1000 };

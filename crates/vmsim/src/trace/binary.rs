@@ -18,7 +18,8 @@
 //!   5 fork, 6 exec, 7 exit, 8 switch, 9 shm attach; from version 2 also 10 thread,
 //!   11 thread exit, 12 exec image, 13 mremap, 14 madvise, 15 shm detach, 16 syscall,
 //!   17 thp disable, 18 vfork, 19 read, 20 file readahead, 21 nonzero, 22 values,
-//!   23 file size, 24 write, 25 file cached, 26 sleep, 27 populate), then its fields as varints in the order of [`super::Event`]'s
+//!   23 file size, 24 write, 25 file cached, 26 sleep, 27 populate, 28 mlock (mode 0 unlock, 1 lock,
+//!   2 on fault), 29 mlockall), then its fields as varints in the order of [`super::Event`]'s
 //!   fields; exit codes are zigzag varints, booleans 0 or 1; protections are one byte
 //!   (`r`=1, `w`=2, `x`=4; for mmap also 8: shared, 16: a file number and offset
 //!   follow).
@@ -31,7 +32,7 @@
 use super::{read_exact_or, Access, Event, Location, MapKind, TraceError, BATCH};
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
-use crate::os::Prot;
+use crate::os::{Mlock, Prot};
 use std::io::{BufRead, Write};
 
 /// The first eight bytes of a vmsim binary trace.
@@ -255,6 +256,13 @@ impl<W: Write> BinaryWriter<W> {
             Event::ThpDisable { pid, disable } => os(b, 17, &[pid as u64, disable as u64]),
             Event::Sleep { pid, ns } => os(b, 26, &[pid as u64, ns]),
             Event::Populate { pid, addr, len } => os(b, 27, &[pid as u64, addr.0, len]),
+            Event::Mlock {
+                pid,
+                addr,
+                len,
+                mode,
+            } => os(b, 28, &[pid as u64, addr.0, len, mode.code()]),
+            Event::Mlockall { pid, flags } => os(b, 29, &[pid as u64, flags as u64]),
         }
         self.nr += 1;
         if self.buf.len() >= CHUNK {
@@ -795,6 +803,19 @@ impl<R: BufRead> BinaryReader<R> {
                 addr: VirtAddr(self.varint()?),
                 len: self.varint()?,
             },
+            28 => Event::Mlock {
+                pid: self.u32("pid")?,
+                addr: VirtAddr(self.varint()?),
+                len: self.varint()?,
+                mode: {
+                    let m = self.varint()?;
+                    Mlock::from_code(m).ok_or(format!("mlock mode {m} is not 0, 1 or 2"))?
+                },
+            },
+            29 => Event::Mlockall {
+                pid: self.u32("pid")?,
+                flags: self.u32("mlockall flags")?,
+            },
             26 => Event::Sleep {
                 pid: self.u32("pid")?,
                 ns: self.varint()?,
@@ -808,6 +829,7 @@ impl<R: BufRead> BinaryReader<R> {
 mod tests {
     use super::*;
     use crate::addr::VirtAddr;
+    use crate::os::{MCL_CURRENT, MCL_FUTURE};
 
     fn sample() -> Vec<Event> {
         let mut v = vec![
@@ -942,6 +964,22 @@ mod tests {
                 pid: 2,
                 addr: VirtAddr(0x7fff_f000),
                 len: 3 << 20,
+            },
+            Event::Mlock {
+                pid: 2,
+                addr: VirtAddr(0x7fff_f000),
+                len: 1,
+                mode: Mlock::OnFault,
+            },
+            Event::Mlock {
+                pid: 2,
+                addr: VirtAddr(0),
+                len: u64::MAX,
+                mode: Mlock::Unlocked,
+            },
+            Event::Mlockall {
+                pid: 2,
+                flags: MCL_CURRENT | MCL_FUTURE,
             },
             Event::Vfork {
                 parent: 2,

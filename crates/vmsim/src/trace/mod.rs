@@ -319,6 +319,26 @@ pub enum Event {
         /// Bytes.
         len: u64,
     },
+    /// `mlock`, `mlock2` and `munlock` (and `mmap(MAP_LOCKED)`, as an `mlock` of the
+    /// new mapping): the range's pages are locked in RAM, or unlocked (see the
+    /// kernel's `mlock`).
+    Mlock {
+        /// Who.
+        pid: TracePid,
+        /// Start.
+        addr: VirtAddr,
+        /// Bytes.
+        len: u64,
+        /// Locked, locked on fault (`MLOCK_ONFAULT`), or unlocked (`munlock`).
+        mode: Mlock,
+    },
+    /// `mlockall` with its `MCL_*` flags, or `munlockall` (no flags).
+    Mlockall {
+        /// Who.
+        pid: TracePid,
+        /// `MCL_CURRENT` (1), `MCL_FUTURE` (2), `MCL_ONFAULT` (4); 0 for `munlockall`.
+        flags: u32,
+    },
     /// `prctl(PR_SET_THP_DISABLE)`.
     ThpDisable {
         /// Who.
@@ -368,12 +388,15 @@ impl Event {
             | Event::Values { pid }
             | Event::ThpDisable { pid, .. }
             | Event::Sleep { pid, .. }
-            | Event::Populate { pid, .. } => pid,
+            | Event::Populate { pid, .. }
+            | Event::Mlock { pid, .. }
+            | Event::Mlockall { pid, .. } => pid,
             Event::Fork { parent, .. } | Event::Vfork { parent, .. } => parent,
         }
     }
 }
 
+pub use crate::os::{Mlock, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT};
 pub use crate::os::{
     MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT,
     MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED,

@@ -95,6 +95,10 @@ fn name(e: &Event) -> &'static str {
         Event::ThpDisable { .. } => "thp-disable",
         Event::Sleep { .. } => "sleep",
         Event::Populate { .. } => "populate",
+        Event::Mlock { mode, .. } if mode.is_locked() => "mlock",
+        Event::Mlock { .. } => "munlock",
+        Event::Mlockall { flags: 0, .. } => "munlockall",
+        Event::Mlockall { .. } => "mlockall",
     }
 }
 

@@ -34,7 +34,11 @@
 //! syscall 3 msync                   # a call the model only counts: name or number
 //! thp-disable 3 1
 //! sleep 3 1000000                   # thread 1 of pid 3 slept 1 ms (nanoseconds)
-//! populate 3 0x7f1000000000 16KiB   # MAP_POPULATE, mlock: the kernel faults it in
+//! populate 3 0x7f1000000000 16KiB   # MAP_POPULATE: the kernel faults it in
+//! mlock 3 0x7f1000000000 16KiB      # locked in RAM (and faulted in); `onfault` after
+//! munlock 3 0x7f1000000000 16KiB
+//! mlockall 3 current,future         # MCL_* by name (current, future, onfault)
+//! munlockall 3
 //! thread-exit 3 1 0
 //! ```
 //!
@@ -42,7 +46,7 @@
 
 use super::{
     access_size, advice_name, advice_number, number, quote, syscall_name, syscall_number, Access,
-    Event, MapKind, TraceError, TracePid, TraceTid,
+    Event, MapKind, Mlock, TraceError, TracePid, TraceTid, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT,
 };
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
@@ -393,6 +397,56 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 len: len(w, 3)?,
             }
         }
+        "mlock" | "munlock" => {
+            let unlock = w[0] == "munlock";
+            at_most(w, if unlock { 4 } else { 5 })?;
+            let mode = match w.get(4) {
+                _ if unlock => Mlock::Unlocked,
+                None => Mlock::Locked,
+                Some(&"onfault") => Mlock::OnFault,
+                Some(other) => return Err(format!("`{other}` is not `onfault`")),
+            };
+            Event::Mlock {
+                pid: pid(w, 1)?,
+                addr: VirtAddr(num(w, 2, "the address")?),
+                len: len(w, 3)?,
+                mode,
+            }
+        }
+        "mlockall" => {
+            at_most(w, 3)?;
+            let text = w
+                .get(2)
+                .ok_or("the flags (current, future, onfault) are missing")?;
+            let mut flags = 0;
+            for name in text.split(',') {
+                if let Ok(n) = name.parse::<u32>() {
+                    flags |= n;
+                    continue;
+                }
+                flags |= match name {
+                    "current" => MCL_CURRENT,
+                    "future" => MCL_FUTURE,
+                    "onfault" => MCL_ONFAULT,
+                    _ => {
+                        return Err(format!(
+                            "mlockall flag `{name}` is not current, future or onfault"
+                        ))
+                    }
+                };
+            }
+            Event::Mlockall {
+                pid: pid(w, 1)?,
+                flags,
+            }
+        }
+        "munlockall" => {
+            at_most(w, 2)?;
+            Event::Mlockall {
+                pid: pid(w, 1)?,
+                flags: 0,
+            }
+        }
         "sleep" => {
             at_most(w, 3)?;
             Event::Sleep {
@@ -616,6 +670,34 @@ pub fn format_event(e: &Event) -> String {
         Event::ThpDisable { pid, disable } => format!("thp-disable {pid} {}", disable as u8),
         Event::Sleep { pid, ns } => format!("sleep {pid} {ns}"),
         Event::Populate { pid, addr, len } => format!("populate {pid} {addr:#x} {len:#x}"),
+        Event::Mlock {
+            pid,
+            addr,
+            len,
+            mode,
+        } => match mode {
+            Mlock::Unlocked => format!("munlock {pid} {addr:#x} {len:#x}"),
+            Mlock::Locked => format!("mlock {pid} {addr:#x} {len:#x}"),
+            Mlock::OnFault => format!("mlock {pid} {addr:#x} {len:#x} onfault"),
+        },
+        Event::Mlockall { pid, flags: 0 } => format!("munlockall {pid}"),
+        Event::Mlockall { pid, flags }
+            if flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 =>
+        {
+            format!("mlockall {pid} {flags}")
+        }
+        Event::Mlockall { pid, flags } => {
+            let names: Vec<String> = [
+                (MCL_CURRENT, "current"),
+                (MCL_FUTURE, "future"),
+                (MCL_ONFAULT, "onfault"),
+            ]
+            .iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, n)| n.to_string())
+            .collect();
+            format!("mlockall {pid} {}", names.join(","))
+        }
         Event::Mmap {
             pid,
             addr,
@@ -708,7 +790,7 @@ mod tests {
             .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
             .collect();
         let recorded = read(&block).unwrap();
-        assert_eq!(recorded.len(), 13);
+        assert_eq!(recorded.len(), 17);
         assert_eq!(recorded[0], Event::ExecImage { pid: 3 });
         assert_eq!(
             recorded[6],
@@ -795,9 +877,29 @@ mod tests {
                     madvise 2 0x1000 4KiB 4\nshmdt 2 0x30000000\nsyscall 2 mseal\n\
                     syscall 2 0\nsyscall 2 4000000000\nthp-disable 2 0\nthp-disable 2 1\n\
                     file-cached 2 5 8192 0x3000\nsleep 2 1000000\n\
-                    populate 2 0x1000 8KiB\n";
+                    populate 2 0x1000 8KiB\nmlock 2 0x1000 4KiB\n\
+                    mlock 2 0x1000 4KiB onfault\nmunlock 2 0x1000 4KiB\n\
+                    mlockall 2 future,current\nmlockall 2 current,onfault\nmunlockall 2\n\
+                    mlockall 2 9\n";
         let events = read(text).unwrap();
-        assert_eq!(events.len(), 18);
+        assert_eq!(events.len(), 25);
+        assert_eq!(
+            events[19],
+            Event::Mlock {
+                pid: 2,
+                addr: VirtAddr(0x1000),
+                len: 4096,
+                mode: Mlock::OnFault
+            }
+        );
+        assert_eq!(
+            events[21],
+            Event::Mlockall {
+                pid: 2,
+                flags: MCL_CURRENT | MCL_FUTURE
+            }
+        );
+        assert_eq!(events[23], Event::Mlockall { pid: 2, flags: 0 });
         assert_eq!(
             events[17],
             Event::Populate {
@@ -875,6 +977,13 @@ mod tests {
         assert_eq!(lines[15], "file-cached 2 5 0x2000 0x3000");
         assert_eq!(lines[16], "sleep 2 1000000");
         assert_eq!(lines[17], "populate 2 0x1000 0x2000");
+        assert_eq!(lines[18], "mlock 2 0x1000 0x1000");
+        assert_eq!(lines[19], "mlock 2 0x1000 0x1000 onfault");
+        assert_eq!(lines[20], "munlock 2 0x1000 0x1000");
+        assert_eq!(lines[21], "mlockall 2 current,future");
+        assert_eq!(lines[22], "mlockall 2 current,onfault");
+        assert_eq!(lines[23], "munlockall 2");
+        assert_eq!(lines[24], "mlockall 2 9", "unknown flags as a number");
         let mut w = TextWriter::new(Vec::new(), "out").unwrap();
         for e in &events {
             w.write(e).unwrap();
@@ -948,6 +1057,18 @@ mod tests {
             ("sleep 1 1ms\n", "the nanoseconds asleep `1ms` is not"),
             ("populate 1 0x1000 0\n", "length 0"),
             ("populate 1 0x1000\n", "the length is missing"),
+            ("mlock 1 0x1000 4KiB always\n", "`always` is not `onfault`"),
+            (
+                "munlock 1 0x1000 4KiB onfault\n",
+                "`onfault` is one too many",
+            ),
+            ("mlock 1 0x1000 0\n", "length 0"),
+            (
+                "mlockall 1\n",
+                "the flags (current, future, onfault) are missing",
+            ),
+            ("mlockall 1 now\n", "mlockall flag `now` is not current"),
+            ("munlockall 1 current\n", "`current` is one too many"),
         ];
         for (text, want) in cases {
             let e = read(text).unwrap_err().to_string();

@@ -7,7 +7,7 @@ use super::wire::{self, Ctl};
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::Prot;
-use crate::trace::{Access, Event, MapKind, TracePid, TraceTid};
+use crate::trace::{Access, Event, MapKind, Mlock, TracePid, TraceTid};
 use rustc_hash::FxHashMap;
 
 /// `mmap`'s `MAP_GROWSDOWN` (x86-64).
@@ -665,7 +665,20 @@ impl Demux {
                 }),
                 Ctl::Sleep => out(Event::Sleep { pid, ns: a[0] }),
                 // mlock of 0 bytes succeeds and does nothing.
-                Ctl::Populate if a[1] == 0 => {}
+                Ctl::Populate | Ctl::Mlock if a[1] == 0 => {}
+                Ctl::Mlock => match Mlock::from_code(a[2]) {
+                    Some(mode) => out(Event::Mlock {
+                        pid,
+                        addr: VirtAddr(a[0]),
+                        len: a[1],
+                        mode,
+                    }),
+                    None => return Err(err(format!("mlock mode {} is not 0, 1 or 2", a[2]))),
+                },
+                Ctl::Mlockall => out(Event::Mlockall {
+                    pid,
+                    flags: a[0] as u32,
+                }),
                 Ctl::Populate => out(Event::Populate {
                     pid,
                     addr: VirtAddr(a[0]),

@@ -111,9 +111,13 @@ pub enum Ctl {
     Cached = 24,
     /// `nanosleep` or `clock_nanosleep` returned: `[nanoseconds the call took]`.
     Sleep = 25,
-    /// The kernel faulted a range in (`mmap` with `MAP_POPULATE` or `MAP_LOCKED`,
-    /// `mlock`, `mlock2` without `MLOCK_ONFAULT`): `[addr, len]`.
+    /// The kernel faulted a range in (`mmap` with `MAP_POPULATE`): `[addr, len]`.
     Populate = 26,
+    /// `mlock`, `mlock2`, `munlock`, or `mmap` with `MAP_LOCKED` returned: `[addr,
+    /// len, mode]`, the mode 0 for `munlock`, 1 locked, 2 locked on fault.
+    Mlock = 27,
+    /// `mlockall` or `munlockall` returned: `[flags]` (`MCL_*`; 0 for `munlockall`).
+    Mlockall = 28,
 }
 
 impl Ctl {
@@ -147,6 +151,8 @@ impl Ctl {
             24 => Cached,
             25 => Sleep,
             26 => Populate,
+            27 => Mlock,
+            28 => Mlockall,
             _ => return None,
         })
     }
@@ -157,9 +163,9 @@ impl Ctl {
         match self {
             Untraced | End | Values => 0,
             Thread | ThreadNew | ThreadExit | Brk | Shmdt | Exit | Syscall | ThpDisable
-            | Nonzero | Sleep => 1,
+            | Nonzero | Sleep | Mlockall => 1,
             Munmap | Reap | Fork | Populate => 2,
-            Hello | Mprotect | Madvise => 3,
+            Hello | Mprotect | Madvise | Mlock => 3,
             Mremap | Shmat => 4,
             FileRead | Cached => 5,
             FileWrite => 6,
