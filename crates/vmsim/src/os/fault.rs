@@ -411,23 +411,26 @@ impl Kernel {
             }
             Backing::Shm { obj, offset } => {
                 let idx = vma.object_page(offset, page, ps);
-                let (size, have) = {
+                let (size, have, swapped) = {
                     let o = self.shm.objects[obj.0 as usize]
                         .as_ref()
                         .ok_or(Violation::BeyondEnd)?;
-                    (o.size, o.pages.get(&idx).copied())
+                    (
+                        o.size,
+                        o.pages.get(&idx).copied(),
+                        o.swapped.get(&idx).copied(),
+                    )
                 };
                 if idx * ps >= size {
                     return Err(Violation::BeyondEnd);
                 }
-                let (pfn, kind) = match have {
-                    Some(pfn) => (pfn, FaultKind::Shared),
-                    None => {
+                let (pfn, kind) = match (have, swapped) {
+                    (Some(pfn), _) => (pfn, FaultKind::Shared),
+                    (None, Some(slot)) => self.shm_swap_in(pid, obj, idx, slot)?,
+                    (None, None) => {
                         let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
                         self.zero_frame(pfn);
-                        if let Some(o) = self.shm.objects[obj.0 as usize].as_mut() {
-                            o.pages.insert(idx, pfn);
-                        }
+                        self.shm_add_page(obj, idx, pfn);
                         (pfn, FaultKind::DemandZero)
                     }
                 };

@@ -101,6 +101,12 @@ impl FrameTable {
         self.nr_by_kind[kind as usize]
     }
 
+    /// Frame `pfn`, in use, holds `kind` from now on (a page read ahead into the swap
+    /// cache that shared memory takes).
+    pub(super) fn retype(&mut self, pfn: Pfn, kind: FrameKind) {
+        self.set_kind(pfn.0, kind);
+    }
+
     fn set_kind(&mut self, f: u64, kind: FrameKind) {
         let old = self.kind.load(f) as usize;
         self.nr_by_kind[old] -= 1;

@@ -883,7 +883,10 @@ impl Kernel {
     /// The bookkeeping of a new mapping of `pfn` at `page` through the entry at `pte`:
     /// the reverse map and the resident counts.
     fn installed(&mut self, pid: Pid, page: VirtAddr, pfn: Pfn, pte: PhysAddr) {
-        if matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File) {
+        if matches!(
+            self.frames.kind(pfn),
+            FrameKind::Anon | FrameKind::File | FrameKind::Shm
+        ) {
             self.rmap.add(pfn, pid, page, pte);
         }
         self.count_resident(pid, pfn);

@@ -4,7 +4,6 @@
 
 use super::{FileId, Kernel, Pid};
 use crate::addr::Pfn;
-use crate::hw::{Flags, TlbFlush};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 
@@ -169,30 +168,11 @@ impl Kernel {
     /// Drops a page-cache frame: unmaps it everywhere and writes it back if any
     /// mapping dirtied it.
     pub(super) fn evict_file(&mut self, pfn: Pfn) -> bool {
-        let paging = self.machine.spec.paging;
         let Some(&(file, idx)) = self.cache.owner.get(&pfn.0) else {
             return false;
         };
         let mut dirty = self.cache.dirty.remove(&pfn.0);
-        let mut pending: Vec<(Pid, TlbFlush)> = Vec::new();
-        for (pid, va, pte) in self.rmap.of(pfn) {
-            let Ok(mm) = self.mm(pid) else { continue };
-            let pt = mm.pt;
-            // Anything else there (changed since the reverse map recorded it) is
-            // left alone, but the frame's mapping is still dropped below.
-            if let Ok((flags, flush)) =
-                pt.unmap_frame_at(&paging, &mut self.machine.ram, pte, va, pfn)
-            {
-                dirty |= flags.contains(Flags::DIRTY) && flags.contains(Flags::WRITE);
-                pending.push((pid, flush));
-            }
-            self.uncount(pid, pfn);
-            self.rmap.remove(pfn, pid, va);
-            self.put_frame(pfn);
-        }
-        for (pid, flush) in pending {
-            self.flush_for(pid, flush);
-        }
+        dirty |= self.unmap_everywhere(pfn);
         if dirty {
             self.write_back(pfn, file, idx);
         }

@@ -1,9 +1,19 @@
 //! Shared memory: POSIX objects (`shm_open`, `shm_unlink`) and the objects behind shared
-//! anonymous mappings. An object keeps its pages while it is named or mapped; its size
-//! is committed when it is made.
+//! anonymous mappings and System V segments. An object keeps its pages while it is
+//! named or mapped; its size is committed when it is made.
+//!
+//! Its pages are swap-backed, as Linux's shmem is: they sit on the anonymous reclaim
+//! lists, and reclaim writes one to a swap slot the object then holds in the page's
+//! place (every mapping of it is unmapped, as for a file page), so `pswpout` counts
+//! it. A fault on a page in swap reads it back (a major fault, counted in `pswpin`)
+//! with the slots around it read ahead into the swap cache (Linux's
+//! `shmem_swapin_cluster` uses the cluster readahead whatever the machine's choice),
+//! and frees the slot, as `shmem_swapin_folio` does; a fault that finds its page in
+//! the swap cache (read ahead) is minor.
 
+use super::frames::FrameKind;
 use super::{Backing, Errno, Kernel, Pid, ShmId};
-use crate::addr::{Pfn, VirtAddr};
+use crate::addr::{Pfn, SwapSlot, VirtAddr};
 use std::collections::BTreeMap;
 
 /// A shared-memory object.
@@ -15,6 +25,8 @@ pub struct ShmObject {
     pub size: u64,
     /// Its resident pages, by page index.
     pub pages: BTreeMap<u64, Pfn>,
+    /// Its pages in swap, by page index.
+    pub swapped: BTreeMap<u64, SwapSlot>,
 }
 
 /// Every shared-memory object, by [`ShmId`], and the names of the named ones.
@@ -24,6 +36,8 @@ pub(super) struct SharedMemory {
     pub(super) objects: Vec<Option<ShmObject>>,
     /// The named objects.
     pub(super) names: BTreeMap<String, ShmId>,
+    /// The object and page index of each resident page, by frame number.
+    pub(super) owner: rustc_hash::FxHashMap<u64, (ShmId, u64)>,
 }
 
 impl SharedMemory {
@@ -55,7 +69,135 @@ impl Kernel {
             name: name.map(str::to_string),
             size,
             pages: Default::default(),
+            swapped: Default::default(),
         }))
+    }
+
+    /// Records that page `idx` of object `obj` is in frame `pfn` now.
+    pub(super) fn shm_add_page(&mut self, obj: ShmId, idx: u64, pfn: Pfn) {
+        if let Some(o) = self.shm.objects[obj.0 as usize].as_mut() {
+            o.pages.insert(idx, pfn);
+            self.shm.owner.insert(pfn.0, (obj, idx));
+        }
+    }
+
+    /// Reclaim's eviction of the shared-memory frame `pfn`: its bytes go to a fresh
+    /// swap slot, which the object holds in its place, and every mapping of it is
+    /// unmapped. `None` if it cannot go (no free slot, the device failed, or no object
+    /// owns it).
+    pub(super) fn shm_swap_out(&mut self, pfn: Pfn) -> Option<SwapSlot> {
+        let &(obj, idx) = self.shm.owner.get(&pfn.0)?;
+        let slot = self.swap.dev.as_mut()?.alloc()?;
+        let group = self.frames.group(pfn);
+        self.write_swap_page(pfn, slot, group, true)?;
+        if let Some(s) = self.swap.dev.as_mut() {
+            // The object's reference.
+            s.get(slot);
+        }
+        self.unmap_everywhere(pfn);
+        self.shm.owner.remove(&pfn.0);
+        if let Some(o) = self.shm.objects[obj.0 as usize].as_mut() {
+            o.pages.remove(&idx);
+            o.swapped.insert(idx, slot);
+        }
+        // The object's reference to the frame.
+        self.put_frame(pfn);
+        Some(slot)
+    }
+
+    /// Brings page `idx` of object `obj` back from `slot` for `pid`: from the swap
+    /// cache if a readahead put it there ([`FaultKind::SwapCache`], minor), else read
+    /// into a new frame charged to `pid`'s group with the cluster around it read ahead
+    /// ([`FaultKind::SwapIn`], major). The slot is freed; returns the frame.
+    ///
+    /// [`FaultKind::SwapCache`]: super::FaultKind::SwapCache
+    /// [`FaultKind::SwapIn`]: super::FaultKind::SwapIn
+    pub(super) fn shm_swap_in(
+        &mut self,
+        pid: Pid,
+        obj: ShmId,
+        idx: u64,
+        slot: SwapSlot,
+    ) -> Result<(Pfn, super::FaultKind), super::Violation> {
+        if let Some(pfn) = self.swap.dev.as_ref().and_then(|s| s.cached(slot)) {
+            if self.swap.ra_marked.remove(&pfn.0) {
+                self.cluster_readahead_hit();
+            }
+            // The swap cache's reference to the frame becomes the object's.
+            if let Some(s) = self.swap.dev.as_mut() {
+                s.uncache(slot);
+                s.put(slot);
+            }
+            if self.frames.kind(pfn) != FrameKind::Shm {
+                // Read ahead as anonymous memory: its charge moves with it.
+                let stat = self.group_of_frame(pfn);
+                stat.anon = stat.anon.saturating_sub(1);
+                stat.shmem += 1;
+                self.frames.retype(pfn, FrameKind::Shm);
+            }
+            if let Some(o) = self.shm.objects[obj.0 as usize].as_mut() {
+                o.swapped.remove(&idx);
+            }
+            self.shm_add_page(obj, idx, pfn);
+            return Ok((pfn, super::FaultKind::SwapCache));
+        }
+        let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
+        // Memory found, the page may have come back another way (never, as vmsim
+        // runs one fault at a time, but the object is the truth).
+        let still = self.shm.objects[obj.0 as usize]
+            .as_ref()
+            .and_then(|o| o.swapped.get(&idx))
+            == Some(&slot);
+        if !still {
+            self.put_frame(pfn);
+            return Err(super::Violation::OutOfMemory);
+        }
+        self.read_into_cache(slot, pfn);
+        if let Some(s) = self.swap.dev.as_mut() {
+            s.uncache(slot);
+            s.put(slot);
+        }
+        if let Some(o) = self.shm.objects[obj.0 as usize].as_mut() {
+            o.swapped.remove(&idx);
+        }
+        self.shm_add_page(obj, idx, pfn);
+        // Finding frames for the window may reclaim: not this page.
+        self.reclaim.pinned.push(pfn);
+        let ahead = self.cluster_readahead(pid, slot);
+        self.reclaim.pinned.pop();
+        let bytes = (1 + ahead) * self.page_size();
+        self.log.counters.io_wait_ns += self.config.storage.transfer_ns(bytes);
+        self.log.counters.swap_ins += 1;
+        Ok((pfn, super::FaultKind::SwapIn))
+    }
+
+    /// Unmaps `pfn` from every entry that maps it (reclaim's unmap of a page that
+    /// leaves without swap entries: a page-cache or shared-memory page), telling the
+    /// TLBs. Returns whether any entry was dirty and writable.
+    pub(super) fn unmap_everywhere(&mut self, pfn: Pfn) -> bool {
+        let paging = self.machine.spec.paging;
+        let mut dirty = false;
+        let mut pending = Vec::new();
+        for (pid, va, pte) in self.rmap.of(pfn) {
+            let Ok(mm) = self.mm(pid) else { continue };
+            let pt = mm.pt;
+            // Anything else there (changed since the reverse map recorded it) is left
+            // alone, but the frame's mapping is still dropped below.
+            if let Ok((flags, flush)) =
+                pt.unmap_frame_at(&paging, &mut self.machine.ram, pte, va, pfn)
+            {
+                dirty |= flags.contains(crate::hw::Flags::DIRTY)
+                    && flags.contains(crate::hw::Flags::WRITE);
+                pending.push((pid, flush));
+            }
+            self.uncount(pid, pfn);
+            self.rmap.remove(pfn, pid, va);
+            self.put_frame(pfn);
+        }
+        for (pid, flush) in pending {
+            self.flush_for(pid, flush);
+        }
+        dirty
     }
 
     /// `shm_open` + `ftruncate`: opens the named object, creating it with `size` bytes if
@@ -138,7 +280,18 @@ impl Kernel {
         {
             self.uncommit(obj.size);
             for pfn in obj.pages.values() {
+                self.shm.owner.remove(&pfn.0);
                 self.put_frame(*pfn);
+            }
+            for &slot in obj.swapped.values() {
+                let gone = self.swap.dev.as_mut().is_some_and(|s| {
+                    s.put(slot);
+                    s.count(slot) == 0
+                });
+                if gone {
+                    // A copy read ahead goes with it.
+                    self.drop_swap_cache(slot);
+                }
             }
         }
     }
@@ -154,6 +307,7 @@ mod tests {
             name: name.map(str::to_string),
             size: 4096,
             pages: BTreeMap::new(),
+            swapped: BTreeMap::new(),
         }
     }
 
@@ -214,6 +368,42 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn shared_pages_go_to_swap_and_come_back_under_pressure() {
+        for policy in [ReclaimPolicy::Clock, ReclaimPolicy::TwoList] {
+            let mut k = boot_small(2 << 20, 8 << 20, policy);
+            let a = spawn(&mut k);
+            // 4 MiB of shared memory on 2 MiB of RAM, shared with a child.
+            let n = 1024u64;
+            let s = k
+                .mmap(a, MmapArgs::shared_anon(n * 4096, Prot::RW))
+                .unwrap();
+            let child = k.fork(a).unwrap();
+            for i in 0..n {
+                k.write_u64(a, VirtAddr(s.0 + i * 4096), i * 3 + 1).unwrap();
+            }
+            let outs = k.log.counters.swap_outs;
+            assert!(outs > n / 2, "{policy:?}: {outs}");
+            for i in 0..n {
+                let got = k.read_u64(child, VirtAddr(s.0 + i * 4096)).unwrap();
+                assert_eq!(got, i * 3 + 1, "{policy:?} page {i}");
+            }
+            assert!(faults(&k, FaultKind::SwapIn) > 0, "{policy:?}");
+            assert_eq!(faults(&k, FaultKind::SwapIn), k.log.counters.swap_ins);
+            // Read back in the order they went out: most come from the readahead.
+            let hits = k.log.counters.swap_readahead_hits;
+            assert!(hits > faults(&k, FaultKind::SwapIn), "{policy:?}: {hits}");
+            assert_eq!(faults(&k, FaultKind::SwapCache), hits, "{policy:?}");
+            assert!(k.process(a).unwrap().is_running());
+            // The object goes with its last mapper, and its slots with it.
+            k.exit(a, 0).unwrap();
+            k.exit(child, 0).unwrap();
+            let used = k.swap.dev.as_ref().unwrap().stats.used;
+            assert_eq!(used, 0, "{policy:?}");
+            assert!(k.shm.owner.is_empty());
+        }
     }
 
     #[test]

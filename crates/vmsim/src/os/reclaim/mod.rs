@@ -9,7 +9,8 @@
 //! Watermarks, as Linux's per-zone ones: below `low` free frames after an allocation,
 //! background reclaim (kswapd) frees frames up to `high`; an allocation that finds
 //! `min` or fewer free reclaims directly. A group at its limit reclaims its own frames
-//! first. Shared-memory pages are not reclaimed (vmsim keeps them resident).
+//! first. Shared-memory pages are swap-backed: they share the anonymous lists and go to
+//! swap (see `shm.rs`).
 
 mod clock;
 mod fifo;
@@ -368,7 +369,7 @@ impl Kernel {
     /// Linux adds new pages).
     pub(super) fn lru_add(&mut self, pfn: Pfn) {
         let kind = self.frames.kind(pfn);
-        if matches!(kind, FrameKind::Anon | FrameKind::File) {
+        if matches!(kind, FrameKind::Anon | FrameKind::File | FrameKind::Shm) {
             let g = self.frames.group(pfn);
             self.reclaim.lists.remove(pfn.0 as u32);
             self.reclaim
@@ -450,7 +451,10 @@ impl Kernel {
     pub(super) fn lru_mlock(&mut self, pfn: Pfn) -> u64 {
         if pfn.0 >= self.reclaim.flags.len()
             || self.reclaim.flag(pfn, PG_MLOCKED)
-            || !matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File)
+            || !matches!(
+                self.frames.kind(pfn),
+                FrameKind::Anon | FrameKind::File | FrameKind::Shm
+            )
         {
             return 0;
         }
@@ -623,6 +627,7 @@ impl Kernel {
                 let (file, idx) = at?;
                 self.evict_file(pfn).then_some(Evicted::File(file, idx))
             }
+            FrameKind::Shm => self.shm_swap_out(pfn).map(Evicted::Swap),
             _ => None,
         }
     }

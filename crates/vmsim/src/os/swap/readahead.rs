@@ -97,10 +97,10 @@ impl Kernel {
     /// A fault by `pid` at `page` (in `vma`) found a page read ahead: counted, and
     /// remembered for the next window (Linux's `swap_update_readahead`).
     pub(super) fn swap_readahead_hit(&mut self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) {
-        self.log.counters.swap_readahead_hits += 1;
         match self.config.swap_readahead_by {
-            SwapReadahead::Cluster => self.swap.cluster.hits += 1,
+            SwapReadahead::Cluster => self.cluster_readahead_hit(),
             SwapReadahead::Vma => {
+                self.log.counters.swap_readahead_hits += 1;
                 // The hit moves the VMA's last fault here, so a reader going on
                 // forward reads on forward.
                 let at = page.0 / self.page_size();
@@ -112,13 +112,20 @@ impl Kernel {
         }
     }
 
+    /// A fault found a page [`SwapReadahead::Cluster`] read ahead: counted, and
+    /// remembered for the next window.
+    pub(in crate::os) fn cluster_readahead_hit(&mut self) {
+        self.log.counters.swap_readahead_hits += 1;
+        self.swap.cluster.hits += 1;
+    }
+
     /// [`SwapReadahead::Cluster`], as Linux's `swap_cluster_readahead` does it: the
     /// window (`__swapin_nr_pages` over the machine's hits since the last swap fault,
     /// at most `1 << page-cluster`) is the aligned block of that many slots holding
     /// `slot`; every other slot of it in use and not cached is read into the swap
     /// cache, charged to `pid`'s group, and marked as read ahead. Returns the pages
     /// read.
-    fn cluster_readahead(&mut self, pid: Pid, slot: SwapSlot) -> u64 {
+    pub(in crate::os) fn cluster_readahead(&mut self, pid: Pid, slot: SwapSlot) -> u64 {
         let last = self.swap.cluster;
         let max = self.swap.ra_max.max(1);
         let at = u64::from(slot.0);

@@ -51,30 +51,8 @@ impl Kernel {
         };
         // Whether the page stays in the swap cache while its bytes are written.
         let mut writeback = false;
-        if write {
-            let data = self.machine.ram.frame_contents(pfn.0);
-            let zero = self.is_zero_page(pfn, data);
-            let swap = self.swap.dev.as_mut()?;
-            if swap.write(slot, data.filter(|_| !zero)).is_err() {
-                if cached.is_none() {
-                    // Give the fresh slot back.
-                    swap.get(slot);
-                    swap.put(slot);
-                }
-                self.log.counters.swap_errors += 1;
-                return None;
-            }
-            swap.set_zero(slot, zero);
-            self.log.counters.swap_outs += 1;
-            if zero {
-                // Nothing written: not a pswpout (Linux's zeromap).
-                self.log.counters.swap_zero_outs += 1;
-            } else {
-                let bytes = self.page_size();
-                self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
-                self.group_stat(group).pswpout += 1;
-                writeback = self.collecting_writes();
-            }
+        if write && self.write_swap_page(pfn, slot, group, cached.is_none())? {
+            writeback = self.collecting_writes();
         }
         // A page that stays in the swap cache must not leave it as its mappings go
         // (`put_frame` drops a cached page whose slot only the cache holds): the
@@ -172,7 +150,7 @@ impl Kernel {
     /// reference is the frame's one. A page that went out as zeros reads nothing and
     /// counts in `swap_zero_ins`, not in `pswpin`; any other is marked as holding
     /// bytes (for a trace's marks).
-    pub(super) fn read_into_cache(&mut self, slot: SwapSlot, pfn: Pfn) {
+    pub(in crate::os) fn read_into_cache(&mut self, slot: SwapSlot, pfn: Pfn) {
         let ps = self.page_size() as usize;
         self.zero_frame(pfn);
         let mut read = None;
@@ -203,6 +181,40 @@ impl Kernel {
         }
         self.log.counters.paging_cycles += self.config.page_in_cycles;
         self.refault(pfn, crate::os::workingset::Refault::Swap(slot));
+    }
+
+    /// Writes the bytes of frame `pfn`, charged to `group`, to `slot` and counts the
+    /// swap-out; a page of zeros is only marked, with no I/O and no `pswpout` (Linux's
+    /// zeromap). `None` if the device failed (a `fresh` slot is given back); else
+    /// whether bytes went out.
+    pub(in crate::os) fn write_swap_page(
+        &mut self,
+        pfn: Pfn,
+        slot: SwapSlot,
+        group: u16,
+        fresh: bool,
+    ) -> Option<bool> {
+        let data = self.machine.ram.frame_contents(pfn.0);
+        let zero = self.is_zero_page(pfn, data);
+        let swap = self.swap.dev.as_mut()?;
+        if swap.write(slot, data.filter(|_| !zero)).is_err() {
+            if fresh {
+                swap.get(slot);
+                swap.put(slot);
+            }
+            self.log.counters.swap_errors += 1;
+            return None;
+        }
+        swap.set_zero(slot, zero);
+        self.log.counters.swap_outs += 1;
+        if zero {
+            self.log.counters.swap_zero_outs += 1;
+        } else {
+            let bytes = self.page_size();
+            self.log.counters.io_busy_ns += self.config.storage.transfer_ns(bytes);
+            self.group_stat(group).pswpout += 1;
+        }
+        Some(!zero)
     }
 
     /// Gives back `pid`'s reference to `slot` (an entry naming it is gone): the slot's
