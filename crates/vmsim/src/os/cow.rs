@@ -77,11 +77,11 @@ impl Kernel {
         self.flush_for(pid, flush);
         self.uncount(pid, old);
         self.rmap.remove(old, pid, page);
-        self.put_frame(old);
         if vma.locked.is_locked() {
-            // A locked mapping of it went; whoever still maps it may reclaim it.
+            // A locked mapping of it goes; whoever still maps it may reclaim it.
             self.munlock_frame(old);
         }
+        self.put_frame(old);
         self.install(pid, page, new, writable)
             .map_err(|_| Violation::OutOfMemory)?;
         Ok(kind)

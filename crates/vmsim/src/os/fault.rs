@@ -572,7 +572,8 @@ impl Kernel {
             self.put_frame(pfn);
             let flags = self.user_flags(vma.prot, true, false);
             self.install(pid, page, copy, flags).map_err(oom)?;
-            return Ok(if kind == FaultKind::FileRead {
+            // A page that waited for I/O stays a major fault.
+            return Ok(if matches!(kind, FaultKind::FileRead | FaultKind::SwapIn) {
                 kind
             } else {
                 FaultKind::CowCopy

@@ -324,6 +324,9 @@ impl Kernel {
             self.free_huge(head);
             return Scan::Skip;
         }
+        if vma.locked.is_locked() {
+            self.mlock_frame(head);
+        }
         self.log.counters.thp.collapse_alloc += 1;
         Scan::Collapsed
     }

@@ -18,15 +18,16 @@
 //!
 //! Where vmsim departs from Linux: a page is locked or not, with no count of the
 //! locked VMAs mapping it (Linux's `mlock_count`), so unlocking one of two locked
-//! mappings of a shared page unlocks it; pages that fault-around maps beside the
-//! faulting one in a VMA locked on fault stay on the lists; `RLIMIT_MEMLOCK` is not
-//! checked (the recording says the call succeeded).
+//! mappings of a shared page unlocks it; `RLIMIT_MEMLOCK` is not checked (the
+//! recording says the call succeeded); reclaim does not look for locked mappings of a
+//! page on its lists (Linux's `try_to_unmap_one` culls such a page), so a page only a
+//! path not listed above maps into a locked VMA may still be reclaimed.
 
 use super::populate::Populate;
 use super::vma::Backing;
 use super::{Errno, Kernel, Pid};
 use crate::addr::{Pfn, VirtAddr};
-use crate::hw::Slot;
+use crate::hw::{Slot, SoftPte};
 use serde::Serialize;
 
 /// How a VMA's pages are locked.
@@ -94,6 +95,10 @@ impl Kernel {
     /// take the mode; the pages mapped there now are locked or unlocked; with
     /// [`Mlock::Locked`], the rest are faulted in ([`Kernel::populate`]).
     pub fn mlock(&mut self, pid: Pid, addr: VirtAddr, len: u64, mode: Mlock) -> Result<(), Errno> {
+        if len == 0 {
+            // Linux: nothing to do.
+            return Ok(());
+        }
         let ps = self.page_size();
         let start = addr.align_down(ps);
         let len = self.round_len(len.saturating_add(addr.0 - start.0))?;
@@ -175,12 +180,18 @@ impl Kernel {
             }
             let (from, to) = (v.start.max(start), v.end.min(end));
             for (_, slot) in pt.entries(&paging, &self.machine.ram, from, to) {
-                if let Slot::Leaf(m) = slot {
-                    if mode.is_locked() {
-                        self.mlock_frame(m.pfn);
-                    } else {
-                        self.munlock_frame(m.pfn);
-                    }
+                // A page kept by a PROT_NONE entry is mapped all the same.
+                let pfn = match slot {
+                    Slot::Leaf(m) => m.pfn,
+                    s => match s.soft().and_then(SoftPte::prot_none_frame) {
+                        Some(pfn) => pfn,
+                        None => continue,
+                    },
+                };
+                if mode.is_locked() {
+                    self.mlock_frame(pfn);
+                } else {
+                    self.munlock_frame(pfn);
                 }
             }
         }
@@ -347,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn on_fault_locks_what_the_program_touches_and_munmap_clears_it() {
+    fn on_fault_locks_what_the_program_touches_and_munmap_unlocks_it() {
         let (mut k, pid) = booted();
         let ps = k.page_size();
         let a = k.mmap(pid, MmapArgs::anon(16 * ps, Prot::RW)).unwrap();
@@ -359,7 +370,9 @@ mod tests {
             .unwrap();
         assert_eq!(k.counters().mlock.mlocked, 1);
         k.munmap(pid, a, 16 * ps).unwrap();
-        assert_eq!(k.counters().mlock.cleared, 1, "freed while locked");
+        // Unlocked as its locked mapping went, then freed (Linux 6.x).
+        assert_eq!(k.counters().mlock.munlocked, 1);
+        assert_eq!(k.counters().mlock.cleared, 0);
     }
 
     #[test]

@@ -673,7 +673,8 @@ impl Kernel {
         self.swap.dev.as_ref()?.cached(slot)
     }
 
-    /// Every mapping of frame `pfn` the reverse map knows (anonymous and file pages):
+    /// Every mapping of frame `pfn` the reverse map knows (anonymous, file and
+    /// shared-memory pages):
     /// (process, page address).
     pub fn mappings_of(&self, pfn: Pfn) -> Vec<(Pid, VirtAddr)> {
         let mut out = Vec::new();

@@ -80,11 +80,11 @@ impl Kernel {
                     flush.add_to(&mut pending);
                 }
                 crate::hw::Slot::Leaf(m) if m.level > 1 => {
-                    let flush = self.zap_huge(pid, va, m.pfn)?;
-                    flush.add_to(&mut pending);
                     if locked.iter().any(|&(s, e)| s <= va && va < e) {
                         self.munlock_frame(m.pfn);
                     }
+                    let flush = self.zap_huge(pid, va, m.pfn)?;
+                    flush.add_to(&mut pending);
                 }
                 crate::hw::Slot::Leaf(m) => {
                     let (last, flush) = pt
@@ -99,10 +99,12 @@ impl Kernel {
                     }
                     self.uncount(pid, m.pfn);
                     self.rmap.remove(m.pfn, pid, va);
-                    self.put_frame(m.pfn);
+                    // Unlocked as the locked mapping goes (Linux's munlock_vma_folio
+                    // at rmap removal), then let go.
                     if locked.iter().any(|&(s, e)| s <= va && va < e) {
                         self.munlock_frame(m.pfn);
                     }
+                    self.put_frame(m.pfn);
                 }
                 s @ crate::hw::Slot::Soft { pte_addr, .. } => {
                     // The walk just read the entry: clearing it cannot fail, and it was
@@ -114,6 +116,9 @@ impl Kernel {
                     if let Some(pfn) = soft.and_then(crate::hw::SoftPte::prot_none_frame) {
                         self.uncount(pid, pfn);
                         self.rmap.remove(pfn, pid, va);
+                        if locked.iter().any(|&(s, e)| s <= va && va < e) {
+                            self.munlock_frame(pfn);
+                        }
                         self.put_frame(pfn);
                     }
                     if let Some(slot) = soft.and_then(crate::hw::SoftPte::swap_slot) {

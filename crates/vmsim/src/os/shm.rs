@@ -14,6 +14,7 @@
 use super::frames::FrameKind;
 use super::{Backing, Errno, Kernel, Pid, ShmId};
 use crate::addr::{Pfn, SwapSlot, VirtAddr};
+use crate::hw::PageTable;
 use std::collections::BTreeMap;
 
 /// A shared-memory object.
@@ -181,14 +182,23 @@ impl Kernel {
         for (pid, va, pte) in self.rmap.of(pfn) {
             let Ok(mm) = self.mm(pid) else { continue };
             let pt = mm.pt;
-            // Anything else there (changed since the reverse map recorded it) is left
-            // alone, but the frame's mapping is still dropped below.
-            if let Ok((flags, flush)) =
-                pt.unmap_frame_at(&paging, &mut self.machine.ram, pte, va, pfn)
-            {
-                dirty |= flags.contains(crate::hw::Flags::DIRTY)
-                    && flags.contains(crate::hw::Flags::WRITE);
-                pending.push((pid, flush));
+            // A PROT_NONE entry that keeps the frame is cleared (it is not present:
+            // no flush is owed). Anything else there (changed since the reverse map
+            // recorded it) is left alone, but the frame's mapping is still dropped.
+            match pt.unmap_frame_at(&paging, &mut self.machine.ram, pte, va, pfn) {
+                Ok((flags, flush)) => {
+                    dirty |= flags.contains(crate::hw::Flags::DIRTY)
+                        && flags.contains(crate::hw::Flags::WRITE);
+                    pending.push((pid, flush));
+                }
+                Err(_) => {
+                    let held = PageTable::slot_at(&paging, &self.machine.ram, pte)
+                        .and_then(|s| s.soft())
+                        .and_then(crate::hw::SoftPte::prot_none_frame);
+                    if held == Some(pfn) {
+                        let _ = PageTable::clear_soft_at(&paging, &mut self.machine.ram, pte);
+                    }
+                }
             }
             self.uncount(pid, pfn);
             self.rmap.remove(pfn, pid, va);
@@ -404,6 +414,24 @@ mod tests {
             assert_eq!(used, 0, "{policy:?}");
             assert!(k.shm.owner.is_empty());
         }
+    }
+
+    #[test]
+    fn a_shared_page_kept_by_prot_none_leaves_cleanly_and_comes_back() {
+        let mut k = boot_small(2 << 20, 8 << 20, ReclaimPolicy::Clock);
+        let pid = spawn(&mut k);
+        let s = k.mmap(pid, MmapArgs::shared_anon(4096, Prot::RW)).unwrap();
+        k.write_u64(pid, s, 42).unwrap();
+        k.mprotect(pid, s, 4096, Prot::NONE).unwrap();
+        // Pressure sends the shared page to swap while PROT_NONE keeps it.
+        let a = k.mmap(pid, MmapArgs::anon(1024 * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, 1024, |i| i);
+        assert!(k.shm.owner.is_empty(), "the shared page went to swap");
+        k.mprotect(pid, s, 4096, Prot::RW).unwrap();
+        assert_eq!(k.read_u64(pid, s).unwrap(), 42);
+        // Unmapping puts each reference once (a debug build asserts it).
+        k.munmap(pid, s, 4096).unwrap();
+        k.exit(pid, 0).unwrap();
     }
 
     #[test]

@@ -225,7 +225,7 @@ pub enum Event {
         /// Where the attachment starts.
         addr: VirtAddr,
     },
-    /// A memory-related system call the model does not act on (`msync`, `mlock`,
+    /// A memory-related system call the model does not act on (`msync`, `mincore`,
     /// `mbind`, ...), kept so that `vmsim trace stat` can count it.
     Syscall {
         /// Who.
@@ -309,8 +309,9 @@ pub enum Event {
         pid: TracePid,
     },
     /// The kernel faults in the pages of a range as Linux's `get_user_pages` does for
-    /// `mmap(MAP_POPULATE)`, `MAP_LOCKED` and `mlock`: written for a private writable
-    /// mapping, read for any other (see the kernel's `populate`).
+    /// `mmap(MAP_POPULATE)` (and, in traces recorded before [`Event::Mlock`] existed,
+    /// for `MAP_LOCKED` and `mlock`): written for a private writable mapping, read for
+    /// any other (see the kernel's `populate`).
     Populate {
         /// Who.
         pid: TracePid,

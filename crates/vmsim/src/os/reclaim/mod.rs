@@ -1,5 +1,5 @@
 //! Reclaim: what the kernel does when free frames run low. Reclaimable frames (private
-//! anonymous memory and the page cache) sit on lists kept by the chosen policy; the
+//! anonymous memory, shared memory and the page cache; not locked pages) sit on lists kept by the chosen policy; the
 //! policy reads and clears the Accessed bits of every page-table entry that maps a
 //! frame (through the reverse map), as a kernel does, and picks victims. An anonymous
 //! victim is written to swap and every entry that mapped it is replaced by a swap entry;
@@ -444,9 +444,9 @@ impl Kernel {
         }
     }
 
-    /// Takes an anonymous or page-cache frame that a locked mapping maps off the
-    /// reclaim lists, where reclaim cannot find it (Linux's `mlock_folio` moves it to
-    /// the unevictable list). Returns the pages it stands for, or 0 if it was locked
+    /// Takes an anonymous, shared-memory or page-cache frame that a locked mapping maps
+    /// off the reclaim lists, where reclaim cannot find it (Linux's `mlock_folio` moves
+    /// it to the unevictable list). Returns the pages it stands for, or 0 if it was locked
     /// already or is of another kind.
     pub(super) fn lru_mlock(&mut self, pfn: Pfn) -> u64 {
         if pfn.0 >= self.reclaim.flags.len()
@@ -602,7 +602,8 @@ impl Kernel {
         None
     }
 
-    /// Evicts one frame: swaps out anonymous memory, writes back and drops file pages.
+    /// Evicts one frame: swaps out anonymous and shared memory, writes back and drops
+    /// file pages.
     /// Returns where it went, or `None` when it cannot go (no swap space, or a kind
     /// that stays resident).
     pub(super) fn evict(&mut self, pfn: Pfn) -> Option<Evicted> {

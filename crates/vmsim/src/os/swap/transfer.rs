@@ -325,7 +325,10 @@ impl Kernel {
         let (last, owned) = match self.swap.dev.as_mut() {
             Some(s) => {
                 let last = s.count(slot) == 1;
-                let keep = last && !write && s.stats.used * 2 <= s.stats.slots;
+                // A locked page never leaves again: its slot goes (Linux's
+                // should_try_to_free_swap).
+                let keep =
+                    last && !write && !vma.locked.is_locked() && s.stats.used * 2 <= s.stats.slots;
                 if keep {
                     // The entry's reference becomes the swap cache's.
                     self.swap.owned.insert(slot.0);
