@@ -743,6 +743,21 @@ impl<'k> Sim<'k> {
     }
 
     /// The process of `pid` for event `e`: made if `e` may make it, else it must exist.
+    /// Calls the kernel with the process that trace pid `pid` names (as
+    /// [`Sim::proc_of`] finds it for event `e`); the call's errno is the event's
+    /// failure.
+    fn kernel_call<T>(
+        &mut self,
+        pid: TracePid,
+        e: &Event,
+        call: impl FnOnce(&mut Kernel, Pid) -> Result<T, crate::os::Errno>,
+    ) -> Result<(), String> {
+        let p = self.proc_of(pid, e)?;
+        call(self.kernel, p.pid)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     fn proc_of(&mut self, pid: TracePid, e: &Event) -> Result<Proc, String> {
         let create = Self::creates(e);
         let p = self.proc_for(pid, create);
@@ -870,13 +885,7 @@ impl<'k> Sim<'k> {
                 old_len,
                 new,
                 new_len,
-            } => match self.proc_of(pid, e) {
-                Err(why) => Err(why),
-                Ok(p) => self
-                    .kernel
-                    .mremap(p.pid, old, old_len, new, new_len)
-                    .map_err(|e| e.to_string()),
-            },
+            } => self.kernel_call(pid, e, |k, p| k.mremap(p, old, old_len, new, new_len)),
             Event::Madvise {
                 pid,
                 addr,
@@ -893,13 +902,9 @@ impl<'k> Sim<'k> {
                     Some(r) => r.map_err(|e| e.to_string()),
                 },
             },
-            Event::ShmDetach { pid, addr } => match self.proc_of(pid, e) {
-                Err(why) => Err(why),
-                Ok(p) => self
-                    .kernel
-                    .shm_detach(p.pid, addr)
-                    .map_err(|e| e.to_string()),
-            },
+            Event::ShmDetach { pid, addr } => {
+                self.kernel_call(pid, e, |k, p| k.shm_detach(p, addr))
+            }
             Event::Nonzero { pid, addr } => self.proc_of(pid, e).map(|p| {
                 self.kernel.mark_nonzero(p.pid, addr);
             }),
@@ -941,13 +946,9 @@ impl<'k> Sim<'k> {
                         self.kernel.write_file(p.pid, id, offset, len);
                     }),
             },
-            Event::ThpDisable { pid, disable } => match self.proc_of(pid, e) {
-                Err(why) => Err(why),
-                Ok(p) => self
-                    .kernel
-                    .set_thp_disabled(p.pid, disable)
-                    .map_err(|e| e.to_string()),
-            },
+            Event::ThpDisable { pid, disable } => {
+                self.kernel_call(pid, e, |k, p| k.set_thp_disabled(p, disable))
+            }
             Event::Syscall { pid, .. } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
                 Ok(p) => {
@@ -955,32 +956,16 @@ impl<'k> Sim<'k> {
                     self.running(p)
                 }
             },
-            Event::Populate { pid, addr, len } => match self.proc_of(pid, e) {
-                Err(why) => Err(why),
-                Ok(p) => self
-                    .kernel
-                    .populate(p.pid, addr, len, Populate::Map)
-                    .map_err(|e| e.to_string()),
-            },
+            Event::Populate { pid, addr, len } => {
+                self.kernel_call(pid, e, |k, p| k.populate(p, addr, len, Populate::Map))
+            }
             Event::Mlock {
                 pid,
                 addr,
                 len,
                 mode,
-            } => match self.proc_of(pid, e) {
-                Err(why) => Err(why),
-                Ok(p) => self
-                    .kernel
-                    .mlock(p.pid, addr, len, mode)
-                    .map_err(|e| e.to_string()),
-            },
-            Event::Mlockall { pid, flags } => match self.proc_of(pid, e) {
-                Err(why) => Err(why),
-                Ok(p) => self
-                    .kernel
-                    .mlockall(p.pid, flags)
-                    .map_err(|e| e.to_string()),
-            },
+            } => self.kernel_call(pid, e, |k, p| k.mlock(p, addr, len, mode)),
+            Event::Mlockall { pid, flags } => self.kernel_call(pid, e, |k, p| k.mlockall(p, flags)),
             Event::Sleep { pid, ns } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
                 Ok(p) => self.running(p).and_then(|()| {
@@ -992,10 +977,7 @@ impl<'k> Sim<'k> {
                     })
                 }),
             },
-            Event::Switch { pid } => match self.proc_of(pid, e) {
-                Err(why) => Err(why),
-                Ok(p) => self.kernel.switch_to(p.pid).map_err(|e| e.to_string()),
-            },
+            Event::Switch { pid } => self.kernel_call(pid, e, |k, p| k.switch_to(p)),
             Event::Mmap {
                 pid,
                 addr,

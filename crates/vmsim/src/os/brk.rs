@@ -57,11 +57,7 @@ impl Kernel {
                     locked,
                 });
                 k.mm_mut(pid)?.brk = new;
-                if locked == super::Mlock::Locked {
-                    // Faulted in before brk returns; failures are ignored, as
-                    // Linux's mm_populate ignores them here.
-                    let _ = k.populate(pid, old_end, grow, super::Populate::Map);
-                }
+                k.populate_new_locked(pid, old_end, grow, locked);
                 return Ok(new);
             } else if new_end < old_end {
                 k.munmap(pid, new_end, old_end.0 - new_end.0)?;

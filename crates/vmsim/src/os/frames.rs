@@ -33,6 +33,12 @@ pub enum FrameKind {
 }
 
 impl FrameKind {
+    /// Whether frames of this kind are reclaimable user pages: on the reclaim lists
+    /// and in the reverse map (anonymous, page-cache and shared-memory pages).
+    pub fn is_user_page(self) -> bool {
+        matches!(self, FrameKind::Anon | FrameKind::File | FrameKind::Shm)
+    }
+
     fn from_u8(v: u8) -> FrameKind {
         match v {
             1 => FrameKind::Reserved,

@@ -99,12 +99,8 @@ impl Kernel {
             // Linux: nothing to do.
             return Ok(());
         }
-        let ps = self.page_size();
-        let start = addr.align_down(ps);
-        let len = self.round_len(len.saturating_add(addr.0 - start.0))?;
-        let end = self.check_range(start, len)?;
-        self.mapped_throughout(pid, start, end)?;
-        self.lock_range(pid, start, end, mode)?;
+        let (start, len, _) = self.pages_mapped_throughout(pid, addr, len)?;
+        self.lock_range(pid, start, VirtAddr(start.0 + len), mode)?;
         if mode == Mlock::Locked {
             self.populate(pid, start, len, Populate::Map)?;
         }
@@ -196,6 +192,21 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+
+    /// Faults in `len` bytes of `pid` from `start`, a mapping `mmap`, `brk` or
+    /// `mremap` just made or grew, if it is `locked` (and not on fault), past any
+    /// failure: Linux's `mm_populate` after those calls ignores them.
+    pub(super) fn populate_new_locked(
+        &mut self,
+        pid: Pid,
+        start: VirtAddr,
+        len: u64,
+        locked: Mlock,
+    ) {
+        if locked == Mlock::Locked {
+            let _ = self.populate(pid, start, len, Populate::Map);
+        }
     }
 
     /// Locks frame `pfn` (off the reclaim lists), counting its pages as

@@ -181,11 +181,7 @@ impl Kernel {
         if accounted {
             mm.committed += len;
         }
-        if locked == Mlock::Locked {
-            // Faulted in before mmap returns; failures are ignored, as Linux's
-            // mm_populate ignores them here.
-            let _ = self.populate(pid, start, len, super::Populate::Map);
-        }
+        self.populate_new_locked(pid, start, len, locked);
         Ok(start)
     }
 

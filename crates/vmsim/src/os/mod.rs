@@ -884,10 +884,7 @@ impl Kernel {
     /// The bookkeeping of a new mapping of `pfn` at `page` through the entry at `pte`:
     /// the reverse map and the resident counts.
     fn installed(&mut self, pid: Pid, page: VirtAddr, pfn: Pfn, pte: PhysAddr) {
-        if matches!(
-            self.frames.kind(pfn),
-            FrameKind::Anon | FrameKind::File | FrameKind::Shm
-        ) {
+        if self.frames.kind(pfn).is_user_page() {
             self.rmap.add(pfn, pid, page, pte);
         }
         self.count_resident(pid, pfn);

@@ -62,11 +62,9 @@ impl Kernel {
                 }
                 k.move_area(pid, &vma, (old, old_len), (new, new_len))?;
             }
-            if new_len > old_len && vma.locked.is_locked() {
-                // A locked mapping's new part is faulted in (unless locked on fault),
-                // past any failure, as Linux's mremap does (mm_populate).
+            if new_len > old_len {
                 let grown = VirtAddr(new.0 + old_len);
-                let _ = k.populate(pid, grown, new_len - old_len, super::Populate::Map);
+                k.populate_new_locked(pid, grown, new_len - old_len, vma.locked);
             }
             Ok(())
         })

@@ -38,6 +38,21 @@ impl Kernel {
         })
     }
 
+    /// The pages `len` bytes of `pid` from `addr` touch, as `mlock` and populating
+    /// take a range (the start rounded down, the end up): their start, their length
+    /// and the VMAs covering them; `ENOMEM` if there is a hole.
+    pub(super) fn pages_mapped_throughout(
+        &self,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+    ) -> Result<(VirtAddr, u64, Vec<Vma>), Errno> {
+        let start = addr.align_down(self.page_size());
+        let len = self.round_len(len.saturating_add(addr.0 - start.0))?;
+        let end = self.check_range(start, len)?;
+        Ok((start, len, self.mapped_throughout(pid, start, end)?))
+    }
+
     /// The VMAs covering `[addr, end)`, or ENOMEM if there is a hole.
     pub(super) fn mapped_throughout(
         &self,
@@ -69,6 +84,7 @@ impl Kernel {
             .filter(|v| v.locked.is_locked())
             .map(|v| (v.start, v.end))
             .collect();
+        let in_locked = |va: VirtAddr| locked.iter().any(|&(s, e)| s <= va && va < e);
         let paging = self.machine.spec.paging;
         let pt = self.mm(pid)?.pt;
         let slots = pt.entries(&paging, &self.machine.ram, start, end);
@@ -80,7 +96,7 @@ impl Kernel {
                     flush.add_to(&mut pending);
                 }
                 crate::hw::Slot::Leaf(m) if m.level > 1 => {
-                    if locked.iter().any(|&(s, e)| s <= va && va < e) {
+                    if in_locked(va) {
                         self.munlock_frame(m.pfn);
                     }
                     let flush = self.zap_huge(pid, va, m.pfn)?;
@@ -101,7 +117,7 @@ impl Kernel {
                     self.rmap.remove(m.pfn, pid, va);
                     // Unlocked as the locked mapping goes (Linux's munlock_vma_folio
                     // at rmap removal), then let go.
-                    if locked.iter().any(|&(s, e)| s <= va && va < e) {
+                    if in_locked(va) {
                         self.munlock_frame(m.pfn);
                     }
                     self.put_frame(m.pfn);
@@ -116,7 +132,7 @@ impl Kernel {
                     if let Some(pfn) = soft.and_then(crate::hw::SoftPte::prot_none_frame) {
                         self.uncount(pid, pfn);
                         self.rmap.remove(pfn, pid, va);
-                        if locked.iter().any(|&(s, e)| s <= va && va < e) {
+                        if in_locked(va) {
                             self.munlock_frame(pfn);
                         }
                         self.put_frame(pfn);

@@ -60,10 +60,8 @@ impl Kernel {
         if how != Populate::Map && !addr.is_aligned(ps) {
             return Err(Errno::EINVAL);
         }
-        let start = addr.align_down(ps);
-        let len = self.round_len(len.saturating_add(addr.0 - start.0))?;
-        let end = self.check_range(start, len)?;
-        let vmas = self.mapped_throughout(pid, start, end)?;
+        let (start, len, vmas) = self.pages_mapped_throughout(pid, addr, len)?;
+        let end = VirtAddr(start.0 + len);
         let paging = self.machine.spec.paging;
         for vma in vmas {
             let access = match how {

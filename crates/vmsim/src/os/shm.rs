@@ -14,7 +14,6 @@
 use super::frames::FrameKind;
 use super::{Backing, Errno, Kernel, Pid, ShmId};
 use crate::addr::{Pfn, SwapSlot, VirtAddr};
-use crate::hw::PageTable;
 use std::collections::BTreeMap;
 
 /// A shared-memory object.
@@ -120,40 +119,39 @@ impl Kernel {
         idx: u64,
         slot: SwapSlot,
     ) -> Result<(Pfn, super::FaultKind), super::Violation> {
-        if let Some(pfn) = self.swap.dev.as_ref().and_then(|s| s.cached(slot)) {
-            if self.swap.ra_marked.remove(&pfn.0) {
-                self.cluster_readahead_hit();
+        let cached = self.swap.dev.as_ref().and_then(|s| s.cached(slot));
+        let (pfn, kind) = match cached {
+            Some(pfn) => {
+                if self.swap.ra_marked.remove(&pfn.0) {
+                    self.cluster_readahead_hit();
+                }
+                if self.frames.kind(pfn) != FrameKind::Shm {
+                    // Read ahead as anonymous memory: its charge moves with it.
+                    let stat = self.group_of_frame(pfn);
+                    stat.anon = stat.anon.saturating_sub(1);
+                    stat.shmem += 1;
+                    self.frames.retype(pfn, FrameKind::Shm);
+                }
+                (pfn, super::FaultKind::SwapCache)
             }
-            // The swap cache's reference to the frame becomes the object's.
-            if let Some(s) = self.swap.dev.as_mut() {
-                s.uncache(slot);
-                s.put(slot);
+            None => {
+                let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
+                // While memory was found the OOM killer may have ended the object's
+                // last mapper, and the object with it.
+                let still = self.shm.objects[obj.0 as usize]
+                    .as_ref()
+                    .and_then(|o| o.swapped.get(&idx))
+                    == Some(&slot);
+                if !still {
+                    self.put_frame(pfn);
+                    return Err(super::Violation::OutOfMemory);
+                }
+                self.read_into_cache(slot, pfn);
+                (pfn, super::FaultKind::SwapIn)
             }
-            if self.frames.kind(pfn) != FrameKind::Shm {
-                // Read ahead as anonymous memory: its charge moves with it.
-                let stat = self.group_of_frame(pfn);
-                stat.anon = stat.anon.saturating_sub(1);
-                stat.shmem += 1;
-                self.frames.retype(pfn, FrameKind::Shm);
-            }
-            if let Some(o) = self.shm.objects[obj.0 as usize].as_mut() {
-                o.swapped.remove(&idx);
-            }
-            self.shm_add_page(obj, idx, pfn);
-            return Ok((pfn, super::FaultKind::SwapCache));
-        }
-        let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
-        // Memory found, the page may have come back another way (never, as vmsim
-        // runs one fault at a time, but the object is the truth).
-        let still = self.shm.objects[obj.0 as usize]
-            .as_ref()
-            .and_then(|o| o.swapped.get(&idx))
-            == Some(&slot);
-        if !still {
-            self.put_frame(pfn);
-            return Err(super::Violation::OutOfMemory);
-        }
-        self.read_into_cache(slot, pfn);
+        };
+        // The swap cache's reference to the frame becomes the object's, and the slot
+        // goes.
         if let Some(s) = self.swap.dev.as_mut() {
             s.uncache(slot);
             s.put(slot);
@@ -162,52 +160,16 @@ impl Kernel {
             o.swapped.remove(&idx);
         }
         self.shm_add_page(obj, idx, pfn);
-        // Finding frames for the window may reclaim: not this page.
-        self.reclaim.pinned.push(pfn);
-        let ahead = self.cluster_readahead(pid, slot);
-        self.reclaim.pinned.pop();
-        let bytes = (1 + ahead) * self.page_size();
-        self.log.counters.io_wait_ns += self.config.storage.transfer_ns(bytes);
-        self.log.counters.swap_ins += 1;
-        Ok((pfn, super::FaultKind::SwapIn))
-    }
-
-    /// Unmaps `pfn` from every entry that maps it (reclaim's unmap of a page that
-    /// leaves without swap entries: a page-cache or shared-memory page), telling the
-    /// TLBs. Returns whether any entry was dirty and writable.
-    pub(super) fn unmap_everywhere(&mut self, pfn: Pfn) -> bool {
-        let paging = self.machine.spec.paging;
-        let mut dirty = false;
-        let mut pending = Vec::new();
-        for (pid, va, pte) in self.rmap.of(pfn) {
-            let Ok(mm) = self.mm(pid) else { continue };
-            let pt = mm.pt;
-            // A PROT_NONE entry that keeps the frame is cleared (it is not present:
-            // no flush is owed). Anything else there (changed since the reverse map
-            // recorded it) is left alone, but the frame's mapping is still dropped.
-            match pt.unmap_frame_at(&paging, &mut self.machine.ram, pte, va, pfn) {
-                Ok((flags, flush)) => {
-                    dirty |= flags.contains(crate::hw::Flags::DIRTY)
-                        && flags.contains(crate::hw::Flags::WRITE);
-                    pending.push((pid, flush));
-                }
-                Err(_) => {
-                    let held = PageTable::slot_at(&paging, &self.machine.ram, pte)
-                        .and_then(|s| s.soft())
-                        .and_then(crate::hw::SoftPte::prot_none_frame);
-                    if held == Some(pfn) {
-                        let _ = PageTable::clear_soft_at(&paging, &mut self.machine.ram, pte);
-                    }
-                }
-            }
-            self.uncount(pid, pfn);
-            self.rmap.remove(pfn, pid, va);
-            self.put_frame(pfn);
+        if kind == super::FaultKind::SwapIn {
+            // Finding frames for the window may reclaim: not this page.
+            self.reclaim.pinned.push(pfn);
+            let ahead = self.cluster_readahead(pid, slot);
+            self.reclaim.pinned.pop();
+            let bytes = (1 + ahead) * self.page_size();
+            self.log.counters.io_wait_ns += self.config.storage.transfer_ns(bytes);
+            self.log.counters.swap_ins += 1;
         }
-        for (pid, flush) in pending {
-            self.flush_for(pid, flush);
-        }
-        dirty
+        Ok((pfn, kind))
     }
 
     /// `shm_open` + `ftruncate`: opens the named object, creating it with `size` bytes if
@@ -294,14 +256,7 @@ impl Kernel {
                 self.put_frame(*pfn);
             }
             for &slot in obj.swapped.values() {
-                let gone = self.swap.dev.as_mut().is_some_and(|s| {
-                    s.put(slot);
-                    s.count(slot) == 0
-                });
-                if gone {
-                    // A copy read ahead goes with it.
-                    self.drop_swap_cache(slot);
-                }
+                self.put_swap_slot(slot);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Reclaim: what the kernel does when free frames run low. Reclaimable frames (private
-//! anonymous memory, shared memory and the page cache; not locked pages) sit on lists kept by the chosen policy; the
-//! policy reads and clears the Accessed bits of every page-table entry that maps a
+//! anonymous memory, shared memory and the page cache; not locked pages) sit on lists
+//! kept by the chosen policy; the policy reads and clears the Accessed bits of every page-table entry that maps a
 //! frame (through the reverse map), as a kernel does, and picks victims. An anonymous
 //! victim is written to swap and every entry that mapped it is replaced by a swap entry;
 //! a file page is written back if dirty and dropped. Every entry unmapped is flushed
@@ -369,7 +369,7 @@ impl Kernel {
     /// Linux adds new pages).
     pub(super) fn lru_add(&mut self, pfn: Pfn) {
         let kind = self.frames.kind(pfn);
-        if matches!(kind, FrameKind::Anon | FrameKind::File | FrameKind::Shm) {
+        if kind.is_user_page() {
             let g = self.frames.group(pfn);
             self.reclaim.lists.remove(pfn.0 as u32);
             self.reclaim
@@ -451,10 +451,7 @@ impl Kernel {
     pub(super) fn lru_mlock(&mut self, pfn: Pfn) -> u64 {
         if pfn.0 >= self.reclaim.flags.len()
             || self.reclaim.flag(pfn, PG_MLOCKED)
-            || !matches!(
-                self.frames.kind(pfn),
-                FrameKind::Anon | FrameKind::File | FrameKind::Shm
-            )
+            || !self.frames.kind(pfn).is_user_page()
         {
             return 0;
         }
@@ -600,6 +597,48 @@ impl Kernel {
             }
         }
         None
+    }
+
+    /// Unmaps `pfn` from every entry that maps it (reclaim's unmap of a page that
+    /// leaves without swap entries: a page-cache or shared-memory page), telling the
+    /// TLBs. Returns whether any entry was dirty and writable.
+    pub(in crate::os) fn unmap_everywhere(&mut self, pfn: Pfn) -> bool {
+        let paging = self.machine.spec.paging;
+        let mut dirty = false;
+        let mut pending = Vec::new();
+        for (pid, va, pte) in self.rmap.of(pfn) {
+            let Ok(mm) = self.mm(pid) else { continue };
+            let pt = mm.pt;
+            // A PROT_NONE entry that keeps the frame is cleared (it is not present:
+            // no flush is owed). Anything else there (changed since the reverse map
+            // recorded it) is left alone, but the frame's mapping is still dropped.
+            match pt.unmap_frame_at(&paging, &mut self.machine.ram, pte, va, pfn) {
+                Ok((flags, flush)) => {
+                    dirty |= flags.contains(crate::hw::Flags::DIRTY)
+                        && flags.contains(crate::hw::Flags::WRITE);
+                    pending.push((pid, flush));
+                }
+                Err(_) => {
+                    let held = crate::hw::PageTable::slot_at(&paging, &self.machine.ram, pte)
+                        .and_then(|s| s.soft())
+                        .and_then(crate::hw::SoftPte::prot_none_frame);
+                    if held == Some(pfn) {
+                        let _ = crate::hw::PageTable::clear_soft_at(
+                            &paging,
+                            &mut self.machine.ram,
+                            pte,
+                        );
+                    }
+                }
+            }
+            self.uncount(pid, pfn);
+            self.rmap.remove(pfn, pid, va);
+            self.put_frame(pfn);
+        }
+        for (pid, flush) in pending {
+            self.flush_for(pid, flush);
+        }
+        dirty
     }
 
     /// Evicts one frame: swaps out anonymous and shared memory, writes back and drops

@@ -221,15 +221,20 @@ impl Kernel {
     /// count drops, its swap-cache page goes with its last reference, and the process
     /// has one page fewer in swap.
     pub(in crate::os) fn release_swap_slot(&mut self, pid: Pid, slot: SwapSlot) {
+        self.put_swap_slot(slot);
+        if let Ok(mm) = self.mm_mut(pid) {
+            mm.swap_pages = mm.swap_pages.saturating_sub(1);
+        }
+    }
+
+    /// Drops a reference to `slot`; with the last, its swap-cache page goes too.
+    pub(in crate::os) fn put_swap_slot(&mut self, slot: SwapSlot) {
         let gone = self.swap.dev.as_mut().is_some_and(|s| {
             s.put(slot);
             s.count(slot) == 0
         });
         if gone {
             self.drop_swap_cache(slot);
-        }
-        if let Ok(mm) = self.mm_mut(pid) {
-            mm.swap_pages = mm.swap_pages.saturating_sub(1);
         }
     }
 
