@@ -140,6 +140,14 @@ impl FaultKind {
     }
 }
 
+/// Where fault-around finds the pages it maps: a file's in the page cache, or a
+/// shared-memory object's resident ones.
+#[derive(Clone, Copy, Debug)]
+enum Around {
+    File(super::FileId),
+    Shm(super::ShmId),
+}
+
 /// Why an access was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Violation {
@@ -424,6 +432,11 @@ impl Kernel {
                 if idx * ps >= size {
                     return Err(Violation::BeyondEnd);
                 }
+                // A read maps the object's resident pages around it first, as for a
+                // file (shmem's `map_pages` is the page cache's).
+                if !write && self.fault_around(pid, vma, page, Around::Shm(obj), offset) {
+                    return Ok(FaultKind::Shared);
+                }
                 let (pfn, kind) = match (have, swapped) {
                     (Some(pfn), _) => (pfn, FaultKind::Shared),
                     (None, Some(slot)) => self.shm_swap_in(pid, obj, idx, slot)?,
@@ -445,13 +458,14 @@ impl Kernel {
                 // A read maps the cached pages around it first, the page itself among
                 // them if it is cached and not marked for readahead (Linux's
                 // `do_read_fault`): then the fault is done.
-                if !write && self.fault_around(pid, vma, page, file, offset) {
+                if !write && self.fault_around(pid, vma, page, Around::File(file), offset) {
                     return Ok(FaultKind::PageCache);
                 }
                 let (pfn, kind, waited) = self.filemap_fault(pid, file, idx, vma.access)?;
                 // Waited for its read: the fault is retried, and a read maps the pages
                 // around it whose reads are done by now, itself among them.
-                if waited && !write && self.fault_around(pid, vma, page, file, offset) {
+                if waited && !write && self.fault_around(pid, vma, page, Around::File(file), offset)
+                {
                     return Ok(FaultKind::PageCache);
                 }
                 self.map_object_page(pid, vma, page, pfn, write, kind)
@@ -465,9 +479,10 @@ impl Kernel {
         }
     }
 
-    /// Fault-around (Linux's `do_fault_around`): before a read fault on a file page is
-    /// handled, the pages of the aligned window of `fault_around_pages` around it that
-    /// are already in the page cache (their reads complete), not marked for readahead,
+    /// Fault-around (Linux's `do_fault_around`): before a read fault on a page of a
+    /// file or a shared-memory object is handled, the pages of the aligned window of
+    /// `fault_around_pages` around it that are already in the page cache (their reads
+    /// complete, not marked for readahead) or resident in the object (not in swap),
     /// inside the VMA and not yet mapped, are mapped (read-only in a private mapping),
     /// saving the faults a sequential reader would take. Nothing is read from storage
     /// for them. True if the faulting page itself was mapped.
@@ -476,7 +491,7 @@ impl Kernel {
         pid: Pid,
         vma: &Vma,
         page: VirtAddr,
-        file: super::FileId,
+        object: Around,
         offset: u64,
     ) -> bool {
         let window = self.config.fault_around_pages;
@@ -487,12 +502,15 @@ impl Kernel {
         // The faulting page's folio, if cached, unmarked and larger than the window,
         // is the window (within the 2 MiB region the page's last table maps).
         let idx = vma.object_page(offset, page, ps);
-        let folio = self
-            .cache
-            .pages
-            .get(&(file, idx))
-            .filter(|&&pfn| !self.readahead_marked(pfn))
-            .map_or(0, |&pfn| 1u64 << self.folio_of(pfn));
+        let folio = match object {
+            Around::File(file) => self
+                .cache
+                .pages
+                .get(&(file, idx))
+                .filter(|&&pfn| !self.readahead_marked(pfn))
+                .map_or(0, |&pfn| 1u64 << self.folio_of(pfn)),
+            Around::Shm(_) => 0,
+        };
         let (start, end) = if folio > window {
             let head = page.0 - (idx & (folio - 1)) * ps;
             let region = page.0 & !(512 * ps - 1);
@@ -514,9 +532,16 @@ impl Kernel {
         while va < end {
             if pt.slot(&paging, &self.machine.ram, va).is_none() {
                 let idx = vma.object_page(offset, va, ps);
-                match self.cached_page(pid, file, idx) {
+                let resident = match object {
                     // Neither a marked page nor one whose read is in flight.
-                    Some(pfn) if !self.readahead_marked(pfn) && !self.reading(pfn) => {
+                    Around::File(file) => self
+                        .cached_page(pid, file, idx)
+                        .filter(|&pfn| !self.readahead_marked(pfn) && !self.reading(pfn)),
+                    // Not one in swap, nor one read ahead into the swap cache.
+                    Around::Shm(obj) => self.shm_page(obj, idx),
+                };
+                match resident {
+                    Some(pfn) => {
                         self.frames.get(pfn);
                         // Young, as Linux makes them where the architecture does not
                         // ask for old prefaulted entries (x86, RISC-V): the protection's
@@ -538,7 +563,9 @@ impl Kernel {
             va = VirtAddr(va.0 + ps);
         }
         self.log.counters.fault_around_pages += mapped - u64::from(hit);
-        self.note_mapped_around(file, mapped);
+        if let Around::File(file) = object {
+            self.note_mapped_around(file, mapped);
+        }
         hit
     }
 

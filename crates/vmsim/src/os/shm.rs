@@ -81,6 +81,17 @@ impl Kernel {
         }
     }
 
+    /// The frame holding page `idx` of object `obj`, if resident (not in swap).
+    pub(super) fn shm_page(&self, obj: ShmId, idx: u64) -> Option<Pfn> {
+        self.shm
+            .objects
+            .get(obj.0 as usize)?
+            .as_ref()?
+            .pages
+            .get(&idx)
+            .copied()
+    }
+
     /// Reclaim's eviction of the shared-memory frame `pfn`: its bytes go to a fresh
     /// swap slot, which the object holds in its place, and every mapping of it is
     /// unmapped. `None` if it cannot go (no free slot, the device failed, or no object
@@ -333,6 +344,38 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_read_fault_maps_the_resident_pages_around_it() {
+        let mut k = boot("x86-64");
+        let a = spawn(&mut k);
+        let n = 64u64;
+        // Aligned to the 16-page windows.
+        let at = MmapArgs {
+            addr: Some(VirtAddr(0x4000_0000)),
+            fixed: true,
+            ..MmapArgs::shared_anon(n * 4096, Prot::RW)
+        };
+        let s = k.mmap(a, at).unwrap();
+        // The first half is resident; the second is holes.
+        for i in 0..n / 2 {
+            k.write_u64(a, VirtAddr(s.0 + i * 4096), i).unwrap();
+        }
+        let child = k.fork(a).unwrap();
+        let (shared, zero) = (
+            faults(&k, FaultKind::Shared),
+            faults(&k, FaultKind::DemandZero),
+        );
+        let around = k.log.counters.fault_around_pages;
+        for i in 0..n {
+            let got = k.read_u64(child, VirtAddr(s.0 + i * 4096)).unwrap();
+            assert_eq!(got, if i < n / 2 { i } else { 0 });
+        }
+        // One fault per 16-page window of resident pages; one per hole.
+        assert_eq!(faults(&k, FaultKind::Shared) - shared, 2);
+        assert_eq!(faults(&k, FaultKind::DemandZero) - zero, n / 2);
+        assert_eq!(k.log.counters.fault_around_pages - around, n / 2 - 2);
     }
 
     #[test]
