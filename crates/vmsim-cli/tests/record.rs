@@ -598,6 +598,26 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
             || text.contains("file="),
         "no file mapping"
     );
+    // The memfd is on tmpfs: marked so before it is mapped.
+    let shmem = lines("file-shmem 1 ");
+    assert!(!shmem.is_empty(), "no tmpfs file: {text}");
+    let memfd = shmem
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .find(|f| {
+            let marked = text.lines().position(|l| l == format!("file-shmem 1 {f}"));
+            let mapped = text.lines().position(|l| {
+                l.contains(" 0x10000 rw- shared file=") && l.contains(&format!("file={f}@"))
+            });
+            mapped.is_some() && marked < mapped
+        });
+    assert!(memfd.is_some(), "{shmem:?}");
+    // /dev/zero mapped shared is shared anonymous memory.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("mmap 1 ") && l.ends_with(" 0x10000 rw- shared")),
+        "no /dev/zero mapping"
+    );
     // Its pread of 8 KiB at 4 KiB and its read of 8 KiB from the start, of the data
     // file (the one mapped shared).
     let reads: Vec<&str> = text.lines().filter(|l| l.starts_with("read 1 ")).collect();

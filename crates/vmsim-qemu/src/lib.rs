@@ -590,12 +590,19 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
     let ring = &p.ring;
     match num {
         SYS_MMAP if ok => {
-            let (dev, ino, size) = if a[3] & 0x20 != 0 {
+            // A mapping of /dev/zero is anonymous memory (Linux: private, or shared
+            // through `shmem_zero_setup`).
+            let flags = if a[3] & 0x20 == 0 && dev_zero(a[4] as c_int) {
+                a[3] | 0x20
+            } else {
+                a[3]
+            };
+            let (dev, ino, size) = if flags & 0x20 != 0 {
                 (0, 0, 0)
             } else {
                 file_id(a[4] as c_int)
             };
-            if a[3] & 0x20 == 0 {
+            if flags & 0x20 == 0 {
                 // What of the file was cached before its first use (a file opened
                 // before the plugin saw it: inherited, or the program's own).
                 send_cached(vcpu, a[4] as c_int);
@@ -605,7 +612,7 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             ring.control(
                 vcpu,
                 Ctl::Mmap,
-                &[r, a[1], a[2], a[3], dev, ino, a[5], size],
+                &[r, a[1], a[2], flags, dev, ino, a[5], size],
             );
             // The kernel faults the new mapping in before mmap returns (mm_populate):
             // always when locked (as an mlock of it does); MAP_NONBLOCK has made
@@ -739,8 +746,42 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
 /// Sends what of the file open as `fd` the host's page cache holds
 /// ([`Ctl::Cached`]), the first time this process sees the file.
 fn send_cached(vcpu: u32, fd: c_int) {
+    if let Some(st) = regular_file(fd) {
+        note_tmpfs(vcpu, fd, &st);
+    }
     if let Some((id, runs)) = residency::take(fd) {
         send_runs(vcpu, id, &runs);
+    }
+}
+
+/// Files `(dev, inode)` this process has asked `fstatfs` about.
+static FS_SEEN: std::sync::Mutex<Option<std::collections::HashSet<(u64, u64)>>> =
+    std::sync::Mutex::new(None);
+
+/// `statfs`'s `f_type` for tmpfs (and for `memfd_create`'s files and System V
+/// segments, which live on an internal tmpfs).
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+/// Sends [`Ctl::Tmpfs`] for the regular file `st`, open as `fd`, if it is on tmpfs,
+/// the first time this process sees it (before the record that uses it).
+fn note_tmpfs(vcpu: u32, fd: c_int, st: &libc::stat) {
+    {
+        let mut seen = FS_SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen
+            .get_or_insert_with(Default::default)
+            .insert((st.st_dev, st.st_ino))
+        {
+            return;
+        }
+    }
+    // SAFETY: fstatfs into a zeroed struct.
+    let tmpfs = unsafe {
+        let mut sf: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(fd, &mut sf) == 0 && sf.f_type as i64 == TMPFS_MAGIC
+    };
+    if tmpfs {
+        let words = [st.st_dev, st.st_ino, st.st_size as u64];
+        plugin().ring.control(vcpu, Ctl::Tmpfs, &words);
     }
 }
 
@@ -796,12 +837,14 @@ fn file_io(vcpu: u32, ctl: Ctl, num: i64, a: &[u64; 6], n: u64) {
         _ if pos >= 0 => (pos as u64).saturating_sub(n),
         _ => return,
     };
-    send_file_io(vcpu, ctl, &st, at, n, before);
+    send_file_io(vcpu, ctl, fd, &st, at, n, before);
 }
 
 /// Sends what a read (`Ctl::FileRead`) or write (`Ctl::FileWrite`) of `n` bytes at
-/// byte `at` of the regular file `st` did; `before` is a write's file length before.
-fn send_file_io(vcpu: u32, ctl: Ctl, st: &libc::stat, at: u64, n: u64, before: u64) {
+/// byte `at` of the regular file `st`, open as `fd`, did; `before` is a write's file
+/// length before.
+fn send_file_io(vcpu: u32, ctl: Ctl, fd: c_int, st: &libc::stat, at: u64, n: u64, before: u64) {
+    note_tmpfs(vcpu, fd, st);
     let words = [st.st_dev, st.st_ino, at, n, st.st_size as u64, before];
     let sent = if ctl == Ctl::FileWrite {
         &words[..]
@@ -836,10 +879,11 @@ fn file_copy(vcpu: u32, num: i64, a: &[u64; 6], n: u64) {
         end.checked_sub(n)
     };
     if let (Some(st), Some(at)) = (regular_file(src.0 as c_int), start(src)) {
-        send_file_io(vcpu, Ctl::FileRead, &st, at, n, 0);
+        send_file_io(vcpu, Ctl::FileRead, src.0 as c_int, &st, at, n, 0);
     }
     if let (Some(st), Some(at)) = (regular_file(dst.0 as c_int), start(dst)) {
-        send_file_io(vcpu, Ctl::FileWrite, &st, at, n, WRITE_FROM.with(Cell::get));
+        let before = WRITE_FROM.with(Cell::get);
+        send_file_io(vcpu, Ctl::FileWrite, dst.0 as c_int, &st, at, n, before);
     }
 }
 
@@ -898,6 +942,17 @@ fn nonzero_in(addr: u64, len: u64) -> Vec<u64> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether `fd` is `/dev/zero` (character device 1:5).
+fn dev_zero(fd: c_int) -> bool {
+    // SAFETY: fstat into a zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && st.st_rdev == libc::makedev(1, 5)
+    }
 }
 
 /// The device, inode and length of the file open as `fd` ((0, 0, 0) if it is not one).

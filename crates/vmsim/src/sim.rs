@@ -916,6 +916,12 @@ impl<'k> Sim<'k> {
                 .trace_file(file, 0, 0)
                 .map(|id| self.kernel.set_file_readahead(id, bytes)),
             Event::FileSize { file, bytes, .. } => self.trace_file(file, 0, bytes).map(|_| ()),
+            Event::FileShmem { file, .. } => self.trace_file(file, 0, 0).and_then(|id| {
+                self.kernel
+                    .make_tmpfs_file(id)
+                    .map(|_| ())
+                    .map_err(|e| format!("file {file} cannot be made a tmpfs file: {e}"))
+            }),
             Event::FileCached {
                 file, offset, len, ..
             } => self

@@ -122,7 +122,8 @@ fn new_event() -> impl Strategy<Value = Event> {
                 mode: vmsim::trace::Mlock::from_code(m).unwrap(),
             }
         }),
-        (pid, any::<u32>()).prop_map(|(pid, flags)| Event::Mlockall { pid, flags }),
+        (pid.clone(), any::<u32>()).prop_map(|(pid, flags)| Event::Mlockall { pid, flags }),
+        (pid, any::<u32>()).prop_map(|(pid, file)| Event::FileShmem { pid, file }),
     ]
 }
 

@@ -82,6 +82,12 @@ int main(int argc, char **argv) {
     mlock(m, 4096);
     munlock(m, 4096);
     munmap(m, 1 << 16);
+    /* /dev/zero mapped shared: shared anonymous memory, 16 pages. */
+    int zfd = open("/dev/zero", O_RDWR);
+    char *z = mmap(0, 16 << 12, PROT_READ | PROT_WRITE, MAP_SHARED, zfd, 0);
+    z[0] = 6;
+    munmap(z, 16 << 12);
+    close(zfd);
     /* Faulted in by the kernel: 8 pages; locked: 2 by mlock2, 2 more on fault, and
      * 3 mapped MAP_LOCKED. */
     char *pop = mmap(0, 8 << 12, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);

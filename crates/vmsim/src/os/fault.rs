@@ -419,16 +419,10 @@ impl Kernel {
             }
             Backing::Shm { obj, offset } => {
                 let idx = vma.object_page(offset, page, ps);
-                let (size, have, swapped) = {
-                    let o = self.shm.objects[obj.0 as usize]
-                        .as_ref()
-                        .ok_or(Violation::BeyondEnd)?;
-                    (
-                        o.size,
-                        o.pages.get(&idx).copied(),
-                        o.swapped.get(&idx).copied(),
-                    )
-                };
+                let size = self.shm.objects[obj.0 as usize]
+                    .as_ref()
+                    .ok_or(Violation::BeyondEnd)?
+                    .size;
                 if idx * ps >= size {
                     return Err(Violation::BeyondEnd);
                 }
@@ -437,16 +431,9 @@ impl Kernel {
                 if !write && self.fault_around(pid, vma, page, Around::Shm(obj), offset) {
                     return Ok(FaultKind::Shared);
                 }
-                let (pfn, kind) = match (have, swapped) {
-                    (Some(pfn), _) => (pfn, FaultKind::Shared),
-                    (None, Some(slot)) => self.shm_swap_in(pid, obj, idx, slot)?,
-                    (None, None) => {
-                        let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
-                        self.zero_frame(pfn);
-                        self.shm_add_page(obj, idx, pfn);
-                        (pfn, FaultKind::DemandZero)
-                    }
-                };
+                let (pfn, kind) = self
+                    .shm_get(pid, obj, idx, true)?
+                    .ok_or(Violation::OutOfMemory)?;
                 self.map_object_page(pid, vma, page, pfn, write, kind)
             }
             Backing::File { file, offset } => {
@@ -538,26 +525,23 @@ impl Kernel {
                         .cached_page(pid, file, idx)
                         .filter(|&pfn| !self.readahead_marked(pfn) && !self.reading(pfn)),
                     // Not one in swap, nor one read ahead into the swap cache.
-                    Around::Shm(obj) => self.shm_page(obj, idx),
+                    Around::Shm(obj) => self.shm_page(pid, obj, idx),
                 };
-                match resident {
-                    Some(pfn) => {
-                        self.frames.get(pfn);
-                        // Young, as Linux makes them where the architecture does not
-                        // ask for old prefaulted entries (x86, RISC-V): the protection's
-                        // bits include Accessed.
-                        let flags = self.user_flags(vma.prot, vma.shared, false) | Flags::ACCESSED;
-                        if self.install(pid, va, pfn, flags).is_ok() {
-                            if vma.locked.is_locked() {
-                                self.mlock_frame(pfn);
-                            }
-                            mapped += 1;
-                            hit |= va == page;
-                        } else {
-                            self.put_frame(pfn);
+                if let Some(pfn) = resident {
+                    self.frames.get(pfn);
+                    // Young, as Linux makes them where the architecture does not ask
+                    // for old prefaulted entries (x86, RISC-V): the protection's bits
+                    // include Accessed.
+                    let flags = self.user_flags(vma.prot, vma.shared, false) | Flags::ACCESSED;
+                    if self.install(pid, va, pfn, flags).is_ok() {
+                        if vma.locked.is_locked() {
+                            self.mlock_frame(pfn);
                         }
+                        mapped += 1;
+                        hit |= va == page;
+                    } else {
+                        self.put_frame(pfn);
                     }
-                    _ => {}
                 }
             }
             va = VirtAddr(va.0 + ps);

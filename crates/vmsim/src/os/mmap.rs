@@ -101,11 +101,17 @@ impl Kernel {
                     // Host files are opened read-only.
                     return Err(Errno::EACCES);
                 }
-                if args.prot.contains(Prot::EXEC) {
-                    // A program or a library: in the page cache already (readahead.rs).
-                    self.cache.files[file.0 as usize].executable = true;
+                if let Some(obj) = f.shmem {
+                    // On tmpfs: its pages are shared memory.
+                    Backing::Shm { obj, offset }
+                } else {
+                    if args.prot.contains(Prot::EXEC) {
+                        // A program or a library: in the page cache already
+                        // (readahead.rs).
+                        self.cache.files[file.0 as usize].executable = true;
+                    }
+                    Backing::File { file, offset }
                 }
-                Backing::File { file, offset }
             }
             MapSource::Shm(obj, offset) => {
                 if offset % ps != 0 || offset.checked_add(len).is_none() {

@@ -606,6 +606,12 @@ impl Kernel {
         match self.cache.files.get_mut(file.0 as usize) {
             Some(f) if f.host.is_none() => {
                 f.len = f.len.max(len);
+                if let Some(o) = f
+                    .shmem
+                    .and_then(|id| self.shm.objects[id.0 as usize].as_mut())
+                {
+                    o.size = o.size.max(len);
+                }
                 true
             }
             _ => false,

@@ -30,6 +30,10 @@ pub struct File {
     /// Most pages read ahead at once for it (its device's `read_ahead_kb`), where
     /// known; else the kernel's default.
     pub ra_pages: Option<u64>,
+    /// A file on tmpfs (`/dev/shm`, `memfd_create`): the shared-memory object that
+    /// holds its pages, swap-backed, in place of the page cache (see
+    /// [`Kernel::make_tmpfs_file`]).
+    pub shmem: Option<super::ShmId>,
 }
 
 /// A set of page indices kept as sorted, disjoint runs `start..end`.
@@ -128,6 +132,7 @@ impl PageCache {
             cached_at_start: None,
             ra: Default::default(),
             ra_pages: None,
+            shmem: None,
         });
         FileId(self.files.len() as u32 - 1)
     }
@@ -145,6 +150,7 @@ impl PageCache {
             cached_at_start: None,
             ra: Default::default(),
             ra_pages: None,
+            shmem: None,
         });
         Ok(FileId(self.files.len() as u32 - 1))
     }
@@ -201,10 +207,14 @@ impl Kernel {
         let Some(end) = offset.checked_add(len).filter(|_| len > 0) else {
             return 0;
         };
-        let Some(old_len) = self.cache.files.get(file.0 as usize).map(|f| f.len) else {
+        let Some(f) = self.cache.files.get(file.0 as usize) else {
             return 0;
         };
+        let (old_len, shmem) = (f.len, f.shmem);
         self.grow_file(file, end);
+        if let Some(obj) = shmem {
+            return self.shm_write(pid, obj, offset, len);
+        }
         let mut written = 0;
         for idx in offset / ps..=(end - 1) / ps {
             let pfn = match self.cached_page(pid, file, idx) {

@@ -244,6 +244,9 @@ impl Kernel {
         let ps = self.page_size();
         // One call reads at most Linux's MAX_RW_COUNT.
         let len = len.min(super::MAX_RW_COUNT);
+        if let Some(obj) = self.cache.files[file.0 as usize].shmem {
+            return self.shm_read(pid, obj, offset, len);
+        }
         let pages = self.cache.files[file.0 as usize].len.div_ceil(ps);
         let first = offset / ps;
         if len == 0 || first >= pages {

@@ -12,7 +12,7 @@
 //! the swap cache (read ahead) is minor.
 
 use super::frames::FrameKind;
-use super::{Backing, Errno, Kernel, Pid, ShmId};
+use super::{Backing, Errno, FaultKind, FileId, Kernel, Pid, ShmId, Violation};
 use crate::addr::{Pfn, SwapSlot, VirtAddr};
 use std::collections::BTreeMap;
 
@@ -27,6 +27,9 @@ pub struct ShmObject {
     pub pages: BTreeMap<u64, Pfn>,
     /// Its pages in swap, by page index.
     pub swapped: BTreeMap<u64, SwapSlot>,
+    /// The tmpfs file whose pages it holds (see [`Kernel::make_tmpfs_file`]): it lives
+    /// as long as the file, named or mapped or not, and nothing was committed for it.
+    pub file: Option<super::FileId>,
 }
 
 /// Every shared-memory object, by [`ShmId`], and the names of the named ones.
@@ -70,6 +73,7 @@ impl Kernel {
             size,
             pages: Default::default(),
             swapped: Default::default(),
+            file: None,
         }))
     }
 
@@ -81,15 +85,166 @@ impl Kernel {
         }
     }
 
-    /// The frame holding page `idx` of object `obj`, if resident (not in swap).
-    pub(super) fn shm_page(&self, obj: ShmId, idx: u64) -> Option<Pfn> {
-        self.shm
-            .objects
-            .get(obj.0 as usize)?
-            .as_ref()?
+    /// Makes `file` a file on tmpfs (`/dev/shm`, `shm_open`, `memfd_create`), as a
+    /// trace's `file-shmem` event says, before the file is used: its pages are then a
+    /// shared-memory object's, swap-backed, as Linux's shmem keeps a tmpfs file's.
+    /// Mappings of it map the object; `read` and `write` use the object's pages
+    /// ([`read_file`](Self::read_file), [`write_file`](Self::write_file)); a page never
+    /// written is a hole, which a read finds as zeros without a page being made and a
+    /// fault fills with a new zeroed page (minor); nothing is read from storage and
+    /// nothing read ahead, and reclaim swaps its pages rather than writing them back.
+    /// The pages recorded as cached at start are resident ones. Returns the object;
+    /// `EINVAL` for a file with contents of its own (a simulated or host file) and
+    /// `EBUSY` for one already in the page cache or mapped.
+    pub fn make_tmpfs_file(&mut self, file: FileId) -> Result<ShmId, Errno> {
+        let f = self.cache.files.get(file.0 as usize).ok_or(Errno::ENOENT)?;
+        if let Some(obj) = f.shmem {
+            return Ok(obj);
+        }
+        if f.host.is_some() || !f.data.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        let size = f.len;
+        let cached = self
+            .cache
             .pages
-            .get(&idx)
-            .copied()
+            .range((file, 0)..=(file, u64::MAX))
+            .next()
+            .is_some();
+        let mapped = self
+            .tasks
+            .procs
+            .iter()
+            .filter_map(|p| p.mm.as_ref())
+            .any(|mm| {
+                mm.vmas
+                    .iter()
+                    .any(|v| matches!(v.backing, Backing::File { file: f, .. } if f == file))
+            });
+        if cached || mapped {
+            return Err(Errno::EBUSY);
+        }
+        // No commit: a tmpfs file's pages are accounted as they are made.
+        let obj = self.shm.insert(ShmObject {
+            name: None,
+            size,
+            pages: Default::default(),
+            swapped: Default::default(),
+            file: Some(file),
+        });
+        self.cache.files[file.0 as usize].shmem = Some(obj);
+        Ok(obj)
+    }
+
+    /// The frame holding page `idx` of object `obj`, if resident (not in swap): a page
+    /// of a tmpfs file recorded as cached at start is made now, charged to `pid`'s
+    /// group (`None` if no memory could be found for it).
+    pub(super) fn shm_page(&mut self, pid: Pid, obj: ShmId, idx: u64) -> Option<Pfn> {
+        let o = self.shm.objects.get(obj.0 as usize)?.as_ref()?;
+        if let Some(&pfn) = o.pages.get(&idx) {
+            return Some(pfn);
+        }
+        let file = o.file?;
+        let runs = self.cache.files[file.0 as usize].cached_at_start.as_ref()?;
+        if !runs.contains(idx) || o.swapped.contains_key(&idx) {
+            return None;
+        }
+        let pfn = self.new_shm_page(pid, obj, idx).ok()?;
+        if let Some(runs) = &mut self.cache.files[file.0 as usize].cached_at_start {
+            runs.remove(idx);
+        }
+        Some(pfn)
+    }
+
+    /// A new zeroed page `idx` of object `obj`, charged to `pid`'s group.
+    fn new_shm_page(&mut self, pid: Pid, obj: ShmId, idx: u64) -> Result<Pfn, Violation> {
+        let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
+        // While memory was found the OOM killer may have ended the object's last
+        // mapper, and the object with it.
+        if self.shm.objects[obj.0 as usize].is_none() {
+            self.put_frame(pfn);
+            return Err(Violation::OutOfMemory);
+        }
+        self.zero_frame(pfn);
+        self.shm_add_page(obj, idx, pfn);
+        Ok(pfn)
+    }
+
+    /// Page `idx` of object `obj` for `pid` (Linux's `shmem_get_folio`): resident
+    /// ([`FaultKind::Shared`]), read back from swap ([`shm_swap_in`](Self::shm_swap_in)),
+    /// or, for a hole, a new zeroed page ([`FaultKind::DemandZero`]) if `create`, else
+    /// `None`.
+    pub(super) fn shm_get(
+        &mut self,
+        pid: Pid,
+        obj: ShmId,
+        idx: u64,
+        create: bool,
+    ) -> Result<Option<(Pfn, FaultKind)>, Violation> {
+        if let Some(pfn) = self.shm_page(pid, obj, idx) {
+            return Ok(Some((pfn, FaultKind::Shared)));
+        }
+        let o = self.shm.objects[obj.0 as usize]
+            .as_ref()
+            .ok_or(Violation::BeyondEnd)?;
+        if let Some(&slot) = o.swapped.get(&idx) {
+            return self.shm_swap_in(pid, obj, idx, slot).map(Some);
+        }
+        if !create {
+            return Ok(None);
+        }
+        let pfn = self.new_shm_page(pid, obj, idx)?;
+        Ok(Some((pfn, FaultKind::DemandZero)))
+    }
+
+    /// The pages `offset..offset + len` (bytes) of object `obj` cover, within its size.
+    fn shm_span(&self, obj: ShmId, offset: u64, len: u64) -> std::ops::Range<u64> {
+        let ps = self.page_size();
+        let size = self.shm.objects[obj.0 as usize]
+            .as_ref()
+            .map_or(0, |o| o.size);
+        let end = offset.saturating_add(len).min(size);
+        if end <= offset {
+            return 0..0;
+        }
+        offset / ps..end.div_ceil(ps)
+    }
+
+    /// `read` of `len` bytes of a tmpfs file, whose pages object `obj` holds, from
+    /// byte `offset` by `pid`, as Linux's `shmem_file_read_iter` does it: a page in
+    /// swap is read back first (`pswpin`, the cluster around it read ahead; no fault
+    /// is taken), a resident page is marked accessed if the read covers its start,
+    /// and a hole reads as zeros without a page being made.
+    pub(super) fn shm_read(&mut self, pid: Pid, obj: ShmId, offset: u64, len: u64) {
+        let ps = self.page_size();
+        for idx in self.shm_span(obj, offset, len) {
+            match self.shm_get(pid, obj, idx, false) {
+                Ok(Some((pfn, _))) if idx * ps >= offset => self.mark_accessed(pfn),
+                Ok(_) => {}
+                // No memory: the read stops short, as a read can.
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// `write` of `len` bytes of a tmpfs file, whose pages object `obj` holds, at byte
+    /// `offset` by `pid` (the file has grown to the write's end), as Linux's
+    /// `shmem_write_begin` does it: each page is found, read back from swap, or made
+    /// for a hole, and marked accessed; its bytes are taken to be other than zeros.
+    /// Nothing is written back later: the pages are the file. Returns the pages
+    /// written (fewer when memory runs out: the write stops short).
+    pub(super) fn shm_write(&mut self, pid: Pid, obj: ShmId, offset: u64, len: u64) -> u64 {
+        let mut written = 0;
+        for idx in self.shm_span(obj, offset, len) {
+            let Ok(Some((pfn, _))) = self.shm_get(pid, obj, idx, true) else {
+                break;
+            };
+            self.mark_accessed(pfn);
+            self.frames.set_nonzero(pfn, true);
+            written += 1;
+        }
+        self.log.counters.file_writes += written;
+        written
     }
 
     /// Reclaim's eviction of the shared-memory frame `pfn`: its bytes go to a fresh
@@ -241,7 +396,10 @@ impl Kernel {
 
     /// Frees an object nobody names or maps.
     pub(super) fn shm_release_if_unused(&mut self, id: ShmId) {
-        let named = self.shm.names.values().any(|&v| v == id);
+        let file = self.shm.objects[id.0 as usize]
+            .as_ref()
+            .is_some_and(|o| o.file.is_some());
+        let named = file || self.shm.names.values().any(|&v| v == id);
         let mapped = self
             .tasks
             .procs
@@ -284,6 +442,7 @@ mod tests {
             size: 4096,
             pages: BTreeMap::new(),
             swapped: BTreeMap::new(),
+            file: None,
         }
     }
 
@@ -430,6 +589,107 @@ mod tests {
         // Unmapping puts each reference once (a debug build asserts it).
         k.munmap(pid, s, 4096).unwrap();
         k.exit(pid, 0).unwrap();
+    }
+
+    /// A trace's file of `pages` pages, on tmpfs.
+    fn tmpfs_file(k: &mut Kernel, pages: u64) -> (FileId, ShmId) {
+        let f = k.create_file("/dev/shm/t", Vec::new());
+        k.grow_file(f, pages * 4096);
+        let obj = k.make_tmpfs_file(f).unwrap();
+        assert_eq!(k.make_tmpfs_file(f), Ok(obj), "made once");
+        (f, obj)
+    }
+
+    #[test]
+    fn a_tmpfs_file_keeps_its_pages_as_shared_memory() {
+        let (mut k, pid) = booted();
+        let n = 64u64;
+        let (f, obj) = tmpfs_file(&mut k, n);
+        // write() makes the first half; nothing is read from storage.
+        assert_eq!(k.write_file(pid, f, 0, n / 2 * 4096), n / 2);
+        // read() of a hole makes nothing.
+        k.read_file(pid, f, n / 2 * 4096, 4096);
+        let o = k.shm.objects[obj.0 as usize].as_ref().unwrap();
+        assert_eq!(o.pages.len() as u64, n / 2);
+        assert_eq!(k.page_cache_pages(), 0);
+        assert_eq!(k.log.counters.file_reads, 0);
+        // A mapping maps the object: resident pages by fault-around, holes one by one.
+        let at = MmapArgs {
+            addr: Some(VirtAddr(0x4000_0000)),
+            fixed: true,
+            shared: true,
+            source: MapSource::File(f, 0),
+            ..MmapArgs::anon(n * 4096, Prot::READ)
+        };
+        let m = k.mmap(pid, at).unwrap();
+        for i in 0..n {
+            k.read_u64(pid, VirtAddr(m.0 + i * 4096)).unwrap();
+        }
+        assert_eq!(faults(&k, FaultKind::Shared), 2);
+        assert_eq!(faults(&k, FaultKind::DemandZero), n / 2);
+        assert_eq!(faults(&k, FaultKind::FileRead), 0);
+        assert_eq!(k.process(pid).unwrap().rss().shmem, n);
+        // The file outlives its mappings and its process.
+        k.exit(pid, 0).unwrap();
+        let o = k.shm.objects[obj.0 as usize].as_ref().unwrap();
+        assert_eq!(o.pages.len() as u64, n);
+    }
+
+    #[test]
+    fn a_tmpfs_file_under_pressure_goes_to_swap_and_read_brings_it_back() {
+        for policy in [ReclaimPolicy::Clock, ReclaimPolicy::TwoList] {
+            let mut k = boot_small(2 << 20, 8 << 20, policy);
+            let pid = spawn(&mut k);
+            // 4 MiB written into a tmpfs file on 2 MiB of RAM.
+            let n = 1024u64;
+            let (f, _) = tmpfs_file(&mut k, 0);
+            for i in 0..n {
+                assert_eq!(k.write_file(pid, f, i * 4096, 4096), 1, "{policy:?}");
+            }
+            let outs = k.log.counters.swap_outs;
+            assert!(outs > n / 2, "{policy:?}: {outs}");
+            assert_eq!(k.log.counters.writebacks, 0, "{policy:?}");
+            // read() brings them back from swap without a fault.
+            k.read_file(pid, f, 0, n * 4096);
+            assert!(k.log.counters.swap_ins > 0, "{policy:?}");
+            let taken: u64 = k.log.counters.faults.iter().sum();
+            assert_eq!(taken, 0, "{policy:?}");
+            assert!(k.process(pid).unwrap().is_running());
+        }
+    }
+
+    #[test]
+    fn a_tmpfs_file_pages_cached_at_start_are_resident() {
+        let (mut k, pid) = booted();
+        let f = k.create_file("/dev/shm/old", Vec::new());
+        k.grow_file(f, 32 * 4096);
+        k.make_tmpfs_file(f).unwrap();
+        k.set_cached_at_start(f, 0, 16 * 4096);
+        let at = MmapArgs {
+            addr: Some(VirtAddr(0x4000_0000)),
+            fixed: true,
+            shared: true,
+            source: MapSource::File(f, 0),
+            ..MmapArgs::anon(32 * 4096, Prot::READ)
+        };
+        let m = k.mmap(pid, at).unwrap();
+        for i in 0..32 {
+            k.read_u64(pid, VirtAddr(m.0 + i * 4096)).unwrap();
+        }
+        // The 16 resident pages by one fault; the 16 holes by a fault each.
+        assert_eq!(faults(&k, FaultKind::Shared), 1);
+        assert_eq!(faults(&k, FaultKind::DemandZero), 16);
+    }
+
+    #[test]
+    fn only_an_unused_file_without_contents_becomes_a_tmpfs_file() {
+        let (mut k, pid) = booted();
+        let data = k.create_file("/data", vec![1; 4096]);
+        assert_eq!(k.make_tmpfs_file(data), Err(Errno::EINVAL));
+        let used = k.create_file("/used", Vec::new());
+        k.write_file(pid, used, 0, 4096);
+        assert_eq!(k.make_tmpfs_file(used), Err(Errno::EBUSY));
+        assert_eq!(k.make_tmpfs_file(FileId(99)), Err(Errno::ENOENT));
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub enum Errno {
     /// No such file or object.
     #[error("ENOENT: no such file or object")]
     ENOENT,
+    /// The object is in use in a way the call cannot undo (a file already cached or
+    /// mapped made a tmpfs file).
+    #[error("EBUSY: device or resource busy")]
+    EBUSY,
 }
 
 /// The errno a syscall returns when a page-table operation fails: out of frames for

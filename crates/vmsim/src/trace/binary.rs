@@ -263,6 +263,7 @@ impl<W: Write> BinaryWriter<W> {
                 mode,
             } => os(b, 28, &[pid as u64, addr.0, len, mode.code()]),
             Event::Mlockall { pid, flags } => os(b, 29, &[pid as u64, flags as u64]),
+            Event::FileShmem { pid, file } => os(b, 30, &[pid as u64, file as u64]),
         }
         self.nr += 1;
         if self.buf.len() >= CHUNK {
@@ -816,6 +817,10 @@ impl<R: BufRead> BinaryReader<R> {
                 pid: self.u32("pid")?,
                 flags: self.u32("mlockall flags")?,
             },
+            30 => Event::FileShmem {
+                pid: self.u32("pid")?,
+                file: self.u32("file")?,
+            },
             26 => Event::Sleep {
                 pid: self.u32("pid")?,
                 ns: self.varint()?,
@@ -1017,6 +1022,10 @@ mod tests {
                 file: 3,
                 offset: 0x1000,
                 len: u64::MAX,
+            },
+            Event::FileShmem {
+                pid: 2,
+                file: u32::MAX,
             },
         ]
     }

@@ -268,6 +268,16 @@ pub enum Event {
         /// Most bytes read ahead at once.
         bytes: u64,
     },
+    /// File `file` is on tmpfs (`/dev/shm`, `shm_open`, `memfd_create`), as the
+    /// recorder found it (`fstatfs`) when it first saw the file: its pages are shared
+    /// memory, swap-backed, never read from storage (see the kernel's
+    /// `make_tmpfs_file`). Comes before the file's first use.
+    FileShmem {
+        /// The process that saw it first.
+        pid: TracePid,
+        /// The trace's number for the file.
+        file: u32,
+    },
     /// The length of a file, as the recorder saw it when the program first mapped or
     /// read it (and again whenever it saw it longer): readahead stops at its end.
     FileSize {
@@ -384,6 +394,7 @@ impl Event {
             | Event::FileWrite { pid, .. }
             | Event::FileReadahead { pid, .. }
             | Event::FileSize { pid, .. }
+            | Event::FileShmem { pid, .. }
             | Event::FileCached { pid, .. }
             | Event::Nonzero { pid, .. }
             | Event::Values { pid }

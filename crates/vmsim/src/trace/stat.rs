@@ -78,6 +78,7 @@ fn name(e: &Event) -> &'static str {
         Event::FileWrite { .. } => "write",
         Event::FileReadahead { .. } => "file-readahead",
         Event::FileSize { .. } => "file-size",
+        Event::FileShmem { .. } => "file-shmem",
         Event::FileCached { .. } => "file-cached",
         Event::Nonzero { .. } => "nonzero",
         Event::Values { .. } => "values",

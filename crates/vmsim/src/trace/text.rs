@@ -368,6 +368,13 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 bytes: num(w, 3, "the file's length in bytes")?,
             }
         }
+        "file-shmem" => {
+            at_most(w, 3)?;
+            Event::FileShmem {
+                pid: pid(w, 1)?,
+                file: file_no(w, 2)?,
+            }
+        }
         "file-cached" => {
             at_most(w, 5)?;
             Event::FileCached {
@@ -622,6 +629,7 @@ pub fn format_event(e: &Event) -> String {
             format!("file-readahead {pid} {file} {bytes:#x}")
         }
         Event::FileSize { pid, file, bytes } => format!("file-size {pid} {file} {bytes:#x}"),
+        Event::FileShmem { pid, file } => format!("file-shmem {pid} {file}"),
         Event::FileCached {
             pid,
             file,

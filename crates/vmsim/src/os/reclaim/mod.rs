@@ -393,9 +393,10 @@ impl Kernel {
         self.log.counters.activations += 1;
     }
 
-    /// A page-cache page a `read` used (Linux's `folio_mark_accessed`): a first use
-    /// sets its referenced flag; a second moves it to the active list (two-list),
-    /// which ages the group's non-resident clock as an eviction does.
+    /// A page-cache or tmpfs page a `read` or `write` used (Linux's
+    /// `folio_mark_accessed`): a first use sets its referenced flag; a second moves it
+    /// to the active list (two-list), which ages the group's non-resident clock as an
+    /// eviction does.
     pub(super) fn mark_accessed(&mut self, pfn: Pfn) {
         if pfn.0 >= self.reclaim.flags.len() {
             return;
@@ -403,7 +404,11 @@ impl Kernel {
         if !self.reclaim.flag(pfn, PG_REFERENCED) {
             self.reclaim.set_flag(pfn, PG_REFERENCED, true);
         } else if self.config.reclaim == ReclaimPolicy::TwoList
-            && self.reclaim.lists.list_of(pfn.0 as u32) == Some(INACTIVE + FILE_LISTS)
+            && self
+                .reclaim
+                .lists
+                .list_of(pfn.0 as u32)
+                .is_some_and(|l| l % 2 == INACTIVE)
         {
             self.activate(pfn);
             self.reclaim.set_flag(pfn, PG_REFERENCED, false);

@@ -104,6 +104,8 @@ pub struct Demux {
     /// Files whose cached pages at start were recorded: the connection that recorded
     /// them (another process's look, later, finds what the program read since).
     cached_by: FxHashMap<u32, ConnId>,
+    /// Files marked as on tmpfs (each once, by its first [`Event::FileShmem`]).
+    tmpfs: rustc_hash::FxHashSet<u32>,
     /// The trace says its pages without a `nonzero` mark hold zeros.
     values: bool,
     next_pid: TracePid,
@@ -183,6 +185,7 @@ impl Demux {
             forked: FxHashMap::default(),
             files: FxHashMap::default(),
             cached_by: FxHashMap::default(),
+            tmpfs: Default::default(),
             values: false,
             next_pid: 1,
             top: None,
@@ -644,6 +647,12 @@ impl Demux {
                     });
                     number_file(&mut self.files, pid, (a[0], a[1], after), out);
                 }
+                Ctl::Tmpfs => {
+                    let file = number_file(&mut self.files, pid, (a[0], a[1], a[2]), out);
+                    if self.tmpfs.insert(file) {
+                        out(Event::FileShmem { pid, file });
+                    }
+                }
                 Ctl::Cached => {
                     let file = number_file(&mut self.files, pid, (a[0], a[1], a[2]), out);
                     if *self.cached_by.entry(file).or_insert(conn) == conn {
@@ -860,6 +869,38 @@ mod tests {
             })
             .collect();
         assert_eq!(got, [(1, 0, 0, 4096), (1, 0, 8192, 4096), (1, 1, 0, 0)]);
+    }
+
+    #[test]
+    fn a_tmpfs_file_is_marked_once_before_its_use() {
+        let mut d = Demux::new();
+        let mut ev = Vec::new();
+        let tmpfs = [wire::control(Ctl::Tmpfs, 3), 1, 77, 8192];
+        let read = [wire::control(Ctl::FileRead, 5), 1, 77, 0, 4096, 8192];
+        let recs = [hello(0, 1, 0).as_slice(), &tmpfs, &read, &tmpfs].concat();
+        run(&mut d, 0, &msg(100, &recs), &mut ev);
+        let files: Vec<_> = ev
+            .iter()
+            .filter(|e| !matches!(e, Event::ExecImage { .. }))
+            .copied()
+            .collect();
+        assert_eq!(
+            files,
+            [
+                Event::FileSize {
+                    pid: 1,
+                    file: 0,
+                    bytes: 8192
+                },
+                Event::FileShmem { pid: 1, file: 0 },
+                Event::FileRead {
+                    pid: 1,
+                    file: 0,
+                    offset: 0,
+                    len: 4096
+                },
+            ]
+        );
     }
 
     #[test]

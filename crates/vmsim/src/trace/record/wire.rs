@@ -118,6 +118,9 @@ pub enum Ctl {
     Mlock = 27,
     /// `mlockall` or `munlockall` returned: `[flags]` (`MCL_*`; 0 for `munlockall`).
     Mlockall = 28,
+    /// A file on tmpfs (`fstatfs` says `TMPFS_MAGIC`), the first time this process
+    /// sees it, before the record that uses it: `[dev, inode, file size]`.
+    Tmpfs = 29,
 }
 
 impl Ctl {
@@ -153,6 +156,7 @@ impl Ctl {
             26 => Populate,
             27 => Mlock,
             28 => Mlockall,
+            29 => Tmpfs,
             _ => return None,
         })
     }
@@ -165,7 +169,7 @@ impl Ctl {
             Thread | ThreadNew | ThreadExit | Brk | Shmdt | Exit | Syscall | ThpDisable
             | Nonzero | Sleep | Mlockall => 1,
             Munmap | Reap | Fork | Populate => 2,
-            Hello | Mprotect | Madvise | Mlock => 3,
+            Hello | Mprotect | Madvise | Mlock | Tmpfs => 3,
             Mremap | Shmat => 4,
             FileRead | Cached => 5,
             FileWrite => 6,
