@@ -672,7 +672,7 @@ impl Kernel {
                 let (file, idx) = at?;
                 self.evict_file(pfn).then_some(Evicted::File(file, idx))
             }
-            FrameKind::Shm => self.shm_swap_out(pfn).map(Evicted::Swap),
+            FrameKind::Shm => self.shm_swap_out(pfn),
             _ => None,
         }
     }
