@@ -416,7 +416,7 @@ fn sweep_rows(
 const RECORD: usize = 32;
 
 /// The kinds of events, by the code [`encode`] writes (`vmsim.Trace.KINDS`).
-const KINDS: [&str; 34] = [
+const KINDS: [&str; 35] = [
     "read",
     "write",
     "fetch",
@@ -451,6 +451,7 @@ const KINDS: [&str; 34] = [
     "mlock",
     "mlockall",
     "file_shmem",
+    "file_drop",
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
@@ -558,6 +559,7 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
         } => (31, 0, pid, addr.0, len, mode.code()),
         Event::Mlockall { pid, flags } => (32, 0, pid, 0, 0, u64::from(flags)),
         Event::FileShmem { pid, file } => (33, 0, pid, 0, 0, u64::from(file)),
+        Event::FileDrop { pid, file } => (34, 0, pid, 0, 0, u64::from(file)),
     };
     out.push(kind as u8);
     out.push(prot);

@@ -612,6 +612,11 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
             mapped.is_some() && marked < mapped
         });
     assert!(memfd.is_some(), "{shmem:?}");
+    // Closed, unmapped and nameless: let go.
+    assert_eq!(
+        lines("file-drop 1 "),
+        [format!("file-drop 1 {}", memfd.unwrap()).as_str()]
+    );
     // /dev/zero mapped shared is shared anonymous memory.
     assert!(
         text.lines()

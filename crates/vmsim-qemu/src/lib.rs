@@ -24,6 +24,7 @@ pub mod image;
 pub mod pace;
 pub mod residency;
 pub mod ring;
+pub mod tmpfs;
 /// The wire protocol, shared with the recorder (one file, in the vmsim library).
 #[path = "../../vmsim/src/trace/record/wire.rs"]
 pub mod wire;
@@ -125,6 +126,9 @@ const STATX_SIZE: u64 = 256;
 const SYS_MMAP: i64 = 9;
 const SYS_MPROTECT: i64 = 10;
 const SYS_MUNMAP: i64 = 11;
+const SYS_CLOSE: i64 = 3;
+const SYS_UNLINK: i64 = 87;
+const SYS_UNLINKAT: i64 = 263;
 const SYS_BRK: i64 = 12;
 const SYS_MREMAP: i64 = 25;
 const SYS_MADVISE: i64 = 28;
@@ -551,6 +555,17 @@ extern "C" fn on_syscall(
             WRITE_FROM.with(|c| c.set(len));
         }
         SYS_EXIT => p.ring.control(vcpu, Ctl::ThreadExit, &[a1]),
+        SYS_CLOSE => tmpfs::closing(a1 as c_int),
+        SYS_UNLINK | SYS_UNLINKAT => {
+            let (dirfd, path, flags) = if num == SYS_UNLINK {
+                (libc::AT_FDCWD, a1, 0)
+            } else {
+                (a1 as c_int, a2, a3 as c_int)
+            };
+            if let Some(path) = exec::read_cstr(path) {
+                tmpfs::unlinking(dirfd, &path, flags);
+            }
+        }
         // Time asleep is the host's: QEMU sleeps as long as the program asked (or
         // until a signal), however slowly it emulates the rest.
         SYS_NANOSLEEP | SYS_CLOCK_NANOSLEEP => {
@@ -629,7 +644,9 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
         SYS_MUNMAP if ok => {
             forget_nonzero(a[0], a[1]);
             ring.control(vcpu, Ctl::Munmap, &[a[0], a[1]]);
+            send_drops(vcpu, tmpfs::unmapped());
         }
+        SYS_CLOSE | SYS_UNLINK | SYS_UNLINKAT => send_drops(vcpu, tmpfs::left(ok)),
         SYS_MPROTECT if ok => ring.control(vcpu, Ctl::Mprotect, &[a[0], a[1], a[2]]),
         SYS_BRK => ring.control(vcpu, Ctl::Brk, &[r]),
         SYS_MREMAP if ok => {
@@ -640,6 +657,7 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             for page in moved {
                 remember_nonzero((r >> 12) + (page - (a[0] >> 12)));
             }
+            send_drops(vcpu, tmpfs::unmapped());
         }
         SYS_MADVISE if ok => {
             // DONTNEED, FREE, REMOVE: the pages read as zeros again (FREE's once
@@ -754,34 +772,19 @@ fn send_cached(vcpu: u32, fd: c_int) {
     }
 }
 
-/// Files `(dev, inode)` this process has asked `fstatfs` about.
-static FS_SEEN: std::sync::Mutex<Option<std::collections::HashSet<(u64, u64)>>> =
-    std::sync::Mutex::new(None);
-
-/// `statfs`'s `f_type` for tmpfs (and for `memfd_create`'s files and System V
-/// segments, which live on an internal tmpfs).
-const TMPFS_MAGIC: i64 = 0x0102_1994;
-
 /// Sends [`Ctl::Tmpfs`] for the regular file `st`, open as `fd`, if it is on tmpfs,
-/// the first time this process sees it (before the record that uses it).
+/// the first time this process uses it (before the record that uses it).
 fn note_tmpfs(vcpu: u32, fd: c_int, st: &libc::stat) {
-    {
-        let mut seen = FS_SEEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !seen
-            .get_or_insert_with(Default::default)
-            .insert((st.st_dev, st.st_ino))
-        {
-            return;
-        }
-    }
-    // SAFETY: fstatfs into a zeroed struct.
-    let tmpfs = unsafe {
-        let mut sf: libc::statfs = std::mem::zeroed();
-        libc::fstatfs(fd, &mut sf) == 0 && sf.f_type as i64 == TMPFS_MAGIC
-    };
-    if tmpfs {
+    if tmpfs::first_use(fd, st) {
         let words = [st.st_dev, st.st_ino, st.st_size as u64];
         plugin().ring.control(vcpu, Ctl::Tmpfs, &words);
+    }
+}
+
+/// Sends [`Ctl::TmpfsDrop`] for each tmpfs file in `ids` this process let go.
+fn send_drops(vcpu: u32, ids: impl IntoIterator<Item = tmpfs::Id>) {
+    for (dev, ino) in ids {
+        plugin().ring.control(vcpu, Ctl::TmpfsDrop, &[dev, ino]);
     }
 }
 

@@ -916,6 +916,14 @@ impl<'k> Sim<'k> {
                 .trace_file(file, 0, 0)
                 .map(|id| self.kernel.set_file_readahead(id, bytes)),
             Event::FileSize { file, bytes, .. } => self.trace_file(file, 0, bytes).map(|_| ()),
+            Event::FileDrop { pid, file } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self.trace_file(file, 0, 0).and_then(|id| {
+                    self.kernel
+                        .drop_tmpfs_file(p.pid, id)
+                        .map_err(|e| format!("file {file} is not on tmpfs: {e}"))
+                }),
+            },
             Event::FileShmem { file, .. } => self.trace_file(file, 0, 0).and_then(|id| {
                 self.kernel
                     .make_tmpfs_file(id)

@@ -123,7 +123,8 @@ fn new_event() -> impl Strategy<Value = Event> {
             }
         }),
         (pid.clone(), any::<u32>()).prop_map(|(pid, flags)| Event::Mlockall { pid, flags }),
-        (pid, any::<u32>()).prop_map(|(pid, file)| Event::FileShmem { pid, file }),
+        (pid.clone(), any::<u32>()).prop_map(|(pid, file)| Event::FileShmem { pid, file }),
+        (pid, any::<u32>()).prop_map(|(pid, file)| Event::FileDrop { pid, file }),
     ]
 }
 

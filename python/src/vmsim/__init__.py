@@ -249,7 +249,7 @@ def explain(addresses: Union[int, str, Iterable[Union[int, str]]], *,
 #:   page size in bytes for a hugetlb one), the
 #:   key (``shm_attach``), advice (``madvise``), syscall number (``syscall``), the new
 #:   start (``mremap``), the file (``file_read``, ``file_write``, ``file_readahead``,
-#:   ``file_size``, ``file_cached``, ``file_shmem``), 1 or 0
+#:   ``file_size``, ``file_cached``, ``file_shmem``, ``file_drop``), 1 or 0
 #:   (``thp_disable``), the nanoseconds asleep (``sleep``), the mode (``mlock``: 0
 #:   ``munlock``, 1 locked, 2 locked on fault), the ``MCL_*`` flags (``mlockall``; 0
 #:   ``munlockall``);

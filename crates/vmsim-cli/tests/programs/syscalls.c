@@ -82,6 +82,7 @@ int main(int argc, char **argv) {
     mlock(m, 4096);
     munlock(m, 4096);
     munmap(m, 1 << 16);
+    close(mfd); /* its last reference: the memfd is gone */
     /* /dev/zero mapped shared: shared anonymous memory, 16 pages. */
     int zfd = open("/dev/zero", O_RDWR);
     char *z = mmap(0, 16 << 12, PROT_READ | PROT_WRITE, MAP_SHARED, zfd, 0);

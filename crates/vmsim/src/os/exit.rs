@@ -23,6 +23,7 @@ impl Kernel {
             let rss = k.process(pid).map_or(Rss::default(), |p| p.rss());
             k.sched_forget(pid, false);
             k.release_mm(pid);
+            k.tmpfs_exit(pid);
             if let Some(p) = k.proc_mut(pid) {
                 p.state = state;
                 p.final_rss = rss;

@@ -167,6 +167,7 @@ impl Kernel {
             if let Some(f) = pending {
                 k.flush_for(parent, f);
             }
+            k.tmpfs_fork(parent, child);
             k.log.counters.forks += 1;
             Ok(child)
         })

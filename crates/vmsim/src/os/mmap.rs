@@ -103,6 +103,7 @@ impl Kernel {
                 }
                 if let Some(obj) = f.shmem {
                     // On tmpfs: its pages are shared memory.
+                    self.tmpfs_hold(pid, obj);
                     Backing::Shm { obj, offset }
                 } else {
                     if args.prot.contains(Prot::EXEC) {

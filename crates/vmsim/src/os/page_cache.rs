@@ -213,6 +213,7 @@ impl Kernel {
         let (old_len, shmem) = (f.len, f.shmem);
         self.grow_file(file, end);
         if let Some(obj) = shmem {
+            self.tmpfs_hold(pid, obj);
             return self.shm_write(pid, obj, offset, len);
         }
         let mut written = 0;

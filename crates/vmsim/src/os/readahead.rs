@@ -245,6 +245,7 @@ impl Kernel {
         // One call reads at most Linux's MAX_RW_COUNT.
         let len = len.min(super::MAX_RW_COUNT);
         if let Some(obj) = self.cache.files[file.0 as usize].shmem {
+            self.tmpfs_hold(pid, obj);
             return self.shm_read(pid, obj, offset, len);
         }
         let pages = self.cache.files[file.0 as usize].len.div_ceil(ps);

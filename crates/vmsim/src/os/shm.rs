@@ -30,6 +30,12 @@ pub struct ShmObject {
     /// The tmpfs file whose pages it holds (see [`Kernel::make_tmpfs_file`]): it lives
     /// as long as the file, named or mapped or not, and nothing was committed for it.
     pub file: Option<super::FileId>,
+    /// For a tmpfs file: the processes that hold it (used it, or were forked from
+    /// one that did), until each exits or says it holds it no more.
+    pub holders: Vec<Pid>,
+    /// For a tmpfs file: its name is gone (unlinked, or a memfd, which has none) and
+    /// a process let it go: its pages go once no process holds or maps it.
+    pub dropped: bool,
 }
 
 /// Every shared-memory object, by [`ShmId`], and the names of the named ones.
@@ -74,6 +80,8 @@ impl Kernel {
             pages: Default::default(),
             swapped: Default::default(),
             file: None,
+            holders: Vec::new(),
+            dropped: false,
         }))
     }
 
@@ -131,9 +139,65 @@ impl Kernel {
             pages: Default::default(),
             swapped: Default::default(),
             file: Some(file),
+            holders: Vec::new(),
+            dropped: false,
         });
         self.cache.files[file.0 as usize].shmem = Some(obj);
         Ok(obj)
+    }
+
+    /// `pid` uses tmpfs object `obj` (maps, reads or writes it): it holds it.
+    pub(super) fn tmpfs_hold(&mut self, pid: Pid, obj: ShmId) {
+        if let Some(o) = self.shm.objects[obj.0 as usize].as_mut() {
+            if o.file.is_some() && !o.holders.contains(&pid) {
+                o.holders.push(pid);
+            }
+        }
+    }
+
+    /// A fork: `child` holds every tmpfs file `parent` holds (the descriptors are
+    /// inherited).
+    pub(super) fn tmpfs_fork(&mut self, parent: Pid, child: Pid) {
+        for o in self.shm.objects.iter_mut().flatten() {
+            if o.holders.contains(&parent) {
+                o.holders.push(child);
+            }
+        }
+    }
+
+    /// `pid` ended: it holds no tmpfs file any more, and a dropped file that nobody
+    /// holds or maps goes.
+    pub(super) fn tmpfs_exit(&mut self, pid: Pid) {
+        let mut gone = Vec::new();
+        for (i, o) in self.shm.objects.iter_mut().enumerate() {
+            if let Some(o) = o.as_mut().filter(|o| o.holders.contains(&pid)) {
+                o.holders.retain(|&p| p != pid);
+                gone.push(ShmId(i as u32));
+            }
+        }
+        for obj in gone {
+            self.shm_release_if_unused(obj);
+        }
+    }
+
+    /// `pid` let tmpfs file `file` go, as a trace's `file-drop` event says: it has no
+    /// descriptor or mapping of it, and the file has no name. The file's pages and
+    /// swap slots are freed once no process holds or maps it, as Linux frees a tmpfs
+    /// inode with its last reference; it is then empty (a later use starts it again).
+    /// `EINVAL` for a file not on tmpfs.
+    pub fn drop_tmpfs_file(&mut self, pid: Pid, file: FileId) -> Result<(), Errno> {
+        let obj = self
+            .cache
+            .files
+            .get(file.0 as usize)
+            .and_then(|f| f.shmem)
+            .ok_or(Errno::EINVAL)?;
+        if let Some(o) = self.shm.objects[obj.0 as usize].as_mut() {
+            o.holders.retain(|&p| p != pid);
+            o.dropped = true;
+        }
+        self.shm_release_if_unused(obj);
+        Ok(())
     }
 
     /// The frame holding page `idx` of object `obj`, if resident (not in swap): a page
@@ -420,9 +484,10 @@ impl Kernel {
 
     /// Frees an object nobody names or maps.
     pub(super) fn shm_release_if_unused(&mut self, id: ShmId) {
+        // A tmpfs file lives while it has a name or a holder.
         let file = self.shm.objects[id.0 as usize]
             .as_ref()
-            .is_some_and(|o| o.file.is_some());
+            .is_some_and(|o| o.file.is_some() && (!o.dropped || !o.holders.is_empty()));
         let named = file || self.shm.names.values().any(|&v| v == id);
         let mapped = self
             .tasks
@@ -437,6 +502,20 @@ impl Kernel {
         if named || mapped {
             return;
         }
+        if let Some(o) = self.shm.objects[id.0 as usize]
+            .as_mut()
+            .filter(|o| o.file.is_some())
+        {
+            // A tmpfs file's contents go; the file stays, empty, as its object.
+            let pages = std::mem::take(&mut o.pages);
+            let swapped = std::mem::take(&mut o.swapped);
+            o.dropped = false;
+            if let Some(f) = o.file {
+                self.cache.files[f.0 as usize].cached_at_start = None;
+            }
+            self.free_shm_contents(pages, swapped);
+            return;
+        }
         if let Some(obj) = self
             .shm
             .objects
@@ -444,13 +523,18 @@ impl Kernel {
             .and_then(|o| o.take())
         {
             self.uncommit(obj.size);
-            for pfn in obj.pages.values() {
-                self.shm.owner.remove(&pfn.0);
-                self.put_frame(*pfn);
-            }
-            for &slot in obj.swapped.values() {
-                self.put_swap_slot(slot);
-            }
+            self.free_shm_contents(obj.pages, obj.swapped);
+        }
+    }
+
+    /// Frees an object's resident pages and swap slots.
+    fn free_shm_contents(&mut self, pages: BTreeMap<u64, Pfn>, swapped: BTreeMap<u64, SwapSlot>) {
+        for pfn in pages.values() {
+            self.shm.owner.remove(&pfn.0);
+            self.put_frame(*pfn);
+        }
+        for &slot in swapped.values() {
+            self.put_swap_slot(slot);
         }
     }
 }
@@ -467,6 +551,8 @@ mod tests {
             pages: BTreeMap::new(),
             swapped: BTreeMap::new(),
             file: None,
+            holders: Vec::new(),
+            dropped: false,
         }
     }
 
@@ -704,6 +790,41 @@ mod tests {
         // The 16 resident pages by one fault; the 16 holes by a fault each.
         assert_eq!(faults(&k, FaultKind::Shared), 1);
         assert_eq!(faults(&k, FaultKind::DemandZero), 16);
+    }
+
+    #[test]
+    fn a_dropped_tmpfs_file_goes_with_its_last_holder_and_mapping() {
+        let mut k = boot_small(2 << 20, 8 << 20, ReclaimPolicy::TwoList);
+        let a = spawn(&mut k);
+        let n = 256u64;
+        let (f, obj) = tmpfs_file(&mut k, n);
+        let m = k
+            .mmap(
+                a,
+                MmapArgs {
+                    shared: true,
+                    source: MapSource::File(f, 0),
+                    ..MmapArgs::anon(n * 4096, Prot::RW)
+                },
+            )
+            .unwrap();
+        write_pages(&mut k, a, m, n, |i| i + 1);
+        let child = k.fork(a).unwrap();
+        let resident = |k: &Kernel| k.shm.objects[obj.0 as usize].as_ref().unwrap().pages.len();
+        // Let go by the parent while mapped, and held by the child: it stays.
+        k.drop_tmpfs_file(a, f).unwrap();
+        k.munmap(a, m, n * 4096).unwrap();
+        assert_eq!(resident(&k), n as usize);
+        // The child ends; the child's mapping went with it: the pages go.
+        k.exit(child, 0).unwrap();
+        assert_eq!(resident(&k), 0);
+        assert!(k.shm.owner.is_empty());
+        // A file not let go stays whatever holds it.
+        k.write_file(a, f, 0, 4096);
+        k.exit(a, 0).unwrap();
+        assert_eq!(resident(&k), 1);
+        let disk = k.create_file("/disk", Vec::new());
+        assert_eq!(k.drop_tmpfs_file(a, disk), Err(Errno::EINVAL));
     }
 
     #[test]

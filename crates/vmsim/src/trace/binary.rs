@@ -264,6 +264,7 @@ impl<W: Write> BinaryWriter<W> {
             } => os(b, 28, &[pid as u64, addr.0, len, mode.code()]),
             Event::Mlockall { pid, flags } => os(b, 29, &[pid as u64, flags as u64]),
             Event::FileShmem { pid, file } => os(b, 30, &[pid as u64, file as u64]),
+            Event::FileDrop { pid, file } => os(b, 31, &[pid as u64, file as u64]),
         }
         self.nr += 1;
         if self.buf.len() >= CHUNK {
@@ -821,6 +822,10 @@ impl<R: BufRead> BinaryReader<R> {
                 pid: self.u32("pid")?,
                 file: self.u32("file")?,
             },
+            31 => Event::FileDrop {
+                pid: self.u32("pid")?,
+                file: self.u32("file")?,
+            },
             26 => Event::Sleep {
                 pid: self.u32("pid")?,
                 ns: self.varint()?,
@@ -1027,6 +1032,7 @@ mod tests {
                 pid: 2,
                 file: u32::MAX,
             },
+            Event::FileDrop { pid: 2, file: 0 },
         ]
     }
 

@@ -278,6 +278,15 @@ pub enum Event {
         /// The trace's number for the file.
         file: u32,
     },
+    /// Process `pid` let go of tmpfs file `file`: it has no descriptor or mapping of
+    /// it left, and the file has no name (unlinked, or a memfd). The file's pages go
+    /// once no process holds or maps it (see the kernel's `drop_tmpfs_file`).
+    FileDrop {
+        /// The process.
+        pid: TracePid,
+        /// The trace's number for the file.
+        file: u32,
+    },
     /// The length of a file, as the recorder saw it when the program first mapped or
     /// read it (and again whenever it saw it longer): readahead stops at its end.
     FileSize {
@@ -395,6 +404,7 @@ impl Event {
             | Event::FileReadahead { pid, .. }
             | Event::FileSize { pid, .. }
             | Event::FileShmem { pid, .. }
+            | Event::FileDrop { pid, .. }
             | Event::FileCached { pid, .. }
             | Event::Nonzero { pid, .. }
             | Event::Values { pid }

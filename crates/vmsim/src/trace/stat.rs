@@ -79,6 +79,7 @@ fn name(e: &Event) -> &'static str {
         Event::FileReadahead { .. } => "file-readahead",
         Event::FileSize { .. } => "file-size",
         Event::FileShmem { .. } => "file-shmem",
+        Event::FileDrop { .. } => "file-drop",
         Event::FileCached { .. } => "file-cached",
         Event::Nonzero { .. } => "nonzero",
         Event::Values { .. } => "values",

@@ -375,6 +375,13 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 file: file_no(w, 2)?,
             }
         }
+        "file-drop" => {
+            at_most(w, 3)?;
+            Event::FileDrop {
+                pid: pid(w, 1)?,
+                file: file_no(w, 2)?,
+            }
+        }
         "file-cached" => {
             at_most(w, 5)?;
             Event::FileCached {
@@ -630,6 +637,7 @@ pub fn format_event(e: &Event) -> String {
         }
         Event::FileSize { pid, file, bytes } => format!("file-size {pid} {file} {bytes:#x}"),
         Event::FileShmem { pid, file } => format!("file-shmem {pid} {file}"),
+        Event::FileDrop { pid, file } => format!("file-drop {pid} {file}"),
         Event::FileCached {
             pid,
             file,

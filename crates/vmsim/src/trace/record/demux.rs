@@ -653,6 +653,13 @@ impl Demux {
                         out(Event::FileShmem { pid, file });
                     }
                 }
+                Ctl::TmpfsDrop => {
+                    if let Some(&(file, _)) = self.files.get(&(a[0], a[1])) {
+                        if self.tmpfs.contains(&file) {
+                            out(Event::FileDrop { pid, file });
+                        }
+                    }
+                }
                 Ctl::Cached => {
                     let file = number_file(&mut self.files, pid, (a[0], a[1], a[2]), out);
                     if *self.cached_by.entry(file).or_insert(conn) == conn {
@@ -872,12 +879,23 @@ mod tests {
     }
 
     #[test]
-    fn a_tmpfs_file_is_marked_once_before_its_use() {
+    fn a_tmpfs_file_is_marked_once_before_its_use_and_let_go() {
         let mut d = Demux::new();
         let mut ev = Vec::new();
         let tmpfs = [wire::control(Ctl::Tmpfs, 3), 1, 77, 8192];
         let read = [wire::control(Ctl::FileRead, 5), 1, 77, 0, 4096, 8192];
-        let recs = [hello(0, 1, 0).as_slice(), &tmpfs, &read, &tmpfs].concat();
+        // Let go: a file-drop; one of a file not seen on tmpfs says nothing.
+        let drop = [wire::control(Ctl::TmpfsDrop, 2), 1, 77];
+        let other = [wire::control(Ctl::TmpfsDrop, 2), 1, 78];
+        let recs = [
+            hello(0, 1, 0).as_slice(),
+            &tmpfs,
+            &read,
+            &tmpfs,
+            &drop,
+            &other,
+        ]
+        .concat();
         run(&mut d, 0, &msg(100, &recs), &mut ev);
         let files: Vec<_> = ev
             .iter()
@@ -899,6 +917,7 @@ mod tests {
                     offset: 0,
                     len: 4096
                 },
+                Event::FileDrop { pid: 1, file: 0 },
             ]
         );
     }

@@ -121,6 +121,9 @@ pub enum Ctl {
     /// A file on tmpfs (`fstatfs` says `TMPFS_MAGIC`), the first time this process
     /// sees it, before the record that uses it: `[dev, inode, file size]`.
     Tmpfs = 29,
+    /// This process let go of a tmpfs file whose name is gone (no descriptor or
+    /// mapping of it left): `[dev, inode]`.
+    TmpfsDrop = 30,
 }
 
 impl Ctl {
@@ -157,6 +160,7 @@ impl Ctl {
             27 => Mlock,
             28 => Mlockall,
             29 => Tmpfs,
+            30 => TmpfsDrop,
             _ => return None,
         })
     }
@@ -168,7 +172,7 @@ impl Ctl {
             Untraced | End | Values => 0,
             Thread | ThreadNew | ThreadExit | Brk | Shmdt | Exit | Syscall | ThpDisable
             | Nonzero | Sleep | Mlockall => 1,
-            Munmap | Reap | Fork | Populate => 2,
+            Munmap | Reap | Fork | Populate | TmpfsDrop => 2,
             Hello | Mprotect | Madvise | Mlock | Tmpfs => 3,
             Mremap | Shmat => 4,
             FileRead | Cached => 5,
