@@ -925,10 +925,12 @@ impl<'k> Sim<'k> {
                 }),
             },
             Event::FileShmem { file, .. } => self.trace_file(file, 0, 0).and_then(|id| {
-                self.kernel
-                    .make_tmpfs_file(id)
-                    .map(|_| ())
-                    .map_err(|e| format!("file {file} cannot be made a tmpfs file: {e}"))
+                match self.kernel.make_tmpfs_file(id) {
+                    // Used before the mark came (a program on tmpfs, mapped by the
+                    // loader before the recorder looked): it stays a page-cache file.
+                    Ok(_) | Err(crate::os::Errno::EBUSY) => Ok(()),
+                    Err(e) => Err(format!("file {file} cannot be made a tmpfs file: {e}")),
+                }
             }),
             Event::FileCached {
                 file, offset, len, ..
@@ -1708,6 +1710,40 @@ mod tests {
         assert_eq!(c.mlock.munlocked, c.mlock.mlocked, "{:?}", c.mlock);
         assert_eq!(c.mlock.cleared, 0, "{:?}", c.mlock);
         assert_eq!(sim.stats.other_syscalls, 0, "locking is acted on");
+    }
+
+    #[test]
+    fn tmpfs_files_are_shared_memory_until_dropped() {
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            0,
+            "spawn 1
+             file-shmem 1 0
+             file-size 1 0 0x4000
+             write 1 0 0 0x4000
+             mmap 1 0x10000000 16KiB r-- shared file=0@0
+             R 1 0x10000000 8
+             munmap 1 0x10000000 16KiB
+             file-drop 1 0
+             mmap 1 0x20000000 4KiB r-- file=1@0
+             file-shmem 1 1
+             file-drop 1 2",
+        );
+        let f = &sim.stats.failures;
+        // A file used before its mark stays a page-cache file; a drop of one not on
+        // tmpfs is refused.
+        assert_eq!(sim.stats.failed_events, 1, "{f:?}");
+        assert!(f[0].contains("file 2 is not on tmpfs"), "{f:?}");
+        let c = sim.kernel.counters();
+        // Written by write(), mapped by fault-around, never read from storage.
+        assert_eq!(c.file_reads, 0);
+        assert_eq!(c.file_writes, 4);
+        assert_eq!(c.faults[crate::os::FaultKind::Shared as usize], 1);
+        // Dropped and unmapped: its pages are gone.
+        assert_eq!(sim.kernel.page_cache_pages(), 0);
+        let shm = sim.kernel.frames().nr_of(crate::os::FrameKind::Shm);
+        assert_eq!(shm, 0);
     }
 
     #[test]
