@@ -574,6 +574,7 @@ extern "C" fn on_syscall(
         // At entry: QEMU 7.2 refuses this prctl itself, where Linux would take it.
         SYS_PRCTL if a1 == PR_SET_THP_DISABLE => p.ring.control(vcpu, Ctl::ThpDisable, &[a2]),
         SYS_EXIT_GROUP => {
+            send_drops(vcpu, tmpfs::at_exit());
             p.ring.control(vcpu, Ctl::Exit, &[a1]);
             pump(true);
         }
@@ -775,10 +776,10 @@ fn send_cached(vcpu: u32, fd: c_int) {
 /// Sends [`Ctl::Tmpfs`] for the regular file `st`, open as `fd`, if it is on tmpfs,
 /// the first time this process uses it (before the record that uses it).
 fn note_tmpfs(vcpu: u32, fd: c_int, st: &libc::stat) {
-    if tmpfs::first_use(fd, st) {
+    tmpfs::first_use(fd, st, || {
         let words = [st.st_dev, st.st_ino, st.st_size as u64];
         plugin().ring.control(vcpu, Ctl::Tmpfs, &words);
-    }
+    });
 }
 
 /// Sends [`Ctl::TmpfsDrop`] for each tmpfs file in `ids` this process let go.

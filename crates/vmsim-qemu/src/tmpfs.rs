@@ -39,12 +39,14 @@ fn with<T>(set: &Mutex<Option<HashSet<Id>>>, f: impl FnOnce(&mut HashSet<Id>) ->
     f(g.get_or_insert_with(HashSet::new))
 }
 
-/// Whether the regular file `st`, open as `fd`, is a tmpfs file this process has not
-/// used before (asked once per file): the caller says so before the file's use.
-pub fn first_use(fd: libc::c_int, st: &libc::stat) -> bool {
+/// The first time this process uses the regular file `st`, open as `fd`: if it is on
+/// tmpfs, calls `mark` (which says so), before any other thread of the process can go
+/// on to use the file (the lock is held meanwhile).
+pub fn first_use(fd: libc::c_int, st: &libc::stat, mark: impl FnOnce()) {
     let id = (st.st_dev, st.st_ino);
-    if !with(&SEEN, |s| s.insert(id)) {
-        return false;
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.get_or_insert_with(HashSet::new).insert(id) {
+        return;
     }
     // SAFETY: fstatfs into a zeroed struct.
     let tmpfs = unsafe {
@@ -53,8 +55,37 @@ pub fn first_use(fd: libc::c_int, st: &libc::stat) -> bool {
     };
     if tmpfs {
         with(&TMPFS, |s| s.insert(id));
+        mark();
     }
-    tmpfs
+}
+
+/// The process is ending (`exit_group`): the tmpfs files without a name it still
+/// has a descriptor or mapping of, which it lets go as it ends.
+pub fn at_exit() -> Vec<Id> {
+    let mut ids: Vec<Id> = with(&MAPPED_ONLY, |s| s.drain().collect());
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        for e in dir.flatten() {
+            let Some(fd) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<libc::c_int>().ok())
+            else {
+                continue;
+            };
+            // SAFETY: fstat into a zeroed struct.
+            let st = unsafe {
+                let mut st: libc::stat = std::mem::zeroed();
+                (libc::fstat(fd, &mut st) == 0).then_some(st)
+            };
+            if let Some(st) = st.filter(|st| st.st_nlink == 0) {
+                let id = (st.st_dev, st.st_ino);
+                if with(&TMPFS, |s| s.contains(&id)) && !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
 }
 
 /// The entry of `close(fd)`: notes the file if it is a tmpfs file without a name.
@@ -149,7 +180,7 @@ fn mapped(id: Id) -> bool {
     let (dev, ino) = id;
     // glibc's encoding of dev_t.
     let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let minor = (dev & 0xff) | ((dev >> 12) & 0xffff_ff00);
     maps.lines().any(|l| maps_line_is(l, major, minor, ino))
 }
 
@@ -197,8 +228,10 @@ mod tests {
             assert_eq!(libc::ftruncate(fd, 8192), 0);
             let mut st: libc::stat = std::mem::zeroed();
             assert_eq!(libc::fstat(fd, &mut st), 0);
-            assert!(first_use(fd, &st), "a memfd is on tmpfs");
-            assert!(!first_use(fd, &st), "asked once");
+            let mut marks = 0;
+            first_use(fd, &st, || marks += 1);
+            first_use(fd, &st, || marks += 1);
+            assert_eq!(marks, 1, "a memfd is on tmpfs, asked once");
             let id = (st.st_dev, st.st_ino);
             let p = libc::mmap(
                 std::ptr::null_mut(),
@@ -215,6 +248,12 @@ mod tests {
             assert_eq!(libc::munmap(p, 8192), 0);
             assert_eq!(unmapped(), vec![id]);
             assert!(unmapped().is_empty());
+            // One still open at the end is let go as the process ends.
+            let fd = libc::memfd_create(c"vmsim-tmpfs-test-2".as_ptr(), 0);
+            assert_eq!(libc::fstat(fd, &mut st), 0);
+            first_use(fd, &st, || {});
+            assert!(at_exit().contains(&(st.st_dev, st.st_ino)));
+            libc::close(fd);
         }
     }
 }

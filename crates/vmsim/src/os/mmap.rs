@@ -103,7 +103,6 @@ impl Kernel {
                 }
                 if let Some(obj) = f.shmem {
                     // On tmpfs: its pages are shared memory.
-                    self.tmpfs_hold(pid, obj);
                     Backing::Shm { obj, offset }
                 } else {
                     if args.prot.contains(Prot::EXEC) {
@@ -187,6 +186,10 @@ impl Kernel {
         });
         if accounted {
             mm.committed += len;
+        }
+        if let (MapSource::File(..), Backing::Shm { obj, .. }) = (args.source, backing) {
+            // A tmpfs file mapped: the process holds it.
+            self.tmpfs_hold(pid, obj);
         }
         self.populate_new_locked(pid, start, len, locked);
         Ok(start)

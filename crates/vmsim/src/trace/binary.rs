@@ -19,7 +19,7 @@
 //!   11 thread exit, 12 exec image, 13 mremap, 14 madvise, 15 shm detach, 16 syscall,
 //!   17 thp disable, 18 vfork, 19 read, 20 file readahead, 21 nonzero, 22 values,
 //!   23 file size, 24 write, 25 file cached, 26 sleep, 27 populate, 28 mlock (mode 0 unlock, 1 lock,
-//!   2 on fault), 29 mlockall), then its fields as varints in the order of [`super::Event`]'s
+//!   2 on fault), 29 mlockall, 30 file shmem, 31 file drop), then its fields as varints in the order of [`super::Event`]'s
 //!   fields; exit codes are zigzag varints, booleans 0 or 1; protections are one byte
 //!   (`r`=1, `w`=2, `x`=4; for mmap also 8: shared, 16: a file number and offset
 //!   follow).
