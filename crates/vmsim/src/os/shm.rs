@@ -119,16 +119,8 @@ impl Kernel {
             .range((file, 0)..=(file, u64::MAX))
             .next()
             .is_some();
-        let mapped = self
-            .tasks
-            .procs
-            .iter()
-            .filter_map(|p| p.mm.as_ref())
-            .any(|mm| {
-                mm.vmas
-                    .iter()
-                    .any(|v| matches!(v.backing, Backing::File { file: f, .. } if f == file))
-            });
+        let mapped =
+            self.any_vma_backed(|b| matches!(b, Backing::File { file: f, .. } if f == file));
         if cached || mapped {
             return Err(Errno::EBUSY);
         }
@@ -144,6 +136,15 @@ impl Kernel {
         });
         self.cache.files[file.0 as usize].shmem = Some(obj);
         Ok(obj)
+    }
+
+    /// Whether any process maps something whose backing `is` accepts.
+    fn any_vma_backed(&self, is: impl Fn(Backing) -> bool) -> bool {
+        self.tasks
+            .procs
+            .iter()
+            .filter_map(|p| p.mm.as_ref())
+            .any(|mm| mm.vmas.iter().any(|v| is(v.backing)))
     }
 
     /// `pid` uses tmpfs object `obj` (maps, reads or writes it): it holds it.
@@ -489,16 +490,7 @@ impl Kernel {
             .as_ref()
             .is_some_and(|o| o.file.is_some() && (!o.dropped || !o.holders.is_empty()));
         let named = file || self.shm.names.values().any(|&v| v == id);
-        let mapped = self
-            .tasks
-            .procs
-            .iter()
-            .filter_map(|p| p.mm.as_ref())
-            .any(|mm| {
-                mm.vmas
-                    .iter()
-                    .any(|v| matches!(v.backing, Backing::Shm { obj, .. } if obj == id))
-            });
+        let mapped = self.any_vma_backed(|b| matches!(b, Backing::Shm { obj, .. } if obj == id));
         if named || mapped {
             return;
         }
