@@ -2,16 +2,21 @@
 """Set what vmsim counts for a program beside what Linux counts for it (issues 17, 18).
 
   scripts/validate.py run [--memory-max SIZE] [--thp MODE] [--swap SIZE] [--vmsim PATH]
-                          [--runs N] [--json OUT] [--check | --native-only] -- PROG ARGS
+                          [--runs N] [--json OUT] [--keep DIR] [--vmsim-args ARGS]
+                          [--check | --native-only] -- PROG ARGS
   scripts/validate.py corpus [--only NAME,NAME] [--check] [--write-doc docs/validation.md]
                              [--thp MODE] [--vmsim PATH] [--runs N] [--swap SIZE]
-                             [--json OUT] [--native-only]
+                             [--json OUT] [--keep DIR] [--vmsim-args ARGS] [--native-only]
+  scripts/validate.py replay MEASURED.json --keep DIR [--only NAME,NAME] [--check]
+                             [--vmsim PATH] [--vmsim-args ARGS] [--json OUT]
 
 `run` measures PROG natively N times (root, a fresh memory cgroup per run, caches
 dropped, a swap file on; rusage from wait4, /proc/vmstat deltas), records it with
 `vmsim record` and replays it with `vmsim run --json`, and prints the counters side by
 side with a verdict for minflt, majflt, pswpin and pswpout. `corpus` does that for
-every program of validation/corpus.toml. See docs/validation.md.
+every program of validation/corpus.toml. `--keep DIR` keeps the recordings, and
+`replay` judges them again (another vmsim binary, or `--vmsim-args`) against the Linux
+runs a `--json` file stored, without measuring Linux again. See docs/validation.md.
 
 Transparent huge pages (issue 18): a program runs in a THP mode (always, madvise or
 never): the one `--thp` or its corpus entry's `thp` names, else the machine's own.
@@ -643,7 +648,11 @@ def show_tail(path, lines=30):
     return "\n".join("    " + x for x in text[-lines:])
 
 
-def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=None):
+def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=None, vmsim_args=(),
+              keep_as=None):
+    """Records the program and replays it; vmsim_args go to `vmsim run` after the
+    harness's own flags. keep_as: a path without suffix where the recording (.vmb) and
+    vmsim's report (.json) are kept."""
     trace = os.path.join(work, "prog.vmb")
     record = [vmsim, "record", "-o", trace, "--", path, *argv[1:]]
     replay = [vmsim, "run", trace, "--json", "--swap", fmt_size(swap), "--policy", "two-list",
@@ -652,6 +661,7 @@ def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=Non
         replay += ["--memory-max", fmt_size(memory_max)]
     if cpus is not None:
         replay += ["--cpus", str(cpus)]
+    replay += list(vmsim_args)
     # The recording sees the page cache the native runs start from: what of the
     # program and its libraries is cached (the recorder notes it, `file-cached`).
     if os.geteuid() == 0 and os.access("/proc/sys/vm/drop_caches", os.W_OK):
@@ -674,8 +684,29 @@ def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=Non
     untraced = re.search(r"^vmsim: (\d+) exec\(s\) could not be followed", text, re.M)
     if untraced:
         warn(f"vmsim record: {untraced.group(1)} exec(s) ran untraced")
-    log(f"  $ {shlex.join(replay)}")
     out = os.path.join(work, "run.json")
+    values, replay_seconds = replay_vmsim(replay, out, err)
+    if keep_as is not None:
+        for src, suffix in ((trace, ".vmb"), (out, ".json")):
+            try:
+                shutil.copyfile(src, keep_as + suffix)
+            except OSError as e:
+                raise Fail(f"--keep: cannot write {keep_as + suffix}: {e.strerror}", 2)
+        log(f"  (kept {keep_as}.vmb and {keep_as}.json)")
+    return {
+        "commands": [shlex.join(record), shlex.join(replay)],
+        "events": int(m.group(1)),
+        "record_exit_status": rec_exit,
+        "record_seconds": round(record_seconds, 3),
+        "replay_seconds": round(replay_seconds, 3),
+        "values": values,
+    }
+
+
+def replay_vmsim(replay, out, err):
+    """Runs `vmsim run ... --json` (the command `replay`) with its report in `out` and
+    its stderr in `err`; returns the counters by name and the seconds it took."""
+    log(f"  $ {shlex.join(replay)}")
     t0 = time.monotonic()
     with open(out, "wb") as o, open(err, "wb") as e:
         p = subprocess.run(replay, stdin=subprocess.DEVNULL, stdout=o, stderr=e)
@@ -695,14 +726,7 @@ def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=Non
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise Fail(f"`vmsim run --json` printed no kernel.rusage / kernel.vmstat ({e!r}); "
                    f"its output starts:\n{show_tail(out, 10)}", 4)
-    return {
-        "commands": [shlex.join(record), shlex.join(replay)],
-        "events": int(m.group(1)),
-        "record_exit_status": rec_exit,
-        "record_seconds": round(record_seconds, 3),
-        "replay_seconds": round(replay_seconds, 3),
-        "values": values,
-    }
+    return values, replay_seconds
 
 
 # ---------------------------------------------------------------- comparing
@@ -811,7 +835,7 @@ def resolve(prog):
 
 
 def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, timeout=600,
-             thp=None, cpus=None):
+             thp=None, cpus=None, vmsim_args=(), keep_as=None):
     """Measures argv natively and in vmsim (vmsim None: Linux alone); returns everything
     as a dict. thp: the THP mode named for the program, which makes it a THP program;
     None runs it in the machine's mode. cpus: the CPUs vmsim replays it on, which
@@ -857,7 +881,8 @@ def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, ti
     else:
         work = tempfile.mkdtemp(prefix="vmsim-validate-")
         try:
-            result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, mode, cwd, env, work, cpus)
+            result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, mode, cwd, env, work, cpus,
+                                        vmsim_args, keep_as)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         vm_values = result["vmsim"]["values"]
@@ -907,8 +932,33 @@ def swap_note(native):
     return f"swap file {native.swap_file} ({fmt_size(native.swap_bytes)})"
 
 
+def keep_dir(path):
+    """The folder --keep names, made if missing; it must be empty, so that nothing the
+    user did not name is overwritten."""
+    if path is None:
+        return None
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise Fail(f"--keep: {path} is not a folder", 2)
+    if os.path.isdir(path) and os.listdir(path):
+        raise Fail(f"--keep: {path} is not empty; name a new or empty folder "
+                   "(the harness writes NAME.vmb and NAME.json into it)", 2)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise Fail(f"--keep: cannot make {path}: {e.strerror}", 2)
+    return path
+
+
+def vmsim_args_arg(text):
+    try:
+        return shlex.split(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"`{text}`: {e}")
+
+
 def cmd_run(args):
     vmsim = None if args.native_only else check_vmsim(args.vmsim)
+    keep_dir(args.keep)
     if not args.command:
         raise Fail("name the program after `--` (e.g. validate.py run --memory-max 32M -- ./prog)")
     argv = args.command[1:] if args.command[0] == "--" else args.command
@@ -921,8 +971,9 @@ def cmd_run(args):
         log(f"Linux {platform.release()}; memory cgroup {native.version} at {native.mount}; "
             f"{swap_note(native)}; THP mode {args.thp or native.thp_default()}; {args.runs} runs"
             f"{'; Linux only' if vmsim is None else ''}")
+        keep_as = None if args.keep is None else os.path.join(args.keep, os.path.basename(argv[0]))
         result = validate(native, vmsim, argv, args.memory_max, args.swap, args.runs, thp=args.thp,
-                          cpus=args.cpus)
+                          cpus=args.cpus, vmsim_args=args.vmsim_args, keep_as=keep_as)
     log()
     print_table(result["counters"], args.runs)
     if result["exit_statuses"] != [0]:
@@ -1142,6 +1193,7 @@ def write_doc(path, table):
 
 def cmd_corpus(args):
     vmsim = None if args.native_only else check_vmsim(args.vmsim)
+    keep_dir(args.keep)
     entries = load_corpus(args.corpus)
     if args.only:
         want = [w for w in args.only.split(",") if w]
@@ -1177,8 +1229,10 @@ def cmd_corpus(args):
                     if thp and thp_problem(thp):
                         raise ThpFail(thp_problem(thp))
                     argv, env = prepare(e, build, tmp, corpus_dir)
+                    keep_as = None if args.keep is None else os.path.join(args.keep, e["name"])
                     res = validate(native, vmsim, argv, e["memory_max_bytes"], args.swap, args.runs,
-                                   cwd=tmp, env=env, thp=thp, cpus=e.get("cpus"))
+                                   cwd=tmp, env=env, thp=thp, cpus=e.get("cpus"),
+                                   vmsim_args=args.vmsim_args, keep_as=keep_as)
                     if res["exit_statuses"] != [0]:
                         warn(f"{e['name']}: native exit status {res['exit_statuses']}, want 0")
                         res["error"] = f"native exit status {res['exit_statuses']}"
@@ -1232,6 +1286,87 @@ def cmd_corpus(args):
     return 3 if thp_errors else 0
 
 
+# ---------------------------------------------------------------- replaying kept recordings
+
+
+def load_measured(path):
+    """The programs of a `--json` file written by `run` or `corpus`."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise Fail(f"cannot read {path}: {e.strerror}", 2)
+    except ValueError as e:
+        raise Fail(f"{path}: not JSON ({e})", 2)
+    programs = data.get("programs") if isinstance(data, dict) else None
+    if programs is None and isinstance(data, dict) and "native" in data:
+        programs = [dict(data, name=data.get("name") or os.path.basename(data["argv"][0]))]
+    if not isinstance(programs, list):
+        raise Fail(f"{path}: not a file `validate.py run|corpus --json` wrote (no programs)", 2)
+    for i, res in enumerate(programs):
+        if not isinstance(res, dict) or not isinstance(res.get("name"), str):
+            raise Fail(f"{path}: program {i + 1} has no name", 2)
+    return programs
+
+
+def cmd_replay(args):
+    """Replays recordings kept by `--keep` against the Linux runs a `--json` file holds:
+    a change to vmsim (or other vmsim flags) judged without measuring Linux again."""
+    vmsim = check_vmsim(args.vmsim)
+    programs = load_measured(args.measured)
+    if args.only:
+        want = [w for w in args.only.split(",") if w]
+        names = {r["name"] for r in programs}
+        missing = [w for w in want if w not in names]
+        if missing:
+            raise Fail(f"--only: no program named {', '.join(missing)} in {args.measured} "
+                       f"(there are: {', '.join(r['name'] for r in programs)})")
+        programs = [r for r in programs if r["name"] in want]
+    results = []
+    work = tempfile.mkdtemp(prefix="vmsim-validate-")
+    try:
+        for res in programs:
+            name = res["name"]
+            thp = res["thp"]["mode"] if res.get("thp", {}).get("named") else None
+            limit = res.get("memory_max") or "none"
+            log(f"\n== {name} (limit {limit}{f', THP {thp}' if thp else ''})")
+            if "error" in res or "vmsim" not in res:
+                log(f"  error: not measured ({res.get('error', 'no vmsim side')})")
+                results.append((name, limit, thp, {"name": name, "error": res.get("error", "not measured")}))
+                continue
+            trace = os.path.join(args.keep, name + ".vmb")
+            if not os.path.isfile(trace):
+                raise Fail(f"{trace}: no recording of {name} (was it measured with --keep {args.keep}?)", 2)
+            replay = shlex.split(res["vmsim"]["commands"][1])
+            replay[0], replay[2] = vmsim, trace
+            replay += args.vmsim_args
+            values, seconds = replay_vmsim(replay, os.path.join(work, "run.json"),
+                                           os.path.join(work, "run.stderr"))
+            rows = compare(res["native"]["runs"], values, thp is not None, res.get("cpus") is not None)
+            new = dict(res, counters=rows, ok=all(r["ok"] for r in rows if "ok" in r))
+            new["vmsim"] = dict(res["vmsim"], values=values, replay_seconds=round(seconds, 3),
+                                commands=[res["vmsim"]["commands"][0], shlex.join(replay)])
+            log()
+            print_table(rows, len(res["native"]["runs"]))
+            results.append((name, limit, thp, new))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log("\nSummary (Linux median / vmsim, verdict), replayed:")
+    print_summary(results)
+    if args.json:
+        write_json(args.json, {"meta": {"replayed": args.measured, "vmsim": vmsim,
+                                        "vmsim_version": vmsim_version(vmsim),
+                                        "vmsim_args": args.vmsim_args},
+                               "programs": [r for _, _, _, r in results]})
+    bad = [n for n, _, _, r in results if r.get("ok") is False]
+    ok = sum(1 for _, _, _, r in results if r.get("ok"))
+    log(f"\n{ok} of {len(results)} programs match")
+    if args.check and bad:
+        log(f"\nFAIL: a headline counter is off for {', '.join(bad)}")
+        return 1
+    return 4 if any("error" in r for _, _, _, r in results) else 0
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -1248,6 +1383,15 @@ def main():
         p.add_argument("--check", action="store_true", help="exit 1 if a headline counter is off")
         p.add_argument("--native-only", action="store_true",
                        help="measure Linux alone: no vmsim binary, no verdicts")
+        p.add_argument("--keep", metavar="DIR",
+                       help="keep each recording and vmsim's report in DIR (new or empty) as NAME.vmb "
+                            "and NAME.json, for `replay`")
+        vmsim_args(p)
+
+    def vmsim_args(p):
+        p.add_argument("--vmsim-args", metavar="ARGS", type=vmsim_args_arg, default=[],
+                       help="more flags for `vmsim run`, as one shell-quoted string "
+                            "(--vmsim-args='--storage sata-ssd')")
 
     r = sub.add_parser("run", help="one program: Linux against vmsim")
     r.add_argument("--memory-max", type=size_arg, help="the memory cgroup's limit (default none)")
@@ -1266,16 +1410,25 @@ def main():
                    help="THP mode for every program, over their `thp` keys (default: each program's "
                         "`thp`, else the machine's mode)")
     common(c)
+    rp = sub.add_parser("replay", help="replay recordings kept with --keep against the Linux runs of "
+                                       "a --json file, without measuring Linux again")
+    rp.add_argument("measured", help="the file `run` or `corpus` wrote with --json")
+    rp.add_argument("--keep", metavar="DIR", required=True, help="the folder the recordings were kept in")
+    rp.add_argument("--vmsim", default=DEFAULT_VMSIM, help="the vmsim binary (default: target/release/vmsim)")
+    rp.add_argument("--only", help="comma-separated program names")
+    rp.add_argument("--json", metavar="OUT", help="write the replayed results to OUT as JSON")
+    rp.add_argument("--check", action="store_true", help="exit 1 if a headline counter is off")
+    vmsim_args(rp)
     args = ap.parse_args()
-    if args.runs < 1:
+    if getattr(args, "runs", 1) < 1:
         ap.error("--runs wants at least 1")
-    if args.native_only and (args.check or getattr(args, "write_doc", None)):
+    if getattr(args, "native_only", False) and (args.check or getattr(args, "write_doc", None)):
         ap.error("--native-only gives no verdicts: leave out --check and --write-doc")
 
     for s in CLEANUP_SIGNALS:
         signal.signal(s, on_signal)
     try:
-        return cmd_run(args) if args.cmd == "run" else cmd_corpus(args)
+        return {"run": cmd_run, "corpus": cmd_corpus, "replay": cmd_replay}[args.cmd](args)
     except Fail as f:
         print(f"{PROG}: {f}", file=sys.stderr)
         return f.status

@@ -1,0 +1,182 @@
+//! Tests of the validation harness's `replay` (`scripts/validate.py replay`): kept
+//! recordings replayed against stored Linux runs, judged by the harness's rule. Neither
+//! root nor a memory cgroup is needed, so these run everywhere; the harness's native
+//! side runs in `.ci/run`.
+
+mod support;
+use support::{file, folder, s, text, vmsim, VMSIM};
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SCENARIO: &str = "spawn 1
+mmap 1 0x10000000 64KiB rw-
+W 1 0x10000000 8
+W 1 0x10004000 8
+R 1 0x10008000 8
+exit 1
+";
+
+/// The harness script, from the workspace root.
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/validate.py")
+}
+
+/// Runs `validate.py args`: exit status, stdout and stderr together.
+fn validate(args: &[&str]) -> (i32, String) {
+    let out = Command::new("python3")
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("run python3 scripts/validate.py");
+    let mut all = text(&out.stdout);
+    all.push_str(&text(&out.stderr));
+    (out.status.code().unwrap_or(-1), all)
+}
+
+/// A kept folder holding `prog.vmb`, and a measurement of `prog` whose three native
+/// runs have `minflt` as given (the other headline counters 0, as the scenario's are).
+fn measured(name: &str, minflt: [u64; 3]) -> (PathBuf, PathBuf) {
+    let keep = folder(name);
+    let text = file(&format!("{name}.vmt"), SCENARIO);
+    let (ok, _, err) = vmsim(&["trace", "convert", s(&text), s(&keep.join("prog.vmb"))]);
+    assert!(ok, "{err}");
+    let runs: Vec<_> = minflt
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "rusage": {"minflt": m, "majflt": 0},
+                "vmstat": {"pswpin": 0, "pswpout": 0},
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "name": "prog",
+        "argv": ["/somewhere/prog"],
+        "memory_max": null,
+        "thp": {"mode": "madvise", "named": false},
+        "cpus": null,
+        "native": {"runs": runs},
+        "vmsim": {"commands": [
+            "vmsim record -o /gone/prog.vmb -- /somewhere/prog",
+            "vmsim run /gone/prog.vmb --json --swap 1MiB --policy two-list --thp madvise",
+        ]},
+    });
+    let path = file(&format!("{name}.json"), &json.to_string());
+    (keep, path)
+}
+
+/// The scenario's minor faults as vmsim counts them.
+fn scenario_minflt() -> u64 {
+    let text = file("minflt.vmt", SCENARIO);
+    let (ok, out, err) = vmsim(&["run", s(&text), "--json", "--swap", "1MiB"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["kernel"]["rusage"]["minflt"].as_u64().unwrap()
+}
+
+#[test]
+fn replay_judges_a_kept_recording_against_the_stored_linux_runs() {
+    let m = scenario_minflt();
+    assert!(m > 0);
+    let (keep, json) = measured("agree", [m, m, m]);
+    let (code, out) = validate(&["replay", s(&json), "--keep", s(&keep), "--vmsim", VMSIM]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 of 1 programs match"), "{out}");
+    // The stored command, with this binary and the kept recording.
+    assert!(
+        out.contains(&format!("{} run {}", VMSIM, s(&keep.join("prog.vmb")))),
+        "{out}"
+    );
+
+    // Linux counted far more: the verdict is no, and --check fails.
+    let far = 10 * m + 1000;
+    let (keep, json) = measured("disagree", [far, far, far]);
+    let args = ["replay", s(&json), "--keep", s(&keep), "--vmsim", VMSIM];
+    let (code, out) = validate(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 of 1 programs match"), "{out}");
+    let (code, out) = validate(&[&args[..], &["--check"]].concat());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("a headline counter is off for prog"), "{out}");
+}
+
+#[test]
+fn replay_passes_more_flags_to_vmsim_and_writes_what_it_found() {
+    let m = scenario_minflt();
+    let (keep, json) = measured("flags", [m, m, m]);
+    let out_json = keep.join("replayed.json");
+    let (code, out) = validate(&[
+        "replay",
+        s(&json),
+        "--keep",
+        s(&keep),
+        "--vmsim",
+        VMSIM,
+        "--vmsim-args=--storage hdd",
+        "--json",
+        s(&out_json),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("--thp madvise --storage hdd"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    assert_eq!(
+        v["meta"]["vmsim_args"],
+        serde_json::json!(["--storage", "hdd"])
+    );
+    let counters = v["programs"][0]["counters"].as_array().unwrap();
+    let minflt = counters
+        .iter()
+        .find(|c| c["counter"] == "rusage.minflt")
+        .unwrap();
+    assert_eq!(minflt["vmsim"].as_u64(), Some(m));
+    assert_eq!(minflt["ok"], true);
+
+    // A flag vmsim refuses is vmsim's error, and the harness's status 4.
+    let (code, out) = validate(&[
+        "replay",
+        s(&json),
+        "--keep",
+        s(&keep),
+        "--vmsim",
+        VMSIM,
+        "--vmsim-args=--storage floppy",
+    ]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("unknown storage `floppy`"), "{out}");
+}
+
+#[test]
+fn replay_says_which_recording_is_missing_and_what_is_not_a_measurement() {
+    let (_, json) = measured("missing", [1, 1, 1]);
+    let empty = folder("missing-keep");
+    let (code, out) = validate(&["replay", s(&json), "--keep", s(&empty), "--vmsim", VMSIM]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}: no recording of prog",
+            s(&empty.join("prog.vmb"))
+        )),
+        "{out}"
+    );
+    let junk = file("junk.json", "[1, 2]");
+    let (code, out) = validate(&["replay", s(&junk), "--keep", s(&empty), "--vmsim", VMSIM]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("not a file `validate.py run|corpus --json` wrote"),
+        "{out}"
+    );
+    let (code, out) = validate(&[
+        "replay",
+        s(&json),
+        "--keep",
+        s(&empty),
+        "--vmsim",
+        VMSIM,
+        "--only",
+        "nobody",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--only: no program named nobody"), "{out}");
+}
