@@ -116,9 +116,9 @@ pub fn reclaim_policy(name: &str) -> Result<ReclaimPolicy, String> {
     })
 }
 
-/// The storage `name`, or why not.
+/// The storage `name` (a preset, or `LATENCY,BANDWIDTH`), or why not.
 pub fn storage(name: &str) -> Result<Storage, String> {
-    Storage::parse(name).ok_or_else(|| unknown("storage", name, Storage::ALL.map(Storage::name)))
+    Storage::parse_spec(name)
 }
 
 /// The trace format named by `--format`, if any.

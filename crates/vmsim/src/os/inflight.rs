@@ -9,7 +9,7 @@
 //!   readahead window, sent as one request as Linux's `read_pages` builds one bio
 //!   for contiguous blocks) starts when the device is free and completes when its
 //!   last byte has arrived (the device's latency, then its bytes at its bandwidth,
-//!   see [`Storage`](super::swap::Storage)); every folio in it is unlocked then, as a
+//!   see [`Storage`](super::Storage)); every folio in it is unlocked then, as a
 //!   bio's completion unlocks all of its folios.
 //! - **While a folio is in flight**, reclaim passes over it (`shrink_folio_list`'s
 //!   failed `folio_trylock`: kept, counted as scanned, not freed), fault-around does

@@ -54,6 +54,7 @@ pub mod rstat;
 pub mod sched;
 mod shm;
 pub mod shootdown;
+pub mod storage;
 pub mod swap;
 pub mod syscall;
 pub mod thp;
@@ -71,7 +72,8 @@ pub use page_cache::{File, PageRuns};
 pub use process::{AddressSpace, Pid, ProcState, ProcStats, Process, Rss, Signal};
 pub use reclaim::{ReclaimPolicy, Watermarks};
 pub use shm::ShmObject;
-pub use swap::{Storage, SwapStats};
+pub use storage::Storage;
+pub use swap::SwapStats;
 pub use syscall::Errno;
 pub use vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole};
 

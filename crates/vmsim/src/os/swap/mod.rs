@@ -1,5 +1,5 @@
-//! The swap device: a real file divided into page-sized slots, a slot allocator, and
-//! the time the device takes.
+//! The swap device: a real file divided into page-sized slots and a slot allocator
+//! (what its reads and writes cost is `storage.rs`'s).
 //!
 //! The file is a temporary one by default, unlinked as soon as it is open (so nothing
 //! is left behind, whatever happens to the process, and no report names it). A named
@@ -25,63 +25,6 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Storage the swap device (and the files) sit on: latency plus transfer time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Storage {
-    /// An NVMe SSD: 20 µs, 2 GB/s.
-    Nvme,
-    /// A SATA SSD: 100 µs, 500 MB/s.
-    SataSsd,
-    /// A hard disk: 8 ms (seek and rotation), 150 MB/s.
-    Hdd,
-}
-
-impl Storage {
-    /// Nanoseconds to read or write `bytes` in one request.
-    pub fn transfer_ns(self, bytes: u64) -> u64 {
-        self.latency_ns() + self.bytes_ns(bytes)
-    }
-
-    /// Nanoseconds before a request's first byte arrives.
-    pub fn latency_ns(self) -> u64 {
-        self.geometry().0
-    }
-
-    /// Nanoseconds `bytes` take to move once a request has started.
-    pub fn bytes_ns(self, bytes: u64) -> u64 {
-        bytes.saturating_mul(1_000_000_000) / self.geometry().1
-    }
-
-    /// Latency in nanoseconds and bandwidth in bytes per second.
-    fn geometry(self) -> (u64, u64) {
-        match self {
-            Storage::Nvme => (20_000, 2_000_000_000),
-            Storage::SataSsd => (100_000, 500_000_000),
-            Storage::Hdd => (8_000_000, 150_000_000),
-        }
-    }
-
-    /// Parses a name of [`Storage::name`] (or `ssd`, for `sata-ssd`).
-    pub fn parse(s: &str) -> Option<Storage> {
-        match s {
-            "ssd" => Some(Storage::SataSsd),
-            _ => Self::ALL.into_iter().find(|d| d.name() == s),
-        }
-    }
-
-    /// Every kind of storage.
-    pub const ALL: [Storage; 3] = [Storage::Nvme, Storage::SataSsd, Storage::Hdd];
-
-    /// The name flags and files use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Storage::Nvme => "nvme",
-            Storage::SataSsd => "sata-ssd",
-            Storage::Hdd => "hdd",
-        }
-    }
-}
 
 /// Counters of the swap device.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -656,11 +599,5 @@ mod tests {
         let mut d = SwapDevice::create(None, 2 * 4096, 4096, false).unwrap();
         assert!(d.alloc().is_some() && d.alloc().is_some());
         assert_eq!(d.alloc(), None);
-    }
-
-    #[test]
-    fn storage_costs_latency_plus_transfer() {
-        assert_eq!(Storage::Nvme.transfer_ns(4096), 20_000 + 2_048);
-        assert!(Storage::Hdd.transfer_ns(4096) > 100 * Storage::Nvme.transfer_ns(4096));
     }
 }

@@ -1,0 +1,206 @@
+//! The storage device swap and files sit on: what a request costs, as latency (the
+//! time before its first byte) plus its bytes at the device's bandwidth.
+//!
+//! Three presets name common devices; any other is given by its two numbers
+//! (`--storage 70us,1200MB/s`), for instance as measured on the machine whose Linux a
+//! run is compared with (docs/kernel.md, "Reads take time", says how this project's
+//! machines were measured). Reads and writes cost the same; how requests queue is
+//! `inflight.rs`'s.
+
+use serde::Serialize;
+
+/// Storage the swap device (and the files) sit on: latency plus transfer time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Storage {
+    /// An NVMe SSD: 20 µs, 2 GB/s.
+    Nvme,
+    /// A SATA SSD: 100 µs, 500 MB/s.
+    SataSsd,
+    /// A hard disk: 8 ms (seek and rotation), 150 MB/s.
+    Hdd,
+    /// A device given by its numbers (`LATENCY,BANDWIDTH`).
+    Custom {
+        /// Nanoseconds before a request's first byte arrives.
+        latency_ns: u64,
+        /// Bytes per second once a request has started (never 0).
+        bytes_per_sec: u64,
+    },
+}
+
+/// The longest latency a device may have: 10 s keeps every clock sum far from
+/// overflowing.
+pub const MAX_LATENCY_NS: u64 = 10_000_000_000;
+
+impl Storage {
+    /// Nanoseconds to read or write `bytes` in one request.
+    pub fn transfer_ns(self, bytes: u64) -> u64 {
+        self.latency_ns().saturating_add(self.bytes_ns(bytes))
+    }
+
+    /// Nanoseconds before a request's first byte arrives.
+    pub fn latency_ns(self) -> u64 {
+        self.geometry().0
+    }
+
+    /// Nanoseconds `bytes` take to move once a request has started.
+    pub fn bytes_ns(self, bytes: u64) -> u64 {
+        bytes.saturating_mul(1_000_000_000) / self.geometry().1.max(1)
+    }
+
+    /// Latency in nanoseconds and bandwidth in bytes per second.
+    fn geometry(self) -> (u64, u64) {
+        match self {
+            Storage::Nvme => (20_000, 2_000_000_000),
+            Storage::SataSsd => (100_000, 500_000_000),
+            Storage::Hdd => (8_000_000, 150_000_000),
+            Storage::Custom {
+                latency_ns,
+                bytes_per_sec,
+            } => (latency_ns, bytes_per_sec),
+        }
+    }
+
+    /// Parses a preset's name (see [`Storage::name`]; `ssd` for `sata-ssd`).
+    pub fn parse(s: &str) -> Option<Storage> {
+        match s {
+            "ssd" => Some(Storage::SataSsd),
+            _ => Self::ALL.into_iter().find(|d| d.name() == s),
+        }
+    }
+
+    /// Parses a preset's name or `LATENCY,BANDWIDTH` (`70us,1200MB/s`: a latency in
+    /// `ns`, `us`, `ms` or `s`, and bytes per second with a size's units and `/s`);
+    /// the error says what is wrong with the text.
+    pub fn parse_spec(s: &str) -> Result<Storage, String> {
+        let Some((latency, bandwidth)) = s.split_once(',') else {
+            let names = Self::ALL.map(Storage::name).join(", ");
+            return Self::parse(s).ok_or_else(|| {
+                format!(
+                    "unknown storage `{s}` ({names}, or LATENCY,BANDWIDTH such as 70us,1200MB/s)"
+                )
+            });
+        };
+        let latency_ns =
+            parse_latency(latency.trim()).map_err(|e| format!("storage `{s}`: latency {e}"))?;
+        let bytes_per_sec = parse_bandwidth(bandwidth.trim())
+            .map_err(|e| format!("storage `{s}`: bandwidth {e}"))?;
+        Ok(Storage::Custom {
+            latency_ns,
+            bytes_per_sec,
+        })
+    }
+
+    /// Every preset.
+    pub const ALL: [Storage; 3] = [Storage::Nvme, Storage::SataSsd, Storage::Hdd];
+
+    /// The name flags and files use (`custom` for a device given by its numbers).
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Nvme => "nvme",
+            Storage::SataSsd => "sata-ssd",
+            Storage::Hdd => "hdd",
+            Storage::Custom { .. } => "custom",
+        }
+    }
+}
+
+/// `70us`, `8ms`, `500ns`, `1s` (`µs` too): nanoseconds, at most [`MAX_LATENCY_NS`].
+fn parse_latency(t: &str) -> Result<u64, String> {
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{t}` is not a whole number with a unit (70us, 8ms)"))?;
+    let mult = match unit {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "`{t}`: unknown unit `{unit}` (use ns, us, ms or s)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|&ns| ns <= MAX_LATENCY_NS)
+        .ok_or_else(|| format!("`{t}` is longer than 10 s"))
+}
+
+/// `1200MB/s`, `1GiB/s`: bytes per second, not 0.
+fn parse_bandwidth(t: &str) -> Result<u64, String> {
+    let size = t
+        .strip_suffix("/s")
+        .ok_or_else(|| format!("`{t}` is not per second (1200MB/s)"))?;
+    match crate::size::parse_size(size)? {
+        0 => Err(format!("`{t}` is no bandwidth at all")),
+        n => Ok(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_costs_latency_plus_transfer() {
+        assert_eq!(Storage::Nvme.transfer_ns(4096), 20_000 + 2_048);
+        assert!(Storage::Hdd.transfer_ns(4096) > 100 * Storage::Nvme.transfer_ns(4096));
+    }
+
+    #[test]
+    fn a_device_given_by_its_numbers_costs_what_they_say() {
+        let d = Storage::parse_spec("70us,1200MB/s").unwrap();
+        assert_eq!(
+            d,
+            Storage::Custom {
+                latency_ns: 70_000,
+                bytes_per_sec: 1_200_000_000
+            }
+        );
+        assert_eq!(d.name(), "custom");
+        // 120 KB at 1.2 GB/s is 100 µs, after 70 µs of latency.
+        assert_eq!(d.transfer_ns(120_000), 170_000);
+        assert_eq!(
+            Storage::parse_spec(" 8ms , 1GiB/s").unwrap(),
+            Storage::Custom {
+                latency_ns: 8_000_000,
+                bytes_per_sec: 1 << 30
+            }
+        );
+        assert_eq!(Storage::parse_spec("ssd"), Ok(Storage::SataSsd));
+        assert_eq!(Storage::parse_spec("hdd"), Ok(Storage::Hdd));
+    }
+
+    #[test]
+    fn a_device_that_cannot_be_says_why() {
+        for (spec, why) in [
+            (
+                "floppy",
+                "unknown storage `floppy` (nvme, sata-ssd, hdd, or LATENCY",
+            ),
+            ("70,1GB/s", "latency `70`: unknown unit ``"),
+            ("70mm,1GB/s", "unknown unit `mm`"),
+            ("x,1GB/s", "`x` is not a whole number"),
+            ("11s,1GB/s", "`11s` is longer than 10 s"),
+            ("99999999999999999999s,1GB/s", "is not a whole number"),
+            ("70us,1GB", "bandwidth `1GB` is not per second"),
+            ("70us,0MB/s", "bandwidth `0MB/s` is no bandwidth at all"),
+            ("70us,fastMB/s", "bandwidth `fastMB` is not a size"),
+            ("70us,", "bandwidth `` is not per second"),
+        ] {
+            let e = Storage::parse_spec(spec).unwrap_err();
+            assert!(e.contains(why), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn no_device_overflows_the_clock() {
+        let slow = Storage::Custom {
+            latency_ns: MAX_LATENCY_NS,
+            bytes_per_sec: 1,
+        };
+        assert_eq!(slow.transfer_ns(u64::MAX), u64::MAX);
+        assert_eq!(slow.bytes_ns(4096), 4096 * 1_000_000_000);
+    }
+}
