@@ -178,6 +178,20 @@ impl Kernel {
         self.inflight.scratch = batch.frames;
     }
 
+    /// A swap-in's read of `bytes` (the faulting page and the pages read ahead with it,
+    /// one request): it waits for the device to finish what was queued before it, reads
+    /// and swap writes alike, since the device serves one request at a time, then keeps
+    /// the device busy for its bytes. The fault's own transfer time is in its cycles
+    /// (`fault.rs`); writes completed meanwhile put their pages at the tail.
+    pub(super) fn read_swap(&mut self, bytes: u64) {
+        let now = self.io_now();
+        let queued = self.inflight.free_at.saturating_sub(now);
+        self.inflight.waited += queued;
+        self.log.counters.io_wait_ns += queued;
+        self.inflight.free_at = now + queued + self.config.storage.bytes_ns(bytes);
+        self.complete_writes();
+    }
+
     /// Whether `pfn` is under writeback at `now`.
     pub(super) fn writing_at(&self, pfn: Pfn, now: u64) -> bool {
         !self.inflight.writing.is_empty()
@@ -320,6 +334,36 @@ impl InFlight {
 mod tests {
     use crate::addr::Pfn;
     use crate::os::test_support::*;
+
+    #[test]
+    fn a_swap_read_waits_behind_what_the_device_has_queued() {
+        let mut k = boot("x86-64");
+        let mut batch = k.begin_reads();
+        for i in 0..64 {
+            k.lock_for_read(Pfn(2000 + i));
+            k.queue_read(&mut batch, Pfn(2000 + i));
+        }
+        k.send_reads(batch);
+        let storage = k.config.storage;
+        let t0 = k.io_now();
+        k.read_swap(8 * 4096);
+        assert_eq!(
+            k.io_now() - t0,
+            storage.bytes_ns(64 * 4096),
+            "behind the window"
+        );
+        let t1 = k.io_now();
+        k.read_swap(4096);
+        assert_eq!(
+            k.io_now() - t1,
+            storage.bytes_ns(8 * 4096),
+            "behind the swap read"
+        );
+        k.advance_clock_for_test(1_000_000);
+        let t2 = k.io_now();
+        k.read_swap(4096);
+        assert_eq!(k.io_now(), t2, "an idle device does not keep it waiting");
+    }
 
     #[test]
     fn a_queued_folio_is_locked_until_its_bytes_arrive_and_a_waiter_advances_the_clock() {
