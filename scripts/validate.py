@@ -1191,18 +1191,24 @@ def write_doc(path, table):
         f.write(text)
 
 
+def only_named(items, only, source):
+    """The items (dicts with a `name`) that `--only`'s comma-separated list names, or
+    an error naming those `source` does not have."""
+    want = [w for w in only.split(",") if w]
+    names = {i["name"] for i in items}
+    missing = [w for w in want if w not in names]
+    if missing:
+        raise Fail(f"--only: no program named {', '.join(missing)} in {source} "
+                   f"(there are: {', '.join(i['name'] for i in items)})")
+    return [i for i in items if i["name"] in want]
+
+
 def cmd_corpus(args):
     vmsim = None if args.native_only else check_vmsim(args.vmsim)
     keep_dir(args.keep)
     entries = load_corpus(args.corpus)
     if args.only:
-        want = [w for w in args.only.split(",") if w]
-        names = {e["name"] for e in entries}
-        missing = [w for w in want if w not in names]
-        if missing:
-            raise Fail(f"--only: no program named {', '.join(missing)} in {shown(args.corpus)} "
-                       f"(there are: {', '.join(e['name'] for e in entries)})")
-        entries = [e for e in entries if e["name"] in want]
+        entries = only_named(entries, args.only, shown(args.corpus))
         if args.write_doc:
             raise Fail("--write-doc wants the whole corpus; leave out --only")
     if args.write_doc and args.thp:
@@ -1315,13 +1321,7 @@ def cmd_replay(args):
     vmsim = check_vmsim(args.vmsim)
     programs = load_measured(args.measured)
     if args.only:
-        want = [w for w in args.only.split(",") if w]
-        names = {r["name"] for r in programs}
-        missing = [w for w in want if w not in names]
-        if missing:
-            raise Fail(f"--only: no program named {', '.join(missing)} in {args.measured} "
-                       f"(there are: {', '.join(r['name'] for r in programs)})")
-        programs = [r for r in programs if r["name"] in want]
+        programs = only_named(programs, args.only, args.measured)
     results = []
     work = tempfile.mkdtemp(prefix="vmsim-validate-")
     try:

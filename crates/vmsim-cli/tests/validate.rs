@@ -34,6 +34,12 @@ fn validate(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), all)
 }
 
+/// Runs `validate.py replay JSON --keep KEEP --vmsim VMSIM MORE...`.
+fn replay(json: &Path, keep: &Path, more: &[&str]) -> (i32, String) {
+    let args = ["replay", s(json), "--keep", s(keep), "--vmsim", VMSIM];
+    validate(&[&args[..], more].concat())
+}
+
 /// A kept folder holding `prog.vmb`, and a measurement of `prog` whose three native
 /// runs have `minflt` as given (the other headline counters 0, as the scenario's are).
 fn measured(name: &str, minflt: [u64; 3]) -> (PathBuf, PathBuf) {
@@ -80,7 +86,7 @@ fn replay_judges_a_kept_recording_against_the_stored_linux_runs() {
     let m = scenario_minflt();
     assert!(m > 0);
     let (keep, json) = measured("agree", [m, m, m]);
-    let (code, out) = validate(&["replay", s(&json), "--keep", s(&keep), "--vmsim", VMSIM]);
+    let (code, out) = replay(&json, &keep, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 of 1 programs match"), "{out}");
     // The stored command, with this binary and the kept recording.
@@ -92,11 +98,10 @@ fn replay_judges_a_kept_recording_against_the_stored_linux_runs() {
     // Linux counted far more: the verdict is no, and --check fails.
     let far = 10 * m + 1000;
     let (keep, json) = measured("disagree", [far, far, far]);
-    let args = ["replay", s(&json), "--keep", s(&keep), "--vmsim", VMSIM];
-    let (code, out) = validate(&args);
+    let (code, out) = replay(&json, &keep, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 of 1 programs match"), "{out}");
-    let (code, out) = validate(&[&args[..], &["--check"]].concat());
+    let (code, out) = replay(&json, &keep, &["--check"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("a headline counter is off for prog"), "{out}");
 }
@@ -106,17 +111,11 @@ fn replay_passes_more_flags_to_vmsim_and_writes_what_it_found() {
     let m = scenario_minflt();
     let (keep, json) = measured("flags", [m, m, m]);
     let out_json = keep.join("replayed.json");
-    let (code, out) = validate(&[
-        "replay",
-        s(&json),
-        "--keep",
-        s(&keep),
-        "--vmsim",
-        VMSIM,
-        "--vmsim-args=--storage hdd",
-        "--json",
-        s(&out_json),
-    ]);
+    let (code, out) = replay(
+        &json,
+        &keep,
+        &["--vmsim-args=--storage hdd", "--json", s(&out_json)],
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("--thp madvise --storage hdd"), "{out}");
     let v: serde_json::Value =
@@ -134,15 +133,7 @@ fn replay_passes_more_flags_to_vmsim_and_writes_what_it_found() {
     assert_eq!(minflt["ok"], true);
 
     // A flag vmsim refuses is vmsim's error, and the harness's status 4.
-    let (code, out) = validate(&[
-        "replay",
-        s(&json),
-        "--keep",
-        s(&keep),
-        "--vmsim",
-        VMSIM,
-        "--vmsim-args=--storage floppy",
-    ]);
+    let (code, out) = replay(&json, &keep, &["--vmsim-args=--storage floppy"]);
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("unknown storage `floppy`"), "{out}");
 }
@@ -151,7 +142,7 @@ fn replay_passes_more_flags_to_vmsim_and_writes_what_it_found() {
 fn replay_says_which_recording_is_missing_and_what_is_not_a_measurement() {
     let (_, json) = measured("missing", [1, 1, 1]);
     let empty = folder("missing-keep");
-    let (code, out) = validate(&["replay", s(&json), "--keep", s(&empty), "--vmsim", VMSIM]);
+    let (code, out) = replay(&json, &empty, &[]);
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains(&format!(
@@ -161,22 +152,13 @@ fn replay_says_which_recording_is_missing_and_what_is_not_a_measurement() {
         "{out}"
     );
     let junk = file("junk.json", "[1, 2]");
-    let (code, out) = validate(&["replay", s(&junk), "--keep", s(&empty), "--vmsim", VMSIM]);
+    let (code, out) = replay(&junk, &empty, &[]);
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("not a file `validate.py run|corpus --json` wrote"),
         "{out}"
     );
-    let (code, out) = validate(&[
-        "replay",
-        s(&json),
-        "--keep",
-        s(&empty),
-        "--vmsim",
-        VMSIM,
-        "--only",
-        "nobody",
-    ]);
+    let (code, out) = replay(&json, &empty, &["--only", "nobody"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--only: no program named nobody"), "{out}");
 }

@@ -182,12 +182,13 @@ impl Kernel {
     /// one request): it waits for the device to finish what was queued before it, reads
     /// and swap writes alike, since the device serves one request at a time, then keeps
     /// the device busy for its bytes. The fault's own transfer time is in its cycles
-    /// (`fault.rs`); writes completed meanwhile put their pages at the tail.
+    /// (`fault.rs`); the report's wait counts the queue and the whole request. Writes
+    /// completed meanwhile put their pages at the tail.
     pub(super) fn read_swap(&mut self, bytes: u64) {
         let now = self.io_now();
         let queued = self.inflight.free_at.saturating_sub(now);
         self.inflight.waited += queued;
-        self.log.counters.io_wait_ns += queued;
+        self.log.counters.io_wait_ns += queued + self.config.storage.transfer_ns(bytes);
         self.inflight.free_at = now + queued + self.config.storage.bytes_ns(bytes);
         self.complete_writes();
     }

@@ -313,7 +313,6 @@ impl Kernel {
                 let ahead = self.swap_readahead(pid, vma, page, slot);
                 self.reclaim.pinned.pop();
                 let bytes = (1 + ahead) * self.page_size();
-                self.log.counters.io_wait_ns += self.config.storage.transfer_ns(bytes);
                 self.read_swap(bytes);
                 self.log.counters.swap_ins += 1;
                 (pfn, crate::os::FaultKind::SwapIn)
