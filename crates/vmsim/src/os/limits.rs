@@ -134,15 +134,20 @@ impl Groups {
 }
 
 impl Kernel {
-    /// Makes a memory group with a limit of `max_bytes` (rounded down to pages).
-    pub fn create_group(&mut self, name: &str, max_bytes: Option<u64>) -> GroupId {
+    /// Makes a memory group with a limit of `max_bytes` (rounded down to pages), or
+    /// fails with `ENOSPC` once 65,535 groups exist (Linux's `MEM_CGROUP_ID_MAX`; the
+    /// last 16-bit number is left unused, to mark "no group").
+    pub fn create_group(&mut self, name: &str, max_bytes: Option<u64>) -> Result<GroupId, Errno> {
+        if self.groups.list.len() >= usize::from(u16::MAX) {
+            return Err(Errno::ENOSPC);
+        }
         let ps = self.page_size();
         self.groups.list.push(MemGroup {
             name: name.to_string(),
             max_pages: max_bytes.map(|b| b / ps),
             ..MemGroup::root()
         });
-        GroupId(self.groups.list.len() as u16 - 1)
+        Ok(GroupId(self.groups.list.len() as u16 - 1))
     }
 
     /// Moves a process into a group (its pages stay charged where they are, as in
@@ -402,9 +407,19 @@ mod tests {
     }
 
     #[test]
+    fn groups_run_out_where_linuxs_memory_group_ids_do() {
+        let mut k = boot("x86-64");
+        // The root is group 0; numbers 1 to 65,534 can be made, 65,535 cannot.
+        for i in 1..u16::MAX {
+            assert_eq!(k.create_group("/g", None).unwrap(), GroupId(i));
+        }
+        assert_eq!(k.create_group("/one-too-many", None), Err(Errno::ENOSPC));
+    }
+
+    #[test]
     fn a_group_at_its_limit_loses_its_largest_process() {
         let mut k = boot("x86-64");
-        let g = k.create_group("/jobs", Some(64 * 4096));
+        let g = k.create_group("/jobs", Some(64 * 4096)).unwrap();
         let small = spawn(&mut k);
         let big = spawn(&mut k);
         k.set_group(small, g).unwrap();
@@ -439,7 +454,7 @@ mod tests {
             c.reclaim = ReclaimPolicy::TwoList;
             c.readahead_pages = 0;
         });
-        let g = k.create_group("/reader", Some(128 * 4096));
+        let g = k.create_group("/reader", Some(128 * 4096)).unwrap();
         let pid = spawn(&mut k);
         k.set_group(pid, g).unwrap();
         let f = k.create_file("/data", vec![1; 256 * 4096]);
@@ -463,7 +478,7 @@ mod tests {
         // around its first fault fills the group, and the next fault finds nothing to
         // reclaim but pages whose read is in flight.
         let mut k = boot_with("x86-64", |c| c.reclaim = ReclaimPolicy::TwoList);
-        let g = k.create_group("/reader", Some(16 * 4096));
+        let g = k.create_group("/reader", Some(16 * 4096)).unwrap();
         let pid = spawn(&mut k);
         k.set_group(pid, g).unwrap();
         let f = k.create_file("/data", vec![1; 256 * 4096]);
@@ -510,7 +525,7 @@ mod tests {
     #[test]
     fn a_group_at_its_limit_swaps_its_own_pages_before_killing() {
         let mut k = boot_small(16 << 20, 16 << 20, ReclaimPolicy::Clock);
-        let g = k.create_group("/limited", Some(64 * 4096));
+        let g = k.create_group("/limited", Some(64 * 4096)).unwrap();
         let pid = spawn(&mut k);
         k.set_group(pid, g).unwrap();
         let a = k.mmap(pid, MmapArgs::anon(256 * 4096, Prot::RW)).unwrap();

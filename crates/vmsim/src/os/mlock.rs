@@ -284,7 +284,7 @@ mod tests {
     fn a_group_with_only_locked_pages_left_ends_in_the_oom_killer() {
         for policy in [ReclaimPolicy::Clock, ReclaimPolicy::TwoList] {
             let mut k = boot_small(16 << 20, 16 << 20, policy);
-            let g = k.create_group("/locked", Some(64 * 4096));
+            let g = k.create_group("/locked", Some(64 * 4096)).unwrap();
             let pid = spawn(&mut k);
             k.set_group(pid, g).unwrap();
             let a = k.mmap(pid, MmapArgs::anon(48 * 4096, Prot::RW)).unwrap();

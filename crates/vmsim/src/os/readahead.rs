@@ -734,7 +734,7 @@ mod tests {
         let mut k = boot("x86-64");
         let (pid, va) = mapped_file(&mut k, 64, Prot::READ | Prot::EXEC);
         // The reader runs in a group of its own: the pages are not charged to it.
-        let g = k.create_group("reader", Some(16 << 20));
+        let g = k.create_group("reader", Some(16 << 20)).unwrap();
         k.set_group(pid, g).unwrap();
         read_pages(&mut k, pid, va, 0..64);
         assert_eq!(faults(&k, FaultKind::FileRead), 0);
@@ -754,7 +754,7 @@ mod tests {
         // The recorder found pages 0..4 and 40..48 cached (`file-cached`).
         k.set_cached_at_start(f, 0, 4 * 4096);
         k.set_cached_at_start(f, 40 * 4096, 8 * 4096);
-        let g = k.create_group("reader", Some(16 << 20));
+        let g = k.create_group("reader", Some(16 << 20)).unwrap();
         k.set_group(pid, g).unwrap();
         read_pages(&mut k, pid, va, [1, 3, 44].into_iter());
         assert_eq!(faults(&k, FaultKind::FileRead), 0, "all three were cached");

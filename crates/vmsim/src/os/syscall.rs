@@ -37,6 +37,9 @@ pub enum Errno {
     /// mapped made a tmpfs file).
     #[error("EBUSY: device or resource busy")]
     EBUSY,
+    /// No room left in a fixed-size table (the 65,536th memory group).
+    #[error("ENOSPC: no space left")]
+    ENOSPC,
 }
 
 /// The errno a syscall returns when a page-table operation fails: out of frames for

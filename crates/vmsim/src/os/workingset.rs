@@ -34,7 +34,43 @@ pub(super) struct Shadow {
 #[derive(Debug, Default)]
 pub(super) struct Shadows {
     file: FxHashMap<(FileId, u64), Shadow>,
-    swap: FxHashMap<u32, Shadow>,
+    swap: SlotShadows,
+}
+
+/// Swap's shadow entries, one place per slot (as Linux keeps them in the swap cache's
+/// slots): slots are small dense numbers, so a refault finds its shadow by index, with
+/// no hashing, on the swap-in path of every major fault.
+#[derive(Debug, Default)]
+struct SlotShadows {
+    /// By slot; [`SlotShadows::NONE`] where a slot holds no shadow. Grows to the
+    /// highest slot that has held one.
+    by_slot: Vec<Shadow>,
+}
+
+impl SlotShadows {
+    /// An empty place (no group has this number: groups are counted in `u16` from 0
+    /// and the last number is never handed out).
+    const NONE: Shadow = Shadow {
+        group: u16::MAX,
+        eviction: 0,
+        workingset: false,
+    };
+
+    /// Leaves `shadow` in `slot`, replacing any there.
+    fn insert(&mut self, slot: u32, shadow: Shadow) {
+        let i = slot as usize;
+        if i >= self.by_slot.len() {
+            self.by_slot.resize(i + 1, Self::NONE);
+        }
+        self.by_slot[i] = shadow;
+    }
+
+    /// Takes the shadow in `slot`, if any.
+    fn remove(&mut self, slot: u32) -> Option<Shadow> {
+        let place = self.by_slot.get_mut(slot as usize)?;
+        let shadow = std::mem::replace(place, Self::NONE);
+        (shadow.group != Self::NONE.group).then_some(shadow)
+    }
 }
 
 /// Where a page came back from, to find its shadow.
@@ -100,7 +136,7 @@ impl Kernel {
     pub(super) fn refault(&mut self, pfn: Pfn, from: Refault) {
         let (shadow, file) = match from {
             Refault::File(f, i) => (self.reclaim.shadows.file.remove(&(f, i)), true),
-            Refault::Swap(slot) => (self.reclaim.shadows.swap.remove(&slot.0), false),
+            Refault::Swap(slot) => (self.reclaim.shadows.swap.remove(slot.0), false),
         };
         let Some(shadow) = shadow else { return };
         let kind = file as usize;
@@ -181,7 +217,31 @@ impl Kernel {
 
 #[cfg(test)]
 mod tests {
+    use super::{Shadow, SlotShadows};
     use crate::os::test_support::*;
+
+    #[test]
+    fn a_slot_gives_back_the_last_shadow_left_in_it_once() {
+        let mut s = SlotShadows::default();
+        let a = Shadow {
+            group: 0,
+            eviction: 7,
+            workingset: true,
+        };
+        let b = Shadow {
+            group: 3,
+            eviction: 9,
+            workingset: false,
+        };
+        assert_eq!(s.remove(5), None, "never held one");
+        s.insert(5, a);
+        s.insert(5, b);
+        s.insert(2, a);
+        assert_eq!(s.remove(4), None, "a slot below the highest, never used");
+        assert_eq!(s.remove(5), Some(b), "the later shadow replaced the first");
+        assert_eq!(s.remove(5), None, "taken once");
+        assert_eq!(s.remove(2), Some(a));
+    }
 
     #[test]
     fn a_file_page_read_back_soon_comes_back_active_and_one_read_late_does_not() {
