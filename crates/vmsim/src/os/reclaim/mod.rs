@@ -193,6 +193,14 @@ impl FrameLists {
         (p < self.frames).then_some(p)
     }
 
+    /// Hints the host to cache `f`'s links (see [`crate::hw::ram::prefetch_host`]).
+    #[inline]
+    fn prefetch(&self, f: u32) {
+        if let Some(links) = self.links.slot(f as u64) {
+            crate::hw::ram::prefetch_host(links);
+        }
+    }
+
     fn tail(&self, l: u32) -> Option<u32> {
         let t = self.links.load((self.frames + l) as u64)[0] - 1;
         (t < self.frames).then_some(t)
