@@ -875,6 +875,33 @@ impl Mmu {
         }
     }
 
+    /// Hints the host to cache the last-level entry a walk of `va` would read, by
+    /// reading the tables above it as they stand (no walk cache looked at, nothing
+    /// counted, no bit set): a replay calls it a few accesses ahead, so that the
+    /// entry's host line, at a random address in a large page table, arrives while
+    /// earlier accesses are made. Stops at anything but a table entry.
+    #[inline]
+    pub fn prefetch_walk(&self, ram: &PhysMem, va: VirtAddr) {
+        if va.0.wrapping_add(self.canon_add) > self.canon_limit {
+            return;
+        }
+        let pte_bytes = self.paging.pte_bytes;
+        let mut table = self.root.0;
+        for level in (2..=self.paging.levels).rev() {
+            let at = PhysAddr(table + self.paging.index(va, level) * pte_bytes as u64);
+            let Ok(raw) = ram.read_uint(at, pte_bytes) else {
+                return;
+            };
+            let Pte::Table { pfn, .. } = self.paging.decode(raw, level) else {
+                return;
+            };
+            table = pfn.addr(self.paging.page_shift).0;
+        }
+        ram.prefetch(PhysAddr(
+            table + self.paging.index(va, 1) * pte_bytes as u64,
+        ));
+    }
+
     /// The id entries of address space `asid` carry: itself with ASID tagging, else 0
     /// (an untagged TLB holds only the current address space's entries).
     fn tag_of(&self, asid: u32) -> u32 {

@@ -657,3 +657,30 @@ fn cpus_have_their_own_tlbs_unless_the_last_level_is_shared() {
         assert_eq!(parked.tlbs()[2].occupancy() > 0, !shared);
     }
 }
+
+#[test]
+fn a_prefetched_walk_changes_nothing_the_next_walk_sees() {
+    // (preset, a mapped page, its frame, an unmapped address)
+    for (preset, page, pfn, hole) in [
+        ("x86-64", 0x40_0000, 0x42, 0x80_0000),
+        ("sv39", 0x40_0000, 0x42, 0x80_0000),
+        ("textbook", 0x3fc0, 0x2d, 0x40),
+    ] {
+        let mut r = Rig::new(preset);
+        let p = r.m.spec.paging;
+        r.map(page, pfn, 1, URW);
+        let before = r.m.mmu.counters.clone();
+        for va in [page + 1, hole, 1 << 62] {
+            r.m.mmu.prefetch_walk(&r.m.ram, VirtAddr(va));
+        }
+        assert_eq!(r.m.mmu.counters, before, "{preset}: nothing counted");
+        assert!(
+            !r.leaf_flags(page).contains(Flags::ACCESSED),
+            "{preset}: no bit set"
+        );
+        // The real walk still reads every level: no walk cache was filled.
+        assert_eq!(r.read(page + 1), Ok((pfn << p.page_shift) + 1), "{preset}");
+        assert_eq!(r.m.mmu.counters.walks, 1, "{preset}");
+        assert_eq!(r.m.mmu.counters.pte_reads, p.levels as u64, "{preset}");
+    }
+}

@@ -217,6 +217,12 @@ impl Kernel {
             }
             i += done;
             if i < n {
+                // The walk two accesses on, if it comes to one, finds its entry cached.
+                if i + 2 < n {
+                    self.machine
+                        .mmu
+                        .prefetch_walk(&self.machine.ram, vas[i + 2]);
+                }
                 out[i] = self
                     .access(pid, vas[i], kinds.kind(i))
                     .map_err(|e| (i, e))?;
