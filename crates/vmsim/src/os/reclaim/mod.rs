@@ -292,8 +292,8 @@ pub(super) struct LruVec {
 pub(super) struct Reclaim {
     /// The inactive and active lists (one list for FIFO and CLOCK).
     pub(super) lists: FrameLists,
-    /// The frame whose entry the CLOCK scan last prefetched, a few ahead of the hand
-    /// (a hint only: any frame is safe).
+    /// The frame whose entry the scan last prefetched, a few ahead of the tail it
+    /// takes pages from (a hint only: any frame is safe).
     pub(super) scan_hint: u32,
     /// Per frame, the flags two-list reclaim keeps: [`PG_REFERENCED`] and
     /// [`PG_WORKINGSET`].
@@ -701,6 +701,45 @@ impl Kernel {
             }
         }
         self.reclaim.in_kswapd = false;
+    }
+}
+
+/// How many frames ahead of a list's tail reclaim's scan prefetches entries.
+const SCAN_AHEAD: usize = 4;
+
+impl Kernel {
+    /// Hints the host to fetch what the scan of list `lru` will read a few pages on,
+    /// as it takes `f` from the tail: the page-table entry of the frame
+    /// [`SCAN_AHEAD`] places ahead (its reverse map was fetched a step ago), and the
+    /// links and reverse map of the one after it. Each candidate's entry lies at a
+    /// random host address; fetched steps early, the misses overlap with the steps'
+    /// work. The frame last fetched moves one step, as the tail did; only when it has
+    /// left the list (or reached its head) is it found again from the tail. Nothing
+    /// computed changes.
+    #[inline]
+    pub(super) fn prefetch_ahead(&mut self, lru: u32, f: u32) {
+        let lists = &self.reclaim.lists;
+        let hint = self.reclaim.scan_hint;
+        let next = match lists.list_of(hint) {
+            Some(l) if l == lru && hint != f => lists.prev(hint),
+            _ => None,
+        };
+        let ahead = next.unwrap_or_else(|| {
+            let mut a = f;
+            for _ in 0..SCAN_AHEAD {
+                let Some(n) = lists.prev(a) else { break };
+                a = n;
+            }
+            a
+        });
+        if let Some(pte) = self.rmap.first_pte(Pfn(ahead as u64)) {
+            self.machine.ram.prefetch(pte);
+        }
+        if let Some(after) = lists.prev(ahead) {
+            lists.prefetch(after);
+            self.rmap.prefetch(Pfn(after as u64));
+        }
+        self.reclaim.scan_hint = ahead;
     }
 }
 

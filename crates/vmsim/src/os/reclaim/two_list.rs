@@ -278,24 +278,6 @@ impl Kernel {
         None
     }
 
-    /// Hints the host to fetch what the next two passes of `shrink_inactive` will
-    /// read, as `f` is taken from the tail: the next frame's page-table entry (its
-    /// reverse map was fetched a pass ago) and the one after's links and reverse map.
-    /// Each candidate's entry lies at a random host address; fetched a pass early,
-    /// the misses overlap with a pass's work. Nothing computed changes.
-    #[inline]
-    fn prefetch_next(&self, f: u32) {
-        let lists = &self.reclaim.lists;
-        let Some(next) = lists.prev(f) else { return };
-        if let Some(pte) = self.rmap.first_pte(Pfn(next as u64)) {
-            self.machine.ram.prefetch(pte);
-        }
-        if let Some(after) = lists.prev(next) {
-            lists.prefetch(after);
-            self.rmap.prefetch(Pfn(after as u64));
-        }
-    }
-
     /// Whether `pfn` is a page of a file that was mapped executable (`VM_EXEC`).
     fn is_text(&self, pfn: Pfn) -> bool {
         self.cache
@@ -343,7 +325,7 @@ impl Kernel {
             let Some(f) = self.isolate(lru, scope) else {
                 break;
             };
-            self.prefetch_next(f);
+            self.prefetch_ahead(lru, f);
             let folio = self.folio_on(Pfn(f as u64), lru, scope);
             for &pfn in &folio {
                 left = left.saturating_sub(self.reclaim.lists.weight(pfn.0 as u32));
@@ -438,7 +420,7 @@ impl Kernel {
             let Some(f) = self.isolate(lru, scope) else {
                 break;
             };
-            self.prefetch_next(f);
+            self.prefetch_ahead(lru, f);
             let folio = self.folio_on(Pfn(f as u64), lru, scope);
             let mut young = false;
             for &pfn in &folio {
