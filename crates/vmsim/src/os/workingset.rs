@@ -65,11 +65,27 @@ impl SlotShadows {
         self.by_slot[i] = shadow;
     }
 
+    /// Hints the host to cache `slot`'s place (see [`crate::hw::ram::prefetch_at`]).
+    #[inline]
+    fn prefetch(&self, slot: u32) {
+        crate::hw::ram::prefetch_at(&self.by_slot, slot as usize);
+    }
+
     /// Takes the shadow in `slot`, if any.
     fn remove(&mut self, slot: u32) -> Option<Shadow> {
         let place = self.by_slot.get_mut(slot as usize)?;
         let shadow = std::mem::replace(place, Self::NONE);
         (shadow.group != Self::NONE.group).then_some(shadow)
+    }
+}
+
+impl Shadows {
+    /// Hints the host to cache swap slot `slot`'s shadow: a swap-in asks for it as it
+    /// starts, and reads it once a frame is found (which may reclaim), by which time it
+    /// has come. Nothing computed changes.
+    #[inline]
+    pub(super) fn prefetch_swap(&self, slot: SwapSlot) {
+        self.swap.prefetch(slot.0);
     }
 }
 

@@ -282,6 +282,7 @@ impl Kernel {
         write: bool,
     ) -> Result<crate::os::FaultKind, crate::os::Violation> {
         let paging = self.machine.spec.paging;
+        self.reclaim.shadows.prefetch_swap(slot);
         let (pfn, kind) = match self.swap.dev.as_ref().and_then(|s| s.cached(slot)) {
             Some(pfn) => {
                 if self.swap.ra_marked.remove(&pfn.0) {
