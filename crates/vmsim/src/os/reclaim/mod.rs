@@ -710,7 +710,8 @@ const SCAN_AHEAD: usize = 4;
 impl Kernel {
     /// Hints the host to fetch what the scan of list `lru` will read a few pages on,
     /// as it takes `f` from the tail: the page-table entry of the frame
-    /// [`SCAN_AHEAD`] places ahead (its reverse map was fetched a step ago), and the
+    /// [`SCAN_AHEAD`] places ahead (its reverse map was fetched a step ago) and the
+    /// swap slot it caches, if any, and the
     /// links and reverse map of the one after it. Each candidate's entry lies at a
     /// random host address; fetched steps early, the misses overlap with the steps'
     /// work. The frame last fetched moves one step, as the tail did; only when it has
@@ -734,6 +735,9 @@ impl Kernel {
         });
         if let Some(pte) = self.rmap.first_pte(Pfn(ahead as u64)) {
             self.machine.ram.prefetch(pte);
+        }
+        if let Some(dev) = self.swap.dev.as_ref() {
+            dev.prefetch_frame(Pfn(ahead as u64));
         }
         if let Some(after) = lists.prev(ahead) {
             lists.prefetch(after);

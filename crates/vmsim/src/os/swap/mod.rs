@@ -338,6 +338,30 @@ impl SwapDevice {
         Some(SwapSlot(s))
     }
 
+    /// The slot the next [`SwapDevice::alloc`] hands out, if nothing is freed first.
+    #[inline]
+    pub fn next_slot(&self) -> Option<SwapSlot> {
+        if (self.next as usize) < self.slots.len() {
+            Some(SwapSlot(self.next))
+        } else {
+            self.free.peek().map(|r| SwapSlot(r.0))
+        }
+    }
+
+    /// Hints the host to cache `slot`'s state: once every slot has been used, freed
+    /// slots are handed out again lowest first, scattered, each a miss unless fetched
+    /// early.
+    #[inline]
+    pub fn prefetch_slot(&self, slot: SwapSlot) {
+        crate::hw::ram::prefetch_at(&self.slots, slot.0 as usize);
+    }
+
+    /// Hints the host to cache which slot `pfn` caches (looked up when it is evicted).
+    #[inline]
+    pub fn prefetch_frame(&self, pfn: Pfn) {
+        crate::hw::ram::prefetch_at(&self.slot_of_frame, pfn.0 as usize);
+    }
+
     /// Writes a page into `slot` (`None`: nothing is written and the slot reads as
     /// zeros).
     pub fn write(&mut self, slot: SwapSlot, data: Option<&[u8]>) -> std::io::Result<()> {
