@@ -24,8 +24,9 @@ impl Kernel {
         let writable = self.user_flags(vma.prot, true, false);
         // A page whose slot only the swap cache holds is freed from swap first, as
         // Linux's wp_can_reuse_anon_folio does: then it may be the writer's alone.
-        if let Some(slot) = self.swap.dev.as_ref().and_then(|s| s.cached_slot(old)) {
-            if self.swap.owned.contains(&slot.0) && self.frames.refs(old) == 2 {
+        if let Some(dev) = self.swap.dev.as_ref() {
+            let owned = dev.cached_slot(old).filter(|&s| dev.owns(s));
+            if let Some(slot) = owned.filter(|_| self.frames.refs(old) == 2) {
                 self.drop_swap_cache(slot);
             }
         }

@@ -810,13 +810,17 @@ impl Kernel {
                     *n = n.saturating_sub(1);
                 }
             }
-        } else if !self.swap.owned.is_empty() && self.frames.refs(pfn) == 1 {
+        } else if self.frames.refs(pfn) == 1 {
             // The last mapping of a page whose slot only the swap cache holds went:
             // nobody needs the slot (Linux's free_swap_cache at unmap).
-            if let Some(slot) = self.swap.dev.as_ref().and_then(|s| s.cached_slot(pfn)) {
-                if self.swap.owned.contains(&slot.0) {
-                    self.drop_swap_cache(slot);
-                }
+            let owned = self
+                .swap
+                .dev
+                .as_ref()
+                .filter(|s| s.owns_any())
+                .and_then(|s| s.cached_slot(pfn).filter(|&slot| s.owns(slot)));
+            if let Some(slot) = owned {
+                self.drop_swap_cache(slot);
             }
         }
     }

@@ -98,9 +98,6 @@ pub(super) struct Swap {
     cluster: readahead::ClusterReadahead,
     /// Swap-cache frames read ahead and not yet found by a fault (`PG_readahead`).
     pub(super) ra_marked: FxHashSet<u64>,
-    /// Slots whose one reference is the swap cache's: a page read back by a read
-    /// fault keeps its slot, so that it leaves again without a write if it stays clean.
-    pub(super) owned: FxHashSet<u32>,
     /// The trace marks the pages that hold bytes other than zeros (a `values` event):
     /// an unmarked page goes out as a page of zeros.
     pub(super) zero_marks: bool,
@@ -127,7 +124,6 @@ impl Swap {
             ra: FxHashMap::default(),
             cluster: Default::default(),
             ra_marked: FxHashSet::default(),
-            owned: FxHashSet::default(),
             zero_marks: false,
         }
     }
@@ -153,6 +149,8 @@ pub struct SwapDevice {
     slot_of_frame: Vec<u32>,
     /// Frames in the swap cache.
     cached: usize,
+    /// Slots the swap cache owns (see [`SwapDevice::own`]).
+    owned: u64,
     /// Its counters.
     pub stats: SwapStats,
 }
@@ -169,6 +167,9 @@ struct SlotState {
     has_data: bool,
     /// The page went out as a page of zeros (Linux's zeromap: no I/O, no `pswpout`).
     zero: bool,
+    /// The slot's one reference is the swap cache's: a page read back by a read fault
+    /// keeps its slot, so that it leaves again without a write if it stays clean.
+    owned: bool,
 }
 
 impl SlotState {
@@ -178,6 +179,7 @@ impl SlotState {
             count: (w >> 32) as u16,
             has_data: w >> 48 & 1 != 0,
             zero: w >> 49 & 1 != 0,
+            owned: w >> 50 & 1 != 0,
         }
     }
 
@@ -186,6 +188,7 @@ impl SlotState {
             | (self.count as u64) << 32
             | (self.has_data as u64) << 48
             | (self.zero as u64) << 49
+            | (self.owned as u64) << 50
     }
 }
 
@@ -291,6 +294,7 @@ impl SwapDevice {
             slots: vec![0; slots],
             slot_of_frame: Vec::new(),
             cached: 0,
+            owned: 0,
             stats: SwapStats {
                 slots: slots as u64,
                 ..SwapStats::default()
@@ -442,6 +446,36 @@ impl SwapDevice {
     pub fn cached(&self, slot: SwapSlot) -> Option<Pfn> {
         let f = SlotState::unpack(*self.slots.get(slot.0 as usize)?).frame;
         f.checked_sub(1).map(|f| Pfn(f as u64))
+    }
+
+    /// Marks `slot`'s one reference as the swap cache's: a page read back by a read
+    /// fault keeps its slot, so that it leaves again without a write if it stays clean.
+    pub fn own(&mut self, slot: SwapSlot) {
+        if !self.state(slot).owned {
+            self.update(slot, |st| st.owned = true);
+            self.owned += 1;
+        }
+    }
+
+    /// Takes the swap cache's ownership of `slot` away; whether it had it (its
+    /// reference is then the caller's to put).
+    pub fn disown(&mut self, slot: SwapSlot) -> bool {
+        let owned = self.state(slot).owned;
+        if owned {
+            self.update(slot, |st| st.owned = false);
+            self.owned -= 1;
+        }
+        owned
+    }
+
+    /// Whether the swap cache owns `slot`.
+    pub fn owns(&self, slot: SwapSlot) -> bool {
+        self.state(slot).owned
+    }
+
+    /// Whether the swap cache owns any slot.
+    pub fn owns_any(&self) -> bool {
+        self.owned > 0
     }
 
     /// The slot `pfn` caches.
@@ -598,24 +632,43 @@ mod tests {
                 count: u16::MAX,
                 has_data: true,
                 zero: true,
+                owned: true,
             },
             SlotState {
                 frame: 7,
                 count: 1,
                 has_data: false,
                 zero: false,
+                owned: false,
             },
             SlotState {
                 zero: true,
                 ..SlotState::default()
             },
+            SlotState {
+                owned: true,
+                ..SlotState::default()
+            },
         ] {
             let back = SlotState::unpack(st.pack());
             assert_eq!(
-                (back.frame, back.count, back.has_data, back.zero),
-                (st.frame, st.count, st.has_data, st.zero)
+                (back.frame, back.count, back.has_data, back.zero, back.owned),
+                (st.frame, st.count, st.has_data, st.zero, st.owned)
             );
         }
+    }
+
+    #[test]
+    fn the_cache_owns_a_slot_once_and_gives_it_back_once() {
+        let mut d = SwapDevice::create(None, 4 * 4096, 4096, false).unwrap();
+        let (a, b) = (d.alloc().unwrap(), d.alloc().unwrap());
+        assert!(!d.owns_any());
+        d.own(a);
+        d.own(a);
+        assert!(d.owns(a) && !d.owns(b) && d.owns_any());
+        assert!(d.disown(a), "owned, so the caller puts its reference");
+        assert!(!d.disown(a), "only once");
+        assert!(!d.owns_any(), "owning twice counted once");
     }
 
     #[test]

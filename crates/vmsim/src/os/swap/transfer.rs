@@ -72,7 +72,7 @@ impl Kernel {
         // A page that stays in the swap cache must not leave it as its mappings go
         // (`put_frame` drops a cached page whose slot only the cache holds): the
         // cache's reference to the slot is the entries' from now on.
-        let was_owned = writeback && self.swap.owned.remove(&slot.0);
+        let was_owned = writeback && self.swap.dev.as_mut().is_some_and(|s| s.disown(slot));
         if writeback && cached.is_none() {
             // The swap cache takes the page, and a reference to its frame.
             if let Some(s) = self.swap.dev.as_mut() {
@@ -117,7 +117,9 @@ impl Kernel {
         }
         if was_owned {
             // No entry took the page: as it was, for the cache to give back below.
-            self.swap.owned.insert(slot.0);
+            if let Some(s) = self.swap.dev.as_mut() {
+                s.own(slot);
+            }
         }
         if cached.is_some() || writeback {
             self.drop_swap_cache(slot);
@@ -267,8 +269,8 @@ impl Kernel {
     /// Drops the swap cache's page for `slot`, if it holds one, and the cache's
     /// reference to the slot if it owned one.
     pub(in crate::os) fn drop_swap_cache(&mut self, slot: SwapSlot) {
-        if self.swap.owned.remove(&slot.0) {
-            if let Some(s) = self.swap.dev.as_mut() {
+        if let Some(s) = self.swap.dev.as_mut() {
+            if s.disown(slot) {
                 s.put(slot);
             }
         }
@@ -352,7 +354,7 @@ impl Kernel {
                     last && !write && !vma.locked.is_locked() && s.stats.used * 2 <= s.stats.slots;
                 if keep {
                     // The entry's reference becomes the swap cache's.
-                    self.swap.owned.insert(slot.0);
+                    s.own(slot);
                 } else {
                     s.put(slot);
                 }
@@ -556,7 +558,7 @@ mod tests {
         for i in 0..256 {
             assert_eq!(k.read_u64(pid, at(i)).unwrap(), i);
         }
-        assert!(!k.swap.owned.is_empty());
+        assert!(k.swap.dev.as_ref().unwrap().owns_any());
         // Dirty half of them; reading the rest of the area pushes all 256 out again.
         let faults_before = k.process(pid).unwrap().stats.faults.iter().sum::<u64>();
         for i in 0..128 {
