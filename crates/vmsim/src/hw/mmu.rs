@@ -885,21 +885,18 @@ impl Mmu {
         if va.0.wrapping_add(self.canon_add) > self.canon_limit {
             return;
         }
-        let pte_bytes = self.paging.pte_bytes;
-        let mut table = self.root.0;
-        for level in (2..=self.paging.levels).rev() {
-            let at = PhysAddr(table + self.paging.index(va, level) * pte_bytes as u64);
-            let Ok(raw) = ram.read_uint(at, pte_bytes) else {
+        let p = &self.paging;
+        let mut table = self.root;
+        for level in (2..=p.levels).rev() {
+            let Ok(raw) = ram.read_uint(p.entry_addr(table, va, level), p.pte_bytes) else {
                 return;
             };
-            let Pte::Table { pfn, .. } = self.paging.decode(raw, level) else {
+            let Pte::Table { pfn, .. } = p.decode(raw, level) else {
                 return;
             };
-            table = pfn.addr(self.paging.page_shift).0;
+            table = pfn.addr(p.page_shift);
         }
-        ram.prefetch(PhysAddr(
-            table + self.paging.index(va, 1) * pte_bytes as u64,
-        ));
+        ram.prefetch(p.entry_addr(table, va, 1));
     }
 
     /// The id entries of address space `asid` carry: itself with ASID tagging, else 0

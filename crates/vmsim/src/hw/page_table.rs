@@ -385,10 +385,6 @@ impl PageTable {
         self.asid
     }
 
-    fn entry_addr(paging: &Paging, table: PhysAddr, va: VirtAddr, level: u32) -> PhysAddr {
-        PhysAddr(table.0 + paging.index(va, level) * paging.pte_bytes as u64)
-    }
-
     /// Maps the page of `level` at `va` to frame `pfn` with `flags`, and returns the
     /// physical address of the entry written. Missing tables on the
     /// way are allocated and linked with `table_flags` (x86: the widest access the subtree
@@ -774,7 +770,7 @@ impl PageTable {
         }
         let mut table = self.root;
         for level in (1..=paging.levels).rev() {
-            let addr = Self::entry_addr(paging, table, va, level);
+            let addr = paging.entry_addr(table, va, level);
             let raw = ram.read_uint(addr, paging.pte_bytes).ok()?;
             match paging.decode(raw, level) {
                 Pte::Table { pfn, .. } => table = pfn.addr(paging.page_shift),
@@ -793,7 +789,7 @@ impl PageTable {
         }
         let mut table = self.root;
         for l in (level..=paging.levels).rev() {
-            let addr = Self::entry_addr(paging, table, va, l);
+            let addr = paging.entry_addr(table, va, l);
             let Ok(raw) = ram.read_uint(addr, paging.pte_bytes) else {
                 return false;
             };
@@ -822,7 +818,7 @@ impl PageTable {
         }
         let mut table = self.root;
         for l in (level + 1..=paging.levels).rev() {
-            let addr = Self::entry_addr(paging, table, va, l);
+            let addr = paging.entry_addr(table, va, l);
             let raw = ram.read_uint(addr, paging.pte_bytes)?;
             table = match paging.decode(raw, l) {
                 Pte::Absent => {
@@ -846,7 +842,7 @@ impl PageTable {
                 Pte::Reserved => return Err(MapError::Corrupt { va, level: l }),
             };
         }
-        Ok(Self::entry_addr(paging, table, va, level))
+        Ok(paging.entry_addr(table, va, level))
     }
 
     /// Every present leaf and software entry whose page starts in `[start, end)`, in

@@ -5,7 +5,7 @@
 //! entries that map base pages (x86 PT, RISC-V level 0), level `levels` is the
 //! root (x86 PML4 or PML5, RISC-V's top table).
 
-use crate::addr::VirtAddr;
+use crate::addr::{PhysAddr, VirtAddr};
 
 /// The most levels a page table may have (a textbook machine with 16-byte pages
 /// and a 64-bit address space and 8 bits per level needs 8).
@@ -142,6 +142,13 @@ impl Paging {
     pub fn index(&self, va: VirtAddr, level: u32) -> u64 {
         let l = level as usize;
         (va.0 >> self.shift[l]) & ((1u64 << self.bits[l]) - 1)
+    }
+
+    /// Where the entry that `va` selects lies in the table at `level` that starts at
+    /// `table`.
+    #[inline(always)]
+    pub fn entry_addr(&self, table: PhysAddr, va: VirtAddr, level: u32) -> PhysAddr {
+        PhysAddr(table.0 + self.index(va, level) * self.pte_bytes as u64)
     }
 
     /// Number of entries in a table at `level`.

@@ -709,14 +709,14 @@ const SCAN_AHEAD: usize = 4;
 
 impl Kernel {
     /// Hints the host to fetch what the scan of list `lru` will read a few pages on,
-    /// as it takes `f` from the tail: the page-table entry of the frame
-    /// [`SCAN_AHEAD`] places ahead (its reverse map was fetched a step ago) and the
-    /// swap slot it caches, if any, and the
-    /// links and reverse map of the one after it. Each candidate's entry lies at a
-    /// random host address; fetched steps early, the misses overlap with the steps'
-    /// work. The frame last fetched moves one step, as the tail did; only when it has
-    /// left the list (or reached its head) is it found again from the tail. Nothing
-    /// computed changes.
+    /// as it takes `f` from the tail: the page-table entry of the frame [`SCAN_AHEAD`]
+    /// places ahead (its reverse map was fetched a step ago) and the swap slot it
+    /// caches, if any; and the links and reverse map of the frame after it. Each
+    /// candidate's entry lies at a random host address; fetched steps early, the
+    /// misses overlap with the steps' work. The frame last fetched moves one step, as
+    /// the tail did; only when it has left the list (or reached its head) is it found
+    /// again from the tail. The scans of every list share the one hint, so a change of
+    /// list also finds it again. Nothing computed changes.
     #[inline]
     pub(super) fn prefetch_ahead(&mut self, lru: u32, f: u32) {
         let lists = &self.reclaim.lists;
