@@ -11,13 +11,13 @@
 //! page and REPLACE (or, with B1 empty, evict T1's LRU page outright); otherwise, when
 //! the four lists hold 2c pages, forget B2's LRU page, then REPLACE.
 
-use super::queues::Queues;
+use super::queues::{Queues, LOWER};
 use super::Policy;
 
 const T1: u32 = 0;
 const T2: u32 = 1;
-const B1: u32 = 2;
-const B2: u32 = 3;
+const B1: u32 = T1 + LOWER;
+const B2: u32 = T2 + LOWER;
 
 /// ARC.
 #[derive(Clone, Debug)]
@@ -33,21 +33,20 @@ impl Arc {
     /// empty and the size makes no difference).
     pub fn new(frames: usize, pages: usize) -> Arc {
         Arc {
-            lists: Queues::new(pages, 4, frames),
+            lists: Queues::new(pages, 2, frames),
             cap: super::capacity(frames),
             p: 0.0,
         }
     }
 
+    #[inline(always)]
     fn replace(&mut self, in_b2: bool) {
         let t1 = self.lists.len(T1);
         let t1f = t1 as f64;
         let from_t1 =
             (t1 > 0 && (t1f > self.p || (t1f == self.p && in_b2))) || self.lists.is_empty(T2);
-        let (from, to) = if from_t1 { (T1, B1) } else { (T2, B2) };
-        if let Some(v) = self.lists.tail(from) {
-            self.lists.move_to_head(to, v);
-        }
+        // T1's tail goes to B1's head, T2's to B2's: each pair shares a queue.
+        self.lists.demote(if from_t1 { T1 } else { T2 });
     }
 }
 

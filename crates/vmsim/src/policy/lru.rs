@@ -4,18 +4,16 @@
 //! anomaly.
 //!
 //! Kept as one recency list of stamped entries, as [`super::queues`] keeps ARC's
-//! four, with the reference's index as the stamp: the time of each resident page's
+//! lists, with the reference's index as the stamp: the time of each resident page's
 //! last use, and a queue of every use in time order. The least recently used page is
 //! the queue's oldest entry that is still its page's last use. A reference reads and
 //! writes one word of its page and appends to the queue; an eviction reads the queue's
-//! front; the driver prefetches both. With one list and the time as its stamp, a page
-//! needs 4 bytes instead of 8, and LRU runs about 1.5 times as fast as on
-//! [`super::queues::Queues`].
+//! front; the driver prefetches both. With one list and the time as its stamp, there
+//! is no list to keep in the page's word and no clock to renumber.
 
-use super::queues::{compact, overgrown, QUEUE_AHEAD};
+use super::queues::{compact, overgrown, Entries, QUEUE_AHEAD};
 use super::Policy;
 use crate::hw::ram::prefetch_at;
-use std::collections::VecDeque;
 
 /// "Not resident", in [`Lru`]'s last-use times.
 const OUT: u32 = u32::MAX;
@@ -28,7 +26,7 @@ pub struct Lru {
     last: Vec<u32>,
     /// `(page, time)` of uses, oldest first, back to the least recent resident page's
     /// last use; an entry whose time is not its page's `last` is stale.
-    queue: VecDeque<(u32, u32)>,
+    queue: Entries,
     len: usize,
     cap: usize,
 }
@@ -38,7 +36,7 @@ impl Lru {
     pub fn new(frames: usize, pages: usize) -> Lru {
         Lru {
             last: vec![OUT; pages],
-            queue: VecDeque::with_capacity(super::frames_needed(frames, pages) + 64),
+            queue: Entries::with_capacity(super::frames_needed(frames, pages) + 64),
             len: 0,
             cap: super::capacity(frames),
         }
