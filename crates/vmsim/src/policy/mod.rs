@@ -397,7 +397,10 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
         .map(|s| (Online::new(s, 0).expect("online"), Tally::default()))
         .collect();
     let (n, pages) = std::thread::scope(|scope| {
-        let (full, blocks) = mpsc::sync_channel::<(Vec<u32>, usize)>(2);
+        // The reader runs ahead by up to a million references (4 MiB of ids), so that
+        // it can double its id table (tens of milliseconds on a million pages) while
+        // the policies go on with what it read before.
+        let (full, blocks) = mpsc::sync_channel::<(Vec<u32>, usize)>(READ_AHEAD_BLOCKS);
         let (empty, spare) = mpsc::channel::<Vec<u32>>();
         let reader = scope.spawn(move || -> Result<(u64, usize), TraceError> {
             loop {
@@ -434,6 +437,9 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
         .collect();
     Ok((results, n, pages))
 }
+
+/// Blocks of references the reader of [`simulate_stream`] may hold ready.
+const READ_AHEAD_BLOCKS: usize = (1 << 20) / trace::BLOCK;
 
 /// Results as a table, under a line that names the trace (`name`) and gives its
 /// `references` and distinct `pages`.
