@@ -97,7 +97,7 @@ impl PageIds {
 
     /// The id of `key`, a new one if it has none; `None` when [`MAX_PAGES`] pages have
     /// ids already.
-    #[inline]
+    #[inline(never)]
     pub fn id(&mut self, key: u64) -> Option<u32> {
         if key < DIRECT {
             return self.direct_id(key as usize);
@@ -148,6 +148,20 @@ impl PageIds {
         Some(id)
     }
 
+    /// The id of `key` when it is where a page seen before usually is: its entry of
+    /// the direct array, or its home slot. The common case, kept small enough to be
+    /// inlined into [`PageIds::map`]'s loop; anything else is [`PageIds::id`]'s.
+    #[inline(always)]
+    fn known(&self, key: u64) -> Option<u32> {
+        if key < DIRECT {
+            let d = *self.direct.get(key as usize)?;
+            d.checked_sub(1)
+        } else {
+            let s = self.slots[self.home(key)];
+            (s.key == key && s.id != EMPTY).then_some(s.id)
+        }
+    }
+
     /// Hints the host to cache where `key`'s id is kept.
     #[inline(always)]
     fn prefetch(&self, key: u64) {
@@ -167,10 +181,11 @@ impl PageIds {
             if let Some(&ahead) = keys.get(i + AHEAD) {
                 self.prefetch(ahead);
             }
-            match self.id(key) {
-                Some(id) => out.push(id),
-                None => return Err(i),
-            }
+            let id = match self.known(key) {
+                Some(id) => id,
+                None => self.id(key).ok_or(i)?,
+            };
+            out.push(id);
         }
         Ok(())
     }
