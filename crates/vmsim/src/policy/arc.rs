@@ -52,7 +52,7 @@ impl Arc {
 
 impl Policy for Arc {
     #[inline(always)]
-    fn access(&mut self, p: u32, _t: usize) -> bool {
+    fn access(&mut self, p: u32, _t: usize, _prev: u32) -> bool {
         let l = self.lists.list_of(p);
         match l {
             T1 | T2 => {

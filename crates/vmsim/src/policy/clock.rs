@@ -46,7 +46,7 @@ impl Clock {
 
 impl Policy for Clock {
     #[inline(always)]
-    fn access(&mut self, p: u32, _t: usize) -> bool {
+    fn access(&mut self, p: u32, _t: usize, _prev: u32) -> bool {
         let c = &mut self.count[p as usize];
         if *c != OUT {
             if *c < self.max as u16 {

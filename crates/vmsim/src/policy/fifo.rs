@@ -28,7 +28,7 @@ impl Fifo {
 
 impl Policy for Fifo {
     #[inline(always)]
-    fn access(&mut self, p: u32, _t: usize) -> bool {
+    fn access(&mut self, p: u32, _t: usize, _prev: u32) -> bool {
         if self.resident[p as usize] {
             return true;
         }

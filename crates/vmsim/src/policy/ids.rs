@@ -24,18 +24,29 @@ pub const DIRECT: u64 = 1 << 22;
 /// The most distinct pages: every id below [`EMPTY`].
 pub const MAX_PAGES: usize = u32::MAX as usize - 1;
 
+/// A page number of the table, its id ([`EMPTY`]: a free slot) and one more than the
+/// index of its latest reference (0: none, or not followed).
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     key: u64,
     id: u32,
+    last: u32,
 }
+
+/// A free slot.
+const EMPTY_SLOT: Slot = Slot {
+    key: 0,
+    id: EMPTY,
+    last: 0,
+};
 
 /// Page numbers to dense ids, in order of first appearance.
 #[derive(Clone, Debug)]
 pub struct PageIds {
-    /// One more than the id of each page number below [`DIRECT`] (0: none yet);
-    /// empty until such a number comes.
-    direct: Vec<u32>,
+    /// One more than the id of each page number below [`DIRECT`] (0: none yet), and
+    /// one more than the index of its latest reference (as in [`Slot`]); empty until
+    /// such a number comes.
+    direct: Vec<[u32; 2]>,
     slots: Vec<Slot>,
     /// `64 - log2(slots.len())`: a key's home slot is the top bits of its hash.
     shift: u32,
@@ -63,7 +74,7 @@ impl PageIds {
         let len = 1usize << 10;
         PageIds {
             direct: Vec::new(),
-            slots: vec![Slot { key: 0, id: EMPTY }; len],
+            slots: vec![EMPTY_SLOT; len],
             shift: 64 - len.trailing_zeros(),
             hashed: 0,
             pages: Vec::new(),
@@ -97,10 +108,39 @@ impl PageIds {
 
     /// The id of `key`, a new one if it has none; `None` when [`MAX_PAGES`] pages have
     /// ids already.
-    #[inline(never)]
     pub fn id(&mut self, key: u64) -> Option<u32> {
+        self.find::<false>(key, 0).map(|(id, _)| id)
+    }
+
+    /// `key`'s id and, with `PREV`, its latest use before `now` (0: none), `now` then
+    /// becoming its latest: [`PageIds::known`] for a page where pages seen before
+    /// usually are, else the whole look (and a new id).
+    #[inline(always)]
+    fn lookup<const PREV: bool>(&mut self, key: u64, now: u32) -> Option<(u32, u32)> {
+        match self.known::<PREV>(key, now) {
+            Some(found) => Some(found),
+            None => self.find::<PREV>(key, now),
+        }
+    }
+
+    /// [`PageIds::lookup`] the whole way: probing on past the home slot, or giving a
+    /// new id (a new page has no use before `now`).
+    #[inline(never)]
+    fn find<const PREV: bool>(&mut self, key: u64, now: u32) -> Option<(u32, u32)> {
         if key < DIRECT {
-            return self.direct_id(key as usize);
+            if self.direct.is_empty() {
+                self.direct = vec![[0, 0]; DIRECT as usize];
+            }
+            let e = self.direct[key as usize];
+            if e[0] != 0 {
+                if PREV {
+                    self.direct[key as usize][1] = now;
+                }
+                return Some((e[0] - 1, e[1]));
+            }
+            let id = self.fresh(key)?;
+            self.direct[key as usize] = [id + 1, now];
+            return Some((id, 0));
         }
         let mask = self.slots.len() - 1;
         let mut i = self.home(key);
@@ -110,17 +150,20 @@ impl PageIds {
                 break;
             }
             if s.key == key {
-                return Some(s.id);
+                if PREV {
+                    self.slots[i].last = now;
+                }
+                return Some((s.id, s.last));
             }
             i = (i + 1) & mask;
         }
         let id = self.fresh(key)?;
         self.hashed += 1;
-        self.slots[i] = Slot { key, id };
+        self.slots[i] = Slot { key, id, last: now };
         if self.hashed * 2 > self.slots.len() {
             self.grow();
         }
-        Some(id)
+        Some((id, 0))
     }
 
     /// The next id, given to `key`; `None` when every id is taken.
@@ -134,31 +177,32 @@ impl PageIds {
         Some(id as u32)
     }
 
-    #[inline(always)]
-    fn direct_id(&mut self, key: usize) -> Option<u32> {
-        if self.direct.is_empty() {
-            self.direct = vec![0; DIRECT as usize];
-        }
-        let d = self.direct[key];
-        if d != 0 {
-            return Some(d - 1);
-        }
-        let id = self.fresh(key as u64)?;
-        self.direct[key] = id + 1;
-        Some(id)
-    }
-
-    /// The id of `key` when it is where a page seen before usually is: its entry of
+    /// [`PageIds::lookup`] of a page where a page seen before usually is: its entry of
     /// the direct array, or its home slot. The common case, kept small enough to be
-    /// inlined into [`PageIds::map`]'s loop; anything else is [`PageIds::id`]'s.
+    /// inlined into [`PageIds::map`]'s loop; anything else is [`PageIds::find`]'s.
     #[inline(always)]
-    fn known(&self, key: u64) -> Option<u32> {
+    fn known<const PREV: bool>(&mut self, key: u64, now: u32) -> Option<(u32, u32)> {
         if key < DIRECT {
-            let d = *self.direct.get(key as usize)?;
-            d.checked_sub(1)
+            let e = self.direct.get_mut(key as usize)?;
+            let id = e[0].checked_sub(1)?;
+            let before = if PREV {
+                std::mem::replace(&mut e[1], now)
+            } else {
+                0
+            };
+            Some((id, before))
         } else {
-            let s = self.slots[self.home(key)];
-            (s.key == key && s.id != EMPTY).then_some(s.id)
+            let home = self.home(key);
+            let s = &mut self.slots[home];
+            if s.key != key || s.id == EMPTY {
+                return None;
+            }
+            let before = if PREV {
+                std::mem::replace(&mut s.last, now)
+            } else {
+                0
+            };
+            Some((s.id, before))
         }
     }
 
@@ -174,41 +218,69 @@ impl PageIds {
 
     /// Appends the id of every key in `keys` to `out`. On `Err(i)`, `keys[i]` was the
     /// first that could not have one (too many pages); the ids before it were appended.
-    #[inline]
     pub fn map(&mut self, keys: &[u64], out: &mut Vec<u32>) -> Result<(), usize> {
+        self.map_keys::<false>(keys, 0, out, &mut Vec::new())
+    }
+
+    /// [`PageIds::map`] of the references from index `t0` on, appending to `prev` one
+    /// more than the index of each one's page's previous reference (0: its first; see
+    /// [`super::trace::prev_uses`]). A page's latest use is kept beside its id, where
+    /// the lookup has brought it into the host's cache already. Every reference must go
+    /// through here for the uses to be right (not through [`PageIds::map`]), and the
+    /// indices must stay below `u32::MAX`.
+    pub fn map_with_prev(
+        &mut self,
+        keys: &[u64],
+        t0: u64,
+        out: &mut Vec<u32>,
+        prev: &mut Vec<u32>,
+    ) -> Result<(), usize> {
+        prev.reserve(keys.len());
+        self.map_keys::<true>(keys, t0, out, prev)
+    }
+
+    #[inline(always)]
+    fn map_keys<const PREV: bool>(
+        &mut self,
+        keys: &[u64],
+        t0: u64,
+        out: &mut Vec<u32>,
+        prev: &mut Vec<u32>,
+    ) -> Result<(), usize> {
         out.reserve(keys.len());
         for (i, &key) in keys.iter().enumerate() {
             if let Some(&ahead) = keys.get(i + AHEAD) {
                 self.prefetch(ahead);
             }
-            let id = match self.known(key) {
-                Some(id) => id,
-                None => self.id(key).ok_or(i)?,
-            };
+            let now = if PREV { (t0 + i as u64 + 1) as u32 } else { 0 };
+            let (id, before) = self.lookup::<PREV>(key, now).ok_or(i)?;
             out.push(id);
+            if PREV {
+                prev.push(before);
+            }
         }
         Ok(())
     }
 
-    /// Doubles the table and puts every hashed page back (in id order, from `pages`).
+    /// Doubles the table and puts every hashed page back, with its latest use.
     #[cold]
     fn grow(&mut self) {
         let len = self.slots.len() * 2;
-        self.slots = crate::hw::ram::huge_vec(len, Slot { key: 0, id: EMPTY });
+        let old = std::mem::replace(&mut self.slots, crate::hw::ram::huge_vec(len, EMPTY_SLOT));
         self.shift = 64 - len.trailing_zeros();
         let mask = len - 1;
-        for (id, &key) in self.pages.iter().enumerate() {
-            if let Some(&ahead) = self.pages.get(id + AHEAD) {
-                prefetch_host(&self.slots[self.home(ahead)]);
+        for (j, s) in old.iter().enumerate() {
+            if let Some(ahead) = old.get(j + AHEAD) {
+                prefetch_host(&self.slots[self.home(ahead.key)]);
             }
-            if key < DIRECT {
+            if s.id == EMPTY {
                 continue;
             }
-            let mut i = self.home(key);
+            let mut i = self.home(s.key);
             while self.slots[i].id != EMPTY {
                 i = (i + 1) & mask;
             }
-            self.slots[i] = Slot { key, id: id as u32 };
+            self.slots[i] = *s;
         }
     }
 }
@@ -217,6 +289,22 @@ impl PageIds {
 mod tests {
     use super::*;
     use rustc_hash::FxHashMap;
+
+    /// A page found past its home slot keeps its latest use as one found there does.
+    #[test]
+    fn previous_uses_of_pages_past_their_home_slot() {
+        let mut ids = PageIds::new();
+        let a = 1u64 << 40;
+        let same: Vec<u64> = (a..)
+            .filter(|&k| ids.home(k) == ids.home(a))
+            .take(3)
+            .collect();
+        let keys = [same[0], same[1], same[2], same[1], same[2], same[1]];
+        let (mut out, mut prev) = (Vec::new(), Vec::new());
+        ids.map_with_prev(&keys, 10, &mut out, &mut prev).unwrap();
+        assert_eq!(out, [0, 1, 2, 1, 2, 1]);
+        assert_eq!(prev, [0, 0, 0, 12, 13, 14]);
+    }
 
     /// Ids are given in order of first appearance, whatever the numbers: sequential,
     /// strided by powers of two (which a weak hash would pile into a few slots), huge,
@@ -227,6 +315,8 @@ mod tests {
         keys.extend((0..5000u64).map(|i| i << 32));
         keys.extend((0..5000u64).map(|i| u64::MAX - i * 4096));
         keys.extend((0..20000u64).map(|i| (i * 7919) % 15000));
+        // Huge numbers again, some found past their home slot.
+        keys.extend((0..20000u64).map(|i| ((i * 7919) % 5000) << 32));
         let mut ids = PageIds::new();
         let mut got = Vec::new();
         ids.map(&keys, &mut got).unwrap();
@@ -241,6 +331,21 @@ mod tests {
         for (id, &page) in ids.pages().iter().enumerate() {
             assert_eq!(seen[&page], id as u32);
         }
+        // The previous uses kept beside the ids, block by block and through the
+        // table's growth, are those worked out from the ids.
+        let mut again = PageIds::new();
+        let (mut ids2, mut prev) = (Vec::new(), Vec::new());
+        for (b, block) in keys.chunks(777).enumerate() {
+            again
+                .map_with_prev(block, (b * 777) as u64, &mut ids2, &mut prev)
+                .unwrap();
+        }
+        assert_eq!(ids2, want);
+        let mut last = vec![0; seen.len()];
+        let mut from_ids = Vec::new();
+        crate::policy::trace::prev_uses(&want, 0, &mut last, &mut from_ids);
+        assert_eq!(prev, from_ids);
+        assert!(prev.iter().filter(|&&p| p > 0).count() > 5_000);
         // Looking up again gives the same ids and no new pages.
         let before = ids.len();
         assert_eq!(ids.id(u64::MAX), Some(want[10000]));

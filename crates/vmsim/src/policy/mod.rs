@@ -35,8 +35,14 @@ pub trait Policy {
     /// fixed by a number of frames.
     const VARIABLE: bool = false;
 
-    /// Handles the reference at index `t` to dense page `p`; returns whether it hit.
-    fn access(&mut self, p: u32, t: usize) -> bool;
+    /// Whether [`Policy::access`] reads `prev`, each reference's previous use (see
+    /// [`trace::prev_uses`]); the driver gives 0 to a policy that does not.
+    const NEEDS_PREV: bool = false;
+
+    /// Handles the reference at index `t` to dense page `p`, whose page was referenced
+    /// last at index `prev - 1` (`prev` 0: never, or the policy does not need to know);
+    /// returns whether it hit.
+    fn access(&mut self, p: u32, t: usize, prev: u32) -> bool;
 
     /// Pages resident now.
     fn resident(&self) -> usize;
@@ -220,21 +226,31 @@ struct Tally {
     max: usize,
 }
 
-/// Runs `p` over `refs`, the references from index `t0` on.
+/// Runs `p` over `refs`, the references from index `t0` on, whose previous uses are
+/// `prevs` (read only if the policy [needs them](Policy::NEEDS_PREV)).
 #[inline(always)]
 fn drive<P: Policy>(
     p: &mut P,
     refs: &[u32],
+    prevs: &[u32],
     t0: usize,
     tally: &mut Tally,
     seen: &mut impl FnMut(usize, bool),
 ) {
+    if P::NEEDS_PREV {
+        assert_eq!(
+            prevs.len(),
+            refs.len(),
+            "a previous use for every reference"
+        );
+    }
     for (i, &page) in refs.iter().enumerate() {
         if let Some(&ahead) = refs.get(i + ids::AHEAD) {
             p.prefetch(ahead);
         }
         let t = t0 + i;
-        let hit = p.access(page, t);
+        let prev = if P::NEEDS_PREV { prevs[i] } else { 0 };
+        let hit = p.access(page, t, prev);
         seen(t, hit);
         tally.hits += hit as u64;
         if P::VARIABLE {
@@ -310,14 +326,20 @@ impl Online {
         each_online!(self, p => p.grow(pages))
     }
 
+    /// Whether the policy needs each reference's previous use.
+    fn needs_prev(&self) -> bool {
+        matches!(self, Online::Lru(_))
+    }
+
     fn run(
         &mut self,
         refs: &[u32],
+        prevs: &[u32],
         t0: usize,
         tally: &mut Tally,
         seen: &mut impl FnMut(usize, bool),
     ) {
-        each_online!(self, p => drive(p, refs, t0, tally, seen))
+        each_online!(self, p => drive(p, refs, prevs, t0, tally, seen))
     }
 
     fn totals(&self, tally: &Tally, n: usize) -> (u64, f64, u64) {
@@ -396,35 +418,41 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
         .iter()
         .map(|s| (Online::new(s, 0).expect("online"), Tally::default()))
         .collect();
+    let want_prev = runs.iter().any(|(p, _)| p.needs_prev());
     let (n, pages) = std::thread::scope(|scope| {
         // The reader runs ahead by up to a million references (4 MiB of ids), so that
         // it can double its id table (tens of milliseconds on a million pages) while
         // the policies go on with what it read before.
-        let (full, blocks) = mpsc::sync_channel::<(Vec<u32>, usize)>(READ_AHEAD_BLOCKS);
-        let (empty, spare) = mpsc::channel::<Vec<u32>>();
+        let (full, blocks) = mpsc::sync_channel::<(Block, usize)>(READ_AHEAD_BLOCKS);
+        let (empty, spare) = mpsc::channel::<Block>();
         let reader = scope.spawn(move || -> Result<(u64, usize), TraceError> {
             loop {
-                let mut block = spare.try_recv().unwrap_or_default();
-                block.clear();
-                if !stream.next_block(&mut block)? || full.send((block, stream.nr_pages())).is_err()
-                {
+                let (mut refs, mut prevs) = spare.try_recv().unwrap_or_default();
+                refs.clear();
+                prevs.clear();
+                let more = if want_prev {
+                    stream.next_block_with_prev(&mut refs, &mut prevs)?
+                } else {
+                    stream.next_block(&mut refs)?
+                };
+                if !more || full.send(((refs, prevs), stream.nr_pages())).is_err() {
                     return Ok((stream.len(), stream.nr_pages()));
                 }
             }
         });
         let mut t0 = 0;
-        for (block, pages) in blocks {
+        for ((refs, prevs), pages) in blocks {
             let run = |(p, tally): &mut (Online, Tally)| {
                 p.grow(pages);
-                p.run(&block, t0, tally, &mut |_, _| {});
+                p.run(&refs, &prevs, t0, tally, &mut |_, _| {});
             };
             if runs.len() == 1 {
                 runs.iter_mut().for_each(run);
             } else {
                 runs.par_iter_mut().for_each(run);
             }
-            t0 += block.len();
-            let _ = empty.send(block);
+            t0 += refs.len();
+            let _ = empty.send((refs, prevs));
         }
         reader
             .join()
@@ -437,6 +465,10 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
         .collect();
     Ok((results, n, pages))
 }
+
+/// A block of references as [`simulate_stream`]'s reader hands it over: the pages' ids
+/// and, when a policy needs them, their previous uses.
+type Block = (Vec<u32>, Vec<u32>);
 
 /// Blocks of references the reader of [`simulate_stream`] may hold ready.
 const READ_AHEAD_BLOCKS: usize = (1 << 20) / trace::BLOCK;
@@ -505,17 +537,22 @@ pub fn simulate_observed(
                 }
             };
             let mut p = opt::Opt::new(spec.frames, next);
-            drive(&mut p, refs, 0, &mut tally, seen);
+            drive(&mut p, refs, &[], 0, &mut tally, seen);
             totals(&p, &tally, n)
         }
         PolicyKind::WorkingSet => {
             let mut p = working_set::WorkingSet::new(spec.window, pages, refs);
-            drive(&mut p, refs, 0, &mut tally, seen);
+            drive(&mut p, refs, &[], 0, &mut tally, seen);
             totals(&p, &tally, n)
         }
         _ => {
             let mut p = Online::new(spec, pages).expect("online");
-            p.run(refs, 0, &mut tally, seen);
+            let prevs = if p.needs_prev() {
+                trace.prev_use()
+            } else {
+                Vec::new()
+            };
+            p.run(refs, &prevs, 0, &mut tally, seen);
             p.totals(&tally, n)
         }
     };

@@ -115,7 +115,7 @@ impl<'a> Opt<'a> {
 
 impl Policy for Opt<'_> {
     #[inline(always)]
-    fn access(&mut self, p: u32, t: usize) -> bool {
+    fn access(&mut self, p: u32, t: usize, _prev: u32) -> bool {
         let hit = self.due.contains(t);
         if hit {
             self.due.remove(t);

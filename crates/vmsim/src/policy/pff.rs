@@ -37,7 +37,7 @@ impl Policy for Pff {
     const VARIABLE: bool = true;
 
     #[inline(always)]
-    fn access(&mut self, p: u32, t: usize) -> bool {
+    fn access(&mut self, p: u32, t: usize, _prev: u32) -> bool {
         if self.pos[p as usize] != NONE {
             self.used[p as usize] = self.period;
             return true;

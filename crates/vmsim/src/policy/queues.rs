@@ -1,4 +1,4 @@
-//! Recency lists kept as queues of stamped entries: the lists of LRU and ARC.
+//! Recency lists kept as queues of stamped entries: ARC's lists.
 //!
 //! Putting a page at the head of a list gives it a new stamp (from a counter) and
 //! appends `(page, stamp)` to the list's queue; taking it out only marks the page. The
@@ -64,12 +64,12 @@ fn pair_index(l: u32) -> usize {
 
 /// How far past a queue's front a look for the tail prefetches the next candidates'
 /// states.
-pub(super) const QUEUE_AHEAD: usize = 8;
+const QUEUE_AHEAD: usize = 8;
 
 /// Whether a queue of `entries` for a list of `live` pages holds so many stale
 /// entries that it is time to [`compact`] it.
 #[inline(always)]
-pub(super) fn overgrown(entries: usize, live: usize) -> bool {
+fn overgrown(entries: usize, live: usize) -> bool {
     entries > 8 * live + 4096
 }
 
@@ -271,7 +271,7 @@ impl Queues {
 /// buffer's wrapping; the popped prefix is dropped when the vector is full
 /// ([`Entries::make_room`]).
 #[derive(Clone, Debug, Default)]
-pub(super) struct Entries {
+struct Entries {
     v: Vec<(u32, u32)>,
     front: usize,
     /// A mark at or past `front` that its owner moves (see [`Queues`]); it keeps its
@@ -281,7 +281,7 @@ pub(super) struct Entries {
 
 impl Entries {
     /// An empty queue with room for `n` entries.
-    pub(super) fn with_capacity(n: usize) -> Entries {
+    fn with_capacity(n: usize) -> Entries {
         Entries {
             v: Vec::with_capacity(n),
             front: 0,
@@ -291,13 +291,13 @@ impl Entries {
 
     /// Entries in the queue.
     #[inline(always)]
-    pub(super) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.v.len() - self.front
     }
 
     /// Appends `e` as the newest entry.
     #[inline(always)]
-    pub(super) fn push_back(&mut self, e: (u32, u32)) {
+    fn push_back(&mut self, e: (u32, u32)) {
         if self.v.len() == self.v.capacity() {
             self.make_room();
         }
@@ -318,19 +318,19 @@ impl Entries {
 
     /// The entry `i` places after the oldest.
     #[inline(always)]
-    pub(super) fn get(&self, i: usize) -> Option<&(u32, u32)> {
+    fn get(&self, i: usize) -> Option<&(u32, u32)> {
         self.v.get(self.front + i)
     }
 
     /// The oldest entry.
     #[inline(always)]
-    pub(super) fn front(&self) -> Option<&(u32, u32)> {
+    fn front(&self) -> Option<&(u32, u32)> {
         self.get(0)
     }
 
     /// Takes the oldest entry out.
     #[inline(always)]
-    pub(super) fn pop_front(&mut self) -> Option<(u32, u32)> {
+    fn pop_front(&mut self) -> Option<(u32, u32)> {
         let e = *self.v.get(self.front)?;
         self.front += 1;
         Some(e)
@@ -340,13 +340,14 @@ impl Entries {
     #[cold]
     fn drop_dead(&mut self) {
         self.v.drain(..self.front);
-        // (A queue whose owner keeps no mark has it at 0.)
+        // The mark is at or past the front in a pair's queue (the lower list's look
+        // stops at its live entries, all before the mark); a bare queue keeps it at 0.
         self.mid = self.mid.saturating_sub(self.front);
         self.front = 0;
     }
 
     /// The entries, oldest first.
-    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut (u32, u32)> {
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut (u32, u32)> {
         self.v[self.front..].iter_mut()
     }
 }
@@ -365,7 +366,7 @@ fn compact_stamped(q: &mut Entries, state: &[u32]) {
 /// the others; `prefetch(page)` is called a few entries ahead, since pages' states lie
 /// anywhere.
 #[cold]
-pub(super) fn compact(q: &mut Entries, live: impl Fn(u32, u32) -> bool, prefetch: impl Fn(u32)) {
+fn compact(q: &mut Entries, live: impl Fn(u32, u32) -> bool, prefetch: impl Fn(u32)) {
     q.drop_dead();
     let entries = &mut q.v;
     let mut kept = 0;

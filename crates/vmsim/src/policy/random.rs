@@ -36,7 +36,7 @@ impl Random {
 
 impl Policy for Random {
     #[inline(always)]
-    fn access(&mut self, p: u32, _t: usize) -> bool {
+    fn access(&mut self, p: u32, _t: usize, _prev: u32) -> bool {
         if self.pos[p as usize] != NONE {
             return true;
         }

@@ -174,10 +174,10 @@ fn a_policy_is_sized_by_the_pages_it_can_hold() {
     let mut o = opt::Opt::new(huge, &next);
     for (t, p) in [0u32, 1, 2, 0].into_iter().enumerate() {
         let hit = t == 3;
-        assert_eq!(f.access(p, t), hit);
-        assert_eq!(c.access(p, t), hit);
-        assert_eq!(r.access(p, t), hit);
-        assert_eq!(o.access(p, t), hit);
+        assert_eq!(f.access(p, t, 0), hit);
+        assert_eq!(c.access(p, t, 0), hit);
+        assert_eq!(r.access(p, t, 0), hit);
+        assert_eq!(o.access(p, t, 0), hit);
     }
     assert_eq!(frames_needed(huge, 3), 3);
     assert_eq!(frames_needed(2, 3), 2);

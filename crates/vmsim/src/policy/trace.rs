@@ -125,12 +125,44 @@ impl PageTrace {
         next
     }
 
+    /// For each reference, one more than the index of the previous reference to the
+    /// same page, 0 for a page's first (see [`prev_uses`]).
+    pub fn prev_use(&self) -> Vec<u32> {
+        let mut last = vec![0; self.pages.len()];
+        let mut prev = Vec::with_capacity(self.refs.len());
+        prev_uses(&self.refs, 0, &mut last, &mut prev);
+        prev
+    }
+
     /// Reads a trace file in `format` (guessed from the name and contents when `None`),
     /// undoing its gzip, xz or zstd compression (told by magic bytes) as it streams.
     pub fn read(path: &Path, format: Option<PageFormat>) -> Result<PageTrace, TraceError> {
         PageStream::open(path, format)?.collect()
     }
 }
+
+/// Appends to `prev`, for each of `refs` (the ids of the references from index `t0`
+/// on), one more than the index of the previous reference to the same page, 0 for a
+/// page's first. `last` holds, by id (and at least as many as `refs` name), one more
+/// than the index of each page's latest reference so far (0: none), and is brought up
+/// to date. What LRU tells a hit by (`lru.rs`), for a trace read whole; a stream's
+/// reader keeps each page's latest use beside its id instead
+/// ([`PageIds::map_with_prev`]), so that the thread running the policy reads the
+/// uses in order rather than looking pages up.
+pub fn prev_uses(refs: &[u32], t0: u64, last: &mut [u32], prev: &mut Vec<u32>) {
+    prev.reserve(refs.len());
+    for (i, &p) in refs.iter().enumerate() {
+        if let Some(&ahead) = refs.get(i + PREV_AHEAD) {
+            crate::hw::ram::prefetch_at(last, ahead as usize);
+        }
+        // Streams stop before 2^32 - 1 references, so the index plus one fits.
+        let now = (t0 + i as u64 + 1) as u32;
+        prev.push(std::mem::replace(&mut last[p as usize], now));
+    }
+}
+
+/// How many references ahead [`prev_uses`] prefetches a page's latest use.
+const PREV_AHEAD: usize = 16;
 
 /// References a [`PageStream`] reads at a time.
 pub const BLOCK: usize = 1 << 14;
@@ -216,6 +248,25 @@ impl<R: BufRead> PageStream<R> {
     /// Appends the ids of the next block of references (at most [`BLOCK`]) to `out`;
     /// `false` at the end of the trace.
     pub fn next_block(&mut self, out: &mut Vec<u32>) -> Result<bool, TraceError> {
+        self.read_block(out, None)
+    }
+
+    /// [`PageStream::next_block`], and each reference's previous use appended to
+    /// `prev` (see [`prev_uses`]). A stream read with it must be read with it from its
+    /// start.
+    pub fn next_block_with_prev(
+        &mut self,
+        out: &mut Vec<u32>,
+        prev: &mut Vec<u32>,
+    ) -> Result<bool, TraceError> {
+        self.read_block(out, Some(prev))
+    }
+
+    fn read_block(
+        &mut self,
+        out: &mut Vec<u32>,
+        prev: Option<&mut Vec<u32>>,
+    ) -> Result<bool, TraceError> {
         self.keys.clear();
         match &mut self.source {
             Source::Text(lines) => read_text_block(lines, &self.path, &mut self.keys)?,
@@ -235,7 +286,11 @@ impl<R: BufRead> PageStream<R> {
                 max: u32::MAX,
             });
         }
-        if let Err(i) = self.ids.map(&self.keys, out) {
+        let mapped = match prev {
+            Some(prev) => self.ids.map_with_prev(&self.keys, self.refs, out, prev),
+            None => self.ids.map(&self.keys, out),
+        };
+        if let Err(i) = mapped {
             self.refs += i as u64;
             return Err(TraceError::TooManyPages {
                 path: self.path.clone(),

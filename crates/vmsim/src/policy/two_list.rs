@@ -188,7 +188,7 @@ impl TwoList {
 
 impl Policy for TwoList {
     #[inline(always)]
-    fn access(&mut self, p: u32, _t: usize) -> bool {
+    fn access(&mut self, p: u32, _t: usize, _prev: u32) -> bool {
         if self.lists.list_of(p) != NONE {
             self.bits.accessed[p as usize] = true;
             return true;

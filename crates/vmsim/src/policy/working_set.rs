@@ -31,7 +31,7 @@ impl Policy for WorkingSet<'_> {
     const VARIABLE: bool = true;
 
     #[inline(always)]
-    fn access(&mut self, p: u32, t: usize) -> bool {
+    fn access(&mut self, p: u32, t: usize, _prev: u32) -> bool {
         let hit = self.last[p as usize] != NONE;
         if !hit {
             self.len += 1;
