@@ -386,15 +386,23 @@ pub fn grid(
 
 /// Runs every spec over `trace` in parallel; the results come in the specs' order.
 pub fn simulate_all(specs: &[RunSpec], trace: &PageTrace) -> Vec<PolicyStats> {
+    let next = needs_next_use(specs).then(|| trace.next_use());
+    simulate_all_with(specs, trace, next.as_deref())
+}
+
+/// Whether a run of `specs` needs each reference's next use (OPT does).
+fn needs_next_use(specs: &[RunSpec]) -> bool {
+    specs.iter().any(|s| s.policy == PolicyKind::Opt)
+}
+
+/// [`simulate_all`] with the trace's next uses given (`None` if no spec needs them).
+fn simulate_all_with(
+    specs: &[RunSpec],
+    trace: &PageTrace,
+    next: Option<&[u32]>,
+) -> Vec<PolicyStats> {
     use rayon::prelude::*;
-    let next = specs
-        .iter()
-        .any(|s| s.policy == PolicyKind::Opt)
-        .then(|| trace.next_use());
-    specs
-        .par_iter()
-        .map(|s| simulate(s, trace, next.as_deref()))
-        .collect()
+    specs.par_iter().map(|s| simulate(s, trace, next)).collect()
 }
 
 /// Runs every spec over `stream`, reading it once. When every policy is
@@ -408,9 +416,14 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
     mut stream: PageStream<R>,
 ) -> Result<(Vec<PolicyStats>, u64, usize), TraceError> {
     if !specs.iter().all(|s| s.policy.online()) {
-        let trace = stream.collect()?;
+        let (trace, next) = if needs_next_use(specs) {
+            let (trace, next) = stream.collect_with_next_use()?;
+            (trace, Some(next))
+        } else {
+            (stream.collect()?, None)
+        };
         let (n, pages) = (trace.len() as u64, trace.nr_pages());
-        return Ok((simulate_all(specs, &trace), n, pages));
+        return Ok((simulate_all_with(specs, &trace, next.as_deref()), n, pages));
     }
     use rayon::prelude::*;
     use std::sync::mpsc;

@@ -310,6 +310,49 @@ impl<R: BufRead> PageStream<R> {
             pages: self.ids.into_pages(),
         })
     }
+
+    /// The whole stream read from its start, with [`PageTrace::next_use`]: a second
+    /// thread reads the file and numbers the pages while this one puts the blocks
+    /// together and makes each reference the next use of its page's previous one,
+    /// instead of a pass backwards over the trace once it is read.
+    pub fn collect_with_next_use(mut self) -> Result<(PageTrace, Vec<u32>), TraceError>
+    where
+        R: Send,
+    {
+        use std::sync::mpsc;
+        let (full, blocks) = mpsc::sync_channel::<(Vec<u32>, Vec<u32>)>(64);
+        let (empty, spare) = mpsc::channel::<(Vec<u32>, Vec<u32>)>();
+        let (mut refs, mut next) = (Vec::new(), Vec::new());
+        let pages = std::thread::scope(|scope| {
+            let reader = scope.spawn(move || -> Result<Vec<u64>, TraceError> {
+                loop {
+                    let (mut ids, mut prev) = spare.try_recv().unwrap_or_default();
+                    ids.clear();
+                    prev.clear();
+                    if !self.next_block_with_prev(&mut ids, &mut prev)?
+                        || full.send((ids, prev)).is_err()
+                    {
+                        return Ok(self.ids.into_pages());
+                    }
+                }
+            });
+            for (ids, prev) in blocks {
+                let t0 = refs.len();
+                refs.extend_from_slice(&ids);
+                next.resize(refs.len(), NEVER);
+                for (i, &p) in prev.iter().enumerate() {
+                    if p > 0 {
+                        next[p as usize - 1] = (t0 + i) as u32;
+                    }
+                }
+                let _ = empty.send((ids, prev));
+            }
+            reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })?;
+        Ok((PageTrace { refs, pages }, next))
+    }
 }
 
 /// Reads up to [`BLOCK`] page numbers of the text format into `keys`.
