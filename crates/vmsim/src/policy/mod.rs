@@ -413,7 +413,7 @@ fn simulate_all_with(
 /// the number of distinct pages.
 pub fn simulate_stream<R: std::io::BufRead + Send>(
     specs: &[RunSpec],
-    mut stream: PageStream<R>,
+    stream: PageStream<R>,
 ) -> Result<(Vec<PolicyStats>, u64, usize), TraceError> {
     if !specs.iter().all(|s| s.policy.online()) {
         let (trace, next) = if needs_next_use(specs) {
@@ -426,51 +426,25 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
         return Ok((simulate_all_with(specs, &trace, next.as_deref()), n, pages));
     }
     use rayon::prelude::*;
-    use std::sync::mpsc;
     let mut runs: Vec<(Online, Tally)> = specs
         .iter()
         .map(|s| (Online::new(s, 0).expect("online"), Tally::default()))
         .collect();
     let want_prev = runs.iter().any(|(p, _)| p.needs_prev());
-    let (n, pages) = std::thread::scope(|scope| {
-        // The reader runs ahead by up to a million references (4 MiB of ids), so that
-        // it can double its id table (tens of milliseconds on a million pages) while
-        // the policies go on with what it read before.
-        let (full, blocks) = mpsc::sync_channel::<(Block, usize)>(READ_AHEAD_BLOCKS);
-        let (empty, spare) = mpsc::channel::<Block>();
-        let reader = scope.spawn(move || -> Result<(u64, usize), TraceError> {
-            loop {
-                let (mut refs, mut prevs) = spare.try_recv().unwrap_or_default();
-                refs.clear();
-                prevs.clear();
-                let more = if want_prev {
-                    stream.next_block_with_prev(&mut refs, &mut prevs)?
-                } else {
-                    stream.next_block(&mut refs)?
-                };
-                if !more || full.send(((refs, prevs), stream.nr_pages())).is_err() {
-                    return Ok((stream.len(), stream.nr_pages()));
-                }
-            }
-        });
-        let mut t0 = 0;
-        for ((refs, prevs), pages) in blocks {
-            let run = |(p, tally): &mut (Online, Tally)| {
-                p.grow(pages);
-                p.run(&refs, &prevs, t0, tally, &mut |_, _| {});
-            };
-            if runs.len() == 1 {
-                runs.iter_mut().for_each(run);
-            } else {
-                runs.par_iter_mut().for_each(run);
-            }
-            t0 += refs.len();
-            let _ = empty.send((refs, prevs));
+    let mut t0 = 0;
+    let (n, pages) = stream.read_ahead(want_prev, |refs, prevs, pages| {
+        let run = |(p, tally): &mut (Online, Tally)| {
+            p.grow(pages);
+            p.run(refs, prevs, t0, tally, &mut |_, _| {});
+        };
+        if runs.len() == 1 {
+            runs.iter_mut().for_each(run);
+        } else {
+            runs.par_iter_mut().for_each(run);
         }
-        reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        t0 += refs.len();
     })?;
+    let pages = pages.len();
     let results = specs
         .iter()
         .zip(&runs)
@@ -478,13 +452,6 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
         .collect();
     Ok((results, n, pages))
 }
-
-/// A block of references as [`simulate_stream`]'s reader hands it over: the pages' ids
-/// and, when a policy needs them, their previous uses.
-type Block = (Vec<u32>, Vec<u32>);
-
-/// Blocks of references the reader of [`simulate_stream`] may hold ready.
-const READ_AHEAD_BLOCKS: usize = (1 << 20) / trace::BLOCK;
 
 /// Results as a table, under a line that names the trace (`name`) and gives its
 /// `references` and distinct `pages`.

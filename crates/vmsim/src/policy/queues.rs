@@ -67,7 +67,7 @@ fn pair_index(l: u32) -> usize {
 const QUEUE_AHEAD: usize = 8;
 
 /// Whether a queue of `entries` for a list of `live` pages holds so many stale
-/// entries that it is time to [`compact`] it.
+/// entries that it is time to [`compact_stamped`] it.
 #[inline(always)]
 fn overgrown(entries: usize, live: usize) -> bool {
     entries > 8 * live + 4096
@@ -352,21 +352,11 @@ impl Entries {
     }
 }
 
-/// [`compact`] of a queue of [`Queues`]: an entry is live while it holds its page's
-/// stamp.
-fn compact_stamped(q: &mut Entries, state: &[u32]) {
-    compact(
-        q,
-        |p, s| stamp_of(state[p as usize]) == s,
-        |p| prefetch_at(state, p as usize),
-    );
-}
-
-/// Drops the entries `(page, stamp)` of `q` that are not `live`, keeping the order of
-/// the others; `prefetch(page)` is called a few entries ahead, since pages' states lie
-/// anywhere.
+/// Drops the stale entries of `q` (those no longer holding their page's stamp in
+/// `state`), keeping the order of the others and the mark's place among them; pages'
+/// states lie anywhere, so they are prefetched a few entries ahead.
 #[cold]
-fn compact(q: &mut Entries, live: impl Fn(u32, u32) -> bool, prefetch: impl Fn(u32)) {
+fn compact_stamped(q: &mut Entries, state: &[u32]) {
     q.drop_dead();
     let entries = &mut q.v;
     let mut kept = 0;
@@ -376,10 +366,10 @@ fn compact(q: &mut Entries, live: impl Fn(u32, u32) -> bool, prefetch: impl Fn(u
             q.mid = kept;
         }
         if let Some(&(ahead, _)) = entries.get(i + 16) {
-            prefetch(ahead);
+            prefetch_at(state, ahead as usize);
         }
         let (p, stamp) = entries[i];
-        if live(p, stamp) {
+        if stamp_of(state[p as usize]) == stamp {
             entries[kept] = (p, stamp);
             kept += 1;
         }

@@ -311,49 +311,75 @@ impl<R: BufRead> PageStream<R> {
         })
     }
 
-    /// The whole stream read from its start, with [`PageTrace::next_use`]: a second
-    /// thread reads the file and numbers the pages while this one puts the blocks
+    /// The whole stream read from its start, with [`PageTrace::next_use`]: while the
+    /// stream is [read ahead](PageStream::read_ahead), this thread puts the blocks
     /// together and makes each reference the next use of its page's previous one,
     /// instead of a pass backwards over the trace once it is read.
-    pub fn collect_with_next_use(mut self) -> Result<(PageTrace, Vec<u32>), TraceError>
+    pub fn collect_with_next_use(self) -> Result<(PageTrace, Vec<u32>), TraceError>
+    where
+        R: Send,
+    {
+        let (mut refs, mut next) = (Vec::new(), Vec::new());
+        let (_, pages) = self.read_ahead(true, |ids, prev, _| {
+            let t0 = refs.len();
+            refs.extend_from_slice(ids);
+            next.resize(refs.len(), NEVER);
+            for (i, &p) in prev.iter().enumerate() {
+                if p > 0 {
+                    next[p as usize - 1] = (t0 + i) as u32;
+                }
+            }
+        })?;
+        Ok((PageTrace { refs, pages }, next))
+    }
+
+    /// Reads the stream from its start on a second thread, which may run up to
+    /// [`READ_AHEAD_BLOCKS`] blocks ahead, and calls `block(ids, prevs, pages)` on this
+    /// one for each block in order: its pages' ids, their previous uses if `with_prev`
+    /// (else nothing), and the distinct pages so far. Gives the number of references
+    /// and each id's page number.
+    pub fn read_ahead(
+        mut self,
+        with_prev: bool,
+        mut block: impl FnMut(&[u32], &[u32], usize),
+    ) -> Result<(u64, Vec<u64>), TraceError>
     where
         R: Send,
     {
         use std::sync::mpsc;
-        let (full, blocks) = mpsc::sync_channel::<(Vec<u32>, Vec<u32>)>(64);
+        let (full, blocks) = mpsc::sync_channel::<(Vec<u32>, Vec<u32>, usize)>(READ_AHEAD_BLOCKS);
         let (empty, spare) = mpsc::channel::<(Vec<u32>, Vec<u32>)>();
-        let (mut refs, mut next) = (Vec::new(), Vec::new());
-        let pages = std::thread::scope(|scope| {
-            let reader = scope.spawn(move || -> Result<Vec<u64>, TraceError> {
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(move || -> Result<(u64, Vec<u64>), TraceError> {
                 loop {
                     let (mut ids, mut prev) = spare.try_recv().unwrap_or_default();
                     ids.clear();
                     prev.clear();
-                    if !self.next_block_with_prev(&mut ids, &mut prev)?
-                        || full.send((ids, prev)).is_err()
-                    {
-                        return Ok(self.ids.into_pages());
+                    let more = if with_prev {
+                        self.next_block_with_prev(&mut ids, &mut prev)?
+                    } else {
+                        self.next_block(&mut ids)?
+                    };
+                    if !more || full.send((ids, prev, self.nr_pages())).is_err() {
+                        return Ok((self.refs, self.ids.into_pages()));
                     }
                 }
             });
-            for (ids, prev) in blocks {
-                let t0 = refs.len();
-                refs.extend_from_slice(&ids);
-                next.resize(refs.len(), NEVER);
-                for (i, &p) in prev.iter().enumerate() {
-                    if p > 0 {
-                        next[p as usize - 1] = (t0 + i) as u32;
-                    }
-                }
+            for (ids, prev, pages) in blocks {
+                block(&ids, &prev, pages);
                 let _ = empty.send((ids, prev));
             }
             reader
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })?;
-        Ok((PageTrace { refs, pages }, next))
+        })
     }
 }
+
+/// Blocks a [`PageStream::read_ahead`] reader may hold ready: a million references
+/// (4 MiB of ids), so that it can double its id table (tens of milliseconds on a
+/// million pages) while the thread it reads for goes on with what it read before.
+pub const READ_AHEAD_BLOCKS: usize = (1 << 20) / BLOCK;
 
 /// Reads up to [`BLOCK`] page numbers of the text format into `keys`.
 fn read_text_block(
