@@ -76,7 +76,10 @@ pub struct KernelArgs {
     /// Reclaim policy: fifo, clock, two-list (Linux's, the default; also `linux`).
     #[arg(long, default_value = d::RECLAIM)]
     pub policy: String,
-    /// Storage under swap and files: nvme, sata-ssd, hdd.
+    /// Storage under swap and files: vm (the default: this project's machines' disk as
+    /// fitted, reads as nvme and slower swap writes), nvme, sata-ssd, hdd, or
+    /// LATENCY,BANDWIDTH (70us,1200MB/s), then optionally LATENCY,BANDWIDTH for swap
+    /// writes (20us,2GB/s,500us,100MB/s).
     #[arg(long, default_value = d::STORAGE)]
     pub storage: String,
     /// Run the workload (the trace's processes, or the built-in workload) in a memory

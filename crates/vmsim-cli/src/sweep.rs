@@ -69,7 +69,10 @@ pub struct SweepArgs {
     /// Swap size of every run (0: none; else whole pages).
     #[arg(long, default_value = d::SWAP, value_parser = args::size)]
     pub swap: u64,
-    /// Storage under swap and files: nvme, sata-ssd, hdd.
+    /// Storage under swap and files: vm (the default: this project's machines' disk as
+    /// fitted, reads as nvme and slower swap writes), nvme, sata-ssd, hdd, or
+    /// LATENCY,BANDWIDTH (70us,1200MB/s), then optionally LATENCY,BANDWIDTH for swap
+    /// writes (20us,2GB/s,500us,100MB/s).
     #[arg(long, default_value = d::STORAGE)]
     pub storage: String,
     #[command(flatten)]

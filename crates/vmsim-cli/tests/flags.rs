@@ -117,9 +117,12 @@ fn run_flags() -> Vec<(&'static str, &'static [&'static str])> {
             "--storage",
             &[
                 "nvme",
+                "vm",
                 "hdd",
                 "tape",
                 "70us,1200MB/s",
+                "20us,2GB/s,500us,100MB/s",
+                "20us,2GB/s,500us",
                 "10s,1B/s",
                 "0ns,18446744073709551615B/s",
                 "11s,1GB/s",

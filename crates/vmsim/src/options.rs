@@ -24,7 +24,7 @@ pub mod defaults {
     /// `policy`: the reclaim policy.
     pub const RECLAIM: &str = "two-list";
     /// `storage`.
-    pub const STORAGE: &str = "nvme";
+    pub const STORAGE: &str = "vm";
     /// `page_cache`.
     pub const PAGE_CACHE: &str = "cold";
     /// `thp`: transparent huge pages where `madvise` asks, as Linux's default.

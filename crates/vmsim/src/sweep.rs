@@ -136,7 +136,7 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// An empty grid with `params` for synthetic workloads: swap 0, NVMe storage.
+    /// An empty grid with `params` for synthetic workloads: swap 0, the default storage.
     pub fn new(params: SynthParams) -> Grid {
         Grid {
             machines: Vec::new(),
@@ -149,7 +149,7 @@ impl Grid {
             traces: Vec::new(),
             workloads: Vec::new(),
             swap: Labelled::new(0, "--swap"),
-            storage: Labelled::new("nvme".into(), "--storage"),
+            storage: Labelled::new(crate::options::defaults::STORAGE.into(), "--storage"),
             params,
             format: None,
         }

@@ -342,7 +342,9 @@ impl Kernel {
         // Tables below the root (the root always exists), and the page itself.
         let need = (1..p.levels).map(|l| p.table_frames(l)).sum::<u64>() + 1;
         while self.frames.nr_free() < need {
-            if self.reclaim(RECLAIM_BATCH, Scope::Global) == 0 {
+            // Nothing to take but pages being written: wait for the first, as an
+            // allocation does.
+            if self.reclaim(RECLAIM_BATCH, Scope::Global) == 0 && !self.wait_first_io() {
                 self.oom_kill(None, "no free frames for page tables".into())?;
                 if !self.process(pid).is_some_and(|p| p.is_running()) {
                     return Err(Violation::OutOfMemory);

@@ -30,8 +30,14 @@
 //! **Swap writes** take time too (two-list reclaim, the Linux model). Reclaim unmaps
 //! a dirty anonymous page and sends its write (`pageout`), and the page stays in the
 //! swap cache, charged and on the inactive list, until the write completes
-//! (`PG_writeback`): one reclaim pass's writes form one request, as its plug merges
-//! their adjacent slots. At completion the page moves to the inactive tail
+//! (`PG_writeback`). A reclaim pass's writes to adjacent slots form one request, as
+//! its plug merges them; a page swapped in before goes back to its old slot, so a
+//! program that touches its pages at random sends many small requests, and one
+//! that sweeps them a few large ones. Requests are served side by side (a virtual
+//! disk, like an NVMe device, takes many at once), each in the device's write
+//! latency plus its bytes at the write bandwidth
+//! ([`Storage::write_ns`](super::Storage::write_ns)), and reads do not queue behind
+//! them. At completion the page moves to the inactive tail
 //! (`folio_rotate_reclaimable`), and the next reclaim frees it without another write.
 //! Until then a fault on it is minor (a swap-cache hit) and maps it again, dirty
 //! after the program's next store, so it is written once more when it next leaves.
@@ -40,9 +46,10 @@
 //! the page (case 3: cgroup v1's reclaim has no dirty throttling, so it waits).
 
 use super::Kernel;
-use crate::addr::Pfn;
+use crate::addr::{Pfn, SwapSlot};
 use rustc_hash::FxHashMap;
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// The most nanoseconds a run's sleeps may add up to (2^62, 146 years): the clock
 /// stays far from overflowing.
@@ -54,7 +61,7 @@ pub(super) struct InFlight {
     /// When the read of each page-cache frame still in flight completes, in
     /// nanoseconds of [`Kernel::io_now`]'s clock.
     done: FxHashMap<u64, u64>,
-    /// When the device has sent the last byte it was asked for.
+    /// When the device has sent the last byte of the reads it was asked for.
     free_at: u64,
     /// Nanoseconds processes waited on reads in flight.
     waited: u64,
@@ -63,16 +70,18 @@ pub(super) struct InFlight {
     /// When the swap write of each frame still under writeback completes
     /// (`u64::MAX` while its batch is being queued).
     writing: FxHashMap<u64, u64>,
-    /// Swap writes sent, in the order they complete, for the move to the inactive
-    /// tail at completion.
-    written: VecDeque<(u64, Pfn)>,
-    /// The swap writes of the two-list reclaim pass in progress, sent as one request
+    /// Swap writes sent, `(completion, frame)`, the first to complete on top, for the
+    /// move to the inactive tail at completion.
+    written: BinaryHeap<Reverse<(u64, u64)>>,
+    /// The swap writes `(slot, frame)` of the two-list reclaim pass in progress, sent
     /// when it ends: while a pass collects them, a page reclaim writes stays in the
     /// swap cache until its write completes; otherwise it is freed at once.
-    writes: Option<IoBatch>,
+    writes: Option<Vec<(SwapSlot, Pfn)>>,
+    /// A pass's writes, kept between passes.
+    write_scratch: Vec<(SwapSlot, Pfn)>,
 }
 
-/// A batch of reads, or of swap writes, being queued: one request to the device.
+/// A batch of reads being queued: one request to the device.
 #[derive(Debug)]
 pub(super) struct IoBatch {
     /// When the device starts on the batch.
@@ -120,7 +129,7 @@ impl Kernel {
         if self.inflight.writes.is_some() {
             return false;
         }
-        self.inflight.writes = Some(self.begin_reads());
+        self.inflight.writes = Some(std::mem::take(&mut self.inflight.write_scratch));
         true
     }
 
@@ -148,40 +157,41 @@ impl Kernel {
         self.inflight.scratch = batch.frames;
     }
 
-    /// Puts the swap-cache frame `pfn`, whose write reclaim just started, under
-    /// writeback in the pass's request until it is sent and its last byte written.
-    pub(super) fn queue_write(&mut self, pfn: Pfn) {
-        if let Some(batch) = self.inflight.writes.as_mut() {
+    /// Puts the swap-cache frame `pfn`, whose write to `slot` reclaim just started,
+    /// under writeback in the pass's writes until they are sent and its request done.
+    pub(super) fn queue_write(&mut self, pfn: Pfn, slot: SwapSlot) {
+        if let Some(writes) = self.inflight.writes.as_mut() {
             self.inflight.writing.insert(pfn.0, u64::MAX);
-            batch.frames.push(pfn);
+            writes.push((slot, pfn));
         }
     }
 
-    /// Sends the pass's swap writes to the device: their frames stay under writeback
-    /// until the request completes.
+    /// Sends the pass's swap writes to the device, a request per run of adjacent
+    /// slots, served side by side from now: each frame stays under writeback until
+    /// its request is done.
     pub(super) fn send_writes(&mut self) {
-        let Some(mut batch) = self.inflight.writes.take() else {
+        let Some(mut writes) = self.inflight.writes.take() else {
             return;
         };
-        if !batch.frames.is_empty() {
-            let storage = self.config.storage;
-            let bytes = batch.frames.len() as u64 * self.page_size();
-            let done = batch.start + storage.transfer_ns(bytes);
-            for &pfn in &batch.frames {
+        let now = self.io_now();
+        let page = self.page_size();
+        let storage = self.config.storage;
+        writes.sort_unstable_by_key(|&(slot, _)| slot.0);
+        for run in writes.chunk_by(|a, b| b.0 .0 == a.0 .0 + 1) {
+            let done = now.saturating_add(storage.write_ns(run.len() as u64 * page));
+            for &(_, pfn) in run {
                 self.inflight.writing.insert(pfn.0, done);
-                self.inflight.written.push_back((done, pfn));
+                self.inflight.written.push(Reverse((done, pfn.0)));
             }
-            let sent = batch.start + storage.bytes_ns(bytes);
-            self.inflight.free_at = self.inflight.free_at.max(sent);
         }
-        batch.frames.clear();
-        self.inflight.scratch = batch.frames;
+        writes.clear();
+        self.inflight.write_scratch = writes;
     }
 
     /// A swap-in's read of `bytes` (the faulting page and the pages read ahead with it,
-    /// one request): it waits for the device to finish what was queued before it, reads
-    /// and swap writes alike, since the device serves one request at a time, then keeps
-    /// the device busy for its bytes. The fault's own transfer time is in its cycles
+    /// one request): it waits for the device to finish the reads queued before it, since
+    /// the device serves reads one at a time, then keeps the device busy for its bytes
+    /// (swap writes go side by side and hold no read up). The fault's own transfer time is in its cycles
     /// (`fault.rs`); the report's wait counts the queue and the whole request. Writes
     /// completed meanwhile put their pages at the tail.
     pub(super) fn read_swap(&mut self, bytes: u64) {
@@ -202,22 +212,22 @@ impl Kernel {
     /// Ends the writeback of every write completed by now: each page still on an
     /// inactive list moves to its tail, the next one reclaim takes.
     pub(super) fn complete_writes(&mut self) {
-        let Some(&(first, _)) = self.inflight.written.front() else {
+        let Some(&Reverse((first, _))) = self.inflight.written.peek() else {
             return;
         };
         let now = self.io_now();
         if first > now {
             return;
         }
-        while let Some(&(done, pfn)) = self.inflight.written.front() {
+        while let Some(&Reverse((done, pfn))) = self.inflight.written.peek() {
             if done > now {
                 break;
             }
-            self.inflight.written.pop_front();
+            self.inflight.written.pop();
             // A frame that left the swap cache since is not this write's any more.
-            if self.inflight.writing.get(&pfn.0) == Some(&done) {
-                self.inflight.writing.remove(&pfn.0);
-                self.rotate_reclaimable(pfn);
+            if self.inflight.writing.get(&pfn) == Some(&done) {
+                self.inflight.writing.remove(&pfn);
+                self.rotate_reclaimable(Pfn(pfn));
             }
         }
     }
@@ -284,6 +294,11 @@ impl Kernel {
     /// yet).
     pub(super) fn wait_first_io(&mut self) -> bool {
         let now = self.io_now();
+        // Writes done by now whose pages are not at the inactive tail yet: no wait.
+        if (self.inflight.written.peek()).is_some_and(|&Reverse((t, _))| t <= now) {
+            self.complete_writes();
+            return true;
+        }
         let read = self
             .inflight
             .done
@@ -295,8 +310,9 @@ impl Kernel {
             .inflight
             .written
             .iter()
-            .map(|&(t, _)| t)
-            .find(|&t| t > now);
+            .map(|&Reverse((t, _))| t)
+            .filter(|&t| t > now)
+            .min();
         let Some(first) = read.into_iter().chain(write).min() else {
             return false;
         };
@@ -333,7 +349,7 @@ impl InFlight {
 
 #[cfg(test)]
 mod tests {
-    use crate::addr::Pfn;
+    use crate::addr::{Pfn, SwapSlot};
     use crate::os::test_support::*;
 
     #[test]
@@ -364,6 +380,47 @@ mod tests {
         let t2 = k.io_now();
         k.read_swap(4096);
         assert_eq!(k.io_now(), t2, "an idle device does not keep it waiting");
+    }
+
+    /// A pass's writes to adjacent slots are one request and a scattered one is its
+    /// own, served side by side from when they are sent: the lone page's write is
+    /// done first, and a swap read does not queue behind either.
+    #[test]
+    fn writes_are_requests_of_adjacent_slots_served_side_by_side() {
+        let mut k = boot("x86-64");
+        assert!(k.begin_writes());
+        assert!(!k.begin_writes(), "one pass collects them");
+        let run: Vec<Pfn> = (0..16).map(|i| Pfn(3000 + i)).collect();
+        // Queued out of order: the slots, not the order, make the request.
+        for (i, &p) in run.iter().enumerate().rev() {
+            k.queue_write(p, SwapSlot(100 + i as u32));
+        }
+        let lone = Pfn(4000);
+        k.queue_write(lone, SwapSlot(500));
+        let t0 = k.io_now();
+        k.send_writes();
+        let storage = k.config.storage;
+        let (lone_done, run_done) = (
+            t0 + storage.write_ns(4096),
+            t0 + storage.write_ns(16 * 4096),
+        );
+        assert!(lone_done < run_done);
+        assert!(k.writing_at(lone, lone_done - 1) && !k.writing_at(lone, lone_done));
+        for &p in &run {
+            assert!(k.writing_at(p, run_done - 1) && !k.writing_at(p, run_done));
+        }
+        let t1 = k.io_now();
+        k.read_swap(4096);
+        assert_eq!(k.io_now(), t1, "the read did not wait for the writes");
+        // Done writes are seen without a wait, the lone one first.
+        k.advance_clock_for_test(lone_done - t1);
+        assert!(k.wait_first_io());
+        assert_eq!(k.io_now(), lone_done, "no wait for a write done");
+        assert_eq!(k.writes_in_flight(), 16, "the lone write's page is seen");
+        assert!(k.wait_first_io(), "the run is still being written");
+        assert_eq!(k.io_now(), run_done, "waited for the run");
+        assert_eq!(k.writes_in_flight(), 0);
+        assert!(!k.wait_first_io(), "nothing left in flight");
     }
 
     #[test]

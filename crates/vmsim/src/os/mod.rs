@@ -194,7 +194,7 @@ impl Default for KernelConfig {
             // evicted, 0.9 us each (`validation/programs/file_mmap_reread.c`).
             page_in_cycles: 2_700,
             page_out_cycles: 2_700,
-            storage: Storage::Nvme,
+            storage: Storage::Vm,
             swap_bytes: 0,
             swap_path: None,
             swap_force: false,

@@ -348,7 +348,7 @@ impl Kernel {
             stat.shmem = stat.shmem.saturating_sub(1);
             stat.anon += 1;
             self.frames.retype(pfn, FrameKind::Anon);
-            self.queue_write(pfn);
+            self.queue_write(pfn, slot);
             return Some(super::reclaim::Evicted::Writing);
         }
         // The object's reference to the frame.

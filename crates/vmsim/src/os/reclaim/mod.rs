@@ -434,13 +434,20 @@ impl Kernel {
         }
     }
 
-    /// Moves `pfn` to the tail of its inactive list, if it is on one (a page whose
-    /// write reclaim started is taken first once the write is done, as Linux's
-    /// `folio_rotate_reclaimable` does at the end of writeback).
+    /// Moves `pfn`, if it is on a reclaim list, to the tail of its kind's inactive
+    /// list: a page whose write reclaim started is taken first once the write is
+    /// done, as Linux's `folio_rotate_reclaimable` does at the end of writeback. A
+    /// page reclaim activated while it was being written goes too (`lru_move_tail`
+    /// clears `PG_active`).
     pub(super) fn rotate_reclaimable(&mut self, pfn: Pfn) {
         let f = pfn.0 as u32;
-        if let Some(l) = self.reclaim.lists.list_of(f).filter(|l| l % 2 == INACTIVE) {
-            self.reclaim.lists.move_to_tail(l, f);
+        if let Some(l) = self
+            .reclaim
+            .lists
+            .list_of(f)
+            .filter(|&l| l < 2 * FILE_LISTS)
+        {
+            self.reclaim.lists.move_to_tail(l - l % 2 + INACTIVE, f);
             self.log.counters.rotated += 1;
         }
     }

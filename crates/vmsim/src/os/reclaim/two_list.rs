@@ -536,6 +536,16 @@ mod tests {
         assert_eq!(k.shrink_inactive(INACTIVE, writing, Scope::Global, 0), 0);
         assert_eq!(k.writes_in_flight(), writing, "still being written");
         assert_eq!(k.reclaim.lists.len(ACTIVE), active + writing, "activated");
+        // Once written they go to the inactive tail (`lru_move_tail` clears
+        // `PG_active`), and the next look frees them.
+        k.advance_clock_for_test(1_000_000_000);
+        k.complete_writes();
+        assert_eq!(k.writes_in_flight(), 0);
+        assert_eq!(k.reclaim.lists.len(ACTIVE), active, "inactive again");
+        assert_eq!(
+            k.shrink_inactive(INACTIVE, writing, Scope::Global, 0),
+            writing
+        );
 
         let (mut k, pid, a) = written_out(64);
         let (waited, outs) = (k.log.counters.io_wait_ns, k.log.counters.swap_outs);

@@ -112,7 +112,7 @@ impl Kernel {
                     s.put(slot);
                 }
             }
-            self.queue_write(pfn);
+            self.queue_write(pfn, slot);
             return Some(SwapOut::Writing);
         }
         if was_owned {
