@@ -457,7 +457,11 @@ impl Kernel {
                 {
                     return Ok(FaultKind::PageCache);
                 }
-                self.map_object_page(pid, vma, page, pfn, write, kind)
+                let kind = self.map_object_page(pid, vma, page, pfn, write, kind)?;
+                if write && vma.shared {
+                    self.map_rest_of_folio(pid, vma, page, pfn, (file, idx));
+                }
+                Ok(kind)
             }
             Backing::Device(d) => {
                 let pfn = d.range().0.pfn(self.machine.spec.paging.page_shift);
@@ -553,6 +557,60 @@ impl Kernel {
             self.note_mapped_around(file, mapped);
         }
         hit
+    }
+
+    /// After a write fault on `page` of a shared file mapping mapped `pfn`, page `idx`
+    /// of `file`: maps the other pages of its page-cache folio that are not mapped yet,
+    /// writable and dirty, within the VMA and the 2 MiB region of the page's last
+    /// table, as Linux 6.18's `finish_fault` maps a large folio at once (for every
+    /// file since 6.18, shmem alone before). One fault so dirties the whole folio,
+    /// as the folio's one dirty flag says on Linux.
+    fn map_rest_of_folio(
+        &mut self,
+        pid: Pid,
+        vma: &Vma,
+        page: VirtAddr,
+        pfn: Pfn,
+        (file, idx): (super::FileId, u64),
+    ) {
+        let n = 1u64 << self.folio_of(pfn);
+        if n == 1 {
+            return;
+        }
+        let ps = self.page_size();
+        let head = idx & !(n - 1);
+        let region = page.0 & !(512 * ps - 1);
+        let paging = self.machine.spec.paging;
+        let Ok(mm) = self.mm(pid) else { return };
+        let pt = mm.pt;
+        let flags = self.user_flags(vma.prot, true, false) | Flags::ACCESSED | Flags::DIRTY;
+        for i in head..head + n {
+            let Some(va) = (page.0 + i * ps).checked_sub(idx * ps).map(VirtAddr) else {
+                continue;
+            };
+            if i == idx
+                || va < vma.start
+                || va >= vma.end
+                || va.0 & !(512 * ps - 1) != region
+                || pt.slot(&paging, &self.machine.ram, va).is_some()
+            {
+                continue;
+            }
+            let Some(&other) = self.cache.pages.get(&(file, i)) else {
+                continue;
+            };
+            if self.reading(other) {
+                continue;
+            }
+            self.frames.get(other);
+            if self.install(pid, va, other, flags).is_ok() {
+                if vma.locked.is_locked() {
+                    self.mlock_frame(other);
+                }
+            } else {
+                self.put_frame(other);
+            }
+        }
     }
 
     /// Maps a page of a file or shared-memory object held by the cache or the object: the
@@ -833,5 +891,53 @@ mod tests {
         let faults_b = k.process(b).unwrap().stats.faults.iter().sum::<u64>() - before;
         assert_eq!(faults_b, 1, "one fault maps the whole 16-page window");
         assert_eq!(k.log.counters.fault_around_pages, 15);
+    }
+
+    /// A write fault on a shared file mapping maps the page-cache folio around it
+    /// whole, writable and dirty (Linux 6.18's `finish_fault`): a writer through a
+    /// file read ahead in large folios takes a fault per folio, and every page it
+    /// wrote is dirty where reclaim looks. A private mapping copies page by page.
+    #[test]
+    fn a_shared_write_fault_maps_its_whole_folio() {
+        let pages = 256u64;
+        let run = |shared: bool| {
+            let mut k = boot("x86-64");
+            let f = k.create_file("/data", vec![1u8; (pages * 4096) as usize]);
+            let pid = spawn(&mut k);
+            let map = MmapArgs {
+                source: MapSource::File(f, 0),
+                shared,
+                ..MmapArgs::anon(pages * 4096, Prot::RW)
+            };
+            let va = k.mmap(pid, map).unwrap();
+            let before = k.process(pid).unwrap().stats.faults.iter().sum::<u64>();
+            for i in 0..pages {
+                k.write_u64(pid, VirtAddr(va.0 + i * 4096), i + 7).unwrap();
+            }
+            let faults = k.process(pid).unwrap().stats.faults.iter().sum::<u64>() - before;
+            for i in 0..pages {
+                assert_eq!(k.read_u64(pid, VirtAddr(va.0 + i * 4096)).unwrap(), i + 7);
+            }
+            // Another process writes one page of the cached file, in the middle (the
+            // first folios read ahead are single pages): how many of its pages that
+            // maps dirty.
+            let other = spawn(&mut k);
+            let vb = k.mmap(other, map).unwrap();
+            k.write_u64(other, VirtAddr(vb.0 + pages / 2 * 4096), 1)
+                .unwrap();
+            let paging = k.machine.spec.paging;
+            let pt = k.mm(other).unwrap().pt;
+            let dirty = (0..pages)
+                .filter(|i| {
+                    let m = pt.lookup(&paging, &k.machine.ram, VirtAddr(vb.0 + i * 4096));
+                    m.is_some_and(|m| m.flags.contains(Flags::DIRTY))
+                })
+                .count() as u64;
+            (faults, dirty)
+        };
+        let (faults, dirty) = run(true);
+        assert!(faults < pages / 4, "{faults} faults for {pages} pages");
+        assert!(dirty > 1, "the page's folio is dirty: {dirty} pages");
+        assert_eq!(run(false), (pages, 1), "a private copy per page");
     }
 }
