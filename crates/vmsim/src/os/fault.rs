@@ -505,12 +505,7 @@ impl Kernel {
             Around::Shm(_) => 0,
         };
         let (start, end) = if folio > window {
-            let head = page.0 - (idx & (folio - 1)) * ps;
-            let region = page.0 & !(512 * ps - 1);
-            (
-                VirtAddr(head.max(region)).max(vma.start),
-                VirtAddr((head + folio * ps).min(region + 512 * ps)).min(vma.end),
-            )
+            folio_span(vma, page, idx, folio, ps)
         } else {
             let span = window * ps;
             (
@@ -534,19 +529,13 @@ impl Kernel {
                     Around::Shm(obj) => self.shm_page(pid, obj, idx),
                 };
                 if let Some(pfn) = resident {
-                    self.frames.get(pfn);
                     // Young, as Linux makes them where the architecture does not ask
                     // for old prefaulted entries (x86, RISC-V): the protection's bits
                     // include Accessed.
                     let flags = self.user_flags(vma.prot, vma.shared, false) | Flags::ACCESSED;
-                    if self.install(pid, va, pfn, flags).is_ok() {
-                        if vma.locked.is_locked() {
-                            self.mlock_frame(pfn);
-                        }
+                    if self.prefault(pid, vma, va, pfn, flags) {
                         mapped += 1;
                         hit |= va == page;
-                    } else {
-                        self.put_frame(pfn);
                     }
                 }
             }
@@ -578,39 +567,40 @@ impl Kernel {
             return;
         }
         let ps = self.page_size();
-        let head = idx & !(n - 1);
-        let region = page.0 & !(512 * ps - 1);
+        let (start, end) = folio_span(vma, page, idx, n, ps);
         let paging = self.machine.spec.paging;
         let Ok(mm) = self.mm(pid) else { return };
         let pt = mm.pt;
         let flags = self.user_flags(vma.prot, true, false) | Flags::ACCESSED | Flags::DIRTY;
-        for i in head..head + n {
-            let Some(va) = (page.0 + i * ps).checked_sub(idx * ps).map(VirtAddr) else {
-                continue;
-            };
-            if i == idx
-                || va < vma.start
-                || va >= vma.end
-                || va.0 & !(512 * ps - 1) != region
-                || pt.slot(&paging, &self.machine.ram, va).is_some()
-            {
-                continue;
-            }
-            let Some(&other) = self.cache.pages.get(&(file, i)) else {
-                continue;
-            };
-            if self.reading(other) {
-                continue;
-            }
-            self.frames.get(other);
-            if self.install(pid, va, other, flags).is_ok() {
-                if vma.locked.is_locked() {
-                    self.mlock_frame(other);
+        // The file page `start` maps (the faulting page, mapped already, is passed).
+        let first = idx - (page.0 - start.0) / ps;
+        let mut va = start;
+        while va < end {
+            if pt.slot(&paging, &self.machine.ram, va).is_none() {
+                let i = first + (va.0 - start.0) / ps;
+                if let Some(&other) = self.cache.pages.get(&(file, i)) {
+                    if !self.reading(other) {
+                        self.prefault(pid, vma, va, other, flags);
+                    }
                 }
-            } else {
-                self.put_frame(other);
             }
+            va = VirtAddr(va.0 + ps);
         }
+    }
+
+    /// Maps `pfn`, a page the cache or an object holds, at `va` with `flags` ahead of
+    /// any fault on it (fault-around, the rest of a folio), locked in a locked VMA;
+    /// whether it was mapped.
+    fn prefault(&mut self, pid: Pid, vma: &Vma, va: VirtAddr, pfn: Pfn, flags: Flags) -> bool {
+        self.frames.get(pfn);
+        if self.install(pid, va, pfn, flags).is_err() {
+            self.put_frame(pfn);
+            return false;
+        }
+        if vma.locked.is_locked() {
+            self.mlock_frame(pfn);
+        }
+        true
     }
 
     /// Maps a page of a file or shared-memory object held by the cache or the object: the
@@ -701,6 +691,18 @@ impl Kernel {
             self.teardown(pid, super::ProcState::Killed(v.signal()));
         }
     }
+}
+
+/// The addresses `[start, end)` of the `pages`-page folio holding page `idx` of
+/// `vma`'s object, mapped at `page`, within the VMA and the 2 MiB region the page's
+/// last table maps.
+fn folio_span(vma: &Vma, page: VirtAddr, idx: u64, pages: u64, ps: u64) -> (VirtAddr, VirtAddr) {
+    let head = page.0 - (idx & (pages - 1)) * ps;
+    let region = page.0 & !(512 * ps - 1);
+    (
+        VirtAddr(head.max(region)).max(vma.start),
+        VirtAddr((head + pages * ps).min(region + 512 * ps)).min(vma.end),
+    )
 }
 
 #[cfg(test)]

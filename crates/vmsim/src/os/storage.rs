@@ -51,17 +51,17 @@ impl Storage {
     /// Nanoseconds to write `bytes` in one request.
     pub fn write_ns(self, bytes: u64) -> u64 {
         let (latency, bandwidth) = self.write_geometry();
-        latency.saturating_add(bytes.saturating_mul(1_000_000_000) / bandwidth.max(1))
+        latency.saturating_add(moving_ns(bytes, bandwidth))
     }
 
-    /// Nanoseconds before a request's first byte arrives.
+    /// Nanoseconds before a read's first byte arrives.
     pub fn latency_ns(self) -> u64 {
         self.geometry().0
     }
 
-    /// Nanoseconds `bytes` take to move once a request has started.
+    /// Nanoseconds `bytes` of a read take to move once it has started.
     pub fn bytes_ns(self, bytes: u64) -> u64 {
-        bytes.saturating_mul(1_000_000_000) / self.geometry().1.max(1)
+        moving_ns(bytes, self.geometry().1)
     }
 
     /// Reads' latency in nanoseconds and bandwidth in bytes per second.
@@ -155,6 +155,11 @@ impl Storage {
             Storage::Custom { .. } => "custom",
         }
     }
+}
+
+/// Nanoseconds `bytes` take at `bandwidth` bytes per second.
+fn moving_ns(bytes: u64, bandwidth: u64) -> u64 {
+    bytes.saturating_mul(1_000_000_000) / bandwidth.max(1)
 }
 
 /// `70us`, `8ms`, `500ns`, `1s` (`µs` too): nanoseconds, at most [`MAX_LATENCY_NS`].
