@@ -626,6 +626,34 @@ impl PageTable {
         }
     }
 
+    /// Write-protects and cleans the present base-page leaf at `pte_addr` (for `va`,
+    /// found through the reverse map) if it maps `pfn` (Linux's `page_mkclean_one`):
+    /// returns its flags before and, if it was writable or dirty, the flush owed, so
+    /// that the next store faults and tells the kernel the page is dirty again. An
+    /// entry that maps something else is left alone (`Ok(None)`).
+    pub fn clean_frame_at(
+        &self,
+        paging: &Paging,
+        ram: &mut PhysMem,
+        pte_addr: PhysAddr,
+        va: VirtAddr,
+        pfn: Pfn,
+    ) -> Result<Option<(Flags, Option<TlbFlush>)>, OutOfRange> {
+        let raw = ram.read_uint(pte_addr, paging.pte_bytes)?;
+        match paging.decode(raw, 1) {
+            Pte::Leaf { pfn: f, flags } if f == pfn => {
+                let clean = flags & !(Flags::WRITE | Flags::DIRTY);
+                if clean == flags {
+                    return Ok(Some((flags, None)));
+                }
+                let raw = paging.encode(Pte::Leaf { pfn, flags: clean }, 1);
+                ram.write_uint(pte_addr, paging.pte_bytes, raw)?;
+                Ok(Some((flags, Some(self.flush_page(paging, va, false)))))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Clears the Accessed bit of the base-page leaf at `pte_addr` (found through the
     /// reverse map) if it maps `pfn`, and says whether it was set: Linux's
     /// `ptep_test_and_clear_young`, which changes only that bit. No TLB flush is owed, as

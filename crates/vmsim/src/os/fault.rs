@@ -290,6 +290,11 @@ impl Kernel {
                             .set_flags(&paging, &mut self.machine.ram, page, m.flags | Flags::WRITE)
                             .map_err(|_| Violation::NoVma)?;
                         self.flush_for(pid, flush);
+                        // A file page mapped read-only for write notification (or
+                        // cleaned by writeback) is dirty from this store on.
+                        if matches!(vma.backing, Backing::File { .. }) {
+                            self.dirty_folio(m.pfn);
+                        }
                         FaultKind::Spurious
                     } else if m.level > 1 {
                         // A huge page: reused or replaced whole, or split and the
@@ -459,6 +464,7 @@ impl Kernel {
                 }
                 let kind = self.map_object_page(pid, vma, page, pfn, write, kind)?;
                 if write && vma.shared {
+                    self.dirty_folio(pfn);
                     self.map_rest_of_folio(pid, vma, page, pfn, (file, idx));
                 }
                 Ok(kind)
@@ -532,7 +538,9 @@ impl Kernel {
                     // Young, as Linux makes them where the architecture does not ask
                     // for old prefaulted entries (x86, RISC-V): the protection's bits
                     // include Accessed.
-                    let flags = self.user_flags(vma.prot, vma.shared, false) | Flags::ACCESSED;
+                    // Read-only in a shared file mapping too, for write notification.
+                    let writable = vma.shared && matches!(object, Around::Shm(_));
+                    let flags = self.user_flags(vma.prot, writable, false) | Flags::ACCESSED;
                     if self.prefault(pid, vma, va, pfn, flags) {
                         mapped += 1;
                         hit |= va == page;
@@ -641,7 +649,10 @@ impl Kernel {
             });
         }
         self.frames.get(pfn);
-        let flags = self.user_flags(vma.prot, vma.shared, false);
+        // A shared file mapping is writable only from a store on (write
+        // notification: the store dirties the page); shared memory at once.
+        let file = matches!(vma.backing, Backing::File { .. });
+        let flags = self.user_flags(vma.prot, vma.shared && (write || !file), false);
         if let Err(e) = self.install(pid, page, pfn, flags) {
             self.put_frame(pfn);
             return Err(oom(e));

@@ -187,6 +187,7 @@ impl Kernel {
         self.cache.readahead.remove(&pfn.0);
         self.cache.folio_order.remove(&pfn.0);
         self.forget_read(pfn);
+        self.forget_write(pfn);
         self.put_frame(pfn);
         self.log.counters.file_evictions += 1;
         true
@@ -242,11 +243,12 @@ impl Kernel {
             written += 1;
         }
         self.log.counters.file_writes += written;
+        self.log.counters.paging_cycles += written * self.config.write_page_cycles;
         written
     }
 
     /// Writes a page-cache page back into its file.
-    fn write_back(&mut self, pfn: Pfn, file: super::FileId, idx: u64) {
+    pub(super) fn write_back(&mut self, pfn: Pfn, file: super::FileId, idx: u64) {
         let ps = self.page_size();
         let mut buf = vec![0u8; ps as usize];
         self.read_frame(pfn, &mut buf);

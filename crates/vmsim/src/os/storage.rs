@@ -16,7 +16,8 @@ pub enum Storage {
     /// The default: the virtual disk of this project's machines as fitted to Linux's
     /// counts there: reads as [`Storage::Nvme`], swap writes 500 µs and 100 MB/s
     /// (under a swap-out load the disk took 0.6 to 0.7 ms for a write of 7 KiB and 8
-    /// to 25 ms for one of 700 KiB).
+    /// to 25 ms for one of 700 KiB). The flusher's writes of page-cache pages cost
+    /// what reads do (its 4 MiB requests, four at a time, took 6 to 9 ms).
     Vm,
     /// An NVMe SSD: 20 µs, 2 GB/s.
     Nvme,

@@ -267,6 +267,10 @@ pub(super) const PG_WORKINGSET: u8 = 2;
 /// A page's `PG_mlocked`: a locked mapping maps it, and it is off the reclaim lists
 /// (on Linux's unevictable list) until it is unlocked or freed.
 pub(super) const PG_MLOCKED: u8 = 4;
+/// A page-cache page's `PG_reclaim`: reclaim found it dirty and set it aside until
+/// the flusher has written it (`writeback.rs`); its write's completion moves it to the
+/// inactive tail.
+pub(super) const PG_RECLAIM: u8 = 8;
 
 /// What Linux keeps per memory group beside its lists (its `lruvec`): the cost of
 /// reclaiming anonymous and file pages, which sets the balance between them, the
@@ -295,8 +299,8 @@ pub(super) struct Reclaim {
     /// The frame whose entry the scan last prefetched, a few ahead of the tail it
     /// takes pages from (a hint only: any frame is safe).
     pub(super) scan_hint: u32,
-    /// Per frame, the flags two-list reclaim keeps: [`PG_REFERENCED`] and
-    /// [`PG_WORKINGSET`].
+    /// Per frame, the flags two-list reclaim keeps: [`PG_REFERENCED`],
+    /// [`PG_WORKINGSET`], [`PG_MLOCKED`] and [`PG_RECLAIM`].
     pub(super) flags: FrameArray<u8>,
     /// Per memory group (0: the root, which stands for the machine), its [`LruVec`].
     pub(super) lruvecs: Vec<LruVec>,
@@ -441,6 +445,13 @@ impl Kernel {
     /// clears `PG_active`).
     pub(super) fn rotate_reclaimable(&mut self, pfn: Pfn) {
         let f = pfn.0 as u32;
+        // The flusher writes page-cache pages reclaim did not ask for: they stay.
+        if self.frames.kind(pfn) == FrameKind::File {
+            if pfn.0 >= self.reclaim.flags.len() || !self.reclaim.flag(pfn, PG_RECLAIM) {
+                return;
+            }
+            self.reclaim.set_flag(pfn, PG_RECLAIM, false);
+        }
         if let Some(l) = self
             .reclaim
             .lists

@@ -21,7 +21,7 @@
 //! The simulated policy `two-list` (`policy/two_list.rs`) is the textbook two lists;
 //! this is the kernel's.
 
-use super::{Evicted, Scope, FILE_LISTS, PG_REFERENCED, PG_WORKINGSET, RECLAIM_BATCH};
+use super::{Evicted, Scope, FILE_LISTS, PG_RECLAIM, PG_REFERENCED, PG_WORKINGSET, RECLAIM_BATCH};
 use crate::addr::Pfn;
 use crate::hw::{PageTable, Paging, PhysMem};
 use crate::os::frames::FrameTable;
@@ -34,6 +34,10 @@ const SWAPPINESS: u64 = 60;
 
 /// The first (least urgent) priority: lists are scanned by their length over 2^12.
 const DEF_PRIORITY: u32 = 12;
+
+/// The longest a group's reclaim waits for writeback after waking the flusher
+/// (`reclaim_throttle`'s `HZ/10`).
+const WRITEBACK_THROTTLE_NS: u64 = 100_000_000;
 
 /// The lists in the order Linux scans them: inactive anon, active anon, inactive
 /// file, active file.
@@ -313,6 +317,8 @@ impl Kernel {
     fn shrink_inactive(&mut self, lru: u32, n: usize, scope: Scope, g: u16) -> usize {
         let file = lru >= FILE_LISTS;
         let (mut scanned, mut freed, mut written) = (0u64, 0usize, 0u64);
+        // Pages of dirty file folios not yet being written (`nr_unqueued_dirty`).
+        let mut unqueued_dirty = 0usize;
         // `n` pages: a huge page or a folio takes all of its pages' share (Linux's
         // `isolate_lru_folios` counts `folio_nr_pages`).
         let mut left = n;
@@ -340,14 +346,22 @@ impl Kernel {
                 self.reclaim.folio = folio;
                 continue;
             }
-            if !file && self.writing_at(folio[0], now) {
-                if matches!(scope, Scope::Group(_)) {
+            if folio.iter().any(|&p| self.writing_at(p, now)) {
+                // Reclaim asked for the write (a swap write, or a dirty file folio it
+                // set aside), or the flusher wrote it on its own.
+                let asked = !file || self.reclaim.flag(folio[0], PG_RECLAIM);
+                if asked && matches!(scope, Scope::Group(_)) {
                     // cgroup v1's reclaim waits for the write, then takes the page.
-                    self.wait_write(folio[0]);
+                    for &pfn in &folio {
+                        self.wait_write(pfn);
+                    }
                     now = self.io_now();
                 } else {
                     // Out of the way while its write completes.
-                    self.activate(folio[0]);
+                    for &pfn in &folio {
+                        self.reclaim.set_flag(pfn, PG_RECLAIM, file);
+                        self.activate(pfn);
+                    }
                     self.reclaim.folio = folio;
                     continue;
                 }
@@ -376,6 +390,9 @@ impl Kernel {
                 for &pfn in &folio {
                     self.activate(pfn);
                 }
+            } else if file && self.set_aside_if_dirty(&folio, now) {
+                // Dirty: unmapped, kept for the flusher to write.
+                unqueued_dirty += folio.len();
             } else {
                 // One shadow age for the folio's pages (a single page: its own).
                 let age = (folio.len() > 1).then(|| self.eviction_age(folio[0]));
@@ -406,8 +423,44 @@ impl Kernel {
         if batch_writes {
             self.send_writes();
         }
+        // Every page taken was dirty and none was being written: the flushers are
+        // behind (`shrink_inactive_list` wakes them).
+        if file && scanned > 0 && unqueued_dirty as u64 == scanned {
+            self.wakeup_flusher();
+            // cgroup v1 has no dirty throttling: its reclaim waits for writeback here.
+            if matches!(scope, Scope::Group(_)) {
+                self.throttle_writeback(RECLAIM_BATCH, WRITEBACK_THROTTLE_NS);
+            }
+        }
         self.note_cost(g, file, written, scanned - freed as u64);
         freed
+    }
+
+    /// If file folio `folio` (off the inactive list, unreferenced) is dirty, or a
+    /// mapping wrote it: unmaps it, marks it dirty and `PG_reclaim`, and activates it,
+    /// for the flusher to write (reclaim writes no file page, as Linux's direct and
+    /// memory-group reclaim do not). Whether it was.
+    fn set_aside_if_dirty(&mut self, folio: &[Pfn], now: u64) -> bool {
+        if folio.iter().any(|p| self.reclaim.pinned.contains(p)) {
+            return false;
+        }
+        // Queued by the flusher but not yet being written: still dirty on Linux.
+        let queued = folio.iter().any(|&p| self.write_queued_at(p, now));
+        let mut dirty = folio.iter().any(|&p| self.file_page_dirty(p));
+        for &pfn in folio {
+            dirty |= self.unmap_everywhere(pfn);
+        }
+        if !dirty && !queued {
+            return false;
+        }
+        for &pfn in folio {
+            if dirty {
+                self.cache.dirty.insert(pfn.0);
+            }
+            self.reclaim.set_flag(pfn, PG_RECLAIM, true);
+            self.activate(pfn);
+        }
+        true
     }
 
     /// Scans up to `n` pages at the tail of active list `lru` (Linux's
