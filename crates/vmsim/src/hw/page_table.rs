@@ -616,21 +616,18 @@ impl PageTable {
         va: VirtAddr,
         pfn: Pfn,
     ) -> Result<(Flags, TlbFlush), UnmapFrameError> {
-        let raw = ram.read_uint(pte_addr, paging.pte_bytes)?;
-        match paging.decode(raw, 1) {
-            Pte::Leaf { pfn: f, flags } if f == pfn => {
-                ram.write_uint(pte_addr, paging.pte_bytes, paging.encode(Pte::Absent, 1))?;
-                Ok((flags, self.flush_page(paging, va, false)))
-            }
-            _ => Err(UnmapFrameError::NotThisFrame { pte_addr, pfn }),
-        }
+        let Some(flags) = Self::frame_leaf_at(paging, ram, pte_addr, pfn)? else {
+            return Err(UnmapFrameError::NotThisFrame { pte_addr, pfn });
+        };
+        ram.write_uint(pte_addr, paging.pte_bytes, paging.encode(Pte::Absent, 1))?;
+        Ok((flags, self.flush_page(paging, va, false)))
     }
 
     /// Write-protects and cleans the present base-page leaf at `pte_addr` (for `va`,
-    /// found through the reverse map) if it maps `pfn` (Linux's `page_mkclean_one`):
-    /// returns its flags before and, if it was writable or dirty, the flush owed, so
-    /// that the next store faults and tells the kernel the page is dirty again. An
-    /// entry that maps something else is left alone (`Ok(None)`).
+    /// found through the reverse map) if it maps `pfn` (Linux's `page_mkclean_one`),
+    /// so that the next store faults and tells the kernel the page is dirty again.
+    /// Returns the flush owed if it was writable or dirty; an entry that maps
+    /// something else is left alone.
     pub fn clean_frame_at(
         &self,
         paging: &Paging,
@@ -638,20 +635,31 @@ impl PageTable {
         pte_addr: PhysAddr,
         va: VirtAddr,
         pfn: Pfn,
-    ) -> Result<Option<(Flags, Option<TlbFlush>)>, OutOfRange> {
-        let raw = ram.read_uint(pte_addr, paging.pte_bytes)?;
-        match paging.decode(raw, 1) {
-            Pte::Leaf { pfn: f, flags } if f == pfn => {
-                let clean = flags & !(Flags::WRITE | Flags::DIRTY);
-                if clean == flags {
-                    return Ok(Some((flags, None)));
-                }
-                let raw = paging.encode(Pte::Leaf { pfn, flags: clean }, 1);
-                ram.write_uint(pte_addr, paging.pte_bytes, raw)?;
-                Ok(Some((flags, Some(self.flush_page(paging, va, false)))))
-            }
-            _ => Ok(None),
+    ) -> Result<Option<TlbFlush>, OutOfRange> {
+        let Some(flags) = Self::frame_leaf_at(paging, ram, pte_addr, pfn)? else {
+            return Ok(None);
+        };
+        let clean = flags & !(Flags::WRITE | Flags::DIRTY);
+        if clean == flags {
+            return Ok(None);
         }
+        let raw = paging.encode(Pte::Leaf { pfn, flags: clean }, 1);
+        ram.write_uint(pte_addr, paging.pte_bytes, raw)?;
+        Ok(Some(self.flush_page(paging, va, false)))
+    }
+
+    /// The flags of the present base-page leaf at `pte_addr`, if it maps `pfn`.
+    fn frame_leaf_at(
+        paging: &Paging,
+        ram: &PhysMem,
+        pte_addr: PhysAddr,
+        pfn: Pfn,
+    ) -> Result<Option<Flags>, OutOfRange> {
+        let raw = ram.read_uint(pte_addr, paging.pte_bytes)?;
+        Ok(match paging.decode(raw, 1) {
+            Pte::Leaf { pfn: f, flags } if f == pfn => Some(flags),
+            _ => None,
+        })
     }
 
     /// Clears the Accessed bit of the base-page leaf at `pte_addr` (found through the

@@ -73,11 +73,11 @@ pub(super) struct InFlight {
     waited: u64,
     /// A batch's frames, kept between batches.
     scratch: Vec<Pfn>,
-    /// When the swap write of each frame still under writeback completes
-    /// (`u64::MAX` while its batch is being queued).
+    /// When the write (to swap, or the flusher's to a file) of each frame still under
+    /// writeback completes (`u64::MAX` while its swap batch is being queued).
     writing: FxHashMap<u64, u64>,
-    /// Swap writes sent, `(completion, frame)`, the first to complete on top, for the
-    /// move to the inactive tail at completion.
+    /// Writes sent, `(completion, frame)`, the first to complete on top, for the move
+    /// to the inactive tail at completion.
     written: BinaryHeap<Reverse<(u64, u64)>>,
     /// The swap writes `(slot, frame)` of the two-list reclaim pass in progress, sent
     /// when it ends: while a pass collects them, a page reclaim writes stays in the
@@ -331,7 +331,7 @@ impl Kernel {
         self.complete_writes();
     }
 
-    /// Swap writes whose completion reclaim has not seen yet.
+    /// Writes whose completion reclaim has not seen yet.
     #[cfg(test)]
     pub(super) fn writes_in_flight(&self) -> usize {
         self.inflight.writing.len()
@@ -470,9 +470,6 @@ mod tests {
         assert_eq!(k.io_now(), t2, "an idle device does not keep it waiting");
     }
 
-    /// A pass's writes to adjacent slots are one request and a scattered one is its
-    /// own, served side by side from when they are sent: the lone page's write is
-    /// done first, and a swap read does not queue behind either.
     #[test]
     fn the_flusher_keeps_its_requests_in_flight_a_few_at_a_time() {
         use crate::os::writeback::FLUSH_DEPTH;
@@ -507,6 +504,9 @@ mod tests {
         assert_eq!(k.io_now(), t0 + one + one / 2);
     }
 
+    /// A pass's writes to adjacent slots are one request and a scattered one is its
+    /// own, served side by side from when they are sent: the lone page's write is
+    /// done first, and a swap read does not queue behind either.
     #[test]
     fn writes_are_requests_of_adjacent_slots_served_side_by_side() {
         let mut k = boot("x86-64");

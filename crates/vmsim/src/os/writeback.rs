@@ -6,8 +6,9 @@
 //!   faults (Linux's `fault_dirty_shared_page`). A shared file mapping is mapped
 //!   read-only until the first store (a file with dirty accounting wants write
 //!   notification), so that store faults even when the page is mapped.
-//! - **Reclaim sets a dirty folio aside.** Memory-group and kswapd reclaim do not
-//!   write file pages themselves: reclaim unmaps an unreferenced dirty folio, sets its
+//! - **Reclaim sets a dirty folio aside.** Reclaim does not write file pages itself
+//!   (Linux's kswapd does, on a node it finds congested with dirty pages: not
+//!   modelled): it unmaps an unreferenced dirty folio, sets its
 //!   `PG_reclaim` and moves it to the active list (`shrink_folio_list`), and frees
 //!   clean pages instead, read-ahead pages a reader has not reached among them. When
 //!   every page a pass took was dirty and not yet being written, it wakes the flusher
@@ -55,18 +56,9 @@ impl Kernel {
     /// Marks the folio page-cache frame `pfn` belongs to dirty (a store through a
     /// shared mapping: the folio has one dirty flag).
     pub(super) fn dirty_folio(&mut self, pfn: Pfn) {
-        let order = self.folio_of(pfn);
-        let c = &mut self.cache;
-        c.dirty.insert(pfn.0);
-        let Some(&(file, idx)) = c.owner.get(&pfn.0).filter(|_| order > 0) else {
-            return;
-        };
-        let head = idx & !((1u64 << order) - 1);
-        for (_, &p) in c.pages.range((file, head)..(file, head + (1 << order))) {
-            if c.folio_order.get(&p.0).map_or(0, |&o| u32::from(o)) == order {
-                c.dirty.insert(p.0);
-            }
-        }
+        let mut folio = Vec::new();
+        self.folio_frames(pfn, &mut folio);
+        self.cache.dirty.extend(folio.iter().map(|p| p.0));
     }
 
     /// Whether page-cache frame `pfn` is dirty (marked, or written through a writable
@@ -120,8 +112,7 @@ impl Kernel {
         for (pid, va, pte) in self.rmap.of(pfn) {
             let Ok(mm) = self.mm(pid) else { continue };
             let pt = mm.pt;
-            if let Ok(Some((_, Some(flush)))) =
-                pt.clean_frame_at(&paging, &mut self.machine.ram, pte, va, pfn)
+            if let Ok(Some(flush)) = pt.clean_frame_at(&paging, &mut self.machine.ram, pte, va, pfn)
             {
                 pending.push((pid, flush));
             }
