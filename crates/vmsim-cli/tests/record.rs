@@ -484,6 +484,35 @@ fn exec_chains_and_scripts_are_followed() {
 
 /// Four threads mapping and unmapping 64 KiB twenty times each: one process, five
 /// threads, four thread exits, the munmaps all there, and the replay is clean.
+/// A heap grown by `brk` past the 32 MiB QEMU 7.2 leaves after a program grows as on
+/// Linux (the plugin's `brk` module): one contiguous break to 80 MiB, no pieces of
+/// `mmap`ed memory in its place, and shrunk again as the blocks are freed.
+#[test]
+fn the_heap_grows_past_qemus_room_and_shrinks_again() {
+    let _cores = need_tools();
+    let d = folder("heap");
+    let exe = program(&d, "heap");
+    let t = record(&d, "heap", &[s(&exe)]);
+    let text = trace_text(&t);
+    let mut breaks = Vec::new();
+    let mut anon_maps = 0;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            ["brk", _, b] => breaks.push(u64::from_str_radix(&b[2..], 16).unwrap()),
+            ["mmap", _, _, _, prot] if prot.starts_with("rw") => anon_maps += 1,
+            _ => {}
+        }
+    }
+    let (lo, hi) = (breaks[0], *breaks.iter().max().unwrap());
+    assert!(hi - lo >= 80 << 20, "break {lo:#x} to {hi:#x}");
+    assert!(*breaks.last().unwrap() < lo + (1 << 20), "{breaks:x?}");
+    // The stack, the loader's and libc's bss and TLS: none for the heap.
+    assert!(anon_maps <= 8, "{anon_maps} anonymous mappings");
+    replays_cleanly(&t);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn threads_are_recorded_with_their_ids() {
     let _cores = need_tools();

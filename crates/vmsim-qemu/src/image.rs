@@ -116,15 +116,16 @@ pub struct Segment {
     pub flags: u32,
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u64> {
+/// The little-endian integer at byte `at` of `b`, if `b` holds it (and below).
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?) as u64)
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u64> {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as u64)
 }
 
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
@@ -223,7 +224,9 @@ pub fn guest_stack_size() -> u64 {
 /// state before it loaded the guest). Files are described from their ELF headers at
 /// the address QEMU loaded them; the stack is the read-write anonymous mapping of
 /// `stack` bytes just above a no-access guard page, as QEMU makes it (the lowest, if
-/// QEMU's own allocations happen to look alike).
+/// QEMU's own allocations happen to look alike), or the first `stack` bytes of a longer
+/// one: where the host kernel chose the stack's place ([`crate::brk`]), it merges the
+/// stack with anonymous memory of QEMU's just above.
 pub fn image(before: &[MapLine], now: &[MapLine], stack: u64) -> Vec<Mapping> {
     let old: HashSet<(u64, u64)> = before.iter().map(|m| (m.start, m.end)).collect();
     let new: Vec<&MapLine> = now
@@ -246,7 +249,7 @@ pub fn image(before: &[MapLine], now: &[MapLine], stack: u64) -> Vec<Mapping> {
             && &guard.perms[..3] == b"---"
             && &s.perms[..3] == b"rw-"
             && guard.end == s.start
-            && s.end - s.start == stack
+            && s.end - s.start >= stack
     });
     if let Some(w) = found {
         out.push(Mapping {

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod align;
+pub mod brk;
 /// ELF headers and `#!` lines, shared with the recorder (one file, in the vmsim library).
 #[path = "../../vmsim/src/trace/record/elf.rs"]
 pub mod elf;
@@ -61,6 +62,8 @@ static MAPPED: AtomicBool = AtomicBool::new(false);
 static SINK: std::sync::Mutex<Option<Sink>> = std::sync::Mutex::new(None);
 /// The host's mappings before QEMU loaded the guest (and after the sender started).
 static BEFORE: OnceLock<Vec<image::MapLine>> = OnceLock::new();
+/// The address space held for the program's heap until its first block ([`brk`]).
+static HELD: std::sync::Mutex<Option<brk::Held>> = std::sync::Mutex::new(None);
 
 /// What the page cache held of the program when the plugin was installed, before
 /// QEMU read its headers; sent with the first block.
@@ -323,6 +326,9 @@ fn child_started(vcpu: u32) {
 extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
     let p = plugin();
     if !MAPPED.swap(true, Ordering::Relaxed) {
+        if let Some(held) = HELD.lock().ok().and_then(|mut h| h.take()) {
+            held.release();
+        }
         let before = BEFORE.get().map_or(&[][..], Vec::as_slice);
         let now = image::read_maps();
         // What the page cache held of the program (taken at install, before QEMU
@@ -527,6 +533,18 @@ extern "C" fn on_vcpu_init(_id: PluginId, vcpu: c_uint) {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Whether `munmap(addr, len)` cannot fail on x86-64 Linux: a page-aligned start, a
+/// length above zero, and a range below the top of user space (unmapping a range
+/// that holds no mapping succeeds).
+fn munmap_succeeds(addr: u64, len: u64) -> bool {
+    const TASK_SIZE: u64 = (1 << 47) - 4096;
+    addr % 4096 == 0
+        && len > 0
+        && addr
+            .checked_add(len.saturating_add(4095) & !4095)
+            .is_some_and(|end| end <= TASK_SIZE)
+}
+
 extern "C" fn on_syscall(
     _id: PluginId,
     vcpu: c_uint,
@@ -555,6 +573,12 @@ extern "C" fn on_syscall(
             WRITE_FROM.with(|c| c.set(len));
         }
         SYS_EXIT => p.ring.control(vcpu, Ctl::ThreadExit, &[a1]),
+        // At entry, when it cannot fail: another thread's mmap may get the same range
+        // the moment it is free, and its record must come after this one.
+        SYS_MUNMAP if munmap_succeeds(a1, a2) => {
+            forget_nonzero(a1, a2);
+            p.ring.control(vcpu, Ctl::Munmap, &[a1, a2]);
+        }
         SYS_CLOSE => tmpfs::closing(a1 as c_int),
         SYS_UNLINK | SYS_UNLINKAT => {
             let (dirfd, path, flags) = if num == SYS_UNLINK {
@@ -643,8 +667,11 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
         // maps any of it (opening reads nothing; `O_TRUNC` has emptied it by now).
         SYS_OPEN | SYS_OPENAT | SYS_OPENAT2 | SYS_CREAT if ok => send_cached(vcpu, ret as c_int),
         SYS_MUNMAP if ok => {
-            forget_nonzero(a[0], a[1]);
-            ring.control(vcpu, Ctl::Munmap, &[a[0], a[1]]);
+            // Recorded at entry; one that could have failed is recorded only now.
+            if !munmap_succeeds(a[0], a[1]) {
+                forget_nonzero(a[0], a[1]);
+                ring.control(vcpu, Ctl::Munmap, &[a[0], a[1]]);
+            }
             send_drops(vcpu, tmpfs::unmapped());
         }
         SYS_CLOSE | SYS_UNLINK | SYS_UNLINKAT => send_drops(vcpu, tmpfs::left(ok)),
@@ -1072,5 +1099,31 @@ pub unsafe extern "C" fn qemu_plugin_install(
     }
     start_sender();
     let _ = BEFORE.set(image::read_maps());
+    // SAFETY: dlsym with a NUL-terminated name; the result is only an address.
+    let next = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"mmap_next_start".as_ptr()) };
+    if !next.is_null() {
+        // SAFETY: QEMU's `abi_ulong mmap_next_start` (8 bytes for a 64-bit guest),
+        // read before QEMU, single-threaded yet, loads the program.
+        let next = unsafe { std::ptr::read_volatile(next as *const u64) };
+        if let Ok(mut h) = HELD.lock() {
+            *h = brk::hold(&plugin().exe, next);
+        }
+    }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::munmap_succeeds;
+
+    /// A munmap is recorded at entry only when Linux cannot refuse it.
+    #[test]
+    fn only_a_munmap_that_cannot_fail_is_recorded_at_entry() {
+        assert!(munmap_succeeds(0x7fff_f000_0000, 0x10000));
+        assert!(munmap_succeeds(0x1000, 1));
+        assert!(!munmap_succeeds(0x7fff_f000_0800, 0x1000));
+        assert!(!munmap_succeeds(0x7fff_f000_0000, 0));
+        assert!(!munmap_succeeds(0x7fff_ffff_f000, 0x2000));
+        assert!(!munmap_succeeds(!0xfff, 0x1000));
+    }
 }

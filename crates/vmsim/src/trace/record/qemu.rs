@@ -13,7 +13,7 @@ use super::{system, Progress, RecordError, RecordOptions, Recording};
 use crate::output::OutputFile;
 use crate::trace::{EventWriter, TraceError};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -205,6 +205,19 @@ pub fn record(
             .arg(&exe);
     } else {
         return Err(RecordError::NotX86_64(exe.display().to_string()));
+    }
+    // The host kernel places the guest's stack and libraries (see the plugin's `brk`
+    // module): without address randomization, at the same addresses on every run.
+    // SAFETY: between fork and exec the closure only calls personality(2), a system
+    // call, and touches no memory the parent could have locked.
+    unsafe {
+        cmd.pre_exec(|| {
+            let persona = libc::personality(0xffff_ffff);
+            if persona != -1 {
+                libc::personality((persona | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
+            }
+            Ok(())
+        });
     }
     let mut child = cmd.args(args).spawn().map_err(system("starting qemu"))?;
     let top_done = Arc::new(AtomicBool::new(false));
