@@ -116,15 +116,17 @@ pub struct Segment {
     pub flags: u32,
 }
 
-/// The little-endian integer at byte `at` of `b`, if `b` holds it (and below).
+/// The little-endian `u16` at byte `at` of `b`, if `b` holds it.
 pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?) as u64)
 }
 
+/// The little-endian `u32` at byte `at` of `b`, if `b` holds it.
 pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as u64)
 }
 
+/// The little-endian `u64` at byte `at` of `b`, if `b` holds it.
 pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
