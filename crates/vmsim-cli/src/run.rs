@@ -68,7 +68,7 @@ pub struct KernelArgs {
     pub thread_order: vmsim::interleave::ThreadOrder,
     /// Milliseconds of the run's clock between flushes of a memory group's
     /// statistics, which two-list reclaim's heuristics read as of the last flush, as
-    /// Linux's do (500: Linux's 2 s, on a clock about four times faster than a
+    /// Linux's do (1600: Linux's 2 s, on a clock about 1.25 times faster than a
     /// program's real run; the first flush comes half a period in); 0 reads them as
     /// they are.
     #[arg(long, value_name = "MS", default_value = d::STATS_FLUSH_MS, value_parser = args::whole)]
