@@ -27,7 +27,7 @@ const PROBE_FLAGS: c_int = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_N
 ///
 /// # Safety
 /// As `mmap(2)`: mapping over memory in use (`MAP_FIXED`) is the caller's business.
-unsafe fn sys_mmap(
+pub(crate) unsafe fn sys_mmap(
     addr: *mut c_void,
     len: usize,
     prot: c_int,

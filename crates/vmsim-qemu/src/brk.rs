@@ -58,11 +58,10 @@ pub fn after_brk_room(elf: &[u8], base: u64) -> Option<u64> {
     base.checked_add(span.checked_add(PAGE - 1)? & !(PAGE - 1))
 }
 
-/// A host address range the plugin holds.
+/// The [`HELD`] bytes of host address space the plugin holds, from `at`.
 #[derive(Debug)]
 pub struct Held {
     at: u64,
-    len: u64,
 }
 
 /// Holds [`HELD`] bytes of address space past the break room QEMU will leave after
@@ -71,14 +70,12 @@ pub struct Held {
 /// `None` where the program gets no room or the range is not free.
 pub fn hold(exe: &str, next: u64) -> Option<Held> {
     let head = crate::image::read_head(exe, 1 << 16)?;
-    if !crate::elf::is_x86_64_elf(&head) {
-        return None;
-    }
     let at = after_brk_room(&head, next)?;
     // SAFETY: a new inaccessible anonymous mapping at a range nothing holds
     // (MAP_FIXED_NOREPLACE fails rather than replace a mapping); it reserves no memory.
+    // The raw call: this plugin's own `mmap` ([`crate::align`]) has nothing to do here.
     let p = unsafe {
-        libc::mmap(
+        crate::align::sys_mmap(
             at as *mut libc::c_void,
             HELD as usize,
             libc::PROT_NONE,
@@ -99,14 +96,14 @@ pub fn hold(exe: &str, next: u64) -> Option<Held> {
         unsafe { libc::munmap(p, HELD as usize) };
         return None;
     }
-    Some(Held { at, len: HELD })
+    Some(Held { at })
 }
 
 impl Held {
     /// Lets the range go (before the program's first instruction).
     pub fn release(self) {
         // SAFETY: unmapping the plugin's own mapping, which nothing else uses.
-        unsafe { libc::munmap(self.at as *mut libc::c_void, self.len as usize) };
+        unsafe { libc::munmap(self.at as *mut libc::c_void, HELD as usize) };
     }
 }
 

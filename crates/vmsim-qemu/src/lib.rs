@@ -532,10 +532,10 @@ extern "C" fn on_vcpu_init(_id: PluginId, vcpu: c_uint) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-/// Whether `munmap(addr, len)` cannot fail on x86-64 Linux: a page-aligned start, a
-/// length above zero, and a range below the top of user space (unmapping a range
-/// that holds no mapping succeeds).
+/// Whether `munmap(addr, len)` cannot fail on x86-64 Linux for its arguments: a
+/// page-aligned start, a length above zero, and a range below the top of user space
+/// (unmapping a range that holds no mapping succeeds; only `ENOMEM`, a split past
+/// `vm.max_map_count`, is left, and then the record is wrong).
 fn munmap_succeeds(addr: u64, len: u64) -> bool {
     const TASK_SIZE: u64 = (1 << 47) - 4096;
     addr % 4096 == 0
@@ -545,6 +545,13 @@ fn munmap_succeeds(addr: u64, len: u64) -> bool {
             .is_some_and(|end| end <= TASK_SIZE)
 }
 
+/// Records `munmap(addr, len)` by this thread: its pages hold no bytes any more.
+fn record_munmap(vcpu: c_uint, addr: u64, len: u64) {
+    forget_nonzero(addr, len);
+    plugin().ring.control(vcpu, Ctl::Munmap, &[addr, len]);
+}
+
+#[allow(clippy::too_many_arguments)]
 extern "C" fn on_syscall(
     _id: PluginId,
     vcpu: c_uint,
@@ -575,10 +582,7 @@ extern "C" fn on_syscall(
         SYS_EXIT => p.ring.control(vcpu, Ctl::ThreadExit, &[a1]),
         // At entry, when it cannot fail: another thread's mmap may get the same range
         // the moment it is free, and its record must come after this one.
-        SYS_MUNMAP if munmap_succeeds(a1, a2) => {
-            forget_nonzero(a1, a2);
-            p.ring.control(vcpu, Ctl::Munmap, &[a1, a2]);
-        }
+        SYS_MUNMAP if munmap_succeeds(a1, a2) => record_munmap(vcpu, a1, a2),
         SYS_CLOSE => tmpfs::closing(a1 as c_int),
         SYS_UNLINK | SYS_UNLINKAT => {
             let (dirfd, path, flags) = if num == SYS_UNLINK {
@@ -669,8 +673,7 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
         SYS_MUNMAP if ok => {
             // Recorded at entry; one that could have failed is recorded only now.
             if !munmap_succeeds(a[0], a[1]) {
-                forget_nonzero(a[0], a[1]);
-                ring.control(vcpu, Ctl::Munmap, &[a[0], a[1]]);
+                record_munmap(vcpu, a[0], a[1]);
             }
             send_drops(vcpu, tmpfs::unmapped());
         }
