@@ -61,6 +61,21 @@ pub fn parse_maps(text: &str) -> Vec<MapLine> {
     out
 }
 
+/// The files `(dev, inode)` a `/proc/PID/maps` text maps (its fourth and fifth
+/// fields: `major:minor` in hexadecimal, the inode in decimal; inode 0 is no file).
+pub fn mapped_files(maps: &str) -> HashSet<(u64, u64)> {
+    maps.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace().skip(3);
+            let (major, minor) = f.next()?.split_once(':')?;
+            let ino: u64 = f.next()?.parse().ok()?;
+            let major = u32::from_str_radix(major, 16).ok()?;
+            let minor = u32::from_str_radix(minor, 16).ok()?;
+            (ino != 0).then_some((libc::makedev(major, minor), ino))
+        })
+        .collect()
+}
+
 /// The host's mappings now.
 pub fn read_maps() -> Vec<MapLine> {
     parse_maps(&std::fs::read_to_string("/proc/self/maps").unwrap_or_default())
@@ -302,6 +317,21 @@ pub fn read_head(path: &str, n: usize) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_maps_line_names_its_file_by_device_and_inode() {
+        let maps = "7f00-7f10 r-xp 00000000 fd:01 1234 /usr/lib/x.so\n\
+                    7f10-7f20 rw-p 00000000 00:00 0 \n\
+                    7f20-7f30 r--p 00001000 103:02 99 /data (deleted)\n";
+        let got = mapped_files(maps);
+        let want: HashSet<_> = [
+            (libc::makedev(0xfd, 1), 1234),
+            (libc::makedev(0x103, 2), 99),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn maps_lines_parse_with_and_without_paths() {

@@ -170,6 +170,24 @@ const OTHER_MEMORY_SYSCALLS: [i64; 24] = [
     448, 450, 453, 462,
 ];
 
+/// The process at the other end of the recorder's socket `fd` (`SO_PEERCRED`): the
+/// `vmsim record` that listens.
+fn peer_pid(fd: c_int) -> Option<u32> {
+    // SAFETY: getsockopt into a zeroed ucred of the size it is told.
+    unsafe {
+        let mut cred: libc::ucred = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        let ok = libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        ) == 0;
+        (ok && cred.pid > 0).then_some(cred.pid as u32)
+    }
+}
+
 fn connect(sock: &str) -> c_int {
     // SAFETY: plain socket calls on a zeroed sockaddr_un filled within its bounds.
     unsafe {
@@ -1061,6 +1079,9 @@ pub unsafe extern "C" fn qemu_plugin_install(
         return -1;
     }
     FD.store(fd, Ordering::Relaxed);
+    if let Some(recorder) = peer_pid(fd) {
+        residency::note_recorder(recorder);
+    }
     // SAFETY: dlsym with a NUL-terminated name; the result is only an address.
     let gb = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"guest_base".as_ptr()) };
     GUEST_BASE.store(gb as u64, Ordering::Relaxed);

@@ -12,8 +12,13 @@
 //! file's when the program opens it or maps one it did not open (before it reads or
 //! maps any of it).
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, OnceLock};
+
+/// Files `(dev, inode)` the recorder's own processes map (QEMU's libraries and the
+/// plugin's, and `vmsim record`'s) and no other process does: without the recorder
+/// Linux would not hold them, so the program finds none of their pages cached.
+static RECORDER_ONLY: OnceLock<HashSet<(u64, u64)>> = OnceLock::new();
 
 /// Files `(dev, inode)` whose residency this process has taken.
 static SEEN: Mutex<Option<HashSet<(u64, u64)>>> = Mutex::new(None);
@@ -40,7 +45,11 @@ pub fn take(fd: libc::c_int) -> Option<(FileId, Runs)> {
         }
     }
     let pages = id.2.div_ceil(PAGE);
-    if pages == 0 {
+    if pages == 0
+        || RECORDER_ONLY
+            .get()
+            .is_some_and(|r| r.contains(&(id.0, id.1)))
+    {
         return Some((id, Vec::new()));
     }
     let mut vec = vec![0u8; pages as usize];
@@ -51,6 +60,64 @@ pub fn take(fd: libc::c_int) -> Option<(FileId, Runs)> {
         return None;
     }
     Some((id, runs(&vec)))
+}
+
+/// Notes the files only the recorder maps (see [`RECORDER_ONLY`]): those this process
+/// (QEMU, before it loads the program) or `recorder`, the `vmsim record` process, maps
+/// and no process maps but the recorder and its descendants (the recording's QEMU
+/// processes). Call once, before the program runs.
+pub fn note_recorder(recorder: u32) {
+    let mut parent = HashMap::new();
+    let mut maps = HashMap::new();
+    for pid in std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    {
+        if let Some(pp) = ppid_of(pid) {
+            parent.insert(pid, pp);
+        }
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+            maps.insert(pid, crate::image::mapped_files(&text));
+        }
+    }
+    let me = std::process::id();
+    let ours_pid = |mut pid: u32| {
+        // The recorder or one of its descendants (bounded: a cycle cannot last).
+        for _ in 0..64 {
+            if pid == recorder || pid == me {
+                return true;
+            }
+            match parent.get(&pid) {
+                Some(&pp) if pp != 0 => pid = pp,
+                _ => return false,
+            }
+        }
+        false
+    };
+    let mut ours = HashSet::new();
+    let mut others = HashSet::new();
+    for (&pid, files) in &maps {
+        if pid == me || pid == recorder {
+            ours.extend(files.iter().copied());
+        } else if !ours_pid(pid) {
+            others.extend(files.iter().copied());
+        }
+    }
+    let _ = RECORDER_ONLY.set(ours.difference(&others).copied().collect());
+}
+
+/// The parent of process `pid`, from `/proc/PID/stat` (after the name's closing
+/// parenthesis: state, then the parent).
+fn ppid_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Fills `vec` (one byte per page) with `mincore`'s view of the file open as `fd`;
@@ -105,6 +172,18 @@ pub fn runs(vec: &[u8]) -> Runs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_maps_its_own_executable() {
+        use std::os::unix::fs::MetadataExt;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let exe = std::fs::metadata("/proc/self/exe").unwrap();
+        assert!(crate::image::mapped_files(&maps).contains(&(exe.dev(), exe.ino())));
+        assert_eq!(
+            ppid_of(std::process::id()),
+            Some(std::os::unix::process::parent_id())
+        );
+    }
 
     #[test]
     fn runs_join_neighbouring_resident_pages() {

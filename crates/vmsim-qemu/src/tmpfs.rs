@@ -177,46 +177,12 @@ fn mapped(id: Id) -> bool {
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
         return true;
     };
-    let (dev, ino) = id;
-    // glibc's encoding of dev_t.
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & 0xffff_ff00);
-    maps.lines().any(|l| maps_line_is(l, major, minor, ino))
-}
-
-/// Whether a line of `/proc/self/maps` maps device `major:minor`, inode `ino`.
-fn maps_line_is(line: &str, major: u64, minor: u64, ino: u64) -> bool {
-    let mut f = line.split_ascii_whitespace().skip(3);
-    let (Some(dev), Some(inode)) = (f.next(), f.next()) else {
-        return false;
-    };
-    let Some((ma, mi)) = dev.split_once(':') else {
-        return false;
-    };
-    u64::from_str_radix(ma, 16) == Ok(major)
-        && u64::from_str_radix(mi, 16) == Ok(minor)
-        && inode.parse::<u64>() == Ok(ino)
+    crate::image::mapped_files(&maps).contains(&id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn maps_lines_are_matched_by_device_and_inode() {
-        let l = "7f00-7f10 rw-s 00000000 00:01 4242 /memfd:x (deleted)";
-        assert!(maps_line_is(l, 0, 1, 4242));
-        assert!(!maps_line_is(l, 0, 1, 4243));
-        assert!(!maps_line_is(l, 0, 2, 4242));
-        assert!(maps_line_is(
-            "5000-6000 r--p 00001000 fe:00 17 /usr/bin/x",
-            0xfe,
-            0,
-            17
-        ));
-        assert!(!maps_line_is("7ffc-7ffd rw-p 00000000 00:00 0", 0, 1, 0));
-        assert!(!maps_line_is("garbage", 0, 0, 0));
-    }
 
     #[test]
     fn a_memfd_closed_is_let_go_only_when_unmapped_too() {
