@@ -239,6 +239,19 @@ impl TlbFlush {
         self.invalidate(mmu)
     }
 
+    /// Flushes the whole address space in `mmu` (everything, if a global entry was
+    /// in the range), however small the range, and is done: a batch of unmaps
+    /// flushed at once (Linux's `TLB_FLUSH_ALL`).
+    pub fn apply_whole(mut self, mmu: &mut Mmu) -> Flushed {
+        self.done = true;
+        if self.global {
+            mmu.flush_all();
+        } else {
+            mmu.flush_asid(self.asid);
+        }
+        Flushed::All
+    }
+
     /// Invalidates the range in `mmu`, leaving the flush pending (for another CPU's
     /// MMU; the flush is done once [`TlbFlush::apply`]d or discarded): page by page up
     /// to [`FLUSH_CEILING_PAGES`] base pages; past that the whole address space (and
