@@ -23,6 +23,9 @@ pub struct MapLine {
     pub offset: u64,
     /// The file's path ("" for anonymous memory).
     pub path: String,
+    /// The file as `(dev, inode)` (`st_dev`'s encoding of the `major:minor` printed;
+    /// inode 0 for anonymous memory).
+    pub file: (u64, u64),
 }
 
 /// Parses `/proc/self/maps`' text.
@@ -30,7 +33,7 @@ pub fn parse_maps(text: &str) -> Vec<MapLine> {
     let mut out = Vec::new();
     for line in text.lines() {
         let mut f = line.split_ascii_whitespace();
-        let (Some(range), Some(perms), Some(off), Some(_dev), Some(_ino)) =
+        let (Some(range), Some(perms), Some(off), Some(dev), Some(ino)) =
             (f.next(), f.next(), f.next(), f.next(), f.next())
         else {
             continue;
@@ -56,23 +59,26 @@ pub fn parse_maps(text: &str) -> Vec<MapLine> {
             perms: [p[0], p[1], p[2], p[3]],
             offset,
             path,
+            file: (parse_dev(dev).unwrap_or(0), ino.parse().unwrap_or(0)),
         });
     }
     out
 }
 
-/// The files `(dev, inode)` a `/proc/PID/maps` text maps (its fourth and fifth
-/// fields: `major:minor` in hexadecimal, the inode in decimal; inode 0 is no file).
+/// A maps line's device, `major:minor` in hexadecimal, as `st_dev` encodes it.
+fn parse_dev(dev: &str) -> Option<u64> {
+    let (major, minor) = dev.split_once(':')?;
+    let major = u32::from_str_radix(major, 16).ok()?;
+    let minor = u32::from_str_radix(minor, 16).ok()?;
+    Some(libc::makedev(major, minor))
+}
+
+/// The files `(dev, inode)` a `/proc/PID/maps` text maps.
 pub fn mapped_files(maps: &str) -> HashSet<(u64, u64)> {
-    maps.lines()
-        .filter_map(|line| {
-            let mut f = line.split_whitespace().skip(3);
-            let (major, minor) = f.next()?.split_once(':')?;
-            let ino: u64 = f.next()?.parse().ok()?;
-            let major = u32::from_str_radix(major, 16).ok()?;
-            let minor = u32::from_str_radix(minor, 16).ok()?;
-            (ino != 0).then_some((libc::makedev(major, minor), ino))
-        })
+    parse_maps(maps)
+        .into_iter()
+        .filter(|l| l.file.1 != 0)
+        .map(|l| l.file)
         .collect()
 }
 
@@ -322,7 +328,8 @@ mod tests {
     fn a_maps_line_names_its_file_by_device_and_inode() {
         let maps = "7f00-7f10 r-xp 00000000 fd:01 1234 /usr/lib/x.so\n\
                     7f10-7f20 rw-p 00000000 00:00 0 \n\
-                    7f20-7f30 r--p 00001000 103:02 99 /data (deleted)\n";
+                    7f20-7f30 r--p 00001000 103:02 99 /data (deleted)\n\
+                    garbage\n";
         let got = mapped_files(maps);
         let want: HashSet<_> = [
             (libc::makedev(0xfd, 1), 1234),

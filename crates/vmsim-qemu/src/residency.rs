@@ -62,10 +62,9 @@ pub fn take(fd: libc::c_int) -> Option<(FileId, Runs)> {
     Some((id, runs(&vec)))
 }
 
-/// Notes the files only the recorder maps (see [`RECORDER_ONLY`]): those this process
-/// (QEMU, before it loads the program) or `recorder`, the `vmsim record` process, maps
-/// and no process maps but the recorder and its descendants (the recording's QEMU
-/// processes). Call once, before the program runs.
+/// Notes the files only the recorder maps (see [`RECORDER_ONLY`]), as
+/// [`recorder_only`] finds them in every process's `/proc/PID/maps` now. Call once,
+/// before the program runs.
 pub fn note_recorder(recorder: u32) {
     let mut parent = HashMap::new();
     let mut maps = HashMap::new();
@@ -82,9 +81,23 @@ pub fn note_recorder(recorder: u32) {
             maps.insert(pid, crate::image::mapped_files(&text));
         }
     }
-    let me = std::process::id();
+    let only = recorder_only(&maps, &parent, std::process::id(), recorder);
+    let _ = RECORDER_ONLY.set(only);
+}
+
+/// The files that `me` (QEMU, before it loads the program) or `recorder` (the
+/// `vmsim record` process) maps and that no process maps but the recorder and its
+/// descendants (the recording's QEMU processes), from each process's mapped files
+/// and parent.
+fn recorder_only(
+    maps: &HashMap<u32, HashSet<(u64, u64)>>,
+    parent: &HashMap<u32, u32>,
+    me: u32,
+    recorder: u32,
+) -> HashSet<(u64, u64)> {
     let ours_pid = |mut pid: u32| {
-        // The recorder or one of its descendants (bounded: a cycle cannot last).
+        // Up the parents to the recorder (a bounded walk: /proc read one process at a
+        // time may show a reused pid as its own ancestor).
         for _ in 0..64 {
             if pid == recorder || pid == me {
                 return true;
@@ -98,14 +111,14 @@ pub fn note_recorder(recorder: u32) {
     };
     let mut ours = HashSet::new();
     let mut others = HashSet::new();
-    for (&pid, files) in &maps {
+    for (&pid, files) in maps {
         if pid == me || pid == recorder {
             ours.extend(files.iter().copied());
         } else if !ours_pid(pid) {
             others.extend(files.iter().copied());
         }
     }
-    let _ = RECORDER_ONLY.set(ours.difference(&others).copied().collect());
+    ours.difference(&others).copied().collect()
 }
 
 /// The parent of process `pid`, from `/proc/PID/stat` (after the name's closing
@@ -172,6 +185,26 @@ pub fn runs(vec: &[u8]) -> Runs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_the_recorders_only_if_no_process_outside_it_maps_it() {
+        // 1 the shell, 2 the recorder, 3 QEMU (me), 4 a QEMU the program forked, 5 a
+        // process of its own under the shell.
+        let set = |f: &[u64]| f.iter().map(|&i| (7, i)).collect::<HashSet<_>>();
+        let maps: HashMap<u32, HashSet<(u64, u64)>> = [
+            (1, set(&[10])),
+            (2, set(&[10, 11, 12])),
+            (3, set(&[10, 13, 14])),
+            (4, set(&[14, 15])),
+            (5, set(&[12])),
+        ]
+        .into_iter()
+        .collect();
+        let parent: HashMap<u32, u32> = [(2, 1), (3, 2), (4, 3), (5, 1)].into_iter().collect();
+        // 10: the shell maps it; 12: an unrelated process does; 14 the forked QEMU
+        // maps too, which is still the recorder's; 15 only the fork maps.
+        assert_eq!(recorder_only(&maps, &parent, 3, 2), set(&[11, 13, 14]));
+    }
 
     #[test]
     fn this_process_maps_its_own_executable() {

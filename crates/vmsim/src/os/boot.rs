@@ -242,6 +242,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
     let mut k = Kernel {
         sched,
         gathering: None,
+        owed: None,
         rmap: super::rmap::Rmap::new(nr),
         thp: Default::default(),
         khugepaged: Default::default(),

@@ -426,6 +426,9 @@ pub struct Kernel {
     /// While a system call or a reclaim pass gathers its flushes: the CPUs it owes a
     /// shootdown, one bit each.
     gathering: Option<u64>,
+    /// While a reclaim pass runs: the flush of the running address space it owes the
+    /// running CPU, if it unmapped any of it yet.
+    owed: Option<Option<crate::hw::TlbFlush>>,
     /// Reclaim's lists, scan state and thresholds.
     reclaim: reclaim::Reclaim,
     /// The swap device with its cache, and the readahead window.

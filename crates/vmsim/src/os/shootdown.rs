@@ -67,8 +67,8 @@ impl Kernel {
             flush.invalidate(m);
         });
         let loaded = self.tasks.current == Some(pid);
-        if loaded && self.reclaim.batching {
-            flush.add_to(&mut self.reclaim.owed);
+        if let (true, Some(owed)) = (loaded, &mut self.owed) {
+            flush.add_to(owed);
             return;
         }
         if loaded || self.cached_under_asid(pid) {
@@ -78,16 +78,6 @@ impl Kernel {
             }
         } else {
             flush.discard_unloaded();
-        }
-    }
-
-    /// The end of a reclaim pass: the running CPU flushes the running address space
-    /// whole if the pass unmapped any of it, as Linux's `arch_tlbbatch_flush` does
-    /// (`TLB_FLUSH_ALL`), not page by page.
-    pub(super) fn flush_owed(&mut self) {
-        if let Some(flush) = self.reclaim.owed.take() {
-            let what = flush.apply_whole(&mut self.machine.mmu);
-            self.count_local(what);
         }
     }
 
@@ -192,6 +182,24 @@ impl Kernel {
         let r = f(self);
         if let Some(cpus) = self.gathering.take().filter(|&m| m != 0) {
             self.send_shootdown(cpus);
+        }
+        r
+    }
+
+    /// Runs `f`, a reclaim pass, [`gathered`](Self::gathered), and with the running
+    /// CPU's flushes of the running address space held to its end: then one whole
+    /// flush if it unmapped any of it, as Linux's `arch_tlbbatch_flush` does
+    /// (`TLB_FLUSH_ALL`), not page by page. A pass inside another leaves it to the
+    /// outer one.
+    pub(super) fn gathered_unmaps<T>(&mut self, f: impl FnOnce(&mut Kernel) -> T) -> T {
+        if self.owed.is_some() {
+            return self.gathered(f);
+        }
+        self.owed = Some(None);
+        let r = self.gathered(f);
+        if let Some(Some(flush)) = self.owed.take() {
+            let what = flush.apply_whole(&mut self.machine.mmu);
+            self.count_local(what);
         }
         r
     }

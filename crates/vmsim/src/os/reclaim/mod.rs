@@ -317,11 +317,6 @@ pub(super) struct Reclaim {
     pub(super) shadows: super::workingset::Shadows,
     /// The frames of the folio two-list reclaim is looking at (kept to reuse).
     pub(super) folio: Vec<Pfn>,
-    /// A reclaim pass is running: the running CPU's flushes of the running address
-    /// space wait for its end ([`Kernel::reclaim`]).
-    pub(super) batching: bool,
-    /// The flush a reclaim pass owes the running CPU so far.
-    pub(super) owed: Option<crate::hw::TlbFlush>,
 }
 
 impl Reclaim {
@@ -338,8 +333,6 @@ impl Reclaim {
             lazyfree: Default::default(),
             shadows: Default::default(),
             folio: Vec::new(),
-            batching: false,
-            owed: None,
         }
     }
 
@@ -545,18 +538,13 @@ impl Kernel {
     pub(super) fn reclaim(&mut self, want: usize, scope: Scope) -> usize {
         // Other CPUs hear of the pass's unmaps once, at its end, and the running CPU
         // flushes its whole TLB then (`try_to_unmap_flush`, see `shootdown.rs`).
-        let outer = !std::mem::replace(&mut self.reclaim.batching, true);
-        let freed = self.gathered(|k| {
+        let freed = self.gathered_unmaps(|k| {
             if k.config.reclaim == ReclaimPolicy::TwoList {
                 k.shrink(want, scope)
             } else {
                 k.reclaim_one_list(want, scope)
             }
         });
-        if outer {
-            self.reclaim.batching = false;
-            self.flush_owed();
-        }
         self.log.counters.pages_reclaimed += freed as u64;
         if self.reclaim.in_kswapd {
             self.log.counters.pages_reclaimed_kswapd += freed as u64;
