@@ -631,6 +631,8 @@ class Native:
             "exit_status": os.waitstatus_to_exitcode(status),
             "timed_out": timed_out,
             "seconds": round(seconds, 3),
+            "user_seconds": round(ru.ru_utime, 3),
+            "system_seconds": round(ru.ru_stime, 3),
             "rusage": {"minflt": ru.ru_minflt, "majflt": ru.ru_majflt},
             "vmstat": vmstat,
         }
@@ -723,6 +725,8 @@ def replay_vmsim(replay, out, err):
         kernel = report["kernel"]
         values = {f"rusage.{k}": kernel["rusage"].get(k) for k in ("minflt", "majflt")}
         values.update({f"vmstat.{k}": v for k, v in kernel["vmstat"].items()})
+        if "elapsed_ns" in report:
+            values["time.seconds"] = round(report["elapsed_ns"] / 1e9, 3)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise Fail(f"`vmsim run --json` printed no kernel.rusage / kernel.vmstat ({e!r}); "
                    f"its output starts:\n{show_tail(out, 10)}", 4)
@@ -767,10 +771,13 @@ def compare(native_runs, vm_values, thp_program=False, cpu_program=False):
             return any(r["vmstat"].get(key) for r in native_runs) or (vm_values or {}).get(name)
         thp = [n for n in THP_HEADLINE + thp if moved(n)]
     names = headline + [f"vmstat.{k}" for k in INFO_VMSTAT if k in have] + thp
+    if all("seconds" in r for r in native_runs):
+        # Wall-clock time against vmsim's simulated time: informational.
+        names.append("time.seconds")
     for name in names:
         group, key = name.split(".")
         # A counter the kernel lacks (no swap, no THP built in) never moved.
-        runs = [r[group].get(key, 0) for r in native_runs]
+        runs = [r[key] if group == "time" else r[group].get(key, 0) for r in native_runs]
         vm = vm_values.get(name) if vm_values else None
         med = median(runs)
         diff = None

@@ -377,6 +377,10 @@ pub struct KernelStats {
     pub fault_cycles: u64,
     /// Cycles spent reading pages in from storage and evicting them (besides waiting).
     pub paging_cycles: u64,
+    /// Simulated time from the start to the end of the run, in nanoseconds: every
+    /// cycle at the clock rate, plus the time spent waiting for storage queues and
+    /// asleep (the time Linux's `time` calls elapsed).
+    pub elapsed_ns: u64,
     /// Frames of RAM.
     pub ram_frames: u64,
     /// Free frames.
@@ -498,6 +502,7 @@ impl KernelStats {
             oom_kills: c.oom_kills,
             fault_cycles: c.fault_cycles,
             paging_cycles: c.paging_cycles,
+            elapsed_ns: k.io_now(),
             ram_frames: k.frames().nr_frames(),
             free_frames: k.frames().nr_free(),
             frames_by_kind: kinds
@@ -738,6 +743,11 @@ impl KernelStats {
         }
         let _ = writeln!(
             s,
+            "elapsed       {:>14}  simulated: cycles at the clock, storage queues, sleeps",
+            format!("{:.3} ms", self.elapsed_ns as f64 / 1e6)
+        );
+        let _ = writeln!(
+            s,
             "\n{:>4} {:>5} {:<10} {:<24} {:>10} {:>7} {:>6} {:>6} {:>16} {:>6} {:>6}",
             "pid",
             "ppid",
@@ -883,6 +893,9 @@ pub struct RunSummary {
     pub cycles: u64,
     /// Nanoseconds processes waited on storage.
     pub io_wait_ns: u64,
+    /// Simulated time from the start to the end of the run, in nanoseconds (see
+    /// [`KernelStats::elapsed_ns`]).
+    pub elapsed_ns: u64,
 }
 
 impl RunSummary {
@@ -934,6 +947,7 @@ impl RunSummary {
                 .collect(),
             cycles: m.estimated_cycles() + c.fault_cycles + c.paging_cycles + c.tlb.cycles,
             io_wait_ns: c.io_wait_ns,
+            elapsed_ns: k.io_now(),
         }
     }
 }

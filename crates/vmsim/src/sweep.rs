@@ -749,6 +749,8 @@ pub struct Row {
     pub peak_rss_pages: u64,
     /// Cycles.
     pub cycles: u64,
+    /// Simulated time, in nanoseconds (cycles at the clock, storage queues, sleeps).
+    pub elapsed_ns: u64,
     /// (minor + major faults) / accesses.
     pub miss_ratio: f64,
     /// Linux's counters for the run.
@@ -759,7 +761,7 @@ pub struct Row {
 }
 
 /// The header of a sweep's CSV.
-pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,thp,cpus,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,miss_ratio,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,nr_tlb_remote_flush,error";
+pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,thp,cpus,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,elapsed_ns,miss_ratio,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,nr_tlb_remote_flush,error";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -793,6 +795,7 @@ impl Row {
             .max()
             .unwrap_or(0);
         self.cycles = s.cycles;
+        self.elapsed_ns = s.elapsed_ns;
         self.linux = s.linux;
         self.miss_ratio = if s.accesses == 0 {
             0.0
@@ -804,7 +807,7 @@ impl Row {
     /// The row as CSV (see [`CSV_HEADER`]).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.run,
             csv_field(&self.machine),
             self.ram_bytes,
@@ -827,6 +830,7 @@ impl Row {
             self.evictions,
             self.peak_rss_pages,
             self.cycles,
+            self.elapsed_ns,
             self.miss_ratio,
             self.linux.csv(),
             csv_field(self.error.as_deref().unwrap_or(""))

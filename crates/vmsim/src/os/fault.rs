@@ -322,6 +322,7 @@ impl Kernel {
             FaultClass::Major => {
                 self.config.storage.transfer_ns(ps) * self.config.cpu_mhz / 1000
                     + self.config.minor_fault_cycles
+                    + self.config.major_fault_cycles
             }
             FaultClass::Cow if kind != FaultKind::CowReuse => {
                 self.config.minor_fault_cycles + self.config.copy_cycles

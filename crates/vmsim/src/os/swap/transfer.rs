@@ -196,7 +196,8 @@ impl Kernel {
         if let Some(s) = self.swap.dev.as_mut() {
             s.cache(slot, pfn);
         }
-        self.log.counters.paging_cycles += self.config.page_in_cycles;
+        self.log.counters.paging_cycles +=
+            self.config.page_in_cycles + self.config.swap_page_cycles;
         self.refault(pfn, crate::os::workingset::Refault::Swap(slot));
     }
 
@@ -224,6 +225,7 @@ impl Kernel {
         }
         swap.set_zero(slot, zero);
         self.log.counters.swap_outs += 1;
+        self.log.counters.paging_cycles += self.config.swap_page_cycles;
         if zero {
             self.log.counters.swap_zero_outs += 1;
         } else {
@@ -419,6 +421,48 @@ mod tests {
             assert_eq!(k.swap_stats().unwrap().used, 0, "{policy:?}: slots freed");
             assert_eq!(k.frame_baseline(), base, "{policy:?}");
         }
+    }
+
+    #[test]
+    fn a_major_fault_and_a_swapped_page_cost_the_kernel_time() {
+        // The same program with the kernel's time for major faults and swapped pages,
+        // and without: the same faults, and the clock later by exactly those costs.
+        let run = |costs: bool| {
+            let mut k = boot_small(2 << 20, 8 << 20, ReclaimPolicy::Fifo);
+            if !costs {
+                k.config.major_fault_cycles = 0;
+                k.config.swap_page_cycles = 0;
+            }
+            let pid = spawn(&mut k);
+            let n = 1024u64;
+            let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+            for pass in 0..2 {
+                for i in 0..n {
+                    k.write_u64(pid, VirtAddr(a.0 + i * 4096), i + pass)
+                        .unwrap();
+                }
+            }
+            k
+        };
+        let (with, without) = (run(true), run(false));
+        let (c, c0) = (&with.log.counters, &without.log.counters);
+        assert_eq!(c.faults, c0.faults);
+        assert_eq!((c.swap_ins, c.swap_outs), (c0.swap_ins, c0.swap_outs));
+        let majors = c.faults_in(crate::os::FaultClass::Major);
+        assert!(majors > 100 && c.swap_outs > 1000, "{c:?}");
+        let cfg = KernelConfig::default();
+        assert_eq!(
+            c.fault_cycles - c0.fault_cycles,
+            majors * cfg.major_fault_cycles
+        );
+        // Every page read from swap (readahead's too) and every page written.
+        let read = crate::linux::Vmstat::from_counters(c, 4096).pswpin + c.swap_zero_ins;
+        assert!(read > c.swap_ins, "readahead read pages no fault asked for");
+        assert_eq!(
+            c.paging_cycles - c0.paging_cycles,
+            (read + c.swap_outs) * cfg.swap_page_cycles
+        );
+        assert!(with.io_now() > without.io_now());
     }
 
     #[test]
