@@ -232,6 +232,8 @@ impl Kernel {
         }
         let ps = self.page_size();
         let page = f.va.align_down(ps);
+        // Set by this fault's swap-in if it reads nothing, not by anything before.
+        self.read_nothing = false;
         let mm = self.mm(pid).map_err(|_| Violation::NoVma)?;
         let vma = match mm.vmas.find(f.va) {
             Some(v) => *v,
@@ -318,7 +320,9 @@ impl Kernel {
             self.mlock_faulted(pid, page);
         }
         self.log.counters.faults[kind as usize] += 1;
+        let read_nothing = std::mem::take(&mut self.read_nothing);
         self.log.counters.fault_cycles += match kind.class() {
+            FaultClass::Major if read_nothing => self.config.minor_fault_cycles,
             FaultClass::Major => {
                 self.config.storage.transfer_ns(ps) * self.config.cpu_mhz / 1000
                     + self.config.minor_fault_cycles

@@ -446,6 +446,10 @@ pub struct Kernel {
     /// While a reclaim pass runs: the flush of the running address space it owes the
     /// running CPU, if it unmapped any of it yet.
     owed: Option<Option<crate::hw::TlbFlush>>,
+    /// Set by a swap fault whose page went out as zeros: Linux counts the fault major,
+    /// but it read nothing from storage and waited for nothing (the zeromap), so it
+    /// costs a minor fault's time. Taken by the fault's accounting.
+    read_nothing: bool,
     /// Reclaim's lists, scan state and thresholds.
     reclaim: reclaim::Reclaim,
     /// The swap device with its cache, and the readahead window.

@@ -371,6 +371,8 @@ impl Kernel {
         slot: SwapSlot,
     ) -> Result<(Pfn, super::FaultKind), super::Violation> {
         let cached = self.swap.dev.as_ref().and_then(|s| s.cached(slot));
+        // A swap-in's `swap_zero_ins` before its read, and whether it read bytes.
+        let mut read = (0, true);
         let (pfn, kind) = match cached {
             Some(pfn) => {
                 if self.swap.ra_marked.remove(&pfn.0) {
@@ -401,7 +403,8 @@ impl Kernel {
                     self.put_frame(pfn);
                     return Err(super::Violation::OutOfMemory);
                 }
-                self.read_into_cache(slot, pfn);
+                let zeros = self.log.counters.swap_zero_ins;
+                read = (zeros, self.read_into_cache(slot, pfn));
                 (pfn, super::FaultKind::SwapIn)
             }
         };
@@ -420,9 +423,7 @@ impl Kernel {
             self.reclaim.pinned.push(pfn);
             let ahead = self.cluster_readahead(pid, slot);
             self.reclaim.pinned.pop();
-            let bytes = (1 + ahead) * self.page_size();
-            self.read_swap(bytes);
-            self.log.counters.swap_ins += 1;
+            self.read_swap_window(1 + ahead, read.0, read.1);
         }
         Ok((pfn, kind))
     }

@@ -166,8 +166,8 @@ impl Kernel {
     /// Reads slot `slot` into the fresh frame `pfn` and puts it in the swap cache, whose
     /// reference is the frame's one. A page that went out as zeros reads nothing and
     /// counts in `swap_zero_ins`, not in `pswpin`; any other is marked as holding
-    /// bytes (for a trace's marks).
-    pub(in crate::os) fn read_into_cache(&mut self, slot: SwapSlot, pfn: Pfn) {
+    /// bytes (for a trace's marks). Whether it read from storage.
+    pub(in crate::os) fn read_into_cache(&mut self, slot: SwapSlot, pfn: Pfn) -> bool {
         let ps = self.page_size() as usize;
         self.zero_frame(pfn);
         let mut read = None;
@@ -199,6 +199,27 @@ impl Kernel {
         self.log.counters.paging_cycles +=
             self.config.page_in_cycles + self.config.swap_page_cycles;
         self.refault(pfn, crate::os::workingset::Refault::Swap(slot));
+        !zero
+    }
+
+    /// Sends the read of a swap fault's window of `pages` (its own page first), read
+    /// into the swap cache since `swap_zero_ins` was `zeros_before`: a page that went
+    /// out as zeros reads nothing (Linux's zeromap), so the request carries only the
+    /// others, and none is sent if there are none. If the fault's own page read
+    /// nothing (`own_read` false) the fault waits for nothing, and is noted so.
+    pub(in crate::os) fn read_swap_window(
+        &mut self,
+        pages: u64,
+        zeros_before: u64,
+        own_read: bool,
+    ) {
+        let zeros = self.log.counters.swap_zero_ins - zeros_before;
+        let read = pages.saturating_sub(zeros);
+        if read > 0 {
+            self.read_swap(read * self.page_size());
+        }
+        self.read_nothing = !own_read;
+        self.log.counters.swap_ins += 1;
     }
 
     /// Writes the bytes of frame `pfn`, charged to `group`, to `slot` and counts the
@@ -327,14 +348,13 @@ impl Kernel {
                         Err(crate::os::Violation::OutOfMemory)
                     };
                 }
-                self.read_into_cache(slot, pfn);
+                let zeros = self.log.counters.swap_zero_ins;
+                let own_read = self.read_into_cache(slot, pfn);
                 // Finding frames for the window may reclaim: not this page.
                 self.reclaim.pinned.push(pfn);
                 let ahead = self.swap_readahead(pid, vma, page, slot);
                 self.reclaim.pinned.pop();
-                let bytes = (1 + ahead) * self.page_size();
-                self.read_swap(bytes);
-                self.log.counters.swap_ins += 1;
+                self.read_swap_window(1 + ahead, zeros, own_read);
                 (pfn, crate::os::FaultKind::SwapIn)
             }
         };
@@ -438,7 +458,7 @@ mod tests {
             let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
             for pass in 0..2 {
                 for i in 0..n {
-                    k.write_u64(pid, VirtAddr(a.0 + i * 4096), i + pass)
+                    k.write_u64(pid, VirtAddr(a.0 + i * 4096), i + pass + 1)
                         .unwrap();
                 }
             }
@@ -463,6 +483,32 @@ mod tests {
             (read + c.swap_outs) * cfg.swap_page_cycles
         );
         assert!(with.io_now() > without.io_now());
+    }
+
+    #[test]
+    fn a_swap_fault_on_a_page_of_zeros_is_major_but_waits_for_nothing() {
+        // Linux counts the fault major (the page was not in the swap cache), but the
+        // zeromap fills it without a read: no storage time, no request.
+        let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Clock);
+        let pid = spawn(&mut k);
+        let n = 1024u64;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        for pass in 0..2 {
+            for i in 0..n {
+                let va = VirtAddr(a.0 + i * 4096);
+                if pass == 0 {
+                    k.write_u64(pid, va, 0).unwrap();
+                } else {
+                    assert_eq!(k.read_u64(pid, va).unwrap(), 0);
+                }
+            }
+        }
+        let c = &k.log.counters;
+        let majors = c.faults_in(crate::os::FaultClass::Major);
+        assert!(majors > 100 && c.swap_zero_ins > 100, "{c:?}");
+        assert_eq!(c.io_wait_ns, 0, "nothing was read");
+        let faults: u64 = c.faults.iter().sum();
+        assert_eq!(c.fault_cycles, faults * k.config.minor_fault_cycles);
     }
 
     #[test]
