@@ -68,9 +68,8 @@ pub struct KernelArgs {
     pub thread_order: vmsim::interleave::ThreadOrder,
     /// Milliseconds of the run's clock between flushes of a memory group's
     /// statistics, which two-list reclaim's heuristics read as of the last flush, as
-    /// Linux's do (1600: Linux's 2 s, on a clock about 1.25 times faster than a
-    /// program's real run; the first flush comes half a period in); 0 reads them as
-    /// they are.
+    /// Linux's do (2000: Linux's 2 s, on a clock that runs at about a program's real
+    /// pace; the first flush comes half a period in); 0 reads them as they are.
     #[arg(long, value_name = "MS", default_value = d::STATS_FLUSH_MS, value_parser = args::whole)]
     pub stats_flush_ms: u64,
     /// Reclaim policy: fifo, clock, two-list (Linux's, the default; also `linux`).
