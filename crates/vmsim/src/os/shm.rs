@@ -371,9 +371,8 @@ impl Kernel {
         slot: SwapSlot,
     ) -> Result<(Pfn, super::FaultKind), super::Violation> {
         let cached = self.swap.dev.as_ref().and_then(|s| s.cached(slot));
-        // A swap-in's `swap_zero_ins` before its read, and whether it read bytes.
-        let mut read = (0, true);
-        let (pfn, kind) = match cached {
+        // For a read from swap: `swap_zero_ins` before it, and whether it read bytes.
+        let (pfn, kind, read) = match cached {
             Some(pfn) => {
                 if self.swap.ra_marked.remove(&pfn.0) {
                     self.cluster_readahead_hit();
@@ -389,7 +388,7 @@ impl Kernel {
                     stat.shmem += 1;
                     self.frames.retype(pfn, FrameKind::Shm);
                 }
-                (pfn, super::FaultKind::SwapCache)
+                (pfn, super::FaultKind::SwapCache, None)
             }
             None => {
                 let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
@@ -404,8 +403,8 @@ impl Kernel {
                     return Err(super::Violation::OutOfMemory);
                 }
                 let zeros = self.log.counters.swap_zero_ins;
-                read = (zeros, self.read_into_cache(slot, pfn));
-                (pfn, super::FaultKind::SwapIn)
+                let own_read = self.read_into_cache(slot, pfn);
+                (pfn, super::FaultKind::SwapIn, Some((zeros, own_read)))
             }
         };
         // The swap cache's reference to the frame becomes the object's, and the slot
@@ -418,12 +417,12 @@ impl Kernel {
             o.swapped.remove(&idx);
         }
         self.shm_add_page(obj, idx, pfn);
-        if kind == super::FaultKind::SwapIn {
+        if let Some((zeros, own_read)) = read {
             // Finding frames for the window may reclaim: not this page.
             self.reclaim.pinned.push(pfn);
             let ahead = self.cluster_readahead(pid, slot);
             self.reclaim.pinned.pop();
-            self.read_swap_window(1 + ahead, read.0, read.1);
+            self.read_swap_window(1 + ahead, zeros, own_read);
         }
         Ok((pfn, kind))
     }
