@@ -87,7 +87,7 @@ INFO_VMSTAT = [
     "pgsteal_kswapd", "pgsteal_direct", "pgactivate", "pgdeactivate", "pgrefill",
     "pgrotated",
     "workingset_refault_anon", "workingset_refault_file", "workingset_activate_anon",
-    "workingset_activate_file", "oom_kill", "swap_ra", "swap_ra_hit",
+    "workingset_activate_file", "workingset_nodereclaim", "oom_kill", "swap_ra", "swap_ra_hit",
 ]
 DOC_BEGIN = "<!-- validation-table:begin -->"
 DOC_END = "<!-- validation-table:end -->"

@@ -172,6 +172,9 @@ pub struct Vmstat {
     pub workingset_activate_anon: u64,
     /// Refaulted file pages activated at once.
     pub workingset_activate_file: u64,
+    /// Page-cache nodes of shadow entries freed by the shadow shrinker (their pages
+    /// come back without counting a refault).
+    pub workingset_nodereclaim: u64,
     /// Processes the OOM killer killed.
     pub oom_kill: u64,
     /// Pages locked in RAM (`mlock`, a fault in a locked mapping, ...).
@@ -254,6 +257,7 @@ impl Vmstat {
             workingset_refault_file: c.workingset_refault[1],
             workingset_activate_anon: c.workingset_activate[0],
             workingset_activate_file: c.workingset_activate[1],
+            workingset_nodereclaim: c.workingset_nodereclaim,
             oom_kill: c.oom_kills,
             unevictable_pgs_mlocked: c.mlock.mlocked,
             unevictable_pgs_munlocked: c.mlock.munlocked,

@@ -380,6 +380,9 @@ pub struct KernelCounters {
     pub workingset_activate: [u64; 2],
     /// Of those, the ones that were active before they left (`workingset_restore_*`).
     pub workingset_restore: [u64; 2],
+    /// Page-cache nodes of shadow entries the shadow shrinker freed
+    /// (`workingset_nodereclaim`).
+    pub workingset_nodereclaim: u64,
     /// Transparent huge pages: faults, fallbacks, splits (see [`thp::ThpCounters`]).
     pub thp: thp::ThpCounters,
     /// TLB flushes, local and by shootdown (see [`shootdown::TlbFlushCounters`]).

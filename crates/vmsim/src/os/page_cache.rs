@@ -226,13 +226,13 @@ impl Kernel {
                         Ok(pfn) => {
                             self.zero_frame(pfn);
                             self.cache.insert(file, idx, pfn);
-                            self.refault(pfn, super::workingset::Refault::File(file, idx));
+                            self.file_page_added(pfn, file, idx, false);
                             pfn
                         }
                         Err(_) => break,
                     }
                 }
-                None => match self.fill_cache_page(pid, false, file, idx, false) {
+                None => match self.fill_cache_page(pid, false, file, idx, false, true) {
                     Ok(pfn) => pfn,
                     Err(_) => break,
                 },

@@ -120,7 +120,9 @@ impl Kernel {
         if !self.page_is_warm(file, idx) {
             return None;
         }
-        let pfn = self.fill_cache_page(pid, true, file, idx, true).ok()?;
+        let pfn = self
+            .fill_cache_page(pid, true, file, idx, true, false)
+            .ok()?;
         if let Some(runs) = &mut self.cache.files[file.0 as usize].cached_at_start {
             // Cached at start, and now found: once evicted it is read from storage.
             runs.remove(idx);
@@ -191,7 +193,7 @@ impl Kernel {
         let pfn = match self.cache.pages.get(&(file, idx)) {
             Some(&pfn) => pfn,
             // Read-around was off, or found no room: the page alone.
-            None => self.fill_cache_page(pid, false, file, idx, false)?,
+            None => self.fill_cache_page(pid, false, file, idx, false, false)?,
         };
         // The fault's time includes its storage time (a major fault's cycles).
         self.forget_read(pfn);
@@ -265,7 +267,9 @@ impl Kernel {
             }
             self.read_miss(pid, file, idx, last + 1 - idx);
             if !self.cache.pages.contains_key(&(file, idx))
-                && self.fill_cache_page(pid, false, file, idx, false).is_err()
+                && self
+                    .fill_cache_page(pid, false, file, idx, false, false)
+                    .is_err()
             {
                 // No memory: the read stops short, as a read can.
                 break;
@@ -468,7 +472,7 @@ impl Kernel {
                 if self.page_present(file, i) {
                     continue;
                 }
-                let Ok(pfn) = self.fill_cache_page(pid, false, file, i, true) else {
+                let Ok(pfn) = self.fill_cache_page(pid, false, file, i, true, false) else {
                     self.send_reads(batch);
                     return;
                 };
@@ -488,7 +492,7 @@ impl Kernel {
 
     /// Puts page `idx` of `file` in the page cache: read from storage into a frame
     /// charged to `pid`'s group, or, for a `warm` file, found there already (charged to
-    /// the root group, no storage).
+    /// the root group, no storage). A page read for a `write` counts no refault.
     pub(super) fn fill_cache_page(
         &mut self,
         pid: Pid,
@@ -496,6 +500,7 @@ impl Kernel {
         file: FileId,
         idx: u64,
         ahead: bool,
+        write: bool,
     ) -> Result<Pfn, Violation> {
         let ps = self.page_size();
         let group = warm.then_some(GroupId(0));
@@ -509,11 +514,13 @@ impl Kernel {
             self.write_frame(pfn, &buf);
         }
         self.cache.insert(file, idx, pfn);
-        if !warm {
+        if warm {
+            self.file_page_added(pfn, file, idx, false);
+        } else {
             self.log.counters.file_reads += 1;
             self.log.counters.paging_cycles += self.config.page_in_cycles;
             self.log.counters.io_busy_ns += self.config.storage.transfer_ns(ps);
-            self.refault(pfn, super::workingset::Refault::File(file, idx));
+            self.file_page_added(pfn, file, idx, !write);
             // Locked from now: a window's folios are sent once all are in the cache.
             self.lock_for_read(pfn);
             if !ahead {

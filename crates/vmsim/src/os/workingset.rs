@@ -9,15 +9,43 @@
 //! before it left (`PG_workingset`) also raises the cost of reclaiming its kind, which
 //! turns reclaim towards the other kind (see `reclaim/two_list.rs`).
 //!
+//! A page added to the page cache for a write takes its shadow without counting a
+//! refault (Linux's `filemap_add_folio` with `__GFP_WRITE`: caching data about to be
+//! overwritten says nothing about the working set).
+//!
+//! **Shadow nodes.** Linux keeps a file's shadow entries in the page cache's radix
+//! tree, whose leaf nodes hold 64 pages each. A node left holding shadows and no page
+//! goes on a list (per memory group, oldest first), and a *shrinker* frees such nodes,
+//! shadows and all, after each priority's pass of a group's reclaim
+//! (`count_shadow_nodes`, `scan_shadow_nodes`, `do_shrink_slab` in mm/shrinker.c):
+//! it keeps as many nodes as an eighth of the group's pages (its lists' lengths as
+//! last flushed, `rstat.rs`), and frees half of those above that per call, plus work
+//! it deferred, in batches of 128 nodes, once there are 128 to do or all of them. A
+//! group made for a run sees its lists at zero until the first flush of its
+//! statistics, so every node is above the limit: on this machine's Linux, programs
+//! under a limit lost a half to two thirds of their file shadows this way, and read
+//! those pages back without a refault. Shadows of swapped pages live in the swap
+//! table on Linux 6.18, which no shrinker trims. vmsim counts a node per 64 aligned
+//! pages of a file, also under a large folio's single multi-page entry (Linux puts
+//! an entry of 64 pages or more in a node a level up).
+//!
 //! Counters as Linux names them: `workingset_refault_{anon,file}` (evicted pages read
-//! back), `workingset_activate_{anon,file}` (of those, activated) and
-//! `workingset_restore_{anon,file}` (of those, active before eviction).
+//! back), `workingset_activate_{anon,file}` (of those, activated),
+//! `workingset_restore_{anon,file}` (of those, active before eviction) and
+//! `workingset_nodereclaim` (shadow nodes the shrinker freed).
 
 use super::reclaim::{Evicted, ReclaimPolicy, FILE_LISTS, PG_WORKINGSET, RECLAIM_BATCH};
 use super::{FileId, Kernel};
 use crate::addr::{Pfn, SwapSlot};
 use crate::policy::two_list::{ACTIVE, INACTIVE};
 use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+/// Pages per leaf node of the page cache's radix tree (`XA_CHUNK_SIZE`).
+const NODE_PAGES: u64 = 64;
+
+/// Nodes a shrinker call frees at a time (`SHRINK_BATCH`).
+const SHRINK_BATCH: u64 = 128;
 
 /// What reclaim remembers of an evicted page (Linux packs it into the shadow entry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +63,78 @@ pub(super) struct Shadow {
 pub(super) struct Shadows {
     file: FxHashMap<(FileId, u64), Shadow>,
     swap: SlotShadows,
+    nodes: ShadowNodes,
+}
+
+/// The page cache's leaf nodes that hold shadow entries, by (file, page / 64), and the
+/// ones among them that hold no page, oldest first per group (Linux's `shadow_nodes`
+/// list), for the shadow shrinker.
+#[derive(Debug, Default)]
+struct ShadowNodes {
+    /// Shadows per node.
+    shadows: FxHashMap<(FileId, u64), u32>,
+    /// Nodes with shadows and no page, by (group, when listed).
+    listed: BTreeMap<(u16, u64), (FileId, u64)>,
+    /// Where each listed node is in `listed`.
+    place: FxHashMap<(FileId, u64), (u16, u64)>,
+    /// Listed nodes per group.
+    per_group: Vec<u64>,
+    /// The shrinker's deferred work per group (`nr_deferred`).
+    deferred: Vec<u64>,
+    /// The next listing's stamp.
+    next: u64,
+}
+
+impl ShadowNodes {
+    /// Puts `node` at the tail of group `g`'s list (moving it if it is listed).
+    fn list(&mut self, node: (FileId, u64), g: u16) {
+        self.unlist(node);
+        let at = (g, self.next);
+        self.next += 1;
+        self.listed.insert(at, node);
+        self.place.insert(node, at);
+        let i = g as usize;
+        if self.per_group.len() <= i {
+            self.per_group.resize(i + 1, 0);
+        }
+        self.per_group[i] += 1;
+    }
+
+    /// Takes `node` off its list, if it is on one.
+    fn unlist(&mut self, node: (FileId, u64)) {
+        if let Some(at) = self.place.remove(&node) {
+            self.listed.remove(&at);
+            self.per_group[at.0 as usize] -= 1;
+        }
+    }
+
+    /// Group `g`'s listed nodes.
+    fn count(&self, g: u16) -> u64 {
+        self.per_group.get(g as usize).copied().unwrap_or(0)
+    }
+
+    /// Group `g`'s oldest listed node, taken off the list.
+    fn pop_oldest(&mut self, g: u16) -> Option<(FileId, u64)> {
+        let (&at, &node) = self.listed.range((g, 0)..=(g, u64::MAX)).next()?;
+        self.listed.remove(&at);
+        self.place.remove(&node);
+        self.per_group[g as usize] -= 1;
+        Some(node)
+    }
+
+    /// Takes group `g`'s deferred work.
+    fn take_deferred(&mut self, g: u16) -> u64 {
+        self.deferred.get_mut(g as usize).map_or(0, std::mem::take)
+    }
+
+    /// Adds to group `g`'s deferred work.
+    fn defer(&mut self, g: u16, n: u64) {
+        let i = g as usize;
+        if self.deferred.len() <= i {
+            self.deferred.resize(i + 1, 0);
+        }
+        self.deferred[i] += n;
+    }
 }
 
 /// Swap's shadow entries, one place per slot (as Linux keeps them in the swap cache's
@@ -136,7 +236,23 @@ impl Kernel {
     pub(super) fn leave_shadow(&mut self, gone: Evicted, shadow: Shadow) {
         match gone {
             Evicted::File(file, idx) => {
-                self.reclaim.shadows.file.insert((file, idx), shadow);
+                let node = (file, idx / NODE_PAGES);
+                let nodes = &mut self.reclaim.shadows.nodes;
+                if self
+                    .reclaim
+                    .shadows
+                    .file
+                    .insert((file, idx), shadow)
+                    .is_none()
+                {
+                    *nodes.shadows.entry(node).or_insert(0) += 1;
+                }
+                // The node's last page just left: it holds shadows alone now.
+                let first = node.1 * NODE_PAGES;
+                let range = (file, first)..(file, first + NODE_PAGES);
+                if self.cache.pages.range(range).next().is_none() {
+                    nodes.list(node, shadow.group);
+                }
             }
             Evicted::Swap(slot) => {
                 self.reclaim.shadows.swap.insert(slot.0, shadow);
@@ -151,7 +267,7 @@ impl Kernel {
     /// distance is within the working set (Linux's `workingset_refault`).
     pub(super) fn refault(&mut self, pfn: Pfn, from: Refault) {
         let (shadow, file) = match from {
-            Refault::File(f, i) => (self.reclaim.shadows.file.remove(&(f, i)), true),
+            Refault::File(f, i) => (self.take_file_shadow(f, i), true),
             Refault::Swap(slot) => (self.reclaim.shadows.swap.remove(slot.0), false),
         };
         let Some(shadow) = shadow else { return };
@@ -180,6 +296,84 @@ impl Kernel {
             self.reclaim.set_flag(pfn, PG_WORKINGSET, true);
             self.note_cost(g, file, 1, 0);
             self.log.counters.workingset_restore[kind] += 1;
+        }
+    }
+
+    /// Page `idx` of `file` is back in the page cache: takes its shadow, if the
+    /// shrinker left it, and takes its node off the list of nodes without pages.
+    fn take_file_shadow(&mut self, file: FileId, idx: u64) -> Option<Shadow> {
+        let node = (file, idx / NODE_PAGES);
+        let nodes = &mut self.reclaim.shadows.nodes;
+        nodes.unlist(node);
+        let shadow = self.reclaim.shadows.file.remove(&(file, idx));
+        if shadow.is_some() {
+            if let Some(n) = nodes.shadows.get_mut(&node) {
+                *n -= 1;
+                if *n == 0 {
+                    nodes.shadows.remove(&node);
+                }
+            }
+        }
+        shadow
+    }
+
+    /// A page of `file` at `idx` entered the page cache, in frame `pfn`, for a read
+    /// (`read`), which counts a refault if it left a shadow, or to be written, which
+    /// does not (see the module's notes).
+    pub(super) fn file_page_added(&mut self, pfn: Pfn, file: FileId, idx: u64, read: bool) {
+        if read {
+            self.refault(pfn, Refault::File(file, idx));
+        } else {
+            self.take_file_shadow(file, idx);
+        }
+    }
+
+    /// Linux's shadow-node shrinker for group `g` at reclaim priority `priority`, as
+    /// `do_shrink_slab` runs it after each priority's pass over the group's lists (see
+    /// the module's notes). Returns the nodes freed.
+    pub(super) fn shrink_shadow_nodes(&mut self, g: u16, priority: u32) -> u64 {
+        let nodes = self.reclaim.shadows.nodes.count(g);
+        if nodes == 0 {
+            return 0;
+        }
+        // `count_shadow_nodes`: an eighth of the group's pages as last flushed.
+        self.flush_stats_if_due();
+        let pages: usize = (0..4).map(|l| self.seen_len(g, l)).sum();
+        let freeable = nodes.saturating_sub(pages as u64 >> 3);
+        if freeable == 0 {
+            return 0;
+        }
+        let sn = &mut self.reclaim.shadows.nodes;
+        let deferred = sn.take_deferred(g);
+        let delta = freeable / 2;
+        let mut total = ((deferred >> priority) + delta).min(2 * freeable);
+        let (mut scanned, mut freed) = (0, 0);
+        while total >= SHRINK_BATCH || total >= freeable {
+            let n = total.min(SHRINK_BATCH);
+            for _ in 0..n {
+                let Some((file, node)) = self.reclaim.shadows.nodes.pop_oldest(g) else {
+                    break;
+                };
+                self.free_shadow_node(file, node);
+                freed += 1;
+            }
+            total -= n;
+            scanned += n;
+        }
+        let next = (deferred + delta).saturating_sub(scanned).min(2 * freeable);
+        self.reclaim.shadows.nodes.defer(g, next);
+        self.log.counters.workingset_nodereclaim += freed;
+        freed
+    }
+
+    /// Drops every shadow entry of node `node` of `file` (which holds no page).
+    fn free_shadow_node(&mut self, file: FileId, node: u64) {
+        let shadows = &mut self.reclaim.shadows;
+        if shadows.nodes.shadows.remove(&(file, node)).is_none() {
+            return;
+        }
+        for idx in node * NODE_PAGES..(node + 1) * NODE_PAGES {
+            shadows.file.remove(&(file, idx));
         }
     }
 
@@ -235,6 +429,7 @@ impl Kernel {
 mod tests {
     use super::{Shadow, SlotShadows};
     use crate::os::test_support::*;
+    use crate::os::Kernel;
 
     #[test]
     fn a_slot_gives_back_the_last_shadow_left_in_it_once() {
@@ -319,6 +514,82 @@ mod tests {
             k.log.counters.workingset_activate[1], before,
             "none activated"
         );
+    }
+
+    /// A group whose statistics were never flushed sees no pages, so the shadow
+    /// shrinker keeps none of its nodes without pages: its reclaim frees some as the
+    /// group reads, calls at priority 0 free the rest, and the file's pages then come
+    /// back with no refault. Read as they are (an eighth of 256 pages: 32 nodes, more
+    /// than the file's 16), the group's lists keep every node, and every page read
+    /// back refaults.
+    #[test]
+    fn a_groups_shadow_nodes_go_while_its_statistics_are_stale() {
+        let mut refaults = Vec::new();
+        for (flush_ns, stale) in [(u64::MAX / 4, true), (0, false)] {
+            let mut k = boot_with("x86-64", |c| {
+                c.reclaim = ReclaimPolicy::TwoList;
+                c.readahead_pages = 0;
+                c.stats_flush_ns = flush_ns;
+            });
+            let g = k.create_group("/reader", Some(256 * 4096)).unwrap();
+            let pid = spawn(&mut k);
+            k.set_group(pid, g).unwrap();
+            let f = k.create_file("/data", vec![1; 1024 * 4096]);
+            // Another file pushes every page of /data out.
+            let other = k.create_file("/other", vec![2; 512 * 4096]);
+            k.read_file(pid, f, 0, 1024 * 4096);
+            k.read_file(pid, other, 0, 512 * 4096);
+            let freed = k.log.counters.workingset_nodereclaim;
+            for _ in 0..3 {
+                k.shrink_shadow_nodes(g.0, 0);
+            }
+            let left = k.reclaim.shadows.nodes.count(g.0);
+            if stale {
+                assert!(freed > 0, "reclaim's own calls freed none");
+                assert_eq!(left, 0, "priority 0 frees every node above none");
+                assert!(k.reclaim.shadows.file.keys().all(|&(file, _)| file != f));
+            } else {
+                assert_eq!(freed, 0);
+                assert!(
+                    left >= 16,
+                    "{left} nodes listed: within an eighth of the pages"
+                );
+            }
+            let before = k.log.counters.workingset_refault[1];
+            k.read_file(pid, f, 0, 1024 * 4096);
+            refaults.push(k.log.counters.workingset_refault[1] - before);
+        }
+        assert_eq!(refaults, [0, 1024], "stale, then flushed");
+    }
+
+    /// A page brought into the page cache to be overwritten takes its shadow without
+    /// counting a refault; one read back counts.
+    #[test]
+    fn a_page_cached_for_a_write_is_no_refault() {
+        let mut k = boot_small(4 << 20, 0, ReclaimPolicy::TwoList);
+        let pid = spawn(&mut k);
+        let a = k.create_file("/a", vec![1; 64 * 4096]);
+        let b = k.create_file("/b", vec![2; 64 * 4096]);
+        let stream = k.create_file("/stream", vec![3; 2048 * 4096]);
+        k.read_file(pid, a, 0, 64 * 4096);
+        k.read_file(pid, b, 0, 64 * 4096);
+        k.read_file(pid, stream, 0, 2048 * 4096);
+        let shadows = |k: &Kernel, f| {
+            (0..64)
+                .filter(|&i| k.reclaim.shadows.file.contains_key(&(f, i)))
+                .count()
+        };
+        assert_eq!(
+            (shadows(&k, a), shadows(&k, b)),
+            (64, 64),
+            "both pushed out"
+        );
+        let before = k.log.counters.workingset_refault[1];
+        assert_eq!(k.write_file(pid, a, 0, 64 * 4096), 64);
+        assert_eq!(k.log.counters.workingset_refault[1], before, "a write");
+        assert_eq!(shadows(&k, a), 0, "the write took the shadows");
+        k.read_file(pid, b, 0, 64 * 4096);
+        assert_eq!(k.log.counters.workingset_refault[1], before + 64, "a read");
     }
 
     #[test]

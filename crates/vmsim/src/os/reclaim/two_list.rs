@@ -17,6 +17,8 @@
 //!   `PG_workingset`, except a program's text in use, which stays.
 //! - A reclaim limited to a group or to kswapd, once it has its pages, stops scanning
 //!   the kind with less left and trims the other in proportion.
+//! - After each priority's pass, the shadow shrinker trims the page cache's nodes of
+//!   shadow entries (`workingset.rs`), as `shrink_slab` does.
 //!
 //! The simulated policy `two-list` (`policy/two_list.rs`) is the textbook two lists;
 //! this is the kernel's.
@@ -188,6 +190,7 @@ impl Kernel {
                     ]
                 };
                 freed += self.shrink_lists(scope, g, priority, want, may, &mut skipped);
+                self.shrink_slab(scope, priority);
                 if freed >= want {
                     break;
                 }
@@ -200,6 +203,23 @@ impl Kernel {
         let activated = self.seen_activations(g);
         self.reclaim.lruvec(g).refaults = activated;
         freed
+    }
+
+    /// What `shrink_slab` does after a priority's pass: the shadow shrinker of the
+    /// group reclaimed, or of every group for the machine's reclaim (vmsim has no
+    /// other shrinkable caches).
+    fn shrink_slab(&mut self, scope: Scope, priority: u32) {
+        match scope {
+            Scope::Group(g) => {
+                self.shrink_shadow_nodes(g.0, priority);
+            }
+            Scope::Global => {
+                for g in 0..self.groups.list.len() as u16 {
+                    self.shrink_shadow_nodes(g, priority);
+                }
+            }
+            Scope::Process(_) => {}
+        }
     }
 
     /// One priority's pass over the lists (Linux's `shrink_lruvec`); returns the pages
