@@ -592,6 +592,83 @@ mod tests {
         assert_eq!(k.log.counters.workingset_refault[1], before + 64, "a read");
     }
 
+    /// The shadow-node bookkeeping agrees with the shadows and the page cache: each
+    /// node's count is its shadows, and a node is listed, once, under one group,
+    /// exactly when it holds shadows and no cached page.
+    fn check_shadow_nodes(k: &Kernel) -> Result<(), String> {
+        let sh = &k.reclaim.shadows;
+        let n = &sh.nodes;
+        let mut counts: std::collections::BTreeMap<(super::FileId, u64), u32> = Default::default();
+        for &(f, i) in sh.file.keys() {
+            *counts.entry((f, i / super::NODE_PAGES)).or_default() += 1;
+        }
+        let recorded: std::collections::BTreeMap<_, _> =
+            n.shadows.iter().map(|(&k, &v)| (k, v)).collect();
+        if counts != recorded {
+            return Err(format!("counts {counts:?} recorded {recorded:?}"));
+        }
+        let mut per_group = vec![0u64; n.per_group.len()];
+        for (&at, &node) in &n.listed {
+            if n.place.get(&node) != Some(&at) {
+                return Err(format!("{node:?} listed at {at:?}, placed elsewhere"));
+            }
+            per_group[at.0 as usize] += 1;
+        }
+        if per_group != n.per_group || n.place.len() != n.listed.len() {
+            return Err(format!("per group {:?} against {per_group:?}", n.per_group));
+        }
+        for &(f, node) in counts.keys() {
+            let first = node * super::NODE_PAGES;
+            let range = (f, first)..(f, first + super::NODE_PAGES);
+            let has_page = k.cache.pages.range(range).next().is_some();
+            let listed = n.place.contains_key(&(f, node));
+            if has_page == listed {
+                return Err(format!(
+                    "node {node} of {f:?}: a page {has_page}, listed {listed}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Reads, writes and shrinker calls on three files in a group of 64 pages keep
+        /// the shadow nodes consistent, whatever their order.
+        #[test]
+        fn shadow_nodes_stay_consistent(
+            ops in proptest::collection::vec((0u8..4, 0usize..3, 0u64..300, 1u64..48), 1..40),
+            stale in proptest::bool::ANY,
+        ) {
+            let mut k = boot_with("x86-64", |c| {
+                c.reclaim = ReclaimPolicy::TwoList;
+                c.readahead_pages = 16;
+                c.stats_flush_ns = if stale { u64::MAX / 4 } else { 0 };
+            });
+            let g = k.create_group("/g", Some(64 * 4096)).unwrap();
+            let pid = spawn(&mut k);
+            k.set_group(pid, g).unwrap();
+            let files: Vec<_> = (0..3)
+                .map(|i| k.create_file(&format!("/f{i}"), vec![i as u8 + 1; 300 * 4096]))
+                .collect();
+            for (op, f, page, len) in ops {
+                let f = files[f];
+                match op {
+                    0 | 1 => k.read_file(pid, f, page * 4096, len * 4096),
+                    2 => {
+                        k.write_file(pid, f, page * 4096, len * 4096);
+                    }
+                    _ => {
+                        k.shrink_shadow_nodes(g.0, (len % 13) as u32);
+                    }
+                }
+                if let Err(e) = check_shadow_nodes(&k) {
+                    proptest::prop_assert!(false, "after op {op}: {e}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_anonymous_page_back_from_swap_counts_as_a_refault() {
         let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Clock);
