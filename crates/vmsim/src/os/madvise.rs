@@ -169,7 +169,11 @@ impl Kernel {
         len: u64,
         advice: super::readahead::AccessAdvice,
     ) -> Result<(), Errno> {
-        self.advise_vmas(pid, addr, len, |v| v.access = advice)
+        self.advise_vmas(pid, addr, len, |v| v.access = advice)?;
+        if advice != super::readahead::AccessAdvice::Normal {
+            self.reclaim.advised = true;
+        }
+        Ok(())
     }
 
     /// Advice kept in the VMAs of `len` bytes from `addr` (`set` on each): the range

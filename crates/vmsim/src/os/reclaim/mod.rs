@@ -317,6 +317,9 @@ pub(super) struct Reclaim {
     pub(super) shadows: super::workingset::Shadows,
     /// The frames of the folio two-list reclaim is looking at (kept to reuse).
     pub(super) folio: Vec<Pfn>,
+    /// Some area was advised `MADV_SEQUENTIAL` or `MADV_RANDOM`: looking for a page's
+    /// uses must skip such mappings (see [`Kernel::young_refs`]).
+    pub(super) advised: bool,
 }
 
 impl Reclaim {
@@ -333,6 +336,7 @@ impl Reclaim {
             lazyfree: Default::default(),
             shadows: Default::default(),
             folio: Vec::new(),
+            advised: false,
         }
     }
 
@@ -521,13 +525,47 @@ impl Kernel {
     /// `folio_referenced`); clears their bits. A huge mapping found young is also
     /// flushed from the TLBs (x86's `pmdp_clear_flush_young`), so its next use sets the
     /// bit again; base-page entries are not (`ptep_clear_flush_young` skips it).
+    ///
+    /// A mapping in an area advised `MADV_SEQUENTIAL` or `MADV_RANDOM` is passed over,
+    /// its bit neither read nor cleared: Linux 6.3 on gives such areas no recency
+    /// (`vma_has_recency`, checked by `invalid_folio_referenced_vma`), so a page used
+    /// only there looks unused to reclaim.
     pub(super) fn young_refs(&mut self, pfn: Pfn) -> u32 {
-        let m = &mut self.machine;
-        let refs = two_list::young_refs(&m.spec.paging, &mut m.ram, &self.rmap, pfn);
+        let refs = if self.reclaim.advised {
+            self.young_refs_with_recency(pfn)
+        } else {
+            let m = &mut self.machine;
+            two_list::young_refs(&m.spec.paging, &mut m.ram, &self.rmap, pfn)
+        };
         if refs > 0 && self.is_huge_head(pfn) {
             self.flush_huge_mappings(pfn);
         }
         refs
+    }
+
+    /// [`Kernel::young_refs`] where some area has access advice: each mapping's area
+    /// is looked up first.
+    fn young_refs_with_recency(&mut self, pfn: Pfn) -> u32 {
+        let mut maps = Vec::new();
+        self.rmap.each(pfn, |p, va, pte| maps.push((p, va, pte)));
+        let mut young = 0;
+        for (p, va, pte) in maps {
+            let recency = self
+                .mm(p)
+                .ok()
+                .and_then(|mm| mm.vmas.find(va))
+                .is_none_or(|v| v.access == super::readahead::AccessAdvice::Normal);
+            if recency {
+                let m = &mut self.machine;
+                young += crate::hw::PageTable::test_and_clear_accessed_at(
+                    &m.spec.paging,
+                    &mut m.ram,
+                    pte,
+                    pfn,
+                ) as u32;
+            }
+        }
+        young
     }
 
     fn in_scope(&self, pfn: Pfn, scope: Scope) -> bool {
@@ -846,6 +884,52 @@ mod tests {
             k.machine.mmu.flush_all();
             k.read_u64(pid, a).unwrap();
             assert!(k.young(m.pfn), "{preset}");
+        }
+    }
+
+    /// A page mapped in an area advised `MADV_SEQUENTIAL` or `MADV_RANDOM` looks
+    /// unused to reclaim, and its accessed bit stays set; shared with an unadvised
+    /// mapping (a forked child's), it is young through that one.
+    #[test]
+    fn reclaim_passes_over_the_accessed_bits_of_advised_areas() {
+        use crate::os::readahead::AccessAdvice;
+        for advice in [
+            AccessAdvice::Normal,
+            AccessAdvice::Sequential,
+            AccessAdvice::Random,
+        ] {
+            let mut k = boot("x86-64");
+            let pid = spawn(&mut k);
+            let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
+            k.write_u64(pid, a, 1).unwrap();
+            k.madvise_access(pid, a, 4096, advice).unwrap();
+            let leaf = |k: &Kernel, p| {
+                let paging = k.machine.spec.paging;
+                k.mm(p)
+                    .unwrap()
+                    .pt
+                    .lookup(&paging, &k.machine.ram, a)
+                    .unwrap()
+            };
+            let pfn = leaf(&k, pid).pfn;
+            let normal = advice == AccessAdvice::Normal;
+            assert_eq!(k.young_refs(pfn), normal as u32, "{advice:?}");
+            assert_eq!(
+                leaf(&k, pid).flags.contains(Flags::ACCESSED),
+                !normal,
+                "{advice:?}: the bit is left where the area is passed over"
+            );
+            // A child shares the page with its own, unadvised, copy of the area.
+            let child = k.fork(pid).unwrap();
+            k.madvise_access(child, a, 4096, AccessAdvice::Normal)
+                .unwrap();
+            k.machine.mmu.flush_all();
+            k.read_u64(child, a).unwrap();
+            assert_eq!(
+                k.young_refs(pfn),
+                1,
+                "{advice:?}: through the child's mapping"
+            );
         }
     }
 }
