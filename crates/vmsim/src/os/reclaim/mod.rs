@@ -846,6 +846,16 @@ mod tests {
         assert!(small.min >= 1 && small.high < 64);
     }
 
+    /// The leaf entry that maps `a` in `pid`.
+    fn leaf_of(k: &Kernel, pid: Pid, a: VirtAddr) -> crate::hw::Mapping {
+        let paging = k.machine.spec.paging;
+        k.mm(pid)
+            .unwrap()
+            .pt
+            .lookup(&paging, &k.machine.ram, a)
+            .unwrap()
+    }
+
     #[test]
     fn reclaim_reads_and_clears_the_accessed_bit_in_the_entry_itself() {
         for preset in ["x86-64", "sv39", "textbook"] {
@@ -854,14 +864,7 @@ mod tests {
             let ps = k.page_size();
             let a = k.mmap(pid, MmapArgs::anon(ps, Prot::RW)).unwrap();
             k.write_u64(pid, a, 1).unwrap();
-            let leaf = |k: &Kernel| {
-                let paging = k.machine.spec.paging;
-                k.mm(pid)
-                    .unwrap()
-                    .pt
-                    .lookup(&paging, &k.machine.ram, a)
-                    .unwrap()
-            };
+            let leaf = |k: &Kernel| leaf_of(k, pid, a);
             let m = leaf(&k);
             assert!(m.flags.contains(Flags::ACCESSED), "{preset}");
             let raw = k
@@ -903,14 +906,7 @@ mod tests {
             let a = k.mmap(pid, MmapArgs::anon(4096, Prot::RW)).unwrap();
             k.write_u64(pid, a, 1).unwrap();
             k.madvise_access(pid, a, 4096, advice).unwrap();
-            let leaf = |k: &Kernel, p| {
-                let paging = k.machine.spec.paging;
-                k.mm(p)
-                    .unwrap()
-                    .pt
-                    .lookup(&paging, &k.machine.ram, a)
-                    .unwrap()
-            };
+            let leaf = |k: &Kernel, p| leaf_of(k, p, a);
             let pfn = leaf(&k, pid).pfn;
             let normal = advice == AccessAdvice::Normal;
             assert_eq!(k.young_refs(pfn), normal as u32, "{advice:?}");
