@@ -66,13 +66,12 @@ pub(super) struct Shadows {
     nodes: ShadowNodes,
 }
 
-/// The page cache's leaf nodes that hold shadow entries, by (file, page / 64), and the
-/// ones among them that hold no page, oldest first per group (Linux's `shadow_nodes`
-/// list), for the shadow shrinker.
+/// The page cache's leaf nodes, by (file, page / 64), that hold shadow entries and no
+/// page, oldest first per group (Linux's `shadow_nodes` list), for the shadow
+/// shrinker. A node is listed when its last page leaves with a shadow and taken off
+/// when a page comes back, so a listed node always holds shadows.
 #[derive(Debug, Default)]
 struct ShadowNodes {
-    /// Shadows per node.
-    shadows: FxHashMap<(FileId, u64), u32>,
     /// Nodes with shadows and no page, by (group, when listed).
     listed: BTreeMap<(u16, u64), (FileId, u64)>,
     /// Where each listed node is in `listed`.
@@ -236,22 +235,12 @@ impl Kernel {
     pub(super) fn leave_shadow(&mut self, gone: Evicted, shadow: Shadow) {
         match gone {
             Evicted::File(file, idx) => {
-                let node = (file, idx / NODE_PAGES);
-                let nodes = &mut self.reclaim.shadows.nodes;
-                if self
-                    .reclaim
-                    .shadows
-                    .file
-                    .insert((file, idx), shadow)
-                    .is_none()
-                {
-                    *nodes.shadows.entry(node).or_insert(0) += 1;
-                }
+                self.reclaim.shadows.file.insert((file, idx), shadow);
                 // The node's last page just left: it holds shadows alone now.
-                let first = node.1 * NODE_PAGES;
-                let range = (file, first)..(file, first + NODE_PAGES);
+                let node = idx / NODE_PAGES;
+                let range = (file, node * NODE_PAGES)..(file, (node + 1) * NODE_PAGES);
                 if self.cache.pages.range(range).next().is_none() {
-                    nodes.list(node, shadow.group);
+                    self.reclaim.shadows.nodes.list((file, node), shadow.group);
                 }
             }
             Evicted::Swap(slot) => {
@@ -302,19 +291,8 @@ impl Kernel {
     /// Page `idx` of `file` is back in the page cache: takes its shadow, if the
     /// shrinker left it, and takes its node off the list of nodes without pages.
     fn take_file_shadow(&mut self, file: FileId, idx: u64) -> Option<Shadow> {
-        let node = (file, idx / NODE_PAGES);
-        let nodes = &mut self.reclaim.shadows.nodes;
-        nodes.unlist(node);
-        let shadow = self.reclaim.shadows.file.remove(&(file, idx));
-        if shadow.is_some() {
-            if let Some(n) = nodes.shadows.get_mut(&node) {
-                *n -= 1;
-                if *n == 0 {
-                    nodes.shadows.remove(&node);
-                }
-            }
-        }
-        shadow
+        self.reclaim.shadows.nodes.unlist((file, idx / NODE_PAGES));
+        self.reclaim.shadows.file.remove(&(file, idx))
     }
 
     /// A page of `file` at `idx` entered the page cache, in frame `pfn`, for a read
@@ -368,12 +346,8 @@ impl Kernel {
 
     /// Drops every shadow entry of node `node` of `file` (which holds no page).
     fn free_shadow_node(&mut self, file: FileId, node: u64) {
-        let shadows = &mut self.reclaim.shadows;
-        if shadows.nodes.shadows.remove(&(file, node)).is_none() {
-            return;
-        }
         for idx in node * NODE_PAGES..(node + 1) * NODE_PAGES {
-            shadows.file.remove(&(file, idx));
+            self.reclaim.shadows.file.remove(&(file, idx));
         }
     }
 
@@ -592,20 +566,19 @@ mod tests {
         assert_eq!(k.log.counters.workingset_refault[1], before + 64, "a read");
     }
 
-    /// The shadow-node bookkeeping agrees with the shadows and the page cache: each
-    /// node's count is its shadows, and a node is listed, once, under one group,
-    /// exactly when it holds shadows and no cached page.
+    /// The shadow-node bookkeeping agrees with the shadows and the page cache: a node
+    /// is listed, once, under one group, exactly when it holds shadows and no cached
+    /// page.
     fn check_shadow_nodes(k: &Kernel) -> Result<(), String> {
         let sh = &k.reclaim.shadows;
         let n = &sh.nodes;
-        let mut counts: std::collections::BTreeMap<(super::FileId, u64), u32> = Default::default();
-        for &(f, i) in sh.file.keys() {
-            *counts.entry((f, i / super::NODE_PAGES)).or_default() += 1;
-        }
-        let recorded: std::collections::BTreeMap<_, _> =
-            n.shadows.iter().map(|(&k, &v)| (k, v)).collect();
-        if counts != recorded {
-            return Err(format!("counts {counts:?} recorded {recorded:?}"));
+        let holding: std::collections::BTreeSet<(super::FileId, u64)> = sh
+            .file
+            .keys()
+            .map(|&(f, i)| (f, i / super::NODE_PAGES))
+            .collect();
+        if let Some(node) = n.place.keys().find(|node| !holding.contains(node)) {
+            return Err(format!("{node:?} listed without a shadow"));
         }
         let mut per_group = vec![0u64; n.per_group.len()];
         for (&at, &node) in &n.listed {
@@ -617,7 +590,7 @@ mod tests {
         if per_group != n.per_group || n.place.len() != n.listed.len() {
             return Err(format!("per group {:?} against {per_group:?}", n.per_group));
         }
-        for &(f, node) in counts.keys() {
+        for &(f, node) in &holding {
             let first = node * super::NODE_PAGES;
             let range = (f, first)..(f, first + super::NODE_PAGES);
             let has_page = k.cache.pages.range(range).next().is_some();

@@ -531,41 +531,22 @@ impl Kernel {
     /// (`vma_has_recency`, checked by `invalid_folio_referenced_vma`), so a page used
     /// only there looks unused to reclaim.
     pub(super) fn young_refs(&mut self, pfn: Pfn) -> u32 {
-        let refs = if self.reclaim.advised {
-            self.young_refs_with_recency(pfn)
-        } else {
-            let m = &mut self.machine;
-            two_list::young_refs(&m.spec.paging, &mut m.ram, &self.rmap, pfn)
-        };
+        // Areas are looked up only once some area has had the advice.
+        let advised = self.reclaim.advised;
+        let tasks = &self.tasks;
+        let m = &mut self.machine;
+        let refs = two_list::young_refs(&m.spec.paging, &mut m.ram, &self.rmap, pfn, |p, va| {
+            !advised
+                || tasks
+                    .get(p)
+                    .and_then(|pr| pr.mm.as_ref())
+                    .and_then(|mm| mm.vmas.find(va))
+                    .is_none_or(|v| v.access == super::readahead::AccessAdvice::Normal)
+        });
         if refs > 0 && self.is_huge_head(pfn) {
             self.flush_huge_mappings(pfn);
         }
         refs
-    }
-
-    /// [`Kernel::young_refs`] where some area has access advice: each mapping's area
-    /// is looked up first.
-    fn young_refs_with_recency(&mut self, pfn: Pfn) -> u32 {
-        let mut maps = Vec::new();
-        self.rmap.each(pfn, |p, va, pte| maps.push((p, va, pte)));
-        let mut young = 0;
-        for (p, va, pte) in maps {
-            let recency = self
-                .mm(p)
-                .ok()
-                .and_then(|mm| mm.vmas.find(va))
-                .is_none_or(|v| v.access == super::readahead::AccessAdvice::Normal);
-            if recency {
-                let m = &mut self.machine;
-                young += crate::hw::PageTable::test_and_clear_accessed_at(
-                    &m.spec.paging,
-                    &mut m.ram,
-                    pte,
-                    pfn,
-                ) as u32;
-            }
-        }
-        young
     }
 
     fn in_scope(&self, pfn: Pfn, scope: Scope) -> bool {

@@ -24,11 +24,11 @@
 //! this is the kernel's.
 
 use super::{Evicted, Scope, FILE_LISTS, PG_RECLAIM, PG_REFERENCED, PG_WORKINGSET, RECLAIM_BATCH};
-use crate::addr::Pfn;
+use crate::addr::{Pfn, VirtAddr};
 use crate::hw::{PageTable, Paging, PhysMem};
 use crate::os::frames::FrameTable;
 use crate::os::rmap::Rmap;
-use crate::os::Kernel;
+use crate::os::{Kernel, Pid};
 use crate::policy::two_list::{ACTIVE, INACTIVE};
 
 /// Linux's default `vm.swappiness`: anonymous pages' share of the scan, in 200.
@@ -47,11 +47,20 @@ const LRUS: [u32; 4] = [INACTIVE, ACTIVE, FILE_LISTS + INACTIVE, FILE_LISTS + AC
 
 /// How many mappings of `pfn` were accessed since the last look; clears the bits. The
 /// entries are read and written where the reverse map says they are (as Linux's
-/// `ptep_test_and_clear_young`, without a TLB flush).
-pub(super) fn young_refs(paging: &Paging, ram: &mut PhysMem, rmap: &Rmap, pfn: Pfn) -> u32 {
+/// `ptep_test_and_clear_young`, without a TLB flush). A mapping `recency` refuses
+/// (by process and address) is passed over, its bit neither read nor cleared.
+pub(super) fn young_refs(
+    paging: &Paging,
+    ram: &mut PhysMem,
+    rmap: &Rmap,
+    pfn: Pfn,
+    recency: impl Fn(Pid, VirtAddr) -> bool,
+) -> u32 {
     let mut young = 0;
-    rmap.each(pfn, |_, _, pte| {
-        young += PageTable::test_and_clear_accessed_at(paging, ram, pte, pfn) as u32;
+    rmap.each(pfn, |p, va, pte| {
+        if recency(p, va) {
+            young += PageTable::test_and_clear_accessed_at(paging, ram, pte, pfn) as u32;
+        }
     });
     young
 }
