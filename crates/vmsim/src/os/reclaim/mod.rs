@@ -395,17 +395,25 @@ impl Kernel {
         }
     }
 
-    /// Moves a frame on an inactive list to its active list (two-list reclaim).
-    pub(super) fn lru_activate(&mut self, pfn: Pfn) {
+    /// Moves a frame on an inactive list to its active list (two-list reclaim); whether
+    /// it moved.
+    pub(super) fn lru_activate(&mut self, pfn: Pfn) -> bool {
         let f = pfn.0 as u32;
         if let Some(l) = self.reclaim.lists.list_of(f).filter(|l| l % 2 == INACTIVE) {
             self.reclaim.lists.move_to_head(l + ACTIVE, f);
+            return true;
         }
+        false
     }
 
-    /// [`lru_activate`](Self::lru_activate), counted as `pgactivate`.
+    /// [`lru_activate`](Self::lru_activate), counted as `pgactivate`. A page that moves
+    /// ages its group's non-resident clock, as every activation Linux counts does:
+    /// reclaim's through `move_folios_to_lru`, which ages the clock for each active
+    /// folio it puts back, a second use's through `workingset_activation`.
     pub(super) fn activate(&mut self, pfn: Pfn) {
-        self.lru_activate(pfn);
+        if self.lru_activate(pfn) {
+            self.age_nonresident(self.frames.group(pfn));
+        }
         self.log.counters.activations += 1;
     }
 
@@ -428,7 +436,6 @@ impl Kernel {
         {
             self.activate(pfn);
             self.reclaim.set_flag(pfn, PG_REFERENCED, false);
-            self.age_nonresident(self.frames.group(pfn));
         }
     }
 

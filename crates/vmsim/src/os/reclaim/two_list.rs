@@ -517,7 +517,9 @@ impl Kernel {
             let keep = young && lru >= FILE_LISTS && self.is_text(folio[0]);
             for &pfn in &folio {
                 if keep {
+                    // Put back active: the clock ages (`move_folios_to_lru`).
                     self.reclaim.lists.move_to_head(lru, pfn.0 as u32);
+                    self.age_nonresident(self.frames.group(pfn));
                     continue;
                 }
                 self.reclaim.lists.move_to_head(lru - ACTIVE, pfn.0 as u32);
@@ -556,6 +558,33 @@ mod tests {
         }
         assert!(k.log.counters.swap_outs - outs >= n, "the area was written");
         (k, pid, a)
+    }
+
+    #[test]
+    fn an_activation_by_reclaim_ages_the_non_resident_clock() {
+        // Linux's `move_folios_to_lru` ages the clock for every active folio reclaim
+        // puts back, so refault distances count reclaim's activations too.
+        let mut k = boot_with("x86-64", |c| {
+            c.reclaim = ReclaimPolicy::TwoList;
+            c.swap_bytes = 64 << 20;
+        });
+        let pid = spawn(&mut k);
+        let n = 64;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        let total = k.reclaim.lists.len(INACTIVE);
+        // The first pass finds each page used once: kept, marked referenced.
+        k.shrink_inactive(INACTIVE, total, Scope::Global, 0);
+        assert_eq!(k.reclaim.lists.len(ACTIVE), 0);
+        // Used again after their TLB entries went, so their Accessed bits are set.
+        k.machine.mmu.flush_all();
+        write_pages(&mut k, pid, a, n, |i| i + 2);
+        let (age, activations) = (k.reclaim.lruvec(0).age, k.log.counters.activations);
+        // The second finds them used again: every one goes active.
+        k.shrink_inactive(INACTIVE, total, Scope::Global, 0);
+        assert_eq!(k.log.counters.activations - activations, n);
+        assert_eq!(k.reclaim.lists.len(ACTIVE) as u64, n);
+        assert_eq!(k.reclaim.lruvec(0).age - age, n, "one tick per activation");
     }
 
     #[test]
