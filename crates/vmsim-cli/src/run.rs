@@ -72,6 +72,12 @@ pub struct KernelArgs {
     /// pace; the first flush comes half a period in); 0 reads them as they are.
     #[arg(long, value_name = "MS", default_value = d::STATS_FLUSH_MS, value_parser = args::whole)]
     pub stats_flush_ms: u64,
+    /// Milliseconds of the run's clock before the first of those flushes (default: half
+    /// the period). Linux's flusher keeps the machine's phase, not the program's, so on
+    /// Linux it falls anywhere in the first period and a program's counts can move
+    /// with it: a few phases show the spread.
+    #[arg(long, value_name = "MS", value_parser = args::whole)]
+    pub stats_flush_phase_ms: Option<u64>,
     /// Reclaim policy: fifo, clock, two-list (Linux's, the default; also `linux`).
     #[arg(long, default_value = d::RECLAIM)]
     pub policy: String,
@@ -269,6 +275,7 @@ impl KernelArgs {
             swap_readahead: self.swap_readahead,
             thread_order: self.thread_order,
             stats_flush_ms: self.stats_flush_ms,
+            stats_flush_phase_ms: self.stats_flush_phase_ms,
             reclaim: self.policy.clone(),
             storage: self.storage.clone(),
             memory_max: self.memory_max,

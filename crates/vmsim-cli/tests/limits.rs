@@ -462,9 +462,22 @@ fn memory_max_limits_the_workload_to_its_group() {
     assert!(sv["workingset_refault_anon"].as_u64().unwrap() > 0, "{sv}");
     assert_eq!(sv["workingset_activate_anon"], 0, "{sv}");
     assert_eq!(sv["pgdeactivate"], 0, "{sv}");
+    // A first flush 300 ms in, where this run's clock gets to: from then on reclaim
+    // sees a working set and a short inactive list.
+    let early = json(&accepted(
+        &[&base[..], &two_list, &["--stats-flush-phase-ms", "300"]].concat(),
+        60,
+    ));
+    let ev = &early["kernel"]["vmstat"];
+    assert!(ev["workingset_activate_anon"].as_u64().unwrap() > 0, "{ev}");
+    assert!(ev["pgdeactivate"].as_u64().unwrap() > 0, "{ev}");
     refused(
         &["run", "--stats-flush-ms", "soon"],
         &["--stats-flush-ms", "soon"],
+    );
+    refused(
+        &["run", "--stats-flush-phase-ms", "later"],
+        &["--stats-flush-phase-ms", "later"],
     );
     let oom = json(&accepted(
         &[&base[..], &["--memory-max", "8MiB"]].concat(),

@@ -364,6 +364,7 @@ impl Default for KernelOptions {
             swap_readahead: default(swap_readahead, d::SWAP_READAHEAD),
             thread_order: default(thread_order, d::THREAD_ORDER),
             stats_flush_ms: default(whole, d::STATS_FLUSH_MS),
+            stats_flush_phase_ms: None,
             khugepaged: default(khugepaged, d::KHUGEPAGED),
             hugepages: Vec::new(),
         }
@@ -426,7 +427,7 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 52] = [
+    pub const NAMES: [&'static str; 53] = [
         "trace",
         "format",
         "workload",
@@ -441,6 +442,7 @@ impl RunOptions {
         "swap_readahead",
         "thread_order",
         "stats_flush_ms",
+        "stats_flush_phase_ms",
         "force",
         "policy",
         "storage",
@@ -511,6 +513,7 @@ impl RunOptions {
             "swap_readahead" => k.swap_readahead = swap_readahead(value).map_err(bad)?,
             "thread_order" => k.thread_order = thread_order(value).map_err(bad)?,
             "stats_flush_ms" => k.stats_flush_ms = whole(value).map_err(bad)?,
+            "stats_flush_phase_ms" => k.stats_flush_phase_ms = Some(whole(value).map_err(bad)?),
             "force" => k.force = switch(value).map_err(bad)?,
             "policy" => k.reclaim = text(),
             "storage" => k.storage = text(),

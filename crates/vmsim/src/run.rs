@@ -189,6 +189,9 @@ pub struct KernelOptions {
     /// Milliseconds between flushes of memory groups' statistics, which two-list
     /// reclaim reads as last flushed; 0: as they are (`--stats-flush-ms`).
     pub stats_flush_ms: u64,
+    /// Milliseconds of the run's clock before the first of those flushes; `None`: half
+    /// a period (`--stats-flush-phase-ms`).
+    pub stats_flush_phase_ms: Option<u64>,
     /// khugepaged's settings (`--khugepaged`).
     pub khugepaged: crate::os::khugepaged::KhugepagedConfig,
     /// hugetlb pools: (page size in bytes, pages) pairs (`--hugepages`).
@@ -260,6 +263,9 @@ impl KernelOptions {
             swap_readahead_by: self.swap_readahead,
             thread_order: self.thread_order,
             stats_flush_ns: self.stats_flush_ms.saturating_mul(1_000_000),
+            stats_flush_phase_ns: self
+                .stats_flush_phase_ms
+                .map(|ms| ms.saturating_mul(1_000_000)),
             khugepaged: self.khugepaged,
             hugepages: self.hugepages.clone(),
             swap_bytes: self.swap,

@@ -175,6 +175,10 @@ pub struct KernelConfig {
     /// reclaim's heuristics read as of the last flush ([`rstat`]; Linux's 2 s); 0:
     /// always as they are.
     pub stats_flush_ns: u64,
+    /// When the first of those flushes comes, in nanoseconds of the run's clock;
+    /// `None`: half a period in (the average of Linux's, whose flusher keeps the
+    /// machine's phase, not the program's).
+    pub stats_flush_phase_ns: Option<u64>,
     /// `--memory-max`: every process `spawn` starts (and so every descendant) runs in
     /// the memory group `workload` with this `memory.max` in bytes; `None`: in the
     /// root group, with no limit but RAM.
@@ -235,6 +239,7 @@ impl Default for KernelConfig {
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
             stats_flush_ns: rstat::STATS_FLUSH_NS,
+            stats_flush_phase_ns: None,
             memory_max: None,
             thp: thp::ThpMode::Madvise,
             thp_defrag: thp::ThpDefrag::Madvise,

@@ -65,9 +65,9 @@ struct Flushed {
 /// The flushed statistics of every group, and when the next flush is due.
 #[derive(Debug, Default)]
 pub(super) struct Rstat {
-    /// When the next flush is due, on [`Kernel::io_now`]'s clock; 0 before the first
-    /// look (then half a period in).
-    next: u64,
+    /// When the next flush is due, on [`Kernel::io_now`]'s clock; `None` before the
+    /// first look (then at the configured phase, half a period in by default).
+    next: Option<u64>,
     /// Per group number, its figures at the last flush (zero before one).
     groups: Vec<Flushed>,
 }
@@ -80,14 +80,15 @@ impl Kernel {
         if period == 0 {
             return;
         }
-        if self.rstat.next == 0 {
-            self.rstat.next = period / 2;
-        }
+        let next = *self
+            .rstat
+            .next
+            .get_or_insert(self.config.stats_flush_phase_ns.unwrap_or(period / 2));
         let now = self.io_now();
-        if now < self.rstat.next {
+        if now < next {
             return;
         }
-        self.rstat.next += (now - self.rstat.next) / period * period + period;
+        self.rstat.next = Some(next + (now - next) / period * period + period);
         let n = self.groups.list.len();
         self.rstat.groups.resize(n, Flushed::default());
         for g in 1..n {
@@ -166,6 +167,34 @@ mod tests {
         let c = k.mmap(pid, MmapArgs::anon(4 * 4096, Prot::RW)).unwrap();
         write_pages(&mut k, pid, c, 4, |i| i);
         k.config.stats_flush_ns = 0;
+        assert_eq!(k.seen_len(g, 0) + k.seen_len(g, 1), live_anon(&k, g));
+    }
+
+    #[test]
+    fn the_first_flush_comes_at_the_phase_asked() {
+        // A quarter period in, where the default would wait for half a period.
+        let phase = STATS_FLUSH_NS / 4;
+        let mut k = boot_with("x86-64", |c| {
+            c.memory_max = Some(32 << 20);
+            c.stats_flush_phase_ns = Some(phase);
+        });
+        let pid = spawn(&mut k);
+        let g = k.process(pid).unwrap().group.0;
+        let a = k.mmap(pid, MmapArgs::anon(64 * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, 64, |i| i);
+        k.flush_stats_if_due();
+        assert_eq!(k.seen_len(g, 0) + k.seen_len(g, 1), 0, "not flushed yet");
+        k.advance_clock_for_test(phase);
+        k.flush_stats_if_due();
+        assert_eq!(k.seen_len(g, 0) + k.seen_len(g, 1), live_anon(&k, g));
+        // The next a whole period after it, not at the default's half period.
+        let b = k.mmap(pid, MmapArgs::anon(16 * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, b, 16, |i| i);
+        k.advance_clock_for_test(STATS_FLUSH_NS / 2);
+        k.flush_stats_if_due();
+        assert_eq!(k.seen_len(g, 0) + k.seen_len(g, 1) + 16, live_anon(&k, g));
+        k.advance_clock_for_test(STATS_FLUSH_NS / 2);
+        k.flush_stats_if_due();
         assert_eq!(k.seen_len(g, 0) + k.seen_len(g, 1), live_anon(&k, g));
     }
 
