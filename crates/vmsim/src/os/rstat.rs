@@ -24,7 +24,10 @@
 //! vmsim flushes on the run's clock ([`Kernel::io_now`]), every
 //! [`KernelConfig::stats_flush_ns`](super::KernelConfig::stats_flush_ns), the first
 //! half a period in (Linux's worker keeps the machine's phase, not the program's: on
-//! average the first flush comes half a period after a group is made). The root
+//! average the first flush comes half a period after a group is made), or at
+//! [`KernelConfig::stats_flush_phase_ns`](super::KernelConfig::stats_flush_phase_ns)
+//! (`--stats-flush-phase-ms`): on Linux the phase differs from run to run, and a
+//! program whose outcome hangs on it can be run at several. The root
 //! group's figures are read as they are: on Linux they have been flushed all along,
 //! and a run without a limit keeps its results exactly as before. A period of 0
 //! (`--stats-flush-ms 0`) reads every group's figures as they are.
@@ -33,7 +36,10 @@
 //! time, and this model's kernel is cheaper than a virtual machine's). So the default
 //! period is Linux's 2 s divided by [`CLOCK_SPEEDUP_PERCENT`], the ratio measured on
 //! the validation corpus on the machines vmsim is validated on, and a program sees
-//! about as many flushes as on Linux there.
+//! about as many flushes as on Linux there. A program that computes far more than it
+//! faults runs longer on the run's clock than natively (an access that hits the TLB
+//! costs a cycle; `bzip2`, `xz` and sqlite3 took 1.5 to 2.2 times their native time,
+//! docs/kernel.md), so it sees its first flush earlier in its work than on Linux.
 
 use super::Kernel;
 
