@@ -40,6 +40,8 @@ use serde::Serialize;
 pub const INFER_CHUNK: u64 = 2 << 20;
 const RUN: usize = 512;
 const PAGE_CACHE: usize = 4096;
+/// A slot of [`Sim::pages`] that knows nothing (no address is in its stretch).
+const NOT_KNOWN: (u64, u64, u64) = (u64::MAX, 0, 0);
 
 /// What the replay counted, beyond the kernel's and the hardware's counters.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
@@ -189,8 +191,10 @@ pub struct Sim<'k> {
     threads: FxHashSet<(TracePid, TraceTid)>,
     shm: FxHashMap<u32, crate::os::ShmId>,
     files: FxHashMap<u32, crate::os::FileId>,
-    /// Known-mapped pages of inferring processes: (kernel pid << 52 | page), per slot.
-    pages: Vec<u64>,
+    /// Known-mapped stretches of inferring processes, one per slot by aligned
+    /// [`INFER_CHUNK`]: (kernel pid << 52 | chunk, start, end), the part of the chunk
+    /// that one area covered when it was last looked up.
+    pages: Vec<(u64, u64, u64)>,
     last: Option<(TracePid, Proc)>,
     run_pid: Option<Pid>,
     /// Whether the run is of instruction fetches (they go through another TLB than
@@ -227,7 +231,7 @@ impl<'k> Sim<'k> {
             threads: FxHashSet::default(),
             shm: FxHashMap::default(),
             files: FxHashMap::default(),
-            pages: vec![u64::MAX; PAGE_CACHE],
+            pages: vec![NOT_KNOWN; PAGE_CACHE],
             last: None,
             run_pid: None,
             run_fetch: false,
@@ -659,17 +663,29 @@ impl<'k> Sim<'k> {
     /// Makes sure `va` is mapped for an inferring process; false if it cannot be.
     #[inline]
     fn ensure_mapped(&mut self, p: Proc, va: u64, kind: AccessKind) -> bool {
-        let page = va >> self.kernel.page_size().trailing_zeros();
-        let tag = (p.pid.0 as u64) << 52 | page;
-        let slot = page as usize % PAGE_CACHE;
-        if self.pages[slot] == tag {
+        let chunk = va / INFER_CHUNK;
+        let tag = (p.pid.0 as u64) << 52 | chunk;
+        let slot = chunk as usize % PAGE_CACHE;
+        let (known, start, end) = self.pages[slot];
+        if known == tag && start <= va && va < end {
             return true;
         }
-        let ok = self.infer(p, va, kind);
-        if ok {
-            self.pages[slot] = tag;
+        if !self.infer(p, va, kind) {
+            return false;
         }
-        ok
+        // Remember the stretch of the chunk that the area holding `va` covers: the
+        // accesses after it in that stretch need no lookup.
+        if let Some(v) = self
+            .kernel
+            .process(p.pid)
+            .and_then(|pr| pr.mm.as_ref())
+            .and_then(|mm| mm.vmas.find(VirtAddr(va)))
+        {
+            let lo = chunk * INFER_CHUNK;
+            let hi = lo.saturating_add(INFER_CHUNK);
+            self.pages[slot] = (tag, v.start.0.max(lo), v.end.0.min(hi));
+        }
+        true
     }
 
     #[cold]
@@ -717,7 +733,7 @@ impl<'k> Sim<'k> {
     }
 
     fn forget_pages(&mut self) {
-        self.pages.fill(u64::MAX);
+        self.pages.fill(NOT_KNOWN);
     }
 
     /// Whether `e` may be the first event of a process the trace never started with

@@ -102,6 +102,74 @@ fn scan_simd<const W: usize>(lo: &[u32], hi: &[u32], ids: &[u32], key: u64, asid
     scan_fixed::<W>(lo, hi, ids, key, asid)
 }
 
+/// For an insert into a set of `W` ways (a multiple of 4, at most 32): bit `w` of the
+/// first mask set where way `w` holds `key` for `asid` exactly, of the second where way
+/// `w` is empty, four ways at a time with SSE2 (see [`scan_simd`]).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn insert_masks<const W: usize>(
+    lo: &[u32],
+    hi: &[u32],
+    ids: &[u32],
+    key: u64,
+    asid: u32,
+) -> (u32, u32) {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128,
+        _mm_movemask_ps, _mm_set1_epi32,
+    };
+    if W % 4 != 0 || W > 32 || lo.len() < W || hi.len() < W || ids.len() < W {
+        return insert_masks_any(lo, hi, ids, key, asid);
+    }
+    // SAFETY: SSE2 is part of the x86-64 baseline. Each slice holds at least `W` u32s
+    // (checked above), so the 16 bytes loaded at `4 * g` for `g < W / 4` are inside it;
+    // the loads are unaligned ones.
+    unsafe {
+        let klo = _mm_set1_epi32(key as u32 as i32);
+        let khi = _mm_set1_epi32((key >> 32) as u32 as i32);
+        let want = _mm_set1_epi32(asid as i32);
+        let ilo = _mm_set1_epi32(INVALID as u32 as i32);
+        let ihi = _mm_set1_epi32((INVALID >> 32) as u32 as i32);
+        let (mut same, mut empty) = (0u32, 0u32);
+        for g in 0..W / 4 {
+            let l = _mm_loadu_si128(lo.as_ptr().add(4 * g) as *const __m128i);
+            let h = _mm_loadu_si128(hi.as_ptr().add(4 * g) as *const __m128i);
+            let i = _mm_loadu_si128(ids.as_ptr().add(4 * g) as *const __m128i);
+            let k = _mm_and_si128(_mm_cmpeq_epi32(l, klo), _mm_cmpeq_epi32(h, khi));
+            let s = _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(k, _mm_cmpeq_epi32(i, want))));
+            let e = _mm_and_si128(_mm_cmpeq_epi32(l, ilo), _mm_cmpeq_epi32(h, ihi));
+            same |= (s as u32) << (4 * g);
+            empty |= (_mm_movemask_ps(_mm_castsi128_ps(e)) as u32) << (4 * g);
+        }
+        (same, empty)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn insert_masks<const W: usize>(
+    lo: &[u32],
+    hi: &[u32],
+    ids: &[u32],
+    key: u64,
+    asid: u32,
+) -> (u32, u32) {
+    insert_masks_any(lo, hi, ids, key, asid)
+}
+
+/// [`insert_masks`] for any set of at most 32 ways, a way at a time.
+#[inline(always)]
+fn insert_masks_any(lo: &[u32], hi: &[u32], ids: &[u32], key: u64, asid: u32) -> (u32, u32) {
+    let (klo, khi) = (key as u32, (key >> 32) as u32);
+    let (ilo, ihi) = (INVALID as u32, (INVALID >> 32) as u32);
+    let (mut same, mut empty) = (0u32, 0u32);
+    for w in 0..lo.len().min(hi.len()).min(ids.len()).min(32) {
+        same |= ((lo[w] == klo && hi[w] == khi && ids[w] == asid) as u32) << w;
+        empty |= ((lo[w] == ilo && hi[w] == ihi) as u32) << w;
+    }
+    (same, empty)
+}
+
 /// Marks `way` of `set` used in a tree pseudo-LRU: every node on the way's path points
 /// away from the half just used.
 #[inline(always)]
@@ -473,8 +541,8 @@ impl<V: Copy + Default> SetAssoc<V> {
     ) -> (usize, Option<Evicted<V>>) {
         let base = self.set_of(index_src) * self.ways;
         let end = base + self.ways;
-        // One pass: the way already holding (key, asid), else the first empty way, else
-        // the policy's victim.
+        // The way already holding (key, asid), else the first empty way, else the
+        // policy's victim: for the common widths, both found in one pass of compares.
         let (klo, khi) = (key as u32, (key >> 32) as u32);
         let (ilo, ihi) = (INVALID as u32, (INVALID >> 32) as u32);
         let (lo, hi, ids) = (
@@ -484,13 +552,29 @@ impl<V: Copy + Default> SetAssoc<V> {
         );
         let mut same = NOT_FOUND;
         let mut empty = NOT_FOUND;
-        for w in 0..lo.len().min(hi.len()).min(ids.len()) {
-            if lo[w] == klo && hi[w] == khi && ids[w] == asid {
-                same = w;
-                break;
+        let masks = match self.ways {
+            4 => Some(insert_masks::<4>(lo, hi, ids, key, asid)),
+            8 => Some(insert_masks::<8>(lo, hi, ids, key, asid)),
+            12 => Some(insert_masks::<12>(lo, hi, ids, key, asid)),
+            16 => Some(insert_masks::<16>(lo, hi, ids, key, asid)),
+            _ => None,
+        };
+        if let Some((s, e)) = masks {
+            // The lowest way of each mask is the first a scan in way order finds.
+            if s != 0 {
+                same = s.trailing_zeros() as usize;
+            } else if e != 0 {
+                empty = e.trailing_zeros() as usize;
             }
-            if empty == NOT_FOUND && lo[w] == ilo && hi[w] == ihi {
-                empty = w;
+        } else {
+            for w in 0..lo.len().min(hi.len()).min(ids.len()) {
+                if lo[w] == klo && hi[w] == khi && ids[w] == asid {
+                    same = w;
+                    break;
+                }
+                if empty == NOT_FOUND && lo[w] == ilo && hi[w] == ihi {
+                    empty = w;
+                }
             }
         }
         let way = if same != NOT_FOUND {
@@ -556,14 +640,24 @@ impl<V: Copy + Default> SetAssoc<V> {
         if self.valid == 0 {
             return 0;
         }
+        // Empty slots are passed over with two compares: a flush of one address space
+        // (a reclaim batch's shootdown) often finds most of a large array empty.
+        let (ilo, ihi) = (INVALID as u32, (INVALID >> 32) as u32);
         let mut n = 0;
-        for slot in 0..self.ids.len() {
-            let (k, a) = self.tag(slot);
-            if k != INVALID && pred(k, a) {
-                self.set_tag(slot, INVALID, 0);
+        let slots = self.ids.len().min(self.key_lo.len()).min(self.key_hi.len());
+        for slot in 0..slots {
+            let (lo, hi) = (self.key_lo[slot], self.key_hi[slot]);
+            if lo == ilo && hi == ihi {
+                continue;
+            }
+            if pred(lo as u64 | (hi as u64) << 32, self.ids[slot]) {
+                self.key_lo[slot] = ilo;
+                self.key_hi[slot] = ihi;
+                self.ids[slot] = 0;
                 n += 1;
             }
         }
+        self.valid -= n as usize;
         n
     }
 
@@ -596,6 +690,52 @@ mod tests {
     fn fill(sa: &mut SetAssoc<u32>, keys: &[u64]) {
         for &k in keys {
             sa.insert(0, k, 0, k as u32);
+        }
+    }
+
+    /// The masks an insert takes at the common widths are the way-by-way ones: over
+    /// sets of random keys, ids and empty ways, with the key sought in none, one or
+    /// several ways (under other ids too).
+    #[test]
+    fn insert_masks_are_the_way_by_way_ones() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..2000 {
+            let key = next() % 4;
+            let asid = (next() % 3) as u32;
+            let set: Vec<(u64, u32)> = (0..16)
+                .map(|_| match next() % 3 {
+                    0 => (INVALID, 0),
+                    _ => ((next() % 4) | ((next() % 2) << 40), (next() % 3) as u32),
+                })
+                .collect();
+            let lo: Vec<u32> = set.iter().map(|e| e.0 as u32).collect();
+            let hi: Vec<u32> = set.iter().map(|e| (e.0 >> 32) as u32).collect();
+            let ids: Vec<u32> = set.iter().map(|e| e.1).collect();
+            let want = |w: usize| insert_masks_any(&lo[..w], &hi[..w], &ids[..w], key, asid);
+            assert_eq!(
+                insert_masks::<4>(&lo[..4], &hi[..4], &ids[..4], key, asid),
+                want(4)
+            );
+            assert_eq!(
+                insert_masks::<8>(&lo[..8], &hi[..8], &ids[..8], key, asid),
+                want(8)
+            );
+            assert_eq!(
+                insert_masks::<12>(&lo[..12], &hi[..12], &ids[..12], key, asid),
+                want(12)
+            );
+            assert_eq!(insert_masks::<16>(&lo, &hi, &ids, key, asid), want(16));
+            let (same, empty) = want(16);
+            for (w, e) in set.iter().enumerate() {
+                assert_eq!(same >> w & 1 == 1, *e == (key, asid));
+                assert_eq!(empty >> w & 1 == 1, e.0 == INVALID);
+            }
         }
     }
 

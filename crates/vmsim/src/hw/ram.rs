@@ -175,6 +175,13 @@ impl<T: Zeroed + Default + PartialEq> FrameArray<T> {
         }
     }
 
+    /// Entry `i` when the array is flat and `i` is within it; `None` otherwise (a
+    /// chunked array, or beyond the end).
+    #[inline(always)]
+    pub fn load_flat(&self, i: u64) -> Option<T> {
+        self.flat.get(i as usize).copied()
+    }
+
     #[inline(always)]
     fn load_chunked(&self, i: u64) -> T {
         match self.chunks.get((i >> CHUNK_SHIFT) as usize) {
@@ -470,8 +477,39 @@ impl PhysMem {
 
     /// Reads a little-endian value of `bytes` bytes (1 to 8) at `pa`, which must not
     /// cross a frame boundary (PTEs are naturally aligned).
-    #[inline]
+    #[inline(always)]
     pub fn read_uint(&self, pa: PhysAddr, bytes: u32) -> Result<u64, OutOfRange> {
+        if bytes == 8 {
+            if let Some(v) = self.read_u64_flat(pa) {
+                return Ok(v);
+            }
+        }
+        self.read_uint_any(pa, bytes)
+    }
+
+    /// An aligned eight-byte read where the frame index is flat (every common machine):
+    /// what [`PhysMem::read_uint`] gives, in a dozen instructions instead of a call. A
+    /// page walk reads four or five entries per TLB miss this way. `None` for anything
+    /// else (misaligned, beyond RAM, a chunked index), which the general read handles.
+    #[inline(always)]
+    fn read_u64_flat(&self, pa: PhysAddr) -> Option<u64> {
+        if pa.0 & 7 != 0 {
+            return None;
+        }
+        // In the flat index, so below `nr_frames`: the eight aligned bytes lie in RAM.
+        let slot = self.slot_of.load_flat(pa.0 >> self.page_shift)?;
+        if slot == 0 {
+            return Some(0);
+        }
+        let at =
+            (((slot - 1) as usize) << self.page_shift) + (pa.0 & (self.frame_size() - 1)) as usize;
+        let b = self.store.get(at..at + 8)?;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+
+    /// [`PhysMem::read_uint`] for any width and index.
+    #[inline(never)]
+    fn read_uint_any(&self, pa: PhysAddr, bytes: u32) -> Result<u64, OutOfRange> {
         self.check(pa, bytes as u64)?;
         let pfn = pa.0 >> self.page_shift;
         let off = (pa.0 & (self.frame_size() - 1)) as usize;
@@ -552,6 +590,40 @@ impl PhysMem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An eight-byte read gives what the general read gives, on a flat index and a
+    /// chunked one, aligned or not, in frames written and not, at the end of RAM and
+    /// beyond it.
+    #[test]
+    fn the_fast_eight_byte_read_is_the_general_one() {
+        for chunked in [false, true] {
+            let mut ram = PhysMem::new(12, 64);
+            if chunked {
+                ram.slot_of = FrameArray::chunked(64);
+            }
+            for f in [0u64, 3, 63] {
+                ram.write_uint(PhysAddr(f * 4096 + 8), 8, 0x0123_4567_89ab_cdef ^ f)
+                    .unwrap();
+                ram.write_uint(PhysAddr(f * 4096 + 4088), 8, u64::MAX - f)
+                    .unwrap();
+            }
+            let size = ram.size();
+            for pa in [0, 8, 5, 16, 4088, 3 * 4096 + 8, 3 * 4096 + 9, 7 * 4096]
+                .into_iter()
+                .chain([size - 8, size - 4, size, size + 8, u64::MAX - 7])
+            {
+                let pa = PhysAddr(pa);
+                assert_eq!(
+                    ram.read_uint(pa, 8),
+                    ram.read_uint_any(pa, 8),
+                    "{pa:?} chunked {chunked}"
+                );
+            }
+            assert_eq!(ram.read_uint(PhysAddr(8), 8), Ok(0x0123_4567_89ab_cdef));
+            assert_eq!(ram.read_uint(PhysAddr(size - 8), 8), Ok(u64::MAX - 63));
+            assert!(ram.read_uint(PhysAddr(size), 8).is_err());
+        }
+    }
 
     #[test]
     fn unwritten_memory_reads_zero_and_costs_nothing() {

@@ -18,7 +18,7 @@
 //! Bits from `pa_bits` to 51 are reserved: a present entry with one set faults, as does
 //! PS at a level that cannot hold leaves or a huge leaf whose frame is misaligned.
 
-use super::{bits_of, flags_of, AdBits, FlagBit, Flags, Pte};
+use super::{bits_of, AdBits, FlagBit, Flags, Pte};
 use crate::addr::Pfn;
 use crate::hw::paging::Paging;
 
@@ -74,11 +74,40 @@ fn reserved_mask(p: &Paging) -> u64 {
     ((1u64 << 52) - 1) & !((1u64 << p.pa_bits) - 1)
 }
 
+// The decoder moves bits instead of testing them one by one: RW, A and D sit where
+// WRITE, ACCESSED and DIRTY do, and the others are a shift away.
+const _: () = assert!(
+    Flags::WRITE.0 as u64 == RW
+        && Flags::ACCESSED.0 as u64 == A
+        && Flags::DIRTY.0 as u64 == D
+        && Flags::USER.0 as u64 == US << 1
+        && Flags::WRITE_THROUGH.0 as u64 == PWT << 5
+        && Flags::NO_CACHE.0 as u64 == PCD << 3
+        && Flags::GLOBAL.0 as u64 == G >> 4
+        && Flags::EXEC.0 == 1 << 2
+);
+
+/// The flags of [`COMMON_BITS`] and EXEC (as [`super::flags_of`] would give them), in
+/// a few shifts: a walk decodes every entry it reads.
+#[inline(always)]
 fn common_flags(raw: u64) -> Flags {
-    flags_of(raw, Flags::READ, &COMMON_BITS).with(Flags::EXEC, raw & NX == 0)
+    let f = Flags::READ.0 as u64
+        | (raw & (RW | A))
+        | (raw & US) << 1
+        | (raw & PWT) << 5
+        | (raw & PCD) << 3
+        | ((raw & NX == 0) as u64) << 2;
+    Flags(f as u16)
+}
+
+/// The flags of a leaf: [`common_flags`] and those of [`LEAF_BITS`].
+#[inline(always)]
+fn leaf_flags(raw: u64) -> Flags {
+    Flags(common_flags(raw).0 | (raw & D) as u16 | ((raw & G) >> 4) as u16)
 }
 
 /// Decodes an x86-64 entry read at `level`.
+#[inline]
 pub fn decode(p: &Paging, raw: u64, level: u32) -> Pte {
     if raw & P == 0 {
         return Pte::Absent;
@@ -108,7 +137,7 @@ pub fn decode(p: &Paging, raw: u64, level: u32) -> Pte {
     }
     Pte::Leaf {
         pfn: Pfn(frame_addr >> PAGE_SHIFT),
-        flags: flags_of(raw, common_flags(raw), &LEAF_BITS),
+        flags: leaf_flags(raw),
     }
 }
 
@@ -142,6 +171,7 @@ pub use super::present_bit_0::{encode_soft, max_soft, soft_value};
 mod tests {
     use super::*;
     use crate::hw::paging::Format;
+    use crate::hw::pte::flags_of;
     use crate::hw::pte::test_util::{check_flag_bits, check_round_trips};
     use crate::hw::pte::AdUpdate;
 
@@ -159,6 +189,27 @@ mod tests {
             &[1, 2, 3],
             true,
         )
+    }
+
+    /// The shifts of `common_flags` and `leaf_flags` give what the tables say, for
+    /// every combination of the bits they read.
+    #[test]
+    fn decoded_flags_are_the_tables() {
+        let bits = [RW, US, PWT, PCD, A, D, PS, G, NX, 1 << 9, 1 << 11];
+        for m in 0u32..1 << bits.len() {
+            let raw = P | bits
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| m >> i & 1 != 0)
+                .fold(0, |r, (_, b)| r | b);
+            let common = flags_of(raw, Flags::READ, &COMMON_BITS).with(Flags::EXEC, raw & NX == 0);
+            assert_eq!(common_flags(raw), common, "{raw:#x}");
+            assert_eq!(
+                leaf_flags(raw),
+                flags_of(raw, common, &LEAF_BITS),
+                "{raw:#x}"
+            );
+        }
     }
 
     #[test]
