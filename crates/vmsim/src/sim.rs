@@ -40,6 +40,8 @@ use serde::Serialize;
 pub const INFER_CHUNK: u64 = 2 << 20;
 const RUN: usize = 512;
 const PAGE_CACHE: usize = 4096;
+/// How many events ahead the fast path of a replay prefetches its batch.
+const EVENTS_AHEAD: usize = 64;
 /// A slot of [`Sim::pages`] that knows nothing (no address is in its stretch).
 const NOT_KNOWN: (u64, u64, u64) = (u64::MAX, 0, 0);
 
@@ -385,7 +387,13 @@ impl<'k> Sim<'k> {
         let run = &mut self.run[len..len + room];
         let kinds = &mut self.kinds[len..len + room];
         let mut n = 0;
-        for e in &events[..room] {
+        for (k, e) in events[..room].iter().enumerate() {
+            // The batch was written on the reader's CPU: asking for its lines a few
+            // hundred bytes ahead overlaps their transfers, which the loop would
+            // otherwise wait for one by one.
+            if let Some(ahead) = events.get(k + EVENTS_AHEAD) {
+                crate::hw::ram::prefetch_host(ahead);
+            }
             let Event::Access(a) = *e else { break };
             let end = a.va.0.saturating_add(a.size.max(1) as u64 - 1);
             if a.pid != tpid
