@@ -359,6 +359,10 @@ pub struct Mmu {
     asid: u32,
     pte_read_latency: u32,
     walk_cache_latency: u32,
+    /// [`Mmu::estimated_cycles`], kept as the counters it is made of move (every TLB
+    /// lookup, walk-cache lookup and PTE read at its latency): the clock of a replay
+    /// reads it at nearly every fault.
+    cycles: u64,
     /// Counters of the MMU as a whole.
     pub counters: MmuCounters,
 }
@@ -429,6 +433,7 @@ impl Mmu {
             asid: 0,
             pte_read_latency: spec.pte_read_latency,
             walk_cache_latency: spec.walk_cache_latency,
+            cycles: 0,
             counters: MmuCounters::default(),
         }
     }
@@ -527,6 +532,7 @@ impl Mmu {
                 if let Some(e) = tlb.lookup_first(va, asid) {
                     if e.perms & mask == want {
                         tlb.counters.hits[(e.level as usize).min(MAX_LEVELS)] += 1;
+                        self.cycles += tlb.latency as u64;
                         self.counters.translations[access as usize] += 1;
                         let offset = va.0 & ((1u64 << (e.shift & 63)) - 1);
                         return Ok(PhysAddr(e.pa_base | offset));
@@ -590,6 +596,7 @@ impl Mmu {
         };
         let done = tlb.lookup_first_run(n, asid, va_of, take);
         tlb.counters.hits[(tlb.first_level() as usize).min(MAX_LEVELS)] += done as u64;
+        self.cycles += done as u64 * tlb.latency as u64;
         for (c, k) in self.counters.translations.iter_mut().zip(counted) {
             *c += k;
         }
@@ -657,9 +664,12 @@ impl Mmu {
                 let e = hit.entry;
                 if e.perms & mask == want {
                     self.tlbs[t].counters.hits[e.level as usize] += 1;
+                    self.cycles += self.tlbs[t].latency as u64;
                     if probed > 1 {
                         for i in 0..probed - 1 {
-                            self.tlbs[path.tlb[i] as usize].counters.misses[e.level as usize] += 1;
+                            let m = &mut self.tlbs[path.tlb[i] as usize];
+                            m.counters.misses[e.level as usize] += 1;
+                            self.cycles += m.latency as u64;
                         }
                         self.refill_above(path, probed - 1, va, asid, e, rec);
                     }
@@ -696,7 +706,9 @@ impl Mmu {
         match self.walk(ram, va, access, mode, rec) {
             Ok(e) => {
                 for i in 0..probed {
-                    self.tlbs[path.tlb[i] as usize].counters.misses[e.level as usize] += 1;
+                    let m = &mut self.tlbs[path.tlb[i] as usize];
+                    m.counters.misses[e.level as usize] += 1;
+                    self.cycles += m.latency as u64;
                 }
                 self.refill_above(path, path.len as usize, va, asid, e, rec);
                 let offset = va.0 & ((1u64 << self.paging.level_shift(e.level as u32)) - 1);
@@ -704,7 +716,9 @@ impl Mmu {
             }
             Err((cause, entry)) => {
                 for i in 0..probed {
-                    self.tlbs[path.tlb[i] as usize].counters.misses[0] += 1;
+                    let m = &mut self.tlbs[path.tlb[i] as usize];
+                    m.counters.misses[0] += 1;
+                    self.cycles += m.latency as u64;
                 }
                 let mut f = self.fault(va, access, mode, cause);
                 f.entry = entry;
@@ -782,6 +796,7 @@ impl Mmu {
         let mut acc = Flags::RWX | Flags::USER;
         for wc in self.pwcs.iter_mut() {
             let hit = wc.lookup(va, asid);
+            self.cycles += self.walk_cache_latency as u64;
             if R::ENABLED {
                 rec.step(Step::WalkCache {
                     level: wc.level,
@@ -804,6 +819,7 @@ impl Mmu {
                 .read_uint(pte_addr, pte_bytes)
                 .map_err(|_| (FaultCause::BusError { pa: pte_addr }, None))?;
             self.counters.pte_reads += 1;
+            self.cycles += self.pte_read_latency as u64;
             let pte = self.paging.decode(raw, level);
             let entry = (level == 1).then_some(pte_addr);
             let record = |rec: &mut R, paging: &Paging, updated: Option<u64>| {
@@ -967,7 +983,14 @@ impl Mmu {
 
     /// Estimated cycles spent translating so far: every TLB lookup at its level's latency,
     /// every walk-cache lookup and every PTE read at theirs.
+    #[inline]
     pub fn estimated_cycles(&self) -> u64 {
+        debug_assert_eq!(self.cycles, self.cycles_from_counters());
+        self.cycles
+    }
+
+    /// [`Mmu::estimated_cycles`] worked out from the counters themselves.
+    fn cycles_from_counters(&self) -> u64 {
         let tlb: u64 = self
             .tlbs
             .iter()
@@ -984,6 +1007,7 @@ impl Mmu {
     /// Resets every counter of the MMU, its TLBs and walk caches (contents stay).
     pub fn reset_counters(&mut self) {
         self.counters = MmuCounters::default();
+        self.cycles = 0;
         for t in &mut self.tlbs {
             t.counters = Default::default();
         }

@@ -485,6 +485,18 @@ fn counters_and_cycles_add_up() {
     assert_eq!(l2.total_misses(), 100);
     assert_eq!(l2.total_hits(), l1.total_misses() - 100);
     assert!(r.m.mmu.estimated_cycles() > 300);
+    assert_eq!(r.m.mmu.estimated_cycles(), r.m.mmu.cycles_from_counters());
+    // A fault, a write to a page cached clean (a walk again) and a stepped
+    // translation count their lookups too.
+    assert!(r.read(0x90_0000).is_err());
+    r.tr(0x10_0000, AccessKind::Write, Privilege::User).unwrap();
+    let _ = r.m.mmu.translate_explained(
+        &mut r.m.ram,
+        VirtAddr(0x10_1000),
+        AccessKind::Read,
+        Privilege::User,
+    );
+    assert_eq!(r.m.mmu.estimated_cycles(), r.m.mmu.cycles_from_counters());
     r.m.mmu.reset_counters();
     assert_eq!(r.m.mmu.estimated_cycles(), 0);
 }
@@ -540,6 +552,10 @@ fn runs_translate_exactly_as_single_calls() {
             }
             assert_eq!(a, b, "{repl:?} {kind:?}");
             assert_eq!(one.m.mmu.counters, run.m.mmu.counters, "{repl:?}");
+            // The running cycle count is the one the counters make, both ways.
+            for m in [&one.m.mmu, &run.m.mmu] {
+                assert_eq!(m.estimated_cycles(), m.cycles_from_counters(), "{repl:?}");
+            }
             for (x, y) in one.m.mmu.tlbs().iter().zip(run.m.mmu.tlbs()) {
                 assert_eq!(x.counters, y.counters, "{repl:?} {}", x.name);
             }
