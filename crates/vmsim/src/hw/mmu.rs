@@ -468,10 +468,15 @@ impl Mmu {
 
     /// Exchanges the TLBs of level `level` and up with `other`'s (an MMU of the same
     /// machine): how a TLB the CPUs share follows the running CPU.
+    /// Each MMU's clock ([`Mmu::estimated_cycles`]) counts the lookups of the TLBs it
+    /// holds, so the cycles of the lookups made in the exchanged ones go with them.
     pub(crate) fn swap_tlbs_from(&mut self, other: &mut Mmu, level: u32) {
         for (mine, theirs) in self.tlbs.iter_mut().zip(other.tlbs.iter_mut()) {
             if mine.level >= level {
+                let (a, b) = (lookup_cycles(mine), lookup_cycles(theirs));
                 std::mem::swap(mine, theirs);
+                self.cycles = self.cycles + b - a;
+                other.cycles = other.cycles + a - b;
             }
         }
     }
@@ -991,11 +996,7 @@ impl Mmu {
 
     /// [`Mmu::estimated_cycles`] worked out from the counters themselves.
     fn cycles_from_counters(&self) -> u64 {
-        let tlb: u64 = self
-            .tlbs
-            .iter()
-            .map(|t| (t.counters.total_hits() + t.counters.total_misses()) * t.latency as u64)
-            .sum();
+        let tlb: u64 = self.tlbs.iter().map(lookup_cycles).sum();
         let pwc: u64 = self
             .pwcs
             .iter()
@@ -1015,6 +1016,11 @@ impl Mmu {
             w.counters = Default::default();
         }
     }
+}
+
+/// The cycles of every lookup `t` has counted, at its latency.
+fn lookup_cycles(t: &Tlb) -> u64 {
+    (t.counters.total_hits() + t.counters.total_misses()) * t.latency as u64
 }
 
 #[cfg(test)]
