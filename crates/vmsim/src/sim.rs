@@ -39,10 +39,10 @@ use serde::Serialize;
 /// Bytes of the aligned chunks regions are inferred in.
 pub const INFER_CHUNK: u64 = 2 << 20;
 const RUN: usize = 512;
-const PAGE_CACHE: usize = 4096;
+const MAPPED_SLOTS: usize = 4096;
 /// How many events ahead the fast path of a replay prefetches its batch.
 const EVENTS_AHEAD: usize = 64;
-/// A slot of [`Sim::pages`] that knows nothing (no address is in its stretch).
+/// A slot of [`Sim::mapped`] that knows nothing (no address is in its stretch).
 const NOT_KNOWN: (u64, u64, u64) = (u64::MAX, 0, 0);
 
 /// What the replay counted, beyond the kernel's and the hardware's counters.
@@ -196,7 +196,7 @@ pub struct Sim<'k> {
     /// Known-mapped stretches of inferring processes, one per slot by aligned
     /// [`INFER_CHUNK`]: (kernel pid << 52 | chunk, start, end), the part of the chunk
     /// that one area covered when it was last looked up.
-    pages: Vec<(u64, u64, u64)>,
+    mapped: Vec<(u64, u64, u64)>,
     last: Option<(TracePid, Proc)>,
     run_pid: Option<Pid>,
     /// Whether the run is of instruction fetches (they go through another TLB than
@@ -233,7 +233,7 @@ impl<'k> Sim<'k> {
             threads: FxHashSet::default(),
             shm: FxHashMap::default(),
             files: FxHashMap::default(),
-            pages: vec![NOT_KNOWN; PAGE_CACHE],
+            mapped: vec![NOT_KNOWN; MAPPED_SLOTS],
             last: None,
             run_pid: None,
             run_fetch: false,
@@ -673,8 +673,8 @@ impl<'k> Sim<'k> {
     fn ensure_mapped(&mut self, p: Proc, va: u64, kind: AccessKind) -> bool {
         let chunk = va / INFER_CHUNK;
         let tag = (p.pid.0 as u64) << 52 | chunk;
-        let slot = chunk as usize % PAGE_CACHE;
-        let (known, start, end) = self.pages[slot];
+        let slot = chunk as usize % MAPPED_SLOTS;
+        let (known, start, end) = self.mapped[slot];
         if known == tag && start <= va && va < end {
             return true;
         }
@@ -691,7 +691,7 @@ impl<'k> Sim<'k> {
         {
             let lo = chunk * INFER_CHUNK;
             let hi = lo.saturating_add(INFER_CHUNK);
-            self.pages[slot] = (tag, v.start.0.max(lo), v.end.0.min(hi));
+            self.mapped[slot] = (tag, v.start.0.max(lo), v.end.0.min(hi));
         }
         true
     }
@@ -740,8 +740,8 @@ impl<'k> Sim<'k> {
         true
     }
 
-    fn forget_pages(&mut self) {
-        self.pages.fill(NOT_KNOWN);
+    fn forget_mapped(&mut self) {
+        self.mapped.fill(NOT_KNOWN);
     }
 
     /// Whether `e` may be the first event of a process the trace never started with
@@ -815,7 +815,7 @@ impl<'k> Sim<'k> {
                 | Event::Mremap { .. }
                 | Event::ShmDetach { .. }
         ) {
-            self.forget_pages();
+            self.forget_mapped();
         }
         let r: Result<(), String> = match *e {
             Event::Access(_) => Ok(()),

@@ -468,6 +468,7 @@ impl Mmu {
 
     /// Exchanges the TLBs of level `level` and up with `other`'s (an MMU of the same
     /// machine): how a TLB the CPUs share follows the running CPU.
+    ///
     /// Each MMU's clock ([`Mmu::estimated_cycles`]) counts the lookups of the TLBs it
     /// holds, so the cycles of the lookups made in the exchanged ones go with them.
     pub(crate) fn swap_tlbs_from(&mut self, other: &mut Mmu, level: u32) {

@@ -493,18 +493,30 @@ impl PhysMem {
     /// else (misaligned, beyond RAM, a chunked index), which the general read handles.
     #[inline(always)]
     fn read_u64_flat(&self, pa: PhysAddr) -> Option<u64> {
-        if pa.0 & 7 != 0 {
-            return None;
-        }
-        // In the flat index, so below `nr_frames`: the eight aligned bytes lie in RAM.
-        let slot = self.slot_of.load_flat(pa.0 >> self.page_shift)?;
+        let slot = self.flat_slot(pa)?;
         if slot == 0 {
             return Some(0);
         }
-        let at =
-            (((slot - 1) as usize) << self.page_shift) + (pa.0 & (self.frame_size() - 1)) as usize;
+        let at = self.store_at(slot, pa);
         let b = self.store.get(at..at + 8)?;
         Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+
+    /// The frame slot (0: the frame reads as zeros) of an eight-byte aligned `pa` whose
+    /// frame the flat index covers, so below `nr_frames`: the eight bytes lie in RAM.
+    /// `None` for a misaligned address, one beyond RAM, or a chunked index.
+    #[inline(always)]
+    fn flat_slot(&self, pa: PhysAddr) -> Option<u32> {
+        if pa.0 & 7 != 0 {
+            return None;
+        }
+        self.slot_of.load_flat(pa.0 >> self.page_shift)
+    }
+
+    /// Where `pa`'s byte lies in `store`, its frame being in slot `slot` (not 0).
+    #[inline(always)]
+    fn store_at(&self, slot: u32, pa: PhysAddr) -> usize {
+        (((slot - 1) as usize) << self.page_shift) + (pa.0 & (self.frame_size() - 1)) as usize
     }
 
     /// [`PhysMem::read_uint`] for any width and index.
@@ -549,15 +561,11 @@ impl PhysMem {
     /// be).
     #[inline(always)]
     fn write_u64_flat(&mut self, pa: PhysAddr, value: u64) -> bool {
-        if pa.0 & 7 != 0 {
-            return false;
-        }
-        let slot = match self.slot_of.load_flat(pa.0 >> self.page_shift) {
+        let slot = match self.flat_slot(pa) {
             Some(s) if s != 0 => s,
             _ => return false,
         };
-        let at =
-            (((slot - 1) as usize) << self.page_shift) + (pa.0 & (self.frame_size() - 1)) as usize;
+        let at = self.store_at(slot, pa);
         match self.store.get_mut(at..at + 8) {
             Some(dst) => {
                 dst.copy_from_slice(&value.to_le_bytes());

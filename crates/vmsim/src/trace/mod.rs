@@ -1093,8 +1093,9 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
     mut f: impl FnMut(&[Event]) -> Result<(), E>,
 ) -> Result<(), E> {
     use std::sync::mpsc;
-    // Batches in flight: enough that neither side waits on a hiccup of the other,
-    // few enough to stay in the caches.
+    // Batches the reader may have ready beyond those on their way back: enough that
+    // neither side waits on a hiccup of the other, few enough (with the ones below,
+    // BATCHES in flight) to stay in the caches.
     const DEPTH: usize = 3;
     // Used batches go back to the reader this many at a time: a reader faster than
     // the replay waits for each one it gets back, and waking it costs the replay a
