@@ -30,14 +30,17 @@
 //! **Swap writes** take time too (two-list reclaim, the Linux model). Reclaim unmaps
 //! a dirty anonymous page and sends its write (`pageout`), and the page stays in the
 //! swap cache, charged and on the inactive list, until the write completes
-//! (`PG_writeback`). A reclaim pass's writes to adjacent slots form one request, as
-//! its plug merges them; a page swapped in before goes back to its old slot, so a
-//! program that touches its pages at random sends many small requests, and one
-//! that sweeps them a few large ones. Requests are served side by side (a virtual
-//! disk, like an NVMe device, takes many at once), each in the device's write
-//! latency plus its bytes at the write bandwidth
-//! ([`Storage::write_ns`](super::Storage::write_ns)), and reads do not queue behind
-//! them. At completion the page moves to the inactive tail
+//! (`PG_writeback`). A reclaim pass's writes to adjacent slots form one request (at
+//! most [`MAX_WRITE_PAGES`] pages), as its plug merges them; a page swapped in
+//! before goes back to its old slot, so a program that touches its pages at random
+//! sends many small requests, and one that sweeps them a few large ones. A memory
+//! group's pass holds its writes until the pass ends, as the plug Linux's
+//! `shrink_lruvec` opens does, unless it has to wait for one of them first (a task's
+//! plug is flushed when it sleeps); the machine's reclaim sends them after each
+//! batch of the scan. Requests are served side by side (a virtual disk, like an
+//! NVMe device, takes many at once), each in the device's write latency plus its
+//! bytes at the write bandwidth ([`Storage::write_ns`](super::Storage::write_ns)),
+//! and reads do not queue behind them. At completion the page moves to the inactive tail
 //! (`folio_rotate_reclaimable`), and the next reclaim frees it without another write.
 //! Until then a fault on it is minor (a swap-cache hit) and maps it again, dirty
 //! after the program's next store, so it is written once more when it next leaves.
@@ -56,6 +59,10 @@ use crate::addr::{Pfn, SwapSlot};
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+
+/// The most pages one swap write request holds (this machine's virtio disk takes 254
+/// segments a request: `/sys/block/vda/queue/max_segments`).
+const MAX_WRITE_PAGES: usize = 254;
 
 /// The most nanoseconds a run's sleeps may add up to (2^62, 146 years): the clock
 /// stays far from overflowing.
@@ -180,8 +187,8 @@ impl Kernel {
     }
 
     /// Sends the pass's swap writes to the device, a request per run of adjacent
-    /// slots, served side by side from now: each frame stays under writeback until
-    /// its request is done.
+    /// slots (at most [`MAX_WRITE_PAGES`] pages each), served side by side from now:
+    /// each frame stays under writeback until its request is done.
     pub(super) fn send_writes(&mut self) {
         let Some(mut writes) = self.inflight.writes.take() else {
             return;
@@ -191,10 +198,12 @@ impl Kernel {
         let storage = self.config.storage;
         writes.sort_unstable_by_key(|&(slot, _)| slot.0);
         for run in writes.chunk_by(|a, b| b.0 .0 == a.0 .0 + 1) {
-            let done = now.saturating_add(storage.write_ns(run.len() as u64 * page));
-            for &(_, pfn) in run {
-                self.inflight.writing.insert(pfn.0, done);
-                self.inflight.written.push(Reverse((done, pfn.0)));
+            for request in run.chunks(MAX_WRITE_PAGES) {
+                let done = now.saturating_add(storage.write_ns(request.len() as u64 * page));
+                for &(_, pfn) in request {
+                    self.inflight.writing.insert(pfn.0, done);
+                    self.inflight.written.push(Reverse((done, pfn.0)));
+                }
             }
         }
         writes.clear();
@@ -291,8 +300,21 @@ impl Kernel {
         }
     }
 
-    /// Waits for `pfn`'s write, if it is under writeback.
+    /// Sends the swap writes collected so far and goes on collecting (Linux flushes a
+    /// task's plug when it sleeps).
+    fn flush_writes(&mut self) {
+        if self.inflight.writes.is_some() {
+            self.send_writes();
+            self.inflight.writes = Some(std::mem::take(&mut self.inflight.write_scratch));
+        }
+    }
+
+    /// Waits for `pfn`'s write, if it is under writeback (sending it first if it is
+    /// still held with the pass's writes).
     pub(super) fn wait_write(&mut self, pfn: Pfn) {
+        if self.inflight.writing.get(&pfn.0) == Some(&u64::MAX) {
+            self.flush_writes();
+        }
         let now = self.io_now();
         if let Some(&done) = self.inflight.writing.get(&pfn.0) {
             if done != u64::MAX && done > now {
@@ -543,6 +565,56 @@ mod tests {
         assert_eq!(k.io_now(), run_done, "waited for the run");
         assert_eq!(k.writes_in_flight(), 0);
         assert!(!k.wait_first_io(), "nothing left in flight");
+    }
+
+    /// A run of adjacent slots longer than a request holds goes as several requests,
+    /// side by side: the device's largest, then the rest.
+    #[test]
+    fn a_long_run_of_writes_is_split_into_requests_the_device_takes() {
+        use super::MAX_WRITE_PAGES;
+        let mut k = boot("x86-64");
+        assert!(k.begin_writes());
+        let n = 2 * MAX_WRITE_PAGES + 92;
+        let pages: Vec<Pfn> = (0..n as u64).map(|i| Pfn(10_000 + i)).collect();
+        for (i, &p) in pages.iter().enumerate() {
+            k.queue_write(p, SwapSlot(1000 + i as u32));
+        }
+        let t0 = k.io_now();
+        k.send_writes();
+        let storage = k.config.storage;
+        let full = t0 + storage.write_ns(MAX_WRITE_PAGES as u64 * 4096);
+        let rest = t0 + storage.write_ns(92 * 4096);
+        for (i, &p) in pages.iter().enumerate() {
+            let done = if i < 2 * MAX_WRITE_PAGES { full } else { rest };
+            assert!(
+                k.writing_at(p, done - 1) && !k.writing_at(p, done),
+                "page {i}"
+            );
+        }
+    }
+
+    /// A reclaimer that has to wait for a write it is still holding sends the writes
+    /// it holds first (Linux flushes a task's plug when it sleeps), then waits for
+    /// that one; it goes on holding the writes after.
+    #[test]
+    fn waiting_for_a_held_write_sends_the_held_writes() {
+        let mut k = boot("x86-64");
+        assert!(k.begin_writes());
+        let (a, b) = (Pfn(3000), Pfn(3001));
+        k.queue_write(a, SwapSlot(10));
+        k.queue_write(b, SwapSlot(50));
+        let t0 = k.io_now();
+        k.wait_write(a);
+        let done = t0 + k.config.storage.write_ns(4096);
+        assert_eq!(k.io_now(), done, "waited for a's request");
+        assert!(!k.writing_at(a, done));
+        assert!(!k.writing_at(b, done), "b went with it, side by side");
+        assert!(k.collecting_writes(), "still holding the pass's writes");
+        let c = Pfn(3002);
+        k.queue_write(c, SwapSlot(90));
+        assert!(k.writing_at(c, u64::MAX - 1), "held until sent");
+        k.send_writes();
+        assert!(!k.writing_at(c, done + k.config.storage.write_ns(4096)));
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //!   `PG_workingset`, except a program's text in use, which stays.
 //! - A reclaim limited to a group or to kswapd, once it has its pages, stops scanning
 //!   the kind with less left and trims the other in proportion.
+//! - A group's pass holds the swap writes it starts until it ends (`inflight.rs`): a
+//!   pass that finds nothing it can free at once goes down the priorities writing
+//!   what it finds, and none of it comes back free before the pass is over.
 //! - After each priority's pass, the shadow shrinker trims the page cache's nodes of
 //!   shadow entries (`workingset.rs`), as `shrink_slab` does.
 //!
@@ -248,6 +251,11 @@ impl Kernel {
         // Direct reclaim of the machine at the first priority scans its whole share;
         // kswapd and a group's reclaim stop once they have their pages.
         let proportional = global && !self.reclaim.in_kswapd && priority == DEF_PRIORITY;
+        // A group's pass holds its swap writes until it ends (Linux's plug around
+        // `shrink_lruvec`), or until it waits for one of them. The machine's reclaim
+        // sends them batch by batch: vmsim has no writeback throttling of kswapd and
+        // direct reclaim, which keeps Linux's from spinning while they are in flight.
+        let plugged = matches!(scope, Scope::Group(_)) && self.begin_writes();
         let mut freed = 0;
         while nr[0] + nr[2] + nr[3] > 0 {
             for (i, &lru) in LRUS.iter().enumerate() {
@@ -293,6 +301,9 @@ impl Kernel {
         // Keep the anonymous lists in proportion even when only file pages went.
         if self.swap_room() && self.inactive_is_low(g, 0) {
             self.shrink_active(ACTIVE, RECLAIM_BATCH, scope);
+        }
+        if plugged {
+            self.send_writes();
         }
         freed
     }
@@ -533,7 +544,7 @@ impl Kernel {
 
 #[cfg(test)]
 mod tests {
-    use crate::os::reclaim::Scope;
+    use crate::os::reclaim::{Scope, RECLAIM_BATCH};
     use crate::os::test_support::*;
     use crate::policy::two_list::{ACTIVE, INACTIVE};
 
@@ -558,6 +569,53 @@ mod tests {
         }
         assert!(k.log.counters.swap_outs - outs >= n, "the area was written");
         (k, pid, a)
+    }
+
+    /// A memory group's pass holds its swap writes until the pass ends, as Linux's
+    /// plug around `shrink_lruvec` does: however long the pass takes (each page
+    /// written costs the kernel time), they go to the device together, one request of
+    /// adjacent slots, so none completes before the others. The machine's reclaim
+    /// sends them batch by batch, as the pass goes.
+    #[test]
+    fn a_groups_pass_sends_its_swap_writes_when_it_ends() {
+        for group in [true, false] {
+            let mut k = boot_with("x86-64", |c| {
+                c.reclaim = ReclaimPolicy::TwoList;
+                c.swap_bytes = 64 << 20;
+                c.swap_readahead = 1;
+            });
+            let pid = spawn(&mut k);
+            let g = k.create_group("/g", None).unwrap();
+            k.set_group(pid, g).unwrap();
+            let scope = if group {
+                Scope::Group(g)
+            } else {
+                Scope::Global
+            };
+            let n = 200;
+            let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+            write_pages(&mut k, pid, a, n, |i| i + 1);
+            // The first look clears the Accessed bits; the pass finds them clear.
+            let total = k.reclaim.lists.len(INACTIVE);
+            k.shrink_inactive(INACTIVE, total, scope, g.0);
+            let (outs, t0) = (k.log.counters.swap_outs, k.io_now());
+            let mut skipped = false;
+            k.shrink_lists(scope, g.0, 0, usize::MAX, [false, false], &mut skipped);
+            let written = k.log.counters.swap_outs - outs;
+            assert!(
+                written > 4 * RECLAIM_BATCH as u64,
+                "{written} pages written"
+            );
+            assert!(k.io_now() > t0, "the pass took time");
+            assert_eq!(k.writes_in_flight(), written as usize);
+            assert!(k.wait_first_io());
+            let left = k.writes_in_flight();
+            if group {
+                assert_eq!(left, 0, "one request, sent as the pass ended");
+            } else {
+                assert!(left > 0, "the first batch's write came first");
+            }
+        }
     }
 
     #[test]
