@@ -1322,11 +1322,26 @@ def load_measured(path):
     return programs
 
 
+def replayed_meta(path, vmsim):
+    """What a table of replayed results says of how Linux was measured (the `meta` of
+    a file `corpus --json` wrote), naming the replaying binary."""
+    with open(path) as f:
+        data = json.load(f)
+    meta = data.get("meta") if isinstance(data, dict) else None
+    keys = ("kernel", "machine", "date", "runs", "swap", "thp", "minutes")
+    if not isinstance(meta, dict) or any(k not in meta for k in keys):
+        raise Fail(f"--write-doc: {path} does not say how Linux was measured (no `meta`); "
+                   "a file `corpus --json` wrote does", 2)
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(vmsim)).astimezone()
+    return dict(meta, vmsim_version=vmsim_version(vmsim), vmsim_built=built.strftime("%Y-%m-%d %H:%M"))
+
+
 def cmd_replay(args):
     """Replays recordings kept by `--keep` against the Linux runs a `--json` file holds:
     a change to vmsim (or other vmsim flags) judged without measuring Linux again."""
     vmsim = check_vmsim(args.vmsim)
     programs = load_measured(args.measured)
+    meta = replayed_meta(args.measured, vmsim) if args.write_doc else None
     if args.only:
         programs = only_named(programs, args.only, args.measured)
     results = []
@@ -1365,6 +1380,9 @@ def cmd_replay(args):
                                         "vmsim_version": vmsim_version(vmsim),
                                         "vmsim_args": args.vmsim_args},
                                "programs": [r for _, _, _, r in results]})
+    if args.write_doc:
+        write_doc(args.write_doc, doc_table(results, meta))
+        log(f"wrote the table into {args.write_doc}")
     bad = [n for n, _, _, r in results if r.get("ok") is False]
     ok = sum(1 for _, _, _, r in results if r.get("ok"))
     log(f"\n{ok} of {len(results)} programs match")
@@ -1425,6 +1443,9 @@ def main():
     rp.add_argument("--only", help="comma-separated program names")
     rp.add_argument("--json", metavar="OUT", help="write the replayed results to OUT as JSON")
     rp.add_argument("--check", action="store_true", help="exit 1 if a headline counter is off")
+    rp.add_argument("--write-doc", metavar="DOC",
+                    help="rewrite DOC's table section with the replayed results (needs a file "
+                         "`corpus --json` wrote)")
     vmsim_args(rp)
     args = ap.parse_args()
     if getattr(args, "runs", 1) < 1:

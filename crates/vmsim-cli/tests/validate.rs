@@ -138,6 +138,51 @@ fn replay_passes_more_flags_to_vmsim_and_writes_what_it_found() {
     assert!(out.contains("unknown storage `floppy`"), "{out}");
 }
 
+/// `replay --write-doc` puts the replayed table between a document's markers, with
+/// how Linux was measured taken from the file `corpus` wrote; a file `run` wrote does
+/// not say, and is refused.
+#[test]
+fn replay_writes_its_table_into_a_document() {
+    let m = scenario_minflt();
+    let (keep, run_json) = measured("doc", [m, m, m]);
+    let program: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    let corpus = serde_json::json!({
+        "meta": {"kernel": "6.18.0-test", "machine": "x86_64", "date": "2026-12-04T10:00:00+00:00",
+                 "runs": 3, "swap": "512MiB", "thp": "madvise", "minutes": 1.5},
+        "programs": [program],
+    });
+    let corpus_json = file("doc-corpus.json", &corpus.to_string());
+    let doc = file(
+        "doc.md",
+        "before\n<!-- validation-table:begin -->\nold\n<!-- validation-table:end -->\nafter\n",
+    );
+    let (code, out) = replay(&corpus_json, &keep, &["--write-doc", s(&doc)]);
+    assert_eq!(code, 0, "{out}");
+    let text = std::fs::read_to_string(&doc).unwrap();
+    assert!(
+        text.starts_with("before\n<!-- validation-table:begin -->"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("<!-- validation-table:end -->\nafter\n"),
+        "{text}"
+    );
+    assert!(!text.contains("\nold\n"), "{text}");
+    assert!(
+        text.contains("Linux 6.18.0-test (x86_64) on 2026-12-04"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("| `prog` | none | {m} / {m} ok |")),
+        "{text}"
+    );
+
+    let (code, out) = replay(&run_json, &keep, &["--write-doc", s(&doc)]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("does not say how Linux was measured"), "{out}");
+}
+
 #[test]
 fn replay_says_which_recording_is_missing_and_what_is_not_a_measurement() {
     let (_, json) = measured("missing", [1, 1, 1]);
