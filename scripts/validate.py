@@ -1278,8 +1278,7 @@ def cmd_corpus(args):
         "minutes": minutes,
     }
     if vmsim is not None:
-        built = datetime.datetime.fromtimestamp(os.path.getmtime(vmsim)).astimezone()
-        meta.update(vmsim_version=vmsim_version(vmsim), vmsim_built=built.strftime("%Y-%m-%d %H:%M"))
+        meta.update(binary_meta(vmsim))
     if args.json:
         write_json(args.json, {"meta": meta, "programs": [r for _, _, _, r in results]})
     errors = [n for n, _, _, r in results if "error" in r]
@@ -1332,8 +1331,13 @@ def replayed_meta(path, vmsim):
     if not isinstance(meta, dict) or any(k not in meta for k in keys):
         raise Fail(f"--write-doc: {path} does not say how Linux was measured (no `meta`); "
                    "a file `corpus --json` wrote does", 2)
+    return dict(meta, **binary_meta(vmsim))
+
+
+def binary_meta(vmsim):
+    """The vmsim binary's version and when it was built, as a table names it."""
     built = datetime.datetime.fromtimestamp(os.path.getmtime(vmsim)).astimezone()
-    return dict(meta, vmsim_version=vmsim_version(vmsim), vmsim_built=built.strftime("%Y-%m-%d %H:%M"))
+    return {"vmsim_version": vmsim_version(vmsim), "vmsim_built": built.strftime("%Y-%m-%d %H:%M")}
 
 
 def cmd_replay(args):
