@@ -11,8 +11,20 @@
 //! page and REPLACE (or, with B1 empty, evict T1's LRU page outright); otherwise, when
 //! the four lists hold 2c pages, forget B2's LRU page, then REPLACE.
 
-use super::queues::{Queues, LOWER};
+use super::queues::{Queues, LOWER, MAX_LIVE};
 use super::Policy;
+
+/// The most frames ARC keeps over any number of pages: its lists hold up to twice its
+/// frames in pages, and those of one pair of lists must stay within [`MAX_LIVE`]
+/// (134,217,727 frames, 512 GiB of 4 KiB pages). With more frames, the distinct pages
+/// must stay within [`MAX_LIVE`] ([`fits`]).
+pub const MAX_FRAMES: usize = MAX_LIVE / 2;
+
+/// Whether ARC at `frames` frames keeps `pages` distinct pages: its lists hold at most
+/// all of them and at most twice its frames.
+pub fn fits(frames: usize, pages: usize) -> bool {
+    frames <= MAX_FRAMES || pages <= MAX_LIVE
+}
 
 const T1: u32 = 0;
 const T2: u32 = 1;
@@ -22,7 +34,8 @@ const B2: u32 = T2 + LOWER;
 /// ARC.
 #[derive(Clone, Debug)]
 pub struct Arc {
-    lists: Queues,
+    /// The lists (boxed: they are several times the size of the other policies).
+    lists: Box<Queues>,
     cap: usize,
     p: f64,
 }
@@ -32,8 +45,9 @@ impl Arc {
     /// least a frame per page, no miss finds the cache full, so the ghost lists stay
     /// empty and the size makes no difference).
     pub fn new(frames: usize, pages: usize) -> Arc {
+        assert!(fits(frames, pages), "{}", too_many(frames));
         Arc {
-            lists: Queues::new(pages, 2, frames),
+            lists: Box::new(Queues::new(pages, 2, frames)),
             cap: super::capacity(frames),
             p: 0.0,
         }
@@ -48,6 +62,11 @@ impl Arc {
         // T1's tail goes to B1's head, T2's to B2's: each pair shares a queue.
         self.lists.demote(if from_t1 { T1 } else { T2 });
     }
+}
+
+/// Why ARC cannot run at `frames` frames over so many pages.
+fn too_many(frames: usize) -> String {
+    format!("ARC at {frames} frames keeps at most {MAX_LIVE} distinct pages")
 }
 
 impl Policy for Arc {
@@ -105,10 +124,30 @@ impl Policy for Arc {
     }
 
     fn grow(&mut self, pages: usize) {
+        assert!(fits(self.cap, pages), "{}", too_many(self.cap));
         self.lists.grow(pages);
     }
 
     fn resident(&self) -> usize {
         self.lists.len(T1) + self.lists.len(T2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ARC runs at any frames over up to [`MAX_LIVE`] pages, and over any pages at up
+    /// to [`MAX_FRAMES`] frames, but not both past their limits.
+    #[test]
+    fn arc_keeps_its_pages_within_its_limits() {
+        assert!(fits(MAX_FRAMES, usize::MAX));
+        assert!(fits(usize::MAX, MAX_LIVE));
+        assert!(!fits(MAX_FRAMES + 1, MAX_LIVE + 1));
+        let mut a = Arc::new(1 << 40, 10);
+        a.grow(1000);
+        // Refused before any room is made.
+        let grown = std::panic::catch_unwind(move || a.grow(MAX_LIVE + 1));
+        assert!(grown.is_err());
     }
 }

@@ -326,6 +326,17 @@ impl Online {
         each_online!(self, p => p.grow(pages))
     }
 
+    /// Whether the policy of `spec` keeps `pages` distinct pages (ARC at over
+    /// [`arc::MAX_FRAMES`] frames does not keep any number).
+    fn fits(spec: &RunSpec, pages: usize) -> Result<(), (usize, usize)> {
+        match spec.policy {
+            PolicyKind::Arc if !arc::fits(spec.frames, pages) => {
+                Err((queues::MAX_LIVE, arc::MAX_FRAMES))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the policy needs each reference's previous use.
     fn needs_prev(&self) -> bool {
         matches!(self, Online::Lru(_))
@@ -415,6 +426,19 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
     specs: &[RunSpec],
     stream: PageStream<R>,
 ) -> Result<(Vec<PolicyStats>, u64, usize), TraceError> {
+    let path = stream.path().to_string();
+    let too_many = |pages: usize| {
+        specs.iter().find_map(|spec| {
+            Online::fits(spec, pages)
+                .err()
+                .map(|(max, frames)| TraceError::TooManyPagesFor {
+                    path: path.clone(),
+                    max,
+                    policy: spec.policy.to_string(),
+                    frames,
+                })
+        })
+    };
     if !specs.iter().all(|s| s.policy.online()) {
         let (trace, next) = if needs_next_use(specs) {
             let (trace, next) = stream.collect_with_next_use()?;
@@ -423,6 +447,9 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
             (stream.collect()?, None)
         };
         let (n, pages) = (trace.len() as u64, trace.nr_pages());
+        if let Some(e) = too_many(pages) {
+            return Err(e);
+        }
         return Ok((simulate_all_with(specs, &trace, next.as_deref()), n, pages));
     }
     use rayon::prelude::*;
@@ -432,7 +459,15 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
         .collect();
     let want_prev = runs.iter().any(|(p, _)| p.needs_prev());
     let mut t0 = 0;
+    let mut refused = None;
     let (n, pages) = stream.read_ahead(want_prev, |refs, prevs, pages| {
+        if refused.is_some() {
+            return;
+        }
+        refused = too_many(pages);
+        if refused.is_some() {
+            return;
+        }
         let run = |(p, tally): &mut (Online, Tally)| {
             p.grow(pages);
             p.run(refs, prevs, t0, tally, &mut |_, _| {});
@@ -444,6 +479,9 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
         }
         t0 += refs.len();
     })?;
+    if let Some(e) = refused {
+        return Err(e);
+    }
     let pages = pages.len();
     let results = specs
         .iter()

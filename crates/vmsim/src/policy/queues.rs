@@ -1,47 +1,57 @@
-//! Recency lists kept as queues of stamped entries: ARC's lists.
+//! Recency lists kept as queues of pages with holes: ARC's lists.
 //!
-//! Putting a page at the head of a list gives it a new stamp (from a counter) and
-//! appends `(page, stamp)` to the list's queue; taking it out only marks the page. The
-//! tail of a list is the oldest entry of its queue that still holds its page's current
-//! stamp; older entries are stale and are dropped as they come to the front, or all at
-//! once when a queue holds more than eight times its list's pages. A reference so
-//! touches one word of its own page and the ends of the queues, and the driver can
-//! prefetch both, unlike relinking a doubly-linked list ([`super::list`]), which writes
-//! to the page's two neighbours wherever they are.
+//! Putting a page at the head of a list appends the page to its list's queue and
+//! writes, in the page's state word, its list and its entry's position in that queue.
+//! Taking a page out of its list writes a hole ([`HOLE`]) over its entry, found from
+//! that position. The tail of a list is the oldest entry of its queue that is not a
+//! hole; holes are passed over as they come to the front, and dropped all at once when
+//! a queue holds more than eight times its list's pages. A reference so reads one word
+//! of its own page (which the driver prefetches) and writes one word of its old entry,
+//! and a look for a tail reads its queue in order. Entries that carried a stamp to be
+//! compared with their page's state each needed a read of that state, wherever it
+//! lies; a doubly-linked list ([`super::list`]) writes to the page's two neighbours.
 //!
 //! Lists come in pairs sharing a queue ([`Queues`]): ARC's T1 and B1, and T2 and B2,
-//! since a ghost list only ever takes its list's least recent page. A page's list and
-//! stamp are one 32-bit word.
+//! since a ghost list only ever takes its list's least recent page.
 
 pub use super::list::NONE;
 use crate::hw::ram::prefetch_at;
 
-/// Bits of a page's state word that hold its list; the stamp is in the rest.
+/// Bits of a page's state word that hold its list; its entry's position is in the rest.
 const LIST_BITS: u32 = 3;
 
 /// The list field of a page in no list; lists are numbered below it.
 const NO_LIST: u32 = (1 << LIST_BITS) - 1;
 
-/// The stamp of a page in no list (never given to an entry), and the largest a state
-/// word holds; the clock is renumbered before it gets there.
-const NO_STAMP: u32 = u32::MAX >> LIST_BITS;
+/// Positions in a queue are below this; a queue whose next position would reach it is
+/// renumbered from 0 ([`Queues::compact`]).
+pub const MAX_POSITION: u32 = u32::MAX >> LIST_BITS;
 
-/// A page's state word: its `stamp` above its list `l` ([`NO_LIST`] for none). One
-/// word per page keeps the states of a million pages within 4 MiB, about a host
-/// core's second-level cache, where a pair of words took twice that.
+/// The most pages a pair's two lists hold together, so that their entries' positions
+/// fit in a state word after a renumbering, with room to go on: ARC at `c` frames holds
+/// up to `2c` pages in one pair.
+pub const MAX_LIVE: usize = (MAX_POSITION / 2) as usize;
+
+/// A page's state word: its entry's position `pos` above its list `l` ([`NO_LIST`]
+/// for none). One word per page keeps the states of a million pages within 4 MiB,
+/// about a host core's second-level cache.
 #[inline(always)]
-const fn pack(l: u32, stamp: u32) -> u32 {
-    (stamp << LIST_BITS) | l
+const fn pack(l: u32, pos: u32) -> u32 {
+    (pos << LIST_BITS) | l
 }
 
 /// The state word of a page in no list.
-const OUT: u32 = pack(NO_LIST, NO_STAMP);
+const OUT: u32 = u32::MAX;
 
-/// The stamp in a state word.
+/// The position in a state word.
 #[inline(always)]
-const fn stamp_of(state: u32) -> u32 {
+const fn position_of(state: u32) -> u32 {
     state >> LIST_BITS
 }
+
+/// An entry whose page has left its list (no page has this id: see
+/// [`super::ids::MAX_PAGES`]).
+const HOLE: u32 = u32::MAX;
 
 /// The most pairs of lists a [`Queues`] holds.
 pub const MAX_PAIRS: usize = 3;
@@ -62,12 +72,8 @@ fn pair_index(l: u32) -> usize {
     (l & (LOWER - 1)) as usize
 }
 
-/// How far past a queue's front a look for the tail prefetches the next candidates'
-/// states.
-const QUEUE_AHEAD: usize = 8;
-
-/// Whether a queue of `entries` for a list of `live` pages holds so many stale
-/// entries that it is time to [`compact_stamped`] it.
+/// Whether a queue of `entries` for a list of `live` pages holds so many holes that it
+/// is time to [`Queues::compact`] it.
 #[inline(always)]
 fn overgrown(entries: usize, live: usize) -> bool {
     entries > 8 * live + 4096
@@ -80,26 +86,26 @@ fn overgrown(entries: usize, live: usize) -> bool {
 /// least recent page. Every page of the lower list is then older than every page of
 /// the upper one, so the pair shares one queue: the lower list's entries first, then
 /// from a mark on the upper list's. A demotion moves the mark past one entry and
-/// relabels the page; it appends nothing and leaves no stale entry behind.
+/// relabels the page; it appends nothing and leaves no hole behind.
 #[derive(Clone, Debug)]
 pub struct Queues {
-    /// The state word ([`pack`]) of every page: the list it is in and the stamp of its
-    /// live entry; [`OUT`] for a page in none.
+    /// The state word ([`pack`]) of every page: the list it is in and its entry's
+    /// position in the list's queue; [`OUT`] for a page in none.
     state: Vec<u32>,
-    /// Each pair's entries `(page, stamp)`, oldest first; [`Entries::mid`] is where the
-    /// upper list's may begin (every live entry before it is the lower list's).
+    /// Each pair's entries, oldest first; [`Entries::mid`] is where the upper list's
+    /// may begin (every entry before it that is not a hole is the lower list's).
     queues: [Entries; LOWER as usize],
     /// Pages in each list.
     lens: [usize; 2 * LOWER as usize],
-    /// The next stamp.
-    clock: u32,
-    /// Stamps are renumbered when the clock reaches this (`NO_STAMP` but in tests).
-    clock_limit: u32,
+    /// A queue is renumbered when its next position would reach this ([`MAX_POSITION`]
+    /// but in tests).
+    position_limit: u32,
 }
 
 impl Queues {
     /// `pairs` pairs of empty lists over `pages` pages, each pair's queue sized for
-    /// `frames` pages. At most [`MAX_PAIRS`] pairs.
+    /// `frames` pages. At most [`MAX_PAIRS`] pairs; the pages of one pair must stay
+    /// within [`MAX_LIVE`].
     pub fn new(pages: usize, pairs: usize, frames: usize) -> Queues {
         assert!(pairs <= MAX_PAIRS, "at most {MAX_PAIRS} pairs");
         Queues {
@@ -108,8 +114,7 @@ impl Queues {
                 Entries::with_capacity(if k < pairs { frames.min(pages) + 64 } else { 0 })
             }),
             lens: [0; 2 * LOWER as usize],
-            clock: 0,
-            clock_limit: NO_STAMP,
+            position_limit: MAX_POSITION,
         }
     }
 
@@ -152,9 +157,12 @@ impl Queues {
     /// Takes `p` out of its list.
     #[inline(always)]
     pub fn remove(&mut self, p: u32) {
-        let l = std::mem::replace(&mut self.state[p as usize], OUT) & NO_LIST;
+        let w = std::mem::replace(&mut self.state[p as usize], OUT);
+        let l = w & NO_LIST;
         debug_assert_ne!(l, NO_LIST);
         self.lens[list_index(l)] -= 1;
+        let q = &mut self.queues[pair_index(l)];
+        q.v[position_of(w).wrapping_sub(q.base) as usize] = HOLE;
     }
 
     /// Puts `p` (in no list) at the head (most recent end) of upper list `l`.
@@ -162,20 +170,16 @@ impl Queues {
     pub fn push_head(&mut self, l: u32, p: u32) {
         debug_assert_eq!(self.state[p as usize], OUT);
         debug_assert!(l < LOWER, "only an upper list takes new pages");
-        if self.clock == self.clock_limit {
-            self.renumber();
-        }
-        let stamp = self.clock;
-        self.clock += 1;
-        self.state[p as usize] = pack(l, stamp);
         let (k, i) = (pair_index(l), list_index(l));
         self.lens[i] += 1;
         let live = self.lens[i] + self.lens[i + LOWER as usize];
-        let q = &mut self.queues[k];
-        q.push_back((p, stamp));
-        if overgrown(q.len(), live) {
-            compact_stamped(q, &self.state);
+        if self.queues[k].v.len() >= self.queues[k].check_at {
+            self.make_room(k, live);
         }
+        let q = &mut self.queues[k];
+        let pos = q.base + q.v.len() as u32;
+        q.v.push(p);
+        self.state[p as usize] = pack(l, pos);
     }
 
     /// Moves `p` to the head of upper list `l` (from whatever list it is in).
@@ -191,48 +195,35 @@ impl Queues {
     pub fn demote(&mut self, u: u32) -> Option<u32> {
         debug_assert!(u < LOWER);
         let t = self.tail(u)?;
-        let w = &mut self.state[t as usize];
-        *w |= LOWER;
         let i = list_index(u);
         self.lens[i] -= 1;
         self.lens[i + LOWER as usize] += 1;
-        self.queues[pair_index(u)].mid += 1;
+        // The tail's entry is at the mark, which now passes it.
+        let q = &mut self.queues[pair_index(u)];
+        self.state[t as usize] = pack(u | LOWER, q.base + q.mid as u32);
+        q.mid += 1;
         Some(t)
     }
 
-    /// The page at the tail (least recent end) of list `l`, passing over the stale
-    /// entries in front of it.
+    /// The page at the tail (least recent end) of list `l`, passing over the holes in
+    /// front of it.
     #[inline(always)]
     pub fn tail(&mut self, l: u32) -> Option<u32> {
         if self.lens[list_index(l)] == 0 {
             return None;
         }
         let q = &mut self.queues[pair_index(l)];
-        if l < LOWER {
-            // Stale entries past the mark stay for the lower list's look (or a
-            // compaction) to drop; the mark only moves over them.
-            loop {
-                let (p, stamp) = q.v[q.mid];
-                if stamp_of(self.state[p as usize]) == stamp {
-                    debug_assert_eq!(self.state[p as usize] & NO_LIST, l);
-                    return Some(p);
-                }
-                q.mid += 1;
-                if let Some(&(ahead, _)) = q.v.get(q.mid + QUEUE_AHEAD) {
-                    prefetch_at(&self.state, ahead as usize);
-                }
-            }
-        }
+        // The list has a page, so its entry is ahead: the upper list's at or past the
+        // mark (holes past it stay for the lower list's look or a compaction to drop;
+        // the mark only moves over them), the lower list's before it.
+        let at = if l < LOWER { &mut q.mid } else { &mut q.front };
         loop {
-            let &(p, stamp) = q.front().expect("a list of pages has entries");
-            if stamp_of(self.state[p as usize]) == stamp {
+            let p = q.v[*at];
+            if p != HOLE {
                 debug_assert_eq!(self.state[p as usize] & NO_LIST, l);
                 return Some(p);
             }
-            q.pop_front();
-            if let Some(&(ahead, _)) = q.get(QUEUE_AHEAD) {
-                prefetch_at(&self.state, ahead as usize);
-            }
+            *at += 1;
         }
     }
 
@@ -240,43 +231,94 @@ impl Queues {
     #[inline(always)]
     pub fn pop_tail(&mut self, l: u32) -> Option<u32> {
         let t = self.tail(l)?;
-        self.remove(t);
+        // The tail's entry is where the look stopped: it and the page's state are
+        // written without a read of the state, which may be anywhere.
+        self.lens[list_index(l)] -= 1;
+        let q = &mut self.queues[pair_index(l)];
+        let at = if l < LOWER { q.mid } else { q.front };
+        q.v[at] = HOLE;
+        self.state[t as usize] = OUT;
         Some(t)
     }
 
-    /// Drops every stale entry and gives every live one stamp 0, so that the clock can
-    /// start again from 1. Stamps are only compared for equality, and only between
-    /// entries of one page: after this each page has at most one entry, and every stamp
-    /// the clock gives until the next renumbering is new, so a page's stale entries
-    /// never match its live one. (The order of entries is their place in a queue.)
-    /// Giving the live entries distinct stamps instead would need as many stamps as
-    /// there are pages in lists, more than a state word holds on huge traces.
+    /// Room in pair `k`'s queue, whose lists hold `live` pages, for another entry: the
+    /// holes are dropped and the entries renumbered when there are too many of them or
+    /// the positions run out ([`Queues::compact`]); else the entries already passed are
+    /// dropped when they are at least half of a full vector, or the vector grows. Each
+    /// entry is so moved a bounded number of times on average, and the vector stays
+    /// within a few times the queue.
     #[cold]
-    fn renumber(&mut self) {
-        for q in &mut self.queues {
-            compact_stamped(q, &self.state);
-            let state = &mut self.state;
-            for e in q.iter_mut() {
-                e.1 = 0;
-                let w = &mut state[e.0 as usize];
-                *w = pack(*w & NO_LIST, 0);
+    fn make_room(&mut self, k: usize, live: usize) {
+        let q = &mut self.queues[k];
+        if overgrown(q.len(), live) || q.base as usize + q.v.len() >= self.position_limit as usize {
+            self.compact(k);
+        } else if 2 * q.front >= q.v.len() && q.front > 0 {
+            q.drop_passed();
+        }
+        let q = &mut self.queues[k];
+        if q.v.len() == q.v.capacity() {
+            q.v.reserve(q.v.len().max(64));
+        }
+        q.check_at =
+            q.v.capacity()
+                .min((self.position_limit - q.base) as usize)
+                .min(q.front + 8 * live + 4097);
+        assert!(
+            (q.v.len() as u64) < self.position_limit as u64,
+            "a pair of lists holds more than {} pages",
+            self.position_limit
+        );
+    }
+
+    /// Drops the holes of pair `k`'s queue, keeping the order of its entries and the
+    /// mark's place among them, and numbers the entries from position 0, writing each
+    /// page's new position in its state (an entry's list is known from its side of the
+    /// mark, so the states are written, not read).
+    #[cold]
+    fn compact(&mut self, k: usize) {
+        let q = &mut self.queues[k];
+        let (upper, lower) = (k as u32, k as u32 | LOWER);
+        let mid = q.mid;
+        let mut kept = 0;
+        for i in q.front..q.v.len() {
+            if i == mid {
+                q.mid = kept;
+            }
+            let p = q.v[i];
+            if p != HOLE {
+                let l = if i < mid { lower } else { upper };
+                self.state[p as usize] = pack(l, kept as u32);
+                q.v[kept] = p;
+                kept += 1;
             }
         }
-        self.clock = 1;
+        if mid >= q.v.len() {
+            q.mid = kept;
+        }
+        q.v.truncate(kept);
+        q.front = 0;
+        q.base = 0;
     }
 }
 
-/// A queue of `(page, stamp)` entries, oldest first: a vector read from a moving
-/// front. A push, a look and a pop index the vector directly, with none of a ring
-/// buffer's wrapping; the popped prefix is dropped when the vector is full
-/// ([`Entries::make_room`]).
+/// A queue of pages (or holes), oldest first: a vector read from a moving front. A
+/// push, a look and a pop index the vector directly, with none of a ring buffer's
+/// wrapping; the passed prefix is dropped when the vector is full
+/// ([`Queues::make_room`]).
 #[derive(Clone, Debug, Default)]
 struct Entries {
-    v: Vec<(u32, u32)>,
+    v: Vec<u32>,
+    /// Every entry before this is a hole.
     front: usize,
     /// A mark at or past `front` that its owner moves (see [`Queues`]); it keeps its
-    /// place among the entries as dead ones are dropped and stale ones compacted.
+    /// place among the entries as passed ones are dropped and holes compacted.
     mid: usize,
+    /// The position of `v[0]`: positions name entries however many passed ones are
+    /// dropped from the vector.
+    base: u32,
+    /// The length of the vector at which [`Queues::make_room`] is due: it is full, its
+    /// positions run out, or it may hold too many holes.
+    check_at: usize,
 }
 
 impl Entries {
@@ -284,8 +326,7 @@ impl Entries {
     fn with_capacity(n: usize) -> Entries {
         Entries {
             v: Vec::with_capacity(n),
-            front: 0,
-            mid: 0,
+            ..Entries::default()
         }
     }
 
@@ -295,89 +336,13 @@ impl Entries {
         self.v.len() - self.front
     }
 
-    /// Appends `e` as the newest entry.
-    #[inline(always)]
-    fn push_back(&mut self, e: (u32, u32)) {
-        if self.v.len() == self.v.capacity() {
-            self.make_room();
-        }
-        self.v.push(e);
-    }
-
-    /// Room for another entry in a full vector: the popped ones are dropped if they are
-    /// at least half of it, else the vector grows. Each entry is so moved at most once
-    /// more on average, and the vector stays within about twice the queue.
-    #[cold]
-    fn make_room(&mut self) {
-        if 2 * self.front >= self.v.len() && self.front > 0 {
-            self.drop_dead();
-        } else {
-            self.v.reserve(self.v.len().max(64));
-        }
-    }
-
-    /// The entry `i` places after the oldest.
-    #[inline(always)]
-    fn get(&self, i: usize) -> Option<&(u32, u32)> {
-        self.v.get(self.front + i)
-    }
-
-    /// The oldest entry.
-    #[inline(always)]
-    fn front(&self) -> Option<&(u32, u32)> {
-        self.get(0)
-    }
-
-    /// Takes the oldest entry out.
-    #[inline(always)]
-    fn pop_front(&mut self) -> Option<(u32, u32)> {
-        let e = *self.v.get(self.front)?;
-        self.front += 1;
-        Some(e)
-    }
-
-    /// Drops the entries already popped from the vector.
-    #[cold]
-    fn drop_dead(&mut self) {
+    /// Drops the entries before the front from the vector; positions stay.
+    fn drop_passed(&mut self) {
         self.v.drain(..self.front);
-        // The mark is at or past the front in a pair's queue (the lower list's look
-        // stops at its live entries, all before the mark); a bare queue keeps it at 0.
-        self.mid = self.mid.saturating_sub(self.front);
+        self.base += self.front as u32;
+        self.mid -= self.front;
         self.front = 0;
     }
-
-    /// The entries, oldest first.
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut (u32, u32)> {
-        self.v[self.front..].iter_mut()
-    }
-}
-
-/// Drops the stale entries of `q` (those no longer holding their page's stamp in
-/// `state`), keeping the order of the others and the mark's place among them; pages'
-/// states lie anywhere, so they are prefetched a few entries ahead.
-#[cold]
-fn compact_stamped(q: &mut Entries, state: &[u32]) {
-    q.drop_dead();
-    let entries = &mut q.v;
-    let mut kept = 0;
-    let mid = q.mid;
-    for i in 0..entries.len() {
-        if i == mid {
-            q.mid = kept;
-        }
-        if let Some(&(ahead, _)) = entries.get(i + 16) {
-            prefetch_at(state, ahead as usize);
-        }
-        let (p, stamp) = entries[i];
-        if stamp_of(state[p as usize]) == stamp {
-            entries[kept] = (p, stamp);
-            kept += 1;
-        }
-    }
-    if mid >= entries.len() {
-        q.mid = kept;
-    }
-    entries.truncate(kept);
 }
 
 #[cfg(test)]
@@ -393,44 +358,56 @@ mod tests {
         assert_eq!(l.tail(0), Some(6));
     }
 
-    /// A queue keeps its entries in order while popped ones are dropped to make room,
-    /// and its vector stays within a few times the entries it holds.
+    /// A pair's queue stays within a few times the pages of its lists while pages come,
+    /// move and go (holes are dropped, passed entries too), and its positions stay
+    /// below the limit by renumbering.
     #[test]
-    fn entries_keep_order_as_room_is_made() {
-        let mut q = Entries::with_capacity(4);
-        let (mut next, mut first) = (0u32, 0u32);
-        for round in 0..10_000u32 {
-            for _ in 0..(1 + round % 3) {
-                q.push_back((next, next));
-                next += 1;
-            }
-            for _ in 0..(round % 2 + 1) {
-                if let Some(e) = q.pop_front() {
-                    assert_eq!(e, (first, first));
-                    first += 1;
+    fn a_queue_stays_within_a_few_times_its_pages() {
+        let pages = 2000u32;
+        let mut q = Queues::new(pages as usize, 1, 4);
+        q.position_limit = 100_000;
+        let mut rng = crate::rng::Rng(7);
+        for step in 0..400_000u32 {
+            let s = rng.next();
+            let p = (s % pages as u64) as u32;
+            match (s >> 32) % 4 {
+                0 if step % 3 == 0 => {
+                    q.demote(0);
                 }
+                0 | 1 => {
+                    q.pop_tail(if (s >> 40) & 1 == 1 { LOWER } else { 0 });
+                }
+                _ if q.list_of(p) == NONE => q.push_head(0, p),
+                _ => q.move_to_head(0, p),
             }
-            assert_eq!(q.len(), (next - first) as usize);
-            assert_eq!(q.front().map(|e| e.0), (first < next).then_some(first));
+            let e = &q.queues[0];
+            let live = q.len(0) + q.len(LOWER);
             assert!(
-                q.v.capacity() <= 4 * q.len() + 128,
-                "{} for {}",
-                q.v.capacity(),
-                q.len()
+                e.v.capacity() <= 2 * (8 * live + 4096) + 128,
+                "{} entries' room for {live} pages",
+                e.v.capacity()
             );
+            assert!((e.base as usize + e.v.len()) <= 100_000);
         }
     }
 
     /// The same operations on the queues and on linked lists give the same tails and
     /// lengths, demotions included (on the linked lists, a move of the upper list's
     /// tail to the lower list's head), through the queues' compactions, the dropping of
-    /// popped entries and many renumberings of the stamps.
+    /// passed entries and, with a low limit on positions, many renumberings.
     #[test]
     fn queues_agree_with_linked_lists() {
+        for limit in [5000, MAX_POSITION] {
+            queues_agree_with_linked_lists_at(limit);
+        }
+    }
+
+    fn queues_agree_with_linked_lists_at(limit: u32) {
         use crate::policy::list::Lists;
         let pages = 300u32;
         let mut q = Queues::new(pages as usize, MAX_PAIRS, 10);
-        q.clock_limit = 5000;
+        q.position_limit = limit;
+        let mut pushed = 0;
         let mut l = Lists::new(pages as usize, 2 * LOWER as usize);
         let mut rng = crate::rng::Rng(0x9e37_79b9_7f4a_7c15u64);
         let mut demoted = 0;
@@ -441,6 +418,7 @@ mod tests {
             let list = upper + if (s >> 30) & 1 == 1 { LOWER } else { 0 };
             match (s >> 40) % 5 {
                 0 | 1 => {
+                    pushed += 1;
                     if l.list_of(p) == NONE {
                         l.push_head(upper, p);
                         q.push_head(upper, p);
@@ -472,6 +450,11 @@ mod tests {
             }
         }
         assert!(demoted > 10_000);
-        assert!(q.clock < 5000);
+        // Far more pushes than positions below the limit: renumbered many times.
+        assert!(pushed > 10 * 5000);
+        assert!(q
+            .queues
+            .iter()
+            .all(|e| e.base as usize + e.v.len() <= limit as usize));
     }
 }

@@ -65,6 +65,18 @@ pub enum TraceError {
         /// The most supported.
         max: u32,
     },
+    /// More distinct pages than a policy keeps at the frames asked for.
+    #[error("{path}: more than {max} distinct pages, more than {policy} keeps at over {frames} frames (ask for fewer frames)")]
+    TooManyPagesFor {
+        /// The file.
+        path: String,
+        /// The most distinct pages the policy keeps at those frames.
+        max: usize,
+        /// The policy.
+        policy: String,
+        /// The most frames it keeps with any number of pages.
+        frames: usize,
+    },
     /// A trace of more references than the simulator indexes.
     #[error("{path}: more than {max} references")]
     TooLong {
@@ -229,6 +241,11 @@ impl<R: BufRead> PageStream<R> {
             refs: 0,
             path: path.to_string(),
         }
+    }
+
+    /// The name the stream's errors give it.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// Distinct pages so far.
