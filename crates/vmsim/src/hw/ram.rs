@@ -81,6 +81,19 @@ pub(crate) fn huge_vec<T: Clone>(len: usize, value: T) -> Vec<T> {
     v
 }
 
+/// `len` zeroed elements in memory advised to be backed by huge pages ([`advise_huge`]).
+/// Unlike [`huge_vec`], nothing is written: a large zeroed allocation comes straight
+/// from the host kernel untouched, so the advice is in place before any page of it is
+/// first touched, and the pages a run never touches cost nothing.
+pub(crate) fn huge_zeroed_vec<T: Clone + Default>(len: usize) -> Vec<T>
+where
+    Vec<T>: Clone,
+{
+    let v = vec![T::default(); len];
+    advise_huge(v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>());
+    v
+}
+
 /// Frames per chunk of a [`FrameArray`], as a shift.
 const CHUNK_SHIFT: u32 = 12;
 /// Frames per chunk of a [`FrameArray`].

@@ -129,7 +129,7 @@ impl PageIds {
     fn find<const PREV: bool>(&mut self, key: u64, now: u32) -> Option<(u32, u32)> {
         if key < DIRECT {
             if self.direct.is_empty() {
-                self.direct = vec![[0, 0]; DIRECT as usize];
+                self.direct = crate::hw::ram::huge_zeroed_vec(DIRECT as usize);
             }
             let e = self.direct[key as usize];
             if e[0] != 0 {

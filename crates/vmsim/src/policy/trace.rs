@@ -177,7 +177,7 @@ pub fn prev_uses(refs: &[u32], t0: u64, last: &mut [u32], prev: &mut Vec<u32>) {
 const PREV_AHEAD: usize = 16;
 
 /// References a [`PageStream`] reads at a time.
-pub const BLOCK: usize = 1 << 14;
+pub const BLOCK: usize = 1 << 16;
 
 /// A page trace read a block of references at a time, its page numbers turned into
 /// dense ids as they come ([`PageIds`]): what a run that needs no more than the past
