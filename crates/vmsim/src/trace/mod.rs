@@ -11,6 +11,7 @@ pub mod binary;
 pub mod champsim;
 pub mod lackey;
 pub mod lines;
+pub mod mapped;
 pub mod output;
 pub mod pages;
 pub mod plain;
@@ -936,6 +937,7 @@ impl<R: Read> Read for Decoding<R> {
 pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>, TraceError> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| TraceError::io(&name, e))?;
+    let mapped = file.try_clone().ok().and_then(mapped::MappedFile::new);
     let mut raw = BufReader::with_capacity(1 << 16, file);
     let head = raw
         .fill_buf()
@@ -945,7 +947,10 @@ pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>, TraceEr
         Box::new(BufReader::with_capacity(1 << 16, Decoding { inner, what }))
     };
     Ok(match Compression::detect(&head) {
-        Compression::None => Box::new(raw),
+        Compression::None => match mapped {
+            Some(m) => Box::new(m),
+            None => Box::new(raw),
+        },
         Compression::Gzip => decoding(Box::new(flate2::bufread::MultiGzDecoder::new(raw)), "gzip"),
         Compression::Xz => decoding(
             Box::new(xz2::bufread::XzDecoder::new_multi_decoder(raw)),
