@@ -85,10 +85,7 @@ pub(crate) fn huge_vec<T: Clone>(len: usize, value: T) -> Vec<T> {
 /// Unlike [`huge_vec`], nothing is written: a large zeroed allocation comes straight
 /// from the host kernel untouched, so the advice is in place before any page of it is
 /// first touched, and the pages a run never touches cost nothing.
-pub(crate) fn huge_zeroed_vec<T: Clone + Default>(len: usize) -> Vec<T>
-where
-    Vec<T>: Clone,
-{
+pub(crate) fn huge_zeroed_vec<T: Clone + Default>(len: usize) -> Vec<T> {
     let v = vec![T::default(); len];
     advise_huge(v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>());
     v

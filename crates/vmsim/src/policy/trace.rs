@@ -66,7 +66,7 @@ pub enum TraceError {
         max: u32,
     },
     /// More distinct pages than a policy keeps at the frames asked for.
-    #[error("{path}: more than {max} distinct pages, more than {policy} keeps at over {frames} frames (ask for fewer frames)")]
+    #[error("{path}: more than {max} distinct pages, more than {policy} keeps above {frames} frames (ask for {frames} frames or fewer)")]
     TooManyPagesFor {
         /// The file.
         path: String,

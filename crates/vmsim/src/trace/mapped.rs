@@ -44,21 +44,24 @@ pub struct MappedFile {
 
 impl MappedFile {
     /// Reads `file` from its start; `None` where it is better read (not a regular file,
-    /// not on a host where this is built) or may be more than its length says (an empty
-    /// regular file: those of /proc and /sys say 0 and have contents).
+    /// not on a host where this is built, a file system that cannot map it) or may be
+    /// more than its length says (an empty regular file: those of /proc and /sys say 0
+    /// and have contents).
     pub fn new(file: File) -> Option<MappedFile> {
         let meta = file.metadata().ok()?;
         if !cfg!(target_os = "linux") || !meta.is_file() || meta.len() == 0 {
             return None;
         }
-        Some(MappedFile {
+        let mut m = MappedFile {
             file,
             offset: 0,
             addr: 0,
             len: 0,
             next: FIRST_WINDOW,
             pos: 0,
-        })
+        };
+        m.map_next().ok()?;
+        Some(m)
     }
 
     /// Unmaps the window, if any.
