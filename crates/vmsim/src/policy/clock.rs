@@ -14,6 +14,9 @@
 
 use super::Policy;
 
+/// How many frames past the hand its sweep prefetches a counter.
+const HAND_AHEAD: usize = 8;
+
 /// Counter value of a page that is not resident.
 const OUT: u16 = u16::MAX;
 
@@ -60,6 +63,11 @@ impl Policy for Clock {
             loop {
                 let v = self.ring[self.hand] as usize;
                 let slot = self.hand;
+                // The counters the hand reaches next lie anywhere: ask for the one a
+                // few frames on while this one is looked at.
+                if let Some(&ahead) = self.ring.get(slot + HAND_AHEAD) {
+                    crate::hw::ram::prefetch_at(&self.count, ahead as usize);
+                }
                 self.hand += 1;
                 if self.hand == self.cap {
                     self.hand = 0;
