@@ -461,10 +461,9 @@ pub fn simulate_stream<R: std::io::BufRead + Send>(
     let mut t0 = 0;
     let mut refused = None;
     let (n, pages) = stream.read_ahead(want_prev, |refs, prevs, pages| {
-        if refused.is_some() {
-            return;
+        if refused.is_none() {
+            refused = too_many(pages);
         }
-        refused = too_many(pages);
         if refused.is_some() {
             return;
         }

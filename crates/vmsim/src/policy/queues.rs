@@ -72,11 +72,18 @@ fn pair_index(l: u32) -> usize {
     (l & (LOWER - 1)) as usize
 }
 
-/// Whether a queue of `entries` for a list of `live` pages holds so many holes that it
+/// The most entries a queue for lists of `live` pages holds before it is time to
+/// [`Queues::compact`] its holes away.
+#[inline(always)]
+fn most_entries(live: usize) -> usize {
+    8 * live + 4096
+}
+
+/// Whether a queue of `entries` for lists of `live` pages holds so many holes that it
 /// is time to [`Queues::compact`] it.
 #[inline(always)]
 fn overgrown(entries: usize, live: usize) -> bool {
-    entries > 8 * live + 4096
+    entries > most_entries(live)
 }
 
 /// Recency lists over the same pages, in pairs; a page is in at most one list.
@@ -194,14 +201,15 @@ impl Queues {
     #[inline(always)]
     pub fn demote(&mut self, u: u32) -> Option<u32> {
         debug_assert!(u < LOWER);
-        let t = self.tail(u)?;
+        let at = self.tail_at(u)?;
         let i = list_index(u);
         self.lens[i] -= 1;
         self.lens[i + LOWER as usize] += 1;
         // The tail's entry is at the mark, which now passes it.
         let q = &mut self.queues[pair_index(u)];
-        self.state[t as usize] = pack(u | LOWER, q.base + q.mid as u32);
-        q.mid += 1;
+        let t = q.v[at];
+        self.state[t as usize] = pack(u | LOWER, q.base + at as u32);
+        q.mid = at + 1;
         Some(t)
     }
 
@@ -209,34 +217,38 @@ impl Queues {
     /// front of it.
     #[inline(always)]
     pub fn tail(&mut self, l: u32) -> Option<u32> {
+        let at = self.tail_at(l)?;
+        let p = self.queues[pair_index(l)].v[at];
+        debug_assert_eq!(self.state[p as usize] & NO_LIST, l);
+        Some(p)
+    }
+
+    /// Where the tail of list `l` is in its pair's queue (`None`: the list is empty),
+    /// the look's start moved past the holes in front of it. The list has a page, so its
+    /// entry is ahead: the upper list's at or past the mark (holes past it stay for the
+    /// lower list's look or a compaction to drop; the mark only moves over them), the
+    /// lower list's before it, from the front.
+    #[inline(always)]
+    fn tail_at(&mut self, l: u32) -> Option<usize> {
         if self.lens[list_index(l)] == 0 {
             return None;
         }
         let q = &mut self.queues[pair_index(l)];
-        // The list has a page, so its entry is ahead: the upper list's at or past the
-        // mark (holes past it stay for the lower list's look or a compaction to drop;
-        // the mark only moves over them), the lower list's before it.
         let at = if l < LOWER { &mut q.mid } else { &mut q.front };
-        loop {
-            let p = q.v[*at];
-            if p != HOLE {
-                debug_assert_eq!(self.state[p as usize] & NO_LIST, l);
-                return Some(p);
-            }
+        while q.v[*at] == HOLE {
             *at += 1;
         }
+        Some(*at)
     }
 
     /// Takes the tail of list `l` out, if any.
     #[inline(always)]
     pub fn pop_tail(&mut self, l: u32) -> Option<u32> {
-        let t = self.tail(l)?;
+        let at = self.tail_at(l)?;
         // The tail's entry is where the look stopped: it and the page's state are
         // written without a read of the state, which may be anywhere.
         self.lens[list_index(l)] -= 1;
-        let q = &mut self.queues[pair_index(l)];
-        let at = if l < LOWER { q.mid } else { q.front };
-        q.v[at] = HOLE;
+        let t = std::mem::replace(&mut self.queues[pair_index(l)].v[at], HOLE);
         self.state[t as usize] = OUT;
         Some(t)
     }
@@ -262,7 +274,7 @@ impl Queues {
         q.check_at =
             q.v.capacity()
                 .min((self.position_limit - q.base) as usize)
-                .min(q.front + 8 * live + 4097);
+                .min(q.front + most_entries(live) + 1);
         assert!(
             (q.v.len() as u64) < self.position_limit as u64,
             "a pair of lists holds more than {} pages",
