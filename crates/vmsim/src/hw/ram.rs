@@ -72,19 +72,12 @@ fn advise_huge(start: usize, len: usize) {
     let _ = (start, len);
 }
 
-/// `len` copies of `value`, in memory advised to be backed by huge pages before it is
-/// first touched ([`advise_huge`]): for the large tables of replacement runs.
-pub(crate) fn huge_vec<T: Clone>(len: usize, value: T) -> Vec<T> {
-    let mut v = Vec::with_capacity(len);
-    advise_huge(v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>());
-    v.resize(len, value);
-    v
-}
-
 /// `len` zeroed elements in memory advised to be backed by huge pages ([`advise_huge`]).
-/// Unlike [`huge_vec`], nothing is written: a large zeroed allocation comes straight
-/// from the host kernel untouched, so the advice is in place before any page of it is
-/// first touched, and the pages a run never touches cost nothing.
+/// Nothing is written: a large zeroed allocation comes straight from the host kernel
+/// untouched, so the advice is in place before any page of it is first touched, and
+/// the pages a run never touches cost nothing. That holds where `vec!` asks the
+/// allocator for zeroed memory, for integers and arrays of them (the callers' types),
+/// not for structs, whose every element `vec!` writes before the advice.
 pub(crate) fn huge_zeroed_vec<T: Clone + Default>(len: usize) -> Vec<T> {
     let v = vec![T::default(); len];
     advise_huge(v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>());

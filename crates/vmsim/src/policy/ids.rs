@@ -1,57 +1,80 @@
 //! Dense ids for page numbers: the first page a stream names is 0, the next new one 1,
 //! and so on, so that replacement policies keep their state in plain arrays.
 //!
-//! Page numbers below [`DIRECT`] (most synthetic traces', and block traces' offsets)
-//! index a plain array of ids, allocated zeroed so that the host maps only the parts
-//! a trace touches. Others go to an open-addressing table (linear probing, at most
-//! half full) of 16-byte slots. A trace's page numbers are known ahead, so [`PageIds::map`] asks the host to
-//! bring the slot of the page [`AHEAD`] references on into its cache while it looks up
-//! the current one: on a table larger than the host's caches, lookups overlap instead
-//! of waiting for memory one after another. Turning numbers into ids was most of
-//! `vmsim policy`'s time on large traces with a general-purpose hash map.
+//! Page numbers go to an open-addressing table (linear probing, at most half full) of
+//! 16-byte slots, allocated zeroed (a zero slot is free) so that growing it writes
+//! nothing the host has not cleared already. Once [`DENSE`] distinct numbers below
+//! [`DIRECT`] have come (most synthetic traces', and block traces' offsets), those
+//! numbers move to a plain array of ids instead, indexed by the number: one load
+//! where the table takes a hash and a probe. The array waits for that many because
+//! it spans 32 MiB of huge pages, which a trace that names a few hundred small
+//! numbers among large ones would pay for in page clearing many times over. A trace's
+//! page numbers are known ahead, so [`PageIds::map`] asks the host to bring the place
+//! of the page [`AHEAD`] references on into its cache while it looks up the current
+//! one: on a table larger than the host's caches, lookups overlap instead of waiting
+//! for memory one after another. Turning numbers into ids was most of `vmsim
+//! policy`'s time on large traces with a general-purpose hash map.
 
 use crate::hw::ram::{prefetch_at, prefetch_host};
-
-/// "No page here", in a slot's id.
-const EMPTY: u32 = u32::MAX;
 
 /// How many references ahead [`PageIds::map`] prefetches.
 pub const AHEAD: usize = 48;
 
-/// Page numbers below this have their ids in a plain array.
+/// Page numbers below this have their ids in a plain array, once [`DENSE`] of them
+/// have come.
 pub const DIRECT: u64 = 1 << 22;
 
-/// The most distinct pages: every id below [`EMPTY`].
+/// Distinct page numbers below [`DIRECT`] the table takes before they move to the
+/// plain array (one in 256 of its entries used).
+pub const DENSE: usize = 1 << 14;
+
+/// The most distinct pages: ids below `u32::MAX - 1`, so that one more than any id
+/// fits a `u32`.
 pub const MAX_PAGES: usize = u32::MAX as usize - 1;
 
-/// A page number of the table, its id ([`EMPTY`]: a free slot) and one more than the
-/// index of its latest reference (0: none, or not followed).
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    key: u64,
-    id: u32,
-    last: u32,
+/// Slots of a new table.
+const FIRST_SLOTS: usize = 1 << 14;
+
+/// A slot of the table: a page number, then one more than its id (0: a free slot) in
+/// the low half of the second word and one more than the index of its latest
+/// reference (0: none, or not followed) in the high half. Plain words, so that a
+/// table comes zeroed from the host, untouched until used.
+type Slot = [u64; 2];
+
+/// One more than the id in a slot (0: free).
+#[inline(always)]
+fn id1(s: &Slot) -> u32 {
+    s[1] as u32
 }
 
-/// A free slot.
-const EMPTY_SLOT: Slot = Slot {
-    key: 0,
-    id: EMPTY,
-    last: 0,
-};
+/// A slot for page number `key`, `id1` and `last` as in [`Slot`].
+#[inline(always)]
+fn slot(key: u64, id1: u32, last: u32) -> Slot {
+    [key, u64::from(id1) | u64::from(last) << 32]
+}
+
+/// Sets the latest use in a slot to `now` and returns the one it held.
+#[inline(always)]
+fn swap_last(s: &mut Slot, now: u32) -> u32 {
+    let before = (s[1] >> 32) as u32;
+    s[1] = u64::from(id1(s)) | u64::from(now) << 32;
+    before
+}
 
 /// Page numbers to dense ids, in order of first appearance.
 #[derive(Clone, Debug)]
 pub struct PageIds {
     /// One more than the id of each page number below [`DIRECT`] (0: none yet), and
     /// one more than the index of its latest reference (as in [`Slot`]); empty until
-    /// such a number comes.
+    /// [`DENSE`] such numbers have come, and then the only home of those numbers.
     direct: Vec<[u32; 2]>,
     slots: Vec<Slot>,
     /// `64 - log2(slots.len())`: a key's home slot is the top bits of its hash.
     shift: u32,
     /// Pages in the table (those not in `direct`).
     hashed: usize,
+    /// Pages in the table whose numbers are below [`DIRECT`].
+    low: usize,
     pages: Vec<u64>,
 }
 
@@ -68,15 +91,23 @@ fn hash(key: u64) -> u64 {
     (key ^ (key >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
 }
 
+/// Where a look for a page ended when the page has no id yet.
+enum Missing {
+    /// In the plain array.
+    Direct,
+    /// At this free slot of the table, where the page goes.
+    Slot(usize),
+}
+
 impl PageIds {
     /// An empty map.
     pub fn new() -> PageIds {
-        let len = 1usize << 10;
         PageIds {
             direct: Vec::new(),
-            slots: vec![EMPTY_SLOT; len],
-            shift: 64 - len.trailing_zeros(),
+            slots: crate::hw::ram::huge_zeroed_vec(FIRST_SLOTS),
+            shift: 64 - FIRST_SLOTS.trailing_zeros(),
             hashed: 0,
+            low: 0,
             pages: Vec::new(),
         }
     }
@@ -109,107 +140,82 @@ impl PageIds {
     /// The id of `key`, a new one if it has none; `None` when [`MAX_PAGES`] pages have
     /// ids already.
     pub fn id(&mut self, key: u64) -> Option<u32> {
-        self.find::<false>(key, 0).map(|(id, _)| id)
+        self.lookup::<false>(key, 0).map(|(id, _)| id)
     }
 
     /// `key`'s id and, with `PREV`, its latest use before `now` (0: none), `now` then
-    /// becoming its latest: [`PageIds::known`] for a page where pages seen before
-    /// usually are, else the whole look (and a new id).
+    /// becoming its latest; a page seen for the first time is given the next id
+    /// ([`PageIds::add`], out of line). `None` when every id is taken.
     #[inline(always)]
     fn lookup<const PREV: bool>(&mut self, key: u64, now: u32) -> Option<(u32, u32)> {
         match self.known::<PREV>(key, now) {
-            Some(found) => Some(found),
-            None => self.find::<PREV>(key, now),
+            Ok(found) => Some(found),
+            Err(missing) => self.add(key, missing, now),
         }
     }
 
-    /// [`PageIds::lookup`] the whole way: probing on past the home slot, or giving a
-    /// new id (a new page has no use before `now`).
-    #[inline(never)]
-    fn find<const PREV: bool>(&mut self, key: u64, now: u32) -> Option<(u32, u32)> {
-        if key < DIRECT {
-            if self.direct.is_empty() {
-                self.direct = crate::hw::ram::huge_zeroed_vec(DIRECT as usize);
-            }
-            let e = self.direct[key as usize];
-            if e[0] != 0 {
-                if PREV {
-                    self.direct[key as usize][1] = now;
-                }
-                return Some((e[0] - 1, e[1]));
-            }
-            let id = self.fresh(key)?;
-            self.direct[key as usize] = [id + 1, now];
-            return Some((id, 0));
-        }
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
-        loop {
-            let s = self.slots[i];
-            if s.id == EMPTY {
-                break;
-            }
-            if s.key == key {
-                if PREV {
-                    self.slots[i].last = now;
-                }
-                return Some((s.id, s.last));
-            }
-            i = (i + 1) & mask;
-        }
-        let id = self.fresh(key)?;
-        self.hashed += 1;
-        self.slots[i] = Slot { key, id, last: now };
-        if self.hashed * 2 > self.slots.len() {
-            self.grow();
-        }
-        Some((id, 0))
-    }
-
-    /// The next id, given to `key`; `None` when every id is taken.
+    /// [`PageIds::lookup`] of a page seen before: its entry of the plain array, or its
+    /// slot along its probe from its home slot; else where the look ended.
     #[inline(always)]
-    fn fresh(&mut self, key: u64) -> Option<u32> {
-        let id = self.pages.len();
-        if id >= MAX_PAGES {
-            return None;
-        }
-        self.pages.push(key);
-        Some(id as u32)
-    }
-
-    /// [`PageIds::lookup`] of a page where a page seen before usually is: its entry of
-    /// the direct array, or its home slot. The common case, kept small enough to be
-    /// inlined into [`PageIds::map`]'s loop; anything else is [`PageIds::find`]'s.
-    #[inline(always)]
-    fn known<const PREV: bool>(&mut self, key: u64, now: u32) -> Option<(u32, u32)> {
-        if key < DIRECT {
-            let e = self.direct.get_mut(key as usize)?;
-            let id = e[0].checked_sub(1)?;
+    fn known<const PREV: bool>(&mut self, key: u64, now: u32) -> Result<(u32, u32), Missing> {
+        if let Some(e) = self.direct.get_mut(key as usize) {
+            let id = e[0].checked_sub(1).ok_or(Missing::Direct)?;
             let before = if PREV {
                 std::mem::replace(&mut e[1], now)
             } else {
                 0
             };
-            Some((id, before))
-        } else {
-            let home = self.home(key);
-            let s = &mut self.slots[home];
-            if s.key != key || s.id == EMPTY {
-                return None;
-            }
-            let before = if PREV {
-                std::mem::replace(&mut s.last, now)
-            } else {
-                0
-            };
-            Some((s.id, before))
+            return Ok((id, before));
         }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        loop {
+            let s = &mut self.slots[i];
+            if id1(s) == 0 {
+                return Err(Missing::Slot(i));
+            }
+            if s[0] == key {
+                let before = if PREV { swap_last(s, now) } else { 0 };
+                return Ok((id1(s) - 1, before));
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Gives `key`, seen for the first time, the next id, where [`PageIds::known`]'s
+    /// look ended; `None` when every id is taken. A new page has no use before `now`.
+    #[cold]
+    #[inline(never)]
+    fn add(&mut self, key: u64, missing: Missing, now: u32) -> Option<(u32, u32)> {
+        let id = self.pages.len();
+        if id >= MAX_PAGES {
+            return None;
+        }
+        self.pages.push(key);
+        let id1 = id as u32 + 1;
+        match missing {
+            Missing::Direct => self.direct[key as usize] = [id1, now],
+            Missing::Slot(i) => {
+                self.slots[i] = slot(key, id1, now);
+                self.hashed += 1;
+                if key < DIRECT {
+                    self.low += 1;
+                }
+                if self.low >= DENSE && self.direct.is_empty() {
+                    self.direct = crate::hw::ram::huge_zeroed_vec(DIRECT as usize);
+                    self.rebuild(self.slots.len());
+                } else if self.hashed * 2 > self.slots.len() {
+                    self.rebuild(self.slots.len() * 2);
+                }
+            }
+        }
+        Some((id as u32, 0))
     }
 
     /// Hints the host to cache where `key`'s id is kept.
     #[inline(always)]
     fn prefetch(&self, key: u64) {
-        if key < DIRECT {
+        if key < self.direct.len() as u64 {
             prefetch_at(&self.direct, key as usize);
         } else {
             prefetch_host(&self.slots[self.home(key)]);
@@ -235,7 +241,6 @@ impl PageIds {
         out: &mut Vec<u32>,
         prev: &mut Vec<u32>,
     ) -> Result<(), usize> {
-        prev.reserve(keys.len());
         self.map_keys::<true>(keys, t0, out, prev)
     }
 
@@ -247,37 +252,63 @@ impl PageIds {
         out: &mut Vec<u32>,
         prev: &mut Vec<u32>,
     ) -> Result<(), usize> {
-        out.reserve(keys.len());
+        // The outputs are sized first and written by index: pushing checked the room
+        // twice a reference.
+        let (start, n) = (out.len(), keys.len());
+        let start_prev = prev.len();
+        out.resize(start + n, 0);
+        if PREV {
+            prev.resize(start_prev + n, 0);
+        }
+        let ids = &mut out[start..];
+        let uses: &mut [u32] = if PREV {
+            &mut prev[start_prev..]
+        } else {
+            &mut []
+        };
         for (i, &key) in keys.iter().enumerate() {
             if let Some(&ahead) = keys.get(i + AHEAD) {
                 self.prefetch(ahead);
             }
             let now = if PREV { (t0 + i as u64 + 1) as u32 } else { 0 };
-            let (id, before) = self.lookup::<PREV>(key, now).ok_or(i)?;
-            out.push(id);
+            let Some((id, before)) = self.lookup::<PREV>(key, now) else {
+                out.truncate(start + i);
+                prev.truncate(start_prev + if PREV { i } else { 0 });
+                return Err(i);
+            };
+            ids[i] = id;
             if PREV {
-                prev.push(before);
+                uses[i] = before;
             }
         }
         Ok(())
     }
 
-    /// Doubles the table and puts every hashed page back, with its latest use.
+    /// Puts every hashed page, with its latest use, into a new table of `len` slots,
+    /// or into the plain array if there is one and its number is below [`DIRECT`].
     #[cold]
-    fn grow(&mut self) {
-        let len = self.slots.len() * 2;
-        let old = std::mem::replace(&mut self.slots, crate::hw::ram::huge_vec(len, EMPTY_SLOT));
+    fn rebuild(&mut self, len: usize) {
+        let old = std::mem::replace(&mut self.slots, crate::hw::ram::huge_zeroed_vec(len));
         self.shift = 64 - len.trailing_zeros();
         let mask = len - 1;
+        let direct = self.direct.len() as u64;
         for (j, s) in old.iter().enumerate() {
             if let Some(ahead) = old.get(j + AHEAD) {
-                prefetch_host(&self.slots[self.home(ahead.key)]);
+                if ahead[0] >= direct {
+                    prefetch_host(&self.slots[self.home(ahead[0])]);
+                }
             }
-            if s.id == EMPTY {
+            if id1(s) == 0 {
                 continue;
             }
-            let mut i = self.home(s.key);
-            while self.slots[i].id != EMPTY {
+            if s[0] < direct {
+                self.direct[s[0] as usize] = [id1(s), (s[1] >> 32) as u32];
+                self.hashed -= 1;
+                self.low -= 1;
+                continue;
+            }
+            let mut i = self.home(s[0]);
+            while id1(&self.slots[i]) != 0 {
                 i = (i + 1) & mask;
             }
             self.slots[i] = *s;
@@ -317,12 +348,39 @@ mod tests {
         keys.extend((0..20000u64).map(|i| (i * 7919) % 15000));
         // Huge numbers again, some found past their home slot.
         keys.extend((0..20000u64).map(|i| ((i * 7919) % 5000) << 32));
+        let ids = check_ids(&keys);
+        assert!(ids.direct.is_empty(), "{} small numbers", ids.low);
+    }
+
+    /// Small numbers move from the table to the plain array once [`DENSE`] of them have
+    /// come, taking their ids and latest uses along, and the numbers left in the table
+    /// are still found; ids and uses stay those of first appearance.
+    #[test]
+    fn small_numbers_move_to_the_plain_array() {
+        let spread = DENSE as u64 + 20_000;
+        let mut keys = Vec::new();
+        for i in 0..3 * spread {
+            keys.push((i * 7919) % spread);
+            if i % 3 == 0 {
+                keys.push(((i / 3 * 31) % 9_000 + 1) << 40);
+            }
+        }
+        let ids = check_ids(&keys);
+        assert_eq!(ids.direct.len() as u64, DIRECT);
+        assert_eq!(ids.low, 0);
+        assert_eq!(ids.hashed, 9_000);
+    }
+
+    /// Maps `keys` whole and in blocks with previous uses, checks the ids against a
+    /// general-purpose map's order of first appearance and the uses against
+    /// [`crate::policy::trace::prev_uses`], and returns the map.
+    fn check_ids(keys: &[u64]) -> PageIds {
         let mut ids = PageIds::new();
         let mut got = Vec::new();
-        ids.map(&keys, &mut got).unwrap();
+        ids.map(keys, &mut got).unwrap();
         let mut want = Vec::new();
         let mut seen = FxHashMap::default();
-        for &k in &keys {
+        for &k in keys {
             let next = seen.len() as u32;
             want.push(*seen.entry(k).or_insert(next));
         }
@@ -348,7 +406,10 @@ mod tests {
         assert!(prev.iter().filter(|&&p| p > 0).count() > 5_000);
         // Looking up again gives the same ids and no new pages.
         let before = ids.len();
-        assert_eq!(ids.id(u64::MAX), Some(want[10000]));
+        for i in [0, keys.len() / 2, keys.len() - 1] {
+            assert_eq!(ids.id(keys[i]), Some(want[i]));
+        }
         assert_eq!(ids.len(), before);
+        ids
     }
 }
