@@ -11,7 +11,9 @@
 # LIBCACHESIM_SRC/_build when it has no build yet; needs cmake, libglib2.0-dev and
 # libzstd-dev). VMSIM defaults to target/release/vmsim.
 #
-# Environment: REFS (10000000), PAGES (1000000), FRAMES (100000), RUNS (3),
+# Environment: TRACE (an oracleGeneral file of your own to run on instead of the
+# generated one, such as libCacheSim's data/cloudPhysicsIO.oracleGeneral.bin; it is
+# only read), REFS (10000000), PAGES (1000000), FRAMES (100000), RUNS (3),
 # POLICIES ("lru fifo fifo-reinsertion:clock arc opt:belady", vmsim:libCacheSim names),
 # MAX (0.10: the largest ratio allowed), FULL=1 also times `vmsim run` (TLBs, page
 # tables, faults, swap) on the file against libCacheSim's LRU, MAX_FULL (1.0).
@@ -38,10 +40,18 @@ gcc -O2 -o "$work/zipfscan" "$here/zipfscan.c" -lm
 gcc -O2 -o "$work/lcs-misses" "$here/lcs-misses.c" -I"$src/libCacheSim/include" \
     -I"$build/libCacheSim/include" $(pkg-config --cflags glib-2.0) "$build/liblibCacheSim.a" \
     $(pkg-config --libs glib-2.0) -lzstd -lm -lpthread -ldl
-# libCacheSim's Belady wants "oracleGeneral" in the name.
+# libCacheSim's Belady wants "oracleGeneral" in the name: a file of the user's is
+# reached through a link so named.
 trace=$work/zipfscan.oracleGeneral.bin
-"$work/zipfscan" "$trace" "$refs" "$pages"
-echo "trace: $refs references over $pages pages (85% Zipf 0.9, 15% scans), $(($(stat -c %s "$trace") / 1048576)) MiB; $frames frames; medians of $runs pairs"
+if [ -n "${TRACE:-}" ]; then
+    [ -f "$TRACE" ] || { echo "TRACE=$TRACE: no such file" >&2; exit 2; }
+    trace=$work/given.oracleGeneral.bin
+    ln -s "$(realpath "$TRACE")" "$trace"
+    echo "trace: $TRACE, $(($(stat -L -c %s "$trace") / 24)) references; $frames frames; medians of $runs pairs"
+else
+    "$work/zipfscan" "$trace" "$refs" "$pages"
+    echo "trace: $refs references over $pages pages (85% Zipf 0.9, 15% scans), $(($(stat -c %s "$trace") / 1048576)) MiB; $frames frames; medians of $runs pairs"
+fi
 
 seconds() { # wall time of "$@" (run in $work: cachesim writes a result file there)
     local t0 t1
