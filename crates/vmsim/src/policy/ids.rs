@@ -158,7 +158,10 @@ impl PageIds {
     /// slot along its probe from its home slot; else where the look ended.
     #[inline(always)]
     fn known<const PREV: bool>(&mut self, key: u64, now: u32) -> Result<(u32, u32), Missing> {
-        if let Some(e) = self.direct.get_mut(key as usize) {
+        // (A number is compared whole before it indexes: on a 32-bit host `as usize`
+        // would cut a large one down to a small one.)
+        if key < self.direct.len() as u64 {
+            let e = &mut self.direct[key as usize];
             let id = e[0].checked_sub(1).ok_or(Missing::Direct)?;
             let before = if PREV {
                 std::mem::replace(&mut e[1], now)
