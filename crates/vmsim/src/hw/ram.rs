@@ -76,8 +76,11 @@ fn advise_huge(start: usize, len: usize) {
 /// Nothing is written: a large zeroed allocation comes straight from the host kernel
 /// untouched, so the advice is in place before any page of it is first touched, and
 /// the pages a run never touches cost nothing. That holds where `vec!` asks the
-/// allocator for zeroed memory, for integers and arrays of them (the callers' types),
-/// not for structs, whose every element `vec!` writes before the advice.
+/// allocator for zeroed memory, which std does for integers and arrays of at most 16
+/// of them (the callers' types) but not for structs, whose every element it writes
+/// before the advice; and where the allocator maps the block fresh rather than
+/// reusing (and clearing) freed heap memory, as glibc does for large blocks. Either
+/// way the contents are zero; only the cost differs.
 pub(crate) fn huge_zeroed_vec<T: Clone + Default>(len: usize) -> Vec<T> {
     let v = vec![T::default(); len];
     advise_huge(v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>());
