@@ -47,6 +47,12 @@ fn id1(s: &Slot) -> u32 {
     s[1] as u32
 }
 
+/// One more than the index of the latest reference in a slot (0: none).
+#[inline(always)]
+fn last(s: &Slot) -> u32 {
+    (s[1] >> 32) as u32
+}
+
 /// A slot for page number `key`, `id1` and `last` as in [`Slot`].
 #[inline(always)]
 fn slot(key: u64, id1: u32, last: u32) -> Slot {
@@ -56,7 +62,7 @@ fn slot(key: u64, id1: u32, last: u32) -> Slot {
 /// Sets the latest use in a slot to `now` and returns the one it held.
 #[inline(always)]
 fn swap_last(s: &mut Slot, now: u32) -> u32 {
-    let before = (s[1] >> 32) as u32;
+    let before = last(s);
     s[1] = u64::from(id1(s)) | u64::from(now) << 32;
     before
 }
@@ -276,7 +282,9 @@ impl PageIds {
             let now = if PREV { (t0 + i as u64 + 1) as u32 } else { 0 };
             let Some((id, before)) = self.lookup::<PREV>(key, now) else {
                 out.truncate(start + i);
-                prev.truncate(start_prev + if PREV { i } else { 0 });
+                if PREV {
+                    prev.truncate(start_prev + i);
+                }
                 return Err(i);
             };
             ids[i] = id;
@@ -305,7 +313,7 @@ impl PageIds {
                 continue;
             }
             if s[0] < direct {
-                self.direct[s[0] as usize] = [id1(s), (s[1] >> 32) as u32];
+                self.direct[s[0] as usize] = [id1(s), last(s)];
                 self.hashed -= 1;
                 self.low -= 1;
                 continue;

@@ -937,7 +937,6 @@ impl<R: Read> Read for Decoding<R> {
 pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>, TraceError> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| TraceError::io(&name, e))?;
-    let mapped = file.try_clone().ok().and_then(mapped::MappedFile::new);
     let mut raw = BufReader::with_capacity(1 << 16, file);
     let head = raw
         .fill_buf()
@@ -947,7 +946,13 @@ pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>, TraceEr
         Box::new(BufReader::with_capacity(1 << 16, Decoding { inner, what }))
     };
     Ok(match Compression::detect(&head) {
-        Compression::None => match mapped {
+        // Mapped windows read from the file's start, whatever `raw` has read.
+        Compression::None => match raw
+            .get_ref()
+            .try_clone()
+            .ok()
+            .and_then(mapped::MappedFile::new)
+        {
             Some(m) => Box::new(m),
             None => Box::new(raw),
         },
