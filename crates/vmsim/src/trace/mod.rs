@@ -1124,7 +1124,7 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
         }
         scope.spawn(move || {
             // Ends when the trace does, on an error, or when the consumer hangs up.
-            while let Ok(mut batch) = empty_rx.recv() {
+            while let Ok(mut batch) = recv_soon(&empty_rx) {
                 batch.clear();
                 let r = reader.next_batch(&mut batch).map(|()| batch);
                 let last = !matches!(&r, Ok(b) if !b.is_empty());
@@ -1148,7 +1148,7 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
                         // Nothing ready: the reader may be waiting for batches this
                         // side holds, so they go back before this side waits.
                         give_back(&mut used);
-                        match full_rx.recv() {
+                        match recv_soon(&full_rx) {
                             Ok(r) => r,
                             Err(_) => break,
                         }
@@ -1173,6 +1173,32 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
         drop(empty_tx);
         result
     })
+}
+
+/// How long a side of [`for_each_batch_pipelined`] polls its channel before it
+/// sleeps on it.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// The next item of `rx`, polled for up to [`SPIN`] before sleeping: waking a
+/// sleeping thread costs the sender a system call and the other CPU an interrupt
+/// (in a virtual machine, 14% of an all-hit replay's samples when the reader slept
+/// between every group of batches it got back), while the gaps between batches are
+/// tens of microseconds.
+fn recv_soon<T>(rx: &std::sync::mpsc::Receiver<T>) -> Result<T, std::sync::mpsc::RecvError> {
+    use std::sync::mpsc::TryRecvError;
+    let start = std::time::Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Disconnected) => return Err(std::sync::mpsc::RecvError),
+            Err(TryRecvError::Empty) => {}
+        }
+        if start.elapsed() >= SPIN {
+            return rx.recv();
+        }
+        // Lets the other side run first when both share one CPU.
+        std::thread::yield_now();
+    }
 }
 
 /// Every event that `next_batch` hands out, up to the end of the trace.
