@@ -31,7 +31,8 @@ use crate::os::{
     AccessError, AccessStory, Kernel, MapSource, MmapArgs, Pid, Populate, Program, Prot,
 };
 use crate::trace::{
-    for_each_batch_pipelined, Event, EventReader, MapKind, TraceError, TracePid, TraceTid,
+    for_each_batch_pipelined, Batch, Event, EventReader, MapKind, PlainRun, TraceError, TracePid,
+    TraceTid,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -286,11 +287,13 @@ impl<'k> Sim<'k> {
         // A synthetic workload's threads take the turns its parameters give them.
         let by_clock = self.kernel.config().thread_order == crate::interleave::ThreadOrder::Clock
             && !matches!(reader, EventReader::Synth(_));
-        for_each_batch_pipelined(reader, |batch| {
+        // Runs of accesses are packed for `feed_batch`; the interleaving takes events.
+        let pack = (!by_clock).then_some(self.kernel.page_size());
+        for_each_batch_pipelined(reader, pack, |batch| {
             if by_clock {
-                order.push(batch, self);
+                order.push(batch.events(), self);
             } else {
-                self.feed(batch);
+                self.feed_batch(batch);
             }
             progress(self.stats.events);
             Ok::<_, TraceError>(())
@@ -316,12 +319,7 @@ impl<'k> Sim<'k> {
                         n => n,
                     };
                     i += n;
-                    if self.stats.accesses >= self.next_row {
-                        self.flush();
-                        self.rows
-                            .push(IntervalRow::sample(self.kernel, self.stats.accesses));
-                        self.next_row += self.interval;
-                    }
+                    self.row_if_due();
                 }
                 _ => {
                     self.stats.events += 1;
@@ -330,6 +328,66 @@ impl<'k> Sim<'k> {
                     self.os_event(e);
                 }
             }
+        }
+    }
+
+    /// Replays a batch as [`Sim::feed`] replays its events, taking the accesses of its
+    /// [`PlainRun`]s from their packed addresses and kinds ([`Batch::pack`]) rather
+    /// than from the events.
+    pub fn feed_batch(&mut self, batch: &Batch) {
+        let events = batch.events();
+        let mut i = 0;
+        for run in batch.runs() {
+            self.feed(&events[i..run.start]);
+            let (vas, kinds) = batch.packed(run);
+            let mut k = 0;
+            while k < vas.len() {
+                match self.fast_packed(run, &vas[k..], &kinds[k..]) {
+                    0 => {
+                        // Another process's run (or kind of TLB's) is open, or this
+                        // one is full: the access that makes the next one.
+                        let at = run.start + k;
+                        self.feed(&events[at..at + 1]);
+                        k += 1;
+                    }
+                    n => {
+                        k += n;
+                        self.row_if_due();
+                    }
+                }
+            }
+            i = run.end;
+        }
+        self.feed(&events[i..]);
+    }
+
+    /// [`Sim::fast_accesses`] for the packed accesses of `run` from the `k`-th on
+    /// (`vas` and `kinds`, as long as each other).
+    #[inline(always)]
+    fn fast_packed(&mut self, run: &PlainRun, vas: &[VirtAddr], kinds: &[AccessKind]) -> usize {
+        let len = self.run_len;
+        if self.run_fast != Some(run.pid) || self.run_fetch != run.fetch || len >= RUN {
+            return 0;
+        }
+        let due = usize::try_from(self.next_row.saturating_sub(self.stats.accesses))
+            .unwrap_or(usize::MAX);
+        let n = (RUN - len).min(due).min(vas.len());
+        self.run[len..len + n].copy_from_slice(&vas[..n]);
+        self.kinds[len..len + n].copy_from_slice(&kinds[..n]);
+        self.run_len = len + n;
+        self.stats.events += n as u64;
+        self.stats.accesses += n as u64;
+        n
+    }
+
+    /// Takes an `--interval` row when the accesses so far reach the next one's.
+    #[inline(always)]
+    fn row_if_due(&mut self) {
+        if self.stats.accesses >= self.next_row {
+            self.flush();
+            self.rows
+                .push(IntervalRow::sample(self.kernel, self.stats.accesses));
+            self.next_row += self.interval;
         }
     }
 

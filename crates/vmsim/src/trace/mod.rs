@@ -7,6 +7,7 @@
 //! no allocator per event; formats are detected from magic bytes and names
 //! ([`Format::detect`]).
 
+pub mod batch;
 pub mod binary;
 pub mod champsim;
 pub mod lackey;
@@ -23,6 +24,7 @@ pub mod text;
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::os::Prot;
+pub use batch::{Batch, PlainRun};
 pub use lines::{LineReader, MAX_LINE};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -1095,12 +1097,14 @@ pub(crate) fn for_each_batch<E: From<TraceError>>(
 
 /// [`for_each_batch`] with the reading on a thread of its own: `reader` decodes (or
 /// generates) the next batches while `f` takes this one, so a replay's wall time is
-/// the slower of the two rather than their sum. Batches reach `f` in order, the same
-/// batches as [`for_each_batch`] hands out; a reader error reaches the caller after
-/// the batches before it. When `f` fails, the reader is stopped.
+/// the slower of the two rather than their sum. Batches reach `f` in order, holding
+/// the same events as [`for_each_batch`] hands out; a reader error reaches the caller
+/// after the batches before it. When `f` fails, the reader is stopped. With
+/// `pack_pages` (a page size), the reader thread also [`Batch::pack`]s each batch.
 pub fn for_each_batch_pipelined<E: From<TraceError>>(
     reader: &mut EventReader,
-    mut f: impl FnMut(&[Event]) -> Result<(), E>,
+    pack_pages: Option<u64>,
+    mut f: impl FnMut(&Batch) -> Result<(), E>,
 ) -> Result<(), E> {
     use std::sync::mpsc;
     // Batches the reader may have ready beyond those on their way back: enough that
@@ -1116,27 +1120,33 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
     // one over, only for one to fill (which comes back in a group of RETURN).
     const BATCHES: usize = DEPTH + RETURN + 1;
     std::thread::scope(|scope| {
-        let (full_tx, full_rx) = mpsc::sync_channel::<Result<Vec<Event>, TraceError>>(BATCHES);
-        let (empty_tx, empty_rx) = mpsc::channel::<Vec<Event>>();
+        let (full_tx, full_rx) = mpsc::sync_channel::<Result<Batch, TraceError>>(BATCHES);
+        let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
         for _ in 0..BATCHES {
             // The receiver is alive here: the send cannot fail.
-            let _ = empty_tx.send(Vec::with_capacity(BATCH));
+            let _ = empty_tx.send(Batch::with_capacity(BATCH));
         }
         scope.spawn(move || {
             // Ends when the trace does, on an error, or when the consumer hangs up.
             while let Ok(mut batch) = recv_soon(&empty_rx) {
-                batch.clear();
-                let r = reader.next_batch(&mut batch).map(|()| batch);
-                let last = !matches!(&r, Ok(b) if !b.is_empty());
+                let events = batch.events_mut();
+                events.clear();
+                let r = reader.next_batch(events).map(|()| {
+                    if let Some(page_size) = pack_pages {
+                        batch.pack(page_size);
+                    }
+                    batch
+                });
+                let last = !matches!(&r, Ok(b) if !b.events().is_empty());
                 if full_tx.send(r).is_err() || last {
                     return;
                 }
             }
         });
         let mut consume = || -> Result<(), E> {
-            let mut used: Vec<Vec<Event>> = Vec::with_capacity(RETURN);
+            let mut used: Vec<Batch> = Vec::with_capacity(RETURN);
             // The reader may have finished already: its hang-up is no error.
-            let give_back = |used: &mut Vec<Vec<Event>>| {
+            let give_back = |used: &mut Vec<Batch>| {
                 for b in used.drain(..) {
                     let _ = empty_tx.send(b);
                 }
@@ -1156,7 +1166,7 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
                     Err(mpsc::TryRecvError::Disconnected) => break,
                 };
                 let batch = r?;
-                if batch.is_empty() {
+                if batch.events().is_empty() {
                     break;
                 }
                 f(&batch)?;
@@ -1430,11 +1440,17 @@ mod tests {
     fn pipelined_reading_hands_out_what_reading_in_turn_does_then_its_error() {
         let good = 3 * BATCH + 17;
         let mut seen = Vec::new();
-        let e = for_each_batch_pipelined(&mut text_reader(good), |b| {
-            seen.extend_from_slice(b);
+        let mut packed = 0;
+        let e = for_each_batch_pipelined(&mut text_reader(good), Some(4096), |b| {
+            seen.extend_from_slice(b.events());
+            // Every event is a load of process 1 within a page: one run a batch.
+            assert_eq!(b.runs().len(), 1);
+            let (vas, _) = b.packed(&b.runs()[0]);
+            packed += vas.len();
             Ok::<_, TraceError>(())
         })
         .unwrap_err();
+        assert_eq!(packed, 3 * BATCH);
         assert!(e.to_string().contains("bogus"), "{e}");
         let mut r = text_reader(good);
         let mut want = Vec::new();
@@ -1459,11 +1475,12 @@ mod tests {
         for slow_consumer in [false, true] {
             let good = 30 * BATCH + 5;
             let mut seen = Vec::new();
-            let e = for_each_batch_pipelined(&mut text_reader(good), |b| {
+            let e = for_each_batch_pipelined(&mut text_reader(good), None, |b| {
                 if slow_consumer {
                     std::thread::sleep(std::time::Duration::from_micros(200));
                 }
-                seen.extend(b.iter().map(|e| match e {
+                assert!(b.runs().is_empty());
+                seen.extend(b.events().iter().map(|e| match e {
                     Event::Access(a) => a.va.0,
                     _ => 0,
                 }));
@@ -1479,7 +1496,7 @@ mod tests {
     #[test]
     fn a_failing_consumer_stops_the_pipelined_reader() {
         let mut calls = 0;
-        let e = for_each_batch_pipelined(&mut text_reader(20 * BATCH), |_| {
+        let e = for_each_batch_pipelined(&mut text_reader(20 * BATCH), None, |_| {
             calls += 1;
             Err(TraceError::NotWritable { format: "enough" })
         })

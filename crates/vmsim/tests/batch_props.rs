@@ -1,0 +1,118 @@
+//! Property test of packed batches: a replay that takes the accesses of a batch's
+//! plain runs from their packed arrays ([`Sim::feed_batch`]) does exactly what a
+//! replay of its events one by one ([`Sim::feed`]) does.
+
+use proptest::prelude::*;
+use vmsim::addr::VirtAddr;
+use vmsim::hw::{AccessKind, MachineSpec};
+use vmsim::os::{Kernel, KernelConfig};
+use vmsim::sim::Sim;
+use vmsim::trace::text::parse_line;
+use vmsim::trace::{Access, Batch, Event};
+
+/// A stretch of accesses by one process: (pid, kind, how many, first page, offset in
+/// the page, size), or (with pid 0) an unmap and map again of process 2's first page.
+type Stretch = (u32, u8, usize, u64, u64, u32);
+
+fn stretch() -> impl Strategy<Value = Stretch> {
+    (
+        0u32..4,
+        0u8..3,
+        1usize..60,
+        0u64..8,
+        prop_oneof![0u64..64, 4080u64..4096],
+        1u32..32,
+    )
+}
+
+const BASE: u64 = 0x1000_0000;
+
+/// Processes 1 and 2 (process 3 is never spawned: its mappings are inferred) with
+/// 64 KiB readable, writable and executable from `BASE`, then the stretches.
+fn trace(stretches: &[Stretch]) -> Vec<Event> {
+    let mut events: Vec<Event> = [
+        "spawn 1",
+        "mmap 1 0x10000000 64KiB rwx",
+        "spawn 2",
+        "mmap 2 0x10000000 64KiB rwx",
+    ]
+    .iter()
+    .map(|l| parse_line(l).unwrap())
+    .collect();
+    for &(pid, kind, n, page, offset, size) in stretches {
+        if pid == 0 {
+            events.push(parse_line("munmap 2 0x10000000 4KiB").unwrap());
+            events.push(parse_line("mmap 2 0x10000000 4KiB rwx").unwrap());
+            continue;
+        }
+        let kind = [AccessKind::Read, AccessKind::Write, AccessKind::Execute][kind as usize];
+        for j in 0..n as u64 {
+            events.push(Event::Access(Access {
+                pid,
+                kind,
+                va: VirtAddr(BASE + ((page + j % 3) % 15) * 4096 + offset),
+                size,
+            }));
+        }
+    }
+    events
+}
+
+/// Replays `events` cut into batches of `cut` events, packed or not; the replay's
+/// counts, rows and the kernel's counters.
+fn replay(events: &[Event], cut: usize, interval: u64, packed: bool) -> String {
+    let mut k = Kernel::boot(
+        MachineSpec::preset("x86-64").unwrap(),
+        KernelConfig::default(),
+    );
+    let mut sim = Sim::new(&mut k, interval);
+    for chunk in events.chunks(cut) {
+        if packed {
+            let mut b = Batch::with_capacity(chunk.len());
+            b.events_mut().extend_from_slice(chunk);
+            b.pack(4096);
+            sim.feed_batch(&b);
+        } else {
+            sim.feed(chunk);
+        }
+    }
+    sim.finish();
+    let out = format!("{:?}\n{:?}", sim.stats, sim.rows);
+    let procs: Vec<_> = k.processes().iter().map(|p| p.stats.clone()).collect();
+    format!("{out}\n{:?}\n{procs:?}", k.counters())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_packed_batch_replays_as_its_events_do(
+        stretches in proptest::collection::vec(stretch(), 1..40),
+        cut in 1usize..300,
+        interval in prop_oneof![Just(0u64), 1u64..80],
+    ) {
+        let events = trace(&stretches);
+        prop_assert_eq!(
+            replay(&events, cut, interval, true),
+            replay(&events, cut, interval, false)
+        );
+    }
+}
+
+/// The property is not empty: long stretches do make runs, and the replay takes them.
+#[test]
+fn long_stretches_make_runs() {
+    let events = trace(&[
+        (1, 0, 100, 0, 8, 8),
+        (2, 2, 50, 1, 0, 4),
+        (3, 1, 40, 2, 0, 8),
+    ]);
+    let mut b = Batch::with_capacity(events.len());
+    b.events_mut().extend_from_slice(&events);
+    b.pack(4096);
+    assert_eq!(b.runs().len(), 3);
+    assert_eq!(
+        replay(&events, events.len(), 7, true),
+        replay(&events, events.len(), 7, false)
+    );
+}
