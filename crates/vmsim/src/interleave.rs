@@ -160,6 +160,19 @@ impl Interleave {
         }
     }
 
+    /// Takes the trace's next `n` events in the trace's order, when that is still the
+    /// replay's (no process has had a second thread) and they start no second thread
+    /// (`one_thread`, as [`crate::trace::Batch::one_thread`] tells). Returns whether it
+    /// took them: the caller then replays them as they are, as [`Interleave::push`]
+    /// would have.
+    pub fn pass(&mut self, n: usize, one_thread: bool) -> bool {
+        if self.on || !one_thread {
+            return false;
+        }
+        self.seq += n as u64;
+        true
+    }
+
     /// Replays everything still held, in the clocks' order.
     pub fn finish<R: Replayer>(&mut self, r: &mut R) {
         while self.held > 0 {

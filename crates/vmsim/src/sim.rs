@@ -1,8 +1,8 @@
 //! The loop that feeds trace events to the kernel and the MMU, and what it counts.
 //!
 //! OS events become system calls of the simulated kernel; accesses go through
-//! [`Kernel::access_run`] in runs of one process, loads and stores mixed (instruction
-//! fetches in runs of their own), so TLB hits take the MMU's run path.
+//! [`Kernel::access_run`] in runs of one process, loads, stores and instruction
+//! fetches mixed, so TLB hits take the MMU's run path.
 //!
 //! A process that the trace starts with `spawn` (or `fork`) has exactly the memory the
 //! trace gives it: an access outside its mappings is a SIGSEGV. A process the trace
@@ -200,9 +200,6 @@ pub struct Sim<'k> {
     mapped: Vec<(u64, u64, u64)>,
     last: Option<(TracePid, Proc)>,
     run_pid: Option<Pid>,
-    /// Whether the run is of instruction fetches (they go through another TLB than
-    /// loads and stores, which share runs).
-    run_fetch: bool,
     /// The trace pid whose accesses may join the run without a look at the process:
     /// the run's, when it infers nothing. Cleared with the run.
     run_fast: Option<TracePid>,
@@ -237,7 +234,6 @@ impl<'k> Sim<'k> {
             mapped: vec![NOT_KNOWN; MAPPED_SLOTS],
             last: None,
             run_pid: None,
-            run_fetch: false,
             run_fast: None,
             page_mask,
             run: Box::new([VirtAddr(0); RUN + 2]),
@@ -287,13 +283,14 @@ impl<'k> Sim<'k> {
         // A synthetic workload's threads take the turns its parameters give them.
         let by_clock = self.kernel.config().thread_order == crate::interleave::ThreadOrder::Clock
             && !matches!(reader, EventReader::Synth(_));
-        // Runs of accesses are packed for `feed_batch`; the interleaving takes events.
-        let pack = (!by_clock).then_some(self.kernel.page_size());
+        // Runs of accesses are packed for `feed_batch`; the interleaving, once a second
+        // thread comes, takes events.
+        let pack = Some(self.kernel.page_size());
         for_each_batch_pipelined(reader, pack, |batch| {
-            if by_clock {
-                order.push(batch.events(), self);
-            } else {
+            if !by_clock || order.pass(batch.events().len(), batch.one_thread()) {
                 self.feed_batch(batch);
+            } else {
+                order.push(batch.events(), self);
             }
             progress(self.stats.events);
             Ok::<_, TraceError>(())
@@ -344,8 +341,8 @@ impl<'k> Sim<'k> {
             while k < vas.len() {
                 match self.fast_packed(run, &vas[k..], &kinds[k..]) {
                     0 => {
-                        // Another process's run (or kind of TLB's) is open, or this
-                        // one is full: the access that makes the next one.
+                        // Another process's run is open, or this one is full: the
+                        // access that makes the next one.
                         let at = run.start + k;
                         self.feed(&events[at..at + 1]);
                         k += 1;
@@ -366,7 +363,7 @@ impl<'k> Sim<'k> {
     #[inline(always)]
     fn fast_packed(&mut self, run: &PlainRun, vas: &[VirtAddr], kinds: &[AccessKind]) -> usize {
         let len = self.run_len;
-        if self.run_fast != Some(run.pid) || self.run_fetch != run.fetch || len >= RUN {
+        if self.run_fast != Some(run.pid) || len >= RUN {
             return 0;
         }
         let due = usize::try_from(self.next_row.saturating_sub(self.stats.accesses))
@@ -425,8 +422,8 @@ impl<'k> Sim<'k> {
 
     /// Adds to the run the accesses that lead `events` and may join it without a look
     /// at their process, and returns how many (counted). The fast path, nearly every
-    /// access of a long replay: the run's process (one that infers nothing), the run's
-    /// kind of TLB, room in the run, one page touched, and no interval row due.
+    /// access of a long replay: the run's process (one that infers nothing), room in
+    /// the run, one page touched, and no interval row due.
     #[inline(always)]
     fn fast_accesses(&mut self, events: &[Event]) -> usize {
         let Some(tpid) = self.run_fast else {
@@ -438,7 +435,7 @@ impl<'k> Sim<'k> {
         if len >= RUN {
             return 0;
         }
-        let (fetch, in_page) = (self.run_fetch, !self.page_mask);
+        let in_page = !self.page_mask;
         let due = usize::try_from(self.next_row.saturating_sub(self.stats.accesses))
             .unwrap_or(usize::MAX);
         let room = (RUN - len).min(due).min(events.len());
@@ -454,10 +451,7 @@ impl<'k> Sim<'k> {
             }
             let Event::Access(a) = *e else { break };
             let end = a.va.0.saturating_add(a.size.max(1) as u64 - 1);
-            if a.pid != tpid
-                || (a.kind == AccessKind::Execute) != fetch
-                || (end ^ a.va.0) & in_page != 0
-            {
+            if a.pid != tpid || (end ^ a.va.0) & in_page != 0 {
                 break;
             }
             run[n] = a.va;
@@ -478,11 +472,9 @@ impl<'k> Sim<'k> {
             self.stats.skipped_accesses += 1;
             return;
         };
-        let fetch = a.kind == AccessKind::Execute;
-        if self.run_pid != Some(p.pid) || self.run_fetch != fetch || self.run_len >= RUN {
+        if self.run_pid != Some(p.pid) || self.run_len >= RUN {
             self.flush();
             self.run_pid = Some(p.pid);
-            self.run_fetch = fetch;
         }
         let Some((va, last)) = self.pages_of(p, &a) else {
             return;

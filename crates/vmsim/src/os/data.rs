@@ -216,7 +216,14 @@ impl Kernel {
                 p.stats.accesses += done as u64;
             }
             i += done;
-            if i < n {
+            if i >= n {
+                break;
+            }
+            // A run that stopped at a change of TLB (a fetch after loads and stores,
+            // or the reverse) goes on through the other one; one that stopped at an
+            // access its TLB cannot take makes that access alone.
+            let fetch = |k: usize| kinds.kind(k) == AccessKind::Execute;
+            if done == 0 || fetch(i) == fetch(i - 1) {
                 // The walk two accesses on, if it comes to one, finds its entry cached.
                 if i + 2 < n {
                     self.machine

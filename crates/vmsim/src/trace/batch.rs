@@ -14,8 +14,7 @@ use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 
 /// A stretch `start..end` of a batch's events that are all accesses of one process,
-/// all instruction fetches or all loads and stores, each within one page: what a
-/// replay can add to one run of translations without a look at any of them. Its
+/// each within one page: what a replay can add to one run of translations without a look at any of them. Its
 /// addresses and kinds are [`Batch::packed`]`(run)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlainRun {
@@ -25,8 +24,6 @@ pub struct PlainRun {
     pub end: usize,
     /// The process making the accesses.
     pub pid: TracePid,
-    /// Whether they are instruction fetches.
-    pub fetch: bool,
     /// Where its accesses start in the packed arrays.
     at: usize,
 }
@@ -38,6 +35,8 @@ pub struct Batch {
     runs: Vec<PlainRun>,
     vas: Vec<VirtAddr>,
     kinds: Vec<AccessKind>,
+    /// Packed, and no `thread` event names a thread other than a process's first.
+    one_thread: bool,
 }
 
 /// The shortest stretch of plain accesses made a [`PlainRun`]: a replay takes shorter
@@ -58,10 +57,19 @@ impl Batch {
         &self.events
     }
 
-    /// The events, for a reader to fill; the runs found before are dropped.
+    /// The events, for a reader to fill; what the last [`Batch::pack`] found is dropped.
     pub fn events_mut(&mut self) -> &mut Vec<Event> {
         self.runs.clear();
+        self.one_thread = false;
         &mut self.events
+    }
+
+    /// Whether the last [`Batch::pack`] found no `thread` event naming a thread other
+    /// than a process's first (false when the batch was not packed): a replay that
+    /// interleaves threads may take such a batch in the trace's order while no process
+    /// has had a second thread ([`crate::interleave::Interleave::pass`]).
+    pub fn one_thread(&self) -> bool {
+        self.one_thread
     }
 
     /// The plain runs found by the last [`Batch::pack`], in order; none when it was not
@@ -77,9 +85,11 @@ impl Batch {
     }
 
     /// Finds the stretches of at least [`MIN_RUN`] plain accesses (none crossing a
-    /// boundary of `page_size`-aligned pages) and packs their addresses and kinds.
+    /// boundary of `page_size`-aligned pages) and packs their addresses and kinds, and
+    /// notes whether a `thread` event names a second thread.
     pub fn pack(&mut self, page_size: u64) {
         self.runs.clear();
+        self.one_thread = true;
         let events = &self.events[..];
         let n = events.len();
         // Room for every event, so that a stretch is written as it is found (and
@@ -98,17 +108,22 @@ impl Batch {
         let mut i = 0;
         while let Some(e) = events.get(i) {
             i += 1;
-            let Event::Access(first) = e else { continue };
+            let Event::Access(first) = e else {
+                if matches!(e, Event::Thread { tid, .. } if *tid != 0) {
+                    self.one_thread = false;
+                }
+                continue;
+            };
             if !plain(first) {
                 continue;
             }
-            let (pid, fetch) = (first.pid, first.kind == AccessKind::Execute);
+            let pid = first.pid;
             let start = i - 1;
             vas[at] = first.va;
             kinds[at] = first.kind;
             let mut len = 1;
             while let Some(Event::Access(a)) = events.get(i) {
-                if a.pid != pid || (a.kind == AccessKind::Execute) != fetch || !plain(a) {
+                if a.pid != pid || !plain(a) {
                     break;
                 }
                 // `at + len` is at most `i`, below `n`.
@@ -122,7 +137,6 @@ impl Batch {
                     start,
                     end: i,
                     pid,
-                    fetch,
                     at,
                 });
                 at += len;
@@ -158,23 +172,20 @@ mod tests {
             lines.push(format!("R 1 {:#x} 8", 0x20000 + i));
         }
         lines.push("mmap 1 0x40000 4KiB rw-".into());
-        // 27..47: pid 2's fetches; 47..67: pid 2's loads.
+        // 27..67: pid 2's fetches, then its loads: one run.
+        // 67..87: pid 1's loads.
         for i in 0..20u64 {
             lines.push(format!("X 2 {:#x} 4", 0x400000 + i * 4));
         }
         for i in 0..20u64 {
             lines.push(format!("R 2 {:#x} 4", 0x500000 + i * 4));
         }
+        for i in 0..20u64 {
+            lines.push(format!("R 1 {:#x} 4", 0x500000 + i * 4));
+        }
         let b = batch(&lines);
-        let runs: Vec<_> = b
-            .runs()
-            .iter()
-            .map(|r| (r.start, r.end, r.pid, r.fetch))
-            .collect();
-        assert_eq!(
-            runs,
-            [(0, 20, 1, false), (27, 47, 2, true), (47, 67, 2, false)]
-        );
+        let runs: Vec<_> = b.runs().iter().map(|r| (r.start, r.end, r.pid)).collect();
+        assert_eq!(runs, [(0, 20, 1), (27, 67, 2), (67, 87, 1)]);
         for r in b.runs() {
             let (vas, kinds) = b.packed(r);
             assert_eq!(vas.len(), r.end - r.start);
@@ -192,8 +203,15 @@ mod tests {
         assert_eq!(b.runs().len(), 1);
         b.events_mut().clear();
         assert!(b.runs().is_empty());
+        assert!(!b.one_thread());
         let b = batch(&lines[..MIN_RUN - 1]);
         assert!(b.runs().is_empty());
+        assert!(b.one_thread());
+        let mut two = lines.clone();
+        two.insert(3, "thread 1 0".into());
+        assert!(batch(&two).one_thread());
+        two.insert(7, "thread 1 1".into());
+        assert!(!batch(&two).one_thread());
         // An access reaching the top of the address space stays in its page.
         let b = batch(&vec!["R 1 0xfffffffffffffff0 64".to_string(); MIN_RUN]);
         assert_eq!(b.runs().len(), 1);
