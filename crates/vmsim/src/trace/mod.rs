@@ -28,6 +28,7 @@ pub use batch::{Batch, PlainRun};
 pub use lines::{LineReader, MAX_LINE};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::mpsc;
 use thiserror::Error;
 
 /// A process as a trace names it (the recording's pid, or any number a scenario picks).
@@ -1106,7 +1107,6 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
     pack_pages: Option<u64>,
     mut f: impl FnMut(&Batch) -> Result<(), E>,
 ) -> Result<(), E> {
-    use std::sync::mpsc;
     // Batches the reader may have ready beyond those on their way back: enough that
     // neither side waits on a hiccup of the other, few enough (with the ones below,
     // BATCHES in flight) to stay in the caches.
@@ -1128,7 +1128,8 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
         }
         scope.spawn(move || {
             // Ends when the trace does, on an error, or when the consumer hangs up.
-            while let Ok(mut batch) = recv_soon(&empty_rx) {
+            let mut wait = Waiter::new();
+            while let Ok(mut batch) = wait.recv(&empty_rx) {
                 let events = batch.events_mut();
                 events.clear();
                 let r = reader.next_batch(events).map(|()| {
@@ -1145,6 +1146,7 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
         });
         let mut consume = || -> Result<(), E> {
             let mut used: Vec<Batch> = Vec::with_capacity(RETURN);
+            let mut wait = Waiter::new();
             // The reader may have finished already: its hang-up is no error.
             let give_back = |used: &mut Vec<Batch>| {
                 for b in used.drain(..) {
@@ -1158,7 +1160,7 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
                         // Nothing ready: the reader may be waiting for batches this
                         // side holds, so they go back before this side waits.
                         give_back(&mut used);
-                        match recv_soon(&full_rx) {
+                        match wait.recv(&full_rx) {
                             Ok(r) => r,
                             Err(_) => break,
                         }
@@ -1189,25 +1191,38 @@ pub fn for_each_batch_pipelined<E: From<TraceError>>(
 /// sleeps on it.
 const SPIN: std::time::Duration = std::time::Duration::from_micros(500);
 
-/// The next item of `rx`, polled for up to [`SPIN`] before sleeping: waking a
-/// sleeping thread costs the sender a system call and the other CPU an interrupt
+/// How one side of [`for_each_batch_pipelined`] waits for the other: polling the
+/// channel for up to [`SPIN`] before it sleeps, while its waits are that short. Waking
+/// a sleeping thread costs the sender a system call and the other CPU an interrupt
 /// (in a virtual machine, 14% of an all-hit replay's samples when the reader slept
-/// between every group of batches it got back), while the gaps between batches are
-/// tens of microseconds.
-fn recv_soon<T>(rx: &std::sync::mpsc::Receiver<T>) -> Result<T, std::sync::mpsc::RecvError> {
-    use std::sync::mpsc::TryRecvError;
-    let start = std::time::Instant::now();
-    loop {
-        match rx.try_recv() {
-            Ok(v) => return Ok(v),
-            Err(TryRecvError::Disconnected) => return Err(std::sync::mpsc::RecvError),
-            Err(TryRecvError::Empty) => {}
+/// between every group of batches it got back), and the gaps between batches of a
+/// fast replay are tens of microseconds; a slow replay's are milliseconds, and
+/// polling through them would only take cycles from the other side.
+struct Waiter {
+    /// The last wait was shorter than [`SPIN`].
+    poll: bool,
+}
+
+impl Waiter {
+    fn new() -> Waiter {
+        Waiter { poll: true }
+    }
+
+    /// The next item of `rx`.
+    fn recv<T>(&mut self, rx: &mpsc::Receiver<T>) -> Result<T, mpsc::RecvError> {
+        use mpsc::TryRecvError;
+        let start = std::time::Instant::now();
+        while self.poll && start.elapsed() < SPIN {
+            match rx.try_recv() {
+                Ok(v) => return Ok(v),
+                Err(TryRecvError::Disconnected) => return Err(mpsc::RecvError),
+                // Lets the other side run first when both share one CPU.
+                Err(TryRecvError::Empty) => std::thread::yield_now(),
+            }
         }
-        if start.elapsed() >= SPIN {
-            return rx.recv();
-        }
-        // Lets the other side run first when both share one CPU.
-        std::thread::yield_now();
+        let r = rx.recv();
+        self.poll = start.elapsed() < SPIN;
+        r
     }
 }
 
@@ -1491,6 +1506,24 @@ mod tests {
             let want: Vec<u64> = (0..30 * BATCH as u64).map(|i| 0x1000 + 8 * i).collect();
             assert_eq!(seen, want, "slow consumer {slow_consumer}");
         }
+    }
+
+    #[test]
+    fn a_waiter_stops_polling_after_a_long_wait() {
+        let (tx, rx) = mpsc::channel();
+        let mut wait = Waiter::new();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                std::thread::sleep(SPIN * 10);
+                tx.send(7).unwrap();
+            });
+            assert_eq!(wait.recv(&rx), Ok(7));
+        });
+        assert!(!wait.poll);
+        // The sender is gone: an error, polling or not.
+        assert!(wait.recv(&rx).is_err());
+        wait.poll = true;
+        assert!(wait.recv(&rx).is_err());
     }
 
     #[test]
