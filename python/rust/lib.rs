@@ -416,7 +416,7 @@ fn sweep_rows(
 const RECORD: usize = 32;
 
 /// The kinds of events, by the code [`encode`] writes (`vmsim.Trace.KINDS`).
-const KINDS: [&str; 35] = [
+const KINDS: [&str; 36] = [
     "read",
     "write",
     "fetch",
@@ -452,6 +452,7 @@ const KINDS: [&str; 35] = [
     "mlockall",
     "file_shmem",
     "file_drop",
+    "fadvise",
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
@@ -560,6 +561,20 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
         Event::Mlockall { pid, flags } => (32, 0, pid, 0, 0, u64::from(flags)),
         Event::FileShmem { pid, file } => (33, 0, pid, 0, 0, u64::from(file)),
         Event::FileDrop { pid, file } => (34, 0, pid, 0, 0, u64::from(file)),
+        Event::Fadvise {
+            pid,
+            file,
+            offset,
+            len,
+            advice,
+        } => (
+            35,
+            0,
+            pid,
+            offset,
+            len,
+            u64::from(file) | u64::from(advice) << 32,
+        ),
     };
     out.push(kind as u8);
     out.push(prot);

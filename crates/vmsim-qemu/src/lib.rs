@@ -100,6 +100,7 @@ fn plugin() -> &'static Plugin {
 }
 
 const SYS_READ: i64 = 0;
+const SYS_FADVISE64: i64 = 221;
 const SYS_WRITE: i64 = 1;
 const SYS_OPEN: i64 = 2;
 const SYS_CREAT: i64 = 85;
@@ -806,6 +807,15 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             file_io(vcpu, Ctl::FileWrite, num, &a, r);
         }
         SYS_SENDFILE | SYS_COPY_FILE_RANGE if ok && ret > 0 => file_copy(vcpu, num, &a, r),
+        // Advice on a regular file: its readahead, or its pages to read or drop now.
+        SYS_FADVISE64 if ok => {
+            let fd = a[0] as c_int;
+            if let Some(st) = regular_file(fd) {
+                note_tmpfs(vcpu, fd, &st);
+                let words = [st.st_dev, st.st_ino, st.st_size as u64, a[1], a[2], a[3]];
+                ring.control(vcpu, Ctl::Fadvise, &words);
+            }
+        }
         _ => {}
     }
 }

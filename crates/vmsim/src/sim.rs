@@ -990,6 +990,20 @@ impl<'k> Sim<'k> {
                 .trace_file(file, 0, 0)
                 .map(|id| self.kernel.set_file_readahead(id, bytes)),
             Event::FileSize { file, bytes, .. } => self.trace_file(file, 0, bytes).map(|_| ()),
+            Event::Fadvise {
+                pid,
+                file,
+                offset,
+                len,
+                advice,
+            } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self.trace_file(file, 0, 0).and_then(|id| {
+                    self.kernel
+                        .fadvise(p.pid, id, offset, len, advice)
+                        .map_err(|e| format!("fadvise of file {file}: {e}"))
+                }),
+            },
             Event::FileDrop { pid, file } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
                 // A vfork child's descriptors are its own: its letting go is not its
@@ -1891,6 +1905,30 @@ mod tests {
             sim.stats.failures
         );
         assert_eq!(sim.kernel.counters().sleep_ns, 3_000_000);
+    }
+
+    #[test]
+    fn a_traced_fadvise_sets_how_far_reads_of_its_file_go_ahead() {
+        let pages_read = |advice: &str| {
+            let mut k = kernel();
+            let mut text =
+                String::from("spawn 1\nfile-readahead 1 0 0x20000\nfile-size 1 0 0x1000000\n");
+            if !advice.is_empty() {
+                text += &format!("fadvise 1 0 0 0 {advice}\n");
+            }
+            text += "read 1 0 0 0x8000\nread 1 0 0x8000 0x8000\nread 1 0 0x10000 0x8000\n";
+            let sim = replay(&mut k, 0, &text);
+            assert!(sim.stats.failures.is_empty(), "{:?}", sim.stats.failures);
+            k.counters().file_reads
+        };
+        let (normal, seq, random) = (
+            pages_read(""),
+            pages_read("sequential"),
+            pages_read("random"),
+        );
+        assert_eq!(random, 24);
+        assert!(seq > normal && normal > random, "{seq} {normal} {random}");
+        assert_eq!(pages_read("normal"), normal);
     }
 
     #[test]

@@ -124,7 +124,21 @@ fn new_event() -> impl Strategy<Value = Event> {
         }),
         (pid.clone(), any::<u32>()).prop_map(|(pid, flags)| Event::Mlockall { pid, flags }),
         (pid.clone(), any::<u32>()).prop_map(|(pid, file)| Event::FileShmem { pid, file }),
-        (pid, any::<u32>()).prop_map(|(pid, file)| Event::FileDrop { pid, file }),
+        (pid.clone(), any::<u32>()).prop_map(|(pid, file)| Event::FileDrop { pid, file }),
+        (
+            pid,
+            any::<u32>(),
+            any::<u64>(),
+            any::<u64>(),
+            prop_oneof![0u32..8, any::<u32>()]
+        )
+            .prop_map(|(pid, file, offset, len, advice)| Event::Fadvise {
+                pid,
+                file,
+                offset,
+                len,
+                advice,
+            }),
     ]
 }
 

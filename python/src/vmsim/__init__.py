@@ -239,9 +239,9 @@ def explain(addresses: Union[int, str, Iterable[Union[int, str]]], *,
 #: - ``pid``: the process (the parent, for ``fork`` and ``vfork``);
 #: - ``addr``: the virtual address (accesses, ``mmap``, ``munmap``, ``mprotect``,
 #:   ``madvise``, ``populate``, ``mlock``, ``shm_attach``, ``shm_detach``, ``brk``, ``nonzero``; the old start for
-#:   ``mremap``; the byte offset for ``file_read``, ``file_write`` and
-#:   ``file_cached``);
-#: - ``size``: the access's bytes, or the length of a mapping, read, write, populated, locked or cached run (the new length
+#:   ``mremap``; the byte offset for ``file_read``, ``file_write``, ``file_cached``
+#:   and ``fadvise``);
+#: - ``size``: the access's bytes, or the length of a mapping, read, write, populated, locked, cached or advised run (the new length
 #:   for ``mremap``; the readahead in bytes for ``file_readahead``; the file's length
 #:   in bytes for ``file_size``);
 #: - ``arg``: the child (``fork``, ``vfork``), exit code (``exit``), thread
@@ -252,7 +252,8 @@ def explain(addresses: Union[int, str, Iterable[Union[int, str]]], *,
 #:   ``file_size``, ``file_cached``, ``file_shmem``, ``file_drop``), 1 or 0
 #:   (``thp_disable``), the nanoseconds asleep (``sleep``), the mode (``mlock``: 0
 #:   ``munlock``, 1 locked, 2 locked on fault), the ``MCL_*`` flags (``mlockall``; 0
-#:   ``munlockall``);
+#:   ``munlockall``), the file in the low 32 bits and the ``POSIX_FADV_*`` advice in
+#:   the high 32 (``fadvise``);
 #: - ``prot``: protection bits (1 read, 2 write, 4 exec; 8 shared; 16 hugetlb and 32
 #:   ``MAP_NORESERVE`` for ``mmap``) of ``mmap``,
 #:   ``mprotect`` and ``shm_attach``.

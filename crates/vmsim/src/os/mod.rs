@@ -23,6 +23,7 @@ pub use boot::{BootError, TooSmall};
 pub mod data;
 mod exec;
 mod exit;
+pub mod fadvise;
 pub mod fault;
 mod fork;
 pub mod frames;

@@ -30,6 +30,8 @@ pub struct File {
     /// Most pages read ahead at once for it (its device's `read_ahead_kb`), where
     /// known; else the kernel's default.
     pub ra_pages: Option<u64>,
+    /// How `posix_fadvise` last said the file is read (readahead off or doubled).
+    pub access: super::fadvise::FileAccess,
     /// A file on tmpfs (`/dev/shm`, `memfd_create`): the shared-memory object that
     /// holds its pages, swap-backed, in place of the page cache (see
     /// [`Kernel::make_tmpfs_file`]).
@@ -132,6 +134,7 @@ impl PageCache {
             cached_at_start: None,
             ra: Default::default(),
             ra_pages: None,
+            access: Default::default(),
             shmem: None,
         });
         FileId(self.files.len() as u32 - 1)
@@ -150,6 +153,7 @@ impl PageCache {
             cached_at_start: None,
             ra: Default::default(),
             ra_pages: None,
+            access: Default::default(),
             shmem: None,
         });
         Ok(FileId(self.files.len() as u32 - 1))
@@ -172,8 +176,15 @@ impl PageCache {
 
 impl Kernel {
     /// Drops a page-cache frame: unmaps it everywhere and writes it back if any
-    /// mapping dirtied it.
+    /// mapping dirtied it. Counted as an eviction.
     pub(super) fn evict_file(&mut self, pfn: Pfn) -> bool {
+        let dropped = self.uncache_page(pfn);
+        self.log.counters.file_evictions += dropped as u64;
+        dropped
+    }
+
+    /// [`Kernel::evict_file`] uncounted: the frame leaves the page cache.
+    pub(super) fn uncache_page(&mut self, pfn: Pfn) -> bool {
         let Some(&(file, idx)) = self.cache.owner.get(&pfn.0) else {
             return false;
         };
@@ -189,7 +200,6 @@ impl Kernel {
         self.forget_read(pfn);
         self.forget_write(pfn);
         self.put_frame(pfn);
-        self.log.counters.file_evictions += 1;
         true
     }
 

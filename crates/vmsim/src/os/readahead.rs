@@ -298,8 +298,10 @@ impl Kernel {
         let ra = self.cache.files[file.0 as usize].ra;
         // Sequential: at the last page read, or the one after it.
         let after_last = ra.prev_read > 0 && (ra.prev_read - 1..=ra.prev_read).contains(&idx);
-        if max == 0 || !(idx == 0 || req > max || after_last) {
-            // Readahead off, or a random read: just what it asks for, state untouched.
+        let random = self.cache.files[file.0 as usize].access == super::fadvise::FileAccess::Random;
+        if max == 0 || random || !(idx == 0 || req > max || after_last) {
+            // Readahead off (or `POSIX_FADV_RANDOM`), or a random read: just what it
+            // asks for, state untouched.
             let window = ReadaheadState {
                 start: idx,
                 size: req,
@@ -335,11 +337,17 @@ impl Kernel {
     /// Most pages read ahead at once for `file`: its device's readahead where the
     /// trace recorded it (and `--readahead` did not fix one for all), else the
     /// kernel's.
-    fn ra_pages(&self, file: FileId) -> u64 {
-        let own = self.cache.files[file.0 as usize].ra_pages;
-        match own {
+    pub(super) fn ra_pages(&self, file: FileId) -> u64 {
+        let f = &self.cache.files[file.0 as usize];
+        let pages = match f.ra_pages {
             Some(n) if !self.config.readahead_fixed => n,
             _ => self.config.readahead_pages,
+        };
+        // `POSIX_FADV_SEQUENTIAL` doubles it (`fadvise.rs`).
+        if f.access == super::fadvise::FileAccess::Sequential {
+            pages.saturating_mul(2)
+        } else {
+            pages
         }
     }
 
@@ -448,7 +456,7 @@ impl Kernel {
     /// `async_size` from the end marked; pages past the file's end are not read, and a
     /// run holding a cached page is read page by page around it
     /// (`page_cache_ra_order`). Stops early when no frame can be had.
-    fn read_window(&mut self, pid: Pid, file: FileId, ra: ReadaheadState, order: u32) {
+    pub(super) fn read_window(&mut self, pid: Pid, file: FileId, ra: ReadaheadState, order: u32) {
         let ps = self.page_size();
         let pages = self.cache.files[file.0 as usize].len.div_ceil(ps);
         let end = ra.start.saturating_add(ra.size).min(pages);

@@ -211,6 +211,17 @@ impl<W: Write> BinaryWriter<W> {
             Event::FileReadahead { pid, file, bytes } => {
                 os(b, 20, &[pid as u64, file as u64, bytes])
             }
+            Event::Fadvise {
+                pid,
+                file,
+                offset,
+                len,
+                advice,
+            } => os(
+                b,
+                32,
+                &[pid as u64, file as u64, offset, len, advice as u64],
+            ),
             Event::FileSize { pid, file, bytes } => os(b, 23, &[pid as u64, file as u64, bytes]),
             Event::FileCached {
                 pid,
@@ -781,6 +792,13 @@ impl<R: BufRead> BinaryReader<R> {
                 file: self.u32("file")?,
                 bytes: self.varint()?,
             },
+            32 => Event::Fadvise {
+                pid: self.u32("pid")?,
+                file: self.u32("file")?,
+                offset: self.varint()?,
+                len: self.varint()?,
+                advice: self.u32("advice")?,
+            },
             23 => Event::FileSize {
                 pid: self.u32("pid")?,
                 file: self.u32("file")?,
@@ -1005,6 +1023,20 @@ mod tests {
                 pid: 2,
                 file: 0,
                 bytes: u64::MAX,
+            },
+            Event::Fadvise {
+                pid: 2,
+                file: u32::MAX,
+                offset: u64::MAX,
+                len: 0,
+                advice: 2,
+            },
+            Event::Fadvise {
+                pid: 3,
+                file: 1,
+                offset: 0,
+                len: u64::MAX,
+                advice: u32::MAX,
             },
             Event::FileWrite {
                 pid: 2,

@@ -261,6 +261,21 @@ pub enum Event {
         /// Bytes written.
         len: u64,
     },
+    /// `posix_fadvise` (`fadvise64`) of `len` bytes of a file from byte `offset` (0:
+    /// to its end): `advice` is `POSIX_FADV_*`'s number (normal 0, random 1,
+    /// sequential 2, willneed 3, dontneed 4, noreuse 5; see [`fadvice_name`]).
+    Fadvise {
+        /// Who.
+        pid: TracePid,
+        /// The trace's number for the file.
+        file: u32,
+        /// Byte offset.
+        offset: u64,
+        /// Bytes (0: to the end of the file).
+        len: u64,
+        /// The advice.
+        advice: u32,
+    },
     /// The readahead of the block device holding a file (its queue's
     /// `read_ahead_kb`), as the recorder found it on the machine: the kernel reads
     /// that file ahead by up to this much, unless `--readahead` says otherwise.
@@ -406,6 +421,7 @@ impl Event {
             | Event::FileRead { pid, .. }
             | Event::FileWrite { pid, .. }
             | Event::FileReadahead { pid, .. }
+            | Event::Fadvise { pid, .. }
             | Event::FileSize { pid, .. }
             | Event::FileShmem { pid, .. }
             | Event::FileDrop { pid, .. }
@@ -467,6 +483,28 @@ pub fn advice_name(advice: u32) -> Option<&'static str> {
 /// The number of the `madvise` advice called `name` ([`advice_name`]'s inverse).
 pub fn advice_number(name: &str) -> Option<u32> {
     ADVICE.iter().find(|a| a.1 == name).map(|a| a.0)
+}
+
+/// `posix_fadvise`'s advice, by number (Linux's `POSIX_FADV_*` on x86-64).
+const FADVICE: [(u32, &str); 6] = [
+    (0, "normal"),
+    (1, "random"),
+    (2, "sequential"),
+    (3, "willneed"),
+    (4, "dontneed"),
+    (5, "noreuse"),
+];
+
+/// The name of `posix_fadvise` advice `advice` (`POSIX_FADV_SEQUENTIAL`, 2:
+/// `sequential`), if Linux has one of that number.
+pub fn fadvice_name(advice: u32) -> Option<&'static str> {
+    FADVICE.iter().find(|a| a.0 == advice).map(|a| a.1)
+}
+
+/// The number of the `posix_fadvise` advice called `name` ([`fadvice_name`]'s
+/// inverse).
+pub fn fadvice_number(name: &str) -> Option<u32> {
+    FADVICE.iter().find(|a| a.1 == name).map(|a| a.0)
 }
 
 /// The x86-64 numbers and names of the memory-related system calls a recording names.

@@ -1,7 +1,10 @@
 //! `vmsim trace stat`: what a trace holds (length, footprint, access mix, processes,
 //! threads, mappings and system calls).
 
-use super::{advice_name, for_each_batch, syscall_name, Event, EventReader, MapKind, TraceError};
+use super::{
+    advice_name, fadvice_name, for_each_batch, syscall_name, Event, EventReader, MapKind,
+    TraceError,
+};
 use crate::hw::AccessKind;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
@@ -77,6 +80,7 @@ fn name(e: &Event) -> &'static str {
         Event::FileRead { .. } => "read",
         Event::FileWrite { .. } => "write",
         Event::FileReadahead { .. } => "file-readahead",
+        Event::Fadvise { .. } => "fadvise",
         Event::FileSize { .. } => "file-size",
         Event::FileShmem { .. } => "file-shmem",
         Event::FileDrop { .. } => "file-drop",
@@ -145,6 +149,13 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
                     Event::Syscall { nr, .. } => call(
                         &mut s,
                         syscall_name(nr).map_or(nr.to_string(), str::to_string),
+                    ),
+                    Event::Fadvise { advice, .. } => call(
+                        &mut s,
+                        format!(
+                            "fadvise:{}",
+                            fadvice_name(advice).map_or(advice.to_string(), str::to_string)
+                        ),
                     ),
                     Event::Madvise { advice, .. } => call(
                         &mut s,

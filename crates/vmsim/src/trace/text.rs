@@ -45,8 +45,9 @@
 //! Addresses and sizes are decimal or `0x` hex; lengths also take units (`4KiB`).
 
 use super::{
-    access_size, advice_name, advice_number, number, quote, syscall_name, syscall_number, Access,
-    Event, MapKind, Mlock, TraceError, TracePid, TraceTid, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT,
+    access_size, advice_name, advice_number, fadvice_name, fadvice_number, number, quote,
+    syscall_name, syscall_number, Access, Event, MapKind, Mlock, TraceError, TracePid, TraceTid,
+    MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT,
 };
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
@@ -352,6 +353,22 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
             at_most(w, 2)?;
             Event::Values { pid: pid(w, 1)? }
         }
+        "fadvise" => {
+            at_most(w, 6)?;
+            Event::Fadvise {
+                pid: pid(w, 1)?,
+                file: file_no(w, 2)?,
+                offset: num(w, 3, "the offset")?,
+                len: num(w, 4, "the length")?,
+                advice: named_number(
+                    w,
+                    5,
+                    "advice",
+                    fadvice_number,
+                    "sequential, random, dontneed, ...",
+                )?,
+            }
+        }
         "file-readahead" => {
             at_most(w, 4)?;
             Event::FileReadahead {
@@ -635,6 +652,16 @@ pub fn format_event(e: &Event) -> String {
         Event::FileReadahead { pid, file, bytes } => {
             format!("file-readahead {pid} {file} {bytes:#x}")
         }
+        Event::Fadvise {
+            pid,
+            file,
+            offset,
+            len,
+            advice,
+        } => match fadvice_name(advice) {
+            Some(name) => format!("fadvise {pid} {file} {offset:#x} {len:#x} {name}"),
+            None => format!("fadvise {pid} {file} {offset:#x} {len:#x} {advice}"),
+        },
         Event::FileSize { pid, file, bytes } => format!("file-size {pid} {file} {bytes:#x}"),
         Event::FileShmem { pid, file } => format!("file-shmem {pid} {file}"),
         Event::FileDrop { pid, file } => format!("file-drop {pid} {file}"),

@@ -634,6 +634,16 @@ impl Demux {
                         len: a[3],
                     });
                 }
+                Ctl::Fadvise => {
+                    let file = number_file(&mut self.files, pid, (a[0], a[1], a[2]), out);
+                    out(Event::Fadvise {
+                        pid,
+                        file,
+                        offset: a[3],
+                        len: a[4],
+                        advice: a[5] as u32,
+                    });
+                }
                 Ctl::FileWrite => {
                     // The length before the write first, so that the kernel knows
                     // which pages it must read before writing part of them.
@@ -878,32 +888,48 @@ mod tests {
         assert_eq!(got, [(1, 0, 0, 4096), (1, 0, 8192, 4096), (1, 1, 0, 0)]);
     }
 
-    #[test]
-    fn a_tmpfs_file_is_marked_once_before_its_use_and_let_go() {
+    /// The events of one connection's records after a first `hello`, its
+    /// `exec-image` left out.
+    fn events_after_hello(records: &[&[u64]]) -> Vec<Event> {
         let mut d = Demux::new();
         let mut ev = Vec::new();
+        let recs = [&[hello(0, 1, 0).as_slice()], records].concat().concat();
+        run(&mut d, 0, &msg(100, &recs), &mut ev);
+        ev.retain(|e| !matches!(e, Event::ExecImage { .. }));
+        ev
+    }
+
+    #[test]
+    fn fadvise_names_its_file_and_keeps_its_range_and_advice() {
+        let advise = [wire::control(Ctl::Fadvise, 6), 1, 77, 8192, 4096, 0, 2];
+        assert_eq!(
+            events_after_hello(&[&advise]),
+            [
+                Event::FileSize {
+                    pid: 1,
+                    file: 0,
+                    bytes: 8192
+                },
+                Event::Fadvise {
+                    pid: 1,
+                    file: 0,
+                    offset: 4096,
+                    len: 0,
+                    advice: 2
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tmpfs_file_is_marked_once_before_its_use_and_let_go() {
         let tmpfs = [wire::control(Ctl::Tmpfs, 3), 1, 77, 8192];
         let read = [wire::control(Ctl::FileRead, 5), 1, 77, 0, 4096, 8192];
         // Let go: a file-drop; one of a file not seen on tmpfs says nothing.
         let drop = [wire::control(Ctl::TmpfsDrop, 2), 1, 77];
         let other = [wire::control(Ctl::TmpfsDrop, 2), 1, 78];
-        let recs = [
-            hello(0, 1, 0).as_slice(),
-            &tmpfs,
-            &read,
-            &tmpfs,
-            &drop,
-            &other,
-        ]
-        .concat();
-        run(&mut d, 0, &msg(100, &recs), &mut ev);
-        let files: Vec<_> = ev
-            .iter()
-            .filter(|e| !matches!(e, Event::ExecImage { .. }))
-            .copied()
-            .collect();
         assert_eq!(
-            files,
+            events_after_hello(&[&tmpfs, &read, &tmpfs, &drop, &other]),
             [
                 Event::FileSize {
                     pid: 1,

@@ -124,6 +124,9 @@ pub enum Ctl {
     /// This process let go of a tmpfs file whose name is gone (no descriptor or
     /// mapping of it left): `[dev, inode]`.
     TmpfsDrop = 30,
+    /// `posix_fadvise` of a regular file: `[dev, inode, file size, offset, length,
+    /// advice]`.
+    Fadvise = 31,
 }
 
 impl Ctl {
@@ -161,6 +164,7 @@ impl Ctl {
             28 => Mlockall,
             29 => Tmpfs,
             30 => TmpfsDrop,
+            31 => Fadvise,
             _ => return None,
         })
     }
@@ -176,7 +180,7 @@ impl Ctl {
             Hello | Mprotect | Madvise | Mlock | Tmpfs => 3,
             Mremap | Shmat => 4,
             FileRead | Cached => 5,
-            FileWrite => 6,
+            FileWrite | Fadvise => 6,
             Mmap => 8,
         }
     }
