@@ -127,11 +127,29 @@ impl Kernel {
             };
             last = l;
         }
+        if first > last {
+            return;
+        }
+        // The range's cached pages, in page order: looked up one by one, or, for a
+        // range longer than the whole cache (a large file advised to its end), found
+        // among the cached pages.
+        let cached: Vec<(u64, crate::addr::Pfn)> = if last - first < self.cache.pages.len() as u64 {
+            (first..=last)
+                .filter_map(|i| self.cache.pages.get(&(file, i)).map(|&p| (i, p)))
+                .collect()
+        } else {
+            let mut v: Vec<_> = self
+                .cache
+                .pages
+                .iter()
+                .filter(|((f, i), _)| *f == file && (first..=last).contains(i))
+                .map(|(&(_, i), &p)| (i, p))
+                .collect();
+            v.sort_unstable();
+            v
+        };
         let now = self.io_now();
-        for idx in first..=last {
-            let Some(&pfn) = self.cache.pages.get(&(file, idx)) else {
-                continue;
-            };
+        for (_, pfn) in cached {
             if self.cache.dirty.contains(&pfn.0)
                 || self.rmap.is_mapped(pfn)
                 || self.reading_at(pfn, now)
