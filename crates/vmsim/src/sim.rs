@@ -358,23 +358,30 @@ impl<'k> Sim<'k> {
         self.feed(&events[i..]);
     }
 
-    /// [`Sim::fast_accesses`] for the packed accesses of `run` from the `k`-th on
-    /// (`vas` and `kinds`, as long as each other).
+    /// [`Sim::fast_accesses`] for packed accesses of `run` (`vas` and `kinds`, as long
+    /// as each other).
     #[inline(always)]
     fn fast_packed(&mut self, run: &PlainRun, vas: &[VirtAddr], kinds: &[AccessKind]) -> usize {
         let len = self.run_len;
         if self.run_fast != Some(run.pid) || len >= RUN {
             return 0;
         }
-        let due = usize::try_from(self.next_row.saturating_sub(self.stats.accesses))
-            .unwrap_or(usize::MAX);
-        let n = (RUN - len).min(due).min(vas.len());
+        let n = self.room().min(vas.len());
         self.run[len..len + n].copy_from_slice(&vas[..n]);
         self.kinds[len..len + n].copy_from_slice(&kinds[..n]);
         self.run_len = len + n;
         self.stats.events += n as u64;
         self.stats.accesses += n as u64;
         n
+    }
+
+    /// How many accesses the fast paths may add to the run: its room (the run is
+    /// shorter than [`RUN`]), no further than the next `--interval` row.
+    #[inline(always)]
+    fn room(&self) -> usize {
+        let due = usize::try_from(self.next_row.saturating_sub(self.stats.accesses))
+            .unwrap_or(usize::MAX);
+        (RUN - self.run_len).min(due)
     }
 
     /// Takes an `--interval` row when the accesses so far reach the next one's.
@@ -436,9 +443,7 @@ impl<'k> Sim<'k> {
             return 0;
         }
         let in_page = !self.page_mask;
-        let due = usize::try_from(self.next_row.saturating_sub(self.stats.accesses))
-            .unwrap_or(usize::MAX);
-        let room = (RUN - len).min(due).min(events.len());
+        let room = self.room().min(events.len());
         let run = &mut self.run[len..len + room];
         let kinds = &mut self.kinds[len..len + room];
         let mut n = 0;
@@ -450,8 +455,7 @@ impl<'k> Sim<'k> {
                 crate::hw::ram::prefetch_host(ahead);
             }
             let Event::Access(a) = *e else { break };
-            let end = a.va.0.saturating_add(a.size.max(1) as u64 - 1);
-            if a.pid != tpid || (end ^ a.va.0) & in_page != 0 {
+            if a.pid != tpid || (a.last_byte() ^ a.va.0) & in_page != 0 {
                 break;
             }
             run[n] = a.va;
@@ -519,7 +523,7 @@ impl<'k> Sim<'k> {
     fn pages_of(&mut self, p: Proc, a: &crate::trace::Access) -> Option<(u64, u64)> {
         let ps = self.kernel.page_size();
         // An access that would run past the top of the 64-bit space ends there.
-        let last = a.va.0.saturating_add(a.size.max(1) as u64 - 1) & !(ps - 1);
+        let last = a.last_byte() & !(ps - 1);
         if p.infer {
             let first = a.va.align_down(ps).0;
             let mapped = self.ensure_mapped(p, a.va.0, a.kind)

@@ -81,13 +81,35 @@ fn trace(filler: u64, stretches: &[Stretch]) -> Vec<Event> {
     events
 }
 
+/// An x86-64 machine, booted.
+fn kernel() -> Kernel {
+    Kernel::boot(
+        MachineSpec::preset("x86-64").unwrap(),
+        KernelConfig::default(),
+    )
+}
+
+/// What a finished replay counted: its counts and rows, the kernel's counters and
+/// each process's.
+fn summary(sim: &Sim) -> String {
+    let procs: Vec<_> = sim
+        .kernel
+        .processes()
+        .iter()
+        .map(|p| p.stats.clone())
+        .collect();
+    format!(
+        "{:?}\n{:?}\n{:?}\n{procs:?}",
+        sim.stats,
+        sim.rows,
+        sim.kernel.counters()
+    )
+}
+
 /// Replays `events` cut into batches of `cut` events, packed or not; the replay's
 /// counts, rows and the kernel's counters.
 fn replay(events: &[Event], cut: usize, interval: u64, packed: bool) -> String {
-    let mut k = Kernel::boot(
-        MachineSpec::preset("x86-64").unwrap(),
-        KernelConfig::default(),
-    );
+    let mut k = kernel();
     let mut sim = Sim::new(&mut k, interval);
     for chunk in events.chunks(cut) {
         if packed {
@@ -100,18 +122,13 @@ fn replay(events: &[Event], cut: usize, interval: u64, packed: bool) -> String {
         }
     }
     sim.finish();
-    let out = format!("{:?}\n{:?}", sim.stats, sim.rows);
-    let procs: Vec<_> = k.processes().iter().map(|p| p.stats.clone()).collect();
-    format!("{out}\n{:?}\n{procs:?}", k.counters())
+    summary(&sim)
 }
 
 /// Replays `events` as `vmsim run` does ([`Sim::run`], reading them from a text
 /// trace), or by handing every batch of them to the thread interleaving.
 fn replay_all(events: &[Event], interval: u64, run: bool) -> String {
-    let mut k = Kernel::boot(
-        MachineSpec::preset("x86-64").unwrap(),
-        KernelConfig::default(),
-    );
+    let mut k = kernel();
     let mut sim = Sim::new(&mut k, interval);
     if run {
         let mut text = String::from("#vmsim-text 1\n");
@@ -131,9 +148,7 @@ fn replay_all(events: &[Event], interval: u64, run: bool) -> String {
         order.finish(&mut sim);
         sim.finish();
     }
-    let out = format!("{:?}\n{:?}", sim.stats, sim.rows);
-    let procs: Vec<_> = k.processes().iter().map(|p| p.stats.clone()).collect();
-    format!("{out}\n{:?}\n{procs:?}", k.counters())
+    summary(&sim)
 }
 
 proptest! {

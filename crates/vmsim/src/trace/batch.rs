@@ -8,14 +8,13 @@
 //! packs those of each [`PlainRun`] into arrays of their own, and the replay copies a
 //! run's accesses from them without reading its events.
 
-use super::Event;
-use super::TracePid;
+use super::{Event, TracePid};
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 
 /// A stretch `start..end` of a batch's events that are all accesses of one process,
-/// each within one page: what a replay can add to one run of translations without a look at any of them. Its
-/// addresses and kinds are [`Batch::packed`]`(run)`.
+/// each within one page: what a replay can add to one run of translations without a
+/// look at any of them. Its addresses and kinds are [`Batch::packed`]`(run)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlainRun {
     /// The index of its first event.
@@ -100,10 +99,7 @@ impl Batch {
         }
         let (vas, kinds) = (&mut self.vas[..n], &mut self.kinds[..n]);
         let in_page = !(page_size - 1);
-        let plain = |a: &super::Access| {
-            let last = a.va.0.saturating_add(u64::from(a.size.max(1)) - 1);
-            (last ^ a.va.0) & in_page == 0
-        };
+        let plain = |a: &super::Access| (a.last_byte() ^ a.va.0) & in_page == 0;
         let mut at = 0;
         let mut i = 0;
         while let Some(e) = events.get(i) {
@@ -159,7 +155,7 @@ mod tests {
     }
 
     #[test]
-    fn runs_are_the_long_stretches_of_one_process_kind_and_page() {
+    fn runs_are_the_long_stretches_of_one_process_within_pages() {
         let mut lines = Vec::new();
         // 0..20: pid 1 loads and stores, one in its page.
         for i in 0..20u64 {

@@ -51,6 +51,15 @@ pub struct Access {
     pub size: u32,
 }
 
+impl Access {
+    /// The address of its last byte (its first for a size of 0); an access that would
+    /// run past the top of the 64-bit space ends there.
+    #[inline(always)]
+    pub fn last_byte(&self) -> u64 {
+        self.va.0.saturating_add(u64::from(self.size.max(1)) - 1)
+    }
+}
+
 /// What an `mmap` maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapKind {
@@ -477,12 +486,22 @@ const ADVICE: [(u32, &str); 25] = [
 /// The name of `madvise` advice `advice` (`MADV_DONTNEED`, 4: `dontneed`), if Linux
 /// has one of that number.
 pub fn advice_name(advice: u32) -> Option<&'static str> {
-    ADVICE.iter().find(|a| a.0 == advice).map(|a| a.1)
+    name_in(&ADVICE, advice)
+}
+
+/// The name table `table` gives number `n`.
+fn name_in(table: &[(u32, &'static str)], n: u32) -> Option<&'static str> {
+    table.iter().find(|a| a.0 == n).map(|a| a.1)
+}
+
+/// The number table `table` gives name `name`.
+fn number_in(table: &[(u32, &str)], name: &str) -> Option<u32> {
+    table.iter().find(|a| a.1 == name).map(|a| a.0)
 }
 
 /// The number of the `madvise` advice called `name` ([`advice_name`]'s inverse).
 pub fn advice_number(name: &str) -> Option<u32> {
-    ADVICE.iter().find(|a| a.1 == name).map(|a| a.0)
+    number_in(&ADVICE, name)
 }
 
 /// `posix_fadvise`'s advice, by number (Linux's `POSIX_FADV_*` on x86-64).
@@ -498,13 +517,13 @@ const FADVICE: [(u32, &str); 6] = [
 /// The name of `posix_fadvise` advice `advice` (`POSIX_FADV_SEQUENTIAL`, 2:
 /// `sequential`), if Linux has one of that number.
 pub fn fadvice_name(advice: u32) -> Option<&'static str> {
-    FADVICE.iter().find(|a| a.0 == advice).map(|a| a.1)
+    name_in(&FADVICE, advice)
 }
 
 /// The number of the `posix_fadvise` advice called `name` ([`fadvice_name`]'s
 /// inverse).
 pub fn fadvice_number(name: &str) -> Option<u32> {
-    FADVICE.iter().find(|a| a.1 == name).map(|a| a.0)
+    number_in(&FADVICE, name)
 }
 
 /// The x86-64 numbers and names of the memory-related system calls a recording names.
@@ -552,13 +571,13 @@ const SYSCALLS: [(u32, &str); 37] = [
 /// recording names (`msync`, `mlock`, `mbind`, ...; `mmap` and the other calls traces
 /// have events of too).
 pub fn syscall_name(nr: u32) -> Option<&'static str> {
-    SYSCALLS.iter().find(|c| c.0 == nr).map(|c| c.1)
+    name_in(&SYSCALLS, nr)
 }
 
 /// The x86-64 number of the memory-related system call called `name`
 /// ([`syscall_name`]'s inverse).
 pub fn syscall_number(name: &str) -> Option<u32> {
-    SYSCALLS.iter().find(|c| c.1 == name).map(|c| c.0)
+    number_in(&SYSCALLS, name)
 }
 
 /// Where in the input a problem is.
@@ -1428,7 +1447,7 @@ pub fn page_trace(
                     continue;
                 }
                 let first = a.va.vpn(shift).0;
-                let last = a.va.0.saturating_add(a.size.max(1) as u64 - 1) >> shift;
+                let last = a.last_byte() >> shift;
                 for page in first..=last {
                     // Process in the top 12 bits: pages of different processes differ.
                     pages.push((a.pid as u64) << 52 ^ page);
