@@ -30,6 +30,9 @@ Many CPUs (issue 19): `--cpus N` (or a corpus entry's `cpus`) replays the progra
 /proc/interrupts' `TLB` row over each native run (the shootdown interrupts every CPU
 received). Linux counts vmstat's nr_tlb_* only with CONFIG_DEBUG_TLBFLUSH; the
 interrupts row is counted in every kernel. N must not exceed this machine's CPUs.
+Without it vmsim replays on as many CPUs as this machine has, since the native runs had
+them: threads, and a parent and its child, run side by side, and the run's clock (which
+reads in flight and the statistics flush race against) shares their work among the CPUs.
 
 Exit status: 0 done (and, with --check, every headline counter ok); 1 --check and a
 counter is off; 2 bad arguments or corpus file; 3 this machine cannot measure
@@ -841,12 +844,41 @@ def resolve(prog):
     return path
 
 
+def machine_cpus():
+    """The CPUs this machine runs programs on, as `vmsim run --cpus` takes them (1 to 64):
+    a program's threads, and a parent and its child, run side by side on them."""
+    return max(1, min(64, os.cpu_count() or 1))
+
+
+def with_replay_cpus(replay, res, vmsim_args):
+    """A stored `vmsim run` command line with the CPUs to replay on: `--vmsim-args`'
+    `--cpus` replaces a stored one, and a command stored without one (older files) gets
+    the CPUs its native runs had (this machine's if the file does not say)."""
+    def drop_cpus(cmd):
+        out, i = [], 0
+        while i < len(cmd):
+            if cmd[i] == "--cpus":
+                i += 2
+                continue
+            if not cmd[i].startswith("--cpus="):
+                out.append(cmd[i])
+            i += 1
+        return out
+    asked = any(a == "--cpus" or a.startswith("--cpus=") for a in vmsim_args)
+    if asked:
+        return drop_cpus(replay) + list(vmsim_args)
+    if not any(a == "--cpus" or a.startswith("--cpus=") for a in replay):
+        replay = replay + ["--cpus", str(res.get("native", {}).get("cpus") or machine_cpus())]
+    return replay + list(vmsim_args)
+
+
 def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, timeout=600,
              thp=None, cpus=None, vmsim_args=(), keep_as=None):
     """Measures argv natively and in vmsim (vmsim None: Linux alone); returns everything
     as a dict. thp: the THP mode named for the program, which makes it a THP program;
     None runs it in the machine's mode. cpus: the CPUs vmsim replays it on, which
-    judges its TLB shootdowns too."""
+    judges its TLB shootdowns too; without it vmsim replays on this machine's CPUs
+    (`machine_cpus`), as many as the native runs had."""
     if cpus is not None and cpus > (os.cpu_count() or 1):
         raise ThpFail(f"cpus = {cpus}: this machine has {os.cpu_count()} CPUs, and Linux's shootdowns "
                       f"depend on how many run the program")
@@ -859,7 +891,7 @@ def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, ti
         "argv": argv, "cwd": cwd,
         "memory_max": None if memory_max is None else fmt_size(memory_max),
         "swap": fmt_size(swap), "thp": {"mode": mode, "named": thp is not None}, "cpus": cpus,
-        "native": {"cgroup": native.version, "runs": []},
+        "native": {"cgroup": native.version, "cpus": machine_cpus(), "runs": []},
     }
     with native.thp_mode(mode):
         result["thp"]["settings"] = thp_settings()
@@ -888,8 +920,8 @@ def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, ti
     else:
         work = tempfile.mkdtemp(prefix="vmsim-validate-")
         try:
-            result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, mode, cwd, env, work, cpus,
-                                        vmsim_args, keep_as)
+            result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, mode, cwd, env, work,
+                                        cpus or machine_cpus(), vmsim_args, keep_as)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         vm_values = result["vmsim"]["values"]
@@ -1365,7 +1397,7 @@ def cmd_replay(args):
                 raise Fail(f"{trace}: no recording of {name} (was it measured with --keep {args.keep}?)", 2)
             replay = shlex.split(res["vmsim"]["commands"][1])
             replay[0], replay[2] = vmsim, trace
-            replay += args.vmsim_args
+            replay = with_replay_cpus(replay, res, args.vmsim_args)
             values, seconds = replay_vmsim(replay, os.path.join(work, "run.json"),
                                            os.path.join(work, "run.stderr"))
             rows = compare(res["native"]["runs"], values, thp is not None, res.get("cpus") is not None)

@@ -62,7 +62,7 @@ fn measured(name: &str, minflt: [u64; 3]) -> (PathBuf, PathBuf) {
         "memory_max": null,
         "thp": {"mode": "madvise", "named": false},
         "cpus": null,
-        "native": {"runs": runs},
+        "native": {"cpus": 3, "runs": runs},
         "vmsim": {"commands": [
             "vmsim record -o /gone/prog.vmb -- /somewhere/prog",
             "vmsim run /gone/prog.vmb --json --swap 1MiB --policy two-list --thp madvise",
@@ -117,7 +117,11 @@ fn replay_passes_more_flags_to_vmsim_and_writes_what_it_found() {
         &["--vmsim-args=--storage hdd", "--json", s(&out_json)],
     );
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("--thp madvise --storage hdd"), "{out}");
+    // A command stored without `--cpus` replays on the CPUs the native runs had.
+    assert!(
+        out.contains("--thp madvise --cpus 3 --storage hdd"),
+        "{out}"
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
     assert_eq!(
@@ -131,6 +135,12 @@ fn replay_passes_more_flags_to_vmsim_and_writes_what_it_found() {
         .unwrap();
     assert_eq!(minflt["vmsim"].as_u64(), Some(m));
     assert_eq!(minflt["ok"], true);
+
+    // `--cpus` among the flags replaces the CPUs the command would have had.
+    let (code, out) = replay(&json, &keep, &["--vmsim-args=--cpus=1"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("--thp madvise --cpus=1"), "{out}");
+    assert!(!out.contains("--cpus 3"), "{out}");
 
     // A flag vmsim refuses is vmsim's error, and the harness's status 4.
     let (code, out) = replay(&json, &keep, &["--vmsim-args=--storage floppy"]);

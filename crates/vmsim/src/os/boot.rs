@@ -269,6 +269,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         cache: Default::default(),
         inflight: Default::default(),
         rstat: Default::default(),
+        clock: Default::default(),
         shm: Default::default(),
         groups: super::limits::Groups::new(memory_max, ps),
         log: super::Log {

@@ -77,7 +77,7 @@ pub(super) struct InFlight {
     /// When the device has sent the last byte of the reads it was asked for.
     free_at: u64,
     /// Nanoseconds processes waited on reads in flight.
-    waited: u64,
+    pub(super) waited: u64,
     /// A batch's frames, kept between batches.
     scratch: Vec<Pfn>,
     /// When the write (to swap, or the flusher's to a file) of each frame still under
@@ -111,12 +111,6 @@ pub(super) struct IoBatch {
 }
 
 impl Kernel {
-    /// The clock storage runs by: simulated CPU time (a major fault's cycles include
-    /// its storage time) plus time waited on reads in flight and time slept.
-    pub fn io_now(&self) -> u64 {
-        self.now_ns() + self.inflight.waited + self.log.counters.sleep_ns
-    }
-
     /// The running thread sleeps `ns` nanoseconds (`nanosleep`): the clock moves on
     /// with nothing else done, so storage gets that much further through its queue
     /// and periodic work (a group's statistics flush) comes due. vmsim's clock is one

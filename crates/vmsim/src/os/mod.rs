@@ -18,6 +18,7 @@ mod asid;
 mod boot;
 mod brk;
 pub mod buddy;
+pub mod clock;
 mod cow;
 pub use boot::{BootError, TooSmall};
 pub mod data;
@@ -439,6 +440,8 @@ pub struct Kernel {
     inflight: inflight::InFlight,
     /// Memory groups' statistics as of their last flush.
     rstat: rstat::Rstat,
+    /// The run's clock: cycles shared among busy CPUs.
+    clock: clock::Clock,
     /// Which (process, page) maps each frame.
     rmap: rmap::Rmap,
     /// Transparent huge pages mapped whole, and the huge zero page.

@@ -213,6 +213,7 @@ impl Kernel {
         if cpu == from {
             return;
         }
+        self.clock_switch(from, cpu);
         self.sched.cpus[from].parked_mm = self.tasks.current;
         self.machine.run_on(cpu);
         self.tasks.current = self.sched.cpus[cpu].parked_mm.take();
@@ -241,16 +242,6 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use crate::os::test_support::*;
-
-    fn booted_cpus(n: u32) -> (Kernel, Pid) {
-        let spec = MachineSpec::preset("x86-64")
-            .unwrap()
-            .with_cpus(n, "test")
-            .unwrap();
-        let mut k = Kernel::boot(spec, KernelConfig::default());
-        let pid = spawn(&mut k);
-        (k, pid)
-    }
 
     #[test]
     fn threads_go_to_the_least_loaded_cpu_and_stay() {

@@ -29,6 +29,17 @@ pub(crate) fn booted() -> (Kernel, Pid) {
     (k, pid)
 }
 
+/// An x86-64 machine of `n` CPUs with one process running.
+pub(crate) fn booted_cpus(n: u32) -> (Kernel, Pid) {
+    let spec = MachineSpec::preset("x86-64")
+        .unwrap()
+        .with_cpus(n, "test")
+        .unwrap();
+    let mut k = Kernel::boot(spec, KernelConfig::default());
+    let pid = spawn(&mut k);
+    (k, pid)
+}
+
 pub(crate) fn faults(k: &Kernel, kind: FaultKind) -> u64 {
     k.log.counters.faults_of(kind)
 }
