@@ -173,6 +173,10 @@ pub struct KernelConfig {
     pub copy_cycles: u64,
     /// Clock rate of the simulated CPU, in MHz (turns cycles into time).
     pub cpu_mhz: u64,
+    /// Percent of the translation cycles (every TLB lookup, walk-cache lookup and PTE
+    /// read at its latency: `est. cycles`) the run's clock counts as the program's
+    /// time ([`clock::TRANSLATION_CLOCK_PERCENT`] by default; 100: all of them).
+    pub translation_clock_pct: u64,
     /// Nanoseconds between flushes of a memory group's statistics, which two-list
     /// reclaim's heuristics read as of the last flush ([`rstat`]; Linux's 2 s); 0:
     /// always as they are.
@@ -240,6 +244,7 @@ impl Default for KernelConfig {
             thread_order: crate::interleave::ThreadOrder::Clock,
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
+            translation_clock_pct: clock::TRANSLATION_CLOCK_PERCENT,
             stats_flush_ns: rstat::STATS_FLUSH_NS,
             stats_flush_phase_ns: None,
             memory_max: None,
@@ -630,9 +635,11 @@ impl Kernel {
         self.space.display.as_ref()
     }
 
-    /// Simulated time: every translation's and fault's cycles at the configured clock.
+    /// Simulated time: every translation's cycles (the share the clock counts, see
+    /// [`clock`]) and every fault's at the configured clock rate, summed over CPUs.
     pub fn now_ns(&self) -> u64 {
-        let cycles = self.machine.estimated_cycles()
+        let translation = self.machine.estimated_cycles() * self.config.translation_clock_pct / 100;
+        let cycles = translation
             + self.log.counters.fault_cycles
             + self.log.counters.paging_cycles
             + self.log.counters.tlb.cycles;

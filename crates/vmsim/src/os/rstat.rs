@@ -37,9 +37,11 @@
 //! period is Linux's 2 s divided by [`CLOCK_SPEEDUP_PERCENT`], the ratio measured on
 //! the validation corpus on the machines vmsim is validated on, and a program sees
 //! about as many flushes as on Linux there. A program that computes far more than it
-//! faults runs longer on the run's clock than natively (an access that hits the TLB
-//! costs a cycle; `bzip2`, `xz` and sqlite3 took 1.5 to 2.2 times their native time,
-//! docs/kernel.md), so it sees its first flush earlier in its work than on Linux.
+//! faults, or runs threads side by side, depends on how the clock counts its work
+//! (`clock.rs`: half the translation cycles, shared among the CPUs busy): counting
+//! every cycle on one CPU, `bzip2`, `xz` and sqlite3 took 1.2 to 2.2 times their
+//! native time and GNU `sort` 1.45 (docs/kernel.md), and saw their first flush
+//! earlier in their work than on Linux.
 
 use super::Kernel;
 
