@@ -38,7 +38,7 @@
 //! the validation corpus on the machines vmsim is validated on, and a program sees
 //! about as many flushes as on Linux there. A program that computes far more than it
 //! faults, or runs threads side by side, depends on how the clock counts its work
-//! (`clock.rs`: half the translation cycles, shared among the CPUs busy): counting
+//! (`clock.rs`: 60% of the translation cycles, shared among the CPUs busy): counting
 //! every cycle on one CPU, `bzip2`, `xz` and sqlite3 took 1.2 to 2.2 times their
 //! native time and GNU `sort` 1.45 (docs/kernel.md), and saw their first flush
 //! earlier in their work than on Linux.
