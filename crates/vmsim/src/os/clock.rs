@@ -17,8 +17,8 @@
 //! Time a thread waits for storage or sleeps is added as it is: the clock must reach
 //! the moment a read completes for the reader to go on.
 //!
-//! On a machine of one CPU, and while only one CPU runs, the clock is the sum of every
-//! cycle. This is an approximation: threads that alternate within the window are
+//! On a machine of one CPU, and while only one CPU runs, the clock is the sum of the
+//! cycles it counts. This is an approximation: threads that alternate within the window are
 //! taken to have run side by side for the whole stretch, and one thread's wait for
 //! storage does not overlap the other's work.
 //!
