@@ -854,6 +854,9 @@ def with_replay_cpus(replay, res, vmsim_args):
     """A stored `vmsim run` command line with the CPUs to replay on: `--vmsim-args`'
     `--cpus` replaces a stored one, and a command stored without one (older files) gets
     the CPUs its native runs had (this machine's if the file does not say)."""
+    def names_cpus(cmd):
+        return any(a == "--cpus" or a.startswith("--cpus=") for a in cmd)
+
     def drop_cpus(cmd):
         out, i = [], 0
         while i < len(cmd):
@@ -864,10 +867,9 @@ def with_replay_cpus(replay, res, vmsim_args):
                 out.append(cmd[i])
             i += 1
         return out
-    asked = any(a == "--cpus" or a.startswith("--cpus=") for a in vmsim_args)
-    if asked:
+    if names_cpus(vmsim_args):
         return drop_cpus(replay) + list(vmsim_args)
-    if not any(a == "--cpus" or a.startswith("--cpus=") for a in replay):
+    if not names_cpus(replay):
         replay = replay + ["--cpus", str(res.get("native", {}).get("cpus") or machine_cpus())]
     return replay + list(vmsim_args)
 

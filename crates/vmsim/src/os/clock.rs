@@ -85,14 +85,19 @@ impl Kernel {
     /// reads and writes in flight and slept. Storage, the statistics flush and the
     /// report's elapsed time go by it.
     pub fn io_now(&self) -> u64 {
-        self.clock.at(self.now_ns()) + self.inflight.waited + self.log.counters.sleep_ns
+        self.io_at(self.now_ns())
+    }
+
+    /// [`Kernel::io_now`] when every CPU's cycles come to `cycles_ns`.
+    fn io_at(&self, cycles_ns: u64) -> u64 {
+        self.clock.at(cycles_ns) + self.inflight.waited + self.log.counters.sleep_ns
     }
 
     /// The running CPU changes from `from` to `to`: brings the clock up to date and
     /// counts the CPUs busy from now.
     pub(super) fn clock_switch(&mut self, from: usize, to: usize) {
         let cycles = self.now_ns();
-        let now = self.io_now();
+        let now = self.io_at(cycles);
         let c = &mut self.clock;
         c.folded = c.at(cycles);
         c.base = cycles;
