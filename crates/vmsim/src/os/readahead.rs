@@ -73,8 +73,9 @@ pub struct ReadaheadState {
     pub async_size: u64,
     /// Misses less hits (`mmap_miss`).
     pub mmap_miss: u32,
-    /// The last page a `read` copied (`prev_pos`), plus one; 0: none yet.
-    pub prev_read: u64,
+    /// Where the last `read` ended (`prev_pos`): the byte after the last it copied;
+    /// 0: none yet.
+    pub prev_pos: u64,
 }
 
 /// Linux's `get_init_ra_size`: the first window for a read of `req` pages.
@@ -240,7 +241,8 @@ impl Kernel {
     /// `filemap_read` does it: the pages come from the page cache, a missing one is
     /// read with readahead (`page_cache_sync_ra`: a read at the start of the file or
     /// just after the last one opens a window, a random one reads only what it asks
-    /// for), a marked one reads the next window, and each is marked accessed. Nothing
+    /// for), a marked one reads the next window, and each folio is marked accessed
+    /// once (not the one the last read ended in, if this read goes on in it). Nothing
     /// is mapped and no fault is taken; the pages are charged to `pid`'s group.
     pub fn read_file(&mut self, pid: Pid, file: FileId, offset: u64, len: u64) {
         let ps = self.page_size();
@@ -250,18 +252,29 @@ impl Kernel {
             self.tmpfs_hold(pid, obj);
             return self.shm_read(pid, obj, offset, len);
         }
-        let pages = self.cache.files[file.0 as usize].len.div_ceil(ps);
+        let size = self.cache.files[file.0 as usize].len;
+        let pages = size.div_ceil(ps);
         let first = offset / ps;
-        if len == 0 || first >= pages {
+        if len == 0 || offset >= size {
             return;
         }
         let last = ((offset + len - 1) / ps).min(pages - 1);
+        // The byte last used, from the last read on: a read marks each folio it copies
+        // from once, but not the one it goes on in (`filemap_read`'s `pos_same_folio`),
+        // so reads of a few bytes, or of blocks that straddle pages, mark each folio
+        // once, as one long read would.
+        let mut used = self.cache.files[file.0 as usize].ra.prev_pos.checked_sub(1);
         let mut idx = first;
         while idx <= last {
             if let Some(pfn) = self.cached_page(pid, file, idx) {
                 self.hit_mark(pid, file, idx, pfn);
                 self.wait_read(pfn);
-                self.mark_accessed(pfn);
+                let shift = ps.trailing_zeros() + self.folio_of(pfn);
+                let at = (idx * ps).max(offset);
+                if used.is_none_or(|u| u >> shift != at >> shift) {
+                    self.mark_accessed(pfn);
+                }
+                used = Some(at);
                 idx += 1;
                 continue;
             }
@@ -275,7 +288,7 @@ impl Kernel {
                 break;
             }
         }
-        self.cache.files[file.0 as usize].ra.prev_read = last + 1;
+        self.cache.files[file.0 as usize].ra.prev_pos = (offset + len).min(size);
     }
 
     /// A fault or a `read` found page `idx` of `file` cached in `pfn`: if its folio is
@@ -296,8 +309,9 @@ impl Kernel {
     fn read_miss(&mut self, pid: Pid, file: FileId, idx: u64, req: u64) {
         let max = self.ra_pages(file);
         let ra = self.cache.files[file.0 as usize].ra;
-        // Sequential: at the last page read, or the one after it.
-        let after_last = ra.prev_read > 0 && (ra.prev_read - 1..=ra.prev_read).contains(&idx);
+        // Sequential: at the page where the last read ended, or the one after it.
+        let prev = ra.prev_pos / self.page_size();
+        let after_last = ra.prev_pos > 0 && (prev..=prev + 1).contains(&idx);
         let random = self.cache.files[file.0 as usize].access == super::fadvise::FileAccess::Random;
         if max == 0 || random || !(idx == 0 || req > max || after_last) {
             // Readahead off (or `POSIX_FADV_RANDOM`), or a random read: just what it
@@ -852,6 +866,32 @@ mod tests {
         // Past the end: nothing.
         k.read_file(pid, g, 1 << 40, 4096);
         assert_eq!(k.cache.pages.len(), cached + 5);
+    }
+
+    #[test]
+    fn reads_that_go_on_in_the_folio_they_ended_in_mark_it_once() {
+        let mut k = boot("x86-64");
+        k.config.reclaim = crate::os::ReclaimPolicy::TwoList;
+        let f = k.create_file("/data", vec![1; 64 * 4096]);
+        let pid = spawn(&mut k);
+        // Blocks of 10 KiB straddle pages: each page is marked once, as by one read.
+        for i in 0..(64 * 4096 / 10240) {
+            k.read_file(pid, f, i * 10240, 10240);
+        }
+        assert_eq!(k.log.counters.activations, 0, "no page read twice");
+        // The same bytes again, from where the last read ended: still once.
+        let end = 64 * 4096 / 10240 * 10240;
+        k.read_file(pid, f, end - 100, 100);
+        assert_eq!(k.log.counters.activations, 0);
+        // From elsewhere, the second use: the page goes to the active list.
+        k.read_file(pid, f, 0, 100);
+        assert_eq!(k.log.counters.activations, 1);
+        // One long read uses every folio again: all of them go to the active list.
+        k.read_file(pid, f, 0, 64 * 4096);
+        let files = crate::os::reclaim::FILE_LISTS;
+        assert_eq!(k.reclaim.lists.len_in(0, files), 0, "inactive file pages");
+        assert_eq!(k.reclaim.lists.len_in(0, files + 1), 64, "active");
+        assert_eq!(k.log.counters.activations, 64);
     }
 
     #[test]

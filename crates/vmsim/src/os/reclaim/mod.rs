@@ -418,14 +418,18 @@ impl Kernel {
     }
 
     /// A page-cache or tmpfs page a `read` or `write` used (Linux's
-    /// `folio_mark_accessed`): a first use sets its referenced flag; a second moves it
-    /// to the active list (two-list), which ages the group's non-resident clock as an
-    /// eviction does.
+    /// `folio_mark_accessed`, of the folio the page is in): a first use sets its
+    /// referenced flag; a second moves it to the active list (two-list), which ages
+    /// the group's non-resident clock as an eviction does. A folio's flag is its
+    /// pages' flags together, as reclaim reads them.
     pub(super) fn mark_accessed(&mut self, pfn: Pfn) {
         if pfn.0 >= self.reclaim.flags.len() {
             return;
         }
-        if !self.reclaim.flag(pfn, PG_REFERENCED) {
+        let mut folio = std::mem::take(&mut self.reclaim.folio);
+        folio.clear();
+        self.folio_frames(pfn, &mut folio);
+        if !folio.iter().any(|&p| self.reclaim.flag(p, PG_REFERENCED)) {
             self.reclaim.set_flag(pfn, PG_REFERENCED, true);
         } else if self.config.reclaim == ReclaimPolicy::TwoList
             && self
@@ -434,9 +438,19 @@ impl Kernel {
                 .list_of(pfn.0 as u32)
                 .is_some_and(|l| l % 2 == INACTIVE)
         {
-            self.activate(pfn);
-            self.reclaim.set_flag(pfn, PG_REFERENCED, false);
+            for &p in &folio {
+                if self
+                    .reclaim
+                    .lists
+                    .list_of(p.0 as u32)
+                    .is_some_and(|l| l % 2 == INACTIVE)
+                {
+                    self.activate(p);
+                }
+                self.reclaim.set_flag(p, PG_REFERENCED, false);
+            }
         }
+        self.reclaim.folio = folio;
     }
 
     /// Which pair of lists frames of `kind` go on: file pages apart under two-list
