@@ -76,6 +76,9 @@ pub struct ReadaheadState {
     /// Where the last `read` ended (`prev_pos`): the byte after the last it copied;
     /// 0: none yet.
     pub prev_pos: u64,
+    /// The folio order the last window was read in (`ra->order`): the next window
+    /// asynchronous readahead reads goes two orders up from it.
+    pub order: u32,
 }
 
 /// Linux's `get_init_ra_size`: the first window for a read of `req` pages.
@@ -330,6 +333,7 @@ impl Kernel {
             start: idx,
             size,
             async_size: if size > req { size - req } else { size / 2 },
+            order: 0,
             ..ra
         };
         self.cache.files[file.0 as usize].ra = new;
@@ -425,6 +429,7 @@ impl Kernel {
             start: idx.saturating_sub(max / 2),
             size: max,
             async_size: max / 4,
+            order: 0,
             ..*ra
         };
         let ra = *ra;
@@ -433,7 +438,7 @@ impl Kernel {
     }
 
     /// The reader reached marked page `idx`, in a folio of `order`: the next window
-    /// (`page_cache_async_ra`), in folios two orders larger.
+    /// (`page_cache_async_ra`), in folios two orders larger than the last window's.
     fn async_readahead(&mut self, pid: Pid, file: FileId, idx: u64, order: u32) {
         let max = self.ra_pages(file);
         if max == 0 {
@@ -455,8 +460,14 @@ impl Kernel {
             ra.size = next_window(miss - idx + max, max);
         }
         ra.async_size = ra.size;
+        // Two orders up from the last window's (`ra->order`), not from the marked
+        // folio's: a window that starts misaligned begins with smaller folios, but the
+        // next one still grows.
+        let order = (ra.order + 2)
+            .min(order_within(ra.size))
+            .min(MAX_FOLIO_ORDER);
+        ra.order = order;
         self.cache.files[file.0 as usize].ra = ra;
-        let order = (order + 2).min(order_within(ra.size)).min(MAX_FOLIO_ORDER);
         self.read_window(pid, file, ra, order);
     }
 
@@ -892,6 +903,22 @@ mod tests {
         assert_eq!(k.reclaim.lists.len_in(0, files), 0, "inactive file pages");
         assert_eq!(k.reclaim.lists.len_in(0, files + 1), 64, "active");
         assert_eq!(k.log.counters.activations, 64);
+    }
+
+    #[test]
+    fn folios_grow_two_orders_a_window_even_when_windows_start_misaligned() {
+        let mut k = boot("x86-64");
+        let f = k.create_file("/data", vec![1; 4096 * 4096]);
+        k.set_file_readahead(f, 8 << 20);
+        let pid = spawn(&mut k);
+        for i in 0..2048u64 {
+            k.read_file(pid, f, i * 8192, 8192);
+        }
+        // Windows of 8, 32, 128, 256 pages from page 0: the fourth starts at page 168,
+        // aligned to 8 pages only, and its first folio (the marked one) is of order 3.
+        // The orders still go 0, 2, 4, 6, 8, 9 (Linux's `ra->order`), not 5 for ever.
+        let top = k.cache.folio_order.values().copied().max();
+        assert_eq!(top, Some(9));
     }
 
     #[test]
