@@ -206,7 +206,7 @@ impl Kernel {
     /// A frame for `pid`'s user memory, charged to its group. Below the `low`
     /// watermark background reclaim runs first; at `min` the allocation reclaims
     /// directly; a group at its limit reclaims its own frames. Only when reclaim finds
-    /// nothing does the OOM killer run, until there is room; if it kills `pid` itself,
+    /// nothing, 17 passes in a row, does the OOM killer run, until there is room; if it kills `pid` itself,
     /// or finds nobody to kill, the fault fails.
     pub(super) fn alloc_user_frame(&mut self, pid: Pid, kind: FrameKind) -> Result<Pfn, Violation> {
         self.alloc_frame_charged(pid, None, kind, true)
@@ -265,8 +265,11 @@ impl Kernel {
         kind: FrameKind,
         may_kill: bool,
     ) -> Result<Pfn, Violation> {
-        use super::reclaim::{Scope, RECLAIM_BATCH};
+        use super::reclaim::{Scope, RECLAIM_BATCH, RECLAIM_RETRIES};
         self.kswapd();
+        // Passes that may still free nothing before the OOM killer runs; a kill
+        // starts the count again, as Linux's does after the OOM killer made progress.
+        let mut retries = RECLAIM_RETRIES;
         loop {
             let own = self.process(pid).ok_or(Violation::OutOfMemory)?.group;
             let g = group.unwrap_or(own);
@@ -278,16 +281,21 @@ impl Kernel {
                 if self.reclaim(RECLAIM_BATCH, Scope::Group(g)) == 0
                     && (!may_kill || !self.wait_first_io())
                 {
+                    if !may_kill {
+                        return Err(Violation::OutOfMemory);
+                    }
+                    if retries > 0 {
+                        retries -= 1;
+                        continue;
+                    }
                     let grp = &self.groups.list[g.0 as usize];
                     let why = format!(
                         "group {} is at its limit of {} pages and nothing in it can be reclaimed",
                         grp.name,
                         grp.max_pages.unwrap_or(0)
                     );
-                    if !may_kill {
-                        return Err(Violation::OutOfMemory);
-                    }
                     self.oom_kill(Some(g), why)?;
+                    retries = RECLAIM_RETRIES;
                 }
             } else if self.frames.nr_free() <= self.reclaim.watermarks.min
                 && self.direct_reclaim(pid) == 0
@@ -297,7 +305,12 @@ impl Kernel {
                 if !may_kill {
                     return Err(Violation::OutOfMemory);
                 }
+                if retries > 0 {
+                    retries -= 1;
+                    continue;
+                }
                 self.oom_kill(None, "no free frames and nothing reclaimable".into())?;
+                retries = RECLAIM_RETRIES;
             } else if let Some(pfn) = self.frames.alloc(1, kind, g.0) {
                 let grp = &mut self.groups.list[g.0 as usize];
                 grp.charged += 1;
@@ -312,6 +325,7 @@ impl Kernel {
                     return Err(Violation::OutOfMemory);
                 }
                 self.oom_kill(None, "no free frames".into())?;
+                retries = RECLAIM_RETRIES;
             }
             if !self.process(pid).is_some_and(|p| p.is_running()) {
                 return Err(Violation::OutOfMemory);

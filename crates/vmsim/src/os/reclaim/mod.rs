@@ -365,6 +365,13 @@ impl Reclaim {
 /// Frames reclaimed per pass (Linux's `SWAP_CLUSTER_MAX`).
 pub const RECLAIM_BATCH: usize = 32;
 
+/// Reclaim passes in a row that may free nothing before an allocation that must
+/// succeed calls the OOM killer (Linux's `MAX_RECLAIM_RETRIES`, which both the memory
+/// group's charge and the page allocator's slow path count down). A pass that frees
+/// nothing still ages the lists (clears referenced bits, deactivates), so the next
+/// one may free what this one only moved.
+pub const RECLAIM_RETRIES: u32 = 16;
+
 /// What an eviction left behind: where the page's contents now are, for its shadow
 /// entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

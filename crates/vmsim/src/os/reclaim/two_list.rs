@@ -834,4 +834,56 @@ mod tests {
             k.log.counters.file_evictions
         );
     }
+
+    /// Moves every page of group `g` on inactive list `lru` to its active list.
+    fn activate_all(k: &mut Kernel, g: u16, lru: u32) {
+        for pfn in 0..k.frames.nr_frames() {
+            let f = pfn as u32;
+            if k.reclaim.lists.list_of(f) == Some(lru) && k.frames.group(Pfn(pfn)) == g {
+                k.activate(Pfn(pfn));
+            }
+        }
+    }
+
+    #[test]
+    fn a_group_whose_pages_are_all_active_reclaims_again_rather_than_killing() {
+        let mut k = boot_with("x86-64", |c| {
+            c.memory_max = Some(64 * 4096);
+            c.swap_bytes = 16 << 20;
+            c.reclaim = ReclaimPolicy::TwoList;
+        });
+        let pid = spawn(&mut k);
+        let g = k.process(pid).unwrap().group.0;
+        // A file's page and anonymous pages up to the limit, flushed to the group's
+        // statistics while they are inactive.
+        let f = k.create_file("/data", vec![1; 4096]);
+        k.read_file(pid, f, 0, 4096);
+        let a = k.mmap(pid, MmapArgs::anon(128 * 4096, Prot::RW)).unwrap();
+        let limit = k.groups()[g as usize].max_pages.unwrap();
+        let mut n = 0;
+        while k.groups()[g as usize].charged < limit {
+            write_pages(&mut k, pid, VirtAddr(a.0 + n * 4096), 1, |_| n);
+            n += 1;
+        }
+        k.advance_clock_for_test(crate::os::rstat::STATS_FLUSH_NS / 2);
+        k.flush_stats_if_due();
+        // Then all of them go active (which the statistics do not show yet), and
+        // refaults since the last reclaim let it deactivate pages of both kinds.
+        activate_all(&mut k, g, INACTIVE);
+        activate_all(&mut k, g, super::FILE_LISTS + INACTIVE);
+        assert_eq!(k.reclaim.lists.len_in(g, INACTIVE), 0);
+        assert!(k.seen_len(g, INACTIVE) > 0);
+        k.reclaim.lruvec(g).refaults = [1, 1];
+        // The next page's first reclaim pass frees nothing: with the inactive lists
+        // empty it scans only at priority 0, driven by the file page, and deactivates
+        // a batch of anonymous pages, clearing their Accessed bits. The next pass
+        // sends them to swap.
+        write_pages(&mut k, pid, VirtAddr(a.0 + n * 4096), 1, |_| n);
+        assert!(k.process(pid).unwrap().is_running());
+        assert_eq!(k.log.counters.oom_kills, 0);
+        assert!(k.log.counters.swap_outs > 0);
+        for i in 0..=n {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+        }
+    }
 }
