@@ -206,8 +206,8 @@ impl Kernel {
     /// A frame for `pid`'s user memory, charged to its group. Below the `low`
     /// watermark background reclaim runs first; at `min` the allocation reclaims
     /// directly; a group at its limit reclaims its own frames. Only when reclaim finds
-    /// nothing, 17 passes in a row, does the OOM killer run, until there is room; if it kills `pid` itself,
-    /// or finds nobody to kill, the fault fails.
+    /// nothing, 17 passes in a row, does the OOM killer run, until there is room; if
+    /// it kills `pid` itself, or finds nobody to kill, the fault fails.
     pub(super) fn alloc_user_frame(&mut self, pid: Pid, kind: FrameKind) -> Result<Pfn, Violation> {
         self.alloc_frame_charged(pid, None, kind, true)
     }
