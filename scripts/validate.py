@@ -1190,6 +1190,13 @@ def print_summary(results, native_only=False):
         log("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
 
 
+def matching(results):
+    """'N of M programs match': how many programs have every judged counter within
+    the tolerance."""
+    ok = sum(1 for _, _, _, r in results if r.get("ok"))
+    return f"{ok} of {len(results)} programs match"
+
+
 def doc_table(results, meta):
     heads = summary_head(results)
     thp_col = with_thp(results)
@@ -1207,7 +1214,7 @@ def doc_table(results, meta):
         f"Measured on Linux {meta['kernel']} ({meta['machine']}) on {meta['date'][:10]}, "
         f"with {meta['vmsim_version']} (binary of {meta['vmsim_built']}); {meta['runs']} native runs "
         f"per program, swap {meta['swap']}; the corpus took {meta['minutes']:.1f} minutes. "
-        "Each cell is the Linux median / vmsim, then the verdict." + thp_note,
+        f"Each cell is the Linux median / vmsim, then the verdict; {matching(results)}." + thp_note,
         "",
         "| program | limit | " + ("thp | " if thp_col else "") + " | ".join(h.split(".")[1] for h in heads) + " |",
         "|---|---|" + ("---|" if thp_col else "") + "---|" * len(heads),
@@ -1268,7 +1275,7 @@ def cmd_corpus(args):
                 f"{swap_note(native)}; THP mode {native.thp_default()} unless named; {args.runs} runs; "
                 f"{len(entries)} programs{'; Linux only' if vmsim is None else ''}")
             for e in entries:
-                limit = e.get("memory_max", "none")
+                limit = "none" if e["memory_max_bytes"] is None else fmt_size(e["memory_max_bytes"])
                 thp = args.thp or e.get("thp")
                 log(f"\n== {e['name']} (limit {limit}{f', THP {thp}' if thp else ''}): {e['description']}")
                 t0 = time.monotonic()
@@ -1305,6 +1312,8 @@ def cmd_corpus(args):
     minutes = (time.monotonic() - t_start) / 60
     log(f"\nSummary (Linux median{'' if vmsim is None else ' / vmsim, verdict'}), {minutes:.1f} minutes:")
     print_summary(results, vmsim is None)
+    if vmsim is not None:
+        log(f"\n{matching(results)}")
     meta = {
         "kernel": platform.release(), "machine": platform.machine(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -1422,8 +1431,7 @@ def cmd_replay(args):
         write_doc(args.write_doc, doc_table(results, meta))
         log(f"wrote the table into {args.write_doc}")
     bad = [n for n, _, _, r in results if r.get("ok") is False]
-    ok = sum(1 for _, _, _, r in results if r.get("ok"))
-    log(f"\n{ok} of {len(results)} programs match")
+    log(f"\n{matching(results)}")
     if args.check and bad:
         log(f"\nFAIL: a headline counter is off for {', '.join(bad)}")
         return 1

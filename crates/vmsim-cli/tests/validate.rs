@@ -187,6 +187,7 @@ fn replay_writes_its_table_into_a_document() {
         text.contains(&format!("| `prog` | none | {m} / {m} ok |")),
         "{text}"
     );
+    assert!(text.contains("1 of 1 programs match."), "{text}");
 
     let (code, out) = replay(&run_json, &keep, &["--write-doc", s(&doc)]);
     assert_eq!(code, 2, "{out}");
