@@ -36,11 +36,17 @@ impl Program {
 }
 
 impl Kernel {
-    /// Commits `bytes` for a new address space and makes its page table; on failure
-    /// nothing stays committed.
-    pub(super) fn committed_table(&mut self, bytes: u64) -> Result<crate::hw::PageTable, Errno> {
+    /// Commits `bytes` for a new address space of `pid` and makes its page table,
+    /// charged to `pid`'s memory group; on failure nothing stays committed.
+    pub(super) fn committed_table(
+        &mut self,
+        bytes: u64,
+        pid: Pid,
+    ) -> Result<crate::hw::PageTable, Errno> {
+        let group = self.process(pid).ok_or(Errno::ESRCH)?.group;
         self.commit(bytes)?;
-        self.new_user_table().inspect_err(|_| self.uncommit(bytes))
+        self.new_user_table(group)
+            .inspect_err(|_| self.uncommit(bytes))
     }
 
     /// A new process called `name`, running, with no address space yet.
@@ -119,7 +125,7 @@ impl Kernel {
                 return Err(Errno::ESRCH);
             }
             let (_, mmap_base) = k.stack_and_mmap_base();
-            let pt = k.committed_table(0)?;
+            let pt = k.committed_table(0, pid)?;
             k.sched_forget(pid, true);
             k.release_mm(pid);
             let stack_top = k.space.task_size;
@@ -178,7 +184,7 @@ impl Kernel {
                 return Err(Errno::ENOMEM);
             }
             let committed = data + bss + stack_init;
-            let pt = k.committed_table(committed)?;
+            let pt = k.committed_table(committed, pid)?;
             // The old image goes only once the new one can be built.
             k.sched_forget(pid, true);
             k.release_mm(pid);

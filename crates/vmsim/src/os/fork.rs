@@ -1,6 +1,7 @@
 //! `fork`: a child with a copy of the parent's address space, private pages shared
 //! copy-on-write until either side writes.
 
+use super::limits::GroupTables;
 use super::process::{AddressSpace, ProcState, ProcStats, Process, Rss};
 use super::{Errno, Kernel, Pid};
 use crate::hw::{Flags, Slot, SoftPte, TlbFlush};
@@ -30,7 +31,7 @@ impl Kernel {
                     p.thp_disabled,
                 )
             };
-            let pt = k.committed_table(committed)?;
+            let pt = k.committed_table(committed, parent)?;
             let child = Pid(k.tasks.procs.len() as u32 + 1);
             k.tasks.procs.push(Process {
                 pid: child,
@@ -122,7 +123,11 @@ impl Kernel {
                                     .set_soft(
                                         &paging,
                                         &mut k.machine.ram,
-                                        &mut k.frames,
+                                        &mut GroupTables::of(
+                                            &mut k.frames,
+                                            &mut k.groups,
+                                            pt.root().pfn(paging.page_shift),
+                                        ),
                                         va,
                                         soft,
                                         Flags::RWX | Flags::USER,

@@ -2,7 +2,8 @@
 //! process below the root), the direct map of physical memory, the shared zero page,
 //! the devices it maps, and where user space ends.
 
-use super::{Display, Kernel};
+use super::limits::GroupTables;
+use super::{Display, GroupId, Kernel};
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::hw::PageTable;
 
@@ -41,10 +42,12 @@ impl KernelSpace {
 
 impl Kernel {
     /// A fresh page table for a process: an empty root whose kernel-half entries are the
-    /// kernel's own (so every process shares the kernel's tables below the root).
-    pub(super) fn new_user_table(&mut self) -> Result<PageTable, super::Errno> {
+    /// kernel's own (so every process shares the kernel's tables below the root). Its
+    /// tables are charged to `group`.
+    pub(super) fn new_user_table(&mut self, group: GroupId) -> Result<PageTable, super::Errno> {
         let paging = self.machine.spec.paging;
-        let pt = PageTable::new(&paging, &mut self.machine.ram, &mut self.frames, 0)?;
+        let mut tables = GroupTables::charged_to(&mut self.frames, &mut self.groups, group);
+        let pt = PageTable::new(&paging, &mut self.machine.ram, &mut tables, 0)?;
         let kernel_half = self.space.root_index..paging.entries(paging.levels);
         // Both roots are tables this kernel allocated in RAM: this cannot fail.
         let shared =
@@ -60,7 +63,12 @@ impl Kernel {
         // Both roots are tables this kernel allocated in RAM: this cannot fail.
         let unshared = pt.unshare_root_entries(&paging, &mut self.machine.ram, kernel_half);
         debug_assert!(unshared.is_ok(), "a root table outside RAM");
-        pt.destroy(&paging, &mut self.machine.ram, &mut self.frames)
+        let mut tables = GroupTables::of(
+            &mut self.frames,
+            &mut self.groups,
+            pt.root().pfn(paging.page_shift),
+        );
+        pt.destroy(&paging, &mut self.machine.ram, &mut tables)
     }
 }
 
@@ -96,7 +104,7 @@ mod tests {
             KernelConfig::default(),
         );
         let before = k.frames.nr_free();
-        let pt = k.new_user_table().unwrap();
+        let pt = k.new_user_table(GroupId(0)).unwrap();
         assert_eq!(k.frames.nr_free(), before - 1);
         assert_eq!(k.free_user_table(pt), 1);
         assert_eq!(k.frames.nr_free(), before);

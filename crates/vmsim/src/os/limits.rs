@@ -6,11 +6,12 @@
 //! pages (in the group, or anywhere), kills it, and logs why.
 
 use super::fault::Violation;
-use super::frames::FrameKind;
+use super::frames::{FrameKind, FrameTable};
 use super::process::{ProcState, Signal};
 use super::syscall::Errno;
 use super::{Event, GroupId, Kernel, Pid};
 use crate::addr::Pfn;
+use crate::hw::FrameAlloc;
 use serde::Serialize;
 
 /// How `mmap`, `brk` and `fork` are checked against memory (`vm.overcommit_memory`).
@@ -52,6 +53,9 @@ pub struct GroupStat {
     pub file: u64,
     /// Shared-memory pages charged now.
     pub shmem: u64,
+    /// Page-table pages of its processes charged now (Linux allocates user page
+    /// tables with `__GFP_ACCOUNT`).
+    pub pagetables: u64,
     /// Faults its processes took (as `/proc/vmstat` counts them).
     pub pgfault: u64,
     /// Of those, major.
@@ -130,6 +134,71 @@ impl Groups {
             list,
             committed: 0,
         }
+    }
+}
+
+/// The frame allocator for one address space's page tables: each table page is
+/// charged to the memory group its root table is charged to, and uncharged from the
+/// group it was charged to when it is freed. Linux allocates user page tables with
+/// `__GFP_ACCOUNT` (`GFP_PGTABLE_USER`), so they count against a group's limit; the
+/// charge itself never reclaims, and the group's next page reclaims what it went over.
+pub(super) struct GroupTables<'a> {
+    frames: &'a mut FrameTable,
+    groups: &'a mut [MemGroup],
+    group: u16,
+}
+
+impl<'a> GroupTables<'a> {
+    /// Tables charged to `group`.
+    pub(super) fn charged_to(
+        frames: &'a mut FrameTable,
+        groups: &'a mut Groups,
+        group: GroupId,
+    ) -> GroupTables<'a> {
+        GroupTables {
+            frames,
+            groups: &mut groups.list,
+            group: group.0,
+        }
+    }
+
+    /// Tables charged where the table `root` is.
+    pub(super) fn of(
+        frames: &'a mut FrameTable,
+        groups: &'a mut Groups,
+        root: Pfn,
+    ) -> GroupTables<'a> {
+        let group = GroupId(frames.group(root));
+        Self::charged_to(frames, groups, group)
+    }
+}
+
+impl FrameAlloc for GroupTables<'_> {
+    fn alloc_frames(&mut self, n: u64) -> Option<Pfn> {
+        let g = if (self.group as usize) < self.groups.len() {
+            self.group
+        } else {
+            0
+        };
+        let pfn = self.frames.alloc(n, FrameKind::Table, g)?;
+        let grp = &mut self.groups[g as usize];
+        grp.charged += n;
+        grp.stat.pagetables += n;
+        grp.peak = grp.peak.max(grp.charged);
+        Some(pfn)
+    }
+
+    fn free_frames(&mut self, pfn: Pfn, n: u64) {
+        for f in pfn.0..pfn.0 + n {
+            let g = self.frames.group(Pfn(f)) as usize;
+            if self.frames.kind(Pfn(f)) == FrameKind::Table {
+                if let Some(grp) = self.groups.get_mut(g) {
+                    grp.charged = grp.charged.saturating_sub(1);
+                    grp.stat.pagetables = grp.stat.pagetables.saturating_sub(1);
+                }
+            }
+        }
+        self.frames.release(pfn, n);
     }
 }
 
@@ -460,6 +529,37 @@ mod tests {
         assert_eq!(k.groups()[g.0 as usize].oom_kills, 1);
         assert_eq!(k.groups()[g.0 as usize].charged, 8);
         assert!(k.groups()[g.0 as usize].peak <= 64);
+    }
+
+    #[test]
+    fn a_groups_page_tables_count_against_its_limit() {
+        // One page in each of 32 separate 2 MiB ranges: a page-table page each, beside
+        // the page itself. Under a limit of 48 pages the tables leave room for fewer
+        // than the 32 pages, so some go to swap; uncharged, all 32 would fit.
+        let mut k = boot_small(64 << 20, 64 << 20, ReclaimPolicy::TwoList);
+        let g = k.create_group("/tables", Some(48 * 4096)).unwrap();
+        let pid = spawn(&mut k);
+        k.set_group(pid, g).unwrap();
+        // A new image's tables are charged to the group the process is in.
+        k.exec_empty(pid).unwrap();
+        let huge = 2 << 20;
+        let a = k.mmap(pid, MmapArgs::anon(33 * huge, Prot::RW)).unwrap();
+        let base = (a.0 + huge - 1) & !(huge - 1);
+        for i in 0..32 {
+            k.write_u64(pid, VirtAddr(base + i * huge), i + 1).unwrap();
+        }
+        let grp = &k.groups()[g.0 as usize];
+        assert!(grp.stat.pagetables >= 32, "{:?}", grp.stat);
+        assert_eq!(grp.charged, grp.stat.anon + grp.stat.pagetables);
+        assert!(grp.charged <= 48 && grp.peak <= 49, "{grp:?}");
+        assert!(k.log.counters.swap_outs > 0, "the tables took room");
+        for i in 0..32 {
+            assert_eq!(k.read_u64(pid, VirtAddr(base + i * huge)).unwrap(), i + 1);
+        }
+        // The tables go with the address space.
+        k.exit(pid, 0).unwrap();
+        let grp = &k.groups()[g.0 as usize];
+        assert_eq!((grp.charged, grp.stat.pagetables), (0, 0), "{grp:?}");
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub use vma::{Backing, Device, FileId, Prot, ShmId, Vma, VmaRole};
 
 use crate::addr::{Pfn, PhysAddr, SwapSlot, VirtAddr};
 use crate::hw::{Flags, Machine, MachineSpec, PageTable};
+use limits::GroupTables;
 use serde::Serialize;
 
 /// A memory group (a cgroup with `memory.max`).
@@ -910,7 +911,11 @@ impl Kernel {
         pt.map(
             &paging,
             &mut self.machine.ram,
-            &mut self.frames,
+            &mut GroupTables::of(
+                &mut self.frames,
+                &mut self.groups,
+                pt.root().pfn(paging.page_shift),
+            ),
             va,
             pfn,
             level,

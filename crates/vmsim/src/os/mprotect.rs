@@ -2,6 +2,7 @@
 //! W^X checked), and the TLB entries that held the old ones flushed.
 
 use super::frames::FrameKind;
+use super::limits::GroupTables;
 use super::vma::{Backing, Prot};
 use super::{Errno, Kernel, Pid};
 use crate::addr::VirtAddr;
@@ -85,7 +86,11 @@ impl Kernel {
                     pt.set_prot_none(
                         &paging,
                         &mut self.machine.ram,
-                        &mut self.frames,
+                        &mut GroupTables::of(
+                            &mut self.frames,
+                            &mut self.groups,
+                            pt.root().pfn(paging.page_shift),
+                        ),
                         va,
                         pfn,
                         Flags::RWX | Flags::USER,

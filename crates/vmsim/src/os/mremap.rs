@@ -1,6 +1,7 @@
 //! `mremap`: an area resized in place, or moved with its pages.
 
 use super::frames::FrameKind;
+use super::limits::GroupTables;
 use super::vma::{Backing, Vma};
 use super::{Errno, Kernel, Pid};
 use crate::addr::VirtAddr;
@@ -207,7 +208,11 @@ impl Kernel {
                     let written = pt.set_soft(
                         &paging,
                         &mut self.machine.ram,
-                        &mut self.frames,
+                        &mut GroupTables::of(
+                            &mut self.frames,
+                            &mut self.groups,
+                            pt.root().pfn(paging.page_shift),
+                        ),
                         dst,
                         soft,
                         Flags::RWX | Flags::USER,

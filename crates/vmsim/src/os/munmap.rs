@@ -2,6 +2,7 @@
 //! told, and the page tables that map nothing more freed.
 
 use super::frames::FrameKind;
+use super::limits::GroupTables;
 use super::vma::{Backing, Vma};
 use super::{Errno, Kernel, Pid};
 use crate::addr::VirtAddr;
@@ -171,7 +172,11 @@ impl Kernel {
         let n = pt.prune(
             &paging,
             &mut self.machine.ram,
-            &mut self.frames,
+            &mut GroupTables::of(
+                &mut self.frames,
+                &mut self.groups,
+                pt.root().pfn(paging.page_shift),
+            ),
             floor,
             ceiling,
         );
