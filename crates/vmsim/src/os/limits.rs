@@ -82,17 +82,35 @@ pub struct GroupStat {
 
 impl GroupStat {
     /// The charge count of frames of `kind`, if it is one memory.stat splits.
-    pub(super) fn charge(&mut self, kind: FrameKind) -> Option<&mut u64> {
+    fn count_of(&mut self, kind: FrameKind) -> Option<&mut u64> {
         match kind {
             FrameKind::Anon => Some(&mut self.anon),
             FrameKind::File => Some(&mut self.file),
             FrameKind::Shm => Some(&mut self.shmem),
+            FrameKind::Table => Some(&mut self.pagetables),
             _ => None,
         }
     }
 }
 
 impl MemGroup {
+    /// Charges `n` frames of `kind` to the group, and notes a new peak.
+    pub(super) fn charge(&mut self, kind: FrameKind, n: u64) {
+        self.charged += n;
+        if let Some(c) = self.stat.count_of(kind) {
+            *c += n;
+        }
+        self.peak = self.peak.max(self.charged);
+    }
+
+    /// Takes back the charge of one frame of `kind`.
+    pub(super) fn uncharge(&mut self, kind: FrameKind) {
+        self.charged = self.charged.saturating_sub(1);
+        if let Some(c) = self.stat.count_of(kind) {
+            *c = c.saturating_sub(1);
+        }
+    }
+
     pub(super) fn root() -> MemGroup {
         MemGroup {
             name: "/".into(),
@@ -181,20 +199,16 @@ impl FrameAlloc for GroupTables<'_> {
             0
         };
         let pfn = self.frames.alloc(n, FrameKind::Table, g)?;
-        let grp = &mut self.groups[g as usize];
-        grp.charged += n;
-        grp.stat.pagetables += n;
-        grp.peak = grp.peak.max(grp.charged);
+        self.groups[g as usize].charge(FrameKind::Table, n);
         Some(pfn)
     }
 
     fn free_frames(&mut self, pfn: Pfn, n: u64) {
-        for f in pfn.0..pfn.0 + n {
-            let g = self.frames.group(Pfn(f)) as usize;
-            if self.frames.kind(Pfn(f)) == FrameKind::Table {
+        for f in (pfn.0..pfn.0 + n).map(Pfn) {
+            if self.frames.kind(f) == FrameKind::Table {
+                let g = self.frames.group(f) as usize;
                 if let Some(grp) = self.groups.get_mut(g) {
-                    grp.charged = grp.charged.saturating_sub(1);
-                    grp.stat.pagetables = grp.stat.pagetables.saturating_sub(1);
+                    grp.uncharge(FrameKind::Table);
                 }
             }
         }
@@ -381,12 +395,7 @@ impl Kernel {
                 self.oom_kill(None, "no free frames and nothing reclaimable".into())?;
                 retries = RECLAIM_RETRIES;
             } else if let Some(pfn) = self.frames.alloc(1, kind, g.0) {
-                let grp = &mut self.groups.list[g.0 as usize];
-                grp.charged += 1;
-                if let Some(n) = grp.stat.charge(kind) {
-                    *n += 1;
-                }
-                grp.peak = grp.peak.max(grp.charged);
+                self.groups.list[g.0 as usize].charge(kind, 1);
                 self.lru_add(pfn);
                 return Ok(pfn);
             } else {

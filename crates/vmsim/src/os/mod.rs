@@ -857,10 +857,7 @@ impl Kernel {
                 self.reclaim.lazyfree.remove(&pfn.0);
             }
             if let Some(grp) = self.groups.list.get_mut(g as usize) {
-                grp.charged = grp.charged.saturating_sub(1);
-                if let Some(n) = grp.stat.charge(kind) {
-                    *n = n.saturating_sub(1);
-                }
+                grp.uncharge(kind);
             }
         } else if self.frames.refs(pfn) == 1 {
             // The last mapping of a page whose slot only the swap cache holds went:

@@ -358,12 +358,7 @@ impl Kernel {
             .ok_or(NoHugePage::Block)?;
         let r = self.machine.ram.zero_frames(head, n);
         debug_assert!(r.is_ok(), "huge page outside RAM");
-        let grp = &mut self.groups.list[g.0 as usize];
-        grp.charged += n;
-        if let Some(c) = grp.stat.charge(FrameKind::Anon) {
-            *c += n;
-        }
-        grp.peak = grp.peak.max(grp.charged);
+        self.groups.list[g.0 as usize].charge(FrameKind::Anon, n);
         self.lru_add(head);
         self.reclaim.lists.set_extra(head.0 as u32, n as u32 - 1);
         Ok(head)
