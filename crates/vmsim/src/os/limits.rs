@@ -322,20 +322,30 @@ impl Kernel {
     }
 
     /// Makes room in `pid`'s group for a folio of `pages` pages before its pages are
-    /// charged one by one: Linux charges a folio whole, and a group without room for
-    /// it reclaims the folio's size (at least [`RECLAIM_BATCH`]) in one go, where
-    /// charging page by page would reclaim a batch for each page.
+    /// charged one by one, and says whether there is room now. Linux charges a folio
+    /// whole: a group without room for it reclaims the folio's size (at least
+    /// [`RECLAIM_BATCH`]) in one go, where charging page by page would reclaim a batch
+    /// for each page, and a readahead folio's charge (`__GFP_NORETRY`) tries twice
+    /// (once more after draining the per-CPU stock) and then fails: the folio is not
+    /// made, however much the two passes freed.
     ///
     /// [`RECLAIM_BATCH`]: super::reclaim::RECLAIM_BATCH
-    pub(super) fn make_room_for_folio(&mut self, pid: Pid, pages: u64) {
+    pub(super) fn make_room_for_folio(&mut self, pid: Pid, pages: u64) -> bool {
         use super::reclaim::{Scope, RECLAIM_BATCH};
         let Some(g) = self.process(pid).map(|p| p.group) else {
-            return;
+            return true;
         };
-        let grp = &self.groups.list[g.0 as usize];
-        if grp.max_pages.is_some_and(|m| grp.charged + pages > m) {
+        let short = |k: &Kernel| {
+            let grp = &k.groups.list[g.0 as usize];
+            grp.max_pages.is_some_and(|m| grp.charged + pages > m)
+        };
+        for _ in 0..2 {
+            if !short(self) {
+                return true;
+            }
             self.reclaim((pages as usize).max(RECLAIM_BATCH), Scope::Group(g));
         }
+        !short(self)
     }
 
     /// [`alloc_user_frame`](Self::alloc_user_frame), charged to `group` instead of
@@ -587,11 +597,11 @@ mod tests {
         }
         assert_eq!(k.groups()[g.0 as usize].charged, 128);
         // A folio of 64 pages: the group reclaims 64 at once.
-        k.make_room_for_folio(pid, 64);
+        assert!(k.make_room_for_folio(pid, 64));
         assert!(k.groups()[g.0 as usize].charged <= 64);
         // One that fits takes nothing.
         let before = k.log.counters.file_evictions;
-        k.make_room_for_folio(pid, 8);
+        assert!(k.make_room_for_folio(pid, 8));
         assert_eq!(k.log.counters.file_evictions, before);
     }
 

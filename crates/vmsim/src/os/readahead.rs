@@ -480,7 +480,9 @@ impl Kernel {
     /// where alignment or the window's end ask), the folio holding the page
     /// `async_size` from the end marked; pages past the file's end are not read, and a
     /// run holding a cached page is read page by page around it
-    /// (`page_cache_ra_order`). Stops early when no frame can be had.
+    /// (`page_cache_ra_order`). A large folio the reader's group cannot make room for
+    /// is not made, and the rest of the window goes in single pages, as Linux falls
+    /// back to `do_page_cache_ra`. Stops early when no frame can be had.
     pub(super) fn read_window(&mut self, pid: Pid, file: FileId, ra: ReadaheadState, order: u32) {
         let ps = self.page_size();
         let pages = self.cache.files[file.0 as usize].len.div_ceil(ps);
@@ -488,6 +490,9 @@ impl Kernel {
         let mark = (ra.async_size > 0).then(|| ra.start + ra.size - ra.async_size);
         let mut idx = ra.start;
         let mut batch = self.begin_reads();
+        // Large folios until one cannot be charged; the rest of the window in single
+        // pages (`page_cache_ra_order`'s fallback to `do_page_cache_ra`).
+        let mut order = order;
         while idx < end {
             let mut o = order.min(idx.trailing_zeros());
             while o > 0 && idx + (1 << o) > end {
@@ -497,8 +502,9 @@ impl Kernel {
                 o = 0;
             }
             let n = 1u64 << o;
-            if o > 0 {
-                self.make_room_for_folio(pid, n);
+            if o > 0 && !self.make_room_for_folio(pid, n) {
+                order = 0;
+                continue;
             }
             let marked = mark.is_some_and(|m| (idx..idx + n).contains(&m));
             for i in idx..idx + n {
@@ -919,6 +925,34 @@ mod tests {
         // The orders still go 0, 2, 4, 6, 8, 9 (Linux's `ra->order`), not 5 for ever.
         let top = k.cache.folio_order.values().copied().max();
         assert_eq!(top, Some(9));
+    }
+
+    #[test]
+    fn a_folio_the_group_has_no_room_for_is_not_made_and_its_pages_come_one_by_one() {
+        // A window of 1,024 pages in folios of 512, for a reader in a group of 768:
+        // the first folio fits; the second cannot be charged while the first is being
+        // read, so it is not made (Linux's readahead charge gives up), and the rest of
+        // the window comes in single pages until the group is full.
+        let mut k = boot_with("x86-64", |c| {
+            c.reclaim = crate::os::ReclaimPolicy::TwoList;
+        });
+        let g = k.create_group("/reader", Some(768 * 4096)).unwrap();
+        let pid = spawn(&mut k);
+        k.set_group(pid, g).unwrap();
+        let f = k.create_file("/data", vec![1; 4096 * 4096]);
+        let ra = ReadaheadState {
+            size: 1024,
+            async_size: 1024,
+            ..Default::default()
+        };
+        k.read_window(pid, f, ra, 9);
+        let orders = |o: u8| k.cache.folio_order.values().filter(|&&x| x == o).count();
+        assert_eq!(orders(9), 512, "one folio of 512 pages");
+        let single = (512..1024)
+            .filter(|&i| k.cache.pages.contains_key(&(f, i)))
+            .count();
+        assert!(single > 0, "single pages after it");
+        assert!(k.groups()[g.0 as usize].charged <= 768);
     }
 
     #[test]
