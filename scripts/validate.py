@@ -85,6 +85,10 @@ CPU_HEADLINE = ["vmstat.nr_tlb_remote_flush_received"]
 # CONFIG_DEBUG_TLBFLUSH, no kprobes, ftrace filters refused), so vmsim may be up to 30%
 # above the interrupts and at most 10% below.
 TOLERANCE = {"vmstat.nr_tlb_remote_flush_received": (0.10, 0.30)}
+# Counters Linux undercounts by chance (above): judged against the run that counted
+# most, the one the host disturbed least, not the median. On 2026-12-05 a CI run's
+# three runs gave 842, 1,837 and 1,333 interrupts for 2,000 munmaps.
+LOWER_BOUND = {"vmstat.nr_tlb_remote_flush_received"}
 INFO_VMSTAT = [
     "pgfault", "pgmajfault", "pgpgin", "pgpgout", "pgscan_kswapd", "pgscan_direct",
     "pgsteal_kswapd", "pgsteal_direct", "pgactivate", "pgdeactivate", "pgrefill",
@@ -744,13 +748,14 @@ def median(xs):
     return int(m) if m == int(m) else m
 
 
-def verdict(runs, vm, slack=50, tolerance=0.1):
+def verdict(runs, vm, slack=50, tolerance=0.1, lower_bound=False):
     """The acceptance rule for a headline counter: within `tolerance` (10%; a pair is
     (below, above) the median) or `slack` events of the Linux median, or within the
-    Linux runs' spread."""
+    Linux runs' spread. For a counter each run may undercount (`lower_bound`), the
+    largest run stands in for the median."""
     if vm is None or not runs:
         return False
-    med = statistics.median(runs)
+    med = max(runs) if lower_bound else statistics.median(runs)
     below, above = tolerance if isinstance(tolerance, tuple) else (tolerance, tolerance)
     allowed = max((above if vm >= med else below) * med, slack)
     return abs(vm - med) <= allowed or min(runs) <= vm <= max(runs)
@@ -792,7 +797,8 @@ def compare(native_runs, vm_values, thp_program=False, cpu_program=False):
         if name in headline:
             row["headline"] = True
             if vm_values is not None:
-                row["ok"] = verdict(runs, vm, SLACK.get(name, 50), TOLERANCE.get(name, 0.1))
+                row["ok"] = verdict(runs, vm, SLACK.get(name, 50), TOLERANCE.get(name, 0.1),
+                                    name in LOWER_BOUND)
         rows.append(row)
     return rows
 
@@ -1206,8 +1212,9 @@ def doc_table(results, meta):
     if with_cpus(results):
         thp_note += (" nr_tlb_remote_flush_received is judged for the programs replayed on several "
                      "CPUs (`--cpus`, the corpus's `cpus`) against the growth of /proc/interrupts' "
-                     "`TLB` row, from 10% below to 30% above (the interrupts undercount the shootdowns "
-                     "on a KVM guest with PV remote TLB flush); `-` for the others.")
+                     "`TLB` row, from 10% below to 30% above the run that counted most (the interrupts "
+                     "undercount the shootdowns on a KVM guest with PV remote TLB flush); `-` for "
+                     "the others.")
     lines = [
         DOC_BEGIN,
         "",
