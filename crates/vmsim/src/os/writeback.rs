@@ -11,7 +11,8 @@
 //!   modelled): it unmaps an unreferenced dirty folio, sets its
 //!   `PG_reclaim` and moves it to the active list (`shrink_folio_list`), and frees
 //!   clean pages instead, read-ahead pages a reader has not reached among them. When
-//!   every page a pass took was dirty and not yet being written, it wakes the flusher
+//!   every page a pass took was dirty and not yet being written, whether or not its
+//!   references kept it, it wakes the flusher
 //!   (`wakeup_flusher_threads(WB_REASON_VMSCAN)`).
 //! - **The flusher writes every dirty page**, a file's pages in order, in requests of
 //!   at most [`FLUSH_REQUEST_PAGES`] adjacent pages, [`FLUSH_DEPTH`] in flight at a
@@ -215,5 +216,42 @@ mod tests {
         assert!(k.groups()[g.0 as usize].charged <= 64);
         // Every page that left was written first.
         assert!(c.file_evictions <= c.writebacks);
+    }
+
+    #[test]
+    fn a_pass_of_dirty_pages_wakes_the_flusher_even_when_their_references_keep_them() {
+        let mut k = boot_with("x86-64", |c| {
+            c.reclaim = ReclaimPolicy::TwoList;
+            c.readahead_pages = 0;
+        });
+        let g = k.create_group("/writer", Some(256 * 4096)).unwrap();
+        let pid = spawn(&mut k);
+        k.set_group(pid, g).unwrap();
+        let f = k.create_file("/data", vec![1u8; 64 * 4096]);
+        let map = MmapArgs {
+            source: MapSource::File(f, 0),
+            shared: true,
+            ..MmapArgs::anon(64 * 4096, Prot::RW)
+        };
+        let va = k.mmap(pid, map).unwrap();
+        // Every page is written through the mapping: dirty, and just used.
+        for i in 0..64 {
+            k.write_u64(pid, VirtAddr(va.0 + i * 4096), i).unwrap();
+        }
+        let c0 = k.log.counters.clone();
+        // The first pass takes dirty pages, none being written. Their Accessed bits
+        // keep them on the list this time, yet the pass wakes the flusher, as Linux's
+        // `shrink_inactive_list` does: it counts dirty folios before it looks at
+        // their references. So the next pass finds them written, clean, and frees
+        // them without setting one aside.
+        let freed = k.reclaim(32, crate::os::reclaim::Scope::Group(g));
+        let c = &k.log.counters;
+        assert_eq!(
+            c.writebacks - c0.writebacks,
+            64,
+            "the flusher wrote them all"
+        );
+        assert_eq!(c.activations, c0.activations, "none was set aside");
+        assert!(freed >= 32, "freed {freed} once written");
     }
 }

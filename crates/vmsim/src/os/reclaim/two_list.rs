@@ -406,6 +406,15 @@ impl Kernel {
                     continue;
                 }
             }
+            // Dirty and not yet being written, whatever its references decide below:
+            // Linux counts `nr_unqueued_dirty` before `folio_check_references`.
+            if file
+                && folio
+                    .iter()
+                    .any(|&p| self.file_page_dirty(p) || self.write_queued_at(p, now))
+            {
+                unqueued_dirty += folio.len();
+            }
             let mut refs = 0;
             let mut referenced = false;
             for &pfn in &folio {
@@ -432,7 +441,6 @@ impl Kernel {
                 }
             } else if file && self.set_aside_if_dirty(&folio, now) {
                 // Dirty: unmapped, kept for the flusher to write.
-                unqueued_dirty += folio.len();
             } else {
                 // One shadow age for the folio's pages (a single page: its own).
                 let age = (folio.len() > 1).then(|| self.eviction_age(folio[0]));
