@@ -176,7 +176,9 @@ impl Kernel {
             if advice != AccessAdvice::Random {
                 let ra = &mut self.cache.files[file.0 as usize].ra;
                 ra.mmap_miss = ra.mmap_miss.saturating_sub(1);
-                self.hit_mark(pid, file, idx, pfn);
+                // A fault asks for the file's whole readahead (`ra_pages`).
+                let req = self.ra_pages(file);
+                self.hit_mark(pid, file, idx, pfn, req);
             }
             // Its read still in flight: the fault waits, and is minor (Linux drops the
             // VMA's lock to wait and retries under mmap's lock without
@@ -270,7 +272,7 @@ impl Kernel {
         let mut idx = first;
         while idx <= last {
             if let Some(pfn) = self.cached_page(pid, file, idx) {
-                self.hit_mark(pid, file, idx, pfn);
+                self.hit_mark(pid, file, idx, pfn, last + 1 - idx);
                 self.wait_read(pfn);
                 let shift = ps.trailing_zeros() + self.folio_of(pfn);
                 let at = (idx * ps).max(offset);
@@ -294,17 +296,18 @@ impl Kernel {
         self.cache.files[file.0 as usize].ra.prev_pos = (offset + len).min(size);
     }
 
-    /// A fault or a `read` found page `idx` of `file` cached in `pfn`: if its folio is
-    /// marked, the mark goes and the next window is read, `pfn` held meanwhile (finding
-    /// frames for the window may reclaim, but not the page being used).
-    fn hit_mark(&mut self, pid: Pid, file: FileId, idx: u64, pfn: Pfn) {
+    /// A fault or a `read` found page `idx` of `file` cached in `pfn`, `req` pages
+    /// asked for from it: if its folio is marked, the mark goes and the next window is
+    /// read, `pfn` held meanwhile (finding frames for the window may reclaim, but not
+    /// the page being used).
+    fn hit_mark(&mut self, pid: Pid, file: FileId, idx: u64, pfn: Pfn, req: u64) {
         if !self.readahead_marked(pfn) {
             return;
         }
         let order = self.folio_of(pfn);
         self.unmark_folio(file, idx, order);
         self.reclaim.pinned.push(pfn);
-        self.async_readahead(pid, file, idx, order);
+        self.async_readahead(pid, file, idx, order, req);
         self.reclaim.pinned.pop();
     }
 
@@ -437,9 +440,10 @@ impl Kernel {
         self.read_window(pid, file, ra, 0);
     }
 
-    /// The reader reached marked page `idx`, in a folio of `order`: the next window
-    /// (`page_cache_async_ra`), in folios two orders larger than the last window's.
-    fn async_readahead(&mut self, pid: Pid, file: FileId, idx: u64, order: u32) {
+    /// The reader reached marked page `idx`, in a folio of `order`, asking for `req`
+    /// pages: the next window (`page_cache_async_ra`), in folios two orders larger than
+    /// the last window's.
+    fn async_readahead(&mut self, pid: Pid, file: FileId, idx: u64, order: u32, req: u64) {
         let max = self.ra_pages(file);
         if max == 0 {
             return;
@@ -452,12 +456,12 @@ impl Kernel {
             ra.size = ra.size.max(next_window(ra.size, max));
         } else {
             // A mark without the state that set it (interleaved readers): the cached
-            // run after the page is the old lookahead; ramp up from it.
+            // run after the page is the old lookahead; ramp up from it and the request.
             let Some(miss) = (idx + 1..=idx + max).find(|&i| !self.page_present(file, i)) else {
                 return;
             };
             ra.start = miss;
-            ra.size = next_window(miss - idx + max, max);
+            ra.size = next_window(miss - idx + req, max);
         }
         // Two orders up from the last window's (`ra->order`), not from the marked
         // folio's: a window that starts misaligned begins with smaller folios, but the
@@ -993,6 +997,26 @@ mod tests {
                 (6144, 2048)
             ]
         );
+    }
+
+    #[test]
+    fn a_mark_found_without_its_state_ramps_up_from_the_lookahead_and_the_request() {
+        let mut k = boot("x86-64");
+        let f = k.create_file("/data", vec![1; 4096 * 4096]);
+        k.set_file_readahead(f, 8 << 20);
+        let pid = spawn(&mut k);
+        // A first read of 2 pages reads 8, marked at page 2.
+        k.read_file(pid, f, 0, 8192);
+        let ra = k.cache.files[f.0 as usize].ra;
+        assert_eq!((ra.start, ra.size, ra.async_size), (0, 8, 6));
+        // Another reader's window replaced the state (interleaved reads).
+        k.cache.files[f.0 as usize].ra.start = 100;
+        // A read of 2 pages from the marked page: the cached run after it (6 pages)
+        // plus the request, ramped up (Linux's `page_cache_async_ra`: 8 pages, times
+        // four), from the first page not cached.
+        k.read_file(pid, f, 2 * 4096, 8192);
+        let ra = k.cache.files[f.0 as usize].ra;
+        assert_eq!((ra.start, ra.size), (8, 32));
     }
 
     #[test]
