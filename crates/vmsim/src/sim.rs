@@ -199,6 +199,9 @@ pub struct Sim<'k> {
     /// that one area covered when it was last looked up.
     mapped: Vec<(u64, u64, u64)>,
     last: Option<(TracePid, Proc)>,
+    /// A process whose `exec-image` came and whose image is not mapped yet: its first
+    /// file mapping is the image, whose first bytes the exec read.
+    exec_pending: Option<TracePid>,
     run_pid: Option<Pid>,
     /// The trace pid whose accesses may join the run without a look at the process:
     /// the run's, when it infers nothing. Cleared with the run.
@@ -233,6 +236,7 @@ impl<'k> Sim<'k> {
             files: FxHashMap::default(),
             mapped: vec![NOT_KNOWN; MAPPED_SLOTS],
             last: None,
+            exec_pending: None,
             run_pid: None,
             run_fast: None,
             page_mask,
@@ -1125,10 +1129,13 @@ impl<'k> Sim<'k> {
                                 fixed: true,
                                 source,
                             };
-                            self.kernel
-                                .mmap(p.pid, args)
-                                .map(|_| ())
-                                .map_err(|e| e.to_string())
+                            let mapped = self.kernel.mmap(p.pid, args);
+                            if let MapSource::File(id, _) = source {
+                                if self.exec_pending.take_if(|&mut t| t == pid).is_some() {
+                                    self.kernel.exec_read(p.pid, id);
+                                }
+                            }
+                            mapped.map(|_| ()).map_err(|e| e.to_string())
                         }
                     }
                 }
@@ -1215,6 +1222,7 @@ impl<'k> Sim<'k> {
     /// `exec-image`: the process's address space is emptied, or a process with an empty
     /// one is made for a pid the trace has not named; nothing is inferred afterwards.
     fn exec_image(&mut self, tpid: TracePid) -> Result<(), String> {
+        self.exec_pending = Some(tpid);
         let known = self.procs.get(&tpid).copied();
         let Some(p) = known.filter(|p| !p.vfork) else {
             // A new process, or a vfork child leaving its parent's address space.
@@ -1399,6 +1407,33 @@ mod tests {
         assert_eq!(k.counters().faults_of(FaultKind::ZeroPage), 1);
         assert_eq!(k.counters().faults_in(FaultClass::Cow), 1);
         assert_eq!(k.counters().faults_in(FaultClass::Violation), 1);
+    }
+
+    #[test]
+    fn an_exec_reads_its_images_first_bytes_unless_the_image_was_cached_before() {
+        // The recorder found the image's first four pages cached: what a read of its
+        // first bytes brings in, the exec's own. They are read at the exec, page 1
+        // marked, so the first touch of page 1 reads the next window. Found cached
+        // further, the image was cached before: nothing is read, and nothing marked.
+        for (cached, at_exec) in [("0x4000", 4), ("0x8000", 0)] {
+            let mut k = kernel();
+            let text = format!(
+                "exec-image 1
+                 file-size 1 0 0x40000
+                 file-cached 1 0 0x0 {cached}
+                 mmap 1 0x400000 0x40000 r-x file=0@0x0"
+            );
+            drop(replay(&mut k, 0, &text));
+            assert_eq!(k.counters().file_reads, at_exec, "cached {cached}");
+            let mut k = kernel();
+            drop(replay(&mut k, 0, &format!("{text}\nR 1 0x401000 8")));
+            let ahead = k.counters().file_reads - at_exec;
+            if at_exec > 0 {
+                assert!(ahead >= 8, "page 1's mark read the next window: {ahead}");
+            } else {
+                assert_eq!(ahead, 0, "a cached page, unmarked");
+            }
+        }
     }
 
     #[test]

@@ -528,9 +528,17 @@ impl Kernel {
         let Ok(mm) = self.mm(pid) else { return false };
         let pt = mm.pt;
         let (mut va, mut mapped, mut hit) = (start, 0, false);
+        // Pages of the window found in the page cache, mapped or not, that count as
+        // hits against the file's misses (see `note_mapped_around`).
+        let mut found = 0;
         while va < end {
-            if pt.slot(&paging, &self.machine.ram, va).is_none() {
-                let idx = vma.object_page(offset, va, ps);
+            let unmapped = pt.slot(&paging, &self.machine.ram, va).is_none();
+            let idx = vma.object_page(offset, va, ps);
+            if let (false, Around::File(file)) = (unmapped, object) {
+                let cached = self.cache.pages.get(&(file, idx)).copied();
+                found += u64::from(cached.is_some_and(|pfn| self.counts_as_hit(pfn)));
+            }
+            if unmapped {
                 let resident = match object {
                     // Neither a marked page nor one whose read is in flight.
                     Around::File(file) => self
@@ -539,6 +547,9 @@ impl Kernel {
                     // Not one in swap, nor one read ahead into the swap cache.
                     Around::Shm(obj) => self.shm_page(pid, obj, idx),
                 };
+                if let (Some(pfn), Around::File(_)) = (resident, object) {
+                    found += u64::from(self.counts_as_hit(pfn));
+                }
                 if let Some(pfn) = resident {
                     // Young, as Linux makes them where the architecture does not ask
                     // for old prefaulted entries (x86, RISC-V): the protection's bits
@@ -556,7 +567,7 @@ impl Kernel {
         }
         self.log.counters.fault_around_pages += mapped - u64::from(hit);
         if let Around::File(file) = object {
-            self.note_mapped_around(file, mapped);
+            self.note_mapped_around(file, found);
         }
         hit
     }

@@ -66,6 +66,11 @@ impl PageRuns {
         runs.splice(from..to, [(s, e)]);
     }
 
+    /// Whether the set is pages `start..end` and no others.
+    pub fn is_just(&self, start: u64, end: u64) -> bool {
+        self.0 == [(start, end)]
+    }
+
     /// Takes page `idx` out of the set.
     pub fn remove(&mut self, idx: u64) {
         let i = self.0.partition_point(|&(_, end)| end <= idx);

@@ -58,6 +58,10 @@ pub enum AccessAdvice {
     Sequential,
 }
 
+/// Bytes an exec reads of the program image before it maps it (Linux's
+/// `BINPRM_BUF_SIZE`).
+pub const BINPRM_BUF_SIZE: u64 = 256;
+
 /// Misses past which read-around stops (Linux's `MMAP_LOTSAMISS`).
 const LOTS_OF_MISSES: u32 = 100;
 
@@ -158,6 +162,31 @@ impl Kernel {
         f.cached_at_start
             .get_or_insert_with(Default::default)
             .insert(offset / ps, end);
+    }
+
+    /// `pid` execs the program image in `file`: Linux's `prepare_binprm` reads its
+    /// first bytes ([`BINPRM_BUF_SIZE`]) through the page cache, as a `read` of them
+    /// does. The recorder looks at what is cached of an image after its own read of
+    /// those bytes. Where that is just the pages such a read brings in (its first
+    /// window, from page 0), they are taken as the exec's: read now, from storage,
+    /// charged to `pid`'s group, with the window's readahead mark. An image found
+    /// cached further was cached before the exec (run before, or mapped by another
+    /// process), and nothing is read.
+    pub fn exec_read(&mut self, pid: Pid, file: FileId) {
+        let ps = self.page_size();
+        let max = self.ra_pages(file);
+        let Some(f) = self.cache.files.get_mut(file.0 as usize) else {
+            return;
+        };
+        let len = f.len;
+        let window = first_window(1, max).min(len.div_ceil(ps));
+        match &mut f.cached_at_start {
+            Some(runs) if max > 0 && window > 0 && runs.is_just(0, window) => {
+                *runs = Default::default();
+            }
+            _ => return,
+        }
+        self.read_file(pid, file, 0, BINPRM_BUF_SIZE.min(len));
     }
 
     /// Page `idx` of `file` for a fault (Linux's `filemap_fault`): from the cache
@@ -343,10 +372,23 @@ impl Kernel {
         self.read_window(pid, file, new, 0);
     }
 
-    /// Fault-around mapped `n` cached pages of `file`: as many hits for its miss count.
+    /// Fault-around found `n` pages of `file` in the page cache that count as hits
+    /// (see [`Kernel::counts_as_hit`]): as many hits for its miss count.
     pub(super) fn note_mapped_around(&mut self, file: FileId, n: u64) {
         let ra = &mut self.cache.files[file.0 as usize].ra;
         ra.mmap_miss = ra.mmap_miss.saturating_sub(n.min(u32::MAX as u64) as u32);
+    }
+
+    /// Whether page-cache frame `pfn`, found by fault-around, counts as a hit against
+    /// its file's misses (Linux's `filemap_map_pages`): read and not marked, whether
+    /// or not a page-table entry maps it already, unless it is of the working set
+    /// (`PG_workingset`: back soon after it was evicted from the active list, or
+    /// deactivated since). Linux 6.9 on: a file whose pages keep coming back is
+    /// thrashing, and its read-around, only more reads, should stop.
+    pub(super) fn counts_as_hit(&self, pfn: Pfn) -> bool {
+        !self.readahead_marked(pfn)
+            && !self.reading(pfn)
+            && !self.reclaim.flag(pfn, super::reclaim::PG_WORKINGSET)
     }
 
     /// Whether page-cache frame `pfn` is marked: fault-around leaves it for the
@@ -756,6 +798,32 @@ mod tests {
             "read-around stopped after 100 misses: {reads} pages read"
         );
         assert!(reads > 100 * 16, "it read around before that: {reads}");
+    }
+
+    #[test]
+    fn fault_around_counts_cached_pages_as_hits_unless_they_are_of_the_working_set() {
+        let mut k = boot("x86-64");
+        let (pid, va) = mapped_file(&mut k, 1024, Prot::READ);
+        let f = k.cache.file_named("/data").unwrap();
+        let miss = |k: &Kernel| k.cache.files[f.0 as usize].ra.mmap_miss;
+        // A miss reads around page 0; its reads complete.
+        read_pages(&mut k, pid, va, [0].into_iter());
+        assert_eq!(miss(&k), 1);
+        k.sleep(1_000_000_000).unwrap();
+        k.cache.files[f.0 as usize].ra.mmap_miss = 50;
+        // Page 5: fault-around finds the 16 pages of its window cached, page 0
+        // already mapped among them, and maps the other 15.
+        read_pages(&mut k, pid, va, [5].into_iter());
+        assert_eq!(miss(&k), 50 - 16);
+        // Pages that came back from eviction (of the working set) are no hits: a
+        // file whose pages keep coming back is thrashing.
+        for i in 16..32 {
+            let pfn = k.cache.pages[&(f, i)];
+            k.reclaim
+                .set_flag(pfn, crate::os::reclaim::PG_WORKINGSET, true);
+        }
+        read_pages(&mut k, pid, va, [20].into_iter());
+        assert_eq!(miss(&k), 50 - 16);
     }
 
     #[test]
