@@ -199,8 +199,9 @@ pub struct Sim<'k> {
     /// that one area covered when it was last looked up.
     mapped: Vec<(u64, u64, u64)>,
     last: Option<(TracePid, Proc)>,
-    /// A process whose `exec-image` came and whose image is not mapped yet: its first
-    /// file mapping is the image, whose first bytes the exec read.
+    /// A process whose `exec-image` came and that has mapped nothing since: its first
+    /// mapping, if of a file from its start, is the image, whose first bytes the exec
+    /// read.
     exec_pending: Option<TracePid>,
     run_pid: Option<Pid>,
     /// The trace pid whose accesses may join the run without a look at the process:
@@ -1130,10 +1131,12 @@ impl<'k> Sim<'k> {
                                 source,
                             };
                             let mapped = self.kernel.mmap(p.pid, args);
-                            if let MapSource::File(id, _) = source {
-                                if self.exec_pending.take_if(|&mut t| t == pid).is_some() {
-                                    self.kernel.exec_read(p.pid, id);
-                                }
+                            // The first mapping after an exec is the image's, from
+                            // its start.
+                            let image = self.exec_pending.take_if(|&mut t| t == pid).is_some();
+                            if let (true, Ok(_), MapSource::File(id, 0)) = (image, &mapped, source)
+                            {
+                                self.kernel.exec_read(p.pid, id);
                             }
                             mapped.map(|_| ()).map_err(|e| e.to_string())
                         }
