@@ -534,33 +534,34 @@ impl Kernel {
         while va < end {
             let unmapped = pt.slot(&paging, &self.machine.ram, va).is_none();
             let idx = vma.object_page(offset, va, ps);
-            if let (false, Around::File(file)) = (unmapped, object) {
-                let cached = self.cache.pages.get(&(file, idx)).copied();
-                found += u64::from(cached.is_some_and(|pfn| self.counts_as_hit(pfn)));
-            }
-            if unmapped {
-                let resident = match object {
-                    // Neither a marked page nor one whose read is in flight.
-                    Around::File(file) => self
-                        .cached_page(pid, file, idx)
-                        .filter(|&pfn| !self.readahead_marked(pfn) && !self.reading(pfn)),
-                    // Not one in swap, nor one read ahead into the swap cache.
-                    Around::Shm(obj) => self.shm_page(pid, obj, idx),
-                };
-                if let (Some(pfn), Around::File(_)) = (resident, object) {
-                    found += u64::from(self.counts_as_hit(pfn));
+            let resident = match object {
+                Around::File(file) => {
+                    let cached = if unmapped {
+                        self.cached_page(pid, file, idx)
+                    } else {
+                        self.cache.pages.get(&(file, idx)).copied()
+                    };
+                    // A hit whether mapped already or not. Mapped if not yet: read
+                    // and not marked (a page of the working set too).
+                    found += u64::from(cached.is_some_and(|pfn| self.counts_as_hit(pfn)));
+                    cached.filter(|&pfn| {
+                        unmapped && !self.readahead_marked(pfn) && !self.reading(pfn)
+                    })
                 }
-                if let Some(pfn) = resident {
-                    // Young, as Linux makes them where the architecture does not ask
-                    // for old prefaulted entries (x86, RISC-V): the protection's bits
-                    // include Accessed.
-                    // Read-only in a shared file mapping too, for write notification.
-                    let writable = vma.shared && matches!(object, Around::Shm(_));
-                    let flags = self.user_flags(vma.prot, writable, false) | Flags::ACCESSED;
-                    if self.prefault(pid, vma, va, pfn, flags) {
-                        mapped += 1;
-                        hit |= va == page;
-                    }
+                // Not one in swap, nor one read ahead into the swap cache.
+                Around::Shm(obj) if unmapped => self.shm_page(pid, obj, idx),
+                Around::Shm(_) => None,
+            };
+            if let Some(pfn) = resident {
+                // Young, as Linux makes them where the architecture does not ask for
+                // old prefaulted entries (x86, RISC-V): the protection's bits include
+                // Accessed.
+                // Read-only in a shared file mapping too, for write notification.
+                let writable = vma.shared && matches!(object, Around::Shm(_));
+                let flags = self.user_flags(vma.prot, writable, false) | Flags::ACCESSED;
+                if self.prefault(pid, vma, va, pfn, flags) {
+                    mapped += 1;
+                    hit |= va == page;
                 }
             }
             va = VirtAddr(va.0 + ps);
