@@ -95,6 +95,7 @@ INFO_VMSTAT = [
     "pgrotated",
     "workingset_refault_anon", "workingset_refault_file", "workingset_activate_anon",
     "workingset_activate_file", "workingset_nodereclaim", "oom_kill", "swap_ra", "swap_ra_hit",
+    "pgscan_anon", "pgscan_file", "pgsteal_anon", "pgsteal_file", "pglazyfree", "pglazyfreed",
 ]
 DOC_BEGIN = "<!-- validation-table:begin -->"
 DOC_END = "<!-- validation-table:end -->"

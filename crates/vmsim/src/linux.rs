@@ -152,6 +152,15 @@ pub struct Vmstat {
     pub pgsteal_kswapd: u64,
     /// Pages direct reclaim freed.
     pub pgsteal_direct: u64,
+    /// Pages reclaim looked at on the anonymous inactive list, by any reclaim (a
+    /// memory group's too). `None` under FIFO and CLOCK reclaim, which keep one list.
+    pub pgscan_anon: Option<u64>,
+    /// Pages reclaim looked at on the file inactive list.
+    pub pgscan_file: Option<u64>,
+    /// Pages reclaim freed off the anonymous inactive list.
+    pub pgsteal_anon: Option<u64>,
+    /// Pages reclaim freed off the file inactive list.
+    pub pgsteal_file: Option<u64>,
     /// Pages moved to the active list.
     pub pgactivate: u64,
     /// Pages moved to the inactive list.
@@ -177,6 +186,10 @@ pub struct Vmstat {
     pub workingset_nodereclaim: u64,
     /// Processes the OOM killer killed.
     pub oom_kill: u64,
+    /// Pages `madvise(MADV_FREE)` let go.
+    pub pglazyfree: u64,
+    /// Of those, pages reclaim dropped without writing them (not written since).
+    pub pglazyfreed: u64,
     /// Pages locked in RAM (`mlock`, a fault in a locked mapping, ...).
     pub unevictable_pgs_mlocked: u64,
     /// Locked pages unlocked while still in use.
@@ -234,6 +247,9 @@ impl Vmstat {
         // Pages of zeros move without I/O and count in neither (Linux's zeromap).
         let pswpin = c.swap_ins + c.swap_readahead - c.swap_zero_ins;
         let pswpout = c.swap_outs - c.swap_zero_outs;
+        // Two-list reclaim counts every page it scans by list; FIFO and CLOCK, which
+        // scan one list, count none.
+        let by_list = c.pages_scanned == 0 || c.lru_scanned.iter().sum::<u64>() > 0;
         Vmstat {
             pgfault,
             pgmajfault,
@@ -248,6 +264,10 @@ impl Vmstat {
             pgscan_direct: c.pages_scanned - c.pages_scanned_kswapd - c.pages_scanned_group,
             pgsteal_kswapd: c.pages_reclaimed_kswapd,
             pgsteal_direct: c.pages_reclaimed - c.pages_reclaimed_kswapd - c.pages_reclaimed_group,
+            pgscan_anon: by_list.then_some(c.lru_scanned[0]),
+            pgscan_file: by_list.then_some(c.lru_scanned[1]),
+            pgsteal_anon: by_list.then_some(c.lru_reclaimed[0]),
+            pgsteal_file: by_list.then_some(c.lru_reclaimed[1]),
             pgactivate: c.activations,
             pgdeactivate: c.deactivations,
             pgrotated: c.rotated,
@@ -259,6 +279,8 @@ impl Vmstat {
             workingset_activate_file: c.workingset_activate[1],
             workingset_nodereclaim: c.workingset_nodereclaim,
             oom_kill: c.oom_kills,
+            pglazyfree: c.lazyfree,
+            pglazyfreed: c.lazyfree_discards,
             unevictable_pgs_mlocked: c.mlock.mlocked,
             unevictable_pgs_munlocked: c.mlock.munlocked,
             unevictable_pgs_cleared: c.mlock.cleared,

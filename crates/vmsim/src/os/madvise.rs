@@ -195,10 +195,14 @@ impl Kernel {
     }
 
     /// `madvise(MADV_FREE)`: the range's private anonymous pages that only this
-    /// process maps stay mapped, but clean and marked: reclaim discards one that was
-    /// not written since (the next touch finds zeros) instead of swapping it, and a
-    /// write keeps it. Swapped-out pages are dropped at once. Shared and file pages are
-    /// left alone, as Linux leaves them. The range must be mapped throughout.
+    /// process maps stay mapped, but clean, old and marked (Linux 6.18's
+    /// `madvise_free_pte_range`), and go to the inactive file list (two-list reclaim),
+    /// to be found before anonymous memory: reclaim discards one that was not written
+    /// since (the next touch finds zeros) instead of swapping it, and a write keeps
+    /// it, anonymous again. A page in the swap cache gives its slot up first; one whose
+    /// slot another entry names, or whose swap write is in flight, is left alone.
+    /// Swapped-out pages are dropped at once. Shared and file pages are left alone, as
+    /// Linux leaves them. The range must be mapped throughout.
     pub fn madvise_free(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
         // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
         self.gathered(|k| {
@@ -218,13 +222,17 @@ impl Kernel {
                 }
                 match slot {
                     Slot::Leaf(m)
-                        if k.frames.kind(m.pfn) == FrameKind::Anon && k.frames.refs(m.pfn) == 1 =>
+                        if k.frames.kind(m.pfn) == FrameKind::Anon
+                            && k.free_swap_for_lazyfree(m.pfn) =>
                     {
+                        // Clean and old: reclaim reads neither a use nor a write that
+                        // came before the advice (`clear_young_dirty_ptes`).
+                        let flags = m.flags & !(Flags::DIRTY | Flags::ACCESSED);
                         let f = pt
-                            .set_flags(&paging, &mut k.machine.ram, va, m.flags & !Flags::DIRTY)
+                            .set_flags(&paging, &mut k.machine.ram, va, flags)
                             .map_err(|_| Errno::EFAULT)?;
                         f.add_to(&mut pending);
-                        k.reclaim.lazyfree.insert(m.pfn.0);
+                        k.mark_lazyfree(m.pfn);
                     }
                     s @ Slot::Soft { .. } if matches!(s.soft(), Some(SoftPte::Swap(_))) => {
                         k.zap(pid, va, VirtAddr(va.0 + ps))?;
@@ -237,6 +245,29 @@ impl Kernel {
             }
             Ok(())
         })
+    }
+
+    /// Whether anonymous page `pfn`, which one entry maps, can be let go lazily, as
+    /// Linux's `madvise_free_pte_range` decides: no other reference holds it, or only
+    /// the swap cache does (a page a read fault brought back kept its slot), and then
+    /// the slot is freed here (`folio_free_swap`). A page whose slot other entries
+    /// still name, or whose swap write is in flight, is not.
+    fn free_swap_for_lazyfree(&mut self, pfn: Pfn) -> bool {
+        let refs = self.frames.refs(pfn);
+        let Some(slot) = self.swap.dev.as_ref().and_then(|s| s.cached_slot(pfn)) else {
+            return refs == 1;
+        };
+        let only_cache = self
+            .swap
+            .dev
+            .as_ref()
+            .is_some_and(|s| s.owns(slot) && s.count(slot) == 1);
+        if refs != 2 || !only_cache || self.writing_at(pfn, self.io_now()) {
+            return false;
+        }
+        // The cache's reference goes with the slot; the mapping's stays.
+        self.drop_swap_cache(slot);
+        true
     }
 
     /// Reclaim found a frame `madvise(MADV_FREE)` let go: if no mapping wrote it since,
@@ -366,5 +397,75 @@ mod tests {
             k.log.counters.swap_outs - outs <= 600 + n / 2,
             "dropped pages were not written"
         );
+    }
+
+    /// The frame mapped at `va` in `pid`.
+    fn pfn_at(k: &Kernel, pid: Pid, va: VirtAddr) -> crate::addr::Pfn {
+        let pt = k.mm(pid).unwrap().pt;
+        pt.lookup(&k.machine.spec.paging, &k.machine.ram, va)
+            .expect("mapped")
+            .pfn
+    }
+
+    #[test]
+    fn madvise_free_moves_pages_to_the_inactive_file_list_where_reclaim_drops_them_first() {
+        use crate::os::reclaim::{Scope, FILE_LISTS};
+        use crate::policy::two_list::INACTIVE;
+        let mut k = boot_small(8 << 20, 16 << 20, ReclaimPolicy::TwoList);
+        let pid = spawn(&mut k);
+        let n = 128u64;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        let b = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        write_pages(&mut k, pid, b, n, |i| i + 1);
+        // `b`, the younger, is let go; its last quarter is written again after.
+        k.madvise_free(pid, b, n * 4096).unwrap();
+        assert_eq!(k.log.counters.lazyfree, n, "pglazyfree");
+        let list = |k: &Kernel, va: VirtAddr| k.reclaim.lists.list_of(pfn_at(k, pid, va).0 as u32);
+        for i in 0..n {
+            let va = VirtAddr(b.0 + i * 4096);
+            assert_eq!(list(&k, va), Some(FILE_LISTS + INACTIVE), "page {i}");
+        }
+        for i in n / 4 * 3..n {
+            k.write_u64(pid, VirtAddr(b.0 + i * 4096), 500 + i).unwrap();
+        }
+        let outs = k.log.counters.swap_outs;
+        k.reclaim(n as usize, Scope::Global);
+        // The clean pages of `b` went, unwritten; `a`'s stayed.
+        assert_eq!(k.log.counters.lazyfree_discards, n / 4 * 3);
+        assert_eq!(k.log.counters.swap_outs, outs, "nothing swapped");
+        for i in 0..n {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i + 1);
+        }
+        // The pages written again were used since: kept a round (Linux's
+        // `FOLIOREF_KEEP`), with their bytes.
+        for i in n / 4 * 3..n {
+            let va = VirtAddr(b.0 + i * 4096);
+            assert_eq!(list(&k, va), Some(FILE_LISTS + INACTIVE), "page {i}");
+            assert_eq!(k.read_u64(pid, va).unwrap(), 500 + i);
+        }
+        assert_eq!(k.read_u64(pid, b).unwrap(), 0, "a dropped page reads zeros");
+    }
+
+    #[test]
+    fn madvise_free_of_a_page_in_the_swap_cache_frees_its_slot() {
+        let mut k = boot_small(8 << 20, 16 << 20, ReclaimPolicy::TwoList);
+        let pid = spawn(&mut k);
+        let n = 32u64;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        k.madvise_pageout(pid, a, n * 4096).unwrap();
+        // Their writes done.
+        k.advance_clock_for_test(1_000_000_000);
+        k.complete_writes();
+        // Read back: each keeps its slot, owned by the swap cache.
+        for i in 0..n {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i + 1);
+        }
+        let used = |k: &Kernel| k.swap.dev.as_ref().unwrap().stats.used;
+        assert_eq!(used(&k), n);
+        k.madvise_free(pid, a, n * 4096).unwrap();
+        assert_eq!(used(&k), 0, "the slots were freed");
+        assert_eq!(k.log.counters.lazyfree, n);
     }
 }

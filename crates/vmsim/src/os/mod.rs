@@ -340,6 +340,11 @@ pub struct KernelCounters {
     pub pages_reclaimed: u64,
     /// Frames looked at by reclaim.
     pub pages_scanned: u64,
+    /// Pages two-list reclaim looked at on the inactive lists, anonymous and file
+    /// (`pgscan_anon`, `pgscan_file`; a page on a file list counts as file).
+    pub lru_scanned: [u64; 2],
+    /// Of those, pages it freed (`pgsteal_anon`, `pgsteal_file`).
+    pub lru_reclaimed: [u64; 2],
     /// Of those, looked at by background reclaim (kswapd; the rest by direct reclaim).
     pub pages_scanned_kswapd: u64,
     /// Frames reclaimed by background reclaim (the rest by direct reclaim).
@@ -376,8 +381,11 @@ pub struct KernelCounters {
     pub file_readahead: u64,
     /// Pages read into the swap cache by readahead.
     pub swap_readahead: u64,
-    /// Pages `madvise(MADV_FREE)` let go that reclaim dropped without swapping.
+    /// Pages `madvise(MADV_FREE)` let go that reclaim dropped without swapping
+    /// (`pglazyfreed`).
     pub lazyfree_discards: u64,
+    /// Pages `madvise(MADV_FREE)` let go (`pglazyfree`).
+    pub lazyfree: u64,
     /// Pages read ahead into the swap cache that a fault then found (`swap_ra_hit`).
     pub swap_readahead_hits: u64,
     /// Nanoseconds the storage spent writing (swap-outs, write-backs), in the background.

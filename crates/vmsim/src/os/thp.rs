@@ -455,6 +455,7 @@ impl Kernel {
                 }
                 if lazy {
                     self.reclaim.lazyfree.insert(f.0);
+                    self.lru_lazyfree(f);
                 }
             }
         }

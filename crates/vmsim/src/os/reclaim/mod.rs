@@ -131,7 +131,8 @@ impl FrameLists {
         }
     }
 
-    fn list_of(&self, f: u32) -> Option<u32> {
+    /// The list frame `f` is on, if any.
+    pub(in crate::os) fn list_of(&self, f: u32) -> Option<u32> {
         self.links.get(f as u64)?[2].checked_sub(1)
     }
 
@@ -460,6 +461,37 @@ impl Kernel {
         self.reclaim.folio = folio;
     }
 
+    /// Marks anonymous page `pfn` let go by `MADV_FREE` (Linux's `folio_mark_lazyfree`,
+    /// once per page, counted as `pglazyfree`). Under two-list reclaim it moves from
+    /// its anonymous list to the head of the inactive file list, unreferenced
+    /// (`lru_lazyfree`: such a folio is no longer swap-backed, and the file lists are
+    /// where reclaim looks first), unless it is locked.
+    pub(super) fn mark_lazyfree(&mut self, pfn: Pfn) {
+        if !self.reclaim.lazyfree.insert(pfn.0) {
+            return;
+        }
+        self.log.counters.lazyfree += self.reclaim.lists.weight(pfn.0 as u32).max(1) as u64;
+        self.lru_lazyfree(pfn);
+    }
+
+    /// Moves a page `MADV_FREE` let go to the head of the inactive file list,
+    /// unreferenced (two-list reclaim; a locked page stays off the lists).
+    pub(super) fn lru_lazyfree(&mut self, pfn: Pfn) {
+        let f = pfn.0 as u32;
+        if self.config.reclaim != ReclaimPolicy::TwoList || self.is_mlocked(pfn) {
+            return;
+        }
+        if self
+            .reclaim
+            .lists
+            .list_of(f)
+            .is_some_and(|l| l < FILE_LISTS)
+        {
+            self.reclaim.lists.move_to_head(FILE_LISTS + INACTIVE, f);
+            self.reclaim.set_flag(pfn, PG_REFERENCED, false);
+        }
+    }
+
     /// Which pair of lists frames of `kind` go on: file pages apart under two-list
     /// reclaim, one list for every frame under FIFO and CLOCK.
     fn lists_of(&self, kind: FrameKind) -> u32 {
@@ -732,10 +764,27 @@ impl Kernel {
             self.split_huge_for_reclaim(pfn);
         }
         match self.frames.kind(pfn) {
-            FrameKind::Anon
-                if self.reclaim.lazyfree.remove(&pfn.0) && self.discard_lazyfree(pfn) =>
-            {
-                Some(Evicted::Discarded)
+            FrameKind::Anon if self.reclaim.lazyfree.remove(&pfn.0) => {
+                if self.discard_lazyfree(pfn) {
+                    return Some(Evicted::Discarded);
+                }
+                // Written since the advice: swap-backed again (Linux's
+                // `try_to_unmap_one` fails and sets it so). Off a file list, it goes
+                // back to its own, kept this time (`shrink_folio_list` activates it).
+                let f = pfn.0 as u32;
+                if self
+                    .reclaim
+                    .lists
+                    .list_of(f)
+                    .is_some_and(|l| (FILE_LISTS..2 * FILE_LISTS).contains(&l))
+                {
+                    self.reclaim.lists.move_to_head(INACTIVE, f);
+                    return None;
+                }
+                match self.swap_out(pfn)? {
+                    SwapOut::Gone(slot) => Some(Evicted::Swap(slot)),
+                    SwapOut::Writing => Some(Evicted::Writing),
+                }
             }
             FrameKind::Anon => match self.swap_out(pfn)? {
                 SwapOut::Gone(slot) => Some(Evicted::Swap(slot)),

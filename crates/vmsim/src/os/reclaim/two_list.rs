@@ -29,7 +29,7 @@
 use super::{Evicted, Scope, FILE_LISTS, PG_RECLAIM, PG_REFERENCED, PG_WORKINGSET, RECLAIM_BATCH};
 use crate::addr::{Pfn, VirtAddr};
 use crate::hw::{PageTable, Paging, PhysMem};
-use crate::os::frames::FrameTable;
+use crate::os::frames::{FrameKind, FrameTable};
 use crate::os::rmap::Rmap;
 use crate::os::{Kernel, Pid};
 use crate::policy::two_list::{ACTIVE, INACTIVE};
@@ -439,7 +439,10 @@ impl Kernel {
                 for &pfn in &folio {
                     self.activate(pfn);
                 }
-            } else if file && self.set_aside_if_dirty(&folio, now) {
+            } else if file
+                && self.frames.kind(folio[0]) == FrameKind::File
+                && self.set_aside_if_dirty(&folio, now)
+            {
                 // Dirty: unmapped, kept for the flusher to write.
             } else {
                 // One shadow age for the folio's pages (a single page: its own).
@@ -481,6 +484,8 @@ impl Kernel {
             }
         }
         self.note_cost(g, file, written, scanned - freed as u64);
+        self.log.counters.lru_scanned[file as usize] += scanned;
+        self.log.counters.lru_reclaimed[file as usize] += freed as u64;
         freed
     }
 
@@ -651,6 +656,36 @@ mod tests {
         assert_eq!(k.log.counters.activations - activations, n);
         assert_eq!(k.reclaim.lists.len(ACTIVE) as u64, n);
         assert_eq!(k.reclaim.lruvec(0).age - age, n, "one tick per activation");
+    }
+
+    #[test]
+    fn a_page_written_after_madv_free_is_anonymous_again_and_activated_not_dropped() {
+        let mut k = boot_with("x86-64", |c| {
+            c.reclaim = ReclaimPolicy::TwoList;
+            c.swap_bytes = 64 << 20;
+        });
+        let pid = spawn(&mut k);
+        let n = 32;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        k.madvise_free(pid, a, n * 4096).unwrap();
+        // Written again after the advice.
+        write_pages(&mut k, pid, a, n, |i| i + 7);
+        let lru = super::FILE_LISTS + INACTIVE;
+        assert_eq!(k.reclaim.lists.len(lru) as u64, n);
+        let (outs, active) = (k.log.counters.swap_outs, k.reclaim.lists.len(ACTIVE) as u64);
+        // The first pass finds them used: kept a round.
+        k.shrink_inactive(lru, n as usize, Scope::Global, 0);
+        assert_eq!(k.reclaim.lists.len(lru) as u64, n);
+        // The second finds them written: back on the anonymous lists, active.
+        k.shrink_inactive(lru, n as usize, Scope::Global, 0);
+        assert_eq!(k.reclaim.lists.len(lru), 0);
+        assert_eq!(k.reclaim.lists.len(ACTIVE) as u64 - active, n);
+        assert_eq!(k.log.counters.swap_outs, outs, "nothing written");
+        assert_eq!(k.log.counters.lazyfree_discards, 0, "nothing dropped");
+        for i in 0..n {
+            assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i + 7);
+        }
     }
 
     #[test]
