@@ -17,6 +17,9 @@ side with a verdict for minflt, majflt, pswpin and pswpout. `corpus` does that f
 every program of validation/corpus.toml. `--keep DIR` keeps the recordings, and
 `replay` judges them again (another vmsim binary, or `--vmsim-args`) against the Linux
 runs a `--json` file stored, without measuring Linux again. See docs/validation.md.
+The recording takes a file as cached when a process other than the recorder maps it:
+programs started since the native runs and still running as the program is recorded
+are named in a warning (and in the JSON's `record_beside`).
 
 Transparent huge pages (issue 18): a program runs in a THP mode (always, madvise or
 never): the one `--thp` or its corpus entry's `thp` names, else the machine's own.
@@ -881,6 +884,38 @@ def with_replay_cpus(replay, res, vmsim_args):
     return replay + list(vmsim_args)
 
 
+def processes():
+    """Every process that has an executable, as /proc shows them now: pid -> (exe, ppid)."""
+    procs = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            exe = os.readlink(f"/proc/{name}/exe")
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        procs[int(name)] = (exe, ppid)
+    return procs
+
+
+def newcomers(before, now, me):
+    """The executables of the processes in `now` (from `processes`) that `before` did not
+    have (the same pid with the same executable), leaving out process `me` and those
+    descended from it: what started since `before` was taken, beside this script's own."""
+    def ours(pid):
+        seen = set()
+        while pid in now and pid not in seen:
+            if pid == me:
+                return True
+            seen.add(pid)
+            pid = now[pid][1]
+        return pid == me
+    return sorted({exe for pid, (exe, _) in now.items()
+                   if before.get(pid, (None,))[0] != exe and not ours(pid)})
+
+
 def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, timeout=600,
              thp=None, cpus=None, vmsim_args=(), keep_as=None):
     """Measures argv natively and in vmsim (vmsim None: Linux alone); returns everything
@@ -902,6 +937,8 @@ def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, ti
         "swap": fmt_size(swap), "thp": {"mode": mode, "named": thp is not None}, "cpus": cpus,
         "native": {"cgroup": native.version, "cpus": machine_cpus(), "runs": []},
     }
+    # What runs beside the native runs, to compare with what runs beside the recording.
+    before = processes()
     with native.thp_mode(mode):
         result["thp"]["settings"] = thp_settings()
         if mode != "never":
@@ -927,6 +964,15 @@ def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, ti
     if vmsim is None:
         vm_values = None
     else:
+        # The recording takes a file as cached if some process other than the recorder
+        # maps it (docs/kernel.md, "The page cache at start"): a program started since
+        # the native runs can make a library look cached that they read from storage.
+        beside = newcomers(before, processes(), os.getpid())
+        if beside:
+            result["record_beside"] = beside
+            warn(f"running beside the recording but not beside the native runs: {', '.join(beside)}; "
+                 "a file one of them maps is recorded as cached, where the native runs read it from "
+                 "storage (record on a quiet machine)")
         work = tempfile.mkdtemp(prefix="vmsim-validate-")
         try:
             result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, mode, cwd, env, work,

@@ -248,3 +248,33 @@ fn shootdown_interrupts_are_judged_against_the_run_that_counted_most() {
     assert_eq!(check(2400), "False");
     assert_eq!(check(700), "False");
 }
+
+#[test]
+fn processes_started_beside_the_recording_are_named_unless_they_are_the_harnesss_own() {
+    // `newcomers(before, now, me)`: pid -> (exe, ppid) maps as `processes()` reads them.
+    let code = r#"
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("validate", sys.argv[1])
+v = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(v)
+before = {1: ("/sbin/init", 0), 10: ("/bin/bash", 1), 20: ("/usr/bin/python3", 10)}
+now = dict(before)
+now[30] = ("/usr/bin/qemu-x86_64", 20)
+now[31] = ("/opt/vmsim", 30)
+now[40] = ("/usr/bin/cargo", 10)
+now[10] = ("/usr/bin/vim", 1)
+print(v.newcomers(before, now, 20))
+print(v.newcomers(before, before, 20))
+print(len(v.processes()) > 0)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", code])
+        .arg(script())
+        .output()
+        .expect("run python3");
+    let got = text(&out.stdout);
+    assert!(out.status.success(), "{got}{}", text(&out.stderr));
+    // The harness's child and grandchild are its own; a new program and a pid taken
+    // again by another program are not.
+    assert_eq!(got, "['/usr/bin/cargo', '/usr/bin/vim']\n[]\nTrue\n");
+}
