@@ -541,12 +541,18 @@ impl Kernel {
                     } else {
                         self.cache.pages.get(&(file, idx)).copied()
                     };
-                    // A hit whether mapped already or not. Mapped if not yet: read
-                    // and not marked (a page of the working set too).
-                    found += u64::from(cached.is_some_and(|pfn| self.counts_as_hit(pfn)));
-                    cached.filter(|&pfn| {
-                        unmapped && !self.readahead_marked(pfn) && !self.reading(pfn)
-                    })
+                    // Read and not marked: mapped if not yet, and a hit whether
+                    // mapped already or not, unless of the working set
+                    // (`PG_workingset`: back soon after it was evicted from the
+                    // active list, or deactivated since). Linux 6.9 on: a file whose
+                    // pages keep coming back is thrashing, and its read-around, only
+                    // more reads, should stop.
+                    let ready = cached.filter(|&pfn| self.ready_around(pfn));
+                    found +=
+                        u64::from(ready.is_some_and(|pfn| {
+                            !self.reclaim.flag(pfn, super::reclaim::PG_WORKINGSET)
+                        }));
+                    ready.filter(|_| unmapped)
                 }
                 // Not one in swap, nor one read ahead into the swap cache.
                 Around::Shm(obj) if unmapped => self.shm_page(pid, obj, idx),

@@ -373,22 +373,17 @@ impl Kernel {
     }
 
     /// Fault-around found `n` pages of `file` in the page cache that count as hits
-    /// (see [`Kernel::counts_as_hit`]): as many hits for its miss count.
+    /// (see `fault_around`): as many hits for its miss count.
     pub(super) fn note_mapped_around(&mut self, file: FileId, n: u64) {
         let ra = &mut self.cache.files[file.0 as usize].ra;
         ra.mmap_miss = ra.mmap_miss.saturating_sub(n.min(u32::MAX as u64) as u32);
     }
 
-    /// Whether page-cache frame `pfn`, found by fault-around, counts as a hit against
-    /// its file's misses (Linux's `filemap_map_pages`): read and not marked, whether
-    /// or not a page-table entry maps it already, unless it is of the working set
-    /// (`PG_workingset`: back soon after it was evicted from the active list, or
-    /// deactivated since). Linux 6.9 on: a file whose pages keep coming back is
-    /// thrashing, and its read-around, only more reads, should stop.
-    pub(super) fn counts_as_hit(&self, pfn: Pfn) -> bool {
-        !self.readahead_marked(pfn)
-            && !self.reading(pfn)
-            && !self.reclaim.flag(pfn, super::reclaim::PG_WORKINGSET)
+    /// Whether page-cache frame `pfn`, found by fault-around, is read and not marked:
+    /// one fault-around may map, and (unless of the working set) a hit against its
+    /// file's misses (Linux's `filemap_map_pages`).
+    pub(super) fn ready_around(&self, pfn: Pfn) -> bool {
+        !self.readahead_marked(pfn) && !self.reading(pfn)
     }
 
     /// Whether page-cache frame `pfn` is marked: fault-around leaves it for the

@@ -470,7 +470,7 @@ impl Kernel {
         if !self.reclaim.lazyfree.insert(pfn.0) {
             return;
         }
-        self.log.counters.lazyfree += self.reclaim.lists.weight(pfn.0 as u32).max(1) as u64;
+        self.log.counters.lazyfree += self.reclaim.lists.weight(pfn.0 as u32) as u64;
         self.lru_lazyfree(pfn);
     }
 
@@ -764,32 +764,31 @@ impl Kernel {
             self.split_huge_for_reclaim(pfn);
         }
         match self.frames.kind(pfn) {
-            FrameKind::Anon if self.reclaim.lazyfree.remove(&pfn.0) => {
-                if self.discard_lazyfree(pfn) {
-                    return Some(Evicted::Discarded);
-                }
-                // Written since the advice: swap-backed again (Linux's
-                // `try_to_unmap_one` fails and sets it so). Off a file list, it goes
-                // back to its own, kept this time (`shrink_folio_list` activates it).
-                let f = pfn.0 as u32;
-                if self
-                    .reclaim
-                    .lists
-                    .list_of(f)
-                    .is_some_and(|l| (FILE_LISTS..2 * FILE_LISTS).contains(&l))
-                {
-                    self.reclaim.lists.move_to_head(INACTIVE, f);
-                    return None;
+            FrameKind::Anon => {
+                if self.reclaim.lazyfree.remove(&pfn.0) {
+                    if self.discard_lazyfree(pfn) {
+                        return Some(Evicted::Discarded);
+                    }
+                    // Written since the advice: swap-backed again (Linux's
+                    // `try_to_unmap_one` fails and sets it so). Off a file list, it
+                    // goes back to its own, kept this time (`shrink_folio_list`
+                    // activates it).
+                    let f = pfn.0 as u32;
+                    if self
+                        .reclaim
+                        .lists
+                        .list_of(f)
+                        .is_some_and(|l| (FILE_LISTS..2 * FILE_LISTS).contains(&l))
+                    {
+                        self.reclaim.lists.move_to_head(INACTIVE, f);
+                        return None;
+                    }
                 }
                 match self.swap_out(pfn)? {
                     SwapOut::Gone(slot) => Some(Evicted::Swap(slot)),
                     SwapOut::Writing => Some(Evicted::Writing),
                 }
             }
-            FrameKind::Anon => match self.swap_out(pfn)? {
-                SwapOut::Gone(slot) => Some(Evicted::Swap(slot)),
-                SwapOut::Writing => Some(Evicted::Writing),
-            },
             FrameKind::File => {
                 let at = self.cache.owner.get(&pfn.0).copied();
                 let (file, idx) = at?;
