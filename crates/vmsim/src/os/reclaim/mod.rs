@@ -591,22 +591,44 @@ impl Kernel {
     /// (`vma_has_recency`, checked by `invalid_folio_referenced_vma`), so a page used
     /// only there looks unused to reclaim.
     pub(super) fn young_refs(&mut self, pfn: Pfn) -> u32 {
+        self.young_of(pfn, false).refs
+    }
+
+    /// [`young_refs`](Self::young_refs), and whether one of the mappings found
+    /// accessed is executable (`VM_EXEC`), which keeps a file page as a program's
+    /// text.
+    pub(super) fn young_refs_exec(&mut self, pfn: Pfn) -> two_list::Young {
+        self.young_of(pfn, true)
+    }
+
+    /// The Accessed bits of `pfn`'s mappings, read and cleared; with `exec`, each
+    /// young mapping's area is looked up to tell whether it is executable.
+    fn young_of(&mut self, pfn: Pfn, exec: bool) -> two_list::Young {
         // Areas are looked up only once some area has had the advice.
         let advised = self.reclaim.advised;
         let tasks = &self.tasks;
+        let vma = |p: Pid, va: crate::addr::VirtAddr| {
+            tasks
+                .get(p)
+                .and_then(|pr| pr.mm.as_ref())
+                .and_then(|mm| mm.vmas.find(va))
+        };
         let m = &mut self.machine;
-        let refs = two_list::young_refs(&m.spec.paging, &mut m.ram, &self.rmap, pfn, |p, va| {
-            !advised
-                || tasks
-                    .get(p)
-                    .and_then(|pr| pr.mm.as_ref())
-                    .and_then(|mm| mm.vmas.find(va))
-                    .is_none_or(|v| v.access == super::readahead::AccessAdvice::Normal)
-        });
-        if refs > 0 && self.is_huge_head(pfn) {
+        let young = two_list::young_refs(
+            &m.spec.paging,
+            &mut m.ram,
+            &self.rmap,
+            pfn,
+            |p, va| {
+                !advised
+                    || vma(p, va).is_none_or(|v| v.access == super::readahead::AccessAdvice::Normal)
+            },
+            |p, va| exec && vma(p, va).is_some_and(|v| v.prot.contains(super::vma::Prot::EXEC)),
+        );
+        if young.refs > 0 && self.is_huge_head(pfn) {
             self.flush_huge_mappings(pfn);
         }
-        refs
+        young
     }
 
     fn in_scope(&self, pfn: Pfn, scope: Scope) -> bool {
