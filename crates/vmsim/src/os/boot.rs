@@ -243,7 +243,7 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         sched,
         gathering: None,
         owed: None,
-        read_nothing: false,
+        own_read: super::OwnRead::Timed,
         rmap: super::rmap::Rmap::new(nr),
         thp: Default::default(),
         khugepaged: Default::default(),

@@ -232,8 +232,8 @@ impl Kernel {
         }
         let ps = self.page_size();
         let page = f.va.align_down(ps);
-        // Set by this fault's swap-in if it reads nothing, not by anything before.
-        self.read_nothing = false;
+        // Set by this fault's read, not by anything before.
+        self.own_read = super::OwnRead::Timed;
         let mm = self.mm(pid).map_err(|_| Violation::NoVma)?;
         let vma = match mm.vmas.find(f.va) {
             Some(v) => *v,
@@ -320,9 +320,14 @@ impl Kernel {
             self.mlock_faulted(pid, page);
         }
         self.log.counters.faults[kind as usize] += 1;
-        let read_nothing = std::mem::take(&mut self.read_nothing);
+        let own_read = std::mem::take(&mut self.own_read);
         self.log.counters.fault_cycles += match kind.class() {
-            FaultClass::Major if read_nothing => self.config.minor_fault_cycles,
+            FaultClass::Major if own_read == super::OwnRead::Nothing => {
+                self.config.minor_fault_cycles
+            }
+            FaultClass::Major if own_read == super::OwnRead::Waited => {
+                self.config.minor_fault_cycles + self.config.major_fault_cycles
+            }
             FaultClass::Major => {
                 self.config.storage.transfer_ns(ps) * self.config.cpu_mhz / 1000
                     + self.config.minor_fault_cycles
@@ -460,7 +465,11 @@ impl Kernel {
                 if !write && self.fault_around(pid, vma, page, Around::File(file), offset) {
                     return Ok(FaultKind::PageCache);
                 }
-                let (pfn, kind, waited) = self.filemap_fault(pid, file, idx, vma.access)?;
+                let exec = vma.prot.contains(Prot::EXEC).then(|| {
+                    let first = vma.object_page(offset, vma.start, ps);
+                    first..first + vma.len() / ps
+                });
+                let (pfn, kind, waited) = self.filemap_fault(pid, file, idx, vma.access, exec)?;
                 // Waited for its read: the fault is retried, and a read maps the pages
                 // around it whose reads are done by now, itself among them.
                 if waited && !write && self.fault_around(pid, vma, page, Around::File(file), offset)

@@ -3,14 +3,16 @@
 //! (`PG_locked`, not yet `PG_uptodate`).
 //!
 //! - **The clock** is the program's: the simulated CPU's cycles at its clock rate
-//!   (which include a major fault's storage time) plus the time processes waited on
-//!   reads in flight and the time they slept ([`Kernel::io_now`], [`Kernel::sleep`]).
+//!   (which include a swap-in's storage time) plus the time processes waited on
+//!   reads in flight (a file fault's own read among them) and the time they slept ([`Kernel::io_now`], [`Kernel::sleep`]).
 //! - **The device** serves one request at a time, in order: a batch of folios (a
-//!   readahead window, sent as one request as Linux's `read_pages` builds one bio
-//!   for contiguous blocks) starts when the device is free and completes when its
-//!   last byte has arrived (the device's latency, then its bytes at its bandwidth,
-//!   see [`Storage`](super::Storage)); every folio in it is unlocked then, as a
-//!   bio's completion unlocks all of its folios.
+//!   readahead window) goes as a request per run of adjacent pages (Linux's
+//!   readahead submits what it has at each page already cached, and a bio holds
+//!   contiguous blocks), each of at most [`MAX_REQUEST_PAGES`] segments and
+//!   [`MAX_REQUEST_BYTES`]. A request starts when the device is free and completes
+//!   when its last byte has arrived (the device's latency, then its bytes at its
+//!   bandwidth, see [`Storage`](super::Storage)); every folio in it is unlocked
+//!   then, as a bio's completion unlocks all of its folios.
 //! - **While a folio is in flight**, reclaim passes over it (`shrink_folio_list`'s
 //!   failed `folio_trylock`: kept, counted as scanned, not freed), fault-around does
 //!   not map it (`filemap_map_pages` skips a folio that is locked or not up to date),
@@ -31,7 +33,7 @@
 //! a dirty anonymous page and sends its write (`pageout`), and the page stays in the
 //! swap cache, charged and on the inactive list, until the write completes
 //! (`PG_writeback`). A reclaim pass's writes to adjacent slots form one request (at
-//! most [`MAX_WRITE_PAGES`] pages), as its plug merges them; a page swapped in
+//! most [`MAX_REQUEST_PAGES`] pages), as its plug merges them; a page swapped in
 //! before goes back to its old slot, so a program that touches its pages at random
 //! sends many small requests, and one that sweeps them a few large ones. A memory
 //! group's pass holds its writes until the pass ends, as the plug Linux's
@@ -60,9 +62,13 @@ use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// The most pages one swap write request holds (this machine's virtio disk takes 254
-/// segments a request: `/sys/block/vda/queue/max_segments`).
-const MAX_WRITE_PAGES: usize = 254;
+/// The most pages one request to the device holds, a read or a swap write (this
+/// machine's virtio disk takes 254 segments a request:
+/// `/sys/block/vda/queue/max_segments`).
+const MAX_REQUEST_PAGES: usize = 254;
+
+/// The most bytes one read request holds (`/sys/block/vda/queue/max_sectors_kb`).
+const MAX_REQUEST_BYTES: u64 = 4 << 20;
 
 /// The most nanoseconds a run's sleeps may add up to (2^62, 146 years): the clock
 /// stays far from overflowing.
@@ -75,7 +81,7 @@ pub(super) struct InFlight {
     /// nanoseconds of [`Kernel::io_now`]'s clock.
     done: FxHashMap<u64, u64>,
     /// When the device has sent the last byte of the reads it was asked for.
-    free_at: u64,
+    pub(super) free_at: u64,
     /// Nanoseconds processes waited on reads in flight.
     pub(super) waited: u64,
     /// A batch's frames, kept between batches.
@@ -158,16 +164,54 @@ impl Kernel {
         batch.frames.push(pfn);
     }
 
-    /// Sends `batch` to the device: its frames stay locked until its last byte arrives.
+    /// Sends `batch` to the device as requests served one after another, each a run of
+    /// adjacent pages of a file (a page already cached between two breaks the run, as
+    /// Linux's readahead submits what it has at each one) of at most
+    /// [`MAX_REQUEST_PAGES`] segments (a folio is one) and [`MAX_REQUEST_BYTES`]. Each
+    /// request takes the device's latency and then its bytes at its bandwidth, and its
+    /// frames stay locked until its last byte arrives.
     pub(super) fn send_reads(&mut self, mut batch: IoBatch) {
         let storage = self.config.storage;
-        let bytes = batch.frames.len() as u64 * self.page_size();
-        let done = batch.start + storage.transfer_ns(bytes);
-        for pfn in batch.frames.drain(..) {
-            self.inflight.done.insert(pfn.0, done);
+        let ps = self.page_size();
+        let frames = std::mem::take(&mut batch.frames);
+        let mut t = batch.start;
+        // The request being built starts at frame `first`; `folio_left` counts the
+        // pages of the current folio still to come; `prev` is the last frame's page.
+        let (mut first, mut segments, mut folio_left) = (0, 0, 0u64);
+        let mut prev = None;
+        for i in 0..=frames.len() {
+            let at = frames
+                .get(i)
+                .and_then(|p| self.cache.owner.get(&p.0).copied());
+            let end = i == frames.len();
+            let gap =
+                !end && i > first && prev.map(|(f, x): (super::FileId, u64)| (f, x + 1)) != at;
+            let new_segment = !end && folio_left == 0;
+            let full = (new_segment && segments == MAX_REQUEST_PAGES)
+                || (i - first) as u64 * ps >= MAX_REQUEST_BYTES;
+            if (end || gap || full) && i > first {
+                let done = t + storage.transfer_ns((i - first) as u64 * ps);
+                for pfn in &frames[first..i] {
+                    self.inflight.done.insert(pfn.0, done);
+                }
+                t = done;
+                first = i;
+                segments = 0;
+                folio_left = 0;
+            }
+            if end {
+                break;
+            }
+            if folio_left == 0 {
+                segments += 1;
+                folio_left = 1 << self.folio_of(frames[i]);
+            }
+            folio_left -= 1;
+            prev = at;
         }
-        let sent = batch.start + storage.bytes_ns(bytes);
-        self.inflight.free_at = self.inflight.free_at.max(sent);
+        self.inflight.free_at = self.inflight.free_at.max(t);
+        batch.frames = frames;
+        batch.frames.clear();
         self.inflight.scratch = batch.frames;
     }
 
@@ -181,7 +225,7 @@ impl Kernel {
     }
 
     /// Sends the pass's swap writes to the device, a request per run of adjacent
-    /// slots (at most [`MAX_WRITE_PAGES`] pages each), served side by side from now:
+    /// slots (at most [`MAX_REQUEST_PAGES`] pages each), served side by side from now:
     /// each frame stays under writeback until its request is done.
     pub(super) fn send_writes(&mut self) {
         let Some(mut writes) = self.inflight.writes.take() else {
@@ -192,7 +236,7 @@ impl Kernel {
         let storage = self.config.storage;
         writes.sort_unstable_by_key(|&(slot, _)| slot.0);
         for run in writes.chunk_by(|a, b| b.0 .0 == a.0 .0 + 1) {
-            for request in run.chunks(MAX_WRITE_PAGES) {
+            for request in run.chunks(MAX_REQUEST_PAGES) {
                 let done = now.saturating_add(storage.write_ns(request.len() as u64 * page));
                 for &(_, pfn) in request {
                     self.inflight.writing.insert(pfn.0, done);
@@ -470,8 +514,8 @@ mod tests {
         k.read_swap(8 * 4096);
         assert_eq!(
             k.io_now() - t0,
-            storage.bytes_ns(64 * 4096),
-            "behind the window"
+            storage.transfer_ns(64 * 4096),
+            "behind the window's request, latency and bytes"
         );
         let t1 = k.io_now();
         k.read_swap(4096);
@@ -565,10 +609,10 @@ mod tests {
     /// side by side: the device's largest, then the rest.
     #[test]
     fn a_long_run_of_writes_is_split_into_requests_the_device_takes() {
-        use super::MAX_WRITE_PAGES;
+        use super::MAX_REQUEST_PAGES;
         let mut k = boot("x86-64");
         assert!(k.begin_writes());
-        let n = 2 * MAX_WRITE_PAGES + 92;
+        let n = 2 * MAX_REQUEST_PAGES + 92;
         let pages: Vec<Pfn> = (0..n as u64).map(|i| Pfn(10_000 + i)).collect();
         for (i, &p) in pages.iter().enumerate() {
             k.queue_write(p, SwapSlot(1000 + i as u32));
@@ -576,10 +620,14 @@ mod tests {
         let t0 = k.io_now();
         k.send_writes();
         let storage = k.config.storage;
-        let full = t0 + storage.write_ns(MAX_WRITE_PAGES as u64 * 4096);
+        let full = t0 + storage.write_ns(MAX_REQUEST_PAGES as u64 * 4096);
         let rest = t0 + storage.write_ns(92 * 4096);
         for (i, &p) in pages.iter().enumerate() {
-            let done = if i < 2 * MAX_WRITE_PAGES { full } else { rest };
+            let done = if i < 2 * MAX_REQUEST_PAGES {
+                full
+            } else {
+                rest
+            };
             assert!(
                 k.writing_at(p, done - 1) && !k.writing_at(p, done),
                 "page {i}"
@@ -662,5 +710,58 @@ mod tests {
             k.log.counters.sleep_ns, slept,
             "a refused sleep takes no time"
         );
+    }
+
+    #[test]
+    fn a_window_goes_as_one_request_per_run_of_adjacent_pages() {
+        let mut k = boot("x86-64");
+        let f = k.create_file("/data", vec![1; 64 * 4096]);
+        let pid = spawn(&mut k);
+        // Page 8 cached already: the window 0..16 is read as two requests, one after
+        // the other, each paying the device's latency.
+        k.read_file(pid, f, 8 * 4096, 1);
+        let page8 = k.cache.pages[&(f, 8)];
+        k.wait_read(page8);
+        let mut batch = k.begin_reads();
+        let t0 = k.io_now();
+        let mut frames = Vec::new();
+        for i in (0..16).filter(|&i| i != 8) {
+            let pfn = k.fill_cache_page(pid, false, f, i, true, false).unwrap();
+            k.queue_read(&mut batch, pfn);
+            frames.push(pfn);
+        }
+        k.send_reads(batch);
+        let storage = k.config.storage;
+        let first = t0 + storage.transfer_ns(8 * 4096);
+        let second = first + storage.transfer_ns(7 * 4096);
+        for (n, &pfn) in frames.iter().enumerate() {
+            let done = if n < 8 { first } else { second };
+            assert_eq!(k.inflight.done[&pfn.0], done, "frame {n}");
+        }
+        assert_eq!(k.inflight.free_at, second);
+    }
+
+    #[test]
+    fn a_long_window_is_split_at_the_device_s_segment_limit() {
+        use super::MAX_REQUEST_PAGES;
+        let mut k = boot("x86-64");
+        let n = MAX_REQUEST_PAGES as u64 + 10;
+        let f = k.create_file("/data", vec![1; (n * 4096) as usize]);
+        let pid = spawn(&mut k);
+        let mut batch = k.begin_reads();
+        let t0 = k.io_now();
+        let mut frames = Vec::new();
+        for i in 0..n {
+            let pfn = k.fill_cache_page(pid, false, f, i, true, false).unwrap();
+            k.queue_read(&mut batch, pfn);
+            frames.push(pfn);
+        }
+        k.send_reads(batch);
+        let storage = k.config.storage;
+        let full = t0 + storage.transfer_ns(MAX_REQUEST_PAGES as u64 * 4096);
+        assert_eq!(k.inflight.done[&frames[0].0], full);
+        assert_eq!(k.inflight.done[&frames[MAX_REQUEST_PAGES - 1].0], full);
+        let rest = full + storage.transfer_ns(10 * 4096);
+        assert_eq!(k.inflight.done[&frames[MAX_REQUEST_PAGES].0], rest);
     }
 }

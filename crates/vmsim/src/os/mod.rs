@@ -202,6 +202,22 @@ pub struct KernelConfig {
     pub hugepages: Vec<(u64, u64)>,
 }
 
+/// How a major fault's own read from storage is timed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum OwnRead {
+    /// The fault's cycles count one page's transfer.
+    #[default]
+    Timed,
+    /// It read nothing (a swapped page that went out as zeros: Linux counts the
+    /// fault major, but the zeromap reads nothing and waits for nothing), so it costs
+    /// a minor fault's time.
+    Nothing,
+    /// It waited on the clock for its page's read in flight (behind what the device
+    /// had queued and the pages before it in its request): its cycles count no
+    /// transfer.
+    Waited,
+}
+
 impl Default for KernelConfig {
     fn default() -> Self {
         KernelConfig {
@@ -472,10 +488,9 @@ pub struct Kernel {
     /// While a reclaim pass runs: the flush of the running address space it owes the
     /// running CPU, if it unmapped any of it yet.
     owed: Option<Option<crate::hw::TlbFlush>>,
-    /// Set by a swap fault whose page went out as zeros: Linux counts the fault major,
-    /// but it read nothing from storage and waited for nothing (the zeromap), so it
-    /// costs a minor fault's time. Taken by the fault's accounting.
-    read_nothing: bool,
+    /// How a major fault's own read is timed, set by the fault and taken by its
+    /// accounting.
+    own_read: OwnRead,
     /// Reclaim's lists, scan state and thresholds.
     reclaim: reclaim::Reclaim,
     /// The swap device with its cache, and the readahead window.

@@ -6,6 +6,9 @@
 //!   more than it hits, the fault reads around it: the window of `readahead_pages`
 //!   (`read_ahead_kb` / page size: 32) starting half a window before the page, the
 //!   page a quarter window from its end marked *readahead* (`do_sync_mmap_readahead`).
+//!   In an executable mapping (`VM_EXEC`) the window starts at the page, ends at the
+//!   mapping's end at most, and is not marked (Linux 6.16 on: code is read at
+//!   random). The fault waits for its page's request (`inflight.rs`).
 //! - **A hit on a marked page** (the reader has reached the window's last quarter)
 //!   reads the next window ahead of it, marked at its first page, so a sequential
 //!   reader stays ahead of storage (`do_async_mmap_readahead`, `page_cache_async_ra`).
@@ -199,6 +202,7 @@ impl Kernel {
         file: FileId,
         idx: u64,
         advice: AccessAdvice,
+        exec: Option<std::ops::Range<u64>>,
     ) -> Result<(Pfn, FaultKind, bool), Violation> {
         if let Some(pfn) = self.cached_page(pid, file, idx) {
             // `do_async_mmap_readahead`: nothing for a mapping read at random.
@@ -216,7 +220,10 @@ impl Kernel {
             return Ok((pfn, FaultKind::PageCache, waited));
         }
         match advice {
-            AccessAdvice::Normal => self.sync_readahead(pid, file, idx),
+            // An executable mapping reads ahead whatever its advice: its window is
+            // already meant for code's random access.
+            AccessAdvice::Normal => self.sync_readahead(pid, file, idx, exec),
+            AccessAdvice::Random if exec.is_some() => self.sync_readahead(pid, file, idx, exec),
             AccessAdvice::Random => {}
             AccessAdvice::Sequential => {
                 let max = self.ra_pages(file);
@@ -230,9 +237,10 @@ impl Kernel {
             // Read-around was off, or found no room: the page alone.
             None => self.fill_cache_page(pid, false, file, idx, false, false)?,
         };
-        // The fault's time includes its storage time (a major fault's cycles).
-        self.forget_read(pfn);
-        self.log.counters.io_wait_ns += self.config.storage.transfer_ns(self.page_size());
+        // The fault waits for its page's read: behind the reads the device had queued,
+        // and behind the pages before it in its window's requests.
+        self.wait_read(pfn);
+        self.own_read = super::OwnRead::Waited;
         Ok((pfn, FaultKind::FileRead, false))
     }
 
@@ -452,8 +460,17 @@ impl Kernel {
         }
     }
 
-    /// Read-around for a miss on page `idx` (`do_sync_mmap_readahead`).
-    fn sync_readahead(&mut self, pid: Pid, file: FileId, idx: u64) {
+    /// Read-around for a miss on page `idx` (`do_sync_mmap_readahead`). In a mapping
+    /// that is executable, `exec` holds the pages of the file it maps: Linux 6.16 and
+    /// later read from the page on, up to a window or the mapping's end, and mark
+    /// nothing (code is read at random, so nothing is read ahead of it later).
+    fn sync_readahead(
+        &mut self,
+        pid: Pid,
+        file: FileId,
+        idx: u64,
+        exec: Option<std::ops::Range<u64>>,
+    ) {
         let max = self.ra_pages(file);
         if max == 0 {
             return;
@@ -465,12 +482,27 @@ impl Kernel {
         if ra.mmap_miss > LOTS_OF_MISSES {
             return;
         }
-        *ra = ReadaheadState {
-            start: idx.saturating_sub(max / 2),
-            size: max,
-            async_size: max / 4,
-            order: 0,
-            ..*ra
+        *ra = match exec {
+            Some(span) => {
+                let start = idx.max(span.start);
+                ReadaheadState {
+                    start,
+                    size: start
+                        .saturating_add(max)
+                        .min(span.end)
+                        .saturating_sub(start),
+                    async_size: 0,
+                    order: 0,
+                    ..*ra
+                }
+            }
+            None => ReadaheadState {
+                start: idx.saturating_sub(max / 2),
+                size: max,
+                async_size: max / 4,
+                order: 0,
+                ..*ra
+            },
         };
         let ra = *ra;
         // Single pages: Linux 6.18's read-around starts its folios at order 0.
@@ -746,6 +778,56 @@ mod tests {
         let minor = faults(&k, FaultKind::PageCache);
         assert!((31..=40).contains(&minor), "{minor} minor faults");
         assert!(k.log.counters.io_wait_ns > 0);
+    }
+
+    #[test]
+    fn a_miss_in_executable_code_reads_from_the_page_to_the_mapping_s_end_unmarked() {
+        // Linux 6.16 on (`do_sync_mmap_readahead`'s `VM_EXEC` case): code is read at
+        // random, so a miss reads a window from its page on, stopped at the
+        // mapping's end, and marks nothing to read ahead later. Data is read around.
+        for (prot, cached, marked) in [
+            (Prot::READ | Prot::EXEC, 10..40, false),
+            (Prot::READ, 0..32, true),
+        ] {
+            let mut k = boot("x86-64");
+            let f = k.create_file("/prog", vec![1; 64 * 4096]);
+            // Recorded with none of it cached (a program unrecorded is cached).
+            k.set_cached_at_start(f, 0, 0);
+            let pid = spawn(&mut k);
+            let args = MmapArgs {
+                source: MapSource::File(f, 0),
+                ..MmapArgs::anon(40 * 4096, prot)
+            };
+            let va = k.mmap(pid, args).unwrap();
+            let mut b = [0u8];
+            k.read(pid, VirtAddr(va.0 + 10 * 4096), &mut b).unwrap();
+            let present: Vec<u64> = (0..64).filter(|&i| k.page_present(f, i)).collect();
+            assert_eq!(present, cached.collect::<Vec<_>>(), "{prot:?}");
+            assert_eq!(!k.cache.readahead.is_empty(), marked, "{prot:?}");
+        }
+    }
+
+    #[test]
+    fn a_major_fault_waits_for_its_page_s_request_behind_the_device_s_queue() {
+        let mut k = boot("x86-64");
+        let storage = k.config.storage;
+        let (pid, va) = mapped_file(&mut k, 1024, Prot::READ);
+        let other = k.create_file("/other", vec![1; 64 * 4096]);
+        // 64 pages of another file queued first, read ahead and not waited for.
+        k.read_file(pid, other, 0, 4096);
+        let queued = k.inflight.free_at - k.io_now();
+        let t0 = k.io_now();
+        // A miss on page 0 reads pages 0-15 around it in one request (the window
+        // starts half a window before the page, at 0) and waits for all of it.
+        read_pages(&mut k, pid, va, 0..1);
+        let f = k.cache.file_named("/data").unwrap();
+        assert!((0..16).all(|i| !k.reading(k.cache.pages[&(f, i)])));
+        let waited = k.io_now() - t0;
+        let request = storage.transfer_ns(16 * 4096);
+        assert!(
+            waited >= queued + request,
+            "{waited} < {queued} + {request}"
+        );
     }
 
     #[test]

@@ -218,7 +218,9 @@ impl Kernel {
         if read > 0 {
             self.read_swap(read * self.page_size());
         }
-        self.read_nothing = !own_read;
+        if !own_read {
+            self.own_read = crate::os::OwnRead::Nothing;
+        }
         self.log.counters.swap_ins += 1;
     }
 
