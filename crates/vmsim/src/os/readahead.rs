@@ -15,8 +15,8 @@
 //! - **The miss counter** (`mmap_miss`) counts misses up and hits (and pages mapped by
 //!   fault-around) down; past 100 the file is read at random and read-around stops.
 //! - **Advice** (`madvise`, [`AccessAdvice`]): in a mapping advised `MADV_RANDOM` a miss
-//!   reads its page alone and a marked page reads nothing ahead (neither touches the
-//!   miss counter); in one advised `MADV_SEQUENTIAL` a miss reads a window from the
+//!   reads its page alone (in an executable mapping, code's window still) and a
+//!   marked page reads nothing ahead (neither touches the miss counter); in one advised `MADV_SEQUENTIAL` a miss reads a window from the
 //!   page on as a `read` would (`page_cache_sync_ra`), whatever the miss counter says.
 //!   Fault-around maps cached pages whatever the advice.
 //! - **Folios.** Readahead fills the cache in aligned folios of `2^order` pages, as
@@ -53,8 +53,8 @@ pub enum AccessAdvice {
     /// read-around stops once the file misses far more than it hits.
     #[default]
     Normal,
-    /// `MADV_RANDOM` (`VM_RAND_READ`): a miss reads its page alone, and nothing is
-    /// read ahead.
+    /// `MADV_RANDOM` (`VM_RAND_READ`): a miss reads its page alone (in an executable
+    /// mapping, code's window all the same), and nothing is read ahead.
     Random,
     /// `MADV_SEQUENTIAL` (`VM_SEQ_READ`): a miss reads a window from the page on, as
     /// a `read` there would (`page_cache_sync_ra`), whatever the misses so far.
@@ -785,9 +785,13 @@ mod tests {
         // Linux 6.16 on (`do_sync_mmap_readahead`'s `VM_EXEC` case): code is read at
         // random, so a miss reads a window from its page on, stopped at the
         // mapping's end, and marks nothing to read ahead later. Data is read around.
-        for (prot, cached, marked) in [
-            (Prot::READ | Prot::EXEC, 10..40, false),
-            (Prot::READ, 0..32, true),
+        for (prot, advice, cached, marked) in [
+            (Prot::READ | Prot::EXEC, AccessAdvice::Normal, 10..40, false),
+            // `MADV_RANDOM` does not stop it (Linux returns early only for
+            // `VM_RAND_READ` without `VM_EXEC`).
+            (Prot::READ | Prot::EXEC, AccessAdvice::Random, 10..40, false),
+            (Prot::READ, AccessAdvice::Normal, 0..32, true),
+            (Prot::READ, AccessAdvice::Random, 10..11, false),
         ] {
             let mut k = boot("x86-64");
             let f = k.create_file("/prog", vec![1; 64 * 4096]);
@@ -799,11 +803,12 @@ mod tests {
                 ..MmapArgs::anon(40 * 4096, prot)
             };
             let va = k.mmap(pid, args).unwrap();
+            k.madvise_access(pid, va, 40 * 4096, advice).unwrap();
             let mut b = [0u8];
             k.read(pid, VirtAddr(va.0 + 10 * 4096), &mut b).unwrap();
             let present: Vec<u64> = (0..64).filter(|&i| k.page_present(f, i)).collect();
-            assert_eq!(present, cached.collect::<Vec<_>>(), "{prot:?}");
-            assert_eq!(!k.cache.readahead.is_empty(), marked, "{prot:?}");
+            assert_eq!(present, cached.collect::<Vec<_>>(), "{prot:?} {advice:?}");
+            assert_eq!(!k.cache.readahead.is_empty(), marked, "{prot:?} {advice:?}");
         }
     }
 
