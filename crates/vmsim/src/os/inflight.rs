@@ -4,7 +4,8 @@
 //!
 //! - **The clock** is the program's: the simulated CPU's cycles at its clock rate
 //!   (which include a swap-in's storage time) plus the time processes waited on
-//!   reads in flight (a file fault's own read among them) and the time they slept ([`Kernel::io_now`], [`Kernel::sleep`]).
+//!   reads in flight (a file fault's own read among them) and the time they slept
+//!   ([`Kernel::io_now`], [`Kernel::sleep`]).
 //! - **The device** serves one request at a time, in order: a batch of folios (a
 //!   readahead window) goes as a request per run of adjacent pages (Linux's
 //!   readahead submits what it has at each page already cached, and a bio holds
@@ -170,22 +171,21 @@ impl Kernel {
     /// [`MAX_REQUEST_PAGES`] segments (a folio is one) and [`MAX_REQUEST_BYTES`]. Each
     /// request takes the device's latency and then its bytes at its bandwidth, and its
     /// frames stay locked until its last byte arrives.
-    pub(super) fn send_reads(&mut self, mut batch: IoBatch) {
+    pub(super) fn send_reads(&mut self, batch: IoBatch) {
         let storage = self.config.storage;
         let ps = self.page_size();
-        let frames = std::mem::take(&mut batch.frames);
-        let mut t = batch.start;
+        let IoBatch { start, mut frames } = batch;
+        let mut t = start;
         // The request being built starts at frame `first`; `folio_left` counts the
         // pages of the current folio still to come; `prev` is the last frame's page.
         let (mut first, mut segments, mut folio_left) = (0, 0, 0u64);
-        let mut prev = None;
+        let mut prev: Option<(super::FileId, u64)> = None;
         for i in 0..=frames.len() {
             let at = frames
                 .get(i)
                 .and_then(|p| self.cache.owner.get(&p.0).copied());
             let end = i == frames.len();
-            let gap =
-                !end && i > first && prev.map(|(f, x): (super::FileId, u64)| (f, x + 1)) != at;
+            let gap = !end && i > first && prev.map(|(f, x)| (f, x + 1)) != at;
             let new_segment = !end && folio_left == 0;
             let full = (new_segment && segments == MAX_REQUEST_PAGES)
                 || (i - first) as u64 * ps >= MAX_REQUEST_BYTES;
@@ -210,9 +210,8 @@ impl Kernel {
             prev = at;
         }
         self.inflight.free_at = self.inflight.free_at.max(t);
-        batch.frames = frames;
-        batch.frames.clear();
-        self.inflight.scratch = batch.frames;
+        frames.clear();
+        self.inflight.scratch = frames;
     }
 
     /// Puts the swap-cache frame `pfn`, whose write to `slot` reclaim just started,
@@ -712,6 +711,25 @@ mod tests {
         );
     }
 
+    /// Puts pages `pages` of `f` in the page cache and sends their reads as one
+    /// batch, as a readahead window does; returns their frames in order.
+    fn read_pages_of(
+        k: &mut crate::os::Kernel,
+        pid: crate::os::Pid,
+        f: crate::os::FileId,
+        pages: impl Iterator<Item = u64>,
+    ) -> Vec<Pfn> {
+        let mut batch = k.begin_reads();
+        let mut frames = Vec::new();
+        for i in pages {
+            let pfn = k.fill_cache_page(pid, false, f, i, true, false).unwrap();
+            k.queue_read(&mut batch, pfn);
+            frames.push(pfn);
+        }
+        k.send_reads(batch);
+        frames
+    }
+
     #[test]
     fn a_window_goes_as_one_request_per_run_of_adjacent_pages() {
         let mut k = boot("x86-64");
@@ -722,15 +740,8 @@ mod tests {
         k.read_file(pid, f, 8 * 4096, 1);
         let page8 = k.cache.pages[&(f, 8)];
         k.wait_read(page8);
-        let mut batch = k.begin_reads();
         let t0 = k.io_now();
-        let mut frames = Vec::new();
-        for i in (0..16).filter(|&i| i != 8) {
-            let pfn = k.fill_cache_page(pid, false, f, i, true, false).unwrap();
-            k.queue_read(&mut batch, pfn);
-            frames.push(pfn);
-        }
-        k.send_reads(batch);
+        let frames = read_pages_of(&mut k, pid, f, (0..16).filter(|&i| i != 8));
         let storage = k.config.storage;
         let first = t0 + storage.transfer_ns(8 * 4096);
         let second = first + storage.transfer_ns(7 * 4096);
@@ -748,15 +759,8 @@ mod tests {
         let n = MAX_REQUEST_PAGES as u64 + 10;
         let f = k.create_file("/data", vec![1; (n * 4096) as usize]);
         let pid = spawn(&mut k);
-        let mut batch = k.begin_reads();
         let t0 = k.io_now();
-        let mut frames = Vec::new();
-        for i in 0..n {
-            let pfn = k.fill_cache_page(pid, false, f, i, true, false).unwrap();
-            k.queue_read(&mut batch, pfn);
-            frames.push(pfn);
-        }
-        k.send_reads(batch);
+        let frames = read_pages_of(&mut k, pid, f, 0..n);
         let storage = k.config.storage;
         let full = t0 + storage.transfer_ns(MAX_REQUEST_PAGES as u64 * 4096);
         assert_eq!(k.inflight.done[&frames[0].0], full);

@@ -254,14 +254,12 @@ impl Kernel {
     /// still name, or whose swap write is in flight, is not.
     fn free_swap_for_lazyfree(&mut self, pfn: Pfn) -> bool {
         let refs = self.frames.refs(pfn);
-        let Some(slot) = self.swap.dev.as_ref().and_then(|s| s.cached_slot(pfn)) else {
+        let Some((slot, only_cache)) = self.swap.dev.as_ref().and_then(|s| {
+            let slot = s.cached_slot(pfn)?;
+            Some((slot, s.owns(slot) && s.count(slot) == 1))
+        }) else {
             return refs == 1;
         };
-        let only_cache = self
-            .swap
-            .dev
-            .as_ref()
-            .is_some_and(|s| s.owns(slot) && s.count(slot) == 1);
         if refs != 2 || !only_cache || self.writing_at(pfn, self.io_now()) {
             return false;
         }
@@ -399,14 +397,6 @@ mod tests {
         );
     }
 
-    /// The frame mapped at `va` in `pid`.
-    fn pfn_at(k: &Kernel, pid: Pid, va: VirtAddr) -> crate::addr::Pfn {
-        let pt = k.mm(pid).unwrap().pt;
-        pt.lookup(&k.machine.spec.paging, &k.machine.ram, va)
-            .expect("mapped")
-            .pfn
-    }
-
     #[test]
     fn madvise_free_moves_pages_to_the_inactive_file_list_where_reclaim_drops_them_first() {
         use crate::os::reclaim::{Scope, FILE_LISTS};
@@ -421,7 +411,8 @@ mod tests {
         // `b`, the younger, is let go; its last quarter is written again after.
         k.madvise_free(pid, b, n * 4096).unwrap();
         assert_eq!(k.log.counters.lazyfree, n, "pglazyfree");
-        let list = |k: &Kernel, va: VirtAddr| k.reclaim.lists.list_of(pfn_at(k, pid, va).0 as u32);
+        let list =
+            |k: &Kernel, va: VirtAddr| k.reclaim.lists.list_of(leaf(k, pid, va).pfn.0 as u32);
         for i in 0..n {
             let va = VirtAddr(b.0 + i * 4096);
             assert_eq!(list(&k, va), Some(FILE_LISTS + INACTIVE), "page {i}");

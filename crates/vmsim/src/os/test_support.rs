@@ -44,6 +44,13 @@ pub(crate) fn faults(k: &Kernel, kind: FaultKind) -> u64 {
     k.log.counters.faults_of(kind)
 }
 
+/// The leaf mapping `va` in `pid`'s tables (panics if it is not mapped).
+pub(crate) fn leaf(k: &Kernel, pid: Pid, va: crate::addr::VirtAddr) -> crate::hw::Mapping {
+    let pt = k.mm(pid).unwrap().pt;
+    pt.lookup(&k.machine.spec.paging, &k.machine.ram, va)
+        .expect("mapped")
+}
+
 pub(crate) fn boot_small(ram: u64, swap: u64, policy: ReclaimPolicy) -> Kernel {
     let spec = MachineSpec::preset("x86-64")
         .unwrap()

@@ -132,10 +132,7 @@ mod tests {
 
     /// The leaf flags of `va` in `pid`'s tables.
     fn flags(k: &Kernel, pid: Pid, va: VirtAddr) -> Flags {
-        let pt = k.mm(pid).unwrap().pt;
-        pt.lookup(&k.machine.spec.paging, &k.machine.ram, va)
-            .expect("mapped")
-            .flags
+        leaf(k, pid, va).flags
     }
 
     #[test]

@@ -594,16 +594,10 @@ impl Kernel {
         self.young_of(pfn, false).refs
     }
 
-    /// [`young_refs`](Self::young_refs), and whether one of the mappings found
-    /// accessed is executable (`VM_EXEC`), which keeps a file page as a program's
-    /// text.
-    pub(super) fn young_refs_exec(&mut self, pfn: Pfn) -> two_list::Young {
-        self.young_of(pfn, true)
-    }
-
-    /// The Accessed bits of `pfn`'s mappings, read and cleared; with `exec`, each
-    /// young mapping's area is looked up to tell whether it is executable.
-    fn young_of(&mut self, pfn: Pfn, exec: bool) -> two_list::Young {
+    /// [`young_refs`](Self::young_refs), and with `exec` whether one of the mappings
+    /// found accessed is executable (`VM_EXEC`), which keeps a file page as a
+    /// program's text: each young mapping's area is looked up for it.
+    pub(super) fn young_of(&mut self, pfn: Pfn, exec: bool) -> two_list::Young {
         // Areas are looked up only once some area has had the advice.
         let advised = self.reclaim.advised;
         let tasks = &self.tasks;

@@ -428,7 +428,7 @@ impl Kernel {
                 // Every mapping's bits are read and cleared; the folio counts as used
                 // through as many mappings as its most used page, and as text if one
                 // of them is executable.
-                let young = self.young_refs_exec(pfn);
+                let young = self.young_of(pfn, file);
                 refs = refs.max(young.refs);
                 exec |= young.exec;
                 referenced |= self.reclaim.flag(pfn, PG_REFERENCED);
@@ -538,7 +538,8 @@ impl Kernel {
             };
             self.prefetch_ahead(lru, f);
             let folio = self.folio_on(Pfn(f as u64), lru, scope);
-            let mut text = false;
+            // Text used since the last look goes round the active list again.
+            let mut keep = false;
             for &pfn in &folio {
                 left = left.saturating_sub(self.reclaim.lists.weight(pfn.0 as u32));
                 self.log.counters.active_scanned += 1;
@@ -546,10 +547,8 @@ impl Kernel {
                     self.log.counters.active_scanned_group += 1;
                     self.group_stat(g.0).pgrefill += 1;
                 }
-                text |= self.young_refs_exec(pfn).exec;
+                keep |= self.young_of(pfn, lru >= FILE_LISTS).exec;
             }
-            // Text used since the last look goes round the active list again.
-            let keep = text && lru >= FILE_LISTS;
             for &pfn in &folio {
                 if keep {
                     // Put back active: the clock ages (`move_folios_to_lru`).
