@@ -11,6 +11,7 @@
 //! that name it (a page swapped out while shared copy-on-write by several processes is
 //! named by each). A page that read as zeros is recorded as such and not written.
 
+mod alloc;
 mod readahead;
 mod transfer;
 
@@ -138,10 +139,8 @@ pub struct SwapDevice {
     /// Where slot 0 starts in the file (past the header page of a named file).
     base: u64,
     page_size: u64,
-    /// The first slot never used.
-    next: u32,
-    /// Slots freed since, lowest first.
-    free: std::collections::BinaryHeap<std::cmp::Reverse<u32>>,
+    /// Which slot goes next (`alloc.rs`).
+    alloc: alloc::SlotAlloc,
     /// Each slot's [`SlotState`], packed in a word so that the array is allocated
     /// zeroed (a large device costs no host memory until its slots are used).
     slots: Vec<u64>,
@@ -289,8 +288,7 @@ impl SwapDevice {
             path: path.map(Path::to_path_buf),
             base,
             page_size,
-            next: 0,
-            free: Default::default(),
+            alloc: alloc::SlotAlloc::new(slots as u64),
             slots: vec![0; slots],
             slot_of_frame: Vec::new(),
             cached: 0,
@@ -325,31 +323,26 @@ impl SwapDevice {
         self.path.as_deref()
     }
 
-    /// A free slot, with a count of 0, or `None` when the device is full. Slots never
-    /// used go first, in order, then freed ones, lowest first: pages swapped out one
-    /// after another sit side by side, as Linux's allocator puts them (it fills a
-    /// cluster of slots before taking the next free one), which is what its
-    /// readahead of the slots around a fault relies on.
+    /// A free slot, with a count of 0 and no page cached, or `None` when the device is
+    /// full. Slots are taken in order through a cluster of 512, and the next cluster is
+    /// one that had slots freed, else a free one (`alloc.rs`, Linux's allocator): pages
+    /// swapped out one after another sit side by side, among older pages once slots
+    /// have been freed, which is what readahead of the slots around a fault meets.
     pub fn alloc(&mut self) -> Option<SwapSlot> {
-        let s = if (self.next as usize) < self.slots.len() {
-            self.next += 1;
-            self.next - 1
-        } else {
-            self.free.pop()?.0
-        };
+        let slots = &self.slots;
+        let s = self.alloc.alloc(|s| {
+            let st = SlotState::unpack(slots[s as usize]);
+            st.count == 0 && st.frame == 0
+        })?;
         self.stats.used += 1;
         self.stats.peak_used = self.stats.peak_used.max(self.stats.used);
         Some(SwapSlot(s))
     }
 
-    /// The slot the next [`SwapDevice::alloc`] hands out, if nothing is freed first.
+    /// The slot the next [`SwapDevice::alloc`] is likely to hand out.
     #[inline]
     pub fn next_slot(&self) -> Option<SwapSlot> {
-        if (self.next as usize) < self.slots.len() {
-            Some(SwapSlot(self.next))
-        } else {
-            self.free.peek().map(|r| SwapSlot(r.0))
-        }
+        self.alloc.next_hint().map(SwapSlot)
     }
 
     /// Hints the host to cache `slot`'s state: once every slot has been used, freed
@@ -431,7 +424,7 @@ impl SwapDevice {
             }
         });
         if st.count == 0 {
-            self.free.push(std::cmp::Reverse(slot.0));
+            self.alloc.free(slot.0);
             self.stats.used -= 1;
         }
     }

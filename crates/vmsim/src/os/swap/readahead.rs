@@ -143,10 +143,14 @@ impl Kernel {
         if win <= 1 {
             return 0;
         }
-        // A block of a power of two slots (Linux's maximum is `1 << page-cluster`).
+        // A block of a power of two slots (Linux's maximum is `1 << page-cluster`),
+        // aligned on the device's offsets, where the header is offset 0 and slot `s`
+        // is offset `s + 1`.
         let mask = (1u64 << (63 - u64::from(win).leading_zeros())) - 1;
         let slots = self.swap.dev.as_ref().map_or(0, |d| d.stats.slots);
-        let (start, end) = (at & !mask, (at | mask).min(slots.saturating_sub(1)));
+        let off = at + 1;
+        let start = (off & !mask).max(1) - 1;
+        let end = ((off | mask) - 1).min(slots.saturating_sub(1));
         let mut read = 0;
         for s in start..=end {
             if s == at {
@@ -327,6 +331,34 @@ mod tests {
             cluster * 6 < n && vma * 6 < n,
             "{cluster} and {vma} swap-ins"
         );
+    }
+
+    #[test]
+    fn the_cluster_window_is_aligned_on_the_device_s_offsets_past_the_header() {
+        let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
+        let pid = spawn(&mut k);
+        let n = 1024u64; // twice the RAM: the first pages go to the first slots
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        for i in 0..n {
+            k.write_u64(pid, VirtAddr(a.0 + i * 4096), i).unwrap();
+        }
+        fn dev(k: &Kernel) -> &crate::os::swap::SwapDevice {
+            k.swap.dev.as_ref().unwrap()
+        }
+        assert!((0..16)
+            .all(|s| dev(&k).count(SwapSlot(s)) == 1 && dev(&k).cached(SwapSlot(s)).is_none()));
+        // Enough hits for the largest window, 8 slots; a fault on slot 7, which is
+        // offset 8: the block is offsets 8 to 15, slots 7 to 14.
+        k.swap.cluster = ClusterReadahead {
+            prev_slot: 0,
+            win: 8,
+            hits: 6,
+        };
+        assert_eq!(k.cluster_readahead(pid, SwapSlot(7)), 7);
+        let cached: Vec<u32> = (0..16)
+            .filter(|&s| dev(&k).cached(SwapSlot(s)).is_some())
+            .collect();
+        assert_eq!(cached, (8..15).collect::<Vec<u32>>());
     }
 
     #[test]
