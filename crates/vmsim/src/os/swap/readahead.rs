@@ -94,20 +94,32 @@ impl Kernel {
         }
     }
 
-    /// A fault by `pid` at `page` (in `vma`) found a page read ahead: counted, and
-    /// remembered for the next window (Linux's `swap_update_readahead`).
-    pub(super) fn swap_readahead_hit(&mut self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) {
+    /// A fault by `pid` at `page` (in `vma`) found its page in the swap cache, read
+    /// ahead (`marked`) or not (Linux's `swap_update_readahead`). Under
+    /// [`SwapReadahead::Vma`] every such fault becomes the VMA's last one, so a reader
+    /// going on past pages still cached reads on from where it is; a page read ahead
+    /// also counts a hit toward the next window.
+    pub(super) fn swap_cache_hit(
+        &mut self,
+        pid: Pid,
+        vma: &crate::os::Vma,
+        page: VirtAddr,
+        marked: bool,
+    ) {
         match self.config.swap_readahead_by {
-            SwapReadahead::Cluster => self.cluster_readahead_hit(),
-            SwapReadahead::Vma => {
-                self.log.counters.swap_readahead_hits += 1;
-                // The hit moves the VMA's last fault here, so a reader going on
-                // forward reads on forward.
-                let at = page.0 / self.page_size();
-                if let Some(ra) = self.swap.ra.get_mut(&(pid, vma.start.0)) {
-                    ra.hits += 1;
-                    ra.prev_page = at;
+            SwapReadahead::Cluster => {
+                if marked {
+                    self.cluster_readahead_hit();
                 }
+            }
+            SwapReadahead::Vma => {
+                if marked {
+                    self.log.counters.swap_readahead_hits += 1;
+                }
+                let at = page.0 / self.page_size();
+                let ra = self.swap.ra.entry((pid, vma.start.0)).or_default();
+                ra.hits += u32::from(marked);
+                ra.prev_page = at;
             }
         }
     }
@@ -331,6 +343,28 @@ mod tests {
             cluster * 6 < n && vma * 6 < n,
             "{cluster} and {vma} swap-ins"
         );
+    }
+
+    #[test]
+    fn every_swap_cache_hit_becomes_the_vma_s_last_fault_and_a_marked_one_a_hit() {
+        let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
+        k.config.swap_readahead_by = SwapReadahead::Vma;
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(64 * 4096, Prot::RW)).unwrap();
+        let vma = *k.mm(pid).unwrap().vmas.find(a).unwrap();
+        let key = (pid, vma.start.0);
+        let page = |i: u64| VirtAddr(a.0 + i * 4096);
+        // A page found in the swap cache that was not read ahead (Linux's
+        // `swap_update_readahead` stores the address whatever the flag).
+        k.swap_cache_hit(pid, &vma, page(10), false);
+        let ra = k.swap.ra[&key];
+        assert_eq!((ra.prev_page, ra.hits), (page(10).0 / 4096, 0));
+        assert_eq!(k.log.counters.swap_readahead_hits, 0);
+        // One read ahead counts.
+        k.swap_cache_hit(pid, &vma, page(11), true);
+        let ra = k.swap.ra[&key];
+        assert_eq!((ra.prev_page, ra.hits), (page(11).0 / 4096, 1));
+        assert_eq!(k.log.counters.swap_readahead_hits, 1);
     }
 
     #[test]

@@ -327,9 +327,8 @@ impl Kernel {
         self.reclaim.shadows.prefetch_swap(slot);
         let (pfn, kind) = match self.swap.dev.as_ref().and_then(|s| s.cached(slot)) {
             Some(pfn) => {
-                if self.swap.ra_marked.remove(&pfn.0) {
-                    self.swap_readahead_hit(pid, vma, page);
-                }
+                let marked = self.swap.ra_marked.remove(&pfn.0);
+                self.swap_cache_hit(pid, vma, page, marked);
                 (pfn, crate::os::FaultKind::SwapCache)
             }
             None => {
