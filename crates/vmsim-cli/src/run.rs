@@ -42,8 +42,8 @@ pub struct KernelArgs {
     /// requests), always (never refuse), never (strict accounting).
     #[arg(long, default_value = d::OVERCOMMIT, value_parser = args::overcommit)]
     pub overcommit: Overcommit,
-    /// Swap size (0: none; else a whole number of pages), in a temporary file unless
-    /// --swap-file names one.
+    /// Swap size (0: none; else a whole number of pages, the first a header as in a
+    /// Linux swap file), in a temporary file unless --swap-file names one.
     #[arg(long, default_value = d::SWAP, value_parser = args::size)]
     pub swap: u64,
     /// The swap file: a new path, or a swap file vmsim made before (any other existing

@@ -206,7 +206,8 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
         "user space {mmap_min:#x}..{task_size:#x}; kernel half from {kernel_start:#x}"
     ));
 
-    let swap = if config.swap_bytes >= ps {
+    // A page for the header and one for a slot at least.
+    let swap = if config.swap_bytes >= 2 * ps {
         let d = super::swap::SwapDevice::create(
             config.swap_path.as_deref(),
             config.swap_bytes,
@@ -214,8 +215,8 @@ pub(super) fn boot(spec: MachineSpec, config: KernelConfig) -> Result<Kernel, Bo
             config.swap_force,
         )?;
         log.push(format!(
-            "swap: {} in {} ({} slots)",
-            format_size(d.stats.slots * ps),
+            "swap: {} in {} ({} slots past its header page)",
+            format_size((d.stats.slots + 1) * ps),
             d.path()
                 .map_or("a temporary file".into(), |p| p.display().to_string()),
             d.stats.slots

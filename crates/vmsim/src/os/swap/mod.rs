@@ -266,14 +266,18 @@ fn open_named(p: &Path, page_size: u64, force: bool) -> Result<File, SwapFileErr
 
 impl SwapDevice {
     /// A device of `bytes` (whole pages) in the file `path`, or in a new temporary file.
-    /// An existing `path` is used only if vmsim made it, or if `force`.
+    /// Its first page is the header, as in a Linux swap file of that size, so it has
+    /// a slot fewer than pages (a named file holds the header; a temporary one leaves
+    /// it out). An existing `path` is used only if vmsim made it, or if `force`.
     pub fn create(
         path: Option<&Path>,
         bytes: u64,
         page_size: u64,
         force: bool,
     ) -> Result<SwapDevice, SwapFileError> {
-        let slots = (bytes / page_size).min(u32::MAX as u64 >> 2) as usize;
+        let slots = (bytes / page_size)
+            .saturating_sub(1)
+            .min(u32::MAX as u64 >> 2) as usize;
         let (file, base) = match path {
             Some(p) => (open_named(p, page_size, force)?, page_size),
             None => (open_temporary()?, 0),
@@ -528,7 +532,8 @@ mod tests {
 
     #[test]
     fn pages_go_out_and_come_back_through_a_real_file() {
-        let mut d = SwapDevice::create(None, 4 * 4096, 4096, false).unwrap();
+        // Five pages: a header and four slots.
+        let mut d = SwapDevice::create(None, 5 * 4096, 4096, false).unwrap();
         assert_eq!(d.path(), None, "a temporary file has no name");
         let a = d.alloc().unwrap();
         let b = d.alloc().unwrap();
@@ -544,7 +549,7 @@ mod tests {
         assert_eq!(d.stats.bytes_written, 4096);
         d.put(a);
         assert_eq!(d.stats.used, 1);
-        // Slots never used first, in order; then freed ones, lowest first.
+        // Slots in order; then, the cluster used up, the freed ones, lowest first.
         assert_eq!(d.alloc(), Some(SwapSlot(2)));
         assert_eq!(d.alloc(), Some(SwapSlot(3)));
         d.put(b);
@@ -574,7 +579,7 @@ mod tests {
         assert!(d.read(s, &mut back).unwrap());
         assert_eq!(back, page);
         drop(d);
-        assert_eq!(std::fs::metadata(&ours).unwrap().len(), 5 * 4096);
+        assert_eq!(std::fs::metadata(&ours).unwrap().len(), 4 * 4096);
         assert!(std::fs::read(&ours).unwrap().starts_with(SWAP_SIGNATURE));
         assert!(SwapDevice::create(Some(&ours), 4 * 4096, 4096, false).is_ok());
         // Forced, a foreign file is taken.
@@ -666,7 +671,7 @@ mod tests {
 
     #[test]
     fn a_full_device_says_so() {
-        let mut d = SwapDevice::create(None, 2 * 4096, 4096, false).unwrap();
+        let mut d = SwapDevice::create(None, 3 * 4096, 4096, false).unwrap();
         assert!(d.alloc().is_some() && d.alloc().is_some());
         assert_eq!(d.alloc(), None);
     }
