@@ -374,9 +374,7 @@ impl Kernel {
         // For a read from swap: `swap_zero_ins` before it, and whether it read bytes.
         let (pfn, kind, read) = match cached {
             Some(pfn) => {
-                if self.swap.ra_marked.remove(&pfn.0) {
-                    self.cluster_readahead_hit();
-                }
+                self.swap_cache_hit(pfn, None);
                 // A page whose write reclaim started is waited for
                 // (`folio_wait_writeback`), then leaves the swap cache.
                 self.wait_write(pfn);

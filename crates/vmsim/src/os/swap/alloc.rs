@@ -72,9 +72,10 @@ impl SlotAlloc {
     /// cluster has one.
     pub(super) fn alloc(&mut self, is_free: impl Fn(u32) -> bool) -> Option<u32> {
         if self.next != 0 {
-            let c = self.next / CLUSTER;
+            let c = (self.next / CLUSTER) as u32;
+            // A cluster emptied since is taken from its start.
             let from = if self.count[c as usize] == 0 {
-                c * CLUSTER
+                0
             } else {
                 self.next
             };
@@ -83,30 +84,30 @@ impl SlotAlloc {
             }
         }
         while let Some(c) = self.lists.tail(NONFULL) {
-            if let Some(s) = self.scan(u64::from(c), u64::from(c) * CLUSTER, &is_free) {
+            if let Some(s) = self.scan(c, 0, &is_free) {
                 return Some(s);
             }
         }
         for l in [FREE, FRAG] {
-            if let Some(c) = self.lists.tail(l) {
-                if let Some(s) = self.scan(u64::from(c), u64::from(c) * CLUSTER, &is_free) {
-                    return Some(s);
-                }
+            if let Some(s) = self.lists.tail(l).and_then(|c| self.scan(c, 0, &is_free)) {
+                return Some(s);
             }
         }
         None
     }
 
-    /// Takes the first free slot of cluster `c` at or after offset `from`; then the
-    /// cluster goes on the list its count says, and the next slot is looked for after
-    /// this one (Linux's `alloc_swap_scan_cluster` and `relocate_cluster`).
-    fn scan(&mut self, c: u64, from: u64, is_free: &impl Fn(u32) -> bool) -> Option<u32> {
-        let end = ((c + 1) * CLUSTER).min(self.max);
+    /// Takes the first free slot of cluster `c` at or after offset `from` (0: from the
+    /// cluster's start); then the cluster goes on the list its count says, and the
+    /// next slot is looked for after this one (Linux's `alloc_swap_scan_cluster` and
+    /// `relocate_cluster`).
+    fn scan(&mut self, c: u32, from: u64, is_free: &impl Fn(u32) -> bool) -> Option<u32> {
+        let start = u64::from(c) * CLUSTER;
+        let end = (start + CLUSTER).min(self.max);
         let ci = c as usize;
         self.next = 0;
         let mut found = None;
         if u64::from(self.count[ci]) < CLUSTER {
-            for off in from.max(1)..end {
+            for off in from.max(start).max(1)..end {
                 let slot = (off - 1) as u32;
                 if is_free(slot) {
                     self.count[ci] += 1;
@@ -118,7 +119,7 @@ impl SlotAlloc {
                 }
             }
         }
-        self.relocate(c as u32);
+        self.relocate(c);
         found
     }
 
@@ -193,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_device_says_so_and_an_emptied_cluster_is_taken_again() {
+    fn a_full_device_says_so_and_a_slot_freed_is_taken_again() {
         let n = 2 * CLUSTER - 1;
         let mut a = SlotAlloc::new(n);
         let mut used = vec![false; n as usize];

@@ -349,9 +349,8 @@ impl SwapDevice {
         self.alloc.next_hint().map(SwapSlot)
     }
 
-    /// Hints the host to cache `slot`'s state: once every slot has been used, freed
-    /// slots are handed out again lowest first, scattered, each a miss unless fetched
-    /// early.
+    /// Hints the host to cache `slot`'s state: once slots are freed, pages going out
+    /// fill the holes, scattered over the device, each a miss unless fetched early.
     #[inline]
     pub fn prefetch_slot(&self, slot: SwapSlot) {
         crate::hw::ram::prefetch_at(&self.slots, slot.0 as usize);

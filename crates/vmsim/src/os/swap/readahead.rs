@@ -94,41 +94,31 @@ impl Kernel {
         }
     }
 
-    /// A fault by `pid` at `page` (in `vma`) found its page in the swap cache, read
-    /// ahead (`marked`) or not (Linux's `swap_update_readahead`). Under
-    /// [`SwapReadahead::Vma`] every such fault becomes the VMA's last one, so a reader
-    /// going on past pages still cached reads on from where it is; a page read ahead
-    /// also counts a hit toward the next window.
-    pub(super) fn swap_cache_hit(
+    /// A fault found its page in the swap cache, in frame `pfn`, read ahead or not
+    /// (Linux's `swap_update_readahead`); `fault` is who faulted where, in which VMA
+    /// (`None` for shared memory, which Linux counts for the machine). The page's
+    /// readahead mark goes, and a marked page counts as a hit toward the next window:
+    /// the VMA's under [`SwapReadahead::Vma`], the machine's otherwise. Under
+    /// [`SwapReadahead::Vma`] every such fault also becomes the VMA's last one, so a
+    /// reader going on past pages still cached reads on from where it is.
+    pub(in crate::os) fn swap_cache_hit(
         &mut self,
-        pid: Pid,
-        vma: &crate::os::Vma,
-        page: VirtAddr,
-        marked: bool,
+        pfn: crate::addr::Pfn,
+        fault: Option<(Pid, &crate::os::Vma, VirtAddr)>,
     ) {
-        match self.config.swap_readahead_by {
-            SwapReadahead::Cluster => {
-                if marked {
-                    self.cluster_readahead_hit();
-                }
-            }
-            SwapReadahead::Vma => {
-                if marked {
-                    self.log.counters.swap_readahead_hits += 1;
-                }
+        let marked = self.swap.ra_marked.remove(&pfn.0);
+        if marked {
+            self.log.counters.swap_readahead_hits += 1;
+        }
+        match (self.config.swap_readahead_by, fault) {
+            (SwapReadahead::Vma, Some((pid, vma, page))) => {
                 let at = page.0 / self.page_size();
                 let ra = self.swap.ra.entry((pid, vma.start.0)).or_default();
                 ra.hits += u32::from(marked);
                 ra.prev_page = at;
             }
+            _ => self.swap.cluster.hits += u32::from(marked),
         }
-    }
-
-    /// A fault found a page [`SwapReadahead::Cluster`] read ahead: counted, and
-    /// remembered for the next window.
-    pub(in crate::os) fn cluster_readahead_hit(&mut self) {
-        self.log.counters.swap_readahead_hits += 1;
-        self.swap.cluster.hits += 1;
     }
 
     /// [`SwapReadahead::Cluster`], as Linux's `swap_cluster_readahead` does it: the
@@ -356,15 +346,19 @@ mod tests {
         let page = |i: u64| VirtAddr(a.0 + i * 4096);
         // A page found in the swap cache that was not read ahead (Linux's
         // `swap_update_readahead` stores the address whatever the flag).
-        k.swap_cache_hit(pid, &vma, page(10), false);
+        let pfn = Pfn(1234);
+        k.swap_cache_hit(pfn, Some((pid, &vma, page(10))));
         let ra = k.swap.ra[&key];
         assert_eq!((ra.prev_page, ra.hits), (page(10).0 / 4096, 0));
         assert_eq!(k.log.counters.swap_readahead_hits, 0);
-        // One read ahead counts.
-        k.swap_cache_hit(pid, &vma, page(11), true);
+        // One read ahead counts, once.
+        k.swap.ra_marked.insert(pfn.0);
+        k.swap_cache_hit(pfn, Some((pid, &vma, page(11))));
         let ra = k.swap.ra[&key];
         assert_eq!((ra.prev_page, ra.hits), (page(11).0 / 4096, 1));
         assert_eq!(k.log.counters.swap_readahead_hits, 1);
+        assert!(!k.swap.ra_marked.contains(&pfn.0), "the mark is gone");
+        assert_eq!(k.swap.cluster.hits, 0, "the VMA's hit, not the machine's");
     }
 
     #[test]

@@ -327,8 +327,7 @@ impl Kernel {
         self.reclaim.shadows.prefetch_swap(slot);
         let (pfn, kind) = match self.swap.dev.as_ref().and_then(|s| s.cached(slot)) {
             Some(pfn) => {
-                let marked = self.swap.ra_marked.remove(&pfn.0);
-                self.swap_cache_hit(pid, vma, page, marked);
+                self.swap_cache_hit(pfn, Some((pid, vma, page)));
                 (pfn, crate::os::FaultKind::SwapCache)
             }
             None => {
