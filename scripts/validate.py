@@ -181,6 +181,16 @@ def size_arg(text):
     return n
 
 
+def seconds_arg(text):
+    try:
+        x = float(text)
+    except ValueError:
+        x = None
+    if x is None or not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number of seconds above 0 (e.g. 600, 0.5)")
+    return x
+
+
 def fmt_size(n):
     """Bytes -> the shortest exact IEC string ('32MiB'), as vmsim and people read it."""
     for unit, mult in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
@@ -662,10 +672,11 @@ def show_tail(path, lines=30):
 
 
 def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=None, vmsim_args=(),
-              keep_as=None):
+              keep_as=None, limit=None):
     """Records the program and replays it; vmsim_args go to `vmsim run` after the
     harness's own flags. keep_as: a path without suffix where the recording (.vmb) and
-    vmsim's report (.json) are kept."""
+    vmsim's report (.json) are kept. limit: the seconds the recording and the replay
+    may each take (None: no limit)."""
     trace = os.path.join(work, "prog.vmb")
     record = [vmsim, "record", "-o", trace, "--", path, *argv[1:]]
     replay = [vmsim, "run", trace, "--json", "--swap", fmt_size(swap), "--policy", "two-list",
@@ -685,8 +696,8 @@ def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=Non
     err = os.path.join(work, "record.stderr")
     t0 = time.monotonic()
     with open(err, "wb") as e:
-        p = subprocess.run(record, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=e)
+        p = run_limited(record, limit, "vmsim record", cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                        stderr=e)
     record_seconds = time.monotonic() - t0
     with open(err, errors="replace") as f:
         text = f.read()
@@ -698,7 +709,7 @@ def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=Non
     if untraced:
         warn(f"vmsim record: {untraced.group(1)} exec(s) ran untraced")
     out = os.path.join(work, "run.json")
-    values, replay_seconds = replay_vmsim(replay, out, err)
+    values, replay_seconds = replay_vmsim(replay, out, err, limit)
     if keep_as is not None:
         for src, suffix in ((trace, ".vmb"), (out, ".json")):
             try:
@@ -716,13 +727,48 @@ def run_vmsim(vmsim, path, argv, memory_max, swap, thp, cwd, env, work, cpus=Non
     }
 
 
-def replay_vmsim(replay, out, err):
+def run_limited(argv, limit, what, **kw):
+    """Runs argv (stdin from /dev/null) in a session of its own, for at most `limit`
+    seconds (None: no limit). Past it, everything the command started (QEMU under
+    `vmsim record`, the program it records) is killed, and Fail says what ran out of
+    time."""
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+    try:
+        p.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+        raise Fail(f"`{what}` did not finish within {limit:g} s and was stopped "
+                   f"(raise the limit with --record-timeout)", 4)
+    except BaseException:
+        # Interrupted: nothing the command started outlives the harness.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
+    return p
+
+
+def record_limit(args, native_seconds):
+    """The seconds `vmsim record` and `vmsim run` may each take for a program whose
+    slowest native run took `native_seconds`: --record-timeout, else 60 times that run
+    and at least 300 s (QEMU runs a program 10 to 50 times slower)."""
+    if args.record_timeout is not None:
+        return args.record_timeout
+    return max(300.0, 60.0 * (native_seconds or 0.0))
+
+
+def replay_vmsim(replay, out, err, limit=None):
     """Runs `vmsim run ... --json` (the command `replay`) with its report in `out` and
-    its stderr in `err`; returns the counters by name and the seconds it took."""
+    its stderr in `err`, for at most `limit` seconds; returns the counters by name and
+    the seconds it took."""
     log(f"  $ {shlex.join(replay)}")
     t0 = time.monotonic()
     with open(out, "wb") as o, open(err, "wb") as e:
-        p = subprocess.run(replay, stdin=subprocess.DEVNULL, stdout=o, stderr=e)
+        p = run_limited(replay, limit, "vmsim run", stdout=o, stderr=e)
     replay_seconds = time.monotonic() - t0
     if p.returncode != 0:
         hint = ""
@@ -917,12 +963,14 @@ def newcomers(before, now, me):
 
 
 def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, timeout=600,
-             thp=None, cpus=None, vmsim_args=(), keep_as=None):
+             thp=None, cpus=None, vmsim_args=(), keep_as=None, record_limit=None):
     """Measures argv natively and in vmsim (vmsim None: Linux alone); returns everything
     as a dict. thp: the THP mode named for the program, which makes it a THP program;
     None runs it in the machine's mode. cpus: the CPUs vmsim replays it on, which
     judges its TLB shootdowns too; without it vmsim replays on this machine's CPUs
-    (`machine_cpus`), as many as the native runs had."""
+    (`machine_cpus`), as many as the native runs had. timeout: the seconds a native run
+    may take before it is killed; record_limit: a function of the slowest native run's
+    seconds giving those the recording and the replay may each take (None: no limit)."""
     if cpus is not None and cpus > (os.cpu_count() or 1):
         raise ThpFail(f"cpus = {cpus}: this machine has {os.cpu_count()} CPUs, and Linux's shootdowns "
                       f"depend on how many run the program")
@@ -975,8 +1023,10 @@ def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, ti
                  "storage (record on a quiet machine)")
         work = tempfile.mkdtemp(prefix="vmsim-validate-")
         try:
+            slowest = max(r["seconds"] for r in result["native"]["runs"]) if runs else 0.0
+            limit = None if record_limit is None else record_limit(slowest)
             result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, mode, cwd, env, work,
-                                        cpus or machine_cpus(), vmsim_args, keep_as)
+                                        cpus or machine_cpus(), vmsim_args, keep_as, limit)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         vm_values = result["vmsim"]["values"]
@@ -1067,7 +1117,8 @@ def cmd_run(args):
             f"{'; Linux only' if vmsim is None else ''}")
         keep_as = None if args.keep is None else os.path.join(args.keep, os.path.basename(argv[0]))
         result = validate(native, vmsim, argv, args.memory_max, args.swap, args.runs, thp=args.thp,
-                          cpus=args.cpus, vmsim_args=args.vmsim_args, keep_as=keep_as)
+                          cpus=args.cpus, vmsim_args=args.vmsim_args, keep_as=keep_as,
+                          timeout=args.timeout, record_limit=lambda s: record_limit(args, s))
     log()
     print_table(result["counters"], args.runs)
     if result["exit_statuses"] != [0]:
@@ -1340,7 +1391,8 @@ def cmd_corpus(args):
                     keep_as = None if args.keep is None else os.path.join(args.keep, e["name"])
                     res = validate(native, vmsim, argv, e["memory_max_bytes"], args.swap, args.runs,
                                    cwd=tmp, env=env, thp=thp, cpus=e.get("cpus"),
-                                   vmsim_args=args.vmsim_args, keep_as=keep_as)
+                                   vmsim_args=args.vmsim_args, keep_as=keep_as, timeout=args.timeout,
+                                   record_limit=lambda s: record_limit(args, s))
                     if res["exit_statuses"] != [0]:
                         warn(f"{e['name']}: native exit status {res['exit_statuses']}, want 0")
                         res["error"] = f"native exit status {res['exit_statuses']}"
@@ -1463,8 +1515,9 @@ def cmd_replay(args):
             replay = shlex.split(res["vmsim"]["commands"][1])
             replay[0], replay[2] = vmsim, trace
             replay = with_replay_cpus(replay, res, args.vmsim_args)
+            slowest = max((r.get("seconds") or 0.0 for r in res["native"]["runs"]), default=0.0)
             values, seconds = replay_vmsim(replay, os.path.join(work, "run.json"),
-                                           os.path.join(work, "run.stderr"))
+                                           os.path.join(work, "run.stderr"), record_limit(args, slowest))
             rows = compare(res["native"]["runs"], values, thp is not None, res.get("cpus") is not None)
             new = dict(res, counters=rows, ok=all(r["ok"] for r in rows if "ok" in r))
             new["vmsim"] = dict(res["vmsim"], values=values, replay_seconds=round(seconds, 3),
@@ -1511,7 +1564,16 @@ def main():
         p.add_argument("--keep", metavar="DIR",
                        help="keep each recording and vmsim's report in DIR (new or empty) as NAME.vmb "
                             "and NAME.json, for `replay`")
+        p.add_argument("--timeout", type=seconds_arg, default=600.0, metavar="SECONDS",
+                       help="kill a native run that takes longer (default 600)")
+        record_timeout(p)
         vmsim_args(p)
+
+    def record_timeout(p):
+        p.add_argument("--record-timeout", type=seconds_arg, metavar="SECONDS",
+                       help="stop `vmsim record` or `vmsim run` if either takes longer, and report the "
+                            "program as not measured (default: 60 times its slowest native run, at "
+                            "least 300)")
 
     def vmsim_args(p):
         p.add_argument("--vmsim-args", metavar="ARGS", type=vmsim_args_arg, default=[],
@@ -1546,6 +1608,7 @@ def main():
     rp.add_argument("--write-doc", metavar="DOC",
                     help="rewrite DOC's table section with the replayed results (needs a file "
                          "`corpus --json` wrote)")
+    record_timeout(rp)
     vmsim_args(rp)
     args = ap.parse_args()
     if getattr(args, "runs", 1) < 1:

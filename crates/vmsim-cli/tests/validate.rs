@@ -278,3 +278,65 @@ print(len(v.processes()) > 0)
     // again by another program are not.
     assert_eq!(got, "['/usr/bin/cargo', '/usr/bin/vim']\n[]\nTrue\n");
 }
+
+#[test]
+fn a_replay_that_runs_past_its_time_limit_is_stopped_with_all_it_started() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = scenario_minflt();
+    let (keep, json) = measured("slow", [m, m, m]);
+    // A stand-in for vmsim that hangs, and starts a process of its own that would
+    // outlive it (as `vmsim record` starts QEMU).
+    let pid_file = keep.join("child.pid");
+    let fake = keep.join("vmsim-hangs");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nsleep 60 &\necho $! > {}\nwait\n",
+            s(&pid_file)
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let started = std::time::Instant::now();
+    let (code, out) = validate(&[
+        "replay",
+        s(&json),
+        "--keep",
+        s(&keep),
+        "--vmsim",
+        s(&fake),
+        "--record-timeout",
+        "0.5",
+    ]);
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("`vmsim run` did not finish within 0.5 s and was stopped"),
+        "{out}"
+    );
+    assert!(out.contains("--record-timeout"), "{out}");
+    assert!(started.elapsed().as_secs() < 30, "it waited for the stand-in");
+    // The stand-in's own child went with it.
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    let gone = (0..40).any(|_| {
+        let alive = std::fs::read_to_string(&stat)
+            .is_ok_and(|st| !st.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'));
+        if alive {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        !alive
+    });
+    assert!(gone, "the stand-in's child still runs: {stat}");
+
+    // A limit that is not a number of seconds is refused before anything runs.
+    let (code, out) = validate(&[
+        "replay",
+        s(&json),
+        "--keep",
+        s(&keep),
+        "--record-timeout",
+        "0",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("`0` is not a number of seconds above 0"), "{out}");
+}
