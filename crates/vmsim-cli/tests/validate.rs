@@ -290,10 +290,7 @@ fn a_replay_that_runs_past_its_time_limit_is_stopped_with_all_it_started() {
     let fake = keep.join("vmsim-hangs");
     std::fs::write(
         &fake,
-        format!(
-            "#!/bin/sh\nsleep 60 &\necho $! > {}\nwait\n",
-            s(&pid_file)
-        ),
+        format!("#!/bin/sh\nsleep 60 &\necho $! > {}\nwait\n", s(&pid_file)),
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -314,13 +311,21 @@ fn a_replay_that_runs_past_its_time_limit_is_stopped_with_all_it_started() {
         "{out}"
     );
     assert!(out.contains("--record-timeout"), "{out}");
-    assert!(started.elapsed().as_secs() < 30, "it waited for the stand-in");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "it waited for the stand-in"
+    );
     // The stand-in's own child went with it.
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let stat = format!("/proc/{}/stat", pid.trim());
     let gone = (0..40).any(|_| {
-        let alive = std::fs::read_to_string(&stat)
-            .is_ok_and(|st| !st.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'));
+        let alive = std::fs::read_to_string(&stat).is_ok_and(|st| {
+            !st.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        });
         if alive {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -338,5 +343,8 @@ fn a_replay_that_runs_past_its_time_limit_is_stopped_with_all_it_started() {
         "0",
     ]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("`0` is not a number of seconds above 0"), "{out}");
+    assert!(
+        out.contains("`0` is not a number of seconds above 0"),
+        "{out}"
+    );
 }

@@ -81,6 +81,9 @@ pub enum RunError {
     /// The swap file cannot be written.
     #[error("--swap-file: {0}")]
     SwapFile(#[source] OutputError),
+    /// The swap file failed during the run.
+    #[error(transparent)]
+    Swap(#[from] crate::os::swap::SwapFileError),
     /// A short trace told step by step could not be read.
     #[error("{path}")]
     ShortTrace {
@@ -616,6 +619,9 @@ pub fn replay(
         sim.run(&mut reader, progress)?;
         (sim.stats.clone(), std::mem::take(&mut sim.rows))
     };
+    if let Some(e) = k.take_swap_failure() {
+        return Err(e.into());
+    }
     Ok(Replay {
         kernel: k,
         stats,
@@ -676,6 +682,9 @@ pub fn execute(c: RunConfig, progress: &mut dyn FnMut(u64)) -> Result<Report, Ru
         Workload::Server(params) => {
             let mut k = Kernel::try_boot(c.spec, c.kernel)?;
             let layout = try_run_server_with(&mut k, c.accesses, c.seed, *params)?;
+            if let Some(e) = k.take_swap_failure() {
+                return Err(e.into());
+            }
             let hw = HwStats::from_machine(k.machine());
             let kernel = KernelStats::from_kernel(&k);
             let head = RunSummary::from_kernel(&k, hw.accesses);
@@ -759,6 +768,9 @@ pub fn execute(c: RunConfig, progress: &mut dyn FnMut(u64)) -> Result<Report, Ru
                 }
                 _ => unreachable!(),
             };
+            if let Some(e) = k.take_swap_failure() {
+                return Err(e.into());
+            }
             // The headline counters every run reports, beside the allocator's or
             // collector's.
             let hw = HwStats::from_machine(k.machine());

@@ -740,6 +740,13 @@ impl Kernel {
         self.swap.dev.as_ref().map(|s| &s.stats)
     }
 
+    /// The first write or read of the swap file that failed during the run, taken
+    /// (a run that has one cannot be trusted: the page was kept, or came back as
+    /// zeros).
+    pub fn take_swap_failure(&mut self) -> Option<swap::SwapFileError> {
+        self.swap.failed.take()
+    }
+
     /// The named swap file, if there is swap in one (a temporary file has no name).
     pub fn swap_path(&self) -> Option<&std::path::Path> {
         self.swap.dev.as_ref().and_then(|s| s.path())

@@ -82,6 +82,20 @@ pub enum SwapFileError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// A page could not be written to its slot or read back during the run: the
+    /// simulated page would be lost (or come back as zeros), so the run's counts
+    /// cannot be trusted.
+    #[error("swap file {path}: could not {op} slot {slot} ({source}); the run's counts are not trustworthy")]
+    Transfer {
+        /// The file.
+        path: String,
+        /// `write` or `read`.
+        op: &'static str,
+        /// The slot.
+        slot: u32,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }
 
 /// Swap as the kernel holds it: the device (with its swap cache), if there is one,
@@ -102,6 +116,8 @@ pub(super) struct Swap {
     /// The trace marks the pages that hold bytes other than zeros (a `values` event):
     /// an unmarked page goes out as a page of zeros.
     pub(super) zero_marks: bool,
+    /// The first write or read of the device that failed, for the run to report.
+    pub(super) failed: Option<SwapFileError>,
 }
 
 /// One VMA's swap readahead state: the last swap fault's page, the window it read and
@@ -126,7 +142,32 @@ impl Swap {
             cluster: Default::default(),
             ra_marked: FxHashSet::default(),
             zero_marks: false,
+            failed: None,
         }
+    }
+
+    /// Notes that `op` (`write` or `read`) of `slot` failed with `source`, unless an
+    /// earlier failure is noted already (the first is the one to fix).
+    pub(super) fn note_failure(
+        &mut self,
+        op: &'static str,
+        slot: SwapSlot,
+        source: std::io::Error,
+    ) {
+        if self.failed.is_some() {
+            return;
+        }
+        let path = self
+            .dev
+            .as_ref()
+            .and_then(|d| d.path())
+            .map_or("(temporary)".into(), |p| p.display().to_string());
+        self.failed = Some(SwapFileError::Transfer {
+            path,
+            op,
+            slot: slot.0,
+            source,
+        });
     }
 }
 
@@ -315,6 +356,13 @@ impl SwapDevice {
         f(&mut st);
         *w = st.pack();
         st
+    }
+
+    /// Swaps the file for one open read-only on a file of nothing, so that every
+    /// write fails and every read finds no bytes (tests of what a failing disk does).
+    #[cfg(test)]
+    pub(crate) fn break_file(&mut self) {
+        self.file = File::open("/dev/null").expect("/dev/null");
     }
 
     /// Number of slots.

@@ -178,7 +178,10 @@ impl Kernel {
                 let mut buf = vec![0u8; ps];
                 match s.read(slot, &mut buf) {
                     Ok(_) => read = Some(buf),
-                    Err(_) => self.log.counters.swap_errors += 1,
+                    Err(e) => {
+                        self.log.counters.swap_errors += 1;
+                        self.swap.note_failure("read", slot, e);
+                    }
                 }
             } else {
                 s.note_zero_read();
@@ -238,12 +241,13 @@ impl Kernel {
         let data = self.machine.ram.frame_contents(pfn.0);
         let zero = self.is_zero_page(pfn, data);
         let swap = self.swap.dev.as_mut()?;
-        if swap.write(slot, data.filter(|_| !zero)).is_err() {
+        if let Err(e) = swap.write(slot, data.filter(|_| !zero)) {
             if fresh {
                 swap.get(slot);
                 swap.put(slot);
             }
             self.log.counters.swap_errors += 1;
+            self.swap.note_failure("write", slot, e);
             return None;
         }
         swap.set_zero(slot, zero);
@@ -441,6 +445,52 @@ mod tests {
             assert_eq!(k.swap_stats().unwrap().used, 0, "{policy:?}: slots freed");
             assert_eq!(k.frame_baseline(), base, "{policy:?}");
         }
+    }
+
+    #[test]
+    fn a_swap_file_that_fails_is_reported_not_taken_for_a_full_device() {
+        // Every write fails: the first failure is kept for the run to report, with the
+        // slot and the system's reason; no page went out, and the slot tried is free.
+        let mut k = boot_small(2 << 20, 8 << 20, ReclaimPolicy::TwoList);
+        k.swap.dev.as_mut().unwrap().break_file();
+        let pid = spawn(&mut k);
+        let n = 1024u64;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        for i in 0..n {
+            if k.write_u64(pid, VirtAddr(a.0 + i * 4096), i + 1).is_err() {
+                break;
+            }
+        }
+        assert!(k.log.counters.swap_errors > 0);
+        assert_eq!(k.log.counters.swap_outs, 0);
+        let e = k.take_swap_failure().expect("the failure is kept");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("swap file (temporary): could not write slot "),
+            "{text}"
+        );
+        assert!(text.contains("not trustworthy"), "{text}");
+        assert!(k.take_swap_failure().is_none(), "taken once");
+        assert_eq!(
+            k.swap_stats().unwrap().used,
+            0,
+            "no slot kept by a failed write"
+        );
+
+        // A read that fails: the device is broken after the pages went out.
+        let mut k = boot_small(2 << 20, 8 << 20, ReclaimPolicy::TwoList);
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        for i in 0..n {
+            k.write_u64(pid, VirtAddr(a.0 + i * 4096), i + 1).unwrap();
+        }
+        assert!(k.log.counters.swap_outs > 0);
+        k.swap.dev.as_mut().unwrap().break_file();
+        for i in 0..n {
+            let _ = k.read_u64(pid, VirtAddr(a.0 + i * 4096));
+        }
+        let e = k.take_swap_failure().expect("a read failed").to_string();
+        assert!(e.contains("could not read slot"), "{e}");
     }
 
     #[test]
