@@ -963,13 +963,13 @@ def newcomers(before, now, me):
 
 
 def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, timeout=600,
-             thp=None, cpus=None, vmsim_args=(), keep_as=None, record_limit=None):
+             thp=None, cpus=None, vmsim_args=(), keep_as=None, vmsim_limit=None):
     """Measures argv natively and in vmsim (vmsim None: Linux alone); returns everything
     as a dict. thp: the THP mode named for the program, which makes it a THP program;
     None runs it in the machine's mode. cpus: the CPUs vmsim replays it on, which
     judges its TLB shootdowns too; without it vmsim replays on this machine's CPUs
     (`machine_cpus`), as many as the native runs had. timeout: the seconds a native run
-    may take before it is killed; record_limit: a function of the slowest native run's
+    may take before it is killed; vmsim_limit: a function of the slowest native run's
     seconds giving those the recording and the replay may each take (None: no limit)."""
     if cpus is not None and cpus > (os.cpu_count() or 1):
         raise ThpFail(f"cpus = {cpus}: this machine has {os.cpu_count()} CPUs, and Linux's shootdowns "
@@ -1024,7 +1024,7 @@ def validate(native, vmsim, argv, memory_max, swap, runs, cwd=None, env=None, ti
         work = tempfile.mkdtemp(prefix="vmsim-validate-")
         try:
             slowest = max(r["seconds"] for r in result["native"]["runs"]) if runs else 0.0
-            limit = None if record_limit is None else record_limit(slowest)
+            limit = None if vmsim_limit is None else vmsim_limit(slowest)
             result["vmsim"] = run_vmsim(vmsim, path, argv, memory_max, swap, mode, cwd, env, work,
                                         cpus or machine_cpus(), vmsim_args, keep_as, limit)
         finally:
@@ -1118,7 +1118,7 @@ def cmd_run(args):
         keep_as = None if args.keep is None else os.path.join(args.keep, os.path.basename(argv[0]))
         result = validate(native, vmsim, argv, args.memory_max, args.swap, args.runs, thp=args.thp,
                           cpus=args.cpus, vmsim_args=args.vmsim_args, keep_as=keep_as,
-                          timeout=args.timeout, record_limit=lambda s: record_limit(args, s))
+                          timeout=args.timeout, vmsim_limit=lambda s: record_limit(args, s))
     log()
     print_table(result["counters"], args.runs)
     if result["exit_statuses"] != [0]:
@@ -1392,7 +1392,7 @@ def cmd_corpus(args):
                     res = validate(native, vmsim, argv, e["memory_max_bytes"], args.swap, args.runs,
                                    cwd=tmp, env=env, thp=thp, cpus=e.get("cpus"),
                                    vmsim_args=args.vmsim_args, keep_as=keep_as, timeout=args.timeout,
-                                   record_limit=lambda s: record_limit(args, s))
+                                   vmsim_limit=lambda s: record_limit(args, s))
                     if res["exit_statuses"] != [0]:
                         warn(f"{e['name']}: native exit status {res['exit_statuses']}, want 0")
                         res["error"] = f"native exit status {res['exit_statuses']}"
