@@ -295,16 +295,12 @@ fn a_replay_that_runs_past_its_time_limit_is_stopped_with_all_it_started() {
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let started = std::time::Instant::now();
-    let (code, out) = validate(&[
-        "replay",
-        s(&json),
-        "--keep",
-        s(&keep),
-        "--vmsim",
-        s(&fake),
-        "--record-timeout",
-        "0.5",
-    ]);
+    // The last `--vmsim` given is the one the harness runs.
+    let (code, out) = replay(
+        &json,
+        &keep,
+        &["--vmsim", s(&fake), "--record-timeout", "0.5"],
+    );
     assert_eq!(code, 4, "{out}");
     assert!(
         out.contains("`vmsim run` did not finish within 0.5 s and was stopped"),
@@ -334,14 +330,7 @@ fn a_replay_that_runs_past_its_time_limit_is_stopped_with_all_it_started() {
     assert!(gone, "the stand-in's child still runs: {stat}");
 
     // A limit that is not a number of seconds is refused before anything runs.
-    let (code, out) = validate(&[
-        "replay",
-        s(&json),
-        "--keep",
-        s(&keep),
-        "--record-timeout",
-        "0",
-    ]);
+    let (code, out) = replay(&json, &keep, &["--record-timeout", "0"]);
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("`0` is not a number of seconds above 0"),
