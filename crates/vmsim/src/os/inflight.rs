@@ -1,6 +1,6 @@
-//! Reads in flight: storage takes time, and a page-cache folio is locked from the
-//! moment its read is queued until the read completes, as Linux's folios are
-//! (`PG_locked`, not yet `PG_uptodate`).
+//! Reads in flight: storage takes time, and a page-cache folio, or a page a swap fault
+//! reads ahead, is locked from the moment its read is queued until the read
+//! completes, as Linux's folios are (`PG_locked`, not yet `PG_uptodate`).
 //!
 //! - **The clock** is the program's: the simulated CPU's cycles at its clock rate
 //!   (which include a swap-in's storage time) plus the time processes waited on
@@ -409,6 +409,15 @@ impl Kernel {
         self.inflight.done.insert(pfn.0, u64::MAX);
     }
 
+    /// Unlocks frame `pfn`, locked by [`Kernel::lock_for_read`], when its read
+    /// completes at `done` (nothing if it was forgotten meanwhile: its frame left the
+    /// cache).
+    pub(super) fn unlock_read_at(&mut self, pfn: Pfn, done: u64) {
+        if let Some(t) = self.inflight.done.get_mut(&pfn.0) {
+            *t = done;
+        }
+    }
+
     /// Whether `pfn`'s read is still in flight at `now`.
     pub(super) fn reading_at(&self, pfn: Pfn, now: u64) -> bool {
         self.inflight.done.get(&pfn.0).is_some_and(|&t| t > now)
@@ -475,7 +484,7 @@ impl Kernel {
         self.inflight.waited += ns;
     }
 
-    /// Forgets `pfn`'s read (its frame leaves the page cache).
+    /// Forgets `pfn`'s read (its frame leaves the page cache or the swap cache).
     pub(super) fn forget_read(&mut self, pfn: Pfn) {
         self.inflight.done.remove(&pfn.0);
     }

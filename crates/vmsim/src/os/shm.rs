@@ -379,6 +379,8 @@ impl Kernel {
                 // (`folio_wait_writeback`), then leaves the swap cache.
                 self.wait_write(pfn);
                 self.forget_write(pfn);
+                // Read ahead and still in flight: it waits for that too.
+                self.wait_read(pfn);
                 if self.frames.kind(pfn) != FrameKind::Shm {
                     // Read ahead as anonymous memory: its charge moves with it.
                     let stat = self.group_of_frame(pfn);

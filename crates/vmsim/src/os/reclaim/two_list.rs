@@ -471,9 +471,14 @@ impl Kernel {
                             // its bytes).
                             written += (self.log.counters.swap_outs > outs) as u64;
                         }
+                        None if self.reclaim.pinned.contains(&pfn) => {
+                            // A fault holds it (locked, on Linux): kept where it goes
+                            // back, as `shrink_folio_list` keeps a folio it cannot
+                            // lock, not activated.
+                            self.reclaim.lists.move_to_head(lru, pfn.0 as u32);
+                        }
                         None => {
-                            // It cannot go now (no swap slot, a fault holds it): keep
-                            // it active.
+                            // It cannot go now (no swap slot): keep it active.
                             self.activate(pfn);
                         }
                     }
@@ -639,6 +644,32 @@ mod tests {
                 assert!(left > 0, "the first batch's write came first");
             }
         }
+    }
+
+    #[test]
+    fn a_page_a_fault_holds_is_passed_over_and_kept_inactive() {
+        // Linux's reclaim cannot lock a folio a fault holds (locked for its read) and
+        // keeps it on the inactive list; activating it would grow the active list
+        // with pages nobody used twice.
+        let mut k = boot_with("x86-64", |c| {
+            c.reclaim = ReclaimPolicy::TwoList;
+            c.swap_bytes = 64 << 20;
+        });
+        let pid = spawn(&mut k);
+        let n = 16;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        let total = k.reclaim.lists.len(INACTIVE);
+        // The first pass clears the Accessed bits; the second would take every page.
+        k.shrink_inactive(INACTIVE, total, Scope::Global, 0);
+        let held = k.reclaim.lists.tail(INACTIVE).unwrap();
+        k.reclaim.pinned.push(Pfn(held as u64));
+        let activations = k.log.counters.activations;
+        k.shrink_inactive(INACTIVE, total, Scope::Global, 0);
+        k.reclaim.pinned.pop();
+        assert_eq!(k.reclaim.lists.list_of(held), Some(INACTIVE));
+        assert_eq!(k.log.counters.activations, activations);
+        assert!(k.log.counters.swap_outs > 0, "the others went");
     }
 
     #[test]

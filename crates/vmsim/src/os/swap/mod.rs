@@ -113,6 +113,9 @@ pub(super) struct Swap {
     cluster: readahead::ClusterReadahead,
     /// Swap-cache frames read ahead and not yet found by a fault (`PG_readahead`).
     pub(super) ra_marked: FxHashSet<u64>,
+    /// The frames read ahead for the swap fault in progress, locked until its window's
+    /// read is sent ([`Kernel::read_swap_window`]).
+    pub(super) window: Vec<crate::addr::Pfn>,
     /// The trace marks the pages that hold bytes other than zeros (a `values` event):
     /// an unmarked page goes out as a page of zeros.
     pub(super) zero_marks: bool,
@@ -141,6 +144,7 @@ impl Swap {
             ra: FxHashMap::default(),
             cluster: Default::default(),
             ra_marked: FxHashSet::default(),
+            window: Vec::new(),
             zero_marks: false,
             failed: None,
         }

@@ -189,6 +189,9 @@ impl Kernel {
             return Some(false);
         }
         self.read_into_cache(slot, pfn);
+        // Locked until the window's read is sent and done: reclaim passes over it.
+        self.lock_for_read(pfn);
+        self.swap.window.push(pfn);
         self.swap.ra_marked.insert(pfn.0);
         self.log.counters.swap_readahead += 1;
         Some(true)
@@ -387,6 +390,39 @@ mod tests {
             .filter(|&s| dev(&k).cached(SwapSlot(s)).is_some())
             .collect();
         assert_eq!(cached, (8..15).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn pages_read_ahead_are_not_reclaimed_to_make_room_for_the_rest_of_their_window() {
+        // A group so small that finding each frame of a window reclaims, and its
+        // inactive list holds little more than the window: the pages read ahead are
+        // locked until their read is sent and done, as Linux's are, so reclaim takes
+        // other pages and a reader going through them in order finds every one.
+        for limit in [24u64, 32, 48] {
+            let mut k = boot_with("x86-64", |c| {
+                c.memory_max = Some(limit * 4096);
+                c.swap_bytes = 16 << 20;
+                c.reclaim = ReclaimPolicy::TwoList;
+            });
+            let pid = spawn(&mut k);
+            let n = 512u64;
+            let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+            write_pages(&mut k, pid, a, n, |i| i + 1);
+            let (ahead, hits) = (
+                k.log.counters.swap_readahead,
+                k.log.counters.swap_readahead_hits,
+            );
+            for i in 0..n {
+                assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i + 1);
+            }
+            let ahead = k.log.counters.swap_readahead - ahead;
+            let hits = k.log.counters.swap_readahead_hits - hits;
+            assert!(ahead > n / 2, "limit {limit}: {ahead} read ahead");
+            assert!(
+                ahead - hits <= 8,
+                "limit {limit}: {ahead} read ahead, {hits} found"
+            );
+        }
     }
 
     #[test]

@@ -210,6 +210,11 @@ impl Kernel {
     /// out as zeros reads nothing (Linux's zeromap), so the request carries only the
     /// others, and none is sent if there are none. If the fault's own page read
     /// nothing (`own_read` false) the fault waits for nothing, and is noted so.
+    ///
+    /// The pages read ahead were locked as they were added (a reclaim that finding
+    /// their frames set off passed over them, as Linux's passes over folios locked for
+    /// their read); they stay locked until the request completes, and a fault that
+    /// finds one before then waits for it.
     pub(in crate::os) fn read_swap_window(
         &mut self,
         pages: u64,
@@ -221,6 +226,13 @@ impl Kernel {
         if read > 0 {
             self.read_swap(read * self.page_size());
         }
+        // The request completes when the device has sent its last byte.
+        let done = self.inflight.free_at;
+        let mut window = std::mem::take(&mut self.swap.window);
+        for pfn in window.drain(..) {
+            self.unlock_read_at(pfn, done);
+        }
+        self.swap.window = window;
         if !own_read {
             self.own_read = crate::os::OwnRead::Nothing;
         }
@@ -305,6 +317,7 @@ impl Kernel {
         }
         if let Some(pfn) = self.swap.dev.as_mut().and_then(|s| s.uncache(slot)) {
             self.swap.ra_marked.remove(&pfn.0);
+            self.forget_read(pfn);
             self.forget_write(pfn);
             self.put_frame(pfn);
         }
@@ -331,6 +344,8 @@ impl Kernel {
         self.reclaim.shadows.prefetch_swap(slot);
         let (pfn, kind) = match self.swap.dev.as_ref().and_then(|s| s.cached(slot)) {
             Some(pfn) => {
+                // Read ahead and still in flight: the fault waits for it (minor).
+                self.wait_read(pfn);
                 self.swap_cache_hit(pfn, Some((pid, vma, page)));
                 (pfn, crate::os::FaultKind::SwapCache)
             }
