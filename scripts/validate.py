@@ -735,19 +735,14 @@ def run_limited(argv, limit, what, **kw):
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, **kw)
     try:
         p.wait(timeout=limit)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
-        raise Fail(f"`{what}` did not finish within {limit:g} s and was stopped "
-                   f"(raise the limit with --record-timeout)", 4)
-    except BaseException:
-        # Interrupted: nothing the command started outlives the harness.
+    except BaseException as stop:
+        # Out of time, or interrupted: nothing the command started outlives the harness.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)
         p.wait()
+        if isinstance(stop, subprocess.TimeoutExpired):
+            raise Fail(f"`{what}` did not finish within {limit:g} s and was stopped "
+                       f"(raise the limit with --record-timeout)", 4) from None
         raise
     return p
 

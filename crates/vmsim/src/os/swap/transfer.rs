@@ -178,10 +178,7 @@ impl Kernel {
                 let mut buf = vec![0u8; ps];
                 match s.read(slot, &mut buf) {
                     Ok(_) => read = Some(buf),
-                    Err(e) => {
-                        self.log.counters.swap_errors += 1;
-                        self.swap.note_failure("read", slot, e);
-                    }
+                    Err(e) => self.swap_failed("read", slot, e),
                 }
             } else {
                 s.note_zero_read();
@@ -203,6 +200,13 @@ impl Kernel {
             self.config.page_in_cycles + self.config.swap_page_cycles;
         self.refault(pfn, crate::os::workingset::Refault::Swap(slot));
         !zero
+    }
+
+    /// Counts a failed `op` (`write` or `read`) of `slot` and keeps the first such
+    /// failure for the run to report.
+    fn swap_failed(&mut self, op: &'static str, slot: SwapSlot, e: std::io::Error) {
+        self.log.counters.swap_errors += 1;
+        self.swap.note_failure(op, slot, e);
     }
 
     /// Sends the read of a swap fault's window of `pages` (its own page first), read
@@ -258,8 +262,7 @@ impl Kernel {
                 swap.get(slot);
                 swap.put(slot);
             }
-            self.log.counters.swap_errors += 1;
-            self.swap.note_failure("write", slot, e);
+            self.swap_failed("write", slot, e);
             return None;
         }
         swap.set_zero(slot, zero);
