@@ -1,7 +1,8 @@
 //! Property tests of the replay's thread order (`interleave.rs`): whatever the trace and
-//! whatever its accesses cost, every event is replayed once, each access on the thread
-//! that made it, each thread's accesses in their order, and every event that is not an
-//! access after everything before it and before everything after it.
+//! whatever its accesses cost, every event is replayed once and as the trace has it,
+//! each access on the thread that made it, each thread's accesses in their order, and
+//! every event that is not an access or a mark after everything before it and before
+//! everything after it.
 
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -19,6 +20,8 @@ enum Step {
     Thread { pid: TracePid, tid: TraceTid },
     /// A system call by `pid`'s current thread.
     Syscall { pid: TracePid },
+    /// A `nonzero` mark by `pid`'s current thread (held back as accesses are).
+    Mark { pid: TracePid },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -26,6 +29,7 @@ fn step() -> impl Strategy<Value = Step> {
         20 => (1u32..3, prop::bool::weighted(0.05)).prop_map(|(pid, slow)| Step::Access { pid, slow }),
         4 => (1u32..3, 0u32..3).prop_map(|(pid, tid)| Step::Thread { pid, tid }),
         1 => (1u32..3).prop_map(|pid| Step::Syscall { pid }),
+        2 => (1u32..3).prop_map(|pid| Step::Mark { pid }),
     ]
 }
 
@@ -38,10 +42,14 @@ fn trace(steps: &[Step]) -> Vec<Event> {
         .map(|(i, s)| match *s {
             Step::Access { pid, slow } => Event::Access(Access {
                 pid,
-                kind: AccessKind::Read,
+                kind: [AccessKind::Read, AccessKind::Write, AccessKind::Execute][i % 3],
                 va: VirtAddr(i as u64 * 2 + slow as u64),
-                size: 1,
+                size: 1 + (i % 5) as u32,
             }),
+            Step::Mark { pid } => Event::Nonzero {
+                pid,
+                addr: VirtAddr(i as u64 * 2),
+            },
             Step::Thread { pid, tid } => Event::Thread { pid, tid },
             Step::Syscall { pid } => Event::Madvise {
                 pid,
@@ -53,13 +61,15 @@ fn trace(steps: &[Step]) -> Vec<Event> {
         .collect()
 }
 
-/// What the kernel was handed: each access or system call by its place in the trace,
-/// with the thread that ran it.
+/// What the kernel was handed: each access, mark or system call by its place in the
+/// trace, with the thread that ran it.
 #[derive(Default)]
 struct Kernel {
     now: u64,
     current: HashMap<TracePid, TraceTid>,
     ran: Vec<(usize, TracePid, TraceTid)>,
+    /// The accesses and marks as handed on, by their place in the trace.
+    handed: HashMap<usize, Event>,
     events: usize,
 }
 
@@ -71,7 +81,13 @@ impl Replayer for Kernel {
                 Event::Access(a) => {
                     let tid = self.current.get(&a.pid).copied().unwrap_or(0);
                     self.ran.push(((a.va.0 / 2) as usize, a.pid, tid));
+                    self.handed.insert((a.va.0 / 2) as usize, *e);
                     self.now += if a.va.0 % 2 == 1 { 1000 } else { 1 };
+                }
+                Event::Nonzero { pid, addr } => {
+                    let tid = self.current.get(&pid).copied().unwrap_or(0);
+                    self.ran.push(((addr.0 / 2) as usize, pid, tid));
+                    self.handed.insert((addr.0 / 2) as usize, *e);
                 }
                 Event::Madvise { pid, addr, .. } => {
                     let tid = self.current.get(&pid).copied().unwrap_or(0);
@@ -120,12 +136,16 @@ proptest! {
         for (i, s) in steps.iter().enumerate() {
             match *s {
                 Step::Thread { pid, tid } => { current.insert(pid, tid); }
-                Step::Access { pid, .. } | Step::Syscall { pid } => {
+                Step::Access { pid, .. } | Step::Syscall { pid } | Step::Mark { pid } => {
                     maker.insert(i, (pid, current.get(&pid).copied().unwrap_or(0)));
                 }
             }
         }
-        prop_assert_eq!(k.ran.len(), maker.len(), "each access and call once");
+        prop_assert_eq!(k.ran.len(), maker.len(), "each access, mark and call once");
+        // Held back and handed on, an access or mark is the one the trace holds.
+        for (&i, e) in &k.handed {
+            prop_assert_eq!(e, &events[i], "event {} as the trace has it", i);
+        }
         let mut place = HashMap::new();
         for (at, &(i, pid, tid)) in k.ran.iter().enumerate() {
             prop_assert_eq!(maker.get(&i), Some(&(pid, tid)), "event {} on its own thread", i);
