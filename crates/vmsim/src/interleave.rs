@@ -399,9 +399,9 @@ impl Interleave {
         }
     }
 
-    /// Replays the next chunk of the eligible task with the lowest clock. Eligible:
-    /// its next event is at most [`DRIFT`] events after the oldest held. A joining task
-    /// first takes the lowest clock of the other eligible tasks, if that is higher.
+    /// Replays the next chunk of the eligible task with the lowest clock, whether or not
+    /// it is due. Eligible: its next event is at most [`DRIFT`] events after the oldest
+    /// held. Joining tasks first come to the present ([`Interleave::settle`]).
     fn step<R: Replayer>(&mut self, r: &mut R) {
         let Some(oldest) = self.settle() else {
             return;
