@@ -157,6 +157,22 @@ struct Task {
     joining: bool,
 }
 
+impl Task {
+    /// Whether it has been out of the trace for more than [`ABSENT`] events at event
+    /// `now`: it was not running.
+    fn absent(&self, now: u64) -> bool {
+        now.saturating_sub(self.seen) > ABSENT
+    }
+
+    /// Whether its next event may be replayed, the oldest held being `oldest`: it holds
+    /// one, at most [`DRIFT`] events after that.
+    fn eligible(&self, oldest: u64) -> bool {
+        self.queue
+            .front()
+            .is_some_and(|&(seq, _)| seq <= oldest + DRIFT)
+    }
+}
+
 /// Reorders a trace's accesses among threads by their clocks (see the module's docs).
 #[derive(Debug, Default)]
 pub struct Interleave {
@@ -281,7 +297,7 @@ impl Interleave {
             }
         };
         let t = &mut self.tasks[i];
-        if t.queue.is_empty() && seq.saturating_sub(t.seen) > ABSENT {
+        if t.queue.is_empty() && t.absent(seq) {
             t.joining = true;
         }
         t.queue.push_back((seq, held));
@@ -406,16 +422,11 @@ impl Interleave {
         let Some(oldest) = self.settle() else {
             return;
         };
-        let eligible = |t: &Task| {
-            t.queue
-                .front()
-                .is_some_and(|&(seq, _)| seq <= oldest + DRIFT)
-        };
         let Some(i) = self
             .tasks
             .iter()
             .enumerate()
-            .filter(|(_, t)| eligible(t))
+            .filter(|(_, t)| t.eligible(oldest))
             .filter_map(|(i, t)| t.queue.front().map(|&(seq, _)| (t.clock, seq, i)))
             .min()
             .map(|(_, _, i)| i)
@@ -440,10 +451,8 @@ impl Interleave {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, t)| match t.queue.front() {
-                    Some(&(front, _)) => (front <= oldest + DRIFT).then_some((t.clock, front, i)),
-                    None => {
-                        (seq.saturating_sub(t.seen) <= ABSENT).then_some((t.clock, u64::MAX, i))
-                    }
+                    Some(&(front, _)) => t.eligible(oldest).then_some((t.clock, front, i)),
+                    None => (!t.absent(seq)).then_some((t.clock, u64::MAX, i)),
                 })
                 .min()
                 .map(|(_, _, i)| i)
@@ -451,8 +460,7 @@ impl Interleave {
                 return;
             };
             let t = &self.tasks[i];
-            let quiet = seq.saturating_sub(t.seen) > ABSENT;
-            if t.queue.is_empty() || (t.accesses <= CHUNK && !quiet) {
+            if t.queue.is_empty() || (t.accesses <= CHUNK && !t.absent(seq)) {
                 return;
             }
             self.replay_chunk(i, r);
@@ -468,24 +476,21 @@ impl Interleave {
             .iter()
             .filter_map(|t| t.queue.front().map(|&(seq, _)| seq))
             .min()?;
-        let eligible = |t: &Task| {
-            t.queue
-                .front()
-                .is_some_and(|&(seq, _)| seq <= oldest + DRIFT)
-        };
-        if self.tasks.iter().any(|t| t.joining && eligible(t)) {
+        if self.tasks.iter().any(|t| t.joining && t.eligible(oldest)) {
             let seq = self.seq;
             let present = self
                 .tasks
                 .iter()
                 .filter(|t| {
-                    !t.joining
-                        && (eligible(t)
-                            || (t.queue.is_empty() && seq.saturating_sub(t.seen) <= ABSENT))
+                    !t.joining && (t.eligible(oldest) || (t.queue.is_empty() && !t.absent(seq)))
                 })
                 .map(|t| t.clock)
                 .min();
-            for t in self.tasks.iter_mut().filter(|t| t.joining && eligible(t)) {
+            for t in self
+                .tasks
+                .iter_mut()
+                .filter(|t| t.joining && t.eligible(oldest))
+            {
                 t.joining = false;
                 if let Some(now) = present {
                     t.clock = t.clock.max(now);
