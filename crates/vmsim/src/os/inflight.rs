@@ -40,7 +40,12 @@
 //! group's pass holds its writes until the pass ends, as the plug Linux's
 //! `shrink_lruvec` opens does, unless it has to wait for one of them first (a task's
 //! plug is flushed when it sleeps); the machine's reclaim sends them after each
-//! batch of the scan. Requests are served side by side (a virtual disk, like an
+//! batch of the scan. A swap fault that reads ahead holds the writes of every pass
+//! that finding its window's frames sets off until the window is read, as the plug
+//! around Linux's swap readahead does (or until they make [`PLUG_REQUESTS`]
+//! requests): such a pass cannot free what the passes before it wrote, so it goes
+//! down to the whole inactive list, writing, until it waits for one of its own.
+//! Requests are served side by side (a virtual disk, like an
 //! NVMe device, takes many at once), each in the device's write latency plus its
 //! bytes at the write bandwidth ([`Storage::write_ns`](super::Storage::write_ns)),
 //! and reads do not queue behind them. At completion the page moves to the inactive tail
@@ -67,6 +72,10 @@ use std::collections::{BinaryHeap, VecDeque};
 /// machine's virtio disk takes 254 segments a request:
 /// `/sys/block/vda/queue/max_segments`).
 const MAX_REQUEST_PAGES: usize = 254;
+
+/// The most requests a plug holds before it sends them (Linux's
+/// `BLK_MAX_REQUEST_COUNT`).
+const PLUG_REQUESTS: usize = 32;
 
 /// The most bytes one read request holds (`/sys/block/vda/queue/max_sectors_kb`).
 const MAX_REQUEST_BYTES: u64 = 4 << 20;
@@ -99,6 +108,12 @@ pub(super) struct InFlight {
     writes: Option<Vec<(SwapSlot, Pfn)>>,
     /// A pass's writes, kept between passes.
     write_scratch: Vec<(SwapSlot, Pfn)>,
+    /// The requests the held writes make, in the order they were queued: a write
+    /// to the slot after the last one's joins its request while it has room, as a
+    /// bio merges into the plug's last request; any other starts one.
+    held_requests: usize,
+    /// The last held write's slot and the pages of its request.
+    held_last: (u32, usize),
     /// When the flusher's last writeback request is done.
     flush_free_at: u64,
     /// When the flusher's last [`FLUSH_DEPTH`] requests are done, in the order sent.
@@ -152,6 +167,14 @@ impl Kernel {
         }
         self.inflight.writes = Some(std::mem::take(&mut self.inflight.write_scratch));
         true
+    }
+
+    /// Sends the swap writes held since [`Kernel::begin_writes`] returned `plugged`,
+    /// if it did return true (the outermost plug sends them).
+    pub(super) fn end_writes(&mut self, plugged: bool) {
+        if plugged {
+            self.send_writes();
+        }
     }
 
     /// Whether a reclaim pass is collecting swap writes.
@@ -216,9 +239,27 @@ impl Kernel {
 
     /// Puts the swap-cache frame `pfn`, whose write to `slot` reclaim just started,
     /// under writeback in the pass's writes until they are sent and its request done.
+    /// A write that starts a request when the held writes make [`PLUG_REQUESTS`]
+    /// already sends them first, as a plug that full is flushed.
     pub(super) fn queue_write(&mut self, pfn: Pfn, slot: SwapSlot) {
+        if self.inflight.writes.is_none() {
+            return;
+        }
+        let (last, len) = self.inflight.held_last;
+        let joins = self.inflight.held_requests > 0
+            && slot.0 == last.wrapping_add(1)
+            && len < MAX_REQUEST_PAGES;
+        if !joins && self.inflight.held_requests >= PLUG_REQUESTS {
+            self.flush_writes();
+        }
+        if joins {
+            self.inflight.held_last = (slot.0, len + 1);
+        } else {
+            self.inflight.held_requests += 1;
+            self.inflight.held_last = (slot.0, 1);
+        }
+        self.inflight.writing.insert(pfn.0, u64::MAX);
         if let Some(writes) = self.inflight.writes.as_mut() {
-            self.inflight.writing.insert(pfn.0, u64::MAX);
             writes.push((slot, pfn));
         }
     }
@@ -245,6 +286,7 @@ impl Kernel {
         }
         writes.clear();
         self.inflight.write_scratch = writes;
+        self.inflight.held_requests = 0;
     }
 
     /// Sends one writeback request from the flusher for `pfns`, adjacent page-cache
@@ -478,6 +520,13 @@ impl Kernel {
         true
     }
 
+    /// The frames under writeback (or held to be written, `u64::MAX`) and when each
+    /// write completes.
+    #[cfg(test)]
+    pub(super) fn writes_done(&self) -> FxHashMap<u64, u64> {
+        self.inflight.writing.clone()
+    }
+
     /// Moves the run's clock on by `ns`, as a wait would.
     #[cfg(test)]
     pub(super) fn advance_clock_for_test(&mut self, ns: u64) {
@@ -641,6 +690,42 @@ mod tests {
                 "page {i}"
             );
         }
+    }
+
+    /// A plug holds at most [`PLUG_REQUESTS`] requests: the write that would start
+    /// one more sends those held first, and is held itself. A write to the slot after
+    /// the last one's joins its request while it has room ([`MAX_REQUEST_PAGES`]).
+    #[test]
+    fn a_plug_full_of_requests_sends_them_before_holding_another() {
+        use super::{MAX_REQUEST_PAGES, PLUG_REQUESTS};
+        let mut k = boot("x86-64");
+        assert!(k.begin_writes());
+        // A run of adjacent slots one page longer than a request: two requests.
+        let mut pages = Vec::new();
+        for i in 0..=MAX_REQUEST_PAGES as u32 {
+            let p = Pfn(20_000 + u64::from(i));
+            k.queue_write(p, SwapSlot(1_000 + i));
+            pages.push(p);
+        }
+        // Then lone pages apart from each other, up to a full plug.
+        for r in 2..PLUG_REQUESTS as u32 {
+            let p = Pfn(30_000 + u64::from(r));
+            k.queue_write(p, SwapSlot(10_000 + 10 * r));
+            pages.push(p);
+        }
+        assert!(
+            pages.iter().all(|&p| k.writing_at(p, u64::MAX - 1)),
+            "all held"
+        );
+        let extra = Pfn(40_000);
+        k.queue_write(extra, SwapSlot(50_000));
+        let done = k.io_now() + k.config.storage.write_ns(MAX_REQUEST_PAGES as u64 * 4096);
+        for &p in &pages {
+            assert!(!k.writing_at(p, done), "sent when the plug filled");
+        }
+        assert!(k.writing_at(extra, u64::MAX - 1), "the new request is held");
+        k.send_writes();
+        assert!(!k.writing_at(extra, k.io_now() + k.config.storage.write_ns(4096)));
     }
 
     /// A reclaimer that has to wait for a write it is still holding sends the writes

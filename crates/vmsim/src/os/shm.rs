@@ -371,7 +371,8 @@ impl Kernel {
         slot: SwapSlot,
     ) -> Result<(Pfn, super::FaultKind), super::Violation> {
         let cached = self.swap.dev.as_ref().and_then(|s| s.cached(slot));
-        // For a read from swap: `swap_zero_ins` before it, and whether it read bytes.
+        // For a read from swap: `swap_zero_ins` before it, whether it read bytes, and
+        // whether its plug holds reclaim's swap writes.
         let (pfn, kind, read) = match cached {
             Some(pfn) => {
                 self.swap_cache_hit(pfn, None);
@@ -391,7 +392,18 @@ impl Kernel {
                 (pfn, super::FaultKind::SwapCache, None)
             }
             None => {
-                let pfn = self.alloc_user_frame(pid, FrameKind::Shm)?;
+                // One plug for the window, as in `swap_in`: reclaim's swap writes
+                // while its frames are found are held until it is read.
+                let plugged = self.config.reclaim == super::ReclaimPolicy::TwoList
+                    && self.cluster_window(slot) > 1
+                    && self.begin_writes();
+                let pfn = match self.alloc_user_frame(pid, FrameKind::Shm) {
+                    Ok(pfn) => pfn,
+                    Err(e) => {
+                        self.end_writes(plugged);
+                        return Err(e);
+                    }
+                };
                 // While memory was found the OOM killer may have ended the object's
                 // last mapper, and the object with it.
                 let still = self.shm.objects[obj.0 as usize]
@@ -400,11 +412,16 @@ impl Kernel {
                     == Some(&slot);
                 if !still {
                     self.put_frame(pfn);
+                    self.end_writes(plugged);
                     return Err(super::Violation::OutOfMemory);
                 }
                 let zeros = self.log.counters.swap_zero_ins;
                 let own_read = self.read_into_cache(slot, pfn);
-                (pfn, super::FaultKind::SwapIn, Some((zeros, own_read)))
+                (
+                    pfn,
+                    super::FaultKind::SwapIn,
+                    Some((zeros, own_read, plugged)),
+                )
             }
         };
         // The swap cache's reference to the frame becomes the object's, and the slot
@@ -417,11 +434,12 @@ impl Kernel {
             o.swapped.remove(&idx);
         }
         self.shm_add_page(obj, idx, pfn);
-        if let Some((zeros, own_read)) = read {
+        if let Some((zeros, own_read, plugged)) = read {
             // Finding frames for the window may reclaim: not this page.
             self.reclaim.pinned.push(pfn);
             let ahead = self.cluster_readahead(pid, slot);
             self.reclaim.pinned.pop();
+            self.end_writes(plugged);
             self.read_swap_window(1 + ahead, zeros, own_read);
         }
         Ok((pfn, kind))

@@ -94,6 +94,50 @@ impl Kernel {
         }
     }
 
+    /// The pages a swap fault by `pid` at `page` (in `vma`) on `slot` reads, its own
+    /// among them, as the kernel is configured to read ahead: 1 when it reads none
+    /// ahead (then Linux reads the page alone, without a plug around it).
+    pub(in crate::os) fn swap_window(
+        &self,
+        pid: Pid,
+        vma: &crate::os::Vma,
+        page: VirtAddr,
+        slot: SwapSlot,
+    ) -> u32 {
+        match self.config.swap_readahead_by {
+            SwapReadahead::Cluster => self.cluster_window(slot),
+            SwapReadahead::Vma => self.vma_window(pid, vma, page),
+        }
+    }
+
+    /// [`SwapReadahead::Cluster`]'s window for a fault on `slot`.
+    pub(in crate::os) fn cluster_window(&self, slot: SwapSlot) -> u32 {
+        let last = self.swap.cluster;
+        let max = self.swap.ra_max.max(1);
+        if max <= 1 {
+            1
+        } else {
+            swapin_pages(last.prev_slot, u64::from(slot.0), last.hits, max, last.win)
+        }
+    }
+
+    /// [`SwapReadahead::Vma`]'s window for a fault by `pid` at `page` in `vma`.
+    fn vma_window(&self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) -> u32 {
+        let fpage = page.0 / self.page_size();
+        let last = self
+            .swap
+            .ra
+            .get(&(pid, vma.start.0))
+            .copied()
+            .unwrap_or_default();
+        let max = self.swap.ra_max.max(1);
+        if max <= 1 {
+            1
+        } else {
+            swapin_pages(last.prev_page, fpage, last.hits, max, last.win)
+        }
+    }
+
     /// A fault found its page in the swap cache, in frame `pfn`, read ahead or not
     /// (Linux's `swap_update_readahead`); `fault` is who faulted where, in which VMA
     /// (`None` for shared memory, which Linux counts for the machine). The page's
@@ -129,13 +173,8 @@ impl Kernel {
     /// read.
     pub(in crate::os) fn cluster_readahead(&mut self, pid: Pid, slot: SwapSlot) -> u64 {
         let last = self.swap.cluster;
-        let max = self.swap.ra_max.max(1);
         let at = u64::from(slot.0);
-        let win = if max <= 1 {
-            1
-        } else {
-            swapin_pages(last.prev_slot, at, last.hits, max, last.win)
-        };
+        let win = self.cluster_window(slot);
         self.swap.cluster = ClusterReadahead {
             // Linux moves its last offset only on a fault with no hits to go by.
             prev_slot: if last.hits == 0 { at } else { last.prev_slot },
@@ -212,12 +251,7 @@ impl Kernel {
         let fpage = page.0 / ps;
         let key = (pid, vma.start.0);
         let last = self.swap.ra.get(&key).copied().unwrap_or_default();
-        let max = self.swap.ra_max.max(1);
-        let win = if max <= 1 {
-            1
-        } else {
-            swapin_pages(last.prev_page, fpage, last.hits, max, last.win)
-        };
+        let win = self.vma_window(pid, vma, page);
         self.swap.ra.insert(
             key,
             super::VmaReadahead {
