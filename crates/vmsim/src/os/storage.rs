@@ -15,10 +15,11 @@ use serde::Serialize;
 pub enum Storage {
     /// The default: the virtual disk of this project's machines as measured there:
     /// reads 60 µs and 2 GB/s (`fio`, one direct read at a time: 4 KiB in 60 µs, 1 MiB
-    /// in 527 µs), swap writes 600 µs and 400 MB/s, each request side by side (fitted
-    /// to the corpus's swap counts: the disk writes a request of 1 MiB in 0.4 ms once
-    /// it issues it, but a reclaim pass's writes queue, 3 to 13 ms from queueing to
-    /// done).
+    /// in 527 µs), swap writes 300 µs and 1 GB/s, each request side by side (fitted
+    /// to the corpus's swap counts: the disk writes a request of 1 MiB in 0.3 to
+    /// 0.7 ms once it issues it, one or two at a time; what held Linux's writes for
+    /// tens of milliseconds was the plug of the swap fault that set reclaim off,
+    /// `inflight.rs`).
     /// The flusher's writes of page-cache pages cost what reads do (its 4 MiB
     /// requests, four at a time, took 6 to 9 ms).
     Vm,
@@ -86,7 +87,7 @@ impl Storage {
     /// Swap writes' latency in nanoseconds and bandwidth in bytes per second.
     fn write_geometry(self) -> (u64, u64) {
         match self {
-            Storage::Vm => (600_000, 400_000_000),
+            Storage::Vm => (300_000, 1_000_000_000),
             Storage::Custom {
                 write_latency_ns,
                 write_bytes_per_sec,
@@ -240,9 +241,9 @@ mod tests {
         let w = Storage::parse_spec("20us,2GB/s, 500us,100MB/s").unwrap();
         assert_eq!(w.transfer_ns(100_000), 70_000);
         assert_eq!(w.write_ns(100_000), 1_500_000);
-        // The default: 100 KB written at 400 MB/s is 250 µs, after 600 µs; 4 KiB read
+        // The default: 100 KB written at 1 GB/s is 100 µs, after 300 µs; 4 KiB read
         // in 60 µs and 2,048 ns.
-        assert_eq!(Storage::Vm.write_ns(100_000), 850_000);
+        assert_eq!(Storage::Vm.write_ns(100_000), 400_000);
         assert_eq!(Storage::Vm.transfer_ns(4096), 62_048);
         assert_eq!(Storage::Hdd.write_ns(4096), Storage::Hdd.transfer_ns(4096));
         assert_eq!(Storage::parse_spec("ssd"), Ok(Storage::SataSsd));
