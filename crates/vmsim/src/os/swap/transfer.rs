@@ -460,7 +460,8 @@ struct SwapWindow {
     pfn: Pfn,
     /// The pages read ahead with it.
     ahead: u64,
-    /// The count of pages found all zeros before the window was read.
+    /// `swap_zero_ins` before the window was read (pages found all zeros since are
+    /// not read from the device).
     zeros: u64,
     /// Whether the faulting page's own bytes are read from the device.
     own_read: bool,
