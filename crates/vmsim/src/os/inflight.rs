@@ -169,6 +169,13 @@ impl Kernel {
         true
     }
 
+    /// Opens a plug for a step that is not itself reclaim (a swap fault's readahead
+    /// window, `MADV_PAGEOUT`'s range), under two-list reclaim, the only policy that
+    /// holds swap writes: whether it did (pass that to [`Kernel::end_writes`]).
+    pub(super) fn plug_writes(&mut self) -> bool {
+        self.config.reclaim == super::ReclaimPolicy::TwoList && self.begin_writes()
+    }
+
     /// Sends the swap writes held since [`Kernel::begin_writes`] returned `plugged`,
     /// if it did return true (the outermost plug sends them).
     pub(super) fn end_writes(&mut self, plugged: bool) {

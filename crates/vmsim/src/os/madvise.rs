@@ -143,7 +143,7 @@ impl Kernel {
                 }
             }
             // One request for the range's swap writes, as reclaim's plug makes one.
-            let own = k.config.reclaim == super::ReclaimPolicy::TwoList && k.begin_writes();
+            let own = k.plug_writes();
             for pfn in victims {
                 // A page still being written from an earlier pageout stays, as
                 // Linux keeps a folio under writeback.
@@ -151,9 +151,7 @@ impl Kernel {
                     k.page_out(pfn, None);
                 }
             }
-            if own {
-                k.send_writes();
-            }
+            k.end_writes(own);
             Ok(())
         })
     }

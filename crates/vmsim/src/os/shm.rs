@@ -371,8 +371,8 @@ impl Kernel {
         slot: SwapSlot,
     ) -> Result<(Pfn, super::FaultKind), super::Violation> {
         let cached = self.swap.dev.as_ref().and_then(|s| s.cached(slot));
-        // For a read from swap: `swap_zero_ins` before it, whether it read bytes, and
-        // whether its plug holds reclaim's swap writes.
+        // For a read from swap: `swap_zero_ins` before it, whether it read bytes, its
+        // readahead window, and whether its plug holds reclaim's swap writes.
         let (pfn, kind, read) = match cached {
             Some(pfn) => {
                 self.swap_cache_hit(pfn, None);
@@ -394,9 +394,8 @@ impl Kernel {
             None => {
                 // One plug for the window, as in `swap_in`: reclaim's swap writes
                 // while its frames are found are held until it is read.
-                let plugged = self.config.reclaim == super::ReclaimPolicy::TwoList
-                    && self.cluster_window(slot) > 1
-                    && self.begin_writes();
+                let win = self.cluster_window(slot);
+                let plugged = win > 1 && self.plug_writes();
                 let pfn = match self.alloc_user_frame(pid, FrameKind::Shm) {
                     Ok(pfn) => pfn,
                     Err(e) => {
@@ -420,7 +419,7 @@ impl Kernel {
                 (
                     pfn,
                     super::FaultKind::SwapIn,
-                    Some((zeros, own_read, plugged)),
+                    Some((zeros, own_read, win, plugged)),
                 )
             }
         };
@@ -434,10 +433,10 @@ impl Kernel {
             o.swapped.remove(&idx);
         }
         self.shm_add_page(obj, idx, pfn);
-        if let Some((zeros, own_read, plugged)) = read {
+        if let Some((zeros, own_read, win, plugged)) = read {
             // Finding frames for the window may reclaim: not this page.
             self.reclaim.pinned.push(pfn);
-            let ahead = self.cluster_readahead(pid, slot);
+            let ahead = self.cluster_readahead(pid, slot, win);
             self.reclaim.pinned.pop();
             self.end_writes(plugged);
             self.read_swap_window(1 + ahead, zeros, own_read);

@@ -59,6 +59,18 @@ impl Storage {
         latency.saturating_add(moving_ns(bytes, bandwidth))
     }
 
+    /// This device with swap writes of `latency_ns` before the first byte and then
+    /// `bytes_per_sec` (at least 1), reading as it does.
+    pub fn with_writes(self, latency_ns: u64, bytes_per_sec: u64) -> Storage {
+        let (read_latency, read_bandwidth) = self.geometry();
+        Storage::Custom {
+            latency_ns: read_latency,
+            bytes_per_sec: read_bandwidth,
+            write_latency_ns: latency_ns,
+            write_bytes_per_sec: bytes_per_sec.max(1),
+        }
+    }
+
     /// Nanoseconds before a read's first byte arrives.
     pub fn latency_ns(self) -> u64 {
         self.geometry().0
@@ -245,6 +257,10 @@ mod tests {
         // in 60 µs and 2,048 ns.
         assert_eq!(Storage::Vm.write_ns(100_000), 400_000);
         assert_eq!(Storage::Vm.transfer_ns(4096), 62_048);
+        // Another write speed, the same reads.
+        let w = Storage::Vm.with_writes(500_000, 100_000_000);
+        assert_eq!(w.write_ns(100_000), 1_500_000);
+        assert_eq!(w.transfer_ns(4096), Storage::Vm.transfer_ns(4096));
         assert_eq!(Storage::Hdd.write_ns(4096), Storage::Hdd.transfer_ns(4096));
         assert_eq!(Storage::parse_spec("ssd"), Ok(Storage::SataSsd));
         assert_eq!(Storage::parse_spec("hdd"), Ok(Storage::Hdd));

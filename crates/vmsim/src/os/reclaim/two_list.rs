@@ -612,12 +612,7 @@ mod tests {
                 c.swap_bytes = 64 << 20;
                 c.swap_readahead = 1;
                 // Writes slower than the pass, so that none is done before it ends.
-                c.storage = crate::os::Storage::Custom {
-                    latency_ns: 60_000,
-                    bytes_per_sec: 2_000_000_000,
-                    write_latency_ns: 600_000,
-                    write_bytes_per_sec: 400_000_000,
-                };
+                c.storage = crate::os::Storage::Vm.with_writes(600_000, 400_000_000);
             });
             let pid = spawn(&mut k);
             let g = k.create_group("/g", None).unwrap();

@@ -80,17 +80,19 @@ fn swapin_pages(prev: u64, page: u64, hits: u32, max: u32, prev_win: u32) -> u32
 
 impl Kernel {
     /// Reads ahead around a swap fault by `pid` at `page` (in `vma`) on `slot`, the
-    /// way the kernel is configured to; returns the pages read.
+    /// way the kernel is configured to, in a window of `win` pages (its
+    /// [`Kernel::swap_window`]); returns the pages read.
     pub(super) fn swap_readahead(
         &mut self,
         pid: Pid,
         vma: &crate::os::Vma,
         page: VirtAddr,
         slot: SwapSlot,
+        win: u32,
     ) -> u64 {
         match self.config.swap_readahead_by {
-            SwapReadahead::Cluster => self.cluster_readahead(pid, slot),
-            SwapReadahead::Vma => self.vma_readahead(pid, vma, page),
+            SwapReadahead::Cluster => self.cluster_readahead(pid, slot, win),
+            SwapReadahead::Vma => self.vma_readahead(pid, vma, page, win),
         }
     }
 
@@ -171,10 +173,9 @@ impl Kernel {
     /// `slot`; every other slot of it in use and not cached is read into the swap
     /// cache, charged to `pid`'s group, and marked as read ahead. Returns the pages
     /// read.
-    pub(in crate::os) fn cluster_readahead(&mut self, pid: Pid, slot: SwapSlot) -> u64 {
+    pub(in crate::os) fn cluster_readahead(&mut self, pid: Pid, slot: SwapSlot, win: u32) -> u64 {
         let last = self.swap.cluster;
         let at = u64::from(slot.0);
-        let win = self.cluster_window(slot);
         self.swap.cluster = ClusterReadahead {
             // Linux moves its last offset only on a fault with no hits to go by.
             prev_slot: if last.hits == 0 { at } else { last.prev_slot },
@@ -246,12 +247,11 @@ impl Kernel {
     /// the fault's 2 MiB region. Every page of the window with a swap entry whose slot
     /// is not cached is read into the swap cache, charged to `pid`'s group, and marked
     /// as read ahead. Returns the pages read.
-    fn vma_readahead(&mut self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) -> u64 {
+    fn vma_readahead(&mut self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr, win: u32) -> u64 {
         let ps = self.page_size();
         let fpage = page.0 / ps;
         let key = (pid, vma.start.0);
         let last = self.swap.ra.get(&key).copied().unwrap_or_default();
-        let win = self.vma_window(pid, vma, page);
         self.swap.ra.insert(
             key,
             super::VmaReadahead {
@@ -419,7 +419,8 @@ mod tests {
             win: 8,
             hits: 6,
         };
-        assert_eq!(k.cluster_readahead(pid, SwapSlot(7)), 7);
+        let win = k.cluster_window(SwapSlot(7));
+        assert_eq!(k.cluster_readahead(pid, SwapSlot(7), win), 7);
         let cached: Vec<u32> = (0..16)
             .filter(|&s| dev(&k).cached(SwapSlot(s)).is_some())
             .collect();

@@ -356,12 +356,10 @@ impl Kernel {
                 // A window read ahead goes in one plug, as `swap_cluster_readahead`
                 // and `swap_vma_readahead` open one around finding and reading its
                 // pages: the swap writes of reclaim that finding them runs are held in
-                // it too. A page read alone has none. (Only two-list reclaim, the
-                // Linux model, holds writes.)
-                let plugged = self.config.reclaim == crate::os::ReclaimPolicy::TwoList
-                    && self.swap_window(pid, vma, page, slot) > 1
-                    && self.begin_writes();
-                let window = self.swap_in_window(pid, vma, page, pte, slot);
+                // it too. A page read alone has none.
+                let win = self.swap_window(pid, vma, page, slot);
+                let plugged = win > 1 && self.plug_writes();
+                let window = self.swap_in_window(pid, vma, page, pte, slot, win);
                 self.end_writes(plugged);
                 let Some(w) = window? else {
                     return Ok(crate::os::FaultKind::Spurious);
@@ -411,8 +409,9 @@ impl Kernel {
     }
 
     /// Finds a frame for a swap fault's page (at `pte`, naming `slot`) and the frames
-    /// of its readahead window, and puts them in the swap cache to be read; `None` if
-    /// the entry changed meanwhile (the fault is retried).
+    /// of its readahead window of `win` pages ([`Kernel::swap_window`]), and puts them
+    /// in the swap cache to be read; `None` if the entry changed meanwhile (the fault
+    /// is retried).
     fn swap_in_window(
         &mut self,
         pid: Pid,
@@ -420,6 +419,7 @@ impl Kernel {
         page: VirtAddr,
         pte: crate::addr::PhysAddr,
         slot: SwapSlot,
+        win: u32,
     ) -> Result<Option<SwapWindow>, crate::os::Violation> {
         let paging = self.machine.spec.paging;
         let pfn = self.alloc_user_frame(pid, FrameKind::Anon)?;
@@ -443,7 +443,7 @@ impl Kernel {
         let own_read = self.read_into_cache(slot, pfn);
         // Finding frames for the window may reclaim: not this page.
         self.reclaim.pinned.push(pfn);
-        let ahead = self.swap_readahead(pid, vma, page, slot);
+        let ahead = self.swap_readahead(pid, vma, page, slot, win);
         self.reclaim.pinned.pop();
         Ok(Some(SwapWindow {
             pfn,
@@ -484,12 +484,7 @@ mod tests {
             c.memory_max = Some(96 * 4096);
             // Writes done within a microsecond: sent as each pass ended, a pass's
             // would be done, at the tail and freed, before the next pass.
-            c.storage = crate::os::Storage::Custom {
-                latency_ns: 60_000,
-                bytes_per_sec: 2_000_000_000,
-                write_latency_ns: 1_000,
-                write_bytes_per_sec: 100_000_000_000,
-            };
+            c.storage = crate::os::Storage::Vm.with_writes(1_000, 100_000_000_000);
         });
         let pid = spawn(&mut k);
         let n = 400;
