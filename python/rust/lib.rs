@@ -416,7 +416,7 @@ fn sweep_rows(
 const RECORD: usize = 32;
 
 /// The kinds of events, by the code [`encode`] writes (`vmsim.Trace.KINDS`).
-const KINDS: [&str; 36] = [
+const KINDS: [&str; 37] = [
     "read",
     "write",
     "fetch",
@@ -453,6 +453,7 @@ const KINDS: [&str; 36] = [
     "file_shmem",
     "file_drop",
     "fadvise",
+    "fs_metadata",
 ];
 
 /// Appends `e` as one little-endian record of [`RECORD`] bytes: `kind` (u8, an index
@@ -575,6 +576,7 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
             len,
             u64::from(file) | u64::from(advice) << 32,
         ),
+        Event::FsMetadata { pid, pages } => (36, 0, pid, 0, 0, pages),
     };
     out.push(kind as u8);
     out.push(prot);

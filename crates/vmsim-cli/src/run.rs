@@ -104,6 +104,11 @@ pub struct KernelArgs {
     #[arg(long = "page-cache", value_name = "PAGE_CACHE", action = clap::ArgAction::Set,
           default_value = d::PAGE_CACHE, value_parser = args::page_cache_warm)]
     pub page_cache_warm: bool,
+    /// Ignore the trace's `fs-metadata` events: the file system's own blocks (inode
+    /// tables, directories) that the recorded program's path lookups read are not
+    /// charged to its memory group, as Linux charges them.
+    #[arg(long)]
+    pub no_fs_metadata: bool,
     /// Transparent huge pages for anonymous memory, as Linux's
     /// /sys/kernel/mm/transparent_hugepage/enabled: always (every private anonymous
     /// mapping), madvise (those madvise(MADV_HUGEPAGE) marked) or never.
@@ -281,6 +286,7 @@ impl KernelArgs {
             memory_max: self.memory_max,
             readahead: self.readahead,
             page_cache_warm: self.page_cache_warm,
+            fs_metadata: !self.no_fs_metadata,
             thp: self.thp,
             thp_defrag: self.thp_defrag,
             khugepaged: self.khugepaged,

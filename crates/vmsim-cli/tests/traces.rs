@@ -85,6 +85,39 @@ fn run_on_a_scenario_reports_the_headline_fields() {
     assert!(procs[0]["peak_rss_pages"].as_u64().unwrap() >= 1);
 }
 
+/// `fs-metadata`: the pages a lookup read are read for the process (counted in
+/// `pgpgin`) and charged to its group, on the active file list; a group too small for
+/// them reclaims instead of killing; `--no-fs-metadata` ignores them.
+#[test]
+fn fs_metadata_is_read_into_the_group_unless_switched_off() {
+    let trace = tmp("metadata.vmt");
+    std::fs::write(
+        &trace,
+        "spawn 1\nmmap 1 0x10000000 16KiB rw-\nW 1 0x10000000 8\nfs-metadata 1 40\nR 1 0x10000000 8\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "--json", "--policy", "two-list", s(&trace)];
+        a.extend_from_slice(extra);
+        let (ok, out, err) = vmsim(&a);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["kernel"].clone()
+    };
+    let with = run(&["--memory-max", "8MiB"]);
+    let without = run(&["--memory-max", "8MiB", "--no-fs-metadata"]);
+    let pgpgin = |k: &serde_json::Value| k["vmstat"]["pgpgin"].as_u64().unwrap();
+    assert_eq!(pgpgin(&with), pgpgin(&without) + 40 * 4, "KiB read");
+    let file = |k: &serde_json::Value| k["groups"][1]["stat"]["file"].as_u64().unwrap();
+    assert_eq!(file(&with), file(&without) + 40, "{}", with["groups"][1]);
+    assert_eq!(with["oom_kills"], 0);
+    // 40 pages into a group of 16: reclaim takes the oldest, nothing is killed.
+    let tight = run(&["--memory-max", "64KiB"]);
+    assert_eq!(pgpgin(&tight), pgpgin(&without) + 40 * 4);
+    assert!(file(&tight) <= 16, "{}", tight["groups"][1]);
+    assert_eq!(tight["oom_kills"], 0);
+}
+
 #[test]
 fn a_malformed_trace_line_is_named() {
     let bad = tmp("bad.vmt");

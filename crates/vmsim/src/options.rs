@@ -359,6 +359,7 @@ impl Default for KernelOptions {
             memory_max: None,
             readahead: None,
             page_cache_warm: default(page_cache_warm, d::PAGE_CACHE),
+            fs_metadata: true,
             thp: default(thp, d::THP),
             thp_defrag: default(thp_defrag, d::THP_DEFRAG),
             swap_readahead: default(swap_readahead, d::SWAP_READAHEAD),
@@ -427,7 +428,7 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 53] = [
+    pub const NAMES: [&'static str; 54] = [
         "trace",
         "format",
         "workload",
@@ -449,6 +450,7 @@ impl RunOptions {
         "memory_max",
         "readahead",
         "page_cache",
+        "no_fs_metadata",
         "thp",
         "thp_defrag",
         "khugepaged",
@@ -520,6 +522,7 @@ impl RunOptions {
             "memory_max" => k.memory_max = Some(size(value).map_err(bad)?),
             "readahead" => k.readahead = Some(size(value).map_err(bad)?),
             "page_cache" => k.page_cache_warm = page_cache_warm(value).map_err(bad)?,
+            "no_fs_metadata" => k.fs_metadata = !switch(value).map_err(bad)?,
             "thp" => k.thp = thp(value).map_err(bad)?,
             "thp_defrag" => k.thp_defrag = thp_defrag(value).map_err(bad)?,
             "khugepaged" => k.khugepaged = khugepaged(value).map_err(bad)?,

@@ -181,6 +181,8 @@ pub struct KernelOptions {
     pub readahead: Option<u64>,
     /// Every file starts cached (`--page-cache warm`).
     pub page_cache_warm: bool,
+    /// Replay a trace's `fs-metadata` events (off with `--no-fs-metadata`).
+    pub fs_metadata: bool,
     /// When anonymous memory gets transparent huge pages (`--thp`).
     pub thp: crate::os::thp::ThpMode,
     /// Whether huge-page faults may reclaim (`--thp-defrag`).
@@ -261,6 +263,7 @@ impl KernelOptions {
             // stored.
             store_values: false,
             page_cache_warm: self.page_cache_warm,
+            fs_metadata: self.fs_metadata,
             thp: self.thp,
             thp_defrag: self.thp_defrag,
             swap_readahead_by: self.swap_readahead,

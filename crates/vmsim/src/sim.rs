@@ -1093,6 +1093,12 @@ impl<'k> Sim<'k> {
                     })
                 }),
             },
+            Event::FsMetadata { pid, pages } => match self.proc_of(pid, e) {
+                Err(why) => Err(why),
+                Ok(p) => self.running(p).map(|()| {
+                    self.kernel.read_fs_metadata(p.pid, pages);
+                }),
+            },
             Event::Switch { pid } => self.kernel_call(pid, e, |k, p| k.switch_to(p)),
             Event::Mmap {
                 pid,

@@ -107,6 +107,7 @@ fn new_event() -> impl Strategy<Value = Event> {
         (pid.clone(), nr).prop_map(|(pid, nr)| Event::Syscall { pid, nr }),
         (pid.clone(), any::<bool>()).prop_map(|(pid, disable)| Event::ThpDisable { pid, disable }),
         (pid.clone(), any::<u64>()).prop_map(|(pid, ns)| Event::Sleep { pid, ns }),
+        (pid.clone(), any::<u64>()).prop_map(|(pid, pages)| Event::FsMetadata { pid, pages }),
         (pid.clone(), addr.clone(), 1u64..(1 << 40)).prop_map(|(pid, addr, len)| {
             Event::Populate {
                 pid,

@@ -253,7 +253,8 @@ def explain(addresses: Union[int, str, Iterable[Union[int, str]]], *,
 #:   (``thp_disable``), the nanoseconds asleep (``sleep``), the mode (``mlock``: 0
 #:   ``munlock``, 1 locked, 2 locked on fault), the ``MCL_*`` flags (``mlockall``; 0
 #:   ``munlockall``), the file in the low 32 bits and the ``POSIX_FADV_*`` advice in
-#:   the high 32 (``fadvise``);
+#:   the high 32 (``fadvise``), the pages of file-system metadata read
+#:   (``fs_metadata``);
 #: - ``prot``: protection bits (1 read, 2 write, 4 exec; 8 shared; 16 hugetlb and 32
 #:   ``MAP_NORESERVE`` for ``mmap``) of ``mmap``,
 #:   ``mprotect`` and ``shm_attach``.

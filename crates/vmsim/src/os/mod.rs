@@ -28,6 +28,7 @@ pub mod fadvise;
 pub mod fault;
 mod fork;
 pub mod frames;
+pub mod fs_metadata;
 pub mod hugetlb;
 mod inflight;
 pub use inflight::MAX_SLEEP_NS;
@@ -170,6 +171,10 @@ pub struct KernelConfig {
     /// pages a trace's `file-cached` records name, and files mapped executable
     /// (programs and libraries) that have no such record.
     pub page_cache_warm: bool,
+    /// A trace's `fs-metadata` events read the file system's own blocks into the
+    /// page cache, charged to the process's group (`fs_metadata.rs`); off with
+    /// `--no-fs-metadata`.
+    pub fs_metadata: bool,
     /// Cycles a page copy costs (copy-on-write).
     pub copy_cycles: u64,
     /// Clock rate of the simulated CPU, in MHz (turns cycles into time).
@@ -256,6 +261,7 @@ impl Default for KernelConfig {
             readahead_fixed: false,
             store_values: true,
             page_cache_warm: false,
+            fs_metadata: true,
             swap_readahead: 8,
             swap_readahead_by: swap::SwapReadahead::Cluster,
             thread_order: crate::interleave::ThreadOrder::Clock,

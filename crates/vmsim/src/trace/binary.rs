@@ -266,6 +266,7 @@ impl<W: Write> BinaryWriter<W> {
             Event::Syscall { pid, nr } => os(b, 16, &[pid as u64, nr as u64]),
             Event::ThpDisable { pid, disable } => os(b, 17, &[pid as u64, disable as u64]),
             Event::Sleep { pid, ns } => os(b, 26, &[pid as u64, ns]),
+            Event::FsMetadata { pid, pages } => os(b, 33, &[pid as u64, pages]),
             Event::Populate { pid, addr, len } => os(b, 27, &[pid as u64, addr.0, len]),
             Event::Mlock {
                 pid,
@@ -848,6 +849,10 @@ impl<R: BufRead> BinaryReader<R> {
                 pid: self.u32("pid")?,
                 ns: self.varint()?,
             },
+            33 => Event::FsMetadata {
+                pid: self.u32("pid")?,
+                pages: self.varint()?,
+            },
             t => return Err(format!("unknown OS event type {t}")),
         })
     }
@@ -988,6 +993,7 @@ mod tests {
                 pid: 2,
                 ns: u64::MAX,
             },
+            Event::FsMetadata { pid: 2, pages: 387 },
             Event::Populate {
                 pid: 2,
                 addr: VirtAddr(0x7fff_f000),

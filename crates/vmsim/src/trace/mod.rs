@@ -404,6 +404,17 @@ pub enum Event {
         /// Nanoseconds asleep.
         ns: u64,
     },
+    /// A path lookup of the process (an `open`, `stat`, `access`, `readlink`,
+    /// `getdents` and the like) read `pages` pages of the file system's own blocks
+    /// (inode tables, directories) into the block device's page cache, as the recorder
+    /// saw /proc/meminfo's `Buffers` grow across the call: the replay reads as many
+    /// pages into the process's group (see `os/fs_metadata.rs`).
+    FsMetadata {
+        /// Who looked the path up.
+        pid: TracePid,
+        /// Pages read.
+        pages: u64,
+    },
 }
 
 impl Event {
@@ -439,6 +450,7 @@ impl Event {
             | Event::Values { pid }
             | Event::ThpDisable { pid, .. }
             | Event::Sleep { pid, .. }
+            | Event::FsMetadata { pid, .. }
             | Event::Populate { pid, .. }
             | Event::Mlock { pid, .. }
             | Event::Mlockall { pid, .. } => pid,

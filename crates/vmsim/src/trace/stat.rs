@@ -52,6 +52,8 @@ pub struct TraceStat {
     pub syscalls: BTreeMap<String, u64>,
     /// Nanoseconds the `sleep` events add up to.
     pub sleep_ns: u64,
+    /// Pages of file-system metadata the `fs-metadata` events add up to.
+    pub fs_metadata_pages: u64,
 }
 
 /// The `mmap` events of a trace.
@@ -100,6 +102,7 @@ fn name(e: &Event) -> &'static str {
         Event::Syscall { .. } => "syscall",
         Event::ThpDisable { .. } => "thp-disable",
         Event::Sleep { .. } => "sleep",
+        Event::FsMetadata { .. } => "fs-metadata",
         Event::Populate { .. } => "populate",
         Event::Mlock { mode, .. } if mode.is_locked() => "mlock",
         Event::Mlock { .. } => "munlock",
@@ -146,6 +149,9 @@ pub fn stat(reader: &mut EventReader, page_size: u64) -> Result<TraceStat, Trace
                         m.shared += shared as u64;
                     }
                     Event::Sleep { ns, .. } => s.sleep_ns = s.sleep_ns.saturating_add(ns),
+                    Event::FsMetadata { pages, .. } => {
+                        s.fs_metadata_pages = s.fs_metadata_pages.saturating_add(pages)
+                    }
                     Event::Syscall { nr, .. } => call(
                         &mut s,
                         syscall_name(nr).map_or(nr.to_string(), str::to_string),
@@ -264,6 +270,9 @@ impl TraceStat {
         if self.sleep_ns > 0 {
             let _ = writeln!(t, "asleep          {:.3} ms", self.sleep_ns as f64 / 1e6);
         }
+        if self.fs_metadata_pages > 0 {
+            let _ = writeln!(t, "fs metadata     {} pages", self.fs_metadata_pages);
+        }
         t
     }
 }
@@ -307,6 +316,8 @@ mod tests {
              thp-disable 10 1
              sleep 10 1500000
              sleep 11 250000
+             fs-metadata 11 33
+             fs-metadata 10 2
              exec-image 12",
         );
         assert_eq!(s.pids, [10, 11, 12]);
@@ -342,6 +353,7 @@ mod tests {
             ("shmdt", 1),
             ("thp-disable", 1),
             ("sleep", 2),
+            ("fs-metadata", 2),
             ("mmap", 3),
             ("fork", 1),
         ] {
@@ -351,6 +363,8 @@ mod tests {
         let text = s.to_text();
         assert!(text.contains("threads         6\n"), "{text}");
         assert!(text.contains("asleep          1.750 ms\n"), "{text}");
+        assert_eq!(s.fs_metadata_pages, 35);
+        assert!(text.contains("fs metadata     35 pages\n"), "{text}");
         assert!(
             text.contains("mappings        3 (1 anonymous, 2 file; 2 shared)"),
             "{text}"

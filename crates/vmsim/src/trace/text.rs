@@ -485,6 +485,13 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
                 ns: num(w, 2, "the nanoseconds asleep")?,
             }
         }
+        "fs-metadata" => {
+            at_most(w, 3)?;
+            Event::FsMetadata {
+                pid: pid(w, 1)?,
+                pages: num(w, 2, "the pages of metadata read")?,
+            }
+        }
         "fork" => {
             at_most(w, 3)?;
             Event::Fork {
@@ -712,6 +719,7 @@ pub fn format_event(e: &Event) -> String {
         },
         Event::ThpDisable { pid, disable } => format!("thp-disable {pid} {}", disable as u8),
         Event::Sleep { pid, ns } => format!("sleep {pid} {ns}"),
+        Event::FsMetadata { pid, pages } => format!("fs-metadata {pid} {pages}"),
         Event::Populate { pid, addr, len } => format!("populate {pid} {addr:#x} {len:#x}"),
         Event::Mlock {
             pid,

@@ -690,6 +690,7 @@ impl Demux {
                     disable: a[0] != 0,
                 }),
                 Ctl::Sleep => out(Event::Sleep { pid, ns: a[0] }),
+                Ctl::FsMetadata => out(Event::FsMetadata { pid, pages: a[0] }),
                 // mlock of 0 bytes succeeds and does nothing.
                 Ctl::Populate | Ctl::Mlock if a[1] == 0 => {}
                 Ctl::Mlock => match Mlock::from_code(a[2]) {

@@ -127,6 +127,9 @@ pub enum Ctl {
     /// `posix_fadvise` of a regular file: `[dev, inode, file size, offset, length,
     /// advice]`.
     Fadvise = 31,
+    /// A path lookup (`open`, `stat`, `access`, `readlink`, `getdents`, ...) returned
+    /// and /proc/meminfo's `Buffers` grew across it: `[pages]`.
+    FsMetadata = 32,
 }
 
 impl Ctl {
@@ -165,6 +168,7 @@ impl Ctl {
             29 => Tmpfs,
             30 => TmpfsDrop,
             31 => Fadvise,
+            32 => FsMetadata,
             _ => return None,
         })
     }
@@ -175,7 +179,7 @@ impl Ctl {
         match self {
             Untraced | End | Values => 0,
             Thread | ThreadNew | ThreadExit | Brk | Shmdt | Exit | Syscall | ThpDisable
-            | Nonzero | Sleep | Mlockall => 1,
+            | Nonzero | Sleep | Mlockall | FsMetadata => 1,
             Munmap | Reap | Fork | Populate | TmpfsDrop => 2,
             Hello | Mprotect | Madvise | Mlock | Tmpfs => 3,
             Mremap | Shmat => 4,
