@@ -22,10 +22,14 @@ fn escape(v: &str) -> String {
 }
 
 impl Respawn {
-    /// The `-plugin` option's value for an image of `exe` started by exec.
+    /// The `-plugin` option's value for an image of `exe` started by exec, with
+    /// /proc/meminfo's `Buffers` now, at the exec ([`crate::metadata`]).
     pub fn plugin_arg(&self, exe: &str) -> String {
+        let buffers = crate::metadata::buffers_pages()
+            .map(|b| format!(",buffers={b}"))
+            .unwrap_or_default();
         format!(
-            "{},sock={},qemu={},so={},exe={},exec=1",
+            "{},sock={},qemu={},so={},exe={},exec=1{buffers}",
             escape(&self.plugin),
             escape(&self.sock),
             escape(&self.qemu),

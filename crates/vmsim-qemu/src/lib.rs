@@ -10,7 +10,8 @@
 //!
 //! Arguments (`-plugin FILE,name=value,...`): `sock` the recorder's abstract socket
 //! name, `qemu` QEMU's binary, `so` this file, `exe` the program, `exec=1` when the
-//! image was started by an exec.
+//! image was started by an exec, `buffers` /proc/meminfo's `Buffers` (pages) at that
+//! exec ([`metadata`]).
 
 #![warn(missing_docs)]
 
@@ -22,6 +23,7 @@ pub mod elf;
 pub mod exec;
 pub mod ffi;
 pub mod image;
+pub mod metadata;
 pub mod pace;
 pub mod residency;
 pub mod ring;
@@ -585,11 +587,15 @@ extern "C" fn on_syscall(
     _a8: u64,
 ) {
     SYSCALL.with(|c| c.set((vcpu, [a1, a2, a3, a4, a5, a6])));
+    metadata::enter(num);
     flush_pending_load();
     let p = plugin();
     p.pace.away(vcpu);
     // What the thread did before the call goes before anything the call does.
     p.ring.flush_local();
+    if let Some(pages) = metadata::loaded() {
+        p.ring.control(vcpu, Ctl::FsMetadata, &[pages]);
+    }
     match num {
         SYS_WRITE | SYS_PWRITE64 | SYS_WRITEV | SYS_PWRITEV | SYS_PWRITEV2 | SYS_SENDFILE
         | SYS_COPY_FILE_RANGE => {
@@ -651,6 +657,9 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
     let ok = !(-4095..0).contains(&ret);
     let r = ret as u64;
     let ring = &p.ring;
+    if let Some(pages) = metadata::leave() {
+        ring.control(vcpu, Ctl::FsMetadata, &[pages]);
+    }
     match num {
         SYS_MMAP if ok => {
             // A mapping of /dev/zero is anonymous memory (Linux: private, or shared
@@ -1062,7 +1071,7 @@ pub unsafe extern "C" fn qemu_plugin_install(
     argv: Argv,
 ) -> c_int {
     let mut respawn = exec::Respawn::default();
-    let (mut exe, mut by_exec) = (String::new(), false);
+    let (mut exe, mut by_exec, mut buffers) = (String::new(), false, None);
     for i in 0..argc.max(0) as usize {
         // SAFETY: QEMU passes `argc` valid C strings.
         let a = unsafe { exec::arg_str(*argv.add(i)) };
@@ -1073,6 +1082,7 @@ pub unsafe extern "C" fn qemu_plugin_install(
             "so" => respawn.plugin = v.to_string(),
             "exe" => exe = v.to_string(),
             "exec" => by_exec = v == "1",
+            "buffers" => buffers = v.parse().ok(),
             _ => {}
         }
     }
@@ -1118,6 +1128,9 @@ pub unsafe extern "C" fn qemu_plugin_install(
         },
         0,
     );
+    // QEMU opens the program and its interpreter from here: their lookups count from
+    // the exec that started this image, or from now.
+    metadata::loading_from(buffers.or_else(metadata::buffers_pages));
     // SAFETY: registering plain C functions with QEMU and with fork.
     unsafe {
         libc::pthread_atfork(
