@@ -19,7 +19,8 @@
 //! and after, and a growth becomes an `fs-metadata PID PAGES` event at that point of
 //! the trace. The replay reads as many pages for the process then: from storage, in
 //! requests of up to `READ_PAGES` (32) blocks that the process waits for, as a lookup
-//! waits for its buffers (counted in `pgpgin`, not as faults), charged to its group,
+//! waits for its buffers (fewer where the group has no room for more while they are
+//! in flight) (counted in `pgpgin`, not as faults), charged to its group,
 //! active. Where the group cannot make room for one without the OOM killer, the rest
 //! are not read (Linux charges them over the limit: `__GFP_NOFAIL`). Reclaim may take
 //! them like any clean file page; vmsim does not read them again later (Linux would,
@@ -60,15 +61,16 @@ impl Kernel {
         let end = first + pages;
         let mut idx = first;
         while idx < end {
-            // A request of up to READ_PAGES blocks, which the lookup waits for.
+            // A request of up to READ_PAGES blocks, which the lookup waits for: cut
+            // short where the group has no room for the next block while the ones
+            // before are in flight, the rest in the next request.
             let mut batch = self.begin_reads();
             let mut last = None;
-            let mut full = false;
-            for i in idx..end.min(idx + READ_PAGES) {
+            let chunk_end = end.min(idx + READ_PAGES);
+            while idx < chunk_end {
                 // Never the OOM killer: Linux charges such a page even over the limit
                 // (`__GFP_NOFAIL`); vmsim reads fewer.
-                let Ok(pfn) = self.fill_cache_page(pid, false, file, i, true, false) else {
-                    full = true;
+                let Ok(pfn) = self.fill_cache_page(pid, false, file, idx, true, false) else {
                     break;
                 };
                 self.queue_read(&mut batch, pfn);
@@ -78,15 +80,16 @@ impl Kernel {
                 }
                 last = Some(pfn);
                 read += 1;
+                idx += 1;
             }
             self.send_reads(batch);
-            if let Some(pfn) = last {
-                self.wait_read(pfn);
+            match last {
+                Some(pfn) => {
+                    self.wait_read(pfn);
+                }
+                // Not one block had room: nothing here can be reclaimed.
+                None => break,
             }
-            if full {
-                break;
-            }
-            idx += READ_PAGES;
         }
         read
     }
