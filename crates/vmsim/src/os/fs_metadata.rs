@@ -11,21 +11,20 @@
 //! dropped (an interpreter importing its library, a compiler reading headers) starts
 //! with hundreds of such pages in its group: measured on this project's machines,
 //! `python3` reading a file read 387 pages of metadata, `gcc -O2 -c` about 260, `cat`
-//! a few.
-//! Under a tight limit they take room from the program's other pages.
+//! a few. Under a tight limit they take room from the program's other pages.
 //!
 //! `vmsim record` measures it: across each path lookup of the program (`open`,
 //! `stat`, `access`, `readlink`, `getdents` and the like) it reads `Buffers` before
 //! and after, and a growth becomes an `fs-metadata PID PAGES` event at that point of
-//! the trace. The replay reads as many pages for the process then: from storage, in
-//! requests of up to `READ_PAGES` (32) blocks that the process waits for, as a lookup
-//! waits for its buffers (fewer where the group has no room for more while they are
-//! in flight) (counted in `pgpgin`, not as faults), charged to its group,
-//! active. Where the group cannot make room for one without the OOM killer, the rest
-//! are not read (Linux charges them over the limit: `__GFP_NOFAIL`). Reclaim may take
-//! them like any clean file page; vmsim does not read them again later (Linux would,
-//! at the next lookup that needs an evicted block), since the trace does not say which
-//! blocks they were.
+//! the trace. The replay reads as many pages for the process then, charged to its
+//! group and active: from storage (counted in `pgpgin`, not as faults), in requests
+//! of up to `READ_PAGES` (32) blocks that the process waits for, as a lookup waits for
+//! its buffers; a request goes short where the group has no room for its next block
+//! while the ones before are in flight. Where the group cannot make room for a block
+//! without the OOM killer, the rest are not read (Linux charges them over the limit:
+//! `__GFP_NOFAIL`). Reclaim may take them like any clean file page; vmsim does not
+//! read them again later (Linux would, at the next lookup that needs an evicted
+//! block), since the trace does not say which blocks they were.
 
 use super::{Kernel, Pid};
 
@@ -57,7 +56,6 @@ impl Kernel {
         let first = self.cache.files[file.0 as usize].len / ps;
         let pages = pages.min(self.frames.nr_frames());
         self.grow_file(file, (first + pages).saturating_mul(ps));
-        let mut read = 0;
         let end = first + pages;
         let mut idx = first;
         while idx < end {
@@ -79,7 +77,6 @@ impl Kernel {
                     self.age_nonresident(self.frames.group(pfn));
                 }
                 last = Some(pfn);
-                read += 1;
                 idx += 1;
             }
             self.send_reads(batch);
@@ -91,7 +88,7 @@ impl Kernel {
                 None => break,
             }
         }
-        read
+        idx - first
     }
 }
 
