@@ -109,6 +109,11 @@ pub struct KernelArgs {
     /// charged to its memory group, as Linux charges them.
     #[arg(long)]
     pub no_fs_metadata: bool,
+    /// Charge no kernel memory to the memory group: by default each process's kernel
+    /// stacks, task and mm structures and one vm_area_struct a mapping count against
+    /// the limit, as Linux charges them.
+    #[arg(long)]
+    pub no_kmem: bool,
     /// Transparent huge pages for anonymous memory, as Linux's
     /// /sys/kernel/mm/transparent_hugepage/enabled: always (every private anonymous
     /// mapping), madvise (those madvise(MADV_HUGEPAGE) marked) or never.
@@ -287,6 +292,7 @@ impl KernelArgs {
             readahead: self.readahead,
             page_cache_warm: self.page_cache_warm,
             fs_metadata: !self.no_fs_metadata,
+            kmem: !self.no_kmem,
             thp: self.thp,
             thp_defrag: self.thp_defrag,
             khugepaged: self.khugepaged,

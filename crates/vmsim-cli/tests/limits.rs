@@ -572,3 +572,49 @@ fn threads_take_turns_by_their_clocks_unless_told_to_keep_the_recorded_order() {
         &["--thread-order", "random"],
     );
 }
+
+/// Kernel memory: under `--memory-max` a process charges its group for its threads'
+/// kernel stacks and task structures, its mm structures and one `vm_area_struct` a
+/// mapping (`kernel_bytes`, and `stat.kernel` in pages); a second thread adds one
+/// stack and task, a mapping one `vm_area_struct`; `--no-kmem` charges none. The
+/// numbers are Linux 6.18's object sizes (docs/kernel.md, "Kernel memory").
+#[test]
+fn a_process_charges_its_group_for_its_kernel_objects_unless_switched_off() {
+    let group = |name: &str, lines: &str, extra: &[&str]| {
+        let trace = temp(
+            name,
+            &format!("spawn 1\nmmap 1 0x10000000 16KiB rw-\nW 1 0x10000000 8\n{lines}"),
+        );
+        let mut a = vec!["run", "--json", "--memory-max", "8MiB", support::s(&trace)];
+        a.extend_from_slice(extra);
+        json(&accepted(&a, 60))["kernel"]["groups"][1].clone()
+    };
+    let bytes = |g: &serde_json::Value| g["kernel_bytes"].as_u64().unwrap();
+    let one = group("kmem1.vmt", "", &[]);
+    let mapped = group("kmem2.vmt", "mmap 1 0x20000000 16KiB rw-\n", &[]);
+    let threads = group("kmem3.vmt", "thread 1 1\nW 1 0x10000000 8\n", &[]);
+    assert_eq!(bytes(&mapped), bytes(&one) + 256, "{mapped} against {one}");
+    assert_eq!(
+        bytes(&threads),
+        bytes(&one) + 22_464,
+        "{threads} against {one}"
+    );
+    // The process's own objects and one thread at least.
+    assert!(bytes(&one) >= 22_464 + 5_760 + 256, "{one}");
+    assert_eq!(one["stat"]["kernel"], bytes(&one).div_ceil(4096), "{one}");
+    let off = group(
+        "kmem4.vmt",
+        "thread 1 1\nW 1 0x10000000 8\n",
+        &["--no-kmem"],
+    );
+    assert_eq!(
+        (bytes(&off), &off["stat"]["kernel"]),
+        (0, &0.into()),
+        "{off}"
+    );
+    assert_eq!(
+        threads["charged"].as_u64().unwrap(),
+        off["charged"].as_u64().unwrap() + bytes(&threads).div_ceil(4096),
+        "{threads} against {off}"
+    );
+}

@@ -360,6 +360,7 @@ impl Default for KernelOptions {
             readahead: None,
             page_cache_warm: default(page_cache_warm, d::PAGE_CACHE),
             fs_metadata: true,
+            kmem: true,
             thp: default(thp, d::THP),
             thp_defrag: default(thp_defrag, d::THP_DEFRAG),
             swap_readahead: default(swap_readahead, d::SWAP_READAHEAD),
@@ -428,7 +429,7 @@ impl Default for RunOptions {
 impl RunOptions {
     /// The names [`RunOptions::set`] takes, each a `vmsim run` flag without its dashes
     /// (`memory_max` or `memory-max` for `--memory-max`).
-    pub const NAMES: [&'static str; 54] = [
+    pub const NAMES: [&'static str; 55] = [
         "trace",
         "format",
         "workload",
@@ -451,6 +452,7 @@ impl RunOptions {
         "readahead",
         "page_cache",
         "no_fs_metadata",
+        "no_kmem",
         "thp",
         "thp_defrag",
         "khugepaged",
@@ -523,6 +525,7 @@ impl RunOptions {
             "readahead" => k.readahead = Some(size(value).map_err(bad)?),
             "page_cache" => k.page_cache_warm = page_cache_warm(value).map_err(bad)?,
             "no_fs_metadata" => k.fs_metadata = !switch(value).map_err(bad)?,
+            "no_kmem" => k.kmem = !switch(value).map_err(bad)?,
             "thp" => k.thp = thp(value).map_err(bad)?,
             "thp_defrag" => k.thp_defrag = thp_defrag(value).map_err(bad)?,
             "khugepaged" => k.khugepaged = khugepaged(value).map_err(bad)?,

@@ -183,6 +183,8 @@ pub struct KernelOptions {
     pub page_cache_warm: bool,
     /// Replay a trace's `fs-metadata` events (off with `--no-fs-metadata`).
     pub fs_metadata: bool,
+    /// Charge processes' kernel objects to their group (off with `--no-kmem`).
+    pub kmem: bool,
     /// When anonymous memory gets transparent huge pages (`--thp`).
     pub thp: crate::os::thp::ThpMode,
     /// Whether huge-page faults may reclaim (`--thp-defrag`).
@@ -264,6 +266,7 @@ impl KernelOptions {
             store_values: false,
             page_cache_warm: self.page_cache_warm,
             fs_metadata: self.fs_metadata,
+            kmem: self.kmem,
             thp: self.thp,
             thp_defrag: self.thp_defrag,
             swap_readahead_by: self.swap_readahead,

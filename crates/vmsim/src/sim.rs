@@ -1226,6 +1226,11 @@ impl<'k> Sim<'k> {
         if let Err(why) = r {
             self.fail(e, why);
         }
+        // The call may have changed the process's mappings or threads: its kernel
+        // objects follow (`os/kmem.rs`).
+        if let Some(p) = self.procs.get(&e.pid()) {
+            self.kernel.refresh_kmem(p.pid);
+        }
     }
 
     /// `exec-image`: the process's address space is emptied, or a process with an empty

@@ -79,6 +79,7 @@ impl Kernel {
             }
             return Err(e);
         }
+        self.refresh_kmem(pid);
         Ok(pid)
     }
 

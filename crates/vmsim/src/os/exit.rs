@@ -29,6 +29,7 @@ impl Kernel {
                 p.final_rss = rss;
             }
             k.log.counters.exits += 1;
+            k.refresh_kmem(pid);
         });
     }
 

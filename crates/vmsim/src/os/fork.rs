@@ -174,6 +174,7 @@ impl Kernel {
             }
             k.tmpfs_fork(parent, child);
             k.log.counters.forks += 1;
+            k.refresh_kmem(child);
             Ok(child)
         })
     }

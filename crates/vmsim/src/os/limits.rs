@@ -39,6 +39,8 @@ pub struct MemGroup {
     pub peak: u64,
     /// Processes the OOM killer took from it.
     pub oom_kills: u64,
+    /// Bytes of kernel objects charged to it now (`kmem.rs`); `stat.kernel` pages.
+    pub kernel_bytes: u64,
     /// Its `memory.stat`.
     pub stat: GroupStat,
 }
@@ -56,6 +58,9 @@ pub struct GroupStat {
     /// Page-table pages of its processes charged now (Linux allocates user page
     /// tables with `__GFP_ACCOUNT`).
     pub pagetables: u64,
+    /// Pages of kernel objects charged now besides page tables: kernel stacks and
+    /// slab objects (`kmem.rs`), their bytes rounded up to pages.
+    pub kernel: u64,
     /// Faults its processes took (as `/proc/vmstat` counts them).
     pub pgfault: u64,
     /// Of those, major.
@@ -103,6 +108,16 @@ impl MemGroup {
         self.peak = self.peak.max(self.charged);
     }
 
+    /// Sets the bytes of kernel objects charged to the group to `bytes`: the group's
+    /// charge moves by the difference in whole `page_size` pages.
+    pub(super) fn set_kernel_bytes(&mut self, bytes: u64, page_size: u64) {
+        let pages = bytes.div_ceil(page_size);
+        self.charged = (self.charged + pages).saturating_sub(self.stat.kernel);
+        self.stat.kernel = pages;
+        self.kernel_bytes = bytes;
+        self.peak = self.peak.max(self.charged);
+    }
+
     /// Takes back the charge of one frame of `kind`.
     pub(super) fn uncharge(&mut self, kind: FrameKind) {
         self.charged = self.charged.saturating_sub(1);
@@ -118,6 +133,7 @@ impl MemGroup {
             charged: 0,
             peak: 0,
             oom_kills: 0,
+            kernel_bytes: 0,
             stat: GroupStat::default(),
         }
     }
@@ -133,6 +149,8 @@ pub(super) struct Groups {
     /// The group new processes start in (`workload` under `--memory-max`, else the
     /// root).
     pub(super) workload: GroupId,
+    /// Each process's kernel objects and the group they are charged to.
+    pub(super) kmem: super::kmem::Ledger,
 }
 
 impl Groups {
@@ -151,6 +169,7 @@ impl Groups {
             workload: GroupId(list.len() as u16 - 1),
             list,
             committed: 0,
+            kmem: super::kmem::Ledger::default(),
         }
     }
 }

@@ -34,6 +34,7 @@ mod inflight;
 pub use inflight::MAX_SLEEP_NS;
 mod kernel_space;
 pub mod khugepaged;
+pub mod kmem;
 pub mod limits;
 mod madvise;
 pub use madvise::{
@@ -175,6 +176,10 @@ pub struct KernelConfig {
     /// page cache, charged to the process's group (`fs_metadata.rs`); off with
     /// `--no-fs-metadata`.
     pub fs_metadata: bool,
+    /// Processes charge their memory group for their kernel objects: kernel stacks,
+    /// task and mm structures and one `vm_area_struct` a mapping (`kmem.rs`); off
+    /// with `--no-kmem`.
+    pub kmem: bool,
     /// Cycles a page copy costs (copy-on-write).
     pub copy_cycles: u64,
     /// Clock rate of the simulated CPU, in MHz (turns cycles into time).
@@ -262,6 +267,7 @@ impl Default for KernelConfig {
             store_values: true,
             page_cache_warm: false,
             fs_metadata: true,
+            kmem: true,
             swap_readahead: 8,
             swap_readahead_by: swap::SwapReadahead::Cluster,
             thread_order: crate::interleave::ThreadOrder::Clock,

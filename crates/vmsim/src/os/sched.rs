@@ -121,6 +121,11 @@ impl Kernel {
         self.sched.cpus.iter().map(|c| c.stats).collect()
     }
 
+    /// How many of `pid`'s threads are live (placed on a CPU).
+    pub fn threads_of(&self, pid: Pid) -> usize {
+        self.sched.place.keys().filter(|&&(p, _)| p == pid).count()
+    }
+
     /// The CPU thread `tid` of `pid` is placed on, if it is live.
     pub fn cpu_of_thread(&self, pid: Pid, tid: u32) -> Option<usize> {
         self.sched.place.get(&(pid, tid)).copied()
@@ -143,17 +148,24 @@ impl Kernel {
             return Err(Errno::ESRCH);
         }
         self.sched.current_tid.insert(pid, tid);
-        if self.nr_cpus() == 1 && self.tasks.current != Some(pid) {
+        let new = !self.sched.place.contains_key(&(pid, tid));
+        let r = if self.nr_cpus() == 1 && self.tasks.current != Some(pid) {
             // One CPU: the process's next access switches to it, as it always has.
             self.sched.cpu_of(pid, tid);
-            return Ok(());
+            Ok(())
+        } else {
+            self.switch_to(pid)
+        };
+        if new {
+            self.refresh_kmem(pid);
         }
-        self.switch_to(pid)
+        r
     }
 
     /// Thread `tid` of `pid` exits: its CPU idles (lazy TLB) if it was running it.
     pub fn thread_exit(&mut self, pid: Pid, tid: u32) {
         self.sched.remove(pid, tid);
+        self.refresh_kmem(pid);
         if self.sched.current_tid.get(&pid) == Some(&tid) {
             // The process runs on in another of its threads (the lowest-numbered), until
             // the trace says which.
