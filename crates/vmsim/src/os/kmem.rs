@@ -14,15 +14,20 @@
 //!
 //! vmsim keeps each process's objects up to date with its threads and mappings: at
 //! `spawn`, `fork`, `exec`, a new or ended thread, after each system call that may
-//! change its mappings, and to nothing at exit. The sizes are this kernel's object
-//! sizes (`/proc/slabinfo` on Linux 6.18, x86-64). Not modelled: dentries and inodes
-//! of the files a program looks up (about 1.3 KiB a file, reclaimable by the slab
-//! shrinkers), page-cache tree nodes (576 bytes for each 64 pages of a file), open
+//! change its mappings, and to nothing at exit. A file a process maps, reads or
+//! writes for the first time, none of whose pages was cached at the start, charges
+//! its group its dentry and inode once, for good: `drop_caches` freed them with its
+//! pages, and the lookup made them again (a file with cached pages was in use, and
+//! its dentry and inode stayed). The sizes are this kernel's object sizes
+//! (`/proc/slabinfo` on Linux 6.18, x86-64). Not modelled: directories' and failed
+//! lookups' dentries, the slab shrinkers that free unused dentries and inodes under
+//! pressure, page-cache tree nodes (584 bytes for each 64 pages of a file), open
 //! file objects and pipes. On the validation machine (cgroup v1,
-//! `memory.kmem.max_usage_in_bytes` less `VmPTE`), `zstd -12` of 2 MiB held about
-//! 100 KiB of kernel memory besides its page tables and `bzip2 -9` about 40 KiB.
+//! `memory.kmem.usage_in_bytes` less `VmPTE`): a C program 16 to 28 KiB besides the
+//! kernel stack and task of the task that starts it, each more thread 24 KiB,
+//! each cold file opened and read 1.26 KiB.
 
-use super::{GroupId, Kernel, Pid};
+use super::{FileId, GroupId, Kernel, Pid};
 
 /// Bytes a thread costs: its kernel stack (`THREAD_SIZE`, 16 KiB on x86-64), its
 /// `task_struct` (5,888 bytes) and its `struct pid` (192).
@@ -37,6 +42,11 @@ pub const PROCESS_BYTES: u64 = 1_600 + 1_152 + 2_112 + 704 + 192;
 /// that links it to its anonymous pages.
 pub const VMA_BYTES: u64 = 192 + 64;
 
+/// Bytes a file costs the group of the first process that uses it: its `dentry`
+/// (192) and its inode (`ext4_inode_cache`, 1,128). They stay after the process
+/// ends, as the dentry cache keeps them.
+pub const FILE_BYTES: u64 = 192 + 1_128;
+
 /// What one process has charged, and where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Charge {
@@ -46,10 +56,12 @@ struct Charge {
     group: GroupId,
 }
 
-/// Every process's kernel-memory charge, by pid.
+/// Every process's kernel-memory charge, by pid, and the files whose dentry and
+/// inode are charged, by file id.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Ledger {
     by_pid: Vec<Charge>,
+    files: Vec<bool>,
 }
 
 impl Ledger {
@@ -69,6 +81,40 @@ impl Ledger {
 }
 
 impl Kernel {
+    /// `pid` uses `file` (maps, reads or writes it): the first use of a file none of
+    /// whose pages was cached at the start charges its dentry and inode to `pid`'s
+    /// group, for good (not to the root group). A file with pages cached at the start
+    /// was in use (the C library, the loader): its dentry and inode were too, and
+    /// `drop_caches` left them.
+    pub(super) fn kmem_lookup(&mut self, pid: Pid, file: FileId) {
+        let Some(g) = self.process(pid).map(|p| p.group) else {
+            return;
+        };
+        let i = file.0 as usize;
+        if !self.config.kmem || g.0 == 0 || self.groups.kmem.files.get(i) == Some(&true) {
+            return;
+        }
+        let Some(f) = self.cache.files.get(i) else {
+            return;
+        };
+        let in_use = self.config.page_cache_warm
+            || match &f.cached_at_start {
+                Some(runs) => !runs.is_empty(),
+                None => f.executable,
+            };
+        if self.groups.kmem.files.len() <= i {
+            self.groups.kmem.files.resize(i + 1, false);
+        }
+        self.groups.kmem.files[i] = true;
+        if in_use {
+            return;
+        }
+        let ps = self.page_size();
+        if let Some(grp) = self.groups.list.get_mut(g.0 as usize) {
+            grp.set_kernel_bytes(grp.kernel_bytes + FILE_BYTES, ps);
+        }
+    }
+
     /// Bytes of kernel objects `pid` holds now: its threads, its process structures
     /// and its mappings; nothing once it has ended.
     pub fn kmem_bytes_of(&self, pid: Pid) -> u64 {
@@ -158,6 +204,34 @@ mod tests {
         k.exit(pid, 0).unwrap();
         let g = &k.groups()[1];
         assert_eq!((g.kernel_bytes, g.stat.kernel), (0, 0), "{g:?}");
+    }
+
+    #[test]
+    fn a_cold_file_charges_its_dentry_and_inode_once_and_a_file_in_use_none() {
+        let (mut k, pid) = in_group(64, true);
+        let before = k.groups()[1].kernel_bytes;
+        let cold = k.create_file("cold", vec![7; 8192]);
+        k.set_cached_at_start(cold, 0, 0);
+        let warm = k.create_file("warm", vec![7; 8192]);
+        k.set_cached_at_start(warm, 0, 4096);
+        k.read_file(pid, cold, 0, 4096);
+        assert_eq!(k.groups()[1].kernel_bytes, before + FILE_BYTES);
+        // Used again, by a read or a mapping: charged once.
+        k.read_file(pid, cold, 4096, 4096);
+        let args = MmapArgs {
+            source: MapSource::File(cold, 0),
+            ..MmapArgs::anon(8192, Prot::READ)
+        };
+        k.mmap(pid, args).unwrap();
+        k.refresh_kmem(pid);
+        assert_eq!(k.groups()[1].kernel_bytes, before + FILE_BYTES + VMA_BYTES);
+        // A file with pages cached at the start was in use: its dentry and inode
+        // were kept.
+        k.read_file(pid, warm, 0, 4096);
+        assert_eq!(k.groups()[1].kernel_bytes, before + FILE_BYTES + VMA_BYTES);
+        // The file's charge stays after the process ends, its own goes.
+        k.exit(pid, 0).unwrap();
+        assert_eq!(k.groups()[1].kernel_bytes, FILE_BYTES);
     }
 
     #[test]

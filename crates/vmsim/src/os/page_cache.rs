@@ -43,6 +43,11 @@ pub struct File {
 pub struct PageRuns(Vec<(u64, u64)>);
 
 impl PageRuns {
+    /// Whether the set has no page.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether page `idx` is in the set.
     pub fn contains(&self, idx: u64) -> bool {
         let i = self.0.partition_point(|&(_, end)| end <= idx);
@@ -218,6 +223,7 @@ impl Kernel {
     /// stops short, as a write can).
     pub fn write_file(&mut self, pid: Pid, file: FileId, offset: u64, len: u64) -> u64 {
         let ps = self.page_size();
+        self.kmem_lookup(pid, file);
         // One call writes at most Linux's MAX_RW_COUNT.
         let len = len.min(super::MAX_RW_COUNT);
         let Some(end) = offset.checked_add(len).filter(|_| len > 0) else {

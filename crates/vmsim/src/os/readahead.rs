@@ -288,6 +288,7 @@ impl Kernel {
     /// is mapped and no fault is taken; the pages are charged to `pid`'s group.
     pub fn read_file(&mut self, pid: Pid, file: FileId, offset: u64, len: u64) {
         let ps = self.page_size();
+        self.kmem_lookup(pid, file);
         // One call reads at most Linux's MAX_RW_COUNT.
         let len = len.min(super::MAX_RW_COUNT);
         if let Some(obj) = self.cache.files[file.0 as usize].shmem {
