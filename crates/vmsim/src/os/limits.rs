@@ -602,9 +602,11 @@ mod tests {
 
     #[test]
     fn a_group_makes_room_for_a_large_folio_in_one_reclaim() {
+        // Pages alone: the file's dentry and inode would take a page of the group.
         let mut k = boot_with("x86-64", |c| {
             c.reclaim = ReclaimPolicy::TwoList;
             c.readahead_pages = 0;
+            c.kmem = false;
         });
         let g = k.create_group("/reader", Some(128 * 4096)).unwrap();
         let pid = spawn(&mut k);
