@@ -79,6 +79,12 @@ fn parse_buffers(meminfo: &str) -> Option<u64> {
     Some(kib / 4)
 }
 
+/// The pages `Buffers` grew by since it was `from`, if it grew.
+fn grown_since(from: u64) -> Option<u64> {
+    let now = buffers_pages()?;
+    (now > from).then(|| now - from)
+}
+
 /// This image began to load when `Buffers` was `pages`.
 pub fn loading_from(pages: Option<u64>) {
     LOAD_FROM.store(pages.unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -90,8 +96,7 @@ pub fn loaded() -> Option<u64> {
     if from == u64::MAX {
         return None;
     }
-    let now = buffers_pages()?;
-    (now > from).then(|| now - from)
+    grown_since(from)
 }
 
 /// This thread enters syscall `num`: a lookup's `Buffers` are taken.
@@ -107,8 +112,7 @@ pub fn enter(num: i64) {
 /// This thread's syscall returned: the pages of metadata a lookup read, if any.
 pub fn leave() -> Option<u64> {
     let from = FROM.with(Cell::take)?;
-    let now = buffers_pages()?;
-    (now > from).then(|| now - from)
+    grown_since(from)
 }
 
 #[cfg(test)]

@@ -13,8 +13,10 @@
 //! the group's charge is its objects' bytes rounded up to pages.
 //!
 //! vmsim keeps each process's objects up to date with its threads and mappings: at
-//! `spawn`, `fork`, `exec`, a new or ended thread, after each system call that may
-//! change its mappings, and to nothing at exit. A file a process maps, reads or
+//! `spawn`, `fork`, `exec`, a new or ended thread, after each OS event of a trace
+//! (`Sim` calls [`Kernel::refresh_kmem`]; a caller of the kernel's own `mmap` and
+//! the like calls it too, or the mappings it made count from the next of those),
+//! and to nothing at exit. A file a process maps, reads or
 //! writes for the first time, none of whose pages was cached at the start, charges
 //! its group its dentry and inode once, for good: `drop_caches` freed them with its
 //! pages, and the lookup made them again (a file with cached pages was in use, and
@@ -94,14 +96,10 @@ impl Kernel {
         if !self.config.kmem || g.0 == 0 || self.groups.kmem.files.get(i) == Some(&true) {
             return;
         }
-        let Some(f) = self.cache.files.get(i) else {
+        if i >= self.cache.files.len() {
             return;
-        };
-        let in_use = self.config.page_cache_warm
-            || match &f.cached_at_start {
-                Some(runs) => !runs.is_empty(),
-                None => f.executable,
-            };
+        }
+        let in_use = self.warm_at_start(file, None);
         if self.groups.kmem.files.len() <= i {
             self.groups.kmem.files.resize(i + 1, false);
         }

@@ -128,7 +128,7 @@ impl Kernel {
         if let Some(&pfn) = self.cache.pages.get(&(file, idx)) {
             return Some(pfn);
         }
-        if !self.page_is_warm(file, idx) {
+        if !self.warm_at_start(file, Some(idx)) {
             return None;
         }
         let pfn = self
@@ -141,13 +141,14 @@ impl Kernel {
         Some(pfn)
     }
 
-    /// Whether page `idx` of `file` is in the page cache from the start (see the
-    /// module's notes).
-    fn page_is_warm(&self, file: FileId, idx: u64) -> bool {
+    /// Whether page `idx` of `file` (with `None`, any page of it) was in the page
+    /// cache at the start (see the module's notes): every page with `--page-cache warm`, those a `file-cached`
+    /// record names, else all of a file mapped executable.
+    pub(super) fn warm_at_start(&self, file: FileId, idx: Option<u64>) -> bool {
         let f = &self.cache.files[file.0 as usize];
         self.config.page_cache_warm
             || match &f.cached_at_start {
-                Some(runs) => runs.contains(idx),
+                Some(runs) => idx.map_or(!runs.is_empty(), |i| runs.contains(i)),
                 None => f.executable,
             }
     }
@@ -553,7 +554,7 @@ impl Kernel {
 
     /// Whether page `idx` of `file` is cached (a warm file's always is).
     fn page_present(&self, file: FileId, idx: u64) -> bool {
-        self.page_is_warm(file, idx) || self.cache.pages.contains_key(&(file, idx))
+        self.warm_at_start(file, Some(idx)) || self.cache.pages.contains_key(&(file, idx))
     }
 
     /// Reads the window `ra` into the cache in aligned folios of up to `order` (smaller
