@@ -445,9 +445,11 @@ impl Kernel {
                     }
                 }
             } else if folio.len() > 1 && folio.iter().any(|p| self.reclaim.pinned.contains(p)) {
-                // A fault holds one of its pages: the folio stays whole, active.
+                // A fault or a read holds one of its pages: the folio stays whole where
+                // it goes back, not activated, as `shrink_folio_list` keeps a folio it
+                // cannot lock, or cannot free for a reference held (`__remove_mapping`).
                 for &pfn in &folio {
-                    self.activate(pfn);
+                    self.reclaim.lists.move_to_head(lru, pfn.0 as u32);
                 }
             } else if file
                 && self.frames.kind(folio[0]) == FrameKind::File
@@ -672,6 +674,43 @@ mod tests {
         assert_eq!(k.reclaim.lists.list_of(held), Some(INACTIVE));
         assert_eq!(k.log.counters.activations, activations);
         assert!(k.log.counters.swap_outs > 0, "the others went");
+    }
+
+    #[test]
+    fn a_large_folio_a_reader_holds_is_kept_inactive_whole() {
+        // Linux's reclaim cannot free a folio a `read` holds a reference to
+        // (`__remove_mapping` fails) or a fault has locked: it goes back to the
+        // inactive list, whole. Activating it would fill the active file list with
+        // pages nobody used twice, at the expense of everything else.
+        let mut k = boot_with("x86-64", |c| c.reclaim = ReclaimPolicy::TwoList);
+        let f = k.create_file("/data", vec![1; 4096 * 4096]);
+        k.set_file_readahead(f, 8 << 20);
+        let pid = spawn(&mut k);
+        for i in 0..2048u64 {
+            k.read_file(pid, f, i * 8192, 8192);
+        }
+        k.advance_clock_for_test(1_000_000_000);
+        // A page of a large folio at the tail, held.
+        let lru = super::FILE_LISTS + INACTIVE;
+        let held = loop {
+            let t = k.reclaim.lists.tail(lru).unwrap();
+            if k.folio_of(Pfn(t as u64)) > 0 {
+                break t;
+            }
+            k.reclaim.lists.move_to_head(lru, t);
+        };
+        let mut folio = Vec::new();
+        k.folio_frames(Pfn(held as u64), &mut folio);
+        assert!(folio.len() > 1);
+        k.reclaim.pinned.push(Pfn(held as u64));
+        let activations = k.log.counters.activations;
+        k.shrink_inactive(lru, folio.len(), Scope::Global, 0);
+        k.reclaim.pinned.pop();
+        for p in &folio {
+            assert_eq!(k.reclaim.lists.list_of(p.0 as u32), Some(lru));
+            assert!(k.cache.owner.contains_key(&p.0), "still cached");
+        }
+        assert_eq!(k.log.counters.activations, activations);
     }
 
     #[test]
