@@ -68,7 +68,7 @@ impl Kernel {
             while idx < chunk_end {
                 // Never the OOM killer: Linux charges such a page even over the limit
                 // (`__GFP_NOFAIL`); vmsim reads fewer.
-                let Ok(pfn) = self.fill_cache_page(pid, false, file, idx, true, false) else {
+                let Ok(pfn) = self.fill_cache_page(pid, false, file, idx, Some(0), false) else {
                     break;
                 };
                 self.queue_read(&mut batch, pfn);

@@ -823,7 +823,7 @@ mod tests {
         let mut batch = k.begin_reads();
         let mut frames = Vec::new();
         for i in pages {
-            let pfn = k.fill_cache_page(pid, false, f, i, true, false).unwrap();
+            let pfn = k.fill_cache_page(pid, false, f, i, Some(0), false).unwrap();
             k.queue_read(&mut batch, pfn);
             frames.push(pfn);
         }

@@ -110,6 +110,7 @@ impl Kernel {
                         // (readahead.rs).
                         self.cache.files[file.0 as usize].executable = true;
                     }
+                    self.cache.files[file.0 as usize].mapped = true;
                     self.kmem_lookup(pid, file);
                     Backing::File { file, offset }
                 }

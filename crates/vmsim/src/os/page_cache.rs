@@ -21,6 +21,10 @@ pub struct File {
     pub len: u64,
     /// Mapped executable at some point: a program or a library, cached from the start.
     pub executable: bool,
+    /// Mapped at some point: its pages cost the kernel page-table work one by one, so
+    /// reading one in and evicting it cost a whole page's work even in a large folio
+    /// (see [`super::Kernel::cost_shift`]).
+    pub mapped: bool,
     /// The pages of a program or library that were in the page cache at start, as
     /// `vmsim record` found them, and not yet used; `None` where not recorded, and
     /// then every page was.
@@ -141,6 +145,7 @@ impl PageCache {
             host: None,
             len,
             executable: false,
+            mapped: false,
             cached_at_start: None,
             ra: Default::default(),
             ra_pages: None,
@@ -160,6 +165,7 @@ impl PageCache {
             host: Some(f),
             len,
             executable: false,
+            mapped: false,
             cached_at_start: None,
             ra: Default::default(),
             ra_pages: None,
@@ -253,7 +259,7 @@ impl Kernel {
                         Err(_) => break,
                     }
                 }
-                None => match self.fill_cache_page(pid, false, file, idx, false, true) {
+                None => match self.fill_cache_page(pid, false, file, idx, None, true) {
                     Ok(pfn) => pfn,
                     Err(_) => break,
                 },

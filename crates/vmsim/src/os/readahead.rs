@@ -132,7 +132,7 @@ impl Kernel {
             return None;
         }
         let pfn = self
-            .fill_cache_page(pid, true, file, idx, true, false)
+            .fill_cache_page(pid, true, file, idx, Some(0), false)
             .ok()?;
         if let Some(runs) = &mut self.cache.files[file.0 as usize].cached_at_start {
             // Cached at start, and now found: once evicted it is read from storage.
@@ -236,7 +236,7 @@ impl Kernel {
         let pfn = match self.cache.pages.get(&(file, idx)) {
             Some(&pfn) => pfn,
             // Read-around was off, or found no room: the page alone.
-            None => self.fill_cache_page(pid, false, file, idx, false, false)?,
+            None => self.fill_cache_page(pid, false, file, idx, None, false)?,
         };
         // The fault waits for its page's read: behind the reads the device had queued,
         // and behind the pages before it in its window's requests.
@@ -313,8 +313,11 @@ impl Kernel {
             if let Some(pfn) = self.cached_page(pid, file, idx) {
                 self.hit_mark(pid, file, idx, pfn, last + 1 - idx);
                 self.wait_read(pfn);
-                let shift = ps.trailing_zeros() + self.folio_of(pfn);
                 let at = (idx * ps).max(offset);
+                // Copied to the reader's buffer (`copy_to_user`): `copy_cycles` a page.
+                let copied = ((idx + 1) * ps).min(offset + len).min(size) - at;
+                self.log.counters.paging_cycles += self.config.copy_cycles * copied / ps;
+                let shift = ps.trailing_zeros() + self.folio_of(pfn);
                 if used.is_none_or(|u| u >> shift != at >> shift) {
                     self.mark_accessed(pfn);
                 }
@@ -325,7 +328,7 @@ impl Kernel {
             self.read_miss(pid, file, idx, last + 1 - idx);
             if !self.cache.pages.contains_key(&(file, idx))
                 && self
-                    .fill_cache_page(pid, false, file, idx, false, false)
+                    .fill_cache_page(pid, false, file, idx, None, false)
                     .is_err()
             {
                 // No memory: the read stops short, as a read can.
@@ -430,6 +433,30 @@ impl Kernel {
     /// The order of the folio page-cache frame `pfn` belongs to.
     pub(super) fn folio_of(&self, pfn: Pfn) -> u32 {
         self.cache.folio_order.get(&pfn.0).map_or(0, |&o| o as u32)
+    }
+
+    /// How much of a page's kernel work (`page_in_cycles`, `page_out_cycles`) a page
+    /// of `file` in a folio of `order` costs, as a shift: most of what Linux does to
+    /// read a page in or evict it is done once a folio (an allocation, a charge, one
+    /// cache and one list entry, one segment of a request), so a page of an order-`o`
+    /// folio of a file no process has mapped costs `1 / 2^o` of it. A page of a
+    /// mapped file costs a whole page's work: page tables are set and cleared one
+    /// entry at a time, and the costs were fitted on mapped files.
+    fn cost_shift_in(&self, file: FileId, order: u32) -> u32 {
+        if self.cache.files[file.0 as usize].mapped {
+            0
+        } else {
+            order
+        }
+    }
+
+    /// [`Kernel::cost_shift_in`] for frame `pfn`: 0 (a whole page's work) for a frame
+    /// outside the page cache.
+    pub(super) fn cost_shift(&self, pfn: Pfn) -> u32 {
+        self.cache
+            .owner
+            .get(&pfn.0)
+            .map_or(0, |&(file, _)| self.cost_shift_in(file, self.folio_of(pfn)))
     }
 
     /// Appends the frames of the folio page-cache frame `pfn` belongs to, `pfn` first
@@ -592,7 +619,7 @@ impl Kernel {
                 if self.page_present(file, i) {
                     continue;
                 }
-                let Ok(pfn) = self.fill_cache_page(pid, false, file, i, true, false) else {
+                let Ok(pfn) = self.fill_cache_page(pid, false, file, i, Some(o), false) else {
                     self.send_reads(batch);
                     return;
                 };
@@ -612,19 +639,21 @@ impl Kernel {
 
     /// Puts page `idx` of `file` in the page cache: read from storage into a frame
     /// charged to `pid`'s group, or, for a `warm` file, found there already (charged to
-    /// the root group, no storage). A page read for a `write` counts no refault.
+    /// the root group, no storage). `ahead` is the order of the folio the page is read
+    /// ahead in, its read queued by the caller; `None` reads it alone, now. A page read
+    /// for a `write` counts no refault.
     pub(super) fn fill_cache_page(
         &mut self,
         pid: Pid,
         warm: bool,
         file: FileId,
         idx: u64,
-        ahead: bool,
+        ahead: Option<u32>,
         write: bool,
     ) -> Result<Pfn, Violation> {
         let ps = self.page_size();
         let group = warm.then_some(GroupId(0));
-        let pfn = self.alloc_frame_charged(pid, group, FrameKind::File, !ahead)?;
+        let pfn = self.alloc_frame_charged(pid, group, FrameKind::File, ahead.is_none())?;
         self.zero_frame(pfn);
         let mut buf = vec![0u8; ps as usize];
         if !self.cache.files[file.0 as usize].read_page(idx * ps, &mut buf) {
@@ -638,12 +667,13 @@ impl Kernel {
             self.file_page_added(pfn, file, idx, false);
         } else {
             self.log.counters.file_reads += 1;
-            self.log.counters.paging_cycles += self.config.page_in_cycles;
+            let shift = self.cost_shift_in(file, ahead.unwrap_or(0));
+            self.log.counters.paging_cycles += self.config.page_in_cycles >> shift;
             self.log.counters.io_busy_ns += self.config.storage.transfer_ns(ps);
             self.file_page_added(pfn, file, idx, !write);
             // Locked from now: a window's folios are sent once all are in the cache.
             self.lock_for_read(pfn);
-            if !ahead {
+            if ahead.is_none() {
                 let mut batch = self.begin_reads();
                 self.queue_read(&mut batch, pfn);
                 self.send_reads(batch);
@@ -820,9 +850,12 @@ mod tests {
         let storage = k.config.storage;
         let (pid, va) = mapped_file(&mut k, 1024, Prot::READ);
         let other = k.create_file("/other", vec![1; 64 * 4096]);
-        // 64 pages of another file queued first, read ahead and not waited for.
+        // Another file's pages queued first, read ahead and not waited for: the
+        // second read finds the first window's mark and sends the next window.
         k.read_file(pid, other, 0, 4096);
-        let queued = k.inflight.free_at - k.io_now();
+        k.read_file(pid, other, 4096, 4096);
+        let queued = k.inflight.free_at.saturating_sub(k.io_now());
+        assert!(queued > 0, "nothing queued");
         let t0 = k.io_now();
         // A miss on page 0 reads pages 0-15 around it in one request (the window
         // starts half a window before the page, at 0) and waits for all of it.
@@ -1071,6 +1104,61 @@ mod tests {
         assert_eq!(k.reclaim.lists.len_in(0, files), 0, "inactive file pages");
         assert_eq!(k.reclaim.lists.len_in(0, files + 1), 64, "active");
         assert_eq!(k.log.counters.activations, 64);
+    }
+
+    #[test]
+    fn a_read_files_folios_cost_the_kernel_once_a_folio_a_mapped_files_once_a_page() {
+        // 16 MiB read 8 KiB a call through windows of up to 2,048 pages, in folios of
+        // up to order 9, then evicted: Linux reads a folio in and evicts it with one
+        // allocation, charge, cache entry and list entry; pages a process may map
+        // cost their page-table work one by one.
+        let n = 4096;
+        for mapped in [false, true] {
+            let mut k = boot_with("x86-64", |c| c.reclaim = ReclaimPolicy::TwoList);
+            let f = k.create_file("/data", vec![1; n as usize * 4096]);
+            k.set_file_readahead(f, 8 << 20);
+            let pid = spawn(&mut k);
+            if mapped {
+                let args = MmapArgs {
+                    source: MapSource::File(f, 0),
+                    ..MmapArgs::anon(4096, Prot::READ)
+                };
+                k.mmap(pid, args).unwrap();
+            }
+            let c = k.config.clone();
+            let before = k.log.counters.paging_cycles;
+            for i in 0..n / 2 {
+                k.read_file(pid, f, i * 8192, 8192);
+            }
+            assert_eq!(k.log.counters.file_reads, n);
+            assert!(k.cache.folio_order.values().any(|&o| o == 9));
+            // Each page copied to the reader costs a page copy, mapped or not.
+            let page_in = k.log.counters.paging_cycles - before - n * c.copy_cycles;
+            if mapped {
+                assert_eq!(page_in, n * c.page_in_cycles);
+            } else {
+                assert!(page_in < n * c.page_in_cycles / 20, "{page_in} cycles");
+            }
+            // A page read again costs its copy alone.
+            let before = k.log.counters.paging_cycles;
+            k.read_file(pid, f, 0, 8192);
+            assert_eq!(k.log.counters.paging_cycles - before, 2 * c.copy_cycles);
+            // Evicted: reads done, and every page taken.
+            k.advance_clock_for_test(1_000_000_000);
+            let before = k.log.counters.paging_cycles;
+            k.reclaim(n as usize / 2, crate::os::reclaim::Scope::Global);
+            let gone = k.log.counters.lru_reclaimed[1];
+            assert!(gone > n / 2, "{gone} pages evicted");
+            let page_out = k.log.counters.paging_cycles - before;
+            if mapped {
+                assert_eq!(page_out, gone * c.page_out_cycles);
+            } else {
+                assert!(
+                    page_out < gone * c.page_out_cycles / 20,
+                    "{page_out} cycles"
+                );
+            }
+        }
     }
 
     #[test]

@@ -700,8 +700,9 @@ impl Kernel {
     /// now.
     pub(super) fn page_out(&mut self, pfn: Pfn, folio_age: Option<u64>) -> Option<Evicted> {
         let shadow = self.shadow_of(pfn, folio_age);
+        let shift = self.cost_shift(pfn);
         let gone = self.evict(pfn)?;
-        self.log.counters.paging_cycles += self.config.page_out_cycles;
+        self.log.counters.paging_cycles += self.config.page_out_cycles >> shift;
         if gone != Evicted::Writing {
             self.leave_shadow(gone, shadow);
         }
