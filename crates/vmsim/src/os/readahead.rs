@@ -451,8 +451,11 @@ impl Kernel {
     }
 
     /// [`Kernel::cost_shift_in`] for frame `pfn`: 0 (a whole page's work) for a frame
-    /// outside the page cache.
+    /// outside the page cache, found without a lookup for any but a file's.
     pub(super) fn cost_shift(&self, pfn: Pfn) -> u32 {
+        if self.frames.kind(pfn) != FrameKind::File {
+            return 0;
+        }
         self.cache
             .owner
             .get(&pfn.0)

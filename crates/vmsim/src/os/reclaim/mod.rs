@@ -694,7 +694,8 @@ impl Kernel {
         Some(gone)
     }
 
-    /// Evicts `pfn` (see [`Kernel::evict`]) at the kernel's cost per page, leaving a
+    /// Evicts `pfn` (see [`Kernel::evict`]) at the kernel's cost for a page (its share
+    /// of its folio's, [`Kernel::cost_shift`]), leaving a
     /// shadow entry where it was once it is gone (Linux's `workingset_eviction`),
     /// stamped `folio_age` for a page of a folio evicted whole. `None` if it cannot go
     /// now.
