@@ -841,14 +841,16 @@ const SCAN_AHEAD: usize = 4;
 
 impl Kernel {
     /// Hints the host to fetch what the scan of list `lru` will read a few pages on,
-    /// as it takes `f` from the tail: the page-table entry of the frame [`SCAN_AHEAD`]
-    /// places ahead (its reverse map was fetched a step ago) and the swap slot it
-    /// caches, if any; and the links and reverse map of the frame after it. Each
-    /// candidate's entry lies at a random host address; fetched steps early, the
-    /// misses overlap with the steps' work. The frame last fetched moves one step, as
-    /// the tail did; only when it has left the list (or reached its head) is it found
-    /// again from the tail. The scans of every list share the one hint, so a change of
-    /// list also finds it again. Nothing computed changes.
+    /// as it takes `f` from the tail: for the frame [`SCAN_AHEAD`] places ahead, its
+    /// page-table entry, its reference count and group, and the state of the swap
+    /// slot it caches, if any (its reverse map and cached slot, which say where those
+    /// are, were fetched a step ago); and the links, reverse map and cached slot of
+    /// the frame after it. Each candidate's entries lie at random host addresses;
+    /// fetched steps early, the misses overlap with the steps' work. The frame last
+    /// fetched moves one step, as the tail did; only when it has left the list (or
+    /// reached its head) is it found again from the tail. The scans of every list
+    /// share the one hint, so a change of list also finds it again. Nothing computed
+    /// changes.
     #[inline]
     pub(super) fn prefetch_ahead(&mut self, lru: u32, f: u32) {
         let lists = &self.reclaim.lists;
@@ -868,12 +870,17 @@ impl Kernel {
         if let Some(pte) = self.rmap.first_pte(Pfn(ahead as u64)) {
             self.machine.ram.prefetch(pte);
         }
-        if let Some(dev) = self.swap.dev.as_ref() {
-            dev.prefetch_frame(Pfn(ahead as u64));
+        self.frames.prefetch(Pfn(ahead as u64));
+        let dev = self.swap.dev.as_ref();
+        if let Some(dev) = dev {
+            dev.prefetch_cached_slot(Pfn(ahead as u64));
         }
         if let Some(after) = lists.prev(ahead) {
             lists.prefetch(after);
             self.rmap.prefetch(Pfn(after as u64));
+            if let Some(dev) = dev {
+                dev.prefetch_frame(Pfn(after as u64));
+            }
         }
         self.reclaim.scan_hint = ahead;
     }
