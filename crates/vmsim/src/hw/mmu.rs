@@ -901,24 +901,27 @@ impl Mmu {
     /// reading the tables above it as they stand (no walk cache looked at, nothing
     /// counted, no bit set): a replay calls it a few accesses ahead, so that the
     /// entry's host line, at a random address in a large page table, arrives while
-    /// earlier accesses are made. Stops at anything but a table entry.
+    /// earlier accesses are made. Stops at anything but a table entry. Returns the
+    /// address of the entry it fetched, for a caller that will look at it later.
     #[inline]
-    pub fn prefetch_walk(&self, ram: &PhysMem, va: VirtAddr) {
+    pub fn prefetch_walk(&self, ram: &PhysMem, va: VirtAddr) -> Option<PhysAddr> {
         if va.0.wrapping_add(self.canon_add) > self.canon_limit {
-            return;
+            return None;
         }
         let p = &self.paging;
         let mut table = self.root;
         for level in (2..=p.levels).rev() {
-            let Ok(raw) = ram.read_uint(p.entry_addr(table, va, level), p.pte_bytes) else {
-                return;
-            };
+            let raw = ram
+                .read_uint(p.entry_addr(table, va, level), p.pte_bytes)
+                .ok()?;
             let Pte::Table { pfn, .. } = p.decode(raw, level) else {
-                return;
+                return None;
             };
             table = pfn.addr(p.page_shift);
         }
-        ram.prefetch(p.entry_addr(table, va, 1));
+        let at = p.entry_addr(table, va, 1);
+        ram.prefetch(at);
+        Some(at)
     }
 
     /// The id entries of address space `asid` carry: itself with ASID tagging, else 0

@@ -686,9 +686,20 @@ fn a_prefetched_walk_changes_nothing_the_next_walk_sees() {
         let p = r.m.spec.paging;
         r.map(page, pfn, 1, URW);
         let before = r.m.mmu.counters.clone();
-        for va in [page + 1, hole, 1 << 62] {
-            r.m.mmu.prefetch_walk(&r.m.ram, VirtAddr(va));
-        }
+        let leaf = r.pt.lookup(&p, &r.m.ram, VirtAddr(page)).unwrap().pte_addr;
+        // It names the level-1 entry it fetched; none where the walk would not reach
+        // one (a non-canonical address).
+        assert_eq!(
+            r.m.mmu.prefetch_walk(&r.m.ram, VirtAddr(page + 1)),
+            Some(leaf),
+            "{preset}"
+        );
+        r.m.mmu.prefetch_walk(&r.m.ram, VirtAddr(hole));
+        assert_eq!(
+            r.m.mmu.prefetch_walk(&r.m.ram, VirtAddr(1 << 62)),
+            None,
+            "{preset}"
+        );
         assert_eq!(r.m.mmu.counters, before, "{preset}: nothing counted");
         assert!(
             !r.leaf_flags(page).contains(Flags::ACCESSED),

@@ -205,6 +205,8 @@ impl Kernel {
             return Ok(());
         }
         let mut i = 0;
+        // The entry the last prefetch fetched, and the access it is for.
+        let mut fetched: Option<(usize, PhysAddr)> = None;
         while i < n {
             let done = self.machine.mmu.translate_run(
                 &vas[i..n],
@@ -224,11 +226,20 @@ impl Kernel {
             // access its TLB cannot take makes that access alone.
             let fetch = |k: usize| kinds.kind(k) == AccessKind::Execute;
             if done == 0 || fetch(i) == fetch(i - 1) {
+                // The next access's entry, fetched an access ago: if it is a swap
+                // entry, its fault will look at the slot.
+                if let Some((at, pte)) = fetched {
+                    if at == i + 1 {
+                        self.prefetch_swap_entry(pte);
+                    }
+                }
                 // The walk two accesses on, if it comes to one, finds its entry cached.
                 if i + 2 < n {
-                    self.machine
+                    fetched = self
+                        .machine
                         .mmu
-                        .prefetch_walk(&self.machine.ram, vas[i + 2]);
+                        .prefetch_walk(&self.machine.ram, vas[i + 2])
+                        .map(|pte| (i + 2, pte));
                 }
                 out[i] = self
                     .access(pid, vas[i], kinds.kind(i))

@@ -326,6 +326,26 @@ impl Kernel {
         }
     }
 
+    /// Hints the host to fetch what a fault on the entry at `pte` would look at first,
+    /// if the entry names a swap slot: the slot's state and its shadow. A replay calls
+    /// it an access ahead, with the entry already fetched ([`Mmu::prefetch_walk`]).
+    /// Nothing computed changes.
+    ///
+    /// [`Mmu::prefetch_walk`]: crate::hw::Mmu::prefetch_walk
+    #[inline]
+    pub(in crate::os) fn prefetch_swap_entry(&self, pte: crate::addr::PhysAddr) {
+        let Some(dev) = self.swap.dev.as_ref() else {
+            return;
+        };
+        let paging = &self.machine.spec.paging;
+        if let Some(s @ Slot::Soft { .. }) = PageTable::slot_at(paging, &self.machine.ram, pte) {
+            if let Some(SoftPte::Swap(slot)) = s.soft() {
+                dev.prefetch_slot(slot);
+                self.reclaim.shadows.prefetch_swap(slot);
+            }
+        }
+    }
+
     /// Brings a swapped-out page back for `pid` at `page`, whose entry (at `pte`) names
     /// `slot`: from the swap cache (minor)
     /// or from the device (major), with readahead. A page other entries still name is
