@@ -291,7 +291,8 @@ unsafe impl Zeroed for u64 {}
 unsafe impl<T: Zeroed, const N: usize> Zeroed for [T; N] {}
 
 /// `n` zeros, allocated zeroed (the host commits the pages only when they are
-/// written), or `None` when the host cannot provide them: the fallible `vec![0; n]`.
+/// written) and advised to be backed by huge pages ([`advise_huge`]), or `None` when
+/// the host cannot provide them: the fallible `vec![0; n]`.
 pub fn try_zeroed_vec<T: Zeroed>(n: u64) -> Option<Vec<T>> {
     let n = usize::try_from(n).ok()?;
     if n == 0 || std::mem::size_of::<T>() == 0 {
@@ -303,6 +304,7 @@ pub fn try_zeroed_vec<T: Zeroed>(n: u64) -> Option<Vec<T>> {
     if ptr.is_null() {
         return None;
     }
+    advise_huge(ptr as usize, layout.size());
     // SAFETY: `ptr` comes from the global allocator with the layout of `n` `T`s, so a
     // Vec of capacity `n` may own it; its `n` elements are zero bytes, a valid `T`
     // (`Zeroed`).
@@ -399,8 +401,14 @@ impl PhysMem {
                 }
                 None => {
                     let s = (self.store.len() >> self.page_shift) as u32;
+                    let cap = self.store.capacity();
                     self.store
                         .resize(self.store.len() + (1 << self.page_shift), 0);
+                    if self.store.capacity() != cap {
+                        // Grown (and perhaps moved): the tables in it are read at
+                        // random, so one host TLB entry should cover 2 MiB of them.
+                        advise_huge(self.store.as_ptr() as usize, self.store.capacity());
+                    }
                     s
                 }
             };

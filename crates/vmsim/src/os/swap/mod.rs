@@ -338,7 +338,7 @@ impl SwapDevice {
             base,
             page_size,
             alloc: alloc::SlotAlloc::new(slots as u64),
-            slots: vec![0; slots],
+            slots: crate::hw::ram::huge_zeroed_vec(slots),
             slot_of_frame: Vec::new(),
             cached: 0,
             owned: 0,
