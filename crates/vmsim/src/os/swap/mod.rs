@@ -414,19 +414,6 @@ impl SwapDevice {
         crate::hw::ram::prefetch_at(&self.slot_of_frame, pfn.0 as usize);
     }
 
-    /// Hints the host to cache the state of the slot `pfn` caches, if any: reads which
-    /// slot that is (fetched earlier by [`SwapDevice::prefetch_frame`]). Evicting a
-    /// page of the swap cache takes a reference on its slot, at a random place in a
-    /// large array.
-    #[inline]
-    pub fn prefetch_cached_slot(&self, pfn: Pfn) {
-        if let Some(&s) = self.slot_of_frame.get(pfn.0 as usize) {
-            if s != 0 {
-                crate::hw::ram::prefetch_at(&self.slots, s as usize - 1);
-            }
-        }
-    }
-
     /// Writes a page into `slot` (`None`: nothing is written and the slot reads as
     /// zeros).
     pub fn write(&mut self, slot: SwapSlot, data: Option<&[u8]>) -> std::io::Result<()> {
