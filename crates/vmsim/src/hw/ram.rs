@@ -472,6 +472,16 @@ impl PhysMem {
         Ok(())
     }
 
+    /// Hints the host to fetch where frame `pfn`'s contents are kept, which clearing
+    /// it for its next use reads ([`PhysMem::zero_frames`]). No effect on what the
+    /// simulation computes.
+    #[inline]
+    pub fn prefetch_frame_index(&self, pfn: Pfn) {
+        if let Some(s) = self.slot_of.slot(pfn.0) {
+            prefetch_host(s);
+        }
+    }
+
     /// Hints the host to bring the bytes at `pa` into its cache (a PTE about to be
     /// read). No effect on what the simulation computes; nothing for frames that read
     /// as zeros or addresses beyond RAM.

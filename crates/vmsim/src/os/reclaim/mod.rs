@@ -842,15 +842,15 @@ const SCAN_AHEAD: usize = 4;
 impl Kernel {
     /// Hints the host to fetch what the scan of list `lru` will read a few pages on,
     /// as it takes `f` from the tail: for the frame [`SCAN_AHEAD`] places ahead, its
-    /// page-table entry, its reference count and group, and the state and shadow of
-    /// the swap slot it caches, if any (its reverse map and cached slot, which say
-    /// where those are, were fetched a step ago); and the links, reverse map and
-    /// cached slot of the frame after it. Each candidate's entries lie at random host
-    /// addresses; fetched steps early, the misses overlap with the steps' work. The
-    /// frame last fetched moves one step, as the tail did; only when it has left the
-    /// list (or reached its head) is it found again from the tail. The scans of every
-    /// list share the one hint, so a change of list also finds it again. Nothing
-    /// computed changes.
+    /// page-table entry, its reference count, group and contents' index, and the state
+    /// and shadow of the swap slot it caches, if any (its reverse map and cached slot,
+    /// which say where those are, were fetched a step ago); and the links, reverse map
+    /// and cached slot of the frame after it. Each candidate's entries lie at random
+    /// host addresses; fetched steps early, the misses overlap with the steps' work.
+    /// The frame last fetched moves one step, as the tail did; only when it has left
+    /// the list (or reached its head) is it found again from the tail. The scans of
+    /// every list share the one hint, so a change of list also finds it again.
+    /// Nothing computed changes.
     #[inline]
     pub(super) fn prefetch_ahead(&mut self, lru: u32, f: u32) {
         let lists = &self.reclaim.lists;
@@ -871,6 +871,7 @@ impl Kernel {
             self.machine.ram.prefetch(pte);
         }
         self.frames.prefetch(Pfn(ahead as u64));
+        self.machine.ram.prefetch_frame_index(Pfn(ahead as u64));
         let dev = self.swap.dev.as_ref();
         // Evicting a page of the swap cache takes a reference on its slot and leaves
         // a shadow there, both at random places in large arrays.
