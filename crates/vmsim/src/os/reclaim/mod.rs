@@ -837,20 +837,21 @@ impl Kernel {
 }
 
 /// How many frames ahead of a list's tail reclaim's scan prefetches entries.
-const SCAN_AHEAD: usize = 4;
+const SCAN_AHEAD: usize = 5;
 
 impl Kernel {
     /// Hints the host to fetch what the scan of list `lru` will read a few pages on,
-    /// as it takes `f` from the tail: for the frame [`SCAN_AHEAD`] places ahead, its
-    /// page-table entry, its reference count, group and contents' index, and the state
-    /// and shadow of the swap slot it caches, if any (its reverse map and cached slot,
-    /// which say where those are, were fetched a step ago); and the links, reverse map
-    /// and cached slot of the frame after it. Each candidate's entries lie at random
-    /// host addresses; fetched steps early, the misses overlap with the steps' work.
-    /// The frame last fetched moves one step, as the tail did; only when it has left
-    /// the list (or reached its head) is it found again from the tail. The scans of
-    /// every list share the one hint, so a change of list also finds it again.
-    /// Nothing computed changes.
+    /// as it takes `f` from the tail. A hint frame moves one step a call, as the tail
+    /// does, [`SCAN_AHEAD`] frames ahead of it. For the frame the hint leaves (a step
+    /// nearer the tail): its page-table entry, reference count, group and contents'
+    /// index, and the state and shadow of the swap slot it caches, if any, found
+    /// through its reverse map and cached slot, which were fetched two calls ago. For
+    /// the frame beyond the new hint: its links, reverse map and cached slot. Each
+    /// candidate's entries lie at random host addresses; fetched steps early, the
+    /// misses overlap with the steps' work. Only when the hint has left the list (or
+    /// reached its head) is it found again from the tail. The scans of every list
+    /// share the one hint, so a change of list also finds it again. Nothing computed
+    /// changes.
     #[inline]
     pub(super) fn prefetch_ahead(&mut self, lru: u32, f: u32) {
         let lists = &self.reclaim.lists;
@@ -867,15 +868,18 @@ impl Kernel {
             }
             a
         });
-        if let Some(pte) = self.rmap.first_pte(Pfn(ahead as u64)) {
+        // The frame a step nearer, whose reverse map and cached slot were fetched two
+        // steps ago (one step is too short a wait when its page is only rotated).
+        let near = Pfn(if next.is_some() { hint } else { ahead } as u64);
+        if let Some(pte) = self.rmap.first_pte(near) {
             self.machine.ram.prefetch(pte);
         }
-        self.frames.prefetch(Pfn(ahead as u64));
-        self.machine.ram.prefetch_frame_index(Pfn(ahead as u64));
+        self.frames.prefetch(near);
+        self.machine.ram.prefetch_frame_index(near);
         let dev = self.swap.dev.as_ref();
         // Evicting a page of the swap cache takes a reference on its slot and leaves
         // a shadow there, both at random places in large arrays.
-        if let Some((dev, slot)) = dev.and_then(|d| Some((d, d.cached_slot(Pfn(ahead as u64))?))) {
+        if let Some((dev, slot)) = dev.and_then(|d| Some((d, d.cached_slot(near)?))) {
             dev.prefetch_slot(slot);
             self.reclaim.shadows.prefetch_swap(slot);
         }
