@@ -836,7 +836,8 @@ impl Kernel {
     }
 }
 
-/// How many frames ahead of a list's tail reclaim's scan prefetches entries.
+/// How many frames ahead of a list's tail reclaim's prefetch hint stays; the
+/// page-table entries it fetches are those of the frame a step nearer.
 const SCAN_AHEAD: usize = 5;
 
 impl Kernel {
