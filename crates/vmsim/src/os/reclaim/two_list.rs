@@ -357,6 +357,14 @@ impl Kernel {
         folio
     }
 
+    /// Puts every page of `folio` back at the head of inactive list `lru`, whole and
+    /// not activated: a folio reclaim passed over (`shrink_folio_list`'s `keep`).
+    fn keep_inactive(&mut self, lru: u32, folio: &[Pfn]) {
+        for &pfn in folio {
+            self.reclaim.lists.move_to_head(lru, pfn.0 as u32);
+        }
+    }
+
     /// Scans up to `n` pages at the tail of inactive list `lru` (Linux's
     /// `shrink_inactive_list` and `folio_check_references`), a folio at a time;
     /// returns the pages freed.
@@ -386,9 +394,7 @@ impl Kernel {
             }
             if folio.iter().any(|&p| self.reading_at(p, now)) {
                 // Locked for a read in flight: passed over, kept where it goes back.
-                for &pfn in &folio {
-                    self.reclaim.lists.move_to_head(lru, pfn.0 as u32);
-                }
+                self.keep_inactive(lru, &folio);
                 self.reclaim.folio = folio;
                 continue;
             }
@@ -448,9 +454,7 @@ impl Kernel {
                 // A fault or a read holds one of its pages: the folio stays whole where
                 // it goes back, not activated, as `shrink_folio_list` keeps a folio it
                 // cannot lock, or cannot free for a reference held (`__remove_mapping`).
-                for &pfn in &folio {
-                    self.reclaim.lists.move_to_head(lru, pfn.0 as u32);
-                }
+                self.keep_inactive(lru, &folio);
             } else if file
                 && self.frames.kind(folio[0]) == FrameKind::File
                 && self.set_aside_if_dirty(&folio, now)
