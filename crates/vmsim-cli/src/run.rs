@@ -5,7 +5,7 @@ use crate::args;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vmsim::options::defaults as d;
 use vmsim::os::Overcommit;
@@ -258,9 +258,10 @@ pub struct RunArgs {
     /// traces and synthetic workloads.
     #[arg(long, value_parser = args::count)]
     pub interval: Option<u64>,
-    /// Where --interval writes its CSV.
-    #[arg(long, default_value = "vmsim-interval.csv")]
-    pub interval_file: PathBuf,
+    /// Where --interval writes its CSV (default `vmsim-interval.csv`, which is made
+    /// new: an existing one is overwritten only when named here).
+    #[arg(long, requires = "interval")]
+    pub interval_file: Option<PathBuf>,
     /// Replay a short trace (at most 10000 events) one access at a time and write an
     /// interactive page that steps through every translation: the address bits, the
     /// TLBs, the walk, the faults, the frames and the swap slots.
@@ -353,6 +354,9 @@ impl RunArgs {
     }
 }
 
+/// Where `--interval` writes when `--interval-file` is not given.
+const DEFAULT_INTERVAL_FILE: &str = "vmsim-interval.csv";
+
 pub fn run(a: RunArgs) -> Result<()> {
     if a.explain || a.html.is_some() {
         return run_short(&a);
@@ -360,15 +364,26 @@ pub fn run(a: RunArgs) -> Result<()> {
     let o = a.options();
     let config = o.resolve()?;
     // Opened before the run, so a bad path fails at once.
-    let rows_out = match a.interval {
-        Some(_) => Some(OutputFile::create(&a.interval_file, &o.inputs())?),
-        None => None,
+    let rows_out = match (a.interval, &a.interval_file) {
+        (None, _) => None,
+        (Some(_), Some(named)) => Some(OutputFile::create(named, &o.inputs())?),
+        (Some(_), None) => {
+            let default = Path::new(DEFAULT_INTERVAL_FILE);
+            if default.symlink_metadata().is_ok() {
+                bail!(
+                    "--interval: {DEFAULT_INTERVAL_FILE} already exists and --interval-file \
+                     was not given; name the file to write (--interval-file \
+                     {DEFAULT_INTERVAL_FILE} writes over it)"
+                );
+            }
+            Some(OutputFile::create(default, &o.inputs())?)
+        }
     };
     let report = vmsim::run::execute(config, &mut progress())?;
     if let Some(out) = rows_out {
+        let path = out.path().display().to_string();
         out.finish(vmsim::run::interval_csv(&report.rows).as_bytes())?;
-        let (n, path) = (report.rows.len(), a.interval_file.display());
-        eprintln!("{n} interval rows written to {path}");
+        eprintln!("{} interval rows written to {path}", report.rows.len());
     }
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&report.json)?);

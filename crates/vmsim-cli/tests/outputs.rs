@@ -279,3 +279,41 @@ fn a_closed_pipe_ends_a_command_quietly() {
         assert!(out.stderr.is_empty(), "{args:?}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn the_default_interval_file_is_made_new_never_written_over() {
+    let d = folder("interval-default");
+    let t = trace(&d);
+    let run = |extra: &[&str]| {
+        Command::new(support::VMSIM)
+            .args(["run", s(&t), "--interval", "50"])
+            .args(extra)
+            .current_dir(&d)
+            .output()
+            .unwrap()
+    };
+    let csv = d.join("vmsim-interval.csv");
+    // Not there: made.
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = std::fs::read_to_string(&csv).unwrap();
+    assert!(first.starts_with("accesses,"), "{first}");
+    // There, and not named: refused, the file as it was.
+    std::fs::write(&csv, "mine\n").unwrap();
+    let out = run(&[]);
+    refused(&out, "vmsim-interval.csv");
+    assert!(text(&out.stderr).contains("--interval-file"));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "mine\n");
+    // Named: written over.
+    let out = run(&["--interval-file", "vmsim-interval.csv"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), first);
+    // A file name without --interval is a mistake, not ignored.
+    let out = Command::new(support::VMSIM)
+        .args(["run", s(&t), "--interval-file", "x.csv"])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    refused(&out, "--interval");
+    assert!(!d.join("x.csv").exists());
+}

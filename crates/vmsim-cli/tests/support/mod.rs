@@ -26,10 +26,12 @@ pub fn vmsim(args: &[&str]) -> (bool, String, String) {
 
 /// Runs vmsim with `args` (stdin empty), killing it and failing the test if it runs
 /// longer than `limit`: a hang is a failure, not a stuck CI job. Both pipes are drained
-/// as it runs, so a long output cannot stall it.
+/// as it runs, so a long output cannot stall it. It runs in the scratch folder, so a
+/// file a generated flag makes under a default name lands there, not in the sources.
 pub fn within<A: AsRef<OsStr>>(args: &[A], limit: Duration) -> Output {
     let mut child = Command::new(VMSIM)
         .args(args)
+        .current_dir(scratch())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
