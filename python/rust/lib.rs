@@ -528,11 +528,13 @@ fn encode(e: &Event, out: &mut Vec<u8>) {
         } => (18, 0, pid, addr.0, len, u64::from(advice)),
         Event::ShmDetach { pid, addr } => (19, 0, pid, addr.0, 0, 0),
         Event::Syscall { pid, nr } => (20, 0, pid, 0, 0, u64::from(nr)),
+        // The buffer a recorded read names is not in the row (the replay uses it).
         Event::FileRead {
             pid,
             file,
             offset,
             len,
+            buf: _,
         } => (21, 0, pid, offset, len, u64::from(file)),
         Event::ThpDisable { pid, disable } => (22, 0, pid, 0, 0, u64::from(disable)),
         Event::FileReadahead { pid, file, bytes } => (23, 0, pid, 0, bytes, u64::from(file)),

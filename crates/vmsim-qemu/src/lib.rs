@@ -793,15 +793,20 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
         // The kernel's own copies to and from the program's buffers fault as the
         // program's accesses would (Linux counts them in its minflt), and QEMU's host
         // does them out of the plugin's sight: one access per page they touch.
+        // A read of a regular file names its buffer instead: the replay makes the stores
+        // page by page as it copies, as Linux's copy faults in the middle of the read.
         SYS_READ | SYS_PREAD64 | SYS_RECVFROM | SYS_GETDENTS64 | SYS_GETRANDOM if ok && ret > 0 => {
             let buf = if num == SYS_GETRANDOM { a[0] } else { a[1] };
-            if matches!(num, SYS_READ | SYS_PREAD64) {
-                file_io(vcpu, Ctl::FileRead, num, &a, r);
+            if matches!(num, SYS_READ | SYS_PREAD64)
+                && file_io(vcpu, Ctl::FileRead, num, &a, r, buf)
+            {
+                note_copies(vcpu, buf, r);
+            } else {
+                kernel_copy(vcpu, wire::STORE, buf, r);
             }
-            kernel_copy(vcpu, wire::STORE, buf, r);
         }
         SYS_READV | SYS_PREADV | SYS_PREADV2 if ok && ret > 0 => {
-            file_io(vcpu, Ctl::FileRead, num, &a, r);
+            file_io(vcpu, Ctl::FileRead, num, &a, r, 0);
             kernel_copy_iov(vcpu, wire::STORE, a[1], a[2], r);
         }
         SYS_STAT | SYS_FSTAT | SYS_LSTAT if ok => kernel_copy(vcpu, wire::STORE, a[1], STAT_SIZE),
@@ -809,11 +814,11 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
         SYS_STATX if ok => kernel_copy(vcpu, wire::STORE, a[4], STATX_SIZE),
         SYS_WRITE | SYS_PWRITE64 if ok && ret > 0 => {
             kernel_copy(vcpu, wire::LOAD, a[1], r);
-            file_io(vcpu, Ctl::FileWrite, num, &a, r);
+            file_io(vcpu, Ctl::FileWrite, num, &a, r, 0);
         }
         SYS_WRITEV | SYS_PWRITEV | SYS_PWRITEV2 if ok && ret > 0 => {
             kernel_copy_iov(vcpu, wire::LOAD, a[1], a[2], r);
-            file_io(vcpu, Ctl::FileWrite, num, &a, r);
+            file_io(vcpu, Ctl::FileWrite, num, &a, r, 0);
         }
         SYS_SENDFILE | SYS_COPY_FILE_RANGE if ok && ret > 0 => file_copy(vcpu, num, &a, r),
         // Advice on a regular file: its readahead, or its pages to read or drop now.
@@ -883,11 +888,12 @@ const RWF_APPEND: u64 = 0x10;
 /// A read or write family call of `num` (`ctl` says which) with arguments `a`
 /// returned `n` bytes: if it read or wrote a regular file, the file, where in it and
 /// how much (the page cache served it), and the file's length after (and, for a
-/// write, before).
-fn file_io(vcpu: u32, ctl: Ctl, num: i64, a: &[u64; 6], n: u64) {
+/// write, before); `buf` is a read's buffer when the replay is to make its stores (0:
+/// they are sent as accesses). Whether it was sent.
+fn file_io(vcpu: u32, ctl: Ctl, num: i64, a: &[u64; 6], n: u64, buf: u64) -> bool {
     let fd = a[0] as c_int;
     let Some(st) = regular_file(fd) else {
-        return;
+        return false;
     };
     // SAFETY: lseek and fcntl only ask the descriptor's position and flags.
     let (pos, append) = unsafe {
@@ -906,23 +912,20 @@ fn file_io(vcpu: u32, ctl: Ctl, num: i64, a: &[u64; 6], n: u64) {
         SYS_PREAD64 | SYS_PREADV | SYS_PWRITE64 | SYS_PWRITEV => a[3],
         SYS_PREADV2 | SYS_PWRITEV2 if a[3] as i64 != -1 => a[3],
         _ if pos >= 0 => (pos as u64).saturating_sub(n),
-        _ => return,
+        _ => return false,
     };
-    send_file_io(vcpu, ctl, fd, &st, at, n, before);
+    let last = if write { before } else { buf };
+    send_file_io(vcpu, ctl, fd, &st, at, n, last);
+    true
 }
 
 /// Sends what a read (`Ctl::FileRead`) or write (`Ctl::FileWrite`) of `n` bytes at
-/// byte `at` of the regular file `st`, open as `fd`, did; `before` is a write's file
-/// length before.
-fn send_file_io(vcpu: u32, ctl: Ctl, fd: c_int, st: &libc::stat, at: u64, n: u64, before: u64) {
+/// byte `at` of the regular file `st`, open as `fd`, did; `last` is a write's file
+/// length before, or a read's buffer (0: none).
+fn send_file_io(vcpu: u32, ctl: Ctl, fd: c_int, st: &libc::stat, at: u64, n: u64, last: u64) {
     note_tmpfs(vcpu, fd, st);
-    let words = [st.st_dev, st.st_ino, at, n, st.st_size as u64, before];
-    let sent = if ctl == Ctl::FileWrite {
-        &words[..]
-    } else {
-        &words[..5]
-    };
-    plugin().ring.control(vcpu, ctl, sent);
+    let words = [st.st_dev, st.st_ino, at, n, st.st_size as u64, last];
+    plugin().ring.control(vcpu, ctl, &words);
 }
 
 /// `sendfile` or `copy_file_range` (`num`, arguments `a`) copied `n` bytes from one
@@ -986,6 +989,18 @@ fn kernel_copy(vcpu: u32, kind: u64, buf: u64, len: u64) {
         if kind == wire::STORE {
             note_copy(vcpu, at, next.min(end) - at);
         }
+        at = next;
+    }
+}
+
+/// The kernel copied `len` bytes to `buf`, its stores made by the replay (a read of a
+/// file): marks the pages that got bytes other than zeros.
+fn note_copies(vcpu: u32, buf: u64, len: u64) {
+    let end = buf.saturating_add(len);
+    let mut at = buf;
+    while at < end {
+        let next = (at | 0xfff) + 1;
+        note_copy(vcpu, at, next.min(end) - at);
         at = next;
     }
 }

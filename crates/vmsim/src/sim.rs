@@ -1042,10 +1042,11 @@ impl<'k> Sim<'k> {
                 file,
                 offset,
                 len,
+                buf,
             } => match self.proc_of(pid, e) {
                 Err(why) => Err(why),
                 Ok(p) => self.trace_file(file, offset, len).map(|id| {
-                    self.kernel.read_file(p.pid, id, offset, len);
+                    self.kernel.read_file_to(p.pid, id, offset, len, buf);
                 }),
             },
             Event::FileWrite {

@@ -42,7 +42,7 @@
 use super::fault::{FaultKind, Violation};
 use super::frames::FrameKind;
 use super::{FileId, GroupId, Kernel, Pid};
-use crate::addr::Pfn;
+use crate::addr::{Pfn, VirtAddr};
 
 /// A mapping's advice on how it will be read (`madvise`), which decides its faults'
 /// readahead.
@@ -100,6 +100,10 @@ fn first_window(req: u64, max: u64) -> u64 {
     }
 }
 
+/// Folios a `read` gathers and holds before it copies them (Linux's
+/// `PAGEVEC_SIZE`, the size of a `folio_batch`).
+const READ_BATCH: u32 = 31;
+
 /// Largest folio order readahead makes (a PMD's: 2 MiB of 4 KiB pages).
 const MAX_FOLIO_ORDER: u32 = 9;
 
@@ -116,6 +120,42 @@ fn next_window(cur: u64, max: u64) -> u64 {
         2 * cur
     } else {
         max
+    }
+}
+
+/// Where a read's bytes go in the program's memory, and how far they have got.
+struct CopyOut {
+    /// The buffer's first byte.
+    buf: u64,
+    /// The byte after its last.
+    end: u64,
+    /// The first byte not yet stored.
+    next: u64,
+}
+
+impl CopyOut {
+    fn new(buf: u64, len: u64) -> CopyOut {
+        CopyOut {
+            buf,
+            end: buf.saturating_add(len),
+            next: buf,
+        }
+    }
+
+    /// Stores the read's first `done` bytes that are not stored yet: one store to each
+    /// page they reach (as the recorder gives a copy's stores), each page marked as
+    /// holding bytes other than zeros. A store that fails (the buffer unmapped since
+    /// the program read) stores nothing.
+    fn upto(&mut self, k: &mut Kernel, pid: Pid, done: u64) {
+        let ps = k.page_size();
+        let to = self.buf.saturating_add(done).min(self.end);
+        while self.next < to {
+            let va = VirtAddr(self.next);
+            if k.access(pid, va, crate::hw::AccessKind::Write).is_ok() {
+                k.mark_nonzero(pid, va);
+            }
+            self.next = (self.next | (ps - 1)).saturating_add(1);
+        }
     }
 }
 
@@ -286,8 +326,44 @@ impl Kernel {
     /// just after the last one opens a window, a random one reads only what it asks
     /// for), a marked one reads the next window, and each folio is marked accessed
     /// once (not the one the last read ended in, if this read goes on in it). Nothing
-    /// is mapped and no fault is taken; the pages are charged to `pid`'s group.
+    /// is mapped and no fault is taken; the pages are charged to `pid`'s group. The
+    /// stores into the program's buffer are the caller's to make (see
+    /// [`Kernel::read_file_to`]).
     pub fn read_file(&mut self, pid: Pid, file: FileId, offset: u64, len: u64) {
+        self.read_file_to(pid, file, offset, len, None);
+    }
+
+    /// [`Kernel::read_file`] into the program's buffer at `buf`: each page copied is
+    /// stored into the buffer as it is copied, a store of the program (it faults as
+    /// `copy_to_user` does, in the middle of the read, so a buffer page that went to
+    /// swap comes back, and may push out pages the read has yet to copy), and counts as
+    /// holding bytes other than zeros. The bytes past what the page cache holds (a
+    /// file vmsim knows no length of, such as one in /proc) are stored at the end.
+    pub fn read_file_to(
+        &mut self,
+        pid: Pid,
+        file: FileId,
+        offset: u64,
+        len: u64,
+        buf: Option<VirtAddr>,
+    ) {
+        let mut out = buf.map(|b| CopyOut::new(b.0, len));
+        self.read_pages(pid, file, offset, len, &mut out);
+        if let Some(out) = &mut out {
+            out.upto(self, pid, len);
+        }
+    }
+
+    /// The page-cache side of [`Kernel::read_file_to`]: `out`, if any, gets each
+    /// page's bytes as they are copied.
+    fn read_pages(
+        &mut self,
+        pid: Pid,
+        file: FileId,
+        offset: u64,
+        len: u64,
+        out: &mut Option<CopyOut>,
+    ) {
         let ps = self.page_size();
         self.kmem_lookup(pid, file);
         // One call reads at most Linux's MAX_RW_COUNT.
@@ -310,19 +386,34 @@ impl Kernel {
         let mut used = self.cache.files[file.0 as usize].ra.prev_pos.checked_sub(1);
         let mut idx = first;
         while idx <= last {
-            if let Some(pfn) = self.cached_page(pid, file, idx) {
-                self.hit_mark(pid, file, idx, pfn, last + 1 - idx);
-                self.wait_read(pfn);
-                let at = (idx * ps).max(offset);
-                // Copied to the reader's buffer (`copy_to_user`): `copy_cycles` a page.
-                let copied = ((idx + 1) * ps).min(offset + len).min(size) - at;
-                self.log.counters.paging_cycles += self.config.copy_cycles * copied / ps;
-                let shift = ps.trailing_zeros() + self.folio_of(pfn);
-                if used.is_none_or(|u| u >> shift != at >> shift) {
-                    self.mark_accessed(pfn);
+            // The folios to copy next (`filemap_get_read_batch`), held while they are
+            // copied, so reclaim cannot take them from under the copy.
+            let held = self.reclaim.pinned.len();
+            let end = self.read_batch(pid, file, idx, last);
+            if end > idx {
+                // Its last folio marked: the next window is read before the copy; one
+                // still being read is waited for.
+                let tail = self.reclaim.pinned[self.reclaim.pinned.len() - 1];
+                self.hit_mark(pid, file, end - 1, tail, last + 1 - (end - 1));
+                for i in idx..end {
+                    let pfn = self.reclaim.pinned[held + (i - idx) as usize];
+                    self.wait_read(pfn);
+                    let at = (i * ps).max(offset);
+                    // Copied to the reader's buffer (`copy_to_user`): `copy_cycles` a
+                    // page, stored into the buffer as it goes.
+                    let copied = ((i + 1) * ps).min(offset + len).min(size) - at;
+                    self.log.counters.paging_cycles += self.config.copy_cycles * copied / ps;
+                    let shift = ps.trailing_zeros() + self.folio_of(pfn);
+                    if used.is_none_or(|u| u >> shift != at >> shift) {
+                        self.mark_accessed(pfn);
+                    }
+                    used = Some(at);
+                    if let Some(out) = out {
+                        out.upto(self, pid, at + copied - offset);
+                    }
                 }
-                used = Some(at);
-                idx += 1;
+                self.reclaim.pinned.truncate(held);
+                idx = end;
                 continue;
             }
             self.read_miss(pid, file, idx, last + 1 - idx);
@@ -336,6 +427,34 @@ impl Kernel {
             }
         }
         self.cache.files[file.0 as usize].ra.prev_pos = (offset + len).min(size);
+    }
+
+    /// Gathers the pages a `read` copies next from page `idx` of `file` (up to `last`),
+    /// as Linux's `filemap_get_read_batch` does: up to [`READ_BATCH`] folios, each
+    /// cached, ending with one still being read or one marked for readahead. Their
+    /// frames are pushed on `reclaim.pinned`, held until the caller lets them go;
+    /// returns the page after the last gathered (`idx` for none).
+    fn read_batch(&mut self, pid: Pid, file: FileId, idx: u64, last: u64) -> u64 {
+        let mut j = idx;
+        let mut folios = 0;
+        // The folio gathered last ends the batch.
+        let mut ends = false;
+        while j <= last {
+            let Some(pfn) = self.cached_page(pid, file, j) else {
+                break;
+            };
+            let head = j & !((1u64 << self.folio_of(pfn)) - 1);
+            if j == idx || j == head {
+                if ends || folios == READ_BATCH {
+                    break;
+                }
+                folios += 1;
+            }
+            self.reclaim.pinned.push(pfn);
+            ends |= self.reading(pfn) || self.readahead_marked(pfn);
+            j += 1;
+        }
+        j
     }
 
     /// A fault or a `read` found page `idx` of `file` cached in `pfn`, `req` pages
@@ -361,28 +480,68 @@ impl Kernel {
         let prev = ra.prev_pos / self.page_size();
         let after_last = ra.prev_pos > 0 && (prev..=prev + 1).contains(&idx);
         let random = self.cache.files[file.0 as usize].access == super::fadvise::FileAccess::Random;
-        if max == 0 || random || !(idx == 0 || req > max || after_last) {
-            // Readahead off (or `POSIX_FADV_RANDOM`), or a random read: just what it
-            // asks for, state untouched.
-            let window = ReadaheadState {
-                start: idx,
-                size: req,
-                async_size: 0,
-                ..ra
-            };
-            self.read_window(pid, file, window, 0);
+        let as_asked = ReadaheadState {
+            start: idx,
+            size: req,
+            async_size: 0,
+            ..ra
+        };
+        if max == 0 || random {
+            // Readahead off, or `POSIX_FADV_RANDOM`: just what it asks for, state
+            // untouched.
+            self.read_window(pid, file, as_asked, 0);
             return;
         }
-        let size = first_window(req, max);
-        let new = ReadaheadState {
-            start: idx,
-            size,
-            async_size: if size > req { size - req } else { size / 2 },
-            order: 0,
-            ..ra
+        let new = if idx == 0 || req > max || after_last {
+            let size = first_window(req, max);
+            ReadaheadState {
+                start: idx,
+                size,
+                async_size: if size > req { size - req } else { size / 2 },
+                order: 0,
+                ..ra
+            }
+        } else {
+            // Not where the last read ended: the pages cached just before the miss
+            // tell a stream whose window was lost (reclaimed before it was copied)
+            // from a random read.
+            let (run, from_start) = self.cached_run_before(file, idx, max);
+            if run <= req {
+                // A small random read: just what it asks for, state untouched.
+                self.read_window(pid, file, as_asked, 0);
+                return;
+            }
+            // A stream: a window as long as the run behind it and the read together
+            // (twice the run if the file is cached from its start), marked at its
+            // last page.
+            let run = if from_start { run * 2 } else { run };
+            ReadaheadState {
+                start: idx,
+                size: (run + req).min(max),
+                async_size: 1,
+                order: 0,
+                ..ra
+            }
         };
         self.cache.files[file.0 as usize].ra = new;
         self.read_window(pid, file, new, 0);
+    }
+
+    /// How many pages of `file` just before page `idx` are cached, looking back at most
+    /// `max` pages (Linux's `page_cache_prev_miss` from `idx - 1`, as
+    /// `page_cache_sync_ra` counts `contig_count`): the run down to the first page not
+    /// cached, `max` if there is none that far back, and `true` when the run goes back
+    /// to the file's first page (within `max`).
+    fn cached_run_before(&self, file: FileId, idx: u64, max: u64) -> (u64, bool) {
+        let low = idx.saturating_sub(max);
+        let mut run = 0;
+        for (&(_, i), _) in self.cache.pages.range((file, low)..(file, idx)).rev() {
+            if i + 1 + run != idx {
+                break;
+            }
+            run += 1;
+        }
+        (run, run == idx)
     }
 
     /// Fault-around found `n` pages of `file` in the page cache that count as hits
@@ -1081,6 +1240,88 @@ mod tests {
         // Past the end: nothing.
         k.read_file(pid, g, 1 << 40, 4096);
         assert_eq!(k.cache.pages.len(), cached + 5);
+    }
+
+    #[test]
+    fn a_read_into_a_buffer_stores_into_each_page_and_one_without_leaves_it() {
+        use crate::os::mmap::MmapArgs;
+        use crate::os::ReclaimPolicy;
+        let mut k = boot_small(8 << 20, 16 << 20, ReclaimPolicy::TwoList);
+        let f = k.create_file("/data", vec![1; 64 * 4096]);
+        let pid = spawn(&mut k);
+        let n = 8u64;
+        let buf = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, buf, n, |i| i);
+        k.madvise_pageout(pid, buf, n * 4096).unwrap();
+        // Without the buffer: the copy's stores are the trace's to make.
+        k.read_file(pid, f, 0, n * 4096);
+        let back = |k: &Kernel| faults(k, FaultKind::SwapCache) + faults(k, FaultKind::SwapIn);
+        assert_eq!(back(&k), 0);
+        // With it: every page of the buffer is stored into, each fault a program's,
+        // a page counts as holding bytes other than zeros.
+        k.read_file_to(pid, f, 4096, n * 4096 - 100, Some(VirtAddr(buf.0 + 100)));
+        assert_eq!(back(&k), n);
+        for i in 0..n {
+            let m = leaf(&k, pid, VirtAddr(buf.0 + i * 4096));
+            assert!(
+                m.flags.contains(crate::hw::Flags::DIRTY),
+                "page {i} stored into"
+            );
+            assert!(k.frames.nonzero(m.frame_of(&k.machine.spec.paging, buf)));
+        }
+        // Bytes past what the file holds (a /proc file, to vmsim empty) are stored too.
+        let empty = k.create_file("/proc-like", Vec::new());
+        let other = k.mmap(pid, MmapArgs::anon(2 * 4096, Prot::RW)).unwrap();
+        k.read_file_to(pid, empty, 0, 4097, Some(other));
+        assert!(leaf(&k, pid, VirtAddr(other.0 + 4096))
+            .flags
+            .contains(crate::hw::Flags::DIRTY));
+    }
+
+    #[test]
+    fn a_miss_after_a_long_cached_run_reads_a_window_and_a_short_one_what_it_asks() {
+        let (mut k, pid) = booted();
+        let f = k.create_file("/data", vec![1; 256 * 4096]);
+        k.set_file_readahead(f, 128 << 10);
+        k.read_file(pid, f, 0, 256 * 4096);
+        assert_eq!(k.cache.pages.range((f, 0)..(f, 256)).count(), 256);
+        assert_eq!(
+            k.cached_run_before(f, 100, 32),
+            (32, false),
+            "at most the window"
+        );
+        assert_eq!(
+            k.cached_run_before(f, 20, 32),
+            (20, true),
+            "back to the start"
+        );
+        // Pages 100 on dropped: a miss at 100 after a read elsewhere finds the file
+        // cached from its start: a window of the readahead size, marked at its end.
+        k.fadvise(
+            pid,
+            f,
+            100 * 4096,
+            0,
+            super::super::fadvise::POSIX_FADV_DONTNEED,
+        )
+        .unwrap();
+        assert_eq!(k.cache.pages.range((f, 0)..(f, 256)).count(), 100);
+        assert_eq!(k.cached_run_before(f, 100, 32), (32, false));
+        k.read_file(pid, f, 100 * 4096, 4 * 4096);
+        assert_eq!(k.cache.pages.range((f, 100)..(f, 256)).count(), 32);
+        let last = k.cache.pages[&(f, 131)];
+        assert!(k.readahead_marked(last), "the window's last page is marked");
+        // A miss with nothing cached just before it reads what it asks for.
+        k.fadvise(
+            pid,
+            f,
+            200 * 4096,
+            0,
+            super::super::fadvise::POSIX_FADV_DONTNEED,
+        )
+        .unwrap();
+        k.read_file(pid, f, 210 * 4096, 4 * 4096);
+        assert_eq!(k.cache.pages.range((f, 200)..(f, 256)).count(), 4);
     }
 
     #[test]

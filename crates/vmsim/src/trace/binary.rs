@@ -19,7 +19,8 @@
 //!   11 thread exit, 12 exec image, 13 mremap, 14 madvise, 15 shm detach, 16 syscall,
 //!   17 thp disable, 18 vfork, 19 read, 20 file readahead, 21 nonzero, 22 values,
 //!   23 file size, 24 write, 25 file cached, 26 sleep, 27 populate, 28 mlock (mode 0 unlock, 1 lock,
-//!   2 on fault), 29 mlockall, 30 file shmem, 31 file drop), then its fields as varints in the order of [`super::Event`]'s
+//!   2 on fault), 29 mlockall, 30 file shmem, 31 file drop, 32 fadvise, 33 file-system
+//!   metadata, 34 read into a buffer: 19's fields and the buffer's address), then its fields as varints in the order of [`super::Event`]'s
 //!   fields; exit codes are zigzag varints, booleans 0 or 1; protections are one byte
 //!   (`r`=1, `w`=2, `x`=4; for mmap also 8: shared, 16: a file number and offset
 //!   follow).
@@ -201,7 +202,11 @@ impl<W: Write> BinaryWriter<W> {
                 file,
                 offset,
                 len,
-            } => os(b, 19, &[pid as u64, file as u64, offset, len]),
+                buf,
+            } => match buf {
+                None => os(b, 19, &[pid as u64, file as u64, offset, len]),
+                Some(buf) => os(b, 34, &[pid as u64, file as u64, offset, len, buf.0]),
+            },
             Event::FileWrite {
                 pid,
                 file,
@@ -774,6 +779,14 @@ impl<R: BufRead> BinaryReader<R> {
                 file: self.u32("file")?,
                 offset: self.varint()?,
                 len: self.varint()?,
+                buf: None,
+            },
+            34 => Event::FileRead {
+                pid: self.u32("pid")?,
+                file: self.u32("file")?,
+                offset: self.varint()?,
+                len: self.varint()?,
+                buf: Some(VirtAddr(self.varint()?)),
             },
             24 => Event::FileWrite {
                 pid: self.u32("pid")?,
@@ -1024,6 +1037,14 @@ mod tests {
                 file: u32::MAX,
                 offset: u64::MAX,
                 len: 0,
+                buf: None,
+            },
+            Event::FileRead {
+                pid: 2,
+                file: 7,
+                offset: 4096,
+                len: u64::MAX,
+                buf: Some(VirtAddr(u64::MAX)),
             },
             Event::FileReadahead {
                 pid: 2,

@@ -257,6 +257,12 @@ pub enum Event {
         offset: u64,
         /// Bytes read.
         len: u64,
+        /// Where in the program's memory they go, when the kernel's stores there are
+        /// part of the read (made page by page as each page is copied, as Linux's
+        /// `copy_to_user` faults in the middle of the read); `None` when the trace
+        /// holds them as accesses of their own after the read (`readv`, and traces
+        /// recorded before 2026-12-06).
+        buf: Option<VirtAddr>,
     },
     /// `write` (or `pwrite`, `writev`, ...) of `len` bytes of a file at byte `offset`:
     /// the kernel copies them into the page cache, where the pages are dirty.

@@ -325,12 +325,16 @@ pub fn parse_line(text: &str) -> Result<Event, String> {
             }
         }
         "read" => {
-            at_most(w, 5)?;
+            at_most(w, 6)?;
             Event::FileRead {
                 pid: pid(w, 1)?,
                 file: file_no(w, 2)?,
                 offset: num(w, 3, "the offset")?,
                 len: num(w, 4, "the length")?,
+                buf: match w.len() {
+                    6 => Some(VirtAddr(num(w, 5, "the buffer's address")?)),
+                    _ => None,
+                },
             }
         }
         "write" => {
@@ -647,7 +651,11 @@ pub fn format_event(e: &Event) -> String {
             file,
             offset,
             len,
-        } => format!("read {pid} {file} {offset:#x} {len:#x}"),
+            buf,
+        } => match buf {
+            None => format!("read {pid} {file} {offset:#x} {len:#x}"),
+            Some(buf) => format!("read {pid} {file} {offset:#x} {len:#x} {buf:#x}"),
+        },
         Event::FileWrite {
             pid,
             file,

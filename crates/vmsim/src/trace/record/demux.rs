@@ -632,6 +632,7 @@ impl Demux {
                         file,
                         offset: a[2],
                         len: a[3],
+                        buf: (a[5] != 0).then_some(VirtAddr(a[5])),
                     });
                 }
                 Ctl::Fadvise => {
@@ -925,7 +926,15 @@ mod tests {
     #[test]
     fn a_tmpfs_file_is_marked_once_before_its_use_and_let_go() {
         let tmpfs = [wire::control(Ctl::Tmpfs, 3), 1, 77, 8192];
-        let read = [wire::control(Ctl::FileRead, 5), 1, 77, 0, 4096, 8192];
+        let read = [
+            wire::control(Ctl::FileRead, 6),
+            1,
+            77,
+            0,
+            4096,
+            8192,
+            0x5000,
+        ];
         // Let go: a file-drop; one of a file not seen on tmpfs says nothing.
         let drop = [wire::control(Ctl::TmpfsDrop, 2), 1, 77];
         let other = [wire::control(Ctl::TmpfsDrop, 2), 1, 78];
@@ -942,7 +951,8 @@ mod tests {
                     pid: 1,
                     file: 0,
                     offset: 0,
-                    len: 4096
+                    len: 4096,
+                    buf: Some(VirtAddr(0x5000)),
                 },
                 Event::FileDrop { pid: 1, file: 0 },
             ]

@@ -93,7 +93,8 @@ pub enum Ctl {
     /// The process is ending (QEMU's exit hook): `[]`.
     End = 19,
     /// `read`, `pread64`, `readv` or `preadv` of a regular file returned: `[dev, inode,
-    /// offset, bytes, file size]`.
+    /// offset, bytes, file size, buffer]`, the buffer the address the bytes went to
+    /// when the plugin sends no stores of the kernel's copy for them (0: it does).
     FileRead = 20,
     /// A store put bytes other than zeros in a page, the first since the page was
     /// mapped (or the kernel copied such bytes into it): `[page address]`.
@@ -183,8 +184,8 @@ impl Ctl {
             Munmap | Reap | Fork | Populate | TmpfsDrop => 2,
             Hello | Mprotect | Madvise | Mlock | Tmpfs => 3,
             Mremap | Shmat => 4,
-            FileRead | Cached => 5,
-            FileWrite | Fadvise => 6,
+            Cached => 5,
+            FileRead | FileWrite | Fadvise => 6,
             Mmap => 8,
         }
     }
