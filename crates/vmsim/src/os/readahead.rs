@@ -393,8 +393,10 @@ impl Kernel {
             if end > idx {
                 // Its last folio marked: the next window is read before the copy; one
                 // still being read is waited for.
+                // (`filemap_readahead` asks from the folio's first page on.)
                 let tail = self.reclaim.pinned[self.reclaim.pinned.len() - 1];
-                self.hit_mark(pid, file, end - 1, tail, last + 1 - (end - 1));
+                let head = (end - 1) & !((1u64 << self.folio_of(tail)) - 1);
+                self.hit_mark(pid, file, head, tail, last + 1 - head);
                 for i in idx..end {
                     let pfn = self.reclaim.pinned[held + (i - idx) as usize];
                     self.wait_read(pfn);
