@@ -551,8 +551,9 @@ fn threads_are_recorded_side_by_side() {
         }
     }
     // From when both have started to when the first ends, in tenths: each worker makes
-    // at least a tenth of every tenth's accesses (unpaced, one runs alone for whole
-    // tenths; paced, a busy 2-core host has starved one down to 14%).
+    // at least a twentieth of every tenth's accesses (unpaced, one runs alone for
+    // whole tenths; paced, a busy 2-core host has starved one down to 14%, and to 9%
+    // once while CI built and tested beside it).
     let first = |t: u32| order.iter().position(|&x| x == t).unwrap();
     let last = |t: u32| order.iter().rposition(|&x| x == t).unwrap();
     let (from, to) = (first(1).max(first(2)), last(1).min(last(2)));
@@ -562,7 +563,7 @@ fn threads_are_recorded_side_by_side() {
         let part = &order[from + k * tenth..from + (k + 1) * tenth];
         let ones = part.iter().filter(|&&t| t == 1).count();
         assert!(
-            ones * 10 >= part.len() && (part.len() - ones) * 10 >= part.len(),
+            ones * 20 >= part.len() && (part.len() - ones) * 20 >= part.len(),
             "tenth {k}: thread 1 made {ones} of {} accesses",
             part.len()
         );
