@@ -981,28 +981,30 @@ fn kernel_copy_iov(vcpu: u32, kind: u64, iov: u64, count: u64, total: u64) {
 /// `buf`: one access at the first byte of each page the copy touches.
 fn kernel_copy(vcpu: u32, kind: u64, buf: u64, len: u64) {
     let ring = &plugin().ring;
-    let end = buf.saturating_add(len);
-    let mut at = buf;
-    while at < end {
+    for (at, n) in copy_pages(buf, len) {
         ring.access(vcpu, wire::access(kind, 0, at));
-        let next = (at | 0xfff) + 1;
         if kind == wire::STORE {
-            note_copy(vcpu, at, next.min(end) - at);
+            note_copy(vcpu, at, n);
         }
-        at = next;
     }
 }
 
 /// The kernel copied `len` bytes to `buf`, its stores made by the replay (a read of a
 /// file): marks the pages that got bytes other than zeros.
 fn note_copies(vcpu: u32, buf: u64, len: u64) {
-    let end = buf.saturating_add(len);
-    let mut at = buf;
-    while at < end {
-        let next = (at | 0xfff) + 1;
-        note_copy(vcpu, at, next.min(end) - at);
-        at = next;
+    for (at, n) in copy_pages(buf, len) {
+        note_copy(vcpu, at, n);
     }
+}
+
+/// The pieces of `[buf, buf + len)` page by page: where each starts and its bytes.
+fn copy_pages(buf: u64, len: u64) -> impl Iterator<Item = (u64, u64)> {
+    let end = buf.saturating_add(len);
+    let next = |at: u64| (at | 0xfff) + 1;
+    std::iter::successors(Some(buf).filter(|&at| at < end), move |&at| {
+        Some(next(at)).filter(|&n| n < end)
+    })
+    .map(move |at| (at, next(at).min(end) - at))
 }
 
 /// The kernel wrote `len` bytes at `at` (within one page): marks the page if any is

@@ -104,6 +104,11 @@ fn first_window(req: u64, max: u64) -> u64 {
 /// `PAGEVEC_SIZE`, the size of a `folio_batch`).
 const READ_BATCH: u32 = 31;
 
+/// The first page of the aligned folio of `order` holding page `idx`.
+pub(super) fn folio_start(idx: u64, order: u32) -> u64 {
+    idx & !((1u64 << order) - 1)
+}
+
 /// Largest folio order readahead makes (a PMD's: 2 MiB of 4 KiB pages).
 const MAX_FOLIO_ORDER: u32 = 9;
 
@@ -338,7 +343,8 @@ impl Kernel {
     /// `copy_to_user` does, in the middle of the read, so a buffer page that went to
     /// swap comes back, and may push out pages the read has yet to copy), and counts as
     /// holding bytes other than zeros. The bytes past what the page cache holds (a
-    /// file vmsim knows no length of, such as one in /proc) are stored at the end.
+    /// file vmsim knows no length of, such as one in /proc), and those of a tmpfs
+    /// file, are stored at the end.
     pub fn read_file_to(
         &mut self,
         pid: Pid,
@@ -395,7 +401,7 @@ impl Kernel {
                 // still being read is waited for.
                 // (`filemap_readahead` asks from the folio's first page on.)
                 let tail = self.reclaim.pinned[self.reclaim.pinned.len() - 1];
-                let head = (end - 1) & !((1u64 << self.folio_of(tail)) - 1);
+                let head = folio_start(end - 1, self.folio_of(tail));
                 self.hit_mark(pid, file, head, tail, last + 1 - head);
                 for i in idx..end {
                     let pfn = self.reclaim.pinned[held + (i - idx) as usize];
@@ -445,7 +451,7 @@ impl Kernel {
             let Some(pfn) = self.cached_page(pid, file, j) else {
                 break;
             };
-            let head = j & !((1u64 << self.folio_of(pfn)) - 1);
+            let head = folio_start(j, self.folio_of(pfn));
             if j == idx || j == head {
                 if ends || folios == READ_BATCH {
                     break;
@@ -632,7 +638,7 @@ impl Kernel {
         let Some(&(file, idx)) = self.cache.owner.get(&pfn.0).filter(|_| order > 0) else {
             return;
         };
-        let head = idx & !((1u64 << order) - 1);
+        let head = folio_start(idx, order);
         let run = self
             .cache
             .pages
@@ -645,7 +651,7 @@ impl Kernel {
 
     /// Clears the readahead mark of the folio of `order` holding page `idx`.
     fn unmark_folio(&mut self, file: FileId, idx: u64, order: u32) {
-        let head = idx & !((1u64 << order) - 1);
+        let head = folio_start(idx, order);
         for i in head..head + (1 << order) {
             if let Some(pfn) = self.cache.pages.get(&(file, i)) {
                 self.cache.readahead.remove(&pfn.0);
@@ -711,8 +717,8 @@ impl Kernel {
             return;
         }
         let mut ra = self.cache.files[file.0 as usize].ra;
-        let expected = (ra.start + ra.size - ra.async_size) & !((1u64 << order) - 1);
-        if idx & !((1u64 << order) - 1) == expected {
+        let expected = folio_start(ra.start + ra.size - ra.async_size, order);
+        if folio_start(idx, order) == expected {
             // The expected mark: a sequential reader; push the window on.
             ra.start += ra.size;
             ra.size = ra.size.max(next_window(ra.size, max));
@@ -732,7 +738,7 @@ impl Kernel {
         // The window ends on a boundary of that order, uncapped (Linux 6.18: after a
         // window of 896 pages from page 640, the next asks for order 10 and 1,792
         // pages from page 1,536, and reads 1,536 of them, up to page 3,072).
-        let end = (ra.start + ra.size) & !((1u64 << grown.min(63)) - 1);
+        let end = folio_start(ra.start + ra.size, grown.min(63));
         if end > ra.start {
             ra.size = end - ra.start;
         }
@@ -1269,7 +1275,10 @@ mod tests {
                 m.flags.contains(crate::hw::Flags::DIRTY),
                 "page {i} stored into"
             );
-            assert!(k.frames.nonzero(m.frame_of(&k.machine.spec.paging, buf)));
+            assert!(
+                k.frames.nonzero(m.pfn),
+                "page {i} holds bytes other than zeros"
+            );
         }
         // Bytes past what the file holds (a /proc file, to vmsim empty) are stored too.
         let empty = k.create_file("/proc-like", Vec::new());

@@ -979,7 +979,7 @@ mod tests {
             for (&(file, idx), &pfn) in &k.cache.pages {
                 let order = k.folio_of(pfn);
                 largest = largest.max(order);
-                let head = idx & !((1u64 << order) - 1);
+                let head = crate::os::readahead::folio_start(idx, order);
                 let whole = (head..head + (1 << order)).all(|j| {
                     k.cache
                         .pages

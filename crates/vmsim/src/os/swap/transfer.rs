@@ -338,11 +338,10 @@ impl Kernel {
             return;
         };
         let paging = &self.machine.spec.paging;
-        if let Some(s @ Slot::Soft { .. }) = PageTable::slot_at(paging, &self.machine.ram, pte) {
-            if let Some(SoftPte::Swap(slot)) = s.soft() {
-                dev.prefetch_slot(slot);
-                self.reclaim.shadows.prefetch_swap(slot);
-            }
+        let entry = PageTable::slot_at(paging, &self.machine.ram, pte).and_then(|s| s.soft());
+        if let Some(SoftPte::Swap(slot)) = entry {
+            dev.prefetch_slot(slot);
+            self.reclaim.shadows.prefetch_swap(slot);
         }
     }
 
