@@ -15,7 +15,8 @@ use serde::Serialize;
 pub enum Storage {
     /// The default: the virtual disk of this project's machines as measured there:
     /// reads 60 µs and 2 GB/s (`fio`, one direct read at a time: 4 KiB in 60 µs, 1 MiB
-    /// in 527 µs), swap writes 300 µs and 1 GB/s, each request side by side (fitted
+    /// in 527 µs), swap writes 300 µs and 1 GB/s, each request side by side once the
+    /// reads queued before it are done (`inflight.rs`; fitted
     /// to the corpus's swap counts: the disk writes a request of 1 MiB in 0.3 to
     /// 0.7 ms once it issues it, one or two at a time; what held Linux's writes for
     /// tens of milliseconds was the plug of the swap fault that set reclaim off,
