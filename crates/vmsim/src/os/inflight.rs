@@ -576,15 +576,20 @@ mod tests {
     use crate::addr::{Pfn, SwapSlot};
     use crate::os::test_support::*;
 
-    #[test]
-    fn a_swap_read_waits_behind_what_the_device_has_queued() {
-        let mut k = boot("x86-64");
+    /// Locks `n` frames and sends their reads as one window, as readahead does.
+    fn send_window(k: &mut crate::os::Kernel, n: u64) {
         let mut batch = k.begin_reads();
-        for i in 0..64 {
+        for i in 0..n {
             k.lock_for_read(Pfn(2000 + i));
             k.queue_read(&mut batch, Pfn(2000 + i));
         }
         k.send_reads(batch);
+    }
+
+    #[test]
+    fn a_swap_read_waits_behind_what_the_device_has_queued() {
+        let mut k = boot("x86-64");
+        send_window(&mut k, 64);
         let storage = k.config.storage;
         let t0 = k.io_now();
         k.read_swap(8 * 4096);
@@ -687,13 +692,8 @@ mod tests {
     #[test]
     fn a_write_is_done_after_the_reads_queued_before_it() {
         let mut k = boot("x86-64");
-        let mut batch = k.begin_reads();
-        for i in 0..64 {
-            k.lock_for_read(Pfn(2000 + i));
-            k.queue_read(&mut batch, Pfn(2000 + i));
-        }
         let t0 = k.io_now();
-        k.send_reads(batch);
+        send_window(&mut k, 64);
         let storage = k.config.storage;
         let reads_done = t0 + storage.transfer_ns(64 * 4096);
         assert!(k.begin_writes());
