@@ -53,8 +53,9 @@
 //! `block_rq_complete`, served a swap write issued while reads were in flight after
 //! them (2 to 4 ms behind a readahead window), and one issued alone in 0.03 to
 //! 0.3 ms; a reclaimer that waits for such a write (a group at its limit) finds the
-//! window read when it wakes, and can take pages of it. At completion the page moves to the inactive tail
-//! (`folio_rotate_reclaimable`), and the next reclaim frees it without another write.
+//! window read when it wakes, and can take pages of it. At completion the page moves
+//! to the inactive tail (`folio_rotate_reclaimable`), and the next reclaim frees it
+//! without another write.
 //! Until then a fault on it is minor (a swap-cache hit) and maps it again, dirty
 //! after the program's next store, so it is written once more when it next leaves.
 //! Reclaim that finds a page still being written activates it (`shrink_folio_list`'s
