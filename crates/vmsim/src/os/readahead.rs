@@ -1306,8 +1306,9 @@ mod tests {
             (20, true),
             "back to the start"
         );
-        // Pages 100 on dropped: a miss at 100 after a read elsewhere finds the file
-        // cached from its start: a window of the readahead size, marked at its end.
+        // Pages 100 on dropped: a miss at 100 after a read elsewhere finds a whole
+        // window's worth cached behind it: a window of the readahead size, marked at
+        // its end.
         k.fadvise(
             pid,
             f,

@@ -18,12 +18,13 @@
 //!   5 fork, 6 exec, 7 exit, 8 switch, 9 shm attach; from version 2 also 10 thread,
 //!   11 thread exit, 12 exec image, 13 mremap, 14 madvise, 15 shm detach, 16 syscall,
 //!   17 thp disable, 18 vfork, 19 read, 20 file readahead, 21 nonzero, 22 values,
-//!   23 file size, 24 write, 25 file cached, 26 sleep, 27 populate, 28 mlock (mode 0 unlock, 1 lock,
-//!   2 on fault), 29 mlockall, 30 file shmem, 31 file drop, 32 fadvise, 33 file-system
-//!   metadata, 34 read into a buffer: 19's fields and the buffer's address), then its fields as varints in the order of [`super::Event`]'s
-//!   fields; exit codes are zigzag varints, booleans 0 or 1; protections are one byte
-//!   (`r`=1, `w`=2, `x`=4; for mmap also 8: shared, 16: a file number and offset
-//!   follow).
+//!   23 file size, 24 write, 25 file cached, 26 sleep, 27 populate, 28 mlock (mode 0
+//!   unlock, 1 lock, 2 on fault), 29 mlockall, 30 file shmem, 31 file drop, 32
+//!   fadvise, 33 file-system metadata, 34 read into a buffer: 19's fields and the
+//!   buffer's address), then its fields as varints in the order of
+//!   [`super::Event`]'s fields; exit codes are zigzag varints, booleans 0 or 1;
+//!   protections are one byte (`r`=1, `w`=2, `x`=4; for mmap also 8: shared, 16: a
+//!   file number and offset follow).
 //!
 //! Version 2 only adds event types: the writer writes version 2, and the reader reads
 //! versions 1 and 2 (a version-1 trace holding a type of version 2 is malformed).
