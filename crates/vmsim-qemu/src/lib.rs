@@ -387,13 +387,14 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
         }
         let start = qemu_plugin_tb_vaddr(tb);
         let last = qemu_plugin_tb_get_insn(tb, n - 1);
-        let end = qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last) as u64 - 1;
-        let crosses = (start >> 12 != end >> 12) as u64;
+        let end = qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last) as u64;
+        // At most 512 instructions of at most 15 bytes: the length fits 13 bits.
+        let len = end.saturating_sub(start).min(BLOCK_LEN_MASK);
         qemu_plugin_register_vcpu_tb_exec_cb(
             tb,
             on_block,
             CB_NO_REGS,
-            (start & wire::ADDR_MASK | crosses << 63) as *mut c_void,
+            (start & BLOCK_VA_MASK | len << wire::FETCH_ADDR_BITS) as *mut c_void,
         );
         for i in 0..n {
             let insn = qemu_plugin_tb_get_insn(tb, i);
@@ -409,16 +410,23 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
     }
 }
 
+/// A block's address in its exec callback's data (the length above it).
+const BLOCK_VA_MASK: u64 = (1 << wire::FETCH_ADDR_BITS) - 1;
+/// The longest block length its callback's data holds.
+const BLOCK_LEN_MASK: u64 = 0x1fff;
+
+/// A block runs: one fetch for its bytes on each page they lie on, carrying their
+/// length (a replay counts the instructions' time by it).
 extern "C" fn on_block(vcpu: c_uint, data: *mut c_void) {
     let d = data as u64;
-    let va = d & wire::ADDR_MASK;
+    let va = d & BLOCK_VA_MASK;
+    let len = (d >> wire::FETCH_ADDR_BITS).max(1);
     let p = plugin();
     p.pace.tick(vcpu);
     let ring = &p.ring;
     flush_pending_load();
-    ring.access(vcpu, wire::access(wire::FETCH, 0, va));
-    if d >> 63 != 0 {
-        ring.access(vcpu, wire::access(wire::FETCH, 0, (va | 0xfff) + 1));
+    for (at, n) in copy_pages(va, len) {
+        ring.access(vcpu, wire::fetch(n, at));
     }
 }
 

@@ -421,11 +421,17 @@ impl Demux {
             let kind = w >> 62;
             if kind != wire::CONTROL {
                 if !p.exited {
+                    let (size, va) = if kind == wire::FETCH {
+                        let (len, va) = wire::fetch_of(w);
+                        (len.clamp(1, wire::MAX_FETCH) as u32, va)
+                    } else {
+                        (1 << (w >> wire::ADDR_BITS & 7), w & wire::ADDR_MASK)
+                    };
                     out(Event::Access(Access {
                         pid,
                         kind: kind_of(kind),
-                        va: VirtAddr(w & wire::ADDR_MASK),
-                        size: 1 << (w >> wire::ADDR_BITS & 7),
+                        va: VirtAddr(va),
+                        size,
                     }));
                 }
                 i += 1;
@@ -798,6 +804,40 @@ mod tests {
     fn run(d: &mut Demux, conn: ConnId, m: &[u64], ev: &mut Vec<Event>) {
         d.open(conn);
         d.message(conn, m, &mut |e| ev.push(e)).unwrap();
+    }
+
+    #[test]
+    fn a_fetch_carries_its_length_and_an_address_of_48_bits() {
+        let mut d = Demux::new();
+        let mut ev = Vec::new();
+        let va = 0x7fff_ffff_f000;
+        let recs = [
+            wire::fetch(37, 0x40_1000),
+            wire::fetch(4096, va),
+            // A length of 0 is read as 1 (no fetch is empty).
+            wire::fetch(0, 0x40_2000),
+        ];
+        run(
+            &mut d,
+            0,
+            &msg(100, &[hello(0, 1, 0).as_slice(), &recs].concat()),
+            &mut ev,
+        );
+        let fetches: Vec<_> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::Access(a) => Some((a.kind, a.va.0, a.size)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            fetches,
+            [
+                (AccessKind::Execute, 0x40_1000, 37),
+                (AccessKind::Execute, va, 4096),
+                (AccessKind::Execute, 0x40_2000, 1),
+            ]
+        );
     }
 
     #[test]

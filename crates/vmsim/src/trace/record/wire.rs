@@ -8,8 +8,10 @@
 //! then records.
 //!
 //! A record's first word holds a 2-bit kind in bits 62–63:
-//! - 0 load, 1 store, 2 instruction fetch: an access; bits 59–61 are log2 of its size
-//!   in bytes and bits 0–58 its virtual address;
+//! - 0 load, 1 store: an access; bits 59–61 are log2 of its size in bytes and bits
+//!   0–58 its virtual address;
+//! - 2 instruction fetch: the part of one executed block on one page; bits 48–60 are
+//!   its length in bytes (1 to 4,096) and bits 0–47 its virtual address;
 //! - 3 control: bits 0–7 are the type ([`Ctl`]), bits 8–15 how many payload words
 //!   follow (each a plain `u64`).
 //!
@@ -17,8 +19,9 @@
 //! the last [`Ctl::Thread`] (QEMU's vCPU index; a process starts on the vCPU its hello
 //! names).
 
-/// The first word of every message: "VMQP" and the protocol version (1).
-pub const MAGIC: u64 = 0x0000_0001_504d_5156;
+/// The first word of every message: "VMQP" and the protocol version (2: a fetch
+/// carries its length).
+pub const MAGIC: u64 = 0x0000_0002_504d_5156;
 /// Bits of an access's virtual address.
 pub const ADDR_BITS: u32 = 59;
 /// Mask of an access's virtual address.
@@ -39,6 +42,26 @@ pub const CONTROL: u64 = 3;
 #[inline(always)]
 pub fn access(kind: u64, size_log2: u64, va: u64) -> u64 {
     kind << 62 | (size_log2 & 7) << ADDR_BITS | (va & ADDR_MASK)
+}
+
+/// Bits of a fetch's virtual address.
+pub const FETCH_ADDR_BITS: u32 = 48;
+/// The most bytes one fetch record covers (a page).
+pub const MAX_FETCH: u64 = 4096;
+
+/// Encodes a fetch of `len` bytes (1 to [`MAX_FETCH`]) at `va`.
+#[inline(always)]
+pub fn fetch(len: u64, va: u64) -> u64 {
+    FETCH << 62 | (len & 0x1fff) << FETCH_ADDR_BITS | (va & ((1 << FETCH_ADDR_BITS) - 1))
+}
+
+/// The length and address of a fetch record (`w >> 62` is [`FETCH`]).
+#[inline(always)]
+pub fn fetch_of(w: u64) -> (u64, u64) {
+    (
+        w >> FETCH_ADDR_BITS & 0x1fff,
+        w & ((1 << FETCH_ADDR_BITS) - 1),
+    )
 }
 
 /// Encodes a control record's header.
