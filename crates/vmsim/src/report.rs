@@ -377,6 +377,12 @@ pub struct KernelStats {
     pub fault_cycles: u64,
     /// Cycles spent reading pages in from storage and evicting them (besides waiting).
     pub paging_cycles: u64,
+    /// Bytes of instructions the program fetched, as its trace gives its fetches'
+    /// lengths; the clock counts the program's time by them (`KernelConfig::fetch_clock_pct`).
+    pub fetched_bytes: u64,
+    /// CPU time the clock counted for those instructions, in nanoseconds (summed over
+    /// CPUs).
+    pub program_ns: u64,
     /// Simulated time from the start to the end of the run, in nanoseconds: every
     /// cycle at the clock rate, plus the time spent waiting for storage queues and
     /// asleep (the time Linux's `time` calls elapsed).
@@ -502,6 +508,8 @@ impl KernelStats {
             oom_kills: c.oom_kills,
             fault_cycles: c.fault_cycles,
             paging_cycles: c.paging_cycles,
+            fetched_bytes: c.fetched_bytes,
+            program_ns: k.program_ns(),
             elapsed_ns: k.io_now(),
             ram_frames: k.frames().nr_frames(),
             free_frames: k.frames().nr_free(),
@@ -739,6 +747,14 @@ impl KernelStats {
                 s,
                 "asleep        {:>14}  the program's sleeps (nanosleep)",
                 format!("{:.3} ms", r.sleep_ns as f64 / 1e6)
+            );
+        }
+        if self.program_ns > 0 {
+            let _ = writeln!(
+                s,
+                "computing     {:>14}  the program's instructions ({} bytes fetched), CPU time",
+                format!("{:.3} ms", self.program_ns as f64 / 1e6),
+                self.fetched_bytes
             );
         }
         let _ = writeln!(

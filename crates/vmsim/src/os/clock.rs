@@ -22,26 +22,41 @@
 //! taken to have run side by side for the whole stretch, and one thread's wait for
 //! storage does not overlap the other's work.
 //!
-//! **The program's own work.** A trace holds the program's accesses, not its
-//! instructions, and the cycles vmsim counts for them are translation's: every TLB
-//! lookup at its latency, one cycle for a first-level hit, so an access that hits
-//! costs a cycle. A CPU overlaps those lookups with the rest of its work, retiring
-//! two or three loads, stores and fetches a cycle, so the clock counts
-//! [`TRANSLATION_CLOCK_PERCENT`] of the translation cycles
+//! **The program's own work.** A trace holds the program's accesses, and the cycles
+//! vmsim counts for them are translation's: every TLB lookup at its latency, one
+//! cycle for a first-level hit, so an access that hits costs a cycle. A CPU overlaps
+//! those lookups with the rest of its work, retiring two or three loads, stores and
+//! fetches a cycle, so the clock counts [`TRANSLATION_CLOCK_PERCENT`] of the
+//! translation cycles
 //! ([`KernelConfig::translation_clock_pct`](super::KernelConfig::translation_clock_pct));
-//! `est. cycles` in the report counts them all.
+//! `est. cycles` in the report counts them all. Between its accesses a program
+//! computes: `md5sum` makes one load per 1.2 bytes it hashes, but runs 7 to 9
+//! instructions per byte. A trace that gives its fetches' lengths (`vmsim record`'s:
+//! one fetch per block of instructions run, as long as the block; lackey's: one per
+//! instruction) tells how many bytes of instructions ran, and the clock counts
+//! [`FETCH_CLOCK_PERCENT`] cycles per 100 of them
+//! ([`KernelConfig::fetch_clock_pct`](super::KernelConfig::fetch_clock_pct),
+//! [`Kernel::executed`]). A trace of fetches of one byte (the text format's default,
+//! synthetic workloads) adds next to nothing.
 
 use super::Kernel;
 
-/// The share of translation cycles the run's clock counts, in percent: the median of
-/// native user time over vmsim's translation time (all of it, at 3 GHz) for nine real
-/// programs on 2026-12-04: the corpus's `sort` 38%, `gzip` 58%, `python3` 78% and
-/// `cc1` 123% (docs/validation.md); `sort -n` of 400k lines 45%, `gzip -9` of 3 MB
-/// 171%, `xz -T2 -1` of 3 MB 108%; `bzip2 -1` and `xz -1` of 16 MB, whose runs are
-/// nearly all translation, took 49% and 45% of their time on the clock natively. A
-/// program's own share lies anywhere from a third to twice this; one that faults
-/// more than it computes hardly depends on it.
+/// The share of translation cycles the run's clock counts, in percent; fitted with
+/// [`FETCH_CLOCK_PERCENT`] (see there).
 pub const TRANSLATION_CLOCK_PERCENT: u64 = 60;
+
+/// Cycles the run's clock counts per 100 bytes of instructions the program fetched.
+/// Fitted with [`TRANSLATION_CLOCK_PERCENT`] to native user time on 2026-12-07: for
+/// the 21 real programs of the validation sets that ran 30 ms or more of user time
+/// natively and spent at least a fifth of it on what vmsim counts (C programs that
+/// wait on data-cache misses spend less), the pair (60, 10) puts vmsim's clock at
+/// the median of native user time (the log of their ratio -0.02 at the median), half
+/// the programs within a factor of 1.44: `sha256sum` of 64 MiB ran 0.32 s natively
+/// and 11.6 GB of instructions, 0.46 s on vmsim's clock; `gzip -6` 1.33 s, 30.9 GB,
+/// 1.88 s; `awk` filling an array of 200k keys, the farthest, 0.45 s, 1.4 GB, 0.10 s (it waits on
+/// data-cache misses). Translation alone (60, 0) put the clock at 0.40 of native user
+/// time at the median, and `md5sum` at 0.18.
+pub const FETCH_CLOCK_PERCENT: u64 = 10;
 
 /// How recently a CPU must have run a thread to count as busy beside the running one:
 /// 1 ms of the clock, far longer than the stretches of one thread a recording
@@ -80,6 +95,26 @@ impl Clock {
 }
 
 impl Kernel {
+    /// The program ran `bytes` of instructions (the lengths of its fetches): the clock
+    /// counts [`KernelConfig::fetch_clock_pct`](super::KernelConfig::fetch_clock_pct)
+    /// cycles per 100 of them.
+    #[inline]
+    pub fn executed(&mut self, bytes: u64) {
+        self.log.counters.fetched_bytes += bytes;
+    }
+
+    /// The CPU time the clock has counted for the program's instructions, in
+    /// nanoseconds (summed over CPUs): the bytes fetched at
+    /// [`KernelConfig::fetch_clock_pct`](super::KernelConfig::fetch_clock_pct).
+    pub fn program_ns(&self) -> u64 {
+        self.program_cycles().saturating_mul(1000) / self.config.cpu_mhz.max(1)
+    }
+
+    /// The cycles the clock counts for the program's instructions.
+    pub(super) fn program_cycles(&self) -> u64 {
+        self.log.counters.fetched_bytes * self.config.fetch_clock_pct / 100
+    }
+
     /// The run's clock, in nanoseconds: every CPU's cycles at `cpu_mhz`, shared
     /// among the CPUs busy (see the module's notes), plus the time threads waited on
     /// reads and writes in flight and slept. Storage, the statistics flush and the

@@ -188,6 +188,11 @@ pub struct KernelConfig {
     /// read at its latency: `est. cycles`) the run's clock counts as the program's
     /// time ([`clock::TRANSLATION_CLOCK_PERCENT`] by default; 100: all of them).
     pub translation_clock_pct: u64,
+    /// Cycles the run's clock counts for every 100 bytes of instructions the program
+    /// fetched ([`clock::FETCH_CLOCK_PERCENT`] by default): the program's own work,
+    /// which a trace that gives its fetches' lengths carries (`vmsim record`'s, one
+    /// fetch per block it ran; valgrind lackey's, one per instruction).
+    pub fetch_clock_pct: u64,
     /// Nanoseconds between flushes of a memory group's statistics, which two-list
     /// reclaim's heuristics read as of the last flush ([`rstat`]; Linux's 2 s); 0:
     /// always as they are.
@@ -274,6 +279,7 @@ impl Default for KernelConfig {
             copy_cycles: 1_000,
             cpu_mhz: 3_000,
             translation_clock_pct: clock::TRANSLATION_CLOCK_PERCENT,
+            fetch_clock_pct: clock::FETCH_CLOCK_PERCENT,
             stats_flush_ns: rstat::STATS_FLUSH_NS,
             stats_flush_phase_ns: None,
             memory_max: None,
@@ -352,6 +358,9 @@ pub struct KernelCounters {
     /// ([`KernelConfig::page_in_cycles`], `page_out_cycles`, `write_page_cycles`),
     /// besides `fault_cycles` and the time waited on storage.
     pub paging_cycles: u64,
+    /// Bytes of instructions the program fetched, as its trace gives them
+    /// ([`Kernel::executed`]).
+    pub fetched_bytes: u64,
     /// Events dropped because the log was full.
     pub events_dropped: u64,
     /// Anonymous pages written to swap.
@@ -672,10 +681,12 @@ impl Kernel {
     }
 
     /// Simulated time: every translation's cycles (the share the clock counts, see
-    /// [`clock`]) and every fault's at the configured clock rate, summed over CPUs.
+    /// [`clock`]), the program's instructions' and every fault's at the configured
+    /// clock rate, summed over CPUs.
     pub fn now_ns(&self) -> u64 {
         let translation = self.machine.estimated_cycles() * self.config.translation_clock_pct / 100;
         let cycles = translation
+            + self.program_cycles()
             + self.log.counters.fault_cycles
             + self.log.counters.paging_cycles
             + self.log.counters.tlb.cycles;

@@ -34,6 +34,9 @@ pub struct Batch {
     runs: Vec<PlainRun>,
     vas: Vec<VirtAddr>,
     kinds: Vec<AccessKind>,
+    /// For each packed access, the bytes of instructions its run's fetches fetched up
+    /// to and including it.
+    fetched: Vec<u64>,
     /// Packed, and no `thread` event names a thread other than a process's first.
     one_thread: bool,
 }
@@ -83,6 +86,20 @@ impl Batch {
         (&self.vas[range.clone()], &self.kinds[range])
     }
 
+    /// The bytes of instructions fetched by `run`'s accesses `from..from + n` (the sizes
+    /// of its fetches): what the program ran to make them.
+    #[inline]
+    pub fn fetched(&self, run: &PlainRun, from: usize, n: usize) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        let before = match from {
+            0 => 0,
+            k => self.fetched[run.at + k - 1],
+        };
+        self.fetched[run.at + from + n - 1] - before
+    }
+
     /// Finds the stretches of at least [`MIN_RUN`] plain accesses (none crossing a
     /// boundary of `page_size`-aligned pages) and packs their addresses and kinds, and
     /// notes whether a `thread` event names a second thread.
@@ -96,8 +113,10 @@ impl Batch {
         if self.vas.len() < n {
             self.vas.resize(n, VirtAddr(0));
             self.kinds.resize(n, AccessKind::Read);
+            self.fetched.resize(n, 0);
         }
         let (vas, kinds) = (&mut self.vas[..n], &mut self.kinds[..n]);
+        let fetched = &mut self.fetched[..n];
         let in_page = !(page_size - 1);
         let plain = |a: &super::Access| (a.last_byte() ^ a.va.0) & in_page == 0;
         let mut at = 0;
@@ -117,6 +136,8 @@ impl Batch {
             let start = i - 1;
             vas[at] = first.va;
             kinds[at] = first.kind;
+            let mut sum = super::fetched_by(first);
+            fetched[at] = sum;
             let mut len = 1;
             while let Some(Event::Access(a)) = events.get(i) {
                 if a.pid != pid || !plain(a) {
@@ -125,6 +146,8 @@ impl Batch {
                 // `at + len` is at most `i`, below `n`.
                 vas[at + len] = a.va;
                 kinds[at + len] = a.kind;
+                sum += super::fetched_by(a);
+                fetched[at + len] = sum;
                 len += 1;
                 i += 1;
             }
@@ -182,6 +205,12 @@ mod tests {
         let b = batch(&lines);
         let runs: Vec<_> = b.runs().iter().map(|r| (r.start, r.end, r.pid)).collect();
         assert_eq!(runs, [(0, 20, 1), (27, 67, 2), (67, 87, 1)]);
+        // pid 2's run fetches 4 bytes with each of its first 20 accesses.
+        let r = &b.runs()[1];
+        assert_eq!(b.fetched(r, 0, 40), 80);
+        assert_eq!(b.fetched(r, 15, 10), 20, "5 fetches, then loads");
+        assert_eq!(b.fetched(r, 20, 20), 0);
+        assert_eq!(b.fetched(&b.runs()[0], 0, 20), 0);
         for r in b.runs() {
             let (vas, kinds) = b.packed(r);
             assert_eq!(vas.len(), r.end - r.start);

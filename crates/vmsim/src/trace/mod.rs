@@ -51,6 +51,12 @@ pub struct Access {
     pub size: u32,
 }
 
+/// The bytes of instructions `a` fetched: its size if it is a fetch, else 0.
+#[inline(always)]
+pub fn fetched_by(a: &Access) -> u64 {
+    u64::from(a.size) * u64::from(a.kind == AccessKind::Execute)
+}
+
 impl Access {
     /// The address of its last byte (its first for a size of 0); an access that would
     /// run past the top of the 64-bit space ends there.
