@@ -25,6 +25,7 @@ pub mod ffi;
 pub mod image;
 pub mod metadata;
 pub mod pace;
+pub mod rep;
 pub mod residency;
 pub mod ring;
 pub mod tmpfs;
@@ -90,6 +91,8 @@ thread_local! {
     static SYSCALL: Cell<(u32, [u64; 6])> = const { Cell::new((0, [0; 6])) };
     /// This thread's load held back by [`on_mem`].
     static PENDING: Cell<Option<PendingLoad>> = const { Cell::new(None) };
+    /// This thread's run of a repeated string instruction ([`rep`]), while it lasts.
+    static REP: Cell<Option<rep::Run>> = const { Cell::new(None) };
     /// The length of the file this thread's write call is writing, as it was when
     /// the call began.
     static WRITE_FROM: Cell<u64> = const { Cell::new(0) };
@@ -390,9 +393,11 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
         let end = qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last) as u64;
         // At most 512 instructions of at most 15 bytes: the length fits 13 bits.
         let len = end.saturating_sub(start).min(BLOCK_LEN_MASK);
+        // A block of one repeated string instruction runs once per iteration.
+        let repeated = n == 1 && is_rep_string_at(start, len);
         qemu_plugin_register_vcpu_tb_exec_cb(
             tb,
-            on_block,
+            if repeated { on_rep_block } else { on_block },
             CB_NO_REGS,
             (start & BLOCK_VA_MASK | len << wire::FETCH_ADDR_BITS) as *mut c_void,
         );
@@ -401,7 +406,7 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
             // The instruction's address tells its accesses from the next one's.
             qemu_plugin_register_vcpu_mem_cb(
                 insn,
-                on_mem,
+                if repeated { on_rep_mem } else { on_mem },
                 CB_NO_REGS,
                 MEM_RW,
                 qemu_plugin_insn_vaddr(insn) as *mut c_void,
@@ -425,8 +430,79 @@ extern "C" fn on_block(vcpu: c_uint, data: *mut c_void) {
     p.pace.tick(vcpu);
     let ring = &p.ring;
     flush_pending_load();
+    end_rep_run();
     for (at, n) in copy_pages(va, len) {
         ring.access(vcpu, wire::fetch(n, at));
+    }
+}
+
+/// Whether the `len` bytes of code at guest address `va` are a repeated string
+/// instruction (false where the guest's memory cannot be read).
+fn is_rep_string_at(va: u64, len: u64) -> bool {
+    let Some(base) = guest_base() else {
+        return false;
+    };
+    let mut code = [0u8; 15];
+    let code = &mut code[..(len as usize).min(15)];
+    exec::read_mem(base.wrapping_add(va), code) && rep::is_rep_string(code)
+}
+
+/// An iteration of a repeated string instruction ([`rep`]): the first of a run is
+/// recorded as a block is; the others add their bytes to the run's fetches.
+extern "C" fn on_rep_block(vcpu: c_uint, data: *mut c_void) {
+    let d = data as u64;
+    let va = d & BLOCK_VA_MASK;
+    let len = (d >> wire::FETCH_ADDR_BITS).max(1);
+    match REP.with(Cell::get) {
+        Some(mut run) if run.vcpu == vcpu && run.va == va => {
+            // A fetch stays on the instruction's page: its replay translates that page.
+            let room = (wire::MAX_FETCH - (va & 0xfff)).max(len);
+            if let Some(n) = run.add_fetch(len, room) {
+                plugin().ring.access(vcpu, wire::fetch(n, va));
+            }
+            REP.with(|c| c.set(Some(run)));
+        }
+        _ => {
+            on_block(vcpu, data);
+            REP.with(|c| c.set(Some(rep::Run::new(vcpu, va))));
+        }
+    }
+}
+
+/// Ends this thread's run of a repeated string instruction, if any: records the
+/// bytes its iterations fetched and have not been recorded yet.
+fn end_rep_run() {
+    if let Some(run) = REP.with(Cell::take) {
+        if run.fetched > 0 {
+            plugin()
+                .ring
+                .access(run.vcpu, wire::fetch(run.fetched, run.va));
+        }
+    }
+}
+
+/// An access of a repeated string instruction: recorded when it goes on a page the
+/// run did not just record for its kind.
+extern "C" fn on_rep_mem(vcpu: c_uint, info: MemInfo, va: u64, data: *mut c_void) {
+    // SAFETY: QEMU's decoders of the info it passed to this callback.
+    let (shift, store) = unsafe {
+        (
+            qemu_plugin_mem_size_shift(info),
+            qemu_plugin_mem_is_store(info),
+        )
+    };
+    let Some(mut run) = REP.with(Cell::get).filter(|r| r.vcpu == vcpu) else {
+        return on_mem(vcpu, info, va, data);
+    };
+    if run.new_page(va, store) {
+        REP.with(|c| c.set(Some(run)));
+        let p = plugin();
+        p.pace.tick(vcpu);
+        let kind = if store { wire::STORE } else { wire::LOAD };
+        p.ring.access(vcpu, wire::access(kind, shift as u64, va));
+    }
+    if store {
+        note_store(vcpu, va, 1 << shift);
     }
 }
 
