@@ -53,9 +53,9 @@ pub const TRANSLATION_CLOCK_PERCENT: u64 = 60;
 /// the median of native user time (the log of their ratio -0.02 at the median), half
 /// the programs within a factor of 1.44: `sha256sum` of 64 MiB ran 0.32 s natively
 /// and 11.6 GB of instructions, 0.46 s on vmsim's clock; `gzip -6` 1.33 s, 30.9 GB,
-/// 1.88 s; `awk` filling an array of 200k keys, the farthest, 0.45 s, 1.4 GB, 0.10 s (it waits on
-/// data-cache misses). Translation alone (60, 0) put the clock at 0.40 of native user
-/// time at the median, and `md5sum` at 0.18.
+/// 1.88 s; `awk` filling an array of 200k keys, the farthest, 0.45 s, 1.4 GB, 0.10 s
+/// (it waits on data-cache misses). Translation alone (60, 0) put the clock at 0.40
+/// of native user time at the median, and `md5sum` at 0.18.
 pub const FETCH_CLOCK_PERCENT: u64 = 10;
 
 /// How recently a CPU must have run a thread to count as busy beside the running one:
@@ -100,7 +100,8 @@ impl Kernel {
     /// cycles per 100 of them.
     #[inline]
     pub fn executed(&mut self, bytes: u64) {
-        self.log.counters.fetched_bytes += bytes;
+        let c = &mut self.log.counters;
+        c.fetched_bytes = c.fetched_bytes.saturating_add(bytes);
     }
 
     /// The CPU time the clock has counted for the program's instructions, in
@@ -112,7 +113,8 @@ impl Kernel {
 
     /// The cycles the clock counts for the program's instructions.
     pub(super) fn program_cycles(&self) -> u64 {
-        self.log.counters.fetched_bytes * self.config.fetch_clock_pct / 100
+        let bytes = self.log.counters.fetched_bytes;
+        bytes.saturating_mul(self.config.fetch_clock_pct) / 100
     }
 
     /// The run's clock, in nanoseconds: every CPU's cycles at `cpu_mhz`, shared
