@@ -392,14 +392,14 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
         let last = qemu_plugin_tb_get_insn(tb, n - 1);
         let end = qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last) as u64;
         // At most 512 instructions of at most 15 bytes: the length fits 13 bits.
-        let len = end.saturating_sub(start).min(BLOCK_LEN_MASK);
+        let len = end.saturating_sub(start).min(wire::FETCH_LEN_MASK);
         // A block of one repeated string instruction runs once per iteration.
         let repeated = n == 1 && is_rep_string_at(start, len);
         qemu_plugin_register_vcpu_tb_exec_cb(
             tb,
             if repeated { on_rep_block } else { on_block },
             CB_NO_REGS,
-            (start & BLOCK_VA_MASK | len << wire::FETCH_ADDR_BITS) as *mut c_void,
+            (start & wire::FETCH_ADDR_MASK | len << wire::FETCH_ADDR_BITS) as *mut c_void,
         );
         for i in 0..n {
             let insn = qemu_plugin_tb_get_insn(tb, i);
@@ -415,17 +415,17 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
     }
 }
 
-/// A block's address in its exec callback's data (the length above it).
-const BLOCK_VA_MASK: u64 = (1 << wire::FETCH_ADDR_BITS) - 1;
-/// The longest block length its callback's data holds.
-const BLOCK_LEN_MASK: u64 = 0x1fff;
+/// A block's address and length (at least 1) from its exec callback's data, which
+/// packs them as a fetch record does.
+fn block_of(data: *mut c_void) -> (u64, u64) {
+    let (len, va) = wire::fetch_of(data as u64);
+    (va, len.max(1))
+}
 
 /// A block runs: one fetch for its bytes on each page they lie on, carrying their
 /// length (a replay counts the instructions' time by it).
 extern "C" fn on_block(vcpu: c_uint, data: *mut c_void) {
-    let d = data as u64;
-    let va = d & BLOCK_VA_MASK;
-    let len = (d >> wire::FETCH_ADDR_BITS).max(1);
+    let (va, len) = block_of(data);
     let p = plugin();
     p.pace.tick(vcpu);
     let ring = &p.ring;
@@ -450,9 +450,7 @@ fn is_rep_string_at(va: u64, len: u64) -> bool {
 /// An iteration of a repeated string instruction ([`rep`]): the first of a run is
 /// recorded as a block is; the others add their bytes to the run's fetches.
 extern "C" fn on_rep_block(vcpu: c_uint, data: *mut c_void) {
-    let d = data as u64;
-    let va = d & BLOCK_VA_MASK;
-    let len = (d >> wire::FETCH_ADDR_BITS).max(1);
+    let (va, len) = block_of(data);
     match REP.with(Cell::get) {
         Some(mut run) if run.vcpu == vcpu && run.va == va => {
             // A fetch stays on the instruction's page: its replay translates that page.

@@ -344,10 +344,9 @@ impl<'k> Sim<'k> {
         let mut i = 0;
         for run in batch.runs() {
             self.feed(&events[i..run.start]);
-            let (vas, kinds) = batch.packed(run);
             let mut k = 0;
-            while k < vas.len() {
-                match self.fast_packed(batch, run, k, &vas[k..], &kinds[k..]) {
+            while k < run.end - run.start {
+                match self.fast_packed(batch, run, k) {
                     0 => {
                         // Another process's run is open, or this one is full: the
                         // access that makes the next one.
@@ -366,21 +365,15 @@ impl<'k> Sim<'k> {
         self.feed(&events[i..]);
     }
 
-    /// [`Sim::fast_accesses`] for packed accesses of `run` from its `k`th (`vas` and
-    /// `kinds`, as long as each other).
+    /// [`Sim::fast_accesses`] for the packed accesses of `batch`'s `run` from its `k`th.
     #[inline(always)]
-    fn fast_packed(
-        &mut self,
-        batch: &Batch,
-        run: &PlainRun,
-        k: usize,
-        vas: &[VirtAddr],
-        kinds: &[AccessKind],
-    ) -> usize {
+    fn fast_packed(&mut self, batch: &Batch, run: &PlainRun, k: usize) -> usize {
         let len = self.run_len;
         if self.run_fast != Some(run.pid) || len >= RUN {
             return 0;
         }
+        let (vas, kinds) = batch.packed(run);
+        let (vas, kinds) = (&vas[k..], &kinds[k..]);
         let n = self.room().min(vas.len());
         self.run[len..len + n].copy_from_slice(&vas[..n]);
         self.kinds[len..len + n].copy_from_slice(&kinds[..n]);

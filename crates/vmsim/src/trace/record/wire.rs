@@ -46,22 +46,24 @@ pub fn access(kind: u64, size_log2: u64, va: u64) -> u64 {
 
 /// Bits of a fetch's virtual address.
 pub const FETCH_ADDR_BITS: u32 = 48;
+/// Mask of a fetch's virtual address.
+pub const FETCH_ADDR_MASK: u64 = (1 << FETCH_ADDR_BITS) - 1;
+/// Mask of a fetch's length, above its address (13 bits).
+pub const FETCH_LEN_MASK: u64 = 0x1fff;
 /// The most bytes one fetch record covers (a page).
 pub const MAX_FETCH: u64 = 4096;
 
 /// Encodes a fetch of `len` bytes (1 to [`MAX_FETCH`]) at `va`.
 #[inline(always)]
 pub fn fetch(len: u64, va: u64) -> u64 {
-    FETCH << 62 | (len & 0x1fff) << FETCH_ADDR_BITS | (va & ((1 << FETCH_ADDR_BITS) - 1))
+    FETCH << 62 | (len & FETCH_LEN_MASK) << FETCH_ADDR_BITS | (va & FETCH_ADDR_MASK)
 }
 
-/// The length and address of a fetch record (`w >> 62` is [`FETCH`]).
+/// The length and address of a fetch record (`w >> 62` is [`FETCH`]), or of a word
+/// packed as one below bit 61 (the plugin's block data).
 #[inline(always)]
 pub fn fetch_of(w: u64) -> (u64, u64) {
-    (
-        w >> FETCH_ADDR_BITS & 0x1fff,
-        w & ((1 << FETCH_ADDR_BITS) - 1),
-    )
+    (w >> FETCH_ADDR_BITS & FETCH_LEN_MASK, w & FETCH_ADDR_MASK)
 }
 
 /// Encodes a control record's header.
