@@ -130,10 +130,10 @@ pub const PRELOAD: &str = "LD_PRELOAD";
 
 /// QEMU's options that give the guest its own `LD_PRELOAD` (`guest`: the value it
 /// would have had; none, unset) while QEMU itself runs with the plugin preloaded.
-pub fn guest_preload_args(guest: Option<&str>) -> [String; 2] {
+pub fn guest_preload_args(guest: Option<&[u8]>) -> [Vec<u8>; 2] {
     match guest {
-        Some(v) => ["-E".into(), format!("{PRELOAD}={v}")],
-        None => ["-U".into(), PRELOAD.into()],
+        Some(v) => [b"-E".to_vec(), [PRELOAD.as_bytes(), b"=", v].concat()],
+        None => [b"-U".to_vec(), PRELOAD.into()],
     }
 }
 
@@ -173,7 +173,10 @@ mod tests {
             -1,
             0
         ));
-        assert_eq!(guest_preload_args(None), ["-U", "LD_PRELOAD"]);
-        assert_eq!(guest_preload_args(Some("a.so")), ["-E", "LD_PRELOAD=a.so"]);
+        assert_eq!(guest_preload_args(None), [&b"-U"[..], b"LD_PRELOAD"]);
+        assert_eq!(
+            guest_preload_args(Some(b"a.so")),
+            [&b"-E"[..], b"LD_PRELOAD=a.so"]
+        );
     }
 }

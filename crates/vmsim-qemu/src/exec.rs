@@ -42,22 +42,23 @@ impl Respawn {
     /// a `#!` line in `head` (the file's first bytes) as the kernel does. `None` if the
     /// file is neither an x86-64 ELF nor a script whose interpreter is one.
     /// `guest_preload` is the guest's own `LD_PRELOAD`, if it has one (QEMU itself runs
-    /// with this plugin preloaded: see [`crate::align`]).
+    /// with this plugin preloaded: see [`crate::align`]). The guest's arguments are
+    /// bytes, as the kernel takes them: they need not be UTF-8.
     pub fn argv(
         &self,
         path: &str,
         head: &[u8],
-        argv: &[String],
-        guest_preload: Option<&str>,
-    ) -> Option<Vec<String>> {
-        let mut out = vec![self.qemu.clone()];
+        argv: &[Vec<u8>],
+        guest_preload: Option<&[u8]>,
+    ) -> Option<Vec<Vec<u8>>> {
+        let mut out: Vec<Vec<u8>> = vec![self.qemu.clone().into()];
         out.extend(crate::align::guest_preload_args(guest_preload));
-        out.push("-plugin".to_string());
+        out.push(b"-plugin".to_vec());
         if crate::elf::is_x86_64_elf(head) {
-            out.push(self.plugin_arg(path));
-            out.push("-0".into());
-            out.push(argv.first().cloned().unwrap_or_else(|| path.to_string()));
-            out.push(path.to_string());
+            out.push(self.plugin_arg(path).into());
+            out.push(b"-0".to_vec());
+            out.push(argv.first().cloned().unwrap_or_else(|| path.into()));
+            out.push(path.into());
             out.extend(argv.iter().skip(1).cloned());
             return Some(out);
         }
@@ -66,12 +67,12 @@ impl Respawn {
         if !crate::elf::is_x86_64_elf(&ihead) {
             return None;
         }
-        out.push(self.plugin_arg(&interp));
-        out.push("-0".into());
-        out.push(interp.clone());
-        out.push(interp);
-        out.extend(arg);
-        out.push(path.to_string());
+        out.push(self.plugin_arg(&interp).into());
+        out.push(b"-0".to_vec());
+        out.push(interp.clone().into());
+        out.push(interp.into());
+        out.extend(arg.map(Vec::from));
+        out.push(path.into());
         out.extend(argv.iter().skip(1).cloned());
         Some(out)
     }
@@ -94,30 +95,44 @@ pub fn read_mem(addr: u64, buf: &mut [u8]) -> bool {
     n == buf.len() as isize
 }
 
-/// A C string of guest memory at `addr` (at most 4 KiB).
-pub fn read_cstr(addr: u64) -> Option<String> {
+/// The longest path the kernel takes (`PATH_MAX`, with its terminating zero).
+const PATH_MAX: usize = 4096;
+
+/// The longest argument or environment string the kernel takes (`MAX_ARG_STRLEN`, 32
+/// pages, with its terminating zero): `sh -c` with a long script, a long variable.
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// The bytes of a C string of guest memory at `addr`, without its zero, if it ends
+/// within `max` bytes (its zero included).
+pub fn read_cbytes(addr: u64, max: usize) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut at = addr;
-    while out.len() < 4096 {
-        // Byte by byte up to the next 64-byte boundary, so no read crosses into an
-        // unmapped page past the string's end.
-        let n = (64 - (at % 64)) as usize;
+    while out.len() < max {
+        // Up to the next page boundary at a time, so no read crosses into an unmapped
+        // page past the string's end.
+        let n = ((4096 - (at % 4096)) as usize).min(max - out.len());
         let mut chunk = vec![0u8; n];
         if !read_mem(at, &mut chunk) {
             return None;
         }
         if let Some(z) = chunk.iter().position(|&b| b == 0) {
             out.extend_from_slice(&chunk[..z]);
-            return String::from_utf8(out).ok();
+            return Some(out);
         }
         out.extend_from_slice(&chunk);
-        at += n as u64;
+        at = at.checked_add(n as u64)?;
     }
     None
 }
 
-/// A NULL-terminated array of C strings in guest memory (at most 64 Ki entries).
-pub fn read_strv(addr: u64) -> Option<Vec<String>> {
+/// A path in guest memory at `addr` (at most `PATH_MAX` bytes, UTF-8).
+pub fn read_cstr(addr: u64) -> Option<String> {
+    String::from_utf8(read_cbytes(addr, PATH_MAX)?).ok()
+}
+
+/// A NULL-terminated array of C strings in guest memory, each at most
+/// [`MAX_ARG_STRLEN`] bytes (at most 64 Ki entries): an `argv` or `envp`.
+pub fn read_strv(addr: u64) -> Option<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     if addr == 0 {
         return Some(out);
@@ -131,7 +146,7 @@ pub fn read_strv(addr: u64) -> Option<Vec<String>> {
         if p == 0 {
             return Some(out);
         }
-        out.push(read_cstr(p)?);
+        out.push(read_cbytes(p, MAX_ARG_STRLEN)?);
     }
     None
 }
@@ -168,17 +183,18 @@ pub fn follow(
     };
     // QEMU runs with this plugin preloaded, the guest with its own LD_PRELOAD, if any.
     let prefix = format!("{}=", crate::align::PRELOAD);
-    let guest_preload = envp.iter().find_map(|e| e.strip_prefix(&prefix));
+    let prefix = prefix.as_bytes();
+    let guest_preload = envp.iter().find_map(|e| e.strip_prefix(prefix));
     let Some(args) = r.argv(&path, &head, &argv, guest_preload) else {
         return true;
     };
-    let envp: Vec<String> = envp
+    let envp: Vec<Vec<u8>> = envp
         .iter()
-        .filter(|e| !e.starts_with(&prefix))
+        .filter(|e| !e.starts_with(prefix))
         .cloned()
-        .chain(std::iter::once(format!("{prefix}{}", r.plugin)))
+        .chain(std::iter::once([prefix, r.plugin.as_bytes()].concat()))
         .collect();
-    let to_c = |v: Vec<String>| -> Option<Vec<CString>> {
+    let to_c = |v: Vec<Vec<u8>>| -> Option<Vec<CString>> {
         v.into_iter().map(|s| CString::new(s).ok()).collect()
     };
     let (Some(args), Some(env), Ok(qemu)) = (to_c(args), to_c(envp), CString::new(r.qemu.clone()))
@@ -222,16 +238,20 @@ mod tests {
         let me = std::env::current_exe().unwrap();
         let me = me.to_str().unwrap();
         let head = crate::image::read_head(me, 64).unwrap();
+        // Arguments need not be UTF-8: they pass through as bytes.
         let a = r
-            .argv(me, &head, &["prog".into(), "-v".into()], None)
+            .argv(me, &head, &[b"prog".to_vec(), b"-v\xff".to_vec()], None)
             .unwrap();
-        assert_eq!(a[0], "/usr/bin/qemu-x86_64");
-        assert_eq!(&a[1..3], ["-U", "LD_PRELOAD"]);
-        assert_eq!(a[3], "-plugin");
-        assert!(a[4].starts_with("/p/lib,,x.so,sock=s,"), "{}", a[4]);
-        assert_eq!(&a[5..], ["-0", "prog", me, "-v"]);
-        let a = r.argv(me, &head, &["prog".into()], Some("g.so")).unwrap();
-        assert_eq!(&a[1..3], ["-E", "LD_PRELOAD=g.so"]);
+        let a: Vec<&[u8]> = a.iter().map(Vec::as_slice).collect();
+        assert_eq!(a[0], b"/usr/bin/qemu-x86_64");
+        assert_eq!(&a[1..3], [&b"-U"[..], b"LD_PRELOAD"]);
+        assert_eq!(a[3], b"-plugin");
+        assert!(a[4].starts_with(b"/p/lib,,x.so,sock=s,"));
+        assert_eq!(&a[5..], [&b"-0"[..], b"prog", me.as_bytes(), b"-v\xff"]);
+        let a = r
+            .argv(me, &head, &[b"prog".to_vec()], Some(b"g.so"))
+            .unwrap();
+        assert_eq!(&a[1..3], [&b"-E"[..], b"LD_PRELOAD=g.so"]);
         assert!(r.argv(me, b"plain text", &[], None).is_none());
     }
 
@@ -241,9 +261,23 @@ mod tests {
         assert_eq!(read_cstr(s.as_ptr() as u64).as_deref(), Some("hello"));
         assert_eq!(read_cstr(8), None);
         let v = [s.as_ptr(), std::ptr::null()];
-        assert_eq!(
-            read_strv(v.as_ptr() as u64),
-            Some(vec!["hello".to_string()])
-        );
+        assert_eq!(read_strv(v.as_ptr() as u64), Some(vec![b"hello".to_vec()]));
+    }
+
+    #[test]
+    fn arguments_as_long_as_the_kernel_takes_are_read_whole() {
+        // An `sh -c` script or a variable of 100 KiB, across page boundaries, and not
+        // UTF-8; a path is held to PATH_MAX.
+        let long: Vec<u8> = (0..100_000u32).map(|i| (i % 255) as u8 + 1).collect();
+        let c = CString::new(long.clone()).unwrap();
+        assert_eq!(read_cbytes(c.as_ptr() as u64, MAX_ARG_STRLEN), Some(long));
+        assert_eq!(read_cstr(c.as_ptr() as u64), None);
+        let v = [c.as_ptr(), c.as_ptr(), std::ptr::null()];
+        let got = read_strv(v.as_ptr() as u64).unwrap();
+        assert_eq!((got.len(), got[1].len()), (2, 100_000));
+        // Longer than the kernel takes: refused, as execve would refuse it (E2BIG).
+        let too_long = CString::new(vec![b'a'; MAX_ARG_STRLEN]).unwrap();
+        let v = [too_long.as_ptr(), std::ptr::null()];
+        assert_eq!(read_strv(v.as_ptr() as u64), None);
     }
 }
