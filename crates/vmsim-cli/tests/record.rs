@@ -482,6 +482,55 @@ fn exec_chains_and_scripts_are_followed() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// Execs a program with an environment variable of 20,000 bytes and an argument that
+/// is not UTF-8 (`execve` takes up to 128 KiB a string, as bytes).
+const EXEC_LONG: &str = r#"#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    char *e = malloc(20008);
+    strcpy(e, "X=");
+    memset(e + 2, 'a', 20000);
+    e[20002] = 0;
+    char *envp[] = { e, NULL };
+    pid_t pid = vfork();
+    if (pid == 0) { execle(argv[1], argv[1], "\xff\xfe", (char *)NULL, envp); _exit(127); }
+    int st;
+    return waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+"#;
+
+/// A program that only exits: nothing of its stack is touched by its own code.
+const EXIT_ONLY: &str = ".globl _start\n_start:\n  mov $60, %eax\n  xor %edi, %edi\n  syscall\n";
+
+#[test]
+fn an_exec_with_long_strings_is_followed_and_its_stack_faulted_in() {
+    let _cores = need_tools();
+    let d = folder("execlong");
+    let exe = compile(&d, "exec_long", EXEC_LONG);
+    let asm = d.join("exit_only.S");
+    std::fs::write(&asm, EXIT_ONLY).unwrap();
+    let tiny = d.join("exit_only");
+    let ok = Command::new("gcc")
+        .args(["-nostdlib", "-static", "-o", s(&tiny), s(&asm)])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let t = record(&d, "exec_long", &[s(&exe), s(&tiny)]);
+    let text = trace_text(&t);
+    // The child's exec is followed (a string over 4 KiB once lost it).
+    assert_eq!(text.matches("exec-image ").count(), 2, "{text:.2000}");
+    let v = replays_cleanly(&t);
+    // Exec wrote the 20,000-byte string and the tables on five or more pages of the
+    // new stack, which Linux faults in for the program before it runs; its code is
+    // one page more.
+    let child = &v["processes"][1];
+    assert_eq!(child["pid"], 2, "{v}");
+    assert!(child["peak_rss_pages"].as_u64().unwrap() >= 6, "{child}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// Four threads mapping and unmapping 64 KiB twenty times each: one process, five
 /// threads, four thread exits, the munmaps all there, and the replay is clean.
 /// A heap grown by `brk` past the 32 MiB QEMU 7.2 leaves after a program grows as on

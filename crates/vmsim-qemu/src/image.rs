@@ -114,6 +114,39 @@ const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_GROWSDOWN: u64 = 0x100;
 
+impl Mapping {
+    /// Whether this is the stack [`image`] found.
+    pub fn is_stack(&self) -> bool {
+        self.flags & MAP_GROWSDOWN != 0
+    }
+}
+
+/// The runs of pages of `[addr, addr + len)` (page-aligned) that hold bytes other
+/// than zeros, as `(start, bytes)`, reading each page with `read` (which fails for a
+/// page it cannot read, taken as zeros).
+///
+/// What exec wrote on the new stack (the argument and environment strings, then the
+/// auxiliary vector and the pointer arrays) Linux's exec writes from the kernel:
+/// `copy_strings` faults each page of strings in through `get_user_pages`, and
+/// `create_elf_tables` its tables through `copy_to_user`, and both count as the new
+/// program's minor faults before its first instruction. QEMU lays out the same
+/// strings and tables; the pages that hold them are the pages exec populated.
+pub fn nonzero_runs(addr: u64, len: u64, read: impl Fn(u64, &mut [u8]) -> bool) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    let mut page = [0u8; PAGE as usize];
+    let mut at = down(addr);
+    while at < addr.saturating_add(len) {
+        if read(at, &mut page) && page.iter().any(|&b| b != 0) {
+            match runs.last_mut() {
+                Some((s, n)) if *s + *n == at => *n += PAGE,
+                _ => runs.push((at, PAGE)),
+            }
+        }
+        at += PAGE;
+    }
+    runs
+}
+
 fn down(x: u64) -> u64 {
     x & !(PAGE - 1)
 }
@@ -383,6 +416,31 @@ mod tests {
         assert_eq!(m[1].prot, 3);
         assert_eq!((m[2].addr, m[2].len, m[2].dev), (0x40_0000_5000, 0x2000, 0));
         assert_eq!((m[0].size, m[1].size, m[2].size), (1 << 20, 1 << 20, 0));
+    }
+
+    #[test]
+    fn runs_of_pages_holding_bytes_are_found_and_unreadable_pages_are_zeros() {
+        // Pages 0x1000..0x9000: 2, 3 and 4 hold bytes, 6 cannot be read, 7 holds bytes.
+        let read = |va: u64, buf: &mut [u8]| {
+            buf.fill(0);
+            match va >> 12 {
+                6 => false,
+                2 | 3 | 7 => {
+                    buf[4095] = 1;
+                    true
+                }
+                4 => {
+                    buf[0] = 1;
+                    true
+                }
+                _ => true,
+            }
+        };
+        assert_eq!(
+            nonzero_runs(0x1000, 0x8000, read),
+            [(0x2000, 0x3000), (0x7000, 0x1000)]
+        );
+        assert_eq!(nonzero_runs(0x1000, 0x1000, read), []);
     }
 
     #[test]

@@ -368,7 +368,8 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
                 }
             }
         }
-        for m in image::image(before, &now, image::guest_stack_size()) {
+        let image = image::image(before, &now, image::guest_stack_size());
+        for m in &image {
             p.ring.control(
                 0,
                 Ctl::Mmap,
@@ -377,8 +378,19 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
                 ],
             );
         }
-        if guest_base().is_some() {
+        if let Some(base) = guest_base() {
             p.ring.control(0, Ctl::Values, &[]);
+            // The pages exec wrote its strings and tables on, faulted in by the kernel
+            // before the program ran (`image::nonzero_runs`).
+            if let Some(stack) = image.iter().find(|m| m.is_stack()) {
+                let read = |va: u64, buf: &mut [u8]| exec::read_mem(base.wrapping_add(va), buf);
+                for (addr, len) in image::nonzero_runs(stack.addr, stack.len, read) {
+                    p.ring.control(0, Ctl::Populate, &[addr, len]);
+                    for page in (addr >> 12)..((addr + len) >> 12) {
+                        mark_nonzero(0, page);
+                    }
+                }
+            }
         }
     }
     // SAFETY: QEMU passes a block being translated; its instructions are valid during
