@@ -130,23 +130,35 @@ pub fn read_cstr(addr: u64) -> Option<String> {
     String::from_utf8(read_cbytes(addr, PATH_MAX)?).ok()
 }
 
+/// The most strings an `argv` and an `envp` may hold together: the kernel takes a
+/// quarter of the stack's limit for both (2 MiB under the usual 8 MiB), and each
+/// string costs at least its 8-byte pointer and its zero.
+const MAX_ARG_STRINGS: usize = (2 << 20) / 9;
+
 /// A NULL-terminated array of C strings in guest memory, each at most
-/// [`MAX_ARG_STRLEN`] bytes (at most 64 Ki entries): an `argv` or `envp`.
+/// [`MAX_ARG_STRLEN`] bytes (at most [`MAX_ARG_STRINGS`] of them): an `argv` or
+/// `envp`.
 pub fn read_strv(addr: u64) -> Option<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     if addr == 0 {
         return Some(out);
     }
-    for i in 0..65536u64 {
-        let mut p = [0u8; 8];
-        if !read_mem(addr + 8 * i, &mut p) {
+    let mut at = addr;
+    while out.len() < MAX_ARG_STRINGS {
+        // The pointers up to the next page boundary at a time.
+        let n = ((4096 - (at % 4096)) as usize / 8).max(1);
+        let mut chunk = vec![0u8; 8 * n];
+        if !read_mem(at, &mut chunk) {
             return None;
         }
-        let p = u64::from_le_bytes(p);
-        if p == 0 {
-            return Some(out);
+        for p in chunk.chunks_exact(8) {
+            let p = u64::from_le_bytes(p.try_into().ok()?);
+            if p == 0 {
+                return Some(out);
+            }
+            out.push(read_cbytes(p, MAX_ARG_STRLEN)?);
         }
-        out.push(read_cbytes(p, MAX_ARG_STRLEN)?);
+        at = at.checked_add(8 * n as u64)?;
     }
     None
 }
@@ -279,5 +291,11 @@ mod tests {
         let too_long = CString::new(vec![b'a'; MAX_ARG_STRLEN]).unwrap();
         let v = [too_long.as_ptr(), std::ptr::null()];
         assert_eq!(read_strv(v.as_ptr() as u64), None);
+        // More pointers than a page holds, read across page boundaries (`xargs`).
+        let short = CString::new("x").unwrap();
+        let many: Vec<*const libc::c_char> = std::iter::repeat_n(short.as_ptr(), 3000)
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        assert_eq!(read_strv(many.as_ptr() as u64).map(|v| v.len()), Some(3000));
     }
 }
