@@ -121,6 +121,30 @@ impl Mapping {
     }
 }
 
+/// The guest pages QEMU itself made before the program's first instruction that Linux
+/// has no counterpart of: on x86-64, the descriptor tables QEMU keeps in guest memory
+/// (`target_cpu_copy_regs` maps a page for the GDT and one for the IDT). QEMU's own
+/// helpers read them (the GDT when `rt_sigreturn` reloads the segment registers), and
+/// QEMU 7.2 can report those reads as the program's. They are the new anonymous
+/// read-write mappings of at most two pages that hold none of the image's mappings
+/// (`image`, the program's bss and stack among them); QEMU's allocations for itself
+/// are larger. Returns their ranges as `(start, end)`.
+pub fn emulator_pages(before: &[MapLine], now: &[MapLine], image: &[Mapping]) -> Vec<(u64, u64)> {
+    let old: HashSet<(u64, u64)> = before.iter().map(|m| (m.start, m.end)).collect();
+    now.iter()
+        .filter(|m| {
+            !old.contains(&(m.start, m.end))
+                && m.path.is_empty()
+                && &m.perms[..3] == b"rw-"
+                && m.end - m.start <= 2 * PAGE
+                && !image
+                    .iter()
+                    .any(|i| i.addr < m.end && m.start < i.addr.saturating_add(i.len))
+        })
+        .map(|m| (m.start, m.end))
+        .collect()
+}
+
 /// The runs of pages of `[addr, addr + len)` (page-aligned) that hold bytes other
 /// than zeros, as `(start, bytes)`, reading each page with `read` (which fails for a
 /// page it cannot read, taken as zeros).
@@ -416,6 +440,42 @@ mod tests {
         assert_eq!(m[1].prot, 3);
         assert_eq!((m[2].addr, m[2].len, m[2].dev), (0x40_0000_5000, 0x2000, 0));
         assert_eq!((m[0].size, m[1].size, m[2].size), (1 << 20, 1 << 20, 0));
+    }
+
+    #[test]
+    fn qemus_descriptor_tables_are_told_from_the_image_and_qemus_own_memory() {
+        let line = |start: u64, end: u64, perms: &[u8; 4], path: &str| MapLine {
+            start,
+            end,
+            perms: *perms,
+            offset: 0,
+            path: path.into(),
+            file: (0, 0),
+        };
+        let before = [line(0x1000, 0x3000, b"rw-p", "")];
+        let now = [
+            // There before the image: not QEMU's for the guest.
+            line(0x1000, 0x3000, b"rw-p", ""),
+            // The program's bss (in the image).
+            line(0x10000, 0x11000, b"rw-p", ""),
+            // QEMU's own: too large; inaccessible; a file.
+            line(0x20000, 0x40000, b"rw-p", ""),
+            line(0x40000, 0x41000, b"---p", ""),
+            line(0x50000, 0x51000, b"rw-p", "/lib/x.so"),
+            // The GDT and the IDT.
+            line(0x7f000, 0x81000, b"rw-p", ""),
+        ];
+        let bss = Mapping {
+            addr: 0x10000,
+            len: 0x1000,
+            prot: 3,
+            flags: MAP_PRIVATE | MAP_ANONYMOUS,
+            dev: 0,
+            ino: 0,
+            offset: 0,
+            size: 0,
+        };
+        assert_eq!(emulator_pages(&before, &now, &[bss]), [(0x7f000, 0x81000)]);
     }
 
     #[test]

@@ -369,6 +369,10 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
             }
         }
         let image = image::image(before, &now, image::guest_stack_size());
+        if let Some(&(start, end)) = image::emulator_pages(before, &now, &image).last() {
+            EMULATOR_PAGES.store(start, Ordering::Relaxed);
+            EMULATOR_LEN.store(end - start, Ordering::Relaxed);
+        }
         for m in &image {
             p.ring.control(
                 0,
@@ -533,7 +537,21 @@ fn flush_pending_load() {
     }
 }
 
+/// Where QEMU keeps the guest's descriptor tables ([`image::emulator_pages`]), and how
+/// many bytes (0: not found): accesses there are QEMU's, not the program's.
+static EMULATOR_PAGES: AtomicU64 = AtomicU64::new(0);
+static EMULATOR_LEN: AtomicU64 = AtomicU64::new(0);
+
+/// Whether an access at `va` is one of QEMU's own, to its descriptor tables.
+#[inline]
+fn emulators(va: u64) -> bool {
+    va.wrapping_sub(EMULATOR_PAGES.load(Ordering::Relaxed)) < EMULATOR_LEN.load(Ordering::Relaxed)
+}
+
 extern "C" fn on_mem(vcpu: c_uint, info: MemInfo, va: u64, data: *mut c_void) {
+    if emulators(va) {
+        return;
+    }
     // SAFETY: QEMU's decoders of the info it passed to this callback.
     let (shift, store) = unsafe {
         (
