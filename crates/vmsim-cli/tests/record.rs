@@ -643,13 +643,13 @@ fn memory_syscalls_are_recorded_and_the_rest_counted() {
     ] {
         assert!(count(&v, event) >= least, "{event}: {v}");
     }
-    // The kernel's populate: MAP_POPULATE of 8 pages.
+    // The kernel's populates: the stack pages exec wrote, then MAP_POPULATE of 8 pages.
     let text = trace_text(&d.join("syscalls.vmb"));
     let lines =
         |start: &str| -> Vec<&str> { text.lines().filter(|l| l.starts_with(start)).collect() };
     let pops = lines("populate 1 ");
-    assert_eq!(pops.len(), 1, "{pops:?}");
-    assert!(pops[0].ends_with(" 0x8000"), "{pops:?}");
+    assert_eq!(pops.len(), 2, "{pops:?}");
+    assert!(pops[1].ends_with(" 0x8000"), "{pops:?}");
     // The locks: mlock of a page, mlock2 of 2 and of 2 on fault, MAP_LOCKED of 3.
     let locks = lines("mlock 1 ");
     assert_eq!(locks.len(), 4, "{locks:?}");
