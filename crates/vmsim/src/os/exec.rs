@@ -144,6 +144,7 @@ impl Kernel {
                 committed: 0,
                 swap_pages: 0,
                 lock_future: Default::default(),
+                recorded: true,
             });
             k.log.counters.execs += 1;
             Ok(())
@@ -251,6 +252,7 @@ impl Kernel {
                 committed,
                 swap_pages: 0,
                 lock_future: Default::default(),
+                recorded: false,
             });
             k.log.counters.execs += 1;
             Ok(())

@@ -720,7 +720,11 @@ impl Kernel {
             return;
         }
         self.log.counters.signals += 1;
-        let kill = self.config.kill_on_violation;
+        let kill = self.config.kill_on_violation
+            && !self
+                .process(pid)
+                .and_then(|p| p.mm.as_ref())
+                .is_some_and(|m| m.recorded);
         let name = self.process(pid).map_or(String::new(), |p| p.name.clone());
         self.log(super::Event::Signal {
             pid,
@@ -812,6 +816,37 @@ mod tests {
             }
         ));
         assert_eq!(faults(&k, FaultKind::SegvNoVma), 1);
+    }
+
+    #[test]
+    fn a_recorded_image_survives_what_the_model_refuses_and_so_do_its_forks() {
+        // A recorded image's accesses all completed when it ran: one the model refuses
+        // is signalled and counted, and the process goes on. A process the simulation
+        // started is killed as before.
+        let (mut k, _) = booted();
+        let img = k.spawn_empty("img").unwrap();
+        let a = k.mmap(img, MmapArgs::anon(4096, Prot::RW)).unwrap();
+        let unmapped = VirtAddr(a.0 - (1 << 30));
+        let e = k.access(img, unmapped, AccessKind::Read).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AccessError::Signal {
+                    reason: Violation::NoVma,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(k.process(img).unwrap().is_running());
+        k.write_u64(img, a, 5).unwrap();
+        let child = k.fork(img).unwrap();
+        assert!(k.access(child, unmapped, AccessKind::Write).is_err());
+        assert!(k.process(child).unwrap().is_running());
+        assert_eq!(k.log.counters.signals, 2);
+        let plain = spawn(&mut k);
+        assert!(k.access(plain, unmapped, AccessKind::Read).is_err());
+        assert!(!k.process(plain).unwrap().is_running());
     }
 
     #[test]

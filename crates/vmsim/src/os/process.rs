@@ -126,6 +126,13 @@ pub struct AddressSpace {
     /// How mappings made from now on are locked (`mlockall(MCL_FUTURE)`: Linux's
     /// `VM_LOCKED` in `mm->def_flags`).
     pub lock_future: super::Mlock,
+    /// A recorded image ([`Kernel::exec_empty`], and its forks): every access its
+    /// trace holds completed when the program ran, so one the model refuses (an
+    /// address no recorded mapping holds, a protection the recording did not see
+    /// change) is counted and signalled but does not kill the process.
+    ///
+    /// [`Kernel::exec_empty`]: super::Kernel::exec_empty
+    pub recorded: bool,
 }
 
 /// A process.
