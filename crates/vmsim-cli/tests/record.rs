@@ -109,13 +109,19 @@ fn replays_cleanly(t: &Path) -> serde_json::Value {
     v
 }
 
-/// Compiles `src` into `d/name`.
+/// Compiles the C program `src` into `d/name`.
 fn compile(d: &Path, name: &str, src: &str) -> PathBuf {
-    let c = d.join(format!("{name}.c"));
-    std::fs::write(&c, src).unwrap();
+    build(d, name, "c", src, &["-O1", "-pthread"])
+}
+
+/// Writes `src` to `d/name.EXT` and builds it with gcc and `flags` into `d/name`.
+fn build(d: &Path, name: &str, ext: &str, src: &str, flags: &[&str]) -> PathBuf {
+    let file = d.join(format!("{name}.{ext}"));
+    std::fs::write(&file, src).unwrap();
     let exe = d.join(name);
     let ok = Command::new("gcc")
-        .args(["-O1", "-pthread", "-o", s(&exe), s(&c)])
+        .args(flags)
+        .args(["-o", s(&exe), s(&file)])
         .status()
         .unwrap();
     assert!(ok.success());
@@ -509,14 +515,7 @@ fn an_exec_with_long_strings_is_followed_and_its_stack_faulted_in() {
     let _cores = need_tools();
     let d = folder("execlong");
     let exe = compile(&d, "exec_long", EXEC_LONG);
-    let asm = d.join("exit_only.S");
-    std::fs::write(&asm, EXIT_ONLY).unwrap();
-    let tiny = d.join("exit_only");
-    let ok = Command::new("gcc")
-        .args(["-nostdlib", "-static", "-o", s(&tiny), s(&asm)])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let tiny = build(&d, "exit_only", "S", EXIT_ONLY, &["-nostdlib", "-static"]);
     let t = record(&d, "exec_long", &[s(&exe), s(&tiny)]);
     let text = trace_text(&t);
     // The child's exec is followed (a string over 4 KiB once lost it).

@@ -121,20 +121,32 @@ impl Mapping {
     }
 }
 
+/// The lines of `now` that `before` did not have: what was mapped in between.
+fn new_lines<'a>(before: &[MapLine], now: &'a [MapLine]) -> Vec<&'a MapLine> {
+    let old: HashSet<(u64, u64)> = before.iter().map(|m| (m.start, m.end)).collect();
+    now.iter()
+        .filter(|m| !old.contains(&(m.start, m.end)))
+        .collect()
+}
+
 /// The guest pages QEMU itself made before the program's first instruction that Linux
 /// has no counterpart of: on x86-64, the descriptor tables QEMU keeps in guest memory
 /// (`target_cpu_copy_regs` maps a page for the GDT and one for the IDT). QEMU's own
 /// helpers read them (the GDT when `rt_sigreturn` reloads the segment registers), and
 /// QEMU 7.2 can report those reads as the program's. They are the new anonymous
-/// read-write mappings of at most two pages that hold none of the image's mappings
+/// read-write mapping of at most two pages that holds none of the image's mappings
 /// (`image`, the program's bss and stack among them); QEMU's allocations for itself
-/// are larger. Returns their ranges as `(start, end)`.
-pub fn emulator_pages(before: &[MapLine], now: &[MapLine], image: &[Mapping]) -> Vec<(u64, u64)> {
-    let old: HashSet<(u64, u64)> = before.iter().map(|m| (m.start, m.end)).collect();
-    now.iter()
+/// are larger. Returns its range as `(start, end)`: the highest such mapping, should
+/// the two tables lie apart (the GDT, mapped first, lies highest).
+pub fn emulator_pages(
+    before: &[MapLine],
+    now: &[MapLine],
+    image: &[Mapping],
+) -> Option<(u64, u64)> {
+    new_lines(before, now)
+        .into_iter()
         .filter(|m| {
-            !old.contains(&(m.start, m.end))
-                && m.path.is_empty()
+            m.path.is_empty()
                 && &m.perms[..3] == b"rw-"
                 && m.end - m.start <= 2 * PAGE
                 && !image
@@ -142,7 +154,7 @@ pub fn emulator_pages(before: &[MapLine], now: &[MapLine], image: &[Mapping]) ->
                     .any(|i| i.addr < m.end && m.start < i.addr.saturating_add(i.len))
         })
         .map(|m| (m.start, m.end))
-        .collect()
+        .max()
 }
 
 /// The runs of pages of `[addr, addr + len)` (page-aligned) that hold bytes other
@@ -308,11 +320,7 @@ pub fn guest_stack_size() -> u64 {
 /// one: where the host kernel chose the stack's place ([`crate::brk`]), it merges the
 /// stack with anonymous memory of QEMU's just above.
 pub fn image(before: &[MapLine], now: &[MapLine], stack: u64) -> Vec<Mapping> {
-    let old: HashSet<(u64, u64)> = before.iter().map(|m| (m.start, m.end)).collect();
-    let new: Vec<&MapLine> = now
-        .iter()
-        .filter(|m| !old.contains(&(m.start, m.end)))
-        .collect();
+    let new = new_lines(before, now);
     let mut out = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for m in &new {
@@ -475,7 +483,10 @@ mod tests {
             offset: 0,
             size: 0,
         };
-        assert_eq!(emulator_pages(&before, &now, &[bss]), [(0x7f000, 0x81000)]);
+        assert_eq!(
+            emulator_pages(&before, &now, &[bss]),
+            Some((0x7f000, 0x81000))
+        );
     }
 
     #[test]

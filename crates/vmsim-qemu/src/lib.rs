@@ -369,7 +369,7 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
             }
         }
         let image = image::image(before, &now, image::guest_stack_size());
-        if let Some(&(start, end)) = image::emulator_pages(before, &now, &image).last() {
+        if let Some((start, end)) = image::emulator_pages(before, &now, &image) {
             EMULATOR_PAGES.store(start, Ordering::Relaxed);
             EMULATOR_LEN.store(end - start, Ordering::Relaxed);
         }
