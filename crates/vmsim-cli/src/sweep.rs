@@ -70,7 +70,7 @@ pub struct SweepArgs {
     #[arg(long, default_value = d::SWAP, value_parser = args::size)]
     pub swap: u64,
     /// Storage under swap and files: vm (the default: this project's machines' disk as
-    /// measured: reads 60us,2GB/s, swap writes 300us,1GB/s), nvme, sata-ssd, hdd, or
+    /// measured: reads 60us,2GB/s, swap writes 50us,2500MB/s), nvme, sata-ssd, hdd, or
     /// LATENCY,BANDWIDTH (70us,1200MB/s), then optionally LATENCY,BANDWIDTH for swap
     /// writes (20us,2GB/s,500us,100MB/s).
     #[arg(long, default_value = d::STORAGE)]

@@ -39,11 +39,14 @@
 //! sends many small requests, and one that sweeps them a few large ones. A memory
 //! group's pass holds its writes until the pass ends, as the plug Linux's
 //! `shrink_lruvec` opens does, unless it has to wait for one of them first (a task's
-//! plug is flushed when it sleeps); the machine's reclaim sends them after each
-//! batch of the scan. A swap fault that reads ahead holds the writes of every pass
+//! plug is flushed when it sleeps) or its first request has reached
+//! [`PLUG_FLUSH_BYTES`] when another starts (the plug then sends what it holds, so a
+//! pass that writes a long run of slots sends it 254 pages at a time, and finds the
+//! pages of the first requests done, back at the inactive tail, before it ends); the
+//! machine's reclaim sends them after each batch of the scan. A swap fault that reads ahead holds the writes of every pass
 //! that finding its window's frames sets off until the window is read, as the plug
 //! around Linux's swap readahead does (or until they make [`PLUG_REQUESTS`]
-//! requests): such a pass cannot free what the passes before it wrote, so it goes
+//! requests, or the first is large): such a pass cannot free what the passes before it wrote, so it goes
 //! down to the whole inactive list, writing, until it waits for one of its own.
 //! Requests are served side by side (a virtual disk, like an
 //! NVMe device, takes many at once), each in the device's write latency plus its
@@ -83,6 +86,11 @@ const MAX_REQUEST_PAGES: usize = 254;
 /// `BLK_MAX_REQUEST_COUNT`).
 const PLUG_REQUESTS: usize = 32;
 
+/// A plug whose first request holds this many bytes or more sends what it holds
+/// when another request starts (Linux's `BLK_PLUG_FLUSH_SIZE`): a large request does
+/// not wait for the plug's end.
+const PLUG_FLUSH_BYTES: u64 = 128 << 10;
+
 /// The most bytes one read request holds (`/sys/block/vda/queue/max_sectors_kb`).
 const MAX_REQUEST_BYTES: u64 = 4 << 20;
 
@@ -120,6 +128,11 @@ pub(super) struct InFlight {
     held_requests: usize,
     /// The last held write's slot and the pages of its request.
     held_last: (u32, usize),
+    /// The pages of the first held request.
+    held_first: usize,
+    /// Whether the last held request is a read (a swap fault's window, read inside
+    /// its plug): no write joins it.
+    held_last_read: bool,
     /// When the flusher's last writeback request is done.
     flush_free_at: u64,
     /// When the flusher's last [`FLUSH_DEPTH`] requests are done, in the order sent.
@@ -252,28 +265,61 @@ impl Kernel {
 
     /// Puts the swap-cache frame `pfn`, whose write to `slot` reclaim just started,
     /// under writeback in the pass's writes until they are sent and its request done.
-    /// A write that starts a request when the held writes make [`PLUG_REQUESTS`]
-    /// already sends them first, as a plug that full is flushed.
+    /// A write that starts a request sends the held writes first when they make
+    /// [`PLUG_REQUESTS`] already, or when the first of them holds
+    /// [`PLUG_FLUSH_BYTES`] or more, as Linux's `blk_add_rq_to_plug` flushes a plug
+    /// (6.13 on: it looks at the plug's first request, the oldest).
     pub(super) fn queue_write(&mut self, pfn: Pfn, slot: SwapSlot) {
         if self.inflight.writes.is_none() {
             return;
         }
+        self.hold_request(slot, false);
+        self.inflight.writing.insert(pfn.0, u64::MAX);
+        if let Some(writes) = self.inflight.writes.as_mut() {
+            writes.push((slot, pfn));
+        }
+    }
+
+    /// Counts a swap read of `slot` queued while a plug is open (a swap fault's window
+    /// is read inside the plug its reclaim's writes are held in) among the plug's
+    /// requests: a small read first keeps the plug from sending the large writes
+    /// after it before it holds [`PLUG_REQUESTS`] requests. Only the count is kept
+    /// here: the window's read is timed when the window is sent.
+    pub(super) fn note_plugged_read(&mut self, slot: SwapSlot) {
+        if self.inflight.writes.is_some() {
+            self.hold_request(slot, true);
+        }
+    }
+
+    /// Adds a page to the plug's requests: to the last one when it is of the same
+    /// kind, for the slot after its last and has room, as a bio merges into the
+    /// plug's last request; else as a new request, which sends the held writes first
+    /// when they make [`PLUG_REQUESTS`] already or the first request holds
+    /// [`PLUG_FLUSH_BYTES`] or more.
+    fn hold_request(&mut self, slot: SwapSlot, read: bool) {
         let (last, len) = self.inflight.held_last;
-        let joins = self.inflight.held_requests > 0
+        let held = self.inflight.held_requests;
+        let joins = held > 0
+            && self.inflight.held_last_read == read
             && slot.0 == last.wrapping_add(1)
             && len < MAX_REQUEST_PAGES;
-        if !joins && self.inflight.held_requests >= PLUG_REQUESTS {
+        let first_large =
+            held > 0 && self.inflight.held_first as u64 * self.page_size() >= PLUG_FLUSH_BYTES;
+        if !joins && (held >= PLUG_REQUESTS || first_large) {
             self.flush_writes();
         }
         if joins {
             self.inflight.held_last = (slot.0, len + 1);
+            if held == 1 {
+                self.inflight.held_first = len + 1;
+            }
         } else {
             self.inflight.held_requests += 1;
             self.inflight.held_last = (slot.0, 1);
-        }
-        self.inflight.writing.insert(pfn.0, u64::MAX);
-        if let Some(writes) = self.inflight.writes.as_mut() {
-            writes.push((slot, pfn));
+            self.inflight.held_last_read = read;
+            if self.inflight.held_requests == 1 {
+                self.inflight.held_first = 1;
+            }
         }
     }
 
@@ -754,21 +800,21 @@ mod tests {
 
     /// A plug holds at most [`PLUG_REQUESTS`] requests: the write that would start
     /// one more sends those held first, and is held itself. A write to the slot after
-    /// the last one's joins its request while it has room ([`MAX_REQUEST_PAGES`]).
+    /// the last one's joins its request.
     #[test]
     fn a_plug_full_of_requests_sends_them_before_holding_another() {
-        use super::{MAX_REQUEST_PAGES, PLUG_REQUESTS};
+        use super::PLUG_REQUESTS;
         let mut k = boot("x86-64");
         assert!(k.begin_writes());
-        // A run of adjacent slots one page longer than a request: two requests.
+        // Two adjacent slots (one request of two pages), then lone pages apart from
+        // each other, up to a full plug: every request is under 128 KiB.
         let mut pages = Vec::new();
-        for i in 0..=MAX_REQUEST_PAGES as u32 {
-            let p = Pfn(20_000 + u64::from(i));
-            k.queue_write(p, SwapSlot(1_000 + i));
+        for i in 0..2 {
+            let p = Pfn(20_000 + i);
+            k.queue_write(p, SwapSlot(1_000 + i as u32));
             pages.push(p);
         }
-        // Then lone pages apart from each other, up to a full plug.
-        for r in 2..PLUG_REQUESTS as u32 {
+        for r in 1..PLUG_REQUESTS as u32 {
             let p = Pfn(30_000 + u64::from(r));
             k.queue_write(p, SwapSlot(10_000 + 10 * r));
             pages.push(p);
@@ -779,13 +825,67 @@ mod tests {
         );
         let extra = Pfn(40_000);
         k.queue_write(extra, SwapSlot(50_000));
-        let done = k.io_now() + k.config.storage.write_ns(MAX_REQUEST_PAGES as u64 * 4096);
+        let done = k.io_now() + k.config.storage.write_ns(2 * 4096);
         for &p in &pages {
             assert!(!k.writing_at(p, done), "sent when the plug filled");
         }
         assert!(k.writing_at(extra, u64::MAX - 1), "the new request is held");
         k.send_writes();
         assert!(!k.writing_at(extra, k.io_now() + k.config.storage.write_ns(4096)));
+    }
+
+    /// A plug whose first request has reached 128 KiB sends what it holds when the
+    /// next request starts, as Linux's does (the 255th page of adjacent slots starts
+    /// a request: the first 254 go at once). A small first request holds the plug,
+    /// however large the requests after it: Linux 6.13 on looks at the first.
+    #[test]
+    fn a_large_first_request_goes_when_the_next_one_starts() {
+        use super::{MAX_REQUEST_PAGES, PLUG_FLUSH_BYTES};
+        let mut k = boot("x86-64");
+        let t0 = k.io_now();
+        let run = |k: &mut Kernel, pfn: u64, slot: u32, n: usize| -> Vec<Pfn> {
+            (0..n)
+                .map(|i| {
+                    let p = Pfn(pfn + i as u64);
+                    k.queue_write(p, SwapSlot(slot + i as u32));
+                    p
+                })
+                .collect()
+        };
+        assert!(k.begin_writes());
+        let first = run(&mut k, 20_000, 1_000, MAX_REQUEST_PAGES);
+        assert!(first.iter().all(|&p| k.writing_at(p, u64::MAX - 1)), "held");
+        let next = run(&mut k, 30_000, 1_000 + MAX_REQUEST_PAGES as u32, 1);
+        let done = t0 + k.config.storage.write_ns(MAX_REQUEST_PAGES as u64 * 4096);
+        for &p in &first {
+            assert!(k.writing_at(p, done - 1) && !k.writing_at(p, done), "sent");
+        }
+        assert!(
+            k.writing_at(next[0], u64::MAX - 1),
+            "the new request is held"
+        );
+        k.send_writes();
+        // One page short of 128 KiB first: the plug holds on.
+        let small = (PLUG_FLUSH_BYTES / 4096) as usize - 1;
+        assert!(k.begin_writes());
+        let a = run(&mut k, 40_000, 5_000, small);
+        let b = run(&mut k, 50_000, 9_000, MAX_REQUEST_PAGES);
+        let c = run(&mut k, 60_000, 20_000, 1);
+        assert!(
+            a.iter()
+                .chain(&b)
+                .chain(&c)
+                .all(|&p| k.writing_at(p, u64::MAX - 1)),
+            "all held behind a small first request"
+        );
+        k.send_writes();
+        // 128 KiB first: the next request sends it.
+        assert!(k.begin_writes());
+        let a = run(&mut k, 70_000, 30_000, small + 1);
+        let b = run(&mut k, 80_000, 40_000, 1);
+        assert!(a.iter().all(|&p| !k.writing_at(p, u64::MAX - 1)), "sent");
+        assert!(k.writing_at(b[0], u64::MAX - 1), "held");
+        k.send_writes();
     }
 
     /// A reclaimer that has to wait for a write it is still holding sends the writes

@@ -15,12 +15,12 @@ use serde::Serialize;
 pub enum Storage {
     /// The default: the virtual disk of this project's machines as measured there:
     /// reads 60 µs and 2 GB/s (`fio`, one direct read at a time: 4 KiB in 60 µs, 1 MiB
-    /// in 527 µs), swap writes 300 µs and 1 GB/s, each request side by side once the
-    /// reads queued before it are done (`inflight.rs`; fitted
-    /// to the corpus's swap counts: the disk writes a request of 1 MiB in 0.3 to
-    /// 0.7 ms once it issues it, one or two at a time; what held Linux's writes for
-    /// tens of milliseconds was the plug of the swap fault that set reclaim off,
-    /// `inflight.rs`).
+    /// in 527 µs), swap writes 50 µs and 2.5 GB/s, each request side by side once the
+    /// reads queued before it are done (`inflight.rs`; as traced with
+    /// `block_rq_issue` and `block_rq_complete`: a request of 254 pages written in
+    /// 0.3 to 0.7 ms once the disk issues it, a small one in 0.04 to 0.1 ms; what
+    /// held Linux's writes for tens of milliseconds was the plug of the swap fault
+    /// that set reclaim off, `inflight.rs`).
     /// The flusher's writes of page-cache pages cost what reads do (its 4 MiB
     /// requests, four at a time, took 6 to 9 ms).
     Vm,
@@ -100,7 +100,7 @@ impl Storage {
     /// Swap writes' latency in nanoseconds and bandwidth in bytes per second.
     fn write_geometry(self) -> (u64, u64) {
         match self {
-            Storage::Vm => (300_000, 1_000_000_000),
+            Storage::Vm => (50_000, 2_500_000_000),
             Storage::Custom {
                 write_latency_ns,
                 write_bytes_per_sec,
@@ -254,9 +254,9 @@ mod tests {
         let w = Storage::parse_spec("20us,2GB/s, 500us,100MB/s").unwrap();
         assert_eq!(w.transfer_ns(100_000), 70_000);
         assert_eq!(w.write_ns(100_000), 1_500_000);
-        // The default: 100 KB written at 1 GB/s is 100 µs, after 300 µs; 4 KiB read
+        // The default: 100 KB written at 2.5 GB/s is 40 µs, after 50 µs; 4 KiB read
         // in 60 µs and 2,048 ns.
-        assert_eq!(Storage::Vm.write_ns(100_000), 400_000);
+        assert_eq!(Storage::Vm.write_ns(100_000), 90_000);
         assert_eq!(Storage::Vm.transfer_ns(4096), 62_048);
         // Another write speed, the same reads.
         let w = Storage::Vm.with_writes(500_000, 100_000_000);

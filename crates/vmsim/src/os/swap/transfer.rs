@@ -189,6 +189,7 @@ impl Kernel {
             self.log.counters.swap_zero_ins += 1;
         } else {
             self.group_of_frame(pfn).pswpin += 1;
+            self.note_plugged_read(slot);
         }
         if let Some(buf) = read {
             self.write_frame(pfn, &buf);
