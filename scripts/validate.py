@@ -1133,7 +1133,7 @@ def cmd_run(args):
 
 
 ENTRY_KEYS = {"name", "source", "command", "args", "memory_max", "setup", "description", "ci", "env", "thp",
-              "cpus"}
+              "cpus", "exit_status"}
 
 
 def shown(path):
@@ -1204,6 +1204,8 @@ def load_corpus(path):
             raise Fail(f"{where}: `thp` = {p['thp']!r}: want one of {', '.join(map(repr, THP_MODES))}")
         if "cpus" in p and not (isinstance(p["cpus"], int) and 1 <= p["cpus"] <= 64):
             raise Fail(f"{where}: `cpus` = {p['cpus']!r}: want a number of CPUs from 1 to 64")
+        if "exit_status" in p and not (isinstance(p["exit_status"], int) and 0 <= p["exit_status"] <= 255):
+            raise Fail(f"{where}: `exit_status` = {p['exit_status']!r}: want a number from 0 to 255")
         if not isinstance(p.get("ci", False), bool):
             raise Fail(f"{where}: `ci` = {p['ci']!r}: want true or false")
         env = p.get("env", {})
@@ -1388,8 +1390,9 @@ def cmd_corpus(args):
                                    cwd=tmp, env=env, thp=thp, cpus=e.get("cpus"),
                                    vmsim_args=args.vmsim_args, keep_as=keep_as, timeout=args.timeout,
                                    vmsim_limit=lambda s: record_limit(args, s))
-                    if res["exit_statuses"] != [0]:
-                        warn(f"{e['name']}: native exit status {res['exit_statuses']}, want 0")
+                    want = e.get("exit_status", 0)
+                    if res["exit_statuses"] != [want]:
+                        warn(f"{e['name']}: native exit status {res['exit_statuses']}, want {want}")
                         res["error"] = f"native exit status {res['exit_statuses']}"
                     else:
                         log()

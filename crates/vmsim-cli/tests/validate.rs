@@ -337,3 +337,32 @@ fn a_replay_that_runs_past_its_time_limit_is_stopped_with_all_it_started() {
         "{out}"
     );
 }
+
+#[test]
+fn a_corpus_entrys_bad_field_is_named_before_anything_runs() {
+    let entry = |field: &str| {
+        format!(
+            "[[program]]\nname = \"d\"\ncommand = \"/usr/bin/diff\"\nargs = []\n{field}\ndescription = \"x\"\n"
+        )
+    };
+    for (field, want) in [
+        (
+            "exit_status = \"one\"",
+            "program 1 (`d`): `exit_status` = 'one': want a number from 0 to 255",
+        ),
+        (
+            "exit_status = 256",
+            "program 1 (`d`): `exit_status` = 256: want a number from 0 to 255",
+        ),
+        (
+            "cpus = 0",
+            "program 1 (`d`): `cpus` = 0: want a number of CPUs from 1 to 64",
+        ),
+        ("colour = 1", "program 1 (`d`): unknown key(s) colour"),
+    ] {
+        let corpus = file("corpus-field.toml", &entry(field));
+        let (code, out) = validate(&["corpus", "--corpus", s(&corpus)]);
+        assert_eq!(code, 2, "{field}: {out}");
+        assert!(out.contains(want), "{field}: {out}");
+    }
+}
