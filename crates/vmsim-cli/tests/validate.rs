@@ -361,7 +361,7 @@ fn a_corpus_entrys_bad_field_is_named_before_anything_runs() {
         ("colour = 1", "program 1 (`d`): unknown key(s) colour"),
     ] {
         let corpus = file("corpus-field.toml", &entry(field));
-        let (code, out) = validate(&["corpus", "--corpus", s(&corpus)]);
+        let (code, out) = validate(&["corpus", "--corpus", s(&corpus), "--vmsim", VMSIM]);
         assert_eq!(code, 2, "{field}: {out}");
         assert!(out.contains(want), "{field}: {out}");
     }

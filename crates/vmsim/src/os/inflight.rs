@@ -43,11 +43,13 @@
 //! [`PLUG_FLUSH_BYTES`] when another starts (the plug then sends what it holds, so a
 //! pass that writes a long run of slots sends it 254 pages at a time, and finds the
 //! pages of the first requests done, back at the inactive tail, before it ends); the
-//! machine's reclaim sends them after each batch of the scan. A swap fault that reads ahead holds the writes of every pass
-//! that finding its window's frames sets off until the window is read, as the plug
-//! around Linux's swap readahead does (or until they make [`PLUG_REQUESTS`]
-//! requests, or the first is large): such a pass cannot free what the passes before it wrote, so it goes
-//! down to the whole inactive list, writing, until it waits for one of its own.
+//! machine's reclaim sends them after each batch of the scan. A swap fault that
+//! reads ahead holds the writes of every pass that finding its window's frames sets
+//! off until the window is read, as the plug around Linux's swap readahead does (or
+//! until they make [`PLUG_REQUESTS`] requests; the window's small read is the plug's
+//! first request once its first page is found, so the size rule does not send
+//! them): such a pass cannot free what the passes before it wrote, so it goes down
+//! to the whole inactive list, writing, until it waits for one of its own.
 //! Requests are served side by side (a virtual disk, like an
 //! NVMe device, takes many at once), each in the device's write latency plus its
 //! bytes at the write bandwidth ([`Storage::write_ns`](super::Storage::write_ns)),
@@ -122,17 +124,21 @@ pub(super) struct InFlight {
     writes: Option<Vec<(SwapSlot, Pfn)>>,
     /// A pass's writes, kept between passes.
     write_scratch: Vec<(SwapSlot, Pfn)>,
-    /// The requests the held writes make, in the order they were queued: a write
-    /// to the slot after the last one's joins its request while it has room, as a
-    /// bio merges into the plug's last request; any other starts one.
+    /// The requests the plug holds (the writes, and a swap fault's window read
+    /// inside it), in the order they were queued: a page for the slot after the
+    /// last one's joins its request while it has room and is of its kind, as a bio
+    /// merges into the plug's last request; any other starts one.
     held_requests: usize,
-    /// The last held write's slot and the pages of its request.
+    /// The last held page's slot and the pages of its request.
     held_last: (u32, usize),
     /// The pages of the first held request.
     held_first: usize,
     /// Whether the last held request is a read (a swap fault's window, read inside
     /// its plug): no write joins it.
     held_last_read: bool,
+    /// Plugs sent because their first request had reached [`PLUG_FLUSH_BYTES`].
+    #[cfg(test)]
+    pub(super) size_flushes: u64,
     /// When the flusher's last writeback request is done.
     flush_free_at: u64,
     /// When the flusher's last [`FLUSH_DEPTH`] requests are done, in the order sent.
@@ -306,6 +312,10 @@ impl Kernel {
         let first_large =
             held > 0 && self.inflight.held_first as u64 * self.page_size() >= PLUG_FLUSH_BYTES;
         if !joins && (held >= PLUG_REQUESTS || first_large) {
+            #[cfg(test)]
+            if held < PLUG_REQUESTS {
+                self.inflight.size_flushes += 1;
+            }
             self.flush_writes();
         }
         if joins {
@@ -886,6 +896,32 @@ mod tests {
         assert!(a.iter().all(|&p| !k.writing_at(p, u64::MAX - 1)), "sent");
         assert!(k.writing_at(b[0], u64::MAX - 1), "held");
         k.send_writes();
+    }
+
+    /// A swap fault's window read inside the plug is a request of its own: when it is
+    /// the plug's first, the large runs of writes its reclaim queues after it stay
+    /// held, as Linux's plug judges by its first request; a write never joins it.
+    #[test]
+    fn a_window_read_first_keeps_the_writes_after_it_held() {
+        use super::MAX_REQUEST_PAGES;
+        let mut k = boot("x86-64");
+        assert!(k.begin_writes());
+        k.note_plugged_read(SwapSlot(999));
+        let pages: Vec<Pfn> = (0..=MAX_REQUEST_PAGES as u32 + 1)
+            .map(|i| {
+                let p = Pfn(20_000 + u64::from(i));
+                k.queue_write(p, SwapSlot(1_000 + i));
+                p
+            })
+            .collect();
+        assert!(
+            pages.iter().all(|&p| k.writing_at(p, u64::MAX - 1)),
+            "held behind the read"
+        );
+        k.send_writes();
+        // No plug open: nothing is counted.
+        k.note_plugged_read(SwapSlot(5));
+        assert!(!k.collecting_writes());
     }
 
     /// A reclaimer that has to wait for a write it is still holding sends the writes

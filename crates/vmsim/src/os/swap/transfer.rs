@@ -537,6 +537,44 @@ mod tests {
         assert!(windows > 0, "some window set off reclaim that wrote");
     }
 
+    /// The window's read is the plug's first request once its page is found, so
+    /// Linux's 128 KiB rule (a plug whose first request is that large sends what it
+    /// holds when another starts) never sends the runs of writes the window's
+    /// reclaim queues after it, however long: only the 32-request limit or a wait
+    /// does.
+    #[test]
+    fn a_window_holds_runs_of_writes_longer_than_a_request() {
+        let mut k = boot_with("x86-64", |c| {
+            c.reclaim = ReclaimPolicy::TwoList;
+            c.swap_bytes = 64 << 20;
+            c.memory_max = Some(1024 * 4096);
+        });
+        let pid = spawn(&mut k);
+        let n = 4096;
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        let mut long = 0;
+        for pass in 0..2u64 {
+            for i in 0..n {
+                let flushes = k.inflight.size_flushes;
+                let (outs, ahead) = (k.log.counters.swap_outs, k.log.counters.swap_readahead);
+                let va = VirtAddr(a.0 + i * 4096);
+                let v = k.read_u64(pid, va).unwrap();
+                let window = k.log.counters.swap_readahead > ahead;
+                let written = k.log.counters.swap_outs - outs;
+                if window {
+                    assert_eq!(k.inflight.size_flushes, flushes, "pass {pass} page {i}");
+                    long += u64::from(written > 254);
+                }
+                k.write_u64(pid, va, v + 1).unwrap();
+            }
+        }
+        assert!(
+            long > 0,
+            "some window's reclaim wrote more than a request holds"
+        );
+    }
+
     #[test]
     fn pages_beyond_ram_go_to_swap_and_come_back_intact() {
         for policy in [
