@@ -20,9 +20,9 @@
 //! inferred afterwards: the image comes as `mmap` events, and the first `brk` places
 //! the heap ([`Kernel::exec_empty`]). Such a process, and its forks, is not killed by
 //! an access its mappings refuse (its recording saw the access complete): the access
-//! is counted as signalled and the replay goes on. Threads share their process's address space: the
-//! replay keeps each process's current thread (the last `thread` event's) and counts
-//! them.
+//! is counted as signalled and the replay goes on. Threads share their process's
+//! address space: the replay keeps each process's current thread (the last `thread`
+//! event's) and counts them.
 //!
 //! An access is translated once per page it touches, whatever its size.
 

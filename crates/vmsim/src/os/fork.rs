@@ -13,7 +13,14 @@ impl Kernel {
     pub fn fork(&mut self, parent: Pid) -> Result<Pid, Errno> {
         // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
         self.gathered(|k| {
-            let (vmas, layout, committed, name, group, thp_disabled) = {
+            let (
+                vmas,
+                (start_brk, brk, stack_top, mmap_base, heap_placed, recorded),
+                committed,
+                name,
+                group,
+                thp_disabled,
+            ) = {
                 let p = k.process(parent).ok_or(Errno::ESRCH)?;
                 let mm = p.mm.as_ref().ok_or(Errno::ESRCH)?;
                 (
@@ -48,16 +55,16 @@ impl Kernel {
                     },
                     pt,
                     asid_gen: u64::MAX,
-                    start_brk: layout.0,
-                    brk: layout.1,
-                    heap_placed: layout.4,
-                    stack_top: layout.2,
-                    mmap_base: layout.3,
+                    start_brk,
+                    brk,
+                    heap_placed,
+                    stack_top,
+                    mmap_base,
                     rss: Rss::default(),
                     committed,
                     swap_pages: 0,
                     lock_future: Default::default(),
-                    recorded: layout.5,
+                    recorded,
                 }),
                 group,
                 stats: ProcStats::default(),

@@ -82,7 +82,7 @@ use std::collections::{BinaryHeap, VecDeque};
 /// The most pages one request to the device holds, a read or a swap write (this
 /// machine's virtio disk takes 254 segments a request:
 /// `/sys/block/vda/queue/max_segments`).
-const MAX_REQUEST_PAGES: usize = 254;
+pub(in crate::os) const MAX_REQUEST_PAGES: usize = 254;
 
 /// The most requests a plug holds before it sends them (Linux's
 /// `BLK_MAX_REQUEST_COUNT`).

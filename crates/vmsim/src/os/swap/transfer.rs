@@ -544,6 +544,7 @@ mod tests {
     /// does.
     #[test]
     fn a_window_holds_runs_of_writes_longer_than_a_request() {
+        use crate::os::inflight::MAX_REQUEST_PAGES;
         let mut k = boot_with("x86-64", |c| {
             c.reclaim = ReclaimPolicy::TwoList;
             c.swap_bytes = 64 << 20;
@@ -564,7 +565,7 @@ mod tests {
                 let written = k.log.counters.swap_outs - outs;
                 if window {
                     assert_eq!(k.inflight.size_flushes, flushes, "pass {pass} page {i}");
-                    long += u64::from(written > 254);
+                    long += u64::from(written > MAX_REQUEST_PAGES as u64);
                 }
                 k.write_u64(pid, va, v + 1).unwrap();
             }
