@@ -491,6 +491,27 @@ struct SwapWindow {
 mod tests {
     use crate::os::test_support::*;
 
+    /// `n` pages of anonymous memory written (page `i` holding `i + 1`) by a process
+    /// in a group of `max_pages` under two-list reclaim, with `swap` bytes of swap and
+    /// whatever else `f` sets.
+    fn written_in_group(
+        n: u64,
+        swap: u64,
+        max_pages: u64,
+        f: impl FnOnce(&mut crate::os::KernelConfig),
+    ) -> (Kernel, Pid, VirtAddr) {
+        let mut k = boot_with("x86-64", |c| {
+            c.reclaim = ReclaimPolicy::TwoList;
+            c.swap_bytes = swap;
+            c.memory_max = Some(max_pages * 4096);
+            f(c);
+        });
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, n, |i| i + 1);
+        (k, pid, a)
+    }
+
     /// Reclaim that finding a swap fault's readahead window sets off holds its swap
     /// writes in the window's plug, as Linux's `swap_cluster_readahead` does: however
     /// many passes it takes (each page written costs the kernel time), they go to the
@@ -498,18 +519,12 @@ mod tests {
     /// and none of them is done before the others.
     #[test]
     fn a_swap_faults_window_holds_the_writes_of_the_reclaim_it_sets_off() {
-        let mut k = boot_with("x86-64", |c| {
-            c.reclaim = ReclaimPolicy::TwoList;
-            c.swap_bytes = 16 << 20;
-            c.memory_max = Some(96 * 4096);
+        let n = 400;
+        let (mut k, pid, a) = written_in_group(n, 16 << 20, 96, |c| {
             // Writes done within a microsecond: sent as each pass ended, a pass's
             // would be done, at the tail and freed, before the next pass.
             c.storage = crate::os::Storage::Vm.with_writes(1_000, 100_000_000_000);
         });
-        let pid = spawn(&mut k);
-        let n = 400;
-        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
-        write_pages(&mut k, pid, a, n, |i| i + 1);
         while k.wait_first_io() {}
         let mut windows = 0;
         for i in 0..n {
@@ -545,15 +560,8 @@ mod tests {
     #[test]
     fn a_window_holds_runs_of_writes_longer_than_a_request() {
         use crate::os::inflight::MAX_REQUEST_PAGES;
-        let mut k = boot_with("x86-64", |c| {
-            c.reclaim = ReclaimPolicy::TwoList;
-            c.swap_bytes = 64 << 20;
-            c.memory_max = Some(1024 * 4096);
-        });
-        let pid = spawn(&mut k);
         let n = 4096;
-        let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
-        write_pages(&mut k, pid, a, n, |i| i + 1);
+        let (mut k, pid, a) = written_in_group(n, 64 << 20, 1024, |_| {});
         let mut long = 0;
         for pass in 0..2u64 {
             for i in 0..n {
@@ -879,12 +887,13 @@ mod tests {
     fn a_write_fault_frees_the_slot_of_the_page_it_swaps_in() {
         let (mut k, pid, a, _) = written_past_ram();
         let at = |i: u64| VirtAddr(a.0 + i * 4096);
-        let ins = k.log.counters.swap_ins;
+        let (ins, ahead) = (k.log.counters.swap_ins, k.log.counters.swap_readahead);
         // Pages far apart among the first ones, which went out first.
         for i in (0..256).step_by(37) {
             k.write_u64(pid, at(i), 7000 + i).unwrap();
         }
         assert!(k.log.counters.swap_ins > ins, "the pages came from swap");
+        assert_eq!(k.log.counters.swap_readahead, ahead, "each read alone");
         assert!(
             !k.swap.dev.as_ref().unwrap().owns_any(),
             "no slot is kept for a page written back in"
