@@ -79,6 +79,10 @@ static GUEST_BASE: AtomicU64 = AtomicU64::new(0);
 /// Pages (numbers) of this process that stores have put bytes other than zeros in.
 static NONZERO: std::sync::Mutex<Option<std::collections::HashSet<u64>>> =
     std::sync::Mutex::new(None);
+/// The program break as the last `brk` returned it (0 before the first): a break
+/// that comes down gives back the pages above it, which hold zeros when it grows
+/// over them again (Linux unmaps them; QEMU clears them as the break grows).
+static BRK: AtomicU64 = AtomicU64::new(0);
 /// Bumped when pages leave [`NONZERO`], so that no thread trusts its [`KNOWN_NONZERO`].
 static NONZERO_GEN: AtomicU64 = AtomicU64::new(0);
 
@@ -650,9 +654,27 @@ fn forget_nonzero(addr: u64, len: u64) {
     let (first, end) = (addr >> 12, addr.saturating_add(len).div_ceil(4096));
     let mut set = NONZERO.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(s) = set.as_mut() {
-        s.retain(|&p| p < first || p >= end);
+        // A range smaller than the set (a heap trimmed by a few pages, say) is
+        // looked up page by page rather than the whole set walked.
+        if end.saturating_sub(first) < s.len() as u64 {
+            for p in first..end {
+                s.remove(&p);
+            }
+        } else {
+            s.retain(|&p| p < first || p >= end);
+        }
     }
     NONZERO_GEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The range a `brk` that moved the break from `old` to `new` gave back, if it came
+/// down: the whole pages from the new break's page end to the old one's (Linux's
+/// `brk` unmaps `[PAGE_ALIGN(new), PAGE_ALIGN(old))`; the page the new break is in
+/// keeps its bytes). `old` is 0 before the first call.
+fn brk_released(old: u64, new: u64) -> Option<(u64, u64)> {
+    let up = |a: u64| a.checked_add(4095).map(|a| a & !4095);
+    let (from, to) = (up(new)?, up(old)?);
+    (old != 0 && from < to).then_some((from, to - from))
 }
 
 extern "C" fn on_vcpu_init(_id: PluginId, vcpu: c_uint) {
@@ -819,7 +841,12 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
         }
         SYS_CLOSE | SYS_UNLINK | SYS_UNLINKAT => send_drops(vcpu, tmpfs::left(ok)),
         SYS_MPROTECT if ok => ring.control(vcpu, Ctl::Mprotect, &[a[0], a[1], a[2]]),
-        SYS_BRK => ring.control(vcpu, Ctl::Brk, &[r]),
+        SYS_BRK => {
+            if let Some((at, len)) = brk_released(BRK.swap(r, Ordering::Relaxed), r) {
+                forget_nonzero(at, len);
+            }
+            ring.control(vcpu, Ctl::Brk, &[r]);
+        }
         SYS_MREMAP if ok => {
             // The pages moved keep their bytes (and the model's frames their marks).
             let moved = nonzero_in(a[0], a[1].min(a[2]));
@@ -1290,7 +1317,20 @@ pub unsafe extern "C" fn qemu_plugin_install(
 
 #[cfg(test)]
 mod tests {
-    use super::munmap_succeeds;
+    use super::{brk_released, munmap_succeeds};
+
+    /// A break that comes down gives back the whole pages above its new end; one
+    /// that grows, stays, or is first read gives back nothing.
+    #[test]
+    fn a_lowered_break_gives_back_the_pages_above_it() {
+        assert_eq!(brk_released(0x5000, 0x3000), Some((0x3000, 0x2000)));
+        // The page the new break falls in stays; the old break's partial page goes.
+        assert_eq!(brk_released(0x5800, 0x3010), Some((0x4000, 0x2000)));
+        assert_eq!(brk_released(0x3000, 0x5000), None);
+        assert_eq!(brk_released(0x3010, 0x3ff0), None, "within one page");
+        assert_eq!(brk_released(0, 0x3000), None, "the first call");
+        assert_eq!(brk_released(u64::MAX, 0x3000), None, "no page end");
+    }
 
     /// A munmap is recorded at entry only when Linux cannot refuse it.
     #[test]
