@@ -99,6 +99,7 @@ INFO_VMSTAT = [
     "workingset_refault_anon", "workingset_refault_file", "workingset_activate_anon",
     "workingset_activate_file", "workingset_nodereclaim", "oom_kill", "swap_ra", "swap_ra_hit",
     "pgscan_anon", "pgscan_file", "pgsteal_anon", "pgsteal_file", "pglazyfree", "pglazyfreed",
+    "swpin_zero", "swpout_zero",
 ]
 DOC_BEGIN = "<!-- validation-table:begin -->"
 DOC_END = "<!-- validation-table:end -->"

@@ -136,6 +136,10 @@ pub struct Vmstat {
     pub pswpin: u64,
     /// Pages written to swap.
     pub pswpout: u64,
+    /// Pages of zeros swapped in without a read (the swap zeromap's, Linux 6.12+).
+    pub swpin_zero: u64,
+    /// Pages of zeros swapped out without a write (the swap zeromap's, Linux 6.12+).
+    pub swpout_zero: u64,
     /// Pages swap readahead read beside the faulting ones.
     pub swap_ra: u64,
     /// Of those, pages a fault then found in the swap cache.
@@ -255,6 +259,8 @@ impl Vmstat {
             pgmajfault,
             pswpin,
             pswpout,
+            swpin_zero: c.swap_zero_ins,
+            swpout_zero: c.swap_zero_outs,
             swap_ra: c.swap_readahead,
             swap_ra_hit: c.swap_readahead_hits,
             pgpgin: (c.file_reads + pswpin) * kib,
