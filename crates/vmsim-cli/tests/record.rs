@@ -392,8 +392,8 @@ fn count(v: &serde_json::Value, key: &str) -> u64 {
 
 /// The recorder reads what stores write: a page first written with bytes other than
 /// zeros gets one `nonzero` mark (again after MADV_DONTNEED emptied it, or a lowered
-/// break gave it back); pages written only with zeros get none. Under a limit, the replay swaps those out as
-/// pages of zeros, outside `pswpout`, as Linux does.
+/// break gave it back); pages written only with zeros get none. Under a limit, the
+/// replay swaps those out as pages of zeros, outside `pswpout`, as Linux does.
 #[test]
 fn pages_written_with_bytes_other_than_zeros_are_marked_once() {
     let _cores = need_tools();
