@@ -674,7 +674,7 @@ fn forget_nonzero(addr: u64, len: u64) {
 fn brk_released(old: u64, new: u64) -> Option<(u64, u64)> {
     let up = |a: u64| a.checked_add(4095).map(|a| a & !4095);
     let (from, to) = (up(new)?, up(old)?);
-    (old != 0 && from < to).then_some((from, to - from))
+    (old != 0 && from < to).then(|| (from, to - from))
 }
 
 extern "C" fn on_vcpu_init(_id: PluginId, vcpu: c_uint) {
