@@ -771,6 +771,11 @@ mod tests {
             let v = crate::linux::Vmstat::from_counters(&c, 4096);
             assert!(c.swap_outs > 100 && c.swap_ins > 100);
             assert_eq!(v.pswpout, c.swap_outs - c.swap_zero_outs);
+            // The pages of zeros are reported under Linux's names, each its own.
+            assert_eq!(
+                (v.swpout_zero, v.swpin_zero),
+                (c.swap_zero_outs, c.swap_zero_ins)
+            );
             if store_values || marks {
                 // About half the pages that left were zeros: neither written nor read.
                 assert!(c.swap_zero_outs * 3 > c.swap_outs, "{c:?}");
