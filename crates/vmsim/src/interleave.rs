@@ -16,14 +16,28 @@
 //! as many accesses of the others as fit in its wait, as on a machine with a CPU for
 //! each thread.
 //!
+//! Processes are tasks too, from the first `fork`: under the recorder each process
+//! runs in its own emulator, and one that forks takes long enough there (the emulator
+//! copies itself) for the child to run far ahead, so four children forked in a loop
+//! ran one after another in the trace where natively they run side by side. A forked
+//! child starts at its parent's clock when the parent's `fork` is replayed, and its
+//! events wait for that.
+//!
 //! What stays in the trace's order:
 //! - each task's own events;
-//! - everything around an event that is not an access or a page's `nonzero` mark
-//!   (system calls, thread starts and ends, forks, exits): every access before it is
-//!   replayed first, and none after it is looked at until it is done. A thread that
-//!   waits on a lock waits in a system call (`futex`), and the one that wakes it makes
-//!   one, so work one thread hands to another through memory keeps its order
-//!   whenever a system call lies between, as it does for any wait that sleeps;
+//! - a process's own system calls among its events, while it has one thread: an
+//!   `mmap`, `munmap`, `brk`, `read`, `fork` or exit of one process is held in its
+//!   task's queue with its accesses (it changes no other process's memory);
+//! - everything around any other event that is not an access or a page's `nonzero`
+//!   mark (the system calls and exit of a process with threads, thread starts and
+//!   ends, `vfork`, `exec`, sleeps, what the trace says of files): every access
+//!   before it is replayed first, and none after it is looked at until it is done. A
+//!   thread that waits on a lock waits in a system call (`futex`), and the one that
+//!   wakes it makes one, so work one thread hands to another through memory keeps its
+//!   order whenever a system call lies between, as it does for any wait that sleeps;
+//! - a parent's events after its child's exit: they wait for it (the trace has no
+//!   event for `wait`, and a parent that went on after its child's exit had, most
+//!   often, waited for it);
 //! - the trace's order very far away: a task's next event is taken only if it is at
 //!   most [`DRIFT`] events after the oldest one held, whatever the clocks say, and at
 //!   most [`WINDOW`] events are held. Between system calls nothing else bounds how far
@@ -36,22 +50,27 @@
 //! lowest clock holds more than a chunk, that chunk is replayed at once. So what is
 //! held is what one thread lags behind the others, not the whole window.
 //!
-//! A task absent from the trace for more than [`ABSENT`] events was not running when
-//! it was recorded (asleep in a system call), and a process the trace has not shown
-//! before was not running either: its clock moves up to the others' when it comes
-//! back, so it does not overtake them to make up the time it was away. While absent
-//! it does not hold the others back, and what it still holds is replayed when its
-//! turn comes.
+//! A task absent from the trace for more than [`ABSENT`] events (a thread of a process
+//! with several) or [`PROCESS_ABSENT`] (a process's only thread: each process's events
+//! reach the trace as its emulator sends them, in stretches) was not running when it
+//! was recorded (asleep in a system call), and a process the trace has not shown
+//! before (other than a forked child) was not running either: its clock moves up to
+//! the others' when it comes back, so it does not overtake them to make up the time
+//! it was away. While absent it does not hold the others back, and what it still
+//! holds is replayed when its turn comes. A task whose every other is asleep, holding
+//! nothing, runs alone: its accesses go to the kernel as they come, a stretch at a
+//! time (a process working while its parent waits).
 //!
 //! A thread's `sleep` adds the time the kernel's clock moved for it to the thread's
 //! clock, so the others run while it sleeps.
 //!
-//! A trace whose processes never have a second thread is passed through untouched.
+//! A trace in which no process forks or has a second thread is passed through
+//! untouched.
 
 use crate::addr::VirtAddr;
 use crate::hw::AccessKind;
 use crate::trace::{Access, Event, TracePid, TraceTid};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 
 /// Accesses handed to the kernel at a time.
@@ -62,8 +81,16 @@ pub const WINDOW: usize = 1 << 21;
 pub const DRIFT: u64 = 1 << 21;
 /// The most room for held events a task keeps once it holds none.
 const RETAINED: usize = 1 << 16;
-/// A task with no event in this many events of the trace was not running then.
+/// A thread of a process with several, with no event in this many events of the
+/// trace, was not running then.
 pub const ABSENT: u64 = 8 * 1024;
+/// The same for a process with one thread. Processes are recorded apart (each
+/// emulator sends its own stream, and the recorder puts them together as they
+/// arrive), so one missing from the trace for a while may have run all along.
+pub const PROCESS_ABSENT: u64 = 1 << 16;
+/// Events between looks at whether a task runs alone ([`Interleave::run_alone`]) within
+/// one process's run of accesses.
+const ALONE_EVERY: u64 = 4096;
 
 /// An access or a `nonzero` mark held back, without its process (its task's).
 #[derive(Clone, Copy, Debug)]
@@ -76,10 +103,12 @@ struct Held {
 
 /// [`Held::kind`] of a `nonzero` mark.
 const NONZERO: u8 = 3;
+/// [`Held::kind`] of a process's own system call ([`Interleave::calls`] holds it).
+const CALL: u8 = 4;
 
 impl Held {
     fn is_access(self) -> bool {
-        self.kind != NONZERO
+        self.kind < NONZERO
     }
 
     fn event(self, pid: TracePid) -> Event {
@@ -87,6 +116,7 @@ impl Held {
             0 => AccessKind::Read,
             1 => AccessKind::Write,
             2 => AccessKind::Execute,
+            CALL => unreachable!("a held system call is replayed from `calls`"),
             _ => {
                 return Event::Nonzero {
                     pid,
@@ -155,29 +185,54 @@ struct Task {
     seen: u64,
     /// Back from an absence (or new): takes the others' clock when next eligible.
     joining: bool,
+    /// A forked child whose parent's `fork` is still held: it may not run yet.
+    unborn: bool,
+    /// The place in the trace of the first held exit of its process's children: its
+    /// events after it wait for it (a parent that made events after its child's
+    /// exit had waited for it).
+    waiting: Option<u64>,
+    /// How long out of the trace it is taken to have been asleep: [`ABSENT`] for a
+    /// thread of a process with several, [`PROCESS_ABSENT`] for a process's only one.
+    absent_after: u64,
 }
 
 impl Task {
-    /// Whether it has been out of the trace for more than [`ABSENT`] events at event
-    /// `now`: it was not running.
+    /// Whether it has been out of the trace for more than its `absent_after` events at
+    /// event `now`: it was not running.
     fn absent(&self, now: u64) -> bool {
-        now.saturating_sub(self.seen) > ABSENT
+        now.saturating_sub(self.seen) > self.absent_after
     }
 
     /// Whether its next event may be replayed, the oldest held being `oldest`: it holds
-    /// one, at most [`DRIFT`] events after that.
+    /// one, at most [`DRIFT`] events after that and before any child's exit it waits
+    /// for, and its process's fork has been replayed.
     fn eligible(&self, oldest: u64) -> bool {
-        self.queue
-            .front()
-            .is_some_and(|&(seq, _)| seq <= oldest + DRIFT)
+        !self.unborn
+            && self.queue.front().is_some_and(|&(seq, _)| {
+                seq <= oldest + DRIFT && self.waiting.is_none_or(|exit| seq < exit)
+            })
+    }
+
+    /// Whether its next event is one of its process's own system calls.
+    fn calls_next(&self) -> bool {
+        self.queue.front().is_some_and(|&(_, h)| h.kind == CALL)
     }
 }
 
 /// Reorders a trace's accesses among threads by their clocks (see the module's docs).
 #[derive(Debug, Default)]
 pub struct Interleave {
-    /// Some process has had a second thread: the trace's order is no longer kept.
+    /// Some process has forked or had a second thread: the trace's order is no longer
+    /// kept.
     on: bool,
+    /// The system calls held in the tasks' queues, by their place in the trace.
+    calls: FxHashMap<u64, Event>,
+    /// Children forked by a held `fork`: their events wait for it.
+    unborn: FxHashSet<TracePid>,
+    /// Each forked child's parent.
+    parents: FxHashMap<TracePid, TracePid>,
+    /// The places in the trace of each process's children's exits that are held.
+    exiting: FxHashMap<TracePid, Vec<u64>>,
     tasks: Vec<Task>,
     by_id: FxHashMap<(TracePid, TraceTid), usize>,
     /// Each process's thread in the trace's order (the last `thread` event's).
@@ -208,13 +263,19 @@ impl Interleave {
             // the first `thread` event (a look at each event's kind, nothing more).
             let n = rest
                 .iter()
-                .position(|e| matches!(e, Event::Thread { .. }))
+                .position(|e| matches!(e, Event::Thread { .. } | Event::Fork { .. }))
                 .unwrap_or(rest.len());
             self.seq += n as u64;
             r.replay(&rest[..n]);
             rest = &rest[n..];
-            let Some(&Event::Thread { tid, .. }) = rest.first() else {
-                return;
+            let tid = match rest.first() {
+                None => return,
+                Some(&Event::Thread { tid, .. }) => tid,
+                Some(_) => {
+                    // A fork: from here on, processes take turns by their clocks too.
+                    self.on = true;
+                    break;
+                }
             };
             // A process's thread 0 is the one that runs until a `thread` event says.
             if tid != 0 {
@@ -227,18 +288,80 @@ impl Interleave {
             r.replay(&rest[..1]);
             rest = &rest[1..];
         }
-        for &e in rest {
+        let mut i = 0;
+        while let Some(&e) = rest.get(i) {
+            // Whether a task may run alone is asked where a run of one process's
+            // accesses starts, and every so often within one.
+            let starts = i == 0 || e.pid() != rest[i - 1].pid() || self.seq % ALONE_EVERY == 0;
+            if starts && matches!(e, Event::Access(_) | Event::Nonzero { .. }) {
+                let n = self.run_alone(&rest[i..], r);
+                if n > 0 {
+                    i += n;
+                    continue;
+                }
+            }
             self.take(e, r);
+            i += 1;
         }
     }
 
+    /// Replays the accesses and marks at the start of `events` at once when they are
+    /// one task's and no other task could run beside it (nothing is held, and every
+    /// other task is asleep): a process working while its parent waits goes at the
+    /// pace of a lone thread. Returns how many it replayed (0: none may go so).
+    fn run_alone<R: Replayer>(&mut self, events: &[Event], r: &mut R) -> usize {
+        let pid = match events.first() {
+            Some(Event::Access(a)) => a.pid,
+            Some(&Event::Nonzero { pid, .. }) => pid,
+            _ => return 0,
+        };
+        let tid = self.current.get(&pid).copied().unwrap_or(0);
+        let seq = self.seq;
+        let others_asleep = self.tasks.iter().all(|t| {
+            (t.pid == pid && t.tid == tid)
+                || (t.queue.is_empty() && (t.absent(seq) || t.waiting.is_some()))
+        });
+        if !others_asleep {
+            return 0;
+        }
+        // What it holds goes first.
+        if let Some(&i) = self.by_id.get(&(pid, tid)) {
+            if self.tasks[i].unborn || self.tasks[i].waiting.is_some() {
+                return 0;
+            }
+            while !self.tasks[i].queue.is_empty() {
+                self.replay_chunk(i, r);
+            }
+        }
+        let n = events
+            .iter()
+            .position(|e| match e {
+                Event::Access(a) => a.pid != pid,
+                Event::Nonzero { pid: p, .. } => *p != pid,
+                _ => true,
+            })
+            .unwrap_or(events.len());
+        let i = self.task_of(pid, tid);
+        self.sync(pid, tid, r);
+        let before = r.clock_ns();
+        r.replay(&events[..n]);
+        let took = r.clock_ns().saturating_sub(before);
+        self.seq += n as u64;
+        let t = &mut self.tasks[i];
+        t.joining = false;
+        t.clock = t.clock.saturating_add(took);
+        t.seen = self.seq - 1;
+        self.last = Some((pid, i));
+        n
+    }
+
     /// Takes the trace's next `n` events in the trace's order, when that is still the
-    /// replay's (no process has had a second thread) and they start no second thread
-    /// (`one_thread`, as [`crate::trace::Batch::one_thread`] tells). Returns whether it
+    /// replay's (no process has forked or had a second thread) and they start no second
+    /// task (`one_task`, as [`crate::trace::Batch::one_task`] tells). Returns whether it
     /// took them: the caller then replays them as they are, as [`Interleave::push`]
     /// would have.
-    pub fn pass(&mut self, n: usize, one_thread: bool) -> bool {
-        if self.on || !one_thread {
+    pub fn pass(&mut self, n: usize, one_task: bool) -> bool {
+        if self.on || !one_task {
             return false;
         }
         self.seq += n as u64;
@@ -278,10 +401,59 @@ impl Interleave {
                 self.current.insert(pid, tid);
                 r.count(&e);
             }
+            _ if self.own_call(&e) => {
+                match e {
+                    Event::Fork { parent, child } => {
+                        self.unborn.insert(child);
+                        self.parents.insert(child, parent);
+                    }
+                    Event::Exit { pid, .. } => {
+                        if let Some(&parent) = self.parents.get(&pid) {
+                            self.exiting.entry(parent).or_default().push(seq);
+                            self.note_waiting(parent);
+                        }
+                    }
+                    _ => {}
+                }
+                self.calls.insert(seq, e);
+                let held = Held {
+                    va: 0,
+                    size: 0,
+                    kind: CALL,
+                };
+                self.hold(e.pid(), seq, held, r);
+            }
             _ => {
                 self.call(seq, e, r);
             }
         }
+    }
+
+    /// Whether `e` is a system call that changes only its own process's memory (or
+    /// forks it, or ends it) and its process has one thread: it is held with the
+    /// process's accesses rather than keeping its place in the trace.
+    fn own_call(&self, e: &Event) -> bool {
+        let own = matches!(
+            e,
+            Event::Mmap { .. }
+                | Event::Munmap { .. }
+                | Event::Mprotect { .. }
+                | Event::Brk { .. }
+                | Event::Mremap { .. }
+                | Event::Madvise { .. }
+                | Event::Populate { .. }
+                | Event::Mlock { .. }
+                | Event::Mlockall { .. }
+                | Event::Syscall { .. }
+                | Event::FileRead { .. }
+                | Event::FileWrite { .. }
+                | Event::Fadvise { .. }
+                | Event::Fork { .. }
+                | Event::Exit { .. }
+        );
+        let pid = e.pid();
+        own && self.current.get(&pid).is_none_or(|&tid| tid == 0)
+            && !self.tasks.iter().any(|t| t.pid == pid && t.tid != 0)
     }
 
     /// Holds `pid`'s access or mark `held`, the trace's event `seq`, and replays what
@@ -304,11 +476,17 @@ impl Interleave {
         let access = held.is_access();
         t.accesses += usize::from(access);
         t.seen = seq;
+        let id = (t.pid, t.tid);
         self.held += 1;
         while self.held >= WINDOW {
             self.step(r);
         }
-        if access && self.tasks[i].accesses > CHUNK {
+        // A process's exit replayed meanwhile takes its task away: others move.
+        let due = self
+            .by_id
+            .get(&id)
+            .is_some_and(|&i| self.tasks[i].accesses > CHUNK);
+        if access && due {
             self.run_due(r);
         }
     }
@@ -343,6 +521,7 @@ impl Interleave {
                 self.forget(|t| t.pid == pid);
                 self.current.remove(&pid);
                 self.replayed.remove(&pid);
+                self.parents.remove(&pid);
             }
             Event::Thread { pid, tid } => {
                 // A new thread starts where the thread that made it is; that one,
@@ -366,6 +545,23 @@ impl Interleave {
     fn forget(&mut self, gone: impl Fn(&Task) -> bool) {
         debug_assert_eq!(self.held, 0);
         self.tasks.retain(|t| !gone(t));
+        self.reindex();
+    }
+
+    /// Sets what the tasks of `parent` wait for: the first of its children's exits
+    /// held.
+    fn note_waiting(&mut self, parent: TracePid) {
+        let first = self
+            .exiting
+            .get(&parent)
+            .and_then(|e| e.iter().copied().min());
+        for t in self.tasks.iter_mut().filter(|t| t.pid == parent) {
+            t.waiting = first;
+        }
+    }
+
+    /// Finds the tasks again by their ids after some went.
+    fn reindex(&mut self) {
         self.by_id = self
             .tasks
             .iter()
@@ -387,7 +583,16 @@ impl Interleave {
             accesses: 0,
             seen: self.seq,
             joining: false,
+            unborn: self.unborn.contains(&pid),
+            waiting: self.exiting.get(&pid).and_then(|e| e.iter().copied().min()),
+            absent_after: PROCESS_ABSENT,
         });
+        let threads = self.tasks.iter().filter(|t| t.pid == pid).count();
+        if threads > 1 {
+            for t in self.tasks.iter_mut().filter(|t| t.pid == pid) {
+                t.absent_after = ABSENT;
+            }
+        }
         self.by_id.insert((pid, tid), self.tasks.len() - 1);
         self.tasks.len() - 1
     }
@@ -400,8 +605,11 @@ impl Interleave {
             Some(&i) => i,
             None => {
                 self.replayed.entry(pid).or_insert(tid);
+                // A child whose fork is held waits for it, which sets its clock (one
+                // whose fork was replayed has its task already).
                 let i = self.task(pid, tid, 0);
-                self.tasks[i].joining = true;
+                let t = &mut self.tasks[i];
+                t.joining = !t.unborn;
                 i
             }
         }
@@ -430,6 +638,14 @@ impl Interleave {
             .filter_map(|(i, t)| t.queue.front().map(|&(seq, _)| (t.clock, seq, i)))
             .min()
             .map(|(_, _, i)| i)
+            .or_else(|| {
+                // The task holding the oldest event is eligible unless its process's
+                // fork is held, and that is older still; should neither hold, the
+                // oldest goes, so that what is held always drains.
+                self.tasks
+                    .iter()
+                    .position(|t| t.queue.front().is_some_and(|&(seq, _)| seq == oldest))
+            })
         else {
             return;
         };
@@ -452,7 +668,11 @@ impl Interleave {
                 .enumerate()
                 .filter_map(|(i, t)| match t.queue.front() {
                     Some(&(front, _)) => t.eligible(oldest).then_some((t.clock, front, i)),
-                    None => (!t.absent(seq)).then_some((t.clock, u64::MAX, i)),
+                    None => (!t.absent(seq) && !t.unborn && t.waiting.is_none()).then_some((
+                        t.clock,
+                        u64::MAX,
+                        i,
+                    )),
                 })
                 .min()
                 .map(|(_, _, i)| i)
@@ -460,7 +680,8 @@ impl Interleave {
                 return;
             };
             let t = &self.tasks[i];
-            if t.queue.is_empty() || (t.accesses <= CHUNK && !t.absent(seq)) {
+            // Its turn: a system call goes at once (a fork lets its child run).
+            if t.queue.is_empty() || (t.accesses <= CHUNK && !t.absent(seq) && !t.calls_next()) {
                 return;
             }
             self.replay_chunk(i, r);
@@ -500,15 +721,23 @@ impl Interleave {
         Some(oldest)
     }
 
-    /// Replays the next chunk of task `i`'s events.
+    /// Replays the next chunk of task `i`'s events: up to [`CHUNK`] accesses and the
+    /// marks among them, or its process's system call that comes next.
     fn replay_chunk<R: Replayer>(&mut self, i: usize, r: &mut R) {
         let (pid, tid) = (self.tasks[i].pid, self.tasks[i].tid);
         self.sync(pid, tid, r);
+        if self.tasks[i].calls_next() {
+            self.replay_call(i, r);
+            return;
+        }
         let mut chunk = std::mem::take(&mut self.scratch);
         chunk.clear();
         let mut accesses = 0;
         let t = &mut self.tasks[i];
         while let Some(&(_, h)) = t.queue.front() {
+            if h.kind == CALL {
+                break;
+            }
             if h.is_access() {
                 if accesses == CHUNK {
                     break;
@@ -529,6 +758,54 @@ impl Interleave {
         let took = r.clock_ns().saturating_sub(before);
         self.tasks[i].clock = self.tasks[i].clock.saturating_add(took);
         self.scratch = chunk;
+    }
+
+    /// Replays task `i`'s next event, its process's own system call; a fork's child
+    /// starts at the parent's clock after it.
+    fn replay_call<R: Replayer>(&mut self, i: usize, r: &mut R) {
+        let Some((seq, _)) = self.tasks[i].queue.pop_front() else {
+            return;
+        };
+        self.held -= 1;
+        let Some(e) = self.calls.remove(&seq) else {
+            return;
+        };
+        let before = r.clock_ns();
+        r.replay(std::slice::from_ref(&e));
+        let took = r.clock_ns().saturating_sub(before);
+        let t = &mut self.tasks[i];
+        t.clock = t.clock.saturating_add(took);
+        let now = t.clock;
+        if let Event::Fork { child, .. } = e {
+            self.unborn.remove(&child);
+            let mut found = false;
+            for t in self.tasks.iter_mut().filter(|t| t.pid == child) {
+                t.unborn = false;
+                t.joining = false;
+                t.clock = now;
+                found = true;
+            }
+            if !found {
+                // It runs from now, whether or not its stream has come: it holds the
+                // others back as a running thread does until it shows up.
+                self.task(child, 0, now);
+                self.replayed.entry(child).or_insert(0);
+            }
+        }
+        if let Event::Exit { pid, .. } = e {
+            // Its task holds nothing more: it goes, and its parent may go on.
+            self.last = None;
+            self.tasks.retain(|t| t.pid != pid || !t.queue.is_empty());
+            self.reindex();
+            self.current.remove(&pid);
+            self.replayed.remove(&pid);
+            if let Some(parent) = self.parents.remove(&pid) {
+                if let Some(e) = self.exiting.get_mut(&parent) {
+                    e.retain(|&at| at != seq);
+                }
+                self.note_waiting(parent);
+            }
+        }
     }
 }
 
@@ -885,5 +1162,81 @@ mod tests {
         let got: Vec<u64> = log.order.iter().map(|o| o.2).collect();
         assert_eq!(got, [0, 1, 2, 3, 4], "a thread's start keeps its place");
         assert_eq!(log.events, events.len());
+    }
+
+    fn fork(parent: TracePid, child: TracePid) -> Event {
+        Event::Fork { parent, child }
+    }
+
+    fn exit(pid: TracePid) -> Event {
+        Event::Exit { pid, code: 0 }
+    }
+
+    #[test]
+    fn children_forked_in_a_loop_run_side_by_side() {
+        // Under the recorder the parent's second fork came after its first child's
+        // 2,000 accesses; natively both children run from their forks on.
+        let mut events = vec![access(1, 0), fork(1, 2)];
+        events.extend((0..2000).map(|i| access(2, 0x10_000 + i)));
+        events.push(access(1, 1));
+        events.push(fork(1, 3));
+        events.extend((0..2000).map(|i| access(3, 0x90_000 + i)));
+        events.extend([exit(2), exit(3), access(1, 2), exit(1)]);
+        let log = run(&events);
+        assert_eq!(log.events, events.len(), "every event is replayed once");
+        let children: Vec<TracePid> = log.order.iter().map(|o| o.0).filter(|&p| p != 1).collect();
+        let threes = children[..400].iter().filter(|&&p| p == 3).count();
+        assert!(
+            (150..=250).contains(&threes),
+            "pid 3 made {threes} of the children's first 400 accesses"
+        );
+        for (pid, base) in [(2, 0x10_000), (3, 0x90_000)] {
+            let mine: Vec<u64> = log
+                .order
+                .iter()
+                .filter(|o| o.0 == pid)
+                .map(|o| o.2)
+                .collect();
+            assert_eq!(mine, (0..2000).map(|i| base + i).collect::<Vec<u64>>());
+        }
+        assert_eq!(
+            log.order.last().map(|o| o.2),
+            Some(2),
+            "the parent's last is last"
+        );
+    }
+
+    #[test]
+    fn a_parent_goes_on_only_after_its_childs_exit() {
+        // The child's accesses are slow, the parent's fast: by the clocks the parent's
+        // would all go first, but it made them after waiting for the child.
+        let mut events = vec![access(1, 0), fork(1, 2)];
+        events.extend((0..100).map(|i| access(2, SLOW + i)));
+        events.push(exit(2));
+        events.extend((0..100).map(|i| access(1, 0x1000 + i)));
+        let log = run(&events);
+        let last_child = log.order.iter().rposition(|o| o.0 == 2).unwrap();
+        let first_after = log.order.iter().position(|o| o.2 == 0x1000).unwrap();
+        assert!(
+            last_child < first_after,
+            "the parent went on at {first_after}, before the child's access at {last_child}"
+        );
+    }
+
+    #[test]
+    fn a_process_missing_from_the_trace_for_a_while_was_still_running() {
+        // Pid 2 shows up, then is missing for 20,000 events of pid 1 (the recorder put
+        // its stream there later), then makes its 20,000: the two take turns from the
+        // fork on, where a thread missing that long would be taken as asleep.
+        let mut events = vec![access(1, 0), fork(1, 2)];
+        events.extend((0..10).map(|i| access(2, 0x8_0000 + i)));
+        events.extend((0..20_000).map(|i| access(1, 0x1000 + i)));
+        events.extend((10..20_000).map(|i| access(2, 0x8_0000 + i)));
+        let log = run(&events);
+        let twos = log.order[1..2001].iter().filter(|o| o.0 == 2).count();
+        assert!(
+            (800..=1200).contains(&twos),
+            "pid 2 made {twos} of the first 2,000 accesses"
+        );
     }
 }

@@ -297,7 +297,7 @@ impl<'k> Sim<'k> {
         // thread comes, takes events.
         let pack = Some(self.kernel.page_size());
         for_each_batch_pipelined(reader, pack, |batch| {
-            if !by_clock || order.pass(batch.events().len(), batch.one_thread()) {
+            if !by_clock || order.pass(batch.events().len(), batch.one_task()) {
                 self.feed_batch(batch);
             } else {
                 order.push(batch.events(), self);

@@ -37,8 +37,9 @@ pub struct Batch {
     /// For each packed access, the bytes of instructions its run's fetches fetched up
     /// to and including it.
     fetched: Vec<u64>,
-    /// Packed, and no `thread` event names a thread other than a process's first.
-    one_thread: bool,
+    /// Packed, and no event starts a second task: no `thread` event names a thread
+    /// other than a process's first, and no process forks.
+    one_task: bool,
 }
 
 /// The shortest stretch of plain accesses made a [`PlainRun`]: a replay takes shorter
@@ -62,16 +63,17 @@ impl Batch {
     /// The events, for a reader to fill; what the last [`Batch::pack`] found is dropped.
     pub fn events_mut(&mut self) -> &mut Vec<Event> {
         self.runs.clear();
-        self.one_thread = false;
+        self.one_task = false;
         &mut self.events
     }
 
-    /// Whether the last [`Batch::pack`] found no `thread` event naming a thread other
-    /// than a process's first (false when the batch was not packed): a replay that
-    /// interleaves threads may take such a batch in the trace's order while no process
-    /// has had a second thread ([`crate::interleave::Interleave::pass`]).
-    pub fn one_thread(&self) -> bool {
-        self.one_thread
+    /// Whether the last [`Batch::pack`] found no event that starts a second task: no
+    /// `thread` event naming a thread other than a process's first, and no `fork`
+    /// (false when the batch was not packed). A replay that interleaves tasks may take
+    /// such a batch in the trace's order while no process has forked or had a second
+    /// thread ([`crate::interleave::Interleave::pass`]).
+    pub fn one_task(&self) -> bool {
+        self.one_task
     }
 
     /// The plain runs found by the last [`Batch::pack`], in order; none when it was not
@@ -102,10 +104,11 @@ impl Batch {
 
     /// Finds the stretches of at least [`MIN_RUN`] plain accesses (none crossing a
     /// boundary of `page_size`-aligned pages) and packs their addresses and kinds, and
-    /// notes whether a `thread` event names a second thread.
+    /// notes whether an event starts a second task (a `thread` event naming a second
+    /// thread, or a `fork`).
     pub fn pack(&mut self, page_size: u64) {
         self.runs.clear();
-        self.one_thread = true;
+        self.one_task = true;
         let events = &self.events[..];
         let n = events.len();
         // Room for every event, so that a stretch is written as it is found (and
@@ -124,8 +127,10 @@ impl Batch {
         while let Some(e) = events.get(i) {
             i += 1;
             let Event::Access(first) = e else {
-                if matches!(e, Event::Thread { tid, .. } if *tid != 0) {
-                    self.one_thread = false;
+                if matches!(e, Event::Thread { tid, .. } if *tid != 0)
+                    || matches!(e, Event::Fork { .. })
+                {
+                    self.one_task = false;
                 }
                 continue;
             };
@@ -228,15 +233,18 @@ mod tests {
         assert_eq!(b.runs().len(), 1);
         b.events_mut().clear();
         assert!(b.runs().is_empty());
-        assert!(!b.one_thread());
+        assert!(!b.one_task());
         let b = batch(&lines[..MIN_RUN - 1]);
         assert!(b.runs().is_empty());
-        assert!(b.one_thread());
+        assert!(b.one_task());
         let mut two = lines.clone();
         two.insert(3, "thread 1 0".into());
-        assert!(batch(&two).one_thread());
+        assert!(batch(&two).one_task());
         two.insert(7, "thread 1 1".into());
-        assert!(!batch(&two).one_thread());
+        assert!(!batch(&two).one_task());
+        let mut forked = lines.clone();
+        forked.insert(5, "fork 1 2".into());
+        assert!(!batch(&forked).one_task());
         // An access reaching the top of the address space stays in its page.
         let b = batch(&vec!["R 1 0xfffffffffffffff0 64".to_string(); MIN_RUN]);
         assert_eq!(b.runs().len(), 1);
