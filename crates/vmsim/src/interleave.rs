@@ -501,6 +501,11 @@ impl Interleave {
         if let (Some(tid), false) = (creator, matches!(e, Event::Thread { .. })) {
             self.sync(pid, tid, r);
         }
+        // A child made here (by `vfork`, or by a process with threads) is waited for
+        // as a child forked alone is.
+        if let Event::Fork { parent, child } | Event::Vfork { parent, child } = e {
+            self.parents.insert(child, parent);
+        }
         // A sleep moves the sleeper's clock by as much as the kernel's moved (a
         // sleep the kernel refused, none).
         let before = matches!(e, Event::Sleep { .. }).then(|| r.clock_ns());
@@ -1211,6 +1216,28 @@ mod tests {
         // The child's accesses are slow, the parent's fast: by the clocks the parent's
         // would all go first, but it made them after waiting for the child.
         let mut events = vec![access(1, 0), fork(1, 2)];
+        events.extend((0..100).map(|i| access(2, SLOW + i)));
+        events.push(exit(2));
+        events.extend((0..100).map(|i| access(1, 0x1000 + i)));
+        let log = run(&events);
+        let last_child = log.order.iter().rposition(|o| o.0 == 2).unwrap();
+        let first_after = log.order.iter().position(|o| o.2 == 0x1000).unwrap();
+        assert!(
+            last_child < first_after,
+            "the parent went on at {first_after}, before the child's access at {last_child}"
+        );
+    }
+
+    #[test]
+    fn a_parent_goes_on_only_after_its_vforked_childs_exit() {
+        // `system()`: vfork, the child's exec, its work, its exit; the parent's next
+        // accesses came after waiting for it.
+        let mut events = vec![access(1, 0), fork(1, 3), exit(3)];
+        events.push(Event::Vfork {
+            parent: 1,
+            child: 2,
+        });
+        events.push(Event::ExecImage { pid: 2 });
         events.extend((0..100).map(|i| access(2, SLOW + i)));
         events.push(exit(2));
         events.extend((0..100).map(|i| access(1, 0x1000 + i)));
