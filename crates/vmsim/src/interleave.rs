@@ -476,17 +476,20 @@ impl Interleave {
         let access = held.is_access();
         t.accesses += usize::from(access);
         t.seen = seq;
-        let id = (t.pid, t.tid);
         self.held += 1;
-        while self.held >= WINDOW {
-            self.step(r);
+        let mut i = i;
+        if self.held >= WINDOW {
+            let id = (pid, self.tasks[i].tid);
+            while self.held >= WINDOW {
+                self.step(r);
+            }
+            // A process's exit replayed meanwhile takes its task away: others move.
+            match self.by_id.get(&id) {
+                Some(&j) => i = j,
+                None => return,
+            }
         }
-        // A process's exit replayed meanwhile takes its task away: others move.
-        let due = self
-            .by_id
-            .get(&id)
-            .is_some_and(|&i| self.tasks[i].accesses > CHUNK);
-        if access && due {
+        if access && self.tasks[i].accesses > CHUNK {
             self.run_due(r);
         }
     }
@@ -523,10 +526,8 @@ impl Interleave {
                 }
             }
             Event::Exit { pid, .. } => {
-                self.forget(|t| t.pid == pid);
-                self.current.remove(&pid);
-                self.replayed.remove(&pid);
-                self.parents.remove(&pid);
+                debug_assert_eq!(self.held, 0);
+                self.ended(pid, seq);
             }
             Event::Thread { pid, tid } => {
                 // A new thread starts where the thread that made it is; that one,
@@ -553,13 +554,33 @@ impl Interleave {
         self.reindex();
     }
 
+    /// Process `pid` exited, its exit the trace's event `seq`: its tasks, which hold
+    /// nothing more, go, and its parent no longer waits for that exit.
+    fn ended(&mut self, pid: TracePid, seq: u64) {
+        self.last = None;
+        self.tasks.retain(|t| t.pid != pid || !t.queue.is_empty());
+        self.reindex();
+        self.current.remove(&pid);
+        self.replayed.remove(&pid);
+        if let Some(parent) = self.parents.remove(&pid) {
+            if let Some(e) = self.exiting.get_mut(&parent) {
+                e.retain(|&at| at != seq);
+            }
+            self.note_waiting(parent);
+        }
+    }
+
+    /// The place in the trace of the first held exit of `parent`'s children.
+    fn first_exit(&self, parent: TracePid) -> Option<u64> {
+        self.exiting
+            .get(&parent)
+            .and_then(|e| e.iter().copied().min())
+    }
+
     /// Sets what the tasks of `parent` wait for: the first of its children's exits
     /// held.
     fn note_waiting(&mut self, parent: TracePid) {
-        let first = self
-            .exiting
-            .get(&parent)
-            .and_then(|e| e.iter().copied().min());
+        let first = self.first_exit(parent);
         for t in self.tasks.iter_mut().filter(|t| t.pid == parent) {
             t.waiting = first;
         }
@@ -589,7 +610,7 @@ impl Interleave {
             seen: self.seq,
             joining: false,
             unborn: self.unborn.contains(&pid),
-            waiting: self.exiting.get(&pid).and_then(|e| e.iter().copied().min()),
+            waiting: self.first_exit(pid),
             absent_after: PROCESS_ABSENT,
         });
         let threads = self.tasks.iter().filter(|t| t.pid == pid).count();
@@ -644,9 +665,10 @@ impl Interleave {
             .min()
             .map(|(_, _, i)| i)
             .or_else(|| {
-                // The task holding the oldest event is eligible unless its process's
-                // fork is held, and that is older still; should neither hold, the
-                // oldest goes, so that what is held always drains.
+                // The task holding the oldest event is eligible: what would keep it
+                // (its process's fork held, or a child's exit it waits for) is older
+                // still. Should that not hold, the oldest goes, so that what is held
+                // always drains.
                 self.tasks
                     .iter()
                     .position(|t| t.queue.front().is_some_and(|&(seq, _)| seq == oldest))
@@ -798,18 +820,7 @@ impl Interleave {
             }
         }
         if let Event::Exit { pid, .. } = e {
-            // Its task holds nothing more: it goes, and its parent may go on.
-            self.last = None;
-            self.tasks.retain(|t| t.pid != pid || !t.queue.is_empty());
-            self.reindex();
-            self.current.remove(&pid);
-            self.replayed.remove(&pid);
-            if let Some(parent) = self.parents.remove(&pid) {
-                if let Some(e) = self.exiting.get_mut(&parent) {
-                    e.retain(|&at| at != seq);
-                }
-                self.note_waiting(parent);
-            }
+            self.ended(pid, seq);
         }
     }
 }
@@ -1211,6 +1222,19 @@ mod tests {
         );
     }
 
+    /// Replays `events`, in which pid 2's accesses come before its exit and pid 1's
+    /// access at 0x1000 after it, and checks that pid 1 went on only after all of
+    /// pid 2's.
+    fn assert_parent_went_on_after_child(events: &[Event]) {
+        let log = run(events);
+        let last_child = log.order.iter().rposition(|o| o.0 == 2).unwrap();
+        let first_after = log.order.iter().position(|o| o.2 == 0x1000).unwrap();
+        assert!(
+            last_child < first_after,
+            "the parent went on at {first_after}, before the child's access at {last_child}"
+        );
+    }
+
     #[test]
     fn a_parent_goes_on_only_after_its_childs_exit() {
         // The child's accesses are slow, the parent's fast: by the clocks the parent's
@@ -1219,13 +1243,7 @@ mod tests {
         events.extend((0..100).map(|i| access(2, SLOW + i)));
         events.push(exit(2));
         events.extend((0..100).map(|i| access(1, 0x1000 + i)));
-        let log = run(&events);
-        let last_child = log.order.iter().rposition(|o| o.0 == 2).unwrap();
-        let first_after = log.order.iter().position(|o| o.2 == 0x1000).unwrap();
-        assert!(
-            last_child < first_after,
-            "the parent went on at {first_after}, before the child's access at {last_child}"
-        );
+        assert_parent_went_on_after_child(&events);
     }
 
     #[test]
@@ -1241,13 +1259,7 @@ mod tests {
         events.extend((0..100).map(|i| access(2, SLOW + i)));
         events.push(exit(2));
         events.extend((0..100).map(|i| access(1, 0x1000 + i)));
-        let log = run(&events);
-        let last_child = log.order.iter().rposition(|o| o.0 == 2).unwrap();
-        let first_after = log.order.iter().position(|o| o.2 == 0x1000).unwrap();
-        assert!(
-            last_child < first_after,
-            "the parent went on at {first_after}, before the child's access at {last_child}"
-        );
+        assert_parent_went_on_after_child(&events);
     }
 
     #[test]
