@@ -52,9 +52,18 @@ impl Rusage {
     }
 }
 
+/// The CSV columns of a [`LinuxRow`], as a literal, so that the headers of the
+/// interval series and of a sweep can end with them (`concat!`).
+#[macro_export]
+macro_rules! linux_row_csv_header {
+    () => {
+        "minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,nr_tlb_remote_flush,pgscan_kswapd,pgscan_direct,pgsteal_kswapd,pgsteal_direct,pgactivate,pgdeactivate,pgrefill,workingset_refault_anon,workingset_refault_file,workingset_activate_anon,workingset_activate_file,oom_kill"
+    };
+}
+
 /// The counters by Linux's names every row of a time series or a sweep carries, so
-/// that a CSV column reads as Linux's: the run's `rusage` and the main `/proc/vmstat`
-/// fields, so far.
+/// that a CSV column reads as Linux's: the run's `rusage` and the `/proc/vmstat`
+/// fields that say what reclaim did (the whole set is in the report's `vmstat`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LinuxRow {
     /// `getrusage`'s minor faults.
@@ -79,12 +88,36 @@ pub struct LinuxRow {
     pub thp_split_pmd: u64,
     /// `nr_tlb_remote_flush`: TLB shootdowns sent.
     pub nr_tlb_remote_flush: u64,
+    /// `pgscan_kswapd`: pages background reclaim looked at.
+    pub pgscan_kswapd: u64,
+    /// `pgscan_direct`: pages direct reclaim of the machine looked at (a memory
+    /// group's reclaim at its limit counts in its `memory.stat` only, as on Linux).
+    pub pgscan_direct: u64,
+    /// `pgsteal_kswapd`: pages background reclaim freed.
+    pub pgsteal_kswapd: u64,
+    /// `pgsteal_direct`: pages direct reclaim of the machine freed.
+    pub pgsteal_direct: u64,
+    /// `pgactivate`: pages moved to an active list.
+    pub pgactivate: u64,
+    /// `pgdeactivate`: pages moved to an inactive list.
+    pub pgdeactivate: u64,
+    /// `pgrefill`: active pages the machine's reclaim looked at.
+    pub pgrefill: u64,
+    /// `workingset_refault_anon`: swapped-out pages read back that left a shadow.
+    pub workingset_refault_anon: u64,
+    /// `workingset_refault_file`: file pages read back that left a shadow.
+    pub workingset_refault_file: u64,
+    /// `workingset_activate_anon`: of those anonymous refaults, the ones activated.
+    pub workingset_activate_anon: u64,
+    /// `workingset_activate_file`: of the file refaults, the ones activated.
+    pub workingset_activate_file: u64,
+    /// `oom_kill`: processes the OOM killer killed.
+    pub oom_kill: u64,
 }
 
 impl LinuxRow {
     /// Its CSV columns.
-    pub const CSV_HEADER: &'static str =
-        "minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,nr_tlb_remote_flush";
+    pub const CSV_HEADER: &'static str = linux_row_csv_header!();
 
     /// From the kernel's counters, for pages of `page_size` bytes.
     pub fn from_counters(c: &KernelCounters, page_size: u64) -> LinuxRow {
@@ -99,16 +132,27 @@ impl LinuxRow {
             pswpout: v.pswpout,
             pgpgin: v.pgpgin,
             pgpgout: v.pgpgout,
-            thp_fault_alloc: c.thp.fault_alloc,
-            thp_split_pmd: c.thp.split_pmd,
-            nr_tlb_remote_flush: c.tlb.remote_flush,
+            thp_fault_alloc: v.thp_fault_alloc,
+            thp_split_pmd: v.thp_split_pmd,
+            nr_tlb_remote_flush: v.nr_tlb_remote_flush,
+            pgscan_kswapd: v.pgscan_kswapd,
+            pgscan_direct: v.pgscan_direct,
+            pgsteal_kswapd: v.pgsteal_kswapd,
+            pgsteal_direct: v.pgsteal_direct,
+            pgactivate: v.pgactivate,
+            pgdeactivate: v.pgdeactivate,
+            pgrefill: v.pgrefill,
+            workingset_refault_anon: v.workingset_refault_anon,
+            workingset_refault_file: v.workingset_refault_file,
+            workingset_activate_anon: v.workingset_activate_anon,
+            workingset_activate_file: v.workingset_activate_file,
+            oom_kill: v.oom_kill,
         }
     }
 
-    /// Its CSV fields, in [`CSV_HEADER`](Self::CSV_HEADER)'s order.
-    pub fn csv(&self) -> String {
-        format!(
-            "{},{},{},{},{},{},{},{},{},{},{}",
+    /// Its values, in [`CSV_HEADER`](Self::CSV_HEADER)'s order.
+    fn values(&self) -> [u64; 23] {
+        [
             self.minflt,
             self.majflt,
             self.pgfault,
@@ -119,8 +163,32 @@ impl LinuxRow {
             self.pgpgout,
             self.thp_fault_alloc,
             self.thp_split_pmd,
-            self.nr_tlb_remote_flush
-        )
+            self.nr_tlb_remote_flush,
+            self.pgscan_kswapd,
+            self.pgscan_direct,
+            self.pgsteal_kswapd,
+            self.pgsteal_direct,
+            self.pgactivate,
+            self.pgdeactivate,
+            self.pgrefill,
+            self.workingset_refault_anon,
+            self.workingset_refault_file,
+            self.workingset_activate_anon,
+            self.workingset_activate_file,
+            self.oom_kill,
+        ]
+    }
+
+    /// Its CSV fields, in [`CSV_HEADER`](Self::CSV_HEADER)'s order.
+    pub fn csv(&self) -> String {
+        let mut out = String::new();
+        for (i, v) in self.values().iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&v.to_string());
+        }
+        out
     }
 }
 
@@ -376,5 +444,45 @@ mod tests {
         assert!(v.to_text().contains("pgfault "));
         assert_eq!(v.workingset_refault_anon, c.workingset_refault[0]);
         assert!(v.to_text().contains("workingset_refault_anon "));
+    }
+
+    /// A row's CSV header names its fields (as its JSON does), in the order its CSV
+    /// gives their values, and each value is the `/proc/vmstat` field of that name.
+    #[test]
+    fn a_rows_columns_are_vmstats_fields_by_name() {
+        let mut k = boot_small(4 << 20, 32 << 20, crate::os::ReclaimPolicy::TwoList);
+        let (parent, _, _, a) = fork_under_pressure(&mut k, 512, 2048);
+        // Two areas written in turn, three times: refaults, activations and
+        // deactivations too.
+        let b = k
+            .mmap(parent, MmapArgs::anon(1024 * 4096, Prot::RW))
+            .unwrap();
+        for round in 0..3 {
+            write_pages(&mut k, parent, a, 512, |i| i + round);
+            write_pages(&mut k, parent, b, 1024, |i| i + round);
+        }
+        let row = LinuxRow::from_counters(k.counters(), k.page_size());
+        let names: Vec<&str> = LinuxRow::CSV_HEADER.split(',').collect();
+        let values: Vec<u64> = row.csv().split(',').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(names.len(), values.len());
+        let json = serde_json::to_value(row).unwrap();
+        let vmstat =
+            serde_json::to_value(Vmstat::from_counters(k.counters(), k.page_size())).unwrap();
+        let r = Rusage::from_faults(&k.counters().faults);
+        for (name, value) in names.iter().zip(&values) {
+            assert_eq!(json[name].as_u64(), Some(*value), "{name} in the JSON");
+            let linux = match *name {
+                "minflt" => Some(r.minflt),
+                "majflt" => Some(r.majflt),
+                _ => vmstat[name].as_u64(),
+            };
+            assert_eq!(linux, Some(*value), "{name} as /proc/vmstat names it");
+        }
+        assert_eq!(json.as_object().unwrap().len(), names.len());
+        assert!(row.pgactivate > 0 && row.pgdeactivate > 0, "{row:?}");
+        assert!(
+            row.workingset_refault_anon > 0 && row.pgscan_kswapd > 0,
+            "{row:?}"
+        );
     }
 }

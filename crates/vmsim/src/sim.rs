@@ -111,18 +111,24 @@ pub struct IntervalRow {
     pub free_frames: u64,
     /// Estimated cycles so far.
     pub cycles: u64,
+    /// Simulated time so far, in nanoseconds (the run's clock: cycles at the clock,
+    /// storage queues, sleeps), to set beside a native run's samples.
+    pub elapsed_ns: u64,
     /// Linux's counters so far.
     pub linux: crate::linux::LinuxRow,
 }
 
 impl IntervalRow {
     /// The CSV header.
-    pub const CSV_HEADER: &'static str = "accesses,tlb_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_outs,swap_ins,evictions,resident_pages,free_frames,cycles,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,nr_tlb_remote_flush";
+    pub const CSV_HEADER: &'static str = concat!(
+        "accesses,tlb_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_outs,swap_ins,evictions,resident_pages,free_frames,cycles,elapsed_ns,",
+        crate::linux_row_csv_header!()
+    );
 
     /// The row as CSV.
     pub fn to_csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.accesses,
             self.tlb_misses,
             self.walks,
@@ -136,6 +142,7 @@ impl IntervalRow {
             self.resident_pages,
             self.free_frames,
             self.cycles,
+            self.elapsed_ns,
             self.linux.csv()
         )
     }
@@ -170,6 +177,7 @@ impl IntervalRow {
                 .sum(),
             free_frames: k.frames().nr_free(),
             cycles: m.estimated_cycles() + c.fault_cycles + c.tlb.cycles,
+            elapsed_ns: k.io_now(),
             linux: crate::linux::LinuxRow::from_counters(c, k.page_size()),
         }
     }

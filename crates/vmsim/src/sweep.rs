@@ -761,7 +761,11 @@ pub struct Row {
 }
 
 /// The header of a sweep's CSV.
-pub const CSV_HEADER: &str = "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,thp,cpus,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,elapsed_ns,miss_ratio,minflt,majflt,pgfault,pgmajfault,pswpin,pswpout,pgpgin,pgpgout,thp_fault_alloc,thp_split_pmd,nr_tlb_remote_flush,error";
+pub const CSV_HEADER: &str = concat!(
+    "run,machine,ram_bytes,policy,tlb_entries,memory_max_bytes,thp,cpus,source,accesses,tlb_l1_misses,walks,minor_faults,major_faults,cow_faults,segv,swap_ins,swap_outs,evictions,peak_rss_pages,cycles,elapsed_ns,miss_ratio,",
+    crate::linux_row_csv_header!(),
+    ",error"
+);
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
