@@ -858,9 +858,9 @@ extern "C" fn on_syscall_ret(_id: PluginId, vcpu: c_uint, num: i64, ret: i64) {
             send_drops(vcpu, tmpfs::unmapped());
         }
         SYS_MADVISE if ok => {
-            // DONTNEED, FREE, REMOVE: the pages read as zeros again (FREE's once
-            // reclaim takes them; a store before that marks them again).
-            if matches!(a[2], 4 | 8 | 9) {
+            // DONTNEED, FREE, REMOVE, DONTNEED_LOCKED: the pages read as zeros again
+            // (FREE's once reclaim takes them; a store before that marks them again).
+            if matches!(a[2], 4 | 8 | 9 | 24) {
                 forget_nonzero(a[0], a[1]);
             }
             ring.control(vcpu, Ctl::Madvise, &[a[0], a[1], a[2]]);

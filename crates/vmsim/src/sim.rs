@@ -1866,6 +1866,37 @@ mod tests {
     }
 
     #[test]
+    fn fork_advice_in_a_trace_shapes_the_child() {
+        use crate::os::FaultKind;
+        let mut k = kernel();
+        let sim = replay(
+            &mut k,
+            0,
+            "exec-image 1
+             mmap 1 0x10000000 16KiB rw-
+             W 1 0x10000000 8
+             W 1 0x10001000 8
+             W 1 0x10002000 8
+             madvise 1 0x10001000 4KiB wipeonfork
+             madvise 1 0x10002000 4KiB dontfork
+             fork 1 2
+             R 2 0x10000000 8
+             R 2 0x10001000 8",
+        );
+        let c = &sim.kernel.counters();
+        assert_eq!(sim.stats.failed_events, 0, "{:?}", sim.stats.failures);
+        assert_eq!(sim.stats.other_syscalls, 0, "both acted on");
+        // The wiped page is a new one for the child; the page left out is not there.
+        assert_eq!(
+            c.faults_of(FaultKind::DemandZero) + c.faults_of(FaultKind::ZeroPage),
+            4
+        );
+        let child = vmas(sim.kernel_pid(2), &k);
+        assert!(child.find(VirtAddr(0x10002000)).is_none());
+        assert!(child.find(VirtAddr(0x10001000)).is_some());
+    }
+
+    #[test]
     fn the_new_events_on_a_pid_the_trace_never_made_are_refused() {
         let mut k = kernel();
         let sim = replay(

@@ -55,6 +55,7 @@ impl Kernel {
                     huge: Default::default(),
                     access: Default::default(),
                     locked,
+                    fork: Default::default(),
                 });
                 k.mm_mut(pid)?.brk = new;
                 k.populate_new_locked(pid, old_end, grow, locked);

@@ -202,6 +202,7 @@ impl Kernel {
                 huge: Default::default(),
                 access: Default::default(),
                 locked: Default::default(),
+                fork: Default::default(),
             };
             vmas.insert(vma(
                 text_base,

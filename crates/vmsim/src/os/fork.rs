@@ -1,15 +1,29 @@
 //! `fork`: a child with a copy of the parent's address space, private pages shared
-//! copy-on-write until either side writes.
+//! copy-on-write until either side writes. An area advised `MADV_DONTFORK` is left
+//! out of the child, and one advised `MADV_WIPEONFORK` reaches it empty
+//! ([`ForkAdvice`]).
 
 use super::limits::GroupTables;
 use super::process::{AddressSpace, ProcState, ProcStats, Process, Rss};
 use super::{Errno, Kernel, Pid};
 use crate::hw::{Flags, Slot, SoftPte, TlbFlush};
 
+/// What `fork` gives a child of an area, as `madvise` set it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkAdvice {
+    /// `MADV_DONTFORK` (`VM_DONTCOPY`): the child does not get the area at all (nor
+    /// is it charged the area's commitment).
+    pub dont_copy: bool,
+    /// `MADV_WIPEONFORK` (`VM_WIPEONFORK`, private anonymous areas only): the child
+    /// gets the area with none of its pages, zeros at each first touch.
+    pub wipe: bool,
+}
+
 impl Kernel {
     /// Forks `parent`: the child gets a copy of the address space in which private
     /// pages are shared copy-on-write (both sides lose write access until one writes)
-    /// and shared pages are shared. Returns the child's id.
+    /// and shared pages are shared; areas advised so are left out or given empty
+    /// ([`ForkAdvice`]). Returns the child's id.
     pub fn fork(&mut self, parent: Pid) -> Result<Pid, Errno> {
         // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
         self.gathered(|k| {
@@ -39,6 +53,14 @@ impl Kernel {
                     p.thp_disabled,
                 )
             };
+            // Areas left out of the child are not committed for it (Linux's
+            // `dup_mmap` charges only the areas it copies).
+            let left_out: u64 = vmas
+                .iter()
+                .filter(|v| v.fork.dont_copy && v.accounted)
+                .map(|v| v.len())
+                .sum();
+            let committed = committed.saturating_sub(left_out);
             let pt = k.committed_table(committed, parent)?;
             let child = Pid(k.tasks.procs.len() as u32 + 1);
             k.tasks.procs.push(Process {
@@ -47,10 +69,14 @@ impl Kernel {
                 name,
                 state: ProcState::Running,
                 mm: Some(AddressSpace {
-                    // The child's areas are not locked (Linux's dup_mmap).
+                    // The child's areas are not locked (Linux's dup_mmap), and those
+                    // advised `MADV_DONTFORK` are not there.
                     vmas: {
                         let mut v = vmas.clone();
                         v.unlock_all();
+                        for gone in vmas.iter().filter(|v| v.fork.dont_copy) {
+                            v.remove_range(gone.start, gone.end);
+                        }
                         v
                     },
                     pt,
@@ -75,7 +101,7 @@ impl Kernel {
             let ppt = k.mm(parent)?.pt;
             let mut pending: Option<TlbFlush> = None;
             for vma in vmas.iter() {
-                if !k.fork_copies(ppt, vma) {
+                if vma.fork.dont_copy || vma.fork.wipe || !k.fork_copies(ppt, vma) {
                     continue;
                 }
                 for (va, slot) in ppt.entries(&paging, &k.machine.ram, vma.start, vma.end) {
@@ -218,6 +244,98 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use crate::os::test_support::*;
+
+    /// A parent with 6 pages written (page `i` holds `10 + i`), pages 2 and 3 advised
+    /// `advice`, then forked.
+    fn forked_after(advice: u32) -> (Kernel, Pid, Pid, VirtAddr) {
+        let mut k = boot("x86-64");
+        let parent = spawn(&mut k);
+        let a = k.mmap(parent, MmapArgs::anon(6 * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, parent, a, 6, |i| 10 + i);
+        let mid = VirtAddr(a.0 + 2 * 4096);
+        k.madvise(parent, mid, 2 * 4096, advice).unwrap().unwrap();
+        let child = k.fork(parent).unwrap();
+        (k, parent, child, a)
+    }
+
+    /// Copy-on-write faults so far, copies and reuses.
+    fn cow_faults(k: &Kernel) -> u64 {
+        faults(k, FaultKind::CowCopy) + faults(k, FaultKind::CowReuse)
+    }
+
+    /// Pages 2 and 3 of `a` advised `advice` (the undoing one), then `parent` forked
+    /// again: the new child.
+    fn undo_and_fork(k: &mut Kernel, parent: Pid, a: VirtAddr, advice: u32) -> Pid {
+        let mid = VirtAddr(a.0 + 2 * 4096);
+        k.madvise(parent, mid, 2 * 4096, advice).unwrap().unwrap();
+        k.fork(parent).unwrap()
+    }
+
+    #[test]
+    fn a_child_does_not_get_an_area_advised_dontfork() {
+        let (mut k, parent, child, a) = forked_after(MADV_DONTFORK);
+        let page = |i: u64| VirtAddr(a.0 + i * 4096);
+        let vmas = &k.mm(child).unwrap().vmas;
+        assert!(vmas.find(page(2)).is_none() && vmas.find(page(3)).is_none());
+        assert!(vmas.find(page(1)).is_some() && vmas.find(page(4)).is_some());
+        // Not committed for the child either.
+        let (pc, cc) = (
+            k.mm(parent).unwrap().committed,
+            k.mm(child).unwrap().committed,
+        );
+        assert_eq!(pc - cc, 2 * 4096);
+        assert_eq!(k.read_u64(child, page(4)).unwrap(), 14);
+        // The parent's pages there were never shared: its writes copy nothing.
+        let cow = cow_faults(&k);
+        k.write_u64(parent, page(2), 1).unwrap();
+        k.write_u64(parent, page(3), 1).unwrap();
+        assert_eq!(cow_faults(&k), cow);
+        // MADV_DOFORK undoes it for the next child.
+        let second = undo_and_fork(&mut k, parent, a, MADV_DOFORK);
+        assert_eq!(k.read_u64(second, page(2)).unwrap(), 1);
+        assert!(k.read_u64(child, page(2)).is_err(), "no area there");
+    }
+
+    #[test]
+    fn a_child_gets_an_area_advised_wipeonfork_empty() {
+        let (mut k, parent, child, a) = forked_after(MADV_WIPEONFORK);
+        let page = |i: u64| VirtAddr(a.0 + i * 4096);
+        let zero = faults(&k, FaultKind::DemandZero);
+        assert_eq!(k.read_u64(child, page(2)).unwrap(), 0);
+        assert_eq!(k.read_u64(child, page(3)).unwrap(), 0);
+        assert_eq!(
+            faults(&k, FaultKind::DemandZero) + faults(&k, FaultKind::ZeroPage) - zero,
+            2
+        );
+        assert_eq!(
+            k.read_u64(child, page(1)).unwrap(),
+            11,
+            "the rest is shared"
+        );
+        assert_eq!(k.read_u64(parent, page(2)).unwrap(), 12);
+        let cow = cow_faults(&k);
+        k.write_u64(parent, page(3), 1).unwrap();
+        assert_eq!(cow_faults(&k), cow);
+        // MADV_KEEPONFORK undoes it.
+        let second = undo_and_fork(&mut k, parent, a, MADV_KEEPONFORK);
+        assert_eq!(k.read_u64(second, page(2)).unwrap(), 12);
+    }
+
+    #[test]
+    fn wipeonfork_is_for_private_anonymous_memory_only() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let shared = MmapArgs {
+            shared: true,
+            ..MmapArgs::anon(4096, Prot::RW)
+        };
+        let s = k.mmap(pid, shared).unwrap();
+        assert_eq!(
+            k.madvise(pid, s, 4096, MADV_WIPEONFORK),
+            Some(Err(Errno::EINVAL))
+        );
+        assert_eq!(k.madvise(pid, s, 4096, MADV_DONTFORK), Some(Ok(())));
+    }
 
     #[test]
     fn fork_then_write_copies_exactly_the_pages_written() {

@@ -3,7 +3,10 @@
 //! faults in zeros or the file's bytes again); `MADV_FREE` lets a range's private
 //! anonymous pages go lazily; `MADV_PAGEOUT` reclaims them now; the access advice
 //! (`MADV_RANDOM`, ...) and the huge-page advice are kept in the VMAs; `MADV_WILLNEED`
-//! reads ahead (`readahead.rs`) and `MADV_POPULATE_*` faults in (`populate.rs`).
+//! reads ahead (`readahead.rs`) and `MADV_POPULATE_*` faults in (`populate.rs`);
+//! `MADV_DONTFORK` and `MADV_WIPEONFORK` (and their undoing) are kept in the VMAs for
+//! `fork` (`fork.rs`); `MADV_DONTNEED_LOCKED` drops pages as `MADV_DONTNEED` does,
+//! locked ones too.
 
 use super::frames::FrameKind;
 use super::readahead::AccessAdvice;
@@ -25,6 +28,14 @@ pub const MADV_WILLNEED: u32 = 3;
 pub const MADV_DONTNEED: u32 = 4;
 /// `MADV_FREE`: the range's pages may be dropped lazily.
 pub const MADV_FREE: u32 = 8;
+/// `MADV_DONTFORK`: a child made by `fork` does not get the range.
+pub const MADV_DONTFORK: u32 = 10;
+/// `MADV_DOFORK`: undoes `MADV_DONTFORK`.
+pub const MADV_DOFORK: u32 = 11;
+/// `MADV_WIPEONFORK`: a child made by `fork` gets the range empty.
+pub const MADV_WIPEONFORK: u32 = 18;
+/// `MADV_KEEPONFORK`: undoes `MADV_WIPEONFORK`.
+pub const MADV_KEEPONFORK: u32 = 19;
 /// `MADV_HUGEPAGE`: the range may have transparent huge pages.
 pub const MADV_HUGEPAGE: u32 = 14;
 /// `MADV_NOHUGEPAGE`: the range must not.
@@ -35,6 +46,8 @@ pub const MADV_PAGEOUT: u32 = 21;
 pub const MADV_POPULATE_READ: u32 = 22;
 /// `MADV_POPULATE_WRITE`: fault the range in for writing.
 pub const MADV_POPULATE_WRITE: u32 = 23;
+/// `MADV_DONTNEED_LOCKED`: `MADV_DONTNEED`, locked ranges included (Linux 5.18).
+pub const MADV_DONTNEED_LOCKED: u32 = 24;
 
 impl Kernel {
     /// `madvise(addr, len, advice)`, by Linux's `MADV_*` number, as `do_madvise`
@@ -59,6 +72,11 @@ impl Kernel {
             MADV_NOHUGEPAGE => |k, p, a, l| k.madvise_huge(p, a, l, HugeAdvice::NoHuge),
             MADV_POPULATE_READ => |k, p, a, l| k.populate(p, a, l, Populate::Read),
             MADV_POPULATE_WRITE => |k, p, a, l| k.populate(p, a, l, Populate::Write),
+            MADV_DONTNEED_LOCKED => Kernel::madvise_dontneed_locked,
+            MADV_DONTFORK => |k, p, a, l| k.madvise_fork(p, a, l, MADV_DONTFORK),
+            MADV_DOFORK => |k, p, a, l| k.madvise_fork(p, a, l, MADV_DOFORK),
+            MADV_WIPEONFORK => |k, p, a, l| k.madvise_fork(p, a, l, MADV_WIPEONFORK),
+            MADV_KEEPONFORK => |k, p, a, l| k.madvise_fork(p, a, l, MADV_KEEPONFORK),
             _ => return None,
         };
         Some(if len == 0 {
@@ -72,13 +90,37 @@ impl Kernel {
     /// zeros for private anonymous memory, the object's contents otherwise). The range
     /// must be mapped throughout.
     pub fn madvise_dontneed(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
+        self.drop_advised(pid, addr, len, false)
+    }
+
+    /// `madvise(MADV_DONTNEED_LOCKED)`: [`madvise_dontneed`](Self::madvise_dontneed)
+    /// on locked ranges too; their pages go (counted munlocked), the areas stay
+    /// locked, and a touch faults a page in locked again.
+    pub fn madvise_dontneed_locked(
+        &mut self,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+    ) -> Result<(), Errno> {
+        self.drop_advised(pid, addr, len, true)
+    }
+
+    /// The pages of the range dropped, for `MADV_DONTNEED` (`EINVAL` if any of it is
+    /// locked, unless `locked_too`).
+    fn drop_advised(
+        &mut self,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+        locked_too: bool,
+    ) -> Result<(), Errno> {
         // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
         self.gathered(|k| {
             let len = k.round_len(len)?;
             let end = k.check_range(addr, len)?;
             let vmas = k.mapped_throughout(pid, addr, end)?;
             // Linux's madvise_dontneed_free_valid_vma: locked pages stay.
-            if vmas.iter().any(|v| v.locked.is_locked()) {
+            if !locked_too && vmas.iter().any(|v| v.locked.is_locked()) {
                 return Err(Errno::EINVAL);
             }
             k.hugetlb_aligned(pid, addr, end)?;
@@ -172,6 +214,37 @@ impl Kernel {
             self.reclaim.advised = true;
         }
         Ok(())
+    }
+
+    /// `madvise(MADV_DONTFORK / MADV_DOFORK / MADV_WIPEONFORK / MADV_KEEPONFORK)`:
+    /// what a child made by `fork` gets of the range ([`ForkAdvice`]). `EINVAL` for a
+    /// device mapping (Linux's `VM_IO`) under the first two, and under
+    /// `MADV_WIPEONFORK` for any part that is not private anonymous memory.
+    ///
+    /// [`ForkAdvice`]: super::ForkAdvice
+    pub fn madvise_fork(
+        &mut self,
+        pid: Pid,
+        addr: VirtAddr,
+        len: u64,
+        advice: u32,
+    ) -> Result<(), Errno> {
+        let end = self.check_range(addr, self.round_len(len)?)?;
+        let vmas = self.mapped_throughout(pid, addr, end)?;
+        let refused = |v: &super::Vma| match advice {
+            MADV_DONTFORK | MADV_DOFORK => matches!(v.backing, Backing::Device(_)),
+            MADV_WIPEONFORK => v.shared || !matches!(v.backing, Backing::Anon),
+            _ => false,
+        };
+        if vmas.iter().any(refused) {
+            return Err(Errno::EINVAL);
+        }
+        self.advise_vmas(pid, addr, len, |v| match advice {
+            MADV_DONTFORK => v.fork.dont_copy = true,
+            MADV_DOFORK => v.fork.dont_copy = false,
+            MADV_WIPEONFORK => v.fork.wipe = true,
+            _ => v.fork.wipe = false,
+        })
     }
 
     /// Advice kept in the VMAs of `len` bytes from `addr` (`set` on each): the range
@@ -288,6 +361,30 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use crate::os::test_support::*;
+
+    #[test]
+    fn dontneed_locked_drops_locked_pages_where_dontneed_may_not() {
+        let mut k = boot("x86-64");
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(4 * 4096, Prot::RW)).unwrap();
+        k.mlock(pid, a, 4 * 4096, Mlock::Locked).unwrap();
+        write_pages(&mut k, pid, a, 4, |i| i + 1);
+        assert_eq!(
+            k.madvise(pid, a, 4096, MADV_DONTNEED),
+            Some(Err(Errno::EINVAL))
+        );
+        let munlocked = k.counters().mlock.munlocked;
+        let rss = k.mm(pid).unwrap().rss.anon;
+        assert_eq!(
+            k.madvise(pid, a, 2 * 4096, MADV_DONTNEED_LOCKED),
+            Some(Ok(()))
+        );
+        assert_eq!(k.mm(pid).unwrap().rss.anon, rss - 2);
+        assert_eq!(k.counters().mlock.munlocked - munlocked, 2);
+        assert_eq!(k.read_u64(pid, a).unwrap(), 0, "zeros again");
+        assert_eq!(k.read_u64(pid, VirtAddr(a.0 + 2 * 4096)).unwrap(), 3);
+        assert!(k.mm(pid).unwrap().vmas.find(a).unwrap().locked.is_locked());
+    }
 
     #[test]
     fn madvise_pageout_swaps_private_pages_and_a_touch_finds_them_in_the_swap_cache() {

@@ -185,6 +185,7 @@ impl Kernel {
             huge: Default::default(),
             access: Default::default(),
             locked,
+            fork: Default::default(),
         });
         if accounted {
             mm.committed += len;

@@ -164,6 +164,8 @@ pub struct Vma {
     pub access: super::readahead::AccessAdvice,
     /// Whether its pages are locked in RAM (`VM_LOCKED`, `VM_LOCKONFAULT`).
     pub locked: super::mlock::Mlock,
+    /// What `fork` gives a child of it (`VM_DONTCOPY`, `VM_WIPEONFORK`).
+    pub fork: super::fork::ForkAdvice,
 }
 
 impl Vma {
@@ -198,6 +200,7 @@ impl Vma {
             && self.huge == next.huge
             && self.access == next.access
             && self.locked == next.locked
+            && self.fork == next.fork
             && self.backing.advanced(self.len()) == next.backing
     }
 
@@ -367,6 +370,7 @@ mod tests {
             huge: Default::default(),
             access: Default::default(),
             locked: Default::default(),
+            fork: Default::default(),
         }
     }
 

@@ -473,8 +473,9 @@ impl Event {
 
 pub use crate::os::{Mlock, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT};
 pub use crate::os::{
-    MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT,
-    MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED,
+    MADV_DOFORK, MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE, MADV_HUGEPAGE,
+    MADV_KEEPONFORK, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT, MADV_POPULATE_READ,
+    MADV_POPULATE_WRITE, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_WIPEONFORK,
 };
 
 /// Linux's `madvise` advice values (the same on x86-64 and every other architecture
@@ -487,21 +488,21 @@ const ADVICE: [(u32, &str); 25] = [
     (MADV_DONTNEED, "dontneed"),
     (MADV_FREE, "free"),
     (9, "remove"),
-    (10, "dontfork"),
-    (11, "dofork"),
+    (MADV_DONTFORK, "dontfork"),
+    (MADV_DOFORK, "dofork"),
     (12, "mergeable"),
     (13, "unmergeable"),
     (MADV_HUGEPAGE, "hugepage"),
     (MADV_NOHUGEPAGE, "nohugepage"),
     (16, "dontdump"),
     (17, "dodump"),
-    (18, "wipeonfork"),
-    (19, "keeponfork"),
+    (MADV_WIPEONFORK, "wipeonfork"),
+    (MADV_KEEPONFORK, "keeponfork"),
     (20, "cold"),
     (MADV_PAGEOUT, "pageout"),
     (MADV_POPULATE_READ, "populate_read"),
     (MADV_POPULATE_WRITE, "populate_write"),
-    (24, "dontneed_locked"),
+    (MADV_DONTNEED_LOCKED, "dontneed_locked"),
     (25, "collapse"),
     (100, "hwpoison"),
     (101, "soft_offline"),
