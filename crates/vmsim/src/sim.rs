@@ -1819,7 +1819,7 @@ mod tests {
              madvise 1 0x20000000 4KiB dontneed
              R 1 0x20000000 8
              madvise 1 0x20003000 4KiB free
-             madvise 1 0x20000000 16KiB cold
+             madvise 1 0x20000000 16KiB mergeable
              madvise 1 0x20000000 0 dontneed
              madvise 1 0x50000000 4KiB dontneed
              shm 1 7 0x30000000 8KiB rw-
@@ -1843,7 +1843,7 @@ mod tests {
             "{f:?}"
         );
         // thp-disable is the kernel's now (prctl's flag on the process).
-        assert_eq!(s.other_syscalls, 2, "cold, msync");
+        assert_eq!(s.other_syscalls, 2, "mergeable, msync");
         assert!(sim
             .kernel
             .process(crate::os::Pid(1))

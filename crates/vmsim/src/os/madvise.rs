@@ -1,7 +1,8 @@
 //! `madvise`: the advice vmsim models, by Linux's number ([`Kernel::madvise`]).
 //! `MADV_DONTNEED` drops a range's pages while its mapping stays (the next touch
 //! faults in zeros or the file's bytes again); `MADV_FREE` lets a range's private
-//! anonymous pages go lazily; `MADV_PAGEOUT` reclaims them now; the access advice
+//! anonymous pages go lazily; `MADV_PAGEOUT` reclaims them now and `MADV_COLD` moves
+//! them to where reclaim looks first; the access advice
 //! (`MADV_RANDOM`, ...) and the huge-page advice are kept in the VMAs; `MADV_WILLNEED`
 //! reads ahead (`readahead.rs`) and `MADV_POPULATE_*` faults in (`populate.rs`);
 //! `MADV_DONTFORK` and `MADV_WIPEONFORK` (and their undoing) are kept in the VMAs for
@@ -36,6 +37,8 @@ pub const MADV_DOFORK: u32 = 11;
 pub const MADV_WIPEONFORK: u32 = 18;
 /// `MADV_KEEPONFORK`: undoes `MADV_WIPEONFORK`.
 pub const MADV_KEEPONFORK: u32 = 19;
+/// `MADV_COLD`: the range's pages are not wanted soon (reclaim may take them first).
+pub const MADV_COLD: u32 = 20;
 /// `MADV_HUGEPAGE`: the range may have transparent huge pages.
 pub const MADV_HUGEPAGE: u32 = 14;
 /// `MADV_NOHUGEPAGE`: the range must not.
@@ -68,6 +71,7 @@ impl Kernel {
             MADV_DONTNEED => Kernel::madvise_dontneed,
             MADV_FREE => Kernel::madvise_free,
             MADV_PAGEOUT => Kernel::madvise_pageout,
+            MADV_COLD => Kernel::madvise_cold,
             MADV_HUGEPAGE => |k, p, a, l| k.madvise_huge(p, a, l, HugeAdvice::Huge),
             MADV_NOHUGEPAGE => |k, p, a, l| k.madvise_huge(p, a, l, HugeAdvice::NoHuge),
             MADV_POPULATE_READ => |k, p, a, l| k.populate(p, a, l, Populate::Read),
@@ -194,6 +198,45 @@ impl Kernel {
                 }
             }
             k.end_writes(own);
+            Ok(())
+        })
+    }
+
+    /// `madvise(MADV_COLD)`: the range's pages that only this mapping maps, anonymous
+    /// or file, look unused to reclaim, as Linux's `madvise_cold` makes them: their
+    /// Accessed bits are cleared (and their translations flushed), they lose
+    /// `PG_referenced`, and under two-list reclaim an active one moves to the head
+    /// of its inactive list, marked workingset, counted in `pgdeactivate`. Nothing is
+    /// freed. A huge page the range covers whole is deactivated whole; one it covers
+    /// in part is split first. The range must be mapped throughout; locked and
+    /// hugetlb ranges are `EINVAL`.
+    pub fn madvise_cold(&mut self, pid: Pid, addr: VirtAddr, len: u64) -> Result<(), Errno> {
+        // Other CPUs hear of the call's flushes once, at its end (mmu_gather).
+        self.gathered(|k| {
+            let end = k.lru_range(pid, addr, len)?;
+            k.split_huge_edges(pid, addr, end)?;
+            let paging = k.machine.spec.paging;
+            let pt = k.mm(pid)?.pt;
+            let mut pending: Option<TlbFlush> = None;
+            for (va, slot) in pt.entries(&paging, &k.machine.ram, addr, end) {
+                let Slot::Leaf(m) = slot else { continue };
+                let kind = k.frames.kind(m.pfn);
+                if !matches!(kind, FrameKind::Anon | FrameKind::File)
+                    || k.rmap.of(m.pfn).nth(1).is_some()
+                {
+                    continue;
+                }
+                if m.flags.contains(Flags::ACCESSED) {
+                    let f = pt
+                        .set_flags(&paging, &mut k.machine.ram, va, m.flags & !Flags::ACCESSED)
+                        .map_err(|_| Errno::EFAULT)?;
+                    f.add_to(&mut pending);
+                }
+                k.lru_deactivate(m.pfn);
+            }
+            if let Some(f) = pending {
+                k.flush_for(pid, f);
+            }
             Ok(())
         })
     }
@@ -361,6 +404,39 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use crate::os::test_support::*;
+
+    #[test]
+    fn madvise_cold_deactivates_the_range_and_clears_its_accessed_bits() {
+        use crate::os::reclaim::ReclaimPolicy;
+        use crate::policy::two_list::{ACTIVE, INACTIVE};
+        let mut k = boot_small(64 << 20, 0, ReclaimPolicy::TwoList);
+        let pid = spawn(&mut k);
+        let a = k.mmap(pid, MmapArgs::anon(8 * 4096, Prot::RW)).unwrap();
+        write_pages(&mut k, pid, a, 8, |i| i + 1);
+        let page = |i: u64| VirtAddr(a.0 + i * 4096);
+        let frames: Vec<u32> = (0..8)
+            .map(|i| leaf(&k, pid, page(i)).pfn.0 as u32)
+            .collect();
+        for &f in &frames {
+            k.activate(Pfn(f as u64));
+        }
+        let deact = k.counters().deactivations;
+        assert_eq!(k.madvise(pid, page(2), 4 * 4096, MADV_COLD), Some(Ok(())));
+        assert_eq!(k.counters().deactivations - deact, 4);
+        for (i, &f) in frames.iter().enumerate() {
+            let cold = (2..6).contains(&i);
+            let list = k.reclaim.lists.list_of(f);
+            assert_eq!(list, Some(if cold { INACTIVE } else { ACTIVE }), "page {i}");
+            let young = leaf(&k, pid, page(i as u64))
+                .flags
+                .contains(Flags::ACCESSED);
+            assert_eq!(young, !cold, "page {i}");
+        }
+        // Nothing was freed: the bytes are there.
+        assert_eq!(k.read_u64(pid, page(3)).unwrap(), 4);
+        k.mlock(pid, a, 4096, Mlock::Locked).unwrap();
+        assert_eq!(k.madvise(pid, a, 4096, MADV_COLD), Some(Err(Errno::EINVAL)));
+    }
 
     #[test]
     fn dontneed_locked_drops_locked_pages_where_dontneed_may_not() {

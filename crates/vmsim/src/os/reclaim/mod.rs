@@ -492,6 +492,25 @@ impl Kernel {
         }
     }
 
+    /// A page `MADV_COLD` named (Linux's `folio_deactivate`): unreferenced, and under
+    /// two-list reclaim, if active, at the head of its inactive list, marked
+    /// workingset and counted in `pgdeactivate` (a huge page by its pages).
+    pub(super) fn lru_deactivate(&mut self, pfn: Pfn) {
+        if pfn.0 >= self.reclaim.flags.len() {
+            return;
+        }
+        self.reclaim.set_flag(pfn, PG_REFERENCED, false);
+        let f = pfn.0 as u32;
+        if self.config.reclaim != ReclaimPolicy::TwoList || self.is_mlocked(pfn) {
+            return;
+        }
+        if let Some(l) = self.reclaim.lists.list_of(f).filter(|l| l % 2 == ACTIVE) {
+            self.reclaim.lists.move_to_head(l - ACTIVE, f);
+            self.reclaim.set_flag(pfn, PG_WORKINGSET, true);
+            self.log.counters.deactivations += self.reclaim.lists.weight(f) as u64;
+        }
+    }
+
     /// Which pair of lists frames of `kind` go on: file pages apart under two-list
     /// reclaim, one list for every frame under FIFO and CLOCK.
     fn lists_of(&self, kind: FrameKind) -> u32 {
