@@ -1240,10 +1240,15 @@ mod tests {
         // The child's accesses are slow, the parent's fast: by the clocks the parent's
         // would all go first, but it made them after waiting for the child.
         let mut events = vec![access(1, 0), fork(1, 2)];
+        child_works_then_parent(&mut events);
+        assert_parent_went_on_after_child(&events);
+    }
+
+    /// Child 2's slow accesses and its exit, then its parent's (pid 1) fast ones.
+    fn child_works_then_parent(events: &mut Vec<Event>) {
         events.extend((0..100).map(|i| access(2, SLOW + i)));
         events.push(exit(2));
         events.extend((0..100).map(|i| access(1, 0x1000 + i)));
-        assert_parent_went_on_after_child(&events);
     }
 
     #[test]
@@ -1256,9 +1261,7 @@ mod tests {
             child: 2,
         });
         events.push(Event::ExecImage { pid: 2 });
-        events.extend((0..100).map(|i| access(2, SLOW + i)));
-        events.push(exit(2));
-        events.extend((0..100).map(|i| access(1, 0x1000 + i)));
+        child_works_then_parent(&mut events);
         assert_parent_went_on_after_child(&events);
     }
 

@@ -148,6 +148,14 @@ impl Kernel {
         Ok(end)
     }
 
+    /// Whether `pfn` is an anonymous or file page that one mapping alone maps: what
+    /// `MADV_PAGEOUT` and `MADV_COLD` act on (Linux: a folio whose mapcount is its
+    /// number of pages).
+    fn mapped_here_only(&self, pfn: Pfn) -> bool {
+        matches!(self.frames.kind(pfn), FrameKind::Anon | FrameKind::File)
+            && self.rmap.of(pfn).nth(1).is_none()
+    }
+
     /// `madvise(MADV_PAGEOUT)`: reclaims the range's pages now, as Linux's
     /// `madvise_pageout` does (`reclaim_pages`): an anonymous page only this process
     /// maps goes to swap (with two-list reclaim it stays in the swap cache until its
@@ -180,10 +188,7 @@ impl Kernel {
                 // Only a folio this mapping alone maps (Linux: its mapcount is its
                 // number of pages).
                 if let Slot::Leaf(m) = slot {
-                    let kind = k.frames.kind(m.pfn);
-                    if matches!(kind, FrameKind::Anon | FrameKind::File)
-                        && k.rmap.of(m.pfn).nth(1).is_none()
-                    {
+                    if k.mapped_here_only(m.pfn) {
                         victims.push(m.pfn);
                     }
                 }
@@ -220,10 +225,7 @@ impl Kernel {
             let mut pending: Option<TlbFlush> = None;
             for (va, slot) in pt.entries(&paging, &k.machine.ram, addr, end) {
                 let Slot::Leaf(m) = slot else { continue };
-                let kind = k.frames.kind(m.pfn);
-                if !matches!(kind, FrameKind::Anon | FrameKind::File)
-                    || k.rmap.of(m.pfn).nth(1).is_some()
-                {
+                if !k.mapped_here_only(m.pfn) {
                     continue;
                 }
                 if m.flags.contains(Flags::ACCESSED) {
