@@ -124,8 +124,10 @@ pub(super) struct Swap {
 }
 
 /// One VMA's swap readahead state: the last swap fault's page, the window it read and
-/// the readahead hits since.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// the readahead hits since. A VMA no swap fault has read for yet starts with
+/// [`START_HITS`] hits, no window and page 0, as Linux's `GET_SWAP_RA_VAL` reads an
+/// unset `swap_readahead_info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct VmaReadahead {
     /// The virtual page number of the last swap fault that read from the device.
     pub(super) prev_page: u64,
@@ -133,6 +135,22 @@ pub(super) struct VmaReadahead {
     pub(super) win: u32,
     /// Pages it read ahead that faults have found since.
     pub(super) hits: u32,
+}
+
+/// The readahead hits swap readahead starts from, before any swap fault has read: Linux
+/// starts its machine-wide count (`swapin_readahead_hits`) and every VMA's at 4 "to
+/// start up with a small window", so the first swap fault reads a window of 8 pages
+/// (at `page-cluster` 3), and the faults after it shrink from there by halves.
+pub(super) const START_HITS: u32 = 4;
+
+impl Default for VmaReadahead {
+    fn default() -> Self {
+        VmaReadahead {
+            prev_page: 0,
+            win: 0,
+            hits: START_HITS,
+        }
+    }
 }
 
 impl Swap {

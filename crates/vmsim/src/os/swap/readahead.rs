@@ -52,8 +52,9 @@ impl SwapReadahead {
 
 /// The machine-wide readahead state of [`SwapReadahead::Cluster`] (Linux's
 /// `swapin_nr_pages` statics): the slot of the last swap fault that had no hits to
-/// go by, the window the last fault read, and the hits since.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// go by, the window the last fault read, and the hits since. It starts as Linux's
+/// does at boot: [`START_HITS`](super::START_HITS) hits, no window, slot 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct ClusterReadahead {
     /// The slot of the last swap fault read with no hits since the one before.
     prev_slot: u64,
@@ -61,6 +62,16 @@ pub(super) struct ClusterReadahead {
     win: u32,
     /// Pages read ahead that faults found since the last swap fault.
     hits: u32,
+}
+
+impl Default for ClusterReadahead {
+    fn default() -> Self {
+        ClusterReadahead {
+            prev_slot: 0,
+            win: 0,
+            hits: super::START_HITS,
+        }
+    }
 }
 
 /// Linux's `__swapin_nr_pages`: the pages a swap fault at page `page` reads, given the
@@ -306,6 +317,7 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::os::swap::START_HITS;
     use crate::os::test_support::*;
 
     #[test]
@@ -372,6 +384,29 @@ mod tests {
         );
     }
 
+    /// Before any swap fault, Linux counts 4 readahead hits (machine-wide for the
+    /// cluster way, in each VMA for the VMA way): the first fault reads a window of 8
+    /// pages, and faults far apart after it, finding none of what was read, halve it
+    /// each time down to the page alone.
+    #[test]
+    fn the_first_swap_fault_reads_a_full_window_and_the_next_ones_halve_it() {
+        for how in SwapReadahead::ALL {
+            let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
+            k.config.swap_readahead_by = how;
+            let pid = spawn(&mut k);
+            let n = 1024u64;
+            let a = k.mmap(pid, MmapArgs::anon(n * 4096, Prot::RW)).unwrap();
+            write_pages(&mut k, pid, a, n, |i| i);
+            let mut read = Vec::new();
+            for i in [10u64, 110, 210, 310] {
+                let ahead = k.log.counters.swap_readahead;
+                assert_eq!(k.read_u64(pid, VirtAddr(a.0 + i * 4096)).unwrap(), i);
+                read.push(k.log.counters.swap_readahead - ahead);
+            }
+            assert_eq!(read, [7, 3, 1, 0], "{}", how.name());
+        }
+    }
+
     #[test]
     fn every_swap_cache_hit_becomes_the_vma_s_last_fault_and_a_marked_one_a_hit() {
         let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
@@ -385,17 +420,21 @@ mod tests {
         // `swap_update_readahead` stores the address whatever the flag).
         let pfn = Pfn(1234);
         k.swap_cache_hit(pfn, Some((pid, &vma, page(10))));
+        // The VMA had no state: it starts from Linux's 4 hits.
         let ra = k.swap.ra[&key];
-        assert_eq!((ra.prev_page, ra.hits), (page(10).0 / 4096, 0));
+        assert_eq!((ra.prev_page, ra.hits), (page(10).0 / 4096, START_HITS));
         assert_eq!(k.log.counters.swap_readahead_hits, 0);
         // One read ahead counts, once.
         k.swap.ra_marked.insert(pfn.0);
         k.swap_cache_hit(pfn, Some((pid, &vma, page(11))));
         let ra = k.swap.ra[&key];
-        assert_eq!((ra.prev_page, ra.hits), (page(11).0 / 4096, 1));
+        assert_eq!((ra.prev_page, ra.hits), (page(11).0 / 4096, START_HITS + 1));
         assert_eq!(k.log.counters.swap_readahead_hits, 1);
         assert!(!k.swap.ra_marked.contains(&pfn.0), "the mark is gone");
-        assert_eq!(k.swap.cluster.hits, 0, "the VMA's hit, not the machine's");
+        assert_eq!(
+            k.swap.cluster.hits, START_HITS,
+            "the VMA's hit, not the machine's"
+        );
     }
 
     #[test]

@@ -891,6 +891,8 @@ mod tests {
     #[test]
     fn a_write_fault_frees_the_slot_of_the_page_it_swaps_in() {
         let (mut k, pid, a, _) = written_past_ram();
+        // No readahead (`page-cluster` 0): every page is read alone.
+        k.swap.ra_max = 1;
         let at = |i: u64| VirtAddr(a.0 + i * 4096);
         let (ins, ahead) = (k.log.counters.swap_ins, k.log.counters.swap_readahead);
         // Pages far apart among the first ones, which went out first.
