@@ -56,6 +56,7 @@ impl Kernel {
                     access: Default::default(),
                     locked,
                     fork: Default::default(),
+                    swap_ra: Default::default(),
                 });
                 k.mm_mut(pid)?.brk = new;
                 k.populate_new_locked(pid, old_end, grow, locked);

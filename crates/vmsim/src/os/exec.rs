@@ -203,6 +203,7 @@ impl Kernel {
                 access: Default::default(),
                 locked: Default::default(),
                 fork: Default::default(),
+                swap_ra: Default::default(),
             };
             vmas.insert(vma(
                 text_base,

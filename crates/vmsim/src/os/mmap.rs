@@ -186,6 +186,7 @@ impl Kernel {
             access: Default::default(),
             locked,
             fork: Default::default(),
+            swap_ra: Default::default(),
         });
         if accounted {
             mm.committed += len;

@@ -166,6 +166,9 @@ pub struct Vma {
     pub locked: super::mlock::Mlock,
     /// What `fork` gives a child of it (`VM_DONTCOPY`, `VM_WIPEONFORK`).
     pub fork: super::fork::ForkAdvice,
+    /// Its swap readahead state (`swap_readahead_info`), read and written by swap
+    /// faults when swap reads ahead by VMA; not part of what makes two VMAs alike.
+    pub swap_ra: super::swap::VmaReadahead,
 }
 
 impl Vma {
@@ -230,6 +233,15 @@ impl VmaSet {
             .filter(|v| v.contains(va))
     }
 
+    /// The VMA containing `va`, to change in place (a change that keeps its bounds).
+    pub(super) fn find_mut(&mut self, va: VirtAddr) -> Option<&mut Vma> {
+        self.by_start
+            .range_mut(..=va.0)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| v.contains(va))
+    }
+
     /// The first VMA that ends after `va` (the one containing it, or the next above).
     pub fn find_from(&self, va: VirtAddr) -> Option<&Vma> {
         self.find(va)
@@ -277,9 +289,11 @@ impl VmaSet {
         let mut vma = vma;
         if let Some(prev) = self.before(vma.start).copied() {
             if prev.mergeable(&vma) {
+                // Linux grows `prev` over the new part: its state is the one kept.
                 self.by_start.remove(&prev.start.0);
                 vma.start = prev.start;
                 vma.backing = prev.backing;
+                vma.swap_ra = prev.swap_ra;
             }
         }
         if let Some(next) = self.by_start.get(&vma.end.0).copied() {
@@ -371,6 +385,7 @@ mod tests {
             access: Default::default(),
             locked: Default::default(),
             fork: Default::default(),
+            swap_ra: Default::default(),
         }
     }
 

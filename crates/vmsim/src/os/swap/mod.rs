@@ -15,12 +15,11 @@ mod alloc;
 mod readahead;
 mod transfer;
 
-pub use readahead::SwapReadahead;
+pub use readahead::{SwapReadahead, VmaReadahead};
 pub(super) use transfer::SwapOut;
 
 use crate::addr::{Pfn, SwapSlot};
-use crate::os::Pid;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -106,9 +105,6 @@ pub(super) struct Swap {
     pub(super) dev: Option<SwapDevice>,
     /// Most pages one swap fault reads, its own included (`1 << page-cluster`).
     pub(super) ra_max: u32,
-    /// Each VMA's readahead state (Linux's `swap_readahead_info`), by process and the
-    /// VMA's start.
-    pub(super) ra: FxHashMap<(Pid, u64), VmaReadahead>,
     /// The machine's readahead state for [`SwapReadahead::Cluster`].
     cluster: readahead::ClusterReadahead,
     /// Swap-cache frames read ahead and not yet found by a fault (`PG_readahead`).
@@ -123,35 +119,11 @@ pub(super) struct Swap {
     pub(super) failed: Option<SwapFileError>,
 }
 
-/// One VMA's swap readahead state: the last swap fault's page, the window it read and
-/// the readahead hits since. A VMA no swap fault has read for yet starts with
-/// [`START_HITS`] hits, no window and page 0, as Linux's `GET_SWAP_RA_VAL` reads an
-/// unset `swap_readahead_info`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct VmaReadahead {
-    /// The virtual page number of the last swap fault that read from the device.
-    pub(super) prev_page: u64,
-    /// The window that fault read, in pages.
-    pub(super) win: u32,
-    /// Pages it read ahead that faults have found since.
-    pub(super) hits: u32,
-}
-
 /// The readahead hits swap readahead starts from, before any swap fault has read: Linux
 /// starts its machine-wide count (`swapin_readahead_hits`) and every VMA's at 4 "to
 /// start up with a small window", so the first swap fault reads a window of 8 pages
 /// (at `page-cluster` 3), and the faults after it shrink from there by halves.
 pub(super) const START_HITS: u32 = 4;
-
-impl Default for VmaReadahead {
-    fn default() -> Self {
-        VmaReadahead {
-            prev_page: 0,
-            win: 0,
-            hits: START_HITS,
-        }
-    }
-}
 
 impl Swap {
     /// `dev` with readahead of up to `readahead` pages a fault (at least 1).
@@ -159,7 +131,6 @@ impl Swap {
         Swap {
             dev,
             ra_max: readahead.max(1),
-            ra: FxHashMap::default(),
             cluster: Default::default(),
             ra_marked: FxHashSet::default(),
             window: Vec::new(),

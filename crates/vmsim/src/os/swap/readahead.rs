@@ -74,6 +74,33 @@ impl Default for ClusterReadahead {
     }
 }
 
+/// One VMA's swap readahead state for [`SwapReadahead::Vma`] (Linux's
+/// `swap_readahead_info`): the last swap fault's page, the window it read and the
+/// readahead hits since. It lives in the [`Vma`](crate::os::Vma), so it goes where
+/// Linux's goes: copied into both parts of a split and into a forked child's copy,
+/// moved by `mremap`, gone with the area. A VMA no swap fault has read for yet starts
+/// with [`START_HITS`](super::START_HITS) hits, no window and page 0, as Linux's
+/// `GET_SWAP_RA_VAL` reads an unset `swap_readahead_info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmaReadahead {
+    /// The virtual page number of the last swap fault that read from the device.
+    pub(in crate::os) prev_page: u64,
+    /// The window that fault read, in pages.
+    pub(in crate::os) win: u32,
+    /// Pages it read ahead that faults have found since.
+    pub(in crate::os) hits: u32,
+}
+
+impl Default for VmaReadahead {
+    fn default() -> Self {
+        VmaReadahead {
+            prev_page: 0,
+            win: 0,
+            hits: super::START_HITS,
+        }
+    }
+}
+
 /// Linux's `__swapin_nr_pages`: the pages a swap fault at page `page` reads, given the
 /// last one's page and window and the readahead hits since ("+ 2" is Linux's
 /// heuristic; it works).
@@ -137,12 +164,7 @@ impl Kernel {
     /// [`SwapReadahead::Vma`]'s window for a fault by `pid` at `page` in `vma`.
     fn vma_window(&self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) -> u32 {
         let fpage = page.0 / self.page_size();
-        let last = self
-            .swap
-            .ra
-            .get(&(pid, vma.start.0))
-            .copied()
-            .unwrap_or_default();
+        let last = self.swap_ra(pid, vma, page);
         let max = self.swap.ra_max.max(1);
         if max <= 1 {
             1
@@ -152,8 +174,7 @@ impl Kernel {
     }
 
     /// A fault found its page in the swap cache, in frame `pfn`, read ahead or not
-    /// (Linux's `swap_update_readahead`); `fault` is who faulted where, in which VMA
-    /// (`None` for shared memory, which Linux counts for the machine). The page's
+    /// (Linux's `swap_update_readahead`); `fault` is who faulted where (`None` for shared memory, which Linux counts for the machine). The page's
     /// readahead mark goes, and a marked page counts as a hit toward the next window:
     /// the VMA's under [`SwapReadahead::Vma`], the machine's otherwise. Under
     /// [`SwapReadahead::Vma`] every such fault also becomes the VMA's last one, so a
@@ -161,18 +182,19 @@ impl Kernel {
     pub(in crate::os) fn swap_cache_hit(
         &mut self,
         pfn: crate::addr::Pfn,
-        fault: Option<(Pid, &crate::os::Vma, VirtAddr)>,
+        fault: Option<(Pid, VirtAddr)>,
     ) {
         let marked = self.swap.ra_marked.remove(&pfn.0);
         if marked {
             self.log.counters.swap_readahead_hits += 1;
         }
         match (self.config.swap_readahead_by, fault) {
-            (SwapReadahead::Vma, Some((pid, vma, page))) => {
+            (SwapReadahead::Vma, Some((pid, page))) => {
                 let at = page.0 / self.page_size();
-                let ra = self.swap.ra.entry((pid, vma.start.0)).or_default();
-                ra.hits += u32::from(marked);
-                ra.prev_page = at;
+                self.update_swap_ra(pid, page, |ra| {
+                    ra.hits += u32::from(marked);
+                    ra.prev_page = at;
+                });
             }
             _ => self.swap.cluster.hits += u32::from(marked),
         }
@@ -248,6 +270,23 @@ impl Kernel {
         Some(true)
     }
 
+    /// The readahead state of `pid`'s VMA holding `page`, as its address space has it
+    /// now (`vma`'s copy if it is gone).
+    fn swap_ra(&self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) -> VmaReadahead {
+        self.mm(pid)
+            .ok()
+            .and_then(|mm| mm.vmas.find(page))
+            .map_or(vma.swap_ra, |v| v.swap_ra)
+    }
+
+    /// Changes the readahead state of `pid`'s VMA holding `page` in its address space,
+    /// where the next fault finds it.
+    fn update_swap_ra(&mut self, pid: Pid, page: VirtAddr, f: impl FnOnce(&mut VmaReadahead)) {
+        if let Some(v) = self.mm_mut(pid).ok().and_then(|mm| mm.vmas.find_mut(page)) {
+            f(&mut v.swap_ra);
+        }
+    }
+
     /// [`SwapReadahead::Vma`], as Linux's `swap_vma_readahead` does it: the window is in
     /// the faulting VMA's address space, not the device's. Its size follows
     /// `__swapin_nr_pages` (readahead hits since the last swap fault in the VMA, plus
@@ -261,16 +300,14 @@ impl Kernel {
     fn vma_readahead(&mut self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr, win: u32) -> u64 {
         let ps = self.page_size();
         let fpage = page.0 / ps;
-        let key = (pid, vma.start.0);
-        let last = self.swap.ra.get(&key).copied().unwrap_or_default();
-        self.swap.ra.insert(
-            key,
-            super::VmaReadahead {
+        let last = self.swap_ra(pid, vma, page);
+        self.update_swap_ra(pid, page, |ra| {
+            *ra = VmaReadahead {
                 prev_page: fpage,
                 win,
                 hits: 0,
-            },
-        );
+            }
+        });
         if win <= 1 {
             return 0;
         }
@@ -413,21 +450,20 @@ mod tests {
         k.config.swap_readahead_by = SwapReadahead::Vma;
         let pid = spawn(&mut k);
         let a = k.mmap(pid, MmapArgs::anon(64 * 4096, Prot::RW)).unwrap();
-        let vma = *k.mm(pid).unwrap().vmas.find(a).unwrap();
-        let key = (pid, vma.start.0);
+        let state = |k: &Kernel| k.mm(pid).unwrap().vmas.find(a).unwrap().swap_ra;
         let page = |i: u64| VirtAddr(a.0 + i * 4096);
         // A page found in the swap cache that was not read ahead (Linux's
         // `swap_update_readahead` stores the address whatever the flag).
         let pfn = Pfn(1234);
-        k.swap_cache_hit(pfn, Some((pid, &vma, page(10))));
+        k.swap_cache_hit(pfn, Some((pid, page(10))));
         // The VMA had no state: it starts from Linux's 4 hits.
-        let ra = k.swap.ra[&key];
+        let ra = state(&k);
         assert_eq!((ra.prev_page, ra.hits), (page(10).0 / 4096, START_HITS));
         assert_eq!(k.log.counters.swap_readahead_hits, 0);
         // One read ahead counts, once.
         k.swap.ra_marked.insert(pfn.0);
-        k.swap_cache_hit(pfn, Some((pid, &vma, page(11))));
-        let ra = k.swap.ra[&key];
+        k.swap_cache_hit(pfn, Some((pid, page(11))));
+        let ra = state(&k);
         assert_eq!((ra.prev_page, ra.hits), (page(11).0 / 4096, START_HITS + 1));
         assert_eq!(k.log.counters.swap_readahead_hits, 1);
         assert!(!k.swap.ra_marked.contains(&pfn.0), "the mark is gone");
@@ -435,6 +471,39 @@ mod tests {
             k.swap.cluster.hits, START_HITS,
             "the VMA's hit, not the machine's"
         );
+    }
+
+    #[test]
+    fn a_vma_s_readahead_state_is_copied_with_it_and_goes_with_it() {
+        let mut k = boot_small(2 << 20, 16 << 20, ReclaimPolicy::Fifo);
+        k.config.swap_readahead_by = SwapReadahead::Vma;
+        let pid = spawn(&mut k);
+        let len = 64 * 4096;
+        let a = k.mmap(pid, MmapArgs::anon(len, Prot::RW)).unwrap();
+        let page = |i: u64| VirtAddr(a.0 + i * 4096);
+        let state =
+            |k: &Kernel, pid: Pid, va: VirtAddr| k.mm(pid).unwrap().vmas.find(va).unwrap().swap_ra;
+        k.swap.ra_marked.insert(1);
+        k.swap_cache_hit(Pfn(1), Some((pid, page(10))));
+        let set = state(&k, pid, a);
+        assert_ne!(set, VmaReadahead::default());
+        // Split by `mprotect`: both parts keep it (Linux's `vm_area_dup`).
+        k.mprotect(pid, page(32), 32 * 4096, Prot::READ).unwrap();
+        assert_eq!(state(&k, pid, page(40)), set);
+        // Forked: the child's copies have it.
+        let child = k.fork(pid).unwrap();
+        assert_eq!(state(&k, child, a), set);
+        assert_eq!(state(&k, child, page(40)), set);
+        // Unmapped and mapped again at the same place: a new VMA starts afresh.
+        k.munmap(pid, a, len).unwrap();
+        let args = MmapArgs {
+            addr: Some(a),
+            fixed: true,
+            ..MmapArgs::anon(len, Prot::RW)
+        };
+        assert_eq!(k.mmap(pid, args).unwrap(), a);
+        assert_eq!(state(&k, pid, a), VmaReadahead::default());
+        assert_eq!(state(&k, child, a), set, "the child's own copy stays");
     }
 
     #[test]

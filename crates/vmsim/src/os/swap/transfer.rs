@@ -369,7 +369,7 @@ impl Kernel {
             Some(pfn) => {
                 // Read ahead and still in flight: the fault waits for it (minor).
                 self.wait_read(pfn);
-                self.swap_cache_hit(pfn, Some((pid, vma, page)));
+                self.swap_cache_hit(pfn, Some((pid, page)));
                 (pfn, crate::os::FaultKind::SwapCache)
             }
             None => {
