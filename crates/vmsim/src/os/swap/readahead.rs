@@ -174,7 +174,8 @@ impl Kernel {
     }
 
     /// A fault found its page in the swap cache, in frame `pfn`, read ahead or not
-    /// (Linux's `swap_update_readahead`); `fault` is who faulted where (`None` for shared memory, which Linux counts for the machine). The page's
+    /// (Linux's `swap_update_readahead`); `fault` is who faulted where (`None` for
+    /// shared memory, which Linux counts for the machine). The page's
     /// readahead mark goes, and a marked page counts as a hit toward the next window:
     /// the VMA's under [`SwapReadahead::Vma`], the machine's otherwise. Under
     /// [`SwapReadahead::Vma`] every such fault also becomes the VMA's last one, so a
