@@ -168,7 +168,7 @@ pub struct Vma {
     pub fork: super::fork::ForkAdvice,
     /// Its swap readahead state (`swap_readahead_info`), read and written by swap
     /// faults when swap reads ahead by VMA; not part of what makes two VMAs alike.
-    pub swap_ra: super::swap::VmaReadahead,
+    pub swap_ra: super::swap::SwapReadaheadState,
 }
 
 impl Vma {

@@ -15,7 +15,7 @@ mod alloc;
 mod readahead;
 mod transfer;
 
-pub use readahead::{SwapReadahead, VmaReadahead};
+pub use readahead::{SwapReadahead, SwapReadaheadState};
 pub(super) use transfer::SwapOut;
 
 use crate::addr::{Pfn, SwapSlot};
@@ -106,7 +106,7 @@ pub(super) struct Swap {
     /// Most pages one swap fault reads, its own included (`1 << page-cluster`).
     pub(super) ra_max: u32,
     /// The machine's readahead state for [`SwapReadahead::Cluster`].
-    cluster: readahead::ClusterReadahead,
+    cluster: SwapReadaheadState,
     /// Swap-cache frames read ahead and not yet found by a fault (`PG_readahead`).
     pub(super) ra_marked: FxHashSet<u64>,
     /// The frames read ahead for the swap fault in progress, locked until its window's

@@ -50,53 +50,43 @@ impl SwapReadahead {
     }
 }
 
-/// The machine-wide readahead state of [`SwapReadahead::Cluster`] (Linux's
-/// `swapin_nr_pages` statics): the slot of the last swap fault that had no hits to
-/// go by, the window the last fault read, and the hits since. It starts as Linux's
-/// does at boot: [`START_HITS`](super::START_HITS) hits, no window, slot 0.
+/// Swap readahead's state, what sizes the next window: the place of the last swap
+/// fault that read, the window it read, and the readahead hits since. The cluster way
+/// keeps one for the machine (Linux's `swapin_nr_pages` statics), the VMA way one in
+/// each [`Vma`](crate::os::Vma) (Linux's `swap_readahead_info`), where it goes where
+/// Linux's goes: copied into both parts of a split and into a forked child's copy,
+/// moved by `mremap`, gone with the area. Both start as Linux's do at boot and in a
+/// new VMA: [`START_HITS`](super::START_HITS) hits, no window, place 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct ClusterReadahead {
-    /// The slot of the last swap fault read with no hits since the one before.
-    prev_slot: u64,
-    /// The window the last swap fault read, in slots.
-    win: u32,
-    /// Pages read ahead that faults found since the last swap fault.
-    hits: u32,
+pub struct SwapReadaheadState {
+    /// The last fault's place: for the cluster way the slot of the last fault that
+    /// had no hits to go by, for the VMA way the virtual page number of the last
+    /// fault.
+    pub(in crate::os) prev: u64,
+    /// The window the last fault read, in pages.
+    pub(in crate::os) win: u32,
+    /// Pages read ahead that faults have found since.
+    pub(in crate::os) hits: u32,
 }
 
-impl Default for ClusterReadahead {
+impl Default for SwapReadaheadState {
     fn default() -> Self {
-        ClusterReadahead {
-            prev_slot: 0,
+        SwapReadaheadState {
+            prev: 0,
             win: 0,
             hits: super::START_HITS,
         }
     }
 }
 
-/// One VMA's swap readahead state for [`SwapReadahead::Vma`] (Linux's
-/// `swap_readahead_info`): the last swap fault's page, the window it read and the
-/// readahead hits since. It lives in the [`Vma`](crate::os::Vma), so it goes where
-/// Linux's goes: copied into both parts of a split and into a forked child's copy,
-/// moved by `mremap`, gone with the area. A VMA no swap fault has read for yet starts
-/// with [`START_HITS`](super::START_HITS) hits, no window and page 0, as Linux's
-/// `GET_SWAP_RA_VAL` reads an unset `swap_readahead_info`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VmaReadahead {
-    /// The virtual page number of the last swap fault that read from the device.
-    pub(in crate::os) prev_page: u64,
-    /// The window that fault read, in pages.
-    pub(in crate::os) win: u32,
-    /// Pages it read ahead that faults have found since.
-    pub(in crate::os) hits: u32,
-}
-
-impl Default for VmaReadahead {
-    fn default() -> Self {
-        VmaReadahead {
-            prev_page: 0,
-            win: 0,
-            hits: super::START_HITS,
+impl SwapReadaheadState {
+    /// The pages a swap fault at place `at` reads, its own among them, with at most
+    /// `max` a fault (1: none ahead).
+    fn window(&self, at: u64, max: u32) -> u32 {
+        if max <= 1 {
+            1
+        } else {
+            swapin_pages(self.prev, at, self.hits, max, self.win)
         }
     }
 }
@@ -134,43 +124,33 @@ impl Kernel {
         }
     }
 
-    /// The pages a swap fault by `pid` at `page` (in `vma`) on `slot` reads, its own
-    /// among them, as the kernel is configured to read ahead: 1 when it reads none
-    /// ahead (then Linux reads the page alone, without a plug around it).
+    /// The pages a swap fault at `page` (in `vma`) on `slot` reads, its own among
+    /// them, as the kernel is configured to read ahead: 1 when it reads none ahead
+    /// (then Linux reads the page alone, without a plug around it).
     pub(in crate::os) fn swap_window(
         &self,
-        pid: Pid,
         vma: &crate::os::Vma,
         page: VirtAddr,
         slot: SwapSlot,
     ) -> u32 {
         match self.config.swap_readahead_by {
             SwapReadahead::Cluster => self.cluster_window(slot),
-            SwapReadahead::Vma => self.vma_window(pid, vma, page),
+            SwapReadahead::Vma => self.vma_window(vma, page),
         }
     }
 
     /// [`SwapReadahead::Cluster`]'s window for a fault on `slot`.
     pub(in crate::os) fn cluster_window(&self, slot: SwapSlot) -> u32 {
-        let last = self.swap.cluster;
-        let max = self.swap.ra_max.max(1);
-        if max <= 1 {
-            1
-        } else {
-            swapin_pages(last.prev_slot, u64::from(slot.0), last.hits, max, last.win)
-        }
+        self.swap
+            .cluster
+            .window(u64::from(slot.0), self.swap.ra_max)
     }
 
-    /// [`SwapReadahead::Vma`]'s window for a fault by `pid` at `page` in `vma`.
-    fn vma_window(&self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) -> u32 {
-        let fpage = page.0 / self.page_size();
-        let last = self.swap_ra(pid, vma, page);
-        let max = self.swap.ra_max.max(1);
-        if max <= 1 {
-            1
-        } else {
-            swapin_pages(last.prev_page, fpage, last.hits, max, last.win)
-        }
+    /// [`SwapReadahead::Vma`]'s window for a fault at `page` in `vma` (the fault's
+    /// copy, found as it began).
+    fn vma_window(&self, vma: &crate::os::Vma, page: VirtAddr) -> u32 {
+        vma.swap_ra
+            .window(page.0 / self.page_size(), self.swap.ra_max)
     }
 
     /// A fault found its page in the swap cache, in frame `pfn`, read ahead or not
@@ -194,7 +174,7 @@ impl Kernel {
                 let at = page.0 / self.page_size();
                 self.update_swap_ra(pid, page, |ra| {
                     ra.hits += u32::from(marked);
-                    ra.prev_page = at;
+                    ra.prev = at;
                 });
             }
             _ => self.swap.cluster.hits += u32::from(marked),
@@ -210,9 +190,9 @@ impl Kernel {
     pub(in crate::os) fn cluster_readahead(&mut self, pid: Pid, slot: SwapSlot, win: u32) -> u64 {
         let last = self.swap.cluster;
         let at = u64::from(slot.0);
-        self.swap.cluster = ClusterReadahead {
+        self.swap.cluster = SwapReadaheadState {
             // Linux moves its last offset only on a fault with no hits to go by.
-            prev_slot: if last.hits == 0 { at } else { last.prev_slot },
+            prev: if last.hits == 0 { at } else { last.prev },
             win,
             hits: 0,
         };
@@ -271,18 +251,14 @@ impl Kernel {
         Some(true)
     }
 
-    /// The readahead state of `pid`'s VMA holding `page`, as its address space has it
-    /// now (`vma`'s copy if it is gone).
-    fn swap_ra(&self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr) -> VmaReadahead {
-        self.mm(pid)
-            .ok()
-            .and_then(|mm| mm.vmas.find(page))
-            .map_or(vma.swap_ra, |v| v.swap_ra)
-    }
-
     /// Changes the readahead state of `pid`'s VMA holding `page` in its address space,
     /// where the next fault finds it.
-    fn update_swap_ra(&mut self, pid: Pid, page: VirtAddr, f: impl FnOnce(&mut VmaReadahead)) {
+    fn update_swap_ra(
+        &mut self,
+        pid: Pid,
+        page: VirtAddr,
+        f: impl FnOnce(&mut SwapReadaheadState),
+    ) {
         if let Some(v) = self.mm_mut(pid).ok().and_then(|mm| mm.vmas.find_mut(page)) {
             f(&mut v.swap_ra);
         }
@@ -301,10 +277,10 @@ impl Kernel {
     fn vma_readahead(&mut self, pid: Pid, vma: &crate::os::Vma, page: VirtAddr, win: u32) -> u64 {
         let ps = self.page_size();
         let fpage = page.0 / ps;
-        let last = self.swap_ra(pid, vma, page);
+        let last = vma.swap_ra;
         self.update_swap_ra(pid, page, |ra| {
-            *ra = VmaReadahead {
-                prev_page: fpage,
+            *ra = SwapReadaheadState {
+                prev: fpage,
                 win,
                 hits: 0,
             }
@@ -313,9 +289,9 @@ impl Kernel {
             return 0;
         }
         let win = u64::from(win);
-        let left = if fpage == last.prev_page + 1 {
+        let left = if fpage == last.prev + 1 {
             fpage
-        } else if last.prev_page == fpage + 1 {
+        } else if last.prev == fpage + 1 {
             (fpage + 1).saturating_sub(win)
         } else {
             fpage.saturating_sub((win - 1) / 2)
@@ -459,13 +435,13 @@ mod tests {
         k.swap_cache_hit(pfn, Some((pid, page(10))));
         // The VMA had no state: it starts from Linux's 4 hits.
         let ra = state(&k);
-        assert_eq!((ra.prev_page, ra.hits), (page(10).0 / 4096, START_HITS));
+        assert_eq!((ra.prev, ra.hits), (page(10).0 / 4096, START_HITS));
         assert_eq!(k.log.counters.swap_readahead_hits, 0);
         // One read ahead counts, once.
         k.swap.ra_marked.insert(pfn.0);
         k.swap_cache_hit(pfn, Some((pid, page(11))));
         let ra = state(&k);
-        assert_eq!((ra.prev_page, ra.hits), (page(11).0 / 4096, START_HITS + 1));
+        assert_eq!((ra.prev, ra.hits), (page(11).0 / 4096, START_HITS + 1));
         assert_eq!(k.log.counters.swap_readahead_hits, 1);
         assert!(!k.swap.ra_marked.contains(&pfn.0), "the mark is gone");
         assert_eq!(
@@ -487,7 +463,7 @@ mod tests {
         k.swap.ra_marked.insert(1);
         k.swap_cache_hit(Pfn(1), Some((pid, page(10))));
         let set = state(&k, pid, a);
-        assert_ne!(set, VmaReadahead::default());
+        assert_ne!(set, SwapReadaheadState::default());
         // Split by `mprotect`: both parts keep it (Linux's `vm_area_dup`).
         k.mprotect(pid, page(32), 32 * 4096, Prot::READ).unwrap();
         assert_eq!(state(&k, pid, page(40)), set);
@@ -503,7 +479,7 @@ mod tests {
             ..MmapArgs::anon(len, Prot::RW)
         };
         assert_eq!(k.mmap(pid, args).unwrap(), a);
-        assert_eq!(state(&k, pid, a), VmaReadahead::default());
+        assert_eq!(state(&k, pid, a), SwapReadaheadState::default());
         assert_eq!(state(&k, child, a), set, "the child's own copy stays");
     }
 
@@ -523,8 +499,8 @@ mod tests {
             .all(|s| dev(&k).count(SwapSlot(s)) == 1 && dev(&k).cached(SwapSlot(s)).is_none()));
         // Enough hits for the largest window, 8 slots; a fault on slot 7, which is
         // offset 8: the block is offsets 8 to 15, slots 7 to 14.
-        k.swap.cluster = ClusterReadahead {
-            prev_slot: 0,
+        k.swap.cluster = SwapReadaheadState {
+            prev: 0,
             win: 8,
             hits: 6,
         };

@@ -377,7 +377,7 @@ impl Kernel {
                 // and `swap_vma_readahead` open one around finding and reading its
                 // pages: the swap writes of reclaim that finding them runs are held in
                 // it too. A page read alone has none.
-                let win = self.swap_window(pid, vma, page, slot);
+                let win = self.swap_window(vma, page, slot);
                 let plugged = win > 1 && self.plug_writes();
                 let window = self.swap_in_window(pid, vma, page, pte, slot, win);
                 self.end_writes(plugged);
